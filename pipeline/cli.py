@@ -1,0 +1,119 @@
+"""`pipeline`: build corpus shards from raw dumps, one source at a time or all of them."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+from pipeline.errors import UserError
+
+DESCRIPTION = """\
+Rebuild the LLaMA-1 pretraining corpus. Typical use on a fresh checkout:
+
+  pipeline sample                 write small raw inputs for every source into data/raw
+  pipeline run all                run every source's stages: data/raw/<source> -> data/corpus/<source>
+  pipeline stats                  what each stage kept and dropped, and why
+
+Rerunning `pipeline run` resumes: finished tasks are skipped and the output is identical.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        sys.exit(2)
+    try:
+        args.handler(args)
+    except UserError as e:
+        print(f"pipeline: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("pipeline: interrupted; rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipeline", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a source's stages over its raw inputs into Arrow shards")
+    p.add_argument("source", help="a source name (commoncrawl, c4, github, wikipedia, books, arxiv, "
+                   "stackexchange, jsonl) or 'all' for every source with raw input present")
+    p.add_argument("--input", help="raw input folder, file or URL (default data/raw/<source>; "
+                   "with 'all', the root holding one folder per source, default data/raw)")
+    p.add_argument("--output", default="data/corpus", help="corpus root; shards land in OUTPUT/<source>/ "
+                   "(default %(default)s)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="worker processes (default: the number of cores, %(default)s)")
+    p.add_argument("--tasks", type=int, help="number of tasks the inputs are split into; fixed at the first "
+                   "run (default: the number of workers)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local", help="where tasks run (default local)")
+    p.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local one)")
+    p.add_argument("--config", help="TOML file with a [<source>] table of settings overriding the defaults")
+    p.add_argument("--keep-dropped", action="store_true",
+                   help="also write dropped documents with their stage and reason to OUTPUT/<source>/dropped/")
+    p.add_argument("--restart", action="store_true", help="discard an earlier or unfinished run and start over")
+    p.add_argument("--shard-mb", type=int, default=256, help="roll shards over at this many MB (default 256)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_run)
+
+    p = sub.add_parser("stats", help="print what each stage kept and dropped for finished runs")
+    p.add_argument("source", nargs="?", help="one source (default: every source found under --output)")
+    p.add_argument("--output", default="data/corpus", help="corpus root (default %(default)s)")
+    p.set_defaults(handler=_cmd_stats)
+
+    p = sub.add_parser("sample", help="write small raw inputs for every source, with good and bad documents")
+    p.add_argument("--out", default="data/raw", help="raw root; one folder per source (default %(default)s)")
+    p.add_argument("--sources", nargs="*", help="only these sources (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(handler=_delegate("pipeline.samples", "command"))
+
+    p = sub.add_parser("download", help="fetch real raw inputs over the network")
+    p.add_argument("source", help="commoncrawl, wikipedia, ... (see the source's help)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the source's downloader")
+    p.set_defaults(handler=_delegate("pipeline.download", "command"))
+
+    p = sub.add_parser("models", help="train the perplexity LM or the Wikipedia-reference classifier")
+    p.add_argument("kind", choices=["lm", "classifier"])
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the trainer (see `pipeline models KIND -h`)")
+    p.set_defaults(handler=_delegate("pipeline.models", "command"))
+
+    p = sub.add_parser("mix", help="show what a mixture draws from each source (the paper's Table 1)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="--mixture NAME --tokens N ... (see `pipeline mix -h`)")
+    p.set_defaults(handler=_delegate("pipeline.mixture", "command"))
+    return parser
+
+
+def _delegate(module_name: str, function: str) -> Callable[[argparse.Namespace], None]:
+    """Commands whose code lives in its own module, imported only when used."""
+
+    def handler(args: argparse.Namespace) -> None:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name == module_name:
+                raise UserError(f"this command is not built yet ({module_name.replace('.', '/')}.py)") from None
+            raise
+        getattr(module, function)(args)
+
+    return handler
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from pipeline.run import run_sources
+
+    run_sources(args)
+
+
+def _cmd_stats(args: argparse.Namespace) -> None:
+    from pipeline.report import print_stats
+
+    print_stats(Path(args.output), args.source)

@@ -1,0 +1,273 @@
+"""Runs one task of one pass: documents through a run of stages into Arrow parts.
+
+Both executors (local processes and Ray) call `run_task`; everything it needs travels in
+a picklable `RunSpec`, and everything it produces lands in the run's work folder with a
+completion marker, so a task killed halfway is simply run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import pyarrow as pa
+
+from pipeline.document import Document, Skipped
+from pipeline.errors import InputError
+from pipeline.shards import ShardWriter, build_schema, iter_shard
+from pipeline.source import Source
+from pipeline.stage import GlobalStage, Stage, StageStats
+
+CHUNK = 256  # documents handed to each stage's process_batch at once
+DROP_FIELDS = [pa.field("drop_stage", pa.string()), pa.field("drop_reason", pa.string())]
+
+Progress = Callable[[int, int], None]  # (documents, characters) read since the last call
+
+
+@dataclass
+class RunSpec:
+    """Everything a task needs, fixed when the run is planned."""
+
+    source: Source
+    stages: list[Stage]
+    inputs: list[str]
+    tasks: int
+    output: Path  # ROOT/<source>
+    keep_dropped: bool = False
+    shard_bytes: int = 256 << 20
+
+    @property
+    def work(self) -> Path:
+        return self.output / "_work"
+
+    def schema(self) -> pa.Schema:
+        meta = list(self.source.fields())
+        for stage in self.stages:
+            meta.extend(stage.fields())
+        return build_schema(meta)
+
+    def dropped_schema(self) -> pa.Schema:
+        return build_schema(list(self.schema())[3:] + DROP_FIELDS)
+
+    def task_inputs(self, task: int) -> list[str]:
+        # Input i belongs to task i mod N: fixed by the plan, so reruns split identically.
+        return self.inputs[task :: self.tasks]
+
+    def passes(self) -> list[tuple[int, int]]:
+        """(start, end) stage index ranges; every pass but the last ends in a global stage
+        that collects, and every pass but the first begins with that stage's `process`."""
+        cuts = [i for i, s in enumerate(self.stages) if isinstance(s, GlobalStage)]
+        bounds, start = [], 0
+        for cut in cuts:
+            bounds.append((start, cut))
+            start = cut
+        bounds.append((start, len(self.stages)))
+        return bounds
+
+    def task_dir(self, pass_index: int, task: int) -> Path:
+        return self.work / f"pass{pass_index}" / f"task-{task:05d}"
+
+    def marker(self, pass_index: int, task: int) -> Path:
+        return self.work / f"pass{pass_index}" / f"task-{task:05d}.done.json"
+
+    def artefact(self, pass_index: int) -> Path:
+        return self.work / f"artefact{pass_index}"
+
+
+@dataclass
+class TaskResult:
+    pass_index: int
+    task: int
+    stats: list[StageStats]
+    files_failed: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    parts: list[str] = field(default_factory=list)  # file names in the task folder, in order
+    dropped_parts: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "pass": self.pass_index,
+            "task": self.task,
+            "stats": [s.to_json() for s in self.stats],
+            "seconds": {s.name: round(s.seconds, 4) for s in self.stats},
+            "files_failed": self.files_failed,
+            "parts": self.parts,
+            "dropped_parts": self.dropped_parts,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TaskResult":
+        stats = [StageStats.from_json(s) for s in data["stats"]]
+        for s in stats:
+            s.seconds = data["seconds"].get(s.name, 0.0)
+        return cls(
+            data["pass"], data["task"], stats, data["files_failed"], 0.0, data["parts"], data["dropped_parts"]
+        )
+
+
+# Per-process memory of which stages were set up / loaded, so each happens once per worker.
+_ready: set[tuple[int, str]] = set()
+
+
+def _prepare(stage: Stage, what: str, action: Callable[[], None]) -> None:
+    key = (id(stage), what)
+    if key not in _ready:
+        action()
+        _ready.add(key)
+
+
+def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | None = None) -> TaskResult:
+    marker = spec.marker(pass_index, task)
+    if marker.exists():
+        return TaskResult.from_json(json.loads(marker.read_text()))
+    started = time.perf_counter()
+    out_dir = spec.task_dir(pass_index, task)
+    shutil.rmtree(out_dir, ignore_errors=True)  # leftovers of a killed attempt
+    out_dir.mkdir(parents=True)
+    start, end = spec.passes()[pass_index]
+    last_pass = pass_index == len(spec.passes()) - 1
+    stages = spec.stages[start:end]
+    collector = None if last_pass else spec.stages[end]
+    for stage in stages + ([collector] if collector else []):
+        _prepare(stage, "setup", stage.setup)
+    if pass_index > 0:
+        head = spec.stages[start]
+        assert isinstance(head, GlobalStage)
+        _prepare(head, f"load{pass_index}", lambda: head.load(spec.artefact(pass_index - 1)))
+
+    files_failed: list[dict] = []
+    read_stats = StageStats("read")
+    stats = [StageStats(s.name) for s in stages]
+    if pass_index == 0:
+        items: Iterable[Document | Skipped] = _read_inputs(spec.source, spec.task_inputs(task), files_failed)
+    else:
+        items = _read_parts(spec.task_dir(pass_index - 1, task))
+
+    writer = ShardWriter(out_dir, spec.schema(), "part", spec.shard_bytes)
+    dropped_writer = (
+        ShardWriter(out_dir, spec.dropped_schema(), "dropped", spec.shard_bytes) if spec.keep_dropped else None
+    )
+    kept = _run_stages(items, stages, stats, read_stats, dropped_writer, progress)
+    try:
+        if collector is not None:
+            assert isinstance(collector, GlobalStage)
+            stream = _tee(kept, writer)
+            collector.collect(stream, out_dir / "partial")
+            for _ in stream:  # a collector that stopped early still passes everything on
+                pass
+        else:
+            for doc in kept:
+                writer.write(doc)
+        parts = [p.name for p in writer.close()]
+        dropped_parts = [p.name for p in dropped_writer.close()] if dropped_writer else []
+    except BaseException:
+        writer.abort()
+        if dropped_writer:
+            dropped_writer.abort()
+        raise
+    result = TaskResult(
+        pass_index,
+        task,
+        ([read_stats] if pass_index == 0 else []) + stats,
+        files_failed,
+        time.perf_counter() - started,
+        parts,
+        dropped_parts,
+    )
+    _write_json_atomic(marker, result.to_json())
+    return result
+
+
+def _read_inputs(source: Source, paths: list[str], files_failed: list[dict]) -> Iterator[Document | Skipped]:
+    for path in paths:
+        try:
+            yield from source.read(path)
+        except InputError as e:
+            files_failed.append({"path": path, "problem": e.problem})
+            print(f"warning: {e}", file=sys.stderr)
+        except (OSError, EOFError, ValueError, UnicodeError) as e:
+            # One unreadable file must not end a long run: it is reported and counted.
+            problem = f"{type(e).__name__}: {e}"
+            files_failed.append({"path": path, "problem": problem})
+            print(f"warning: {path}: {problem}", file=sys.stderr)
+
+
+def _read_parts(folder: Path) -> Iterator[Document]:
+    for part in sorted(folder.glob("part-*.arrow")):
+        yield from iter_shard(part)
+
+
+def _run_stages(
+    items: Iterable[Document | Skipped],
+    stages: list[Stage],
+    stats: list[StageStats],
+    read_stats: StageStats,
+    dropped_writer: ShardWriter | None,
+    progress: Progress | None,
+) -> Iterator[Document]:
+    chunk: list[Document] = []
+    unreported_docs, unreported_chars = 0, 0
+    last_report = time.monotonic()
+    for item in items:
+        read_stats.documents_in += 1
+        if isinstance(item, Skipped):
+            read_stats.dropped[item.reason] += 1
+            continue
+        read_stats.documents_out += 1
+        unreported_docs += 1
+        unreported_chars += len(item.text)
+        chunk.append(item)
+        if len(chunk) >= CHUNK:
+            yield from _process_chunk(chunk, stages, stats, dropped_writer)
+            chunk = []
+            if progress and time.monotonic() - last_report > 0.5:
+                progress(unreported_docs, unreported_chars)
+                unreported_docs, unreported_chars = 0, 0
+                last_report = time.monotonic()
+    if chunk:
+        yield from _process_chunk(chunk, stages, stats, dropped_writer)
+    if progress:
+        progress(unreported_docs, unreported_chars)
+
+
+def _process_chunk(
+    docs: list[Document], stages: list[Stage], stats: list[StageStats], dropped_writer: ShardWriter | None
+) -> list[Document]:
+    for stage, st in zip(stages, stats):
+        if not docs:
+            break
+        started = time.perf_counter()
+        results = stage.process_batch(docs)
+        st.seconds += time.perf_counter() - started
+        st.documents_in += len(docs)
+        kept = []
+        for doc, result in zip(docs, results, strict=True):
+            if isinstance(result, str):
+                st.dropped[result] += 1
+                if dropped_writer is not None:
+                    meta = dict(doc.meta, drop_stage=stage.name, drop_reason=result)
+                    dropped_writer.write(Document(doc.id, doc.text, doc.source, meta))
+            else:
+                kept.append(result)
+        st.documents_out += len(kept)
+        docs = kept
+    return docs
+
+
+def _tee(docs: Iterator[Document], writer: ShardWriter) -> Iterator[Document]:
+    for doc in docs:
+        writer.write(doc)
+        yield doc
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)

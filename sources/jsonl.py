@@ -1,0 +1,64 @@
+"""Passthrough source for custom data: JSON lines with a text field, kept as they are.
+
+Input: `*.jsonl`, `*.jsonl.gz`, `*.json`, `*.json.gz`, one JSON object a line with `text`
+(required) and optionally `id` and `url`. Useful to bring any corpus into the shard format
+and mixtures, and the engine's own test source.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterator
+
+import pyarrow as pa
+
+from pipeline.document import Document, Skipped
+from pipeline.readers import open_text
+from pipeline.source import Source, SourceConfig
+from pipeline.stage import Filter
+
+
+@dataclass
+class JsonlConfig(SourceConfig):
+    min_chars: int = 1  # documents with fewer characters are dropped as "too_short"
+
+
+class MinLength(Filter):
+    name = "min_length"
+
+    def __init__(self, min_chars: int) -> None:
+        self.min_chars = min_chars
+
+    def keep(self, doc: Document) -> bool | str:
+        return len(doc.text) >= self.min_chars or "too_short"
+
+
+class Jsonl(Source):
+    name = "jsonl"
+    config_class = JsonlConfig
+    patterns = ("**/*.jsonl", "**/*.jsonl.gz", "**/*.json", "**/*.json.gz")
+
+    def fields(self) -> list[pa.Field]:
+        return [pa.field("url", pa.string())]
+
+    def stages(self) -> list[Filter]:
+        return [MinLength(self.config.min_chars)]
+
+    def read(self, path: str) -> Iterator[Document | Skipped]:
+        stem = path.rsplit("/", 1)[-1]
+        with open_text(path) as lines:
+            for number, line in enumerate(lines):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    yield Skipped("malformed_json")
+                    continue
+                if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                    yield Skipped("no_text_field")
+                    continue
+                doc_id = str(row["id"]) if "id" in row else f"{stem}:{number}"
+                meta = {"url": row["url"]} if isinstance(row.get("url"), str) else {}
+                yield Document(doc_id, row["text"], self.name, meta)

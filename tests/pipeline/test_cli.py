@@ -1,0 +1,91 @@
+"""The `pipeline` command: help, running the passthrough source, and one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+from pathlib import Path
+
+from tests.conftest import script, subprocess_env
+
+
+def _pipeline(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([script("pipeline"), *args], cwd=cwd, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    result = _pipeline("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("run", "stats", "sample", "download", "models", "mix"):
+        assert command in result.stdout
+    run_help = _pipeline("run", "--help", cwd=tmp_path)
+    assert "--workers" in run_help.stdout and "--keep-dropped" in run_help.stdout
+
+
+def test_sample_and_run_jsonl_then_stats(tmp_path: Path) -> None:
+    assert _pipeline("sample", "--sources", "jsonl", cwd=tmp_path).returncode == 0
+    result = _pipeline("run", "jsonl", "--workers", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((tmp_path / "data/corpus/jsonl/stats.json").read_text())
+    read, min_length = stats["stages"]
+    assert read == {"name": "read", "in": 44, "out": 42, "dropped": {"malformed_json": 2}}
+    assert min_length == {"name": "min_length", "in": 42, "out": 40, "dropped": {"too_short": 2}}
+    shown = _pipeline("stats", cwd=tmp_path)
+    assert "jsonl: kept 40 of 44 documents" in shown.stdout and "malformed_json: 2" in shown.stdout
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_unknown_source_is_one_line(tmp_path: Path) -> None:
+    _assert_one_line_error(_pipeline("run", "nosuchsource", cwd=tmp_path), "unknown source 'nosuchsource'")
+
+
+def test_missing_input_is_one_line(tmp_path: Path) -> None:
+    _assert_one_line_error(_pipeline("run", "jsonl", "--input", "absent/dir", cwd=tmp_path), "absent/dir", "does not exist")
+
+
+def test_corrupt_only_input_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "raw" / "broken.jsonl.gz"
+    bad.parent.mkdir()
+    bad.write_bytes(b"this is not gzip at all")
+    result = _pipeline("run", "jsonl", "--input", str(bad.parent), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert str(bad) in result.stderr.strip().splitlines()[-1]
+
+
+def test_truncated_input_among_good_ones_is_counted_and_the_run_goes_on(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    good = "\n".join(json.dumps({"id": f"g{i}", "text": f"good {i}"}) for i in range(10)) + "\n"
+    (raw / "a.jsonl").write_text(good)
+    data = gzip.compress(good.replace("g", "t").encode())
+    (raw / "b.jsonl.gz").write_bytes(data[: len(data) // 2])
+    result = _pipeline("run", "jsonl", "--input", str(raw), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((tmp_path / "data/corpus/jsonl/stats.json").read_text())
+    assert [f["path"] for f in stats["files"]["failed"]] == [str(raw / "b.jsonl.gz")]
+    assert stats["documents_kept"] >= 10
+
+
+def test_bad_config_key_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text('{"text": "x"}\n')
+    (tmp_path / "c.toml").write_text("[jsonl]\nmin_charz = 3\n")
+    result = _pipeline("run", "jsonl", "--input", "in", "--config", "c.toml", cwd=tmp_path)
+    _assert_one_line_error(result, "c.toml", "min_charz")
+
+
+def test_other_commands_exist_with_help(tmp_path: Path) -> None:
+    for name in ("tokenizer", "train"):
+        result = subprocess.run([script(name), "--help"], capture_output=True, text=True, env=subprocess_env())
+        assert result.returncode == 0 and "usage" in result.stdout
