@@ -25,6 +25,7 @@ stamp=.venv/.herd-pyproject.sha256
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "install: python packages"
+  # (kenlm's own sdist is the only source build; its build tools come as wheels.)
   # torch first and pinned: this build is the CPU wheel; an unpinned torch pulls a CUDA build.
   "${pip[@]}" install torch==2.13.0
   "${pip[@]}" install -e '.[test]'
@@ -35,11 +36,14 @@ if [ ! -x .venv/bin/lmplz ] || [ ! -x .venv/bin/build_binary ]; then
   echo "install: building KenLM lmplz and build_binary"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  "${pip[@]}" download --no-binary :all: --no-deps kenlm -d "$work"
+  "${pip[@]}" download --no-binary kenlm --no-deps kenlm -d "$work"
   tar -xzf "$work"/kenlm-*.tar.gz -C "$work"
   src=$(find "$work" -maxdepth 1 -type d -name 'kenlm-*' | head -1)
-  cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$work/build" --target lmplz build_binary -j "$(nproc)" >/dev/null
+  # Compiler warnings from KenLM's sources are noise here; the log is shown only on failure.
+  if ! { cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release &&
+         cmake --build "$work/build" --target lmplz build_binary -j "$(nproc)"; } >"$work/build.log" 2>&1; then
+    tail -50 "$work/build.log"; echo "install: building KenLM failed" >&2; exit 1
+  fi
   cp "$work/build/bin/lmplz" "$work/build/bin/build_binary" .venv/bin/
 fi
 echo "install: ready (.venv)"
