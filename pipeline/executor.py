@@ -23,7 +23,6 @@ from tqdm import tqdm
 
 from pipeline.errors import UserError
 from pipeline.runner import Progress, RunSpec, TaskResult, _write_json_atomic, run_task
-from pipeline.shards import count_rows, file_sha256
 from pipeline.stage import GlobalStage, StageStats
 
 PLAN_VERSION = 1
@@ -183,14 +182,17 @@ def _merge_artefact(spec: RunSpec, pass_index: int) -> None:
 def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float) -> RunReport:
     last = len(spec.passes()) - 1
     moves: list[tuple[Path, Path]] = []
+    shards = []
     for t in range(spec.tasks):
-        for part in _parts(spec, last, t, "part"):
-            moves.append((part, spec.output / f"shard-{len(moves):05d}.arrow"))
+        for part, info in _parts(spec, last, t, "part"):
+            dst = spec.output / f"shard-{len(moves):05d}.arrow"
+            moves.append((part, dst))
+            shards.append(dict(info, file=dst.name))
     dropped_moves: list[tuple[Path, Path]] = []
     if spec.keep_dropped:
         for p in range(last + 1):
             for t in range(spec.tasks):
-                for part in _parts(spec, p, t, "dropped"):
+                for part, _ in _parts(spec, p, t, "dropped"):
                     dropped_moves.append((part, spec.output / "dropped" / f"shard-{len(dropped_moves):05d}.arrow"))
     if dropped_moves:
         (spec.output / "dropped").mkdir(exist_ok=True)
@@ -198,11 +200,6 @@ def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float) -> RunRe
         if src.exists():  # idempotent: a finalise killed halfway has moved some already
             os.replace(src, dst)
 
-    shards = []
-    for _, dst in moves:
-        shards.append(
-            {"file": dst.name, "documents": count_rows(dst), "bytes": dst.stat().st_size, "sha256": file_sha256(dst)}
-        )
     stats = merge_stats(spec, results)
     kept = sum(s["documents"] for s in shards)
     manifest = {
@@ -225,12 +222,12 @@ def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float) -> RunRe
     return RunReport(spec.output, kept, len(shards), stats, seconds)
 
 
-def _parts(spec: RunSpec, pass_index: int, task: int, prefix: str) -> list[Path]:
-    # The marker, not the folder, says which parts a task wrote: a finalise killed halfway
-    # has already moved some of them.
+def _parts(spec: RunSpec, pass_index: int, task: int, prefix: str) -> list[tuple[Path, dict]]:
+    # The marker, not the folder, says which parts a task wrote (with their row counts and
+    # checksums): a finalise killed halfway has already moved some of them.
     result = TaskResult.from_json(json.loads(spec.marker(pass_index, task).read_text()))
-    names = result.parts if prefix == "part" else result.dropped_parts
-    return [spec.task_dir(pass_index, task) / name for name in names]
+    parts = result.parts if prefix == "part" else result.dropped_parts
+    return [(spec.task_dir(pass_index, task) / p["file"], p) for p in parts]
 
 
 def merge_stats(spec: RunSpec, results: Iterable[TaskResult]) -> dict:

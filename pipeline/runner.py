@@ -87,8 +87,9 @@ class TaskResult:
     stats: list[StageStats]
     files_failed: list[dict] = field(default_factory=list)
     seconds: float = 0.0
-    parts: list[str] = field(default_factory=list)  # file names in the task folder, in order
-    dropped_parts: list[str] = field(default_factory=list)
+    # Per part written, in order: {"file", "documents", "bytes", "sha256"} (file in the task folder).
+    parts: list[dict] = field(default_factory=list)
+    dropped_parts: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -162,10 +163,14 @@ def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | Non
             for _ in stream:  # a collector that stopped early still passes everything on
                 pass
         else:
-            for doc in kept:
-                writer.write(doc)
-        parts = [p.name for p in writer.close()]
-        dropped_parts = [p.name for p in dropped_writer.close()] if dropped_writer else []
+            for docs in kept:
+                writer.write_many(docs)
+        writer.close()
+        parts = writer.info
+        dropped_parts: list[dict] = []
+        if dropped_writer:
+            dropped_writer.close()
+            dropped_parts = dropped_writer.info
     except BaseException:
         writer.abort()
         if dropped_writer:
@@ -210,30 +215,39 @@ def _run_stages(
     read_stats: StageStats,
     dropped_writer: ShardWriter | None,
     progress: Progress | None,
-) -> Iterator[Document]:
+) -> Iterator[list[Document]]:
+    """Chunks of documents that passed every stage. Per-document work here is kept to a
+    minimum: this loop is the engine's overhead on top of the stages themselves."""
     chunk: list[Document] = []
+    append = chunk.append
+    skipped = read_stats.dropped
     unreported_docs, unreported_chars = 0, 0
     last_report = time.monotonic()
     for item in items:
-        read_stats.documents_in += 1
-        if isinstance(item, Skipped):
-            read_stats.dropped[item.reason] += 1
+        if item.__class__ is Skipped:
+            skipped[item.reason] += 1  # type: ignore[union-attr]
             continue
-        read_stats.documents_out += 1
-        unreported_docs += 1
-        unreported_chars += len(item.text)
-        chunk.append(item)
+        append(item)  # type: ignore[arg-type]
         if len(chunk) >= CHUNK:
-            yield from _process_chunk(chunk, stages, stats, dropped_writer)
+            read_stats.documents_out += len(chunk)
+            if progress:
+                unreported_docs += len(chunk)
+                unreported_chars += sum([len(d.text) for d in chunk])
+            yield _process_chunk(chunk, stages, stats, dropped_writer)
             chunk = []
+            append = chunk.append
             if progress and time.monotonic() - last_report > 0.5:
                 progress(unreported_docs, unreported_chars)
                 unreported_docs, unreported_chars = 0, 0
                 last_report = time.monotonic()
     if chunk:
-        yield from _process_chunk(chunk, stages, stats, dropped_writer)
+        read_stats.documents_out += len(chunk)
+        unreported_docs += len(chunk)
+        unreported_chars += sum([len(d.text) for d in chunk])
+        yield _process_chunk(chunk, stages, stats, dropped_writer)
     if progress:
         progress(unreported_docs, unreported_chars)
+    read_stats.documents_in = read_stats.documents_out + sum(skipped.values())
 
 
 def _process_chunk(
@@ -260,10 +274,10 @@ def _process_chunk(
     return docs
 
 
-def _tee(docs: Iterator[Document], writer: ShardWriter) -> Iterator[Document]:
-    for doc in docs:
-        writer.write(doc)
-        yield doc
+def _tee(chunks: Iterator[list[Document]], writer: ShardWriter) -> Iterator[Document]:
+    for docs in chunks:
+        writer.write_many(docs)
+        yield from docs
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:

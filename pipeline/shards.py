@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -36,6 +38,9 @@ def build_schema(meta_fields: list[pa.Field]) -> pa.Schema:
     return pa.schema(fields)
 
 
+_get_id, _get_text, _get_source = attrgetter("id"), attrgetter("text"), attrgetter("source")
+
+
 class ShardWriter:
     """Writes documents into `prefix-NNNNN.arrow` files in `folder`, rolling at `max_bytes`.
 
@@ -59,7 +64,10 @@ class ShardWriter:
         self.meta_names = [f.name for f in schema][len(BASE_FIELDS):]
         self.meta_name_set = set(self.meta_names)
         self.paths: list[Path] = []
+        self.info: list[dict] = []  # per closed shard: file, documents, bytes, sha256
         self._buffer: list[Document] = []
+        self._hasher: _FileHasher | None = None
+        self._rows_in_shard = 0
         self._writer: pa.ipc.RecordBatchStreamWriter | None = None
         self._sink: Any = None
         self._bytes_in_shard = 0
@@ -69,18 +77,24 @@ class ShardWriter:
         if len(self._buffer) >= self.batch_rows:
             self._flush()
 
+    def write_many(self, docs: list[Document]) -> None:
+        self._buffer.extend(docs)
+        if len(self._buffer) >= self.batch_rows:
+            self._flush()
+
     def _flush(self) -> None:
         if not self._buffer:
             return
         docs, self._buffer = self._buffer, []
+        known = self.meta_name_set
         for doc in docs:
-            if not self.meta_name_set.issuperset(doc.meta):
-                unknown = sorted(set(doc.meta) - self.meta_name_set)
+            if doc.meta and not known.issuperset(doc.meta):
+                unknown = sorted(set(doc.meta) - known)
                 raise ValueError(f"document {doc.id}: metadata {unknown} not declared in the schema")
         columns = [
-            pa.array([d.id for d in docs], pa.string()),
-            pa.array([d.text for d in docs], pa.string()),
-            pa.array([d.source for d in docs], pa.string()),
+            pa.array(list(map(_get_id, docs)), pa.string()),
+            pa.array(list(map(_get_text, docs)), pa.string()),
+            pa.array(list(map(_get_source, docs)), pa.string()),
         ]
         for name in self.meta_names:
             columns.append(pa.array([d.meta.get(name) for d in docs], self.schema.field(name).type))
@@ -89,6 +103,8 @@ class ShardWriter:
             self._open()
         assert self._writer is not None
         self._writer.write_batch(batch)
+        self._hasher.advance(self._sink.tell())  # type: ignore[union-attr]
+        self._rows_in_shard += batch.num_rows
         self._bytes_in_shard += batch.nbytes
         if self._bytes_in_shard >= self.max_bytes:
             self._close_shard()
@@ -98,17 +114,24 @@ class ShardWriter:
 
     def _open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._sink = pa.OSFile(str(self._final_path()) + ".tmp", "wb")
+        tmp = str(self._final_path()) + ".tmp"
+        self._sink = pa.OSFile(tmp, "wb")
         self._writer = pa.ipc.new_stream(self._sink, self.schema)
+        self._hasher = _FileHasher(tmp)
         self._bytes_in_shard = 0
+        self._rows_in_shard = 0
 
     def _close_shard(self) -> None:
         assert self._writer is not None
         self._writer.close()
+        size = self._sink.tell()
         self._sink.close()
+        assert self._hasher is not None
+        digest = self._hasher.finish(size)
         final = self._final_path()
         os.replace(str(final) + ".tmp", final)
         self.paths.append(final)
+        self.info.append({"file": final.name, "documents": self._rows_in_shard, "bytes": size, "sha256": digest})
         self._writer = None
 
     def close(self) -> list[Path]:
@@ -123,9 +146,59 @@ class ShardWriter:
             try:
                 self._writer.close()
                 self._sink.close()
+                if self._hasher is not None:
+                    self._hasher.finish(0)
             finally:
                 Path(str(self._final_path()) + ".tmp").unlink(missing_ok=True)
                 self._writer = None
+
+
+class _FileHasher:
+    """SHA-256 of a file while it is being written, on a background thread.
+
+    The writer reports how far the file has been flushed; the thread reads and hashes up to
+    there (hashlib releases the GIL), so the checksum costs almost no time on the writer's
+    thread instead of a second full read at the end.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.digest = hashlib.sha256()
+        self.target = 0
+        self.closing = False
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def advance(self, size: int) -> None:
+        with self.cond:
+            self.target = size
+            self.cond.notify()
+
+    def finish(self, size: int) -> str:
+        with self.cond:
+            self.target = max(self.target, size)
+            self.closing = True
+            self.cond.notify()
+        self.thread.join()
+        return self.digest.hexdigest()
+
+    def _run(self) -> None:
+        done = 0
+        with open(self.path, "rb") as f:
+            while True:
+                with self.cond:
+                    while self.target <= done and not self.closing:
+                        self.cond.wait()
+                    target, closing = self.target, self.closing
+                while done < target:
+                    block = f.read(min(target - done, 8 << 20))
+                    if not block:
+                        break
+                    self.digest.update(block)
+                    done += len(block)
+                if closing and done >= target:
+                    return
 
 
 def iter_shard(path: Path | str) -> Iterator[Document]:

@@ -56,3 +56,18 @@ def test_undeclared_metadata_is_an_error(tmp_path: Path) -> None:
     writer = ShardWriter(tmp_path, build_schema([]), batch_rows=1)
     with pytest.raises(ValueError, match="not declared"):
         writer.write(Document("a", "b", "c", {"surprise": 1}))
+
+
+def test_writer_reports_rows_sizes_and_checksums_of_what_it_wrote(tmp_path: Path) -> None:
+    from pipeline.shards import count_rows, file_sha256
+
+    writer = ShardWriter(tmp_path, build_schema([]), "shard", max_bytes=50_000, batch_rows=7)
+    for i in range(1000):
+        writer.write(Document(str(i), "z" * (i % 300), "t"))
+    paths = writer.close()
+    assert [i["file"] for i in writer.info] == [p.name for p in paths]
+    for path, info in zip(paths, writer.info):
+        assert info["sha256"] == file_sha256(path)
+        assert info["bytes"] == path.stat().st_size
+        assert info["documents"] == count_rows(path)
+    assert sum(i["documents"] for i in writer.info) == 1000
