@@ -1,0 +1,163 @@
+"""CCNet line-level deduplication as a global stage.
+
+Semantics (CCNet, see RECIPE.md): each document is split on "\\n"; each line is normalised
+(`pipeline.normalize.dedup_lines`) and keyed by the first 8 bytes of its SHA-1. A line whose
+key occurs in more than one document of the hashed inputs is removed from every document,
+its first occurrence included; a line repeated inside one document is kept once (its first
+occurrence), unless another document has it too. Lines with no content after normalisation
+are removed. A document left with no line is dropped as `empty_after_dedup`.
+
+Two passes. The hash pass (`collect`) turns each input file's documents into one sorted
+uint64 array of the distinct keys per document plus the keys already repeated inside that
+file; `merge` joins the files of each group into the sorted array of keys seen in two or
+more documents. That array is the whole hash set: 8 bytes per key (CCNet's flat hash map
+needed about 27 bytes per key). The filter pass (`process`) looks lines up with one
+`searchsorted` per batch of documents.
+
+`span_files` sets how many input files a hash set spans: CCNet deduplicates each shard
+against the 50 shards of its group (of 1600 per snapshot); 0 spans every input. Files are
+grouped in sorted order of their name, taken from the metadata field `file_field`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from pipeline.document import Document
+from pipeline.normalize import dedup_lines
+from pipeline.stage import GlobalStage, Result
+
+KEY_BYTES = 8
+EMPTY_REASON = "empty_after_dedup"
+
+
+def line_keys(text: str) -> list[bytes]:
+    """The 8-byte key of each line of `text` (aligned with `text.split("\\n")`); b"" for a line without content."""
+    return [hashlib.sha1(line).digest()[:KEY_BYTES] if line else b"" for line in dedup_lines(text)]
+
+
+def _sorted_keys(buffer: bytearray | bytes) -> np.ndarray:
+    keys = np.frombuffer(bytes(buffer), dtype="<u8").copy()
+    keys.sort()
+    return keys
+
+
+def _repeated(sorted_keys: np.ndarray) -> np.ndarray:
+    """Keys occurring at least twice in a sorted array, each once."""
+    if len(sorted_keys) < 2:
+        return np.empty(0, dtype="<u8")
+    twice = sorted_keys[1:][sorted_keys[1:] == sorted_keys[:-1]]
+    return np.unique(twice)
+
+
+class LineDedup(GlobalStage):
+    name = "line_dedup"
+
+    def __init__(self, span_files: int = 0, file_field: str = "warc_file") -> None:
+        if span_files < 0:
+            raise ValueError("span_files must be 0 (every input) or a positive number of files")
+        self.span_files = span_files
+        self.file_field = file_field
+
+    def setup(self) -> None:
+        self._group_of: dict[str, int] = {}
+        self._artefact: Path | None = None
+        self._loaded_group = -1
+        self._duplicates = np.empty(0, dtype="<u8")
+
+    # --- hash pass ------------------------------------------------------------------------
+
+    def collect(self, docs: Iterable[Document], partial: Path) -> None:
+        per_file: dict[str, bytearray] = defaultdict(bytearray)
+        for doc in docs:
+            distinct = set(line_keys(doc.text))
+            distinct.discard(b"")
+            per_file[str(doc.meta.get(self.file_field, ""))].extend(b"".join(distinct))
+        partial.mkdir(parents=True)
+        index = {}
+        for number, (file_name, buffer) in enumerate(sorted(per_file.items())):
+            keys = _sorted_keys(buffer)
+            # Distinct keys of the file, and those already in two documents of it.
+            np.save(partial / f"{number}-keys.npy", np.unique(keys))
+            np.save(partial / f"{number}-repeated.npy", _repeated(keys))
+            index[file_name] = number
+        (partial / "index.json").write_text(json.dumps(index))
+
+    def merge(self, partials: list[Path], artefact: Path) -> None:
+        files: dict[str, tuple[Path, int]] = {}
+        for partial in partials:
+            for file_name, number in json.loads((partial / "index.json").read_text()).items():
+                files[file_name] = (partial, number)
+        names = sorted(files)
+        span = self.span_files or max(1, len(names))
+        groups = [names[i : i + span] for i in range(0, len(names), span)]
+        for group_number, group in enumerate(groups):
+            np.save(artefact / f"group-{group_number:05d}.npy", self._group_duplicates([files[n] for n in group]))
+        group_of = {name: g for g, group in enumerate(groups) for name in group}
+        (artefact / "groups.json").write_text(json.dumps(group_of))
+
+    @staticmethod
+    def _group_duplicates(files: list[tuple[Path, int]]) -> np.ndarray:
+        """Keys in two or more documents of the group: repeated across files or inside one."""
+        arrays = [np.load(partial / f"{number}-keys.npy") for partial, number in files]
+        total = sum(len(a) for a in arrays)
+        joined = np.empty(total, dtype="<u8")  # one allocation, sorted in place
+        offset = 0
+        for a in arrays:
+            joined[offset : offset + len(a)] = a
+            offset += len(a)
+        del arrays
+        joined.sort()
+        across = _repeated(joined)
+        del joined
+        inside = [np.load(partial / f"{number}-repeated.npy") for partial, number in files]
+        return np.unique(np.concatenate([across, *inside])) if inside else across
+
+    def load(self, artefact: Path) -> None:
+        self._artefact = artefact
+        self._group_of = json.loads((artefact / "groups.json").read_text())
+        self._loaded_group = -1
+
+    def _duplicates_for(self, doc: Document) -> np.ndarray:
+        # Documents arrive file by file, so holding one group's array at a time suffices.
+        group = self._group_of.get(str(doc.meta.get(self.file_field, "")), 0)
+        if group != self._loaded_group:
+            assert self._artefact is not None, "load() must run before process()"
+            self._duplicates = np.load(self._artefact / f"group-{group:05d}.npy")
+            self._loaded_group = group
+        return self._duplicates
+
+    # --- filter pass ----------------------------------------------------------------------
+
+    def process(self, doc: Document) -> Result:
+        return self.process_batch([doc])[0]
+
+    def process_batch(self, docs: list[Document]) -> list[Result]:
+        results: list[Result] = []
+        for doc in docs:
+            keys = line_keys(doc.text)
+            duplicates = self._duplicates_for(doc)
+            packed = np.frombuffer(b"".join(k or b"\0" * KEY_BYTES for k in keys), dtype="<u8")
+            if len(duplicates):
+                where = np.searchsorted(duplicates, packed).clip(max=len(duplicates) - 1)
+                is_duplicate = (duplicates[where] == packed).tolist()
+            else:
+                is_duplicate = [False] * len(keys)
+            kept, seen = [], set()
+            for line, key, duplicate in zip(doc.text.split("\n"), keys, is_duplicate):
+                if not key or duplicate or key in seen:
+                    continue
+                seen.add(key)
+                kept.append(line)
+            if not kept:
+                results.append(EMPTY_REASON)
+                continue
+            doc.text = "\n".join(kept)
+            results.append(doc)
+        return results
