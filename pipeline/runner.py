@@ -260,8 +260,14 @@ def _process_chunk(
         results = stage.process_batch(docs)
         st.seconds += time.perf_counter() - started
         st.documents_in += len(docs)
+        if len(results) != len(docs):
+            raise RuntimeError(f"stage {stage.name} returned {len(results)} results for {len(docs)} documents")
+        if str not in set(map(type, results)):  # nothing dropped: skip the per-document loop
+            st.documents_out += len(results)
+            docs = results  # type: ignore[assignment]
+            continue
         kept = []
-        for doc, result in zip(docs, results, strict=True):
+        for doc, result in zip(docs, results):
             if isinstance(result, str):
                 st.dropped[result] += 1
                 if dropped_writer is not None:
