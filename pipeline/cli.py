@@ -24,7 +24,13 @@ Rerunning `pipeline run` resumes: finished tasks are skipped and the output is i
 
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["mix"]:
+        # `pipeline mix` parses its own options and --help (pipeline/mixture.py): argparse's
+        # REMAINDER does not capture options that come first.
+        args = argparse.Namespace(rest=argv[1:], handler=_delegate("pipeline.mixture", "command"))
+    else:
+        args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
         sys.exit(2)
