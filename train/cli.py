@@ -1,25 +1,125 @@
-"""`train`: train a LLaMA model on a mixture of token shards; export, generate, evaluate."""
+"""`train`: train a LLaMA model on a mixture of token shards; plot, export, generate, evaluate.
+
+Training takes flags only (`train --mixture llama1 --model tiny --steps 200`); the other jobs
+are subcommands named by the first argument (`train plot --run runs/NAME`). The first argument
+decides which parser reads the rest, so both forms work and `train --help` lists both.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+
+from pipeline.errors import UserError
+
+DESCRIPTION = """\
+Train a LLaMA-1 model (RMSNorm, SwiGLU, rotary embeddings; AdamW, warmup + cosine schedule)
+on token shards drawn at a mixture's proportions:
+
+  train --mixture llama1 --model tiny --steps 200          a short run on data/tokens
+  train --mixture llama1 --model tiny --steps 400 --resume continue the last checkpoint of the run
+
+Runs land in runs/<mixture>-<model> unless --run says otherwise: config.json (the resolved
+config), metrics.jsonl, checkpoints/step-NNNNNNNN/. Presets: debug, tiny, 1b, 7b, 13b, 33b, 65b.
+
+Subcommands (the first argument), each with its own --help:
+
+  train plot --run runs/NAME       PNG of loss and learning rate
+  train export --run runs/NAME     convert a checkpoint for Hugging Face transformers
+  train generate --run runs/NAME   sample text from a checkpoint
+  train eval --run runs/NAME       held-out perplexity and benchmarks
+"""
+
+# Subcommand -> (module, what it does). Each module exposes `main(argv: list[str]) -> None`.
+SUBCOMMANDS = {
+    "plot": ("train.plot", "PNG of loss and learning rate"),
+    "export": ("train.export", "export a checkpoint"),
+    "generate": ("train.generate", "sample text from a checkpoint"),
+    "eval": ("train.evaluate", "evaluate a checkpoint"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="train",
-        description="Train a LLaMA model (RMSNorm, SwiGLU, RoPE, AdamW, cosine schedule) on token shards "
-        "sampled by a mixture such as llama1. Subcommands export, generate and eval work on a finished run.",
-    )
-    parser.add_argument("--mixture", default="llama1", help="mixture name or TOML file (default llama1)")
-    parser.add_argument("--model", default="tiny", help="preset: debug, tiny, 1b, 7b, 13b, 33b, 65b")
-    parser.add_argument("--steps", type=int, help="optimizer steps")
+    parser = argparse.ArgumentParser(prog="train", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mixture", help="mixture name or TOML file (default llama1)")
+    parser.add_argument("--model", help="preset: debug, tiny, 1b, 7b, 13b, 33b, 65b (default tiny)")
+    parser.add_argument("--steps", type=int, help="optimizer steps (default: the preset's)")
+    parser.add_argument("--data", help="token shard root, one folder per source (default data/tokens)")
+    parser.add_argument("--run", help="run folder (default runs/<mixture>-<model>)")
+    parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    parser.add_argument("--config", help="TOML file: top-level TrainConfig keys, a [model] table of ModelArgs")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    parser.add_argument("--warmup-steps", type=int, help="linear warmup steps (default: the preset's, at most "
+                        "a tenth of the run)")
+    parser.add_argument("--batch-tokens", type=int, help="tokens per optimizer step; a multiple of "
+                        "seq-len x micro-batch, reached by gradient accumulation")
+    parser.add_argument("--seq-len", type=int, help="context length")
+    parser.add_argument("--micro-batch", type=int, help="sequences per forward/backward")
+    parser.add_argument("--seed", type=int, help="seed of the initial weights and of the batches drawn")
+    parser.add_argument("--checkpoint-every", type=int, help="save every N steps (default: only at the end)")
+    parser.add_argument("--keep-checkpoints", type=int, help="keep the newest K checkpoints (default 3)")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N (default auto)")
+    parser.add_argument("--compile", action="store_const", const=True, help="torch.compile each block")
+    parser.add_argument("--activation-checkpointing", action="store_const", const=True,
+                        help="recompute block activations in the backward pass")
+    parser.add_argument("--peak-flops", type=float, help="peak FLOP/s of one device for MFU (default: detect)")
+    parser.add_argument("--skip-missing-sources", action="store_const", const=True,
+                        help="leave out mixture sources without token shards and renormalise the rest")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    del args
-    print("train: error: not built yet (the trainer lands with the trainer issue)", file=sys.stderr)
-    sys.exit(2)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            run_subcommand(argv[0], argv[1:])
+        else:
+            run_training(build_parser().parse_args(argv))
+    except UserError as e:
+        print(f"train: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("train: interrupted; rerun the same command with --resume to continue from the last checkpoint",
+              file=sys.stderr)
+        sys.exit(130)
+
+
+def run_subcommand(name: str, argv: list[str]) -> None:
+    module_name, _ = SUBCOMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:
+            raise
+        print(f"train: error: 'train {name}' is not built yet ({module_name.replace('.', '/')}.py lands with "
+              f"the export/generation/eval issue)", file=sys.stderr)
+        sys.exit(2)
+    module.main(argv)
+
+
+def run_training(args: argparse.Namespace) -> None:
+    # Imported here so `train --help` and the subcommands start without loading torch.
+    from train.config import load_overrides
+    from train.loop import train
+
+    cli_values = {
+        "mixture": args.mixture, "model": args.model, "steps": args.steps, "data": args.data, "run": args.run,
+        "lr": args.lr, "warmup_steps": args.warmup_steps, "batch_tokens": args.batch_tokens,
+        "seq_len": args.seq_len, "micro_batch": args.micro_batch, "seed": args.seed,
+        "checkpoint_every": args.checkpoint_every, "keep_checkpoints": args.keep_checkpoints,
+        "device": args.device, "compile": args.compile, "activation_checkpointing": args.activation_checkpointing,
+        "peak_flops": args.peak_flops, "skip_missing_sources": args.skip_missing_sources,
+        "progress": False if args.no_progress else None,
+    }
+    config = load_overrides(args.config, cli_values)
+    result = train(config, resume=args.resume)
+    if result.losses:
+        first, last = result.losses[0], result.losses[-1]
+        print(f"train: steps {result.start_step}-{result.steps} done; loss {first:.4f} -> {last:.4f} "
+              f"({100 * (first - last) / first:.1f}% lower); checkpoint {result.checkpoint}; "
+              f"metrics {result.run_dir / 'metrics.jsonl'}")
+    else:
+        print(f"train: {result.run_dir} already finished {result.steps} steps; nothing to do")

@@ -1,0 +1,188 @@
+"""Training configuration: typed dataclasses, named presets, and a small override layer.
+
+A run's config resolves in this order: the preset named by `model` (architecture plus the
+optimisation defaults that go with it), then a TOML file (top-level keys override TrainConfig,
+a `[model]` table overrides ModelArgs), then command-line flags. Unknown keys are errors.
+The resolved config is written to `<run>/config.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import override, read_toml
+from pipeline.errors import UserError
+from train.model import ModelArgs
+
+
+@dataclass(frozen=True)
+class Preset:
+    """An architecture and the optimisation settings it is trained with."""
+
+    model: ModelArgs
+    lr: float
+    batch_tokens: int  # tokens per optimizer step, over all ranks and accumulation steps
+    seq_len: int
+    micro_batch: int  # sequences per forward/backward on one device
+    warmup_steps: int
+    steps: int  # a full run's length
+
+
+# The paper's Table 2: 4M-token batches (2048 sequences of 2048), 2000 warmup steps; 1.0T tokens
+# for 7b and 13b, 1.4T for 33b and 65b. Micro-batches suit one 80 GB GPU with activation
+# checkpointing and FSDP; accumulation makes up the rest of the batch.
+PAPER_BATCH_TOKENS = 2048 * 2048
+PRESETS: dict[str, Preset] = {
+    # For unit tests: a handful of milliseconds a step on one core.
+    "debug": Preset(ModelArgs(dim=64, n_layers=2, n_heads=4, vocab_size=256, multiple_of=32, max_seq_len=64),
+                    lr=3e-3, batch_tokens=4 * 32, seq_len=32, micro_batch=4, warmup_steps=10, steps=100),
+    # For laptops and the sample corpus: 0.8M non-embedding parameters (plus 2 x vocab x 128 for
+    # the embeddings and output; 9M with a 32k vocabulary). About a second a step on 2 cores.
+    "tiny": Preset(ModelArgs(dim=128, n_layers=4, n_heads=4, multiple_of=64, max_seq_len=512),
+                   lr=3e-3, batch_tokens=8 * 128, seq_len=128, micro_batch=8, warmup_steps=100, steps=1000),
+    # A ~1B model (TinyLlama's shape without grouped-query attention) for GPU benchmarks.
+    "1b": Preset(ModelArgs(dim=2048, n_layers=22, n_heads=16, multiple_of=256, max_seq_len=2048),
+                 lr=4e-4, batch_tokens=1024 * 2048, seq_len=2048, micro_batch=8, warmup_steps=2000, steps=50_000),
+    "7b": Preset(ModelArgs(dim=4096, n_layers=32, n_heads=32), lr=3.0e-4, batch_tokens=PAPER_BATCH_TOKENS,
+                 seq_len=2048, micro_batch=4, warmup_steps=2000, steps=1_000_000_000_000 // PAPER_BATCH_TOKENS),
+    "13b": Preset(ModelArgs(dim=5120, n_layers=40, n_heads=40), lr=3.0e-4, batch_tokens=PAPER_BATCH_TOKENS,
+                  seq_len=2048, micro_batch=2, warmup_steps=2000, steps=1_000_000_000_000 // PAPER_BATCH_TOKENS),
+    "33b": Preset(ModelArgs(dim=6656, n_layers=60, n_heads=52), lr=1.5e-4, batch_tokens=PAPER_BATCH_TOKENS,
+                  seq_len=2048, micro_batch=1, warmup_steps=2000, steps=1_400_000_000_000 // PAPER_BATCH_TOKENS),
+    "65b": Preset(ModelArgs(dim=8192, n_layers=80, n_heads=64), lr=1.5e-4, batch_tokens=PAPER_BATCH_TOKENS,
+                  seq_len=2048, micro_batch=1, warmup_steps=2000, steps=1_400_000_000_000 // PAPER_BATCH_TOKENS),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    mixture: str = "llama1"  # a mixture name or a TOML file (pipeline.mixture)
+    model: str = "tiny"  # preset name
+    data: str = "data/tokens"  # root holding one token-shard folder per source
+    run: str = ""  # run folder; default runs/<mixture>-<model>
+    steps: int = 0  # optimizer steps; 0: the preset's
+    # Optimisation; 0 or negative means "the preset's value".
+    lr: float = 0.0
+    min_lr_ratio: float = 0.1  # cosine decays to this fraction of the peak
+    warmup_steps: int = -1  # -1: the preset's, capped at a tenth of the run for short runs
+    batch_tokens: int = 0
+    seq_len: int = 0
+    micro_batch: int = 0
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    skip_missing_sources: bool = False  # drop mixture sources without token shards and renormalise
+    # Checkpoints and logging.
+    checkpoint_every: int = 0  # 0: only at the end (and on interrupt)
+    keep_checkpoints: int = 3
+    log_every: int = 1
+    progress: bool = True
+    # Performance switches, applied from outside the model (train/apply.py).
+    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    compile: bool = False
+    activation_checkpointing: bool = False
+    peak_flops: float = 0.0  # per device, for MFU; 0: detect
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # ModelArgs fields changed from the preset
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """Everything a run needs, with presets and defaults filled in."""
+
+    train: TrainConfig
+    model: ModelArgs
+    run_dir: Path
+    grad_accum: int  # micro-batches per optimizer step on each rank
+
+    def to_json(self) -> dict[str, Any]:
+        return {"train": dataclasses.asdict(self.train), "model": dataclasses.asdict(self.model),
+                "run_dir": str(self.run_dir), "grad_accum": self.grad_accum}
+
+
+def preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise UserError(f"unknown model preset '{name}' (known: {', '.join(PRESETS)})")
+    return PRESETS[name]
+
+
+def load_overrides(toml_path: str | None, cli_values: dict[str, Any]) -> TrainConfig:
+    """TrainConfig from defaults, then the TOML file, then command-line values (None = not given)."""
+    config = TrainConfig()
+    if toml_path:
+        values = read_toml(toml_path)
+        model_table = values.pop("model", None)
+        if isinstance(model_table, str):  # `model = "tiny"` names the preset
+            values["model"] = model_table
+        elif isinstance(model_table, dict):
+            values["model_overrides"] = _check_model_overrides(model_table, toml_path)
+        config = override(config, values, toml_path)
+    given = {k: v for k, v in cli_values.items() if v is not None}
+    return override(config, given, "command line")
+
+
+def _check_model_overrides(values: dict[str, Any], where: str) -> dict[str, Any]:
+    override(ModelArgs(), values, f"{where} [model]")  # raises on unknown keys and wrong types
+    return dict(values)
+
+
+def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int = 1) -> ResolvedConfig:
+    """Fill preset defaults in, check the batch arithmetic, and size the vocabulary from the data."""
+    p = preset(config.model)
+    model_args = override(p.model, config.model_overrides, f"model '{config.model}'")
+    steps = config.steps if config.steps > 0 else p.steps
+    seq_len = config.seq_len if config.seq_len > 0 else p.seq_len
+    micro_batch = config.micro_batch if config.micro_batch > 0 else p.micro_batch
+    batch_tokens = config.batch_tokens if config.batch_tokens > 0 else max(p.batch_tokens, seq_len * micro_batch)
+    if config.warmup_steps >= 0:
+        warmup = config.warmup_steps
+    else:  # the paper's 2000 steps would swallow a short run whole
+        warmup = min(p.warmup_steps, max(1, steps // 10))
+    if steps <= 0:
+        raise UserError(f"--steps must be positive, got {steps}")
+    if warmup > steps:
+        raise UserError(f"warmup_steps ({warmup}) exceeds steps ({steps})")
+    per_micro = seq_len * micro_batch * world_size
+    if batch_tokens % per_micro:
+        raise UserError(f"batch of {batch_tokens} tokens is not a multiple of context length x micro-batch"
+                        f"{' x ranks' if world_size > 1 else ''} ({seq_len} x {micro_batch}"
+                        f"{f' x {world_size}' if world_size > 1 else ''} = {per_micro})")
+    if vocab_size is not None:
+        model_args = dataclasses.replace(model_args, vocab_size=vocab_size)
+    model_args = dataclasses.replace(model_args, max_seq_len=max(model_args.max_seq_len, seq_len))
+    if model_args.dim % model_args.n_heads:
+        raise UserError(f"model dim {model_args.dim} is not divisible by n_heads {model_args.n_heads}")
+    run_dir = Path(config.run or f"runs/{Path(config.mixture).stem}-{config.model}")
+    resolved_train = dataclasses.replace(
+        config, steps=steps, lr=config.lr if config.lr > 0 else p.lr, warmup_steps=warmup,
+        batch_tokens=batch_tokens, seq_len=seq_len, micro_batch=micro_batch, run=str(run_dir))
+    return ResolvedConfig(train=resolved_train, model=model_args, run_dir=run_dir,
+                          grad_accum=batch_tokens // per_micro)
+
+
+# Settings a resumed run may change; anything else must match the checkpointed run.
+RESUMABLE_CHANGES = {"steps", "checkpoint_every", "keep_checkpoints", "log_every", "progress", "compile",
+                     "activation_checkpointing", "peak_flops", "data", "device"}
+
+
+def check_resume_compatible(saved: dict[str, Any], now: ResolvedConfig, where: Path) -> None:
+    current = now.to_json()
+    for key, value in saved["train"].items():
+        if key not in RESUMABLE_CHANGES and current["train"].get(key) != value:
+            raise UserError(f"{where}: cannot resume with {key}={current['train'].get(key)!r}; "
+                            f"the run was started with {value!r}")
+    if saved["model"] != current["model"]:
+        raise UserError(f"{where}: cannot resume with a different model ({current['model']} vs {saved['model']})")
+
+
+def write_config(resolved: ResolvedConfig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(resolved.to_json(), indent=2) + "\n")
+    tmp.replace(path)

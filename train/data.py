@@ -1,0 +1,221 @@
+"""Training batches drawn from memory-mapped token shards by mixture proportions.
+
+The shard format is the tokenizer's contract (`data/tokens/<source>/`: `train-NNNNN.bin` flat
+token ids, `train-NNNNN.idx` int64 document offsets, `meta.json`). A source's shards are read as
+one concatenated stream of documents, each `[bos, ..., eos]`; a training sequence is any window
+of seq_len + 1 consecutive tokens (inputs and shifted targets), crossing document boundaries the
+way LLaMA's packed sequences do.
+
+Each sequence picks its source with probability equal to the mixture proportion and its start
+uniformly over the source, from a random generator seeded by (seed, step, rank, micro-batch).
+The batch a step sees therefore depends on nothing but those numbers: resuming at step N needs
+no loader position beyond the step itself, and every rank draws different sequences. The loader
+counts tokens drawn per source so a run reports how many epochs of each source it has seen.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.errors import InputError, UserError
+from pipeline.mixture import MIXTURES, Mixture
+
+TOKEN_DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
+
+
+def load_mixture_by_name(name_or_path: str) -> Mixture:
+    """The named mixture, or one read from a TOML file when pipeline.mixture can load those."""
+    try:
+        from pipeline.mixture import load_mixture  # added by the mixture issue
+    except ImportError:
+        load_mixture = None
+    if load_mixture is not None:
+        return load_mixture(name_or_path)
+    if name_or_path not in MIXTURES:
+        raise UserError(f"unknown mixture '{name_or_path}' (known: {', '.join(MIXTURES)})")
+    return MIXTURES[name_or_path]
+
+
+@dataclass
+class SourceTokens:
+    """One source's shards of one split, memory-mapped and read as a single stream."""
+
+    name: str
+    folder: Path
+    meta: dict[str, Any]
+    shards: list[np.memmap]
+    starts: np.ndarray  # starts[i]: offset of shard i in the stream; starts[-1]: total tokens
+
+    @property
+    def tokens(self) -> int:
+        return int(self.starts[-1])
+
+    def read(self, start: int, length: int) -> np.ndarray:
+        """Tokens [start, start + length) of the stream, across shard boundaries if needed."""
+        first = int(np.searchsorted(self.starts, start, side="right")) - 1
+        offset = start - int(self.starts[first])
+        shard = self.shards[first]
+        if offset + length <= len(shard):
+            return np.asarray(shard[offset:offset + length])
+        parts, need, i = [], length, first
+        while need > 0:
+            piece = self.shards[i][offset:offset + need]
+            parts.append(np.asarray(piece))
+            need -= len(piece)
+            i, offset = i + 1, 0
+        return np.concatenate(parts)
+
+
+def open_source(folder: Path, name: str, split: str = "train") -> SourceTokens:
+    """Memory-map `folder`'s shards of `split`, checking them against meta.json."""
+    meta_path = folder / "meta.json"
+    if not folder.is_dir():
+        raise InputError(str(folder), f"no token shards for source '{name}' (run `tokenizer encode` first)")
+    if not meta_path.is_file():
+        raise InputError(str(meta_path), "missing: not a token-shard folder (run `tokenizer encode` first)")
+    try:
+        meta = json.loads(meta_path.read_text())
+        dtype = TOKEN_DTYPES[meta["dtype"]]
+        shard_entries = meta["splits"][split]["shards"]
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(str(meta_path), f"not valid JSON ({e})") from None
+    except (KeyError, TypeError) as e:
+        raise InputError(str(meta_path), f"missing or wrong field {e} (see the token shard format)") from None
+    shards, lengths = [], []
+    for entry in shard_entries:
+        bin_path, idx_path = _shard_paths(folder, entry, meta_path)
+        if not bin_path.is_file():
+            raise InputError(str(bin_path), "listed in meta.json but missing")
+        size = bin_path.stat().st_size
+        if size % dtype.itemsize:
+            raise InputError(str(bin_path), f"size {size} is not a multiple of {meta['dtype']}: truncated?")
+        count = size // dtype.itemsize
+        _check_index(idx_path, count)
+        if count == 0:
+            continue
+        shards.append(np.memmap(bin_path, dtype=dtype, mode="r"))
+        lengths.append(count)
+    starts = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
+    return SourceTokens(name=name, folder=folder, meta=meta, shards=shards, starts=starts)
+
+
+def _shard_paths(folder: Path, entry: dict[str, Any], meta_path: Path) -> tuple[Path, Path]:
+    """The .bin and .idx of one meta.json shard entry.
+
+    The spec's entry names the .bin under "tokens" and also gives the token count under "tokens";
+    JSON keeps only the last of duplicate keys, so when "tokens" is a number the .bin's name is
+    taken from the index's ("train-00000.idx" -> "train-00000.bin") or from a "bin" key.
+    """
+    index = entry.get("index")
+    if not isinstance(index, str):
+        raise InputError(str(meta_path), f"shard entry without an 'index' file name: {entry}")
+    name = entry.get("tokens")
+    if not isinstance(name, str):
+        name = entry.get("bin") or (index[:-len(".idx")] + ".bin" if index.endswith(".idx") else None)
+    if not name:
+        raise InputError(str(meta_path), f"shard entry without a .bin file name: {entry}")
+    return folder / name, folder / index
+
+
+def _check_index(idx_path: Path, tokens: int) -> None:
+    """The index's last entry is the .bin's token count; a mismatch means a torn write."""
+    if not idx_path.is_file():
+        raise InputError(str(idx_path), "listed in meta.json but missing")
+    size = idx_path.stat().st_size
+    if size < 8 or size % 8:
+        raise InputError(str(idx_path), f"size {size} is not a whole int64 array: truncated?")
+    with open(idx_path, "rb") as f:
+        f.seek(size - 8)
+        last = int(np.frombuffer(f.read(8), dtype="<i8")[0])
+    if last != tokens:
+        raise InputError(str(idx_path), f"ends at token {last} but its .bin holds {tokens} tokens")
+
+
+class MixtureLoader:
+    """Draws (inputs, targets) micro-batches from sources at the mixture's proportions."""
+
+    def __init__(self, sources: list[SourceTokens], proportions: list[float], *, seq_len: int,
+                 micro_batch: int, seed: int, rank: int = 0) -> None:
+        self.sources = sources
+        total = sum(proportions)
+        self.proportions = np.array([p / total for p in proportions], dtype=np.float64)
+        self.seq_len = seq_len
+        self.micro_batch = micro_batch
+        self.seed = seed
+        self.rank = rank
+        self.tokens_drawn = {s.name: 0 for s in sources}
+        for source in sources:
+            if source.tokens < seq_len + 1:
+                raise InputError(str(source.folder), f"holds {source.tokens} tokens, fewer than one sequence "
+                                 f"of {seq_len + 1} (context + 1)")
+
+    def batch(self, step: int, micro: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets, each (micro_batch, seq_len) int64, for this step's micro-batch."""
+        rng = np.random.default_rng([self.seed, step, self.rank, micro])
+        picks = rng.choice(len(self.sources), size=self.micro_batch, p=self.proportions)
+        rows = np.empty((self.micro_batch, self.seq_len + 1), dtype=np.int64)
+        for row, which in enumerate(picks):
+            source = self.sources[which]
+            start = int(rng.integers(0, source.tokens - self.seq_len))
+            rows[row] = source.read(start, self.seq_len + 1)
+            self.tokens_drawn[source.name] += self.seq_len
+        window = torch.from_numpy(rows)
+        return window[:, :-1], window[:, 1:]
+
+    def epochs(self) -> dict[str, float]:
+        """Tokens drawn from each source divided by the tokens it holds."""
+        return {s.name: self.tokens_drawn[s.name] / s.tokens for s in self.sources}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"tokens_drawn": dict(self.tokens_drawn), "seed": self.seed, "rank": self.rank}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if set(state["tokens_drawn"]) != set(self.tokens_drawn):
+            raise UserError(f"checkpoint was drawn from sources {sorted(state['tokens_drawn'])}, "
+                            f"now {sorted(self.tokens_drawn)}")
+        self.tokens_drawn = {k: int(v) for k, v in state["tokens_drawn"].items()}
+
+
+@dataclass(frozen=True)
+class TokenData:
+    sources: list[SourceTokens]
+    proportions: list[float]
+    vocab_size: int
+    skipped: list[str]  # mixture sources without shards, when allowed to skip them
+
+
+def open_mixture(root: Path, mixture: Mixture, *, split: str = "train", skip_missing: bool = False) -> TokenData:
+    """Open every source of the mixture under `root`, checking they share one tokenizer."""
+    if not root.is_dir():
+        raise InputError(str(root), "token shard folder does not exist (run `tokenizer encode` first)")
+    sources, proportions, skipped = [], [], []
+    for name, share in mixture.proportions.items():
+        if share <= 0:
+            continue
+        folder = root / name
+        if skip_missing and not (folder / "meta.json").is_file():
+            skipped.append(name)
+            continue
+        source = open_source(folder, name, split)
+        if source.tokens == 0 and skip_missing:
+            skipped.append(name)
+            continue
+        sources.append(source)
+        proportions.append(share)
+    if not sources:
+        raise InputError(str(root), f"no token shards for any source of mixture '{mixture.name}'")
+    first = sources[0]
+    for source in sources[1:]:
+        for key in ("vocab_size", "dtype", "tokenizer_sha256"):
+            if source.meta.get(key) != first.meta.get(key):
+                raise InputError(str(source.folder / "meta.json"),
+                                 f"{key} {source.meta.get(key)!r} differs from {first.name}'s "
+                                 f"{first.meta.get(key)!r}: sources must share one tokenizer")
+    return TokenData(sources=sources, proportions=proportions, vocab_size=int(first.meta["vocab_size"]),
+                     skipped=skipped)

@@ -1,0 +1,189 @@
+"""The training loop: one flat function from a TrainConfig to a trained run folder."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from pipeline.errors import UserError
+from train import checkpoint
+from train.apply import apply_activation_checkpointing, apply_compile
+from train.config import ResolvedConfig, TrainConfig, check_resume_compatible, resolve, write_config
+from train.data import MixtureLoader, load_mixture_by_name, open_mixture
+from train.metrics import MetricsLog, peak_flops
+from train.model import Transformer, flops_per_token
+from train.schedule import learning_rate
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite; the state that produced it was saved for diagnosis."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    start_step: int
+    steps: int
+    losses: list[float] = field(default_factory=list)  # one per step run in this call
+    checkpoint: Path | None = None
+
+
+AfterStep = Callable[[int, float, nn.Module], None]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: no CUDA device available")
+    return torch.device(name)
+
+
+def build_model(resolved: ResolvedConfig, device: torch.device) -> Transformer:
+    """Built on the meta device and materialised on `device`, so no memory is spent on a
+    throwaway initialisation; the weights come from init_weights under the run's seed."""
+    with torch.device("meta"):
+        model = Transformer(resolved.model)
+    model.to_empty(device=device)
+    torch.manual_seed(resolved.train.seed)
+    model.init_weights(buffer_device=device)
+    return model
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only: not on norm weights, not on the embedding table."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.ndim >= 2 and "tok_embeddings" not in name:
+            decay.append(param)
+        else:
+            no_decay.append(param)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    fused = device.type in ("cuda", "cpu")  # one kernel over all parameters instead of a Python loop
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=fused)
+
+
+def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | None = None) -> TrainResult:
+    mixture = load_mixture_by_name(config.mixture)
+    data = open_mixture(Path(config.data), mixture, skip_missing=config.skip_missing_sources)
+    resolved = resolve(config, vocab_size=data.vocab_size)
+    cfg, run_dir = resolved.train, resolved.run_dir
+    device = pick_device(cfg.device)
+
+    resume_from = checkpoint.latest(run_dir) if resume else None
+    if resume and resume_from is None:
+        raise UserError(f"{run_dir}: no checkpoint to resume from")
+    if not resume and checkpoint.latest(run_dir) is not None:
+        raise UserError(f"{run_dir}: already holds checkpoints; pass --resume to continue it or --run for a new run")
+
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    model = build_model(resolved, device)
+    optimizer = build_optimizer(model, cfg, device)
+    loader = MixtureLoader(data.sources, data.proportions, seq_len=cfg.seq_len, micro_batch=cfg.micro_batch,
+                           seed=cfg.seed)
+    start_step = 0
+    if resume_from is not None:
+        saved = checkpoint.load(resume_from, map_location=device)
+        check_resume_compatible(saved["state"]["config"], resolved, resume_from)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        loader.load_state_dict(saved["state"]["loader"])
+        checkpoint.set_rng_state(saved["state"]["rng"])
+        start_step = int(saved["state"]["step"])
+    write_config(resolved, run_dir / "config.json")
+
+    # Switches applied from outside the model; state-dict names stay the reference ones.
+    if cfg.activation_checkpointing:
+        apply_activation_checkpointing(model)
+    if cfg.compile:
+        apply_compile(model)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else contextlib.nullcontext())  # fp32 on CPU
+
+    def save(name: str, completed_steps: int) -> Path:
+        state = {"step": completed_steps, "loader": loader.state_dict(), "rng": checkpoint.rng_state(),
+                 "config": resolved.to_json()}
+        return checkpoint.save(run_dir, name, model.state_dict(), optimizer.state_dict(), state)
+
+    num_params = sum(p.numel() for p in model.parameters())
+    model_flops_per_token = flops_per_token(resolved.model, cfg.seq_len, num_params)
+    device_peak = peak_flops(device, cfg.peak_flops)
+    metrics = MetricsLog(run_dir / "metrics.jsonl", resume_from_step=start_step if resume_from else None)
+    result = TrainResult(run_dir=run_dir, start_step=start_step, steps=cfg.steps)
+    tokens_per_step = cfg.batch_tokens
+    bar = tqdm(total=cfg.steps, initial=start_step, disable=not cfg.progress, desc=run_dir.name, unit="step",
+               dynamic_ncols=True)
+    completed = start_step
+    model.train()
+    last_time = time.perf_counter()
+    try:
+        for step in range(start_step, cfg.steps):
+            lr = learning_rate(step, peak=cfg.lr, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps,
+                               min_ratio=cfg.min_lr_ratio)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss_sum = torch.zeros((), device=device)
+            for micro in range(resolved.grad_accum):
+                inputs, targets = loader.batch(step, micro)
+                inputs = inputs.to(device, non_blocking=True)
+                targets = targets.to(device, non_blocking=True)
+                with autocast:
+                    logits = model(inputs)
+                loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+                # Each micro-batch's mean counts 1/accum so the gradient is the whole batch's mean.
+                (loss / resolved.grad_accum).backward()
+                loss_sum += loss.detach()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            # The one host sync per step: the NaN check has to see the loss before the update.
+            step_loss = (loss_sum / resolved.grad_accum).item()
+            if not math.isfinite(step_loss):
+                saved_at = save(f"diverged-{checkpoint.step_name(step)}", step)
+                raise TrainingDiverged(f"loss is {step_loss} at step {step}; the model, optimizer and RNG state "
+                                       f"before this step are saved in {saved_at}")
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            completed = step + 1
+
+            now = time.perf_counter()
+            elapsed, last_time = now - last_time, now
+            tokens_per_s = tokens_per_step / elapsed
+            result.losses.append(step_loss)
+            if step % cfg.log_every == 0 or completed == cfg.steps:
+                metrics.write({
+                    "step": step, "loss": step_loss, "lr": lr, "grad_norm": float(grad_norm),
+                    "tokens_per_s": tokens_per_s,
+                    "mfu": model_flops_per_token * tokens_per_s / device_peak if device_peak else None,
+                    "tokens": completed * tokens_per_step, "step_time_s": elapsed,
+                    "tokens_drawn": dict(loader.tokens_drawn), "epochs": loader.epochs(),
+                })
+            bar.update(1)
+            bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+            if completed < cfg.steps and cfg.checkpoint_every and completed % cfg.checkpoint_every == 0:
+                save(checkpoint.step_name(completed), completed)
+                checkpoint.prune(run_dir, cfg.keep_checkpoints)
+            if after_step is not None:
+                after_step(step, step_loss, model)
+        result.checkpoint = save(checkpoint.step_name(completed), completed)
+        checkpoint.prune(run_dir, cfg.keep_checkpoints)
+    except KeyboardInterrupt:
+        # Parameters are consistent at the end of the last completed step: keep them for --resume.
+        if completed > start_step:
+            save(checkpoint.step_name(completed), completed)
+            checkpoint.prune(run_dir, cfg.keep_checkpoints)
+        raise
+    finally:
+        bar.close()
+        metrics.close()
+    return result

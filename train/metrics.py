@@ -1,0 +1,84 @@
+"""Training metrics: metrics.jsonl rows and model FLOPs utilisation.
+
+MFU = achieved model FLOPs / peak FLOPs, with the model FLOPs per token from
+`train.model.flops_per_token` (6 x non-embedding parameters + attention). The peak is the
+dense bf16 tensor-core figure of a known GPU, `--peak-flops` when given, or on CPUs a
+measured fp32 matmul rate (so CPU MFU reads as "fraction of what a big matmul reaches here").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+# Dense bf16 peak per device (vendor datasheets), matched by substring of the device name.
+GPU_PEAK_FLOPS = {
+    "H200": 989.5e12,
+    "H100 PCIe": 756e12,
+    "H100": 989.5e12,
+    "GH200": 989.5e12,
+    "A100": 312e12,
+    "L40S": 362e12,
+    "L4": 121e12,
+    "A10G": 70e12,
+    "A10": 125e12,
+    "RTX 4090": 165e12,
+    "RTX 3090": 71e12,
+    "V100": 125e12,
+    "MI300X": 1307e12,
+}
+
+
+def peak_flops(device: torch.device, given: float = 0.0) -> float:
+    if given > 0:
+        return given
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, flops in GPU_PEAK_FLOPS.items():
+            if key in name:
+                return flops
+        return 0.0  # unknown GPU: MFU is left out unless --peak-flops is given
+    return measured_cpu_flops()
+
+
+def measured_cpu_flops(size: int = 1024, repeats: int = 4) -> float:
+    """fp32 matmul FLOPs per second on this CPU with torch's current thread count."""
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    torch.mm(a, b)  # warm the kernels and caches
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    elapsed = time.perf_counter() - start
+    return 2.0 * size ** 3 * repeats / elapsed
+
+
+class MetricsLog:
+    """Appends one JSON object per logged step to <run>/metrics.jsonl."""
+
+    def __init__(self, path: Path, resume_from_step: int | None) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_from_step is None:
+            path.write_text("")
+        elif path.exists():
+            # Steps after the checkpoint were lost with the crash and will be run again.
+            kept = [line for line in path.read_text().splitlines()
+                    if line.strip() and json.loads(line)["step"] < resume_from_step]
+            path.write_text("".join(line + "\n" for line in kept))
+        self.file = open(path, "a")
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
