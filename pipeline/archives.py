@@ -1,0 +1,190 @@
+"""Reading untrusted archives in memory: nothing is ever written to disk, so no member can
+land outside the working folder, and every size is bounded.
+
+Tar (plain or gzip) is read as a stream. A member is refused, with a counted reason, when
+its path is absolute or climbs out with `..` (`unsafe_member_path`), when it is a symbolic
+or hard link (`link_member`), a device, FIFO or other special file (`special_member`), or
+larger than `max_member_bytes` (`member_too_large`, not even read). Past `max_total_bytes`
+of kept content, or `max_scan_bytes` of decompressed data in all (a decompression bomb),
+or `max_members` entries, the archive as a whole fails with `ArchiveError`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import posixpath
+import tarfile
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from typing import IO
+
+MiB = 1 << 20
+
+
+class ArchiveError(Exception):
+    """The archive as a whole is unusable; `reason` is a short counted label."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_member_bytes: int = 16 * MiB
+    max_total_bytes: int = 64 * MiB
+    max_scan_bytes: int = 256 * MiB
+    max_members: int = 10_000
+
+
+@dataclass
+class Extracted:
+    files: dict[str, bytes] = field(default_factory=dict)  # normalised relative path -> content
+    refused: list[str] = field(default_factory=list)  # one reason per refused member
+
+
+class BoundedReader(io.RawIOBase):
+    """Passes reads through, raising ArchiveError once more than `limit` bytes have come out."""
+
+    def __init__(self, inner: IO[bytes], limit: int) -> None:
+        self.inner = inner
+        self.limit = limit
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.inner.read(len(buffer))
+        self.count += len(data)
+        if self.count > self.limit:
+            raise ArchiveError("decompression_limit", f"more than {self.limit:,} bytes decompressed")
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def safe_member_path(name: str) -> str | None:
+    """The member's normalised relative path, or None if it is absolute or leaves the root."""
+    if not name or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return None
+    path = posixpath.normpath(name.replace("\\", "/"))
+    if path == ".." or path.startswith("../") or "/../" in path or path.startswith("/"):
+        return None
+    return path
+
+
+class PrefixedReader(io.RawIOBase):
+    """`head` (bytes already read to sniff the format) followed by the rest of `inner`."""
+
+    def __init__(self, head: bytes, inner: IO[bytes]) -> None:
+        self.head = head
+        self.inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        data = self.inner.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def decompressed(stream: IO[bytes], limit: int) -> IO[bytes]:
+    """`stream` gunzipped when it is gzip data (sniffed), bounded to `limit` bytes out."""
+    head = stream.read(2)
+    raw: IO[bytes] = io.BufferedReader(PrefixedReader(head, stream))
+    if head == b"\x1f\x8b":
+        raw = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+    return io.BufferedReader(BoundedReader(raw, limit))
+
+
+def read_tar(stream: IO[bytes], limits: Limits = Limits()) -> Extracted:
+    """Regular files of a tar stream (plain, or gzip: sniffed), in memory."""
+    out = Extracted()
+    total = 0
+    try:
+        bounded = decompressed(stream, limits.max_scan_bytes)
+        with tarfile.open(fileobj=bounded, mode="r|") as tar:
+            for number, member in enumerate(tar):
+                if number >= limits.max_members:
+                    raise ArchiveError("too_many_members", f"more than {limits.max_members:,}")
+                path = safe_member_path(member.name)
+                if member.isdir():
+                    continue
+                if path is None:
+                    out.refused.append("unsafe_member_path")
+                elif member.issym() or member.islnk():
+                    out.refused.append("link_member")
+                elif not member.isfile():
+                    out.refused.append("special_member")
+                elif member.size > limits.max_member_bytes:
+                    out.refused.append("member_too_large")
+                else:
+                    handle = tar.extractfile(member)
+                    data = handle.read(limits.max_member_bytes + 1) if handle else b""
+                    total += len(data)
+                    if total > limits.max_total_bytes:
+                        raise ArchiveError("archive_too_large", f"more than {limits.max_total_bytes:,} bytes of files")
+                    out.files[path] = data
+    except tarfile.TarError as e:
+        raise ArchiveError("not_a_tar_archive", str(e)) from None
+    except EOFError as e:
+        raise ArchiveError("truncated_archive", str(e)) from None
+    except (OSError, ValueError, zlib.error) as e:  # corrupt gzip data
+        raise ArchiveError("corrupt_archive", str(e)) from None
+    return out
+
+
+def read_zip(stream: IO[bytes], limits: Limits = Limits()) -> Extracted:
+    """Regular files of a zip archive, in memory, with the same checks (zip needs a seekable stream)."""
+    out = Extracted()
+    total = 0
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            infos = archive.infolist()
+            if len(infos) > limits.max_members:
+                raise ArchiveError("too_many_members", f"more than {limits.max_members:,}")
+            for info in infos:
+                if info.is_dir():
+                    continue
+                path = safe_member_path(info.filename)
+                mode = info.external_attr >> 16
+                if path is None:
+                    out.refused.append("unsafe_member_path")
+                elif mode and (mode & 0o170000) == 0o120000:
+                    out.refused.append("link_member")
+                elif mode and (mode & 0o170000) not in (0, 0o100000):
+                    out.refused.append("special_member")
+                elif info.file_size > limits.max_member_bytes:
+                    out.refused.append("member_too_large")
+                else:
+                    with archive.open(info) as handle:
+                        # The declared size can lie: read at most one byte past the limit.
+                        data = handle.read(limits.max_member_bytes + 1)
+                    if len(data) > limits.max_member_bytes:
+                        out.refused.append("member_too_large")
+                        continue
+                    total += len(data)
+                    if total > limits.max_total_bytes:
+                        raise ArchiveError("archive_too_large", f"more than {limits.max_total_bytes:,} bytes of files")
+                    out.files[path] = data
+    except zipfile.BadZipFile as e:
+        raise ArchiveError("not_a_zip_archive", str(e)) from None
+    except (EOFError, OSError) as e:
+        raise ArchiveError("corrupt_archive", str(e)) from None
+    return out
+
+
+def read_bounded(stream: IO[bytes], limit: int) -> bytes:
+    """All of `stream`, or ArchiveError("decompression_limit") past `limit` bytes."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ArchiveError("decompression_limit", f"more than {limit:,} bytes decompressed")
+    return data

@@ -1,0 +1,218 @@
+"""ArXiv: LaTeX sources to cleaned LaTeX text, following Lewkowycz et al. (2022) as the paper does.
+
+Inputs: `*.tar.gz` / `*.tgz` / `*.tar` (one paper each, as arXiv serves them), `*.gz` (arXiv's
+gzipped single .tex, or a gzipped tar: sniffed), and folders holding `.tex` files (one paper a
+folder). Archives are read in memory with path, link and size checks (pipeline/archives.py):
+nothing is ever extracted to disk.
+
+Reader: picks the main file (the one with \\documentclass and \\begin{document}; the largest if
+several), strips comments from every file (before inlining, so a commented-out \\input is not
+inlined), and inlines \\input/\\include. Stages, in order: macro expansion (user macros with
+arguments; unbalanced braces or runaway recursion drop the paper with a reason), the cut of
+everything before the first sectioning command, the removal of the bibliography and of what
+follows \\end{document} (appendices stay), a minimum length.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Iterator
+
+import fsspec
+import pyarrow as pa
+
+from pipeline.archives import ArchiveError, Limits, MiB, decompressed, read_bounded, read_tar
+from pipeline.document import Document, Skipped
+from pipeline.errors import InputError
+from pipeline.latex import (
+    MAX_EXPANSIONS,
+    LatexError,
+    check_braces,
+    collect_macros,
+    cut_before_first_section,
+    expand_macros,
+    inline_inputs,
+    remove_bibliography,
+    strip_comments,
+)
+from pipeline.source import Source, SourceConfig
+from pipeline.stage import Filter, Stage
+
+DOCUMENTCLASS = re.compile(r"\\documentclass\s*[\[{]|\\documentstyle\s*[\[{]")
+BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
+OLD_STYLE_ID = re.compile(r"^([a-z-]+(?:\.[A-Z]{2})?)(\d{7}(?:v\d+)?)$")
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".gz", ".tex")
+
+
+@dataclass
+class ArxivConfig(SourceConfig):
+    max_file_mb: int = 16  # a member larger than this is refused (member_too_large)
+    max_paper_mb: int = 64  # kept files of one paper, in all
+    max_decompressed_mb: int = 256  # decompressed bytes scanned per archive (decompression bombs)
+    max_expansions: int = MAX_EXPANSIONS  # macro uses expanded per paper
+    min_chars: int = 500  # cleaned papers shorter than this are dropped as "too_short"
+
+    def limits(self) -> Limits:
+        return Limits(self.max_file_mb * MiB, self.max_paper_mb * MiB, self.max_decompressed_mb * MiB)
+
+
+class ExpandMacros(Stage):
+    """Expands user macros (pipeline/latex.py) after removing their definitions."""
+
+    name = "expand_macros"
+
+    def __init__(self, max_expansions: int = MAX_EXPANSIONS) -> None:
+        self.max_expansions = max_expansions
+
+    def process(self, doc: Document) -> Document | str:
+        try:
+            check_braces(doc.text)
+            macros, text = collect_macros(doc.text)
+            doc.text = expand_macros(text, macros, self.max_expansions)
+        except LatexError as e:
+            return e.reason
+        return doc
+
+
+class CutBeforeFirstSection(Stage):
+    name = "cut_before_first_section"
+
+    def process(self, doc: Document) -> Document | str:
+        text = cut_before_first_section(doc.text)
+        if text is None:
+            return "no_section"
+        doc.text = text
+        return doc
+
+
+class RemoveBibliography(Stage):
+    name = "remove_bibliography"
+
+    def process(self, doc: Document) -> Document | str:
+        doc.text = remove_bibliography(doc.text)
+        return doc
+
+
+class MinChars(Filter):
+    name = "min_chars"
+
+    def __init__(self, min_chars: int) -> None:
+        self.min_chars = min_chars
+
+    def keep(self, doc: Document) -> bool | str:
+        return len(doc.text) >= self.min_chars or "too_short"
+
+
+def arxiv_id(path: str) -> str:
+    """`2101.00001v2.tar.gz` -> 2101.00001v2; `hep-th9901001.gz` -> hep-th/9901001."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    for suffix in ARCHIVE_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    old = OLD_STYLE_ID.match(name)
+    return f"{old.group(1)}/{old.group(2)}" if old else name
+
+
+def decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # older papers are often Latin-1
+
+
+def pick_main(texts: dict[str, str]) -> str | None:
+    """The main file: has \\documentclass (comment-free) and \\begin{document}; the largest wins."""
+    mains = [p for p, t in texts.items() if DOCUMENTCLASS.search(t) and BEGIN_DOCUMENT.search(t)]
+    if not mains:
+        mains = [p for p, t in texts.items() if DOCUMENTCLASS.search(t)]
+    if not mains:
+        return None
+    return min(mains, key=lambda p: (-len(texts[p]), p))
+
+
+def is_tar(head: bytes) -> bool:
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+class ArXiv(Source):
+    name = "arxiv"
+    config_class = ArxivConfig
+    patterns = ("**/*.tar.gz", "**/*.tgz", "**/*.tar", "**/*.gz", "**/*.tex")
+
+    def fields(self) -> list[pa.Field]:
+        return [pa.field("arxiv_id", pa.string()), pa.field("main_file", pa.string())]
+
+    def stages(self) -> list[Stage]:
+        return [
+            ExpandMacros(self.config.max_expansions),
+            CutBeforeFirstSection(),
+            RemoveBibliography(),
+            MinChars(self.config.min_chars),
+        ]
+
+    def read(self, path: str) -> Iterator[Document | Skipped]:
+        if path.endswith(".tex"):
+            yield from self._read_folder_file(path)
+            return
+        limits = self.config.limits()
+        try:
+            with fsspec.open(path, "rb") as raw:
+                stream = decompressed(raw, limits.max_scan_bytes)
+                head = stream.peek(512)[:512]
+                if is_tar(head):
+                    extracted = read_tar(stream, limits)
+                    files, refused = extracted.files, extracted.refused
+                else:  # arXiv's single gzipped .tex
+                    files, refused = {"main.tex": read_bounded(stream, limits.max_member_bytes)}, []
+        except ArchiveError as e:
+            raise InputError(path, f"{e.reason} ({e.detail})" if e.detail else e.reason) from None
+        except EOFError as e:
+            raise InputError(path, f"truncated_archive ({e})") from None
+        except (OSError, zlib.error) as e:
+            raise InputError(path, f"corrupt_archive ({e})") from None
+        for reason in refused:
+            yield Skipped(reason)  # each refused member counted; the rest of the paper still goes on
+        texts = {p: strip_comments(decode(d)) for p, d in files.items() if p.endswith(".tex")}
+        yield self._paper(arxiv_id(path), texts)
+
+    def _paper(self, paper_id: str, texts: dict[str, str]) -> Document | Skipped:
+        main = pick_main(texts)
+        if main is None:
+            return Skipped("no_main_tex_file")
+        text = inline_inputs(texts[main], posixpath.dirname(main), texts.get)
+        return Document(paper_id, text, self.name, {"arxiv_id": paper_id, "main_file": main})
+
+    def _read_folder_file(self, path: str) -> Iterator[Document | Skipped]:
+        """A `.tex` file in a folder of one paper: only a main file becomes a document; the
+        others are read when it inlines them."""
+        limits = self.config.limits()
+        folder, name = path.rsplit("/", 1) if "/" in path else ("", path)
+        fs, _, (base,) = fsspec.get_fs_token_paths(folder or ".")
+        cache: dict[str, str | None] = {}
+
+        def load(relative: str) -> str | None:
+            if relative not in cache:
+                full = f"{base.rstrip('/')}/{relative}"
+                try:
+                    if not fs.isfile(full) or fs.size(full) > limits.max_member_bytes:
+                        cache[relative] = None
+                    else:
+                        with fs.open(full, "rb") as f:
+                            cache[relative] = decode(f.read())
+                except OSError:
+                    cache[relative] = None
+            return cache[relative]
+
+        main_text = load(name)
+        if main_text is None:
+            raise InputError(path, f"unreadable or larger than {self.config.max_file_mb} MB")
+        main_text = strip_comments(main_text)
+        if not DOCUMENTCLASS.search(main_text):
+            return  # a part of a paper, inlined by its main file
+        paper_id = folder.rsplit("/", 1)[-1] or arxiv_id(name)
+        text = inline_inputs(main_text, "", load)
+        yield Document(f"{paper_id}/{name}", text, self.name, {"arxiv_id": paper_id, "main_file": name})
