@@ -9,7 +9,8 @@ writes them) with pages built to give every stage something to drop:
 - one page with invalid UTF-8, one record with a broken WARC header, a non-HTML and a
   404 response in the WARC file.
 
-Beside them, `reference/wikipedia.jsonl` holds encyclopedia-like pages standing in for
+Beside them, `reference/wikipedia.jsonl` holds encyclopedia-like pages (and short talk-page
+notes, under the classifier's 1000-character minimum) standing in for
 Wikipedia when the perplexity LM and the reference classifier are trained on sample data
 (`pipeline models lm` and `pipeline models classifier` find it by default).
 """
@@ -55,6 +56,12 @@ SPAM_WORDS = ["cheap", "best", "price", "buy", "now", "discount", "casino", "bon
 PLACES = ["Northbridge", "Eastmoor", "Westfield", "Lakeside", "Highcliff", "Redwater", "Stonehaven", "Ashford"]
 KINDS = ["market town", "river port", "mountain village", "university city", "fishing harbour"]
 REGIONS = ["the northern province", "the eastern lowlands", "the central valley", "the western coast"]
+FORUM_OPENERS = ["honestly i think", "lol i guess", "tbh my feeling is", "omg i swear", "imo", "thanks but i reckon"]
+FORUM_TOPICS = ["the new update", "my phone", "this game", "the last patch", "my laptop", "the season finale"]
+FORUM_VERDICTS = ["is totally broken", "is way better now", "kinda sucks", "works fine for me", "is so overrated",
+                  "crashed again"]
+FORUM_TAILS = ["anyway thanks for reading", "just my two cents", "cant wait for the next one", "whatever lol",
+               "does anyone else have this", "fr fr"]
 
 
 def _sentence_from(rng: random.Random, *parts: list[str]) -> str:
@@ -77,6 +84,13 @@ def encyclopedic(rng: random.Random) -> str:
             f"It was first recorded in {rng.randint(1100, 1900)} and had a population of "
             f"{rng.randint(1000, 90000)} at the last census.")
     return "\n".join([lead] + [paragraph(rng, rng.randint(4, 7)) for _ in range(rng.randint(3, 5))])
+
+
+def forum_post(rng: random.Random, sentences: int) -> str:
+    """Chatty forum English: fluent for a language model that has seen such text, and nothing
+    like a reference page for the classifier."""
+    return " ".join(_sentence_from(rng, FORUM_OPENERS, FORUM_TOPICS, FORUM_VERDICTS, FORUM_TAILS)
+                    for _ in range(sentences))
 
 
 def article_page(rng: random.Random, site: str) -> str:
@@ -106,17 +120,19 @@ def sample_pages(rng: random.Random, count: int) -> list[tuple[str, str]]:
     for n in range(count):
         site = rng.choice(SITES)
         roll = rng.random()
-        if roll < 0.50:
+        if roll < 0.45:
             text = article_page(rng, site)
-        elif roll < 0.56:
+        elif roll < 0.55:
+            text = "\n".join(forum_post(rng, rng.randint(2, 3)) for _ in range(rng.randint(3, 4)))
+        elif roll < 0.60:
             text = "\n".join(NAV[site] + [FOOTER[site].format(year=rng.choice([2019, 2020]))])
-        elif roll < 0.64:
+        elif roll < 0.67:
             text = near_empty_page(rng)
-        elif roll < 0.72:
+        elif roll < 0.74:
             text = german(rng, rng.randint(8, 14))
-        elif roll < 0.80:
+        elif roll < 0.81:
             text = french(rng, rng.randint(8, 14))
-        elif roll < 0.88:
+        elif roll < 0.90:
             text = spam_page(rng)
         else:
             text = word_salad_page(rng)
@@ -202,6 +218,10 @@ def write(folder: Path, seed: int) -> None:
                                "application/http; msgtype=response"))
     write_members(folder / "CC-MAIN-sample-00000.warc.gz", records)
 
-    reference = [json.dumps({"id": f"ref-{i}", "text": encyclopedic(rng)}) for i in range(300)]
+    # Reference pages, plus short talk-page notes: the language model learns those too, but
+    # the classifier only takes reference pages of 1000+ characters, so chatty forum pages
+    # score a fine perplexity and still look nothing like a reference page.
+    texts = [encyclopedic(rng) for _ in range(300)] + [forum_post(rng, rng.randint(3, 5)) for _ in range(150)]
+    reference = [json.dumps({"id": f"ref-{i}", "text": text}) for i, text in enumerate(texts)]
     (folder / "reference").mkdir(exist_ok=True)
     (folder / "reference" / "wikipedia.jsonl").write_text("\n".join(reference) + "\n")
