@@ -1,0 +1,214 @@
+"""GitHub: source files of permissively licensed repositories, filtered as in the paper.
+
+Input (local folder or fsspec URL), either or both of:
+- one folder per repository directly under the input root, named after the repository,
+  holding its files and its licence file (LICENSE, LICENCE, COPYING, with any extension);
+- `*.jsonl`, `*.jsonl.gz` or `*.parquet` files directly under the root with BigQuery-style
+  rows: `repo_name`, `path`, `content`, `license` (and optionally `binary`).
+
+Stages, in order: licence (keep MIT, BSD-2/3-Clause, Apache-2.0), extension whitelist,
+line-length and alphanumeric quality, removal of a leading licence header, then exact
+file-level dedup over all inputs (a global pass: the smallest `repo/path` of each distinct
+content is kept). Metadata: repo, path, license, language.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.code_boilerplate import StripLicenseHeader
+from pipeline.code_filters import CodeQuality, ExtensionFilter, LicenseFilter, language_of
+from pipeline.document import Document, Skipped
+from pipeline.errors import InputError, UserError
+from pipeline.exact_dedup import ExactDedup
+from pipeline.licenses import PERMISSIVE, UNKNOWN, detect_license, is_license_file, normalise_license_name
+from pipeline.readers import open_text
+from pipeline.source import Source, SourceConfig
+from pipeline.stage import Stage
+
+TABLE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
+ROW_COLUMNS = ("repo_name", "path", "content", "license")
+BINARY_SNIFF_BYTES = 8192
+SKIPPED_FOLDERS = {".git", ".hg", ".svn"}
+
+
+@dataclass
+class GitHubConfig(SourceConfig):
+    licenses: str = ",".join(PERMISSIVE)  # comma-separated SPDX ids to keep
+    max_line_length: int = 1000
+    max_mean_line_length: float = 100.0
+    min_alnum_fraction: float = 0.25
+    max_file_bytes: int = 1_000_000  # larger files are data, not code (BigQuery's limit too)
+    strip_license_headers: bool = True
+
+
+def _fs_and_base(path: str) -> tuple[fsspec.AbstractFileSystem, str, str]:
+    fs, _, (base,) = fsspec.get_fs_token_paths(path)
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    prefix = "" if protocol in ("file", "local") else f"{protocol}://"
+    return fs, base, prefix
+
+
+class GitHub(Source):
+    name = "github"
+    config_class = GitHubConfig
+    patterns = ("<repository folder>/", *(f"*{s}" for s in TABLE_SUFFIXES))
+
+    def list_inputs(self, root: str) -> list[str]:
+        """Repository folders and table files directly under `root`: one input each."""
+        fs, base, prefix = _fs_and_base(root)
+        if not fs.exists(base):
+            raise UserError(f"{root}: input path does not exist")
+        if fs.isfile(base):
+            return [root]
+        found = []
+        for entry in fs.ls(base, detail=True):
+            name = entry["name"].rstrip("/")
+            if entry["type"] == "directory" and name.rsplit("/", 1)[-1] not in SKIPPED_FOLDERS:
+                found.append(prefix + name)
+            elif entry["type"] == "file" and name.endswith(TABLE_SUFFIXES):
+                found.append(prefix + name)
+        return sorted(found)
+
+    def fields(self) -> list[pa.Field]:
+        return [pa.field(n, pa.string()) for n in ("repo", "path", "license", "language")]
+
+    def stages(self) -> list[Stage]:
+        c = self.config
+        allowed = tuple(x.strip() for x in c.licenses.split(",") if x.strip())
+        stages: list[Stage] = [
+            LicenseFilter(allowed),
+            ExtensionFilter(),
+            CodeQuality(c.max_line_length, c.max_mean_line_length, c.min_alnum_fraction),
+        ]
+        if c.strip_license_headers:
+            stages.append(StripLicenseHeader())
+        stages.append(ExactDedup())
+        return stages
+
+    def read(self, path: str) -> Iterator[Document | Skipped]:
+        if path.endswith((".jsonl", ".jsonl.gz")):
+            yield from self._rows(self._jsonl_rows(path))
+        elif path.endswith(".parquet"):
+            yield from self._rows(self._parquet_rows(path))
+        else:
+            yield from self._repository(path)
+
+    # Repository folders -------------------------------------------------------------------
+
+    def _repository(self, folder: str) -> Iterator[Document | Skipped]:
+        fs, base, _ = _fs_and_base(folder)
+        if not fs.isdir(base):
+            raise InputError(folder, "expected a repository folder")
+        repo = base.rstrip("/").rsplit("/", 1)[-1]
+        files = sorted(
+            (info["name"], info.get("size") or 0)
+            for info in fs.find(base, detail=True).values()
+            if info["type"] == "file"
+        )
+        relative = [(name[len(base.rstrip("/")) + 1 :], size) for name, size in files]
+        relative = [(p, s) for p, s in relative if not SKIPPED_FOLDERS.intersection(p.split("/")[:-1])]
+        license_id = self._repository_license(fs, base, [p for p, _ in relative if "/" not in p])
+        for rel, size in relative:
+            if "/" not in rel and is_license_file(rel):
+                yield Skipped("license_file")
+                continue
+            if size > self.config.max_file_bytes:
+                yield Skipped("file_too_large")
+                continue
+            with fs.open(f"{base.rstrip('/')}/{rel}", "rb") as f:
+                data = f.read(self.config.max_file_bytes + 1)
+            yield self._file_document(repo, rel, data, license_id)
+
+    def _repository_license(self, fs: fsspec.AbstractFileSystem, base: str, top_files: list[str]) -> str:
+        """The licence of a repository from its top-level licence files. Dual-licensed
+        projects (LICENSE-MIT beside LICENSE-APACHE) let users choose: a permissive one wins."""
+        found = []
+        for name in top_files:
+            if is_license_file(name):
+                with fs.open(f"{base.rstrip('/')}/{name}", "rb") as f:
+                    found.append(detect_license(f.read(200_000).decode("utf-8", "replace")))
+        if not found:
+            return "none"
+        for permissive in PERMISSIVE:
+            if permissive in found:
+                return permissive
+        known = [x for x in found if x != UNKNOWN]
+        return known[0] if known else UNKNOWN
+
+    def _file_document(self, repo: str, rel: str, data: bytes, license_id: str) -> Document | Skipped:
+        if b"\0" in data[:BINARY_SNIFF_BYTES]:
+            return Skipped("binary_file")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return Skipped("not_utf8")
+        meta = {"repo": repo, "path": rel, "license": license_id, "language": language_of(rel)}
+        return Document(f"{repo}/{rel}", text, self.name, meta)
+
+    # BigQuery-style rows ------------------------------------------------------------------
+
+    def _jsonl_rows(self, path: str) -> Iterator[dict[str, Any] | Skipped]:
+        with open_text(path) as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    yield Skipped("malformed_json")
+                    continue
+                yield row if isinstance(row, dict) else Skipped("malformed_row")
+
+    def _parquet_rows(self, path: str) -> Iterator[dict[str, Any]]:
+        fs, base, _ = _fs_and_base(path)
+        with fs.open(base, "rb") as f:
+            try:
+                table = pq.ParquetFile(f)
+                names = set(table.schema_arrow.names)
+            except (pa.ArrowInvalid, OSError) as e:
+                raise InputError(path, f"not a readable Parquet file ({e})") from None
+            missing = [c for c in ROW_COLUMNS if c not in names]
+            if missing:
+                raise InputError(path, f"Parquet file lacks the column(s) {missing}")
+            columns = [c for c in (*ROW_COLUMNS, "binary") if c in names]
+            for batch in table.iter_batches(batch_size=1024, columns=columns):
+                yield from batch.to_pylist()
+
+    def _rows(self, rows: Iterable[dict[str, Any] | Skipped]) -> Iterator[Document | Skipped]:
+        for row in rows:
+            if isinstance(row, Skipped):
+                yield row
+                continue
+            repo, rel, content = row.get("repo_name"), row.get("path"), row.get("content")
+            if not isinstance(repo, str) or not isinstance(rel, str):
+                yield Skipped("missing_repo_or_path")
+            elif row.get("binary") or content is None:
+                yield Skipped("binary_file")
+            elif not isinstance(content, str):
+                yield Skipped("malformed_row")
+            elif "\0" in content[:BINARY_SNIFF_BYTES]:
+                yield Skipped("binary_file")
+            elif len(content) > self.config.max_file_bytes:
+                yield Skipped("file_too_large")
+            elif not _encodable(content):
+                yield Skipped("invalid_unicode")
+            else:
+                license_id = normalise_license_name(row.get("license")) if row.get("license") else "none"
+                meta = {"repo": repo, "path": rel, "license": license_id, "language": language_of(rel)}
+                yield Document(f"{repo}/{rel}", content, self.name, meta)
+
+
+def _encodable(text: str) -> bool:
+    """False for text holding lone surrogates (from JSON escapes), which Arrow cannot store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
