@@ -45,14 +45,17 @@ RANDOM_PAGES_DEFAULT = "data/raw/commoncrawl"
 
 
 def iter_texts(paths: list[str], lang: str | None = None, kinds: tuple[str, ...] = ()) -> Iterator[str]:
-    """Document texts of every input (only files of `kinds` when given: "arrow", "jsonl", "txt",
-    "warc"); corpus rows with a `lang` column other than `lang` are skipped."""
+    """Document texts of every input; inside folders only files of `kinds` when given ("arrow",
+    "jsonl", "txt", "warc"); corpus rows with a `lang` column other than `lang` are skipped."""
     for path in paths:
         p = Path(path)
         if not p.exists():
             raise UserError(f"{path}: input does not exist")
-        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-        usable = [f for f in files if _kind(f) and (not kinds or _kind(f) in kinds)]
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file())
+            usable = [f for f in files if _kind(f) and (not kinds or _kind(f) in kinds)]
+        else:  # a file named explicitly is used whatever `kinds` says
+            usable = [p] if _kind(p) else []
         if not usable:
             raise UserError(f"{path}: no usable input (.arrow shards, .jsonl, .txt, .warc.gz or .wet.gz files)")
         for f in usable:
@@ -220,8 +223,8 @@ def train_classifier(positives: list[str], negatives: list[str], output: Path, m
     started = time.time()
     rng = random.Random(seed)
     wiki = [classifier_text(t) for t in iter_texts(positives) if len(t) >= min_chars]
-    # Random pages come from WARC/WET files only: a raw CommonCrawl folder may hold the sample's
-    # reference stand-in too, which must not land in the random class.
+    # In folders, random pages come from WARC/WET files and shards only: a raw CommonCrawl
+    # folder may hold the sample's reference stand-in, which must not land in the random class.
     cc = [classifier_text(t) for t in iter_texts(negatives, kinds=("warc", "arrow")) if t.strip()]
     if not wiki:
         raise UserError(f"{', '.join(positives)}: no reference page of at least {min_chars} characters")
