@@ -172,8 +172,8 @@ def _plan_source(folder: Path, out: Path, source: str, model: Path, tokenizer: d
                 f"{out}: encoded with tokenizer sha256 {earlier['tokenizer_sha256'][:12]}, but {model} has "
                 f"{plan['tokenizer_sha256'][:12]}: refusing to mix them (pass --restart to re-encode)"
             )
-        if earlier != plan:
-            changed = sorted(k for k in plan if earlier.get(k) != plan[k])
+        changed = sorted(k for k in plan if earlier.get(k) != plan[k])
+        if changed:
             raise UserError(f"{out}: {', '.join(changed)} differ from the encode started there "
                             "(pass --restart to re-encode)")
         rule = HeldoutRule(**{**earlier["heldout_rule"], "ids": tuple(earlier["heldout_rule"]["ids"])})

@@ -1,0 +1,172 @@
+"""Must show 4: token shards hold exactly the counted tokens, the index finds every document,
+the held-out split is deterministic, and a killed encode resumes into identical files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sentencepiece as spm
+from sentencepiece import sentencepiece_model_pb2
+
+import tokenizer.encode as encode_module
+from pipeline.errors import UserError
+from tests.conftest import REPO, script, subprocess_env
+from tests.tokenizer.conftest import write_corpus
+from tests.tokenizer.corpus import write_source
+from tokenizer.encode import encode_corpus
+from tokenizer.token_shards import TokenShards, token_dtype
+from tokenizer.train import TrainResult
+
+SIZES = {"c4": 300, "wikipedia": 120, "github": 5}
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and "_work" not in p.parts}
+
+
+def _corpus_texts(corpus: Path, source: str) -> list[tuple[str, str]]:
+    from pipeline.shards import read_corpus
+
+    return [(d.id, d.text) for d in read_corpus(corpus / source)]
+
+
+def test_shards_hold_exactly_the_counted_tokens_and_documents(trained: TrainResult, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus", SIZES, shard_docs=100)
+    report = encode_corpus(corpus, trained.model, tmp_path / "tokens", workers=2, heldout_fraction=0.05,
+                           show_progress=False)
+    sp = spm.SentencePieceProcessor(model_file=str(trained.model))
+    for source, documents in SIZES.items():
+        meta = json.loads((tmp_path / "tokens" / source / "meta.json").read_text())
+        assert meta == report.sources[source]
+        assert (meta["dtype"], meta["bos_id"], meta["eos_id"], meta["vocab_size"]) == ("uint16", 1, 2, 1000)
+        assert meta["tokenizer_sha256"] == trained.sha256
+        shards = TokenShards(tmp_path / "tokens" / source, tokenizer=trained.model)
+        expected = {"train": [], "heldout": []}
+        for doc_id, text in _corpus_texts(corpus, source):
+            split = "heldout" if encode_module.HeldoutRule(0, int(0.05 * 2**64)).held_out(doc_id) else "train"
+            expected[split].append([1] + sp.encode(text) + [2])
+        if source == "github":  # 5 documents: too few for 5%, so the one with the smallest key
+            assert len(expected["heldout"]) == 0 and meta["splits"]["heldout"]["documents"] == 1
+            continue
+        assert 0 < len(expected["heldout"]) < documents // 5
+        for split, docs in expected.items():
+            entry = meta["splits"][split]
+            on_disk = sum((tmp_path / "tokens" / source / s["bin"]).stat().st_size // 2 for s in entry["shards"])
+            assert entry["tokens"] == sum(s["tokens"] for s in entry["shards"]) == on_disk == sum(map(len, docs))
+            assert entry["documents"] == sum(s["documents"] for s in entry["shards"]) == len(docs)
+            loaded = shards.split(split)
+            for k, ids in enumerate(docs):
+                assert loaded.document(k).tolist() == ids
+            raw = np.memmap(tmp_path / "tokens" / source / entry["shards"][0]["bin"], dtype="uint16", mode="r")
+            index = np.fromfile(tmp_path / "tokens" / source / entry["shards"][0]["index"], dtype="<i8")
+            assert index[0] == 0 and index[-1] == len(raw) and raw[index[1] - 1] == 2
+    assert len(report.sources["c4"]["splits"]["train"]["shards"]) == 3  # one per corpus shard
+
+
+def test_one_and_two_workers_write_identical_files(trained: TrainResult, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus", SIZES, shard_docs=100)
+    encode_corpus(corpus, trained.model, tmp_path / "one", workers=1, show_progress=False)
+    encode_corpus(corpus, trained.model, tmp_path / "two", workers=2, show_progress=False)
+    assert _files(tmp_path / "one") == _files(tmp_path / "two")
+
+
+def test_crash_midway_resumes_into_identical_files(trained: TrainResult, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = write_corpus(tmp_path / "corpus", SIZES, shard_docs=50)
+    encode_corpus(corpus, trained.model, tmp_path / "clean", workers=1, show_progress=False)
+    real = encode_module.TokenShardWriter.write
+    calls = {"n": 0}
+
+    def crash_on_the_sixth_batch(self, ids, lengths):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        real(self, ids, lengths)
+
+    monkeypatch.setattr(encode_module.TokenShardWriter, "write", crash_on_the_sixth_batch)
+    with pytest.raises(KeyboardInterrupt):
+        encode_corpus(corpus, trained.model, tmp_path / "resumed", workers=1, show_progress=False)
+    done = list((tmp_path / "resumed").glob("*/_work/done-*.json"))
+    assert 0 < len(done) < 10 and not list((tmp_path / "resumed").glob("*/meta.json"))
+    (tmp_path / "resumed" / "c4" / "train-00009.bin.tmp").write_bytes(b"torn write of a killed run")
+    monkeypatch.setattr(encode_module.TokenShardWriter, "write", real)
+    report = encode_corpus(corpus, trained.model, tmp_path / "resumed", workers=2, show_progress=False)
+    assert report.tasks_run == 10 - len(done)
+    assert _files(tmp_path / "clean") == _files(tmp_path / "resumed")
+    again = encode_corpus(corpus, trained.model, tmp_path / "resumed", workers=2, show_progress=False)
+    assert again.tasks_run == 0 and _files(tmp_path / "clean") == _files(tmp_path / "resumed")
+
+
+def test_killed_encode_process_resumes_into_identical_files(trained: TrainResult, tmp_path: Path) -> None:
+    corpus = tmp_path / "data" / "corpus"
+    write_source(corpus, "c4", 3000, shard_docs=250)
+    model = tmp_path / "data" / "tokenizer" / "llama1.model"
+    model.parent.mkdir(parents=True)
+    model.write_bytes(trained.model.read_bytes())
+    command = [script("tokenizer"), "encode", "--workers", "1", "--no-progress"]
+    subprocess.run(command + ["--output", "clean"], cwd=tmp_path, env=subprocess_env(), check=True,
+                   capture_output=True, timeout=300)
+    process = subprocess.Popen(command, cwd=tmp_path, env=subprocess_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    work = tmp_path / "data" / "tokens" / "c4" / "_work"
+    deadline = time.time() + 120
+    while not list(work.glob("done-*.json")) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    interrupted = len(list(work.glob("done-*.json")))
+    assert interrupted < 12, "the encode finished before it could be killed"
+    result = subprocess.run(command, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"encoded {12 - interrupted} corpus shard(s)" in result.stdout
+    assert _files(tmp_path / "clean") == _files(tmp_path / "data" / "tokens")
+
+
+def test_other_tokenizer_is_refused(trained: TrainResult, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus", {"c4": 20}, shard_docs=None)
+    encode_corpus(corpus, trained.model, tmp_path / "tokens", show_progress=False)
+    other = tmp_path / "other.model"
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(trained.model.read_bytes())
+    proto.trainer_spec.seed_sentencepiece_size += 1  # same pieces, another file: another hash
+    other.write_bytes(proto.SerializeToString())
+    with pytest.raises(UserError, match="refusing to mix them"):
+        encode_corpus(corpus, other, tmp_path / "tokens", show_progress=False)
+    with pytest.raises(UserError, match="refusing to mix them"):
+        TokenShards(tmp_path / "tokens" / "c4", tokenizer=other)
+    encode_corpus(corpus, other, tmp_path / "tokens", restart=True, show_progress=False)
+    shards = TokenShards(tmp_path / "tokens" / "c4", tokenizer=other)
+    assert (shards.split("train").documents, shards.split("heldout").documents) == (19, 1)
+
+
+def test_dtype_follows_vocabulary_size() -> None:
+    assert (token_dtype(32000), token_dtype(65536), token_dtype(65537)) == ("uint16", "uint16", "uint32")
+
+
+def _tokenizer(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([script("tokenizer"), *args], cwd=cwd, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_encode_help_and_bad_input_is_one_line(trained: TrainResult, tmp_path: Path) -> None:
+    help_text = _tokenizer("encode", "--help", cwd=tmp_path).stdout
+    for flag in ("--data", "--model", "--output", "--workers", "--heldout", "--restart"):
+        assert flag in help_text
+    cases = []
+    cases.append((_tokenizer("encode", "--model", str(trained.model), cwd=tmp_path), "no corpus found"))
+    write_source(tmp_path / "data" / "corpus", "c4", 0, texts=[])
+    cases.append((_tokenizer("encode", "--model", str(trained.model), cwd=tmp_path), "empty source"))
+    cases.append((_tokenizer("encode", cwd=tmp_path), "tokenizer model does not exist"))
+    for result, needle in cases:
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0] and "Traceback" not in result.stderr, result.stderr

@@ -1,0 +1,124 @@
+"""Must show 1: LLaMA's tokenizer settings hold on a model trained here (digits split, byte
+fallback, lossless round trip with whitespace runs, ids 0/1/2), and the training failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import sentencepiece as spm
+from sentencepiece import sentencepiece_model_pb2
+
+from pipeline.errors import UserError
+from pipeline.shards import file_sha256
+from tests.conftest import script, subprocess_env
+from tests.tokenizer.conftest import MIXTURE, VOCAB, write_corpus
+from tests.tokenizer.corpus import TEST_SET
+from tokenizer.train import TrainResult, train_tokenizer
+
+
+def _processor(trained: TrainResult) -> spm.SentencePieceProcessor:
+    return spm.SentencePieceProcessor(model_file=str(trained.model))
+
+
+def test_digits_split_into_single_digit_pieces(trained: TrainResult) -> None:
+    sp = _processor(trained)
+    # The dummy prefix "▁" comes first, then one learned piece per digit (not byte pieces).
+    assert sp.encode("12345", out_type=str) == ["▁", "1", "2", "3", "4", "5"]
+    assert sp.encode("in 2024", out_type=str)[-4:] == ["2", "0", "2", "4"]
+    assert not any(sp.is_byte(sp.piece_to_id(d)) for d in "12345")
+
+
+def test_unseen_characters_round_trip_through_byte_pieces(trained: TrainResult) -> None:
+    sp = _processor(trained)
+    for text in ("🙂", "龘"):
+        assert sp.piece_to_id(text) == sp.unk_id()  # never seen in training: not in the vocabulary
+        pieces = sp.encode(text, out_type=str)
+        assert pieces[0] == "▁" and len(pieces) == 1 + len(text.encode())
+        assert pieces[1:] == [f"<0x{b:02X}>" for b in text.encode()]
+        assert sp.decode(sp.encode(text)) == text
+    assert sp.unk_id() not in sp.encode(" ".join(TEST_SET))  # byte fallback: nothing is unknown
+
+
+def test_decode_encode_is_lossless_on_multilingual_whitespace_runs(trained: TrainResult) -> None:
+    sp = _processor(trained)
+    for text in TEST_SET:
+        assert sp.decode(sp.encode(text)) == text, repr(text)
+    # Runs of spaces survive as whitespace pieces; newlines come back from byte pieces.
+    assert "<0x0A>" in sp.encode("a\n\nb", out_type=str)
+
+
+def test_special_ids_and_no_pad(trained: TrainResult) -> None:
+    sp = _processor(trained)
+    assert [sp.id_to_piece(i) for i in range(3)] == ["<unk>", "<s>", "</s>"]
+    assert (sp.unk_id(), sp.bos_id(), sp.eos_id(), sp.pad_id()) == (0, 1, 2, -1)
+    assert sp.id_to_piece(3) == "<0x00>" and sp.vocab_size() == VOCAB
+
+
+def test_model_records_llama_trainer_settings(trained: TrainResult) -> None:
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(trained.model.read_bytes())
+    spec, normalizer = proto.trainer_spec, proto.normalizer_spec
+    assert spec.model_type == sentencepiece_model_pb2.TrainerSpec.BPE
+    assert (spec.split_digits, spec.byte_fallback, spec.allow_whitespace_only_pieces) == (True, True, True)
+    assert spec.character_coverage == pytest.approx(0.99995)
+    assert spec.max_sentencepiece_length == 16
+    assert normalizer.name == "identity"
+    assert normalizer.add_dummy_prefix and not normalizer.remove_extra_whitespaces
+
+
+def test_json_describes_model_and_sample(trained: TrainResult) -> None:
+    described = json.loads(trained.report.read_text())
+    assert described["sha256"] == file_sha256(trained.model) == trained.sha256
+    assert described["vocab_size"] == described["requested_vocab_size"] == VOCAB
+    sample = described["sample"]
+    assert set(sample["sources"]) == set(MIXTURE.proportions)
+    assert sample["bytes"] == sum(s["bytes"] for s in sample["sources"].values())
+    assert sample["documents"] == sum(s["documents"] for s in sample["sources"].values()) > 0
+    assert trained.vocab.exists() and not list(trained.model.parent.glob("*.sample.txt"))
+
+
+def test_vocab_too_large_for_the_sample_names_the_limit(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus", {"c4": 40, "wikipedia": 20, "github": 20})
+    with pytest.raises(UserError, match=r"supports at most \d+ pieces, fewer than --vocab-size 32000"):
+        train_tokenizer(MIXTURE, corpus, tmp_path / "tok", vocab_size=32000, threads=1)
+    assert not list((tmp_path / "tok").glob("*.model"))
+    smaller = train_tokenizer(MIXTURE, corpus, tmp_path / "tok", vocab_size=32000, threads=1, allow_smaller_vocab=True)
+    described = json.loads(smaller.report.read_text())
+    assert described["requested_vocab_size"] == 32000 and described["hard_vocab_limit"] is False
+    assert 260 < smaller.vocab_size == described["vocab_size"] < 32000
+
+
+def _tokenizer(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([script("tokenizer"), *args], cwd=cwd, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
+def _one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_cli_train_defaults_and_help(tmp_path: Path) -> None:
+    help_text = _tokenizer("train", "--help", cwd=tmp_path).stdout
+    for flag in ("--data", "--mixture", "--vocab-size", "--output", "--sample-mb", "--allow-smaller-vocab"):
+        assert flag in help_text
+    write_corpus(tmp_path / "data/corpus", {"c4": 60, "wikipedia": 30, "github": 20}, shard_docs=None)
+    mixture = tmp_path / "mine.toml"
+    mixture.write_text('name = "llama1"\n[proportions]\nc4 = 0.5\nwikipedia = 0.3\ngithub = 0.2\n')
+    result = _tokenizer("train", "--mixture", str(mixture), "--vocab-size", "500", "--threads", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "data/tokenizer/llama1.model").exists() and "500 pieces" in result.stdout
+
+
+def test_cli_train_bad_input_is_one_line(tmp_path: Path) -> None:
+    _one_line_error(_tokenizer("train", cwd=tmp_path), "data/corpus", "no corpus found")
+    (tmp_path / "data/corpus/c4").mkdir(parents=True)
+    (tmp_path / "data/corpus/c4/manifest.json").write_text('{"source": "c4", "documents": 0, "shards": []}')
+    _one_line_error(_tokenizer("train", cwd=tmp_path), "data/corpus/c4", "empty source")
+    _one_line_error(_tokenizer("train", "--mixture", "nosuch", cwd=tmp_path), "unknown mixture 'nosuch'")
