@@ -1,0 +1,92 @@
+"""Checkpoint directories: atomic, checksummed, pruned to the last K, loaded with weights_only."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.errors import InputError
+from train import checkpoint
+
+
+class NotATensor:
+    """An arbitrary class: a weights_only load must refuse to construct it."""
+
+
+def save_step(run: Path, step: int) -> Path:
+    model = {"w": torch.full((3,), float(step))}
+    optimizer = {"state": {}, "param_groups": [{"lr": 0.1, "params": [0]}]}
+    return checkpoint.save(run, checkpoint.step_name(step), model, optimizer,
+                           {"step": step, "rng": checkpoint.rng_state()})
+
+
+def test_save_then_load_round_trips_with_manifest(tmp_path: Path) -> None:
+    path = save_step(tmp_path, 7)
+    assert path == tmp_path / "checkpoints" / "step-00000007"
+    assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "model.pt", "optimizer.pt", "state.pt"]
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["step"] == 7 and set(manifest["files"]) == {"model.pt", "optimizer.pt", "state.pt"}
+    loaded = checkpoint.load(path)
+    assert torch.equal(loaded["model"]["w"], torch.full((3,), 7.0)) and loaded["state"]["step"] == 7
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+
+
+def test_keeps_only_the_last_k_and_ignores_unfinished_directories(tmp_path: Path) -> None:
+    for step in (5, 10, 15, 20):
+        save_step(tmp_path, step)
+    (tmp_path / "checkpoints" / ".tmp-step-00000025-123").mkdir()  # a save that crashed midway
+    (tmp_path / "checkpoints" / "diverged-step-00000003").mkdir()  # diagnosis state, never resumed
+    assert checkpoint.latest(tmp_path).name == "step-00000020"
+    checkpoint.prune(tmp_path, keep=2)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "diverged-step-00000003", "step-00000015", "step-00000020"]
+
+
+def test_corrupt_file_is_detected_by_its_checksum(tmp_path: Path) -> None:
+    path = save_step(tmp_path, 1)
+    data = bytearray((path / "model.pt").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (path / "model.pt").write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"model.pt: corrupt checkpoint file: sha256 does not match"):
+        checkpoint.load(path)
+
+
+def test_truncated_file_is_detected(tmp_path: Path) -> None:
+    path = save_step(tmp_path, 1)
+    with open(path / "optimizer.pt", "r+b") as f:
+        f.truncate(10)
+    with pytest.raises(InputError, match=r"optimizer.pt: truncated or corrupt checkpoint file: 10 bytes"):
+        checkpoint.load(path)
+    (path / "manifest.json").unlink()
+    with pytest.raises(InputError, match="manifest.json: missing"):
+        checkpoint.load(path)
+
+
+def test_loads_refuse_arbitrary_pickles(tmp_path: Path) -> None:
+    path = save_step(tmp_path, 1)
+    torch.save({"x": NotATensor()}, path / "state.pt")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["state.pt"] = {"sha256": checkpoint._sha256(path / "state.pt"),
+                                     "bytes": (path / "state.pt").stat().st_size}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(Exception, match="Weights only load failed"):
+        checkpoint.load(path)
+
+
+def test_rng_states_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    random.seed(1)
+    np.random.seed(1)
+    path = save_step(tmp_path, 1)
+    expected = (torch.rand(3), random.random(), np.random.rand())
+    torch.manual_seed(99)
+    random.seed(99)
+    np.random.seed(99)
+    checkpoint.set_rng_state(checkpoint.load(path)["state"]["rng"])
+    assert torch.equal(torch.rand(3), expected[0])
+    assert random.random() == expected[1] and np.random.rand() == expected[2]
