@@ -150,7 +150,8 @@ def mixture_share(mixture: Mixture, source: str, cap_bytes: int) -> float:
 
 
 def _choose(folder: Path, seed: int, target: int, available: int) -> dict[int, np.ndarray]:
-    """Rows to take per shard: the smallest keys whose lengths add up to `target` bytes."""
+    """Rows to take per shard: the smallest keys whose lengths add up to `target` bytes (to the
+    nearest document boundary)."""
     if target >= available:
         return {i: None for i, _ in enumerate(shard_paths(folder))}  # type: ignore[misc]
     threshold = min(1.0, OVERSAMPLE * target / available + 1e-3) * KEY_SPACE
@@ -169,9 +170,9 @@ def _choose(folder: Path, seed: int, target: int, available: int) -> dict[int, n
     chosen: dict[int, list[int]] = {}
     total = 0
     for index in np.argsort(np.array(keys, dtype=np.uint64), kind="stable"):
-        if total >= target:
-            break
         shard, row, length = places[index]
+        if total + length / 2 > target:  # stop at the document boundary nearest the target
+            break
         chosen.setdefault(shard, []).append(row)
         total += length
     return {shard: np.array(sorted(rows), dtype=np.int64) for shard, rows in chosen.items()}
