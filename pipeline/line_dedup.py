@@ -90,15 +90,17 @@ class LineDedup(GlobalStage):
         (partial / "index.json").write_text(json.dumps(index))
 
     def merge(self, partials: list[Path], artefact: Path) -> None:
-        files: dict[str, tuple[Path, int]] = {}
+        # A file is normally read by one task; lists keep this right when it is not.
+        files: dict[str, list[tuple[Path, int]]] = defaultdict(list)
         for partial in partials:
             for file_name, number in json.loads((partial / "index.json").read_text()).items():
-                files[file_name] = (partial, number)
+                files[file_name].append((partial, number))
         names = sorted(files)
         span = self.span_files or max(1, len(names))
         groups = [names[i : i + span] for i in range(0, len(names), span)]
         for group_number, group in enumerate(groups):
-            np.save(artefact / f"group-{group_number:05d}.npy", self._group_duplicates([files[n] for n in group]))
+            members = [member for name in group for member in files[name]]
+            np.save(artefact / f"group-{group_number:05d}.npy", self._group_duplicates(members))
         group_of = {name: g for g, group in enumerate(groups) for name in group}
         (artefact / "groups.json").write_text(json.dumps(group_of))
 
