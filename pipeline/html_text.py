@@ -1,0 +1,133 @@
+"""HTML fragments (forum posts, answers) to plain text that keeps code and lists readable.
+
+- `<pre>` blocks keep their text verbatim (indentation and line breaks), as their own paragraph;
+- list items become `- item` or `1. item` lines, nested lists indented by their marker;
+- paragraphs, headings, block quotes and rules are separated by a blank line, `<br>` breaks a line;
+- other tags go, their text stays (link text, inline `<code>`); entities are decoded;
+- `<script>`, `<style>` and comments disappear with their content.
+Parsing uses lxml's HTML parser (C, forgiving of broken markup, never fetches anything).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lxml.html
+from lxml import etree
+
+BLOCK_TAGS = frozenset(
+    "p div h1 h2 h3 h4 h5 h6 blockquote table thead tbody tr hr section article header footer dl dt dd "
+    "figure figcaption details summary center form fieldset address".split()
+)
+DROPPED_TAGS = frozenset(["script", "style", "noscript", "template"])
+
+
+@dataclass
+class _Block:
+    text: str
+    list_id: int = 0  # items of one list (not 0) are joined by one line break, other blocks by two
+
+
+class _Renderer:
+    def __init__(self) -> None:
+        self.blocks: list[_Block] = []
+        self.inline: list[str] = []
+        self.lists = 0
+
+    def flush(self) -> None:
+        if not self.inline:
+            return
+        raw, self.inline = "".join(self.inline), []
+        lines = (" ".join(part.split()) for part in raw.split("\n"))
+        text = "\n".join(line for line in lines if line)
+        if text:
+            self.blocks.append(_Block(text))
+
+    def children(self, el: etree._Element) -> None:
+        if el.text:
+            self.inline.append(el.text)
+        for child in el:
+            self.element(child)
+
+    def element(self, el: etree._Element) -> None:
+        tag = el.tag if isinstance(el.tag, str) else ""  # comments and processing instructions: ""
+        if not tag or tag in DROPPED_TAGS:
+            pass
+        elif tag == "pre":
+            self.flush()
+            code = el.text_content().strip("\n")
+            if code.strip():
+                self.blocks.append(_Block(code))
+        elif tag == "br":
+            self.inline.append("\n")
+        elif tag in ("ul", "ol"):
+            self.flush()
+            self.list(el, ordered=tag == "ol")
+        elif tag == "li":  # an item outside a list
+            self.flush()
+            self.item(el, "- ", self.new_list())
+        elif tag in BLOCK_TAGS:
+            self.flush()
+            self.children(el)
+            self.flush()
+        else:
+            self.children(el)
+        if el.tail:
+            self.inline.append(el.tail)
+
+    def new_list(self) -> int:
+        self.lists += 1
+        return self.lists
+
+    def list(self, el: etree._Element, ordered: bool) -> None:
+        list_id = self.new_list()
+        try:
+            number = int(el.get("start", "1"))
+        except ValueError:
+            number = 1
+        if el.text and el.text.strip():
+            self.inline.append(el.text)
+        for child in el:
+            if child.tag == "li":
+                self.item(child, f"{number}. " if ordered else "- ", list_id)
+                number += 1
+                if child.tail and child.tail.strip():
+                    self.inline.append(child.tail)
+            else:
+                self.element(child)
+        self.flush()
+
+    def item(self, el: etree._Element, marker: str, list_id: int) -> None:
+        self.flush()
+        inner = _Renderer()
+        inner.children(el)
+        inner.flush()
+        pad = " " * len(marker)
+        for i, block in enumerate(inner.blocks or [_Block("")]):
+            lines = block.text.split("\n")
+            first = (marker if i == 0 else pad) + lines[0]
+            rest = [pad + line if line else line for line in lines[1:]]
+            self.blocks.append(_Block("\n".join([first.rstrip(), *rest]), list_id))
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment (see the module docstring for what is kept)."""
+    if not html or not html.strip():
+        return ""
+    if "<" not in html and "&" not in html:
+        return "\n".join(" ".join(line.split()) for line in html.strip().splitlines())
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return ""
+    renderer = _Renderer()
+    renderer.children(root)
+    renderer.flush()
+    out: list[str] = []
+    previous: _Block | None = None
+    for block in renderer.blocks:
+        if previous is not None:
+            out.append("\n" if previous.list_id and previous.list_id == block.list_id else "\n\n")
+        out.append(block.text)
+        previous = block
+    return "".join(out)

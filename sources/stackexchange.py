@@ -1,0 +1,220 @@
+"""Stack Exchange: each question followed by its answers, best first, from the largest sites.
+
+Input: one folder per site holding `Posts.xml` (the folder's name is the site's), or the
+site's archive `<site>.7z` (also `<site>-Posts.7z`, as stackoverflow.com is published).
+
+Reading a site streams Posts.xml with lxml (entities never resolved, no network, and a file
+that declares a DTD is refused, so an entity-expansion bomb ends as one counted failure) into
+a temporary SQLite table on local disk, so that answers can be grouped under their question
+(by ParentId) whatever their order in the file and however large the site. A document is the
+title, the question and its answers sorted by numeric score, highest first, ties by id; post
+bodies are HTML turned into text keeping code blocks and list items.
+
+Stages: the 28 largest sites by number of posts (every row of Posts.xml counts; a global
+decision across all inputs), then the rule for unanswered questions (dropped by default, see
+pipeline/unanswered.py). Metadata: site, question_id, question_score, answer_count, title,
+site_posts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import lzma
+import sqlite3
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator
+
+import fsspec
+import py7zr
+import py7zr.exceptions
+import pyarrow as pa
+from lxml import etree
+
+from pipeline.document import Document, Skipped
+from pipeline.errors import InputError
+from pipeline.html_text import html_to_text
+from pipeline.largest_groups import LargestGroups
+from pipeline.readers import open_binary
+from pipeline.source import Source, SourceConfig
+from pipeline.stage import Stage
+from pipeline.unanswered import UnansweredQuestions
+
+QUESTION, ANSWER = "1", "2"
+PROLOGUE_BYTES = 1 << 16  # a DTD, if any, sits before the root element, near the start
+INSERT_BATCH = 2000
+
+
+@dataclass
+class StackExchangeConfig(SourceConfig):
+    largest_sites: int = 28  # keep the sites with the most posts; 0 keeps every site
+    keep_unanswered: bool = False  # see pipeline/unanswered.py
+
+
+def site_name(path: str) -> str:
+    """`.../math.stackexchange.com/Posts.xml` and `.../math.stackexchange.com.7z` -> the site."""
+    parts = path.rstrip("/").split("/")
+    if parts[-1].lower() == "posts.xml":
+        return parts[-2] if len(parts) > 1 else "unknown"
+    return parts[-1].removesuffix(".7z").removesuffix("-Posts")
+
+
+class StackExchange(Source):
+    name = "stackexchange"
+    config_class = StackExchangeConfig
+    patterns = ("**/Posts.xml", "**/*.7z")
+
+    def fields(self) -> list[pa.Field]:
+        return [
+            pa.field("site", pa.string()),
+            pa.field("question_id", pa.int64()),
+            pa.field("question_score", pa.int64()),
+            pa.field("answer_count", pa.int32()),
+            pa.field("title", pa.string()),
+            pa.field("site_posts", pa.int64()),
+        ]
+
+    def stages(self) -> list[Stage]:
+        return [
+            LargestGroups(self.config.largest_sites, "site", "site_posts", name="largest_sites"),
+            UnansweredQuestions(self.config.keep_unanswered),
+        ]
+
+    def read(self, path: str) -> Iterator[Document | Skipped]:
+        site = site_name(path)
+        with tempfile.TemporaryDirectory(prefix="herd-stackexchange-") as tmp:
+            with _posts_xml(path, Path(tmp)) as stream:
+                db = sqlite3.connect(Path(tmp) / "posts.sqlite")
+                try:
+                    posts, skipped = _load_posts(path, stream, db)
+                    for reason, count in sorted(skipped.items()):
+                        for _ in range(count):
+                            yield Skipped(reason)
+                    yield from self._documents(db, site, posts)
+                finally:
+                    db.close()
+
+    def _documents(self, db: sqlite3.Connection, site: str, posts: int) -> Iterator[Document | Skipped]:
+        questions = db.execute("SELECT id, score, title, body FROM questions ORDER BY id")
+        answers = iter(db.execute("SELECT parent, score, id, body FROM answers ORDER BY parent, score DESC, id"))
+        answer = next(answers, None)
+        for question_id, score, title, body in questions:
+            while answer is not None and answer[0] < question_id:
+                yield Skipped("answer_without_question")
+                answer = next(answers, None)
+            texts = [title.strip(), html_to_text(body)]
+            answer_count = 0
+            while answer is not None and answer[0] == question_id:
+                texts.append(html_to_text(answer[3]))
+                answer_count += 1
+                answer = next(answers, None)
+            text = "\n\n".join(t for t in texts if t)
+            if not text:
+                yield Skipped("empty_question")
+                continue
+            meta = {"site": site, "question_id": question_id, "question_score": score,
+                    "answer_count": answer_count, "title": title, "site_posts": posts}
+            yield Document(f"{site}/{question_id}", text, self.name, meta)
+        while answer is not None:
+            yield Skipped("answer_without_question")
+            answer = next(answers, None)
+
+
+@contextlib.contextmanager
+def _posts_xml(path: str, tmp: Path) -> Iterator[IO[bytes]]:
+    """A binary stream of the site's Posts.xml, extracted to `tmp` first when archived."""
+    if not path.endswith(".7z"):
+        with open_binary(path) as stream:
+            yield stream
+        return
+    try:
+        with fsspec.open(path, "rb") as raw, py7zr.SevenZipFile(raw, "r") as archive:
+            names = [n for n in archive.getnames() if n.rsplit("/", 1)[-1].lower() == "posts.xml"]
+            if not names:
+                raise InputError(path, "archive holds no Posts.xml")
+            archive.extract(path=tmp / "extracted", targets=[names[0]])
+    except (py7zr.exceptions.ArchiveError, lzma.LZMAError, EOFError, KeyError, ValueError, OSError) as e:
+        if isinstance(e, (FileNotFoundError, PermissionError)):
+            raise InputError(path, f"cannot open ({e.strerror})") from None
+        raise InputError(path, f"truncated or corrupt 7z archive ({type(e).__name__}: {e})") from None
+    extracted = tmp / "extracted" / names[0]
+    if not extracted.is_file():
+        raise InputError(path, "truncated or corrupt 7z archive (Posts.xml could not be extracted)")
+    with open(extracted, "rb") as stream:
+        yield stream
+
+
+class _Prefixed:
+    """A read-only stream that first returns `head`, then the rest of `stream`."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self.head, self.stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            chunk = self.head if size < 0 else self.head[:size]
+            self.head = self.head[len(chunk):]
+            return chunk
+        return self.stream.read(size)
+
+
+def _load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[int, Counter[str]]:
+    """Stream every row into SQLite; returns the number of rows and the rows skipped by reason."""
+    head = stream.read(PROLOGUE_BYTES)
+    root_start = head.find(b"<posts")
+    prologue = head if root_start < 0 else head[:root_start]
+    if b"<!DOCTYPE" in prologue.upper() or b"<!ENTITY" in prologue.upper():
+        raise InputError(path, "refused: the XML declares a DTD (Stack Exchange dumps have none; "
+                               "entity definitions could expand without bound)")
+    db.executescript(
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+        "CREATE TABLE questions (id INTEGER PRIMARY KEY, score INTEGER, title TEXT, body TEXT);"
+        "CREATE TABLE answers (parent INTEGER, score INTEGER, id INTEGER, body TEXT);"
+    )
+    posts, skipped = 0, Counter[str]()
+    questions: list[tuple] = []
+    answers: list[tuple] = []
+
+    def flush() -> None:
+        if questions:
+            inserted = db.executemany("INSERT OR IGNORE INTO questions VALUES (?, ?, ?, ?)", questions).rowcount
+            skipped["duplicate_post_id"] += len(questions) - inserted
+            questions.clear()
+        if answers:
+            db.executemany("INSERT INTO answers VALUES (?, ?, ?, ?)", answers)
+            answers.clear()
+
+    parser = etree.iterparse(
+        _Prefixed(head, stream), events=("end",), tag="row",
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+    )
+    try:
+        for _, row in parser:
+            posts += 1
+            attrs = row.attrib
+            kind = attrs.get("PostTypeId")
+            try:
+                post_id, score = int(attrs["Id"]), int(attrs.get("Score", "0"))
+                if kind == QUESTION:
+                    questions.append((post_id, score, attrs.get("Title", ""), attrs.get("Body", "")))
+                elif kind == ANSWER:
+                    answers.append((int(attrs["ParentId"]), score, post_id, attrs.get("Body", "")))
+                else:
+                    skipped["other_post_type"] += 1  # tag wikis, moderator nominations ...
+            except (KeyError, ValueError):
+                skipped["malformed_row"] += 1
+            # Free what was parsed so memory stays flat on multi-gigabyte files.
+            row.clear(keep_tail=True)
+            parent = row.getparent()
+            while parent is not None and row.getprevious() is not None:
+                del parent[0]
+            if len(questions) + len(answers) >= INSERT_BATCH:
+                flush()
+    except etree.XMLSyntaxError as e:
+        raise InputError(path, f"malformed XML ({e})") from None
+    flush()
+    db.execute("CREATE INDEX answers_by_question ON answers (parent, score DESC, id)")
+    db.commit()
+    return posts, skipped

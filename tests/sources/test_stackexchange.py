@@ -1,0 +1,157 @@
+"""The Stack Exchange source end to end on sites the test writes: answer order, the 28
+largest sites, code blocks, unanswered questions, and hostile or broken inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import py7zr
+import pytest
+from datasets import Dataset
+
+from pipeline.errors import UserError
+from pipeline.run import run_source
+from pipeline.samples import write_samples
+from pipeline.samples.stackexchange import entity_bomb_xml, posts_xml
+from sources.stackexchange import StackExchange, StackExchangeConfig, site_name
+
+CODE = "def area(w, h):\n    return w * h  # a < b &amp; c"
+
+
+def _question(qid: int, score: int = 1, body: str = "<p>How?</p>") -> dict:
+    return {"Id": qid, "PostTypeId": 1, "Score": score, "Title": f"Question {qid}", "Body": body}
+
+
+def _answer(aid: int, parent: int, score: int) -> dict:
+    return {"Id": aid, "PostTypeId": 2, "ParentId": parent, "Score": score, "Body": f"<p>answer scored {score}</p>"}
+
+
+def _site(root: Path, site: str, rows: list[dict]) -> None:
+    (root / site).mkdir(parents=True, exist_ok=True)
+    (root / site / "Posts.xml").write_bytes(posts_xml(rows))
+
+
+def _rows(folder: Path) -> dict[str, dict]:
+    return {r["id"]: r for p in sorted(folder.glob("shard-*.arrow")) for r in Dataset.from_file(str(p)).to_list()}
+
+
+def _run(inputs: Path, out: Path, config: StackExchangeConfig | None = None, workers: int = 1):
+    return run_source(StackExchange(config), str(inputs), str(out), workers=workers, show_progress=False)
+
+
+def test_answers_are_sorted_by_numeric_score_and_code_survives(tmp_path: Path) -> None:
+    body = f"<p>Why does <code>area</code> fail?</p><pre><code>{CODE}\n</code></pre><ul><li>tried A</li><li>tried B</li></ul>"
+    rows = [_answer(10 + i, 1, s) for i, s in enumerate([9, 100, 10, -1, 2])] + [_question(1, 7, body)]
+    _site(tmp_path / "in", "code.stackexchange.com", rows)
+    _run(tmp_path / "in", tmp_path / "out")
+    (row,) = _rows(tmp_path / "out/stackexchange").values()
+    assert row["text"] == (
+        "Question 1\n\nWhy does area fail?\n\n"
+        "def area(w, h):\n    return w * h  # a < b & c\n\n- tried A\n- tried B\n\n"
+        "answer scored 100\n\nanswer scored 10\n\nanswer scored 9\n\nanswer scored 2\n\nanswer scored -1"
+    )
+    assert {k: v for k, v in row.items() if k != "text"} == {
+        "id": "code.stackexchange.com/1", "source": "stackexchange", "site": "code.stackexchange.com",
+        "question_id": 1, "question_score": 7, "answer_count": 5, "title": "Question 1", "site_posts": 6}
+
+
+def test_equal_scores_keep_id_order(tmp_path: Path) -> None:
+    _site(tmp_path / "in", "s", [_question(1), _answer(5, 1, 3), _answer(4, 1, 3), _answer(6, 1, 4)])
+    _run(tmp_path / "in", tmp_path / "out")
+    (row,) = _rows(tmp_path / "out/stackexchange").values()
+    assert row["text"].split("\n\n")[2:] == ["answer scored 4", "answer scored 3", "answer scored 3"]
+
+
+def test_only_the_28_largest_of_30_sites_are_kept(tmp_path: Path) -> None:
+    # Site k has k + 1 questions, each with one answer: 2 * (k + 1) posts.
+    for k in range(30):
+        rows = [r for q in range(k + 1) for r in (_question(2 * q + 1), _answer(2 * q + 2, 2 * q + 1, 1))]
+        if k == 3:  # one site archived, as the dumps are published
+            (tmp_path / "stage").mkdir()
+            (tmp_path / "stage/Posts.xml").write_bytes(posts_xml(rows))
+            (tmp_path / "in").mkdir(exist_ok=True)
+            with py7zr.SevenZipFile(tmp_path / "in/site03.example.7z", "w") as archive:
+                archive.write(tmp_path / "stage/Posts.xml", "Posts.xml")
+        else:
+            _site(tmp_path / "in", f"site{k:02d}.example", rows)
+    report = _run(tmp_path / "in", tmp_path / "out", workers=2)
+    stages = {s["name"]: s for s in report.stats["stages"]}
+    assert stages["largest_sites"] == {"name": "largest_sites", "in": 465, "out": 462,
+                                       "dropped": {"not_among_28_largest": 3}}  # sites 0 and 1: 1 + 2 questions
+    kept_sites = {r["site"] for r in _rows(tmp_path / "out/stackexchange").values()}
+    assert kept_sites == {f"site{k:02d}.example" for k in range(2, 30)}
+    everything = _run(tmp_path / "in", tmp_path / "all", StackExchangeConfig(largest_sites=0))
+    assert everything.documents_kept == 465
+
+
+def test_unanswered_questions_follow_the_documented_rule(tmp_path: Path) -> None:
+    _site(tmp_path / "in", "s", [_question(1, 5), _question(2, 50), _answer(3, 1, 0)])
+    report = _run(tmp_path / "in", tmp_path / "out")
+    assert report.stats["stages"][-1] == {"name": "unanswered", "in": 2, "out": 1, "dropped": {"no_answers": 1}}
+    assert list(_rows(tmp_path / "out/stackexchange")) == ["s/1"]
+    _run(tmp_path / "in", tmp_path / "keep", StackExchangeConfig(keep_unanswered=True))
+    kept = _rows(tmp_path / "keep/stackexchange")
+    assert kept["s/2"]["text"] == "Question 2\n\nHow?" and kept["s/2"]["answer_count"] == 0
+
+
+def test_orphans_other_post_types_and_malformed_rows_are_counted(tmp_path: Path) -> None:
+    rows = [_question(1), _answer(2, 1, 1), _answer(3, 77, 1), {"Id": 4, "PostTypeId": 5, "Body": "wiki"},
+            {"Id": "x", "PostTypeId": 1, "Body": "bad id"}, {"Id": 6, "PostTypeId": 2, "Body": "no parent"}]
+    _site(tmp_path / "in", "s", rows)
+    report = _run(tmp_path / "in", tmp_path / "out")
+    assert report.stats["stages"][0] == {"name": "read", "in": 5, "out": 1, "dropped": {
+        "answer_without_question": 1, "other_post_type": 1, "malformed_row": 2}}
+
+
+def test_entity_bomb_malformed_xml_truncated_archive_and_non_utf8_fail_alone(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    _site(root, "good", [_question(1), _answer(2, 1, 1)])
+    (root / "bomb").mkdir()
+    (root / "bomb/Posts.xml").write_bytes(entity_bomb_xml())
+    (root / "broken").mkdir()
+    (root / "broken/Posts.xml").write_bytes(b'<?xml version="1.0"?>\n<posts>\n<row Id="1" PostTypeId="1" Body="x"')
+    (root / "latin1").mkdir()
+    (root / "latin1/Posts.xml").write_bytes(posts_xml([_question(1)]).replace(b"How?", b"caf\xe9?"))
+    with py7zr.SevenZipFile(tmp_path / "whole.7z", "w") as archive:
+        archive.writestr(posts_xml([_question(1)] * 50), "Posts.xml")
+    whole = (tmp_path / "whole.7z").read_bytes()
+    (root / "cut.7z").write_bytes(whole[: len(whole) // 2])
+    report = _run(root, tmp_path / "out", workers=2)
+    problems = {Path(f["path"]).parent.name if f["path"].endswith("Posts.xml") else Path(f["path"]).name: f["problem"]
+                for f in report.stats["files"]["failed"]}
+    assert sorted(problems) == ["bomb", "broken", "cut.7z", "latin1"]
+    assert problems["bomb"].startswith("refused: the XML declares a DTD")
+    assert problems["broken"].startswith("malformed XML")
+    assert problems["latin1"].startswith("malformed XML")
+    assert problems["cut.7z"].startswith("truncated or corrupt 7z archive")
+    assert list(_rows(tmp_path / "out/stackexchange")) == ["good/1"]
+
+
+def test_a_bomb_alone_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "in/bomb").mkdir(parents=True)
+    (tmp_path / "in/bomb/Posts.xml").write_bytes(entity_bomb_xml())
+    with pytest.raises(UserError, match=r"bomb/Posts.xml: refused: the XML declares a DTD"):
+        _run(tmp_path / "in", tmp_path / "out")
+
+
+def test_site_names() -> None:
+    assert site_name("/d/math.stackexchange.com/Posts.xml") == "math.stackexchange.com"
+    assert site_name("/d/math.stackexchange.com.7z") == "math.stackexchange.com"
+    assert site_name("s3://b/stackoverflow.com-Posts.7z") == "stackoverflow.com"
+
+
+def test_sample_keeps_28_of_30_sites(tmp_path: Path) -> None:
+    write_samples(tmp_path / "raw", ["stackexchange"])
+    report = _run(tmp_path / "raw/stackexchange", tmp_path / "out", workers=2)
+    assert sorted(Path(f["path"]).name for f in report.stats["files"]["failed"]) == [
+        "Posts.xml", "truncated.stackexchange.com.7z"]
+    read, largest, unanswered = report.stats["stages"]
+    assert read["dropped"] == {"answer_without_question": 30, "other_post_type": 30}
+    assert largest["dropped"] == {"not_among_28_largest": 4}
+    assert unanswered["dropped"] == {"no_answers": 42}
+    rows = _rows(tmp_path / "out/stackexchange")
+    assert len({r["site"] for r in rows.values()}) == 28
+    first = rows["math.stackexchange.com/1"]["text"]
+    positions = [first.index(f"Answer with score {s}:") for s in (100, 10, 9, 2, -1)]
+    assert positions == sorted(positions)
+    assert "    if item.size > 10:\n        print(item)" in first
