@@ -1,0 +1,205 @@
+"""CommonCrawl end to end on the sample, and the reader on WET, WARC and bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import subprocess
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from pipeline.document import Document, Skipped
+from pipeline.errors import InputError, UserError
+from pipeline.models import train_classifier, train_lm
+from pipeline.run import run_source
+from pipeline.samples.commoncrawl import http_response, warc_record, write, write_members
+from pipeline.samples.text import document
+from pipeline.shards import read_corpus, shard_paths
+from sources.commoncrawl import CommonCrawl, CommonCrawlConfig
+from tests.conftest import script, subprocess_env
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The `pipeline sample` input and models trained on its reference stand-in."""
+    root = tmp_path_factory.mktemp("cc")
+    write(root / "raw", seed=0)
+    reference = [str(root / "raw" / "reference" / "wikipedia.jsonl")]
+    train_lm(reference, root / "models")
+    train_classifier(reference, [str(root / "raw")], root / "models")
+    return root / "raw", root / "models"
+
+
+@pytest.fixture(scope="module")
+def sample_run(sample: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list, Path]:
+    raw, models = sample
+    out = tmp_path_factory.mktemp("corpus")
+    report = run_source(CommonCrawl(CommonCrawlConfig(models_dir=str(models))), str(raw), str(out), workers=2,
+                        show_progress=False)
+    return report.stats, list(read_corpus(out / "commoncrawl")), out / "commoncrawl"
+
+
+def _config(models: Path, **kw) -> CommonCrawlConfig:
+    return CommonCrawlConfig(models_dir=str(models), **kw)
+
+
+def test_run_on_the_sample_writes_the_filter_columns(sample_run: tuple[dict, list, Path]) -> None:
+    _, docs, folder = sample_run
+    schema = pa.ipc.open_stream(shard_paths(folder)[0].read_bytes()).schema
+    for column in ("url", "warc_date", "lang", "lang_score", "perplexity", "bucket", "wiki_prob"):
+        assert column in schema.names
+    assert docs and all(d.meta["lang"] == "en" and d.meta["lang_score"] > 0.5 for d in docs)
+    assert {d.meta["bucket"] for d in docs} == {"head", "middle"}
+    assert all(d.meta["wiki_prob"] >= 0.25 and len(d.text) >= 300 for d in docs)
+    assert all(d.meta["url"].startswith("https://") for d in docs)
+    # Shared navigation and footer lines are gone from every kept page.
+    assert not any("Copyright" in d.text or "Home | " in d.text for d in docs)
+
+
+def test_stats_show_drops_per_stage_and_reason(sample_run: tuple[dict, list, Path]) -> None:
+    stats, docs, _ = sample_run
+    by_name = {s["name"]: s for s in stats["stages"]}
+    assert list(by_name) == ["read", "line_dedup", "min_length", "langid", "perplexity", "perplexity_bucket",
+                             "wiki_classifier"]
+    for stage in stats["stages"]:
+        assert stage["in"] == stage["out"] + sum(stage["dropped"].values()), stage
+    # 240 WET pages + 1 with invalid UTF-8 + 1 broken record; 40 WARC pages + a PNG and a 404.
+    assert by_name["read"]["in"] == 284
+    assert by_name["read"]["dropped"] == {"broken_warc_header": 1, "http_status_not_200": 1, "not_html": 1}
+    assert set(by_name["line_dedup"]["dropped"]) == {"empty_after_dedup"}
+    assert set(by_name["min_length"]["dropped"]) == {"shorter_than_300"}
+    assert set(by_name["langid"]["dropped"]) == {"lang_de", "lang_fr"}
+    assert by_name["perplexity"]["dropped"] == {}
+    # Percentiles over the corpus: p60 leaves 40% (rounded) of the English pages in the tail.
+    bucket = by_name["perplexity_bucket"]
+    assert set(bucket["dropped"]) == {"bucket_tail"}
+    assert abs(bucket["dropped"]["bucket_tail"] - 0.4 * bucket["in"]) <= 1
+    assert set(by_name["wiki_classifier"]["dropped"]) == {"wiki_prob_below_0.25"}
+    for name in ("line_dedup", "min_length", "langid", "perplexity_bucket", "wiki_classifier"):
+        assert sum(by_name[name]["dropped"].values()) > 0, name
+    assert stats["documents_kept"] == len(docs) == by_name["wiki_classifier"]["out"]
+    assert stats["files"] == {"total": 3, "failed": []}
+
+
+def _wet(tmp_path: Path, texts: list[str], name: str = "a.warc.wet.gz") -> tuple[Path, list[bytes]]:
+    rng = random.Random(5)
+    records = [warc_record(rng, "conversion", f"https://site.example/{i}", t.encode(), "text/plain",
+                           date=f"2019-03-0{i + 1}T00:00:00Z") for i, t in enumerate(texts)]
+    path = tmp_path / name
+    write_members(path, records)
+    return path, records
+
+
+def test_reader_keeps_url_date_and_record_id_with_stable_ids(tmp_path: Path) -> None:
+    path, _ = _wet(tmp_path, ["First page.", "Second page."])
+    docs = list(CommonCrawl().read(str(path)))
+    assert [d.text for d in docs] == ["First page.", "Second page."]
+    assert docs[0].meta["url"] == "https://site.example/0" and docs[1].meta["warc_date"] == "2019-03-02T00:00:00Z"
+    assert docs[0].id.startswith("urn:uuid:") and docs[0].meta["warc_record_id"] == docs[0].id
+    assert [d.id for d in CommonCrawl().read(f"file://{path}")] == [d.id for d in docs]  # URLs read too
+
+
+def test_truncated_gzip_member_keeps_the_records_before_it(tmp_path: Path) -> None:
+    path, records = _wet(tmp_path, ["One.", "Two.", "Three."])
+    offset = sum(len(gzip.compress(r, compresslevel=6, mtime=0)) for r in records[:2])
+    path.write_bytes(path.read_bytes()[: offset + 20])
+    items = []
+    with pytest.raises(InputError, match=f"gzip member at byte {offset} ends early"):
+        for item in CommonCrawl().read(str(path)):
+            items.append(item)
+    assert [getattr(i, "text", i) for i in items] == ["One.", "Two.", Skipped("truncated_gzip")]
+
+
+def test_truncated_file_is_reported_and_counted_and_the_run_goes_on(sample: tuple[Path, Path],
+                                                                     tmp_path: Path) -> None:
+    _, models = sample
+    rng = random.Random(8)
+    good, _ = _wet(tmp_path / "in", [document(rng, 2) for _ in range(3)], "good.warc.wet.gz")
+    cut, records = _wet(tmp_path / "in", [document(rng, 2) for _ in range(3)], "cut.warc.wet.gz")
+    offset = sum(len(gzip.compress(r, compresslevel=6, mtime=0)) for r in records[:2])
+    cut.write_bytes(cut.read_bytes()[: offset + 30])
+    config = _config(models, perplexity_cutoffs={"en": [1e9, 1e9]}, wiki_threshold=0.0)
+    report = run_source(CommonCrawl(config), str(tmp_path / "in"), str(tmp_path / "out"), show_progress=False)
+    stats = report.stats
+    assert stats["files"]["failed"] == [{"path": str(cut), "problem":
+                                         f"truncated input: the gzip member at byte {offset} ends early; "
+                                         "the records before it are kept"}]
+    read = stats["stages"][0]
+    assert read["dropped"] == {"truncated_gzip": 1} and read["out"] == 5  # 2 from the cut file, 3 good
+    assert report.documents_kept == 5
+
+
+def test_invalid_utf8_is_replaced_and_counted(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    bad = warc_record(rng, "conversion", "https://x.example/", "Caf\xe9 au lait".encode("latin-1"), "text/plain")
+    good = warc_record(rng, "conversion", "https://y.example/", "Café au lait".encode(), "text/plain")
+    write_members(tmp_path / "a.wet.gz", [bad, good])
+    docs = list(CommonCrawl().read(str(tmp_path / "a.wet.gz")))
+    assert [d.text for d in docs] == ["Caf\ufffd au lait", "Café au lait"]
+    assert [d.meta["invalid_utf8"] for d in docs] == [True, False]
+
+
+def test_a_broken_warc_header_is_skipped_and_counted(tmp_path: Path) -> None:
+    rng = random.Random(2)
+    records = [
+        warc_record(rng, "conversion", "https://a.example/", b"Before.", "text/plain"),
+        b"WARC/1.0\r\nWARC-Type conversion\r\nContent-Length: lots\r\n\r\nlost body\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nnot a warc record\r\n\r\n",
+        warc_record(rng, "conversion", "https://b.example/", b"After.", "text/plain"),
+    ]
+    (tmp_path / "plain.wet").write_bytes(b"".join(records))  # one stream: the reader must resync itself
+    write_members(tmp_path / "members.wet.gz", records)
+    for name in ("plain.wet", "members.wet.gz"):
+        items = list(CommonCrawl().read(str(tmp_path / name)))
+        assert [getattr(i, "text", i) for i in items] == ["Before.", Skipped("broken_warc_header"), "After."]
+
+
+def test_warc_html_is_extracted_and_other_responses_skipped(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    html = ("<html><head><title>T</title><script>var secret = 1;</script></head><body>"
+            "<nav><a href='/'>Home</a> <a href='/a'>About</a></nav><article><h1>Boats</h1>"
+            "<p>The harbour built three wooden boats in the spring.</p>"
+            "<p>They sailed along the coastal road for many years.</p></article></body></html>")
+    response = "application/http; msgtype=response"
+    records = [
+        warc_record(rng, "warcinfo", None, b"isPartOf: test\r\n", "application/warc-fields"),
+        warc_record(rng, "request", "https://a.example/", b"GET / HTTP/1.1\r\n\r\n", "application/http"),
+        warc_record(rng, "response", "https://a.example/", http_response(html.encode(), "text/html"), response),
+        warc_record(rng, "response", "https://a.example/x.png", http_response(b"\x89PNG", "image/png"), response),
+        warc_record(rng, "response", "https://a.example/y", http_response(b"<p>no</p>", "text/html", "404 Nope"),
+                    response),
+    ]
+    write_members(tmp_path / "a.warc.gz", records)
+    items = list(CommonCrawl().read(str(tmp_path / "a.warc.gz")))
+    assert items[1:] == [Skipped("not_html"), Skipped("http_status_not_200")]
+    text = items[0].text
+    assert "The harbour built three wooden boats in the spring." in text
+    assert "They sailed along the coastal road" in text and "secret" not in text
+
+
+def test_missing_models_stop_the_run_with_the_command_to_run(tmp_path: Path) -> None:
+    write(tmp_path / "raw", seed=1)
+    with pytest.raises(UserError, match=r"en.sp.model: perplexity model missing; run `pipeline models lm"):
+        run_source(CommonCrawl(_config(tmp_path / "none")), str(tmp_path / "raw"), str(tmp_path / "out"))
+    run = subprocess.run([script("pipeline"), "run", "commoncrawl", "--input", str(tmp_path / "raw"),
+                          "--output", str(tmp_path / "out")], cwd=tmp_path, env=subprocess_env(),
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "run `pipeline models lm --language en`" in run.stderr
+    assert not (tmp_path / "out" / "commoncrawl").exists()
+
+
+def test_models_commands_train_from_the_sample_defaults(tmp_path: Path) -> None:
+    write(tmp_path / "data" / "raw" / "commoncrawl", seed=2)
+    for kind in ("lm", "classifier"):
+        run = subprocess.run([script("pipeline"), "models", kind], cwd=tmp_path, env=subprocess_env(),
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+    models = tmp_path / "data" / "models"
+    assert sorted(p.name for p in models.iterdir()) == [
+        "classifier.bin", "classifier.json", "en.arpa.bin", "en.lm.json", "en.sp.model"]
+    info = json.loads((models / "classifier.json").read_text())
+    assert info["positives"] == ["data/raw/commoncrawl/reference"] and info["negatives"] == ["data/raw/commoncrawl"]
