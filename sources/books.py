@@ -1,0 +1,129 @@
+"""Books: Project Gutenberg plain text and Books3-style JSON lines, with book-level
+near-duplicate removal.
+
+Inputs: `*.txt` (Gutenberg form), `*.zip` (zipped Gutenberg .txt files, read in memory with
+path and size checks) and `*.jsonl` / `*.jsonl.gz` (Books3 form: `text`, and `title` or
+`meta.title`). The sub-corpus is the name of the folder a file sits in (`gutenberg/`,
+`books3/`), and every id starts with it, so ids never collide across sub-corpora (RedPajama's
+did). Stages: Gutenberg header/footer/licence removal, a minimum length, then near-duplicate
+removal across every input (MinHash LSH, more than 90% word overlap; see
+pipeline/near_dedup.py), the longest copy surviving.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterator
+
+import fsspec
+import pyarrow as pa
+
+from pipeline.archives import ArchiveError, Limits, MiB, read_zip
+from pipeline.document import Document, Skipped
+from pipeline.errors import InputError
+from pipeline.gutenberg import header_title, strip_boilerplate
+from pipeline.near_dedup import OVERLAP_THRESHOLD, NearDedup
+from pipeline.readers import open_binary, open_text
+from pipeline.source import Source, SourceConfig
+from pipeline.stage import Filter, Stage
+
+
+@dataclass
+class BooksConfig(SourceConfig):
+    min_chars: int = 1000  # books shorter than this after cleaning are dropped as "too_short"
+    overlap_threshold: float = OVERLAP_THRESHOLD  # word overlap above which a book is a near-duplicate
+    max_book_mb: int = 64  # a zip member larger than this is refused
+
+
+class StripGutenberg(Stage):
+    name = "strip_gutenberg"
+
+    def process(self, doc: Document) -> Document | str:
+        doc.text = strip_boilerplate(doc.text)
+        return doc if doc.text else "empty_after_stripping"
+
+
+class MinChars(Filter):
+    name = "min_chars"
+
+    def __init__(self, min_chars: int) -> None:
+        self.min_chars = min_chars
+
+    def keep(self, doc: Document) -> bool | str:
+        return len(doc.text) >= self.min_chars or "too_short"
+
+
+def decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # older Gutenberg files are Latin-1
+
+
+def split_path(path: str) -> tuple[str, str]:
+    """(sub-corpus, file name): the folder a file sits in names its sub-corpus."""
+    parts = path.rstrip("/").split("/")
+    return (parts[-2] if len(parts) >= 2 else "books"), parts[-1]
+
+
+class Books(Source):
+    name = "books"
+    config_class = BooksConfig
+    patterns = ("**/*.txt", "**/*.zip", "**/*.jsonl", "**/*.jsonl.gz")
+
+    def fields(self) -> list[pa.Field]:
+        return [pa.field("title", pa.string()), pa.field("subcorpus", pa.string())]
+
+    def stages(self) -> list[Stage]:
+        return [StripGutenberg(), MinChars(self.config.min_chars), NearDedup(self.config.overlap_threshold)]
+
+    def read(self, path: str) -> Iterator[Document | Skipped]:
+        subcorpus, file_name = split_path(path)
+        if file_name.endswith(".zip"):
+            yield from self._read_zip(path, subcorpus, file_name)
+        elif file_name.endswith((".jsonl", ".jsonl.gz")):
+            yield from self._read_jsonl(path, subcorpus, file_name)
+        else:
+            with open_binary(path) as f:
+                text = decode(f.read(self.config.max_book_mb * MiB + 1))
+            if len(text) > self.config.max_book_mb * MiB:
+                raise InputError(path, f"larger than {self.config.max_book_mb} MB")
+            yield self._book(f"{subcorpus}/{file_name.removesuffix('.txt')}", text, subcorpus)
+
+    def _book(self, doc_id: str, text: str, subcorpus: str, title: str = "") -> Document | Skipped:
+        if not text.strip():
+            return Skipped("empty_file")
+        return Document(doc_id, text, self.name, {"title": title or header_title(text), "subcorpus": subcorpus})
+
+    def _read_zip(self, path: str, subcorpus: str, file_name: str) -> Iterator[Document | Skipped]:
+        limit = self.config.max_book_mb * MiB
+        try:
+            with fsspec.open(path, "rb") as f:
+                extracted = read_zip(f, Limits(max_member_bytes=limit, max_total_bytes=4 * limit))
+        except ArchiveError as e:
+            raise InputError(path, f"{e.reason} ({e.detail})" if e.detail else e.reason) from None
+        for reason in extracted.refused:
+            yield Skipped(reason)
+        for member in sorted(extracted.files):
+            if member.endswith(".txt"):
+                yield self._book(f"{subcorpus}/{file_name}:{member.removesuffix('.txt')}",
+                                 decode(extracted.files[member]), subcorpus)
+
+    def _read_jsonl(self, path: str, subcorpus: str, file_name: str) -> Iterator[Document | Skipped]:
+        stem = file_name.removesuffix(".gz").removesuffix(".jsonl")
+        with open_text(path) as lines:
+            for number, line in enumerate(lines):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    yield Skipped("malformed_json")
+                    continue
+                if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                    yield Skipped("no_text_field")
+                    continue
+                meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
+                title = row.get("title") or meta.get("title") or ""
+                yield self._book(f"{subcorpus}/{stem}:{number}", row["text"], subcorpus, str(title))
