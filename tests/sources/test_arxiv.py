@@ -1,0 +1,171 @@
+"""ArXiv: exact macro expansion, structural cuts, and bad archives skipped with a reason."""
+
+from __future__ import annotations
+
+import gzip
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import InputError
+from pipeline.run import run_source
+from pipeline.samples.arxiv import tar_gz, write
+from pipeline.shards import read_corpus
+from sources.arxiv import ArXiv, ArxivConfig, arxiv_id
+
+MAIN = r"""\documentclass{article}
+\newcommand{\R}{\mathbb{R}}
+\newcommand{\Real}{\mathrm{Re}}
+\newcommand{\norm}[1]{\lVert #1 \rVert}
+\newcommand{\pair}[2][x]{(#1,#2)}
+\def\eps{\varepsilon}
+\begin{document}
+\begin{abstract}Removed abstract.\end{abstract}
+Text before the first section. % removed
+\section{Intro}
+\input{sec/one}
+$\R$, $\Real$, $\norm{v}$, $\pair{y}$, $\pair[z]{y}$, $\eps$; 5\% % comment
+more.
+\bibliographystyle{plain}
+\bibliography{refs}
+\appendix
+\section{Proof}
+Appendix text.
+\end{document}
+"""
+ONE = "% a comment line\nInlined text.\n"
+EXPECTED = r"""\section{Intro}
+Inlined text.
+
+$\mathbb{R}$, $\mathrm{Re}$, $\lVert v \rVert$, $(x,y)$, $(z,y)$, $\varepsilon$; 5\% more.
+
+\appendix
+\section{Proof}
+Appendix text."""
+
+
+def run(raw: Path, out: Path, **config) -> tuple[dict, list]:
+    config.setdefault("min_chars", 1)
+    report = run_source(ArXiv(ArxivConfig(**config)), str(raw), str(out), workers=1, show_progress=False)
+    return report.stats, list(read_corpus(out / "arxiv"))
+
+
+def paper(folder: Path, name: str, members: list) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(tar_gz(members))
+
+
+def test_paper_is_cleaned_exactly(tmp_path: Path) -> None:
+    paper(tmp_path / "raw", "2101.00001.tar.gz", [("main.tex", MAIN.encode()), ("sec/one.tex", ONE.encode()),
+                                                  ("refs.bib", b"@article{x}")])
+    stats, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert [(d.id, d.meta) for d in docs] == [("2101.00001", {"arxiv_id": "2101.00001", "main_file": "main.tex"})]
+    assert docs[0].text == EXPECTED
+    assert stats["documents_kept"] == 1
+
+
+def test_single_gzipped_tex_and_thebibliography(tmp_path: Path) -> None:
+    text = MAIN.replace("\\input{sec/one}\n", "").replace(
+        "\\bibliography{refs}", "\\begin{thebibliography}{1}\n\\bibitem{a} A.\n\\end{thebibliography}")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "hep-th9901001.gz").write_bytes(gzip.compress(text.encode()))
+    _, docs = run(raw, tmp_path / "out")
+    assert docs[0].id == "hep-th/9901001"
+    assert docs[0].text == EXPECTED.replace("Inlined text.\n\n", "")
+
+
+def test_folder_of_tex_files(tmp_path: Path) -> None:
+    folder = tmp_path / "raw" / "2101.00003"
+    folder.mkdir(parents=True)
+    (folder / "paper.tex").write_text(MAIN)
+    (folder / "sec").mkdir()
+    (folder / "sec" / "one.tex").write_text(ONE)
+    _, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert [(d.id, d.text) for d in docs] == [("2101.00003/paper.tex", EXPECTED)]
+
+
+def test_unsafe_members_are_refused_and_counted(tmp_path: Path) -> None:
+    link = tarfile.TarInfo("sec/one.tex")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    hard = tarfile.TarInfo("hard.tex")
+    hard.type, hard.linkname = tarfile.LNKTYPE, "main.tex"
+    device = tarfile.TarInfo("dev.tex")
+    device.type = tarfile.CHRTYPE
+    fifo = tarfile.TarInfo("fifo.tex")
+    fifo.type = tarfile.FIFOTYPE
+    members = [("main.tex", MAIN.encode()), ("../../escape.tex", b"x"), ("/abs/olute.tex", b"y"), link, hard,
+               device, fifo]
+    paper(tmp_path / "raw", "2101.00004.tar.gz", members)
+    stats, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert stats["stages"][0]["dropped"] == {"unsafe_member_path": 2, "link_member": 2, "special_member": 2}
+    assert docs[0].text == EXPECTED.replace("Inlined text.\n", "")  # the link was never followed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "raw"]
+    assert not list(tmp_path.rglob("escape.tex")) and not list(tmp_path.rglob("olute.tex"))
+
+
+def test_bad_latex_is_dropped_with_a_reason(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    paper(raw, "2101.00005.tar.gz", [("main.tex", MAIN.replace("\\section{Intro}", "\\section{Intro").encode())])
+    paper(raw, "2101.00006.tar.gz", [("main.tex", MAIN.replace("\\def\\eps{\\varepsilon}",
+                                                               "\\def\\eps{\\eps\\eps}").encode())])
+    paper(raw, "2101.00007.tar.gz", [("main.tex", MAIN.replace("\\def\\eps{\\varepsilon}",
+                                                               "\\newcommand{\\a}{\\b}\\newcommand{\\b}{\\a}\\a").encode())])
+    paper(raw, "2101.00008.tar.gz", [("notes.txt", b"no tex here")])
+    paper(raw, "2101.00009.tar.gz", [("main.tex", b"\\documentclass{article}\\begin{document}No sections.\\end{document}")])
+    stats, docs = run(raw, tmp_path / "out")
+    assert docs == []
+    read, expand, cut = stats["stages"][:3]
+    assert read["dropped"] == {"no_main_tex_file": 1}
+    assert expand["dropped"] == {"unbalanced_braces": 1, "macro_expansion_limit": 2}
+    assert cut["dropped"] == {"no_section": 1}
+
+
+def test_decompression_bombs_and_corrupt_archives_fail_with_a_reason(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    zeros = bytes(3 << 20)
+    (raw / "2101.00010.gz").write_bytes(gzip.compress(zeros))
+    paper(raw, "2101.00011.tar.gz", [("main.tex", MAIN.encode()), ("a.tex", zeros)])
+    paper(raw, "2101.00012.tar.gz", [("main.tex", MAIN.encode())] + [(f"p{i}.tex", zeros[: 1 << 20]) for i in range(4)])
+    (raw / "2101.00013.tar.gz").write_bytes(b"\x1f\x8b\x08\x00garbage" * 10)
+    (raw / "2101.00014.tar.gz").write_bytes(tar_gz([("main.tex", MAIN.encode())])[:60])
+    paper(raw, "2101.00015.tar.gz", [("main.tex", MAIN.encode()), ("sec/one.tex", ONE.encode())])
+    source = ArXiv(ArxivConfig(max_file_mb=2, max_paper_mb=3, max_decompressed_mb=4, min_chars=1))
+    problems = {}
+    for path in sorted(raw.iterdir()):
+        try:
+            items = list(source.read(str(path)))
+            problems[path.name] = sorted(getattr(i, "reason", "document") for i in items)
+        except InputError as e:
+            problems[path.name] = e.problem.split(" ")[0]
+    assert problems == {
+        "2101.00010.gz": "decompression_limit",
+        "2101.00011.tar.gz": ["document", "member_too_large"],
+        "2101.00012.tar.gz": "archive_too_large",
+        "2101.00013.tar.gz": "corrupt_archive",
+        "2101.00014.tar.gz": "truncated_archive",
+        "2101.00015.tar.gz": ["document"],
+    }
+
+
+def test_arxiv_ids() -> None:
+    assert arxiv_id("/x/2101.00001v2.tar.gz") == "2101.00001v2"
+    assert arxiv_id("/x/math.AG0601001.gz") == "math.AG/0601001"
+
+
+def test_sample_runs_with_every_bad_case_counted(tmp_path: Path) -> None:
+    write(tmp_path / "raw", seed=0)
+    stats, docs = run(tmp_path / "raw", tmp_path / "out", min_chars=500)
+    failed = {Path(f["path"]).name: f["problem"].split(" ")[0] for f in stats["files"]["failed"]}
+    assert failed == {"2101.00020.tar.gz": "corrupt_archive", "2101.00023.gz": "decompression_limit"}
+    assert stats["stages"][0]["dropped"] == {"unsafe_member_path": 2, "link_member": 1, "special_member": 1,
+                                             "member_too_large": 1}
+    assert stats["stages"][1]["dropped"] == {"unbalanced_braces": 1, "macro_expansion_limit": 1}
+    assert sorted(d.id for d in docs) == ["2101.00001", "2101.00002", "2101.00003", "2101.00010/main.tex",
+                                          "2101.00021", "2101.00022", "hep-th/9901001"]
+    for doc in docs:
+        assert doc.text.startswith("\\section{Introduction}")
+        assert "\\appendix" in doc.text and "\\bibliography" not in doc.text and "%" not in doc.text.replace("\\%", "")
+        assert "\\pair" not in doc.text and "(z,y)" in doc.text
