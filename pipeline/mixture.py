@@ -288,7 +288,7 @@ def format_table(mixture: Mixture, total_tokens: int, rows: list[SourcePlan]) ->
             human(row.available) if row.available else "none",
             ("token shards" if row.counted else "corpus bytes (est.)") if row.available else "-",
             human(row.drawn),
-            f"{row.epochs:.2f}" if row.available else "-",
+            (f"{row.epochs:.2f}" if row.epochs < 1e4 else human(row.epochs)) if row.available else "-",
         ]
         if show_reference:
             ref = mixture.reference_epochs.get(row.source)
@@ -352,5 +352,6 @@ def command(args: argparse.Namespace) -> None:
         if not row.available:
             print(f"warning: {row.source}: no corpus or token shards found, nothing to draw from", file=sys.stderr)
         elif row.epochs > options.max_epochs:
-            print(f"warning: {row.source}: {row.epochs:.2f} epochs, more than the repeat cap of "
+            epochs = f"{row.epochs:.2f}" if row.epochs < 1e4 else human(row.epochs)
+            print(f"warning: {row.source}: {epochs} epochs, more than the repeat cap of "
                   f"{options.max_epochs:g} (--max-epochs)", file=sys.stderr)

@@ -1,0 +1,144 @@
+"""Encode throughput: `tokenizer encode` with 1 and 2 workers against bare single-process
+SentencePiece and Hugging Face's fast Llama tokenizer (transformers' LlamaTokenizer converted
+from our model), all on the same text.
+
+    .venv/bin/python bench/tokenizer.py [--mb 32] [--vocab-size 32000] [--repeats 3]
+    .venv/bin/python bench/tokenizer.py --data data/corpus --model data/tokenizer/llama1.model
+
+Without --data it writes generated multilingual documents (about 2 KB each) into corpus shards
+in a temporary folder and trains a tokenizer on part of them. MB/s counts UTF-8 text bytes.
+Ours is end to end (read Arrow shards, encode, write token shards and meta.json); the two
+baselines only encode texts already in memory, in batches of 1024 documents. The Hugging Face
+tokenizer runs batches on all cores (its default). Best of --repeats runs each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.document import Document  # noqa: E402
+from pipeline.mixture import Mixture  # noqa: E402
+from pipeline.samples.text import paragraph  # noqa: E402
+from pipeline.shards import ShardWriter, build_schema, read_corpus  # noqa: E402
+from tokenizer.encode import encode_corpus, find_sources  # noqa: E402
+from tokenizer.hf import load_hf_tokenizer  # noqa: E402
+from tokenizer.train import train_tokenizer  # noqa: E402
+
+SYLLABLES = ["ka", "to", "ri", "men", "sa", "lo", "vi", "der", "un", "sch", "ber", "ta", "zi", "ko", "ne",
+             "mar", "el", "sti", "po", "ga", "dre", "lin", "qu", "ost", "ha", "ju", "ny", "ра", "ко", "ми"]
+SCRIPTS = ["東京は日本の首都です。", "我们明天去图书馆。", "Η πόλη είναι μικρή.", "Привет, как дела?", "Grüße aus Köln!"]
+
+
+def generated_documents(count: int, seed: int = 0) -> list[str]:
+    """English-like prose, a Zipfian vocabulary of made-up words, other scripts, numbers, code."""
+    rng = random.Random(seed)
+    lexicon = ["".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 4))) for _ in range(60_000)]
+    weights = [1 / (rank + 1) for rank in range(len(lexicon))]
+    documents = []
+    for _ in range(count):
+        parts = [paragraph(rng, 4)]
+        words = rng.choices(lexicon, weights, k=150)
+        parts.append(" ".join(words).capitalize() + ".")
+        parts.append(f"{rng.choice(SCRIPTS)} {rng.randint(0, 10**6)} {rng.random():.4f}")
+        parts.append("def f(x):\n\treturn x  +  1\n")
+        documents.append("\n".join(parts))
+    return documents
+
+
+def write_corpus(root: Path, documents: list[str], per_shard: int) -> None:
+    folder = root / "bench"
+    for number, start in enumerate(range(0, len(documents), per_shard)):
+        writer = ShardWriter(folder, build_schema([]), prefix=f"tmp{number}")
+        for i, text in enumerate(documents[start:start + per_shard], start):
+            writer.write(Document(f"d{i}", text, "bench"))
+        (path,) = writer.close()
+        path.rename(folder / f"shard-{number:05d}.arrow")
+
+
+def best(repeats: int, run) -> float:  # noqa: ANN001
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=float, default=32, help="MB of generated text (default %(default)s)")
+    parser.add_argument("--vocab-size", type=int, default=32000, help="vocabulary of the trained model (default %(default)s)")
+    parser.add_argument("--data", help="an existing corpus root instead of generated text")
+    parser.add_argument("--model", help="an existing SentencePiece model instead of training one")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each, best kept (default %(default)s)")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-tokenizer-"))
+    try:
+        if args.data:
+            corpus = Path(args.data)
+        else:
+            corpus = tmp / "corpus"
+            documents = generated_documents(int(args.mb * 1e6 / 2000))
+            write_corpus(corpus, documents, per_shard=max(1, len(documents) // 16))
+        if args.model:
+            model = Path(args.model)
+        else:
+            train_sources = find_sources(corpus, None)
+            mixture = Mixture("bench", {s: 1 / len(train_sources) for s in train_sources})
+            started = time.perf_counter()
+            model = train_tokenizer(mixture, corpus, tmp / "tokenizer", vocab_size=args.vocab_size,
+                                    sample_bytes=8 << 20, threads=2, allow_smaller_vocab=True).model
+            print(f"trained {model.name} in {time.perf_counter() - started:.1f} s")
+
+        texts = [d.text for s in find_sources(corpus, None) for d in read_corpus(corpus / s)]
+        megabytes = sum(len(t.encode()) for t in texts) / 1e6
+        batches = [texts[i:i + 1024] for i in range(0, len(texts), 1024)]
+
+        import sentencepiece as spm
+
+        sp = spm.SentencePieceProcessor(model_file=str(model))
+        hf = load_hf_tokenizer(model)
+        runs = {
+            "sentencepiece, 1 process (lists)": lambda: [sp.encode(b, num_threads=1) for b in batches],
+            "sentencepiece, 1 process (numpy)": lambda: [sp.encode(b, num_threads=1, return_type="numpy")
+                                                         for b in batches],
+            f"HF fast LlamaTokenizer ({os.cpu_count()} threads)": lambda: [hf(b, add_special_tokens=False)
+                                                                          for b in batches],
+        }
+        for workers in args.workers:
+            def ours(workers: int = workers) -> None:
+                out = tmp / f"tokens-{workers}"
+                shutil.rmtree(out, ignore_errors=True)
+                encode_corpus(corpus, model, out, workers=workers, show_progress=False)
+            runs[f"tokenizer encode, {workers} worker(s)"] = ours
+        # Rounds of every encoder in turn, best of each: load from other jobs hits them alike.
+        seconds = {name: float("inf") for name in runs}
+        for _ in range(args.repeats):
+            for name, run in runs.items():
+                seconds[name] = min(seconds[name], best(1, run))
+        rows = list(seconds.items())
+
+        print(f"{len(texts):,} documents, {megabytes:.1f} MB of text, vocabulary {sp.vocab_size():,}, "
+              f"{os.cpu_count()} cores (shared machine: rough figures)")
+        base = min(rows[0][1], rows[1][1])  # the faster way to call SentencePiece
+        hf_seconds = rows[2][1]
+        print(f"{'encoder':42s} {'seconds':>8s} {'MB/s':>7s} {'x best sp':>16s} {'x HF fast':>10s}")
+        for name, seconds in rows:
+            print(f"{name:42s} {seconds:8.2f} {megabytes / seconds:7.1f} {base / seconds:16.2f} {hf_seconds / seconds:10.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
