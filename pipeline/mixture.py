@@ -170,10 +170,13 @@ def corpus_size(folder: Path) -> CorpusSize | None:
         return None
     documents = text_bytes = 0
     for path in paths:
-        with pa.memory_map(str(path)) as source:
-            for batch in pa.ipc.open_stream(source):
-                documents += batch.num_rows
-                text_bytes += string_bytes(batch.column("text"))
+        try:
+            with pa.memory_map(str(path)) as source:
+                for batch in pa.ipc.open_stream(source):
+                    documents += batch.num_rows
+                    text_bytes += string_bytes(batch.column("text"))
+        except (OSError, pa.ArrowException) as e:
+            raise UserError(f"{path}: unreadable corpus shard ({e})") from None
     return CorpusSize(documents, text_bytes)
 
 

@@ -160,7 +160,7 @@ def _plan_source(folder: Path, out: Path, source: str, model: Path, tokenizer: d
     work = out / WORK
     plan = {
         "tokenizer_sha256": tokenizer["tokenizer_sha256"],
-        "corpus_shards": [p.name for p in paths],
+        "corpus_shards": _corpus_identity(folder, paths),
         "heldout_fraction": heldout_fraction,
         "seed": seed,
     }
@@ -189,12 +189,24 @@ def _plan_source(folder: Path, out: Path, source: str, model: Path, tokenizer: d
             for i, p in enumerate(paths)]
 
 
+def _corpus_identity(folder: Path, paths: list[Path]) -> list[str]:
+    """Shard names with the manifest's sha256: a corpus rebuilt since the encode started differs."""
+    manifest = folder / "manifest.json"
+    hashes = {}
+    if manifest.exists():
+        hashes = {s["file"]: s.get("sha256", "") for s in json.loads(manifest.read_text())["shards"]}
+    return [f"{p.name}:{hashes.get(p.name, '')}" for p in paths]
+
+
 def _shard_size(path: Path) -> tuple[int, int]:
     documents = text_bytes = 0
-    with pa.memory_map(str(path)) as source:
-        for batch in pa.ipc.open_stream(source):
-            documents += batch.num_rows
-            text_bytes += string_bytes(batch.column("text"))
+    try:
+        with pa.memory_map(str(path)) as source:
+            for batch in pa.ipc.open_stream(source):
+                documents += batch.num_rows
+                text_bytes += string_bytes(batch.column("text"))
+    except (OSError, pa.ArrowException) as e:
+        raise UserError(f"{path}: unreadable corpus shard ({e})") from None
     return documents, text_bytes
 
 

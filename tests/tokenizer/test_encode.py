@@ -170,3 +170,14 @@ def test_cli_encode_help_and_bad_input_is_one_line(trained: TrainResult, tmp_pat
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0] and "Traceback" not in result.stderr, result.stderr
+
+
+def test_corrupt_shard_and_rebuilt_corpus_are_refused(trained: TrainResult, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus", {"c4": 20}, shard_docs=None)
+    encode_corpus(corpus, trained.model, tmp_path / "tokens", show_progress=False)
+    write_source(corpus, "c4", 21)  # the corpus was rebuilt: same shard name, other content
+    with pytest.raises(UserError, match="corpus_shards differ from the encode started there"):
+        encode_corpus(corpus, trained.model, tmp_path / "tokens", show_progress=False)
+    (corpus / "c4" / "shard-00000.arrow").write_bytes(b"not arrow")
+    with pytest.raises(UserError, match="shard-00000.arrow: unreadable corpus shard"):
+        encode_corpus(corpus, trained.model, tmp_path / "tokens", show_progress=False)
