@@ -73,30 +73,33 @@ def clean_page(text: str, t: C4Thresholds) -> C4Verdict:
     removed: Counter[str] = Counter()
     kept: list[str] = []
     sentences = 0
+    max_word = t.max_word_length
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
             continue  # blank lines carry no text; C4 keeps none of them either
-        words = line.split()
-        if t.max_word_length and any(len(w) > t.max_word_length for w in words):
+        # Cheap guards first: a line shorter than the limit cannot hold a longer word.
+        if max_word and len(line) > max_word and any(len(w) > max_word for w in line.split()):
             removed["too_long_word"] += 1
             continue
-        if t.remove_citations:
+        if t.remove_citations and "[" in line:
             line = CITATION.sub("", line).strip()
         if t.require_terminal_punctuation and (not line.endswith(TERMINAL_PUNCTUATION) or line.endswith(ELLIPSIS)):
             removed["no_terminal_punctuation"] += 1
             continue
-        if len(words) < t.min_words_per_line:
+        if t.min_words_per_line and len(raw.split(None, t.min_words_per_line)) < t.min_words_per_line:
             removed["too_few_words"] += 1
             continue
-        lowered_line = line.lower()
-        if t.drop_javascript_lines and "javascript" in lowered_line:
-            removed["javascript"] += 1
-            continue
-        if t.drop_policy_lines and any(p in lowered_line for p in POLICY_PHRASES):
-            removed["policy"] += 1
-            continue
-        sentences += max(1, count_sentences(line))
+        if t.drop_javascript_lines or t.drop_policy_lines:
+            lowered_line = line.lower()
+            if t.drop_javascript_lines and "javascript" in lowered_line:
+                removed["javascript"] += 1
+                continue
+            if t.drop_policy_lines and any(p in lowered_line for p in POLICY_PHRASES):
+                removed["policy"] += 1
+                continue
+        if sentences < t.min_sentences:  # counting stops once the page has enough
+            sentences += max(1, count_sentences(line))
         kept.append(line)
     if not kept:
         return C4Verdict(None, "no_lines_left", removed)

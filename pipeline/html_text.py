@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import lxml.html
 from lxml import etree
 
 BLOCK_TAGS = frozenset(
@@ -20,6 +19,8 @@ BLOCK_TAGS = frozenset(
     "figure figcaption details summary center form fieldset address".split()
 )
 DROPPED_TAGS = frozenset(["script", "style", "noscript", "template"])
+# Plain etree elements: lxml.html's element classes cost a Python lookup per element.
+_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, default_doctype=False)
 
 
 @dataclass
@@ -55,7 +56,7 @@ class _Renderer:
             pass
         elif tag == "pre":
             self.flush()
-            code = el.text_content().strip("\n")
+            code = "".join(el.itertext()).strip("\n")
             if code.strip():
                 self.blocks.append(_Block(code))
         elif tag == "br":
@@ -117,11 +118,14 @@ def html_to_text(html: str) -> str:
     if "<" not in html and "&" not in html:
         return "\n".join(" ".join(line.split()) for line in html.strip().splitlines())
     try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except (etree.ParserError, ValueError):
+        root = etree.fromstring(html, _PARSER)
+    except etree.XMLSyntaxError:  # e.g. a fragment of nothing but a comment
+        return ""
+    body = root.find("body") if root is not None else None
+    if body is None:  # nothing but a <head> worth of tags
         return ""
     renderer = _Renderer()
-    renderer.children(root)
+    renderer.children(body)
     renderer.flush()
     out: list[str] = []
     previous: _Block | None = None

@@ -1,0 +1,233 @@
+"""Throughput of every source on its generated sample, and C4's quality filter against datatrove's.
+
+For each source with a sample writer (pipeline/samples/<source>.py) and a source module: write
+the sample (`--copies` times with different seeds, side by side, so fixed costs do not
+dominate), run the whole pipeline with one worker through `pipeline.run.run_source`, and print
+MB/s per core of raw input (decompressed bytes of every input file). Then time the C4 quality
+rules on the C4 sample's documents against datatrove's C4QualityFilter on the same documents,
+and print the ratio (above 1.0: faster than datatrove) and how often both decide alike.
+Finally, if bench/near_dedup.py exists, its `main()` adds its section, so one command prints
+everything. The machine may be shared: figures are rough.
+
+    .venv/bin/python bench/sources.py [--copies 10] [--sources c4 github ...] [--seconds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib.util
+import inspect
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.c4_quality import C4Thresholds, clean_page  # noqa: E402
+from pipeline.document import Document  # noqa: E402
+from pipeline.errors import UserError  # noqa: E402
+from pipeline.run import run_source  # noqa: E402
+from pipeline.samples import WRITERS, write_samples  # noqa: E402
+
+
+def raw_bytes(path: Path) -> int:
+    """Decompressed size of one input file (what a reader actually has to get through)."""
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        try:
+            with gzip.open(path, "rb") as f:
+                return sum(len(chunk) for chunk in iter(lambda: f.read(1 << 20), b""))
+        except (EOFError, OSError):
+            return path.stat().st_size
+    if name.endswith(".bz2"):
+        import bz2
+
+        try:
+            return len(bz2.decompress(path.read_bytes()))
+        except (OSError, ValueError):
+            return path.stat().st_size
+    if name.endswith(".7z"):
+        import py7zr
+
+        try:
+            with py7zr.SevenZipFile(path) as archive:
+                return sum(info.uncompressed or 0 for info in archive.list())
+        except Exception:  # a deliberately truncated sample archive
+            return path.stat().st_size
+    return path.stat().st_size
+
+
+def _with_copy_suffix(name: str, copy: int) -> str:
+    """`c4-train.00000.json.gz` -> `c4-train-c1.00000.json.gz`: a unique name that still
+    matches the source's patterns (suffixes and name prefixes are kept)."""
+    stem, dot, rest = name.partition(".")
+    return f"{stem}-c{copy}{dot}{rest}"
+
+
+def write_copies(name: str, root: Path, copies: int) -> Path:
+    target = root / name
+    for copy in range(copies):
+        staging = root / f"_copy{copy}"
+        write_samples(staging, [name], seed=copy)
+        for entry in sorted((staging / name).iterdir()):
+            dest = target / (entry.name if copy == 0 else _with_copy_suffix(entry.name, copy))
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(entry), dest)
+        shutil.rmtree(staging)
+    return target
+
+
+def measure_source(name: str, copies: int) -> tuple[int, int, int, float] | str:
+    """(input bytes, documents read, documents kept, seconds), or why it was not measured."""
+    from sources import source_class
+
+    try:
+        source = source_class(name)()
+    except UserError as e:
+        return str(e)
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        try:
+            inputs = write_copies(name, Path(tmp) / "raw", copies)
+        except (UserError, ModuleNotFoundError) as e:
+            return f"no sample writer ({e})"
+        size = sum(raw_bytes(p) for p in inputs.rglob("*") if p.is_file())
+        started = time.perf_counter()
+        report = run_source(source, str(inputs), str(Path(tmp) / "out"), workers=1, show_progress=False)
+        seconds = time.perf_counter() - started
+        return size, report.stats["documents_read"], report.documents_kept, seconds
+
+
+def sources_table(names: list[str], copies: int) -> None:
+    print(f"\n## Sources: whole pipeline, 1 worker, sample x{copies}\n")
+    print(f"{'source':<14} {'input MB':>9} {'docs read':>10} {'kept':>8} {'seconds':>8} {'MB/s/core':>10}")
+    for name in names:
+        result = measure_source(name, copies)
+        if isinstance(result, str):
+            print(f"{name:<14} not measured: {result}")
+            continue
+        size, read, kept, seconds = result
+        print(f"{name:<14} {size / 1e6:>9.2f} {read:>10,} {kept:>8,} {seconds:>8.2f} {size / 1e6 / seconds:>10.2f}")
+
+
+def c4_documents(copies: int) -> list[str]:
+    from sources.c4 import C4
+
+    texts: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-c4docs-") as tmp:
+        inputs = write_copies("c4", Path(tmp), copies)
+        for path in sorted(inputs.glob("*.json.gz")):
+            try:
+                texts.extend(d.text for d in C4().read(str(path)) if isinstance(d, Document))
+            except UserError:
+                pass  # the sample's truncated file
+    return texts
+
+
+def _timed(run_once, texts: list[str], min_seconds: float) -> tuple[float, list]:
+    rounds, started, results = 0, time.perf_counter(), []
+    while True:
+        results = run_once(texts)
+        rounds += 1
+        elapsed = time.perf_counter() - started
+        if elapsed >= min_seconds:
+            return elapsed / rounds, results
+
+
+def c4_against_datatrove(copies: int, min_seconds: float) -> None:
+    print("\n## C4 quality filter against datatrove's C4QualityFilter (same documents, 1 core)\n")
+    texts = c4_documents(copies)
+    megabytes = sum(len(t.encode()) for t in texts) / 1e6
+    thresholds = C4Thresholds()
+
+    def ours(batch: list[str]) -> list:
+        return [clean_page(t, thresholds).text for t in batch]
+
+    ours_seconds, ours_out = _timed(ours, texts, min_seconds)
+    print(f"{'implementation':<26} {'docs':>7} {'MB':>6} {'docs/s':>10} {'MB/s':>8}")
+    print(f"{'herd C4Quality':<26} {len(texts):>7,} {megabytes:>6.2f} {len(texts) / ours_seconds:>10,.0f} "
+          f"{megabytes / ours_seconds:>8.2f}")
+    try:
+        from datatrove.data import Document as DatatroveDocument
+        from datatrove.pipeline.filters.c4_filters import C4QualityFilter
+    except ImportError as e:
+        print(f"datatrove is not installed ({e}); install the bench extra: .venv/bin/pip install -e '.[bench]'")
+        return
+    reference = C4QualityFilter()
+
+    def theirs(batch: list[str]) -> list:
+        out = []
+        for i, text in enumerate(batch):
+            doc = DatatroveDocument(text=text, id=str(i))
+            verdict = reference.filter(doc)
+            out.append(doc.text if verdict is True else None)
+        return out
+
+    try:
+        theirs_seconds, theirs_out = _timed(theirs, texts, min_seconds)
+    except Exception as e:  # e.g. its sentence splitter's dependency (spaCy) missing
+        print(f"datatrove's C4QualityFilter could not run: {type(e).__name__}: {e}")
+        return
+    print(f"{'datatrove C4QualityFilter':<26} {len(texts):>7,} {megabytes:>6.2f} {len(texts) / theirs_seconds:>10,.0f} "
+          f"{megabytes / theirs_seconds:>8.2f}")
+    # Most of datatrove's time is its spaCy sentence splitter; without the sentence rule the
+    # remaining line rules compare like for like.
+    reference_no_sentences = C4QualityFilter(min_num_sentences=-1)
+    ours_no_sentences = C4Thresholds(min_sentences=0)
+    bare_ours, _ = _timed(lambda b: [clean_page(t, ours_no_sentences).text for t in b], texts, min_seconds)
+    bare_theirs, _ = _timed(lambda b: [reference_no_sentences.filter(DatatroveDocument(text=t, id=str(i)))
+                                       for i, t in enumerate(b)], texts, min_seconds)
+    print(f"{'  both, no sentence rule':<26} {'':>7} {'':>6} {'':>10} {'':>8}   herd {megabytes / bare_ours:.2f} MB/s, "
+          f"datatrove {megabytes / bare_theirs:.2f} MB/s, ratio {bare_theirs / bare_ours:.1f}x")
+    same_decision = sum((a is None) == (b is None) for a, b in zip(ours_out, theirs_out))
+    same_text = sum(a == b for a, b in zip(ours_out, theirs_out))
+    print(f"\nratio herd / datatrove: {theirs_seconds / ours_seconds:.1f}x  "
+          f"(same keep/drop decision on {same_decision}/{len(texts)} documents, identical output on "
+          f"{same_text}/{len(texts)}; differences come from page-level lorem ipsum / curly bracket rules "
+          f"and regex vs spaCy sentence counting)")
+
+
+def near_dedup_section() -> None:
+    """bench/near_dedup.py's section, when that benchmark exists."""
+    path = Path(__file__).with_name("near_dedup.py")
+    if not path.exists():
+        return
+    spec = importlib.util.spec_from_file_location("bench_near_dedup", path)
+    if spec is None or spec.loader is None:
+        return
+    try:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        main = getattr(module, "main", None)
+        if main is None:
+            print("\nbench/near_dedup.py has no main(); skipped")
+            return
+        print("\n## Near-duplicate detection (bench/near_dedup.py)\n")
+        main([]) if inspect.signature(main).parameters else main()
+    except SystemExit:
+        pass
+    except Exception as e:  # its section failing must not hide the figures above
+        print(f"bench/near_dedup.py failed: {type(e).__name__}: {e}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=10, help="sample copies side by side (default %(default)s)")
+    parser.add_argument("--sources", nargs="+", default=[n for n in WRITERS if n != "jsonl"],
+                        help="sources to measure (default: every source with a sample writer)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="minimum timing per C4 filter (default 2)")
+    parser.add_argument("--skip-near-dedup", action="store_true", help="do not run bench/near_dedup.py")
+    args = parser.parse_args(argv)
+    if args.copies < 1:
+        parser.error("--copies must be at least 1")
+    sources_table(args.sources, args.copies)
+    if "c4" in args.sources:
+        c4_against_datatrove(args.copies, args.seconds)
+    if not args.skip_near_dedup:
+        near_dedup_section()
+
+
+if __name__ == "__main__":
+    main()
