@@ -42,18 +42,36 @@ def line_keys(text: str) -> list[bytes]:
     return [hashlib.sha1(line).digest()[:KEY_BYTES] if line else b"" for line in dedup_lines(text)]
 
 
-def _sorted_keys(buffer: bytearray | bytes) -> np.ndarray:
-    keys = np.frombuffer(bytes(buffer), dtype="<u8").copy()
+def _sorted_keys(buffer: bytearray) -> np.ndarray:
+    keys = np.frombuffer(buffer, dtype="<u8")  # a view: sorted in place, no copy
     keys.sort()
     return keys
 
 
+def _repeated_blocks(sorted_keys: np.ndarray, block: int = 1 << 16) -> list[np.ndarray]:
+    """Keys occurring at least twice in a sorted array, each once, as sorted pieces (their
+    concatenation is sorted). Compared block by block so that the comparison mask stays
+    small, and returned in pieces so the caller can free the input before joining them."""
+    pieces: list[np.ndarray] = []
+    last = None
+    for start in range(0, max(len(sorted_keys) - 1, 0), block):
+        right = sorted_keys[start + 1 : start + 1 + block]
+        left = sorted_keys[start : start + len(right)]
+        twice = right[left == right]
+        if len(twice) > 1:  # a key seen 3+ times appears more than once: keep one
+            twice = twice[np.concatenate(([True], twice[1:] != twice[:-1]))]
+        if len(twice) and last is not None and twice[0] == last:  # it spans two blocks
+            twice = twice[1:]
+        if len(twice):
+            pieces.append(twice)
+            last = twice[-1]
+    return pieces
+
+
 def _repeated(sorted_keys: np.ndarray) -> np.ndarray:
     """Keys occurring at least twice in a sorted array, each once."""
-    if len(sorted_keys) < 2:
-        return np.empty(0, dtype="<u8")
-    twice = sorted_keys[1:][sorted_keys[1:] == sorted_keys[:-1]]
-    return np.unique(twice)
+    pieces = _repeated_blocks(sorted_keys)
+    return np.concatenate(pieces) if pieces else np.empty(0, dtype="<u8")
 
 
 class LineDedup(GlobalStage):
@@ -107,18 +125,21 @@ class LineDedup(GlobalStage):
     @staticmethod
     def _group_duplicates(files: list[tuple[Path, int]]) -> np.ndarray:
         """Keys in two or more documents of the group: repeated across files or inside one."""
-        arrays = [np.load(partial / f"{number}-keys.npy") for partial, number in files]
-        total = sum(len(a) for a in arrays)
-        joined = np.empty(total, dtype="<u8")  # one allocation, sorted in place
+        paths = [partial / f"{number}-keys.npy" for partial, number in files]
+        sizes = [np.load(p, mmap_mode="r").shape[0] for p in paths]
+        # One allocation filled file by file and sorted in place: the peak stays near 8 bytes
+        # per key plus one file's array, instead of twice the group as concatenate would need.
+        joined = np.empty(sum(sizes), dtype="<u8")
         offset = 0
-        for a in arrays:
-            joined[offset : offset + len(a)] = a
-            offset += len(a)
-        del arrays
+        for path, size in zip(paths, sizes):
+            joined[offset : offset + size] = np.load(path, mmap_mode="r")
+            offset += size
         joined.sort()
-        across = _repeated(joined)
+        pieces = _repeated_blocks(joined)
         del joined
-        inside = [np.load(partial / f"{number}-repeated.npy") for partial, number in files]
+        across = np.concatenate(pieces) if pieces else np.empty(0, dtype="<u8")
+        del pieces
+        inside = [a for a in (np.load(p / f"{n}-repeated.npy") for p, n in files) if len(a)]
         return np.unique(np.concatenate([across, *inside])) if inside else across
 
     def load(self, artefact: Path) -> None:

@@ -241,7 +241,16 @@ def train_classifier(positives: list[str], negatives: list[str], output: Path, m
         train_file = Path(tmp_name) / "train.txt"
         train_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
         fasttext.FastText.eprint = lambda *args, **kwargs: None
-        model = fasttext.train_supervised(input=str(train_file), verbose=0, **settings)
+        for attempt in range(5):
+            try:
+                model = fasttext.train_supervised(input=str(train_file), verbose=0, **settings)
+                break
+            except RuntimeError as e:
+                # fastText 0.9 sometimes reports "Encountered NaN" from its loss average on a
+                # healthy input (0 examples seen at a check); another seed trains fine.
+                if "NaN" not in str(e) or attempt == 4:
+                    raise UserError(f"fastText training failed: {e}") from None
+                settings["seed"] += 1
         tmp_model = Path(tmp_name) / "classifier.bin"
         model.save_model(str(tmp_model))
         shutil.move(tmp_model, output / "classifier.bin")

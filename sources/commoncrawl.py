@@ -45,6 +45,7 @@ from pipeline.source import Source, SourceConfig
 from pipeline.stage import Filter, Stage
 
 CHUNK_BYTES = 1 << 20
+WINDOW = 16 << 10
 
 
 @dataclass
@@ -133,31 +134,44 @@ class _Truncated(Exception):
 
 def _decompressed_chunks(raw: IO[bytes], gzipped: bool) -> Iterator[bytes]:
     """The file's bytes, gunzipped member by member; raises `_Truncated(offset)` with the
-    compressed offset of a member that ends before its end-of-stream marker."""
+    compressed offset of a member that ends before its end-of-stream marker.
+
+    CommonCrawl writes one small gzip member per record. The decompressor is fed a window of
+    WINDOW bytes at a time: zlib copies whatever follows a member's end into `unused_data`,
+    and a window (not the whole 1 MB read) keeps that copy small.
+    """
     if not gzipped:
         while chunk := raw.read(CHUNK_BYTES):
             yield chunk
         return
-    member_start, consumed = 0, 0
+    member_start = 0  # compressed offset of the member being decoded
+    base = 0  # compressed offset of `data[0]`
     decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
     fed_member = False
+    data = b""
     while chunk := raw.read(CHUNK_BYTES):
-        consumed += len(chunk)
-        while chunk:
+        data = data + chunk if data else chunk
+        view = memoryview(data)
+        pos = 0
+        while pos < len(data):
+            window = view[pos : pos + WINDOW]
             try:
-                out = decoder.decompress(chunk)
+                out = decoder.decompress(window)
             except zlib.error as e:
                 raise InputError("", f"corrupt gzip data in the member at byte {member_start} ({e})") from None
             fed_member = True
             if out:
                 yield out
-            if not decoder.eof:
-                break
-            # Member complete: the rest of the chunk starts the next one.
-            chunk = decoder.unused_data
-            member_start = consumed - len(chunk)
-            decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
-            fed_member = False
+            if decoder.eof:
+                pos += len(window) - len(decoder.unused_data)
+                member_start = base + pos
+                decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                fed_member = False
+            else:
+                pos += len(window)
+        view.release()
+        base += len(data)
+        data = b""
     if fed_member and not decoder.eof:
         raise _Truncated(member_start)
 

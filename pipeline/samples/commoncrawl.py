@@ -148,12 +148,14 @@ def _record_id(rng: random.Random) -> str:
 
 
 def warc_record(rng: random.Random, kind: str, url: str | None, body: bytes, content_type: str,
-                date: str = "2020-02-17T10:12:31Z") -> bytes:
+                date: str = "2020-02-17T10:12:31Z", payload_type: str | None = None) -> bytes:
     head = ["WARC/1.0", f"WARC-Type: {kind}"]
     if url:
         head.append(f"WARC-Target-URI: {url}")
-    head += [f"WARC-Date: {date}", f"WARC-Record-ID: {_record_id(rng)}", f"Content-Type: {content_type}",
-             f"Content-Length: {len(body)}"]
+    head += [f"WARC-Date: {date}", f"WARC-Record-ID: {_record_id(rng)}", f"Content-Type: {content_type}"]
+    if payload_type:  # CommonCrawl's WARC-Identified-Payload-Type (the detected MIME type)
+        head.append(f"WARC-Identified-Payload-Type: {payload_type}")
+    head.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body + b"\r\n\r\n"
 
 
@@ -192,7 +194,8 @@ def warc_records(rng: random.Random, pages: list[tuple[str, str]]) -> list[bytes
         html = html_page(lines[0][:60], "\n".join(lines), site)
         records.append(warc_record(rng, "request", url, f"GET {url} HTTP/1.1\r\n\r\n".encode(), "application/http"))
         payload = http_response(html.encode(), "text/html; charset=utf-8")
-        records.append(warc_record(rng, "response", url, payload, "application/http; msgtype=response"))
+        records.append(warc_record(rng, "response", url, payload, "application/http; msgtype=response",
+                                   payload_type="text/html"))
     return records
 
 
