@@ -9,7 +9,8 @@ Without --data it writes generated multilingual documents (about 2 KB each) into
 in a temporary folder and trains a tokenizer on part of them. MB/s counts UTF-8 text bytes.
 Ours is end to end (read Arrow shards, encode, write token shards and meta.json); the two
 baselines only encode texts already in memory, in batches of 1024 documents. The Hugging Face
-tokenizer runs batches on all cores (its default). Best of --repeats runs each.
+tokenizer runs batches on all cores (its default). Best of --repeats rounds each. CPU seconds
+(user + system, worker processes included) show the work done independent of other load.
 """
 
 from __future__ import annotations
@@ -64,13 +65,13 @@ def write_corpus(root: Path, documents: list[str], per_shard: int) -> None:
         path.rename(folder / f"shard-{number:05d}.arrow")
 
 
-def best(repeats: int, run) -> float:  # noqa: ANN001
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
+def timed(run) -> tuple[float, float]:  # noqa: ANN001
+    """Wall seconds and CPU seconds (this process, its threads and its finished children)."""
+    before, started = os.times(), time.perf_counter()
+    run()
+    wall, after = time.perf_counter() - started, os.times()
+    cpu = sum(after[i] - before[i] for i in range(4))  # user, system, children user, children system
+    return wall, cpu
 
 
 def main() -> None:
@@ -123,19 +124,23 @@ def main() -> None:
                 encode_corpus(corpus, model, out, workers=workers, show_progress=False)
             runs[f"tokenizer encode, {workers} worker(s)"] = ours
         # Rounds of every encoder in turn, best of each: load from other jobs hits them alike.
-        seconds = {name: float("inf") for name in runs}
+        wall = {name: float("inf") for name in runs}
+        cpu = dict(wall)
         for _ in range(args.repeats):
             for name, run in runs.items():
-                seconds[name] = min(seconds[name], best(1, run))
-        rows = list(seconds.items())
+                seconds, cpu_seconds = timed(run)
+                wall[name], cpu[name] = min(wall[name], seconds), min(cpu[name], cpu_seconds)
 
         print(f"{len(texts):,} documents, {megabytes:.1f} MB of text, vocabulary {sp.vocab_size():,}, "
-              f"{os.cpu_count()} cores (shared machine: rough figures)")
-        base = min(rows[0][1], rows[1][1])  # the faster way to call SentencePiece
-        hf_seconds = rows[2][1]
-        print(f"{'encoder':42s} {'seconds':>8s} {'MB/s':>7s} {'x best sp':>16s} {'x HF fast':>10s}")
-        for name, seconds in rows:
-            print(f"{name:42s} {seconds:8.2f} {megabytes / seconds:7.1f} {base / seconds:16.2f} {hf_seconds / seconds:10.2f}")
+              f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (shared machine: rough figures)")
+        names = list(runs)
+        base = min(wall[names[0]], wall[names[1]])  # the faster way to call SentencePiece
+        hf_seconds = wall[names[2]]
+        print(f"{'encoder':42s} {'seconds':>8s} {'MB/s':>7s} {'x best sp':>10s} {'x HF fast':>10s} "
+              f"{'cpu s':>7s} {'MB/cpu-s':>9s}")
+        for name in names:
+            print(f"{name:42s} {wall[name]:8.2f} {megabytes / wall[name]:7.1f} {base / wall[name]:10.2f} "
+                  f"{hf_seconds / wall[name]:10.2f} {cpu[name]:7.2f} {megabytes / cpu[name]:9.1f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -89,6 +89,10 @@ def test_vocab_too_large_for_the_sample_names_the_limit(tmp_path: Path) -> None:
     described = json.loads(smaller.report.read_text())
     assert described["requested_vocab_size"] == 32000 and described["hard_vocab_limit"] is False
     assert 260 < smaller.vocab_size == described["vocab_size"] < 32000
+    # The corpus is far below the 1 GB default cap: the JSON says every source gave all it had.
+    for entry in described["sample"]["sources"].values():
+        assert entry["short"] and entry["bytes"] == entry["available_bytes"]
+        assert entry["note"] == "had less text than its share of the cap: all of it was taken"
 
 
 def _tokenizer(*args: str, cwd: Path) -> subprocess.CompletedProcess:
