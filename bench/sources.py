@@ -40,14 +40,14 @@ def raw_bytes(path: Path) -> int:
         try:
             with gzip.open(path, "rb") as f:
                 return sum(len(chunk) for chunk in iter(lambda: f.read(1 << 20), b""))
-        except (EOFError, OSError):
+        except Exception:  # a deliberately truncated or corrupt sample file
             return path.stat().st_size
     if name.endswith(".bz2"):
         import bz2
 
         try:
             return len(bz2.decompress(path.read_bytes()))
-        except (OSError, ValueError):
+        except Exception:
             return path.stat().st_size
     if name.endswith(".7z"):
         import py7zr
@@ -95,7 +95,10 @@ def measure_source(name: str, copies: int) -> tuple[int, int, int, float] | str:
             return f"no sample writer ({e})"
         size = sum(raw_bytes(p) for p in inputs.rglob("*") if p.is_file())
         started = time.perf_counter()
-        report = run_source(source, str(inputs), str(Path(tmp) / "out"), workers=1, show_progress=False)
+        try:
+            report = run_source(source, str(inputs), str(Path(tmp) / "out"), workers=1, show_progress=False)
+        except UserError as e:  # e.g. a model the source needs has not been trained here
+            return str(e)
         seconds = time.perf_counter() - started
         return size, report.stats["documents_read"], report.documents_kept, seconds
 
@@ -205,7 +208,11 @@ def near_dedup_section() -> None:
             print("\nbench/near_dedup.py has no main(); skipped")
             return
         print("\n## Near-duplicate detection (bench/near_dedup.py)\n")
-        main([]) if inspect.signature(main).parameters else main()
+        saved, sys.argv = sys.argv, [str(path)]  # its own argument parser must not see ours
+        try:
+            main([]) if inspect.signature(main).parameters else main()
+        finally:
+            sys.argv = saved
     except SystemExit:
         pass
     except Exception as e:  # its section failing must not hide the figures above
