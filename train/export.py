@@ -1,0 +1,155 @@
+"""`train export --run runs/NAME --format hf --out DIR`: a Hugging Face LlamaForCausalLM folder.
+
+The folder holds config.json, generation_config.json, model.safetensors and, when the run's
+tokenizer model is found, tokenizer.model + tokenizer_config.json; `transformers` loads it with
+`LlamaForCausalLM.from_pretrained(DIR)`, no custom code.
+
+Our rotary embedding rotates interleaved pairs (dimensions 2i, 2i+1 of a head, Meta's layout);
+HF's Llama rotates halves (dimensions i, i + head_dim/2). Reordering the output rows of wq and
+wk within each head, (2i, 2i+1) -> (i, i + head_dim/2), makes HF's rotation compute exactly our
+attention scores: q.k is a sum over dimensions, so the same permutation on q and k leaves it
+unchanged. v and every other matrix keep their layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from pipeline.errors import UserError
+from train.model import ModelArgs
+from train.trained import TrainedRun, check_shapes, open_run
+
+FORMATS = ("hf",)
+
+
+def interleaved_to_half_split(weight: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Rows of a q/k projection (n_heads * head_dim, dim) from pair-interleaved to half-split order."""
+    out_dim, in_dim = weight.shape
+    head_dim = out_dim // n_heads
+    # (heads, head_dim/2 pairs, 2) -> (heads, 2, head_dim/2): evens first, then odds, per head.
+    return weight.view(n_heads, head_dim // 2, 2, in_dim).transpose(1, 2).reshape(out_dim, in_dim)
+
+
+def hf_state_dict(state: dict[str, torch.Tensor], args: ModelArgs) -> dict[str, torch.Tensor]:
+    """Our reference names and layout -> LlamaForCausalLM's."""
+    out = {
+        "model.embed_tokens.weight": state["tok_embeddings.weight"],
+        "model.norm.weight": state["norm.weight"],
+        "lm_head.weight": state["output.weight"],
+    }
+    for i in range(args.n_layers):
+        ours, theirs = f"layers.{i}.", f"model.layers.{i}."
+        out[theirs + "self_attn.q_proj.weight"] = interleaved_to_half_split(
+            state[ours + "attention.wq.weight"], args.n_heads)
+        out[theirs + "self_attn.k_proj.weight"] = interleaved_to_half_split(
+            state[ours + "attention.wk.weight"], args.kv_heads)
+        out[theirs + "self_attn.v_proj.weight"] = state[ours + "attention.wv.weight"]
+        out[theirs + "self_attn.o_proj.weight"] = state[ours + "attention.wo.weight"]
+        out[theirs + "mlp.gate_proj.weight"] = state[ours + "feed_forward.w1.weight"]
+        out[theirs + "mlp.down_proj.weight"] = state[ours + "feed_forward.w2.weight"]
+        out[theirs + "mlp.up_proj.weight"] = state[ours + "feed_forward.w3.weight"]
+        out[theirs + "input_layernorm.weight"] = state[ours + "attention_norm.weight"]
+        out[theirs + "post_attention_layernorm.weight"] = state[ours + "ffn_norm.weight"]
+    return {name: tensor.contiguous() for name, tensor in out.items()}
+
+
+def hf_config(args: ModelArgs, bos_id: int, eos_id: int, dtype: str) -> dict:
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": args.dim,
+        "intermediate_size": args.ffn_hidden_dim,
+        "num_hidden_layers": args.n_layers,
+        "num_attention_heads": args.n_heads,
+        "num_key_value_heads": args.kv_heads,
+        "head_dim": args.head_dim,
+        "vocab_size": args.vocab_size,
+        "max_position_embeddings": args.max_seq_len,
+        "rms_norm_eps": args.norm_eps,
+        "rope_theta": args.rope_theta,  # transformers < 5
+        "rope_parameters": {"rope_type": "default", "rope_theta": args.rope_theta},  # transformers >= 5
+        "hidden_act": "silu",
+        "attention_bias": False,
+        "mlp_bias": False,
+        "tie_word_embeddings": False,
+        "initializer_range": 0.02,
+        "bos_token_id": bos_id,
+        "eos_token_id": eos_id,
+        "torch_dtype": dtype,
+        "dtype": dtype,
+        "use_cache": True,
+    }
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def export_hf(run: TrainedRun, out: Path, dtype: str = "float32", tokenizer: str | None = None) -> Path:
+    """Write the HF folder to `out` (which must not exist) atomically; return it."""
+    from safetensors.torch import save_file
+
+    from train import checkpoint
+
+    if out.exists():
+        raise UserError(f"{out}: already exists; export to a new folder (nothing was overwritten)")
+    saved = checkpoint.load(run.checkpoint, map_location="cpu")["model"]
+    from train.model import Transformer
+
+    with torch.device("meta"):
+        shape_only = Transformer(run.args)
+    check_shapes(saved, shape_only, run.checkpoint / "model.pt")
+    tensors = {name: t.to(DTYPES[dtype]) for name, t in hf_state_dict(saved, run.args).items()}
+    bos_id, eos_id = run.special_ids()
+    tokenizer_model = run.tokenizer_path(tokenizer)
+
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        (tmp / "config.json").write_text(json.dumps(hf_config(run.args, bos_id, eos_id, dtype), indent=2) + "\n")
+        generation = {"bos_token_id": bos_id, "eos_token_id": eos_id, "do_sample": True, "temperature": 0.8,
+                      "top_p": 0.95}
+        (tmp / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
+        if tokenizer_model is not None:
+            from tokenizer.hf import write_hf_folder
+
+            write_hf_folder(tokenizer_model, tmp)
+        (tmp / "herd_export.json").write_text(json.dumps(
+            {"run": str(run.run_dir), "checkpoint": str(run.checkpoint), "rotary": "permuted to half-split",
+             "tokenizer": str(tokenizer_model) if tokenizer_model else None}, indent=2) + "\n")
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="train export", description="Convert a run's checkpoint into a "
+                                     "Hugging Face LlamaForCausalLM folder (config.json, model.safetensors, "
+                                     "tokenizer files) that transformers and lm-evaluation-harness load.")
+    parser.add_argument("--run", required=True, help="run folder, e.g. runs/llama1-tiny")
+    parser.add_argument("--checkpoint", help="step number or step-NNNNNNNN folder name (default: the latest)")
+    parser.add_argument("--format", default="hf", choices=FORMATS, help="output format (default hf)")
+    parser.add_argument("--out", required=True, help="folder to create; must not exist")
+    parser.add_argument("--dtype", default="float32", choices=list(DTYPES), help="weight dtype (default float32)")
+    parser.add_argument("--tokenizer", help="SentencePiece .model (default: the one the run's token shards name)")
+    return parser
+
+
+def main(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    run = open_run(args.run, args.checkpoint)
+    out = export_hf(run, Path(args.out), args.dtype, args.tokenizer)
+    print(f"train export: {run.checkpoint} -> {out} (LlamaForCausalLM, {args.dtype})")
+    if not (out / "tokenizer.model").exists():
+        print(f"train export: warning: no tokenizer model found for {run.run_dir} (pass --tokenizer PATH); "
+              "the folder holds weights and config only", file=sys.stderr)

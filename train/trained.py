@@ -1,0 +1,122 @@
+"""Opening a finished run for export, generation and evaluation: its resolved config, a
+checkpoint's weights in a `Transformer`, and the tokenizer its token shards were made with.
+
+A run folder holds `config.json` (the resolved config the trainer wrote) and
+`checkpoints/step-NNNNNNNN/model.pt`; the config's `train.data` names the token root whose
+`meta.json` files name the tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline.errors import InputError, UserError
+from train import checkpoint
+from train.model import ModelArgs, Transformer
+
+
+@dataclass
+class TrainedRun:
+    run_dir: Path
+    config: dict[str, Any]  # config.json: {"train": ..., "model": ..., ...}
+    args: ModelArgs
+    checkpoint: Path
+
+    @property
+    def data_root(self) -> Path:
+        return Path(self.config["train"]["data"])
+
+    @property
+    def mixture(self) -> str:
+        return self.config["train"]["mixture"]
+
+    def token_meta(self) -> dict[str, Any] | None:
+        """meta.json of the first source folder under the run's token root, if there is one."""
+        root = self.data_root
+        if not root.is_dir():
+            return None
+        for meta_path in sorted(root.glob("*/meta.json")):
+            try:
+                return json.loads(meta_path.read_text())
+            except (OSError, ValueError):
+                continue
+        return None
+
+    def tokenizer_path(self, given: str | None = None) -> Path | None:
+        """The SentencePiece model: `given`, else the one the token shards name, if it exists."""
+        if given:
+            path = Path(given)
+            if not path.is_file():
+                raise InputError(given, "tokenizer model not found")
+            return path
+        meta = self.token_meta()
+        if meta and meta.get("tokenizer"):
+            path = Path(meta["tokenizer"])
+            if path.is_file():
+                return path
+        return None
+
+    def special_ids(self) -> tuple[int, int]:
+        meta = self.token_meta() or {}
+        return int(meta.get("bos_id", 1)), int(meta.get("eos_id", 2))
+
+
+def open_run(run: str, step: str | None = None) -> TrainedRun:
+    run_dir = Path(run)
+    config_path = run_dir / "config.json"
+    if not run_dir.is_dir():
+        raise InputError(run, "no such run folder")
+    if not config_path.is_file():
+        raise InputError(str(config_path), "missing: not a run folder written by `train`")
+    try:
+        config = json.loads(config_path.read_text())
+        args = model_args_from_json(config["model"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(str(config_path), f"unreadable run config ({e})") from None
+    if step:
+        path = checkpoint.checkpoint_root(run_dir) / (step if step.startswith(checkpoint.PREFIX)
+                                                       else checkpoint.step_name(int(step)))
+        if not path.is_dir():
+            raise InputError(str(path), "no such checkpoint")
+    else:
+        path = checkpoint.latest(run_dir)
+        if path is None:
+            raise InputError(str(run_dir), "holds no checkpoint yet (train it first)")
+    return TrainedRun(run_dir, config, args, path)
+
+
+def model_args_from_json(values: dict[str, Any]) -> ModelArgs:
+    known = {f.name for f in fields(ModelArgs)}
+    unknown = set(values) - known
+    if unknown:
+        raise KeyError(f"unknown model fields {sorted(unknown)}")
+    return ModelArgs(**values)
+
+
+def load_model(run: TrainedRun, device: str | torch.device = "cpu") -> Transformer:
+    """The checkpoint's weights in a Transformer of the run's shape, in eval mode, fp32."""
+    saved = checkpoint.load(run.checkpoint, map_location="cpu")["model"]
+    model = Transformer(run.args)  # built on the CPU: its rotary tables are real already
+    check_shapes(saved, model, run.checkpoint / "model.pt")
+    model.load_state_dict(saved)
+    return model.to(device).eval()
+
+
+def check_shapes(state: dict[str, torch.Tensor], model: torch.nn.Module, where: Path) -> None:
+    """A checkpoint of another model shape is one clear line, not a load_state_dict traceback."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        raise UserError(f"{where}: checkpoint does not fit the run's model "
+                        f"({len(missing)} tensors missing, e.g. {missing[:1]}; {len(extra)} unexpected, "
+                        f"e.g. {extra[:1]})")
+    for name, tensor in expected.items():
+        if tuple(state[name].shape) != tuple(tensor.shape):
+            raise UserError(f"{where}: {name} has shape {tuple(state[name].shape)} but the run's model "
+                            f"needs {tuple(tensor.shape)}: a checkpoint of a different model shape")
