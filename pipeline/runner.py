@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -41,6 +42,8 @@ class RunSpec:
     output: Path  # ROOT/<source>
     keep_dropped: bool = False
     shard_bytes: int = 256 << 20
+    # Names this run's stage objects for per-process set-up; new for every RunSpec built.
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def work(self) -> Path:
@@ -113,11 +116,13 @@ class TaskResult:
 
 
 # Per-process memory of which stages were set up / loaded, so each happens once per worker.
-_ready: set[tuple[int, str]] = set()
+# Keyed by the run's token and the stage's position, never by id(): ids of a finished run's
+# stages are reused by the next run's objects in the same process.
+_ready: set[tuple[str, int, str]] = set()
 
 
-def _prepare(stage: Stage, what: str, action: Callable[[], None]) -> None:
-    key = (id(stage), what)
+def _prepare(spec: RunSpec, index: int, what: str, action: Callable[[], None]) -> None:
+    key = (spec.token, index, what)
     if key not in _ready:
         action()
         _ready.add(key)
@@ -135,12 +140,12 @@ def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | Non
     last_pass = pass_index == len(spec.passes()) - 1
     stages = spec.stages[start:end]
     collector = None if last_pass else spec.stages[end]
-    for stage in stages + ([collector] if collector else []):
-        _prepare(stage, "setup", stage.setup)
+    for index in range(start, end + (0 if last_pass else 1)):
+        _prepare(spec, index, "setup", spec.stages[index].setup)
     if pass_index > 0:
         head = spec.stages[start]
         assert isinstance(head, GlobalStage)
-        _prepare(head, f"load{pass_index}", lambda: head.load(spec.artefact(pass_index - 1)))
+        _prepare(spec, start, "load", lambda: head.load(spec.artefact(pass_index - 1)))
 
     files_failed: list[dict] = []
     read_stats = StageStats("read")

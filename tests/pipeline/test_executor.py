@@ -93,3 +93,10 @@ def test_kept_dropped_documents_carry_stage_and_reason(tmp_path: Path) -> None:
     reasons = sorted({(d.meta["drop_stage"], d.meta["drop_reason"]) for d in dropped})
     assert reasons == [("drop_sevens", "multiple_of_7"), ("exact_dedup", "duplicate")]
     assert len(dropped) == 8 + 4  # 0,7,...,49 ; 13,23,33,43 duplicate 3
+
+
+def test_every_run_in_one_process_sets_up_and_loads_its_own_stages(tmp_path: Path) -> None:
+    # Stage objects of a finished run are freed and their ids reused; set-up must not be skipped.
+    write_inputs(tmp_path / "in", files=2)
+    kept = [run(tmp_path / "in", tmp_path / f"out{i}", workers=1).documents_kept for i in range(5)]
+    assert kept == [77] * 5
