@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -38,6 +39,7 @@ from datasketch import MinHashLSH
 from datasketch.lean_minhash import LeanMinHash
 
 from pipeline.document import Document
+from pipeline.errors import UserError
 from pipeline.stage import GlobalStage
 
 WORD = re.compile(r"\w+")
@@ -235,7 +237,11 @@ class NearDedup(GlobalStage):
                     ids.append(str(doc_id))
                     signatures.append(Signature(data["minhashes"][i], int(data["words"][i])))
         if len(set(ids)) != len(ids):
-            raise ValueError("near_dedup: document ids are not unique across inputs")
+            repeated = next(i for i, n in Counter(ids).items() if n > 1)
+            raise UserError(
+                f"near_dedup: document id '{repeated}' occurs in two inputs (same sub-corpus folder and "
+                "file name in different places); rename one of them"
+            )
         dropped = choose_survivors(ids, signatures, self.threshold) if ids else {}
         (artefact / "near_duplicates.json").write_text(json.dumps(dropped, indent=0, sort_keys=True))
 
