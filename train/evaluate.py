@@ -1,0 +1,140 @@
+"""`train eval --run runs/NAME`: held-out perplexity per source and for the mixture.
+
+Each source's held-out split (`heldout-NNNNN.bin` in its token folder) is read as one stream
+and cut into consecutive, non-overlapping windows of context + 1 tokens; every token after a
+window's first is predicted once. A source's perplexity is exp(mean negative log-likelihood
+over its predicted tokens). The mixture's is exp of the sources' mean NLL weighted by the
+mixture's proportions (renormalised over the sources that have held-out tokens), i.e. the
+perplexity of text drawn the way the model was trained. Printed as a table and saved as JSON
+(default `<run>/eval.json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from pipeline.errors import UserError
+from train.data import SourceTokens, load_mixture_by_name, open_source
+from train.model import Transformer
+from train.trained import load_model, open_run
+
+
+@dataclass
+class SourceScore:
+    source: str
+    tokens: int  # tokens predicted
+    nll: float  # mean negative log-likelihood, nats per token
+    perplexity: float
+
+
+@torch.no_grad()
+def score_source(model: Transformer, tokens: SourceTokens, seq_len: int, max_tokens: int, batch: int = 8) -> SourceScore:
+    """Mean NLL of the model over the first `max_tokens` predicted tokens of a source's stream."""
+    device = model.output.weight.device
+    window = seq_len + 1
+    usable = min(tokens.tokens, max_tokens + 1)
+    starts = list(range(0, max(usable - 1, 0), seq_len))
+    total_nll, total_tokens = 0.0, 0
+    for first in range(0, len(starts), batch):
+        rows = []
+        for start in starts[first:first + batch]:
+            length = min(window, usable - start)
+            rows.append(torch.from_numpy(tokens.read(start, length).astype("int64")))
+        # The stream's last window may be shorter: score each length group as its own batch.
+        for length in sorted({len(r) for r in rows}):
+            group = torch.stack([r for r in rows if len(r) == length]).to(device)
+            if length < 2:
+                continue
+            logits = model(group[:, :-1])
+            nll = F.cross_entropy(logits.flatten(0, 1).float(), group[:, 1:].flatten(), reduction="sum")
+            total_nll += float(nll)
+            total_tokens += group[:, 1:].numel()
+    if total_tokens == 0:
+        raise UserError(f"{tokens.folder}: no held-out tokens to score")
+    mean = total_nll / total_tokens
+    return SourceScore(tokens.name, total_tokens, mean, math.exp(mean))
+
+
+def evaluate(model: Transformer, data_root: Path, proportions: dict[str, float], seq_len: int,
+             max_tokens: int) -> dict:
+    """Scores of every mixture source with a held-out split, and of the mixture."""
+    scores: list[SourceScore] = []
+    missing: list[str] = []
+    for name, share in proportions.items():
+        if share <= 0:
+            continue
+        folder = data_root / name
+        if not (folder / "meta.json").is_file():
+            missing.append(name)
+            continue
+        held = open_source(folder, name, split="heldout")
+        if held.tokens < 2:
+            missing.append(name)
+            continue
+        scores.append(score_source(model, held, seq_len, max_tokens))
+    if not scores:
+        raise UserError(f"{data_root}: no source of the mixture has a held-out split "
+                        "(`tokenizer encode` writes heldout-NNNNN.bin)")
+    weight = sum(proportions[s.source] for s in scores)
+    mixture_nll = sum(proportions[s.source] * s.nll for s in scores) / weight
+    return {
+        "sources": [asdict(s) for s in scores],
+        "mixture": {"nll": mixture_nll, "perplexity": math.exp(mixture_nll),
+                    "weights": {s.source: proportions[s.source] / weight for s in scores}},
+        "without_heldout": missing,
+        "seq_len": seq_len,
+        "max_tokens_per_source": max_tokens,
+    }
+
+
+def format_table(result: dict) -> str:
+    lines = [f"{'source':<16}{'tokens':>10}{'nll':>9}{'perplexity':>12}"]
+    for s in result["sources"]:
+        lines.append(f"{s['source']:<16}{s['tokens']:>10,}{s['nll']:>9.4f}{s['perplexity']:>12.3f}")
+    m = result["mixture"]
+    lines.append(f"{'mixture':<16}{sum(s['tokens'] for s in result['sources']):>10,}{m['nll']:>9.4f}"
+                 f"{m['perplexity']:>12.3f}")
+    if result["without_heldout"]:
+        lines.append(f"(no held-out split: {', '.join(result['without_heldout'])})")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="train eval", description="Held-out perplexity of a run's checkpoint "
+                                     "per source and for its mixture; a table and a JSON file.")
+    parser.add_argument("--run", required=True, help="run folder, e.g. runs/llama1-tiny")
+    parser.add_argument("--checkpoint", help="step number or step-NNNNNNNN folder name (default: the latest)")
+    parser.add_argument("--data", help="token root with held-out splits (default: the run's)")
+    parser.add_argument("--mixture", help="mixture weighting the sources (default: the run's)")
+    parser.add_argument("--seq-len", type=int, help="window length (default: the run's context)")
+    parser.add_argument("--max-tokens", type=int, default=1_000_000, help="tokens scored per source at most "
+                        "(default 1,000,000)")
+    parser.add_argument("--out", help="JSON file (default <run>/eval.json)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
+    return parser
+
+
+def main(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    run = open_run(args.run, args.checkpoint)
+    seq_len = args.seq_len or int(run.config["train"]["seq_len"])
+    if not 1 <= seq_len <= run.args.max_seq_len or args.max_tokens < 1:
+        raise UserError(f"--seq-len must be in [1, {run.args.max_seq_len}] and --max-tokens at least 1")
+    mixture = load_mixture_by_name(args.mixture or run.mixture)
+    model = load_model(run, args.device)
+    result = evaluate(model, Path(args.data) if args.data else run.data_root, dict(mixture.proportions),
+                      seq_len, args.max_tokens)
+    result["run"], result["checkpoint"] = str(run.run_dir), str(run.checkpoint)
+    out = Path(args.out) if args.out else run.run_dir / "eval.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"held-out perplexity of {run.checkpoint}:")
+    print(format_table(result))
+    print(f"saved {out}")
