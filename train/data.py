@@ -76,9 +76,11 @@ def open_source(folder: Path, name: str, split: str = "train") -> SourceTokens:
     """Memory-map `folder`'s shards of `split`, checking them against meta.json."""
     meta_path = folder / "meta.json"
     if not folder.is_dir():
-        raise InputError(str(folder), f"no token shards for source '{name}' (run `tokenizer encode` first)")
+        raise InputError(str(folder), f"no token shards for source '{name}' (run `tokenizer encode` first, or "
+                         "train on the other sources with --skip-missing-sources)")
     if not meta_path.is_file():
-        raise InputError(str(meta_path), "missing: not a token-shard folder (run `tokenizer encode` first)")
+        raise InputError(str(meta_path), "missing: not a token-shard folder (run `tokenizer encode` first, or "
+                         "train on the other sources with --skip-missing-sources)")
     try:
         meta = json.loads(meta_path.read_text())
         dtype = TOKEN_DTYPES[meta["dtype"]]
