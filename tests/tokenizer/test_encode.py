@@ -4,10 +4,8 @@ the held-out split is deterministic, and a killed encode resumes into identical 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from sentencepiece import sentencepiece_model_pb2
 
 import tokenizer.encode as encode_module
 from pipeline.errors import UserError
-from tests.conftest import REPO, script, subprocess_env
+from tests.conftest import script, subprocess_env
 from tests.tokenizer.conftest import write_corpus
 from tests.tokenizer.corpus import write_source
 from tokenizer.encode import encode_corpus
