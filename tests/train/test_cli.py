@@ -116,3 +116,14 @@ def test_train_then_plot_end_to_end(tmp_path: Path) -> None:
     missing = run_cli(["plot", "--run", "runs/nothing"], tmp_path)
     assert missing.returncode == 2 and missing.stderr.strip() == (
         "train: error: runs/nothing/metrics.jsonl: missing: not a training run folder (or no step has finished yet)")
+
+
+def test_a_subcommand_whose_module_is_missing_says_so(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    import train.cli
+
+    monkeypatch.setitem(train.cli.SUBCOMMANDS, "export", ("train.not_a_module", "export a checkpoint"))
+    code, err = exit_code(["export", "--run", "runs/x"], capsys)
+    assert code == 2
+    assert err.strip() == ("train: error: 'train export' is not built yet (train/not_a_module.py lands with the "
+                           "export/generation/eval issue)")

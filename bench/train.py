@@ -1,0 +1,165 @@
+"""Training-step throughput: herd's loop (`train.loop.train`: mixture data loading, schedule,
+clipping, NaN check, metrics, progress) against a minimal reference step on the same model and
+shapes (a fixed batch, forward, cross-entropy, backward, fused AdamW step; nothing else).
+
+    .venv/bin/python bench/train.py [--model tiny] [--vocab 32000 2242] [--steps 12] [--rounds 3]
+
+Rounds alternate ours / reference so load from other processes hits both alike; the figure is
+the median step time over all rounds, the first --warmup steps of each round left out. On a
+machine with CUDA it also measures the GPU configuration (default: the 1b preset at context
+2048, bf16 autocast, torch.compile) and prints MFU against the device's dense bf16 peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the `train` command sets it
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.mixture import LLAMA1  # noqa: E402
+from train.apply import apply_compile  # noqa: E402
+from train.config import TrainConfig, resolve  # noqa: E402
+from train.loop import build_model, pick_device, train  # noqa: E402
+from train.metrics import peak_flops, read_metrics  # noqa: E402
+from train.model import flops_per_token  # noqa: E402
+
+
+def write_tokens(root: Path, vocab_size: int, tokens_per_source: int = 200_000) -> None:
+    """Random token shards per llama1 source, in the tokenizer's format (tokens/s does not
+    depend on what the ids are)."""
+    import json
+
+    rng = np.random.default_rng(0)
+    dtype = "uint16" if vocab_size <= 65536 else "uint32"
+    for name in LLAMA1.proportions:
+        folder = root / name
+        folder.mkdir(parents=True)
+        ids = rng.integers(3, vocab_size, tokens_per_source).astype("<u2" if dtype == "uint16" else "<u4")
+        ids.tofile(folder / "train-00000.bin")
+        np.array([0, tokens_per_source], dtype="<i8").tofile(folder / "train-00000.idx")
+        meta = {"source": name, "tokenizer": "bench", "tokenizer_sha256": "0" * 64, "vocab_size": vocab_size,
+                "dtype": dtype, "bos_id": 1, "eos_id": 2,
+                "splits": {"train": {"documents": 1, "tokens": tokens_per_source, "shards": [
+                    {"bin": "train-00000.bin", "index": "train-00000.idx", "documents": 1,
+                     "tokens": tokens_per_source}]}}}
+        (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def ours(config: TrainConfig, warmup: int) -> list[float]:
+    result = train(config)
+    rows = read_metrics(result.run_dir / "metrics.jsonl")
+    return [row["step_time_s"] for row in rows[warmup:]]
+
+
+def reference(config: TrainConfig, vocab_size: int, warmup: int) -> list[float]:
+    resolved = resolve(config, vocab_size=vocab_size)
+    cfg = resolved.train
+    device = pick_device(cfg.device)
+    model = build_model(resolved, device)
+    if cfg.compile:
+        apply_compile(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
+    batch = torch.randint(0, vocab_size, (cfg.micro_batch, cfg.seq_len + 1), device=device)
+    inputs, targets = batch[:, :-1], batch[:, 1:]
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    times = []
+    for _ in range(cfg.steps):
+        start = time.perf_counter()
+        with autocast:
+            logits = model(inputs)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return times[warmup:]
+
+
+def measure(base: TrainConfig, vocab_size: int, rounds: int, warmup: int, work: Path) -> dict[str, float]:
+    data = work / f"tokens-{vocab_size}"
+    if not data.exists():
+        write_tokens(data, vocab_size)
+    ours_times, reference_times = [], []
+    for number in range(rounds):
+        config = dataclasses.replace(base, data=str(data), run=str(work / f"run-{vocab_size}-{number}"))
+        ours_times += ours(config, warmup)
+        reference_times += reference(config, vocab_size, warmup)
+    resolved = resolve(base, vocab_size=vocab_size)
+    tokens = resolved.train.batch_tokens
+    device = pick_device(base.device)
+    with torch.device("meta"):
+        from train.model import Transformer
+
+        params = Transformer(resolved.model).num_params()
+    peak = peak_flops(device, base.peak_flops)
+    per_token = flops_per_token(resolved.model, resolved.train.seq_len, params)
+    ours_tps = tokens / statistics.median(ours_times)
+    reference_tps = tokens / statistics.median(reference_times)
+    return {"params": params, "ours": ours_tps, "reference": reference_tps, "ratio": ours_tps / reference_tps,
+            "ours_mfu": per_token * ours_tps / peak if peak else float("nan"),
+            "reference_mfu": per_token * reference_tps / peak if peak else float("nan"), "peak": peak}
+
+
+def print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
+    print(f"\n{title}")
+    print(f"{'configuration':<44} {'params':>8} {'ours tok/s':>11} {'ref tok/s':>10} {'ours/ref':>9} "
+          f"{'MFU ours':>9} {'MFU ref':>8}")
+    for name, r in rows:
+        print(f"{name:<44} {r['params'] / 1e6:>7.1f}M {r['ours']:>11,.0f} {r['reference']:>10,.0f} "
+              f"{r['ratio']:>9.3f} {r['ours_mfu']:>9.1%} {r['reference_mfu']:>8.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="tiny", help="CPU preset (default tiny)")
+    parser.add_argument("--vocab", type=int, nargs="+", default=[32000, 2242],
+                        help="vocabulary sizes to measure on CPU (default: LLaMA's 32000 and the sample's 2242)")
+    parser.add_argument("--steps", type=int, default=12, help="steps per round (default 12)")
+    parser.add_argument("--warmup", type=int, default=3, help="steps left out at the start of each round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument("--gpu-model", default="1b", help="GPU preset (default 1b)")
+    parser.add_argument("--gpu-micro-batch", type=int, default=8)
+    parser.add_argument("--gpu-steps", type=int, default=20)
+    args = parser.parse_args()
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; load average {os.getloadavg()[0]:.1f} "
+          "(figures are rough on a shared machine)")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        rows = []
+        for vocab in args.vocab:
+            base = TrainConfig(model=args.model, steps=args.steps, device="cpu", progress=False, warmup_steps=1)
+            resolved = resolve(base, vocab_size=vocab)
+            name = (f"{args.model} cpu fp32 vocab {vocab} ctx {resolved.train.seq_len} x {resolved.train.micro_batch}")
+            rows.append((name, measure(base, vocab, args.rounds, args.warmup, work)))
+        print_table("CPU: our training step against a bare forward/backward/AdamW step (median step time)", rows)
+        if torch.cuda.is_available():
+            base = TrainConfig(model=args.gpu_model, steps=args.gpu_steps, device="cuda", progress=False,
+                               compile=True, seq_len=2048, micro_batch=args.gpu_micro_batch,
+                               batch_tokens=2048 * args.gpu_micro_batch, warmup_steps=1)
+            result = measure(base, 32000, 1, max(args.warmup, 5), work)
+            print_table(f"GPU: {torch.cuda.get_device_name()}, bf16 autocast, torch.compile, "
+                        f"peak {result['peak'] / 1e12:.0f} TFLOP/s",
+                        [(f"{args.gpu_model} ctx 2048 x {args.gpu_micro_batch}", result)])
+        else:
+            print("\nGPU: no CUDA device here; the 1b / context 2048 / bf16 / compile row was not measured")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""From raw sample files to a few training steps, through the real commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.conftest import script, subprocess_env
+
+
+def run(command: str, args: list[str], cwd: Path) -> str:
+    done = subprocess.run([script(command), *args], cwd=cwd, env=subprocess_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, f"{command} {' '.join(args)}:\n{done.stderr}"
+    return done.stdout
+
+
+def test_raw_sample_to_corpus_to_tokens_to_training_steps(tmp_path: Path) -> None:
+    run("pipeline", ["sample", "--sources", "c4", "wikipedia"], tmp_path)
+    for source in ("c4", "wikipedia"):
+        run("pipeline", ["run", source, "--workers", "1", "--no-progress"], tmp_path)
+    (tmp_path / "two.toml").write_text('name = "two"\n[proportions]\nc4 = 0.5\nwikipedia = 0.5\n')
+    run("tokenizer", ["train", "--mixture", "two.toml", "--vocab-size", "600", "--allow-smaller-vocab",
+                      "--threads", "1"], tmp_path)
+    run("tokenizer", ["encode", "--model", "data/tokenizer/two.model", "--workers", "1", "--no-progress"], tmp_path)
+    out = run("train", ["--mixture", "two.toml", "--model", "debug", "--steps", "8", "--no-progress"], tmp_path)
+    assert "steps 0-8 done" in out
+    run_dir = tmp_path / "runs" / "two-debug"
+    config = json.loads((run_dir / "config.json").read_text())
+    meta = json.loads((tmp_path / "data" / "tokens" / "c4" / "meta.json").read_text())
+    assert config["model"]["vocab_size"] == meta["vocab_size"] <= 600
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and set(rows[-1]["epochs"]) == {"c4", "wikipedia"}
+    assert rows[-1]["loss"] < rows[0]["loss"]
