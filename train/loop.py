@@ -8,7 +8,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ from train.data import MixtureLoader, load_mixture_by_name, open_mixture
 from train.metrics import MetricsLog, peak_flops
 from train.model import Transformer, flops_per_token
 from train.schedule import learning_rate
+
+if TYPE_CHECKING:
+    from train.parallel import Parallel
 
 
 class TrainingDiverged(UserError):
@@ -74,12 +77,16 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=fused)
 
 
-def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | None = None) -> TrainResult:
+def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | None = None,
+          parallel: Parallel | None = None) -> TrainResult:
+    """`parallel` (train/parallel.py, under torchrun): this rank's part of a data-parallel run;
+    the `if parallel` lines below are the only places it changes the loop."""
     mixture = load_mixture_by_name(config.mixture)
     data = open_mixture(Path(config.data), mixture, skip_missing=config.skip_missing_sources)
-    resolved = resolve(config, vocab_size=data.vocab_size)
+    resolved = resolve(config, vocab_size=data.vocab_size, world_size=parallel.world_size if parallel else 1)
     cfg, run_dir = resolved.train, resolved.run_dir
-    device = pick_device(cfg.device)
+    device = parallel.device if parallel else pick_device(cfg.device)
+    is_main = parallel is None or parallel.is_main
 
     resume_from = checkpoint.latest(run_dir) if resume else None
     if resume and resume_from is None:
@@ -102,28 +109,45 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
         loader.load_state_dict(saved["state"]["loader"])
         checkpoint.set_rng_state(saved["state"]["rng"])
         start_step = int(saved["state"]["step"])
-    write_config(resolved, run_dir / "config.json")
+        if parallel and not is_main:  # rank 0 carries the run's tokens drawn so far; the sum stays right
+            loader.tokens_drawn = dict.fromkeys(loader.tokens_drawn, 0)
+    if is_main:
+        write_config(resolved, run_dir / "config.json")
 
     # Switches applied from outside the model; state-dict names stay the reference ones.
     if cfg.activation_checkpointing:
         apply_activation_checkpointing(model)
     if cfg.compile:
         apply_compile(model)
+    if parallel:
+        from train import parallel as data_parallel
+
+        model, optimizer = data_parallel.parallelize(model, optimizer, parallel,
+                                                     lambda m: build_optimizer(m, cfg, device))
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
                 else contextlib.nullcontext())  # fp32 on CPU
 
     def save(name: str, completed_steps: int) -> Path:
         state = {"step": completed_steps, "loader": loader.state_dict(), "rng": checkpoint.rng_state(),
                  "config": resolved.to_json()}
+        if parallel:
+            state["loader"]["tokens_drawn"] = parallel.sum_counts(loader.tokens_drawn)
+            return data_parallel.save_checkpoint(parallel, run_dir, name, model, optimizer, state)
         return checkpoint.save(run_dir, name, model.state_dict(), optimizer.state_dict(), state)
+
+    def prune() -> None:
+        if is_main:
+            checkpoint.prune(run_dir, cfg.keep_checkpoints)
 
     num_params = sum(p.numel() for p in model.parameters())
     model_flops_per_token = flops_per_token(resolved.model, cfg.seq_len, num_params)
     device_peak = peak_flops(device, cfg.peak_flops)
-    metrics = MetricsLog(run_dir / "metrics.jsonl", resume_from_step=start_step if resume_from else None)
+    metrics = MetricsLog(run_dir / "metrics.jsonl", resume_from_step=start_step if resume_from else None) \
+        if is_main else None
     result = TrainResult(run_dir=run_dir, start_step=start_step, steps=cfg.steps)
     tokens_per_step = cfg.batch_tokens
-    bar = tqdm(total=cfg.steps, initial=start_step, disable=not cfg.progress, desc=run_dir.name, unit="step",
+    bar = tqdm(total=cfg.steps, initial=start_step, disable=not cfg.progress or not is_main, desc=run_dir.name,
+               unit="step",
                dynamic_ncols=True)
     completed = start_step
     model.train()
@@ -136,16 +160,23 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
                 group["lr"] = lr
             loss_sum = torch.zeros((), device=device)
             for micro in range(resolved.grad_accum):
-                inputs, targets = loader.batch(step, micro)
+                index = parallel.micro_index(micro, resolved.grad_accum) if parallel else micro
+                inputs, targets = loader.batch(step, index)
                 inputs = inputs.to(device, non_blocking=True)
                 targets = targets.to(device, non_blocking=True)
-                with autocast:
-                    logits = model(inputs)
-                loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
-                # Each micro-batch's mean counts 1/accum so the gradient is the whole batch's mean.
-                (loss / resolved.grad_accum).backward()
+                last = micro == resolved.grad_accum - 1
+                with data_parallel.accumulation(model, parallel, last) if parallel else contextlib.nullcontext():
+                    with autocast:
+                        logits = model(inputs)
+                    loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+                    # Each micro-batch's mean counts 1/accum so the gradient is the whole batch's mean
+                    # (DDP and FSDP average over ranks on top).
+                    (loss / resolved.grad_accum).backward()
                 loss_sum += loss.detach()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            if parallel:
+                grad_norm = data_parallel.grad_norm_value(grad_norm)
+                loss_sum = parallel.mean(loss_sum)
             # The one host sync per step: the NaN check has to see the loss before the update.
             step_loss = (loss_sum / resolved.grad_accum).item()
             if not math.isfinite(step_loss):
@@ -161,29 +192,32 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
             tokens_per_s = tokens_per_step / elapsed
             result.losses.append(step_loss)
             if step % cfg.log_every == 0 or completed == cfg.steps:
+                drawn = parallel.sum_counts(loader.tokens_drawn) if parallel else dict(loader.tokens_drawn)
+            if metrics is not None and (step % cfg.log_every == 0 or completed == cfg.steps):
                 metrics.write({
                     "step": step, "loss": step_loss, "lr": lr, "grad_norm": float(grad_norm),
                     "tokens_per_s": tokens_per_s,
                     "mfu": model_flops_per_token * tokens_per_s / device_peak if device_peak else None,
                     "tokens": completed * tokens_per_step, "step_time_s": elapsed,
-                    "tokens_drawn": dict(loader.tokens_drawn), "epochs": loader.epochs(),
+                    "tokens_drawn": drawn, "epochs": {s.name: drawn[s.name] / s.tokens for s in loader.sources},
                 })
             bar.update(1)
             bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
             if completed < cfg.steps and cfg.checkpoint_every and completed % cfg.checkpoint_every == 0:
                 save(checkpoint.step_name(completed), completed)
-                checkpoint.prune(run_dir, cfg.keep_checkpoints)
+                prune()
             if after_step is not None:
                 after_step(step, step_loss, model)
         result.checkpoint = save(checkpoint.step_name(completed), completed)
-        checkpoint.prune(run_dir, cfg.keep_checkpoints)
+        prune()
     except KeyboardInterrupt:
         # Parameters are consistent at the end of the last completed step: keep them for --resume.
         if completed > start_step:
             save(checkpoint.step_name(completed), completed)
-            checkpoint.prune(run_dir, cfg.keep_checkpoints)
+            prune()
         raise
     finally:
         bar.close()
-        metrics.close()
+        if metrics is not None:
+            metrics.close()
     return result
