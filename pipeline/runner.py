@@ -117,8 +117,21 @@ class TaskResult:
 
 # Per-process memory of which stages were set up / loaded, so each happens once per worker.
 # Keyed by the run's token and the stage's position, never by id(): ids of a finished run's
-# stages are reused by the next run's objects in the same process.
+# stages are reused by the next run's objects in the same process. `_live` holds the one spec
+# object per run whose stages were set up: Ray hands each task a fresh unpickled copy, and
+# those copies must use the set-up stages, not start bare.
 _ready: set[tuple[str, int, str]] = set()
+_live: dict[str, RunSpec] = {}
+
+
+def _live_spec(spec: RunSpec) -> RunSpec:
+    live = _live.get(spec.token)
+    if live is None:
+        # One run at a time per process: forgetting the last one frees its loaded models.
+        _live.clear()
+        _ready.clear()
+        _live[spec.token] = live = spec
+    return live
 
 
 def _prepare(spec: RunSpec, index: int, what: str, action: Callable[[], None]) -> None:
@@ -132,6 +145,7 @@ def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | Non
     marker = spec.marker(pass_index, task)
     if marker.exists():
         return TaskResult.from_json(json.loads(marker.read_text()))
+    spec = _live_spec(spec)
     started = time.perf_counter()
     out_dir = spec.task_dir(pass_index, task)
     shutil.rmtree(out_dir, ignore_errors=True)  # leftovers of a killed attempt
