@@ -1,8 +1,9 @@
 """Training configuration: typed dataclasses, named presets, and a small override layer.
 
 A run's config resolves in this order: the preset named by `model` (architecture plus the
-optimisation defaults that go with it), then a TOML file (top-level keys override TrainConfig,
-a `[model]` table overrides ModelArgs), then command-line flags. Unknown keys are errors.
+optimisation defaults that go with it), then a TOML file (top-level keys override TrainConfig;
+a `[model]` table may name the preset, `preset = "tiny"`, and overrides ModelArgs fields), then
+command-line flags. Unknown keys are errors.
 The resolved config is written to `<run>/config.json`.
 """
 
@@ -120,7 +121,10 @@ def load_overrides(toml_path: str | None, cli_values: dict[str, Any]) -> TrainCo
         model_table = values.pop("model", None)
         if isinstance(model_table, str):  # `model = "tiny"` names the preset
             values["model"] = model_table
-        elif isinstance(model_table, dict):
+        elif isinstance(model_table, dict):  # `[model]`: `preset = "tiny"` and ModelArgs fields
+            model_table = dict(model_table)
+            if "preset" in model_table:
+                values["model"] = model_table.pop("preset")
             values["model_overrides"] = _check_model_overrides(model_table, toml_path)
         config = override(config, values, toml_path)
     given = {k: v for k, v in cli_values.items() if v is not None}

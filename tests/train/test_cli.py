@@ -92,7 +92,7 @@ def test_toml_config_and_cli_flags_resolve_into_the_run_folder(tmp_path: Path, c
     tokens = tmp_path / "tokens"
     write_llama1_tokens(tokens)
     config = tmp_path / "small.toml"
-    config.write_text("lr = 0.001\nseed = 3\n[model]\nn_layers = 1\n")
+    config.write_text("lr = 0.001\nseed = 3\n[model]\npreset = \"tiny\"\nn_layers = 1\n")
     main(["--config", str(config), "--model", "debug", "--seed", "4", "--steps", "3", "--data", str(tokens),
           "--run", str(tmp_path / "run"), "--no-progress"])
     resolved = json.loads((tmp_path / "run" / "config.json").read_text())

@@ -13,9 +13,9 @@ import torch
 
 from pipeline.errors import UserError
 from tests.train.token_shards import write_llama1_tokens
-from train.config import TrainConfig
+from train import checkpoint
+from train.config import TrainConfig, resolve
 from train.loop import TrainingDiverged, build_model, build_optimizer, train
-from train.config import resolve
 
 GOLDEN = Path(__file__).with_name("golden_debug_losses.json")
 
@@ -77,7 +77,7 @@ def test_metrics_config_and_checkpoint_land_in_the_run_folder(tmp_path: Path) ->
     assert sum(last["tokens_drawn"].values()) == last["tokens"] == 6 * 128
     sizes = {s: 4000 for s in last["tokens_drawn"]}  # write_llama1_tokens' default size
     assert last["epochs"] == {s: last["tokens_drawn"][s] / sizes[s] for s in sizes}
-    assert 0 < last["mfu"] < 1
+    assert last["mfu"] > 0  # against a CPU matmul peak measured while other processes may run
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["warmup_steps"] == 1 and config["model"]["vocab_size"] == 256
     assert config["grad_accum"] == 1
@@ -132,3 +132,15 @@ def test_a_run_with_checkpoints_needs_resume_and_resume_needs_a_checkpoint(tmp_p
         train(debug_config(tmp_path, steps=4, seed=5), resume=True)
     extended = train(debug_config(tmp_path, steps=4), resume=True)  # a longer run may continue
     assert extended.start_step == 2 and len(extended.losses) == 2
+
+
+def test_an_interrupt_saves_the_last_completed_step_for_resume(tmp_path: Path) -> None:
+    def interrupt(step: int, loss: float, model: torch.nn.Module) -> None:
+        if step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(debug_config(tmp_path, steps=8), after_step=interrupt)
+    assert checkpoint.latest(tmp_path / "run").name == "step-00000005"
+    straight = train(debug_config(tmp_path, steps=8, run=str(tmp_path / "straight")))
+    assert train(debug_config(tmp_path, steps=8), resume=True).losses == straight.losses[5:]

@@ -123,3 +123,13 @@ def test_flops_per_token_is_6n_plus_attention() -> None:
         params = Transformer(args).num_params()
     non_embedding = params - 32000 * 4096
     assert flops_per_token(args, 2048, params) == 6 * non_embedding + 12 * 32 * 4096 * 2048
+
+
+def test_compile_is_applied_in_place_and_keeps_state_dict_names() -> None:
+    from train.apply import apply_compile
+
+    model = Transformer(PRESETS["debug"].model)
+    names = list(model.state_dict())
+    apply_activation_checkpointing(model)
+    apply_compile(model)  # lazy: nothing compiles until the first forward
+    assert list(model.state_dict()) == names
