@@ -122,9 +122,12 @@ def run_training(args: argparse.Namespace) -> None:
     config = load_overrides(args.config, cli_values)
     result = train(config, resume=args.resume)
     if result.losses:
-        first, last = result.losses[0], result.losses[-1]
-        print(f"train: steps {result.start_step}-{result.steps} done; loss {first:.4f} -> {last:.4f} "
-              f"({100 * (first - last) / first:.1f}% lower); checkpoint {result.checkpoint}; "
-              f"metrics {result.run_dir / 'metrics.jsonl'}")
+        # Single-step losses are noisy: compare the means of the first and last few steps.
+        window = min(10, len(result.losses))
+        first = sum(result.losses[:window]) / window
+        last = sum(result.losses[-window:]) / window
+        print(f"train: steps {result.start_step}-{result.steps} done; mean loss of the first {window} steps "
+              f"{first:.4f}, of the last {window} {last:.4f} ({100 * (first - last) / first:.1f}% lower); "
+              f"checkpoint {result.checkpoint}; metrics {result.run_dir / 'metrics.jsonl'}")
     else:
         print(f"train: {result.run_dir} already finished {result.steps} steps; nothing to do")

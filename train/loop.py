@@ -201,8 +201,8 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
                     "tokens": completed * tokens_per_step, "step_time_s": elapsed,
                     "tokens_drawn": drawn, "epochs": {s.name: drawn[s.name] / s.tokens for s in loader.sources},
                 })
-            bar.update(1)
             bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+            bar.update(1)
             if completed < cfg.steps and cfg.checkpoint_every and completed % cfg.checkpoint_every == 0:
                 save(checkpoint.step_name(completed), completed)
                 prune()
