@@ -34,6 +34,7 @@ from pipeline.normalize import dedup_lines
 from pipeline.stage import GlobalStage, Result
 
 KEY_BYTES = 8
+ZERO_KEY = bytes(KEY_BYTES)  # stands in for lines without content; never looked at
 EMPTY_REASON = "empty_after_dedup"
 
 
@@ -147,9 +148,11 @@ class LineDedup(GlobalStage):
         self._group_of = json.loads((artefact / "groups.json").read_text())
         self._loaded_group = -1
 
-    def _duplicates_for(self, doc: Document) -> np.ndarray:
+    def _group(self, doc: Document) -> int:
+        return self._group_of.get(str(doc.meta.get(self.file_field, "")), 0)
+
+    def _load_group(self, group: int) -> np.ndarray:
         # Documents arrive file by file, so holding one group's array at a time suffices.
-        group = self._group_of.get(str(doc.meta.get(self.file_field, "")), 0)
         if group != self._loaded_group:
             assert self._artefact is not None, "load() must run before process()"
             self._duplicates = np.load(self._artefact / f"group-{group:05d}.npy")
@@ -162,19 +165,13 @@ class LineDedup(GlobalStage):
         return self.process_batch([doc])[0]
 
     def process_batch(self, docs: list[Document]) -> list[Result]:
+        per_doc = [line_keys(doc.text) for doc in docs]
+        flags = self._flag_duplicates(docs, per_doc)
         results: list[Result] = []
-        for doc in docs:
-            keys = line_keys(doc.text)
-            duplicates = self._duplicates_for(doc)
-            packed = np.frombuffer(b"".join(k or b"\0" * KEY_BYTES for k in keys), dtype="<u8")
-            if len(duplicates):
-                where = np.searchsorted(duplicates, packed).clip(max=len(duplicates) - 1)
-                is_duplicate = (duplicates[where] == packed).tolist()
-            else:
-                is_duplicate = [False] * len(keys)
+        for doc, keys, duplicate in zip(docs, per_doc, flags):
             kept, seen = [], set()
-            for line, key, duplicate in zip(doc.text.split("\n"), keys, is_duplicate):
-                if not key or duplicate or key in seen:
+            for line, key, is_duplicate in zip(doc.text.split("\n"), keys, duplicate):
+                if not key or is_duplicate or key in seen:
                     continue
                 seen.add(key)
                 kept.append(line)
@@ -184,3 +181,24 @@ class LineDedup(GlobalStage):
             doc.text = "\n".join(kept)
             results.append(doc)
         return results
+
+    def _flag_duplicates(self, docs: list[Document], per_doc: list[list[bytes]]) -> list[list[bool]]:
+        """For each line of each document: is its key in the hash set of the document's group?
+        One `searchsorted` per group present in the batch (a batch is almost always one file)."""
+        flags: list[list[bool]] = [[] for _ in docs]
+        by_group: dict[int, list[int]] = defaultdict(list)
+        for i, doc in enumerate(docs):
+            by_group[self._group(doc)].append(i)
+        for group, members in by_group.items():
+            duplicates = self._load_group(group)
+            packed = np.frombuffer(b"".join(k or ZERO_KEY for i in members for k in per_doc[i]), dtype="<u8")
+            if len(duplicates) and len(packed):
+                where = np.searchsorted(duplicates, packed).clip(max=len(duplicates) - 1)
+                found = (duplicates[where] == packed).tolist()
+            else:
+                found = [False] * len(packed)
+            offset = 0
+            for i in members:
+                flags[i] = found[offset : offset + len(per_doc[i])]
+                offset += len(per_doc[i])
+        return flags
