@@ -13,8 +13,8 @@ a model can be traced to what made it.
 Inputs (`--input`, `--positives`, `--negatives`) are corpus shard folders or `.arrow`
 files, `.jsonl[.gz]` files with a `text` field, `.txt` files (one document per line), or
 CommonCrawl `.warc.gz`/`.wet.gz` files or folders of them. By default the reference text is
-the Wikipedia corpus (`data/corpus/wikipedia`, from `pipeline run wikipedia`) and, where
-that is absent, the stand-in written by `pipeline sample` (`data/raw/commoncrawl/reference`);
+the stand-in written by `pipeline sample` (`data/raw/commoncrawl/reference`) where it exists,
+else the Wikipedia corpus (`data/corpus/wikipedia`, from `pipeline run wikipedia`);
 the random pages are the raw CommonCrawl inputs (`data/raw/commoncrawl`).
 """
 
@@ -31,13 +31,16 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from pipeline.errors import UserError
+from pipeline.errors import InputError, UserError
 from pipeline.normalize import normalize_for_lm
 from pipeline.perplexity import lm_model_path, sp_model_path
 from pipeline.quality_classifier import NEGATIVE, POSITIVE, classifier_text
 
 DEFAULT_OUTPUT = "data/models"
-REFERENCE_DEFAULTS = ["data/corpus/wikipedia", "data/raw/commoncrawl/reference"]
+# The sample's stand-in first: only `pipeline sample` writes it, and the tiny sample Wikipedia
+# corpus (from `pipeline run all`) has too few long pages to train on; real setups have no
+# stand-in and use the Wikipedia corpus.
+REFERENCE_DEFAULTS = ["data/raw/commoncrawl/reference", "data/corpus/wikipedia"]
 RANDOM_PAGES_DEFAULT = "data/raw/commoncrawl"
 
 
@@ -103,9 +106,12 @@ def _texts_of(path: Path, lang: str | None) -> Iterator[str]:
     elif kind == "warc":
         from sources.commoncrawl import CommonCrawl
 
-        for doc in CommonCrawl().read(str(path)):
-            if hasattr(doc, "text"):
-                yield doc.text
+        try:
+            for doc in CommonCrawl().read(str(path)):
+                if hasattr(doc, "text"):
+                    yield doc.text
+        except InputError as e:  # a file cut short still gives the pages before the cut
+            print(f"warning: {e}", file=sys.stderr)
 
 
 def _default_input(given: list[str] | None, defaults: list[str], what: str, flag: str) -> list[str]:
@@ -232,7 +238,8 @@ def train_classifier(positives: list[str], negatives: list[str], output: Path, m
     # folder may hold the sample's reference stand-in, which must not land in the random class.
     cc = [classifier_text(t) for t in iter_texts(negatives, kinds=("warc", "arrow")) if t.strip()]
     if not wiki:
-        raise UserError(f"{', '.join(positives)}: no reference page of at least {min_chars} characters")
+        raise UserError(f"{', '.join(positives)}: no reference page of at least {min_chars} characters "
+                        "(pass --min-chars or more reference text)")
     if not cc:
         raise UserError(f"{', '.join(negatives)}: no CommonCrawl page to use as the random class")
     # Equal classes (RedPajama: as many random pages as reference pages).

@@ -6,8 +6,8 @@ writes them) with pages built to give every stage something to drop:
 - near-empty pages (under 300 characters) for the length filter;
 - German and French pages for language id;
 - keyword spam and word salad for the perplexity buckets and the reference classifier;
-- one page with invalid UTF-8, one record with a broken WARC header, a non-HTML and a
-  404 response in the WARC file.
+- one page with invalid UTF-8, one record with a broken WARC header, a file cut short in
+  the middle of a gzip member, a non-HTML and a 404 response in the WARC file.
 
 Beside them, `reference/wikipedia.jsonl` holds encyclopedia-like pages (and short talk-page
 notes, under the classifier's 1000-character minimum) standing in for
@@ -210,6 +210,13 @@ def write(folder: Path, seed: int) -> None:
             records.insert(3, warc_record(rng, "conversion", "https://latin1.example/", bad_text, "text/plain"))
             records.insert(5, b"WARC/1.0\r\nWARC-Type conversion\r\nContent-Length: many\r\n\r\nlost text\r\n\r\n")
         write_members(folder / f"CC-MAIN-sample-{number:05d}.warc.wet.gz", records)
+
+    # A download cut short: the gzip member of its 8th page ends early.
+    records = wet_records(rng, sample_pages(rng, 10))
+    cut = folder / "CC-MAIN-sample-00002.warc.wet.gz"
+    write_members(cut, records)
+    offset = sum(len(gzip.compress(r, compresslevel=6, mtime=0)) for r in records[:8])
+    cut.write_bytes(cut.read_bytes()[: offset + 40])
 
     pages = [(url, text) for url, text in sample_pages(rng, 40)]
     records = warc_records(rng, pages)

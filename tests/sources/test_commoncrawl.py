@@ -66,9 +66,11 @@ def test_stats_show_drops_per_stage_and_reason(sample_run: tuple[dict, list, Pat
                              "wiki_classifier"]
     for stage in stats["stages"]:
         assert stage["in"] == stage["out"] + sum(stage["dropped"].values()), stage
-    # 240 WET pages + 1 with invalid UTF-8 + 1 broken record; 40 WARC pages + a PNG and a 404.
-    assert by_name["read"]["in"] == 284
-    assert by_name["read"]["dropped"] == {"broken_warc_header": 1, "http_status_not_200": 1, "not_html": 1}
+    # 240 WET pages + 1 with invalid UTF-8 + 1 broken record; 7 pages of the file cut in its 8th
+    # member, and the cut counted; 40 WARC pages + a PNG and a 404.
+    assert by_name["read"]["in"] == 292
+    assert by_name["read"]["dropped"] == {"broken_warc_header": 1, "http_status_not_200": 1, "not_html": 1,
+                                          "truncated_gzip": 1}
     assert set(by_name["line_dedup"]["dropped"]) == {"empty_after_dedup"}
     assert set(by_name["min_length"]["dropped"]) == {"shorter_than_300"}
     assert set(by_name["langid"]["dropped"]) == {"lang_de", "lang_fr"}
@@ -81,7 +83,9 @@ def test_stats_show_drops_per_stage_and_reason(sample_run: tuple[dict, list, Pat
     for name in ("line_dedup", "min_length", "langid", "perplexity_bucket", "wiki_classifier"):
         assert sum(by_name[name]["dropped"].values()) > 0, name
     assert stats["documents_kept"] == len(docs) == by_name["wiki_classifier"]["out"]
-    assert stats["files"] == {"total": 3, "failed": []}
+    (failed,) = stats["files"]["failed"]
+    assert stats["files"]["total"] == 4 and failed["path"].endswith("CC-MAIN-sample-00002.warc.wet.gz")
+    assert failed["problem"].startswith("truncated input: the gzip member at byte ")
 
 
 def _wet(tmp_path: Path, texts: list[str], name: str = "a.warc.wet.gz") -> tuple[Path, list[bytes]]:
