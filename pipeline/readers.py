@@ -30,3 +30,49 @@ def open_text(path: str) -> Iterator[IO[str]]:
     """Text lines of `path` as UTF-8; invalid bytes become U+FFFD instead of failing the file."""
     with open_binary(path) as raw:
         yield io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+
+
+# One JSON record a line: a line longer than this is skipped with a reason, never held whole.
+MAX_LINE_BYTES = 64 << 20
+READ_BYTES = 1 << 20
+
+
+def bounded_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes | None]:
+    """The lines of `stream`, split on b"\\n" (dropped), read 1 MiB at a time.
+
+    A line longer than `max_bytes` comes out as None: its bytes are thrown away as they arrive,
+    so a single 200 MB line, or a newline-free decompression bomb, never sits in memory. Line
+    numbers (positions in this sequence) match those of iterating over the file.
+    """
+    parts: list[bytes] = []  # the start of a line that goes on in the next read
+    size = 0
+    overlong = False
+    while chunk := stream.read(READ_BYTES):
+        pieces = chunk.split(b"\n")
+        for piece in pieces[:-1]:  # each of these ends a line
+            if overlong or size + len(piece) > max_bytes:
+                yield None
+            elif parts:
+                parts.append(piece)
+                yield b"".join(parts)
+            else:
+                yield piece
+            parts, size, overlong = [], 0, False
+        tail = pieces[-1]
+        if not overlong and tail:
+            size += len(tail)
+            if size > max_bytes:
+                parts, overlong = [], True
+            else:
+                parts.append(tail)
+    if overlong:
+        yield None
+    elif parts:
+        yield b"".join(parts)
+
+
+def text_lines(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[str | None]:
+    """Lines of `path` as UTF-8 (invalid bytes become U+FFFD); None for a line over `max_bytes`."""
+    with open_binary(path) as raw:
+        for line in bounded_lines(raw, max_bytes):
+            yield None if line is None else line.decode("utf-8", "replace")

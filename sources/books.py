@@ -24,7 +24,7 @@ from pipeline.document import Document, Skipped
 from pipeline.errors import InputError
 from pipeline.gutenberg import header_title, strip_boilerplate
 from pipeline.near_dedup import OVERLAP_THRESHOLD, NearDedup
-from pipeline.readers import open_binary, open_text
+from pipeline.readers import open_binary, text_lines
 from pipeline.source import Source, SourceConfig
 from pipeline.stage import Filter, Stage
 
@@ -112,18 +112,21 @@ class Books(Source):
 
     def _read_jsonl(self, path: str, subcorpus: str, file_name: str) -> Iterator[Document | Skipped]:
         stem = file_name.removesuffix(".gz").removesuffix(".jsonl")
-        with open_text(path) as lines:
-            for number, line in enumerate(lines):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    yield Skipped("malformed_json")
-                    continue
-                if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                    yield Skipped("no_text_field")
-                    continue
-                meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
-                title = row.get("title") or meta.get("title") or ""
-                yield self._book(f"{subcorpus}/{stem}:{number}", row["text"], subcorpus, str(title))
+        # A book a line: a line past max_book_mb is skipped unread, as a .txt that large fails.
+        for number, line in enumerate(text_lines(path, self.config.max_book_mb * MiB)):
+            if line is None:
+                yield Skipped("line_too_long")
+                continue
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                yield Skipped("malformed_json")
+                continue
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                yield Skipped("no_text_field")
+                continue
+            meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
+            title = row.get("title") or meta.get("title") or ""
+            yield self._book(f"{subcorpus}/{stem}:{number}", row["text"], subcorpus, str(title))

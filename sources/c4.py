@@ -18,7 +18,7 @@ import pyarrow as pa
 from pipeline.c4_quality import C4Quality, C4Thresholds
 from pipeline.document import Document, Skipped
 from pipeline.errors import InputError
-from pipeline.readers import open_binary
+from pipeline.readers import bounded_lines, open_binary
 from pipeline.source import Source, SourceConfig
 from pipeline.stage import Stage
 
@@ -66,8 +66,12 @@ class C4(Source):
         stem = path.rsplit("/", 1)[-1].removesuffix(".gz").removesuffix(".json")
         try:
             with open_binary(path) as raw:
-                # Lines are decoded one by one, so a stray non-UTF-8 line is skipped alone.
-                for number, line in enumerate(raw):
+                # Lines are decoded one by one, so a stray non-UTF-8 line is skipped alone;
+                # a line too long to be a page (or a newline-free bomb) is skipped unread.
+                for number, line in enumerate(bounded_lines(raw)):
+                    if line is None:
+                        yield Skipped("line_too_long")
+                        continue
                     if not line.strip():
                         continue
                     yield self._document(line, f"{stem}:{number}")

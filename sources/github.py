@@ -28,7 +28,7 @@ from pipeline.document import Document, Skipped
 from pipeline.errors import InputError, UserError
 from pipeline.exact_dedup import ExactDedup
 from pipeline.licenses import PERMISSIVE, UNKNOWN, detect_license, is_license_file, normalise_license_name
-from pipeline.readers import open_text
+from pipeline.readers import text_lines
 from pipeline.source import Source, SourceConfig
 from pipeline.stage import Stage
 
@@ -107,13 +107,18 @@ class GitHub(Source):
         if not fs.isdir(base):
             raise InputError(folder, "expected a repository folder")
         repo = base.rstrip("/").rsplit("/", 1)[-1]
-        files = sorted(
-            (info["name"], info.get("size") or 0)
-            for info in fs.find(base, detail=True).values()
-            if info["type"] == "file"
-        )
-        relative = [(name[len(base.rstrip("/")) + 1 :], size) for name, size in files]
-        relative = [(p, s) for p, s in relative if not SKIPPED_FOLDERS.intersection(p.split("/")[:-1])]
+        relative: list[tuple[str, int]] = []
+        for info in sorted(fs.find(base, detail=True).values(), key=lambda info: info["name"]):
+            rel = info["name"][len(base.rstrip("/")) + 1 :]
+            if SKIPPED_FOLDERS.intersection(rel.split("/")[:-1]):
+                continue
+            if info.get("islink"):
+                # A link can point anywhere (/etc/passwd, another repository): never followed.
+                yield Skipped("symlink")
+            elif info["type"] == "other":
+                yield Skipped("special_file")  # a FIFO or device: reading it could block forever
+            elif info["type"] == "file":
+                relative.append((rel, info.get("size") or 0))
         license_id = self._repository_license(fs, base, [p for p, _ in relative if "/" not in p])
         for rel, size in relative:
             if "/" not in rel and is_license_file(rel):
@@ -155,16 +160,18 @@ class GitHub(Source):
     # BigQuery-style rows ------------------------------------------------------------------
 
     def _jsonl_rows(self, path: str) -> Iterator[dict[str, Any] | Skipped]:
-        with open_text(path) as lines:
-            for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    yield Skipped("malformed_json")
-                    continue
-                yield row if isinstance(row, dict) else Skipped("malformed_row")
+        for line in text_lines(path):
+            if line is None:
+                yield Skipped("line_too_long")
+                continue
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                yield Skipped("malformed_json")
+                continue
+            yield row if isinstance(row, dict) else Skipped("malformed_row")
 
     def _parquet_rows(self, path: str) -> Iterator[dict[str, Any]]:
         fs, base, _ = _fs_and_base(path)

@@ -14,7 +14,7 @@ from typing import Iterator
 import pyarrow as pa
 
 from pipeline.document import Document, Skipped
-from pipeline.readers import open_text
+from pipeline.readers import text_lines
 from pipeline.source import Source, SourceConfig
 from pipeline.stage import Filter
 
@@ -47,18 +47,20 @@ class Jsonl(Source):
 
     def read(self, path: str) -> Iterator[Document | Skipped]:
         stem = path.rsplit("/", 1)[-1]
-        with open_text(path) as lines:
-            for number, line in enumerate(lines):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    yield Skipped("malformed_json")
-                    continue
-                if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                    yield Skipped("no_text_field")
-                    continue
-                doc_id = str(row["id"]) if "id" in row else f"{stem}:{number}"
-                meta = {"url": row["url"]} if isinstance(row.get("url"), str) else {}
-                yield Document(doc_id, row["text"], self.name, meta)
+        for number, line in enumerate(text_lines(path)):
+            if line is None:
+                yield Skipped("line_too_long")
+                continue
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                yield Skipped("malformed_json")
+                continue
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                yield Skipped("no_text_field")
+                continue
+            doc_id = str(row["id"]) if "id" in row else f"{stem}:{number}"
+            meta = {"url": row["url"]} if isinstance(row.get("url"), str) else {}
+            yield Document(doc_id, row["text"], self.name, meta)
