@@ -68,13 +68,17 @@ class LanguageModel:
                     owner.append(i)
         log_score = [0.0] * len(texts)
         length = [0] * len(texts)
-        score, table = self.lm.score, self.pieces
+        score, table, unknown = self.lm.score, self.pieces, self.unknown
         # num_threads=1: a worker is one core; parallelism comes from the executor.
-        for i, line, ids in zip(owner, lines, self.sp.encode(lines, num_threads=1)):
-            if self.unknown in ids:
-                pieces = self.sp.encode(line, out_type=str)
-            else:
-                pieces = [table[j] for j in ids]
+        encoded: list = self.sp.encode(lines, num_threads=1)
+        with_unknown = [n for n, ids in enumerate(encoded) if unknown in ids]
+        if with_unknown:
+            as_text = self.sp.encode([lines[n] for n in with_unknown], out_type=str, num_threads=1)
+            for n, pieces in zip(with_unknown, as_text):
+                encoded[n] = pieces
+        for i, ids_or_pieces in zip(owner, encoded):
+            pieces = ids_or_pieces if ids_or_pieces and isinstance(ids_or_pieces[0], str) else [
+                table[j] for j in ids_or_pieces]
             log_score[i] += score(" ".join(pieces))
             length[i] += len(pieces) + 1
         return [10.0 ** (-s / n) if n else float("inf") for s, n in zip(log_score, length)]
