@@ -17,6 +17,7 @@ Rebuild the LLaMA-1 pretraining corpus. Typical use on a fresh checkout:
   pipeline sample                 write small raw inputs for every source into data/raw
   pipeline run all                run every source's stages: data/raw/<source> -> data/corpus/<source>
   pipeline stats                  what each stage kept and dropped, and why
+  pipeline verify                 check every shard against the sha256 in its manifest.json
 
 Rerunning `pipeline run` resumes: finished tasks are skipped and the output is identical.
 """
@@ -38,6 +39,15 @@ def main(argv: list[str] | None = None) -> None:
         args.handler(args)
     except UserError as e:
         print(f"pipeline: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as e:
+        from pipeline.shards import out_of_space
+
+        line = out_of_space(e)
+        if line is None:
+            raise
+        # Finished tasks keep their markers and every file under a final name is whole.
+        print(f"pipeline: error: {line}; free space and rerun the same command to resume", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("pipeline: interrupted; rerun the same command to resume", file=sys.stderr)
@@ -75,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", nargs="?", help="one source (default: every source found under --output)")
     p.add_argument("--output", default="data/corpus", help="corpus root (default %(default)s)")
     p.set_defaults(handler=_cmd_stats)
+
+    p = sub.add_parser("verify", help="check every corpus shard against the sha256 in its manifest.json")
+    p.add_argument("source", nargs="?", help="one source (default: every source found under --output)")
+    p.add_argument("--output", default="data/corpus", help="corpus root (default %(default)s)")
+    p.set_defaults(handler=_cmd_verify)
 
     p = sub.add_parser("sample", help="write small raw inputs for every source, with good and bad documents")
     p.add_argument("--out", default="data/raw", help="raw root; one folder per source (default %(default)s)")
@@ -123,3 +138,9 @@ def _cmd_stats(args: argparse.Namespace) -> None:
     from pipeline.report import print_stats
 
     print_stats(Path(args.output), args.source)
+
+
+def _cmd_verify(args: argparse.Namespace) -> None:
+    from pipeline.verify import verify_command
+
+    verify_command(Path(args.output), args.source)

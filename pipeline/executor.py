@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from pipeline.errors import UserError
 from pipeline.runner import Progress, RunSpec, TaskResult, _write_json_atomic, run_task
+from pipeline.shards import with_path
 from pipeline.stage import GlobalStage, StageStats
 
 PLAN_VERSION = 1
@@ -175,7 +176,10 @@ def _merge_artefact(spec: RunSpec, pass_index: int) -> None:
     collector = spec.stages[spec.passes()[pass_index][1]]
     assert isinstance(collector, GlobalStage)
     partials = [spec.task_dir(pass_index, t) / "partial" for t in range(spec.tasks)]
-    collector.merge(partials, artefact)
+    try:
+        collector.merge(partials, artefact)
+    except OSError as e:
+        raise with_path(e, artefact) from e  # the stage's own writes name no file
     done.touch()
 
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from pipeline.document import Document, Skipped
 from pipeline.errors import InputError
-from pipeline.shards import ShardWriter, build_schema, iter_shard
+from pipeline.shards import OUT_OF_SPACE, ShardWriter, build_schema, iter_shard, with_path
 from pipeline.source import Source
 from pipeline.stage import GlobalStage, Stage, StageStats
 
@@ -190,10 +190,12 @@ def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | Non
         if dropped_writer:
             dropped_writer.close()
             dropped_parts = dropped_writer.info
-    except BaseException:
+    except BaseException as e:
         writer.abort()
         if dropped_writer:
             dropped_writer.abort()
+        if isinstance(e, OSError) and e.errno in OUT_OF_SPACE:  # a stage's own files name no path
+            raise with_path(e, out_dir) from e
         raise
     result = TaskResult(
         pass_index,
@@ -216,6 +218,8 @@ def _read_inputs(source: Source, paths: list[str], files_failed: list[dict]) -> 
             files_failed.append({"path": path, "problem": e.problem})
             print(f"warning: {e}", file=sys.stderr)
         except (OSError, EOFError, ValueError, UnicodeError) as e:
+            if isinstance(e, OSError) and e.errno in OUT_OF_SPACE:
+                raise  # a full disk (a reader unpacking an archive) is not a bad input
             # One unreadable file must not end a long run: it is reported and counted.
             problem = f"{type(e).__name__}: {e}"
             files_failed.append({"path": path, "problem": problem})
@@ -308,5 +312,9 @@ def _tee(chunks: Iterator[list[Document]], writer: ShardWriter) -> Iterator[Docu
 def _write_json_atomic(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    try:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise with_path(e, path) from e
     os.replace(tmp, path)

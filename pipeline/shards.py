@@ -7,6 +7,8 @@ written as `<name>.tmp` and renamed once closed.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -39,6 +41,27 @@ def build_schema(meta_fields: list[pa.Field]) -> pa.Schema:
 
 
 _get_id, _get_text, _get_source = attrgetter("id"), attrgetter("text"), attrgetter("source")
+
+# A write that failed for lack of space: a full disk, a quota, or a file size limit (RLIMIT_FSIZE).
+OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+
+def with_path(error: OSError, path: Path | str) -> OSError:
+    """`error` naming the file it concerns. pyarrow, file objects and numpy raise write errors
+    without a file name; the one line a command prints must say which file it was."""
+    if error.filename is not None or error.errno is None:
+        return error
+    named = OSError(error.errno, os.strerror(error.errno), str(path))
+    named.__cause__ = error
+    return named
+
+
+def out_of_space(error: BaseException) -> str | None:
+    """The line a command prints when a write failed for lack of space, else None."""
+    if not isinstance(error, OSError) or error.errno not in OUT_OF_SPACE:
+        return None
+    where = error.filename if error.filename is not None else "a file"
+    return f"{where}: cannot write: {os.strerror(error.errno)} ({errno.errorcode[error.errno]})"
 
 
 class ShardWriter:
@@ -99,10 +122,13 @@ class ShardWriter:
         for name in self.meta_names:
             columns.append(pa.array([d.meta.get(name) for d in docs], self.schema.field(name).type))
         batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
-        if self._writer is None:
-            self._open()
-        assert self._writer is not None
-        self._writer.write_batch(batch)
+        try:
+            if self._writer is None:
+                self._open()
+            assert self._writer is not None
+            self._writer.write_batch(batch)
+        except OSError as e:
+            raise with_path(e, self._final_path()) from e
         self._hasher.advance(self._sink.tell())  # type: ignore[union-attr]
         self._rows_in_shard += batch.num_rows
         self._bytes_in_shard += batch.nbytes
@@ -123,9 +149,12 @@ class ShardWriter:
 
     def _close_shard(self) -> None:
         assert self._writer is not None
-        self._writer.close()
-        size = self._sink.tell()
-        self._sink.close()
+        try:
+            self._writer.close()
+            size = self._sink.tell()
+            self._sink.close()
+        except OSError as e:
+            raise with_path(e, self._final_path()) from e
         assert self._hasher is not None
         digest = self._hasher.finish(size)
         final = self._final_path()
@@ -144,8 +173,12 @@ class ShardWriter:
         """Drop the shard being written, leaving only completed ones."""
         if self._writer is not None:
             try:
-                self._writer.close()
-                self._sink.close()
+                # After a failed write (disk full) closing fails again: it must not hide that
+                # error nor keep the temporary file.
+                with contextlib.suppress(OSError):
+                    self._writer.close()
+                with contextlib.suppress(OSError):
+                    self._sink.close()
                 if self._hasher is not None:
                     self._hasher.finish(0)
             finally:

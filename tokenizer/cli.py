@@ -87,6 +87,14 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as e:
         print(f"tokenizer: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except OSError as e:
+        from pipeline.shards import out_of_space
+
+        line = out_of_space(e)
+        if line is None:
+            raise
+        print(f"tokenizer: error: {line}; free space and rerun the same command to resume", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         print("tokenizer: interrupted; rerun the same command to resume", file=sys.stderr)
         sys.exit(130)

@@ -19,6 +19,8 @@ ids, so the split is the same for any number of workers or shard layout.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import multiprocessing
 import os
@@ -34,7 +36,7 @@ import xxhash
 
 from pipeline.errors import UserError
 from pipeline.mixture import string_bytes
-from pipeline.shards import file_sha256, shard_paths
+from pipeline.shards import file_sha256, shard_paths, with_path
 from tokenizer.token_shards import META, TokenShardWriter, token_dtype
 
 KEY_SPACE = 2**64
@@ -65,6 +67,7 @@ class Task:
     dtype: str
     rule: HeldoutRule
     text_bytes: int  # for ordering (largest first) and the progress bar
+    sha256: str = ""  # of the corpus shard, from its manifest.json ("" when there is none)
 
 
 @dataclass
@@ -185,16 +188,21 @@ def _plan_source(folder: Path, out: Path, source: str, model: Path, tokenizer: d
         _write_json(plan_path, {**plan, "heldout_rule": {**asdict(rule), "ids": list(rule.ids)}})
     for stray in out.glob("*.tmp"):  # a task killed midway
         stray.unlink()
-    return [Task(source, i, str(p), str(out), str(model), tokenizer["dtype"], rule, sizes[i][1])
-            for i, p in enumerate(paths)]
+    hashes = _manifest_hashes(folder)
+    return [Task(source, i, str(p), str(out), str(model), tokenizer["dtype"], rule, sizes[i][1],
+                 hashes.get(p.name, "")) for i, p in enumerate(paths)]
+
+
+def _manifest_hashes(folder: Path) -> dict[str, str]:
+    manifest = folder / "manifest.json"
+    if not manifest.exists():
+        return {}
+    return {s["file"]: s.get("sha256", "") for s in json.loads(manifest.read_text())["shards"]}
 
 
 def _corpus_identity(folder: Path, paths: list[Path]) -> list[str]:
     """Shard names with the manifest's sha256: a corpus rebuilt since the encode started differs."""
-    manifest = folder / "manifest.json"
-    hashes = {}
-    if manifest.exists():
-        hashes = {s["file"]: s.get("sha256", "") for s in json.loads(manifest.read_text())["shards"]}
+    hashes = _manifest_hashes(folder)
     return [f"{p.name}:{hashes.get(p.name, '')}" for p in paths]
 
 
@@ -250,6 +258,7 @@ def encode_task(task: Task, report=None) -> dict:
     writers = {split: TokenShardWriter(out, split, task.number, task.dtype) for split in ("train", "heldout")}
     try:
         with pa.memory_map(task.corpus_shard) as source:
+            _check_sha256(task, source)
             for batch in pa.ipc.open_stream(source):
                 ids = batch.column("id").to_pylist()
                 texts = batch.column("text").to_pylist()
@@ -262,18 +271,44 @@ def encode_task(task: Task, report=None) -> dict:
                     encoded = processor.encode(chosen, add_bos=True, add_eos=True, num_threads=1,
                                                return_type="numpy")
                     lengths = [len(e) for e in encoded]
-                    writers[split].write(np.concatenate(encoded), lengths)
+                    _write(writers[split], np.concatenate(encoded), lengths)
                     tokens += sum(lengths)
                 if report is not None:
                     report(tokens, string_bytes(batch.column("text")))
-        entries = {split: writer.close() for split, writer in writers.items()}
+        entries = {split: _close(writer) for split, writer in writers.items()}
     except BaseException:
         for writer in writers.values():
-            writer.abort()
+            with contextlib.suppress(OSError):  # after a failed write (disk full) closing fails too
+                writer.abort()
         raise
     result = {"number": task.number, "corpus_shard": Path(task.corpus_shard).name, **entries}
     _write_json(_marker(task), result)
     return result
+
+
+def _check_sha256(task: Task, shard: pa.MemoryMappedFile) -> None:
+    """Refuse a corpus shard whose bytes differ from what the pipeline wrote (manifest.json):
+    one hash of the memory-mapped file per task, before any token is written."""
+    if not task.sha256:
+        return
+    if hashlib.sha256(shard.read_buffer()).hexdigest() != task.sha256:
+        raise UserError(f"{task.corpus_shard}: sha256 does not match its manifest.json (corrupt corpus shard; "
+                        "check the corpus with `pipeline verify`)")
+    shard.seek(0)
+
+
+def _write(writer: TokenShardWriter, ids: np.ndarray, lengths: list[int]) -> None:
+    try:
+        writer.write(ids, lengths)
+    except OSError as e:
+        raise with_path(e, writer.folder / writer.bin_name) from e
+
+
+def _close(writer: TokenShardWriter) -> dict | None:
+    try:
+        return writer.close()
+    except OSError as e:
+        raise with_path(e, writer.folder / writer.bin_name) from e
 
 
 def _marker(task: Task) -> Path:
@@ -366,5 +401,9 @@ def _finalise(out: Path, source: str, tokenizer: dict, tasks: list[Task]) -> dic
 def _write_json(path: Path, value: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    try:
+        tmp.write_text(json.dumps(value, indent=2) + "\n")
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise with_path(e, path) from e
     os.replace(tmp, path)

@@ -84,14 +84,18 @@ class TokenShardWriter:
             tmp_bin.unlink()
             return None
         tmp_idx = self.folder / f"{self.idx_name}.tmp"
-        np.asarray(self.offsets, dtype="<i8").tofile(tmp_idx)
+        # Not ndarray.tofile: a short write there raises an OSError without errno (disk full).
+        tmp_idx.write_bytes(np.asarray(self.offsets, dtype="<i8").tobytes())
         os.replace(tmp_bin, self.folder / self.bin_name)
         os.replace(tmp_idx, self.folder / self.idx_name)
         return {"bin": self.bin_name, "index": self.idx_name, "documents": self.documents, "tokens": self.tokens}
 
     def abort(self) -> None:
-        self._file.close()
-        (self.folder / f"{self.bin_name}.tmp").unlink(missing_ok=True)
+        try:
+            self._file.close()  # fails again after a failed write (disk full); the file closes anyway
+        finally:
+            (self.folder / f"{self.bin_name}.tmp").unlink(missing_ok=True)
+            (self.folder / f"{self.idx_name}.tmp").unlink(missing_ok=True)
 
 
 @dataclass

@@ -69,12 +69,18 @@ def save(run_dir: Path, name: str, model_state: dict[str, Any], optimizer_state:
         shutil.rmtree(tmp)
     tmp.mkdir()
     manifest: dict[str, Any] = {"name": name, "step": state.get("step"), "files": {}}
-    for filename, payload in zip(FILES, (model_state, optimizer_state, state)):
-        path = tmp / filename
-        torch.save(payload, path)
-        manifest["files"][filename] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    _fsync_dir_files(tmp)
+    try:
+        for filename, payload in zip(FILES, (model_state, optimizer_state, state)):
+            path = tmp / filename
+            _save_file(payload, path, final / filename)
+            manifest["files"][filename] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        _fsync_dir_files(tmp)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed save (disk full) leaves nothing behind
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+            raise OSError(e.errno, os.strerror(e.errno), str(final / "manifest.json")) from e
+        raise
     if final.exists():  # the same step saved again (a resumed run re-reaching it): replace it
         shutil.rmtree(final)
     os.rename(tmp, final)
@@ -134,6 +140,39 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
             raise InputError(str(file), "corrupt checkpoint file: sha256 does not match manifest.json")
         loaded[key] = torch.load(file, map_location=map_location, weights_only=True)
     return loaded
+
+
+class _RecordingFile:
+    """A file torch.save writes through: torch turns a failed write into a RuntimeError without
+    errno ("unexpected pos"); this keeps the OSError (disk full) so it can be reported as such."""
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def _save_file(payload: dict[str, Any], path: Path, final: Path) -> None:
+    """torch.save to `path`; a write that fails is an OSError naming `final`, the file meant."""
+    recording = None
+    try:
+        with open(path, "wb") as file:
+            recording = _RecordingFile(file)
+            torch.save(payload, recording)
+    except (OSError, RuntimeError) as e:
+        error = recording.error if recording is not None and recording.error is not None else e
+        if isinstance(error, OSError) and error.errno is not None:
+            raise OSError(error.errno, os.strerror(error.errno), str(final)) from e
+        raise
 
 
 def _sha256(path: Path) -> str:

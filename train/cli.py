@@ -82,6 +82,15 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as e:
         print(f"train: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except OSError as e:
+        from pipeline.shards import out_of_space
+
+        line = out_of_space(e)
+        if line is None:
+            raise
+        print(f"train: error: {line}; free space and rerun (with --resume when a checkpoint was saved)",
+              file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         print("train: interrupted; rerun the same command with --resume to continue from the last checkpoint",
               file=sys.stderr)
