@@ -134,6 +134,8 @@ def read_tar(stream: IO[bytes], limits: Limits = Limits()) -> Extracted:
                         raise ArchiveError("archive_too_large", f"more than {limits.max_total_bytes:,} bytes of files")
                     out.files[path] = data
     except tarfile.TarError as e:
+        if "unexpected end of data" in str(e):  # a tar cut short: tarfile's only sign of it
+            raise ArchiveError("truncated_archive", str(e)) from None
         raise ArchiveError("not_a_tar_archive", str(e)) from None
     except EOFError as e:
         raise ArchiveError("truncated_archive", str(e)) from None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
+import zlib
 from typing import IO, Iterator
 
 import fsspec
@@ -47,7 +49,10 @@ def bounded_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterato
     parts: list[bytes] = []  # the start of a line that goes on in the next read
     size = 0
     overlong = False
-    while chunk := stream.read(READ_BYTES):
+    # read1 returns what one read of the underlying file gives: when a gzip stream turns out to
+    # be cut, the lines decoded before the damage have already come out.
+    read = getattr(stream, "read1", stream.read)
+    while chunk := read(READ_BYTES):
         pieces = chunk.split(b"\n")
         for piece in pieces[:-1]:  # each of these ends a line
             if overlong or size + len(piece) > max_bytes:
@@ -72,7 +77,15 @@ def bounded_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterato
 
 
 def text_lines(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[str | None]:
-    """Lines of `path` as UTF-8 (invalid bytes become U+FFFD); None for a line over `max_bytes`."""
+    """Lines of `path` as UTF-8 (invalid bytes become U+FFFD); None for a line over `max_bytes`.
+    An empty file is an `InputError`: counted as a failed input, never silently nothing."""
+    empty = True
     with open_binary(path) as raw:
-        for line in bounded_lines(raw, max_bytes):
-            yield None if line is None else line.decode("utf-8", "replace")
+        try:
+            for line in bounded_lines(raw, max_bytes):
+                empty = False
+                yield None if line is None else line.decode("utf-8", "replace")
+        except (EOFError, zlib.error, gzip.BadGzipFile) as e:  # lines read before the damage are kept
+            raise InputError(path, f"truncated or corrupt compressed file ({e})") from None
+    if empty:
+        raise InputError(path, "empty file")

@@ -118,10 +118,19 @@ def arxiv_id(path: str) -> str:
 
 
 def decode(data: bytes) -> str:
+    """UTF-8, else Latin-1 (older papers are often Latin-1). A file mixing both is decoded line by
+    line, so its UTF-8 lines do not turn into mojibake."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("latin-1")  # older papers are often Latin-1
+        return "".join(_decode_line(line) for line in data.splitlines(keepends=True))
+
+
+def _decode_line(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
 
 
 def pick_main(texts: dict[str, str]) -> str | None:

@@ -55,10 +55,19 @@ class MinChars(Filter):
 
 
 def decode(data: bytes) -> str:
+    """UTF-8, else Latin-1 (older Gutenberg files are Latin-1). A file mixing both is decoded line by
+    line, so its UTF-8 lines do not turn into mojibake."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return data.decode("latin-1")  # older Gutenberg files are Latin-1
+        return "".join(_decode_line(line) for line in data.splitlines(keepends=True))
+
+
+def _decode_line(line: bytes) -> str:
+    try:
+        return line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
 
 
 def split_path(path: str) -> tuple[str, str]:

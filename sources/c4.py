@@ -68,6 +68,7 @@ class C4(Source):
             with open_binary(path) as raw:
                 # Lines are decoded one by one, so a stray non-UTF-8 line is skipped alone;
                 # a line too long to be a page (or a newline-free bomb) is skipped unread.
+                number = -1
                 for number, line in enumerate(bounded_lines(raw)):
                     if line is None:
                         yield Skipped("line_too_long")
@@ -77,6 +78,8 @@ class C4(Source):
                     yield self._document(line, f"{stem}:{number}")
         except (EOFError, gzip.BadGzipFile, zlib.error) as e:
             raise InputError(path, f"truncated or corrupt gzip file ({e})") from None
+        if number < 0:
+            raise InputError(path, "empty file")
 
     def _document(self, line: bytes, doc_id: str) -> Document | Skipped:
         try:

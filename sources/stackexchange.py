@@ -33,6 +33,7 @@ import py7zr.exceptions
 import pyarrow as pa
 from lxml import etree
 
+from pipeline.archives import safe_member_path
 from pipeline.document import Document, Skipped
 from pipeline.errors import InputError
 from pipeline.html_text import html_to_text
@@ -51,6 +52,9 @@ INSERT_BATCH = 2000
 class StackExchangeConfig(SourceConfig):
     largest_sites: int = 28  # keep the sites with the most posts; 0 keeps every site
     keep_unanswered: bool = False  # see pipeline/unanswered.py
+    # A .7z whose Posts.xml would inflate past this many times the archive's size is refused
+    # before extraction: a decompression bomb (real dumps compress XML about 5-10 times).
+    max_compression_ratio: int = 100
 
 
 def site_name(path: str) -> str:
@@ -85,7 +89,7 @@ class StackExchange(Source):
     def read(self, path: str) -> Iterator[Document | Skipped]:
         site = site_name(path)
         with tempfile.TemporaryDirectory(prefix="herd-stackexchange-") as tmp:
-            with _posts_xml(path, Path(tmp)) as stream:
+            with _posts_xml(path, Path(tmp), self.config.max_compression_ratio) as stream:
                 db = sqlite3.connect(Path(tmp) / "posts.sqlite")
                 try:
                     posts, skipped = _load_posts(path, stream, db)
@@ -123,18 +127,27 @@ class StackExchange(Source):
 
 
 @contextlib.contextmanager
-def _posts_xml(path: str, tmp: Path) -> Iterator[IO[bytes]]:
+def _posts_xml(path: str, tmp: Path, max_ratio: int) -> Iterator[IO[bytes]]:
     """A binary stream of the site's Posts.xml, extracted to `tmp` first when archived."""
     if not path.endswith(".7z"):
         with open_binary(path) as stream:
             yield stream
         return
     try:
-        with fsspec.open(path, "rb") as raw, py7zr.SevenZipFile(raw, "r") as archive:
-            names = [n for n in archive.getnames() if n.rsplit("/", 1)[-1].lower() == "posts.xml"]
-            if not names:
-                raise InputError(path, "archive holds no Posts.xml")
-            archive.extract(path=tmp / "extracted", targets=[names[0]])
+        with fsspec.open(path, "rb") as raw:
+            archive_bytes = max(raw.seek(0, 2), 1)
+            raw.seek(0)
+            with py7zr.SevenZipFile(raw, "r") as archive:
+                members = [m for m in archive.list() if m.filename.rsplit("/", 1)[-1].lower() == "posts.xml"]
+                if not members:
+                    raise InputError(path, "archive holds no Posts.xml")
+                member, names = members[0], [members[0].filename]
+                if member.is_symlink or member.is_directory or safe_member_path(member.filename) is None:
+                    raise InputError(path, f"refused: Posts.xml is a link or has an unsafe path ({member.filename})")
+                if (member.uncompressed or 0) > max_ratio * archive_bytes:
+                    raise InputError(path, f"refused: Posts.xml would inflate to {member.uncompressed:,} bytes from "
+                                           f"a {archive_bytes:,}-byte archive (over {max_ratio} times: a bomb)")
+                archive.extract(path=tmp / "extracted", targets=names)
     except (py7zr.exceptions.ArchiveError, lzma.LZMAError, EOFError, KeyError, ValueError, OSError) as e:
         if isinstance(e, (FileNotFoundError, PermissionError)):
             raise InputError(path, f"cannot open ({e.strerror})") from None
