@@ -89,3 +89,14 @@ def text_lines(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[str | Non
             raise InputError(path, f"truncated or corrupt compressed file ({e})") from None
     if empty:
         raise InputError(path, "empty file")
+
+
+def storable(*texts: str) -> bool:
+    """False when a string holds a lone surrogate (from a JSON "\\ud800" escape): Arrow cannot
+    store it, and one such row must be skipped, not end the run at the shard writer."""
+    try:
+        for text in texts:
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

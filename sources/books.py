@@ -24,7 +24,7 @@ from pipeline.document import Document, Skipped
 from pipeline.errors import InputError
 from pipeline.gutenberg import header_title, strip_boilerplate
 from pipeline.near_dedup import OVERLAP_THRESHOLD, NearDedup
-from pipeline.readers import open_binary, text_lines
+from pipeline.readers import open_binary, storable, text_lines
 from pipeline.source import Source, SourceConfig
 from pipeline.stage import Filter, Stage
 
@@ -138,4 +138,7 @@ class Books(Source):
                 continue
             meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
             title = row.get("title") or meta.get("title") or ""
+            if not storable(row["text"], str(title)):
+                yield Skipped("invalid_unicode")
+                continue
             yield self._book(f"{subcorpus}/{stem}:{number}", row["text"], subcorpus, str(title))

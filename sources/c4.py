@@ -18,7 +18,7 @@ import pyarrow as pa
 from pipeline.c4_quality import C4Quality, C4Thresholds
 from pipeline.document import Document, Skipped
 from pipeline.errors import InputError
-from pipeline.readers import bounded_lines, open_binary
+from pipeline.readers import bounded_lines, open_binary, storable
 from pipeline.source import Source, SourceConfig
 from pipeline.stage import Stage
 
@@ -90,9 +90,7 @@ class C4(Source):
             return Skipped("malformed_json")
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             return Skipped("no_text_field")
-        try:
-            row["text"].encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape cannot be stored
-            return Skipped("invalid_unicode")
         meta = {key: row[key] for key in ("url", "timestamp") if isinstance(row.get(key), str)}
+        if not storable(row["text"], *meta.values()):  # a lone surrogate from a "\ud800" escape
+            return Skipped("invalid_unicode")
         return Document(doc_id, row["text"], self.name, meta)

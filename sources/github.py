@@ -204,7 +204,7 @@ class GitHub(Source):
                 yield Skipped("binary_file")
             elif len(content) > self.config.max_file_bytes:
                 yield Skipped("file_too_large")
-            elif not _encodable(content):
+            elif not (_encodable(content) and _encodable(repo) and _encodable(rel)):
                 yield Skipped("invalid_unicode")
             else:
                 license_id = normalise_license_name(row.get("license")) if row.get("license") else "none"

@@ -14,7 +14,7 @@ from typing import Iterator
 import pyarrow as pa
 
 from pipeline.document import Document, Skipped
-from pipeline.readers import text_lines
+from pipeline.readers import storable, text_lines
 from pipeline.source import Source, SourceConfig
 from pipeline.stage import Filter
 
@@ -63,4 +63,7 @@ class Jsonl(Source):
                 continue
             doc_id = str(row["id"]) if "id" in row else f"{stem}:{number}"
             meta = {"url": row["url"]} if isinstance(row.get("url"), str) else {}
+            if not storable(doc_id, row["text"], *meta.values()):
+                yield Skipped("invalid_unicode")
+                continue
             yield Document(doc_id, row["text"], self.name, meta)
