@@ -113,6 +113,7 @@ def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page
                 chunk, head = head, b""
             else:
                 continue
+        error = None
         try:
             if chunk:
                 parser.feed(chunk)
@@ -120,7 +121,8 @@ def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page
                 parser.close()
                 finished = True
         except etree.XMLSyntaxError as e:
-            raise DumpError("malformed_xml", str(e)) from None
+            # Pages that ended before the damage in this chunk are still handed out first.
+            error = DumpError("malformed_xml", str(e))
         for _, elem in parser.read_events():
             name = _local(elem.tag)
             if name == "page":
@@ -132,3 +134,5 @@ def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page
                 yield page
             elif name == "siteinfo" and site is not None:
                 site.dbname = _child_text(elem, "dbname")
+        if error is not None:
+            raise error
