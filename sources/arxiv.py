@@ -207,7 +207,9 @@ class ArXiv(Source):
             if relative not in cache:
                 full = f"{base.rstrip('/')}/{relative}"
                 try:
-                    if not fs.isfile(full) or fs.size(full) > limits.max_member_bytes:
+                    info = fs.info(full)
+                    # A symbolic link can point anywhere on the machine: never inlined.
+                    if info["type"] != "file" or info.get("islink") or info["size"] > limits.max_member_bytes:
                         cache[relative] = None
                     else:
                         with fs.open(full, "rb") as f:
