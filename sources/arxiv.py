@@ -192,7 +192,8 @@ class ArXiv(Source):
         main = pick_main(texts)
         if main is None:
             return Skipped("no_main_tex_file")
-        text = inline_inputs(texts[main], posixpath.dirname(main), texts.get)
+        # The main file is on the stack from the start: a part that inputs it back is not inlined.
+        text = inline_inputs(texts[main], posixpath.dirname(main), texts.get, stack=(main,))
         return Document(paper_id, text, self.name, {"arxiv_id": paper_id, "main_file": main})
 
     def _read_folder_file(self, path: str) -> Iterator[Document | Skipped]:
@@ -225,5 +226,5 @@ class ArXiv(Source):
         if not DOCUMENTCLASS.search(main_text):
             return  # a part of a paper, inlined by its main file
         paper_id = folder.rsplit("/", 1)[-1] or arxiv_id(name)
-        text = inline_inputs(main_text, "", load)
+        text = inline_inputs(main_text, "", load, stack=(name,))
         yield Document(f"{paper_id}/{name}", text, self.name, {"arxiv_id": paper_id, "main_file": name})
