@@ -7,7 +7,8 @@ Prints three tables:
 1. dedup hash set: bytes per unique line hash, kept between passes and at the merge's peak
    (tracemalloc), on `--hashes` random keys (CCNet's flat hash set needed about 27);
 2. documents/s on one core for each stage over one generated WET file (the sample's page mix:
-   articles with shared navigation, near-empty, German and French, spam), end to end through
+   articles of 2-3 KB with shared navigation, near-empty, German and French, spam, forum
+   posts), end to end through
    `run_source` with one worker, and the bare library calls on the same texts (fastText
    lid.176 predict + SentencePiece encode + KenLM score in a tight loop), with their ratio;
 3. WARC: our reader (resiliparse extraction) + language id against datatrove's WarcReader +
@@ -65,7 +66,7 @@ def table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
 def make_inputs(work: Path, pages: int, warc_pages: int) -> tuple[Path, Path, Path]:
     rng = random.Random(0)
     wet = work / "wet" / "CC-MAIN-bench-00000.warc.wet.gz"
-    sample.write_members(wet, sample.wet_records(rng, sample.sample_pages(rng, pages)))
+    sample.write_members(wet, sample.wet_records(rng, web_pages(rng, pages)))
     warc = work / "warc" / "CC-MAIN-bench-00000.warc.gz"
     sample.write_members(warc, heavy_warc_records(rng, sample.sample_pages(rng, warc_pages)))
     models = work / "models"
@@ -77,6 +78,20 @@ def make_inputs(work: Path, pages: int, warc_pages: int) -> tuple[Path, Path, Pa
     train_lm([str(reference)], models)
     train_classifier([str(reference)], [str(wet)], models)
     return wet, warc, models
+
+
+def web_pages(rng: random.Random, count: int) -> list[tuple[str, str]]:
+    """The sample's page mix, with articles as long as a typical CommonCrawl page (2-3 KB of
+    text; the sample keeps them short for tests)."""
+    nav_lines = {line for lines in sample.NAV.values() for line in lines}
+    pages = []
+    for url, text in sample.sample_pages(rng, count):
+        lines = text.split("\n")
+        if lines[0] in nav_lines and len(lines) > 3:  # an article: more paragraphs before the footer
+            extra = [sample.paragraph(rng, rng.randint(4, 7)) for _ in range(2)]
+            text = "\n".join(lines[:-1] + extra + lines[-1:])
+        pages.append((url, text))
+    return pages
 
 
 def heavy_html(rng: random.Random, title: str, text: str, site: str) -> str:

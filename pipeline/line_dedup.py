@@ -40,7 +40,8 @@ EMPTY_REASON = "empty_after_dedup"
 
 def line_keys(text: str) -> list[bytes]:
     """The 8-byte key of each line of `text` (aligned with `text.split("\\n")`); b"" for a line without content."""
-    return [hashlib.sha1(line).digest()[:KEY_BYTES] if line else b"" for line in dedup_lines(text)]
+    sha1 = hashlib.sha1
+    return [sha1(line).digest()[:KEY_BYTES] if line else b"" for line in dedup_lines(text)]
 
 
 def _sorted_keys(buffer: bytearray) -> np.ndarray:
@@ -169,6 +170,9 @@ class LineDedup(GlobalStage):
         flags = self._flag_duplicates(docs, per_doc)
         results: list[Result] = []
         for doc, keys, duplicate in zip(docs, per_doc, flags):
+            if not any(duplicate) and b"" not in keys and len(set(keys)) == len(keys):
+                results.append(doc)  # nothing to remove: skip splitting and joining the text
+                continue
             kept, seen = [], set()
             for line, key, is_duplicate in zip(doc.text.split("\n"), keys, duplicate):
                 if not key or is_duplicate or key in seen:
