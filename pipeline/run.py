@@ -77,7 +77,10 @@ def run_source(
     else:
         report = LocalExecutor(workers, show_progress=show_progress).run(spec)
     failed = report.stats.get("files", {}).get("failed", [])
-    if failed and len(failed) == len(inputs):
+    # Every input failed *and* none gave a document: a truncated file whose first records were
+    # read and kept is a warning, not "nothing usable".
+    read = report.stats.get("stages", [{}])[0]
+    if failed and len(failed) == len(inputs) and not read.get("out"):
         first = failed[0]
         raise UserError(f"{first['path']}: {first['problem']} (no input of {source.name} was usable)")
     return report
