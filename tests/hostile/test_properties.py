@@ -1,0 +1,193 @@
+"""Property tests: every source's reader survives arbitrary and mangled bytes, the text
+parsers survive arbitrary unicode, and CCNet's dedup normaliser keeps its promises.
+
+"Survives" means what the engine needs: the reader yields documents it can store (no lone
+surrogates in any string) or skips, and raises nothing but the errors the runner counts as a
+failed file (InputError, OSError, EOFError, ValueError, UnicodeError)."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import itertools
+import random
+import shutil
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.document import Document, Skipped
+from pipeline.errors import InputError
+from pipeline.html_text import html_to_text
+from pipeline.latex import LatexError, check_braces, collect_macros, expand_macros, strip_comments
+from pipeline.normalize import dedup_lines, normalize_for_dedup, normalize_for_lm
+from pipeline.samples.arxiv import tar_gz
+from pipeline.samples.commoncrawl import http_response, warc_record
+from pipeline.wikitext import clean_wikitext
+from sources.arxiv import ArXiv
+from sources.books import Books
+from sources.c4 import C4
+from sources.github import GitHub
+from sources.jsonl import Jsonl
+from sources.stackexchange import StackExchange
+from sources.wikipedia import Wikipedia
+from tests.hostile.helpers import CommonCrawlReader
+from tests.hostile.sources_data import BOOK, MIT, PAPER, c4_lines, github_row, se_site, wet_records, wiki_dump
+
+COUNTED = (InputError, OSError, EOFError, ValueError, UnicodeError)
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                derandomize=True)
+
+# unicode including lone surrogates, which JSON escapes and broken decoders can produce
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=300)
+
+
+@st.composite
+def mangled(draw: st.DrawFn, sample: bytes) -> bytes:
+    """`sample` with a few random edits: bytes changed, spans deleted or inserted, a cut."""
+    data = bytearray(sample)
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["change", "delete", "insert", "cut"]))
+        at = draw(st.integers(0, max(len(data) - 1, 0)))
+        if op == "change" and data:
+            data[at] = draw(st.integers(0, 255))
+        elif op == "delete":
+            del data[at : at + draw(st.integers(1, 64))]
+        elif op == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=32))
+        else:
+            del data[at:]
+    return bytes(data)
+
+
+def hostile_bytes(sample: bytes) -> st.SearchStrategy[bytes]:
+    return st.one_of(st.binary(max_size=1024), ANY_TEXT.map(lambda t: t.encode("utf-8", "surrogatepass")),
+                     mangled(sample))
+
+
+def _paper() -> bytes:
+    return tar_gz([("main.tex", PAPER.encode()), ("sec.tex", b"\\section{A} text")])
+
+
+def _warc() -> bytes:
+    rng = random.Random(0)
+    html = http_response(b"<html><body><p>Hello there, world.</p></body></html>", "text/html; charset=utf-8")
+    return b"".join(wet_records(2)) + warc_record(rng, "response", "https://a.example/", html, "application/http")
+
+
+# source, file name under the input root, a valid sample, whether the sample is stored gzipped
+FORMATS = [
+    (C4(), "a.json", b"\n".join(c4_lines(2)), False),
+    (C4(), "a.json.gz", b"\n".join(c4_lines(2)), True),
+    (Jsonl(), "a.jsonl", b'{"text": "one", "id": 1}\n{"text": "two", "url": "u"}\n', False),
+    (Books(), "g/a.txt", BOOK.encode(), False),
+    (Books(), "g/a.jsonl", b'{"text": "a book", "meta": {"title": "T"}}\n', False),
+    (GitHub(), "a.jsonl", github_row() + b"\n" + github_row("b.c", "int b;"), False),
+    (GitHub(), "r/a.py", b"def f():\n    return 1\n", False),
+    (Wikipedia(), "enwiki-20220701-pages-articles.xml", wiki_dump(2).encode(), False),
+    (StackExchange(), "site/Posts.xml", se_site(2), False),
+    (ArXiv(), "2101.00001.tar.gz", _paper(), False),
+    (ArXiv(), "2101.00002.gz", PAPER.encode(), True),
+    (ArXiv(), "2101.00003/main.tex", PAPER.encode(), False),
+    (CommonCrawlReader(), "a.warc", _warc(), False),
+    (CommonCrawlReader(), "a.warc.wet.gz", b"".join(wet_records(2)), True),
+]
+_counter = itertools.count()
+
+
+def _storable(value: object) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("source, name, sample, gzipped", FORMATS,
+                         ids=[f"{f[0].name}:{f[1].split('/')[-1]}" for f in FORMATS])
+def test_readers_survive_arbitrary_and_mangled_bytes(source, name: str, sample: bytes, gzipped: bool,
+                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
+    base = tmp_path_factory.mktemp("fuzz")
+
+    @FAST
+    @given(data=hostile_bytes(sample))
+    def check(data: bytes) -> None:
+        root = base / str(next(_counter))
+        path = root / name
+        path.parent.mkdir(parents=True)
+        if isinstance(source, GitHub) and name.startswith("r/"):
+            (root / "r/LICENSE").write_text(MIT)
+        path.write_bytes(gzip.compress(data, mtime=0) if gzipped else data)
+        read_from = str(path.parent) if isinstance(source, GitHub) and name.startswith("r/") else str(path)
+        try:
+            for item in source.read(read_from):
+                assert isinstance(item, (Document, Skipped))
+                if isinstance(item, Document):
+                    assert isinstance(item.text, str) and isinstance(item.id, str)
+                    assert all(map(_storable, [item.id, item.text, *item.meta.values()])), item
+        except COUNTED:
+            pass
+        finally:
+            shutil.rmtree(root)
+
+    check()
+
+
+def test_bz2_dump_survives_mangled_streams(tmp_path_factory: pytest.TempPathFactory) -> None:
+    base = tmp_path_factory.mktemp("fuzz-bz2")
+    sample = bz2.compress(wiki_dump(3).encode())
+
+    @FAST
+    @given(data=mangled(sample))
+    def check(data: bytes) -> None:
+        path = base / f"{next(_counter)}/enwiki-20220701-pages-articles.xml.bz2"
+        path.parent.mkdir()
+        path.write_bytes(data)
+        try:
+            list(Wikipedia().read(str(path)))
+        except COUNTED:
+            pass
+
+    check()
+
+
+@FAST
+@given(text=ANY_TEXT)
+def test_latex_parsers_raise_only_latex_errors(text: str) -> None:
+    stripped = strip_comments(text)
+    try:
+        check_braces(stripped)
+        macros, body = collect_macros(stripped)
+        expand_macros(body, macros, max_expansions=200)
+    except LatexError:
+        pass
+
+
+@FAST
+@given(text=st.text(max_size=300) | st.from_regex(r"(\{\{|\}\}|\[\[|\]\]|<ref>|</ref>|''|==|\||[a-z ]){0,60}"))
+def test_wikitext_and_html_cleaning_never_crash(text: str) -> None:
+    assert isinstance(clean_wikitext(text), str)
+    assert isinstance(html_to_text(text), str)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(text=ANY_TEXT)
+def test_dedup_normaliser_is_idempotent_and_zeroes_every_digit(text: str) -> None:
+    once = normalize_for_dedup(text)
+    assert normalize_for_dedup(once) == once
+    assert all(c == "0" for c in once if unicodedata.category(c) == "Nd")
+    assert not any(unicodedata.category(c)[0] == "P" for c in once)
+    lm = normalize_for_lm(text)
+    assert all(c == "0" for c in lm if unicodedata.category(c) == "Nd")
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(text=ANY_TEXT | st.text(st.characters(max_codepoint=127), max_size=300))
+def test_dedup_lines_agree_with_the_readable_normaliser(text: str) -> None:
+    # The ASCII fast path and the unicode path give each line's normal form.
+    expected = [normalize_for_dedup(line).encode("utf-8", "surrogatepass") for line in text.split("\n")]
+    assert dedup_lines(text) == expected
