@@ -40,7 +40,6 @@ from pipeline.document import Document  # noqa: E402
 from pipeline.langid import LanguageId, bundled_model_path, load_fasttext, one_line  # noqa: E402
 from pipeline.line_dedup import LineDedup  # noqa: E402
 from pipeline.models import train_classifier, train_lm  # noqa: E402
-from pipeline.normalize import normalize_for_lm  # noqa: E402
 from pipeline.perplexity import Perplexity, PerplexityBuckets  # noqa: E402
 from pipeline.quality_classifier import ReferenceClassifier  # noqa: E402
 from pipeline.run import run_source  # noqa: E402

@@ -8,6 +8,8 @@ p(wiki) >= `threshold` (0.25, RedPajama's value); the probability is recorded as
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 
 from pipeline.document import Document
@@ -35,8 +37,6 @@ class ReferenceClassifier(Stage):
         return [pa.field("wiki_prob", pa.float32())]
 
     def check(self) -> None:
-        from pathlib import Path
-
         if not Path(self.model_path).exists():
             raise UserError(f"{self.model_path}: reference classifier missing; run `pipeline models classifier`")
 
