@@ -78,6 +78,34 @@ def _warc() -> bytes:
     return b"".join(wet_records(2)) + warc_record(rng, "response", "https://a.example/", html, "application/http")
 
 
+def _zip() -> bytes:
+    from pipeline.samples.books import zipped
+
+    return zipped({"a.txt": BOOK.encode(), "b.txt": b"short"})
+
+
+def _seven_zip() -> bytes:
+    import io
+
+    import py7zr
+
+    buffer = io.BytesIO()
+    with py7zr.SevenZipFile(buffer, "w") as archive:
+        archive.writestr(se_site(1), "Posts.xml")
+    return buffer.getvalue()
+
+
+def _parquet(columns: dict[str, list]) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer)
+    return buffer.getvalue()
+
+
 # source, file name under the input root, a valid sample, whether the sample is stored gzipped
 FORMATS = [
     (C4(), "a.json", b"\n".join(c4_lines(2)), False),
@@ -87,7 +115,13 @@ FORMATS = [
     (Books(), "g/a.jsonl", b'{"text": "a book", "meta": {"title": "T"}}\n', False),
     (GitHub(), "a.jsonl", github_row() + b"\n" + github_row("b.c", "int b;"), False),
     (GitHub(), "r/a.py", b"def f():\n    return 1\n", False),
+    (Books(), "g/a.zip", _zip(), False),
+    (GitHub(), "a.parquet", _parquet({"repo_name": ["o/r"], "path": ["a.py"], "content": ["x = 1"],
+                                      "license": ["mit"]}), False),
     (Wikipedia(), "enwiki-20220701-pages-articles.xml", wiki_dump(2).encode(), False),
+    (Wikipedia(), "20231101.en/train.parquet", _parquet({"id": ["1"], "url": ["u"], "title": ["T"],
+                                                         "text": ["Some text."]}), False),
+    (StackExchange(), "site.7z", _seven_zip(), False),
     (StackExchange(), "site/Posts.xml", se_site(2), False),
     (ArXiv(), "2101.00001.tar.gz", _paper(), False),
     (ArXiv(), "2101.00002.gz", PAPER.encode(), True),
