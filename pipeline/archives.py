@@ -179,7 +179,7 @@ def read_zip(stream: IO[bytes], limits: Limits = Limits()) -> Extracted:
                     out.files[path] = data
     except zipfile.BadZipFile as e:
         raise ArchiveError("not_a_zip_archive", str(e)) from None
-    except (EOFError, OSError) as e:
+    except (EOFError, OSError, zlib.error) as e:  # a member's deflate data is corrupt
         raise ArchiveError("corrupt_archive", str(e)) from None
     return out
 

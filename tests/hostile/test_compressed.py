@@ -184,3 +184,19 @@ def test_decompression_bombs_are_refused_with_a_reason(tmp_path: Path) -> None:
     stats, docs = run(StackExchange(StackExchangeConfig(largest_sites=0)), sites, tmp_path / "out-se")
     assert [d.id for d in docs] == ["good/1"]
     assert failures(stats)["bomb.7z"].startswith("refused: Posts.xml would inflate to 67,109,")
+
+
+def test_corrupt_zip_member_fails_the_zip_alone(tmp_path: Path) -> None:
+    # Found by test_properties: corrupt deflate data raised zlib.error out of the run.
+    folder = tmp_path / "raw/gutenberg"
+    folder.mkdir(parents=True)
+    (folder / "good.txt").write_text(BOOK)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.txt", BOOK)
+    data = bytearray(buffer.getvalue())
+    data[40:48] = b"\xff" * 8  # inside a.txt's compressed bytes
+    (folder / "bad.zip").write_bytes(bytes(data))
+    stats, docs = run(Books(BooksConfig(min_chars=1)), tmp_path / "raw", tmp_path / "out")
+    assert [d.id for d in docs] == ["gutenberg/good"]
+    assert failures(stats)["bad.zip"].startswith("corrupt_archive")
