@@ -11,6 +11,9 @@ run yields the same files as an uninterrupted one. `meta.json` is written last. 
 (`_work/plan.json`: tokenizer sha256, held-out rule) is fixed at the first run: a rerun with
 another tokenizer is refused instead of mixing two tokenizers' ids in one folder.
 
+Checksums: before encoding a corpus shard, its task hashes it once and compares the sha256 with
+the corpus manifest.json; a shard changed on disk since the pipeline wrote it is refused.
+
 Held-out split: a document is held out when xxh64("heldout:<seed>:<id>") falls below
 `heldout_fraction` of the key space; a source too small for that to pick any document holds
 out its one document with the smallest key (when it has at least two). Both depend only on

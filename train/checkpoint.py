@@ -8,7 +8,8 @@
 
 A checkpoint is written to a hidden temporary directory and renamed into place, so a crash
 while saving leaves the previous checkpoints intact and never a half-written one under a step
-name. Loading recomputes every checksum first: a truncated or corrupt file is a UserError
+name; a save that fails (disk full) removes its temporary directory and raises an OSError
+naming the file. Loading recomputes every checksum first: a truncated or corrupt file is a UserError
 naming the file. torch.load runs with weights_only=True (no arbitrary unpickling).
 """
 
