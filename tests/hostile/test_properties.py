@@ -10,6 +10,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import itertools
+import os
 import random
 import shutil
 import unicodedata
@@ -38,8 +39,11 @@ from tests.hostile.helpers import CommonCrawlReader
 from tests.hostile.sources_data import BOOK, MIT, PAPER, c4_lines, github_row, se_site, wet_records, wiki_dump
 
 COUNTED = (InputError, OSError, EOFError, ValueError, UnicodeError)
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                derandomize=True)
+# The suite runs a fixed, fast set of examples; HERD_FUZZ_EXAMPLES=2000 runs a longer, random hunt.
+HUNT = int(os.environ.get("HERD_FUZZ_EXAMPLES", "0"))
+FAST = settings(max_examples=HUNT or 60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                derandomize=not HUNT)
+MANY = settings(max_examples=HUNT or 200, deadline=None, derandomize=not HUNT)
 
 # unicode including lone surrogates, which JSON escapes and broken decoders can produce
 ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=300)
@@ -208,7 +212,7 @@ def test_wikitext_and_html_cleaning_never_crash(text: str) -> None:
     assert isinstance(html_to_text(text), str)
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
+@MANY
 @given(text=ANY_TEXT)
 def test_dedup_normaliser_is_idempotent_and_zeroes_every_digit(text: str) -> None:
     once = normalize_for_dedup(text)
@@ -219,7 +223,7 @@ def test_dedup_normaliser_is_idempotent_and_zeroes_every_digit(text: str) -> Non
     assert all(c == "0" for c in lm if unicodedata.category(c) == "Nd")
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
+@MANY
 @given(text=ANY_TEXT | st.text(st.characters(max_codepoint=127), max_size=300))
 def test_dedup_lines_agree_with_the_readable_normaliser(text: str) -> None:
     # The ASCII fast path and the unicode path give each line's normal form.
