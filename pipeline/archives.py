@@ -154,7 +154,7 @@ def read_zip(stream: IO[bytes], limits: Limits = Limits()) -> Extracted:
             if len(infos) > limits.max_members:
                 raise ArchiveError("too_many_members", f"more than {limits.max_members:,}")
             for info in infos:
-                if info.is_dir():
+                if info.filename.endswith("/"):  # a folder (info.is_dir() fails on an empty name)
                     continue
                 path = safe_member_path(info.filename)
                 mode = info.external_attr >> 16
@@ -179,6 +179,8 @@ def read_zip(stream: IO[bytes], limits: Limits = Limits()) -> Extracted:
                     out.files[path] = data
     except zipfile.BadZipFile as e:
         raise ArchiveError("not_a_zip_archive", str(e)) from None
+    except NotImplementedError as e:  # a zip version or compression method zipfile cannot read
+        raise ArchiveError("unsupported_zip", str(e)) from None
     except (EOFError, OSError, zlib.error) as e:  # a member's deflate data is corrupt
         raise ArchiveError("corrupt_archive", str(e)) from None
     return out
