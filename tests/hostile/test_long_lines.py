@@ -138,5 +138,6 @@ def test_a_200_mb_line_is_skipped_in_bounded_memory(source: str, make: Callable,
     assert {Path(f["path"]).name: f["problem"][: len(failed.get(Path(f["path"]).name, ""))]
             for f in stats["files"]["failed"]} == failed
     assert stats["documents_kept"] == kept
+    print(f"{source}/{make.__name__}: peak {result['peak_mb']:.0f} MB, {result['seconds']:.1f} s")
     assert result["peak_mb"] < PEAK_MB, result["peak_mb"]
     assert result["seconds"] < SECONDS, result["seconds"]
