@@ -9,6 +9,18 @@ import sys
 import time
 
 
+def peak_mb() -> float:
+    """This process's peak resident memory. Not ru_maxrss: it survives execve, so a child of a
+    big pytest process would report its parent's peak; VmHWM belongs to this address space."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     name, raw, out = sys.argv[1:4]
     from pipeline.errors import UserError
@@ -24,7 +36,7 @@ def main() -> None:
     except UserError as e:
         result = {"error": str(e)}
     result["seconds"] = time.perf_counter() - started
-    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_mb"] = peak_mb()
     print(json.dumps(result))
 
 
