@@ -14,8 +14,10 @@ and the speed matters here more than anywhere: CommonCrawl is two thirds of the 
 Bad input: a truncated gzip member keeps the records before it, is counted as a read drop
 `truncated_gzip` and reported as a failed file with the compressed byte offset of the
 member; invalid UTF-8 is decoded with U+FFFD and counted in the `invalid_utf8` column; a
-record whose WARC header cannot be parsed is skipped as `broken_warc_header` and reading
-resumes at the next record.
+record whose WARC header cannot be parsed (or runs past 64 KiB) is skipped as
+`broken_warc_header` and reading resumes at the next record; a record over 16 MiB and an
+HTTP body inflating past 16 MiB are skipped as `record_too_large` / `http_body_too_large`
+without being held in memory.
 
 Stages, in CCNet's order: line dedup (global), at least 300 characters, fastText language
 id, SentencePiece+KenLM perplexity, perplexity buckets (global percentiles), then the
@@ -46,6 +48,11 @@ from pipeline.stage import Filter, Stage
 
 CHUNK_BYTES = 1 << 20
 WINDOW = 16 << 10
+# Guards against records that lie or explode: CommonCrawl truncates payloads at 1 MiB, so
+# nothing real comes near these.
+MAX_HEADER_BYTES = 64 << 10
+MAX_RECORD_BYTES = 16 << 20
+MAX_HTTP_BODY_BYTES = 16 << 20
 
 
 @dataclass
@@ -212,6 +219,33 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
             buffer += chunk
             return True
 
+        def skip_to_next_record(start: int) -> None:
+            """Move `pos` to the next line starting "WARC/<digit>" at or after `start`, holding
+            no more than a chunk of the file while looking (a broken record may be huge)."""
+            nonlocal pos, buffer
+            while True:
+                found = _RECORD_START.search(buffer, start)
+                if found:
+                    pos = found.start() + (1 if buffer[found.start()] == 0x0A else 0)
+                    return
+                keep = max(start, len(buffer) - 16)  # a marker may straddle two chunks
+                del buffer[:keep]
+                pos = start = 0
+                if not more():
+                    pos = len(buffer)
+                    return
+
+        def skip_bytes(start: int, count: int) -> None:
+            """Move `pos` past `count` bytes from `start` without holding them."""
+            nonlocal pos, buffer
+            while len(buffer) - start < count:
+                count -= len(buffer) - start
+                del buffer[:]
+                pos = start = 0
+                if not more():
+                    raise _Truncated(-1)
+            pos = start + count
+
         try:
             while True:
                 # Skip the blank lines between records.
@@ -223,18 +257,23 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
                 if pos >= len(buffer):
                     return
                 header_end = buffer.find(b"\r\n\r\n", pos)
-                while header_end < 0 and more():
+                while header_end < 0 and len(buffer) - pos <= MAX_HEADER_BYTES and more():
                     header_end = buffer.find(b"\r\n\r\n", pos)
-                if header_end < 0:
-                    yield _BROKEN  # a header that never ends: nothing usable follows
-                    return
+                if header_end < 0 or header_end - pos > MAX_HEADER_BYTES:
+                    yield _BROKEN  # a header that never ends: look for the next record
+                    skip_to_next_record(pos + 1)
+                    continue
                 headers = _parse_header(bytes(buffer[pos:header_end]))
                 body_start = header_end + 4
                 if headers is None:
                     yield _BROKEN
-                    pos = _next_record_start(buffer, body_start, more)
+                    skip_to_next_record(body_start)
                     continue
                 length = int(headers["content-length"])
+                if length > MAX_RECORD_BYTES:
+                    skip_bytes(body_start, length)  # a file that ends first is a truncation instead
+                    yield Skipped("record_too_large")
+                    continue
                 while len(buffer) < body_start + length and more():
                     pass
                 if len(buffer) < body_start + length:
@@ -265,16 +304,6 @@ def _parse_header(block: bytes) -> dict[str, str] | None:
     if not length.isdigit() or "warc-type" not in headers:
         return None
     return headers
-
-
-def _next_record_start(buffer: bytearray, start: int, more) -> int:
-    """Position of the next line starting with "WARC/<digit>" at or after `start`."""
-    while True:
-        found = _RECORD_START.search(buffer, start)
-        if found:
-            return found.start() + (1 if buffer[found.start()] == 0x0A else 0)
-        if not more():
-            return len(buffer)
 
 
 # --- records to documents ------------------------------------------------------------------
@@ -343,10 +372,13 @@ def _http_html(payload: bytes) -> tuple[str, bool] | Skipped:
     if b"html" not in content_type:
         return Skipped("not_html")
     if encoding in (b"gzip", b"x-gzip", b"deflate"):
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)
         try:
-            body = zlib.decompress(body, zlib.MAX_WBITS | 32)
+            body = inflater.decompress(body, MAX_HTTP_BODY_BYTES)
         except zlib.error:
             return Skipped("broken_http_response")
+        if inflater.unconsumed_tail:  # more than the bound: a bomb, not a page
+            return Skipped("http_body_too_large")
     charset = _CHARSET.search(content_type) or _CHARSET.search(body[:2048])
     html, invalid = decode(body, charset.group(1).decode("ascii") if charset else None)
     return html_to_text(html), invalid

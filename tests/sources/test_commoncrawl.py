@@ -207,3 +207,25 @@ def test_models_commands_train_from_the_sample_defaults(tmp_path: Path) -> None:
         "classifier.bin", "classifier.json", "en.arpa.bin", "en.lm.json", "en.sp.model"]
     info = json.loads((models / "classifier.json").read_text())
     assert info["positives"] == ["data/raw/commoncrawl/reference"] and info["negatives"] == ["data/raw/commoncrawl"]
+
+
+def test_oversized_records_headers_and_http_bodies_are_skipped(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import sources.commoncrawl as cc
+
+    monkeypatch.setattr(cc, "MAX_RECORD_BYTES", 5000)
+    monkeypatch.setattr(cc, "MAX_HEADER_BYTES", 2000)
+    monkeypatch.setattr(cc, "MAX_HTTP_BODY_BYTES", 5000)
+    rng = random.Random(4)
+    bomb = http_response(b"", "text/html").replace(b"\r\n\r\n", b"\r\nContent-Encoding: gzip\r\n\r\n") + \
+        gzip.compress(bytes(100_000))
+    records = [
+        warc_record(rng, "conversion", "https://a.example/", b"x" * 6000, "text/plain"),  # over the record bound
+        warc_record(rng, "response", "https://b.example/", bomb, "application/http"),  # inflates past the bound
+        warc_record(rng, "conversion", "https://c.example/", b"Kept.", "text/plain"),
+        b"WARC/1.0\r\n" + b"X-Padding: aaaa\r\n" * 500,  # a header that never ends
+    ]
+    write_members(tmp_path / "a.warc.gz", records)
+    items = list(CommonCrawl().read(str(tmp_path / "a.warc.gz")))
+    assert [getattr(i, "text", i) for i in items] == [
+        Skipped("record_too_large"), Skipped("http_body_too_large"), "Kept.", Skipped("broken_warc_header")]
