@@ -103,6 +103,8 @@ class Books(Source):
     def _book(self, doc_id: str, text: str, subcorpus: str, title: str = "") -> Document | Skipped:
         if not text.strip():
             return Skipped("empty_file")
+        if "\0" in text[:8192]:  # no book holds NUL: an image or archive under a .txt name
+            return Skipped("binary_file")
         return Document(doc_id, text, self.name, {"title": title or header_title(text), "subcorpus": subcorpus})
 
     def _read_zip(self, path: str, subcorpus: str, file_name: str) -> Iterator[Document | Skipped]:

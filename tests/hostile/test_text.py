@@ -143,6 +143,16 @@ def test_binary_files_in_source_trees_are_skipped(tmp_path: Path) -> None:
     stats, docs = run(GitHub(), tmp_path / "gh", tmp_path / "out")
     assert sorted(d.id for d in docs) == ["o/r/ok.py", "r/a.py"]
     assert read_drops(stats) == {"license_file": 1, "binary_file": 5}
+    # Books: an image or archive under a .txt name (alone or in a zip) is not a book.
+    (tmp_path / "books/gutenberg").mkdir(parents=True)
+    (tmp_path / "books/gutenberg/cover.txt").write_bytes(png)
+    (tmp_path / "books/gutenberg/good.txt").write_text(BOOK)
+    from pipeline.samples.books import zipped
+
+    (tmp_path / "books/gutenberg/more.zip").write_bytes(zipped({"elf.txt": elf}))
+    stats, docs = run(Books(BooksConfig(min_chars=1)), tmp_path / "books", tmp_path / "out")
+    assert [d.id for d in docs] == ["gutenberg/good"]
+    assert read_drops(stats) == {"binary_file": 2}
     # arXiv: figures and compiled files in a paper's tarball are never read as text.
     write_paper(tmp_path / "papers/2101.00001.tar.gz",
                 [("main.tex", PAPER.encode()), ("fig.png", png), ("main.pdf", b"%PDF-1.5\x00\xff")])
