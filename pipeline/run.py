@@ -97,22 +97,33 @@ def run_sources(args: argparse.Namespace) -> None:
         inputs = {n: f"{raw_root.rstrip('/')}/{n}" for n in names}
     else:
         inputs = {args.source: args.input or f"data/raw/{args.source}"}
+    failed: list[str] = []
     for name, input_root in inputs.items():
-        source = build_source(name, args.config)
-        report = run_source(
-            source,
-            input_root,
-            args.output,
-            workers=args.workers,
-            tasks=args.tasks,
-            executor=args.executor,
-            address=args.address,
-            keep_dropped=args.keep_dropped,
-            restart=args.restart,
-            shard_mb=args.shard_mb,
-            show_progress=False if args.no_progress else None,
-        )
+        try:
+            source = build_source(name, args.config)
+            report = run_source(
+                source,
+                input_root,
+                args.output,
+                workers=args.workers,
+                tasks=args.tasks,
+                executor=args.executor,
+                address=args.address,
+                keep_dropped=args.keep_dropped,
+                restart=args.restart,
+                shard_mb=args.shard_mb,
+                show_progress=False if args.no_progress else None,
+            )
+        except UserError as e:
+            if len(inputs) == 1:
+                raise
+            # With `all`, one source that cannot run must not stop the others.
+            print(f"pipeline: error: {name}: {e}", file=sys.stderr)
+            failed.append(name)
+            continue
         _print_report(report)
+    if failed:
+        raise UserError(f"{len(failed)} of {len(inputs)} sources failed: {', '.join(failed)} (errors above)")
 
 
 def _exists(path: str) -> bool:

@@ -89,3 +89,16 @@ def test_other_commands_exist_with_help(tmp_path: Path) -> None:
     for name in ("tokenizer", "train"):
         result = subprocess.run([script(name), "--help"], capture_output=True, text=True, env=subprocess_env())
         assert result.returncode == 0 and "usage" in result.stdout
+
+
+def test_run_all_runs_every_source_and_reports_the_ones_that_failed(tmp_path: Path) -> None:
+    raw = tmp_path / "data/raw"
+    (raw / "c4").mkdir(parents=True)
+    (raw / "c4" / "a.json").write_text(json.dumps({"text": "x", "url": "u", "timestamp": "t"}) + "\n")
+    (raw / "github").mkdir()  # a source folder with no input in it
+    result = _pipeline("run", "all", "--workers", "1", cwd=tmp_path)
+    assert result.returncode == 2
+    assert (tmp_path / "data/corpus/c4/stats.json").exists()
+    errors = result.stderr.strip().splitlines()
+    assert errors[0].startswith("pipeline: error: github: ")
+    assert errors[-1] == "pipeline: error: 1 of 2 sources failed: github (errors above)"
