@@ -4,7 +4,6 @@ bomb is ever held in memory or written out."""
 
 from __future__ import annotations
 
-import bz2
 import gzip
 import io
 import tarfile

@@ -14,7 +14,6 @@ import os
 import random
 import shutil
 import unicodedata
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
