@@ -13,6 +13,8 @@ import shutil
 import sys
 import time
 import uuid
+from itertools import islice
+from operator import attrgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -241,36 +243,39 @@ def _run_stages(
 ) -> Iterator[list[Document]]:
     """Chunks of documents that passed every stage. Per-document work here is kept to a
     minimum: this loop is the engine's overhead on top of the stages themselves."""
-    chunk: list[Document] = []
-    append = chunk.append
     skipped = read_stats.dropped
     unreported_docs, unreported_chars = 0, 0
     last_report = time.monotonic()
-    for item in items:
-        if item.__class__ is Skipped:
-            skipped[item.reason] += 1  # type: ignore[union-attr]
-            continue
-        append(item)  # type: ignore[arg-type]
-        if len(chunk) >= CHUNK:
-            read_stats.documents_out += len(chunk)
-            if progress:
-                unreported_docs += len(chunk)
-                unreported_chars += sum([len(d.text) for d in chunk])
-            yield _process_chunk(chunk, stages, stats, dropped_writer)
-            chunk = []
-            append = chunk.append
-            if progress and time.monotonic() - last_report > 0.5:
-                progress(unreported_docs, unreported_chars)
-                unreported_docs, unreported_chars = 0, 0
-                last_report = time.monotonic()
-    if chunk:
+    items = iter(items)
+    while True:
+        # islice pulls a chunk at C speed; only chunks holding a Skipped are walked in Python.
+        chunk: list = list(islice(items, CHUNK))
+        if not chunk:
+            break
+        if Skipped in set(map(type, chunk)):
+            docs = []
+            for item in chunk:
+                if item.__class__ is Skipped:
+                    skipped[item.reason] += 1
+                else:
+                    docs.append(item)
+            chunk = docs
         read_stats.documents_out += len(chunk)
-        unreported_docs += len(chunk)
-        unreported_chars += sum([len(d.text) for d in chunk])
-        yield _process_chunk(chunk, stages, stats, dropped_writer)
+        if progress:
+            unreported_docs += len(chunk)
+            unreported_chars += sum(map(len, map(_text, chunk)))
+        if chunk:
+            yield _process_chunk(chunk, stages, stats, dropped_writer)
+        if progress and time.monotonic() - last_report > 0.5:
+            progress(unreported_docs, unreported_chars)
+            unreported_docs, unreported_chars = 0, 0
+            last_report = time.monotonic()
     if progress:
         progress(unreported_docs, unreported_chars)
     read_stats.documents_in = read_stats.documents_out + sum(skipped.values())
+
+
+_text = attrgetter("text")
 
 
 def _process_chunk(
