@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from pipeline.errors import UserError
+from pipeline.errors import UserError, exit_on_errors
 
 DESCRIPTION = """\
 Rebuild the LLaMA-1 pretraining corpus. Typical use on a fresh checkout:
@@ -35,23 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     if not hasattr(args, "handler"):
         parser.print_help()
         sys.exit(2)
-    try:
+    with exit_on_errors("pipeline", "rerun the same command to resume"):
         args.handler(args)
-    except UserError as e:
-        print(f"pipeline: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as e:
-        from pipeline.shards import out_of_space
-
-        line = out_of_space(e)
-        if line is None:
-            raise
-        # Finished tasks keep their markers and every file under a final name is whole.
-        print(f"pipeline: error: {line}; free space and rerun the same command to resume", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("pipeline: interrupted; rerun the same command to resume", file=sys.stderr)
-        sys.exit(130)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,6 @@ written as `<name>.tmp` and renamed once closed.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -20,6 +19,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from pipeline.document import Document
+from pipeline.errors import OUT_OF_SPACE
 
 BASE_FIELDS = [
     pa.field("id", pa.string(), nullable=False),
@@ -42,10 +42,6 @@ def build_schema(meta_fields: list[pa.Field]) -> pa.Schema:
 
 _get_id, _get_text, _get_source = attrgetter("id"), attrgetter("text"), attrgetter("source")
 
-# A write that failed for lack of space: a full disk, a quota, or a file size limit (RLIMIT_FSIZE).
-OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
-
-
 def with_path(error: OSError, path: Path | str) -> OSError:
     """`error` naming the file it concerns. pyarrow, file objects and numpy raise write errors
     without a file name; the one line a command prints must say which file it was."""
@@ -54,14 +50,6 @@ def with_path(error: OSError, path: Path | str) -> OSError:
     named = OSError(error.errno, os.strerror(error.errno), str(path))
     named.__cause__ = error
     return named
-
-
-def out_of_space(error: BaseException) -> str | None:
-    """The line a command prints when a write failed for lack of space, else None."""
-    if not isinstance(error, OSError) or error.errno not in OUT_OF_SPACE:
-        return None
-    where = error.filename if error.filename is not None else "a file"
-    return f"{where}: cannot write: {os.strerror(error.errno)} ({errno.errorcode[error.errno]})"
 
 
 class ShardWriter:

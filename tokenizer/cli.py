@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.errors import UserError
+from pipeline.errors import exit_on_errors
 
 DESCRIPTION = """\
 Train LLaMA's tokenizer and encode the corpus for the trainer:
@@ -82,22 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     if not hasattr(args, "handler"):
         parser.print_help()
         sys.exit(2)
-    try:
+    with exit_on_errors("tokenizer", "rerun the same command to resume"):
         args.handler(args)
-    except UserError as e:
-        print(f"tokenizer: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as e:
-        from pipeline.shards import out_of_space
-
-        line = out_of_space(e)
-        if line is None:
-            raise
-        print(f"tokenizer: error: {line}; free space and rerun the same command to resume", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("tokenizer: interrupted; rerun the same command to resume", file=sys.stderr)
-        sys.exit(130)
 
 
 def _cmd_train(args: argparse.Namespace) -> None:

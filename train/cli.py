@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-from pipeline.errors import UserError
+from pipeline.errors import exit_on_errors
 
 DESCRIPTION = """\
 Train a LLaMA-1 model (RMSNorm, SwiGLU, rotary embeddings; AdamW, warmup + cosine schedule)
@@ -74,27 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
+    with exit_on_errors("train", "rerun the same command with --resume to continue from the last checkpoint"):
         if argv and argv[0] in SUBCOMMANDS:
             run_subcommand(argv[0], argv[1:])
         else:
             run_training(build_parser().parse_args(argv))
-    except UserError as e:
-        print(f"train: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as e:
-        from pipeline.shards import out_of_space
-
-        line = out_of_space(e)
-        if line is None:
-            raise
-        print(f"train: error: {line}; free space and rerun (with --resume when a checkpoint was saved)",
-              file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("train: interrupted; rerun the same command with --resume to continue from the last checkpoint",
-              file=sys.stderr)
-        sys.exit(130)
 
 
 def run_subcommand(name: str, argv: list[str]) -> None:
