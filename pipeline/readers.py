@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import json
 import zlib
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 import fsspec
 
+from pipeline.document import Skipped
 from pipeline.errors import InputError
 
 
@@ -89,6 +91,21 @@ def text_lines(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[str | Non
             raise InputError(path, f"truncated or corrupt compressed file ({e})") from None
     if empty:
         raise InputError(path, "empty file")
+
+
+def json_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, Any] | Skipped]:
+    """(line number, decoded JSON value) for each non-blank line of a JSON-lines file, or a
+    `Skipped` for a line too long or not JSON. The caller judges the value's shape."""
+    for number, line in enumerate(text_lines(path, max_bytes)):
+        if line is None:
+            yield Skipped("line_too_long")
+            continue
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError:
+            yield Skipped("malformed_json")
 
 
 def storable(*texts: str) -> bool:

@@ -12,7 +12,6 @@ pipeline/near_dedup.py), the longest copy surviving.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -24,7 +23,7 @@ from pipeline.document import Document, Skipped
 from pipeline.errors import InputError
 from pipeline.gutenberg import header_title, strip_boilerplate
 from pipeline.near_dedup import OVERLAP_THRESHOLD, NearDedup
-from pipeline.readers import open_binary, storable, text_lines
+from pipeline.readers import json_rows, open_binary, storable
 from pipeline.source import Source, SourceConfig
 from pipeline.stage import Filter, Stage
 
@@ -124,17 +123,11 @@ class Books(Source):
     def _read_jsonl(self, path: str, subcorpus: str, file_name: str) -> Iterator[Document | Skipped]:
         stem = file_name.removesuffix(".gz").removesuffix(".jsonl")
         # A book a line: a line past max_book_mb is skipped unread, as a .txt that large fails.
-        for number, line in enumerate(text_lines(path, self.config.max_book_mb * MiB)):
-            if line is None:
-                yield Skipped("line_too_long")
+        for item in json_rows(path, self.config.max_book_mb * MiB):
+            if isinstance(item, Skipped):
+                yield item
                 continue
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                yield Skipped("malformed_json")
-                continue
+            number, row = item
             if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                 yield Skipped("no_text_field")
                 continue

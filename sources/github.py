@@ -14,7 +14,6 @@ content is kept). Metadata: repo, path, license, language.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -28,7 +27,7 @@ from pipeline.document import Document, Skipped
 from pipeline.errors import InputError, UserError
 from pipeline.exact_dedup import ExactDedup
 from pipeline.licenses import PERMISSIVE, UNKNOWN, detect_license, is_license_file, normalise_license_name
-from pipeline.readers import text_lines
+from pipeline.readers import json_rows
 from pipeline.source import Source, SourceConfig
 from pipeline.stage import Stage
 
@@ -160,18 +159,11 @@ class GitHub(Source):
     # BigQuery-style rows ------------------------------------------------------------------
 
     def _jsonl_rows(self, path: str) -> Iterator[dict[str, Any] | Skipped]:
-        for line in text_lines(path):
-            if line is None:
-                yield Skipped("line_too_long")
-                continue
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                yield Skipped("malformed_json")
-                continue
-            yield row if isinstance(row, dict) else Skipped("malformed_row")
+        for item in json_rows(path):
+            if isinstance(item, Skipped):
+                yield item
+            else:
+                yield item[1] if isinstance(item[1], dict) else Skipped("malformed_row")
 
     def _parquet_rows(self, path: str) -> Iterator[dict[str, Any]]:
         fs, base, _ = _fs_and_base(path)

@@ -7,14 +7,13 @@ and mixtures, and the engine's own test source.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Iterator
 
 import pyarrow as pa
 
 from pipeline.document import Document, Skipped
-from pipeline.readers import storable, text_lines
+from pipeline.readers import json_rows, storable
 from pipeline.source import Source, SourceConfig
 from pipeline.stage import Filter
 
@@ -47,17 +46,11 @@ class Jsonl(Source):
 
     def read(self, path: str) -> Iterator[Document | Skipped]:
         stem = path.rsplit("/", 1)[-1]
-        for number, line in enumerate(text_lines(path)):
-            if line is None:
-                yield Skipped("line_too_long")
+        for item in json_rows(path):
+            if isinstance(item, Skipped):
+                yield item
                 continue
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                yield Skipped("malformed_json")
-                continue
+            number, row = item
             if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                 yield Skipped("no_text_field")
                 continue
