@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,9 +147,10 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
         if is_main else None
     result = TrainResult(run_dir=run_dir, start_step=start_step, steps=cfg.steps)
     tokens_per_step = cfg.batch_tokens
+    # In a log file (not a terminal) a bar redrawn every step would be one endless line: draw
+    # it every 30 s there; metrics.jsonl has every step anyway.
     bar = tqdm(total=cfg.steps, initial=start_step, disable=not cfg.progress or not is_main, desc=run_dir.name,
-               unit="step",
-               dynamic_ncols=True)
+               unit="step", dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
     completed = start_step
     model.train()
     last_time = time.perf_counter()
