@@ -83,15 +83,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_subcommand(name: str, argv: list[str]) -> None:
     module_name, _ = SUBCOMMANDS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name != module_name:
-            raise
-        print(f"train: error: 'train {name}' is not built yet ({module_name.replace('.', '/')}.py lands with "
-              f"the export/generation/eval issue)", file=sys.stderr)
-        sys.exit(2)
-    module.main(argv)
+    # Imported only when used: export pulls in transformers, which takes seconds to load.
+    importlib.import_module(module_name).main(argv)
 
 
 def run_training(args: argparse.Namespace) -> None:

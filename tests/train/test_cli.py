@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 from pathlib import Path
@@ -36,18 +35,6 @@ def test_help_explains_training_flags_and_subcommands(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         main(["plot", "--help"])
     assert "--run" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("command, module", [("export", "train.export"), ("generate", "train.generate"),
-                                             ("eval", "train.evaluate")])
-def test_reserved_subcommands_say_they_are_not_built_yet(command: str, module: str,
-                                                        capsys: pytest.CaptureFixture) -> None:
-    if importlib.util.find_spec(module) is not None:
-        pytest.skip(f"{module} exists now")
-    code, err = exit_code([command, "--run", "runs/x"], capsys)
-    assert code == 2
-    assert err.strip() == (f"train: error: 'train {command}' is not built yet ({module.replace('.', '/')}.py "
-                           "lands with the export/generation/eval issue)")
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -116,14 +103,3 @@ def test_train_then_plot_end_to_end(tmp_path: Path) -> None:
     missing = run_cli(["plot", "--run", "runs/nothing"], tmp_path)
     assert missing.returncode == 2 and missing.stderr.strip() == (
         "train: error: runs/nothing/metrics.jsonl: missing: not a training run folder (or no step has finished yet)")
-
-
-def test_a_subcommand_whose_module_is_missing_says_so(monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture) -> None:
-    import train.cli
-
-    monkeypatch.setitem(train.cli.SUBCOMMANDS, "export", ("train.not_a_module", "export a checkpoint"))
-    code, err = exit_code(["export", "--run", "runs/x"], capsys)
-    assert code == 2
-    assert err.strip() == ("train: error: 'train export' is not built yet (train/not_a_module.py lands with the "
-                           "export/generation/eval issue)")
