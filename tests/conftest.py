@@ -35,17 +35,12 @@ def subprocess_env() -> dict[str, str]:
 # ---------------------------------------------------------------------------------------
 # No test writes outside its temporary folder: checked once for the whole session.
 
-# Other engineers edit the tree while tests run: new source and notes files are theirs, never
-# what a test leaves behind (tests write shards, tokens, checkpoints, JSON, raw samples).
-EDITED_BY_PEOPLE = (".py", ".md")
-
-
 def _untracked_files() -> set[str]:
     """Files git neither tracks nor ignores, plus everything under the repository's data/ and
     runs/ (ignored by git, and exactly where a CLI run from the repository root writes)."""
     found = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "-z"], cwd=REPO,
                            capture_output=True, check=True).stdout.decode().split("\0")
-    files = {f for f in found if f and not f.endswith(EDITED_BY_PEOPLE)}
+    files = {f for f in found if f}
     for folder in ("data", "runs"):
         for parent, _, names in os.walk(REPO / folder):
             files.update(str(Path(parent, n).relative_to(REPO)) for n in names)
