@@ -108,6 +108,23 @@ def json_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int,
             yield Skipped("malformed_json")
 
 
+def decode_utf8_or_latin1(data: bytes) -> str:
+    """UTF-8 (a leading BOM dropped), else Latin-1, which older Gutenberg books and arXiv papers
+    often are. A file mixing both is decoded line by line, so its UTF-8 lines do not turn into
+    mojibake."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return "".join(_decode_line(line) for line in data.splitlines(keepends=True))
+
+
+def _decode_line(line: bytes) -> str:
+    try:
+        return line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
+
+
 def storable(*texts: str) -> bool:
     """False when a string holds a lone surrogate (from a JSON "\\ud800" escape): Arrow cannot
     store it, and one such row must be skipped, not end the run at the shard writer."""

@@ -38,6 +38,7 @@ from pipeline.latex import (
     remove_bibliography,
     strip_comments,
 )
+from pipeline.readers import decode_utf8_or_latin1
 from pipeline.source import Source, SourceConfig
 from pipeline.stage import Filter, Stage
 
@@ -117,22 +118,6 @@ def arxiv_id(path: str) -> str:
     return f"{old.group(1)}/{old.group(2)}" if old else name
 
 
-def decode(data: bytes) -> str:
-    """UTF-8, else Latin-1 (older papers are often Latin-1). A file mixing both is decoded line by
-    line, so its UTF-8 lines do not turn into mojibake."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return "".join(_decode_line(line) for line in data.splitlines(keepends=True))
-
-
-def _decode_line(line: bytes) -> str:
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError:
-        return line.decode("latin-1")
-
-
 def pick_main(texts: dict[str, str]) -> str | None:
     """The main file: has \\documentclass (comment-free) and \\begin{document}; the largest wins."""
     mains = [p for p, t in texts.items() if DOCUMENTCLASS.search(t) and BEGIN_DOCUMENT.search(t)]
@@ -185,7 +170,7 @@ class ArXiv(Source):
             raise InputError(path, f"corrupt_archive ({e})") from None
         for reason in refused:
             yield Skipped(reason)  # each refused member counted; the rest of the paper still goes on
-        texts = {p: strip_comments(decode(d)) for p, d in files.items() if p.endswith(".tex")}
+        texts = {p: strip_comments(decode_utf8_or_latin1(d)) for p, d in files.items() if p.endswith(".tex")}
         yield self._paper(arxiv_id(path), texts)
 
     def _paper(self, paper_id: str, texts: dict[str, str]) -> Document | Skipped:
@@ -214,7 +199,7 @@ class ArXiv(Source):
                         cache[relative] = None
                     else:
                         with fs.open(full, "rb") as f:
-                            cache[relative] = decode(f.read())
+                            cache[relative] = decode_utf8_or_latin1(f.read())
                 except OSError:
                     cache[relative] = None
             return cache[relative]

@@ -23,7 +23,7 @@ from pipeline.document import Document, Skipped
 from pipeline.errors import InputError
 from pipeline.gutenberg import header_title, strip_boilerplate
 from pipeline.near_dedup import OVERLAP_THRESHOLD, NearDedup
-from pipeline.readers import json_rows, open_binary, storable
+from pipeline.readers import decode_utf8_or_latin1, json_rows, open_binary, storable
 from pipeline.source import Source, SourceConfig
 from pipeline.stage import Filter, Stage
 
@@ -53,22 +53,6 @@ class MinChars(Filter):
         return len(doc.text) >= self.min_chars or "too_short"
 
 
-def decode(data: bytes) -> str:
-    """UTF-8, else Latin-1 (older Gutenberg files are Latin-1). A file mixing both is decoded line by
-    line, so its UTF-8 lines do not turn into mojibake."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return "".join(_decode_line(line) for line in data.splitlines(keepends=True))
-
-
-def _decode_line(line: bytes) -> str:
-    try:
-        return line.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return line.decode("latin-1")
-
-
 def split_path(path: str) -> tuple[str, str]:
     """(sub-corpus, file name): the folder a file sits in names its sub-corpus."""
     parts = path.rstrip("/").split("/")
@@ -94,7 +78,7 @@ class Books(Source):
             yield from self._read_jsonl(path, subcorpus, file_name)
         else:
             with open_binary(path) as f:
-                text = decode(f.read(self.config.max_book_mb * MiB + 1))
+                text = decode_utf8_or_latin1(f.read(self.config.max_book_mb * MiB + 1))
             if len(text) > self.config.max_book_mb * MiB:
                 raise InputError(path, f"larger than {self.config.max_book_mb} MB")
             yield self._book(f"{subcorpus}/{file_name.removesuffix('.txt')}", text, subcorpus)
@@ -118,7 +102,7 @@ class Books(Source):
         for member in sorted(extracted.files):
             if member.endswith(".txt"):
                 yield self._book(f"{subcorpus}/{file_name}:{member.removesuffix('.txt')}",
-                                 decode(extracted.files[member]), subcorpus)
+                                 decode_utf8_or_latin1(extracted.files[member]), subcorpus)
 
     def _read_jsonl(self, path: str, subcorpus: str, file_name: str) -> Iterator[Document | Skipped]:
         stem = file_name.removesuffix(".gz").removesuffix(".jsonl")
