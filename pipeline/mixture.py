@@ -168,16 +168,21 @@ def corpus_size(folder: Path) -> CorpusSize | None:
     paths = [p for p in shard_paths(folder) if p.exists()] if folder.is_dir() else []
     if not paths:
         return None
+    sizes = [shard_text_size(path) for path in paths]
+    return CorpusSize(sum(d for d, _ in sizes), sum(b for _, b in sizes))
+
+
+def shard_text_size(path: Path) -> tuple[int, int]:
+    """(documents, UTF-8 bytes of text) of one corpus shard, from its offsets only."""
     documents = text_bytes = 0
-    for path in paths:
-        try:
-            with pa.memory_map(str(path)) as source:
-                for batch in pa.ipc.open_stream(source):
-                    documents += batch.num_rows
-                    text_bytes += string_bytes(batch.column("text"))
-        except (OSError, pa.ArrowException) as e:
-            raise UserError(f"{path}: unreadable corpus shard ({e})") from None
-    return CorpusSize(documents, text_bytes)
+    try:
+        with pa.memory_map(str(path)) as source:
+            for batch in pa.ipc.open_stream(source):
+                documents += batch.num_rows
+                text_bytes += string_bytes(batch.column("text"))
+    except (OSError, pa.ArrowException) as e:
+        raise UserError(f"{path}: unreadable corpus shard ({e})") from None
+    return documents, text_bytes
 
 
 def token_meta(folder: Path) -> dict | None:

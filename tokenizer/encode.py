@@ -38,7 +38,7 @@ import pyarrow as pa
 import xxhash
 
 from pipeline.errors import UserError
-from pipeline.mixture import string_bytes
+from pipeline.mixture import shard_text_size, string_bytes
 from pipeline.shards import file_sha256, shard_paths, with_path
 from tokenizer.token_shards import META, TokenShardWriter, token_dtype
 
@@ -157,7 +157,7 @@ def _plan_source(folder: Path, out: Path, source: str, model: Path, tokenizer: d
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise UserError(f"{missing[0]}: listed in the manifest but missing")
-    sizes = [_shard_size(p) for p in paths]
+    sizes = [shard_text_size(p) for p in paths]
     documents = sum(n for n, _ in sizes)
     if documents == 0:
         raise UserError(f"{folder}: empty source (no documents in its corpus shards)")
@@ -207,18 +207,6 @@ def _corpus_identity(folder: Path, paths: list[Path]) -> list[str]:
     """Shard names with the manifest's sha256: a corpus rebuilt since the encode started differs."""
     hashes = _manifest_hashes(folder)
     return [f"{p.name}:{hashes.get(p.name, '')}" for p in paths]
-
-
-def _shard_size(path: Path) -> tuple[int, int]:
-    documents = text_bytes = 0
-    try:
-        with pa.memory_map(str(path)) as source:
-            for batch in pa.ipc.open_stream(source):
-                documents += batch.num_rows
-                text_bytes += string_bytes(batch.column("text"))
-    except (OSError, pa.ArrowException) as e:
-        raise UserError(f"{path}: unreadable corpus shard ({e})") from None
-    return documents, text_bytes
 
 
 def _heldout_rule(paths: list[Path], documents: int, fraction: float, seed: int) -> HeldoutRule:
