@@ -15,6 +15,7 @@ everything. The machine may be shared: figures are rough.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import importlib.util
 import inspect
@@ -31,6 +32,7 @@ from pipeline.document import Document  # noqa: E402
 from pipeline.errors import UserError  # noqa: E402
 from pipeline.run import run_source  # noqa: E402
 from pipeline.samples import WRITERS, write_samples  # noqa: E402
+from pipeline.source import Source  # noqa: E402
 
 
 def raw_bytes(path: Path) -> int:
@@ -93,7 +95,8 @@ def measure_source(name: str, copies: int) -> tuple[int, int, int, float] | str:
             inputs = write_copies(name, Path(tmp) / "raw", copies)
         except (UserError, ModuleNotFoundError) as e:
             return f"no sample writer ({e})"
-        size = sum(raw_bytes(p) for p in inputs.rglob("*") if p.is_file())
+        size = sum(raw_bytes(Path(p)) for p in source.list_inputs(str(inputs)))
+        source = with_models(source, inputs, Path(tmp) / "models")
         started = time.perf_counter()
         try:
             report = run_source(source, str(inputs), str(Path(tmp) / "out"), workers=1, show_progress=False)
@@ -101,6 +104,19 @@ def measure_source(name: str, copies: int) -> tuple[int, int, int, float] | str:
             return str(e)
         seconds = time.perf_counter() - started
         return size, report.stats["documents_read"], report.documents_kept, seconds
+
+
+def with_models(source: Source, inputs: Path, models: Path) -> Source:
+    """CommonCrawl's filters need a perplexity model and a reference classifier: train them
+    (untimed) from the sample's stand-in reference pages, as the README's main job does."""
+    if source.name != "commoncrawl":
+        return source
+    from pipeline.models import train_classifier, train_lm
+
+    reference = sorted(str(p) for p in inputs.glob("reference*/*") if p.is_file())
+    train_lm(reference, models)
+    train_classifier(reference, [str(inputs)], models)
+    return type(source)(dataclasses.replace(source.config, models_dir=str(models)))
 
 
 def sources_table(names: list[str], copies: int) -> None:
