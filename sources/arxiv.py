@@ -38,9 +38,10 @@ from pipeline.latex import (
     remove_bibliography,
     strip_comments,
 )
+from pipeline.min_chars import MinChars
 from pipeline.readers import decode_utf8_or_latin1
 from pipeline.source import Source, SourceConfig
-from pipeline.stage import Filter, Stage
+from pipeline.stage import Stage
 
 DOCUMENTCLASS = re.compile(r"\\documentclass\s*[\[{]|\\documentstyle\s*[\[{]")
 BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
@@ -95,16 +96,6 @@ class RemoveBibliography(Stage):
     def process(self, doc: Document) -> Document | str:
         doc.text = remove_bibliography(doc.text)
         return doc
-
-
-class MinChars(Filter):
-    name = "min_chars"
-
-    def __init__(self, min_chars: int) -> None:
-        self.min_chars = min_chars
-
-    def keep(self, doc: Document) -> bool | str:
-        return len(doc.text) >= self.min_chars or "too_short"
 
 
 def arxiv_id(path: str) -> str:

@@ -22,10 +22,11 @@ from pipeline.archives import ArchiveError, Limits, MiB, read_zip
 from pipeline.document import Document, Skipped
 from pipeline.errors import InputError
 from pipeline.gutenberg import header_title, strip_boilerplate
+from pipeline.min_chars import MinChars
 from pipeline.near_dedup import OVERLAP_THRESHOLD, NearDedup
 from pipeline.readers import decode_utf8_or_latin1, json_rows, open_binary, storable
 from pipeline.source import Source, SourceConfig
-from pipeline.stage import Filter, Stage
+from pipeline.stage import Stage
 
 
 @dataclass
@@ -41,16 +42,6 @@ class StripGutenberg(Stage):
     def process(self, doc: Document) -> Document | str:
         doc.text = strip_boilerplate(doc.text)
         return doc if doc.text else "empty_after_stripping"
-
-
-class MinChars(Filter):
-    name = "min_chars"
-
-    def __init__(self, min_chars: int) -> None:
-        self.min_chars = min_chars
-
-    def keep(self, doc: Document) -> bool | str:
-        return len(doc.text) >= self.min_chars or "too_short"
 
 
 def split_path(path: str) -> tuple[str, str]:

@@ -24,9 +24,10 @@ import pyarrow.parquet as pq
 from pipeline.document import Document, Skipped
 from pipeline.errors import InputError
 from pipeline.mediawiki_xml import DumpError, SiteInfo, iter_pages
+from pipeline.min_chars import MinChars
 from pipeline.readers import open_binary
 from pipeline.source import Source, SourceConfig
-from pipeline.stage import Filter, Stage
+from pipeline.stage import Stage
 from pipeline.wikitext import clean_wikitext
 
 # LLaMA paper, section 2: the June-August 2022 dumps of these 20 languages.
@@ -60,16 +61,6 @@ class CleanWikitext(Stage):
             return doc
         doc.text = clean_wikitext(doc.text)
         return doc if doc.text else "empty_after_cleaning"
-
-
-class MinChars(Filter):
-    name = "min_chars"
-
-    def __init__(self, min_chars: int) -> None:
-        self.min_chars = min_chars
-
-    def keep(self, doc: Document) -> bool | str:
-        return len(doc.text) >= self.min_chars or "too_short"
 
 
 def article_url(lang: str, title: str) -> str:
