@@ -226,18 +226,22 @@ def _escaped(text: str, i: int) -> bool:
     return n % 2 == 1
 
 
+def _defined_name(text: str, i: int) -> tuple[str, int] | None:
+    """The macro name a definition gives at `i`, braced (`{\\R}`) or bare (`\\R`), and where it ends."""
+    if i < len(text) and text[i] == "{":
+        name_group, i = read_group(text, i)
+        return name_group.strip(), i
+    token = CONTROL_WORD.match(text, i)
+    return None if token is None else (token.group(), token.end())
+
+
 def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | None:
     m = NEWCOMMAND.match(text, start)
     if m:
-        i = m.end()
-        if i < len(text) and text[i] == "{":
-            name_group, i = read_group(text, i)
-            name = name_group.strip()
-        else:
-            token = CONTROL_WORD.match(text, i)
-            if token is None:
-                return None
-            name, i = token.group(), token.end()
+        named = _defined_name(text, m.end())
+        if named is None:
+            return None
+        name, i = named
         if not name.startswith("\\") or not CONTROL_WORD.fullmatch(name):
             return None
         nargs, default = 0, None
@@ -257,15 +261,10 @@ def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | 
         return Macro(name[1:], body, nargs, default), i, m.group(1)
     m = MATHOP.match(text, start)
     if m:
-        i = m.end()
-        if i < len(text) and text[i] == "{":
-            name_group, i = read_group(text, i)
-            name = name_group.strip()
-        else:
-            token = CONTROL_WORD.match(text, i)
-            if token is None:
-                return None
-            name, i = token.group(), token.end()
+        named = _defined_name(text, m.end())
+        if named is None:
+            return None
+        name, i = named
         i = skip_spaces(text, i)
         if not name.startswith("\\") or i >= len(text) or text[i] != "{":
             return None
