@@ -7,6 +7,8 @@ completion marker, so a task killed halfway is simply run again.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import shutil
@@ -177,15 +179,16 @@ def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | Non
     )
     kept = _run_stages(items, stages, stats, read_stats, dropped_writer, progress)
     try:
-        if collector is not None:
-            assert isinstance(collector, GlobalStage)
-            stream = _tee(kept, writer)
-            collector.collect(stream, out_dir / "partial")
-            for _ in stream:  # a collector that stopped early still passes everything on
-                pass
-        else:
-            for docs in kept:
-                writer.write_many(docs)
+        with _tuned_for_throughput():
+            if collector is not None:
+                assert isinstance(collector, GlobalStage)
+                stream = _tee(kept, writer)
+                collector.collect(stream, out_dir / "partial")
+                for _ in stream:  # a collector that stopped early still passes everything on
+                    pass
+            else:
+                for docs in kept:
+                    writer.write_many(docs)
         writer.close()
         parts = writer.info
         dropped_parts: list[dict] = []
@@ -210,6 +213,28 @@ def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | Non
     )
     _write_json_atomic(marker, result.to_json())
     return result
+
+
+@contextlib.contextmanager
+def _tuned_for_throughput() -> Iterator[None]:
+    """Interpreter settings for the document loop, restored afterwards.
+
+    - The cyclic collector runs every 50k allocations instead of every 700: every document
+      in flight is an object it tracks, and at the default it walks the same in-flight
+      documents hundreds of times per 100k documents, a tenth of the engine's own time.
+      Cycles a stage creates are still collected.
+    - Threads switch every 0.2 ms instead of 5 ms: the shard writer's background thread
+      needs the interpreter lock for a moment between each write and hash, and waiting
+      5 ms for it each time starves it behind a busy document loop.
+    """
+    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+    gc.set_threshold(50_000, *threshold[1:])
+    sys.setswitchinterval(min(interval, 0.0002))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        sys.setswitchinterval(interval)
 
 
 def _read_inputs(source: Source, paths: list[str], files_failed: list[dict]) -> Iterator[Document | Skipped]:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import threading
 from operator import attrgetter
 from pathlib import Path
@@ -77,10 +78,8 @@ class ShardWriter:
         self.paths: list[Path] = []
         self.info: list[dict] = []  # per closed shard: file, documents, bytes, sha256
         self._buffer: list[Document] = []
-        self._hasher: _FileHasher | None = None
+        self._file: _BackgroundFile | None = None
         self._rows_in_shard = 0
-        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
-        self._sink: Any = None
         self._bytes_in_shard = 0
 
     def write(self, doc: Document) -> None:
@@ -111,13 +110,13 @@ class ShardWriter:
             columns.append(pa.array([d.meta.get(name) for d in docs], self.schema.field(name).type))
         batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
         try:
-            if self._writer is None:
+            if self._file is None:
                 self._open()
-            assert self._writer is not None
-            self._writer.write_batch(batch)
+            assert self._file is not None
+            # The batch's stream message: byte for byte what pyarrow's stream writer writes.
+            self._file.write(batch.serialize())
         except OSError as e:
             raise with_path(e, self._final_path()) from e
-        self._hasher.advance(self._sink.tell())  # type: ignore[union-attr]
         self._rows_in_shard += batch.num_rows
         self._bytes_in_shard += batch.nbytes
         if self._bytes_in_shard >= self.max_bytes:
@@ -128,98 +127,129 @@ class ShardWriter:
 
     def _open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = str(self._final_path()) + ".tmp"
-        self._sink = pa.OSFile(tmp, "wb")
-        self._writer = pa.ipc.new_stream(self._sink, self.schema)
-        self._hasher = _FileHasher(tmp)
+        self._file = _BackgroundFile(str(self._final_path()) + ".tmp")
+        self._file.write(self.schema.serialize())
         self._bytes_in_shard = 0
         self._rows_in_shard = 0
 
     def _close_shard(self) -> None:
-        assert self._writer is not None
-        try:
-            self._writer.close()
-            size = self._sink.tell()
-            self._sink.close()
-        except OSError as e:
-            raise with_path(e, self._final_path()) from e
-        assert self._hasher is not None
-        digest = self._hasher.finish(size)
+        assert self._file is not None
         final = self._final_path()
+        try:
+            self._file.write(END_OF_STREAM)
+            size, digest = self._file.close()
+        except OSError as e:
+            raise with_path(e, final) from e
+        self._file = None
         os.replace(str(final) + ".tmp", final)
         self.paths.append(final)
         self.info.append({"file": final.name, "documents": self._rows_in_shard, "bytes": size, "sha256": digest})
-        self._writer = None
 
     def close(self) -> list[Path]:
         self._flush()
-        if self._writer is not None:
+        if self._file is not None:
             self._close_shard()
         return self.paths
 
     def abort(self) -> None:
         """Drop the shard being written, leaving only completed ones."""
-        if self._writer is not None:
+        if self._file is not None:
             try:
-                # After a failed write (disk full) closing fails again: it must not hide that
-                # error nor keep the temporary file.
-                with contextlib.suppress(OSError):
-                    self._writer.close()
-                with contextlib.suppress(OSError):
-                    self._sink.close()
-                if self._hasher is not None:
-                    self._hasher.finish(0)
+                self._file.abort()
             finally:
                 Path(str(self._final_path()) + ".tmp").unlink(missing_ok=True)
-                self._writer = None
+                self._file = None
 
 
-class _FileHasher:
-    """SHA-256 of a file while it is being written, on a background thread.
+# What pyarrow's stream writer writes on close: a continuation marker and a zero length.
+END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 
-    The writer reports how far the file has been flushed; the thread reads and hashes up to
-    there (hashlib releases the GIL), so the checksum costs almost no time on the writer's
-    thread instead of a second full read at the end.
+
+class _BackgroundFile:
+    """A file written and SHA-256-hashed on a background thread, from buffers handed over.
+
+    The document loop only serialises batches. Writing them (the copy into the page cache)
+    and hashing them (about as much CPU again) run beside it, on the buffers themselves
+    while they are still in cache, instead of re-reading the file. Buffers go over a step
+    (`STEP` bytes) at a time, one `writev` each, so the threads rarely wait on each other;
+    at most one step waits, which bounds the memory held. A write error is kept and raised
+    at the writer's next call.
     """
 
+    STEP = 8 << 20
+    MAX_BUFFERS_PER_WRITE = 512  # below every system's IOV_MAX
+
     def __init__(self, path: str) -> None:
-        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)  # fails here if it can't
+        self.size = 0
+        self.error: BaseException | None = None
         self.digest = hashlib.sha256()
-        self.target = 0
-        self.closing = False
-        self.cond = threading.Condition()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self._step: list[Any] = []
+        self._step_bytes = 0
+        self._steps: queue.Queue[list[Any] | None] = queue.Queue(1)
+        self._thread = threading.Thread(target=self._write_steps, name=f"write {path}", daemon=True)
+        self._thread.start()
 
-    def advance(self, size: int) -> None:
-        with self.cond:
-            self.target = size
-            self.cond.notify()
+    def write(self, data: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        size = len(data)
+        self._step.append(data)
+        self._step_bytes += size
+        self.size += size
+        if self._step_bytes >= self.STEP:
+            self._hand_over()
 
-    def finish(self, size: int) -> str:
-        with self.cond:
-            self.target = max(self.target, size)
-            self.closing = True
-            self.cond.notify()
-        self.thread.join()
-        return self.digest.hexdigest()
+    def close(self) -> tuple[int, str]:
+        """Wait until everything is written; the file's size and SHA-256."""
+        self._stop()
+        os.close(self.fd)
+        if self.error is not None:
+            raise self.error
+        return self.size, self.digest.hexdigest()
 
-    def _run(self) -> None:
-        done = 0
-        with open(self.path, "rb") as f:
-            while True:
-                with self.cond:
-                    while self.target <= done and not self.closing:
-                        self.cond.wait()
-                    target, closing = self.target, self.closing
-                while done < target:
-                    block = f.read(min(target - done, 8 << 20))
-                    if not block:
-                        break
-                    self.digest.update(block)
-                    done += len(block)
-                if closing and done >= target:
-                    return
+    def abort(self) -> None:
+        self._stop()
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+    def _hand_over(self) -> None:
+        self._steps.put(self._step)
+        self._step, self._step_bytes = [], 0
+
+    def _stop(self) -> None:
+        if not self._thread.is_alive():
+            return  # stopped already: an abort after a failed close
+        self._hand_over()
+        self._steps.put(None)
+        self._thread.join()
+
+    def _write_steps(self) -> None:
+        while (step := self._steps.get()) is not None:
+            if self.error is not None:
+                continue  # after a failure only drain, so the writer never blocks
+            try:
+                for first in range(0, len(step), self.MAX_BUFFERS_PER_WRITE):
+                    _write_all(self.fd, step[first : first + self.MAX_BUFFERS_PER_WRITE])
+                for data in step:
+                    self.digest.update(data)
+            except BaseException as e:  # kept for the writer to raise: this thread must not die
+                self.error = e
+
+
+def _write_all(fd: int, buffers: list[Any]) -> None:
+    written = os.writev(fd, buffers)
+    if written == sum(map(len, buffers)):
+        return
+    # A short write (the disk filling up): write the rest piece by piece, so that the
+    # error that follows is raised with its errno.
+    for data in buffers:
+        view = memoryview(data)
+        skip = min(written, view.nbytes)
+        written -= skip
+        view = view[skip:]
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def iter_shard(path: Path | str) -> Iterator[Document]:

@@ -100,3 +100,13 @@ def test_every_run_in_one_process_sets_up_and_loads_its_own_stages(tmp_path: Pat
     write_inputs(tmp_path / "in", files=2)
     kept = [run(tmp_path / "in", tmp_path / f"out{i}", workers=1).documents_kept for i in range(5)]
     assert kept == [77] * 5
+
+
+def test_a_run_in_process_leaves_the_interpreters_settings_as_it_found_them(tmp_path: Path) -> None:
+    import gc
+
+    # The document loop collects and switches threads less often; the caller's settings return.
+    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+    write_inputs(tmp_path / "in", files=2)
+    run(tmp_path / "in", tmp_path / "out", workers=1)
+    assert gc.get_threshold() == threshold and sys.getswitchinterval() == interval

@@ -71,3 +71,43 @@ def test_writer_reports_rows_sizes_and_checksums_of_what_it_wrote(tmp_path: Path
         assert info["bytes"] == path.stat().st_size
         assert info["documents"] == count_rows(path)
     assert sum(i["documents"] for i in writer.info) == 1000
+
+
+def test_shard_bytes_are_exactly_what_pyarrows_stream_writer_writes(tmp_path: Path, monkeypatch) -> None:
+    import pipeline.shards
+
+    monkeypatch.setattr(pipeline.shards._BackgroundFile, "STEP", 3_000)  # many hand-overs
+    schema = build_schema([pa.field("n", pa.int32()), pa.field("tag", pa.string())])
+    writer = ShardWriter(tmp_path, schema, "shard", batch_rows=16)
+    for i in range(500):
+        writer.write(Document(str(i), "w" * (i % 97), "t", {"n": i} if i % 3 else {"tag": "x"}))
+    [path] = writer.close()
+    with pa.memory_map(str(path)) as source:
+        batches = list(pa.ipc.open_stream(source))
+    reference = pa.BufferOutputStream()
+    with pa.ipc.new_stream(reference, schema) as stream:
+        for batch in batches:
+            stream.write_batch(batch)
+    assert len(batches) == 32
+    assert path.read_bytes() == reference.getvalue().to_pybytes()
+
+
+def test_a_failed_background_write_names_the_shard_and_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    import pipeline.shards
+
+    def disk_full(fd: int, buffers: list) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline.shards._BackgroundFile, "STEP", 1)
+    monkeypatch.setattr(pipeline.shards, "_write_all", disk_full)
+    writer = ShardWriter(tmp_path, build_schema([]), "shard", batch_rows=1)
+    with pytest.raises(OSError) as failure:
+        for i in range(1000):  # the error surfaces at a later write, or at close
+            writer.write(Document(str(i), "v" * 100, "t"))
+        writer.close()
+    assert failure.value.errno == errno.ENOSPC
+    assert failure.value.filename == str(tmp_path / "shard-00000.arrow")
+    writer.abort()  # after the failure: returns, and removes the temporary file
+    assert list(tmp_path.iterdir()) == []
