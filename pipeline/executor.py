@@ -84,14 +84,11 @@ class LocalExecutor:
             return [run_task(spec, pass_index, t, progress) for t in tasks]
         ctx = multiprocessing.get_context("fork")
         queue = ctx.SimpleQueue()
-        stop = threading.Event()
 
         def drain() -> None:
-            while not stop.is_set() or not queue.empty():
-                if queue.empty():
-                    time.sleep(0.1)
-                    continue
-                progress(*queue.get())
+            # Blocks on the queue until the sentinel: polling would add its interval to every run.
+            while (report := queue.get()) is not None:
+                progress(*report)
 
         pump = threading.Thread(target=drain, daemon=True)
         pump.start()
@@ -99,7 +96,7 @@ class LocalExecutor:
             with ctx.Pool(min(self.workers, len(tasks)), initializer=_init_worker, initargs=(spec, queue)) as pool:
                 results = list(pool.imap_unordered(_worker_task, [(pass_index, t) for t in tasks]))
         finally:
-            stop.set()
+            queue.put(None)  # after every worker's reports: the workers have finished or are gone
             pump.join()
         return results
 
