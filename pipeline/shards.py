@@ -13,6 +13,7 @@ import json
 import os
 import queue
 import threading
+from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Iterator
@@ -42,6 +43,7 @@ def build_schema(meta_fields: list[pa.Field]) -> pa.Schema:
 
 
 _get_id, _get_text, _get_source = attrgetter("id"), attrgetter("text"), attrgetter("source")
+_get_meta = attrgetter("meta")
 
 def with_path(error: OSError, path: Path | str) -> OSError:
     """`error` naming the file it concerns. pyarrow, file objects and numpy raise write errors
@@ -97,10 +99,11 @@ class ShardWriter:
             return
         docs, self._buffer = self._buffer, []
         known = self.meta_name_set
-        for doc in docs:
-            if doc.meta and not known.issuperset(doc.meta):
-                unknown = sorted(set(doc.meta) - known)
-                raise ValueError(f"document {doc.id}: metadata {unknown} not declared in the schema")
+        if not known.issuperset(chain.from_iterable(map(_get_meta, docs))):  # at C speed
+            for doc in docs:
+                if not known.issuperset(doc.meta):
+                    unknown = sorted(set(doc.meta) - known)
+                    raise ValueError(f"document {doc.id}: metadata {unknown} not declared in the schema")
         columns = [
             pa.array(list(map(_get_id, docs)), pa.string()),
             pa.array(list(map(_get_text, docs)), pa.string()),

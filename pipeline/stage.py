@@ -40,7 +40,7 @@ class Stage:
         raise NotImplementedError
 
     def process_batch(self, docs: list[Document]) -> list[Result]:
-        return [self.process(doc) for doc in docs]
+        return list(map(self.process, docs))
 
 
 class Filter(Stage):
