@@ -36,15 +36,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.document import Document  # noqa: E402
-from pipeline.langid import LanguageId, bundled_model_path, load_fasttext, one_line  # noqa: E402
-from pipeline.line_dedup import LineDedup  # noqa: E402
-from pipeline.models import train_classifier, train_lm  # noqa: E402
-from pipeline.perplexity import Perplexity, PerplexityBuckets  # noqa: E402
-from pipeline.quality_classifier import ReferenceClassifier  # noqa: E402
-from pipeline.run import run_source  # noqa: E402
-from pipeline.samples import commoncrawl as sample  # noqa: E402
+from pipeline.commands.models import train_classifier, train_lm  # noqa: E402
+from pipeline.commands.run import run_source  # noqa: E402
+from pipeline.dedup.line import LineDedup  # noqa: E402
+from pipeline.engine.document import Document  # noqa: E402
+from pipeline.filters.langid import (  # noqa: E402
+    LanguageId,
+    bundled_model_path,
+    load_fasttext,
+    one_line,
+)
+from pipeline.filters.perplexity import Perplexity, PerplexityBuckets  # noqa: E402
+from pipeline.filters.quality_classifier import ReferenceClassifier  # noqa: E402
 from sources.commoncrawl import CommonCrawl, CommonCrawlConfig, MinLength  # noqa: E402
+from sources.samples import commoncrawl as sample  # noqa: E402
 
 BATCH = 256
 
@@ -280,7 +285,7 @@ def datatrove_warc(warc: Path, work: Path) -> tuple[int, int, float]:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.extractors import Trafilatura
     from datatrove.pipeline.filters import LanguageFilter
-    from datatrove.pipeline.readers import WarcReader
+    from datatrove.pipeline.formats.files import WarcReader
     from datatrove.utils import lid as dt_lid
 
     class OneStringModel:

@@ -18,11 +18,11 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.document import Document, Skipped  # noqa: E402
-from pipeline.run import run_source  # noqa: E402
-from pipeline.shards import BASE_FIELDS  # noqa: E402
-from pipeline.source import Source  # noqa: E402
-from pipeline.stage import Stage  # noqa: E402
+from pipeline.commands.run import run_source  # noqa: E402
+from pipeline.engine.document import Document, Skipped  # noqa: E402
+from pipeline.engine.shards import BASE_FIELDS  # noqa: E402
+from pipeline.engine.source import Source  # noqa: E402
+from pipeline.engine.stage import Stage  # noqa: E402
 
 BODY = ("lorem " * 400)[:2000]
 FILES = 8

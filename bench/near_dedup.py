@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.near_dedup import OVERLAP_THRESHOLD, Signer, choose_survivors  # noqa: E402
-from pipeline.samples.books import book_text, change_words, share_paragraphs  # noqa: E402
+from pipeline.dedup.near import OVERLAP_THRESHOLD, Signer, choose_survivors  # noqa: E402
+from sources.samples.books import book_text, change_words, share_paragraphs  # noqa: E402
 
 OVERLAPS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9, 0.92, 0.95, 0.97, 0.99]
 KINDS = {"word edits": change_words, "shared passages": share_paragraphs}
@@ -68,12 +68,12 @@ def detector_table(pairs: int = 8, words: int = 6000, seed: int = 0) -> list[str
 
 def throughput_table() -> list[str]:
     """MB/s per core of each source's reader and stages (one worker), on generated inputs."""
-    from pipeline.run import run_source
-    from pipeline.samples import arxiv as arxiv_sample
-    from pipeline.samples import wikipedia as wiki_sample
-    from pipeline.samples.books import gutenberg_file
+    from pipeline.commands.run import run_source
     from sources.arxiv import ArXiv
     from sources.books import Books
+    from sources.samples import arxiv as arxiv_sample
+    from sources.samples import wikipedia as wiki_sample
+    from sources.samples.books import gutenberg_file
     from sources.wikipedia import Wikipedia
 
     work = Path(tempfile.mkdtemp(prefix="herd-bench-"))
@@ -111,7 +111,7 @@ def throughput_table() -> list[str]:
 
 def _text_bytes(source, root: str) -> int:
     """UTF-8 bytes of the documents the reader yields (before any stage)."""
-    from pipeline.document import Document
+    from pipeline.engine.document import Document
 
     return sum(len(item.text.encode()) for path in source.list_inputs(root) for item in source.read(path)
                if isinstance(item, Document))

@@ -1,8 +1,8 @@
 """Throughput of every source on its generated sample, and C4's quality filter against datatrove's.
 
-For each source with a sample writer (pipeline/samples/<source>.py) and a source module: write
+For each source with a sample writer (sources/samples/<source>.py) and a source module: write
 the sample (`--copies` times with different seeds, side by side, so fixed costs do not
-dominate), run the whole pipeline with one worker through `pipeline.run.run_source`, and print
+dominate), run the whole pipeline with one worker through `pipeline.commands.run.run_source`, and print
 MB/s per core of raw input (decompressed bytes of every input file). Then time the C4 quality
 rules on the C4 sample's documents against datatrove's C4QualityFilter on the same documents,
 and print the ratio (above 1.0: faster than datatrove) and how often both decide alike.
@@ -27,12 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.c4_quality import C4Thresholds, clean_page  # noqa: E402
-from pipeline.document import Document  # noqa: E402
-from pipeline.errors import UserError  # noqa: E402
-from pipeline.run import run_source  # noqa: E402
-from pipeline.samples import WRITERS, write_samples  # noqa: E402
-from pipeline.source import Source  # noqa: E402
+from pipeline.commands.run import run_source  # noqa: E402
+from pipeline.common.errors import UserError  # noqa: E402
+from pipeline.engine.document import Document  # noqa: E402
+from pipeline.engine.source import Source  # noqa: E402
+from pipeline.filters.c4_quality import C4Thresholds, clean_page  # noqa: E402
+from sources.samples import WRITERS, write_samples  # noqa: E402
 
 
 def raw_bytes(path: Path) -> int:
@@ -111,7 +111,7 @@ def with_models(source: Source, inputs: Path, models: Path) -> Source:
     (untimed) from the sample's stand-in reference pages, as the README's main job does."""
     if source.name != "commoncrawl":
         return source
-    from pipeline.models import train_classifier, train_lm
+    from pipeline.commands.models import train_classifier, train_lm
 
     reference = sorted(str(p) for p in inputs.glob("reference*/*") if p.is_file())
     train_lm(reference, models)

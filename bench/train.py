@@ -29,7 +29,7 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.mixture import LLAMA1  # noqa: E402
+from pipeline.commands.mix import LLAMA1  # noqa: E402
 from train.apply import apply_compile  # noqa: E402
 from train.config import TrainConfig, resolve  # noqa: E402
 from train.loop import build_model, pick_device, train  # noqa: E402

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from pipeline.errors import UserError, exit_on_errors
+from pipeline.common.errors import exit_on_errors
 
 DESCRIPTION = """\
 Rebuild the LLaMA-1 pretraining corpus. Typical use on a fresh checkout:
@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["mix"]:
-        # `pipeline mix` parses its own options and --help (pipeline/mixture.py): argparse's
+        # `pipeline mix` parses its own options and --help (pipeline/commands/mix.py): argparse's
         # REMAINDER does not capture options that come first.
-        args = argparse.Namespace(rest=argv[1:], handler=_delegate("pipeline.mixture", "command"))
+        args = argparse.Namespace(rest=argv[1:], handler=_delegate("pipeline.commands.mix", "command"))
     else:
         args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
@@ -80,21 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/raw", help="raw root; one folder per source (default %(default)s)")
     p.add_argument("--sources", nargs="*", help="only these sources (default: all)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.set_defaults(handler=_delegate("pipeline.samples", "command"))
+    p.set_defaults(handler=_delegate("sources.samples", "command"))
 
     p = sub.add_parser("download", help="fetch real raw inputs over the network")
     p.add_argument("source", help="commoncrawl, wikipedia, ... (see the source's help)")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the source's downloader")
-    p.set_defaults(handler=_delegate("pipeline.download", "command"))
+    p.set_defaults(handler=_delegate("pipeline.commands.download", "command"))
 
     p = sub.add_parser("models", help="train the perplexity LM or the Wikipedia-reference classifier")
     p.add_argument("kind", choices=["lm", "classifier"])
     p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the trainer (see `pipeline models KIND -h`)")
-    p.set_defaults(handler=_delegate("pipeline.models", "command"))
+    p.set_defaults(handler=_delegate("pipeline.commands.models", "command"))
 
     p = sub.add_parser("mix", help="show what a mixture draws from each source (the paper's Table 1)")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="--mixture NAME --tokens N ... (see `pipeline mix -h`)")
-    p.set_defaults(handler=_delegate("pipeline.mixture", "command"))
+    p.set_defaults(handler=_delegate("pipeline.commands.mix", "command"))
     return parser
 
 
@@ -102,30 +102,24 @@ def _delegate(module_name: str, function: str) -> Callable[[argparse.Namespace],
     """Commands whose code lives in its own module, imported only when used."""
 
     def handler(args: argparse.Namespace) -> None:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name == module_name:
-                raise UserError(f"this command is not built yet ({module_name.replace('.', '/')}.py)") from None
-            raise
-        getattr(module, function)(args)
+        getattr(importlib.import_module(module_name), function)(args)
 
     return handler
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
-    from pipeline.run import run_sources
+    from pipeline.commands.run import run_sources
 
     run_sources(args)
 
 
 def _cmd_stats(args: argparse.Namespace) -> None:
-    from pipeline.report import print_stats
+    from pipeline.commands.stats import print_stats
 
     print_stats(Path(args.output), args.source)
 
 
 def _cmd_verify(args: argparse.Namespace) -> None:
-    from pipeline.verify import verify_command
+    from pipeline.commands.verify import verify_command
 
     verify_command(Path(args.output), args.source)

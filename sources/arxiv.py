@@ -2,7 +2,7 @@
 
 Inputs: `*.tar.gz` / `*.tgz` / `*.tar` (one paper each, as arXiv serves them), `*.gz` (arXiv's
 gzipped single .tex, or a gzipped tar: sniffed), and folders holding `.tex` files (one paper a
-folder). Archives are read in memory with path, link and size checks (pipeline/archives.py):
+folder). Archives are read in memory with path, link and size checks (pipeline/formats/archives.py):
 nothing is ever extracted to disk.
 
 Reader: picks the main file (the one with \\documentclass and \\begin{document}; the largest if
@@ -24,10 +24,21 @@ from typing import Iterator
 import fsspec
 import pyarrow as pa
 
-from pipeline.archives import ArchiveError, Limits, MiB, decompressed, read_bounded, read_tar
-from pipeline.document import Document, Skipped
-from pipeline.errors import InputError
-from pipeline.latex import (
+from pipeline.common.errors import InputError
+from pipeline.engine.document import Document, Skipped
+from pipeline.engine.source import Source, SourceConfig
+from pipeline.engine.stage import Stage
+from pipeline.filters.min_chars import MinChars
+from pipeline.formats.archives import (
+    ArchiveError,
+    Limits,
+    MiB,
+    decompressed,
+    read_bounded,
+    read_tar,
+)
+from pipeline.formats.files import decode_utf8_or_latin1
+from pipeline.text.latex import (
     MAX_EXPANSIONS,
     LatexError,
     check_braces,
@@ -38,10 +49,6 @@ from pipeline.latex import (
     remove_bibliography,
     strip_comments,
 )
-from pipeline.min_chars import MinChars
-from pipeline.readers import decode_utf8_or_latin1
-from pipeline.source import Source, SourceConfig
-from pipeline.stage import Stage
 
 DOCUMENTCLASS = re.compile(r"\\documentclass\s*[\[{]|\\documentstyle\s*[\[{]")
 BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
@@ -62,7 +69,7 @@ class ArxivConfig(SourceConfig):
 
 
 class ExpandMacros(Stage):
-    """Expands user macros (pipeline/latex.py) after removing their definitions."""
+    """Expands user macros (pipeline/text/latex.py) after removing their definitions."""
 
     name = "expand_macros"
 

@@ -7,7 +7,7 @@ path and size checks) and `*.jsonl` / `*.jsonl.gz` (Books3 form: `text`, and `ti
 `books3/`), and every id starts with it, so ids never collide across sub-corpora (RedPajama's
 did). Stages: Gutenberg header/footer/licence removal, a minimum length, then near-duplicate
 removal across every input (MinHash LSH, more than 90% word overlap; see
-pipeline/near_dedup.py), the longest copy surviving.
+pipeline/dedup/near.py), the longest copy surviving.
 """
 
 from __future__ import annotations
@@ -18,15 +18,20 @@ from typing import Iterator
 import fsspec
 import pyarrow as pa
 
-from pipeline.archives import ArchiveError, Limits, MiB, read_zip
-from pipeline.document import Document, Skipped
-from pipeline.errors import InputError
-from pipeline.gutenberg import header_title, strip_boilerplate
-from pipeline.min_chars import MinChars
-from pipeline.near_dedup import OVERLAP_THRESHOLD, NearDedup
-from pipeline.readers import decode_utf8_or_latin1, json_rows, open_binary, storable
-from pipeline.source import Source, SourceConfig
-from pipeline.stage import Stage
+from pipeline.common.errors import InputError
+from pipeline.dedup.near import OVERLAP_THRESHOLD, NearDedup
+from pipeline.engine.document import Document, Skipped
+from pipeline.engine.source import Source, SourceConfig
+from pipeline.engine.stage import Stage
+from pipeline.filters.min_chars import MinChars
+from pipeline.formats.archives import ArchiveError, Limits, MiB, read_zip
+from pipeline.formats.files import (
+    decode_utf8_or_latin1,
+    json_rows,
+    open_binary,
+    storable,
+)
+from pipeline.text.gutenberg import header_title, strip_boilerplate
 
 
 @dataclass

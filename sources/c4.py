@@ -15,25 +15,17 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from pipeline.c4_quality import C4Quality, C4Thresholds
-from pipeline.document import Document, Skipped
-from pipeline.errors import InputError
-from pipeline.readers import bounded_lines, open_binary, storable
-from pipeline.source import Source, SourceConfig
-from pipeline.stage import Stage
+from pipeline.common.errors import InputError
+from pipeline.engine.document import Document, Skipped
+from pipeline.engine.source import Source, SourceConfig
+from pipeline.engine.stage import Stage
+from pipeline.filters.c4_quality import C4Quality, C4Thresholds
+from pipeline.formats.files import bounded_lines, open_binary, storable
 
 
 @dataclass
-class C4Config(SourceConfig):
-    min_words_per_line: int = 3
-    min_sentences: int = 5
-    max_word_length: int = 1000
-    remove_citations: bool = True
-    require_terminal_punctuation: bool = True
-    drop_lorem_ipsum: bool = True
-    drop_curly_bracket: bool = True
-    drop_javascript_lines: bool = True
-    drop_policy_lines: bool = True
+class C4Config(C4Thresholds, SourceConfig):
+    """The C4 rules' thresholds are the whole configuration (`[c4]` in --config)."""
 
 
 class C4(Source):
@@ -45,22 +37,7 @@ class C4(Source):
         return [pa.field("url", pa.string()), pa.field("timestamp", pa.string())]
 
     def stages(self) -> list[Stage]:
-        c = self.config
-        return [
-            C4Quality(
-                C4Thresholds(
-                    min_words_per_line=c.min_words_per_line,
-                    min_sentences=c.min_sentences,
-                    max_word_length=c.max_word_length,
-                    remove_citations=c.remove_citations,
-                    require_terminal_punctuation=c.require_terminal_punctuation,
-                    drop_lorem_ipsum=c.drop_lorem_ipsum,
-                    drop_curly_bracket=c.drop_curly_bracket,
-                    drop_javascript_lines=c.drop_javascript_lines,
-                    drop_policy_lines=c.drop_policy_lines,
-                )
-            )
-        ]
+        return [C4Quality(self.config)]
 
     def read(self, path: str) -> Iterator[Document | Skipped]:
         stem = path.rsplit("/", 1)[-1].removesuffix(".gz").removesuffix(".json")

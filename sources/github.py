@@ -21,15 +21,26 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.code_boilerplate import StripLicenseHeader
-from pipeline.code_filters import CodeQuality, ExtensionFilter, LicenseFilter, language_of
-from pipeline.document import Document, Skipped
-from pipeline.errors import InputError, UserError
-from pipeline.exact_dedup import ExactDedup
-from pipeline.licenses import PERMISSIVE, UNKNOWN, detect_license, is_license_file, normalise_license_name
-from pipeline.readers import json_rows
-from pipeline.source import Source, SourceConfig
-from pipeline.stage import Stage
+from pipeline.common.errors import InputError, UserError
+from pipeline.dedup.exact import ExactDedup
+from pipeline.engine.document import Document, Skipped
+from pipeline.engine.source import Source, SourceConfig
+from pipeline.engine.stage import Stage
+from pipeline.filters.code_quality import (
+    CodeQuality,
+    ExtensionFilter,
+    LicenseFilter,
+    language_of,
+)
+from pipeline.filters.licenses import (
+    PERMISSIVE,
+    UNKNOWN,
+    detect_license,
+    is_license_file,
+    normalise_license_name,
+)
+from pipeline.formats.files import json_rows
+from pipeline.text.code_headers import StripLicenseHeader
 
 TABLE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 ROW_COLUMNS = ("repo_name", "path", "content", "license")

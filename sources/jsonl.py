@@ -12,25 +12,16 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from pipeline.document import Document, Skipped
-from pipeline.readers import json_rows, storable
-from pipeline.source import Source, SourceConfig
-from pipeline.stage import Filter
+from pipeline.engine.document import Document, Skipped
+from pipeline.engine.source import Source, SourceConfig
+from pipeline.engine.stage import Filter
+from pipeline.filters.min_chars import MinChars
+from pipeline.formats.files import json_rows, storable
 
 
 @dataclass
 class JsonlConfig(SourceConfig):
     min_chars: int = 1  # documents with fewer characters are dropped as "too_short"
-
-
-class MinLength(Filter):
-    name = "min_length"
-
-    def __init__(self, min_chars: int) -> None:
-        self.min_chars = min_chars
-
-    def keep(self, doc: Document) -> bool | str:
-        return len(doc.text) >= self.min_chars or "too_short"
 
 
 class Jsonl(Source):
@@ -42,7 +33,7 @@ class Jsonl(Source):
         return [pa.field("url", pa.string())]
 
     def stages(self) -> list[Filter]:
-        return [MinLength(self.config.min_chars)]
+        return [MinChars(self.config.min_chars)]
 
     def read(self, path: str) -> Iterator[Document | Skipped]:
         stem = path.rsplit("/", 1)[-1]

@@ -12,13 +12,14 @@ bodies are HTML turned into text keeping code blocks and list items.
 
 Stages: the 28 largest sites by number of posts (every row of Posts.xml counts; a global
 decision across all inputs), then the rule for unanswered questions (dropped by default, see
-pipeline/unanswered.py). Metadata: site, question_id, question_score, answer_count, title,
+pipeline/filters/unanswered.py). Metadata: site, question_id, question_score, answer_count, title,
 site_posts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import lzma
 import sqlite3
 import tempfile
@@ -33,15 +34,16 @@ import py7zr.exceptions
 import pyarrow as pa
 from lxml import etree
 
-from pipeline.archives import safe_member_path
-from pipeline.document import Document, Skipped
-from pipeline.errors import InputError
-from pipeline.html_text import html_to_text
-from pipeline.largest_groups import LargestGroups
-from pipeline.readers import open_binary
-from pipeline.source import Source, SourceConfig
-from pipeline.stage import Stage
-from pipeline.unanswered import UnansweredQuestions
+from pipeline.common.errors import InputError
+from pipeline.engine.document import Document, Skipped
+from pipeline.engine.source import Source, SourceConfig
+from pipeline.engine.stage import Stage
+from pipeline.filters.largest_groups import LargestGroups
+from pipeline.filters.unanswered import UnansweredQuestions
+from pipeline.formats.archives import PrefixedReader, safe_member_path
+from pipeline.formats.files import open_binary
+from pipeline.formats.xml import SAFE_PARSER_OPTIONS, declares_dtd
+from pipeline.text.html import html_to_text
 
 QUESTION, ANSWER = "1", "2"
 PROLOGUE_BYTES = 1 << 16  # a DTD, if any, sits before the root element, near the start
@@ -51,7 +53,7 @@ INSERT_BATCH = 2000
 @dataclass
 class StackExchangeConfig(SourceConfig):
     largest_sites: int = 28  # keep the sites with the most posts; 0 keeps every site
-    keep_unanswered: bool = False  # see pipeline/unanswered.py
+    keep_unanswered: bool = False  # see pipeline/filters/unanswered.py
     # A .7z whose Posts.xml would inflate past this many times the archive's size is refused
     # before extraction: a decompression bomb (real dumps compress XML about 5-10 times).
     max_compression_ratio: int = 100
@@ -159,26 +161,12 @@ def _posts_xml(path: str, tmp: Path, max_ratio: int) -> Iterator[IO[bytes]]:
         yield stream
 
 
-class _Prefixed:
-    """A read-only stream that first returns `head`, then the rest of `stream`."""
-
-    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
-        self.head, self.stream = head, stream
-
-    def read(self, size: int = -1) -> bytes:
-        if self.head:
-            chunk = self.head if size < 0 else self.head[:size]
-            self.head = self.head[len(chunk):]
-            return chunk
-        return self.stream.read(size)
-
-
 def _load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[int, Counter[str]]:
     """Stream every row into SQLite; returns the number of rows and the rows skipped by reason."""
     head = stream.read(PROLOGUE_BYTES)
     root_start = head.find(b"<posts")
     prologue = head if root_start < 0 else head[:root_start]
-    if b"<!DOCTYPE" in prologue.upper() or b"<!ENTITY" in prologue.upper():
+    if declares_dtd(prologue):
         raise InputError(path, "refused: the XML declares a DTD (Stack Exchange dumps have none; "
                                "entity definitions could expand without bound)")
     db.executescript(
@@ -200,8 +188,7 @@ def _load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[i
             answers.clear()
 
     parser = etree.iterparse(
-        _Prefixed(head, stream), events=("end",), tag="row",
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+        io.BufferedReader(PrefixedReader(head, stream)), events=("end",), tag="row", **SAFE_PARSER_OPTIONS,
     )
     try:
         for _, row in parser:

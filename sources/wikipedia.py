@@ -21,14 +21,14 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.document import Document, Skipped
-from pipeline.errors import InputError
-from pipeline.mediawiki_xml import DumpError, SiteInfo, iter_pages
-from pipeline.min_chars import MinChars
-from pipeline.readers import open_binary
-from pipeline.source import Source, SourceConfig
-from pipeline.stage import Stage
-from pipeline.wikitext import clean_wikitext
+from pipeline.common.errors import InputError
+from pipeline.engine.document import Document, Skipped
+from pipeline.engine.source import Source, SourceConfig
+from pipeline.engine.stage import Stage
+from pipeline.filters.min_chars import MinChars
+from pipeline.formats.files import open_binary
+from pipeline.formats.mediawiki import DumpError, SiteInfo, iter_pages
+from pipeline.text.wikitext import clean_wikitext
 
 # LLaMA paper, section 2: the June-August 2022 dumps of these 20 languages.
 PAPER_LANGUAGES = ["bg", "ca", "cs", "da", "de", "en", "es", "fr", "hr", "hu",
@@ -50,7 +50,7 @@ class WikipediaConfig(SourceConfig):
 
 
 class CleanWikitext(Stage):
-    """Wikitext to plain text (see pipeline/wikitext.py); an article left empty is dropped."""
+    """Wikitext to plain text (see pipeline/text/wikitext.py); an article left empty is dropped."""
 
     name = "clean_wikitext"
 

@@ -15,7 +15,7 @@ def test_lmplz_trains_a_trigram_model_that_kenlm_scores(tmp_path: Path) -> None:
     corpus.write_text("\n".join(["the cat sat on the mat", "the dog sat on the log", "a cat saw a dog"] * 20) + "\n")
     arpa = tmp_path / "model.arpa"
     with open(corpus, "rb") as src, open(arpa, "wb") as dst:
-        subprocess.run([str(BIN / "lmplz"), "-o", "3", "--discount_fallback"], stdin=src, stdout=dst,
+        subprocess.run([str(BIN / "lmplz"), "-o", "3", "--discount_fallback", "-S", "64M"], stdin=src, stdout=dst,
                        stderr=subprocess.DEVNULL, check=True)
     binary = tmp_path / "model.bin"
     subprocess.run([str(BIN / "build_binary"), str(arpa), str(binary)], check=True, capture_output=True)

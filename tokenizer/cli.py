@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.errors import exit_on_errors
+from pipeline.common.errors import exit_on_errors
 
 DESCRIPTION = """\
 Train LLaMA's tokenizer and encode the corpus for the trainer:
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from pipeline.mixture import load_mixture
+    from pipeline.commands.mix import load_mixture
     from tokenizer.train import train_tokenizer
 
     mixture = load_mixture(args.mixture)

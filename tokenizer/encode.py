@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import json
 import multiprocessing
-import os
 import shutil
 import threading
 import time
@@ -37,9 +36,10 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
-from pipeline.errors import UserError
-from pipeline.mixture import shard_text_size, string_bytes
-from pipeline.shards import file_sha256, shard_paths, with_path
+from pipeline.commands.mix import shard_text_size, string_bytes
+from pipeline.common.errors import UserError
+from pipeline.common.files import file_sha256, with_path, write_json_atomic
+from pipeline.engine.shards import shard_paths
 from tokenizer.token_shards import META, TokenShardWriter, token_dtype
 
 KEY_SPACE = 2**64
@@ -188,7 +188,7 @@ def _plan_source(folder: Path, out: Path, source: str, model: Path, tokenizer: d
             raise UserError(f"{out}: holds token shards of an earlier encode; pass --restart to replace them")
         rule = _heldout_rule(paths, documents, heldout_fraction, seed)
         work.mkdir(parents=True, exist_ok=True)
-        _write_json(plan_path, {**plan, "heldout_rule": {**asdict(rule), "ids": list(rule.ids)}})
+        write_json_atomic(plan_path, {**plan, "heldout_rule": {**asdict(rule), "ids": list(rule.ids)}})
     for stray in out.glob("*.tmp"):  # a task killed midway
         stray.unlink()
     hashes = _manifest_hashes(folder)
@@ -273,7 +273,7 @@ def encode_task(task: Task, report=None) -> dict:
                 writer.abort()
         raise
     result = {"number": task.number, "corpus_shard": Path(task.corpus_shard).name, **entries}
-    _write_json(_marker(task), result)
+    write_json_atomic(_marker(task), result)
     return result
 
 
@@ -385,16 +385,5 @@ def _finalise(out: Path, source: str, tokenizer: dict, tasks: list[Task]) -> dic
             "shards": shards,
         }
     meta = {"source": source, **tokenizer, "splits": splits}
-    _write_json(out / META, meta)
+    write_json_atomic(out / META, meta)
     return meta
-
-
-def _write_json(path: Path, value: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(value, indent=2) + "\n")
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise with_path(e, path) from e
-    os.replace(tmp, path)

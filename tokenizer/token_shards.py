@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import UserError
-from pipeline.shards import file_sha256
+from pipeline.common.errors import UserError
+from pipeline.common.files import file_sha256
 
 META = "meta.json"
 SPLITS = ("train", "heldout")

@@ -12,7 +12,6 @@ requested and actual sizes; everything downstream reads the size from the model)
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -21,9 +20,9 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from pipeline.errors import UserError
-from pipeline.mixture import Mixture
-from pipeline.shards import file_sha256
+from pipeline.commands.mix import Mixture
+from pipeline.common.errors import UserError
+from pipeline.common.files import file_sha256, write_json_atomic
 from tokenizer.sample import draw_sample
 
 # LLaMA-1's trainer spec as stored in its tokenizer.model (the Llama 2 paper: "same tokenizer").
@@ -106,9 +105,7 @@ def train_tokenizer(
         "sample": sample.to_json(),
     }
     report = output / f"{mixture.name}.json"
-    tmp = report.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(described, indent=2) + "\n")
-    os.replace(tmp, report)
+    write_json_atomic(report, described)
     return TrainResult(model, vocab, report, actual, sha)
 
 

@@ -15,7 +15,6 @@ naming the file. torch.load runs with weights_only=True (no arbitrary unpickling
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -26,7 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.errors import InputError
+from pipeline.common.errors import InputError
+from pipeline.common.files import file_sha256
 
 FILES = ("model.pt", "optimizer.pt", "state.pt")
 PREFIX = "step-"
@@ -74,7 +74,7 @@ def save(run_dir: Path, name: str, model_state: dict[str, Any], optimizer_state:
         for filename, payload in zip(FILES, (model_state, optimizer_state, state)):
             path = tmp / filename
             _save_file(payload, path, final / filename)
-            manifest["files"][filename] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
+            manifest["files"][filename] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         _fsync_dir_files(tmp)
     except BaseException as e:
@@ -137,7 +137,7 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         if file.stat().st_size != expected["bytes"]:
             raise InputError(str(file), f"truncated or corrupt checkpoint file: {file.stat().st_size} bytes, "
                              f"manifest says {expected['bytes']}")
-        if _sha256(file) != expected["sha256"]:
+        if file_sha256(file) != expected["sha256"]:
             raise InputError(str(file), "corrupt checkpoint file: sha256 does not match manifest.json")
         loaded[key] = torch.load(file, map_location=map_location, weights_only=True)
     return loaded
@@ -175,13 +175,6 @@ def _save_file(payload: dict[str, Any], path: Path, final: Path) -> None:
             raise OSError(error.errno, os.strerror(error.errno), str(final)) from e
         raise
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_dir_files(folder: Path) -> None:

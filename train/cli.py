@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-from pipeline.errors import exit_on_errors
+from pipeline.common.errors import exit_on_errors
 
 DESCRIPTION = """\
 Train a LLaMA-1 model (RMSNorm, SwiGLU, rotary embeddings; AdamW, warmup + cosine schedule)

@@ -10,13 +10,13 @@ The resolved config is written to `<run>/config.json`.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import override, read_toml
-from pipeline.errors import UserError
+from pipeline.common.config import override, read_toml
+from pipeline.common.errors import UserError
+from pipeline.common.files import write_json_atomic
 from train.model import ModelArgs
 
 
@@ -61,7 +61,7 @@ PRESETS: dict[str, Preset] = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    mixture: str = "llama1"  # a mixture name or a TOML file (pipeline.mixture)
+    mixture: str = "llama1"  # a mixture name or a TOML file (pipeline.commands.mix)
     model: str = "tiny"  # preset name
     data: str = "data/tokens"  # root holding one token-shard folder per source
     run: str = ""  # run folder; default runs/<mixture>-<model>
@@ -186,7 +186,4 @@ def check_resume_compatible(saved: dict[str, Any], now: ResolvedConfig, where: P
 
 
 def write_config(resolved: ResolvedConfig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(resolved.to_json(), indent=2) + "\n")
-    tmp.replace(path)
+    write_json_atomic(path, resolved.to_json())

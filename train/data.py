@@ -23,16 +23,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.errors import InputError, UserError
-from pipeline.mixture import MIXTURES, Mixture
+from pipeline.commands.mix import MIXTURES, Mixture
+from pipeline.common.errors import InputError, UserError
 
 TOKEN_DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
 
 
 def load_mixture_by_name(name_or_path: str) -> Mixture:
-    """The named mixture, or one read from a TOML file when pipeline.mixture can load those."""
+    """The named mixture, or one read from a TOML file when pipeline.commands.mix can load those."""
     try:
-        from pipeline.mixture import load_mixture  # added by the mixture issue
+        from pipeline.commands.mix import load_mixture  # added by the mixture issue
     except ImportError:
         load_mixture = None
     if load_mixture is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from pipeline.errors import UserError
+from pipeline.common.errors import UserError
 from train.data import SourceTokens, load_mixture_by_name, open_source
 from train.model import Transformer
 from train.trained import load_model, open_run

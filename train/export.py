@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.errors import UserError
+from pipeline.common.errors import UserError
 from train.model import ModelArgs
 from train.trained import TrainedRun, check_shapes, open_run
 

@@ -16,7 +16,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from pipeline.errors import UserError
+from pipeline.common.errors import UserError
 from train.model import Transformer, apply_rotary
 from train.trained import load_model, open_run
 

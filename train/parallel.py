@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from pipeline.errors import UserError
+from pipeline.common.errors import UserError
 
 STRATEGIES = ("ddp", "fsdp")
 
@@ -124,7 +124,10 @@ def parallelize(model: nn.Module, optimizer: torch.optim.Optimizer, par: Paralle
         # DDP broadcasts rank 0's parameters: ranks start identical even if their inits differed.
         return DistributedDataParallel(model, device_ids=device_ids), optimizer
 
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_optimizer_state_dict,
+    )
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.errors import InputError
+from pipeline.common.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from pipeline.errors import InputError, UserError
+from pipeline.common.errors import InputError, UserError
 from train import checkpoint
 from train.model import ModelArgs, Transformer
 

@@ -7,9 +7,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from pipeline.run import run_source
-from pipeline.shards import read_corpus
-from pipeline.source import Source
+from pipeline.commands.run import run_source
+from pipeline.engine.shards import read_corpus
+from pipeline.engine.source import Source
 from sources.commoncrawl import CommonCrawl
 from tests.conftest import script, subprocess_env
 

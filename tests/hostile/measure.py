@@ -23,8 +23,8 @@ def peak_mb() -> float:
 
 def main() -> None:
     name, raw, out = sys.argv[1:4]
-    from pipeline.errors import UserError
-    from pipeline.run import run_source
+    from pipeline.commands.run import run_source
+    from pipeline.common.errors import UserError
     from sources import source_class
     from tests.hostile.helpers import CommonCrawlReader
 

@@ -7,11 +7,11 @@ import json
 import random
 from pathlib import Path
 
-from pipeline.samples.arxiv import tar_gz
-from pipeline.samples.commoncrawl import warc_record, write_members
-from pipeline.samples.github import LICENSES
-from pipeline.samples.stackexchange import posts_xml
-from pipeline.samples.wikipedia import Page, dump_xml
+from sources.samples.arxiv import tar_gz
+from sources.samples.commoncrawl import warc_record, write_members
+from sources.samples.github import LICENSES
+from sources.samples.stackexchange import posts_xml
+from sources.samples.wikipedia import Page, dump_xml
 from tests.hostile.helpers import json_line, write_lines
 
 C4_PAGE = " ".join(f"Sentence number {n} of a good page is here." for n in range(6))

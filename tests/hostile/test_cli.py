@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.samples.stackexchange import entity_bomb_xml
-from pipeline.samples.wikipedia import BOMB
+from sources.samples.stackexchange import entity_bomb_xml
+from sources.samples.wikipedia import BOMB
 from tests.hostile.helpers import cli, truncate
 from tests.hostile.sources_data import BOOK, write_c4, write_paper
 

@@ -8,7 +8,7 @@ import random
 import zlib
 from pathlib import Path
 
-from pipeline.samples.commoncrawl import http_response, warc_record, write_members
+from sources.samples.commoncrawl import http_response, warc_record, write_members
 from tests.hostile.helpers import CommonCrawlReader, failures, read_drops, run
 from tests.hostile.sources_data import wet_records
 

@@ -13,15 +13,23 @@ from pathlib import Path
 import py7zr
 import pytest
 
-from pipeline.samples.wikipedia import Page, write_dump
 from sources.arxiv import ArXiv, ArxivConfig
 from sources.books import Books, BooksConfig
 from sources.c4 import C4
 from sources.github import GitHub
 from sources.jsonl import Jsonl
+from sources.samples.wikipedia import Page, write_dump
 from sources.stackexchange import StackExchange, StackExchangeConfig
 from sources.wikipedia import Wikipedia
-from tests.hostile.helpers import CommonCrawlReader, failures, json_line, read_drops, run, truncate, write_lines
+from tests.hostile.helpers import (
+    CommonCrawlReader,
+    failures,
+    json_line,
+    read_drops,
+    run,
+    truncate,
+    write_lines,
+)
 from tests.hostile.sources_data import (
     BOOK,
     PAPER,

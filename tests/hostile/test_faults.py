@@ -5,7 +5,7 @@ run in the test's temporary folder so that the data/ and runs/ defaults land the
 Kept elsewhere, not repeated here (the README's Reliability table names them too):
 - tests/tokenizer/test_encode.py::test_killed_encode_process_resumes_into_identical_files
   (one worker; the test below kills a two-worker encode with its pool),
-- tests/pipeline/test_executor.py::test_killed_run_resumes_to_identical_shards_and_stats
+- tests/pipeline/engine/test_executor.py::test_killed_run_resumes_to_identical_shards_and_stats
   (the engine with a test source; the test below runs a real source through the CLI),
 - tests/train/test_checkpoint.py::test_corrupt_file_is_detected_by_its_checksum and
   tests/train/test_cli.py::test_corrupt_checkpoint_on_resume_is_one_line_and_exit_2.
@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pytest
 import torch
 
-from pipeline.samples import write_samples
-from pipeline.shards import count_rows
+from pipeline.engine.shards import count_rows
+from sources.samples import write_samples
 from tests.conftest import script, subprocess_env
 from tests.tokenizer.conftest import trained  # noqa: F401  (the session's small tokenizer)
 from tests.tokenizer.corpus import write_source

@@ -16,7 +16,16 @@ import pytest
 
 from tests.conftest import REPO, subprocess_env
 from tests.hostile.helpers import assert_balanced, json_line
-from tests.hostile.sources_data import ARTICLE, BOOK, MIT, PAPER, c4_lines, github_row, se_site, wet_records
+from tests.hostile.sources_data import (
+    ARTICLE,
+    BOOK,
+    MIT,
+    PAPER,
+    c4_lines,
+    github_row,
+    se_site,
+    wet_records,
+)
 
 MiB = 1 << 20
 LINE_MB = 200
@@ -83,7 +92,7 @@ def arxiv(raw: Path, shared: Path) -> None:
 
 
 def wikipedia(raw: Path, shared: Path) -> None:
-    from pipeline.samples.wikipedia import Page, dump_xml
+    from sources.samples.wikipedia import Page, dump_xml
 
     xml = dump_xml("en", [Page("Good", ARTICLE, 1), Page("Long", "LONG", 2), Page("After", ARTICLE, 3)])
     head, tail = xml.encode().split(b"LONG")

@@ -19,23 +19,38 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.document import Document, Skipped
-from pipeline.errors import InputError
-from pipeline.html_text import html_to_text
-from pipeline.latex import LatexError, check_braces, collect_macros, expand_macros, strip_comments
-from pipeline.normalize import dedup_lines, normalize_for_dedup, normalize_for_lm
-from pipeline.samples.arxiv import tar_gz
-from pipeline.samples.commoncrawl import http_response, warc_record
-from pipeline.wikitext import clean_wikitext
+from pipeline.common.errors import InputError
+from pipeline.engine.document import Document, Skipped
+from pipeline.text.html import html_to_text
+from pipeline.text.latex import (
+    LatexError,
+    check_braces,
+    collect_macros,
+    expand_macros,
+    strip_comments,
+)
+from pipeline.text.normalize import dedup_lines, normalize_for_dedup, normalize_for_lm
+from pipeline.text.wikitext import clean_wikitext
 from sources.arxiv import ArXiv
 from sources.books import Books
 from sources.c4 import C4
 from sources.github import GitHub
 from sources.jsonl import Jsonl
+from sources.samples.arxiv import tar_gz
+from sources.samples.commoncrawl import http_response, warc_record
 from sources.stackexchange import StackExchange
 from sources.wikipedia import Wikipedia
 from tests.hostile.helpers import CommonCrawlReader
-from tests.hostile.sources_data import BOOK, MIT, PAPER, c4_lines, github_row, se_site, wet_records, wiki_dump
+from tests.hostile.sources_data import (
+    BOOK,
+    MIT,
+    PAPER,
+    c4_lines,
+    github_row,
+    se_site,
+    wet_records,
+    wiki_dump,
+)
 
 COUNTED = (InputError, OSError, EOFError, ValueError, UnicodeError)
 # The suite runs a fixed, fast set of examples; HERD_FUZZ_EXAMPLES=2000 runs a longer, random hunt.
@@ -82,7 +97,7 @@ def _warc() -> bytes:
 
 
 def _zip() -> bytes:
-    from pipeline.samples.books import zipped
+    from sources.samples.books import zipped
 
     return zipped({"a.txt": BOOK.encode(), "b.txt": b"short"})
 

@@ -8,17 +8,34 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import UserError
-from pipeline.samples.commoncrawl import warc_record, write_members
+from pipeline.common.errors import UserError
 from sources.arxiv import ArXiv, ArxivConfig
 from sources.books import Books, BooksConfig
 from sources.c4 import C4
 from sources.github import GitHub
 from sources.jsonl import Jsonl
+from sources.samples.commoncrawl import warc_record, write_members
 from sources.stackexchange import StackExchange, StackExchangeConfig
 from sources.wikipedia import Wikipedia
-from tests.hostile.helpers import CommonCrawlReader, failures, json_line, read_drops, run, write_lines
-from tests.hostile.sources_data import BOOK, C4_PAGE, CODE, PAPER, github_repo, github_row, se_site, wiki_dump, write_paper
+from tests.hostile.helpers import (
+    CommonCrawlReader,
+    failures,
+    json_line,
+    read_drops,
+    run,
+    write_lines,
+)
+from tests.hostile.sources_data import (
+    BOOK,
+    C4_PAGE,
+    CODE,
+    PAPER,
+    github_repo,
+    github_row,
+    se_site,
+    wiki_dump,
+    write_paper,
+)
 
 LATIN1 = "caf\xe9".encode("latin-1")  # b"caf\xe9": not UTF-8
 MIXED = "na\u00efve caf\u00e9\n".encode() + "d\xe9j\xe0 vu\n".encode("latin-1")  # a UTF-8 line, a Latin-1 line
@@ -147,7 +164,7 @@ def test_binary_files_in_source_trees_are_skipped(tmp_path: Path) -> None:
     (tmp_path / "books/gutenberg").mkdir(parents=True)
     (tmp_path / "books/gutenberg/cover.txt").write_bytes(png)
     (tmp_path / "books/gutenberg/good.txt").write_text(BOOK)
-    from pipeline.samples.books import zipped
+    from sources.samples.books import zipped
 
     (tmp_path / "books/gutenberg/more.zip").write_bytes(zipped({"elf.txt": elf}))
     stats, docs = run(Books(BooksConfig(min_chars=1)), tmp_path / "books", tmp_path / "out")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.samples.stackexchange import entity_bomb_xml
-from pipeline.samples.wikipedia import BOMB
+from sources.samples.stackexchange import entity_bomb_xml
+from sources.samples.wikipedia import BOMB
 from sources.stackexchange import StackExchange, StackExchangeConfig
 from sources.wikipedia import Wikipedia
 from tests.hostile.helpers import failures, read_drops, run

@@ -29,9 +29,9 @@ def test_sample_and_run_jsonl_then_stats(tmp_path: Path) -> None:
     result = _pipeline("run", "jsonl", "--workers", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     stats = json.loads((tmp_path / "data/corpus/jsonl/stats.json").read_text())
-    read, min_length = stats["stages"]
+    read, min_chars = stats["stages"]
     assert read == {"name": "read", "in": 44, "out": 42, "dropped": {"malformed_json": 2}}
-    assert min_length == {"name": "min_length", "in": 42, "out": 40, "dropped": {"too_short": 2}}
+    assert min_chars == {"name": "min_chars", "in": 42, "out": 40, "dropped": {"too_short": 2}}
     shown = _pipeline("stats", cwd=tmp_path)
     assert "jsonl: kept 40 of 44 documents" in shown.stdout and "malformed_json: 2" in shown.stdout
 

@@ -6,13 +6,11 @@ import gzip
 import tarfile
 from pathlib import Path
 
-import pytest
-
-from pipeline.errors import InputError
-from pipeline.run import run_source
-from pipeline.samples.arxiv import tar_gz, write
-from pipeline.shards import read_corpus
+from pipeline.commands.run import run_source
+from pipeline.common.errors import InputError
+from pipeline.engine.shards import read_corpus
 from sources.arxiv import ArXiv, ArxivConfig, arxiv_id
+from sources.samples.arxiv import tar_gz, write
 
 MAIN = r"""\documentclass{article}
 \newcommand{\R}{\mathbb{R}}

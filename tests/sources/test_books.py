@@ -6,10 +6,17 @@ import json
 import random
 from pathlib import Path
 
-from pipeline.run import run_source
-from pipeline.samples.books import book_text, change_words, gutenberg_file, share_paragraphs, write, zipped
-from pipeline.shards import read_corpus
+from pipeline.commands.run import run_source
+from pipeline.engine.shards import read_corpus
 from sources.books import Books, BooksConfig
+from sources.samples.books import (
+    book_text,
+    change_words,
+    gutenberg_file,
+    share_paragraphs,
+    write,
+    zipped,
+)
 
 
 def run(raw: Path, out: Path) -> tuple[dict, list]:

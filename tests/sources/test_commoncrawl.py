@@ -11,14 +11,14 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipeline.document import Document, Skipped
-from pipeline.errors import InputError, UserError
-from pipeline.models import train_classifier, train_lm
-from pipeline.run import run_source
-from pipeline.samples.commoncrawl import http_response, warc_record, write, write_members
-from pipeline.samples.text import document
-from pipeline.shards import read_corpus, shard_paths
+from pipeline.commands.models import train_classifier, train_lm
+from pipeline.commands.run import run_source
+from pipeline.common.errors import InputError, UserError
+from pipeline.engine.document import Skipped
+from pipeline.engine.shards import read_corpus, shard_paths
 from sources.commoncrawl import CommonCrawl, CommonCrawlConfig
+from sources.samples.commoncrawl import http_response, warc_record, write, write_members
+from sources.samples.text import document
 from tests.conftest import script, subprocess_env
 
 
@@ -62,7 +62,7 @@ def test_run_on_the_sample_writes_the_filter_columns(sample_run: tuple[dict, lis
 def test_stats_show_drops_per_stage_and_reason(sample_run: tuple[dict, list, Path]) -> None:
     stats, docs, _ = sample_run
     by_name = {s["name"]: s for s in stats["stages"]}
-    assert list(by_name) == ["read", "line_dedup", "min_length", "langid", "perplexity", "perplexity_bucket",
+    assert list(by_name) == ["read", "line_dedup", "min_chars", "langid", "perplexity", "perplexity_bucket",
                              "wiki_classifier"]
     for stage in stats["stages"]:
         assert stage["in"] == stage["out"] + sum(stage["dropped"].values()), stage
@@ -72,7 +72,7 @@ def test_stats_show_drops_per_stage_and_reason(sample_run: tuple[dict, list, Pat
     assert by_name["read"]["dropped"] == {"broken_warc_header": 1, "http_status_not_200": 1, "not_html": 1,
                                           "truncated_gzip": 1}
     assert set(by_name["line_dedup"]["dropped"]) == {"empty_after_dedup"}
-    assert set(by_name["min_length"]["dropped"]) == {"shorter_than_300"}
+    assert set(by_name["min_chars"]["dropped"]) == {"too_short"}
     assert set(by_name["langid"]["dropped"]) == {"lang_de", "lang_fr"}
     assert by_name["perplexity"]["dropped"] == {}
     # Percentiles over the corpus: p60 leaves 40% (rounded) of the English pages in the tail.
@@ -80,7 +80,7 @@ def test_stats_show_drops_per_stage_and_reason(sample_run: tuple[dict, list, Pat
     assert set(bucket["dropped"]) == {"bucket_tail"}
     assert abs(bucket["dropped"]["bucket_tail"] - 0.4 * bucket["in"]) <= 1
     assert set(by_name["wiki_classifier"]["dropped"]) == {"wiki_prob_below_0.25"}
-    for name in ("line_dedup", "min_length", "langid", "perplexity_bucket", "wiki_classifier"):
+    for name in ("line_dedup", "min_chars", "langid", "perplexity_bucket", "wiki_classifier"):
         assert sum(by_name[name]["dropped"].values()) > 0, name
     assert stats["documents_kept"] == len(docs) == by_name["wiki_classifier"]["out"]
     (failed,) = stats["files"]["failed"]

@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 from datasets import Dataset
 
-from pipeline.errors import UserError
-from pipeline.run import run_source
-from pipeline.samples import write_samples
-from pipeline.samples.github import LICENSES
+from pipeline.commands.run import run_source
+from pipeline.common.errors import UserError
 from sources.github import GitHub
+from sources.samples import write_samples
+from sources.samples.github import LICENSES
 
 C_WITH_HEADER = """/*
  * Copyright (c) 2023 Example Authors

@@ -9,10 +9,10 @@ import py7zr
 import pytest
 from datasets import Dataset
 
-from pipeline.errors import UserError
-from pipeline.run import run_source
-from pipeline.samples import write_samples
-from pipeline.samples.stackexchange import entity_bomb_xml, posts_xml
+from pipeline.commands.run import run_source
+from pipeline.common.errors import UserError
+from sources.samples import write_samples
+from sources.samples.stackexchange import entity_bomb_xml, posts_xml
 from sources.stackexchange import StackExchange, StackExchangeConfig, site_name
 
 CODE = "def area(w, h):\n    return w * h  # a < b &amp; c"

@@ -10,11 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.errors import InputError
-from pipeline.run import run_source
-from pipeline.samples.wikipedia import BOMB, Page, dump_xml, write, write_dump
-from pipeline.shards import read_corpus
-from pipeline.wikitext import clean_wikitext
+from pipeline.commands.run import run_source
+from pipeline.common.errors import InputError
+from pipeline.engine.shards import read_corpus
+from pipeline.text.wikitext import clean_wikitext
+from sources.samples.wikipedia import BOMB, Page, dump_xml, write, write_dump
 from sources.wikipedia import PAPER_LANGUAGES, Wikipedia, WikipediaConfig, language_of
 
 ARTICLE = """{{Infobox river
@@ -160,7 +160,7 @@ def test_sample_runs_and_counts_every_bad_file(tmp_path: Path) -> None:
     read = stats["stages"][0]
     assert read["dropped"]["truncated_stream"] == 1 and read["dropped"]["language_not_selected"] == 1
     alder = next(d for d in docs if d.meta["title"] == "Alder River")
-    from pipeline.samples.wikipedia import MARKUP_ARTICLE_TEXT
+    from sources.samples.wikipedia import MARKUP_ARTICLE_TEXT
     assert alder.text == MARKUP_ARTICLE_TEXT
     assert {d.meta["lang"] for d in docs} == {"en", "de"}
     assert len({d.id for d in docs}) == len(docs)

@@ -8,9 +8,10 @@ import json
 import random
 from pathlib import Path
 
-from pipeline.document import Document
-from pipeline.samples.text import paragraph
-from pipeline.shards import ShardWriter, build_schema, count_rows, file_sha256
+from pipeline.common.files import file_sha256
+from pipeline.engine.document import Document
+from pipeline.engine.shards import ShardWriter, build_schema, count_rows
+from sources.samples.text import paragraph
 
 PHRASES = [
     "Die kleine Stadt liegt am Ufer des Flusses und hat eine alte Brücke.",

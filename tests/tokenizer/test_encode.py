@@ -15,7 +15,7 @@ import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 
 import tokenizer.encode as encode_module
-from pipeline.errors import UserError
+from pipeline.common.errors import UserError
 from tests.conftest import script, subprocess_env
 from tests.tokenizer.conftest import write_corpus
 from tests.tokenizer.corpus import write_source
@@ -32,7 +32,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def _corpus_texts(corpus: Path, source: str) -> list[tuple[str, str]]:
-    from pipeline.shards import read_corpus
+    from pipeline.engine.shards import read_corpus
 
     return [(d.id, d.text) for d in read_corpus(corpus / source)]
 

@@ -11,8 +11,8 @@ import pytest
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
 
-from pipeline.errors import UserError
-from pipeline.shards import file_sha256
+from pipeline.common.errors import UserError
+from pipeline.common.files import file_sha256
 from tests.conftest import script, subprocess_env
 from tests.tokenizer.conftest import MIXTURE, VOCAB, write_corpus
 from tests.tokenizer.corpus import TEST_SET

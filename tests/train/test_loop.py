@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline.errors import UserError
+from pipeline.common.errors import UserError
 from tests.train.token_shards import write_llama1_tokens
 from train import checkpoint
 from train.config import TrainConfig, resolve

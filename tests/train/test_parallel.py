@@ -4,7 +4,6 @@ of one process drawing the same global batch; a 2-process checkpoint resumes in 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -1,0 +1,336 @@
+"""`pipeline models lm|classifier`: train the CommonCrawl filters' models into data/models/.
+
+lm: SentencePiece (unigram, trained on the normalised reference text) and a KenLM 5-gram
+    (`lmplz -o 5 --discount_fallback`, then `build_binary`) on the SentencePiece pieces, as
+    CCNet did on Wikipedia. Writes `<lang>.sp.model`, `<lang>.arpa.bin`, `<lang>.lm.json`.
+classifier: a fastText supervised model, reference pages (`__label__wiki`, at least
+    --min-chars characters) against as many random CommonCrawl pages (`__label__cc`), as
+    RedPajama rebuilt LLaMA's filter. Writes `classifier.bin` and `classifier.json`.
+
+Every JSON records the inputs, document and line counts, the settings and the command, so
+a model can be traced to what made it.
+
+Inputs (`--input`, `--positives`, `--negatives`) are corpus shard folders or `.arrow`
+files, `.jsonl[.gz]` files with a `text` field, `.txt` files (one document per line), or
+CommonCrawl `.warc.gz`/`.wet.gz` files or folders of them. By default the reference text is
+the stand-in written by `pipeline sample` (`data/raw/commoncrawl/reference`) where it exists,
+else the Wikipedia corpus (`data/corpus/wikipedia`, from `pipeline run wikipedia`);
+the random pages are the raw CommonCrawl inputs (`data/raw/commoncrawl`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+from pipeline.common.errors import InputError, UserError
+from pipeline.common.files import write_json_atomic
+from pipeline.filters.perplexity import lm_model_path, sp_model_path
+from pipeline.filters.quality_classifier import NEGATIVE, POSITIVE, classifier_text
+from pipeline.text.normalize import normalize_for_lm
+
+DEFAULT_OUTPUT = "data/models"
+# The sample's stand-in first: only `pipeline sample` writes it, and the tiny sample Wikipedia
+# corpus (from `pipeline run all`) has too few long pages to train on; real setups have no
+# stand-in and use the Wikipedia corpus.
+REFERENCE_DEFAULTS = ["data/raw/commoncrawl/reference", "data/corpus/wikipedia"]
+RANDOM_PAGES_DEFAULT = "data/raw/commoncrawl"
+
+
+# --- reading texts -------------------------------------------------------------------------
+
+
+def iter_texts(paths: list[str], lang: str | None = None, kinds: tuple[str, ...] = ()) -> Iterator[str]:
+    """Document texts of every input; inside folders only files of `kinds` when given ("arrow",
+    "jsonl", "txt", "warc"); corpus rows with a `lang` column other than `lang` are skipped."""
+    for path in paths:
+        p = Path(path)
+        if not p.exists():
+            raise UserError(f"{path}: input does not exist")
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file())
+            usable = [f for f in files if _kind(f) and (not kinds or _kind(f) in kinds)]
+        else:  # a file named explicitly is used whatever `kinds` says
+            usable = [p] if _kind(p) else []
+        if not usable:
+            raise UserError(f"{path}: no usable input (.arrow shards, .jsonl, .txt, .warc.gz or .wet.gz files)")
+        for f in usable:
+            yield from _texts_of(f, lang)
+
+
+def _kind(path: Path) -> str:
+    name = path.name
+    if name.endswith(".arrow") and "dropped" not in path.parts:
+        return "arrow"
+    if name.endswith((".jsonl", ".jsonl.gz")):
+        return "jsonl"
+    if name.endswith(".txt"):
+        return "txt"
+    if name.endswith((".warc.gz", ".wet.gz", ".warc", ".wet")):
+        return "warc"
+    return ""
+
+
+def _texts_of(path: Path, lang: str | None) -> Iterator[str]:
+    kind = _kind(path)
+    if kind == "arrow":
+        from pipeline.engine.shards import iter_shard
+
+        for doc in iter_shard(path):
+            if lang is None or doc.meta.get("lang") in (None, lang):
+                yield doc.text
+    elif kind == "jsonl":
+        from pipeline.formats.files import open_text
+
+        with open_text(str(path)) as lines:
+            for line in lines:
+                if line.strip():
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    if isinstance(row, dict) and isinstance(row.get("text"), str):
+                        yield row["text"]
+    elif kind == "txt":
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.strip():
+                    yield line.rstrip("\n")
+    elif kind == "warc":
+        from sources.commoncrawl import CommonCrawl
+
+        try:
+            for doc in CommonCrawl().read(str(path)):
+                if hasattr(doc, "text"):
+                    yield doc.text
+        except InputError as e:  # a file cut short still gives the pages before the cut
+            print(f"warning: {e}", file=sys.stderr)
+
+
+def _default_input(given: list[str] | None, defaults: list[str], what: str, flag: str) -> list[str]:
+    if given:
+        return given
+    for candidate in defaults:
+        if Path(candidate).exists():
+            return [candidate]
+    raise UserError(f"no {what} found at {' or '.join(defaults)}; pass {flag} (run `pipeline sample` "
+                    "for sample data, or `pipeline run wikipedia` for the real reference text)")
+
+
+
+def _tool(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise UserError(f"KenLM's {name} not found beside {sys.executable} or on PATH; run ./install.sh")
+    return found
+
+
+# --- lm ----------------------------------------------------------------------------------
+
+
+def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int = 65536, order: int = 5,
+             max_documents: int = 0, command_line: list[str] | None = None, memory: str = "20%") -> dict:
+    """Train `<lang>.sp.model` and `<lang>.arpa.bin` in `output`; returns the description written.
+    `memory` is lmplz's `-S` budget for its sort buffers (a size such as 2G, or a share of RAM)."""
+    import sentencepiece
+
+    output.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="herd-lm-") as tmp_name:
+        tmp = Path(tmp_name)
+        text_file = tmp / "normalised.txt"
+        documents = lines = 0
+        with open(text_file, "w", encoding="utf-8") as out:
+            for text in iter_texts(inputs, lang):
+                for line in normalize_for_lm(text).split("\n"):
+                    if line.strip():
+                        out.write(line.strip() + "\n")
+                        lines += 1
+                documents += 1
+                if max_documents and documents >= max_documents:
+                    break
+        if lines == 0:
+            raise UserError(f"{', '.join(inputs)}: no text to train the {lang} language model on")
+        prefix = tmp / "sp"
+        try:
+            sentencepiece.SentencePieceTrainer.train(
+                input=str(text_file), model_prefix=str(prefix), vocab_size=vocab_size, model_type="unigram",
+                hard_vocab_limit=False,  # a small reference text caps the vocabulary below the request
+                character_coverage=0.9999, input_sentence_size=2_000_000, shuffle_input_sentence=True,
+                num_threads=1, minloglevel=2,
+            )
+        except RuntimeError as e:
+            raise UserError(f"SentencePiece training failed on {', '.join(inputs)}: {e}") from None
+        sp = sentencepiece.SentencePieceProcessor(model_file=f"{prefix}.model")
+        pieces_file = tmp / "pieces.txt"
+        with open(text_file, encoding="utf-8") as src, open(pieces_file, "w", encoding="utf-8") as dst:
+            batch = []
+            for line in src:
+                batch.append(line.rstrip("\n"))
+                if len(batch) == 10_000:
+                    dst.writelines(" ".join(p) + "\n" for p in sp.encode(batch, out_type=str, num_threads=1))
+                    batch = []
+            dst.writelines(" ".join(p) + "\n" for p in sp.encode(batch, out_type=str, num_threads=1))
+        arpa = tmp / "lm.arpa"
+        with open(pieces_file, "rb") as src, open(arpa, "wb") as dst:
+            run = subprocess.run([_tool("lmplz"), "-o", str(order), "--discount_fallback", "-S", memory,
+                                  "-T", str(tmp)], stdin=src, stdout=dst, stderr=subprocess.PIPE)
+        if run.returncode != 0:
+            raise UserError(f"lmplz failed: {run.stderr.decode(errors='replace').strip().splitlines()[-1:]}")
+        binary_tmp = tmp / "lm.bin"
+        run = subprocess.run([_tool("build_binary"), str(arpa), str(binary_tmp)], capture_output=True)
+        if run.returncode != 0:
+            raise UserError(f"build_binary failed: {run.stderr.decode(errors='replace').strip()[-300:]}")
+        shutil.move(f"{prefix}.model", sp_model_path(output, lang))
+        shutil.move(binary_tmp, lm_model_path(output, lang))
+    description = {
+        "kind": "lm",
+        "language": lang,
+        "inputs": inputs,
+        "documents": documents,
+        "lines": lines,
+        "normalisation": "CCNet: lower-case, accents stripped, digits to 0, unicode punctuation to ASCII",
+        "sentencepiece": {"model_type": "unigram", "vocab_size_requested": vocab_size,
+                          "vocab_size": sp.get_piece_size(), "file": sp_model_path(output, lang).name},
+        "kenlm": {"order": order, "command": f"lmplz -o {order} --discount_fallback; build_binary",
+                  "file": lm_model_path(output, lang).name},
+        "seconds": round(time.time() - started, 1),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": command_line or [],
+    }
+    write_json_atomic(output / f"{lang}.lm.json", description)
+    return description
+
+
+# --- classifier ----------------------------------------------------------------------------
+
+_TRAIN_FASTTEXT = """
+import json, sys
+import fasttext
+model = fasttext.train_supervised(input=sys.argv[1], verbose=0, **json.loads(sys.argv[2]))
+model.save_model(sys.argv[3])
+"""
+
+
+def train_classifier(positives: list[str], negatives: list[str], output: Path, min_chars: int = 1000,
+                     max_per_class: int = 100_000, epochs: int = 10, seed: int = 0,
+                     command_line: list[str] | None = None) -> dict:
+    """Train `classifier.bin` in `output` on balanced classes; returns the description written."""
+    output.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    rng = random.Random(seed)
+    wiki = [classifier_text(t) for t in iter_texts(positives) if len(t) >= min_chars]
+    # In folders, random pages come from WARC/WET files and shards only: a raw CommonCrawl
+    # folder may hold the sample's reference stand-in, which must not land in the random class.
+    cc = [classifier_text(t) for t in iter_texts(negatives, kinds=("warc", "arrow")) if t.strip()]
+    if not wiki:
+        raise UserError(f"{', '.join(positives)}: no reference page of at least {min_chars} characters "
+                        "(pass --min-chars or more reference text)")
+    if not cc:
+        raise UserError(f"{', '.join(negatives)}: no CommonCrawl page to use as the random class")
+    # Equal classes (RedPajama: as many random pages as reference pages).
+    per_class = min(len(wiki), len(cc), max_per_class)
+    rows = [f"{POSITIVE} {t}" for t in rng.sample(wiki, per_class)]
+    rows += [f"{NEGATIVE} {t}" for t in rng.sample(cc, per_class)]
+    rng.shuffle(rows)
+    settings = {"epoch": epochs, "lr": 0.2, "wordNgrams": 2, "dim": 32, "bucket": 100_000, "minCount": 1,
+                "thread": 1, "seed": seed}
+    with tempfile.TemporaryDirectory(prefix="herd-classifier-") as tmp_name:
+        train_file = Path(tmp_name) / "train.txt"
+        train_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        tmp_model = Path(tmp_name) / "classifier.bin"
+        for attempt in range(4):
+            # A fresh interpreter trains: fastText 0.9 reports "Encountered NaN" on a healthy
+            # input in a process that has done other work first (not reproducible alone), and
+            # diverges at a rate that suits other inputs; half the rate then trains.
+            run = subprocess.run([sys.executable, "-c", _TRAIN_FASTTEXT, str(train_file), json.dumps(settings),
+                                  str(tmp_model)], capture_output=True, text=True)
+            if run.returncode == 0:
+                break
+            if "NaN" not in run.stderr or attempt == 3:
+                raise UserError(f"fastText training failed: {run.stderr.strip().splitlines()[-1:]}")
+            settings["lr"] /= 2
+        shutil.move(tmp_model, output / "classifier.bin")
+    description = {
+        "kind": "classifier",
+        "positives": positives,
+        "negatives": negatives,
+        "labels": {"reference": POSITIVE, "random": NEGATIVE},
+        "documents_per_class": per_class,
+        "reference_min_chars": min_chars,
+        "fasttext": settings,
+        "file": "classifier.bin",
+        "seconds": round(time.time() - started, 1),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": command_line or [],
+    }
+    write_json_atomic(output / "classifier.json", description)
+    return description
+
+
+# --- command -----------------------------------------------------------------------------
+
+
+def lm_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pipeline models lm",
+        description="Train the SentencePiece + KenLM 5-gram perplexity model of one language (CCNet).")
+    p.add_argument("--language", default="en", help="language code (default %(default)s)")
+    p.add_argument("--input", nargs="+", help="reference text: shard folders, .arrow, .jsonl, .txt files "
+                   f"(default: the first of {', '.join(REFERENCE_DEFAULTS)} that exists)")
+    p.add_argument("--output", default=DEFAULT_OUTPUT, help="model folder (default %(default)s)")
+    p.add_argument("--vocab-size", type=int, default=65536, help="SentencePiece vocabulary, capped by what the "
+                   "text holds (default %(default)s, CCNet's)")
+    p.add_argument("--order", type=int, default=5, help="n-gram order (default %(default)s)")
+    p.add_argument("--max-documents", type=int, default=0, help="use at most this many documents (0: all)")
+    p.add_argument("--memory", default="20%", help="lmplz's sort memory (-S): a size such as 4G or a share of "
+                   "RAM such as 50%% (default %(default)s; lmplz's own default is 80%%)")
+    return p
+
+
+def classifier_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pipeline models classifier",
+        description="Train the fastText classifier of reference pages against random CommonCrawl pages.")
+    p.add_argument("--positives", nargs="+", help="reference pages (default: the first of "
+                   f"{', '.join(REFERENCE_DEFAULTS)} that exists)")
+    p.add_argument("--negatives", nargs="+", help=f"random CommonCrawl pages (default {RANDOM_PAGES_DEFAULT})")
+    p.add_argument("--output", default=DEFAULT_OUTPUT, help="model folder (default %(default)s)")
+    p.add_argument("--min-chars", type=int, default=1000, help="shortest reference page used (default %(default)s)")
+    p.add_argument("--max-per-class", type=int, default=100_000, help="documents per class at most")
+    p.add_argument("--epochs", type=int, default=10, help="fastText epochs (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default %(default)s)")
+    return p
+
+
+def command(args: argparse.Namespace) -> None:
+    command_line = ["pipeline", "models", args.kind, *args.rest]
+    if args.kind == "lm":
+        a = lm_parser().parse_args(args.rest)
+        if a.vocab_size < 10 or a.order < 2:
+            raise UserError("--vocab-size must be at least 10 and --order at least 2")
+        inputs = _default_input(a.input, REFERENCE_DEFAULTS, "reference text", "--input")
+        info = train_lm(inputs, Path(a.output), a.language, a.vocab_size, a.order, a.max_documents, command_line,
+                        a.memory)
+        print(f"trained the {a.language} perplexity model on {info['documents']:,} documents "
+              f"({info['lines']:,} lines, {info['sentencepiece']['vocab_size']:,} pieces) from "
+              f"{', '.join(inputs)} -> {a.output}/{a.language}.sp.model, {a.language}.arpa.bin")
+    else:
+        a = classifier_parser().parse_args(args.rest)
+        positives = _default_input(a.positives, REFERENCE_DEFAULTS, "reference pages", "--positives")
+        negatives = _default_input(a.negatives, [RANDOM_PAGES_DEFAULT], "CommonCrawl pages", "--negatives")
+        info = train_classifier(positives, negatives, Path(a.output), a.min_chars, a.max_per_class, a.epochs,
+                                a.seed, command_line)
+        print(f"trained the reference classifier on {info['documents_per_class']:,} pages per class "
+              f"({', '.join(positives)} against {', '.join(negatives)}) -> {a.output}/classifier.bin")

@@ -1,0 +1,134 @@
+"""`pipeline run`: from arguments to a planned run on an executor, for one source or all."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import fsspec
+
+from pipeline.commands.stats import format_stats
+from pipeline.common.config import override, read_toml
+from pipeline.common.errors import UserError
+from pipeline.engine.executor import LocalExecutor, RunReport, plan_run
+from pipeline.engine.runner import RunSpec
+from pipeline.engine.source import Source
+from sources import PAPER_SOURCES, REGISTRY, source_class
+
+
+def build_source(name: str, config_file: str | None) -> Source:
+    cls = source_class(name)
+    config = cls.config_class()
+    if config_file:
+        table = read_toml(config_file)
+        unknown = set(table) - set(REGISTRY)
+        if unknown:
+            raise UserError(f"{config_file}: unknown source table(s) {sorted(unknown)}")
+        config = override(config, table.get(name, {}), f"{config_file} [{name}]")
+    return cls(config)
+
+
+def run_source(
+    source: Source,
+    input_root: str,
+    output_root: str,
+    workers: int = 1,
+    tasks: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    keep_dropped: bool = False,
+    restart: bool = False,
+    shard_mb: int = 256,
+    show_progress: bool | None = None,
+) -> RunReport:
+    """Plan and execute one source's run; the library entry point behind `pipeline run`."""
+    if workers < 1 or (tasks is not None and tasks < 1) or shard_mb < 1:
+        raise UserError("--workers, --tasks and --shard-mb must be at least 1")
+    if "://" in output_root and not output_root.startswith("file://"):
+        raise UserError(f"{output_root}: the corpus root must be a local folder (shards are renamed atomically)")
+    output = Path(output_root.removeprefix("file://")) / source.name
+    inputs = source.list_inputs(input_root)
+    if not inputs:
+        raise UserError(f"{input_root}: no input files for {source.name} (expected {', '.join(source.patterns)})")
+    spec = RunSpec(
+        source=source,
+        stages=source.stages(),
+        inputs=inputs,
+        tasks=tasks or workers,
+        output=output,
+        keep_dropped=keep_dropped,
+        shard_bytes=shard_mb << 20,
+    )
+    spec = plan_run(spec, restart=restart)
+    if executor == "ray":
+        try:
+            from pipeline.engine.ray_executor import RayExecutor
+        except ModuleNotFoundError as e:
+            raise UserError(f"the Ray executor is not available ({e.name} is not installed)") from None
+        report = RayExecutor(address=address, show_progress=show_progress).run(spec)
+    else:
+        report = LocalExecutor(workers, show_progress=show_progress).run(spec)
+    failed = report.stats.get("files", {}).get("failed", [])
+    # Every input failed *and* none gave a document: a truncated file whose first records were
+    # read and kept is a warning, not "nothing usable".
+    read = report.stats.get("stages", [{}])[0]
+    if failed and len(failed) == len(inputs) and not read.get("out"):
+        first = failed[0]
+        raise UserError(f"{first['path']}: {first['problem']} (no input of {source.name} was usable)")
+    return report
+
+
+def run_sources(args: argparse.Namespace) -> None:
+    if args.source == "all":
+        raw_root = args.input or "data/raw"
+        names = [n for n in PAPER_SOURCES if _exists(f"{raw_root.rstrip('/')}/{n}")]
+        if not names:
+            raise UserError(f"{raw_root}: no source folders found (run `pipeline sample` for sample data)")
+        inputs = {n: f"{raw_root.rstrip('/')}/{n}" for n in names}
+    else:
+        inputs = {args.source: args.input or f"data/raw/{args.source}"}
+    failed: list[str] = []
+    for name, input_root in inputs.items():
+        try:
+            source = build_source(name, args.config)
+            report = run_source(
+                source,
+                input_root,
+                args.output,
+                workers=args.workers,
+                tasks=args.tasks,
+                executor=args.executor,
+                address=args.address,
+                keep_dropped=args.keep_dropped,
+                restart=args.restart,
+                shard_mb=args.shard_mb,
+                show_progress=False if args.no_progress else None,
+            )
+        except UserError as e:
+            if len(inputs) == 1:
+                raise
+            # With `all`, one source that cannot run must not stop the others.
+            print(f"pipeline: error: {name}: {e}", file=sys.stderr)
+            failed.append(name)
+            continue
+        _print_report(report)
+    if failed:
+        raise UserError(f"{len(failed)} of {len(inputs)} sources failed: {', '.join(failed)} (errors above)")
+
+
+def _exists(path: str) -> bool:
+    fs, _, (base,) = fsspec.get_fs_token_paths(path)
+    return fs.exists(base)
+
+
+def _print_report(report: RunReport) -> None:
+    stats = report.stats
+    timing = f" in {report.seconds:.1f} s" if report.seconds else " (already complete)"
+    print(
+        f"{stats['source']}: kept {stats['documents_kept']:,} of {stats['documents_read']:,} documents "
+        f"in {report.shards} shard(s) -> {report.output}{timing}"
+    )
+    print(format_stats(stats))
+    for failure in stats["files"]["failed"]:
+        print(f"  unreadable input: {failure['path']}: {failure['problem']}", file=sys.stderr)

@@ -1,0 +1,31 @@
+"""Human-readable views of a run's stats.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.common.errors import UserError
+
+
+def format_stats(stats: dict) -> str:
+    rows = [("stage", "in", "out", "dropped (reason: count)")]
+    for st in stats["stages"]:
+        reasons = ", ".join(f"{r}: {n:,}" for r, n in sorted(st["dropped"].items(), key=lambda x: -x[1]))
+        rows.append((st["name"], f"{st['in']:,}", f"{st['out']:,}", reasons or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"  {r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}" for r in rows]
+    return "\n".join(lines)
+
+
+def print_stats(root: Path, source: str | None) -> None:
+    folders = [root / source] if source else sorted(p.parent for p in root.glob("*/stats.json"))
+    if not folders:
+        raise UserError(f"{root}: no finished runs (no */stats.json)")
+    for folder in folders:
+        path = folder / "stats.json"
+        if not path.exists():
+            raise UserError(f"{path}: no stats; has `pipeline run {folder.name}` finished?")
+        stats = json.loads(path.read_text())
+        print(f"{stats['source']}: kept {stats['documents_kept']:,} of {stats['documents_read']:,} documents")
+        print(format_stats(stats))

@@ -1,0 +1,77 @@
+"""`pipeline verify`: check a corpus's shards against the sha256 recorded in its manifest.json.
+
+The writer hashes every shard while writing it (pipeline/engine/shards.py) and the manifest keeps the
+digest, so a bit flipped on disk, a truncated copy or a shard swapped in from another run is
+found by reading each shard once. Consumers that read whole shards anyway (`tokenizer encode`)
+check the same digest before using one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.common.errors import UserError
+from pipeline.common.files import file_sha256
+
+
+@dataclass
+class Verified:
+    folder: Path
+    shards: int  # listed in the manifest
+    problems: list[str]  # one line per bad shard: "PATH: what is wrong"
+
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / "manifest.json"
+    if not path.exists():
+        raise UserError(f"{path}: missing (not a finished corpus; run `pipeline run {folder.name}`)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        manifest = None
+    shards = manifest.get("shards") if isinstance(manifest, dict) else None
+    if not isinstance(shards, list) or not all(isinstance(s, dict) and "file" in s for s in shards):
+        raise UserError(f"{path}: corrupt corpus manifest (no list of shards with file names)")
+    return manifest
+
+
+def shard_problem(path: Path, entry: dict) -> str | None:
+    """What is wrong with one shard against its manifest entry, or None when it matches."""
+    if not path.is_file():
+        return f"{path}: listed in manifest.json but missing"
+    size = path.stat().st_size
+    if "bytes" in entry and size != entry["bytes"]:
+        return f"{path}: {size} bytes, manifest.json says {entry['bytes']} (truncated or replaced)"
+    if "sha256" in entry and file_sha256(path) != entry["sha256"]:
+        return f"{path}: sha256 does not match manifest.json (corrupt shard)"
+    return None
+
+
+def verify_corpus(folder: Path) -> Verified:
+    manifest = read_manifest(folder)
+    listed = {entry["file"] for entry in manifest["shards"]}
+    problems = [p for entry in manifest["shards"] if (p := shard_problem(folder / entry["file"], entry))]
+    # A shard under a final name that the manifest does not know would be read by tools that
+    # glob the folder: report it too.
+    problems += [f"{path}: not listed in manifest.json" for path in sorted(folder.glob("shard-*.arrow"))
+                 if path.name not in listed]
+    return Verified(folder, len(manifest["shards"]), problems)
+
+
+def verify_command(root: Path, source: str | None) -> None:
+    folders = [root / source] if source else sorted(p.parent for p in root.glob("*/manifest.json"))
+    if not folders:
+        raise UserError(f"{root}: no corpus found (no */manifest.json)")
+    bad = 0
+    for folder in folders:
+        result = verify_corpus(folder)
+        for line in result.problems:
+            print(f"pipeline: error: {line}", file=sys.stderr)
+        bad += len(result.problems)
+        state = "ok" if not result.problems else f"{len(result.problems)} bad"
+        print(f"{folder.name}: {result.shards} shard(s) checked against manifest.json, {state}")
+    if bad:
+        sys.exit(2)

@@ -1,0 +1,41 @@
+"""File helpers shared by the pipeline, the tokenizer and the trainer: an OSError that names
+its file, JSON written atomically, and a file's sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def with_path(error: OSError, path: Path | str) -> OSError:
+    """`error` naming the file it concerns. pyarrow, file objects and numpy raise write errors
+    without a file name; the one line a command prints must say which file it was."""
+    if error.filename is not None or error.errno is None:
+        return error
+    named = OSError(error.errno, os.strerror(error.errno), str(path))
+    named.__cause__ = error
+    return named
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write `value` as JSON under a temporary name, then rename: a reader sees the old file or
+    the new one, never half of one. A failed write leaves no temporary behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise with_path(e, path) from e
+    os.replace(tmp, path)
+
+
+def file_sha256(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

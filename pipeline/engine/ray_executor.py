@@ -1,0 +1,118 @@
+"""Runs a planned run's tasks on a Ray cluster: one Ray task per task, same split, same shards.
+
+The engine does the rest: `execute` drives the passes and merges global artefacts on the
+driver, and `run_task` is idempotent (it clears a killed attempt's leftovers and writes a
+completion marker), so a task whose worker died is simply run again by Ray and the output
+is byte-for-byte what the local executor writes.
+
+The cluster's nodes must see the run folder (a shared file system when there is more than
+one node) and have herd installed; on the driver's node Ray puts the driver's `sys.path`
+on the workers' path, so a checkout works there without installing.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import ray
+import ray.exceptions
+
+from pipeline.common.errors import UserError
+from pipeline.engine.executor import RunReport, execute
+from pipeline.engine.runner import Progress, RunSpec, TaskResult, run_task
+
+DEFAULT_MAX_RETRIES = 3  # retries of a task whose worker process or node died
+CONNECT_TIMEOUT_S = 5.0
+
+
+class RayExecutor:
+    """Runs tasks as Ray tasks on the cluster at `address` (None: start a local one)."""
+
+    def __init__(
+        self,
+        address: str | None = None,
+        show_progress: bool | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
+        self.address = address
+        self.show_progress = show_progress
+        self.max_retries = max_retries
+
+    def run(self, spec: RunSpec) -> RunReport:
+        started_here = _connect(self.address)
+        try:
+            return execute(spec, self.map_tasks, self.show_progress)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def map_tasks(self, spec: RunSpec, pass_index: int, tasks: list[int], progress: Progress) -> list[TaskResult]:
+        remote = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(_run_one)
+        spec_ref = ray.put(spec)  # shipped to the object store once, not once per task
+        pending: dict[Any, int] = {remote.remote(spec_ref, pass_index, t): t for t in tasks}
+        results: dict[int, TaskResult] = {}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            task = pending.pop(ref)
+            try:
+                result, docs, chars = ray.get(ref)
+            except ray.exceptions.RayTaskError as e:
+                _cancel(pending)
+                if isinstance(e.cause, UserError):
+                    raise e.cause from None
+                raise
+            except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.RayError) as e:
+                _cancel(pending)
+                raise UserError(
+                    f"task {task} of pass {pass_index} failed {self.max_retries + 1} times on the Ray cluster "
+                    f"({type(e).__name__}); rerun the same command to resume"
+                ) from None
+            progress(docs, chars)
+            results[task] = result
+        return [results[t] for t in tasks]
+
+
+def _run_one(spec: RunSpec, pass_index: int, task: int) -> tuple[TaskResult, int, int]:
+    # Progress is summed on the worker and reported once the task returns: per-document
+    # callbacks across processes would cost more than the counts are worth.
+    totals = [0, 0]
+
+    def count(docs: int, chars: int) -> None:
+        totals[0] += docs
+        totals[1] += chars
+
+    result = run_task(spec, pass_index, task, count)
+    return result, totals[0], totals[1]
+
+
+def _cancel(pending: dict[Any, int]) -> None:
+    for ref in pending:
+        ray.cancel(ref, force=True)
+
+
+def _connect(address: str | None) -> bool:
+    """Connect to the cluster; True when this call started Ray (and so must shut it down)."""
+    if ray.is_initialized():
+        return False
+    if address not in (None, "auto", "local"):
+        _check_reachable(address)
+    try:
+        ray.init(address=address, log_to_driver=False, include_dashboard=False, configure_logging=False)
+    except ConnectionError as e:
+        raise UserError(f"no Ray cluster at {address}: {str(e).splitlines()[0]}") from None
+    return True
+
+
+def _check_reachable(address: str) -> None:
+    # ray.init waits a long time on an address where nothing listens: fail fast instead.
+    host_port = address.removeprefix("ray://")
+    host, sep, port = host_port.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UserError(f"--address {address}: expected HOST:PORT of a Ray head (or 'auto')")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as e:
+        raise UserError(f"no Ray cluster at {address}: {e.strerror or e}") from None

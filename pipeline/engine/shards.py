@@ -1,0 +1,279 @@
+"""Arrow IPC streaming shards: the corpus contract between sources and everything after.
+
+Every shard has the columns id, text, source, then the typed metadata columns of its
+source and stages. Writers never leave a partial file under a final name: a shard is
+written as `<name>.tmp` and renamed once closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import queue
+import threading
+from itertools import chain
+from operator import attrgetter
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from pipeline.common.files import with_path
+from pipeline.engine.document import Document
+
+BASE_FIELDS = [
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("text", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+]
+BASE_NAMES = {f.name for f in BASE_FIELDS}
+
+
+def build_schema(meta_fields: list[pa.Field]) -> pa.Schema:
+    """The base columns followed by metadata columns, first declaration of a name winning."""
+    fields = list(BASE_FIELDS)
+    seen = set(BASE_NAMES)
+    for f in meta_fields:
+        if f.name not in seen:
+            fields.append(f)
+            seen.add(f.name)
+    return pa.schema(fields)
+
+
+_get_id, _get_text, _get_source = attrgetter("id"), attrgetter("text"), attrgetter("source")
+_get_meta = attrgetter("meta")
+
+class ShardWriter:
+    """Writes documents into `prefix-NNNNN.arrow` files in `folder`, rolling at `max_bytes`.
+
+    Documents are buffered into record batches of `batch_rows` rows. `close()` returns the
+    paths written, in order. Metadata keys not in the schema are an error, not silently lost.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        schema: pa.Schema,
+        prefix: str = "part",
+        max_bytes: int = 256 << 20,
+        batch_rows: int = 1024,
+    ) -> None:
+        self.folder = Path(folder)
+        self.schema = schema
+        self.prefix = prefix
+        self.max_bytes = max_bytes
+        self.batch_rows = batch_rows
+        self.meta_names = [f.name for f in schema][len(BASE_FIELDS):]
+        self.meta_name_set = set(self.meta_names)
+        self.paths: list[Path] = []
+        self.info: list[dict] = []  # per closed shard: file, documents, bytes, sha256
+        self._buffer: list[Document] = []
+        self._file: _BackgroundFile | None = None
+        self._rows_in_shard = 0
+        self._bytes_in_shard = 0
+
+    def write(self, doc: Document) -> None:
+        self._buffer.append(doc)
+        if len(self._buffer) >= self.batch_rows:
+            self._flush()
+
+    def write_many(self, docs: list[Document]) -> None:
+        self._buffer.extend(docs)
+        if len(self._buffer) >= self.batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        docs, self._buffer = self._buffer, []
+        known = self.meta_name_set
+        if not known.issuperset(chain.from_iterable(map(_get_meta, docs))):  # at C speed
+            for doc in docs:
+                if not known.issuperset(doc.meta):
+                    unknown = sorted(set(doc.meta) - known)
+                    raise ValueError(f"document {doc.id}: metadata {unknown} not declared in the schema")
+        columns = [
+            pa.array(list(map(_get_id, docs)), pa.string()),
+            pa.array(list(map(_get_text, docs)), pa.string()),
+            pa.array(list(map(_get_source, docs)), pa.string()),
+        ]
+        for name in self.meta_names:
+            columns.append(pa.array([d.meta.get(name) for d in docs], self.schema.field(name).type))
+        batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
+        try:
+            if self._file is None:
+                self._open()
+            assert self._file is not None
+            # The batch's stream message: byte for byte what pyarrow's stream writer writes.
+            self._file.write(batch.serialize())
+        except OSError as e:
+            raise with_path(e, self._final_path()) from e
+        self._rows_in_shard += batch.num_rows
+        self._bytes_in_shard += batch.nbytes
+        if self._bytes_in_shard >= self.max_bytes:
+            self._close_shard()
+
+    def _final_path(self) -> Path:
+        return self.folder / f"{self.prefix}-{len(self.paths):05d}.arrow"
+
+    def _open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._file = _BackgroundFile(str(self._final_path()) + ".tmp")
+        self._file.write(self.schema.serialize())
+        self._bytes_in_shard = 0
+        self._rows_in_shard = 0
+
+    def _close_shard(self) -> None:
+        assert self._file is not None
+        final = self._final_path()
+        try:
+            self._file.write(END_OF_STREAM)
+            size, digest = self._file.close()
+        except OSError as e:
+            raise with_path(e, final) from e
+        self._file = None
+        os.replace(str(final) + ".tmp", final)
+        self.paths.append(final)
+        self.info.append({"file": final.name, "documents": self._rows_in_shard, "bytes": size, "sha256": digest})
+
+    def close(self) -> list[Path]:
+        self._flush()
+        if self._file is not None:
+            self._close_shard()
+        return self.paths
+
+    def abort(self) -> None:
+        """Drop the shard being written, leaving only completed ones."""
+        if self._file is not None:
+            try:
+                self._file.abort()
+            finally:
+                Path(str(self._final_path()) + ".tmp").unlink(missing_ok=True)
+                self._file = None
+
+
+# What pyarrow's stream writer writes on close: a continuation marker and a zero length.
+END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+
+class _BackgroundFile:
+    """A file written and SHA-256-hashed on a background thread, from buffers handed over.
+
+    The document loop only serialises batches. Writing them (the copy into the page cache)
+    and hashing them (about as much CPU again) run beside it, on the buffers themselves
+    while they are still in cache, instead of re-reading the file. Buffers go over a step
+    (`STEP` bytes) at a time, one `writev` each, so the threads rarely wait on each other;
+    at most one step waits, which bounds the memory held. A write error is kept and raised
+    at the writer's next call.
+    """
+
+    STEP = 8 << 20
+    MAX_BUFFERS_PER_WRITE = 512  # below every system's IOV_MAX
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)  # fails here if it can't
+        self.size = 0
+        self.error: BaseException | None = None
+        self.digest = hashlib.sha256()
+        self._step: list[Any] = []
+        self._step_bytes = 0
+        self._steps: queue.Queue[list[Any] | None] = queue.Queue(1)
+        self._thread = threading.Thread(target=self._write_steps, name=f"write {path}", daemon=True)
+        self._thread.start()
+
+    def write(self, data: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        size = len(data)
+        self._step.append(data)
+        self._step_bytes += size
+        self.size += size
+        if self._step_bytes >= self.STEP:
+            self._hand_over()
+
+    def close(self) -> tuple[int, str]:
+        """Wait until everything is written; the file's size and SHA-256."""
+        self._stop()
+        os.close(self.fd)
+        if self.error is not None:
+            raise self.error
+        return self.size, self.digest.hexdigest()
+
+    def abort(self) -> None:
+        self._stop()
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+    def _hand_over(self) -> None:
+        self._steps.put(self._step)
+        self._step, self._step_bytes = [], 0
+
+    def _stop(self) -> None:
+        if not self._thread.is_alive():
+            return  # stopped already: an abort after a failed close
+        self._hand_over()
+        self._steps.put(None)
+        self._thread.join()
+
+    def _write_steps(self) -> None:
+        while (step := self._steps.get()) is not None:
+            if self.error is not None:
+                continue  # after a failure only drain, so the writer never blocks
+            try:
+                for first in range(0, len(step), self.MAX_BUFFERS_PER_WRITE):
+                    _write_all(self.fd, step[first : first + self.MAX_BUFFERS_PER_WRITE])
+                for data in step:
+                    self.digest.update(data)
+            except BaseException as e:  # kept for the writer to raise: this thread must not die
+                self.error = e
+
+
+def _write_all(fd: int, buffers: list[Any]) -> None:
+    written = os.writev(fd, buffers)
+    if written == sum(map(len, buffers)):
+        return
+    # A short write (the disk filling up): write the rest piece by piece, so that the
+    # error that follows is raised with its errno.
+    for data in buffers:
+        view = memoryview(data)
+        skip = min(written, view.nbytes)
+        written -= skip
+        view = view[skip:]
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def iter_shard(path: Path | str) -> Iterator[Document]:
+    """Documents of one shard, in order."""
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_stream(source)
+        meta_names = [f.name for f in reader.schema if f.name not in BASE_NAMES]
+        for batch in reader:
+            ids = batch.column("id").to_pylist()
+            texts = batch.column("text").to_pylist()
+            sources = batch.column("source").to_pylist()
+            metas = [batch.column(n).to_pylist() for n in meta_names]
+            for i in range(batch.num_rows):
+                meta = {n: col[i] for n, col in zip(meta_names, metas) if col[i] is not None}
+                yield Document(ids[i], texts[i], sources[i], meta)
+
+
+def shard_paths(folder: Path | str) -> list[Path]:
+    """The shards of a corpus folder, in manifest order when there is a manifest."""
+    folder = Path(folder)
+    manifest = folder / "manifest.json"
+    if manifest.exists():
+        return [folder / s["file"] for s in json.loads(manifest.read_text())["shards"]]
+    return sorted(folder.glob("shard-*.arrow"))
+
+
+def read_corpus(folder: Path | str) -> Iterator[Document]:
+    for path in shard_paths(folder):
+        yield from iter_shard(path)
+
+
+def count_rows(path: Path) -> int:
+    with pa.memory_map(str(path)) as source:
+        return sum(b.num_rows for b in pa.ipc.open_stream(source))

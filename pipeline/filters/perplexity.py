@@ -1,0 +1,175 @@
+"""CCNet perplexity: a SentencePiece + KenLM 5-gram score per document, then buckets.
+
+Two stages, because a bucket needs the whole corpus's perplexities first:
+- `Perplexity` scores each document: CCNet normalisation (`normalize_for_lm`), each line
+  SentencePiece-tokenised and scored by KenLM (with <s> and </s>); document perplexity =
+  10 ** (-sum of line log10 scores / sum of (pieces + 1)), the +1 counting </s>.
+- `PerplexityBuckets` (a global stage) collects the perplexities per language, computes
+  the percentiles (30 and 60 by default, numpy's linear interpolation) over all of them,
+  and then labels each document head (< p30), middle (< p60) or tail; given cutoffs skip
+  the percentiles. Documents whose bucket is not in `keep` are dropped as `bucket_tail`.
+
+Models live in `model_dir` as `<lang>.sp.model` and `<lang>.arpa.bin` (CCNet's names),
+written by `pipeline models lm --language <lang>`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.common.errors import UserError
+from pipeline.engine.document import Document
+from pipeline.engine.stage import GlobalStage, Result, Stage
+from pipeline.text.normalize import normalize_for_lm
+
+BUCKETS = ("head", "middle", "tail")
+
+
+def sp_model_path(model_dir: str | Path, lang: str) -> Path:
+    return Path(model_dir) / f"{lang}.sp.model"
+
+
+def lm_model_path(model_dir: str | Path, lang: str) -> Path:
+    return Path(model_dir) / f"{lang}.arpa.bin"
+
+
+class LanguageModel:
+    """One language's SentencePiece tokenizer and KenLM model."""
+
+    def __init__(self, model_dir: str | Path, lang: str) -> None:
+        import kenlm
+        import sentencepiece
+
+        sp_path, lm_path = sp_model_path(model_dir, lang), lm_model_path(model_dir, lang)
+        for path in (sp_path, lm_path):
+            if not path.exists():
+                raise UserError(f"{path}: perplexity model missing; run `pipeline models lm --language {lang}`")
+        self.sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_path))
+        self.lm = kenlm.Model(str(lm_path))
+        # Encoding to ids and looking pieces up here is about twice as fast as asking
+        # SentencePiece for strings; unknown ids fall back to the strings (the surface text,
+        # as in the training data, where "<unk>" would differ).
+        self.pieces = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())]
+        self.unknown = self.sp.unk_id()
+
+    def perplexities(self, texts: list[str]) -> list[float]:
+        """Perplexity of each text; all lines of all texts go to SentencePiece in one call."""
+        lines, owner = [], []
+        for i, text in enumerate(texts):
+            for line in normalize_for_lm(text).split("\n"):
+                if line.strip():
+                    lines.append(line)
+                    owner.append(i)
+        log_score = [0.0] * len(texts)
+        length = [0] * len(texts)
+        score, table, unknown = self.lm.score, self.pieces, self.unknown
+        # num_threads=1: a worker is one core; parallelism comes from the executor.
+        encoded: list = self.sp.encode(lines, num_threads=1)
+        with_unknown = [n for n, ids in enumerate(encoded) if unknown in ids]
+        if with_unknown:
+            as_text = self.sp.encode([lines[n] for n in with_unknown], out_type=str, num_threads=1)
+            for n, pieces in zip(with_unknown, as_text):
+                encoded[n] = pieces
+        for i, ids_or_pieces in zip(owner, encoded):
+            pieces = ids_or_pieces if ids_or_pieces and isinstance(ids_or_pieces[0], str) else [
+                table[j] for j in ids_or_pieces]
+            log_score[i] += score(" ".join(pieces))
+            length[i] += len(pieces) + 1
+        return [10.0 ** (-s / n) if n else float("inf") for s, n in zip(log_score, length)]
+
+
+class Perplexity(Stage):
+    name = "perplexity"
+
+    def __init__(self, model_dir: str, languages: tuple[str, ...] | list[str] = ("en",)) -> None:
+        self.model_dir = model_dir
+        self.languages = tuple(languages)
+
+    def fields(self) -> list[pa.Field]:
+        return [pa.field("perplexity", pa.float32())]
+
+    def check(self) -> None:
+        """Raise a clear error now, before a long run, when a model is missing."""
+        for lang in self.languages:
+            for path in (sp_model_path(self.model_dir, lang), lm_model_path(self.model_dir, lang)):
+                if not path.exists():
+                    raise UserError(f"{path}: perplexity model missing; run `pipeline models lm --language {lang}`"
+                                    f"{'' if self.model_dir == 'data/models' else ' --output ' + self.model_dir}")
+
+    def setup(self) -> None:
+        self._models = {lang: LanguageModel(self.model_dir, lang) for lang in self.languages}
+
+    def process(self, doc: Document) -> Result:
+        return self.process_batch([doc])[0]
+
+    def process_batch(self, docs: list[Document]) -> list[Result]:
+        by_lang: dict[str, list[int]] = defaultdict(list)
+        for i, doc in enumerate(docs):
+            by_lang[doc.meta.get("lang") or self.languages[0]].append(i)
+        results: list[Result] = list(docs)
+        for lang, indices in by_lang.items():
+            model = self._models.get(lang)
+            if model is None:
+                for i in indices:
+                    results[i] = f"no_lm_{lang}"
+                continue
+            for i, value in zip(indices, model.perplexities([docs[i].text for i in indices])):
+                docs[i].meta["perplexity"] = value
+        return results
+
+
+class PerplexityBuckets(GlobalStage):
+    name = "perplexity_bucket"
+
+    def __init__(self, percentiles: tuple[float, float] | list[float] = (30.0, 60.0),
+                 cutoffs: dict[str, list[float]] | None = None,
+                 keep: tuple[str, ...] | list[str] = ("head", "middle")) -> None:
+        if len(percentiles) != 2 or not 0 <= percentiles[0] <= percentiles[1] <= 100:
+            raise ValueError(f"percentiles must be two increasing numbers in [0, 100], got {percentiles}")
+        unknown = set(keep) - set(BUCKETS)
+        if unknown:
+            raise ValueError(f"unknown buckets {sorted(unknown)} (known: {', '.join(BUCKETS)})")
+        self.percentiles = tuple(float(p) for p in percentiles)
+        self.cutoffs = {lang: [float(c) for c in pair] for lang, pair in (cutoffs or {}).items()}
+        self.keep = tuple(keep)
+
+    def fields(self) -> list[pa.Field]:
+        return [pa.field("bucket", pa.string())]
+
+    def collect(self, docs: Iterable[Document], partial: Path) -> None:
+        values: dict[str, list[float]] = defaultdict(list)
+        for doc in docs:
+            values[doc.meta.get("lang") or ""].append(doc.meta["perplexity"])
+        partial.mkdir(parents=True)
+        for lang, v in values.items():
+            np.save(partial / f"{lang or '_'}.npy", np.asarray(v, dtype=np.float64))
+
+    def merge(self, partials: list[Path], artefact: Path) -> None:
+        values: dict[str, list[np.ndarray]] = defaultdict(list)
+        for partial in partials:
+            for path in partial.glob("*.npy"):
+                values[path.stem].append(np.load(path))
+        cutoffs = {}
+        for lang, arrays in sorted(values.items()):
+            joined = np.concatenate(arrays)
+            cutoffs[lang] = [float(c) for c in np.percentile(joined, self.percentiles)] if len(joined) else []
+        cutoffs.update(self.cutoffs)  # given cutoffs win over measured ones
+        (artefact / "cutoffs.json").write_text(json.dumps(cutoffs, indent=1, sort_keys=True))
+
+    def load(self, artefact: Path) -> None:
+        self._cutoffs = json.loads((artefact / "cutoffs.json").read_text())
+
+    def bucket(self, lang: str, perplexity: float) -> str:
+        low, high = self._cutoffs[lang or "_"]
+        return "head" if perplexity < low else "middle" if perplexity < high else "tail"
+
+    def process(self, doc: Document) -> Result:
+        bucket = self.bucket(doc.meta.get("lang") or "", doc.meta["perplexity"])
+        doc.meta["bucket"] = bucket
+        return doc if bucket in self.keep else f"bucket_{bucket}"

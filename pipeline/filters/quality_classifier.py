@@ -1,0 +1,64 @@
+"""The Wikipedia-reference classifier (LLaMA's last CommonCrawl filter, as RedPajama rebuilt it).
+
+A fastText supervised model trained by `pipeline models classifier` on two classes:
+reference-quality pages (`__label__wiki`: Wikipedia pages by default, or pages cited in
+Wikipedia) and random CommonCrawl pages (`__label__cc`). A page is kept when
+p(wiki) >= `threshold` (0.25, RedPajama's value); the probability is recorded as `wiki_prob`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipeline.common.errors import UserError
+from pipeline.engine.document import Document
+from pipeline.engine.stage import Result, Stage
+from pipeline.filters.langid import load_fasttext
+
+POSITIVE = "__label__wiki"
+NEGATIVE = "__label__cc"
+
+
+def classifier_text(text: str) -> str:
+    """What the classifier sees, in training and in use: one lower-cased line of words."""
+    return " ".join(text.lower().split())
+
+
+class ReferenceClassifier(Stage):
+    name = "wiki_classifier"
+
+    def __init__(self, model_path: str, threshold: float = 0.25) -> None:
+        self.model_path = model_path
+        self.threshold = threshold
+
+    def fields(self) -> list[pa.Field]:
+        return [pa.field("wiki_prob", pa.float32())]
+
+    def check(self) -> None:
+        if not Path(self.model_path).exists():
+            raise UserError(f"{self.model_path}: reference classifier missing; run `pipeline models classifier`")
+
+    def setup(self) -> None:
+        self.check()
+        self._model = load_fasttext(self.model_path)
+        self._low = f"wiki_prob_below_{self.threshold:g}"
+
+    def probabilities(self, texts: list[str]) -> list[float]:
+        labels, scores = self._model.predict([classifier_text(t) for t in texts], k=2)
+        probs = []
+        for label, score in zip(labels, scores):
+            by_label = dict(zip(label, score))
+            probs.append(min(1.0, float(by_label.get(POSITIVE, 0.0))))  # fastText adds 1e-5 to each
+        return probs
+
+    def process(self, doc: Document) -> Result:
+        return self.process_batch([doc])[0]
+
+    def process_batch(self, docs: list[Document]) -> list[Result]:
+        results: list[Result] = []
+        for doc, prob in zip(docs, self.probabilities([d.text for d in docs])):
+            doc.meta["wiki_prob"] = prob
+            results.append(doc if prob >= self.threshold else self._low)
+        return results

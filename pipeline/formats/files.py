@@ -1,0 +1,136 @@
+"""Opening raw inputs, local or remote (fsspec URLs), compressed or not."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import zlib
+from typing import IO, Any, Iterator
+
+import fsspec
+
+from pipeline.common.errors import InputError
+from pipeline.engine.document import Skipped
+
+
+@contextlib.contextmanager
+def open_binary(path: str) -> Iterator[IO[bytes]]:
+    """The decompressed bytes of `path`; compression inferred from the name (.gz, .bz2, .xz, .zst)."""
+    try:
+        with fsspec.open(path, "rb", compression="infer") as f:
+            yield f
+    except FileNotFoundError:
+        raise InputError(path, "file does not exist") from None
+    except PermissionError:
+        raise InputError(path, "permission denied") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a folder, expected a file") from None
+
+
+@contextlib.contextmanager
+def open_text(path: str) -> Iterator[IO[str]]:
+    """Text lines of `path` as UTF-8; invalid bytes become U+FFFD instead of failing the file."""
+    with open_binary(path) as raw:
+        yield io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+
+
+# One JSON record a line: a line longer than this is skipped with a reason, never held whole.
+MAX_LINE_BYTES = 64 << 20
+READ_BYTES = 1 << 20
+
+
+def bounded_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes | None]:
+    """The lines of `stream`, split on b"\\n" (dropped), read 1 MiB at a time.
+
+    A line longer than `max_bytes` comes out as None: its bytes are thrown away as they arrive,
+    so a single 200 MB line, or a newline-free decompression bomb, never sits in memory. Line
+    numbers (positions in this sequence) match those of iterating over the file.
+    """
+    parts: list[bytes] = []  # the start of a line that goes on in the next read
+    size = 0
+    overlong = False
+    # read1 returns what one read of the underlying file gives: when a gzip stream turns out to
+    # be cut, the lines decoded before the damage have already come out.
+    read = getattr(stream, "read1", stream.read)
+    while chunk := read(READ_BYTES):
+        pieces = chunk.split(b"\n")
+        for piece in pieces[:-1]:  # each of these ends a line
+            if overlong or size + len(piece) > max_bytes:
+                yield None
+            elif parts:
+                parts.append(piece)
+                yield b"".join(parts)
+            else:
+                yield piece
+            parts, size, overlong = [], 0, False
+        tail = pieces[-1]
+        if not overlong and tail:
+            size += len(tail)
+            if size > max_bytes:
+                parts, overlong = [], True
+            else:
+                parts.append(tail)
+    if overlong:
+        yield None
+    elif parts:
+        yield b"".join(parts)
+
+
+def text_lines(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[str | None]:
+    """Lines of `path` as UTF-8 (invalid bytes become U+FFFD); None for a line over `max_bytes`.
+    An empty file is an `InputError`: counted as a failed input, never silently nothing."""
+    empty = True
+    with open_binary(path) as raw:
+        try:
+            for line in bounded_lines(raw, max_bytes):
+                empty = False
+                yield None if line is None else line.decode("utf-8", "replace")
+        except (EOFError, zlib.error, gzip.BadGzipFile) as e:  # lines read before the damage are kept
+            raise InputError(path, f"truncated or corrupt compressed file ({e})") from None
+    if empty:
+        raise InputError(path, "empty file")
+
+
+def json_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, Any] | Skipped]:
+    """(line number, decoded JSON value) for each non-blank line of a JSON-lines file, or a
+    `Skipped` for a line too long or not JSON. The caller judges the value's shape."""
+    for number, line in enumerate(text_lines(path, max_bytes)):
+        if line is None:
+            yield Skipped("line_too_long")
+            continue
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError:
+            yield Skipped("malformed_json")
+
+
+def decode_utf8_or_latin1(data: bytes) -> str:
+    """UTF-8 (a leading BOM dropped), else Latin-1, which older Gutenberg books and arXiv papers
+    often are. A file mixing both is decoded line by line, so its UTF-8 lines do not turn into
+    mojibake."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return "".join(_decode_line(line) for line in data.splitlines(keepends=True))
+
+
+def _decode_line(line: bytes) -> str:
+    try:
+        return line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
+
+
+def storable(*texts: str) -> bool:
+    """False when a string holds a lone surrogate (from a JSON "\\ud800" escape): Arrow cannot
+    store it, and one such row must be skipped, not end the run at the shard writer."""
+    try:
+        for text in texts:
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -1,0 +1,136 @@
+"""Streaming reader of MediaWiki XML dumps (pages-articles, multistream too), safe by design.
+
+Dumps are tens of gigabytes, so pages are parsed incrementally with lxml's pull parser and
+each page element is freed once read. The parser never resolves entities, never loads a DTD,
+never touches the network and keeps libxml2's size limits (`huge_tree` off). A real dump has
+no DOCTYPE at all, so one in the prolog is refused outright: that is the entity-expansion
+("billion laughs") guard, and it also rejects external entities.
+
+Problems are reported as `DumpError(reason)`; the source turns them into a counted skip
+(when pages were already read) or an unusable file (when nothing was).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import IO, Iterator
+
+from lxml import etree
+
+from pipeline.formats.xml import SAFE_PARSER_OPTIONS, declares_dtd
+
+CHUNK = 1 << 16  # small reads: a truncated stream loses at most this much decompressed text
+PROLOG_LIMIT = 1 << 16  # bytes before the root element we look at for a DOCTYPE
+
+
+class DumpError(Exception):
+    """The dump cannot be read past this point; `reason` is a short counted label."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(slots=True)
+class Page:
+    page_id: int
+    title: str
+    namespace: int
+    redirect: bool
+    text: str
+
+
+@dataclass(slots=True)
+class SiteInfo:
+    dbname: str = ""  # "enwiki": the dump's language comes from it when the file name does not say
+
+
+def _local(tag: object) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _child_text(elem: etree._Element, name: str) -> str:
+    for child in elem:
+        if _local(child.tag) == name:
+            return child.text or ""
+    return ""
+
+
+def _page(elem: etree._Element) -> Page:
+    page_id, namespace, redirect, text = 0, 0, False, ""
+    title = ""
+    for child in elem:
+        name = _local(child.tag)
+        if name == "title":
+            title = child.text or ""
+        elif name == "ns":
+            namespace = int((child.text or "0").strip() or 0)
+        elif name == "id":
+            page_id = int((child.text or "0").strip() or 0)
+        elif name == "redirect":
+            redirect = True
+        elif name == "revision":
+            text = _child_text(child, "text")
+    return Page(page_id, title, namespace, redirect, text)
+
+
+def _check_prolog(head: bytes) -> None:
+    if declares_dtd(head):
+        raise DumpError("dtd_not_allowed", "a DOCTYPE or entity declaration (entity-expansion guard)")
+
+
+def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page]:
+    """Pages of a dump in file order. Raises `DumpError` on malformed, truncated or unsafe input.
+
+    `site`, when given, is filled from `<siteinfo>` as soon as it has been read.
+    """
+    parser = etree.XMLPullParser(
+        events=("end",),
+        **SAFE_PARSER_OPTIONS,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    head = b""
+    prolog_checked = False
+    finished = False
+    while not finished:
+        try:
+            chunk = stream.read(CHUNK)
+        except EOFError as e:  # a truncated bz2/gz stream
+            raise DumpError("truncated_stream", str(e)) from None
+        except OSError as e:  # corrupt compressed data
+            raise DumpError("corrupt_stream", str(e)) from None
+        if not prolog_checked:
+            head += chunk
+            _check_prolog(head[: PROLOG_LIMIT])
+            if b"<mediawiki" in head or len(head) >= PROLOG_LIMIT or not chunk:
+                # The root element has started: a DOCTYPE can only come before it.
+                _check_prolog(head.split(b"<mediawiki", 1)[0])
+                prolog_checked = True
+                chunk, head = head, b""
+            else:
+                continue
+        error = None
+        try:
+            if chunk:
+                parser.feed(chunk)
+            else:
+                parser.close()
+                finished = True
+        except etree.XMLSyntaxError as e:
+            # Pages that ended before the damage in this chunk are still handed out first.
+            error = DumpError("malformed_xml", str(e))
+        for _, elem in parser.read_events():
+            name = _local(elem.tag)
+            if name == "page":
+                page = _page(elem)
+                elem.clear()
+                # Free the pages already read: the root would otherwise keep them all.
+                while elem.getprevious() is not None:
+                    del elem.getparent()[0]
+                yield page
+            elif name == "siteinfo" and site is not None:
+                site.dbname = _child_text(elem, "dbname")
+        if error is not None:
+            raise error

@@ -1,0 +1,86 @@
+"""CCNet line dedup: what is removed, what is kept, and the size of the hash set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.dedup.line import EMPTY_REASON, LineDedup, line_keys
+from pipeline.engine.document import Document
+from pipeline.text.normalize import normalize_for_dedup
+
+
+def _doc(doc_id: str, lines: list[str], file: str = "a.wet.gz") -> Document:
+    return Document(doc_id, "\n".join(lines), "test", {"warc_file": file})
+
+
+def _dedup(tmp_path: Path, tasks: list[list[Document]], span_files: int = 0) -> list[Document | str]:
+    """Both passes as the runner makes them: one collect per task, one merge, then process."""
+    stage = LineDedup(span_files)
+    stage.setup()
+    partials = []
+    for number, docs in enumerate(tasks):
+        partial = tmp_path / f"task{number}" / "partial"
+        partial.parent.mkdir(parents=True)
+        stage.collect(iter(docs), partial)
+        partials.append(partial)
+    artefact = tmp_path / "artefact"
+    artefact.mkdir(parents=True)
+    stage.merge(partials, artefact)
+    stage.load(artefact)
+    return stage.process_batch([d for docs in tasks for d in docs])
+
+
+def test_a_line_shared_by_three_pages_is_removed_from_all_three(tmp_path: Path) -> None:
+    nav = "Home | News | Contact"
+    docs = [_doc(f"d{i}", [nav, f"Story number {'abc'[i]} about the river.", f"Only in {'xyz'[i]}"]) for i in range(3)]
+    out = _dedup(tmp_path, [docs[:2], docs[2:]])  # across tasks too
+    assert [d.text for d in out] == [
+        "Story number a about the river.\nOnly in x",
+        "Story number b about the river.\nOnly in y",
+        "Story number c about the river.\nOnly in z",
+    ]
+
+
+def test_lines_differing_in_digits_case_and_punctuation_are_the_same_line(tmp_path: Path) -> None:
+    assert normalize_for_dedup("Copyright 2019 Example") == normalize_for_dedup("  copyright 2020 example.  ")
+    assert line_keys("Copyright 2019 Example") == line_keys("COPYRIGHT 2020, Example!")
+    a = _doc("a", ["A page about boats.", "Copyright 2019 Example"])
+    b = _doc("b", ["A page about trains.", "Copyright 2020 Example"])
+    out = _dedup(tmp_path, [[a, b]])
+    assert [d.text for d in out] == ["A page about boats.", "A page about trains."]
+
+
+def test_a_line_repeated_inside_one_page_is_kept_once(tmp_path: Path) -> None:
+    page = _doc("a", ["Buy now!", "First paragraph.", "Buy now!", "Second paragraph.", "buy NOW"])
+    out = _dedup(tmp_path, [[page, _doc("b", ["Unrelated text."])]])[0]
+    assert out.text == "Buy now!\nFirst paragraph.\nSecond paragraph."
+
+
+def test_a_page_emptied_by_dedup_is_dropped_with_its_reason(tmp_path: Path) -> None:
+    nav_only = _doc("nav", ["Home | News", "", "Copyright 2020 Example", "---"])
+    article = _doc("art", ["Home | News", "Real content here.", "Copyright 2018 Example"])
+    out = _dedup(tmp_path, [[nav_only, article]])
+    assert out[0] == EMPTY_REASON == "empty_after_dedup"
+    assert out[1].text == "Real content here."
+
+
+def test_the_hash_set_spans_the_configured_number_of_files(tmp_path: Path) -> None:
+    docs = [_doc(f"d{i}", ["Shared line.", f"Own line {'abcd'[i]}."], file=f"f{i}.wet.gz") for i in range(4)]
+    # Span 2: files f0+f1 and f2+f3 are two groups; a line shared inside a group goes.
+    out = _dedup(tmp_path / "span2", [docs[:1], docs[1:]], span_files=2)
+    assert [d.text for d in out] == ["Own line a.", "Own line b.", "Own line c.", "Own line d."]
+    # Span 1: each file is its own group, and a line in one document per file stays.
+    lonely = [_doc(f"e{i}", ["Shared line.", "x"], file=f"f{i}.wet.gz") for i in range(3)]
+    out = _dedup(tmp_path / "span1", [lonely], span_files=1)
+    assert [d.text for d in out] == ["Shared line.\nx"] * 3
+
+
+def test_hash_set_holds_eight_bytes_per_duplicate_key(tmp_path: Path) -> None:
+    docs = [_doc(f"d{i}", [f"line {chr(97 + i % 26)}{chr(97 + i // 26)}", "common"]) for i in range(200)]
+    _dedup(tmp_path, [docs])
+    (group,) = sorted((tmp_path / "artefact").glob("group-*.npy"))
+    keys = np.load(group)
+    assert keys.dtype == np.dtype("<u8") and len(keys) == 1  # only "common" is a duplicate
+    assert keys.nbytes / len(keys) == 8

