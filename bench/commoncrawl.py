@@ -40,12 +40,7 @@ from pipeline.commands.models import train_classifier, train_lm  # noqa: E402
 from pipeline.commands.run import run_source  # noqa: E402
 from pipeline.dedup.line import LineDedup  # noqa: E402
 from pipeline.engine.document import Document  # noqa: E402
-from pipeline.filters.langid import (  # noqa: E402
-    LanguageId,
-    bundled_model_path,
-    load_fasttext,
-    one_line,
-)
+from pipeline.filters.langid import LanguageId, bundled_model_path, load_fasttext, one_line  # noqa: E402
 from pipeline.filters.perplexity import Perplexity, PerplexityBuckets  # noqa: E402
 from pipeline.filters.quality_classifier import ReferenceClassifier  # noqa: E402
 from sources.commoncrawl import CommonCrawl, CommonCrawlConfig, MinLength  # noqa: E402

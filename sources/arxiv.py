@@ -29,14 +29,7 @@ from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.min_chars import MinChars
-from pipeline.formats.archives import (
-    ArchiveError,
-    Limits,
-    MiB,
-    decompressed,
-    read_bounded,
-    read_tar,
-)
+from pipeline.formats.archives import ArchiveError, Limits, MiB, decompressed, read_bounded, read_tar
 from pipeline.formats.files import decode_utf8_or_latin1
 from pipeline.text.latex import (
     MAX_EXPANSIONS,

@@ -25,12 +25,7 @@ from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.min_chars import MinChars
 from pipeline.formats.archives import ArchiveError, Limits, MiB, read_zip
-from pipeline.formats.files import (
-    decode_utf8_or_latin1,
-    json_rows,
-    open_binary,
-    storable,
-)
+from pipeline.formats.files import decode_utf8_or_latin1, open_binary, storable, text_rows
 from pipeline.text.gutenberg import header_title, strip_boilerplate
 
 
@@ -103,14 +98,11 @@ class Books(Source):
     def _read_jsonl(self, path: str, subcorpus: str, file_name: str) -> Iterator[Document | Skipped]:
         stem = file_name.removesuffix(".gz").removesuffix(".jsonl")
         # A book a line: a line past max_book_mb is skipped unread, as a .txt that large fails.
-        for item in json_rows(path, self.config.max_book_mb * MiB):
+        for item in text_rows(path, self.config.max_book_mb * MiB):
             if isinstance(item, Skipped):
                 yield item
                 continue
             number, row = item
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                yield Skipped("no_text_field")
-                continue
             meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
             title = row.get("title") or meta.get("title") or ""
             if not storable(row["text"], str(title)):

@@ -26,19 +26,8 @@ from pipeline.dedup.exact import ExactDedup
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
-from pipeline.filters.code_quality import (
-    CodeQuality,
-    ExtensionFilter,
-    LicenseFilter,
-    language_of,
-)
-from pipeline.filters.licenses import (
-    PERMISSIVE,
-    UNKNOWN,
-    detect_license,
-    is_license_file,
-    normalise_license_name,
-)
+from pipeline.filters.code_quality import CodeQuality, ExtensionFilter, LicenseFilter, language_of
+from pipeline.filters.licenses import PERMISSIVE, UNKNOWN, detect_license, is_license_file, normalise_license_name
 from pipeline.formats.files import json_rows
 from pipeline.text.code_headers import StripLicenseHeader
 

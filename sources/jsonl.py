@@ -16,7 +16,7 @@ from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Filter
 from pipeline.filters.min_chars import MinChars
-from pipeline.formats.files import json_rows, storable
+from pipeline.formats.files import storable, text_rows
 
 
 @dataclass
@@ -37,14 +37,11 @@ class Jsonl(Source):
 
     def read(self, path: str) -> Iterator[Document | Skipped]:
         stem = path.rsplit("/", 1)[-1]
-        for item in json_rows(path):
+        for item in text_rows(path):
             if isinstance(item, Skipped):
                 yield item
                 continue
             number, row = item
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                yield Skipped("no_text_field")
-                continue
             doc_id = str(row["id"]) if "id" in row else f"{stem}:{number}"
             meta = {"url": row["url"]} if isinstance(row.get("url"), str) else {}
             if not storable(doc_id, row["text"], *meta.values()):

@@ -8,9 +8,7 @@ in place instead of wrapping, so checkpoints and exports see the reference LLaMA
 
 from __future__ import annotations
 
-from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
-    checkpoint_wrapper,
-)
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
 
 from train.model import Transformer
 

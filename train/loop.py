@@ -20,13 +20,7 @@ from tqdm import tqdm
 from pipeline.common.errors import UserError
 from train import checkpoint
 from train.apply import apply_activation_checkpointing, apply_compile
-from train.config import (
-    ResolvedConfig,
-    TrainConfig,
-    check_resume_compatible,
-    resolve,
-    write_config,
-)
+from train.config import ResolvedConfig, TrainConfig, check_resume_compatible, resolve, write_config
 from train.data import MixtureLoader, load_mixture_by_name, open_mixture
 from train.metrics import MetricsLog, peak_flops
 from train.model import Transformer, flops_per_token

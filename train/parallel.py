@@ -124,10 +124,7 @@ def parallelize(model: nn.Module, optimizer: torch.optim.Optimizer, par: Paralle
         # DDP broadcasts rank 0's parameters: ranks start identical even if their inits differed.
         return DistributedDataParallel(model, device_ids=device_ids), optimizer
 
-    from torch.distributed.checkpoint.state_dict import (
-        StateDictOptions,
-        set_optimizer_state_dict,
-    )
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
@@ -175,11 +172,7 @@ def full_state_dicts(model: nn.Module, optimizer: torch.optim.Optimizer) -> tupl
     """Model and optimizer state as one process would save them (names without wrapper
     prefixes, the optimizer keyed by parameter index), complete on rank 0 (collective: every
     rank calls it)."""
-    from torch.distributed.checkpoint.state_dict import (
-        StateDictOptions,
-        get_model_state_dict,
-        get_optimizer_state_dict,
-    )
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
 
     options = StateDictOptions(full_state_dict=True, cpu_offload=True)
     names = _parameter_names(model, optimizer)

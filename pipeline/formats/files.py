@@ -108,6 +108,17 @@ def json_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int,
             yield Skipped("malformed_json")
 
 
+def text_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, dict] | Skipped]:
+    """`json_rows` narrowed to JSON objects with a string `text`; any other line is a `Skipped`."""
+    for item in json_rows(path, max_bytes):
+        if isinstance(item, Skipped):
+            yield item
+        elif not isinstance(item[1], dict) or not isinstance(item[1].get("text"), str):
+            yield Skipped("no_text_field")
+        else:
+            yield item
+
+
 def decode_utf8_or_latin1(data: bytes) -> str:
     """UTF-8 (a leading BOM dropped), else Latin-1, which older Gutenberg books and arXiv papers
     often are. A file mixing both is decoded line by line, so its UTF-8 lines do not turn into

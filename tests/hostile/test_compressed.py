@@ -21,25 +21,8 @@ from sources.jsonl import Jsonl
 from sources.samples.wikipedia import Page, write_dump
 from sources.stackexchange import StackExchange, StackExchangeConfig
 from sources.wikipedia import Wikipedia
-from tests.hostile.helpers import (
-    CommonCrawlReader,
-    failures,
-    json_line,
-    read_drops,
-    run,
-    truncate,
-    write_lines,
-)
-from tests.hostile.sources_data import (
-    BOOK,
-    PAPER,
-    c4_lines,
-    github_row,
-    se_site,
-    write_c4,
-    write_paper,
-    write_wet,
-)
+from tests.hostile.helpers import CommonCrawlReader, failures, json_line, read_drops, run, truncate, write_lines
+from tests.hostile.sources_data import BOOK, PAPER, c4_lines, github_row, se_site, write_c4, write_paper, write_wet
 
 MiB = 1 << 20
 

@@ -16,16 +16,7 @@ import pytest
 
 from tests.conftest import REPO, subprocess_env
 from tests.hostile.helpers import assert_balanced, json_line
-from tests.hostile.sources_data import (
-    ARTICLE,
-    BOOK,
-    MIT,
-    PAPER,
-    c4_lines,
-    github_row,
-    se_site,
-    wet_records,
-)
+from tests.hostile.sources_data import ARTICLE, BOOK, MIT, PAPER, c4_lines, github_row, se_site, wet_records
 
 MiB = 1 << 20
 LINE_MB = 200

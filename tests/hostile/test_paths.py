@@ -20,14 +20,7 @@ from sources.books import Books, BooksConfig
 from sources.github import GitHub
 from sources.stackexchange import StackExchange, StackExchangeConfig
 from tests.hostile.helpers import failures, read_drops, run
-from tests.hostile.sources_data import (
-    BOOK,
-    PAPER,
-    PAPER_TEXT,
-    github_repo,
-    se_site,
-    write_paper,
-)
+from tests.hostile.sources_data import BOOK, PAPER, PAPER_TEXT, github_repo, se_site, write_paper
 
 SECRET = "TOP-SECRET-LINE"
 

@@ -22,13 +22,7 @@ from hypothesis import strategies as st
 from pipeline.common.errors import InputError
 from pipeline.engine.document import Document, Skipped
 from pipeline.text.html import html_to_text
-from pipeline.text.latex import (
-    LatexError,
-    check_braces,
-    collect_macros,
-    expand_macros,
-    strip_comments,
-)
+from pipeline.text.latex import LatexError, check_braces, collect_macros, expand_macros, strip_comments
 from pipeline.text.normalize import dedup_lines, normalize_for_dedup, normalize_for_lm
 from pipeline.text.wikitext import clean_wikitext
 from sources.arxiv import ArXiv
@@ -41,16 +35,7 @@ from sources.samples.commoncrawl import http_response, warc_record
 from sources.stackexchange import StackExchange
 from sources.wikipedia import Wikipedia
 from tests.hostile.helpers import CommonCrawlReader
-from tests.hostile.sources_data import (
-    BOOK,
-    MIT,
-    PAPER,
-    c4_lines,
-    github_row,
-    se_site,
-    wet_records,
-    wiki_dump,
-)
+from tests.hostile.sources_data import BOOK, MIT, PAPER, c4_lines, github_row, se_site, wet_records, wiki_dump
 
 COUNTED = (InputError, OSError, EOFError, ValueError, UnicodeError)
 # The suite runs a fixed, fast set of examples; HERD_FUZZ_EXAMPLES=2000 runs a longer, random hunt.

@@ -17,14 +17,7 @@ from sources.jsonl import Jsonl
 from sources.samples.commoncrawl import warc_record, write_members
 from sources.stackexchange import StackExchange, StackExchangeConfig
 from sources.wikipedia import Wikipedia
-from tests.hostile.helpers import (
-    CommonCrawlReader,
-    failures,
-    json_line,
-    read_drops,
-    run,
-    write_lines,
-)
+from tests.hostile.helpers import CommonCrawlReader, failures, json_line, read_drops, run, write_lines
 from tests.hostile.sources_data import (
     BOOK,
     C4_PAGE,

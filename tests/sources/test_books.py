@@ -9,14 +9,7 @@ from pathlib import Path
 from pipeline.commands.run import run_source
 from pipeline.engine.shards import read_corpus
 from sources.books import Books, BooksConfig
-from sources.samples.books import (
-    book_text,
-    change_words,
-    gutenberg_file,
-    share_paragraphs,
-    write,
-    zipped,
-)
+from sources.samples.books import book_text, change_words, gutenberg_file, share_paragraphs, write, zipped
 
 
 def run(raw: Path, out: Path) -> tuple[dict, list]:

@@ -8,14 +8,7 @@ import torch.nn.functional as F
 
 from train.apply import apply_activation_checkpointing
 from train.config import PRESETS
-from train.model import (
-    ModelArgs,
-    RMSNorm,
-    Transformer,
-    apply_rotary,
-    flops_per_token,
-    rope_tables,
-)
+from train.model import ModelArgs, RMSNorm, Transformer, apply_rotary, flops_per_token, rope_tables
 
 
 @pytest.mark.parametrize("name, billions", [("7b", 6.7), ("13b", 13.0), ("33b", 32.5), ("65b", 65.2)])

@@ -8,14 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.commands.mix import (
-    LLAMA1,
-    MIXTURES,
-    corpus_size,
-    load_mixture,
-    parse_tokens,
-    plan,
-)
+from pipeline.commands.mix import LLAMA1, MIXTURES, corpus_size, load_mixture, parse_tokens, plan
 from pipeline.common.errors import UserError
 from tests.conftest import script, subprocess_env
 from tests.tokenizer.corpus import write_source

@@ -25,12 +25,7 @@ from pipeline.engine.shards import read_corpus, shard_paths
 from pipeline.engine.stage import Stage
 from sources.jsonl import JsonlConfig
 from tests.conftest import REPO, script, subprocess_env
-from tests.pipeline.engine.fixtures import (
-    Annotate,
-    DropMultiplesOfSeven,
-    Numbers,
-    write_inputs,
-)
+from tests.pipeline.engine.fixtures import Annotate, DropMultiplesOfSeven, Numbers, write_inputs
 
 ray = pytest.importorskip("ray")
 

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from pipeline.engine.document import Document
-from pipeline.filters.c4_quality import (
-    C4Quality,
-    C4Thresholds,
-    clean_page,
-    count_sentences,
-)
+from pipeline.filters.c4_quality import C4Quality, C4Thresholds, clean_page, count_sentences
 
 DEFAULT = C4Thresholds()
 GOOD = [

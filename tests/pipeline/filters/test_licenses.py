@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.filters.licenses import (
-    detect_license,
-    is_license_file,
-    normalise_license_name,
-)
+from pipeline.filters.licenses import detect_license, is_license_file, normalise_license_name
 from sources.samples.github import LICENSES
 
 

@@ -9,13 +9,7 @@ import zipfile
 
 import pytest
 
-from pipeline.formats.archives import (
-    ArchiveError,
-    Limits,
-    read_tar,
-    read_zip,
-    safe_member_path,
-)
+from pipeline.formats.archives import ArchiveError, Limits, read_tar, read_zip, safe_member_path
 from sources.samples.arxiv import tar_gz
 
 

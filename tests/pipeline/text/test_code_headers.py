@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from pipeline.engine.document import Document
-from pipeline.text.code_headers import (
-    SYNTAX_BY_EXTENSION,
-    StripLicenseHeader,
-    strip_license_header,
-)
+from pipeline.text.code_headers import SYNTAX_BY_EXTENSION, StripLicenseHeader, strip_license_header
 
 
 def strip(text: str, ext: str) -> str:
