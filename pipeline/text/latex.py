@@ -23,7 +23,6 @@ in bounded time. Problems raise `LatexError(reason)` with a short reason the sta
 
 from __future__ import annotations
 
-import bisect
 import posixpath
 import re
 from dataclasses import dataclass
@@ -307,11 +306,10 @@ DEFINITION_START = re.compile(
     r"\\(?:newcommand|renewcommand|providecommand|DeclareRobustCommand|def|gdef|edef|xdef|let"
     r"|DeclareMathOperator|DeclarePairedDelimiterX?)(?![A-Za-z@])"
 )
-AT_LETTER = re.compile(r"\\make(at(?:letter|other))(?![A-Za-z])")
 # LaTeX internals (`\Hy@raisedlink`) and TeX programming: a macro built of them typesets or
 # computes, it holds no text of the paper.
 MACHINERY = re.compile(
-    r"\\[A-Za-z]*@[A-Za-z@]*"
+    r"\\[A-Za-z]+@[A-Za-z@]*|\\@[A-Za-z]+"  # `\@` alone is the space factor, text
     r"|\\(?:expandafter|futurelet|aftergroup|afterassignment|csname|global|advance|multiply|divide"
     r"|ifnum|ifdim|ifx|ifcase|ifcat|ifdefined|def|gdef|edef|xdef|let|newcount|newdimen|setcounter"
     r"|addtocounter|patchcmd|@ifnextchar|@ifstar)(?![A-Za-z@])"
@@ -320,26 +318,6 @@ MACHINERY = re.compile(
 
 def is_machinery(body: str) -> bool:
     return MACHINERY.search(body) is not None
-
-
-def at_letter_regions(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each \\makeatletter ... \\makeatother stretch (the last may run to the end)."""
-    regions: list[tuple[int, int]] = []
-    opened: int | None = None
-    for match in AT_LETTER.finditer(text):
-        if match.group(1) == "atletter" and opened is None:
-            opened = match.start()
-        elif match.group(1) == "atother" and opened is not None:
-            regions.append((opened, match.end()))
-            opened = None
-    if opened is not None:
-        regions.append((opened, len(text)))
-    return regions
-
-
-def _inside(regions: list[tuple[int, int]], i: int) -> bool:
-    k = bisect.bisect_right(regions, (i, 1 << 62)) - 1
-    return k >= 0 and regions[k][0] <= i < regions[k][1]
 
 
 def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], str]:
@@ -359,7 +337,6 @@ def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], 
     collected, and only the package's notation macros are.
     """
     macros: dict[str, Macro] = {}
-    regions = [] if package else at_letter_regions(text)
     pieces: list[str] = []
     pos = 0
     for start in [m.start() for m in DEFINITION_START.finditer(text)]:
@@ -378,7 +355,7 @@ def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], 
             continue
         if kind == "providecommand" and macro.name in macros:
             continue
-        if machinery or (regions and _inside(regions, start) and "@" in macro.body):
+        if machinery:
             macro = Macro(macro.name, "", macro.nargs, macro.default, opaque=True)
         macros[macro.name] = macro
     pieces.append(text[pos:])
@@ -759,4 +736,6 @@ def remove_bibliography(text: str) -> str:
         rest = AFTER_BIBLIOGRAPHY.search(text, after)
         text = text[rest.start() :] if rest else ""
     kept.append(text)
+    if kept[-1].strip() == "\\appendix":  # an appendix left empty (its content commented out)
+        kept.pop()
     return BLANK_LINES.sub("\n\n", "\n\n".join(kept)).strip()
