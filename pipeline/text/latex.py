@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -138,7 +138,7 @@ def resolve_input(base: str, name: str, extension: str = ".tex") -> str | None:
             return None
         name += extension
     path = posixpath.normpath(posixpath.join(base, name))
-    if path.startswith("../") or path == ".." or path.startswith("/"):
+    if path.startswith(("../", "/")) or path == "..":
         return None
     return path
 

@@ -2,7 +2,7 @@
 kept, no macro the paper defines survives, expansion creates no control word, no LaTeX
 internal leaks, and the back matter after the bibliography is gone while appendices stay.
 
-The oracle reads the raw archives with plain regexes, independently of pipeline/latex.py."""
+The oracle reads the raw archives with plain regexes, independently of pipeline/text/latex.py."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.run import run_source
-from pipeline.shards import read_corpus
+from pipeline.commands.run import run_source
+from pipeline.engine.shards import read_corpus
 from sources.arxiv import ArXiv
 
 REAL = Path(__file__).resolve().parents[2] / "../shared/realdata/arxiv"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.run import run_source
-from pipeline.shards import read_corpus
+from pipeline.commands.run import run_source
+from pipeline.engine.shards import read_corpus
 from sources.books import Books
 
 REAL = Path(__file__).resolve().parents[2] / "../shared/realdata/books"

@@ -99,8 +99,8 @@ def test_structure_cuts() -> None:
         # \makeatletter code is layout: internals never leak, uses of its macros go.
         (r"\makeatletter\newcommand{\linkdest}[1]{\Hy@raisedlink{\hypertarget{#1}{}}}\def\@x{X}\makeatother a\linkdest{id}b",
          r"\makeatletter\makeatother ab"),
-        (r"\makeatletter\DeclareRobustCommand\onedot{\futurelet\@let@token\@onedot}"
-         r"\def\@onedot{\ifx\@let@token.\else.\null\fi\xspace}\def\eg{\emph{e.g}\onedot}\makeatother see \eg it",
+        ((r"\makeatletter\DeclareRobustCommand\onedot{\futurelet\@let@token\@onedot}"
+          r"\def\@onedot{\ifx\@let@token.\else.\null\fi\xspace}\def\eg{\emph{e.g}\onedot}\makeatother see \eg it"),
          r"\makeatletter\makeatother see \emph{e.g} it"),
         (r"\makeatletter\newcommand{\R}{\mathbb{R}}\makeatother$\R$", r"\makeatletter\makeatother$\mathbb{R}$"),
         (r"\newcommand{\outer}{\inner}\newcommand{\inner}[1]{[#1]}\outer{z}", "[z]"),
@@ -153,8 +153,8 @@ def test_package_notation_macros_only() -> None:
     "text, expected",
     [
         # NeurIPS checklist (an unnumbered section) after the references: dropped; appendix kept.
-        ("\\section{A} a\n\\bibliography{refs}\n\\section*{Checklist}\n\\begin{enumerate}\\item Q \\answerYes{}\\end{enumerate}"
-         "\n\\appendix\n\\section{Proofs} p", "\\section{A} a\n\n\\appendix\n\\section{Proofs} p"),
+        (("\\section{A} a\n\\bibliography{refs}\n\\section*{Checklist}\n\\begin{enumerate}\\item Q \\answerYes{}\\end{enumerate}"
+          "\n\\appendix\n\\section{Proofs} p"), "\\section{A} a\n\n\\appendix\n\\section{Proofs} p"),
         # Journal back matter and a consortium name list: dropped.
         ("\\section{A} a\n\\bibliography{refs}\n\\section*{Author Contributions} X did it.\n\\section*{Consortium}\n{\\bfseries A, B}",
          "\\section{A} a"),

@@ -1,10 +1,10 @@
-"""The run report's warnings: one reason dropping more than half of a source's documents."""
+"""`pipeline stats` and the run report: the warning when one reason drops more than half of a source's documents."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.report import drop_warnings
+from pipeline.commands.stats import drop_warnings
 from tests.hostile.helpers import cli
 
 
