@@ -7,10 +7,14 @@ nothing is ever extracted to disk.
 
 Reader: picks the main file (the one with \\documentclass and \\begin{document}; the largest if
 several), strips comments from every file (before inlining, so a commented-out \\input is not
-inlined), and inlines \\input/\\include. Stages, in order: macro expansion (user macros with
-arguments; unbalanced braces or runaway recursion drop the paper with a reason), the cut of
-everything before the first sectioning command, the removal of the bibliography and of what
-follows \\end{document} (appendices stay), a minimum length.
+inlined), inlines \\input/\\include/\\include*/\\import/\\subimport (a paper that inlines
+more than 8x its files is skipped as input_expansion_limit), and writes the notation macros of
+the paper's own `.sty` files loaded with \\usepackage into its preamble. Stages, in order: macro
+expansion (user macros with arguments; unbalanced braces, runaway recursion or output past 8x
+the input plus 1 MB drop the paper with a reason), the cut of everything before the first
+sectioning command, the removal of the bibliography, of the back matter after it (appendices
+and numbered sections stay; see pipeline/text/latex.py) and of what follows \\end{document}, a
+minimum length.
 """
 
 from __future__ import annotations
