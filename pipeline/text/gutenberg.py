@@ -9,27 +9,29 @@ Real files mark the header's end in several ways over the years, all recognised:
 The footer opens with "*** END OF ...", "End of (the) Project Gutenberg('s) ...", or, where the
 END line is missing, the licence's own "*** START: FULL LICENSE ***".
 
-Matching is line by line with anchored patterns that never cross a line break, so the scan is
-linear in the text whatever it holds: a `^\\s*` pattern under re.MULTILINE restarts at every
-line of a blank-line run and reads the rest of the run each time (20k blank lines took 7.8 s).
-Line breaks are expected normalised to "\\n" (`normalize_newlines`, done when a book is read):
-a CRLF "blank" line is "\\r", which is not blank to a line-based rule.
+Every pattern is anchored at a line start and never crosses a line break, so a search is linear
+in the text whatever it holds: a `^\\s*` pattern under re.MULTILINE restarts at every line of a
+blank-line run and reads the rest of the run each time (20k blank lines took 7.8 s). Line
+breaks are normalised to "\\n" first (`normalize_newlines`, also done when a book is read): a
+CRLF "blank" line is "\\r", which is not blank to a line-based rule.
 """
 
 from __future__ import annotations
 
 import re
 
+# Each pattern is anchored at a line start and its leading `[ \t]*` cannot cross a line break,
+# so a search over the whole text (in C) tries each line once.
 START = re.compile(
-    r"[ \t]*(?:\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG"
-    r"|\*END\*?\s*THE SMALL PRINT!)",
-    re.IGNORECASE,
+    r"^[ \t]*(?:\*{3}[ \t]*START OF (?:THE|THIS) PROJECT GUTENBERG"
+    r"|\*END\*?[ \t]*THE SMALL PRINT!)[^\n]*\n?",
+    re.IGNORECASE | re.MULTILINE,
 )
 END = re.compile(
-    r"[ \t]*(?:\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG"
+    r"^[ \t]*(?:\*{3}[ \t]*END OF (?:THE|THIS) PROJECT GUTENBERG"
     r"|END OF (?:THE |THIS )?PROJECT GUTENBERG"
-    r"|\*{0,3}\s*START:? FULL LICEN[SC]E)",
-    re.IGNORECASE,
+    r"|\*{0,3}[ \t]*START:? FULL LICEN[SC]E)",
+    re.IGNORECASE | re.MULTILINE,
 )
 # The paragraph of producer credits that opens the body ("Produced by ...", "This etext was
 # produced from the 1908 edition by ..."): it names transcribers, not the author's text.
@@ -37,7 +39,9 @@ CREDITS = re.compile(
     r"[ \t]*(?:Produced by|E-?text prepared by|This e-?(?:text|book) was (?:produced|prepared)\b|Transcribed from)",
     re.IGNORECASE,
 )
-TITLE = re.compile(r"Title:[ \t]*(.+)")
+FIRST_TEXT = re.compile(r"[ \t\n]*")
+PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
+TITLE = re.compile(r"^Title:[ \t]*([^\n]+)", re.MULTILINE)
 
 
 def normalize_newlines(text: str) -> str:
@@ -45,44 +49,31 @@ def normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _marker_line(lines: list[str], pattern: re.Pattern[str], start: int = 0) -> int | None:
-    for number in range(start, len(lines)):
-        if pattern.match(lines[number]):
-            return number
-    return None
-
-
 def strip_boilerplate(text: str) -> str:
     """The book's body without the Gutenberg header, footer, licence and producer credits."""
-    lines = normalize_newlines(text).split("\n")
-    start = _marker_line(lines, START)
-    body_start = 0 if start is None else start + 1
-    end = _marker_line(lines, END, body_start)
-    body = lines[body_start : len(lines) if end is None else end]
-    if start is not None:
+    text = normalize_newlines(text)
+    start = START.search(text)
+    body_start = start.end() if start else 0
+    end = END.search(text, body_start)
+    body = text[body_start : end.start() if end else len(text)]
+    if start:
         body = _without_credits(body)
-    return "\n".join(body).strip()
+    return body.strip()
 
 
-def _without_credits(lines: list[str]) -> list[str]:
-    """`lines` without a credits paragraph at its head (blank lines before it skipped)."""
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is None or not CREDITS.match(lines[first]):
-        return lines
-    after = next((i for i in range(first, len(lines)) if not lines[i].strip()), len(lines))
-    return lines[after:]
+def _without_credits(body: str) -> str:
+    """`body` without a credits paragraph at its head (blank lines before it skipped)."""
+    first = FIRST_TEXT.match(body).end()
+    if not CREDITS.match(body, first):
+        return body
+    after = PARAGRAPH_END.search(body, first)
+    return body[after.end() :] if after else ""
 
 
 def header_title(text: str) -> str:
     """The "Title:" line of the header, or ""; only looked for before the start marker (or in
     the first 5000 characters when there is none)."""
     head = normalize_newlines(text[:200_000])
-    lines = head.split("\n")
-    start = _marker_line(lines, START)
-    if start is None:
-        lines = head[:5000].split("\n")
-    for line in lines[:start]:
-        match = TITLE.match(line)
-        if match:
-            return match.group(1).strip()
-    return ""
+    start = START.search(head)
+    match = TITLE.search(head, 0, start.start() if start else min(len(head), 5000))
+    return match.group(1).strip() if match else ""
