@@ -191,3 +191,13 @@ def test_expansion_output_is_bounded() -> None:
     assert caught.value.reason == "macro_expansion_limit"
     # Within the bound it expands exactly.
     assert expand("\\newcommand{\\m}{" + "x" * 1000 + "}" + "\\m" * 5) == "x" * 5000
+
+
+def test_inlining_is_bounded_in_total_size() -> None:
+    # Each level inputs the next ten times: 10^6 copies of the leaf from a few hundred bytes.
+    files = {f"l{i}.tex": f"\\input{{l{i + 1}}}" * 10 for i in range(6)}
+    files["l6.tex"] = "leaf text " * 10
+    with pytest.raises(LatexError) as caught:
+        inline_inputs("\\input{l0}", "", files.get)
+    assert caught.value.reason == "input_expansion_limit"
+    assert inline_inputs("\\input{l5}", "", files.get) == "leaf text " * 100
