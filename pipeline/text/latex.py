@@ -328,18 +328,25 @@ DEFINITION_START = re.compile(
     r"\\(?:newcommand|renewcommand|providecommand|DeclareRobustCommand|def|gdef|edef|xdef|let"
     r"|DeclareMathOperator|DeclarePairedDelimiterX?)(?![A-Za-z@])"
 )
-# LaTeX internals (`\Hy@raisedlink`) and TeX programming: a macro built of them typesets or
-# computes, it holds no text of the paper.
+# LaTeX internals (`\Hy@raisedlink`) and look-ahead (`\futurelet`, `\@ifnextchar`): a macro
+# built of them typesets; expanded as text it would leak internals and hold no text of the paper.
 MACHINERY = re.compile(
     r"\\[A-Za-z]+@[A-Za-z@]*|\\@[A-Za-z]+"  # `\@` alone is the space factor, text
-    r"|\\(?:expandafter|futurelet|aftergroup|afterassignment|csname|global|advance|multiply|divide"
-    r"|ifnum|ifdim|ifx|ifcase|ifcat|ifdefined|def|gdef|edef|xdef|let|newcount|newdimen|setcounter"
-    r"|addtocounter|patchcmd|@ifnextchar|@ifstar)(?![A-Za-z@])"
+    r"|\\(?:futurelet|aftergroup|afterassignment|csname|patchcmd)(?![A-Za-z@])"
 )
+# A conditional: a macro that calls itself under one is a TeX loop that ends in TeX (MarkMathCmds'
+# \colvecnext); expanded as text it would run until the expansion limit dropped the paper.
+CONDITIONAL = re.compile(r"\\if[a-z]*(?![A-Za-z@])")
 
 
-def is_machinery(body: str) -> bool:
-    return MACHINERY.search(body) is not None
+def is_machinery(body: str, name: str = "") -> bool:
+    """True for a body of LaTeX internals or look-ahead, or a loop (a macro `name` calling
+    itself under a conditional). Other TeX primitives stay: `\\RNum{1}` ->
+    `\\uppercase\\expandafter{\\romannumeral 1\\relax}` keeps the number the text needs."""
+    if MACHINERY.search(body):
+        return True
+    return bool(name) and CONDITIONAL.search(body) is not None and re.search(
+        "\\\\" + re.escape(name) + "(?![A-Za-z@])", body) is not None
 
 
 def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], str]:
@@ -372,7 +379,7 @@ def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], 
         pos = end
         if macro is None or "@" in macro.name:
             continue
-        machinery = is_machinery(macro.body) or (macro.delimiters is not None and is_machinery("".join(macro.delimiters)))
+        machinery = is_machinery(macro.body, macro.name) or (macro.delimiters is not None and is_machinery("".join(macro.delimiters)))
         if package and (kind in ("renewcommand", "providecommand", "let") or machinery):
             continue
         if kind == "providecommand" and macro.name in macros:

@@ -104,6 +104,10 @@ def test_structure_cuts() -> None:
          r"\makeatletter\makeatother see \emph{e.g} it"),
         (r"\makeatletter\newcommand{\R}{\mathbb{R}}\makeatother$\R$", r"\makeatletter\makeatother$\mathbb{R}$"),
         (r"\newcommand{\outer}{\inner}\newcommand{\inner}[1]{[#1]}\outer{z}", "[z]"),
+        # TeX primitives are text to keep (the number), a TeX loop (calls itself under \if) is not.
+        (r"\newcommand{\RNum}[1]{\uppercase\expandafter{\romannumeral #1\relax}}Set-\RNum{2}",
+         r"Set-\uppercase\expandafter{\romannumeral 2\relax}"),
+        (r"\def\next#1{#1\ifnum\c>0 \expandafter\next\fi}[\next{a}]", "[]"),
     ],
 )
 def test_expansion_of_real_paper_idioms(source: str, expected: str) -> None:
