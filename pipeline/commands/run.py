@@ -131,6 +131,6 @@ def _print_report(report: RunReport) -> None:
     )
     print(format_stats(stats))
     for warning in drop_warnings(stats):
-        print(f"  {warning}", file=sys.stderr)
+        print(f"  {warning}")
     for failure in stats["files"]["failed"]:
         print(f"  unreadable input: {failure['path']}: {failure['problem']}", file=sys.stderr)

@@ -41,3 +41,5 @@ def print_stats(root: Path, source: str | None) -> None:
         stats = json.loads(path.read_text())
         print(f"{stats['source']}: kept {stats['documents_kept']:,} of {stats['documents_read']:,} documents")
         print(format_stats(stats))
+        for warning in drop_warnings(stats):
+            print(f"  {warning}")

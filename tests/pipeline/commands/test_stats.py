@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from pipeline.commands.stats import drop_warnings
+from tests.conftest import script, subprocess_env
 from tests.hostile.helpers import cli
 
 
@@ -26,4 +28,7 @@ def test_run_that_strips_every_book_says_so(tmp_path: Path) -> None:
         (raw / f"pg{i}.txt").write_text("*** START OF THE PROJECT GUTENBERG EBOOK X ***\n\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\n")
     done = cli("books", tmp_path / "raw", tmp_path / "out")
     assert done.returncode == 0
-    assert "warning: books: strip_gutenberg dropped 3 of 3 documents as empty_after_stripping" in done.stderr
+    assert "warning: books: strip_gutenberg dropped 3 of 3 documents as empty_after_stripping" in done.stdout
+    command = [script("pipeline"), "stats", "--output", str(tmp_path / "out")]
+    shown = subprocess.run(command, check=True, capture_output=True, text=True, env=subprocess_env())
+    assert "warning: books: strip_gutenberg dropped 3 of 3 documents as empty_after_stripping" in shown.stdout
