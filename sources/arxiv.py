@@ -7,10 +7,14 @@ nothing is ever extracted to disk.
 
 Reader: picks the main file (the one with \\documentclass and \\begin{document}; the largest if
 several), strips comments from every file (before inlining, so a commented-out \\input is not
-inlined), and inlines \\input/\\include. Stages, in order: macro expansion (user macros with
-arguments; unbalanced braces or runaway recursion drop the paper with a reason), the cut of
-everything before the first sectioning command, the removal of the bibliography and of what
-follows \\end{document} (appendices stay), a minimum length.
+inlined), inlines \\input/\\include/\\include*/\\import/\\subimport (a paper that inlines
+more than 8x its files is skipped as input_expansion_limit), and writes the notation macros of
+the paper's own `.sty` files loaded with \\usepackage into its preamble. Stages, in order: macro
+expansion (user macros with arguments; unbalanced braces, runaway recursion or output past 8x
+the input plus 1 MB drop the paper with a reason), the cut of everything before the first
+sectioning command, the removal of the bibliography, of the back matter after it (appendices
+and numbered sections stay; see pipeline/text/latex.py) and of what follows \\end{document}, a
+minimum length.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import posixpath
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import fsspec
 import pyarrow as pa
@@ -39,6 +43,7 @@ from pipeline.text.latex import (
     cut_before_first_section,
     expand_macros,
     inline_inputs,
+    inline_packages,
     remove_bibliography,
     strip_comments,
 )
@@ -119,6 +124,13 @@ def pick_main(texts: dict[str, str]) -> str | None:
     return min(mains, key=lambda p: (-len(texts[p]), p))
 
 
+def assemble(main_text: str, main: str, base: str, load: Callable[[str], str | None]) -> str:
+    """The main file with its inputs inlined and its local packages' macros defined."""
+    # The main file is on the stack from the start: a part that inputs it back is not inlined.
+    text = inline_inputs(main_text, base, load, stack=(main,))
+    return inline_packages(text, base, load)
+
+
 def is_tar(head: bytes) -> bool:
     return len(head) >= 262 and head[257:262] == b"ustar"
 
@@ -161,15 +173,18 @@ class ArXiv(Source):
             raise InputError(path, f"corrupt_archive ({e})") from None
         for reason in refused:
             yield Skipped(reason)  # each refused member counted; the rest of the paper still goes on
-        texts = {p: strip_comments(decode_utf8_or_latin1(d)) for p, d in files.items() if p.endswith(".tex")}
+        # The paper's own packages (.sty) are read too: their notation macros are the paper's.
+        texts = {p: strip_comments(decode_utf8_or_latin1(d)) for p, d in files.items() if p.endswith((".tex", ".sty"))}
         yield self._paper(arxiv_id(path), texts)
 
     def _paper(self, paper_id: str, texts: dict[str, str]) -> Document | Skipped:
-        main = pick_main(texts)
+        main = pick_main({p: t for p, t in texts.items() if p.endswith(".tex")})
         if main is None:
             return Skipped("no_main_tex_file")
-        # The main file is on the stack from the start: a part that inputs it back is not inlined.
-        text = inline_inputs(texts[main], posixpath.dirname(main), texts.get, stack=(main,))
+        try:
+            text = assemble(texts[main], main, posixpath.dirname(main), texts.get)
+        except LatexError as e:
+            return Skipped(e.reason)
         return Document(paper_id, text, self.name, {"arxiv_id": paper_id, "main_file": main})
 
     def _read_folder_file(self, path: str) -> Iterator[Document | Skipped]:
@@ -202,5 +217,9 @@ class ArXiv(Source):
         if not DOCUMENTCLASS.search(main_text):
             return  # a part of a paper, inlined by its main file
         paper_id = folder.rsplit("/", 1)[-1] or arxiv_id(name)
-        text = inline_inputs(main_text, "", load, stack=(name,))
+        try:
+            text = assemble(main_text, name, "", load)
+        except LatexError as e:
+            yield Skipped(e.reason)
+            return
         yield Document(f"{paper_id}/{name}", text, self.name, {"arxiv_id": paper_id, "main_file": name})

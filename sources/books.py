@@ -7,7 +7,8 @@ path and size checks) and `*.jsonl` / `*.jsonl.gz` (Books3 form: `text`, and `ti
 `books3/`), and every id starts with it, so ids never collide across sub-corpora (RedPajama's
 did). Stages: Gutenberg header/footer/licence removal, a minimum length, then near-duplicate
 removal across every input (MinHash LSH, more than 90% word overlap; see
-pipeline/dedup/near.py), the longest copy surviving.
+pipeline/dedup/near.py), the copy longest after stripping surviving (an edition whose
+licence was left on must not win over a clean one). Line breaks are normalised to "\n" on read.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pipeline.engine.stage import Stage
 from pipeline.filters.min_chars import MinChars
 from pipeline.formats.archives import ArchiveError, Limits, MiB, read_zip
 from pipeline.formats.files import decode_utf8_or_latin1, open_binary, storable, text_rows
-from pipeline.text.gutenberg import header_title, strip_boilerplate
+from pipeline.text.gutenberg import header_title, normalize_newlines, strip_boilerplate
 
 
 @dataclass
@@ -79,6 +80,9 @@ class Books(Source):
             return Skipped("empty_file")
         if "\0" in text[:8192]:  # no book holds NUL: an image or archive under a .txt name
             return Skipped("binary_file")
+        # Most real Gutenberg files use CRLF: kept text never carries a "\r", and the line-based
+        # boilerplate rules see a CRLF blank line as blank.
+        text = normalize_newlines(text)
         return Document(doc_id, text, self.name, {"title": title or header_title(text), "subcorpus": subcorpus})
 
     def _read_zip(self, path: str, subcorpus: str, file_name: str) -> Iterator[Document | Skipped]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import fsspec
 
-from pipeline.commands.stats import format_stats
+from pipeline.commands.stats import drop_warnings, format_stats
 from pipeline.common.config import override, read_toml
 from pipeline.common.errors import UserError
 from pipeline.engine.executor import LocalExecutor, RunReport, plan_run
@@ -130,5 +130,7 @@ def _print_report(report: RunReport) -> None:
         f"in {report.shards} shard(s) -> {report.output}{timing}"
     )
     print(format_stats(stats))
+    for warning in drop_warnings(stats):
+        print(f"  {warning}")
     for failure in stats["files"]["failed"]:
         print(f"  unreadable input: {failure['path']}: {failure['problem']}", file=sys.stderr)

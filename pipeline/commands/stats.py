@@ -18,6 +18,18 @@ def format_stats(stats: dict) -> str:
     return "\n".join(lines)
 
 
+def drop_warnings(stats: dict) -> list[str]:
+    """One line for each stage that dropped more than half of the source's documents for one
+    reason: a run that strips every book to nothing must not end quietly with exit 0."""
+    total = stats["documents_read"]
+    return [
+        f"warning: {stats['source']}: {st['name']} dropped {n:,} of {total:,} documents as {reason}"
+        for st in stats["stages"]
+        for reason, n in sorted(st["dropped"].items())
+        if 2 * n > total
+    ]
+
+
 def print_stats(root: Path, source: str | None) -> None:
     folders = [root / source] if source else sorted(p.parent for p in root.glob("*/stats.json"))
     if not folders:
@@ -29,3 +41,5 @@ def print_stats(root: Path, source: str | None) -> None:
         stats = json.loads(path.read_text())
         print(f"{stats['source']}: kept {stats['documents_kept']:,} of {stats['documents_read']:,} documents")
         print(format_stats(stats))
+        for warning in drop_warnings(stats):
+            print(f"  {warning}")

@@ -20,7 +20,9 @@ with the estimate. bench/near_dedup.py measures precision and recall on generate
 50% to 99% overlap.
 
 Which copy survives is deterministic: books are visited longest first (most words, then
-smallest id) and each is dropped if it is a near-duplicate of a book already kept.
+smallest id) and each is dropped if it is a near-duplicate of a book already kept. The length
+is the cleaned text's, as this stage sees it after the source's boilerplate stripping: an
+edition that still carried its licence would otherwise win over a clean one.
 """
 
 from __future__ import annotations

@@ -63,3 +63,35 @@ def test_input_cycles_and_deep_nesting_are_cut(tmp_path: Path) -> None:
     _, docs = run(ArXiv(ArxivConfig(min_chars=1)), tmp_path / "raw", tmp_path / "out")
     # a -> b -> a again (cut), main again (cut); d0 -> d1 -> ... stops at depth 8.
     assert docs[0].text == PAPER_TEXT + " A B   D0 D1 D2 D3 D4 D5 D6 D7"
+
+
+# Inputs the first cleaner could not finish: a tiny archive whose expansion is huge (a wide
+# and a deep bomb), 19,500-deep nested macro arguments, 30k unclosed comment environments.
+BOMBS = {
+    "wide_bomb": "\\newcommand{\\x}{" + "x" * 200_000 + "}" + "\\x" * 20_000,
+    "deep_bomb": "\\def\\a{" + "y" * 100_000 + "}"
+    + "".join("\\def\\" + c + "{" + ("\\" + p) * 8 + "}" for p, c in zip("abcdefg", "bcdefgh")) + "\\h",
+    "nested_arguments": "\\newcommand{\\m}[1]{(#1)}" + "\\m{" * 19_500 + "x" + "}" * 19_500,
+}
+
+
+def test_expansion_bombs_are_dropped_with_bounded_output(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    write_paper(raw / "2101.00000.tar.gz")
+    sizes = {}
+    for number, (name, body) in enumerate(BOMBS.items(), start=1):
+        path = write_paper(raw / f"2101.{number:05d}.tar.gz", [("main.tex", PAPER.replace(BODY, body).encode())])
+        sizes[name] = path.stat().st_size
+    assert max(sizes.values()) < 500  # each archive is a few hundred bytes
+    stats, docs = run(ArXiv(ArxivConfig(min_chars=1)), raw, tmp_path / "out")
+    assert [(d.id, d.text) for d in docs] == [("2101.00000", PAPER_TEXT)]
+    assert stats["stages"][1]["dropped"] == {"macro_expansion_limit": 3}
+
+
+def test_unclosed_comment_environments_end_the_text(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    body = BODY + "\n\\begin{comment}" * 30_000
+    write_paper(raw / "2101.00001.tar.gz", [("main.tex", PAPER.replace(BODY, body).encode())])
+    _, docs = run(ArXiv(ArxivConfig(min_chars=1)), raw, tmp_path / "out")
+    # Oracle: an unclosed comment environment runs to the end of the file, as LaTeX reads it.
+    assert [d.text for d in docs] == ["\\section{Intro}\nEvery $x \\in \\mathbb{R}$ is real."]

@@ -81,3 +81,21 @@ def test_zip_members_get_their_own_ids(tmp_path: Path) -> None:
                                           "readme.md": b"not a book"}))
     _, docs = run(tmp_path / "raw", tmp_path / "out")
     assert sorted(d.id for d in docs) == ["gutenberg/set.zip:a", "gutenberg/set.zip:b"]
+
+
+def test_survivor_is_chosen_by_its_length_after_stripping(tmp_path: Path) -> None:
+    rng = random.Random(9)
+    body = book_text(rng, 4000)
+    raw = tmp_path / "raw" / "gutenberg"
+    raw.mkdir(parents=True)
+    # The old edition: a long "Small Print" licence (closed without an asterisk after END, in
+    # CRLF) makes the file larger; the new one has one more paragraph of the book itself.
+    licence = "\n".join(book_text(rng, 40) for _ in range(60))
+    old = ("***START**THE SMALL PRINT!**FOR PUBLIC DOMAIN ETEXTS**START***\n" + licence
+           + "\n*END THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.12.12.00*END*\n\n" + body)
+    (raw / "a-old.txt").write_bytes(old.replace("\n", "\r\n").encode())
+    (raw / "b-new.txt").write_text(gutenberg_file("Book", "Author", 1, body + "\n\n" + book_text(rng, 60)))
+    assert (raw / "a-old.txt").stat().st_size > (raw / "b-new.txt").stat().st_size
+    _, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert [d.id for d in docs] == ["gutenberg/b-new"]
+    assert "SMALL PRINT" not in docs[0].text and "\r" not in docs[0].text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pipeline.text.latex import (
@@ -11,6 +13,7 @@ from pipeline.text.latex import (
     cut_before_first_section,
     expand_macros,
     inline_inputs,
+    inline_packages,
     remove_bibliography,
     strip_comments,
 )
@@ -76,3 +79,129 @@ def test_structure_cuts() -> None:
     assert cut_before_first_section("\\sectionmark{x} no section") is None
     text = "\\section{A} a\n\\begin{thebibliography}{9}\\bibitem{x} X\\end{thebibliography}\n\\appendix\nB\n\\printbibliography[heading=none]\\end{document}tail"
     assert remove_bibliography(text) == "\\section{A} a\n\n\\appendix\nB"
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        # A body starting with a letter after a control word: TeX would read `\gammaq`.
+        (r"\newcommand{\idx}{q}$\gamma\idx \times\idx$", r"$\gamma q \times q$"),
+        (r"\newcommand{\f}[1]{\alpha#1}\newcommand{\g}[1]{#1x}\f{y} \g{\beta}", r"\alpha y \beta x"),
+        (r"\newcommand{\two}{ab}\\\two", r"\\ab"),  # `\\` is a line break, not a control word
+        (r"\newcommand*\eg{e.g.\@\xspace}\eg it", r"e.g.\@\xspace it"),
+        (r"\newcommand*{\ip}[2]{\langle#1,#2\rangle}\ip{a}{b}", r"\langle a,b\rangle"),
+        (r"\DeclareRobustCommand{\vect}[1]{\mathbf{#1}}\DeclareRobustCommand\ours{Ours}\vect{v} \ours", r"\mathbf{v} Ours"),
+        (r"\DeclarePairedDelimiter{\ceil}{\lceil}{\rceil}\ceil{x} \ceil*{y} \ceil[\big]{z}",
+         r"\lceil x\rceil \left\lceil y\right\rceil \bigl\lceil z\bigr\rceil"),
+        (r"\DeclarePairedDelimiterX{\kl}[2]{(}{)}{#1\;\delimsize\|\;#2}\kl{p}{q} \kl*{p}{q}",
+         r"(p\;\|\;q) \left(p\;\middle\|\;q\right)"),
+        (r"\let\eps\varepsilon\let\phi=\varphi$\eps\phi$", r"$\varepsilon\varphi$"),
+        # \makeatletter code is layout: internals never leak, uses of its macros go.
+        (r"\makeatletter\newcommand{\linkdest}[1]{\Hy@raisedlink{\hypertarget{#1}{}}}\def\@x{X}\makeatother a\linkdest{id}b",
+         r"\makeatletter\makeatother ab"),
+        ((r"\makeatletter\DeclareRobustCommand\onedot{\futurelet\@let@token\@onedot}"
+          r"\def\@onedot{\ifx\@let@token.\else.\null\fi\xspace}\def\eg{\emph{e.g}\onedot}\makeatother see \eg it"),
+         r"\makeatletter\makeatother see \emph{e.g} it"),
+        (r"\makeatletter\newcommand{\R}{\mathbb{R}}\makeatother$\R$", r"\makeatletter\makeatother$\mathbb{R}$"),
+        (r"\newcommand{\outer}{\inner}\newcommand{\inner}[1]{[#1]}\outer{z}", "[z]"),
+        # TeX primitives are text to keep (the number), a TeX loop (calls itself under \if) is not.
+        (r"\newcommand{\RNum}[1]{\uppercase\expandafter{\romannumeral #1\relax}}Set-\RNum{2}",
+         r"Set-\uppercase\expandafter{\romannumeral 2\relax}"),
+        (r"\def\next#1{#1\ifnum\c>0 \expandafter\next\fi}[\next{a}]", "[]"),
+    ],
+)
+def test_expansion_of_real_paper_idioms(source: str, expected: str) -> None:
+    assert expand(source) == expected
+
+
+def test_expansion_never_creates_a_control_word() -> None:
+    source = r"\newcommand{\idx}{q}\newcommand{\e}{}\newcommand{\w}[1]{#1}$\gamma\idx\e x \w{\beta}y \times\w{z}$"
+    result = expand(source)
+    # Oracle: every control word of the output is one the input spelled out.
+    words_in = set(re.findall(r"\\[A-Za-z]+", source))
+    assert set(re.findall(r"\\[A-Za-z]+", result)) <= words_in
+    assert result == r"$\gamma q x \beta y \times z$"
+
+
+def test_inputs_include_star_import_and_subimport() -> None:
+    files = {
+        "main.tex": "",
+        "chapters/one.tex": "ONE \\input{part}",  # \input resolves against the main folder
+        "part.tex": "PART",
+        "figs/sub/plot.tex": "PLOT \\input{data}",  # inside \import, against the import folder
+        "figs/sub/data.tex": "DATA",
+        "figs/table.tex": "TABLE \\subimport{sub/}{plot}",
+    }
+    text = "\\include*{chapters/one} \\import{figs/sub/}{plot.tex} \\subimport*{figs}{table} \\import{fig/}{diagram.pdf_tex}."
+    assert inline_inputs(text, "", files.get) == "ONE PART PLOT DATA TABLE PLOT DATA ."
+
+
+def test_package_notation_macros_only() -> None:
+    sty = (
+        "\\ProvidesPackage{own}\\newcommand{\\Reals}{\\mathbb{R}}\\DeclareMathOperator{\\Tr}{Tr}"
+        "\\renewcommand{\\left}{\\mathopen{}\\mathclose\\bgroup\\originalleft}\\providecommand{\\section}{}"
+        "\\DeclareRobustCommand\\citet{\\begingroup\\NAT@swafalse\\@citex}\\def\\@internal{x}\\def\\vx{\\mathbf{x}}"
+        "\\usepackage{more}"
+    )
+    files = {"own.sty": sty, "more.sty": "\\newcommand{\\half}{\\frac12}"}
+    text = inline_packages("\\usepackage[opt]{amsmath,own}\\begin{document}\\section{A} $\\Reals \\Tr \\vx \\half$ \\citet{k}",
+                           "", files.get)
+    macros, rest = collect_macros(text)
+    assert sorted(macros) == ["Reals", "Tr", "half", "vx"]
+    assert expand_macros(cut_before_first_section(rest), macros) == (
+        "\\section{A} $\\mathbb{R} \\operatorname{Tr} \\mathbf{x} \\frac12$ \\citet{k}"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # NeurIPS checklist (an unnumbered section) after the references: dropped; appendix kept.
+        (("\\section{A} a\n\\bibliography{refs}\n\\section*{Checklist}\n\\begin{enumerate}\\item Q \\answerYes{}\\end{enumerate}"
+          "\n\\appendix\n\\section{Proofs} p"), "\\section{A} a\n\n\\appendix\n\\section{Proofs} p"),
+        # Journal back matter and a consortium name list: dropped.
+        ("\\section{A} a\n\\bibliography{refs}\n\\section*{Author Contributions} X did it.\n\\section*{Consortium}\n{\\bfseries A, B}",
+         "\\section{A} a"),
+        # The bibliography inside a font group leaves no empty group behind.
+        ("\\section{A} a\n{\\footnotesize\\bibliography{amor}}\n\\end{document}", "\\section{A} a"),
+        # A `References` heading over the bibliography goes with it; a numbered section after it stays.
+        ("\\section{A} a\n\\section{References}\n\\bibliographystyle{plain}\n\\bibliography{p}\n\\section{Supplement} s",
+         "\\section{A} a\n\n\\section{Supplement} s"),
+        ("\\section{A} a\n\\begin{thebibliography}{1}\\bibitem{k} K\\end{thebibliography}\n\\clearpage\\input{x}\\appendix B",
+         "\\section{A} a\n\n\\appendix B"),
+        ("\\section{A} a\n\\printbibliography\n\\appendix\n", "\\section{A} a"),
+    ],
+)
+def test_what_follows_the_bibliography(text: str, expected: str) -> None:
+    assert remove_bibliography(text) == expected
+
+
+def test_unclosed_environments_and_comments_scan_linearly() -> None:
+    # 30k unclosed comment environments: the first runs to the end of the file, as in LaTeX.
+    text = "kept " + "\\begin{comment} x " * 30_000
+    assert strip_comments(text) == "kept "
+    # The same for verbatim when braces are checked, and unclosed \verb on one line is text.
+    check_braces("{ok}" + "\\begin{verbatim}{" * 30_000)
+    with pytest.raises(LatexError):
+        check_braces("\\verb|" * 30_000 + "{")
+    assert strip_comments("\\" * 100_001 + "%x\ny") == "\\" * 100_001 + "%x\ny"
+
+
+def test_expansion_output_is_bounded() -> None:
+    # A 100 kB body used 20 times is 2 MB from 100 kB of input: past 8x + 1 MB.
+    source = "\\newcommand{\\big}{" + "x" * 100_000 + "}" + "\\big" * 20
+    with pytest.raises(LatexError) as caught:
+        expand(source)
+    assert caught.value.reason == "macro_expansion_limit"
+    # Within the bound it expands exactly.
+    assert expand("\\newcommand{\\m}{" + "x" * 1000 + "}" + "\\m" * 5) == "x" * 5000
+
+
+def test_inlining_is_bounded_in_total_size() -> None:
+    # Each level inputs the next ten times: 10^6 copies of the leaf from a few hundred bytes.
+    files = {f"l{i}.tex": f"\\input{{l{i + 1}}}" * 10 for i in range(6)}
+    files["l6.tex"] = "leaf text " * 10
+    with pytest.raises(LatexError) as caught:
+        inline_inputs("\\input{l0}", "", files.get)
+    assert caught.value.reason == "input_expansion_limit"
+    assert inline_inputs("\\input{l5}", "", files.get) == "leaf text " * 100

@@ -1,0 +1,83 @@
+"""Hostile LaTeX and Gutenberg inputs: seconds and output size of each, against the targets of
+issue 15 (under a second each; LaTeX output at most 8x the input plus 1 MB).
+
+    .venv/bin/python bench/hostile_text.py
+
+Each case is built here (nothing third-party): expansion bombs a few hundred bytes gzipped,
+19,500-deep nested macro arguments, 30k unclosed comment and verbatim environments, and
+Gutenberg files of 20k blank lines and of 1 MB of them. The LaTeX cases run the arXiv
+source's cleaning functions in stage order; a case "dropped" ends with the reason the stage
+counts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.text.gutenberg import normalize_newlines, strip_boilerplate
+from pipeline.text.latex import (
+    LatexError,
+    check_braces,
+    collect_macros,
+    cut_before_first_section,
+    expand_macros,
+    output_limit,
+    remove_bibliography,
+    strip_comments,
+)
+
+PAPER = "\\documentclass{article}\n\\begin{document}\n\\section{Intro}\n{body}\n\\end{document}\n"
+START = "*** START OF THE PROJECT GUTENBERG EBOOK X ***\n"
+
+LATEX = {
+    "wide expansion bomb": "\\newcommand{\\x}{" + "x" * 200_000 + "}" + "\\x" * 20_000,
+    "deep expansion bomb": "\\def\\a{" + "y" * 100_000 + "}"
+    + "".join("\\def\\" + c + "{" + ("\\" + p) * 8 + "}" for p, c in zip("abcdefg", "bcdefgh")) + "\\h",
+    "19,500-deep nested arguments": "\\newcommand{\\m}[1]{(#1)}" + "\\m{" * 19_500 + "x" + "}" * 19_500,
+    "30k unclosed \\begin{comment}": "text " + "\\begin{comment} x " * 30_000,
+    "30k unclosed \\begin{verbatim}": "text " + "\\begin{verbatim}{ " * 30_000,
+    "30k unclosed \\verb on one line": "text " + "\\verb|{ " * 30_000 + "}",
+    "100k backslashes before %": "\\" * 100_000 + "% comment\ntext",
+}
+GUTENBERG = {
+    "20k blank lines": "\n" * 20_000 + START + "\n" * 20_000 + "Body.\n" + "\n" * 20_000,
+    "1 MB of CRLF blank lines": "\r\n" * 500_000 + START + "Produced by X\r\n" + "\r\n" * 10 + "Body.",
+    "1 MB of space-only lines": " \n" * 500_000 + "Body.",
+}
+
+
+def clean_latex(body: str) -> tuple[str, int]:
+    text = strip_comments(PAPER.replace("{body}", body))
+    try:
+        check_braces(text)
+        macros, text = collect_macros(text)
+        text = expand_macros(text, macros)
+        text = remove_bibliography(cut_before_first_section(text) or "")
+    except LatexError as e:
+        return f"dropped: {e.reason}", 0
+    return "kept", len(text)
+
+
+def main() -> None:
+    print(f"{'case':<34} {'input':>10} {'gzipped':>8} {'seconds':>8}  result")
+    for name, body in LATEX.items():
+        source = PAPER.replace("{body}", body)
+        started = time.perf_counter()
+        result, size = clean_latex(body)
+        seconds = time.perf_counter() - started
+        bound = f"output {size:,} <= {output_limit(len(source)):,}" if result == "kept" else ""
+        print(f"{name:<34} {len(source):>10,} {len(gzip.compress(source.encode())):>8,} {seconds:>8.3f}  {result} {bound}")
+    for name, text in GUTENBERG.items():
+        started = time.perf_counter()
+        body = strip_boilerplate(normalize_newlines(text))
+        seconds = time.perf_counter() - started
+        print(f"{'gutenberg: ' + name:<34} {len(text):>10,} {'':>8} {seconds:>8.3f}  body {body!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""`pipeline stats` and the run report: the warning when one reason drops more than half of a source's documents."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from pipeline.commands.stats import drop_warnings
+from tests.conftest import script, subprocess_env
+from tests.hostile.helpers import cli
+
+
+def test_warns_only_past_half_for_one_reason() -> None:
+    stats = {"source": "books", "documents_read": 12, "stages": [
+        {"name": "read", "in": 12, "out": 12, "dropped": {}},
+        {"name": "strip_gutenberg", "in": 12, "out": 5, "dropped": {"empty_after_stripping": 7}},
+        {"name": "near_dedup", "in": 5, "out": 2, "dropped": {"near_duplicate": 3}},
+    ]}
+    assert drop_warnings(stats) == ["warning: books: strip_gutenberg dropped 7 of 12 documents as empty_after_stripping"]
+    stats["stages"][1]["dropped"] = {"empty_after_stripping": 6}
+    assert drop_warnings(stats) == []
+
+
+def test_run_that_strips_every_book_says_so(tmp_path: Path) -> None:
+    raw = tmp_path / "raw" / "gutenberg"
+    raw.mkdir(parents=True)
+    for i in range(3):  # a header and a footer with nothing between them
+        (raw / f"pg{i}.txt").write_text("*** START OF THE PROJECT GUTENBERG EBOOK X ***\n\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\n")
+    done = cli("books", tmp_path / "raw", tmp_path / "out")
+    assert done.returncode == 0
+    assert "warning: books: strip_gutenberg dropped 3 of 3 documents as empty_after_stripping" in done.stdout
+    command = [script("pipeline"), "stats", "--output", str(tmp_path / "out")]
+    shown = subprocess.run(command, check=True, capture_output=True, text=True, env=subprocess_env())
+    assert "warning: books: strip_gutenberg dropped 3 of 3 documents as empty_after_stripping" in shown.stdout
