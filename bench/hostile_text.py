@@ -23,13 +23,12 @@ from pipeline.text.gutenberg import normalize_newlines, strip_boilerplate
 from pipeline.text.latex import (
     LatexError,
     check_braces,
-    collect_macros,
     cut_before_first_section,
-    expand_macros,
     output_limit,
     remove_bibliography,
     strip_comments,
 )
+from pipeline.text.latex_macros import collect_macros, expand_macros
 
 PAPER = "\\documentclass{article}\n\\begin{document}\n\\section{Intro}\n{body}\n\\end{document}\n"
 START = "*** START OF THE PROJECT GUTENBERG EBOOK X ***\n"

@@ -36,17 +36,14 @@ from pipeline.filters.min_chars import MinChars
 from pipeline.formats.archives import ArchiveError, Limits, MiB, decompressed, read_bounded, read_tar
 from pipeline.formats.files import decode_utf8_or_latin1
 from pipeline.text.latex import (
-    MAX_EXPANSIONS,
     LatexError,
     check_braces,
-    collect_macros,
     cut_before_first_section,
-    expand_macros,
     inline_inputs,
-    inline_packages,
     remove_bibliography,
     strip_comments,
 )
+from pipeline.text.latex_macros import MAX_EXPANSIONS, collect_macros, expand_macros, inline_packages
 
 DOCUMENTCLASS = re.compile(r"\\documentclass\s*[\[{]|\\documentstyle\s*[\[{]")
 BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
@@ -67,7 +64,7 @@ class ArxivConfig(SourceConfig):
 
 
 class ExpandMacros(Stage):
-    """Expands user macros (pipeline/text/latex.py) after removing their definitions."""
+    """Expands user macros (pipeline/text/latex_macros.py) after removing their definitions."""
 
     name = "expand_macros"
 

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from pipeline.common.errors import InputError
 from pipeline.engine.document import Document, Skipped
 from pipeline.text.html import html_to_text
-from pipeline.text.latex import LatexError, check_braces, collect_macros, expand_macros, strip_comments
+from pipeline.text.latex import LatexError, check_braces, strip_comments
+from pipeline.text.latex_macros import collect_macros, expand_macros
 from pipeline.text.normalize import dedup_lines, normalize_for_dedup, normalize_for_lm
 from pipeline.text.wikitext import clean_wikitext
 from sources.arxiv import ArXiv

@@ -2,7 +2,7 @@
 kept, no macro the paper defines survives, expansion creates no control word, no LaTeX
 internal leaks, and the back matter after the bibliography is gone while appendices stay.
 
-The oracle reads the raw archives with plain regexes, independently of pipeline/text/latex.py."""
+The oracle reads the raw archives with plain regexes, independently of pipeline/text/latex.py and latex_macros.py."""
 
 from __future__ import annotations
 

@@ -6,17 +6,8 @@ import re
 
 import pytest
 
-from pipeline.text.latex import (
-    LatexError,
-    check_braces,
-    collect_macros,
-    cut_before_first_section,
-    expand_macros,
-    inline_inputs,
-    inline_packages,
-    remove_bibliography,
-    strip_comments,
-)
+from pipeline.text import latex
+from pipeline.text.latex_macros import collect_macros, expand_macros, inline_packages
 
 
 def expand(source: str) -> str:
@@ -50,35 +41,35 @@ def test_macro_expansion_is_exact(source: str, expected: str) -> None:
 @pytest.mark.parametrize("source", [r"\def\a{\a}\a", r"\newcommand{\a}{\b x}\newcommand{\b}{\a}\a",
                                     r"\newcommand{\big}{\big\big}\big"])
 def test_recursive_macros_stop_with_a_reason(source: str) -> None:
-    with pytest.raises(LatexError) as caught:
+    with pytest.raises(latex.LatexError) as caught:
         expand(source)
     assert caught.value.reason == "macro_expansion_limit"
 
 
 def test_unbalanced_braces_are_reported() -> None:
     for bad in [r"\textbf{open", r"close}", r"\newcommand{\a}{b"]:
-        with pytest.raises(LatexError) as caught:
-            check_braces(bad)
+        with pytest.raises(latex.LatexError) as caught:
+            latex.check_braces(bad)
         assert caught.value.reason == "unbalanced_braces"
-    check_braces(r"\{ escaped \} and \verb|{| and {ok}")
+    latex.check_braces(r"\{ escaped \} and \verb|{| and {ok}")
 
 
 def test_comments_removed_but_escaped_percent_kept() -> None:
     text = "50\\% of % a comment\nthe rest\n% whole line\n\\\\% after a line break\nend\n\\begin{comment}x\\end{comment}"
-    assert strip_comments(text) == "50\\% of the rest\n\\\\end\n"
+    assert latex.strip_comments(text) == "50\\% of the rest\n\\\\end\n"
 
 
 def test_inputs_inlined_relative_to_main_file_with_cycles_cut() -> None:
     files = {"tex/a.tex": "A \\input{b} %\\input{c}\n", "tex/b.tex": "B \\include{a}", "tex/c.tex": "C"}
-    assert inline_inputs("start \\input{a.tex} \\input{../../etc/passwd} end", "tex", files.get) == "start A B  \n  end"
+    assert latex.inline_inputs("start \\input{a.tex} \\input{../../etc/passwd} end", "tex", files.get) == "start A B  \n  end"
 
 
 def test_structure_cuts() -> None:
     for command in ["part", "chapter", "section", "subsection", "subsubsection", "paragraph", "subparagraph"]:
-        assert cut_before_first_section(f"preamble \\{command}*{{T}} body") == f"\\{command}*{{T}} body"
-    assert cut_before_first_section("\\sectionmark{x} no section") is None
+        assert latex.cut_before_first_section(f"preamble \\{command}*{{T}} body") == f"\\{command}*{{T}} body"
+    assert latex.cut_before_first_section("\\sectionmark{x} no section") is None
     text = "\\section{A} a\n\\begin{thebibliography}{9}\\bibitem{x} X\\end{thebibliography}\n\\appendix\nB\n\\printbibliography[heading=none]\\end{document}tail"
-    assert remove_bibliography(text) == "\\section{A} a\n\n\\appendix\nB"
+    assert latex.remove_bibliography(text) == "\\section{A} a\n\n\\appendix\nB"
 
 
 @pytest.mark.parametrize(
@@ -133,7 +124,7 @@ def test_inputs_include_star_import_and_subimport() -> None:
         "figs/table.tex": "TABLE \\subimport{sub/}{plot}",
     }
     text = "\\include*{chapters/one} \\import{figs/sub/}{plot.tex} \\subimport*{figs}{table} \\import{fig/}{diagram.pdf_tex}."
-    assert inline_inputs(text, "", files.get) == "ONE PART PLOT DATA TABLE PLOT DATA ."
+    assert latex.inline_inputs(text, "", files.get) == "ONE PART PLOT DATA TABLE PLOT DATA ."
 
 
 def test_package_notation_macros_only() -> None:
@@ -148,7 +139,7 @@ def test_package_notation_macros_only() -> None:
                            "", files.get)
     macros, rest = collect_macros(text)
     assert sorted(macros) == ["Reals", "Tr", "half", "vx"]
-    assert expand_macros(cut_before_first_section(rest), macros) == (
+    assert expand_macros(latex.cut_before_first_section(rest), macros) == (
         "\\section{A} $\\mathbb{R} \\operatorname{Tr} \\mathbf{x} \\frac12$ \\citet{k}"
     )
 
@@ -173,24 +164,24 @@ def test_package_notation_macros_only() -> None:
     ],
 )
 def test_what_follows_the_bibliography(text: str, expected: str) -> None:
-    assert remove_bibliography(text) == expected
+    assert latex.remove_bibliography(text) == expected
 
 
 def test_unclosed_environments_and_comments_scan_linearly() -> None:
     # 30k unclosed comment environments: the first runs to the end of the file, as in LaTeX.
     text = "kept " + "\\begin{comment} x " * 30_000
-    assert strip_comments(text) == "kept "
+    assert latex.strip_comments(text) == "kept "
     # The same for verbatim when braces are checked, and unclosed \verb on one line is text.
-    check_braces("{ok}" + "\\begin{verbatim}{" * 30_000)
-    with pytest.raises(LatexError):
-        check_braces("\\verb|" * 30_000 + "{")
-    assert strip_comments("\\" * 100_001 + "%x\ny") == "\\" * 100_001 + "%x\ny"
+    latex.check_braces("{ok}" + "\\begin{verbatim}{" * 30_000)
+    with pytest.raises(latex.LatexError):
+        latex.check_braces("\\verb|" * 30_000 + "{")
+    assert latex.strip_comments("\\" * 100_001 + "%x\ny") == "\\" * 100_001 + "%x\ny"
 
 
 def test_expansion_output_is_bounded() -> None:
     # A 100 kB body used 20 times is 2 MB from 100 kB of input: past 8x + 1 MB.
     source = "\\newcommand{\\big}{" + "x" * 100_000 + "}" + "\\big" * 20
-    with pytest.raises(LatexError) as caught:
+    with pytest.raises(latex.LatexError) as caught:
         expand(source)
     assert caught.value.reason == "macro_expansion_limit"
     # Within the bound it expands exactly.
@@ -201,7 +192,7 @@ def test_inlining_is_bounded_in_total_size() -> None:
     # Each level inputs the next ten times: 10^6 copies of the leaf from a few hundred bytes.
     files = {f"l{i}.tex": f"\\input{{l{i + 1}}}" * 10 for i in range(6)}
     files["l6.tex"] = "leaf text " * 10
-    with pytest.raises(LatexError) as caught:
-        inline_inputs("\\input{l0}", "", files.get)
+    with pytest.raises(latex.LatexError) as caught:
+        latex.inline_inputs("\\input{l0}", "", files.get)
     assert caught.value.reason == "input_expansion_limit"
-    assert inline_inputs("\\input{l5}", "", files.get) == "leaf text " * 100
+    assert latex.inline_inputs("\\input{l5}", "", files.get) == "leaf text " * 100
