@@ -20,7 +20,7 @@ from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.c4_quality import C4Quality, C4Thresholds
-from pipeline.formats.files import bounded_lines, open_binary, storable
+from pipeline.formats.files import JSON_TOO_DEEP, bounded_lines, open_binary, storable
 
 
 @dataclass
@@ -65,6 +65,8 @@ class C4(Source):
             return Skipped("not_utf8")
         except json.JSONDecodeError:
             return Skipped("malformed_json")
+        except RecursionError:  # `[[[[...` nested deeper than the decoder recurses
+            return Skipped(JSON_TOO_DEEP)
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             return Skipped("no_text_field")
         meta = {key: row[key] for key in ("url", "timestamp") if isinstance(row.get(key), str)}

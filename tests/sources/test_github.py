@@ -118,7 +118,8 @@ def test_bigquery_rows_from_jsonl_and_parquet(tmp_path: Path) -> None:
     assert stages["read"]["dropped"] == {"binary_file": 1, "malformed_json": 1}
     assert stages["license"]["dropped"] == {"license_GPL-3.0": 1}
     kept = _rows(tmp_path / "out/github")
-    assert {k: v["license"] for k, v in kept.items()} == {"o/a/x.py": "MIT", "o/d/w.go": "Apache-2.0"}
+    assert {k: (v["repo"], v["path"], v["license"]) for k, v in kept.items()} == {
+        "rows.jsonl:0": ("o/a", "x.py", "MIT"), "rows.parquet:0": ("o/d", "w.go", "Apache-2.0")}
 
 
 def test_non_utf8_and_unusable_inputs(tmp_path: Path) -> None:
