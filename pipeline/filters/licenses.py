@@ -7,7 +7,8 @@ licences as "Secondary Licenses", and GPL-2.0/3.0 end by pointing to the Lesser 
 licence counts only by its title ("GNU Affero General Public License Version 3, 19 November
 2007") or by the notice that applies it ("... General Public License as published by the Free
 Software Foundation, either version 3 ..."), and the notice only in a file that holds no
-licence text (a licence's own text quotes other licences' names and versions). `SPDX-License-Identifier:` lines win over wording.
+licence text (a licence's own text quotes other licences' names and versions).
+`SPDX-License-Identifier:` lines win over wording.
 
 A file can hold several licences (dual-licensed projects paste MIT and Apache-2.0 into one
 LICENSE): `detect_licenses` returns them all in order of appearance, and `choose_license`
