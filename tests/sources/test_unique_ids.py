@@ -83,6 +83,7 @@ def test_the_engine_refuses_repeated_ids_where_shards_are_written(tmp_path: Path
     assert done.returncode == 2, done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert line == (f"pipeline: error: {tmp_path / 'out' / 'jsonl'}: 1 id(s) are carried by more than one document, "
-                    "e.g. doc-1; ids must be unique in a source, nothing was published")
+                    "e.g. doc-1; ids must be unique in a source (a record given twice, or a reader's bug): "
+                    "nothing was published")
     assert not (tmp_path / "out/jsonl/manifest.json").exists()
     assert not list((tmp_path / "out/jsonl").glob("shard-*.arrow"))
