@@ -32,7 +32,13 @@ from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.code_quality import CodeQuality, ExtensionFilter, LicenseFilter, language_of
-from pipeline.filters.licenses import PERMISSIVE, choose_license, detect_licenses, is_license_file, normalise_license_name
+from pipeline.filters.licenses import (
+    PERMISSIVE,
+    choose_license,
+    detect_licenses,
+    is_license_file,
+    normalise_license_name,
+)
 from pipeline.formats.files import json_rows
 from pipeline.text.code_headers import StripLicenseHeader
 

@@ -122,7 +122,7 @@ def test_answers_follow_in_descending_numeric_score_then_id(real) -> None:
 def _has_block(text: str, lines: list[str]) -> bool:
     """The lines, in order and whole, in `text`: as they are, or (inside a list item) each under
     the same indent, the first one perhaps after the item's marker instead."""
-    for indent in range(0, 13):
+    for indent in range(13):
         pad = " " * indent
         block = "\n".join(pad + line if line else line for line in lines)
         if re.search(r"(?:^|\n)" + re.escape(block) + r"(?:\n|$)", text):

@@ -12,12 +12,18 @@ from __future__ import annotations
 import glob
 import importlib.metadata
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from pipeline.filters.licenses import choose_license, detect_license, detect_licenses, is_license_file, normalise_license_name
+from pipeline.filters.licenses import (
+    choose_license,
+    detect_license,
+    detect_licenses,
+    is_license_file,
+    normalise_license_name,
+)
 from sources.samples.github import LICENSES
 
 COMMON_LICENSES = Path("/usr/share/common-licenses")
