@@ -161,6 +161,16 @@ def test_sample_stand_ins_are_recognised(kind: str) -> None:
     ("GNU GENERAL PUBLIC LICENSE\n  Version 2, June 1991", ["GPL-2.0"]),
     ("GNU GENERAL PUBLIC LICENSE\n  Version 3, 29 June 2007", ["GPL-3.0"]),
     ("GNU AFFERO GENERAL PUBLIC LICENSE\n  Version 3, 19 November 2007", ["AGPL-3.0"]),
+    # Other licences a licence names do not count: GPL-3.0's section 13, GPL-2.0's last lines,
+    # MPL-2.0's "Secondary Licenses".
+    ("GNU GENERAL PUBLIC LICENSE Version 3, 29 June 2007 ... 13. Use with the GNU Affero General Public "
+     "License. ... version 3 of the GNU Affero General Public License into a single combined work", ["GPL-3.0"]),
+    ("GNU GENERAL PUBLIC LICENSE Version 2, June 1991 ... use the GNU Lesser General Public License instead",
+     ["GPL-2.0"]),
+    ("Mozilla Public License Version 2.0 ... means either the GNU General Public License, Version 2.0, the GNU "
+     "Lesser General Public License, Version 2.1, the GNU Affero General Public License, Version 3.0", ["MPL-2.0"]),
+    ("it under the terms of the GNU Affero General Public License as published by the Free Software Foundation, "
+     "either version 3 of the License", ["AGPL-3.0"]),
     ("licensed under the GNU General Public License v3.0", ["GPL-3.0"]),
     ("Mozilla Public License Version 2.0", ["MPL-2.0"]),
     ("This is free and unencumbered software released into the public domain.", ["Unlicense"]),
