@@ -19,6 +19,7 @@ from tests.conftest import script, subprocess_env
 from tests.hostile.helpers import assert_balanced, cli, json_line, write_lines
 from tests.hostile.sources_data import C4_PAGE, CODE, c4_lines, github_row
 
+pytestmark = pytest.mark.slow  # runs the source end to end
 BIG = 1 << 63  # one past the largest int64
 DEEP = 100_000
 

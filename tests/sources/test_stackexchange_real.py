@@ -19,6 +19,7 @@ from pipeline.engine.shards import read_corpus
 from sources.stackexchange import ANSWER_SEPARATOR, StackExchange
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # runs the source end to end
 REAL = REPO.parent / "shared" / "realdata" / "stackexchange"
 TAG = re.compile(r"<[^>]*>")
 PRE = re.compile(r"<pre[^>]*>(.*?)</pre>", re.DOTALL | re.IGNORECASE)

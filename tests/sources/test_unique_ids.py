@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import py7zr
+import pytest
 
 from pipeline.commands.run import run_source
 from pipeline.engine.shards import read_corpus
@@ -18,6 +19,7 @@ from sources.samples.stackexchange import posts_xml
 from tests.hostile.helpers import cli, write_lines
 from tests.hostile.sources_data import CODE, MIT, c4_lines
 
+pytestmark = pytest.mark.slow  # runs end to end, through the CLI too
 
 def _ids(folder: Path) -> list[str]:
     return [doc.id for doc in read_corpus(folder)]
