@@ -21,6 +21,7 @@ from tests.hostile.sources_data import CODE, MIT, c4_lines
 
 pytestmark = pytest.mark.slow  # runs end to end, through the CLI too
 
+
 def _ids(folder: Path) -> list[str]:
     return [doc.id for doc in read_corpus(folder)]
 
