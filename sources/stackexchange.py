@@ -160,13 +160,12 @@ class StackExchange(Source):
             if question is None:
                 yield Skipped("html_too_deep")  # what lxml kept of the post would be cut short
                 continue
-            if not question and not any(answer_texts):
+            if not question and not answer_texts:
                 yield Skipped("empty_question")
                 continue
             text = question + "".join(ANSWER_SEPARATOR + answer_text for answer_text in answer_texts)
-            answer_count = len(answer_texts)
             meta = {"site": site, "question_id": question_id, "question_score": score,
-                    "answer_count": answer_count, "title": title, "site_posts": posts}
+                    "answer_count": len(answer_texts), "title": title, "site_posts": posts}
             yield Document(f"{site}/{question_id}", text, self.name, meta)
         while answer is not None:
             yield Skipped("answer_without_question")
