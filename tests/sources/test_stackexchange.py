@@ -158,3 +158,12 @@ def test_sample_keeps_28_of_30_sites(tmp_path: Path) -> None:
     positions = [first.index(f"Answer with score {s}:") for s in (100, 10, 9, 2, -1)]
     assert positions == sorted(positions)
     assert "    if item.size > 10:\n        print(item)" in first
+
+
+def test_an_answer_with_no_text_is_counted_not_marked(tmp_path: Path) -> None:
+    empty = {"Id": 3, "PostTypeId": 2, "ParentId": 1, "Score": 5, "Body": "<p> </p><!-- only a comment -->"}
+    _site(tmp_path / "in", "s", [_question(1), _answer(2, 1, 1), empty])
+    report = _run(tmp_path / "in", tmp_path / "out")
+    assert report.stats["stages"][0]["dropped"] == {"empty_answer": 1}
+    (row,) = _rows(tmp_path / "out/stackexchange").values()
+    assert row["text"] == "Question 1\n\nHow?\n\nA:\n\nanswer scored 1" and row["answer_count"] == 1
