@@ -3,6 +3,12 @@
 Input: `*.json.gz` or `*.json` files (local paths or fsspec URLs), one JSON object a line
 with `text`, `url` and `timestamp`. Language id and dedup were applied upstream, so the only
 stage is the C4 quality filter (thresholds configurable under `[c4]` in --config).
+
+A document's id is `<file>:<line number>`, the file named by its path under the input root
+without `.json.gz`: allenai/c4's variants share file names (`en/` and `en.noblocklist/`,
+`realnewslike/` beside them), so `en/c4-train.00000-of-01024:7` and
+`realnewslike/c4-train.00000-of-01024:7` stay two ids. Files directly under the root keep
+their bare names.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Iterator
 
+import fsspec
 import pyarrow as pa
 
 from pipeline.common.errors import InputError
@@ -20,7 +27,7 @@ from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.c4_quality import C4Quality, C4Thresholds
-from pipeline.formats.files import bounded_lines, open_binary, storable
+from pipeline.formats.files import JSON_TOO_DEEP, bounded_lines, open_binary, storable
 
 
 @dataclass
@@ -39,8 +46,24 @@ class C4(Source):
     def stages(self) -> list[Stage]:
         return [C4Quality(self.config)]
 
+    def __init__(self, config: C4Config | None = None) -> None:
+        super().__init__(config)
+        self.input_root: str | None = None  # set by list_inputs: ids name files under it
+
+    def list_inputs(self, root: str) -> list[str]:
+        inputs = super().list_inputs(root)
+        # Remembered for the ids (see the module docstring); travels with the source to workers.
+        _, _, (self.input_root,) = fsspec.get_fs_token_paths(root)
+        return inputs
+
+    def _file_key(self, path: str) -> str:
+        """`path` under the input root (its name alone when read on its own), without suffix."""
+        under = f"{self.input_root.rstrip('/')}/" if self.input_root else None
+        relative = path.split(under, 1)[1] if under and under in path else path.rsplit("/", 1)[-1]
+        return relative.removesuffix(".gz").removesuffix(".json")
+
     def read(self, path: str) -> Iterator[Document | Skipped]:
-        stem = path.rsplit("/", 1)[-1].removesuffix(".gz").removesuffix(".json")
+        stem = self._file_key(path)
         try:
             with open_binary(path) as raw:
                 # Lines are decoded one by one, so a stray non-UTF-8 line is skipped alone;
@@ -65,6 +88,8 @@ class C4(Source):
             return Skipped("not_utf8")
         except json.JSONDecodeError:
             return Skipped("malformed_json")
+        except RecursionError:  # `[[[[...` nested deeper than the decoder recurses
+            return Skipped(JSON_TOO_DEEP)
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             return Skipped("no_text_field")
         meta = {key: row[key] for key in ("url", "timestamp") if isinstance(row.get(key), str)}

@@ -6,10 +6,15 @@ Input (local folder or fsspec URL), either or both of:
 - `*.jsonl`, `*.jsonl.gz` or `*.parquet` files directly under the root with BigQuery-style
   rows: `repo_name`, `path`, `content`, `license` (and optionally `binary`).
 
+Ids are unique in the source whatever the inputs hold: a repository folder's file is
+`<repo>/<path>`, a row is `<table file>:<row number>` (a table's name has no `/`, so the two
+never meet). The same file given twice, as a folder and as a row, or in two rows, thus keeps
+two ids, and exact dedup keeps one copy.
+
 Stages, in order: licence (keep MIT, BSD-2/3-Clause, Apache-2.0), extension whitelist,
 line-length and alphanumeric quality, removal of a leading licence header, then exact
-file-level dedup over all inputs (a global pass: the smallest `repo/path` of each distinct
-content is kept). Metadata: repo, path, license, language.
+file-level dedup over all inputs (a global pass: the smallest id of each distinct content is
+kept). A repository with several licences (dual licensing) takes the first allowed one. Metadata: repo, path, license, language.
 """
 
 from __future__ import annotations
@@ -27,7 +32,13 @@ from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.code_quality import CodeQuality, ExtensionFilter, LicenseFilter, language_of
-from pipeline.filters.licenses import PERMISSIVE, UNKNOWN, detect_license, is_license_file, normalise_license_name
+from pipeline.filters.licenses import (
+    PERMISSIVE,
+    choose_license,
+    detect_licenses,
+    is_license_file,
+    normalise_license_name,
+)
 from pipeline.formats.files import json_rows
 from pipeline.text.code_headers import StripLicenseHeader
 
@@ -78,11 +89,13 @@ class GitHub(Source):
     def fields(self) -> list[pa.Field]:
         return [pa.field(n, pa.string()) for n in ("repo", "path", "license", "language")]
 
+    def allowed_licenses(self) -> tuple[str, ...]:
+        return tuple(x.strip() for x in self.config.licenses.split(",") if x.strip())
+
     def stages(self) -> list[Stage]:
         c = self.config
-        allowed = tuple(x.strip() for x in c.licenses.split(",") if x.strip())
         stages: list[Stage] = [
-            LicenseFilter(allowed),
+            LicenseFilter(self.allowed_licenses()),
             ExtensionFilter(),
             CodeQuality(c.max_line_length, c.max_mean_line_length, c.min_alnum_fraction),
         ]
@@ -92,10 +105,11 @@ class GitHub(Source):
         return stages
 
     def read(self, path: str) -> Iterator[Document | Skipped]:
+        table = path.rstrip("/").rsplit("/", 1)[-1]
         if path.endswith((".jsonl", ".jsonl.gz")):
-            yield from self._rows(self._jsonl_rows(path))
+            yield from self._rows(table, self._jsonl_rows(path))
         elif path.endswith(".parquet"):
-            yield from self._rows(self._parquet_rows(path))
+            yield from self._rows(table, enumerate(self._parquet_rows(path)))
         else:
             yield from self._repository(path)
 
@@ -132,19 +146,16 @@ class GitHub(Source):
 
     def _repository_license(self, fs: fsspec.AbstractFileSystem, base: str, top_files: list[str]) -> str:
         """The licence of a repository from its top-level licence files. Dual-licensed
-        projects (LICENSE-MIT beside LICENSE-APACHE) let users choose: a permissive one wins."""
-        found = []
-        for name in top_files:
-            if is_license_file(name):
-                with fs.open(f"{base.rstrip('/')}/{name}", "rb") as f:
-                    found.append(detect_license(f.read(200_000).decode("utf-8", "replace")))
-        if not found:
+        projects (LICENSE-MIT beside LICENSE-APACHE, or both texts in one LICENSE) let users
+        choose: the first allowed one wins."""
+        found: list[str] = []
+        files = [name for name in top_files if is_license_file(name)]
+        for name in files:
+            with fs.open(f"{base.rstrip('/')}/{name}", "rb") as f:
+                found.extend(detect_licenses(f.read(200_000).decode("utf-8", "replace")))
+        if not files:
             return "none"
-        for permissive in PERMISSIVE:
-            if permissive in found:
-                return permissive
-        known = [x for x in found if x != UNKNOWN]
-        return known[0] if known else UNKNOWN
+        return choose_license(found, self.allowed_licenses())
 
     def _file_document(self, repo: str, rel: str, data: bytes, license_id: str) -> Document | Skipped:
         if b"\0" in data[:BINARY_SNIFF_BYTES]:
@@ -158,12 +169,12 @@ class GitHub(Source):
 
     # BigQuery-style rows ------------------------------------------------------------------
 
-    def _jsonl_rows(self, path: str) -> Iterator[dict[str, Any] | Skipped]:
+    def _jsonl_rows(self, path: str) -> Iterator[tuple[int, dict[str, Any]] | Skipped]:
         for item in json_rows(path):
             if isinstance(item, Skipped):
                 yield item
             else:
-                yield item[1] if isinstance(item[1], dict) else Skipped("malformed_row")
+                yield item if isinstance(item[1], dict) else Skipped("malformed_row")
 
     def _parquet_rows(self, path: str) -> Iterator[dict[str, Any]]:
         fs, base, _ = _fs_and_base(path)
@@ -180,12 +191,14 @@ class GitHub(Source):
             for batch in table.iter_batches(batch_size=1024, columns=columns):
                 yield from batch.to_pylist()
 
-    def _rows(self, rows: Iterable[dict[str, Any] | Skipped]) -> Iterator[Document | Skipped]:
-        for row in rows:
-            if isinstance(row, Skipped):
-                yield row
+    def _rows(self, table: str, rows: Iterable[tuple[int, dict[str, Any]] | Skipped]) -> Iterator[Document | Skipped]:
+        for item in rows:
+            if isinstance(item, Skipped):
+                yield item
                 continue
+            number, row = item
             repo, rel, content = row.get("repo_name"), row.get("path"), row.get("content")
+            license_name = row.get("license")
             if not isinstance(repo, str) or not isinstance(rel, str):
                 yield Skipped("missing_repo_or_path")
             elif row.get("binary") or content is None:
@@ -196,12 +209,14 @@ class GitHub(Source):
                 yield Skipped("binary_file")
             elif len(content) > self.config.max_file_bytes:
                 yield Skipped("file_too_large")
+            elif license_name is not None and not isinstance(license_name, str):
+                yield Skipped("malformed_license")  # BigQuery's column is one name: a list or number is not
             elif not (_encodable(content) and _encodable(repo) and _encodable(rel)):
                 yield Skipped("invalid_unicode")
             else:
-                license_id = normalise_license_name(row.get("license")) if row.get("license") else "none"
+                license_id = normalise_license_name(license_name) if license_name else "none"
                 meta = {"repo": repo, "path": rel, "license": license_id, "language": language_of(rel)}
-                yield Document(f"{repo}/{rel}", content, self.name, meta)
+                yield Document(f"{table}:{number}", content, self.name, meta)
 
 
 def _encodable(text: str) -> bool:

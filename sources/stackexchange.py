@@ -5,15 +5,21 @@ site's archive `<site>.7z` (also `<site>-Posts.7z`, as stackoverflow.com is publ
 
 Reading a site streams Posts.xml with lxml (entities never resolved, no network, and a file
 that declares a DTD is refused, so an entity-expansion bomb ends as one counted failure) into
-a temporary SQLite table on local disk, so that answers can be grouped under their question
-(by ParentId) whatever their order in the file and however large the site. A document is the
-title, the question and its answers sorted by numeric score, highest first, ties by id; post
-bodies are HTML turned into text keeping code blocks and list items.
+a temporary SQLite table (in tempfile's folder, which the engine puts in the task's folder
+under the run's output), so that answers can be grouped under their question (by ParentId)
+whatever their order in the file and however large the site. A document is the title, the
+question and its answers sorted by numeric score, highest first, ties by id, each answer after
+a line "A:" (see ANSWER_SEPARATOR); post bodies are HTML turned into text keeping code blocks
+and list items.
+
+Skipped and counted: rows whose Id, Score or ParentId SQLite cannot hold (2^63 or more),
+malformed rows, answers without their question, posts nested deeper than lxml's HTML parser
+goes (it stops at depth 255 and drops the rest), and a site given twice is refused.
 
 Stages: the 28 largest sites by number of posts (every row of Posts.xml counts; a global
-decision across all inputs), then the rule for unanswered questions (dropped by default, see
-pipeline/filters/unanswered.py). Metadata: site, question_id, question_score, answer_count, title,
-site_posts.
+decision across all inputs), then the rule for unanswered questions (kept by default, as the
+paper and RedPajama keep them, see pipeline/filters/unanswered.py). Metadata: site,
+question_id, question_score, answer_count (answers in the document), title, site_posts.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import py7zr.exceptions
 import pyarrow as pa
 from lxml import etree
 
-from pipeline.common.errors import InputError
+from pipeline.common.errors import InputError, UserError
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
@@ -43,9 +49,15 @@ from pipeline.filters.unanswered import UnansweredQuestions
 from pipeline.formats.archives import PrefixedReader, safe_member_path
 from pipeline.formats.files import open_binary
 from pipeline.formats.xml import SAFE_PARSER_OPTIONS, declares_dtd
-from pipeline.text.html import html_to_text
+from pipeline.text.html import HtmlTooDeep, html_to_text
 
 QUESTION, ANSWER = "1", "2"
+# Before each answer: a line "A:" between blank lines, as The Pile laid out its Stack Exchange
+# question-and-answer threads. A blank line alone is also a paragraph break inside a post, so a
+# model could not tell where an answer starts; "A:" reads as plain Q&A text, costs two tokens,
+# and is no markup (a Markdown rule "---" is also a YAML marker and common in code blocks).
+ANSWER_SEPARATOR = "\n\nA:\n\n"
+INT64 = range(-(1 << 63), 1 << 63)  # what SQLite's INTEGER (and the int64 columns) can hold
 PROLOGUE_BYTES = 1 << 16  # a DTD, if any, sits before the root element, near the start
 INSERT_BATCH = 2000
 
@@ -53,7 +65,7 @@ INSERT_BATCH = 2000
 @dataclass
 class StackExchangeConfig(SourceConfig):
     largest_sites: int = 28  # keep the sites with the most posts; 0 keeps every site
-    keep_unanswered: bool = False  # see pipeline/filters/unanswered.py
+    keep_unanswered: bool = True  # the paper and RedPajama drop no question; see pipeline/filters/unanswered.py
     # A .7z whose Posts.xml would inflate past this many times the archive's size is refused
     # before extraction: a decompression bomb (real dumps compress XML about 5-10 times).
     max_compression_ratio: int = 100
@@ -67,10 +79,27 @@ def site_name(path: str) -> str:
     return parts[-1].removesuffix(".7z").removesuffix("-Posts")
 
 
+def _one_input_per_site(inputs: list[str]) -> None:
+    """Ids are `<site>/<question id>`: a site given twice (its folder and its .7z) would write
+    every question twice. Refused before anything runs, naming both inputs."""
+    first: dict[str, str] = {}
+    for path in inputs:
+        site = site_name(path)
+        if site in first:
+            raise UserError(f"{path}: the site {site} is also given as {first[site]}; keep one of them "
+                            "(ids are <site>/<question id> and must be unique)")
+        first[site] = path
+
+
 class StackExchange(Source):
     name = "stackexchange"
     config_class = StackExchangeConfig
     patterns = ("**/Posts.xml", "**/*.7z")
+
+    def list_inputs(self, root: str) -> list[str]:
+        inputs = super().list_inputs(root)
+        _one_input_per_site(inputs)
+        return inputs
 
     def fields(self) -> list[pa.Field]:
         return [
@@ -90,6 +119,8 @@ class StackExchange(Source):
 
     def read(self, path: str) -> Iterator[Document | Skipped]:
         site = site_name(path)
+        # tempfile's folder: the engine points it into the task's folder under the run's output,
+        # so a killed run's SQLite file is removed when the task runs again.
         with tempfile.TemporaryDirectory(prefix="herd-stackexchange-") as tmp:
             with _posts_xml(path, Path(tmp), self.config.max_compression_ratio) as stream:
                 db = sqlite3.connect(Path(tmp) / "posts.sqlite")
@@ -110,18 +141,31 @@ class StackExchange(Source):
             while answer is not None and answer[0] < question_id:
                 yield Skipped("answer_without_question")
                 answer = next(answers, None)
-            texts = [title.strip(), html_to_text(body)]
-            answer_count = 0
+            try:
+                question = "\n\n".join(t for t in (title.strip(), html_to_text(body)) if t)
+            except HtmlTooDeep:
+                question = None
+            answer_texts = []
             while answer is not None and answer[0] == question_id:
-                texts.append(html_to_text(answer[3]))
-                answer_count += 1
+                try:
+                    answer_text = html_to_text(answer[3])
+                except HtmlTooDeep:
+                    yield Skipped("answer_html_too_deep")  # the rest of the thread stays
+                else:
+                    if answer_text:
+                        answer_texts.append(answer_text)
+                    else:
+                        yield Skipped("empty_answer")  # an "A:" with nothing after it
                 answer = next(answers, None)
-            text = "\n\n".join(t for t in texts if t)
-            if not text:
+            if question is None:
+                yield Skipped("html_too_deep")  # what lxml kept of the post would be cut short
+                continue
+            if not question and not answer_texts:
                 yield Skipped("empty_question")
                 continue
+            text = question + "".join(ANSWER_SEPARATOR + answer_text for answer_text in answer_texts)
             meta = {"site": site, "question_id": question_id, "question_score": score,
-                    "answer_count": answer_count, "title": title, "site_posts": posts}
+                    "answer_count": len(answer_texts), "title": title, "site_posts": posts}
             yield Document(f"{site}/{question_id}", text, self.name, meta)
         while answer is not None:
             yield Skipped("answer_without_question")
@@ -198,9 +242,16 @@ def _load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[i
             try:
                 post_id, score = int(attrs["Id"]), int(attrs.get("Score", "0"))
                 if kind == QUESTION:
-                    questions.append((post_id, score, attrs.get("Title", ""), attrs.get("Body", "")))
+                    if post_id in INT64 and score in INT64:
+                        questions.append((post_id, score, attrs.get("Title", ""), attrs.get("Body", "")))
+                    else:
+                        skipped["number_out_of_range"] += 1
                 elif kind == ANSWER:
-                    answers.append((int(attrs["ParentId"]), score, post_id, attrs.get("Body", "")))
+                    parent_id = int(attrs["ParentId"])
+                    if post_id in INT64 and score in INT64 and parent_id in INT64:
+                        answers.append((parent_id, score, post_id, attrs.get("Body", "")))
+                    else:
+                        skipped["number_out_of_range"] += 1
                 else:
                     skipped["other_post_type"] += 1  # tag wikis, moderator nominations ...
             except (KeyError, ValueError):

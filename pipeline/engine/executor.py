@@ -24,6 +24,7 @@ from tqdm import tqdm
 from pipeline.common.errors import UserError
 from pipeline.common.files import with_path, write_json_atomic
 from pipeline.engine.runner import Progress, RunSpec, TaskResult, run_task
+from pipeline.engine.shards import repeated_ids
 from pipeline.engine.stage import GlobalStage, StageStats
 
 PLAN_VERSION = 1
@@ -189,6 +190,14 @@ def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float) -> RunRe
             dst = spec.output / f"shard-{len(moves):05d}.arrow"
             moves.append((part, dst))
             shards.append(dict(info, file=dst.name))
+    # Ids are unique in a source (the corpus contract): a repeat (the same record in two inputs,
+    # or a reader's bug) is refused before anything is published, never kept twice. A finalise
+    # killed halfway has moved some parts already.
+    repeated = repeated_ids([src if src.exists() else dst for src, dst in moves])
+    if repeated:
+        raise UserError(f"{spec.output}: {len(repeated):,} id(s) are carried by more than one document, "
+                        f"e.g. {', '.join(repeated[:3])}; ids must be unique in a source (a record given twice, "
+                        "or a reader's bug): nothing was published")
     dropped_moves: list[tuple[Path, Path]] = []
     if spec.keep_dropped:
         for p in range(last + 1):

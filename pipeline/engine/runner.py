@@ -12,6 +12,7 @@ import gc
 import json
 import shutil
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -179,7 +180,7 @@ def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | Non
     )
     kept = _run_stages(items, stages, stats, read_stats, dropped_writer, progress)
     try:
-        with _tuned_for_throughput():
+        with _tuned_for_throughput(), _temporaries_in(out_dir / "tmp"):
             if collector is not None:
                 assert isinstance(collector, GlobalStage)
                 stream = _tee(kept, writer)
@@ -213,6 +214,21 @@ def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | Non
     )
     write_json_atomic(marker, result.to_json())
     return result
+
+
+@contextlib.contextmanager
+def _temporaries_in(folder: Path) -> Iterator[None]:
+    """Temporary files of readers and stages (tempfile's default folder) go into `folder`, in
+    the task's folder under the run's output: a killed task leaves them where its next attempt
+    removes them (the task folder is emptied first), never in $TMPDIR for ever."""
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

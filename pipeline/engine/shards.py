@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.common.files import with_path
 from pipeline.engine.document import Document
@@ -277,3 +278,19 @@ def read_corpus(folder: Path | str) -> Iterator[Document]:
 def count_rows(path: Path) -> int:
     with pa.memory_map(str(path)) as source:
         return sum(b.num_rows for b in pa.ipc.open_stream(source))
+
+
+def repeated_ids(paths: list[Path]) -> list[str]:
+    """Ids that more than one document of these shards carries (sorted; empty when every id is
+    unique). Only the id column is read, from memory-mapped shards, and counted in Arrow's C
+    hash table: memory is about the ids' own size."""
+    ids = []
+    for path in paths:
+        with pa.memory_map(str(path)) as source:
+            columns = [batch.column("id") for batch in pa.ipc.open_stream(source)]
+            if columns:
+                ids.append(pa.concat_arrays(columns))  # a copy: the map closes here
+    if not ids:
+        return []
+    counts = pc.value_counts(pa.chunked_array(ids, pa.string()))
+    return sorted(counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist())

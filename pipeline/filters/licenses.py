@@ -1,9 +1,18 @@
 """Licence detection from a licence file's text, and normalisation of licence names.
 
-Detection looks for each licence's characteristic phrases in the lower-cased,
-whitespace-collapsed text, most specific first (a GPL text mentions no MIT phrase, but an
-LGPL text does mention the GPL). An `SPDX-License-Identifier:` line wins over phrases.
-Results are SPDX identifiers; `unknown` when nothing matches.
+A licence is recognised by wording only its own text (or its standard notice) holds, in the
+lower-cased, whitespace-collapsed text. Mentions of other licences inside a licence do not
+count: GPL-3.0's section 13 names the GNU Affero General Public License, MPL-2.0 lists the GNU
+licences as "Secondary Licenses", and GPL-2.0/3.0 end by pointing to the Lesser GPL. So a GNU
+licence counts only by its title ("GNU Affero General Public License Version 3, 19 November
+2007") or by the notice that applies it ("... General Public License as published by the Free
+Software Foundation, either version 3 ..."), and the notice only in a file that holds no
+licence text (a licence's own text quotes other licences' names and versions).
+`SPDX-License-Identifier:` lines win over wording.
+
+A file can hold several licences (dual-licensed projects paste MIT and Apache-2.0 into one
+LICENSE): `detect_licenses` returns them all in order of appearance, and `choose_license`
+picks the one a user may take. Results are SPDX identifiers; `unknown` when nothing matches.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ ALIASES = {
     "bsd-4-clause": "BSD-4-Clause",
     "gpl-2.0": "GPL-2.0",
     "gpl-3.0": "GPL-3.0",
+    "lgpl-2.0": "LGPL-2.0",
     "lgpl-2.1": "LGPL-2.1",
     "lgpl-3.0": "LGPL-3.0",
     "agpl-3.0": "AGPL-3.0",
@@ -35,53 +45,93 @@ ALIASES = {
     "cc0-1.0": "CC0-1.0",
     "artistic-2.0": "Artistic-2.0",
 }
-_SPDX = re.compile(r"spdx-license-identifier:\s*([a-z0-9.+-]+)")
+_SPDX = re.compile(r"spdx-license-identifier:[ \t]*([^\n]*)")
+_SPDX_ID = re.compile(r"[a-z0-9.+-]+")
+_SPDX_OPERATORS = frozenset(["or", "and", "with"])
+_MONTH = "(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+_GNU = r"gnu (affero |lesser |library )?general public license"
+# The title a GNU licence text starts with: "GNU GENERAL PUBLIC LICENSE Version 3, 29 June 2007".
+_GNU_TITLE = re.compile(rf"{_GNU},?(?: \([a-z0-9.-]+\))? version (\d(?:\.\d)?),? (?:\d{{1,2}} )?{_MONTH}")
+# The notice that applies one: "... under the terms of the GNU General Public License as published
+# by the Free Software Foundation; either version 2 of the License ...".
+_GNU_NOTICE = re.compile(
+    rf"{_GNU},? (?:as published by the free software foundation[,;]? )?(?:either )?(?:version |v)(\d(?:\.\d)?)")
+_GNU_IDS = {"": "GPL", "affero ": "AGPL", "lesser ": "LGPL", "library ": "LGPL"}
+
+# Wording that only the licence's own text holds, each with its SPDX id.
+_WORDING = [
+    (re.compile(r"apache license,? version 2\.0"), "Apache-2.0"),
+    (re.compile(r"mozilla public license,? (?:version |v\. ?)2\.0"), "MPL-2.0"),
+    (re.compile(r"eclipse public license,? (?:version |v\. ?)?1\.0"), "EPL-1.0"),
+    (re.compile(r"permission is hereby granted, free of charge, to any"), "MIT"),
+    (re.compile(r"permission to use, copy, modify, (?:and/or|and) distribute this software for any purpose "
+                r"with or without fee is hereby granted, provided that the above copyright notice"), "ISC"),
+    (re.compile(r"this is free and unencumbered software released into the public domain"), "Unlicense"),
+    (re.compile(r"redistribution and use in source and binary forms"), "BSD"),
+]
+# A BSD text's clauses end at the disclaimer; which clauses it has tells 2, 3 or 4.
+_BSD_DISCLAIMER = re.compile(r"this software is provided by|the software is provided")
 
 
 def normalise_license_name(name: str | None) -> str:
     """A licence name from metadata (`mit`, `apache-2.0`, `GPL-3.0-only`) as an SPDX id."""
-    if not name:
+    if not isinstance(name, str) or not name.strip():
         return UNKNOWN
     key = name.strip().lower().removesuffix("-only").removesuffix("-or-later").removesuffix("+")
     return ALIASES.get(key, UNKNOWN)
 
 
-def _has(text: str, *phrases: str) -> bool:
-    return all(p in text for p in phrases)
+def _gnu_id(family: str, version: str) -> str:
+    kind = _GNU_IDS[family or ""]
+    if family == "library ":
+        version = "2.0"  # the Library GPL had one version; 2.1 renamed it Lesser
+    elif "." not in version:
+        version += ".0"
+    return f"{kind}-{version}"
 
 
-def detect_license(text: str) -> str:
-    """The SPDX id of the licence whose text this is, or `unknown`."""
-    t = " ".join(text.lower().split())
-    spdx = _SPDX.search(t)
-    if spdx:
-        return normalise_license_name(spdx.group(1))
-    if "gnu affero general public license" in t:
-        return "AGPL-3.0"
-    if "gnu lesser general public license" in t or "gnu library general public license" in t:
-        return "LGPL-3.0" if "version 3" in t else "LGPL-2.1"
-    if "gnu general public license" in t:
-        return "GPL-3.0" if "version 3" in t else "GPL-2.0"
-    if "mozilla public license" in t:
-        return "MPL-2.0"
-    if "eclipse public license" in t:
-        return "EPL-1.0"
-    if _has(t, "apache license", "version 2.0"):
-        return "Apache-2.0"
-    if "redistribution and use in source and binary forms" in t:
-        if "all advertising materials" in t:
-            return "BSD-4-Clause"
-        # The third clause forbids using the authors' names to endorse derived products.
-        if "endorse or promote" in t or "neither the name" in t:
-            return "BSD-3-Clause"
-        return "BSD-2-Clause"
-    if _has(t, "permission is hereby granted, free of charge"):
-        return "MIT"
-    if _has(t, "permission to use, copy, modify, and/or distribute this software for any purpose"):
-        return "ISC"
-    if "free and unencumbered software released into the public domain" in t:
-        return "Unlicense"
-    return UNKNOWN
+def _bsd_variant(text: str, start: int) -> str:
+    end = _BSD_DISCLAIMER.search(text, start)
+    clauses = text[start : end.start() if end else len(text)]
+    if "all advertising materials" in clauses:
+        return "BSD-4-Clause"
+    # The third clause forbids using the authors' names to endorse derived products.
+    if "endorse or promote" in clauses or "neither the name" in clauses:
+        return "BSD-3-Clause"
+    return "BSD-2-Clause"
+
+
+def detect_licenses(text: str) -> list[str]:
+    """The SPDX ids of the licences this text holds, in order of appearance (may be empty)."""
+    lower = text.lower()
+    spdx = _SPDX.findall(lower)
+    if spdx:  # "Apache-2.0 OR MIT", up to the end of the line or of its comment
+        expressions = [re.split(r"\*/|-->", line)[0] for line in spdx]
+        ids = [normalise_license_name(x) for e in expressions for x in _SPDX_ID.findall(e) if x not in _SPDX_OPERATORS]
+        return list(dict.fromkeys(x for x in ids if x != UNKNOWN)) or [UNKNOWN]
+    t = " ".join(lower.split())
+    found = [(m.start(), _gnu_id(m.group(1), m.group(2))) for m in _GNU_TITLE.finditer(t)]
+    for pattern, spdx_id in _WORDING:
+        for m in pattern.finditer(t):
+            found.append((m.start(), _bsd_variant(t, m.end()) if spdx_id == "BSD" else spdx_id))
+    if not found:  # no licence text, perhaps the notice that applies a GNU licence
+        found = [(m.start(), _gnu_id(m.group(1), m.group(2))) for m in _GNU_NOTICE.finditer(t)]
+    return list(dict.fromkeys(spdx_id for _, spdx_id in sorted(found)))
+
+
+def choose_license(found: list[str], preferred: tuple[str, ...] = PERMISSIVE) -> str:
+    """One licence of several a project offers (dual licensing lets users choose): the first of
+    `preferred` offered, else the first known one, else `unknown`."""
+    for spdx_id in preferred:
+        if spdx_id in found:
+            return spdx_id
+    known = [x for x in found if x != UNKNOWN]
+    return known[0] if known else UNKNOWN
+
+
+def detect_license(text: str, preferred: tuple[str, ...] = PERMISSIVE) -> str:
+    """The SPDX id of the licence whose text this is (see `choose_license` for several), or `unknown`."""
+    return choose_license(detect_licenses(text), preferred)
 
 
 LICENSE_FILE_NAMES = ("license", "licence", "copying", "license-mit", "license-apache", "unlicense")

@@ -1,9 +1,9 @@
 """The rule for questions nobody answered (question-and-answer sources).
 
-A document of the paper's Stack Exchange data is a question followed by its answers. A
-question without answers is dropped by default (reason `no_answers`): it is a request with
-nothing given in return, and usually the lower-quality end of a site. With `keep=True`
-such questions stay as their title and body alone.
+A document of the paper's Stack Exchange data is a question followed by its answers. The paper
+drops no question for lacking answers and RedPajama keeps them, so by default such questions
+stay as their title and body alone. With `keep=False` they are dropped (reason `no_answers`):
+a request with nothing given in return is often the lower-quality end of a site.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pipeline.engine.stage import Filter
 class UnansweredQuestions(Filter):
     name = "unanswered"
 
-    def __init__(self, keep: bool = False) -> None:
+    def __init__(self, keep: bool = True) -> None:
         self.keep_unanswered = keep
 
     def keep(self, doc: Document) -> bool | str:

@@ -36,6 +36,7 @@ def open_text(path: str) -> Iterator[IO[str]]:
         yield io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
 
 
+JSON_TOO_DEEP = "json_too_deep"
 # One JSON record a line: a line longer than this is skipped with a reason, never held whole.
 MAX_LINE_BYTES = 64 << 20
 READ_BYTES = 1 << 20
@@ -95,7 +96,9 @@ def text_lines(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[str | Non
 
 def json_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, Any] | Skipped]:
     """(line number, decoded JSON value) for each non-blank line of a JSON-lines file, or a
-    `Skipped` for a line too long or not JSON. The caller judges the value's shape."""
+    `Skipped` for a line too long, not JSON, or nested deeper than the decoder recurses
+    (`[[[[...` 100,000 deep raises RecursionError: one hostile line must not end the run).
+    The caller judges the value's shape."""
     for number, line in enumerate(text_lines(path, max_bytes)):
         if line is None:
             yield Skipped("line_too_long")
@@ -106,6 +109,8 @@ def json_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int,
             yield number, json.loads(line)
         except json.JSONDecodeError:
             yield Skipped("malformed_json")
+        except RecursionError:
+            yield Skipped(JSON_TOO_DEEP)
 
 
 def text_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, dict] | Skipped]:

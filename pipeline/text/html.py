@@ -6,6 +6,9 @@
 - other tags go, their text stays (link text, inline `<code>`); entities are decoded;
 - `<script>`, `<style>` and comments disappear with their content.
 Parsing uses lxml's HTML parser (C, forgiving of broken markup, never fetches anything).
+libxml2 stops that parser at a resource limit, nesting 255 elements deep, and keeps what it had
+without an error: `html_to_text` raises `HtmlTooDeep` then, so a caller counts the post
+instead of keeping it silently cut short (real posts nest a dozen levels at most).
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ BLOCK_TAGS = frozenset(
 DROPPED_TAGS = frozenset(["script", "style", "noscript", "template"])
 # Plain etree elements: lxml.html's element classes cost a Python lookup per element.
 _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, default_doctype=False)
+
+
+class HtmlTooDeep(ValueError):
+    """The HTML nests deeper than lxml's parser goes; what it kept is cut short."""
 
 
 @dataclass
@@ -112,7 +119,8 @@ class _Renderer:
 
 
 def html_to_text(html: str) -> str:
-    """Plain text of an HTML fragment (see the module docstring for what is kept)."""
+    """Plain text of an HTML fragment (see the module docstring for what is kept); raises
+    `HtmlTooDeep` when the parser stopped at its depth limit."""
     if not html or not html.strip():
         return ""
     if "<" not in html and "&" not in html:
@@ -121,6 +129,9 @@ def html_to_text(html: str) -> str:
         root = etree.fromstring(html, _PARSER)
     except etree.XMLSyntaxError:  # e.g. a fragment of nothing but a comment
         return ""
+    last_error = _PARSER.error_log.last_error  # the fatal one, when the parser stopped early
+    if last_error is not None and last_error.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT:
+        raise HtmlTooDeep(last_error.message)
     body = root.find("body") if root is not None else None
     if body is None:  # nothing but a <head> worth of tags
         return ""

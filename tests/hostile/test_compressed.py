@@ -76,7 +76,7 @@ def test_truncated_gzip_keeps_what_came_before_and_counts_the_file(name: str, tm
     stats, docs = run(SOURCES[name], tmp_path / "raw", tmp_path / "out")
     assert list(failures(stats)) == [cut]
     assert failures(stats)[cut].startswith(PROBLEMS[name])
-    good_id = {"c4": "a:0", "jsonl": "a.jsonl.gz:0", "books": "sub/a:0", "github": "o/r/a.py", "arxiv": "2101.00001"}
+    good_id = {"c4": "a:0", "jsonl": "a.jsonl.gz:0", "books": "sub/a:0", "github": "a.jsonl.gz:0", "arxiv": "2101.00001"}
     is_good = [d.meta.get("warc_file") == "a.warc.wet.gz" if name == "commoncrawl" else d.id == good_id[name]
                for d in docs]
     assert sum(is_good) == 1, [d.id for d in docs]

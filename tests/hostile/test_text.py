@@ -151,7 +151,7 @@ def test_binary_files_in_source_trees_are_skipped(tmp_path: Path) -> None:
         b'{"repo_name": "o/r", "path": "b.bin", "content": null, "binary": true, "license": "mit"}',
     ])
     stats, docs = run(GitHub(), tmp_path / "gh", tmp_path / "out")
-    assert sorted(d.id for d in docs) == ["o/r/ok.py", "r/a.py"]
+    assert sorted(d.id for d in docs) == ["r/a.py", "rows.jsonl:0"]
     assert read_drops(stats) == {"license_file": 1, "binary_file": 5}
     # Books: an image or archive under a .txt name (alone or in a zip) is not a book.
     (tmp_path / "books/gutenberg").mkdir(parents=True)

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from sources.samples.stackexchange import entity_bomb_xml
-from sources.samples.wikipedia import BOMB
+from sources.samples.wikipedia import BOMB, Page, dump_xml
 from sources.stackexchange import StackExchange, StackExchangeConfig
 from sources.wikipedia import Wikipedia
 from tests.hostile.helpers import failures, read_drops, run
-from tests.hostile.sources_data import se_site, wiki_dump
+from tests.hostile.sources_data import ARTICLE, se_site, wiki_dump
 
 DUMP = "enwiki-20220701-pages-articles{}.xml"
 # Past the 64 KiB prologue the readers look at for a DOCTYPE: libxml2 must still refuse.
@@ -95,8 +95,10 @@ def _second_page(damage):
 ], ids=["mismatched_tag", "broken_tag", "cut_mid_page"])
 def test_malformed_dump_keeps_the_pages_before_the_damage(tmp_path: Path, damage) -> None:
     # The first page is kept, the rest of the dump counts once with its reason.
-    stats, docs = _wiki(tmp_path, {"-damaged": damage(wiki_dump(3))})
-    assert sorted(d.id for d in docs) == ["enwiki/1", "enwiki/1", "enwiki/2", "enwiki/3"]
+    # The damaged part holds other pages than the good one (ids are unique in a source).
+    other_pages = dump_xml("en", [Page(f"Page {i}", ARTICLE, i) for i in (4, 5, 6)])
+    stats, docs = _wiki(tmp_path, {"-damaged": damage(other_pages)})
+    assert sorted(d.id for d in docs) == ["enwiki/1", "enwiki/2", "enwiki/3", "enwiki/4"]
     assert read_drops(stats) == {"malformed_xml": 1}
     assert failures(stats) == {}
 

@@ -3,6 +3,7 @@ dedup, quality and binary handling, with exact counts."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from datasets import Dataset
 
 from pipeline.commands.run import run_source
 from pipeline.common.errors import UserError
-from sources.github import GitHub
+from sources.github import GitHub, GitHubConfig
 from sources.samples import write_samples
 from sources.samples.github import LICENSES
 
@@ -118,7 +119,8 @@ def test_bigquery_rows_from_jsonl_and_parquet(tmp_path: Path) -> None:
     assert stages["read"]["dropped"] == {"binary_file": 1, "malformed_json": 1}
     assert stages["license"]["dropped"] == {"license_GPL-3.0": 1}
     kept = _rows(tmp_path / "out/github")
-    assert {k: v["license"] for k, v in kept.items()} == {"o/a/x.py": "MIT", "o/d/w.go": "Apache-2.0"}
+    assert {k: (v["repo"], v["path"], v["license"]) for k, v in kept.items()} == {
+        "rows.jsonl:0": ("o/a", "x.py", "MIT"), "rows.parquet:0": ("o/d", "w.go", "Apache-2.0")}
 
 
 def test_non_utf8_and_unusable_inputs(tmp_path: Path) -> None:
@@ -146,3 +148,36 @@ def test_sample_has_work_for_every_stage(tmp_path: Path) -> None:
     rows = _rows(tmp_path / "out/github")
     assert rows["dual-crate/src/lib.rs"]["license"] == "MIT"  # dual MIT/Apache: a permissive choice
     assert all("Copyright" not in r["text"] and "Licensed under" not in r["text"] for r in rows.values())
+
+
+def _installed_licence(distribution: str, name: str) -> bytes:
+    """A licence file a package ships in its dist-info: a real repository's licence."""
+    try:
+        files = importlib.metadata.distribution(distribution).files or []
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip(f"{distribution} is not installed (its dist-info holds the licence files)")
+    for file in files:
+        if ".dist-info/" in str(file) and str(file).endswith(f"/{name}"):
+            return Path(file.locate()).read_bytes()
+    pytest.skip(f"{distribution}'s dist-info has no {name}")
+
+
+def test_real_licence_files_decide_repositories(tmp_path: Path) -> None:
+    gpl3 = Path("/usr/share/common-licenses/GPL-3")
+    if not gpl3.is_file():
+        pytest.skip(f"{gpl3} absent (Debian's base-files ships it)")
+    # packaging is dual-licensed: LICENSE says "either" of LICENSE.APACHE and LICENSE.BSD.
+    _repo(tmp_path / "raw", "packaging", {name: _installed_licence("packaging", name)
+                                          for name in ("LICENSE", "LICENSE.APACHE", "LICENSE.BSD")}
+          | {"src/version.py": SHARED})
+    _repo(tmp_path / "raw", "editor", {"COPYING": gpl3.read_bytes(), "main.c": "int main(void) { return 0; }\n"})
+    report = run_source(GitHub(), str(tmp_path / "raw"), str(tmp_path / "out"), show_progress=False)
+    assert {s["name"]: s for s in report.stats["stages"]}["license"]["dropped"] == {"license_GPL-3.0": 1}
+    assert {k: v["license"] for k, v in _rows(tmp_path / "out/github").items()} == {
+        "packaging/src/version.py": "BSD-2-Clause"}
+    # A user who allows GPL-3.0 (it was detected as AGPL-3.0) keeps the editor; the dual
+    # licensed repository is labelled with the licence the user allowed.
+    config = GitHubConfig(licenses="GPL-3.0,Apache-2.0")
+    run_source(GitHub(config), str(tmp_path / "raw"), str(tmp_path / "gpl"), show_progress=False)
+    assert {k: v["license"] for k, v in _rows(tmp_path / "gpl/github").items()} == {
+        "editor/main.c": "GPL-3.0", "packaging/src/version.py": "Apache-2.0"}

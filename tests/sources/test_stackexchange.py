@@ -13,7 +13,7 @@ from pipeline.commands.run import run_source
 from pipeline.common.errors import UserError
 from sources.samples import write_samples
 from sources.samples.stackexchange import entity_bomb_xml, posts_xml
-from sources.stackexchange import StackExchange, StackExchangeConfig, site_name
+from sources.stackexchange import ANSWER_SEPARATOR, StackExchange, StackExchangeConfig, site_name
 
 CODE = "def area(w, h):\n    return w * h  # a < b &amp; c"
 
@@ -48,7 +48,8 @@ def test_answers_are_sorted_by_numeric_score_and_code_survives(tmp_path: Path) -
     assert row["text"] == (
         "Question 1\n\nWhy does area fail?\n\n"
         "def area(w, h):\n    return w * h  # a < b & c\n\n- tried A\n- tried B\n\n"
-        "answer scored 100\n\nanswer scored 10\n\nanswer scored 9\n\nanswer scored 2\n\nanswer scored -1"
+        "A:\n\nanswer scored 100\n\nA:\n\nanswer scored 10\n\nA:\n\nanswer scored 9\n\nA:\n\nanswer scored 2\n\n"
+        "A:\n\nanswer scored -1"
     )
     assert {k: v for k, v in row.items() if k != "text"} == {
         "id": "code.stackexchange.com/1", "source": "stackexchange", "site": "code.stackexchange.com",
@@ -59,7 +60,7 @@ def test_equal_scores_keep_id_order(tmp_path: Path) -> None:
     _site(tmp_path / "in", "s", [_question(1), _answer(5, 1, 3), _answer(4, 1, 3), _answer(6, 1, 4)])
     _run(tmp_path / "in", tmp_path / "out")
     (row,) = _rows(tmp_path / "out/stackexchange").values()
-    assert row["text"].split("\n\n")[2:] == ["answer scored 4", "answer scored 3", "answer scored 3"]
+    assert row["text"].split(ANSWER_SEPARATOR)[1:] == ["answer scored 4", "answer scored 3", "answer scored 3"]
 
 
 def test_only_the_28_largest_of_30_sites_are_kept(tmp_path: Path) -> None:
@@ -84,14 +85,16 @@ def test_only_the_28_largest_of_30_sites_are_kept(tmp_path: Path) -> None:
     assert everything.documents_kept == 465
 
 
-def test_unanswered_questions_follow_the_documented_rule(tmp_path: Path) -> None:
+def test_unanswered_questions_are_kept_by_default(tmp_path: Path) -> None:
     _site(tmp_path / "in", "s", [_question(1, 5), _question(2, 50), _answer(3, 1, 0)])
-    report = _run(tmp_path / "in", tmp_path / "out")
-    assert report.stats["stages"][-1] == {"name": "unanswered", "in": 2, "out": 1, "dropped": {"no_answers": 1}}
-    assert list(_rows(tmp_path / "out/stackexchange")) == ["s/1"]
-    _run(tmp_path / "in", tmp_path / "keep", StackExchangeConfig(keep_unanswered=True))
+    report = _run(tmp_path / "in", tmp_path / "keep")
+    assert report.stats["stages"][-1] == {"name": "unanswered", "in": 2, "out": 2, "dropped": {}}
     kept = _rows(tmp_path / "keep/stackexchange")
     assert kept["s/2"]["text"] == "Question 2\n\nHow?" and kept["s/2"]["answer_count"] == 0
+    assert kept["s/1"]["text"] == "Question 1\n\nHow?\n\nA:\n\nanswer scored 0"
+    report = _run(tmp_path / "in", tmp_path / "out", StackExchangeConfig(keep_unanswered=False))
+    assert report.stats["stages"][-1] == {"name": "unanswered", "in": 2, "out": 1, "dropped": {"no_answers": 1}}
+    assert list(_rows(tmp_path / "out/stackexchange")) == ["s/1"]
 
 
 def test_orphans_other_post_types_and_malformed_rows_are_counted(tmp_path: Path) -> None:
@@ -148,10 +151,19 @@ def test_sample_keeps_28_of_30_sites(tmp_path: Path) -> None:
     read, largest, unanswered = report.stats["stages"]
     assert read["dropped"] == {"answer_without_question": 30, "other_post_type": 30}
     assert largest["dropped"] == {"not_among_28_largest": 4}
-    assert unanswered["dropped"] == {"no_answers": 42}
+    assert unanswered["dropped"] == {}  # the 42 unanswered questions are kept
     rows = _rows(tmp_path / "out/stackexchange")
     assert len({r["site"] for r in rows.values()}) == 28
     first = rows["math.stackexchange.com/1"]["text"]
     positions = [first.index(f"Answer with score {s}:") for s in (100, 10, 9, 2, -1)]
     assert positions == sorted(positions)
     assert "    if item.size > 10:\n        print(item)" in first
+
+
+def test_an_answer_with_no_text_is_counted_not_marked(tmp_path: Path) -> None:
+    empty = {"Id": 3, "PostTypeId": 2, "ParentId": 1, "Score": 5, "Body": "<p> </p><!-- only a comment -->"}
+    _site(tmp_path / "in", "s", [_question(1), _answer(2, 1, 1), empty])
+    report = _run(tmp_path / "in", tmp_path / "out")
+    assert report.stats["stages"][0]["dropped"] == {"empty_answer": 1}
+    (row,) = _rows(tmp_path / "out/stackexchange").values()
+    assert row["text"] == "Question 1\n\nHow?\n\nA:\n\nanswer scored 1" and row["answer_count"] == 1

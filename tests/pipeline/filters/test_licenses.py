@@ -1,11 +1,150 @@
-"""Licence detection from characteristic phrases, and licence-name normalisation."""
+"""Licence detection on the official licence texts, and licence-name normalisation.
+
+The official texts are read where this machine has them, never copied into the repository:
+Debian's /usr/share/common-licenses, the licence files installed packages ship in their
+dist-info folders, the templates of the `lice` package (test extra: it ships AGPL-3.0, ISC,
+MIT and the Apache notice), and the Unlicense stanza of a Debian copyright file. A test whose
+text is absent here is skipped and says which text and where it was looked for.
+"""
 
 from __future__ import annotations
 
+import glob
+import importlib.metadata
+import re
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
-from pipeline.filters.licenses import detect_license, is_license_file, normalise_license_name
+from pipeline.filters.licenses import (
+    choose_license,
+    detect_license,
+    detect_licenses,
+    is_license_file,
+    normalise_license_name,
+)
 from sources.samples.github import LICENSES
+
+COMMON_LICENSES = Path("/usr/share/common-licenses")
+
+
+def common(name: str) -> Callable[[], str]:
+    def read() -> str:
+        path = COMMON_LICENSES / name
+        if not path.is_file():
+            pytest.skip(f"{path} absent (Debian's base-files ships it)")
+        return path.read_text()
+    return read
+
+
+def lice(template: str) -> Callable[[], str]:
+    def read() -> str:
+        module = pytest.importorskip("lice", reason="the `lice` package (test extra) ships the official texts")
+        path = Path(module.__file__).parent / f"template-{template}.txt"
+        # lice's own placeholders, filled as `lice` fills them.
+        return path.read_text().replace("{{ year }}", "2021").replace("{{ organization }}", "Example Authors")
+    return read
+
+
+def dist_info(distribution: str, name: str) -> Callable[[], str]:
+    def read() -> str:
+        try:
+            files = importlib.metadata.distribution(distribution).files or []
+        except importlib.metadata.PackageNotFoundError:
+            pytest.skip(f"{distribution} is not installed (its dist-info holds the licence)")
+        for file in files:
+            if ".dist-info/" in str(file) and str(file).endswith(f"/{name}"):
+                return Path(file.locate()).read_text()
+        pytest.skip(f"{distribution}'s dist-info has no {name}")
+    return read
+
+
+def debian_copyright_stanza(license_name: str) -> Callable[[], str]:
+    """A licence's text from a Debian machine-readable copyright file (indented, '.' for blank lines)."""
+    def read() -> str:
+        for path in sorted(glob.glob("/usr/share/doc/*/copyright")):
+            text = Path(path).read_text(errors="replace")
+            stanza = re.search(rf"^License: {license_name}\n((?:[ \t].*\n)+)", text, re.MULTILINE)
+            if stanza:
+                return "\n".join("" if line.strip() == "." else line[1:] for line in stanza.group(1).splitlines())
+        pytest.skip(f"no /usr/share/doc/*/copyright holds the {license_name} text")
+    return read
+
+
+OFFICIAL_TEXTS = {
+    "MIT (lice)": ("MIT", lice("mit")),
+    "MIT (setuptools)": ("MIT", dist_info("setuptools", "LICENSE")),
+    "BSD-2-Clause (lice)": ("BSD-2-Clause", lice("bsd2")),
+    "BSD-2-Clause (xxhash)": ("BSD-2-Clause", dist_info("xxhash", "LICENSE")),
+    "BSD-3-Clause (lice)": ("BSD-3-Clause", lice("bsd3")),
+    "BSD-3-Clause (Debian)": ("BSD-3-Clause", common("BSD")),
+    "BSD-3-Clause (lxml)": ("BSD-3-Clause", dist_info("lxml", "LICENSE.txt")),
+    "Apache-2.0 (Debian)": ("Apache-2.0", common("Apache-2.0")),
+    "Apache-2.0 (requests)": ("Apache-2.0", dist_info("requests", "LICENSE")),
+    "Apache-2.0 notice header": ("Apache-2.0", lice("apache-header")),
+    "GPL-2.0 (Debian)": ("GPL-2.0", common("GPL-2")),
+    "GPL-2.0 (lice)": ("GPL-2.0", lice("gpl2")),
+    "GPL-2.0 notice header": ("GPL-2.0", lice("gpl2-header")),
+    "GPL-3.0 (Debian)": ("GPL-3.0", common("GPL-3")),
+    "GPL-3.0 (lice)": ("GPL-3.0", lice("gpl3")),
+    "GPL-3.0 notice header": ("GPL-3.0", lice("gpl3-header")),
+    "LGPL-2.1 (Debian)": ("LGPL-2.1", common("LGPL-2.1")),
+    "LGPL-2.0 (Debian)": ("LGPL-2.0", common("LGPL-2")),
+    "LGPL-3.0 (Debian)": ("LGPL-3.0", common("LGPL-3")),
+    "LGPL-3.0 (lice)": ("LGPL-3.0", lice("lgpl")),
+    "AGPL-3.0 (lice)": ("AGPL-3.0", lice("agpl3")),
+    "AGPL-3.0 notice header": ("AGPL-3.0", lice("agpl3-header")),
+    "MPL-2.0 (Debian)": ("MPL-2.0", common("MPL-2.0")),
+    "MPL-2.0 (lice)": ("MPL-2.0", lice("mpl")),
+    "MPL-2.0 notice header": ("MPL-2.0", lice("mpl-header")),
+    "ISC (lice)": ("ISC", lice("isc")),
+    "ISC (shellingham)": ("ISC", dist_info("shellingham", "LICENSE")),
+    "Unlicense (Debian copyright)": ("Unlicense", debian_copyright_stanza("Unlicense")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL_TEXTS))
+def test_official_licence_texts_are_recognised(name: str) -> None:
+    expected, read = OFFICIAL_TEXTS[name]
+    text = read()
+    # The text alone, and as a repository's LICENSE holds it: under a copyright line.
+    assert detect_licenses(text) == [expected]
+    assert detect_license(f"Copyright (c) 2021 Example Authors\n\n{text}") == expected
+
+
+def test_gpl3_is_reported_as_gpl3_not_agpl() -> None:
+    """GPL-3.0's section 13 names the GNU Affero GPL, and it ends pointing to the Lesser GPL."""
+    text = common("GPL-3")()
+    flat = " ".join(text.split())
+    assert "GNU Affero General Public License" in flat and "GNU Lesser General Public License" in flat
+    assert detect_license(text) == "GPL-3.0"
+    assert detect_license(text, preferred=("GPL-3.0",)) == "GPL-3.0"
+
+
+def test_mpl2_lists_gnu_licences_as_secondary_but_is_mpl2() -> None:
+    text = common("MPL-2.0")()
+    assert "GNU Affero General Public License, Version 3.0" in " ".join(text.split())
+    assert detect_licenses(text) == ["MPL-2.0"]
+
+
+def test_dual_licensed_files_offer_both_licences() -> None:
+    # Two official texts pasted into one LICENSE, as dual-licensed projects do.
+    mit, apache = lice("mit")(), common("Apache-2.0")()
+    assert detect_licenses(f"{mit}\n\n----\n\n{apache}") == ["MIT", "Apache-2.0"]
+    assert detect_licenses(f"{apache}\n\n{mit}") == ["Apache-2.0", "MIT"]
+    gpl, bsd = common("GPL-2")(), lice("bsd3")()
+    assert detect_licenses(f"{gpl}\n{bsd}") == ["GPL-2.0", "BSD-3-Clause"]
+    # The user may take either: an allowed one is chosen, whatever the order of the texts.
+    assert detect_license(f"{gpl}\n{bsd}") == "BSD-3-Clause"
+    assert detect_license(f"{gpl}\n{bsd}", preferred=("GPL-2.0",)) == "GPL-2.0"
+    assert detect_license(f"{apache}\n\n{mit}", preferred=("Apache-2.0",)) == "Apache-2.0"
+
+
+def test_a_real_dual_licence_file() -> None:
+    # pandas ships packaging's licence as one file holding both the Apache and BSD texts.
+    text = dist_info("pandas", "PACKAGING_LICENSE")()
+    assert detect_licenses(text) == ["Apache-2.0", "BSD-2-Clause"]
 
 
 @pytest.mark.parametrize("kind", sorted(LICENSES))
@@ -14,30 +153,49 @@ def test_sample_stand_ins_are_recognised(kind: str) -> None:
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("Permission is hereby granted,\n   free of charge, to any person", "MIT"),
-    ("Redistribution and use in source and binary forms ... endorse or promote products", "BSD-3-Clause"),
-    ("Redistribution and use in source and binary forms, with or without modification", "BSD-2-Clause"),
-    ("Redistribution and use in source and binary forms. All advertising materials must", "BSD-4-Clause"),
-    ("Apache License\n Version 2.0, January 2004", "Apache-2.0"),
-    ("GNU GENERAL PUBLIC LICENSE Version 2, June 1991", "GPL-2.0"),
-    ("GNU GENERAL PUBLIC LICENSE Version 3, 29 June 2007", "GPL-3.0"),
-    ("GNU LESSER GENERAL PUBLIC LICENSE Version 3 ... the GNU General Public License", "LGPL-3.0"),
-    ("GNU AFFERO GENERAL PUBLIC LICENSE Version 3", "AGPL-3.0"),
-    ("Mozilla Public License Version 2.0", "MPL-2.0"),
-    ("This is free and unencumbered software released into the public domain.", "Unlicense"),
-    ("SPDX-License-Identifier: Apache-2.0 OR MIT", "Apache-2.0"),
-    ("All rights reserved. Do not copy.", "unknown"),
+    ("Permission is hereby granted,\n   free of charge, to any person", ["MIT"]),
+    ("Redistribution and use in source and binary forms ... Neither the name of the copyright holder", ["BSD-3-Clause"]),
+    ("Redistribution and use in source and binary forms, with or without modification", ["BSD-2-Clause"]),
+    ("Redistribution and use in source and binary forms. All advertising materials must", ["BSD-4-Clause"]),
+    ("Apache License\n Version 2.0, January 2004", ["Apache-2.0"]),
+    ("GNU GENERAL PUBLIC LICENSE\n  Version 2, June 1991", ["GPL-2.0"]),
+    ("GNU GENERAL PUBLIC LICENSE\n  Version 3, 29 June 2007", ["GPL-3.0"]),
+    ("GNU AFFERO GENERAL PUBLIC LICENSE\n  Version 3, 19 November 2007", ["AGPL-3.0"]),
+    # Other licences a licence names do not count: GPL-3.0's section 13, GPL-2.0's last lines,
+    # MPL-2.0's "Secondary Licenses".
+    ("GNU GENERAL PUBLIC LICENSE Version 3, 29 June 2007 ... 13. Use with the GNU Affero General Public "
+     "License. ... version 3 of the GNU Affero General Public License into a single combined work", ["GPL-3.0"]),
+    ("GNU GENERAL PUBLIC LICENSE Version 2, June 1991 ... use the GNU Lesser General Public License instead",
+     ["GPL-2.0"]),
+    ("Mozilla Public License Version 2.0 ... means either the GNU General Public License, Version 2.0, the GNU "
+     "Lesser General Public License, Version 2.1, the GNU Affero General Public License, Version 3.0", ["MPL-2.0"]),
+    ("it under the terms of the GNU Affero General Public License as published by the Free Software Foundation, "
+     "either version 3 of the License", ["AGPL-3.0"]),
+    ("licensed under the GNU General Public License v3.0", ["GPL-3.0"]),
+    ("Mozilla Public License Version 2.0", ["MPL-2.0"]),
+    ("This is free and unencumbered software released into the public domain.", ["Unlicense"]),
+    ("# SPDX-License-Identifier: Apache-2.0 OR MIT\nimport os", ["Apache-2.0", "MIT"]),
+    ("/* SPDX-License-Identifier: GPL-2.0-only */", ["GPL-2.0"]),
+    ("All rights reserved. Do not copy.", []),
 ])
-def test_detects_by_characteristic_phrases(text: str, expected: str) -> None:
-    assert detect_license(text) == expected
+def test_detects_by_characteristic_phrases(text: str, expected: list[str]) -> None:
+    assert detect_licenses(text) == expected
+
+
+def test_choice_among_several() -> None:
+    assert choose_license(["GPL-2.0", "MIT"]) == "MIT"
+    assert choose_license(["GPL-2.0", "unknown"]) == "GPL-2.0"
+    assert choose_license([]) == "unknown"
 
 
 def test_names_from_metadata_normalise_to_spdx() -> None:
     assert [normalise_license_name(n) for n in ("mit", "Apache-2.0", "bsd-3-clause", "GPL-3.0-only", "", None,
                                                 "wtfpl")] == ["MIT", "Apache-2.0", "BSD-3-Clause", "GPL-3.0",
                                                               "unknown", "unknown", "unknown"]
+    assert normalise_license_name(["mit"]) == "unknown" and normalise_license_name(3) == "unknown"  # type: ignore[arg-type]
 
 
 def test_licence_file_names() -> None:
-    assert all(map(is_license_file, ["LICENSE", "LICENCE.txt", "copying", "License.md", "LICENSE-MIT"]))
+    assert all(map(is_license_file, ["LICENSE", "LICENCE.txt", "copying", "License.md", "LICENSE-MIT",
+                                     "LICENSE.APACHE", "COPYING.LESSER"]))
     assert not any(map(is_license_file, ["licenses.py", "README.md", "src"]))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.text.html import html_to_text
+import pytest
+
+from pipeline.text.html import HtmlTooDeep, html_to_text
 
 
 def test_code_blocks_keep_indentation_and_entities_are_decoded() -> None:
@@ -32,3 +34,14 @@ def test_plain_text_and_empty_input() -> None:
 
 def test_broken_markup_keeps_its_text() -> None:
     assert html_to_text("<p>open <b>bold <i>both</p> after") == "open bold both\n\nafter"
+
+
+def test_html_past_lxml_depth_limit_is_an_error_not_silently_cut() -> None:
+    # libxml2's HTML parser stops at 255 nested elements and keeps what it had, without an error.
+    def nested(depth: int) -> str:
+        return "<p>before</p>" + "<div>" * depth + "deep" + "</div>" * depth + "<p>after</p>"
+
+    assert html_to_text(nested(254)) == "before\n\ndeep\n\nafter"
+    with pytest.raises(HtmlTooDeep, match="Excessive depth"):
+        html_to_text(nested(255))
+    assert html_to_text("<p>fine again</p>") == "fine again"  # the parser's error log is per parse
