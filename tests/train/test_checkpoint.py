@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from pipeline.common.errors import InputError
+from pipeline.common.files import file_sha256
 from train import checkpoint
 
 
@@ -71,7 +72,7 @@ def test_loads_refuse_arbitrary_pickles(tmp_path: Path) -> None:
     path = save_step(tmp_path, 1)
     torch.save({"x": NotATensor()}, path / "state.pt")
     manifest = json.loads((path / "manifest.json").read_text())
-    manifest["files"]["state.pt"] = {"sha256": checkpoint._sha256(path / "state.pt"),
+    manifest["files"]["state.pt"] = {"sha256": file_sha256(path / "state.pt"),
                                      "bytes": (path / "state.pt").stat().st_size}
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(Exception, match="Weights only load failed"):
