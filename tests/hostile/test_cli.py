@@ -55,6 +55,7 @@ UNUSABLE = {"c4": _c4, "jsonl": _jsonl, "github": _github, "wikipedia": _wikiped
             "arxiv": _arxiv, "stackexchange": _stackexchange}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", list(UNUSABLE))
 def test_nothing_usable_is_one_error_line_and_exit_2(source: str, tmp_path: Path) -> None:
     (tmp_path / "raw").mkdir()
@@ -68,6 +69,7 @@ def test_nothing_usable_is_one_error_line_and_exit_2(source: str, tmp_path: Path
     assert done.stdout == ""
 
 
+@pytest.mark.slow
 def test_hostile_files_beside_good_ones_end_with_a_summary(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     write_c4(raw / "good.json.gz", 3)

@@ -8,6 +8,8 @@ import random
 import zlib
 from pathlib import Path
 
+import pytest
+
 from sources.samples.commoncrawl import http_response, warc_record, write_members
 from tests.hostile.helpers import CommonCrawlReader, failures, read_drops, run
 from tests.hostile.sources_data import wet_records
@@ -65,6 +67,7 @@ def test_a_record_without_id_or_with_a_bad_http_response_is_skipped(tmp_path: Pa
     assert read_drops(stats) == {"broken_warc_header": 1, "broken_http_response": 2, "http_status_not_200": 1}
 
 
+@pytest.mark.slow
 def test_a_gzip_bomb_record_is_skipped(tmp_path: Path) -> None:
     head = (b"WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Record-ID: <urn:uuid:bomb>\r\n"
             b"Content-Length: " + str(300 * MiB).encode() + b"\r\n\r\n")
@@ -93,6 +96,7 @@ def test_an_http_gzip_bomb_is_skipped(tmp_path: Path) -> None:
     assert read_drops(stats) == {"http_body_too_large": 1}
 
 
+@pytest.mark.slow
 def test_a_header_that_never_ends_is_bounded(tmp_path: Path) -> None:
     (tmp_path / "raw").mkdir()
     with open(tmp_path / "raw/a.warc.wet", "wb") as f:

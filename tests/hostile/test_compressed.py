@@ -70,6 +70,7 @@ PROBLEMS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_truncated_gzip_keeps_what_came_before_and_counts_the_file(name: str, tmp_path: Path) -> None:
     cut = _truncated_gzip_inputs(name, tmp_path / "raw")
@@ -136,6 +137,7 @@ def _zeros_gz(path: Path, mib: int, prefix: bytes = b"") -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_decompression_bombs_are_refused_with_a_reason(tmp_path: Path) -> None:
     # arXiv: a gzipped "tex" of 300 MiB, and a tar whose member is 300 MiB (default limits).
     papers = tmp_path / "papers"

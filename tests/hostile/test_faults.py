@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pytest
 import torch
 
 from pipeline.engine.shards import count_rows
@@ -104,6 +105,7 @@ def flip_one_letter(path: Path) -> None:
 # SIGKILL mid-run, then a rerun: the same outputs as a run never interrupted
 
 
+@pytest.mark.slow
 def test_pipeline_run_killed_mid_run_resumes_to_identical_corpus(tmp_path: Path) -> None:
     write_samples(tmp_path / "raw", ["stackexchange"])
     straight = cli("pipeline", [*PIPELINE_RUN, "--output", "straight"], tmp_path)
@@ -124,6 +126,7 @@ def test_pipeline_run_killed_mid_run_resumes_to_identical_corpus(tmp_path: Path)
     assert json.loads((b / "stats.json").read_text())["documents_kept"] > 0
 
 
+@pytest.mark.slow
 def test_tokenizer_encode_killed_with_two_workers_resumes_to_identical_tokens(trained: TrainResult,  # noqa: F811
                                                                               tmp_path: Path) -> None:
     write_source(tmp_path / "data" / "corpus", "c4", 2000, shard_docs=125)  # 16 corpus shards
@@ -143,6 +146,7 @@ def test_tokenizer_encode_killed_with_two_workers_resumes_to_identical_tokens(tr
     assert not list((tmp_path / "data" / "tokens").rglob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_train_killed_mid_run_resumes_to_identical_losses_and_weights(tmp_path: Path) -> None:
     write_llama1_tokens(tmp_path / "data" / "tokens")
     args = ["--model", "debug", "--steps", "60", "--checkpoint-every", "5", "--no-progress"]
@@ -172,6 +176,7 @@ def test_train_killed_mid_run_resumes_to_identical_losses_and_weights(tmp_path: 
 # under a final name, and a rerun with room to spare finishes the job.
 
 
+@pytest.mark.slow
 def test_pipeline_run_out_of_space_names_the_file_and_leaves_no_partial_shard(tmp_path: Path) -> None:
     write_samples(tmp_path / "raw", ["stackexchange"])
     full = cli("pipeline", PIPELINE_RUN, tmp_path, file_size_limit=16 << 10)
@@ -196,6 +201,7 @@ def test_pipeline_run_out_of_space_names_the_file_and_leaves_no_partial_shard(tm
     assert verified.returncode == 0 and "stackexchange: " in verified.stdout and ", ok" in verified.stdout
 
 
+@pytest.mark.slow
 def test_tokenizer_encode_out_of_space_names_the_file_and_leaves_no_partial_tokens(trained: TrainResult,  # noqa: F811
                                                                                    tmp_path: Path) -> None:
     write_source(tmp_path / "data" / "corpus", "c4", 200, shard_docs=50)
@@ -220,6 +226,7 @@ def test_tokenizer_encode_out_of_space_names_the_file_and_leaves_no_partial_toke
     assert not list(tokens.glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_train_checkpoint_out_of_space_names_the_file_and_leaves_no_partial_checkpoint(tmp_path: Path) -> None:
     write_llama1_tokens(tmp_path / "data" / "tokens")
     args = ["--model", "debug", "--steps", "3", "--run", "runs/small", "--no-progress"]

@@ -121,6 +121,7 @@ CASES: list = [
 
 @pytest.mark.parametrize("source, make, drops, failed, kept", CASES,
                          ids=[getattr(c, "values", c)[1].__name__ for c in CASES])
+@pytest.mark.slow
 def test_a_200_mb_line_is_skipped_in_bounded_memory(source: str, make: Callable, drops: dict, failed: dict,
                                                       kept: int, json_line_file: Path, tmp_path: Path) -> None:
     make(tmp_path / "raw", json_line_file)

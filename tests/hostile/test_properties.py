@@ -147,6 +147,7 @@ def _storable(value: object) -> bool:
 
 @pytest.mark.parametrize("source, name, sample, gzipped", FORMATS,
                          ids=[f"{f[0].name}:{f[1].split('/')[-1]}" for f in FORMATS])
+@pytest.mark.slow
 def test_readers_survive_arbitrary_and_mangled_bytes(source, name: str, sample: bytes, gzipped: bool,
                                                      tmp_path_factory: pytest.TempPathFactory) -> None:
     base = tmp_path_factory.mktemp("fuzz")
@@ -205,6 +206,7 @@ def test_latex_parsers_raise_only_latex_errors(text: str) -> None:
         pass
 
 
+@pytest.mark.slow
 @FAST
 @given(text=st.text(max_size=300) | st.from_regex(r"(\{\{|\}\}|\[\[|\]\]|<ref>|</ref>|''|==|\||[a-z ]){0,60}"))
 def test_wikitext_and_html_cleaning_never_crash(text: str) -> None:

@@ -7,6 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import script, subprocess_env
 
 
@@ -24,6 +26,7 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
     assert "--workers" in run_help.stdout and "--keep-dropped" in run_help.stdout
 
 
+@pytest.mark.slow
 def test_sample_and_run_jsonl_then_stats(tmp_path: Path) -> None:
     assert _pipeline("sample", "--sources", "jsonl", cwd=tmp_path).returncode == 0
     result = _pipeline("run", "jsonl", "--workers", "2", cwd=tmp_path)
@@ -49,10 +52,12 @@ def test_unknown_source_is_one_line(tmp_path: Path) -> None:
     _assert_one_line_error(_pipeline("run", "nosuchsource", cwd=tmp_path), "unknown source 'nosuchsource'")
 
 
+@pytest.mark.slow
 def test_missing_input_is_one_line(tmp_path: Path) -> None:
     _assert_one_line_error(_pipeline("run", "jsonl", "--input", "absent/dir", cwd=tmp_path), "absent/dir", "does not exist")
 
 
+@pytest.mark.slow
 def test_corrupt_only_input_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "raw" / "broken.jsonl.gz"
     bad.parent.mkdir()
@@ -63,6 +68,7 @@ def test_corrupt_only_input_is_one_line(tmp_path: Path) -> None:
     assert str(bad) in result.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_truncated_input_among_good_ones_is_counted_and_the_run_goes_on(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -77,6 +83,7 @@ def test_truncated_input_among_good_ones_is_counted_and_the_run_goes_on(tmp_path
     assert stats["documents_kept"] >= 10
 
 
+@pytest.mark.slow
 def test_bad_config_key_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.jsonl").write_text('{"text": "x"}\n')
@@ -91,6 +98,7 @@ def test_other_commands_exist_with_help(tmp_path: Path) -> None:
         assert result.returncode == 0 and "usage" in result.stdout
 
 
+@pytest.mark.slow
 def test_run_all_runs_every_source_and_reports_the_ones_that_failed(tmp_path: Path) -> None:
     raw = tmp_path / "data/raw"
     (raw / "c4").mkdir(parents=True)

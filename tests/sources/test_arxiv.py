@@ -6,6 +6,8 @@ import gzip
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from pipeline.commands.run import run_source
 from pipeline.common.errors import InputError
 from pipeline.engine.shards import read_corpus
@@ -153,6 +155,7 @@ def test_arxiv_ids() -> None:
     assert arxiv_id("/x/math.AG0601001.gz") == "math.AG/0601001"
 
 
+@pytest.mark.slow
 def test_sample_runs_with_every_bad_case_counted(tmp_path: Path) -> None:
     write(tmp_path / "raw", seed=0)
     stats, docs = run(tmp_path / "raw", tmp_path / "out", min_chars=500)

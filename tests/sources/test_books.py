@@ -6,6 +6,8 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
 from pipeline.commands.run import run_source
 from pipeline.engine.shards import read_corpus
 from sources.books import Books, BooksConfig
@@ -17,6 +19,7 @@ def run(raw: Path, out: Path) -> tuple[dict, list]:
     return report.stats, list(read_corpus(out / "books"))
 
 
+@pytest.mark.slow
 def test_near_duplicates_removed_half_overlap_kept_boilerplate_gone(tmp_path: Path) -> None:
     rng = random.Random(7)
     a = book_text(rng, 8000)
@@ -43,6 +46,7 @@ def test_near_duplicates_removed_half_overlap_kept_boilerplate_gone(tmp_path: Pa
     assert by_id["books3/pg1:0"].meta == {"title": "B3", "subcorpus": "books3"}
 
 
+@pytest.mark.slow
 def test_survivor_is_deterministic_across_worker_splits(tmp_path: Path) -> None:
     rng = random.Random(3)
     a = book_text(rng, 5000)
@@ -58,6 +62,7 @@ def test_survivor_is_deterministic_across_worker_splits(tmp_path: Path) -> None:
     assert survivors[0] == survivors[1] and len(survivors[0]) == 1
 
 
+@pytest.mark.slow
 def test_sample_keeps_one_copy_and_counts_bad_files(tmp_path: Path) -> None:
     write(tmp_path / "raw", seed=0)
     stats, docs = run(tmp_path / "raw", tmp_path / "out")
@@ -73,6 +78,7 @@ def test_sample_keeps_one_copy_and_counts_bad_files(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("outside.txt"))
 
 
+@pytest.mark.slow
 def test_zip_members_get_their_own_ids(tmp_path: Path) -> None:
     raw = tmp_path / "raw" / "gutenberg"
     raw.mkdir(parents=True)
@@ -83,6 +89,7 @@ def test_zip_members_get_their_own_ids(tmp_path: Path) -> None:
     assert sorted(d.id for d in docs) == ["gutenberg/set.zip:a", "gutenberg/set.zip:b"]
 
 
+@pytest.mark.slow
 def test_survivor_is_chosen_by_its_length_after_stripping(tmp_path: Path) -> None:
     rng = random.Random(9)
     body = book_text(rng, 4000)

@@ -33,6 +33,7 @@ MARKERS = re.compile(
 )
 
 
+@pytest.mark.slow
 def test_real_gutenberg_every_work_once_without_markers(tmp_path: Path) -> None:
     if not REAL.is_dir():
         pytest.skip(f"{REAL} not found: the real Gutenberg files live outside the repository (../shared)")

@@ -184,6 +184,7 @@ def test_warc_html_is_extracted_and_other_responses_skipped(tmp_path: Path) -> N
     assert "They sailed along the coastal road" in text and "secret" not in text
 
 
+@pytest.mark.slow
 def test_missing_models_stop_the_run_with_the_command_to_run(tmp_path: Path) -> None:
     write(tmp_path / "raw", seed=1)
     with pytest.raises(UserError, match=r"en.sp.model: perplexity model missing; run `pipeline models lm"):
@@ -196,6 +197,7 @@ def test_missing_models_stop_the_run_with_the_command_to_run(tmp_path: Path) -> 
     assert not (tmp_path / "out" / "commoncrawl").exists()
 
 
+@pytest.mark.slow
 def test_models_commands_train_from_the_sample_defaults(tmp_path: Path) -> None:
     write(tmp_path / "data" / "raw" / "commoncrawl", seed=2)
     for kind in ("lm", "classifier"):

@@ -63,6 +63,7 @@ def test_equal_scores_keep_id_order(tmp_path: Path) -> None:
     assert row["text"].split(ANSWER_SEPARATOR)[1:] == ["answer scored 4", "answer scored 3", "answer scored 3"]
 
 
+@pytest.mark.slow
 def test_only_the_28_largest_of_30_sites_are_kept(tmp_path: Path) -> None:
     # Site k has k + 1 questions, each with one answer: 2 * (k + 1) posts.
     for k in range(30):
@@ -143,6 +144,7 @@ def test_site_names() -> None:
     assert site_name("s3://b/stackoverflow.com-Posts.7z") == "stackoverflow.com"
 
 
+@pytest.mark.slow
 def test_sample_keeps_28_of_30_sites(tmp_path: Path) -> None:
     write_samples(tmp_path / "raw", ["stackexchange"])
     report = _run(tmp_path / "raw/stackexchange", tmp_path / "out", workers=2)

@@ -104,6 +104,7 @@ def test_crash_midway_resumes_into_identical_files(trained: TrainResult, tmp_pat
     assert again.tasks_run == 0 and _files(tmp_path / "clean") == _files(tmp_path / "resumed")
 
 
+@pytest.mark.slow
 def test_killed_encode_process_resumes_into_identical_files(trained: TrainResult, tmp_path: Path) -> None:
     corpus = tmp_path / "data" / "corpus"
     write_source(corpus, "c4", 3000, shard_docs=250)
@@ -155,6 +156,7 @@ def _tokenizer(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_encode_help_and_bad_input_is_one_line(trained: TrainResult, tmp_path: Path) -> None:
     help_text = _tokenizer("encode", "--help", cwd=tmp_path).stdout
     for flag in ("--data", "--model", "--output", "--workers", "--heldout", "--restart"):

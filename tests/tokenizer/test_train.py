@@ -108,6 +108,7 @@ def _one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
         assert needle in lines[0]
 
 
+@pytest.mark.slow
 def test_cli_train_defaults_and_help(tmp_path: Path) -> None:
     help_text = _tokenizer("train", "--help", cwd=tmp_path).stdout
     for flag in ("--data", "--mixture", "--vocab-size", "--output", "--sample-mb", "--allow-smaller-vocab"):
@@ -120,6 +121,7 @@ def test_cli_train_defaults_and_help(tmp_path: Path) -> None:
     assert (tmp_path / "data/tokenizer/llama1.model").exists() and "500 pieces" in result.stdout
 
 
+@pytest.mark.slow
 def test_cli_train_bad_input_is_one_line(tmp_path: Path) -> None:
     _one_line_error(_tokenizer("train", cwd=tmp_path), "data/corpus", "no corpus found")
     (tmp_path / "data/corpus/c4").mkdir(parents=True)

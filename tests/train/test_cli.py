@@ -62,6 +62,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     assert code == 2 and "setting 'dim' must be int" in err
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_on_resume_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     tokens = tmp_path / "tokens"
     write_llama1_tokens(tokens)
@@ -75,6 +76,7 @@ def test_corrupt_checkpoint_on_resume_is_one_line_and_exit_2(tmp_path: Path, cap
     assert err.strip().startswith(f"train: error: {model_file}: truncated or corrupt checkpoint file")
 
 
+@pytest.mark.slow
 def test_toml_config_and_cli_flags_resolve_into_the_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     tokens = tmp_path / "tokens"
     write_llama1_tokens(tokens)
@@ -88,6 +90,7 @@ def test_toml_config_and_cli_flags_resolve_into_the_run_folder(tmp_path: Path, c
     assert "loss" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_train_then_plot_end_to_end(tmp_path: Path) -> None:
     write_llama1_tokens(tmp_path / "data" / "tokens")  # the default --data, relative to the working folder
     done = run_cli(["--mixture", "llama1", "--model", "debug", "--steps", "30", "--no-progress"], tmp_path)

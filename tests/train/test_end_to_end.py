@@ -6,6 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import script, subprocess_env
 
 
@@ -16,6 +18,7 @@ def run(command: str, args: list[str], cwd: Path) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_raw_sample_to_corpus_to_tokens_to_training_steps(tmp_path: Path) -> None:
     run("pipeline", ["sample", "--sources", "c4", "wikipedia"], tmp_path)
     for source in ("c4", "wikipedia"):

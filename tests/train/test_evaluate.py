@@ -25,6 +25,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_debug_run(tmp_path_factory.mktemp("eval"), steps=30)
 
 
+@pytest.mark.slow
 def test_cli_prints_per_source_perplexity_and_saves_json(run: Path) -> None:
     result = subprocess.run([script("train"), "eval", "--run", str(run)], env=subprocess_env(),
                             capture_output=True, text=True)
@@ -46,6 +47,7 @@ def test_cli_prints_per_source_perplexity_and_saves_json(run: Path) -> None:
     assert saved["checkpoint"].endswith("step-00000030")
 
 
+@pytest.mark.slow
 def test_trained_model_scores_lower_than_an_untrained_one(run: Path) -> None:
     opened = open_run(str(run))
     model = load_model(opened)
@@ -63,6 +65,7 @@ def test_trained_model_scores_lower_than_an_untrained_one(run: Path) -> None:
     assert after["mixture"]["perplexity"] < before["mixture"]["perplexity"] / 3
 
 
+@pytest.mark.slow
 def test_run_without_checkpoint_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = subprocess.run([script("train"), "eval", "--run", str(tmp_path / "nope")], env=subprocess_env(),
                             capture_output=True, text=True)

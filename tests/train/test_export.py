@@ -40,6 +40,7 @@ def test_folder_is_a_plain_llama_checkpoint(exported: tuple[Path, Path]) -> None
             config["intermediate_size"], config["vocab_size"]) == (64, 2, 4, 192, 256)
 
 
+@pytest.mark.slow
 def test_hf_logits_match_ours_in_fp32(exported: tuple[Path, Path]) -> None:
     run, out = exported
     ours = load_model(open_run(str(run)))
@@ -53,6 +54,7 @@ def test_hf_logits_match_ours_in_fp32(exported: tuple[Path, Path]) -> None:
     assert a.softmax(-1).max(-1).values.mean().item() > 0.3
 
 
+@pytest.mark.slow
 def test_greedy_generation_gives_the_same_tokens(exported: tuple[Path, Path]) -> None:
     run, out = exported
     ours = load_model(open_run(str(run)))
@@ -71,6 +73,7 @@ def test_rotary_permutation_is_evens_then_odds_per_head() -> None:
     assert interleaved_to_half_split(weight, 2).flatten().tolist() == [0, 2, 1, 3, 4, 6, 5, 7]
 
 
+@pytest.mark.slow
 def test_existing_target_is_one_line_and_exit_2(exported: tuple[Path, Path]) -> None:
     run, out = exported
     before = (out / "model.safetensors").read_bytes()
@@ -82,6 +85,7 @@ def test_existing_target_is_one_line_and_exit_2(exported: tuple[Path, Path]) -> 
     assert (out / "model.safetensors").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_shape_is_one_line_and_exit_2(exported: tuple[Path, Path], tmp_path: Path) -> None:
     run, _ = exported
     config = json.loads((run / "config.json").read_text())

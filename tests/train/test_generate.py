@@ -35,6 +35,7 @@ def test_cached_forward_matches_the_full_forward() -> None:
     assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_greedy_continues_the_count_and_stops_at_the_limit(run: Path) -> None:
     model = load_model(open_run(str(run)))
     out = list(generate(model, [1, 100, 101, 102], Sampling(max_new_tokens=7, temperature=0.0)))
@@ -52,6 +53,7 @@ def test_sampling_is_seeded_and_top_p_keeps_the_nucleus() -> None:
     assert hot == {0, 1, 2, 3}
 
 
+@pytest.mark.slow
 def test_cli_streams_ids_and_is_reproducible(run: Path) -> None:
     cmd = [script("train"), "generate", "--run", str(run), "--prompt-ids", "1 50 51 52", "--max-tokens", "6",
            "--temperature", "0.7", "--seed", "3"]
@@ -62,6 +64,7 @@ def test_cli_streams_ids_and_is_reproducible(run: Path) -> None:
     assert len(ids) == 6 and first.stdout == second.stdout
 
 
+@pytest.mark.slow
 def test_text_prompt_without_tokenizer_is_one_line_and_exit_2(run: Path) -> None:
     result = subprocess.run([script("train"), "generate", "--run", str(run), "--prompt", "hello"],
                             env=subprocess_env(), capture_output=True, text=True)

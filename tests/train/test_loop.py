@@ -32,6 +32,7 @@ def debug_config(tmp_path: Path, **changes) -> TrainConfig:
     return dataclasses.replace(base, **changes)
 
 
+@pytest.mark.slow
 def test_kill_and_resume_gives_the_same_losses_and_weights_as_a_straight_run(tmp_path: Path) -> None:
     straight = train(debug_config(tmp_path, run=str(tmp_path / "straight"), checkpoint_every=10))
 
@@ -56,6 +57,7 @@ def test_kill_and_resume_gives_the_same_losses_and_weights_as_a_straight_run(tmp
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_debug_model_first_steps_match_the_golden_losses(tmp_path: Path) -> None:
     result = train(debug_config(tmp_path, steps=10))
     if os.environ.get("HERD_UPDATE_GOLDEN"):
@@ -67,6 +69,7 @@ def test_debug_model_first_steps_match_the_golden_losses(tmp_path: Path) -> None
     assert result.losses[0] == pytest.approx(math.log(256) + 0.5, abs=0.3)
 
 
+@pytest.mark.slow
 def test_metrics_config_and_checkpoint_land_in_the_run_folder(tmp_path: Path) -> None:
     result = train(debug_config(tmp_path, steps=6, checkpoint_every=2, keep_checkpoints=2, log_every=2))
     run = tmp_path / "run"
@@ -85,6 +88,7 @@ def test_metrics_config_and_checkpoint_land_in_the_run_folder(tmp_path: Path) ->
     assert result.checkpoint == run / "checkpoints" / "step-00000006"
 
 
+@pytest.mark.slow
 def test_batch_tokens_are_reached_by_gradient_accumulation(tmp_path: Path) -> None:
     train(debug_config(tmp_path, steps=2, batch_tokens=4 * 32 * 3))
     config = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -110,6 +114,7 @@ def test_weight_decay_applies_to_matrices_only(tmp_path: Path) -> None:
     assert "output.weight" in {names[id(p)] for p in decay["params"]}
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_the_step_and_saves_the_state(tmp_path: Path) -> None:
     def poison(step: int, loss: float, model: torch.nn.Module) -> None:
         if step == 2:
@@ -122,6 +127,7 @@ def test_nan_loss_stops_with_the_step_and_saves_the_state(tmp_path: Path) -> Non
     assert (saved / "model.pt").is_file() and (saved / "manifest.json").is_file()
 
 
+@pytest.mark.slow
 def test_a_run_with_checkpoints_needs_resume_and_resume_needs_a_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no checkpoint to resume from"):
         train(debug_config(tmp_path, steps=2), resume=True)
@@ -134,6 +140,7 @@ def test_a_run_with_checkpoints_needs_resume_and_resume_needs_a_checkpoint(tmp_p
     assert extended.start_step == 2 and len(extended.losses) == 2
 
 
+@pytest.mark.slow
 def test_an_interrupt_saves_the_last_completed_step_for_resume(tmp_path: Path) -> None:
     def interrupt(step: int, loss: float, model: torch.nn.Module) -> None:
         if step == 4:

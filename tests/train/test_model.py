@@ -87,6 +87,7 @@ def test_meta_build_then_init_weights_matches_a_direct_build() -> None:
     assert abs(first_loss.item() - (torch.log(torch.tensor(256.0)).item() + 0.5)) < 0.6
 
 
+@pytest.mark.slow
 def test_debug_model_overfits_one_repeated_batch_below_0_1() -> None:
     torch.manual_seed(0)
     model = Transformer(PRESETS["debug"].model)

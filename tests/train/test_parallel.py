@@ -51,6 +51,7 @@ def one_process(tokens: Path, tmp_path_factory: pytest.TempPathFactory) -> list[
     return train(_config(tokens, tmp_path_factory.mktemp("one") / "run")).losses
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_two_processes_match_one_with_the_same_global_batch(strategy: str, tokens: Path, one_process: list[float],
                                                             tmp_path: Path) -> None:
@@ -73,6 +74,7 @@ def test_two_processes_match_one_with_the_same_global_batch(strategy: str, token
     assert max(abs(a - b) for a, b in zip(resumed.losses, one_process[3:])) < 1e-5
 
 
+@pytest.mark.slow
 def test_world_size_that_does_not_divide_the_batch_is_one_line_and_exit_2(tokens: Path, tmp_path: Path) -> None:
     # What every rank of `torchrun --nproc-per-node 3` checks before joining the others.
     env = dict(subprocess_env(), RANK="0", WORLD_SIZE="3", LOCAL_RANK="0")

@@ -95,6 +95,7 @@ def _meta(folder: Path, tokens: int, sha: str = "a" * 64) -> None:
                    "heldout": {"documents": 0, "tokens": 0, "shards": []}}}))
 
 
+@pytest.mark.slow
 def test_pipeline_mix_prints_table_1_and_warns_beyond_the_cap(tmp_path: Path) -> None:
     _corpus(tmp_path / "data" / "corpus")
     result = _pipeline("mix", "--mixture", _toml(tmp_path), "--tokens", "10K", cwd=tmp_path)
@@ -110,6 +111,7 @@ def test_pipeline_mix_prints_table_1_and_warns_beyond_the_cap(tmp_path: Path) ->
     assert relaxed.returncode == 0 and relaxed.stderr == ""
 
 
+@pytest.mark.slow
 def test_pipeline_mix_llama1_shows_paper_epochs_and_missing_sources(tmp_path: Path) -> None:
     _corpus(tmp_path / "data" / "corpus")
     result = _pipeline("mix", cwd=tmp_path)
@@ -121,6 +123,7 @@ def test_pipeline_mix_llama1_shows_paper_epochs_and_missing_sources(tmp_path: Pa
     assert "--mixture" in _pipeline("mix", "--help", cwd=tmp_path).stdout
 
 
+@pytest.mark.slow
 def test_pipeline_mix_bad_input_is_one_line(tmp_path: Path) -> None:
     _one_line_error(_pipeline("mix", cwd=tmp_path), "data/corpus", "no corpus shards or token shards")
     bad = tmp_path / "bad.toml"
@@ -130,6 +133,7 @@ def test_pipeline_mix_bad_input_is_one_line(tmp_path: Path) -> None:
     _one_line_error(_pipeline("mix", "--mixture", str(bad), cwd=tmp_path), "unknown source(s) ['nosuch']")
 
 
+@pytest.mark.slow
 def test_pipeline_mix_refuses_token_shards_of_different_tokenizers(tmp_path: Path) -> None:
     _meta(tmp_path / "data" / "tokens" / "c4", 100, sha="a" * 64)
     _meta(tmp_path / "data" / "tokens" / "wikipedia", 100, sha="b" * 64)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from pipeline.commands.stats import drop_warnings
 from tests.conftest import script, subprocess_env
 from tests.hostile.helpers import cli
@@ -21,6 +23,7 @@ def test_warns_only_past_half_for_one_reason() -> None:
     assert drop_warnings(stats) == []
 
 
+@pytest.mark.slow
 def test_run_that_strips_every_book_says_so(tmp_path: Path) -> None:
     raw = tmp_path / "raw" / "gutenberg"
     raw.mkdir(parents=True)

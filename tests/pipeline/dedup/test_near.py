@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from pipeline.dedup.near import Signer, choose_survivors, word_overlap
 from sources.samples.books import book_text, change_words, share_paragraphs
 
 
+@pytest.mark.slow
 def test_overlap_estimate_separates_near_duplicates_from_half_copies() -> None:
     rng = random.Random(11)
     signer = Signer()

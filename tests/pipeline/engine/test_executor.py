@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from pipeline.engine.shards import read_corpus, shard_paths
 from tests.conftest import REPO, subprocess_env
 from tests.pipeline.engine.fixtures import run, write_inputs
@@ -49,6 +51,7 @@ def test_one_and_two_workers_keep_the_same_documents(tmp_path: Path) -> None:
     assert _stats(tmp_path / "one")["stages"] == _stats(tmp_path / "two")["stages"]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_identical_shards_and_stats(tmp_path: Path) -> None:
     write_inputs(tmp_path / "in", files=8, per_file=40)
     run(tmp_path / "in", tmp_path / "straight", workers=2, tasks=4)

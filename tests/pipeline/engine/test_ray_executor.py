@@ -94,6 +94,7 @@ def _same_output(a: Path, b: Path) -> None:
         assert (a / name).read_text() == (b / name).read_text(), name
 
 
+@pytest.mark.slow
 def test_ray_writes_the_same_shards_as_the_local_executor(tmp_path: Path, ray_address: str) -> None:
     write_inputs(tmp_path / "in")
     local = run_source(Numbers(), str(tmp_path / "in"), str(tmp_path / "local"), workers=2, tasks=4, show_progress=False)
@@ -138,6 +139,7 @@ class CrashingNumbers(Numbers):
         return [Annotate(), DieOnce(self.config.crash_marker, 1000), DropMultiplesOfSeven(), ExactDedup()]
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_retried_and_the_output_is_identical(tmp_path: Path, ray_address: str) -> None:
     # 2 tasks of 3 files x 300 lines: document 1000 (file 3, task 1) is the task's 401st, in its
     # second chunk, so the task has processed and written documents when its worker dies.
@@ -155,6 +157,7 @@ def test_a_killed_worker_is_retried_and_the_output_is_identical(tmp_path: Path, 
     assert report.documents_kept == len(list(read_corpus(tmp_path / "ray" / "numbers")))
 
 
+@pytest.mark.slow
 def test_cli_runs_a_source_on_ray(tmp_path: Path, ray_address: str) -> None:
     write_inputs(tmp_path / "in", files=4, per_file=40)
     base = [script("pipeline"), "run", "jsonl", "--input", str(tmp_path / "in"), "--tasks", "2", "--no-progress"]
@@ -170,6 +173,7 @@ def test_cli_runs_a_source_on_ray(tmp_path: Path, ray_address: str) -> None:
     _same_output(tmp_path / "local" / "jsonl", tmp_path / "ray" / "jsonl")
 
 
+@pytest.mark.slow
 def test_no_cluster_at_the_address_is_one_line_and_exit_2(tmp_path: Path) -> None:
     write_inputs(tmp_path / "in", files=1, per_file=5)
     port = _free_port()  # nothing listens there
