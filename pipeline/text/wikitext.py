@@ -81,6 +81,7 @@ IMAGE_OPTION_LINE = re.compile(
     r"^\s*(?:thumb|thumbnail|frame|frameless|left|right|center|upright|міні|мініатюра|праворуч|ліворуч|"
     r"nhỏ|trái|phải|giữa|\d+px|x?\d+x\d+px)\s*\|[^\n]*$", re.IGNORECASE | re.MULTILINE)
 # Fallback sweeps over text the parser left as plain text (malformed markup).
+TABLE_MID_LINE = re.compile(r"(?<=\S)[ \t]*\{\|")  # `Intro: {| ...`: MediaWiki would not draw it either
 TABLE_LINE = re.compile(r"^\s*(\{\||\|\}|\|-|\||!)")
 LEFTOVER_REF = re.compile(r"<ref\b[^<>]*/>|<ref\b[^<>]*>.*?</ref\s*>", re.IGNORECASE | re.DOTALL)
 LEFTOVER_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>\n]*)?/?>")
@@ -384,7 +385,7 @@ def _drop_table_lines(text: str) -> str:
     never closed ends at the first blank line or heading, so it cannot take the article."""
     if "{|" not in text:
         return text
-    lines = text.split("\n")
+    lines = TABLE_MID_LINE.sub("\n{|", text).split("\n")
     i = 0
     while i < len(lines):
         if not lines[i].lstrip().startswith("{|"):
