@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import json
+import subprocess
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,7 +16,9 @@ from pipeline.common.errors import InputError
 from pipeline.engine.shards import read_corpus
 from pipeline.text.wikitext import clean_wikitext
 from sources.samples.wikipedia import BOMB, Page, dump_xml, write, write_dump
-from sources.wikipedia import PAPER_LANGUAGES, Wikipedia, WikipediaConfig, language_of
+from sources.wikipedia import (PAPER_LANGUAGES, Wikipedia, WikipediaConfig, dump_file, language_of,
+                               select_dump_files)
+from tests.conftest import script, subprocess_env
 
 ARTICLE = """{{Infobox river
 | name = Alder River
@@ -165,3 +168,105 @@ def test_sample_runs_and_counts_every_bad_file(tmp_path: Path) -> None:
     assert {d.meta["lang"] for d in docs} == {"en", "de"}
     assert len({d.id for d in docs}) == len(docs)
     assert json.loads((tmp_path / "out" / "wikipedia" / "manifest.json").read_text())["documents"] == len(docs)
+
+
+# --- dump names and identity -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, wiki, date, multistream, piece",
+    [
+        ("enwiki-20220701-pages-articles1.xml-p1p41242.bz2", "enwiki", "20220701", False, "1-p1p41242"),
+        ("enwiki-20220701-pages-articles-multistream1.xml-p1p41242.bz2", "enwiki", "20220701", True, "1-p1p41242"),
+        ("enwiki-20220701-pages-articles-multistream.xml.bz2", "enwiki", "20220701", True, ""),
+        ("zh_yuewiki-20220701-pages-articles.xml", "zh_yuewiki", "20220701", False, ""),
+        ("ukwiki-20230501-pages-articles-multistream-truncated100k.xml.bz2", "ukwiki", "20230501", True, ""),
+    ],
+)
+def test_wikimedia_dump_names(name: str, wiki: str, date: str, multistream: bool, piece: str) -> None:
+    found = dump_file(f"raw/{name}")
+    assert (found.wiki, found.date, found.multistream, found.piece) == (wiki, date, multistream, piece)
+    assert dump_file("raw/enwiki-20220701-pages-articles-multistream-index1.txt-p1p41242.bz2") is None
+
+
+def test_split_dump_files_are_read(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    write_dump(raw / "enwiki-20220701-pages-articles1.xml-p1p2.bz2", "en", [Page("A", "Text a.", 1), Page("B", "Text b.", 2)])
+    write_dump(raw / "enwiki-20220701-pages-articles2.xml-p3p3.bz2", "en", [Page("C", "Text c.", 3)])
+    (raw / "enwiki-20220701-pages-articles-multistream-index1.txt-p1p2.bz2").write_bytes(bz2.compress(b"0:1:A\n"))
+    report = run_source(Wikipedia(), str(raw), str(tmp_path / "out"), workers=1, tasks=2, show_progress=False)
+    stats, docs = report.stats, list(read_corpus(tmp_path / "out" / "wikipedia"))
+    assert sorted((d.id, d.text) for d in docs) == [("enwiki/1", "Text a."), ("enwiki/2", "Text b."),
+                                                    ("enwiki/3", "Text c.")]
+    assert stats["files"]["failed"] == []
+
+
+def test_the_same_dump_in_two_forms_is_read_once_and_the_other_file_named(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    pages = [Page(f"P{i}", f"Text {i}.", i) for i in range(1, 6)]
+    write_dump(raw / "enwiki-20220701-pages-articles.xml.bz2", "en", pages)
+    write_dump(raw / "enwiki-20220701-pages-articles-multistream.xml.bz2", "en", pages, streams=2)
+    write_dump(raw / "enwiki-20220801-pages-articles.xml", "en", [Page("P1", "Newer text.", 1)])  # another dump
+    stats, docs = run(raw, tmp_path / "out")
+    assert sorted(d.id for d in docs) == ["enwiki/1", "enwiki/1", "enwiki/2", "enwiki/3", "enwiki/4", "enwiki/5"]
+    assert sorted(d.text for d in docs if d.id == "enwiki/1") == ["Newer text.", "Text 1."]
+    assert stats["stages"][0]["in"] == 6
+    assert (f"warning: {raw}/enwiki-20220701-pages-articles.xml.bz2: not read: same dump (enwiki 20220701) as "
+            "enwiki-20220701-pages-articles-multistream.xml.bz2") in capsys.readouterr().err
+
+
+def test_one_file_compressed_and_not_is_read_once() -> None:
+    kept, skipped = select_dump_files(["r/enwiki-20220701-pages-articles1.xml-p1p9",
+                                       "r/enwiki-20220701-pages-articles1.xml-p1p9.bz2",
+                                       "r/enwiki-20220701-pages-articles2.xml-p10p20.bz2"])
+    assert kept == ["r/enwiki-20220701-pages-articles1.xml-p1p9", "r/enwiki-20220701-pages-articles2.xml-p10p20.bz2"]
+    assert skipped == {"r/enwiki-20220701-pages-articles1.xml-p1p9.bz2":
+                       "same file as enwiki-20220701-pages-articles1.xml-p1p9"}
+
+
+# --- read-time drops and bad pages -----------------------------------------------------------
+
+
+def test_keep_dropped_records_redirects_and_other_namespaces(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    write_dump(raw / "enwiki-20220701-pages-articles.xml.bz2", "en", [
+        Page("Alder", "Text.", 1), Page("Old", "#REDIRECT [[Alder]]", 2, redirect_to="Alder"),
+        Page("Talk:Alder", "Is this right?", 3, ns=1)])
+    report = run_source(Wikipedia(), str(raw), str(tmp_path / "out"), workers=1, show_progress=False, keep_dropped=True)
+    dropped = sorted((d.id, d.meta["drop_stage"], d.meta["drop_reason"], d.meta["title"], d.text)
+                     for d in read_corpus(tmp_path / "out" / "wikipedia" / "dropped"))
+    assert dropped == [("enwiki/2", "read", "redirect", "Old", "#REDIRECT [[Alder]]"),
+                       ("enwiki/3", "read", "not_main_namespace", "Talk:Alder", "Is this right?")]
+    assert report.stats["stages"][0]["dropped"] == {"redirect": 1, "not_main_namespace": 1}
+
+
+def test_bad_pages_and_rows_are_skipped_and_counted_and_the_run_goes_on(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    write_dump(raw / "enwiki-20220701-pages-articles.xml.bz2", "en", [
+        Page("Good", "Good text.", 1),
+        Page("Surrogate", "Half a pair: &#xD800; here.", 2),  # escaped once more in the XML: wikitext entity
+        Page("Huge id", "Text.", 1 << 63),
+        Page("Largest id", "Last text.", (1 << 63) - 1),
+    ])
+    (raw / "enwiki-20220701-pages-articles-noid.xml").write_text(
+        dump_xml("en", [Page("No id", "Text.", 7)]).replace("<id>7</id>", "<id>seven</id>", 1))
+    folder = raw / "20231101.en"
+    folder.mkdir()
+    pq.write_table(pa.table({"id": ["5", None, "99999999999999999999"], "title": ["Five", "Null", "Big"],
+                             "text": ["Five text.", "Null text.", "Big text."]}), folder / "train.parquet")
+    done = subprocess.run([script("pipeline"), "run", "wikipedia", "--input", str(raw), "--output",
+                           str(tmp_path / "out"), "--workers", "1", "--no-progress"],
+                          capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    stats = json.loads((tmp_path / "out" / "wikipedia" / "stats.json").read_text())
+    read, clean = stats["stages"][0], stats["stages"][1]
+    assert read["dropped"] == {"invalid_page_id": 4}  # 2^63, "seven", a null and a too-large parquet id
+    assert clean["dropped"] == {"invalid_character": 1}
+    docs = sorted((d.id, d.text) for d in read_corpus(tmp_path / "out" / "wikipedia"))
+    assert docs == [("enwiki/1", "Good text."), ("enwiki/5", "Five text."), (f"enwiki/{(1 << 63) - 1}", "Last text.")]
