@@ -76,7 +76,7 @@ ARXIV_RESIDUE = {
 }
 BOOKS_RESIDUE = {
     "\\r": re.compile(r"\r"),
-    "*** START/END": re.compile(r"\*{3}\s*(?:START|END)\b", re.IGNORECASE),
+    "*** START/END": re.compile(r"\*{3}[ \t]*(?:START|END) OF\b"),
     "Project Gutenberg": re.compile(r"project gutenberg", re.IGNORECASE),
     "small print": re.compile(r"small print|\*END\*", re.IGNORECASE),
     "gutenberg.org": re.compile(r"gutenberg\.(?:org|net)", re.IGNORECASE),
