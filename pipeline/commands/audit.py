@@ -154,7 +154,7 @@ TEX_BIBLIOGRAPHY = re.compile(r"\\begin\{thebibliography\}|\\bibliography\{|\\pr
 TEX_DEFINITION = re.compile(
     r"\\(?:(?:re)?newcommand|providecommand|DeclareRobustCommand|DeclareMathOperator|DeclarePairedDelimiter"
     r"(?:X|XPP)?)\*?\s*\{?\s*\\([A-Za-z]+)|\\(?:g|e|x)?def\s*\\([A-Za-z]+)")
-TEX_CONTROL_WORD = re.compile(r"\\([A-Za-z]+)")
+TEX_CONTROL_WORD = re.compile(r"\\([A-Za-z]+)(?![A-Za-z@])")  # `\Hy@x` is an internal, counted apart
 
 
 @dataclass
@@ -234,7 +234,7 @@ RAW_FILES: dict[str, tuple[tuple[str, ...], Callable[[Path], Iterator]]] = {
 class Audit:
     source: str
     documents: int = 0
-    with_residue: int = 0
+    residue_ids: set[str] = field(default_factory=set)  # documents holding any residue
     occurrences: Counter[str] = field(default_factory=Counter)
     documents_with: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)  # pattern -> first document id
@@ -248,11 +248,15 @@ class Audit:
     def add_residue(self, doc_id: str, found: Counter[str]) -> None:
         if not found:
             return
-        self.with_residue += 1
+        self.residue_ids.add(doc_id)
         for name, count in found.items():
             self.occurrences[name] += count
             self.documents_with[name] += 1
             self.examples.setdefault(name, doc_id)
+
+    @property
+    def with_residue(self) -> int:
+        return len(self.residue_ids)
 
     @property
     def residue_share(self) -> float:

@@ -118,7 +118,7 @@ def test_arxiv_paper_defines_macros_in_its_tex_and_sty(tmp_path: Path) -> None:
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w") as tar:
         for name, text in {"main.tex": "\\documentclass{article}\\usepackage{mine}\\newcommand{\\idx}{q}\n"
-                                       "\\begin{document}\n\\section{Intro}\nA plain line of the paper that is long enough.\n"
+                                       "\\begin{document}\n\\section{Intro}\nA plain line of the paper that is long enough.\n$\\gamma$\n"
                                        "\\end{document}\n",
                            "mine.sty": "\\DeclareRobustCommand{\\onedot}{.}\\def\\eg{e.g}"}.items():
             info = tarfile.TarInfo(name)
@@ -129,6 +129,12 @@ def test_arxiv_paper_defines_macros_in_its_tex_and_sty(tmp_path: Path) -> None:
     [(paper_id, paper)] = list(arxiv_raw(path))
     assert paper_id == "2101.00001" and paper.defined == {"idx", "onedot", "eg"}
     assert paper.prose == ["A plain line of the paper that is long enough."]
+    # A document with residue of both kinds (generic and paper-defined) counts once.
+    folder = corpus(tmp_path, {"2101.00001": "\\section{Intro}\nA plain line of the paper that is long enough.\n"
+                                             "\\Hy@raisedlink $\\gamma\\idx$ and \\gammaq"})
+    audit = run_audit("arxiv", folder, tmp_path)
+    assert (audit.documents, audit.with_residue, audit.paragraphs, audit.missing) == (1, 1, 1, 0)
+    assert dict(audit.occurrences) == {"\\@ internal": 1, "user macro left": 1, "control word made": 1}
     # \gamma\idx expanded without a separator makes \gammaq: in no file of the paper.
     made = _paper_residue("$\\gammaq + \\gamma q + \\onedot + \\operatorname{x}$", Paper([], {"onedot"},
                                                                                         {"gamma", "onedot"}))
