@@ -154,6 +154,14 @@ TEX_BIBLIOGRAPHY = re.compile(r"\\begin\{thebibliography\}|\\bibliography\{|\\pr
 TEX_DEFINITION = re.compile(
     r"\\(?:(?:re)?newcommand|providecommand|DeclareRobustCommand|DeclareMathOperator|DeclarePairedDelimiter"
     r"(?:X|XPP)?)\*?\s*\{?\s*\\([A-Za-z]+)|\\(?:g|e|x)?def\s*\\([A-Za-z]+)")
+TEX_REDEFINITION = re.compile(r"\\renewcommand\*?\s*\{?\s*\\([A-Za-z]+)")
+LATEX_NAMES = {
+    "part", "chapter", "section", "subsection", "subsubsection", "paragraph", "subparagraph", "appendix",
+    "cite", "citep", "citet", "citealt", "citealp", "ref", "eqref", "label", "caption", "footnote", "url", "href",
+    "left", "right", "tiny", "scriptsize", "footnotesize", "small", "normalsize", "large", "Large", "LARGE",
+    "huge", "Huge", "emph", "textbf", "textit", "item", "maketitle", "title", "author", "thanks", "and", "date",
+    "v", "ss", "vspace", "hspace", "newline", "linebreak", "par", "relax", "includegraphics", "bibliography",
+}
 TEX_CONTROL_WORD = re.compile(r"\\([A-Za-z]+)(?![A-Za-z@])")  # `\Hy@x` is an internal, counted apart
 
 
@@ -200,7 +208,10 @@ def arxiv_raw(path: Path) -> Iterator[tuple[str, Paper]]:
         return  # unreadable: the source counts it as a failed file
     prose = [line for name, tex in files.items() if name.endswith(".tex") for line in latex_prose(tex)]
     everything = "\n".join(files.values())
-    defined = {a or b for a, b in TEX_DEFINITION.findall(everything)}
+    # A paper (or the conference .sty it ships) redefining \section or \cite is restyling
+    # LaTeX, not a macro of its own: those stay in the text on purpose.
+    redefined = set(TEX_REDEFINITION.findall(everything)) | LATEX_NAMES
+    defined = {a or b for a, b in TEX_DEFINITION.findall(everything)} - redefined
     yield arxiv_id(str(path)), Paper(prose, defined, set(TEX_CONTROL_WORD.findall(everything)))
 
 
