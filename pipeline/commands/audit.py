@@ -69,7 +69,8 @@ WIKI_RESIDUE = {
 }
 WIKI_TEX = re.compile(r"\$[^$\n]+\$")  # formulas the cleaner keeps as `$TeX$`
 ARXIV_RESIDUE = {
-    "\\@ internal": re.compile(r"\\[A-Za-z]*@[A-Za-z@]*"),
+    # `\Hy@raisedlink`, `\@ifnextchar`; not `\@` alone (LaTeX's end-of-sentence spacing, "e.g.\@ ").
+    "\\@ internal": re.compile(r"\\(?:[A-Za-z]+@[A-Za-z@]*|@[A-Za-z][A-Za-z@]*)"),
     "definition left": re.compile(r"\\(?:(?:re)?newcommand|providecommand|DeclareMathOperator|"
                                   r"DeclarePairedDelimiter|DeclareRobustCommand|newenvironment)\b|\\def\\"),
     "\\makeatletter": re.compile(r"\\makeat(?:letter|other)\b"),
@@ -78,7 +79,7 @@ BOOKS_RESIDUE = {
     "\\r": re.compile(r"\r"),
     "*** START/END": re.compile(r"\*{3}[ \t]*(?:START|END) OF\b"),
     "Project Gutenberg": re.compile(r"project gutenberg", re.IGNORECASE),
-    "small print": re.compile(r"small print|\*END\*", re.IGNORECASE),
+    "small print": re.compile(r"\bsmall print\b|\*END\*", re.IGNORECASE),
     "gutenberg.org": re.compile(r"gutenberg\.(?:org|net)", re.IGNORECASE),
 }
 RESIDUE = {"wikipedia": WIKI_RESIDUE, "arxiv": ARXIV_RESIDUE, "books": BOOKS_RESIDUE}
@@ -154,6 +155,7 @@ TEX_BIBLIOGRAPHY = re.compile(r"\\begin\{thebibliography\}|\\bibliography\{|\\pr
 TEX_DEFINITION = re.compile(
     r"\\(?:(?:re)?newcommand|providecommand|DeclareRobustCommand|DeclareMathOperator|DeclarePairedDelimiter"
     r"(?:X|XPP)?)\*?\s*\{?\s*\\([A-Za-z]+)|\\(?:g|e|x)?def\s*\\([A-Za-z]+)")
+TEX_REFERENCE = re.compile(r"(?<!\{)\\(?:input|include\*?|(?:sub)?import\*?\s*\{[^}]*\})\s*\{([^}]+)\}")
 TEX_REDEFINITION = re.compile(r"\\renewcommand\*?\s*\{?\s*\\([A-Za-z]+)")
 LATEX_NAMES = {
     "part", "chapter", "section", "subsection", "subsubsection", "paragraph", "subparagraph", "appendix",
@@ -184,6 +186,19 @@ def latex_prose(tex: str) -> list[str]:
     return [line for line in lines if len(line) >= 2 * MIN_PARAGRAPH_CHARS and not TEX_MARKUP.search(line)]
 
 
+def _paper_tex_files(files: dict[str, str]) -> list[str]:
+    """The .tex files that make up the paper: the main file and those input. A file left in the
+    archive unused, or input only as a macro's argument (`\\cut{\\input{x}}`), is not."""
+    sources = {name: re.sub(r"(?<!\\)%.*", "", tex) for name, tex in files.items() if name.endswith(".tex")}
+    referenced = {ref.strip().rsplit("/", 1)[-1].removesuffix(".tex")
+                  for tex in sources.values() for ref in TEX_REFERENCE.findall(tex)}
+    # Several documents in one archive (a paper and its supplement): the recipe takes the largest.
+    mains = [name for name, tex in sources.items() if "\\begin{document}" in tex]
+    main = max(mains, key=lambda name: len(sources[name]), default=None)
+    return [name for name in sources
+            if name == main or (name not in mains and name.rsplit("/", 1)[-1].removesuffix(".tex") in referenced)]
+
+
 def arxiv_raw(path: Path) -> Iterator[tuple[str, Paper]]:
     from sources.arxiv import arxiv_id  # the paper's id is the file name's, as the source spells it
 
@@ -206,7 +221,7 @@ def arxiv_raw(path: Path) -> Iterator[tuple[str, Paper]]:
             files["main.tex"] = decode_utf8_or_latin1(data)
     except (OSError, EOFError, zlib.error, tarfile.TarError):
         return  # unreadable: the source counts it as a failed file
-    prose = [line for name, tex in files.items() if name.endswith(".tex") for line in latex_prose(tex)]
+    prose = [line for name in _paper_tex_files(files) for line in latex_prose(files[name])]
     everything = "\n".join(files.values())
     # A paper (or the conference .sty it ships) redefining \section or \cite is restyling
     # LaTeX, not a macro of its own: those stay in the text on purpose.

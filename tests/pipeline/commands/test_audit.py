@@ -15,6 +15,7 @@ import pytest
 from pipeline.commands.audit import (
     Paper,
     _paper_residue,
+    _paper_tex_files,
     arxiv_raw,
     books_raw,
     latex_prose,
@@ -55,6 +56,8 @@ def audit_cli(*args: str) -> subprocess.CompletedProcess[str]:
         ("books", "*END*THE SMALL PRINT! see www.gutenberg.org", {"small print": 2, "gutenberg.org": 1}),
         ("arxiv", "\\Hy@raisedlink x \\newcommand{\\a}{b} \\makeatletter", {"\\@ internal": 1, "definition left": 1,
                                                                            "\\makeatletter": 1}),
+        ("arxiv", "e.g.\\@ a \\@ifnextchar", {"\\@ internal": 1}),
+        ("books", "just a small printing error", {}),
     ],
 )
 def test_residue_patterns(source: str, text: str, found: dict[str, int]) -> None:
@@ -146,3 +149,11 @@ def test_latex_prose_starts_at_the_first_section_and_ends_at_the_bibliography() 
            "Body line one that is a plain prose line of text.\nA line with $math$ in it is not plain text.\n"
            "\\begin{thebibliography}{9}\nA reference line that is plain but in the bibliography.\n")
     assert latex_prose(tex) == ["Body line one that is a plain prose line of text."]
+
+
+def test_paper_files_are_the_largest_main_file_and_what_it_inputs() -> None:
+    files = {"main.tex": "\\documentclass{article}\\begin{document}\\input{intro}\\cut{\\input{decoders.tex}}"
+                         "% \\input{commented}\n" + "x" * 100 + "\\end{document}",
+             "supp.tex": "\\documentclass{article}\\begin{document}Supplement\\end{document}",
+             "sections/intro.tex": "Intro.", "decoders.tex": "Cut.", "commented.tex": "Off.", "unused.tex": "Old."}
+    assert _paper_tex_files(files) == ["main.tex", "sections/intro.tex"]
