@@ -31,9 +31,9 @@ import sys
 import tarfile
 import zlib
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from lxml import etree
 
@@ -357,8 +357,8 @@ def _paper_residue(text: str, paper: Paper) -> Counter[str]:
 def format_audit(audit: Audit) -> str:
     names = list(RESIDUE[audit.source]) + (["user macro left", "control word made"] if audit.source == "arxiv" else [])
     width = max(len(n) for n in names) + 2
-    lines = [f"{audit.source}: {audit.documents:,} documents, {audit.with_residue:,} with residue "
-             f"({audit.residue_share:.2%})", f"{'residue':<{width}}{'documents':>10}{'occurrences':>13}  example"]
+    lines = [(f"{audit.source}: {audit.documents:,} documents, {audit.with_residue:,} with residue "
+              f"({audit.residue_share:.2%})"), f"{'residue':<{width}}{'documents':>10}{'occurrences':>13}  example"]
     for name in names:
         lines.append(f"{name:<{width}}{audit.documents_with[name]:>10,}{audit.occurrences[name]:>13,}  "
                      f"{audit.examples.get(name, '')}")

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import mwparserfromhell
 from mwparserfromhell.nodes import Argument, Comment, ExternalLink, Heading, HTMLEntity, Tag, Template, Text, Wikilink
@@ -49,7 +49,7 @@ FILE_NAMESPACES = {
     "plik", "ficheiro", "arquivo", "imagem", "fișier", "fişier", "imagine", "файл", "изображение",
     "soubor", "obrázek", "fil", "billede", "datoteka", "slika", "fájl", "kép", "fitxer", "imatge",
     "датотека", "слика", "медиа", "медија", "medium", "mediji", "зображення", "медіа", "tập tin", "hình",
-    "fișier", "грешка",
+    "грешка",
 }
 CATEGORY_NAMESPACES = {
     "category", "kategorie", "catégorie", "categoría", "categoria", "categorie", "kategoria", "категория",
@@ -292,11 +292,11 @@ TEMPLATE_RENDERERS: dict[str, Renderer] = {
 
 def _family_renderer(name: str) -> Renderer | None:
     """Template families: {{lang-fr|...}}, {{IPA-de|...}}, {{IPAc-en|...}}."""
-    if name.startswith("lang-") or name.startswith("langx-"):
+    if name.startswith(("lang-", "langx-")):
         return _last
     if name.startswith("ipac-"):
         return _ipac
-    if name.startswith("ipa-") or name.startswith("мфа"):
+    if name.startswith(("ipa-", "мфа")):
         return _ipa
     if name.startswith("formatnum:"):
         return lambda values: name.split(":", 1)[1]
@@ -311,9 +311,9 @@ def _render_wikilink(link: Wikilink) -> str:
     visible_colon = target.startswith(":")  # [[:Category:X]] is a visible link to the category page
     bare = target.lstrip(":")
     prefix = bare.split(":", 1)[0].strip().lower() if ":" in bare else ""
-    if prefix and not visible_colon:
-        if prefix in FILE_NAMESPACES or prefix in CATEGORY_NAMESPACES or INTERLANGUAGE.match(prefix):
-            return _removed(link.text, paragraph_ends=True)
+    if prefix and not visible_colon and (
+            prefix in FILE_NAMESPACES or prefix in CATEGORY_NAMESPACES or INTERLANGUAGE.match(prefix)):
+        return _removed(link.text, paragraph_ends=True)
     if link.text is not None:
         if "|" in str(link.text):  # options then a caption: a file link in a namespace we do not know
             return _removed(link.text, paragraph_ends=True)
