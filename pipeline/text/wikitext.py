@@ -78,29 +78,31 @@ SPACES = re.compile(r"[ \t\u00a0]+")
 # (`thumb|`, Ukrainian `міні|`, Vietnamese `nhỏ|`, `250px|`): a link whose text still holds
 # a `|` is a file link.
 IMAGE_OPTION_LINE = re.compile(
-    r"^\s*(?:thumb|thumbnail|frame|frameless|left|right|center|upright|міні|мініатюра|праворуч|ліворуч|"
-    r"nhỏ|trái|phải|giữa|\d+px|x?\d+x\d+px)\s*\|[^\n]*$", re.IGNORECASE | re.MULTILINE)
+    r"^[ \t]*(?:thumb|thumbnail|frame|frameless|left|right|center|upright|міні|мініатюра|праворуч|ліворуч|"
+    r"nhỏ|trái|phải|giữa|\d+px|x?\d+x\d+px)[ \t]*\|[^\n]*$", re.IGNORECASE | re.MULTILINE)
 # Fallback sweeps over text the parser left as plain text (malformed markup).
 TABLE_MID_LINE = re.compile(r"(?<=\S)[ \t]*\{\|")  # `Intro: {| ...`: MediaWiki would not draw it either
 TABLE_LINE = re.compile(r"^\s*(\{\||\|\}|\|-|\||!)")
-LEFTOVER_REF = re.compile(r"<ref\b[^<>]*/>|<ref\b[^<>]*>.*?</ref\s*>", re.IGNORECASE | re.DOTALL)
+# Spans are bounded so that many unclosed `<ref>` or `[[` cost linear time, not quadratic.
+LEFTOVER_REF = re.compile(r"<ref\b[^<>]{0,500}/>|<ref\b[^<>]{0,500}>.{0,10000}?</ref\s*>", re.IGNORECASE | re.DOTALL)
 LEFTOVER_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>\n]*)?/?>")
 INNER_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
-LEFTOVER_LINK = re.compile(r"\[\[([^\[\]|\n]*)(?:\|([^\[\]\n]*))?\]\]")
-LEFTOVER_EXTERNAL = re.compile(r"\[(?:https?:)?//[^\s\]]+(?:\s([^\]\n]*))?\]")
+LEFTOVER_LINK = re.compile(r"\[\[([^\[\]|\n]{0,500})(?:\|([^\[\]\n]{0,2000}))?\]\]")
+LEFTOVER_EXTERNAL = re.compile(r"\[(?:https?:)?//[^\s\]]{1,2000}(?:\s([^\]\n]{0,500}))?\]")
 MATH_SPAN = re.compile(f"({MATH_MARK}[^{MATH_MARK}]*{MATH_MARK})")
 # `&amp;nbsp;` in the page source shows as "&nbsp;" on the page: a typo, not text.
 LEFTOVER_ENTITY = re.compile(r"&(?:nbsp|ndash|mdash|thinsp|ensp|emsp|shy|amp|quot|lt|gt|#\d{2,5}|#x[0-9a-fA-F]{2,4});")
 STRAY_BRACKETS = re.compile(r"\[\[|\]\]|\{\{|\}\}|\{\||\|\}")
-# Orphaned punctuation next to a removal marker (and only there).
-MARKS = f"(?:(?:[ \t]*{REMOVED})+[ \t]*)"
-SEPARATORS = r"[ \t,;:]*"
-AFTER_OPEN = re.compile(rf"\(\s*{MARKS}(?:[,;:–—-]+[ \t]*{MARKS}?)*")
-BEFORE_CLOSE = re.compile(rf"(?:[ \t]*[,;:–—-]*{MARKS})+\)")
-EMPTY_PARENS = re.compile(rf"[ \t]*\({SEPARATORS}(?:{REMOVED}{SEPARATORS})+\)")
-DOUBLED_SEPARATOR = re.compile(rf"([,;:–—])(?:{MARKS}[,;:])+")
-SPACE_BEFORE_PUNCT = re.compile(rf"[ \t]*{MARKS}(?=[.,;:!?)])")
-LEADING_SEPARATOR = re.compile(rf"^{MARKS}[,;:]+[ \t]*", re.MULTILINE)
+# Orphaned punctuation next to a removal marker (and only there). Every pattern is one
+# possessive character class, started only where its run begins, so a page of ten thousand
+# removals next to each other is tidied in linear time; the callbacks leave a run that holds
+# no marker as the author wrote it.
+EMPTY_PARENS = re.compile(rf"\([ \t,;:{REMOVED}]*+\)")
+AFTER_OPEN = re.compile(rf"\([ \t,;:–—{REMOVED}]++")
+BEFORE_CLOSE = re.compile(rf"(?<![ \t,;:–—{REMOVED}])[ \t,;:–—{REMOVED}]++\)")
+DOUBLED_SEPARATOR = re.compile(rf"[,;:–—][ \t,;:{REMOVED}]*+")  # always matches: never rescanned
+SPACE_BEFORE_PUNCT = re.compile(rf"(?<![ \t{REMOVED}])[ \t{REMOVED}]++(?=[.,;:!?)])")
+LEADING_SEPARATOR = re.compile(rf"^[ \t{REMOVED}]*+[,;:]++[ \t]*+", re.MULTILINE)
 
 Renderer = Callable[[list[str]], str]
 
@@ -358,7 +360,8 @@ def _sweep_leftover_markup(text: str) -> str:
 
 
 def _sweep(text: str) -> str:
-    text = LEFTOVER_REF.sub(REMOVED, text)
+    if "<ref" in text or "<REF" in text:
+        text = LEFTOVER_REF.sub(REMOVED, text)
     for _ in range(20):  # innermost templates first; real nesting is shallow
         text, count = INNER_TEMPLATE.subn(REMOVED, text)
         if not count:
@@ -419,13 +422,25 @@ def _tidy_removals(text: str) -> str:
     "Paris \x01." -> "Paris.", "(\x01)" -> ""."""
     if REMOVED not in text:
         return text
-    text = EMPTY_PARENS.sub("", text)
-    text = AFTER_OPEN.sub("(", text)
-    text = BEFORE_CLOSE.sub(")", text)
-    text = DOUBLED_SEPARATOR.sub(r"\1", text)
-    text = SPACE_BEFORE_PUNCT.sub("", text)
-    text = LEADING_SEPARATOR.sub("", text)
+    text = EMPTY_PARENS.sub(lambda m: _if_removed(m, ""), text)
+    text = AFTER_OPEN.sub(lambda m: _if_removed(m, "("), text)
+    text = BEFORE_CLOSE.sub(lambda m: _if_removed(m, ")"), text)
+    text = DOUBLED_SEPARATOR.sub(_one_separator, text)
+    text = SPACE_BEFORE_PUNCT.sub(lambda m: _if_removed(m, ""), text)
+    text = LEADING_SEPARATOR.sub(lambda m: _if_removed(m, ""), text)
     return text.replace(REMOVED, "")
+
+
+def _if_removed(match: re.Match[str], replacement: str) -> str:
+    return replacement if REMOVED in match.group() else match.group()
+
+
+def _one_separator(match: re.Match[str]) -> str:
+    """", \x01, " -> ", ": the first separator stays, with the space after it."""
+    run = match.group()
+    if REMOVED not in run or not any(c in ",;:" for c in run[1:]):
+        return run
+    return run[0] + (" " if run[-1] in " \t" else "")
 
 
 def _drop_empty_sections(lines: list[str]) -> list[str]:
