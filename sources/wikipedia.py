@@ -7,8 +7,9 @@ and `<date>.<lang>/*.parquet` folders of wikimedia/wikipedia (id, url, title, te
 plain text). One dump (wiki and date) is read once: when a folder holds it in two forms
 (pages-articles and pages-articles-multistream of one date), one form is kept and each file of
 the other is named in a warning. The language comes from the dump name (`enwiki-...`, or the dump's
-`<dbname>`) or the parquet folder name; by default the paper's 20 languages are kept and a
-dump of another language is skipped with a counted reason.
+`<dbname>`) or the parquet folder name; by default the paper's 20 languages are kept; a file
+of another language is not read and is named in a warning (one whose name does not tell the
+language is skipped as `language_not_selected` once its `<dbname>` does).
 
 Reader: main namespace only (`ns` 0), redirects skipped, each skip counted (and kept with
 --keep-dropped); a page whose id is not a number that fits the int64 `page_id` column is
@@ -174,10 +175,17 @@ class Wikipedia(Source):
         return [CleanWikitext(), MinChars(self.config.min_chars)]
 
     def list_inputs(self, root: str) -> list[str]:
+        """Dump files and parquet files to read: one form of each dump, of the selected languages.
+        A file left out is named on stderr; it is never read, so none of its pages is counted
+        (counting it as one dropped document would say nothing of what it holds)."""
         kept, skipped = select_dump_files(super().list_inputs(root))
+        for path in kept:
+            lang = language_of(path)
+            if lang and not self._selected(lang):
+                skipped[path] = f"language {lang} not selected (languages: {' '.join(self.config.languages)})"
         for path, why in skipped.items():
             print(f"warning: {path}: not read: {why}", file=sys.stderr)
-        return kept
+        return [p for p in kept if p not in skipped]
 
     def read(self, path: str) -> Iterator[Document | Skipped]:
         if path.endswith(".parquet"):
