@@ -249,6 +249,7 @@ def test_keep_dropped_records_redirects_and_other_namespaces(tmp_path: Path) -> 
     assert report.stats["stages"][0]["dropped"] == {"redirect": 1, "not_main_namespace": 1}
 
 
+@pytest.mark.slow
 def test_bad_pages_and_rows_are_skipped_and_counted_and_the_run_goes_on(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -313,6 +314,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, 
     return report.stats, {d.id: d.text for d in read_corpus(out / "wikipedia")}, out / "wikipedia"
 
 
+@pytest.mark.slow
 def test_real_dumps_keep_every_plain_prose_paragraph(real_run: tuple[dict, dict[str, str], Path]) -> None:
     _, docs, _ = real_run
     raw = {doc_id: text for path in _real_dumps() for doc_id, text in _raw_pages(path).items()}
@@ -330,6 +332,7 @@ def test_real_dumps_keep_every_plain_prose_paragraph(real_run: tuple[dict, dict[
     assert "Онтогенез тварин включає такі стадії:" in life and len(life) > 100_000
 
 
+@pytest.mark.slow
 def test_real_dumps_leave_no_wiki_markup(real_run: tuple[dict, dict[str, str], Path]) -> None:
     _, docs, _ = real_run
     raw = {doc_id: text for path in _real_dumps() for doc_id, text in _raw_pages(path).items()}
@@ -342,6 +345,7 @@ def test_real_dumps_leave_no_wiki_markup(real_run: tuple[dict, dict[str, str], P
             assert text[max(0, match.start() - 1): match.end()] in raw[doc_id], (doc_id, match.group())
 
 
+@pytest.mark.slow
 def test_real_dumps_record_read_time_drops(real_run: tuple[dict, dict[str, str], Path]) -> None:
     stats, docs, folder = real_run
     read = stats["stages"][0]
@@ -363,6 +367,7 @@ def test_real_dumps_under_split_names_and_in_two_forms(tmp_path: Path, capsys: p
     assert first and all(d.id.startswith("ukwiki/") for d in first)
 
 
+@pytest.mark.slow
 def test_audit_on_the_real_dumps_finds_no_missing_prose(real_run: tuple[dict, dict[str, str], Path]) -> None:
     audit = run_audit("wikipedia", real_run[2], REAL)
     assert (audit.documents, audit.paragraphs, audit.missing, audit.absent_documents) == (517, 737, 0, 1)

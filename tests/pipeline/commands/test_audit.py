@@ -72,6 +72,7 @@ def test_wikitext_prose_is_plain_lines_outside_templates_tables_refs_and_comment
     assert wikitext_prose(wikitext) == ["A plain sentence of the article.", "Second plain sentence here, ok."]
 
 
+@pytest.mark.slow
 def test_wikipedia_audit_counts_missing_prose_and_fails_past_the_threshold(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -98,6 +99,7 @@ def test_wikipedia_audit_counts_missing_prose_and_fails_past_the_threshold(tmp_p
     assert passed.returncode == 0, passed.stderr
 
 
+@pytest.mark.slow
 def test_a_clean_corpus_passes_and_a_missing_one_is_one_error_line(tmp_path: Path) -> None:
     folder = corpus(tmp_path, {"gutenberg/a": "A clean book.\nSecond line."})
     done = audit_cli("books", "--corpus", str(folder))
