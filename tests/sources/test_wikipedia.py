@@ -198,7 +198,8 @@ def test_wikimedia_dump_names(name: str, wiki: str, date: str, multistream: bool
 def test_split_dump_files_are_read(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
-    write_dump(raw / "enwiki-20220701-pages-articles1.xml-p1p2.bz2", "en", [Page("A", "Text a.", 1), Page("B", "Text b.", 2)])
+    write_dump(raw / "enwiki-20220701-pages-articles1.xml-p1p2.bz2", "en",
+               [Page("A", "Text a.", 1), Page("B", "Text b.", 2)])
     write_dump(raw / "enwiki-20220701-pages-articles2.xml-p3p3.bz2", "en", [Page("C", "Text c.", 3)])
     (raw / "enwiki-20220701-pages-articles-multistream-index1.txt-p1p2.bz2").write_bytes(bz2.compress(b"0:1:A\n"))
     report = run_source(Wikipedia(), str(raw), str(tmp_path / "out"), workers=1, tasks=2, show_progress=False)

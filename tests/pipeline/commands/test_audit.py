@@ -113,7 +113,8 @@ def test_books_raw_prose_is_between_the_gutenberg_markers(tmp_path: Path) -> Non
     book.parent.mkdir()
     book.write_bytes(b"The Project Gutenberg EBook of B\r\n\r\n*** START OF THIS PROJECT GUTENBERG EBOOK B ***\r\n"
                      b"\r\nProduced by someone who typed it all in carefully.\r\n\r\n"
-                     b"It was a dark and stormy night; the rain fell\r\nin torrents, except at occasional intervals.\r\n"
+                     b"It was a dark and stormy night; the rain fell\r\n"
+                     b"in torrents, except at occasional intervals.\r\n"
                      b"\r\n*** END OF THIS PROJECT GUTENBERG EBOOK B ***\r\nLicence text follows here at length.\r\n")
     paragraph = "It was a dark and stormy night; the rain fell in torrents, except at occasional intervals."
     assert list(books_raw(book)) == [("gutenberg/b", [paragraph])]
@@ -123,7 +124,8 @@ def test_arxiv_paper_defines_macros_in_its_tex_and_sty(tmp_path: Path) -> None:
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w") as tar:
         for name, text in {"main.tex": "\\documentclass{article}\\usepackage{mine}\\newcommand{\\idx}{q}\n"
-                                       "\\begin{document}\n\\section{Intro}\nA plain line of the paper that is long enough.\n$\\gamma$\n"
+                                       "\\begin{document}\n\\section{Intro}\n"
+                                       "A plain line of the paper that is long enough.\n$\\gamma$\n"
                                        "\\end{document}\n",
                            "mine.sty": "\\DeclareRobustCommand{\\onedot}{.}\\def\\eg{e.g}"}.items():
             info = tarfile.TarInfo(name)

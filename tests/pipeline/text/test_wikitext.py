@@ -11,7 +11,8 @@ from pipeline.text.wikitext import clean_wikitext
 def test_unbalanced_quotes_in_a_ref_do_not_swallow_the_sections_after_it() -> None:
     text = ("Lead sentence.<ref>''Atlas of rivers, 1990.</ref> More lead.\n\n"
             "== Economy ==\nThe economy grows.\n\n== Energy ==\n'''Energy''' comes from wind.")
-    assert clean_wikitext(text) == "Lead sentence. More lead.\n\nEconomy\n\nThe economy grows.\n\nEnergy\n\nEnergy comes from wind."
+    assert clean_wikitext(text) == ("Lead sentence. More lead.\n\nEconomy\n\nThe economy grows.\n\n"
+                                    "Energy\n\nEnergy comes from wind.")
 
 
 def test_unbalanced_quotes_in_a_table_cell_do_not_swallow_the_sections_after_it() -> None:
