@@ -92,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the trainer (see `pipeline models KIND -h`)")
     p.set_defaults(handler=_delegate("pipeline.commands.models", "command"))
 
+    p = sub.add_parser("audit", help="count markup left in a corpus and raw prose missing from it")
+    p.add_argument("source", choices=["wikipedia", "arxiv", "books"])
+    p.add_argument("--corpus", default="data/corpus", help="corpus root or the source's folder (default %(default)s)")
+    p.add_argument("--raw", help="the raw input it was built from: also count its prose paragraphs missing")
+    p.add_argument("--max-residue", type=float, default=0.0,
+                   help="largest share of documents with residue that passes (default %(default)s)")
+    p.add_argument("--max-missing", type=float, default=0.0,
+                   help="largest share of raw prose paragraphs missing that passes (default %(default)s)")
+    p.set_defaults(handler=_delegate("pipeline.commands.audit", "command"))
+
     p = sub.add_parser("mix", help="show what a mixture draws from each source (the paper's Table 1)")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="--mixture NAME --tokens N ... (see `pipeline mix -h`)")
     p.set_defaults(handler=_delegate("pipeline.commands.mix", "command"))

@@ -1,19 +1,26 @@
 """Wikipedia: MediaWiki pages-articles XML dumps (or the Hugging Face wikimedia/wikipedia
 parquet layout) to plain-text articles.
 
-Inputs: `<lang>wiki-<date>-pages-articles*.xml.bz2` (multistream too) or `.xml`, and
-`<date>.<lang>/*.parquet` folders of wikimedia/wikipedia (id, url, title, text; already
-plain text). The language comes from the dump name (`enwiki-...`, or the dump's
-`<dbname>`) or the parquet folder name; by default the paper's 20 languages are kept and a
-dump of another language is skipped with a counted reason.
+Inputs: `<lang>wiki-<date>-pages-articles*.xml.bz2` (multistream too) or `.xml`, Wikimedia's
+split dumps (`enwiki-20220701-pages-articles1.xml-p1p41242.bz2`, `...-multistream1.xml-p1p41242.bz2`),
+and `<date>.<lang>/*.parquet` folders of wikimedia/wikipedia (id, url, title, text; already
+plain text). One dump (wiki and date) is read once: when a folder holds it in two forms
+(pages-articles and pages-articles-multistream of one date), one form is kept and each file of
+the other is named in a warning. The language comes from the dump name (`enwiki-...`, or the dump's
+`<dbname>`) or the parquet folder name; by default the paper's 20 languages are kept; a file
+of another language is not read and is named in a warning (one whose name does not tell the
+language is skipped as `language_not_selected` once its `<dbname>` does).
 
-Reader: main namespace only (`ns` 0), redirects skipped, each skip counted. Stages: wikitext
-cleaning (mwparserfromhell), then a minimum length.
+Reader: main namespace only (`ns` 0), redirects skipped, each skip counted (and kept with
+--keep-dropped); a page whose id is not a number that fits the int64 `page_id` column is
+skipped as `invalid_page_id`. Stages: wikitext cleaning (mwparserfromhell), then a minimum
+length.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Iterator
 from urllib.parse import quote
@@ -27,13 +34,20 @@ from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.min_chars import MinChars
 from pipeline.formats.files import open_binary
-from pipeline.formats.mediawiki import DumpError, SiteInfo, iter_pages
+from pipeline.formats.mediawiki import DumpError, Page, SiteInfo, iter_pages
 from pipeline.text.wikitext import clean_wikitext
 
 # LLaMA paper, section 2: the June-August 2022 dumps of these 20 languages.
 PAPER_LANGUAGES = ["bg", "ca", "cs", "da", "de", "en", "es", "fr", "hr", "hu",
                    "it", "nl", "pl", "pt", "ro", "ru", "sl", "sr", "sv", "uk"]
 DUMP_NAME = re.compile(r"^([a-z][a-z0-9_-]*?)wiki-")
+# Wikimedia's dump file names; `tag` is anything else a person added ("-sample"): a tagged file
+# is its own dump.
+DUMP_FILE = re.compile(
+    r"^(?P<wiki>[a-z][a-z0-9_]*?wiki)-(?P<date>\d{8}|latest)-pages-articles(?P<multistream>-multistream)?"
+    r"(?P<part>\d*)(?P<tag>(?:-[A-Za-z0-9_]+)*?)\.xml(?P<range>-p\d+p\d+)?(?:\.bz2)?$")
+MAX_PAGE_ID = (1 << 63) - 1  # the page_id column is int64
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 PARQUET_FOLDER = re.compile(r"^\d{8}\.([a-z][a-z0-9_-]*)$")
 URL_SAFE = ":/(),'!*-._~"
 # A redirect page whose <redirect/> element is missing (older dumps) still starts like this.
@@ -60,6 +74,9 @@ class CleanWikitext(Stage):
         if doc.meta.pop("format", None) == "plain":
             return doc
         doc.text = clean_wikitext(doc.text)
+        if LONE_SURROGATE.search(doc.text):
+            # `&#xD800;` decodes to half a UTF-16 pair: no UTF-8 shard can hold it.
+            return "invalid_character"
         return doc if doc.text else "empty_after_cleaning"
 
 
@@ -81,10 +98,70 @@ def language_of(path: str) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class DumpFile:
+    """What a dump file's name says: which dump (wiki, date, tag) and in which form."""
+
+    wiki: str
+    date: str
+    tag: str
+    multistream: bool
+    piece: str  # part number and page range of a split dump ("1-p1p41242"), "" for a whole one
+
+    @property
+    def dump(self) -> tuple[str, str, str]:
+        return (self.wiki, self.date, self.tag)
+
+
+def dump_file(path: str) -> DumpFile | None:
+    """`enwiki-20220701-pages-articles-multistream1.xml-p1p41242.bz2` -> enwiki, 20220701, multistream, part 1."""
+    match = DUMP_FILE.match(path.replace("\\", "/").rsplit("/", 1)[-1])
+    if match is None:
+        return None
+    piece = match.group("part") + (match.group("range") or "")
+    return DumpFile(match.group("wiki"), match.group("date"), match.group("tag"),
+                    bool(match.group("multistream")), piece)
+
+
+def select_dump_files(paths: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Each dump read once: (the paths to read, {skipped path: why}).
+
+    pages-articles and pages-articles-multistream of one date hold the same pages; when both
+    are present the form with more files is read (more tasks), multistream on a tie. A file
+    present both compressed and not (`x.xml`, `x.xml.bz2`) is read in one of them.
+    """
+    forms: dict[tuple[str, str, str], dict[bool, list[str]]] = {}
+    for path in paths:
+        name = dump_file(path)
+        if name is not None:
+            forms.setdefault(name.dump, {}).setdefault(name.multistream, []).append(path)
+    skipped: dict[str, str] = {}
+    for dump, by_form in forms.items():
+        kept_form = max(by_form, key=lambda multistream: (len(by_form[multistream]), multistream))
+        kept = by_form[kept_form]
+        for multistream, files in by_form.items():
+            if multistream != kept_form:
+                for path in files:
+                    skipped[path] = f"same dump ({dump[0]} {dump[1]}) as {_base(kept[0])}"
+        seen: dict[str, str] = {}
+        for path in kept:
+            piece = dump_file(path).piece  # type: ignore[union-attr]
+            if piece in seen:
+                skipped[path] = f"same file as {_base(seen[piece])}"
+            else:
+                seen[piece] = path
+    return [p for p in paths if p not in skipped], skipped
+
+
+def _base(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 class Wikipedia(Source):
     name = "wikipedia"
     config_class = WikipediaConfig
-    patterns = ("**/*wiki-*pages-articles*.xml.bz2", "**/*wiki-*pages-articles*.xml", "**/*.parquet")
+    patterns = ("**/*wiki-*pages-articles*.xml.bz2", "**/*wiki-*pages-articles*.xml",
+                "**/*wiki-*pages-articles*.xml-p*", "**/*.parquet")
 
     def fields(self) -> list[pa.Field]:
         return [
@@ -96,6 +173,19 @@ class Wikipedia(Source):
 
     def stages(self) -> list[Stage]:
         return [CleanWikitext(), MinChars(self.config.min_chars)]
+
+    def list_inputs(self, root: str) -> list[str]:
+        """Dump files and parquet files to read: one form of each dump, of the selected languages.
+        A file left out is named on stderr; it is never read, so none of its pages is counted
+        (counting it as one dropped document would say nothing of what it holds)."""
+        kept, skipped = select_dump_files(super().list_inputs(root))
+        for path in kept:
+            lang = language_of(path)
+            if lang and not self._selected(lang):
+                skipped[path] = f"language {lang} not selected (languages: {' '.join(self.config.languages)})"
+        for path, why in skipped.items():
+            print(f"warning: {path}: not read: {why}", file=sys.stderr)
+        return [p for p in kept if p not in skipped]
 
     def read(self, path: str) -> Iterator[Document | Skipped]:
         if path.endswith(".parquet"):
@@ -118,27 +208,32 @@ class Wikipedia(Source):
                 for page in iter_pages(stream, site):
                     pages_seen += 1
                     if not lang:
-                        lang = DUMP_NAME.match(site.dbname + "-").group(1) if DUMP_NAME.match(site.dbname + "-") else ""
+                        lang = language_of(site.dbname + "-")
                         if not lang:
                             raise DumpError("unknown_language", "neither the file name nor <dbname> names the wiki")
                         if not self._selected(lang):
                             yield Skipped("language_not_selected")
                             return
-                    if page.namespace != 0:
-                        yield Skipped("not_main_namespace")
-                    elif page.redirect or REDIRECT_TEXT.match(page.text):
-                        yield Skipped("redirect")
-                    elif not page.text.strip():
-                        yield Skipped("empty_page")
-                    else:
-                        meta = {"title": page.title, "lang": lang, "page_id": page.page_id,
-                                "url": article_url(lang, page.title)}
-                        yield Document(f"{lang}wiki/{page.page_id}", page.text, self.name, meta)
+                    yield self._page_document(page, lang)
             except DumpError as e:
                 if pages_seen == 0:
                     raise InputError(path, f"{e.reason} ({e.detail})" if e.detail else e.reason) from None
                 # Pages already read are kept; the unreadable rest counts once, with its reason.
                 yield Skipped(e.reason)
+
+    def _page_document(self, page: Page, lang: str) -> Document | Skipped:
+        """One page as an article, or skipped with its reason (and itself, for --keep-dropped)."""
+        if page.page_id is None or not 0 <= page.page_id <= MAX_PAGE_ID:
+            return Skipped("invalid_page_id")
+        meta = {"title": page.title, "lang": lang, "page_id": page.page_id, "url": article_url(lang, page.title)}
+        doc = Document(f"{lang}wiki/{page.page_id}", page.text, self.name, meta)
+        if page.namespace != 0:
+            return Skipped("not_main_namespace", doc)
+        if page.redirect or REDIRECT_TEXT.match(page.text):
+            return Skipped("redirect", doc)
+        if not page.text.strip():
+            return Skipped("empty_page", doc)
+        return doc
 
     def _read_parquet(self, path: str) -> Iterator[Document | Skipped]:
         lang = language_of(path)
@@ -153,17 +248,33 @@ class Wikipedia(Source):
                 missing = {"id", "title", "text"} - set(table.schema_arrow.names)
                 if missing:
                     raise InputError(path, f"not the wikimedia/wikipedia layout (missing {sorted(missing)})")
-                for batch in table.iter_batches(batch_size=1024, columns=[c for c in ("id", "url", "title", "text")
-                                                                          if c in table.schema_arrow.names]):
-                    rows = batch.to_pydict()
-                    for i, page_id in enumerate(rows["id"]):
-                        text, title = rows["text"][i], rows["title"][i]
-                        if not isinstance(text, str) or not text.strip():
-                            yield Skipped("empty_page")
-                            continue
-                        url = rows["url"][i] if "url" in rows and rows["url"][i] else article_url(lang, title or "")
-                        meta = {"title": title or "", "lang": lang, "page_id": int(page_id), "url": url,
-                                "format": "plain"}
-                        yield Document(f"{lang}wiki/{page_id}", text, self.name, meta)
+                columns = [c for c in ("id", "url", "title", "text") if c in table.schema_arrow.names]
+                for batch in table.iter_batches(batch_size=1024, columns=columns):
+                    yield from self._parquet_rows(batch.to_pydict(), lang)
         except pa.ArrowInvalid as e:
             raise InputError(path, f"not a readable parquet file ({e})") from None
+
+    def _parquet_rows(self, rows: dict[str, list], lang: str) -> Iterator[Document | Skipped]:
+        for i, raw_id in enumerate(rows["id"]):
+            text, title = rows["text"][i], rows["title"][i]
+            page_id = _parquet_id(raw_id)
+            if page_id is None:
+                yield Skipped("invalid_page_id")
+                continue
+            if not isinstance(text, str) or not text.strip():
+                yield Skipped("empty_page")
+                continue
+            url = rows["url"][i] if "url" in rows and rows["url"][i] else article_url(lang, title or "")
+            meta = {"title": title or "", "lang": lang, "page_id": page_id, "url": url, "format": "plain"}
+            yield Document(f"{lang}wiki/{page_id}", text, self.name, meta)
+
+
+def _parquet_id(value: object) -> int | None:
+    """wikimedia/wikipedia writes ids as strings; a null or non-number id is not a page id."""
+    if isinstance(value, int):
+        page_id: int | None = value
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        page_id = int(value.strip())
+    else:
+        page_id = None
+    return page_id if page_id is not None and 0 <= page_id <= MAX_PAGE_ID else None

@@ -18,6 +18,12 @@ class Document:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A raw record a reader could not turn into a document, counted with its reason."""
+    """A raw record a reader could not turn into a document, counted with its reason.
+
+    `document`, when the reader has one (a redirect, a page outside the main namespace), is
+    written with the other dropped documents under --keep-dropped, so read-time drops can be
+    audited like a stage's.
+    """
 
     reason: str
+    document: Document | None = None

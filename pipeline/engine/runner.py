@@ -298,6 +298,8 @@ def _run_stages(
             for item in chunk:
                 if item.__class__ is Skipped:
                     skipped[item.reason] += 1
+                    if dropped_writer is not None and item.document is not None:
+                        _write_dropped(dropped_writer, item.document, read_stats.name, item.reason)
                 else:
                     docs.append(item)
             chunk = docs
@@ -340,13 +342,16 @@ def _process_chunk(
             if isinstance(result, str):
                 st.dropped[result] += 1
                 if dropped_writer is not None:
-                    meta = dict(doc.meta, drop_stage=stage.name, drop_reason=result)
-                    dropped_writer.write(Document(doc.id, doc.text, doc.source, meta))
+                    _write_dropped(dropped_writer, doc, stage.name, result)
             else:
                 kept.append(result)
         st.documents_out += len(kept)
         docs = kept
     return docs
+
+
+def _write_dropped(writer: ShardWriter, doc: Document, stage: str, reason: str) -> None:
+    writer.write(Document(doc.id, doc.text, doc.source, dict(doc.meta, drop_stage=stage, drop_reason=reason)))
 
 
 def _tee(chunks: Iterator[list[Document]], writer: ShardWriter) -> Iterator[Document]:

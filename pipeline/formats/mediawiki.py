@@ -34,9 +34,9 @@ class DumpError(Exception):
 
 @dataclass(slots=True)
 class Page:
-    page_id: int
+    page_id: int | None  # None: the <id> is missing or not a number
     title: str
-    namespace: int
+    namespace: int | None  # None: the <ns> is not a number
     redirect: bool
     text: str
 
@@ -58,21 +58,28 @@ def _child_text(elem: etree._Element, name: str) -> str:
 
 
 def _page(elem: etree._Element) -> Page:
-    page_id, namespace, redirect, text = 0, 0, False, ""
-    title = ""
+    page_id: int | None = None
+    namespace: int | None = 0  # pages of old dumps without <ns> are articles
+    redirect, title, text = False, "", ""
     for child in elem:
         name = _local(child.tag)
         if name == "title":
             title = child.text or ""
         elif name == "ns":
-            namespace = int((child.text or "0").strip() or 0)
+            namespace = _number(child.text)
         elif name == "id":
-            page_id = int((child.text or "0").strip() or 0)
+            page_id = _number(child.text)
         elif name == "redirect":
             redirect = True
         elif name == "revision":
             text = _child_text(child, "text")
     return Page(page_id, title, namespace, redirect, text)
+
+
+def _number(text: str | None) -> int | None:
+    """A decimal integer element, or None: one bad page must not end the dump."""
+    text = (text or "").strip()
+    return int(text) if text.isascii() and text.lstrip("-").isdigit() and len(text) < 40 else None
 
 
 def _check_prolog(head: bytes) -> None:

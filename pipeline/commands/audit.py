@@ -1,0 +1,384 @@
+"""`pipeline audit wikipedia|arxiv|books`: markup left in a finished corpus, and prose of the
+raw input missing from it.
+
+    pipeline audit wikipedia --corpus data/corpus [--raw data/raw/wikipedia] [--max-residue 0.0]
+
+Residue: patterns a clean document never holds, counted per document: wiki markup (`<ref`,
+`{|`, `''`, `[[`, `{{`, `&nbsp;`, `thumb|`, orphaned "(;" and ", )"), LaTeX internals and
+definitions for arXiv (and, with --raw, every control word the paper itself defines, plus
+control words that appear in no file of the paper: made by expansion), Gutenberg header and
+licence markers and carriage returns for books. Inline TeX that the Wikipedia cleaner keeps on
+purpose (`$...$`) is not counted as wiki markup.
+
+Missing prose (with --raw): the raw input is read on its own terms, without the pipeline's
+code (lxml over the XML dumps, plain line rules over wikitext, LaTeX and Gutenberg text), and
+every plain prose paragraph of a document that is in the corpus must appear in it, whitespace
+aside. A raw document absent from the corpus is counted on its own line (dropped on purpose:
+a duplicate book, a language not selected, a redirect), not as missing prose.
+
+Prints a table; exits 1 when the share of documents with residue passes --max-residue or the
+share of prose paragraphs missing passes --max-missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import gzip
+import io
+import re
+import sys
+import tarfile
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from pipeline.common.errors import UserError
+from pipeline.engine.shards import read_corpus
+from pipeline.formats.files import decode_utf8_or_latin1
+from pipeline.formats.xml import SAFE_PARSER_OPTIONS
+
+SOURCES = ("wikipedia", "arxiv", "books")
+EXAMPLES = 3
+MIN_PARAGRAPH_CHARS = 20
+MAX_PAPER_BYTES = 64 << 20  # decompressed; no real paper comes near
+
+
+# --- residue patterns ------------------------------------------------------------------------
+
+WIKI_RESIDUE = {
+    "<ref": re.compile(r"<ref\b|</ref\s*>", re.IGNORECASE),
+    "html tag": re.compile(r"</?(?:div|span|table|tr|td|th|small|big|center|br|sup|sub|poem|blockquote|font|"
+                           r"gallery|references|nowiki|includeonly|noinclude|u|s|code|tt)\b[^<>]*>", re.IGNORECASE),
+    "{|": re.compile(r"\{\|"),
+    "|}": re.compile(r"\|\}"),
+    "''": re.compile(r"''"),
+    "[[": re.compile(r"\[\["),
+    "]]": re.compile(r"\]\]"),
+    "{{": re.compile(r"\{\{"),
+    "}}": re.compile(r"\}\}"),
+    "&entity;": re.compile(r"&(?:nbsp|ndash|mdash|amp|quot|lt|gt|thinsp|shy|#\d{2,6}|#x[0-9a-fA-F]{2,5});"),
+    "thumb|": re.compile(r"(?:\b(?:thumb|thumbnail|frameless|upright|мініатюра|міні|nhỏ)|\d+px)\s*\|", re.IGNORECASE),
+    "__MAGIC__": re.compile(r"__[A-ZА-Я]{3,}__"),
+    "(; debris": re.compile(r"\(\s*[;,]"),
+    ", ) debris": re.compile(r"[;,]\s*\)"),
+}
+WIKI_TEX = re.compile(r"\$[^$\n]+\$")  # formulas the cleaner keeps as `$TeX$`
+ARXIV_RESIDUE = {
+    # `\Hy@raisedlink`, `\@ifnextchar`; not `\@` alone (LaTeX's end-of-sentence spacing, "e.g.\@ ").
+    "\\@ internal": re.compile(r"\\(?:[A-Za-z]+@[A-Za-z@]*|@[A-Za-z][A-Za-z@]*)"),
+    "definition left": re.compile(r"\\(?:(?:re)?newcommand|providecommand|DeclareMathOperator|"
+                                  r"DeclarePairedDelimiter|DeclareRobustCommand|newenvironment)\b|\\def\\"),
+    "\\makeatletter": re.compile(r"\\makeat(?:letter|other)\b"),
+}
+BOOKS_RESIDUE = {
+    "\\r": re.compile(r"\r"),
+    "*** START/END": re.compile(r"\*{3}[ \t]*(?:START|END) OF\b"),
+    "Project Gutenberg": re.compile(r"project gutenberg", re.IGNORECASE),
+    "small print": re.compile(r"\bsmall print\b|\*END\*", re.IGNORECASE),
+    "gutenberg.org": re.compile(r"gutenberg\.(?:org|net)", re.IGNORECASE),
+}
+RESIDUE = {"wikipedia": WIKI_RESIDUE, "arxiv": ARXIV_RESIDUE, "books": BOOKS_RESIDUE}
+
+
+def residue(source: str, text: str) -> Counter[str]:
+    """Occurrences of each residue pattern of `source` in one document."""
+    if source == "wikipedia":
+        text = WIKI_TEX.sub(" ", text)
+    found: Counter[str] = Counter()
+    for name, pattern in RESIDUE[source].items():
+        count = len(pattern.findall(text))
+        if count:
+            found[name] = count
+    return found
+
+
+# --- raw prose, read without the pipeline ----------------------------------------------------
+
+WIKI_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+WIKI_NONPROSE = re.compile(
+    r"<(ref|math|gallery|timeline|imagemap|score|syntaxhighlight|source|chem|ce|graph|mapframe|templatestyles|"
+    r"nowiki|pre|poem|references)\b[^>]*?(?:/>|>.*?(?:</\1\s*>|$))", re.DOTALL | re.IGNORECASE)
+WIKI_BLOCK = re.compile(r"\{\{|\}\}|^\{\||^\|\}", re.MULTILINE)
+WIKI_MARKUP = re.compile(r"[\[\]{}<>|&]|''|__|://|~~~")
+WIKI_LINE_START = re.compile(r"^[ \t*#:;=!-]")
+WIKI_DUMP = re.compile(r"^([a-z][a-z0-9_]*?)wiki-.*pages-articles.*\.xml(?:-p\d+p\d+)?(?:\.bz2)?$")
+
+
+def wikitext_prose(wikitext: str) -> list[str]:
+    """Lines of an article's wikitext that hold no markup at all, outside templates, tables,
+    comments and refs: text the reader sees exactly as written."""
+    text = WIKI_NONPROSE.sub("<>", WIKI_COMMENT.sub("", wikitext))
+    kept, depth, start = [], 0, 0
+    for match in WIKI_BLOCK.finditer(text):
+        if depth == 0:
+            kept.append(text[start:match.start()] + "{}")  # the line holding a block is not plain
+        depth = depth + 1 if match.group() in ("{{", "{|") else max(depth - 1, 0)
+        start = match.end()
+    if depth == 0:
+        kept.append(text[start:])
+    lines = (line.strip() for line in "".join(kept).split("\n"))
+    return [line for line in lines if len(line) >= MIN_PARAGRAPH_CHARS and not WIKI_LINE_START.match(line)
+            and not WIKI_MARKUP.search(line) and not line.lower().startswith("#redirect")]
+
+
+def wikipedia_raw(path: Path) -> Iterator[tuple[str, list[str]]]:
+    """(document id, prose paragraphs) of every main-namespace page of a dump; a dump cut short
+    gives the pages before the cut."""
+    match = WIKI_DUMP.match(path.name)
+    if match is None:
+        return
+    lang = match.group(1).replace("_", "-")
+    opener = bz2.open if path.name.endswith(".bz2") else open
+    with opener(path, "rb") as stream:
+        pages = etree.iterparse(stream, events=("end",), tag="{*}page", **SAFE_PARSER_OPTIONS)
+        try:
+            for _, page in pages:
+                if page.findtext("{*}ns") == "0" and page.find("{*}redirect") is None:
+                    text = page.findtext("{*}revision/{*}text") or ""
+                    yield f"{lang}wiki/{(page.findtext('{*}id') or '').strip()}", wikitext_prose(text)
+                page.clear()
+        except (etree.XMLSyntaxError, EOFError, OSError):
+            return
+
+
+TEX_MARKUP = re.compile(r"[\\$%{}&~^_#\x00-\x08]")
+# What expanding the paper's own definitions rightly writes: \DeclareMathOperator gives
+# \operatorname, \DeclarePairedDelimiter gives \left ... \right.
+EXPANSION_WORDS = {"operatorname", "left", "right", "middle", "mathopen", "mathclose", "relax", "ensuremath"}
+TEX_SECTION = re.compile(r"\\(?:section|chapter)\*?\s*[\[{]")
+TEX_BIBLIOGRAPHY = re.compile(r"\\begin\{thebibliography\}|\\bibliography\{|\\printbibliography")
+TEX_DEFINITION = re.compile(
+    r"\\(?:(?:re)?newcommand|providecommand|DeclareRobustCommand|DeclareMathOperator|DeclarePairedDelimiter"
+    r"(?:X|XPP)?)\*?\s*\{?\s*\\([A-Za-z]+)|\\(?:g|e|x)?def\s*\\([A-Za-z]+)")
+TEX_REFERENCE = re.compile(r"(?<!\{)\\(?:input|include\*?|(?:sub)?import\*?\s*\{[^}]*\})\s*\{([^}]+)\}")
+TEX_REDEFINITION = re.compile(r"\\renewcommand\*?\s*\{?\s*\\([A-Za-z]+)")
+LATEX_NAMES = {
+    "part", "chapter", "section", "subsection", "subsubsection", "paragraph", "subparagraph", "appendix",
+    "cite", "citep", "citet", "citealt", "citealp", "ref", "eqref", "label", "caption", "footnote", "url", "href",
+    "left", "right", "tiny", "scriptsize", "footnotesize", "small", "normalsize", "large", "Large", "LARGE",
+    "huge", "Huge", "emph", "textbf", "textit", "item", "maketitle", "title", "author", "thanks", "and", "date",
+    "v", "ss", "vspace", "hspace", "newline", "linebreak", "par", "relax", "includegraphics", "bibliography",
+}
+TEX_CONTROL_WORD = re.compile(r"\\([A-Za-z]+)(?![A-Za-z@])")  # `\Hy@x` is an internal, counted apart
+
+
+@dataclass
+class Paper:
+    prose: list[str]
+    defined: set[str]  # control words the paper (its .tex and .sty files) defines
+    control_words: set[str]  # every control word written anywhere in the paper
+
+
+def latex_prose(tex: str) -> list[str]:
+    """Plain lines of one .tex file between its first section and its bibliography."""
+    tex = re.sub(r"(?<!\\)%.*", "", tex)
+    section = TEX_SECTION.search(tex)
+    if section is None and "\\begin{document}" in tex:
+        return []  # a main file without sections: the recipe starts at the first section
+    bibliography = TEX_BIBLIOGRAPHY.search(tex)
+    body = tex[section.start() if section else 0: bibliography.start() if bibliography else len(tex)]
+    lines = (line.strip() for line in body.split("\n"))
+    return [line for line in lines if len(line) >= 2 * MIN_PARAGRAPH_CHARS and not TEX_MARKUP.search(line)]
+
+
+def _paper_tex_files(files: dict[str, str]) -> list[str]:
+    """The .tex files that make up the paper: the main file and those input. A file left in the
+    archive unused, or input only as a macro's argument (`\\cut{\\input{x}}`), is not."""
+    sources = {name: re.sub(r"(?<!\\)%.*", "", tex) for name, tex in files.items() if name.endswith(".tex")}
+    referenced = {ref.strip().rsplit("/", 1)[-1].removesuffix(".tex")
+                  for tex in sources.values() for ref in TEX_REFERENCE.findall(tex)}
+    # Several documents in one archive (a paper and its supplement): the recipe takes the largest.
+    mains = [name for name, tex in sources.items() if "\\begin{document}" in tex]
+    main = max(mains, key=lambda name: len(sources[name]), default=None)
+    return [name for name in sources
+            if name == main or (name not in mains and name.rsplit("/", 1)[-1].removesuffix(".tex") in referenced)]
+
+
+def arxiv_raw(path: Path) -> Iterator[tuple[str, Paper]]:
+    from sources.arxiv import arxiv_id  # the paper's id is the file name's, as the source spells it
+
+    files: dict[str, str] = {}
+    try:
+        with path.open("rb") as head:
+            gzipped = head.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rb") if gzipped else path.open("rb")) as stream:
+            data = stream.read(MAX_PAPER_BYTES + 1)
+        if len(data) > MAX_PAPER_BYTES:
+            return  # a decompression bomb: the source refuses it too
+        if len(data) > 262 and data[257:262] == b"ustar":
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                for member in tar.getmembers():
+                    if member.isfile() and member.name.endswith((".tex", ".sty")):
+                        handle = tar.extractfile(member)
+                        if handle is not None:
+                            files[member.name] = decode_utf8_or_latin1(handle.read())
+        else:
+            files["main.tex"] = decode_utf8_or_latin1(data)
+    except (OSError, EOFError, zlib.error, tarfile.TarError):
+        return  # unreadable: the source counts it as a failed file
+    prose = [line for name in _paper_tex_files(files) for line in latex_prose(files[name])]
+    everything = "\n".join(files.values())
+    # A paper (or the conference .sty it ships) redefining \section or \cite is restyling
+    # LaTeX, not a macro of its own: those stay in the text on purpose.
+    redefined = set(TEX_REDEFINITION.findall(everything)) | LATEX_NAMES
+    defined = {a or b for a, b in TEX_DEFINITION.findall(everything)} - redefined
+    yield arxiv_id(str(path)), Paper(prose, defined, set(TEX_CONTROL_WORD.findall(everything)))
+
+
+GUTENBERG_START = re.compile(r"^\*{3}\s*START OF.*$|\*END\*?\s*THE SMALL PRINT.*$", re.MULTILINE | re.IGNORECASE)
+GUTENBERG_END = re.compile(r"^\*{3}\s*END OF.*$|^End of (?:the )?Project Gutenberg", re.MULTILINE | re.IGNORECASE)
+BOILERPLATE = re.compile(r"gutenberg|small print|produced by|transcribed from|e-?text|etext", re.IGNORECASE)
+
+
+def books_raw(path: Path) -> Iterator[tuple[str, list[str]]]:
+    text = decode_utf8_or_latin1(path.read_bytes()).replace("\r\n", "\n").replace("\r", "\n")
+    start = GUTENBERG_START.search(text)
+    text = text[start.end():] if start else text
+    end = GUTENBERG_END.search(text)
+    text = text[: end.start()] if end else text
+    blocks = (" ".join(block.split()) for block in re.split(r"\n\s*\n", text))
+    prose = [b for b in blocks if len(b) >= 2 * MIN_PARAGRAPH_CHARS and not BOILERPLATE.search(b)]
+    yield f"{path.parent.name}/{path.name.removesuffix('.txt')}", prose
+
+
+RAW_FILES: dict[str, tuple[tuple[str, ...], Callable[[Path], Iterator]]] = {
+    "wikipedia": (("*wiki-*pages-articles*.xml*",), wikipedia_raw),
+    "arxiv": (("*.tar.gz", "*.tgz", "*.tar", "*.gz"), arxiv_raw),
+    "books": (("*.txt",), books_raw),
+}
+
+
+# --- the audit -------------------------------------------------------------------------------
+
+
+@dataclass
+class Audit:
+    source: str
+    documents: int = 0
+    residue_ids: set[str] = field(default_factory=set)  # documents holding any residue
+    occurrences: Counter[str] = field(default_factory=Counter)
+    documents_with: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)  # pattern -> first document id
+    raw_read: bool = False
+    raw_documents: int = 0
+    absent_documents: int = 0
+    paragraphs: int = 0
+    missing: int = 0
+    missing_examples: list[tuple[str, str]] = field(default_factory=list)
+
+    def add_residue(self, doc_id: str, found: Counter[str]) -> None:
+        if not found:
+            return
+        self.residue_ids.add(doc_id)
+        for name, count in found.items():
+            self.occurrences[name] += count
+            self.documents_with[name] += 1
+            self.examples.setdefault(name, doc_id)
+
+    @property
+    def with_residue(self) -> int:
+        return len(self.residue_ids)
+
+    @property
+    def residue_share(self) -> float:
+        return self.with_residue / self.documents if self.documents else 0.0
+
+    @property
+    def missing_share(self) -> float:
+        return self.missing / self.paragraphs if self.paragraphs else 0.0
+
+
+def corpus_folder(corpus: Path, source: str) -> Path:
+    """--corpus may name the corpus root or the source's folder in it."""
+    for folder in (corpus / source, corpus):
+        if (folder / "manifest.json").exists():
+            return folder
+    raise UserError(f"{corpus}: no finished {source} corpus here (no manifest.json in {corpus / source} or {corpus})")
+
+
+def run_audit(source: str, corpus: Path, raw: Path | None = None) -> Audit:
+    audit = Audit(source)
+    texts: dict[str, str] = {}
+    for doc in read_corpus(corpus_folder(corpus, source)):
+        audit.documents += 1
+        found = residue(source, doc.text)
+        if raw is not None:
+            texts[doc.id] = doc.text
+        audit.add_residue(doc.id, found)
+    if raw is not None:
+        _audit_raw(audit, raw, texts)
+    return audit
+
+
+def _audit_raw(audit: Audit, raw: Path, texts: dict[str, str]) -> None:
+    if not raw.exists():
+        raise UserError(f"{raw}: raw input path does not exist")
+    patterns, reader = RAW_FILES[audit.source]
+    paths = [raw] if raw.is_file() else sorted({p for pattern in patterns for p in raw.rglob(pattern) if p.is_file()})
+    audit.raw_read = True
+    flattened: dict[str, str] = {}
+    for path in paths:
+        for doc_id, item in reader(path):
+            audit.raw_documents += 1
+            text = texts.get(doc_id)
+            if text is None:
+                audit.absent_documents += 1
+                continue
+            if doc_id not in flattened:
+                flattened[doc_id] = " ".join(text.split())
+            prose = item.prose if isinstance(item, Paper) else item
+            for paragraph in prose:
+                audit.paragraphs += 1
+                if " ".join(paragraph.split()) not in flattened[doc_id]:
+                    audit.missing += 1
+                    if len(audit.missing_examples) < EXAMPLES:
+                        audit.missing_examples.append((doc_id, paragraph))
+            if isinstance(item, Paper):
+                audit.add_residue(doc_id, _paper_residue(text, item))
+
+
+def _paper_residue(text: str, paper: Paper) -> Counter[str]:
+    """Control words in a paper's corpus text that the paper defines (not expanded) or that
+    appear nowhere in its files (made by expansion, like `\\gammaq` from `\\gamma\\idx`)."""
+    found: Counter[str] = Counter()
+    for word in TEX_CONTROL_WORD.findall(text):
+        if word in paper.defined:
+            found["user macro left"] += 1
+        elif word not in paper.control_words and word not in EXPANSION_WORDS:
+            found["control word made"] += 1
+    return found
+
+
+def format_audit(audit: Audit) -> str:
+    names = list(RESIDUE[audit.source]) + (["user macro left", "control word made"] if audit.source == "arxiv" else [])
+    width = max(len(n) for n in names) + 2
+    lines = [(f"{audit.source}: {audit.documents:,} documents, {audit.with_residue:,} with residue "
+              f"({audit.residue_share:.2%})"), f"{'residue':<{width}}{'documents':>10}{'occurrences':>13}  example"]
+    for name in names:
+        lines.append(f"{name:<{width}}{audit.documents_with[name]:>10,}{audit.occurrences[name]:>13,}  "
+                     f"{audit.examples.get(name, '')}")
+    if audit.raw_read:
+        lines.append(f"raw: {audit.raw_documents:,} documents, {audit.absent_documents:,} not in the corpus; "
+                     f"prose paragraphs of the rest: {audit.paragraphs:,}, missing {audit.missing:,} "
+                     f"({audit.missing_share:.2%})")
+        for doc_id, paragraph in audit.missing_examples:
+            lines.append(f"  missing from {doc_id}: {paragraph[:100]!r}")
+    return "\n".join(lines)
+
+
+def command(args: argparse.Namespace) -> None:
+    audit = run_audit(args.source, Path(args.corpus), Path(args.raw) if args.raw else None)
+    print(format_audit(audit))
+    failures = []
+    if audit.residue_share > args.max_residue:
+        failures.append(f"residue in {audit.residue_share:.2%} of documents (--max-residue {args.max_residue})")
+    if audit.missing_share > args.max_missing:
+        failures.append(f"{audit.missing_share:.2%} of prose paragraphs missing (--max-missing {args.max_missing})")
+    if failures:
+        print(f"audit failed: {'; '.join(failures)}", file=sys.stderr)
+        sys.exit(1)
