@@ -32,18 +32,12 @@ from pipeline.common.errors import InputError
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
+from pipeline.filters.clean_latex import CutBeforeFirstSection, ExpandMacros, RemoveBibliography
 from pipeline.filters.min_chars import MinChars
 from pipeline.formats.archives import ArchiveError, Limits, MiB, decompressed, read_bounded, read_tar
 from pipeline.formats.files import decode_utf8_or_latin1
-from pipeline.text.latex import (
-    LatexError,
-    check_braces,
-    cut_before_first_section,
-    inline_inputs,
-    remove_bibliography,
-    strip_comments,
-)
-from pipeline.text.latex_macros import MAX_EXPANSIONS, collect_macros, expand_macros, inline_packages
+from pipeline.text.latex import LatexError, inline_inputs, strip_comments
+from pipeline.text.latex_macros import MAX_EXPANSIONS, inline_packages
 
 DOCUMENTCLASS = re.compile(r"\\documentclass\s*[\[{]|\\documentstyle\s*[\[{]")
 BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
@@ -61,43 +55,6 @@ class ArxivConfig(SourceConfig):
 
     def limits(self) -> Limits:
         return Limits(self.max_file_mb * MiB, self.max_paper_mb * MiB, self.max_decompressed_mb * MiB)
-
-
-class ExpandMacros(Stage):
-    """Expands user macros (pipeline/text/latex_macros.py) after removing their definitions."""
-
-    name = "expand_macros"
-
-    def __init__(self, max_expansions: int = MAX_EXPANSIONS) -> None:
-        self.max_expansions = max_expansions
-
-    def process(self, doc: Document) -> Document | str:
-        try:
-            check_braces(doc.text)
-            macros, text = collect_macros(doc.text)
-            doc.text = expand_macros(text, macros, self.max_expansions)
-        except LatexError as e:
-            return e.reason
-        return doc
-
-
-class CutBeforeFirstSection(Stage):
-    name = "cut_before_first_section"
-
-    def process(self, doc: Document) -> Document | str:
-        text = cut_before_first_section(doc.text)
-        if text is None:
-            return "no_section"
-        doc.text = text
-        return doc
-
-
-class RemoveBibliography(Stage):
-    name = "remove_bibliography"
-
-    def process(self, doc: Document) -> Document | str:
-        doc.text = remove_bibliography(doc.text)
-        return doc
 
 
 def arxiv_id(path: str) -> str:

@@ -25,9 +25,10 @@ from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.min_chars import MinChars
+from pipeline.filters.strip_gutenberg import StripGutenberg
 from pipeline.formats.archives import ArchiveError, Limits, MiB, read_zip
 from pipeline.formats.files import decode_utf8_or_latin1, open_binary, storable, text_rows
-from pipeline.text.gutenberg import header_title, normalize_newlines, strip_boilerplate
+from pipeline.text.gutenberg import header_title, normalize_newlines
 
 
 @dataclass
@@ -35,14 +36,6 @@ class BooksConfig(SourceConfig):
     min_chars: int = 1000  # books shorter than this after cleaning are dropped as "too_short"
     overlap_threshold: float = OVERLAP_THRESHOLD  # word overlap above which a book is a near-duplicate
     max_book_mb: int = 64  # a zip member larger than this is refused
-
-
-class StripGutenberg(Stage):
-    name = "strip_gutenberg"
-
-    def process(self, doc: Document) -> Document | str:
-        doc.text = strip_boilerplate(doc.text)
-        return doc if doc.text else "empty_after_stripping"
 
 
 def split_path(path: str) -> tuple[str, str]:

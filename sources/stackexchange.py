@@ -3,7 +3,7 @@
 Input: one folder per site holding `Posts.xml` (the folder's name is the site's), or the
 site's archive `<site>.7z` (also `<site>-Posts.7z`, as stackoverflow.com is published).
 
-Reading a site streams Posts.xml with lxml (entities never resolved, no network, and a file
+Reading a site streams Posts.xml (pipeline/formats/stackexchange_posts.py: entities never resolved, a file
 that declares a DTD is refused, so an entity-expansion bomb ends as one counted failure) into
 a temporary SQLite table (in tempfile's folder, which the engine puts in the task's folder
 under the run's output), so that answers can be grouped under their question (by ParentId)
@@ -24,42 +24,28 @@ question_id, question_score, answer_count (answers in the document), title, site
 
 from __future__ import annotations
 
-import contextlib
-import io
-import lzma
 import sqlite3
 import tempfile
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import Iterator
 
-import fsspec
-import py7zr
-import py7zr.exceptions
 import pyarrow as pa
-from lxml import etree
 
-from pipeline.common.errors import InputError, UserError
+from pipeline.common.errors import UserError
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.largest_groups import LargestGroups
 from pipeline.filters.unanswered import UnansweredQuestions
-from pipeline.formats.archives import PrefixedReader, safe_member_path
-from pipeline.formats.files import open_binary
-from pipeline.formats.xml import SAFE_PARSER_OPTIONS, declares_dtd
+from pipeline.formats.stackexchange_posts import load_posts, open_posts_xml
 from pipeline.text.html import HtmlTooDeep, html_to_text
 
-QUESTION, ANSWER = "1", "2"
 # Before each answer: a line "A:" between blank lines, as The Pile laid out its Stack Exchange
 # question-and-answer threads. A blank line alone is also a paragraph break inside a post, so a
 # model could not tell where an answer starts; "A:" reads as plain Q&A text, costs two tokens,
 # and is no markup (a Markdown rule "---" is also a YAML marker and common in code blocks).
 ANSWER_SEPARATOR = "\n\nA:\n\n"
-INT64 = range(-(1 << 63), 1 << 63)  # what SQLite's INTEGER (and the int64 columns) can hold
-PROLOGUE_BYTES = 1 << 16  # a DTD, if any, sits before the root element, near the start
-INSERT_BATCH = 2000
 
 
 @dataclass
@@ -122,10 +108,10 @@ class StackExchange(Source):
         # tempfile's folder: the engine points it into the task's folder under the run's output,
         # so a killed run's SQLite file is removed when the task runs again.
         with tempfile.TemporaryDirectory(prefix="herd-stackexchange-") as tmp:
-            with _posts_xml(path, Path(tmp), self.config.max_compression_ratio) as stream:
+            with open_posts_xml(path, Path(tmp), self.config.max_compression_ratio) as stream:
                 db = sqlite3.connect(Path(tmp) / "posts.sqlite")
                 try:
-                    posts, skipped = _load_posts(path, stream, db)
+                    posts, skipped = load_posts(path, stream, db)
                     for reason, count in sorted(skipped.items()):
                         for _ in range(count):
                             yield Skipped(reason)
@@ -170,102 +156,3 @@ class StackExchange(Source):
         while answer is not None:
             yield Skipped("answer_without_question")
             answer = next(answers, None)
-
-
-@contextlib.contextmanager
-def _posts_xml(path: str, tmp: Path, max_ratio: int) -> Iterator[IO[bytes]]:
-    """A binary stream of the site's Posts.xml, extracted to `tmp` first when archived."""
-    if not path.endswith(".7z"):
-        with open_binary(path) as stream:
-            yield stream
-        return
-    try:
-        with fsspec.open(path, "rb") as raw:
-            archive_bytes = max(raw.seek(0, 2), 1)
-            raw.seek(0)
-            with py7zr.SevenZipFile(raw, "r") as archive:
-                members = [m for m in archive.list() if m.filename.rsplit("/", 1)[-1].lower() == "posts.xml"]
-                if not members:
-                    raise InputError(path, "archive holds no Posts.xml")
-                member, names = members[0], [members[0].filename]
-                if member.is_symlink or member.is_directory or safe_member_path(member.filename) is None:
-                    raise InputError(path, f"refused: Posts.xml is a link or has an unsafe path ({member.filename})")
-                if (member.uncompressed or 0) > max_ratio * archive_bytes:
-                    raise InputError(path, f"refused: Posts.xml would inflate to {member.uncompressed:,} bytes from "
-                                           f"a {archive_bytes:,}-byte archive (over {max_ratio} times: a bomb)")
-                archive.extract(path=tmp / "extracted", targets=names)
-    except (py7zr.exceptions.ArchiveError, lzma.LZMAError, EOFError, KeyError, ValueError, OSError) as e:
-        if isinstance(e, (FileNotFoundError, PermissionError)):
-            raise InputError(path, f"cannot open ({e.strerror})") from None
-        raise InputError(path, f"truncated or corrupt 7z archive ({type(e).__name__}: {e})") from None
-    extracted = tmp / "extracted" / names[0]
-    if not extracted.is_file():
-        raise InputError(path, "truncated or corrupt 7z archive (Posts.xml could not be extracted)")
-    with open(extracted, "rb") as stream:
-        yield stream
-
-
-def _load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[int, Counter[str]]:
-    """Stream every row into SQLite; returns the number of rows and the rows skipped by reason."""
-    head = stream.read(PROLOGUE_BYTES)
-    root_start = head.find(b"<posts")
-    prologue = head if root_start < 0 else head[:root_start]
-    if declares_dtd(prologue):
-        raise InputError(path, "refused: the XML declares a DTD (Stack Exchange dumps have none; "
-                               "entity definitions could expand without bound)")
-    db.executescript(
-        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-        "CREATE TABLE questions (id INTEGER PRIMARY KEY, score INTEGER, title TEXT, body TEXT);"
-        "CREATE TABLE answers (parent INTEGER, score INTEGER, id INTEGER, body TEXT);"
-    )
-    posts, skipped = 0, Counter[str]()
-    questions: list[tuple] = []
-    answers: list[tuple] = []
-
-    def flush() -> None:
-        if questions:
-            inserted = db.executemany("INSERT OR IGNORE INTO questions VALUES (?, ?, ?, ?)", questions).rowcount
-            skipped["duplicate_post_id"] += len(questions) - inserted
-            questions.clear()
-        if answers:
-            db.executemany("INSERT INTO answers VALUES (?, ?, ?, ?)", answers)
-            answers.clear()
-
-    parser = etree.iterparse(
-        io.BufferedReader(PrefixedReader(head, stream)), events=("end",), tag="row", **SAFE_PARSER_OPTIONS,
-    )
-    try:
-        for _, row in parser:
-            posts += 1
-            attrs = row.attrib
-            kind = attrs.get("PostTypeId")
-            try:
-                post_id, score = int(attrs["Id"]), int(attrs.get("Score", "0"))
-                if kind == QUESTION:
-                    if post_id in INT64 and score in INT64:
-                        questions.append((post_id, score, attrs.get("Title", ""), attrs.get("Body", "")))
-                    else:
-                        skipped["number_out_of_range"] += 1
-                elif kind == ANSWER:
-                    parent_id = int(attrs["ParentId"])
-                    if post_id in INT64 and score in INT64 and parent_id in INT64:
-                        answers.append((parent_id, score, post_id, attrs.get("Body", "")))
-                    else:
-                        skipped["number_out_of_range"] += 1
-                else:
-                    skipped["other_post_type"] += 1  # tag wikis, moderator nominations ...
-            except (KeyError, ValueError):
-                skipped["malformed_row"] += 1
-            # Free what was parsed so memory stays flat on multi-gigabyte files.
-            row.clear(keep_tail=True)
-            parent = row.getparent()
-            while parent is not None and row.getprevious() is not None:
-                del parent[0]
-            if len(questions) + len(answers) >= INSERT_BATCH:
-                flush()
-    except etree.XMLSyntaxError as e:
-        raise InputError(path, f"malformed XML ({e})") from None
-    flush()
-    db.execute("CREATE INDEX answers_by_question ON answers (parent, score DESC, id)")
-    db.commit()
-    return posts, skipped

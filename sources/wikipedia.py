@@ -32,10 +32,10 @@ from pipeline.common.errors import InputError
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
+from pipeline.filters.clean_wikitext import CleanWikitext
 from pipeline.filters.min_chars import MinChars
 from pipeline.formats.files import open_binary
 from pipeline.formats.mediawiki import DumpError, Page, SiteInfo, iter_pages
-from pipeline.text.wikitext import clean_wikitext
 
 # LLaMA paper, section 2: the June-August 2022 dumps of these 20 languages.
 PAPER_LANGUAGES = ["bg", "ca", "cs", "da", "de", "en", "es", "fr", "hr", "hu",
@@ -47,7 +47,6 @@ DUMP_FILE = re.compile(
     r"^(?P<wiki>[a-z][a-z0-9_]*?wiki)-(?P<date>\d{8}|latest)-pages-articles(?P<multistream>-multistream)?"
     r"(?P<part>\d*)(?P<tag>(?:-[A-Za-z0-9_]+)*?)\.xml(?P<range>-p\d+p\d+)?(?:\.bz2)?$")
 MAX_PAGE_ID = (1 << 63) - 1  # the page_id column is int64
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 PARQUET_FOLDER = re.compile(r"^\d{8}\.([a-z][a-z0-9_-]*)$")
 URL_SAFE = ":/(),'!*-._~"
 # A redirect page whose <redirect/> element is missing (older dumps) still starts like this.
@@ -61,23 +60,6 @@ REDIRECT_TEXT = re.compile(r"^\s*#(?:redirect|weiterleitung|redirection|redirecc
 class WikipediaConfig(SourceConfig):
     languages: list[str] = field(default_factory=lambda: list(PAPER_LANGUAGES))
     min_chars: int = 1  # articles shorter than this after cleaning are dropped as "too_short"
-
-
-class CleanWikitext(Stage):
-    """Wikitext to plain text (see pipeline/text/wikitext.py); an article left empty is dropped."""
-
-    name = "clean_wikitext"
-
-    def process(self, doc: Document) -> Document | str:
-        # "format" only travels from the reader to here and is never written: parquet rows
-        # (wikimedia/wikipedia) are plain text already and must not be parsed as wikitext.
-        if doc.meta.pop("format", None) == "plain":
-            return doc
-        doc.text = clean_wikitext(doc.text)
-        if LONE_SURROGATE.search(doc.text):
-            # `&#xD800;` decodes to half a UTF-16 pair: no UTF-8 shard can hold it.
-            return "invalid_character"
-        return doc if doc.text else "empty_after_cleaning"
 
 
 def article_url(lang: str, title: str) -> str:

@@ -14,10 +14,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipeline.engine.document import Document
-from pipeline.engine.stage import Result, Stage
-from pipeline.filters.code_quality import extension_of
-
 LICENSE_WORDS = re.compile(
     r"copyright|\blicen[cs]e|\(c\)|©|spdx-license-identifier|all rights reserved|"
     r"permission is hereby granted|redistribution and use|without warranty|warranties",
@@ -117,17 +113,3 @@ def strip_license_header(text: str, syntax: CommentSyntax) -> str:
     return text[:prologue_end] + text[_skip_blank_lines(text, pos):]
 
 
-class StripLicenseHeader(Stage):
-    """Removes the licence header of each file, by the comment syntax of its extension."""
-
-    name = "strip_license_header"
-
-    def process(self, doc: Document) -> Result:
-        syntax = SYNTAX_BY_EXTENSION.get(extension_of(doc.meta.get("path") or doc.id))
-        if syntax is None:
-            return doc
-        text = strip_license_header(doc.text, syntax)
-        if not text.strip():
-            return "only_license_header"
-        doc.text = text
-        return doc

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.engine.document import Document
-from pipeline.text.code_headers import SYNTAX_BY_EXTENSION, StripLicenseHeader, strip_license_header
+from pipeline.text.code_headers import SYNTAX_BY_EXTENSION, strip_license_header
 
 
 def strip(text: str, ext: str) -> str:
@@ -50,13 +49,3 @@ def test_other_comment_syntaxes() -> None:
 def test_unterminated_block_is_left_alone() -> None:
     text = "/* Copyright A, never closed\nint x;\n"
     assert strip(text, "c") == text
-
-
-def test_stage_uses_the_extension_and_drops_header_only_files() -> None:
-    stage = StripLicenseHeader()
-    doc = Document("r/a.rs", "// Copyright A\nfn main() {}\n", "github", {"path": "a.rs"})
-    assert stage.process(doc).text == "fn main() {}\n"
-    only = Document("r/b.c", "/* Copyright A */\n", "github", {"path": "b.c"})
-    assert stage.process(only) == "only_license_header"
-    unknown = Document("r/c.txt", "# Copyright A\n", "github", {"path": "c.txt"})
-    assert stage.process(unknown).text == "# Copyright A\n"

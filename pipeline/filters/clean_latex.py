@@ -1,0 +1,46 @@
+"""The arXiv cleaning stages: each applies one LaTeX cleaner of pipeline/text/ to a paper and
+drops it with the cleaner's reason when the source cannot be cleaned."""
+
+from __future__ import annotations
+
+from pipeline.engine.document import Document
+from pipeline.engine.stage import Stage
+from pipeline.text.latex import LatexError, check_braces, cut_before_first_section, remove_bibliography
+from pipeline.text.latex_macros import MAX_EXPANSIONS, collect_macros, expand_macros
+
+
+class ExpandMacros(Stage):
+    """Expands user macros (pipeline/text/latex_macros.py) after removing their definitions."""
+
+    name = "expand_macros"
+
+    def __init__(self, max_expansions: int = MAX_EXPANSIONS) -> None:
+        self.max_expansions = max_expansions
+
+    def process(self, doc: Document) -> Document | str:
+        try:
+            check_braces(doc.text)
+            macros, text = collect_macros(doc.text)
+            doc.text = expand_macros(text, macros, self.max_expansions)
+        except LatexError as e:
+            return e.reason
+        return doc
+
+
+class CutBeforeFirstSection(Stage):
+    name = "cut_before_first_section"
+
+    def process(self, doc: Document) -> Document | str:
+        text = cut_before_first_section(doc.text)
+        if text is None:
+            return "no_section"
+        doc.text = text
+        return doc
+
+
+class RemoveBibliography(Stage):
+    name = "remove_bibliography"
+
+    def process(self, doc: Document) -> Document | str:
+        doc.text = remove_bibliography(doc.text)
+        return doc
