@@ -5,7 +5,7 @@ For each language, Wikimedia's `<lang>wiki/<date>/dumpstatus.json` lists the fil
 `articlesmultistreamdump` job (the dump parts `...-multistreamN.xml-pA pB.bz2` and their
 `...-multistream-indexN.txt-pApB.bz2`, or one file and one index for smaller wikis) with
 their sizes and sha1; every file is checked against both. The index lets `pipeline run`
-split a dump into byte ranges of whole bz2 streams (sources/wikipedia_multistream.py).
+split a dump into byte ranges of whole bz2 streams (pipeline/formats/multistream.py).
 """
 
 from __future__ import annotations
