@@ -15,6 +15,7 @@ import http.client
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,20 @@ class Retry:
             except retryable as e:
                 last = e
         raise UserError(f"{what}: failed after {self.retries + 1} attempts ({last}); rerun to resume")
+
+
+class _SameHostAuth(urllib.request.HTTPRedirectHandler):
+    """Follows redirects but drops the Authorization header when one leaves the host: the Hub
+    redirects file downloads to a CDN's signed URLs, which must not receive the user's token."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_SameHostAuth)
 
 
 def file_digest(path: Path, algorithm: str) -> str:
@@ -144,7 +159,7 @@ class Fetcher:
     def _open(self, url: str, extra: dict[str, str]) -> http.client.HTTPResponse:
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **self.headers, **extra})
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
+            return _OPENER.open(request, timeout=self.timeout)
         except urllib.error.HTTPError as e:
             e.close()
             if 400 <= e.code < 500 and e.code not in (408, 429):

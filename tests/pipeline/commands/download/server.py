@@ -19,6 +19,7 @@ class Server:
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.headers: list[dict[str, str]] = []  # every request's headers
         self.cut_first: set[str] = set()  # paths whose next full GET is cut halfway
+        self.redirects: dict[str, str] = {}  # path -> URL it answers 302 with
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,6 +30,12 @@ class Server:
                 path = self.path.lstrip("/").split("?", 1)[0]
                 server.requests.append((path, self.headers.get("Range")))
                 server.headers.append(dict(self.headers))
+                if path in server.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirects[path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = server.files.get(path)
                 if body is None:
                     self.send_error(404)

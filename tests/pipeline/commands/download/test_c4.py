@@ -71,3 +71,16 @@ def test_a_sha256_mismatch_and_a_404_are_one_line(server: Server, tmp_path: Path
     assert f"/resolve/main/en/{NAMES[0]}: HTTP 404" in err
     err = cli_error(["download", "c4", *_args(server, tmp_path, "--revision", "nosuch")], capsys)
     assert "cannot list allenai/c4/en at nosuch (HTTP 404)" in err
+
+
+def test_the_token_goes_to_the_hub_but_not_to_the_cdn_it_redirects_to(server: Server, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    with Server({"signed/file.json.gz": server.bodies[NAMES[0]]}) as cdn:
+        server.redirects[f"datasets/{REPO}/resolve/main/en/{NAMES[0]}"] = f"{cdn.url}/signed/file.json.gz"
+        (written,) = download(_args(server, tmp_path))
+        assert written.read_bytes() == server.bodies[NAMES[0]]
+        assert cdn.requests == [("signed/file.json.gz", None)]
+        assert "Authorization" not in cdn.headers[0]
+    hub_file = [h for (p, _), h in zip(server.requests, server.headers) if p.endswith(NAMES[0])]
+    assert hub_file[0]["Authorization"] == "Bearer hf_secret"
