@@ -117,8 +117,9 @@ def test_pipeline_run_splits_one_dump_into_tasks_with_the_same_shards_for_one_or
     assert split_ids == {d.id: d.text for d in read_corpus(tmp_path / "whole" / "wikipedia")}
 
 
-def test_the_source_splits_only_dumps_of_selected_languages(tmp_path: Path) -> None:
+def test_the_source_splits_dumps_it_reads_unless_task_bytes_is_0(tmp_path: Path) -> None:
     write_multistream(tmp_path, PAGES)
-    source = Wikipedia(WikipediaConfig(task_bytes=1))
-    assert len(source.list_inputs(str(tmp_path))) > 1
-    assert Wikipedia(WikipediaConfig(task_bytes=1, languages=["de"])).list_inputs(str(tmp_path)) == [str(tmp_path / DUMP)]
+    parts = Wikipedia(WikipediaConfig(task_bytes=1)).list_inputs(str(tmp_path))
+    assert len(parts) > 1 and all(p.startswith(f"{tmp_path / DUMP}#streams=") for p in parts)
+    assert Wikipedia(WikipediaConfig(task_bytes=0)).list_inputs(str(tmp_path)) == [str(tmp_path / DUMP)]
+    assert Wikipedia(WikipediaConfig(task_bytes=1, languages=["de"])).list_inputs(str(tmp_path)) == []
