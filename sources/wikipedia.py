@@ -146,8 +146,9 @@ def _base(path: str) -> str:
 class Wikipedia(Source):
     name = "wikipedia"
     config_class = WikipediaConfig
+    # Dump parts `.xml-pApB` and `.xml-pApB.bz2` both end in a digit; a download's `.part` does not.
     patterns = ("**/*wiki-*pages-articles*.xml.bz2", "**/*wiki-*pages-articles*.xml",
-                "**/*wiki-*pages-articles*.xml-p*", "**/*.parquet")
+                "**/*wiki-*pages-articles*.xml-p*[0-9]", "**/*.parquet")
 
     def fields(self) -> list[pa.Field]:
         return [

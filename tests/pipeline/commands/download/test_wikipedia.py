@@ -50,8 +50,10 @@ def test_fetches_every_file_of_the_multistream_job_verified(server: Server, tmp_
     assert files_under(out) == sorted([DUMP, INDEX])
     for path in written:
         assert path.read_bytes() == server.bodies[path.name]
-    # The dump (not the index) is what `pipeline run wikipedia` reads from the folder.
+    # The dump (not the index, nor an unfinished download) is what `pipeline run wikipedia` reads.
+    (out / DUMP.replace("multistream1", "multistream2")).with_suffix(".bz2.part").write_bytes(b"BZh")
     assert Wikipedia(WikipediaConfig(task_bytes=0)).list_inputs(str(out)) == [str(out / DUMP)]
+    (out / DUMP.replace("multistream1", "multistream2")).with_suffix(".bz2.part").unlink()
     # A rerun fetches nothing again.
     before = len(server.requests)
     download(_args(server, out))
