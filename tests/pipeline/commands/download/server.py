@@ -20,6 +20,9 @@ class Server:
         self.headers: list[dict[str, str]] = []  # every request's headers
         self.cut_first: set[str] = set()  # paths whose next full GET is cut halfway
         self.redirects: dict[str, str] = {}  # path -> URL it answers 302 with
+        self.always_cut: set[str] = set()  # paths whose every GET stops halfway through what it sends
+        self.fail_first: dict[str, int] = {}  # path -> HTTP status its next GET answers (once)
+        self.ignore_range = False  # answer 200 with the whole body even to a Range request
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,12 +39,15 @@ class Server:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                if path in server.fail_first:
+                    self.send_error(server.fail_first.pop(path))
+                    return
                 body = server.files.get(path)
                 if body is None:
                     self.send_error(404)
                     return
                 start = 0
-                if self.headers.get("Range"):
+                if self.headers.get("Range") and not server.ignore_range:
                     start = int(self.headers["Range"].removeprefix("bytes=").rstrip("-"))
                     if start >= len(body):
                         self.send_error(416)
@@ -52,9 +58,9 @@ class Server:
                     self.send_response(200)
                 self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
-                if path in server.cut_first and start == 0:
+                if (path in server.cut_first and start == 0) or path in server.always_cut:
                     server.cut_first.discard(path)
-                    self.wfile.write(body[: len(body) // 2])  # then the connection drops
+                    self.wfile.write(body[start : start + (len(body) - start) // 2])  # then the connection drops
                     self.close_connection = True
                     return
                 self.wfile.write(body[start:])
