@@ -33,6 +33,7 @@ def _objects(bucket: str, prefix: str) -> dict[str, bytes]:
     return found
 
 
+@pytest.mark.slow
 def test_c4_from_and_to_s3_gives_the_shards_of_local_folders(s3_endpoint: str, tmp_path: Path,  # noqa: F811
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("s3fs", reason="s3fs is not installed (the s3 extra)")

@@ -91,6 +91,7 @@ def _run(raw: Path, out: Path, config: Path, *extra: str) -> dict:
     return json.loads((out / "wikipedia" / "manifest.json").read_text())
 
 
+@pytest.mark.slow
 def test_pipeline_run_splits_one_dump_into_tasks_with_the_same_shards_for_one_or_two_workers(tmp_path: Path) -> None:
     write_multistream(tmp_path / "raw", PAGES)
     config = tmp_path / "split.toml"
@@ -123,3 +124,42 @@ def test_the_source_splits_dumps_it_reads_unless_task_bytes_is_0(tmp_path: Path)
     assert len(parts) > 1 and all(p.startswith(f"{tmp_path / DUMP}#streams=") for p in parts)
     assert Wikipedia(WikipediaConfig(task_bytes=0)).list_inputs(str(tmp_path)) == [str(tmp_path / DUMP)]
     assert Wikipedia(WikipediaConfig(task_bytes=1, languages=["de"])).list_inputs(str(tmp_path)) == []
+
+
+REAL_DUMP = Path(__file__).resolve().parents[3] / ".." / "shared" / "realdata" / "wikipedia" / \
+    "ukwiki-20230501-pages-articles-multistream-truncated100k.xml.bz2"
+
+
+@pytest.mark.slow
+def test_a_real_dump_recompressed_as_multistream_reads_the_same_in_ranges(tmp_path: Path) -> None:
+    """Real Ukrainian Wikipedia XML (cut inside its last page), laid out as Wikimedia does: 100
+    pages a stream, with an index. Read in ranges it gives what the whole file gives."""
+    if not REAL_DUMP.exists():
+        pytest.skip(f"real data not present: {REAL_DUMP}")
+    import re
+
+    xml = bz2.decompress(REAL_DUMP.read_bytes())
+    starts = [m.start() for m in re.finditer(rb"\n  <page>", xml)]
+    cuts = [0] + [s + 1 for s in starts[::100]] + [len(xml)]
+    data, index = b"", []
+    for start, end in zip(cuts, cuts[1:]):
+        if start:
+            index.append(f"{len(data)}:0:x\n")
+        data += bz2.compress(xml[start:end])
+    dump = tmp_path / "ukwiki-20230501-pages-articles-multistream.xml.bz2"
+    dump.write_bytes(data)
+    (tmp_path / "ukwiki-20230501-pages-articles-multistream-index.txt.bz2").write_bytes(
+        bz2.compress("".join(index).encode()))
+
+    def read(task_bytes: int) -> list:
+        source = Wikipedia(WikipediaConfig(task_bytes=task_bytes))
+        out = []
+        for part in source.list_inputs(str(tmp_path)):
+            out.extend((d.id, d.text) if hasattr(d, "id") else d.reason for d in source.read(part))
+        return out
+
+    whole, ranges = read(0), read(1)
+    assert len(Wikipedia(WikipediaConfig(task_bytes=1)).list_inputs(str(tmp_path))) == len(index) == 6
+    assert ranges == whole
+    # 532 whole pages (the 533rd is cut) and one count for the cut, whatever the reading.
+    assert len(whole) == 533 and whole[-1] in ("truncated_stream", "malformed_xml")
