@@ -41,7 +41,8 @@ def publish(local: Path, url: str) -> list[str]:
     try:
         fs, _, (base,) = fsspec.get_fs_token_paths(url)
     except (ImportError, ValueError) as e:
-        raise UserError(f"{url}: cannot open this storage ({e}); install its extra, e.g. pip install 'herd[s3]'") from None
+        raise UserError(f"{url}: cannot open this storage ({e}); install its extra, e.g. "
+                        "pip install 'herd[s3]'") from None
     manifest = json.loads((local / LAST).read_text())
     names = [s["file"] for s in manifest["shards"]] + list(manifest.get("dropped_shards", []))
     names += [n for n in ALONGSIDE if (local / n).exists()]

@@ -10,7 +10,6 @@ import pytest
 
 from pipeline.cli import main
 from sources.samples.c4 import write as write_c4_sample
-from tests.pipeline.commands.s3_server import s3_endpoint  # noqa: F401  (a fixture)
 
 
 def _upload(folder: Path, bucket: str, prefix: str) -> None:
@@ -34,7 +33,7 @@ def _objects(bucket: str, prefix: str) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-def test_c4_from_and_to_s3_gives_the_shards_of_local_folders(s3_endpoint: str, tmp_path: Path,  # noqa: F811
+def test_c4_from_and_to_s3_gives_the_shards_of_local_folders(s3_endpoint: str, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("s3fs", reason="s3fs is not installed (the s3 extra)")
     monkeypatch.setenv("HERD_STAGING_DIR", str(tmp_path / "staging"))

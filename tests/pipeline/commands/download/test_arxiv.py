@@ -15,7 +15,6 @@ from pipeline.commands.download import arxiv
 from pipeline.commands.download.arxiv import MANIFEST, download
 from sources.arxiv import ArXiv
 from tests.pipeline.commands.download.server import cli_error, files_under, no_sleep
-from tests.pipeline.commands.s3_server import s3_endpoint  # noqa: F401  (a fixture)
 
 TEX = rb"\documentclass{article}\begin{document}\section{Intro}Hello.\end{document}" + b"\n"
 
@@ -50,7 +49,7 @@ def _manifest(tars: dict[str, bytes], md5: dict[str, str] | None = None) -> byte
 
 
 @pytest.fixture
-def bucket(s3_endpoint: str) -> dict[str, bytes]:  # noqa: F811
+def bucket(s3_endpoint: str) -> dict[str, bytes]:
     import boto3
 
     tars = {f"src/arXiv_src_{yymm}_001.tar": _archive(yymm) for yymm in ("2301", "2302")}

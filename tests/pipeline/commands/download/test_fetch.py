@@ -31,7 +31,8 @@ def _fetcher(retries: int = 3) -> Fetcher:
 
 def test_a_server_error_is_retried_with_exponential_backoff(server: Server, tmp_path: Path) -> None:
     server.fail_first["f.bin"] = 503
-    dest = _fetcher().fetch(f"{server.url}/f.bin", tmp_path / "f.bin", Checksum("sha256", hashlib.sha256(BODY).hexdigest()))
+    checksum = Checksum("sha256", hashlib.sha256(BODY).hexdigest())
+    dest = _fetcher().fetch(f"{server.url}/f.bin", tmp_path / "f.bin", checksum)
     assert dest.read_bytes() == BODY
     assert server.waits == [1.0]
 

@@ -75,7 +75,8 @@ def test_a_sha1_mismatch_a_404_and_an_unknown_site_are_one_line(server: Server, 
     assert "tex.stackexchange.com.7z: sha1 mismatch: expected ffff" in err
     assert files_under(tmp_path) == []
     del server.files["math.stackexchange.com.7z"]
-    err = cli_error(["download", "stackexchange", *_args(server, tmp_path, "--sites", "math.stackexchange.com")], capsys)
+    math = _args(server, tmp_path, "--sites", "math.stackexchange.com")
+    err = cli_error(["download", "stackexchange", *math], capsys)
     assert "/math.stackexchange.com.7z: HTTP 404" in err
     err = cli_error(["download", "stackexchange", *_args(server, tmp_path, "--sites", "nosuch.stackexchange.com")],
                     capsys)

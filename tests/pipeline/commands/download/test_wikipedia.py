@@ -80,7 +80,7 @@ def test_a_sha1_mismatch_is_refused_in_one_line(server: Server, tmp_path: Path, 
 def test_a_missing_dump_or_an_unfinished_job_is_one_line(server: Server, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture) -> None:
     err = cli_error(["download", "wikipedia", *_args(server, tmp_path), "--date", "20220801"], capsys)
-    assert f"/enwiki/20220801/dumpstatus.json: HTTP 404" in err
+    assert "/enwiki/20220801/dumpstatus.json: HTTP 404" in err
     server.add_json(f"enwiki/{DATE}/dumpstatus.json", _status(server.bodies, status="in-progress"))
     err = cli_error(["download", "wikipedia", *_args(server, tmp_path)], capsys)
     assert "job is 'in-progress', not done" in err
