@@ -37,16 +37,22 @@ def staging_root(url: str) -> Path:
 
 
 def publish(local: Path, url: str) -> list[str]:
-    """Upload the finished source folder `local` (shards, dropped shards, stats) to `url`."""
+    """Upload the finished source folder `local` (shards, dropped shards, stats) to `url`; the
+    names uploaded, none when `url` already holds this manifest."""
     try:
         fs, _, (base,) = fsspec.get_fs_token_paths(url)
     except (ImportError, ValueError) as e:
         raise UserError(f"{url}: cannot open this storage ({e}); install its extra, e.g. "
                         "pip install 'herd[s3]'") from None
+    base = base.rstrip("/")
+    try:
+        if fs.exists(f"{base}/{LAST}") and fs.cat_file(f"{base}/{LAST}") == (local / LAST).read_bytes():
+            return []  # published already: a rerun of a finished run uploads nothing
+    except OSError as e:
+        raise UserError(f"{url}: cannot read the storage ({e})") from None
     manifest = json.loads((local / LAST).read_text())
     names = [s["file"] for s in manifest["shards"]] + list(manifest.get("dropped_shards", []))
     names += [n for n in ALONGSIDE if (local / n).exists()]
-    base = base.rstrip("/")
     try:
         for name in names:
             fs.put_file(str(local / name), f"{base}/{name}")

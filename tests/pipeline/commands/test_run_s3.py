@@ -54,7 +54,7 @@ def test_c4_from_and_to_s3_gives_the_shards_of_local_folders(s3_endpoint: str, t
         assert published[shard["file"]] == (local / shard["file"]).read_bytes()
     stats = json.loads(published["stats.json"])
     assert stats["stages"] == json.loads((local / "stats.json").read_text())["stages"]
-    # A rerun finds the staged run complete and publishes the same objects again.
+    # A rerun finds the staged run complete and the same manifest published: nothing changes.
     main(["run", "c4", "--input", "s3://raw/c4", "--output", "s3://corpus/v1", "--no-progress"])
     assert {k: v for k, v in _objects("corpus", "v1/c4").items() if k != "timings.json"} == \
         {k: v for k, v in published.items() if k != "timings.json"}
@@ -85,4 +85,5 @@ def test_publish_replaces_an_earlier_runs_shards_and_writes_the_manifest_last(tm
     assert sorted(fs.find("/old/c4")) == ["/old/c4/manifest.json", "/old/c4/other", "/old/c4/shard-00000.arrow",
                                           "/old/c4/stats.json"]
     assert fs.cat("/old/c4/shard-00000.arrow") == b"new"
+    assert publish(local, "memory://old/c4") == []  # up to date: nothing uploaded again
     assert staging_root("s3://bucket/corpus v1/") == Path("data/staging/s3/bucket/corpus_v1")
