@@ -36,6 +36,7 @@ from pipeline.filters.clean_wikitext import CleanWikitext
 from pipeline.filters.min_chars import MinChars
 from pipeline.formats.files import open_binary
 from pipeline.formats.mediawiki import DumpError, Page, SiteInfo, iter_pages
+from pipeline.formats.multistream import open_dump, split_dump
 
 # LLaMA paper, section 2: the June-August 2022 dumps of these 20 languages.
 PAPER_LANGUAGES = ["bg", "ca", "cs", "da", "de", "en", "es", "fr", "hr", "hu",
@@ -60,6 +61,9 @@ REDIRECT_TEXT = re.compile(r"^\s*#(?:redirect|weiterleitung|redirection|redirecc
 class WikipediaConfig(SourceConfig):
     languages: list[str] = field(default_factory=lambda: list(PAPER_LANGUAGES))
     min_chars: int = 1  # articles shorter than this after cleaning are dropped as "too_short"
+    # A multistream dump with its index beside it is read as byte ranges of whole bz2 streams of
+    # about this many bytes, each an input of its own (pipeline/formats/multistream.py); 0: dumps whole.
+    task_bytes: int = 64 << 20
 
 
 def article_url(lang: str, title: str) -> str:
@@ -142,8 +146,9 @@ def _base(path: str) -> str:
 class Wikipedia(Source):
     name = "wikipedia"
     config_class = WikipediaConfig
+    # Dump parts `.xml-pApB` and `.xml-pApB.bz2` both end in a digit; a download's `.part` does not.
     patterns = ("**/*wiki-*pages-articles*.xml.bz2", "**/*wiki-*pages-articles*.xml",
-                "**/*wiki-*pages-articles*.xml-p*", "**/*.parquet")
+                "**/*wiki-*pages-articles*.xml-p*[0-9]", "**/*.parquet")
 
     def fields(self) -> list[pa.Field]:
         return [
@@ -167,7 +172,11 @@ class Wikipedia(Source):
                 skipped[path] = f"language {lang} not selected (languages: {' '.join(self.config.languages)})"
         for path, why in skipped.items():
             print(f"warning: {path}: not read: {why}", file=sys.stderr)
-        return [p for p in kept if p not in skipped]
+        files = [p for p in kept if p not in skipped]
+        if self.config.task_bytes <= 0:
+            return files
+        # A multistream dump with its index beside it: byte ranges of whole bz2 streams, one input each.
+        return [part for path in files for part in split_dump(path, self.config.task_bytes)]
 
     def read(self, path: str) -> Iterator[Document | Skipped]:
         if path.endswith(".parquet"):
@@ -185,7 +194,7 @@ class Wikipedia(Source):
             return
         site = SiteInfo()
         pages_seen = 0
-        with open_binary(path) as stream:
+        with open_dump(path) as stream:
             try:
                 for page in iter_pages(stream, site):
                     pages_seen += 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import fsspec
 
+from pipeline.commands.remote_output import is_remote, publish, staging_root
 from pipeline.commands.stats import drop_warnings, format_stats
 from pipeline.common.config import override, read_toml
 from pipeline.common.errors import UserError
@@ -45,9 +46,9 @@ def run_source(
     """Plan and execute one source's run; the library entry point behind `pipeline run`."""
     if workers < 1 or (tasks is not None and tasks < 1) or shard_mb < 1:
         raise UserError("--workers, --tasks and --shard-mb must be at least 1")
-    if "://" in output_root and not output_root.startswith("file://"):
-        raise UserError(f"{output_root}: the corpus root must be a local folder (shards are renamed atomically)")
-    output = Path(output_root.removeprefix("file://")) / source.name
+    # A remote corpus root (s3://, gs://) is staged locally and published when the run is complete.
+    remote = output_root if is_remote(output_root) else None
+    output = (staging_root(output_root) if remote else Path(output_root.removeprefix("file://"))) / source.name
     inputs = source.list_inputs(input_root)
     if not inputs:
         raise UserError(f"{input_root}: no input files for {source.name} (expected {', '.join(source.patterns)})")
@@ -76,6 +77,8 @@ def run_source(
     if failed and len(failed) == len(inputs) and not read.get("out"):
         first = failed[0]
         raise UserError(f"{first['path']}: {first['problem']} (no input of {source.name} was usable)")
+    if remote:
+        publish(output, f"{remote.rstrip('/')}/{source.name}")
     return report
 
 

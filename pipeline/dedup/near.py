@@ -235,9 +235,12 @@ class NearDedup(GlobalStage):
         signatures: list[Signature] = []
         for path in partials:
             with np.load(path) as data:
-                for i, doc_id in enumerate(data["ids"]):
-                    ids.append(str(doc_id))
-                    signatures.append(Signature(data["minhashes"][i], int(data["words"][i])))
+                # Each data[...] reads its array from the file anew: once per file, not per
+                # book (per book, every signature kept a whole copy alive: memory grew as n^2).
+                file_ids, file_words, file_minhashes = data["ids"], data["words"], data["minhashes"]
+            for i, doc_id in enumerate(file_ids):
+                ids.append(str(doc_id))
+                signatures.append(Signature(file_minhashes[i], int(file_words[i])))
         if len(set(ids)) != len(ids):
             repeated = next(i for i, n in Counter(ids).items() if n > 1)
             raise UserError(

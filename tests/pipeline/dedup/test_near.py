@@ -33,3 +33,25 @@ def test_survivor_is_the_longest_then_smallest_id() -> None:
     ids = sorted(texts)
     dropped = choose_survivors(ids, [signer.sign(texts[i]) for i in ids])
     assert dropped == {"a/9": "c/1", "b/2": "c/1"}
+
+
+def test_merge_reads_each_partial_file_once_whatever_its_number_of_books(tmp_path, monkeypatch) -> None:
+    """Memory of the merge grows with the books, not with their square: every signature of one
+    partial file is a view of one array read once (reading it per book kept a copy per book)."""
+    from pipeline.dedup import near
+    from pipeline.engine.document import Document
+
+    stage = near.NearDedup()
+    stage.setup()
+    rng = random.Random(3)
+    partials = []
+    for n in range(2):
+        docs = [Document(f"b{n}-{i}", book_text(rng, 300), "books", {}) for i in range(5)]
+        partials.append(tmp_path / f"partial{n}")
+        stage.collect(docs, partials[-1])
+    seen: list = []
+    monkeypatch.setattr(near, "choose_survivors", lambda ids, signatures, threshold: seen.extend(signatures) or {})
+    (tmp_path / "artefact").mkdir()
+    stage.merge(partials, tmp_path / "artefact")
+    assert len(seen) == 10
+    assert len({id(s.minhashes.base) for s in seen}) == 2

@@ -1,0 +1,98 @@
+"""`pipeline download stackexchange`: the Stack Exchange data dump's per-site `.7z` archives
+from the Internet Archive item `stackexchange` into `data/raw/stackexchange/<site>.7z`.
+
+The item's `stackexchange_files.xml` lists every file with its size, md5 and sha1; each
+archive is checked against its size and sha1. Stack Overflow is published as one archive per
+table; only `stackoverflow.com-Posts.7z` is fetched (the source reads Posts only). Meta sites
+are left out. Without --sites, the N largest sites by archive size are fetched (default the
+paper's 28); `pipeline run` then ranks the sites by number of posts, so fetching a few more
+than 28 makes sure none of the 28 largest by posts is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from pipeline.commands.download.fetch import Checksum
+from pipeline.commands.download.options import add_common, fetcher, say
+from pipeline.common.errors import UserError
+
+ARCHIVE_BASE = "https://archive.org/download/stackexchange"
+LISTING = "stackexchange_files.xml"
+PAPER_SITES = 28
+
+
+@dataclass(frozen=True)
+class SiteArchive:
+    site: str
+    name: str
+    size: int
+    sha1: str
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pipeline download stackexchange",
+                                description="Fetch Stack Exchange data-dump archives (.7z per site).")
+    p.add_argument("--sites", nargs="+", help="site names, e.g. math.stackexchange.com stackoverflow.com")
+    p.add_argument("--largest", type=int, default=PAPER_SITES,
+                   help="without --sites: the N largest sites by archive size (default %(default)s)")
+    add_common(p, "data/raw/stackexchange", ARCHIVE_BASE)
+    return p
+
+
+def site_archives(listing: bytes, source: str) -> dict[str, SiteArchive]:
+    """site -> its Posts archive, from the Internet Archive's `<item>_files.xml`."""
+    try:
+        root = etree.fromstring(listing, etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as e:
+        raise UserError(f"{source}: not an archive.org file listing ({e})") from None
+    found: dict[str, SiteArchive] = {}
+    for node in root.iter("file"):
+        name = node.get("name", "")
+        if not name.endswith(".7z") or "/" in name:
+            continue
+        stem = name.removesuffix(".7z")
+        if "-" in stem and not stem.endswith("-Posts"):
+            continue  # stackoverflow.com-Users.7z and the other per-table archives
+        site = stem.removesuffix("-Posts")
+        if site.startswith("meta.") or ".meta." in site:
+            continue
+        size, sha1 = node.findtext("size"), node.findtext("sha1")
+        if not (size and size.isdigit() and sha1):
+            raise UserError(f"{source}: {name} has no size or sha1")
+        found[site] = SiteArchive(site, name, int(size), sha1.strip())
+    if not found:
+        raise UserError(f"{source}: lists no site archives")
+    return found
+
+
+def choose(archives: dict[str, SiteArchive], sites: list[str] | None, largest: int) -> list[SiteArchive]:
+    if sites:
+        missing = [s for s in sites if s not in archives]
+        if missing:
+            raise UserError(f"--sites: not in the dump: {missing}")
+        return [archives[s] for s in sites]
+    if largest < 1:
+        raise UserError("--largest must be at least 1")
+    return sorted(archives.values(), key=lambda a: (-a.size, a.site))[:largest]
+
+
+def download(argv: list[str]) -> list[Path]:
+    a = parser().parse_args(argv)
+    base = a.base_url.rstrip("/")
+    out = Path(a.out)
+    get = fetcher(a)
+    listing_url = f"{base}/{LISTING}"
+    chosen = choose(site_archives(get.read(listing_url), listing_url), a.sites, a.largest)
+    written = []
+    for number, archive in enumerate(chosen, 1):
+        dest = out / f"{archive.site}.7z"
+        say(a, f"[{number}/{len(chosen)}] {dest} ({archive.size / 1e6:,.0f} MB)")
+        written.append(get.fetch(f"{base}/{archive.name}", dest, Checksum("sha1", archive.sha1), archive.size))
+    total = sum(a.size for a in chosen)
+    print(f"{len(written)} site archive(s), {total / 1e9:,.2f} GB, in {out}")
+    return written

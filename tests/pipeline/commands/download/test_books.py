@@ -1,0 +1,91 @@
+"""`pipeline download books` against a Gutenberg-mirror-like HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from pipeline.commands.download import books
+from pipeline.commands.download.books import download, mirror_folder
+from pipeline.commands.download.fetch import USER_AGENT
+from sources.books import Books
+from tests.pipeline.commands.download.server import Server, cli_error, files_under, no_sleep
+
+CATALOGUE = (
+    "Text#,Type,Issued,Title,Language,Authors,Subjects,LoCC,Bookshelves\n"
+    "1342,Text,1998-06-01,Pride and Prejudice,en,\"Austen, Jane\",,,\n"
+    "84,Text,1993-10-01,Frankenstein,en,\"Shelley, Mary\",,,\n"
+    "2000,Text,1999-12-01,Don Quijote,es,\"Cervantes\",,,\n"
+    "9999,Sound,2003-01-01,An audio book,en,,,,\n"
+    "7,Text,1971-12-01,A short one,en,,,,\n"
+)
+
+
+def _book(number: int) -> bytes:
+    return (f"The Project Gutenberg eBook #{number}\n*** START OF THE PROJECT GUTENBERG EBOOK ***\n"
+            + f"Chapter {number}.\n" * 4000 + "*** END OF THE PROJECT GUTENBERG EBOOK ***\n").encode()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    files = {f"{mirror_folder(n)}/{n}-0.txt": _book(n) for n in (1342, 84, 2000)}
+    files[f"{mirror_folder(7)}/7.txt"] = _book(7)  # an old book with only the ASCII file
+    with Server(files) as s:
+        s.files["catalogue.csv"] = CATALOGUE.encode()
+        yield s
+
+
+def _args(server: Server, out: Path, *extra: str) -> list[str]:
+    return ["--base-url", server.url, "--out", str(out), "--no-progress", "--delay", "0", *extra]
+
+
+def test_mirror_layout() -> None:
+    assert mirror_folder(1342) == "1/3/4/1342"
+    assert mirror_folder(84) == "8/84"
+    assert mirror_folder(7) == "0/7"
+
+
+def test_books_by_id_and_from_the_catalogue_politely(server: Server, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "gutenberg"
+    written = download(_args(server, out, "--ids", "1342", "7"))
+    assert [p.name for p in written] == ["pg1342.txt", "pg7.txt"]
+    assert (out / "pg1342.txt").read_bytes() == _book(1342)
+    assert (out / "pg7.txt").read_bytes() == _book(7)  # N-0.txt was missing: N.txt instead
+    assert all(h["User-Agent"] == USER_AGENT and "herd" in h["User-Agent"] for h in server.headers)
+    # The catalogue: English texts only; a delay before every request but the first.
+    pauses: list[float] = []
+    monkeypatch.setattr(books.time, "sleep", pauses.append)
+    catalogue = ["--catalogue", f"{server.url}/catalogue.csv", "--delay", "1.5"]  # the last --delay counts
+    written = download(_args(server, out, *catalogue, "--language", "en"))
+    assert [p.name for p in written] == ["pg1342.txt", "pg84.txt", "pg7.txt"]
+    assert pauses == []  # only 84 was fetched: one request, nothing to wait for
+    download(_args(server, out, *catalogue))
+    assert pauses == []  # 2000 is fetched with one request
+    (out / "pg84.txt").unlink()
+    (out / "pg2000.txt").unlink()
+    download(_args(server, out, "--ids", "84", "2000", "--delay", "1.5"))
+    assert pauses == [1.5]
+    assert files_under(tmp_path) == ["gutenberg/pg1342.txt", "gutenberg/pg2000.txt", "gutenberg/pg7.txt",
+                                     "gutenberg/pg84.txt"]
+    assert Books().list_inputs(str(tmp_path)) == sorted(str(p) for p in out.iterdir())
+
+
+def test_a_cut_book_resumes_with_a_range_request(server: Server, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    no_sleep(monkeypatch)
+    path = f"{mirror_folder(84)}/84-0.txt"
+    server.cut_first.add(path)
+    download(_args(server, tmp_path, "--ids", "84"))
+    assert (tmp_path / "pg84.txt").read_bytes() == _book(84)
+    assert server.gets(path) == [None, f"bytes={len(_book(84)) // 2}-"]
+
+
+def test_a_missing_book_is_one_line(server: Server, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # Gutenberg publishes no checksums: a whole, Content-Length-checked file is all there is to verify.
+    err = cli_error(["download", "books", *_args(server, tmp_path, "--ids", "4242")], capsys)
+    assert "/4/2/4/4242/4242.txt: HTTP 404" in err
+    assert [p for p, _ in server.requests] == ["4/2/4/4242/4242-0.txt", "4/2/4/4242/4242.txt"]
+    assert files_under(tmp_path) == []

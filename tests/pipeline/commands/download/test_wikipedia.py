@@ -1,0 +1,88 @@
+"""`pipeline download wikipedia` against a Wikimedia-like HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from pipeline.commands.download.wikipedia import download
+from sources.samples.wikipedia import Page, write_dump
+from sources.wikipedia import Wikipedia, WikipediaConfig
+from tests.pipeline.commands.download.server import Server, cli_error, files_under, no_sleep
+
+DATE = "20220701"
+DUMP = f"enwiki-{DATE}-pages-articles-multistream1.xml-p1p41242.bz2"
+INDEX = f"enwiki-{DATE}-pages-articles-multistream-index1.txt-p1p41242.bz2"
+
+
+def _status(files: dict[str, bytes], sha1: dict[str, str] | None = None, status: str = "done") -> dict:
+    listing = {name: {"size": len(body), "url": f"/enwiki/{DATE}/{name}",
+                      "sha1": (sha1 or {}).get(name, hashlib.sha1(body).hexdigest()),
+                      "md5": hashlib.md5(body).hexdigest()} for name, body in files.items()}
+    return {"jobs": {"articlesmultistreamdump": {"status": status, "updated": "2022-07-02 10:00:00",
+                                                 "files": listing},
+                     "xmlstubsdump": {"status": "done", "files": {}}},
+            "version": "0.8"}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    write_dump(tmp_path / "dump.bz2", "en", [Page(f"Title {i}", f"Text {i} " * 500, i) for i in range(1, 40)], 4)
+    bodies = {DUMP: (tmp_path / "dump.bz2").read_bytes(), INDEX: bz2.compress(b"600:1:Title 1\n")}
+    with Server({f"enwiki/{DATE}/{name}": body for name, body in bodies.items()}) as s:
+        s.add_json(f"enwiki/{DATE}/dumpstatus.json", _status(bodies))
+        s.bodies = bodies
+        yield s
+
+
+def _args(server: Server, out: Path) -> list[str]:
+    return ["--date", DATE, "--languages", "en", "--base-url", server.url, "--out", str(out), "--no-progress"]
+
+
+def test_fetches_every_file_of_the_multistream_job_verified(server: Server, tmp_path: Path) -> None:
+    out = tmp_path / "raw"
+    written = download(_args(server, out))
+    assert sorted(p.name for p in written) == sorted([DUMP, INDEX])
+    assert files_under(out) == sorted([DUMP, INDEX])
+    for path in written:
+        assert path.read_bytes() == server.bodies[path.name]
+    # The dump (not the index, nor an unfinished download) is what `pipeline run wikipedia` reads.
+    (out / DUMP.replace("multistream1", "multistream2")).with_suffix(".bz2.part").write_bytes(b"BZh")
+    assert Wikipedia(WikipediaConfig(task_bytes=0)).list_inputs(str(out)) == [str(out / DUMP)]
+    (out / DUMP.replace("multistream1", "multistream2")).with_suffix(".bz2.part").unlink()
+    # A rerun fetches nothing again.
+    before = len(server.requests)
+    download(_args(server, out))
+    assert [p for p, _ in server.requests[before:]] == [f"enwiki/{DATE}/dumpstatus.json"]
+
+
+def test_a_cut_download_resumes_with_a_range_request(server: Server, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    no_sleep(monkeypatch)
+    path = f"enwiki/{DATE}/{DUMP}"
+    server.cut_first.add(path)
+    download(_args(server, tmp_path))
+    assert (tmp_path / DUMP).read_bytes() == server.bodies[DUMP]
+    assert server.gets(path) == [None, f"bytes={len(server.bodies[DUMP]) // 2}-"]
+
+
+def test_a_sha1_mismatch_is_refused_in_one_line(server: Server, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    server.add_json(f"enwiki/{DATE}/dumpstatus.json", _status(server.bodies, {DUMP: "0" * 40}))
+    err = cli_error(["download", "wikipedia", *_args(server, tmp_path)], capsys)
+    assert f"{DUMP}: sha1 mismatch: expected {'0' * 40}, got {hashlib.sha1(server.bodies[DUMP]).hexdigest()}" in err
+    assert not (tmp_path / DUMP).exists() and not (tmp_path / f"{DUMP}.part").exists()
+
+
+def test_a_missing_dump_or_an_unfinished_job_is_one_line(server: Server, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    err = cli_error(["download", "wikipedia", *_args(server, tmp_path), "--date", "20220801"], capsys)
+    assert "/enwiki/20220801/dumpstatus.json: HTTP 404" in err
+    server.add_json(f"enwiki/{DATE}/dumpstatus.json", _status(server.bodies, status="in-progress"))
+    err = cli_error(["download", "wikipedia", *_args(server, tmp_path)], capsys)
+    assert "job is 'in-progress', not done" in err
+    err = cli_error(["download", "wikipedia", "--date", "2022-07-01"], capsys)
+    assert "expected YYYYMMDD" in err

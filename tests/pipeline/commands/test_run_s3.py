@@ -1,0 +1,89 @@
+"""`pipeline run c4 --input s3://... --output s3://...` against an S3-compatible server on
+127.0.0.1 (moto) writes the same shards as the same run on local folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from sources.samples.c4 import write as write_c4_sample
+
+
+def _upload(folder: Path, bucket: str, prefix: str) -> None:
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            s3.put_object(Bucket=bucket, Key=f"{prefix}/{path.relative_to(folder)}", Body=path.read_bytes())
+
+
+def _objects(bucket: str, prefix: str) -> dict[str, bytes]:
+    import boto3
+
+    s3 = boto3.client("s3")
+    found = {}
+    for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        found[item["Key"][len(prefix) + 1 :]] = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+    return found
+
+
+@pytest.mark.slow
+def test_c4_from_and_to_s3_gives_the_shards_of_local_folders(s3_endpoint: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("s3fs", reason="s3fs is not installed (the s3 extra)")
+    monkeypatch.setenv("HERD_STAGING_DIR", str(tmp_path / "staging"))
+    write_c4_sample(tmp_path / "raw" / "c4", seed=0)
+    _upload(tmp_path / "raw" / "c4", "raw", "c4")
+    _upload(tmp_path / "nothing", "corpus", "")  # the output bucket, empty
+    main(["run", "c4", "--input", str(tmp_path / "raw" / "c4"), "--output", str(tmp_path / "local"),
+          "--workers", "2", "--no-progress"])
+    main(["run", "c4", "--input", "s3://raw/c4", "--output", "s3://corpus/v1", "--workers", "2", "--no-progress"])
+    local = tmp_path / "local" / "c4"
+    published = _objects("corpus", "v1/c4")
+    manifest = json.loads(published["manifest.json"])
+    assert manifest == json.loads((local / "manifest.json").read_text())
+    assert len(manifest["shards"]) >= 2 and manifest["documents"] > 0
+    assert sorted(published) == sorted(["manifest.json", "stats.json", "timings.json",
+                                        *(s["file"] for s in manifest["shards"])])
+    for shard in manifest["shards"]:
+        assert published[shard["file"]] == (local / shard["file"]).read_bytes()
+    stats = json.loads(published["stats.json"])
+    assert stats["stages"] == json.loads((local / "stats.json").read_text())["stages"]
+    # A rerun finds the staged run complete and the same manifest published: nothing changes.
+    main(["run", "c4", "--input", "s3://raw/c4", "--output", "s3://corpus/v1", "--no-progress"])
+    assert {k: v for k, v in _objects("corpus", "v1/c4").items() if k != "timings.json"} == \
+        {k: v for k, v in published.items() if k != "timings.json"}
+
+
+def test_publish_replaces_an_earlier_runs_shards_and_writes_the_manifest_last(tmp_path: Path) -> None:
+    import fsspec
+
+    from pipeline.commands.remote_output import publish, staging_root
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe({"/old/c4/shard-00000.arrow": b"old", "/old/c4/shard-00001.arrow": b"stale", "/old/c4/other": b"kept"})
+    local = tmp_path / "c4"
+    local.mkdir()
+    (local / "shard-00000.arrow").write_bytes(b"new")
+    (local / "stats.json").write_text("{}")
+    (local / "manifest.json").write_text(json.dumps({"shards": [{"file": "shard-00000.arrow"}]}))
+    (local / "_work").mkdir()  # never published
+    order: list[str] = []
+    real_put = fs.put_file
+    fs.put_file = lambda src, dst, **kw: (order.append(dst.rsplit("/", 1)[-1]), real_put(src, dst, **kw))
+    try:
+        published = publish(local, "memory://old/c4")
+    finally:
+        del fs.put_file
+    assert published == ["shard-00000.arrow", "stats.json", "manifest.json"]
+    assert order == published  # the manifest last
+    assert sorted(fs.find("/old/c4")) == ["/old/c4/manifest.json", "/old/c4/other", "/old/c4/shard-00000.arrow",
+                                          "/old/c4/stats.json"]
+    assert fs.cat("/old/c4/shard-00000.arrow") == b"new"
+    assert publish(local, "memory://old/c4") == []  # up to date: nothing uploaded again
+    assert staging_root("s3://bucket/corpus v1/") == Path("data/staging/s3/bucket/corpus_v1")
