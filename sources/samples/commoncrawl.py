@@ -168,8 +168,15 @@ def write_members(path: Path, records: list[bytes]) -> None:
 
 
 def wet_records(rng: random.Random, pages: list[tuple[str, str]]) -> list[bytes]:
+    """WET records as Common Crawl writes them: the page title is the first line of the text."""
     info = warc_record(rng, "warcinfo", None, b"isPartOf: CC-MAIN-sample\r\n", "application/warc-fields")
-    return [info] + [warc_record(rng, "conversion", url, text.encode(), "text/plain") for url, text in pages]
+    return [info] + [warc_record(rng, "conversion", url, f"{_title(url)}\n{text}".encode(), "text/plain")
+                     for url, text in pages]
+
+
+def _title(url: str) -> str:
+    site, page = url.split("/")[2], url.rsplit("/", 1)[1]
+    return f"{page.split('-')[0]} - {site}"
 
 
 def html_page(title: str, text: str, site: str) -> str:
