@@ -428,8 +428,8 @@ def dechunk(body: bytes) -> bytes | None:
             return b"".join(parts)
         chunk = body[start : start + size]
         parts.append(chunk)
-        if len(chunk) < size:
-            return b"".join(parts)  # the capture ends inside this chunk
+        if len(chunk) < size:  # the capture ends inside this chunk, or this was never one
+            return b"".join(parts) or None
         pos = start + size
         if body.startswith(b"\r\n", pos):
             pos += 2
