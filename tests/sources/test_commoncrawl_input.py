@@ -10,17 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.document import Document, Skipped
-from pipeline.exact_dedup import ExactDedup
-from pipeline.line_dedup import LineDedup
-from pipeline.run import run_source
-from pipeline.samples.commoncrawl import warc_record, write_members
-from pipeline.shards import read_corpus
-from sources.commoncrawl import CommonCrawl, MinLength, dechunk, snapshot_of
+from pipeline.commands.run import run_source
+from pipeline.dedup.exact import ExactDedup
+from pipeline.dedup.line import LineDedup
+from pipeline.engine.document import Document, Skipped
+from pipeline.engine.shards import read_corpus
+from pipeline.filters.min_chars import MinChars
+from sources.commoncrawl import CommonCrawl, dechunk, snapshot_of
+from sources.samples.commoncrawl import warc_record, write_members
 
-PAGE = ("<html><head><title>Boats of the harbour</title></head><body><article>"
-        "<p>The harbour built three wooden boats in the spring of that year.</p>"
-        "<p>They sailed along the coastal road for many years after.</p></article></body></html>").encode()
+PAGE = (b"<html><head><title>Boats of the harbour</title></head><body><article>"
+        b"<p>The harbour built three wooden boats in the spring of that year.</p>"
+        b"<p>They sailed along the coastal road for many years after.</p></article></body></html>")
 
 
 def _items(tmp_path: Path, records: list[bytes], name: str = "a.warc.gz") -> list:
@@ -54,9 +55,9 @@ def test_chunked_responses_are_decoded_and_joined_ones_kept(tmp_path: Path) -> N
     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
     items = _items(tmp_path, [_response(rng, head + _chunked(PAGE, [0x7d, 0x1e])),
                               _response(rng, head + PAGE)])
-    assert [d.text for d in items] == [
-        "The harbour built three wooden boats in the spring of that year.\n\n"
-        "They sailed along the coastal road for many years after."] * 2
+    text = ("The harbour built three wooden boats in the spring of that year.\n\n"
+            "They sailed along the coastal road for many years after.")
+    assert [d.text for d in items] == [text, text]
     assert all("7d" not in d.text.split() and "1e" not in d.text.split() for d in items)
 
 
@@ -116,7 +117,7 @@ def test_wet_title_goes_to_its_column_and_the_snapshot_comes_from_warcinfo_or_pa
 
 class _DedupOnly(CommonCrawl):
     def stages(self) -> list:
-        return [MinLength(self.config.min_chars), ExactDedup(), LineDedup()]
+        return [MinChars(self.config.min_chars), ExactDedup(), LineDedup()]
 
 
 LONG = " ".join(f"Sentence {n} of a page long enough to pass the floor." for n in range(8))
@@ -137,7 +138,7 @@ def test_two_snapshots_of_an_unchanged_page_keep_one_copy(tmp_path: Path) -> Non
     report = run_source(_DedupOnly(), str(tmp_path / "in"), str(tmp_path / "out"), show_progress=False)
     docs = list(read_corpus(tmp_path / "out/commoncrawl"))
     assert [s["dropped"] for s in report.stats["stages"][1:]] == [{}, {"duplicate": 1}, {}]
-    kept = dict((d.meta["url"], (d.meta["snapshot"], d.text)) for d in docs)
+    kept = {d.meta["url"]: (d.meta["snapshot"], d.text) for d in docs}
     assert sorted(kept) == ["https://a.example/", "https://b.example/"]
     # The copy dropped was never hashed: in the second snapshot the nav line is shared only
     # when that snapshot's copy of the first page is the one kept.
@@ -154,7 +155,7 @@ def test_pages_under_300_characters_never_reach_the_hash_set(tmp_path: Path) -> 
     _wet(tmp_path / "in/a.warc.wet.gz", [("https://a.example/", f"Shared line of text.\n{LONG}"),
                                          ("https://b.example/", "Shared line of text.\nToo short.")], "", 3)
     report = run_source(_DedupOnly(), str(tmp_path / "in"), str(tmp_path / "out"), show_progress=False)
-    assert [s["name"] for s in report.stats["stages"]] == ["read", "min_length", "exact_dedup", "line_dedup"]
-    assert report.stats["stages"][1]["dropped"] == {"shorter_than_300": 1}
+    assert [s["name"] for s in report.stats["stages"]] == ["read", "min_chars", "exact_dedup", "line_dedup"]
+    assert report.stats["stages"][1]["dropped"] == {"too_short": 1}
     (doc,) = read_corpus(tmp_path / "out/commoncrawl")
     assert doc.text == f"Shared line of text.\n{LONG}"

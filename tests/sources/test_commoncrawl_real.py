@@ -17,13 +17,14 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from pipeline.document import Document, Skipped
-from pipeline.exact_dedup import ExactDedup
-from pipeline.langid import LanguageId
-from pipeline.line_dedup import LineDedup
-from pipeline.run import run_source
-from pipeline.shards import read_corpus
-from sources.commoncrawl import CommonCrawl, MinLength, iter_warc_records
+from pipeline.commands.run import run_source
+from pipeline.dedup.exact import ExactDedup
+from pipeline.dedup.line import LineDedup
+from pipeline.engine.document import Document, Skipped
+from pipeline.engine.shards import read_corpus
+from pipeline.filters.langid import LanguageId
+from pipeline.filters.min_chars import MinChars
+from sources.commoncrawl import CommonCrawl, iter_warc_records
 
 REAL = Path(__file__).resolve().parents[2] / "../shared/realdata/commoncrawl"
 pytestmark = pytest.mark.skipif(not REAL.exists(), reason=f"real data not present: {REAL} (only in the project's shared folder)")
@@ -166,7 +167,7 @@ def test_wet_titles_are_the_first_line_and_warc_titles_the_html_title() -> None:
             doc = docs.get(record.headers["warc-record-id"].strip("<>"))
             if doc is None:
                 continue
-            response, body = _http(record.body)
+            _, body = _http(record.body)
             if not body.strip():  # declared chunked, stored joined: http.client finds no chunks
                 body = record.body.partition(b"\r\n\r\n")[2]
             title = lxml.html.fromstring(body).findtext(".//title")
@@ -201,7 +202,7 @@ class _DedupOnly(CommonCrawl):
 
     def stages(self) -> list:
         c = self.config
-        return [MinLength(c.min_chars), ExactDedup(), LineDedup(c.dedup_span_files)]
+        return [MinChars(c.min_chars), ExactDedup(), LineDedup(c.dedup_span_files)]
 
 
 def test_no_template_line_is_repeated_across_kept_pages(tmp_path: Path) -> None:
