@@ -37,8 +37,9 @@ from __future__ import annotations
 import codecs
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Iterator
+from typing import IO
 
 import fsspec
 import pyarrow as pa

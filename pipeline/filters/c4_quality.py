@@ -56,13 +56,13 @@ ABBREVIATIONS = frozenset(
     inc ltd co corp bros dept univ assn est approx vs etc al fig figs eq vol vols no nos pp
     ch sec ed eds trans jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed
     thu thur thurs fri sat sun ave blvd rd hwy apt ste dist div
-    """.split()
+    """.split()  # noqa: SIM905 (a word list reads better as words)
 )
 _INNER_PERIODS = re.compile(r"^(?:[a-z]\.)+[a-z]$")  # u.s, e.g, p.m, i.e
 _NUMBER = re.compile(r"^-?[.,]?\d[\d,.\-]*$")
 # Capitalised words that start a sentence even after an abbreviation ("at 5 p.m. The ...").
 SENTENCE_STARTERS = frozenset(
-    "the a an i it he she we they this that these those there in on at but and if when after".split()
+    "the a an i it he she we they this that these those there in on at but and if when after".split()  # noqa: SIM905
 )
 _OPENING = "([{\"'“‘"
 

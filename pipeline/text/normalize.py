@@ -51,7 +51,7 @@ def _characters_by_category() -> tuple[list[str], list[str]]:
 
 
 _PUNCT_OR_CONTROL, _DIGITS = _characters_by_category()
-_CONTROL = [chr(c) for c in (*range(0, 32), *range(127, 160)) if chr(c) != "\n"]
+_CONTROL = [chr(c) for c in (*range(32), *range(127, 160)) if chr(c) != "\n"]
 
 # CCNet's form: its punctuation list and C0/C1 controls removed, digits to "0".
 _DEDUP_TABLE: dict[int, str | None] = {ord(c): None for c in (*_UNICODE_PUNCT, *_CONTROL)}
