@@ -37,10 +37,13 @@ command to run.
 from __future__ import annotations
 
 import codecs
+import json
 import re
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 import fsspec
@@ -117,6 +120,26 @@ class CommonCrawl(Source):
             reference,
         ]
 
+    def list_inputs(self, root: str) -> list[str]:
+        inputs = super().list_inputs(root)
+        self._warn_about_toy_models(inputs)
+        return inputs
+
+    def _warn_about_toy_models(self, inputs: list[str]) -> None:
+        """Once per run: models trained on `pipeline sample`'s generated text say nothing about
+        real pages (on the real WARCs such a classifier kept 48 of 48 pages)."""
+        from sources.samples import is_generated
+
+        c = self.config
+        models = Path(c.models_dir)
+        descriptions = [models / f"{lang}.lm.json" for lang in c.languages]
+        descriptions.append(Path(c.classifier).with_suffix(".json") if c.classifier else models / "classifier.json")
+        toys = [str(d) for d in descriptions if d.is_file() and _json_flag(d, "generated_sample")]
+        if toys and not all(is_generated(p) for p in inputs if "://" not in p or p.startswith("file://")):
+            print(f"warning: {', '.join(toys)}: trained on the generated sample (`pipeline sample`), and this run's "
+                  "input is not; its scores on real pages mean nothing: train the models on real data "
+                  "(`pipeline models lm`, `pipeline models classifier`)", file=sys.stderr)
+
     def read(self, path: str) -> Iterator[Document | Skipped]:
         file_name = path.rstrip("/").rsplit("/", 1)[-1]
         snapshot = snapshot_of(path)
@@ -130,6 +153,13 @@ class CommonCrawl(Source):
             doc_or_skip = record_to_document(record, file_name, self.name, snapshot)
             if doc_or_skip is not None:
                 yield doc_or_skip
+
+
+def _json_flag(path: Path, key: str) -> bool:
+    try:
+        return json.loads(path.read_text()).get(key) is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 _SNAPSHOT = re.compile(r"CC-MAIN-\d{4}-\d{2}\b")

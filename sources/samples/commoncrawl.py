@@ -23,6 +23,7 @@ import random
 import uuid
 from pathlib import Path
 
+from sources.samples import mark_generated
 from sources.samples.text import paragraph, sentence
 
 SITES = ["dailyharbour.example", "valleynews.example", "oldtownherald.example"]
@@ -242,3 +243,6 @@ def write(folder: Path, seed: int) -> None:
     reference = [json.dumps({"id": f"ref-{i}", "text": text}) for i, text in enumerate(texts)]
     (folder / "reference").mkdir(exist_ok=True)
     (folder / "reference" / "wikipedia.jsonl").write_text("\n".join(reference) + "\n")
+    mark_generated(folder, ["CC-MAIN-sample-00000.warc.wet.gz", "CC-MAIN-sample-00001.warc.wet.gz",
+                            "CC-MAIN-sample-00002.warc.wet.gz", "CC-MAIN-sample-00000.warc.gz",
+                            "reference/wikipedia.jsonl"])
