@@ -484,6 +484,17 @@ def _http_headers(head: bytes) -> tuple[bytes, dict[bytes, bytes]]:
 
 def _http_html(payload: bytes) -> tuple[str, str, bool] | Skipped:
     """(title, text, invalid_utf8) of an HTTP response holding an HTML page, or why not."""
+    page = http_html(payload)
+    if isinstance(page, Skipped):
+        return page
+    html, invalid = page
+    title, text = html_to_text(html)
+    return title, text, invalid
+
+
+def http_html(payload: bytes) -> tuple[str, bool] | Skipped:
+    """(HTML, invalid_utf8) of an HTTP 200 response holding an HTML page, or why not:
+    de-chunked, inflated and decoded by its declared charset."""
     head_end = _HTTP_HEADER_END.search(payload)
     if head_end is None:
         return Skipped("broken_http_response")
@@ -505,11 +516,9 @@ def _http_html(payload: bytes) -> tuple[str, str, bool] | Skipped:
         body = inflated
     charset = _CHARSET.search(content_type) or _CHARSET.search(body[:2048])
     try:
-        html, invalid = decode(body, charset.group(1).decode("ascii") if charset else None)
+        return decode(body, charset.group(1).decode("ascii") if charset else None)
     except CharsetNotText:
         return Skipped("charset_not_text")
-    title, text = html_to_text(html)
-    return title, text, invalid
 
 
 def _inflate(body: bytes, raw_deflate: bool) -> bytes | Skipped:
