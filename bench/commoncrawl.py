@@ -149,7 +149,7 @@ def dedup_memory(work: Path, unique: int) -> list[tuple]:
         mine = np.unique(np.concatenate([part, shared[number::4]]) if number % 2 else part)
         np.save(partial / f"{number}-keys.npy", mine)
         np.save(partial / f"{number}-repeated.npy", np.empty(0, dtype="<u8"))
-        index[f"f{number}"] = number
+        index[f"/f{number}"] = [number, ""]  # file key -> [partial number, snapshot]
     import json
 
     (partial / "index.json").write_text(json.dumps(index))
