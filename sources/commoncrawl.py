@@ -19,7 +19,14 @@ member; invalid UTF-8 is decoded with U+FFFD and counted in the `invalid_utf8` c
 record whose WARC header cannot be parsed (or runs past 64 KiB) is skipped as
 `broken_warc_header` and reading resumes at the next record; a record over 16 MiB and an
 HTTP body inflating past 16 MiB are skipped as `record_too_large` / `http_body_too_large`
-without being held in memory.
+without being held in memory; a Content-Length that is not ASCII digits (`²`) is skipped as
+`bad_content_length`, a page whose declared charset is a codec but no text encoding
+(base64, rot13, idna) as `charset_not_text`, and the rest of the file is read.
+
+Archives as they are: chunked HTTP bodies are decoded when they really are chunked (some
+archives keep the header over a joined body); wget's `<https://...>` target URIs lose their
+brackets; HTTP headers ending in a bare LF (ClueWeb09) are read; a body declared gzip but
+stored inflated is read as stored; a `dns:` record is no document.
 
 A WET record's first line is the page title (CCNet): it goes to the `title` column, not the
 text; a WARC page's title is its HTML <title>. The snapshot (`CC-MAIN-2019-09`) comes from the
@@ -27,7 +34,8 @@ path or the warcinfo record's `isPartOf`.
 
 Stages, in CCNet's order: at least 300 characters (CCNet drops short pages while reading,
 before hashing), one copy of each page text across snapshots (RedPajama kept one copy of
-each document digest), line dedup within each snapshot (global), fastText language id,
+each document digest; here before line dedup, so a copy dropped takes no line with it and
+one pass of hashing is saved on every duplicate), line dedup within each snapshot (global), fastText language id,
 SentencePiece+KenLM perplexity, perplexity buckets (global percentiles), then the reference
 classifier. The models come from `pipeline models lm` and `pipeline models
 classifier` (in `data/models/` by default); a run without them stops at once with the
@@ -73,7 +81,7 @@ MAX_HTTP_BODY_BYTES = 16 << 20
 class CommonCrawlConfig(SourceConfig):
     min_chars: int = 300  # before dedup, as CCNet drops short pages while reading the WET file
     dedup_span_files: int = 0  # files of one snapshot a dedup hash set spans; 0: the snapshot (CCNet: 50 of 1600)
-    dedup_strict: bool = False  # the stricter line normal form instead of CCNet's (pipeline.normalize)
+    dedup_strict: bool = False  # the stricter line normal form instead of CCNet's (pipeline.text.normalize)
     dedup_across_snapshots: bool = True  # keep one copy of a page found unchanged in several snapshots
     languages: list[str] = field(default_factory=lambda: ["en"])
     lang_threshold: float = 0.5  # keep when the score, rounded to two places, is at least this (CCNet)
