@@ -35,10 +35,10 @@ path or the warcinfo record's `isPartOf`.
 Stages, in CCNet's order: at least 300 characters (CCNet drops short pages while reading,
 before hashing), one copy of each page text across snapshots (RedPajama kept one copy of
 each document digest; here before line dedup, so that a copy dropped takes no line with it),
-line dedup within each snapshot (global), fastText language id, SentencePiece+KenLM perplexity, perplexity buckets (global percentiles), then the reference
-classifier. The models come from `pipeline models lm` and `pipeline models
-classifier` (in `data/models/` by default); a run without them stops at once with the
-command to run.
+line dedup within each snapshot (global), fastText language id, SentencePiece+KenLM
+perplexity, perplexity buckets (global percentiles), then the reference classifier. The
+models come from `pipeline models lm` and `pipeline models classifier` (in `data/models/` by
+default); a run without them stops at once with the command to run.
 """
 
 from __future__ import annotations
