@@ -153,3 +153,11 @@ def test_ccnet_normalize_for_dedup_cases(line: str, expected: str) -> None:
 def test_strict_form_removes_all_punctuation_and_strips_after() -> None:
     assert normalize_for_dedup("“Home” | News — 2019 ►", strict=True) == "home | news  0000"  # | is a symbol (Sm)
     assert normalize_for_dedup("---", strict=True) == ""
+
+
+def test_ccnet_two_pass_dedup_case(tmp_path: Path) -> None:
+    # CCNet's two-pass dedup (the paper's, `deduplicate_two_pass`): a line found in two
+    # documents goes from both, its first occurrence too; case does not matter.
+    a = _doc("a", ["_Hello", "_World", "I'm so original"])
+    b = _doc("b", ["_world", "I'm originaler", "_Hello"])
+    assert [d.text for d in _dedup(tmp_path, [[a, b]])] == ["I'm so original", "I'm originaler"]
