@@ -86,12 +86,15 @@ def _ends_sentence(line: str, mark_at: int, next_word: str | None) -> bool:
     return True
 
 
-def count_sentences(line: str) -> int:
-    """Sentences in one line of text (a line with text has at least one)."""
+def count_sentences(line: str, enough: int = 0) -> int:
+    """Sentences in one line of text (a line with text has at least one); counting stops at
+    `enough` when it is given."""
     if not line.strip():
         return 0
     count = 1
     for match in _CANDIDATE.finditer(line):
+        if count == enough:
+            break
         if _ends_sentence(line, match.start(1), match.group(2)):
             count += 1
     return count
@@ -156,7 +159,7 @@ def clean_page(text: str, t: C4Thresholds) -> C4Verdict:
             removed["policy"] += 1
             continue
         if sentences < t.min_sentences:  # counting stops once the page has enough
-            sentences += count_sentences(line)
+            sentences += count_sentences(line, t.min_sentences - sentences)
         kept.append(line)
     if not kept:
         return C4Verdict(None, "no_lines_left", removed)
