@@ -53,13 +53,14 @@ def _characters_by_category() -> tuple[list[str], list[str]]:
 _PUNCT_OR_CONTROL, _DIGITS = _characters_by_category()
 _CONTROL = [chr(c) for c in (*range(32), *range(127, 160)) if chr(c) != "\n"]
 
-# CCNet's form: its punctuation list and C0/C1 controls removed, digits to "0".
-_DEDUP_TABLE: dict[int, str | None] = {ord(c): None for c in (*_UNICODE_PUNCT, *_CONTROL)}
-_DEDUP_TABLE.update({ord(d): "0" for d in _DIGITS})
-# The strict form: all punctuation, CCNet's list (it has symbols: ´ ∶ ━ ►) and control
-# characters removed, digits to "0".
-_STRICT_TABLE: dict[int, str | None] = {ord(c): None for c in (*_PUNCT_OR_CONTROL, *_UNICODE_PUNCT, *_CONTROL)}
-_STRICT_TABLE.update({ord(d): "0" for d in _DIGITS})
+# What each form removes (after lower-casing and digits to "0"), as one regex character class:
+# `re.sub` scans in C, several times faster than `str.translate` with a dict table.
+_DIGIT = re.compile(r"\d")  # every decimal digit (category Nd), as CCNet's \d
+_CCNET_REMOVED = re.compile("[" + "".join(map(re.escape, (*_UNICODE_PUNCT, *_CONTROL))) + "]")
+# The strict form: all punctuation, CCNet's list (it has symbols: ´ ∶ ━ ►) and the controls.
+_STRICT_REMOVED = re.compile(
+    "[" + "".join(map(re.escape, sorted({*_PUNCT_OR_CONTROL, *_UNICODE_PUNCT, *_CONTROL}))) + "]"
+)
 
 # bytes.translate for the ASCII path: lower-case and digits in the table, the rest deleted.
 _ASCII_MAP = bytearray(range(256))
@@ -71,8 +72,8 @@ _ASCII_DEDUP_MAP = bytes(_ASCII_MAP)
 _ASCII_CONTROL_DELETE = bytes(b for b in (*range(32), 127) if b != 10)
 _ASCII_STRICT_DELETE = bytes(b for b in range(128) if chr(b) in set(_PUNCT_OR_CONTROL))
 # Deleting before stripping equals CCNet's strip-then-delete unless a control character that
-# is not white space sits at a line's edge; such text takes the exact path.
-_EDGE_SENSITIVE_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+# is not white space sits at a line's edge; text holding one takes the exact path.
+_ASCII_EDGE_SENSITIVE = bytes((*range(9), *range(14, 28), 127))
 
 
 def dedup_lines(text: str, strict: bool = False) -> list[bytes]:
@@ -82,18 +83,23 @@ def dedup_lines(text: str, strict: bool = False) -> list[bytes]:
     an empty result means the line has no content (blank; in the strict form also a line of
     punctuation only).
     """
-    if text.isascii() and (strict or not _EDGE_SENSITIVE_CONTROL.search(text)):
-        delete = _ASCII_STRICT_DELETE if strict else _ASCII_CONTROL_DELETE
-        raw = text.encode("ascii").translate(_ASCII_DEDUP_MAP, delete)
-        return [line.strip() for line in raw.split(b"\n")]
-    return [normalize_for_dedup(line, strict).encode("utf-8", "surrogatepass") for line in text.split("\n")]
+    if text.isascii():
+        raw = text.encode("ascii")
+        if strict or len(raw.translate(None, _ASCII_EDGE_SENSITIVE)) == len(raw):
+            folded = raw.translate(_ASCII_DEDUP_MAP, _ASCII_STRICT_DELETE if strict else _ASCII_CONTROL_DELETE)
+            return [line.strip() for line in folded.split(b"\n")]
+    lowered = _DIGIT.sub("0", text.lower())
+    if strict:
+        return [line.strip().encode("utf-8", "surrogatepass") for line in _STRICT_REMOVED.sub("", lowered).split("\n")]
+    # CCNet strips each line before it removes characters.
+    return [_CCNET_REMOVED.sub("", line.strip()).encode("utf-8", "surrogatepass") for line in lowered.split("\n")]
 
 
 def normalize_for_dedup(line: str, strict: bool = False) -> str:
     """One line in the dedup normal form (the readable version of `dedup_lines`)."""
     if strict:
-        return line.lower().translate(_STRICT_TABLE).strip()
-    return line.strip().lower().translate(_DEDUP_TABLE)
+        return _STRICT_REMOVED.sub("", _DIGIT.sub("0", line.lower())).strip()
+    return _CCNET_REMOVED.sub("", _DIGIT.sub("0", line.strip().lower()))
 
 
 # --- language model ---------------------------------------------------------------------
