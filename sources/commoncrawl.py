@@ -21,7 +21,8 @@ record whose WARC header cannot be parsed (or runs past 64 KiB) is skipped as
 HTTP body inflating past 16 MiB are skipped as `record_too_large` / `http_body_too_large`
 without being held in memory; a Content-Length that is not ASCII digits (`²`) is skipped as
 `bad_content_length`, a page whose declared charset is a codec but no text encoding
-(base64, rot13, idna) as `charset_not_text`, and the rest of the file is read.
+(base64, rot13, idna) as `charset_not_text`, a record repeating an earlier record's id as
+`duplicate_record_id`, and the rest of the file is read.
 
 Archives as they are: chunked HTTP bodies are decoded when they really are chunked (some
 archives keep the header over a joined body); wget's `<https://...>` target URIs lose their
@@ -154,6 +155,7 @@ class CommonCrawl(Source):
     def read(self, path: str) -> Iterator[Document | Skipped]:
         file_name = path.rstrip("/").rsplit("/", 1)[-1]
         snapshot = snapshot_of(path)
+        seen_ids: set[str] = set()
         for record in iter_warc_records(path):
             if isinstance(record, Skipped):
                 yield record
@@ -162,6 +164,13 @@ class CommonCrawl(Source):
                 snapshot = snapshot_of(record.body.decode("utf-8", "replace"))
                 continue
             doc_or_skip = record_to_document(record, file_name, self.name, snapshot)
+            if isinstance(doc_or_skip, Document):
+                # Record ids are the documents' ids: a file that repeats one (a writer's bug)
+                # keeps its first record under it.
+                if doc_or_skip.id in seen_ids:
+                    yield Skipped("duplicate_record_id")
+                    continue
+                seen_ids.add(doc_or_skip.id)
             if doc_or_skip is not None:
                 yield doc_or_skip
 

@@ -154,3 +154,12 @@ def test_pages_under_300_characters_never_reach_the_hash_set(tmp_path: Path) -> 
     assert report.stats["stages"][1]["dropped"] == {"too_short": 1}
     (doc,) = read_corpus(tmp_path / "out/commoncrawl")
     assert doc.text == f"Shared line of text.\n{LONG}"
+
+
+def test_a_record_id_repeated_in_a_file_keeps_the_first_record(tmp_path: Path) -> None:
+    first = (b"WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Target-URI: https://a.example/\r\n"
+             b"WARC-Record-ID: <urn:uuid:same>\r\nContent-Length: 15\r\n\r\nTitle\nFirst one\r\n\r\n")
+    again = first.replace(b"First one", b"Other one")
+    (tmp_path / "a.warc.wet").write_bytes(first + again)
+    items = list(CommonCrawl().read(str(tmp_path / "a.warc.wet")))
+    assert [getattr(i, "text", i) for i in items] == ["First one", Skipped("duplicate_record_id")]
