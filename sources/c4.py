@@ -2,7 +2,8 @@
 
 Input: `*.json.gz` or `*.json` files (local paths or fsspec URLs), one JSON object a line
 with `text`, `url` and `timestamp`. Language id and dedup were applied upstream, so the only
-stage is the C4 quality filter (thresholds configurable under `[c4]` in --config).
+stage is the C4 quality filter with the rules of TFDS's `c4_utils` that made the public C4
+(thresholds configurable under `[c4]` in --config): re-filtering allenai/c4 keeps it as it is.
 
 A document's id is `<file>:<line number>`, the file named by its path under the input root
 without `.json.gz`: allenai/c4's variants share file names (`en/` and `en.noblocklist/`,
@@ -16,8 +17,8 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import fsspec
 import pyarrow as pa

@@ -37,6 +37,7 @@ from pipeline.filters.min_chars import MinChars
 from pipeline.formats.files import open_binary
 from pipeline.formats.mediawiki import DumpError, Page, SiteInfo, iter_pages
 from pipeline.formats.multistream import open_dump, split_dump
+from pipeline.text.cited_urls import cited_urls
 
 # LLaMA paper, section 2: the June-August 2022 dumps of these 20 languages.
 PAPER_LANGUAGES = ["bg", "ca", "cs", "da", "de", "en", "es", "fr", "hr", "hu",
@@ -156,6 +157,7 @@ class Wikipedia(Source):
             pa.field("lang", pa.string()),
             pa.field("page_id", pa.int64()),
             pa.field("url", pa.string()),
+            pa.field("cited_urls", pa.list_(pa.string())),  # for `pipeline models classifier --positives cited`
         ]
 
     def stages(self) -> list[Stage]:
@@ -224,6 +226,7 @@ class Wikipedia(Source):
             return Skipped("redirect", doc)
         if not page.text.strip():
             return Skipped("empty_page", doc)
+        doc.meta["cited_urls"] = cited_urls(page.text)
         return doc
 
     def _read_parquet(self, path: str) -> Iterator[Document | Skipped]:

@@ -5,10 +5,17 @@ lm: SentencePiece (unigram, trained on the normalised reference text) and a KenL
     CCNet did on Wikipedia. Writes `<lang>.sp.model`, `<lang>.arpa.bin`, `<lang>.lm.json`.
 classifier: a fastText supervised model, reference pages (`__label__wiki`, at least
     --min-chars characters) against as many random CommonCrawl pages (`__label__cc`), as
-    RedPajama rebuilt LLaMA's filter. Writes `classifier.bin` and `classifier.json`.
+    RedPajama rebuilt LLaMA's filter. Writes `classifier.bin` and `classifier.json`. The
+    reference pages are, as in the paper, the web pages Wikipedia cites with
+    `--positives cited`: the pages of the WARC/WET inputs (`--cited-pages`, by default the
+    random pages' inputs, or a folder of fetched pages) whose URL one of the articles in
+    `--cited-urls` (the Wikipedia corpus's `cited_urls` column, or a .txt of URLs) cites; the
+    random class then leaves those pages out. Otherwise (the default, and RedPajama's
+    shortcut) they are Wikipedia articles.
 
 Every JSON records the inputs, document and line counts, the settings and the command, so
-a model can be traced to what made it.
+a model can be traced to what made it, and `generated_sample`: whether its inputs were the
+ones `pipeline sample` writes (a CommonCrawl run warns when such a toy model meets real pages).
 
 Inputs (`--input`, `--positives`, `--negatives`) are corpus shard folders or `.arrow`
 files, `.jsonl[.gz]` files with a `text` field, `.txt` files (one document per line), or
@@ -28,8 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import write_json_atomic
@@ -43,6 +50,8 @@ DEFAULT_OUTPUT = "data/models"
 # stand-in and use the Wikipedia corpus.
 REFERENCE_DEFAULTS = ["data/raw/commoncrawl/reference", "data/corpus/wikipedia"]
 RANDOM_PAGES_DEFAULT = "data/raw/commoncrawl"
+CITED_URLS_DEFAULT = "data/corpus/wikipedia"
+CITED = "cited"  # `--positives cited`
 
 
 # --- reading texts -------------------------------------------------------------------------
@@ -113,6 +122,63 @@ def _texts_of(path: Path, lang: str | None) -> Iterator[str]:
                     yield doc.text
         except InputError as e:  # a file cut short still gives the pages before the cut
             print(f"warning: {e}", file=sys.stderr)
+
+
+def iter_pages(paths: list[str]) -> Iterator[tuple[str, str]]:
+    """(url, text) of every page in WARC/WET files and corpus shards (folders are searched)."""
+    from pipeline.engine.shards import iter_shard
+    from sources.commoncrawl import CommonCrawl
+
+    for path in paths:
+        p = Path(path)
+        if not p.exists():
+            raise UserError(f"{path}: input does not exist")
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        usable = [f for f in files if _kind(f) in ("warc", "arrow")]
+        if not usable:
+            raise UserError(f"{path}: no pages with URLs (.warc.gz / .wet.gz files or .arrow shards)")
+        for f in usable:
+            if _kind(f) == "arrow":
+                for doc in iter_shard(f):
+                    yield str(doc.meta.get("url") or ""), doc.text
+                continue
+            try:
+                for doc in CommonCrawl().read(str(f)):
+                    if hasattr(doc, "text"):
+                        yield str(doc.meta.get("url") or ""), doc.text
+            except InputError as e:  # a file cut short still gives the pages before the cut
+                print(f"warning: {e}", file=sys.stderr)
+
+
+def load_cited_urls(paths: list[str]) -> set[str]:
+    """URL keys (`url_key`) of every URL cited: the `cited_urls` column of Wikipedia corpus
+    shards, or `.txt` files of one URL a line."""
+    from pipeline.engine.shards import iter_shard
+    from pipeline.text.cited_urls import url_key
+
+    keys: set[str] = set()
+    for path in paths:
+        p = Path(path)
+        if not p.exists():
+            raise UserError(f"{path}: input does not exist")
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        usable = [f for f in files if _kind(f) in ("arrow", "txt")]
+        if not usable:
+            raise UserError(f"{path}: no cited URLs (Wikipedia corpus shards with a cited_urls column, or .txt files)")
+        for f in usable:
+            if _kind(f) == "txt":
+                keys.update(url_key(line) for line in f.read_text(encoding="utf-8", errors="replace").split() if line)
+                continue
+            for doc in iter_shard(f):
+                keys.update(url_key(u) for u in doc.meta.get("cited_urls") or [])
+    keys.discard("")
+    return keys
+
+
+def trained_on_generated_sample(paths: list[str]) -> bool:
+    from sources.samples import is_generated
+
+    return any(is_generated(p) for p in paths)
 
 
 def _default_input(given: list[str] | None, defaults: list[str], what: str, flag: str) -> list[str]:
@@ -198,6 +264,7 @@ def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int 
         "kind": "lm",
         "language": lang,
         "inputs": inputs,
+        "generated_sample": trained_on_generated_sample(inputs),
         "documents": documents,
         "lines": lines,
         "normalisation": "CCNet: lower-case, accents stripped, digits to 0, unicode punctuation to ASCII",
@@ -226,10 +293,8 @@ model.save_model(sys.argv[3])
 def train_classifier(positives: list[str], negatives: list[str], output: Path, min_chars: int = 1000,
                      max_per_class: int = 100_000, epochs: int = 10, seed: int = 0,
                      command_line: list[str] | None = None) -> dict:
-    """Train `classifier.bin` in `output` on balanced classes; returns the description written."""
-    output.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    rng = random.Random(seed)
+    """Train `classifier.bin` in `output` on balanced classes (reference texts: Wikipedia
+    articles or any text); returns the description written."""
     wiki = [classifier_text(t) for t in iter_texts(positives) if len(t) >= min_chars]
     # In folders, random pages come from WARC/WET files and shards only: a raw CommonCrawl
     # folder may hold the sample's reference stand-in, which must not land in the random class.
@@ -237,8 +302,40 @@ def train_classifier(positives: list[str], negatives: list[str], output: Path, m
     if not wiki:
         raise UserError(f"{', '.join(positives)}: no reference page of at least {min_chars} characters "
                         "(pass --min-chars or more reference text)")
+    inputs = {"positives": positives, "negatives": negatives}
+    return _train(wiki, cc, negatives, inputs, output, min_chars, max_per_class, epochs, seed, command_line)
+
+
+def train_classifier_on_cited(cited_urls: list[str], pages: list[str], negatives: list[str], output: Path,
+                              min_chars: int = 1000, max_per_class: int = 100_000, epochs: int = 10, seed: int = 0,
+                              command_line: list[str] | None = None) -> dict:
+    """Train `classifier.bin` with the pages Wikipedia cites as the reference class (the
+    paper's recipe): pages of `pages` whose URL is cited, against pages of `negatives` that
+    are not."""
+    from pipeline.text.cited_urls import url_key
+
+    cited = load_cited_urls(cited_urls)
+    if not cited:
+        raise UserError(f"{', '.join(cited_urls)}: no cited URL (run `pipeline run wikipedia` for the cited_urls column)")
+    found = [text for url, text in iter_pages(pages) if url_key(url) in cited]
+    wiki = [classifier_text(t) for t in found if len(t) >= min_chars]
+    if not wiki:
+        raise UserError(f"{', '.join(pages)}: none of the {len(found):,} cited pages found has "
+                        f"{min_chars} characters or more (of {len(cited):,} cited URLs)")
+    cc = [classifier_text(t) for url, t in iter_pages(negatives) if t.strip() and url_key(url) not in cited]
+    inputs = {"positives": CITED, "cited_urls": cited_urls, "cited_pages": pages, "negatives": negatives,
+              "cited_urls_known": len(cited), "cited_pages_found": len(found)}
+    return _train(wiki, cc, [*pages, *negatives], inputs, output, min_chars, max_per_class, epochs, seed,
+                  command_line)
+
+
+def _train(wiki: list[str], cc: list[str], random_inputs: list[str], inputs: dict, output: Path, min_chars: int,
+           max_per_class: int, epochs: int, seed: int, command_line: list[str] | None) -> dict:
+    output.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    rng = random.Random(seed)
     if not cc:
-        raise UserError(f"{', '.join(negatives)}: no CommonCrawl page to use as the random class")
+        raise UserError(f"{', '.join(random_inputs)}: no CommonCrawl page to use as the random class")
     # Equal classes (RedPajama: as many random pages as reference pages).
     per_class = min(len(wiki), len(cc), max_per_class)
     rows = [f"{POSITIVE} {t}" for t in rng.sample(wiki, per_class)]
@@ -262,10 +359,12 @@ def train_classifier(positives: list[str], negatives: list[str], output: Path, m
                 raise UserError(f"fastText training failed: {run.stderr.strip().splitlines()[-1:]}")
             settings["lr"] /= 2
         shutil.move(tmp_model, output / "classifier.bin")
+    paths = [p for key in ("positives", "cited_urls", "cited_pages", "negatives")
+             for p in (inputs.get(key) if isinstance(inputs.get(key), list) else [])]
     description = {
         "kind": "classifier",
-        "positives": positives,
-        "negatives": negatives,
+        **inputs,
+        "generated_sample": trained_on_generated_sample(paths),
         "labels": {"reference": POSITIVE, "random": NEGATIVE},
         "documents_per_class": per_class,
         "reference_min_chars": min_chars,
@@ -303,8 +402,12 @@ def classifier_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pipeline models classifier",
         description="Train the fastText classifier of reference pages against random CommonCrawl pages.")
-    p.add_argument("--positives", nargs="+", help="reference pages (default: the first of "
-                   f"{', '.join(REFERENCE_DEFAULTS)} that exists)")
+    p.add_argument("--positives", nargs="+", help="reference pages, or `cited`: the pages Wikipedia cites, as in "
+                   f"the paper (default: the first of {', '.join(REFERENCE_DEFAULTS)} that exists)")
+    p.add_argument("--cited-urls", nargs="+", help="with --positives cited: Wikipedia corpus shards (their "
+                   f"cited_urls column) or .txt files of URLs (default {CITED_URLS_DEFAULT})")
+    p.add_argument("--cited-pages", nargs="+", help="with --positives cited: WARC/WET files or a folder of fetched "
+                   "pages to find the cited pages in (default: the --negatives inputs)")
     p.add_argument("--negatives", nargs="+", help=f"random CommonCrawl pages (default {RANDOM_PAGES_DEFAULT})")
     p.add_argument("--output", default=DEFAULT_OUTPUT, help="model folder (default %(default)s)")
     p.add_argument("--min-chars", type=int, default=1000, help="shortest reference page used (default %(default)s)")
@@ -328,8 +431,19 @@ def command(args: argparse.Namespace) -> None:
               f"{', '.join(inputs)} -> {a.output}/{a.language}.sp.model, {a.language}.arpa.bin")
     else:
         a = classifier_parser().parse_args(args.rest)
-        positives = _default_input(a.positives, REFERENCE_DEFAULTS, "reference pages", "--positives")
         negatives = _default_input(a.negatives, [RANDOM_PAGES_DEFAULT], "CommonCrawl pages", "--negatives")
+        if a.positives == [CITED]:
+            cited = _default_input(a.cited_urls, [CITED_URLS_DEFAULT], "cited URLs", "--cited-urls")
+            pages = a.cited_pages or negatives
+            info = train_classifier_on_cited(cited, pages, negatives, Path(a.output), a.min_chars, a.max_per_class,
+                                             a.epochs, a.seed, command_line)
+            print(f"trained the reference classifier on {info['documents_per_class']:,} pages per class "
+                  f"({info['cited_pages_found']:,} cited pages found in {', '.join(pages)}, of "
+                  f"{info['cited_urls_known']:,} URLs cited; against {', '.join(negatives)}) -> {a.output}/classifier.bin")
+            return
+        if a.cited_urls or a.cited_pages:
+            raise UserError("--cited-urls and --cited-pages go with --positives cited")
+        positives = _default_input(a.positives, REFERENCE_DEFAULTS, "reference pages", "--positives")
         info = train_classifier(positives, negatives, Path(a.output), a.min_chars, a.max_per_class, a.epochs,
                                 a.seed, command_line)
         print(f"trained the reference classifier on {info['documents_per_class']:,} pages per class "

@@ -26,13 +26,13 @@ def text_hash(text: str) -> bytes:
     return xxhash.xxh3_128_digest(text.encode("utf-8", "surrogatepass"))
 
 
-def _keep_smallest(first: dict[bytes, str], key: bytes, doc_id: str) -> None:
+def keep_smallest(first: dict[bytes, str], key: bytes, doc_id: str) -> None:
     known = first.get(key)
     if known is None or doc_id < known:
         first[key] = doc_id
 
 
-def _write(path: Path, first: dict[bytes, str]) -> None:
+def write_first_ids(path: Path, first: dict[bytes, str]) -> None:
     table = pa.table({"hash": pa.array(list(first), pa.binary(16)), "id": pa.array(list(first.values()), pa.string())},
                      schema=SCHEMA)
     tmp = path.with_name(path.name + ".tmp")
@@ -41,7 +41,7 @@ def _write(path: Path, first: dict[bytes, str]) -> None:
     tmp.replace(path)
 
 
-def _read(path: Path) -> Iterable[tuple[bytes, str]]:
+def read_first_ids(path: Path) -> Iterable[tuple[bytes, str]]:
     with pa.memory_map(str(path)) as source:
         table = pa.ipc.open_file(source).read_all()
     return zip(table.column("hash").to_pylist(), table.column("id").to_pylist())
@@ -58,18 +58,18 @@ class ExactDedup(GlobalStage):
     def collect(self, docs: Iterable[Document], partial: Path) -> None:
         first: dict[bytes, str] = {}
         for doc in docs:
-            _keep_smallest(first, text_hash(doc.text), doc.id)
-        _write(partial, first)
+            keep_smallest(first, text_hash(doc.text), doc.id)
+        write_first_ids(partial, first)
 
     def merge(self, partials: list[Path], artefact: Path) -> None:
         first: dict[bytes, str] = {}
         for partial in partials:
-            for key, doc_id in _read(partial):
-                _keep_smallest(first, key, doc_id)
-        _write(artefact / "winners.arrow", first)
+            for key, doc_id in read_first_ids(partial):
+                keep_smallest(first, key, doc_id)
+        write_first_ids(artefact / "winners.arrow", first)
 
     def load(self, artefact: Path) -> None:
-        self.winners = dict(_read(artefact / "winners.arrow"))
+        self.winners = dict(read_first_ids(artefact / "winners.arrow"))
 
     def process(self, doc: Document) -> Result:
         return doc if self.winners.get(text_hash(doc.text)) == doc.id else "duplicate"

@@ -1,7 +1,8 @@
 """CCNet line-level deduplication as a global stage.
 
 Semantics (CCNet, Wenzek et al. 2020, and cc_net's dedup.py): each document is split on "\\n"; each line is normalised
-(`pipeline.text.normalize.dedup_lines`) and keyed by the first 8 bytes of its SHA-1. A line whose
+(`pipeline.text.normalize.dedup_lines`: CCNet's form, or a stricter one) and keyed by the first 8 bytes of its
+SHA-1. A line whose
 key occurs in more than one document of the hashed inputs is removed from every document,
 its first occurrence included; a line repeated inside one document is kept once (its first
 occurrence), unless another document has it too. Lines with no content after normalisation
@@ -14,9 +15,17 @@ more documents. That array is the whole hash set: 8 bytes per key (CCNet's flat 
 needed about 27 bytes per key). The filter pass (`process`) looks lines up with one
 `searchsorted` per batch of documents.
 
-`span_files` sets how many input files a hash set spans: CCNet deduplicates each shard
-against the 50 shards of its group (of 1600 per snapshot); 0 spans every input. Files are
-grouped in sorted order of their name, taken from the metadata field `file_field`.
+Groups never span two snapshots (the metadata field `snapshot_field`): CCNet deduplicates
+each shard against the 50 shards of its group within one snapshot, so a page recrawled
+unchanged in the next snapshot keeps its lines there. Within a snapshot, `span_files` sets
+how many input files a hash set spans (CCNet: 50 of 1600); 0 spans the whole snapshot. Files
+are grouped in sorted order of their name, taken from the metadata field `file_field`.
+
+With `one_copy_per_page`, RedPajama's step after CCNet rides the same two passes: of all
+pages with the same raw text (before any line is removed), across snapshots, the one with
+the smallest id is kept and the others are dropped as `duplicate_page`. The hash pass sees
+every page, as CCNet's did, so a copy dropped still counts in its snapshot's line dedup; and
+no pass over the corpus is added for it.
 """
 
 from __future__ import annotations
@@ -24,11 +33,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
+from pipeline.dedup.exact import keep_smallest, read_first_ids, text_hash, write_first_ids
 from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result
 from pipeline.text.normalize import dedup_lines
@@ -36,12 +46,13 @@ from pipeline.text.normalize import dedup_lines
 KEY_BYTES = 8
 ZERO_KEY = bytes(KEY_BYTES)  # stands in for lines without content; never looked at
 EMPTY_REASON = "empty_after_dedup"
+DUPLICATE_PAGE = "duplicate_page"
 
 
-def line_keys(text: str) -> list[bytes]:
+def line_keys(text: str, strict: bool = False) -> list[bytes]:
     """The 8-byte key of each line of `text` (aligned with `text.split("\\n")`); b"" for a line without content."""
     sha1 = hashlib.sha1
-    return [sha1(line).digest()[:KEY_BYTES] if line else b"" for line in dedup_lines(text)]
+    return [sha1(line).digest()[:KEY_BYTES] if line else b"" for line in dedup_lines(text, strict)]
 
 
 def _sorted_keys(buffer: bytearray) -> np.ndarray:
@@ -79,26 +90,37 @@ def _repeated(sorted_keys: np.ndarray) -> np.ndarray:
 class LineDedup(GlobalStage):
     name = "line_dedup"
 
-    def __init__(self, span_files: int = 0, file_field: str = "warc_file") -> None:
+    def __init__(self, span_files: int = 0, file_field: str = "warc_file", snapshot_field: str = "snapshot",
+                 strict: bool = False, one_copy_per_page: bool = False) -> None:
         if span_files < 0:
-            raise ValueError("span_files must be 0 (every input) or a positive number of files")
+            raise ValueError("span_files must be 0 (the whole snapshot) or a positive number of files")
         self.span_files = span_files
+        self.one_copy_per_page = one_copy_per_page
+        self.strict = strict  # the stricter normal form (pipeline.text.normalize), not CCNet's
         self.file_field = file_field
+        self.snapshot_field = snapshot_field
 
     def setup(self) -> None:
         self._group_of: dict[str, int] = {}
         self._artefact: Path | None = None
         self._loaded_group = -1
         self._duplicates = np.empty(0, dtype="<u8")
+        self._first_ids: dict[bytes, str] = {}  # page text hash -> the id kept
 
     # --- hash pass ------------------------------------------------------------------------
 
     def collect(self, docs: Iterable[Document], partial: Path) -> None:
         per_file: dict[str, bytearray] = defaultdict(bytearray)
+        snapshot_of: dict[str, str] = {}
+        first_ids: dict[bytes, str] = {}
         for doc in docs:
-            distinct = set(line_keys(doc.text))
+            if self.one_copy_per_page:
+                keep_smallest(first_ids, text_hash(doc.text), doc.id)
+            distinct = set(line_keys(doc.text, self.strict))
             distinct.discard(b"")
-            per_file[str(doc.meta.get(self.file_field, ""))].extend(b"".join(distinct))
+            file_name = self._file_key(doc)
+            per_file[file_name].extend(b"".join(distinct))
+            snapshot_of[file_name] = str(doc.meta.get(self.snapshot_field) or "")
         partial.mkdir(parents=True)
         index = {}
         for number, (file_name, buffer) in enumerate(sorted(per_file.items())):
@@ -106,21 +128,33 @@ class LineDedup(GlobalStage):
             # Distinct keys of the file, and those already in two documents of it.
             np.save(partial / f"{number}-keys.npy", np.unique(keys))
             np.save(partial / f"{number}-repeated.npy", _repeated(keys))
-            index[file_name] = number
+            index[file_name] = [number, snapshot_of[file_name]]
         (partial / "index.json").write_text(json.dumps(index))
+        if self.one_copy_per_page:
+            write_first_ids(partial / "pages.arrow", first_ids)
 
     def merge(self, partials: list[Path], artefact: Path) -> None:
         # A file is normally read by one task; lists keep this right when it is not.
         files: dict[str, list[tuple[Path, int]]] = defaultdict(list)
+        snapshots: dict[str, set[str]] = defaultdict(set)
         for partial in partials:
-            for file_name, number in json.loads((partial / "index.json").read_text()).items():
+            for file_name, (number, snapshot) in json.loads((partial / "index.json").read_text()).items():
                 files[file_name].append((partial, number))
-        names = sorted(files)
-        span = self.span_files or max(1, len(names))
-        groups = [names[i : i + span] for i in range(0, len(names), span)]
+                snapshots[snapshot].add(file_name)
+        groups: list[list[str]] = []
+        for snapshot in sorted(snapshots):
+            names = sorted(snapshots[snapshot])
+            span = self.span_files or len(names)
+            groups += [names[i : i + span] for i in range(0, len(names), span)]
         for group_number, group in enumerate(groups):
             members = [member for name in group for member in files[name]]
             np.save(artefact / f"group-{group_number:05d}.npy", self._group_duplicates(members))
+        if self.one_copy_per_page:
+            first_ids: dict[bytes, str] = {}
+            for partial in partials:
+                for key, doc_id in read_first_ids(partial / "pages.arrow"):
+                    keep_smallest(first_ids, key, doc_id)
+            write_first_ids(artefact / "pages.arrow", first_ids)
         group_of = {name: g for g, group in enumerate(groups) for name in group}
         (artefact / "groups.json").write_text(json.dumps(group_of))
 
@@ -148,9 +182,15 @@ class LineDedup(GlobalStage):
         self._artefact = artefact
         self._group_of = json.loads((artefact / "groups.json").read_text())
         self._loaded_group = -1
+        if self.one_copy_per_page:
+            self._first_ids = dict(read_first_ids(artefact / "pages.arrow"))
+
+    def _file_key(self, doc: Document) -> str:
+        # Two snapshots may hold files of the same name: the snapshot is part of the key.
+        return f"{doc.meta.get(self.snapshot_field) or ''}/{doc.meta.get(self.file_field, '')}"
 
     def _group(self, doc: Document) -> int:
-        return self._group_of.get(str(doc.meta.get(self.file_field, "")), 0)
+        return self._group_of.get(self._file_key(doc), 0)
 
     def _load_group(self, group: int) -> np.ndarray:
         # Documents arrive file by file, so holding one group's array at a time suffices.
@@ -166,7 +206,15 @@ class LineDedup(GlobalStage):
         return self.process_batch([doc])[0]
 
     def process_batch(self, docs: list[Document]) -> list[Result]:
-        per_doc = [line_keys(doc.text) for doc in docs]
+        if not self.one_copy_per_page:
+            return self._remove_lines(docs)
+        first = self._first_ids
+        copies = [first.get(text_hash(doc.text)) != doc.id for doc in docs]
+        deduplicated = iter(self._remove_lines([doc for doc, copy in zip(docs, copies) if not copy]))
+        return [DUPLICATE_PAGE if copy else next(deduplicated) for copy in copies]
+
+    def _remove_lines(self, docs: list[Document]) -> list[Result]:
+        per_doc = [line_keys(doc.text, self.strict) for doc in docs]
         flags = self._flag_duplicates(docs, per_doc)
         results: list[Result] = []
         for doc, keys, duplicate in zip(docs, per_doc, flags):

@@ -1,13 +1,22 @@
-"""The C4 quality heuristics (Raffel et al. 2020, section 2.2) as one configurable stage.
+"""The C4 quality rules as TFDS's `c4_utils.clean_page` applied them to make allenai/c4.
 
-Line rules remove lines from a page; page rules drop the whole page. Defaults are the C4
-paper's and datatrove's C4QualityFilter's. Two deliberate differences from the TFDS/datatrove
-code, both closer to the paper's wording:
-- "lorem ipsum" and "{" drop the page wherever they appear, not only in lines that survived
-  the line rules (on the public C4, whose text holds only kept lines, this changes nothing);
-- sentences are counted with a regular expression (a terminal mark followed by a space or the
-  end of the line) instead of a spaCy/NLTK sentence splitter, which is much faster and agrees
-  on ordinary prose.
+Re-filtering the public C4 must use the rules that built it, or it throws away what LLaMA
+trained on. TFDS's constants (not datatrove's, which swap the first two): a line needs at
+least 5 words, a page at least 3 sentences; a line must end in `.` `?` `!` or `"` (not `'`)
+and not in an ellipsis; a line with a word over 1000 characters goes. Each line is checked
+in TFDS's order, and the page rules look only at lines that passed the checks before them:
+
+    too long word -> remove citations -> end mark -> words -> "lorem ipsum" (drop page)
+    -> "javascript" (line) -> "{" (drop page) -> policy phrase (line) -> sentences
+
+Two differences, both deliberate:
+- A citation marker takes the spaces before it along ("rebuilt [1]." -> "rebuilt."): TFDS
+  left "rebuilt ." behind. Markers sitting between two words leave one space.
+- Sentences are counted by `count_sentences`, a rule-based stand-in for NLTK's punkt (which
+  TFDS used and which needs a data download): a `.` `?` `!` followed by a space and a word,
+  or by a closing mark, ends a sentence, except a period after a known abbreviation ("Dr.",
+  "p.m.", "e.g."), an initial ("J. Smith"), an ellipsis, or a number followed by a lower-case
+  word. Like punkt, each repeated `!`/`?` ("Really?!") counts.
 """
 
 from __future__ import annotations
@@ -21,12 +30,10 @@ import pyarrow as pa
 from pipeline.engine.document import Document
 from pipeline.engine.stage import Result, Stage
 
-CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", re.IGNORECASE)
-TERMINAL_PUNCTUATION = (".", "?", "!", '"', "'")
+# The spaces before a marker go with it, so no space is left before the mark that follows.
+CITATION = re.compile(r"[ \t]*(?:\[\d*\]|\[edit\]|\[citation needed\])")
+END_MARKS = (".", "?", "!", '"')
 ELLIPSIS = "..."
-# A sentence ends at a run of terminal marks (and closing quotes or brackets) followed by
-# whitespace or the end of the line.
-SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
 POLICY_PHRASES = (
     "terms of use",
     "privacy policy",
@@ -36,11 +43,70 @@ POLICY_PHRASES = (
     "use cookies",
 )
 
+# --- sentences ----------------------------------------------------------------------------
+
+# A candidate sentence end: a mark followed by a punctuation character that punkt treats as
+# a separate token, or by white space and the next word.
+_CANDIDATE = re.compile(r"([.?!])(?:(?=[)\";}\]*:@'({\[!?])|\s+(?=(\S+)))")
+# Common English abbreviations that a period does not end (lower-case, without the final
+# period). Written for this project; words with inner periods ("u.s", "e.g") are recognised
+# by shape instead of being listed.
+ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof rev gen col capt lt sgt cpl sen rep gov pres hon st mt ft jr sr
+    inc ltd co corp bros dept univ assn est approx vs etc al fig figs eq vol vols no nos pp
+    ch sec ed eds trans jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed
+    thu thur thurs fri sat sun ave blvd rd hwy apt ste dist div
+    """.split()  # noqa: SIM905 (a word list reads better as words)
+)
+_INNER_PERIODS = re.compile(r"^(?:[a-z]\.)+[a-z]$")  # u.s, e.g, p.m, i.e
+_NUMBER = re.compile(r"^-?[.,]?\d[\d,.\-]*$")
+# Capitalised words that start a sentence even after an abbreviation ("at 5 p.m. The ...").
+SENTENCE_STARTERS = frozenset(
+    "the a an i it he she we they this that these those there in on at but and if when after".split()  # noqa: SIM905
+)
+_OPENING = "([{\"'“‘"
+
+
+def _ends_sentence(line: str, mark_at: int, next_word: str | None) -> bool:
+    """Whether the mark at `line[mark_at]` ends a sentence, given the word after it (None
+    when a closing mark follows directly)."""
+    if line[mark_at] in "?!":
+        return True
+    if (mark_at > 0 and line[mark_at - 1] == ".") or line.startswith(".", mark_at + 1):
+        return next_word is not None and next_word[:1].isupper()  # an ellipsis
+    start = line.rfind(" ", 0, mark_at) + 1
+    word = line[start:mark_at].lstrip(_OPENING).lower()
+    starter = next_word is not None and next_word[:1].isupper() and next_word.lower().strip(_OPENING) in SENTENCE_STARTERS
+    if word in ABBREVIATIONS or _INNER_PERIODS.match(word):
+        return starter
+    if len(word) == 1 and word.isalpha():  # an initial: "J. Smith", but "the K.'s hand" ends one
+        return next_word is None or starter
+    if _NUMBER.match(word):
+        return next_word is None or not next_word[:1].islower()
+    return True
+
+
+def count_sentences(line: str, enough: int = 0) -> int:
+    """Sentences in one line of text (a line with text has at least one); counting stops at
+    `enough` when it is given."""
+    if not line.strip():
+        return 0
+    count = 1
+    for match in _CANDIDATE.finditer(line):
+        if count == enough:
+            break
+        if _ends_sentence(line, match.start(1), match.group(2)):
+            count += 1
+    return count
+
+
+# --- the page rules -----------------------------------------------------------------------
+
 
 @dataclass
 class C4Thresholds:
-    min_words_per_line: int = 3  # 0 disables
-    min_sentences: int = 5  # per page, counted on the kept lines; 0 disables
+    min_words_per_line: int = 5  # 0 disables
+    min_sentences: int = 3  # per page, counted on the kept lines; 0 disables
     max_word_length: int = 1000  # a line with a longer word is removed; 0 disables
     remove_citations: bool = True  # "[1]", "[edit]", "[citation needed]"
     require_terminal_punctuation: bool = True
@@ -59,17 +125,8 @@ class C4Verdict:
     lines_removed: Counter[str] = field(default_factory=Counter)
 
 
-def count_sentences(line: str) -> int:
-    return len(SENTENCE_END.findall(line))
-
-
 def clean_page(text: str, t: C4Thresholds) -> C4Verdict:
     """Apply the C4 rules to one page; pure, so tests and benchmarks call it directly."""
-    lowered = text.lower()
-    if t.drop_lorem_ipsum and "lorem ipsum" in lowered:
-        return C4Verdict(None, "lorem_ipsum")
-    if t.drop_curly_bracket and "{" in text:
-        return C4Verdict(None, "curly_bracket")
     removed: Counter[str] = Counter()
     kept: list[str] = []
     sentences = 0
@@ -77,29 +134,32 @@ def clean_page(text: str, t: C4Thresholds) -> C4Verdict:
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
-            continue  # blank lines carry no text; C4 keeps none of them either
-        # Cheap guards first: a line shorter than the limit cannot hold a longer word.
+            continue  # blank lines carry no text; TFDS drops them as lines without an end mark
+        # Cheap guard first: a line shorter than the limit cannot hold a longer word.
         if max_word and len(line) > max_word and any(len(w) > max_word for w in line.split()):
             removed["too_long_word"] += 1
             continue
         if t.remove_citations and "[" in line:
             line = CITATION.sub("", line).strip()
-        if t.require_terminal_punctuation and (not line.endswith(TERMINAL_PUNCTUATION) or line.endswith(ELLIPSIS)):
+        if t.require_terminal_punctuation and (not line.endswith(END_MARKS) or line.endswith(ELLIPSIS)):
             removed["no_terminal_punctuation"] += 1
             continue
-        if t.min_words_per_line and len(raw.split(None, t.min_words_per_line)) < t.min_words_per_line:
+        if t.min_words_per_line and len(line.split(None, t.min_words_per_line)) < t.min_words_per_line:
             removed["too_few_words"] += 1
             continue
-        if t.drop_javascript_lines or t.drop_policy_lines:
-            lowered_line = line.lower()
-            if t.drop_javascript_lines and "javascript" in lowered_line:
-                removed["javascript"] += 1
-                continue
-            if t.drop_policy_lines and any(p in lowered_line for p in POLICY_PHRASES):
-                removed["policy"] += 1
-                continue
+        lowered = line.lower()
+        if t.drop_lorem_ipsum and "lorem ipsum" in lowered:
+            return C4Verdict(None, "lorem_ipsum", removed)
+        if t.drop_javascript_lines and "javascript" in lowered:
+            removed["javascript"] += 1
+            continue
+        if t.drop_curly_bracket and "{" in line:
+            return C4Verdict(None, "curly_bracket", removed)
+        if t.drop_policy_lines and any(p in lowered for p in POLICY_PHRASES):
+            removed["policy"] += 1
+            continue
         if sentences < t.min_sentences:  # counting stops once the page has enough
-            sentences += max(1, count_sentences(line))
+            sentences += count_sentences(line, t.min_sentences - sentences)
         kept.append(line)
     if not kept:
         return C4Verdict(None, "no_lines_left", removed)

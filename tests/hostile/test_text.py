@@ -83,13 +83,14 @@ def test_invalid_utf8_in_code_xml_and_warc(tmp_path: Path) -> None:
     assert [d.id for d in docs] == ["good/1"]
     assert list(failures(stats)) == ["Posts.xml"]
     assert stats["files"]["failed"][0]["path"].endswith("latin1/Posts.xml")
-    # WET text: bad bytes become U+FFFD and the page says so in its invalid_utf8 column.
+    # WET text: bad bytes become U+FFFD and the page says so in its invalid_utf8 column (the
+    # first line of a WET record is the page title).
     import random
 
     rng = random.Random(0)
     write_members(tmp_path / "cc/a.warc.wet.gz", [
-        warc_record(rng, "conversion", "https://a.example/", b"good text", "text/plain"),
-        warc_record(rng, "conversion", "https://b.example/", LATIN1, "text/plain"),
+        warc_record(rng, "conversion", "https://a.example/", b"Title\ngood text", "text/plain"),
+        warc_record(rng, "conversion", "https://b.example/", b"Title\n" + LATIN1, "text/plain"),
     ])
     stats, docs = run(CommonCrawlReader(), tmp_path / "cc", tmp_path / "out")
     assert [(d.text, d.meta["invalid_utf8"]) for d in docs] == [("good text", False), ("caf\ufffd", True)]

@@ -67,7 +67,7 @@ def test_only_unusable_inputs_end_with_one_error(tmp_path: Path) -> None:
 
 
 def test_config_changes_the_thresholds(tmp_path: Path) -> None:
-    _write(tmp_path / "in/a.json", [_row("Only one sentence here.")])
+    _write(tmp_path / "in/a.json", [_row("There is only one sentence here.")])
     report = run_source(C4(C4Config(min_sentences=1)), str(tmp_path / "in"), str(tmp_path / "out"),
                         show_progress=False)
     assert report.documents_kept == 1
@@ -80,7 +80,7 @@ def test_sample_exercises_every_rule(tmp_path: Path) -> None:
     assert [f["path"].rsplit("/", 1)[1] for f in stats["files"]["failed"]] == ["c4-train.00002-of-00003.json.gz"]
     read, quality = stats["stages"]
     assert read["dropped"] == {"malformed_json": 2, "not_utf8": 2}
-    assert set(quality["dropped"]) == {"lorem_ipsum", "curly_bracket", "fewer_than_5_sentences"}
+    assert set(quality["dropped"]) == {"lorem_ipsum", "curly_bracket", "fewer_than_3_sentences"}
     texts = [r["text"] for p in sorted((tmp_path / "out/c4").glob("shard-*.arrow"))
              for r in Dataset.from_file(str(p)).to_list()]
     joined = "\n".join(texts)

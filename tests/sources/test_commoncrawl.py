@@ -62,7 +62,8 @@ def test_run_on_the_sample_writes_the_filter_columns(sample_run: tuple[dict, lis
 def test_stats_show_drops_per_stage_and_reason(sample_run: tuple[dict, list, Path]) -> None:
     stats, docs, _ = sample_run
     by_name = {s["name"]: s for s in stats["stages"]}
-    assert list(by_name) == ["read", "line_dedup", "min_chars", "langid", "perplexity", "perplexity_bucket",
+    # The length floor comes first: CCNet drops short pages before hashing any line.
+    assert list(by_name) == ["read", "min_chars", "line_dedup", "langid", "perplexity", "perplexity_bucket",
                              "wiki_classifier"]
     for stage in stats["stages"]:
         assert stage["in"] == stage["out"] + sum(stage["dropped"].values()), stage
@@ -71,7 +72,7 @@ def test_stats_show_drops_per_stage_and_reason(sample_run: tuple[dict, list, Pat
     assert by_name["read"]["in"] == 292
     assert by_name["read"]["dropped"] == {"broken_warc_header": 1, "http_status_not_200": 1, "not_html": 1,
                                           "truncated_gzip": 1}
-    assert set(by_name["line_dedup"]["dropped"]) == {"empty_after_dedup"}
+    assert set(by_name["line_dedup"]["dropped"]) <= {"empty_after_dedup", "duplicate_page"}
     assert set(by_name["min_chars"]["dropped"]) == {"too_short"}
     assert set(by_name["langid"]["dropped"]) == {"lang_de", "lang_fr"}
     assert by_name["perplexity"]["dropped"] == {}
@@ -80,7 +81,7 @@ def test_stats_show_drops_per_stage_and_reason(sample_run: tuple[dict, list, Pat
     assert set(bucket["dropped"]) == {"bucket_tail"}
     assert abs(bucket["dropped"]["bucket_tail"] - 0.4 * bucket["in"]) <= 1
     assert set(by_name["wiki_classifier"]["dropped"]) == {"wiki_prob_below_0.25"}
-    for name in ("line_dedup", "min_chars", "langid", "perplexity_bucket", "wiki_classifier"):
+    for name in ("min_chars", "langid", "perplexity_bucket", "wiki_classifier"):
         assert sum(by_name[name]["dropped"].values()) > 0, name
     assert stats["documents_kept"] == len(docs) == by_name["wiki_classifier"]["out"]
     (failed,) = stats["files"]["failed"]
@@ -90,7 +91,8 @@ def test_stats_show_drops_per_stage_and_reason(sample_run: tuple[dict, list, Pat
 
 def _wet(tmp_path: Path, texts: list[str], name: str = "a.warc.wet.gz") -> tuple[Path, list[bytes]]:
     rng = random.Random(name)  # record ids differ between files, as Common Crawl's do
-    records = [warc_record(rng, "conversion", f"https://site.example/{i}", t.encode(), "text/plain",
+    # A WET record's first line is the page title.
+    records = [warc_record(rng, "conversion", f"https://site.example/{i}", f"Title {i}\n{t}".encode(), "text/plain",
                            date=f"2019-03-0{i + 1}T00:00:00Z") for i, t in enumerate(texts)]
     path = tmp_path / name
     write_members(path, records)
@@ -101,6 +103,7 @@ def test_reader_keeps_url_date_and_record_id_with_stable_ids(tmp_path: Path) -> 
     path, _ = _wet(tmp_path, ["First page.", "Second page."])
     docs = list(CommonCrawl().read(str(path)))
     assert [d.text for d in docs] == ["First page.", "Second page."]
+    assert [d.meta["title"] for d in docs] == ["Title 0", "Title 1"]
     assert docs[0].meta["url"] == "https://site.example/0" and docs[1].meta["warc_date"] == "2019-03-02T00:00:00Z"
     assert docs[0].id.startswith("urn:uuid:") and docs[0].meta["warc_record_id"] == docs[0].id
     assert [d.id for d in CommonCrawl().read(f"file://{path}")] == [d.id for d in docs]  # URLs read too
@@ -138,8 +141,8 @@ def test_truncated_file_is_reported_and_counted_and_the_run_goes_on(sample: tupl
 
 def test_invalid_utf8_is_replaced_and_counted(tmp_path: Path) -> None:
     rng = random.Random(1)
-    bad = warc_record(rng, "conversion", "https://x.example/", "Caf\xe9 au lait".encode("latin-1"), "text/plain")
-    good = warc_record(rng, "conversion", "https://y.example/", "Café au lait".encode(), "text/plain")
+    bad = warc_record(rng, "conversion", "https://x.example/", "Menu\nCaf\xe9 au lait".encode("latin-1"), "text/plain")
+    good = warc_record(rng, "conversion", "https://y.example/", "Menu\nCafé au lait".encode(), "text/plain")
     write_members(tmp_path / "a.wet.gz", [bad, good])
     docs = list(CommonCrawl().read(str(tmp_path / "a.wet.gz")))
     assert [d.text for d in docs] == ["Caf\ufffd au lait", "Café au lait"]
@@ -149,10 +152,10 @@ def test_invalid_utf8_is_replaced_and_counted(tmp_path: Path) -> None:
 def test_a_broken_warc_header_is_skipped_and_counted(tmp_path: Path) -> None:
     rng = random.Random(2)
     records = [
-        warc_record(rng, "conversion", "https://a.example/", b"Before.", "text/plain"),
+        warc_record(rng, "conversion", "https://a.example/", b"A\nBefore.", "text/plain"),
         b"WARC/1.0\r\nWARC-Type conversion\r\nContent-Length: lots\r\n\r\nlost body\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nnot a warc record\r\n\r\n",
-        warc_record(rng, "conversion", "https://b.example/", b"After.", "text/plain"),
+        warc_record(rng, "conversion", "https://b.example/", b"B\nAfter.", "text/plain"),
     ]
     (tmp_path / "plain.wet").write_bytes(b"".join(records))  # one stream: the reader must resync itself
     write_members(tmp_path / "members.wet.gz", records)
@@ -224,7 +227,7 @@ def test_oversized_records_headers_and_http_bodies_are_skipped(tmp_path: Path,
     records = [
         warc_record(rng, "conversion", "https://a.example/", b"x" * 6000, "text/plain"),  # over the record bound
         warc_record(rng, "response", "https://b.example/", bomb, "application/http"),  # inflates past the bound
-        warc_record(rng, "conversion", "https://c.example/", b"Kept.", "text/plain"),
+        warc_record(rng, "conversion", "https://c.example/", b"C\nKept.", "text/plain"),
         b"WARC/1.0\r\n" + b"X-Padding: aaaa\r\n" * 500,  # a header that never ends
     ]
     write_members(tmp_path / "a.warc.gz", records)

