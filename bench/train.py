@@ -30,11 +30,11 @@ import torch.nn.functional as F  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.commands.mix import LLAMA1  # noqa: E402
-from train.apply import apply_compile  # noqa: E402
 from train.config import TrainConfig, resolve  # noqa: E402
-from train.loop import build_model, pick_device, train  # noqa: E402
+from train.loop import train  # noqa: E402
 from train.metrics import peak_flops, read_metrics  # noqa: E402
 from train.model import flops_per_token  # noqa: E402
+from train.parallel import join, pick_device  # noqa: E402
 
 
 def write_tokens(root: Path, vocab_size: int, tokens_per_source: int = 200_000) -> None:
@@ -68,9 +68,7 @@ def reference(config: TrainConfig, vocab_size: int, warmup: int) -> list[float]:
     resolved = resolve(config, vocab_size=vocab_size)
     cfg = resolved.train
     device = pick_device(cfg.device)
-    model = build_model(resolved, device)
-    if cfg.compile:
-        apply_compile(model)
+    model = join("fsdp", cfg.device).build_model(resolved.model, cfg.seed, compile=cfg.compile)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
     batch = torch.randint(0, vocab_size, (cfg.micro_batch, cfg.seq_len + 1), device=device)
     inputs, targets = batch[:, :-1], batch[:, 1:]
