@@ -176,7 +176,8 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
 
 # Settings a resumed run may change; anything else must match the checkpointed run.
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "keep_checkpoints", "log_every", "progress", "compile",
-                     "activation_checkpointing", "peak_flops", "data", "device", "strategy", "tp"}
+                     "activation_checkpointing", "peak_flops", "data", "device", "strategy", "tp",
+                     "run"}  # run: a run folder moved or copied elsewhere resumes there
 
 
 def check_layout(args: ModelArgs, world_size: int, tp: int, seq_len: int) -> None:
