@@ -24,6 +24,7 @@ state.pt is read with torch.load(weights_only=True) (no arbitrary unpickling).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import random
@@ -36,7 +37,8 @@ import numpy as np
 import torch
 import torch.distributed.checkpoint as dcp
 from torch import nn
-from torch.distributed.checkpoint.filesystem import FileSystemReader, FileSystemWriter
+from torch.distributed.checkpoint.api import CheckpointException
+from torch.distributed.checkpoint.filesystem import FileSystem, FileSystemReader, FileSystemWriter
 from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
@@ -88,17 +90,22 @@ def save(par: Parallel, run_dir: Path, name: str, model: nn.Module, optimizer: t
         tmp.mkdir(parents=True)
     par.barrier()
     failure, mine = None, {}
+    recording = _RecordingFileSystem()
     try:
         model_state, optimizer_state = get_state_dict(model, optimizer)
+        writer = FileSystemWriter(tmp)
+        writer.fs = recording
         with _quiet():
-            dcp.save({MODEL_KEY: model_state, "optimizer": optimizer_state}, storage_writer=FileSystemWriter(tmp),
+            dcp.save({MODEL_KEY: model_state, "optimizer": optimizer_state}, storage_writer=writer,
                      no_dist=par.world_size == 1)
         if par.is_main:
             _save_file(state, tmp / STATE, final / STATE)
         # Each rank hashes the file it wrote; rank 0 adds the rest and writes the manifest.
         mine = {p.name: _describe(p) for p in tmp.glob(f"__{par.rank}_*.distcp")}
-    except Exception as e:  # DCP wraps a failed write (disk full) in its CheckpointException
-        failure = _os_error(e)
+    except (Exception, CheckpointException) as e:  # DCP's exception derives from BaseException
+        # torch.save inside DCP turns a failed write (disk full) into a RuntimeError without
+        # errno: the recording file system kept the OSError itself.
+        failure = _os_error(e) or (recording.errors[0] if recording.errors else None)
         if failure is None:
             raise
         if not str(failure.filename or "").startswith(str(final)):
@@ -260,6 +267,43 @@ def model_tensors(path: Path, names: list[str] | None = None) -> Iterator[tuple[
 def load_model_state(path: Path) -> dict[str, torch.Tensor]:
     """Every model tensor, whole (for generation and evaluation on one device)."""
     return dict(model_tensors(path))
+
+
+class _RecordingFileIO(io.FileIO):
+    """A raw file that keeps the OSError of a failed write (disk full) for the error message."""
+
+    errors: list[OSError]
+
+    def write(self, data: Any) -> int:
+        # A write cut short (the file-size limit reached) is retried so it fails with its errno.
+        view = memoryview(data).cast("B")
+        done = 0
+        try:
+            while done < len(view):
+                done += super().write(view[done:])
+        except OSError as e:
+            self.errors.append(e)
+            raise
+        return done
+
+
+class _RecordingFileSystem(FileSystem):
+    """DCP's local file system, writing through _RecordingFileIO."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[OSError] = []
+
+    @contextlib.contextmanager
+    def create_stream(self, path: str | os.PathLike, mode: str) -> Iterator[io.IOBase]:
+        if "w" not in mode:
+            with super().create_stream(path, mode) as stream:
+                yield stream
+            return
+        raw = _RecordingFileIO(path, "wb")
+        raw.errors = self.errors
+        with io.BufferedWriter(raw) as stream:
+            yield stream
 
 
 class _RecordingFile:
