@@ -154,6 +154,10 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
         raise UserError(f"--steps must be positive, got {steps}")
     if warmup > steps:
         raise UserError(f"warmup_steps ({warmup}) exceeds steps ({steps})")
+    if config.strategy not in ("fsdp", "ddp"):
+        raise UserError(f"strategy '{config.strategy}': expected fsdp or ddp")
+    if config.tp > 1 and config.strategy != "fsdp":
+        raise UserError(f"--tp {config.tp} composes with --strategy fsdp, not {config.strategy}")
     check_layout(model_args, world_size, config.tp, seq_len)
     data_ranks = world_size // config.tp  # a tensor-parallel group shares its micro-batches
     per_micro = seq_len * micro_batch * data_ranks

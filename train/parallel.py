@@ -172,9 +172,7 @@ class Parallel:
             apply_fsdp(model, self.mesh["dp"], self.device)
         model.to_empty(device=self.device)
         init_from_seed(model, seed, self.device)
-        if self.strategy == "ddp" and self.dp_size > 1:
-            if self.tp > 1:
-                raise UserError("--tp needs --strategy fsdp")
+        if self.strategy == "ddp" and self.dp_size > 1:  # resolve() refuses ddp with --tp
             from torch.nn.parallel import DistributedDataParallel
 
             device_ids = [self.device.index] if self.device.type == "cuda" else None
