@@ -127,6 +127,7 @@ class _SavedBytes:
     def __init__(self, module: Any) -> None:
         self.parameters = {p.untyped_storage()._cdata for p in module.parameters()}
         self.storages: dict[int, int] = {}
+        self.kept: list[Any] = []
         self.paused = False
 
     def pack(self, tensor: Any) -> Any:
@@ -134,6 +135,7 @@ class _SavedBytes:
         return tensor
 
     def add(self, tensor: Any) -> None:
+        self.kept.append(tensor)  # alive until counted: a freed storage's address is never reused
         storage = tensor.untyped_storage()
         if not self.paused and storage._cdata not in self.parameters:
             self.storages[storage._cdata] = storage.nbytes()
