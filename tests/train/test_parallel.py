@@ -49,7 +49,11 @@ def _losses(run: Path) -> list[float]:
 
 
 def _close(a: list[float], b: list[float], tolerance: float) -> bool:
-    return len(a) == len(b) and max(abs(x - y) for x, y in zip(a, b)) < tolerance
+    if len(a) != len(b):
+        return False
+    gap = max(abs(x - y) for x, y in zip(a, b))
+    print(f"\nlargest loss difference over {len(a)} steps: {gap:.2e} (tolerance {tolerance:g})")
+    return gap < tolerance
 
 
 @pytest.fixture(scope="module")
