@@ -68,6 +68,7 @@ def test_greedy_generation_gives_the_same_tokens(exported: tuple[Path, Path]) ->
     assert mine[:5] == [44, 45, 46, 47, 48]  # it learned to count
 
 
+@pytest.mark.slow
 def test_weights_stream_into_files_of_at_most_the_limit(exported: tuple[Path, Path], tmp_path: Path) -> None:
     """With a 100 kB limit (5 GB by default) the 0.8 MB debug model lands in several files that
     transformers reads through model.safetensors.index.json, to the same logits."""

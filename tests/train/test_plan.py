@@ -21,6 +21,7 @@ def run_plan(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_65b_on_64_ranks_has_the_papers_parameter_count() -> None:
     result = run_plan("--model", "65b", "--world-size", "64", "--json")
     assert result.returncode == 0, result.stderr
@@ -34,6 +35,7 @@ def test_65b_on_64_ranks_has_the_papers_parameter_count() -> None:
     assert out["optimizer_bytes_per_rank"] == 8 * out["params_per_rank"]  # AdamW's two moments
 
 
+@pytest.mark.slow
 def test_7b_on_8_gpus_of_80_gb_with_and_without_activation_checkpointing() -> None:
     plain = plan("7b", 8)
     checkpointed = plan("7b", 8, activation_checkpointing=True)
@@ -50,6 +52,7 @@ def test_7b_on_8_gpus_of_80_gb_with_and_without_activation_checkpointing() -> No
     assert plan("7b", 8, micro_batch=8, activation_checkpointing=True).fits(80 * GIB)
 
 
+@pytest.mark.slow
 def test_tensor_parallelism_splits_the_weights_and_the_activations() -> None:
     alone, split = plan("13b", 8), plan("13b", 8, tp=2)
     # Norm weights are replicated across the tensor-parallel pair: a hair above the same share.
@@ -59,6 +62,7 @@ def test_tensor_parallelism_splits_the_weights_and_the_activations() -> None:
         plan("13b", 6, tp=3)
 
 
+@pytest.mark.slow
 def test_bad_tp_is_one_line_and_exit_2() -> None:
     result = run_plan("--model", "7b", "--world-size", "8", "--tp", "3")
     assert result.returncode == 2
