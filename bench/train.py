@@ -1,10 +1,16 @@
 """Training-step throughput: herd's loop (`train.loop.train`: mixture data loading, schedule,
-clipping, NaN check, metrics, progress) against a minimal reference step on the same model and
-shapes (a fixed batch, forward, cross-entropy, backward, fused AdamW step; nothing else).
+clipping, NaN check, metrics, progress) against two peers on the same shapes:
+
+- a minimal reference step on our model (a fixed batch, forward, cross-entropy, backward,
+  fused AdamW step; nothing else): what the loop's bookkeeping costs;
+- Hugging Face transformers' LlamaForCausalLM of the same configuration (hidden size, layers,
+  heads, SwiGLU width, vocabulary, RMSNorm eps, rope theta, untied output; SDPA attention)
+  trained with the same AdamW (betas, eps, weight decay on matrices only, fused) and the same
+  gradient clipping, on a fixed batch: what the model itself costs against the common peer.
 
     .venv/bin/python bench/train.py [--model tiny] [--vocab 32000 2242] [--steps 12] [--rounds 3]
 
-Rounds alternate ours / reference so load from other processes hits both alike; the figure is
+Rounds alternate ours / reference / HF so load from other processes hits both alike; the figure is
 the median step time over all rounds, the first --warmup steps of each round left out. On a
 machine with CUDA it also measures the GPU configuration (default: the 1b preset at context
 2048, bf16 autocast, torch.compile) and prints MFU against the device's dense bf16 peak.
@@ -30,11 +36,11 @@ import torch.nn.functional as F  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.commands.mix import LLAMA1  # noqa: E402
-from train.apply import apply_compile  # noqa: E402
 from train.config import TrainConfig, resolve  # noqa: E402
-from train.loop import build_model, pick_device, train  # noqa: E402
+from train.loop import build_optimizer, train  # noqa: E402
 from train.metrics import peak_flops, read_metrics  # noqa: E402
 from train.model import flops_per_token  # noqa: E402
+from train.parallel import join, pick_device  # noqa: E402
 
 
 def write_tokens(root: Path, vocab_size: int, tokens_per_source: int = 200_000) -> None:
@@ -68,9 +74,7 @@ def reference(config: TrainConfig, vocab_size: int, warmup: int) -> list[float]:
     resolved = resolve(config, vocab_size=vocab_size)
     cfg = resolved.train
     device = pick_device(cfg.device)
-    model = build_model(resolved, device)
-    if cfg.compile:
-        apply_compile(model)
+    model = join("fsdp", cfg.device).build_model(resolved.model, cfg.seed, compile=cfg.compile)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
     batch = torch.randint(0, vocab_size, (cfg.micro_batch, cfg.seq_len + 1), device=device)
     inputs, targets = batch[:, :-1], batch[:, 1:]
@@ -90,15 +94,53 @@ def reference(config: TrainConfig, vocab_size: int, warmup: int) -> list[float]:
     return times[warmup:]
 
 
+def hugging_face(config: TrainConfig, vocab_size: int, warmup: int) -> list[float]:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    resolved = resolve(config, vocab_size=vocab_size)
+    cfg, args = resolved.train, resolved.model
+    device = pick_device(cfg.device)
+    hf_config = LlamaConfig(hidden_size=args.dim, intermediate_size=args.ffn_hidden_dim,
+                            num_hidden_layers=args.n_layers, num_attention_heads=args.n_heads,
+                            num_key_value_heads=args.kv_heads, head_dim=args.head_dim, vocab_size=vocab_size,
+                            max_position_embeddings=args.max_seq_len, rms_norm_eps=args.norm_eps,
+                            rope_theta=args.rope_theta, tie_word_embeddings=False, attention_bias=False,
+                            mlp_bias=False, use_cache=False, attn_implementation="sdpa")
+    torch.manual_seed(cfg.seed)
+    model = LlamaForCausalLM(hf_config).to(device)
+    if cfg.compile:
+        model.compile()
+    model.train()
+    optimizer = build_optimizer(model, cfg, device)  # the same groups: no decay on norms and embeddings
+    batch = torch.randint(0, vocab_size, (cfg.micro_batch, cfg.seq_len + 1), device=device)
+    inputs, targets = batch[:, :-1], batch[:, 1:]
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    times = []
+    for _ in range(cfg.steps):
+        start = time.perf_counter()
+        with autocast:
+            logits = model(input_ids=inputs).logits
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return times[warmup:]
+
+
 def measure(base: TrainConfig, vocab_size: int, rounds: int, warmup: int, work: Path) -> dict[str, float]:
     data = work / f"tokens-{vocab_size}"
     if not data.exists():
         write_tokens(data, vocab_size)
-    ours_times, reference_times = [], []
+    ours_times, reference_times, hf_times = [], [], []
     for number in range(rounds):
         config = dataclasses.replace(base, data=str(data), run=str(work / f"run-{vocab_size}-{number}"))
         ours_times += ours(config, warmup)
         reference_times += reference(config, vocab_size, warmup)
+        hf_times += hugging_face(config, vocab_size, warmup)
     resolved = resolve(base, vocab_size=vocab_size)
     tokens = resolved.train.batch_tokens
     device = pick_device(base.device)
@@ -110,18 +152,20 @@ def measure(base: TrainConfig, vocab_size: int, rounds: int, warmup: int, work: 
     per_token = flops_per_token(resolved.model, resolved.train.seq_len, params)
     ours_tps = tokens / statistics.median(ours_times)
     reference_tps = tokens / statistics.median(reference_times)
+    hf_tps = tokens / statistics.median(hf_times)
     return {"params": params, "ours": ours_tps, "reference": reference_tps, "ratio": ours_tps / reference_tps,
+            "hf": hf_tps, "hf_ratio": ours_tps / hf_tps,
             "ours_mfu": per_token * ours_tps / peak if peak else float("nan"),
             "reference_mfu": per_token * reference_tps / peak if peak else float("nan"), "peak": peak}
 
 
 def print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
     print(f"\n{title}")
-    print(f"{'configuration':<44} {'params':>8} {'ours tok/s':>11} {'ref tok/s':>10} {'ours/ref':>9} "
-          f"{'MFU ours':>9} {'MFU ref':>8}")
+    print(f"{'configuration':<44} {'params':>8} {'ours tok/s':>11} {'ref tok/s':>10} {'HF tok/s':>9} "
+          f"{'ours/ref':>9} {'ours/HF':>8} {'MFU ours':>9} {'MFU ref':>8}")
     for name, r in rows:
-        print(f"{name:<44} {r['params'] / 1e6:>7.1f}M {r['ours']:>11,.0f} {r['reference']:>10,.0f} "
-              f"{r['ratio']:>9.3f} {r['ours_mfu']:>9.1%} {r['reference_mfu']:>8.1%}")
+        print(f"{name:<44} {r['params'] / 1e6:>7.1f}M {r['ours']:>11,.0f} {r['reference']:>10,.0f} {r['hf']:>9,.0f} "
+              f"{r['ratio']:>9.3f} {r['hf_ratio']:>8.3f} {r['ours_mfu']:>9.1%} {r['reference_mfu']:>8.1%}")
 
 
 def main() -> None:
@@ -148,7 +192,8 @@ def main() -> None:
             resolved = resolve(base, vocab_size=vocab)
             name = (f"{args.model} cpu fp32 vocab {vocab} ctx {resolved.train.seq_len} x {resolved.train.micro_batch}")
             rows.append((name, measure(base, vocab, args.rounds, args.warmup, work)))
-        print_table("CPU: our training step against a bare forward/backward/AdamW step (median step time)", rows)
+        print_table("CPU: our training step against a bare step on our model and HF LlamaForCausalLM's step "
+                    "(median step time)", rows)
         if torch.cuda.is_available():
             base = TrainConfig(model=args.gpu_model, steps=args.gpu_steps, device="cuda", progress=False,
                                compile=True, seq_len=2048, micro_batch=args.gpu_micro_batch,
@@ -158,7 +203,7 @@ def main() -> None:
                         f"peak {result['peak'] / 1e12:.0f} TFLOP/s",
                         [(f"{args.gpu_model} ctx 2048 x {args.gpu_micro_batch}", result)])
         else:
-            print("\nGPU: no CUDA device here; the 1b / context 2048 / bf16 / compile row was not measured")
+            print("\nGPU: no CUDA device here; the 1b / context 2048 / bf16 / compile row and its MFU: not measured")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,10 @@ Reading (what the trainer needs, nothing more):
     train = shards.split("train")
     train.documents, train.tokens     # counts from meta.json
     train.document(k)                 # the ids of document k, BOS and EOS included
-    for tokens, offsets in train.shards: ...   # np.memmap of ids, int64 offsets
+    for shard in train.shards: shard.tokens, shard.offsets   # np.memmap of ids, int64 offsets
+
+`read_meta` and `open_shards` are the one reader of this format: the trainer's data loader
+(train/data.py) opens its sources through them too.
 
 Passing `tokenizer` (or `tokenizer_sha256`) refuses shards encoded with another tokenizer.
 """
@@ -30,10 +33,11 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from pipeline.common.errors import UserError
+from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import file_sha256
 
 META = "meta.json"
@@ -98,25 +102,111 @@ class TokenShardWriter:
             (self.folder / f"{self.idx_name}.tmp").unlink(missing_ok=True)
 
 
+TOKEN_DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One `.bin`/`.idx` pair, memory-mapped: token ids and int64 document offsets."""
+
+    tokens: np.ndarray  # flat ids (an np.memmap; an empty array for a shard of no tokens)
+    offsets: np.ndarray  # documents + 1 entries, the last one len(tokens)
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """A token-shard folder's meta.json; missing or unreadable is one InputError naming it."""
+    path = folder / META
+    if not folder.is_dir():
+        raise InputError(str(folder), "no token shards here (run `tokenizer encode` first)")
+    if not path.is_file():
+        raise InputError(str(path), "missing: not a token-shard folder (run `tokenizer encode` first)")
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(str(path), f"not valid JSON ({e})") from None
+
+
+def open_shards(folder: Path, meta: dict[str, Any], split: str) -> list[Shard]:
+    """Memory-map every shard of `split`, each checked against its index and meta.json.
+
+    Nothing is read but the index's last entry: a torn write (a .bin shorter than its index
+    says, a size that is not whole ids) is caught here, before a training step reads past it.
+    """
+    meta_path = folder / META
+    try:
+        dtype = TOKEN_DTYPES[meta["dtype"]]
+        entries = meta["splits"][split]["shards"]
+    except (KeyError, TypeError) as e:
+        raise InputError(str(meta_path), f"missing or wrong field {e} (see the token shard format)") from None
+    shards = []
+    for entry in entries:
+        bin_path, idx_path = _shard_paths(folder, entry, meta_path)
+        if not bin_path.is_file():
+            raise InputError(str(bin_path), "listed in meta.json but missing")
+        size = bin_path.stat().st_size
+        if size % dtype.itemsize:
+            raise InputError(str(bin_path), f"size {size} is not a multiple of {meta['dtype']}: truncated?")
+        count = size // dtype.itemsize
+        offsets = _open_index(idx_path, count)
+        documents = entry.get("documents")
+        if isinstance(documents, int) and len(offsets) != documents + 1:
+            raise InputError(str(idx_path), f"holds {len(offsets) - 1} documents but meta.json says {documents} "
+                             "(truncated or from another run)")
+        tokens = np.memmap(bin_path, dtype=dtype, mode="r") if count else np.empty(0, dtype=dtype)
+        shards.append(Shard(tokens, offsets))
+    return shards
+
+
+def _shard_paths(folder: Path, entry: dict[str, Any], meta_path: Path) -> tuple[Path, Path]:
+    """The .bin and .idx of one meta.json shard entry.
+
+    The spec's entry names the .bin under "tokens" and also gives the token count under "tokens";
+    JSON keeps only the last of duplicate keys, so when "tokens" is a number the .bin's name is
+    taken from a "bin" key or from the index's ("train-00000.idx" -> "train-00000.bin").
+    """
+    index = entry.get("index") if isinstance(entry, dict) else None
+    if not isinstance(index, str):
+        raise InputError(str(meta_path), f"shard entry without an 'index' file name: {entry}")
+    name = entry.get("tokens")
+    if not isinstance(name, str):
+        name = entry.get("bin") or (index[:-len(".idx")] + ".bin" if index.endswith(".idx") else None)
+    if not name:
+        raise InputError(str(meta_path), f"shard entry without a .bin file name: {entry}")
+    return folder / name, folder / index
+
+
+def _open_index(idx_path: Path, tokens: int) -> np.ndarray:
+    """The index, memory-mapped; its last entry must be the .bin's token count (else a torn write)."""
+    if not idx_path.is_file():
+        raise InputError(str(idx_path), "listed in meta.json but missing")
+    size = idx_path.stat().st_size
+    if size < 8 or size % 8:
+        raise InputError(str(idx_path), f"size {size} is not a whole int64 array: truncated?")
+    offsets = np.memmap(idx_path, dtype="<i8", mode="r")
+    if int(offsets[-1]) != tokens:
+        raise InputError(str(idx_path), f"ends at token {int(offsets[-1])} but its .bin holds {tokens} tokens")
+    return offsets
+
+
 @dataclass
 class TokenSplit:
     """One split of a source: memory-mapped shards and their document offsets."""
 
     documents: int
     tokens: int
-    shards: list[tuple[np.memmap, np.ndarray]]
+    shards: list[Shard]
 
     def __post_init__(self) -> None:
-        self._first_doc = np.cumsum([0] + [len(offsets) - 1 for _, offsets in self.shards])
+        self._first_doc = np.cumsum([0] + [len(shard.offsets) - 1 for shard in self.shards])
 
     def document(self, k: int) -> np.ndarray:
         """Ids of document k of the split (BOS and EOS included), counting across shards."""
         if not 0 <= k < self._first_doc[-1]:
             raise IndexError(f"document {k} out of range (0..{self._first_doc[-1] - 1})")
-        shard = int(np.searchsorted(self._first_doc, k, side="right")) - 1
-        tokens, offsets = self.shards[shard]
-        local = k - self._first_doc[shard]
-        return np.asarray(tokens[offsets[local]:offsets[local + 1]])
+        number = int(np.searchsorted(self._first_doc, k, side="right")) - 1
+        shard = self.shards[number]
+        local = k - self._first_doc[number]
+        return np.asarray(shard.tokens[shard.offsets[local]:shard.offsets[local + 1]])
 
 
 class TokenShards:
@@ -125,13 +215,7 @@ class TokenShards:
     def __init__(self, folder: Path | str, tokenizer: Path | str | None = None,
                  tokenizer_sha256: str | None = None) -> None:
         self.folder = Path(folder)
-        path = self.folder / META
-        if not path.exists():
-            raise UserError(f"{path}: no token shards here (run `tokenizer encode`)")
-        try:
-            self.meta = json.loads(path.read_text())
-        except ValueError as e:
-            raise UserError(f"{path}: not valid JSON ({e})") from None
+        self.meta = read_meta(self.folder)
         if tokenizer is not None:
             tokenizer_sha256 = file_sha256(Path(tokenizer))
         if tokenizer_sha256 is not None:
@@ -143,16 +227,7 @@ class TokenShards:
 
     def split(self, name: str = "train") -> TokenSplit:
         entry = self.meta["splits"][name]
-        shards = []
-        for shard in entry["shards"]:
-            offsets = np.fromfile(self.folder / shard["index"], dtype="<i8")
-            bin_name = shard.get("bin") or shard["index"].removesuffix(".idx") + ".bin"
-            tokens = np.memmap(self.folder / bin_name, dtype=np.dtype(self.dtype).newbyteorder("<"), mode="r")
-            if len(offsets) != shard["documents"] + 1 or offsets[-1] != len(tokens):
-                raise UserError(f"{self.folder / bin_name}: does not match its index {shard['index']} "
-                                "(truncated or from another run)")
-            shards.append((tokens, offsets))
-        return TokenSplit(entry["documents"], entry["tokens"], shards)
+        return TokenSplit(entry["documents"], entry["tokens"], open_shards(self.folder, self.meta, name))
 
 
 def check_tokenizer(meta: dict, sha256: str, tokenizer: str, folder: Path) -> None:

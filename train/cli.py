@@ -1,8 +1,12 @@
-"""`train`: train a LLaMA model on a mixture of token shards; plot, export, generate, evaluate.
+"""`train`: train a LLaMA model on a mixture of token shards; plan, plot, export, generate, evaluate.
 
 Training takes flags only (`train --mixture llama1 --model tiny --steps 200`); the other jobs
 are subcommands named by the first argument (`train plot --run runs/NAME`). The first argument
 decides which parser reads the rest, so both forms work and `train --help` lists both.
+
+The same command trains in one process or in each of N under torchrun (train/parallel.py).
+Every training flag's destination is a TrainConfig field of the same name: the flags are the
+one list, and the config values are read from them by the dataclass's fields.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import importlib
 import os
 import sys
 
-from pipeline.common.errors import exit_on_errors
+from pipeline.common.errors import UserError, exit_on_errors
 
 DESCRIPTION = """\
 Train a LLaMA-1 model (RMSNorm, SwiGLU, rotary embeddings; AdamW, warmup + cosine schedule)
@@ -20,12 +24,15 @@ on token shards drawn at a mixture's proportions:
 
   train --mixture llama1 --model tiny --steps 200          a short run on data/tokens
   train --mixture llama1 --model tiny --steps 400 --resume continue the last checkpoint of the run
+  torchrun --nproc-per-node 8 --no-python train --model 7b --run-dir runs/7b      FSDP over 8 GPUs
+  torchrun --nnodes 16 --nproc-per-node 8 ... train --model 65b --tp 8 ...         FSDP x tensor parallel
 
 Runs land in runs/<mixture>-<model> unless --run says otherwise: config.json (the resolved
 config), metrics.jsonl, checkpoints/step-NNNNNNNN/. Presets: debug, tiny, 1b, 7b, 13b, 33b, 65b.
 
 Subcommands (the first argument), each with its own --help:
 
+  train plan --model 7b --world-size 8   memory per rank: does it fit?
   train plot --run runs/NAME       PNG of loss and learning rate
   train export --run runs/NAME     convert a checkpoint for Hugging Face transformers
   train generate --run runs/NAME   sample text from a checkpoint
@@ -34,6 +41,7 @@ Subcommands (the first argument), each with its own --help:
 
 # Subcommand -> (module, what it does). Each module exposes `main(argv: list[str]) -> None`.
 SUBCOMMANDS = {
+    "plan": ("train.plan", "memory per rank for a model and cluster"),
     "plot": ("train.plot", "PNG of loss and learning rate"),
     "export": ("train.export", "export a checkpoint"),
     "generate": ("train.generate", "sample text from a checkpoint"),
@@ -48,9 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="preset: debug, tiny, 1b, 7b, 13b, 33b, 65b (default tiny)")
     parser.add_argument("--steps", type=int, help="optimizer steps (default: the preset's)")
     parser.add_argument("--data", help="token shard root, one folder per source (default data/tokens)")
-    parser.add_argument("--run", help="run folder (default runs/<mixture>-<model>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
-    parser.add_argument("--config", help="TOML file: top-level TrainConfig keys, a [model] table of ModelArgs")
+    parser.add_argument("--run", "--run-dir", dest="run", help="run folder (default runs/<mixture>-<model>); "
+                        "under torchrun spell it --run-dir (torchrun's own parser takes --run)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     parser.add_argument("--warmup-steps", type=int, help="linear warmup steps (default: the preset's, at most "
                         "a tenth of the run)")
@@ -62,23 +69,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-every", type=int, help="save every N steps (default: only at the end)")
     parser.add_argument("--keep-checkpoints", type=int, help="keep the newest K checkpoints (default 3)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N (default auto)")
+    parser.add_argument("--strategy", choices=("fsdp", "ddp"), help="data parallelism under torchrun: fsdp "
+                        "(FSDP2, fully_shard per block; default) or ddp (replicated weights)")
+    parser.add_argument("--tp", type=int, help="tensor-parallel degree: ranks that split every layer "
+                        "(divides the world size and the heads; default 1)")
     parser.add_argument("--compile", action="store_const", const=True, help="torch.compile each block")
     parser.add_argument("--activation-checkpointing", action="store_const", const=True,
                         help="recompute block activations in the backward pass")
     parser.add_argument("--peak-flops", type=float, help="peak FLOP/s of one device for MFU (default: detect)")
     parser.add_argument("--skip-missing-sources", action="store_const", const=True,
                         help="leave out mixture sources without token shards and renormalise the rest")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
+    # Not TrainConfig fields: how the run starts.
+    parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    parser.add_argument("--config", help="TOML file: top-level TrainConfig keys, a [model] table of ModelArgs")
     return parser
+
+
+NOT_CONFIG = {"resume", "config"}
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    rank = int(os.environ.get("RANK", 0))
     with exit_on_errors("train", "rerun the same command with --resume to continue from the last checkpoint"):
-        if argv and argv[0] in SUBCOMMANDS:
-            run_subcommand(argv[0], argv[1:])
-        else:
-            run_training(build_parser().parse_args(argv))
+        try:
+            if argv and argv[0] in SUBCOMMANDS:
+                run_subcommand(argv[0], argv[1:])
+            else:
+                run_training(build_parser().parse_args(argv))
+        except UserError:
+            if rank != 0:  # under torchrun every rank meets the same error: rank 0 says it
+                sys.exit(2)
+            raise
 
 
 def run_subcommand(name: str, argv: list[str]) -> None:
@@ -93,26 +116,29 @@ def run_training(args: argparse.Namespace) -> None:
     # waiting costs next to nothing on an idle one. libgomp reads this once, when torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Imported here so `train --help` and the subcommands start without loading torch.
-    from train.config import load_overrides
+    from train.config import load_overrides, resolve
     from train.loop import train
+    from train.parallel import env_world, join, leave
 
-    cli_values = {
-        "mixture": args.mixture, "model": args.model, "steps": args.steps, "data": args.data, "run": args.run,
-        "lr": args.lr, "warmup_steps": args.warmup_steps, "batch_tokens": args.batch_tokens,
-        "seq_len": args.seq_len, "micro_batch": args.micro_batch, "seed": args.seed,
-        "checkpoint_every": args.checkpoint_every, "keep_checkpoints": args.keep_checkpoints,
-        "device": args.device, "compile": args.compile, "activation_checkpointing": args.activation_checkpointing,
-        "peak_flops": args.peak_flops, "skip_missing_sources": args.skip_missing_sources,
-        "progress": False if args.no_progress else None,
-    }
-    config = load_overrides(args.config, cli_values)
-    result = train(config, resume=args.resume)
+    cli_values = {k: v for k, v in vars(args).items() if k not in NOT_CONFIG}
+    config = load_overrides(args.config, cli_values)  # a flag that is no TrainConfig field fails here
+    rank, world_size, _ = env_world()
+    resolve(config, world_size=world_size)  # the batch and mesh arithmetic, before any rank waits on another
+    par = join(config.strategy, config.device, config.tp)
+    try:
+        result = train(config, resume=args.resume, parallel=par)
+    finally:
+        leave()
+    if rank != 0:
+        return
+    ranks = f"{world_size} processes ({config.strategy}{f', tp {config.tp}' if config.tp > 1 else ''}); " \
+        if world_size > 1 else ""
     if result.losses:
         # Single-step losses are noisy: compare the means of the first and last few steps.
         window = min(10, len(result.losses))
         first = sum(result.losses[:window]) / window
         last = sum(result.losses[-window:]) / window
-        print(f"train: steps {result.start_step}-{result.steps} done; mean loss of the first {window} steps "
+        print(f"train: {ranks}steps {result.start_step}-{result.steps} done; mean loss of the first {window} steps "
               f"{first:.4f}, of the last {window} {last:.4f} ({100 * (first - last) / first:.1f}% lower); "
               f"checkpoint {result.checkpoint}; metrics {result.run_dir / 'metrics.jsonl'}")
     else:

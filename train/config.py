@@ -85,8 +85,10 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_every: int = 1
     progress: bool = True
-    # Performance switches, applied from outside the model (train/apply.py).
+    # Performance switches, applied from outside the model (train/apply.py, train/parallel.py).
     device: str = "auto"  # auto, cpu, cuda, cuda:N
+    strategy: str = "fsdp"  # data parallelism under torchrun: fsdp (FSDP2) or ddp
+    tp: int = 1  # tensor-parallel degree: ranks that split each layer (divides the world size and the heads)
     compile: bool = False
     activation_checkpointing: bool = False
     peak_flops: float = 0.0  # per device, for MFU; 0: detect
@@ -152,11 +154,17 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
         raise UserError(f"--steps must be positive, got {steps}")
     if warmup > steps:
         raise UserError(f"warmup_steps ({warmup}) exceeds steps ({steps})")
-    per_micro = seq_len * micro_batch * world_size
+    if config.strategy not in ("fsdp", "ddp"):
+        raise UserError(f"strategy '{config.strategy}': expected fsdp or ddp")
+    if config.tp > 1 and config.strategy != "fsdp":
+        raise UserError(f"--tp {config.tp} composes with --strategy fsdp, not {config.strategy}")
+    check_layout(model_args, world_size, config.tp, seq_len)
+    data_ranks = world_size // config.tp  # a tensor-parallel group shares its micro-batches
+    per_micro = seq_len * micro_batch * data_ranks
     if batch_tokens % per_micro:
         raise UserError(f"batch of {batch_tokens} tokens is not a multiple of context length x micro-batch"
-                        f"{' x ranks' if world_size > 1 else ''} ({seq_len} x {micro_batch}"
-                        f"{f' x {world_size}' if world_size > 1 else ''} = {per_micro})")
+                        f"{' x ranks' if data_ranks > 1 else ''} ({seq_len} x {micro_batch}"
+                        f"{f' x {data_ranks}' if data_ranks > 1 else ''} = {per_micro})")
     if vocab_size is not None:
         model_args = dataclasses.replace(model_args, vocab_size=vocab_size)
     model_args = dataclasses.replace(model_args, max_seq_len=max(model_args.max_seq_len, seq_len))
@@ -172,7 +180,21 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
 
 # Settings a resumed run may change; anything else must match the checkpointed run.
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "keep_checkpoints", "log_every", "progress", "compile",
-                     "activation_checkpointing", "peak_flops", "data", "device"}
+                     "activation_checkpointing", "peak_flops", "data", "device", "strategy", "tp",
+                     "run"}  # run: a run folder moved or copied elsewhere resumes there
+
+
+def check_layout(args: ModelArgs, world_size: int, tp: int, seq_len: int) -> None:
+    """The device-mesh arithmetic (data x tensor parallel), checked before any process waits on another."""
+    if tp < 1:
+        raise UserError(f"--tp must be at least 1, got {tp}")
+    if world_size % tp:
+        raise UserError(f"world size {world_size} is not divisible by --tp {tp}")
+    if args.n_heads % tp or args.kv_heads % tp:
+        raise UserError(f"--tp {tp} does not divide the model's {args.n_heads} attention heads"
+                        f"{f' ({args.kv_heads} key/value heads)' if args.kv_heads != args.n_heads else ''}")
+    if tp > 1 and seq_len % tp:
+        raise UserError(f"--tp {tp} does not divide the context length {seq_len} (sequence parallelism)")
 
 
 def check_resume_compatible(saved: dict[str, Any], now: ResolvedConfig, where: Path) -> None:

@@ -15,7 +15,6 @@ counts tokens drawn per source so a run reports how many epochs of each source i
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,23 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.commands.mix import MIXTURES, Mixture
+from pipeline.commands.mix import Mixture
 from pipeline.common.errors import InputError, UserError
-
-TOKEN_DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
-
-
-def load_mixture_by_name(name_or_path: str) -> Mixture:
-    """The named mixture, or one read from a TOML file when pipeline.commands.mix can load those."""
-    try:
-        from pipeline.commands.mix import load_mixture  # added by the mixture issue
-    except ImportError:
-        load_mixture = None
-    if load_mixture is not None:
-        return load_mixture(name_or_path)
-    if name_or_path not in MIXTURES:
-        raise UserError(f"unknown mixture '{name_or_path}' (known: {', '.join(MIXTURES)})")
-    return MIXTURES[name_or_path]
+from tokenizer.token_shards import open_shards, read_meta
 
 
 @dataclass
@@ -73,70 +58,16 @@ class SourceTokens:
 
 
 def open_source(folder: Path, name: str, split: str = "train") -> SourceTokens:
-    """Memory-map `folder`'s shards of `split`, checking them against meta.json."""
-    meta_path = folder / "meta.json"
+    """Memory-map `folder`'s shards of `split` (tokenizer/token_shards.py checks them)."""
+    hint = " (run `tokenizer encode` first, or train on the other sources with --skip-missing-sources)"
     if not folder.is_dir():
-        raise InputError(str(folder), f"no token shards for source '{name}' (run `tokenizer encode` first, or "
-                         "train on the other sources with --skip-missing-sources)")
-    if not meta_path.is_file():
-        raise InputError(str(meta_path), "missing: not a token-shard folder (run `tokenizer encode` first, or "
-                         "train on the other sources with --skip-missing-sources)")
-    try:
-        meta = json.loads(meta_path.read_text())
-        dtype = TOKEN_DTYPES[meta["dtype"]]
-        shard_entries = meta["splits"][split]["shards"]
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(str(meta_path), f"not valid JSON ({e})") from None
-    except (KeyError, TypeError) as e:
-        raise InputError(str(meta_path), f"missing or wrong field {e} (see the token shard format)") from None
-    shards, lengths = [], []
-    for entry in shard_entries:
-        bin_path, idx_path = _shard_paths(folder, entry, meta_path)
-        if not bin_path.is_file():
-            raise InputError(str(bin_path), "listed in meta.json but missing")
-        size = bin_path.stat().st_size
-        if size % dtype.itemsize:
-            raise InputError(str(bin_path), f"size {size} is not a multiple of {meta['dtype']}: truncated?")
-        count = size // dtype.itemsize
-        _check_index(idx_path, count)
-        if count == 0:
-            continue
-        shards.append(np.memmap(bin_path, dtype=dtype, mode="r"))
-        lengths.append(count)
-    starts = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
+        raise InputError(str(folder), f"no token shards for source '{name}'{hint}")
+    if not (folder / "meta.json").is_file():
+        raise InputError(str(folder / "meta.json"), f"missing: not a token-shard folder{hint}")
+    meta = read_meta(folder)
+    shards = [shard.tokens for shard in open_shards(folder, meta, split) if len(shard.tokens)]
+    starts = np.concatenate([[0], np.cumsum([len(s) for s in shards], dtype=np.int64)]).astype(np.int64)
     return SourceTokens(name=name, folder=folder, meta=meta, shards=shards, starts=starts)
-
-
-def _shard_paths(folder: Path, entry: dict[str, Any], meta_path: Path) -> tuple[Path, Path]:
-    """The .bin and .idx of one meta.json shard entry.
-
-    The spec's entry names the .bin under "tokens" and also gives the token count under "tokens";
-    JSON keeps only the last of duplicate keys, so when "tokens" is a number the .bin's name is
-    taken from the index's ("train-00000.idx" -> "train-00000.bin") or from a "bin" key.
-    """
-    index = entry.get("index")
-    if not isinstance(index, str):
-        raise InputError(str(meta_path), f"shard entry without an 'index' file name: {entry}")
-    name = entry.get("tokens")
-    if not isinstance(name, str):
-        name = entry.get("bin") or (index[:-len(".idx")] + ".bin" if index.endswith(".idx") else None)
-    if not name:
-        raise InputError(str(meta_path), f"shard entry without a .bin file name: {entry}")
-    return folder / name, folder / index
-
-
-def _check_index(idx_path: Path, tokens: int) -> None:
-    """The index's last entry is the .bin's token count; a mismatch means a torn write."""
-    if not idx_path.is_file():
-        raise InputError(str(idx_path), "listed in meta.json but missing")
-    size = idx_path.stat().st_size
-    if size < 8 or size % 8:
-        raise InputError(str(idx_path), f"size {size} is not a whole int64 array: truncated?")
-    with open(idx_path, "rb") as f:
-        f.seek(size - 8)
-        last = int(np.frombuffer(f.read(8), dtype="<i8")[0])
-    if last != tokens:
-        raise InputError(str(idx_path), f"ends at token {last} but its .bin holds {tokens} tokens")
 
 
 class MixtureLoader:

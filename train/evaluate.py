@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from pipeline.commands.mix import load_mixture
 from pipeline.common.errors import UserError
-from train.data import SourceTokens, load_mixture_by_name, open_source
+from train.data import SourceTokens, open_source
 from train.model import Transformer
 from train.trained import load_model, open_run
 
@@ -127,7 +128,7 @@ def main(argv: list[str]) -> None:
     seq_len = args.seq_len or int(run.config["train"]["seq_len"])
     if not 1 <= seq_len <= run.args.max_seq_len or args.max_tokens < 1:
         raise UserError(f"--seq-len must be in [1, {run.args.max_seq_len}] and --max-tokens at least 1")
-    mixture = load_mixture_by_name(args.mixture or run.mixture)
+    mixture = load_mixture(args.mixture or run.mixture)
     model = load_model(run, args.device)
     result = evaluate(model, Path(args.data) if args.data else run.data_root, dict(mixture.proportions),
                       seq_len, args.max_tokens)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -23,7 +24,8 @@ from pathlib import Path
 import torch
 
 from pipeline.common.errors import UserError
-from train.model import ModelArgs
+from train import checkpoint
+from train.model import ModelArgs, Transformer
 from train.trained import TrainedRun, check_shapes, open_run
 
 FORMATS = ("hf",)
@@ -37,27 +39,45 @@ def interleaved_to_half_split(weight: torch.Tensor, n_heads: int) -> torch.Tenso
     return weight.view(n_heads, head_dim // 2, 2, in_dim).transpose(1, 2).reshape(out_dim, in_dim)
 
 
-def hf_state_dict(state: dict[str, torch.Tensor], args: ModelArgs) -> dict[str, torch.Tensor]:
-    """Our reference names and layout -> LlamaForCausalLM's."""
-    out = {
-        "model.embed_tokens.weight": state["tok_embeddings.weight"],
-        "model.norm.weight": state["norm.weight"],
-        "lm_head.weight": state["output.weight"],
-    }
-    for i in range(args.n_layers):
-        ours, theirs = f"layers.{i}.", f"model.layers.{i}."
-        out[theirs + "self_attn.q_proj.weight"] = interleaved_to_half_split(
-            state[ours + "attention.wq.weight"], args.n_heads)
-        out[theirs + "self_attn.k_proj.weight"] = interleaved_to_half_split(
-            state[ours + "attention.wk.weight"], args.kv_heads)
-        out[theirs + "self_attn.v_proj.weight"] = state[ours + "attention.wv.weight"]
-        out[theirs + "self_attn.o_proj.weight"] = state[ours + "attention.wo.weight"]
-        out[theirs + "mlp.gate_proj.weight"] = state[ours + "feed_forward.w1.weight"]
-        out[theirs + "mlp.down_proj.weight"] = state[ours + "feed_forward.w2.weight"]
-        out[theirs + "mlp.up_proj.weight"] = state[ours + "feed_forward.w3.weight"]
-        out[theirs + "input_layernorm.weight"] = state[ours + "attention_norm.weight"]
-        out[theirs + "post_attention_layernorm.weight"] = state[ours + "ffn_norm.weight"]
-    return {name: tensor.contiguous() for name, tensor in out.items()}
+def hf_name(name: str) -> str:
+    """Our reference name of a tensor -> LlamaForCausalLM's."""
+    fixed = {"tok_embeddings.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight",
+             "output.weight": "lm_head.weight"}
+    if name in fixed:
+        return fixed[name]
+    _, layer, rest = name.split(".", 2)  # layers.N.<rest>
+    return f"model.layers.{layer}.{HF_LAYER_NAMES[rest]}"
+
+
+HF_LAYER_NAMES = {
+    "attention.wq.weight": "self_attn.q_proj.weight", "attention.wk.weight": "self_attn.k_proj.weight",
+    "attention.wv.weight": "self_attn.v_proj.weight", "attention.wo.weight": "self_attn.o_proj.weight",
+    "feed_forward.w1.weight": "mlp.gate_proj.weight", "feed_forward.w2.weight": "mlp.down_proj.weight",
+    "feed_forward.w3.weight": "mlp.up_proj.weight", "attention_norm.weight": "input_layernorm.weight",
+    "ffn_norm.weight": "post_attention_layernorm.weight",
+}
+
+
+def hf_tensor(name: str, tensor: torch.Tensor, args: ModelArgs) -> torch.Tensor:
+    """One of our tensors in HF's layout: q and k rows permuted to the half-split rotary order."""
+    if name.endswith("attention.wq.weight"):
+        tensor = interleaved_to_half_split(tensor, args.n_heads)
+    elif name.endswith("attention.wk.weight"):
+        tensor = interleaved_to_half_split(tensor, args.kv_heads)
+    return tensor.contiguous()
+
+
+def shard_files(sizes: list[tuple[str, int]], max_bytes: int) -> list[list[str]]:
+    """Tensor names grouped, in order, into files of at most `max_bytes` (a bigger tensor alone)."""
+    files: list[list[str]] = [[]]
+    used = 0
+    for name, size in sizes:
+        if files[-1] and used + size > max_bytes:
+            files.append([])
+            used = 0
+        files[-1].append(name)
+        used += size
+    return files
 
 
 def hf_config(args: ModelArgs, bos_id: int, eos_id: int, dtype: str) -> dict:
@@ -89,23 +109,30 @@ def hf_config(args: ModelArgs, bos_id: int, eos_id: int, dtype: str) -> dict:
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+MAX_FILE_BYTES = 5 * 10**9  # Hugging Face's default shard size, "5GB"
 
 
-def export_hf(run: TrainedRun, out: Path, dtype: str = "float32", tokenizer: str | None = None) -> Path:
-    """Write the HF folder to `out` (which must not exist) atomically; return it."""
+def export_hf(run: TrainedRun, out: Path, dtype: str = "float32", tokenizer: str | None = None,
+              max_file_bytes: int = MAX_FILE_BYTES) -> Path:
+    """Write the HF folder to `out` (which must not exist) atomically; return it.
+
+    The weights stream from the checkpoint tensor by tensor into safetensors files of at most
+    `max_file_bytes` (one file's tensors in memory at a time, never the whole model), with
+    `model.safetensors.index.json` naming each tensor's file when there is more than one.
+    """
     from safetensors.torch import save_file
-
-    from train import checkpoint
 
     if out.exists():
         raise UserError(f"{out}: already exists; export to a new folder (nothing was overwritten)")
-    saved = checkpoint.load(run.checkpoint, map_location="cpu")["model"]
-    from train.model import Transformer
-
+    shapes = checkpoint.model_shapes(run.checkpoint)
     with torch.device("meta"):
         shape_only = Transformer(run.args)
-    check_shapes(saved, shape_only, run.checkpoint / "model.pt")
-    tensors = {name: t.to(DTYPES[dtype]) for name, t in hf_state_dict(saved, run.args).items()}
+    check_shapes(shapes, shape_only, run.checkpoint)
+    itemsize = DTYPES[dtype].itemsize
+    sizes = [(name, math.prod(shape) * itemsize) for name, shape in shapes.items()]
+    groups = shard_files(sizes, max_file_bytes)
+    names = (["model.safetensors"] if len(groups) == 1 else
+             [f"model-{i + 1:05d}-of-{len(groups):05d}.safetensors" for i in range(len(groups))])
     bos_id, eos_id = run.special_ids()
     tokenizer_model = run.tokenizer_path(tokenizer)
 
@@ -113,7 +140,16 @@ def export_hf(run: TrainedRun, out: Path, dtype: str = "float32", tokenizer: str
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        weight_map = {}
+        for filename, group in zip(names, groups):
+            tensors = {hf_name(name): hf_tensor(name, tensor, run.args).to(DTYPES[dtype])
+                       for name, tensor in checkpoint.model_tensors(run.checkpoint, group)}
+            save_file(tensors, str(tmp / filename), metadata={"format": "pt"})
+            weight_map.update(dict.fromkeys(tensors, filename))
+            del tensors
+        if len(names) > 1:
+            index = {"metadata": {"total_size": sum(size for _, size in sizes)}, "weight_map": weight_map}
+            (tmp / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
         (tmp / "config.json").write_text(json.dumps(hf_config(run.args, bos_id, eos_id, dtype), indent=2) + "\n")
         generation = {"bos_token_id": bos_id, "eos_token_id": eos_id, "do_sample": True, "temperature": 0.8,
                       "top_p": 0.95}

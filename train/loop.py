@@ -1,15 +1,18 @@
-"""The training loop: one flat function from a TrainConfig to a trained run folder."""
+"""The training loop: one flat function from a TrainConfig to a trained run folder.
+
+The same loop runs in one process and in each of N under torchrun: `Parallel` (train/parallel.py)
+builds the (sharded) model and does the collectives, which are no-ops for one process.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,16 +21,14 @@ from torch import nn
 from tqdm import tqdm
 
 from pipeline.common.errors import UserError
+from pipeline.commands.mix import load_mixture
 from train import checkpoint
-from train.apply import apply_activation_checkpointing, apply_compile
-from train.config import ResolvedConfig, TrainConfig, check_resume_compatible, resolve, write_config
-from train.data import MixtureLoader, load_mixture_by_name, open_mixture
+from train.config import TrainConfig, check_resume_compatible, resolve, write_config
+from train.data import MixtureLoader, open_mixture
 from train.metrics import MetricsLog, peak_flops
-from train.model import Transformer, flops_per_token
+from train.model import flops_per_token
+from train.parallel import Parallel, join
 from train.schedule import learning_rate
-
-if TYPE_CHECKING:
-    from train.parallel import Parallel
 
 
 class TrainingDiverged(UserError):
@@ -46,27 +47,9 @@ class TrainResult:
 AfterStep = Callable[[int, float, nn.Module], None]
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: no CUDA device available")
-    return torch.device(name)
-
-
-def build_model(resolved: ResolvedConfig, device: torch.device) -> Transformer:
-    """Built on the meta device and materialised on `device`, so no memory is spent on a
-    throwaway initialisation; the weights come from init_weights under the run's seed."""
-    with torch.device("meta"):
-        model = Transformer(resolved.model)
-    model.to_empty(device=device)
-    torch.manual_seed(resolved.train.seed)
-    model.init_weights(buffer_device=device)
-    return model
-
-
 def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only: not on norm weights, not on the embedding table."""
+    """AdamW with weight decay on matrices only: not on norm weights, not on the embedding table.
+    Built once, over the parameters as sharded (a rank's optimizer state is its shards' only)."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if param.ndim >= 2 and "tok_embeddings" not in name:
@@ -80,76 +63,62 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
 
 def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | None = None,
           parallel: Parallel | None = None) -> TrainResult:
-    """`parallel` (train/parallel.py, under torchrun): this rank's part of a data-parallel run;
-    the `if parallel` lines below are the only places it changes the loop."""
-    mixture = load_mixture_by_name(config.mixture)
+    """`parallel`: this rank's place in a torchrun job (train/parallel.py); default: this process alone."""
+    par = parallel or join(config.strategy, config.device, config.tp)
+    mixture = load_mixture(config.mixture)
     data = open_mixture(Path(config.data), mixture, skip_missing=config.skip_missing_sources)
-    resolved = resolve(config, vocab_size=data.vocab_size, world_size=parallel.world_size if parallel else 1)
-    cfg, run_dir = resolved.train, resolved.run_dir
-    device = parallel.device if parallel else pick_device(cfg.device)
-    is_main = parallel is None or parallel.is_main
+    resolved = resolve(config, vocab_size=data.vocab_size, world_size=par.world_size)
+    cfg, run_dir, device = resolved.train, resolved.run_dir, par.device
 
     resume_from = checkpoint.latest(run_dir) if resume else None
     if resume and resume_from is None:
         raise UserError(f"{run_dir}: no checkpoint to resume from")
     if not resume and checkpoint.latest(run_dir) is not None:
         raise UserError(f"{run_dir}: already holds checkpoints; pass --resume to continue it or --run for a new run")
+    saved = checkpoint.read_state(resume_from, par) if resume_from is not None else None
+    if saved is not None:  # before building anything: another model shape is one clear line
+        check_resume_compatible(saved["config"], resolved, resume_from)
 
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
-    model = build_model(resolved, device)
+    # Tensor parallelism, activation checkpointing, compile and FSDP are applied on the meta
+    # device; only this rank's shards are ever allocated. State-dict names stay the reference ones.
+    model = par.build_model(resolved.model, cfg.seed, activation_checkpointing=cfg.activation_checkpointing,
+                            compile=cfg.compile)
     optimizer = build_optimizer(model, cfg, device)
     loader = MixtureLoader(data.sources, data.proportions, seq_len=cfg.seq_len, micro_batch=cfg.micro_batch,
                            seed=cfg.seed)
     start_step = 0
-    if resume_from is not None:
-        saved = checkpoint.load(resume_from, map_location=device)
-        check_resume_compatible(saved["state"]["config"], resolved, resume_from)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        loader.load_state_dict(saved["state"]["loader"])
-        checkpoint.set_rng_state(saved["state"]["rng"])
-        start_step = int(saved["state"]["step"])
-        if parallel and not is_main:  # rank 0 carries the run's tokens drawn so far; the sum stays right
+    if saved is not None:
+        checkpoint.load_into(par, resume_from, model, optimizer)
+        loader.load_state_dict(saved["loader"])
+        checkpoint.set_rng_state(saved["rng"])
+        start_step = int(saved["step"])
+        if not par.is_main:  # rank 0 carries the run's tokens drawn so far; the sum stays right
             loader.tokens_drawn = dict.fromkeys(loader.tokens_drawn, 0)
-    if is_main:
+    if par.is_main:
         write_config(resolved, run_dir / "config.json")
-
-    # Switches applied from outside the model; state-dict names stay the reference ones.
-    if cfg.activation_checkpointing:
-        apply_activation_checkpointing(model)
-    if cfg.compile:
-        apply_compile(model)
-    if parallel:
-        from train import parallel as data_parallel
-
-        model, optimizer = data_parallel.parallelize(model, optimizer, parallel,
-                                                     lambda m: build_optimizer(m, cfg, device))
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else contextlib.nullcontext())  # fp32 on CPU
 
     def save(name: str, completed_steps: int) -> Path:
         state = {"step": completed_steps, "loader": loader.state_dict(), "rng": checkpoint.rng_state(),
                  "config": resolved.to_json()}
-        if parallel:
-            state["loader"]["tokens_drawn"] = parallel.sum_counts(loader.tokens_drawn)
-            return data_parallel.save_checkpoint(parallel, run_dir, name, model, optimizer, state)
-        return checkpoint.save(run_dir, name, model.state_dict(), optimizer.state_dict(), state)
+        state["loader"]["tokens_drawn"] = par.sum_counts(loader.tokens_drawn)
+        return checkpoint.save(par, run_dir, name, model, optimizer, state)
 
     def prune() -> None:
-        if is_main:
+        if par.is_main:
             checkpoint.prune(run_dir, cfg.keep_checkpoints)
 
     num_params = sum(p.numel() for p in model.parameters())
     model_flops_per_token = flops_per_token(resolved.model, cfg.seq_len, num_params)
     device_peak = peak_flops(device, cfg.peak_flops)
     metrics = MetricsLog(run_dir / "metrics.jsonl", resume_from_step=start_step if resume_from else None) \
-        if is_main else None
+        if par.is_main else None
     result = TrainResult(run_dir=run_dir, start_step=start_step, steps=cfg.steps)
     tokens_per_step = cfg.batch_tokens
     # In a log file (not a terminal) a bar redrawn every step would be one endless line: draw
     # it every 30 s there; metrics.jsonl has every step anyway.
-    bar = tqdm(total=cfg.steps, initial=start_step, disable=not cfg.progress or not is_main, desc=run_dir.name,
+    bar = tqdm(total=cfg.steps, initial=start_step, disable=not cfg.progress or not par.is_main, desc=run_dir.name,
                unit="step", dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
     completed = start_step
     model.train()
@@ -162,23 +131,20 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
                 group["lr"] = lr
             loss_sum = torch.zeros((), device=device)
             for micro in range(resolved.grad_accum):
-                index = parallel.micro_index(micro, resolved.grad_accum) if parallel else micro
-                inputs, targets = loader.batch(step, index)
+                inputs, targets = loader.batch(step, par.micro_index(micro, resolved.grad_accum))
                 inputs = inputs.to(device, non_blocking=True)
                 targets = targets.to(device, non_blocking=True)
                 last = micro == resolved.grad_accum - 1
-                with data_parallel.accumulation(model, parallel, last) if parallel else contextlib.nullcontext():
-                    with autocast:
+                with par.accumulation(model, last):
+                    with par.autocast():
                         logits = model(inputs)
                     loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
                     # Each micro-batch's mean counts 1/accum so the gradient is the whole batch's mean
                     # (DDP and FSDP average over ranks on top).
                     (loss / resolved.grad_accum).backward()
                 loss_sum += loss.detach()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            if parallel:
-                grad_norm = data_parallel.grad_norm_value(grad_norm)
-                loss_sum = parallel.mean(loss_sum)
+            grad_norm = par.clip_grad_norm(model, cfg.grad_clip)
+            loss_sum = par.mean(loss_sum)
             # The one host sync per step: the NaN check has to see the loss before the update.
             step_loss = (loss_sum / resolved.grad_accum).item()
             if not math.isfinite(step_loss):
@@ -194,7 +160,7 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
             tokens_per_s = tokens_per_step / elapsed
             result.losses.append(step_loss)
             if step % cfg.log_every == 0 or completed == cfg.steps:
-                drawn = parallel.sum_counts(loader.tokens_drawn) if parallel else dict(loader.tokens_drawn)
+                drawn = par.sum_counts(loader.tokens_drawn)
             if metrics is not None and (step % cfg.log_every == 0 or completed == cfg.steps):
                 metrics.write({
                     "step": step, "loss": step_loss, "lr": lr, "grad_norm": float(grad_norm),

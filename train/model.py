@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +56,15 @@ class ModelArgs:
         return self.multiple_of * ((hidden + self.multiple_of - 1) // self.multiple_of)
 
 
+Init = Callable[[torch.Tensor], object]
+InitPlan = list[tuple[torch.Tensor, Init]]
+
+
+def normal(std: float) -> Init:
+    """Truncated normal at +-3 std, the initialiser of every matrix but the embeddings."""
+    return lambda w: nn.init.trunc_normal_(w, mean=0.0, std=std, a=-3 * std, b=3 * std)
+
+
 def rope_tables(head_dim: int, max_seq_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin of shape (max_seq_len, head_dim/2), in fp32."""
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
@@ -85,9 +95,6 @@ class RMSNorm(nn.Module):
         normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
         return (normed * self.weight.float()).type_as(x)
 
-    def init_weights(self) -> None:
-        nn.init.ones_(self.weight)
-
 
 class Attention(nn.Module):
     def __init__(self, args: ModelArgs) -> None:
@@ -102,22 +109,22 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         batch, seq, _ = x.shape
-        q = self.wq(x).view(batch, seq, self.n_heads, self.head_dim)
-        k = self.wk(x).view(batch, seq, self.n_kv_heads, self.head_dim)
-        v = self.wv(x).view(batch, seq, self.n_kv_heads, self.head_dim)
+        # -1 heads: under tensor parallelism (applied from outside) a rank holds a slice of them.
+        q = self.wq(x).view(batch, seq, -1, self.head_dim)
+        k = self.wk(x).view(batch, seq, -1, self.head_dim)
+        v = self.wv(x).view(batch, seq, -1, self.head_dim)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         # SDPA wants (batch, heads, seq, head_dim); is_causal never materialises masked scores
         # on the flash / memory-efficient kernels.
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True,
                                              enable_gqa=self.n_kv_heads != self.n_heads)
-        out = out.transpose(1, 2).reshape(batch, seq, self.n_heads * self.head_dim)
+        out = out.transpose(1, 2).reshape(batch, seq, -1)
         return self.wo(out)  # (batch, seq, dim)
 
-    def init_weights(self, std: float, out_std: float) -> None:
-        for linear in (self.wq, self.wk, self.wv):
-            nn.init.trunc_normal_(linear.weight, mean=0.0, std=std, a=-3 * std, b=3 * std)
-        nn.init.trunc_normal_(self.wo.weight, mean=0.0, std=out_std, a=-3 * out_std, b=3 * out_std)
+    def init_plan(self, std: float, out_std: float) -> InitPlan:
+        return [(self.wq.weight, normal(std)), (self.wk.weight, normal(std)), (self.wv.weight, normal(std)),
+                (self.wo.weight, normal(out_std))]
 
 
 class FeedForward(nn.Module):
@@ -132,9 +139,8 @@ class FeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.w2(F.silu(self.w1(x)) * self.w3(x))
 
-    def init_weights(self, std: float, out_std: float) -> None:
-        for linear, s in ((self.w1, std), (self.w3, std), (self.w2, out_std)):
-            nn.init.trunc_normal_(linear.weight, mean=0.0, std=s, a=-3 * s, b=3 * s)
+    def init_plan(self, std: float, out_std: float) -> InitPlan:
+        return [(self.w1.weight, normal(std)), (self.w3.weight, normal(std)), (self.w2.weight, normal(out_std))]
 
 
 class TransformerBlock(nn.Module):
@@ -150,11 +156,9 @@ class TransformerBlock(nn.Module):
         h = x + self.attention(self.attention_norm(x), cos, sin)
         return h + self.feed_forward(self.ffn_norm(h))
 
-    def init_weights(self, std: float, out_std: float) -> None:
-        self.attention_norm.init_weights()
-        self.ffn_norm.init_weights()
-        self.attention.init_weights(std, out_std)
-        self.feed_forward.init_weights(std, out_std)
+    def init_plan(self, std: float, out_std: float) -> InitPlan:
+        return [(self.attention_norm.weight, nn.init.ones_), (self.ffn_norm.weight, nn.init.ones_),
+                *self.attention.init_plan(std, out_std), *self.feed_forward.init_plan(std, out_std)]
 
 
 class Transformer(nn.Module):
@@ -184,25 +188,34 @@ class Transformer(nn.Module):
 
     @torch.no_grad()
     def init_weights(self, buffer_device: torch.device | str | None = None) -> None:
-        """Initialise every parameter and rebuild the rotary tables.
+        """Rebuild the rotary tables and initialise every parameter in place (see init_plan)."""
+        self.init_rope(buffer_device)
+        for param, init in self.init_plan():
+            init(param)
+
+    def init_rope(self, device: torch.device | str | None = None) -> None:
+        cos, sin = rope_tables(self.args.head_dim, self.args.max_seq_len, self.args.rope_theta)
+        device = device or self.rope_cos.device
+        self.rope_cos = cos.to(device)
+        self.rope_sin = sin.to(device)
+
+    def init_plan(self) -> InitPlan:
+        """Every parameter with its initialiser, in the order the random draws are made.
 
         Matrices: truncated normal, std 0.02; the projections that write into the residual
         stream (wo, w2) are scaled by 1/sqrt(2 * n_layers) so the residual's variance stays
         flat with depth. Norm weights: ones. The output layer: std dim^-0.5, so the initial
         logits have unit scale whatever the width (the first loss is about ln(vocab_size) + 0.5).
+        A sharded model (train/parallel.py) draws each parameter whole, in this order, and keeps
+        its own part: the same weights as one process.
         """
-        device = buffer_device or self.rope_cos.device
-        cos, sin = rope_tables(self.args.head_dim, self.args.max_seq_len, self.args.rope_theta)
-        self.rope_cos = cos.to(device)
-        self.rope_sin = sin.to(device)
         std = 0.02
         out_std = std / math.sqrt(2 * self.args.n_layers)
-        nn.init.normal_(self.tok_embeddings.weight, mean=0.0, std=std)
+        plan: InitPlan = [(self.tok_embeddings.weight, lambda w: nn.init.normal_(w, mean=0.0, std=std))]
         for layer in self.layers:
-            layer.init_weights(std, out_std)
-        self.norm.init_weights()
-        final_std = self.args.dim ** -0.5
-        nn.init.trunc_normal_(self.output.weight, mean=0.0, std=final_std, a=-3 * final_std, b=3 * final_std)
+            plan += layer.init_plan(std, out_std)
+        plan += [(self.norm.weight, nn.init.ones_), (self.output.weight, normal(self.args.dim ** -0.5))]
+        return plan
 
     def num_params(self, exclude_embeddings: bool = False) -> int:
         total = sum(p.numel() for p in self.parameters())

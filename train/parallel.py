@@ -1,78 +1,67 @@
-"""Data parallelism applied from outside the model: DDP or FSDP2 (`fully_shard`), under torchrun.
+"""Parallelism applied from outside the model, for any number of processes (1 included).
 
-    torchrun --nproc-per-node 8 -m train.parallel --strategy fsdp --mixture llama1 --model 7b
+    train --model tiny ...                                                 one process
+    torchrun --nproc-per-node 8 --no-python train --model 7b --run-dir R   FSDP2 over 8 ranks
+    torchrun --nproc-per-node 8 --no-python train --model 65b --tp 4 ...   FSDP x tensor parallel
 
-takes every `train` flag plus `--strategy ddp|fsdp` (and `--run-dir` for `--run`, which
-torchrun's parser would take for its own `--run-path`). What changes against one process:
+The same `train` command runs under torchrun; a world size of 1 is a `Parallel` whose
+collectives do nothing, so the training loop has one code path. The ranks form a 2D device mesh
+(`dp` x `tp`, as torchtitan does): rank r is data-parallel rank r // tp and tensor-parallel
+rank r % tp.
 
-- Data: the global batch of a step is `ranks x accumulation` micro-batches, micro-batch g drawn
-  by the loader from (seed, step, g); rank r takes g = r * accum + m for its m-th micro-batch.
-  Every rank reads different sequences, and the global batch is the one a single process with
-  the same batch size draws, whatever the world size: losses match a 1-process run.
-- Gradient accumulation syncs once per step: DDP's `no_sync()` and FSDP2's
-  `set_requires_gradient_sync(False)` skip the all-reduce / reduce-scatter on all but the last
-  micro-batch.
-- Checkpoints are full (unsharded) state dicts in the single-process format, gathered to rank 0
-  and written by it alone: a checkpoint of any world size resumes at any other, including 1.
-- Rank 0 alone writes config.json, metrics.jsonl and checkpoints and shows progress; the loss
-  and tokens drawn it reports are summed over ranks.
+`build_model` applies, in torchtitan's order, on a model built on the meta device (nothing
+allocated): tensor-parallel styles (column-wise wq/wk/wv/w1/w3 and the output layer, row-wise
+wo/w2 and the embeddings, sequence parallel norms), activation checkpointing, compilation,
+`fully_shard` per block and then the root; then `to_empty` allocates this rank's shards only and
+every parameter is drawn whole on the CPU from the run's seed, in the model's init order, one at
+a time, and this rank's part kept: the initial weights are a 1-process run's, and no rank ever
+holds the whole model. DDP (`--strategy ddp`) instead replicates the materialised model.
+
+Data: the global batch of a step is `dp x accumulation` micro-batches; micro-batch g is drawn
+from (seed, step, g), and data-parallel rank d takes g = d * accum + m for its m-th: the global
+batch is the one a single process draws, whatever the world size, so losses match a 1-process
+run. Ranks of one tensor-parallel group draw the same micro-batches. Gradient accumulation
+syncs once per step (FSDP2's `set_requires_gradient_sync`, DDP's `no_sync`).
+
+Precision: on CUDA, FSDP's MixedPrecisionPolicy (bf16 parameters and compute, fp32 gradient
+reduction), or bf16 autocast for one process or DDP; fp32 on CPUs.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import dataclasses
 import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
+from torch.distributed.tensor import DTensor, Replicate, Shard
+from torch.distributed.tensor.parallel import (
+    ColwiseParallel,
+    PrepareModuleInput,
+    RowwiseParallel,
+    SequenceParallel,
+    parallelize_module,
+)
 
 from pipeline.common.errors import UserError
+from train.apply import apply_activation_checkpointing, apply_compile
+from train.model import ModelArgs, Transformer
 
-STRATEGIES = ("ddp", "fsdp")
+STRATEGIES = ("fsdp", "ddp")
 
-
-@dataclass
-class Parallel:
-    """This process's place in a torchrun job and the strategy it applies."""
-
-    strategy: str
-    rank: int
-    world_size: int
-    local_rank: int
-    device: torch.device
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def micro_index(self, micro: int, accum: int) -> int:
-        """The global index of this rank's `micro`-th micro-batch of a step."""
-        return self.rank * accum + micro
-
-    def barrier(self) -> None:
-        dist.barrier()
-
-    def mean(self, value: torch.Tensor) -> torch.Tensor:
-        total = value.detach().clone()
-        dist.all_reduce(total, op=dist.ReduceOp.SUM)
-        return total / self.world_size
-
-    def sum_counts(self, counts: dict[str, int]) -> dict[str, int]:
-        names = sorted(counts)
-        values = torch.tensor([counts[n] for n in names], dtype=torch.int64, device=self.comm_device)
-        dist.all_reduce(values, op=dist.ReduceOp.SUM)
-        return dict(zip(names, (int(v) for v in values.tolist())))
-
-    @property
-    def comm_device(self) -> torch.device:
-        return self.device if self.device.type == "cuda" else torch.device("cpu")
+# Which dimension of each weight tensor parallelism splits (nn.Linear weights are (out, in)):
+# column-wise layers split their outputs (dim 0), row-wise ones their inputs (dim 1); the
+# embedding table is split by vocabulary rows. Norm weights are replicated. `train plan` sizes
+# shards from this table too.
+TP_SPLIT_DIM = {
+    "tok_embeddings.weight": 0, "output.weight": 0,
+    "attention.wq.weight": 0, "attention.wk.weight": 0, "attention.wv.weight": 0, "attention.wo.weight": 1,
+    "feed_forward.w1.weight": 0, "feed_forward.w3.weight": 0, "feed_forward.w2.weight": 1,
+}
 
 
 def env_world() -> tuple[int, int, int]:
@@ -80,212 +69,224 @@ def env_world() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
-def init(strategy: str, device: str = "auto") -> Parallel:
-    """Join the torchrun job: gloo on CPUs, NCCL on GPUs (one per local rank)."""
+@dataclass
+class Parallel:
+    """This process's place in the job; with world_size 1 every collective is a no-op."""
+
+    strategy: str
+    rank: int
+    world_size: int
+    tp: int
+    device: torch.device
+    mesh: DeviceMesh | None  # ("dp", "tp"); None for one process
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def dp_size(self) -> int:
+        return self.world_size // self.tp
+
+    @property
+    def dp_rank(self) -> int:
+        return self.rank // self.tp
+
+    @property
+    def fsdp(self) -> bool:
+        return self.strategy == "fsdp" and self.dp_size > 1
+
+    def micro_index(self, micro: int, accum: int) -> int:
+        """The global index of this rank's `micro`-th micro-batch of a step."""
+        return self.dp_rank * accum + micro
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        if self.world_size == 1:
+            return value
+        total = value.detach().clone()
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return total / self.world_size
+
+    def sum_counts(self, counts: dict[str, int]) -> dict[str, int]:
+        """Counts summed over data-parallel ranks (a tensor-parallel group draws one set)."""
+        if self.world_size == 1:
+            return dict(counts)
+        names = sorted(counts)
+        values = torch.tensor([counts[n] for n in names], dtype=torch.int64, device=self.comm_device)
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        return dict(zip(names, (int(v) // self.tp for v in values.tolist())))
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every rank's `value` (a picklable object), in rank order, on every rank."""
+        if self.world_size == 1:
+            return [value]
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, value)
+        return out
+
+    @property
+    def comm_device(self) -> torch.device:
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast on CUDA unless FSDP's mixed-precision policy casts already; fp32 on CPU."""
+        if self.device.type == "cuda" and not self.fsdp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def accumulation(self, model: nn.Module, last: bool) -> Iterator[None]:
+        """Forward and backward of one micro-batch; gradients are reduced across ranks only on the last."""
+        if self.fsdp:
+            model.set_requires_gradient_sync(last)
+            yield
+        elif self.strategy == "ddp" and self.dp_size > 1:
+            with (contextlib.nullcontext() if last else model.no_sync()):
+                yield
+        else:
+            yield
+
+    def clip_grad_norm(self, model: nn.Module, max_norm: float) -> torch.Tensor:
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        # Over DTensors (FSDP, TP) the norm is a DTensor: its full value is a plain tensor.
+        return norm.full_tensor() if isinstance(norm, DTensor) else norm
+
+    # -- building the model -------------------------------------------------------------------
+
+    def build_model(self, args: ModelArgs, seed: int, *, activation_checkpointing: bool = False,
+                    compile: bool = False) -> nn.Module:
+        """The model, parallelised and initialised from `seed` (see the module docstring)."""
+        with torch.device("meta"):
+            model = Transformer(args)
+        if self.tp > 1:
+            apply_tensor_parallel(model, self.mesh["tp"])
+        if activation_checkpointing:
+            apply_activation_checkpointing(model)
+        if compile:
+            apply_compile(model)
+        if self.fsdp:
+            apply_fsdp(model, self.mesh["dp"], self.device)
+        model.to_empty(device=self.device)
+        init_from_seed(model, seed, self.device)
+        if self.strategy == "ddp" and self.dp_size > 1:  # resolve() refuses ddp with --tp
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            return DistributedDataParallel(model, device_ids=device_ids)
+        return model
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: no CUDA device available")
+    return torch.device(name)
+
+
+def join(strategy: str, device: str, tp: int = 1) -> Parallel:
+    """This process's Parallel: a no-op one alone, else join torchrun's job (gloo on CPUs, NCCL on GPUs)."""
     if strategy not in STRATEGIES:
         raise UserError(f"--strategy {strategy}: expected one of {', '.join(STRATEGIES)}")
     rank, world_size, local_rank = env_world()
     use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if use_cuda and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA device available")
+    if world_size == 1:
+        return Parallel(strategy, 0, 1, tp, pick_device(device), None)
     if use_cuda:
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: no CUDA device available")
         torch.cuda.set_device(local_rank)
         chosen = torch.device("cuda", local_rank)
     else:
         chosen = torch.device("cpu")
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo", rank=rank, world_size=world_size)
-    return Parallel(strategy, rank, world_size, local_rank, chosen)
+    mesh = init_device_mesh(chosen.type, (world_size // tp, tp), mesh_dim_names=("dp", "tp"))
+    return Parallel(strategy, rank, world_size, tp, chosen, mesh)
 
 
-def shutdown() -> None:
+def leave() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
 
 
-# -- applying the strategy -------------------------------------------------------------------
+def apply_tensor_parallel(model: Transformer, mesh: DeviceMesh) -> None:
+    """Megatron-style tensor parallelism with sequence-parallel norms (torchtitan's plan).
 
-BuildOptimizer = Callable[[nn.Module], torch.optim.Optimizer]
-
-
-def parallelize(model: nn.Module, optimizer: torch.optim.Optimizer, par: Parallel,
-                build_optimizer: BuildOptimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """Wrap `model` for `par.strategy`; returns the module to call and the optimizer to step.
-
-    Apply after activation checkpointing and compilation (torchtitan's order). DDP keeps the
-    parameters, so the optimizer (and any state loaded into it) stays. FSDP2 swaps them for
-    sharded DTensors, so a new optimizer is built over the shards and the old one's state,
-    full tensors in the single-process format, is scattered into it.
+    Between blocks the residual stream is split along the sequence (Shard(1)); attention and
+    the feed-forward gather it whole, compute their head / hidden slices, and reduce-scatter
+    back. The output layer returns whole logits on every rank.
     """
-    if par.strategy == "ddp":
-        from torch.nn.parallel import DistributedDataParallel
-
-        device_ids = [par.device.index] if par.device.type == "cuda" else None
-        # DDP broadcasts rank 0's parameters: ranks start identical even if their inits differed.
-        return DistributedDataParallel(model, device_ids=device_ids), optimizer
-
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-    from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
-
-    full_state = optimizer.state_dict()
-    names = _parameter_names(model, optimizer)
-    mesh = init_device_mesh(par.comm_device.type, (par.world_size,))
-    # One unit per block, so only one block's parameters are gathered at a time; the root unit
-    # holds the embeddings, final norm and output layer.
-    for block in _blocks(model):
-        fully_shard(block, mesh=mesh)
-    fully_shard(model, mesh=mesh)
-    sharded = build_optimizer(model)
-    if full_state["state"]:
-        set_optimizer_state_dict(model, sharded, _by_name(full_state, names),
-                                 options=StateDictOptions(full_state_dict=True))
-    else:
-        _copy_group_settings(full_state, sharded)
-    return model, sharded
+    parallelize_module(model, mesh, {
+        "tok_embeddings": RowwiseParallel(input_layouts=Replicate(), output_layouts=Shard(1)),
+        "norm": SequenceParallel(),
+        "output": ColwiseParallel(input_layouts=Shard(1), output_layouts=Replicate()),
+    })
+    for block in model.layers:
+        parallelize_module(block, mesh, {
+            "attention_norm": SequenceParallel(),
+            "attention": PrepareModuleInput(input_layouts=(Shard(1), None, None),
+                                            desired_input_layouts=(Replicate(), None, None)),
+            "attention.wq": ColwiseParallel(),
+            "attention.wk": ColwiseParallel(),
+            "attention.wv": ColwiseParallel(),
+            "attention.wo": RowwiseParallel(output_layouts=Shard(1)),
+            "ffn_norm": SequenceParallel(),
+            "feed_forward": PrepareModuleInput(input_layouts=(Shard(1),), desired_input_layouts=(Replicate(),)),
+            "feed_forward.w1": ColwiseParallel(),
+            "feed_forward.w3": ColwiseParallel(),
+            "feed_forward.w2": RowwiseParallel(output_layouts=Shard(1)),
+        })
 
 
-def _blocks(model: nn.Module) -> list[nn.Module]:
-    layers = getattr(model, "layers", None)
-    return list(layers) if layers is not None else []
+def apply_fsdp(model: Transformer, mesh: DeviceMesh, device: torch.device) -> None:
+    """fully_shard per block, so one block's parameters are gathered at a time, then the root
+    (embeddings, final norm, output layer)."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    policy = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+              if device.type == "cuda" else MixedPrecisionPolicy())
+    for block in model.layers:
+        fully_shard(block, mesh=mesh, mp_policy=policy)
+    fully_shard(model, mesh=mesh, mp_policy=policy)
 
 
-@contextlib.contextmanager
-def accumulation(model: nn.Module, par: Parallel, last: bool) -> Iterator[None]:
-    """Forward and backward of one micro-batch; gradients are reduced across ranks only on the last."""
-    if par.strategy == "ddp":
-        with (contextlib.nullcontext() if last else model.no_sync()):
-            yield
-    else:
-        model.set_requires_gradient_sync(last)
-        yield
+@torch.no_grad()
+def init_from_seed(model: Transformer, seed: int, device: torch.device) -> None:
+    """Initialise the allocated (possibly sharded) parameters as one process would.
+
+    Each parameter is drawn whole on the CPU under `seed`, in the model's init order, into one
+    scratch buffer the size of the largest parameter, and this rank's block of it copied in:
+    besides the shards, at most one whole parameter is in memory at a time.
+    """
+    model.init_rope(device)
+    torch.manual_seed(seed)
+    plan = model.init_plan()
+    drawn_elsewhere = [p for p, _ in plan if isinstance(p, DTensor) or p.device.type != "cpu"]
+    scratch = torch.empty(max((p.numel() for p in drawn_elsewhere), default=0))
+    for param, init in plan:
+        if isinstance(param, DTensor) or param.device.type != "cpu":
+            whole = scratch[:param.numel()].view(param.shape)
+            init(whole)
+            # Each rank drew the same tensor: it keeps its own block, with no communication.
+            local = param.to_local() if isinstance(param, DTensor) else param
+            local.copy_(_local_block(whole, param))
+        else:
+            init(param)
 
 
-def grad_norm_value(norm: torch.Tensor) -> torch.Tensor:
-    """clip_grad_norm_ over FSDP2's DTensors returns a DTensor: its full value, a plain tensor."""
-    return norm.full_tensor() if hasattr(norm, "full_tensor") else norm
+def _local_block(whole: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+    """This rank's block of a whole tensor laid out like `param` (a view, no copy)."""
+    if not isinstance(param, DTensor):
+        return whole
+    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
 
-
-# -- checkpoints: full state dicts in the single-process format ------------------------------------
-
-def full_state_dicts(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
-    """Model and optimizer state as one process would save them (names without wrapper
-    prefixes, the optimizer keyed by parameter index), complete on rank 0 (collective: every
-    rank calls it)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
-
-    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    names = _parameter_names(model, optimizer)
-    model_state = get_model_state_dict(model, options=options)
-    optimizer_state = get_optimizer_state_dict(model, optimizer, options=options)
-    if "param_groups" not in optimizer_state:  # ranks other than 0 receive nothing with cpu_offload
-        return model_state, optimizer_state
-    return model_state, _by_index(optimizer_state, names)
-
-
-def save_checkpoint(par: Parallel, run_dir: Path, name: str, model: nn.Module,
-                    optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> Path:
-    from train import checkpoint
-
-    model_state, optimizer_state = full_state_dicts(model, optimizer)
-    path = checkpoint.checkpoint_root(run_dir) / name
-    if par.is_main:
-        path = checkpoint.save(run_dir, name, model_state, optimizer_state, state)
-    par.barrier()  # no rank runs ahead (or prunes) before the checkpoint exists
-    return path
-
-
-def _parameter_names(model: nn.Module, optimizer: torch.optim.Optimizer) -> list[list[str]]:
-    """The clean name of every parameter in each optimizer group, in group order."""
-    by_id = {id(p): _clean_name(n) for n, p in model.named_parameters()}
-    return [[by_id[id(p)] for p in group["params"]] for group in optimizer.param_groups]
-
-
-def _clean_name(name: str) -> str:
-    for prefix in ("module.", "_orig_mod."):
-        name = name.replace(prefix, "")
-    return name.replace("_checkpoint_wrapped_module.", "")
-
-
-def _by_name(state: dict, names: list[list[str]]) -> dict:
-    """Index-keyed optimizer state (optimizer.state_dict()) -> name-keyed (torch.distributed.checkpoint)."""
-    flat = [n for group in names for n in group]
-    groups = [dict(g, params=list(group_names)) for g, group_names in zip(state["param_groups"], names)]
-    return {"state": {flat[i]: v for i, v in state["state"].items()}, "param_groups": groups}
-
-
-def _by_index(state: dict, names: list[list[str]]) -> dict:
-    """Name-keyed optimizer state -> the index-keyed form a single process saves and loads."""
-    index: dict[str, int] = {}
-    groups = []
-    for group_names, group in zip(names, _groups_in_order(state["param_groups"], names)):
-        ids = []
-        for n in group_names:
-            index[n] = len(index)
-            ids.append(index[n])
-        groups.append(dict(group, params=ids))
-    return {"state": {index[n]: v for n, v in state["state"].items() if n in index}, "param_groups": groups}
-
-
-def _groups_in_order(groups: list[dict], names: list[list[str]]) -> list[dict]:
-    by_first = {g["params"][0]: g for g in groups if g["params"]}
-    return [by_first[group_names[0]] for group_names in names]
-
-
-def _copy_group_settings(full_state: dict, optimizer: torch.optim.Optimizer) -> None:
-    for saved, group in zip(full_state["param_groups"], optimizer.param_groups):
-        group.update({k: v for k, v in saved.items() if k != "params"})
-
-
-# -- the torchrun entry point ----------------------------------------------------------------------
-
-def build_parser() -> argparse.ArgumentParser:
-    from train.cli import build_parser as train_parser
-
-    parser = train_parser()
-    parser.prog = "torchrun --nproc-per-node N -m train.parallel"
-    parser.description = ("Train with data parallelism under torchrun: every `train` flag, plus --strategy. "
-                          "The batch (--batch-tokens) is global: it must be a multiple of "
-                          "context x micro-batch x processes.")
-    parser.add_argument("--strategy", default="fsdp", choices=STRATEGIES,
-                        help="ddp: replicated weights, all-reduced gradients; fsdp: FSDP2 fully_shard per "
-                        "block (default fsdp)")
-    # torchrun's own parser reads `--run` as an ambiguous abbreviation of its --run-path.
-    parser.add_argument("--run-dir", dest="run", help="the same as --run (which torchrun does not pass on)")
-    return parser
-
-
-def config_from_args(args: argparse.Namespace):
-    from train.config import TrainConfig, load_overrides
-
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in vars(args).items() if k in known}
-    values["progress"] = False if args.no_progress else None
-    return load_overrides(args.config, values)
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    rank, world_size, _ = env_world()
-    try:
-        from train.config import resolve
-        from train.loop import train
-
-        config = config_from_args(args)
-        resolve(config, world_size=world_size)  # the batch arithmetic, before any process waits on another
-        par = init(args.strategy, config.device)
-        try:
-            result = train(config, resume=args.resume, parallel=par)
-        finally:
-            shutdown()
-    except UserError as e:
-        if rank == 0:  # every rank hits the same error: say it once
-            print(f"train: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    if rank == 0 and result.losses:
-        print(f"train: {world_size} processes ({args.strategy}); steps {result.start_step}-{result.steps} done; "
-              f"loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}; checkpoint {result.checkpoint}")
-
-
-if __name__ == "__main__":
-    main()
+    shape, offset = compute_local_shape_and_global_offset(param.shape, param.device_mesh, param.placements)
+    block = whole
+    for dim, (start, size) in enumerate(zip(offset, shape)):
+        block = block.narrow(dim, start, size)
+    return block

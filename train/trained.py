@@ -100,15 +100,14 @@ def model_args_from_json(values: dict[str, Any]) -> ModelArgs:
 
 def load_model(run: TrainedRun, device: str | torch.device = "cpu") -> Transformer:
     """The checkpoint's weights in a Transformer of the run's shape, in eval mode, fp32."""
-    saved = checkpoint.load(run.checkpoint, map_location="cpu")["model"]
     model = Transformer(run.args)  # built on the CPU: its rotary tables are real already
-    check_shapes(saved, model, run.checkpoint / "model.pt")
-    model.load_state_dict(saved)
+    check_shapes(checkpoint.model_shapes(run.checkpoint), model, run.checkpoint)
+    model.load_state_dict(checkpoint.load_model_state(run.checkpoint))
     return model.to(device).eval()
 
 
-def check_shapes(state: dict[str, torch.Tensor], model: torch.nn.Module, where: Path) -> None:
-    """A checkpoint of another model shape is one clear line, not a load_state_dict traceback."""
+def check_shapes(state: dict[str, tuple[int, ...]], model: torch.nn.Module, where: Path) -> None:
+    """A checkpoint (name -> shape) of another model shape is one clear line, not a load_state_dict traceback."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
@@ -117,6 +116,6 @@ def check_shapes(state: dict[str, torch.Tensor], model: torch.nn.Module, where: 
                         f"({len(missing)} tensors missing, e.g. {missing[:1]}; {len(extra)} unexpected, "
                         f"e.g. {extra[:1]})")
     for name, tensor in expected.items():
-        if tuple(state[name].shape) != tuple(tensor.shape):
-            raise UserError(f"{where}: {name} has shape {tuple(state[name].shape)} but the run's model "
+        if tuple(state[name]) != tuple(tensor.shape):
+            raise UserError(f"{where}: {name} has shape {tuple(state[name])} but the run's model "
                             f"needs {tuple(tensor.shape)}: a checkpoint of a different model shape")

@@ -165,9 +165,8 @@ def test_train_killed_mid_run_resumes_to_identical_losses_and_weights(tmp_path: 
             for name in ("straight", "killed")}
     assert [r["step"] for r in rows["killed"]] == list(range(60))
     assert [r["loss"] for r in rows["killed"]] == [r["loss"] for r in rows["straight"]]  # bit for bit
-    a = torch.load(tmp_path / "runs" / "straight" / "checkpoints" / checkpoint.step_name(60) / "model.pt",
-                   weights_only=True)
-    b = torch.load(killed / "checkpoints" / checkpoint.step_name(60) / "model.pt", weights_only=True)
+    a = checkpoint.load_model_state(tmp_path / "runs" / "straight" / "checkpoints" / checkpoint.step_name(60))
+    b = checkpoint.load_model_state(killed / "checkpoints" / checkpoint.step_name(60))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -230,15 +229,15 @@ def test_tokenizer_encode_out_of_space_names_the_file_and_leaves_no_partial_toke
 def test_train_checkpoint_out_of_space_names_the_file_and_leaves_no_partial_checkpoint(tmp_path: Path) -> None:
     write_llama1_tokens(tmp_path / "data" / "tokens")
     args = ["--model", "debug", "--steps", "3", "--run", "runs/small", "--no-progress"]
-    full = cli("train", args, tmp_path, file_size_limit=200 << 10, env=TRAIN_ENV)  # model.pt is 565 kB
+    full = cli("train", args, tmp_path, file_size_limit=200 << 10, env=TRAIN_ENV)  # the rank's shard is 1.7 MB
     path = only_error_line(full, "train")
-    assert path == "runs/small/checkpoints/step-00000003/model.pt"
+    assert path == "runs/small/checkpoints/step-00000003/__0_0.distcp"
     assert "cannot write: File too large (EFBIG)" in full.stderr
     assert list((tmp_path / "runs" / "small" / "checkpoints").iterdir()) == []  # no step, no temporary folder
 
     again = cli("train", args, tmp_path, env=TRAIN_ENV)  # nothing was saved: the same command starts over
     assert again.returncode == 0, again.stderr
-    assert checkpoint.load(tmp_path / "runs" / "small" / "checkpoints" / "step-00000003")["state"]["step"] == 3
+    assert checkpoint.read_state(tmp_path / "runs" / "small" / "checkpoints" / "step-00000003")["step"] == 3
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Checkpoint directories: atomic, checksummed, pruned to the last K, loaded with weights_only."""
+"""Checkpoint directories: DCP shards, atomic, checksummed, pruned to the last K; state.pt loaded with weights_only."""
 
 from __future__ import annotations
 
@@ -13,34 +13,51 @@ import torch
 from pipeline.common.errors import InputError
 from pipeline.common.files import file_sha256
 from train import checkpoint
+from train.parallel import join
 
 
 class NotATensor:
     """An arbitrary class: a weights_only load must refuse to construct it."""
 
 
+def model_and_optimizer(fill: float) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    model = torch.nn.Linear(3, 2, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(fill)
+    return model, torch.optim.AdamW(model.parameters(), lr=0.1)
+
+
 def save_step(run: Path, step: int) -> Path:
-    model = {"w": torch.full((3,), float(step))}
-    optimizer = {"state": {}, "param_groups": [{"lr": 0.1, "params": [0]}]}
-    return checkpoint.save(run, checkpoint.step_name(step), model, optimizer,
+    model, optimizer = model_and_optimizer(float(step))
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    return checkpoint.save(join("fsdp", "cpu"), run, checkpoint.step_name(step), model, optimizer,
                            {"step": step, "rng": checkpoint.rng_state()})
 
 
 def test_save_then_load_round_trips_with_manifest(tmp_path: Path) -> None:
     path = save_step(tmp_path, 7)
     assert path == tmp_path / "checkpoints" / "step-00000007"
-    assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "model.pt", "optimizer.pt", "state.pt"]
+    assert sorted(p.name for p in path.iterdir()) == [".metadata", "__0_0.distcp", "manifest.json", "state.pt"]
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["step"] == 7 and set(manifest["files"]) == {"model.pt", "optimizer.pt", "state.pt"}
-    loaded = checkpoint.load(path)
-    assert torch.equal(loaded["model"]["w"], torch.full((3,), 7.0)) and loaded["state"]["step"] == 7
+    assert manifest["step"] == 7 and set(manifest["files"]) == {".metadata", "__0_0.distcp", "state.pt"}
+    assert manifest["files"]["state.pt"]["sha256"] == file_sha256(path / "state.pt")
+    assert checkpoint.read_state(path)["step"] == 7
+    # Whole tensors one at a time, as export reads them; Adam moved every weight by lr = 0.1.
+    assert checkpoint.model_shapes(path) == {"weight": (2, 3)}
+    assert torch.allclose(checkpoint.load_model_state(path)["weight"], torch.full((2, 3), 7.0 * (1 - 0.1 * 0.01) - 0.1))
+    # Into a fresh model and optimizer: the weights and Adam's moments come back.
+    model, optimizer = model_and_optimizer(0.0)
+    checkpoint.load_into(join("fsdp", "cpu"), path, model, optimizer)
+    assert torch.equal(model.weight, checkpoint.load_model_state(path)["weight"])
+    assert int(optimizer.state[model.weight]["step"]) == 1
     assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
 
 
 def test_keeps_only_the_last_k_and_ignores_unfinished_directories(tmp_path: Path) -> None:
     for step in (5, 10, 15, 20):
         save_step(tmp_path, step)
-    (tmp_path / "checkpoints" / ".tmp-step-00000025-123").mkdir()  # a save that crashed midway
+    (tmp_path / "checkpoints" / ".tmp-step-00000025").mkdir()  # a save that crashed midway
     (tmp_path / "checkpoints" / "diverged-step-00000003").mkdir()  # diagnosis state, never resumed
     assert checkpoint.latest(tmp_path).name == "step-00000020"
     checkpoint.prune(tmp_path, keep=2)
@@ -50,33 +67,32 @@ def test_keeps_only_the_last_k_and_ignores_unfinished_directories(tmp_path: Path
 
 def test_corrupt_file_is_detected_by_its_checksum(tmp_path: Path) -> None:
     path = save_step(tmp_path, 1)
-    data = bytearray((path / "model.pt").read_bytes())
+    data = bytearray((path / "__0_0.distcp").read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (path / "model.pt").write_bytes(bytes(data))
-    with pytest.raises(InputError, match=r"model.pt: corrupt checkpoint file: sha256 does not match"):
-        checkpoint.load(path)
+    (path / "__0_0.distcp").write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"__0_0.distcp: corrupt checkpoint file: sha256 does not match"):
+        checkpoint.read_state(path)
 
 
 def test_truncated_file_is_detected(tmp_path: Path) -> None:
     path = save_step(tmp_path, 1)
-    with open(path / "optimizer.pt", "r+b") as f:
+    with open(path / ".metadata", "r+b") as f:
         f.truncate(10)
-    with pytest.raises(InputError, match=r"optimizer.pt: truncated or corrupt checkpoint file: 10 bytes"):
-        checkpoint.load(path)
+    with pytest.raises(InputError, match=r".metadata: truncated or corrupt checkpoint file: 10 bytes"):
+        checkpoint.read_state(path)
     (path / "manifest.json").unlink()
     with pytest.raises(InputError, match="manifest.json: missing"):
-        checkpoint.load(path)
+        checkpoint.read_state(path)
 
 
 def test_loads_refuse_arbitrary_pickles(tmp_path: Path) -> None:
     path = save_step(tmp_path, 1)
     torch.save({"x": NotATensor()}, path / "state.pt")
     manifest = json.loads((path / "manifest.json").read_text())
-    manifest["files"]["state.pt"] = {"sha256": file_sha256(path / "state.pt"),
-                                     "bytes": (path / "state.pt").stat().st_size}
+    manifest["files"]["state.pt"] = {"sha256": file_sha256(path / "state.pt"), "bytes": (path / "state.pt").stat().st_size}
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(Exception, match="Weights only load failed"):
-        checkpoint.load(path)
+        checkpoint.read_state(path)
 
 
 def test_rng_states_round_trip(tmp_path: Path) -> None:
@@ -88,6 +104,6 @@ def test_rng_states_round_trip(tmp_path: Path) -> None:
     torch.manual_seed(99)
     random.seed(99)
     np.random.seed(99)
-    checkpoint.set_rng_state(checkpoint.load(path)["state"]["rng"])
+    checkpoint.set_rng_state(checkpoint.read_state(path)["rng"])
     assert torch.equal(torch.rand(3), expected[0])
     assert random.random() == expected[1] and np.random.rand() == expected[2]

@@ -69,11 +69,39 @@ def test_corrupt_checkpoint_on_resume_is_one_line_and_exit_2(tmp_path: Path, cap
     args = ["--model", "debug", "--steps", "2", "--data", str(tokens), "--run", str(tmp_path / "run"), "--no-progress"]
     main(args)
     capsys.readouterr()
-    model_file = tmp_path / "run" / "checkpoints" / "step-00000002" / "model.pt"
+    model_file = tmp_path / "run" / "checkpoints" / "step-00000002" / "__0_0.distcp"
     model_file.write_bytes(model_file.read_bytes()[:-100])
     code, err = exit_code([*args, "--steps", "4", "--resume"], capsys)
     assert code == 2
     assert err.strip().startswith(f"train: error: {model_file}: truncated or corrupt checkpoint file")
+
+
+@pytest.mark.slow
+def test_checkpoint_of_another_model_shape_is_one_line_and_exit_2(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    tokens = tmp_path / "tokens"
+    write_llama1_tokens(tokens)
+    args = ["--model", "debug", "--steps", "2", "--data", str(tokens), "--run", str(tmp_path / "run"), "--no-progress"]
+    main(args)
+    capsys.readouterr()
+    wider = tmp_path / "wider.toml"
+    wider.write_text("[model]\npreset = 'debug'\ndim = 128\n")
+    code, err = exit_code([*args, "--steps", "4", "--resume", "--config", str(wider)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"train: error: {tmp_path / 'run' / 'checkpoints' / 'step-00000002'}: cannot resume with "
+                          "model_overrides={'dim': 128}; the run was started with {}"), err
+
+
+def test_every_training_flag_is_a_train_config_field() -> None:
+    """The flags are the one list: each lands in the TrainConfig field of its own name."""
+    import dataclasses
+
+    from train.cli import NOT_CONFIG, build_parser
+    from train.config import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    dests = {a.dest for a in build_parser()._actions if a.dest != "help"}
+    assert dests - NOT_CONFIG <= fields, dests - NOT_CONFIG - fields
 
 
 @pytest.mark.slow

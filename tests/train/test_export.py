@@ -12,7 +12,7 @@ import torch
 
 from tests.conftest import script, subprocess_env
 from tests.train.debug_run import train_debug_run
-from train.export import interleaved_to_half_split
+from train.export import export_hf, interleaved_to_half_split
 from train.generate import Sampling, generate
 from train.trained import load_model, open_run
 
@@ -66,6 +66,32 @@ def test_greedy_generation_gives_the_same_tokens(exported: tuple[Path, Path]) ->
                              eos_token_id=None, pad_token_id=0)
     assert hf[0, len(prompt):].tolist() == mine
     assert mine[:5] == [44, 45, 46, 47, 48]  # it learned to count
+
+
+@pytest.mark.slow
+def test_weights_stream_into_files_of_at_most_the_limit(exported: tuple[Path, Path], tmp_path: Path) -> None:
+    """With a 100 kB limit (5 GB by default) the 0.8 MB debug model lands in several files that
+    transformers reads through model.safetensors.index.json, to the same logits."""
+    from safetensors import safe_open
+
+    run, whole = exported
+    out = export_hf(open_run(str(run)), tmp_path / "hf", max_file_bytes=100_000)
+    files = sorted(out.glob("model-*.safetensors"))
+    assert len(files) > 2 and not (out / "model.safetensors").exists()
+    index = json.loads((out / "model.safetensors.index.json").read_text())
+    assert sorted(set(index["weight_map"].values())) == [f.name for f in files]
+    for file in files:
+        with safe_open(str(file), "pt") as f:
+            names = list(f.keys())
+            size = sum(f.get_tensor(n).numel() * 4 for n in names)
+        # A file holds more than one tensor only while they fit under the limit.
+        assert size <= 100_000 or len(names) == 1, (file.name, size)
+        assert {n for n, name in index["weight_map"].items() if name == file.name} == set(names)
+    sharded = transformers.LlamaForCausalLM.from_pretrained(str(out), dtype=torch.float32).eval()
+    single = transformers.LlamaForCausalLM.from_pretrained(str(whole), dtype=torch.float32).eval()
+    tokens = torch.randint(3, 256, (2, 16), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(sharded(tokens).logits, single(tokens).logits)
 
 
 def test_rotary_permutation_is_evens_then_odds_per_head() -> None:

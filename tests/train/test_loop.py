@@ -15,7 +15,8 @@ from pipeline.common.errors import UserError
 from tests.train.token_shards import write_llama1_tokens
 from train import checkpoint
 from train.config import TrainConfig, resolve
-from train.loop import TrainingDiverged, build_model, build_optimizer, train
+from train.loop import TrainingDiverged, build_optimizer, train
+from train.parallel import join
 
 GOLDEN = Path(__file__).with_name("golden_debug_losses.json")
 
@@ -52,8 +53,8 @@ def test_kill_and_resume_gives_the_same_losses_and_weights_as_a_straight_run(tmp
     assert [r["loss"] for r in rows] == straight.losses
     assert rows[-1]["tokens_drawn"] == json.loads(
         (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()[-1])["tokens_drawn"]
-    a = torch.load(straight.checkpoint / "model.pt", weights_only=True)
-    b = torch.load(resumed.checkpoint / "model.pt", weights_only=True)
+    a = checkpoint.load_model_state(straight.checkpoint)
+    b = checkpoint.load_model_state(resumed.checkpoint)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -105,7 +106,7 @@ def test_batch_not_a_multiple_of_context_times_micro_batch_is_refused(tmp_path: 
 
 def test_weight_decay_applies_to_matrices_only(tmp_path: Path) -> None:
     resolved = resolve(TrainConfig(model="debug", steps=10))
-    model = build_model(resolved, torch.device("cpu"))
+    model = join("fsdp", "cpu").build_model(resolved.model, seed=0)
     decay, no_decay = build_optimizer(model, resolved.train, torch.device("cpu")).param_groups
     names = {id(p): n for n, p in model.named_parameters()}
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
@@ -124,7 +125,7 @@ def test_nan_loss_stops_with_the_step_and_saves_the_state(tmp_path: Path) -> Non
     with pytest.raises(TrainingDiverged, match=r"loss is nan at step 3; .* saved in .*diverged-step-00000003"):
         train(debug_config(tmp_path), after_step=poison)
     saved = tmp_path / "run" / "checkpoints" / "diverged-step-00000003"
-    assert (saved / "model.pt").is_file() and (saved / "manifest.json").is_file()
+    assert (saved / "__0_0.distcp").is_file() and (saved / "manifest.json").is_file()
 
 
 @pytest.mark.slow

@@ -1,5 +1,7 @@
-"""Data parallelism under torchrun with 2 CPU processes (gloo): DDP and FSDP2 give the losses
-of one process drawing the same global batch; a 2-process checkpoint resumes in 1 process."""
+"""Parallel training under torchrun with CPU processes (gloo), through the one `train` command:
+FSDP2 and DDP give the losses of one process drawing the same global batch; a 2-process FSDP
+checkpoint (one DCP file per rank) resumes in 1, 2 and 4 processes; FSDP x tensor parallel on a
+2 x 2 mesh matches one process; bad mesh arithmetic is one line and exit 2."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from train.config import TrainConfig
 from train.loop import train
 
 STEPS = 6
-# 4 micro-batches of 4 x 32 tokens a step: 4 accumulation steps in 1 process, 2 on each of 2 ranks.
+# 4 micro-batches of 4 x 32 tokens a step: 4 accumulation steps in 1 process, 2 on each of 2
+# data-parallel ranks, 1 on each of 4.
 BATCH_TOKENS = 4 * 4 * 32
 
 
@@ -33,11 +36,10 @@ def _config(tokens: Path, run: Path, **changes) -> TrainConfig:
                        progress=False, device="cpu", **changes)
 
 
-def _torchrun(strategy: str, tokens: Path, run: Path, *extra: str, processes: int = 2) -> subprocess.CompletedProcess:
+def _torchrun(tokens: Path, run: Path, *extra: str, processes: int = 2) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-           "-m", "train.parallel", "--strategy", strategy, "--model", "debug", "--data", str(tokens),
-           "--run-dir", str(run), "--steps", str(STEPS), "--batch-tokens", str(BATCH_TOKENS), "--device", "cpu",
-           "--no-progress", *extra]
+           "-m", "train", "--model", "debug", "--data", str(tokens), "--run-dir", str(run), "--steps", str(STEPS),
+           "--batch-tokens", str(BATCH_TOKENS), "--device", "cpu", "--no-progress", *extra]
     env = dict(subprocess_env(), OMP_NUM_THREADS="1")
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
@@ -46,43 +48,94 @@ def _losses(run: Path) -> list[float]:
     return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+def _close(a: list[float], b: list[float], tolerance: float) -> bool:
+    if len(a) != len(b):
+        return False
+    gap = max(abs(x - y) for x, y in zip(a, b))
+    print(f"\nlargest loss difference over {len(a)} steps: {gap:.2e} (tolerance {tolerance:g})")
+    return gap < tolerance
+
+
 @pytest.fixture(scope="module")
 def one_process(tokens: Path, tmp_path_factory: pytest.TempPathFactory) -> list[float]:
     return train(_config(tokens, tmp_path_factory.mktemp("one") / "run")).losses
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_processes_match_one_with_the_same_global_batch(strategy: str, tokens: Path, one_process: list[float],
-                                                            tmp_path: Path) -> None:
-    run = tmp_path / strategy
-    result = _torchrun(strategy, tokens, run, "--checkpoint-every", "3")
+def test_ddp_two_processes_match_one_with_the_same_global_batch(tokens: Path, one_process: list[float],
+                                                                tmp_path: Path) -> None:
+    run = tmp_path / "ddp"
+    result = _torchrun(tokens, run, "--strategy", "ddp")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"train: 2 processes ({strategy}); steps 0-{STEPS} done" in result.stdout
+    assert f"train: 2 processes (ddp); steps 0-{STEPS} done" in result.stdout
+    assert _close(_losses(run), one_process, 1e-5), (_losses(run), one_process)
+
+
+@pytest.mark.slow
+def test_fsdp_sharded_checkpoint_resumes_in_one_two_and_four_processes(tokens: Path, one_process: list[float],
+                                                                       tmp_path: Path) -> None:
+    run = tmp_path / "fsdp"
+    result = _torchrun(tokens, run, "--checkpoint-every", "3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"train: 2 processes (fsdp); steps 0-{STEPS} done" in result.stdout
     losses = _losses(run)
-    assert len(losses) == STEPS
-    assert max(abs(a - b) for a, b in zip(losses, one_process)) < 1e-5, (losses, one_process)
+    assert _close(losses, one_process, 1e-5), (losses, one_process)
     assert losses[-1] < losses[0] - 1.0  # it trains
     # Rank 0 reports the tokens drawn by both ranks: the whole global batch.
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert sum(last["tokens_drawn"].values()) == STEPS * BATCH_TOKENS
 
-    # The 2-process checkpoint of step 3 resumes in 1 process and continues the same run.
+    # The checkpoint: one DCP file per rank, each written by its rank (nothing gathered).
+    step3 = run / "checkpoints" / "step-00000003"
+    assert sorted(p.name for p in step3.glob("*.distcp")) == ["__0_0.distcp", "__1_0.distcp"]
+    assert json.loads((step3 / "manifest.json").read_text())["world_size"] == 2
     shutil.rmtree(run / "checkpoints" / "step-00000006")
-    resumed = train(_config(tokens, run), resume=True)
+    saved = tmp_path / "saved"
+    shutil.copytree(run, saved)
+
+    def fresh_copy(name: str) -> Path:
+        copy = tmp_path / name
+        shutil.copytree(saved, copy)
+        return copy
+
+    # 1 process, in this one: the data position, RNG and schedule continue the same run.
+    resumed = train(_config(tokens, fresh_copy("in-1")), resume=True)
     assert resumed.start_step == 3
-    assert max(abs(a - b) for a, b in zip(resumed.losses, one_process[3:])) < 1e-5
+    assert _close(resumed.losses, one_process[3:], 1e-5), (resumed.losses, one_process)
+    for processes in (2, 4):
+        copy = fresh_copy(f"in-{processes}")
+        result = _torchrun(tokens, copy, "--resume", processes=processes)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert f"train: {processes} processes (fsdp); steps 3-{STEPS} done" in result.stdout
+        assert _close(_losses(copy)[3:], one_process[3:], 1e-5), (processes, _losses(copy), one_process)
+        last = json.loads((copy / "metrics.jsonl").read_text().splitlines()[-1])
+        assert sum(last["tokens_drawn"].values()) == STEPS * BATCH_TOKENS
 
 
 @pytest.mark.slow
-def test_world_size_that_does_not_divide_the_batch_is_one_line_and_exit_2(tokens: Path, tmp_path: Path) -> None:
+def test_fsdp_by_tensor_parallel_on_a_2x2_mesh_matches_one_process(tokens: Path, one_process: list[float],
+                                                                   tmp_path: Path) -> None:
+    run = tmp_path / "tp"
+    result = _torchrun(tokens, run, "--tp", "2", processes=4)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"train: 4 processes (fsdp, tp 2); steps 0-{STEPS} done" in result.stdout
+    assert _close(_losses(run), one_process, 1e-4), (_losses(run), one_process)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("world_size, extra, message", [
+    (3, [], "batch of 512 tokens is not a multiple of context length x micro-batch x ranks (32 x 4 x 3 = 384)"),
+    (3, ["--tp", "2"], "world size 3 is not divisible by --tp 2"),
+    (3, ["--tp", "3"], "--tp 3 does not divide the model's 4 attention heads"),
+    (4, ["--tp", "2", "--strategy", "ddp"], "--tp 2 composes with --strategy fsdp, not ddp"),
+])
+def test_bad_mesh_arithmetic_is_one_line_and_exit_2(world_size: int, extra: list[str], message: str, tokens: Path,
+                                                    tmp_path: Path) -> None:
     # What every rank of `torchrun --nproc-per-node 3` checks before joining the others.
-    env = dict(subprocess_env(), RANK="0", WORLD_SIZE="3", LOCAL_RANK="0")
-    cmd = [sys.executable, "-m", "train.parallel", "--strategy", "ddp", "--model", "debug", "--data", str(tokens),
-           "--run-dir", str(tmp_path / "run"), "--batch-tokens", str(BATCH_TOKENS), "--device", "cpu"]
+    env = dict(subprocess_env(), RANK="0", WORLD_SIZE=str(world_size), LOCAL_RANK="0")
+    cmd = [sys.executable, "-m", "train", "--model", "debug", "--data", str(tokens),
+           "--run-dir", str(tmp_path / "run"), "--batch-tokens", str(BATCH_TOKENS), "--device", "cpu", *extra]
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "train: error: batch of 512 tokens is not a multiple of context length x micro-batch x ranks "
-        "(32 x 4 x 3 = 384)"]
+    assert result.stderr.strip().splitlines() == [f"train: error: {message}"]
     assert not (tmp_path / "run").exists()

@@ -1,0 +1,262 @@
+"""`train plan`: memory per rank for a model on a cluster, from a meta-device model (nothing allocated).
+
+    train plan --model 7b --world-size 8 --device-memory 80
+    train plan --model 65b --world-size 2048 --tp 8 --activation-checkpointing --json
+
+Per rank, for FSDP over world-size / tp data-parallel ranks and `--tp` tensor parallelism laid
+out as train/parallel.py lays them out:
+
+- parameters: fp32 master weights, each tensor split by tensor parallelism along the dimension
+  train/parallel.py's TP_SPLIT_DIM names, then its dimension 0 split by FSDP (padded to a
+  multiple of the data-parallel ranks, as fully_shard pads);
+- gradients: fp32, sharded alike; optimizer: AdamW's two fp32 moments per parameter;
+- FSDP buffers: the gathered parameters of two blocks (the one computing and the one
+  prefetched, in the compute dtype) and one block's unsharded fp32 gradients before the
+  reduce-scatter;
+- activations: what autograd saves, counted by running one block, and the final norm, output
+  layer and cross-entropy, on meta tensors of the micro-batch's shape with a saved-tensors hook
+  (distinct storages, summed, parameters left out). Attention is counted as the flash and
+  memory-efficient kernels (CUDA, and PyTorch's CPU kernel) save it: q, k, v, the output and a
+  log-sum-exp, never the seq x seq scores the meta device's reference kernel keeps. Without activation checkpointing every block keeps
+  its saved tensors until the backward pass; with it, every block keeps its input and one block
+  at a time is recomputed whole. Tensor parallelism with sequence parallelism divides a
+  block's activations by tp (Korthikanti et al. 2022); the logits stay whole on every rank,
+  and the backward pass starts with two more logits-sized fp32 gradients (the step's peak).
+
+Compute dtype: bf16 on GPUs (FSDP's MixedPrecisionPolicy; norms and rotary run in fp32 inside),
+fp32 on CPUs (`--precision fp32`). `--device-memory GIB` says whether the total fits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    model: str
+    world_size: int
+    tp: int
+    seq_len: int
+    micro_batch: int
+    activation_checkpointing: bool
+    precision: str
+    params_total: int
+    params_per_rank: int
+    param_bytes_per_rank: int
+    grad_bytes_per_rank: int
+    optimizer_bytes_per_rank: int
+    buffer_bytes_per_rank: int
+    activation_bytes_per_rank: int
+    total_bytes_per_rank: int
+
+    def fits(self, device_bytes: float) -> bool:
+        return self.total_bytes_per_rank <= device_bytes
+
+
+def plan(model: str, world_size: int, *, tp: int = 1, seq_len: int = 0, micro_batch: int = 0,
+         activation_checkpointing: bool = False, precision: str = "bf16", vocab_size: int = 0) -> MemoryPlan:
+    import torch
+
+    from train.config import check_layout, preset
+    from train.model import Transformer
+    from train.parallel import TP_SPLIT_DIM
+
+    p = preset(model)
+    seq_len = seq_len or p.seq_len
+    micro_batch = micro_batch or p.micro_batch
+    args = dataclasses.replace(p.model, max_seq_len=max(p.model.max_seq_len, seq_len),
+                               vocab_size=vocab_size or p.model.vocab_size)
+    check_layout(args, world_size, tp, seq_len)
+    dp = world_size // tp
+    compute = torch.bfloat16 if precision == "bf16" else torch.float32
+
+    with torch.device("meta"):
+        shapes = {name: tuple(t.shape) for name, t in Transformer(args).named_parameters()}
+    params_total = sum(math.prod(s) for s in shapes.values())
+    per_rank = {name: _rank_numel(name, shape, tp, dp, TP_SPLIT_DIM) for name, shape in shapes.items()}
+    params_per_rank = sum(per_rank.values())
+    block_params = sum(math.prod(s) for n, s in shapes.items() if n.startswith("layers.0.")) // tp
+
+    buffers = 0
+    if dp > 1:
+        buffers = 2 * block_params * compute.itemsize + block_params * 4
+
+    block_saved = _block_saved(args, micro_batch, seq_len, compute) // tp
+    head = _head_saved(args, micro_batch, seq_len, compute)
+    block_input = micro_batch * seq_len * args.dim * compute.itemsize // tp
+    if activation_checkpointing:
+        activations = args.n_layers * block_input + block_saved + head
+    else:
+        activations = args.n_layers * block_saved + head
+
+    param_bytes = 4 * params_per_rank
+    total = param_bytes + 4 * params_per_rank + 8 * params_per_rank + buffers + activations
+    return MemoryPlan(model=model, world_size=world_size, tp=tp, seq_len=seq_len, micro_batch=micro_batch,
+                      activation_checkpointing=activation_checkpointing, precision=precision,
+                      params_total=params_total, params_per_rank=params_per_rank, param_bytes_per_rank=param_bytes,
+                      grad_bytes_per_rank=4 * params_per_rank, optimizer_bytes_per_rank=8 * params_per_rank,
+                      buffer_bytes_per_rank=buffers, activation_bytes_per_rank=activations,
+                      total_bytes_per_rank=total)
+
+
+def _rank_numel(name: str, shape: tuple[int, ...], tp: int, dp: int, split_dims: dict[str, int]) -> int:
+    """Elements of one parameter on one rank: split by tp, then dimension 0 by FSDP (padded)."""
+    local = list(shape)
+    key = name.split(".", 2)[2] if name.startswith("layers.") else name
+    if tp > 1 and key in split_dims:
+        dim = split_dims[key]
+        local[dim] = math.ceil(local[dim] / tp)
+    if dp > 1:
+        local[0] = math.ceil(local[0] / dp)
+    return math.prod(local)
+
+
+class _SavedBytes:
+    """Bytes autograd saves for backward: distinct storages, parameters left out (they are
+    counted as weights), attention counted as the flash kernels save it (see _FlashAttention)."""
+
+    def __init__(self, module: Any) -> None:
+        self.parameters = {p.untyped_storage()._cdata for p in module.parameters()}
+        self.storages: dict[int, int] = {}
+        self.kept: list[Any] = []
+        self.paused = False
+
+    def pack(self, tensor: Any) -> Any:
+        self.add(tensor)
+        return tensor
+
+    def add(self, tensor: Any) -> None:
+        self.kept.append(tensor)  # alive until counted: a freed storage's address is never reused
+        storage = tensor.untyped_storage()
+        if not self.paused and storage._cdata not in self.parameters:
+            self.storages[storage._cdata] = storage.nbytes()
+
+    @property
+    def total(self) -> int:
+        return sum(self.storages.values())
+
+
+def _flash_attention_mode(saved: _SavedBytes) -> Any:
+    """A torch-function mode under which scaled_dot_product_attention counts what the flash and
+    memory-efficient kernels (CUDA, and PyTorch's CPU flash kernel) save, q, k, v, the output and
+    one fp32 log-sum-exp per head and position, and not the seq x seq scores the meta device's
+    reference kernel saves."""
+    import torch
+    import torch.nn.functional as F
+    from torch.overrides import TorchFunctionMode
+
+    class FlashAttention(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            if func is not F.scaled_dot_product_attention:
+                return func(*args, **(kwargs or {}))
+            q, k, v = args[:3]
+            saved.paused = True
+            try:
+                out = func(*args, **(kwargs or {}))
+            finally:
+                saved.paused = False
+            for tensor in (q, k, v, out):
+                saved.add(tensor)
+            batch, heads, seq = q.shape[0], q.shape[1], q.shape[2]
+            saved.storages[-id(out)] = batch * heads * seq * 4  # the log-sum-exp, fp32
+            return out
+
+    del torch
+    return FlashAttention()
+
+
+def _block_saved(args: Any, micro_batch: int, seq_len: int, dtype: Any) -> int:
+    import torch
+
+    from train.model import TransformerBlock, rope_tables
+
+    with torch.device("meta"):
+        block = TransformerBlock(0, args).to(dtype)
+        x = torch.empty(micro_batch, seq_len, args.dim, dtype=dtype, requires_grad=True)
+        cos, sin = rope_tables(args.head_dim, seq_len, args.rope_theta)
+    saved = _SavedBytes(block)
+    with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t), _flash_attention_mode(saved):
+        block(x, cos, sin)
+    return saved.total
+
+
+def _head_saved(args: Any, micro_batch: int, seq_len: int, dtype: Any) -> int:
+    """Embedding output, final norm, output layer and cross-entropy; the logits the loop keeps."""
+    import torch
+    import torch.nn.functional as F
+
+    from train.model import RMSNorm
+
+    with torch.device("meta"):
+        norm = RMSNorm(args.dim, args.norm_eps).to(dtype)
+        output = torch.nn.Linear(args.dim, args.vocab_size, bias=False).to(dtype)
+        h = torch.empty(micro_batch, seq_len, args.dim, dtype=dtype, requires_grad=True)
+        targets = torch.zeros(micro_batch * seq_len, dtype=torch.long)
+    saved = _SavedBytes(torch.nn.ModuleList([norm, output]))
+    with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t):
+        logits = output(norm(h))
+        F.cross_entropy(logits.flatten(0, 1).float(), targets)
+    embedding_output = micro_batch * seq_len * args.dim * dtype.itemsize
+    # At the start of the backward pass the loss's gradient flows through log-softmax: its
+    # incoming and outgoing gradients are two more logits-sized fp32 tensors, the peak of the step.
+    backward_peak = 2 * logits.numel() * 4
+    return saved.total + logits.numel() * logits.element_size() + embedding_output + backward_peak
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="train plan", description="Memory per rank (parameters, gradients, "
+                                     "optimizer state, FSDP buffers, activations) for a preset on a cluster, "
+                                     "computed from a meta-device model: nothing is allocated.")
+    parser.add_argument("--model", required=True, help="preset: debug, tiny, 1b, 7b, 13b, 33b, 65b")
+    parser.add_argument("--world-size", type=int, required=True, help="processes (GPUs) in all")
+    parser.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
+    parser.add_argument("--seq-len", type=int, default=0, help="context length (default: the preset's)")
+    parser.add_argument("--micro-batch", type=int, default=0, help="sequences per forward (default: the preset's)")
+    parser.add_argument("--vocab-size", type=int, default=0, help="vocabulary (default: the preset's, 32000)")
+    parser.add_argument("--activation-checkpointing", action="store_true", help="recompute block activations")
+    parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16",
+                        help="compute dtype: bf16 on GPUs (default), fp32 on CPUs")
+    parser.add_argument("--device-memory", type=float, help="GiB per device: say whether the plan fits")
+    parser.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    return parser
+
+
+def main(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    if args.world_size < 1:
+        from pipeline.common.errors import UserError
+
+        raise UserError(f"--world-size must be at least 1, got {args.world_size}")
+    result = plan(args.model, args.world_size, tp=args.tp, seq_len=args.seq_len, micro_batch=args.micro_batch,
+                  activation_checkpointing=args.activation_checkpointing, precision=args.precision,
+                  vocab_size=args.vocab_size)
+    out: dict[str, Any] = dataclasses.asdict(result)
+    if args.device_memory:
+        out["device_memory_bytes"] = int(args.device_memory * GIB)
+        out["fits"] = result.fits(args.device_memory * GIB)
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(f"train plan: {result.model}, {result.world_size} ranks ({result.world_size // result.tp} FSDP x "
+          f"{result.tp} TP), micro-batch {result.micro_batch} x {result.seq_len} tokens, {result.precision}, "
+          f"activation checkpointing {'on' if result.activation_checkpointing else 'off'}")
+    print(f"  parameters      {result.params_total / 1e9:10.3f} B in all, {result.params_per_rank / 1e6:,.1f} M "
+          "per rank")
+    for label, key in (("weights (fp32)", "param_bytes_per_rank"), ("gradients", "grad_bytes_per_rank"),
+                       ("AdamW moments", "optimizer_bytes_per_rank"), ("FSDP buffers", "buffer_bytes_per_rank"),
+                       ("activations", "activation_bytes_per_rank"), ("total per rank", "total_bytes_per_rank")):
+        print(f"  {label:<16}{out[key] / GIB:10.2f} GiB")
+    if args.device_memory:
+        verdict = "fits" if out["fits"] else "does NOT fit"
+        print(f"  {verdict} in {args.device_memory:g} GiB per device "
+              f"({(out['device_memory_bytes'] - result.total_bytes_per_rank) / GIB:+.2f} GiB to spare)")
+    sys.stdout.flush()
