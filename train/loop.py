@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from pipeline.common.errors import UserError
 from pipeline.commands.mix import load_mixture
+from pipeline.common.errors import UserError
 from train import checkpoint
 from train.config import TrainConfig, check_resume_compatible, resolve, write_config
 from train.data import MixtureLoader, open_mixture
