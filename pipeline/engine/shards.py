@@ -78,12 +78,23 @@ class ShardWriter:
     def write(self, doc: Document) -> None:
         self._buffer.append(doc)
         if len(self._buffer) >= self.batch_rows:
-            self._flush()
+            self._flush_full()
 
     def write_many(self, docs: list[Document]) -> None:
         self._buffer.extend(docs)
         if len(self._buffer) >= self.batch_rows:
+            self._flush_full()
+
+    def _flush_full(self) -> None:
+        # Record batches of exactly `batch_rows` rows, however the documents arrived: a task
+        # retried with smaller chunks (pipeline/engine/supervisor.py) writes the same bytes.
+        rows = self.batch_rows
+        buffer, self._buffer = self._buffer, []
+        full = len(buffer) - len(buffer) % rows
+        for start in range(0, full, rows):
+            self._buffer = buffer[start : start + rows]
             self._flush()
+        self._buffer = buffer[full:]
 
     def _flush(self) -> None:
         if not self._buffer:

@@ -1,0 +1,47 @@
+"""A test source for the supervisor: the passthrough JSON-lines source with one more stage that
+stalls for ever on a document whose text holds STALL and kills its own process on CRASH, as a
+pathological parser or an out-of-memory kill would. Run through the real `pipeline` CLI with
+this source registered (see `main`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+from pipeline.engine.document import Document
+from pipeline.engine.stage import Stage
+from sources.jsonl import Jsonl
+
+
+class Fragile(Stage):
+    name = "fragile"
+
+    def process(self, doc: Document) -> Document:
+        if "STALL" in doc.text:
+            time.sleep(3600)
+        if "CRASH" in doc.text:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return doc
+
+
+class FragileJsonl(Jsonl):
+    name = "fragile"
+
+    def stages(self) -> list[Stage]:
+        return [*super().stages(), Fragile()]
+
+
+def main() -> None:
+    """`pipeline` with the source `fragile` registered beside the real ones."""
+    import sources
+    from pipeline.cli import main as pipeline_main
+
+    sys.modules["sources.fragile"] = sys.modules[__name__]
+    sources.REGISTRY["fragile"] = FragileJsonl.__name__
+    pipeline_main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
