@@ -84,7 +84,8 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
     the `if parallel` lines below are the only places it changes the loop."""
     mixture = load_mixture_by_name(config.mixture)
     data = open_mixture(Path(config.data), mixture, skip_missing=config.skip_missing_sources)
-    resolved = resolve(config, vocab_size=data.vocab_size, world_size=parallel.world_size if parallel else 1)
+    resolved = resolve(config, vocab_size=data.vocab_size, world_size=parallel.world_size if parallel else 1,
+                       tokenizer_sha256=data.tokenizer_sha256)
     cfg, run_dir = resolved.train, resolved.run_dir
     device = parallel.device if parallel else pick_device(cfg.device)
     is_main = parallel is None or parallel.is_main
