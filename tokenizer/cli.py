@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
 
-from pipeline.common.errors import exit_on_errors
+from pipeline.common.errors import UserError, exit_on_errors
 
 DESCRIPTION = """\
 Train LLaMA's tokenizer and encode the corpus for the trainer:
@@ -95,6 +96,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from tokenizer.train import train_tokenizer
 
     mixture = load_mixture(args.mixture)
+    if not (math.isfinite(args.sample_mb) and 0 < args.sample_mb <= 1 << 30):
+        raise UserError(f"--sample-mb {args.sample_mb}: must be a positive number of megabytes")
     result = train_tokenizer(
         mixture, Path(args.data), Path(args.output), vocab_size=args.vocab_size,
         sample_bytes=int(args.sample_mb * (1 << 20)), seed=args.seed, threads=args.threads,

@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import fsspec
 
 from pipeline.commands.remote_output import is_remote, publish, staging_root
 from pipeline.commands.stats import drop_warnings, format_stats
@@ -15,7 +14,7 @@ from pipeline.common.errors import UserError
 from pipeline.common.lock import folder_lock
 from pipeline.engine.executor import LocalExecutor, RunReport, clear_run, plan_run
 from pipeline.engine.runner import RunSpec
-from pipeline.engine.source import Source
+from pipeline.engine.source import Source, filesystem
 from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, check_budget
 from sources import PAPER_SOURCES, REGISTRY, source_class
 
@@ -161,8 +160,11 @@ def run_sources(args: argparse.Namespace) -> None:
 
 
 def _exists(path: str) -> bool:
-    fs, _, (base,) = fsspec.get_fs_token_paths(path)
-    return fs.exists(base)
+    fs, base = filesystem(path)
+    try:
+        return fs.exists(base)
+    except Exception as e:  # noqa: BLE001  (remote stores raise their own kinds: no credentials, ...)
+        raise UserError(f"{path}: cannot look it up ({type(e).__name__}: {e})") from None
 
 
 def _print_report(report: RunReport) -> None:

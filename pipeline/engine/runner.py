@@ -291,6 +291,13 @@ def _read_chunks(
     for file, (open_items, path) in enumerate(zip(openers, paths)):
         stop = attempt.stop_at(file)
         item = 0
+        if path is not None and not _utf8(path):
+            # Ids, metadata and every line that names the file must be UTF-8: such a file is
+            # reported and counted, not a crash at the shard writer.
+            shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            files_failed.append({"path": shown, "problem": "file name is not valid UTF-8"})
+            print(f"warning: {shown}: file name is not valid UTF-8; skipped", file=sys.stderr)
+            continue
         try:
             items = iter(open_items())
             while True:
@@ -320,6 +327,14 @@ def _read_chunks(
             problem = f"{type(e).__name__}: {e}"
             files_failed.append({"path": path, "problem": problem})
             print(f"warning: {path}: {problem}", file=sys.stderr)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _read_parts(folder: Path) -> Iterator[Document]:

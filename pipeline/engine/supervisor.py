@@ -195,17 +195,18 @@ def _die_with_parent(parent: int) -> None:
 
 def _portable(error: BaseException) -> BaseException:
     """`error` as it can cross a pipe: exceptions whose constructors take other arguments than
-    their message do not unpickle, and must still end the run with the same line."""
+    their message do not unpickle, and must still end the run with the same line. Anything but a
+    user error or a file error is a bug: it carries the worker's traceback."""
+    if not isinstance(error, (UserError, OSError)):
+        text = "".join(traceback.format_exception(error))
+        return RuntimeError(f"a worker failed:\n{text}")
     try:
         return pickle.loads(pickle.dumps(error))
     except Exception:  # noqa: BLE001, S110  (whatever does not survive the pipe is rebuilt below)
         pass
     if isinstance(error, UserError):
         return UserError(str(error))
-    if isinstance(error, OSError):
-        return OSError(error.errno, error.strerror, error.filename)
-    text = "".join(traceback.format_exception(error))
-    return RuntimeError(f"a worker failed:\n{text}")
+    return OSError(error.errno, error.strerror, error.filename)
 
 
 def run_supervised(

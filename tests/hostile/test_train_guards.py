@@ -38,10 +38,10 @@ def one_error(done: subprocess.CompletedProcess) -> str:
 
 @pytest.mark.parametrize("flags, message", [
     (["--keep-checkpoints", "0"], "keep_checkpoints = 0 is out of range (must be in [1, inf))"),
-    (["--steps", "-5"], "steps = -5 is out of range"),
-    (["--seed", "-1"], "seed = -1 is out of range"),
+    (["--steps", "-5"], "setting 'steps' must not be negative, got -5"),
+    (["--seed", "-1"], "setting 'seed' must not be negative, got -1"),
     (["--device", "foo"], "device = 'foo' is not one of auto, cpu, mps, cuda, cuda:N"),
-    (["--lr", "nan"], "lr = nan is out of range"),
+    (["--lr", "nan"], "setting 'lr' must be finite, got nan"),
 ])
 def test_a_flag_out_of_range_is_one_line_and_nothing_is_written(tmp_path: Path, flags: list[str],
                                                                message: str) -> None:
