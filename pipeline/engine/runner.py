@@ -298,35 +298,44 @@ def _read_chunks(
             files_failed.append({"path": shown, "problem": "file name is not valid UTF-8"})
             print(f"warning: {shown}: file name is not valid UTF-8; skipped", file=sys.stderr)
             continue
-        try:
-            items = iter(open_items())
-            while True:
-                size = attempt.chunk_size(file, item, CHUNK)
-                if stop is not None:
-                    size = min(size, stop - item)
-                    if size <= 0:
-                        reason = attempt.cut[file][1]
-                        problem = f"{reason} while reading record {stop} (the rest of the file is skipped)"
-                        files_failed.append({"path": path, "problem": problem})
-                        print(f"warning: {path}: {problem}", file=sys.stderr)
-                        break
-                tracker.at(READING, file, item, size)
-                # islice pulls a chunk at C speed.
-                chunk = list(islice(items, size))
-                if not chunk:
+        items = _guarded(open_items, path, files_failed)
+        while True:
+            size = attempt.chunk_size(file, item, CHUNK)
+            if stop is not None:
+                size = min(size, stop - item)
+                if size <= 0:
+                    items.close()
+                    reason = attempt.cut[file][1]
+                    problem = f"{reason} while reading record {stop} (the rest of the file is skipped)"
+                    files_failed.append({"path": path, "problem": problem})
+                    print(f"warning: {path}: {problem}", file=sys.stderr)
                     break
-                yield file, item, chunk
-                item += len(chunk)
-        except InputError as e:
-            files_failed.append({"path": path, "problem": e.problem})
-            print(f"warning: {e}", file=sys.stderr)
-        except (OSError, EOFError, ValueError, UnicodeError) as e:
-            if isinstance(e, OSError) and e.errno in OUT_OF_SPACE or path is None:
-                raise  # a full disk (a reader unpacking an archive) is not a bad input
-            # One unreadable file must not end a long run: it is reported and counted.
-            problem = f"{type(e).__name__}: {e}"
-            files_failed.append({"path": path, "problem": problem})
-            print(f"warning: {path}: {problem}", file=sys.stderr)
+            tracker.at(READING, file, item, size)
+            # islice pulls a chunk at C speed.
+            chunk = list(islice(items, size))
+            if not chunk:
+                break
+            yield file, item, chunk
+            item += len(chunk)
+
+
+def _guarded(
+    open_items: Callable[[], Iterable[Document | Skipped]], path: str | None, files_failed: list[dict]
+) -> Iterator[Document | Skipped]:
+    """The items of one file; an unreadable file, or its unreadable rest, is reported and counted
+    after the items read before the damage."""
+    try:
+        yield from open_items()
+    except InputError as e:
+        files_failed.append({"path": path, "problem": e.problem})
+        print(f"warning: {e}", file=sys.stderr)
+    except (OSError, EOFError, ValueError, UnicodeError) as e:
+        if isinstance(e, OSError) and e.errno in OUT_OF_SPACE or path is None:
+            raise  # a full disk (a reader unpacking an archive) is not a bad input
+        # One unreadable file must not end a long run: it is reported and counted.
+        problem = f"{type(e).__name__}: {e}"
+        files_failed.append({"path": path, "problem": problem})
+        print(f"warning: {path}: {problem}", file=sys.stderr)
 
 
 def _utf8(text: str) -> bool:
