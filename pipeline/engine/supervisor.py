@@ -197,6 +197,8 @@ def _portable(error: BaseException) -> BaseException:
     """`error` as it can cross a pipe: exceptions whose constructors take other arguments than
     their message do not unpickle, and must still end the run with the same line. Anything but a
     user error or a file error is a bug: it carries the worker's traceback."""
+    if isinstance(error, KeyboardInterrupt):
+        return KeyboardInterrupt()
     if not isinstance(error, (UserError, OSError)):
         text = "".join(traceback.format_exception(error))
         return RuntimeError(f"a worker failed:\n{text}")
