@@ -28,6 +28,7 @@ def folder_lock(folder: Path, what: str = "run") -> Iterator[None]:
     """Hold `folder`'s lock for the block; a second holder ends with one line naming the first.
     The file is removed when the block ends, so a finished folder holds only what the run made."""
     path = folder / LOCK_NAME
+    created = not folder.exists()
     fd = _acquire(folder, path, what)
     try:
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -39,6 +40,9 @@ def folder_lock(folder: Path, what: str = "run") -> Iterator[None]:
         with contextlib.suppress(OSError):
             path.unlink()  # before the lock goes: a waiting run then finds no file, or its own
         os.close(fd)
+        if created:  # a run that stopped before writing anything leaves no folder behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _acquire(folder: Path, path: Path, what: str) -> int:
