@@ -148,3 +148,46 @@ def test_documents_that_stall_or_kill_their_worker_are_dropped_with_reason_and_p
     ]
     kept = {d.id for d in read_corpus(tmp_path / "out" / "fragile")}
     assert kept == {f"{name}:{i}" for name in rows for i in range(600)} - {"a.jsonl:300", "b.jsonl:450"}
+
+
+def test_a_reader_that_kills_its_worker_twice_gives_up_the_rest_of_that_file_only(tmp_path: Path) -> None:
+    (tmp_path / "raw").mkdir()
+    texts = [f"good document {n}" for n in range(500)]
+    texts[400] = "the reader dies on READER_CRASH"
+    (tmp_path / "raw" / "a.jsonl").write_text("".join(json.dumps({"id": f"a:{i}", "text": t}) + "\n"
+                                                      for i, t in enumerate(texts)))
+    (tmp_path / "raw" / "b.jsonl").write_text("".join(json.dumps({"id": f"b:{i}", "text": "fine"}) + "\n"
+                                                      for i in range(50)))
+    done = fragile_run(tmp_path, "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("was killed by SIGKILL") == 2
+    stats = json.loads((tmp_path / "out" / "fragile" / "stats.json").read_text())
+    assert_balanced(stats)
+    assert [(Path(f["path"]).name, f["problem"]) for f in stats["files"]["failed"]] == [
+        ("a.jsonl", "worker_crash while reading record 400 (the rest of the file is skipped)")]
+    kept = {d.id for d in read_corpus(tmp_path / "out" / "fragile")}
+    assert kept == {f"a:{i}" for i in range(400)} | {f"b:{i}" for i in range(50)}
+
+
+def test_a_document_that_kills_the_encoder_twice_is_left_out_and_listed(trained: TrainResult,  # noqa: F811
+                                                                         tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import tokenizer.encode as encode
+
+    texts = [f"plain text number {n}" for n in range(300)]
+    texts[123] = "this text KILLS_THE_ENCODER"
+    write_source(tmp_path / "corpus", "c4", 300, shard_docs=100, texts=texts)
+    original = encode._encode_rows
+
+    def fragile(processor, rule, ids, chunk, writers):  # a SentencePiece crash on one document
+        if any("KILLS_THE_ENCODER" in t for t in chunk):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(processor, rule, ids, chunk, writers)
+
+    monkeypatch.setattr(encode, "_encode_rows", fragile)
+    report = encode.encode_corpus(tmp_path / "corpus", trained.model, tmp_path / "tokens", workers=2,
+                                  show_progress=False)
+    meta = report.sources["c4"]
+    assert meta["documents_failed"] == [{"row": 23, "id": "c4-123", "reason": "worker_crash",
+                                         "corpus_shard": "shard-00001.arrow"}]
+    assert meta["splits"]["train"]["documents"] + meta["splits"]["heldout"]["documents"] == 299
