@@ -172,7 +172,7 @@ def test_a_reader_that_kills_its_worker_twice_gives_up_the_rest_of_that_file_onl
 def test_a_document_that_kills_the_encoder_twice_is_left_out_and_listed(trained: TrainResult,  # noqa: F811
                                                                          tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import tokenizer.encode as encode
+    from tokenizer import encode
 
     texts = [f"plain text number {n}" for n in range(300)]
     texts[123] = "this text KILLS_THE_ENCODER"
