@@ -17,6 +17,9 @@ from tests.hostile.helpers import assert_balanced, write_lines
 from tests.hostile.sources_data import BOOK, c4_lines
 from tests.tokenizer.corpus import write_source
 
+# Every test here runs a CLI (or a worker pool) end to end.
+pytestmark = pytest.mark.slow
+
 
 def cli(name: str, *args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     done = subprocess.run([script(name), *args], cwd=cwd, env={**subprocess_env(), **(env or {})},

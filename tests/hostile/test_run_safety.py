@@ -18,6 +18,9 @@ from tests.tokenizer.conftest import trained  # noqa: F401  (the session's small
 from tests.tokenizer.corpus import write_source
 from tokenizer.train import TrainResult
 
+# Every test here runs a CLI (or a worker pool) end to end.
+pytestmark = pytest.mark.slow
+
 
 def cli(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     done = subprocess.run([script(name), *args], cwd=cwd, env=subprocess_env(), capture_output=True, text=True,

@@ -18,6 +18,9 @@ from tests.tokenizer.conftest import trained  # noqa: F401  (the session's small
 from tests.train.token_shards import write_llama1_tokens
 from tokenizer.train import TrainResult
 
+# Every test here runs a CLI (or a worker pool) end to end.
+pytestmark = pytest.mark.slow
+
 ENV = {"OMP_NUM_THREADS": "1"}
 SHORT = ["--model", "debug", "--steps", "3", "--no-progress"]
 
