@@ -37,7 +37,7 @@ import xxhash
 
 from pipeline.commands.mix import shard_text_size, string_bytes
 from pipeline.common.errors import UserError
-from pipeline.common.files import file_sha256, with_path, write_json_atomic
+from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
 from pipeline.common.lock import folder_lock
 from pipeline.engine.shards import shard_paths
 from pipeline.engine.supervisor import (
@@ -194,17 +194,20 @@ def _plan_source(folder: Path, out: Path, source: str, model: Path, tokenizer: d
     }
     plan_path = work / "plan.json"
     if plan_path.exists():
-        earlier = json.loads(plan_path.read_text())
-        if earlier["tokenizer_sha256"] != plan["tokenizer_sha256"]:
+        earlier = read_json(plan_path)
+        if earlier.get("tokenizer_sha256") != plan["tokenizer_sha256"]:
             raise UserError(
-                f"{out}: encoded with tokenizer sha256 {earlier['tokenizer_sha256'][:12]}, but {model} has "
+                f"{out}: encoded with tokenizer sha256 {str(earlier.get('tokenizer_sha256'))[:12]}, but {model} has "
                 f"{plan['tokenizer_sha256'][:12]}: refusing to mix them (pass --restart to re-encode)"
             )
         changed = sorted(k for k in plan if earlier.get(k) != plan[k])
         if changed:
             raise UserError(f"{out}: {', '.join(changed)} differ from the encode started there "
                             "(pass --restart to re-encode)")
-        rule = HeldoutRule(**{**earlier["heldout_rule"], "ids": tuple(earlier["heldout_rule"]["ids"])})
+        try:
+            rule = HeldoutRule(**{**earlier["heldout_rule"], "ids": tuple(earlier["heldout_rule"]["ids"])})
+        except (KeyError, TypeError):
+            raise UserError(f"{plan_path}: damaged (no held-out rule); pass --restart to start over") from None
     else:
         if (out / META).exists() or any(out.glob("*.bin")):
             raise UserError(f"{out}: holds token shards of an earlier encode; pass --restart to replace them")
@@ -421,7 +424,7 @@ def _run_tasks(tasks: list[Task], workers: int, show_progress: bool | None, budg
 
 
 def _finalise(out: Path, source: str, tokenizer: dict, tasks: list[Task]) -> dict:
-    markers = [json.loads(_marker(t).read_text()) for t in tasks]
+    markers = [read_json(_marker(t)) for t in tasks]
     splits = {}
     for split in ("train", "heldout"):
         shards = [m[split] for m in sorted(markers, key=lambda m: m["number"]) if m[split]]

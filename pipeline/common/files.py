@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipeline.common.errors import UserError
+
 
 def with_path(error: OSError, path: Path | str) -> OSError:
     """`error` naming the file it concerns. pyarrow, file objects and numpy raise write errors
@@ -39,3 +41,14 @@ def file_sha256(path: Path | str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object a command wrote (a plan, a marker); a damaged one is one line naming it."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"{path}: damaged ({type(e).__name__}: {e}); pass --restart to start over") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: damaged (not a JSON object); pass --restart to start over")
+    return data

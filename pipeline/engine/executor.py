@@ -14,13 +14,13 @@ import os
 import shutil
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from tqdm import tqdm
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import with_path, write_json_atomic
+from pipeline.common.files import read_json, with_path, write_json_atomic
 from pipeline.engine.runner import Progress, RunSpec, TaskResult, run_task
 from pipeline.engine.shards import repeated_ids
 from pipeline.engine.stage import GlobalStage, StageStats
@@ -92,17 +92,6 @@ def clear_run(output: Path) -> None:
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
-
-
-def read_json(path: Path) -> dict:
-    """A JSON object the engine wrote; a damaged one is one line naming it."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise UserError(f"{path}: damaged ({type(e).__name__}: {e}); pass --restart to start over") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: damaged (not a JSON object); pass --restart to start over")
-    return data
 
 
 @dataclasses.dataclass

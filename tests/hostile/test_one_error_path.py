@@ -73,12 +73,14 @@ def test_a_closed_stdout_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     (lambda c: _manifest_file(c, 5), "verify", "damaged corpus manifest (shard file 5 is not a file name"),
     (lambda c: _manifest_file(c, "/etc/hostname"), "verify", "shard file '/etc/hostname' is not a file name"),
     (lambda c: _manifest_file(c, "../c4/shard-00000.arrow"), "verify", "is not a file name in its folder"),
+    (lambda c: (c / "_work" / "plan.json").write_text("[1, "), "run", "corpus/c4/_work/plan.json: damaged"),
 ])
 def test_damaged_json_is_one_line(tmp_path: Path, damage, command: str, message: str) -> None:
     write_lines(tmp_path / "raw" / "c4" / "a.json", c4_lines(3))
     assert run_c4(tmp_path).returncode == 0
     damage(tmp_path / "corpus" / "c4")
-    assert message in one_error(cli("pipeline", command, "--output", "corpus", cwd=tmp_path), "pipeline")
+    args = ["run", "c4", "--input", "raw/c4", "--no-progress"] if command == "run" else [command]
+    assert message in one_error(cli("pipeline", *args, "--output", "corpus", cwd=tmp_path), "pipeline")
 
 
 def _manifest_file(folder: Path, name: object) -> None:
