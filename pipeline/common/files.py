@@ -3,6 +3,7 @@ its file, JSON written atomically, and a file's sha256."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -15,6 +16,12 @@ from pipeline.common.errors import UserError
 def with_path(error: OSError, path: Path | str) -> OSError:
     """`error` naming the file it concerns. pyarrow, file objects and numpy raise write errors
     without a file name; the one line a command prints must say which file it was."""
+    if error.errno is None and "requested and" in str(error) and "written" in str(error):
+        # numpy's tofile/save report a short write ("6000 requested and 4080 written") without
+        # an errno: the disk filled up under it.
+        named = OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({error})", str(path))
+        named.__cause__ = error
+        return named
     if error.filename is not None or error.errno is None:
         return error
     named = OSError(error.errno, os.strerror(error.errno), str(path))

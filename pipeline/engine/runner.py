@@ -15,11 +15,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import attrgetter
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import pyarrow as pa
 
@@ -115,7 +115,7 @@ class TaskResult:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "TaskResult":
+    def from_json(cls, data: dict) -> TaskResult:
         stats = [StageStats.from_json(s) for s in data["stats"]]
         for s in stats:
             s.seconds = data["seconds"].get(s.name, 0.0)
@@ -222,7 +222,7 @@ def run_task(
         writer.abort()
         if dropped_writer:
             dropped_writer.abort()
-        if isinstance(e, OSError) and e.errno in OUT_OF_SPACE:  # a stage's own files name no path
+        if isinstance(e, OSError) and (e.errno in OUT_OF_SPACE or e.errno is None):  # a stage's own files
             raise with_path(e, out_dir) from e
         raise
     result = TaskResult(

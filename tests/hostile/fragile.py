@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 
+from pipeline.dedup.line import LineDedup
 from pipeline.engine.document import Document
 from pipeline.engine.stage import Stage
 from sources.jsonl import Jsonl
@@ -41,13 +42,23 @@ class FragileJsonl(Jsonl):
             yield item
 
 
+class LineDedupJsonl(Jsonl):
+    """JSON lines through cross-file line dedup: a hash pass (a global stage) with real files."""
+
+    name = "linededup"
+
+    def stages(self) -> list[Stage]:
+        return [*super().stages(), LineDedup(0, file_field="url")]
+
+
 def main() -> None:
-    """`pipeline` with the source `fragile` registered beside the real ones."""
+    """`pipeline` with the sources `fragile` and `linededup` registered beside the real ones."""
     import sources
     from pipeline.cli import main as pipeline_main
 
-    sys.modules["sources.fragile"] = sys.modules[__name__]
-    sources.REGISTRY["fragile"] = FragileJsonl.__name__
+    for cls in (FragileJsonl, LineDedupJsonl):
+        sys.modules[f"sources.{cls.name}"] = sys.modules[__name__]
+        sources.REGISTRY[cls.name] = cls.__name__
     pipeline_main(sys.argv[1:])
 
 

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
+import resource
+import signal
+import string
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import script, subprocess_env
+from tests.conftest import REPO, script, subprocess_env
 from tests.hostile.helpers import assert_balanced, write_lines
 from tests.hostile.sources_data import BOOK, c4_lines
 from tests.tokenizer.corpus import write_source
@@ -192,3 +198,31 @@ def test_names_that_are_paths_never_write_outside_the_output(tmp_path: Path) -> 
              cwd=tmp_path)
     assert "--language '../../x': expected a language code" in one_error(lm, "pipeline")
     assert not list(tmp_path.glob("escaped*")) and not (tmp_path / "x.sp.model").exists()
+
+
+def test_disk_full_during_the_line_dedup_hash_pass_is_one_line_and_a_rerun_finishes(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for f in range(2):  # distinct lines: the hash pass writes 8 bytes a line, more than the texts
+        rows = ["\n".join("".join(rng.choice(string.ascii_lowercase) for _ in range(6)) for _ in range(20))
+                for _ in range(300)]
+        (raw / f"{f}.jsonl").write_text("".join(json.dumps({"text": r}) + "\n" for r in rows))
+    command = [sys.executable, "-m", "tests.hostile.fragile", "run", "linededup", "--input", str(raw), "--output",
+               str(tmp_path / "out"), "--workers", "2", "--no-progress"]
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (32 << 10, 32 << 10))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    full = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300,
+                          preexec_fn=limit, check=False)
+    error = one_error(full, "pipeline")
+    assert re.fullmatch(r".*/out/linededup/_work/pass0/task-0000[01]: cannot write: No space left on device "
+                        r"\(ENOSPC\); free space and rerun the same command to resume", error), error
+    again = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300,
+                           check=False)
+    assert again.returncode == 0, again.stderr
+    stats = json.loads((tmp_path / "out" / "linededup" / "stats.json").read_text())
+    assert_balanced(stats)
+    assert stats["documents_read"] == 600
