@@ -28,7 +28,11 @@ def folder_lock(folder: Path, what: str = "run") -> Iterator[None]:
     """Hold `folder`'s lock for the block; a second holder ends with one line naming the first.
     The file is removed when the block ends, so a finished folder holds only what the run made."""
     path = folder / LOCK_NAME
-    created = not folder.exists()
+    created = []  # folders this lock makes, deepest first: removed again if nothing was written
+    for parent in [folder, *folder.parents]:
+        if parent.exists():
+            break
+        created.append(parent)
     fd = _acquire(folder, path, what)
     try:
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -40,9 +44,11 @@ def folder_lock(folder: Path, what: str = "run") -> Iterator[None]:
         with contextlib.suppress(OSError):
             path.unlink()  # before the lock goes: a waiting run then finds no file, or its own
         os.close(fd)
-        if created:  # a run that stopped before writing anything leaves no folder behind
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        for made in created:  # a run that stopped before writing anything leaves no folder behind
+            try:
+                made.rmdir()
+            except OSError:
+                break
 
 
 def _acquire(folder: Path, path: Path, what: str) -> int:
