@@ -399,6 +399,8 @@ def _run_stages(
             progress(unreported_docs, unreported_chars)
             unreported_docs, unreported_chars = 0, 0
             last_report = time.monotonic()
+    # Past the last document: a collector's own closing work (sorting, saving) is no document's.
+    tracker.at(IDLE)
     if progress:
         progress(unreported_docs, unreported_chars)
     read_stats.documents_in = read_stats.documents_out + sum(skipped.values())

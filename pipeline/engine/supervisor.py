@@ -138,7 +138,10 @@ class _Worker:
         self.job = job
         self.slot[_PHASE] = IDLE
         self.seen = (self.slot[_SEQ], time.monotonic())
-        self.conn.send((job, payload, attempt))
+        try:
+            self.conn.send((job, payload, attempt))
+        except OSError:
+            pass  # it died meanwhile: its sentinel says so next, and the job is run again
 
     def stalled_for(self, now: float) -> float:
         """Seconds since the worker last moved on, counted only while it is on documents."""
