@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.common.errors import exit_on_errors
+from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S
 
 DESCRIPTION = """\
 Rebuild the LLaMA-1 pretraining corpus. Typical use on a fresh checkout:
@@ -63,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write dropped documents with their stage and reason to OUTPUT/<source>/dropped/")
     p.add_argument("--restart", action="store_true", help="discard an earlier or unfinished run and start over")
     p.add_argument("--shard-mb", type=int, default=256, help="roll shards over at this many MB (default 256)")
+    p.add_argument("--document-timeout", type=float, default=DEFAULT_DOCUMENT_BUDGET_S, metavar="SECONDS",
+                   help="a worker that makes no progress on a chunk of documents for this long is killed; a "
+                   "document that stalls or kills a worker twice is dropped with reason timeout / worker_crash "
+                   "(default %(default)g)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_run)
 

@@ -91,6 +91,14 @@ class CommonCrawlConfig(SourceConfig):
     classifier: str = ""  # "": <models_dir>/classifier.bin
     wiki_threshold: float = 0.25  # keep pages with p(reference) >= this (RedPajama)
 
+    def check(self) -> str | None:
+        p = self.perplexity_percentiles
+        if len(p) != 2 or not 0 < p[0] < p[1] < 100:
+            return f"perplexity_percentiles = {p}: two increasing percentiles between 0 and 100 (head, middle)"
+        if not 0 <= self.lang_threshold <= 1 or not 0 <= self.wiki_threshold <= 1:
+            return "lang_threshold and wiki_threshold are probabilities: between 0 and 1"
+        return None
+
 
 class CommonCrawl(Source):
     name = "commoncrawl"

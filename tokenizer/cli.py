@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
 
-from pipeline.common.errors import exit_on_errors
+from pipeline.common.errors import UserError, exit_on_errors
 
 DESCRIPTION = """\
 Train LLaMA's tokenizer and encode the corpus for the trainer:
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "document id; a source too small for it holds out one document (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out choice (default %(default)s)")
     p.add_argument("--restart", action="store_true", help="discard earlier token shards of these sources")
+    p.add_argument("--document-timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="a worker that makes no progress on a batch of documents for this long is killed; a "
+                   "document that stalls or kills a worker twice is left out and listed in meta.json "
+                   "(default %(default)g)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_encode)
     return parser
@@ -91,6 +96,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from tokenizer.train import train_tokenizer
 
     mixture = load_mixture(args.mixture)
+    if not (math.isfinite(args.sample_mb) and 0 < args.sample_mb <= 1 << 30):
+        raise UserError(f"--sample-mb {args.sample_mb}: must be a positive number of megabytes")
     result = train_tokenizer(
         mixture, Path(args.data), Path(args.output), vocab_size=args.vocab_size,
         sample_bytes=int(args.sample_mb * (1 << 20)), seed=args.seed, threads=args.threads,
@@ -116,7 +123,7 @@ def _cmd_encode(args: argparse.Namespace) -> None:
     report = encode_corpus(
         Path(args.data), Path(args.model), Path(args.output), sources=args.sources, workers=args.workers,
         heldout_fraction=args.heldout, seed=args.seed, restart=args.restart,
-        show_progress=False if args.no_progress else None,
+        show_progress=False if args.no_progress else None, document_budget_s=args.document_timeout,
     )
     rate = report.text_bytes / report.seconds / 1e6 if report.seconds and report.tasks_run else 0
     print(f"encoded {report.tasks_run} corpus shard(s) in {report.seconds:.1f} s ({rate:.1f} MB/s) -> {args.output}")

@@ -25,9 +25,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import multiprocessing
 import shutil
-import threading
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,8 +37,19 @@ import xxhash
 
 from pipeline.commands.mix import shard_text_size, string_bytes
 from pipeline.common.errors import UserError
-from pipeline.common.files import file_sha256, with_path, write_json_atomic
+from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
+from pipeline.common.lock import folder_lock
 from pipeline.engine.shards import shard_paths
+from pipeline.engine.supervisor import (
+    DEFAULT_DOCUMENT_BUDGET_S,
+    IDLE,
+    PROCESSING,
+    Attempt,
+    Failure,
+    Tracker,
+    check_budget,
+    run_supervised,
+)
 from tokenizer.token_shards import META, TokenShardWriter, token_dtype
 
 KEY_SPACE = 2**64
@@ -71,6 +81,7 @@ class Task:
     rule: HeldoutRule
     text_bytes: int  # for ordering (largest first) and the progress bar
     sha256: str = ""  # of the corpus shard, from its manifest.json ("" when there is none)
+    model_sha256: str = ""  # of the tokenizer, from the plan
 
 
 @dataclass
@@ -111,9 +122,11 @@ def encode_corpus(
     seed: int = 0,
     restart: bool = False,
     show_progress: bool | None = None,
+    document_budget_s: float = DEFAULT_DOCUMENT_BUDGET_S,
 ) -> EncodeReport:
     if workers < 1:
         raise UserError("--workers must be at least 1")
+    check_budget(document_budget_s)
     if not 0 <= heldout_fraction < 1:
         raise UserError(f"--heldout {heldout_fraction}: must be at least 0 and below 1")
     if not model.is_file():
@@ -135,19 +148,28 @@ def encode_corpus(
     if tokenizer["bos_id"] < 0 or tokenizer["eos_id"] < 0:
         raise UserError(f"{model}: the tokenizer has no BOS or EOS piece")
 
-    tasks: list[Task] = []
-    finished: dict[str, dict] = {}
-    for source in find_sources(corpus_root, sources):
-        source_tasks = _plan_source(corpus_root / source, output / source, source, model, tokenizer,
-                                    heldout_fraction, seed, restart)
-        tasks.extend(t for t in source_tasks if not _marker(t).exists())
-        finished[source] = {"tasks": source_tasks}
-    tasks.sort(key=lambda t: -t.text_bytes)  # largest first keeps the workers busy to the end
+    with contextlib.ExitStack() as locks:
+        tasks: list[Task] = []
+        finished: dict[str, dict] = {}
+        names = find_sources(corpus_root, sources)
+        # One source the pipeline kept nothing of must not stop the others (named ones must have some).
+        empty = set() if sources else {n for n in names if _documents(corpus_root / n) == 0}
+        for source in names:
+            _refuse_overlap(corpus_root / source, output / source)
+            if source in empty and len(empty) < len(names):
+                print(f"warning: {corpus_root / source}: no documents in its corpus shards; skipped", file=sys.stderr)
+                continue
+            locks.enter_context(folder_lock(output / source, "encode"))
+            source_tasks = _plan_source(corpus_root / source, output / source, source, model, tokenizer,
+                                        heldout_fraction, seed, restart)
+            tasks.extend(t for t in source_tasks if not _marker(t).exists())
+            finished[source] = {"tasks": source_tasks}
+        tasks.sort(key=lambda t: -t.text_bytes)  # largest first keeps the workers busy to the end
 
-    started = time.time()
-    _run_tasks(tasks, workers, show_progress)
-    metas = {source: _finalise(output / source, source, tokenizer, entry["tasks"])
-             for source, entry in finished.items()}
+        started = time.time()
+        _run_tasks(tasks, workers, show_progress, document_budget_s)
+        metas = {source: _finalise(output / source, source, tokenizer, entry["tasks"])
+                 for source, entry in finished.items()}
     return EncodeReport(metas, len(tasks), time.time() - started, sum(t.text_bytes for t in tasks))
 
 
@@ -161,8 +183,8 @@ def _plan_source(folder: Path, out: Path, source: str, model: Path, tokenizer: d
     documents = sum(n for n, _ in sizes)
     if documents == 0:
         raise UserError(f"{folder}: empty source (no documents in its corpus shards)")
-    if restart and out.exists():
-        shutil.rmtree(out)
+    if restart:
+        _clear_encode(out)
     work = out / WORK
     plan = {
         "tokenizer_sha256": tokenizer["tokenizer_sha256"],
@@ -172,17 +194,20 @@ def _plan_source(folder: Path, out: Path, source: str, model: Path, tokenizer: d
     }
     plan_path = work / "plan.json"
     if plan_path.exists():
-        earlier = json.loads(plan_path.read_text())
-        if earlier["tokenizer_sha256"] != plan["tokenizer_sha256"]:
+        earlier = read_json(plan_path)
+        if earlier.get("tokenizer_sha256") != plan["tokenizer_sha256"]:
             raise UserError(
-                f"{out}: encoded with tokenizer sha256 {earlier['tokenizer_sha256'][:12]}, but {model} has "
+                f"{out}: encoded with tokenizer sha256 {str(earlier.get('tokenizer_sha256'))[:12]}, but {model} has "
                 f"{plan['tokenizer_sha256'][:12]}: refusing to mix them (pass --restart to re-encode)"
             )
         changed = sorted(k for k in plan if earlier.get(k) != plan[k])
         if changed:
             raise UserError(f"{out}: {', '.join(changed)} differ from the encode started there "
                             "(pass --restart to re-encode)")
-        rule = HeldoutRule(**{**earlier["heldout_rule"], "ids": tuple(earlier["heldout_rule"]["ids"])})
+        try:
+            rule = HeldoutRule(**{**earlier["heldout_rule"], "ids": tuple(earlier["heldout_rule"]["ids"])})
+        except (KeyError, TypeError):
+            raise UserError(f"{plan_path}: damaged (no held-out rule); pass --restart to start over") from None
     else:
         if (out / META).exists() or any(out.glob("*.bin")):
             raise UserError(f"{out}: holds token shards of an earlier encode; pass --restart to replace them")
@@ -193,7 +218,33 @@ def _plan_source(folder: Path, out: Path, source: str, model: Path, tokenizer: d
         stray.unlink()
     hashes = _manifest_hashes(folder)
     return [Task(source, i, str(p), str(out), str(model), tokenizer["dtype"], rule, sizes[i][1],
-                 hashes.get(p.name, "")) for i, p in enumerate(paths)]
+                 hashes.get(p.name, ""), tokenizer["tokenizer_sha256"]) for i, p in enumerate(paths)]
+
+
+# Everything an encode writes into its folder; --restart deletes these and nothing else.
+ENCODE_FILES = (WORK, META, "train-*.bin", "train-*.idx", "heldout-*.bin", "heldout-*.idx", "*.tmp")
+
+
+def _clear_encode(out: Path) -> None:
+    if not out.is_dir():
+        return
+    for pattern in ENCODE_FILES:
+        for entry in out.glob(pattern):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
+def _refuse_overlap(corpus: Path, out: Path) -> None:
+    a, b = corpus.resolve(), out.resolve()
+    if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+        raise UserError(f"{out}: the token folder overlaps the corpus folder {corpus}; pick another --output")
+
+
+def _documents(folder: Path) -> int:
+    paths = [p for p in shard_paths(folder) if p.exists()]
+    return sum(n for n, _ in (shard_text_size(p) for p in paths)) if len(paths) == len(shard_paths(folder)) else -1
 
 
 def _manifest_hashes(folder: Path) -> dict[str, str]:
@@ -230,42 +281,59 @@ def _heldout_rule(paths: list[Path], documents: int, fraction: float, seed: int)
 # Running tasks
 
 _processor = None  # the worker's SentencePiece, loaded once per process
-_progress: tuple | None = None  # shared (tokens, bytes) counters in worker processes
 
 
-def _load(model: str):
+def _load(model: str, sha256: str):
+    """The worker's SentencePiece, from bytes whose sha256 is the plan's: a model replaced on disk
+    since the encode was planned is refused, never mixed into the shards."""
     global _processor
-    if _processor is None or _processor[0] != model:
+    if _processor is None or _processor[0] != (model, sha256):
         import sentencepiece as spm
 
-        _processor = (model, spm.SentencePieceProcessor(model_file=model))
+        try:
+            data = Path(model).read_bytes()
+        except OSError as e:
+            raise UserError(f"{model}: cannot read the tokenizer ({e.strerror})") from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise UserError(f"{model}: the tokenizer changed on disk during the encode (sha256 differs from the "
+                            "plan's); rerun with --restart to encode with the new one")
+        _processor = ((model, sha256), spm.SentencePieceProcessor(model_proto=data))
     return _processor[1]
 
 
-def encode_task(task: Task, report=None) -> dict:
-    """Encode one corpus shard; writes its token shards and completion marker."""
-    processor = _load(task.model)
+def encode_task(task: Task, report=None, attempt: Attempt | None = None, tracker: Tracker | None = None) -> dict:
+    """Encode one corpus shard; writes its token shards and completion marker.
+
+    `attempt` and `tracker` are the supervisor's (pipeline/engine/supervisor.py): rows are published
+    a record batch at a time, rows an earlier worker died on go one at a time, and a row that
+    failed a worker twice is left out and listed in the marker."""
+    attempt = attempt or Attempt()
+    tracker = tracker or Tracker()
+    processor = _load(task.model, task.model_sha256)
     out = Path(task.output)
     writers = {split: TokenShardWriter(out, split, task.number, task.dtype) for split in ("train", "heldout")}
+    failed: list[dict] = []
     try:
         with pa.memory_map(task.corpus_shard) as source:
             _check_sha256(task, source)
+            row = 0
             for batch in pa.ipc.open_stream(source):
                 ids = batch.column("id").to_pylist()
                 texts = batch.column("text").to_pylist()
-                held = [task.rule.held_out(i) for i in ids]
-                tokens = 0
-                for split, wanted in (("train", False), ("heldout", True)):
-                    chosen = [t for t, h in zip(texts, held) if h == wanted]
-                    if not chosen:
-                        continue
-                    encoded = processor.encode(chosen, add_bos=True, add_eos=True, num_threads=1,
-                                               return_type="numpy")
-                    lengths = [len(e) for e in encoded]
-                    _write(writers[split], np.concatenate(encoded), lengths)
-                    tokens += sum(lengths)
+                tokens, start = 0, 0
+                while start < len(ids):
+                    end = start + attempt.chunk_size(0, row + start, len(ids) - start)
+                    tracker.at(PROCESSING, 0, row + start, end - start, 0)
+                    poison = attempt.poisoned.get((0, row + start)) if end - start == 1 else None
+                    if poison is not None:
+                        failed.append({"row": row + start, "id": ids[start], "reason": poison[0]})
+                    else:
+                        tokens += _encode_rows(processor, task.rule, ids[start:end], texts[start:end], writers)
+                    start = end
+                row += len(ids)
                 if report is not None:
                     report(tokens, string_bytes(batch.column("text")))
+        tracker.at(IDLE)
         entries = {split: _close(writer) for split, writer in writers.items()}
     except BaseException:
         for writer in writers.values():
@@ -273,8 +341,25 @@ def encode_task(task: Task, report=None) -> dict:
                 writer.abort()
         raise
     result = {"number": task.number, "corpus_shard": Path(task.corpus_shard).name, **entries}
+    if failed:
+        result["documents_failed"] = failed
     write_json_atomic(_marker(task), result)
     return result
+
+
+def _encode_rows(processor, rule: HeldoutRule, ids: list[str], texts: list[str],
+                 writers: dict[str, TokenShardWriter]) -> int:
+    held = [rule.held_out(i) for i in ids]
+    tokens = 0
+    for split, wanted in (("train", False), ("heldout", True)):
+        chosen = [t for t, h in zip(texts, held) if h == wanted]
+        if not chosen:
+            continue
+        encoded = processor.encode(chosen, add_bos=True, add_eos=True, num_threads=1, return_type="numpy")
+        lengths = [len(e) for e in encoded]
+        _write(writers[split], np.concatenate(encoded), lengths)
+        tokens += sum(lengths)
+    return tokens
 
 
 def _check_sha256(task: Task, shard: pa.MemoryMappedFile) -> None:
@@ -306,76 +391,40 @@ def _marker(task: Task) -> Path:
     return Path(task.output) / WORK / f"done-{task.number:05d}.json"
 
 
-def _init_worker(tokens, text_bytes) -> None:
-    global _progress
-    _progress = (tokens, text_bytes)
-
-
-def _report_shared(tokens: int, text_bytes: int) -> None:
-    assert _progress is not None
-    with _progress[0].get_lock():
-        _progress[0].value += tokens
-    with _progress[1].get_lock():
-        _progress[1].value += text_bytes
-
-
-def _worker_task(task: Task) -> dict:
-    return encode_task(task, _report_shared)
-
-
-def _run_tasks(tasks: list[Task], workers: int, show_progress: bool | None) -> None:
+def _run_tasks(tasks: list[Task], workers: int, show_progress: bool | None, budget_s: float) -> None:
+    """The tasks on the engine's supervised workers (pipeline/engine/supervisor.py), with a progress bar."""
     if not tasks:
         return
     from tqdm import tqdm
 
     total = sum(t.text_bytes for t in tasks)
     disable = not show_progress if show_progress is not None else None  # None: only on a terminal
-    with tqdm(total=total, unit="B", unit_scale=True, desc="encode", disable=disable, smoothing=0.1) as bar:
+    with tqdm(total=total, unit="B", unit_scale=True, desc="encode", disable=disable, smoothing=0.1,
+              mininterval=0.5) as bar:
         started = time.time()
-        counted = {"tokens": 0}
+        running = {"tokens": 0}
 
         def show(tokens: int, text_bytes: int) -> None:
-            counted["tokens"] = tokens
-            bar.n = text_bytes
+            running["tokens"] += tokens
             elapsed = max(time.time() - started, 1e-9)
-            bar.set_postfix_str(f"{tokens / elapsed / 1e6:.2f}M tokens/s", refresh=False)
-            bar.refresh()
+            bar.set_postfix_str(f"{running['tokens'] / elapsed / 1e6:.2f}M tokens/s", refresh=False)
+            bar.update(text_bytes)
 
-        if workers == 1 or len(tasks) == 1:
-            running = {"tokens": 0, "bytes": 0}
+        def work(task: Task, attempt: Attempt, tracker: Tracker) -> dict:
+            return encode_task(task, tracker.progress, attempt, tracker)
 
-            def report(tokens: int, text_bytes: int) -> None:
-                running["tokens"] += tokens
-                running["bytes"] += text_bytes
-                show(running["tokens"], running["bytes"])
+        def describe(task: Task, failure: Failure) -> str:
+            if failure.phase == IDLE:
+                return f"{task.corpus_shard} (outside any document)"
+            last = failure.item + max(failure.count, 1) - 1
+            rows = f"row {failure.item}" if last == failure.item else f"rows {failure.item}-{last}"
+            return f"{task.corpus_shard} {rows}"
 
-            for task in tasks:
-                encode_task(task, report)
-            return
-
-        ctx = multiprocessing.get_context("fork")
-        tokens_done, bytes_done = ctx.Value("q", 0), ctx.Value("q", 0)
-        stop = threading.Event()
-
-        def poll() -> None:
-            while not stop.wait(0.5):
-                show(tokens_done.value, bytes_done.value)
-
-        watcher = threading.Thread(target=poll, daemon=True)
-        watcher.start()
-        try:
-            with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker,
-                          initargs=(tokens_done, bytes_done)) as pool:
-                for _ in pool.imap_unordered(_worker_task, tasks):
-                    pass
-        finally:
-            stop.set()
-            watcher.join()
-        show(tokens_done.value, bytes_done.value)
+        run_supervised(tasks, work, workers, budget_s, show, describe)
 
 
 def _finalise(out: Path, source: str, tokenizer: dict, tasks: list[Task]) -> dict:
-    markers = [json.loads(_marker(t).read_text()) for t in tasks]
+    markers = [read_json(_marker(t)) for t in tasks]
     splits = {}
     for split in ("train", "heldout"):
         shards = [m[split] for m in sorted(markers, key=lambda m: m["number"]) if m[split]]
@@ -384,6 +433,10 @@ def _finalise(out: Path, source: str, tokenizer: dict, tasks: list[Task]) -> dic
             "tokens": sum(s["tokens"] for s in shards),
             "shards": shards,
         }
-    meta = {"source": source, **tokenizer, "splits": splits}
+    meta = {"source": source, **tokenizer, "splits": splits,
+            # Documents that killed or stalled an encoding worker twice: left out, listed here.
+            "documents_failed": [dict(d, corpus_shard=m["corpus_shard"])
+                                 for m in sorted(markers, key=lambda m: m["number"])
+                                 for d in m.get("documents_failed", [])]}
     write_json_atomic(out / META, meta)
     return meta

@@ -10,6 +10,8 @@ The resolved config is written to `<run>/config.json`.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,10 +105,12 @@ class ResolvedConfig:
     model: ModelArgs
     run_dir: Path
     grad_accum: int  # micro-batches per optimizer step on each rank
+    tokenizer_sha256: str = ""  # of the tokenizer the token shards were made with; checked on resume and export
 
     def to_json(self) -> dict[str, Any]:
         return {"train": dataclasses.asdict(self.train), "model": dataclasses.asdict(self.model),
-                "run_dir": str(self.run_dir), "grad_accum": self.grad_accum}
+                "run_dir": str(self.run_dir), "grad_accum": self.grad_accum,
+                "tokenizer_sha256": self.tokenizer_sha256}
 
 
 def preset(name: str) -> Preset:
@@ -138,10 +142,54 @@ def _check_model_overrides(values: dict[str, Any], where: str) -> dict[str, Any]
     return dict(values)
 
 
-def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int = 1) -> ResolvedConfig:
+# Allowed ranges of settings, checked where the config is resolved: (low, high, low included,
+# high included); a value outside, or not finite, is one line naming the setting.
+RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "steps": (0, math.inf, True, False), "lr": (0, math.inf, True, False),
+    "min_lr_ratio": (0, 1, True, True), "warmup_steps": (-1, math.inf, True, False),
+    "batch_tokens": (0, math.inf, True, False), "seq_len": (0, math.inf, True, False),
+    "micro_batch": (0, math.inf, True, False), "beta1": (0, 1, True, False), "beta2": (0, 1, True, False),
+    "eps": (0, math.inf, False, False), "weight_decay": (0, math.inf, True, False),
+    "grad_clip": (0, math.inf, True, False), "seed": (0, 2**32, True, False),
+    "checkpoint_every": (0, math.inf, True, False), "keep_checkpoints": (1, math.inf, True, False),
+    "log_every": (1, math.inf, True, False), "peak_flops": (0, math.inf, True, False),
+}
+MODEL_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "dim": (1, math.inf, True, False), "n_layers": (1, math.inf, True, False),
+    "n_heads": (1, math.inf, True, False), "n_kv_heads": (1, math.inf, True, False),
+    "vocab_size": (1, math.inf, True, False), "multiple_of": (1, math.inf, True, False),
+    "ffn_dim_multiplier": (0, math.inf, False, False), "norm_eps": (0, math.inf, False, False),
+    "rope_theta": (0, math.inf, False, False), "max_seq_len": (1, math.inf, True, False),
+}
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_ranges(values: dict[str, Any], ranges: dict[str, tuple[float, float, bool, bool]], where: str) -> None:
+    for key, (low, high, low_ok, high_ok) in ranges.items():
+        value = values.get(key)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        inside = (low <= value if low_ok else low < value) and (value <= high if high_ok else value < high)
+        if not math.isfinite(value) or not inside:
+            bounds = f"{'[' if low_ok else '('}{low:g}, {high:g}{']' if high_ok else ')'}"
+            raise UserError(f"{where}: {key} = {value!r} is out of range (must be in {bounds})")
+
+
+def validate(config: TrainConfig) -> None:
+    """Ranges and names of every setting, so that a wrong one is one line here, not a traceback
+    (or a silently odd run) later."""
+    check_ranges(dataclasses.asdict(config), RANGES, "train config")
+    if not DEVICE.fullmatch(config.device):
+        raise UserError(f"train config: device = {config.device!r} is not one of auto, cpu, mps, cuda, cuda:N")
+
+
+def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int = 1,
+            tokenizer_sha256: str = "") -> ResolvedConfig:
     """Fill preset defaults in, check the batch arithmetic, and size the vocabulary from the data."""
+    validate(config)
     p = preset(config.model)
     model_args = override(p.model, config.model_overrides, f"model '{config.model}'")
+    check_ranges(dataclasses.asdict(model_args), MODEL_RANGES, f"model '{config.model}'")
     steps = config.steps if config.steps > 0 else p.steps
     seq_len = config.seq_len if config.seq_len > 0 else p.seq_len
     micro_batch = config.micro_batch if config.micro_batch > 0 else p.micro_batch
@@ -175,7 +223,7 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
         config, steps=steps, lr=config.lr if config.lr > 0 else p.lr, warmup_steps=warmup,
         batch_tokens=batch_tokens, seq_len=seq_len, micro_batch=micro_batch, run=str(run_dir))
     return ResolvedConfig(train=resolved_train, model=model_args, run_dir=run_dir,
-                          grad_accum=batch_tokens // per_micro)
+                          grad_accum=batch_tokens // per_micro, tokenizer_sha256=tokenizer_sha256)
 
 
 # Settings a resumed run may change; anything else must match the checkpointed run.
@@ -199,6 +247,11 @@ def check_layout(args: ModelArgs, world_size: int, tp: int, seq_len: int) -> Non
 
 def check_resume_compatible(saved: dict[str, Any], now: ResolvedConfig, where: Path) -> None:
     current = now.to_json()
+    earlier = saved.get("tokenizer_sha256") or ""
+    if earlier and now.tokenizer_sha256 and earlier != now.tokenizer_sha256:
+        raise UserError(f"{where}: the run was trained on tokens of tokenizer sha256 {earlier[:12]}, but the token "
+                        f"shards under {now.train.data} are of {now.tokenizer_sha256[:12]}: refusing to continue on "
+                        "another tokenizer's ids")
     for key, value in saved["train"].items():
         if key not in RESUMABLE_CHANGES and current["train"].get(key) != value:
             raise UserError(f"{where}: cannot resume with {key}={current['train'].get(key)!r}; "

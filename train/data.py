@@ -83,6 +83,8 @@ class MixtureLoader:
         self.seed = seed
         self.rank = rank
         self.tokens_drawn = {s.name: 0 for s in sources}
+        vocab = {int(s.meta.get("vocab_size", 0)) for s in sources}
+        self.vocab_size = vocab.pop() if len(vocab) == 1 else 0
         for source in sources:
             if source.tokens < seq_len + 1:
                 raise InputError(str(source.folder), f"holds {source.tokens} tokens, fewer than one sequence "
@@ -98,6 +100,10 @@ class MixtureLoader:
             start = int(rng.integers(0, source.tokens - self.seq_len))
             rows[row] = source.read(start, self.seq_len + 1)
             self.tokens_drawn[source.name] += self.seq_len
+        if self.vocab_size and int(rows.max()) >= self.vocab_size:  # one max per batch: cheap
+            raise InputError(str(self.sources[picks[int(rows.max(axis=1).argmax())]].folder),
+                             f"token id {int(rows.max())} is past the vocabulary of {self.vocab_size} (shards "
+                             "encoded with another tokenizer, or damaged)")
         window = torch.from_numpy(rows)
         return window[:, :-1], window[:, 1:]
 
@@ -121,6 +127,7 @@ class TokenData:
     proportions: list[float]
     vocab_size: int
     skipped: list[str]  # mixture sources without shards, when allowed to skip them
+    tokenizer_sha256: str = ""  # of the tokenizer every source was encoded with (meta.json)
 
 
 def open_mixture(root: Path, mixture: Mixture, *, split: str = "train", skip_missing: bool = False) -> TokenData:
@@ -151,4 +158,4 @@ def open_mixture(root: Path, mixture: Mixture, *, split: str = "train", skip_mis
                                  f"{key} {source.meta.get(key)!r} differs from {first.name}'s "
                                  f"{first.meta.get(key)!r}: sources must share one tokenizer")
     return TokenData(sources=sources, proportions=proportions, vocab_size=int(first.meta["vocab_size"]),
-                     skipped=skipped)
+                     skipped=skipped, tokenizer_sha256=str(first.meta.get("tokenizer_sha256", "")))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def score_source(model: Transformer, tokens: SourceTokens, seq_len: int, max_tok
 
 
 def evaluate(model: Transformer, data_root: Path, proportions: dict[str, float], seq_len: int,
-             max_tokens: int) -> dict:
+             max_tokens: int, check_tokens: Callable[[dict, Path], None] | None = None) -> dict:
     """Scores of every mixture source with a held-out split, and of the mixture."""
     scores: list[SourceScore] = []
     missing: list[str] = []
@@ -76,6 +77,8 @@ def evaluate(model: Transformer, data_root: Path, proportions: dict[str, float],
             missing.append(name)
             continue
         held = open_source(folder, name, split="heldout")
+        if check_tokens is not None:
+            check_tokens(held.meta, folder / "meta.json")
         if held.tokens < 2:
             missing.append(name)
             continue
@@ -131,7 +134,7 @@ def main(argv: list[str]) -> None:
     mixture = load_mixture(args.mixture or run.mixture)
     model = load_model(run, args.device)
     result = evaluate(model, Path(args.data) if args.data else run.data_root, dict(mixture.proportions),
-                      seq_len, args.max_tokens)
+                      seq_len, args.max_tokens, run.check_tokens)
     result["run"], result["checkpoint"] = str(run.run_dir), str(run.checkpoint)
     out = Path(args.out) if args.out else run.run_dir / "eval.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,8 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
     par = parallel or join(config.strategy, config.device, config.tp)
     mixture = load_mixture(config.mixture)
     data = open_mixture(Path(config.data), mixture, skip_missing=config.skip_missing_sources)
-    resolved = resolve(config, vocab_size=data.vocab_size, world_size=par.world_size)
+    resolved = resolve(config, vocab_size=data.vocab_size, world_size=par.world_size,
+                       tokenizer_sha256=data.tokenizer_sha256)
     cfg, run_dir, device = resolved.train, resolved.run_dir, par.device
 
     resume_from = checkpoint.latest(run_dir) if resume else None

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from pipeline.common.errors import InputError, UserError
+from pipeline.common.files import file_sha256
 from train import checkpoint
 from train.model import ModelArgs, Transformer
 
@@ -47,19 +48,44 @@ class TrainedRun:
                 continue
         return None
 
+    @property
+    def tokenizer_sha256(self) -> str:
+        """The sha256 of the tokenizer the run was trained with ("" for runs from before it was kept)."""
+        return str(self.config.get("tokenizer_sha256") or "")
+
     def tokenizer_path(self, given: str | None = None) -> Path | None:
-        """The SentencePiece model: `given`, else the one the token shards name, if it exists."""
+        """The SentencePiece model: `given`, else the one the token shards name, if it exists;
+        refused when it is not the tokenizer the run was trained with."""
         if given:
             path = Path(given)
             if not path.is_file():
                 raise InputError(given, "tokenizer model not found")
+            self.check_tokenizer(path)
             return path
         meta = self.token_meta()
         if meta and meta.get("tokenizer"):
             path = Path(meta["tokenizer"])
             if path.is_file():
+                self.check_tokenizer(path)
                 return path
         return None
+
+    def check_tokenizer(self, path: Path) -> None:
+        """A tokenizer file whose sha256 is not the run's ends with one line naming both."""
+        if not self.tokenizer_sha256:
+            return
+        found = file_sha256(path)
+        if found != self.tokenizer_sha256:
+            raise UserError(f"{path}: tokenizer sha256 {found[:12]} is not the {self.tokenizer_sha256[:12]} "
+                            f"{self.run_dir} was trained with (retrained since?); pass --tokenizer with the "
+                            "run's own")
+
+    def check_tokens(self, meta: dict[str, Any], where: Path) -> None:
+        """Token shards (their meta.json) must come from the tokenizer the run was trained with."""
+        found = str(meta.get("tokenizer_sha256") or "")
+        if self.tokenizer_sha256 and found and found != self.tokenizer_sha256:
+            raise UserError(f"{where}: token shards of tokenizer sha256 {found[:12]}, but {self.run_dir} was "
+                            f"trained with {self.tokenizer_sha256[:12]}: its scores would be meaningless")
 
     def special_ids(self) -> tuple[int, int]:
         meta = self.token_meta() or {}
@@ -79,6 +105,8 @@ def open_run(run: str, step: str | None = None) -> TrainedRun:
     except (ValueError, KeyError, TypeError) as e:
         raise InputError(str(config_path), f"unreadable run config ({e})") from None
     if step:
+        if not (step.startswith(checkpoint.PREFIX) or step.isdigit()) or "/" in step:
+            raise UserError(f"--checkpoint {step!r}: expected a step number or a {checkpoint.PREFIX}NNNNNNNN name")
         path = checkpoint.checkpoint_root(run_dir) / (step if step.startswith(checkpoint.PREFIX)
                                                        else checkpoint.step_name(int(step)))
         if not path.is_dir():
@@ -100,6 +128,12 @@ def model_args_from_json(values: dict[str, Any]) -> ModelArgs:
 
 def load_model(run: TrainedRun, device: str | torch.device = "cpu") -> Transformer:
     """The checkpoint's weights in a Transformer of the run's shape, in eval mode, fp32."""
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"--device {device!r}: not a device (cpu, cuda, cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA device available")
     model = Transformer(run.args)  # built on the CPU: its rotary tables are real already
     check_shapes(checkpoint.model_shapes(run.checkpoint), model, run.checkpoint)
     model.load_state_dict(checkpoint.load_model_state(run.checkpoint))

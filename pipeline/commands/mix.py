@@ -112,7 +112,7 @@ def load_mixture(name_or_path: str | Path) -> Mixture:
 
 
 def _number(value: object, path: Path, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
         raise UserError(f"{path}: {key} must be a number >= 0, got {value!r}")
     return float(value)
 
@@ -269,8 +269,8 @@ def parse_tokens(text: str) -> int:
         value = float(match.group(1).replace("_", "")) * scale[match.group(2).lower()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a token count: {text!r} (examples: 1.4T, 300B, 2e9)") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"the token count must be positive, got {text!r}")
+    if not 0 < value < 1e18:  # 1e999 is inf: no count, and no integer either
+        raise argparse.ArgumentTypeError(f"the token count must be positive and below 1e18, got {text!r}")
     return round(value)
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -421,8 +422,11 @@ def command(args: argparse.Namespace) -> None:
     command_line = ["pipeline", "models", args.kind, *args.rest]
     if args.kind == "lm":
         a = lm_parser().parse_args(args.rest)
-        if a.vocab_size < 10 or a.order < 2:
-            raise UserError("--vocab-size must be at least 10 and --order at least 2")
+        if a.vocab_size < 10 or a.order < 2 or a.max_documents < 0:
+            raise UserError("--vocab-size must be at least 10, --order at least 2 and --max-documents at least 0")
+        if not re.fullmatch(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?", a.language):
+            # It names the model files: `../../x` would write outside --output.
+            raise UserError(f"--language {a.language!r}: expected a language code such as en, de or zh_Hans")
         inputs = _default_input(a.input, REFERENCE_DEFAULTS, "reference text", "--input")
         info = train_lm(inputs, Path(a.output), a.language, a.vocab_size, a.order, a.max_documents, command_line,
                         a.memory)

@@ -6,15 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-import fsspec
 
 from pipeline.commands.remote_output import is_remote, publish, staging_root
 from pipeline.commands.stats import drop_warnings, format_stats
 from pipeline.common.config import override, read_toml
 from pipeline.common.errors import UserError
-from pipeline.engine.executor import LocalExecutor, RunReport, plan_run
+from pipeline.common.lock import folder_lock
+from pipeline.engine.executor import LocalExecutor, RunReport, clear_run, plan_run
 from pipeline.engine.runner import RunSpec
-from pipeline.engine.source import Source
+from pipeline.engine.source import Source, filesystem
+from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, check_budget
 from sources import PAPER_SOURCES, REGISTRY, source_class
 
 
@@ -42,13 +43,48 @@ def run_source(
     restart: bool = False,
     shard_mb: int = 256,
     show_progress: bool | None = None,
+    document_budget_s: float = DEFAULT_DOCUMENT_BUDGET_S,
 ) -> RunReport:
     """Plan and execute one source's run; the library entry point behind `pipeline run`."""
     if workers < 1 or (tasks is not None and tasks < 1) or shard_mb < 1:
         raise UserError("--workers, --tasks and --shard-mb must be at least 1")
+    check_budget(document_budget_s)
     # A remote corpus root (s3://, gs://) is staged locally and published when the run is complete.
     remote = output_root if is_remote(output_root) else None
     output = (staging_root(output_root) if remote else Path(output_root.removeprefix("file://"))) / source.name
+    _refuse_overlap(input_root, output)
+    with folder_lock(output):
+        return _run_locked(source, input_root, output, workers, tasks, executor, address, keep_dropped, restart,
+                           shard_mb, show_progress, document_budget_s, remote)
+
+
+def _refuse_overlap(input_root: str, output: Path) -> None:
+    """The run folder may not hold the inputs nor sit among them: --restart would delete the raw
+    data, and the run's own files would become inputs of the next run."""
+    if "://" in input_root and not input_root.startswith("file://"):
+        return
+    raw = Path(input_root.removeprefix("file://")).resolve()
+    out = output.resolve()
+    if raw == out or raw.is_relative_to(out) or out.is_relative_to(raw):
+        raise UserError(f"{output}: the run folder overlaps the input {input_root}; "
+                        "pick an --output outside the raw inputs")
+
+
+def _run_locked(
+    source: Source,
+    input_root: str,
+    output: Path,
+    workers: int,
+    tasks: int | None,
+    executor: str,
+    address: str | None,
+    keep_dropped: bool,
+    restart: bool,
+    shard_mb: int,
+    show_progress: bool | None,
+    document_budget_s: float,
+    remote: str | None,
+) -> RunReport:
     inputs = source.list_inputs(input_root)
     if not inputs:
         raise UserError(f"{input_root}: no input files for {source.name} (expected {', '.join(source.patterns)})")
@@ -69,12 +105,14 @@ def run_source(
             raise UserError(f"the Ray executor is not available ({e.name} is not installed)") from None
         report = RayExecutor(address=address, show_progress=show_progress).run(spec)
     else:
-        report = LocalExecutor(workers, show_progress=show_progress).run(spec)
+        report = LocalExecutor(workers, show_progress=show_progress, document_budget_s=document_budget_s).run(spec)
     failed = report.stats.get("files", {}).get("failed", [])
     # Every input failed *and* none gave a document: a truncated file whose first records were
     # read and kept is a warning, not "nothing usable".
     read = report.stats.get("stages", [{}])[0]
     if failed and len(failed) == len(inputs) and not read.get("out"):
+        # Not a finished run: what it wrote goes, so that a rerun once the input is fixed reads it again.
+        clear_run(output)
         first = failed[0]
         raise UserError(f"{first['path']}: {first['problem']} (no input of {source.name} was usable)")
     if remote:
@@ -107,6 +145,7 @@ def run_sources(args: argparse.Namespace) -> None:
                 restart=args.restart,
                 shard_mb=args.shard_mb,
                 show_progress=False if args.no_progress else None,
+                document_budget_s=args.document_timeout,
             )
         except UserError as e:
             if len(inputs) == 1:
@@ -121,8 +160,11 @@ def run_sources(args: argparse.Namespace) -> None:
 
 
 def _exists(path: str) -> bool:
-    fs, _, (base,) = fsspec.get_fs_token_paths(path)
-    return fs.exists(base)
+    fs, base = filesystem(path)
+    try:
+        return fs.exists(base)
+    except Exception as e:  # noqa: BLE001  (remote stores raise their own kinds: no credentials, ...)
+        raise UserError(f"{path}: cannot look it up ({type(e).__name__}: {e})") from None
 
 
 def _print_report(report: RunReport) -> None:

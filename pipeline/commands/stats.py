@@ -38,8 +38,15 @@ def print_stats(root: Path, source: str | None) -> None:
         path = folder / "stats.json"
         if not path.exists():
             raise UserError(f"{path}: no stats; has `pipeline run {folder.name}` finished?")
-        stats = json.loads(path.read_text())
-        print(f"{stats['source']}: kept {stats['documents_kept']:,} of {stats['documents_read']:,} documents")
-        print(format_stats(stats))
-        for warning in drop_warnings(stats):
+        try:
+            stats = json.loads(path.read_text())
+            summary = f"{stats['source']}: kept {stats['documents_kept']:,} of {stats['documents_read']:,} documents"
+            table = format_stats(stats)
+            warnings = drop_warnings(stats)
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise UserError(f"{path}: damaged stats ({type(e).__name__}: {e}); rerun `pipeline run "
+                            f"{folder.name} --restart` to rebuild it") from None
+        print(summary)
+        print(table)
+        for warning in warnings:
             print(f"  {warning}")

@@ -36,6 +36,16 @@ def out_of_space(error: BaseException) -> str | None:
     return f"{where}: cannot write: {os.strerror(error.errno)} ({errno.errorcode[error.errno]})"
 
 
+def os_error_line(error: OSError) -> str:
+    """One line for a failed file operation, naming the file (or both, for a rename)."""
+    where = error.filename if error.filename is not None else "a file"
+    if error.filename2 is not None:
+        where = f"{where} -> {error.filename2}"
+    code = errno.errorcode.get(error.errno, "") if error.errno is not None else ""
+    what = error.strerror or str(error) or type(error).__name__
+    return f"{where}: {what}" + (f" ({code})" if code else "")
+
+
 @contextlib.contextmanager
 def exit_on_errors(prog: str, rerun_hint: str) -> Iterator[None]:
     """The one-line endings every command shares: a user error or a full disk exits 2, Ctrl-C 130.
@@ -45,14 +55,23 @@ def exit_on_errors(prog: str, rerun_hint: str) -> Iterator[None]:
     """
     try:
         yield
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except UserError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except BrokenPipeError:
+        # `pipeline stats | head -1`: the reader stopped. Nothing more can go to stdout, and the
+        # interpreter must not try again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"{prog}: error: standard output was closed (the reading end of the pipe stopped); "
+              "output cut short", file=sys.stderr)
+        sys.exit(2)
     except OSError as e:
         line = out_of_space(e)
-        if line is None:
-            raise
-        print(f"{prog}: error: {line}; free space and {rerun_hint}", file=sys.stderr)
+        if line is not None:
+            print(f"{prog}: error: {line}; free space and {rerun_hint}", file=sys.stderr)
+        else:  # an unwritable or unreadable path, a name too long, a missing folder
+            print(f"{prog}: error: {os_error_line(e)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; {rerun_hint}", file=sys.stderr)

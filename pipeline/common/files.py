@@ -3,16 +3,25 @@ its file, JSON written atomically, and a file's sha256."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from pipeline.common.errors import UserError
+
 
 def with_path(error: OSError, path: Path | str) -> OSError:
     """`error` naming the file it concerns. pyarrow, file objects and numpy raise write errors
     without a file name; the one line a command prints must say which file it was."""
+    if error.errno is None and "requested and" in str(error) and "written" in str(error):
+        # numpy's tofile/save report a short write ("6000 requested and 4080 written") without
+        # an errno: the disk filled up under it.
+        named = OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({error})", str(path))
+        named.__cause__ = error
+        return named
     if error.filename is not None or error.errno is None:
         return error
     named = OSError(error.errno, os.strerror(error.errno), str(path))
@@ -39,3 +48,14 @@ def file_sha256(path: Path | str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object a command wrote (a plan, a marker); a damaged one is one line naming it."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"{path}: damaged ({type(e).__name__}: {e}); pass --restart to start over") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: damaged (not a JSON object); pass --restart to start over")
+    return data

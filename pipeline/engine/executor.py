@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
 import os
 import shutil
-import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from tqdm import tqdm
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import with_path, write_json_atomic
+from pipeline.common.files import read_json, with_path, write_json_atomic
 from pipeline.engine.runner import Progress, RunSpec, TaskResult, run_task
 from pipeline.engine.shards import repeated_ids
 from pipeline.engine.stage import GlobalStage, StageStats
+from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, IDLE, Attempt, Failure, Tracker, run_supervised
 
 PLAN_VERSION = 1
 
@@ -37,8 +36,8 @@ def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
     names = [s.name for s in spec.stages]
     if len(set(names)) != len(names) or "read" in names:
         raise ValueError(f"stage names must be unique and not 'read': {names}")
-    if restart and output.exists():
-        shutil.rmtree(output)
+    if restart:
+        clear_run(output)
     plan_path = work / "plan.json"
     wanted = {
         "version": PLAN_VERSION,
@@ -47,13 +46,18 @@ def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
         "tasks": spec.tasks,
         "stages": [s.name for s in spec.stages],
         "config": dataclasses.asdict(spec.source.config),
+        # Settings that change what the tasks write: a resumed run must not mix two of them.
+        "keep_dropped": spec.keep_dropped,
+        "shard_bytes": spec.shard_bytes,
     }
     if plan_path.exists():
-        plan = json.loads(plan_path.read_text())
-        for key in ("source", "inputs", "stages", "config"):
-            if plan.get(key) != wanted[key]:
+        plan = read_json(plan_path)
+        for key, flag in PLANNED.items():
+            earlier = plan.get(key, DEFAULTS.get(key))
+            if earlier != wanted[key]:
+                shown = f" (the run there has {_show(key, earlier)}, this one {_show(key, wanted[key])})" if flag else ""
                 raise UserError(
-                    f"{output}: the {key} differ from the run started there; "
+                    f"{output}: {flag or 'the ' + key} differ{'s' if flag else ''} from the run started there{shown}; "
                     "rerun with the same settings to resume, or pass --restart to start over"
                 )
         # The split is fixed at the first run; a different --workers only changes parallelism.
@@ -62,6 +66,32 @@ def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
         raise UserError(f"{output}: holds shards of an earlier run; pass --restart to replace them")
     write_json_atomic(plan_path, wanted)
     return spec
+
+
+# Plan entries a rerun must agree with, and the flag that sets each (None: not one flag).
+PLANNED = {"source": None, "inputs": None, "stages": None, "config": None, "keep_dropped": "--keep-dropped",
+           "shard_bytes": "--shard-mb"}
+DEFAULTS = {"keep_dropped": False, "shard_bytes": 256 << 20}  # plans written before these were recorded
+# Everything a run creates in its folder; --restart deletes these and nothing else.
+RUN_FILES = ("_work", "dropped", "manifest.json", "stats.json", "timings.json", "shard-*.arrow", "shard-*.arrow.tmp")
+
+
+def _show(key: str, value: object) -> str:
+    if key == "shard_bytes" and isinstance(value, int):
+        return f"--shard-mb {value >> 20}"
+    return ("--keep-dropped" if value else "no --keep-dropped") if key == "keep_dropped" else repr(value)
+
+
+def clear_run(output: Path) -> None:
+    """Delete what a run writes into `output`, never anything else a user keeps there."""
+    if not output.is_dir():
+        return
+    for pattern in RUN_FILES:
+        for entry in output.glob(pattern):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
 
 @dataclasses.dataclass
@@ -74,60 +104,64 @@ class RunReport:
 
 
 class LocalExecutor:
-    """Runs tasks in `workers` processes (in this process when workers == 1)."""
+    """Runs tasks in `workers` forked processes that the parent supervises (pipeline/engine/supervisor.py):
+    a worker that dies is replaced and its task run again, and a document that kills or stalls a
+    worker twice (`document_budget_s` without progress) is dropped with the reason and position."""
 
-    def __init__(self, workers: int = 1, show_progress: bool | None = None) -> None:
+    def __init__(
+        self, workers: int = 1, show_progress: bool | None = None, document_budget_s: float = DEFAULT_DOCUMENT_BUDGET_S
+    ) -> None:
         self.workers = max(1, workers)
         self.show_progress = show_progress
+        self.document_budget_s = document_budget_s
+        self.failures: list[Failure] = []
 
     def map_tasks(self, spec: RunSpec, pass_index: int, tasks: list[int], progress: Progress) -> list[TaskResult]:
-        if self.workers == 1 or len(tasks) <= 1:
-            return [run_task(spec, pass_index, t, progress) for t in tasks]
-        ctx = multiprocessing.get_context("fork")
-        queue = ctx.SimpleQueue()
+        finished = {t: _finished(spec, pass_index, t) for t in tasks}
+        todo = [t for t in tasks if finished[t] is None]
 
-        def drain() -> None:
-            # Blocks on the queue until the sentinel: polling would add its interval to every run.
-            while (report := queue.get()) is not None:
-                progress(*report)
+        def work(task: int, attempt: Attempt, tracker: Tracker) -> TaskResult:
+            return run_task(spec, pass_index, task, tracker.progress, attempt, tracker)
 
-        pump = threading.Thread(target=drain, daemon=True)
-        pump.start()
-        try:
-            with ctx.Pool(min(self.workers, len(tasks)), initializer=_init_worker, initargs=(spec, queue)) as pool:
-                results = list(pool.imap_unordered(_worker_task, [(pass_index, t) for t in tasks]))
-        finally:
-            queue.put(None)  # after every worker's reports: the workers have finished or are gone
-            pump.join()
-        return results
+        def describe(task: int, failure: Failure) -> str:
+            where = f"task {task} of pass {pass_index}"
+            if failure.phase == IDLE:
+                return f"{where} (outside any document)"
+            inputs = spec.task_inputs(task)
+            name = inputs[failure.file] if pass_index == 0 and failure.file < len(inputs) else "its documents"
+            span = f"record {failure.item}" if failure.count <= 1 else f"records {failure.item}-{failure.item + failure.count - 1}"
+            return f"{where}, {name} {span}"
+
+        done = run_supervised(todo, work, self.workers, self.document_budget_s, progress, describe, self.failures)
+        results = dict(zip(todo, done))
+        return [finished[t] or results[t] for t in tasks]
 
     def run(self, spec: RunSpec) -> RunReport:
-        return execute(spec, self.map_tasks, self.show_progress)
+        return execute(spec, self.map_tasks, self.show_progress, self.failures)
 
 
-_worker_spec: RunSpec | None = None
-_worker_queue = None
-
-
-def _init_worker(spec: RunSpec, queue) -> None:
-    global _worker_spec, _worker_queue
-    _worker_spec, _worker_queue = spec, queue
-
-
-def _worker_task(job: tuple[int, int]) -> TaskResult:
-    assert _worker_spec is not None
-    return run_task(_worker_spec, job[0], job[1], lambda d, c: _worker_queue.put((d, c)))
+def _finished(spec: RunSpec, pass_index: int, task: int) -> TaskResult | None:
+    marker = spec.marker(pass_index, task)
+    if not marker.exists():
+        return None
+    try:
+        return TaskResult.from_json(json.loads(marker.read_text()))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        marker.unlink()  # a damaged marker: the task is simply run again
+        return None
 
 
 MapTasks = Callable[[RunSpec, int, list[int], Progress], list[TaskResult]]
 
 
-def execute(spec: RunSpec, map_tasks: MapTasks, show_progress: bool | None = None) -> RunReport:
+def execute(
+    spec: RunSpec, map_tasks: MapTasks, show_progress: bool | None = None, failures: list[Failure] | None = None
+) -> RunReport:
     """Run every pass of `spec` with `map_tasks`, merge global artefacts, finalise."""
     started = time.perf_counter()
     complete = spec.work / "complete.json"
     if complete.exists():
-        report = json.loads(complete.read_text())
+        report = read_json(complete)
         return RunReport(spec.output, report["documents_kept"], report["shards"], _read_stats(spec), 0.0)
     passes = spec.passes()
     bar = tqdm(
@@ -157,7 +191,7 @@ def execute(spec: RunSpec, map_tasks: MapTasks, show_progress: bool | None = Non
                 _merge_artefact(spec, pass_index)
     finally:
         bar.close()
-    return _finalise(spec, results, time.perf_counter() - started)
+    return _finalise(spec, results, time.perf_counter() - started, failures or [])
 
 
 def _no_progress(docs: int, chars: int) -> None:
@@ -181,7 +215,7 @@ def _merge_artefact(spec: RunSpec, pass_index: int) -> None:
     done.touch()
 
 
-def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float) -> RunReport:
+def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float, failures: list[Failure]) -> RunReport:
     last = len(spec.passes()) - 1
     moves: list[tuple[Path, Path]] = []
     shards = []
@@ -223,7 +257,10 @@ def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float) -> RunRe
         manifest["dropped_shards"] = [f"dropped/{dst.name}" for _, dst in dropped_moves]
     write_json_atomic(spec.output / "manifest.json", manifest)
     write_json_atomic(spec.output / "stats.json", stats)
-    write_json_atomic(spec.output / "timings.json", _timings(results, seconds))
+    timings = _timings(results, seconds)
+    # Workers lost on the way: not in stats.json, which must not depend on them.
+    timings["workers_lost"] = [{"reason": f.reason, "how": f.how} for f in failures]
+    write_json_atomic(spec.output / "timings.json", timings)
     write_json_atomic(spec.work / "complete.json", {"documents_kept": kept, "shards": len(shards)})
     # Intermediate parts and artefacts are no longer needed; the plan and markers stay.
     for entry in spec.work.iterdir():
@@ -243,10 +280,12 @@ def _parts(spec: RunSpec, pass_index: int, task: int, prefix: str) -> list[tuple
 def merge_stats(spec: RunSpec, results: Iterable[TaskResult]) -> dict:
     merged: OrderedDict[str, StageStats] = OrderedDict((n, StageStats(n)) for n in ["read"] + [s.name for s in spec.stages])
     files_failed: list[dict] = []
+    documents_failed: list[dict] = []
     for result in sorted(results, key=lambda r: (r.pass_index, r.task)):
         for st in result.stats:
             merged[st.name].add(st)
         files_failed.extend(result.files_failed)
+        documents_failed.extend(result.documents_failed)
     stages = [s.to_json() for s in merged.values()]
     kept = stages[-1]["out"]
     return {
@@ -255,6 +294,8 @@ def merge_stats(spec: RunSpec, results: Iterable[TaskResult]) -> dict:
         "documents_read": stages[0]["in"],
         "documents_kept": kept,
         "stages": stages,
+        # Documents that killed or stalled a worker twice, with where they are (also counted as drops).
+        "documents_failed": documents_failed,
     }
 
 

@@ -15,11 +15,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import attrgetter
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import pyarrow as pa
 
@@ -29,6 +29,7 @@ from pipeline.engine.document import Document, Skipped
 from pipeline.engine.shards import ShardWriter, build_schema, iter_shard
 from pipeline.engine.source import Source
 from pipeline.engine.stage import GlobalStage, Stage, StageStats
+from pipeline.engine.supervisor import IDLE, PROCESSING, READING, Attempt, Tracker
 
 CHUNK = 256  # documents handed to each stage's process_batch at once
 DROP_FIELDS = [pa.field("drop_stage", pa.string()), pa.field("drop_reason", pa.string())]
@@ -98,6 +99,8 @@ class TaskResult:
     # Per part written, in order: {"file", "documents", "bytes", "sha256"} (file in the task folder).
     parts: list[dict] = field(default_factory=list)
     dropped_parts: list[dict] = field(default_factory=list)
+    # Documents that killed or stalled a worker twice: {"input", "record", "id", "stage", "reason"}.
+    documents_failed: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -108,15 +111,17 @@ class TaskResult:
             "files_failed": self.files_failed,
             "parts": self.parts,
             "dropped_parts": self.dropped_parts,
+            "documents_failed": self.documents_failed,
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "TaskResult":
+    def from_json(cls, data: dict) -> TaskResult:
         stats = [StageStats.from_json(s) for s in data["stats"]]
         for s in stats:
             s.seconds = data["seconds"].get(s.name, 0.0)
         return cls(
-            data["pass"], data["task"], stats, data["files_failed"], 0.0, data["parts"], data["dropped_parts"]
+            data["pass"], data["task"], stats, data["files_failed"], 0.0, data["parts"], data["dropped_parts"],
+            data.get("documents_failed", []),
         )
 
 
@@ -146,10 +151,21 @@ def _prepare(spec: RunSpec, index: int, what: str, action: Callable[[], None]) -
         _ready.add(key)
 
 
-def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | None = None) -> TaskResult:
+def run_task(
+    spec: RunSpec,
+    pass_index: int,
+    task: int,
+    progress: Progress | None = None,
+    attempt: Attempt | None = None,
+    tracker: Tracker | None = None,
+) -> TaskResult:
+    """Run one task; `attempt` says which documents earlier attempts' workers died on (see
+    pipeline/engine/supervisor.py), `tracker` publishes where this one is."""
     marker = spec.marker(pass_index, task)
     if marker.exists():
         return TaskResult.from_json(json.loads(marker.read_text()))
+    attempt = attempt or Attempt()
+    tracker = tracker or Tracker()
     spec = _live_spec(spec)
     started = time.perf_counter()
     out_dir = spec.task_dir(pass_index, task)
@@ -167,18 +183,23 @@ def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | Non
         _prepare(spec, start, "load", lambda: head.load(spec.artefact(pass_index - 1)))
 
     files_failed: list[dict] = []
+    documents_failed: list[dict] = []
     read_stats = StageStats("read")
     stats = [StageStats(s.name) for s in stages]
     if pass_index == 0:
-        items: Iterable[Document | Skipped] = _read_inputs(spec.source, spec.task_inputs(task), files_failed)
+        paths = spec.task_inputs(task)
+        chunks = _read_chunks([lambda p=p: spec.source.read(p) for p in paths], paths, attempt, tracker, files_failed)
     else:
-        items = _read_parts(spec.task_dir(pass_index - 1, task))
+        previous = [spec.task_dir(pass_index - 1, task)]
+        chunks = _read_chunks([lambda: _read_parts(previous[0])], [None], attempt, tracker, files_failed)
 
     writer = ShardWriter(out_dir, spec.schema(), "part", spec.shard_bytes)
     dropped_writer = (
         ShardWriter(out_dir, spec.dropped_schema(), "dropped", spec.shard_bytes) if spec.keep_dropped else None
     )
-    kept = _run_stages(items, stages, stats, read_stats, dropped_writer, progress)
+    paths_of = spec.task_inputs(task) if pass_index == 0 else []
+    kept = _run_stages(chunks, stages, stats, read_stats, dropped_writer, progress, attempt, tracker,
+                       documents_failed, paths_of)
     try:
         with _tuned_for_throughput(), _temporaries_in(out_dir / "tmp"):
             if collector is not None:
@@ -190,6 +211,7 @@ def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | Non
             else:
                 for docs in kept:
                     writer.write_many(docs)
+        tracker.at(IDLE)
         writer.close()
         parts = writer.info
         dropped_parts: list[dict] = []
@@ -200,7 +222,7 @@ def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | Non
         writer.abort()
         if dropped_writer:
             dropped_writer.abort()
-        if isinstance(e, OSError) and e.errno in OUT_OF_SPACE:  # a stage's own files name no path
+        if isinstance(e, OSError) and (e.errno in OUT_OF_SPACE or e.errno is None):  # a stage's own files
             raise with_path(e, out_dir) from e
         raise
     result = TaskResult(
@@ -211,6 +233,7 @@ def run_task(spec: RunSpec, pass_index: int, task: int, progress: Progress | Non
         time.perf_counter() - started,
         parts,
         dropped_parts,
+        documents_failed,
     )
     write_json_atomic(marker, result.to_json())
     return result
@@ -253,20 +276,74 @@ def _tuned_for_throughput() -> Iterator[None]:
         sys.setswitchinterval(interval)
 
 
-def _read_inputs(source: Source, paths: list[str], files_failed: list[dict]) -> Iterator[Document | Skipped]:
-    for path in paths:
-        try:
-            yield from source.read(path)
-        except InputError as e:
-            files_failed.append({"path": path, "problem": e.problem})
-            print(f"warning: {e}", file=sys.stderr)
-        except (OSError, EOFError, ValueError, UnicodeError) as e:
-            if isinstance(e, OSError) and e.errno in OUT_OF_SPACE:
-                raise  # a full disk (a reader unpacking an archive) is not a bad input
-            # One unreadable file must not end a long run: it is reported and counted.
-            problem = f"{type(e).__name__}: {e}"
-            files_failed.append({"path": path, "problem": problem})
-            print(f"warning: {path}: {problem}", file=sys.stderr)
+Chunk = tuple[int, int, list]  # (file index, first item's index in that file, items)
+
+
+def _read_chunks(
+    openers: list[Callable[[], Iterable[Document | Skipped]]],
+    paths: list[str | None],
+    attempt: Attempt,
+    tracker: Tracker,
+    files_failed: list[dict],
+) -> Iterator[Chunk]:
+    """Chunks of at most CHUNK items, never across files, each published before it is read:
+    a worker that dies or stalls is known to have been on these items."""
+    for file, (open_items, path) in enumerate(zip(openers, paths)):
+        stop = attempt.stop_at(file)
+        item = 0
+        if path is not None and not _utf8(path):
+            # Ids, metadata and every line that names the file must be UTF-8: such a file is
+            # reported and counted, not a crash at the shard writer.
+            shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            files_failed.append({"path": shown, "problem": "file name is not valid UTF-8"})
+            print(f"warning: {shown}: file name is not valid UTF-8; skipped", file=sys.stderr)
+            continue
+        items = _guarded(open_items, path, files_failed)
+        while True:
+            size = attempt.chunk_size(file, item, CHUNK)
+            if stop is not None:
+                size = min(size, stop - item)
+                if size <= 0:
+                    items.close()
+                    reason = attempt.cut[file][1]
+                    problem = f"{reason} while reading record {stop} (the rest of the file is skipped)"
+                    files_failed.append({"path": path, "problem": problem})
+                    print(f"warning: {path}: {problem}", file=sys.stderr)
+                    break
+            tracker.at(READING, file, item, size)
+            # islice pulls a chunk at C speed.
+            chunk = list(islice(items, size))
+            if not chunk:
+                break
+            yield file, item, chunk
+            item += len(chunk)
+
+
+def _guarded(
+    open_items: Callable[[], Iterable[Document | Skipped]], path: str | None, files_failed: list[dict]
+) -> Iterator[Document | Skipped]:
+    """The items of one file; an unreadable file, or its unreadable rest, is reported and counted
+    after the items read before the damage."""
+    try:
+        yield from open_items()
+    except InputError as e:
+        files_failed.append({"path": path, "problem": e.problem})
+        print(f"warning: {e}", file=sys.stderr)
+    except (OSError, EOFError, ValueError, UnicodeError) as e:
+        if isinstance(e, OSError) and e.errno in OUT_OF_SPACE or path is None:
+            raise  # a full disk (a reader unpacking an archive) is not a bad input
+        # One unreadable file must not end a long run: it is reported and counted.
+        problem = f"{type(e).__name__}: {e}"
+        files_failed.append({"path": path, "problem": problem})
+        print(f"warning: {path}: {problem}", file=sys.stderr)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _read_parts(folder: Path) -> Iterator[Document]:
@@ -275,58 +352,101 @@ def _read_parts(folder: Path) -> Iterator[Document]:
 
 
 def _run_stages(
-    items: Iterable[Document | Skipped],
+    chunks: Iterable[Chunk],
     stages: list[Stage],
     stats: list[StageStats],
     read_stats: StageStats,
     dropped_writer: ShardWriter | None,
     progress: Progress | None,
+    attempt: Attempt,
+    tracker: Tracker,
+    documents_failed: list[dict],
+    paths: list[str],
 ) -> Iterator[list[Document]]:
     """Chunks of documents that passed every stage. Per-document work here is kept to a
     minimum: this loop is the engine's overhead on top of the stages themselves."""
     skipped = read_stats.dropped
     unreported_docs, unreported_chars = 0, 0
     last_report = time.monotonic()
-    items = iter(items)
-    while True:
-        # islice pulls a chunk at C speed; only chunks holding a Skipped are walked in Python.
-        chunk: list = list(islice(items, CHUNK))
-        if not chunk:
-            break
-        if Skipped in set(map(type, chunk)):
+    for file, item, chunk in chunks:
+        tracker.at(PROCESSING, file, item, len(chunk), 0)
+        if Skipped in set(map(type, chunk)):  # only chunks holding a Skipped are walked in Python
             docs = []
-            for item in chunk:
-                if item.__class__ is Skipped:
-                    skipped[item.reason] += 1
-                    if dropped_writer is not None and item.document is not None:
-                        _write_dropped(dropped_writer, item.document, read_stats.name, item.reason)
+            for entry in chunk:
+                if entry.__class__ is Skipped:
+                    skipped[entry.reason] += 1
+                    if dropped_writer is not None and entry.document is not None:
+                        _write_dropped(dropped_writer, entry.document, read_stats.name, entry.reason)
                 else:
-                    docs.append(item)
+                    docs.append(entry)
             chunk = docs
         read_stats.documents_out += len(chunk)
         if progress:
             unreported_docs += len(chunk)
             unreported_chars += sum(map(len, map(_text, chunk)))
-        if chunk:
-            yield _process_chunk(chunk, stages, stats, dropped_writer)
+        poison = attempt.poisoned.get((file, item)) if len(chunk) == 1 else None
+        if poison is not None:
+            _drop_poisoned(chunk[0], poison, stages, stats, read_stats, dropped_writer, tracker)
+            documents_failed.append({
+                "input": paths[file] if file < len(paths) else None, "record": item, "id": chunk[0].id,
+                "stage": stages[min(poison[1], len(stages) - 1)].name if stages else "read", "reason": poison[0],
+            })
+        elif chunk:
+            kept = _process_chunk(chunk, stages, stats, dropped_writer, tracker)
+            tracker.stage(len(stages))  # past the stages: collecting or writing
+            yield kept
         if progress and time.monotonic() - last_report > 0.5:
             progress(unreported_docs, unreported_chars)
             unreported_docs, unreported_chars = 0, 0
             last_report = time.monotonic()
+    # Past the last document: a collector's own closing work (sorting, saving) is no document's.
+    tracker.at(IDLE)
     if progress:
         progress(unreported_docs, unreported_chars)
     read_stats.documents_in = read_stats.documents_out + sum(skipped.values())
+
+
+def _drop_poisoned(
+    doc: Document,
+    poison: tuple[str, int],
+    stages: list[Stage],
+    stats: list[StageStats],
+    read_stats: StageStats,
+    dropped_writer: ShardWriter | None,
+    tracker: Tracker,
+) -> None:
+    """A document that failed a worker twice: through the stages before the one it failed in,
+    then dropped there with the reason (after the last stage: dropped by the last)."""
+    reason, failed_in = poison
+    if not stages:
+        read_stats.documents_out -= 1
+        read_stats.dropped[reason] += 1
+        return
+    at = max(0, min(failed_in, len(stages) - 1))
+    survivors = _process_chunk([doc], stages[:at], stats[:at], dropped_writer, tracker)
+    if not survivors:
+        return
+    doc = survivors[0]
+    stats[at].documents_in += 1
+    stats[at].dropped[reason] += 1
+    if dropped_writer is not None:
+        _write_dropped(dropped_writer, doc, stages[at].name, reason)
 
 
 _text = attrgetter("text")
 
 
 def _process_chunk(
-    docs: list[Document], stages: list[Stage], stats: list[StageStats], dropped_writer: ShardWriter | None
+    docs: list[Document],
+    stages: list[Stage],
+    stats: list[StageStats],
+    dropped_writer: ShardWriter | None,
+    tracker: Tracker,
 ) -> list[Document]:
-    for stage, st in zip(stages, stats):
+    for index, (stage, st) in enumerate(zip(stages, stats)):
         if not docs:
             break
+        tracker.stage(index)
         started = time.perf_counter()
         results = stage.process_batch(docs)
         st.seconds += time.perf_counter() - started

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.common.errors import UserError
 from pipeline.common.files import with_path
 from pipeline.engine.document import Document
 
@@ -78,12 +79,23 @@ class ShardWriter:
     def write(self, doc: Document) -> None:
         self._buffer.append(doc)
         if len(self._buffer) >= self.batch_rows:
-            self._flush()
+            self._flush_full()
 
     def write_many(self, docs: list[Document]) -> None:
         self._buffer.extend(docs)
         if len(self._buffer) >= self.batch_rows:
+            self._flush_full()
+
+    def _flush_full(self) -> None:
+        # Record batches of exactly `batch_rows` rows, however the documents arrived: a task
+        # retried with smaller chunks (pipeline/engine/supervisor.py) writes the same bytes.
+        rows = self.batch_rows
+        buffer, self._buffer = self._buffer, []
+        full = len(buffer) - len(buffer) % rows
+        for start in range(0, full, rows):
+            self._buffer = buffer[start : start + rows]
             self._flush()
+        self._buffer = buffer[full:]
 
     def _flush(self) -> None:
         if not self._buffer:
@@ -266,8 +278,25 @@ def shard_paths(folder: Path | str) -> list[Path]:
     folder = Path(folder)
     manifest = folder / "manifest.json"
     if manifest.exists():
-        return [folder / s["file"] for s in json.loads(manifest.read_text())["shards"]]
+        return [folder / name for name in manifest_files(manifest)]
     return sorted(folder.glob("shard-*.arrow"))
+
+
+def manifest_files(path: Path) -> list[str]:
+    """The shard file names a manifest.json lists, each a plain name inside its folder: a damaged
+    manifest, or one naming `/etc/hostname` or `../x`, is one line, never a read outside."""
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"{path}: damaged corpus manifest ({type(e).__name__})") from None
+    shards = manifest.get("shards") if isinstance(manifest, dict) else None
+    if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
+        raise UserError(f"{path}: damaged corpus manifest (no list of shards)")
+    names = [s.get("file") for s in shards]
+    for name in names:
+        if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+            raise UserError(f"{path}: damaged corpus manifest (shard file {name!r} is not a file name in its folder)")
+    return names
 
 
 def read_corpus(folder: Path | str) -> Iterator[Document]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator
 
@@ -15,7 +17,43 @@ from pipeline.engine.stage import Stage
 
 @dataclass
 class SourceConfig:
-    """Base of every source's typed configuration; `[<source>]` tables in --config override it."""
+    """Base of every source's typed configuration; `[<source>]` tables in --config override it.
+
+    Types, finiteness and signs are checked by the override layer (pipeline/common/config.py);
+    a source whose settings have further rules (an order, a range) says so in `check`."""
+
+    def check(self) -> str | None:
+        """What is wrong with these settings together, or None."""
+        return None
+
+
+def filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec file system of `url` and the path in it; a protocol whose package is missing
+    (s3:// without s3fs) or that fsspec does not know is one line."""
+    try:
+        fs, _, paths = fsspec.get_fs_token_paths(url)
+    except ImportError as e:
+        protocol = url.split("://", 1)[0]
+        raise UserError(f"{url}: reading {protocol}:// needs a package that is not installed "
+                        f"({str(e).splitlines()[0]})") from None
+    except ValueError as e:
+        raise UserError(f"{url}: not a path or URL fsspec can open ({e})") from None
+    if len(paths) != 1:
+        raise UserError(f"{url}: names {len(paths)} paths; give one folder or file")
+    return fs, paths[0]
+
+
+def _inside(found: set[str], base: str) -> list[str]:
+    root = os.path.realpath(base)
+    kept = []
+    for path in found:
+        real = os.path.realpath(path)
+        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+            shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            print(f"warning: {shown}: a link to {real!r}, outside the input folder; skipped", file=sys.stderr)
+            continue
+        kept.append(path)
+    return kept
 
 
 class Source:
@@ -35,18 +73,30 @@ class Source:
         self.config = config if config is not None else self.config_class()
 
     def list_inputs(self, root: str) -> list[str]:
-        """Every input file under `root` (a local path or fsspec URL), sorted and unique."""
-        fs, _, (base,) = fsspec.get_fs_token_paths(root)
-        if not fs.exists(base):
-            raise UserError(f"{root}: input path does not exist")
-        if fs.isfile(base):
-            return [root]
-        found: set[str] = set()
-        for pattern in self.patterns:
-            found.update(p for p in fs.glob(f"{base.rstrip('/')}/{pattern}") if fs.isfile(p))
+        """Every input file under `root` (a local path or fsspec URL), sorted and unique. A local
+        file that is a link to somewhere outside `root` is left out with a warning: a run reads
+        only the folder it was given."""
+        fs, base = filesystem(root)
+        try:
+            if not fs.exists(base):
+                raise UserError(f"{root}: input path does not exist")
+            if fs.isfile(base):
+                return [root]
+            found: set[str] = set()
+            for pattern in self.patterns:
+                found.update(p for p in fs.glob(f"{base.rstrip('/')}/{pattern}") if fs.isfile(p))
+        except UserError:
+            raise
+        except OSError as e:
+            if isinstance(e, FileNotFoundError):
+                raise UserError(f"{root}: input path does not exist") from None
+            raise UserError(f"{root}: cannot list the inputs ({e.strerror or e})") from None
+        except Exception as e:  # noqa: BLE001  (remote stores raise their own kinds: no credentials, ...)
+            raise UserError(f"{root}: cannot list the inputs ({type(e).__name__}: {e})") from None
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        prefix = "" if protocol in ("file", "local") else f"{protocol}://"
-        return sorted(prefix + p for p in found)
+        if protocol in ("file", "local"):
+            return sorted(_inside(found, base))
+        return sorted(f"{protocol}://{p}" for p in found)
 
     def read(self, path: str) -> Iterator[Document | Skipped]:
         raise NotImplementedError

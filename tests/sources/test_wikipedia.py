@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import bz2
 import json
+import os
 import re
+import shutil
 import subprocess
 from collections import Counter
 from itertools import islice
@@ -358,8 +360,13 @@ def test_real_dumps_record_read_time_drops(real_run: tuple[dict, dict[str, str],
 
 def test_real_dumps_under_split_names_and_in_two_forms(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     uk = next(p for p in _real_dumps() if p.name.startswith("ukwiki"))
-    (tmp_path / "ukwiki-20230501-pages-articles-multistream1.xml-p1p7000.bz2").symlink_to(uk)
-    (tmp_path / "ukwiki-20230501-pages-articles1.xml-p1p7000.bz2").symlink_to(uk)
+    # Hard links (a copy across file systems): a symlink out of the input folder is not read.
+    for name in ("ukwiki-20230501-pages-articles-multistream1.xml-p1p7000.bz2",
+                 "ukwiki-20230501-pages-articles1.xml-p1p7000.bz2"):
+        try:
+            os.link(uk, tmp_path / name)
+        except OSError:
+            shutil.copyfile(uk, tmp_path / name)
     inputs = Wikipedia(WikipediaConfig(languages=["uk"])).list_inputs(str(tmp_path))
     assert [Path(p).name for p in inputs] == ["ukwiki-20230501-pages-articles-multistream1.xml-p1p7000.bz2"]
     assert "ukwiki-20230501-pages-articles1.xml-p1p7000.bz2: not read: same dump" in capsys.readouterr().err

@@ -1,0 +1,352 @@
+"""A pool of forked worker processes that the parent watches, shared by `pipeline run` and
+`tokenizer encode`.
+
+Each worker publishes where it is (which input file, which record, which stage) in a few
+shared integers before every chunk of documents; the parent waits on the workers' pipes and
+process sentinels, so a worker that dies is noticed at once, and a worker whose position has
+not moved for the per-document budget is killed. Either way its task is run again:
+
+- the first failure marks the chunk in flight "careful": the next attempt goes through it one
+  document at a time, so a second failure names the document exactly;
+- a document that fails a worker twice is "poisoned": the next attempt drops it with the reason
+  `worker_crash` or `timeout` (counted like any drop, and listed with its file and position)
+  and goes on past it. A worker that dies while *reading* a record in careful mode has the
+  rest of that file given up as a failed input instead: a reader cannot skip a record.
+
+Task functions get an `Attempt` (what earlier failures taught) and a `Tracker` (to publish
+positions and send progress); both executors' task code stays free of process handling.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import multiprocessing.connection
+import os
+import pickle
+import signal
+import sys
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.common.errors import UserError
+
+# What a worker is doing, published in its slot.
+IDLE, READING, PROCESSING = 0, 1, 2
+# Slot layout: change counter, phase, file index, first item, item count, stage index.
+_SEQ, _PHASE, _FILE, _ITEM, _COUNT, _STAGE = range(6)
+DEFAULT_DOCUMENT_BUDGET_S = 300.0
+# Failures of one task not tied to one document (during set-up, say) before the run gives up.
+MAX_FAILURES_OUTSIDE_DOCUMENTS = 3
+MAX_FAILURES_PER_TASK = 25
+
+
+def check_budget(seconds: float) -> None:
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+        raise UserError(f"--document-timeout {seconds}: must be a positive number of seconds")
+
+
+@dataclass
+class Attempt:
+    """What earlier failed attempts of one task taught its next one."""
+
+    # (file, first item, end item): read and processed one document at a time.
+    careful: list[tuple[int, int, int]] = field(default_factory=list)
+    # (file, item) -> (reason, stage index): dropped at that stage with that reason.
+    poisoned: dict[tuple[int, int], tuple[str, int]] = field(default_factory=dict)
+    # file -> (item, reason): the file is read only up to that item.
+    cut: dict[int, tuple[int, str]] = field(default_factory=dict)
+
+    def chunk_size(self, file: int, item: int, wanted: int) -> int:
+        """How many items to take from `item` on: 1 inside a careful region, and never so many
+        that a chunk runs into one."""
+        for f, start, end in self.careful:
+            if f != file or end <= item:
+                continue
+            if start <= item:
+                return 1
+            wanted = min(wanted, start - item)
+        return wanted
+
+    def stop_at(self, file: int) -> int | None:
+        cut = self.cut.get(file)
+        return None if cut is None else cut[0]
+
+
+class Tracker:
+    """The worker's side: where it is, and progress for the parent's bar."""
+
+    def __init__(self, slot: Any = None, conn: Any = None) -> None:
+        self._slot = slot
+        self._conn = conn
+
+    def at(self, phase: int, file: int = 0, item: int = 0, count: int = 0, stage: int = -1) -> None:
+        slot = self._slot
+        if slot is None:
+            return
+        slot[_PHASE], slot[_FILE], slot[_ITEM], slot[_COUNT], slot[_STAGE] = phase, file, item, count, stage
+        slot[_SEQ] += 1
+
+    def stage(self, index: int) -> None:
+        if self._slot is not None:
+            self._slot[_STAGE] = index
+            self._slot[_SEQ] += 1
+
+    def progress(self, *values: int) -> None:
+        if self._conn is not None:
+            self._conn.send(("progress", values))
+
+
+@dataclass
+class Failure:
+    """A worker that died or stalled on a task, and where it was."""
+
+    task: int  # index into the jobs
+    reason: str  # worker_crash | timeout
+    how: str  # "killed by SIGKILL", "exit status 1", "no progress for 300 s"
+    phase: int
+    file: int
+    item: int
+    count: int
+    stage: int
+
+    @property
+    def document(self) -> tuple[int, int] | None:
+        """The one document it was on, when the worker was going one at a time."""
+        return (self.file, self.item) if self.phase != IDLE and self.count == 1 else None
+
+
+Work = Callable[[Any, Attempt, Tracker], Any]
+
+
+class _Worker:
+    def __init__(self, ctx: Any, work: Work) -> None:
+        self.slot = ctx.RawArray("q", 6)
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, self.slot, work, os.getpid()), daemon=True)
+        self.process.start()
+        child.close()
+        self.job: int | None = None
+        self.seen = (-1, 0.0)  # the slot's counter and when the parent saw it change
+        self.timed_out = False
+
+    def assign(self, job: int, payload: Any, attempt: Attempt) -> None:
+        self.job = job
+        self.slot[_PHASE] = IDLE
+        self.seen = (self.slot[_SEQ], time.monotonic())
+        try:
+            self.conn.send((job, payload, attempt))
+        except OSError:
+            pass  # it died meanwhile: its sentinel says so next, and the job is run again
+
+    def stalled_for(self, now: float) -> float:
+        """Seconds since the worker last moved on, counted only while it is on documents."""
+        seq = self.slot[_SEQ]
+        if seq != self.seen[0]:
+            self.seen = (seq, now)
+        if self.job is None or self.slot[_PHASE] == IDLE:
+            return 0.0
+        return now - self.seen[1]
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.join()
+        self.conn.close()
+
+
+def _worker_main(conn: Any, slot: Any, work: Work, parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _die_with_parent(parent)
+    tracker = Tracker(slot, conn)
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        job, payload, attempt = message
+        try:
+            result = work(payload, attempt, tracker)
+        except BaseException as e:  # noqa: BLE001  (handed to the parent, which decides how the run ends)
+            tracker.at(IDLE)
+            conn.send(("error", job, _portable(e)))
+        else:
+            tracker.at(IDLE)
+            conn.send(("done", job, result))
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker whose parent was killed must not go on writing into the run's folder: on Linux
+    the kernel sends it SIGKILL when the parent dies (elsewhere it ends at its next task)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
+
+
+def _portable(error: BaseException) -> BaseException:
+    """`error` as it can cross a pipe: exceptions whose constructors take other arguments than
+    their message do not unpickle, and must still end the run with the same line. Anything but a
+    user error or a file error is a bug: it carries the worker's traceback."""
+    if isinstance(error, KeyboardInterrupt):
+        return KeyboardInterrupt()
+    if not isinstance(error, (UserError, OSError)):
+        text = "".join(traceback.format_exception(error))
+        return RuntimeError(f"a worker failed:\n{text}")
+    try:
+        return pickle.loads(pickle.dumps(error))
+    except Exception:  # noqa: BLE001, S110  (whatever does not survive the pipe is rebuilt below)
+        pass
+    if isinstance(error, UserError):
+        return UserError(str(error))
+    return OSError(error.errno, error.strerror, error.filename)
+
+
+def run_supervised(
+    jobs: Sequence[Any],
+    work: Work,
+    workers: int,
+    budget_s: float = DEFAULT_DOCUMENT_BUDGET_S,
+    on_progress: Callable[..., None] | None = None,
+    describe: Callable[[Any, Failure], str] | None = None,
+    failures: list[Failure] | None = None,
+) -> list[Any]:
+    """`work(job, attempt, tracker)` for every job in forked workers; the results in job order.
+
+    A job's exception ends the run (the other workers are killed) and is raised here. Worker
+    deaths and stalls are retried as the module says, each reported on stderr in one line
+    (`describe` names the job and the position) and appended to `failures`.
+    """
+    if not jobs:
+        return []
+    ctx = multiprocessing.get_context("fork")
+    attempts = [Attempt() for _ in jobs]
+    failed: list[list[Failure]] = [[] for _ in jobs]
+    results: dict[int, Any] = {}
+    pending = deque(range(len(jobs)))
+    pool: list[_Worker] = []
+    try:
+        pool = [_Worker(ctx, work) for _ in range(min(max(1, workers), len(jobs)))]
+        while len(results) < len(jobs):
+            for worker in pool:
+                if worker.job is None and pending:
+                    job = pending.popleft()
+                    worker.assign(job, jobs[job], attempts[job])
+            waiting = {w.conn: w for w in pool if w.job is not None}
+            if not waiting:  # every job handed out came back, yet results are missing
+                raise RuntimeError(f"supervisor: {len(jobs) - len(results)} task(s) lost")
+            sentinels = {w.process.sentinel: w for w in pool}
+            ready = multiprocessing.connection.wait([*waiting, *sentinels], timeout=_next_check(budget_s))
+            dead: list[_Worker] = []
+            for handle in ready:
+                worker = waiting.get(handle) or sentinels[handle]
+                if not _drain(worker, results, on_progress) and worker not in dead:
+                    dead.append(worker)
+            now = time.monotonic()
+            for worker in pool:
+                if worker not in dead and worker.job is not None and worker.stalled_for(now) > budget_s:
+                    worker.timed_out = True
+                    os.kill(worker.process.pid, signal.SIGKILL)
+                    worker.process.join()
+                    _drain(worker, results, on_progress)
+                    dead.append(worker)
+            for worker in dead:
+                job = worker.job
+                worker.kill()
+                pool.remove(worker)
+                failure = _failure(worker, -1 if job is None else job, budget_s)
+                if failures is not None:
+                    failures.append(failure)
+                if job is None:
+                    print(f"warning: a worker {failure.how} between tasks; it is replaced", file=sys.stderr)
+                else:
+                    failed[job].append(failure)
+                    where = describe(jobs[job], failure) if describe else f"task {job}"
+                    print(f"warning: a worker {failure.how} on {where}; the task is run again", file=sys.stderr)
+                    _learn(attempts[job], failed[job], where)
+                    pending.appendleft(job)
+                if pending or any(w.job is not None for w in pool):
+                    pool.append(_Worker(ctx, work))
+    finally:
+        for worker in pool:
+            if worker.process.is_alive() and worker.job is None:
+                try:
+                    worker.conn.send(None)
+                except OSError:
+                    pass
+        for worker in pool:
+            worker.process.join(timeout=0.2 if worker.job is None else 0)
+            worker.kill()
+    return [results[i] for i in range(len(jobs))]
+
+
+def _next_check(budget_s: float) -> float:
+    return min(max(budget_s / 10, 0.05), 1.0)
+
+
+def _drain(worker: _Worker, results: dict[int, Any], on_progress: Callable[..., None] | None) -> bool:
+    """Take every message the worker sent; False when it is gone."""
+    while True:
+        try:
+            if not worker.conn.poll():
+                break
+            kind, *rest = worker.conn.recv()
+        except (EOFError, OSError):
+            return False
+        if kind == "progress":
+            if on_progress is not None:
+                on_progress(*rest[0])
+        elif kind == "done":
+            results[rest[0]] = rest[1]
+            worker.job = None
+        else:
+            worker.job = None
+            raise rest[1]  # the task's own error ends the run
+    return worker.process.is_alive()
+
+
+def _failure(worker: _Worker, job: int, budget_s: float) -> Failure:
+    slot = worker.slot
+    if worker.timed_out:
+        reason, how = "timeout", f"made no progress for {budget_s:g} s"
+    else:
+        code = worker.process.exitcode
+        reason = "worker_crash"
+        if code is not None and code < 0:
+            how = f"was killed by {signal.Signals(-code).name}"
+        else:
+            how = f"exited with status {code}"
+    return Failure(job, reason, how, slot[_PHASE], slot[_FILE], slot[_ITEM], slot[_COUNT], slot[_STAGE])
+
+
+def _learn(attempt: Attempt, history: list[Failure], where: str) -> None:
+    """Turn the latest failure of a task into what its next attempt does differently."""
+    latest = history[-1]
+    outside = [f for f in history if f.phase == IDLE]
+    if len(outside) >= MAX_FAILURES_OUTSIDE_DOCUMENTS or len(history) > MAX_FAILURES_PER_TASK:
+        raise UserError(f"{where}: the task's worker failed {len(history)} times ({latest.how}); "
+                        "giving up (rerun the same command to try again)")
+    if latest.phase == IDLE:
+        return
+    document = latest.document
+    inside = document is not None and any(
+        f == latest.file and start <= latest.item < end for f, start, end in attempt.careful)
+    if document is not None and inside:
+        if latest.phase == READING:
+            attempt.cut[latest.file] = (latest.item, latest.reason)
+        else:
+            attempt.poisoned[document] = (latest.reason, latest.stage)
+        return
+    attempt.careful.append((latest.file, latest.item, latest.item + max(1, latest.count)))

@@ -1,0 +1,161 @@
+"""Flag mistakes and second runs through the real CLIs: nothing outside what a run created is
+ever deleted, two runs never share an output folder, a failed run is not a finished one, and a
+resumed run never mixes two settings that change its outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.common.lock import folder_lock
+from tests.conftest import script, subprocess_env
+from tests.hostile.helpers import assert_balanced, truncate, write_lines
+from tests.hostile.sources_data import c4_lines, write_c4
+from tests.tokenizer.conftest import trained  # noqa: F401  (the session's small tokenizer)
+from tests.tokenizer.corpus import write_source
+from tokenizer.train import TrainResult
+
+# Every test here runs a CLI (or a worker pool) end to end.
+pytestmark = pytest.mark.slow
+
+
+def cli(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run([script(name), *args], cwd=cwd, env=subprocess_env(), capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def one_error(done: subprocess.CompletedProcess, prog: str) -> str:
+    """Exit 2 and exactly one line on stderr, the error; returns it without the prefix."""
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), done.stderr
+    return lines[0].removeprefix(f"{prog}: error: ")
+
+
+def c4_raw(tmp_path: Path, documents: int = 20) -> Path:
+    raw = tmp_path / "raw" / "c4"
+    write_lines(raw / "a.json", c4_lines(documents))
+    return raw
+
+
+@pytest.mark.parametrize("output", ["raw", "raw/c4/out", "raw/c4/..", "./raw/"])
+def test_output_overlapping_the_input_is_refused_and_nothing_is_deleted(tmp_path: Path, output: str) -> None:
+    raw = c4_raw(tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    done = cli("pipeline", "run", "c4", "--input", "raw/c4", "--output", output, "--restart", "--workers", "1",
+               "--no-progress", cwd=tmp_path)
+    assert "overlaps the input raw/c4; pick an --output outside the raw inputs" in one_error(done, "pipeline")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert (raw / "a.json").exists()
+
+
+def test_restart_deletes_only_what_the_run_created(tmp_path: Path) -> None:
+    c4_raw(tmp_path)
+    run = ["run", "c4", "--input", "raw/c4", "--output", "corpus", "--workers", "1", "--no-progress"]
+    assert cli("pipeline", *run, cwd=tmp_path).returncode == 0
+    folder = tmp_path / "corpus" / "c4"
+    (folder / "notes.txt").write_text("mine")
+    (folder / "keep").mkdir()
+    again = cli("pipeline", *run, "--restart", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (folder / "notes.txt").read_text() == "mine" and (folder / "keep").is_dir()
+    assert json.loads((folder / "stats.json").read_text())["documents_kept"] == 20
+
+
+def test_second_run_on_one_output_names_the_holder_and_exits_2(tmp_path: Path) -> None:
+    c4_raw(tmp_path)
+    with folder_lock(tmp_path / "corpus" / "c4"):
+        done = cli("pipeline", "run", "c4", "--input", "raw/c4", "--output", "corpus", "--workers", "1",
+                   "--no-progress", cwd=tmp_path)
+        error = one_error(done, "pipeline")
+    assert error.startswith("corpus/c4: another run is writing here (pid ")
+    assert not (tmp_path / "corpus" / "c4" / "_work").exists()
+    after = cli("pipeline", "run", "c4", "--input", "raw/c4", "--output", "corpus", "--workers", "1",
+                "--no-progress", cwd=tmp_path)
+    assert after.returncode == 0, after.stderr  # the lock went with its holder
+
+
+def test_a_run_with_no_usable_input_is_not_finished_and_reruns_once_fixed(tmp_path: Path) -> None:
+    raw = tmp_path / "raw" / "c4"
+    truncate(write_c4(raw / "a.json.gz", 50), keep=0.1)
+    run = ["run", "c4", "--input", "raw/c4", "--output", "corpus", "--workers", "1", "--no-progress"]
+    failed = cli("pipeline", *run, cwd=tmp_path)
+    assert failed.returncode == 2 and "(no input of c4 was usable)" in failed.stderr
+    write_c4(raw / "a.json.gz", 50)  # the fixed input
+    fixed = cli("pipeline", *run, cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stderr
+    stats = json.loads((tmp_path / "corpus" / "c4" / "stats.json").read_text())
+    assert_balanced(stats)
+    assert stats["documents_read"] == 50 and stats["files"]["failed"] == []
+
+
+@pytest.mark.parametrize("changed, message", [
+    (["--keep-dropped"], ("--keep-dropped differs from the run started there (the run there has no "
+                          "--keep-dropped, this one --keep-dropped)")),
+    (["--shard-mb", "1"], ("--shard-mb differs from the run started there (the run there has --shard-mb 256, "
+                           "this one --shard-mb 1)")),
+])
+def test_a_rerun_with_other_output_settings_exits_2_or_restarts(tmp_path: Path, changed: list[str],
+                                                                message: str) -> None:
+    raw = c4_raw(tmp_path, 30)
+    write_lines(raw / "b.json", [b'{"text": "short"}', b"not json"])
+    run = ["run", "c4", "--input", "raw/c4", "--output", "corpus", "--workers", "1", "--no-progress"]
+    assert cli("pipeline", *run, cwd=tmp_path).returncode == 0
+    refused = cli("pipeline", *run, *changed, cwd=tmp_path)
+    assert message in one_error(refused, "pipeline")
+    assert "pass --restart to start over" in refused.stderr
+    restarted = cli("pipeline", *run, *changed, "--restart", cwd=tmp_path)
+    assert restarted.returncode == 0, restarted.stderr
+    if changed == ["--keep-dropped"]:
+        stats = json.loads((tmp_path / "corpus" / "c4" / "stats.json").read_text())
+        dropped = sum(sum(s["dropped"].values()) for s in stats["stages"][1:])
+        from pipeline.engine.shards import read_corpus
+        assert len(list(read_corpus(tmp_path / "corpus" / "c4" / "dropped"))) == dropped > 0
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "abc"])
+def test_bad_document_timeout_is_one_line_and_exit_2(tmp_path: Path, value: str) -> None:
+    c4_raw(tmp_path)
+    done = cli("pipeline", "run", "c4", "--input", "raw/c4", "--output", "corpus", "--document-timeout", value,
+               "--no-progress", cwd=tmp_path)
+    assert done.returncode == 2 and "--document-timeout" in done.stderr.strip().splitlines()[-1]
+
+
+def test_encode_refuses_overlap_locks_and_restarts_only_its_own_files(trained: TrainResult,  # noqa: F811
+                                                                      tmp_path: Path) -> None:
+    write_source(tmp_path / "data" / "corpus", "c4", 40, shard_docs=20)
+    encode = ["encode", "--model", str(trained.model), "--workers", "1", "--no-progress"]
+    overlap = cli("tokenizer", *encode, "--output", "data/corpus", cwd=tmp_path)
+    assert "the token folder overlaps the corpus folder" in one_error(overlap, "tokenizer")
+    assert sorted(p.name for p in (tmp_path / "data" / "corpus" / "c4").iterdir()) == [
+        "manifest.json", "shard-00000.arrow", "shard-00001.arrow"]
+
+    with folder_lock(tmp_path / "data" / "tokens" / "c4"):
+        held = cli("tokenizer", *encode, cwd=tmp_path)
+    assert "data/tokens/c4: another encode is writing here (pid " in one_error(held, "tokenizer")
+
+    assert cli("tokenizer", *encode, cwd=tmp_path).returncode == 0
+    (tmp_path / "data" / "tokens" / "c4" / "notes.txt").write_text("mine")
+    again = cli("tokenizer", *encode, "--restart", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "data" / "tokens" / "c4" / "notes.txt").read_text() == "mine"
+
+
+def test_encode_skips_a_source_with_no_documents_and_encodes_the_others(trained: TrainResult,  # noqa: F811
+                                                                         tmp_path: Path) -> None:
+    corpus = tmp_path / "data" / "corpus"
+    write_source(corpus, "c4", 40, shard_docs=20)
+    write_source(corpus, "books", 0, texts=[])
+    done = cli("tokenizer", "encode", "--model", str(trained.model), "--workers", "1", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "warning: data/corpus/books: no documents in its corpus shards; skipped" in done.stderr
+    meta = json.loads((tmp_path / "data" / "tokens" / "c4" / "meta.json").read_text())
+    assert meta["splits"]["train"]["documents"] + meta["splits"]["heldout"]["documents"] == 40
+    named = cli("tokenizer", "encode", "--model", str(trained.model), "--sources", "books", "--no-progress",
+                cwd=tmp_path)
+    assert "data/corpus/books: empty source" in one_error(named, "tokenizer")
