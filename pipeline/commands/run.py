@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-
 from pipeline.commands.remote_output import is_remote, publish, staging_root
 from pipeline.commands.stats import drop_warnings, format_stats
 from pipeline.common.config import override, read_toml
