@@ -103,7 +103,7 @@ def resumed_gets(body: bytes) -> list[str | None]:
     return [None, f"bytes={len(body) // 2}-"]
 
 
-def paths_requested_by(server: Server, run: Callable[[], object]) -> list[str]:
+def requested_by(server: Server, run: Callable[[], object]) -> list[str]:
     """The paths that `run()` requested from `server`, in order."""
     before = len(server.requests)
     run()

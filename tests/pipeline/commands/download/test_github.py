@@ -15,14 +15,7 @@ from pipeline.commands.download.github import REPO, download
 from pipeline.engine.document import Document
 from sources.github import GitHub
 from tests.pipeline.commands.download.hub_server import dataset_server, hub_args, serve_dataset
-from tests.pipeline.commands.download.server import (
-    Server,
-    cli_error,
-    cut_once,
-    files_under,
-    paths_requested_by,
-    resumed_gets,
-)
+from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, requested_by, resumed_gets
 
 NAMES = [f"train-{n:05d}-of-01126.parquet" for n in range(2)]
 
@@ -61,7 +54,7 @@ def test_verified_files_get_the_column_names_the_source_reads(server: Server, tm
     docs = [d for d in source.read(str(written[0])) if isinstance(d, Document)]
     assert [d.text for d in docs] == original.column("code").to_pylist()
     # A rerun finds the converted files and fetches nothing.
-    rerun = paths_requested_by(server, lambda: download(hub_args(server, tmp_path, "--files", "2")))
+    rerun = requested_by(server, lambda: download(hub_args(server, tmp_path, "--files", "2")))
     assert rerun == [f"api/datasets/{REPO}/tree/main/data"]
 
 
