@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the `train` command sets it
 
@@ -70,12 +71,11 @@ def ours(config: TrainConfig, warmup: int) -> list[float]:
     return [row["step_time_s"] for row in rows[warmup:]]
 
 
-def reference(config: TrainConfig, vocab_size: int, warmup: int) -> list[float]:
-    resolved = resolve(config, vocab_size=vocab_size)
-    cfg = resolved.train
-    device = pick_device(cfg.device)
-    model = join("fsdp", cfg.device).build_model(resolved.model, cfg.seed, compile=cfg.compile)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
+def step_times(logits_of: Callable[[torch.Tensor], torch.Tensor], optimizer: torch.optim.Optimizer,
+               cfg: TrainConfig, device: torch.device, vocab_size: int, warmup: int,
+               clip: Callable[[], object] = lambda: None) -> list[float]:
+    """Seconds of each of `cfg.steps` bare training steps on one fixed random batch (forward under
+    bf16 autocast on CUDA, cross-entropy, backward, `clip`, optimizer step), the first `warmup` left out."""
     batch = torch.randint(0, vocab_size, (cfg.micro_batch, cfg.seq_len + 1), device=device)
     inputs, targets = batch[:, :-1], batch[:, 1:]
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
@@ -83,15 +83,25 @@ def reference(config: TrainConfig, vocab_size: int, warmup: int) -> list[float]:
     for _ in range(cfg.steps):
         start = time.perf_counter()
         with autocast:
-            logits = model(inputs)
+            logits = logits_of(inputs)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
         loss.backward()
+        clip()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return times[warmup:]
+
+
+def reference(config: TrainConfig, vocab_size: int, warmup: int) -> list[float]:
+    resolved = resolve(config, vocab_size=vocab_size)
+    cfg = resolved.train
+    device = pick_device(cfg.device)
+    model = join("fsdp", cfg.device).build_model(resolved.model, cfg.seed, compile=cfg.compile)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
+    return step_times(model, optimizer, cfg, device, vocab_size, warmup)
 
 
 def hugging_face(config: TrainConfig, vocab_size: int, warmup: int) -> list[float]:
@@ -112,23 +122,8 @@ def hugging_face(config: TrainConfig, vocab_size: int, warmup: int) -> list[floa
         model.compile()
     model.train()
     optimizer = build_optimizer(model, cfg, device)  # the same groups: no decay on norms and embeddings
-    batch = torch.randint(0, vocab_size, (cfg.micro_batch, cfg.seq_len + 1), device=device)
-    inputs, targets = batch[:, :-1], batch[:, 1:]
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    times = []
-    for _ in range(cfg.steps):
-        start = time.perf_counter()
-        with autocast:
-            logits = model(input_ids=inputs).logits
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times[warmup:]
+    return step_times(lambda inputs: model(input_ids=inputs).logits, optimizer, cfg, device, vocab_size, warmup,
+                      clip=lambda: torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
 
 
 def measure(base: TrainConfig, vocab_size: int, rounds: int, warmup: int, work: Path) -> dict[str, float]:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import islice
 
 import numpy as np
 
@@ -141,6 +142,7 @@ def resolve_input(base: str, name: str, extension: str = ".tex") -> str | None:
 
 VERBATIM_BEGIN = re.compile(r"\\begin\{(verbatim|lstlisting|minted|Verbatim)(\*?)\}|\\verb\*?([^a-zA-Z\s*])")
 GROUP_TOKEN = re.compile(r"[\\{}]")
+OPTIONAL_TOKEN = re.compile(r"[\\{}\]]")
 
 
 def without_verbatim(text: str) -> str:
@@ -192,6 +194,15 @@ def skip_spaces(text: str, i: int) -> int:
     return i
 
 
+def _tokens(text: str, j: int, tokens: re.Pattern[str]) -> Iterator[tuple[int, str]]:
+    """Index and character of each match of `tokens` (one character, backslash among them) from
+    `text[j]` on; the character right after a backslash is escaped, so never yielded."""
+    while (token := tokens.search(text, j)) is not None:
+        j = token.start()
+        yield j, text[j]
+        j += 2 if text[j] == "\\" else 1
+
+
 def read_group(text: str, i: int) -> tuple[str, int]:
     """The content of the brace group opening at `text[i]`, and the index after it.
 
@@ -199,23 +210,15 @@ def read_group(text: str, i: int) -> tuple[str, int]:
     19,500-deep nesting of a hostile paper) by brace depths computed in C over windows that
     grow fourfold, so reading a group costs time linear in its length either way."""
     assert text[i] == "{"
-    depth, j = 0, i
-    for _ in range(64):
-        token = GROUP_TOKEN.search(text, j)
-        if token is None:
-            raise LatexError("unbalanced_braces")
-        j = token.start()
-        c = text[j]
+    depth, seen = 0, 0
+    for seen, (j, c) in enumerate(islice(_tokens(text, i, GROUP_TOKEN), 64), 1):
         if c == "\\":
-            j += 2
             continue
-        if c == "{":
-            depth += 1
-        else:
-            depth -= 1
-            if depth == 0:
-                return text[i + 1 : j], j + 1
-        j += 1
+        depth += 1 if c == "{" else -1
+        if depth == 0:
+            return text[i + 1 : j], j + 1
+    if seen < 64:
+        raise LatexError("unbalanced_braces")
     size = 4096
     while True:
         end = min(len(text), i + size)
@@ -231,19 +234,11 @@ def read_group(text: str, i: int) -> tuple[str, int]:
 def read_optional(text: str, i: int) -> tuple[str, int]:
     """The content of `[...]` opening at `text[i]` (brackets inside braces do not close it)."""
     assert text[i] == "["
-    depth, j = 0, i + 1
-    while j < len(text):
-        c = text[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-        elif c == "]" and depth == 0:
+    depth = 0
+    for j, c in _tokens(text, i + 1, OPTIONAL_TOKEN):
+        if c == "]" and depth == 0:
             return text[i + 1 : j], j + 1
-        j += 1
+        depth += {"{": 1, "}": -1}.get(c, 0)
     raise LatexError("unbalanced_brackets")
 
 

@@ -12,6 +12,7 @@ import gzip
 import json
 import random
 from pathlib import Path
+from typing import Callable
 
 from sources.samples.text import paragraph, sentence
 
@@ -23,30 +24,29 @@ def good_page(rng: random.Random) -> str:
     return "\n".join(paragraph(rng, rng.randint(2, 4)) for _ in range(rng.randint(2, 4)))
 
 
+# What each bad kind of page adds to (or makes of) a good page's body.
+BAD_PAGES: dict[str, Callable[[random.Random, str], str]] = {
+    # navigation lines: no terminal punctuation, too few words
+    "menu": lambda rng, body: f"Home\nAbout us | Contact\n{body}\nShare this page",
+    "javascript": lambda rng, body: f"{body}\nPlease enable JavaScript in your browser to see the map.",
+    "cookies": lambda rng, body: (f"This website uses cookies to improve your experience.\n{body}\n"
+                                  "Read our privacy policy for details."),
+    "citations": lambda rng, body: (body.replace(". ", ".[1] ", 2)
+                                    + "\nThe archive is open to visitors every day.[edit]"),
+    "long_word": lambda rng, body: f"{body}\nThe token {'x' * 1200} was pasted here by mistake.",
+    "lorem_ipsum": lambda rng, body: f"{body}\nLorem ipsum dolor sit amet, placeholder text for the template.",
+    "curly_bracket": lambda rng, body: f"{body}\nThe style rule body {{ color: red; }} stayed in the page.",
+    "few_sentences": lambda rng, body: f"{sentence(rng)} {sentence(rng)}\nClick here",
+}
+
+
 def page(rng: random.Random, kind: str) -> str:
     """A page of `kind`: good, or the name of the rule it exercises."""
     body = good_page(rng)
-    if kind == "menu":  # navigation lines: no terminal punctuation, too few words
-        return f"Home\nAbout us | Contact\n{body}\nShare this page"
-    if kind == "javascript":
-        return f"{body}\nPlease enable JavaScript in your browser to see the map."
-    if kind == "cookies":
-        return f"This website uses cookies to improve your experience.\n{body}\nRead our privacy policy for details."
-    if kind == "citations":
-        return body.replace(". ", ".[1] ", 2) + "\nThe archive is open to visitors every day.[edit]"
-    if kind == "long_word":
-        return f"{body}\nThe token {'x' * 1200} was pasted here by mistake."
-    if kind == "lorem_ipsum":
-        return f"{body}\nLorem ipsum dolor sit amet, placeholder text for the template."
-    if kind == "curly_bracket":
-        return f"{body}\nThe style rule body {{ color: red; }} stayed in the page."
-    if kind == "few_sentences":
-        return f"{sentence(rng)} {sentence(rng)}\nClick here"
-    return body
+    return BAD_PAGES[kind](rng, body) if kind in BAD_PAGES else body
 
 
-KINDS = ["good"] * 6 + ["menu", "javascript", "cookies", "citations", "long_word", "lorem_ipsum",
-                        "curly_bracket", "few_sentences"]
+KINDS = ["good"] * 6 + list(BAD_PAGES)
 
 
 def write(folder: Path, seed: int) -> None:

@@ -38,20 +38,29 @@ FOOTER = {
     "oldtownherald.example": "(c) {year} The Old Town Herald | Privacy policy | Terms of use",
 }
 
-GERMAN = ["der Fluss", "die kleine Stadt", "das alte Museum", "unsere Mannschaft", "die Regierung",
-          "ein junger Ingenieur", "die Schule", "der Bahnhof", "die Bibliothek", "der Bauer"]
-GERMAN_VERBS = ["baute", "beschrieb", "besuchte", "eröffnete", "untersuchte", "reparierte", "feierte"]
-GERMAN_OBJECTS = ["eine neue Brücke", "das nördliche Tal", "mehrere seltene Bücher", "das jährliche Fest",
-                  "eine genaue Karte", "die alten Mauern", "den öffentlichen Park", "einen langen Bericht"]
-GERMAN_TAILS = ["im Frühling jenes Jahres", "nach einer langen Debatte", "mit Hilfe vieler Freiwilliger",
-                "vor dem ersten Schnee", "während der Sommermonate", "trotz des starken Regens"]
-FRENCH = ["la rivière", "le petit village", "la vieille bibliothèque", "notre équipe", "le musée",
-          "un jeune ingénieur", "le conseil municipal", "un agriculteur", "l'école", "le port"]
-FRENCH_VERBS = ["a construit", "a décrit", "a visité", "a ouvert", "a étudié", "a réparé", "a célébré"]
-FRENCH_OBJECTS = ["un nouveau pont", "la vallée du nord", "plusieurs livres rares", "la fête annuelle",
-                  "une carte détaillée", "les anciens murs", "le jardin public", "un long rapport"]
-FRENCH_TAILS = ["au printemps de cette année", "après un long débat", "avec l'aide de nombreux bénévoles",
-                "avant la première neige", "pendant les mois d'été", "malgré la forte pluie"]
+# The words of the German and French pages (for language id), by part of a sentence and language.
+SUBJECTS = {
+    "de": ["der Fluss", "die kleine Stadt", "das alte Museum", "unsere Mannschaft", "die Regierung",
+           "ein junger Ingenieur", "die Schule", "der Bahnhof", "die Bibliothek", "der Bauer"],
+    "fr": ["la rivière", "le petit village", "la vieille bibliothèque", "notre équipe", "le musée",
+           "un jeune ingénieur", "le conseil municipal", "un agriculteur", "l'école", "le port"],
+}
+VERBS = {
+    "de": ["baute", "beschrieb", "besuchte", "eröffnete", "untersuchte", "reparierte", "feierte"],
+    "fr": ["a construit", "a décrit", "a visité", "a ouvert", "a étudié", "a réparé", "a célébré"],
+}
+OBJECTS = {
+    "de": ["eine neue Brücke", "das nördliche Tal", "mehrere seltene Bücher", "das jährliche Fest", "eine genaue Karte",
+           "die alten Mauern", "den öffentlichen Park", "einen langen Bericht"],
+    "fr": ["un nouveau pont", "la vallée du nord", "plusieurs livres rares", "la fête annuelle", "une carte détaillée",
+           "les anciens murs", "le jardin public", "un long rapport"],
+}
+TAILS = {
+    "de": ["im Frühling jenes Jahres", "nach einer langen Debatte", "mit Hilfe vieler Freiwilliger",
+           "vor dem ersten Schnee", "während der Sommermonate", "trotz des starken Regens"],
+    "fr": ["au printemps de cette année", "après un long débat", "avec l'aide de nombreux bénévoles",
+           "avant la première neige", "pendant les mois d'été", "malgré la forte pluie"],
+}
 SPAM_WORDS = ["cheap", "best", "price", "buy", "now", "discount", "casino", "bonus", "free", "online",
               "loans", "pills", "deal", "click", "win", "offer", "shipping", "replica", "watches", "viagra"]
 PLACES = ["Northbridge", "Eastmoor", "Westfield", "Lakeside", "Highcliff", "Redwater", "Stonehaven", "Ashford"]
@@ -70,12 +79,10 @@ def _sentence_from(rng: random.Random, *parts: list[str]) -> str:
     return words[0].upper() + words[1:] + "."
 
 
-def german(rng: random.Random, sentences: int) -> str:
-    return " ".join(_sentence_from(rng, GERMAN, GERMAN_VERBS, GERMAN_OBJECTS, GERMAN_TAILS) for _ in range(sentences))
-
-
-def french(rng: random.Random, sentences: int) -> str:
-    return " ".join(_sentence_from(rng, FRENCH, FRENCH_VERBS, FRENCH_OBJECTS, FRENCH_TAILS) for _ in range(sentences))
+def foreign(rng: random.Random, lang: str, sentences: int) -> str:
+    """`sentences` sentences in `lang` ("de" or "fr")."""
+    parts = (SUBJECTS[lang], VERBS[lang], OBJECTS[lang], TAILS[lang])
+    return " ".join(_sentence_from(rng, *parts) for _ in range(sentences))
 
 
 def encyclopedic(rng: random.Random) -> str:
@@ -130,9 +137,9 @@ def sample_pages(rng: random.Random, count: int) -> list[tuple[str, str]]:
         elif roll < 0.67:
             text = near_empty_page(rng)
         elif roll < 0.74:
-            text = german(rng, rng.randint(8, 14))
+            text = foreign(rng, "de", rng.randint(8, 14))
         elif roll < 0.81:
-            text = french(rng, rng.randint(8, 14))
+            text = foreign(rng, "fr", rng.randint(8, 14))
         elif roll < 0.90:
             text = spam_page(rng)
         else:

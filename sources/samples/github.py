@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Callable
 
 LICENSES = {
     "MIT": "Copyright (c) {year} {owner}\n\nPermission is hereby granted, free of charge, to anyone who obtains "
@@ -49,6 +50,13 @@ def _name(rng: random.Random) -> str:
     return f"{rng.choice(VERBS)}_{rng.choice(NOUNS)}"
 
 
+def _three_functions(rng: random.Random, separator: str, template: str,
+                     spell: Callable[[str], str] = str, numbers: tuple[int, int] = (2, 9)) -> str:
+    """Three functions from `template`, joined by `separator`: each a random `{name}` (as `spell`
+    writes it) and a random `{n}` in `numbers`, drawn in that order."""
+    return separator.join(template.format(name=spell(_name(rng)), n=rng.randint(*numbers)) for _ in range(3))
+
+
 def c_file(rng: random.Random, owner: str, header: bool) -> str:
     body = "\n".join(
         f"int {_name(rng)}_{i}(int *values, int count) {{\n    int total = 0;\n"
@@ -60,8 +68,7 @@ def c_file(rng: random.Random, owner: str, header: bool) -> str:
 
 
 def python_script(rng: random.Random, owner: str) -> str:
-    funcs = "\n\n".join(f"def {_name(rng)}(items):\n    return [x * {rng.randint(2, 9)} for x in items]"
-                        for _ in range(3))
+    funcs = _three_functions(rng, "\n\n", "def {name}(items):\n    return [x * {n} for x in items]")
     return (f"#!/usr/bin/env python3\n# Copyright 2022 {owner}. All rights reserved.\n"
             f"# Licensed under the terms in the LICENSE file at the top of this repository.\n\n"
             f"import sys\nfrom pathlib import Path\n\n\n{funcs}\n\n\nif __name__ == \"__main__\":\n"
@@ -69,8 +76,8 @@ def python_script(rng: random.Random, owner: str) -> str:
 
 
 def go_file(rng: random.Random, owner: str) -> str:
-    funcs = "\n".join(f"func {_name(rng).title().replace('_', '')}(n int) int {{\n\treturn n * {rng.randint(2, 9)}\n}}\n"
-                      for _ in range(3))
+    funcs = _three_functions(rng, "\n", "func {name}(n int) int {{\n\treturn n * {n}\n}}\n",
+                             lambda name: name.title().replace("_", ""))
     return (f"// Copyright 2020 {owner}. All rights reserved.\n// Use of this source code is governed by a "
             f"BSD-style license found in the LICENSE file.\n\npackage util\n\nimport \"fmt\"\n\n{funcs}\n"
             f"func Show() {{ fmt.Println(\"ok\") }}\n")
@@ -78,8 +85,8 @@ def go_file(rng: random.Random, owner: str) -> str:
 
 def java_file(rng: random.Random) -> str:
     cls = rng.choice(NOUNS).title()
-    methods = "\n".join(f"    public int {_name(rng).replace('_', '')}(int x) {{\n        return x + {rng.randint(1, 99)};\n    }}\n"
-                        for _ in range(3))
+    methods = _three_functions(rng, "\n", "    public int {name}(int x) {{\n        return x + {n};\n    }}\n",
+                               lambda name: name.replace("_", ""), numbers=(1, 99))
     return (f"/*\n * Licensed under the Apache License, Version 2.0 (the \"License\");\n"
             f" * you may not use this file except in compliance with the License.\n */\n"
             f"package org.example.orbital;\n\nimport java.util.List;\n\n/** A {cls} with a few operations. */\n"

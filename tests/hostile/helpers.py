@@ -61,6 +61,23 @@ def cli(source: str, raw: Path, out: Path, *extra: str) -> subprocess.CompletedP
     return done
 
 
+def run_script(name: str, *args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Console script `name` with `args` in `cwd` (extra `env` on top of the tests' own); it must not
+    end in a traceback, whatever its exit status."""
+    done = subprocess.run([script(name), *args], cwd=cwd, env={**subprocess_env(), **(env or {})},
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def one_error(done: subprocess.CompletedProcess, prog: str) -> str:
+    """Exit 2 and exactly one line on stderr, the error; returns it without the `prog: error: ` prefix."""
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), done.stderr
+    return lines[0].removeprefix(f"{prog}: error: ")
+
+
 def json_line(text: str, **fields: str) -> bytes:
     return json.dumps({"text": text, **fields}).encode()
 

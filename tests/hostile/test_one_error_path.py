@@ -19,26 +19,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, script, subprocess_env
-from tests.hostile.helpers import assert_balanced, write_lines
+from tests.hostile.helpers import assert_balanced, one_error, write_lines
+from tests.hostile.helpers import run_script as cli
 from tests.hostile.sources_data import BOOK, c4_lines
 from tests.tokenizer.corpus import write_source
 
 # Every test here runs a CLI (or a worker pool) end to end.
 pytestmark = pytest.mark.slow
-
-
-def cli(name: str, *args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    done = subprocess.run([script(name), *args], cwd=cwd, env={**subprocess_env(), **(env or {})},
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
-
-
-def one_error(done: subprocess.CompletedProcess, prog: str) -> str:
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), done.stderr
-    return lines[0].removeprefix(f"{prog}: error: ")
 
 
 def run_c4(cwd: Path, raw: str = "raw/c4", *extra: str) -> subprocess.CompletedProcess:

@@ -5,14 +5,13 @@ resumed run never mixes two settings that change its outputs."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from pipeline.common.lock import folder_lock
-from tests.conftest import script, subprocess_env
-from tests.hostile.helpers import assert_balanced, truncate, write_lines
+from tests.hostile.helpers import assert_balanced, one_error, truncate, write_lines
+from tests.hostile.helpers import run_script as cli
 from tests.hostile.sources_data import c4_lines, write_c4
 from tests.tokenizer.conftest import trained  # noqa: F401  (the session's small tokenizer)
 from tests.tokenizer.corpus import write_source
@@ -20,21 +19,6 @@ from tokenizer.train import TrainResult
 
 # Every test here runs a CLI (or a worker pool) end to end.
 pytestmark = pytest.mark.slow
-
-
-def cli(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    done = subprocess.run([script(name), *args], cwd=cwd, env=subprocess_env(), capture_output=True, text=True,
-                          timeout=300, check=False)
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
-
-
-def one_error(done: subprocess.CompletedProcess, prog: str) -> str:
-    """Exit 2 and exactly one line on stderr, the error; returns it without the prefix."""
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"{prog}: error: "), done.stderr
-    return lines[0].removeprefix(f"{prog}: error: ")
 
 
 def c4_raw(tmp_path: Path, documents: int = 20) -> Path:

@@ -19,6 +19,13 @@ def run(raw: Path, out: Path) -> tuple[dict, list]:
     return report.stats, list(read_corpus(out / "books"))
 
 
+def gutenberg_folder(tmp_path: Path) -> Path:
+    """A new, empty raw/gutenberg under `tmp_path`; `run(tmp_path / "raw", ...)` reads it."""
+    raw = tmp_path / "raw" / "gutenberg"
+    raw.mkdir(parents=True)
+    return raw
+
+
 @pytest.mark.slow
 def test_near_duplicates_removed_half_overlap_kept_boilerplate_gone(tmp_path: Path) -> None:
     rng = random.Random(7)
@@ -50,8 +57,7 @@ def test_near_duplicates_removed_half_overlap_kept_boilerplate_gone(tmp_path: Pa
 def test_survivor_is_deterministic_across_worker_splits(tmp_path: Path) -> None:
     rng = random.Random(3)
     a = book_text(rng, 5000)
-    raw = tmp_path / "raw" / "gutenberg"
-    raw.mkdir(parents=True)
+    raw = gutenberg_folder(tmp_path)
     for i in range(4):  # four copies with small edits: exactly one survives, always the same
         (raw / f"pg{i}.txt").write_text(change_words(a, 0.02, rng) if i else a)
     survivors = []
@@ -80,8 +86,7 @@ def test_sample_keeps_one_copy_and_counts_bad_files(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_zip_members_get_their_own_ids(tmp_path: Path) -> None:
-    raw = tmp_path / "raw" / "gutenberg"
-    raw.mkdir(parents=True)
+    raw = gutenberg_folder(tmp_path)
     rng = random.Random(1)
     (raw / "set.zip").write_bytes(zipped({"a.txt": book_text(rng, 500).encode(), "b.txt": book_text(rng, 500).encode(),
                                           "readme.md": b"not a book"}))
@@ -93,8 +98,7 @@ def test_zip_members_get_their_own_ids(tmp_path: Path) -> None:
 def test_survivor_is_chosen_by_its_length_after_stripping(tmp_path: Path) -> None:
     rng = random.Random(9)
     body = book_text(rng, 4000)
-    raw = tmp_path / "raw" / "gutenberg"
-    raw.mkdir(parents=True)
+    raw = gutenberg_folder(tmp_path)
     # The old edition: a long "Small Print" licence (closed without an asterisk after END, in
     # CRLF) makes the file larger; the new one has one more paragraph of the book itself.
     licence = "\n".join(book_text(rng, 40) for _ in range(60))

@@ -3,7 +3,6 @@ dedup, quality and binary handling, with exact counts."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from pipeline.common.errors import UserError
 from sources.github import GitHub, GitHubConfig
 from sources.samples import write_samples
 from sources.samples.github import LICENSES
+from tests.installed_licences import installed_licence
 
 C_WITH_HEADER = """/*
  * Copyright (c) 2023 Example Authors
@@ -150,24 +150,12 @@ def test_sample_has_work_for_every_stage(tmp_path: Path) -> None:
     assert all("Copyright" not in r["text"] and "Licensed under" not in r["text"] for r in rows.values())
 
 
-def _installed_licence(distribution: str, name: str) -> bytes:
-    """A licence file a package ships in its dist-info: a real repository's licence."""
-    try:
-        files = importlib.metadata.distribution(distribution).files or []
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip(f"{distribution} is not installed (its dist-info holds the licence files)")
-    for file in files:
-        if ".dist-info/" in str(file) and str(file).endswith(f"/{name}"):
-            return Path(file.locate()).read_bytes()
-    pytest.skip(f"{distribution}'s dist-info has no {name}")
-
-
 def test_real_licence_files_decide_repositories(tmp_path: Path) -> None:
     gpl3 = Path("/usr/share/common-licenses/GPL-3")
     if not gpl3.is_file():
         pytest.skip(f"{gpl3} absent (Debian's base-files ships it)")
     # packaging is dual-licensed: LICENSE says "either" of LICENSE.APACHE and LICENSE.BSD.
-    _repo(tmp_path / "raw", "packaging", {name: _installed_licence("packaging", name)
+    _repo(tmp_path / "raw", "packaging", {name: installed_licence("packaging", name).read_bytes()
                                           for name in ("LICENSE", "LICENSE.APACHE", "LICENSE.BSD")}
           | {"src/version.py": SHARED})
     _repo(tmp_path / "raw", "editor", {"COPYING": gpl3.read_bytes(), "main.c": "int main(void) { return 0; }\n"})

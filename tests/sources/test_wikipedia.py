@@ -26,6 +26,7 @@ from pipeline.text.wikitext import clean_wikitext
 from sources.samples.wikipedia import BOMB, Page, dump_xml, write, write_dump
 from sources.wikipedia import PAPER_LANGUAGES, Wikipedia, WikipediaConfig, dump_file, language_of, select_dump_files
 from tests.conftest import script, subprocess_env
+from tests.sources.wikipedia_dumps import raw_enwiki
 
 ARTICLE = """{{Infobox river
 | name = Alder River
@@ -81,9 +82,7 @@ def test_dump_keeps_main_namespace_articles_and_counts_skips(tmp_path: Path) -> 
         Page("Template:Infobox river", "{{{name}}}", 14, ns=10),
         Page("Only markup", "{{stub}}\n[[Category:Stubs]]", 15),
     ]
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    write_dump(raw / "enwiki-20220701-pages-articles.xml.bz2", "en", pages)
+    raw = raw_enwiki(tmp_path, pages)
     stats, docs = run(raw, tmp_path / "out")
     assert [(d.id, d.text) for d in docs] == [("enwiki/10", EXPECTED)]
     assert docs[0].meta == {"title": "Alder River", "lang": "en", "page_id": 10,
@@ -239,9 +238,7 @@ def test_one_file_compressed_and_not_is_read_once() -> None:
 
 
 def test_keep_dropped_records_redirects_and_other_namespaces(tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    write_dump(raw / "enwiki-20220701-pages-articles.xml.bz2", "en", [
+    raw = raw_enwiki(tmp_path, [
         Page("Alder", "Text.", 1), Page("Old", "#REDIRECT [[Alder]]", 2, redirect_to="Alder"),
         Page("Talk:Alder", "Is this right?", 3, ns=1)])
     report = run_source(Wikipedia(), str(raw), str(tmp_path / "out"), workers=1, show_progress=False, keep_dropped=True)
@@ -254,9 +251,7 @@ def test_keep_dropped_records_redirects_and_other_namespaces(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_bad_pages_and_rows_are_skipped_and_counted_and_the_run_goes_on(tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    write_dump(raw / "enwiki-20220701-pages-articles.xml.bz2", "en", [
+    raw = raw_enwiki(tmp_path, [
         Page("Good", "Good text.", 1),
         Page("Surrogate", "Half a pair: &#xD800; here.", 2),  # escaped once more in the XML: wikitext entity
         Page("Huge id", "Text.", 1 << 63),

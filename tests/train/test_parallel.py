@@ -44,6 +44,21 @@ def _torchrun(tokens: Path, run: Path, *extra: str, processes: int = 2) -> subpr
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
+def _trained_losses(tokens: Path, run: Path, *extra: str, processes: int = 2, mesh: str = "fsdp",
+                    first_step: int = 0) -> list[float]:
+    """Train under torchrun, which must succeed and report its processes, mesh and steps; the losses it logged."""
+    result = _torchrun(tokens, run, *extra, processes=processes)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"train: {processes} processes ({mesh}); steps {first_step}-{STEPS} done" in result.stdout
+    return _losses(run)
+
+
+def _tokens_drawn_by_all_ranks(run: Path) -> int:
+    """Rank 0's count, at the last step, of the tokens every rank drew."""
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    return sum(last["tokens_drawn"].values())
+
+
 def _losses(run: Path) -> list[float]:
     return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
 
@@ -64,26 +79,19 @@ def one_process(tokens: Path, tmp_path_factory: pytest.TempPathFactory) -> list[
 @pytest.mark.slow
 def test_ddp_two_processes_match_one_with_the_same_global_batch(tokens: Path, one_process: list[float],
                                                                 tmp_path: Path) -> None:
-    run = tmp_path / "ddp"
-    result = _torchrun(tokens, run, "--strategy", "ddp")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"train: 2 processes (ddp); steps 0-{STEPS} done" in result.stdout
-    assert _close(_losses(run), one_process, 1e-5), (_losses(run), one_process)
+    losses = _trained_losses(tokens, tmp_path / "ddp", "--strategy", "ddp", mesh="ddp")
+    assert _close(losses, one_process, 1e-5), (losses, one_process)
 
 
 @pytest.mark.slow
 def test_fsdp_sharded_checkpoint_resumes_in_one_two_and_four_processes(tokens: Path, one_process: list[float],
                                                                        tmp_path: Path) -> None:
     run = tmp_path / "fsdp"
-    result = _torchrun(tokens, run, "--checkpoint-every", "3")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"train: 2 processes (fsdp); steps 0-{STEPS} done" in result.stdout
-    losses = _losses(run)
+    losses = _trained_losses(tokens, run, "--checkpoint-every", "3")
     assert _close(losses, one_process, 1e-5), (losses, one_process)
     assert losses[-1] < losses[0] - 1.0  # it trains
     # Rank 0 reports the tokens drawn by both ranks: the whole global batch.
-    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-    assert sum(last["tokens_drawn"].values()) == STEPS * BATCH_TOKENS
+    assert _tokens_drawn_by_all_ranks(run) == STEPS * BATCH_TOKENS
 
     # The checkpoint: one DCP file per rank, each written by its rank (nothing gathered).
     step3 = run / "checkpoints" / "step-00000003"
@@ -104,22 +112,16 @@ def test_fsdp_sharded_checkpoint_resumes_in_one_two_and_four_processes(tokens: P
     assert _close(resumed.losses, one_process[3:], 1e-5), (resumed.losses, one_process)
     for processes in (2, 4):
         copy = fresh_copy(f"in-{processes}")
-        result = _torchrun(tokens, copy, "--resume", processes=processes)
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert f"train: {processes} processes (fsdp); steps 3-{STEPS} done" in result.stdout
-        assert _close(_losses(copy)[3:], one_process[3:], 1e-5), (processes, _losses(copy), one_process)
-        last = json.loads((copy / "metrics.jsonl").read_text().splitlines()[-1])
-        assert sum(last["tokens_drawn"].values()) == STEPS * BATCH_TOKENS
+        losses = _trained_losses(tokens, copy, "--resume", processes=processes, first_step=3)
+        assert _close(losses[3:], one_process[3:], 1e-5), (processes, losses, one_process)
+        assert _tokens_drawn_by_all_ranks(copy) == STEPS * BATCH_TOKENS
 
 
 @pytest.mark.slow
 def test_fsdp_by_tensor_parallel_on_a_2x2_mesh_matches_one_process(tokens: Path, one_process: list[float],
                                                                    tmp_path: Path) -> None:
-    run = tmp_path / "tp"
-    result = _torchrun(tokens, run, "--tp", "2", processes=4)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"train: 4 processes (fsdp, tp 2); steps 0-{STEPS} done" in result.stdout
-    assert _close(_losses(run), one_process, 1e-4), (_losses(run), one_process)
+    losses = _trained_losses(tokens, tmp_path / "tp", "--tp", "2", processes=4, mesh="fsdp, tp 2")
+    assert _close(losses, one_process, 1e-4), (losses, one_process)
 
 
 @pytest.mark.slow

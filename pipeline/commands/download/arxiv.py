@@ -22,7 +22,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.commands.download.fetch import Checksum, PermanentError, Retry, progress_bar, verify
+from pipeline.commands.download.fetch import Checksum, PermanentError, Retry, progress_bar, verify, xml_listing
 from pipeline.commands.download.options import add_common, say
 from pipeline.common.errors import UserError
 
@@ -56,12 +56,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def parse_manifest(data: bytes, source: str) -> list[SourceTar]:
-    from lxml import etree
-
-    try:
-        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError as e:
-        raise UserError(f"{source}: not the arXiv source manifest ({e})") from None
+    root = xml_listing(data, source, "the arXiv source manifest")
     tars = []
     for node in root.iter("file"):
         key, yymm, size, md5 = (node.findtext(t) for t in ("filename", "yymm", "size", "md5sum"))

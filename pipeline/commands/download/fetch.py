@@ -19,11 +19,14 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from tqdm import tqdm
 
 from pipeline.common.errors import UserError
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 USER_AGENT = "herd-pipeline/0.1 (LLaMA-1 corpus rebuild; pipeline download)"
 BLOCK = 1 << 20
@@ -107,6 +110,17 @@ def verify(part: Path, dest: Path, checksum: Checksum | None, size: int | None) 
             part.unlink()
             raise PermanentError(f"{checksum.algorithm} mismatch: expected {checksum.hexdigest}, got {got_digest}; "
                                  f"removed, rerun to fetch it again")
+
+
+def xml_listing(data: bytes, source: str, expected: str) -> etree._Element:
+    """The root element of the XML file listing `data` (from `source`), parsed without entities
+    or network access; one UserError line saying it is not `expected` when it is not XML."""
+    from lxml import etree
+
+    try:
+        return etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as e:
+        raise UserError(f"{source}: not {expected} ({e})") from None
 
 
 def progress_bar(name: str, total: int | None, initial: int, show: bool | None) -> tqdm:

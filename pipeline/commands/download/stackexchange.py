@@ -15,9 +15,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from lxml import etree
-
-from pipeline.commands.download.fetch import Checksum
+from pipeline.commands.download.fetch import Checksum, xml_listing
 from pipeline.commands.download.options import add_common, fetcher, say
 from pipeline.common.errors import UserError
 
@@ -46,10 +44,7 @@ def parser() -> argparse.ArgumentParser:
 
 def site_archives(listing: bytes, source: str) -> dict[str, SiteArchive]:
     """site -> its Posts archive, from the Internet Archive's `<item>_files.xml`."""
-    try:
-        root = etree.fromstring(listing, etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError as e:
-        raise UserError(f"{source}: not an archive.org file listing ({e})") from None
+    root = xml_listing(listing, source, "an archive.org file listing")
     found: dict[str, SiteArchive] = {}
     for node in root.iter("file"):
         name = node.get("name", "")

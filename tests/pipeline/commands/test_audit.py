@@ -25,8 +25,9 @@ from pipeline.commands.audit import (
 )
 from pipeline.commands.run import run_source
 from sources.jsonl import Jsonl
-from sources.samples.wikipedia import Page, write_dump
+from sources.samples.wikipedia import Page
 from tests.conftest import script, subprocess_env
+from tests.sources.wikipedia_dumps import raw_enwiki
 
 
 def corpus(tmp_path: Path, docs: dict[str, str]) -> Path:
@@ -74,9 +75,7 @@ def test_wikitext_prose_is_plain_lines_outside_templates_tables_refs_and_comment
 
 @pytest.mark.slow
 def test_wikipedia_audit_counts_missing_prose_and_fails_past_the_threshold(tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    write_dump(raw / "enwiki-20220701-pages-articles.xml.bz2", "en", [
+    raw = raw_enwiki(tmp_path, [
         Page("A", "First plain paragraph of A.\n\nSecond plain paragraph of A.", 1),
         Page("B", "Only paragraph of page B here.", 2),
         Page("R", "#REDIRECT [[A]]", 3, redirect_to="A"),

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.engine.document import Document
 from pipeline.filters.langid import LanguageId, bundled_model_path
-from sources.samples.commoncrawl import french, german
+from sources.samples.commoncrawl import foreign
 from sources.samples.text import document
 
 ENGLISH = "The old library opened a new reading room in the spring.\nMany visitors came to see the rare books."
@@ -25,7 +25,7 @@ def stage() -> LanguageId:
 
 def test_english_is_kept_and_german_and_french_are_dropped(stage: LanguageId) -> None:
     rng = random.Random(3)
-    texts = [ENGLISH, GERMAN, FRENCH, document(rng, 2), german(rng, 6), french(rng, 6)]
+    texts = [ENGLISH, GERMAN, FRENCH, document(rng, 2), foreign(rng, "de", 6), foreign(rng, "fr", 6)]
     docs = [Document(str(i), t, "test") for i, t in enumerate(texts)]
     results = stage.process_batch(docs)
     assert [r if isinstance(r, str) else "kept" for r in results] == [

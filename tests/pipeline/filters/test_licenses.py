@@ -10,7 +10,6 @@ text is absent here is skipped and says which text and where it was looked for.
 from __future__ import annotations
 
 import glob
-import importlib.metadata
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from pipeline.filters.licenses import (
     normalise_license_name,
 )
 from sources.samples.github import LICENSES
+from tests.installed_licences import installed_licence
 
 COMMON_LICENSES = Path("/usr/share/common-licenses")
 
@@ -48,16 +48,7 @@ def lice(template: str) -> Callable[[], str]:
 
 
 def dist_info(distribution: str, name: str) -> Callable[[], str]:
-    def read() -> str:
-        try:
-            files = importlib.metadata.distribution(distribution).files or []
-        except importlib.metadata.PackageNotFoundError:
-            pytest.skip(f"{distribution} is not installed (its dist-info holds the licence)")
-        for file in files:
-            if ".dist-info/" in str(file) and str(file).endswith(f"/{name}"):
-                return Path(file.locate()).read_text()
-        pytest.skip(f"{distribution}'s dist-info has no {name}")
-    return read
+    return lambda: installed_licence(distribution, name).read_text()
 
 
 def debian_copyright_stanza(license_name: str) -> Callable[[], str]:

@@ -4,6 +4,9 @@ files' resolve URLs, as huggingface_hub and the fetcher request them."""
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 from tests.pipeline.commands.download.server import Server
 
@@ -18,3 +21,17 @@ def serve_dataset(server: Server, repo: str, folder: str, files: dict[str, bytes
         tree.append({"type": "file", "oid": hashlib.sha1(body).hexdigest(), "size": len(body),
                      "path": f"{folder}/{name}", "lfs": {"oid": digest, "size": len(body), "pointerSize": 134}})
     server.add_json(f"api/datasets/{repo}/tree/{revision}/{folder}", tree)
+
+
+@contextmanager
+def dataset_server(repo: str, folder: str, bodies: dict[str, bytes]) -> Iterator[Server]:
+    """A Hub stand-in publishing `bodies` as `repo`'s `folder`; `server.bodies` keeps them for the asserts."""
+    with Server({}) as server:
+        server.bodies = bodies
+        serve_dataset(server, repo, folder, bodies)
+        yield server
+
+
+def hub_args(server: Server, out: Path, *extra: str) -> list[str]:
+    """Arguments of a Hub download command pointed at the stand-in, writing under `out`."""
+    return ["--endpoint", server.url, "--out", str(out), "--no-progress", *extra]

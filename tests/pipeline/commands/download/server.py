@@ -7,6 +7,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -89,6 +90,24 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline.commands.download import fetch
 
     monkeypatch.setattr(fetch.time, "sleep", lambda s: None)
+
+
+def cut_once(server: Server, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    """The first GET of `path` stops halfway through its body; retries back off without waiting."""
+    no_sleep(monkeypatch)
+    server.cut_first.add(path)
+
+
+def resumed_gets(body: bytes) -> list[str | None]:
+    """The Range headers of a download of `body` cut halfway once: none, then one from the cut on."""
+    return [None, f"bytes={len(body) // 2}-"]
+
+
+def requested_by(server: Server, run: Callable[[], object]) -> list[str]:
+    """The paths that `run()` requested from `server`, in order."""
+    before = len(server.requests)
+    run()
+    return [p for p, _ in server.requests[before:]]
 
 
 def cli_error(argv: list[str], capsys: pytest.CaptureFixture) -> str:

@@ -11,7 +11,7 @@ from pipeline.commands.download import books
 from pipeline.commands.download.books import download, mirror_folder
 from pipeline.commands.download.fetch import USER_AGENT
 from sources.books import Books
-from tests.pipeline.commands.download.server import Server, cli_error, files_under, no_sleep
+from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, resumed_gets
 
 CATALOGUE = (
     "Text#,Type,Issued,Title,Language,Authors,Subjects,LoCC,Bookshelves\n"
@@ -75,12 +75,11 @@ def test_books_by_id_and_from_the_catalogue_politely(server: Server, tmp_path: P
 
 def test_a_cut_book_resumes_with_a_range_request(server: Server, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    no_sleep(monkeypatch)
     path = f"{mirror_folder(84)}/84-0.txt"
-    server.cut_first.add(path)
+    cut_once(server, monkeypatch, path)
     download(_args(server, tmp_path, "--ids", "84"))
     assert (tmp_path / "pg84.txt").read_bytes() == _book(84)
-    assert server.gets(path) == [None, f"bytes={len(_book(84)) // 2}-"]
+    assert server.gets(path) == resumed_gets(_book(84))
 
 
 def test_a_missing_book_is_one_line(server: Server, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from pipeline.commands.download.c4 import REPO, download
 from sources.c4 import C4
-from tests.pipeline.commands.download.hub_server import serve_dataset
-from tests.pipeline.commands.download.server import Server, cli_error, files_under, no_sleep
+from tests.pipeline.commands.download.hub_server import dataset_server, hub_args, serve_dataset
+from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, resumed_gets
 
 
 def _c4_file(n: int) -> bytes:
@@ -27,49 +27,42 @@ NAMES = [f"c4-train.{n:05d}-of-01024.json.gz" for n in range(3)] + ["c4-validati
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    with Server({}) as s:
-        s.bodies = {name: _c4_file(n) for n, name in enumerate(NAMES)}
-        serve_dataset(s, REPO, "en", s.bodies)
+    with dataset_server(REPO, "en", {name: _c4_file(n) for n, name in enumerate(NAMES)}) as s:
         yield s
 
 
-def _args(server: Server, out: Path, *extra: str) -> list[str]:
-    return ["--endpoint", server.url, "--out", str(out), "--no-progress", *extra]
-
-
 def test_train_files_from_an_offset_verified_by_their_lfs_sha256(server: Server, tmp_path: Path) -> None:
-    written = download(_args(server, tmp_path, "--files", "2", "--offset", "1"))
+    written = download(hub_args(server, tmp_path, "--files", "2", "--offset", "1"))
     assert [p.name for p in written] == NAMES[1:3]
     for path in written:
         assert path.read_bytes() == server.bodies[path.name]
     assert C4().list_inputs(str(tmp_path)) == [str(p) for p in written]
-    (valid,) = download(_args(server, tmp_path, "--split", "validation", "--files", "5"))
+    (valid,) = download(hub_args(server, tmp_path, "--split", "validation", "--files", "5"))
     assert valid.name == NAMES[3]
     assert files_under(tmp_path) == sorted([*NAMES[1:3], NAMES[3]])
 
 
 def test_a_cut_file_resumes_with_a_range_request(server: Server, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    no_sleep(monkeypatch)
     path = f"datasets/{REPO}/resolve/main/en/{NAMES[0]}"
-    server.cut_first.add(path)
-    (written,) = download(_args(server, tmp_path))
+    cut_once(server, monkeypatch, path)
+    (written,) = download(hub_args(server, tmp_path))
     assert written.read_bytes() == server.bodies[NAMES[0]]
-    assert server.gets(path) == [None, f"bytes={len(server.bodies[NAMES[0]]) // 2}-"]
+    assert server.gets(path) == resumed_gets(server.bodies[NAMES[0]])
 
 
 def test_a_sha256_mismatch_and_a_404_are_one_line(server: Server, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture) -> None:
     serve_dataset(server, REPO, "en", server.bodies, {NAMES[0]: "a" * 64})
-    err = cli_error(["download", "c4", *_args(server, tmp_path)], capsys)
+    err = cli_error(["download", "c4", *hub_args(server, tmp_path)], capsys)
     got = hashlib.sha256(server.bodies[NAMES[0]]).hexdigest()
     assert f"sha256 mismatch: expected {'a' * 64}, got {got}" in err
     assert files_under(tmp_path) == []
     serve_dataset(server, REPO, "en", server.bodies)
     del server.files[f"datasets/{REPO}/resolve/main/en/{NAMES[0]}"]
-    err = cli_error(["download", "c4", *_args(server, tmp_path)], capsys)
+    err = cli_error(["download", "c4", *hub_args(server, tmp_path)], capsys)
     assert f"/resolve/main/en/{NAMES[0]}: HTTP 404" in err
-    err = cli_error(["download", "c4", *_args(server, tmp_path, "--revision", "nosuch")], capsys)
+    err = cli_error(["download", "c4", *hub_args(server, tmp_path, "--revision", "nosuch")], capsys)
     assert "cannot list allenai/c4/en at nosuch (HTTP 404)" in err
 
 
@@ -78,7 +71,7 @@ def test_the_token_goes_to_the_hub_but_not_to_the_cdn_it_redirects_to(server: Se
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
     with Server({"signed/file.json.gz": server.bodies[NAMES[0]]}) as cdn:
         server.redirects[f"datasets/{REPO}/resolve/main/en/{NAMES[0]}"] = f"{cdn.url}/signed/file.json.gz"
-        (written,) = download(_args(server, tmp_path))
+        (written,) = download(hub_args(server, tmp_path))
         assert written.read_bytes() == server.bodies[NAMES[0]]
         assert cdn.requests == [("signed/file.json.gz", None)]
         assert "Authorization" not in cdn.headers[0]

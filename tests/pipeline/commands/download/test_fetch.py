@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 
 from pipeline.commands.download import fetch
-from pipeline.commands.download.fetch import Checksum, Fetcher, NotFound, Retry
+from pipeline.commands.download.fetch import Checksum, Fetcher, NotFound, Retry, xml_listing
 from pipeline.common.errors import UserError
 from tests.pipeline.commands.download.server import Server
 
@@ -75,3 +75,11 @@ def test_a_wrong_size_or_checksum_is_refused_and_removed_and_404_is_not_retried(
     with pytest.raises(NotFound, match="HTTP 404"):
         _fetcher().fetch(f"{server.url}/missing.bin", tmp_path / "missing.bin")
     assert server.gets("missing.bin") == [None] and server.waits == []
+
+
+def test_an_xml_listing_keeps_entities_unexpanded_and_refuses_non_xml_in_one_line() -> None:
+    root = xml_listing(b'<!DOCTYPE r [<!ENTITY e "boom">]><files><file name="a.7z"/>&e;</files>', "src", "a listing")
+    assert [node.get("name") for node in root.iter("file")] == ["a.7z"]
+    assert "boom" not in "".join(root.itertext())
+    with pytest.raises(UserError, match=r"^https://x/files\.xml: not an archive\.org file listing \(.+\)$"):
+        xml_listing(b"<files", "https://x/files.xml", "an archive.org file listing")

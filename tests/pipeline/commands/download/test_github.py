@@ -14,8 +14,8 @@ import pytest
 from pipeline.commands.download.github import REPO, download
 from pipeline.engine.document import Document
 from sources.github import GitHub
-from tests.pipeline.commands.download.hub_server import serve_dataset
-from tests.pipeline.commands.download.server import Server, cli_error, files_under, no_sleep
+from tests.pipeline.commands.download.hub_server import dataset_server, hub_args, serve_dataset
+from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, requested_by, resumed_gets
 
 NAMES = [f"train-{n:05d}-of-01126.parquet" for n in range(2)]
 
@@ -37,18 +37,12 @@ def _parquet(n: int) -> bytes:
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    with Server({}) as s:
-        s.bodies = {name: _parquet(n) for n, name in enumerate(NAMES)}
-        serve_dataset(s, REPO, "data", s.bodies)
+    with dataset_server(REPO, "data", {name: _parquet(n) for n, name in enumerate(NAMES)}) as s:
         yield s
 
 
-def _args(server: Server, out: Path, *extra: str) -> list[str]:
-    return ["--endpoint", server.url, "--out", str(out), "--no-progress", *extra]
-
-
 def test_verified_files_get_the_column_names_the_source_reads(server: Server, tmp_path: Path) -> None:
-    written = download(_args(server, tmp_path, "--files", "2"))
+    written = download(hub_args(server, tmp_path, "--files", "2"))
     assert [p.name for p in written] == NAMES
     assert files_under(tmp_path) == NAMES  # the fetched originals are gone
     original = pq.read_table(io.BytesIO(server.bodies[NAMES[0]]))
@@ -60,18 +54,16 @@ def test_verified_files_get_the_column_names_the_source_reads(server: Server, tm
     docs = [d for d in source.read(str(written[0])) if isinstance(d, Document)]
     assert [d.text for d in docs] == original.column("code").to_pylist()
     # A rerun finds the converted files and fetches nothing.
-    before = len(server.requests)
-    download(_args(server, tmp_path, "--files", "2"))
-    assert [p for p, _ in server.requests[before:]] == [f"api/datasets/{REPO}/tree/main/data"]
+    rerun = requested_by(server, lambda: download(hub_args(server, tmp_path, "--files", "2")))
+    assert rerun == [f"api/datasets/{REPO}/tree/main/data"]
 
 
 def test_a_cut_file_resumes_with_a_range_request(server: Server, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    no_sleep(monkeypatch)
     path = f"datasets/{REPO}/resolve/main/data/{NAMES[0]}"
-    server.cut_first.add(path)
-    download(_args(server, tmp_path))
-    assert server.gets(path) == [None, f"bytes={len(server.bodies[NAMES[0]]) // 2}-"]
+    cut_once(server, monkeypatch, path)
+    download(hub_args(server, tmp_path))
+    assert server.gets(path) == resumed_gets(server.bodies[NAMES[0]])
     assert pq.read_table(tmp_path / NAMES[0]).column("content").to_pylist() == \
         pq.read_table(io.BytesIO(server.bodies[NAMES[0]])).column("code").to_pylist()
 
@@ -79,10 +71,10 @@ def test_a_cut_file_resumes_with_a_range_request(server: Server, tmp_path: Path,
 def test_a_sha256_mismatch_and_a_404_are_one_line(server: Server, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture) -> None:
     serve_dataset(server, REPO, "data", server.bodies, {NAMES[0]: "b" * 64})
-    err = cli_error(["download", "github", *_args(server, tmp_path)], capsys)
+    err = cli_error(["download", "github", *hub_args(server, tmp_path)], capsys)
     assert f"sha256 mismatch: expected {'b' * 64}, got {hashlib.sha256(server.bodies[NAMES[0]]).hexdigest()}" in err
     assert files_under(tmp_path) == []
     serve_dataset(server, REPO, "data", server.bodies)
     del server.files[f"datasets/{REPO}/resolve/main/data/{NAMES[0]}"]
-    err = cli_error(["download", "github", *_args(server, tmp_path)], capsys)
+    err = cli_error(["download", "github", *hub_args(server, tmp_path)], capsys)
     assert f"/resolve/main/data/{NAMES[0]}: HTTP 404" in err
