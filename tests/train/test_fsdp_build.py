@@ -41,8 +41,13 @@ def test_two_fsdp_ranks_each_materialise_half_the_model_with_one_process_weights
         assert rank["sharded"] and rank["model_bytes"] == model_bytes
         assert rank["param_bytes"] == model_bytes // 2  # every dimension 0 is even: no padding
         # Never the whole model at any point: half of it, plus one whole tensor drawn at a time
-        # and the temporaries of its initialiser (trunc_normal_ takes a few times its size).
-        assert rank["peak_growth_bytes"] < 0.7 * model_bytes, (rank, model_bytes)
+        # and the temporaries of its initialiser (trunc_normal_ takes a few times its size), plus
+        # the allocator's own slack (its arenas hold freed blocks: measured 35-42 MiB on a busy
+        # machine). The bound stays well below the whole model, so a rank that materialised it
+        # fails.
+        bound = model_bytes // 2 + 3 * rank["largest_param_bytes"] + 40 * 2**20
+        assert bound < 0.85 * model_bytes
+        assert rank["peak_growth_bytes"] < bound, (rank, model_bytes)
         # The optimizer was built once, over the shards: its moments are half of one process's.
         assert rank["optimizer_params_are_the_models"]
         assert rank["optimizer_bytes"] == alone["optimizer_bytes"] // 2 == model_bytes
