@@ -259,6 +259,7 @@ def test_tokenizer_encode_refuses_a_corpus_shard_whose_sha256_differs(trained: T
     assert not list(tokens.glob("*-00001.*")) and not list(tokens.glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_pipeline_verify_reports_each_bad_shard_and_exits_2(tmp_path: Path) -> None:
     corpus = tmp_path / "data" / "corpus"
     write_source(corpus, "c4", 120, shard_docs=30)  # 4 shards

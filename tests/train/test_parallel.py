@@ -131,6 +131,7 @@ def test_fsdp_by_tensor_parallel_on_a_2x2_mesh_matches_one_process(tokens: Path,
     (3, ["--tp", "3"], "--tp 3 does not divide the model's 4 attention heads"),
     (4, ["--tp", "2", "--strategy", "ddp"], "--tp 2 composes with --strategy fsdp, not ddp"),
 ])
+@pytest.mark.slow
 def test_bad_mesh_arithmetic_is_one_line_and_exit_2(world_size: int, extra: list[str], message: str, tokens: Path,
                                                     tmp_path: Path) -> None:
     # What every rank of `torchrun --nproc-per-node 3` checks before joining the others.

@@ -34,6 +34,7 @@ def _html_urls(name: str) -> list[str]:
     return urls
 
 
+@pytest.mark.slow
 def test_cited_pages_of_real_warcs_are_the_reference_class(tmp_path: Path) -> None:
     if not REAL.exists():
         pytest.skip(f"real data not present: {REAL} (only in the project's shared folder)")
