@@ -38,9 +38,10 @@ This abstract comes before the first section and is removed.
 
 
 def tar_gz(members: list[tarfile.TarInfo | tuple[str, bytes]]) -> bytes:
-    """A gzipped tarball of (name, content) files and raw TarInfo entries (links, devices)."""
+    """A gzipped tarball of (name, content) files and raw TarInfo entries (links, devices); the
+    same bytes on every run (no timestamps)."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
         for member in members:
             if isinstance(member, tarfile.TarInfo):
                 tar.addfile(member)
@@ -49,7 +50,7 @@ def tar_gz(members: list[tarfile.TarInfo | tuple[str, bytes]]) -> bytes:
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue(), mtime=0)
 
 
 def paper_main(rng: random.Random, body_input: str = r"\input{sections/intro}") -> str:
@@ -83,7 +84,7 @@ def write(folder: Path, seed: int) -> None:
     # arXiv also serves a single .tex as a gzipped file, and old-style ids.
     single = paper_main(rng, "").replace(r"\bibliography{refs}", "\\begin{thebibliography}{1}\n"
                                         "\\bibitem{a} A. Author. A title. 1999.\n\\end{thebibliography}")
-    (folder / "hep-th9901001.gz").write_bytes(gzip.compress(single.encode()))
+    (folder / "hep-th9901001.gz").write_bytes(gzip.compress(single.encode(), mtime=0))
     # A folder holding one paper's .tex files.
     paper = folder / "folders" / "2101.00010"
     paper.mkdir(parents=True, exist_ok=True)
@@ -105,7 +106,7 @@ def write(folder: Path, seed: int) -> None:
     # 20 MB of zeros: a member over the per-file limit (refused unread) and a gzip bomb.
     zeros = bytes(20 << 20)
     (folder / "2101.00022.tar.gz").write_bytes(tar_gz([("main.tex", paper_main(rng, "").encode()), ("big.tex", zeros)]))
-    (folder / "2101.00023.gz").write_bytes(gzip.compress(zeros, compresslevel=9))
+    (folder / "2101.00023.gz").write_bytes(gzip.compress(zeros, compresslevel=9, mtime=0))
     unbalanced = paper_main(rng, r"\textbf{an unclosed group")
     recursive = paper_main(rng, r"\newcommand{\loop}{\loop\loop}\loop")
     (folder / "2101.00024.tar.gz").write_bytes(tar_gz([("main.tex", unbalanced.encode())]))

@@ -9,6 +9,7 @@ answer's question is missing, and a tag-wiki post is not a question at all.
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -23,6 +24,7 @@ TOPICS = ["astronomy", "beekeeping", "chemistry", "cooking", "cycling", "datasci
           "puzzling", "robotics", "security", "sports", "travel", "woodworking", "writing", "literature"]
 ARCHIVED = {"cooking", "math", "writing"}
 SCORED_ANSWERS = [9, 100, 10, -1, 2]
+FIXED_MTIME = 315532800  # 1980-01-01, as zip archives date their members
 
 
 def posts_xml(rows: list[dict[str, str]]) -> bytes:
@@ -83,6 +85,7 @@ def write(folder: Path, seed: int) -> None:
             staging = folder / f".{site}.staging"
             staging.mkdir(exist_ok=True)
             (staging / "Posts.xml").write_bytes(xml)
+            os.utime(staging / "Posts.xml", (FIXED_MTIME, FIXED_MTIME))  # the same archive bytes every run
             with py7zr.SevenZipFile(folder / f"{site}.7z", "w") as archive:
                 archive.write(staging / "Posts.xml", "Posts.xml")
             (staging / "Posts.xml").unlink()
