@@ -105,6 +105,17 @@ def decompressed(stream: IO[bytes], limit: int) -> IO[bytes]:
     return io.BufferedReader(BoundedReader(raw, limit))
 
 
+def tar_member_name(name: str) -> str:
+    """A tar member's name as text. tarfile decodes the stored bytes as UTF-8 and keeps bytes it
+    cannot decode as lone surrogates, which no UTF-8 shard can hold and no `\\input` written in
+    the (UTF-8, else Latin-1) source text matches: such a name is decoded as Latin-1 instead."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
 def read_tar(stream: IO[bytes], limits: Limits = Limits()) -> Extracted:
     """Regular files of a tar stream (plain, or gzip: sniffed), in memory."""
     out = Extracted()
@@ -115,7 +126,7 @@ def read_tar(stream: IO[bytes], limits: Limits = Limits()) -> Extracted:
             for number, member in enumerate(tar):
                 if number >= limits.max_members:
                     raise ArchiveError("too_many_members", f"more than {limits.max_members:,}")
-                path = safe_member_path(member.name)
+                path = safe_member_path(tar_member_name(member.name))
                 if member.isdir():
                     continue
                 if path is None:

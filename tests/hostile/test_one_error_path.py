@@ -5,6 +5,8 @@ the right output), never a traceback; in == kept + dropped still holds where a r
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
 import random
@@ -14,8 +16,10 @@ import signal
 import string
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from tests.conftest import REPO, script, subprocess_env
@@ -150,6 +154,33 @@ def test_a_file_name_with_byte_ff_is_a_failed_input_and_the_rest_is_kept(tmp_pat
     assert_balanced(stats)
     assert [f["problem"] for f in stats["files"]["failed"]] == ["file name is not valid UTF-8"]
     assert stats["documents_kept"] >= 1
+
+
+@pytest.mark.slow
+def test_member_names_with_byte_ff_inside_an_arxiv_tar_are_read(tmp_path: Path) -> None:
+    """A tar stores names as bytes: a paper whose section file is named with 0xff is inlined and
+    kept, and nothing in its shard or stats is undecodable."""
+    main = (b"\\documentclass{article}\n\\begin{document}\n\\section{Intro}\n"
+            + b"Text of the paper that is long enough to be kept. " * 30 + b"\n\\input{sec\xff}\n\\end{document}\n")
+    members = [(b"main.tex", main), (b"sec\xff.tex", b"\\section{Inner}\n" + b"Words of the inner part. " * 40),
+               (b"fig\xff/a.tex", b"x")]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name.decode("latin-1"))
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "2101.00001.tar.gz").write_bytes(gzip.compress(buffer.getvalue(), mtime=0))
+    done = cli("pipeline", "run", "arxiv", "--input", "raw", "--output", "corpus", "--workers", "1", "--no-progress",
+               cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    stats = json.loads((tmp_path / "corpus" / "arxiv" / "stats.json").read_text())
+    assert_balanced(stats)
+    assert stats["documents_kept"] == 1
+    with pa.memory_map(str(tmp_path / "corpus" / "arxiv" / "shard-00000.arrow")) as source:
+        (text,) = pa.ipc.open_stream(source).read_all().column("text").to_pylist()
+    assert "Words of the inner part." in text and "Text of the paper" in text
 
 
 @pytest.mark.parametrize("source, name, line", [
