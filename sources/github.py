@@ -40,7 +40,7 @@ from pipeline.filters.licenses import (
     normalise_license_name,
 )
 from pipeline.filters.strip_license_header import StripLicenseHeader
-from pipeline.formats.files import json_rows
+from pipeline.formats.files import json_rows, storable
 
 TABLE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 ROW_COLUMNS = ("repo_name", "path", "content", "license")
@@ -211,18 +211,10 @@ class GitHub(Source):
                 yield Skipped("file_too_large")
             elif license_name is not None and not isinstance(license_name, str):
                 yield Skipped("malformed_license")  # BigQuery's column is one name: a list or number is not
-            elif not (_encodable(content) and _encodable(repo) and _encodable(rel)):
+            elif not storable(content, repo, rel):
                 yield Skipped("invalid_unicode")
             else:
                 license_id = normalise_license_name(license_name) if license_name else "none"
                 meta = {"repo": repo, "path": rel, "license": license_id, "language": language_of(rel)}
                 yield Document(f"{table}:{number}", content, self.name, meta)
 
-
-def _encodable(text: str) -> bool:
-    """False for text holding lone surrogates (from JSON escapes), which Arrow cannot store."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
