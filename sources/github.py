@@ -217,4 +217,3 @@ class GitHub(Source):
                 license_id = normalise_license_name(license_name) if license_name else "none"
                 meta = {"repo": repo, "path": rel, "license": license_id, "language": language_of(rel)}
                 yield Document(f"{table}:{number}", content, self.name, meta)
-
