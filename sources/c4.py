@@ -24,11 +24,11 @@ import fsspec
 import pyarrow as pa
 
 from pipeline.common.errors import InputError
-from pipeline.engine.document import Document, Skipped
+from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.c4_quality import C4Quality, C4Thresholds
-from pipeline.formats.files import JSON_TOO_DEEP, bounded_lines, open_binary, storable
+from pipeline.formats.files import JSON_TOO_DEEP, bounded_lines, open_binary
 
 
 @dataclass

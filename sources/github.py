@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from pipeline.common.errors import InputError, UserError
 from pipeline.dedup.exact import ExactDedup
-from pipeline.engine.document import Document, Skipped
+from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.code_quality import CodeQuality, ExtensionFilter, LicenseFilter, language_of
@@ -40,7 +40,7 @@ from pipeline.filters.licenses import (
     normalise_license_name,
 )
 from pipeline.filters.strip_license_header import StripLicenseHeader
-from pipeline.formats.files import json_rows, storable
+from pipeline.formats.files import json_rows
 
 TABLE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 ROW_COLUMNS = ("repo_name", "path", "content", "license")

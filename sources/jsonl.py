@@ -12,11 +12,11 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from pipeline.engine.document import Document, Skipped
+from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Filter
 from pipeline.filters.min_chars import MinChars
-from pipeline.formats.files import storable, text_rows
+from pipeline.formats.files import text_rows
 
 
 @dataclass

@@ -27,3 +27,15 @@ class Skipped:
 
     reason: str
     document: Document | None = None
+
+
+def storable(*texts: str) -> bool:
+    """False when a string holds a lone surrogate (from a JSON "\\ud800" escape, or a file name
+    that is not UTF-8): Arrow cannot store it, and one such row or file must be skipped, not end
+    the run at the shard writer."""
+    try:
+        for text in texts:
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from pipeline.common.errors import OUT_OF_SPACE, InputError
 from pipeline.common.files import with_path, write_json_atomic
-from pipeline.engine.document import Document, Skipped
+from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.shards import ShardWriter, build_schema, iter_shard
 from pipeline.engine.source import Source
 from pipeline.engine.stage import GlobalStage, Stage, StageStats
@@ -291,7 +291,7 @@ def _read_chunks(
     for file, (open_items, path) in enumerate(zip(openers, paths)):
         stop = attempt.stop_at(file)
         item = 0
-        if path is not None and not _utf8(path):
+        if path is not None and not storable(path):
             # Ids, metadata and every line that names the file must be UTF-8: such a file is
             # reported and counted, not a crash at the shard writer.
             shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -337,13 +337,6 @@ def _guarded(
         files_failed.append({"path": path, "problem": problem})
         print(f"warning: {path}: {problem}", file=sys.stderr)
 
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _read_parts(folder: Path) -> Iterator[Document]:

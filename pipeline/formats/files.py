@@ -141,12 +141,3 @@ def _decode_line(line: bytes) -> str:
         return line.decode("latin-1")
 
 
-def storable(*texts: str) -> bool:
-    """False when a string holds a lone surrogate (from a JSON "\\ud800" escape): Arrow cannot
-    store it, and one such row must be skipped, not end the run at the shard writer."""
-    try:
-        for text in texts:
-            text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
