@@ -37,7 +37,7 @@ import xxhash
 
 from pipeline.commands.mix import shard_text_size, string_bytes
 from pipeline.common.errors import UserError
-from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
+from pipeline.common.files import file_sha256, overlapping, read_json, with_path, write_json_atomic
 from pipeline.common.lock import folder_lock
 from pipeline.engine.shards import shard_paths
 from pipeline.engine.supervisor import (
@@ -237,8 +237,7 @@ def _clear_encode(out: Path) -> None:
 
 
 def _refuse_overlap(corpus: Path, out: Path) -> None:
-    a, b = corpus.resolve(), out.resolve()
-    if a == b or a.is_relative_to(b) or b.is_relative_to(a):
+    if overlapping(corpus, out):
         raise UserError(f"{out}: the token folder overlaps the corpus folder {corpus}; pick another --output")
 
 

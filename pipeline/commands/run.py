@@ -10,6 +10,7 @@ from pipeline.commands.remote_output import is_remote, publish, staging_root
 from pipeline.commands.stats import drop_warnings, format_stats
 from pipeline.common.config import override, read_toml
 from pipeline.common.errors import UserError
+from pipeline.common.files import overlapping
 from pipeline.common.lock import folder_lock
 from pipeline.engine.executor import LocalExecutor, RunReport, clear_run, plan_run
 from pipeline.engine.runner import RunSpec
@@ -62,9 +63,7 @@ def _refuse_overlap(input_root: str, output: Path) -> None:
     data, and the run's own files would become inputs of the next run."""
     if "://" in input_root and not input_root.startswith("file://"):
         return
-    raw = Path(input_root.removeprefix("file://")).resolve()
-    out = output.resolve()
-    if raw == out or raw.is_relative_to(out) or out.is_relative_to(raw):
+    if overlapping(Path(input_root.removeprefix("file://")), output):
         raise UserError(f"{output}: the run folder overlaps the input {input_root}; "
                         "pick an --output outside the raw inputs")
 

@@ -59,3 +59,10 @@ def read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise UserError(f"{path}: damaged (not a JSON object); pass --restart to start over")
     return data
+
+
+def overlapping(a: Path, b: Path) -> bool:
+    """Whether one folder is the other or holds it: a run's output there would become its own
+    input, or a --restart would delete the input."""
+    a, b = a.resolve(), b.resolve()
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
