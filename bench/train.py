@@ -71,11 +71,11 @@ def ours(config: TrainConfig, warmup: int) -> list[float]:
     return [row["step_time_s"] for row in rows[warmup:]]
 
 
-def step_times(logits_of: Callable[[torch.Tensor], torch.Tensor], optimizer: torch.optim.Optimizer,
+def step_times(loss_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], optimizer: torch.optim.Optimizer,
                cfg: TrainConfig, device: torch.device, vocab_size: int, warmup: int,
                clip: Callable[[], object] = lambda: None) -> list[float]:
-    """Seconds of each of `cfg.steps` bare training steps on one fixed random batch (forward under
-    bf16 autocast on CUDA, cross-entropy, backward, `clip`, optimizer step), the first `warmup` left out."""
+    """Seconds of each of `cfg.steps` bare training steps on one fixed random batch (forward and loss
+    under bf16 autocast on CUDA, backward, `clip`, optimizer step), the first `warmup` left out."""
     batch = torch.randint(0, vocab_size, (cfg.micro_batch, cfg.seq_len + 1), device=device)
     inputs, targets = batch[:, :-1], batch[:, 1:]
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
@@ -83,8 +83,7 @@ def step_times(logits_of: Callable[[torch.Tensor], torch.Tensor], optimizer: tor
     for _ in range(cfg.steps):
         start = time.perf_counter()
         with autocast:
-            logits = logits_of(inputs)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+            loss = loss_of(inputs, targets)
         loss.backward()
         clip()
         optimizer.step()
@@ -101,7 +100,7 @@ def reference(config: TrainConfig, vocab_size: int, warmup: int) -> list[float]:
     device = pick_device(cfg.device)
     model = join("fsdp", cfg.device).build_model(resolved.model, cfg.seed, compile=cfg.compile)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
-    return step_times(model, optimizer, cfg, device, vocab_size, warmup)
+    return step_times(model, optimizer, cfg, device, vocab_size, warmup)  # model(inputs, targets): the loss
 
 
 def hugging_face(config: TrainConfig, vocab_size: int, warmup: int) -> list[float]:
@@ -122,7 +121,11 @@ def hugging_face(config: TrainConfig, vocab_size: int, warmup: int) -> list[floa
         model.compile()
     model.train()
     optimizer = build_optimizer(model, cfg, device)  # the same groups: no decay on norms and embeddings
-    return step_times(lambda inputs: model(input_ids=inputs).logits, optimizer, cfg, device, vocab_size, warmup,
+    def loss_of(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = model(input_ids=inputs).logits
+        return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+
+    return step_times(loss_of, optimizer, cfg, device, vocab_size, warmup,
                       clip=lambda: torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
 
 

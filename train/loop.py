@@ -16,7 +16,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -138,8 +137,7 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
                 last = micro == resolved.grad_accum - 1
                 with par.accumulation(model, last):
                     with par.autocast():
-                        logits = model(inputs)
-                    loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+                        loss = model(inputs, targets)
                     # Each micro-batch's mean counts 1/accum so the gradient is the whole batch's mean
                     # (DDP and FSDP average over ranks on top).
                     (loss / resolved.grad_accum).backward()

@@ -17,14 +17,20 @@ out as train/parallel.py lays them out:
   layer and cross-entropy, on meta tensors of the micro-batch's shape with a saved-tensors hook
   (distinct storages, summed, parameters left out). Attention is counted as the flash and
   memory-efficient kernels (CUDA, and PyTorch's CPU kernel) save it: q, k, v, the output and a
-  log-sum-exp, never the seq x seq scores the meta device's reference kernel keeps. Without activation checkpointing every block keeps
-  its saved tensors until the backward pass; with it, every block keeps its input and one block
-  at a time is recomputed whole. Tensor parallelism with sequence parallelism divides a
-  block's activations by tp (Korthikanti et al. 2022); the logits stay whole on every rank,
-  and the backward pass starts with two more logits-sized fp32 gradients (the step's peak).
+  log-sum-exp, never the seq x seq scores the meta device's reference kernel keeps. Without
+  activation checkpointing every block keeps its saved tensors until the backward pass; with it,
+  every block keeps its input and one block at a time is recomputed whole. Tensor parallelism with sequence parallelism divides a
+  block's activations by tp (Korthikanti et al. 2022). The output layer and loss: without
+  tensor parallelism the fused loss of train/loss.py (one chunk of logits at a time, and the
+  gradients it computes in the forward pass); with it, whole logits on every rank, and the
+  backward pass starts with two more logits-sized fp32 gradients (the step's peak).
 
 Compute dtype: bf16 on GPUs (FSDP's MixedPrecisionPolicy; norms and rotary run in fp32 inside),
 fp32 on CPUs (`--precision fp32`). `--device-memory GIB` says whether the total fits.
+
+The figures are live tensors. Allocators keep some slack on top: on CPUs glibc's adaptive mmap
+threshold holds freed blocks in its heap, about a third more resident memory after a few steps
+of the tiny preset (`MALLOC_MMAP_THRESHOLD_=1048576` makes the resident size follow the plan).
 """
 
 from __future__ import annotations
@@ -91,7 +97,7 @@ def plan(model: str, world_size: int, *, tp: int = 1, seq_len: int = 0, micro_ba
         buffers = 2 * block_params * compute.itemsize + block_params * 4
 
     block_saved = _block_saved(args, micro_batch, seq_len, compute) // tp
-    head = _head_saved(args, micro_batch, seq_len, compute)
+    head = _head_saved(args, micro_batch, seq_len, compute, tp)
     block_input = micro_batch * seq_len * args.dim * compute.itemsize // tp
     if activation_checkpointing:
         activations = args.n_layers * block_input + block_saved + head
@@ -189,23 +195,36 @@ def _block_saved(args: Any, micro_batch: int, seq_len: int, dtype: Any) -> int:
     return saved.total
 
 
-def _head_saved(args: Any, micro_batch: int, seq_len: int, dtype: Any) -> int:
-    """Embedding output, final norm, output layer and cross-entropy; the logits the loop keeps."""
+def _head_saved(args: Any, micro_batch: int, seq_len: int, dtype: Any, tp: int) -> int:
+    """Embedding output, final norm, and the output layer with its cross-entropy.
+
+    One process or FSDP: the fused loss (train/loss.py) keeps the gradients of the hidden states
+    and of the output weight (fp32) from its forward pass, and holds one chunk of logits at a
+    time. Tensor parallelism: the plain loss on whole logits, which the loop keeps."""
     import torch
     import torch.nn.functional as F
 
+    from train.loss import chunk_rows
     from train.model import RMSNorm
 
+    tokens = micro_batch * seq_len
     with torch.device("meta"):
         norm = RMSNorm(args.dim, args.norm_eps).to(dtype)
         output = torch.nn.Linear(args.dim, args.vocab_size, bias=False).to(dtype)
         h = torch.empty(micro_batch, seq_len, args.dim, dtype=dtype, requires_grad=True)
-        targets = torch.zeros(micro_batch * seq_len, dtype=torch.long)
+        targets = torch.zeros(tokens, dtype=torch.long)
+    embedding_output = tokens * args.dim * dtype.itemsize
     saved = _SavedBytes(torch.nn.ModuleList([norm, output]))
+    if tp == 1:
+        with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t):
+            norm(h)
+        rows = min(tokens, chunk_rows(args.vocab_size, torch.device("cuda" if dtype != torch.float32 else "cpu")))
+        chunk = rows * args.vocab_size * (4 + (dtype.itemsize if dtype != torch.float32 else 0))
+        gradients = tokens * args.dim * dtype.itemsize + args.vocab_size * args.dim * 4
+        return saved.total + embedding_output + gradients + chunk
     with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t):
         logits = output(norm(h))
         F.cross_entropy(logits.flatten(0, 1).float(), targets)
-    embedding_output = micro_batch * seq_len * args.dim * dtype.itemsize
     # At the start of the backward pass the loss's gradient flows through log-softmax: its
     # incoming and outgoing gradients are two more logits-sized fp32 tensors, the peak of the step.
     backward_peak = 2 * logits.numel() * 4

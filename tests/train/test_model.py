@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from train.apply import apply_activation_checkpointing
 from train.config import PRESETS
-from train.model import ModelArgs, RMSNorm, Transformer, apply_rotary, flops_per_token, rope_tables
+from train.model import ModelArgs, RMSNorm, Transformer, apply_rotary, flops_per_token, rope_tables, rotate_pairs_real
+from train.parallel import join
 
 
 @pytest.mark.parametrize("name, billions", [("7b", 6.7), ("13b", 13.0), ("33b", 32.5), ("65b", 65.2)])
@@ -47,6 +48,21 @@ def test_rotary_matches_meta_complex_reference() -> None:
     x_complex = torch.view_as_complex(x.reshape(2, seq, 3, head_dim // 2, 2))
     reference = torch.view_as_real(x_complex * freqs_cis[None, :, None, :]).flatten(3)
     torch.testing.assert_close(apply_rotary(x, cos, sin), reference, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(rotate_pairs_real(x, cos, sin), reference, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_compiled_model_takes_the_real_rotation_and_matches_eager() -> None:
+    """Inductor cannot generate code for complex products; compiled blocks use the real form."""
+    eager = join("fsdp", "cpu").build_model(PRESETS["debug"].model, seed=0)
+    compiled = join("fsdp", "cpu").build_model(PRESETS["debug"].model, seed=0, compile=True)
+    batch = torch.randint(0, 256, (2, 17), generator=torch.Generator().manual_seed(0))
+    losses = [model(batch[:, :-1], batch[:, 1:]) for model in (eager, compiled)]
+    for loss in losses:
+        loss.backward()
+    torch.testing.assert_close(losses[1], losses[0])
+    for (name, a), b in zip(eager.named_parameters(), compiled.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_rmsnorm_computes_in_fp32_for_bf16_inputs() -> None:
