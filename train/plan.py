@@ -19,8 +19,9 @@ out as train/parallel.py lays them out:
   memory-efficient kernels (CUDA, and PyTorch's CPU kernel) save it: q, k, v, the output and a
   log-sum-exp, never the seq x seq scores the meta device's reference kernel keeps. Without
   activation checkpointing every block keeps its saved tensors until the backward pass; with it,
-  every block keeps its input and one block at a time is recomputed whole. Tensor parallelism with sequence parallelism divides a
-  block's activations by tp (Korthikanti et al. 2022). The output layer and loss: without
+  every block keeps its input and one block at a time is recomputed whole. Tensor parallelism
+  with sequence parallelism divides a block's activations by tp (Korthikanti et al. 2022).
+  The output layer and loss: without
   tensor parallelism the fused loss of train/loss.py (one chunk of logits at a time, and the
   gradients it computes in the forward pass); with it, whole logits on every rank, and the
   backward pass starts with two more logits-sized fp32 gradients (the step's peak).
