@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from pipeline.engine.document import Document
-from pipeline.engine.shards import ShardWriter, build_schema, iter_shard
+from pipeline.engine import shards
+from pipeline.engine.shards import ShardWriter, build_schema, id_hashes, iter_shard, repeated_ids
 from tests.pipeline.engine.fixtures import run, write_inputs
 
 
@@ -112,3 +114,37 @@ def test_a_failed_background_write_names_the_shard_and_leaves_no_file(tmp_path: 
     assert failure.value.filename == str(tmp_path / "shard-00000.arrow")
     writer.abort()  # after the failure: returns, and removes the temporary file
     assert list(tmp_path.iterdir()) == []
+
+
+def write_id_shards(folder: Path, id_lists: list[list[str]]) -> list[Path]:
+    """One shard per list, in batches of 3 rows so ids sit at every offset of a batch."""
+    paths = []
+    for index, ids in enumerate(id_lists):
+        writer = ShardWriter(folder / f"s{index}", build_schema([]), "shard", batch_rows=3)
+        for doc_id in ids:
+            writer.write(Document(doc_id, "text", "t"))
+        paths += writer.close()
+    return paths
+
+
+def test_repeated_ids_are_found_across_shards_and_batches(tmp_path: Path) -> None:
+    paths = write_id_shards(tmp_path, [["a", "b", "", "ünï", "c", "long-" * 50], ["d", "b", "ünï", "e"], ["", "f"]])
+    assert repeated_ids(paths) == ["", "b", "ünï"]  # the empty id counts like any other
+    assert repeated_ids(paths[1:2]) == []
+    assert repeated_ids([]) == []
+
+
+def test_a_hash_collision_is_never_reported_as_a_repeated_id(tmp_path: Path, monkeypatch) -> None:
+    paths = write_id_shards(tmp_path, [["a", "b", "c"], ["d", "a"]])
+    monkeypatch.setattr(shards, "id_hashes", lambda ids: np.zeros(len(ids), dtype=np.uint64))  # all collide
+    assert repeated_ids(paths) == ["a"]
+
+
+def test_id_hashes_depend_on_the_string_only() -> None:
+    words = [f"{prefix}{i}" for prefix in ("", "doc-", "ü/") for i in range(20_000)] + [""]
+    whole = id_hashes(pa.array(words))
+    assert len(set(whole.tolist())) == len(words)  # no collision among 60,001 distinct ids
+    sliced = pa.array(["x", *words, "y"]).slice(1, len(words))  # an array with an offset
+    assert np.array_equal(id_hashes(sliced), whole)
+    assert np.array_equal(id_hashes(pa.array(list(reversed(words)))), whole[::-1])
+    assert id_hashes(pa.array(["ab"]))[0] != id_hashes(pa.array(["ba"]))[0]  # positions are weighed
