@@ -4,12 +4,12 @@ parquet layout) to plain-text articles.
 Inputs: `<lang>wiki-<date>-pages-articles*.xml.bz2` (multistream too) or `.xml`, Wikimedia's
 split dumps (`enwiki-20220701-pages-articles1.xml-p1p41242.bz2`, `...-multistream1.xml-p1p41242.bz2`),
 and `<date>.<lang>/*.parquet` folders of wikimedia/wikipedia (id, url, title, text; already
-plain text). One dump (wiki and date) is read once: when a folder holds it in two forms
-(pages-articles and pages-articles-multistream of one date), one form is kept and each file of
-the other is named in a warning. The language comes from the dump name (`enwiki-...`, or the dump's
-`<dbname>`) or the parquet folder name; by default the paper's 20 languages are kept; a file
-of another language is not read and is named in a warning (one whose name does not tell the
-language is skipped as `language_not_selected` once its `<dbname>` does).
+plain text). Each wiki is read once (select_dump_files): from its newest dump, in one form
+(pages-articles or pages-articles-multistream), and from a parquet folder only when no dump of
+it is there; every file left out is named in a warning. The language comes from the dump name
+(`enwiki-...`, or the dump's `<dbname>`) or the parquet folder name; by default the paper's 20
+languages are kept; a file of another language is not read and is named in a warning (one whose
+name does not tell the language is skipped as `language_not_selected` once its `<dbname>` does).
 
 Reader: main namespace only (`ns` 0), redirects skipped, each skip counted (and kept with
 --keep-dropped); a page whose id is not a number that fits the int64 `page_id` column is
@@ -111,33 +111,80 @@ def dump_file(path: str) -> DumpFile | None:
 
 
 def select_dump_files(paths: list[str]) -> tuple[list[str], dict[str, str]]:
-    """Each dump read once: (the paths to read, {skipped path: why}).
+    """Each wiki read once, from one dump in one form: (the paths to read, {skipped path: why}).
 
-    pages-articles and pages-articles-multistream of one date hold the same pages; when both
-    are present the form with more files is read (more tasks), multistream on a tie. A file
-    present both compressed and not (`x.xml`, `x.xml.bz2`) is read in one of them.
+    - Dates: the dumps of one wiki share page ids (ids are `<wiki>/<page id>`) and mostly pages,
+      so only the newest date of each wiki is read (`latest` counts as newest), and only the
+      newest `<date>.<lang>` folder of a language's parquet files.
+    - Dump and parquet: a language present as a Wikimedia dump is read from the dump (the raw
+      form the cleaning is made for), not from its parquet folder.
+    - Forms: pages-articles and pages-articles-multistream of one date hold the same pages;
+      when both are present the form with more files is read (more tasks), multistream on a tie.
+    - A file present both compressed and not (`x.xml`, `x.xml.bz2`) is read in one of them.
     """
-    forms: dict[tuple[str, str, str], dict[bool, list[str]]] = {}
+    skipped: dict[str, str] = {}
+    dumps: dict[tuple[str, str], dict[str, list[str]]] = {}  # (wiki, tag) -> date -> files
+    parquet: dict[str, dict[str, list[str]]] = {}  # lang -> date -> files
     for path in paths:
         name = dump_file(path)
         if name is not None:
-            forms.setdefault(name.dump, {}).setdefault(name.multistream, []).append(path)
-    skipped: dict[str, str] = {}
-    for dump, by_form in forms.items():
-        kept_form = max(by_form, key=lambda multistream: (len(by_form[multistream]), multistream))
-        kept = by_form[kept_form]
-        for multistream, files in by_form.items():
-            if multistream != kept_form:
-                for path in files:
-                    skipped[path] = f"same dump ({dump[0]} {dump[1]}) as {_base(kept[0])}"
-        seen: dict[str, str] = {}
-        for path in kept:
-            piece = dump_file(path).piece  # type: ignore[union-attr]
-            if piece in seen:
-                skipped[path] = f"same file as {_base(seen[piece])}"
+            dumps.setdefault((name.wiki, name.tag), {}).setdefault(name.date, []).append(path)
+        elif (folder := _parquet_folder(path)) is not None:
+            parquet.setdefault(folder[1], {}).setdefault(folder[0], []).append(path)
+    dump_languages = {}
+    for (wiki, _tag), by_date in dumps.items():
+        newest = max(by_date, key=_date_rank)
+        dump_languages[language_of(by_date[newest][0])] = by_date[newest][0]
+        for date, files in by_date.items():
+            if date != newest:
+                skipped.update(dict.fromkeys(files, f"older dump of {wiki} ({date}) than {_base(by_date[newest][0])}; "
+                                                    "one dump of each wiki is read, the newest"))
+        skipped.update(_one_form(by_date[newest]))
+    for lang, by_date in parquet.items():
+        newest = max(by_date)
+        for date, files in by_date.items():
+            if lang in dump_languages:
+                why = f"{lang} is read from its dump {_base(dump_languages[lang])}"
+            elif date != newest:
+                why = f"older parquet folder of {lang} ({date}) than {newest}.{lang}; the newest is read"
             else:
-                seen[piece] = path
+                continue
+            skipped.update(dict.fromkeys(files, why))
     return [p for p in paths if p not in skipped], skipped
+
+
+def _date_rank(date: str) -> tuple[bool, str]:
+    return (date == "latest", date)
+
+
+def _parquet_folder(path: str) -> tuple[str, str] | None:
+    """(date, lang) of a file in a `<date>.<lang>` folder."""
+    parts = path.replace("\\", "/").split("/")
+    match = PARQUET_FOLDER.match(parts[-2]) if len(parts) >= 2 and parts[-1].endswith(".parquet") else None
+    return (parts[-2].split(".", 1)[0], match.group(1)) if match else None
+
+
+def _one_form(files: list[str]) -> dict[str, str]:
+    """The files of one dump (one wiki and date) not to read: another form's, and repeats."""
+    by_form: dict[bool, list[str]] = {}
+    for path in files:
+        by_form.setdefault(dump_file(path).multistream, []).append(path)  # type: ignore[union-attr]
+    kept_form = max(by_form, key=lambda multistream: (len(by_form[multistream]), multistream))
+    kept = by_form[kept_form]
+    name = dump_file(kept[0])
+    skipped = {}
+    for multistream, form_files in by_form.items():
+        if multistream != kept_form:
+            for path in form_files:
+                skipped[path] = f"same dump ({name.wiki} {name.date}) as {_base(kept[0])}"  # type: ignore[union-attr]
+    seen: dict[str, str] = {}
+    for path in kept:
+        piece = dump_file(path).piece  # type: ignore[union-attr]
+        if piece in seen:
+            skipped[path] = f"same file as {_base(seen[piece])}"
+        else:
+            seen[piece] = path
+    return skipped
 
 
 def _base(path: str) -> str:

@@ -2,9 +2,9 @@
 export format, with the markup the cleaner must remove, and bad files on purpose.
 
 Written: enwiki-20220701-pages-articles.xml.bz2 (articles, redirects, talk/template/user
-pages), enwiki-20220801-pages-articles-multistream1.xml-p100p129.bz2 (a split multistream
-file: several bz2 streams) and the same pages as enwiki-20220801-pages-articles1.xml-p100p129.bz2
-(read once),
+pages), svwiki-20220701-pages-articles-multistream1.xml-p100p129.bz2 (a split multistream
+file: several bz2 streams; generated English text, as the reader never looks at the text's
+language) and the same pages as svwiki-20220701-pages-articles1.xml-p100p129.bz2 (read once),
 dewiki-20220701-pages-articles.xml.bz2, jawiki-... (a language outside the paper's 20),
 and broken ones: a truncated bz2 stream, malformed XML and an entity-expansion bomb.
 """
@@ -162,11 +162,11 @@ def write(folder: Path, seed: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     pages = [Page("Alder River", MARKUP_ARTICLE, 1)] + english_pages(rng, 2, 40)
     write_dump(folder / "enwiki-20220701-pages-articles.xml.bz2", "en", pages)
-    # A later dump under Wikimedia's split-dump names, in both of its forms: the same pages, so
-    # the reader takes one form and names the other file as not read.
-    later = english_pages(rng, 100, 30)
-    write_dump(folder / "enwiki-20220801-pages-articles-multistream1.xml-p100p129.bz2", "en", later, 4)
-    write_dump(folder / "enwiki-20220801-pages-articles1.xml-p100p129.bz2", "en", later)
+    # Another wiki's dump under Wikimedia's split-dump names, in both of its forms: the same pages,
+    # so the reader takes one form and names the other file as not read.
+    split = english_pages(rng, 100, 30)
+    write_dump(folder / "svwiki-20220701-pages-articles-multistream1.xml-p100p129.bz2", "sv", split, 4)
+    write_dump(folder / "svwiki-20220701-pages-articles1.xml-p100p129.bz2", "sv", split)
     german = [
         Page("Erlenbach", "'''Erlenbach''' ist ein [[Fluss]] im Norden.<ref>Atlas</ref> Er mündet in den "
              "[[Mirasee|See]].\n\n== Verlauf ==\nDer Bach fließt durch [[Wald]] und Wiesen.\n\n"

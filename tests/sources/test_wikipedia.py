@@ -172,7 +172,7 @@ def test_sample_runs_and_counts_every_bad_file(tmp_path: Path) -> None:
     alder = next(d for d in docs if d.meta["title"] == "Alder River")
     from sources.samples.wikipedia import MARKUP_ARTICLE_TEXT
     assert alder.text == MARKUP_ARTICLE_TEXT
-    assert {d.meta["lang"] for d in docs} == {"en", "de"}
+    assert {d.meta["lang"] for d in docs} == {"en", "de", "sv"}
     assert len({d.id for d in docs}) == len(docs)
     assert json.loads((tmp_path / "out" / "wikipedia" / "manifest.json").read_text())["documents"] == len(docs)
 
@@ -217,12 +217,45 @@ def test_the_same_dump_in_two_forms_is_read_once_and_the_other_file_named(
     pages = [Page(f"P{i}", f"Text {i}.", i) for i in range(1, 6)]
     write_dump(raw / "enwiki-20220701-pages-articles.xml.bz2", "en", pages)
     write_dump(raw / "enwiki-20220701-pages-articles-multistream.xml.bz2", "en", pages, streams=2)
-    write_dump(raw / "enwiki-20220801-pages-articles.xml", "en", [Page("P6", "Newer page.", 6)])  # another dump
+    write_dump(raw / "dewiki-20220701-pages-articles.xml", "de", [Page("P6", "Eine Seite.", 6)])  # another wiki
     stats, docs = run(raw, tmp_path / "out")
-    assert sorted(d.id for d in docs) == ["enwiki/1", "enwiki/2", "enwiki/3", "enwiki/4", "enwiki/5", "enwiki/6"]
+    assert sorted(d.id for d in docs) == ["dewiki/6", "enwiki/1", "enwiki/2", "enwiki/3", "enwiki/4", "enwiki/5"]
     assert stats["stages"][0]["in"] == 6
     assert (f"warning: {raw}/enwiki-20220701-pages-articles.xml.bz2: not read: same dump (enwiki 20220701) as "
             "enwiki-20220701-pages-articles-multistream.xml.bz2") in capsys.readouterr().err
+
+
+def test_two_dump_dates_of_one_wiki_read_the_newest_and_name_the_older(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Both dates carry page 1 (enwiki/1): reading both would publish one id twice."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    write_dump(raw / "enwiki-20220601-pages-articles.xml", "en", [Page("Old", "Old text.", 1)])
+    write_dump(raw / "enwiki-20220701-pages-articles.xml.bz2", "en", [Page("New", "New text.", 1), Page("B", "B.", 2)])
+    stats, docs = run(raw, tmp_path / "out")
+    assert sorted((d.id, d.text) for d in docs) == [("enwiki/1", "New text."), ("enwiki/2", "B.")]
+    assert (f"warning: {raw}/enwiki-20220601-pages-articles.xml: not read: older dump of enwiki (20220601) than "
+            "enwiki-20220701-pages-articles.xml.bz2; one dump of each wiki is read, the newest"
+            ) in capsys.readouterr().err
+
+
+def test_dates_dumps_and_parquet_folders_each_wiki_read_once() -> None:
+    kept, skipped = select_dump_files([
+        "r/enwiki-latest-pages-articles.xml.bz2", "r/enwiki-20990101-pages-articles.xml.bz2",
+        "r/dewiki-20220701-pages-articles.xml.bz2", "r/20231101.de/train-0.parquet",
+        "r/20231101.fr/train-0.parquet", "r/20231101.fr/train-1.parquet", "r/20220301.fr/train-0.parquet",
+        "r/enwiki-20220701-pages-articles-sample.xml",  # a tagged file is a dump of its own
+    ])
+    assert kept == ["r/enwiki-latest-pages-articles.xml.bz2", "r/dewiki-20220701-pages-articles.xml.bz2",
+                    "r/20231101.fr/train-0.parquet", "r/20231101.fr/train-1.parquet",
+                    "r/enwiki-20220701-pages-articles-sample.xml"]
+    assert skipped == {
+        "r/enwiki-20990101-pages-articles.xml.bz2": "older dump of enwiki (20990101) than "
+                                                    "enwiki-latest-pages-articles.xml.bz2; one dump of each wiki "
+                                                    "is read, the newest",
+        "r/20231101.de/train-0.parquet": "de is read from its dump dewiki-20220701-pages-articles.xml.bz2",
+        "r/20220301.fr/train-0.parquet": "older parquet folder of fr (20220301) than 20231101.fr; the newest is read",
+    }
 
 
 def test_one_file_compressed_and_not_is_read_once() -> None:
@@ -259,7 +292,7 @@ def test_bad_pages_and_rows_are_skipped_and_counted_and_the_run_goes_on(tmp_path
     ])
     (raw / "enwiki-20220701-pages-articles-noid.xml").write_text(
         dump_xml("en", [Page("No id", "Text.", 7)]).replace("<id>7</id>", "<id>seven</id>", 1))
-    folder = raw / "20231101.en"
+    folder = raw / "20231101.de"  # a language without a dump here: its parquet folder is read
     folder.mkdir()
     pq.write_table(pa.table({"id": ["5", None, "99999999999999999999"], "title": ["Five", "Null", "Big"],
                              "text": ["Five text.", "Null text.", "Big text."]}), folder / "train.parquet")
@@ -273,7 +306,7 @@ def test_bad_pages_and_rows_are_skipped_and_counted_and_the_run_goes_on(tmp_path
     assert read["dropped"] == {"invalid_page_id": 4}  # 2^63, "seven", a null and a too-large parquet id
     assert clean["dropped"] == {"invalid_character": 1}
     docs = sorted((d.id, d.text) for d in read_corpus(tmp_path / "out" / "wikipedia"))
-    assert docs == [("enwiki/1", "Good text."), ("enwiki/5", "Five text."), (f"enwiki/{(1 << 63) - 1}", "Last text.")]
+    assert docs == [("dewiki/5", "Five text."), ("enwiki/1", "Good text."), (f"enwiki/{(1 << 63) - 1}", "Last text.")]
 
 
 # --- real dumps (../shared/realdata/wikipedia: Ukrainian and Vietnamese Wikipedia) --------------
