@@ -6,6 +6,8 @@ reading itself is in `latex`).
   with undelimited parameters, `\\let`, `\\DeclareMathOperator` and mathtools'
   `\\DeclarePairedDelimiter(X)`, expanded inline with arguments #1..#9 and an optional first
   argument with a default. A name is matched whole (`\\R` never matches inside `\\Real`).
+- Look-ahead macros (`\\onedot` of the CVPR templates: "e.g." before a word, no double dot
+  before "."), read and chosen by `latex_lookahead`.
 - `inline_packages`: the notation macros of the paper's own `.sty` files loaded with
   `\\usepackage`, written into the preamble as plain definitions (see `package_definitions`).
 
@@ -34,6 +36,7 @@ from pipeline.text.latex import (
     skip_spaces,
     strip_comments,
 )
+from pipeline.text.latex_lookahead import REACH, LookAhead, choose, look_ahead
 
 MAX_EXPANSIONS = 20_000  # macro uses expanded per document
 
@@ -78,6 +81,7 @@ class Macro:
     # `is_machinery`). Its uses are removed with their arguments instead of expanded.
     opaque: bool = False
     delimiters: tuple[str, str] | None = None  # \DeclarePairedDelimiter: opening and closing
+    look_ahead: LookAhead | None = None  # printed after `body`, chosen by the character that follows
 
     def definition(self) -> str:
         """The macro as a LaTeX definition this module reads back (for package macros)."""
@@ -85,7 +89,8 @@ class Macro:
             opening, closing = self.delimiters
             return f"\\DeclarePairedDelimiterX{{\\{self.name}}}[{self.nargs}]{{{opening}}}{{{closing}}}{{{self.body}}}"
         default = "" if self.default is None else f"[{self.default}]"
-        return f"\\newcommand{{\\{self.name}}}[{self.nargs}]{default}{{{self.body}}}"
+        body = self.body if self.look_ahead is None else self.body + self.look_ahead.definition()
+        return f"\\newcommand{{\\{self.name}}}[{self.nargs}]{default}{{{body}}}"
 
 
 NEWCOMMAND = re.compile(r"\\(newcommand|renewcommand|providecommand|DeclareRobustCommand)\*?\s*")
@@ -127,14 +132,18 @@ def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], 
     `@` is a LaTeX internal, never a user macro: its definition goes, nothing is expanded.
 
     A macro whose body is machinery (LaTeX internals, TeX programming: `\\linkdest` ->
-    `\\Hy@raisedlink`, `\\onedot` -> `\\futurelet...`) is layout: expanding it would leak
-    internals into the text, so its uses are removed (it is `opaque`). With `package` (the text
-    of a `.sty`), package rules apply instead: \\renewcommand, \\providecommand and \\let there
-    patch LaTeX's own commands (neurips_2020.sty provides and renews \\section), and machinery
-    macros are the package's implementation (a shipped natbib.sty's \\citet); neither is
-    collected, and only the package's notation macros are.
+    `\\Hy@raisedlink`) is layout: expanding it would leak internals into the text, so its uses
+    are removed (it is `opaque`). The exception is a look-ahead that prints plain text (`\\onedot`
+    -> `\\futurelet\\@let@token\\@onedot`, see `latex_lookahead`): it is read once all
+    definitions are collected, since the templates define its helper after it. With `package`
+    (the text of a `.sty`), package rules apply instead: \\renewcommand, \\providecommand and
+    \\let there patch LaTeX's own commands (neurips_2020.sty provides and renews \\section), and
+    machinery macros are the package's implementation (a shipped natbib.sty's \\citet); neither
+    is collected, and only the package's notation macros (look-ahead ones too: cvpr.sty's) are.
     """
     macros: dict[str, Macro] = {}
+    bodies: dict[str, str] = {}  # every definition's body by name, internals too (look-ahead helpers)
+    machinery_macros: dict[str, Macro] = {}  # the latest definition of a name, when it is machinery
     pieces: list[str] = []
     pos = 0
     for start in [m.start() for m in DEFINITION_START.finditer(text)]:
@@ -146,16 +155,26 @@ def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], 
         macro, end, kind = parsed
         pieces.append(text[pos:start])
         pos = end
-        if macro is None or "@" in macro.name:
+        if macro is None:
             continue
-        machinery = is_machinery(macro.body, macro.name) or (macro.delimiters is not None and is_machinery("".join(macro.delimiters)))
-        if package and (kind in ("renewcommand", "providecommand", "let") or machinery):
+        bodies[macro.name] = macro.body
+        if "@" in macro.name or (package and kind in ("renewcommand", "providecommand", "let")):
             continue
         if kind == "providecommand" and macro.name in macros:
             continue
-        if machinery:
+        delimiters = "".join(macro.delimiters or ())
+        if is_machinery(macro.body, macro.name) or is_machinery(delimiters):
+            machinery_macros[macro.name] = macro
+            if package:
+                continue
             macro = Macro(macro.name, "", macro.nargs, macro.default, opaque=True)
+        else:
+            machinery_macros.pop(macro.name, None)
         macros[macro.name] = macro
+    for name, macro in machinery_macros.items():
+        found = None if macro.delimiters is not None else look_ahead(macro.body, bodies)
+        if found is not None and not is_machinery(found[0]):
+            macros[name] = Macro(name, found[0], macro.nargs, macro.default, look_ahead=found[1])
     pieces.append(text[pos:])
     return macros, "".join(pieces)
 
@@ -336,7 +355,9 @@ class Output:
 class Frames:
     """What is left to scan: a stack of [text, position], the innermost expansion on top.
     A macro's arguments may come from below its own frame (a body `\\b` whose macro \\b takes
-    the argument that follows the use), exactly as TeX reads them."""
+    the argument that follows the use), exactly as TeX reads them. Only the top frame may be
+    scanned to its end (`expand_macros` pops a frame a use ends), so REACH characters ahead lie
+    in REACH + 1 frames at most."""
 
     def __init__(self, text: str) -> None:
         self.stack: list[list] = [[text, 0]]
@@ -369,6 +390,27 @@ class Frames:
         frame = self.top()
         value, frame[1] = reader(frame[0], frame[1])
         return value
+
+    def ahead(self) -> str:
+        """The next REACH characters, left unread (TeX's \\futurelet), from REACH frames at most."""
+        parts: list[str] = []
+        size = 0
+        for text, pos in reversed(self.stack[-REACH - 1 :]):
+            parts.append(text[pos : pos + REACH - size])
+            size += len(parts[-1])
+            if size >= REACH:
+                break
+        return "".join(parts)
+
+    def drop(self, count: int) -> None:
+        """Pass over the next `count` characters (at most what `ahead` returned)."""
+        while count > 0 and self.stack:
+            frame = self.stack[-1]
+            taken = min(count, len(frame[0]) - frame[1])
+            frame[1] += taken
+            count -= taken
+            if count > 0:
+                self.stack.pop()
 
 
 def expand_macros(text: str, macros: dict[str, Macro], max_expansions: int = MAX_EXPANSIONS) -> str:
@@ -407,6 +449,8 @@ def expand_macros(text: str, macros: dict[str, Macro], max_expansions: int = MAX
         pushed += len(body)
         if pushed > limit:
             raise LatexError("macro_expansion_limit")
+        if frames.stack and frames.stack[-1][1] >= len(frames.stack[-1][0]):
+            frames.stack.pop()  # the use ended its frame: no empty frame stays below the body
         frames.stack.append([body, 0])
     return out.text()
 
@@ -428,6 +472,10 @@ def _use(macro: Macro, frames: Frames) -> str:
     if macro.opaque:
         return ""
     body = _substitute(macro.body, args)
+    if macro.look_ahead is not None:
+        text, skipped = choose(macro.look_ahead, frames.ahead())
+        frames.drop(skipped)
+        return join([body, text])
     if macro.delimiters is not None:
         opening, closing = macro.delimiters
         if star:

@@ -1,6 +1,7 @@
 """ArXiv on real papers (../shared/realdata/arxiv, provenance in its PROVENANCE.md): every paper
 kept, no macro the paper defines survives, expansion creates no control word, no LaTeX
-internal leaks, and the back matter after the bibliography is gone while appendices stay.
+internal leaks, the back matter after the bibliography is gone while appendices stay, and the
+CVPR abbreviations (`\\eg` and its `\\onedot` look-ahead) print their final dot once.
 
 The oracle reads the raw archives with plain regexes, independently of pipeline/text/latex.py and latex_macros.py."""
 
@@ -109,3 +110,30 @@ def test_real_back_matter_dropped_and_appendices_kept(real_run: tuple[dict, dict
         assert docs[paper].count("\\appendix") == 1, paper
         assert len(docs[paper].split("\\appendix", 1)[1]) > 2000, paper
     assert "\\section{Supplement}" in docs["sympy"]  # a numbered section after the references
+
+
+# hyperbolic-nf defines the CVPR abbreviations with the \onedot look-ahead (`\def\eg{\emph{e.g}\onedot}`).
+ONEDOT_ABBREVIATIONS = {"eg": "e.g.", "ie": "i.e.", "etal": "et al."}
+EMPHASIS = re.compile(r"\\emph\{([^{}]*)\}")
+
+
+def test_real_onedot_abbreviations_print_their_dot_once(real_run: tuple[dict, dict]) -> None:
+    """Each use of \\eg, \\ie, \\etal prints "e.g." (not "e.g", not "e.g.."), as LaTeX does; the
+    abbreviations the authors typed out stay as they are (one "i.e," without its dot among them).
+    Read with \\emph removed on both sides: the emphasis is how the letters print, not which."""
+    _, docs = real_run
+    files = raw_files(REAL / "hyperbolic-nf.tar.gz")
+    tex = "".join(EMPHASIS.sub(r"\1", without_comments(t)) for name, t in files.items() if name.endswith(".tex"))
+    printed = EMPHASIS.sub(r"\1", docs["hyperbolic-nf"])
+    uses = {}
+    for name, abbreviation in ONEDOT_ABBREVIATIONS.items():
+        command = r"\\" + name + r"(?![A-Za-z@])"
+        definitions = len(re.findall(r"\\def\s*" + command, tex))
+        uses[name] = len(re.findall(command, tex)) - definitions
+        word = r"(?<![A-Za-z])" + re.escape(abbreviation[:-1])  # "e.g" not inside a word
+        typed = len(re.findall(word + r"\.", tex))
+        typed_bare = len(re.findall(word + r"(?![.A-Za-z])", tex)) - definitions  # a definition's "e.g" has no dot
+        assert len(re.findall(word + r"\.(?!\.)", printed)) == uses[name] + typed, name
+        assert len(re.findall(word + r"(?![.A-Za-z])", printed)) == typed_bare, name
+        assert re.findall(word + r"\.\.", printed) == [], name
+    assert uses == {"eg": 2, "ie": 3, "etal": 0}

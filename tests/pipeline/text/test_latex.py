@@ -92,7 +92,7 @@ def test_structure_cuts() -> None:
          r"\makeatletter\makeatother ab"),
         ((r"\makeatletter\DeclareRobustCommand\onedot{\futurelet\@let@token\@onedot}"
           r"\def\@onedot{\ifx\@let@token.\else.\null\fi\xspace}\def\eg{\emph{e.g}\onedot}\makeatother see \eg it"),
-         r"\makeatletter\makeatother see \emph{e.g} it"),
+         r"\makeatletter\makeatother see \emph{e.g}. it"),  # more in test_latex_lookahead.py
         (r"\makeatletter\newcommand{\R}{\mathbb{R}}\makeatother$\R$", r"\makeatletter\makeatother$\mathbb{R}$"),
         (r"\newcommand{\outer}{\inner}\newcommand{\inner}[1]{[#1]}\outer{z}", "[z]"),
         # TeX primitives are text to keep (the number), a TeX loop (calls itself under \if) is not.
