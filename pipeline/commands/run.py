@@ -101,7 +101,8 @@ def _run_locked(
             from pipeline.engine.ray_executor import RayExecutor
         except ModuleNotFoundError as e:
             raise UserError(f"the Ray executor is not available ({e.name} is not installed)") from None
-        report = RayExecutor(address=address, show_progress=show_progress).run(spec)
+        on_ray = RayExecutor(address=address, show_progress=show_progress, document_budget_s=document_budget_s)
+        report = on_ray.run(spec)
     else:
         report = LocalExecutor(workers, show_progress=show_progress, document_budget_s=document_budget_s).run(spec)
     failed = report.stats.get("files", {}).get("failed", [])

@@ -117,27 +117,45 @@ class LocalExecutor:
         self.failures: list[Failure] = []
 
     def map_tasks(self, spec: RunSpec, pass_index: int, tasks: list[int], progress: Progress) -> list[TaskResult]:
-        finished = {t: _finished(spec, pass_index, t) for t in tasks}
-        todo = [t for t in tasks if finished[t] is None]
-
-        def work(task: int, attempt: Attempt, tracker: Tracker) -> TaskResult:
-            return run_task(spec, pass_index, task, tracker.progress, attempt, tracker)
-
-        def describe(task: int, failure: Failure) -> str:
-            where = f"task {task} of pass {pass_index}"
-            if failure.phase == IDLE:
-                return f"{where} (outside any document)"
-            inputs = spec.task_inputs(task)
-            name = inputs[failure.file] if pass_index == 0 and failure.file < len(inputs) else "its documents"
-            span = f"record {failure.item}" if failure.count <= 1 else f"records {failure.item}-{failure.item + failure.count - 1}"
-            return f"{where}, {name} {span}"
-
-        done = run_supervised(todo, work, self.workers, self.document_budget_s, progress, describe, self.failures)
-        results = dict(zip(todo, done))
-        return [finished[t] or results[t] for t in tasks]
+        return run_tasks_supervised(spec, pass_index, tasks, self.workers, self.document_budget_s, progress,
+                                    self.failures)
 
     def run(self, spec: RunSpec) -> RunReport:
         return execute(spec, self.map_tasks, self.show_progress, self.failures)
+
+
+def run_tasks_supervised(
+    spec: RunSpec,
+    pass_index: int,
+    tasks: list[int],
+    workers: int,
+    budget_s: float,
+    progress: Progress,
+    failures: list[Failure],
+    warn: Callable[[str], None] | None = None,
+) -> list[TaskResult]:
+    """Run the unfinished `tasks` of a pass in `workers` supervised forked processes (the local
+    executor's pool; on Ray, one per Ray task); every task's result, in the order given.
+    Workers lost are appended to `failures` and reported in one line each to `warn`."""
+    finished = {t: _finished(spec, pass_index, t) for t in tasks}
+    todo = [t for t in tasks if finished[t] is None]
+
+    def work(task: int, attempt: Attempt, tracker: Tracker) -> TaskResult:
+        return run_task(spec, pass_index, task, tracker.progress, attempt, tracker)
+
+    def describe(task: int, failure: Failure) -> str:
+        where = f"task {task} of pass {pass_index}"
+        if failure.phase == IDLE:
+            return f"{where} (outside any document)"
+        inputs = spec.task_inputs(task)
+        name = inputs[failure.file] if pass_index == 0 and failure.file < len(inputs) else "its documents"
+        last = failure.item + failure.count - 1
+        span = f"record {failure.item}" if failure.count <= 1 else f"records {failure.item}-{last}"
+        return f"{where}, {name} {span}"
+
+    done = run_supervised(todo, work, workers, budget_s, progress, describe, failures, warn)
+    results = dict(zip(todo, done))
+    return [finished[t] or results[t] for t in tasks]
 
 
 def _finished(spec: RunSpec, pass_index: int, task: int) -> TaskResult | None:

@@ -2,8 +2,13 @@
 
 The engine does the rest: `execute` drives the passes and merges global artefacts on the
 driver, and `run_task` is idempotent (it clears a killed attempt's leftovers and writes a
-completion marker), so a task whose worker died is simply run again by Ray and the output
-is byte-for-byte what the local executor writes.
+completion marker), so the output is byte-for-byte what the local executor writes.
+
+Inside each Ray task the task runs under the local executor's supervisor
+(pipeline/engine/supervisor.py), in one forked child that the Ray worker watches: a document
+that kills or stalls the child twice is dropped as `worker_crash` / `timeout` and listed in
+`documents_failed`, exactly as locally, instead of failing the Ray task until its retries run
+out (or hanging it for ever). Ray's own retries remain for a Ray worker or node that dies.
 
 The cluster's nodes must see the run folder (a shared file system when there is more than
 one node) and have herd installed; on the driver's node Ray puts the driver's `sys.path`
@@ -13,14 +18,16 @@ on the workers' path, so a checkout works there without installing.
 from __future__ import annotations
 
 import socket
+import sys
 from typing import Any
 
 import ray
 import ray.exceptions
 
 from pipeline.common.errors import UserError
-from pipeline.engine.executor import RunReport, execute
-from pipeline.engine.runner import Progress, RunSpec, TaskResult, run_task
+from pipeline.engine.executor import RunReport, execute, run_tasks_supervised
+from pipeline.engine.runner import Progress, RunSpec, TaskResult, prepare_pass
+from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, Failure
 
 DEFAULT_MAX_RETRIES = 3  # retries of a task whose worker process or node died
 CONNECT_TIMEOUT_S = 5.0
@@ -34,15 +41,18 @@ class RayExecutor:
         address: str | None = None,
         show_progress: bool | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        document_budget_s: float = DEFAULT_DOCUMENT_BUDGET_S,
     ) -> None:
         self.address = address
         self.show_progress = show_progress
         self.max_retries = max_retries
+        self.document_budget_s = document_budget_s
+        self.failures: list[Failure] = []  # supervised workers lost on the way, for timings.json
 
     def run(self, spec: RunSpec) -> RunReport:
         started_here = _connect(self.address)
         try:
-            return execute(spec, self.map_tasks, self.show_progress)
+            return execute(spec, self.map_tasks, self.show_progress, self.failures)
         finally:
             if started_here:
                 ray.shutdown()
@@ -50,14 +60,15 @@ class RayExecutor:
     def map_tasks(self, spec: RunSpec, pass_index: int, tasks: list[int], progress: Progress) -> list[TaskResult]:
         remote = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(_run_one)
         spec_ref = ray.put(spec)  # shipped to the object store once, not once per task
-        pending: dict[Any, int] = {remote.remote(spec_ref, pass_index, t): t for t in tasks}
+        budget = self.document_budget_s
+        pending: dict[Any, int] = {remote.remote(spec_ref, pass_index, t, budget): t for t in tasks}
         results: dict[int, TaskResult] = {}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             ref = ready[0]
             task = pending.pop(ref)
             try:
-                result, docs, chars = ray.get(ref)
+                result, docs, chars, failures, warnings = ray.get(ref)
             except ray.exceptions.RayTaskError as e:
                 _cancel(pending)
                 if isinstance(e.cause, UserError):
@@ -69,12 +80,34 @@ class RayExecutor:
                     f"task {task} of pass {pass_index} failed {self.max_retries + 1} times on the Ray cluster "
                     f"({type(e).__name__}); rerun the same command to resume"
                 ) from None
+            # Ray runs with log_to_driver=False: the worker's warnings are printed here, as the
+            # local executor prints them.
+            for line in warnings:
+                print(line, file=sys.stderr)
+            self.failures.extend(failures)
             progress(docs, chars)
             results[task] = result
         return [results[t] for t in tasks]
 
 
-def _run_one(spec: RunSpec, pass_index: int, task: int) -> tuple[TaskResult, int, int]:
+def _run_one(
+    spec: RunSpec, pass_index: int, task: int, budget_s: float
+) -> tuple[TaskResult, int, int, list[Failure], list[str]]:
+    """The task supervised in a child forked from this Ray worker; with its progress, the
+    child processes lost and their one-line warnings, for the driver to record and print."""
+    # Forking a Ray worker, which is multi-threaded (gRPC, the core worker's event loops), is
+    # safe for what the child does: only the forking thread lives on in it, and it touches the
+    # task's own objects, files, pyarrow and the pipe to this process; never Ray, gRPC or a lock
+    # held by Ray's threads (glibc's malloc and CPython's interpreter locks are made anew at
+    # fork). Ray's SIGTERM handler is reset in the child, which ends with os._exit: no atexit
+    # hook of Ray runs there. The supervisor's PR_SET_PDEATHSIG ends the child with this worker
+    # (a cancelled or lost task); Ray runs tasks on the worker's main thread, whose exit is what
+    # triggers that signal. Spawning a fresh interpreter instead would cost seconds of imports
+    # per attempt and could not inherit set-up stages. The stages (models, a previous pass's
+    # artefact) are set up here, once per Ray worker as before, so that every forked child
+    # starts with them ready and shares their memory copy-on-write.
+    if not spec.marker(pass_index, task).exists():
+        prepare_pass(spec, pass_index)
     # Progress is summed on the worker and reported once the task returns: per-document
     # callbacks across processes would cost more than the counts are worth.
     totals = [0, 0]
@@ -83,8 +116,10 @@ def _run_one(spec: RunSpec, pass_index: int, task: int) -> tuple[TaskResult, int
         totals[0] += docs
         totals[1] += chars
 
-    result = run_task(spec, pass_index, task, count)
-    return result, totals[0], totals[1]
+    failures: list[Failure] = []
+    warnings: list[str] = []
+    [result] = run_tasks_supervised(spec, pass_index, [task], 1, budget_s, count, failures, warnings.append)
+    return result, totals[0], totals[1], failures, warnings
 
 
 def _cancel(pending: dict[Any, int]) -> None:

@@ -151,6 +151,21 @@ def _prepare(spec: RunSpec, index: int, what: str, action: Callable[[], None]) -
         _ready.add(key)
 
 
+def prepare_pass(spec: RunSpec, pass_index: int) -> RunSpec:
+    """Set up the stages of a pass (and load the artefact it starts from) once in this process;
+    the spec object whose stages are ready, to run the pass's tasks with."""
+    spec = _live_spec(spec)
+    start, end = spec.passes()[pass_index]
+    last_pass = pass_index == len(spec.passes()) - 1
+    for index in range(start, end + (0 if last_pass else 1)):
+        _prepare(spec, index, "setup", spec.stages[index].setup)
+    if pass_index > 0:
+        head = spec.stages[start]
+        assert isinstance(head, GlobalStage)
+        _prepare(spec, start, "load", lambda: head.load(spec.artefact(pass_index - 1)))
+    return spec
+
+
 def run_task(
     spec: RunSpec,
     pass_index: int,
@@ -166,8 +181,8 @@ def run_task(
         return TaskResult.from_json(json.loads(marker.read_text()))
     attempt = attempt or Attempt()
     tracker = tracker or Tracker()
-    spec = _live_spec(spec)
     started = time.perf_counter()
+    spec = prepare_pass(spec, pass_index)
     out_dir = spec.task_dir(pass_index, task)
     shutil.rmtree(out_dir, ignore_errors=True)  # leftovers of a killed attempt
     out_dir.mkdir(parents=True)
@@ -175,12 +190,6 @@ def run_task(
     last_pass = pass_index == len(spec.passes()) - 1
     stages = spec.stages[start:end]
     collector = None if last_pass else spec.stages[end]
-    for index in range(start, end + (0 if last_pass else 1)):
-        _prepare(spec, index, "setup", spec.stages[index].setup)
-    if pass_index > 0:
-        head = spec.stages[start]
-        assert isinstance(head, GlobalStage)
-        _prepare(spec, start, "load", lambda: head.load(spec.artefact(pass_index - 1)))
 
     files_failed: list[dict] = []
     documents_failed: list[dict] = []

@@ -161,6 +161,9 @@ class _Worker:
 
 def _worker_main(conn: Any, slot: Any, work: Work, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # A handler the parent installed (a Ray worker's raises SystemExit through Ray's code) is not
+    # the child's: SIGTERM simply ends it, as in a process that installed none.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent(parent)
     tracker = Tracker(slot, conn)
     while True:
@@ -222,13 +225,15 @@ def run_supervised(
     on_progress: Callable[..., None] | None = None,
     describe: Callable[[Any, Failure], str] | None = None,
     failures: list[Failure] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> list[Any]:
     """`work(job, attempt, tracker)` for every job in forked workers; the results in job order.
 
     A job's exception ends the run (the other workers are killed) and is raised here. Worker
-    deaths and stalls are retried as the module says, each reported on stderr in one line
-    (`describe` names the job and the position) and appended to `failures`.
+    deaths and stalls are retried as the module says, each reported in one line (`describe`
+    names the job and the position) to `warn`, by default on stderr, and appended to `failures`.
     """
+    warn = warn or _on_stderr
     if not jobs:
         return []
     ctx = multiprocessing.get_context("fork")
@@ -270,11 +275,11 @@ def run_supervised(
                 if failures is not None:
                     failures.append(failure)
                 if job is None:
-                    print(f"warning: a worker {failure.how} between tasks; it is replaced", file=sys.stderr)
+                    warn(f"warning: a worker {failure.how} between tasks; it is replaced")
                 else:
                     failed[job].append(failure)
                     where = describe(jobs[job], failure) if describe else f"task {job}"
-                    print(f"warning: a worker {failure.how} on {where}; the task is run again", file=sys.stderr)
+                    warn(f"warning: a worker {failure.how} on {where}; the task is run again")
                     _learn(attempts[job], failed[job], where)
                     pending.appendleft(job)
                 if pending or any(w.job is not None for w in pool):
@@ -290,6 +295,10 @@ def run_supervised(
             worker.process.join(timeout=0.2 if worker.job is None else 0)
             worker.kill()
     return [results[i] for i in range(len(jobs))]
+
+
+def _on_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _next_check(budget_s: float) -> float:

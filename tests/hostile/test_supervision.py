@@ -18,6 +18,7 @@ import pytest
 
 from pipeline.engine.shards import read_corpus
 from tests.conftest import REPO, script, subprocess_env
+from tests.hostile.fragile import assert_poison_dropped, write_poisoned_inputs
 from tests.hostile.helpers import assert_balanced
 from tests.tokenizer.conftest import trained  # noqa: F401  (the session's small tokenizer)
 from tests.tokenizer.corpus import write_source
@@ -126,31 +127,12 @@ def fragile_run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_documents_that_stall_or_kill_their_worker_are_dropped_with_reason_and_position(
         tmp_path: Path, workers: str) -> None:
-    rows = {"a.jsonl": [f"good document {n}" for n in range(600)],
-            "b.jsonl": [f"good document {n}" for n in range(600)]}
-    rows["a.jsonl"][300] = "this one STALLs the stage"
-    rows["b.jsonl"][450] = "this one makes the stage CRASH"
-    (tmp_path / "raw").mkdir()
-    for name, texts in rows.items():
-        (tmp_path / "raw" / name).write_text("".join(json.dumps({"id": f"{name}:{i}", "text": t}) + "\n"
-                                                     for i, t in enumerate(texts)))
+    write_poisoned_inputs(tmp_path / "raw")
     done = fragile_run(tmp_path, "--workers", workers, "--document-timeout", "1.5")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "made no progress for 1.5 s" in done.stderr and "was killed by SIGKILL" in done.stderr
-
-    stats = json.loads((tmp_path / "out" / "fragile" / "stats.json").read_text())
-    assert_balanced(stats)
-    fragile = stats["stages"][-1]
-    assert fragile["name"] == "fragile" and fragile["dropped"] == {"timeout": 1, "worker_crash": 1}
-    assert stats["documents_read"] == 1200 and stats["documents_kept"] == 1198
-    assert sorted((Path(d["input"]).name, d["record"], d["id"], d["stage"], d["reason"])
-                  for d in stats["documents_failed"]) == [
-        ("a.jsonl", 300, "a.jsonl:300", "fragile", "timeout"),
-        ("b.jsonl", 450, "b.jsonl:450", "fragile", "worker_crash"),
-    ]
-    kept = {d.id for d in read_corpus(tmp_path / "out" / "fragile")}
-    assert kept == {f"{name}:{i}" for name in rows for i in range(600)} - {"a.jsonl:300", "b.jsonl:450"}
+    assert_poison_dropped(tmp_path / "out" / "fragile")
 
 
 def test_a_reader_that_kills_its_worker_twice_gives_up_the_rest_of_that_file_only(tmp_path: Path) -> None:

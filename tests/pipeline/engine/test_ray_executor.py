@@ -1,5 +1,6 @@
 """The Ray executor on a real Ray head on loopback: same shards as the local executor, a
-worker killed in the middle of a task is retried, and clear errors without a cluster."""
+Ray worker killed in the middle of a task is retried, a document that kills or stalls the
+supervised process twice is dropped exactly as locally, and clear errors without a cluster."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pipeline.engine.shards import read_corpus, shard_paths
 from pipeline.engine.stage import Stage
 from sources.jsonl import JsonlConfig
 from tests.conftest import REPO, script, subprocess_env
+from tests.hostile.fragile import FragileJsonl, assert_poison_dropped, write_poisoned_inputs
 from tests.pipeline.engine.fixtures import Annotate, DropMultiplesOfSeven, Numbers, write_inputs
 
 ray = pytest.importorskip("ray")
@@ -116,8 +118,10 @@ class CrashConfig(JsonlConfig):
 
 
 class DieOnce(Stage):
-    """Kills its worker process at document `number` the first time (keyed by a marker file):
-    the task is half done, its part files half written."""
+    """Kills the Ray worker running its task at document `number` the first time (keyed by a
+    marker file): the task is half done, its part files half written. The stage runs in the
+    process the Ray worker forked and supervises, so it kills its parent, as the out-of-memory
+    killer picking the Ray worker would; the child itself must then die with it."""
 
     name = "die_once"
 
@@ -126,8 +130,9 @@ class DieOnce(Stage):
 
     def process(self, doc: Document) -> Document:
         if self.marker and doc.meta["number"] == self.number and not os.path.exists(self.marker):
-            Path(self.marker).write_text(str(os.getpid()))
-            os._exit(1)
+            Path(self.marker).write_text(f"{os.getppid()} {os.getpid()}")
+            os.kill(os.getppid(), signal.SIGKILL)
+            time.sleep(3600)  # ended by the parent's death (PR_SET_PDEATHSIG), or left behind
         return doc
 
 
@@ -152,9 +157,41 @@ def test_a_killed_worker_is_retried_and_the_output_is_identical(tmp_path: Path, 
         show_progress=False,
     )
     assert marker.exists(), "no worker died"
-    assert int(marker.read_text()) != os.getpid()  # it was a Ray worker process, not the driver
+    ray_worker, child = map(int, marker.read_text().split())
+    assert os.getpid() not in (ray_worker, child)  # a Ray worker process and its child, not the driver
+    assert not _running(child), "the Ray worker's child outlived it"
     _same_output(tmp_path / "local" / "numbers", tmp_path / "ray" / "numbers")
     assert report.documents_kept == len(list(read_corpus(tmp_path / "ray" / "numbers")))
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_documents_that_stall_or_kill_their_worker_are_dropped_as_locally(
+        tmp_path: Path, ray_address: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # The Ray twin of tests/hostile/test_supervision.py's test: one task per file, a.jsonl's
+    # record 300 sleeps for ever in a stage, b.jsonl's record 450 SIGKILLs its process.
+    write_poisoned_inputs(tmp_path / "raw")
+    for name, executor in (("local", "local"), ("ray", "ray")):
+        run_source(FragileJsonl(), str(tmp_path / "raw"), str(tmp_path / name), workers=2, tasks=2,
+                   executor=executor, address=ray_address, show_progress=False, document_budget_s=1.5)
+        warnings = capsys.readouterr().err.splitlines()
+        # Each document fails twice: in a chunk, then alone. On Ray the lines are printed by the driver.
+        assert sum("made no progress for 1.5 s" in line for line in warnings) == 2, (name, warnings)
+        assert sum("was killed by SIGKILL" in line for line in warnings) == 2, (name, warnings)
+    assert_poison_dropped(tmp_path / "ray" / "fragile")
+    _same_output(tmp_path / "local" / "fragile", tmp_path / "ray" / "fragile")
+    lost = {name: json.loads((tmp_path / name / "fragile" / "timings.json").read_text())["workers_lost"]
+            for name in ("local", "ray")}
+    expected = [{"reason": "timeout", "how": "made no progress for 1.5 s"}] * 2 + [
+        {"reason": "worker_crash", "how": "was killed by SIGKILL"}] * 2
+    assert sorted(lost["ray"], key=str) == sorted(lost["local"], key=str) == sorted(expected, key=str)
 
 
 @pytest.mark.slow
