@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.dedup.exact import keep_smallest, read_first_ids, text_hash, write_first_ids
+from pipeline.dedup.exact import Winners, keep_smallest, merge_first_ids, text_hash, write_first_ids
 from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result
 from pipeline.text.normalize import dedup_lines
@@ -105,7 +105,7 @@ class LineDedup(GlobalStage):
         self._artefact: Path | None = None
         self._loaded_group = -1
         self._duplicates = np.empty(0, dtype="<u8")
-        self._first_ids: dict[bytes, str] = {}  # page text hash -> the id kept
+        self._pages = Winners()  # the id kept of each page text
 
     # --- hash pass ------------------------------------------------------------------------
 
@@ -150,11 +150,7 @@ class LineDedup(GlobalStage):
             members = [member for name in group for member in files[name]]
             np.save(artefact / f"group-{group_number:05d}.npy", self._group_duplicates(members))
         if self.one_copy_per_page:
-            first_ids: dict[bytes, str] = {}
-            for partial in partials:
-                for key, doc_id in read_first_ids(partial / "pages.arrow"):
-                    keep_smallest(first_ids, key, doc_id)
-            write_first_ids(artefact / "pages.arrow", first_ids)
+            merge_first_ids([partial / "pages.arrow" for partial in partials], artefact / "pages.npy")
         group_of = {name: g for g, group in enumerate(groups) for name in group}
         (artefact / "groups.json").write_text(json.dumps(group_of))
 
@@ -183,7 +179,7 @@ class LineDedup(GlobalStage):
         self._group_of = json.loads((artefact / "groups.json").read_text())
         self._loaded_group = -1
         if self.one_copy_per_page:
-            self._first_ids = dict(read_first_ids(artefact / "pages.arrow"))
+            self._pages = Winners(artefact / "pages.npy")
 
     def _file_key(self, doc: Document) -> str:
         # Two snapshots may hold files of the same name: the snapshot is part of the key.
@@ -208,8 +204,7 @@ class LineDedup(GlobalStage):
     def process_batch(self, docs: list[Document]) -> list[Result]:
         if not self.one_copy_per_page:
             return self._remove_lines(docs)
-        first = self._first_ids
-        copies = [first.get(text_hash(doc.text)) != doc.id for doc in docs]
+        copies = [not self._pages.wins(text_hash(doc.text), doc.id) for doc in docs]
         deduplicated = iter(self._remove_lines([doc for doc, copy in zip(docs, copies) if not copy]))
         return [DUPLICATE_PAGE if copy else next(deduplicated) for copy in copies]
 
