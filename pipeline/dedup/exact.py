@@ -9,7 +9,7 @@ files).
 
 The winners are stored as one sorted uint64 array: for each distinct text, the 64-bit hash of
 (text hash, winning id). Every worker memory-maps it, so the filter pass holds 8 bytes per
-distinct text, shared through the page cache, where a dict of ids held well over 100 (a
+distinct text, shared through the page cache, where a dict of ids held about 160 (a
 GitHub dump's 28 million files would have cost each worker several GB). A copy is kept by
 mistake only if its own (hash, id) key equals some winner's: about copies x winners / 2^64,
 one duplicate file at worst in a run of billions.
