@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.dedup import exact
 from pipeline.dedup.exact import ExactDedup
 from pipeline.engine.document import Document
 
@@ -57,3 +59,14 @@ def test_a_run_without_documents_keeps_nothing_and_does_not_fail(tmp_path: Path)
     stage = _run(tmp_path, [[], []])
     assert len(stage.winners.keys) == 0
     assert stage.process(Document("x", "text", "x", {})) == "duplicate"  # never seen in the hash pass
+
+
+def test_runs_of_one_text_spanning_merge_slices_keep_their_smallest_id(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(exact, "MERGE_SLICE", 3)  # every run of copies crosses a slice boundary
+    rng = random.Random(7)
+    pairs = [(f"id{n:03d}", f"text {rng.randrange(9)}") for n in range(60)]
+    rng.shuffle(pairs)
+    docs = _docs(*pairs)
+    stage = _run(tmp_path, [docs[:25], docs[25:26], docs[26:]])
+    smallest = {text: min(i for i, t in pairs if t == text) for _, text in pairs}
+    assert sorted(d.id for d in docs if not isinstance(stage.process(d), str)) == sorted(smallest.values())
