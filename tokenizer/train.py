@@ -23,6 +23,7 @@ import sentencepiece as spm
 from pipeline.commands.mix import Mixture
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, write_json_atomic
+from pipeline.common.lock import folder_lock
 from tokenizer.sample import draw_sample
 
 # LLaMA-1's trainer spec as stored in its tokenizer.model (the Llama 2 paper: "same tokenizer").
@@ -76,39 +77,41 @@ def train_tokenizer(
     if Path(mixture.name).name != mixture.name or mixture.name in ("", ".", ".."):
         # It names the files written into `output`: a path would put them somewhere else.
         raise UserError(f"mixture name {mixture.name!r}: must be a plain name (it names the files in {output})")
-    output.mkdir(parents=True, exist_ok=True)
-    prefix = output / mixture.name
-    sample_path = output / f"{mixture.name}.sample.txt"
-    started = time.time()
-    sample = draw_sample(mixture, corpus_root, sample_path, sample_bytes, seed)
-    sampled = time.time()
+    # One writer per output folder: two would race on the sample, the temporary model and the
+    # renames. The lock makes the folder.
+    with folder_lock(output, "tokenizer train"):
+        prefix = output / mixture.name
+        sample_path = output / f"{mixture.name}.sample.txt"
+        started = time.time()
+        sample = draw_sample(mixture, corpus_root, sample_path, sample_bytes, seed)
+        sampled = time.time()
 
-    # Train under a temporary prefix and rename, so a killed run never leaves a half model.
-    tmp_prefix = output / f".{mixture.name}.tmp"
-    try:
-        _train(sample_path, tmp_prefix, vocab_size, threads, allow_smaller_vocab, output)
-    finally:
-        if not keep_sample:
-            sample_path.unlink(missing_ok=True)
-    os.replace(f"{tmp_prefix}.model", f"{prefix}.model")
-    os.replace(f"{tmp_prefix}.vocab", f"{prefix}.vocab")
-    model, vocab = Path(f"{prefix}.model"), Path(f"{prefix}.vocab")
-    actual = spm.SentencePieceProcessor(model_file=str(model)).vocab_size()
-    sha = file_sha256(model)
-    described = {
-        "model": str(model),
-        "sha256": sha,
-        "vocab_size": actual,
-        "requested_vocab_size": vocab_size,
-        "hard_vocab_limit": not allow_smaller_vocab,
-        "mixture": {"name": mixture.name, "proportions": mixture.proportions},
-        "corpus": str(corpus_root),
-        "settings": LLAMA_SETTINGS,
-        "seconds": {"sample": round(sampled - started, 2), "train": round(time.time() - sampled, 2)},
-        "sample": sample.to_json(),
-    }
-    report = output / f"{mixture.name}.json"
-    write_json_atomic(report, described)
+        # Train under a temporary prefix and rename, so a killed run never leaves a half model.
+        tmp_prefix = output / f".{mixture.name}.tmp"
+        try:
+            _train(sample_path, tmp_prefix, vocab_size, threads, allow_smaller_vocab, output)
+        finally:
+            if not keep_sample:
+                sample_path.unlink(missing_ok=True)
+        os.replace(f"{tmp_prefix}.model", f"{prefix}.model")
+        os.replace(f"{tmp_prefix}.vocab", f"{prefix}.vocab")
+        model, vocab = Path(f"{prefix}.model"), Path(f"{prefix}.vocab")
+        actual = spm.SentencePieceProcessor(model_file=str(model)).vocab_size()
+        sha = file_sha256(model)
+        described = {
+            "model": str(model),
+            "sha256": sha,
+            "vocab_size": actual,
+            "requested_vocab_size": vocab_size,
+            "hard_vocab_limit": not allow_smaller_vocab,
+            "mixture": {"name": mixture.name, "proportions": mixture.proportions},
+            "corpus": str(corpus_root),
+            "settings": LLAMA_SETTINGS,
+            "seconds": {"sample": round(sampled - started, 2), "train": round(time.time() - sampled, 2)},
+            "sample": sample.to_json(),
+        }
+        report = output / f"{mixture.name}.json"
+        write_json_atomic(report, described)
     return TrainResult(model, vocab, report, actual, sha)
 
 

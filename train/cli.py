@@ -12,11 +12,14 @@ one list, and the config values are read from them by the dataclass's fields.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
+from pathlib import Path
 
-from pipeline.common.errors import UserError, exit_on_errors
+from pipeline.common.errors import UserError, exit_on_errors, os_error_line
+from pipeline.common.lock import folder_lock
 
 DESCRIPTION = """\
 Train a LLaMA-1 model (RMSNorm, SwiGLU, rotary embeddings; AdamW, warmup + cosine schedule)
@@ -123,12 +126,25 @@ def run_training(args: argparse.Namespace) -> None:
     cli_values = {k: v for k, v in vars(args).items() if k not in NOT_CONFIG}
     config = load_overrides(args.config, cli_values)  # a flag that is no TrainConfig field fails here
     rank, world_size, _ = env_world()
-    resolve(config, world_size=world_size)  # the batch and mesh arithmetic, before any rank waits on another
-    par = join(config.strategy, config.device, config.tp)
-    try:
-        result = train(config, resume=args.resume, parallel=par)
-    finally:
-        leave()
+    # The batch and mesh arithmetic, before any rank waits on another.
+    run_dir = resolve(config, world_size=world_size).run_dir
+    with contextlib.ExitStack() as held:
+        # One run per run folder: a second would overwrite this one's checkpoints and metrics. Only
+        # rank 0 takes the lock (it refuses every other process, this job's own ranks too), and
+        # before joining the process group, so it is held before any rank writes. Every rank then
+        # learns rank 0's outcome from the first collective after joining: a refused rank 0 ends
+        # the whole job with its one line and every rank exits 2. (Ranks reading the lock file
+        # themselves could not tell their own job's holder from another's, and a rank 0 ending
+        # before joining would leave the others waiting for it.)
+        refusal = lock_run_folder(held, run_dir) if rank == 0 else None
+        par = join(config.strategy, config.device, config.tp)
+        try:
+            refusal = par.gather(refusal)[0]
+            if refusal is not None:
+                raise UserError(refusal)
+            result = train(config, resume=args.resume, parallel=par)
+        finally:
+            leave()
     if rank != 0:
         return
     ranks = f"{world_size} processes ({config.strategy}{f', tp {config.tp}' if config.tp > 1 else ''}); " \
@@ -143,3 +159,14 @@ def run_training(args: argparse.Namespace) -> None:
               f"checkpoint {result.checkpoint}; metrics {result.run_dir / 'metrics.jsonl'}")
     else:
         print(f"train: {result.run_dir} already finished {result.steps} steps; nothing to do")
+
+
+def lock_run_folder(held: contextlib.ExitStack, run_dir: Path) -> str | None:
+    """Take `run_dir`'s lock into `held`; None when taken, else the line saying why not."""
+    try:
+        held.enter_context(folder_lock(run_dir, "train"))
+    except UserError as e:
+        return str(e)
+    except OSError as e:  # an unwritable run folder: under torchrun the other ranks must end too
+        return os_error_line(e)
+    return None

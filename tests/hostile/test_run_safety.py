@@ -1,20 +1,28 @@
 """Flag mistakes and second runs through the real CLIs: nothing outside what a run created is
-ever deleted, two runs never share an output folder, a failed run is not a finished one, and a
+ever deleted, two runs never share an output folder (pipeline run, tokenizer encode, tokenizer
+train, train, under torchrun too), a failed run is not a finished one, and a
 resumed run never mixes two settings that change its outputs."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from pipeline.common.lock import folder_lock
+from tests.conftest import subprocess_env
 from tests.hostile.helpers import assert_balanced, one_error, truncate, write_lines
 from tests.hostile.helpers import run_script as cli
 from tests.hostile.sources_data import c4_lines, write_c4
-from tests.tokenizer.conftest import trained  # noqa: F401  (the session's small tokenizer)
+from tests.tokenizer.conftest import trained, write_corpus  # noqa: F401  (trained: the session's small tokenizer)
 from tests.tokenizer.corpus import write_source
+from tests.train.token_shards import write_llama1_tokens
 from tokenizer.train import TrainResult
 
 # Every test here runs a CLI (or a worker pool) end to end.
@@ -143,3 +151,81 @@ def test_encode_skips_a_source_with_no_documents_and_encodes_the_others(trained:
     named = cli("tokenizer", "encode", "--model", str(trained.model), "--sources", "books", "--no-progress",
                 cwd=tmp_path)
     assert "data/corpus/books: empty source" in one_error(named, "tokenizer")
+
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+SHORT_TRAIN = ["--model", "debug", "--steps", "2", "--data", "tokens", "--no-progress"]
+
+
+def holder_line(what: str, folder: str, pid: int) -> str:
+    """The start of the line a run refused by `pid`'s lock prints (the lock file's own words)."""
+    return f"{folder}: another {what} is writing here (pid {pid} on {socket.gethostname()}, started "
+
+
+def test_second_train_on_one_run_folder_names_the_holder_and_exits_2(tmp_path: Path) -> None:
+    write_llama1_tokens(tmp_path / "tokens")
+    # The holder is another process, killed with SIGKILL: its lock goes with it, its lock file stays.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from pipeline.common.lock import "
+         "folder_lock\nwith folder_lock(Path('run'), 'train'):\n    print('held', flush=True); time.sleep(300)"],
+        cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        held = cli("train", *SHORT_TRAIN, "--run", "run", cwd=tmp_path, env=ONE_THREAD)
+        error = one_error(held, "train")
+        assert error.startswith(holder_line("train", "run", holder.pid)), error
+        assert error.endswith("; wait for it to end or stop it")
+        assert [p.name for p in (tmp_path / "run").iterdir()] == [".lock"]  # the refused run wrote nothing
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert (tmp_path / "run" / ".lock").exists()  # left by the killed holder, locked by no one
+    after = cli("train", *SHORT_TRAIN, "--run", "run", cwd=tmp_path, env=ONE_THREAD)
+    assert after.returncode == 0, after.stderr
+    assert "steps 0-2 done" in after.stdout
+    # A finished run folder holds what the run made, and no lock file.
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoints", "config.json", "metrics.jsonl"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_refused_rank_0_ends_every_rank_of_a_torchrun_job_with_exit_2(tmp_path: Path) -> None:
+    write_llama1_tokens(tmp_path / "tokens")
+    # The two ranks torchrun would start, started by hand: torchrun's agent ends the other ranks
+    # once one fails, which would hide a rank left waiting for rank 0.
+    world = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), **ONE_THREAD}
+    cmd = [sys.executable, "-m", "train", *SHORT_TRAIN, "--run-dir", "run", "--batch-tokens", "256",
+           "--device", "cpu"]
+    with folder_lock(tmp_path / "run", "train"):
+        ranks = [subprocess.Popen(cmd, cwd=tmp_path, env={**subprocess_env(), **world, "RANK": str(r),
+                                                          "LOCAL_RANK": str(r)},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(2)]
+        try:
+            ended = [rank.communicate(timeout=120) for rank in ranks]
+        finally:
+            for rank in ranks:
+                rank.kill()
+        assert [p.name for p in (tmp_path / "run").iterdir()] == [".lock"]
+    assert [rank.returncode for rank in ranks] == [2, 2], ended
+    (_, rank_0_err), (_, rank_1_err) = ended
+    lines = rank_0_err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train: error: " + holder_line("train", "run", os.getpid()))
+    assert "Traceback" not in rank_1_err and "error" not in rank_1_err  # rank 0 says it, once
+
+
+def test_second_tokenizer_train_on_one_output_names_the_holder_and_exits_2(tmp_path: Path) -> None:
+    write_corpus(tmp_path / "data" / "corpus", {"c4": 60, "wikipedia": 30, "github": 20}, shard_docs=None)
+    (tmp_path / "mine.toml").write_text('name = "mine"\n[proportions]\nc4 = 0.5\nwikipedia = 0.3\ngithub = 0.2\n')
+    train = ["train", "--mixture", "mine.toml", "--vocab-size", "500", "--threads", "1"]
+    output = tmp_path / "data" / "tokenizer"
+    with folder_lock(output, "tokenizer train"):
+        held = cli("tokenizer", *train, cwd=tmp_path)
+        assert [p.name for p in output.iterdir()] == [".lock"]  # no sample, no temporary model
+    assert one_error(held, "tokenizer").startswith(holder_line("tokenizer train", "data/tokenizer", os.getpid()))
+    after = cli("tokenizer", *train, cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert sorted(p.name for p in output.iterdir()) == ["mine.json", "mine.model", "mine.vocab"]

@@ -44,15 +44,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     cases = [
         (["--model", "huge", "--data", str(tokens)], "unknown model preset 'huge' (known: debug, tiny, 1b, 7b, "
                                                       "13b, 33b, 65b)"),
-        (["--data", str(tmp_path / "none")], f"{tmp_path / 'none'}: token shard folder does not exist"),
+        (["--data", str(tmp_path / "none"), "--run", run], f"{tmp_path / 'none'}: token shard folder does not exist"),
         (["--model", "debug", "--data", str(tokens), "--batch-tokens", "1000", "--run", run],
          "batch of 1000 tokens is not a multiple of context length x micro-batch (32 x 4 = 128)"),
-        (["--mixture", "nope", "--data", str(tokens)], "unknown mixture 'nope'"),
+        (["--mixture", "nope", "--data", str(tokens), "--run", run], "unknown mixture 'nope'"),
     ]
     for args, message in cases:
         code, err = exit_code(args, capsys)
         assert code == 2, args
         assert len(err.strip().splitlines()) == 1 and message in err, err
+        assert not (tmp_path / "run").exists()  # the run folder its lock made is gone with it
     config = tmp_path / "bad.toml"
     config.write_text("stepz = 3\n")
     code, err = exit_code(["--config", str(config), "--data", str(tokens)], capsys)
