@@ -12,7 +12,6 @@ perplexity of text drawn the way the model was trained. Printed as a table and s
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 
 from pipeline.commands.mix import load_mixture
 from pipeline.common.errors import UserError
+from pipeline.common.files import write_json_atomic
 from train.data import SourceTokens, open_source
 from train.model import Transformer
 from train.trained import load_model, open_run
@@ -137,8 +137,7 @@ def main(argv: list[str]) -> None:
                       seq_len, args.max_tokens, run.check_tokens)
     result["run"], result["checkpoint"] = str(run.run_dir), str(run.checkpoint)
     out = Path(args.out) if args.out else run.run_dir / "eval.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json_atomic(out, result)  # a reader (or a second eval) never sees half a file
     print(f"held-out perplexity of {run.checkpoint}:")
     print(format_table(result))
     print(f"saved {out}")

@@ -33,7 +33,7 @@ def write_json_atomic(path: Path, value: Any) -> None:
     """Write `value` as JSON under a temporary name, then rename: a reader sees the old file or
     the new one, never half of one. A failed write leaves no temporary behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two writers never share a temporary
     try:
         tmp.write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
     except OSError as e:
