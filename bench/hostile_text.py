@@ -5,7 +5,7 @@ issue 15 (under a second each; LaTeX output at most 8x the input plus 1 MB).
 
 Each case is built here (nothing third-party): expansion bombs a few hundred bytes gzipped,
 19,500-deep nested macro arguments, 30k unclosed comment and verbatim environments, and
-Gutenberg files of 20k blank lines and of 1 MB of them. The LaTeX cases run the arXiv
+Gutenberg files of 20k blank lines, of 1 MB of them and of one 1 MB line of spaces. The LaTeX cases run the arXiv
 source's cleaning functions in stage order; a case "dropped" ends with the reason the stage
 counts.
 """
@@ -47,6 +47,7 @@ GUTENBERG = {
     "20k blank lines": "\n" * 20_000 + START + "\n" * 20_000 + "Body.\n" + "\n" * 20_000,
     "1 MB of CRLF blank lines": "\r\n" * 500_000 + START + "Produced by X\r\n" + "\r\n" * 10 + "Body.",
     "1 MB of space-only lines": " \n" * 500_000 + "Body.",
+    "one line of 1 MB of spaces": START + " " * 1_000_000 + "\nBody.\n" + " " * 1_000_000 + "\n",
 }
 
 
