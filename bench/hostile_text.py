@@ -5,9 +5,9 @@ issue 15 (under a second each; LaTeX output at most 8x the input plus 1 MB).
 
 Each case is built here (nothing third-party): expansion bombs a few hundred bytes gzipped,
 19,500-deep nested macro arguments, 30k unclosed comment and verbatim environments, and
-Gutenberg files of 20k blank lines and of 1 MB of them. The LaTeX cases run the arXiv
-source's cleaning functions in stage order; a case "dropped" ends with the reason the stage
-counts.
+Gutenberg files of 20k blank lines, of 1 MB of them, of one 1 MB line of spaces, and of 200k
+lines shaped like the start of a transcriber's note. The LaTeX cases run the arXiv source's
+cleaning functions in stage order; a case "dropped" ends with the reason the stage counts.
 """
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ GUTENBERG = {
     "20k blank lines": "\n" * 20_000 + START + "\n" * 20_000 + "Body.\n" + "\n" * 20_000,
     "1 MB of CRLF blank lines": "\r\n" * 500_000 + START + "Produced by X\r\n" + "\r\n" * 10 + "Body.",
     "1 MB of space-only lines": " \n" * 500_000 + "Body.",
+    "one line of 1 MB of spaces": START + " " * 1_000_000 + "\nBody.\n" + " " * 1_000_000 + "\n",
+    "200k unclosed bracketed notes": START + "Body.\n\n" + "[Transcriber's Note: x\n" * 200_000,
+    "200k bracketed notes in text": START + "Body.\n\n" + "[Transcriber's Note: x] y\n" * 200_000,
+    "200k note headings after breaks": START + "Body.\n" + "x\n\n\nTranscriber's Note\n" * 200_000,
 }
 
 
@@ -75,7 +79,8 @@ def main() -> None:
         started = time.perf_counter()
         body = strip_boilerplate(normalize_newlines(text))
         seconds = time.perf_counter() - started
-        print(f"{'gutenberg: ' + name:<34} {len(text):>10,} {'':>8} {seconds:>8.3f}  body {body!r}")
+        shown = repr(body) if len(body) <= 40 else f"of {len(body):,} characters"
+        print(f"{'gutenberg: ' + name:<34} {len(text):>10,} {'':>8} {seconds:>8.3f}  body {shown}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Removes Project Gutenberg's headers, footers and licence (pipeline/text/gutenberg.py)."""
+"""Removes Project Gutenberg's headers, footers, licence and the edition's transcriber's notes
+(pipeline/text/gutenberg.py)."""
 
 from __future__ import annotations
 
