@@ -1,5 +1,5 @@
-"""Hostile LaTeX and Gutenberg inputs: seconds and output size of each, against the targets of
-issue 15 (under a second each; LaTeX output at most 8x the input plus 1 MB).
+"""Hostile LaTeX, Gutenberg and wikitext inputs: seconds and output size of each, against the
+targets of issue 15 (under a second each; LaTeX output at most 8x the input plus 1 MB).
 
     .venv/bin/python bench/hostile_text.py
 
@@ -7,7 +7,9 @@ Each case is built here (nothing third-party): expansion bombs a few hundred byt
 19,500-deep nested macro arguments, 30k unclosed comment and verbatim environments, and
 Gutenberg files of 20k blank lines and of 1 MB of them. The LaTeX cases run the arXiv
 source's cleaning functions in stage order; a case "dropped" ends with the reason the stage
-counts.
+counts. The wikitext cases are articles of 8,000 openers that never close (or close once, at
+the end), through the Wikipedia cleaner; "2x" is the time at 16,000 over the time at 8,000
+(2 for linear work, 4 for quadratic).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pipeline.text.latex import (
     strip_comments,
 )
 from pipeline.text.latex_macros import collect_macros, expand_macros
+from pipeline.text.wikitext import clean_wikitext
 
 PAPER = "\\documentclass{article}\n\\begin{document}\n\\section{Intro}\n{body}\n\\end{document}\n"
 START = "*** START OF THE PROJECT GUTENBERG EBOOK X ***\n"
@@ -47,6 +50,20 @@ GUTENBERG = {
     "20k blank lines": "\n" * 20_000 + START + "\n" * 20_000 + "Body.\n" + "\n" * 20_000,
     "1 MB of CRLF blank lines": "\r\n" * 500_000 + START + "Produced by X\r\n" + "\r\n" * 10 + "Body.",
     "1 MB of space-only lines": " \n" * 500_000 + "Body.",
+}
+
+WIKITEXT = {
+    "unclosed <ref>": lambda n: "<ref>" * n + " text",
+    "unclosed <ref name=a>x": lambda n: '<ref name="a">x ' * n,
+    "unclosed [http://x": lambda n: "[http://x " * n,
+    "unclosed <!--": lambda n: "<!--" * n + "x",
+    "unclosed {{a|b": lambda n: "{{a|b " * n,
+    "unclosed [[File:": lambda n: "[[File:a.jpg|thumb|x " * n,
+    "unclosed {|": lambda n: "{|\n" * n + "x",
+    "unclosed <div>": lambda n: "<div>x " * n,
+    "<ref> x n, one </ref>": lambda n: "<ref>" * n + "</ref>",
+    "[[a|x x n, one ]]": lambda n: "[[a|x " * n + "]]",
+    "{| x n, one |}": lambda n: "{|\n" * n + "|}",
 }
 
 
@@ -76,6 +93,15 @@ def main() -> None:
         body = strip_boilerplate(normalize_newlines(text))
         seconds = time.perf_counter() - started
         print(f"{'gutenberg: ' + name:<34} {len(text):>10,} {'':>8} {seconds:>8.3f}  body {body!r}")
+    for name, make in WIKITEXT.items():
+        seconds = []
+        for n in (8_000, 16_000):
+            text = make(n)
+            started = time.perf_counter()
+            clean_wikitext(text)
+            seconds.append(time.perf_counter() - started)
+        growth = seconds[1] / seconds[0]
+        print(f"{'wikitext: ' + name:<34} {len(text):>10,} {'':>8} {seconds[1]:>8.3f}  2x {growth:.1f}")
 
 
 if __name__ == "__main__":
