@@ -1,5 +1,5 @@
-"""Hostile LaTeX and Gutenberg inputs: seconds and output size of each, against the targets of
-issue 15 (under a second each; LaTeX output at most 8x the input plus 1 MB).
+"""Hostile LaTeX, Gutenberg and wikitext inputs: seconds and output size of each, against the
+targets of issue 15 (under a second each; LaTeX output at most 8x the input plus 1 MB).
 
     .venv/bin/python bench/hostile_text.py
 
@@ -7,7 +7,10 @@ Each case is built here (nothing third-party): expansion bombs a few hundred byt
 19,500-deep nested macro arguments, 30k unclosed comment and verbatim environments, and
 Gutenberg files of 20k blank lines, of 1 MB of them, of one 1 MB line of spaces, and of 200k
 lines shaped like the start of a transcriber's note. The LaTeX cases run the arXiv source's
-cleaning functions in stage order; a case "dropped" ends with the reason the stage counts.
+cleaning functions in stage order; a case "dropped" ends with the reason the stage counts. The
+wikitext cases are articles of 8,000 openers that never close (or close once, at the end),
+through the Wikipedia cleaner; "2x" is the time at 16,000 over the time at 8,000 (2 for linear
+work, 4 for quadratic).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pipeline.text.latex import (
     strip_comments,
 )
 from pipeline.text.latex_macros import collect_macros, expand_macros
+from pipeline.text.wikitext import clean_wikitext
 
 PAPER = "\\documentclass{article}\n\\begin{document}\n\\section{Intro}\n{body}\n\\end{document}\n"
 START = "*** START OF THE PROJECT GUTENBERG EBOOK X ***\n"
@@ -51,6 +55,20 @@ GUTENBERG = {
     "200k unclosed bracketed notes": START + "Body.\n\n" + "[Transcriber's Note: x\n" * 200_000,
     "200k bracketed notes in text": START + "Body.\n\n" + "[Transcriber's Note: x] y\n" * 200_000,
     "200k note headings after breaks": START + "Body.\n" + "x\n\n\nTranscriber's Note\n" * 200_000,
+}
+
+WIKITEXT = {
+    "unclosed <ref>": lambda n: "<ref>" * n + " text",
+    "unclosed <ref name=a>x": lambda n: '<ref name="a">x ' * n,
+    "unclosed [http://x": lambda n: "[http://x " * n,
+    "unclosed <!--": lambda n: "<!--" * n + "x",
+    "unclosed {{a|b": lambda n: "{{a|b " * n,
+    "unclosed [[File:": lambda n: "[[File:a.jpg|thumb|x " * n,
+    "unclosed {|": lambda n: "{|\n" * n + "x",
+    "unclosed <div>": lambda n: "<div>x " * n,
+    "<ref> x n, one </ref>": lambda n: "<ref>" * n + "</ref>",
+    "[[a|x x n, one ]]": lambda n: "[[a|x " * n + "]]",
+    "{| x n, one |}": lambda n: "{|\n" * n + "|}",
 }
 
 
@@ -81,6 +99,15 @@ def main() -> None:
         seconds = time.perf_counter() - started
         shown = repr(body) if len(body) <= 40 else f"of {len(body):,} characters"
         print(f"{'gutenberg: ' + name:<34} {len(text):>10,} {'':>8} {seconds:>8.3f}  body {shown}")
+    for name, make in WIKITEXT.items():
+        seconds = []
+        for n in (8_000, 16_000):
+            text = make(n)
+            started = time.perf_counter()
+            clean_wikitext(text)
+            seconds.append(time.perf_counter() - started)
+        growth = seconds[1] / seconds[0]
+        print(f"{'wikitext: ' + name:<34} {len(text):>10,} {'':>8} {seconds[1]:>8.3f}  2x {growth:.1f}")
 
 
 if __name__ == "__main__":

@@ -36,11 +36,14 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 
 import mwparserfromhell
 from mwparserfromhell.nodes import Argument, Comment, ExternalLink, Heading, HTMLEntity, Tag, Template, Text, Wikilink
 from mwparserfromhell.wikicode import Wikicode
+
+from pipeline.text.wikitext_unclosed import BREAK, URL_LT, neutralise_unclosed, restore_unclosed
 
 # Namespace names of files and categories in the paper's 20 languages, English aliases, and
 # the other wikis we test on (Vietnamese).
@@ -69,7 +72,8 @@ BLOCK_TAGS = {"p", "div", "blockquote", "center", "poem", "tr", "li"}
 REMOVED = "\x01"  # marks where a node was removed until the punctuation around it is tidied
 HEADING_MARK = "\x00"  # prefixes heading lines until empty sections are resolved
 MATH_MARK = "\x02"  # brackets the TeX of a formula so the markup sweeps leave it alone
-OWN_MARKERS = {ord(HEADING_MARK): None, ord(REMOVED): None, ord(MATH_MARK): None}
+OWN_MARKERS = {ord(HEADING_MARK): None, ord(REMOVED): None, ord(MATH_MARK): None, ord(BREAK): None,
+               ord(URL_LT): None}
 
 MAGIC_WORD = re.compile(r"__[A-ZА-ЯЁ]+__")
 APOSTROPHES = re.compile(r"'{2,}")
@@ -83,8 +87,14 @@ IMAGE_OPTION_LINE = re.compile(
 # Fallback sweeps over text the parser left as plain text (malformed markup).
 TABLE_MID_LINE = re.compile(r"(?<=\S)[ \t]*\{\|")  # `Intro: {| ...`: MediaWiki would not draw it either
 TABLE_LINE = re.compile(r"^\s*(\{\||\|\}|\|-|\||!)")
-# Spans are bounded so that many unclosed `<ref>` or `[[` cost linear time, not quadratic.
-LEFTOVER_REF = re.compile(r"<ref\b[^<>]{0,500}/>|<ref\b[^<>]{0,500}>.{0,10000}?</ref\s*>", re.IGNORECASE | re.DOTALL)
+# A leftover ref, `<ref .../>` or `<ref ...>...</ref>`: its attributes up to 500 characters, its
+# body up to 10,000 (see `_remove_leftover_refs`). Spans are bounded so that many unclosed `[[`
+# cost linear time, not quadratic.
+REF_START = re.compile(r"<ref\b", re.IGNORECASE)
+REF_END = re.compile(r"</ref\s*>", re.IGNORECASE)
+ANGLE = re.compile("[<>]")
+REF_ATTRIBUTES_LIMIT = 500
+REF_BODY_LIMIT = 10_000
 LEFTOVER_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>\n]*)?/?>")
 INNER_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
 LEFTOVER_LINK = re.compile(r"\[\[([^\[\]|\n]{0,500})(?:\|([^\[\]\n]{0,2000}))?\]\]")
@@ -109,9 +119,13 @@ Renderer = Callable[[list[str]], str]
 
 def clean_wikitext(wikitext: str) -> str:
     """Plain text of one article's wikitext; "" when nothing readable is left."""
-    # The three markers below are ours: a page that holds them as characters loses them.
+    # The markers below and wikitext_unclosed's BREAK and URL_LT are ours: a page that holds them as
+    # characters (control characters, which an XML dump cannot hold) loses them.
     wikitext = wikitext.translate(OWN_MARKERS)
-    rendered = _render(mwparserfromhell.parse(wikitext, skip_style_tags=True))
+    # Openers that can never close are plain text before the parser sees them: it would scan to
+    # the end of the article for each one (quadratic time), then keep it as text all the same.
+    parsed = mwparserfromhell.parse(neutralise_unclosed(wikitext), skip_style_tags=True)
+    rendered = restore_unclosed(_render(parsed))
     rendered = _sweep_leftover_markup(rendered)
     rendered = _tidy_removals(rendered)
     lines = [SPACES.sub(" ", line).strip() for line in rendered.split("\n")]
@@ -361,7 +375,7 @@ def _sweep_leftover_markup(text: str) -> str:
 
 def _sweep(text: str) -> str:
     if "<ref" in text or "<REF" in text:
-        text = LEFTOVER_REF.sub(REMOVED, text)
+        text = _remove_leftover_refs(text)
     for _ in range(20):  # innermost templates first; real nesting is shallow
         text, count = INNER_TEMPLATE.subn(REMOVED, text)
         if not count:
@@ -373,6 +387,37 @@ def _sweep(text: str) -> str:
     text = LEFTOVER_TAG.sub("", text)
     text = STRAY_BRACKETS.sub(REMOVED, text)
     return LEFTOVER_ENTITY.sub(lambda m: html.unescape(m.group()), text)
+
+
+def _remove_leftover_refs(text: str) -> str:
+    """Each leftover ref, left to right, replaced by REMOVED: what
+    `re.sub(r"<ref\\b[^<>]{0,500}/>|<ref\\b[^<>]{0,500}>.{0,10000}?</ref\\s*>", REMOVED, text, flags=re.I | re.S)`
+    does, in linear time: that pattern looks up to 10,000 characters ahead for the `</ref>` of
+    every `<ref>`, and a page of unclosed ones took seconds. Here the closers are found once."""
+    closers = [(m.start(), m.end()) for m in REF_END.finditer(text)]
+    pieces: list[str] = []
+    done = 0
+    for start in REF_START.finditer(text):
+        if start.start() < done:
+            continue
+        angle = ANGLE.search(text, start.end())
+        if angle is None or angle.group() == "<":
+            continue
+        end = angle.start()  # the opening tag's `>`
+        if text[end - 1] == "/" and end - 1 - start.end() <= REF_ATTRIBUTES_LIMIT and end - 1 >= start.end():
+            span_end = end + 1
+        elif end - start.end() <= REF_ATTRIBUTES_LIMIT:
+            k = bisect_left(closers, (end + 1, 0))
+            if k == len(closers) or closers[k][0] - (end + 1) > REF_BODY_LIMIT:
+                continue
+            span_end = closers[k][1]
+        else:
+            continue
+        pieces.append(text[done:start.start()])
+        pieces.append(REMOVED)
+        done = span_end
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 def _leftover_link(match: re.Match[str]) -> str:

@@ -107,3 +107,12 @@ def test_runs_of_removals_and_separators_are_tidied_without_backtracking() -> No
     # Nested quantifiers over the removal marker took seconds at 10 markers and grew 2^n.
     text = "(a " + "{{x}} " * 2000 + "b) " + ", " * 20000 + "{{y}}" + " " * 20000 + "c"
     assert clean_wikitext(text) == "(a b) , c"  # the first separator of a run stays
+
+
+def test_thousands_of_unclosed_refs_and_links_keep_the_article() -> None:
+    # The parser read to the end of the article for each unclosed opener (minutes for these);
+    # they are text now, as MediaWiki shows them: the words stay, the stray `<ref>` goes.
+    text = ("Intro." + "<ref>cite " * 4000 + "\n\n== History ==\n" + "See [http://x.org the site. " * 4000
+            + "\nOld times.")
+    assert clean_wikitext(text) == ("Intro." + "cite " * 3999 + "cite\n\nHistory\n\n" + "See [ the site. " * 3999
+                                    + "See [ the site.\nOld times.")
