@@ -40,6 +40,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -232,6 +233,25 @@ def _head_saved(args: Any, micro_batch: int, seq_len: int, dtype: Any, tp: int) 
     return saved.total + logits.numel() * logits.element_size() + embedding_output + backward_peak
 
 
+# GPU memory is sized in binary units whatever the label: an "80 GB" H100 holds 80 GiB of HBM
+# (79.2 GiB as torch reports it), so GB and GiB are the same unit here.
+MEMORY_UNITS = {"": GIB, "g": GIB, "gb": GIB, "gib": GIB, "t": 1024 * GIB, "tb": 1024 * GIB, "tib": 1024 * GIB,
+                "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
+MEMORY_SIZE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*", re.IGNORECASE)
+
+
+def device_memory_gib(text: str) -> float:
+    """`--device-memory` in GiB: a number of GiB, or a size with its unit (80, 80GB, 141GiB, 0.5T)."""
+    match = MEMORY_SIZE.fullmatch(text)
+    unit = MEMORY_UNITS.get(match.group(2).lower()) if match else None
+    if match is None or unit is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is no memory size (a number of GiB, or e.g. 80GB, 141GiB)")
+    gib = float(match.group(1)) * unit / GIB
+    if not (math.isfinite(gib) and gib > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: the memory per device must be a positive size")
+    return gib
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="train plan", description="Memory per rank (parameters, gradients, "
                                      "optimizer state, FSDP buffers, activations) for a preset on a cluster, "
@@ -245,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--activation-checkpointing", action="store_true", help="recompute block activations")
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16",
                         help="compute dtype: bf16 on GPUs (default), fp32 on CPUs")
-    parser.add_argument("--device-memory", type=float, help="GiB per device: say whether the plan fits")
+    parser.add_argument("--device-memory", type=device_memory_gib, metavar="SIZE",
+                        help="memory per device, say whether the plan fits: GiB by default, or with a unit "
+                        "(80GB, 141GiB, 0.5T; GB means GiB, as GPU memory is sized)")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     return parser
 
@@ -277,6 +299,6 @@ def main(argv: list[str]) -> None:
         print(f"  {label:<16}{out[key] / GIB:10.2f} GiB")
     if args.device_memory:
         verdict = "fits" if out["fits"] else "does NOT fit"
-        print(f"  {verdict} in {args.device_memory:g} GiB per device "
+        print(f"  {verdict} in {args.device_memory:.4g} GiB per device "
               f"({(out['device_memory_bytes'] - result.total_bytes_per_rank) / GIB:+.2f} GiB to spare)")
     sys.stdout.flush()

@@ -13,7 +13,7 @@ import pytest
 from pipeline.commands.mix import LLAMA1
 from tests.conftest import REPO, subprocess_env
 from tests.train.token_shards import write_llama1_tokens
-from train.plan import GIB, plan
+from train.plan import GIB, device_memory_gib, plan
 
 
 def run_plan(*args: str) -> subprocess.CompletedProcess:
@@ -91,3 +91,18 @@ def test_plan_is_close_to_the_measured_peak_of_a_cpu_run(checkpointing: bool, tm
     print(f"\nactivation checkpointing {checkpointing}: planned {planned / 2**20:.0f} MiB, "
           f"measured peak RSS growth {measured / 2**20:.0f} MiB ({planned / measured:.2f})")
     assert 0.7 < planned / measured < 1.3
+
+
+@pytest.mark.parametrize(("given", "gib"), [("80", 80.0), ("80GB", 80.0), ("141GiB", 141.0), ("80 g", 80.0),
+                                            ("0.5T", 512.0), ("512MiB", 0.5), ("1e2", 100.0)])
+def test_device_memory_takes_gib_or_a_size_with_its_unit(given: str, gib: float) -> None:
+    assert device_memory_gib(given) == gib
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("given", ["nan", "-5", "0", "80 bananas", "inf", ""])
+def test_a_device_memory_that_is_no_positive_size_is_one_line_and_exit_2(given: str) -> None:
+    result = run_plan("--model", "tiny", "--world-size", "1", "--device-memory", given)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("train plan: error: argument --device-memory: ") and "Traceback" not in result.stderr
