@@ -274,10 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
-    if args.world_size < 1:
-        from pipeline.common.errors import UserError
+    from pipeline.common.errors import UserError
 
+    if args.world_size < 1:
         raise UserError(f"--world-size must be at least 1, got {args.world_size}")
+    for flag in ("seq_len", "micro_batch", "vocab_size"):  # 0 is the preset's own value
+        if getattr(args, flag) < 0:
+            raise UserError(f"--{flag.replace('_', '-')} must be positive (or 0 for the preset's), "
+                            f"got {getattr(args, flag)}")
     result = plan(args.model, args.world_size, tp=args.tp, seq_len=args.seq_len, micro_batch=args.micro_batch,
                   activation_checkpointing=args.activation_checkpointing, precision=args.precision,
                   vocab_size=args.vocab_size)

@@ -106,3 +106,12 @@ def test_a_device_memory_that_is_no_positive_size_is_one_line_and_exit_2(given: 
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("train plan: error: argument --device-memory: ") and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag", ["--seq-len", "--micro-batch", "--vocab-size"])
+def test_a_negative_shape_is_one_line_and_exit_2(flag: str) -> None:
+    result = run_plan("--model", "tiny", "--world-size", "1", flag, "-1")
+    assert result.returncode == 2
+    expected = f"train: error: {flag} must be positive (or 0 for the preset's), got -1"
+    assert result.stderr.strip().splitlines() == [expected]
