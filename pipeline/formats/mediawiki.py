@@ -12,6 +12,7 @@ Problems are reported as `DumpError(reason)`; the source turns them into a count
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import IO, Iterator
 
@@ -21,6 +22,8 @@ from pipeline.formats.xml import SAFE_PARSER_OPTIONS, declares_dtd
 
 CHUNK = 1 << 16  # small reads: a truncated stream loses at most this much decompressed text
 PROLOG_LIMIT = 1 << 16  # bytes before the root element we look at for a DOCTYPE
+PAGE_CLOSE = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?page\s*>")
+PAGE_CLOSE_OVERLAP = 64  # bytes of the previous chunk kept so a closing tag split across two is seen
 
 
 class DumpError(Exception):
@@ -87,6 +90,25 @@ def _check_prolog(head: bytes) -> None:
         raise DumpError("dtd_not_allowed", "a DOCTYPE or entity declaration (entity-expansion guard)")
 
 
+class PageCloseCounter:
+    """Counts the `</page>` closing tags in the bytes fed to the parser, across chunk borders.
+
+    A page is whole only when its closing tag is in the input. Once the parser has met damage,
+    what it reports for the element that was open is a detail of the libxml2 release (some
+    close it at the end of input and report it as a page, some do not), so pages reported in a
+    round that ended in an error are handed out only while the input holds that many closings.
+    """
+
+    def __init__(self) -> None:
+        self.closed = 0
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        data = self._tail + chunk
+        self.closed += sum(1 for m in PAGE_CLOSE.finditer(data) if m.end() > len(self._tail))
+        self._tail = data[-PAGE_CLOSE_OVERLAP:]
+
+
 def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page]:
     """Pages of a dump in file order. Raises `DumpError` on malformed, truncated or unsafe input.
 
@@ -101,6 +123,7 @@ def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page
     head = b""
     prolog_checked = False
     finished = False
+    closings, pages_read = PageCloseCounter(), 0
     while not finished:
         try:
             chunk = stream.read(CHUNK)
@@ -119,6 +142,7 @@ def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page
             else:
                 continue
         error = None
+        closings.feed(chunk)
         try:
             if chunk:
                 parser.feed(chunk)
@@ -131,6 +155,9 @@ def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page
         for _, elem in parser.read_events():
             name = _local(elem.tag)
             if name == "page":
+                if error is not None and pages_read >= closings.closed:
+                    break  # the element open at the damage, not a page of the dump
+                pages_read += 1
                 page = _page(elem)
                 elem.clear()
                 # Free the pages already read: the root would otherwise keep them all.
