@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from tests.conftest import script, subprocess_env
+from tests.float_tolerance import assert_float32_close
 from tests.train.debug_run import train_debug_run
 from train.export import export_hf, interleaved_to_half_split
 from train.generate import Sampling, generate
@@ -49,7 +50,7 @@ def test_hf_logits_match_ours_in_fp32(exported: tuple[Path, Path]) -> None:
     with torch.no_grad():
         a, b = ours(tokens), theirs(tokens).logits
     assert a.shape == b.shape == (3, 64, 256)
-    assert (a - b).abs().max().item() < 1e-4
+    assert_float32_close(a, b)  # HF's kernels sum in another order: equal up to float32 rounding
     # Not trivially equal: the model is trained and its predictions are sharp.
     assert a.softmax(-1).max(-1).values.mean().item() > 0.3
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tests.conftest import script, subprocess_env
+from tests.float_tolerance import assert_float32_close
 from tests.train.debug_run import train_debug_run
 from train.generate import KVCache, Sampling, forward_cached, generate, sample_next
 from train.model import ModelArgs, Transformer
@@ -32,7 +33,7 @@ def test_cached_forward_matches_the_full_forward() -> None:
     pieces += [forward_cached(model, tokens[:, i:i + 1], cache) for i in range(12, 20)]
     with torch.no_grad():
         full = model(tokens)
-    assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-5)
+    assert_float32_close(torch.cat(pieces, dim=1), full)
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.float_tolerance import assert_float32_close
 from train.apply import apply_activation_checkpointing
 from train.config import PRESETS
 from train.model import ModelArgs, RMSNorm, Transformer, apply_rotary, flops_per_token, rope_tables, rotate_pairs_real
@@ -60,9 +61,9 @@ def test_a_compiled_model_takes_the_real_rotation_and_matches_eager() -> None:
     losses = [model(batch[:, :-1], batch[:, 1:]) for model in (eager, compiled)]
     for loss in losses:
         loss.backward()
-    torch.testing.assert_close(losses[1], losses[0])
+    assert_float32_close(losses[1], losses[0], msg="loss")
     for (name, a), b in zip(eager.named_parameters(), compiled.parameters()):
-        torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6, msg=name)
+        assert_float32_close(b.grad, a.grad, msg=name)
 
 
 def test_rmsnorm_computes_in_fp32_for_bf16_inputs() -> None:
@@ -82,8 +83,10 @@ def test_attention_is_causal() -> None:
     changed = tokens.clone()
     changed[:, 12:] = (changed[:, 12:] + 1) % 256
     with torch.no_grad():
-        assert torch.equal(model(tokens)[:, :12], model(changed)[:, :12])
-        assert not torch.equal(model(tokens)[:, 12:], model(changed)[:, 12:])
+        before, after = model(tokens), model(changed)
+    # The first 12 positions see only unchanged tokens; later ones see the change, far beyond rounding.
+    assert_float32_close(after[:, :12], before[:, :12])
+    assert (after[:, 12:] - before[:, 12:]).abs().max() > 1e-3 * before.abs().max()
 
 
 def test_meta_build_then_init_weights_matches_a_direct_build() -> None:
@@ -131,7 +134,7 @@ def test_activation_checkpointing_keeps_names_and_gradients() -> None:
     for model in (plain, wrapped):
         model(tokens).float().pow(2).mean().backward()
     for (name, a), b in zip(plain.named_parameters(), wrapped.parameters()):
-        torch.testing.assert_close(a.grad, b.grad, msg=name)
+        assert_float32_close(b.grad, a.grad, msg=name)
 
 
 def test_flops_per_token_is_6n_plus_attention() -> None:
