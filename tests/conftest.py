@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -34,6 +36,15 @@ def subprocess_env() -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------
 # No test writes outside its temporary folder: checked once for the whole session.
+#
+# The home folder and the XDG folders are redirected in pytest_configure, before any test module
+# is imported: libraries fix their paths at import (Ray's `~/.ray`, caches under `~/.cache`), so a
+# redirect made later, in a fixture, comes after they have already chosen the real home.
+
+REDIRECTED = ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
+              "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")  # torch.compile's caches default to /tmp/<name>_<user>
+_outside: dict[str, object] = {}
+
 
 def _untracked_files() -> set[str]:
     """Files git neither tracks nor ignores, plus everything under the repository's data/ and
@@ -47,23 +58,49 @@ def _untracked_files() -> set[str]:
     return files
 
 
-@pytest.fixture(scope="session", autouse=True)
-def nothing_written_outside_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Snapshot the working tree and the home folder's top level around the session; fail the
-    session when a file appeared there. HOME points into the session's temporary folder so that
-    CLIs and libraries (caches, configs) write there, not into the user's home."""
+def _home_entries(home: Path) -> set[str]:
+    """The home folder's entries and those of its folders, one level down: a new ~/.ray shows, and
+    so does a new ~/.cache/torch where ~/.cache was there before."""
+    entries = set()
+    for name in os.listdir(home):
+        entries.add(name)
+        if (home / name).is_dir() and not (home / name).is_symlink():
+            try:
+                entries.update(f"{name}/{child}" for child in os.listdir(home / name))
+            except OSError:
+                pass
+    return entries
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Snapshot the working tree and the real home (two levels), then point HOME, the XDG folders
+    and torch.compile's caches into a fresh temporary folder so that CLIs and libraries write there."""
     home = Path.home()
-    repo_before, home_before = _untracked_files(), set(os.listdir(home))
-    real_home = os.environ.get("HOME")
-    os.environ["HOME"] = str(tmp_path_factory.mktemp("home"))
-    try:
-        yield
-    finally:
-        if real_home is None:
-            os.environ.pop("HOME", None)
+    _outside.update(home=home, home_before=_home_entries(home), repo_before=_untracked_files(),
+                    env={name: os.environ.get(name) for name in REDIRECTED})
+    fake_home = Path(tempfile.mkdtemp(prefix="herd-test-home-"))
+    _outside["fake_home"] = fake_home
+    os.environ["HOME"] = str(fake_home)
+    for name in REDIRECTED[1:]:
+        os.environ[name] = str(fake_home / name.lower())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for name, value in _outside.get("env", {}).items():  # type: ignore[union-attr]
+        if value is None:
+            os.environ.pop(name, None)
         else:
-            os.environ["HOME"] = real_home
-    escaped = sorted(str(REPO / f) for f in _untracked_files() - repo_before)
-    escaped += sorted(str(home / n) for n in set(os.listdir(home)) - home_before)
+            os.environ[name] = value
+    if "fake_home" in _outside:
+        shutil.rmtree(_outside["fake_home"], ignore_errors=True)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_written_outside_tmp() -> Iterator[None]:
+    """Fail the session when a file appeared in the working tree or in the real home (two levels)."""
+    yield
+    home: Path = _outside["home"]  # type: ignore[assignment]
+    escaped = sorted(str(REPO / f) for f in _untracked_files() - _outside["repo_before"])  # type: ignore[operator]
+    escaped += sorted(str(home / n) for n in _home_entries(home) - _outside["home_before"])  # type: ignore[operator]
     if escaped:
         pytest.fail("tests wrote outside their temporary folders: " + ", ".join(escaped[:20]), pytrace=False)
