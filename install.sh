@@ -1,9 +1,71 @@
 #!/usr/bin/env bash
-# Installs everything herd needs into .venv: Debian build packages, the Python package with
-# its test extras, and KenLM's lmplz/build_binary built from the kenlm source package.
+# Installs everything herd needs into .venv: Debian build packages, the Python packages pinned
+# with their sha256 hashes in requirements.lock, herd itself (editable), and KenLM's lmplz and
+# build_binary built from the locked kenlm source package.
 # Idempotent: on a ready machine it only checks stamps and returns in seconds.
+#
+#   ./install.sh                  install; refuses a lock that does not match pyproject.toml
+#   ./install.sh --lock [ARGS]    regenerate requirements.lock from pyproject.toml, then install;
+#                                 ARGS go to pip-compile (--upgrade: newest allowed releases,
+#                                 --upgrade-package NAME: one of them). Without --upgrade the
+#                                 pins already in the lock are kept where pyproject.toml allows.
 set -euo pipefail
 cd "$(dirname "$0")"
+
+lock=requirements.lock
+locked_extras=(test kenlm-build)  # the optional-dependency groups the lock covers
+digest_label="# pyproject.toml dependency digest:"
+
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+  { echo "install: herd needs Python 3.11 or newer; python3 is $(python3 --version 2>&1)" >&2; exit 2; }
+
+# The digest of what a lock is made from: requires-python, the dependencies, the locked extras
+# and the build requirements. Other edits of pyproject.toml (markers, tool settings) keep the lock.
+dependency_digest() {
+  python3 - "${locked_extras[@]}" <<'PY'
+import hashlib, json, sys, tomllib
+with open("pyproject.toml", "rb") as f:
+    toml = tomllib.load(f)
+project = toml["project"]
+extras = project.get("optional-dependencies", {})
+picked = {
+    "requires-python": project.get("requires-python"),
+    "dependencies": project.get("dependencies", []),
+    "extras": {name: extras.get(name, []) for name in sys.argv[1:]},
+    "build-system": toml.get("build-system", {}).get("requires", []),
+}
+print(hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest())
+PY
+}
+
+# The lock's entries (pin and hashes) for the packages named.
+locked() {
+  awk -v names=" $* " '
+    /^[A-Za-z0-9]/ { split($1, pin, "=="); keep = index(names, " " tolower(pin[1]) " ") > 0 }
+    keep && !/^[[:space:]]*#/ { print }' "$lock"
+}
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+if [ "${1:-}" = "--lock" ]; then
+  shift
+  echo "install: regenerating $lock with pip-compile"
+  python3 -m venv "$work/lock-tools"
+  "$work/lock-tools/bin/python" -m pip --disable-pip-version-check -q install pip-tools==7.7.0
+  extra_args=()
+  for extra in "${locked_extras[@]}"; do extra_args+=(--extra "$extra"); done
+  "$work/lock-tools/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras \
+    "${extra_args[@]}" --all-build-deps --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+    --output-file "$lock" "$@" pyproject.toml
+  { echo "$digest_label $(dependency_digest)"; cat "$lock"; } >"$work/lock" && mv "$work/lock" "$lock"
+fi
+
+[ -f "$lock" ] || { echo "install: $lock is missing: regenerate it with ./install.sh --lock" >&2; exit 2; }
+if [ "$(sed -n "s/^$digest_label //p" "$lock")" != "$(dependency_digest)" ]; then
+  echo "install: $lock does not match the dependencies in pyproject.toml: regenerate it with ./install.sh --lock" >&2
+  exit 2
+fi
 
 apt_packages=(cmake build-essential libboost-program-options-dev libboost-system-dev
   libboost-thread-dev libboost-test-dev libeigen3-dev zlib1g-dev libbz2-dev liblzma-dev)
@@ -17,26 +79,43 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-[ -x .venv/bin/python ] || python3 -m venv .venv
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
-# Reinstall the package only when its declared dependencies change.
-stamp=.venv/.herd-pyproject.sha256
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "install: python packages"
-  # (kenlm's own sdist is the only source build; its build tools come as wheels.)
-  # torch first and pinned: this build is the CPU wheel; an unpinned torch pulls a CUDA build.
-  "${pip[@]}" install torch==2.13.0
-  "${pip[@]}" install -e '.[test]'
-  echo "$want" >"$stamp"
+# A new lock gets a new environment, so .venv holds exactly what the lock names and nothing left
+# from an earlier one. KenLM's binaries do not depend on Python and are kept.
+lock_stamp=.venv/.herd-lock.sha256
+lock_digest=$(sha256sum "$lock" | cut -d' ' -f1)
+if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$lock_digest" ]; then
+  echo "install: python packages from $lock"
+  mkdir "$work/kenlm-bin"
+  for tool in lmplz build_binary; do
+    if [ -x ".venv/bin/$tool" ]; then mv ".venv/bin/$tool" "$work/kenlm-bin/"; fi
+  done
+  rm -rf .venv
+  python3 -m venv .venv
+  if [ -n "$(ls "$work/kenlm-bin")" ]; then mv "$work/kenlm-bin"/* .venv/bin/; fi
+  # kenlm is built from source: its build tools are installed first, from the lock, and its build
+  # uses them (no build environment filled with whatever the index serves that day).
+  locked setuptools wheel cmake >"$work/build-tools.txt"
+  "${pip[@]}" install --require-hashes --no-deps -r "$work/build-tools.txt"
+  # torch in the lock is the 2.13.0 CPU build (2.13.0+cpu); the CUDA build would be gigabytes.
+  "${pip[@]}" install --require-hashes --no-build-isolation -r "$lock"
+  echo "$lock_digest" >"$lock_stamp"
+  rm -f .venv/.herd-pyproject.sha256
+fi
+
+# herd itself, again whenever pyproject.toml changes (its scripts and metadata come from there).
+herd_stamp=.venv/.herd-pyproject.sha256
+herd_digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$herd_stamp" 2>/dev/null)" != "$herd_digest" ]; then
+  "${pip[@]}" install --no-deps --no-build-isolation -e .
+  echo "$herd_digest" >"$herd_stamp"
 fi
 
 if [ ! -x .venv/bin/lmplz ] || [ ! -x .venv/bin/build_binary ]; then
   echo "install: building KenLM lmplz and build_binary"
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  "${pip[@]}" download --no-binary kenlm --no-deps kenlm -d "$work"
+  locked kenlm >"$work/kenlm.txt"
+  "${pip[@]}" download --no-binary kenlm --no-deps --require-hashes -r "$work/kenlm.txt" -d "$work"
   tar -xzf "$work"/kenlm-*.tar.gz -C "$work"
   src=$(find "$work" -maxdepth 1 -type d -name 'kenlm-*' | head -1)
   # Compiler warnings from KenLM's sources are noise here; the log is shown only on failure.
