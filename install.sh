@@ -5,6 +5,7 @@
 # Idempotent: on a ready machine it only checks stamps and returns in seconds.
 #
 #   ./install.sh                  install; refuses a lock that does not match pyproject.toml
+#   ./install.sh --check-lock     only that check: exit 0 when the lock matches, else 2
 #   ./install.sh --lock [ARGS]    regenerate requirements.lock from pyproject.toml, then install;
 #                                 ARGS go to pip-compile (--upgrade: newest allowed releases,
 #                                 --upgrade-package NAME: one of them). Without --upgrade the
@@ -66,6 +67,7 @@ if [ "$(sed -n "s/^$digest_label //p" "$lock")" != "$(dependency_digest)" ]; the
   echo "install: $lock does not match the dependencies in pyproject.toml: regenerate it with ./install.sh --lock" >&2
   exit 2
 fi
+if [ "${1:-}" = "--check-lock" ]; then exit 0; fi
 
 apt_packages=(cmake build-essential libboost-program-options-dev libboost-system-dev
   libboost-thread-dev libboost-test-dev libeigen3-dev zlib1g-dev libbz2-dev liblzma-dev)

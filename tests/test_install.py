@@ -1,13 +1,17 @@
-"""The install script builds KenLM's lmplz; the kenlm module scores with what it builds."""
+"""The install script builds KenLM's lmplz (the kenlm module scores with what it builds), installs
+exactly the lock, and refuses a lock that does not match pyproject.toml."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import kenlm
 
-from tests.conftest import BIN
+from tests.conftest import BIN, REPO
 
 
 def test_lmplz_trains_a_trigram_model_that_kenlm_scores(tmp_path: Path) -> None:
@@ -25,3 +29,46 @@ def test_lmplz_trains_a_trigram_model_that_kenlm_scores(tmp_path: Path) -> None:
     unseen = model.score("mat the on sat cat the", bos=True, eos=True)
     assert seen > unseen
     assert -10 < seen < 0
+
+
+def _locked_versions(lock: Path) -> dict[str, str]:
+    """name -> version of every pin in the lock, read with a plain regex."""
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) \\$", lock.read_text(), flags=re.M)
+    return {_normal(name): version for name, version in pins}
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_installed_package_is_the_locked_version_with_hashes() -> None:
+    lock = REPO / "requirements.lock"
+    pins = _locked_versions(lock)
+    text = lock.read_text()
+    # Every pin carries at least one sha256 hash: pip's --require-hashes refuses the file otherwise.
+    assert len(re.findall(r"^[A-Za-z0-9][^\n]*==[^\n]*\\\n\s+--hash=sha256:[0-9a-f]{64}", text, flags=re.M)) == len(pins)
+    installed = {_normal(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    installed.pop("herd")
+    assert {name: installed.get(name) for name in pins} == pins  # nothing locked is missing or another version
+    assert set(installed) <= set(pins) | {"pip"}  # and nothing is installed that the lock does not name
+    assert pins["torch"] == "2.13.0+cpu"
+
+
+def test_install_refuses_a_lock_that_does_not_match_pyproject(tmp_path: Path) -> None:
+    copy = tmp_path / "herd"
+    copy.mkdir()
+    for name in ("install.sh", "requirements.lock", "pyproject.toml"):
+        shutil.copy2(REPO / name, copy / name)
+    pyproject = copy / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('    "numpy",\n', '    "numpy",\n    "rich",\n', 1))
+    done = subprocess.run(["bash", str(copy / "install.sh")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "install: requirements.lock does not match the dependencies in pyproject.toml: "
+        "regenerate it with ./install.sh --lock"]
+    assert not (copy / ".venv").exists()  # refused before installing anything
+    # A change outside the dependencies (a pytest marker) keeps the lock valid.
+    pyproject.write_text((REPO / "pyproject.toml").read_text().replace("timeout = 600", "timeout = 601"))
+    check = subprocess.run(["bash", str(copy / "install.sh"), "--check-lock"], capture_output=True, text=True,
+                           timeout=60)
+    assert (check.returncode, check.stderr) == (0, "")
