@@ -89,13 +89,13 @@ lock_stamp=.venv/.herd-lock.sha256
 lock_digest=$(sha256sum "$lock" | cut -d' ' -f1)
 if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$lock_digest" ]; then
   echo "install: python packages from $lock"
-  mkdir "$work/kenlm-bin"
+  mkdir "$work/kept-tools"
   for tool in lmplz build_binary; do
-    if [ -x ".venv/bin/$tool" ]; then mv ".venv/bin/$tool" "$work/kenlm-bin/"; fi
+    if [ -x ".venv/bin/$tool" ]; then mv ".venv/bin/$tool" "$work/kept-tools/"; fi
   done
   rm -rf .venv
   python3 -m venv .venv
-  if [ -n "$(ls "$work/kenlm-bin")" ]; then mv "$work/kenlm-bin"/* .venv/bin/; fi
+  if [ -n "$(ls "$work/kept-tools")" ]; then mv "$work/kept-tools"/* .venv/bin/; fi
   # kenlm is built from source: its build tools are installed first, from the lock, and its build
   # uses them (no build environment filled with whatever the index serves that day).
   locked setuptools wheel cmake >"$work/build-tools.txt"
@@ -118,8 +118,9 @@ if [ ! -x .venv/bin/lmplz ] || [ ! -x .venv/bin/build_binary ]; then
   echo "install: building KenLM lmplz and build_binary"
   locked kenlm >"$work/kenlm.txt"
   "${pip[@]}" download --no-binary kenlm --no-deps --require-hashes -r "$work/kenlm.txt" -d "$work"
-  tar -xzf "$work"/kenlm-*.tar.gz -C "$work"
-  src=$(find "$work" -maxdepth 1 -type d -name 'kenlm-*' | head -1)
+  sdist=$(ls "$work"/kenlm-*.tar.gz)
+  tar -xzf "$sdist" -C "$work"
+  src="$work/$(basename "$sdist" .tar.gz)"
   # Compiler warnings from KenLM's sources are noise here; the log is shown only on failure.
   if ! { cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release &&
          cmake --build "$work/build" --target lmplz build_binary -j "$(nproc)"; } >"$work/build.log" 2>&1; then
