@@ -375,12 +375,12 @@ def extraction_rows(pages: list[tuple[str, str]]) -> list[tuple]:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
-    from sources.commoncrawl import html_to_text
+    from pipeline.text.html import html_page_to_text
 
     whole = [_lines(extract_plain_text(HTMLTree.parse(h), main_content=False, alt_texts=False)) for _, h in pages]
     on_pages = Counter((site, line) for (site, _), lines in zip(pages, whole) for line in set(lines))
     methods = {
-        "ours: main content, whole text under 25%": lambda h: html_to_text(h)[1],
+        "ours: main content, whole text under 25%": lambda h: html_page_to_text(h)[1],
         "resiliparse main content alone": lambda h: extract_plain_text(HTMLTree.parse(h), main_content=True,
                                                                         alt_texts=False),
         "resiliparse whole text": lambda h: extract_plain_text(HTMLTree.parse(h), main_content=False, alt_texts=False),

@@ -8,7 +8,7 @@ it is in the file); url, warc_date, warc_record_id and the file name are kept as
 
 HTML is turned into text with resiliparse's main-content extraction, falling back to the
 page's whole text when the main content keeps under a quarter of it (list-heavy pages; see
-`html_to_text` for the measurement): on the same 200 real pages resiliparse runs at about
+`html_page_to_text` for the measurement): on the same 200 real pages resiliparse runs at about
 350 pages/s on one core against about 14 for trafilatura (measured with
 bench/commoncrawl.py), with comparable main-content quality, and the speed matters here
 more than anywhere: CommonCrawl is two thirds of the corpus.
@@ -65,6 +65,7 @@ from pipeline.filters.langid import LanguageId
 from pipeline.filters.min_chars import MinChars
 from pipeline.filters.perplexity import Perplexity, PerplexityBuckets
 from pipeline.filters.quality_classifier import ReferenceClassifier
+from pipeline.text.html import html_page_to_text
 
 CHUNK_BYTES = 1 << 20
 WINDOW = 16 << 10
@@ -518,7 +519,7 @@ def _http_html(payload: bytes) -> tuple[str, str, bool] | Skipped:
     if isinstance(page, Skipped):
         return page
     html, invalid = page
-    title, text = html_to_text(html)
+    title, text = html_page_to_text(html)
     return title, text, invalid
 
 
@@ -565,26 +566,3 @@ def _inflate(body: bytes, raw_deflate: bool) -> bytes | Skipped:
     if inflater.unconsumed_tail:  # more than the bound: a bomb, not a page
         return Skipped("http_body_too_large")
     return inflated
-
-
-# Main-content extraction keeps the page's prose and drops its menus, but its heuristics also
-# drop pages whose prose sits in lists (soldaini.net: 1,047 characters of text, 58 kept).
-# When the main content is under this share of the page's whole text, the whole text is
-# kept and line dedup removes the template lines it repeats. On the 106 HTML pages of the
-# real WARCs (../shared/realdata/commoncrawl; bench/commoncrawl.py --real), body text kept /
-# template lines removed before line dedup: main content only 87.2% / 70.4%, whole text
-# 100% / 0%, this 91.1% / 65.3% (98 -> 105 pages of 300+ characters).
-MAIN_CONTENT_SHARE = 0.25
-
-
-def html_to_text(html: str) -> tuple[str, str]:
-    """(title, text) of an HTML page, with resiliparse: the main content, or the whole text
-    when the main content is under MAIN_CONTENT_SHARE of it."""
-    from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLTree
-
-    tree = HTMLTree.parse(html)
-    title = (tree.title or "").strip()
-    main = extract_plain_text(tree, main_content=True, alt_texts=False)
-    whole = extract_plain_text(tree, main_content=False, alt_texts=False)
-    return title, main if len(main) >= MAIN_CONTENT_SHARE * len(whole) else whole
