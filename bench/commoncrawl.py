@@ -55,7 +55,8 @@ from pipeline.filters.langid import LanguageId, bundled_model_path, load_fasttex
 from pipeline.filters.min_chars import MinChars  # noqa: E402
 from pipeline.filters.perplexity import Perplexity, PerplexityBuckets  # noqa: E402
 from pipeline.filters.quality_classifier import ReferenceClassifier  # noqa: E402
-from sources.commoncrawl import CommonCrawl, CommonCrawlConfig, http_html, iter_warc_records  # noqa: E402
+from pipeline.formats.warc import http_html, iter_warc_records  # noqa: E402
+from sources.commoncrawl import CommonCrawl, CommonCrawlConfig  # noqa: E402
 from sources.samples import commoncrawl as sample  # noqa: E402
 
 BATCH = 256

@@ -216,7 +216,7 @@ def test_models_commands_train_from_the_sample_defaults(tmp_path: Path) -> None:
 
 def test_oversized_records_headers_and_http_bodies_are_skipped(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import sources.commoncrawl as cc
+    import pipeline.formats.warc as cc
 
     monkeypatch.setattr(cc, "MAX_RECORD_BYTES", 5000)
     monkeypatch.setattr(cc, "MAX_HEADER_BYTES", 2000)

@@ -13,7 +13,8 @@ import pytest
 from pipeline.commands.run import run_source
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.shards import read_corpus
-from sources.commoncrawl import CommonCrawl, dechunk, snapshot_of
+from pipeline.formats.warc import dechunk
+from sources.commoncrawl import CommonCrawl, snapshot_of
 from sources.samples.commoncrawl import warc_record, write_members
 
 PAGE = (b"<html><head><title>Boats of the harbour</title></head><body><article>"
