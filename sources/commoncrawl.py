@@ -44,7 +44,7 @@ from pipeline.filters.langid import LanguageId
 from pipeline.filters.min_chars import MinChars
 from pipeline.filters.perplexity import Perplexity, PerplexityBuckets
 from pipeline.filters.quality_classifier import ReferenceClassifier
-from pipeline.formats.warc import WarcRecord, iter_pages
+from pipeline.formats.warc import WarcRecord, iter_warc_pages
 from pipeline.text.html import html_page_to_text
 
 
@@ -94,7 +94,7 @@ class CommonCrawl(Source):
     def read(self, path: str) -> Iterator[Document | Skipped]:
         file_name = path.rstrip("/").rsplit("/", 1)[-1]
         snapshot = snapshot_of(path)
-        for item in iter_pages(path):
+        for item in iter_warc_pages(path):
             if isinstance(item, Skipped):
                 yield item
                 continue

@@ -121,11 +121,11 @@ def _texts_of(path: Path, lang: str | None) -> Iterator[str]:
 
 def _warc_pages(path: Path) -> Iterator[tuple[str, str]]:
     """(url, text) of the pages of a WARC/WET file, the text as a CommonCrawl run makes it."""
-    from pipeline.formats.warc import WarcPage, iter_pages
+    from pipeline.formats.warc import WarcPage, iter_warc_pages
     from pipeline.text.html import html_page_to_text
 
     try:
-        for page in iter_pages(str(path)):
+        for page in iter_warc_pages(str(path)):
             if isinstance(page, WarcPage):
                 text = html_page_to_text(page.content)[1] if page.is_html else page.content
                 yield page.url, text.strip()

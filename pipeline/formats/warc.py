@@ -1,8 +1,8 @@
 """WARC and WET files (CommonCrawl's and other archives'): their records, and the pages in them.
 
 `iter_warc_records(path)` yields the records of a file, gzip (CommonCrawl writes one gzip
-member per record) or plain, from a local path or an fsspec URL. `iter_pages(path)` turns them
-into pages: the text of a WET `conversion` record, whose first line is the page title (as
+member per record) or plain, from a local path or an fsspec URL. `iter_warc_pages(path)` turns
+them into pages: the text of a WET `conversion` record, whose first line is the page title (as
 CCNet reads WET), or the HTML of a WARC `response` record holding an HTTP 200 HTML page,
 de-chunked, inflated and decoded by its declared charset. Turning that HTML into text is not
 the reader's step: pipeline/text/html.py `html_page_to_text` does it.
@@ -13,17 +13,19 @@ Bounded: the file is read a megabyte at a time and never held whole; a WARC head
 near these. A record past a bound is streamed past, not held in memory.
 
 Broken records are counted as `Skipped(reason)` and reading goes on with the next record: a
-WARC header that cannot be parsed or runs past its bound, or a page record without a
-WARC-Record-ID (`broken_warc_header`, reading resumes at the next line starting `WARC/<digit>`);
-a Content-Length that is not ASCII digits, `²` (`bad_content_length`, found the same way); a
-record or HTTP body over its bound (`record_too_large`, `http_body_too_large`); an HTTP
-response with no header end or a corrupt gzip body (`broken_http_response`), another status
-than 200 (`http_status_not_200`), no HTML (`not_html`), a declared charset that is a codec but
-no text encoding, base64, rot13, idna (`charset_not_text`); a page repeating an earlier page's
-record id (`duplicate_record_id`: the first keeps it). Invalid bytes are decoded as U+FFFD and
-the page says so (`invalid_utf8`). A truncated gzip member, or a last record that ends early,
-yields `Skipped("truncated_gzip")` after every complete record before it, then raises
-`InputError` naming the compressed byte offset of the member.
+WARC header that cannot be parsed or runs past its bound (`broken_warc_header`) and a
+Content-Length that is not ASCII digits, `²` (`bad_content_length`) say nothing of where the
+record ends, so reading resumes at the next line starting `WARC/<digit>`; a page record without
+a WARC-Record-ID (`broken_warc_header` too); a record or HTTP body over its bound
+(`record_too_large`, `http_body_too_large`); an HTTP response with no header end or a corrupt
+gzip body (`broken_http_response`), another status than 200 (`http_status_not_200`), no HTML
+(`not_html`), a declared charset that is a codec but no text encoding, base64, rot13, idna
+(`charset_not_text`); a page repeating an earlier page's record id (`duplicate_record_id`: the
+first keeps it). Invalid bytes are decoded as U+FFFD and the page says so (`invalid_utf8`).
+A truncated gzip member, or a last record that ends early, yields `Skipped("truncated_gzip")`
+after every complete record before it, then raises `InputError` saying where (the compressed
+byte offset of the member, or the last record); corrupt gzip data raises `InputError` with the
+member's offset.
 
 Archives as they are: chunked HTTP bodies are decoded when they really are chunked (some
 archives keep the header over a joined body); wget's `<https://...>` target URIs lose their
@@ -264,7 +266,7 @@ class WarcPage:
     invalid_utf8: bool  # bytes invalid in the page's charset were replaced with U+FFFD
 
 
-def iter_pages(path: str) -> Iterator[WarcPage | WarcRecord | Skipped]:
+def iter_warc_pages(path: str) -> Iterator[WarcPage | WarcRecord | Skipped]:
     """Pages of `path`, and the reasons records were not pages (see the module docstring).
 
     `warcinfo` records are handed out as they are: what they say of the file (a crawl's name

@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.common.errors import InputError
 from pipeline.engine.document import Skipped
-from pipeline.formats.warc import WarcPage, dechunk, iter_pages
+from pipeline.formats.warc import WarcPage, dechunk, iter_warc_pages
 from pipeline.text.html import html_page_to_text
 from sources.samples.commoncrawl import http_response, warc_record, write_members
 from tests.hostile.sources_data import wet_records
@@ -31,14 +31,14 @@ PAGE = (b"<html><head><title>Boats of the harbour</title></head><body><article>"
 
 def _items(tmp_path: Path, records: list[bytes], name: str = "a.warc.gz") -> list:
     write_members(tmp_path / name, records)
-    return list(iter_pages(str(tmp_path / name)))
+    return list(iter_warc_pages(str(tmp_path / name)))
 
 
 def _read(path: Path) -> tuple[list[WarcPage], Counter, InputError | None]:
     """The pages of `path`, its skip reasons counted, and the error that ended it early if any."""
     pages, skipped = [], Counter()
     try:
-        for item in iter_pages(str(path)):
+        for item in iter_warc_pages(str(path)):
             if isinstance(item, Skipped):
                 skipped[item.reason] += 1
             elif isinstance(item, WarcPage):
@@ -74,7 +74,7 @@ def test_truncated_gzip_member_keeps_the_records_before_it(tmp_path: Path) -> No
     path.write_bytes(path.read_bytes()[: offset + 20])
     items = []
     with pytest.raises(InputError, match=f"gzip member at byte {offset} ends early"):
-        for item in iter_pages(str(path)):
+        for item in iter_warc_pages(str(path)):
             items.append(item)
     assert [getattr(i, "content", i) for i in items] == ["One.", "Two.", Skipped("truncated_gzip")]
 
@@ -102,7 +102,7 @@ def test_a_broken_warc_header_is_skipped_and_counted(tmp_path: Path) -> None:
     (tmp_path / "plain.wet").write_bytes(b"".join(records))  # one stream: the reader must resync itself
     write_members(tmp_path / "members.wet.gz", records)
     for name in ("plain.wet", "members.wet.gz"):
-        items = list(iter_pages(str(tmp_path / name)))
+        items = list(iter_warc_pages(str(tmp_path / name)))
         assert [getattr(i, "content", i) for i in items] == ["Before.", Skipped("broken_warc_header"), "After."]
 
 
@@ -128,7 +128,7 @@ def test_a_content_length_in_other_digits_is_skipped_and_the_file_goes_on(tmp_pa
                    + "Content-Length: ²\r\n\r\nA\nlost\r\n\r\n".encode())
     good = warc_record(rng, "conversion", "https://b.example/", b"Title\nKept text.", "text/plain")
     (tmp_path / "plain.wet").write_bytes(superscript + good)
-    items = list(iter_pages(str(tmp_path / "plain.wet")))
+    items = list(iter_warc_pages(str(tmp_path / "plain.wet")))
     assert items[0] == Skipped("bad_content_length") and items[1].content == "Kept text."
 
 
@@ -137,7 +137,7 @@ def test_a_record_id_repeated_in_a_file_keeps_the_first_record(tmp_path: Path) -
              b"WARC-Record-ID: <urn:uuid:same>\r\nContent-Length: 15\r\n\r\nTitle\nFirst one\r\n\r\n")
     again = first.replace(b"First one", b"Other one")
     (tmp_path / "a.warc.wet").write_bytes(first + again)
-    items = list(iter_pages(str(tmp_path / "a.warc.wet")))
+    items = list(iter_warc_pages(str(tmp_path / "a.warc.wet")))
     assert [getattr(i, "content", i) for i in items] == ["First one", Skipped("duplicate_record_id")]
 
 
@@ -146,7 +146,7 @@ def test_invalid_utf8_is_replaced_and_counted(tmp_path: Path) -> None:
     bad = warc_record(rng, "conversion", "https://x.example/", "Menu\nCaf\xe9 au lait".encode("latin-1"), "text/plain")
     good = warc_record(rng, "conversion", "https://y.example/", "Menu\nCafé au lait".encode(), "text/plain")
     write_members(tmp_path / "a.wet.gz", [bad, good])
-    pages = list(iter_pages(str(tmp_path / "a.wet.gz")))
+    pages = list(iter_warc_pages(str(tmp_path / "a.wet.gz")))
     assert [p.content for p in pages] == ["Caf\ufffd au lait", "Café au lait"]
     assert [p.invalid_utf8 for p in pages] == [True, False]
 
@@ -171,7 +171,7 @@ def test_oversized_records_headers_and_http_bodies_are_skipped(tmp_path: Path,
         b"WARC/1.0\r\n" + b"X-Padding: aaaa\r\n" * 500,  # a header that never ends
     ]
     write_members(tmp_path / "a.warc.gz", records)
-    items = list(iter_pages(str(tmp_path / "a.warc.gz")))
+    items = list(iter_warc_pages(str(tmp_path / "a.warc.gz")))
     assert [getattr(i, "content", i) for i in items] == [
         Skipped("record_too_large"), Skipped("http_body_too_large"), "Kept.", Skipped("broken_warc_header")]
 
