@@ -55,7 +55,8 @@ from pipeline.filters.langid import LanguageId, bundled_model_path, load_fasttex
 from pipeline.filters.min_chars import MinChars  # noqa: E402
 from pipeline.filters.perplexity import Perplexity, PerplexityBuckets  # noqa: E402
 from pipeline.filters.quality_classifier import ReferenceClassifier  # noqa: E402
-from sources.commoncrawl import CommonCrawl, CommonCrawlConfig, http_html, iter_warc_records  # noqa: E402
+from pipeline.formats.warc import http_html, iter_warc_records  # noqa: E402
+from sources.commoncrawl import CommonCrawl, CommonCrawlConfig  # noqa: E402
 from sources.samples import commoncrawl as sample  # noqa: E402
 
 BATCH = 256
@@ -375,12 +376,12 @@ def extraction_rows(pages: list[tuple[str, str]]) -> list[tuple]:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
-    from sources.commoncrawl import html_to_text
+    from pipeline.text.html import html_page_to_text
 
     whole = [_lines(extract_plain_text(HTMLTree.parse(h), main_content=False, alt_texts=False)) for _, h in pages]
     on_pages = Counter((site, line) for (site, _), lines in zip(pages, whole) for line in set(lines))
     methods = {
-        "ours: main content, whole text under 25%": lambda h: html_to_text(h)[1],
+        "ours: main content, whole text under 25%": lambda h: html_page_to_text(h)[1],
         "resiliparse main content alone": lambda h: extract_plain_text(HTMLTree.parse(h), main_content=True,
                                                                         alt_texts=False),
         "resiliparse whole text": lambda h: extract_plain_text(HTMLTree.parse(h), main_content=False, alt_texts=False),

@@ -39,7 +39,7 @@ from pipeline.engine.stage import Stage
 from pipeline.filters.largest_groups import LargestGroups
 from pipeline.filters.unanswered import UnansweredQuestions
 from pipeline.formats.stackexchange_posts import load_posts, open_posts_xml
-from pipeline.text.html import HtmlTooDeep, html_to_text
+from pipeline.text.html import HtmlTooDeep, html_fragment_to_text
 
 # Before each answer: a line "A:" between blank lines, as The Pile laid out its Stack Exchange
 # question-and-answer threads. A blank line alone is also a paragraph break inside a post, so a
@@ -128,13 +128,13 @@ class StackExchange(Source):
                 yield Skipped("answer_without_question")
                 answer = next(answers, None)
             try:
-                question = "\n\n".join(t for t in (title.strip(), html_to_text(body)) if t)
+                question = "\n\n".join(t for t in (title.strip(), html_fragment_to_text(body)) if t)
             except HtmlTooDeep:
                 question = None
             answer_texts = []
             while answer is not None and answer[0] == question_id:
                 try:
-                    answer_text = html_to_text(answer[3])
+                    answer_text = html_fragment_to_text(answer[3])
                 except HtmlTooDeep:
                     yield Skipped("answer_html_too_deep")  # the rest of the thread stays
                 else:

@@ -115,20 +115,27 @@ def _texts_of(path: Path, lang: str | None) -> Iterator[str]:
                 if line.strip():
                     yield line.rstrip("\n")
     elif kind == "warc":
-        from sources.commoncrawl import CommonCrawl
+        for _, text in _warc_pages(path):
+            yield text
 
-        try:
-            for doc in CommonCrawl().read(str(path)):
-                if hasattr(doc, "text"):
-                    yield doc.text
-        except InputError as e:  # a file cut short still gives the pages before the cut
-            print(f"warning: {e}", file=sys.stderr)
+
+def _warc_pages(path: Path) -> Iterator[tuple[str, str]]:
+    """(url, text) of the pages of a WARC/WET file, the text as a CommonCrawl run makes it."""
+    from pipeline.formats.warc import WarcPage, iter_warc_pages
+    from pipeline.text.html import html_page_to_text
+
+    try:
+        for page in iter_warc_pages(str(path)):
+            if isinstance(page, WarcPage):
+                text = html_page_to_text(page.content)[1] if page.is_html else page.content
+                yield page.url, text.strip()
+    except InputError as e:  # a file cut short still gives the pages before the cut
+        print(f"warning: {e}", file=sys.stderr)
 
 
 def iter_pages(paths: list[str]) -> Iterator[tuple[str, str]]:
     """(url, text) of every page in WARC/WET files and corpus shards (folders are searched)."""
     from pipeline.engine.shards import iter_shard
-    from sources.commoncrawl import CommonCrawl
 
     for path in paths:
         p = Path(path)
@@ -143,12 +150,7 @@ def iter_pages(paths: list[str]) -> Iterator[tuple[str, str]]:
                 for doc in iter_shard(f):
                     yield str(doc.meta.get("url") or ""), doc.text
                 continue
-            try:
-                for doc in CommonCrawl().read(str(f)):
-                    if hasattr(doc, "text"):
-                        yield str(doc.meta.get("url") or ""), doc.text
-            except InputError as e:  # a file cut short still gives the pages before the cut
-                print(f"warning: {e}", file=sys.stderr)
+            yield from _warc_pages(f)
 
 
 def load_cited_urls(paths: list[str]) -> set[str]:

@@ -1,5 +1,7 @@
-"""HTML fragments (forum posts, answers) to plain text that keeps code and lists readable.
+"""HTML to plain text, two ways: fragments that people wrote, and whole web pages.
 
+`html_fragment_to_text`: an HTML fragment (forum posts, answers), every word of it kept and code
+and lists kept readable:
 - `<pre>` blocks keep their text verbatim (indentation and line breaks), as their own paragraph;
 - list items become `- item` or `1. item` lines, nested lists indented by their marker;
 - paragraphs, headings, block quotes and rules are separated by a blank line, `<br>` breaks a line;
@@ -7,8 +9,16 @@
 - `<script>`, `<style>` and comments disappear with their content.
 Parsing uses lxml's HTML parser (C, forgiving of broken markup, never fetches anything).
 libxml2 stops that parser at a resource limit, nesting 255 elements deep, and keeps what it had
-without an error: `html_to_text` raises `HtmlTooDeep` then, so a caller counts the post
+without an error: `html_fragment_to_text` raises `HtmlTooDeep` then, so a caller counts the post
 instead of keeping it silently cut short (real posts nest a dozen levels at most).
+
+`html_page_to_text`: a whole crawled page, its title and its main content without the menus,
+footers and boilerplate around it (resiliparse's main-content extraction), falling back to the
+page's whole text when the main content keeps under a quarter of it (list-heavy pages; see
+MAIN_CONTENT_SHARE for the measurement). On the same 200 real pages resiliparse runs at about
+350 pages/s on one core against about 14 for trafilatura (measured with bench/commoncrawl.py),
+with comparable main-content quality, and the speed matters here more than anywhere: CommonCrawl
+pages are two thirds of the corpus.
 """
 
 from __future__ import annotations
@@ -118,7 +128,7 @@ class _Renderer:
             self.blocks.append(_Block("\n".join([first.rstrip(), *rest]), list_id))
 
 
-def html_to_text(html: str) -> str:
+def html_fragment_to_text(html: str) -> str:
     """Plain text of an HTML fragment (see the module docstring for what is kept); raises
     `HtmlTooDeep` when the parser stopped at its depth limit."""
     if not html or not html.strip():
@@ -146,3 +156,26 @@ def html_to_text(html: str) -> str:
         out.append(block.text)
         previous = block
     return "".join(out)
+
+
+# Main-content extraction keeps the page's prose and drops its menus, but its heuristics also
+# drop pages whose prose sits in lists (soldaini.net: 1,047 characters of text, 58 kept).
+# When the main content is under this share of the page's whole text, the whole text is
+# kept and line dedup removes the template lines it repeats. On the 106 HTML pages of the
+# real WARCs (../shared/realdata/commoncrawl; bench/commoncrawl.py --real), body text kept /
+# template lines removed before line dedup: main content only 87.2% / 70.4%, whole text
+# 100% / 0%, this 91.1% / 65.3% (98 -> 105 pages of 300+ characters).
+MAIN_CONTENT_SHARE = 0.25
+
+
+def html_page_to_text(html: str) -> tuple[str, str]:
+    """(title, text) of an HTML page, with resiliparse: the main content, or the whole text
+    when the main content is under MAIN_CONTENT_SHARE of it."""
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    tree = HTMLTree.parse(html)
+    title = (tree.title or "").strip()
+    main = extract_plain_text(tree, main_content=True, alt_texts=False)
+    whole = extract_plain_text(tree, main_content=False, alt_texts=False)
+    return title, main if len(main) >= MAIN_CONTENT_SHARE * len(whole) else whole

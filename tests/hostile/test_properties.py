@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from pipeline.common.errors import InputError
 from pipeline.engine.document import Document, Skipped
-from pipeline.text.html import html_to_text
+from pipeline.text.html import html_fragment_to_text
 from pipeline.text.latex import LatexError, check_braces, strip_comments
 from pipeline.text.latex_macros import collect_macros, expand_macros
 from pipeline.text.normalize import dedup_lines, normalize_for_dedup, normalize_for_lm
@@ -211,7 +211,7 @@ def test_latex_parsers_raise_only_latex_errors(text: str) -> None:
 @given(text=st.text(max_size=300) | st.from_regex(r"(\{\{|\}\}|\[\[|\]\]|<ref>|</ref>|''|==|\||[a-z ]){0,60}"))
 def test_wikitext_and_html_cleaning_never_crash(text: str) -> None:
     assert isinstance(clean_wikitext(text), str)
-    assert isinstance(html_to_text(text), str)
+    assert isinstance(html_fragment_to_text(text), str)
 
 
 @MANY

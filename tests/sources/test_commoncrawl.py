@@ -1,4 +1,5 @@
-"""CommonCrawl end to end on the sample, and the reader on WET, WARC and bad input."""
+"""CommonCrawl end to end on the sample, and its read() on WET and WARC input: the columns, HTML
+made text, a file cut short in a run. The reader's own tests: tests/pipeline/formats/test_warc.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from pipeline.commands.models import train_classifier, train_lm
 from pipeline.commands.run import run_source
-from pipeline.common.errors import InputError, UserError
+from pipeline.common.errors import UserError
 from pipeline.engine.document import Skipped
 from pipeline.engine.shards import read_corpus, shard_paths
 from sources.commoncrawl import CommonCrawl, CommonCrawlConfig
@@ -109,17 +110,6 @@ def test_reader_keeps_url_date_and_record_id_with_stable_ids(tmp_path: Path) -> 
     assert [d.id for d in CommonCrawl().read(f"file://{path}")] == [d.id for d in docs]  # URLs read too
 
 
-def test_truncated_gzip_member_keeps_the_records_before_it(tmp_path: Path) -> None:
-    path, records = _wet(tmp_path, ["One.", "Two.", "Three."])
-    offset = sum(len(gzip.compress(r, compresslevel=6, mtime=0)) for r in records[:2])
-    path.write_bytes(path.read_bytes()[: offset + 20])
-    items = []
-    with pytest.raises(InputError, match=f"gzip member at byte {offset} ends early"):
-        for item in CommonCrawl().read(str(path)):
-            items.append(item)
-    assert [getattr(i, "text", i) for i in items] == ["One.", "Two.", Skipped("truncated_gzip")]
-
-
 def test_truncated_file_is_reported_and_counted_and_the_run_goes_on(sample: tuple[Path, Path],
                                                                      tmp_path: Path) -> None:
     _, models = sample
@@ -137,31 +127,6 @@ def test_truncated_file_is_reported_and_counted_and_the_run_goes_on(sample: tupl
     read = stats["stages"][0]
     assert read["dropped"] == {"truncated_gzip": 1} and read["out"] == 5  # 2 from the cut file, 3 good
     assert report.documents_kept == 5
-
-
-def test_invalid_utf8_is_replaced_and_counted(tmp_path: Path) -> None:
-    rng = random.Random(1)
-    bad = warc_record(rng, "conversion", "https://x.example/", "Menu\nCaf\xe9 au lait".encode("latin-1"), "text/plain")
-    good = warc_record(rng, "conversion", "https://y.example/", "Menu\nCafé au lait".encode(), "text/plain")
-    write_members(tmp_path / "a.wet.gz", [bad, good])
-    docs = list(CommonCrawl().read(str(tmp_path / "a.wet.gz")))
-    assert [d.text for d in docs] == ["Caf\ufffd au lait", "Café au lait"]
-    assert [d.meta["invalid_utf8"] for d in docs] == [True, False]
-
-
-def test_a_broken_warc_header_is_skipped_and_counted(tmp_path: Path) -> None:
-    rng = random.Random(2)
-    records = [
-        warc_record(rng, "conversion", "https://a.example/", b"A\nBefore.", "text/plain"),
-        b"WARC/1.0\r\nWARC-Type conversion\r\nContent-Length: lots\r\n\r\nlost body\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nnot a warc record\r\n\r\n",
-        warc_record(rng, "conversion", "https://b.example/", b"B\nAfter.", "text/plain"),
-    ]
-    (tmp_path / "plain.wet").write_bytes(b"".join(records))  # one stream: the reader must resync itself
-    write_members(tmp_path / "members.wet.gz", records)
-    for name in ("plain.wet", "members.wet.gz"):
-        items = list(CommonCrawl().read(str(tmp_path / name)))
-        assert [getattr(i, "text", i) for i in items] == ["Before.", Skipped("broken_warc_header"), "After."]
 
 
 def test_warc_html_is_extracted_and_other_responses_skipped(tmp_path: Path) -> None:
@@ -212,25 +177,3 @@ def test_models_commands_train_from_the_sample_defaults(tmp_path: Path) -> None:
         "classifier.bin", "classifier.json", "en.arpa.bin", "en.lm.json", "en.sp.model"]
     info = json.loads((models / "classifier.json").read_text())
     assert info["positives"] == ["data/raw/commoncrawl/reference"] and info["negatives"] == ["data/raw/commoncrawl"]
-
-
-def test_oversized_records_headers_and_http_bodies_are_skipped(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import sources.commoncrawl as cc
-
-    monkeypatch.setattr(cc, "MAX_RECORD_BYTES", 5000)
-    monkeypatch.setattr(cc, "MAX_HEADER_BYTES", 2000)
-    monkeypatch.setattr(cc, "MAX_HTTP_BODY_BYTES", 5000)
-    rng = random.Random(4)
-    bomb = http_response(b"", "text/html").replace(b"\r\n\r\n", b"\r\nContent-Encoding: gzip\r\n\r\n") + \
-        gzip.compress(bytes(100_000))
-    records = [
-        warc_record(rng, "conversion", "https://a.example/", b"x" * 6000, "text/plain"),  # over the record bound
-        warc_record(rng, "response", "https://b.example/", bomb, "application/http"),  # inflates past the bound
-        warc_record(rng, "conversion", "https://c.example/", b"C\nKept.", "text/plain"),
-        b"WARC/1.0\r\n" + b"X-Padding: aaaa\r\n" * 500,  # a header that never ends
-    ]
-    write_members(tmp_path / "a.warc.gz", records)
-    items = list(CommonCrawl().read(str(tmp_path / "a.warc.gz")))
-    assert [getattr(i, "text", i) for i in items] == [
-        Skipped("record_too_large"), Skipped("http_body_too_large"), "Kept.", Skipped("broken_warc_header")]

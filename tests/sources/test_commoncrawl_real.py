@@ -21,7 +21,8 @@ from pipeline.commands.run import run_source
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.shards import read_corpus
 from pipeline.filters.langid import LanguageId
-from sources.commoncrawl import CommonCrawl, iter_warc_records
+from pipeline.formats.warc import iter_warc_records
+from sources.commoncrawl import CommonCrawl
 
 REAL = Path(__file__).resolve().parents[2] / "../shared/realdata/commoncrawl"
 pytestmark = pytest.mark.skipif(not REAL.exists(), reason=f"real data not present: {REAL} (only in the project's shared folder)")

@@ -13,7 +13,8 @@ import pytest
 from pipeline.commands.models import train_classifier, train_classifier_on_cited
 from pipeline.commands.run import run_source
 from pipeline.common.errors import UserError
-from sources.commoncrawl import CommonCrawl, CommonCrawlConfig, iter_warc_records
+from pipeline.formats.warc import iter_warc_records
+from sources.commoncrawl import CommonCrawl, CommonCrawlConfig
 from sources.samples import is_generated
 from sources.samples.commoncrawl import write
 from sources.samples.wikipedia import Page, write_dump
