@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 lock=requirements.lock
-locked_extras=(test kenlm-build)  # the optional-dependency groups the lock covers
+locked_extras=(test source-builds)  # the optional-dependency groups the lock covers
 digest_label="# pyproject.toml dependency digest:"
 
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
@@ -96,9 +96,11 @@ if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$lock_digest" ]; then
   rm -rf .venv
   python3 -m venv .venv
   if [ -n "$(ls "$work/kept-tools")" ]; then mv "$work/kept-tools"/* .venv/bin/; fi
-  # kenlm is built from source: its build tools are installed first, from the lock, and its build
-  # uses them (no build environment filled with whatever the index serves that day).
-  locked setuptools wheel cmake >"$work/build-tools.txt"
+  # kenlm and fasttext are built from source: their build tools (setuptools and the extra
+  # source-builds) are installed first, from the lock, and the builds use them (no build
+  # environment filled with whatever the index serves that day).
+  build_tools=$(python3 -c 'import re, tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["source-builds"]; print(" ".join(re.match(r"[A-Za-z0-9._-]+", d).group(0).lower() for d in deps))')
+  locked setuptools $build_tools >"$work/build-tools.txt"
   "${pip[@]}" install --require-hashes --no-deps -r "$work/build-tools.txt"
   # torch in the lock is the 2.13.0 CPU build (2.13.0+cpu); the CUDA build would be gigabytes.
   "${pip[@]}" install --require-hashes --no-build-isolation -r "$lock"
