@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.commands.mix import Mixture
 from pipeline.common.errors import InputError, UserError
+from sources.mixture import Mixture
 from tokenizer.token_shards import open_shards, read_meta
 
 

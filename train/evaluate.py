@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from pipeline.commands.mix import load_mixture
 from pipeline.common.errors import UserError
 from pipeline.common.files import write_json_atomic
+from sources.mixture import load_mixture
 from train.data import SourceTokens, open_source
 from train.model import Transformer
 from train.trained import load_model, open_run
