@@ -8,7 +8,6 @@ draws and the epochs that implies. The mixtures themselves live in sources/mixtu
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import sys
@@ -16,52 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.common.errors import UserError
+from pipeline.common.files import file_sha256
 from pipeline.engine.shards import corpus_size
 from sources.mixture import MIXTURES, Mixture, load_mixture
+from tokenizer.token_shards import META, check_same_tokenizer, check_tokenizer, read_meta
 
 # LLaMA's tokenizer averages roughly 4 bytes of English text per token; code and other
 # scripts take fewer. Only used before `tokenizer encode` has counted the real tokens.
 DEFAULT_BYTES_PER_TOKEN = 4.0
 DEFAULT_MAX_EPOCHS = 3.0  # the paper's most repeated source, Wikipedia, sees 2.45
-
-
-# ---------------------------------------------------------------------------------------
-# What the token shards hold
-
-
-def token_meta(folder: Path) -> dict | None:
-    """The token shards' meta.json of one source, or None when it has not been encoded."""
-    path = folder / "meta.json"
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: unreadable token shard metadata ({e})") from None
-
-
-def check_same_tokenizer(metas: dict[str, dict], tokenizer: Path | None) -> str | None:
-    """The one tokenizer hash every source's token shards share (and `tokenizer`, if given).
-
-    Token counts from different tokenizers cannot be mixed: raises UserError naming both.
-    """
-    expected: str | None = None
-    expected_from = ""
-    if tokenizer is not None and tokenizer.exists():
-        from pipeline.common.files import file_sha256
-
-        expected, expected_from = file_sha256(tokenizer), str(tokenizer)
-    for source, meta in metas.items():
-        digest = meta.get("tokenizer_sha256")
-        if expected is None:
-            expected, expected_from = digest, f"the token shards of {source}"
-        elif digest != expected:
-            raise UserError(
-                f"the token shards of {source} were encoded with tokenizer sha256 {str(digest)[:12]}, "
-                f"but {expected_from} has {expected[:12]}: refusing to mix them (re-encode with "
-                "`tokenizer encode --restart`)"
-            )
-    return expected
 
 
 @dataclass(frozen=True)
@@ -85,9 +47,19 @@ def plan(
     tokenizer: Path | None = None,
     bytes_per_token: float = DEFAULT_BYTES_PER_TOKEN,
 ) -> list[SourcePlan]:
-    """Per source: tokens available, tokens drawn for `total_tokens`, hence epochs."""
-    metas = {s: m for s in mixture.sources() if (m := token_meta(tokens_root / s)) is not None}
-    check_same_tokenizer(metas, tokenizer)
+    """Per source: tokens available, tokens drawn for `total_tokens`, hence epochs.
+
+    Token counts of different tokenizers cannot be added up: the sources' token shards must
+    share one tokenizer, and `tokenizer` when that file exists.
+    """
+    folders = {source: tokens_root / source for source in mixture.sources()}
+    # exists(), not is_encoded(): a meta.json that is not a readable file is refused, not skipped.
+    metas = {source: read_meta(folder) for source, folder in folders.items() if (folder / META).exists()}
+    if tokenizer is not None and tokenizer.exists():
+        sha256 = file_sha256(tokenizer)
+        for source, meta in metas.items():
+            check_tokenizer(meta, sha256, str(tokenizer), folders[source])
+    check_same_tokenizer({folders[source]: meta for source, meta in metas.items()})
     rows = []
     for source, proportion in mixture.proportions.items():
         drawn = round(proportion * total_tokens)
@@ -98,10 +70,6 @@ def plan(
             available, counted = (round(size.text_bytes / bytes_per_token) if size else 0), False
         rows.append(SourcePlan(source, proportion, available, counted, drawn))
     return rows
-
-
-# ---------------------------------------------------------------------------------------
-# `pipeline mix`
 
 
 def parse_tokens(text: str) -> int:
