@@ -43,7 +43,6 @@ from pipeline.common.files import file_sha256
 
 META = "meta.json"
 ENCODE_FIRST = "run `tokenizer encode` first"
-SPLITS = ("train", "heldout")
 
 
 def token_dtype(vocab_size: int) -> str:
