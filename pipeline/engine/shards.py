@@ -403,7 +403,7 @@ def id_hashes(ids: pa.Array) -> np.ndarray:
     its position in the string, plus the length times one more weight. Equal strings hash equal
     wherever they sit; two different ones collide with probability at most 2^-56."""
     global _id_weights
-    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset:ids.offset + len(ids) + 1].astype(np.int64)
+    offsets = string_offsets(ids)
     lengths = np.diff(offsets)
     longest = int(lengths.max(initial=0))
     if len(_id_weights) < longest + 1:  # the same generator's first values: weights never change
