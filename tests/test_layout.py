@@ -1,7 +1,7 @@
 """The layout rules of the tree, read from the source files with `ast` (nothing is imported):
 no import cycle between project modules, function-local imports included; only the commands
-layer of pipeline/ imports sources/; pipeline/ stays split into sub-packages; no product module
-grows past 600 lines."""
+layer of pipeline/ imports sources/; only a cli.py or a command imports pipeline.commands;
+pipeline/ stays split into sub-packages; no product module grows past 600 lines."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ MAX_MODULE_LINES = 600
 MAX_FILES_DIRECTLY_IN_PIPELINE = 12
 # The only modules under pipeline/ that may import sources/: the CLI and its commands.
 COMMAND_LAYER = ("pipeline.cli", "pipeline.commands")
+COMMANDS = "pipeline.commands"
 
 
 def module_files() -> dict[str, Path]:
@@ -113,6 +114,31 @@ def test_only_the_command_layer_of_pipeline_imports_sources() -> None:
         if target == "sources" or target.startswith("sources.")
     )
     assert offenders == []
+
+
+def command_importers(graph: dict[str, set[str]]) -> list[str]:
+    """Modules other than a cli.py or a command that import a command: what a command holds
+    (a mixture, a corpus size) belongs in a module that products and commands both import."""
+    def is_command(module: str) -> bool:
+        return module == COMMANDS or module.startswith(COMMANDS + ".")
+
+    return sorted(f"{name} imports {target}" for name, targets in graph.items()
+                  if not (is_command(name) or name.rsplit(".", 1)[-1] == "cli")
+                  for target in targets if is_command(target))
+
+
+def test_only_a_cli_or_a_command_imports_pipeline_commands() -> None:
+    assert command_importers(import_graph()) == []
+
+
+def test_command_importers_sees_every_other_module() -> None:
+    graph = {"pipeline.commands.mix": {"pipeline.commands.stats"}, "tokenizer.cli": {"pipeline.commands.mix"},
+             "pipeline.commands": {"pipeline.commands.run"}, "train.data": {"pipeline.commands.mix"},
+             "tokenizer.client": {"pipeline.commands"}, "pipeline.commandsx": {"pipeline.commands.run"},
+             "train.loop": {"pipeline.commandsx"}}
+    assert command_importers(graph) == ["pipeline.commandsx imports pipeline.commands.run",
+                                        "tokenizer.client imports pipeline.commands",
+                                        "train.data imports pipeline.commands.mix"]
 
 
 def test_pipeline_is_split_into_sub_packages() -> None:

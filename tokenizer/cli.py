@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from pipeline.commands.mix import load_mixture
+    from sources.mixture import load_mixture
     from tokenizer.train import train_tokenizer
 
     mixture = load_mixture(args.mixture)

@@ -35,11 +35,10 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
-from pipeline.commands.mix import shard_text_size, string_bytes
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, overlapping, read_json, with_path, write_json_atomic
 from pipeline.common.lock import folder_lock
-from pipeline.engine.shards import shard_paths
+from pipeline.engine.shards import shard_paths, shard_text_size, string_bytes
 from pipeline.engine.supervisor import (
     DEFAULT_DOCUMENT_BUDGET_S,
     IDLE,

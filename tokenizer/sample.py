@@ -23,9 +23,9 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
-from pipeline.commands.mix import Mixture, corpus_size, string_offsets
 from pipeline.common.errors import UserError
-from pipeline.engine.shards import shard_paths
+from pipeline.engine.shards import corpus_size, shard_paths, string_offsets
+from sources.mixture import Mixture
 
 KEY_SPACE = float(2**64)
 # Candidates are drawn a little above the target so the smallest keys reach it exactly.

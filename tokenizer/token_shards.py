@@ -22,9 +22,10 @@ Reading (what the trainer needs, nothing more):
     for shard in train.shards: shard.tokens, shard.offsets   # np.memmap of ids, int64 offsets
 
 `read_meta` and `open_shards` are the one reader of this format: the trainer's data loader
-(train/data.py) opens its sources through them too.
+(train/data.py), `train eval` and `pipeline mix` read token shards through them too.
 
-Passing `tokenizer` (or `tokenizer_sha256`) refuses shards encoded with another tokenizer.
+Passing `tokenizer` (or `tokenizer_sha256`) refuses shards encoded with another tokenizer
+(`check_tokenizer`); sources drawn together must share one (`check_same_tokenizer`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import file_sha256
 
 META = "meta.json"
-SPLITS = ("train", "heldout")
+ENCODE_FIRST = "run `tokenizer encode` first"
 
 
 def token_dtype(vocab_size: int) -> str:
@@ -113,17 +114,25 @@ class Shard:
     offsets: np.ndarray  # documents + 1 entries, the last one len(tokens)
 
 
-def read_meta(folder: Path) -> dict[str, Any]:
-    """A token-shard folder's meta.json; missing or unreadable is one InputError naming it."""
+def read_meta(folder: Path, source: str = "", hint: str = ENCODE_FIRST) -> dict[str, Any]:
+    """A token-shard folder's meta.json; a missing folder, a missing file or bad JSON is one
+    InputError naming it. Every reader of meta.json comes through here. `source` names the
+    source in the line and `hint` says what to do instead (the trainer can skip a source)."""
     path = folder / META
     if not folder.is_dir():
-        raise InputError(str(folder), "no token shards here (run `tokenizer encode` first)")
+        where = f"for source '{source}'" if source else "here"
+        raise InputError(str(folder), f"no token shards {where} ({hint})")
     if not path.is_file():
-        raise InputError(str(path), "missing: not a token-shard folder (run `tokenizer encode` first)")
+        raise InputError(str(path), f"missing: not a token-shard folder ({hint})")
     try:
         return json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as e:
         raise InputError(str(path), f"not valid JSON ({e})") from None
+
+
+def is_encoded(folder: Path) -> bool:
+    """Whether `tokenizer encode` finished this folder: it writes meta.json last."""
+    return (folder / META).is_file()
 
 
 def open_shards(folder: Path, meta: dict[str, Any], split: str) -> list[Shard]:
@@ -238,3 +247,21 @@ def check_tokenizer(meta: dict, sha256: str, tokenizer: str, folder: Path) -> No
             f"({meta.get('tokenizer')}), but {tokenizer} has sha256 {sha256[:12]}: refusing to mix them "
             "(re-encode with `tokenizer encode --restart`, or use the tokenizer that wrote them)"
         )
+
+
+def check_same_tokenizer(metas: dict[Path, dict[str, Any]]) -> None:
+    """Refuse to mix sources whose token shards (folder -> meta.json) come from different tokenizers.
+
+    Token ids and counts of two tokenizers mean different things: vocab_size, dtype and
+    tokenizer_sha256 must all agree with the first folder's, else one InputError names both.
+    """
+    if not metas:  # nothing encoded yet: nothing to mix
+        return
+    first, *others = metas
+    for folder in others:
+        for key in ("vocab_size", "dtype", "tokenizer_sha256"):
+            found, expected = metas[folder].get(key), metas[first].get(key)
+            if found != expected:
+                raise InputError(str(folder / META),
+                                 f"{key} {found!r} differs from {first.name}'s {expected!r}: sources must share "
+                                 "one tokenizer, refusing to mix them (re-encode with `tokenizer encode --restart`)")

@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.commands.mix import Mixture
 from pipeline.common.errors import InputError, UserError
-from tokenizer.token_shards import open_shards, read_meta
+from sources.mixture import Mixture
+from tokenizer.token_shards import ENCODE_FIRST, check_same_tokenizer, is_encoded, open_shards, read_meta
+
+SKIP_HINT = f"{ENCODE_FIRST}, or train on the other sources with --skip-missing-sources"
 
 
 @dataclass
@@ -59,12 +61,7 @@ class SourceTokens:
 
 def open_source(folder: Path, name: str, split: str = "train") -> SourceTokens:
     """Memory-map `folder`'s shards of `split` (tokenizer/token_shards.py checks them)."""
-    hint = " (run `tokenizer encode` first, or train on the other sources with --skip-missing-sources)"
-    if not folder.is_dir():
-        raise InputError(str(folder), f"no token shards for source '{name}'{hint}")
-    if not (folder / "meta.json").is_file():
-        raise InputError(str(folder / "meta.json"), f"missing: not a token-shard folder{hint}")
-    meta = read_meta(folder)
+    meta = read_meta(folder, name, SKIP_HINT)
     shards = [shard.tokens for shard in open_shards(folder, meta, split) if len(shard.tokens)]
     starts = np.concatenate([[0], np.cumsum([len(s) for s in shards], dtype=np.int64)]).astype(np.int64)
     return SourceTokens(name=name, folder=folder, meta=meta, shards=shards, starts=starts)
@@ -139,7 +136,7 @@ def open_mixture(root: Path, mixture: Mixture, *, split: str = "train", skip_mis
         if share <= 0:
             continue
         folder = root / name
-        if skip_missing and not (folder / "meta.json").is_file():
+        if skip_missing and not is_encoded(folder):
             skipped.append(name)
             continue
         source = open_source(folder, name, split)
@@ -150,12 +147,7 @@ def open_mixture(root: Path, mixture: Mixture, *, split: str = "train", skip_mis
         proportions.append(share)
     if not sources:
         raise InputError(str(root), f"no token shards for any source of mixture '{mixture.name}'")
+    check_same_tokenizer({source.folder: source.meta for source in sources})
     first = sources[0]
-    for source in sources[1:]:
-        for key in ("vocab_size", "dtype", "tokenizer_sha256"):
-            if source.meta.get(key) != first.meta.get(key):
-                raise InputError(str(source.folder / "meta.json"),
-                                 f"{key} {source.meta.get(key)!r} differs from {first.name}'s "
-                                 f"{first.meta.get(key)!r}: sources must share one tokenizer")
     return TokenData(sources=sources, proportions=proportions, vocab_size=int(first.meta["vocab_size"]),
                      skipped=skipped, tokenizer_sha256=str(first.meta.get("tokenizer_sha256", "")))

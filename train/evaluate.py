@@ -20,9 +20,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from pipeline.commands.mix import load_mixture
 from pipeline.common.errors import UserError
 from pipeline.common.files import write_json_atomic
+from sources.mixture import load_mixture
+from tokenizer.token_shards import META, is_encoded
 from train.data import SourceTokens, open_source
 from train.model import Transformer
 from train.trained import load_model, open_run
@@ -73,12 +74,12 @@ def evaluate(model: Transformer, data_root: Path, proportions: dict[str, float],
         if share <= 0:
             continue
         folder = data_root / name
-        if not (folder / "meta.json").is_file():
+        if not is_encoded(folder):
             missing.append(name)
             continue
         held = open_source(folder, name, split="heldout")
         if check_tokens is not None:
-            check_tokens(held.meta, folder / "meta.json")
+            check_tokens(held.meta, folder / META)
         if held.tokens < 2:
             missing.append(name)
             continue

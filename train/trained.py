@@ -17,6 +17,7 @@ import torch
 
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import file_sha256
+from tokenizer.token_shards import META, read_meta
 from train import checkpoint
 from train.model import ModelArgs, Transformer
 
@@ -41,10 +42,10 @@ class TrainedRun:
         root = self.data_root
         if not root.is_dir():
             return None
-        for meta_path in sorted(root.glob("*/meta.json")):
+        for meta_path in sorted(root.glob(f"*/{META}")):
             try:
-                return json.loads(meta_path.read_text())
-            except (OSError, ValueError):
+                return read_meta(meta_path.parent)
+            except (OSError, InputError):  # unreadable: the next source's names the same tokenizer
                 continue
         return None
 

@@ -1,222 +1,29 @@
-"""Named mixtures: how much of each source a tokenizer sample or a training run draws.
+"""`pipeline mix`: what a mixture draws from each source, in the shape of the paper's Table 1.
 
-`llama1` is the paper's Table 1: sampling proportions and the epochs each source sees over
-1.4T tokens. Custom mixtures come from TOML files (see `load_mixture`):
-
-    name = "mine"            # optional, default: the file's stem
-    reference_tokens = 0     # optional: the total the reference epochs refer to
-    [proportions]            # source -> share of sampled tokens, summing to 1
-    c4 = 0.6
-    wikipedia = 0.4
-    [reference_epochs]       # optional: epochs reported elsewhere, shown beside ours
-    c4 = 1.0
-
-`pipeline mix` prints, per source, the proportion, the tokens available (counted from token
-shards when `tokenizer encode` has run, else estimated from the corpus's text bytes), the
-tokens a run of N tokens draws and the epochs that implies, in the shape of Table 1.
+Per source: the proportion, the tokens available (counted from token shards when `tokenizer
+encode` has run, else estimated from the corpus's text bytes), the tokens a run of N tokens
+draws and the epochs that implies. The mixtures themselves live in sources/mixture.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-
 from pipeline.common.errors import UserError
-from sources import REGISTRY
+from pipeline.common.files import file_sha256
+from pipeline.engine.shards import corpus_size
+from sources.mixture import MIXTURES, Mixture, load_mixture
+from tokenizer.token_shards import META, check_same_tokenizer, check_tokenizer, read_meta
 
-
-@dataclass(frozen=True)
-class Mixture:
-    name: str
-    proportions: dict[str, float]  # source -> share of sampled tokens, summing to 1
-    reference_epochs: dict[str, float] = field(default_factory=dict)  # what the paper reports, if known
-    reference_tokens: int = 0  # the total the reference epochs refer to
-
-    def sources(self) -> list[str]:
-        return list(self.proportions)
-
-
-LLAMA1 = Mixture(
-    name="llama1",
-    proportions={
-        "commoncrawl": 0.670,
-        "c4": 0.150,
-        "github": 0.045,
-        "wikipedia": 0.045,
-        "books": 0.045,
-        "arxiv": 0.025,
-        "stackexchange": 0.020,
-    },
-    reference_epochs={
-        "commoncrawl": 1.10,
-        "c4": 1.06,
-        "github": 0.64,
-        "wikipedia": 2.45,
-        "books": 2.23,
-        "arxiv": 1.06,
-        "stackexchange": 1.03,
-    },
-    reference_tokens=1_400_000_000_000,
-)
-
-MIXTURES: dict[str, Mixture] = {"llama1": LLAMA1}
-
-SUM_TOLERANCE = 1e-6
 # LLaMA's tokenizer averages roughly 4 bytes of English text per token; code and other
 # scripts take fewer. Only used before `tokenizer encode` has counted the real tokens.
 DEFAULT_BYTES_PER_TOKEN = 4.0
 DEFAULT_MAX_EPOCHS = 3.0  # the paper's most repeated source, Wikipedia, sees 2.45
-
-
-def load_mixture(name_or_path: str | Path) -> Mixture:
-    """A named mixture (`llama1`) or one read from a TOML file, validated.
-
-    Raises UserError when the file is missing or malformed, names a source that does not
-    exist, or its proportions do not sum to 1.
-    """
-    key = str(name_or_path)
-    if key in MIXTURES:
-        return MIXTURES[key]
-    path = Path(key)
-    if not path.exists():
-        if path.suffix != ".toml" and "/" not in key:
-            raise UserError(f"unknown mixture '{key}' (named: {', '.join(MIXTURES)}; or give a .toml file)")
-        raise UserError(f"{path}: mixture file does not exist")
-    from pipeline.common.config import read_toml
-
-    table = read_toml(path)
-    unknown = set(table) - {"name", "proportions", "reference_epochs", "reference_tokens"}
-    if unknown:
-        raise UserError(f"{path}: unknown key(s) {sorted(unknown)} (known: name, proportions, "
-                        "reference_epochs, reference_tokens)")
-    proportions = table.get("proportions")
-    if not isinstance(proportions, dict) or not proportions:
-        raise UserError(f"{path}: needs a [proportions] table of source = share")
-    mixture = Mixture(
-        name=str(table.get("name", path.stem)),
-        proportions={str(k): _number(v, path, f"proportions.{k}") for k, v in proportions.items()},
-        reference_epochs={str(k): _number(v, path, f"reference_epochs.{k}")
-                          for k, v in dict(table.get("reference_epochs", {})).items()},
-        reference_tokens=int(_number(table.get("reference_tokens", 0), path, "reference_tokens")),
-    )
-    validate(mixture, str(path))
-    return mixture
-
-
-def _number(value: object, path: Path, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
-        raise UserError(f"{path}: {key} must be a number >= 0, got {value!r}")
-    return float(value)
-
-
-def validate(mixture: Mixture, where: str) -> None:
-    """Every source exists in the registry and the proportions sum to 1."""
-    unknown = [s for s in mixture.proportions if s not in REGISTRY]
-    if unknown:
-        raise UserError(f"{where}: unknown source(s) {unknown} in mixture '{mixture.name}' "
-                        f"(known: {', '.join(REGISTRY)})")
-    total = sum(mixture.proportions.values())
-    if abs(total - 1.0) > SUM_TOLERANCE:
-        raise UserError(f"{where}: proportions of mixture '{mixture.name}' sum to {total:.6g}, not 1")
-    stray = set(mixture.reference_epochs) - set(mixture.proportions)
-    if stray:
-        raise UserError(f"{where}: reference_epochs names source(s) {sorted(stray)} not in the proportions")
-
-
-# ---------------------------------------------------------------------------------------
-# What the corpus and the token shards hold
-
-
-@dataclass(frozen=True)
-class CorpusSize:
-    documents: int
-    text_bytes: int  # UTF-8 bytes of the text column, the unit the tokenizer sample is drawn in
-
-
-def string_offsets(array: pa.Array) -> np.ndarray:
-    """The offsets of a string column's values (length + 1), read without touching the text."""
-    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
-    offsets = np.frombuffer(array.buffers()[1], dtype=width)
-    return offsets[array.offset:array.offset + len(array) + 1].astype(np.int64)
-
-
-def string_bytes(array: pa.Array) -> int:
-    """UTF-8 bytes held by a string column."""
-    if len(array) == 0:
-        return 0
-    offsets = string_offsets(array)
-    return int(offsets[-1] - offsets[0])
-
-
-def corpus_size(folder: Path) -> CorpusSize | None:
-    """Documents and text bytes of a source's corpus shards; None when there are none.
-
-    Reads only the Arrow metadata and the text column's offsets through a memory map, so it
-    costs a few pages per record batch, not a pass over the text.
-    """
-    from pipeline.engine.shards import shard_paths
-
-    paths = [p for p in shard_paths(folder) if p.exists()] if folder.is_dir() else []
-    if not paths:
-        return None
-    sizes = [shard_text_size(path) for path in paths]
-    return CorpusSize(sum(d for d, _ in sizes), sum(b for _, b in sizes))
-
-
-def shard_text_size(path: Path) -> tuple[int, int]:
-    """(documents, UTF-8 bytes of text) of one corpus shard, from its offsets only."""
-    documents = text_bytes = 0
-    try:
-        with pa.memory_map(str(path)) as source:
-            for batch in pa.ipc.open_stream(source):
-                documents += batch.num_rows
-                text_bytes += string_bytes(batch.column("text"))
-    except (OSError, pa.ArrowException) as e:
-        raise UserError(f"{path}: unreadable corpus shard ({e})") from None
-    return documents, text_bytes
-
-
-def token_meta(folder: Path) -> dict | None:
-    """The token shards' meta.json of one source, or None when it has not been encoded."""
-    path = folder / "meta.json"
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: unreadable token shard metadata ({e})") from None
-
-
-def check_same_tokenizer(metas: dict[str, dict], tokenizer: Path | None) -> str | None:
-    """The one tokenizer hash every source's token shards share (and `tokenizer`, if given).
-
-    Token counts from different tokenizers cannot be mixed: raises UserError naming both.
-    """
-    expected: str | None = None
-    expected_from = ""
-    if tokenizer is not None and tokenizer.exists():
-        from pipeline.common.files import file_sha256
-
-        expected, expected_from = file_sha256(tokenizer), str(tokenizer)
-    for source, meta in metas.items():
-        digest = meta.get("tokenizer_sha256")
-        if expected is None:
-            expected, expected_from = digest, f"the token shards of {source}"
-        elif digest != expected:
-            raise UserError(
-                f"the token shards of {source} were encoded with tokenizer sha256 {str(digest)[:12]}, "
-                f"but {expected_from} has {expected[:12]}: refusing to mix them (re-encode with "
-                "`tokenizer encode --restart`)"
-            )
-    return expected
 
 
 @dataclass(frozen=True)
@@ -240,9 +47,19 @@ def plan(
     tokenizer: Path | None = None,
     bytes_per_token: float = DEFAULT_BYTES_PER_TOKEN,
 ) -> list[SourcePlan]:
-    """Per source: tokens available, tokens drawn for `total_tokens`, hence epochs."""
-    metas = {s: m for s in mixture.sources() if (m := token_meta(tokens_root / s)) is not None}
-    check_same_tokenizer(metas, tokenizer)
+    """Per source: tokens available, tokens drawn for `total_tokens`, hence epochs.
+
+    Token counts of different tokenizers cannot be added up: the sources' token shards must
+    share one tokenizer, and `tokenizer` when that file exists.
+    """
+    folders = {source: tokens_root / source for source in mixture.sources()}
+    # exists(), not is_encoded(): a meta.json that is not a readable file is refused, not skipped.
+    metas = {source: read_meta(folder) for source, folder in folders.items() if (folder / META).exists()}
+    if tokenizer is not None and tokenizer.exists():
+        sha256 = file_sha256(tokenizer)
+        for source, meta in metas.items():
+            check_tokenizer(meta, sha256, str(tokenizer), folders[source])
+    check_same_tokenizer({folders[source]: meta for source, meta in metas.items()})
     rows = []
     for source, proportion in mixture.proportions.items():
         drawn = round(proportion * total_tokens)
@@ -253,10 +70,6 @@ def plan(
             available, counted = (round(size.text_bytes / bytes_per_token) if size else 0), False
         rows.append(SourcePlan(source, proportion, available, counted, drawn))
     return rows
-
-
-# ---------------------------------------------------------------------------------------
-# `pipeline mix`
 
 
 def parse_tokens(text: str) -> int:

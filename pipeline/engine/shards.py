@@ -2,7 +2,8 @@
 
 Every shard has the columns id, text, source, then the typed metadata columns of its
 source and stages. Writers never leave a partial file under a final name: a shard is
-written as `<name>.tmp` and renamed once closed.
+written as `<name>.tmp` and renamed once closed. Readers hand out documents (`iter_shard`,
+`read_corpus`) or, from the text column's offsets alone, sizes (`corpus_size`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import queue
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
@@ -310,6 +312,53 @@ def count_rows(path: Path) -> int:
         return sum(b.num_rows for b in pa.ipc.open_stream(source))
 
 
+@dataclass(frozen=True)
+class CorpusSize:
+    documents: int
+    text_bytes: int  # UTF-8 bytes of the text column, the unit the tokenizer sample is drawn in
+
+
+def string_offsets(array: pa.Array) -> np.ndarray:
+    """The offsets of a string column's values (length + 1), read without touching the text."""
+    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(array.buffers()[1], dtype=width)
+    return offsets[array.offset:array.offset + len(array) + 1].astype(np.int64)
+
+
+def string_bytes(array: pa.Array) -> int:
+    """UTF-8 bytes held by a string column."""
+    if len(array) == 0:
+        return 0
+    offsets = string_offsets(array)
+    return int(offsets[-1] - offsets[0])
+
+
+def corpus_size(folder: Path) -> CorpusSize | None:
+    """Documents and text bytes of a source's corpus shards; None when there are none.
+
+    Reads only the Arrow metadata and the text column's offsets through a memory map, so it
+    costs a few pages per record batch, not a pass over the text.
+    """
+    paths = [p for p in shard_paths(folder) if p.exists()] if folder.is_dir() else []
+    if not paths:
+        return None
+    sizes = [shard_text_size(path) for path in paths]
+    return CorpusSize(sum(d for d, _ in sizes), sum(b for _, b in sizes))
+
+
+def shard_text_size(path: Path) -> tuple[int, int]:
+    """(documents, UTF-8 bytes of text) of one corpus shard, from its offsets only."""
+    documents = text_bytes = 0
+    try:
+        with pa.memory_map(str(path)) as source:
+            for batch in pa.ipc.open_stream(source):
+                documents += batch.num_rows
+                text_bytes += string_bytes(batch.column("text"))
+    except (OSError, pa.ArrowException) as e:
+        raise UserError(f"{path}: unreadable corpus shard ({e})") from None
+    return documents, text_bytes
+
+
 def repeated_ids(paths: list[Path]) -> list[str]:
     """Ids that more than one document of these shards carries (sorted; empty when every id is
     unique).
@@ -354,7 +403,7 @@ def id_hashes(ids: pa.Array) -> np.ndarray:
     its position in the string, plus the length times one more weight. Equal strings hash equal
     wherever they sit; two different ones collide with probability at most 2^-56."""
     global _id_weights
-    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset:ids.offset + len(ids) + 1].astype(np.int64)
+    offsets = string_offsets(ids)
     lengths = np.diff(offsets)
     longest = int(lengths.max(initial=0))
     if len(_id_weights) < longest + 1:  # the same generator's first values: weights never change
