@@ -60,6 +60,7 @@ if [ "${1:-}" = "--lock" ]; then
     "${extra_args[@]}" --all-build-deps --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
     --output-file "$lock" "$@" pyproject.toml
   { echo "$digest_label $(dependency_digest)"; cat "$lock"; } >"$work/lock" && mv "$work/lock" "$lock"
+  rm -rf herd.egg-info  # pip-compile's metadata build leaves it; see below
 fi
 
 [ -f "$lock" ] || { echo "install: $lock is missing: regenerate it with ./install.sh --lock" >&2; exit 2; }
@@ -111,7 +112,10 @@ fi
 # herd itself, again whenever pyproject.toml changes (its scripts and metadata come from there).
 herd_stamp=.venv/.herd-pyproject.sha256
 herd_digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
-if [ "$(cat "$herd_stamp" 2>/dev/null)" != "$herd_digest" ]; then
+if [ "$(cat "$herd_stamp" 2>/dev/null)" != "$herd_digest" ] || [ -d herd.egg-info ]; then
+  # A herd.egg-info in the repository root (left by a metadata build) would shadow the installed
+  # metadata whenever Python runs from here, and with it the entry points that register sources.
+  rm -rf herd.egg-info
   "${pip[@]}" install --no-deps --no-build-isolation -e .
   echo "$herd_digest" >"$herd_stamp"
 fi

@@ -47,7 +47,7 @@ def _bench_sources():
 def measure(name: str, inputs: str, output: str, models: str | None) -> dict:
     """In this (child) process: run `name` over `inputs`; CPU seconds and peak memory."""
     from pipeline.commands.run import run_source
-    from sources import source_class
+    from pipeline.engine.registry import source_class
 
     source = source_class(name)()
     if models:
@@ -78,7 +78,7 @@ def run_child(name: str, inputs: Path, output: Path, models: Path | None) -> dic
 
 def scale_source(bench, name: str, factors: list[int], base: int, real: bool) -> list[tuple[str, dict | str, int]]:
     """(size label, measurement or why not, input bytes) for each size."""
-    from sources import source_class
+    from pipeline.engine.registry import source_class
 
     rows = []
     with tempfile.TemporaryDirectory(prefix=f"scale-{name}-") as tmp:

@@ -32,8 +32,8 @@ from pipeline.common.errors import UserError  # noqa: E402
 from pipeline.engine.document import Document  # noqa: E402
 from pipeline.engine.source import Source  # noqa: E402
 from pipeline.filters.c4_quality import C4Thresholds, clean_page  # noqa: E402
-from sources import PAPER_SOURCES  # noqa: E402
-from sources.samples import write_samples  # noqa: E402
+from pipeline.corpus.mixture import LLAMA1  # noqa: E402
+from pipeline.commands.sample import write_samples  # noqa: E402
 
 
 def raw_bytes(path: Path) -> int:
@@ -85,7 +85,7 @@ def write_copies(name: str, root: Path, copies: int) -> Path:
 
 def measure_source(name: str, copies: int) -> tuple[int, int, int, float] | str:
     """(input bytes, documents read, documents kept, seconds), or why it was not measured."""
-    from sources import source_class
+    from pipeline.engine.registry import source_class
 
     try:
         source = source_class(name)()
@@ -239,7 +239,7 @@ def near_dedup_section() -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, default=10, help="sample copies side by side (default %(default)s)")
-    parser.add_argument("--sources", nargs="+", default=PAPER_SOURCES,
+    parser.add_argument("--sources", nargs="+", default=LLAMA1.sources(),
                         help="sources to measure (default: every source with a sample writer)")
     parser.add_argument("--seconds", type=float, default=2.0, help="minimum timing per C4 filter (default 2)")
     parser.add_argument("--skip-near-dedup", action="store_true", help="do not run bench/near_dedup.py")

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.engine.document import Document  # noqa: E402
 from pipeline.engine.shards import ShardWriter, build_schema, read_corpus  # noqa: E402
-from sources.mixture import Mixture  # noqa: E402
+from pipeline.corpus.mixture import Mixture  # noqa: E402
 from sources.samples.text import paragraph  # noqa: E402
 from tokenizer.encode import encode_corpus, find_sources  # noqa: E402
 from tokenizer.hf import load_hf_tokenizer  # noqa: E402

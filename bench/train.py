@@ -36,7 +36,7 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sources.mixture import LLAMA1  # noqa: E402
+from pipeline.corpus.mixture import LLAMA1  # noqa: E402
 from train.config import TrainConfig, resolve  # noqa: E402
 from train.loop import build_optimizer, train  # noqa: E402
 from train.metrics import peak_flops, read_metrics  # noqa: E402

@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/raw", help="raw root; one folder per source (default %(default)s)")
     p.add_argument("--sources", nargs="*", help="only these sources (default: all)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.set_defaults(handler=_delegate("sources.samples", "command"))
+    p.set_defaults(handler=_delegate("pipeline.commands.sample", "command"))
 
     p = sub.add_parser("download", help="fetch real raw inputs over the network")
     p.add_argument("source", help="commoncrawl, wikipedia, ... (see the source's help)")

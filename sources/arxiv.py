@@ -35,14 +35,13 @@ from pipeline.engine.stage import Stage
 from pipeline.filters.clean_latex import CutBeforeFirstSection, ExpandMacros, RemoveBibliography
 from pipeline.filters.min_chars import MinChars
 from pipeline.formats.archives import ArchiveError, Limits, MiB, decompressed, read_bounded, read_tar
+from pipeline.formats.arxiv import arxiv_id
 from pipeline.formats.files import decode_utf8_or_latin1
 from pipeline.text.latex import LatexError, inline_inputs, strip_comments
 from pipeline.text.latex_macros import MAX_EXPANSIONS, inline_packages
 
 DOCUMENTCLASS = re.compile(r"\\documentclass\s*[\[{]|\\documentstyle\s*[\[{]")
 BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
-OLD_STYLE_ID = re.compile(r"^([a-z-]+(?:\.[A-Z]{2})?)(\d{7}(?:v\d+)?)$")
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".gz", ".tex")
 
 
 @dataclass
@@ -55,17 +54,6 @@ class ArxivConfig(SourceConfig):
 
     def limits(self) -> Limits:
         return Limits(self.max_file_mb * MiB, self.max_paper_mb * MiB, self.max_decompressed_mb * MiB)
-
-
-def arxiv_id(path: str) -> str:
-    """`2101.00001v2.tar.gz` -> 2101.00001v2; `hep-th9901001.gz` -> hep-th/9901001."""
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    for suffix in ARCHIVE_SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    old = OLD_STYLE_ID.match(name)
-    return f"{old.group(1)}/{old.group(2)}" if old else name
 
 
 def pick_main(texts: dict[str, str]) -> str | None:

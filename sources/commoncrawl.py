@@ -146,7 +146,7 @@ class CommonCrawl(Source):
     def _warn_about_toy_models(self, inputs: list[str]) -> None:
         """Once per run: models trained on `pipeline sample`'s generated text say nothing about
         real pages (on the real WARCs such a classifier kept 48 of 48 pages)."""
-        from sources.samples import is_generated
+        from pipeline.common.generated import is_generated
 
         c = self.config
         models = Path(c.models_dir)

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from sources.mixture import load_mixture
+    from pipeline.corpus.mixture import load_mixture
     from tokenizer.train import train_tokenizer
 
     mixture = load_mixture(args.mixture)

@@ -25,7 +25,7 @@ import xxhash
 
 from pipeline.common.errors import UserError
 from pipeline.engine.shards import corpus_size, shard_paths, string_offsets
-from sources.mixture import Mixture
+from pipeline.corpus.mixture import Mixture
 
 KEY_SPACE = float(2**64)
 # Candidates are drawn a little above the target so the smallest keys reach it exactly.

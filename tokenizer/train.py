@@ -23,7 +23,7 @@ import sentencepiece as spm
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, write_json_atomic
 from pipeline.common.lock import folder_lock
-from sources.mixture import Mixture
+from pipeline.corpus.mixture import Mixture
 from tokenizer.sample import draw_sample
 
 # LLaMA-1's trainer spec as stored in its tokenizer.model (the Llama 2 paper: "same tokenizer").

@@ -63,7 +63,7 @@ PRESETS: dict[str, Preset] = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    mixture: str = "llama1"  # a mixture name or a TOML file (sources/mixture.py)
+    mixture: str = "llama1"  # a mixture name or a TOML file (pipeline/corpus/mixture.py)
     model: str = "tiny"  # preset name
     data: str = "data/tokens"  # root holding one token-shard folder per source
     run: str = ""  # run folder; default runs/<mixture>-<model>

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from pipeline.common.errors import InputError, UserError
-from sources.mixture import Mixture
+from pipeline.corpus.mixture import Mixture
 from tokenizer.token_shards import ENCODE_FIRST, check_same_tokenizer, is_encoded, open_shards, read_meta
 
 SKIP_HINT = f"{ENCODE_FIRST}, or train on the other sources with --skip-missing-sources"

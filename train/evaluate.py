@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import write_json_atomic
-from sources.mixture import load_mixture
+from pipeline.corpus.mixture import load_mixture
 from tokenizer.token_shards import META, is_encoded
 from train.data import SourceTokens, open_source
 from train.model import Transformer

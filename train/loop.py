@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from pipeline.common.errors import UserError
-from sources.mixture import load_mixture
+from pipeline.corpus.mixture import load_mixture
 from train import checkpoint
 from train.config import TrainConfig, check_resume_compatible, resolve, write_config
 from train.data import MixtureLoader, open_mixture

@@ -200,7 +200,7 @@ def _paper_tex_files(files: dict[str, str]) -> list[str]:
 
 
 def arxiv_raw(path: Path) -> Iterator[tuple[str, Paper]]:
-    from sources.arxiv import arxiv_id  # the paper's id is the file name's, as the source spells it
+    from pipeline.formats.arxiv import arxiv_id  # the paper's id is the file name's, as the source spells it
 
     files: dict[str, str] = {}
     try:

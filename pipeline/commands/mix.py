@@ -2,7 +2,7 @@
 
 Per source: the proportion, the tokens available (counted from token shards when `tokenizer
 encode` has run, else estimated from the corpus's text bytes), the tokens a run of N tokens
-draws and the epochs that implies. The mixtures themselves live in sources/mixture.py.
+draws and the epochs that implies. The mixtures themselves live in pipeline/corpus/mixture.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256
 from pipeline.engine.shards import corpus_size
-from sources.mixture import MIXTURES, Mixture, load_mixture
+from pipeline.corpus.mixture import MIXTURES, Mixture, load_mixture
 from tokenizer.token_shards import META, check_same_tokenizer, check_tokenizer, read_meta
 
 # LLaMA's tokenizer averages roughly 4 bytes of English text per token; code and other

@@ -179,7 +179,7 @@ def load_cited_urls(paths: list[str]) -> set[str]:
 
 
 def trained_on_generated_sample(paths: list[str]) -> bool:
-    from sources.samples import is_generated
+    from pipeline.common.generated import is_generated
 
     return any(is_generated(p) for p in paths)
 

@@ -12,11 +12,12 @@ from pipeline.common.config import override, read_toml
 from pipeline.common.errors import UserError
 from pipeline.common.files import overlapping
 from pipeline.common.lock import folder_lock
+from pipeline.corpus.mixture import LLAMA1
 from pipeline.engine.executor import LocalExecutor, RunReport, clear_run, plan_run
+from pipeline.engine.registry import source_class, source_names
 from pipeline.engine.runner import RunSpec
 from pipeline.engine.source import Source, filesystem
 from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, check_budget
-from sources import PAPER_SOURCES, REGISTRY, source_class
 
 
 def build_source(name: str, config_file: str | None) -> Source:
@@ -24,7 +25,7 @@ def build_source(name: str, config_file: str | None) -> Source:
     config = cls.config_class()
     if config_file:
         table = read_toml(config_file)
-        unknown = set(table) - set(REGISTRY)
+        unknown = set(table) - set(source_names())
         if unknown:
             raise UserError(f"{config_file}: unknown source table(s) {sorted(unknown)}")
         config = override(config, table.get(name, {}), f"{config_file} [{name}]")
@@ -122,7 +123,7 @@ def _run_locked(
 def run_sources(args: argparse.Namespace) -> None:
     if args.source == "all":
         raw_root = args.input or "data/raw"
-        names = [n for n in PAPER_SOURCES if _exists(f"{raw_root.rstrip('/')}/{n}")]
+        names = [n for n in LLAMA1.sources() if _exists(f"{raw_root.rstrip('/')}/{n}")]
         if not names:
             raise UserError(f"{raw_root}: no source folders found (run `pipeline sample` for sample data)")
         inputs = {n: f"{raw_root.rstrip('/')}/{n}" for n in names}

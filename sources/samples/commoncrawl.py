@@ -23,7 +23,7 @@ import random
 import uuid
 from pathlib import Path
 
-from sources.samples import mark_generated
+from pipeline.common.generated import mark_generated
 from sources.samples.text import paragraph, sentence
 
 SITES = ["dailyharbour.example", "valleynews.example", "oldtownherald.example"]

@@ -25,7 +25,7 @@ def main() -> None:
     name, raw, out = sys.argv[1:4]
     from pipeline.commands.run import run_source
     from pipeline.common.errors import UserError
-    from sources import source_class
+    from pipeline.engine.registry import source_class
     from tests.hostile.helpers import CommonCrawlReader
 
     source = CommonCrawlReader() if name == "commoncrawl" else source_class(name)()

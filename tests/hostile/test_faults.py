@@ -28,7 +28,7 @@ import pytest
 import torch
 
 from pipeline.engine.shards import count_rows
-from sources.samples import write_samples
+from pipeline.commands.sample import write_samples
 from tests.conftest import script, subprocess_env
 from tests.tokenizer.conftest import trained  # noqa: F401  (the session's small tokenizer)
 from tests.tokenizer.corpus import write_source

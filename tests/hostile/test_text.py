@@ -108,7 +108,7 @@ EMPTY = {
 
 @pytest.mark.parametrize("name", list(EMPTY))
 def test_empty_file_alone_is_one_clear_error(name: str, tmp_path: Path) -> None:
-    from sources import source_class
+    from pipeline.engine.registry import source_class
 
     file_name, data, problem = EMPTY[name]
     (tmp_path / "raw" / file_name).parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,8 @@ import pytest
 from pipeline.commands.run import run_source
 from pipeline.common.errors import InputError
 from pipeline.engine.shards import read_corpus
-from sources.arxiv import ArXiv, ArxivConfig, arxiv_id
+from pipeline.formats.arxiv import arxiv_id
+from sources.arxiv import ArXiv, ArxivConfig
 from sources.samples.arxiv import tar_gz, write
 
 MAIN = r"""\documentclass{article}

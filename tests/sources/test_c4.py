@@ -12,7 +12,7 @@ from datasets import Dataset
 from pipeline.commands.run import run_source
 from pipeline.common.errors import UserError
 from sources.c4 import C4, C4Config
-from sources.samples import write_samples
+from pipeline.commands.sample import write_samples
 
 GOOD = " ".join(f"Sentence number {n} of a good page is here." for n in range(6))
 

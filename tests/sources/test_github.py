@@ -14,7 +14,7 @@ from datasets import Dataset
 from pipeline.commands.run import run_source
 from pipeline.common.errors import UserError
 from sources.github import GitHub, GitHubConfig
-from sources.samples import write_samples
+from pipeline.commands.sample import write_samples
 from sources.samples.github import LICENSES
 from tests.installed_licences import installed_licence
 

@@ -11,7 +11,7 @@ from datasets import Dataset
 
 from pipeline.commands.run import run_source
 from pipeline.common.errors import UserError
-from sources.samples import write_samples
+from pipeline.commands.sample import write_samples
 from sources.samples.stackexchange import entity_bomb_xml, posts_xml
 from sources.stackexchange import ANSWER_SEPARATOR, StackExchange, StackExchangeConfig, site_name
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sources.mixture import Mixture
+from pipeline.corpus.mixture import Mixture
 from tests.tokenizer.corpus import write_source
 from tokenizer.train import TrainResult, train_tokenizer
 

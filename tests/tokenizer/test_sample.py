@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.common.errors import UserError
-from sources.mixture import Mixture
+from pipeline.corpus.mixture import Mixture
 from tests.tokenizer.conftest import MIXTURE, write_corpus
 from tests.tokenizer.corpus import write_source
 from tokenizer.sample import byte_targets, draw_sample

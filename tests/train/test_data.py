@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.common.errors import InputError, UserError
-from sources.mixture import LLAMA1, Mixture
+from pipeline.corpus.mixture import LLAMA1, Mixture
 from tests.train.token_shards import write_llama1_tokens, write_source
 from train.data import MixtureLoader, open_mixture, open_source
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sources.mixture import LLAMA1
+from pipeline.corpus.mixture import LLAMA1
 from tests.conftest import script, subprocess_env
 from tests.train.debug_run import train_debug_run
 from train.evaluate import evaluate

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sources.mixture import LLAMA1
+from pipeline.corpus.mixture import LLAMA1
 from tests.conftest import REPO, subprocess_env
 from tests.train.token_shards import write_llama1_tokens
 from train.plan import GIB, device_memory_gib, plan

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sources.mixture import LLAMA1
+from pipeline.corpus.mixture import LLAMA1
 
 BOS, EOS = 1, 2
 

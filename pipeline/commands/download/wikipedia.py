@@ -18,7 +18,7 @@ from pathlib import Path
 from pipeline.commands.download.fetch import Checksum
 from pipeline.commands.download.options import add_common, fetcher, say
 from pipeline.common.errors import UserError
-from sources.wikipedia import PAPER_LANGUAGES
+from pipeline.engine.registry import source_class
 
 WIKIMEDIA_BASE = "https://dumps.wikimedia.org"
 JOB = "articlesmultistreamdump"
@@ -31,7 +31,8 @@ def parser() -> argparse.ArgumentParser:
                                 description="Fetch Wikipedia pages-articles multistream dumps and their indexes.")
     p.add_argument("--date", required=True, help="dump date YYYYMMDD (the paper used June-August 2022 dumps; "
                    "Wikimedia keeps the last few months, older ones are on mirrors)")
-    p.add_argument("--languages", nargs="+", default=PAPER_LANGUAGES,
+    paper_languages = list(source_class("wikipedia").config_class().languages)  # the source's default: the paper's 20
+    p.add_argument("--languages", nargs="+", default=paper_languages,
                    help="wiki language codes (default: the paper's 20: %(default)s)")
     add_common(p, "data/raw/wikipedia", WIKIMEDIA_BASE)
     return p

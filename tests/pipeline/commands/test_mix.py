@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.commands.mix import parse_tokens, plan
 from pipeline.engine.shards import corpus_size
-from sources.mixture import load_mixture
+from pipeline.corpus.mixture import load_mixture
 from tests.conftest import script, subprocess_env
 from tests.tokenizer.corpus import write_source
 

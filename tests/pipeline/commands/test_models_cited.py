@@ -15,7 +15,7 @@ from pipeline.commands.run import run_source
 from pipeline.common.errors import UserError
 from pipeline.formats.warc import iter_warc_records
 from sources.commoncrawl import CommonCrawl, CommonCrawlConfig
-from sources.samples import is_generated
+from pipeline.common.generated import is_generated
 from sources.samples.commoncrawl import write
 from sources.samples.wikipedia import Page, write_dump
 from sources.wikipedia import Wikipedia

@@ -11,8 +11,9 @@
     [reference_epochs]       # optional: epochs reported elsewhere, shown beside ours
     c4 = 1.0
 
-A mixture lives beside the sources because it is validated against their registry; the
-tokenizer's sample, the trainer and `pipeline mix` all read it from here.
+Its sources are validated against the registry of sources (pipeline/engine/registry.py); the
+tokenizer's sample, the trainer and `pipeline mix` all read mixtures from here, and
+`pipeline run all` and `pipeline sample` cover `LLAMA1`'s sources, in its order.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from pipeline.common.config import read_toml
 from pipeline.common.errors import UserError
-from sources import REGISTRY
+from pipeline.engine.registry import source_names
 
 
 @dataclass(frozen=True)
@@ -106,10 +107,11 @@ def _number(value: object, path: Path, key: str) -> float:
 
 def validate(mixture: Mixture, where: str) -> None:
     """Every source exists in the registry and the proportions sum to 1."""
-    unknown = [s for s in mixture.proportions if s not in REGISTRY]
+    known = source_names()
+    unknown = [s for s in mixture.proportions if s not in known]
     if unknown:
         raise UserError(f"{where}: unknown source(s) {unknown} in mixture '{mixture.name}' "
-                        f"(known: {', '.join(REGISTRY)})")
+                        f"(known: {', '.join(known)})")
     total = sum(mixture.proportions.values())
     if abs(total - 1.0) > SUM_TOLERANCE:
         raise UserError(f"{where}: proportions of mixture '{mixture.name}' sum to {total:.6g}, not 1")

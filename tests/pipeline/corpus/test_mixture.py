@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.common.errors import UserError
-from sources.mixture import LLAMA1, MIXTURES, load_mixture
+from pipeline.corpus.mixture import LLAMA1, MIXTURES, load_mixture
 
 
 def test_llama1_is_the_papers_table_1() -> None:
