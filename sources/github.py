@@ -39,8 +39,8 @@ from pipeline.filters.licenses import (
     is_license_file,
     normalise_license_name,
 )
-from pipeline.filters.strip_license_header import StripLicenseHeader
 from pipeline.formats.files import json_rows
+from pipeline.transforms.strip_license_header import StripLicenseHeader
 
 TABLE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 ROW_COLUMNS = ("repo_name", "path", "content", "license")

@@ -118,7 +118,7 @@ def test_only_the_command_layer_of_pipeline_imports_sources() -> None:
 def test_pipeline_is_split_into_sub_packages() -> None:
     direct = sorted(p.name for p in (REPO / "pipeline").glob("*.py"))
     assert len(direct) <= MAX_FILES_DIRECTLY_IN_PIPELINE, direct
-    for layer in ("engine", "formats", "text", "filters", "dedup", "commands", "common"):
+    for layer in ("engine", "formats", "text", "filters", "transforms", "dedup", "commands", "common"):
         assert (REPO / "pipeline" / layer / "__init__.py").exists(), layer
 
 
