@@ -66,7 +66,7 @@ def write_tokens(root: Path, vocab_size: int, tokens_per_source: int = 200_000) 
 
 
 def ours(config: TrainConfig, warmup: int) -> list[float]:
-    result = train(config)
+    result = train(resolve(config))
     rows = read_metrics(result.run_dir / "metrics.jsonl")
     return [row["step_time_s"] for row in rows[warmup:]]
 

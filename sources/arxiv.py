@@ -32,13 +32,13 @@ from pipeline.common.errors import InputError
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
-from pipeline.filters.clean_latex import CutBeforeFirstSection, ExpandMacros, RemoveBibliography
 from pipeline.filters.min_chars import MinChars
 from pipeline.formats.archives import ArchiveError, Limits, MiB, decompressed, read_bounded, read_tar
 from pipeline.formats.arxiv import arxiv_id
 from pipeline.formats.files import decode_utf8_or_latin1
 from pipeline.text.latex import LatexError, inline_inputs, strip_comments
 from pipeline.text.latex_macros import MAX_EXPANSIONS, inline_packages
+from pipeline.transforms.clean_latex import CutBeforeFirstSection, ExpandMacros, RemoveBibliography
 
 DOCUMENTCLASS = re.compile(r"\\documentclass\s*[\[{]|\\documentstyle\s*[\[{]")
 BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")

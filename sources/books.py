@@ -25,10 +25,10 @@ from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.min_chars import MinChars
-from pipeline.filters.strip_gutenberg import StripGutenberg
 from pipeline.formats.archives import ArchiveError, Limits, MiB, read_zip
 from pipeline.formats.files import decode_utf8_or_latin1, open_binary, text_rows
 from pipeline.text.gutenberg import header_title, normalize_newlines
+from pipeline.transforms.strip_gutenberg import StripGutenberg
 
 
 @dataclass

@@ -32,15 +32,15 @@ from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.code_quality import CodeQuality, ExtensionFilter, LicenseFilter, language_of
-from pipeline.filters.licenses import (
+from pipeline.formats.files import json_rows
+from pipeline.text.licenses import (
     PERMISSIVE,
     choose_license,
     detect_licenses,
     is_license_file,
     normalise_license_name,
 )
-from pipeline.filters.strip_license_header import StripLicenseHeader
-from pipeline.formats.files import json_rows
+from pipeline.transforms.strip_license_header import StripLicenseHeader
 
 TABLE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 ROW_COLUMNS = ("repo_name", "path", "content", "license")

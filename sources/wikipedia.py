@@ -32,12 +32,12 @@ from pipeline.common.errors import InputError
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
-from pipeline.filters.clean_wikitext import CleanWikitext
 from pipeline.filters.min_chars import MinChars
 from pipeline.formats.files import open_binary
 from pipeline.formats.mediawiki import DumpError, Page, SiteInfo, iter_pages
 from pipeline.formats.multistream import open_dump, split_dump
 from pipeline.text.cited_urls import cited_urls
+from pipeline.transforms.clean_wikitext import CleanWikitext
 
 # LLaMA paper, section 2: the June-August 2022 dumps of these 20 languages.
 PAPER_LANGUAGES = ["bg", "ca", "cs", "da", "de", "en", "es", "fr", "hr", "hu",

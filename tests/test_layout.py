@@ -142,7 +142,7 @@ def test_command_importers_sees_every_other_module() -> None:
 def test_pipeline_is_split_into_sub_packages() -> None:
     direct = sorted(p.name for p in (REPO / "pipeline").glob("*.py"))
     assert len(direct) <= MAX_FILES_DIRECTLY_IN_PIPELINE, direct
-    for layer in ("engine", "formats", "text", "filters", "dedup", "commands", "common"):
+    for layer in ("engine", "formats", "text", "filters", "transforms", "dedup", "commands", "common"):
         assert (REPO / "pipeline" / layer / "__init__.py").exists(), layer
 
 

@@ -126,8 +126,8 @@ def run_training(args: argparse.Namespace) -> None:
     cli_values = {k: v for k, v in vars(args).items() if k not in NOT_CONFIG}
     config = load_overrides(args.config, cli_values)  # a flag that is no TrainConfig field fails here
     rank, world_size, _ = env_world()
-    # The batch and mesh arithmetic, before any rank waits on another.
-    run_dir = resolve(config, world_size=world_size).run_dir
+    # Resolved once, here: the batch and mesh arithmetic are checked before any rank waits on another.
+    resolved = resolve(config, world_size=world_size)
     with contextlib.ExitStack() as held:
         # One run per run folder: a second would overwrite this one's checkpoints and metrics. Only
         # rank 0 takes the lock (it refuses every other process, this job's own ranks too), and
@@ -136,13 +136,13 @@ def run_training(args: argparse.Namespace) -> None:
         # the whole job with its one line and every rank exits 2. (Ranks reading the lock file
         # themselves could not tell their own job's holder from another's, and a rank 0 ending
         # before joining would leave the others waiting for it.)
-        refusal = lock_run_folder(held, run_dir) if rank == 0 else None
+        refusal = lock_run_folder(held, resolved.run_dir) if rank == 0 else None
         par = join(config.strategy, config.device, config.tp)
         try:
             refusal = par.gather(refusal)[0]
             if refusal is not None:
                 raise UserError(refusal)
-            result = train(config, resume=args.resume, parallel=par)
+            result = train(resolved, resume=args.resume, parallel=par)
         finally:
             leave()
     if rank != 0:

@@ -106,11 +106,19 @@ class ResolvedConfig:
     run_dir: Path
     grad_accum: int  # micro-batches per optimizer step on each rank
     tokenizer_sha256: str = ""  # of the tokenizer the token shards were made with; checked on resume and export
+    # The processes grad_accum was computed for. Not written to config.json: a run resumes on any number.
+    world_size: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return {"train": dataclasses.asdict(self.train), "model": dataclasses.asdict(self.model),
                 "run_dir": str(self.run_dir), "grad_accum": self.grad_accum,
                 "tokenizer_sha256": self.tokenizer_sha256}
+
+    def with_tokens(self, vocab_size: int, tokenizer_sha256: str) -> ResolvedConfig:
+        """This config for the token shards a run trains on: their vocabulary sizes the model, and
+        their tokenizer is recorded. Known only once the shards are opened, after `resolve`."""
+        return dataclasses.replace(self, model=dataclasses.replace(self.model, vocab_size=vocab_size),
+                                   tokenizer_sha256=tokenizer_sha256)
 
 
 def preset(name: str) -> Preset:
@@ -183,9 +191,9 @@ def validate(config: TrainConfig) -> None:
         raise UserError(f"train config: device = {config.device!r} is not one of auto, cpu, mps, cuda, cuda:N")
 
 
-def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int = 1,
-            tokenizer_sha256: str = "") -> ResolvedConfig:
-    """Fill preset defaults in, check the batch arithmetic, and size the vocabulary from the data."""
+def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int = 1) -> ResolvedConfig:
+    """Fill preset defaults in and check the batch and mesh arithmetic for `world_size` processes;
+    `vocab_size` replaces the preset's (the token data's own is set by `ResolvedConfig.with_tokens`)."""
     validate(config)
     p = preset(config.model)
     model_args = override(p.model, config.model_overrides, f"model '{config.model}'")
@@ -223,7 +231,7 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
         config, steps=steps, lr=config.lr if config.lr > 0 else p.lr, warmup_steps=warmup,
         batch_tokens=batch_tokens, seq_len=seq_len, micro_batch=micro_batch, run=str(run_dir))
     return ResolvedConfig(train=resolved_train, model=model_args, run_dir=run_dir,
-                          grad_accum=batch_tokens // per_micro, tokenizer_sha256=tokenizer_sha256)
+                          grad_accum=batch_tokens // per_micro, world_size=world_size)
 
 
 # Settings a resumed run may change; anything else must match the checkpointed run.

@@ -1,4 +1,8 @@
-"""The training loop: one flat function from a TrainConfig to a trained run folder.
+"""The training loop: a resolved config in, a trained run folder out.
+
+`train_step` is one optimizer step, a function of its own that tests and benchmarks call
+directly; `open_run` builds (or restores) what the steps work on; `train` is the flat loop
+between them: schedule, step, metrics, progress, checkpoints.
 
 The same loop runs in one process and in each of N under torchrun: `Parallel` (train/parallel.py)
 builds the (sharded) model and does the collectives, which are no-ops for one process.
@@ -10,6 +14,7 @@ import math
 import random
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -22,7 +27,7 @@ from tqdm import tqdm
 from pipeline.common.errors import UserError
 from pipeline.corpus.mixture import load_mixture
 from train import checkpoint
-from train.config import TrainConfig, check_resume_compatible, resolve, write_config
+from train.config import ResolvedConfig, TrainConfig, check_resume_compatible, write_config
 from train.data import MixtureLoader, open_mixture
 from train.metrics import MetricsLog, peak_flops
 from train.model import flops_per_token
@@ -34,6 +39,15 @@ class TrainingDiverged(UserError):
     """The loss became NaN or infinite; the state that produced it was saved for diagnosis."""
 
 
+class NonFiniteLoss(Exception):
+    """A step's loss is NaN or infinite; raised before the optimizer steps, so the model and the
+    optimizer still hold the state that produced it."""
+
+    def __init__(self, loss: float) -> None:
+        super().__init__(f"loss is {loss}")
+        self.loss = loss
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -43,7 +57,14 @@ class TrainResult:
     checkpoint: Path | None = None
 
 
+@dataclass(frozen=True)
+class StepResult:
+    loss: float  # the mean over the step's micro-batches and ranks
+    grad_norm: torch.Tensor  # 0-dim, before clipping; float() it only when logged: each read is a host sync
+
+
 AfterStep = Callable[[int, float, nn.Module], None]
+Batch = tuple[torch.Tensor, torch.Tensor]  # (inputs, targets), each (micro_batch, seq_len) token ids
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -60,15 +81,74 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, fused=fused)
 
 
-def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | None = None,
-          parallel: Parallel | None = None) -> TrainResult:
-    """`parallel`: this rank's place in a torchrun job (train/parallel.py); default: this process alone."""
-    par = parallel or join(config.strategy, config.device, config.tp)
-    mixture = load_mixture(config.mixture)
-    data = open_mixture(Path(config.data), mixture, skip_missing=config.skip_missing_sources)
-    resolved = resolve(config, vocab_size=data.vocab_size, world_size=par.world_size,
-                       tokenizer_sha256=data.tokenizer_sha256)
-    cfg, run_dir, device = resolved.train, resolved.run_dir, par.device
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, micro_batches: Iterable[Batch], *,
+               accumulation: int, lr: float, grad_clip: float, par: Parallel) -> StepResult:
+    """One optimizer step at learning rate `lr` over `accumulation` micro-batches: forward and
+    backward of each, gradient clipping to `grad_clip`, the update. Raises NonFiniteLoss instead
+    of updating when the loss is NaN or infinite.
+
+    `micro_batches` may be lazy: each is drawn just before its forward pass."""
+    # Set before anything else: a checkpoint saved on divergence holds this step's rate.
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    device = par.device
+    loss_sum = torch.zeros((), device=device)
+    seen = 0
+    for micro, (inputs, targets) in enumerate(micro_batches):
+        inputs = inputs.to(device, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
+        with par.accumulation(model, micro == accumulation - 1):
+            with par.autocast():
+                loss = model(inputs, targets)
+            # Each micro-batch's mean counts 1/accumulation so the gradient is the whole batch's
+            # mean (DDP and FSDP average over ranks on top).
+            (loss / accumulation).backward()
+        loss_sum += loss.detach()
+        seen += 1
+    if seen != accumulation:
+        raise ValueError(f"train_step: {seen} micro-batches for an accumulation of {accumulation}")
+    grad_norm = par.clip_grad_norm(model, grad_clip)
+    loss_sum = par.mean(loss_sum)
+    # The one host sync per step: the NaN check has to see the loss before the update.
+    step_loss = (loss_sum / accumulation).item()
+    if not math.isfinite(step_loss):
+        raise NonFiniteLoss(step_loss)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return StepResult(loss=step_loss, grad_norm=grad_norm)
+
+
+@dataclass
+class RunState:
+    """What a checkpoint saves (besides the global RNG states): the model, the optimizer and the
+    loader's counters, with the config and the process group that say where and how."""
+
+    resolved: ResolvedConfig
+    par: Parallel
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loader: MixtureLoader
+
+    def save(self, name: str, completed_steps: int) -> Path:
+        state = {"step": completed_steps, "loader": self.loader.state_dict(), "rng": checkpoint.rng_state(),
+                 "config": self.resolved.to_json()}
+        state["loader"]["tokens_drawn"] = self.par.sum_counts(self.loader.tokens_drawn)
+        return checkpoint.save(self.par, self.resolved.run_dir, name, self.model, self.optimizer, state)
+
+    def save_step(self, completed_steps: int) -> Path:
+        """The checkpoint after `completed_steps`; the oldest beyond --keep-checkpoints are removed."""
+        saved = self.save(checkpoint.step_name(completed_steps), completed_steps)
+        if self.par.is_main:
+            checkpoint.prune(self.resolved.run_dir, self.resolved.train.keep_checkpoints)
+        return saved
+
+
+def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[RunState, int]:
+    """The token data, model, optimizer and loader of a run, restored from its latest checkpoint
+    when resuming; with the number of steps already done. Writes the run's config.json."""
+    cfg, run_dir = resolved.train, resolved.run_dir
+    data = open_mixture(Path(cfg.data), load_mixture(cfg.mixture), skip_missing=cfg.skip_missing_sources)
+    resolved = resolved.with_tokens(data.vocab_size, data.tokenizer_sha256)
 
     resume_from = checkpoint.latest(run_dir) if resume else None
     if resume and resume_from is None:
@@ -85,7 +165,7 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
     # device; only this rank's shards are ever allocated. State-dict names stay the reference ones.
     model = par.build_model(resolved.model, cfg.seed, activation_checkpointing=cfg.activation_checkpointing,
                             compile=cfg.compile)
-    optimizer = build_optimizer(model, cfg, device)
+    optimizer = build_optimizer(model, cfg, par.device)
     loader = MixtureLoader(data.sources, data.proportions, seq_len=cfg.seq_len, micro_batch=cfg.micro_batch,
                            seed=cfg.seed)
     start_step = 0
@@ -98,21 +178,24 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
             loader.tokens_drawn = dict.fromkeys(loader.tokens_drawn, 0)
     if par.is_main:
         write_config(resolved, run_dir / "config.json")
+    return RunState(resolved, par, model, optimizer, loader), start_step
 
-    def save(name: str, completed_steps: int) -> Path:
-        state = {"step": completed_steps, "loader": loader.state_dict(), "rng": checkpoint.rng_state(),
-                 "config": resolved.to_json()}
-        state["loader"]["tokens_drawn"] = par.sum_counts(loader.tokens_drawn)
-        return checkpoint.save(par, run_dir, name, model, optimizer, state)
 
-    def prune() -> None:
-        if par.is_main:
-            checkpoint.prune(run_dir, cfg.keep_checkpoints)
+def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterStep | None = None,
+          parallel: Parallel | None = None) -> TrainResult:
+    """`resolved`: train.config.resolve's, for this job's number of processes. `parallel`: this
+    rank's place in a torchrun job (train/parallel.py); default: this process alone."""
+    cfg = resolved.train
+    par = parallel or join(cfg.strategy, cfg.device, cfg.tp)
+    if par.world_size != resolved.world_size:  # grad_accum is per rank: the batch would be another size
+        raise ValueError(f"config resolved for {resolved.world_size} processes, trained in {par.world_size}")
+    run, start_step = open_run(resolved, par, resume)
+    resolved, model, run_dir = run.resolved, run.model, resolved.run_dir
 
     num_params = sum(p.numel() for p in model.parameters())
     model_flops_per_token = flops_per_token(resolved.model, cfg.seq_len, num_params)
-    device_peak = peak_flops(device, cfg.peak_flops)
-    metrics = MetricsLog(run_dir / "metrics.jsonl", resume_from_step=start_step if resume_from else None) \
+    device_peak = peak_flops(par.device, cfg.peak_flops)
+    metrics = MetricsLog(run_dir / "metrics.jsonl", resume_from_step=start_step if resume else None) \
         if par.is_main else None
     result = TrainResult(run_dir=run_dir, start_step=start_step, steps=cfg.steps)
     tokens_per_step = cfg.batch_tokens
@@ -127,61 +210,42 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
         for step in range(start_step, cfg.steps):
             lr = learning_rate(step, peak=cfg.lr, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps,
                                min_ratio=cfg.min_lr_ratio)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            loss_sum = torch.zeros((), device=device)
-            for micro in range(resolved.grad_accum):
-                inputs, targets = loader.batch(step, par.micro_index(micro, resolved.grad_accum))
-                inputs = inputs.to(device, non_blocking=True)
-                targets = targets.to(device, non_blocking=True)
-                last = micro == resolved.grad_accum - 1
-                with par.accumulation(model, last):
-                    with par.autocast():
-                        loss = model(inputs, targets)
-                    # Each micro-batch's mean counts 1/accum so the gradient is the whole batch's mean
-                    # (DDP and FSDP average over ranks on top).
-                    (loss / resolved.grad_accum).backward()
-                loss_sum += loss.detach()
-            grad_norm = par.clip_grad_norm(model, cfg.grad_clip)
-            loss_sum = par.mean(loss_sum)
-            # The one host sync per step: the NaN check has to see the loss before the update.
-            step_loss = (loss_sum / resolved.grad_accum).item()
-            if not math.isfinite(step_loss):
-                saved_at = save(f"diverged-{checkpoint.step_name(step)}", step)
-                raise TrainingDiverged(f"loss is {step_loss} at step {step}; the model, optimizer and RNG state "
-                                       f"before this step are saved in {saved_at}")
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            micro_batches = (run.loader.batch(step, par.micro_index(micro, resolved.grad_accum))
+                             for micro in range(resolved.grad_accum))
+            try:
+                done = train_step(model, run.optimizer, micro_batches, accumulation=resolved.grad_accum, lr=lr,
+                                  grad_clip=cfg.grad_clip, par=par)
+            except NonFiniteLoss as diverged:
+                saved_at = run.save(f"diverged-{checkpoint.step_name(step)}", step)
+                raise TrainingDiverged(f"loss is {diverged.loss} at step {step}; the model, optimizer and RNG "
+                                       f"state before this step are saved in {saved_at}") from None
             completed = step + 1
 
             now = time.perf_counter()
             elapsed, last_time = now - last_time, now
             tokens_per_s = tokens_per_step / elapsed
-            result.losses.append(step_loss)
+            result.losses.append(done.loss)
             if step % cfg.log_every == 0 or completed == cfg.steps:
-                drawn = par.sum_counts(loader.tokens_drawn)
-            if metrics is not None and (step % cfg.log_every == 0 or completed == cfg.steps):
-                metrics.write({
-                    "step": step, "loss": step_loss, "lr": lr, "grad_norm": float(grad_norm),
-                    "tokens_per_s": tokens_per_s,
-                    "mfu": model_flops_per_token * tokens_per_s / device_peak if device_peak else None,
-                    "tokens": completed * tokens_per_step, "step_time_s": elapsed,
-                    "tokens_drawn": drawn, "epochs": {s.name: drawn[s.name] / s.tokens for s in loader.sources},
-                })
-            bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+                drawn = par.sum_counts(run.loader.tokens_drawn)  # a collective: every rank takes part
+                if metrics is not None:
+                    metrics.write({
+                        "step": step, "loss": done.loss, "lr": lr, "grad_norm": float(done.grad_norm),
+                        "tokens_per_s": tokens_per_s,
+                        "mfu": model_flops_per_token * tokens_per_s / device_peak if device_peak else None,
+                        "tokens": completed * tokens_per_step, "step_time_s": elapsed,
+                        "tokens_drawn": drawn, "epochs": {s.name: drawn[s.name] / s.tokens for s in run.loader.sources},
+                    })
+            bar.set_postfix(loss=f"{done.loss:.4f}", lr=f"{lr:.2e}", refresh=False)
             bar.update(1)
             if completed < cfg.steps and cfg.checkpoint_every and completed % cfg.checkpoint_every == 0:
-                save(checkpoint.step_name(completed), completed)
-                prune()
+                run.save_step(completed)
             if after_step is not None:
-                after_step(step, step_loss, model)
-        result.checkpoint = save(checkpoint.step_name(completed), completed)
-        prune()
+                after_step(step, done.loss, model)
+        result.checkpoint = run.save_step(completed)
     except KeyboardInterrupt:
         # Parameters are consistent at the end of the last completed step: keep them for --resume.
         if completed > start_step:
-            save(checkpoint.step_name(completed), completed)
-            prune()
+            run.save_step(completed)
         raise
     finally:
         bar.close()

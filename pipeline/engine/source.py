@@ -107,6 +107,3 @@ class Source:
 
     def stages(self) -> list[Stage]:
         return []
-
-    def describe(self) -> dict[str, Any]:
-        return {"source": self.name, "stages": [s.name for s in self.stages()]}

@@ -11,7 +11,7 @@ import re
 
 from pipeline.engine.document import Document
 from pipeline.engine.stage import Filter
-from pipeline.filters.licenses import PERMISSIVE
+from pipeline.text.licenses import PERMISSIVE
 
 # Extension (lower case, no dot) -> language. The whitelist is this table's keys: code and
 # the text formats that travel with code.

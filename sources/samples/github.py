@@ -1,7 +1,7 @@
 """Sample input of GitHub: repository folders with licence files, plus BigQuery-style rows.
 
 Licence texts are short stand-ins written here that carry each licence's characteristic
-phrase (what `pipeline.filters.licenses.detect_license` looks for), not the licences themselves.
+phrase (what `pipeline.text.licenses.detect_license` looks for), not the licences themselves.
 Repositories hold code with licence headers in several comment syntaxes, a shebang script,
 a minified bundle, a binary image, a non-UTF-8 file, low-alphanumeric and long-line files,
 and one file that also appears, byte for byte, in another repository.

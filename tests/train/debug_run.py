@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.train.token_shards import counting_documents, write_llama1_tokens
-from train.config import TrainConfig
+from train.config import TrainConfig, resolve
 from train.loop import train
 
 
@@ -42,5 +42,5 @@ def train_debug_run(root: Path, steps: int = 40, **changes) -> Path:
         write_tokens_with_heldout(tokens)
     run = root / "run"
     config = TrainConfig(model="debug", data=str(tokens), run=str(run), steps=steps, progress=False, **changes)
-    train(config)
+    train(resolve(config))
     return run

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from train.config import TrainConfig, preset
+from train.config import TrainConfig, preset, resolve
 from train.loop import train
 from train.parallel import join
 
@@ -29,8 +29,8 @@ def kib(field: str) -> int:
 
 
 def main(tokens: str, run: str, out: str, activation_checkpointing: bool) -> None:
-    config = TrainConfig(data=tokens, run=run, steps=3, batch_tokens=512 * 8, progress=False, device="cpu",
-                         activation_checkpointing=activation_checkpointing, **SHAPE)
+    config = resolve(TrainConfig(data=tokens, run=run, steps=3, batch_tokens=512 * 8, progress=False, device="cpu",
+                                 activation_checkpointing=activation_checkpointing, **SHAPE))
     # A first short run touches the code and allocator arenas a run touches, whatever its size.
     join("fsdp", "cpu").build_model(preset("debug").model, seed=0)
     torch.set_num_threads(1)

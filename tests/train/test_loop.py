@@ -1,4 +1,5 @@
-"""The training loop: exact resume, golden losses of the debug model, divergence, metrics."""
+"""The training loop: exact resume, golden losses of the debug model, divergence, metrics; one
+training step on its own (gradient accumulation, no update on a non-finite loss)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import pytest
 import torch
 
 from pipeline.common.errors import UserError
+from tests.float_tolerance import assert_float32_close
 from tests.train.token_shards import write_llama1_tokens
 from train import checkpoint
-from train.config import TrainConfig, resolve
-from train.loop import TrainingDiverged, build_optimizer, train
+from train.config import ResolvedConfig, TrainConfig, resolve
+from train.loop import NonFiniteLoss, TrainingDiverged, build_optimizer, train, train_step
 from train.parallel import join
 
 GOLDEN = Path(__file__).with_name("golden_debug_losses.json")
@@ -25,12 +27,12 @@ class Killed(Exception):
     """Stands in for the process dying between two steps."""
 
 
-def debug_config(tmp_path: Path, **changes) -> TrainConfig:
+def debug_config(tmp_path: Path, **changes) -> ResolvedConfig:
     tokens = tmp_path / "tokens"
     if not tokens.exists():
         write_llama1_tokens(tokens)
     base = TrainConfig(model="debug", data=str(tokens), run=str(tmp_path / "run"), steps=20, progress=False)
-    return dataclasses.replace(base, **changes)
+    return resolve(dataclasses.replace(base, **changes))
 
 
 @pytest.mark.slow
@@ -113,6 +115,69 @@ def test_weight_decay_applies_to_matrices_only(tmp_path: Path) -> None:
     assert {names[id(p)] for p in no_decay["params"]} == {"tok_embeddings.weight", "norm.weight"} | {
         f"layers.{i}.{n}.weight" for i in range(2) for n in ("attention_norm", "ffn_norm")}
     assert "output.weight" in {names[id(p)] for p in decay["params"]}
+
+
+class GradientsSeen(torch.optim.SGD):
+    """SGD that keeps the gradients and learning rate its step was given."""
+
+    def step(self, closure=None):  # noqa: ANN001, ANN201  (torch's signature)
+        self.gradients = {id(p): p.grad.clone() for group in self.param_groups for p in group["params"]}
+        self.lr_seen = self.param_groups[0]["lr"]
+        return super().step(closure)
+
+
+def _debug_model() -> torch.nn.Module:
+    return join("fsdp", "cpu").build_model(resolve(TrainConfig(model="debug", steps=10)).model, seed=0)
+
+
+def _random_batch(rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    window = torch.randint(0, 256, (rows, 33), generator=torch.Generator().manual_seed(7))
+    return window[:, :-1], window[:, 1:]
+
+
+def test_train_step_accumulates_micro_batches_to_the_whole_batch_gradient() -> None:
+    inputs, targets = _random_batch(4)
+    # The oracle: one plain forward and backward of the whole batch on an identical model.
+    reference = _debug_model()
+    whole_loss = reference(inputs, targets)
+    whole_loss.backward()
+    gradients = {name: p.grad.clone() for name, p in reference.named_parameters()}
+    whole_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in gradients.values()]))
+
+    model = _debug_model()
+    optimizer = GradientsSeen(model.parameters(), lr=1.0)
+    halves = [(inputs[:2], targets[:2]), (inputs[2:], targets[2:])]
+    result = train_step(model, optimizer, iter(halves), accumulation=2, lr=0.5, grad_clip=1e9,
+                        par=join("fsdp", "cpu"))
+
+    assert optimizer.lr_seen == 0.5
+    assert result.loss == pytest.approx(whole_loss.item(), rel=1e-6)
+    assert_float32_close(result.grad_norm, whole_norm, msg="grad norm")
+    for name, param in model.named_parameters():
+        assert_float32_close(optimizer.gradients[id(param)], gradients[name], msg=name)
+        assert param.grad is None  # cleared for the next step
+
+
+def test_train_step_on_a_non_finite_loss_raises_before_the_update() -> None:
+    model = _debug_model()
+    with torch.no_grad():
+        model.output.weight.fill_(float("nan"))
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    with pytest.raises(NonFiniteLoss) as raised:
+        train_step(model, optimizer, [_random_batch(4)], accumulation=1, lr=1e-3, grad_clip=1.0,
+                   par=join("fsdp", "cpu"))
+    assert math.isnan(raised.value.loss)
+    assert optimizer.state == {}  # AdamW never stepped
+    for name, param in model.named_parameters():
+        assert torch.allclose(param.detach(), before[name], rtol=0, atol=0, equal_nan=True), name
+
+
+def test_train_step_refuses_fewer_micro_batches_than_its_accumulation() -> None:
+    model = _debug_model()
+    with pytest.raises(ValueError, match="1 micro-batches for an accumulation of 2"):
+        train_step(model, torch.optim.SGD(model.parameters(), lr=0.1), [_random_batch(2)], accumulation=2,
+                   lr=0.1, grad_clip=1.0, par=join("fsdp", "cpu"))
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO, subprocess_env
 from tests.train.token_shards import write_llama1_tokens
-from train.config import TrainConfig
+from train.config import ResolvedConfig, TrainConfig, resolve
 from train.loop import train
 
 STEPS = 6
@@ -31,9 +31,9 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _config(tokens: Path, run: Path, **changes) -> TrainConfig:
-    return TrainConfig(model="debug", data=str(tokens), run=str(run), steps=STEPS, batch_tokens=BATCH_TOKENS,
-                       progress=False, device="cpu", **changes)
+def _config(tokens: Path, run: Path, **changes) -> ResolvedConfig:
+    return resolve(TrainConfig(model="debug", data=str(tokens), run=str(run), steps=STEPS, batch_tokens=BATCH_TOKENS,
+                               progress=False, device="cpu", **changes))
 
 
 def _torchrun(tokens: Path, run: Path, *extra: str, processes: int = 2) -> subprocess.CompletedProcess:

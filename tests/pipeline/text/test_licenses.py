@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.filters.licenses import (
+from pipeline.text.licenses import (
     choose_license,
     detect_license,
     detect_licenses,

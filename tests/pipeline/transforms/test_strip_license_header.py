@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.engine.document import Document
-from pipeline.filters.strip_license_header import StripLicenseHeader
+from pipeline.transforms.strip_license_header import StripLicenseHeader
 
 
 def test_stage_uses_the_extension_and_drops_header_only_files() -> None:

@@ -1,0 +1,293 @@
+"""The supervised worker pool on its own, with real forked workers that really die or stall:
+results in job order, a dead or stalled worker's job run again and reported in one line, the
+careful retry that finds the one document at fault and drops it with its reason (or cuts the
+file it was being read from), the limits past which a task is given up, and a task's own error
+ending the run with the same line in the parent."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.common.errors import InputError, UserError
+from pipeline.engine.supervisor import (
+    IDLE,
+    PROCESSING,
+    READING,
+    Attempt,
+    Failure,
+    Tracker,
+    check_budget,
+    run_supervised,
+)
+
+BUDGET_S = 0.3  # a stall test waits this long once or twice; no healthy test job comes near it
+
+
+def _die(how: str) -> None:
+    if how == "SIGKILL":
+        os.kill(os.getpid(), signal.SIGKILL)
+    os._exit(int(how))
+
+
+def _first_time(flag: Path) -> bool:
+    """True the first time it is asked about `flag` in any process (a file left behind)."""
+    try:
+        flag.touch(exist_ok=False)
+    except FileExistsError:
+        return False
+    return True
+
+
+# Work functions: module level, inherited by the forked workers. Each takes (job, attempt, tracker).
+
+
+def square_after(job: tuple[int, float], attempt: Attempt, tracker: Tracker) -> int:
+    number, sleep_s = job
+    time.sleep(sleep_s)
+    return number * number
+
+
+def die_once(job: tuple[str, str, int], attempt: Attempt, tracker: Tracker) -> int:
+    flag, how, number = job
+    if _first_time(Path(flag)):
+        _die(how)
+    return number
+
+
+def always_exit_3(job: Any, attempt: Attempt, tracker: Tracker) -> None:
+    os._exit(3)
+
+
+def stall_once(job: str, attempt: Attempt, tracker: Tracker) -> dict:
+    if _first_time(Path(job)):
+        tracker.at(PROCESSING, 0, 0, 5, 0)  # on records 0-4 of file 0, in stage 0
+        time.sleep(60)
+    return {"careful": attempt.careful, "poisoned": attempt.poisoned, "cut": attempt.cut}
+
+
+def move_on_for_two_budgets(job: int, attempt: Attempt, tracker: Tracker) -> int:
+    started, item = time.monotonic(), 0
+    while time.monotonic() - started < 2 * BUDGET_S:
+        tracker.at(PROCESSING, 0, item, 1, 0)  # a slow task, but one that keeps moving on
+        item += 1
+        time.sleep(BUDGET_S / 6)
+    return job
+
+
+def idle_for_two_budgets(job: int, attempt: Attempt, tracker: Tracker) -> int:
+    time.sleep(2 * BUDGET_S)  # not on any document: set-up or closing work, never a stall
+    return job
+
+
+def process_records(job: dict, attempt: Attempt, tracker: Tracker) -> dict:
+    """What a task does, in small: ten records of file 0 taken in chunks of four (as the runner
+    takes CHUNK), each chunk published before it is read or processed. The record `job["bad"]`
+    kills (or stalls) the worker while `job["phase"]` is on it, unless an earlier attempt said
+    to drop it or to stop reading before it."""
+    kept, dropped = [], []
+    item, stop = 0, attempt.stop_at(0)
+    while item < 10 and (stop is None or item < stop):
+        size = min(attempt.chunk_size(0, item, 4), 10 - item, (stop if stop is not None else 10) - item)
+        tracker.at(READING, 0, item, size)
+        if job["phase"] == READING and item <= job["bad"] < item + size:
+            _fail(job)
+        tracker.at(PROCESSING, 0, item, size, 0)
+        for record in range(item, item + size):
+            poison = attempt.poisoned.get((0, record)) if size == 1 else None
+            if poison is not None:
+                dropped.append((record, *poison))
+                continue
+            tracker.stage(job["stage"])
+            if job["phase"] == PROCESSING and record == job["bad"]:
+                _fail(job)
+            kept.append(record)
+        item += size
+    return {"kept": kept, "dropped": dropped, "cut": attempt.cut}
+
+
+def _fail(job: dict) -> None:
+    if job["how"] == "stall":
+        time.sleep(60)
+    _die(job["how"])
+
+
+def raise_error(job: str, attempt: Attempt, tracker: Tracker) -> None:
+    if job == "user":
+        raise UserError("--min-chars: must be positive")
+    if job == "input":
+        raise InputError("in.jsonl", "not JSON lines")
+    raise ZeroDivisionError("the bug")
+
+
+def report_progress(job: int, attempt: Attempt, tracker: Tracker) -> int:
+    tracker.progress(job, 10 * job)
+    return job
+
+
+class Recorded:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.failures: list[Failure] = []
+
+    def warn(self, line: str) -> None:
+        self.lines.append(line)
+
+
+def supervised(jobs: list, work: Any, recorded: Recorded, workers: int = 2, **kw: Any) -> list:
+    return run_supervised(jobs, work, workers, failures=recorded.failures, warn=recorded.warn, **kw)
+
+
+def test_results_come_back_in_job_order_whatever_order_the_workers_finish_in() -> None:
+    recorded = Recorded()
+    jobs = [(2, 0.3), (3, 0.0), (4, 0.1), (5, 0.0), (6, 0.0)]  # the first job finishes last
+    assert supervised(jobs, square_after, recorded, workers=3) == [4, 9, 16, 25, 36]
+    assert recorded.lines == [] and recorded.failures == []
+
+
+def test_no_jobs_start_no_workers() -> None:
+    assert run_supervised([], always_exit_3, workers=4) == []
+
+
+def test_progress_sent_by_workers_reaches_the_parent() -> None:
+    seen: list[tuple[int, ...]] = []
+    assert run_supervised([1, 2, 3], report_progress, 2, on_progress=lambda *v: seen.append(v)) == [1, 2, 3]
+    assert sorted(seen) == [(1, 10), (2, 20), (3, 30)]
+
+
+@pytest.mark.parametrize("how, said", [("SIGKILL", "was killed by SIGKILL"), ("7", "exited with status 7")])
+def test_a_job_whose_worker_dies_is_run_again_and_reported_in_one_line(tmp_path: Path, how: str, said: str) -> None:
+    recorded = Recorded()
+    jobs = [(str(tmp_path / "never"), how, 1), (str(tmp_path / "flag"), how, 2), (str(tmp_path / "never"), how, 3)]
+    (tmp_path / "never").touch()  # these two jobs have "died" already: they simply run
+
+    assert supervised(jobs, die_once, recorded) == [1, 2, 3]
+    assert recorded.lines == [f"warning: a worker {said} on task 1; the task is run again"]
+    [failure] = recorded.failures
+    assert (failure.task, failure.reason, failure.how, failure.phase) == (1, "worker_crash", said, IDLE)
+    assert failure.document is None  # it was on no document: nothing to go carefully through
+
+
+def test_describe_names_the_job_and_the_position_in_the_warning(tmp_path: Path) -> None:
+    recorded = Recorded()
+    job = {"bad": 6, "phase": PROCESSING, "how": "SIGKILL", "stage": 1}
+
+    def describe(job: dict, failure: Failure) -> str:
+        return f"in-00.jsonl record {failure.item} (stage {failure.stage})"
+
+    supervised([job], process_records, recorded, describe=describe)
+    assert recorded.lines == [
+        "warning: a worker was killed by SIGKILL on in-00.jsonl record 4 (stage 1); the task is run again",
+        "warning: a worker was killed by SIGKILL on in-00.jsonl record 6 (stage 1); the task is run again",
+    ]
+    assert all("\n" not in line for line in recorded.lines)
+
+
+def test_a_document_that_kills_the_worker_twice_is_dropped_with_its_reason_and_stage() -> None:
+    recorded = Recorded()
+    job = {"bad": 6, "phase": PROCESSING, "how": "SIGKILL", "stage": 2}
+
+    [result] = supervised([job], process_records, recorded)
+
+    # First death: on the chunk of records 4-7, which the next attempt takes one at a time;
+    # second death: on record 6 alone, which the third attempt drops at the stage it was in.
+    assert [(f.item, f.count, f.stage, f.document) for f in recorded.failures] == [(4, 4, 2, None), (6, 1, 2, (0, 6))]
+    assert result == {"kept": [0, 1, 2, 3, 4, 5, 7, 8, 9], "dropped": [(6, "worker_crash", 2)], "cut": {}}
+
+
+def test_a_document_that_stalls_the_worker_twice_is_killed_and_dropped_as_a_timeout() -> None:
+    recorded = Recorded()
+    job = {"bad": 2, "phase": PROCESSING, "how": "stall", "stage": 0}
+
+    [result] = supervised([job], process_records, recorded, budget_s=BUDGET_S)
+
+    stalled = f"made no progress for {BUDGET_S:g} s"
+    assert [(f.reason, f.how, f.item, f.count) for f in recorded.failures] == [
+        ("timeout", stalled, 0, 4), ("timeout", stalled, 2, 1)]
+    assert result == {"kept": [0, 1, 3, 4, 5, 6, 7, 8, 9], "dropped": [(2, "timeout", 0)], "cut": {}}
+    assert recorded.lines == [f"warning: a worker {stalled} on task 0; the task is run again"] * 2
+
+
+def test_a_record_that_kills_the_worker_twice_while_read_cuts_the_file_there() -> None:
+    recorded = Recorded()
+    job = {"bad": 5, "phase": READING, "how": "SIGKILL", "stage": 0}
+
+    [result] = supervised([job], process_records, recorded)
+
+    # A reader cannot skip a record: the file is read up to the record at fault, and no further.
+    assert [(f.phase, f.item, f.count) for f in recorded.failures] == [(READING, 4, 4), (READING, 5, 1)]
+    assert result == {"kept": [0, 1, 2, 3, 4], "dropped": [], "cut": {0: (5, "worker_crash")}}
+
+
+def test_a_stall_beyond_the_budget_is_killed_and_the_job_retried_carefully(tmp_path: Path) -> None:
+    recorded = Recorded()
+    started = time.monotonic()
+
+    [taught] = supervised([str(tmp_path / "flag")], stall_once, recorded, budget_s=BUDGET_S)
+
+    assert time.monotonic() - started < 30  # killed after the budget, not at the end of its sleep
+    [failure] = recorded.failures
+    assert (failure.reason, failure.how, failure.phase, failure.item, failure.count) == (
+        "timeout", f"made no progress for {BUDGET_S:g} s", PROCESSING, 0, 5)
+    assert taught == {"careful": [(0, 0, 5)], "poisoned": {}, "cut": {}}
+
+
+def test_a_task_longer_than_the_budget_is_not_stalled_while_it_moves_on() -> None:
+    recorded = Recorded()
+    assert supervised([1], move_on_for_two_budgets, recorded, budget_s=BUDGET_S) == [1]
+    assert recorded.failures == []
+
+
+def test_a_worker_idle_between_documents_is_never_counted_as_stalled() -> None:
+    recorded = Recorded()
+    assert supervised([1, 2], idle_for_two_budgets, recorded, budget_s=BUDGET_S) == [1, 2]
+    assert recorded.failures == []
+
+
+def test_a_task_failing_three_times_outside_documents_is_given_up() -> None:
+    recorded = Recorded()
+    with pytest.raises(UserError) as raised:
+        supervised(["job"], always_exit_3, recorded, describe=lambda job, failure: "input.jsonl")
+    assert str(raised.value) == ("input.jsonl: the task's worker failed 3 times (exited with status 3); "
+                                 "giving up (rerun the same command to try again)")
+    assert recorded.lines == ["warning: a worker exited with status 3 on input.jsonl; the task is run again"] * 3
+
+
+def test_a_jobs_own_user_error_ends_the_run_with_its_line() -> None:
+    with pytest.raises(UserError) as raised:
+        run_supervised(["user"], raise_error, 1)
+    assert str(raised.value) == "--min-chars: must be positive"
+
+
+def test_an_error_that_cannot_cross_the_pipe_keeps_its_line() -> None:
+    # InputError's constructor takes (path, problem): it does not unpickle from its message alone.
+    with pytest.raises(UserError) as raised:
+        run_supervised(["input"], raise_error, 1)
+    assert str(raised.value) == "in.jsonl: not JSON lines"
+
+
+def test_a_bug_in_a_job_carries_the_workers_traceback() -> None:
+    with pytest.raises(RuntimeError) as raised:
+        run_supervised(["bug"], raise_error, 1)
+    message = str(raised.value)
+    assert message.startswith("a worker failed:\nTraceback (most recent call last):\n")
+    assert "in raise_error" in message and message.rstrip().endswith("ZeroDivisionError: the bug")
+
+
+def test_careful_regions_are_taken_one_item_at_a_time_and_never_run_into() -> None:
+    attempt = Attempt(careful=[(0, 10, 12), (1, 0, 3)])
+    assert [attempt.chunk_size(0, item, 256) for item in (0, 4, 10, 11, 12, 500)] == [10, 6, 1, 1, 256, 256]
+    assert [attempt.chunk_size(1, item, 256) for item in (0, 2, 3)] == [1, 1, 256]
+    assert attempt.chunk_size(2, 0, 256) == 256
+    assert Attempt(cut={1: (7, "timeout")}).stop_at(1) == 7 and Attempt().stop_at(1) is None
+
+
+@pytest.mark.parametrize("seconds", [0, -1, float("nan"), float("inf"), "5"])
+def test_a_document_budget_must_be_a_positive_number_of_seconds(seconds: object) -> None:
+    with pytest.raises(UserError, match=rf"^--document-timeout {seconds}: must be a positive number of seconds$"):
+        check_budget(seconds)  # type: ignore[arg-type]
