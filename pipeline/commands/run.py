@@ -12,7 +12,8 @@ from pipeline.common.config import override, read_toml
 from pipeline.common.errors import UserError
 from pipeline.common.files import overlapping
 from pipeline.common.lock import folder_lock
-from pipeline.engine.executor import LocalExecutor, RunReport, clear_run, plan_run
+from pipeline.engine.local_executor import LocalExecutor
+from pipeline.engine.run_driver import RunReport, clear_run, plan_run
 from pipeline.engine.runner import RunSpec
 from pipeline.engine.source import Source, filesystem
 from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, check_budget
