@@ -12,10 +12,9 @@ from pipeline.commands.remote_output import is_remote, publish, staging_root
 from pipeline.commands.stats import drop_warnings, format_stats
 from pipeline.common.config import override, read_toml
 from pipeline.common.errors import UserError
-from pipeline.common.files import overlapping
-from pipeline.common.lock import folder_lock
 from pipeline.engine.local_executor import LocalExecutor
-from pipeline.engine.run_driver import RunReport, clear_run, plan_run
+from pipeline.engine.run_driver import RunReport, corpus_run_folder, plan_run
+from pipeline.engine.run_folder import RunFolder
 from pipeline.engine.runner import RunSpec
 from pipeline.engine.source import Source, filesystem
 from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, check_budget
@@ -68,22 +67,16 @@ def run_source_with(source: Source, input_root: str, output_root: str, options: 
     # A remote corpus root (s3://, gs://) is staged locally and published when the run is complete.
     remote = output_root if is_remote(output_root) else None
     output = (staging_root(output_root) if remote else Path(output_root.removeprefix("file://"))) / source.name
-    _refuse_overlap(input_root, output)
-    with folder_lock(output):
-        return _run_locked(source, input_root, output, options, remote)
+    folder = corpus_run_folder(output)
+    # The run folder may not hold the inputs nor sit among them (a remote input cannot).
+    if "://" not in input_root or input_root.startswith("file://"):
+        folder.refuse_overlap(Path(input_root.removeprefix("file://")), f"the input {input_root}",
+                              "pick an --output outside the raw inputs")
+    with folder.lock():
+        return _run_locked(source, input_root, folder, options, remote)
 
 
-def _refuse_overlap(input_root: str, output: Path) -> None:
-    """The run folder may not hold the inputs nor sit among them: --restart would delete the raw
-    data, and the run's own files would become inputs of the next run."""
-    if "://" in input_root and not input_root.startswith("file://"):
-        return
-    if overlapping(Path(input_root.removeprefix("file://")), output):
-        raise UserError(f"{output}: the run folder overlaps the input {input_root}; "
-                        "pick an --output outside the raw inputs")
-
-
-def _run_locked(source: Source, input_root: str, output: Path, options: RunOptions,
+def _run_locked(source: Source, input_root: str, folder: RunFolder, options: RunOptions,
                 remote: str | None) -> RunReport:
     inputs = source.list_inputs(input_root)
     if not inputs:
@@ -93,7 +86,7 @@ def _run_locked(source: Source, input_root: str, output: Path, options: RunOptio
         stages=source.stages(),
         inputs=inputs,
         tasks=options.tasks or options.workers,
-        output=output,
+        output=folder.path,
         keep_dropped=options.keep_dropped,
         shard_bytes=options.shard_mb << 20,
     )
@@ -105,11 +98,11 @@ def _run_locked(source: Source, input_root: str, output: Path, options: RunOptio
     read = report.stats.get("stages", [{}])[0]
     if failed and len(failed) == len(inputs) and not read.get("out"):
         # Not a finished run: what it wrote goes, so that a rerun once the input is fixed reads it again.
-        clear_run(output)
+        folder.clear()
         first = failed[0]
         raise UserError(f"{first['path']}: {first['problem']} (no input of {source.name} was usable)")
     if remote:
-        publish(output, f"{remote.rstrip('/')}/{source.name}")
+        publish(folder.path, f"{remote.rstrip('/')}/{source.name}")
     return report
 
 

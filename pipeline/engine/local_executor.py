@@ -6,10 +6,10 @@ task, so that a document is supervised the same way on either executor.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from pipeline.engine.run_driver import RunReport, execute
+from pipeline.engine.run_folder import read_marker
 from pipeline.engine.runner import Progress, RunSpec, TaskResult, run_task
 from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, IDLE, Attempt, Failure, Tracker, run_supervised
 
@@ -48,7 +48,7 @@ def run_tasks_supervised(
     """Run the unfinished `tasks` of a pass in `workers` supervised forked processes (the local
     executor's pool; on Ray, one per Ray task); every task's result, in the order given.
     Workers lost are appended to `failures` and reported in one line each to `warn`."""
-    finished = {t: _finished(spec, pass_index, t) for t in tasks}
+    finished = {t: read_marker(spec.marker(pass_index, t), TaskResult.from_json) for t in tasks}
     todo = [t for t in tasks if finished[t] is None]
 
     def work(task: int, attempt: Attempt, tracker: Tracker) -> TaskResult:
@@ -67,15 +67,3 @@ def run_tasks_supervised(
     done = run_supervised(todo, work, workers, budget_s, progress, describe, failures, warn)
     results = dict(zip(todo, done))
     return [finished[t] or results[t] for t in tasks]
-
-
-
-def _finished(spec: RunSpec, pass_index: int, task: int) -> TaskResult | None:
-    marker = spec.marker(pass_index, task)
-    if not marker.exists():
-        return None
-    try:
-        return TaskResult.from_json(json.loads(marker.read_text()))
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
-        marker.unlink()  # a damaged marker: the task is simply run again
-        return None
