@@ -4,9 +4,10 @@ One task per corpus shard: corpus `ROOT/<source>/shard-NNNNN.arrow` becomes toke
 `OUT/<source>/train-NNNNN.{bin,idx}` and `heldout-NNNNN.{bin,idx}`. Tasks run in at most
 `workers` processes (in this process when workers == 1), each loading SentencePiece once.
 
-Resumable: a task writes its pairs under temporary names, renames them, then writes a marker
+Resumable, as a run folder (pipeline/engine/run_folder.py: plan, markers, lock, overlap refusal,
+--restart): a task writes its pairs under temporary names, renames them, then writes a marker
 `_work/done-NNNNN.json`; a rerun deletes stray temporary files and runs only tasks without a
-marker. The output of a task depends only on its corpus shard and the tokenizer, so a resumed
+readable marker. The output of a task depends only on its corpus shard and the tokenizer, so a resumed
 run yields the same files as an uninterrupted one. `meta.json` is written last. The plan
 (`_work/plan.json`: tokenizer sha256, held-out rule) is fixed at the first run: a rerun with
 another tokenizer is refused instead of mixing two tokenizers' ids in one folder.
@@ -25,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -36,8 +36,8 @@ import pyarrow as pa
 import xxhash
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import file_sha256, overlapping, read_json, with_path, write_json_atomic
-from pipeline.common.lock import folder_lock
+from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
+from pipeline.engine.run_folder import WORK, RunFolder, read_marker
 from pipeline.engine.shards import shard_paths, shard_text_size, string_bytes
 from pipeline.engine.supervisor import (
     DEFAULT_DOCUMENT_BUDGET_S,
@@ -53,7 +53,8 @@ from tokenizer.token_shards import META, TokenShardWriter, token_dtype
 
 KEY_SPACE = 2**64
 DEFAULT_HELDOUT_FRACTION = 0.005
-WORK = "_work"
+# Everything an encode writes into its folder; --restart deletes these and nothing else.
+ENCODE_FILES = (WORK, META, "train-*.bin", "train-*.idx", "heldout-*.bin", "heldout-*.idx", "*.tmp")
 
 
 @dataclass(frozen=True)
@@ -154,14 +155,16 @@ def encode_corpus(
         # One source the pipeline kept nothing of must not stop the others (named ones must have some).
         empty = set() if sources else {n for n in names if _documents(corpus_root / n) == 0}
         for source in names:
-            _refuse_overlap(corpus_root / source, output / source)
+            folder = token_folder(output / source)
+            folder.refuse_overlap(corpus_root / source, f"the corpus folder {corpus_root / source}",
+                                  "pick another --output")
             if source in empty and len(empty) < len(names):
                 print(f"warning: {corpus_root / source}: no documents in its corpus shards; skipped", file=sys.stderr)
                 continue
-            locks.enter_context(folder_lock(output / source, "encode"))
-            source_tasks = _plan_source(corpus_root / source, output / source, source, model, tokenizer,
+            locks.enter_context(folder.lock())
+            source_tasks = _plan_source(corpus_root / source, folder, source, model, tokenizer,
                                         heldout_fraction, seed, restart)
-            tasks.extend(t for t in source_tasks if not _marker(t).exists())
+            tasks.extend(t for t in source_tasks if read_marker(_marker(t), _marker_entries) is None)
             finished[source] = {"tasks": source_tasks}
         tasks.sort(key=lambda t: -t.text_bytes)  # largest first keeps the workers busy to the end
 
@@ -172,72 +175,54 @@ def encode_corpus(
     return EncodeReport(metas, len(tasks), time.time() - started, sum(t.text_bytes for t in tasks))
 
 
-def _plan_source(folder: Path, out: Path, source: str, model: Path, tokenizer: dict,
+def token_folder(out: Path) -> RunFolder:
+    """The token folder `OUT/<source>/` of `tokenizer encode` (the protocol: pipeline/engine/run_folder.py)."""
+    return RunFolder(out, activity="encode", noun="token folder", created=ENCODE_FILES,
+                     published=(META, "*.bin"), published_noun="token shards of an earlier encode")
+
+
+def _plan_source(corpus: Path, folder: RunFolder, source: str, model: Path, tokenizer: dict,
                  heldout_fraction: float, seed: int, restart: bool) -> list[Task]:
-    paths = shard_paths(folder)
+    paths = shard_paths(corpus)
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise UserError(f"{missing[0]}: listed in the manifest but missing")
     sizes = [shard_text_size(p) for p in paths]
     documents = sum(n for n, _ in sizes)
     if documents == 0:
-        raise UserError(f"{folder}: empty source (no documents in its corpus shards)")
-    if restart:
-        _clear_encode(out)
-    work = out / WORK
-    plan = {
+        raise UserError(f"{corpus}: empty source (no documents in its corpus shards)")
+    out = folder.path
+    wanted = {
         "tokenizer_sha256": tokenizer["tokenizer_sha256"],
-        "corpus_shards": _corpus_identity(folder, paths),
+        "corpus_shards": _corpus_identity(corpus, paths),
         "heldout_fraction": heldout_fraction,
         "seed": seed,
     }
-    plan_path = work / "plan.json"
-    if plan_path.exists():
-        earlier = read_json(plan_path)
-        if earlier.get("tokenizer_sha256") != plan["tokenizer_sha256"]:
-            raise UserError(
+
+    def refuse_change(earlier: dict, changed: list[str]) -> UserError:
+        if "tokenizer_sha256" in changed:
+            return UserError(
                 f"{out}: encoded with tokenizer sha256 {str(earlier.get('tokenizer_sha256'))[:12]}, but {model} has "
-                f"{plan['tokenizer_sha256'][:12]}: refusing to mix them (pass --restart to re-encode)"
+                f"{wanted['tokenizer_sha256'][:12]}: refusing to mix them (pass --restart to re-encode)"
             )
-        changed = sorted(k for k in plan if earlier.get(k) != plan[k])
-        if changed:
-            raise UserError(f"{out}: {', '.join(changed)} differ from the encode started there "
-                            "(pass --restart to re-encode)")
-        try:
-            rule = HeldoutRule(**{**earlier["heldout_rule"], "ids": tuple(earlier["heldout_rule"]["ids"])})
-        except (KeyError, TypeError):
-            raise UserError(f"{plan_path}: damaged (no held-out rule); pass --restart to start over") from None
-    else:
-        if (out / META).exists() or any(out.glob("*.bin")):
-            raise UserError(f"{out}: holds token shards of an earlier encode; pass --restart to replace them")
+        return UserError(f"{out}: {', '.join(sorted(changed))} differ from the encode started there "
+                         "(pass --restart to re-encode)")
+
+    def first_rule() -> dict:
+        # Reads every id of a small source: derived once, then read from the plan.
         rule = _heldout_rule(paths, documents, heldout_fraction, seed)
-        work.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(plan_path, {**plan, "heldout_rule": {**asdict(rule), "ids": list(rule.ids)}})
+        return {"heldout_rule": {**asdict(rule), "ids": list(rule.ids)}}
+
+    plan = folder.fix_plan(wanted, list(wanted), refuse_change, restart=restart, first_run=first_rule)
+    try:
+        rule = HeldoutRule(**{**plan["heldout_rule"], "ids": tuple(plan["heldout_rule"]["ids"])})
+    except (KeyError, TypeError):
+        raise UserError(f"{folder.plan_path}: damaged (no held-out rule); pass --restart to start over") from None
     for stray in out.glob("*.tmp"):  # a task killed midway
         stray.unlink()
-    hashes = _manifest_hashes(folder)
+    hashes = _manifest_hashes(corpus)
     return [Task(source, i, str(p), str(out), str(model), tokenizer["dtype"], rule, sizes[i][1],
                  hashes.get(p.name, ""), tokenizer["tokenizer_sha256"]) for i, p in enumerate(paths)]
-
-
-# Everything an encode writes into its folder; --restart deletes these and nothing else.
-ENCODE_FILES = (WORK, META, "train-*.bin", "train-*.idx", "heldout-*.bin", "heldout-*.idx", "*.tmp")
-
-
-def _clear_encode(out: Path) -> None:
-    if not out.is_dir():
-        return
-    for pattern in ENCODE_FILES:
-        for entry in out.glob(pattern):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-
-
-def _refuse_overlap(corpus: Path, out: Path) -> None:
-    if overlapping(corpus, out):
-        raise UserError(f"{out}: the token folder overlaps the corpus folder {corpus}; pick another --output")
 
 
 def _documents(folder: Path) -> int:
@@ -387,6 +372,13 @@ def _close(writer: TokenShardWriter) -> dict | None:
 
 def _marker(task: Task) -> Path:
     return Path(task.output) / WORK / f"done-{task.number:05d}.json"
+
+
+def _marker_entries(marker: object) -> dict:
+    """A marker as `encode_task` writes it; a ValueError for anything else (read_marker)."""
+    if not isinstance(marker, dict) or not {"number", "corpus_shard", "train", "heldout"} <= marker.keys():
+        raise ValueError("not an encode marker")
+    return marker
 
 
 def _run_tasks(tasks: list[Task], workers: int, show_progress: bool | None, budget_s: float) -> None:

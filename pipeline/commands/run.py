@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pipeline.commands.remote_output import is_remote, publish, staging_root
 from pipeline.commands.stats import drop_warnings, format_stats
 from pipeline.common.config import override, read_toml
 from pipeline.common.errors import UserError
-from pipeline.common.files import overlapping
-from pipeline.common.lock import folder_lock
 from pipeline.corpus.mixture import LLAMA1
-from pipeline.engine.executor import LocalExecutor, RunReport, clear_run, plan_run
+from pipeline.engine.local_executor import LocalExecutor
 from pipeline.engine.registry import source_class, source_names
+from pipeline.engine.run_driver import RunReport, corpus_run_folder, plan_run
+from pipeline.engine.run_folder import RunFolder
 from pipeline.engine.runner import RunSpec
 from pipeline.engine.source import Source, filesystem
 from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, check_budget
+
+if TYPE_CHECKING:
+    from pipeline.engine.ray_executor import RayExecutor  # imports ray: only when --executor ray
 
 
 def build_source(name: str, config_file: str | None) -> Source:
@@ -32,58 +37,48 @@ def build_source(name: str, config_file: str | None) -> Source:
     return cls(config)
 
 
-def run_source(
-    source: Source,
-    input_root: str,
-    output_root: str,
-    workers: int = 1,
-    tasks: int | None = None,
-    executor: str = "local",
-    address: str | None = None,
-    keep_dropped: bool = False,
-    restart: bool = False,
-    shard_mb: int = 256,
-    show_progress: bool | None = None,
-    document_budget_s: float = DEFAULT_DOCUMENT_BUDGET_S,
-) -> RunReport:
-    """Plan and execute one source's run; the library entry point behind `pipeline run`."""
-    if workers < 1 or (tasks is not None and tasks < 1) or shard_mb < 1:
-        raise UserError("--workers, --tasks and --shard-mb must be at least 1")
-    check_budget(document_budget_s)
+@dataclass(frozen=True)
+class RunOptions:
+    """How `pipeline run` runs a source: its flags, checked when built. The field order is
+    `run_source`'s positional order: new fields go last."""
+
+    workers: int = 1
+    tasks: int | None = None  # None: one task per worker (fixed by the plan at the first run)
+    executor: str = "local"  # or "ray"
+    address: str | None = None  # of the Ray cluster (None: start a local one)
+    keep_dropped: bool = False
+    restart: bool = False
+    shard_mb: int = 256
+    show_progress: bool | None = None  # None: only on a terminal
+    document_budget_s: float = DEFAULT_DOCUMENT_BUDGET_S
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or (self.tasks is not None and self.tasks < 1) or self.shard_mb < 1:
+            raise UserError("--workers, --tasks and --shard-mb must be at least 1")
+        check_budget(self.document_budget_s)
+
+
+def run_source(source: Source, input_root: str, output_root: str, *options: Any, **keywords: Any) -> RunReport:
+    """Plan and execute one source's run; the library entry point behind `pipeline run`.
+    The options are the fields of `RunOptions`, by name or in its order (workers, tasks, ...)."""
+    return run_source_with(source, input_root, output_root, RunOptions(*options, **keywords))
+
+
+def run_source_with(source: Source, input_root: str, output_root: str, options: RunOptions) -> RunReport:
     # A remote corpus root (s3://, gs://) is staged locally and published when the run is complete.
     remote = output_root if is_remote(output_root) else None
     output = (staging_root(output_root) if remote else Path(output_root.removeprefix("file://"))) / source.name
-    _refuse_overlap(input_root, output)
-    with folder_lock(output):
-        return _run_locked(source, input_root, output, workers, tasks, executor, address, keep_dropped, restart,
-                           shard_mb, show_progress, document_budget_s, remote)
+    folder = corpus_run_folder(output)
+    # The run folder may not hold the inputs nor sit among them (a remote input cannot).
+    if "://" not in input_root or input_root.startswith("file://"):
+        folder.refuse_overlap(Path(input_root.removeprefix("file://")), f"the input {input_root}",
+                              "pick an --output outside the raw inputs")
+    with folder.lock():
+        return _run_locked(source, input_root, folder, options, remote)
 
 
-def _refuse_overlap(input_root: str, output: Path) -> None:
-    """The run folder may not hold the inputs nor sit among them: --restart would delete the raw
-    data, and the run's own files would become inputs of the next run."""
-    if "://" in input_root and not input_root.startswith("file://"):
-        return
-    if overlapping(Path(input_root.removeprefix("file://")), output):
-        raise UserError(f"{output}: the run folder overlaps the input {input_root}; "
-                        "pick an --output outside the raw inputs")
-
-
-def _run_locked(
-    source: Source,
-    input_root: str,
-    output: Path,
-    workers: int,
-    tasks: int | None,
-    executor: str,
-    address: str | None,
-    keep_dropped: bool,
-    restart: bool,
-    shard_mb: int,
-    show_progress: bool | None,
-    document_budget_s: float,
-    remote: str | None,
-) -> RunReport:
+def _run_locked(source: Source, input_root: str, folder: RunFolder, options: RunOptions,
+                remote: str | None) -> RunReport:
     inputs = source.list_inputs(input_root)
     if not inputs:
         raise UserError(f"{input_root}: no input files for {source.name} (expected {', '.join(source.patterns)})")
@@ -91,33 +86,37 @@ def _run_locked(
         source=source,
         stages=source.stages(),
         inputs=inputs,
-        tasks=tasks or workers,
-        output=output,
-        keep_dropped=keep_dropped,
-        shard_bytes=shard_mb << 20,
+        tasks=options.tasks or options.workers,
+        output=folder.path,
+        keep_dropped=options.keep_dropped,
+        shard_bytes=options.shard_mb << 20,
     )
-    spec = plan_run(spec, restart=restart)
-    if executor == "ray":
-        try:
-            from pipeline.engine.ray_executor import RayExecutor
-        except ModuleNotFoundError as e:
-            raise UserError(f"the Ray executor is not available ({e.name} is not installed)") from None
-        on_ray = RayExecutor(address=address, show_progress=show_progress, document_budget_s=document_budget_s)
-        report = on_ray.run(spec)
-    else:
-        report = LocalExecutor(workers, show_progress=show_progress, document_budget_s=document_budget_s).run(spec)
+    spec = plan_run(spec, restart=options.restart)
+    report = _executor(options).run(spec)
     failed = report.stats.get("files", {}).get("failed", [])
     # Every input failed *and* none gave a document: a truncated file whose first records were
     # read and kept is a warning, not "nothing usable".
     read = report.stats.get("stages", [{}])[0]
     if failed and len(failed) == len(inputs) and not read.get("out"):
         # Not a finished run: what it wrote goes, so that a rerun once the input is fixed reads it again.
-        clear_run(output)
+        folder.clear()
         first = failed[0]
         raise UserError(f"{first['path']}: {first['problem']} (no input of {source.name} was usable)")
     if remote:
-        publish(output, f"{remote.rstrip('/')}/{source.name}")
+        publish(folder.path, f"{remote.rstrip('/')}/{source.name}")
     return report
+
+
+def _executor(options: RunOptions) -> LocalExecutor | RayExecutor:
+    if options.executor != "ray":
+        return LocalExecutor(options.workers, show_progress=options.show_progress,
+                             document_budget_s=options.document_budget_s)
+    try:
+        from pipeline.engine.ray_executor import RayExecutor
+    except ModuleNotFoundError as e:
+        raise UserError(f"the Ray executor is not available ({e.name} is not installed)") from None
+    return RayExecutor(address=options.address, show_progress=options.show_progress,
+                       document_budget_s=options.document_budget_s)
 
 
 def run_sources(args: argparse.Namespace) -> None:
@@ -133,20 +132,9 @@ def run_sources(args: argparse.Namespace) -> None:
     for name, input_root in inputs.items():
         try:
             source = build_source(name, args.config)
-            report = run_source(
-                source,
-                input_root,
-                args.output,
-                workers=args.workers,
-                tasks=args.tasks,
-                executor=args.executor,
-                address=args.address,
-                keep_dropped=args.keep_dropped,
-                restart=args.restart,
-                shard_mb=args.shard_mb,
-                show_progress=False if args.no_progress else None,
-                document_budget_s=args.document_timeout,
-            )
+            # The flags are checked with each source, after its config: with `all`, every source
+            # reports its own errors and the others still run.
+            report = run_source_with(source, input_root, args.output, _options(args))
         except UserError as e:
             if len(inputs) == 1:
                 raise
@@ -157,6 +145,20 @@ def run_sources(args: argparse.Namespace) -> None:
         _print_report(report)
     if failed:
         raise UserError(f"{len(failed)} of {len(inputs)} sources failed: {', '.join(failed)} (errors above)")
+
+
+def _options(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(
+        workers=args.workers,
+        tasks=args.tasks,
+        executor=args.executor,
+        address=args.address,
+        keep_dropped=args.keep_dropped,
+        restart=args.restart,
+        shard_mb=args.shard_mb,
+        show_progress=False if args.no_progress else None,
+        document_budget_s=args.document_timeout,
+    )
 
 
 def _exists(path: str) -> bool:

@@ -25,7 +25,8 @@ import ray
 import ray.exceptions
 
 from pipeline.common.errors import UserError
-from pipeline.engine.executor import RunReport, execute, run_tasks_supervised
+from pipeline.engine.local_executor import run_tasks_supervised
+from pipeline.engine.run_driver import RunReport, execute
 from pipeline.engine.runner import Progress, RunSpec, TaskResult, prepare_pass
 from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, Failure
 

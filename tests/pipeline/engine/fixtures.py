@@ -13,7 +13,7 @@ import pyarrow as pa
 from pipeline.commands.run import run_source
 from pipeline.dedup.exact import ExactDedup
 from pipeline.engine.document import Document
-from pipeline.engine.executor import RunReport
+from pipeline.engine.run_driver import RunReport
 from pipeline.engine.stage import Filter, Stage
 from sources.jsonl import Jsonl
 

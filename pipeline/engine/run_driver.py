@@ -1,9 +1,12 @@
-"""Plans a run, executes its passes with a pool of local worker processes, and finalises.
+"""Drives a planned run: fixes its plan, runs its passes on an executor, merges the global
+stages' artefacts between passes, and finalises.
 
-A run folder `ROOT/<source>/` holds, while running, `_work/plan.json` (the inputs and the
-task split, fixed at the first run), per-task parts and completion markers, and the
-artefacts of global stages. Finalising renames the parts to `shard-NNNNN.arrow` in task
-order and writes `manifest.json`, `stats.json` and `timings.json`.
+A run folder `ROOT/<source>/` (its protocol: pipeline/engine/run_folder.py) holds, while
+running, `_work/plan.json` (the inputs and the task split, fixed at the first run), per-task
+parts and completion markers, and the artefacts of global stages. Finalising renames the parts
+to `shard-NNNNN.arrow` in task order and writes `manifest.json`, `stats.json` and
+`timings.json`. The executors (pipeline/engine/local_executor.py, ray_executor.py) only run
+the tasks of a pass.
 """
 
 from __future__ import annotations
@@ -21,24 +24,34 @@ from tqdm import tqdm
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import read_json, with_path, write_json_atomic
-from pipeline.engine.runner import Progress, RunSpec, TaskResult, run_task
+from pipeline.engine.run_folder import WORK, RunFolder
+from pipeline.engine.runner import Progress, RunSpec, TaskResult
 from pipeline.engine.shards import repeated_ids
 from pipeline.engine.stage import GlobalStage, StageStats
-from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, IDLE, Attempt, Failure, Tracker, run_supervised
+from pipeline.engine.supervisor import Failure
 
 PLAN_VERSION = 1
+
+# Plan entries a rerun must agree with, and the flag that sets each (None: not one flag).
+PLANNED = {"source": None, "inputs": None, "stages": None, "config": None, "keep_dropped": "--keep-dropped",
+           "shard_bytes": "--shard-mb"}
+DEFAULTS = {"keep_dropped": False, "shard_bytes": 256 << 20}  # plans written before these were recorded
+# Everything a run creates in its folder; --restart deletes these and nothing else.
+RUN_FILES = (WORK, "dropped", "manifest.json", "stats.json", "timings.json", "shard-*.arrow", "shard-*.arrow.tmp")
+
+
+def corpus_run_folder(output: Path) -> RunFolder:
+    """The run folder `ROOT/<source>/` of `pipeline run` (the protocol: pipeline/engine/run_folder.py)."""
+    return RunFolder(output, activity="run", noun="run folder", created=RUN_FILES,
+                     published=("shard-*.arrow", "manifest.json"), published_noun="shards of an earlier run")
 
 
 def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
     """Fix the task split at the first run; later runs must agree with it."""
     spec = spec_without_split
-    output, work = spec.output, spec.work
     names = [s.name for s in spec.stages]
     if len(set(names)) != len(names) or "read" in names:
         raise ValueError(f"stage names must be unique and not 'read': {names}")
-    if restart:
-        clear_run(output)
-    plan_path = work / "plan.json"
     wanted = {
         "version": PLAN_VERSION,
         "source": spec.source.name,
@@ -50,48 +63,27 @@ def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
         "keep_dropped": spec.keep_dropped,
         "shard_bytes": spec.shard_bytes,
     }
-    if plan_path.exists():
-        plan = read_json(plan_path)
-        for key, flag in PLANNED.items():
-            earlier = plan.get(key, DEFAULTS.get(key))
-            if earlier != wanted[key]:
-                shown = f" (the run there has {_show(key, earlier)}, this one {_show(key, wanted[key])})" if flag else ""
-                raise UserError(
-                    f"{output}: {flag or 'the ' + key} differ{'s' if flag else ''} from the run started there{shown}; "
-                    "rerun with the same settings to resume, or pass --restart to start over"
-                )
-        # The split is fixed at the first run; a different --workers only changes parallelism.
-        return dataclasses.replace(spec, tasks=plan["tasks"])
-    if any(output.glob("shard-*.arrow")) or (output / "manifest.json").exists():
-        raise UserError(f"{output}: holds shards of an earlier run; pass --restart to replace them")
-    write_json_atomic(plan_path, wanted)
-    return spec
 
+    def refuse_change(plan: dict, changed: list[str]) -> UserError:
+        key = changed[0]
+        flag = PLANNED[key]
+        earlier = plan.get(key, DEFAULTS.get(key))
+        shown = f" (the run there has {_show(key, earlier)}, this one {_show(key, wanted[key])})" if flag else ""
+        return UserError(
+            f"{spec.output}: {flag or 'the ' + key} differ{'s' if flag else ''} from the run started there{shown}; "
+            "rerun with the same settings to resume, or pass --restart to start over"
+        )
 
-# Plan entries a rerun must agree with, and the flag that sets each (None: not one flag).
-PLANNED = {"source": None, "inputs": None, "stages": None, "config": None, "keep_dropped": "--keep-dropped",
-           "shard_bytes": "--shard-mb"}
-DEFAULTS = {"keep_dropped": False, "shard_bytes": 256 << 20}  # plans written before these were recorded
-# Everything a run creates in its folder; --restart deletes these and nothing else.
-RUN_FILES = ("_work", "dropped", "manifest.json", "stats.json", "timings.json", "shard-*.arrow", "shard-*.arrow.tmp")
+    plan = corpus_run_folder(spec.output).fix_plan(wanted, list(PLANNED), refuse_change, restart=restart,
+                                                    defaults=DEFAULTS)
+    # The split is fixed at the first run; a different --workers only changes parallelism.
+    return dataclasses.replace(spec, tasks=plan["tasks"])
 
 
 def _show(key: str, value: object) -> str:
     if key == "shard_bytes" and isinstance(value, int):
         return f"--shard-mb {value >> 20}"
     return ("--keep-dropped" if value else "no --keep-dropped") if key == "keep_dropped" else repr(value)
-
-
-def clear_run(output: Path) -> None:
-    """Delete what a run writes into `output`, never anything else a user keeps there."""
-    if not output.is_dir():
-        return
-    for pattern in RUN_FILES:
-        for entry in output.glob(pattern):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
 
 
 @dataclasses.dataclass
@@ -101,72 +93,6 @@ class RunReport:
     shards: int
     stats: dict
     seconds: float
-
-
-class LocalExecutor:
-    """Runs tasks in `workers` forked processes that the parent supervises (pipeline/engine/supervisor.py):
-    a worker that dies is replaced and its task run again, and a document that kills or stalls a
-    worker twice (`document_budget_s` without progress) is dropped with the reason and position."""
-
-    def __init__(
-        self, workers: int = 1, show_progress: bool | None = None, document_budget_s: float = DEFAULT_DOCUMENT_BUDGET_S
-    ) -> None:
-        self.workers = max(1, workers)
-        self.show_progress = show_progress
-        self.document_budget_s = document_budget_s
-        self.failures: list[Failure] = []
-
-    def map_tasks(self, spec: RunSpec, pass_index: int, tasks: list[int], progress: Progress) -> list[TaskResult]:
-        return run_tasks_supervised(spec, pass_index, tasks, self.workers, self.document_budget_s, progress,
-                                    self.failures)
-
-    def run(self, spec: RunSpec) -> RunReport:
-        return execute(spec, self.map_tasks, self.show_progress, self.failures)
-
-
-def run_tasks_supervised(
-    spec: RunSpec,
-    pass_index: int,
-    tasks: list[int],
-    workers: int,
-    budget_s: float,
-    progress: Progress,
-    failures: list[Failure],
-    warn: Callable[[str], None] | None = None,
-) -> list[TaskResult]:
-    """Run the unfinished `tasks` of a pass in `workers` supervised forked processes (the local
-    executor's pool; on Ray, one per Ray task); every task's result, in the order given.
-    Workers lost are appended to `failures` and reported in one line each to `warn`."""
-    finished = {t: _finished(spec, pass_index, t) for t in tasks}
-    todo = [t for t in tasks if finished[t] is None]
-
-    def work(task: int, attempt: Attempt, tracker: Tracker) -> TaskResult:
-        return run_task(spec, pass_index, task, tracker.progress, attempt, tracker)
-
-    def describe(task: int, failure: Failure) -> str:
-        where = f"task {task} of pass {pass_index}"
-        if failure.phase == IDLE:
-            return f"{where} (outside any document)"
-        inputs = spec.task_inputs(task)
-        name = inputs[failure.file] if pass_index == 0 and failure.file < len(inputs) else "its documents"
-        last = failure.item + failure.count - 1
-        span = f"record {failure.item}" if failure.count <= 1 else f"records {failure.item}-{last}"
-        return f"{where}, {name} {span}"
-
-    done = run_supervised(todo, work, workers, budget_s, progress, describe, failures, warn)
-    results = dict(zip(todo, done))
-    return [finished[t] or results[t] for t in tasks]
-
-
-def _finished(spec: RunSpec, pass_index: int, task: int) -> TaskResult | None:
-    marker = spec.marker(pass_index, task)
-    if not marker.exists():
-        return None
-    try:
-        return TaskResult.from_json(json.loads(marker.read_text()))
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
-        marker.unlink()  # a damaged marker: the task is simply run again
-        return None
 
 
 MapTasks = Callable[[RunSpec, int, list[int], Progress], list[TaskResult]]

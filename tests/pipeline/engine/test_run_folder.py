@@ -1,0 +1,171 @@
+"""The run-folder protocol through the class, on real folders: the plan fixed at the first run,
+completion markers, the lock, overlap refusal, and --restart deleting only what a run created."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from pipeline.common.errors import UserError
+from pipeline.engine.run_folder import RunFolder, read_marker
+
+CREATED = ("_work", "manifest.json", "shard-*.arrow")
+
+
+def folder_at(path: Path) -> RunFolder:
+    return RunFolder(path, activity="run", noun="run folder", created=CREATED,
+                     published=("shard-*.arrow", "manifest.json"), published_noun="shards of an earlier run")
+
+
+def refuse(earlier: dict, changed: list[str]) -> UserError:
+    return UserError(f"changed: {','.join(changed)}; the run there has {[earlier.get(k) for k in changed]}")
+
+
+def plan_file(path: Path) -> dict:
+    return json.loads((path / "_work" / "plan.json").read_text())
+
+
+def test_the_first_run_writes_the_plan_with_what_it_derived_once(tmp_path: Path) -> None:
+    calls = []
+
+    def derive() -> dict:
+        calls.append(1)
+        return {"split": [3, 1, 2]}
+
+    folder = folder_at(tmp_path / "out")
+    plan = folder.fix_plan({"inputs": ["a", "b"], "tasks": 2}, ["inputs"], refuse, first_run=derive)
+    assert plan == {"inputs": ["a", "b"], "tasks": 2, "split": [3, 1, 2]}
+    assert plan_file(tmp_path / "out") == plan
+    again = folder.fix_plan({"inputs": ["a", "b"], "tasks": 5}, ["inputs"], refuse, first_run=derive)
+    # A rerun gets the stored plan: the uncompared task count and the derived split of the first run.
+    assert again == {"inputs": ["a", "b"], "tasks": 2, "split": [3, 1, 2]}
+    assert calls == [1]
+
+
+def test_a_rerun_with_a_changed_setting_is_refused_and_the_plan_kept(tmp_path: Path) -> None:
+    folder = folder_at(tmp_path / "out")
+    folder.fix_plan({"inputs": ["a"], "seed": 0, "shard_mb": 256}, ["inputs", "seed", "shard_mb"], refuse)
+    before = (tmp_path / "out" / "_work" / "plan.json").read_bytes()
+    with pytest.raises(UserError, match=r"^changed: seed,shard_mb; the run there has \[0, 256\]$"):
+        folder.fix_plan({"inputs": ["a"], "seed": 1, "shard_mb": 64}, ["inputs", "seed", "shard_mb"], refuse)
+    assert (tmp_path / "out" / "_work" / "plan.json").read_bytes() == before
+
+
+def test_a_key_an_older_plan_lacks_reads_as_its_default(tmp_path: Path) -> None:
+    work = tmp_path / "out" / "_work"
+    work.mkdir(parents=True)
+    (work / "plan.json").write_text('{"inputs": ["a"]}')  # written before "keep" was recorded
+    folder = folder_at(tmp_path / "out")
+    wanted = {"inputs": ["a"], "keep": False}
+    assert folder.fix_plan(wanted, ["inputs", "keep"], refuse, defaults={"keep": False}) == {"inputs": ["a"]}
+    with pytest.raises(UserError, match="changed: keep"):
+        folder.fix_plan({**wanted, "keep": True}, ["inputs", "keep"], refuse, defaults={"keep": False})
+
+
+@pytest.mark.parametrize("published", ["shard-00000.arrow", "manifest.json"])
+def test_output_without_a_plan_is_refused_and_left_alone(tmp_path: Path, published: str) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / published).write_text("earlier")
+    with pytest.raises(UserError) as refused:
+        folder_at(out).fix_plan({"inputs": ["a"]}, ["inputs"], refuse)
+    assert str(refused.value) == f"{out}: holds shards of an earlier run; pass --restart to replace them"
+    assert (out / published).read_text() == "earlier" and not (out / "_work").exists()
+
+
+def test_restart_deletes_what_the_run_created_and_nothing_else(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    folder = folder_at(out)
+    folder.fix_plan({"inputs": ["a"]}, ["inputs"], refuse)
+    (out / "_work" / "pass0").mkdir()
+    (out / "_work" / "pass0" / "task-00000.done.json").write_text("{}")
+    (out / "shard-00000.arrow").write_bytes(b"shard")
+    (out / "manifest.json").write_text("{}")
+    # What the user keeps there: a file, a folder, and a folder a run-file name links to.
+    (out / "notes.txt").write_text("mine")
+    (out / "mine").mkdir()
+    (out / "mine" / "shard-00001.arrow").write_bytes(b"not in the run folder's top level")
+    kept_elsewhere = tmp_path / "elsewhere"
+    kept_elsewhere.mkdir()
+    (kept_elsewhere / "data.txt").write_text("keep")
+    (out / "shard-00002.arrow").symlink_to(kept_elsewhere)
+
+    plan = folder.fix_plan({"inputs": ["b"]}, ["inputs"], refuse, restart=True)
+
+    assert plan == {"inputs": ["b"]} and plan_file(out) == plan
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    assert left == ["_work", "_work/plan.json", "mine", "mine/shard-00001.arrow", "notes.txt"]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (kept_elsewhere / "data.txt").read_text() == "keep"  # the link went, not what it pointed at
+
+
+def test_clear_of_a_folder_that_does_not_exist_does_nothing(tmp_path: Path) -> None:
+    folder_at(tmp_path / "never").clear()
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("output", ["raw", "raw/c4", "raw/c4/out", "raw/c4/.."])
+def test_an_output_overlapping_the_input_is_refused(tmp_path: Path, output: str) -> None:
+    raw = tmp_path / "raw" / "c4"
+    raw.mkdir(parents=True)
+    folder = folder_at(tmp_path / output)
+    with pytest.raises(UserError) as refused:
+        folder.refuse_overlap(raw, "the input raw/c4", "pick another --output")
+    assert str(refused.value) == f"{tmp_path / output}: the run folder overlaps the input raw/c4; pick another --output"
+
+
+def test_an_output_beside_the_input_or_linked_to_it(tmp_path: Path) -> None:
+    raw = tmp_path / "raw" / "c4"
+    raw.mkdir(parents=True)
+    folder_at(tmp_path / "raw" / "c4-out").refuse_overlap(raw, "the input", "advice")  # a sibling: fine
+    (tmp_path / "link").symlink_to(raw)
+    with pytest.raises(UserError, match="overlaps the input"):
+        folder_at(tmp_path / "link" / "out").refuse_overlap(raw, "the input", "advice")
+
+
+def _try_lock(folder: RunFolder, errors: multiprocessing.Queue) -> None:
+    try:
+        with folder.lock():
+            errors.put("")
+    except UserError as e:
+        errors.put(str(e))
+
+
+def test_a_second_process_cannot_take_the_lock_while_it_is_held(tmp_path: Path) -> None:
+    folder = folder_at(tmp_path / "out")
+    context = multiprocessing.get_context("fork")  # record locks are per process: the second is a child
+    errors = context.Queue()
+    with folder.lock():
+        assert (tmp_path / "out" / ".lock").exists()
+        child = context.Process(target=_try_lock, args=(folder, errors))
+        child.start()
+        message = errors.get(timeout=30)
+        child.join()
+    assert message.startswith(f"{tmp_path / 'out'}: another run is writing here (pid ")
+    assert not (tmp_path / "out" / ".lock").exists()
+    child = context.Process(target=_try_lock, args=(folder, errors))
+    child.start()
+    assert errors.get(timeout=30) == ""  # released with its holder's block
+    child.join()
+
+
+def test_markers_missing_finished_and_damaged(tmp_path: Path) -> None:
+    work = tmp_path / "out" / "_work"
+    work.mkdir(parents=True)
+    marker = work / "task-00000.done.json"
+    assert read_marker(marker, dict) is None
+    marker.write_text('{"task": 0, "documents": 7}')
+    assert read_marker(marker, lambda data: data["documents"]) == 7
+    for damaged in [b'{"task": 0, "docu', b'{"task": 0}', b"[1, 2]", b"\xff\xfe"]:
+        marker.write_bytes(damaged)
+        assert read_marker(marker, lambda data: data["documents"]) is None
+        assert not marker.exists()  # removed: its task runs again
+
+
+def test_a_folder_whose_restart_would_keep_the_plan_is_a_programming_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="must include _work"):
+        RunFolder(tmp_path, activity="run", noun="run folder", created=("manifest.json",), published=(),
+                  published_noun="shards")
