@@ -1,10 +1,18 @@
-"""The raw folder most Wikipedia tests start from: one English dump, as `pipeline run wikipedia` finds it."""
+"""The raw folder most Wikipedia tests start from: one English dump, as `pipeline run wikipedia` finds it;
+and where the real Wikipedia dumps are."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from sources.samples.wikipedia import Page, write_dump
+
+REPO = Path(__file__).resolve().parents[2]
+# ../shared/realdata/wikipedia beside the project's checkout; a git worktree of it sits a level or
+# two further down (/work/wt/<name>), so the nearest folder above the repository that has it.
+REAL_WIKIPEDIA = next((folder / "shared" / "realdata" / "wikipedia" for folder in REPO.parents
+                       if (folder / "shared" / "realdata" / "wikipedia").is_dir()),
+                      REPO.parent / "shared" / "realdata" / "wikipedia")
 
 
 def raw_enwiki(root: Path, pages: list[Page]) -> Path:

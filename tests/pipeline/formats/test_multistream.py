@@ -17,6 +17,7 @@ from pipeline.formats.mediawiki import iter_pages
 from pipeline.formats.multistream import byte_ranges, index_of, open_dump, split_dump
 from sources.samples.wikipedia import FOOTER, HEADER, Page, page_xml
 from sources.wikipedia import Wikipedia, WikipediaConfig
+from tests.sources.wikipedia_dumps import REAL_WIKIPEDIA
 
 DUMP = "enwiki-20220701-pages-articles-multistream.xml.bz2"
 INDEX = "enwiki-20220701-pages-articles-multistream-index.txt.bz2"
@@ -126,8 +127,7 @@ def test_the_source_splits_dumps_it_reads_unless_task_bytes_is_0(tmp_path: Path)
     assert Wikipedia(WikipediaConfig(task_bytes=1, languages=["de"])).list_inputs(str(tmp_path)) == []
 
 
-REAL_DUMP = Path(__file__).resolve().parents[3] / ".." / "shared" / "realdata" / "wikipedia" / \
-    "ukwiki-20230501-pages-articles-multistream-truncated100k.xml.bz2"
+REAL_DUMP = REAL_WIKIPEDIA / "ukwiki-20230501-pages-articles-multistream-truncated100k.xml.bz2"
 
 
 @pytest.mark.slow
