@@ -43,6 +43,7 @@ MAX_INDEX_LINE = 1 << 16  # a title is at most 255 bytes: a longer line is not a
 STREAM_START = re.compile(rb"BZh[1-9]\x31\x41\x59\x26\x53\x59")
 STREAM_START_BYTES = 10
 PAGE_OPEN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?page[\s/>]")
+PAGE_TAG_OVERLAP = 64
 # Bytes of a stream read to see how its text starts: its first block whole (at most 900 kB of
 # text, compressed to less), so a stream that is not a bz2 stream of pages is told apart quickly.
 FIRST_BLOCK_BYTES = 2 << 20
@@ -243,17 +244,27 @@ def open_dump(path: str) -> Iterator[IO[bytes]]:
         size = f.size if isinstance(getattr(f, "size", None), int) else f.seek(0, io.SEEK_END)
         parts: list[IO[bytes]] = []
         if start > 0:
-            header = bz2.BZ2Decompressor()  # the first stream alone: it stops at its own end
-            f.seek(0)
-            data = b""
-            while not header.eof:
-                block = f.read(1 << 16)
-                if not block:
-                    break
-                data += header.decompress(block)
-            parts.append(io.BytesIO(data))
+            parts.append(io.BytesIO(_header(f)))
         parts.append(bz2.BZ2File(io.BufferedReader(_Window(f, start, end), 1 << 20)))
         if end < size:
             parts.append(io.BytesIO(CLOSING))
         yield io.BufferedReader(_Chain(parts), 1 << 16)
 
+
+def _header(f: IO[bytes]) -> bytes:
+    """The text of the dump's first stream before its first `<page>`: the `<mediawiki>` tag and
+    `<siteinfo>`. Wikimedia's first stream holds nothing else; a dump whose first stream also
+    holds pages must not give them again with every range (they are read with the first)."""
+    stream = bz2.BZ2Decompressor()  # the first stream alone: it stops at its own end
+    f.seek(0)
+    text = b""
+    while not stream.eof:
+        block = f.read(READ_BYTES)
+        if not block:
+            break
+        scanned = max(0, len(text) - PAGE_TAG_OVERLAP)  # a tag split across two reads is still seen
+        text += stream.decompress(block)
+        page = PAGE_OPEN.search(text, scanned)
+        if page is not None:
+            return text[: page.start()]
+    return text

@@ -152,6 +152,26 @@ def test_an_index_naming_pages_the_dump_does_not_have_loses_none(tmp_path: Path)
     assert read == pages_by_lxml(dump)
 
 
+def test_a_first_stream_holding_pages_too_gives_them_once(tmp_path: Path) -> None:
+    """Wikimedia's first stream holds only the header; one that also holds pages must not give
+    them again at the head of every range."""
+    xml = dump_xml_bytes(PAGES)
+    cuts = [xml.index(b"  <page>", xml.index(b"<title>Article 4<") - 60), xml.index(b"  <page>", xml.index(b"<title>Article 9<") - 60)]
+    data, starts = b"", []
+    for start, end in zip([0, *cuts], [*cuts, len(xml)]):
+        starts.append(len(data))
+        data += bz2.compress(xml[start:end])
+    (tmp_path / DUMP).write_bytes(data)
+    (tmp_path / INDEX).write_bytes(bz2.compress(_index_text(starts[1:])))
+    parts = split_dump(str(tmp_path / DUMP), 1)
+    assert len(parts) == 2
+    read = []
+    for part in parts:
+        with open_dump(part) as stream:
+            read.extend(p.page_id for p in iter_pages(stream))
+    assert read == [page_id for page_id, _ in pages_by_lxml(tmp_path / DUMP)] == list(range(1, 23))
+
+
 def dump_xml_bytes(pages: list[Page]) -> bytes:
     return (HEADER.format(lang="en") + "".join(page_xml(p) for p in pages) + FOOTER).encode()
 
