@@ -21,8 +21,10 @@ from tests.sources.wikipedia_dumps import multistream_names, pages_by_lxml, writ
 
 EN_DUMP, EN_INDEX = multistream_names("en")
 DE_DUMP, DE_INDEX = multistream_names("de")
-EN_PAGES = [Page(f"Article {i}", f"'''Article {i}''' is about the number {i}. " * (20 + i % 7), i) for i in range(1, 23)]
-DE_PAGES = [Page(f"Artikel {i}", f"'''Artikel {i}''' handelt von der Zahl {i}. " * (15 + i % 5), i) for i in range(1, 14)]
+EN_PAGES = [Page(f"Article {i}", f"'''Article {i}''' is about the number {i}. " * (20 + i % 7), i)
+            for i in range(1, 23)]
+DE_PAGES = [Page(f"Artikel {i}", f"'''Artikel {i}''' handelt von der Zahl {i}. " * (15 + i % 5), i)
+            for i in range(1, 14)]
 # Small enough that a good index splits each dump into several ranges, each an input.
 SPLIT = "[wikipedia]\ntask_bytes = 700\n"
 
@@ -124,8 +126,8 @@ def test_a_bad_index_costs_its_dump_its_split_and_nothing_else(
     # Every page kept: the same shards, byte for byte, as with the good index; the pages lxml reads.
     assert shards(folder) == shards(good_run)
     ids = kept_ids(folder)
-    assert [i for i in ids if i.startswith("enwiki/")] == [f"enwiki/{page_id}" for page_id, _ in pages_by_lxml(raw / EN_DUMP)]
-    assert [i for i in ids if i.startswith("dewiki/")] == [f"dewiki/{page_id}" for page_id, _ in pages_by_lxml(raw / DE_DUMP)]
+    for wiki, dump in (("enwiki", EN_DUMP), ("dewiki", DE_DUMP)):
+        assert [i for i in ids if i.startswith(f"{wiki}/")] == [f"{wiki}/{n}" for n, _ in pages_by_lxml(raw / dump)]
     # Counted once in stats.json, beside what the good run counted.
     stats = json.loads((folder / "stats.json").read_text())
     good = json.loads((good_run / "stats.json").read_text())

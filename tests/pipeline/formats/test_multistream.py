@@ -74,7 +74,8 @@ BAD_INDEXES = [
     ("empty file", lambda o, size: b"", "empty: 0 bytes"),
     ("empty bz2", lambda o, size: bz2.compress(b""), "empty: no OFFSET:PAGE_ID:TITLE line"),
     ("not bz2", lambda o, size: _index_text(o), "unreadable (OSError: Invalid data stream)"),
-    ("garbage line", lambda o, size: bz2.compress(b"".join(_index_lines(o)[:2] + [b"\x00\xffgarbage\n"] + _index_lines(o)[2:])),
+    ("garbage line",
+     lambda o, size: bz2.compress(b"".join(_index_lines(o)[:2] + [b"\x00\xffgarbage\n"] + _index_lines(o)[2:])),
      "line 3: not OFFSET:PAGE_ID:TITLE"),
     ("blank line", lambda o, size: bz2.compress(b"\n" + _index_text(o)), "line 1: not OFFSET:PAGE_ID:TITLE"),
     ("Arabic-Indic digits", lambda o, size: bz2.compress("\u0663\u0664:1:A\n".encode() + _index_text(o)),
@@ -156,7 +157,8 @@ def test_a_first_stream_holding_pages_too_gives_them_once(tmp_path: Path) -> Non
     """Wikimedia's first stream holds only the header; one that also holds pages must not give
     them again at the head of every range."""
     xml = dump_xml_bytes(PAGES)
-    cuts = [xml.index(b"  <page>", xml.index(b"<title>Article 4<") - 60), xml.index(b"  <page>", xml.index(b"<title>Article 9<") - 60)]
+    cuts = [xml.rindex(b"  <page>", 0, xml.index(b"<title>Article 4<")),
+            xml.rindex(b"  <page>", 0, xml.index(b"<title>Article 9<"))]
     data, starts = b"", []
     for start, end in zip([0, *cuts], [*cuts, len(xml)]):
         starts.append(len(data))
