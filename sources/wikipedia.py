@@ -6,10 +6,15 @@ split dumps (`enwiki-20220701-pages-articles1.xml-p1p41242.bz2`, `...-multistrea
 and `<date>.<lang>/*.parquet` folders of wikimedia/wikipedia (id, url, title, text; already
 plain text). Each wiki is read once (select_dump_files): from its newest dump, in one form
 (pages-articles or pages-articles-multistream), and from a parquet folder only when no dump of
-it is there; every file left out is named in a warning. The language comes from the dump name
-(`enwiki-...`, or the dump's `<dbname>`) or the parquet folder name; by default the paper's 20
-languages are kept; a file of another language is not read and is named in a warning (one whose
-name does not tell the language is skipped as `language_not_selected` once its `<dbname>` does).
+it is there; every file left out is named in a warning. A multistream dump with its index beside
+it is read as byte ranges of whole bz2 streams, many tasks; one whose index does not fit it
+(cut, empty, offsets that are not where its streams start: pipeline/formats/multistream.py) is
+read whole, as one task, with one warning naming the index, and counted once as `bad_index`.
+
+The language comes from the dump name (`enwiki-...`, or the dump's `<dbname>`) or the parquet
+folder name; by default the paper's 20 languages are kept; a file of another language is not
+read and is named in a warning (one whose name does not tell the language is skipped as
+`language_not_selected` once its `<dbname>` does).
 
 Reader: main namespace only (`ns` 0), redirects skipped, each skip counted (and kept with
 --keep-dropped); a page whose id is not a number that fits the int64 `page_id` column is
@@ -35,7 +40,7 @@ from pipeline.engine.stage import Stage
 from pipeline.filters.min_chars import MinChars
 from pipeline.formats.files import open_binary
 from pipeline.formats.mediawiki import DumpError, Page, SiteInfo, iter_pages
-from pipeline.formats.multistream import open_dump, split_dump
+from pipeline.formats.multistream import BadIndex, open_dump, split_dump
 from pipeline.text.cited_urls import cited_urls
 from pipeline.transforms.clean_wikitext import CleanWikitext
 
@@ -198,6 +203,12 @@ class Wikipedia(Source):
     patterns = ("**/*wiki-*pages-articles*.xml.bz2", "**/*wiki-*pages-articles*.xml",
                 "**/*wiki-*pages-articles*.xml-p*[0-9]", "**/*.parquet")
 
+    def __init__(self, config: WikipediaConfig | None = None) -> None:
+        super().__init__(config)
+        # Dumps read whole because their index did not fit: set by list_inputs, travels with the
+        # source to the workers, each counted once as `bad_index` in the read stage's stats.
+        self.bad_indexes: set[str] = set()
+
     def fields(self) -> list[pa.Field]:
         return [
             pa.field("title", pa.string()),
@@ -225,7 +236,19 @@ class Wikipedia(Source):
         if self.config.task_bytes <= 0:
             return files
         # A multistream dump with its index beside it: byte ranges of whole bz2 streams, one input each.
-        return [part for path in files for part in split_dump(path, self.config.task_bytes)]
+        return [part for path in files for part in self._split(path)]
+
+    def _split(self, path: str) -> list[str]:
+        """`path` as byte ranges when its multistream index fits it, else whole, with a warning:
+        an index that does not fit its dump costs that dump its parallelism, never a page, and
+        never the other dumps of the run."""
+        try:
+            return split_dump(path, self.config.task_bytes)
+        except BadIndex as e:
+            print(f"warning: {e.index}: not used ({e.problem}); {_base(path)} is read whole, as one task",
+                  file=sys.stderr)
+            self.bad_indexes.add(path)
+            return [path]
 
     def read(self, path: str) -> Iterator[Document | Skipped]:
         if path.endswith(".parquet"):
@@ -241,6 +264,8 @@ class Wikipedia(Source):
         if lang and not self._selected(lang):
             yield Skipped("language_not_selected")
             return
+        if path in self.bad_indexes:
+            yield Skipped("bad_index")
         site = SiteInfo()
         pages_seen = 0
         with open_dump(path) as stream:

@@ -7,7 +7,7 @@ import gzip
 import io
 import json
 import zlib
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 import fsspec
 
@@ -31,15 +31,17 @@ def open_binary(path: str) -> Iterator[IO[bytes]]:
 
 @contextlib.contextmanager
 def open_text(path: str) -> Iterator[IO[str]]:
-    """Text lines of `path` as UTF-8; invalid bytes become U+FFFD instead of failing the file."""
+    """Text lines of `path` as UTF-8; invalid bytes become U+FFFD instead of failing the file, and
+    a byte-order mark at the start of the file is dropped (utf-8-sig), as `bounded_lines` does."""
     with open_binary(path) as raw:
-        yield io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        yield io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
 
 
 JSON_TOO_DEEP = "json_too_deep"
 # One JSON record a line: a line longer than this is skipped with a reason, never held whole.
 MAX_LINE_BYTES = 64 << 20
 READ_BYTES = 1 << 20
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def bounded_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes | None]:
@@ -48,6 +50,10 @@ def bounded_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterato
     A line longer than `max_bytes` comes out as None: its bytes are thrown away as they arrive,
     so a single 200 MB line, or a newline-free decompression bomb, never sits in memory. Line
     numbers (positions in this sequence) match those of iterating over the file.
+
+    Every JSON-lines reader reads its lines here, so this is where a UTF-8 byte-order mark at the
+    start of the file is dropped: Windows tools write one, and left on, it makes the first
+    record malformed JSON. Only there: a byte-order mark anywhere else is the line's data.
     """
     parts: list[bytes] = []  # the start of a line that goes on in the next read
     size = 0
@@ -55,7 +61,7 @@ def bounded_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterato
     # read1 returns what one read of the underlying file gives: when a gzip stream turns out to
     # be cut, the lines decoded before the damage have already come out.
     read = getattr(stream, "read1", stream.read)
-    while chunk := read(READ_BYTES):
+    for chunk in _chunks_without_bom(read):
         pieces = chunk.split(b"\n")
         for piece in pieces[:-1]:  # each of these ends a line
             if overlong or size + len(piece) > max_bytes:
@@ -77,6 +83,17 @@ def bounded_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterato
         yield None
     elif parts:
         yield b"".join(parts)
+
+
+def _chunks_without_bom(read: Callable[[int], bytes]) -> Iterator[bytes]:
+    """The file's bytes in reads of READ_BYTES, without a UTF-8 byte-order mark at its very start
+    (its first read may hold fewer than the mark's 3 bytes: reads go on until it holds them)."""
+    head = b""
+    while len(head) < len(UTF8_BOM) and (chunk := read(READ_BYTES)):
+        head += chunk
+    yield head.removeprefix(UTF8_BOM)
+    while chunk := read(READ_BYTES):
+        yield chunk
 
 
 def text_lines(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[str | None]:

@@ -26,7 +26,7 @@ from pipeline.text.wikitext import clean_wikitext
 from sources.samples.wikipedia import BOMB, Page, dump_xml, write, write_dump
 from sources.wikipedia import PAPER_LANGUAGES, Wikipedia, WikipediaConfig, dump_file, language_of, select_dump_files
 from tests.conftest import script, subprocess_env
-from tests.sources.wikipedia_dumps import raw_enwiki
+from tests.sources.wikipedia_dumps import REAL_WIKIPEDIA, raw_enwiki
 
 ARTICLE = """{{Infobox river
 | name = Alder River
@@ -311,7 +311,7 @@ def test_bad_pages_and_rows_are_skipped_and_counted_and_the_run_goes_on(tmp_path
 
 # --- real dumps (../shared/realdata/wikipedia: Ukrainian and Vietnamese Wikipedia) --------------
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "wikipedia"
+REAL = REAL_WIKIPEDIA
 DEBRIS = re.compile(r"\(\s*[;,]|[;,]\s*\)")
 
 

@@ -12,38 +12,13 @@ import pytest
 from lxml import etree
 
 from pipeline.cli import main
-from pipeline.common.errors import InputError
 from pipeline.formats.mediawiki import iter_pages
-from pipeline.formats.multistream import byte_ranges, index_of, open_dump, split_dump
+from pipeline.formats.multistream import BadIndex, byte_ranges, index_of, open_dump, split_dump
 from sources.samples.wikipedia import FOOTER, HEADER, Page, page_xml
 from sources.wikipedia import Wikipedia, WikipediaConfig
+from tests.sources.wikipedia_dumps import REAL_WIKIPEDIA, multistream_names, pages_by_lxml, write_multistream
 
-DUMP = "enwiki-20220701-pages-articles-multistream.xml.bz2"
-INDEX = "enwiki-20220701-pages-articles-multistream-index.txt.bz2"
-
-
-def write_multistream(folder: Path, pages: list[Page], per_stream: int = 3) -> tuple[Path, list[int]]:
-    """A dump laid out like Wikimedia's (header stream, streams of pages, footer stream) and its
-    index of `offset:page_id:title` lines; returns the dump and its page-stream offsets."""
-    folder.mkdir(parents=True, exist_ok=True)
-    data = bz2.compress(HEADER.format(lang="en").encode())
-    offsets, index = [], []
-    for i in range(0, len(pages), per_stream):
-        offsets.append(len(data))
-        index.extend(f"{len(data)}:{p.page_id}:{p.title}\n" for p in pages[i : i + per_stream])
-        data += bz2.compress("".join(page_xml(p) for p in pages[i : i + per_stream]).encode())
-    data += bz2.compress(FOOTER.encode())
-    (folder / DUMP).write_bytes(data)
-    (folder / INDEX).write_bytes(bz2.compress("".join(index).encode()))
-    return folder / DUMP, offsets
-
-
-def pages_by_lxml(path: Path) -> list[tuple[int, str]]:
-    """(id, title) of every page, read independently: the whole file decompressed, parsed by lxml."""
-    root = etree.fromstring(bz2.decompress(path.read_bytes()))
-    ns = {"m": root.nsmap[None]}
-    return [(int(p.findtext("m:id", namespaces=ns)), p.findtext("m:title", namespaces=ns))
-            for p in root.iterfind("m:page", ns)]
+DUMP, INDEX = multistream_names("en")
 
 
 PAGES = [Page(f"Article {i}", f"'''Article {i}''' is about the number {i}. " * (20 + i % 7), i) for i in range(1, 23)]
@@ -76,13 +51,131 @@ def test_every_page_is_read_once_in_order_whatever_the_split(tmp_path: Path, tar
         assert len(parts) == len(offsets)  # one range per stream of pages
 
 
-def test_a_dump_without_its_index_stays_whole_and_a_bad_index_is_one_error(tmp_path: Path) -> None:
+def test_a_dump_without_its_index_stays_whole(tmp_path: Path) -> None:
     dump, _ = write_multistream(tmp_path, PAGES)
     (tmp_path / INDEX).unlink()
     assert split_dump(str(dump), 1) == [str(dump)]
-    (tmp_path / INDEX).write_bytes(bz2.compress(b"not an index\n"))
-    with pytest.raises(InputError, match="line 1: expected OFFSET:PAGE_ID:TITLE"):
+
+
+def _index_text(offsets: list[int]) -> bytes:
+    """An index of one line per page stream, as Wikimedia writes it (page ids do not matter)."""
+    return "".join(f"{offset}:{n + 1}:Article {n + 1}\n" for n, offset in enumerate(offsets)).encode()
+
+
+def _index_lines(offsets: list[int]) -> list[bytes]:
+    return _index_text(offsets).splitlines(keepends=True)
+
+
+# (what is wrong, the index's bytes from the dump's true offsets and size, the problem reported)
+BAD_INDEXES = [
+    ("cut bz2", lambda o, size: bz2.compress(_index_text(o))[:-20], "unreadable (EOFError: Compressed file ended"),
+    ("cut last line", lambda o, size: bz2.compress(_index_text(o)[:-4]), "cut: line 8 ends without a newline"),
+    ("cut inside an offset", lambda o, size: bz2.compress(_index_text(o) + b"12"), "cut: line 9 ends without"),
+    ("empty file", lambda o, size: b"", "empty: 0 bytes"),
+    ("empty bz2", lambda o, size: bz2.compress(b""), "empty: no OFFSET:PAGE_ID:TITLE line"),
+    ("not bz2", lambda o, size: _index_text(o), "unreadable (OSError: Invalid data stream)"),
+    ("garbage line",
+     lambda o, size: bz2.compress(b"".join(_index_lines(o)[:2] + [b"\x00\xffgarbage\n"] + _index_lines(o)[2:])),
+     "line 3: not OFFSET:PAGE_ID:TITLE"),
+    ("blank line", lambda o, size: bz2.compress(b"\n" + _index_text(o)), "line 1: not OFFSET:PAGE_ID:TITLE"),
+    ("Arabic-Indic digits", lambda o, size: bz2.compress("\u0663\u0664:1:A\n".encode() + _index_text(o)),
+     "line 1: not OFFSET:PAGE_ID:TITLE"),
+    ("fullwidth digits", lambda o, size: bz2.compress(_index_text(o) + "\uff19\uff19:9:Z\n".encode()),
+     "line 9: not OFFSET:PAGE_ID:TITLE"),
+    ("an offset of 5,000 digits", lambda o, size: bz2.compress(_index_text(o) + b"9" * 5000 + b":1:A\n"),
+     "line 9: not OFFSET:PAGE_ID:TITLE"),
+    ("a line without its page id", lambda o, size: bz2.compress(_index_text(o) + b"99999\n"),
+     "line 9: not OFFSET:PAGE_ID:TITLE"),
+    ("offsets going down", lambda o, size: bz2.compress(_index_text(o[::-1])), "offsets go down"),
+    ("offsets past the end", lambda o, size: bz2.compress(_index_text([x + size for x in o])),
+     "do not fit inside the dump"),
+    ("an offset at 0", lambda o, size: bz2.compress(_index_text([0, *o])), "do not fit inside the dump"),
+    ("offsets 3 bytes late", lambda o, size: bz2.compress(_index_text([x + 3 for x in o])),
+     "is not the start of a bz2 stream in the dump"),
+    ("offsets 2 bytes early", lambda o, size: bz2.compress(_index_text([x - 2 for x in o])),
+     "is not the start of a bz2 stream in the dump"),
+]
+
+
+@pytest.mark.parametrize("make_index, problem", [case[1:] for case in BAD_INDEXES], ids=[c[0] for c in BAD_INDEXES])
+def test_an_index_that_does_not_fit_its_dump_is_refused_with_its_problem(tmp_path: Path, make_index, problem) -> None:
+    dump, offsets = write_multistream(tmp_path, PAGES)
+    assert len(offsets) == 8  # 22 pages, 3 a stream
+    (tmp_path / INDEX).write_bytes(make_index(offsets, dump.stat().st_size))
+    with pytest.raises(BadIndex) as refused:
         split_dump(str(dump), 1)
+    assert refused.value.index == str(tmp_path / INDEX)
+    assert refused.value.problem.startswith(problem) or problem in refused.value.problem, refused.value.problem
+
+
+def test_an_index_that_is_a_folder_is_refused(tmp_path: Path) -> None:
+    dump, _ = write_multistream(tmp_path, PAGES)
+    (tmp_path / INDEX).unlink()
+    (tmp_path / INDEX).mkdir()
+    with pytest.raises(BadIndex, match="unreadable"):
+        split_dump(str(dump), 1)
+
+
+def test_every_offset_is_checked_when_the_plan_keeps_the_dump_whole(tmp_path: Path) -> None:
+    """One range for the whole dump uses no offset, but an index that does not fit is still named."""
+    dump, offsets = write_multistream(tmp_path, PAGES)
+    (tmp_path / INDEX).write_bytes(bz2.compress(_index_text([x + 1 for x in offsets])))
+    with pytest.raises(BadIndex, match=f"offset {offsets[0] + 1:,} is not the start"):
+        split_dump(str(dump), 10**9)
+
+
+def test_a_stream_start_that_cuts_a_page_in_two_is_refused(tmp_path: Path) -> None:
+    """Whole bz2 streams, but cut inside a page (as a parallel compressor writes them): a range
+    starting there would lose the page cut in two."""
+    xml = dump_xml_bytes(PAGES)
+    cuts = [xml.index(b"<page>"), xml.index(b"<title>Article 5<"), xml.index(b"<title>Article 12<")]
+    data, starts = b"", []
+    for start, end in zip([0, *cuts], [*cuts, len(xml)]):
+        starts.append(len(data))
+        data += bz2.compress(xml[start:end])
+    (tmp_path / DUMP).write_bytes(data)
+    (tmp_path / INDEX).write_bytes(bz2.compress(_index_text(starts[1:])))
+    with pytest.raises(BadIndex, match=f"offset {starts[2]:,} is not the start of a bz2 stream of whole pages"):
+        split_dump(str(tmp_path / DUMP), 1)
+
+
+def test_an_index_naming_pages_the_dump_does_not_have_loses_none(tmp_path: Path) -> None:
+    """Lines for pages that are not in the dump, at offsets where its streams do start: only the
+    offsets cut the dump, and every range still starts at a stream of whole pages."""
+    dump, offsets = write_multistream(tmp_path, PAGES)
+    ghosts = "".join(f"{offset}:{900 + n}:Ghost {n}\n" for n, offset in enumerate(offsets)).encode()
+    lines = sorted((_index_text(offsets) + ghosts).splitlines(keepends=True), key=lambda line: int(line.split(b":")[0]))
+    (tmp_path / INDEX).write_bytes(bz2.compress(b"".join(lines)))
+    read = []
+    for part in split_dump(str(dump), 1):
+        with open_dump(part) as stream:
+            read.extend((p.page_id, p.title) for p in iter_pages(stream))
+    assert read == pages_by_lxml(dump)
+
+
+def test_a_first_stream_holding_pages_too_gives_them_once(tmp_path: Path) -> None:
+    """Wikimedia's first stream holds only the header; one that also holds pages must not give
+    them again at the head of every range."""
+    xml = dump_xml_bytes(PAGES)
+    cuts = [xml.rindex(b"  <page>", 0, xml.index(b"<title>Article 4<")),
+            xml.rindex(b"  <page>", 0, xml.index(b"<title>Article 9<"))]
+    data, starts = b"", []
+    for start, end in zip([0, *cuts], [*cuts, len(xml)]):
+        starts.append(len(data))
+        data += bz2.compress(xml[start:end])
+    (tmp_path / DUMP).write_bytes(data)
+    (tmp_path / INDEX).write_bytes(bz2.compress(_index_text(starts[1:])))
+    parts = split_dump(str(tmp_path / DUMP), 1)
+    assert len(parts) == 2
+    read = []
+    for part in parts:
+        with open_dump(part) as stream:
+            read.extend(p.page_id for p in iter_pages(stream))
+    assert read == [page_id for page_id, _ in pages_by_lxml(tmp_path / DUMP)] == list(range(1, 23))
+
+
+def dump_xml_bytes(pages: list[Page]) -> bytes:
+    return (HEADER.format(lang="en") + "".join(page_xml(p) for p in pages) + FOOTER).encode()
 
 
 def _run(raw: Path, out: Path, config: Path, *extra: str) -> dict:
@@ -126,8 +219,7 @@ def test_the_source_splits_dumps_it_reads_unless_task_bytes_is_0(tmp_path: Path)
     assert Wikipedia(WikipediaConfig(task_bytes=1, languages=["de"])).list_inputs(str(tmp_path)) == []
 
 
-REAL_DUMP = Path(__file__).resolve().parents[3] / ".." / "shared" / "realdata" / "wikipedia" / \
-    "ukwiki-20230501-pages-articles-multistream-truncated100k.xml.bz2"
+REAL_DUMP = REAL_WIKIPEDIA / "ukwiki-20230501-pages-articles-multistream-truncated100k.xml.bz2"
 
 
 @pytest.mark.slow

@@ -1,0 +1,41 @@
+"""The line splitter every JSON-lines reader shares: a UTF-8 byte-order mark at the very start
+of a file is dropped, however the file's reads cut it; anywhere else it is the line's data."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+from pipeline.formats.files import bounded_lines, open_text
+
+BOM = b"\xef\xbb\xbf"
+
+
+def one_member_per_byte(data: bytes) -> gzip.GzipFile:
+    """`data` gzipped as one member per byte: each read1 of it gives one byte, so the mark's
+    three bytes come in three reads (a concatenation of gzip members is a valid .gz file)."""
+    return gzip.GzipFile(fileobj=io.BytesIO(b"".join(gzip.compress(bytes([b]), mtime=0) for b in data)))
+
+
+def test_a_mark_at_the_start_is_dropped_however_the_reads_cut_it() -> None:
+    data = BOM + b'{"text": "a"}\n' + BOM + b'{"text": "b"}\n{"text": "\xef\xbb\xbfc"}\n'
+    expected = [b'{"text": "a"}', BOM + b'{"text": "b"}', b'{"text": "\xef\xbb\xbfc"}']
+    assert data.decode("utf-8-sig").encode().split(b"\n")[:3] == expected  # Python's own reading agrees
+    assert list(bounded_lines(io.BytesIO(data))) == expected
+    assert list(bounded_lines(one_member_per_byte(data))) == expected
+
+
+def test_a_file_of_a_mark_alone_has_no_line_and_short_files_are_whole() -> None:
+    assert list(bounded_lines(io.BytesIO(BOM))) == []
+    assert list(bounded_lines(one_member_per_byte(BOM + b"\n"))) == [b""]
+    assert list(bounded_lines(io.BytesIO(b"\xef\xbb"))) == [b"\xef\xbb"]  # not a whole mark: data
+    assert list(bounded_lines(io.BytesIO(b"x"))) == [b"x"]
+    assert list(bounded_lines(io.BytesIO(b""))) == []
+
+
+def test_open_text_drops_the_mark_at_the_start_only(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl.gz"
+    path.write_bytes(gzip.compress(BOM + b'{"text": "a"}\n' + BOM + b'{"text": "b"}\n', mtime=0))
+    with open_text(str(path)) as lines:
+        assert list(lines) == ['{"text": "a"}\n', '\ufeff{"text": "b"}\n']
