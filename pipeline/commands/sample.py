@@ -1,21 +1,58 @@
 """`pipeline sample`: small raw inputs for every source, written by each source's registered
-sample writer (pipeline/engine/registry.py)."""
+sample writer (pipeline/engine/registry.py).
+
+Raw inputs are sacred: a source folder that holds any file `pipeline sample` did not write (a
+real download, a user's own data) is refused whole, before anything is written, so the sample
+never replaces or adds to someone's files. A folder of an earlier sample is written again. Every
+file written is listed with its sha256 in the folder's GENERATED_SAMPLE.json, which is how the
+next run (and a model trained on the sample) can tell; a listed file changed since is not ours.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from pipeline.common.errors import UserError
+from pipeline.common.generated import GENERATED_MARKER, mark_generated, unchanged_since_written
 from pipeline.corpus.mixture import LLAMA1
 from pipeline.engine.registry import sample_writer
 
 
 def write_samples(out: Path, sources: list[str] | None = None, seed: int = 0) -> list[str]:
-    """Write samples for `sources` (default: the paper's seven); returns those written."""
-    wanted = sources or LLAMA1.sources()
+    """Write samples for `sources` (default: the paper's seven); returns those written.
+
+    Refuses, before writing anything, when a source folder holds a file it did not write."""
+    wanted = list(sources or LLAMA1.sources())
+    writers = {name: sample_writer(name) for name in wanted}
     for name in wanted:
-        sample_writer(name).write(out / name, seed)
-    return list(wanted)
+        refuse_foreign_files(out / name)
+    for name, writer in writers.items():
+        writer.write(out / name, seed)
+        mark_generated(out / name, sorted(_files_under(out / name)))
+    return wanted
+
+
+def refuse_foreign_files(folder: Path) -> None:
+    """One line naming a file under `folder` that `pipeline sample` did not write, if there is one."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise UserError(f"{folder}: not a folder `pipeline sample` made; refusing to write into it "
+                        "(give another --raw folder)")
+    foreign = [name for name in sorted(_files_under(folder)) if not unchanged_since_written(folder, name)]
+    if foreign:
+        raise UserError(f"{folder / foreign[0]}: not written by `pipeline sample` ({len(foreign)} such file(s) in "
+                        f"{folder}); refusing to replace or add to raw inputs (give another --raw folder)")
+
+
+def _files_under(folder: Path) -> list[str]:
+    """Every file and link under `folder` (links not followed), relative, the marker left out."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.rglob("*"):
+        if (path.is_symlink() or path.is_file()) and path.name != GENERATED_MARKER:
+            found.append(str(path.relative_to(folder)))
+    return found
 
 
 def command(args: argparse.Namespace) -> None:

@@ -11,6 +11,7 @@ import fsspec
 import pyarrow as pa
 
 from pipeline.common.errors import UserError
+from pipeline.common.generated import GENERATED_MARKER
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.stage import Stage
 
@@ -85,6 +86,8 @@ class Source:
             found: set[str] = set()
             for pattern in self.patterns:
                 found.update(p for p in fs.glob(f"{base.rstrip('/')}/{pattern}") if fs.isfile(p))
+            # `pipeline sample`'s list of what it wrote is no input, whatever a source's patterns say.
+            found = {p for p in found if p.rsplit("/", 1)[-1] != GENERATED_MARKER}
         except UserError:
             raise
         except OSError as e:
