@@ -69,12 +69,25 @@ def run_source_with(source: Source, input_root: str, output_root: str, options: 
     remote = output_root if is_remote(output_root) else None
     output = (staging_root(output_root) if remote else Path(output_root.removeprefix("file://"))) / source.name
     folder = corpus_run_folder(output)
-    # The run folder may not hold the inputs nor sit among them (a remote input cannot).
-    if "://" not in input_root or input_root.startswith("file://"):
+    # The run folder may not hold the inputs nor sit among them, on disk or in one bucket.
+    if not is_remote(input_root):
         folder.refuse_overlap(Path(input_root.removeprefix("file://")), f"the input {input_root}",
                               "pick an --output outside the raw inputs")
+    elif remote and _urls_overlap(input_root, f"{remote.rstrip('/')}/{source.name}"):
+        raise UserError(f"{remote.rstrip('/')}/{source.name}: the run folder overlaps the input {input_root}; "
+                        "pick an --output outside the raw inputs")
     with folder.lock():
         return _run_locked(source, input_root, folder, options, remote)
+
+
+def _urls_overlap(a: str, b: str) -> bool:
+    """Whether two URLs of one store name one folder or one holds the other (s3://b/x, s3://b/x/y)."""
+    def parts(url: str) -> tuple[str, list[str]]:
+        protocol, rest = url.split("://", 1)
+        return protocol.lower(), [p for p in rest.split("/") if p not in ("", ".")]
+    (protocol_a, a_parts), (protocol_b, b_parts) = parts(a), parts(b)
+    shorter = min(len(a_parts), len(b_parts))
+    return protocol_a == protocol_b and a_parts[:shorter] == b_parts[:shorter]
 
 
 def _run_locked(source: Source, input_root: str, folder: RunFolder, options: RunOptions,

@@ -87,3 +87,21 @@ def test_publish_replaces_an_earlier_runs_shards_and_writes_the_manifest_last(tm
     assert fs.cat("/old/c4/shard-00000.arrow") == b"new"
     assert publish(local, "memory://old/c4") == []  # up to date: nothing uploaded again
     assert staging_root("s3://bucket/corpus v1/") == Path("data/staging/s3/bucket/corpus_v1")
+
+
+@pytest.mark.parametrize("output", ["s3://raw", "s3://raw/", "S3://raw", "s3://raw/c4/inside"])
+def test_an_s3_output_whose_run_folder_is_the_input_or_holds_it_is_refused(
+        s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        output: str) -> None:
+    """As for local folders: the run folder OUTPUT/c4 may not be the input, hold it or sit in it."""
+    pytest.importorskip("s3fs", reason="s3fs is not installed (the s3 extra)")
+    monkeypatch.setenv("HERD_STAGING_DIR", str(tmp_path / "staging"))
+    write_c4_sample(tmp_path / "raw" / "c4", seed=0)
+    _upload(tmp_path / "raw" / "c4", "raw", "c4")
+    before = _objects("raw", "c4")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "c4", "--input", "s3://raw/c4", "--output", output, "--no-progress"])
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("pipeline: error: ") and "overlaps the input s3://raw/c4" in line
+    assert _objects("raw", "c4") == before and not (tmp_path / "staging").exists()
