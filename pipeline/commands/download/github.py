@@ -57,7 +57,7 @@ def rename_columns(src: Path, dest: Path) -> None:
 def download(argv: list[str]) -> list[Path]:
     a = parser().parse_args(argv)
     written = []
-    for path in download_files(a, REPO, "data", "train-*.parquet", FETCHED):
+    for _, path in download_files(a, REPO, "data", "train-*.parquet", FETCHED):
         if path.name.endswith(FETCHED):
             final = path.with_name(path.name.removesuffix(FETCHED))
             rename_columns(path, final)
