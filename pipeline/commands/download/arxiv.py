@@ -5,30 +5,44 @@
 
 `src/arXiv_src_manifest.xml` lists the archives (`src/arXiv_src_YYMM_NNN.tar`, about 500 MB
 each) with their md5 and size; each is fetched to `<name>.fetched` through a `.part` that a
-rerun resumes with a ranged GET, checked, unpacked, and then removed (--keep-tars keeps it).
-PDF-only submissions are counted and left out. `--endpoint-url` points at an S3-compatible
+rerun resumes with a ranged GET (spliced on only when the answer has the ETag of the first
+part: a changed archive starts over), checked, unpacked a member at a time, and then removed
+(--keep-tars keeps it). PDF-only submissions are counted and left out. `--endpoint-url` points at an S3-compatible
 mirror or test server.
+
+The manifest is read bounded (16 MiB; the real one is about 3 MB) and each entry is checked
+(key, yymm, size in ASCII digits, md5 in hex); a paper of more than 512 MiB (arXiv caps a
+submission at 50 MB; a sparse tar member can claim gigabytes behind a valid md5) is refused.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
-import io
 import json
 import os
 import re
+import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.commands.download.fetch import Checksum, PermanentError, Retry, progress_bar, verify, xml_listing
+from pipeline.commands.download.fetch import (
+    LISTING_LIMIT, Checksum, PermanentError, Retry, Version, commit, continues, discard, verify, write_part,
+    xml_listing,
+)
 from pipeline.commands.download.options import add_common, say
+from pipeline.commands.download.untrusted import (
+    MiB, ascii_int, hex_digest, plain, read_bounded, refused, shown, size_text, too_large,
+)
 from pipeline.common.errors import UserError
 
 BUCKET = "arxiv"
 MANIFEST = "src/arXiv_src_manifest.xml"
-PAPER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+PAPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+ARCHIVE_KEY = re.compile(r"src/arXiv_src_[0-9]{4}_[0-9]{3}\.tar")
+YYMM = re.compile(r"[0-9]{4}")
+PAPER_LIMIT = 512 * MiB
 BLOCK = 1 << 20
 
 
@@ -58,13 +72,15 @@ def parser() -> argparse.ArgumentParser:
 def parse_manifest(data: bytes, source: str) -> list[SourceTar]:
     root = xml_listing(data, source, "the arXiv source manifest")
     tars = []
-    for node in root.iter("file"):
-        key, yymm, size, md5 = (node.findtext(t) for t in ("filename", "yymm", "size", "md5sum"))
-        if not (key and yymm and size and size.isdigit() and md5):
-            raise UserError(f"{source}: an entry lacks filename, yymm, size or md5sum")
-        tars.append(SourceTar(key.strip(), yymm.strip(), int(size), md5.strip()))
+    for number, node in enumerate(root.iter("file"), 1):
+        key, yymm, size, md5 = ((node.findtext(t) or "").strip() for t in ("filename", "yymm", "size", "md5sum"))
+        if not (ARCHIVE_KEY.fullmatch(key) and YYMM.fullmatch(yymm) and ascii_int(size) is not None
+                and hex_digest(md5, "md5")):
+            raise refused(source, f"entry {number} lacks a filename src/arXiv_src_YYMM_NNN.tar ({shown(key)}), "
+                          f"yymm, size in ASCII digits ({shown(size)}) or md5sum")
+        tars.append(SourceTar(key, yymm, ascii_int(size), md5.lower()))
     if not tars:
-        raise UserError(f"{source}: lists no archives")
+        raise refused(source, "lists no archives")
     return tars
 
 
@@ -83,6 +99,7 @@ class S3Objects:
         self.retryable = (botocore.exceptions.BotoCoreError, ConnectionError, TimeoutError, OSError, _Transient)
 
     def _get(self, key: str, first_byte: int = 0):
+        """The GET response of `key` from `first_byte` on; None when the range starts at the end."""
         args = {"Bucket": self.bucket, "Key": key, "RequestPayer": "requester"}
         if first_byte:
             args["Range"] = f"bytes={first_byte}-"
@@ -93,21 +110,27 @@ class S3Objects:
                                  "AWS_SECRET_ACCESS_KEY, or a profile)") from None
         except self.errors.ClientError as e:
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = e.response.get("Error", {}).get("Code", "")
+            code = plain(e.response.get("Error", {}).get("Code", ""))
             if status == 416 or code == "InvalidRange":
                 return None
             if status and 400 <= status < 500 and status not in (408, 429):
                 raise PermanentError(f"HTTP {status} {code}", 404 if code == "NoSuchKey" else status) from None
             raise _Transient(f"HTTP {status} {code}") from None
+        except ValueError as e:  # botocore parsing a header that is no number, a date that is none
+            raise PermanentError(f"an answer herd cannot parse ({plain(e)})") from None
 
-    def read(self, key: str) -> bytes:
+    def read(self, key: str, limit: int = LISTING_LIMIT, what: str = "the manifest") -> bytes:
+        url = f"s3://{self.bucket}/{key}"
+
         def attempt() -> bytes:
             response = self._get(key)
-            return response["Body"].read()
+            if response.get("ContentLength", 0) > limit:
+                raise too_large(url, what, limit)
+            return read_bounded(response["Body"], limit, url, what)
 
-        return self.retry.run(f"s3://{self.bucket}/{key}", attempt, self.retryable)
+        return self.retry.run(url, attempt, self.retryable)
 
-    def fetch(self, key: str, dest: Path, checksum: Checksum | None, size: int | None) -> Path:
+    def fetch(self, key: str, dest: Path, checksum: Checksum | None, size: int) -> Path:
         if dest.exists():
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -115,22 +138,20 @@ class S3Objects:
 
         def attempt() -> Path:
             have = part.stat().st_size if part.exists() else 0
+            version = Version.load(part) if have else None
             response = self._get(key, have)
+            if have and response is not None and not continues(
+                    response.get("ContentRange"), have, response.get("ETag"), version):
+                # Another version of the archive (its ETag changed), or other bytes: never spliced on.
+                response["Body"].close()
+                discard(part)
+                have, response = 0, self._get(key)
             if response is not None:  # None: the range starts at the end, the part is whole
-                length = response["ContentLength"]
-                with open(part, "ab" if have else "wb") as out, progress_bar(
-                        dest.name, have + length, have, self.show_progress) as bar:
-                    received = 0
-                    body = response["Body"]
-                    while block := body.read(BLOCK):
-                        out.write(block)
-                        received += len(block)
-                        bar.update(len(block))
-                if received < length:
-                    raise ConnectionError(f"connection closed after {have + received:,} of {have + length:,} bytes")
+                if not have:
+                    Version.save(part, Version.of({"ETag": response.get("ETag") or ""}))
+                write_part(part, have, response["Body"].read, response.get("ContentLength"), size, self.show_progress)
             verify(part, dest, checksum, size)
-            os.replace(part, dest)
-            return dest
+            return commit(part, dest)
 
         return self.retry.run(f"s3://{self.bucket}/{key}", attempt, self.retryable)
 
@@ -139,9 +160,10 @@ class _Transient(Exception):
     """A server-side S3 error (5xx, throttling) worth retrying."""
 
 
-def unpack(tar_path: Path, out: Path) -> dict[str, int]:
-    """Each `<yymm>/<paper>.gz` member of an arXiv source archive as `out/<yymm>/<paper>.tar.gz`
-    (when it holds a tar) or `.gz` (a single gzipped .tex); other members are counted."""
+def unpack(tar_path: Path, out: Path, source: str) -> dict[str, int]:
+    """Each `<yymm>/<paper>.gz` member of an arXiv source archive (from `source`) as
+    `out/<yymm>/<paper>.tar.gz` (when it holds a tar) or `.gz` (a single gzipped .tex), copied a
+    block at a time; other members are counted. A member over PAPER_LIMIT refuses the archive."""
     counts = {"papers": 0, "pdf_only": 0, "other": 0}
     try:
         with tarfile.open(tar_path, "r:") as archive:
@@ -153,27 +175,29 @@ def unpack(tar_path: Path, out: Path) -> dict[str, int]:
                     counts["pdf_only"] += 1
                     continue
                 stem = name.removesuffix(".gz")
-                if not name.endswith(".gz") or not PAPER_NAME.match(stem):
+                if not name.endswith(".gz") or not PAPER_NAME.fullmatch(stem):
                     counts["other"] += 1
                     continue
+                if member.size > PAPER_LIMIT:
+                    raise refused(source, f"member {shown(member.name)} holds {member.size:,} bytes, more than "
+                                  f"{size_text(PAPER_LIMIT)}, the most herd unpacks of one paper; refused")
                 folder = member.name.rsplit("/", 2)[-2] if "/" in member.name else "papers"
-                folder = folder if PAPER_NAME.match(folder) else "papers"
-                data = archive.extractfile(member).read()
-                suffix = ".tar.gz" if _holds_tar(data) else ".gz"
-                dest = out / folder / (stem + suffix)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.with_name(dest.name + ".tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, dest)
+                folder = folder if PAPER_NAME.fullmatch(folder) else "papers"
+                tmp = out / folder / (stem + ".tmp")
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                with archive.extractfile(member) as data, open(tmp, "wb") as copy:
+                    shutil.copyfileobj(data, copy, BLOCK)
+                suffix = ".tar.gz" if _holds_tar(tmp) else ".gz"
+                os.replace(tmp, out / folder / (stem + suffix))
                 counts["papers"] += 1
     except (tarfile.TarError, EOFError) as e:
-        raise UserError(f"{tar_path}: not a readable tar archive ({e})") from None
+        raise UserError(f"{tar_path}: not a readable tar archive ({plain(e)})") from None
     return counts
 
 
-def _holds_tar(gzipped: bytes) -> bool:
+def _holds_tar(gzipped: Path) -> bool:
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(gzipped)) as f:
+        with gzip.open(gzipped) as f:
             head = f.read(512)
     except (OSError, EOFError):
         return False
@@ -204,7 +228,7 @@ def download(argv: list[str]) -> list[Path]:
             continue
         say(a, f"[{number}/{len(chosen)}] s3://{a.bucket}/{tar.key} ({tar.size / 1e6:,.0f} MB)")
         fetched = s3.fetch(tar.key, out / f"{name}.fetched", Checksum("md5", tar.md5), tar.size)
-        counts = unpack(fetched, out)
+        counts = unpack(fetched, out, f"s3://{a.bucket}/{tar.key}")
         marker.write_text(json.dumps(counts) + "\n")
         if not a.keep_tars:
             fetched.unlink()

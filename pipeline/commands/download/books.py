@@ -6,7 +6,10 @@ its "Text" rows, optionally one --language, the first --limit). Mirrors keep boo
 the digits of N as folders (`1/3/4/1342/1342-0.txt`); the UTF-8 file `N-0.txt` is tried
 first, then the older `N.txt`. Gutenberg asks robots to be polite: one request at a time,
 --delay seconds apart (default 2), and a user agent that names the tool. Gutenberg
-publishes no checksums; a book is checked against its Content-Length.
+publishes no checksums; a book is checked against its Content-Length, and refused when it is
+empty or markup (an error page served with status 200). The catalogue is read bounded (64 MiB;
+the real one is about 15 MB); a Text row whose Text# is no number in ASCII digits is skipped and
+counted.
 """
 
 from __future__ import annotations
@@ -15,14 +18,24 @@ import argparse
 import csv
 import io
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.commands.download.fetch import NotFound
 from pipeline.commands.download.options import add_common, fetcher, say
+from pipeline.commands.download.untrusted import MiB, ascii_int, plain, refused
 from pipeline.common.errors import UserError
 
 MIRROR = "https://aleph.gutenberg.org"
 CATALOGUE = "https://www.gutenberg.org/cache/epub/feeds/pg_catalog.csv"
+CATALOGUE_LIMIT = 64 * MiB
+BOOK_LIMIT = 128 * MiB  # the largest plain-text books are tens of MB
+
+
+@dataclass
+class Catalogue:
+    ids: list[int] = field(default_factory=list)
+    skipped: int = 0  # Text rows whose Text# is no number in ASCII digits
 
 
 def parser() -> argparse.ArgumentParser:
@@ -45,18 +58,25 @@ def mirror_folder(number: int) -> str:
     return "/".join([*(digits[:-1] or "0"), digits])
 
 
-def catalogue_ids(text: str, language: str | None, source: str) -> list[int]:
+def catalogue_ids(text: str, language: str | None, source: str) -> Catalogue:
     rows = csv.DictReader(io.StringIO(text))
-    if not rows.fieldnames or "Text#" not in rows.fieldnames:
-        raise UserError(f"{source}: not Gutenberg's pg_catalog.csv (no Text# column)")
-    ids = []
-    for row in rows:
-        if row.get("Type", "Text") != "Text" or not (row.get("Text#") or "").isdigit():
-            continue
-        if language and language not in (row.get("Language") or "").split("; "):
-            continue
-        ids.append(int(row["Text#"]))
-    return ids
+    found = Catalogue()
+    try:
+        if not rows.fieldnames or "Text#" not in rows.fieldnames:
+            raise refused(source, "not Gutenberg's pg_catalog.csv (no Text# column)")
+        for row in rows:
+            if row.get("Type", "Text") != "Text":
+                continue
+            number = ascii_int(row.get("Text#"))
+            if number is None:
+                found.skipped += 1
+                continue
+            if language and language not in (row.get("Language") or "").split("; "):
+                continue
+            found.ids.append(number)
+    except csv.Error as e:  # a field past csv's 128 KiB limit, a quote never closed
+        raise refused(source, f"not a readable CSV catalogue (after line {rows.line_num}: {plain(e)})") from None
+    return found
 
 
 def download(argv: list[str]) -> list[Path]:
@@ -66,12 +86,14 @@ def download(argv: list[str]) -> list[Path]:
     base = a.base_url.rstrip("/")
     out = Path(a.out)
     get = fetcher(a)
+    catalogue = Catalogue()
     if a.ids:
         ids = a.ids
     else:
         source = a.catalogue
-        raw = get.read(source) if "://" in source else _read_local(source)
-        ids = catalogue_ids(raw.decode("utf-8", "replace"), a.language, source)[: a.limit]
+        raw = get.read(source, CATALOGUE_LIMIT, "the catalogue") if "://" in source else _read_local(source)
+        catalogue = catalogue_ids(raw.decode("utf-8", "replace"), a.language, source)
+        ids = catalogue.ids[: a.limit]
     requests = 0
     written, missing = [], []
     for number, book in enumerate(ids, 1):
@@ -85,7 +107,7 @@ def download(argv: list[str]) -> list[Path]:
                 time.sleep(a.delay)
             requests += 1
             try:
-                written.append(get.fetch(f"{base}/{mirror_folder(book)}/{name}", dest))
+                written.append(get.fetch(f"{base}/{mirror_folder(book)}/{name}", dest, limit=BOOK_LIMIT))
                 break
             except NotFound as e:
                 last = e
@@ -93,8 +115,10 @@ def download(argv: list[str]) -> list[Path]:
             if a.ids:  # asked for by number: a missing book is the user's to know now
                 raise last
             missing.append(book)
-    print(f"{len(written)} book(s) in {out}" + (f"; {len(missing)} without a plain-text file: {missing[:10]}"
-                                                  if missing else ""))
+    print(f"{len(written)} book(s) in {out}"
+          + (f"; {len(missing)} without a plain-text file: {missing[:10]}" if missing else "")
+          + (f"; {catalogue.skipped} catalogue row(s) skipped: Text# is no number in ASCII digits"
+             if catalogue.skipped else ""))
     return written
 
 

@@ -23,6 +23,6 @@ def parser() -> argparse.ArgumentParser:
 
 def download(argv: list[str]) -> list[Path]:
     a = parser().parse_args(argv)
-    written = download_files(a, REPO, "en", f"c4-{a.split}.*.json.gz")
+    written = [path for _, path in download_files(a, REPO, "en", f"c4-{a.split}.*.json.gz")]
     print(f"{len(written)} C4 file(s) in {a.out}")
     return written

@@ -2,7 +2,9 @@
 (or those from --offset) into `data/raw/commoncrawl/`.
 
 Common Crawl publishes no per-file checksums for WET files; each is checked against its
-Content-Length, and the gzip listing is checked to decompress.
+Content-Length and to be gzip. The listing is read as a stream, bounded (16 MiB fetched, 64
+MiB inflated: the real ones are about 1.5 MB and 13 MB), and every line must be a relative
+path of a file: an absolute URL, `..`, a NUL or a non-ASCII character refuses the listing.
 """
 
 from __future__ import annotations
@@ -10,13 +12,46 @@ from __future__ import annotations
 import argparse
 import gzip
 import re
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.commands.download.options import add_common, fetcher, say
+from pipeline.commands.download.untrusted import GiB, KiB, MiB, bounded_lines, plain, refused, relative_path, shown
 from pipeline.common.errors import UserError
 
 COMMONCRAWL_BASE = "https://data.commoncrawl.org"
 SNAPSHOT = re.compile(r"^CC-MAIN-\d{4}-\d{2}$")
+LISTING_LIMIT = 16 * MiB  # wet.paths.gz as fetched
+INFLATED_LIMIT = 64 * MiB  # and decompressed
+LINE_LIMIT = 4 * KiB  # a path is about 130 characters
+WET_LIMIT = 1 * GiB  # a WET file is about 150 MB
+
+
+@dataclass
+class WetPaths:
+    """The part of a wet.paths.gz listing a run asks for, and how many paths it holds in all."""
+
+    chosen: list[str] = field(default_factory=list)
+    total: int = 0
+
+
+def wet_paths(listing: Path, source: str, offset: int, count: int) -> WetPaths:
+    """Paths `offset` to `offset + count` of a gzip list of WET paths, every line checked."""
+    found = WetPaths()
+    try:
+        with gzip.open(listing, "rb") as stream:
+            for number, line in enumerate(bounded_lines(stream, source, "the list", LINE_LIMIT, INFLATED_LIMIT), 1):
+                path = line.removesuffix(b"\r")
+                text = path.decode("ascii", "replace")
+                if not relative_path(text):
+                    raise refused(source, f"path {number}: {shown(path)} is not a relative path of a WET file")
+                if offset <= found.total < offset + count:
+                    found.chosen.append(text)
+                found.total += 1
+    except (OSError, EOFError, zlib.error) as e:
+        raise refused(source, f"not a gzip list of WET paths ({plain(e)})") from None
+    return found
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,19 +74,20 @@ def download(argv: list[str]) -> list[Path]:
     base = a.base_url.rstrip("/")
     out = Path(a.out)
     get = fetcher(a)
-    listing = get.fetch(f"{base}/crawl-data/{a.snapshot}/wet.paths.gz", out / f"{a.snapshot}.wet.paths.gz")
+    listing_url = f"{base}/crawl-data/{a.snapshot}/wet.paths.gz"
+    listing = get.fetch(listing_url, out / f"{a.snapshot}.wet.paths.gz", limit=LISTING_LIMIT)
     try:
-        paths = [line.strip() for line in gzip.decompress(listing.read_bytes()).decode().splitlines() if line.strip()]
-    except (OSError, EOFError, UnicodeDecodeError) as e:
+        paths = wet_paths(listing, listing_url, a.offset, a.segments)
+    except UserError:
         listing.unlink()  # a corrupt listing must not be trusted on the next run
-        raise UserError(f"{listing}: not a gzip list of WET paths ({e})") from None
-    chosen = paths[a.offset : a.offset + a.segments]
+        raise
+    chosen = paths.chosen
     if not chosen:
-        raise UserError(f"{a.snapshot}: the list has {len(paths)} WET files; nothing at --offset {a.offset}")
+        raise UserError(f"{a.snapshot}: the list has {paths.total} WET files; nothing at --offset {a.offset}")
     written = []
     for number, path in enumerate(chosen, 1):
         dest = out / path.rsplit("/", 1)[-1]
         say(a, f"[{number}/{len(chosen)}] {dest}")
-        written.append(get.fetch(f"{base}/{path}", dest))
+        written.append(get.fetch(f"{base}/{path}", dest, limit=WET_LIMIT))
     print(f"{len(written)} WET file(s) of {a.snapshot} in {out}")
     return written

@@ -3,26 +3,39 @@
 A file is written as `<name>.part` and renamed to its final name only once it is complete
 and matches the publisher's checksum, so a file under its final name is always whole and
 verified, and a rerun skips it. An interrupted download resumes from the bytes already in
-the `.part` with an HTTP Range request. Connection errors, cut bodies, 5xx and 429 answers
-are retried with exponential backoff; 4xx answers and checksum mismatches are not (a
-mismatching file is removed, so the next run starts it afresh).
+the `.part` with an HTTP Range request, spliced only onto the same version of the file: the
+ETag (or Last-Modified) of the first part is kept beside it (`<name>.part.version`) and sent
+as If-Range, and a 200, or a 206 of another version or of other bytes, starts the file over.
+Connection errors, cut bodies, 5xx and 429 answers are retried with exponential backoff; 4xx
+answers, checksum mismatches and bytes that are not the file's format (an error page served
+with status 200) are not (such a file is removed, so the next run starts it afresh).
+
+Only http(s) URLs are opened, redirects included: a `file://` URL from a listing never copies
+a local file. Every body is bounded: a listing by the limit its reader gives, a file by its
+listed size or a limit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
+import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
 
 from tqdm import tqdm
 
+from pipeline.commands.download.untrusted import (
+    GiB, MiB, ascii_int, format_problem, plain, read_bounded, shown, size_text, too_large, url_problem,
+)
 from pipeline.common.errors import UserError
 
 if TYPE_CHECKING:
@@ -31,6 +44,10 @@ if TYPE_CHECKING:
 USER_AGENT = "herd-pipeline/0.1 (LLaMA-1 corpus rebuild; pipeline download)"
 BLOCK = 1 << 20
 RETRYABLE = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError)
+LISTING_LIMIT = 16 * MiB  # a listing read whole: the largest real one (arXiv's manifest) is about 3 MB
+UNLISTED_LIMIT = 4 * GiB  # a file whose listing gives no size
+CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,20}|\*)")
+HEADER_TEXT = re.compile(r"[ -~]{1,512}")  # a validator sent back in If-Range: printable ASCII
 T = TypeVar("T")
 
 
@@ -73,12 +90,23 @@ class Retry:
                 raise (NotFound if e.status in (404, 410) else UserError)(f"{what}: {e}") from None
             except retryable as e:
                 last = e
-        raise UserError(f"{what}: failed after {self.retries + 1} attempts ({last}); rerun to resume")
+        raise UserError(f"{what}: failed after {self.retries + 1} attempts ({plain(last, 200)}); rerun to resume")
 
 
 class _SameHostAuth(urllib.request.HTTPRedirectHandler):
-    """Follows redirects but drops the Authorization header when one leaves the host: the Hub
-    redirects file downloads to a CDN's signed URLs, which must not receive the user's token."""
+    """Follows redirects to http(s) URLs only, and drops the Authorization header when one
+    leaves the host: the Hub redirects file downloads to a CDN's signed URLs, which must not
+    receive the user's token."""
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("Location") or headers.get("URI")
+        problem = url_problem(urllib.parse.urljoin(req.full_url, location)) if location else None
+        if problem is not None:  # urllib itself would follow ftp://, and retry a file:// redirect
+            fp.close()
+            raise PermanentError(f"redirected to {problem}; refused")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
@@ -87,7 +115,125 @@ class _SameHostAuth(urllib.request.HTTPRedirectHandler):
         return new
 
 
-_OPENER = urllib.request.build_opener(_SameHostAuth)
+def _http_only_opener() -> urllib.request.OpenerDirector:
+    """build_opener's chain without its file:, ftp: and data: handlers: a server's URL is
+    never a way to read a local file."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler(), urllib.request.UnknownHandler(), urllib.request.HTTPHandler(),
+                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(), _SameHostAuth(),
+                    urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
+    return opener
+
+
+_OPENER = _http_only_opener()
+
+
+@dataclass(frozen=True)
+class Version:
+    """Which version of a remote file the bytes of a `.part` came from: the strong ETag the
+    server sent with them, else their Last-Modified (`header` says which)."""
+
+    header: str
+    value: str
+
+    @staticmethod
+    def of(headers: Message | dict[str, str]) -> Version | None:
+        etag = headers.get("ETag")
+        if etag and not etag.startswith("W/") and HEADER_TEXT.fullmatch(etag):
+            return Version("ETag", etag)  # a weak ETag never matches an If-Range
+        modified = headers.get("Last-Modified")
+        return Version("Last-Modified", modified) if modified and HEADER_TEXT.fullmatch(modified) else None
+
+    @staticmethod
+    def beside(part: Path) -> Path:
+        return part.with_name(part.name + ".version")
+
+    @staticmethod
+    def load(part: Path) -> Version | None:
+        try:
+            stored = json.loads(Version.beside(part).read_text())
+            version = Version(stored["header"], stored["value"])
+        except (OSError, ValueError, TypeError, KeyError):
+            return None  # none kept (a part from an older herd), or unreadable: resumed on the Range alone
+        ok = version.header in ("ETag", "Last-Modified") and HEADER_TEXT.fullmatch(str(version.value))
+        return version if ok else None
+
+    @staticmethod
+    def save(part: Path, version: Version | None) -> None:
+        if version is None:
+            Version.beside(part).unlink(missing_ok=True)
+        else:
+            Version.beside(part).write_text(json.dumps({"header": version.header, "value": version.value}) + "\n")
+
+
+def discard(part: Path) -> None:
+    """Remove a `.part` and the version kept beside it."""
+    part.unlink(missing_ok=True)
+    Version.beside(part).unlink(missing_ok=True)
+
+
+def commit(part: Path, dest: Path) -> Path:
+    """The verified part under its final name."""
+    os.replace(part, dest)
+    Version.beside(part).unlink(missing_ok=True)
+    return dest
+
+
+def content_length(headers: Message) -> int | None:
+    """The Content-Length header in ASCII digits; another value is refused, never guessed at."""
+    value = headers.get("Content-Length")
+    if value is None:
+        return None
+    length = ascii_int(value)
+    if length is None:
+        raise PermanentError(f"a Content-Length that is no number of bytes ({shown(value)}); refused")
+    return length
+
+
+def write_part(part: Path, have: int, read: Callable[[int], bytes], length: int | None, cap: int,
+               show_progress: bool | None) -> None:
+    """A response body (`length` bytes, when the server said) after the first `have` bytes of
+    `part` (all of it when `have` is 0). Past `cap` bytes (the listed size, or a limit) the part
+    is removed and the body refused as it arrives, so a body that never ends fills no disk; a
+    body cut short is a ConnectionError, retried from where it stopped."""
+    total = have + length if length is not None else None
+    received = 0
+    try:
+        if total is not None and total > cap:
+            raise _past(cap)
+        with open(part, "ab" if have else "wb") as out, progress_bar(
+            part.name.removesuffix(".part"), total, have, show_progress
+        ) as bar:
+            while block := read(BLOCK):
+                received += len(block)
+                if have + received > cap:
+                    raise _past(cap)
+                out.write(block)
+                bar.update(len(block))
+    except _TooLarge:
+        discard(part)
+        raise
+    if length is not None and received < length:
+        raise ConnectionError(f"connection closed after {have + received:,} of {total:,} bytes")
+
+
+def continues(content_range: str | None, have: int, served: str | None, version: Version | None) -> bool:
+    """Whether a partial answer (its Content-Range, and its `version.header` value `served`)
+    holds the bytes from `have` on of the version the part came from: only then is it spliced on."""
+    span = CONTENT_RANGE.fullmatch(content_range or "")
+    if span is None or int(span[1]) != have:
+        return False
+    return version is None or served == version.value
+
+
+class _TooLarge(PermanentError):
+    """A body past its listed size or limit: the part is removed."""
+
+
+def _past(cap: int) -> _TooLarge:
+    return _TooLarge(f"larger than {size_text(cap)} (its listed size, or the most herd fetches of such a file); "
+                     f"removed")
 
 
 def file_digest(path: Path, algorithm: str) -> str:
@@ -99,15 +245,20 @@ def file_digest(path: Path, algorithm: str) -> str:
 
 
 def verify(part: Path, dest: Path, checksum: Checksum | None, size: int | None) -> None:
-    """Raise PermanentError (removing `part`) unless it has the published size and checksum."""
+    """Raise PermanentError (removing `part`) unless it is of the format `dest`'s name says (not an
+    error page served with status 200) and has the published size and checksum."""
+    problem = format_problem(part, dest.name)
+    if problem is not None:
+        discard(part)
+        raise PermanentError(f"{problem}; removed")
     if size is not None and part.stat().st_size != size:
         got = part.stat().st_size
-        part.unlink()
+        discard(part)
         raise PermanentError(f"size mismatch: expected {size:,} bytes, got {got:,}; removed, rerun to fetch it again")
     if checksum is not None:
         got_digest = file_digest(part, checksum.algorithm)
         if got_digest.lower() != checksum.hexdigest.lower():
-            part.unlink()
+            discard(part)
             raise PermanentError(f"{checksum.algorithm} mismatch: expected {checksum.hexdigest}, got {got_digest}; "
                                  f"removed, rerun to fetch it again")
 
@@ -120,7 +271,7 @@ def xml_listing(data: bytes, source: str, expected: str) -> etree._Element:
     try:
         return etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError as e:
-        raise UserError(f"{source}: not {expected} ({e})") from None
+        raise UserError(f"{source}: not {expected} ({plain(e, 120)})") from None
 
 
 def progress_bar(name: str, total: int | None, initial: int, show: bool | None) -> tqdm:
@@ -138,18 +289,19 @@ class Fetcher:
     headers: dict[str, str] = field(default_factory=dict)
     show_progress: bool | None = None  # None: a bar only on a terminal
 
-    def fetch(self, url: str, dest: Path, checksum: Checksum | None = None, size: int | None = None) -> Path:
-        """`dest`, downloaded from `url` unless already there, verified against `checksum`/`size`."""
+    def fetch(self, url: str, dest: Path, checksum: Checksum | None = None, size: int | None = None,
+              limit: int = UNLISTED_LIMIT) -> Path:
+        """`dest`, downloaded from `url` unless already there, verified against `checksum`/`size`;
+        a body past `size` (or, without one, past `limit`) is refused as it arrives."""
         if dest.exists():
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
 
         def attempt() -> Path:
-            self._fetch_once(url, part)
+            self._fetch_once(url, part, size if size is not None else limit)
             verify(part, dest, checksum, size)
-            os.replace(part, dest)
-            return dest
+            return commit(part, dest)
 
         try:
             return self.retry.run(url, attempt)
@@ -157,49 +309,59 @@ class Fetcher:
             have = part.stat().st_size if part.exists() else 0
             raise type(e)(f"{e} ({dest}: {have:,} bytes kept)" if have else str(e)) from None
 
-    def read(self, url: str) -> bytes:
-        """The whole body of a small resource (a listing, a status file), retried like a download."""
+    def read(self, url: str, limit: int = LISTING_LIMIT, what: str = "the listing") -> bytes:
+        """The whole body of a listing or status file, retried like a download; past `limit`
+        bytes it is refused (a listing that never ends)."""
+        return self.read_with_headers(url, limit, what)[0]
 
-        def attempt() -> bytes:
+    def read_with_headers(self, url: str, limit: int = LISTING_LIMIT,
+                          what: str = "the listing") -> tuple[bytes, Message]:
+        def attempt() -> tuple[bytes, Message]:
             with self._open(url, {}) as response:
-                length = response.headers.get("Content-Length")
-                body = response.read()
-                if length is not None and len(body) < int(length):
-                    raise ConnectionError(f"connection closed after {len(body):,} of {int(length):,} bytes")
-                return body
+                length = content_length(response.headers)
+                if length is not None and length > limit:
+                    raise too_large(url, what, limit)
+                body = read_bounded(response, limit, url, what)
+                if length is not None and len(body) < length:
+                    raise ConnectionError(f"connection closed after {len(body):,} of {length:,} bytes")
+                return body, response.headers
 
         return self.retry.run(url, attempt)
 
     def _open(self, url: str, extra: dict[str, str]) -> http.client.HTTPResponse:
+        problem = url_problem(url)
+        if problem is not None:
+            raise PermanentError(f"{problem}; refused")
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **self.headers, **extra})
         try:
             return _OPENER.open(request, timeout=self.timeout)
         except urllib.error.HTTPError as e:
             e.close()
             if 400 <= e.code < 500 and e.code not in (408, 429):
-                raise PermanentError(f"HTTP {e.code} {e.reason}", e.code) from None
+                raise PermanentError(f"HTTP {e.code} {plain(e.reason)}", e.code) from None
             raise
 
-    def _fetch_once(self, url: str, part: Path) -> None:
+    def _fetch_once(self, url: str, part: Path, cap: int) -> None:
         have = part.stat().st_size if part.exists() else 0
+        version = Version.load(part) if have else None
+        resume = {"Range": f"bytes={have}-", **({"If-Range": version.value} if version else {})} if have else {}
         try:
-            response = self._open(url, {"Range": f"bytes={have}-"} if have else {})
+            response = self._open(url, resume)
         except PermanentError as e:
             if have and e.status == 416:  # nothing after what we have: the part is complete
                 return
             raise
+        if have and response.status == 206 and not continues(
+                response.headers.get("Content-Range"), have, response.headers.get(version.header) if version else None,
+                version):
+            # A 206 of another version of the file, or of other bytes: never spliced on.
+            response.close()
+            discard(part)
+            have, response = 0, self._open(url, {})
         with response:
             if have and response.status != 206:
-                have = 0  # the server ignored the range: start over
-            length = response.headers.get("Content-Length")
-            total = have + int(length) if length is not None else None
-            with open(part, "ab" if have else "wb") as out, progress_bar(
-                part.name.removesuffix(".part"), total, have, self.show_progress
-            ) as bar:
-                received = 0
-                while block := response.read(BLOCK):
-                    out.write(block)
-                    received += len(block)
-                    bar.update(len(block))
-            if length is not None and received < int(length):
-                raise ConnectionError(f"connection closed after {have + received:,} of {total:,} bytes")
+                have = 0  # a 200: the server ignored the range, or the file changed: start over
+            length = content_length(response.headers)
+            if not have:
+                Version.save(part, Version.of(response.headers))
+            write_part(part, have, response.read, length, cap, self.show_progress)

@@ -1,8 +1,14 @@
-"""Files of a Hugging Face dataset repository: listed through huggingface_hub's API (with
-their LFS sha256 and size), fetched from their resolve URLs by the shared fetcher, so a
-download resumes, retries and is verified like every other. `--endpoint` (or HF_ENDPOINT)
-points at a mirror or a test server; a token (HF_TOKEN or `huggingface-cli login`) is sent
-when one is set, for gated datasets.
+"""Files of a Hugging Face dataset repository: listed through the Hub's tree API (with their
+LFS sha256 and size), fetched from their resolve URLs by the shared fetcher, so a download
+resumes, retries and is verified like every other. `--endpoint` (or HF_ENDPOINT) points at a
+mirror or a test server; a token (HF_TOKEN or `huggingface-cli login`) is sent when one is
+set, for gated datasets.
+
+The tree is read here rather than through huggingface_hub's `list_repo_tree`, which holds a
+page whatever its size, follows `next` links without end and takes any JSON shape: each page
+is bounded (8 MiB), at most 1,000 pages are followed and only on the endpoint's own host (the
+token goes with them), and an entry the download would use must be a file of the folder with
+a plain name, a size in bytes and, for LFS, a sha256 in hex; anything else is one line.
 """
 
 from __future__ import annotations
@@ -10,14 +16,22 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import os
+import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.commands.download.fetch import Checksum, Fetcher
+from pipeline.commands.download.fetch import Checksum, Fetcher, NotFound
 from pipeline.commands.download.options import add_common, fetcher, say
+from pipeline.commands.download.untrusted import (
+    MiB, file_name, hex_digest, json_count, parse_json, refused, shown, url_problem,
+)
 from pipeline.common.errors import UserError
 
 HUB = "https://huggingface.co"
+PAGE_LIMIT = 8 * MiB  # a page of the tree API: 1,000 entries, about 0.4 MB
+MAX_PAGES = 1_000
+NEXT_LINK = re.compile(r'<([^<>]*)>\s*;\s*rel="?next"?')
 
 
 @dataclass(frozen=True)
@@ -36,45 +50,75 @@ def add_hub_options(p: argparse.ArgumentParser, out: str) -> None:
     add_common(p, out, None)
 
 
-def list_files(endpoint: str, repo_id: str, folder: str, pattern: str, revision: str) -> list[HubFile]:
+def list_files(get: Fetcher, endpoint: str, repo_id: str, folder: str, pattern: str,
+               revision: str) -> list[HubFile]:
     """The files of `folder` in the dataset `repo_id` whose names match `pattern`, sorted."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+    endpoint = endpoint.rstrip("/")
+    url = (f"{endpoint}/api/datasets/{repo_id}/tree/{urllib.parse.quote(revision, safe='')}/"
+           f"{urllib.parse.quote(folder, safe='')}?recursive=false&expand=false")
+    found: list[HubFile] = []
+    for _ in range(MAX_PAGES):
+        try:
+            body, headers = get.read_with_headers(url, PAGE_LIMIT, "a page of the file listing")
+        except NotFound:
+            raise UserError(f"{url}: cannot list {repo_id}/{folder} at {revision} (HTTP 404)") from None
+        found += _page_files(parse_json(body, url, "a Hub file listing"), url, folder, pattern)
+        link = NEXT_LINK.search(headers.get("Link") or "")
+        if link is None:
+            return sorted(found, key=lambda f: f.path)
+        url = _next_page(link[1], endpoint, url)
+    raise refused(url, f"the file listing goes on past {MAX_PAGES:,} pages; refused")
 
-    api = HfApi(endpoint=endpoint.rstrip("/"))
-    try:
-        entries = list(api.list_repo_tree(repo_id, path_in_repo=folder, repo_type="dataset", revision=revision))
-    except HfHubHTTPError as e:
-        status = e.response.status_code if e.response is not None else "?"
-        raise UserError(f"{endpoint}: cannot list {repo_id}/{folder} at {revision} (HTTP {status})") from None
-    except OSError as e:
-        raise UserError(f"{endpoint}: cannot list {repo_id}/{folder} ({e})") from None
+
+def _page_files(page: object, source: str, folder: str, pattern: str) -> list[HubFile]:
+    """The files of one page of the tree API that match `pattern`, each checked."""
+    if not isinstance(page, list):
+        raise refused(source, f"not a Hub file listing (a JSON {type(page).__name__}, not a list)")
     found = []
-    for entry in entries:
-        name = entry.path.rsplit("/", 1)[-1]
-        if getattr(entry, "size", None) is None or not fnmatch.fnmatch(name, pattern):
+    for number, entry in enumerate(page):
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise refused(source, f"entry {number} is not an object with a path: {shown(entry)}")
+        name = entry["path"].rsplit("/", 1)[-1]
+        if entry.get("type") != "file" or not fnmatch.fnmatch(name, pattern):
             continue  # folders, and files of other splits
-        lfs = getattr(entry, "lfs", None)
-        sha256 = (lfs.get("sha256") if isinstance(lfs, dict) else getattr(lfs, "sha256", None)) if lfs else None
-        found.append(HubFile(entry.path, entry.size, sha256))
-    return sorted(found, key=lambda f: f.path)
+        size, lfs = json_count(entry.get("size")), entry.get("lfs")
+        sha256 = hex_digest(lfs.get("oid"), "sha256") if isinstance(lfs, dict) else None
+        if entry["path"] != f"{folder}/{name}" or not file_name(name):
+            raise refused(source, f"entry {number}: {shown(entry['path'])} is not a file name in {folder}/")
+        if size is None or (lfs is not None and sha256 is None):
+            raise refused(source, f"entry {number} ({name}): no size in bytes ({shown(entry.get('size'))}) or an "
+                          f"LFS sha256 that is not hex ({shown(lfs)})")
+        found.append(HubFile(entry["path"], size, sha256))
+    return found
+
+
+def _next_page(link: str, endpoint: str, current: str) -> str:
+    """The next page's URL, on the endpoint's own host only: the token goes with it."""
+    url = urllib.parse.urljoin(current, link)
+    problem = url_problem(url)
+    here, there = urllib.parse.urlsplit(endpoint), urllib.parse.urlsplit(url)
+    if problem is None and (there.scheme, there.netloc) != (here.scheme, here.netloc):
+        problem = f"{shown(url)} is not on {here.netloc}"
+    if problem is not None:
+        raise refused(current, f"the next page of the file listing: {problem}; refused")
+    return url
 
 
 def download_files(args: argparse.Namespace, repo_id: str, folder: str, pattern: str,
-                   fetched_suffix: str = "") -> list[Path]:
+                   fetched_suffix: str = "") -> list[tuple[str, Path]]:
     """Fetch --files files (from --offset) of the listing into --out, each under its name plus
     `fetched_suffix` (for a caller that converts it into the plain name); a file whose plain
-    name exists already is done and not fetched again."""
+    name exists already is done and not fetched again. Each file's URL and path."""
     from huggingface_hub import get_token, hf_hub_url
 
     if args.files < 1 or args.offset < 0:
         raise UserError("--files must be at least 1 and --offset at least 0")
-    files = list_files(args.endpoint, repo_id, folder, pattern, args.revision)
+    token = get_token()
+    get: Fetcher = fetcher(args, {"Authorization": f"Bearer {token}"} if token else None)
+    files = list_files(get, args.endpoint, repo_id, folder, pattern, args.revision)
     chosen = files[args.offset : args.offset + args.files]
     if not chosen:
         raise UserError(f"{repo_id}/{folder}: {len(files)} file(s) match {pattern}; nothing at --offset {args.offset}")
-    token = get_token()
-    get: Fetcher = fetcher(args, {"Authorization": f"Bearer {token}"} if token else None)
     out = Path(args.out)
     written = []
     for number, item in enumerate(chosen, 1):
@@ -82,10 +126,10 @@ def download_files(args: argparse.Namespace, repo_id: str, folder: str, pattern:
                          endpoint=args.endpoint.rstrip("/"))
         final = out / item.path.rsplit("/", 1)[-1]
         if final.exists():
-            written.append(final)
+            written.append((url, final))
             continue
         dest = final.with_name(final.name + fetched_suffix)
         say(args, f"[{number}/{len(chosen)}] {dest} ({item.size / 1e6:,.1f} MB)")
         checksum = Checksum("sha256", item.sha256) if item.sha256 else None
-        written.append(get.fetch(url, dest, checksum, item.size))
+        written.append((url, get.fetch(url, dest, checksum, item.size)))
     return written

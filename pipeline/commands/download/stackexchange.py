@@ -7,21 +7,27 @@ table; only `stackoverflow.com-Posts.7z` is fetched (the source reads Posts only
 are left out. Without --sites, the N largest sites by archive size are fetched (default the
 paper's 28); `pipeline run` then ranks the sites by number of posts, so fetching a few more
 than 28 makes sure none of the 28 largest by posts is missing.
+
+The listing is read bounded (16 MiB), and an archive with a size that is not in ASCII digits,
+a sha1 that is not hex or a name that is not a site's is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.commands.download.fetch import Checksum, xml_listing
 from pipeline.commands.download.options import add_common, fetcher, say
+from pipeline.commands.download.untrusted import ascii_int, hex_digest, refused, shown
 from pipeline.common.errors import UserError
 
 ARCHIVE_BASE = "https://archive.org/download/stackexchange"
 LISTING = "stackexchange_files.xml"
 PAPER_SITES = 28
+SITE = re.compile(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+")  # math.stackexchange.com
 
 
 @dataclass(frozen=True)
@@ -56,12 +62,15 @@ def site_archives(listing: bytes, source: str) -> dict[str, SiteArchive]:
         site = stem.removesuffix("-Posts")
         if site.startswith("meta.") or ".meta." in site:
             continue
-        size, sha1 = node.findtext("size"), node.findtext("sha1")
-        if not (size and size.isdigit() and sha1):
-            raise UserError(f"{source}: {name} has no size or sha1")
-        found[site] = SiteArchive(site, name, int(size), sha1.strip())
+        if not SITE.fullmatch(site):
+            raise refused(source, f"{shown(name)} is not the archive of a site")
+        size, sha1 = ascii_int((node.findtext("size") or "").strip()), hex_digest(node.findtext("sha1"), "sha1")
+        if size is None or sha1 is None:
+            raise refused(source, f"{name} has no size in bytes ({shown(node.findtext('size'))}) or no sha1 "
+                          f"({shown(node.findtext('sha1'))})")
+        found[site] = SiteArchive(site, name, size, sha1)
     if not found:
-        raise UserError(f"{source}: lists no site archives")
+        raise refused(source, "lists no site archives")
     return found
 
 

@@ -11,12 +11,15 @@ split a dump into byte ranges of whole bz2 streams (pipeline/formats/multistream
 from __future__ import annotations
 
 import argparse
-import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.commands.download.fetch import Checksum
 from pipeline.commands.download.options import add_common, fetcher, say
+from pipeline.commands.download.untrusted import (
+    URL_TEXT, MiB, file_name, hex_digest, json_count, parse_json, refused, shown, url_problem,
+)
 from pipeline.common.errors import UserError
 from pipeline.engine.registry import source_class
 
@@ -24,6 +27,15 @@ WIKIMEDIA_BASE = "https://dumps.wikimedia.org"
 JOB = "articlesmultistreamdump"
 DATE = re.compile(r"^\d{8}$")
 LANGUAGE = re.compile(r"^[a-z][a-z0-9_]*$")
+STATUS_LIMIT = 8 * MiB  # a wiki's dumpstatus.json: about 100 KB for the largest
+
+
+@dataclass(frozen=True)
+class DumpFile:
+    name: str
+    url: str | None  # absolute, or from the root of --base-url; None: beside dumpstatus.json
+    size: int
+    sha1: str
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,17 +50,36 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def dump_files(status: dict, source: str) -> dict[str, dict]:
-    """The multistream job's files from a parsed dumpstatus.json; a job not done is an error."""
-    job = status.get("jobs", {}).get(JOB) if isinstance(status, dict) else None
+def dump_files(status: object, source: str, prefix: str) -> list[DumpFile]:
+    """The multistream job's files from a parsed dumpstatus.json, sorted by name; a job not done
+    is an error, and so is any file without a name starting with `prefix`, a size, a sha1 and an
+    http(s) or root-relative URL (a `file://` URL would copy a local file)."""
+    jobs = status.get("jobs") if isinstance(status, dict) else None
+    job = jobs.get(JOB) if isinstance(jobs, dict) else None
     if not isinstance(job, dict):
-        raise UserError(f"{source}: no {JOB} job in the dump status")
+        raise refused(source, f"no {JOB} job in the dump status")
     if job.get("status") != "done":
-        raise UserError(f"{source}: the {JOB} job is '{job.get('status')}', not done; pick another --date")
-    files = job.get("files") or {}
-    if not files:
-        raise UserError(f"{source}: the {JOB} job lists no files")
-    return files
+        raise refused(source, f"the {JOB} job is {shown(job.get('status'))}, not done; pick another --date")
+    files = job.get("files")
+    if not isinstance(files, dict) or not files:
+        raise refused(source, f"the {JOB} job lists no files" if not files else f"the {JOB} job's files are not "
+                      f"an object of name: {{size, sha1, url}}")
+    found = []
+    for name, info in sorted(files.items()):
+        if not file_name(name) or not name.startswith(prefix) or not name.endswith(".bz2"):
+            raise refused(source, f"unexpected file name {shown(name)}")
+        if not isinstance(info, dict):
+            raise refused(source, f"{name}: not an object of size, sha1 and url")
+        size, sha1, url = json_count(info.get("size")), hex_digest(info.get("sha1"), "sha1"), info.get("url")
+        if size is None or sha1 is None:
+            raise refused(source, f"{name}: no size in bytes ({shown(info.get('size'))}) or no sha1 "
+                          f"({shown(info.get('sha1'))})")
+        rooted = isinstance(url, str) and url.startswith("/") and not url.startswith("//") and URL_TEXT.fullmatch(url)
+        problem = None if url is None or rooted else url_problem(url)
+        if problem is not None:
+            raise refused(source, f"{name}: {problem}")
+        found.append(DumpFile(name, url, size, sha1))
+    return found
 
 
 def download(argv: list[str]) -> list[Path]:
@@ -63,19 +94,15 @@ def download(argv: list[str]) -> list[Path]:
     get = fetcher(a)
     written = []
     for lang in a.languages:
-        status_url = f"{base}/{lang}wiki/{a.date}/dumpstatus.json"
-        try:
-            status = json.loads(get.read(status_url))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"{status_url}: not a JSON dump status ({e})") from None
-        files = dump_files(status, status_url)
-        for number, (name, info) in enumerate(sorted(files.items()), 1):
-            if "/" in name or not name.startswith(f"{lang}wiki-{a.date}-"):
-                raise UserError(f"{status_url}: unexpected file name {name!r}")
-            url = info.get("url") or f"/{lang}wiki/{a.date}/{name}"
-            checksum = Checksum("sha1", info["sha1"]) if info.get("sha1") else None
-            dest = out / name
+        folder = f"{lang}wiki/{a.date}"
+        status_url = f"{base}/{folder}/dumpstatus.json"
+        status = parse_json(get.read(status_url, STATUS_LIMIT, "the dump status"), status_url, "a JSON dump status")
+        files = dump_files(status, status_url, f"{lang}wiki-{a.date}-")
+        for number, file in enumerate(files, 1):
+            dest = out / file.name
             say(a, f"[{lang} {number}/{len(files)}] {dest}")
-            written.append(get.fetch(base + url if url.startswith("/") else url, dest, checksum, info.get("size")))
+            url = f"{base}/{folder}/{file.name}" if file.url is None else (
+                base + file.url if file.url.startswith("/") else file.url)
+            written.append(get.fetch(url, dest, Checksum("sha1", file.sha1), file.size))
     print(f"{len(written)} file(s) of {len(a.languages)} wiki(s) of {a.date} in {out}")
     return written

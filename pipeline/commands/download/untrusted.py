@@ -1,0 +1,208 @@
+"""Bytes from a server, read and checked before anything trusts them.
+
+A mirror, a CDN or a hostile host can answer anything: a listing that never ends, a gzip
+listing that inflates without bound, JSON of the wrong shape, sizes in Arabic-Indic digits
+(`int()` accepts them), NUL bytes in names, `file://` URLs, an HTML error page with status
+200. Every downloader reads what a server sent through these helpers, so each of those is one
+`UserError` line naming the URL (or a counted skip, where the downloader says so), never a
+traceback, never unbounded memory, and never a local file copied.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator
+
+from pipeline.common.errors import UserError
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+BLOCK = 1 << 20
+SCHEMES = ("http", "https")
+# A file name as publishers write them (enwiki-...-p1p41242.bz2, c4-train.00000-of-01024.json.gz):
+# ASCII only, so no NUL, no separator, no look-alike digit, and never `.` or `..`.
+FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+ASCII_DIGITS = re.compile(r"[0-9]{1,20}")  # str.isdigit() and int() also take '١٢٣' and '²'
+HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64}
+URL_TEXT = re.compile(r"[!-~]+")  # printable ASCII, no space: urllib refuses the rest mid-request
+
+
+def refused(source: str, problem: str) -> UserError:
+    return UserError(f"{source}: {problem}")
+
+
+def shown(value: object, width: int = 60) -> str:
+    """A server's value in a message: quoted, escaped (never a second line), cut to `width`."""
+    text = repr(value) if not isinstance(value, bytes) else repr(value)[1:]
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def plain(text: object, width: int = 80) -> str:
+    """A server's short text (an HTTP reason, a parser's error) unquoted, on one line of
+    printable ASCII, cut to `width`."""
+    return "".join(c if " " <= c <= "~" else "?" for c in " ".join(str(text).split()))[:width]
+
+
+def size_text(limit: int) -> str:
+    for unit, name in ((GiB, "GiB"), (MiB, "MiB"), (KiB, "KiB")):
+        if limit >= unit and limit % unit == 0:
+            return f"{limit // unit} {name}"
+    return f"{limit:,} bytes"
+
+
+# --- values --------------------------------------------------------------------------------
+
+def ascii_int(text: object) -> int | None:
+    """A count written in ASCII digits (an XML size, a header), else None."""
+    return int(text) if isinstance(text, str) and ASCII_DIGITS.fullmatch(text) else None
+
+
+def json_count(value: object) -> int | None:
+    """A JSON size: an integer, not a boolean (True is an int in Python), not negative."""
+    return value if type(value) is int and value >= 0 else None
+
+
+def hex_digest(value: object, algorithm: str) -> str | None:
+    """`value` as a lower-case hex digest of `algorithm`, else None."""
+    if not isinstance(value, str):
+        return None
+    digest = value.strip().lower()
+    ok = len(digest) == HEX_LENGTHS[algorithm] and all(c in "0123456789abcdef" for c in digest)
+    return digest if ok else None
+
+
+def file_name(value: object) -> str | None:
+    return value if isinstance(value, str) and FILE_NAME.fullmatch(value) and ".." not in value else None
+
+
+def relative_path(value: str) -> bool:
+    """`a/b/c.gz`: file names joined by `/`, nothing absolute, no scheme, nothing climbing."""
+    return bool(value) and all(file_name(part) for part in value.split("/"))
+
+
+def url_problem(url: object) -> str | None:
+    """Why `url` must not be requested (a `file://` URL, a control character), or None."""
+    if not isinstance(url, str) or not URL_TEXT.fullmatch(url):
+        return f"{shown(url)} is not a URL of printable ASCII characters"
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in SCHEMES or not parts.netloc:
+        return f"{shown(url)} is not an http(s) URL"
+    return None
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def read_bounded(stream: IO[bytes], limit: int, source: str, what: str) -> bytes:
+    """All of `stream`, refused (one line naming `source` and the limit) past `limit` bytes:
+    a listing that never ends costs at most `limit` bytes of memory."""
+    blocks, total = [], 0
+    while block := stream.read(min(BLOCK, limit + 1 - total)):
+        blocks.append(block)
+        total += len(block)
+        if total > limit:
+            raise too_large(source, what, limit)
+    return b"".join(blocks)
+
+
+def too_large(source: str, what: str, limit: int) -> UserError:
+    return refused(source, f"{what} is larger than {size_text(limit)}, the most herd reads of it; refused")
+
+
+def bounded_lines(stream: IO[bytes], source: str, what: str, line_limit: int, total_limit: int) -> Iterator[bytes]:
+    """The lines of `stream` (a gzip file, say) that are not empty, with at most `total_limit`
+    bytes read in all and `line_limit` in one line: a listing that inflates without bound is
+    refused, never held. Read a block at a time, so a flood of empty lines costs no Python loop."""
+    total, rest = 0, b""
+    while block := stream.read(BLOCK):
+        total += len(block)
+        if total > total_limit:
+            raise too_large(source, f"{what} (decompressed)", total_limit)
+        lines = (rest + block).split(b"\n")
+        rest = lines.pop()
+        if max(map(len, lines), default=0) > line_limit or len(rest) > line_limit:
+            raise refused(source, f"{what} has a line longer than {size_text(line_limit)}; refused")
+        yield from filter(None, lines)
+    if rest:
+        yield rest
+
+
+def parse_json(data: bytes, source: str, what: str) -> object:
+    """`data` as JSON, or one line saying it is not `what`: bad syntax, invalid UTF-8, nesting
+    too deep (RecursionError), an integer of thousands of digits, NaN and Infinity."""
+
+    def no_constant(name: str) -> object:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return json.loads(data, parse_constant=no_constant)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e).splitlines()[0][:100]
+        raise refused(source, f"not {what} ({reason})") from None
+
+
+# --- formats --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    suffix: str  # the last suffix of a file of this format that names it
+    magic: bytes
+    offset: int = 0
+
+
+FORMATS = (
+    Format("gzip", ".gz", b"\x1f\x8b"),
+    Format("bz2", ".bz2", b"BZh"),
+    Format("7z", ".7z", b"7z\xbc\xaf\x27\x1c"),
+    Format("zip", ".zip", b"PK\x03\x04"),
+    Format("parquet", ".parquet", b"PAR1"),
+    Format("tar", ".tar", b"ustar", 257),
+    Format("WARC", ".warc", b"WARC/"),
+)
+TEXT_SUFFIX = ".txt"
+HEAD = 512
+
+
+def format_of(name: str) -> Format | None:
+    """The format named by the last suffix of `name` that names one (`x.tar.fetched`: tar)."""
+    by_suffix = {f.suffix: f for f in FORMATS}
+    for suffix in reversed(Path(name).suffixes):
+        if suffix in by_suffix:
+            return by_suffix[suffix]
+    return None
+
+
+def looks_like_text(head: bytes) -> bool:
+    """An error page (HTML, XML, JSON or plain text) rather than binary data: no control byte
+    but tab and line ends, and UTF-8 (a character cut at the end of the head allowed)."""
+    if any(b < 0x20 and b not in b"\t\n\r\f" for b in head) or b"\x7f" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start >= len(head) - 3 and e.reason == "unexpected end of data"
+    return True
+
+
+def format_problem(path: Path, name: str) -> str | None:
+    """Why the file at `path`, to be kept as `name`, is not of the format its name says (an error
+    page served with status 200), or None. A binary format's file is refused when its magic bytes
+    are missing and it reads as text; a `.txt` file when it is empty or starts with markup."""
+    with open(path, "rb") as f:
+        head = f.read(HEAD)
+    if Path(name).suffix == TEXT_SUFFIX:
+        markup = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"<", b"{")
+        return None if head and not markup else f"not a plain-text file: {_starts(head)} (an error page?)"
+    kind = format_of(name)
+    if kind is None or head[kind.offset : kind.offset + len(kind.magic)] == kind.magic:
+        return None
+    if looks_like_text(head):
+        return f"not a {kind.name} file: {_starts(head)} (an error page?)"
+    return None
+
+
+def _starts(head: bytes) -> str:
+    return f"it starts with {shown(head[:40])}" if head else "it is empty"
