@@ -7,6 +7,7 @@ import importlib.metadata
 import re
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 
 import kenlm
@@ -47,7 +48,11 @@ def test_every_installed_package_is_the_locked_version_with_hashes() -> None:
     text = lock.read_text()
     # Every pin carries at least one sha256 hash: pip's --require-hashes refuses the file otherwise.
     assert len(re.findall(r"^[A-Za-z0-9][^\n]*==[^\n]*\\\n\s+--hash=sha256:[0-9a-f]{64}", text, flags=re.M)) == len(pins)
-    installed = {_normal(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    # The environment's own site-packages: not what a library vendors and puts on sys.path at
+    # import (Ray adds its thirdparty_files, with a colorama of its own, once a test imports it).
+    site_packages = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    installed = {_normal(d.metadata["Name"]): d.version
+                 for d in importlib.metadata.distributions(path=sorted(site_packages))}
     installed.pop("herd")
     assert {name: installed.get(name) for name in pins} == pins  # nothing locked is missing or another version
     assert set(installed) <= set(pins) | {"pip"}  # and nothing is installed that the lock does not name
