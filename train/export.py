@@ -124,7 +124,8 @@ def export_hf(run: TrainedRun, out: Path, dtype: str = "float32", tokenizer: str
 
     if out.exists():
         raise UserError(f"{out}: already exists; export to a new folder (nothing was overwritten)")
-    shapes = checkpoint.model_shapes(run.checkpoint)
+    opened = checkpoint.open_checkpoint(run.checkpoint)  # every checksum, before anything is unpickled
+    shapes = opened.model_shapes()
     with torch.device("meta"):
         shape_only = Transformer(run.args)
     check_shapes(shapes, shape_only, run.checkpoint)
@@ -143,7 +144,7 @@ def export_hf(run: TrainedRun, out: Path, dtype: str = "float32", tokenizer: str
         weight_map = {}
         for filename, group in zip(names, groups):
             tensors = {hf_name(name): hf_tensor(name, tensor, run.args).to(DTYPES[dtype])
-                       for name, tensor in checkpoint.model_tensors(run.checkpoint, group)}
+                       for name, tensor in opened.model_tensors(group)}
             save_file(tensors, str(tmp / filename), metadata={"format": "pt"})
             weight_map.update(dict.fromkeys(tensors, filename))
             del tensors

@@ -70,12 +70,14 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
                        tokenizer_sha256=data.tokenizer_sha256)
     cfg, run_dir, device = resolved.train, resolved.run_dir, par.device
 
-    resume_from = checkpoint.latest(run_dir) if resume else None
+    # Verified (every checksum) before anything in it is unpickled; a damaged one ends here.
+    opened = checkpoint.open_latest(run_dir, par) if resume else None
+    resume_from = opened.path if opened is not None else None
     if resume and resume_from is None:
         raise UserError(f"{run_dir}: no checkpoint to resume from")
     if not resume and checkpoint.latest(run_dir) is not None:
         raise UserError(f"{run_dir}: already holds checkpoints; pass --resume to continue it or --run for a new run")
-    saved = checkpoint.read_state(resume_from, par) if resume_from is not None else None
+    saved = opened.state if opened is not None else None
     if saved is not None:  # before building anything: another model shape is one clear line
         check_resume_compatible(saved["config"], resolved, resume_from)
 
@@ -89,8 +91,8 @@ def train(config: TrainConfig, *, resume: bool = False, after_step: AfterStep | 
     loader = MixtureLoader(data.sources, data.proportions, seq_len=cfg.seq_len, micro_batch=cfg.micro_batch,
                            seed=cfg.seed)
     start_step = 0
-    if saved is not None:
-        checkpoint.load_into(par, resume_from, model, optimizer)
+    if opened is not None and saved is not None:
+        opened.load_into(par, model, optimizer)
         loader.load_state_dict(saved["loader"])
         checkpoint.set_rng_state(saved["rng"])
         start_step = int(saved["step"])
