@@ -16,20 +16,28 @@ Export, generation and evaluation read the model's tensors one at a time (`model
 A checkpoint is written to a hidden temporary directory and renamed into place, so a crash
 while saving leaves the previous checkpoints intact and never a half-written one under a step
 name; a save that fails (disk full) removes its temporary directory and raises an OSError
-naming the file. Loading recomputes every checksum first (each rank a share of the files): a
-truncated or corrupt file is a UserError naming the file, found before DCP unpickles .metadata.
-state.pt is read with torch.load(weights_only=True) (no arbitrary unpickling).
+naming the file.
+
+Every reader goes through `open_checkpoint`, which checks every file against manifest.json
+(each rank a share of the shards) before any byte is unpickled: a missing, cut or altered file
+is an InputError naming it. Nothing is then unpickled but the very bytes whose sha256 was checked,
+and never by an unrestricted unpickler (train/checkpoint_unpickling.py): DCP's .metadata with an
+unpickler of DCP's index classes only, state.pt with torch.load(weights_only=True). A damaged
+latest checkpoint stops `--resume` with a line saying whether an older one is intact.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
 import random
+import re
 import shutil
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -38,12 +46,13 @@ import torch
 import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.checkpoint.api import CheckpointException
-from torch.distributed.checkpoint.filesystem import FileSystem, FileSystemReader, FileSystemWriter
-from torch.distributed.checkpoint.metadata import TensorStorageMetadata
+from torch.distributed.checkpoint.filesystem import FileSystem, FileSystemWriter
+from torch.distributed.checkpoint.metadata import Metadata, TensorStorageMetadata
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
 from pipeline.common.errors import InputError
 from pipeline.common.files import file_sha256
+from train.checkpoint_unpickling import IndexRefused, VerifiedIndexReader, WeightsOnlyLoadPlanner, load_index
 from train.parallel import Parallel
 
 PREFIX = "step-"
@@ -192,81 +201,222 @@ def prune(run_dir: Path, keep: int) -> None:
         shutil.rmtree(old)
 
 
-def verify(path: Path, par: Parallel | None = None) -> None:
-    """Check every file against manifest.json; with `par`, each rank checks a share of them."""
-    manifest_path = path / MANIFEST
-    try:
-        files = json.loads(manifest_path.read_text())["files"]
-        names = sorted(files)
-    except FileNotFoundError:
-        raise InputError(str(manifest_path), "missing: not a finished checkpoint") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
-        raise InputError(str(manifest_path), "corrupt checkpoint manifest") from None
-    for required in (".metadata", STATE):
-        if required not in files:
-            raise InputError(str(manifest_path), f"does not list {required}")
+PICKLES = (".metadata", STATE)  # read whole, checked, and only those very bytes are unpickled
+
+
+@dataclass(frozen=True)
+class VerifiedCheckpoint:
+    """A checkpoint whose every file matched manifest.json when it was opened (`open_checkpoint`).
+
+    Its two pickles were read once, whole, and only the very bytes whose sha256 was checked are
+    unpickled (a file changed on disk afterwards never is): DCP's index by `load_index` (DCP's
+    index classes only, again for each DCP load), state.pt by torch.load(weights_only=True). The
+    shards were hashed too; DCP reads their tensors with weights_only=True and their other values
+    through WeightsOnlyLoadPlanner. Bytes crafted to match a rewritten manifest are refused too.
+    """
+
+    path: Path
+    index_bytes: bytes
+    index: Metadata
+    state: dict[str, Any]  # state.pt: step, data-loader position, RNG states, config
+
+    def model_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Name -> whole shape of every model tensor, from DCP's index."""
+        prefix = MODEL_KEY + "."
+        return {key[len(prefix):]: tuple(meta.size) for key, meta in self.index.state_dict_metadata.items()
+                if key.startswith(prefix) and isinstance(meta, TensorStorageMetadata)}
+
+    def model_tensors(self, names: list[str] | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+        """The model's whole tensors, read one at a time (one process): never the whole model at once."""
+        shapes = self.model_shapes()
+        for name in names if names is not None else list(shapes):
+            meta = self.index.state_dict_metadata[f"{MODEL_KEY}.{name}"]
+            if not isinstance(meta.properties.dtype, torch.dtype):  # only an index crafted to fit the manifest
+                raise InputError(str(self.path / ".metadata"), f"not loaded: {name} has no dtype")
+            tensor = torch.empty(shapes[name], dtype=meta.properties.dtype)
+            self._dcp_load({MODEL_KEY: {name: tensor}}, no_dist=True)
+            yield name, tensor
+
+    def load_into(self, par: Parallel, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """The model and optimizer state into this rank's (possibly sharded) model and optimizer
+        (collective)."""
+        model_state, optimizer_state = get_state_dict(model, optimizer)
+        state = {MODEL_KEY: model_state, "optimizer": optimizer_state}
+        self._dcp_load(state, no_dist=par.world_size == 1)
+        set_state_dict(model, optimizer, model_state_dict=state[MODEL_KEY], optim_state_dict=state["optimizer"])
+
+    def _dcp_load(self, state: dict[str, Any], no_dist: bool) -> None:
+        try:
+            with _quiet():
+                dcp.load(state, storage_reader=VerifiedIndexReader(self.path, self.index_bytes),
+                         planner=WeightsOnlyLoadPlanner(), no_dist=no_dist)
+        except (Exception, CheckpointException) as e:  # DCP's exception derives from BaseException
+            # The files matched their checksums: only a manifest rewritten to fit gets here.
+            raise InputError(str(self.path), "not loaded although its files match manifest.json: "
+                             f"{_why(_dcp_failure(e))}") from None
+
+
+def open_checkpoint(path: Path, par: Parallel | None = None) -> VerifiedCheckpoint:
+    """Check every file of the checkpoint at `path` against manifest.json before anything in it is
+    unpickled; a missing, cut or altered file is an InputError naming it. With `par` (collective),
+    every rank checks the two small pickles it will unpickle and a share of the shards."""
+    files = _manifest_files(path)
     rank, world = (par.rank, par.world_size) if par is not None else (0, 1)
+    pickles: dict[str, bytes] = {}
     problem = None
-    for filename in names[rank::world]:
-        problem = _check_file(path / filename, files[filename])
+    for filename in PICKLES:
+        data, problem = _read_checked(path / filename, files[filename])
         if problem:
             break
+        pickles[filename] = data
+    shards = sorted(set(files) - set(PICKLES))
+    if problem is None:
+        for filename in shards[rank::world]:
+            problem = _check_file(path / filename, files[filename])
+            if problem:
+                break
     problems = [p for p in (par.gather(problem) if par is not None else [problem]) if p]
     if problems:
         raise InputError(*problems[0])
+    try:
+        index = load_index(pickles[".metadata"])
+    except IndexRefused as e:
+        raise InputError(str(path / ".metadata"), f"not loaded: {e}") from None
+    unlisted = sorted({str(info.relative_path) for info in index.storage_data.values()} - set(shards))
+    if unlisted:  # DCP would read a file no checksum covers
+        raise InputError(str(path / ".metadata"), f"not loaded: it names {unlisted[0]!r}, which manifest.json "
+                         "does not list")
+    return VerifiedCheckpoint(path, pickles[".metadata"], index, _load_state(path / STATE, pickles[STATE]))
+
+
+def _load_state(file: Path, data: bytes) -> dict[str, Any]:
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # the weights-only unpickler's refusal, or no torch.save file at all
+        raise InputError(str(file), f"not loaded: {_why(e)}") from None
+    if not isinstance(state, dict):
+        raise InputError(str(file), f"not loaded: it holds a {type(state).__name__}, not a checkpoint state")
+    return state
+
+
+def open_latest(run_dir: Path, par: Parallel | None = None) -> VerifiedCheckpoint | None:
+    """The run's newest checkpoint, verified; None when it has none. A damaged one is never
+    skipped silently: the error names it and says whether an older checkpoint is intact."""
+    found = list_checkpoints(run_dir)
+    if not found:
+        return None
+    try:
+        return open_checkpoint(found[-1], par)
+    except InputError as damaged:
+        older = next((p for p in reversed(found[:-1]) if _is_intact(p, par)), None)
+        aside = found[-1].with_name(f"damaged-{found[-1].name}")
+        advice = (f"{older.name} is intact: rename {found[-1]} to {aside} to resume from it" if older
+                  else "no older checkpoint is intact")
+        raise InputError(damaged.path, f"{damaged.problem}; the latest checkpoint {found[-1].name} is damaged, "
+                         f"{advice}") from None
+
+
+def _is_intact(path: Path, par: Parallel | None) -> bool:
+    try:
+        open_checkpoint(path, par)
+    except InputError:
+        return False
+    return True
+
+
+def _manifest_files(path: Path) -> dict[str, dict[str, Any]]:
+    """manifest.json's file list: plain names in the checkpoint folder, each with sha256 and size."""
+    manifest_path = path / MANIFEST
+    try:
+        files = json.loads(manifest_path.read_text())["files"]
+    except FileNotFoundError:
+        raise InputError(str(manifest_path), "missing: not a finished checkpoint") from None
+    except OSError as e:
+        raise InputError(str(manifest_path), f"unreadable ({e.strerror})") from None
+    except (ValueError, KeyError, TypeError):  # ValueError: bad JSON or bytes that are no UTF-8
+        raise InputError(str(manifest_path), "corrupt checkpoint manifest") from None
+    if not isinstance(files, dict) or not all(_plain_name(n) and _file_entry(e) for n, e in files.items()):
+        raise InputError(str(manifest_path), "corrupt checkpoint manifest")
+    for required in PICKLES:
+        if required not in files:
+            raise InputError(str(manifest_path), f"does not list {required}")
+    return files
+
+
+def _plain_name(name: str) -> bool:
+    """A file directly in the checkpoint folder: a manifest names no other path to read."""
+    return name not in ("", ".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+
+
+def _file_entry(entry: Any) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+            and type(entry.get("bytes")) is int)
+
+
+def _read_checked(file: Path, expected: dict[str, Any]) -> tuple[bytes, tuple[str, str] | None]:
+    """The whole of a small file and None, or no bytes and (file, problem)."""
+    problem = _size_problem(file, expected)
+    if problem:
+        return b"", problem
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        return b"", (str(file), f"unreadable checkpoint file ({e.strerror})")
+    if len(data) != expected["bytes"]:  # changed since the size was read
+        return b"", (str(file), f"truncated or corrupt checkpoint file: {len(data)} bytes, "
+                                f"manifest says {expected['bytes']}")
+    if hashlib.sha256(data).hexdigest() != expected["sha256"]:
+        return b"", (str(file), "corrupt checkpoint file: sha256 does not match manifest.json")
+    return data, None
 
 
 def _check_file(file: Path, expected: dict[str, Any]) -> tuple[str, str] | None:
+    problem = _size_problem(file, expected)
+    if problem:
+        return problem
+    try:
+        if file_sha256(file) != expected["sha256"]:
+            return str(file), "corrupt checkpoint file: sha256 does not match manifest.json"
+    except OSError as e:
+        return str(file), f"unreadable checkpoint file ({e.strerror})"
+    return None
+
+
+def _size_problem(file: Path, expected: dict[str, Any]) -> tuple[str, str] | None:
     if not file.is_file():
         return str(file), "missing from checkpoint"
-    if file.stat().st_size != expected["bytes"]:
-        return str(file), (f"truncated or corrupt checkpoint file: {file.stat().st_size} bytes, "
-                           f"manifest says {expected['bytes']}")
-    if file_sha256(file) != expected["sha256"]:
-        return str(file), "corrupt checkpoint file: sha256 does not match manifest.json"
+    size = file.stat().st_size
+    if size != expected["bytes"]:
+        return str(file), f"truncated or corrupt checkpoint file: {size} bytes, manifest says {expected['bytes']}"
     return None
+
+
+def _dcp_failure(error: BaseException) -> BaseException:
+    """The first rank's own exception inside DCP's CheckpointException, else `error`."""
+    if isinstance(error, CheckpointException) and error.failures:
+        return next(iter(error.failures.values()))[0]
+    return error
+
+
+def _why(error: BaseException) -> str:
+    """Why a load failed, in one line. torch's weights-only refusal wraps its reason, the global
+    it refused, in paragraphs of advice (with terminal colour codes): name that global."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    refused = re.search(r"GLOBAL ([\w.]+)", text)
+    if refused:
+        return f"it refers to {refused.group(1).rstrip('.')}, which the weights-only unpickler refuses"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
 
 
 def read_state(path: Path, par: Parallel | None = None) -> dict[str, Any]:
     """The checkpoint's state.pt (step, loader, rng, config) after verifying every checksum."""
-    verify(path, par)
-    return torch.load(path / STATE, map_location="cpu", weights_only=True)
-
-
-def load_into(par: Parallel, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-    """Load the model and optimizer state into this rank's (possibly sharded) model and optimizer
-    (collective). Call `read_state` first: it verifies the files."""
-    model_state, optimizer_state = get_state_dict(model, optimizer)
-    state = {MODEL_KEY: model_state, "optimizer": optimizer_state}
-    with _quiet():
-        dcp.load(state, storage_reader=FileSystemReader(path), no_dist=par.world_size == 1)
-    set_state_dict(model, optimizer, model_state_dict=state[MODEL_KEY], optim_state_dict=state["optimizer"])
-
-
-def model_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """Name -> whole shape of every model tensor in the checkpoint, from DCP's metadata."""
-    metadata = FileSystemReader(path).read_metadata()
-    prefix = MODEL_KEY + "."
-    return {key[len(prefix):]: tuple(meta.size) for key, meta in metadata.state_dict_metadata.items()
-            if key.startswith(prefix) and isinstance(meta, TensorStorageMetadata)}
-
-
-def model_tensors(path: Path, names: list[str] | None = None) -> Iterator[tuple[str, torch.Tensor]]:
-    """The model's whole tensors, read one at a time (one process): never the whole model at once."""
-    verify(path)
-    metadata = FileSystemReader(path).read_metadata()
-    shapes = model_shapes(path)
-    for name in names if names is not None else list(shapes):
-        meta = metadata.state_dict_metadata[f"{MODEL_KEY}.{name}"]
-        tensor = torch.empty(shapes[name], dtype=meta.properties.dtype)
-        with _quiet():
-            dcp.load({MODEL_KEY: {name: tensor}}, storage_reader=FileSystemReader(path), no_dist=True)
-        yield name, tensor
+    return open_checkpoint(path, par).state
 
 
 def load_model_state(path: Path) -> dict[str, torch.Tensor]:
-    """Every model tensor, whole (for generation and evaluation on one device)."""
-    return dict(model_tensors(path))
+    """Every model tensor, whole, after verifying every checksum (for tests and small models)."""
+    return dict(open_checkpoint(path).model_tensors())
 
 
 class _RecordingFileIO(io.FileIO):

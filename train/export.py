@@ -17,13 +17,14 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
 
 import torch
 
-from pipeline.common.errors import UserError
+from pipeline.common.errors import UserError, out_of_space
 from train import checkpoint
 from train.model import ModelArgs, Transformer
 from train.trained import TrainedRun, check_shapes, open_run
@@ -120,11 +121,10 @@ def export_hf(run: TrainedRun, out: Path, dtype: str = "float32", tokenizer: str
     `max_file_bytes` (one file's tensors in memory at a time, never the whole model), with
     `model.safetensors.index.json` naming each tensor's file when there is more than one.
     """
-    from safetensors.torch import save_file
-
     if out.exists():
         raise UserError(f"{out}: already exists; export to a new folder (nothing was overwritten)")
-    shapes = checkpoint.model_shapes(run.checkpoint)
+    opened = checkpoint.open_checkpoint(run.checkpoint)  # every checksum, before anything is unpickled
+    shapes = opened.model_shapes()
     with torch.device("meta"):
         shape_only = Transformer(run.args)
     check_shapes(shapes, shape_only, run.checkpoint)
@@ -138,13 +138,13 @@ def export_hf(run: TrainedRun, out: Path, dtype: str = "float32", tokenizer: str
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     try:
+        tmp.mkdir(parents=True)
         weight_map = {}
         for filename, group in zip(names, groups):
             tensors = {hf_name(name): hf_tensor(name, tensor, run.args).to(DTYPES[dtype])
-                       for name, tensor in checkpoint.model_tensors(run.checkpoint, group)}
-            save_file(tensors, str(tmp / filename), metadata={"format": "pt"})
+                       for name, tensor in opened.model_tensors(group)}
+            save_safetensors(tensors, tmp / filename)
             weight_map.update(dict.fromkeys(tensors, filename))
             del tensors
         if len(names) > 1:
@@ -161,11 +161,57 @@ def export_hf(run: TrainedRun, out: Path, dtype: str = "float32", tokenizer: str
         (tmp / "herd_export.json").write_text(json.dumps(
             {"run": str(run.run_dir), "checkpoint": str(run.checkpoint), "rotary": "permuted to half-split",
              "tokenizer": str(tokenizer_model) if tokenizer_model else None}, indent=2) + "\n")
+        _fsync_folder(tmp)
         os.rename(tmp, out)
-    except BaseException:
+    except BaseException as e:
+        # Only a whole export is ever named `out`: a partial one is removed, never left to look done.
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            failed = _named_as_final(e, tmp, out)
+            line = out_of_space(failed)
+            if line is not None:
+                raise UserError(f"{line}; nothing was exported ({out} not created, the partial files removed); "
+                                "free space and rerun the same command") from None
+            raise failed from None
         raise
     return out
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """safetensors' save_file; a write that fails is an OSError with its errno, naming `path`."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        save_file(tensors, str(path), metadata={"format": "pt"})
+    except SafetensorError as e:
+        # The Rust writer reports a failed write as text only: "I/O error: File too large (os error 27)".
+        found = re.search(r"\(os error (\d+)\)", str(e))
+        if found is None:
+            raise
+        code = int(found.group(1))
+        raise OSError(code, os.strerror(code), str(path)) from None
+
+
+def _named_as_final(error: OSError, tmp: Path, out: Path) -> OSError:
+    """`error` naming the file as it would have been called in `out` (the temporary folder is gone)."""
+    name = str(error.filename or "")
+    if error.errno is None or not name.startswith(str(tmp)):
+        return error
+    return OSError(error.errno, os.strerror(error.errno), str(out) + name[len(str(tmp)):])
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Every file of `folder` on disk before the rename names it: a crash after the rename never
+    leaves a complete-looking export of empty files."""
+    for path in sorted(folder.iterdir()):
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def build_parser() -> argparse.ArgumentParser:

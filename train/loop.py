@@ -150,12 +150,14 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
     data = open_mixture(Path(cfg.data), load_mixture(cfg.mixture), skip_missing=cfg.skip_missing_sources)
     resolved = resolved.with_tokens(data.vocab_size, data.tokenizer_sha256)
 
-    resume_from = checkpoint.latest(run_dir) if resume else None
+    # Verified (every checksum) before anything in it is unpickled; a damaged one ends here.
+    opened = checkpoint.open_latest(run_dir, par) if resume else None
+    resume_from = opened.path if opened is not None else None
     if resume and resume_from is None:
         raise UserError(f"{run_dir}: no checkpoint to resume from")
     if not resume and checkpoint.latest(run_dir) is not None:
         raise UserError(f"{run_dir}: already holds checkpoints; pass --resume to continue it or --run for a new run")
-    saved = checkpoint.read_state(resume_from, par) if resume_from is not None else None
+    saved = opened.state if opened is not None else None
     if saved is not None:  # before building anything: another model shape is one clear line
         check_resume_compatible(saved["config"], resolved, resume_from)
 
@@ -169,8 +171,8 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
     loader = MixtureLoader(data.sources, data.proportions, seq_len=cfg.seq_len, micro_batch=cfg.micro_batch,
                            seed=cfg.seed)
     start_step = 0
-    if saved is not None:
-        checkpoint.load_into(par, resume_from, model, optimizer)
+    if opened is not None and saved is not None:
+        opened.load_into(par, model, optimizer)
         loader.load_state_dict(saved["loader"])
         checkpoint.set_rng_state(saved["rng"])
         start_step = int(saved["step"])

@@ -1,9 +1,9 @@
 """Opening a finished run for export, generation and evaluation: its resolved config, a
 checkpoint's weights in a `Transformer`, and the tokenizer its token shards were made with.
 
-A run folder holds `config.json` (the resolved config the trainer wrote) and
-`checkpoints/step-NNNNNNNN/model.pt`; the config's `train.data` names the token root whose
-`meta.json` files name the tokenizer.
+A run folder holds `config.json` (the resolved config the trainer wrote) and checkpoints
+(`checkpoints/step-NNNNNNNN/`, train/checkpoint.py); the config's `train.data` names the token
+root whose `meta.json` files name the tokenizer.
 """
 
 from __future__ import annotations
@@ -136,8 +136,9 @@ def load_model(run: TrainedRun, device: str | torch.device = "cpu") -> Transform
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"--device {device}: no CUDA device available")
     model = Transformer(run.args)  # built on the CPU: its rotary tables are real already
-    check_shapes(checkpoint.model_shapes(run.checkpoint), model, run.checkpoint)
-    model.load_state_dict(checkpoint.load_model_state(run.checkpoint))
+    opened = checkpoint.open_checkpoint(run.checkpoint)  # every checksum, before anything is unpickled
+    check_shapes(opened.model_shapes(), model, run.checkpoint)
+    model.load_state_dict(dict(opened.model_tensors()))
     return model.to(device).eval()
 
 

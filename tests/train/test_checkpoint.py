@@ -44,11 +44,14 @@ def test_save_then_load_round_trips_with_manifest(tmp_path: Path) -> None:
     assert manifest["files"]["state.pt"]["sha256"] == file_sha256(path / "state.pt")
     assert checkpoint.read_state(path)["step"] == 7
     # Whole tensors one at a time, as export reads them; Adam moved every weight by lr = 0.1.
-    assert checkpoint.model_shapes(path) == {"weight": (2, 3)}
+    opened = checkpoint.open_checkpoint(path)
+    assert opened.model_shapes() == {"weight": (2, 3)}
     assert torch.allclose(checkpoint.load_model_state(path)["weight"], torch.full((2, 3), 7.0 * (1 - 0.1 * 0.01) - 0.1))
-    # Into a fresh model and optimizer: the weights and Adam's moments come back.
+    # Into a fresh model and optimizer: the weights and Adam's moments (and lr, a pickled value) come back.
     model, optimizer = model_and_optimizer(0.0)
-    checkpoint.load_into(join("fsdp", "cpu"), path, model, optimizer)
+    optimizer.param_groups[0]["lr"] = 0.5
+    opened.load_into(join("fsdp", "cpu"), model, optimizer)
+    assert optimizer.param_groups[0]["lr"] == 0.1
     assert torch.equal(model.weight, checkpoint.load_model_state(path)["weight"])
     assert int(optimizer.state[model.weight]["step"]) == 1
     assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
@@ -91,8 +94,10 @@ def test_loads_refuse_arbitrary_pickles(tmp_path: Path) -> None:
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["files"]["state.pt"] = {"sha256": file_sha256(path / "state.pt"), "bytes": (path / "state.pt").stat().st_size}
     (path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(Exception, match="Weights only load failed"):
+    with pytest.raises(InputError) as refused:
         checkpoint.read_state(path)
+    assert str(refused.value) == (f"{path / 'state.pt'}: not loaded: it refers to {__name__}.NotATensor, which the "
+                                  "weights-only unpickler refuses")
 
 
 def test_rng_states_round_trip(tmp_path: Path) -> None:
@@ -107,3 +112,25 @@ def test_rng_states_round_trip(tmp_path: Path) -> None:
     checkpoint.set_rng_state(checkpoint.read_state(path)["rng"])
     assert torch.equal(torch.rand(3), expected[0])
     assert random.random() == expected[1] and np.random.rand() == expected[2]
+
+
+def rewrite_manifest(path: Path, files: dict) -> None:
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"] = files
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_manifest_naming_files_elsewhere_or_leaving_a_shard_unchecked_is_refused(tmp_path: Path) -> None:
+    path = save_step(tmp_path, 1)
+    files = json.loads((path / "manifest.json").read_text())["files"]
+    (tmp_path / "outside").write_bytes(b"x")
+    rewrite_manifest(path, {**files, "../../../outside": {"sha256": file_sha256(tmp_path / "outside"), "bytes": 1}})
+    with pytest.raises(InputError) as refused:
+        checkpoint.open_checkpoint(path)
+    assert str(refused.value) == f"{path / 'manifest.json'}: corrupt checkpoint manifest"
+    # The shard left out of the manifest: DCP's index still names it, and no checksum would cover it.
+    rewrite_manifest(path, {name: entry for name, entry in files.items() if name != "__0_0.distcp"})
+    with pytest.raises(InputError) as refused:
+        checkpoint.open_checkpoint(path)
+    assert str(refused.value) == (f"{path / '.metadata'}: not loaded: it names '__0_0.distcp', which manifest.json "
+                                  "does not list")
