@@ -2,7 +2,8 @@
 
 Inputs: `*.tar.gz` / `*.tgz` / `*.tar` (one paper each, as arXiv serves them), `*.gz` (arXiv's
 gzipped single .tex, or a gzipped tar: sniffed), and folders holding `.tex` files (one paper a
-folder). Archives are read in memory with path, link and size checks (pipeline/formats/archives.py):
+folder). Archives are read in memory with path, link and size checks (`read_paper_archive` in
+pipeline/formats/arxiv.py, over archives.py; `pipeline audit --raw` reads them the same way):
 nothing is ever extracted to disk.
 
 Reader: picks the main file (the one with \\documentclass and \\begin{document}; the largest if

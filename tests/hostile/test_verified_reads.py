@@ -167,7 +167,6 @@ BOMBS = {
     "zip bomb": ("books", "gutenberg/bomb.zip", lambda: zip_of_zeros(128 * MiB), Skipped("member_too_large")),
 }
 READERS = {"arxiv": ArXiv, "wikipedia": Wikipedia, "books": Books}
-AUDITED = {"arxiv": "arxiv", "wikipedia": "wikipedia", "books": "books"}
 CORPUS = {"arxiv": {"2101.00001": PAPER}, "wikipedia": {"enwiki/1": "A plain line."},
           "books": {"gutenberg/a": "A clean book."}}
 GOOD_RAW = {"arxiv": ("2101.00001.gz", lambda: gzip.compress(PAPER.encode(), mtime=0)),
@@ -191,7 +190,7 @@ def audit_raw(tmp_path: Path, source: str, name: str, data: bytes) -> tuple:
     raw = tmp_path / "raw" / name
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_bytes(data)
-    done, peak = cli_peak_mb("pipeline", "audit", AUDITED[source], "--corpus", "corpus/jsonl", "--raw", "raw",
+    done, peak = cli_peak_mb("pipeline", "audit", source, "--corpus", "corpus/jsonl", "--raw", "raw",
                              cwd=tmp_path)
     raw.unlink()
     return raw, done, peak
