@@ -2,7 +2,8 @@
 
 Inputs: `*.tar.gz` / `*.tgz` / `*.tar` (one paper each, as arXiv serves them), `*.gz` (arXiv's
 gzipped single .tex, or a gzipped tar: sniffed), and folders holding `.tex` files (one paper a
-folder). Archives are read in memory with path, link and size checks (pipeline/formats/archives.py):
+folder). Archives are read in memory with path, link and size checks (`read_paper_archive` in
+pipeline/formats/arxiv.py, over archives.py; `pipeline audit --raw` reads them the same way):
 nothing is ever extracted to disk.
 
 Reader: picks the main file (the one with \\documentclass and \\begin{document}; the largest if
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import zlib
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -33,8 +33,8 @@ from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.min_chars import MinChars
-from pipeline.formats.archives import ArchiveError, Limits, MiB, decompressed, read_bounded, read_tar
-from pipeline.formats.arxiv import arxiv_id
+from pipeline.formats.archives import ArchiveError, Limits, MiB
+from pipeline.formats.arxiv import arxiv_id, read_paper_archive
 from pipeline.formats.files import decode_utf8_or_latin1
 from pipeline.text.latex import LatexError, inline_inputs, strip_comments
 from pipeline.text.latex_macros import MAX_EXPANSIONS, inline_packages
@@ -73,10 +73,6 @@ def assemble(main_text: str, main: str, base: str, load: Callable[[str], str | N
     return inline_packages(text, base, load)
 
 
-def is_tar(head: bytes) -> bool:
-    return len(head) >= 262 and head[257:262] == b"ustar"
-
-
 class ArXiv(Source):
     name = "arxiv"
     config_class = ArxivConfig
@@ -97,22 +93,11 @@ class ArXiv(Source):
         if path.endswith(".tex"):
             yield from self._read_folder_file(path)
             return
-        limits = self.config.limits()
         try:
-            with fsspec.open(path, "rb") as raw:
-                stream = decompressed(raw, limits.max_scan_bytes)
-                head = stream.peek(512)[:512]
-                if is_tar(head):
-                    extracted = read_tar(stream, limits)
-                    files, refused = extracted.files, extracted.refused
-                else:  # arXiv's single gzipped .tex
-                    files, refused = {"main.tex": read_bounded(stream, limits.max_member_bytes)}, []
+            extracted = read_paper_archive(path, self.config.limits())
         except ArchiveError as e:
-            raise InputError(path, f"{e.reason} ({e.detail})" if e.detail else e.reason) from None
-        except EOFError as e:
-            raise InputError(path, f"truncated_archive ({e})") from None
-        except (OSError, zlib.error) as e:
-            raise InputError(path, f"corrupt_archive ({e})") from None
+            raise InputError(path, e.problem) from None
+        files, refused = extracted.files, extracted.refused
         for reason in refused:
             yield Skipped(reason)  # each refused member counted; the rest of the paper still goes on
         # The paper's own packages (.sty) are read too: their notation macros are the paper's.

@@ -26,7 +26,7 @@ from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.min_chars import MinChars
 from pipeline.formats.archives import ArchiveError, Limits, MiB, read_zip
-from pipeline.formats.files import decode_utf8_or_latin1, open_binary, text_rows
+from pipeline.formats.files import decode_utf8_or_latin1, read_capped, text_rows
 from pipeline.text.gutenberg import header_title, normalize_newlines
 from pipeline.transforms.strip_gutenberg import StripGutenberg
 
@@ -35,7 +35,11 @@ from pipeline.transforms.strip_gutenberg import StripGutenberg
 class BooksConfig(SourceConfig):
     min_chars: int = 1000  # books shorter than this after cleaning are dropped as "too_short"
     overlap_threshold: float = OVERLAP_THRESHOLD  # word overlap above which a book is a near-duplicate
-    max_book_mb: int = 64  # a zip member larger than this is refused
+    max_book_mb: int = 64  # a book (a .txt, a zip member, a JSON line) larger than this is refused
+
+    def limits(self) -> Limits:
+        """A zip of books: members up to a book's size, four books' worth in all."""
+        return Limits(max_member_bytes=self.max_book_mb * MiB, max_total_bytes=4 * self.max_book_mb * MiB)
 
 
 def split_path(path: str) -> tuple[str, str]:
@@ -62,10 +66,7 @@ class Books(Source):
         elif file_name.endswith((".jsonl", ".jsonl.gz")):
             yield from self._read_jsonl(path, subcorpus, file_name)
         else:
-            with open_binary(path) as f:
-                text = decode_utf8_or_latin1(f.read(self.config.max_book_mb * MiB + 1))
-            if len(text) > self.config.max_book_mb * MiB:
-                raise InputError(path, f"larger than {self.config.max_book_mb} MB")
+            text = decode_utf8_or_latin1(read_capped(path, self.config.max_book_mb * MiB))
             yield self._book(f"{subcorpus}/{file_name.removesuffix('.txt')}", text, subcorpus)
 
     def _book(self, doc_id: str, text: str, subcorpus: str, title: str = "") -> Document | Skipped:
@@ -79,12 +80,11 @@ class Books(Source):
         return Document(doc_id, text, self.name, {"title": title or header_title(text), "subcorpus": subcorpus})
 
     def _read_zip(self, path: str, subcorpus: str, file_name: str) -> Iterator[Document | Skipped]:
-        limit = self.config.max_book_mb * MiB
         try:
             with fsspec.open(path, "rb") as f:
-                extracted = read_zip(f, Limits(max_member_bytes=limit, max_total_bytes=4 * limit))
+                extracted = read_zip(f, self.config.limits())
         except ArchiveError as e:
-            raise InputError(path, f"{e.reason} ({e.detail})" if e.detail else e.reason) from None
+            raise InputError(path, e.problem) from None
         for reason in extracted.refused:
             yield Skipped(reason)
         for member in sorted(extracted.files):

@@ -282,7 +282,7 @@ class Wikipedia(Source):
                     yield self._page_document(page, lang)
             except DumpError as e:
                 if pages_seen == 0:
-                    raise InputError(path, f"{e.reason} ({e.detail})" if e.detail else e.reason) from None
+                    raise InputError(path, e.problem) from None
                 # Pages already read are kept; the unreadable rest counts once, with its reason.
                 yield Skipped(e.reason)
 

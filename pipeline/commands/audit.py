@@ -16,6 +16,16 @@ every plain prose paragraph of a document that is in the corpus must appear in i
 aside. A raw document absent from the corpus is counted on its own line (dropped on purpose:
 a duplicate book, a language not selected, a redirect), not as missing prose.
 
+Only the interpretation is the audit's own: the bytes come through the readers' bounded layer
+with the source's default limits (pipeline/formats: archives.py's decompression, member and
+size limits, mediawiki.py's DTD guard, files.py's size cap), so a decompression bomb, a hostile
+archive or an entity bomb is refused or skipped with the very reason `pipeline run` records,
+in bounded memory. Refused files are printed as `unreadable input: PATH: PROBLEM`, as a run
+prints them, and counted in the raw line with the skipped archive members.
+
+The corpus is read through `read_corpus`: every shard is checked against manifest.json (size,
+sha256) before its documents are counted, and a damaged one is one line naming it, exit 2.
+
 Prints a table; exits 1 when the share of documents with residue passes --max-residue or the
 share of prose paragraphs missing passes --max-missing.
 """
@@ -23,13 +33,9 @@ share of prose paragraphs missing passes --max-missing.
 from __future__ import annotations
 
 import argparse
-import bz2
-import gzip
 import io
 import re
 import sys
-import tarfile
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,15 +43,20 @@ from pathlib import Path
 
 from lxml import etree
 
-from pipeline.common.errors import UserError
+from pipeline.common.errors import InputError, UserError
+from pipeline.engine.document import Skipped
+from pipeline.engine.registry import source_class
 from pipeline.engine.shards import read_corpus
-from pipeline.formats.files import decode_utf8_or_latin1
+from pipeline.formats.archives import ArchiveError, PrefixedReader, read_zip
+from pipeline.formats.arxiv import arxiv_id, read_paper_archive
+from pipeline.formats.files import decode_utf8_or_latin1, read_capped
+from pipeline.formats.mediawiki import DumpError, read_prolog
+from pipeline.formats.multistream import open_dump
 from pipeline.formats.xml import SAFE_PARSER_OPTIONS
 
 SOURCES = ("wikipedia", "arxiv", "books")
 EXAMPLES = 3
 MIN_PARAGRAPH_CHARS = 20
-MAX_PAPER_BYTES = 64 << 20  # decompressed; no real paper comes near
 
 
 # --- residue patterns ------------------------------------------------------------------------
@@ -126,16 +137,21 @@ def wikitext_prose(wikitext: str) -> list[str]:
             and not WIKI_MARKUP.search(line) and not line.lower().startswith("#redirect")]
 
 
-def wikipedia_raw(path: Path) -> Iterator[tuple[str, list[str]]]:
+def wikipedia_raw(path: Path) -> Iterator[tuple[str, list[str]] | Skipped]:
     """(document id, prose paragraphs) of every main-namespace page of a dump; a dump cut short
-    gives the pages before the cut."""
+    gives the pages before the cut. Opened as the source opens it and refused, as it is, when its
+    prolog declares a DTD (InputError: dtd_not_allowed)."""
     match = WIKI_DUMP.match(path.name)
     if match is None:
         return
     lang = match.group(1).replace("_", "-")
-    opener = bz2.open if path.name.endswith(".bz2") else open
-    with opener(path, "rb") as stream:
-        pages = etree.iterparse(stream, events=("end",), tag="{*}page", **SAFE_PARSER_OPTIONS)
+    with open_dump(str(path)) as stream:
+        try:
+            head = read_prolog(stream)
+        except DumpError as e:
+            raise InputError(str(path), e.problem) from None
+        checked = io.BufferedReader(PrefixedReader(head, stream))
+        pages = etree.iterparse(checked, events=("end",), tag="{*}page", **SAFE_PARSER_OPTIONS)
         try:
             for _, page in pages:
                 if page.findtext("{*}ns") == "0" and page.find("{*}redirect") is None:
@@ -199,28 +215,17 @@ def _paper_tex_files(files: dict[str, str]) -> list[str]:
             if name == main or (name not in mains and name.rsplit("/", 1)[-1].removesuffix(".tex") in referenced)]
 
 
-def arxiv_raw(path: Path) -> Iterator[tuple[str, Paper]]:
-    from pipeline.formats.arxiv import arxiv_id  # the paper's id is the file name's, as the source spells it
-
-    files: dict[str, str] = {}
+def arxiv_raw(path: Path) -> Iterator[tuple[str, Paper] | Skipped]:
+    """The paper of one archive, its files read as the source reads them (`read_paper_archive`,
+    the arxiv source's limits): a refused member is a Skipped with its reason, an archive refused
+    whole (a decompression bomb, too many members) an InputError with the run's reason."""
     try:
-        with path.open("rb") as head:
-            gzipped = head.read(2) == b"\x1f\x8b"
-        with (gzip.open(path, "rb") if gzipped else path.open("rb")) as stream:
-            data = stream.read(MAX_PAPER_BYTES + 1)
-        if len(data) > MAX_PAPER_BYTES:
-            return  # a decompression bomb: the source refuses it too
-        if len(data) > 262 and data[257:262] == b"ustar":
-            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                for member in tar.getmembers():
-                    if member.isfile() and member.name.endswith((".tex", ".sty")):
-                        handle = tar.extractfile(member)
-                        if handle is not None:
-                            files[member.name] = decode_utf8_or_latin1(handle.read())
-        else:
-            files["main.tex"] = decode_utf8_or_latin1(data)
-    except (OSError, EOFError, zlib.error, tarfile.TarError):
-        return  # unreadable: the source counts it as a failed file
+        extracted = read_paper_archive(str(path), source_class("arxiv")().config.limits())
+    except ArchiveError as e:
+        raise InputError(str(path), e.problem) from None
+    yield from (Skipped(reason) for reason in extracted.refused)
+    files = {name: decode_utf8_or_latin1(data) for name, data in extracted.files.items()
+             if name.endswith((".tex", ".sty"))}
     prose = [line for name in _paper_tex_files(files) for line in latex_prose(files[name])]
     everything = "\n".join(files.values())
     # A paper (or the conference .sty it ships) redefining \section or \cite is restyling
@@ -235,21 +240,42 @@ GUTENBERG_END = re.compile(r"^\*{3}\s*END OF.*$|^End of (?:the )?Project Gutenbe
 BOILERPLATE = re.compile(r"gutenberg|small print|produced by|transcribed from|e-?text|etext", re.IGNORECASE)
 
 
-def books_raw(path: Path) -> Iterator[tuple[str, list[str]]]:
-    text = decode_utf8_or_latin1(path.read_bytes()).replace("\r\n", "\n").replace("\r", "\n")
+def books_raw(path: Path) -> Iterator[tuple[str, list[str]] | Skipped]:
+    """The prose of a Gutenberg .txt, or of each .txt in a zip of them, read within the books
+    source's limits (a book past max_book_mb, a zip bomb: refused with the run's reason). Ids as
+    the source makes them: `SUBCORPUS/NAME`, `SUBCORPUS/FILE.zip:MEMBER`."""
+    config = source_class("books")().config
+    if path.suffix != ".zip":
+        data = read_capped(str(path), config.max_book_mb << 20)
+        yield f"{path.parent.name}/{path.name.removesuffix('.txt')}", book_prose(decode_utf8_or_latin1(data))
+        return
+    try:
+        with path.open("rb") as stream:
+            extracted = read_zip(stream, config.limits())
+    except ArchiveError as e:
+        raise InputError(str(path), e.problem) from None
+    yield from (Skipped(reason) for reason in extracted.refused)
+    for member in sorted(extracted.files):
+        if member.endswith(".txt"):
+            yield (f"{path.parent.name}/{path.name}:{member.removesuffix('.txt')}",
+                   book_prose(decode_utf8_or_latin1(extracted.files[member])))
+
+
+def book_prose(text: str) -> list[str]:
+    """Paragraphs of a book between its Gutenberg markers, boilerplate left out."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     start = GUTENBERG_START.search(text)
     text = text[start.end():] if start else text
     end = GUTENBERG_END.search(text)
     text = text[: end.start()] if end else text
     blocks = (" ".join(block.split()) for block in re.split(r"\n\s*\n", text))
-    prose = [b for b in blocks if len(b) >= 2 * MIN_PARAGRAPH_CHARS and not BOILERPLATE.search(b)]
-    yield f"{path.parent.name}/{path.name.removesuffix('.txt')}", prose
+    return [b for b in blocks if len(b) >= 2 * MIN_PARAGRAPH_CHARS and not BOILERPLATE.search(b)]
 
 
 RAW_FILES: dict[str, tuple[tuple[str, ...], Callable[[Path], Iterator]]] = {
     "wikipedia": (("*wiki-*pages-articles*.xml*",), wikipedia_raw),
     "arxiv": (("*.tar.gz", "*.tgz", "*.tar", "*.gz"), arxiv_raw),
-    "books": (("*.txt",), books_raw),
+    "books": (("*.txt", "*.zip"), books_raw),
 }
 
 
@@ -270,6 +296,8 @@ class Audit:
     paragraphs: int = 0
     missing: int = 0
     missing_examples: list[tuple[str, str]] = field(default_factory=list)
+    raw_unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, problem), as a run records them
+    raw_skipped: Counter[str] = field(default_factory=Counter)  # archive members refused, by reason
 
     def add_residue(self, doc_id: str, found: Counter[str]) -> None:
         if not found:
@@ -323,23 +351,34 @@ def _audit_raw(audit: Audit, raw: Path, texts: dict[str, str]) -> None:
     audit.raw_read = True
     flattened: dict[str, str] = {}
     for path in paths:
-        for doc_id, item in reader(path):
-            audit.raw_documents += 1
-            text = texts.get(doc_id)
-            if text is None:
-                audit.absent_documents += 1
-                continue
-            if doc_id not in flattened:
-                flattened[doc_id] = " ".join(text.split())
-            prose = item.prose if isinstance(item, Paper) else item
-            for paragraph in prose:
-                audit.paragraphs += 1
-                if " ".join(paragraph.split()) not in flattened[doc_id]:
-                    audit.missing += 1
-                    if len(audit.missing_examples) < EXAMPLES:
-                        audit.missing_examples.append((doc_id, paragraph))
-            if isinstance(item, Paper):
-                audit.add_residue(doc_id, _paper_residue(text, item))
+        try:
+            for read in reader(path):
+                if isinstance(read, Skipped):
+                    audit.raw_skipped[read.reason] += 1
+                else:
+                    _audit_raw_document(audit, *read, texts, flattened)
+        except InputError as e:
+            audit.raw_unreadable.append((e.path, e.problem))
+
+
+def _audit_raw_document(audit: Audit, doc_id: str, item: list[str] | Paper, texts: dict[str, str],
+                        flattened: dict[str, str]) -> None:
+    audit.raw_documents += 1
+    text = texts.get(doc_id)
+    if text is None:
+        audit.absent_documents += 1
+        return
+    if doc_id not in flattened:
+        flattened[doc_id] = " ".join(text.split())
+    prose = item.prose if isinstance(item, Paper) else item
+    for paragraph in prose:
+        audit.paragraphs += 1
+        if " ".join(paragraph.split()) not in flattened[doc_id]:
+            audit.missing += 1
+            if len(audit.missing_examples) < EXAMPLES:
+                audit.missing_examples.append((doc_id, paragraph))
+    if isinstance(item, Paper):
+        audit.add_residue(doc_id, _paper_residue(text, item))
 
 
 def _paper_residue(text: str, paper: Paper) -> Counter[str]:
@@ -368,12 +407,18 @@ def format_audit(audit: Audit) -> str:
                      f"({audit.missing_share:.2%})")
         for doc_id, paragraph in audit.missing_examples:
             lines.append(f"  missing from {doc_id}: {paragraph[:100]!r}")
+        if audit.raw_unreadable or audit.raw_skipped:
+            skipped = ", ".join(f"{reason} {count:,}" for reason, count in sorted(audit.raw_skipped.items()))
+            lines.append(f"raw: {len(audit.raw_unreadable):,} file(s) unreadable; archive members skipped: "
+                         f"{skipped or 'none'}")
     return "\n".join(lines)
 
 
 def command(args: argparse.Namespace) -> None:
     audit = run_audit(args.source, Path(args.corpus), Path(args.raw) if args.raw else None)
     print(format_audit(audit))
+    for path, problem in audit.raw_unreadable:  # as `pipeline run` prints the inputs it could not read
+        print(f"  unreadable input: {path}: {problem}", file=sys.stderr)
     failures = []
     if audit.residue_share > args.max_residue:
         failures.append(f"residue in {audit.residue_share:.2%} of documents (--max-residue {args.max_residue})")

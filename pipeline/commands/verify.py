@@ -2,8 +2,9 @@
 
 The writer hashes every shard while writing it (pipeline/engine/shards.py) and the manifest keeps the
 digest, so a bit flipped on disk, a truncated copy or a shard swapped in from another run is
-found by reading each shard once. Consumers that read whole shards anyway (`tokenizer encode`)
-check the same digest before using one.
+found by reading each shard once. The check of one shard, `shard_problem`, lives with the
+shards (pipeline/engine/shards.py): the readers that hand a corpus to the user (`tokenizer train`'s
+sample, `pipeline audit`, `tokenizer encode`) refuse a shard it finds damaged before using it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import file_sha256
-from pipeline.engine.shards import manifest_files
+from pipeline.engine.shards import manifest_files, shard_problem
 
 
 @dataclass
@@ -31,18 +31,6 @@ def read_manifest(folder: Path) -> dict:
         raise UserError(f"{path}: missing (not a finished corpus; run `pipeline run {folder.name}`)")
     manifest_files(path)  # a damaged manifest, or one naming files outside the folder, is one line
     return json.loads(path.read_text())
-
-
-def shard_problem(path: Path, entry: dict) -> str | None:
-    """What is wrong with one shard against its manifest entry, or None when it matches."""
-    if not path.is_file():
-        return f"{path}: listed in manifest.json but missing"
-    size = path.stat().st_size
-    if "bytes" in entry and size != entry["bytes"]:
-        return f"{path}: {size} bytes, manifest.json says {entry['bytes']} (truncated or replaced)"
-    if "sha256" in entry and file_sha256(path) != entry["sha256"]:
-        return f"{path}: sha256 does not match manifest.json (corrupt shard)"
-    return None
 
 
 def verify_corpus(folder: Path) -> Verified:

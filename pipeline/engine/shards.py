@@ -4,6 +4,11 @@ Every shard has the columns id, text, source, then the typed metadata columns of
 source and stages. Writers never leave a partial file under a final name: a shard is
 written as `<name>.tmp` and renamed once closed. Readers hand out documents (`iter_shard`,
 `read_corpus`) or, from the text column's offsets alone, sizes (`corpus_size`).
+
+The writer records each shard's size and sha256 in the corpus's manifest.json; `shard_problem`
+is the one check of a shard against its entry. `pipeline verify` reports every problem it
+finds; the readers that hand a corpus to the user (`read_corpus`, `verified_shard_paths`) refuse
+the first damaged shard in one line, so nothing is ever built from a shard changed on disk.
 """
 
 from __future__ import annotations
@@ -15,17 +20,18 @@ import os
 import queue
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import with_path
+from pipeline.common.files import file_sha256, with_path
 from pipeline.engine.document import Document
 
 BASE_FIELDS = [
@@ -34,6 +40,8 @@ BASE_FIELDS = [
     pa.field("source", pa.string(), nullable=False),
 ]
 BASE_NAMES = {f.name for f in BASE_FIELDS}
+# Shards hashed at once when a reader checks a whole source: enough to keep a fast disk busy.
+HASH_THREADS = min(8, os.cpu_count() or 1)
 
 
 def build_schema(meta_fields: list[pa.Field]) -> pa.Schema:
@@ -278,15 +286,27 @@ def iter_shard(path: Path | str) -> Iterator[Document]:
 
 def shard_paths(folder: Path | str) -> list[Path]:
     """The shards of a corpus folder, in manifest order when there is a manifest."""
+    return [path for path, _ in shard_entries(folder)]
+
+
+def shard_entries(folder: Path | str) -> list[tuple[Path, dict]]:
+    """Each shard of a corpus folder with its manifest.json entry (file, documents, bytes, sha256),
+    in manifest order; without a manifest, the `shard-*.arrow` files with empty entries (nothing
+    to check them against)."""
     folder = Path(folder)
     manifest = folder / "manifest.json"
     if manifest.exists():
-        return [folder / name for name in manifest_files(manifest)]
-    return sorted(folder.glob("shard-*.arrow"))
+        return [(folder / entry["file"], entry) for entry in manifest_shards(manifest)]
+    return [(path, {}) for path in sorted(folder.glob("shard-*.arrow"))]
 
 
 def manifest_files(path: Path) -> list[str]:
-    """The shard file names a manifest.json lists, each a plain name inside its folder: a damaged
+    """The shard file names a manifest.json lists (see `manifest_shards`)."""
+    return [entry["file"] for entry in manifest_shards(path)]
+
+
+def manifest_shards(path: Path) -> list[dict]:
+    """The shard entries a manifest.json lists, each naming a plain file inside its folder: a damaged
     manifest, or one naming `/etc/hostname` or `../x`, is one line, never a read outside."""
     try:
         manifest = json.loads(path.read_text())
@@ -295,16 +315,65 @@ def manifest_files(path: Path) -> list[str]:
     shards = manifest.get("shards") if isinstance(manifest, dict) else None
     if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
         raise UserError(f"{path}: damaged corpus manifest (no list of shards)")
-    names = [s.get("file") for s in shards]
-    for name in names:
+    for entry in shards:
+        name = entry.get("file")
         if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
             raise UserError(f"{path}: damaged corpus manifest (shard file {name!r} is not a file name in its folder)")
-    return names
+    return shards
+
+
+def shard_problem(path: Path, entry: dict, sha256: bool = True) -> str | None:
+    """What is wrong with one shard against its manifest entry, or None when it matches. The
+    size is a stat; the sha256 (skipped when `sha256` is False) is one read of the whole file."""
+    if not path.is_file():
+        return f"{path}: listed in manifest.json but missing"
+    size = path.stat().st_size
+    if "bytes" in entry and size != entry["bytes"]:
+        return f"{path}: {size} bytes, manifest.json says {entry['bytes']} (truncated or replaced)"
+    if sha256 and "sha256" in entry and file_sha256(path) != entry["sha256"]:
+        return f"{path}: sha256 does not match manifest.json (corrupt shard)"
+    return None
+
+
+def _refuse(problems: Iterable[str | None]) -> None:
+    """The first problem, if any, as the one line a command ends with."""
+    for problem in problems:
+        if problem is not None:
+            raise UserError(f"{problem}; `pipeline verify` lists every damaged shard")
+
+
+def verified_shard_paths(folder: Path | str, threads: int = HASH_THREADS) -> list[Path]:
+    """`shard_paths(folder)`, every shard first checked against manifest.json: all sizes (a stat
+    each), then all sha256s, `threads` shards at a time (hashlib hashes without the GIL, so the
+    cost is one read of the source's shards at the disk's speed or `threads` cores' hashing
+    speed, whichever is slower). The first damaged shard, in manifest order, is a UserError."""
+    entries = shard_entries(folder)
+    _refuse(shard_problem(path, entry, sha256=False) for path, entry in entries)
+    pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="sha256")
+    try:
+        _refuse(pool.map(lambda item: shard_problem(*item), [e for e in entries if "sha256" in e[1]]))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # after a problem: no more hashing
+    return [path for path, _ in entries]
 
 
 def read_corpus(folder: Path | str) -> Iterator[Document]:
-    for path in shard_paths(folder):
-        yield from iter_shard(path)
+    """Documents of a corpus folder. Every size is checked first (a stat a shard), and each shard's
+    sha256 just before its documents are read: the read that hashes a shard leaves it in the page
+    cache for the read that follows, so the check costs hashing time, not a second disk read."""
+    entries = shard_entries(folder)
+    _refuse(shard_problem(path, entry, sha256=False) for path, entry in entries)
+    for path, entry in entries:
+        _refuse([shard_problem(path, entry)])
+        try:
+            yield from iter_shard(path)
+        except (OSError, pa.ArrowException) as e:  # no manifest to check it against: Arrow finds the damage
+            raise unreadable_shard(path, e) from None
+
+
+def unreadable_shard(path: Path, error: Exception) -> UserError:
+    """The one line for a shard Arrow cannot read: pyarrow's errors do not name the file."""
+    return UserError(f"{path}: unreadable corpus shard ({error})")
 
 
 def count_rows(path: Path) -> int:
@@ -337,11 +406,14 @@ def corpus_size(folder: Path) -> CorpusSize | None:
     """Documents and text bytes of a source's corpus shards; None when there are none.
 
     Reads only the Arrow metadata and the text column's offsets through a memory map, so it
-    costs a few pages per record batch, not a pass over the text.
+    costs a few pages per record batch, not a pass over the text; each shard's size is checked
+    against manifest.json (a stat), its sha256 is not (that would be a pass over the text).
     """
-    paths = [p for p in shard_paths(folder) if p.exists()] if folder.is_dir() else []
-    if not paths:
+    entries = shard_entries(folder) if folder.is_dir() else []
+    if not entries:
         return None
+    _refuse(shard_problem(path, entry, sha256=False) for path, entry in entries)
+    paths = [path for path, _ in entries]
     sizes = [shard_text_size(path) for path in paths]
     return CorpusSize(sum(d for d, _ in sizes), sum(b for _, b in sizes))
 
@@ -355,7 +427,7 @@ def shard_text_size(path: Path) -> tuple[int, int]:
                 documents += batch.num_rows
                 text_bytes += string_bytes(batch.column("text"))
     except (OSError, pa.ArrowException) as e:
-        raise UserError(f"{path}: unreadable corpus shard ({e})") from None
+        raise unreadable_shard(path, e) from None
     return documents, text_bytes
 
 

@@ -31,6 +31,11 @@ class ArchiveError(Exception):
         self.reason = reason
         self.detail = detail
 
+    @property
+    def problem(self) -> str:
+        """What a run records for the input, and `pipeline audit --raw` prints: reason (detail)."""
+        return f"{self.reason} ({self.detail})" if self.detail else self.reason
+
 
 @dataclass(frozen=True)
 class Limits:

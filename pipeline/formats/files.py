@@ -29,6 +29,16 @@ def open_binary(path: str) -> Iterator[IO[bytes]]:
         raise InputError(path, "is a folder, expected a file") from None
 
 
+def read_capped(path: str, limit: int) -> bytes:
+    """All the (decompressed) bytes of `path`, or an InputError when it holds more than `limit`:
+    at most `limit` + 1 bytes are ever read, so a huge file or a decompression bomb costs no more."""
+    with open_binary(path) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise InputError(path, f"larger than {limit / (1 << 20):g} MB")
+    return data
+
+
 @contextlib.contextmanager
 def open_text(path: str) -> Iterator[IO[str]]:
     """Text lines of `path` as UTF-8; invalid bytes become U+FFFD instead of failing the file, and

@@ -34,6 +34,11 @@ class DumpError(Exception):
         self.reason = reason
         self.detail = detail
 
+    @property
+    def problem(self) -> str:
+        """What a run records for the input, and `pipeline audit --raw` prints: reason (detail)."""
+        return f"{self.reason} ({self.detail})" if self.detail else self.reason
+
 
 @dataclass(slots=True)
 class Page:
@@ -90,6 +95,30 @@ def _check_prolog(head: bytes) -> None:
         raise DumpError("dtd_not_allowed", "a DOCTYPE or entity declaration (entity-expansion guard)")
 
 
+def _read_chunk(stream: IO[bytes]) -> bytes:
+    try:
+        return stream.read(CHUNK)
+    except EOFError as e:  # a truncated bz2/gz stream
+        raise DumpError("truncated_stream", str(e)) from None
+    except OSError as e:  # corrupt compressed data
+        raise DumpError("corrupt_stream", str(e)) from None
+
+
+def read_prolog(stream: IO[bytes]) -> bytes:
+    """The first bytes of a dump, read until its root element has started (or PROLOG_LIMIT bytes,
+    or the end), after the entity-expansion guard: DumpError("dtd_not_allowed") when the bytes
+    before the root declare a DTD or an entity. Every reader of dumps starts here."""
+    head = b""
+    while True:
+        chunk = _read_chunk(stream)
+        head += chunk
+        _check_prolog(head[:PROLOG_LIMIT])
+        if b"<mediawiki" in head or len(head) >= PROLOG_LIMIT or not chunk:
+            # The root element has started: a DOCTYPE can only come before it.
+            _check_prolog(head.split(b"<mediawiki", 1)[0])
+            return head
+
+
 class PageCloseCounter:
     """Counts the `</page>` closing tags in the bytes fed to the parser, across chunk borders.
 
@@ -120,27 +149,11 @@ def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page
         remove_comments=True,
         remove_pis=True,
     )
-    head = b""
-    prolog_checked = False
+    head: bytes | None = read_prolog(stream)
     finished = False
     closings, pages_read = PageCloseCounter(), 0
     while not finished:
-        try:
-            chunk = stream.read(CHUNK)
-        except EOFError as e:  # a truncated bz2/gz stream
-            raise DumpError("truncated_stream", str(e)) from None
-        except OSError as e:  # corrupt compressed data
-            raise DumpError("corrupt_stream", str(e)) from None
-        if not prolog_checked:
-            head += chunk
-            _check_prolog(head[: PROLOG_LIMIT])
-            if b"<mediawiki" in head or len(head) >= PROLOG_LIMIT or not chunk:
-                # The root element has started: a DOCTYPE can only come before it.
-                _check_prolog(head.split(b"<mediawiki", 1)[0])
-                prolog_checked = True
-                chunk, head = head, b""
-            else:
-                continue
+        chunk, head = (head, None) if head is not None else (_read_chunk(stream), None)
         error = None
         closings.feed(chunk)
         try:

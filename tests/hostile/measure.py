@@ -1,12 +1,20 @@
 """`python -m tests.hostile.measure SOURCE INPUT OUTPUT`: one run in a fresh interpreter, printing
-its stats, peak resident memory and seconds as JSON (a pytest process's peak says nothing)."""
+its stats, peak resident memory and seconds as JSON (a pytest process's peak says nothing).
+
+`python -m tests.hostile.measure --cli PEAK_FILE PROG ARGS...`: console script PROG (pipeline,
+tokenizer) run as a user runs it, its output and exit status untouched; at exit its peak
+resident memory in MB is written to PEAK_FILE (`cli_peak_mb` runs it)."""
 
 from __future__ import annotations
 
+import atexit
+import importlib
 import json
 import resource
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def peak_mb() -> float:
@@ -21,7 +29,30 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cli_peak_mb(prog: str, *args: str, cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
+    """Console script `prog` with `args` in a fresh interpreter: its result (never a traceback)
+    and its peak resident memory in MB."""
+    from tests.conftest import subprocess_env
+
+    peak_file = cwd / f".peak-{time.monotonic_ns()}"
+    done = subprocess.run([sys.executable, "-m", "tests.hostile.measure", "--cli", str(peak_file), prog, *args],
+                          cwd=cwd, env=subprocess_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert "Traceback" not in done.stderr, done.stderr
+    peak = float(peak_file.read_text())
+    peak_file.unlink()
+    return done, peak
+
+
+def _run_cli(peak_file: str, prog: str, args: list[str]) -> None:
+    atexit.register(lambda: Path(peak_file).write_text(f"{peak_mb():.1f}"))
+    sys.argv = [prog, *args]
+    importlib.import_module(f"{prog}.cli").main()
+
+
 def main() -> None:
+    if sys.argv[1] == "--cli":
+        _run_cli(sys.argv[2], sys.argv[3], sys.argv[4:])
+        return
     name, raw, out = sys.argv[1:4]
     from pipeline.commands.run import run_source
     from pipeline.common.errors import UserError
