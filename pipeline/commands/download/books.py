@@ -25,9 +25,10 @@ MIRROR = "https://aleph.gutenberg.org"
 CATALOGUE = "https://www.gutenberg.org/cache/epub/feeds/pg_catalog.csv"
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pipeline download books",
-                                description="Fetch Project Gutenberg plain-text books from a mirror.")
+DESCRIPTION = "Fetch Project Gutenberg plain-text books from a mirror."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--ids", nargs="+", type=int, help="Gutenberg ebook numbers, e.g. 1342 84")
     which.add_argument("--catalogue", nargs="?", const=CATALOGUE,
@@ -36,7 +37,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="with --catalogue: at most this many books")
     p.add_argument("--delay", type=float, default=2.0, help="seconds between requests (default %(default)s)")
     add_common(p, "data/raw/books/gutenberg", MIRROR)
-    return p
 
 
 def mirror_folder(number: int) -> str:
@@ -59,8 +59,7 @@ def catalogue_ids(text: str, language: str | None, source: str) -> list[int]:
     return ids
 
 
-def download(argv: list[str]) -> list[Path]:
-    a = parser().parse_args(argv)
+def run(a: argparse.Namespace) -> list[Path]:
     if a.delay < 0 or (a.limit is not None and a.limit < 1):
         raise UserError("--delay must be at least 0 and --limit at least 1")
     base = a.base_url.rstrip("/")

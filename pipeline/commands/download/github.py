@@ -29,11 +29,11 @@ RENAMES = {"code": "content"}
 FETCHED = ".fetched"  # the verified download before its column is renamed; never read by `pipeline run`
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pipeline download github",
-                                description=f"Fetch {REPO} parquet files (BigQuery's GitHub dump) through the Hub.")
+DESCRIPTION = f"Fetch {REPO} parquet files (BigQuery's GitHub dump) through the Hub."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     add_hub_options(p, "data/raw/github")
-    return p
 
 
 def rename_columns(src: Path, dest: Path) -> None:
@@ -54,8 +54,7 @@ def rename_columns(src: Path, dest: Path) -> None:
     src.unlink()
 
 
-def download(argv: list[str]) -> list[Path]:
-    a = parser().parse_args(argv)
+def run(a: argparse.Namespace) -> list[Path]:
     written = []
     for path in download_files(a, REPO, "data", "train-*.parquet", FETCHED):
         if path.name.endswith(FETCHED):
