@@ -74,7 +74,7 @@ def run_source_with(source: Source, input_root: str, output_root: str, options: 
     # The run folder may not hold the inputs nor sit among them (a remote input cannot).
     if "://" not in input_root or input_root.startswith("file://"):
         folder.refuse_overlap(Path(input_root.removeprefix("file://")), f"the input {input_root}",
-                              "pick an --output outside the raw inputs")
+                              "pick a --corpus outside the raw inputs")
     with folder.lock():
         return _run_locked(source, input_root, folder, options, remote)
 
