@@ -229,7 +229,7 @@ def test_ray_not_installed_is_one_line_and_exit_2(tmp_path: Path) -> None:
     write_inputs(tmp_path / "in", files=1, per_file=5)
     code = (
         "import sys; sys.modules['ray'] = None; from pipeline.cli import main; "
-        f"main(['run', 'jsonl', '--input', {str(tmp_path / 'in')!r}, '--output', {str(tmp_path / 'out')!r}, "
+        f"main(['run', 'jsonl', '--input', {str(tmp_path / 'in')!r}, '--corpus', {str(tmp_path / 'out')!r}, "
         "'--executor', 'ray'])"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=subprocess_env(), capture_output=True, text=True)
