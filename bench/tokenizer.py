@@ -3,9 +3,9 @@ SentencePiece and Hugging Face's fast Llama tokenizer (transformers' LlamaTokeni
 from our model), all on the same text.
 
     .venv/bin/python bench/tokenizer.py [--mb 32] [--vocab-size 32000] [--repeats 3]
-    .venv/bin/python bench/tokenizer.py --data data/corpus --model data/tokenizer/llama1.model
+    .venv/bin/python bench/tokenizer.py --corpus data/corpus --model data/tokenizer/llama1.model
 
-Without --data it writes generated multilingual documents (about 2 KB each) into corpus shards
+Without --corpus it writes generated multilingual documents (about 2 KB each) into corpus shards
 in a temporary folder and trains a tokenizer on part of them. MB/s counts UTF-8 text bytes.
 Ours is end to end (read Arrow shards, encode, write token shards and meta.json); the two
 baselines only encode texts already in memory, in batches of 1024 documents. The Hugging Face
@@ -96,7 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=32, help="MB of generated text (default %(default)s)")
     parser.add_argument("--vocab-size", type=int, default=32000, help="vocabulary of the trained model (default %(default)s)")
-    parser.add_argument("--data", help="an existing corpus root instead of generated text")
+    parser.add_argument("--corpus", help="an existing corpus root instead of generated text")
     parser.add_argument("--model", help="an existing SentencePiece model instead of training one")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each, best kept (default %(default)s)")
@@ -104,8 +104,8 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-tokenizer-"))
     try:
-        if args.data:
-            corpus = Path(args.data)
+        if args.corpus:
+            corpus = Path(args.corpus)
         else:
             corpus = tmp / "corpus"
             documents = generated_documents(int(args.mb * 1e6 / 2000))

@@ -153,17 +153,20 @@ def measure(base: TrainConfig, vocab_size: int, rounds: int, warmup: int, work: 
     hf_tps = tokens / statistics.median(hf_times)
     return {"params": params, "ours": ours_tps, "reference": reference_tps, "ratio": ours_tps / reference_tps,
             "hf": hf_tps, "hf_ratio": ours_tps / hf_tps,
-            "ours_mfu": per_token * ours_tps / peak if peak else float("nan"),
-            "reference_mfu": per_token * reference_tps / peak if peak else float("nan"), "peak": peak}
+            "ours_mfu": per_token * ours_tps / peak if peak else None,
+            "reference_mfu": per_token * reference_tps / peak if peak else None, "peak": peak}
 
 
 def print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
+    # MFU only where the device's peak is known (train/metrics.py): not on a CPU.
+    with_mfu = all(r["ours_mfu"] is not None for _, r in rows)
     print(f"\n{title}")
     print(f"{'configuration':<44} {'params':>8} {'ours tok/s':>11} {'ref tok/s':>10} {'HF tok/s':>9} "
-          f"{'ours/ref':>9} {'ours/HF':>8} {'MFU ours':>9} {'MFU ref':>8}")
+          f"{'ours/ref':>9} {'ours/HF':>8}" + (f" {'MFU ours':>9} {'MFU ref':>8}" if with_mfu else ""))
     for name, r in rows:
         print(f"{name:<44} {r['params'] / 1e6:>7.1f}M {r['ours']:>11,.0f} {r['reference']:>10,.0f} {r['hf']:>9,.0f} "
-              f"{r['ratio']:>9.3f} {r['hf_ratio']:>8.3f} {r['ours_mfu']:>9.1%} {r['reference_mfu']:>8.1%}")
+              f"{r['ratio']:>9.3f} {r['hf_ratio']:>8.3f}"
+              + (f" {r['ours_mfu']:>9.1%} {r['reference_mfu']:>8.1%}" if with_mfu else ""))
 
 
 def main() -> None:

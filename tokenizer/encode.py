@@ -23,9 +23,11 @@ ids, so the split is the same for any number of workers or shard layout.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -35,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
+from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
 from pipeline.engine.run_folder import WORK, RunFolder, read_marker
@@ -157,7 +160,7 @@ def encode_corpus(
         for source in names:
             folder = token_folder(output / source)
             folder.refuse_overlap(corpus_root / source, f"the corpus folder {corpus_root / source}",
-                                  "pick another --output")
+                                  "pick another --tokens")
             if source in empty and len(empty) < len(names):
                 print(f"warning: {corpus_root / source}: no documents in its corpus shards; skipped", file=sys.stderr)
                 continue
@@ -430,3 +433,52 @@ def _finalise(out: Path, source: str, tokenizer: dict, tasks: list[Task]) -> dic
                                  for d in m.get("documents_failed", [])]}
     write_json_atomic(out / META, meta)
     return meta
+
+
+# --- `tokenizer encode` --------------------------------------------------------------------
+
+DESCRIPTION = """\
+Encode every source under --corpus (or --sources) into token shards TOKENS/<source>/:
+train-NNNNN.bin/.idx and heldout-NNNNN.bin/.idx (flat little-endian ids, uint16 while the
+vocabulary fits, BOS before and EOS after each document; int64 document offsets) and meta.json
+(token counts, tokenizer sha256). One task per corpus shard, at most --workers processes.
+Rerunning resumes: finished shards are skipped and the files are the same as an uninterrupted
+run's. A folder encoded with another tokenizer is refused unless --restart.
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    corpus = p.add_argument("--corpus", default="data/corpus", metavar="DIR",
+                            help="corpus root holding <source>/ shards (default %(default)s)")
+    add_renamed(p, corpus, "--data")
+    p.add_argument("--model", default="data/tokenizer/llama1.model", help="SentencePiece model (default %(default)s)")
+    tokens = p.add_argument("--tokens", default="data/tokens", metavar="DIR",
+                            help="token shard root (default %(default)s)")
+    add_renamed(p, tokens, "--output")
+    p.add_argument("--sources", nargs="+", help="only these sources (default: every source with corpus shards)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="worker processes (default: the number of cores, %(default)s)")
+    p.add_argument("--heldout", type=float, default=0.005,
+                   help="fraction of each source's documents held out for evaluation, chosen by a hash of the "
+                   "document id; a source too small for it holds out one document (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out choice (default %(default)s)")
+    p.add_argument("--restart", action="store_true", help="discard earlier token shards of these sources")
+    p.add_argument("--document-timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="a worker that makes no progress on a batch of documents for this long is killed; a "
+                   "document that stalls or kills a worker twice is left out and listed in meta.json "
+                   "(default %(default)g)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> None:
+    report = encode_corpus(
+        Path(args.corpus), Path(args.model), Path(args.tokens), sources=args.sources, workers=args.workers,
+        heldout_fraction=args.heldout, seed=args.seed, restart=args.restart,
+        show_progress=False if args.no_progress else None, document_budget_s=args.document_timeout,
+    )
+    rate = report.text_bytes / report.seconds / 1e6 if report.seconds and report.tasks_run else 0
+    print(f"encoded {report.tasks_run} corpus shard(s) in {report.seconds:.1f} s ({rate:.1f} MB/s) -> {args.tokens}")
+    for name, meta in report.sources.items():
+        train, heldout = meta["splits"]["train"], meta["splits"]["heldout"]
+        print(f"  {name:14s} train {train['documents']:,} documents, {train['tokens']:,} tokens; "
+              f"heldout {heldout['documents']:,} documents, {heldout['tokens']:,} tokens")

@@ -1,6 +1,6 @@
 """SentencePiece BPE training with LLaMA's settings on a mixture sample of the corpus.
 
-Writes `OUTPUT/<mixture>.model`, `OUTPUT/<mixture>.vocab` and `OUTPUT/<mixture>.json`: the
+Writes `OUT/<mixture>.model`, `OUT/<mixture>.vocab` and `OUT/<mixture>.json`: the
 settings, the model's sha256 and vocabulary size, and the sample (documents and bytes per
 source, and what happened to a source short of text).
 
@@ -12,18 +12,24 @@ requested and actual sizes; everything downstream reads the size from the model)
 
 from __future__ import annotations
 
+import argparse
+import json
+import math
 import os
 import re
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import sentencepiece as spm
 
+from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, write_json_atomic
 from pipeline.common.lock import folder_lock
-from pipeline.corpus.mixture import Mixture
+from pipeline.corpus.mixture import Mixture, load_mixture
 from tokenizer.sample import draw_sample
 
 # LLaMA-1's trainer spec as stored in its tokenizer.model (the Llama 2 paper: "same tokenizer").
@@ -69,7 +75,12 @@ def train_tokenizer(
     threads: int | None = None,
     allow_smaller_vocab: bool = False,
     keep_sample: bool = False,
+    show_progress: bool | None = None,
 ) -> TrainResult:
+    """Sample `corpus_root` at the mixture's proportions and train SentencePiece on it into `output`.
+
+    `show_progress` says on stderr what it is doing (sampling, training: each can take many
+    minutes on a real corpus); None: only on a terminal."""
     if vocab_size < 260:
         raise UserError(f"--vocab-size {vocab_size}: needs room for 3 special pieces and 256 byte pieces")
     if sample_bytes < 1:
@@ -83,8 +94,12 @@ def train_tokenizer(
         prefix = output / mixture.name
         sample_path = output / f"{mixture.name}.sample.txt"
         started = time.time()
+        say = _progress_printer(show_progress)
+        say(f"sampling {corpus_root} at the {mixture.name} proportions (at most {sample_bytes / 1e6:,.0f} MB)")
         sample = draw_sample(mixture, corpus_root, sample_path, sample_bytes, seed)
         sampled = time.time()
+        say(f"sampled {sample.bytes / 1e6:,.1f} MB in {sampled - started:.1f} s; training SentencePiece BPE "
+            f"({vocab_size:,} pieces)")
 
         # Train under a temporary prefix and rename, so a killed run never leaves a half model.
         tmp_prefix = output / f".{mixture.name}.tmp"
@@ -139,3 +154,65 @@ def _train(sample: Path, prefix: Path, vocab_size: int, threads: int | None, all
                 "what the sample supports"
             ) from None
         raise UserError(f"{output}: SentencePiece training failed: {str(e).strip().splitlines()[-1]}") from None
+
+
+def _progress_printer(show: bool | None) -> Callable[[str], None]:
+    if not (sys.stderr.isatty() if show is None else show):
+        return lambda line: None
+    return lambda line: print(f"tokenizer train: {line}", file=sys.stderr, flush=True)
+
+
+# --- `tokenizer train` ---------------------------------------------------------------------
+
+DESCRIPTION = """\
+Draw a deterministic sample of the corpus at the mixture's proportions (byte shares, capped by
+--sample-mb; a source short of text gives all it has and the others make up the rest) and train
+SentencePiece with LLaMA's settings: BPE, split_digits, byte_fallback, identity normalisation,
+add_dummy_prefix, remove_extra_whitespaces off, allow_whitespace_only_pieces, character_coverage
+0.99995, max piece length 16, unk/bos/eos ids 0/1/2, no pad. Writes OUT/<mixture>.model, .vocab and
+.json (settings, sha256, and documents and bytes drawn per source).
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    corpus = p.add_argument("--corpus", default="data/corpus", metavar="DIR",
+                            help="corpus root holding <source>/ shards (default %(default)s)")
+    add_renamed(p, corpus, "--data")
+    p.add_argument("--mixture", default="llama1", help="a named mixture or a TOML file (default %(default)s)")
+    p.add_argument("--vocab-size", type=int, default=32000, help="pieces in the vocabulary (default %(default)s)")
+    out = p.add_argument("--out", default="data/tokenizer", metavar="DIR", help="output folder (default %(default)s)")
+    add_renamed(p, out, "--output")
+    p.add_argument("--sample-mb", type=float, default=1024,
+                   help="cap of the training sample in MB of text; SentencePiece holds it all in memory, about "
+                   "10-20 times over while training (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample (default %(default)s)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="SentencePiece training threads (default: the number of cores, %(default)s)")
+    p.add_argument("--allow-smaller-vocab", action="store_true",
+                   help="when the sample supports fewer pieces than --vocab-size, keep what it supports instead of "
+                   "failing (SentencePiece's hard_vocab_limit off; the actual size is in the .json)")
+    p.add_argument("--keep-sample", action="store_true", help="keep the sample text as OUT/<mixture>.sample.txt")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress lines on stderr (default: shown on a terminal)")
+
+
+def run(args: argparse.Namespace) -> None:
+    mixture = load_mixture(args.mixture)
+    if not (math.isfinite(args.sample_mb) and 0 < args.sample_mb <= 1 << 30):
+        raise UserError(f"--sample-mb {args.sample_mb}: must be a positive number of megabytes")
+    result = train_tokenizer(
+        mixture, Path(args.corpus), Path(args.out), vocab_size=args.vocab_size,
+        sample_bytes=int(args.sample_mb * (1 << 20)), seed=args.seed, threads=args.threads,
+        allow_smaller_vocab=args.allow_smaller_vocab, keep_sample=args.keep_sample,
+        show_progress=False if args.no_progress else None,
+    )
+    sample = json.loads(result.report.read_text())["sample"]
+    print(f"{result.model}: {result.vocab_size:,} pieces, sha256 {result.sha256[:12]}, trained on "
+          f"{sample['documents']:,} documents ({sample['bytes'] / 1e6:.1f} MB)")
+    for name, entry in sample["sources"].items():
+        if entry["missing"]:
+            print(f"  {name:14s} missing: {entry['note']}")
+        else:
+            flag = f"  ({entry['note']})" if entry["short"] else ""
+            print(f"  {name:14s} {entry['share'] * 100:5.1f}% of bytes (mixture {entry['proportion'] * 100:.1f}%), "
+                  f"{entry['documents']:,} documents{flag}")

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.common.errors import UserError, exit_on_errors, os_error_line
+from pipeline.common.cli import Command, add_renamed
+from pipeline.common.cli import main as run_cli
+from pipeline.common.errors import UserError, os_error_line
 from pipeline.common.lock import folder_lock
 
 DESCRIPTION = """\
@@ -42,23 +44,25 @@ Subcommands (the first argument), each with its own --help:
   train eval --run runs/NAME       held-out perplexity and benchmarks
 """
 
-# Subcommand -> (module, what it does). Each module exposes `main(argv: list[str]) -> None`.
-SUBCOMMANDS = {
-    "plan": ("train.plan", "memory per rank for a model and cluster"),
-    "plot": ("train.plot", "PNG of loss and learning rate"),
-    "export": ("train.export", "export a checkpoint"),
-    "generate": ("train.generate", "sample text from a checkpoint"),
-    "eval": ("train.evaluate", "evaluate a checkpoint"),
-}
+COMMANDS = [
+    Command("plan", "train.plan", "memory per rank for a model and cluster"),
+    Command("plot", "train.plot", "PNG of loss and learning rate"),
+    # Imported only when used: export pulls in transformers, which takes seconds to load.
+    Command("export", "train.export", "export a checkpoint"),
+    Command("generate", "train.generate", "sample text from a checkpoint"),
+    Command("eval", "train.evaluate", "evaluate a checkpoint"),
+]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="train", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training flags: `train` with no command name (this module is the default command)."""
     parser.add_argument("--mixture", help="mixture name or TOML file (default llama1)")
     parser.add_argument("--model", help="preset: debug, tiny, 1b, 7b, 13b, 33b, 65b (default tiny)")
     parser.add_argument("--steps", type=int, help="optimizer steps (default: the preset's)")
-    parser.add_argument("--data", help="token shard root, one folder per source (default data/tokens)")
+    # dest `data`: the TrainConfig field (and TOML key) that holds the token root.
+    tokens = parser.add_argument("--tokens", dest="data", metavar="DIR",
+                                 help="token shard root, one folder per source (default data/tokens)")
+    add_renamed(parser, tokens, "--data")
     parser.add_argument("--run", "--run-dir", dest="run", help="run folder (default runs/<mixture>-<model>); "
                         "under torchrun spell it --run-dir (torchrun's own parser takes --run)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
@@ -86,31 +90,23 @@ def build_parser() -> argparse.ArgumentParser:
     # Not TrainConfig fields: how the run starts.
     parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
     parser.add_argument("--config", help="TOML file: top-level TrainConfig keys, a [model] table of ModelArgs")
-    return parser
 
 
 NOT_CONFIG = {"resume", "config"}
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    rank = int(os.environ.get("RANK", 0))
-    with exit_on_errors("train", "rerun the same command with --resume to continue from the last checkpoint"):
-        try:
-            if argv and argv[0] in SUBCOMMANDS:
-                run_subcommand(argv[0], argv[1:])
-            else:
-                run_training(build_parser().parse_args(argv))
-        except UserError:
-            if rank != 0:  # under torchrun every rank meets the same error: rank 0 says it
-                sys.exit(2)
-            raise
+def main(argv: Sequence[str] | None = None) -> None:
+    run_cli("train", DESCRIPTION, COMMANDS, argv,
+            "rerun the same command with --resume to continue from the last checkpoint", default="train.cli")
 
 
-def run_subcommand(name: str, argv: list[str]) -> None:
-    module_name, _ = SUBCOMMANDS[name]
-    # Imported only when used: export pulls in transformers, which takes seconds to load.
-    importlib.import_module(module_name).main(argv)
+def run(args: argparse.Namespace) -> None:
+    try:
+        run_training(args)
+    except UserError:
+        if int(os.environ.get("RANK", 0)) != 0:  # under torchrun every rank meets the same error: rank 0 says it
+            sys.exit(2)
+        raise
 
 
 def run_training(args: argparse.Namespace) -> None:
@@ -150,15 +146,26 @@ def run_training(args: argparse.Namespace) -> None:
     ranks = f"{world_size} processes ({config.strategy}{f', tp {config.tp}' if config.tp > 1 else ''}); " \
         if world_size > 1 else ""
     if result.losses:
-        # Single-step losses are noisy: compare the means of the first and last few steps.
-        window = min(10, len(result.losses))
-        first = sum(result.losses[:window]) / window
-        last = sum(result.losses[-window:]) / window
-        print(f"train: {ranks}steps {result.start_step}-{result.steps} done; mean loss of the first {window} steps "
-              f"{first:.4f}, of the last {window} {last:.4f} ({100 * (first - last) / first:.1f}% lower); "
+        print(f"train: {ranks}steps {result.start_step}-{result.steps} done; {loss_summary(result.losses)}; "
               f"checkpoint {result.checkpoint}; metrics {result.run_dir / 'metrics.jsonl'}")
     else:
         print(f"train: {result.run_dir} already finished {result.steps} steps; nothing to do")
+
+
+def loss_summary(losses: list[float]) -> str:
+    """How the loss moved over this run's steps, for the line that ends it.
+
+    Single-step losses are noisy: compare the means of the first and last 10 steps, or of the
+    first and last halves of a run under 20 steps, so the two windows never overlap."""
+    if len(losses) == 1:
+        return f"loss of the one step {losses[0]:.4f}"
+    window = min(10, len(losses) // 2)
+    first = sum(losses[:window]) / window
+    last = sum(losses[-window:]) / window
+    change = 100 * (first - last) / first
+    steps = "step" if window == 1 else "steps"
+    return (f"mean loss of the first {window} {steps} {first:.4f}, of the last {window} {last:.4f} "
+            f"({abs(change):.1f}% {'lower' if change >= 0 else 'higher'})")
 
 
 def lock_run_folder(held: contextlib.ExitStack, run_dir: Path) -> str | None:

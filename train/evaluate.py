@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
 from pipeline.common.files import write_json_atomic
 from pipeline.corpus.mixture import load_mixture
@@ -111,30 +112,30 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="train eval", description="Held-out perplexity of a run's checkpoint "
-                                     "per source and for its mixture; a table and a JSON file.")
+DESCRIPTION = "Held-out perplexity of a run's checkpoint per source and for its mixture; a table and a JSON file."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True, help="run folder, e.g. runs/llama1-tiny")
     parser.add_argument("--checkpoint", help="step number or step-NNNNNNNN folder name (default: the latest)")
-    parser.add_argument("--data", help="token root with held-out splits (default: the run's)")
+    tokens = parser.add_argument("--tokens", metavar="DIR", help="token root with held-out splits (default: the run's)")
+    add_renamed(parser, tokens, "--data")
     parser.add_argument("--mixture", help="mixture weighting the sources (default: the run's)")
     parser.add_argument("--seq-len", type=int, help="window length (default: the run's context)")
     parser.add_argument("--max-tokens", type=int, default=1_000_000, help="tokens scored per source at most "
                         "(default 1,000,000)")
     parser.add_argument("--out", help="JSON file (default <run>/eval.json)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
-    return parser
 
 
-def main(argv: list[str]) -> None:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> None:
     run = open_run(args.run, args.checkpoint)
     seq_len = args.seq_len or int(run.config["train"]["seq_len"])
     if not 1 <= seq_len <= run.args.max_seq_len or args.max_tokens < 1:
         raise UserError(f"--seq-len must be in [1, {run.args.max_seq_len}] and --max-tokens at least 1")
     mixture = load_mixture(args.mixture or run.mixture)
     model = load_model(run, args.device)
-    result = evaluate(model, Path(args.data) if args.data else run.data_root, dict(mixture.proportions),
+    result = evaluate(model, Path(args.tokens) if args.tokens else run.data_root, dict(mixture.proportions),
                       seq_len, args.max_tokens, run.check_tokens)
     result["run"], result["checkpoint"] = str(run.run_dir), str(run.checkpoint)
     out = Path(args.out) if args.out else run.run_dir / "eval.json"

@@ -214,21 +214,22 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="train export", description="Convert a run's checkpoint into a "
-                                     "Hugging Face LlamaForCausalLM folder (config.json, model.safetensors, "
-                                     "tokenizer files) that transformers and lm-evaluation-harness load.")
+DESCRIPTION = (
+    "Convert a run's checkpoint into a Hugging Face LlamaForCausalLM folder (config.json, "
+    "model.safetensors, tokenizer files) that transformers and lm-evaluation-harness load."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True, help="run folder, e.g. runs/llama1-tiny")
     parser.add_argument("--checkpoint", help="step number or step-NNNNNNNN folder name (default: the latest)")
     parser.add_argument("--format", default="hf", choices=FORMATS, help="output format (default hf)")
     parser.add_argument("--out", required=True, help="folder to create; must not exist")
     parser.add_argument("--dtype", default="float32", choices=list(DTYPES), help="weight dtype (default float32)")
     parser.add_argument("--tokenizer", help="SentencePiece .model (default: the one the run's token shards name)")
-    return parser
 
 
-def main(argv: list[str]) -> None:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> None:
     run = open_run(args.run, args.checkpoint)
     out = export_hf(run, Path(args.out), args.dtype, args.tokenizer)
     print(f"train export: {run.checkpoint} -> {out} (LlamaForCausalLM, {args.dtype})")

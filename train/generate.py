@@ -108,9 +108,10 @@ def generate(model: Transformer, prompt: list[int], sampling: Sampling, eos_id: 
         logits = forward_cached(model, token.view(1, 1), cache)[:, -1]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="train generate", description="Sample text from a run's checkpoint "
-                                     "with a KV cache, printing it as it is generated.")
+DESCRIPTION = "Sample text from a run's checkpoint with a KV cache, printing it as it is generated."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True, help="run folder, e.g. runs/llama1-tiny")
     parser.add_argument("--checkpoint", help="step number or step-NNNNNNNN folder name (default: the latest)")
     prompt = parser.add_mutually_exclusive_group(required=True)
@@ -122,11 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tokenizer", help="SentencePiece .model (default: the one the run's token shards name)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
-    return parser
 
 
-def main(argv: list[str]) -> None:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> None:
     if args.max_tokens < 1 or not 0 < args.top_p <= 1 or args.temperature < 0:
         raise UserError("--max-tokens must be at least 1, --top-p in (0, 1], --temperature at least 0")
     run = open_run(args.run, args.checkpoint)

@@ -230,13 +230,15 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
             if step % cfg.log_every == 0 or completed == cfg.steps:
                 drawn = par.sum_counts(run.loader.tokens_drawn)  # a collective: every rank takes part
                 if metrics is not None:
-                    metrics.write({
+                    row = {
                         "step": step, "loss": done.loss, "lr": lr, "grad_norm": float(done.grad_norm),
                         "tokens_per_s": tokens_per_s,
-                        "mfu": model_flops_per_token * tokens_per_s / device_peak if device_peak else None,
                         "tokens": completed * tokens_per_step, "step_time_s": elapsed,
                         "tokens_drawn": drawn, "epochs": {s.name: drawn[s.name] / s.tokens for s in run.loader.sources},
-                    })
+                    }
+                    if device_peak:  # a known peak only (train/metrics.py): no MFU on a CPU
+                        row["mfu"] = model_flops_per_token * tokens_per_s / device_peak
+                    metrics.write(row)
             bar.set_postfix(loss=f"{done.loss:.4f}", lr=f"{lr:.2e}", refresh=False)
             bar.update(1)
             if completed < cfg.steps and cfg.checkpoint_every and completed % cfg.checkpoint_every == 0:

@@ -2,14 +2,14 @@
 
 MFU = achieved model FLOPs / peak FLOPs, with the model FLOPs per token from
 `train.model.flops_per_token` (6 x non-embedding parameters + attention). The peak is the
-dense bf16 tensor-core figure of a known GPU, `--peak-flops` when given, or on CPUs a
-measured fp32 matmul rate (so CPU MFU reads as "fraction of what a big matmul reaches here").
+dense bf16 tensor-core figure of a known GPU, or `--peak-flops` when given. Anywhere else (a
+CPU, an unknown GPU) the peak is unknown and MFU is left out: a peak guessed by timing a matmul
+would make the ratio say nothing about the hardware.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ GPU_PEAK_FLOPS = {
 
 
 def peak_flops(device: torch.device, given: float = 0.0) -> float:
+    """Peak FLOP/s of one device: `given` when positive, a known GPU's datasheet figure, else 0.0
+    (unknown: no MFU)."""
     if given > 0:
         return given
     if device.type == "cuda":
@@ -41,21 +43,7 @@ def peak_flops(device: torch.device, given: float = 0.0) -> float:
         for key, flops in GPU_PEAK_FLOPS.items():
             if key in name:
                 return flops
-        return 0.0  # unknown GPU: MFU is left out unless --peak-flops is given
-    return measured_cpu_flops()
-
-
-def measured_cpu_flops(size: int = 1024, repeats: int = 4) -> float:
-    """fp32 matmul FLOPs per second on this CPU with torch's current thread count."""
-    a = torch.randn(size, size)
-    b = torch.randn(size, size)
-    torch.mm(a, b)  # warm the kernels and caches
-    fastest = float("inf")
-    for _ in range(repeats):  # the fastest run: other processes only ever slow a run down
-        start = time.perf_counter()
-        torch.mm(a, b)
-        fastest = min(fastest, time.perf_counter() - start)
-    return 2.0 * size ** 3 / fastest
+    return 0.0
 
 
 class MetricsLog:

@@ -252,10 +252,13 @@ def device_memory_gib(text: str) -> float:
     return gib
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="train plan", description="Memory per rank (parameters, gradients, "
-                                     "optimizer state, FSDP buffers, activations) for a preset on a cluster, "
-                                     "computed from a meta-device model: nothing is allocated.")
+DESCRIPTION = (
+    "Memory per rank (parameters, gradients, optimizer state, FSDP buffers, activations) for a preset "
+    "on a cluster, computed from a meta-device model: nothing is allocated."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="preset: debug, tiny, 1b, 7b, 13b, 33b, 65b")
     parser.add_argument("--world-size", type=int, required=True, help="processes (GPUs) in all")
     parser.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
@@ -269,11 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="memory per device, say whether the plan fits: GiB by default, or with a unit "
                         "(80GB, 141GiB, 0.5T; GB means GiB, as GPU memory is sized)")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of the table")
-    return parser
 
 
-def main(argv: list[str]) -> None:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> None:
     from pipeline.common.errors import UserError
 
     if args.world_size < 1:

@@ -9,16 +9,15 @@ from pathlib import Path
 from pipeline.common.errors import InputError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="train plot", description="Plot a run's training loss and learning "
-                                     "rate against the step, from RUN/metrics.jsonl.")
+DESCRIPTION = "Plot a run's training loss and learning rate against the step, from RUN/metrics.jsonl."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True, help="run folder, e.g. runs/llama1-tiny")
     parser.add_argument("--out", help="PNG to write (default RUN/training.png)")
-    return parser
 
 
-def main(argv: list[str]) -> None:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> None:
     run = Path(args.run)
     out = Path(args.out) if args.out else run / "training.png"
     plot_run(run, out)

@@ -414,7 +414,19 @@ def format_audit(audit: Audit) -> str:
     return "\n".join(lines)
 
 
-def command(args: argparse.Namespace) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", choices=["wikipedia", "arxiv", "books"])
+    p.add_argument("--corpus", default="data/corpus", metavar="DIR",
+                   help="corpus root or the source's folder (default %(default)s)")
+    p.add_argument("--raw", metavar="PATH",
+                   help="the raw input it was built from: also count its prose paragraphs missing")
+    p.add_argument("--max-residue", type=float, default=0.0,
+                   help="largest share of documents with residue that passes (default %(default)s)")
+    p.add_argument("--max-missing", type=float, default=0.0,
+                   help="largest share of raw prose paragraphs missing that passes (default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> None:
     audit = run_audit(args.source, Path(args.corpus), Path(args.raw) if args.raw else None)
     print(format_audit(audit))
     for path, problem in audit.raw_unreadable:  # as `pipeline run` prints the inputs it could not read

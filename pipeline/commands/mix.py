@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256
 from pipeline.engine.shards import corpus_size
@@ -128,21 +129,27 @@ def format_table(mixture: Mixture, total_tokens: int, rows: list[SourcePlan]) ->
     return "\n".join(out)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pipeline mix",
-        description="Show what a mixture draws from each source for a run of N tokens: proportion, tokens "
-        "available (counted from token shards when `tokenizer encode` has run, else estimated from the corpus's "
-        "text bytes), tokens drawn and the epochs that implies, like the paper's Table 1. Warns when a source "
-        "would be repeated more than --max-epochs times.",
-    )
+DESCRIPTION = """\
+Show what a mixture draws from each source for a run of N tokens: proportion, tokens available
+(counted from token shards when `tokenizer encode` has run, else estimated from the corpus's text
+bytes), tokens drawn and the epochs that implies, like the paper's Table 1. Warns when a source
+would be repeated more than --max-epochs times.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixture", default="llama1",
                         help=f"a named mixture ({', '.join(MIXTURES)}) or a TOML file (default %(default)s)")
-    parser.add_argument("--tokens", type=parse_tokens,
-                        help="total training tokens, e.g. 1.4T, 300B, 2e9 (default: the mixture's reference total, "
-                        "1.4T for llama1)")
-    parser.add_argument("--data", default="data/corpus", help="corpus root (default %(default)s)")
-    parser.add_argument("--token-shards", default="data/tokens", help="token shard root (default %(default)s)")
+    total = parser.add_argument("--total-tokens", type=parse_tokens, metavar="N",
+                                help="total training tokens, e.g. 1.4T, 300B, 2e9 (default: the mixture's reference "
+                                "total, 1.4T for llama1)")
+    # The old `--tokens N` is the count; it cannot also be the token root (`--tokens DIR` elsewhere):
+    # "300B" is a count and a folder name alike. The token root is --token-shards here.
+    add_renamed(parser, total, "--tokens")
+    corpus = parser.add_argument("--corpus", default="data/corpus", metavar="DIR", help="corpus root (default %(default)s)")
+    add_renamed(parser, corpus, "--data")
+    parser.add_argument("--token-shards", default="data/tokens", metavar="DIR",
+                        help="token shard root (default %(default)s)")
     parser.add_argument("--tokenizer", default="data/tokenizer/llama1.model",
                         help="tokenizer the token shards must have been encoded with, checked when the file "
                         "exists (default %(default)s)")
@@ -150,22 +157,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="warn when a source would be repeated more than this many times (default %(default)s)")
     parser.add_argument("--bytes-per-token", type=float, default=DEFAULT_BYTES_PER_TOKEN,
                         help="text bytes per token for estimates before encoding (default %(default)s)")
-    return parser
 
 
-def command(args: argparse.Namespace) -> None:
-    """`pipeline mix`: the CLI hands over the remaining arguments in args.rest."""
-    options = build_parser().parse_args(getattr(args, "rest", []) or [])
+def run(options: argparse.Namespace) -> None:
     mixture = load_mixture(options.mixture)
-    total = options.tokens or mixture.reference_tokens
+    total = options.total_tokens or mixture.reference_tokens
     if not total:
-        raise UserError(f"mixture '{mixture.name}' has no reference total: pass --tokens N")
+        raise UserError(f"mixture '{mixture.name}' has no reference total: pass --total-tokens N")
     if options.bytes_per_token <= 0 or options.max_epochs <= 0:
         raise UserError("--bytes-per-token and --max-epochs must be positive")
-    rows = plan(mixture, total, Path(options.data), Path(options.token_shards), Path(options.tokenizer),
+    rows = plan(mixture, total, Path(options.corpus), Path(options.token_shards), Path(options.tokenizer),
                 options.bytes_per_token)
     if not any(r.available for r in rows):
-        raise UserError(f"{options.data}: no corpus shards or token shards for any source of mixture "
+        raise UserError(f"{options.corpus}: no corpus shards or token shards for any source of mixture "
                         f"'{mixture.name}' (run `pipeline run all` first)")
     print(format_table(mixture, total, rows))
     for row in rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.commands.remote_output import is_remote, publish, staging_root
 from pipeline.commands.stats import drop_warnings, format_stats
+from pipeline.common.cli import add_renamed
 from pipeline.common.config import override, read_toml
 from pipeline.common.errors import UserError
 from pipeline.corpus.mixture import LLAMA1
@@ -72,10 +74,10 @@ def run_source_with(source: Source, input_root: str, output_root: str, options: 
     # The run folder may not hold the inputs nor sit among them, on disk or in one bucket.
     if not is_remote(input_root):
         folder.refuse_overlap(Path(input_root.removeprefix("file://")), f"the input {input_root}",
-                              "pick an --output outside the raw inputs")
+                              "pick a --corpus outside the raw inputs")
     elif remote and _urls_overlap(input_root, f"{remote.rstrip('/')}/{source.name}"):
         raise UserError(f"{remote.rstrip('/')}/{source.name}: the run folder overlaps the input {input_root}; "
-                        "pick an --output outside the raw inputs")
+                        "pick a --corpus outside the raw inputs")
     with folder.lock():
         return _run_locked(source, input_root, folder, options, remote)
 
@@ -132,7 +134,33 @@ def _executor(options: RunOptions) -> LocalExecutor | RayExecutor:
                        document_budget_s=options.document_budget_s)
 
 
-def run_sources(args: argparse.Namespace) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="a source name (commoncrawl, c4, github, wikipedia, books, arxiv, "
+                   "stackexchange, jsonl) or 'all' for every source with raw input present")
+    p.add_argument("--input", help="raw input folder, file or URL (default data/raw/<source>; "
+                   "with 'all', the root holding one folder per source, default data/raw)")
+    corpus = p.add_argument("--corpus", default="data/corpus", metavar="DIR",
+                            help="corpus root; shards land in DIR/<source>/ (default %(default)s)")
+    add_renamed(p, corpus, "--output")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="worker processes (default: the number of cores, %(default)s)")
+    p.add_argument("--tasks", type=int, help="number of tasks the inputs are split into; fixed at the first "
+                   "run (default: the number of workers)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local", help="where tasks run (default local)")
+    p.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local one)")
+    p.add_argument("--config", help="TOML file with a [<source>] table of settings overriding the defaults")
+    p.add_argument("--keep-dropped", action="store_true",
+                   help="also write dropped documents with their stage and reason to DIR/<source>/dropped/")
+    p.add_argument("--restart", action="store_true", help="discard an earlier or unfinished run and start over")
+    p.add_argument("--shard-mb", type=int, default=256, help="roll shards over at this many MB (default 256)")
+    p.add_argument("--document-timeout", type=float, default=DEFAULT_DOCUMENT_BUDGET_S, metavar="SECONDS",
+                   help="a worker that makes no progress on a chunk of documents for this long is killed; a "
+                   "document that stalls or kills a worker twice is dropped with reason timeout / worker_crash "
+                   "(default %(default)g)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> None:
     if args.source == "all":
         raw_root = args.input or "data/raw"
         names = [n for n in LLAMA1.sources() if _exists(f"{raw_root.rstrip('/')}/{n}")]
@@ -147,7 +175,7 @@ def run_sources(args: argparse.Namespace) -> None:
             source = build_source(name, args.config)
             # The flags are checked with each source, after its config: with `all`, every source
             # reports its own errors and the others still run.
-            report = run_source_with(source, input_root, args.output, _options(args))
+            report = run_source_with(source, input_root, args.corpus, _options(args))
         except UserError as e:
             if len(inputs) == 1:
                 raise

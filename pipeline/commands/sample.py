@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
 from pipeline.common.generated import GENERATED_MARKER, mark_generated, unchanged_since_written
 from pipeline.corpus.mixture import LLAMA1
@@ -55,6 +56,14 @@ def _files_under(folder: Path) -> list[str]:
     return found
 
 
-def command(args: argparse.Namespace) -> None:
-    written = write_samples(Path(args.out), args.sources, args.seed)
-    print(f"wrote sample inputs for {', '.join(written)} under {args.out}")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    raw = p.add_argument("--raw", default="data/raw", metavar="DIR",
+                         help="raw root; one folder per source (default %(default)s)")
+    add_renamed(p, raw, "--out")
+    p.add_argument("--sources", nargs="*", help="only these sources (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def run(args: argparse.Namespace) -> None:
+    written = write_samples(Path(args.raw), args.sources, args.seed)
+    print(f"wrote sample inputs for {', '.join(written)} under {args.raw}")

@@ -1,11 +1,25 @@
-"""Human-readable views of a run's stats.json."""
+"""`pipeline stats`: human-readable views of a run's stats.json."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
+from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
+
+DESCRIPTION = "Print what each stage kept and dropped, and why, for finished runs of `pipeline run`."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", nargs="?", help="one source (default: every source found under --corpus)")
+    corpus = p.add_argument("--corpus", default="data/corpus", metavar="DIR", help="corpus root (default %(default)s)")
+    add_renamed(p, corpus, "--output")
+
+
+def run(args: argparse.Namespace) -> None:
+    print_stats(Path(args.corpus), args.source)
 
 
 def format_stats(stats: dict) -> str:

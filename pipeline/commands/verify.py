@@ -9,11 +9,13 @@ sample, `pipeline audit`, `tokenizer encode`) refuse a shard it finds damaged be
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
 from pipeline.engine.shards import manifest_files, shard_problem
 
@@ -58,3 +60,13 @@ def verify_command(root: Path, source: str | None) -> None:
         print(f"{folder.name}: {result.shards} shard(s) checked against manifest.json, {state}")
     if bad:
         sys.exit(2)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", nargs="?", help="one source (default: every source found under --corpus)")
+    corpus = p.add_argument("--corpus", default="data/corpus", metavar="DIR", help="corpus root (default %(default)s)")
+    add_renamed(p, corpus, "--output")
+
+
+def run(args: argparse.Namespace) -> None:
+    verify_command(Path(args.corpus), args.source)

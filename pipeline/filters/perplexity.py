@@ -100,7 +100,7 @@ class Perplexity(Stage):
             for path in (sp_model_path(self.model_dir, lang), lm_model_path(self.model_dir, lang)):
                 if not path.exists():
                     raise UserError(f"{path}: perplexity model missing; run `pipeline models lm --language {lang}`"
-                                    f"{'' if self.model_dir == 'data/models' else ' --output ' + self.model_dir}")
+                                    f"{'' if self.model_dir == 'data/models' else ' --out ' + self.model_dir}")
 
     def setup(self) -> None:
         self._models = {lang: LanguageModel(self.model_dir, lang) for lang in self.languages}

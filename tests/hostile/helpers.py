@@ -53,7 +53,7 @@ def failures(stats: dict) -> dict[str, str]:
 def cli(source: str, raw: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     """`pipeline run SOURCE` as a user runs it; never a traceback, whatever the input."""
     done = subprocess.run(
-        [script("pipeline"), "run", source, "--input", str(raw), "--output", str(out), "--workers", "1",
+        [script("pipeline"), "run", source, "--input", str(raw), "--corpus", str(out), "--workers", "1",
          "--no-progress", *extra],
         capture_output=True, text=True, env=subprocess_env(), timeout=120,
     )

@@ -99,7 +99,7 @@ def test_a_sigkilled_stackexchange_run_leaves_its_temporaries_under_the_output(t
     system_tmp.mkdir()
     env = dict(subprocess_env(), TMPDIR=str(system_tmp))
     out = tmp_path / "out"
-    command = [script("pipeline"), "run", "stackexchange", "--input", str(tmp_path / "raw"), "--output", str(out),
+    command = [script("pipeline"), "run", "stackexchange", "--input", str(tmp_path / "raw"), "--corpus", str(out),
                "--workers", "1", "--no-progress"]
     run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     leftovers: list[Path] = []

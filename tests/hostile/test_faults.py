@@ -108,7 +108,7 @@ def flip_one_letter(path: Path) -> None:
 @pytest.mark.slow
 def test_pipeline_run_killed_mid_run_resumes_to_identical_corpus(tmp_path: Path) -> None:
     write_samples(tmp_path / "raw", ["stackexchange"])
-    straight = cli("pipeline", [*PIPELINE_RUN, "--output", "straight"], tmp_path)
+    straight = cli("pipeline", [*PIPELINE_RUN, "--corpus", "straight"], tmp_path)
     assert straight.returncode == 0, straight.stderr
 
     work = tmp_path / "data" / "corpus" / "stackexchange" / "_work"
@@ -131,7 +131,7 @@ def test_tokenizer_encode_killed_with_two_workers_resumes_to_identical_tokens(tr
                                                                               tmp_path: Path) -> None:
     write_source(tmp_path / "data" / "corpus", "c4", 2000, shard_docs=125)  # 16 corpus shards
     encode = ["encode", "--model", str(trained.model), "--workers", "2", "--no-progress"]
-    clean = cli("tokenizer", [*encode, "--output", "clean"], tmp_path)
+    clean = cli("tokenizer", [*encode, "--tokens", "clean"], tmp_path)
     assert clean.returncode == 0, clean.stderr
 
     work = tmp_path / "data" / "tokens" / "c4" / "_work"

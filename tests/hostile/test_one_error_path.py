@@ -33,28 +33,28 @@ pytestmark = pytest.mark.slow
 
 
 def run_c4(cwd: Path, raw: str = "raw/c4", *extra: str) -> subprocess.CompletedProcess:
-    return cli("pipeline", "run", "c4", "--input", raw, "--output", "corpus", "--workers", "1", "--no-progress",
+    return cli("pipeline", "run", "c4", "--input", raw, "--corpus", "corpus", "--workers", "1", "--no-progress",
                *extra, cwd=cwd)
 
 
 def test_unwritable_outputs_are_one_line_for_every_command(tmp_path: Path) -> None:
     write_lines(tmp_path / "raw" / "c4" / "a.json", c4_lines(3))
     (tmp_path / "file").write_text("a file, not a folder")
-    error = one_error(cli("pipeline", "run", "c4", "--input", "raw/c4", "--output", "file/corpus", "--no-progress",
+    error = one_error(cli("pipeline", "run", "c4", "--input", "raw/c4", "--corpus", "file/corpus", "--no-progress",
                           cwd=tmp_path), "pipeline")
     assert error.startswith("file/corpus/c4") and "Not a directory (ENOTDIR)" in error
     write_source(tmp_path / "data" / "corpus", "c4", 10)
     (tmp_path / "m.model").write_bytes(b"not a model")
-    error = one_error(cli("tokenizer", "train", "--output", "file/tok", cwd=tmp_path), "tokenizer")
+    error = one_error(cli("tokenizer", "train", "--out", "file/tok", cwd=tmp_path), "tokenizer")
     assert error.startswith("file/tok") and "(ENOTDIR)" in error
-    error = one_error(cli("pipeline", "sample", "--out", "file/raw", "--sources", "c4", cwd=tmp_path), "pipeline")
+    error = one_error(cli("pipeline", "sample", "--raw", "file/raw", "--sources", "c4", cwd=tmp_path), "pipeline")
     assert "file/raw" in error and "(ENOTDIR)" in error
 
 
 def test_a_closed_stdout_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     write_lines(tmp_path / "raw" / "c4" / "a.json", c4_lines(3))
     assert run_c4(tmp_path).returncode == 0
-    process = subprocess.Popen([script("pipeline"), "stats", "--output", "corpus"], cwd=tmp_path,
+    process = subprocess.Popen([script("pipeline"), "stats", "--corpus", "corpus"], cwd=tmp_path,
                                env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     process.stdout.close()  # `| head -0`: the reader is gone before the first line
     stderr = process.stderr.read()
@@ -77,7 +77,7 @@ def test_damaged_json_is_one_line(tmp_path: Path, damage, command: str, message:
     assert run_c4(tmp_path).returncode == 0
     damage(tmp_path / "corpus" / "c4")
     args = ["run", "c4", "--input", "raw/c4", "--no-progress"] if command == "run" else [command]
-    assert message in one_error(cli("pipeline", *args, "--output", "corpus", cwd=tmp_path), "pipeline")
+    assert message in one_error(cli("pipeline", *args, "--corpus", "corpus", cwd=tmp_path), "pipeline")
 
 
 def _manifest_file(folder: Path, name: object) -> None:
@@ -95,14 +95,14 @@ def _manifest_file(folder: Path, name: object) -> None:
 def test_bad_config_values_are_one_line(tmp_path: Path, table: str, message: str) -> None:
     (tmp_path / "raw").mkdir()
     (tmp_path / "bad.toml").write_text(f"[commoncrawl]\n{table}\n")
-    done = cli("pipeline", "run", "commoncrawl", "--input", "raw", "--output", "corpus", "--config", "bad.toml",
+    done = cli("pipeline", "run", "commoncrawl", "--input", "raw", "--corpus", "corpus", "--config", "bad.toml",
                "--no-progress", cwd=tmp_path)
     assert message in one_error(done, "pipeline")
 
 
 @pytest.mark.parametrize("command, message", [
-    (["pipeline", "mix", "--mixture", "llama1", "--tokens", "1e999"], "the token count must be positive and below"),
-    (["pipeline", "mix", "--mixture", "inf.toml", "--tokens", "1e9"], "reference_tokens must be a number >= 0, got inf"),
+    (["pipeline", "mix", "--mixture", "llama1", "--total-tokens", "1e999"], "the token count must be positive and below"),
+    (["pipeline", "mix", "--mixture", "inf.toml", "--total-tokens", "1e9"], "reference_tokens must be a number >= 0, got inf"),
     (["tokenizer", "train", "--sample-mb", "nan"], "--sample-mb nan: must be a positive number of megabytes"),
     (["pipeline", "models", "lm", "--max-documents", "-1"], "--max-documents at least 0"),
 ])
@@ -117,7 +117,7 @@ def test_a_remote_input_without_its_package_is_one_line(tmp_path: Path) -> None:
     shim.mkdir(parents=True)
     (shim / "__init__.py").write_text('raise ImportError("No module named \'s3fs\'")\n')
     env = {"PYTHONPATH": f"{tmp_path / 'shim'}{os.pathsep}{subprocess_env()['PYTHONPATH']}"}
-    done = cli("pipeline", "run", "c4", "--input", "s3://bucket/c4", "--output", "corpus", cwd=tmp_path, env=env)
+    done = cli("pipeline", "run", "c4", "--input", "s3://bucket/c4", "--corpus", "corpus", cwd=tmp_path, env=env)
     assert one_error(done, "pipeline") == ("s3://bucket/c4: reading s3:// needs a package that is not installed "
                                            "(Install s3fs to access S3)")
 
@@ -146,7 +146,7 @@ def test_a_file_name_with_byte_ff_is_a_failed_input_and_the_rest_is_kept(tmp_pat
     raw = tmp_path / "raw"
     raw.mkdir()
     write(raw, b"bad\xff")
-    done = cli("pipeline", "run", source, "--input", "raw", "--output", "corpus", "--workers", "1", "--no-progress",
+    done = cli("pipeline", "run", source, "--input", "raw", "--corpus", "corpus", "--workers", "1", "--no-progress",
                cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "bad\ufffd" in done.stderr and "file name is not valid UTF-8" in done.stderr
@@ -172,7 +172,7 @@ def test_member_names_with_byte_ff_inside_an_arxiv_tar_are_read(tmp_path: Path) 
             tar.addfile(info, io.BytesIO(data))
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "2101.00001.tar.gz").write_bytes(gzip.compress(buffer.getvalue(), mtime=0))
-    done = cli("pipeline", "run", "arxiv", "--input", "raw", "--output", "corpus", "--workers", "1", "--no-progress",
+    done = cli("pipeline", "run", "arxiv", "--input", "raw", "--corpus", "corpus", "--workers", "1", "--no-progress",
                cwd=tmp_path)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     stats = json.loads((tmp_path / "corpus" / "arxiv" / "stats.json").read_text())
@@ -198,7 +198,7 @@ def test_a_link_to_a_file_outside_the_input_folder_is_not_read(tmp_path: Path, s
     (raw / name).symlink_to(outside / Path(name).name)
     link = raw / Path(name).parent / f"good{Path(name).suffix}"
     link.write_bytes(line + b"\n")  # the same content inside the folder: read
-    done = cli("pipeline", "run", source, "--input", "raw", "--output", "corpus", "--workers", "1", "--no-progress",
+    done = cli("pipeline", "run", source, "--input", "raw", "--corpus", "corpus", "--workers", "1", "--no-progress",
                cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"raw/{name}: a link to " in done.stderr and "outside the input folder; skipped" in done.stderr
@@ -210,9 +210,9 @@ def test_a_link_to_a_file_outside_the_input_folder_is_not_read(tmp_path: Path, s
 def test_names_that_are_paths_never_write_outside_the_output(tmp_path: Path) -> None:
     (tmp_path / "evil.toml").write_text(f'name = "{tmp_path / "escaped"}"\n[proportions]\nc4 = 1.0\n')
     write_source(tmp_path / "data" / "corpus", "c4", 10)
-    done = cli("tokenizer", "train", "--mixture", "evil.toml", "--output", "tok", cwd=tmp_path)
+    done = cli("tokenizer", "train", "--mixture", "evil.toml", "--out", "tok", cwd=tmp_path)
     assert "must be a plain name" in one_error(done, "tokenizer")
-    lm = cli("pipeline", "models", "lm", "--language", "../../x", "--input", "data/corpus/c4", "--output", "models",
+    lm = cli("pipeline", "models", "lm", "--language", "../../x", "--input", "data/corpus/c4", "--out", "models",
              cwd=tmp_path)
     assert "--language '../../x': expected a language code" in one_error(lm, "pipeline")
     assert not list(tmp_path.glob("escaped*")) and not (tmp_path / "x.sp.model").exists()
@@ -226,7 +226,7 @@ def test_disk_full_during_the_line_dedup_hash_pass_is_one_line_and_a_rerun_finis
         rows = ["\n".join("".join(rng.choice(string.ascii_lowercase) for _ in range(6)) for _ in range(20))
                 for _ in range(300)]
         (raw / f"{f}.jsonl").write_text("".join(json.dumps({"text": r}) + "\n" for r in rows))
-    command = [sys.executable, "-m", "tests.hostile.fragile", "run", "linededup", "--input", str(raw), "--output",
+    command = [sys.executable, "-m", "tests.hostile.fragile", "run", "linededup", "--input", str(raw), "--corpus",
                str(tmp_path / "out"), "--workers", "2", "--no-progress"]
 
     def limit() -> None:

@@ -39,16 +39,16 @@ def c4_raw(tmp_path: Path, documents: int = 20) -> Path:
 def test_output_overlapping_the_input_is_refused_and_nothing_is_deleted(tmp_path: Path, output: str) -> None:
     raw = c4_raw(tmp_path)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    done = cli("pipeline", "run", "c4", "--input", "raw/c4", "--output", output, "--restart", "--workers", "1",
+    done = cli("pipeline", "run", "c4", "--input", "raw/c4", "--corpus", output, "--restart", "--workers", "1",
                "--no-progress", cwd=tmp_path)
-    assert "overlaps the input raw/c4; pick an --output outside the raw inputs" in one_error(done, "pipeline")
+    assert "overlaps the input raw/c4; pick a --corpus outside the raw inputs" in one_error(done, "pipeline")
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     assert (raw / "a.json").exists()
 
 
 def test_restart_deletes_only_what_the_run_created(tmp_path: Path) -> None:
     c4_raw(tmp_path)
-    run = ["run", "c4", "--input", "raw/c4", "--output", "corpus", "--workers", "1", "--no-progress"]
+    run = ["run", "c4", "--input", "raw/c4", "--corpus", "corpus", "--workers", "1", "--no-progress"]
     assert cli("pipeline", *run, cwd=tmp_path).returncode == 0
     folder = tmp_path / "corpus" / "c4"
     (folder / "notes.txt").write_text("mine")
@@ -62,12 +62,12 @@ def test_restart_deletes_only_what_the_run_created(tmp_path: Path) -> None:
 def test_second_run_on_one_output_names_the_holder_and_exits_2(tmp_path: Path) -> None:
     c4_raw(tmp_path)
     with folder_lock(tmp_path / "corpus" / "c4"):
-        done = cli("pipeline", "run", "c4", "--input", "raw/c4", "--output", "corpus", "--workers", "1",
+        done = cli("pipeline", "run", "c4", "--input", "raw/c4", "--corpus", "corpus", "--workers", "1",
                    "--no-progress", cwd=tmp_path)
         error = one_error(done, "pipeline")
     assert error.startswith("corpus/c4: another run is writing here (pid ")
     assert not (tmp_path / "corpus" / "c4" / "_work").exists()
-    after = cli("pipeline", "run", "c4", "--input", "raw/c4", "--output", "corpus", "--workers", "1",
+    after = cli("pipeline", "run", "c4", "--input", "raw/c4", "--corpus", "corpus", "--workers", "1",
                 "--no-progress", cwd=tmp_path)
     assert after.returncode == 0, after.stderr  # the lock went with its holder
 
@@ -75,7 +75,7 @@ def test_second_run_on_one_output_names_the_holder_and_exits_2(tmp_path: Path) -
 def test_a_run_with_no_usable_input_is_not_finished_and_reruns_once_fixed(tmp_path: Path) -> None:
     raw = tmp_path / "raw" / "c4"
     truncate(write_c4(raw / "a.json.gz", 50), keep=0.1)
-    run = ["run", "c4", "--input", "raw/c4", "--output", "corpus", "--workers", "1", "--no-progress"]
+    run = ["run", "c4", "--input", "raw/c4", "--corpus", "corpus", "--workers", "1", "--no-progress"]
     failed = cli("pipeline", *run, cwd=tmp_path)
     assert failed.returncode == 2 and "(no input of c4 was usable)" in failed.stderr
     write_c4(raw / "a.json.gz", 50)  # the fixed input
@@ -96,7 +96,7 @@ def test_a_rerun_with_other_output_settings_exits_2_or_restarts(tmp_path: Path, 
                                                                 message: str) -> None:
     raw = c4_raw(tmp_path, 30)
     write_lines(raw / "b.json", [b'{"text": "short"}', b"not json"])
-    run = ["run", "c4", "--input", "raw/c4", "--output", "corpus", "--workers", "1", "--no-progress"]
+    run = ["run", "c4", "--input", "raw/c4", "--corpus", "corpus", "--workers", "1", "--no-progress"]
     assert cli("pipeline", *run, cwd=tmp_path).returncode == 0
     refused = cli("pipeline", *run, *changed, cwd=tmp_path)
     assert message in one_error(refused, "pipeline")
@@ -113,7 +113,7 @@ def test_a_rerun_with_other_output_settings_exits_2_or_restarts(tmp_path: Path, 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "abc"])
 def test_bad_document_timeout_is_one_line_and_exit_2(tmp_path: Path, value: str) -> None:
     c4_raw(tmp_path)
-    done = cli("pipeline", "run", "c4", "--input", "raw/c4", "--output", "corpus", "--document-timeout", value,
+    done = cli("pipeline", "run", "c4", "--input", "raw/c4", "--corpus", "corpus", "--document-timeout", value,
                "--no-progress", cwd=tmp_path)
     assert done.returncode == 2 and "--document-timeout" in done.stderr.strip().splitlines()[-1]
 
@@ -122,7 +122,7 @@ def test_encode_refuses_overlap_locks_and_restarts_only_its_own_files(trained: T
                                                                       tmp_path: Path) -> None:
     write_source(tmp_path / "data" / "corpus", "c4", 40, shard_docs=20)
     encode = ["encode", "--model", str(trained.model), "--workers", "1", "--no-progress"]
-    overlap = cli("tokenizer", *encode, "--output", "data/corpus", cwd=tmp_path)
+    overlap = cli("tokenizer", *encode, "--tokens", "data/corpus", cwd=tmp_path)
     assert "the token folder overlaps the corpus folder" in one_error(overlap, "tokenizer")
     assert sorted(p.name for p in (tmp_path / "data" / "corpus" / "c4").iterdir()) == [
         "manifest.json", "shard-00000.arrow", "shard-00001.arrow"]
@@ -154,7 +154,7 @@ def test_encode_skips_a_source_with_no_documents_and_encodes_the_others(trained:
 
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
-SHORT_TRAIN = ["--model", "debug", "--steps", "2", "--data", "tokens", "--no-progress"]
+SHORT_TRAIN = ["--model", "debug", "--steps", "2", "--tokens", "tokens", "--no-progress"]
 
 
 def holder_line(what: str, folder: str, pid: int) -> str:

@@ -80,12 +80,12 @@ def outputs(folder: Path) -> dict[str, bytes]:
 def test_pipeline_run_worker_sigkilled_is_reported_and_output_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     jsonl_inputs(tmp_path / "raw")
     run = [script("pipeline"), "run", "jsonl", "--input", "raw", "--workers", "2", "--tasks", "12", "--no-progress"]
-    straight = subprocess.run([*run, "--output", "straight"], cwd=tmp_path, env=subprocess_env(),
+    straight = subprocess.run([*run, "--corpus", "straight"], cwd=tmp_path, env=subprocess_env(),
                               capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert straight.returncode == 0 and "killed" not in straight.stderr, straight.stderr
 
     work = tmp_path / "corpus" / "jsonl" / "_work"
-    done = kill_one_worker_when([*run, "--output", "corpus"], tmp_path,
+    done = kill_one_worker_when([*run, "--corpus", "corpus"], tmp_path,
                                 lambda: any(work.glob("pass0/task-*.done.json")))
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
@@ -102,7 +102,7 @@ def test_tokenizer_encode_worker_sigkilled_is_reported_and_tokens_equal_an_unint
         trained: TrainResult, tmp_path: Path) -> None:  # noqa: F811
     write_source(tmp_path / "data" / "corpus", "c4", 4000, shard_docs=250)  # 16 corpus shards
     encode = [script("tokenizer"), "encode", "--model", str(trained.model), "--workers", "2", "--no-progress"]
-    clean = subprocess.run([*encode, "--output", "clean"], cwd=tmp_path, env=subprocess_env(),
+    clean = subprocess.run([*encode, "--tokens", "clean"], cwd=tmp_path, env=subprocess_env(),
                            capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert clean.returncode == 0, clean.stderr
 
@@ -120,7 +120,7 @@ def test_tokenizer_encode_worker_sigkilled_is_reported_and_tokens_equal_an_unint
 def fragile_run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tests.hostile.fragile", "run", "fragile", "--input", str(tmp_path / "raw"),
-         "--output", str(tmp_path / "out"), "--no-progress", *extra],
+         "--corpus", str(tmp_path / "out"), "--no-progress", *extra],
         cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=TIMEOUT, check=False)
 
 

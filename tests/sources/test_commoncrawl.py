@@ -158,7 +158,7 @@ def test_missing_models_stop_the_run_with_the_command_to_run(tmp_path: Path) -> 
     with pytest.raises(UserError, match=r"en.sp.model: perplexity model missing; run `pipeline models lm"):
         run_source(CommonCrawl(_config(tmp_path / "none")), str(tmp_path / "raw"), str(tmp_path / "out"))
     run = subprocess.run([script("pipeline"), "run", "commoncrawl", "--input", str(tmp_path / "raw"),
-                          "--output", str(tmp_path / "out")], cwd=tmp_path, env=subprocess_env(),
+                          "--corpus", str(tmp_path / "out")], cwd=tmp_path, env=subprocess_env(),
                          capture_output=True, text=True)
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and "run `pipeline models lm --language en`" in run.stderr

@@ -296,7 +296,7 @@ def test_bad_pages_and_rows_are_skipped_and_counted_and_the_run_goes_on(tmp_path
     folder.mkdir()
     pq.write_table(pa.table({"id": ["5", None, "99999999999999999999"], "title": ["Five", "Null", "Big"],
                              "text": ["Five text.", "Null text.", "Big text."]}), folder / "train.parquet")
-    done = subprocess.run([script("pipeline"), "run", "wikipedia", "--input", str(raw), "--output",
+    done = subprocess.run([script("pipeline"), "run", "wikipedia", "--input", str(raw), "--corpus",
                            str(tmp_path / "out"), "--workers", "1", "--no-progress"],
                           check=False, capture_output=True, text=True, env=subprocess_env(), timeout=300)
     assert done.returncode == 0, done.stderr

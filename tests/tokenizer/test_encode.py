@@ -112,7 +112,7 @@ def test_killed_encode_process_resumes_into_identical_files(trained: TrainResult
     model.parent.mkdir(parents=True)
     model.write_bytes(trained.model.read_bytes())
     command = [script("tokenizer"), "encode", "--workers", "1", "--no-progress"]
-    subprocess.run(command + ["--output", "clean"], cwd=tmp_path, env=subprocess_env(), check=True,
+    subprocess.run(command + ["--tokens", "clean"], cwd=tmp_path, env=subprocess_env(), check=True,
                    capture_output=True, timeout=300)
     process = subprocess.Popen(command, cwd=tmp_path, env=subprocess_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -159,7 +159,7 @@ def _tokenizer(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_cli_encode_help_and_bad_input_is_one_line(trained: TrainResult, tmp_path: Path) -> None:
     help_text = _tokenizer("encode", "--help", cwd=tmp_path).stdout
-    for flag in ("--data", "--model", "--output", "--workers", "--heldout", "--restart"):
+    for flag in ("--corpus", "--model", "--tokens", "--workers", "--heldout", "--restart"):
         assert flag in help_text
     cases = []
     cases.append((_tokenizer("encode", "--model", str(trained.model), cwd=tmp_path), "no corpus found"))

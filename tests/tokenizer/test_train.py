@@ -111,7 +111,7 @@ def _one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
 @pytest.mark.slow
 def test_cli_train_defaults_and_help(tmp_path: Path) -> None:
     help_text = _tokenizer("train", "--help", cwd=tmp_path).stdout
-    for flag in ("--data", "--mixture", "--vocab-size", "--output", "--sample-mb", "--allow-smaller-vocab"):
+    for flag in ("--corpus", "--mixture", "--vocab-size", "--out", "--sample-mb", "--allow-smaller-vocab"):
         assert flag in help_text
     write_corpus(tmp_path / "data/corpus", {"c4": 60, "wikipedia": 30, "github": 20}, shard_docs=None)
     mixture = tmp_path / "mine.toml"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -42,12 +44,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     write_llama1_tokens(tokens)
     run = str(tmp_path / "run")
     cases = [
-        (["--model", "huge", "--data", str(tokens)], "unknown model preset 'huge' (known: debug, tiny, 1b, 7b, "
+        (["--model", "huge", "--tokens", str(tokens)], "unknown model preset 'huge' (known: debug, tiny, 1b, 7b, "
                                                       "13b, 33b, 65b)"),
-        (["--data", str(tmp_path / "none"), "--run", run], f"{tmp_path / 'none'}: token shard folder does not exist"),
-        (["--model", "debug", "--data", str(tokens), "--batch-tokens", "1000", "--run", run],
+        (["--tokens", str(tmp_path / "none"), "--run", run], f"{tmp_path / 'none'}: token shard folder does not exist"),
+        (["--model", "debug", "--tokens", str(tokens), "--batch-tokens", "1000", "--run", run],
          "batch of 1000 tokens is not a multiple of context length x micro-batch (32 x 4 = 128)"),
-        (["--mixture", "nope", "--data", str(tokens), "--run", run], "unknown mixture 'nope'"),
+        (["--mixture", "nope", "--tokens", str(tokens), "--run", run], "unknown mixture 'nope'"),
     ]
     for args, message in cases:
         code, err = exit_code(args, capsys)
@@ -56,10 +58,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
         assert not (tmp_path / "run").exists()  # the run folder its lock made is gone with it
     config = tmp_path / "bad.toml"
     config.write_text("stepz = 3\n")
-    code, err = exit_code(["--config", str(config), "--data", str(tokens)], capsys)
+    code, err = exit_code(["--config", str(config), "--tokens", str(tokens)], capsys)
     assert code == 2 and "bad.toml: unknown setting 'stepz'" in err
     config.write_text("[model]\ndim = 'wide'\n")
-    code, err = exit_code(["--config", str(config), "--data", str(tokens)], capsys)
+    code, err = exit_code(["--config", str(config), "--tokens", str(tokens)], capsys)
     assert code == 2 and "setting 'dim' must be int" in err
 
 
@@ -67,7 +69,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
 def test_corrupt_checkpoint_on_resume_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     tokens = tmp_path / "tokens"
     write_llama1_tokens(tokens)
-    args = ["--model", "debug", "--steps", "2", "--data", str(tokens), "--run", str(tmp_path / "run"), "--no-progress"]
+    args = ["--model", "debug", "--steps", "2", "--tokens", str(tokens), "--run", str(tmp_path / "run"), "--no-progress"]
     main(args)
     capsys.readouterr()
     model_file = tmp_path / "run" / "checkpoints" / "step-00000002" / "__0_0.distcp"
@@ -82,7 +84,7 @@ def test_checkpoint_of_another_model_shape_is_one_line_and_exit_2(tmp_path: Path
                                                                   capsys: pytest.CaptureFixture) -> None:
     tokens = tmp_path / "tokens"
     write_llama1_tokens(tokens)
-    args = ["--model", "debug", "--steps", "2", "--data", str(tokens), "--run", str(tmp_path / "run"), "--no-progress"]
+    args = ["--model", "debug", "--steps", "2", "--tokens", str(tokens), "--run", str(tmp_path / "run"), "--no-progress"]
     main(args)
     capsys.readouterr()
     wider = tmp_path / "wider.toml"
@@ -97,11 +99,13 @@ def test_every_training_flag_is_a_train_config_field() -> None:
     """The flags are the one list: each lands in the TrainConfig field of its own name."""
     import dataclasses
 
-    from train.cli import NOT_CONFIG, build_parser
+    from train.cli import NOT_CONFIG, add_arguments
     from train.config import TrainConfig
 
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    dests = {a.dest for a in build_parser()._actions if a.dest != "help"}
+    dests = {a.dest for a in parser._actions if a.dest != "help"}
     assert dests - NOT_CONFIG <= fields, dests - NOT_CONFIG - fields
 
 
@@ -111,7 +115,7 @@ def test_toml_config_and_cli_flags_resolve_into_the_run_folder(tmp_path: Path, c
     write_llama1_tokens(tokens)
     config = tmp_path / "small.toml"
     config.write_text("lr = 0.001\nseed = 3\n[model]\npreset = \"tiny\"\nn_layers = 1\n")
-    main(["--config", str(config), "--model", "debug", "--seed", "4", "--steps", "3", "--data", str(tokens),
+    main(["--config", str(config), "--model", "debug", "--seed", "4", "--steps", "3", "--tokens", str(tokens),
           "--run", str(tmp_path / "run"), "--no-progress"])
     resolved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert resolved["train"]["lr"] == 0.001 and resolved["train"]["seed"] == 4  # the flag beats the file
@@ -135,3 +139,37 @@ def test_train_then_plot_end_to_end(tmp_path: Path) -> None:
     missing = run_cli(["plot", "--run", "runs/nothing"], tmp_path)
     assert missing.returncode == 2 and missing.stderr.strip() == (
         "train: error: runs/nothing/metrics.jsonl: missing: not a training run folder (or no step has finished yet)")
+
+
+@pytest.mark.parametrize(("steps", "summary"), [
+    (1, r"loss of the one step \d+\.\d{4}; "),
+    (5, r"mean loss of the first 2 steps \d+\.\d{4}, of the last 2 \d+\.\d{4} \(\d+\.\d% (lower|higher)\); "),
+    (25, r"mean loss of the first 10 steps \d+\.\d{4}, of the last 10 \d+\.\d{4} \(\d+\.\d% (lower|higher)\); "),
+])
+def test_end_of_run_line_compares_windows_that_do_not_overlap(steps: int, summary: str, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    tokens = tmp_path / "tokens"
+    write_llama1_tokens(tokens)
+    main(["--model", "debug", "--steps", str(steps), "--tokens", str(tokens), "--run", str(tmp_path / "run"),
+          "--no-progress"])
+    (line,) = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(rf"train: steps 0-{steps} done; {summary}checkpoint \S+; metrics \S+metrics\.jsonl", line), line
+    assert "mfu" not in line.lower()
+
+
+def test_loss_summary_halves_a_short_run_and_says_which_way_the_loss_went() -> None:
+    from train.cli import loss_summary
+
+    assert loss_summary([3.0]) == "loss of the one step 3.0000"
+    assert loss_summary([1.0, 2.0]) == "mean loss of the first 1 step 1.0000, of the last 1 2.0000 (100.0% higher)"
+    assert loss_summary([5.0, 4.0, 3.0, 2.0, 1.0]) == \
+        "mean loss of the first 2 steps 4.5000, of the last 2 1.5000 (66.7% lower)"
+    losses = [float(25 - i) for i in range(25)]  # first 10: 25..16, last 10: 10..1
+    assert loss_summary(losses) == "mean loss of the first 10 steps 20.5000, of the last 10 5.5000 (73.2% lower)"
+
+
+def test_old_data_flag_still_trains_and_says_once_to_use_tokens(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    tokens = tmp_path / "tokens"
+    write_llama1_tokens(tokens)
+    main(["--model", "debug", "--steps", "1", "--data", str(tokens), "--run", str(tmp_path / "run"), "--no-progress"])
+    assert capsys.readouterr().err == "train: --data is deprecated; use --tokens\n"

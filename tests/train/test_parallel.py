@@ -38,7 +38,7 @@ def _config(tokens: Path, run: Path, **changes) -> ResolvedConfig:
 
 def _torchrun(tokens: Path, run: Path, *extra: str, processes: int = 2) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-           "-m", "train", "--model", "debug", "--data", str(tokens), "--run-dir", str(run), "--steps", str(STEPS),
+           "-m", "train", "--model", "debug", "--tokens", str(tokens), "--run-dir", str(run), "--steps", str(STEPS),
            "--batch-tokens", str(BATCH_TOKENS), "--device", "cpu", "--no-progress", *extra]
     env = dict(subprocess_env(), OMP_NUM_THREADS="1")
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -136,7 +136,7 @@ def test_bad_mesh_arithmetic_is_one_line_and_exit_2(world_size: int, extra: list
                                                     tmp_path: Path) -> None:
     # What every rank of `torchrun --nproc-per-node 3` checks before joining the others.
     env = dict(subprocess_env(), RANK="0", WORLD_SIZE=str(world_size), LOCAL_RANK="0")
-    cmd = [sys.executable, "-m", "train", "--model", "debug", "--data", str(tokens),
+    cmd = [sys.executable, "-m", "train", "--model", "debug", "--tokens", str(tokens),
            "--run-dir", str(tmp_path / "run"), "--batch-tokens", str(BATCH_TOKENS), "--device", "cpu", *extra]
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2

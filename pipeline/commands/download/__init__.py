@@ -10,25 +10,16 @@ Every downloader takes --out, --retries and --no-progress, and a --base-url (or
 
 from __future__ import annotations
 
-import argparse
-import importlib
+from pipeline.common.cli import Command
 
-from pipeline.common.errors import UserError
-
-# source -> module under pipeline/commands/download/ (each has `download(argv)` and `parser()`)
-DOWNLOADERS = {
-    "commoncrawl": "commoncrawl",
-    "c4": "c4",
-    "github": "github",
-    "wikipedia": "wikipedia",
-    "books": "books",
-    "arxiv": "arxiv",
-    "stackexchange": "stackexchange",
-}
-
-
-def command(args: argparse.Namespace) -> None:
-    module = DOWNLOADERS.get(args.source)
-    if module is None:
-        raise UserError(f"pipeline download {args.source}: unknown source (known: {', '.join(DOWNLOADERS)})")
-    importlib.import_module(f"pipeline.commands.download.{module}").download(args.rest)
+METAVAR = "SOURCE"
+# Each module under pipeline/commands/download/ has add_arguments() and run(), like any command.
+COMMANDS = [
+    Command("commoncrawl", "pipeline.commands.download.commoncrawl", "WET files of a CommonCrawl snapshot"),
+    Command("c4", "pipeline.commands.download.c4", "allenai/c4 'en' files from the Hugging Face Hub"),
+    Command("github", "pipeline.commands.download.github", "GitHub code files from the Hugging Face Hub"),
+    Command("wikipedia", "pipeline.commands.download.wikipedia", "Wikipedia XML dumps of the paper's languages"),
+    Command("books", "pipeline.commands.download.books", "Project Gutenberg books"),
+    Command("arxiv", "pipeline.commands.download.arxiv", "arXiv LaTeX source archives (requester-pays S3)"),
+    Command("stackexchange", "pipeline.commands.download.stackexchange", "Stack Exchange site dumps"),
+]

@@ -54,9 +54,10 @@ class SourceTar:
     md5: str
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pipeline download arxiv",
-                                description="Fetch arXiv source archives from the requester-pays S3 bucket.")
+DESCRIPTION = "Fetch arXiv source archives from the requester-pays S3 bucket."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--months", nargs="+", help="every archive of these months, YYMM (e.g. 2301 2302)")
     which.add_argument("--files", type=int, default=1, help="the first N archives of the manifest "
@@ -66,7 +67,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint-url", help="an S3-compatible endpoint instead of AWS (a mirror or test server)")
     p.add_argument("--keep-tars", action="store_true", help="keep each archive after unpacking it")
     add_common(p, "data/raw/arxiv", None)
-    return p
 
 
 def parse_manifest(data: bytes, source: str) -> list[SourceTar]:
@@ -204,8 +204,7 @@ def _holds_tar(gzipped: Path) -> bool:
     return len(head) >= 262 and head[257:262] == b"ustar"
 
 
-def download(argv: list[str]) -> list[Path]:
-    a = parser().parse_args(argv)
+def run(a: argparse.Namespace) -> list[Path]:
     if a.files < 1 or a.offset < 0 or a.retries < 0:
         raise UserError("--files must be at least 1, --offset and --retries at least 0")
     out = Path(a.out)

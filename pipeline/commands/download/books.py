@@ -38,9 +38,10 @@ class Catalogue:
     skipped: int = 0  # Text rows whose Text# is no number in ASCII digits
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pipeline download books",
-                                description="Fetch Project Gutenberg plain-text books from a mirror.")
+DESCRIPTION = "Fetch Project Gutenberg plain-text books from a mirror."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--ids", nargs="+", type=int, help="Gutenberg ebook numbers, e.g. 1342 84")
     which.add_argument("--catalogue", nargs="?", const=CATALOGUE,
@@ -49,7 +50,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="with --catalogue: at most this many books")
     p.add_argument("--delay", type=float, default=2.0, help="seconds between requests (default %(default)s)")
     add_common(p, "data/raw/books/gutenberg", MIRROR)
-    return p
 
 
 def mirror_folder(number: int) -> str:
@@ -79,8 +79,7 @@ def catalogue_ids(text: str, language: str | None, source: str) -> Catalogue:
     return found
 
 
-def download(argv: list[str]) -> list[Path]:
-    a = parser().parse_args(argv)
+def run(a: argparse.Namespace) -> list[Path]:
     if a.delay < 0 or (a.limit is not None and a.limit < 1):
         raise UserError("--delay must be at least 0 and --limit at least 1")
     base = a.base_url.rstrip("/")

@@ -13,16 +13,15 @@ from pipeline.commands.download.hub import add_hub_options, download_files
 REPO = "allenai/c4"
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pipeline download c4",
-                                description="Fetch allenai/c4 'en' json.gz files through the Hugging Face Hub.")
+DESCRIPTION = "Fetch allenai/c4 'en' json.gz files through the Hugging Face Hub."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=["train", "validation"], default="train", help="(default %(default)s)")
     add_hub_options(p, "data/raw/c4")
-    return p
 
 
-def download(argv: list[str]) -> list[Path]:
-    a = parser().parse_args(argv)
+def run(a: argparse.Namespace) -> list[Path]:
     written = [path for _, path in download_files(a, REPO, "en", f"c4-{a.split}.*.json.gz")]
     print(f"{len(written)} C4 file(s) in {a.out}")
     return written

@@ -54,19 +54,18 @@ def wet_paths(listing: Path, source: str, offset: int, count: int) -> WetPaths:
     return found
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pipeline download commoncrawl",
-                                description="Fetch a CommonCrawl snapshot's WET files (text extracted by CommonCrawl).")
+DESCRIPTION = "Fetch a CommonCrawl snapshot's WET files (text extracted by CommonCrawl)."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snapshot", required=True, help="snapshot name, e.g. CC-MAIN-2020-05 (the paper used 2017-2020)")
     p.add_argument("--segments", type=int, default=1, help="how many WET files to fetch (default %(default)s; "
                    "a snapshot has tens of thousands, about 150 MB each)")
     p.add_argument("--offset", type=int, default=0, help="skip this many WET files of the list first")
     add_common(p, "data/raw/commoncrawl", COMMONCRAWL_BASE)
-    return p
 
 
-def download(argv: list[str]) -> list[Path]:
-    a = parser().parse_args(argv)
+def run(a: argparse.Namespace) -> list[Path]:
     if not SNAPSHOT.match(a.snapshot):
         raise UserError(f"--snapshot {a.snapshot!r}: expected a name like CC-MAIN-2020-05")
     if a.segments < 1 or a.offset < 0:

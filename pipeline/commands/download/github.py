@@ -34,11 +34,11 @@ FETCHED = ".fetched"  # the verified download before its column is renamed; neve
 ROW_GROUP_LIMIT = 512 * MiB  # the Hub's parquet files hold row groups of a few tens of MB
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pipeline download github",
-                                description=f"Fetch {REPO} parquet files (BigQuery's GitHub dump) through the Hub.")
+DESCRIPTION = f"Fetch {REPO} parquet files (BigQuery's GitHub dump) through the Hub."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     add_hub_options(p, "data/raw/github")
-    return p
 
 
 def rename_columns(src: Path, dest: Path, source: str) -> None:
@@ -92,8 +92,7 @@ def _within_limit(size: int, group: int, source: str) -> None:
                       f"the most herd holds in memory; removed")
 
 
-def download(argv: list[str]) -> list[Path]:
-    a = parser().parse_args(argv)
+def run(a: argparse.Namespace) -> list[Path]:
     written = []
     for url, path in download_files(a, REPO, "data", "train-*.parquet", FETCHED):
         if path.name.endswith(FETCHED):

@@ -38,14 +38,14 @@ class SiteArchive:
     sha1: str
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pipeline download stackexchange",
-                                description="Fetch Stack Exchange data-dump archives (.7z per site).")
+DESCRIPTION = "Fetch Stack Exchange data-dump archives (.7z per site)."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sites", nargs="+", help="site names, e.g. math.stackexchange.com stackoverflow.com")
     p.add_argument("--largest", type=int, default=PAPER_SITES,
                    help="without --sites: the N largest sites by archive size (default %(default)s)")
     add_common(p, "data/raw/stackexchange", ARCHIVE_BASE)
-    return p
 
 
 def site_archives(listing: bytes, source: str) -> dict[str, SiteArchive]:
@@ -85,8 +85,7 @@ def choose(archives: dict[str, SiteArchive], sites: list[str] | None, largest: i
     return sorted(archives.values(), key=lambda a: (-a.size, a.site))[:largest]
 
 
-def download(argv: list[str]) -> list[Path]:
-    a = parser().parse_args(argv)
+def run(a: argparse.Namespace) -> list[Path]:
     base = a.base_url.rstrip("/")
     out = Path(a.out)
     get = fetcher(a)

@@ -38,16 +38,16 @@ class DumpFile:
     sha1: str
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pipeline download wikipedia",
-                                description="Fetch Wikipedia pages-articles multistream dumps and their indexes.")
+DESCRIPTION = "Fetch Wikipedia pages-articles multistream dumps and their indexes."
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--date", required=True, help="dump date YYYYMMDD (the paper used June-August 2022 dumps; "
                    "Wikimedia keeps the last few months, older ones are on mirrors)")
     paper_languages = list(source_class("wikipedia").config_class().languages)  # the source's default: the paper's 20
     p.add_argument("--languages", nargs="+", default=paper_languages,
                    help="wiki language codes (default: the paper's 20: %(default)s)")
     add_common(p, "data/raw/wikipedia", WIKIMEDIA_BASE)
-    return p
 
 
 def dump_files(status: object, source: str, prefix: str) -> list[DumpFile]:
@@ -82,8 +82,7 @@ def dump_files(status: object, source: str, prefix: str) -> list[DumpFile]:
     return found
 
 
-def download(argv: list[str]) -> list[Path]:
-    a = parser().parse_args(argv)
+def run(a: argparse.Namespace) -> list[Path]:
     if not DATE.match(a.date):
         raise UserError(f"--date {a.date!r}: expected YYYYMMDD, e.g. 20220701")
     bad = [lang for lang in a.languages if not LANGUAGE.match(lang)]

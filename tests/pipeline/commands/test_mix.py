@@ -69,7 +69,7 @@ def _meta(folder: Path, tokens: int, sha: str = "a" * 64) -> None:
 @pytest.mark.slow
 def test_pipeline_mix_prints_table_1_and_warns_beyond_the_cap(tmp_path: Path) -> None:
     _corpus(tmp_path / "data" / "corpus")
-    result = _pipeline("mix", "--mixture", _toml(tmp_path), "--tokens", "10K", cwd=tmp_path)
+    result = _pipeline("mix", "--mixture", _toml(tmp_path), "--total-tokens", "10K", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "mixture small: 10.00K tokens (10,000)"
@@ -78,7 +78,7 @@ def test_pipeline_mix_prints_table_1_and_warns_beyond_the_cap(tmp_path: Path) ->
     assert lines[2].split() == ["c4", "75.0%", "1.00K", "corpus", "bytes", "(est.)", "7.50K", "7.50"]
     assert lines[3].split() == ["wikipedia", "25.0%", "1.00K", "corpus", "bytes", "(est.)", "2.50K", "2.50"]
     assert result.stderr.strip() == "warning: c4: 7.50 epochs, more than the repeat cap of 3 (--max-epochs)"
-    relaxed = _pipeline("mix", "--mixture", _toml(tmp_path), "--tokens", "10K", "--max-epochs", "8", cwd=tmp_path)
+    relaxed = _pipeline("mix", "--mixture", _toml(tmp_path), "--total-tokens", "10K", "--max-epochs", "8", cwd=tmp_path)
     assert relaxed.returncode == 0 and relaxed.stderr == ""
 
 
@@ -108,11 +108,11 @@ def test_pipeline_mix_bad_input_is_one_line(tmp_path: Path) -> None:
 def test_pipeline_mix_refuses_token_shards_of_different_tokenizers(tmp_path: Path) -> None:
     _meta(tmp_path / "data" / "tokens" / "c4", 100, sha="a" * 64)
     _meta(tmp_path / "data" / "tokens" / "wikipedia", 100, sha="b" * 64)
-    _one_line_error(_pipeline("mix", "--mixture", _toml(tmp_path), "--tokens", "1000", cwd=tmp_path),
+    _one_line_error(_pipeline("mix", "--mixture", _toml(tmp_path), "--total-tokens", "1000", cwd=tmp_path),
                     "refusing to mix them")
     model = tmp_path / "data" / "tokenizer" / "llama1.model"
     model.parent.mkdir(parents=True)
     model.write_bytes(b"not the tokenizer that encoded them")
     _meta(tmp_path / "data" / "tokens" / "wikipedia", 100, sha="a" * 64)
-    _one_line_error(_pipeline("mix", "--mixture", _toml(tmp_path), "--tokens", "1000", cwd=tmp_path),
+    _one_line_error(_pipeline("mix", "--mixture", _toml(tmp_path), "--total-tokens", "1000", cwd=tmp_path),
                     "data/tokenizer/llama1.model", "refusing to mix them")

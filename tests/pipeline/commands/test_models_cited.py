@@ -51,7 +51,7 @@ def test_cited_pages_of_real_warcs_are_the_reference_class(tmp_path: Path) -> No
     run_source(Wikipedia(), str(tmp_path / "wiki"), str(tmp_path / "corpus"), show_progress=False)
     run = subprocess.run([script("pipeline"), "models", "classifier", "--positives", "cited",
                           "--cited-urls", str(tmp_path / "corpus/wikipedia"), "--negatives", str(REAL),
-                          "--min-chars", "300", "--output", str(tmp_path / "models")],
+                          "--min-chars", "300", "--out", str(tmp_path / "models")],
                          cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     info = json.loads((tmp_path / "models/classifier.json").read_text())

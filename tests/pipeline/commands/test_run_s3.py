@@ -1,4 +1,4 @@
-"""`pipeline run c4 --input s3://... --output s3://...` against an S3-compatible server on
+"""`pipeline run c4 --input s3://... --corpus s3://...` against an S3-compatible server on
 127.0.0.1 (moto) writes the same shards as the same run on local folders."""
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def test_c4_from_and_to_s3_gives_the_shards_of_local_folders(s3_endpoint: str, t
     write_c4_sample(tmp_path / "raw" / "c4", seed=0)
     _upload(tmp_path / "raw" / "c4", "raw", "c4")
     _upload(tmp_path / "nothing", "corpus", "")  # the output bucket, empty
-    main(["run", "c4", "--input", str(tmp_path / "raw" / "c4"), "--output", str(tmp_path / "local"),
+    main(["run", "c4", "--input", str(tmp_path / "raw" / "c4"), "--corpus", str(tmp_path / "local"),
           "--workers", "2", "--no-progress"])
-    main(["run", "c4", "--input", "s3://raw/c4", "--output", "s3://corpus/v1", "--workers", "2", "--no-progress"])
+    main(["run", "c4", "--input", "s3://raw/c4", "--corpus", "s3://corpus/v1", "--workers", "2", "--no-progress"])
     local = tmp_path / "local" / "c4"
     published = _objects("corpus", "v1/c4")
     manifest = json.loads(published["manifest.json"])
@@ -55,7 +55,7 @@ def test_c4_from_and_to_s3_gives_the_shards_of_local_folders(s3_endpoint: str, t
     stats = json.loads(published["stats.json"])
     assert stats["stages"] == json.loads((local / "stats.json").read_text())["stages"]
     # A rerun finds the staged run complete and the same manifest published: nothing changes.
-    main(["run", "c4", "--input", "s3://raw/c4", "--output", "s3://corpus/v1", "--no-progress"])
+    main(["run", "c4", "--input", "s3://raw/c4", "--corpus", "s3://corpus/v1", "--no-progress"])
     assert {k: v for k, v in _objects("corpus", "v1/c4").items() if k != "timings.json"} == \
         {k: v for k, v in published.items() if k != "timings.json"}
 

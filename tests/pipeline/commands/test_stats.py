@@ -32,6 +32,6 @@ def test_run_that_strips_every_book_says_so(tmp_path: Path) -> None:
     done = cli("books", tmp_path / "raw", tmp_path / "out")
     assert done.returncode == 0
     assert "warning: books: strip_gutenberg dropped 3 of 3 documents as empty_after_stripping" in done.stdout
-    command = [script("pipeline"), "stats", "--output", str(tmp_path / "out")]
+    command = [script("pipeline"), "stats", "--corpus", str(tmp_path / "out")]
     shown = subprocess.run(command, check=True, capture_output=True, text=True, env=subprocess_env())
     assert "warning: books: strip_gutenberg dropped 3 of 3 documents as empty_after_stripping" in shown.stdout

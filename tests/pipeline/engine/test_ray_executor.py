@@ -198,11 +198,11 @@ def test_documents_that_stall_or_kill_their_worker_are_dropped_as_locally(
 def test_cli_runs_a_source_on_ray(tmp_path: Path, ray_address: str) -> None:
     write_inputs(tmp_path / "in", files=4, per_file=40)
     base = [script("pipeline"), "run", "jsonl", "--input", str(tmp_path / "in"), "--tasks", "2", "--no-progress"]
-    local = subprocess.run(base + ["--output", str(tmp_path / "local")], cwd=tmp_path, env=subprocess_env(),
+    local = subprocess.run(base + ["--corpus", str(tmp_path / "local")], cwd=tmp_path, env=subprocess_env(),
                            capture_output=True, text=True)
     assert local.returncode == 0, local.stderr
     on_ray = subprocess.run(
-        base + ["--output", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_address],
+        base + ["--corpus", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_address],
         cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=300,
     )
     assert on_ray.returncode == 0, on_ray.stderr
@@ -215,7 +215,7 @@ def test_no_cluster_at_the_address_is_one_line_and_exit_2(tmp_path: Path) -> Non
     write_inputs(tmp_path / "in", files=1, per_file=5)
     port = _free_port()  # nothing listens there
     result = subprocess.run(
-        [script("pipeline"), "run", "jsonl", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+        [script("pipeline"), "run", "jsonl", "--input", str(tmp_path / "in"), "--corpus", str(tmp_path / "out"),
          "--executor", "ray", "--address", f"127.0.0.1:{port}"],
         cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=120,
     )
@@ -229,7 +229,7 @@ def test_ray_not_installed_is_one_line_and_exit_2(tmp_path: Path) -> None:
     write_inputs(tmp_path / "in", files=1, per_file=5)
     code = (
         "import sys; sys.modules['ray'] = None; from pipeline.cli import main; "
-        f"main(['run', 'jsonl', '--input', {str(tmp_path / 'in')!r}, '--output', {str(tmp_path / 'out')!r}, "
+        f"main(['run', 'jsonl', '--input', {str(tmp_path / 'in')!r}, '--corpus', {str(tmp_path / 'out')!r}, "
         "'--executor', 'ray'])"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=subprocess_env(), capture_output=True, text=True)

@@ -76,10 +76,10 @@ def _pipeline(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Complete
 
 def test_a_source_from_another_package_runs_through_pipeline_run(tmp_path: Path) -> None:
     env = _plugin(tmp_path)
-    done = _pipeline(env, tmp_path, "sample", "--sources", "tiny", "--out", "raw", "--seed", "7")
+    done = _pipeline(env, tmp_path, "sample", "--sources", "tiny", "--raw", "raw", "--seed", "7")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "raw/tiny/sample.txt").read_text() == "seed 7\n# a comment\nlast line\n"
-    done = _pipeline(env, tmp_path, "run", "tiny", "--input", "raw/tiny", "--output", "corpus", "--workers", "1",
+    done = _pipeline(env, tmp_path, "run", "tiny", "--input", "raw/tiny", "--corpus", "corpus", "--workers", "1",
                      "--no-progress")
     assert done.returncode == 0, done.stderr
     # Read back with pyarrow, not with the engine's reader.
@@ -101,7 +101,7 @@ def test_unknown_or_broken_sources_are_one_line(tmp_path: Path) -> None:
         ("missing", "source 'missing' (tinysource_gone:Source) cannot be loaded: ModuleNotFoundError: "
                     "No module named 'tinysource_gone'"),
     ]:
-        done = _pipeline(env, tmp_path, "run", name, "--input", "in", "--output", "out")
+        done = _pipeline(env, tmp_path, "run", name, "--input", "in", "--corpus", "out")
         assert done.returncode == 2
         assert done.stderr.strip().splitlines() == [f"pipeline: error: {message}"]
     assert not (tmp_path / "out").exists()

@@ -23,7 +23,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "reference.jsonl").write_text(
         "\n".join(json.dumps({"text": document(rng, 3)}) for _ in range(400)) + "\n")
     run = subprocess.run([script("pipeline"), "models", "lm", "--language", "en", "--input",
-                          str(folder / "reference.jsonl"), "--output", str(folder / "models")],
+                          str(folder / "reference.jsonl"), "--out", str(folder / "models")],
                          capture_output=True, text=True, env=subprocess_env(), cwd=folder)
     assert run.returncode == 0, run.stderr
     return folder / "models"

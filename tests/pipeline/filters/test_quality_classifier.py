@@ -31,7 +31,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "wiki.jsonl").write_text("\n".join(json.dumps({"text": _reference(rng)}) for _ in range(150)) + "\n")
     (folder / "cc.jsonl").write_text("\n".join(json.dumps({"text": _random_page(rng)}) for _ in range(200)) + "\n")
     run = subprocess.run([script("pipeline"), "models", "classifier", "--positives", str(folder / "wiki.jsonl"),
-                          "--negatives", str(folder / "cc.jsonl"), "--output", str(folder / "models")],
+                          "--negatives", str(folder / "cc.jsonl"), "--out", str(folder / "models")],
                          capture_output=True, text=True, env=subprocess_env(), cwd=folder)
     assert run.returncode == 0, run.stderr
     return folder / "models"

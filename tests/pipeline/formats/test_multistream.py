@@ -179,7 +179,7 @@ def dump_xml_bytes(pages: list[Page]) -> bytes:
 
 
 def _run(raw: Path, out: Path, config: Path, *extra: str) -> dict:
-    main(["run", "wikipedia", "--input", str(raw), "--output", str(out), "--config", str(config), "--no-progress",
+    main(["run", "wikipedia", "--input", str(raw), "--corpus", str(out), "--config", str(config), "--no-progress",
           *extra])
     return json.loads((out / "wikipedia" / "manifest.json").read_text())
 

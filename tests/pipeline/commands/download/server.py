@@ -7,11 +7,13 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
 import pytest
 
 from pipeline.cli import main
+from pipeline.common.cli import parse
 
 
 class Server:
@@ -123,3 +125,9 @@ def cli_error(argv: list[str], capsys: pytest.CaptureFixture) -> str:
 
 def files_under(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def download_with(downloader: ModuleType, argv: list[str]) -> list[Path]:
+    """Run one downloader module as `pipeline download NAME ARGV` does; the files it wrote."""
+    name = downloader.__name__.rsplit(".", 1)[-1]
+    return downloader.run(parse(downloader, f"pipeline download {name}", argv))

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.commands.download import arxiv
-from pipeline.commands.download.arxiv import MANIFEST, download
+from pipeline.commands.download.arxiv import MANIFEST
+from pipeline.commands.download import arxiv as downloader
 from sources.arxiv import ArXiv
-from tests.pipeline.commands.download.server import cli_error, files_under, no_sleep
+from tests.pipeline.commands.download.server import cli_error, files_under, no_sleep, download_with
 
 TEX = rb"\documentclass{article}\begin{document}\section{Intro}Hello.\end{document}" + b"\n"
 
@@ -68,7 +69,7 @@ def _args(s3_endpoint: str, out: Path, *extra: str) -> list[str]:
 
 def test_archives_are_verified_and_unpacked_one_file_per_paper(bucket: dict, s3_endpoint: str,
                                                                tmp_path: Path) -> None:
-    markers = download(_args(s3_endpoint, tmp_path, "--months", "2302"))
+    markers = download_with(downloader, _args(s3_endpoint, tmp_path, "--months", "2302"))
     assert [m.name for m in markers] == ["arXiv_src_2302_001.tar.unpacked"]
     assert json.loads(markers[0].read_text()) == {"papers": 2, "pdf_only": 1, "other": 0}
     assert files_under(tmp_path) == ["2302/2302.00001.tar.gz", "2302/2302.00002.gz", "arXiv_src_2302_001.tar.unpacked"]
@@ -79,7 +80,7 @@ def test_archives_are_verified_and_unpacked_one_file_per_paper(bucket: dict, s3_
     assert inputs == [str(tmp_path / "2302" / "2302.00001.tar.gz"), str(tmp_path / "2302" / "2302.00002.gz")]
     assert [d.id for i in inputs for d in ArXiv().read(i)] == ["2302.00001", "2302.00002"]
     # --files takes the manifest's order; an archive already unpacked is not fetched again.
-    markers = download(_args(s3_endpoint, tmp_path, "--files", "2", "--keep-tars"))
+    markers = download_with(downloader, _args(s3_endpoint, tmp_path, "--files", "2", "--keep-tars"))
     assert (tmp_path / "arXiv_src_2301_001.tar.fetched").read_bytes() == bucket["src/arXiv_src_2301_001.tar"]
     assert not (tmp_path / "arXiv_src_2302_001.tar.fetched").exists()
 
@@ -100,7 +101,7 @@ def test_a_cut_download_resumes_with_a_ranged_get(bucket: dict, s3_endpoint: str
         return response
 
     monkeypatch.setattr(arxiv.S3Objects, "_get", get_and_cut_the_first_body)
-    download(_args(s3_endpoint, tmp_path, "--keep-tars"))
+    download_with(downloader, _args(s3_endpoint, tmp_path, "--keep-tars"))
     key = "src/arXiv_src_2301_001.tar"
     assert ranges == [0, len(bucket[key]) // 2]
     assert (tmp_path / "arXiv_src_2301_001.tar.fetched").read_bytes() == bucket[key]

@@ -8,10 +8,11 @@ from typing import Iterator
 import pytest
 
 from pipeline.commands.download import books
-from pipeline.commands.download.books import download, mirror_folder
+from pipeline.commands.download.books import mirror_folder
+from pipeline.commands.download import books as downloader
 from pipeline.commands.download.fetch import USER_AGENT
 from sources.books import Books
-from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, resumed_gets
+from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, resumed_gets, download_with
 
 CATALOGUE = (
     "Text#,Type,Issued,Title,Language,Authors,Subjects,LoCC,Bookshelves\n"
@@ -50,7 +51,7 @@ def test_mirror_layout() -> None:
 def test_books_by_id_and_from_the_catalogue_politely(server: Server, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "gutenberg"
-    written = download(_args(server, out, "--ids", "1342", "7"))
+    written = download_with(downloader, _args(server, out, "--ids", "1342", "7"))
     assert [p.name for p in written] == ["pg1342.txt", "pg7.txt"]
     assert (out / "pg1342.txt").read_bytes() == _book(1342)
     assert (out / "pg7.txt").read_bytes() == _book(7)  # N-0.txt was missing: N.txt instead
@@ -59,14 +60,14 @@ def test_books_by_id_and_from_the_catalogue_politely(server: Server, tmp_path: P
     pauses: list[float] = []
     monkeypatch.setattr(books.time, "sleep", pauses.append)
     catalogue = ["--catalogue", f"{server.url}/catalogue.csv", "--delay", "1.5"]  # the last --delay counts
-    written = download(_args(server, out, *catalogue, "--language", "en"))
+    written = download_with(downloader, _args(server, out, *catalogue, "--language", "en"))
     assert [p.name for p in written] == ["pg1342.txt", "pg84.txt", "pg7.txt"]
     assert pauses == []  # only 84 was fetched: one request, nothing to wait for
-    download(_args(server, out, *catalogue))
+    download_with(downloader, _args(server, out, *catalogue))
     assert pauses == []  # 2000 is fetched with one request
     (out / "pg84.txt").unlink()
     (out / "pg2000.txt").unlink()
-    download(_args(server, out, "--ids", "84", "2000", "--delay", "1.5"))
+    download_with(downloader, _args(server, out, "--ids", "84", "2000", "--delay", "1.5"))
     assert pauses == [1.5]
     assert files_under(tmp_path) == ["gutenberg/pg1342.txt", "gutenberg/pg2000.txt", "gutenberg/pg7.txt",
                                      "gutenberg/pg84.txt"]
@@ -77,7 +78,7 @@ def test_a_cut_book_resumes_with_a_range_request(server: Server, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     path = f"{mirror_folder(84)}/84-0.txt"
     cut_once(server, monkeypatch, path)
-    download(_args(server, tmp_path, "--ids", "84"))
+    download_with(downloader, _args(server, tmp_path, "--ids", "84"))
     assert (tmp_path / "pg84.txt").read_bytes() == _book(84)
     assert server.gets(path) == resumed_gets(_book(84))
 

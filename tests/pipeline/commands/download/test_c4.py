@@ -10,10 +10,11 @@ from typing import Iterator
 
 import pytest
 
-from pipeline.commands.download.c4 import REPO, download
+from pipeline.commands.download.c4 import REPO
+from pipeline.commands.download import c4 as downloader
 from sources.c4 import C4
 from tests.pipeline.commands.download.hub_server import dataset_server, hub_args, serve_dataset
-from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, resumed_gets
+from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, resumed_gets, download_with
 
 
 def _c4_file(n: int) -> bytes:
@@ -32,12 +33,12 @@ def server() -> Iterator[Server]:
 
 
 def test_train_files_from_an_offset_verified_by_their_lfs_sha256(server: Server, tmp_path: Path) -> None:
-    written = download(hub_args(server, tmp_path, "--files", "2", "--offset", "1"))
+    written = download_with(downloader, hub_args(server, tmp_path, "--files", "2", "--offset", "1"))
     assert [p.name for p in written] == NAMES[1:3]
     for path in written:
         assert path.read_bytes() == server.bodies[path.name]
     assert C4().list_inputs(str(tmp_path)) == [str(p) for p in written]
-    (valid,) = download(hub_args(server, tmp_path, "--split", "validation", "--files", "5"))
+    (valid,) = download_with(downloader, hub_args(server, tmp_path, "--split", "validation", "--files", "5"))
     assert valid.name == NAMES[3]
     assert files_under(tmp_path) == sorted([*NAMES[1:3], NAMES[3]])
 
@@ -46,7 +47,7 @@ def test_a_cut_file_resumes_with_a_range_request(server: Server, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     path = f"datasets/{REPO}/resolve/main/en/{NAMES[0]}"
     cut_once(server, monkeypatch, path)
-    (written,) = download(hub_args(server, tmp_path))
+    (written,) = download_with(downloader, hub_args(server, tmp_path))
     assert written.read_bytes() == server.bodies[NAMES[0]]
     assert server.gets(path) == resumed_gets(server.bodies[NAMES[0]])
 
@@ -71,7 +72,7 @@ def test_the_token_goes_to_the_hub_but_not_to_the_cdn_it_redirects_to(server: Se
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
     with Server({"signed/file.json.gz": server.bodies[NAMES[0]]}) as cdn:
         server.redirects[f"datasets/{REPO}/resolve/main/en/{NAMES[0]}"] = f"{cdn.url}/signed/file.json.gz"
-        (written,) = download(hub_args(server, tmp_path))
+        (written,) = download_with(downloader, hub_args(server, tmp_path))
         assert written.read_bytes() == server.bodies[NAMES[0]]
         assert cdn.requests == [("signed/file.json.gz", None)]
         assert "Authorization" not in cdn.headers[0]

@@ -3,18 +3,17 @@ retries after a dropped connection, resume with a Range request, clear errors.""
 
 from __future__ import annotations
 
-import argparse
 import gzip
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from pipeline.commands.download import command
-from pipeline.commands.download.commoncrawl import download
+from pipeline.cli import main
+from pipeline.commands.download import commoncrawl as downloader
 from pipeline.common.errors import UserError
 from sources.commoncrawl import CommonCrawl
-from tests.pipeline.commands.download.server import Server, cli_error, cut_once, resumed_gets
+from tests.pipeline.commands.download.server import Server, cli_error, cut_once, resumed_gets, download_with
 
 SNAPSHOT = "CC-MAIN-2020-05"
 SEGMENTS = [f"crawl-data/{SNAPSHOT}/segments/1/wet/CC-MAIN-2020-0{n}.warc.wet.gz" for n in range(3)]
@@ -30,7 +29,7 @@ def server() -> Iterator[Server]:
 
 
 def _download(server: Server, out: Path, *extra: str) -> list[Path]:
-    return download(["--snapshot", SNAPSHOT, "--base-url", server.url, "--out", str(out), "--no-progress", *extra])
+    return download_with(downloader, ["--snapshot", SNAPSHOT, "--base-url", server.url, "--out", str(out), "--no-progress", *extra])
 
 
 def test_fetches_the_listing_and_the_first_segments(server: Server, tmp_path: Path) -> None:
@@ -69,13 +68,12 @@ def test_missing_snapshot_bad_name_and_unknown_sources_are_one_line_errors(serve
                      "--out", str(tmp_path), "--no-progress"], capsys)
     assert "wet.paths.gz: HTTP 404" in err
     with pytest.raises(UserError, match="expected a name like CC-MAIN-2020-05"):
-        download(["--snapshot", "latest", "--out", str(tmp_path)])
+        download_with(downloader, ["--snapshot", "latest", "--out", str(tmp_path)])
     err = cli_error(["download", "books3", "--anything"], capsys)
     assert "pipeline download books3: unknown source" in err
 
 
 def test_command_delegates_by_source(server: Server, tmp_path: Path) -> None:
-    args = argparse.Namespace(source="commoncrawl", rest=["--snapshot", SNAPSHOT, "--base-url", server.url,
-                                                          "--out", str(tmp_path), "--no-progress"])
-    command(args)
+    main(["download", "commoncrawl", "--snapshot", SNAPSHOT, "--base-url", server.url, "--out", str(tmp_path),
+          "--no-progress"])
     assert (tmp_path / "CC-MAIN-2020-00.warc.wet.gz").exists()

@@ -11,11 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.commands.download.github import REPO, download
+from pipeline.commands.download.github import REPO
+from pipeline.commands.download import github as downloader
 from pipeline.engine.document import Document
 from sources.github import GitHub
 from tests.pipeline.commands.download.hub_server import dataset_server, hub_args, serve_dataset
-from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, requested_by, resumed_gets
+from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, requested_by, resumed_gets, download_with
 
 NAMES = [f"train-{n:05d}-of-01126.parquet" for n in range(2)]
 
@@ -42,7 +43,7 @@ def server() -> Iterator[Server]:
 
 
 def test_verified_files_get_the_column_names_the_source_reads(server: Server, tmp_path: Path) -> None:
-    written = download(hub_args(server, tmp_path, "--files", "2"))
+    written = download_with(downloader, hub_args(server, tmp_path, "--files", "2"))
     assert [p.name for p in written] == NAMES
     assert files_under(tmp_path) == NAMES  # the fetched originals are gone
     original = pq.read_table(io.BytesIO(server.bodies[NAMES[0]]))
@@ -54,7 +55,7 @@ def test_verified_files_get_the_column_names_the_source_reads(server: Server, tm
     docs = [d for d in source.read(str(written[0])) if isinstance(d, Document)]
     assert [d.text for d in docs] == original.column("code").to_pylist()
     # A rerun finds the converted files and fetches nothing.
-    rerun = requested_by(server, lambda: download(hub_args(server, tmp_path, "--files", "2")))
+    rerun = requested_by(server, lambda: download_with(downloader, hub_args(server, tmp_path, "--files", "2")))
     assert rerun == [f"api/datasets/{REPO}/tree/main/data"]
 
 
@@ -62,7 +63,7 @@ def test_a_cut_file_resumes_with_a_range_request(server: Server, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     path = f"datasets/{REPO}/resolve/main/data/{NAMES[0]}"
     cut_once(server, monkeypatch, path)
-    download(hub_args(server, tmp_path))
+    download_with(downloader, hub_args(server, tmp_path))
     assert server.gets(path) == resumed_gets(server.bodies[NAMES[0]])
     assert pq.read_table(tmp_path / NAMES[0]).column("content").to_pylist() == \
         pq.read_table(io.BytesIO(server.bodies[NAMES[0]])).column("code").to_pylist()

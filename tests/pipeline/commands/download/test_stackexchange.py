@@ -8,9 +8,9 @@ from typing import Iterator
 
 import pytest
 
-from pipeline.commands.download.stackexchange import download
+from pipeline.commands.download import stackexchange as downloader
 from sources.stackexchange import StackExchange
-from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, resumed_gets
+from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, resumed_gets, download_with
 
 ARCHIVES = {  # name -> size of a stand-in body (the downloader never opens the archives)
     "math.stackexchange.com.7z": 90_000,
@@ -47,21 +47,21 @@ def _args(server: Server, out: Path, *extra: str) -> list[str]:
 
 
 def test_the_largest_sites_posts_archives_verified(server: Server, tmp_path: Path) -> None:
-    written = download(_args(server, tmp_path, "--largest", "2"))
+    written = download_with(downloader, _args(server, tmp_path, "--largest", "2"))
     # By size: Stack Overflow's Posts (its Users table and meta sites are not candidates), then math.
     assert [p.name for p in written] == ["stackoverflow.com.7z", "math.stackexchange.com.7z"]
     assert (tmp_path / "stackoverflow.com.7z").read_bytes() == server.bodies["stackoverflow.com-Posts.7z"]
     assert (tmp_path / "math.stackexchange.com.7z").read_bytes() == server.bodies["math.stackexchange.com.7z"]
     assert files_under(tmp_path) == ["math.stackexchange.com.7z", "stackoverflow.com.7z"]
     assert StackExchange().list_inputs(str(tmp_path)) == sorted(str(p) for p in written)
-    written = download(_args(server, tmp_path, "--sites", "tex.stackexchange.com"))
+    written = download_with(downloader, _args(server, tmp_path, "--sites", "tex.stackexchange.com"))
     assert [p.name for p in written] == ["tex.stackexchange.com.7z"]
 
 
 def test_a_cut_archive_resumes_with_a_range_request(server: Server, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     cut_once(server, monkeypatch, "physics.stackexchange.com.7z")
-    download(_args(server, tmp_path, "--sites", "physics.stackexchange.com"))
+    download_with(downloader, _args(server, tmp_path, "--sites", "physics.stackexchange.com"))
     body = server.bodies["physics.stackexchange.com.7z"]
     assert (tmp_path / "physics.stackexchange.com.7z").read_bytes() == body
     assert server.gets("physics.stackexchange.com.7z") == resumed_gets(body)

@@ -9,10 +9,10 @@ from typing import Iterator
 
 import pytest
 
-from pipeline.commands.download.wikipedia import download
+from pipeline.commands.download import wikipedia as downloader
 from sources.samples.wikipedia import Page, write_dump
 from sources.wikipedia import Wikipedia, WikipediaConfig
-from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, requested_by, resumed_gets
+from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, requested_by, resumed_gets, download_with
 
 DATE = "20220701"
 DUMP = f"enwiki-{DATE}-pages-articles-multistream1.xml-p1p41242.bz2"
@@ -45,7 +45,7 @@ def _args(server: Server, out: Path) -> list[str]:
 
 def test_fetches_every_file_of_the_multistream_job_verified(server: Server, tmp_path: Path) -> None:
     out = tmp_path / "raw"
-    written = download(_args(server, out))
+    written = download_with(downloader, _args(server, out))
     assert sorted(p.name for p in written) == sorted([DUMP, INDEX])
     assert files_under(out) == sorted([DUMP, INDEX])
     for path in written:
@@ -55,14 +55,14 @@ def test_fetches_every_file_of_the_multistream_job_verified(server: Server, tmp_
     assert Wikipedia(WikipediaConfig(task_bytes=0)).list_inputs(str(out)) == [str(out / DUMP)]
     (out / DUMP.replace("multistream1", "multistream2")).with_suffix(".bz2.part").unlink()
     # A rerun fetches nothing again.
-    assert requested_by(server, lambda: download(_args(server, out))) == [f"enwiki/{DATE}/dumpstatus.json"]
+    assert requested_by(server, lambda: download_with(downloader, _args(server, out))) == [f"enwiki/{DATE}/dumpstatus.json"]
 
 
 def test_a_cut_download_resumes_with_a_range_request(server: Server, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     path = f"enwiki/{DATE}/{DUMP}"
     cut_once(server, monkeypatch, path)
-    download(_args(server, tmp_path))
+    download_with(downloader, _args(server, tmp_path))
     assert (tmp_path / DUMP).read_bytes() == server.bodies[DUMP]
     assert server.gets(path) == resumed_gets(server.bodies[DUMP])
 

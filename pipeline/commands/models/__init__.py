@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +38,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipeline.common.cli import Command
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import write_json_atomic
 from pipeline.filters.perplexity import lm_model_path, sp_model_path
@@ -184,7 +184,7 @@ def trained_on_generated_sample(paths: list[str]) -> bool:
     return any(is_generated(p) for p in paths)
 
 
-def _default_input(given: list[str] | None, defaults: list[str], what: str, flag: str) -> list[str]:
+def default_input(given: list[str] | None, defaults: list[str], what: str, flag: str) -> list[str]:
     if given:
         return given
     for candidate in defaults:
@@ -381,76 +381,26 @@ def _train(wiki: list[str], cc: list[str], random_inputs: list[str], inputs: dic
     return description
 
 
-# --- command -----------------------------------------------------------------------------
+# --- commands: pipeline/commands/models/lm.py and classifier.py --------------------------------
+
+METAVAR = "KIND"
+COMMANDS = [
+    Command("lm", "pipeline.commands.models.lm", "SentencePiece + KenLM 5-gram perplexity model (CCNet)"),
+    Command("classifier", "pipeline.commands.models.classifier",
+            "fastText classifier of reference pages against random CommonCrawl pages"),
+]
 
 
-def lm_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="pipeline models lm",
-        description="Train the SentencePiece + KenLM 5-gram perplexity model of one language (CCNet).")
-    p.add_argument("--language", default="en", help="language code (default %(default)s)")
-    p.add_argument("--input", nargs="+", help="reference text: shard folders, .arrow, .jsonl, .txt files "
-                   f"(default: the first of {', '.join(REFERENCE_DEFAULTS)} that exists)")
-    p.add_argument("--output", default=DEFAULT_OUTPUT, help="model folder (default %(default)s)")
-    p.add_argument("--vocab-size", type=int, default=65536, help="SentencePiece vocabulary, capped by what the "
-                   "text holds (default %(default)s, CCNet's)")
-    p.add_argument("--order", type=int, default=5, help="n-gram order (default %(default)s)")
-    p.add_argument("--max-documents", type=int, default=0, help="use at most this many documents (0: all)")
-    p.add_argument("--memory", default="20%", help="lmplz's sort memory (-S): a size such as 4G or a share of "
-                   "RAM such as 50%% (default %(default)s; lmplz's own default is 80%%)")
-    return p
-
-
-def classifier_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="pipeline models classifier",
-        description="Train the fastText classifier of reference pages against random CommonCrawl pages.")
-    p.add_argument("--positives", nargs="+", help="reference pages, or `cited`: the pages Wikipedia cites, as in "
-                   f"the paper (default: the first of {', '.join(REFERENCE_DEFAULTS)} that exists)")
-    p.add_argument("--cited-urls", nargs="+", help="with --positives cited: Wikipedia corpus shards (their "
-                   f"cited_urls column) or .txt files of URLs (default {CITED_URLS_DEFAULT})")
-    p.add_argument("--cited-pages", nargs="+", help="with --positives cited: WARC/WET files or a folder of fetched "
-                   "pages to find the cited pages in (default: the --negatives inputs)")
-    p.add_argument("--negatives", nargs="+", help=f"random CommonCrawl pages (default {RANDOM_PAGES_DEFAULT})")
-    p.add_argument("--output", default=DEFAULT_OUTPUT, help="model folder (default %(default)s)")
-    p.add_argument("--min-chars", type=int, default=1000, help="shortest reference page used (default %(default)s)")
-    p.add_argument("--max-per-class", type=int, default=100_000, help="documents per class at most")
-    p.add_argument("--epochs", type=int, default=10, help="fastText epochs (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default %(default)s)")
-    return p
-
-
-def command(args: argparse.Namespace) -> None:
-    command_line = ["pipeline", "models", args.kind, *args.rest]
-    if args.kind == "lm":
-        a = lm_parser().parse_args(args.rest)
-        if a.vocab_size < 10 or a.order < 2 or a.max_documents < 0:
-            raise UserError("--vocab-size must be at least 10, --order at least 2 and --max-documents at least 0")
-        if not re.fullmatch(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?", a.language):
-            # It names the model files: `../../x` would write outside --output.
-            raise UserError(f"--language {a.language!r}: expected a language code such as en, de or zh_Hans")
-        inputs = _default_input(a.input, REFERENCE_DEFAULTS, "reference text", "--input")
-        info = train_lm(inputs, Path(a.output), a.language, a.vocab_size, a.order, a.max_documents, command_line,
-                        a.memory)
-        print(f"trained the {a.language} perplexity model on {info['documents']:,} documents "
-              f"({info['lines']:,} lines, {info['sentencepiece']['vocab_size']:,} pieces) from "
-              f"{', '.join(inputs)} -> {a.output}/{a.language}.sp.model, {a.language}.arpa.bin")
-    else:
-        a = classifier_parser().parse_args(args.rest)
-        negatives = _default_input(a.negatives, [RANDOM_PAGES_DEFAULT], "CommonCrawl pages", "--negatives")
-        if a.positives == [CITED]:
-            cited = _default_input(a.cited_urls, [CITED_URLS_DEFAULT], "cited URLs", "--cited-urls")
-            pages = a.cited_pages or negatives
-            info = train_classifier_on_cited(cited, pages, negatives, Path(a.output), a.min_chars, a.max_per_class,
-                                             a.epochs, a.seed, command_line)
-            print(f"trained the reference classifier on {info['documents_per_class']:,} pages per class "
-                  f"({info['cited_pages_found']:,} cited pages found in {', '.join(pages)}, of "
-                  f"{info['cited_urls_known']:,} URLs cited; against {', '.join(negatives)}) -> {a.output}/classifier.bin")
-            return
-        if a.cited_urls or a.cited_pages:
-            raise UserError("--cited-urls and --cited-pages go with --positives cited")
-        positives = _default_input(a.positives, REFERENCE_DEFAULTS, "reference pages", "--positives")
-        info = train_classifier(positives, negatives, Path(a.output), a.min_chars, a.max_per_class, a.epochs,
-                                a.seed, command_line)
-        print(f"trained the reference classifier on {info['documents_per_class']:,} pages per class "
-              f"({', '.join(positives)} against {', '.join(negatives)}) -> {a.output}/classifier.bin")
+def command_line(kind: str, args: argparse.Namespace) -> list[str]:
+    """`pipeline models KIND` with every option as resolved (defaults included), for the JSON
+    that describes a model: running it again rebuilds the same model."""
+    words = ["pipeline", "models", kind]
+    for name, value in sorted(vars(args).items()):
+        if value is None or value is False:
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        if value is True:
+            words.append(flag)
+        else:
+            words += [flag, *(str(v) for v in value)] if isinstance(value, list) else [flag, str(value)]
+    return words

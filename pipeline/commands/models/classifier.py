@@ -1,0 +1,52 @@
+"""`pipeline models classifier`: train the fastText classifier of reference pages against random
+CommonCrawl pages."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.common.cli import add_renamed
+from pipeline.common.errors import UserError
+from pipeline.commands.models import (
+    CITED, CITED_URLS_DEFAULT, DEFAULT_OUTPUT, RANDOM_PAGES_DEFAULT, REFERENCE_DEFAULTS, default_input,
+    command_line, train_classifier, train_classifier_on_cited,
+)
+
+
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--positives", nargs="+", help="reference pages, or `cited`: the pages Wikipedia cites, as in "
+                   f"the paper (default: the first of {', '.join(REFERENCE_DEFAULTS)} that exists)")
+    p.add_argument("--cited-urls", nargs="+", help="with --positives cited: Wikipedia corpus shards (their "
+                   f"cited_urls column) or .txt files of URLs (default {CITED_URLS_DEFAULT})")
+    p.add_argument("--cited-pages", nargs="+", help="with --positives cited: WARC/WET files or a folder of fetched "
+                   "pages to find the cited pages in (default: the --negatives inputs)")
+    p.add_argument("--negatives", nargs="+", help=f"random CommonCrawl pages (default {RANDOM_PAGES_DEFAULT})")
+    out = p.add_argument("--out", default=DEFAULT_OUTPUT, metavar="DIR", help="model folder (default %(default)s)")
+    add_renamed(p, out, "--output")
+    p.add_argument("--min-chars", type=int, default=1000, help="shortest reference page used (default %(default)s)")
+    p.add_argument("--max-per-class", type=int, default=100_000, help="documents per class at most")
+    p.add_argument("--epochs", type=int, default=10, help="fastText epochs (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default %(default)s)")
+
+
+def run(a: argparse.Namespace) -> None:
+    negatives = default_input(a.negatives, [RANDOM_PAGES_DEFAULT], "CommonCrawl pages", "--negatives")
+    if a.positives == [CITED]:
+        cited = default_input(a.cited_urls, [CITED_URLS_DEFAULT], "cited URLs", "--cited-urls")
+        pages = a.cited_pages or negatives
+        info = train_classifier_on_cited(cited, pages, negatives, Path(a.out), a.min_chars, a.max_per_class,
+                                         a.epochs, a.seed, command_line("classifier", a))
+        print(f"trained the reference classifier on {info['documents_per_class']:,} pages per class "
+              f"({info['cited_pages_found']:,} cited pages found in {', '.join(pages)}, of "
+              f"{info['cited_urls_known']:,} URLs cited; against {', '.join(negatives)}) -> {a.out}/classifier.bin")
+        return
+    if a.cited_urls or a.cited_pages:
+        raise UserError("--cited-urls and --cited-pages go with --positives cited")
+    positives = default_input(a.positives, REFERENCE_DEFAULTS, "reference pages", "--positives")
+    info = train_classifier(positives, negatives, Path(a.out), a.min_chars, a.max_per_class, a.epochs,
+                            a.seed, command_line("classifier", a))
+    print(f"trained the reference classifier on {info['documents_per_class']:,} pages per class "
+          f"({', '.join(positives)} against {', '.join(negatives)}) -> {a.out}/classifier.bin")

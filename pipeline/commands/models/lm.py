@@ -1,0 +1,41 @@
+"""`pipeline models lm`: train the SentencePiece + KenLM 5-gram perplexity model of one language (CCNet)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from pipeline.common.cli import add_renamed
+from pipeline.common.errors import UserError
+from pipeline.commands.models import DEFAULT_OUTPUT, REFERENCE_DEFAULTS, default_input, command_line, train_lm
+
+
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--language", default="en", help="language code (default %(default)s)")
+    p.add_argument("--input", nargs="+", help="reference text: shard folders, .arrow, .jsonl, .txt files "
+                   f"(default: the first of {', '.join(REFERENCE_DEFAULTS)} that exists)")
+    out = p.add_argument("--out", default=DEFAULT_OUTPUT, metavar="DIR", help="model folder (default %(default)s)")
+    add_renamed(p, out, "--output")
+    p.add_argument("--vocab-size", type=int, default=65536, help="SentencePiece vocabulary, capped by what the "
+                   "text holds (default %(default)s, CCNet's)")
+    p.add_argument("--order", type=int, default=5, help="n-gram order (default %(default)s)")
+    p.add_argument("--max-documents", type=int, default=0, help="use at most this many documents (0: all)")
+    p.add_argument("--memory", default="20%", help="lmplz's sort memory (-S): a size such as 4G or a share of "
+                   "RAM such as 50%% (default %(default)s; lmplz's own default is 80%%)")
+
+
+def run(a: argparse.Namespace) -> None:
+    if a.vocab_size < 10 or a.order < 2 or a.max_documents < 0:
+        raise UserError("--vocab-size must be at least 10, --order at least 2 and --max-documents at least 0")
+    if not re.fullmatch(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?", a.language):
+        # It names the model files: `../../x` would write outside --out.
+        raise UserError(f"--language {a.language!r}: expected a language code such as en, de or zh_Hans")
+    inputs = default_input(a.input, REFERENCE_DEFAULTS, "reference text", "--input")
+    info = train_lm(inputs, Path(a.out), a.language, a.vocab_size, a.order, a.max_documents,
+                    command_line("lm", a), a.memory)
+    print(f"trained the {a.language} perplexity model on {info['documents']:,} documents "
+          f"({info['lines']:,} lines, {info['sentencepiece']['vocab_size']:,} pieces) from "
+          f"{', '.join(inputs)} -> {a.out}/{a.language}.sp.model, {a.language}.arpa.bin")
