@@ -65,7 +65,7 @@ def commands(run: Path) -> dict[str, list[str]]:
         "export": ["export", "--run", str(run), "--out", str(run.parent / "hf")],
         "generate": ["generate", "--run", str(run), "--prompt-ids", "1 5", "--max-tokens", "3"],
         "eval": ["eval", "--run", str(run)],
-        "resume": ["--model", "debug", "--data", tokens, "--run", str(run), "--steps", "6", "--checkpoint-every", "2",
+        "resume": ["--model", "debug", "--tokens", tokens, "--run", str(run), "--steps", "6", "--checkpoint-every", "2",
                    "--no-progress", "--resume"],
     }
 

@@ -91,7 +91,7 @@ def test_tokenizer_train_refuses_a_damaged_shard_in_one_line(tmp_path: Path, dam
     out = tmp_path / "data" / "tokenizer"
     assert sorted(p.name for p in out.glob("*llama1*")) == []  # no model, vocab, report or sample
     # Its sibling says the same of the same shard.
-    verified = run_script("pipeline", "verify", "--output", "data/corpus", cwd=tmp_path)
+    verified = run_script("pipeline", "verify", "--corpus", "data/corpus", cwd=tmp_path)
     assert verified.returncode == 2 and verified.stderr.splitlines() == [f"pipeline: error: {line}"]
 
 

@@ -100,7 +100,7 @@ def test_an_s3_output_whose_run_folder_is_the_input_or_holds_it_is_refused(
     _upload(tmp_path / "raw" / "c4", "raw", "c4")
     before = _objects("raw", "c4")
     with pytest.raises(SystemExit) as exit_info:
-        main(["run", "c4", "--input", "s3://raw/c4", "--output", output, "--no-progress"])
+        main(["run", "c4", "--input", "s3://raw/c4", "--corpus", output, "--no-progress"])
     assert exit_info.value.code == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("pipeline: error: ") and "overlaps the input s3://raw/c4" in line
