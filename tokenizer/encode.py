@@ -46,7 +46,15 @@ import xxhash
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
-from pipeline.engine.run_folder import WORK, Recorded, RunFolder, file_problem, fingerprint, read_marker, reread_reason
+from pipeline.engine.run_folder import (
+    WORK,
+    Recorded,
+    RunFolder,
+    file_problem,
+    fingerprint,
+    read_marker,
+    reread_reason,
+)
 from pipeline.engine.shards import shard_paths, shard_text_size, string_bytes
 from pipeline.engine.supervisor import (
     DEFAULT_DOCUMENT_BUDGET_S,
