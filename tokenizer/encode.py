@@ -15,6 +15,15 @@ another tokenizer is refused instead of mixing two tokenizers' ids in one folder
 Checksums: before encoding a corpus shard, its task hashes it once and compares the sha256 with
 the corpus manifest.json; a shard changed on disk since the pipeline wrote it is refused.
 
+Completion is what is on disk (the contract: pipeline/engine/run_folder.py): a marker records the
+corpus shard's fingerprint, taken before it was read, and the pairs it wrote. A rerun encodes a
+task again when a .bin or .idx its marker lists is missing or not the size its counts give
+(tokens times the id size; documents+1 offsets of 8 bytes), or when its corpus shard changed
+since (size or mtime); meta.json is written anew from the markers by every run.
+
+Long documents are encoded in bounded pieces (tokenizer/long_documents.py): one document with
+millions of characters and no space must not take gigabytes of a worker's memory.
+
 Held-out split: a document is held out when xxh64("heldout:<seed>:<id>") falls below
 `heldout_fraction` of the key space; a source too small for that to pick any document holds
 out its one document with the smallest key (when it has at least two). Both depend only on
@@ -40,7 +49,15 @@ import xxhash
 from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
-from pipeline.engine.run_folder import WORK, RunFolder, read_marker
+from pipeline.engine.run_folder import (
+    WORK,
+    Recorded,
+    RunFolder,
+    file_problem,
+    fingerprint,
+    read_marker,
+    reread_reason,
+)
 from pipeline.engine.shards import shard_paths, shard_text_size, string_bytes
 from pipeline.engine.supervisor import (
     DEFAULT_DOCUMENT_BUDGET_S,
@@ -52,6 +69,7 @@ from pipeline.engine.supervisor import (
     check_budget,
     run_supervised,
 )
+from tokenizer.long_documents import encode_documents
 from tokenizer.token_shards import META, TokenShardWriter, token_dtype
 
 KEY_SPACE = 2**64
@@ -167,7 +185,7 @@ def encode_corpus(
             locks.enter_context(folder.lock())
             source_tasks = _plan_source(corpus_root / source, folder, source, model, tokenizer,
                                         heldout_fraction, seed, restart)
-            tasks.extend(t for t in source_tasks if read_marker(_marker(t), _marker_entries) is None)
+            tasks.extend(t for t in source_tasks if not _finished(t))
             finished[source] = {"tasks": source_tasks}
         tasks.sort(key=lambda t: -t.text_bytes)  # largest first keeps the workers busy to the end
 
@@ -181,7 +199,7 @@ def encode_corpus(
 def token_folder(out: Path) -> RunFolder:
     """The token folder `OUT/<source>/` of `tokenizer encode` (the protocol: pipeline/engine/run_folder.py)."""
     return RunFolder(out, activity="encode", noun="token folder", created=ENCODE_FILES,
-                     published=(META, "*.bin"), published_noun="token shards of an earlier encode")
+                     published=(META, "*.bin"), published_noun="token shards of an earlier encode", written=(META,))
 
 
 def _plan_source(corpus: Path, folder: RunFolder, source: str, model: Path, tokenizer: dict,
@@ -297,6 +315,7 @@ def encode_task(task: Task, report=None, attempt: Attempt | None = None, tracker
     tracker = tracker or Tracker()
     processor = _load(task.model, task.model_sha256)
     out = Path(task.output)
+    read = fingerprint(task.corpus_shard)  # before reading: a change while reading shows on the next run
     writers = {split: TokenShardWriter(out, split, task.number, task.dtype) for split in ("train", "heldout")}
     failed: list[dict] = []
     try:
@@ -326,7 +345,7 @@ def encode_task(task: Task, report=None, attempt: Attempt | None = None, tracker
             with contextlib.suppress(OSError):  # after a failed write (disk full) closing fails too
                 writer.abort()
         raise
-    result = {"number": task.number, "corpus_shard": Path(task.corpus_shard).name, **entries}
+    result = {"number": task.number, "corpus_shard": Path(task.corpus_shard).name, **entries, "read": read}
     if failed:
         result["documents_failed"] = failed
     write_json_atomic(_marker(task), result)
@@ -341,7 +360,7 @@ def _encode_rows(processor, rule: HeldoutRule, ids: list[str], texts: list[str],
         chosen = [t for t, h in zip(texts, held) if h == wanted]
         if not chosen:
             continue
-        encoded = processor.encode(chosen, add_bos=True, add_eos=True, num_threads=1, return_type="numpy")
+        encoded = encode_documents(processor, chosen)
         lengths = [len(e) for e in encoded]
         _write(writers[split], np.concatenate(encoded), lengths)
         tokens += sum(lengths)
@@ -375,6 +394,38 @@ def _close(writer: TokenShardWriter) -> dict | None:
 
 def _marker(task: Task) -> Path:
     return Path(task.output) / WORK / f"done-{task.number:05d}.json"
+
+
+def _finished(task: Task) -> bool:
+    """Whether the task's marker is there and still true of the disk: every pair it lists is
+    there with the size its counts give, and its corpus shard is as it was when read. A marker
+    that is not is removed, with one line saying why, and the task runs again."""
+    marker = read_marker(_marker(task), _marker_entries)
+    if marker is None:
+        return False
+    problem = _marker_problem(task, marker)
+    if problem is None:
+        return True
+    print(f"warning: {problem}; encoding {task.corpus_shard} again", file=sys.stderr)
+    _marker(task).unlink()
+    return False
+
+
+def _marker_problem(task: Task, marker: dict) -> str | None:
+    # Sizes only: they follow from the counts exactly, and hashing every token shard on each
+    # rerun would cost as much as encoding. A cut or deleted file changes its size.
+    id_bytes = np.dtype(task.dtype).itemsize
+    for split in ("train", "heldout"):
+        entry = marker[split]
+        if not entry:
+            continue
+        for name, size in ((entry["bin"], entry["tokens"] * id_bytes), (entry["index"], (entry["documents"] + 1) * 8)):
+            path = Path(task.output) / name
+            problem = file_problem(Recorded(path, size))
+            if problem:
+                return f"{path}: {problem}"
+    why = reread_reason(task.corpus_shard, marker.get("read"), failed=False)  # older markers have none
+    return f"{task.corpus_shard}: {why}" if why else None
 
 
 def _marker_entries(marker: object) -> dict:

@@ -1,5 +1,5 @@
 """File helpers shared by the pipeline, the tokenizer and the trainer: an OSError that names
-its file, JSON written atomically, and a file's sha256."""
+its file, JSON written atomically (and the temporaries a killed writer leaves), and a file's sha256."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import errno
 import hashlib
 import json
 import os
+import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +35,32 @@ def write_json_atomic(path: Path, value: Any) -> None:
     """Write `value` as JSON under a temporary name, then rename: a reader sees the old file or
     the new one, never half of one. A failed write leaves no temporary behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two writers never share a temporary
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two writers never share a temporary (JSON_TEMPORARY)
     try:
         tmp.write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise with_path(e, path) from e
     os.replace(tmp, path)
+
+
+# write_json_atomic's temporary of NAME: `NAME.<pid>.tmp`.
+JSON_TEMPORARY = re.compile(r"(?P<name>.+)\.[0-9]+\.tmp")
+
+
+def leftover_temporaries(folder: Path, names: Collection[str] | None = None) -> list[Path]:
+    """The temporaries write_json_atomic left in `folder` when its process was killed between
+    writing and renaming: `NAME.<pid>.tmp` for each NAME in `names` (any NAME when None, for a
+    folder that is wholly the command's own). Only the caller knows no writer is alive (it holds
+    the folder's lock); any other file, a user's `notes.tmp` included, is never listed."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in folder.iterdir():
+        match = JSON_TEMPORARY.fullmatch(entry.name)
+        if match and (names is None or match["name"] in names) and entry.is_file() and not entry.is_symlink():
+            found.append(entry)
+    return sorted(found)
 
 
 def file_sha256(path: Path | str) -> str:

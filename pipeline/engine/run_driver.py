@@ -5,8 +5,9 @@ A run folder `ROOT/<source>/` (its protocol: pipeline/engine/run_folder.py) hold
 running, `_work/plan.json` (the inputs and the task split, fixed at the first run), per-task
 parts and completion markers, and the artefacts of global stages. Finalising renames the parts
 to `shard-NNNNN.arrow` in task order and writes `manifest.json`, `stats.json` and
-`timings.json`. The executors (pipeline/engine/local_executor.py, ray_executor.py) only run
-the tasks of a pass.
+`timings.json`, and keeps the plan and markers: they are the record a rerun checks the
+finished run against first (pipeline/engine/run_record.py). The executors
+(pipeline/engine/local_executor.py, ray_executor.py) only run the tasks of a pass.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tqdm import tqdm
 from pipeline.common.errors import UserError
 from pipeline.common.files import read_json, with_path, write_json_atomic
 from pipeline.engine.run_folder import WORK, RunFolder
+from pipeline.engine.run_record import COMPLETE, WRITTEN, moves, reconcile
 from pipeline.engine.runner import Progress, RunSpec, TaskResult
 from pipeline.engine.shards import repeated_ids
 from pipeline.engine.stage import GlobalStage, StageStats
@@ -43,7 +45,8 @@ RUN_FILES = (WORK, "dropped", "manifest.json", "stats.json", "timings.json", "sh
 def corpus_run_folder(output: Path) -> RunFolder:
     """The run folder `ROOT/<source>/` of `pipeline run` (the protocol: pipeline/engine/run_folder.py)."""
     return RunFolder(output, activity="run", noun="run folder", created=RUN_FILES,
-                     published=("shard-*.arrow", "manifest.json"), published_noun="shards of an earlier run")
+                     published=("shard-*.arrow", "manifest.json"), published_noun="shards of an earlier run",
+                     written=WRITTEN)
 
 
 def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
@@ -101,9 +104,11 @@ MapTasks = Callable[[RunSpec, int, list[int], Progress], list[TaskResult]]
 def execute(
     spec: RunSpec, map_tasks: MapTasks, show_progress: bool | None = None, failures: list[Failure] | None = None
 ) -> RunReport:
-    """Run every pass of `spec` with `map_tasks`, merge global artefacts, finalise."""
+    """Check the run's record (pipeline/engine/run_record.py), run every pass of `spec` with
+    `map_tasks`, merge global artefacts, finalise."""
     started = time.perf_counter()
-    complete = spec.work / "complete.json"
+    reconcile(spec)
+    complete = spec.work / COMPLETE
     if complete.exists():
         report = read_json(complete)
         return RunReport(spec.output, report["documents_kept"], report["shards"], _read_stats(spec), 0.0)
@@ -160,33 +165,21 @@ def _merge_artefact(spec: RunSpec, pass_index: int) -> None:
 
 
 def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float, failures: list[Failure]) -> RunReport:
-    last = len(spec.passes()) - 1
-    moves: list[tuple[Path, Path]] = []
-    shards = []
-    for t in range(spec.tasks):
-        for part, info in _parts(spec, last, t, "part"):
-            dst = spec.output / f"shard-{len(moves):05d}.arrow"
-            moves.append((part, dst))
-            shards.append(dict(info, file=dst.name))
+    kept_moves, dropped_moves = moves(spec)
+    shards = [dict(m.info, file=m.dst.name) for m in kept_moves]
     # Ids are unique in a source (the corpus contract): a repeat (the same record in two inputs,
     # or a reader's bug) is refused before anything is published, never kept twice. A finalise
     # killed halfway has moved some parts already.
-    repeated = repeated_ids([src if src.exists() else dst for src, dst in moves])
+    repeated = repeated_ids([m.src if m.src.exists() else m.dst for m in kept_moves])
     if repeated:
         raise UserError(f"{spec.output}: {len(repeated):,} id(s) are carried by more than one document, "
                         f"e.g. {', '.join(repeated[:3])}; ids must be unique in a source (a record given twice, "
                         "or a reader's bug): nothing was published")
-    dropped_moves: list[tuple[Path, Path]] = []
-    if spec.keep_dropped:
-        for p in range(last + 1):
-            for t in range(spec.tasks):
-                for part, _ in _parts(spec, p, t, "dropped"):
-                    dropped_moves.append((part, spec.output / "dropped" / f"shard-{len(dropped_moves):05d}.arrow"))
     if dropped_moves:
         (spec.output / "dropped").mkdir(exist_ok=True)
-    for src, dst in moves + dropped_moves:
-        if src.exists():  # idempotent: a finalise killed halfway has moved some already
-            os.replace(src, dst)
+    for m in kept_moves + dropped_moves:
+        if m.src.exists():  # idempotent: a finalise killed halfway has moved some already
+            os.replace(m.src, m.dst)
 
     stats = merge_stats(spec, results)
     kept = sum(s["documents"] for s in shards)
@@ -198,27 +191,24 @@ def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float, failures
         "schema": [{"name": f.name, "type": str(f.type)} for f in spec.schema()],
     }
     if dropped_moves:
-        manifest["dropped_shards"] = [f"dropped/{dst.name}" for _, dst in dropped_moves]
+        manifest["dropped_shards"] = [f"dropped/{m.dst.name}" for m in dropped_moves]
     write_json_atomic(spec.output / "manifest.json", manifest)
     write_json_atomic(spec.output / "stats.json", stats)
     timings = _timings(results, seconds)
     # Workers lost on the way: not in stats.json, which must not depend on them.
     timings["workers_lost"] = [{"reason": f.reason, "how": f.how} for f in failures]
     write_json_atomic(spec.output / "timings.json", timings)
-    write_json_atomic(spec.work / "complete.json", {"documents_kept": kept, "shards": len(shards)})
-    # Intermediate parts and artefacts are no longer needed; the plan and markers stay.
+    write_json_atomic(spec.work / COMPLETE, {"documents_kept": kept, "shards": len(shards)})
+    # Intermediate parts and artefacts are no longer needed. The plan and markers stay (the
+    # record a rerun checks), and so does `artefactN.done`: it says the merge happened.
     for entry in spec.work.iterdir():
-        if entry.is_dir():
+        if entry.is_dir() and entry.name.startswith("pass"):
+            for task_dir in entry.iterdir():
+                if task_dir.is_dir():
+                    shutil.rmtree(task_dir)
+        elif entry.is_dir():
             shutil.rmtree(entry)
     return RunReport(spec.output, kept, len(shards), stats, seconds)
-
-
-def _parts(spec: RunSpec, pass_index: int, task: int, prefix: str) -> list[tuple[Path, dict]]:
-    # The marker, not the folder, says which parts a task wrote (with their row counts and
-    # checksums): a finalise killed halfway has already moved some of them.
-    result = TaskResult.from_json(json.loads(spec.marker(pass_index, task).read_text()))
-    parts = result.parts if prefix == "part" else result.dropped_parts
-    return [(spec.task_dir(pass_index, task) / p["file"], p) for p in parts]
 
 
 def merge_stats(spec: RunSpec, results: Iterable[TaskResult]) -> dict:

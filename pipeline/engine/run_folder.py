@@ -16,6 +16,15 @@ this contract:
   and its task runs again.
 - Restart: --restart deletes what a run creates in the folder (named by patterns, fixed
   per command) before planning anew, and never anything else a user keeps there.
+- Leftovers: JSON is written under `NAME.<pid>.tmp`, then renamed (write_json_atomic); a run
+  killed in between leaves that temporary. Under the lock, planning removes those of the
+  command's own JSON files (`written`) and any in `_work/`, never another file.
+- Completion is what is on disk, not what a marker once said. A marker records the fingerprint
+  of each input its task read (`fingerprint`: size and mtime, which a rewrite changes, and
+  ctime) and the size and sha256 of each file the task wrote. A rerun reads an input again when
+  `reread_reason` says so (changed since it was read, or failed then and touched since), and
+  counts a finished run as complete only when every file it lists passes `file_problem` and
+  its JSON files parse (`json_problem`). What is redone, refused or repaired is each command's.
 
 The names (files, markers, messages) are each command's; this class holds the protocol.
 """
@@ -24,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +42,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import overlapping, read_json, write_json_atomic
+from pipeline.common.files import file_sha256, leftover_temporaries, overlapping, read_json, write_json_atomic
 from pipeline.common.lock import folder_lock
 
 WORK = "_work"
@@ -52,6 +62,7 @@ class RunFolder:
     created: tuple[str, ...]  # glob patterns of everything a run creates here; restart deletes these only
     published: tuple[str, ...]  # glob patterns of a finished run's output
     published_noun: str  # how messages call that output: "shards of an earlier run"
+    written: tuple[str, ...] = ()  # JSON files written atomically at the folder's top: "manifest.json"
 
     def __post_init__(self) -> None:
         if WORK not in self.created:  # else --restart would keep the plan it is meant to replace
@@ -74,10 +85,22 @@ class RunFolder:
     def lock(self) -> contextlib.AbstractContextManager[None]:
         return folder_lock(self.path, self.activity)
 
+    def remove_leftover_temporaries(self) -> None:
+        """Delete the temporaries of `written` files and of `_work/`'s JSON files (plan, markers)
+        that a killed run left; call with the lock held, so that no writer of them is alive."""
+        folders = [self.work, *(p for p in self.work.rglob("*") if p.is_dir() and not p.is_symlink())] \
+            if self.work.is_dir() else []
+        stale = leftover_temporaries(self.path, self.written)
+        for folder in folders:
+            stale += leftover_temporaries(folder)  # `_work/` is wholly the command's own
+        for path in stale:
+            path.unlink(missing_ok=True)
+
     def clear(self) -> None:
         """Delete what a run writes into the folder, never anything else a user keeps there."""
         if not self.path.is_dir():
             return
+        self.remove_leftover_temporaries()
         for pattern in self.created:
             for entry in self.path.glob(pattern):
                 if entry.is_dir() and not entry.is_symlink():
@@ -103,6 +126,7 @@ class RunFolder:
         otherwise `refuse_change(stored plan, the differing keys in `compared` order)` is raised."""
         if restart:
             self.clear()
+        self.remove_leftover_temporaries()
         if self.plan_path.exists():
             earlier = read_json(self.plan_path)
             changed = [key for key in compared if earlier.get(key, defaults.get(key)) != wanted[key]]
@@ -126,3 +150,91 @@ def read_marker(marker: Path, parse: Callable[[dict], Parsed]) -> Parsed | None:
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
         marker.unlink()
         return None
+
+
+# ---------------------------------------------------------------------------------------
+# Completion checked against the disk and the inputs
+
+# Files up to this size are checked by sha256 too (a few milliseconds each); bigger ones by
+# size, which a cut or a deleted file changes: reading every byte of a finished corpus on each
+# rerun would cost as much as a run. `pipeline verify` reads all of them.
+CHEAP_TO_HASH = 4 << 20
+
+Fingerprint = list[int]  # [size, mtime_ns, ctime_ns] of an input when its task read it
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A file a run wrote, as it recorded it when writing: its size, and its sha256 ("" if none)."""
+
+    path: Path
+    size: int
+    sha256: str = ""
+
+
+def file_problem(file: Recorded) -> str | None:
+    """What differs between the file on disk and its record: None when it exists with the
+    recorded size (and, when at most CHEAP_TO_HASH bytes, the recorded sha256)."""
+    try:
+        size = file.path.stat().st_size
+    except FileNotFoundError:
+        return "missing"
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    if size != file.size:
+        return f"{size:,} bytes, not the {file.size:,} written"
+    if file.sha256 and size <= CHEAP_TO_HASH:
+        try:
+            if file_sha256(file.path) != file.sha256:
+                return "sha256 differs from the one written"
+        except OSError as e:
+            return f"unreadable ({e.strerror})"
+    return None
+
+
+def json_problem(path: Path) -> str | None:
+    """None when `path` holds a JSON object; else what is wrong with it, in a few words."""
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return "missing"
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    except ValueError:
+        return "damaged (not JSON: cut or overwritten)"
+    return None if isinstance(data, dict) else "damaged (not a JSON object)"
+
+
+def fingerprint(path: str) -> Fingerprint | None:
+    """The input's fingerprint, taken before its task reads it; None for a remote input (not
+    checked: a stat per object of a bucket is a request each) or one that cannot be looked up."""
+    if "://" in path and not path.startswith("file://"):
+        return None
+    try:
+        st = os.stat(path.removeprefix("file://"))
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def reread_reason(path: str, recorded: Fingerprint | None, failed: bool) -> str | None:
+    """Why a finished task must read `path` again, or None.
+
+    - Its size or mtime differ from when it was read: the file was rewritten or replaced.
+    - It failed when read (cut, unreadable) and its ctime has moved since: it was replaced
+      keeping its mtime (`cp -p`, `mv`) or its permissions were fixed (`chmod`). A failed input
+      that nobody touched would fail again the same way, so it is not read on every rerun.
+    A good input whose ctime alone moved (a recursive chmod, a restore) is not read again: its
+    bytes are those that were read. An input with no recorded fingerprint (an older run, or a
+    remote one) is taken as read."""
+    if recorded is None:
+        return None
+    now = fingerprint(path)
+    if now is None:
+        return None
+    if now[:2] != recorded[:2]:
+        size = f" ({recorded[0]:,} bytes then, {now[0]:,} now)" if now[0] != recorded[0] else ""
+        return f"changed since it was read{size}"
+    if failed and now != recorded:
+        return "failed when it was read and was touched since (replaced or its permissions changed)"
+    return None

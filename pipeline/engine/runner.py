@@ -26,6 +26,7 @@ import pyarrow as pa
 from pipeline.common.errors import OUT_OF_SPACE, InputError
 from pipeline.common.files import with_path, write_json_atomic
 from pipeline.engine.document import Document, Skipped, storable
+from pipeline.engine.run_folder import Fingerprint, fingerprint
 from pipeline.engine.shards import ShardWriter, build_schema, iter_shard
 from pipeline.engine.source import Source
 from pipeline.engine.stage import GlobalStage, Stage, StageStats
@@ -101,6 +102,8 @@ class TaskResult:
     dropped_parts: list[dict] = field(default_factory=list)
     # Documents that killed or stalled a worker twice: {"input", "record", "id", "stage", "reason"}.
     documents_failed: list[dict] = field(default_factory=list)
+    # Pass 0: each input's fingerprint, taken before it was read (a rerun reads a changed one again).
+    inputs: dict[str, Fingerprint | None] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
@@ -112,6 +115,7 @@ class TaskResult:
             "parts": self.parts,
             "dropped_parts": self.dropped_parts,
             "documents_failed": self.documents_failed,
+            "inputs": self.inputs,
         }
 
     @classmethod
@@ -121,7 +125,7 @@ class TaskResult:
             s.seconds = data["seconds"].get(s.name, 0.0)
         return cls(
             data["pass"], data["task"], stats, data["files_failed"], 0.0, data["parts"], data["dropped_parts"],
-            data.get("documents_failed", []),
+            data.get("documents_failed", []), data.get("inputs", {}),  # older markers lack both
         )
 
 
@@ -195,8 +199,10 @@ def run_task(
     documents_failed: list[dict] = []
     read_stats = StageStats("read")
     stats = [StageStats(s.name) for s in stages]
+    inputs: dict[str, Fingerprint | None] = {}
     if pass_index == 0:
         paths = spec.task_inputs(task)
+        inputs = {p: fingerprint(p) for p in paths}  # before reading: a change while reading shows later
         chunks = _read_chunks([lambda p=p: spec.source.read(p) for p in paths], paths, attempt, tracker, files_failed)
     else:
         previous = [spec.task_dir(pass_index - 1, task)]
@@ -243,6 +249,7 @@ def run_task(
         parts,
         dropped_parts,
         documents_failed,
+        inputs,
     )
     write_json_atomic(marker, result.to_json())
     return result
