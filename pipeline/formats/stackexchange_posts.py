@@ -39,6 +39,7 @@ QUESTION, ANSWER = "1", "2"
 INT64 = range(-(1 << 63), 1 << 63)  # what SQLite's INTEGER (and the int64 columns) can hold
 PROLOGUE_BYTES = 1 << 16  # a DTD, if any, sits before the root element, near the start
 INSERT_BATCH = 2000
+INSERT_BATCH_BYTES = 8 << 20  # and no more bodies than this at once: each insert is short (and memory flat)
 SQLITE_STEPS_PER_BEAT = 100_000  # SQLite virtual-machine steps between heartbeats: a few milliseconds
 BEAT_BYTES = 1 << 20
 
@@ -147,8 +148,11 @@ def load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[in
     posts, skipped = 0, Counter[str]()
     questions: list[tuple] = []
     answers: list[tuple] = []
+    batch_bytes = 0
 
     def flush() -> None:
+        nonlocal batch_bytes
+        batch_bytes = 0
         if questions:
             inserted = db.executemany("INSERT OR IGNORE INTO questions VALUES (?, ?, ?, ?)", questions).rowcount
             skipped["duplicate_post_id"] += len(questions) - inserted
@@ -171,12 +175,14 @@ def load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[in
                 if kind == QUESTION:
                     if post_id in INT64 and score in INT64:
                         questions.append((post_id, score, attrs.get("Title", ""), attrs.get("Body", "")))
+                        batch_bytes += len(questions[-1][3])
                     else:
                         skipped["number_out_of_range"] += 1
                 elif kind == ANSWER:
                     parent_id = int(attrs["ParentId"])
                     if post_id in INT64 and score in INT64 and parent_id in INT64:
                         answers.append((parent_id, score, post_id, attrs.get("Body", "")))
+                        batch_bytes += len(answers[-1][3])
                     else:
                         skipped["number_out_of_range"] += 1
                 else:
@@ -188,7 +194,7 @@ def load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[in
             parent = row.getparent()
             while parent is not None and row.getprevious() is not None:
                 del parent[0]
-            if len(questions) + len(answers) >= INSERT_BATCH:
+            if len(questions) + len(answers) >= INSERT_BATCH or batch_bytes >= INSERT_BATCH_BYTES:
                 flush()
     except etree.XMLSyntaxError as e:
         raise InputError(path, f"malformed XML ({e})") from None
