@@ -2,8 +2,8 @@
 --document-timeout before its first document while sending heartbeats keeps every document
 (Stack Exchange loading a large Posts.xml, and a test source that prepares for six timeouts),
 while a preparation that stops sending them is given up with its reason, and named again at the
-very end of the run's output; the exit status is 0 as for any input that fails beside usable
-ones, and 2 when it was the only input."""
+very end of the run's output (after every source's report, with `pipeline run all`); the exit
+status is 0 as for any input that fails beside usable ones, and 2 when it was the only input."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ import pytest
 
 from pipeline.engine.shards import read_corpus
 from pipeline.formats.stackexchange_posts import load_posts
-from tests.conftest import REPO, subprocess_env
-from tests.hostile.helpers import assert_balanced, cli, one_error
+from tests.conftest import REPO, script, subprocess_env
+from tests.hostile.helpers import assert_balanced, cli, one_error, truncate
+from tests.hostile.sources_data import write_c4
 
 pytestmark = pytest.mark.slow  # every test runs the CLI end to end
 
@@ -160,3 +161,32 @@ def test_stackexchange_whose_posts_xml_loads_for_longer_than_the_timeout_keeps_e
     kept = list(read_corpus(tmp_path / "out" / "stackexchange"))
     assert {d.id for d in kept} == {f"{site}/{q}" for q in questions}
     assert all(d.text.endswith(f"A:\n\nBecause of {(d.meta['question_id'] - 1) // 2}.") for d in kept)
+
+
+def test_run_all_names_every_input_given_up_by_any_source_at_the_very_end(tmp_path: Path) -> None:
+    raw = tmp_path / "data" / "raw"
+    write_c4(raw / "c4" / "good.json.gz", 3)
+    cut = truncate(write_c4(raw / "c4" / "cut.json.gz", 50))
+    (raw / "stackexchange" / "good.stackexchange.com").mkdir(parents=True)
+    (raw / "stackexchange" / "good.stackexchange.com" / "Posts.xml").write_bytes(
+        b'<posts><row Id="1" PostTypeId="1" Score="1" Title="Why?" Body="&lt;p&gt;Because.&lt;/p&gt;" /></posts>')
+    (raw / "stackexchange" / "broken.stackexchange.com").mkdir()
+    broken = raw / "stackexchange" / "broken.stackexchange.com" / "Posts.xml"
+    broken.write_bytes(b'<posts><row Id="1" PostTypeId="1" Body="never closed')
+
+    done = subprocess.run([script("pipeline"), "run", "all", "--workers", "1", "--no-progress"], cwd=tmp_path,
+                          env=subprocess_env(), capture_output=True, text=True, timeout=300, check=False)
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert [line.split(":")[0] for line in done.stdout.splitlines() if ": kept " in line] == ["c4", "stackexchange"]
+    # Each source's stats.json lists its own; the end of the output lists them all, in source order.
+    failed = [(f["path"], f["problem"]) for source in ("c4", "stackexchange")
+              for f in run_stats(tmp_path / "data" / "corpus", source)["files"]["failed"]]
+    assert [path for path, _ in failed] == [str(cut), str(broken)]
+    assert failed[0][1].startswith("truncated or corrupt gzip") and failed[1][1].startswith("malformed XML")
+    assert done.stderr.splitlines()[-3:] == [
+        "warning: 2 inputs were given up or cut short; what they did not yield is not in the corpus "
+        "(stats.json: files.failed):",
+        *(f"  unreadable input: {path}: {problem}" for path, problem in failed),
+    ]

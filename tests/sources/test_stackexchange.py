@@ -12,8 +12,9 @@ from datasets import Dataset
 from pipeline.commands.run import run_source
 from pipeline.common.errors import UserError
 from pipeline.commands.sample import write_samples
-from sources.samples.stackexchange import entity_bomb_xml, posts_xml
 from pipeline.engine.document import Skipped
+from pipeline.engine.heartbeat import send_heartbeats_to
+from sources.samples.stackexchange import entity_bomb_xml, posts_xml
 from sources.stackexchange import ANSWER_SEPARATOR, StackExchange, StackExchangeConfig, site_name
 
 CODE = "def area(w, h):\n    return w * h  # a < b &amp; c"
@@ -176,8 +177,6 @@ def test_unpacking_loading_and_indexing_a_site_send_heartbeats_that_move_on(tmp_
     """Stack Exchange's long preparation before its first document tells the engine it is moving
     (pipeline/engine/heartbeat.py): by megabytes unpacked from the .7z, by megabytes of Posts.xml
     parsed, and by SQLite's steps while it inserts and indexes."""
-    from pipeline.engine.heartbeat import send_heartbeats_to
-
     body = "<p>" + "words of an answer " * 20 + "</p>"
     rows = []
     for q in range(1, 401):  # 400 questions of 100 answers: enough rows for SQLite to work a while
