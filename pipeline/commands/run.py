@@ -170,6 +170,7 @@ def run(args: argparse.Namespace) -> None:
     else:
         inputs = {args.source: args.input or f"data/raw/{args.source}"}
     failed: list[str] = []
+    given_up: list[dict] = []
     for name, input_root in inputs.items():
         try:
             source = build_source(name, args.config)
@@ -184,6 +185,8 @@ def run(args: argparse.Namespace) -> None:
             failed.append(name)
             continue
         _print_report(report)
+        given_up.extend(report.stats.get("files", {}).get("failed", []))
+    _warn_given_up(given_up)
     if failed:
         raise UserError(f"{len(failed)} of {len(inputs)} sources failed: {', '.join(failed)} (errors above)")
 
@@ -220,5 +223,17 @@ def _print_report(report: RunReport) -> None:
     print(format_stats(stats))
     for warning in drop_warnings(stats):
         print(f"  {warning}")
-    for failure in stats["files"]["failed"]:
+
+
+def _warn_given_up(failed: list[dict]) -> None:
+    """Every input given up or cut short, with why, last of all (after every source's report):
+    a run that lost a whole site (its reader stalled or died twice) must not end as if nothing
+    was lost. The exit status stays 0, as for any input that fails among usable ones (only a
+    source with nothing usable is an error); stats.json lists them under files.failed."""
+    if not failed:
+        return
+    noun, pronoun = ("input was", "it") if len(failed) == 1 else ("inputs were", "they")
+    print(f"warning: {len(failed)} {noun} given up or cut short; what {pronoun} did not yield is not in the "
+          "corpus (stats.json: files.failed):", file=sys.stderr)
+    for failure in failed:
         print(f"  unreadable input: {failure['path']}: {failure['problem']}", file=sys.stderr)

@@ -321,8 +321,7 @@ def _read_chunks(
                 size = min(size, stop - item)
                 if size <= 0:
                     items.close()
-                    reason = attempt.cut[file][1]
-                    problem = f"{reason} while reading record {stop} (the rest of the file is skipped)"
+                    problem = _cut_problem(attempt.cut[file][1], stop)
                     files_failed.append({"path": path, "problem": problem})
                     print(f"warning: {path}: {problem}", file=sys.stderr)
                     break
@@ -333,6 +332,17 @@ def _read_chunks(
                 break
             yield file, item, chunk
             item += len(chunk)
+
+
+def _cut_problem(reason: str, stop: int) -> str:
+    """Why a file is read only up to record `stop`: the reader failed its worker twice there."""
+    if stop > 0:
+        return f"{reason} while reading record {stop} (the rest of the file is skipped)"
+    # Before the first record: the reader's preparation (loading, unpacking, indexing) or its
+    # first record; a preparation that sent heartbeats stopped sending them.
+    how = ("its reader made no progress for --document-timeout seconds, twice" if reason == "timeout"
+           else "its worker died twice while reading it")
+    return f"{reason} before its first record ({how}; the whole file is skipped)"
 
 
 def _guarded(

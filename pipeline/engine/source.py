@@ -62,7 +62,10 @@ class Source:
 
     `read(path)` yields documents, or `Skipped(reason)` for a raw record it could not use,
     and raises `InputError` when the whole file is unusable. Readers must be deterministic:
-    ids and order depend on the file alone, so reruns and other task splits agree.
+    ids and order depend on the file alone, so reruns and other task splits agree. A reader
+    that works for long before its first record or between two (loading, unpacking, sorting)
+    calls `pipeline.engine.heartbeat.heartbeat(done, note)` as it goes, or --document-timeout
+    takes it for a stalled document.
     """
 
     name: ClassVar[str]

@@ -4,7 +4,10 @@
 Each worker publishes where it is (which input file, which record, which stage) in a few
 shared integers before every chunk of documents; the parent waits on the workers' pipes and
 process sentinels, so a worker that dies is noticed at once, and a worker whose position has
-not moved for the per-document budget is killed. Either way its task is run again:
+not moved for the per-document budget is killed. A reader's heartbeats
+(pipeline/engine/heartbeat.py) count as moving while the worker reads: a long preparation
+before the first document (loading a whole Posts.xml) is timed by its heartbeats, not as one
+stalled document. Either way its task is run again:
 
 - the first failure marks the chunk in flight "careful": the next attempt goes through it one
   document at a time, so a second failure names the document exactly;
@@ -34,11 +37,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.common.errors import UserError
+from pipeline.engine.heartbeat import send_heartbeats_to
 
 # What a worker is doing, published in its slot.
 IDLE, READING, PROCESSING = 0, 1, 2
-# Slot layout: change counter, phase, file index, first item, item count, stage index.
-_SEQ, _PHASE, _FILE, _ITEM, _COUNT, _STAGE = range(6)
+# Slot layout: change counter, phase, file index, first item, item count, stage index, and how
+# far the reader's last heartbeat said it was.
+_SEQ, _PHASE, _FILE, _ITEM, _COUNT, _STAGE, _BEAT = range(7)
+_SLOT_SIZE = 7
+NOTE_BYTES = 160  # the last heartbeat's note, in a shared buffer: named when its worker is lost
 DEFAULT_DOCUMENT_BUDGET_S = 300.0
 # Failures of one task not tied to one document (during set-up, say) before the run gives up.
 MAX_FAILURES_OUTSIDE_DOCUMENTS = 3
@@ -78,18 +85,30 @@ class Attempt:
 
 
 class Tracker:
-    """The worker's side: where it is, and progress for the parent's bar."""
+    """The worker's side: where it is, its reader's heartbeats, and progress for the parent's bar."""
 
-    def __init__(self, slot: Any = None, conn: Any = None) -> None:
+    def __init__(self, slot: Any = None, conn: Any = None, note: Any = None) -> None:
         self._slot = slot
         self._conn = conn
+        self._note = note
 
     def at(self, phase: int, file: int = 0, item: int = 0, count: int = 0, stage: int = -1) -> None:
         slot = self._slot
         if slot is None:
             return
         slot[_PHASE], slot[_FILE], slot[_ITEM], slot[_COUNT], slot[_STAGE] = phase, file, item, count, stage
+        if self._note is not None:
+            self._note.value = b""  # a note describes the position it was sent at, no later one
         slot[_SEQ] += 1
+
+    def beat(self, done: int, note: str) -> None:
+        """A heartbeat (pipeline/engine/heartbeat.py): progress while reading when `done` moved."""
+        slot = self._slot
+        if slot is None:
+            return
+        if self._note is not None:
+            self._note.value = note.encode("utf-8", "replace")[: NOTE_BYTES - 1]
+        slot[_BEAT] = done % (1 << 63)  # the slot holds int64
 
     def stage(self, index: int) -> None:
         if self._slot is not None:
@@ -113,6 +132,7 @@ class Failure:
     item: int
     count: int
     stage: int
+    note: str = ""  # the reader's last heartbeat at this position, if any
 
     @property
     def document(self) -> tuple[int, int] | None:
@@ -125,32 +145,38 @@ Work = Callable[[Any, Attempt, Tracker], Any]
 
 class _Worker:
     def __init__(self, ctx: Any, work: Work) -> None:
-        self.slot = ctx.RawArray("q", 6)
+        self.slot = ctx.RawArray("q", _SLOT_SIZE)
+        self.note = ctx.RawArray("c", NOTE_BYTES)
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, self.slot, work, os.getpid()), daemon=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, self.slot, self.note, work, os.getpid()),
+                                   daemon=True)
         self.process.start()
         child.close()
         self.job: int | None = None
-        self.seen = (-1, 0.0)  # the slot's counter and when the parent saw it change
+        # The slot's counter and heartbeat as last seen, and when the worker was last seen moving.
+        self.seen = (-1, -1, 0.0)
         self.timed_out = False
 
     def assign(self, job: int, payload: Any, attempt: Attempt) -> None:
         self.job = job
         self.slot[_PHASE] = IDLE
-        self.seen = (self.slot[_SEQ], time.monotonic())
+        self.seen = (self.slot[_SEQ], self.slot[_BEAT], time.monotonic())
         try:
             self.conn.send((job, payload, attempt))
         except OSError:
             pass  # it died meanwhile: its sentinel says so next, and the job is run again
 
     def stalled_for(self, now: float) -> float:
-        """Seconds since the worker last moved on, counted only while it is on documents."""
-        seq = self.slot[_SEQ]
-        if seq != self.seen[0]:
-            self.seen = (seq, now)
-        if self.job is None or self.slot[_PHASE] == IDLE:
+        """Seconds since the worker last moved on, counted only while it is on documents. Moving
+        on is a new position, or, while reading, a heartbeat that says the reader got further."""
+        seq, beat, phase = self.slot[_SEQ], self.slot[_BEAT], self.slot[_PHASE]
+        last_seq, last_beat, moved_at = self.seen
+        if seq != last_seq or (beat != last_beat and phase == READING):
+            moved_at = now
+        self.seen = (seq, beat, moved_at)
+        if self.job is None or phase == IDLE:
             return 0.0
-        return now - self.seen[1]
+        return now - moved_at
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -159,13 +185,14 @@ class _Worker:
         self.conn.close()
 
 
-def _worker_main(conn: Any, slot: Any, work: Work, parent: int) -> None:
+def _worker_main(conn: Any, slot: Any, note: Any, work: Work, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     # A handler the parent installed (a Ray worker's raises SystemExit through Ray's code) is not
     # the child's: SIGTERM simply ends it, as in a process that installed none.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent(parent)
-    tracker = Tracker(slot, conn)
+    tracker = Tracker(slot, conn, note)
+    send_heartbeats_to(tracker.beat)
     while True:
         try:
             message = conn.recv()
@@ -337,7 +364,12 @@ def _failure(worker: _Worker, job: int, budget_s: float) -> Failure:
             how = f"was killed by {signal.Signals(-code).name}"
         else:
             how = f"exited with status {code}"
-    return Failure(job, reason, how, slot[_PHASE], slot[_FILE], slot[_ITEM], slot[_COUNT], slot[_STAGE])
+    # Read once the worker is gone: it no longer writes the note. Only a reader's note says
+    # where a worker was lost (a stage's heartbeats are not counted, nor named).
+    note = worker.note.value.decode("utf-8", "ignore") if slot[_PHASE] == READING else ""
+    if note:
+        how += f" (its reader's last heartbeat: {note})"
+    return Failure(job, reason, how, slot[_PHASE], slot[_FILE], slot[_ITEM], slot[_COUNT], slot[_STAGE], note)
 
 
 def _learn(attempt: Attempt, history: list[Failure], where: str) -> None:

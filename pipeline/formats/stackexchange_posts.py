@@ -6,6 +6,11 @@ two tables of a SQLite file in a temporary folder, so that answers can be groupe
 question (by ParentId) whatever their order in the file and however large the site. Rows whose
 Id, Score or ParentId SQLite cannot hold (2^63 or more) and malformed rows are counted, not
 stored; a 7z whose Posts.xml would inflate past a ratio of its size is refused as a bomb.
+
+Unpacking, loading and indexing come before the site's first document and take hours on Stack
+Overflow (a 100 GB Posts.xml): they send heartbeats (pipeline/engine/heartbeat.py) by bytes
+unpacked and parsed and by SQLite's steps, so the per-document timeout never takes them for a
+stalled document, while one that truly stops is still stopped.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from typing import IO, Iterator
 import fsspec
 import py7zr
 import py7zr.exceptions
+import py7zr.io
 from lxml import etree
 
 from pipeline.common.errors import InputError
+from pipeline.engine.heartbeat import HeartbeatReader, heartbeat, megabytes
 from pipeline.formats.archives import PrefixedReader, safe_member_path
 from pipeline.formats.files import open_binary
 from pipeline.formats.xml import SAFE_PARSER_OPTIONS, declares_dtd
@@ -32,6 +39,9 @@ QUESTION, ANSWER = "1", "2"
 INT64 = range(-(1 << 63), 1 << 63)  # what SQLite's INTEGER (and the int64 columns) can hold
 PROLOGUE_BYTES = 1 << 16  # a DTD, if any, sits before the root element, near the start
 INSERT_BATCH = 2000
+INSERT_BATCH_BYTES = 8 << 20  # and no more bodies than this at once: each insert is short (and memory flat)
+SQLITE_STEPS_PER_BEAT = 100_000  # SQLite virtual-machine steps between heartbeats: a few milliseconds
+BEAT_BYTES = 1 << 20
 
 
 @contextlib.contextmanager
@@ -55,16 +65,71 @@ def open_posts_xml(path: str, tmp: Path, max_ratio: int) -> Iterator[IO[bytes]]:
                 if (member.uncompressed or 0) > max_ratio * archive_bytes:
                     raise InputError(path, f"refused: Posts.xml would inflate to {member.uncompressed:,} bytes from "
                                            f"a {archive_bytes:,}-byte archive (over {max_ratio} times: a bomb)")
-                archive.extract(path=tmp / "extracted", targets=names)
+                unpacked = _UnpackedPosts(tmp / "extracted" / "Posts.xml")
+                try:
+                    archive.extract(path=tmp / "extracted", targets=names, factory=unpacked)
+                finally:
+                    unpacked.close()
     except (py7zr.exceptions.ArchiveError, lzma.LZMAError, EOFError, KeyError, ValueError, OSError) as e:
         if isinstance(e, (FileNotFoundError, PermissionError)):
             raise InputError(path, f"cannot open ({e.strerror})") from None
         raise InputError(path, f"truncated or corrupt 7z archive ({type(e).__name__}: {e})") from None
-    extracted = tmp / "extracted" / names[0]
+    extracted = tmp / "extracted" / "Posts.xml"
     if not extracted.is_file():
         raise InputError(path, "truncated or corrupt 7z archive (Posts.xml could not be extracted)")
     with open(extracted, "rb") as stream:
         yield stream
+
+
+class _UnpackedPosts(py7zr.io.WriterFactory):
+    """Where py7zr unpacks the archive's Posts.xml: into `path`, with a heartbeat every megabyte.
+    A second member of the same name (py7zr would write it beside the first) is not kept."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: _BeatingFile | None = None
+
+    def create(self, filename: str) -> py7zr.io.Py7zIO:
+        if self.file is not None:
+            return py7zr.io.NullIO()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = _BeatingFile(open(self.path, "wb"))
+        return self.file
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+class _BeatingFile(py7zr.io.Py7zIO):
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+        self.written = 0
+        self.next_beat = BEAT_BYTES
+
+    def write(self, data: bytes | bytearray) -> int:
+        self.file.write(data)
+        self.written += len(data)
+        if self.written >= self.next_beat:
+            self.next_beat = self.written + BEAT_BYTES
+            heartbeat(self.written, f"unpacked {megabytes(self.written)} of Posts.xml")
+        return len(data)
+
+    def read(self, size: int | None = None) -> bytes:
+        return b""  # py7zr only writes
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0 if self.file.closed else self.file.seek(offset, whence)
+
+    def flush(self) -> None:
+        if not self.file.closed:
+            self.file.flush()
+
+    def size(self) -> int:
+        return self.written
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[int, Counter[str]]:
@@ -83,8 +148,11 @@ def load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[in
     posts, skipped = 0, Counter[str]()
     questions: list[tuple] = []
     answers: list[tuple] = []
+    batch_bytes = 0
 
     def flush() -> None:
+        nonlocal batch_bytes
+        batch_bytes = 0
         if questions:
             inserted = db.executemany("INSERT OR IGNORE INTO questions VALUES (?, ?, ?, ?)", questions).rowcount
             skipped["duplicate_post_id"] += len(questions) - inserted
@@ -93,9 +161,10 @@ def load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[in
             db.executemany("INSERT INTO answers VALUES (?, ?, ?, ?)", answers)
             answers.clear()
 
-    parser = etree.iterparse(
-        io.BufferedReader(PrefixedReader(head, stream)), events=("end",), tag="row", **SAFE_PARSER_OPTIONS,
-    )
+    parsed = HeartbeatReader(PrefixedReader(head, stream), "Posts.xml", "loaded", BEAT_BYTES)
+    sqlite = _SqliteBeats(parsed)
+    db.set_progress_handler(sqlite.step, SQLITE_STEPS_PER_BEAT)
+    parser = etree.iterparse(io.BufferedReader(parsed), events=("end",), tag="row", **SAFE_PARSER_OPTIONS)
     try:
         for _, row in parser:
             posts += 1
@@ -106,12 +175,14 @@ def load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[in
                 if kind == QUESTION:
                     if post_id in INT64 and score in INT64:
                         questions.append((post_id, score, attrs.get("Title", ""), attrs.get("Body", "")))
+                        batch_bytes += len(questions[-1][3])
                     else:
                         skipped["number_out_of_range"] += 1
                 elif kind == ANSWER:
                     parent_id = int(attrs["ParentId"])
                     if post_id in INT64 and score in INT64 and parent_id in INT64:
                         answers.append((parent_id, score, post_id, attrs.get("Body", "")))
+                        batch_bytes += len(answers[-1][3])
                     else:
                         skipped["number_out_of_range"] += 1
                 else:
@@ -123,11 +194,30 @@ def load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[in
             parent = row.getparent()
             while parent is not None and row.getprevious() is not None:
                 del parent[0]
-            if len(questions) + len(answers) >= INSERT_BATCH:
+            if len(questions) + len(answers) >= INSERT_BATCH or batch_bytes >= INSERT_BATCH_BYTES:
                 flush()
     except etree.XMLSyntaxError as e:
         raise InputError(path, f"malformed XML ({e})") from None
     flush()
+    sqlite.indexing = True
     db.execute("CREATE INDEX answers_by_question ON answers (parent, score DESC, id)")
     db.commit()
+    db.set_progress_handler(None, 0)
     return posts, skipped
+
+
+class _SqliteBeats:
+    """Heartbeats while SQLite inserts a batch of rows or indexes the answers: long steps of the
+    load in which no byte is parsed."""
+
+    def __init__(self, parsed: HeartbeatReader) -> None:
+        self.parsed = parsed
+        self.steps = 0
+        self.indexing = False
+
+    def step(self) -> int:
+        self.steps += 1
+        loaded = megabytes(self.parsed.count)
+        heartbeat(self.steps, f"indexing the answers of Posts.xml ({loaded} loaded)" if self.indexing
+                  else f"loaded {loaded} of Posts.xml")
+        return 0  # go on

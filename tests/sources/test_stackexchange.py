@@ -12,6 +12,8 @@ from datasets import Dataset
 from pipeline.commands.run import run_source
 from pipeline.common.errors import UserError
 from pipeline.commands.sample import write_samples
+from pipeline.engine.document import Skipped
+from pipeline.engine.heartbeat import send_heartbeats_to
 from sources.samples.stackexchange import entity_bomb_xml, posts_xml
 from sources.stackexchange import ANSWER_SEPARATOR, StackExchange, StackExchangeConfig, site_name
 
@@ -169,3 +171,42 @@ def test_an_answer_with_no_text_is_counted_not_marked(tmp_path: Path) -> None:
     assert report.stats["stages"][0]["dropped"] == {"empty_answer": 1}
     (row,) = _rows(tmp_path / "out/stackexchange").values()
     assert row["text"] == "Question 1\n\nHow?\n\nA:\n\nanswer scored 1" and row["answer_count"] == 1
+
+
+def test_unpacking_loading_and_indexing_a_site_send_heartbeats_that_move_on(tmp_path: Path) -> None:
+    """Stack Exchange's long preparation before its first document tells the engine it is moving
+    (pipeline/engine/heartbeat.py): by megabytes unpacked from the .7z, by megabytes of Posts.xml
+    parsed, and by SQLite's steps while it inserts and indexes."""
+    body = "<p>" + "words of an answer " * 20 + "</p>"
+    rows = []
+    for q in range(1, 401):  # 400 questions of 100 answers: enough rows for SQLite to work a while
+        rows += [_question(q)] + [{**_answer(1000 * q + a, q, a), "Body": body} for a in range(100)]
+    xml = posts_xml(rows)
+    assert len(xml) > 12 << 20
+    (tmp_path / "Posts.xml").write_bytes(xml)
+    (tmp_path / "in").mkdir()
+    # Stored, not compressed: quick to write, and never over the bomb ratio.
+    with py7zr.SevenZipFile(tmp_path / "in" / "beats.example.7z", "w", filters=[{"id": py7zr.FILTER_COPY}]) as archive:
+        archive.write(tmp_path / "Posts.xml", "Posts.xml")
+    beats: list[tuple[int, str]] = []
+    send_heartbeats_to(lambda done, note: beats.append((done, note)))
+    try:
+        documents = [d for d in StackExchange().read(str(tmp_path / "in" / "beats.example.7z"))
+                     if not isinstance(d, Skipped)]
+    finally:
+        send_heartbeats_to(None)
+
+    assert [d.id for d in documents] == [f"beats.example/{q}" for q in range(1, 401)]
+    assert all(d.meta["answer_count"] == 100 for d in documents)
+    unpacked = [b for b in beats if b[1].startswith("unpacked ")]
+    loaded = [b for b in beats if b[1].startswith("loaded ")]
+    indexing = [b for b in beats if b[1].startswith("indexing the answers of Posts.xml (")]
+    # At least one every few megabytes (py7zr writes in blocks of a few), one a megabyte parsed.
+    assert len(unpacked) >= len(xml) // (4 << 20) and len(loaded) >= len(xml) // (1 << 20) and indexing
+    assert len(unpacked) + len(loaded) + len(indexing) == len(beats)
+    assert unpacked[-1][1] == f"unpacked {unpacked[-1][0] / 1e6:.1f} MB of Posts.xml"
+    # The beats come in order: everything unpacked, then loaded, then indexed; none repeats its
+    # predecessor's `done` (a repeated one would not count as moving on).
+    kinds = [b[1].split()[0] for b in beats]
+    assert kinds == sorted(kinds, key=["unpacked", "loaded", "indexing"].index)
+    assert all(a[0] != b[0] for a, b in zip(beats, beats[1:]))

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pipeline.common.errors import InputError, UserError
+from pipeline.engine.heartbeat import heartbeat
 from pipeline.engine.supervisor import (
     IDLE,
     PROCESSING,
@@ -115,6 +116,29 @@ def _fail(job: dict) -> None:
     if job["how"] == "stall":
         time.sleep(60)
     _die(job["how"])
+
+
+def prepare_then_read(job: dict, attempt: Attempt, tracker: Tracker) -> dict:
+    """A reader that prepares for `job["prepare_s"]` before its first record of file 0 (as Stack
+    Exchange loads a whole Posts.xml), sending `heartbeat(done, note)` every sixth of a budget
+    while `job["beats"]` says how: "moving" (done goes up), "repeating" (the same done each
+    time: a reader stuck in a loop), "none", or "from_a_stage" (the heartbeats come while the
+    worker is on documents, not reading). With `job["then"] == "hang"` the preparation stops
+    there for ever, after its heartbeats. Then it reads records 0-2, unless an earlier attempt
+    cut the file before record 0 or dropped record 0."""
+    if attempt.stop_at(0) == 0 or (0, 0) in attempt.poisoned:
+        return {"kept": [], "cut": attempt.cut, "poisoned": attempt.poisoned}
+    tracker.at(PROCESSING if job["beats"] == "from_a_stage" else READING, 0, 0, attempt.chunk_size(0, 0, 3), 0)
+    started, done = time.monotonic(), 0
+    while time.monotonic() - started < job["prepare_s"]:
+        time.sleep(BUDGET_S / 6)
+        if job["beats"] != "none":
+            done += job["beats"] != "repeating"
+            heartbeat(done, f"loaded {done} MB of Posts.xml")
+    if job.get("then") == "hang":
+        time.sleep(60)
+    tracker.at(PROCESSING, 0, 0, 3, 0)
+    return {"kept": [0, 1, 2], "cut": attempt.cut, "poisoned": attempt.poisoned}
 
 
 def raise_error(job: str, attempt: Attempt, tracker: Tracker) -> None:
@@ -291,3 +315,52 @@ def test_careful_regions_are_taken_one_item_at_a_time_and_never_run_into() -> No
 def test_a_document_budget_must_be_a_positive_number_of_seconds(seconds: object) -> None:
     with pytest.raises(UserError, match=rf"^--document-timeout {seconds}: must be a positive number of seconds$"):
         check_budget(seconds)  # type: ignore[arg-type]
+
+
+def test_a_preparation_longer_than_the_budget_that_sends_heartbeats_is_never_killed() -> None:
+    recorded = Recorded()
+    job = {"prepare_s": 4 * BUDGET_S, "beats": "moving"}
+    assert supervised([job], prepare_then_read, recorded, budget_s=BUDGET_S) == [
+        {"kept": [0, 1, 2], "cut": {}, "poisoned": {}}]
+    assert recorded.failures == [] and recorded.lines == []
+
+
+@pytest.mark.parametrize("beats", ["none", "repeating", "from_a_stage"])
+def test_heartbeats_that_do_not_move_or_come_from_a_stage_are_no_progress(beats: str) -> None:
+    recorded = Recorded()
+    job = {"prepare_s": 4 * BUDGET_S, "beats": beats}
+    # Killed after one budget each time: the reader said nothing new (or was not the one speaking).
+    [result] = supervised([job], prepare_then_read, recorded, budget_s=BUDGET_S)
+    assert [f.reason for f in recorded.failures] == ["timeout", "timeout"]
+    if beats == "from_a_stage":
+        # A stage's heartbeats are neither counted nor named: the document is dropped as a timeout.
+        assert [(f.phase, f.count, f.note) for f in recorded.failures] == [(PROCESSING, 3, ""), (PROCESSING, 1, "")]
+        assert result == {"kept": [], "cut": {}, "poisoned": {(0, 0): ("timeout", 0)}}
+    else:
+        # The reader is given up before its first record, as a reader that dies there is.
+        assert [(f.phase, f.item, f.count) for f in recorded.failures] == [(READING, 0, 3), (READING, 0, 1)]
+        assert result == {"kept": [], "cut": {0: (0, "timeout")}, "poisoned": {}}
+    if beats == "repeating":
+        assert recorded.failures[0].note == "loaded 0 MB of Posts.xml"
+
+
+def test_a_preparation_whose_heartbeats_stop_is_killed_a_budget_later_and_named_by_its_last_one() -> None:
+    recorded = Recorded()
+    job = {"prepare_s": 3 * BUDGET_S, "beats": "moving", "then": "hang"}
+    started = time.monotonic()
+
+    [result] = supervised([job], prepare_then_read, recorded, budget_s=BUDGET_S)
+
+    assert time.monotonic() - started < 30  # each attempt killed a budget after its last heartbeat
+    # Twice at the file's first record: the file is given up before it, as for a reader that dies.
+    assert result == {"kept": [], "cut": {0: (0, "timeout")}, "poisoned": {}}
+    last = recorded.failures[0].note
+    assert last.startswith("loaded ") and last.endswith(" MB of Posts.xml") and int(last.split()[1]) >= 12
+    assert [(f.reason, f.phase, f.item, f.count, f.note) for f in recorded.failures] == [
+        ("timeout", READING, 0, 3, last), ("timeout", READING, 0, 1, recorded.failures[1].note)]
+    assert recorded.lines[0] == (f"warning: a worker made no progress for {BUDGET_S:g} s (its reader's last "
+                                 f"heartbeat: {last}) on task 0; the task is run again")
+
+
+def test_a_heartbeat_outside_a_supervised_worker_does_nothing() -> None:
+    heartbeat(1, "loaded 1 MB of Posts.xml")  # a library call or a test reading a file directly
