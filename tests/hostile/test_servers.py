@@ -29,7 +29,7 @@ import pytest
 
 from tests.hostile.helpers import one_error, run_script
 from tests.hostile.hostile_server import ERROR_PAGE, HostileServer, endless, file, with_link
-from tests.hostile.peak import measured
+from tests.hostile.measure import cli_peak_mb
 
 pytestmark = pytest.mark.slow  # each test runs the CLI, a fresh interpreter, end to end
 
@@ -196,8 +196,8 @@ def download(site: Site, server: HostileServer, out: Path, *extra: str):
 
 
 def download_measured(site: Site, server: HostileServer, out: Path) -> tuple[object, float]:
-    return measured(["download", site.source, *site.args(server.url), "--out", str(out), "--no-progress",
-                     "--retries", "0"], cwd=out.parent, env=AWS, timeout=120)
+    return cli_peak_mb("pipeline", "download", site.source, *site.args(server.url), "--out", str(out),
+                       "--no-progress", "--retries", "0", cwd=out.parent, env=AWS, timeout=120)
 
 
 def kept_files(out: Path) -> dict[str, bytes]:
