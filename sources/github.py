@@ -130,6 +130,10 @@ class GitHub(Source):
                 yield Skipped("symlink")
             elif info["type"] == "other":
                 yield Skipped("special_file")  # a FIFO or device: reading it could block forever
+            elif info["type"] == "file" and not storable(rel):
+                # A name that is not UTF-8 (byte 0xff) arrives with lone surrogates, which no
+                # id or path column can hold: the file is counted, as the engine counts such inputs.
+                yield Skipped("file_name_not_utf8")
             elif info["type"] == "file":
                 relative.append((rel, info.get("size") or 0))
         license_id = self._repository_license(fs, base, [p for p, _ in relative if "/" not in p])
