@@ -11,7 +11,10 @@ the cut and is reported as a failed file with the compressed byte offset of the 
 
 HTML is turned into text with resiliparse's main-content extraction, falling back to the
 page's whole text when the main content keeps under a quarter of it (pipeline/text/html.py
-`html_page_to_text`, with the measurements that chose it).
+`html_page_to_text`, with the measurements that chose it). A page whose elements nest more
+than 256 deep is dropped as `html_too_deep` before main-content extraction, whose time grows
+with depth (under --keep-dropped it is kept there with an empty text: its record id and file
+find it).
 
 A WET record's first line is the page title (CCNet): it goes to the `title` column, not the
 text; a WARC page's title is its HTML <title>. The snapshot (`CC-MAIN-2019-09`) comes from the
@@ -45,7 +48,7 @@ from pipeline.filters.min_chars import MinChars
 from pipeline.filters.perplexity import Perplexity, PerplexityBuckets
 from pipeline.filters.quality_classifier import ReferenceClassifier
 from pipeline.formats.warc import WarcRecord, iter_warc_pages
-from pipeline.text.html import html_page_to_text
+from pipeline.text.html import HtmlTooDeep, html_page_to_text
 
 
 @dataclass
@@ -102,7 +105,12 @@ class CommonCrawl(Source):
                 if not snapshot:
                     snapshot = snapshot_of(item.body.decode("utf-8", "replace"))
                 continue
-            title, text = html_page_to_text(item.content) if item.is_html else (item.title, item.content)
+            try:
+                title, text = html_page_to_text(item.content) if item.is_html else (item.title, item.content)
+            except HtmlTooDeep as e:
+                title, text, too_deep = e.title, "", True
+            else:
+                too_deep = False
             meta = {
                 "url": item.url or None,
                 "title": title,
@@ -112,7 +120,9 @@ class CommonCrawl(Source):
                 "snapshot": snapshot,
                 "invalid_utf8": item.invalid_utf8,
             }
-            yield Document(item.record_id, text.strip(), self.name, meta)
+            document = Document(item.record_id, text.strip(), self.name, meta)
+            # Its columns (url, record id, file) go with the drop, for --keep-dropped's audit.
+            yield Skipped("html_too_deep", document) if too_deep else document
 
     def stages(self) -> list[Stage]:
         c = self.config
