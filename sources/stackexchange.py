@@ -32,6 +32,7 @@ from typing import Iterator
 
 import pyarrow as pa
 
+from pipeline.common.config import Count
 from pipeline.common.errors import UserError
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
@@ -50,11 +51,11 @@ ANSWER_SEPARATOR = "\n\nA:\n\n"
 
 @dataclass
 class StackExchangeConfig(SourceConfig):
-    largest_sites: int = 28  # keep the sites with the most posts; 0 keeps every site
+    largest_sites: Count = 28  # keep the sites with the most posts; 0 keeps every site
     keep_unanswered: bool = True  # the paper and RedPajama drop no question; see pipeline/filters/unanswered.py
     # A .7z whose Posts.xml would inflate past this many times the archive's size is refused
     # before extraction: a decompression bomb (real dumps compress XML about 5-10 times).
-    max_compression_ratio: int = 100
+    max_compression_ratio: Count = 100
 
 
 def site_name(path: str) -> str:

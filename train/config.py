@@ -3,20 +3,34 @@
 A run's config resolves in this order: the preset named by `model` (architecture plus the
 optimisation defaults that go with it), then a TOML file (top-level keys override TrainConfig;
 a `[model]` table may name the preset, `preset = "tiny"`, and overrides ModelArgs fields), then
-command-line flags. Unknown keys are errors.
+command-line flags. The field types of TrainConfig and ModelArgs, with their bounds, are the
+schema pydantic checks every value against (pipeline/common/config.py): a wrong type, a value
+out of range, NaN or an unknown key is one line naming the file or flag.
 The resolved config is written to `<run>/config.json`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pipeline.common.config import override, read_toml
+from pydantic import Field, with_config
+
+from pipeline.common.config import (
+    STRICT,
+    Above0,
+    Amount,
+    Count,
+    Positive,
+    Probability,
+    flag_name,
+    override,
+    read_toml,
+)
+from pipeline.common.config import validate as validate_schema
 from pipeline.common.errors import UserError
 from pipeline.common.files import write_json_atomic
 from train.model import ModelArgs
@@ -61,39 +75,46 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+Unit = Annotated[float, Field(ge=0, lt=1)]  # Adam's betas
+Seed = Annotated[int, Field(ge=0, lt=2**32)]  # numpy's seeds are 32-bit
+Warmup = Annotated[int, Field(ge=-1)]  # -1: the preset's
+
+
+# The field types are the schema of the TOML file's top level and of the flags (pipeline/common/config.py).
+@with_config(STRICT)
 @dataclass(frozen=True)
 class TrainConfig:
     mixture: str = "llama1"  # a mixture name or a TOML file (pipeline/corpus/mixture.py)
     model: str = "tiny"  # preset name
     data: str = "data/tokens"  # root holding one token-shard folder per source
     run: str = ""  # run folder; default runs/<mixture>-<model>
-    steps: int = 0  # optimizer steps; 0: the preset's
-    # Optimisation; 0 or negative means "the preset's value".
-    lr: float = 0.0
-    min_lr_ratio: float = 0.1  # cosine decays to this fraction of the peak
-    warmup_steps: int = -1  # -1: the preset's, capped at a tenth of the run for short runs
-    batch_tokens: int = 0
-    seq_len: int = 0
-    micro_batch: int = 0
-    beta1: float = 0.9
-    beta2: float = 0.95
-    eps: float = 1e-8
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    seed: int = 0
+    steps: Count = 0  # optimizer steps; 0: the preset's
+    # Optimisation; 0 means "the preset's value".
+    lr: Amount = 0.0
+    min_lr_ratio: Probability = 0.1  # cosine decays to this fraction of the peak
+    warmup_steps: Warmup = -1  # -1: the preset's, capped at a tenth of the run for short runs
+    batch_tokens: Count = 0
+    seq_len: Count = 0
+    micro_batch: Count = 0
+    beta1: Unit = 0.9
+    beta2: Unit = 0.95
+    eps: Above0 = 1e-8
+    weight_decay: Amount = 0.1
+    grad_clip: Amount = 1.0
+    seed: Seed = 0
     skip_missing_sources: bool = False  # drop mixture sources without token shards and renormalise
     # Checkpoints and logging.
-    checkpoint_every: int = 0  # 0: only at the end (and on interrupt)
-    keep_checkpoints: int = 3
-    log_every: int = 1
+    checkpoint_every: Count = 0  # 0: only at the end (and on interrupt)
+    keep_checkpoints: Positive = 3
+    log_every: Positive = 1
     progress: bool = True
     # Performance switches, applied from outside the model (train/apply.py, train/parallel.py).
     device: str = "auto"  # auto, cpu, cuda, cuda:N
-    strategy: str = "fsdp"  # data parallelism under torchrun: fsdp (FSDP2) or ddp
-    tp: int = 1  # tensor-parallel degree: ranks that split each layer (divides the world size and the heads)
+    strategy: Literal["fsdp", "ddp"] = "fsdp"  # data parallelism under torchrun: fsdp (FSDP2) or ddp
+    tp: Positive = 1  # tensor-parallel degree: ranks that split each layer (divides the world size and the heads)
     compile: bool = False
     activation_checkpointing: bool = False
-    peak_flops: float = 0.0  # per device, for MFU; 0: detect
+    peak_flops: Amount = 0.0  # per device, for MFU; 0: detect
     model_overrides: dict[str, Any] = field(default_factory=dict)  # ModelArgs fields changed from the preset
 
 
@@ -132,62 +153,32 @@ def load_overrides(toml_path: str | None, cli_values: dict[str, Any]) -> TrainCo
     config = TrainConfig()
     if toml_path:
         values = read_toml(toml_path)
-        model_table = values.pop("model", None)
-        if isinstance(model_table, str):  # `model = "tiny"` names the preset
+        # `model = "tiny"` names the preset; a `[model]` table may name it (`preset = "tiny"`)
+        # and sets ModelArgs fields, checked against ModelArgs' schema.
+        model_table = validate_schema(str | dict[str, Any], values.pop("model"), toml_path,
+                                      name=lambda _: "setting 'model'") if "model" in values else None
+        if isinstance(model_table, str):
             values["model"] = model_table
-        elif isinstance(model_table, dict):  # `[model]`: `preset = "tiny"` and ModelArgs fields
+        elif model_table is not None:
             model_table = dict(model_table)
             if "preset" in model_table:
-                values["model"] = model_table.pop("preset")
-            values["model_overrides"] = _check_model_overrides(model_table, toml_path)
+                values["model"] = validate_schema(str, model_table.pop("preset"), f"{toml_path} [model]",
+                                                  name=lambda _: "setting 'preset'")
+            override(ModelArgs(), model_table, f"{toml_path} [model]")
+            values["model_overrides"] = model_table
         config = override(config, values, toml_path)
     given = {k: v for k, v in cli_values.items() if v is not None}
-    return override(config, given, "command line")
+    return override(config, given, "command line", name=flag_name)
 
 
-def _check_model_overrides(values: dict[str, Any], where: str) -> dict[str, Any]:
-    override(ModelArgs(), values, f"{where} [model]")  # raises on unknown keys and wrong types
-    return dict(values)
-
-
-# Allowed ranges of settings, checked where the config is resolved: (low, high, low included,
-# high included); a value outside, or not finite, is one line naming the setting.
-RANGES: dict[str, tuple[float, float, bool, bool]] = {
-    "steps": (0, math.inf, True, False), "lr": (0, math.inf, True, False),
-    "min_lr_ratio": (0, 1, True, True), "warmup_steps": (-1, math.inf, True, False),
-    "batch_tokens": (0, math.inf, True, False), "seq_len": (0, math.inf, True, False),
-    "micro_batch": (0, math.inf, True, False), "beta1": (0, 1, True, False), "beta2": (0, 1, True, False),
-    "eps": (0, math.inf, False, False), "weight_decay": (0, math.inf, True, False),
-    "grad_clip": (0, math.inf, True, False), "seed": (0, 2**32, True, False),
-    "checkpoint_every": (0, math.inf, True, False), "keep_checkpoints": (1, math.inf, True, False),
-    "log_every": (1, math.inf, True, False), "peak_flops": (0, math.inf, True, False),
-}
-MODEL_RANGES: dict[str, tuple[float, float, bool, bool]] = {
-    "dim": (1, math.inf, True, False), "n_layers": (1, math.inf, True, False),
-    "n_heads": (1, math.inf, True, False), "n_kv_heads": (1, math.inf, True, False),
-    "vocab_size": (1, math.inf, True, False), "multiple_of": (1, math.inf, True, False),
-    "ffn_dim_multiplier": (0, math.inf, False, False), "norm_eps": (0, math.inf, False, False),
-    "rope_theta": (0, math.inf, False, False), "max_seq_len": (1, math.inf, True, False),
-}
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
-def check_ranges(values: dict[str, Any], ranges: dict[str, tuple[float, float, bool, bool]], where: str) -> None:
-    for key, (low, high, low_ok, high_ok) in ranges.items():
-        value = values.get(key)
-        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        inside = (low <= value if low_ok else low < value) and (value <= high if high_ok else value < high)
-        if not math.isfinite(value) or not inside:
-            bounds = f"{'[' if low_ok else '('}{low:g}, {high:g}{']' if high_ok else ')'}"
-            raise UserError(f"{where}: {key} = {value!r} is out of range (must be in {bounds})")
-
-
 def validate(config: TrainConfig) -> None:
-    """Ranges and names of every setting, so that a wrong one is one line here, not a traceback
-    (or a silently odd run) later."""
-    check_ranges(dataclasses.asdict(config), RANGES, "train config")
-    if not DEVICE.fullmatch(config.device):
+    """Types, ranges and names of every setting (a TrainConfig built in code too), so that a wrong
+    one is one line here, not a traceback (or a silently odd run) later."""
+    validate_schema(TrainConfig, config, "train config")
+    if not DEVICE.fullmatch(config.device):  # a pattern error would show the regex: this names the choices
         raise UserError(f"train config: device = {config.device!r} is not one of auto, cpu, mps, cuda, cuda:N")
 
 
@@ -197,7 +188,6 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
     validate(config)
     p = preset(config.model)
     model_args = override(p.model, config.model_overrides, f"model '{config.model}'")
-    check_ranges(dataclasses.asdict(model_args), MODEL_RANGES, f"model '{config.model}'")
     steps = config.steps if config.steps > 0 else p.steps
     seq_len = config.seq_len if config.seq_len > 0 else p.seq_len
     micro_batch = config.micro_batch if config.micro_batch > 0 else p.micro_batch
@@ -210,8 +200,6 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
         raise UserError(f"--steps must be positive, got {steps}")
     if warmup > steps:
         raise UserError(f"warmup_steps ({warmup}) exceeds steps ({steps})")
-    if config.strategy not in ("fsdp", "ddp"):
-        raise UserError(f"strategy '{config.strategy}': expected fsdp or ddp")
     if config.tp > 1 and config.strategy != "fsdp":
         raise UserError(f"--tp {config.tp} composes with --strategy fsdp, not {config.strategy}")
     check_layout(model_args, world_size, config.tp, seq_len)

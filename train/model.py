@@ -24,23 +24,27 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from pydantic import with_config
 from torch.distributed.tensor import DTensor
 
+from pipeline.common.config import STRICT, Above0, Positive
 from train.loss import linear_cross_entropy
 
 
+# The field types are the schema a `[model]` table is checked against (train/config.py).
+@with_config(STRICT)
 @dataclass(frozen=True)
 class ModelArgs:
-    dim: int = 4096
-    n_layers: int = 32
-    n_heads: int = 32
-    n_kv_heads: int | None = None  # None: as many as n_heads (LLaMA-1 has no grouped-query attention)
-    vocab_size: int = 32000
-    multiple_of: int = 256  # SwiGLU hidden size is rounded up to a multiple of this
-    ffn_dim_multiplier: float | None = None
-    norm_eps: float = 1e-5
-    rope_theta: float = 10000.0
-    max_seq_len: int = 2048
+    dim: Positive = 4096
+    n_layers: Positive = 32
+    n_heads: Positive = 32
+    n_kv_heads: Positive | None = None  # None: as many as n_heads (LLaMA-1 has no grouped-query attention)
+    vocab_size: Positive = 32000
+    multiple_of: Positive = 256  # SwiGLU hidden size is rounded up to a multiple of this
+    ffn_dim_multiplier: Above0 | None = None
+    norm_eps: Above0 = 1e-5
+    rope_theta: Above0 = 10000.0
+    max_seq_len: Positive = 2048
 
     @property
     def head_dim(self) -> int:

@@ -43,9 +43,32 @@ import math
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, with_config
+
+from pipeline.common.config import STRICT, flag_name, validate
 
 GIB = 1024**3
+# Bounds of the shapes a plan builds meta tensors of: within them every tensor's byte count (a
+# micro-batch's seq x seq attention scores, its logits) fits in int64, as torch needs, and each
+# is past any cluster or model there is (2^20 GPUs, a million-token context, 16M pieces).
+MAX_RANKS = 1 << 20
+MAX_SEQ_LEN = 1 << 20
+MAX_MICRO_BATCH = 1 << 12
+MAX_VOCAB = 1 << 24
+
+
+@with_config(STRICT)
+@dataclass(frozen=True)
+class PlanShape:
+    """The schema of `train plan`'s numeric flags; 0 is the preset's own value."""
+
+    world_size: Annotated[int, Field(ge=1, le=MAX_RANKS)]
+    tp: Annotated[int, Field(ge=1, le=MAX_RANKS)]
+    seq_len: Annotated[int, Field(ge=0, le=MAX_SEQ_LEN)]
+    micro_batch: Annotated[int, Field(ge=0, le=MAX_MICRO_BATCH)]
+    vocab_size: Annotated[int, Field(ge=0, le=MAX_VOCAB)]
 
 
 @dataclass(frozen=True)
@@ -275,14 +298,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from pipeline.common.errors import UserError
-
-    if args.world_size < 1:
-        raise UserError(f"--world-size must be at least 1, got {args.world_size}")
-    for flag in ("seq_len", "micro_batch", "vocab_size"):  # 0 is the preset's own value
-        if getattr(args, flag) < 0:
-            raise UserError(f"--{flag.replace('_', '-')} must be positive (or 0 for the preset's), "
-                            f"got {getattr(args, flag)}")
+    shape = PlanShape(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PlanShape)})
+    validate(PlanShape, shape, "", name=flag_name)
     result = plan(args.model, args.world_size, tp=args.tp, seq_len=args.seq_len, micro_batch=args.micro_batch,
                   activation_checkpointing=args.activation_checkpointing, precision=args.precision,
                   vocab_size=args.vocab_size)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.commands.remote_output import is_remote, publish, staging_root
 from pipeline.commands.stats import drop_warnings, format_stats
 from pipeline.common.cli import add_renamed
-from pipeline.common.config import override, read_toml
+from pipeline.common.config import override, read_toml, validate
 from pipeline.common.errors import UserError
 from pipeline.corpus.mixture import LLAMA1
 from pipeline.engine.local_executor import LocalExecutor
@@ -31,7 +31,8 @@ def build_source(name: str, config_file: str | None) -> Source:
     cls = source_class(name)
     config = cls.config_class()
     if config_file:
-        table = read_toml(config_file)
+        # The file's shape, a table per source; each table is then its source's config schema.
+        table = validate(dict[str, dict[str, Any]], read_toml(config_file), config_file, name=lambda key: f"[{key}]")
         unknown = set(table) - set(source_names())
         if unknown:
             raise UserError(f"{config_file}: unknown source table(s) {sorted(unknown)}")

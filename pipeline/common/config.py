@@ -1,64 +1,147 @@
-"""The small override layer on top of typed config dataclasses: unknown keys are errors."""
+"""Typed configs: one pydantic schema per config, and the small override layer on top of it.
+
+A config is a dataclass (or, for a file read whole, a TypedDict) whose field types say what a
+value may be: `int`, `float`, `list[str]`, and the bounded types below. pydantic checks them in
+strict mode (no "5" for 5, no true for 1; an int is a float), rejects NaN and infinities, and
+each problem becomes one line: where (a file, its [table], or the command line), the key path,
+what is wrong, and the value given. A hand-written `check` remains only for what a type cannot
+say (two percentiles in increasing order).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
+import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Callable, TypeVar
 
 import tomllib
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from pipeline.common.errors import UserError
 
+# The config of every schema here (dataclasses take it with pydantic's `with_config`). Strict
+# pydantic takes a dataclass only as an instance, so `override` builds one from the given values
+# and pydantic checks each of its fields again (revalidate_instances).
+STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, revalidate_instances="always")
 
-def override(config: Any, values: dict[str, Any], where: str) -> Any:
-    """A copy of dataclass `config` with `values` applied; names `where` in errors."""
-    known = {f.name: f for f in dataclasses.fields(config)}
-    changes = {}
-    hints = typing.get_type_hints(type(config))
-    for key, value in values.items():
+Count = Annotated[int, Field(ge=0)]  # sizes, counts and lengths; 0 often means "none" or "all"
+Positive = Annotated[int, Field(ge=1)]
+Amount = Annotated[float, Field(ge=0)]  # a non-negative real: a ratio, a length, a share
+Above0 = Annotated[float, Field(gt=0)]  # a scale or an epsilon: zero would divide by zero
+Probability = Annotated[float, Field(ge=0, le=1)]
+
+T = TypeVar("T")
+UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")
+
+
+@functools.cache
+def _adapter(schema: Any) -> TypeAdapter:
+    return TypeAdapter(schema)
+
+
+def setting_name(path: str) -> str:
+    return f"setting '{path}'"
+
+
+def flag_name(path: str) -> str:
+    return f"--{path.replace('_', '-')}"
+
+
+def validate(schema: Any, value: Any, where: str, name: Callable[[str], str] = setting_name) -> Any:
+    """`value` checked against `schema` (a type pydantic knows), or UserError with its first problem
+    in one line: "`where`: `name(key path)` `problem`, got `value`" (no "`where`: " when empty)."""
+    try:
+        return _adapter(schema).validate_python(value)
+    except ValidationError as e:
+        errors = e.errors()
+        # A misspelt key is also a missing one: the misspelling is what to say.
+        first = next((x for x in errors if x["type"] in UNKNOWN_KEY), errors[0])
+        raise UserError(_one_line(first, schema, where, name)) from None
+
+
+def override(config: T, values: dict[str, Any], where: str, name: Callable[[str], str] = setting_name) -> T:
+    """A copy of dataclass `config` with `values` (a TOML table, or flags) applied, validated by its
+    schema and its `check`; names `where` in errors."""
+    known = [f.name for f in dataclasses.fields(config)]  # type: ignore[arg-type]
+    for key in values:  # before the instance is built: its constructor would raise a TypeError
         if key not in known:
-            raise UserError(f"{where}: unknown setting '{key}' (known: {', '.join(sorted(known))})")
-        expected = hints.get(key)
-        if expected in (int, float, str, bool) and not _fits(value, expected):
-            raise UserError(f"{where}: setting '{key}' must be {expected.__name__}, got {value!r}")
-        item = _list_item(expected)
-        if item is not None and not (isinstance(value, list) and all(_fits(v, item) for v in value)):
-            raise UserError(f"{where}: setting '{key}' must be a list of {item.__name__}, got {value!r}")
-        numbers = value if isinstance(value, list) else [value]
-        if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
-            raise UserError(f"{where}: setting '{key}' must be finite, got {value!r}")
-        default = getattr(config, key)
-        # Counts, sizes and thresholds: a setting whose default is not negative may not be.
-        if expected in (int, float) and isinstance(default, (int, float)) and default >= 0 and value < 0:
-            raise UserError(f"{where}: setting '{key}' must not be negative, got {value!r}")
-        changes[key] = float(value) if expected is float else [float(v) for v in value] if item is float else value
-    result = dataclasses.replace(config, **changes)
+            raise UserError(f"{where}: unknown {name(key)} (known: {', '.join(sorted(known))})")
+    result = validate(type(config), dataclasses.replace(config, **values), where, name)  # type: ignore[type-var]
     check = getattr(result, "check", None)
-    if callable(check):
-        problem = check()
-        if problem:
-            raise UserError(f"{where}: {problem}")
+    problem = check() if callable(check) else None
+    if problem:
+        raise UserError(f"{where}: {problem}")
     return result
 
 
-def _list_item(expected: Any) -> type | None:
-    """X of a `list[X]` setting with X a plain type, else None."""
-    if typing.get_origin(expected) is list:
-        (item,) = typing.get_args(expected) or (None,)
-        if item in (int, float, str, bool):
-            return item
-    return None
+def _one_line(error: Any, schema: Any, where: str, name: Callable[[str], str]) -> str:
+    loc = [part for part in error["loc"] if part != "[key]"]
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    kind, ctx = error["type"], error.get("ctx") or {}
+    at = f"{where}: " if where else ""
+    if kind in UNKNOWN_KEY:
+        return f"{at}unknown {name(path)} (known: {', '.join(_keys(schema))})"
+    if kind == "missing":
+        return f"{at}{name(path)} is missing"
+    if kind.endswith("_type") and len(loc) == 1 and loc[0] in _hints(schema):
+        problem = f"must be {_type_name(_hints(schema)[loc[0]])}"
+    elif kind.endswith("_type") and typing.get_origin(schema) in (types.UnionType, typing.Union):
+        problem = f"must be {_type_name(schema)}"  # loc ends in the member tried last, not a key
+    else:
+        problem = _problem(kind, ctx, error["msg"])
+    return f"{at}{name(path)} {problem}, got {error['input']!r}"
 
 
-def _fits(value: Any, expected: type) -> bool:
-    if expected is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, expected)
+PROBLEMS = {
+    "int_type": "must be int", "float_type": "must be float", "string_type": "must be str",
+    "bool_type": "must be bool", "list_type": "must be a list", "dict_type": "must be a table",
+    "finite_number": "must be finite", "literal_error": "must be {expected}",
+    "too_short": "must have at least {min_length} item(s)", "too_long": "must have at most {max_length} item(s)",
+    "less_than": "must be below {lt}", "less_than_equal": "must be at most {le}",
+    "greater_than": "must be above {gt}", "greater_than_equal": "must be at least {ge}",
+}
+
+
+def _problem(kind: str, ctx: dict[str, Any], message: str) -> str:
+    if kind == "greater_than_equal" and ctx.get("ge") == 0:
+        return "must not be negative"
+    if kind == "greater_than" and ctx.get("gt") == 0:
+        return "must be positive"
+    template = PROBLEMS.get(kind)
+    return template.format(**ctx) if template else message[:1].lower() + message[1:]
+
+
+def _hints(schema: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(schema) if isinstance(schema, type) else {}
+    except (NameError, TypeError):
+        return {}
+
+
+def _keys(schema: Any) -> list[str]:
+    return sorted(_hints(schema))
+
+
+def _type_name(hint: Any, plural: bool = False) -> str:
+    """A field's type in words, without its Annotated bounds: "int", "a list of str", "a table of
+    lists of float", "int or None"."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        return _type_name(args[0], plural)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a, plural) for a in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (list, dict):
+        kind = ("lists" if plural else "a list") if origin is list else ("tables" if plural else "a table")
+        item = args[-1] if args else Any
+        return kind if item is Any else f"{kind} of {_type_name(item, plural=True)}"
+    if hint is Any:
+        return "values" if plural else "a value"
+    return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

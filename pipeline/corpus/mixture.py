@@ -18,11 +18,15 @@ tokenizer's sample, the trainer and `pipeline mix` all read mixtures from here, 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
-from pipeline.common.config import read_toml
+from pydantic import Field, with_config
+from typing_extensions import Required, TypedDict  # pydantic needs this TypedDict below Python 3.12
+
+from pipeline.common.config import STRICT, Amount, read_toml
+from pipeline.common.config import validate as validate_schema
 from pipeline.common.errors import UserError
 from pipeline.engine.registry import source_names
 
@@ -66,11 +70,21 @@ MIXTURES: dict[str, Mixture] = {"llama1": LLAMA1}
 SUM_TOLERANCE = 1e-6
 
 
+@with_config(STRICT)
+class MixtureFile(TypedDict, total=False):
+    """The schema of a mixture TOML file (see the module docstring)."""
+
+    name: str
+    proportions: Required[Annotated[dict[str, Amount], Field(min_length=1)]]
+    reference_epochs: dict[str, Amount]
+    reference_tokens: Amount  # a float is allowed: 1.4e12 reads better than 1400000000000
+
+
 def load_mixture(name_or_path: str | Path) -> Mixture:
     """A named mixture (`llama1`) or one read from a TOML file, validated.
 
-    Raises UserError when the file is missing or malformed, names a source that does not
-    exist, or its proportions do not sum to 1.
+    Raises UserError when the file is missing, does not fit MixtureFile, names a source that
+    does not exist, or its proportions do not sum to 1.
     """
     key = str(name_or_path)
     if key in MIXTURES:
@@ -80,29 +94,15 @@ def load_mixture(name_or_path: str | Path) -> Mixture:
         if path.suffix != ".toml" and "/" not in key:
             raise UserError(f"unknown mixture '{key}' (named: {', '.join(MIXTURES)}; or give a .toml file)")
         raise UserError(f"{path}: mixture file does not exist")
-    table = read_toml(path)
-    unknown = set(table) - {"name", "proportions", "reference_epochs", "reference_tokens"}
-    if unknown:
-        raise UserError(f"{path}: unknown key(s) {sorted(unknown)} (known: name, proportions, "
-                        "reference_epochs, reference_tokens)")
-    proportions = table.get("proportions")
-    if not isinstance(proportions, dict) or not proportions:
-        raise UserError(f"{path}: needs a [proportions] table of source = share")
+    table = validate_schema(MixtureFile, read_toml(path), str(path))
     mixture = Mixture(
-        name=str(table.get("name", path.stem)),
-        proportions={str(k): _number(v, path, f"proportions.{k}") for k, v in proportions.items()},
-        reference_epochs={str(k): _number(v, path, f"reference_epochs.{k}")
-                          for k, v in dict(table.get("reference_epochs", {})).items()},
-        reference_tokens=int(_number(table.get("reference_tokens", 0), path, "reference_tokens")),
+        name=table.get("name", path.stem),
+        proportions=table["proportions"],
+        reference_epochs=table.get("reference_epochs", {}),
+        reference_tokens=int(table.get("reference_tokens", 0)),
     )
     validate(mixture, str(path))
     return mixture
-
-
-def _number(value: object, path: Path, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
-        raise UserError(f"{path}: {key} must be a number >= 0, got {value!r}")
-    return float(value)
 
 
 def validate(mixture: Mixture, where: str) -> None:

@@ -9,19 +9,23 @@ from typing import Any, ClassVar, Iterator
 
 import fsspec
 import pyarrow as pa
+from pydantic import with_config
 
+from pipeline.common.config import STRICT
 from pipeline.common.errors import UserError
 from pipeline.common.generated import GENERATED_MARKER
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.stage import Stage
 
 
+@with_config(STRICT)
 @dataclass
 class SourceConfig:
     """Base of every source's typed configuration; `[<source>]` tables in --config override it.
 
-    Types, finiteness and signs are checked by the override layer (pipeline/common/config.py);
-    a source whose settings have further rules (an order, a range) says so in `check`."""
+    Its fields' types are its schema, checked by pydantic in the override layer
+    (pipeline/common/config.py); a source whose settings have rules no type says (an order)
+    says so in `check`."""
 
     def check(self) -> str | None:
         """What is wrong with these settings together, or None."""

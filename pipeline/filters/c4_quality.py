@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from pipeline.common.config import Count
 from pipeline.engine.document import Document
 from pipeline.engine.stage import Result, Stage
 
@@ -105,9 +106,9 @@ def count_sentences(line: str, enough: int = 0) -> int:
 
 @dataclass
 class C4Thresholds:
-    min_words_per_line: int = 5  # 0 disables
-    min_sentences: int = 3  # per page, counted on the kept lines; 0 disables
-    max_word_length: int = 1000  # a line with a longer word is removed; 0 disables
+    min_words_per_line: Count = 5  # 0 disables
+    min_sentences: Count = 3  # per page, counted on the kept lines; 0 disables
+    max_word_length: Count = 1000  # a line with a longer word is removed; 0 disables
     remove_citations: bool = True  # "[1]", "[edit]", "[citation needed]"
     require_terminal_punctuation: bool = True
     drop_lorem_ipsum: bool = True

@@ -7,6 +7,10 @@ or hard link (`link_member`), a device, FIFO or other special file (`special_mem
 larger than `max_member_bytes` (`member_too_large`, not even read). Past `max_total_bytes`
 of kept content, or `max_scan_bytes` of decompressed data in all (a decompression bomb),
 or `max_members` entries, the archive as a whole fails with `ArchiveError`.
+
+Member names are text on the way out: a tar name that is not UTF-8 is read as Latin-1 (the
+member is kept); a zip whose directory flags a name as UTF-8 that is not fails whole
+(`member_name_not_utf8`), since zipfile cannot list any of its members.
 """
 
 from __future__ import annotations
@@ -195,6 +199,10 @@ def read_zip(stream: IO[bytes], limits: Limits = Limits()) -> Extracted:
                     out.files[path] = data
     except zipfile.BadZipFile as e:
         raise ArchiveError("not_a_zip_archive", str(e)) from None
+    except UnicodeDecodeError as e:
+        # The member's header flags its name as UTF-8 and it is not: zipfile reads the whole
+        # directory at once, so no member of this archive can be listed.
+        raise ArchiveError("member_name_not_utf8", str(e)) from None
     except NotImplementedError as e:  # a zip version or compression method zipfile cannot read
         raise ArchiveError("unsupported_zip", str(e)) from None
     except (EOFError, OSError, zlib.error) as e:  # a member's deflate data is corrupt

@@ -70,6 +70,9 @@ def open_posts_xml(path: str, tmp: Path, max_ratio: int) -> Iterator[IO[bytes]]:
                     archive.extract(path=tmp / "extracted", targets=names, factory=unpacked)
                 finally:
                     unpacked.close()
+    except UnicodeDecodeError as e:
+        # 7z stores names as UTF-16: a lone surrogate in one makes py7zr refuse the whole header.
+        raise InputError(path, f"a member's name is not valid UTF-16 ({e})") from None
     except (py7zr.exceptions.ArchiveError, lzma.LZMAError, EOFError, KeyError, ValueError, OSError) as e:
         if isinstance(e, (FileNotFoundError, PermissionError)):
             raise InputError(path, f"cannot open ({e.strerror})") from None

@@ -102,7 +102,7 @@ def test_bad_config_values_are_one_line(tmp_path: Path, table: str, message: str
 
 @pytest.mark.parametrize("command, message", [
     (["pipeline", "mix", "--mixture", "llama1", "--total-tokens", "1e999"], "the token count must be positive and below"),
-    (["pipeline", "mix", "--mixture", "inf.toml", "--total-tokens", "1e9"], "reference_tokens must be a number >= 0, got inf"),
+    (["pipeline", "mix", "--mixture", "inf.toml", "--total-tokens", "1e9"], "inf.toml: setting 'reference_tokens' must be finite, got inf"),
     (["tokenizer", "train", "--sample-mb", "nan"], "--sample-mb nan: must be a positive number of megabytes"),
     (["pipeline", "models", "lm", "--max-documents", "-1"], "--max-documents at least 0"),
 ])

@@ -40,11 +40,11 @@ def one_error(done: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--keep-checkpoints", "0"], "keep_checkpoints = 0 is out of range (must be in [1, inf))"),
-    (["--steps", "-5"], "setting 'steps' must not be negative, got -5"),
-    (["--seed", "-1"], "setting 'seed' must not be negative, got -1"),
+    (["--keep-checkpoints", "0"], "command line: --keep-checkpoints must be at least 1, got 0"),
+    (["--steps", "-5"], "command line: --steps must not be negative, got -5"),
+    (["--seed", "-1"], "command line: --seed must not be negative, got -1"),
     (["--device", "foo"], "device = 'foo' is not one of auto, cpu, mps, cuda, cuda:N"),
-    (["--lr", "nan"], "setting 'lr' must be finite, got nan"),
+    (["--lr", "nan"], "command line: --lr must be finite, got nan"),
 ])
 def test_a_flag_out_of_range_is_one_line_and_nothing_is_written(tmp_path: Path, flags: list[str],
                                                                message: str) -> None:
@@ -55,9 +55,9 @@ def test_a_flag_out_of_range_is_one_line_and_nothing_is_written(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("toml, message", [
-    ("beta1 = 2.0\n", "beta1 = 2.0 is out of range (must be in [0, 1))"),
-    ("log_every = 0\n", "log_every = 0 is out of range"),
-    ("[model]\nn_heads = 0\n", "n_heads = 0 is out of range"),
+    ("beta1 = 2.0\n", "bad.toml: setting 'beta1' must be below 1.0, got 2.0"),
+    ("log_every = 0\n", "bad.toml: setting 'log_every' must be at least 1, got 0"),
+    ("[model]\nn_heads = 0\n", "bad.toml [model]: setting 'n_heads' must be at least 1, got 0"),
 ])
 def test_a_config_value_out_of_range_is_one_line(tmp_path: Path, toml: str, message: str) -> None:
     write_llama1_tokens(tmp_path / "data" / "tokens")

@@ -113,5 +113,5 @@ def test_a_device_memory_that_is_no_positive_size_is_one_line_and_exit_2(given: 
 def test_a_negative_shape_is_one_line_and_exit_2(flag: str) -> None:
     result = run_plan("--model", "tiny", "--world-size", "1", flag, "-1")
     assert result.returncode == 2
-    expected = f"train: error: {flag} must be positive (or 0 for the preset's), got -1"
+    expected = f"train: error: {flag} must not be negative, got -1"
     assert result.stderr.strip().splitlines() == [expected]

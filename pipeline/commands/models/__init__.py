@@ -122,12 +122,15 @@ def _texts_of(path: Path, lang: str | None) -> Iterator[str]:
 def _warc_pages(path: Path) -> Iterator[tuple[str, str]]:
     """(url, text) of the pages of a WARC/WET file, the text as a CommonCrawl run makes it."""
     from pipeline.formats.warc import WarcPage, iter_warc_pages
-    from pipeline.text.html import html_page_to_text
+    from pipeline.text.html import HtmlTooDeep, html_page_to_text
 
     try:
         for page in iter_warc_pages(str(path)):
             if isinstance(page, WarcPage):
-                text = html_page_to_text(page.content)[1] if page.is_html else page.content
+                try:
+                    text = html_page_to_text(page.content)[1] if page.is_html else page.content
+                except HtmlTooDeep:
+                    continue  # a run drops it (html_too_deep): no model learns from it either
                 yield page.url, text.strip()
     except InputError as e:  # a file cut short still gives the pages before the cut
         print(f"warning: {e}", file=sys.stderr)

@@ -32,7 +32,7 @@ def test_toml_mixture_loads_and_validates(tmp_path: Path) -> None:
         load_mixture(unknown)
     typo = tmp_path / "typo.toml"
     typo.write_text("[proportion]\nc4 = 1.0\n")
-    with pytest.raises(UserError, match="unknown key"):
+    with pytest.raises(UserError, match="unknown setting 'proportion'"):
         load_mixture(typo)
     with pytest.raises(UserError, match="unknown mixture 'llama2'"):
         load_mixture("llama2")

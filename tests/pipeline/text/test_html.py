@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.text.html import HtmlTooDeep, html_fragment_to_text
+from pipeline.text.html import MAX_PAGE_DEPTH, HtmlTooDeep, html_fragment_to_text, html_page_to_text
 
 
 def test_code_blocks_keep_indentation_and_entities_are_decoded() -> None:
@@ -45,3 +45,25 @@ def test_html_past_lxml_depth_limit_is_an_error_not_silently_cut() -> None:
     with pytest.raises(HtmlTooDeep, match="Excessive depth"):
         html_fragment_to_text(nested(255))
     assert html_fragment_to_text("<p>fine again</p>") == "fine again"  # the parser's error log is per parse
+
+
+def _nested(tag: str, count: int, close: bool = True) -> str:
+    inner = f"<{tag}>" * count + "words" + (f"</{tag}>" * count if close else "")
+    return f"<html><head><title>T</title></head><body>{inner}</body></html>"
+
+
+def test_a_page_nested_past_the_bound_is_too_deep_before_any_extraction() -> None:
+    # <html> and <body> are two of the levels: MAX_PAGE_DEPTH - 2 elements inside <body> are allowed.
+    assert html_page_to_text(_nested("div", MAX_PAGE_DEPTH - 2)) == ("T", "words")
+    wide = "<html><body>" + ("<div>" * 200 + "words" + "</div>" * 200) * 1000 + "</body></html>"
+    assert html_page_to_text(wide) == ("", "\n".join(["words"] * 1000))
+    too_deep = [
+        _nested("div", MAX_PAGE_DEPTH - 1),
+        _nested("span", 40_000, close=False),  # never closed: the parser nests them all the same
+        "<div></span>" * 1000,  # a stray end tag closes nothing, so the <div>s still nest
+        "<ul><li>" * 40_000,  # the whole text of this would indent each item by its depth
+    ]
+    for page in too_deep:
+        with pytest.raises(HtmlTooDeep, match=f"elements nest more than {MAX_PAGE_DEPTH} deep") as raised:
+            html_page_to_text(page)
+        assert raised.value.title == ("T" if "<title>" in page else "")
