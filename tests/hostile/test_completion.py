@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow  # every test runs a CLI end to end
 
 
 def run_args(source: str, *extra: str) -> list[str]:
-    return ["run", source, "--input", f"raw/{source}", "--output", "corpus", "--workers", "1", "--tasks", "3",
+    return ["run", source, "--input", f"raw/{source}", "--corpus", "corpus", "--workers", "1", "--tasks", "3",
             "--no-progress", *extra]
 
 

@@ -70,7 +70,7 @@ def test_a_run_config_that_does_not_fit_the_schema_is_one_line(tmp_path: Path, s
                                                                message: str) -> None:
     (tmp_path / "raw").mkdir()
     (tmp_path / "bad.toml").write_text(toml + "\n")
-    done = run_script("pipeline", "run", source, "--input", "raw", "--output", "corpus", "--config", "bad.toml",
+    done = run_script("pipeline", "run", source, "--input", "raw", "--corpus", "corpus", "--config", "bad.toml",
                       "--no-progress", cwd=tmp_path)
     assert one_error(done, "pipeline") == message
     assert not (tmp_path / "corpus").exists()
@@ -106,7 +106,7 @@ def test_valid_run_configs_load_as_before(tmp_path: Path) -> None:
 ])
 def test_a_mixture_that_does_not_fit_the_schema_is_one_line(tmp_path: Path, toml: str, message: str) -> None:
     (tmp_path / "bad.toml").write_text(toml + "\n")
-    done = run_script("pipeline", "mix", "--mixture", "bad.toml", "--tokens", "1e9", cwd=tmp_path)
+    done = run_script("pipeline", "mix", "--mixture", "bad.toml", "--total-tokens", "1e9", cwd=tmp_path)
     assert one_error(done, "pipeline") == message
 
 

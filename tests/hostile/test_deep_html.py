@@ -34,7 +34,7 @@ def _deep_pages(rng: random.Random) -> list[bytes]:
 
 def _pipeline_run(tmp_path: Path, raw: str, out: str) -> tuple[float, dict]:
     start = time.monotonic()
-    done = run_script("pipeline", "run", "commoncrawl", "--input", raw, "--output", out, "--config", "models.toml",
+    done = run_script("pipeline", "run", "commoncrawl", "--input", raw, "--corpus", out, "--config", "models.toml",
                       "--workers", "1", "--no-progress", "--keep-dropped", cwd=tmp_path)
     elapsed = time.monotonic() - start
     assert done.returncode == 0, done.stderr
@@ -52,7 +52,7 @@ def test_a_page_nested_40000_deep_is_dropped_in_seconds_and_other_pages_are_unch
     reference = "sample/reference/wikipedia.jsonl"
     # The classifier's negatives are read as a run reads pages: the deep pages are left out there too.
     for kind, *args in (("lm", "--input", reference), ("classifier", "--positives", reference, "--negatives", "deep")):
-        done = run_script("pipeline", "models", kind, *args, "--output", "models", cwd=tmp_path)
+        done = run_script("pipeline", "models", kind, *args, "--out", "models", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
     (tmp_path / "models.toml").write_text('[commoncrawl]\nmodels_dir = "models"\n')
 

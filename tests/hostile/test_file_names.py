@@ -23,7 +23,7 @@ from tests.hostile.sources_data import BOOK, github_repo, se_site
 
 
 def _run(tmp_path: Path, source: str) -> dict:
-    done = run_script("pipeline", "run", source, "--input", "raw", "--output", "corpus", "--workers", "1",
+    done = run_script("pipeline", "run", source, "--input", "raw", "--corpus", "corpus", "--workers", "1",
                       "--no-progress", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     stats = json.loads((tmp_path / "corpus" / source / "stats.json").read_text())

@@ -40,7 +40,7 @@ def slow_start_run(raw: Path, out: Path, *extra: str) -> subprocess.CompletedPro
     """`pipeline run slowstart` with the test source of tests/hostile/slow_readers.py as a plugin."""
     done = subprocess.run(
         [sys.executable, "-m", "tests.hostile.slow_readers", "run", "slowstart", "--input", str(raw),
-         "--output", str(out), "--no-progress", "--document-timeout", str(TIMEOUT_S), *extra],
+         "--corpus", str(out), "--no-progress", "--document-timeout", str(TIMEOUT_S), *extra],
         cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300, check=False)
     assert "Traceback" not in done.stderr, done.stderr
     return done
