@@ -213,7 +213,12 @@ def test_a_cut_input_fixed_and_rerun_is_read_and_counted_once(tmp_path: Path) ->
 
     untouched = cli("pipeline", *run_args("jsonl"), cwd=tmp_path)  # would fail the same way: not read again
     assert "(already complete)" in untouched.stdout
-    assert [line for line in stderr_lines(untouched) if not line.startswith("  unreadable input: ")] == []
+    # Nothing but the closing reminder of what the corpus still lacks: the given-up input, named.
+    assert stderr_lines(untouched) == [
+        "warning: 1 input was given up or cut short; what it did not yield is not in the corpus "
+        "(stats.json: files.failed):",
+        *[line for line in stderr_lines(untouched) if line.startswith("  unreadable input: ")]]
+    assert "part-2.jsonl.gz" in stderr_lines(untouched)[-1]
 
     (raw / "part-2.jsonl.gz").write_bytes(good)
     fixed = cli("pipeline", *run_args("jsonl"), cwd=tmp_path)
