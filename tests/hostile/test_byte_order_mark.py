@@ -16,6 +16,8 @@ from pipeline.engine.shards import read_corpus
 from tests.hostile.helpers import assert_balanced, cli, write_lines
 from tests.hostile.sources_data import C4_PAGE, CODE
 
+pytestmark = pytest.mark.slow  # each test runs the CLI in subprocesses
+
 BOM = b"\xef\xbb\xbf"
 
 

@@ -15,6 +15,8 @@ from pipeline.corpus.mixture import load_mixture
 from tests.hostile.helpers import one_error, run_script
 from train.config import load_overrides
 
+pytestmark = pytest.mark.slow  # each test runs the CLI in subprocesses
+
 COMMONCRAWL_KEYS = ("classifier, dedup_across_snapshots, dedup_span_files, dedup_strict, keep_buckets, lang_threshold, "
                     "languages, lid_model, min_chars, models_dir, perplexity_cutoffs, perplexity_percentiles, "
                     "wiki_threshold")

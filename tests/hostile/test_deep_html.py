@@ -11,9 +11,13 @@ import random
 import time
 from pathlib import Path
 
+import pytest
+
 from pipeline.engine.shards import read_corpus
 from sources.samples.commoncrawl import http_response, sample_pages, warc_record, warc_records, write, write_members
 from tests.hostile.helpers import assert_balanced, read_drops, run_script
+
+pytestmark = pytest.mark.slow  # each test runs the CLI in subprocesses
 
 DEPTH = 40_000
 DEEP_PAGES = {  # url -> body: closed <div>s, and unclosed list items a line each

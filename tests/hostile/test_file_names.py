@@ -16,10 +16,13 @@ import zlib
 from pathlib import Path
 
 import py7zr
+import pytest
 
 from pipeline.engine.shards import read_corpus
 from tests.hostile.helpers import assert_balanced, read_drops, run_script
 from tests.hostile.sources_data import BOOK, github_repo, se_site
+
+pytestmark = pytest.mark.slow  # each test runs the CLI in subprocesses
 
 
 def _run(tmp_path: Path, source: str) -> dict:

@@ -19,6 +19,8 @@ from sources.samples.wikipedia import Page
 from tests.hostile.helpers import assert_balanced, cli
 from tests.sources.wikipedia_dumps import multistream_names, pages_by_lxml, write_multistream
 
+pytestmark = pytest.mark.slow  # each test runs the CLI in subprocesses
+
 EN_DUMP, EN_INDEX = multistream_names("en")
 DE_DUMP, DE_INDEX = multistream_names("de")
 EN_PAGES = [Page(f"Article {i}", f"'''Article {i}''' is about the number {i}. " * (20 + i % 7), i)

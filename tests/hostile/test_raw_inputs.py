@@ -12,6 +12,8 @@ import pytest
 
 from tests.hostile.helpers import one_error, run_script
 
+pytestmark = pytest.mark.slow  # each test runs the CLI in subprocesses
+
 
 def _tree(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()

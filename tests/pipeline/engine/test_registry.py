@@ -11,9 +11,12 @@ import textwrap
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from tests.conftest import script, subprocess_env
 from tests.plugins import install_plugin
+
+pytestmark = pytest.mark.slow  # each test runs the CLI in subprocesses
 
 TINY_SOURCE = '''
 """A user's source: one document per line of *.txt, upper-cased; lines starting "#" dropped."""
