@@ -393,8 +393,13 @@ def _paper_residue(text: str, paper: Paper) -> Counter[str]:
     return found
 
 
+def residue_names(source: str) -> list[str]:
+    """The residue classes counted for a source, in the order reports list them."""
+    return list(RESIDUE[source]) + (["user macro left", "control word made"] if source == "arxiv" else [])
+
+
 def format_audit(audit: Audit) -> str:
-    names = list(RESIDUE[audit.source]) + (["user macro left", "control word made"] if audit.source == "arxiv" else [])
+    names = residue_names(audit.source)
     width = max(len(n) for n in names) + 2
     lines = [(f"{audit.source}: {audit.documents:,} documents, {audit.with_residue:,} with residue "
               f"({audit.residue_share:.2%})"), f"{'residue':<{width}}{'documents':>10}{'occurrences':>13}  example"]
