@@ -28,6 +28,7 @@ COMMANDS = [
     Command("models", "pipeline.commands.models", "train the perplexity LM or the Wikipedia-reference classifier"),
     Command("audit", "pipeline.commands.audit", "count markup left in a corpus and raw prose missing from it"),
     Command("mix", "pipeline.commands.mix", "show what a mixture draws from each source (the paper's Table 1)"),
+    Command("plan", "pipeline.commands.plan", "project a build's CPU, memory, disk and download cost from a sample"),
     Command("report", "pipeline.commands.report", "one self-contained HTML page showing a finished corpus"),
 ]
 
