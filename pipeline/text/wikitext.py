@@ -357,7 +357,8 @@ def _render_tag(tag: Tag) -> str:
         source = str(tag.contents).strip() if tag.contents is not None else ""
         if not source:
             return REMOVED
-        return f"{VERBATIM_MARK}${source}${VERBATIM_MARK}" if name == "math" else f"{VERBATIM_MARK}{source}{VERBATIM_MARK}"
+        shown = f"${source}$" if name == "math" else source
+        return f"{VERBATIM_MARK}{shown}{VERBATIM_MARK}"
     if name == "br":
         return "\n"
     if name in LIST_MARKERS and tag.wiki_markup:
