@@ -3,9 +3,11 @@ formatting machinery.
 
 Removed: templates that are machinery (infoboxes, navboxes, citations, maintenance tags),
 tables, references, file and image links (caption included), categories, interlanguage
-links, comments, magic words, and extension tags whose content is not prose. Kept: the
-visible text of links (`[[Target|text]]` gives "text", `[[Target]]` gives "Target"), of
-external links with a label, bold/italic/list content, headings as plain lines, and the
+links (`[[fr:Paris]]`, whose prefix is a Wikipedia's language code: see
+pipeline/text/wikipedia_languages.py), comments, magic words, and extension tags whose content
+is not prose. Kept: the visible text of links (`[[Target|text]]` gives "text", `[[Target]]`
+gives "Target", `[[:fr:Paris]]` gives "fr:Paris"), of external links with a label,
+`<nowiki>` text as typed (`[[not a link]]` stays), bold/italic/list content, headings as plain lines, and the
 text of templates that put prose on the page (language, transliteration, convert, dates,
 pronunciation, quotations: see `TEMPLATE_RENDERERS`). A heading whose section ends up empty
 (typically "References" or "External links") is dropped with it.
