@@ -10,14 +10,14 @@ Software Foundation, either version 3 ..."), and the notice only in a file that 
 licence text (a licence's own text quotes other licences' names and versions).
 `SPDX-License-Identifier:` lines win over wording.
 
-Some licences hold the wording of another: ZPL-2.1, Apache-1.1, OpenSSL, BSD-2-Clause-Patent and
-BSD-3-Clause-Clear have BSD's "Redistribution and use in source and binary forms"; NCSA, MIT-0,
-JSON and X11 MIT's "Permission is hereby granted, free of charge" (BSL-1.0 nearly: "to any
-person or organization"); curl ISC's grant. Each of those is told by a sentence only it has (its title, its patent grant, its
-advertising clause), and the MIT, ISC or BSD wording next to that sentence is its own, not a
-second licence: a ZPL text is ZPL-2.1, never BSD-3-Clause. Only MIT, BSD-2/3-Clause and
-Apache-2.0 pass the paper's filter, so a licence that merely resembles one must not be
-reported as one.
+Some licences hold the wording of another: ZPL-2.1, Apache-1.1, OpenSSL, BSD-2-Clause-Patent
+and BSD-3-Clause-Clear have BSD's "Redistribution and use in source and binary forms"; NCSA,
+MIT-0, JSON and X11 MIT's "Permission is hereby granted, free of charge" (BSL-1.0 nearly: "to
+any person or organization"); curl ISC's grant. Each of those is told by a sentence only it has
+(its title, its patent grant, its advertising clause), and the MIT, ISC or BSD wording next to
+that sentence is its own, not a second licence: a ZPL text is ZPL-2.1, never BSD-3-Clause. Only
+MIT, BSD-2/3-Clause and Apache-2.0 pass the paper's filter, so a licence that merely resembles
+one must not be reported as one.
 
 A file can hold several licences (dual-licensed projects paste MIT and Apache-2.0 into one
 LICENSE): `detect_licenses` returns them all in order of appearance, and `choose_license`
@@ -104,7 +104,7 @@ _SHARED_WORDING = [
 _OWNING_WORDING = [
     (re.compile(r"zope public license \(zpl\) version 2\.1|does not give you the right to use servicemarks"),
      "ZPL-2.1", "BSD", True),
-    (re.compile(r"apache license,? version (1\.[01])"), "Apache-{}", "BSD", True),
+    (re.compile(r"apache (?:software )?license,? version (1\.[01])"), "Apache-{}", "BSD", True),
     (re.compile(r"the following acknowledge?ment: \W*this product includes software developed by the apache "
                 r"software foundation"), "Apache-1.1", "BSD", True),
     (re.compile(r"for use in the openssl toolkit"), "OpenSSL", "BSD", True),
