@@ -112,6 +112,8 @@ _OWNING_WORDING = [
                 r"license"), "BSD-2-Clause-Patent", "BSD", True),
     (re.compile(r"no express or implied licenses to any party's patent rights are granted by this license"),
      "BSD-3-Clause-Clear", "BSD", True),
+    (re.compile(r"in the design, construction, operation or maintenance of any nuclear facility"),
+     "BSD-3-Clause-No-Nuclear-License", "BSD", True),
     (re.compile(r"university of illinois/ncsa open source license|to deal with the software without restriction"),
      "NCSA", "MIT", True),
     (re.compile(r"furnished to do so\. the software is provided"), "MIT-0", "MIT", False),
@@ -119,6 +121,9 @@ _OWNING_WORDING = [
     (re.compile(r"except as contained in this notice, the name of"), "X11", "MIT", False),
     (re.compile(r"except as contained in this notice, the name of"), "curl", "ISC", False),
 ]
+# Conditions that take away what the licence beside them grants: Apache-2.0 (or MIT) with the
+# Commons Clause forbids selling the software, so the file's licence is no longer Apache-2.0.
+_RESTRICTIONS = [(re.compile(r"commons clause\W*license condition"), "Commons-Clause")]
 # How far (in characters of the flattened text) a licence's own sentence sits from the shared
 # wording it owns: the longest of these texts (BSD-2-Clause-Patent, ZPL-2.1) is under 2,600.
 _OWNING_REACH = 3_000
@@ -199,6 +204,9 @@ def detect_licenses(text: str) -> list[str]:
     found.extend(_owned_wording(t))
     if not found:  # no licence text, perhaps the notice that applies a GNU licence
         found = [(m.start(), _gnu_id(m.group(1), m.group(2))) for m in _GNU_NOTICE.finditer(t)]
+    restrictions = [(m.start(), spdx_id) for pattern, spdx_id in _RESTRICTIONS for m in pattern.finditer(t)]
+    if restrictions:
+        found = [(start, spdx_id) for start, spdx_id in found if spdx_id not in PERMISSIVE] + restrictions
     return list(dict.fromkeys(spdx_id for _, spdx_id in sorted(found)))
 
 

@@ -157,6 +157,12 @@ MIT_GRANT = ("Permission is hereby granted, free of charge, to any person obtain
      "the Software without restriction, and to permit persons to whom the Software is furnished to do so.\n\n"
      "THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND.", "MIT-0"),
     (f"{MIT_GRANT}\nThe Software shall be used for Good, not Evil.", "JSON"),
+    (f"{BSD_CLAUSES}\nYou acknowledge that this software is not designed, licensed or intended for use in the "
+     "design, construction, operation or maintenance of any nuclear facility.", "BSD-3-Clause-No-Nuclear-License"),
+    # Apache-2.0 with the Commons Clause forbids selling: no longer Apache-2.0.
+    ("\"Commons Clause\" License Condition v1.0\nThe Software is provided to you by the Licensor under the "
+     "License, as defined below, subject to the following condition.\nLicense: Apache License, Version 2.0",
+     "Commons-Clause"),
     ("This is free and unencumbered software released into the public domain.", "Unlicense"),
 ])
 def test_licences_holding_permissive_wording_are_told_apart(text: str, expected: str) -> None:
