@@ -83,8 +83,8 @@ WIKI_RESIDUE = {
     # `code:Title` ("fr:Paris"). Lower-case as editors write them; "SQL:2003" or "UA:Культура"
     # hold no Wikipedia's code, and "en: English" (a space after the colon) is prose. A line
     # opening with an inline `[[:fr:Paris]]` link is counted too: rare, and worth a look.
-    "interlanguage prefix": re.compile(rf"^(?:{'|'.join(map(re.escape, sorted(WIKIPEDIA_LANGUAGE_CODES)))}):[^\s:]",
-                                       re.MULTILINE),
+    "xx:Title": re.compile(rf"^(?:{'|'.join(map(re.escape, sorted(WIKIPEDIA_LANGUAGE_CODES)))}):[^\s:]",
+                           re.MULTILINE),
 }
 WIKI_TEX = re.compile(r"\$[^$\n]+\$")  # formulas the cleaner keeps as `$TeX$`
 ARXIV_RESIDUE = {
