@@ -27,6 +27,7 @@ picks the one a user may take. Results are SPDX identifiers; `unknown` when noth
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 UNKNOWN = "unknown"
 PERMISSIVE = ("MIT", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0")  # the paper's Apache, BSD and MIT
@@ -168,11 +169,12 @@ def _owned_wording(t: str) -> list[tuple[int, str]]:
     """The licences told by a sentence of their own that also hold shared wording (see
     `_OWNING_WORDING`), with the shared wording each owns; the rest is found as usual."""
     shared = [(m.start(), m.end(), kind) for pattern, kind in _SHARED_WORDING for m in pattern.finditer(t)]
+    starts_by_kind = {kind: [start for start, _, k in shared if k == kind] for _, kind in _SHARED_WORDING}
     owned: set[int] = set()  # starts of shared wording that belongs to another licence
     found: list[tuple[int, str]] = []
     for pattern, template, kind, names_alone in _OWNING_WORDING:
         for m in pattern.finditer(t):
-            mine = _nearest_shared(shared, kind, m.start())
+            mine = _nearest(starts_by_kind[kind], m.start())
             if mine is not None:
                 owned.add(mine)
             if mine is not None or names_alone:
@@ -183,10 +185,11 @@ def _owned_wording(t: str) -> list[tuple[int, str]]:
     return found
 
 
-def _nearest_shared(shared: list[tuple[int, int, str]], kind: str, position: int) -> int | None:
-    """The start of the `kind` wording nearest to `position`, within `_OWNING_REACH`."""
-    starts = [start for start, _, k in shared if k == kind and abs(start - position) <= _OWNING_REACH]
-    return min(starts, key=lambda start: abs(start - position), default=None)
+def _nearest(starts: list[int], position: int) -> int | None:
+    """The one of the sorted `starts` nearest to `position`, within `_OWNING_REACH`."""
+    i = bisect_left(starts, position)
+    near = [start for start in starts[max(i - 1, 0): i + 1] if abs(start - position) <= _OWNING_REACH]
+    return min(near, key=lambda start: abs(start - position), default=None)
 
 
 def detect_licenses(text: str) -> list[str]:
