@@ -4,7 +4,8 @@ raw input missing from it.
     pipeline audit wikipedia --corpus data/corpus [--raw data/raw/wikipedia] [--max-residue 0.0]
 
 Residue: patterns a clean document never holds, counted per document: wiki markup (`<ref`,
-`{|`, `''`, `[[`, `{{`, `&nbsp;`, `thumb|`, orphaned "(;" and ", )"), LaTeX internals and
+`{|`, `''`, `[[`, `{{`, `&nbsp;`, `thumb|`, orphaned "(;" and ", )", a line that opens with the
+`fr:Paris` of an interlanguage link), LaTeX internals and
 definitions for arXiv (and, with --raw, every control word the paper itself defines, plus
 control words that appear in no file of the paper: made by expansion), Gutenberg header and
 licence markers and carriage returns for books. Inline TeX that the Wikipedia cleaner keeps on
@@ -53,6 +54,7 @@ from pipeline.formats.files import decode_utf8_or_latin1, read_capped
 from pipeline.formats.mediawiki import DumpError, read_prolog
 from pipeline.formats.multistream import open_dump
 from pipeline.formats.xml import SAFE_PARSER_OPTIONS
+from pipeline.text.wikipedia_languages import WIKIPEDIA_LANGUAGE_CODES
 
 SOURCES = ("wikipedia", "arxiv", "books")
 EXAMPLES = 3
@@ -77,6 +79,12 @@ WIKI_RESIDUE = {
     "__MAGIC__": re.compile(r"__[A-ZА-Я]{3,}__"),
     "(; debris": re.compile(r"\(\s*[;,]"),
     ", ) debris": re.compile(r"[;,]\s*\)"),
+    # What an interlanguage link left as text looks like: a line that is or starts with
+    # `code:Title` ("fr:Paris"). Lower-case as editors write them; "SQL:2003" or "UA:Культура"
+    # hold no Wikipedia's code, and "en: English" (a space after the colon) is prose. A line
+    # opening with an inline `[[:fr:Paris]]` link is counted too: rare, and worth a look.
+    "xx:Title": re.compile(rf"^(?:{'|'.join(map(re.escape, sorted(WIKIPEDIA_LANGUAGE_CODES)))}):[^\s:]",
+                           re.MULTILINE),
 }
 WIKI_TEX = re.compile(r"\$[^$\n]+\$")  # formulas the cleaner keeps as `$TeX$`
 ARXIV_RESIDUE = {
