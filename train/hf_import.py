@@ -324,7 +324,7 @@ def import_hf(folder: Path, run_dir: Path, tokenizer: Path | None = None) -> Pat
         model = Transformer(args)
         model.load_state_dict(weights)
         del weights
-        state = {"step": 0, "config": resolved.to_json(), checkpoint.WEIGHTS_ONLY: True,
+        state = {"step": 0, "config": resolved.to_json(),
                  "imported_from": str(folder)}
         saved = checkpoint.save(join("ddp", "cpu"), run_dir, checkpoint.step_name(0), model, None, state)
         shutil.copyfile(tokenizer, run_dir / TOKENIZER)
