@@ -245,17 +245,20 @@ def check_tensors(files: dict[str, Path], args: ModelArgs, folder: Path) -> None
                                      f"implies {expected[name][1]}")
 
 
-def load_weights(folder: Path, args: ModelArgs) -> dict[str, torch.Tensor]:
+def load_weights(folder: Path, args: ModelArgs, progress: bool = True) -> dict[str, torch.Tensor]:
     """Our name -> fp32 tensor in our layout (q and k rows back to interleaved pairs), checked first."""
     from safetensors import safe_open
+    from tqdm import tqdm
 
     files = weight_files(folder)
     check_tensors(files, args, folder)
     expected = expected_tensors(args)
     weights = {}
+    bar = tqdm(total=len(expected), desc="import", unit="tensor", disable=not progress)
     for path in sorted(set(files.values())):
         with _safetensors_errors(path), safe_open(str(path), "pt") as f:
             for name in sorted(n for n, file in files.items() if file == path and n in expected):
+                bar.update(1)
                 ours = expected[name][0]
                 # fp32 master weights, as every herd checkpoint holds: exact from bf16 and fp16.
                 tensor = f.get_tensor(name).to(torch.float32)
@@ -264,6 +267,7 @@ def load_weights(folder: Path, args: ModelArgs) -> dict[str, torch.Tensor]:
                 elif ours.endswith("attention.wk.weight"):
                     tensor = half_split_to_interleaved(tensor, args.kv_heads)
                 weights[ours] = tensor.contiguous()
+    bar.close()
     return weights
 
 
@@ -306,23 +310,45 @@ def _toml_value(value: Any) -> str:
     return repr(value)  # int, float (repr round-trips it exactly)
 
 
-def import_hf(folder: Path, run_dir: Path, tokenizer: Path | None = None) -> Path:
+def tokenizer_pieces(tokenizer: Path) -> int:
+    """The vocabulary size of a SentencePiece model, or InputError when it is missing or none."""
+    import sentencepiece as spm
+
+    if not tokenizer.is_file():
+        raise InputError(str(tokenizer), "missing: a SentencePiece tokenizer.model is needed (pass --tokenizer "
+                         "PATH): continued pretraining checks its token shards against it")
+    try:
+        return spm.SentencePieceProcessor(model_file=str(tokenizer)).vocab_size()
+    except (RuntimeError, OSError) as e:
+        raise InputError(str(tokenizer), f"not a SentencePiece model ({str(e).splitlines()[0][:200]})") from None
+
+
+def refuse_existing_run(run_dir: Path) -> None:
+    taken = [p for p in (run_dir / "config.json", checkpoint.checkpoint_root(run_dir)) if p.exists()]
+    if taken:
+        raise UserError(f"{run_dir}: already a run folder ({taken[0].name} exists); import into a new "
+                        "--run (nothing was overwritten)")
+
+
+def import_hf(folder: Path, run_dir: Path, tokenizer: Path | None = None, progress: bool = True) -> Path:
     """Write the run folder `run_dir` from the HF folder `folder`; return its step-0 checkpoint."""
     config = read_hf_config(folder)
     args = model_args_from_hf(config, folder / "config.json")
     tokenizer = tokenizer or folder / TOKENIZER
-    if not tokenizer.is_file():
-        raise InputError(str(tokenizer), "missing: a SentencePiece tokenizer.model is needed (pass --tokenizer "
-                         "PATH): continued pretraining checks its token shards against it")
-    weights = load_weights(folder, args)  # every tensor checked before the run folder is touched
+    pieces = tokenizer_pieces(tokenizer)
+    if pieces != args.vocab_size:
+        # Token shards carry the tokenizer's vocabulary: a run of another size would not resume on them.
+        raise InputError(str(tokenizer), f"has {pieces} pieces but {folder / 'config.json'} says vocab_size "
+                         f"{args.vocab_size}: not the model's tokenizer")
+    refuse_existing_run(run_dir)  # before minutes of reading weights
+    weights = load_weights(folder, args, progress)  # every tensor checked before the run folder is touched
     with folder_lock(run_dir, "train"):
-        taken = [p for p in (run_dir / "config.json", checkpoint.checkpoint_root(run_dir)) if p.exists()]
-        if taken:
-            raise UserError(f"{run_dir}: already a run folder ({taken[0].name} exists); import into a new "
-                            "--run (nothing was overwritten)")
+        refuse_existing_run(run_dir)  # again, now that no other import or run can start one
         resolved, toml_values = run_config(args, run_dir, file_sha256(tokenizer))
-        model = Transformer(args)
-        model.load_state_dict(weights)
+        with torch.device("meta"):
+            model = Transformer(args)
+        model.load_state_dict(weights, assign=True)  # the loaded tensors become the parameters: no second copy
+        model.init_rope("cpu")
         del weights
         state = {"step": 0, "config": resolved.to_json(),
                  "imported_from": str(folder)}
@@ -348,9 +374,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(or model.safetensors.index.json and its files)")
     parser.add_argument("--run", required=True, help="run folder to create, e.g. runs/imported; must hold no run")
     parser.add_argument("--tokenizer", help=f"SentencePiece .model (default: DIR/{TOKENIZER})")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> None:
-    saved = import_hf(Path(args.hf), Path(args.run), Path(args.tokenizer) if args.tokenizer else None)
+    saved = import_hf(Path(args.hf), Path(args.run), Path(args.tokenizer) if args.tokenizer else None, args.progress)
     print(f"train import: {args.hf} -> {saved} (weights only, step 0); continue it with: train --run {args.run} "
           f"--config {Path(args.run) / TRAIN_TOML} --resume --steps N --tokens DIR")

@@ -26,7 +26,9 @@ from tests.conftest import script, subprocess_env
 from tests.float_tolerance import float32_tolerance
 from tests.train.debug_run import train_debug_run
 from tests.train.token_shards import write_source
+from train.export import export_hf
 from train.hf_import import import_hf
+from train.trained import open_run
 
 transformers = pytest.importorskip("transformers")
 spm = pytest.importorskip("sentencepiece")
@@ -43,10 +45,15 @@ def sentences(count: int, seed: int) -> list[str]:
     return [" ".join(rng.choice(WORDS, size=int(rng.integers(5, 12)))) + "." for _ in range(count)]
 
 
-def train_sentencepiece(folder: Path) -> Path:
+def train_sentencepiece(folder: Path, vocab_size: int = 120) -> Path:
+    """A BPE model of `vocab_size` pieces, trained on the test's sentences and made-up words."""
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    made_up = [" ".join("".join(rng.choice(letters, size=int(rng.integers(3, 8)))) for _ in range(8))
+               for _ in range(300)]
     corpus = folder / "corpus.txt"
-    corpus.write_text("\n".join(sentences(400, 0)) + "\n")
-    spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(folder / "sp"), vocab_size=120,
+    corpus.write_text("\n".join(sentences(400, 0) + made_up) + "\n")
+    spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(folder / "sp"), vocab_size=vocab_size,
                                    model_type="bpe", bos_id=1, eos_id=2, unk_id=0, pad_id=-1,
                                    minloglevel=2)
     return folder / "sp.model"
@@ -129,9 +136,10 @@ def test_export_import_export_is_bit_for_bit(tmp_path: Path) -> None:
     """Herd's own run (bf16 export, sharded into several files) survives the round trip exactly."""
     run = train_debug_run(tmp_path, steps=3)
     first, second = tmp_path / "first", tmp_path / "second"
-    assert run_cli("export", "--run", str(run), "--out", str(first), "--dtype", "bfloat16").returncode == 0
-    tokenizer = tmp_path / "tokenizer.model"  # the debug run's shards name no real tokenizer: any model file
-    shutil.copyfile(train_sentencepiece(tmp_path), tokenizer)
+    export_hf(open_run(str(run)), first, dtype="bfloat16", max_file_bytes=50_000)
+    assert len(list(first.glob("model-*.safetensors"))) > 2  # read through model.safetensors.index.json
+    # The debug run's shards name no real tokenizer: one of its 256 pieces stands in.
+    tokenizer = train_sentencepiece(tmp_path, vocab_size=256)
     result = run_cli("import", "--hf", str(first), "--run", str(tmp_path / "back"), "--tokenizer", str(tokenizer))
     assert result.returncode == 0, result.stderr
     result = run_cli("export", "--run", str(tmp_path / "back"), "--out", str(second), "--dtype", "bfloat16")
@@ -262,7 +270,7 @@ def test_config_herd_cannot_represent_is_refused(hf_llama: Path, tmp_path: Path,
     folder = copy_of(hf_llama, tmp_path)
     edit_config(folder, **changes)
     with pytest.raises(UserError) as refused:
-        import_hf(folder, tmp_path / "run")
+        import_hf(folder, tmp_path / "run", progress=False)
     assert str(refused.value) == f"{folder / 'config.json'}: {problem}"
     assert not (tmp_path / "run").exists()
 
@@ -271,23 +279,36 @@ def test_missing_extra_and_misshapen_tensors_are_refused(hf_llama: Path, tmp_pat
     folder = copy_of(hf_llama, tmp_path)
     weights, config = folder / "model.safetensors", folder / "config.json"
     edit_tensors(folder, lambda t: t.pop("model.layers.1.mlp.up_proj.weight"))
-    with pytest.raises(UserError, match=r"^") as refused:
-        import_hf(folder, tmp_path / "run")
+    with pytest.raises(UserError) as refused:
+        import_hf(folder, tmp_path / "run", progress=False)
     assert str(refused.value) == f"{weights}: tensor model.layers.1.mlp.up_proj.weight is missing (1 in all)"
 
     shutil.copyfile(hf_llama / "model.safetensors", weights)
     edit_tensors(folder, lambda t: t.update({"model.layers.0.self_attn.q_proj.bias": torch.zeros(HIDDEN)}))
     with pytest.raises(UserError) as refused:
-        import_hf(folder, tmp_path / "run")
+        import_hf(folder, tmp_path / "run", progress=False)
     assert str(refused.value) == (f"{weights}: unexpected tensor model.layers.0.self_attn.q_proj.bias (1 in all): "
                                   f"not part of the LlamaForCausalLM that {config} describes")
 
     shutil.copyfile(hf_llama / "model.safetensors", weights)
     edit_config(folder, intermediate_size=128)  # the tensors stay 160 wide
     with pytest.raises(UserError) as refused:
-        import_hf(folder, tmp_path / "run")
+        import_hf(folder, tmp_path / "run", progress=False)
     assert str(refused.value) == (f"{weights}: model.layers.0.mlp.down_proj.weight has shape (64, 160) but "
                                   f"{config} implies (64, 128)")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_tokenizer_of_another_vocabulary_is_refused(hf_llama: Path, tmp_path: Path) -> None:
+    folder = copy_of(hf_llama, tmp_path)
+    shutil.copyfile(train_sentencepiece(tmp_path, vocab_size=256), folder / "tokenizer.model")
+    with pytest.raises(UserError) as refused:
+        import_hf(folder, tmp_path / "run", progress=False)
+    assert str(refused.value) == (f"{folder / 'tokenizer.model'}: has 256 pieces but {folder / 'config.json'} "
+                                  "says vocab_size 120: not the model's tokenizer")
+    (folder / "tokenizer.model").write_bytes(b"not a model")
+    with pytest.raises(UserError, match=r"tokenizer\.model: not a SentencePiece model \("):
+        import_hf(folder, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
 
 
@@ -295,7 +316,7 @@ def test_pickled_weights_are_never_loaded(hf_llama: Path, tmp_path: Path) -> Non
     folder = copy_of(hf_llama, tmp_path)
     (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
     with pytest.raises(UserError) as refused:
-        import_hf(folder, tmp_path / "run")
+        import_hf(folder, tmp_path / "run", progress=False)
     assert str(refused.value) == (f"{folder}: holds no model.safetensors (pytorch_model.bin is a pickle, which "
                                   "import never loads: save the model with safetensors)")
 
