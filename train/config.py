@@ -255,7 +255,11 @@ def check_resume_compatible(saved: dict[str, Any], now: ResolvedConfig, where: P
             raise UserError(f"{where}: cannot resume with {key}={current['train'].get(key)!r}; "
                             f"the run was started with {value!r}")
     if saved["model"] != current["model"]:
-        raise UserError(f"{where}: cannot resume with a different model ({current['model']} vs {saved['model']})")
+        # An imported run's model is no preset: `train import` wrote it as a [model] table.
+        hint = f"; pass --config {now.run_dir / 'train.toml'} (its model, written by train import)" \
+            if model_only else ""
+        raise UserError(f"{where}: cannot resume with a different model ({current['model']} vs {saved['model']})"
+                        f"{hint}")
 
 
 def write_config(resolved: ResolvedConfig, path: Path) -> None:

@@ -157,8 +157,8 @@ def model_args_from_hf(config: HFLlamaConfig, where: Path) -> ModelArgs:
                          f"{kv_heads}")
     args = ModelArgs(dim=dim, n_layers=config["num_hidden_layers"], n_heads=heads,
                      n_kv_heads=kv_heads if kv_heads != heads else None, vocab_size=config["vocab_size"],
-                     norm_eps=config.get("rms_norm_eps", HF_DEFAULTS["rms_norm_eps"]),
-                     rope_theta=rope_theta(config, where),
+                     norm_eps=float(config.get("rms_norm_eps", HF_DEFAULTS["rms_norm_eps"])),
+                     rope_theta=float(rope_theta(config, where)),
                      max_seq_len=config.get("max_position_embeddings", HF_DEFAULTS["max_position_embeddings"]),
                      **feed_forward_fields(dim, config["intermediate_size"]))
     if args.ffn_hidden_dim != config["intermediate_size"]:  # no (multiple, multiplier) gives it: float rounding

@@ -223,6 +223,21 @@ def test_token_shards_of_another_tokenizer_are_refused(imported: Path, tmp_path:
     assert not (run / "metrics.jsonl").exists()
 
 
+@pytest.mark.slow
+def test_resuming_without_the_imported_model_says_where_it_is(hf_llama: Path, imported: Path,
+                                                             tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    write_token_shards(tokens, hf_llama / "tokenizer.model")
+    run = tmp_path / "run"
+    shutil.copytree(imported, run)
+    result = run_cli("--run", str(run), "--model", "debug", "--resume", "--steps", "1", "--tokens", str(tokens),
+                     "--no-progress")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "cannot resume with a different model" in lines[0]
+    assert lines[0].endswith(f"; pass --config {run / 'train.toml'} (its model, written by train import)")
+
+
 # -- hostile input: one line naming the file -----------------------------------------------------------
 
 
