@@ -48,7 +48,12 @@ from torch import nn
 from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.filesystem import FileSystem, FileSystemWriter
 from torch.distributed.checkpoint.metadata import Metadata, TensorStorageMetadata
-from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+from torch.distributed.checkpoint.state_dict import (
+    get_model_state_dict,
+    get_state_dict,
+    set_model_state_dict,
+    set_state_dict,
+)
 
 from pipeline.common.errors import InputError
 from pipeline.common.files import file_sha256
@@ -59,6 +64,7 @@ PREFIX = "step-"
 STATE = "state.pt"
 MANIFEST = "manifest.json"
 MODEL_KEY = "model"  # DCP keys: "model.<parameter name>", "optimizer.state.<name>.exp_avg", ...
+OPTIMIZER_KEY = "optimizer"
 
 
 def checkpoint_root(run_dir: Path) -> Path:
@@ -88,9 +94,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(par: Parallel, run_dir: Path, name: str, model: nn.Module, optimizer: torch.optim.Optimizer,
+def save(par: Parallel, run_dir: Path, name: str, model: nn.Module, optimizer: torch.optim.Optimizer | None,
          state: dict[str, Any]) -> Path:
-    """Write `<run>/checkpoints/<name>` atomically (collective: every rank calls it); return its path."""
+    """Write `<run>/checkpoints/<name>` atomically (collective: every rank calls it); return its path.
+    Without an optimizer, the model's weights only (see VerifiedCheckpoint.weights_only)."""
     root = checkpoint_root(run_dir)
     final = root / name
     tmp = root / f".tmp-{name}"
@@ -101,12 +108,15 @@ def save(par: Parallel, run_dir: Path, name: str, model: nn.Module, optimizer: t
     failure, mine = None, {}
     recording = _RecordingFileSystem()
     try:
-        model_state, optimizer_state = get_state_dict(model, optimizer)
+        if optimizer is None:
+            saved: dict[str, Any] = {MODEL_KEY: get_model_state_dict(model)}
+        else:
+            model_state, optimizer_state = get_state_dict(model, optimizer)
+            saved = {MODEL_KEY: model_state, OPTIMIZER_KEY: optimizer_state}
         writer = FileSystemWriter(tmp)
         writer.fs = recording
         with _quiet():
-            dcp.save({MODEL_KEY: model_state, "optimizer": optimizer_state}, storage_writer=writer,
-                     no_dist=par.world_size == 1)
+            dcp.save(saved, storage_writer=writer, no_dist=par.world_size == 1)
         if par.is_main:
             _save_file(state, tmp / STATE, final / STATE)
         # Each rank hashes the file it wrote; rank 0 adds the rest and writes the manifest.
@@ -237,13 +247,26 @@ class VerifiedCheckpoint:
             self._dcp_load({MODEL_KEY: {name: tensor}}, no_dist=True)
             yield name, tensor
 
+    @property
+    def weights_only(self) -> bool:
+        """A checkpoint of model weights and nothing else (`train import` writes one, step 0): no
+        optimizer state in its index, no data-loader position or RNG state in state.pt. Resuming
+        it starts a run's schedule fresh on those weights (train/loop.py)."""
+        prefix = OPTIMIZER_KEY + "."
+        return not any(key.startswith(prefix) for key in self.index.state_dict_metadata)
+
     def load_into(self, par: Parallel, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         """The model and optimizer state into this rank's (possibly sharded) model and optimizer
-        (collective)."""
+        (collective). A weights-only checkpoint leaves the optimizer as built: fresh."""
+        if self.weights_only:
+            weights = get_model_state_dict(model)
+            self._dcp_load({MODEL_KEY: weights}, no_dist=par.world_size == 1)
+            set_model_state_dict(model, weights)
+            return
         model_state, optimizer_state = get_state_dict(model, optimizer)
-        state = {MODEL_KEY: model_state, "optimizer": optimizer_state}
+        state = {MODEL_KEY: model_state, OPTIMIZER_KEY: optimizer_state}
         self._dcp_load(state, no_dist=par.world_size == 1)
-        set_state_dict(model, optimizer, model_state_dict=state[MODEL_KEY], optim_state_dict=state["optimizer"])
+        set_state_dict(model, optimizer, model_state_dict=state[MODEL_KEY], optim_state_dict=state[OPTIMIZER_KEY])
 
     def _dcp_load(self, state: dict[str, Any], no_dist: bool) -> None:
         try:

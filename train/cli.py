@@ -40,6 +40,7 @@ Subcommands (the first argument), each with its own --help:
   train plan --model 7b --world-size 8   memory per rank: does it fit?
   train plot --run runs/NAME       PNG of loss and learning rate
   train export --run runs/NAME     convert a checkpoint for Hugging Face transformers
+  train import --hf DIR --run runs/NAME   a Hugging Face LLaMA folder as a run (generate, continue)
   train generate --run runs/NAME   sample text from a checkpoint
   train eval --run runs/NAME       held-out perplexity and benchmarks
 """
@@ -49,6 +50,7 @@ COMMANDS = [
     Command("plot", "train.plot", "PNG of loss and learning rate"),
     # Imported only when used: export pulls in transformers, which takes seconds to load.
     Command("export", "train.export", "export a checkpoint"),
+    Command("import", "train.hf_import", "a Hugging Face LLaMA folder as a run to continue"),
     Command("generate", "train.generate", "sample text from a checkpoint"),
     Command("eval", "train.evaluate", "evaluate a checkpoint"),
 ]

@@ -241,7 +241,9 @@ def check_layout(args: ModelArgs, world_size: int, tp: int, seq_len: int) -> Non
         raise UserError(f"--tp {tp} does not divide the context length {seq_len} (sequence parallelism)")
 
 
-def check_resume_compatible(saved: dict[str, Any], now: ResolvedConfig, where: Path) -> None:
+def check_resume_compatible(saved: dict[str, Any], now: ResolvedConfig, where: Path, model_only: bool = False) -> None:
+    """A resumed run keeps its tokenizer, its model and (unless `model_only`: a weights-only checkpoint
+    that no step was trained from) every setting outside RESUMABLE_CHANGES."""
     current = now.to_json()
     earlier = saved.get("tokenizer_sha256") or ""
     if earlier and now.tokenizer_sha256 and earlier != now.tokenizer_sha256:
@@ -249,11 +251,15 @@ def check_resume_compatible(saved: dict[str, Any], now: ResolvedConfig, where: P
                         f"shards under {now.train.data} are of {now.tokenizer_sha256[:12]}: refusing to continue on "
                         "another tokenizer's ids")
     for key, value in saved["train"].items():
-        if key not in RESUMABLE_CHANGES and current["train"].get(key) != value:
+        if not model_only and key not in RESUMABLE_CHANGES and current["train"].get(key) != value:
             raise UserError(f"{where}: cannot resume with {key}={current['train'].get(key)!r}; "
                             f"the run was started with {value!r}")
     if saved["model"] != current["model"]:
-        raise UserError(f"{where}: cannot resume with a different model ({current['model']} vs {saved['model']})")
+        # An imported run's model is no preset: `train import` wrote it as a [model] table.
+        hint = f"; pass --config {now.run_dir / 'train.toml'} (its model, written by train import)" \
+            if model_only else ""
+        raise UserError(f"{where}: cannot resume with a different model ({current['model']} vs {saved['model']})"
+                        f"{hint}")
 
 
 def write_config(resolved: ResolvedConfig, path: Path) -> None:

@@ -158,8 +158,10 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
     if not resume and checkpoint.latest(run_dir) is not None:
         raise UserError(f"{run_dir}: already holds checkpoints; pass --resume to continue it or --run for a new run")
     saved = opened.state if opened is not None else None
+    # An imported model (train import) has trained no step here: this run's settings are its first.
+    fresh_schedule = opened is not None and opened.weights_only
     if saved is not None:  # before building anything: another model shape is one clear line
-        check_resume_compatible(saved["config"], resolved, resume_from)
+        check_resume_compatible(saved["config"], resolved, resume_from, model_only=fresh_schedule)
 
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -173,8 +175,9 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
     start_step = 0
     if opened is not None and saved is not None:
         opened.load_into(par, model, optimizer)
-        loader.load_state_dict(saved["loader"])
-        checkpoint.set_rng_state(saved["rng"])
+        if not fresh_schedule:
+            loader.load_state_dict(saved["loader"])
+            checkpoint.set_rng_state(saved["rng"])
         start_step = int(saved["step"])
         if not par.is_main:  # rank 0 carries the run's tokens drawn so far; the sum stays right
             loader.tokens_drawn = dict.fromkeys(loader.tokens_drawn, 0)

@@ -55,8 +55,8 @@ class TrainedRun:
         return str(self.config.get("tokenizer_sha256") or "")
 
     def tokenizer_path(self, given: str | None = None) -> Path | None:
-        """The SentencePiece model: `given`, else the one the token shards name, if it exists;
-        refused when it is not the tokenizer the run was trained with."""
+        """The SentencePiece model: `given`, else the one the token shards name, if it exists, else
+        the run folder's own tokenizer.model; refused when it is not the tokenizer the run was trained with."""
         if given:
             path = Path(given)
             if not path.is_file():
@@ -69,6 +69,10 @@ class TrainedRun:
             if path.is_file():
                 self.check_tokenizer(path)
                 return path
+        own = self.run_dir / "tokenizer.model"  # an imported run's (train/hf_import.py)
+        if own.is_file():
+            self.check_tokenizer(own)
+            return own
         return None
 
     def check_tokenizer(self, path: Path) -> None:

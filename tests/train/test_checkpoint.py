@@ -57,6 +57,20 @@ def test_save_then_load_round_trips_with_manifest(tmp_path: Path) -> None:
     assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
 
 
+def test_a_weights_only_checkpoint_loads_the_weights_and_leaves_the_optimizer_fresh(tmp_path: Path) -> None:
+    """What `train import` writes: the model's tensors, no optimizer state (a resume starts it fresh)."""
+    model, _ = model_and_optimizer(3.0)
+    path = checkpoint.save(join("fsdp", "cpu"), tmp_path, checkpoint.step_name(0), model, None, {"step": 0})
+    opened = checkpoint.open_checkpoint(path)
+    assert opened.weights_only and not checkpoint.open_checkpoint(save_step(tmp_path / "other", 1)).weights_only
+    assert sorted(opened.index.state_dict_metadata) == ["model.weight"]
+    fresh, optimizer = model_and_optimizer(0.0)
+    optimizer.param_groups[0]["lr"] = 0.5
+    opened.load_into(join("fsdp", "cpu"), fresh, optimizer)
+    assert torch.equal(fresh.weight, torch.full((2, 3), 3.0))
+    assert optimizer.param_groups[0]["lr"] == 0.5 and not optimizer.state  # as built: no moments, this lr
+
+
 def test_keeps_only_the_last_k_and_ignores_unfinished_directories(tmp_path: Path) -> None:
     for step in (5, 10, 15, 20):
         save_step(tmp_path, step)
