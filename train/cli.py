@@ -117,12 +117,18 @@ def run_training(args: argparse.Namespace) -> None:
     # waiting costs next to nothing on an idle one. libgomp reads this once, when torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Imported here so `train --help` and the subcommands start without loading torch.
-    from train.config import load_overrides, resolve
+    from train.config import IMPORTED_CONFIG, load_overrides, resolve
     from train.loop import train
     from train.parallel import env_world, join, leave
 
     cli_values = {k: v for k, v in vars(args).items() if k not in NOT_CONFIG}
-    config = load_overrides(args.config, cli_values)  # a flag that is no TrainConfig field fails here
+    config_file = args.config
+    imported = Path(args.run) / IMPORTED_CONFIG if args.run else None
+    if config_file is None and args.resume and imported is not None and imported.is_file():
+        # A run made by `train import` holds its model (no preset) in this file: resuming it needs
+        # no --config.
+        config_file = str(imported)
+    config = load_overrides(config_file, cli_values)  # a flag that is no TrainConfig field fails here
     rank, world_size, _ = env_world()
     # Resolved once, here: the batch and mesh arithmetic are checked before any rank waits on another.
     resolved = resolve(config, world_size=world_size)

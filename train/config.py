@@ -222,6 +222,9 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
                           grad_accum=batch_tokens // per_micro, world_size=world_size)
 
 
+# In a run folder made by `train import`: its model (no preset) as a [model] table, read by a resume.
+IMPORTED_CONFIG = "train.toml"
+
 # Settings a resumed run may change; anything else must match the checkpointed run.
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "keep_checkpoints", "log_every", "progress", "compile",
                      "activation_checkpointing", "peak_flops", "data", "device", "strategy", "tp",
@@ -256,8 +259,8 @@ def check_resume_compatible(saved: dict[str, Any], now: ResolvedConfig, where: P
                             f"the run was started with {value!r}")
     if saved["model"] != current["model"]:
         # An imported run's model is no preset: `train import` wrote it as a [model] table.
-        hint = f"; pass --config {now.run_dir / 'train.toml'} (its model, written by train import)" \
-            if model_only else ""
+        hint = f"; the imported model is {now.run_dir / IMPORTED_CONFIG}'s (train import), used when --resume " \
+            "is given without --model or --config" if model_only else ""
         raise UserError(f"{where}: cannot resume with a different model ({current['model']} vs {saved['model']})"
                         f"{hint}")
 

@@ -4,7 +4,7 @@ The reverse of `train export` (train/export.py): ours after an export, or any LL
 checkpoint with a SentencePiece `tokenizer.model`. The run folder gets
 
     config.json                    the resolved config, the model read from DIR/config.json
-    train.toml                     that model as a `[model]` table, for continuing it (below)
+    train.toml                     that model as a `[model]` table, read by `train --run DIR --resume`
     tokenizer.model                DIR's tokenizer (generation and export find it here)
     checkpoints/step-00000000/     the weights in herd's checkpoint format, and nothing else
 
@@ -12,7 +12,7 @@ Continued pretraining starts its schedule fresh: the checkpoint is step 0 whatev
 was trained for, and holds the model's weights only (no optimizer moments, no data-loader
 position, no RNG state), so
 
-    train --run runs/NAME --config runs/NAME/train.toml --resume --steps N --tokens DIR
+    train --run runs/NAME --resume --steps N --tokens DIR
 
 warms up from step 0 with a fresh AdamW and settings of its own choosing (a weights-only
 checkpoint fixes the model and the tokenizer, nothing else); the token shards must have been
@@ -46,14 +46,13 @@ from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import file_sha256
 from pipeline.common.lock import folder_lock
 from train import checkpoint
-from train.config import PRESETS, ResolvedConfig, TrainConfig, resolve, write_config
+from train.config import IMPORTED_CONFIG, PRESETS, ResolvedConfig, TrainConfig, resolve, write_config
 from train.export import hf_name
 from train.model import ModelArgs, Transformer
 from train.parallel import join
 
 ARCHITECTURE = "LlamaForCausalLM"
 TOKENIZER = "tokenizer.model"
-TRAIN_TOML = "train.toml"
 # Buffers older transformers saved beside the weights: derived from rope_theta, never learned.
 DERIVED_SUFFIX = "rotary_emb.inv_freq"
 
@@ -296,7 +295,7 @@ def toml_text(values: dict[str, Any], source: Path, run_dir: Path) -> str:
     """train.toml: top-level keys, then the [model] table."""
     lines = [f"# Written by `train import --hf {source}`: the model of {source / 'config.json'}.",
              "# Continue pretraining it (a fresh schedule and optimizer, from step 0) with",
-             f"#   train --run {run_dir} --config {run_dir / TRAIN_TOML} --resume --steps N --tokens DIR",
+             f"#   train --run {run_dir} --resume --steps N --tokens DIR   (this file is read when --config is not given)",
              "# Settings not named here are the preset's; flags override them."]
     model = values["model"]
     lines += [f"{key} = {_toml_value(value)}" for key, value in values.items() if key != "model"]
@@ -354,7 +353,7 @@ def import_hf(folder: Path, run_dir: Path, tokenizer: Path | None = None, progre
                  "imported_from": str(folder)}
         saved = checkpoint.save(join("ddp", "cpu"), run_dir, checkpoint.step_name(0), model, None, state)
         shutil.copyfile(tokenizer, run_dir / TOKENIZER)
-        (run_dir / TRAIN_TOML).write_text(toml_text(toml_values, folder, run_dir))
+        (run_dir / IMPORTED_CONFIG).write_text(toml_text(toml_values, folder, run_dir))
         # Last: config.json is what makes the folder a run (train.trained.open_run).
         write_config(resolved, run_dir / "config.json")
     return saved
@@ -364,7 +363,7 @@ DESCRIPTION = (
     "Turn a Hugging Face LlamaForCausalLM folder (safetensors weights, config.json, a SentencePiece "
     "tokenizer.model) into a run folder: config.json, train.toml and a step-0 checkpoint of the weights "
     "only. Generate from it, export it, or continue pretraining it from a fresh schedule with "
-    "`train --run RUN --config RUN/train.toml --resume --steps N --tokens DIR` (token shards of the "
+    "`train --run RUN --resume --steps N --tokens DIR` (token shards of the "
     "same tokenizer)."
 )
 
@@ -380,4 +379,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     saved = import_hf(Path(args.hf), Path(args.run), Path(args.tokenizer) if args.tokenizer else None, args.progress)
     print(f"train import: {args.hf} -> {saved} (weights only, step 0); continue it with: train --run {args.run} "
-          f"--config {Path(args.run) / TRAIN_TOML} --resume --steps N --tokens DIR")
+          f"--resume --steps N --tokens DIR")

@@ -185,7 +185,8 @@ def test_continued_pretraining_starts_at_the_hf_models_loss(hf_llama: Path, impo
     tokens = tmp_path / "tokens"
     write_token_shards(tokens, hf_llama / "tokenizer.model")
     # Settings of this run's own choosing: the import trained no step with any.
-    result = run_cli("--run", str(run), "--config", str(run / "train.toml"), "--resume", "--steps", "2",
+    # No --config: a resumed run folder made by `train import` supplies its own train.toml.
+    result = run_cli("--run", str(run), "--resume", "--steps", "2",
                      "--lr", "0.001", "--warmup-steps", "2", "--tokens", str(tokens), "--no-progress",
                      "--device", "cpu")
     assert result.returncode == 0, result.stderr
@@ -224,18 +225,21 @@ def test_token_shards_of_another_tokenizer_are_refused(imported: Path, tmp_path:
 
 
 @pytest.mark.slow
-def test_resuming_without_the_imported_model_says_where_it_is(hf_llama: Path, imported: Path,
+def test_resuming_with_another_model_says_where_the_imported_one_is(hf_llama: Path, imported: Path,
                                                              tmp_path: Path) -> None:
     tokens = tmp_path / "tokens"
     write_token_shards(tokens, hf_llama / "tokenizer.model")
     run = tmp_path / "run"
     shutil.copytree(imported, run)
-    result = run_cli("--run", str(run), "--model", "debug", "--resume", "--steps", "1", "--tokens", str(tokens),
+    other = tmp_path / "other.toml"
+    other.write_text('model = "debug"\n')  # a config of its own, without the imported [model] table
+    result = run_cli("--run", str(run), "--config", str(other), "--resume", "--steps", "1", "--tokens", str(tokens),
                      "--no-progress")
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert "cannot resume with a different model" in lines[0]
-    assert lines[0].endswith(f"; pass --config {run / 'train.toml'} (its model, written by train import)")
+    assert lines[0].endswith(f"; the imported model is {run / 'train.toml'}'s (train import), used when --resume "
+                             "is given without --model or --config")
 
 
 # -- hostile input: one line naming the file -----------------------------------------------------------
