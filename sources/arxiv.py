@@ -8,8 +8,9 @@ nothing is ever extracted to disk.
 
 Reader: picks the main file (the one with \\documentclass and \\begin{document} outside verbatim;
 the largest if several), strips comments from every file (never in verbatim; before inlining,
-so a commented-out \\input is not inlined), inlines \\input/\\include/\\include*/\\import/\\subimport (a paper that inlines
-more than 8x its files is skipped as input_expansion_limit), and writes the notation macros of
+so a commented-out \\input is not inlined), inlines \\input/\\include/\\include*/\\import/
+\\subimport outside verbatim (a paper that inlines more than 8x its files is skipped as
+input_expansion_limit), and writes the notation macros of
 the paper's own `.sty` files loaded with \\usepackage into its preamble. Stages, in order: macro
 expansion (user macros with arguments; unbalanced braces, runaway recursion or output past 8x
 the input plus 1 MB drop the paper with a reason), the cut of everything before the first

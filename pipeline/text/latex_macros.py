@@ -20,6 +20,7 @@ uses are expanded), so a recursive or exponential macro drops the paper with a r
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +38,8 @@ from pipeline.text.latex import (
     strip_comments,
 )
 from pipeline.text.latex_lookahead import REACH, LookAhead, choose, look_ahead
+from pipeline.text.latex_verbatim import regions
+from pipeline.text.latex_xparse import OPTIONAL, OPTIONAL_DEFAULT, STAR, Argument, choose_branches, parse_spec
 
 MAX_EXPANSIONS = 20_000  # macro uses expanded per document
 
@@ -82,9 +85,15 @@ class Macro:
     opaque: bool = False
     delimiters: tuple[str, str] | None = None  # \DeclarePairedDelimiter: opening and closing
     look_ahead: LookAhead | None = None  # printed after `body`, chosen by the character that follows
+    # xparse's argument specification (`\NewDocumentCommand`), read in its order at a use
+    # instead of `nargs` and `default`.
+    arguments: tuple[Argument, ...] | None = None
 
     def definition(self) -> str:
         """The macro as a LaTeX definition this module reads back (for package macros)."""
+        if self.arguments is not None:
+            spec = " ".join(argument.spec() for argument in self.arguments)
+            return f"\\NewDocumentCommand{{\\{self.name}}}{{{spec}}}{{{self.body}}}"
         if self.delimiters is not None:
             opening, closing = self.delimiters
             return f"\\DeclarePairedDelimiterX{{\\{self.name}}}[{self.nargs}]{{{opening}}}{{{closing}}}{{{self.body}}}"
@@ -98,10 +107,15 @@ DEF = re.compile(r"\\(?:def|gdef|edef|xdef)\s*\\([A-Za-z@]+|[^A-Za-z@\s])")
 LET = re.compile(r"\\let\s*\\([A-Za-z@]+|[^A-Za-z@\s])\s*=?\s*(\\(?:[A-Za-z@]+|.)|[^\\\s])", re.DOTALL)
 MATHOP = re.compile(r"\\DeclareMathOperator(\*?)\s*")
 PAIRED = re.compile(r"\\DeclarePairedDelimiter(X?)\s*")
+DOCUMENT_COMMAND = re.compile(r"\\(New|Renew|Provide|Declare)(?:Expandable)?DocumentCommand\s*")
 DEFINITION_START = re.compile(
     r"\\(?:newcommand|renewcommand|providecommand|DeclareRobustCommand|def|gdef|edef|xdef|let"
-    r"|DeclareMathOperator|DeclarePairedDelimiterX?)(?![A-Za-z@])"
+    r"|DeclareMathOperator|DeclarePairedDelimiterX?|(?:New|Renew|Provide|Declare)(?:Expandable)?DocumentCommand)"
+    r"(?![A-Za-z@])"
 )
+# What `\NewDocumentCommand` and the others do, as the \newcommand family names it.
+DOCUMENT_COMMAND_KIND = {"New": "newcommand", "Renew": "renewcommand", "Provide": "providecommand",
+                         "Declare": "newcommand"}
 # LaTeX internals (`\Hy@raisedlink`) and look-ahead (`\futurelet`, `\@ifnextchar`): a macro
 # built of them typesets; expanded as text it would leak internals and hold no text of the paper.
 MACHINERY = re.compile(
@@ -123,12 +137,17 @@ def is_machinery(body: str, name: str = "") -> bool:
         "\\\\" + re.escape(name) + "(?![A-Za-z@])", body) is not None
 
 
-def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], str]:
-    """User macros defined anywhere in `text`, and `text` with the definitions removed.
+def collect_macros(text: str, package: bool = False,
+                   unsupported: Counter[str] | None = None) -> tuple[dict[str, Macro], str]:
+    """User macros defined anywhere in `text` outside verbatim, and `text` with the definitions
+    removed.
 
     Definitions take effect in document order: \\newcommand and \\renewcommand (re)define,
-    \\providecommand only defines a name not yet defined. A \\def with delimited parameters
-    (`\\def\\x#1.{...}`) is removed and not expanded: its uses stay as they are. A name with
+    \\providecommand only defines a name not yet defined; the xparse commands
+    (\\NewDocumentCommand ...) the same. A \\def with delimited parameters (`\\def\\x#1.{...}`) or
+    an xparse command with an argument type not read (`r()`, `v`, see `latex_xparse`) is removed
+    and not expanded: its uses stay as they are, and it is counted in `unsupported` by that
+    reason (`delimited_def`, `unsupported_xparse_spec`). A name with
     `@` is a LaTeX internal, never a user macro: its definition goes, nothing is expanded.
 
     A macro whose body is machinery (LaTeX internals, TeX programming: `\\linkdest` ->
@@ -146,9 +165,10 @@ def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], 
     machinery_macros: dict[str, Macro] = {}  # the latest definition of a name, when it is machinery
     pieces: list[str] = []
     pos = 0
+    spans = regions(text)
     for start in [m.start() for m in DEFINITION_START.finditer(text)]:
-        if start < pos or is_escaped(text, start):
-            continue
+        if start < pos or is_escaped(text, start) or spans.verbatim_at(start) is not None:
+            continue  # a definition in a listing of LaTeX defines nothing
         parsed = _parse_definition(text, start)
         if parsed is None:
             continue
@@ -156,6 +176,8 @@ def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], 
         pieces.append(text[pos:start])
         pos = end
         if macro is None:
+            if unsupported is not None:
+                unsupported[kind] += 1
             continue
         bodies[macro.name] = macro.body
         if "@" in macro.name or (package and kind in ("renewcommand", "providecommand", "let")):
@@ -167,14 +189,15 @@ def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], 
             machinery_macros[macro.name] = macro
             if package:
                 continue
-            macro = Macro(macro.name, "", macro.nargs, macro.default, opaque=True)
+            macro = Macro(macro.name, "", macro.nargs, macro.default, opaque=True, arguments=macro.arguments)
         else:
             machinery_macros.pop(macro.name, None)
         macros[macro.name] = macro
     for name, macro in machinery_macros.items():
         found = None if macro.delimiters is not None else look_ahead(macro.body, bodies)
         if found is not None and not is_machinery(found[0]):
-            macros[name] = Macro(name, found[0], macro.nargs, macro.default, look_ahead=found[1])
+            macros[name] = Macro(name, found[0], macro.nargs, macro.default, look_ahead=found[1],
+                                 arguments=macro.arguments)
     pieces.append(text[pos:])
     return macros, "".join(pieces)
 
@@ -227,6 +250,9 @@ def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | 
     m = PAIRED.match(text, start)
     if m:
         return _parse_paired(text, m.end(), extended=bool(m.group(1)))
+    m = DOCUMENT_COMMAND.match(text, start)
+    if m:
+        return _parse_document_command(text, m.end(), DOCUMENT_COMMAND_KIND[m.group(1)])
     m = LET.match(text, start)
     if m:
         target = m.group(2)
@@ -240,7 +266,7 @@ def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | 
         params = text[i:brace].replace(" ", "")
         body, end = read_group(text, brace)
         if not re.fullmatch(r"(?:#[1-9])*", params):
-            return None, end, "def"  # delimited parameters: the definition goes, its uses stay
+            return None, end, "delimited_def"  # the definition goes, its uses stay (counted)
         return Macro(name, body, len(params) // 2), end, "def"
     return None
 
@@ -270,6 +296,30 @@ def _parse_paired(text: str, i: int, extended: bool) -> tuple[Macro | None, int,
         groups.append(group)
     body = groups[2] if extended else "#1"
     return Macro(name[1:], body, nargs, delimiters=(groups[0], groups[1])), i, "newcommand"
+
+
+def _parse_document_command(text: str, i: int, kind: str) -> tuple[Macro | None, int, str] | None:
+    """xparse: `\\NewDocumentCommand{\\name}{spec}{body}` (the name braced or not). A spec with an
+    argument type `latex_xparse` does not read gives no macro: the definition goes, its uses stay,
+    and it is counted as `unsupported_xparse_spec`."""
+    named = _defined_name(text, i)
+    if named is None:
+        return None
+    name, i = named
+    if not name.startswith("\\") or not CONTROL_WORD.fullmatch(name):
+        return None
+    groups = []
+    for _ in range(2):
+        i = skip_spaces(text, i)
+        if i >= len(text) or text[i] != "{":
+            return None
+        group, i = read_group(text, i)
+        groups.append(group)
+    spec, body = groups
+    arguments = parse_spec(spec)
+    if arguments is None:
+        return None, i, "unsupported_xparse_spec"
+    return Macro(name[1:], body, len(arguments), arguments=arguments), i, kind
 
 
 # --- the paper's own packages ---------------------------------------------------------------
@@ -302,7 +352,11 @@ def inline_packages(text: str, base: str, load: Callable[[str], str | None]) -> 
         nested = "".join(definitions(n, depth + 1) for m in USEPACKAGE.finditer(sty) for n in m.group(1).split(","))
         return nested + package_definitions(sty)
 
+    spans = regions(text)
+
     def replace(match: re.Match[str]) -> str:
+        if spans.verbatim_at(match.start()) is not None:
+            return match.group(0)  # a preamble shown in a listing loads nothing
         return match.group(0) + "".join(definitions(n, 0) for n in match.group(1).split(","))
 
     return USEPACKAGE.sub(replace, text)
@@ -424,6 +478,8 @@ def expand_macros(text: str, macros: dict[str, Macro], max_expansions: int = MAX
     limit = output_limit(len(text))
     out = Output(limit)
     frames = Frames(text)
+    paper = frames.stack[0]  # the paper's own text, whose verbatim regions are known
+    spans = regions(text)
     pushed = expansions = 0
     while frames.stack:
         frame = frames.stack[-1]
@@ -434,6 +490,11 @@ def expand_macros(text: str, macros: dict[str, Macro], max_expansions: int = MAX
             frames.stack.pop()
             continue
         start = match.start()
+        verbatim = spans.verbatim_at(start) if frame is paper else None
+        if verbatim is not None:  # TeX prints a listing as it is: no macro expands in it
+            out.emit(source[pos : verbatim[1]])
+            frame[1] = verbatim[1]
+            continue
         if is_escaped(source, start):
             out.emit(source[pos : start + 1])
             frame[1] = start + 1
@@ -464,6 +525,8 @@ def _use(macro: Macro, frames: Frames) -> str:
             star = True
         elif frames.peek() == "[":
             size = frames.read(read_optional).strip()
+    if macro.arguments is not None:
+        return _use_document_command(macro, frames)
     args: list[str] = []
     if macro.default is not None:
         args.append(frames.read(read_optional) if frames.peek() == "[" else macro.default)
@@ -488,6 +551,32 @@ def _use(macro: Macro, frames: Frames) -> str:
     if macro.nargs == 0 and frame is not None and frame[0].startswith("{}", frame[1]) and not ends_with_control_word(body):
         frame[1] += 2  # `\ours{}` is how authors write a space-safe use of an argument-free macro
     return body
+
+
+def _use_document_command(macro: Macro, frames: Frames) -> str:
+    """A use of an xparse command: its arguments read in the order of its spec; a star or an
+    optional argument chooses the branches of the body's tests of it and stands for nothing."""
+    assert macro.arguments is not None
+    args: list[str] = []
+    given: list[bool] = []
+    for argument in macro.arguments:
+        if argument.kind == STAR:
+            starred = frames.peek() == "*"
+            if starred:
+                frames.read(lambda t, i: ("*", i + 1))
+            args.append("")
+            given.append(starred)
+        elif argument.kind in (OPTIONAL, OPTIONAL_DEFAULT):
+            present = frames.peek() == "["
+            value = frames.read(read_optional) if present else argument.default
+            args.append(value if present or argument.kind == OPTIONAL_DEFAULT else "")
+            given.append(present)
+        else:
+            args.append(frames.read(read_argument))
+            given.append(True)
+    if macro.opaque:
+        return ""
+    return _substitute(choose_branches(macro.body, tuple(given)), args)
 
 
 def _substitute(body: str, args: list[str]) -> str:
