@@ -561,13 +561,13 @@ def _use_document_command(macro: Macro, frames: Frames) -> str:
     given: list[bool] = []
     for argument in macro.arguments:
         if argument.kind == STAR:
-            starred = frames.peek() == "*"
+            starred = _next_is(frames, "*")
             if starred:
                 frames.read(lambda t, i: ("*", i + 1))
             args.append("")
             given.append(starred)
         elif argument.kind in (OPTIONAL, OPTIONAL_DEFAULT):
-            present = frames.peek() == "["
+            present = _next_is(frames, "[")
             value = frames.read(read_optional) if present else argument.default
             args.append(value if present or argument.kind == OPTIONAL_DEFAULT else "")
             given.append(present)
@@ -577,6 +577,12 @@ def _use_document_command(macro: Macro, frames: Frames) -> str:
     if macro.opaque:
         return ""
     return _substitute(choose_branches(macro.body, tuple(given)), args)
+
+
+def _next_is(frames: Frames, char: str) -> bool:
+    """Whether `char` comes next, past spaces, left unread: the spaces after a use whose star or
+    optional argument is absent are the paper's own (`\\ours and`)."""
+    return frames.ahead().lstrip(" \t\n").startswith(char)
 
 
 def _substitute(body: str, args: list[str]) -> str:

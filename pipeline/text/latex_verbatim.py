@@ -61,7 +61,8 @@ def _rest_of_inline(closing: str) -> re.Pattern[str]:
 @dataclass(frozen=True, slots=True)
 class Regions:
     """Verbatim spans and comment spans of one text, each list sorted and disjoint
-    (`[start, end)`), and the verbatim environments the text knew of by its end."""
+    (`[start, end)`), and the verbatim environments beyond the standard ones that the text
+    defines or was given."""
 
     verbatim: list[tuple[int, int]]
     comments: list[tuple[int, int]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import pytest
 
@@ -196,3 +197,107 @@ def test_inlining_is_bounded_in_total_size() -> None:
         latex.inline_inputs("\\input{l0}", "", files.get)
     assert caught.value.reason == "input_expansion_limit"
     assert latex.inline_inputs("\\input{l5}", "", files.get) == "leaf text " * 100
+
+
+# --- verbatim: TeX reads a listing as text ---------------------------------------------------
+
+
+def test_percent_inside_verbatim_is_not_a_comment() -> None:
+    text = "50\\% % gone\nkept \\begin{verbatim}\n% shown\n\\end{verbatim} \\verb|%x| after % gone too\n"
+    # The last comment keeps its line break: no text follows for TeX to join.
+    assert latex.strip_comments(text) == "50\\% kept \\begin{verbatim}\n% shown\n\\end{verbatim} \\verb|%x| after \n"
+    # A verbatim environment another file defines is given by name.
+    assert latex.strip_comments("\\begin{code}%x\\end{code}%y", frozenset({"code"})) == "\\begin{code}%x\\end{code}"
+
+
+def test_end_document_in_a_listing_does_not_end_the_paper() -> None:
+    text = ("\\section{A} a\n\\begin{lstlisting}\n\\begin{document}\n\\end{document}\n\\end{lstlisting}\n"
+            "\\section{B} b\n\\end{document}\ntrailer")
+    assert latex.remove_bibliography(text) == (
+        "\\section{A} a\n\\begin{lstlisting}\n\\begin{document}\n\\end{document}\n\\end{lstlisting}\n\\section{B} b")
+
+
+def test_bibliography_in_a_listing_cuts_nothing() -> None:
+    text = ("\\section{A} Use:\n\\begin{lstlisting}\n\\bibliographystyle{plain}\n\\bibliography{refs}\n"
+            "\\begin{thebibliography}{9}\n\\end{lstlisting}\n\\section*{Notes} n\n"
+            "\\begin{thebibliography}{1}\\bibitem{k} K\\end{thebibliography}\n\\section*{Checklist} c")
+    assert latex.remove_bibliography(text) == (
+        "\\section{A} Use:\n\\begin{lstlisting}\n\\bibliographystyle{plain}\n\\bibliography{refs}\n"
+        "\\begin{thebibliography}{9}\n\\end{lstlisting}\n\\section*{Notes} n")
+
+
+def test_appendix_in_verb_after_the_bibliography_keeps_nothing() -> None:
+    # Back matter after the references mentions \appendix in \verb: no appendix starts there.
+    text = ("\\section{A} a\n\\bibliography{refs}\n\\section*{Checklist} Put \\verb|\\appendix| last.\n"
+            "\\appendix\n\\section{Proof} p")
+    assert latex.remove_bibliography(text) == "\\section{A} a\n\n\\appendix\n\\section{Proof} p"
+
+
+def test_first_section_and_inputs_in_verbatim_are_text() -> None:
+    text = "Preamble \\verb|\\section{X}| and \\begin{verbatim}\\section{Y}\\end{verbatim}\n\\section{Real} r"
+    assert latex.cut_before_first_section(text) == "\\section{Real} r"
+    assert latex.cut_before_first_section("\\begin{verbatim}\\section{Y}") is None
+    files = {"a.tex": "A"}
+    assert latex.inline_inputs("\\input{a} \\verb|\\input{a}| \\begin{verbatim}\\input{a}\\end{verbatim}", "",
+                               files.get) == "A \\verb|\\input{a}| \\begin{verbatim}\\input{a}\\end{verbatim}"
+
+
+def test_macros_are_neither_defined_nor_expanded_in_verbatim() -> None:
+    source = ("\\begin{verbatim}\\newcommand{\\R}{X}\\end{verbatim}\\newcommand{\\N}{\\mathbb{N}}"
+              "$\\N$ \\verb|\\N| \\begin{lstlisting}\\N \\R\\end{lstlisting} \\R")
+    assert expand(source) == ("\\begin{verbatim}\\newcommand{\\R}{X}\\end{verbatim}$\\mathbb{N}$ \\verb|\\N| "
+                              "\\begin{lstlisting}\\N \\R\\end{lstlisting} \\R")
+    # Braces in verbatim are not counted: an unbalanced brace in a listing is text.
+    latex.check_braces("{a} \\verb|{| \\begin{minted}{c}int f() {\\end{minted}")
+
+
+def test_usepackage_in_a_listing_loads_nothing() -> None:
+    files = {"mine.sty": "\\newcommand{\\R}{\\mathbb{R}}"}
+    text = "\\begin{verbatim}\\usepackage{mine}\\end{verbatim}\\usepackage{mine}"
+    assert inline_packages(text, "", files.get) == (
+        "\\begin{verbatim}\\usepackage{mine}\\end{verbatim}\\usepackage{mine}\\newcommand{\\R}[0]{\\mathbb{R}}")
+
+
+# --- xparse document commands ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        # m: mandatory, like \newcommand's arguments; the name braced or bare, spaces in the spec.
+        ("\\NewDocumentCommand{\\pair}{ m m }{(#1,#2)}\\pair{a}{b}", "(a,b)"),
+        ("\\NewDocumentCommand\\vect{+m}{\\mathbf{#1}}$\\vect v$", "$\\mathbf{v}$"),
+        # o: optional without default, tested by \IfNoValueTF / \IfValueT; alone it stands for nothing.
+        ("\\NewDocumentCommand{\\E}{o m}{\\mathbb{E}\\IfNoValueTF{#1}{}{_{#1}}[#2]}\\E{X} \\E[p]{X}",
+         "\\mathbb{E}[X] \\mathbb{E}_{p}[X]"),
+        ("\\NewDocumentCommand{\\f}{m o}{f(#1\\IfValueT{#2}{;#2})}\\f{x} \\f{x}[t]", "f(x) f(x;t)"),
+        # O{default}: optional with a default, anywhere in the spec.
+        ("\\NewDocumentCommand{\\norm}{O{2} m}{\\|#2\\|_{#1}}\\norm{x} \\norm[1]{y}", "\\|x\\|_{2} \\|y\\|_{1}"),
+        # s: a star chooses \IfBooleanTF's first branch; T and F forms print one branch or nothing.
+        ("\\NewDocumentCommand{\\abs}{s m}{\\IfBooleanTF{#1}{\\left|#2\\right|}{|#2|}}\\abs{x} \\abs*{y}",
+         "|x| \\left|y\\right|"),
+        ("\\NewDocumentCommand{\\t}{s}{\\IfBooleanT{#1}{star}\\IfBooleanF{#1}{plain}}\\t* \\t", "star plain"),
+        # A body that does not test the star expands the same with or without it; without a star
+        # (or an optional argument) the spaces after the use are the paper's, left as they are.
+        ("\\NewDocumentCommand{\\ours}{s}{OurNet}\\ours and \\ours* is", "OurNet and OurNet is"),
+        # Renew redefines, Provide defines only what is not yet defined, Declare always defines.
+        ("\\newcommand{\\x}{a}\\RenewDocumentCommand{\\x}{}{b}\\ProvideDocumentCommand{\\x}{}{c}"
+         "\\ProvideDocumentCommand{\\y}{}{d}\\DeclareDocumentCommand{\\y}{m}{e#1}\\x\\y{f}", "bef"),
+        ("\\NewExpandableDocumentCommand{\\half}{m}{#1/2}\\half{n}", "n/2"),
+    ],
+)
+def test_xparse_commands_expand_like_newcommand(source: str, expected: str) -> None:
+    assert expand(source) == expected
+
+
+@pytest.mark.parametrize("spec", ["r()", "d()", "v", "e{^_}", "g", "t+", "m >{\\Split}m", "!o m"])
+def test_xparse_specs_not_read_stay_unexpanded_and_are_counted(spec: str) -> None:
+    counted: Counter[str] = Counter()
+    macros, text = collect_macros(f"\\NewDocumentCommand{{\\q}}{{{spec}}}{{Q#1}}Use \\q(x).", unsupported=counted)
+    assert (expand_macros(text, macros), dict(counted)) == ("Use \\q(x).", {"unsupported_xparse_spec": 1})
+
+
+def test_delimited_def_is_counted_too() -> None:
+    counted: Counter[str] = Counter()
+    macros, text = collect_macros("\\def\\x#1.{[#1]}\\x a.", unsupported=counted)
+    assert (expand_macros(text, macros), dict(counted)) == ("\\x a.", {"delimited_def": 1})
