@@ -169,7 +169,8 @@ TEMPLATE = "\\begin{verbatim}\n\\documentclass{article}\n% a comment shown in th
 
 
 def test_main_file_is_not_a_template_shown_in_verbatim(tmp_path: Path) -> None:
-    paper(tmp_path / "raw", "2101.00031.tar.gz", [("template.tex", TEMPLATE.encode()), ("main.tex", CLASS_DOC.encode())])
+    paper(tmp_path / "raw", "2101.00031.tar.gz",
+          [("template.tex", TEMPLATE.encode()), ("main.tex", CLASS_DOC.encode())])
     _, docs = run(tmp_path / "raw", tmp_path / "out")
     assert [d.meta["main_file"] for d in docs] == ["main.tex"]
     # The template stays whole, its `%` line and \bibliography included; the paper's macro expands.

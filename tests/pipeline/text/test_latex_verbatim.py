@@ -60,7 +60,8 @@ def test_environments_the_paper_defines_are_verbatim_from_their_definition_on() 
             "\\newminted{python}{}\\begin{pythoncode}d\\end{pythoncode}\\begin{pythoncode*}{}e\\end{pythoncode*}"
             "\\newminted[shell]{bash}{}\\begin{shell}f\\end{shell}\\newtcblisting{box}{}\\begin{box}g\\end{box}")
     assert verbatim_texts(text) == ["\\begin{code}b\\end{code}", "\\begin{out}c\\end{out}",
-                                    "\\begin{pythoncode}d\\end{pythoncode}", "\\begin{pythoncode*}{}e\\end{pythoncode*}",
+                                    "\\begin{pythoncode}d\\end{pythoncode}",
+                                    "\\begin{pythoncode*}{}e\\end{pythoncode*}",
                                     "\\begin{shell}f\\end{shell}", "\\begin{box}g\\end{box}"]
     # The standard names (Verbatim) are not repeated.
     assert regions(text).environments == {"code", "out", "pythoncode", "pythoncode*", "shell", "shell*", "box"}
