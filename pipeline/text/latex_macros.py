@@ -5,7 +5,9 @@ reading itself is in `latex`).
   `\\providecommand`, `\\DeclareRobustCommand` (starred too), `\\def`/`\\gdef`/`\\edef`/`\\xdef`
   with undelimited parameters, `\\let`, `\\DeclareMathOperator` and mathtools'
   `\\DeclarePairedDelimiter(X)`, expanded inline with arguments #1..#9 and an optional first
-  argument with a default. A name is matched whole (`\\R` never matches inside `\\Real`).
+  argument with a default; xparse's `\\NewDocumentCommand` and its kin with the argument types
+  `latex_xparse` reads. A name is matched whole (`\\R` never matches inside `\\Real`). Nothing
+  is defined or expanded inside verbatim (`latex_verbatim`): a listing of LaTeX is text.
 - Look-ahead macros (`\\onedot` of the CVPR templates: "e.g." before a word, no double dot
   before "."), read and chosen by `latex_lookahead`.
 - `inline_packages`: the notation macros of the paper's own `.sty` files loaded with
@@ -38,7 +40,7 @@ from pipeline.text.latex import (
     strip_comments,
 )
 from pipeline.text.latex_lookahead import REACH, LookAhead, choose, look_ahead
-from pipeline.text.latex_verbatim import regions
+from pipeline.text.latex_verbatim import environment_definitions, regions
 from pipeline.text.latex_xparse import OPTIONAL, OPTIONAL_DEFAULT, STAR, Argument, choose_branches, parse_spec
 
 MAX_EXPANSIONS = 20_000  # macro uses expanded per document
@@ -329,9 +331,11 @@ USEPACKAGE = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{
 
 def package_definitions(sty: str) -> str:
     """The notation macros of a package's text, as plain definitions (package rules of
-    `collect_macros`): what a paper's `\\usepackage{own}` makes available to its text."""
-    macros, _ = collect_macros(strip_comments(sty), package=True)
-    return "".join(m.definition() for m in macros.values())
+    `collect_macros`), and the verbatim environments it defines (`latex_verbatim`): what a
+    paper's `\\usepackage{own}` makes available to its text."""
+    sty = strip_comments(sty)
+    macros, _ = collect_macros(sty, package=True)
+    return "".join(m.definition() for m in macros.values()) + environment_definitions(regions(sty).environments)
 
 
 def inline_packages(text: str, base: str, load: Callable[[str], str | None]) -> str:

@@ -34,18 +34,18 @@ VERBATIM_ENVIRONMENTS = frozenset({
 })
 COMMENT_ENVIRONMENTS = frozenset({"comment"})
 
-# An even run of backslashes is line breaks (`\\`), so what follows it is unescaped; the
-# look-behind makes a match start at the beginning of such a run, never inside it.
+# `\\` (a line break) and `\%` are read whole, so the `%` or command after them is read as TeX
+# reads it: `\%` is no comment, `\\%` is one, `\\verb|x|` is a break then text. Every branch
+# starts with `\` or `%`, so the regex engine skips the text between tokens in C.
 TOKEN = re.compile(
-    r"(?<!\\)(?:\\\\)*(?:"
-    r"(?P<comment>%[^\n]*(?:\n[ \t]*(?=\S))?)"  # TeX joins the next line when it holds text
+    r"\\[\\%]"
+    r"|(?P<comment>%[^\n]*(?:\n[ \t]*(?=\S))?)"  # TeX joins the next line when it holds text
     r"|\\begin\s*\{(?P<begin>[^{}\\\s]+)\}"
     r"|\\(?:verb|Verb)\*?(?P<delimiter>[!-)+-?\[\]^_`{-~])"  # printable ASCII; not a letter, `*`, `@` or `\`
     r"|\\(?P<inline>lstinline|mintinline)(?![A-Za-z@])"
     r"|\\(?P<define>lstnewenvironment|newminted|DefineVerbatimEnvironment|RecustomVerbatimEnvironment"
     r"|newtcblisting|DeclareTCBListing|excludecomment)(?![A-Za-z@])\s*(?:\[(?P<option>[^\]\n]*)\])?"
     r"\s*\{(?P<name>[^{}\\\s]+)\}"
-    r")"
 )
 OPTION = re.compile(r"\s*\[[^\]\n]*\]")
 LANGUAGE = re.compile(r"\s*\{[^{}\n]*\}")
@@ -109,8 +109,9 @@ def regions(text: str, environments: Iterable[str] = ()) -> Regions:
     comments: list[tuple[int, int]] = []
     pos = 0
     while (token := TOKEN.search(text, pos)) is not None:
-        start = token.start("comment") if token.group("comment") is not None else _unescaped_start(token)
-        pos = token.end()
+        start, pos = token.span()
+        if token.lastgroup is None:
+            continue  # `\\` or `\%`
         if token.group("comment") is not None:
             comments.append((start, pos))
         elif (name := token.group("begin")) is not None:
@@ -126,12 +127,6 @@ def regions(text: str, environments: Iterable[str] = ()) -> Regions:
         else:
             _define(token, verbatim_names, comment_names)
     return Regions(verbatim, comments, frozenset(verbatim_names - VERBATIM_ENVIRONMENTS))
-
-
-def _unescaped_start(token: re.Match[str]) -> int:
-    """Where the command of a TOKEN match begins, after the run of `\\\\` before it."""
-    match = token.group()
-    return token.start() + len(match) - len(match.lstrip("\\")) - 1
 
 
 def _close_inline(text: str, start: int, pos: int, closing: str, verbatim: list[tuple[int, int]]) -> int:
@@ -170,6 +165,12 @@ def _define(token: re.Match[str], verbatim_names: set[str], comment_names: set[s
         verbatim_names.update((base, base + "*"))
     else:
         verbatim_names.add(name)
+
+
+def environment_definitions(names: Iterable[str]) -> str:
+    """Definitions `regions` reads back as these verbatim environments: a package's listing
+    environments written into the paper that loads it."""
+    return "".join(f"\\DefineVerbatimEnvironment{{{name}}}{{Verbatim}}{{}}" for name in sorted(names))
 
 
 def paper_environments(texts: Iterable[str]) -> frozenset[str]:

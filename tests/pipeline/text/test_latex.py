@@ -301,3 +301,12 @@ def test_delimited_def_is_counted_too() -> None:
     counted: Counter[str] = Counter()
     macros, text = collect_macros("\\def\\x#1.{[#1]}\\x a.", unsupported=counted)
     assert (expand_macros(text, macros), dict(counted)) == ("\\x a.", {"delimited_def": 1})
+
+
+def test_a_package_brings_its_verbatim_environments() -> None:
+    files = {"listings.sty": "\\lstnewenvironment{code}{}{}\\newcommand{\\R}{\\mathbb{R}}"}
+    text = inline_packages("\\usepackage{listings}", "", files.get)
+    assert text == ("\\usepackage{listings}\\newcommand{\\R}[0]{\\mathbb{R}}"
+                    "\\DefineVerbatimEnvironment{code}{Verbatim}{}")
+    # So the paper's text reads `code` as verbatim: no macro expands and no `%` is a comment there.
+    assert expand(text + "\\begin{code}\\R 5%\\end{code} $\\R$").endswith("\\begin{code}\\R 5%\\end{code} $\\mathbb{R}$")
