@@ -38,7 +38,7 @@ COMMENT_ENVIRONMENTS = frozenset({"comment"})
 # reads it: `\%` is no comment, `\\%` is one, `\\verb|x|` is a break then text. Every branch
 # starts with `\` or `%`, so the regex engine skips the text between tokens in C.
 TOKEN = re.compile(
-    r"\\[\\%]"
+    r"(?:\\\\)+|\\%"  # a run of line breaks is one token
     r"|(?P<comment>%[^\n]*(?:\n[ \t]*(?=\S))?)"  # TeX joins the next line when it holds text
     r"|\\begin\s*\{(?P<begin>[^{}\\\s]+)\}"
     r"|\\(?:verb|Verb)\*?(?P<delimiter>[!-)+-?\[\]^_`{-~])"  # printable ASCII; not a letter, `*`, `@` or `\`
@@ -111,7 +111,7 @@ def regions(text: str, environments: Iterable[str] = ()) -> Regions:
     while (token := TOKEN.search(text, pos)) is not None:
         start, pos = token.span()
         if token.lastgroup is None:
-            continue  # `\\` or `\%`
+            continue  # `\\` (a run of them) or `\%`
         if token.group("comment") is not None:
             comments.append((start, pos))
         elif (name := token.group("begin")) is not None:

@@ -178,6 +178,16 @@ def test_main_file_is_not_a_template_shown_in_verbatim(tmp_path: Path) -> None:
                             "\n\\section{After}\nText after, by Herd.")
 
 
+def test_folder_template_in_verbatim_is_not_a_paper(tmp_path: Path) -> None:
+    folder = tmp_path / "raw" / "2101.00033"
+    folder.mkdir(parents=True)
+    (folder / "template.tex").write_text(TEMPLATE)
+    (folder / "main.tex").write_text(CLASS_DOC)
+    _, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert [d.id for d in docs] == ["2101.00033/main.tex"]
+    assert docs[0].text.endswith("\\end{document}\n\\end{verbatim}\n\n\\section{After}\nText after, by Herd.")
+
+
 def test_end_document_in_a_listing_keeps_the_inputs_after_it(tmp_path: Path) -> None:
     main = ("\\documentclass{article}\n\\lstnewenvironment{code}{}{}\n\\begin{document}\n\\section{Intro}\n"
             "A listing:\n\\begin{lstlisting}\n\\end{document}\n\\end{lstlisting}\n\\input{sec2}\n\\end{document}\n")
