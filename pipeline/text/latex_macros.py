@@ -41,7 +41,7 @@ from pipeline.text.latex import (
 )
 from pipeline.text.latex_lookahead import REACH, LookAhead, choose, look_ahead
 from pipeline.text.latex_verbatim import environment_definitions, regions
-from pipeline.text.latex_xparse import OPTIONAL, OPTIONAL_DEFAULT, STAR, Argument, choose_branches, parse_spec
+from pipeline.text.latex_xparse import Argument, choose_branches, parse_spec, read_arguments
 
 MAX_EXPANSIONS = 20_000  # macro uses expanded per document
 
@@ -213,15 +213,33 @@ def _defined_name(text: str, i: int) -> tuple[str, int] | None:
     return None if token is None else (token.group(), token.end())
 
 
+def _defined_control_word(text: str, i: int) -> tuple[str, int] | None:
+    """`_defined_name` when it is one control word (`\\R`, not `R` or `\\a b`), without its backslash."""
+    named = _defined_name(text, i)
+    if named is None or not named[0].startswith("\\") or not CONTROL_WORD.fullmatch(named[0]):
+        return None
+    return named[0][1:], named[1]
+
+
+def _groups(text: str, i: int, count: int) -> tuple[list[str], int] | None:
+    """The contents of `count` brace groups from `text[i]` (spaces between), and where they end."""
+    groups = []
+    for _ in range(count):
+        i = skip_spaces(text, i)
+        if i >= len(text) or text[i] != "{":
+            return None
+        group, i = read_group(text, i)
+        groups.append(group)
+    return groups, i
+
+
 def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | None:
     m = NEWCOMMAND.match(text, start)
     if m:
-        named = _defined_name(text, m.end())
+        named = _defined_control_word(text, m.end())
         if named is None:
             return None
         name, i = named
-        if not name.startswith("\\") or not CONTROL_WORD.fullmatch(name):
-            return None
         nargs, default = 0, None
         i = skip_spaces(text, i)
         if i < len(text) and text[i] == "[":
@@ -237,7 +255,7 @@ def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | 
             return None
         body, i = read_group(text, i)
         kind = "newcommand" if m.group(1) == "DeclareRobustCommand" else m.group(1)
-        return Macro(name[1:], body, nargs, default), i, kind
+        return Macro(name, body, nargs, default), i, kind
     m = MATHOP.match(text, start)
     if m:
         named = _defined_name(text, m.end())
@@ -276,12 +294,10 @@ def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | 
 def _parse_paired(text: str, i: int, extended: bool) -> tuple[Macro | None, int, str] | None:
     """mathtools: `\\DeclarePairedDelimiter{\\ceil}{\\lceil}{\\rceil}` and the X form
     `\\DeclarePairedDelimiterX{\\infdivx}[2]{(}{)}{#1\\;\\delimsize\\|\\;#2}`."""
-    named = _defined_name(text, i)
+    named = _defined_control_word(text, i)
     if named is None:
         return None
     name, i = named
-    if not name.startswith("\\") or not CONTROL_WORD.fullmatch(name):
-        return None
     nargs = 1
     i = skip_spaces(text, i)
     if extended and i < len(text) and text[i] == "[":
@@ -289,39 +305,27 @@ def _parse_paired(text: str, i: int, extended: bool) -> tuple[Macro | None, int,
         if not count.strip().isdigit():
             return None
         nargs = int(count)
-    groups = []
-    for _ in range(3 if extended else 2):
-        i = skip_spaces(text, i)
-        if i >= len(text) or text[i] != "{":
-            return None
-        group, i = read_group(text, i)
-        groups.append(group)
+    read = _groups(text, i, 3 if extended else 2)
+    if read is None:
+        return None
+    groups, i = read
     body = groups[2] if extended else "#1"
-    return Macro(name[1:], body, nargs, delimiters=(groups[0], groups[1])), i, "newcommand"
+    return Macro(name, body, nargs, delimiters=(groups[0], groups[1])), i, "newcommand"
 
 
 def _parse_document_command(text: str, i: int, kind: str) -> tuple[Macro | None, int, str] | None:
     """xparse: `\\NewDocumentCommand{\\name}{spec}{body}` (the name braced or not). A spec with an
     argument type `latex_xparse` does not read gives no macro: the definition goes, its uses stay,
     and it is counted as `unsupported_xparse_spec`."""
-    named = _defined_name(text, i)
-    if named is None:
+    named = _defined_control_word(text, i)
+    read = None if named is None else _groups(text, named[1], 2)
+    if named is None or read is None:
         return None
-    name, i = named
-    if not name.startswith("\\") or not CONTROL_WORD.fullmatch(name):
-        return None
-    groups = []
-    for _ in range(2):
-        i = skip_spaces(text, i)
-        if i >= len(text) or text[i] != "{":
-            return None
-        group, i = read_group(text, i)
-        groups.append(group)
-    spec, body = groups
+    (spec, body), i = read
     arguments = parse_spec(spec)
     if arguments is None:
         return None, i, "unsupported_xparse_spec"
-    return Macro(name[1:], body, len(arguments), arguments=arguments), i, kind
+    return Macro(named[0], body, len(arguments), arguments=arguments), i, kind
 
 
 # --- the paper's own packages ---------------------------------------------------------------
@@ -558,35 +562,13 @@ def _use(macro: Macro, frames: Frames) -> str:
 
 
 def _use_document_command(macro: Macro, frames: Frames) -> str:
-    """A use of an xparse command: its arguments read in the order of its spec; a star or an
-    optional argument chooses the branches of the body's tests of it and stands for nothing."""
+    """A use of an xparse command (`latex_xparse.read_arguments`); a star or an optional
+    argument chooses the branches of the body's tests of it."""
     assert macro.arguments is not None
-    args: list[str] = []
-    given: list[bool] = []
-    for argument in macro.arguments:
-        if argument.kind == STAR:
-            starred = _next_is(frames, "*")
-            if starred:
-                frames.read(lambda t, i: ("*", i + 1))
-            args.append("")
-            given.append(starred)
-        elif argument.kind in (OPTIONAL, OPTIONAL_DEFAULT):
-            present = _next_is(frames, "[")
-            value = frames.read(read_optional) if present else argument.default
-            args.append(value if present or argument.kind == OPTIONAL_DEFAULT else "")
-            given.append(present)
-        else:
-            args.append(frames.read(read_argument))
-            given.append(True)
-    if macro.opaque:
-        return ""
-    return _substitute(choose_branches(macro.body, tuple(given)), args)
-
-
-def _next_is(frames: Frames, char: str) -> bool:
-    """Whether `char` comes next, past spaces, left unread: the spaces after a use whose star or
-    optional argument is absent are the paper's own (`\\ours and`)."""
-    return frames.ahead().lstrip(" \t\n").startswith(char)
+    # Looked at, left unread: the spaces after a use with no star are the paper's (`\\ours and`).
+    args, given = read_arguments(macro.arguments, lambda char: frames.ahead().lstrip(" \t\n").startswith(char),
+                                 frames.read)
+    return "" if macro.opaque else _substitute(choose_branches(macro.body, given), args)
 
 
 def _substitute(body: str, args: list[str]) -> str:

@@ -21,7 +21,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pipeline.text.latex import LatexError, read_group, skip_spaces
+from collections.abc import Callable
+
+from pipeline.text.latex import LatexError, read_argument, read_group, read_optional, skip_spaces
 
 MANDATORY, OPTIONAL, OPTIONAL_DEFAULT, STAR = "m", "o", "O", "s"
 
@@ -61,6 +63,33 @@ def parse_spec(spec: str) -> tuple[Argument, ...] | None:
             return None
         i = skip_spaces(spec, i)
     return tuple(arguments) if len(arguments) <= 9 else None
+
+
+Reader = Callable[[str, int], tuple[str, int]]
+
+
+def read_arguments(arguments: tuple[Argument, ...], next_is: Callable[[str], bool],
+                   read: Callable[[Reader], str]) -> tuple[list[str], tuple[bool, ...]]:
+    """The values of one use's arguments in the spec's order, and whether the use gave each.
+    `next_is(c)` says whether `c` comes next (spaces skipped) without reading it; `read(reader)`
+    reads with a reader of `latex` (`read_argument`, `read_optional`). A star or an absent
+    optional argument without default has the value "" (it is a test, see `choose_branches`)."""
+    values: list[str] = []
+    given: list[bool] = []
+    for argument in arguments:
+        if argument.kind == STAR:
+            present = next_is("*")
+            if present:
+                read(lambda text, i: ("*", i + 1))
+            values.append("")
+        elif argument.kind in (OPTIONAL, OPTIONAL_DEFAULT):
+            present = next_is("[")
+            values.append(read(read_optional) if present else argument.default)
+        else:
+            present = True
+            values.append(read(read_argument))
+        given.append(present)
+    return values, tuple(given)
 
 
 # `\IfBooleanTF{#1}`, `\IfNoValueF {#2}`, ...: a test of one argument, then its branches.
