@@ -86,8 +86,8 @@ WIKI_TEX = re.compile(r"\$[^$\n]+\$")  # formulas the cleaner keeps as `$TeX$`
 # residue; what is left of one once the closed ones are set aside was opened and never closed,
 # or closed and never opened: the trace of a cut made inside it.
 VERBATIM_NAMES = r"(?:verbatim|Verbatim|BVerbatim|LVerbatim)\*?|lstlisting|minted|tcblisting"
-TEX_VERBATIM = re.compile(r"(?s:\\begin\{(" + VERBATIM_NAMES + r")\}.*?\\end\{\1\})"
-                          r"|\\(?:verb|Verb)\*?([^A-Za-z\s*@\\])[^\n]*?\2")
+LISTING_BEGIN = re.compile(r"\\begin\{(" + VERBATIM_NAMES + r")\}")
+VERB = re.compile(r"\\(?:verb|Verb)\*?([!-)+-?\[\]^_`{-~])[^\n]*?\1")  # closed on its line
 ARXIV_RESIDUE = {
     # `\Hy@raisedlink`, `\@ifnextchar`; not `\@` alone (LaTeX's end-of-sentence spacing, "e.g.\@ ").
     "\\@ internal": re.compile(r"\\(?:[A-Za-z]+@[A-Za-z@]*|@[A-Za-z][A-Za-z@]*)"),
@@ -96,7 +96,7 @@ ARXIV_RESIDUE = {
                                   r"(?:New|Renew|Provide|Declare)(?:Expandable)?DocumentCommand)\b|\\def\\"),
     "\\makeatletter": re.compile(r"\\makeat(?:letter|other)\b"),
     "verbatim unclosed": re.compile(r"\\(?:begin|end)\{(?:" + VERBATIM_NAMES + r")\}"
-                                    r"|\\(?:verb|Verb)\*?[^A-Za-z\s*@\\]"),
+                                    r"|\\(?:verb|Verb)\*?[!-)+-?\[\]^_`{-~]"),
 }
 BOOKS_RESIDUE = {
     "\\r": re.compile(r"\r"),
@@ -108,12 +108,30 @@ BOOKS_RESIDUE = {
 RESIDUE = {"wikipedia": WIKI_RESIDUE, "arxiv": ARXIV_RESIDUE, "books": BOOKS_RESIDUE}
 
 
+def without_listings(text: str, mark: str = " ") -> str:
+    """`text` with each closed listing (environment, then \\verb) replaced by `mark`. Linear: an
+    environment found unclosed is not looked for again, and a \\verb is closed on its line."""
+    pieces, pos, unclosed = [], 0, set()
+    for begin in LISTING_BEGIN.finditer(text):
+        name = begin.group(1)
+        if begin.start() < pos or name in unclosed:
+            continue
+        end = text.find(f"\\end{{{name}}}", begin.end())
+        if end < 0:
+            unclosed.add(name)
+            continue
+        pieces += [text[pos : begin.start()], mark]
+        pos = end + len(name) + len("\\end{}")
+    pieces.append(text[pos:])
+    return VERB.sub(mark, "".join(pieces))
+
+
 def residue(source: str, text: str) -> Counter[str]:
     """Occurrences of each residue pattern of `source` in one document."""
     if source == "wikipedia":
         text = WIKI_TEX.sub(" ", text)
     elif source == "arxiv":
-        text = TEX_VERBATIM.sub(" ", text)
+        text = without_listings(text)
     found: Counter[str] = Counter()
     for name, pattern in RESIDUE[source].items():
         count = len(pattern.findall(text))
@@ -223,7 +241,7 @@ def latex_prose(tex: str) -> list[str]:
 def _paper_tex_files(files: dict[str, str]) -> list[str]:
     """The .tex files that make up the paper: the main file and those input. A file left in the
     archive unused, or input only as a macro's argument (`\\cut{\\input{x}}`), is not."""
-    sources = {name: re.sub(r"(?<!\\)%.*", "", TEX_VERBATIM.sub(r" \\relax ", tex))
+    sources = {name: re.sub(r"(?<!\\)%.*", "", without_listings(tex, " \\relax "))
                for name, tex in files.items() if name.endswith(".tex")}
     referenced = {ref.strip().rsplit("/", 1)[-1].removesuffix(".tex")
                   for tex in sources.values() for ref in TEX_REFERENCE.findall(tex)}
@@ -248,7 +266,7 @@ def arxiv_raw(path: Path) -> Iterator[tuple[str, Paper] | Skipped]:
     # A listing shows LaTeX that TeX does not act on: its \documentclass, \input, \bibliography and
     # \newcommand neither make a main file, nor input, nor end the prose, nor define.
     # A listing is set aside as a control word: a line holding one is not plain prose.
-    read = {name: TEX_VERBATIM.sub(r" \\relax ", text) for name, text in files.items()}
+    read = {name: without_listings(text, " \\relax ") for name, text in files.items()}
     prose = [line for name in _paper_tex_files(files) for line in latex_prose(read[name])]
     everything = "\n".join(files.values())
     definitions = "\n".join(read.values())
@@ -410,7 +428,7 @@ def _paper_residue(text: str, paper: Paper) -> Counter[str]:
     form (not expanded) or that appear nowhere in its files (made by expansion, like `\\gammaq`
     from `\\gamma\\idx`). A listing that shows a macro's name is the paper's text."""
     found: Counter[str] = Counter()
-    for word in TEX_CONTROL_WORD.findall(TEX_VERBATIM.sub(" ", text)):
+    for word in TEX_CONTROL_WORD.findall(without_listings(text)):
         if word in paper.defined:
             found["user macro left"] += 1
         elif word not in paper.control_words and word not in EXPANSION_WORDS:
