@@ -123,7 +123,7 @@ def without_listings(text: str, mark: str = " ") -> str:
         pieces += [text[pos : begin.start()], mark]
         pos = end + len(name) + len("\\end{}")
     pieces.append(text[pos:])
-    return VERB.sub(mark, "".join(pieces))
+    return VERB.sub(lambda _: mark, "".join(pieces))  # the mark as it is, not a replacement template
 
 
 def residue(source: str, text: str) -> Counter[str]:

@@ -163,7 +163,7 @@ def test_arxiv_paper_macros_of_every_form_outside_listings(tmp_path: Path) -> No
         text = ("\\documentclass{article}\\NewDocumentCommand{\\ours}{s}{Ours}\\DeclareMathOperator{\\tr}{tr}\n"
                 "\\begin{verbatim}\n\\newcommand{\\shown}{x}\n\\bibliography{refs}\n\\end{verbatim}\n"
                 "\\begin{document}\n\\section{Intro}\nA plain line of the paper that is long enough.\n"
-                "\\end{document}\n")
+                "A line that names \\verb|code| is not plain prose, however long it is.\n\\end{document}\n")
         info = tarfile.TarInfo("main.tex")
         info.size = len(text.encode())
         tar.addfile(info, io.BytesIO(text.encode()))
