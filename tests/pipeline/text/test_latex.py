@@ -258,45 +258,6 @@ def test_usepackage_in_a_listing_loads_nothing() -> None:
         "\\begin{verbatim}\\usepackage{mine}\\end{verbatim}\\usepackage{mine}\\newcommand{\\R}[0]{\\mathbb{R}}")
 
 
-# --- xparse document commands ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "source, expected",
-    [
-        # m: mandatory, like \newcommand's arguments; the name braced or bare, spaces in the spec.
-        ("\\NewDocumentCommand{\\pair}{ m m }{(#1,#2)}\\pair{a}{b}", "(a,b)"),
-        ("\\NewDocumentCommand\\vect{+m}{\\mathbf{#1}}$\\vect v$", "$\\mathbf{v}$"),
-        # o: optional without default, tested by \IfNoValueTF / \IfValueT; alone it stands for nothing.
-        ("\\NewDocumentCommand{\\E}{o m}{\\mathbb{E}\\IfNoValueTF{#1}{}{_{#1}}[#2]}\\E{X} \\E[p]{X}",
-         "\\mathbb{E}[X] \\mathbb{E}_{p}[X]"),
-        ("\\NewDocumentCommand{\\f}{m o}{f(#1\\IfValueT{#2}{;#2})}\\f{x} \\f{x}[t]", "f(x) f(x;t)"),
-        # O{default}: optional with a default, anywhere in the spec.
-        ("\\NewDocumentCommand{\\norm}{O{2} m}{\\|#2\\|_{#1}}\\norm{x} \\norm[1]{y}", "\\|x\\|_{2} \\|y\\|_{1}"),
-        # s: a star chooses \IfBooleanTF's first branch; T and F forms print one branch or nothing.
-        ("\\NewDocumentCommand{\\abs}{s m}{\\IfBooleanTF{#1}{\\left|#2\\right|}{|#2|}}\\abs{x} \\abs*{y}",
-         "|x| \\left|y\\right|"),
-        ("\\NewDocumentCommand{\\t}{s}{\\IfBooleanT{#1}{star}\\IfBooleanF{#1}{plain}}\\t* \\t", "star plain"),
-        # A body that does not test the star expands the same with or without it; without a star
-        # (or an optional argument) the spaces after the use are the paper's, left as they are.
-        ("\\NewDocumentCommand{\\ours}{s}{OurNet}\\ours and \\ours* is", "OurNet and OurNet is"),
-        # Renew redefines, Provide defines only what is not yet defined, Declare always defines.
-        ("\\newcommand{\\x}{a}\\RenewDocumentCommand{\\x}{}{b}\\ProvideDocumentCommand{\\x}{}{c}"
-         "\\ProvideDocumentCommand{\\y}{}{d}\\DeclareDocumentCommand{\\y}{m}{e#1}\\x\\y{f}", "bef"),
-        ("\\NewExpandableDocumentCommand{\\half}{m}{#1/2}\\half{n}", "n/2"),
-    ],
-)
-def test_xparse_commands_expand_like_newcommand(source: str, expected: str) -> None:
-    assert expand(source) == expected
-
-
-@pytest.mark.parametrize("spec", ["r()", "d()", "v", "e{^_}", "g", "t+", "m >{\\Split}m", "!o m"])
-def test_xparse_specs_not_read_stay_unexpanded_and_are_counted(spec: str) -> None:
-    counted: Counter[str] = Counter()
-    macros, text = collect_macros(f"\\NewDocumentCommand{{\\q}}{{{spec}}}{{Q#1}}Use \\q(x).", unsupported=counted)
-    assert (expand_macros(text, macros), dict(counted)) == ("Use \\q(x).", {"unsupported_xparse_spec": 1})
-
-
 def test_delimited_def_is_counted_too() -> None:
     counted: Counter[str] = Counter()
     macros, text = collect_macros("\\def\\x#1.{[#1]}\\x a.", unsupported=counted)
