@@ -270,4 +270,5 @@ def test_a_package_brings_its_verbatim_environments() -> None:
     assert text == ("\\usepackage{listings}\\newcommand{\\R}[0]{\\mathbb{R}}"
                     "\\DefineVerbatimEnvironment{code}{Verbatim}{}")
     # So the paper's text reads `code` as verbatim: no macro expands and no `%` is a comment there.
-    assert expand(text + "\\begin{code}\\R 5%\\end{code} $\\R$").endswith("\\begin{code}\\R 5%\\end{code} $\\mathbb{R}$")
+    expanded = expand(text + "\\begin{code}\\R 5%\\end{code} $\\R$")
+    assert expanded.endswith("\\begin{code}\\R 5%\\end{code} $\\mathbb{R}$")
