@@ -6,10 +6,11 @@ folder). Archives are read in memory with path, link and size checks (`read_pape
 pipeline/formats/arxiv.py, over archives.py; `pipeline audit --raw` reads them the same way):
 nothing is ever extracted to disk.
 
-Reader: picks the main file (the one with \\documentclass and \\begin{document}; the largest if
-several), strips comments from every file (before inlining, so a commented-out \\input is not
-inlined), inlines \\input/\\include/\\include*/\\import/\\subimport (a paper that inlines
-more than 8x its files is skipped as input_expansion_limit), and writes the notation macros of
+Reader: picks the main file (the one with \\documentclass and \\begin{document} outside verbatim;
+the largest if several), strips comments from every file (never in verbatim; before inlining,
+so a commented-out \\input is not inlined), inlines \\input/\\include/\\include*/\\import/
+\\subimport outside verbatim (a paper that inlines more than 8x its files is skipped as
+input_expansion_limit), and writes the notation macros of
 the paper's own `.sty` files loaded with \\usepackage into its preamble. Stages, in order: macro
 expansion (user macros with arguments; unbalanced braces, runaway recursion or output past 8x
 the input plus 1 MB drop the paper with a reason), the cut of everything before the first
@@ -39,6 +40,7 @@ from pipeline.formats.arxiv import arxiv_id, read_paper_archive
 from pipeline.formats.files import decode_utf8_or_latin1
 from pipeline.text.latex import LatexError, inline_inputs, strip_comments
 from pipeline.text.latex_macros import MAX_EXPANSIONS, inline_packages
+from pipeline.text.latex_verbatim import paper_environments, regions
 from pipeline.transforms.clean_latex import CutBeforeFirstSection, ExpandMacros, RemoveBibliography
 
 DOCUMENTCLASS = re.compile(r"\\documentclass\s*[\[{]|\\documentstyle\s*[\[{]")
@@ -57,20 +59,29 @@ class ArxivConfig(SourceConfig):
         return Limits(self.max_file_mb * MiB, self.max_paper_mb * MiB, self.max_decompressed_mb * MiB)
 
 
-def pick_main(texts: dict[str, str]) -> str | None:
+def declares_class(text: str, environments: frozenset[str] = frozenset()) -> tuple[bool, bool]:
+    """Whether `text` (comment-free) has \\documentclass, and \\begin{document}, outside verbatim:
+    a listing of another file's preamble (a class's documentation, a template) is not a main file."""
+    spans = regions(text, environments)
+    return spans.search(DOCUMENTCLASS, text) is not None, spans.search(BEGIN_DOCUMENT, text) is not None
+
+
+def pick_main(texts: dict[str, str], environments: frozenset[str] = frozenset()) -> str | None:
     """The main file: has \\documentclass (comment-free) and \\begin{document}; the largest wins."""
-    mains = [p for p, t in texts.items() if DOCUMENTCLASS.search(t) and BEGIN_DOCUMENT.search(t)]
+    found = {p: declares_class(t, environments) for p, t in texts.items()}
+    mains = [p for p, (documentclass, document) in found.items() if documentclass and document]
     if not mains:
-        mains = [p for p, t in texts.items() if DOCUMENTCLASS.search(t)]
+        mains = [p for p, (documentclass, _) in found.items() if documentclass]
     if not mains:
         return None
     return min(mains, key=lambda p: (-len(texts[p]), p))
 
 
-def assemble(main_text: str, main: str, base: str, load: Callable[[str], str | None]) -> str:
+def assemble(main_text: str, main: str, base: str, load: Callable[[str], str | None],
+             environments: frozenset[str] = frozenset()) -> str:
     """The main file with its inputs inlined and its local packages' macros defined."""
     # The main file is on the stack from the start: a part that inputs it back is not inlined.
-    text = inline_inputs(main_text, base, load, stack=(main,))
+    text = inline_inputs(main_text, base, load, stack=(main,), environments=environments)
     return inline_packages(text, base, load)
 
 
@@ -102,15 +113,19 @@ class ArXiv(Source):
         for reason in refused:
             yield Skipped(reason)  # each refused member counted; the rest of the paper still goes on
         # The paper's own packages (.sty) are read too: their notation macros are the paper's.
-        texts = {p: strip_comments(decode_utf8_or_latin1(d)) for p, d in files.items() if p.endswith((".tex", ".sty"))}
-        yield self._paper(arxiv_id(path), texts)
+        decoded = {p: decode_utf8_or_latin1(d) for p, d in files.items() if p.endswith((".tex", ".sty"))}
+        # A verbatim environment one file defines (a listing style in the preamble or a .sty) is
+        # verbatim in every file: its `%` is text there too.
+        environments = paper_environments(decoded.values())
+        texts = {p: strip_comments(t, environments) for p, t in decoded.items()}
+        yield self._paper(arxiv_id(path), texts, environments)
 
-    def _paper(self, paper_id: str, texts: dict[str, str]) -> Document | Skipped:
-        main = pick_main({p: t for p, t in texts.items() if p.endswith(".tex")})
+    def _paper(self, paper_id: str, texts: dict[str, str], environments: frozenset[str]) -> Document | Skipped:
+        main = pick_main({p: t for p, t in texts.items() if p.endswith(".tex")}, environments)
         if main is None:
             return Skipped("no_main_tex_file")
         try:
-            text = assemble(texts[main], main, posixpath.dirname(main), texts.get)
+            text = assemble(texts[main], main, posixpath.dirname(main), texts.get, environments)
         except LatexError as e:
             return Skipped(e.reason)
         return Document(paper_id, text, self.name, {"arxiv_id": paper_id, "main_file": main})
@@ -141,12 +156,14 @@ class ArXiv(Source):
         main_text = load(name)
         if main_text is None:
             raise InputError(path, f"unreadable or larger than {self.config.max_file_mb} MB")
-        main_text = strip_comments(main_text)
-        if not DOCUMENTCLASS.search(main_text):
+        # The parts are read lazily: the verbatim environments known are those the main file defines.
+        environments = paper_environments([main_text])
+        main_text = strip_comments(main_text, environments)
+        if not declares_class(main_text, environments)[0]:
             return  # a part of a paper, inlined by its main file
         paper_id = folder.rsplit("/", 1)[-1] or arxiv_id(name)
         try:
-            text = assemble(main_text, name, "", load)
+            text = assemble(main_text, name, "", load, environments)
         except LatexError as e:
             yield Skipped(e.reason)
             return

@@ -6,8 +6,10 @@ raw input missing from it.
 Residue: patterns a clean document never holds, counted per document: wiki markup (`<ref`,
 `{|`, `''`, `[[`, `{{`, `&nbsp;`, `thumb|`, orphaned "(;" and ", )", a line that opens with the
 `fr:Paris` of an interlanguage link), LaTeX internals and
-definitions for arXiv (and, with --raw, every control word the paper itself defines, plus
-control words that appear in no file of the paper: made by expansion), Gutenberg header and
+definitions for arXiv, and verbatim left unclosed (or an \\end left unopened: a cut made inside
+a listing), all read outside the closed listings, which are the paper's text (and, with --raw,
+every control word the paper itself defines in any form, \\newcommand to \\NewDocumentCommand,
+plus control words that appear in no file of the paper: made by expansion), Gutenberg header and
 licence markers and carriage returns for books. Inline TeX that the Wikipedia cleaner keeps on
 purpose (`$...$`) is not counted as wiki markup.
 
@@ -87,12 +89,22 @@ WIKI_RESIDUE = {
                            re.MULTILINE),
 }
 WIKI_TEX = re.compile(r"\$[^$\n]+\$")  # formulas the cleaner keeps as `$TeX$`
+# Verbatim as the audit reads it (not the pipeline's scanner): a listing environment closed by
+# its own \end, or a \verb closed on its line. What a listing shows is the paper's text, never
+# residue; what is left of one once the closed ones are set aside was opened and never closed,
+# or closed and never opened: the trace of a cut made inside it.
+VERBATIM_NAMES = r"(?:verbatim|Verbatim|BVerbatim|LVerbatim)\*?|lstlisting|minted|tcblisting"
+LISTING_BEGIN = re.compile(r"\\begin\{(" + VERBATIM_NAMES + r")\}")
+VERB = re.compile(r"\\(?:verb|Verb)\*?([!-)+-?\[\]^_`{-~])[^\n]*?\1")  # closed on its line
 ARXIV_RESIDUE = {
     # `\Hy@raisedlink`, `\@ifnextchar`; not `\@` alone (LaTeX's end-of-sentence spacing, "e.g.\@ ").
     "\\@ internal": re.compile(r"\\(?:[A-Za-z]+@[A-Za-z@]*|@[A-Za-z][A-Za-z@]*)"),
     "definition left": re.compile(r"\\(?:(?:re)?newcommand|providecommand|DeclareMathOperator|"
-                                  r"DeclarePairedDelimiter|DeclareRobustCommand|newenvironment)\b|\\def\\"),
+                                  r"DeclarePairedDelimiter|DeclareRobustCommand|newenvironment|"
+                                  r"(?:New|Renew|Provide|Declare)(?:Expandable)?DocumentCommand)\b|\\def\\"),
     "\\makeatletter": re.compile(r"\\makeat(?:letter|other)\b"),
+    "verbatim unclosed": re.compile(r"\\(?:begin|end)\{(?:" + VERBATIM_NAMES + r")\}"
+                                    r"|\\(?:verb|Verb)\*?[!-)+-?\[\]^_`{-~]"),
 }
 BOOKS_RESIDUE = {
     "\\r": re.compile(r"\r"),
@@ -104,10 +116,30 @@ BOOKS_RESIDUE = {
 RESIDUE = {"wikipedia": WIKI_RESIDUE, "arxiv": ARXIV_RESIDUE, "books": BOOKS_RESIDUE}
 
 
+def without_listings(text: str, mark: str = " ") -> str:
+    """`text` with each closed listing (environment, then \\verb) replaced by `mark`. Linear: an
+    environment found unclosed is not looked for again, and a \\verb is closed on its line."""
+    pieces, pos, unclosed = [], 0, set()
+    for begin in LISTING_BEGIN.finditer(text):
+        name = begin.group(1)
+        if begin.start() < pos or name in unclosed:
+            continue
+        end = text.find(f"\\end{{{name}}}", begin.end())
+        if end < 0:
+            unclosed.add(name)
+            continue
+        pieces += [text[pos : begin.start()], mark]
+        pos = end + len(name) + len("\\end{}")
+    pieces.append(text[pos:])
+    return VERB.sub(lambda _: mark, "".join(pieces))  # the mark as it is, not a replacement template
+
+
 def residue(source: str, text: str) -> Counter[str]:
     """Occurrences of each residue pattern of `source` in one document."""
     if source == "wikipedia":
         text = WIKI_TEX.sub(" ", text)
+    elif source == "arxiv":
+        text = without_listings(text)
     found: Counter[str] = Counter()
     for name, pattern in RESIDUE[source].items():
         count = len(pattern.findall(text))
@@ -176,9 +208,13 @@ TEX_MARKUP = re.compile(r"[\\$%{}&~^_#\x00-\x08]")
 EXPANSION_WORDS = {"operatorname", "left", "right", "middle", "mathopen", "mathclose", "relax", "ensuremath"}
 TEX_SECTION = re.compile(r"\\(?:section|chapter)\*?\s*[\[{]")
 TEX_BIBLIOGRAPHY = re.compile(r"\\begin\{thebibliography\}|\\bibliography\{|\\printbibliography")
+# Every form of definition a paper writes: LaTeX's, TeX's (\def and its kin), amsmath's and
+# mathtools', and xparse's document commands. Not \let: packages use it to patch LaTeX itself
+# (`\let\uppercase` in a shipped .sty), and a patched LaTeX command in the text is no residue.
 TEX_DEFINITION = re.compile(
     r"\\(?:(?:re)?newcommand|providecommand|DeclareRobustCommand|DeclareMathOperator|DeclarePairedDelimiter"
-    r"(?:X|XPP)?)\*?\s*\{?\s*\\([A-Za-z]+)|\\(?:g|e|x)?def\s*\\([A-Za-z]+)")
+    r"(?:X|XPP)?|(?:New|Renew|Provide|Declare)(?:Expandable)?DocumentCommand)\*?\s*\{?\s*\\([A-Za-z]+)"
+    r"|\\(?:g|e|x)?def\s*\\([A-Za-z]+)")
 TEX_REFERENCE = re.compile(r"(?<!\{)\\(?:input|include\*?|(?:sub)?import\*?\s*\{[^}]*\})\s*\{([^}]+)\}")
 TEX_REDEFINITION = re.compile(r"\\renewcommand\*?\s*\{?\s*\\([A-Za-z]+)")
 LATEX_NAMES = {
@@ -213,7 +249,8 @@ def latex_prose(tex: str) -> list[str]:
 def _paper_tex_files(files: dict[str, str]) -> list[str]:
     """The .tex files that make up the paper: the main file and those input. A file left in the
     archive unused, or input only as a macro's argument (`\\cut{\\input{x}}`), is not."""
-    sources = {name: re.sub(r"(?<!\\)%.*", "", tex) for name, tex in files.items() if name.endswith(".tex")}
+    sources = {name: re.sub(r"(?<!\\)%.*", "", without_listings(tex, " \\relax "))
+               for name, tex in files.items() if name.endswith(".tex")}
     referenced = {ref.strip().rsplit("/", 1)[-1].removesuffix(".tex")
                   for tex in sources.values() for ref in TEX_REFERENCE.findall(tex)}
     # Several documents in one archive (a paper and its supplement): the recipe takes the largest.
@@ -234,12 +271,17 @@ def arxiv_raw(path: Path) -> Iterator[tuple[str, Paper] | Skipped]:
     yield from (Skipped(reason) for reason in extracted.refused)
     files = {name: decode_utf8_or_latin1(data) for name, data in extracted.files.items()
              if name.endswith((".tex", ".sty"))}
-    prose = [line for name in _paper_tex_files(files) for line in latex_prose(files[name])]
+    # A listing shows LaTeX that TeX does not act on: its \documentclass, \input, \bibliography and
+    # \newcommand neither make a main file, nor input, nor end the prose, nor define.
+    # A listing is set aside as a control word: a line holding one is not plain prose.
+    read = {name: without_listings(text, " \\relax ") for name, text in files.items()}
+    prose = [line for name in _paper_tex_files(files) for line in latex_prose(read[name])]
     everything = "\n".join(files.values())
+    definitions = "\n".join(read.values())
     # A paper (or the conference .sty it ships) redefining \section or \cite is restyling
     # LaTeX, not a macro of its own: those stay in the text on purpose.
-    redefined = set(TEX_REDEFINITION.findall(everything)) | LATEX_NAMES
-    defined = {a or b for a, b in TEX_DEFINITION.findall(everything)} - redefined
+    redefined = set(TEX_REDEFINITION.findall(definitions)) | LATEX_NAMES
+    defined = {a or b for a, b in TEX_DEFINITION.findall(definitions)} - redefined
     yield arxiv_id(str(path)), Paper(prose, defined, set(TEX_CONTROL_WORD.findall(everything)))
 
 
@@ -390,10 +432,11 @@ def _audit_raw_document(audit: Audit, doc_id: str, item: list[str] | Paper, text
 
 
 def _paper_residue(text: str, paper: Paper) -> Counter[str]:
-    """Control words in a paper's corpus text that the paper defines (not expanded) or that
-    appear nowhere in its files (made by expansion, like `\\gammaq` from `\\gamma\\idx`)."""
+    """Control words in a paper's corpus text, outside verbatim, that the paper defines in any
+    form (not expanded) or that appear nowhere in its files (made by expansion, like `\\gammaq`
+    from `\\gamma\\idx`). A listing that shows a macro's name is the paper's text."""
     found: Counter[str] = Counter()
-    for word in TEX_CONTROL_WORD.findall(text):
+    for word in TEX_CONTROL_WORD.findall(without_listings(text)):
         if word in paper.defined:
             found["user macro left"] += 1
         elif word not in paper.control_words and word not in EXPANSION_WORDS:

@@ -4,6 +4,9 @@ reading TeX and the paper's structural cuts. User macros are in `latex_macros`.
 Pure functions on strings, each one concern:
 - `strip_comments`: `%` to end of line (and the line break it eats, as TeX does), never `\\%`;
   `comment` environments too (an unclosed one runs to the end of the file, as in LaTeX).
+- Verbatim (listings, `\\verb`) is found by `latex_verbatim.regions`, one scan every function
+  here consults: comments, inputs, braces, sections, the bibliography and \\end{document}
+  inside verbatim are text, as TeX reads them.
 - `inline_inputs`: `\\input`/`\\include`/`\\include*`/`\\subfile` and the import package's
   `\\import{dir}{file}`/`\\subimport{dir}{file}` replaced by the file's (comment-free) text,
   bounded in depth and in total size, cycles cut.
@@ -21,10 +24,12 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
 import numpy as np
+
+from pipeline.text.latex_verbatim import regions
 
 MAX_GROWTH = 8  # cleaned text may be at most this many times the input (plus 1 MB)
 MAX_INPUT_DEPTH = 8
@@ -44,26 +49,14 @@ def output_limit(input_chars: int) -> int:
 
 # --- comments -----------------------------------------------------------------------------
 
-# A control symbol (`\%`, `\\`) is consumed whole, so a `%` after an even run of backslashes
-# starts a comment and one after an odd run does not, without any look-behind. A comment runs
-# to the end of the line and eats the line break and the next line's indentation when that
-# line has text (TeX joins them).
-COMMENT = re.compile(r"(\\.)|%[^\n]*(?:\n[ \t]*(?=\S))?", re.DOTALL)
-BEGIN_COMMENT = "\\begin{comment}"
-END_COMMENT = "\\end{comment}"
 
-
-def strip_comments(text: str) -> str:
-    text = COMMENT.sub(r"\1", text)
-    if BEGIN_COMMENT not in text:
+def strip_comments(text: str, environments: Iterable[str] = ()) -> str:
+    """`text` without its comments (`latex_verbatim.regions`: `%` to the end of the line and the
+    line break it eats, comment environments), verbatim left whole: `%` in a listing is text.
+    `environments` names verbatim environments another file of the paper defines."""
+    if "%" not in text and "\\begin" not in text:
         return text
-    pieces, pos = [], 0
-    while (start := text.find(BEGIN_COMMENT, pos)) >= 0:
-        pieces.append(text[pos:start])
-        end = text.find(END_COMMENT, start + len(BEGIN_COMMENT))
-        pos = len(text) if end < 0 else end + len(END_COMMENT)
-    pieces.append(text[pos:])
-    return "".join(pieces)
+    return regions(text, environments).without_comments(text)
 
 
 # --- \input, \include, \import ------------------------------------------------------------
@@ -88,7 +81,8 @@ class InputBudget:
 
 
 def inline_inputs(text: str, base: str, load: Callable[[str], str | None], depth: int = 0,
-                  stack: tuple[str, ...] = (), budget: InputBudget | None = None) -> str:
+                  stack: tuple[str, ...] = (), budget: InputBudget | None = None,
+                  environments: frozenset[str] = frozenset()) -> str:
     """Replace input commands in `text` (a file in folder `base`) with the files `load` returns.
 
     `load(path)` gets a normalised path relative to the paper's root and returns the file's
@@ -97,11 +91,16 @@ def inline_inputs(text: str, base: str, load: Callable[[str], str | None], depth
     names resolve against `base` (TeX resolves them against the main file's folder, whichever
     file holds them); `\\import{dir}{file}` reads dir/file and resolves the inputs inside it
     against dir, `\\subimport` the same with dir relative to the current `base`. Raises
-    LatexError("input_expansion_limit") past `budget` (default: 8x the text plus 1 MB).
+    LatexError("input_expansion_limit") past `budget` (default: 8x the text plus 1 MB). An input
+    command in verbatim (a listing of LaTeX) is text, left as it is; `environments` names the
+    verbatim environments the paper defines (see `latex_verbatim.paper_environments`).
     """
     budget = budget or InputBudget(output_limit(len(text)))
+    spans = regions(text, environments)
 
     def replace(match: re.Match[str]) -> str:
+        if spans.verbatim_at(match.start()) is not None:
+            return match.group()
         if depth >= MAX_INPUT_DEPTH:
             return ""
         if match.group("file") is not None:
@@ -118,9 +117,9 @@ def inline_inputs(text: str, base: str, load: Callable[[str], str | None], depth
         content = load(path)
         if content is None:
             return ""
-        content = strip_comments(content)
+        content = strip_comments(content, environments)
         budget.spend(len(content))
-        return inline_inputs(content, inner_base, load, depth + 1, stack + (path,), budget)
+        return inline_inputs(content, inner_base, load, depth + 1, stack + (path,), budget, environments)
 
     return INPUT.sub(replace, text)
 
@@ -140,37 +139,13 @@ def resolve_input(base: str, name: str, extension: str = ".tex") -> str | None:
 
 # --- braces and arguments -------------------------------------------------------------------
 
-VERBATIM_BEGIN = re.compile(r"\\begin\{(verbatim|lstlisting|minted|Verbatim)(\*?)\}|\\verb\*?([^a-zA-Z\s*])")
 GROUP_TOKEN = re.compile(r"[\\{}]")
 OPTIONAL_TOKEN = re.compile(r"[\\{}\]]")
 
 
-def without_verbatim(text: str) -> str:
-    """`text` without verbatim environments and `\\verb` spans, in one pass: an unclosed
-    environment runs to the end, an unclosed `\\verb` (which cannot cross a line) is left."""
-    pieces, pos, search_from = [], 0, 0
-    while (match := VERBATIM_BEGIN.search(text, search_from)) is not None:
-        if match.group(1):
-            closing = f"\\end{{{match.group(1)}{match.group(2)}}}"
-            end = text.find(closing, match.end())
-            end = len(text) if end < 0 else end + len(closing)
-        else:
-            line_end = text.find("\n", match.end())
-            line_end = len(text) if line_end < 0 else line_end
-            end = text.find(match.group(3), match.end(), line_end)
-            if end < 0:
-                search_from = match.end()
-                continue
-            end += 1
-        pieces.append(text[pos : match.start()])
-        pos = search_from = end
-    pieces.append(text[pos:])
-    return "".join(pieces)
-
-
 def check_braces(text: str) -> None:
     """Raise `LatexError("unbalanced_braces")` unless every unescaped { has its }."""
-    depth = _brace_depths(without_verbatim(text))
+    depth = _brace_depths(regions(text).without_verbatim(text))
     if len(depth) and (depth.min() < 0 or depth[-1] != 0):
         raise LatexError("unbalanced_braces")
 
@@ -277,7 +252,7 @@ BIBLIOGRAPHY = re.compile(
     r"|\\printbibliography(?:\s*\[[^\]]*\])?"
 )
 BIBLIOGRAPHY_SETUP = re.compile(r"\\(?:bibliographystyle|addbibresource)\s*\{[^{}]*\}")
-END_BIBLIOGRAPHY = "\\end{thebibliography}"
+END_BIBLIOGRAPHY = re.compile(r"\\end\{thebibliography\}")
 # What still belongs to the paper after its bibliography: an appendix, or a numbered section.
 AFTER_BIBLIOGRAPHY = re.compile(
     r"\\appendix(?![A-Za-z])|\\begin\{appendix|\\(?:part|chapter|section)(?![A-Za-z])\s*[\[{]"
@@ -292,10 +267,14 @@ BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 
 
 def cut_before_first_section(text: str) -> str | None:
-    """Text from the first sectioning command on (\\part ... \\subparagraph); None if there is none."""
-    for match in SECTION.finditer(text):
+    """Text from the first sectioning command on (\\part ... \\subparagraph) outside verbatim; None
+    if there is none."""
+    spans = regions(text)
+    pos = 0
+    while (match := spans.search(SECTION, text, pos)) is not None:
         if not is_escaped(text, match.start()):
             return text[match.start() :]
+        pos = match.start() + 1
     return None
 
 
@@ -309,17 +288,21 @@ def remove_bibliography(text: str) -> str:
     conferences put after the references are all unnumbered (\\section*) or no section at all,
     and are forms and name lists, not the paper's prose (RedPajama cuts everything after the
     bibliography, appendices too). A second bibliography (an appendix's own) is cut the same way.
+    Each of these commands counts only outside verbatim: a listing of LaTeX shows them as text.
     """
-    end = END_DOCUMENT.search(text)
+    spans = regions(text)
+    end = spans.search(END_DOCUMENT, text)
     if end:
-        text = text[: end.start()]
-    text = BIBLIOGRAPHY_SETUP.sub("", text)
+        text = text[: end.start()]  # the spans before the cut stay as they were
+    text = BIBLIOGRAPHY_SETUP.sub(lambda m: m.group() if spans.verbatim_at(m.start()) else "", text)
+    spans = regions(text)
     kept: list[str] = []
-    while (bib := BIBLIOGRAPHY.search(text)) is not None:
-        before, after = text[: bib.start()], bib.end()
+    pos = 0
+    while (bib := spans.search(BIBLIOGRAPHY, text, pos)) is not None:
+        before, after = text[pos : bib.start()], bib.end()
         if bib.group().startswith("\\begin"):
-            close = text.find(END_BIBLIOGRAPHY, after)
-            after = len(text) if close < 0 else close + len(END_BIBLIOGRAPHY)
+            close = spans.search(END_BIBLIOGRAPHY, text, after)
+            after = len(text) if close is None else close.end()
         head = before[-300:]
         switches = OPEN_SWITCHES.search(head)
         closing = CLOSE_GROUP.match(text, after)
@@ -331,9 +314,9 @@ def remove_bibliography(text: str) -> str:
         if heading:
             before = before[: len(before) - len(head) + heading.start()]
         kept.append(before)
-        rest = AFTER_BIBLIOGRAPHY.search(text, after)
-        text = text[rest.start() :] if rest else ""
-    kept.append(text)
+        rest = spans.search(AFTER_BIBLIOGRAPHY, text, after)
+        pos = rest.start() if rest else len(text)
+    kept.append(text[pos:])
     if kept[-1].strip() == "\\appendix":  # an appendix left empty (its content commented out)
         kept.pop()
     return BLANK_LINES.sub("\n\n", "\n\n".join(kept)).strip()

@@ -5,7 +5,9 @@ reading itself is in `latex`).
   `\\providecommand`, `\\DeclareRobustCommand` (starred too), `\\def`/`\\gdef`/`\\edef`/`\\xdef`
   with undelimited parameters, `\\let`, `\\DeclareMathOperator` and mathtools'
   `\\DeclarePairedDelimiter(X)`, expanded inline with arguments #1..#9 and an optional first
-  argument with a default. A name is matched whole (`\\R` never matches inside `\\Real`).
+  argument with a default; xparse's `\\NewDocumentCommand` and its kin with the argument types
+  `latex_xparse` reads. A name is matched whole (`\\R` never matches inside `\\Real`). Nothing
+  is defined or expanded inside verbatim (`latex_verbatim`): a listing of LaTeX is text.
 - Look-ahead macros (`\\onedot` of the CVPR templates: "e.g." before a word, no double dot
   before "."), read and chosen by `latex_lookahead`.
 - `inline_packages`: the notation macros of the paper's own `.sty` files loaded with
@@ -20,6 +22,7 @@ uses are expanded), so a recursive or exponential macro drops the paper with a r
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +40,8 @@ from pipeline.text.latex import (
     strip_comments,
 )
 from pipeline.text.latex_lookahead import REACH, LookAhead, choose, look_ahead
+from pipeline.text.latex_verbatim import environment_definitions, regions
+from pipeline.text.latex_xparse import Argument, choose_branches, parse_spec, read_arguments
 
 MAX_EXPANSIONS = 20_000  # macro uses expanded per document
 
@@ -82,9 +87,15 @@ class Macro:
     opaque: bool = False
     delimiters: tuple[str, str] | None = None  # \DeclarePairedDelimiter: opening and closing
     look_ahead: LookAhead | None = None  # printed after `body`, chosen by the character that follows
+    # xparse's argument specification (`\NewDocumentCommand`), read in its order at a use
+    # instead of `nargs` and `default`.
+    arguments: tuple[Argument, ...] | None = None
 
     def definition(self) -> str:
         """The macro as a LaTeX definition this module reads back (for package macros)."""
+        if self.arguments is not None:
+            spec = " ".join(argument.spec() for argument in self.arguments)
+            return f"\\NewDocumentCommand{{\\{self.name}}}{{{spec}}}{{{self.body}}}"
         if self.delimiters is not None:
             opening, closing = self.delimiters
             return f"\\DeclarePairedDelimiterX{{\\{self.name}}}[{self.nargs}]{{{opening}}}{{{closing}}}{{{self.body}}}"
@@ -98,10 +109,15 @@ DEF = re.compile(r"\\(?:def|gdef|edef|xdef)\s*\\([A-Za-z@]+|[^A-Za-z@\s])")
 LET = re.compile(r"\\let\s*\\([A-Za-z@]+|[^A-Za-z@\s])\s*=?\s*(\\(?:[A-Za-z@]+|.)|[^\\\s])", re.DOTALL)
 MATHOP = re.compile(r"\\DeclareMathOperator(\*?)\s*")
 PAIRED = re.compile(r"\\DeclarePairedDelimiter(X?)\s*")
+DOCUMENT_COMMAND = re.compile(r"\\(New|Renew|Provide|Declare)(?:Expandable)?DocumentCommand\s*")
 DEFINITION_START = re.compile(
     r"\\(?:newcommand|renewcommand|providecommand|DeclareRobustCommand|def|gdef|edef|xdef|let"
-    r"|DeclareMathOperator|DeclarePairedDelimiterX?)(?![A-Za-z@])"
+    r"|DeclareMathOperator|DeclarePairedDelimiterX?|(?:New|Renew|Provide|Declare)(?:Expandable)?DocumentCommand)"
+    r"(?![A-Za-z@])"
 )
+# What `\NewDocumentCommand` and the others do, as the \newcommand family names it.
+DOCUMENT_COMMAND_KIND = {"New": "newcommand", "Renew": "renewcommand", "Provide": "providecommand",
+                         "Declare": "newcommand"}
 # LaTeX internals (`\Hy@raisedlink`) and look-ahead (`\futurelet`, `\@ifnextchar`): a macro
 # built of them typesets; expanded as text it would leak internals and hold no text of the paper.
 MACHINERY = re.compile(
@@ -123,12 +139,17 @@ def is_machinery(body: str, name: str = "") -> bool:
         "\\\\" + re.escape(name) + "(?![A-Za-z@])", body) is not None
 
 
-def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], str]:
-    """User macros defined anywhere in `text`, and `text` with the definitions removed.
+def collect_macros(text: str, package: bool = False,
+                   unsupported: Counter[str] | None = None) -> tuple[dict[str, Macro], str]:
+    """User macros defined anywhere in `text` outside verbatim, and `text` with the definitions
+    removed.
 
     Definitions take effect in document order: \\newcommand and \\renewcommand (re)define,
-    \\providecommand only defines a name not yet defined. A \\def with delimited parameters
-    (`\\def\\x#1.{...}`) is removed and not expanded: its uses stay as they are. A name with
+    \\providecommand only defines a name not yet defined; the xparse commands
+    (\\NewDocumentCommand ...) the same. A \\def with delimited parameters (`\\def\\x#1.{...}`) or
+    an xparse command with an argument type not read (`r()`, `v`, see `latex_xparse`) is removed
+    and not expanded: its uses stay as they are, and it is counted in `unsupported` by that
+    reason (`delimited_def`, `unsupported_xparse_spec`). A name with
     `@` is a LaTeX internal, never a user macro: its definition goes, nothing is expanded.
 
     A macro whose body is machinery (LaTeX internals, TeX programming: `\\linkdest` ->
@@ -146,9 +167,10 @@ def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], 
     machinery_macros: dict[str, Macro] = {}  # the latest definition of a name, when it is machinery
     pieces: list[str] = []
     pos = 0
+    spans = regions(text)
     for start in [m.start() for m in DEFINITION_START.finditer(text)]:
-        if start < pos or is_escaped(text, start):
-            continue
+        if start < pos or is_escaped(text, start) or spans.verbatim_at(start) is not None:
+            continue  # a definition in a listing of LaTeX defines nothing
         parsed = _parse_definition(text, start)
         if parsed is None:
             continue
@@ -156,6 +178,8 @@ def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], 
         pieces.append(text[pos:start])
         pos = end
         if macro is None:
+            if unsupported is not None:
+                unsupported[kind] += 1
             continue
         bodies[macro.name] = macro.body
         if "@" in macro.name or (package and kind in ("renewcommand", "providecommand", "let")):
@@ -167,14 +191,15 @@ def collect_macros(text: str, package: bool = False) -> tuple[dict[str, Macro], 
             machinery_macros[macro.name] = macro
             if package:
                 continue
-            macro = Macro(macro.name, "", macro.nargs, macro.default, opaque=True)
+            macro = Macro(macro.name, "", macro.nargs, macro.default, opaque=True, arguments=macro.arguments)
         else:
             machinery_macros.pop(macro.name, None)
         macros[macro.name] = macro
     for name, macro in machinery_macros.items():
         found = None if macro.delimiters is not None else look_ahead(macro.body, bodies)
         if found is not None and not is_machinery(found[0]):
-            macros[name] = Macro(name, found[0], macro.nargs, macro.default, look_ahead=found[1])
+            macros[name] = Macro(name, found[0], macro.nargs, macro.default, look_ahead=found[1],
+                                 arguments=macro.arguments)
     pieces.append(text[pos:])
     return macros, "".join(pieces)
 
@@ -188,15 +213,33 @@ def _defined_name(text: str, i: int) -> tuple[str, int] | None:
     return None if token is None else (token.group(), token.end())
 
 
+def _defined_control_word(text: str, i: int) -> tuple[str, int] | None:
+    """`_defined_name` when it is one control word (`\\R`, not `R` or `\\a b`), without its backslash."""
+    named = _defined_name(text, i)
+    if named is None or not named[0].startswith("\\") or not CONTROL_WORD.fullmatch(named[0]):
+        return None
+    return named[0][1:], named[1]
+
+
+def _groups(text: str, i: int, count: int) -> tuple[list[str], int] | None:
+    """The contents of `count` brace groups from `text[i]` (spaces between), and where they end."""
+    groups = []
+    for _ in range(count):
+        i = skip_spaces(text, i)
+        if i >= len(text) or text[i] != "{":
+            return None
+        group, i = read_group(text, i)
+        groups.append(group)
+    return groups, i
+
+
 def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | None:
     m = NEWCOMMAND.match(text, start)
     if m:
-        named = _defined_name(text, m.end())
+        named = _defined_control_word(text, m.end())
         if named is None:
             return None
         name, i = named
-        if not name.startswith("\\") or not CONTROL_WORD.fullmatch(name):
-            return None
         nargs, default = 0, None
         i = skip_spaces(text, i)
         if i < len(text) and text[i] == "[":
@@ -212,7 +255,7 @@ def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | 
             return None
         body, i = read_group(text, i)
         kind = "newcommand" if m.group(1) == "DeclareRobustCommand" else m.group(1)
-        return Macro(name[1:], body, nargs, default), i, kind
+        return Macro(name, body, nargs, default), i, kind
     m = MATHOP.match(text, start)
     if m:
         named = _defined_name(text, m.end())
@@ -227,6 +270,9 @@ def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | 
     m = PAIRED.match(text, start)
     if m:
         return _parse_paired(text, m.end(), extended=bool(m.group(1)))
+    m = DOCUMENT_COMMAND.match(text, start)
+    if m:
+        return _parse_document_command(text, m.end(), DOCUMENT_COMMAND_KIND[m.group(1)])
     m = LET.match(text, start)
     if m:
         target = m.group(2)
@@ -240,7 +286,7 @@ def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | 
         params = text[i:brace].replace(" ", "")
         body, end = read_group(text, brace)
         if not re.fullmatch(r"(?:#[1-9])*", params):
-            return None, end, "def"  # delimited parameters: the definition goes, its uses stay
+            return None, end, "delimited_def"  # the definition goes, its uses stay (counted)
         return Macro(name, body, len(params) // 2), end, "def"
     return None
 
@@ -248,12 +294,10 @@ def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | 
 def _parse_paired(text: str, i: int, extended: bool) -> tuple[Macro | None, int, str] | None:
     """mathtools: `\\DeclarePairedDelimiter{\\ceil}{\\lceil}{\\rceil}` and the X form
     `\\DeclarePairedDelimiterX{\\infdivx}[2]{(}{)}{#1\\;\\delimsize\\|\\;#2}`."""
-    named = _defined_name(text, i)
+    named = _defined_control_word(text, i)
     if named is None:
         return None
     name, i = named
-    if not name.startswith("\\") or not CONTROL_WORD.fullmatch(name):
-        return None
     nargs = 1
     i = skip_spaces(text, i)
     if extended and i < len(text) and text[i] == "[":
@@ -261,15 +305,27 @@ def _parse_paired(text: str, i: int, extended: bool) -> tuple[Macro | None, int,
         if not count.strip().isdigit():
             return None
         nargs = int(count)
-    groups = []
-    for _ in range(3 if extended else 2):
-        i = skip_spaces(text, i)
-        if i >= len(text) or text[i] != "{":
-            return None
-        group, i = read_group(text, i)
-        groups.append(group)
+    read = _groups(text, i, 3 if extended else 2)
+    if read is None:
+        return None
+    groups, i = read
     body = groups[2] if extended else "#1"
-    return Macro(name[1:], body, nargs, delimiters=(groups[0], groups[1])), i, "newcommand"
+    return Macro(name, body, nargs, delimiters=(groups[0], groups[1])), i, "newcommand"
+
+
+def _parse_document_command(text: str, i: int, kind: str) -> tuple[Macro | None, int, str] | None:
+    """xparse: `\\NewDocumentCommand{\\name}{spec}{body}` (the name braced or not). A spec with an
+    argument type `latex_xparse` does not read gives no macro: the definition goes, its uses stay,
+    and it is counted as `unsupported_xparse_spec`."""
+    named = _defined_control_word(text, i)
+    read = None if named is None else _groups(text, named[1], 2)
+    if named is None or read is None:
+        return None
+    (spec, body), i = read
+    arguments = parse_spec(spec)
+    if arguments is None:
+        return None, i, "unsupported_xparse_spec"
+    return Macro(named[0], body, len(arguments), arguments=arguments), i, kind
 
 
 # --- the paper's own packages ---------------------------------------------------------------
@@ -279,9 +335,11 @@ USEPACKAGE = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{
 
 def package_definitions(sty: str) -> str:
     """The notation macros of a package's text, as plain definitions (package rules of
-    `collect_macros`): what a paper's `\\usepackage{own}` makes available to its text."""
-    macros, _ = collect_macros(strip_comments(sty), package=True)
-    return "".join(m.definition() for m in macros.values())
+    `collect_macros`), and the verbatim environments it defines (`latex_verbatim`): what a
+    paper's `\\usepackage{own}` makes available to its text."""
+    sty = strip_comments(sty)
+    macros, _ = collect_macros(sty, package=True)
+    return "".join(m.definition() for m in macros.values()) + environment_definitions(regions(sty).environments)
 
 
 def inline_packages(text: str, base: str, load: Callable[[str], str | None]) -> str:
@@ -302,7 +360,11 @@ def inline_packages(text: str, base: str, load: Callable[[str], str | None]) -> 
         nested = "".join(definitions(n, depth + 1) for m in USEPACKAGE.finditer(sty) for n in m.group(1).split(","))
         return nested + package_definitions(sty)
 
+    spans = regions(text)
+
     def replace(match: re.Match[str]) -> str:
+        if spans.verbatim_at(match.start()) is not None:
+            return match.group(0)  # a preamble shown in a listing loads nothing
         return match.group(0) + "".join(definitions(n, 0) for n in match.group(1).split(","))
 
     return USEPACKAGE.sub(replace, text)
@@ -424,6 +486,8 @@ def expand_macros(text: str, macros: dict[str, Macro], max_expansions: int = MAX
     limit = output_limit(len(text))
     out = Output(limit)
     frames = Frames(text)
+    paper = frames.stack[0]  # the paper's own text, whose verbatim regions are known
+    spans = regions(text)
     pushed = expansions = 0
     while frames.stack:
         frame = frames.stack[-1]
@@ -434,6 +498,11 @@ def expand_macros(text: str, macros: dict[str, Macro], max_expansions: int = MAX
             frames.stack.pop()
             continue
         start = match.start()
+        verbatim = spans.verbatim_at(start) if frame is paper else None
+        if verbatim is not None:  # TeX prints a listing as it is: no macro expands in it
+            out.emit(source[pos : verbatim[1]])
+            frame[1] = verbatim[1]
+            continue
         if is_escaped(source, start):
             out.emit(source[pos : start + 1])
             frame[1] = start + 1
@@ -464,6 +533,8 @@ def _use(macro: Macro, frames: Frames) -> str:
             star = True
         elif frames.peek() == "[":
             size = frames.read(read_optional).strip()
+    if macro.arguments is not None:
+        return _use_document_command(macro, frames)
     args: list[str] = []
     if macro.default is not None:
         args.append(frames.read(read_optional) if frames.peek() == "[" else macro.default)
@@ -488,6 +559,16 @@ def _use(macro: Macro, frames: Frames) -> str:
     if macro.nargs == 0 and frame is not None and frame[0].startswith("{}", frame[1]) and not ends_with_control_word(body):
         frame[1] += 2  # `\ours{}` is how authors write a space-safe use of an argument-free macro
     return body
+
+
+def _use_document_command(macro: Macro, frames: Frames) -> str:
+    """A use of an xparse command (`latex_xparse.read_arguments`); a star or an optional
+    argument chooses the branches of the body's tests of it."""
+    assert macro.arguments is not None
+    # Looked at, left unread: the spaces after a use with no star are the paper's (`\\ours and`).
+    args, given = read_arguments(macro.arguments, lambda char: frames.ahead().lstrip(" \t\n").startswith(char),
+                                 frames.read)
+    return "" if macro.opaque else _substitute(choose_branches(macro.body, given), args)
 
 
 def _substitute(body: str, args: list[str]) -> str:

@@ -3,6 +3,8 @@ drops it with the cleaner's reason when the source cannot be cleaned."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pipeline.engine.document import Document
 from pipeline.engine.stage import Stage
 from pipeline.text.latex import LatexError, check_braces, cut_before_first_section, remove_bibliography
@@ -10,17 +12,22 @@ from pipeline.text.latex_macros import MAX_EXPANSIONS, collect_macros, expand_ma
 
 
 class ExpandMacros(Stage):
-    """Expands user macros (pipeline/text/latex_macros.py) after removing their definitions."""
+    """Expands user macros (pipeline/text/latex_macros.py) after removing their definitions.
+
+    Definitions it cannot expand (a \\def with delimited parameters, an xparse argument type
+    not read) are summed per reason in `unsupported_definitions` (per worker, as C4Quality sums
+    the lines it removes); `pipeline audit arxiv --raw` counts their uses left in the corpus."""
 
     name = "expand_macros"
 
     def __init__(self, max_expansions: int = MAX_EXPANSIONS) -> None:
         self.max_expansions = max_expansions
+        self.unsupported_definitions: Counter[str] = Counter()
 
     def process(self, doc: Document) -> Document | str:
         try:
             check_braces(doc.text)
-            macros, text = collect_macros(doc.text)
+            macros, text = collect_macros(doc.text, unsupported=self.unsupported_definitions)
             doc.text = expand_macros(text, macros, self.max_expansions)
         except LatexError as e:
             return e.reason

@@ -151,6 +151,54 @@ def test_decompression_bombs_and_corrupt_archives_fail_with_a_reason(tmp_path: P
     }
 
 
+# A class's documentation: its template, shown in verbatim, is a whole paper of its own, larger
+# than the real main file; TeX never reads it as one.
+CLASS_DOC = r"""\documentclass{book}
+\NewDocumentCommand{\ours}{s}{\IfBooleanTF{#1}{\textsc{Herd}}{Herd}}
+\begin{document}
+\chapter{Using the class}
+\ours* ships a template:
+\input{template}
+\section{After}
+Text after, by \ours.
+\end{document}
+"""
+TEMPLATE = "\\begin{verbatim}\n\\documentclass{article}\n% a comment shown in the template\n\\begin{document}\n" \
+           "\\section{Example}\n\\bibliography{refs}\n" + "A line of the template.\n" * 40 + \
+           "\\end{document}\n\\end{verbatim}\n"
+
+
+def test_main_file_is_not_a_template_shown_in_verbatim(tmp_path: Path) -> None:
+    paper(tmp_path / "raw", "2101.00031.tar.gz",
+          [("template.tex", TEMPLATE.encode()), ("main.tex", CLASS_DOC.encode())])
+    _, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert [d.meta["main_file"] for d in docs] == ["main.tex"]
+    # The template stays whole, its `%` line and \bibliography included; the paper's macro expands.
+    assert docs[0].text == ("\\chapter{Using the class}\n\\textsc{Herd} ships a template:\n" + TEMPLATE +
+                            "\n\\section{After}\nText after, by Herd.")
+
+
+def test_folder_template_in_verbatim_is_not_a_paper(tmp_path: Path) -> None:
+    folder = tmp_path / "raw" / "2101.00033"
+    folder.mkdir(parents=True)
+    (folder / "template.tex").write_text(TEMPLATE)
+    (folder / "main.tex").write_text(CLASS_DOC)
+    _, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert [d.id for d in docs] == ["2101.00033/main.tex"]
+    assert docs[0].text.endswith("\\end{document}\n\\end{verbatim}\n\n\\section{After}\nText after, by Herd.")
+
+
+def test_end_document_in_a_listing_keeps_the_inputs_after_it(tmp_path: Path) -> None:
+    main = ("\\documentclass{article}\n\\lstnewenvironment{code}{}{}\n\\begin{document}\n\\section{Intro}\n"
+            "A listing:\n\\begin{lstlisting}\n\\end{document}\n\\end{lstlisting}\n\\input{sec2}\n\\end{document}\n")
+    # `code` is defined verbatim in the main file: its `%` in another file is text, not a comment.
+    sec2 = "\\section{Two}\nCode: % a comment\n\\begin{code}\nx = 1 % modulo\n\\end{code}\n"
+    paper(tmp_path / "raw", "2101.00032.tar.gz", [("main.tex", main.encode()), ("sec2.tex", sec2.encode())])
+    _, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert docs[0].text == ("\\section{Intro}\nA listing:\n\\begin{lstlisting}\n\\end{document}\n\\end{lstlisting}\n"
+                            "\\section{Two}\nCode: \\begin{code}\nx = 1 % modulo\n\\end{code}")
+
+
 def test_arxiv_ids() -> None:
     assert arxiv_id("/x/2101.00001v2.tar.gz") == "2101.00001v2"
     assert arxiv_id("/x/math.AG0601001.gz") == "math.AG/0601001"

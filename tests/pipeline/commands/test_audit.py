@@ -62,6 +62,16 @@ def audit_cli(*args: str) -> subprocess.CompletedProcess[str]:
         ("arxiv", "\\Hy@raisedlink x \\newcommand{\\a}{b} \\makeatletter", {"\\@ internal": 1, "definition left": 1,
                                                                            "\\makeatletter": 1}),
         ("arxiv", "e.g.\\@ a \\@ifnextchar", {"\\@ internal": 1}),
+        # A closed listing is the paper's text: the LaTeX it shows is no residue.
+        ("arxiv", "\\begin{verbatim}\\newcommand{\\a}{b}\\Hy@x\\end{verbatim} \\verb|\\def\\x| "
+                  "\\begin{lstlisting}\\makeatletter\n\\end{lstlisting}", {}),
+        ("arxiv", "\\NewDocumentCommand{\\a}{m}{b} \\DeclareDocumentCommand\\c{}{d}", {"definition left": 2}),
+        # A cut made inside a listing leaves it opened and never closed, or closed and never opened;
+        # a \verb not closed on its line is one too.
+        ("arxiv", "\\section{A} \\begin{lstlisting}\nx = 1\n", {"verbatim unclosed": 1}),
+        ("arxiv", "y\n\\end{verbatim}\n\\section{B} \\verb|a\nb|", {"verbatim unclosed": 2}),
+        ("arxiv", "\\begin{Verbatim*}x\\end{Verbatim*} \\verb+y+ \\begin{minted}{c}\\end{lstlisting}",
+         {"verbatim unclosed": 2}),
         ("books", "just a small printing error", {}),
     ],
 )
@@ -149,6 +159,27 @@ def test_arxiv_paper_defines_macros_in_its_tex_and_sty(tmp_path: Path) -> None:
     made = _paper_residue("$\\gammaq + \\gamma q + \\onedot + \\operatorname{x}$", Paper([], {"onedot"},
                                                                                         {"gamma", "onedot"}))
     assert dict(made) == {"control word made": 1, "user macro left": 1}
+
+
+def test_arxiv_paper_macros_of_every_form_outside_listings(tmp_path: Path) -> None:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        text = ("\\documentclass{article}\\NewDocumentCommand{\\ours}{s}{Ours}\\DeclareMathOperator{\\tr}{tr}\n"
+                "\\begin{verbatim}\n\\newcommand{\\shown}{x}\n\\bibliography{refs}\n\\end{verbatim}\n"
+                "\\begin{document}\n\\section{Intro}\nA plain line of the paper that is long enough.\n"
+                "A line that names \\verb|code| is not plain prose, however long it is.\n\\end{document}\n")
+        info = tarfile.TarInfo("main.tex")
+        info.size = len(text.encode())
+        tar.addfile(info, io.BytesIO(text.encode()))
+    path = tmp_path / "2101.00002.tar.gz"
+    path.write_bytes(gzip.compress(data.getvalue()))
+    [(_, paper)] = list(arxiv_raw(path))
+    # \shown is only shown in a listing: TeX defines nothing there.
+    assert paper.defined == {"ours", "tr"}
+    assert paper.prose == ["A plain line of the paper that is long enough."]
+    # A name in a listing of the corpus text is the paper's text; outside one it was not expanded.
+    found = _paper_residue("\\ours{} and $\\tr A$ \\begin{verbatim}\\ours\\end{verbatim} \\verb|\\tr|", paper)
+    assert dict(found) == {"user macro left": 2}
 
 
 def test_latex_prose_starts_at_the_first_section_and_ends_at_the_bibliography() -> None:

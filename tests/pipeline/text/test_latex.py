@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import pytest
 
@@ -196,3 +197,78 @@ def test_inlining_is_bounded_in_total_size() -> None:
         latex.inline_inputs("\\input{l0}", "", files.get)
     assert caught.value.reason == "input_expansion_limit"
     assert latex.inline_inputs("\\input{l5}", "", files.get) == "leaf text " * 100
+
+
+# --- verbatim: TeX reads a listing as text ---------------------------------------------------
+
+
+def test_percent_inside_verbatim_is_not_a_comment() -> None:
+    text = "50\\% % gone\nkept \\begin{verbatim}\n% shown\n\\end{verbatim} \\verb|%x| after % gone too\n"
+    # The last comment keeps its line break: no text follows for TeX to join.
+    assert latex.strip_comments(text) == "50\\% kept \\begin{verbatim}\n% shown\n\\end{verbatim} \\verb|%x| after \n"
+    # A verbatim environment another file defines is given by name.
+    assert latex.strip_comments("\\begin{code}%x\\end{code}%y", frozenset({"code"})) == "\\begin{code}%x\\end{code}"
+
+
+def test_end_document_in_a_listing_does_not_end_the_paper() -> None:
+    text = ("\\section{A} a\n\\begin{lstlisting}\n\\begin{document}\n\\end{document}\n\\end{lstlisting}\n"
+            "\\section{B} b\n\\end{document}\ntrailer")
+    assert latex.remove_bibliography(text) == (
+        "\\section{A} a\n\\begin{lstlisting}\n\\begin{document}\n\\end{document}\n\\end{lstlisting}\n\\section{B} b")
+
+
+def test_bibliography_in_a_listing_cuts_nothing() -> None:
+    text = ("\\section{A} Use:\n\\begin{lstlisting}\n\\bibliographystyle{plain}\n\\bibliography{refs}\n"
+            "\\begin{thebibliography}{9}\n\\end{lstlisting}\n\\section*{Notes} n\n"
+            "\\begin{thebibliography}{1}\\bibitem{k} K\\end{thebibliography}\n\\section*{Checklist} c")
+    assert latex.remove_bibliography(text) == (
+        "\\section{A} Use:\n\\begin{lstlisting}\n\\bibliographystyle{plain}\n\\bibliography{refs}\n"
+        "\\begin{thebibliography}{9}\n\\end{lstlisting}\n\\section*{Notes} n")
+
+
+def test_appendix_in_verb_after_the_bibliography_keeps_nothing() -> None:
+    # Back matter after the references mentions \appendix in \verb: no appendix starts there.
+    text = ("\\section{A} a\n\\bibliography{refs}\n\\section*{Checklist} Put \\verb|\\appendix| last.\n"
+            "\\appendix\n\\section{Proof} p")
+    assert latex.remove_bibliography(text) == "\\section{A} a\n\n\\appendix\n\\section{Proof} p"
+
+
+def test_first_section_and_inputs_in_verbatim_are_text() -> None:
+    text = "Preamble \\verb|\\section{X}| and \\begin{verbatim}\\section{Y}\\end{verbatim}\n\\section{Real} r"
+    assert latex.cut_before_first_section(text) == "\\section{Real} r"
+    assert latex.cut_before_first_section("\\begin{verbatim}\\section{Y}") is None
+    files = {"a.tex": "A"}
+    assert latex.inline_inputs("\\input{a} \\verb|\\input{a}| \\begin{verbatim}\\input{a}\\end{verbatim}", "",
+                               files.get) == "A \\verb|\\input{a}| \\begin{verbatim}\\input{a}\\end{verbatim}"
+
+
+def test_macros_are_neither_defined_nor_expanded_in_verbatim() -> None:
+    source = ("\\begin{verbatim}\\newcommand{\\R}{X}\\end{verbatim}\\newcommand{\\N}{\\mathbb{N}}"
+              "$\\N$ \\verb|\\N| \\begin{lstlisting}\\N \\R\\end{lstlisting} \\R")
+    assert expand(source) == ("\\begin{verbatim}\\newcommand{\\R}{X}\\end{verbatim}$\\mathbb{N}$ \\verb|\\N| "
+                              "\\begin{lstlisting}\\N \\R\\end{lstlisting} \\R")
+    # Braces in verbatim are not counted: an unbalanced brace in a listing is text.
+    latex.check_braces("{a} \\verb|{| \\begin{minted}{c}int f() {\\end{minted}")
+
+
+def test_usepackage_in_a_listing_loads_nothing() -> None:
+    files = {"mine.sty": "\\newcommand{\\R}{\\mathbb{R}}"}
+    text = "\\begin{verbatim}\\usepackage{mine}\\end{verbatim}\\usepackage{mine}"
+    assert inline_packages(text, "", files.get) == (
+        "\\begin{verbatim}\\usepackage{mine}\\end{verbatim}\\usepackage{mine}\\newcommand{\\R}[0]{\\mathbb{R}}")
+
+
+def test_delimited_def_is_counted_too() -> None:
+    counted: Counter[str] = Counter()
+    macros, text = collect_macros("\\def\\x#1.{[#1]}\\x a.", unsupported=counted)
+    assert (expand_macros(text, macros), dict(counted)) == ("\\x a.", {"delimited_def": 1})
+
+
+def test_a_package_brings_its_verbatim_environments() -> None:
+    files = {"listings.sty": "\\lstnewenvironment{code}{}{}\\newcommand{\\R}{\\mathbb{R}}"}
+    text = inline_packages("\\usepackage{listings}", "", files.get)
+    assert text == ("\\usepackage{listings}\\newcommand{\\R}[0]{\\mathbb{R}}"
+                    "\\DefineVerbatimEnvironment{code}{Verbatim}{}")
+    # So the paper's text reads `code` as verbatim: no macro expands and no `%` is a comment there.
+    expanded = expand(text + "\\begin{code}\\R 5%\\end{code} $\\R$")
+    assert expanded.endswith("\\begin{code}\\R 5%\\end{code} $\\mathbb{R}$")

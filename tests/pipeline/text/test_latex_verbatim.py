@@ -1,0 +1,83 @@
+"""Verbatim and comment regions of LaTeX source: the spans TeX reads as characters, found by
+hand for each text below (the expected substrings are written out, not computed)."""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.text.latex_verbatim import paper_environments, regions
+
+
+def verbatim_texts(text: str, environments: tuple[str, ...] = ()) -> list[str]:
+    return [text[start:end] for start, end in regions(text, environments).verbatim]
+
+
+def comment_texts(text: str) -> list[str]:
+    return [text[start:end] for start, end in regions(text).comments]
+
+
+def test_environments_and_inline_forms_are_verbatim() -> None:
+    text = ("a \\begin{verbatim}\\end{document} 50%\\end{verbatim} b \\verb|\\appendix| c \\verb*+x+ "
+            "\\Verb!y! \\begin{lstlisting}[language=TeX]\\bibliography{x}\\end{lstlisting} "
+            "\\begin{minted}{latex}\\section{S}\\end{minted} \\lstinline[language=C]|p%q| \\lstinline{r} "
+            "\\mintinline{tex}|\\input{z}| \\begin{Verbatim*}v\\end{Verbatim*} \\begin{BVerbatim}w\\end{BVerbatim}")
+    assert verbatim_texts(text) == [
+        "\\begin{verbatim}\\end{document} 50%\\end{verbatim}", "\\verb|\\appendix|", "\\verb*+x+", "\\Verb!y!",
+        "\\begin{lstlisting}[language=TeX]\\bibliography{x}\\end{lstlisting}",
+        "\\begin{minted}{latex}\\section{S}\\end{minted}", "\\lstinline[language=C]|p%q|", "\\lstinline{r}",
+        "\\mintinline{tex}|\\input{z}|", "\\begin{Verbatim*}v\\end{Verbatim*}", "\\begin{BVerbatim}w\\end{BVerbatim}",
+    ]
+    assert comment_texts(text) == []
+
+
+def test_an_unclosed_environment_runs_to_the_end_and_an_unclosed_verb_is_not_verbatim() -> None:
+    text = "x \\verb|open\n\\begin{verbatim} y \\end{verbatim*} z"
+    assert verbatim_texts(text) == ["\\begin{verbatim} y \\end{verbatim*} z"]
+    # \verb{ closes at the next `{` (TeX's rule); a letter, `*`-only or a line end opens nothing.
+    assert verbatim_texts("\\verb{a{ \\verbatim \\verb*\n| \\verb") == ["\\verb{a{"]
+
+
+def test_comments_hide_verbatim_and_verbatim_hides_comments() -> None:
+    text = "a % \\begin{verbatim}\nb \\begin{verbatim}%c\\end{verbatim} d \\% e \\\\% f\n  g"
+    assert verbatim_texts(text) == ["\\begin{verbatim}%c\\end{verbatim}"]
+    # The comment eats its line break and the next line's indentation (TeX joins the lines).
+    assert comment_texts(text) == ["% \\begin{verbatim}\n", "% f\n  "]
+    assert regions(text).without_comments(text) == "a b \\begin{verbatim}%c\\end{verbatim} d \\% e \\\\g"
+
+
+def test_comment_environments_are_comments() -> None:
+    text = "a \\begin{comment}\\begin{verbatim}\\end{comment} b \\excludecomment{hide}\\begin{hide}%\\end{hide}c"
+    assert comment_texts(text) == ["\\begin{comment}\\begin{verbatim}\\end{comment}", "\\begin{hide}%\\end{hide}"]
+    assert verbatim_texts(text) == []
+    # Inside verbatim a comment environment is text.
+    assert comment_texts("\\verb|\\begin{comment}| x") == []
+
+
+def test_environments_the_paper_defines_are_verbatim_from_their_definition_on() -> None:
+    text = ("\\begin{code}a\\end{code}\\lstnewenvironment{code}[1][]{}{}\\begin{code}b\\end{code}"
+            "\\DefineVerbatimEnvironment{out}{Verbatim}{}\\begin{out}c\\end{out}"
+            "\\RecustomVerbatimEnvironment{Verbatim}{Verbatim}{}"
+            "\\newminted{python}{}\\begin{pythoncode}d\\end{pythoncode}\\begin{pythoncode*}{}e\\end{pythoncode*}"
+            "\\newminted[shell]{bash}{}\\begin{shell}f\\end{shell}\\newtcblisting{box}{}\\begin{box}g\\end{box}")
+    assert verbatim_texts(text) == ["\\begin{code}b\\end{code}", "\\begin{out}c\\end{out}",
+                                    "\\begin{pythoncode}d\\end{pythoncode}",
+                                    "\\begin{pythoncode*}{}e\\end{pythoncode*}",
+                                    "\\begin{shell}f\\end{shell}", "\\begin{box}g\\end{box}"]
+    # The standard names (Verbatim) are not repeated.
+    assert regions(text).environments == {"code", "out", "pythoncode", "pythoncode*", "shell", "shell*", "box"}
+    # Defined in another file of the paper: given by name.
+    assert verbatim_texts("\\begin{code}%x\\end{code}", ("code",)) == ["\\begin{code}%x\\end{code}"]
+    assert paper_environments(["\\lstnewenvironment{a}{}{}", "% \\lstnewenvironment{b}{}{}", "x"]) == {"a"}
+
+
+def test_search_skips_matches_in_verbatim() -> None:
+    text = "\\begin{verbatim}\\end{document}\\end{verbatim} \\verb|\\end{document}| \\end{document}"
+    found = regions(text).search(re.compile(r"\\end\{document\}"), text)
+    assert found is not None and found.start() == text.rindex("\\end{document}")
+    assert regions(text).without_verbatim(text) == "  \\end{document}"
+
+
+def test_escapes_before_a_command_are_counted() -> None:
+    # `\\` is a line break, so `\\\verb|x|` is a break then \verb; `\\verb|x|` is a break then "verb|x|".
+    assert verbatim_texts("\\\\\\verb|x| \\\\verb|y|") == ["\\verb|x|"]
+    assert verbatim_texts("\\\\\\begin{verbatim}a\\end{verbatim}") == ["\\begin{verbatim}a\\end{verbatim}"]
