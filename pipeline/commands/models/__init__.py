@@ -271,7 +271,8 @@ def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int 
         "generated_sample": trained_on_generated_sample(inputs),
         "documents": documents,
         "lines": lines,
-        "normalisation": "CCNet: lower-case, accents stripped, digits to 0, unicode punctuation to ASCII",
+        "normalisation": "CCNet normalize(punct=1), line by line: stripped, lower-case, NFD without Mn marks, "
+                         "digits to 0, its punctuation map, control characters removed",
         "sentencepiece": {"model_type": "unigram", "vocab_size_requested": vocab_size,
                           "vocab_size": sp.get_piece_size(), "file": sp_model_path(output, lang).name},
         "kenlm": {"order": order, "command": f"lmplz -o {order} --discount_fallback; build_binary",
