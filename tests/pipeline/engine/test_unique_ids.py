@@ -15,6 +15,7 @@ from pipeline.commands.run import run_source
 from pipeline.engine import unique_ids
 from pipeline.engine.shards import read_corpus, shard_paths
 from sources.jsonl import Jsonl
+from tests.pipeline.engine.fixtures import run
 
 
 class Killed(BaseException):
@@ -74,3 +75,22 @@ def test_an_input_changed_after_the_run_resolves_the_ids_afresh(tmp_path: Path) 
         "doc-4": "four"}
     assert report.stats["documents_kept"] == 5 and "duplicate_ids" not in report.stats
     assert [s["name"] for s in report.stats["stages"]] == ["read", "min_chars"]
+
+
+def test_the_first_copy_in_plan_order_wins_across_tasks_and_passes(tmp_path: Path) -> None:
+    # Numbers has an exact-dedup pass, so rows reach the shards through a second pass. With two
+    # tasks, task 0 reads in-00 and in-02 and its parts come first in the shards; in-01 (task 1)
+    # still comes before in-02 in the plan, so its copy is the one kept.
+    raw = tmp_path / "raw"
+    _jsonl(raw / "in-00.jsonl", [("f0-1", "one in zero " * 5), ("f0-2", "two in zero " * 5)])
+    _jsonl(raw / "in-01.jsonl", [("f0-3", "three in one " * 5), ("f0-4", "four in one " * 5)])
+    _jsonl(raw / "in-02.jsonl", [("f0-3", "three in two " * 5), ("f0-5", "five in two " * 5),
+                                 ("f0-3", "three again in two " * 5)])
+    for tasks in (1, 2, 3):
+        report = run(raw, tmp_path / f"out{tasks}", workers=1, tasks=tasks)
+        docs = {d.id: d.text for d in read_corpus(tmp_path / f"out{tasks}/numbers")}
+        assert docs == {"f0-1": "one in zero " * 5, "f0-2": "two in zero " * 5, "f0-3": "three in one " * 5,
+                        "f0-4": "four in one " * 5, "f0-5": "five in two " * 5}, tasks
+        assert report.stats["stages"][-1] == {"name": "unique_ids", "in": 7, "out": 5, "dropped": {"duplicate_id": 2}}
+        assert report.stats["duplicate_ids"]["listed"] == [
+            {"id": "f0-3", "kept_in": str(raw / "in-01.jsonl"), "dropped_in": str(raw / "in-02.jsonl")}] * 2
