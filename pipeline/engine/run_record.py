@@ -30,8 +30,8 @@ from pathlib import Path
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import read_json, write_json_atomic
-from pipeline.engine.run_folder import Recorded, file_problem, json_problem, read_marker, reread_reason
 from pipeline.engine import unique_ids
+from pipeline.engine.run_folder import Recorded, file_problem, json_problem, read_marker, reread_reason
 from pipeline.engine.runner import RunSpec, TaskResult
 
 # What finalising writes beside the shards, and what a finished run must hold to be complete.

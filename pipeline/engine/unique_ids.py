@@ -216,7 +216,8 @@ def forget(spec: RunSpec) -> None:
 
 def _warn(spec: RunSpec, inputs: list[list]) -> None:
     for kept_in, dropped_in, count, doc_id in inputs[:WARNINGS]:
-        where = f"repeated within {kept_in}" if kept_in == dropped_in else f"of {dropped_in} already read from {kept_in}"
+        where = (f"repeated within {kept_in}" if kept_in == dropped_in
+                 else f"of {dropped_in} already read from {kept_in}")
         print(f"warning: {spec.output}: {count:,} document id(s) {where} (e.g. {doc_id}); the later copies are "
               f"dropped as {REASON}", file=sys.stderr)
     if len(inputs) > WARNINGS:

@@ -83,7 +83,8 @@ def test_a_run_config_that_does_not_fit_the_schema_is_one_line(tmp_path: Path, s
 def test_valid_run_configs_load_as_before(tmp_path: Path) -> None:
     # An int where a float is expected is a float; a table naming no setting keeps the defaults.
     (tmp_path / "good.toml").write_text("[commoncrawl]\nlang_threshold = 1\nperplexity_cutoffs = {en = [10, 20]}\n"
-                                        "perplexity_percentiles = [20, 70.5]\nperplexity_unit = \"document\"\n[github]\n")
+                                        "perplexity_percentiles = [20, 70.5]\nperplexity_unit = \"document\"\n"
+                                        "[github]\n")
     config = build_source("commoncrawl", str(tmp_path / "good.toml")).config
     assert config.lang_threshold == 1.0
     assert (config.perplexity_cutoffs, config.perplexity_percentiles) == ({"en": [10.0, 20.0]}, [20.0, 70.5])

@@ -106,7 +106,8 @@ def test_repeated_ids_keep_the_first_copy_in_plan_order_and_drop_the_rest(tmp_pa
         ], result.stderr
         folder = runs[name] / "jsonl"
         docs = {doc.id: doc.text for doc in read_corpus(folder)}
-        assert docs == {"doc-1": "first copy " * 20, "doc-2": "two " * 20, "doc-3": "three " * 20, "doc-4": "four " * 20}
+        assert docs == {"doc-1": "first copy " * 20, "doc-2": "two " * 20, "doc-3": "three " * 20,
+                        "doc-4": "four " * 20}
         stats = json.loads((folder / "stats.json").read_text())
         assert stats["stages"][-1] == {"name": "unique_ids", "in": 6, "out": 4, "dropped": {"duplicate_id": 2}}
         assert stats["documents_read"] == 6 and stats["documents_kept"] == 4

@@ -133,7 +133,8 @@ def test_repeated_ids_are_found_across_shards_and_batches(tmp_path: Path) -> Non
     assert repeated_ids(paths[1:2]) == []
     assert repeated_ids([]) == []
     # Where each copy is: (id, shard, row), rows counted across the shard's batches of 3.
-    assert repeated_id_rows(paths) == [("b", 0, 1), ("", 0, 2), ("ünï", 0, 3), ("b", 1, 1), ("ünï", 1, 2), ("", 2, 0)]
+    assert repeated_id_rows(paths) == [("b", 0, 1), ("", 0, 2), ("ünï", 0, 3), ("b", 1, 1), ("ünï", 1, 2),
+                                       ("", 2, 0)]
 
 
 def test_a_hash_collision_is_never_reported_as_a_repeated_id(tmp_path: Path, monkeypatch) -> None:
