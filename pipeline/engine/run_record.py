@@ -30,6 +30,7 @@ from pathlib import Path
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import read_json, write_json_atomic
+from pipeline.engine import unique_ids
 from pipeline.engine.run_folder import Recorded, file_problem, json_problem, read_marker, reread_reason
 from pipeline.engine.runner import RunSpec, TaskResult
 
@@ -79,6 +80,7 @@ def reconcile(spec: RunSpec) -> None:
     tasks to run again, reopen a finished run for them, or remove complete.json so that
     finalising rewrites damaged JSON; a UserError naming --restart where that cannot be done."""
     _finish_reopening(spec)
+    unique_ids.replay(spec)  # a finalise killed while it rewrote parts without repeated ids
     last = len(spec.passes()) - 1
     finished = (spec.work / COMPLETE).exists()
     recorded = all(spec.marker(p, t).exists() for p in range(last + 1) for t in range(spec.tasks))
@@ -110,7 +112,8 @@ def reconcile(spec: RunSpec) -> None:
         print(f"warning: {spec.output}: {name} is {problem}{more}; running its task again", file=sys.stderr)
     redo = set(changed) | set(damaged)
     if redo:
-        _reopen(spec, redo, kept + dropped)
+        # Parts rewritten without repeated ids depend on the other tasks' copies: redone too.
+        _reopen(spec, redo | unique_ids.rewritten_tasks(spec), kept + dropped)
     elif finished:
         broken = [(name, problem) for name in REQUIRED if (problem := json_problem(spec.output / name))]
         if broken:
@@ -166,6 +169,7 @@ def _finish_reopening(spec: RunSpec) -> None:
     for name in WRITTEN:  # a reader must never find a manifest whose shards are being moved
         (spec.output / name).unlink(missing_ok=True)
     (spec.work / COMPLETE).unlink(missing_ok=True)
+    unique_ids.forget(spec)  # resolved afresh over the redone tasks' parts
     redo = set(steps["redo"])
     for task in redo:
         spec.marker(0, task).unlink(missing_ok=True)

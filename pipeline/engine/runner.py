@@ -104,6 +104,10 @@ class TaskResult:
     documents_failed: list[dict] = field(default_factory=list)
     # Pass 0: each input's fingerprint, taken before it was read (a rerun reads a changed one again).
     inputs: dict[str, Fingerprint | None] = field(default_factory=dict)
+    # Rows of `parts` from each of the task's inputs, in order (`RunSpec.task_inputs`): the parts
+    # hold them input after input, so row r's input is known (finalising keeps the first copy of
+    # a repeated id in plan order). None in markers written before it was recorded.
+    input_rows: list[int] | None = None
 
     def to_json(self) -> dict:
         return {
@@ -116,6 +120,7 @@ class TaskResult:
             "dropped_parts": self.dropped_parts,
             "documents_failed": self.documents_failed,
             "inputs": self.inputs,
+            "input_rows": self.input_rows,
         }
 
     @classmethod
@@ -125,7 +130,8 @@ class TaskResult:
             s.seconds = data["seconds"].get(s.name, 0.0)
         return cls(
             data["pass"], data["task"], stats, data["files_failed"], 0.0, data["parts"], data["dropped_parts"],
-            data.get("documents_failed", []), data.get("inputs", {}),  # older markers lack both
+            data.get("documents_failed", []), data.get("inputs", {}),  # older markers lack these
+            data.get("input_rows"),
         )
 
 
@@ -203,18 +209,22 @@ def run_task(
     if pass_index == 0:
         paths = spec.task_inputs(task)
         inputs = {p: fingerprint(p) for p in paths}  # before reading: a change while reading shows later
+        files = len(paths)
         chunks = _read_chunks([lambda p=p: spec.source.read(p) for p in paths], paths, attempt, tracker, files_failed)
     else:
-        previous = [spec.task_dir(pass_index - 1, task)]
-        chunks = _read_chunks([lambda: _read_parts(previous[0])], [None], attempt, tracker, files_failed)
+        openers = _previous_parts_by_input(spec, pass_index, task)
+        files = len(openers)
+        chunks = _read_chunks(openers, [None] * files, attempt, tracker, files_failed)
 
     writer = ShardWriter(out_dir, spec.schema(), "part", spec.shard_bytes)
     dropped_writer = (
         ShardWriter(out_dir, spec.dropped_schema(), "dropped", spec.shard_bytes) if spec.keep_dropped else None
     )
     paths_of = spec.task_inputs(task) if pass_index == 0 else []
-    kept = _run_stages(chunks, stages, stats, read_stats, dropped_writer, progress, attempt, tracker,
-                       documents_failed, paths_of)
+    kept_by_file = _run_stages(chunks, stages, stats, read_stats, dropped_writer, progress, attempt, tracker,
+                               documents_failed, paths_of)
+    rows_per_file: list[int] = []
+    kept = _counted(kept_by_file, rows_per_file)
     try:
         with _tuned_for_throughput(), _temporaries_in(out_dir / "tmp"):
             if collector is not None:
@@ -229,6 +239,11 @@ def run_task(
         tracker.at(IDLE)
         writer.close()
         parts = writer.info
+        # Known when each input was read in chunks of its own: always in pass 0, and in a later
+        # pass when the previous one recorded its inputs' rows.
+        input_rows = None
+        if files == len(spec.task_inputs(task)):
+            input_rows = rows_per_file + [0] * (files - len(rows_per_file))
         dropped_parts: list[dict] = []
         if dropped_writer:
             dropped_writer.close()
@@ -250,6 +265,7 @@ def run_task(
         dropped_parts,
         documents_failed,
         inputs,
+        input_rows,
     )
     write_json_atomic(marker, result.to_json())
     return result
@@ -370,6 +386,39 @@ def _read_parts(folder: Path) -> Iterator[Document]:
         yield from iter_shard(part)
 
 
+def _previous_parts_by_input(spec: RunSpec, pass_index: int, task: int) -> list[Callable[[], Iterable[Document]]]:
+    """The previous pass's parts of `task` as one reader per task input (its rows, in order), so
+    that this pass too counts what it keeps per input; one reader of everything when the
+    previous marker does not say (written before input rows were recorded)."""
+    documents = _read_parts(spec.task_dir(pass_index - 1, task))
+    previous = json.loads(spec.marker(pass_index - 1, task).read_text()).get("input_rows")
+    if previous is None:
+        return [lambda: documents]
+    starts = [sum(previous[:k]) for k in range(len(previous))]
+    position = [0]  # rows of the shared iterator consumed so far
+
+    def rows_of(start: int, rows: int) -> Iterator[Document]:
+        # The readers are opened one after another; one stopped early (a document that failed
+        # its worker twice) leaves rows behind, skipped here so each input starts where it does.
+        for _ in islice(documents, start - position[0]):
+            pass
+        position[0] = start
+        for doc in islice(documents, rows):
+            position[0] += 1
+            yield doc
+
+    return [lambda start=start, rows=rows: rows_of(start, rows) for start, rows in zip(starts, previous)]
+
+
+def _counted(chunks: Iterator[tuple[int, list[Document]]], rows_per_file: list[int]) -> Iterator[list[Document]]:
+    """The kept documents of each chunk, counting them per input file into `rows_per_file`."""
+    for file, docs in chunks:
+        while len(rows_per_file) <= file:
+            rows_per_file.append(0)
+        rows_per_file[file] += len(docs)
+        yield docs
+
+
 def _run_stages(
     chunks: Iterable[Chunk],
     stages: list[Stage],
@@ -381,9 +430,10 @@ def _run_stages(
     tracker: Tracker,
     documents_failed: list[dict],
     paths: list[str],
-) -> Iterator[list[Document]]:
-    """Chunks of documents that passed every stage. Per-document work here is kept to a
-    minimum: this loop is the engine's overhead on top of the stages themselves."""
+) -> Iterator[tuple[int, list[Document]]]:
+    """Chunks of documents that passed every stage, each with the index of the file it was read
+    from. Per-document work here is kept to a minimum: this loop is the engine's overhead on top
+    of the stages themselves."""
     skipped = read_stats.dropped
     unreported_docs, unreported_chars = 0, 0
     last_report = time.monotonic()
@@ -413,7 +463,7 @@ def _run_stages(
         elif chunk:
             kept = _process_chunk(chunk, stages, stats, dropped_writer, tracker)
             tracker.stage(len(stages))  # past the stages: collecting or writing
-            yield kept
+            yield file, kept
         if progress and time.monotonic() - last_report > 0.5:
             progress(unreported_docs, unreported_chars)
             unreported_docs, unreported_chars = 0, 0

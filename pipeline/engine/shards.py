@@ -433,7 +433,13 @@ def shard_text_size(path: Path) -> tuple[int, int]:
 
 def repeated_ids(paths: list[Path]) -> list[str]:
     """Ids that more than one document of these shards carries (sorted; empty when every id is
-    unique).
+    unique); see `repeated_id_rows`."""
+    return sorted({doc_id for doc_id, _, _ in repeated_id_rows(paths)})
+
+
+def repeated_id_rows(paths: list[Path]) -> list[tuple[str, int, int]]:
+    """(id, index of its shard in `paths`, row in that shard) of every document whose id another
+    document of these shards carries too, in shard and row order.
 
     Memory is 8 bytes per document whatever the ids' length (a full C4 run: 365M ids, 3 GB of
     hashes against 10 GB of strings): every id is reduced to a 64-bit hash over the
@@ -442,7 +448,7 @@ def repeated_ids(paths: list[Path]) -> list[str]:
     false report."""
     hashes = np.empty(sum(map(count_rows, paths)), dtype=np.uint64)
     filled = 0
-    for ids in _id_columns(paths):
+    for _, ids in _id_columns(paths):
         hashes[filled:filled + len(ids)] = id_hashes(ids)
         filled += len(ids)
     hashes.sort()
@@ -450,19 +456,22 @@ def repeated_ids(paths: list[Path]) -> list[str]:
     del hashes
     if not candidates.size:
         return []
-    counts: Counter[str] = Counter()
-    for ids in _id_columns(paths):
-        matches = np.isin(id_hashes(ids), candidates)
-        if matches.any():
-            counts.update(ids.filter(pa.array(matches)).to_pylist())
-    return sorted(doc_id for doc_id, count in counts.items() if count > 1)
+    found: list[tuple[str, int, int]] = []
+    rows_before = [0] * len(paths)  # rows of earlier batches of the same shard
+    for index, ids in _id_columns(paths):
+        rows = np.flatnonzero(np.isin(id_hashes(ids), candidates))
+        found.extend((ids[int(row)].as_py(), index, rows_before[index] + int(row)) for row in rows)
+        rows_before[index] += len(ids)
+    counts = Counter(doc_id for doc_id, _, _ in found)
+    return [row for row in found if counts[row[0]] > 1]
 
 
-def _id_columns(paths: list[Path]) -> Iterator[pa.Array]:
-    for path in paths:
+def _id_columns(paths: list[Path]) -> Iterator[tuple[int, pa.Array]]:
+    """(index of the shard in `paths`, id column) of each record batch, in order."""
+    for index, path in enumerate(paths):
         with pa.memory_map(str(path)) as source:
             for batch in pa.ipc.open_stream(source):
-                yield batch.column("id")
+                yield index, batch.column("id")
 
 
 _ID_WEIGHT_SEED = 20230224  # any fixed number: hashes only ever meet hashes of the same run

@@ -1,9 +1,13 @@
 """CCNet perplexity: a SentencePiece + KenLM 5-gram score per document, then buckets.
 
 Two stages, because a bucket needs the whole corpus's perplexities first:
-- `Perplexity` scores each document: CCNet normalisation (`normalize_for_lm`), each line
+- `Perplexity` scores each document: CCNet normalisation (`normalize_for_lm`), each unit
   SentencePiece-tokenised and scored by KenLM (with <s> and </s>); document perplexity =
-  10 ** (-sum of line log10 scores / sum of (pieces + 1)), the +1 counting </s>.
+  10 ** (-sum of unit log10 scores / sum of (pieces + 1)), the +1 counting </s>. The unit is
+  a line by default (`unit="line"`, blank lines skipped): herd scores what CCNet's DocLM is
+  written to score. CCNet's mine.py normalises the whole page before SentencePiece, and its
+  normaliser deletes newlines, so the page is one sentence with its lines glued together
+  (`unit="document"` does exactly that).
 - `PerplexityBuckets` (a global stage) collects the perplexities per language, computes
   the percentiles (30 and 60 by default, numpy's linear interpolation) over all of them,
   and then labels each document head (< p30), middle (< p60) or tail; given cutoffs skip
@@ -29,6 +33,7 @@ from pipeline.engine.stage import GlobalStage, Result, Stage
 from pipeline.text.normalize import normalize_for_lm
 
 BUCKETS = ("head", "middle", "tail")
+UNITS = ("line", "document")  # what one KenLM sentence is (see the module's docstring)
 
 
 def sp_model_path(model_dir: str | Path, lang: str) -> Path:
@@ -58,14 +63,14 @@ class LanguageModel:
         self.pieces = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())]
         self.unknown = self.sp.unk_id()
 
-    def perplexities(self, texts: list[str]) -> list[float]:
-        """Perplexity of each text; all lines of all texts go to SentencePiece in one call."""
+    def perplexities(self, texts: list[str], unit: str = "line") -> list[float]:
+        """Perplexity of each text, scored by `unit` (one of UNITS); all sentences of all texts go
+        to SentencePiece in one call."""
         lines, owner = [], []
         for i, text in enumerate(texts):
-            for line in normalize_for_lm(text).split("\n"):
-                if line.strip():
-                    lines.append(line)
-                    owner.append(i)
+            for line in lm_sentences(text, unit):
+                lines.append(line)
+                owner.append(i)
         log_score = [0.0] * len(texts)
         length = [0] * len(texts)
         score, table, unknown = self.lm.score, self.pieces, self.unknown
@@ -84,12 +89,24 @@ class LanguageModel:
         return [10.0 ** (-s / n) if n else float("inf") for s, n in zip(log_score, length)]
 
 
+def lm_sentences(text: str, unit: str = "line") -> list[str]:
+    """The normalised sentences KenLM scores for `text`: each non-blank line, or the whole text
+    as one (CCNet's mine.py)."""
+    if unit == "document":
+        whole = normalize_for_lm(text)
+        return [whole] if whole else []
+    return [normal for line in text.split("\n") if (normal := normalize_for_lm(line))]
+
+
 class Perplexity(Stage):
     name = "perplexity"
 
-    def __init__(self, model_dir: str, languages: tuple[str, ...] | list[str] = ("en",)) -> None:
+    def __init__(self, model_dir: str, languages: tuple[str, ...] | list[str] = ("en",), unit: str = "line") -> None:
+        if unit not in UNITS:
+            raise ValueError(f"unknown perplexity unit {unit!r} (known: {', '.join(UNITS)})")
         self.model_dir = model_dir
         self.languages = tuple(languages)
+        self.unit = unit
 
     def fields(self) -> list[pa.Field]:
         return [pa.field("perplexity", pa.float32())]
@@ -119,7 +136,7 @@ class Perplexity(Stage):
                 for i in indices:
                     results[i] = f"no_lm_{lang}"
                 continue
-            for i, value in zip(indices, model.perplexities([docs[i].text for i in indices])):
+            for i, value in zip(indices, model.perplexities([docs[i].text for i in indices], self.unit)):
                 docs[i].meta["perplexity"] = value
         return results
 

@@ -18,9 +18,11 @@ Content-Length that is not ASCII digits, `²` (`bad_content_length`) say nothing
 record ends, so reading resumes at the next line starting `WARC/<digit>`; a page record without
 a WARC-Record-ID (`broken_warc_header` too); a record or HTTP body over its bound
 (`record_too_large`, `http_body_too_large`); an HTTP response with no header end or a corrupt
-gzip body (`broken_http_response`), another status than 200 (`http_status_not_200`), no HTML
+gzip, brotli or zstd body (`broken_http_response`), another status than 200 (`http_status_not_200`), no HTML
 (`not_html`), a declared charset that is a codec but no text encoding, base64, rot13, idna
-(`charset_not_text`); a page repeating an earlier page's record id (`duplicate_record_id`: the
+(`charset_not_text`); a body in a Content-Encoding not known here (`unknown_content_encoding`:
+gzip, deflate, br and zstd are decoded, several in reverse order, each bounded like the body);
+a page repeating an earlier page's record id (`duplicate_record_id`: the
 first keeps it). Invalid bytes are decoded as U+FFFD and the page says so (`invalid_utf8`).
 A truncated gzip member, or a last record that ends early, yields `Skipped("truncated_gzip")`
 after every complete record before it, then raises `InputError` saying where (the compressed
@@ -38,11 +40,13 @@ from __future__ import annotations
 import codecs
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
+import brotli
 import fsspec
+import zstandard
 
 from pipeline.common.errors import InputError
 from pipeline.engine.document import Skipped
@@ -415,17 +419,33 @@ def http_html(payload: bytes) -> tuple[str, bool] | Skipped:
         return Skipped("not_html")
     if b"chunked" in fields.get(b"transfer-encoding", b""):
         body = dechunk(body) or body
-    encoding = fields.get(b"content-encoding", b"")
-    if encoding in (b"gzip", b"x-gzip", b"deflate"):
-        inflated = _inflate(body, raw_deflate=encoding == b"deflate")
-        if isinstance(inflated, Skipped):
-            return inflated
-        body = inflated
+    decoded = decode_content(body, fields.get(b"content-encoding", b""))
+    if isinstance(decoded, Skipped):
+        return decoded
+    body = decoded
     charset = _CHARSET.search(content_type) or _CHARSET.search(body[:2048])
     try:
         return decode(body, charset.group(1).decode("ascii") if charset else None)
     except CharsetNotText:
         return Skipped("charset_not_text")
+
+
+def decode_content(body: bytes, content_encoding: bytes) -> bytes | Skipped:
+    """A body as its `Content-Encoding` header value lists it (lower-cased), decoded: the codings
+    were applied in the order listed, so they are undone last first ("gzip, br": brotli, then
+    gzip). Each one is bounded by MAX_HTTP_BODY_BYTES (`http_body_too_large`); a broken stream is
+    `broken_http_response`, a coding not known here `unknown_content_encoding`: never text of
+    compressed bytes."""
+    codings = [c.strip() for c in content_encoding.split(b",")]
+    for coding in reversed([c for c in codings if c and c != b"identity"]):
+        decoder = _DECODERS.get(coding)
+        if decoder is None:
+            return Skipped("unknown_content_encoding")
+        decoded = decoder(body)
+        if isinstance(decoded, Skipped):
+            return decoded
+        body = decoded
+    return body
 
 
 def _inflate(body: bytes, raw_deflate: bool) -> bytes | Skipped:
@@ -442,3 +462,36 @@ def _inflate(body: bytes, raw_deflate: bool) -> bytes | Skipped:
     if inflater.unconsumed_tail:  # more than the bound: a bomb, not a page
         return Skipped("http_body_too_large")
     return inflated
+
+
+def _unbrotli(body: bytes) -> bytes | Skipped:
+    decompressor = brotli.Decompressor()
+    try:
+        # Output stops growing at the bound: a bomb costs the bound, not its size.
+        decoded = decompressor.process(body, output_buffer_limit=MAX_HTTP_BODY_BYTES + 1)
+    except brotli.error:
+        return Skipped("broken_http_response")
+    if len(decoded) > MAX_HTTP_BODY_BYTES or not decompressor.can_accept_more_data():
+        return Skipped("http_body_too_large")
+    # A stream cut short (a truncated capture) keeps what it has, as a cut gzip body does.
+    return decoded
+
+
+def _unzstd(body: bytes) -> bytes | Skipped:
+    reader = zstandard.ZstdDecompressor().stream_reader(body, read_across_frames=True)
+    try:
+        decoded = reader.read(MAX_HTTP_BODY_BYTES + 1)  # at most the bound and one byte, bomb or not
+    except zstandard.ZstdError:
+        return Skipped("broken_http_response")
+    if len(decoded) > MAX_HTTP_BODY_BYTES:
+        return Skipped("http_body_too_large")
+    return decoded
+
+
+_DECODERS: dict[bytes, Callable[[bytes], bytes | Skipped]] = {
+    b"gzip": lambda body: _inflate(body, raw_deflate=False),
+    b"x-gzip": lambda body: _inflate(body, raw_deflate=False),
+    b"deflate": lambda body: _inflate(body, raw_deflate=True),
+    b"br": _unbrotli,
+    b"zstd": _unzstd,
+}

@@ -13,9 +13,15 @@ Normal forms:
   lines that differ only by punctuation ("Home | News" and "Home - News.") hash alike and
   punctuation-only lines ("---") have no content. Not CCNet's; kept for runs that want more
   template lines to go.
-- for the language model (`normalize_for_lm`): lower-cased, accents stripped, digits to 0,
-  unicode punctuation mapped to its ASCII look-alike, control characters removed (CCNet's
-  `normalize(accent=True, case=True, numbers=True, punct=1)`).
+- for the language model (`normalize_for_lm`): CCNet's `normalize(line)` with its defaults
+  (accent=True, case=True, numbers=True, punct=1), step for step: stripped of white space,
+  lower-cased, decomposed (NFD) with every non-spacing mark (category Mn) removed, so accents,
+  a virama (्) and a dakuten (゙, and が -> か) go; every decimal digit to 0; CCNet's list of
+  unicode punctuation mapped to ASCII (every other punctuation, ‐ ‘ ¿ • ·, stays); then the
+  control characters U+0000-001F and U+007F-009F removed, newline and tab among them. The
+  text stays decomposed (CCNet returns the NFD form: Hangul syllables come out as jamo). A
+  text of several lines comes out as one (CCNet's mine.py scores a page so); herd's perplexity
+  filter normalises line by line unless told otherwise (pipeline/filters/perplexity.py).
 
 All have an ASCII fast path through `bytes.translate`, which does in one C call what a
 per-character table does in Python; most of a CommonCrawl English shard is ASCII.
@@ -38,8 +44,8 @@ _UNICODE_PUNCT = {
 
 # --- dedup ------------------------------------------------------------------------------
 
-def _characters_by_category() -> tuple[list[str], list[str]]:
-    punct_or_control, digits = [], []
+def _characters_by_category() -> tuple[list[str], list[str], list[str]]:
+    punct_or_control, digits, non_spacing_marks = [], [], []
     for code in range(sys.maxunicode + 1):
         char = chr(code)
         category = unicodedata.category(char)
@@ -47,11 +53,16 @@ def _characters_by_category() -> tuple[list[str], list[str]]:
             punct_or_control.append(char)
         elif category == "Nd":
             digits.append(char)
-    return punct_or_control, digits
+        elif category == "Mn":
+            non_spacing_marks.append(char)
+    return punct_or_control, digits, non_spacing_marks
 
 
-_PUNCT_OR_CONTROL, _DIGITS = _characters_by_category()
-_CONTROL = [chr(c) for c in (*range(32), *range(127, 160)) if chr(c) != "\n"]
+_PUNCT_OR_CONTROL, _DIGITS, _NON_SPACING_MARKS = _characters_by_category()
+# CCNet's NON_PRINTING_CHARS_RE: the C0 and C1 controls and DEL. Dedup keeps the newline
+# (it splits on it); the LM form removes it too.
+_CCNET_CONTROL = [chr(c) for c in (*range(32), *range(127, 160))]
+_CONTROL = [c for c in _CCNET_CONTROL if c != "\n"]
 
 # What each form removes (after lower-casing and digits to "0"), as one regex character class:
 # `re.sub` scans in C, several times faster than `str.translate` with a dict table.
@@ -104,27 +115,23 @@ def normalize_for_dedup(line: str, strict: bool = False) -> str:
 
 # --- language model ---------------------------------------------------------------------
 
-_LM_TABLE: dict[int, str | None] = {ord(c): None for c in _PUNCT_OR_CONTROL if c not in "\t"}
-for _c in _PUNCT_OR_CONTROL:
-    if _c.isascii():  # ASCII punctuation stays: only control characters and unicode punct change
-        _LM_TABLE.pop(ord(_c), None)
+# CCNet's steps after NFD, as one table: marks removed, digits to 0 (before the punctuation
+# map, so the full-width "１" in CCNet's map becomes "0", as there), the map, controls removed.
+# No entry's output is another entry's input, so one pass equals CCNet's four.
+_LM_TABLE: dict[int, str | None] = {ord(c): None for c in _NON_SPACING_MARKS}
 _LM_TABLE.update({ord(k): v for k, v in _UNICODE_PUNCT.items()})
 _LM_TABLE.update({ord(d): "0" for d in _DIGITS})
-_LM_TABLE.update({c: None for c in range(32) if chr(c) not in "\n\t"})
-_LM_TABLE[127] = None
+_LM_TABLE.update({ord(c): None for c in _CCNET_CONTROL})
 
-_ASCII_LM_DELETE = bytes(b for b in range(32) if chr(b) not in "\n\t") + b"\x7f"
-_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-
-
-def strip_accents(text: str) -> str:
-    """"Café" -> "Cafe": decompose and drop combining marks (CCNet's `strip_accents`)."""
-    decomposed = unicodedata.normalize("NFD", text)
-    return _COMBINING.sub("", decomposed)
+# ASCII needs neither NFD nor the map: lower-case and digits in the table, controls deleted.
+_ASCII_LM_DELETE = bytes((*range(32), 127))
 
 
 def normalize_for_lm(text: str) -> str:
-    """CCNet's normalisation before SentencePiece and KenLM; newlines are kept (lines are scored one by one)."""
+    """CCNet's `normalize(text)` (punct=1), the form SentencePiece and KenLM see: see the
+    module's docstring. Newlines are control characters there, so a text of several lines
+    comes out as one; normalise line by line to keep them apart."""
+    text = text.strip()
     if text.isascii():
         return text.encode("ascii").translate(_ASCII_DEDUP_MAP, _ASCII_LM_DELETE).decode("ascii")
-    return strip_accents(text.lower()).translate(_LM_TABLE)
+    return unicodedata.normalize("NFD", text.lower()).translate(_LM_TABLE)

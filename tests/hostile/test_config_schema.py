@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow  # each test runs the CLI in subprocesses
 
 COMMONCRAWL_KEYS = ("classifier, dedup_across_snapshots, dedup_span_files, dedup_strict, keep_buckets, lang_threshold, "
                     "languages, lid_model, min_chars, models_dir, perplexity_cutoffs, perplexity_percentiles, "
-                    "wiki_threshold")
+                    "perplexity_unit, wiki_threshold")
 
 
 @pytest.mark.parametrize("source, toml, message", [
@@ -59,6 +59,8 @@ COMMONCRAWL_KEYS = ("classifier, dedup_across_snapshots, dedup_span_files, dedup
      "bad.toml [commoncrawl]: setting 'languages' must be a list of str, got 5"),
     ("commoncrawl", '[commoncrawl]\nkeep_buckets = ["top"]',
      "bad.toml [commoncrawl]: setting 'keep_buckets[0]' must be 'head', 'middle' or 'tail', got 'top'"),
+    ("commoncrawl", '[commoncrawl]\nperplexity_unit = "page"',
+     "bad.toml [commoncrawl]: setting 'perplexity_unit' must be 'line' or 'document', got 'page'"),
     # Bounds.
     ("commoncrawl", "[commoncrawl]\nwiki_threshold = 1.5",
      "bad.toml [commoncrawl]: setting 'wiki_threshold' must be at most 1.0, got 1.5"),
@@ -81,11 +83,13 @@ def test_a_run_config_that_does_not_fit_the_schema_is_one_line(tmp_path: Path, s
 def test_valid_run_configs_load_as_before(tmp_path: Path) -> None:
     # An int where a float is expected is a float; a table naming no setting keeps the defaults.
     (tmp_path / "good.toml").write_text("[commoncrawl]\nlang_threshold = 1\nperplexity_cutoffs = {en = [10, 20]}\n"
-                                        "perplexity_percentiles = [20, 70.5]\n[github]\n")
+                                        "perplexity_percentiles = [20, 70.5]\nperplexity_unit = \"document\"\n"
+                                        "[github]\n")
     config = build_source("commoncrawl", str(tmp_path / "good.toml")).config
     assert config.lang_threshold == 1.0
     assert (config.perplexity_cutoffs, config.perplexity_percentiles) == ({"en": [10.0, 20.0]}, [20.0, 70.5])
     assert all(isinstance(x, float) for x in [config.lang_threshold, *config.perplexity_cutoffs["en"]])
+    assert config.perplexity_unit == "document" and build_source("commoncrawl", None).config.perplexity_unit == "line"
     assert build_source("github", str(tmp_path / "good.toml")).config == build_source("github", None).config
 
 

@@ -41,9 +41,8 @@ from pathlib import Path
 from pipeline.common.cli import Command
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import write_json_atomic
-from pipeline.filters.perplexity import lm_model_path, sp_model_path
+from pipeline.filters.perplexity import lm_model_path, lm_sentences, sp_model_path
 from pipeline.filters.quality_classifier import NEGATIVE, POSITIVE, classifier_text
-from pipeline.text.normalize import normalize_for_lm
 
 DEFAULT_OUTPUT = "data/models"
 # The sample's stand-in first: only `pipeline sample` writes it, and the tiny sample Wikipedia
@@ -225,10 +224,9 @@ def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int 
         documents = lines = 0
         with open(text_file, "w", encoding="utf-8") as out:
             for text in iter_texts(inputs, lang):
-                for line in normalize_for_lm(text).split("\n"):
-                    if line.strip():
-                        out.write(line.strip() + "\n")
-                        lines += 1
+                for line in lm_sentences(text):  # the reference is read line by line, as CCNet's
+                    out.write(line + "\n")
+                    lines += 1
                 documents += 1
                 if max_documents and documents >= max_documents:
                     break
@@ -273,7 +271,8 @@ def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int 
         "generated_sample": trained_on_generated_sample(inputs),
         "documents": documents,
         "lines": lines,
-        "normalisation": "CCNet: lower-case, accents stripped, digits to 0, unicode punctuation to ASCII",
+        "normalisation": "CCNet normalize(punct=1), line by line: stripped, lower-case, NFD without Mn marks, "
+                         "digits to 0, its punctuation map, control characters removed",
         "sentencepiece": {"model_type": "unigram", "vocab_size_requested": vocab_size,
                           "vocab_size": sp.get_piece_size(), "file": sp_model_path(output, lang).name},
         "kenlm": {"order": order, "command": f"lmplz -o {order} --discount_fallback; build_binary",

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.engine.document import Document
 from pipeline.engine import shards
-from pipeline.engine.shards import ShardWriter, build_schema, id_hashes, iter_shard, repeated_ids
+from pipeline.engine.shards import ShardWriter, build_schema, id_hashes, iter_shard, repeated_id_rows, repeated_ids
 from tests.pipeline.engine.fixtures import run, write_inputs
 
 
@@ -132,12 +132,16 @@ def test_repeated_ids_are_found_across_shards_and_batches(tmp_path: Path) -> Non
     assert repeated_ids(paths) == ["", "b", "ünï"]  # the empty id counts like any other
     assert repeated_ids(paths[1:2]) == []
     assert repeated_ids([]) == []
+    # Where each copy is: (id, shard, row), rows counted across the shard's batches of 3.
+    assert repeated_id_rows(paths) == [("b", 0, 1), ("", 0, 2), ("ünï", 0, 3), ("b", 1, 1), ("ünï", 1, 2),
+                                       ("", 2, 0)]
 
 
 def test_a_hash_collision_is_never_reported_as_a_repeated_id(tmp_path: Path, monkeypatch) -> None:
     paths = write_id_shards(tmp_path, [["a", "b", "c"], ["d", "a"]])
     monkeypatch.setattr(shards, "id_hashes", lambda ids: np.zeros(len(ids), dtype=np.uint64))  # all collide
     assert repeated_ids(paths) == ["a"]
+    assert repeated_id_rows(paths) == [("a", 0, 0), ("a", 1, 1)]
 
 
 def test_id_hashes_depend_on_the_string_only() -> None:

@@ -116,3 +116,20 @@ def test_given_cutoffs_and_kept_buckets(tmp_path: Path) -> None:
                            keep=["middle", "tail"])
     assert [r if isinstance(r, str) else r.meta["bucket"] for _, r in results] == [
         "bucket_head", "middle", "middle", "tail"]
+
+
+def test_the_document_unit_scores_the_page_as_one_sentence_as_ccnets_mine(models: Path) -> None:
+    import kenlm
+    import sentencepiece
+
+    stage = Perplexity(str(models), unit="document")
+    stage.setup()
+    doc = Document("x", "The River opened 12 Bridges.\n\nA local farmer built the tower.", "test", {"lang": "en"})
+    stage.process(doc)
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(models / "en.sp.model"))
+    lm = kenlm.Model(str(models / "en.arpa.bin"))
+    # CCNet's normalize deletes the newlines: the lines are glued without a space.
+    pieces = sp.encode("the river opened 00 bridges.a local farmer built the tower.", out_type=str)
+    assert doc.meta["perplexity"] == pytest.approx(10 ** (-lm.score(" ".join(pieces)) / (len(pieces) + 1)), rel=1e-9)
+    with pytest.raises(ValueError, match="unknown perplexity unit 'page'"):
+        Perplexity(str(models), unit="page")

@@ -299,3 +299,65 @@ def test_a_record_without_id_or_with_a_bad_http_response_is_skipped(tmp_path: Pa
     assert len(pages) == 2 and pages[0].content == "<p>stored inflated</p>"
     assert html_page_to_text(pages[0].content)[1].strip() == "stored inflated"
     assert skipped == {"broken_warc_header": 1, "broken_http_response": 2, "http_status_not_200": 1}
+
+
+# --- Content-Encoding: br, zstd and several codings (Browsertrix and other modern crawlers) ----
+
+
+def _encoded(rng: random.Random, body: bytes, coding: str) -> bytes:
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Encoding: {coding}\r\n\r\n"
+    return _response(rng, head.encode() + body)
+
+
+def test_brotli_zstd_and_stacked_codings_are_decoded_before_extraction(tmp_path: Path) -> None:
+    import brotli
+    import zstandard
+
+    rng = random.Random(6)
+    zstd = zstandard.ZstdCompressor()
+    items = _items(tmp_path, [
+        _encoded(rng, brotli.compress(PAGE), "br"),
+        _encoded(rng, zstd.compress(PAGE), "zstd"),
+        # Listed in the order applied: gzip first, then brotli; decoded brotli first.
+        _encoded(rng, brotli.compress(gzip.compress(PAGE)), "gzip, br"),
+        _encoded(rng, gzip.compress(zstd.compress(PAGE)), "ZSTD ,gzip"),
+        _encoded(rng, brotli.compress(PAGE), "identity, br"),
+    ])
+    assert all(isinstance(p, WarcPage) and p.content == PAGE.decode() for p in items), items
+    texts = {html_page_to_text(p.content)[1].strip() for p in items}
+    assert texts == {"The harbour built three wooden boats in the spring of that year.\n\n"
+                     "They sailed along the coastal road for many years after."}
+
+
+def test_unknown_codings_and_broken_streams_are_counted_never_read_as_text(tmp_path: Path) -> None:
+    import brotli
+
+    rng = random.Random(7)
+    records = [
+        _encoded(rng, PAGE, "compress"),  # LZW: not decoded here
+        _encoded(rng, brotli.compress(PAGE), "br, x-custom"),
+        _encoded(rng, b"\x8b\x02\x80not a brotli stream at all", "br"),
+        _encoded(rng, b"(\xb5/\xfd not a zstd frame", "zstd"),
+        _encoded(rng, brotli.compress(PAGE), "zstd"),  # declared wrongly: a zstd decoder sees no frame
+    ]
+    write_members(tmp_path / "a.warc.gz", records + wet_records(1))
+    pages, skipped, error = _read(tmp_path / "a.warc.gz")
+    assert error is None and len(pages) == 1 and not pages[0].is_html  # only the WET record
+    assert skipped == {"unknown_content_encoding": 2, "broken_http_response": 3}
+
+
+@pytest.mark.parametrize("coding", ["br", "zstd", "gzip, br"])
+def test_brotli_and_zstd_bombs_are_bounded(tmp_path: Path, coding: str) -> None:
+    import brotli
+    import zstandard
+
+    rng = random.Random(8)
+    zeros = bytes(64 * MiB)  # four times the 16 MiB an HTTP body may inflate to
+    bomb = {"br": lambda: brotli.compress(zeros, quality=1),
+            "zstd": lambda: zstandard.ZstdCompressor(level=1).compress(zeros),
+            # The bomb inside: brotli gives back a 64 KB gzip stream that inflates past the bound.
+            "gzip, br": lambda: brotli.compress(gzip.compress(zeros, compresslevel=1), quality=1)}[coding]()
+    assert len(bomb) < MiB
+    write_members(tmp_path / "a.warc.gz", [_encoded(rng, bomb, coding)] + wet_records(1))
+    pages, skipped, _ = _read(tmp_path / "a.warc.gz")
+    assert len(pages) == 1 and skipped == {"http_body_too_large": 1}

@@ -1,0 +1,82 @@
+"""The language-model normal form is CCNet's `text_normalizer.normalize(line)` with its defaults
+(accent, case, numbers, punct=1). Each expected output below is written by hand from CCNet's
+code read as a spec: strip; lower(); NFD and every character of category Mn removed; every \\d
+to "0"; its UNICODE_PUNCT map (nothing else: other punctuation stays); then the characters
+U+0000-001F and U+007F-009F removed (tab and newline included)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.filters.perplexity import lm_sentences
+from pipeline.text.normalize import normalize_for_lm
+
+CASES = [
+    # Hyphens and dashes: only – and — are in CCNet's map; ‐ (U+2010) and ‑ (U+2011) stay.
+    ("well\u2010known", "well\u2010known"),
+    ("non\u2011breaking", "non\u2011breaking"),
+    ("1990–1995", "0000-0000"),
+    ("yes—no", "yes - no"),
+    ("—end", " - end"),  # mapped after the strip: the space it brings stays
+    # Quotes: ’ and ´ map to ', the curly double quotes and guillemets to "; ‘ and ‚ stay.
+    ("‘quoted’", "‘quoted'"),
+    ("It’s", "it's"),
+    ("„Guten Tag“", '"guten tag"'),
+    ("«Bonjour»", '"bonjour"'),
+    ("“Hi”", '"hi"'),
+    ("l´été", "l'ete"),
+    # Inverted marks, bullets and dots are not in the map: kept.
+    ("¿Qué?", "¿que?"),
+    ("¡Hola!", "¡hola!"),
+    ("• item", "• item"),
+    ("a · b", "a · b"),
+    ("ア・イ", "ア・イ"),
+    # CJK punctuation in the map.
+    ("你好，世界。", "你好,世界."),
+    ("「引用」", '"引用"'),
+    ("a、b", "a,b"),
+    ("a．b", "a. b"),
+    ("等等…", "等等..."),
+    ("５０％", "00%"),
+    ("（注）", "(注)"),
+    ("【注】〈注〉", "[注]<注>"),
+    ("►━～", "--~"),
+    ("比例∶比例：", "比例:比例:"),
+    # Marks of category Mn go after NFD: accents, a virama, vowel signs, dakuten, harakat, niqqud.
+    ("Café naïve", "cafe naive"),
+    ("Tiếng Việt", "tieng viet"),
+    ("İstanbul", "istanbul"),  # lower() gives i + U+0307, a mark
+    ("Ærøskøbing", "ærøskøbing"),  # æ and ø do not decompose
+    ("हिन्दी", "हिनदी"),  # ् (U+094D, Mn) goes; ि and ी are Mc and stay
+    ("नमस्ते", "नमसत"),  # ् and े (U+0947) are Mn
+    ("がガぱ", "かカは"),  # precomposed: NFD gives the base and U+3099 / U+309A, both Mn
+    ("か\u3099", "か"),  # a combining dakuten alone
+    ("か\u309b", "か\u309b"),  # the spacing dakuten (Sk, no canonical decomposition) stays
+    ("مَرْحَبًا", "مرحبا"),
+    ("שָׁלוֹם", "שלום"),
+    ("한국", "\u1112\u1161\u11ab\u1100\u116e\u11a8"),  # CCNet returns the NFD: jamo
+    ("ﬁ ＡＢＣ ℃", "ﬁ ａｂｃ ℃"),  # compatibility forms are not NFD's business
+    # Digits: every decimal digit (\d), full-width and Arabic-Indic too, "１" before the map.
+    ("Hello, World! (2023)", "hello, world! (0000)"),
+    ("٣ and １", "0 and 0"),
+    ("x² ½ Ⅻ", "x² ½ ⅻ"),  # No and Nl are not \d
+    # Control characters go, tab and newline among them; other format characters stay.
+    ("col1\tcol2", "col0col0"),
+    ("first line.\nsecond line.", "first line.second line."),
+    ("a\x85b\x7fc\x01d", "abcd"),
+    ("a\u200bb\u00adc\u00a0d", "a\u200bb\u00adc\u00a0d"),
+    ("  \u3000Hello\u3000 ", "hello"),
+    (" \t\n ", ""),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_ccnet_normalize_cases(text: str, expected: str) -> None:
+    assert normalize_for_lm(text) == expected
+
+
+def test_lines_are_normalised_one_by_one_or_glued_as_ccnets_mine_does() -> None:
+    page = "Title Line\n\n  The River 12.\n\t\nÉté—fin"
+    assert lm_sentences(page) == ["title line", "the river 00.", "ete - fin"]
+    assert lm_sentences(page, "document") == ["title line  the river 00.ete - fin"]
+    assert lm_sentences(" \n\t", "document") == [] and lm_sentences(" \n\t") == []
