@@ -130,9 +130,8 @@ class RunState:
     loader: MixtureLoader
 
     def save(self, name: str, completed_steps: int) -> Path:
-        state = {"step": completed_steps, "loader": self.loader.state_dict(), "rng": checkpoint.rng_state(),
-                 "config": self.resolved.to_json()}
-        state["loader"]["tokens_drawn"] = self.par.sum_counts(self.loader.tokens_drawn)
+        state = {"step": completed_steps, "loader": self.loader.state_dict(completed_steps),
+                 "rng": checkpoint.rng_state(), "config": self.resolved.to_json()}
         return checkpoint.save(self.par, self.resolved.run_dir, name, self.model, self.optimizer, state)
 
     def save_step(self, completed_steps: int) -> Path:
@@ -169,15 +168,13 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
                             compile=cfg.compile)
     optimizer = build_optimizer(model, cfg, par.device)
     loader = MixtureLoader(data.sources, data.proportions, seq_len=cfg.seq_len, micro_batch=cfg.micro_batch,
-                           seed=cfg.seed)
+                           batch_tokens=cfg.batch_tokens, seed=cfg.seed)
     start_step = 0
     if opened is not None and saved is not None:
         opened.load_into(par, model, optimizer)
         loader.load_state_dict(saved["loader"])
         checkpoint.set_rng_state(saved["rng"])
         start_step = int(saved["step"])
-        if not par.is_main:  # rank 0 carries the run's tokens drawn so far; the sum stays right
-            loader.tokens_drawn = dict.fromkeys(loader.tokens_drawn, 0)
     if par.is_main:
         write_config(resolved, run_dir / "config.json")
     return RunState(resolved, par, model, optimizer, loader), start_step
@@ -228,13 +225,13 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
             tokens_per_s = tokens_per_step / elapsed
             result.losses.append(done.loss)
             if step % cfg.log_every == 0 or completed == cfg.steps:
-                drawn = par.sum_counts(run.loader.tokens_drawn)  # a collective: every rank takes part
+                drawn = run.loader.tokens_drawn(completed)  # exact, from the step: no collective
                 if metrics is not None:
                     row = {
                         "step": step, "loss": done.loss, "lr": lr, "grad_norm": float(done.grad_norm),
                         "tokens_per_s": tokens_per_s,
                         "tokens": completed * tokens_per_step, "step_time_s": elapsed,
-                        "tokens_drawn": drawn, "epochs": {s.name: drawn[s.name] / s.tokens for s in run.loader.sources},
+                        "tokens_drawn": drawn, "epochs": run.loader.epochs(completed),
                     }
                     if device_peak:  # a known peak only (train/metrics.py): no MFU on a CPU
                         row["mfu"] = model_flops_per_token * tokens_per_s / device_peak
