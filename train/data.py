@@ -143,6 +143,14 @@ class MixtureLoader:
         window = torch.from_numpy(rows)
         return window[:, :-1], window[:, 1:]
 
+    def documents_of(self, draw: Draw) -> list[str] | None:
+        """Corpus ids of the documents a drawn window covers (None: shards without `.ids`)."""
+        return self.sources[draw.source].documents(draw.start, self.seq_len + 1)
+
+    @property
+    def has_document_ids(self) -> bool:
+        return all(source.has_document_ids for source in self.sources)
+
     def tokens_drawn(self, steps: int) -> dict[str, int]:
         """Input tokens drawn from each source by the first `steps` steps, over all ranks."""
         drawn = self.sampler.sequences_drawn(steps * self.step_sequences)

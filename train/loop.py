@@ -32,6 +32,7 @@ from train.data import MixtureLoader, open_mixture
 from train.metrics import MetricsLog, peak_flops
 from train.model import flops_per_token
 from train.parallel import Parallel, join
+from train.provenance import step_rows
 from train.schedule import learning_rate
 
 
@@ -196,6 +197,9 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
     device_peak = peak_flops(par.device, cfg.peak_flops)
     metrics = MetricsLog(run_dir / "metrics.jsonl", resume_from_step=start_step if resume else None) \
         if par.is_main else None
+    # Provenance (train/provenance.py): rank 0 names every rank's sequences, computed from the step.
+    documents = MetricsLog(run_dir / "documents.jsonl", resume_from_step=start_step if resume else None) \
+        if par.is_main and cfg.log_documents else None
     result = TrainResult(run_dir=run_dir, start_step=start_step, steps=cfg.steps)
     tokens_per_step = cfg.batch_tokens
     # In a log file (not a terminal) a bar redrawn every step would be one endless line: draw
@@ -219,6 +223,11 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
                 raise TrainingDiverged(f"loss is {diverged.loss} at step {step}; the model, optimizer and RNG "
                                        f"state before this step are saved in {saved_at}") from None
             completed = step + 1
+            if documents is not None:
+                for row in step_rows(run.loader.sampler, step, step_sequences=run.loader.step_sequences,
+                                     micro_batch=cfg.micro_batch, data_ranks=par.dp_size,
+                                     documents=run.loader.documents_of if run.loader.has_document_ids else None):
+                    documents.write(row)
 
             now = time.perf_counter()
             elapsed, last_time = now - last_time, now
@@ -252,4 +261,6 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
         bar.close()
         if metrics is not None:
             metrics.close()
+        if documents is not None:
+            documents.close()
     return result
