@@ -24,7 +24,8 @@ gets exactly q_i = w_i * D of them. Inside the period the order is Megatron's la
 rule: sequence j goes to the source with the largest w_i * (j + 1) - (its sequences so far),
 ties to the first. After D sequences every deficit is zero again, so the pattern repeats, and
 after any number of sequences every source's count is within one sequence of w_i times it (the
-rule keeps every deficit in (-1, 1); the tests check it at every prefix). The period is stored
+rule keeps every deficit in (-1, 1): checked, not proven here, at every prefix of llama1's period
+and of random mixtures by the tests). The period is stored
 as two arrays of D entries (source, rank within its source in the period), so sequence j is
 source[j % D] and that source's sequence (j // D) * q_i + rank[j % D], in O(1). A period longer
 than PERIOD_LIMIT (proportions with many digits) is rounded to PERIOD_LIMIT sequences by largest

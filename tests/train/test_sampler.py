@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.corpus.mixture import LLAMA1
-from train.sampler import ExactEpochSampler, WindowPermutation, window_count
+from train.sampler import PERIOD_LIMIT, ExactEpochSampler, WindowPermutation, window_count
 
 
 @settings(max_examples=60, deadline=None)
@@ -73,6 +73,14 @@ def test_any_blend_is_within_one_sequence_of_each_proportion_at_every_prefix(wei
     sampler = ExactEpochSampler(names, [50] * len(weights), proportions, seq_len=4, seed=1)
     counts = _counts_at_every_prefix(sampler, 3 * sum(weights) + 7)
     _assert_within_one_sequence(counts, [repr(p) for p in proportions])
+
+
+def test_proportions_with_many_digits_round_to_a_period_of_period_limit_by_largest_remainders() -> None:
+    proportions = [0.3333333, 0.3333333, 0.3333334]  # exactly: a period of 10**7 sequences
+    sampler = ExactEpochSampler(["a", "b", "c"], [10, 10, 10], proportions, seq_len=4, seed=0)
+    assert sampler.blend.period == PERIOD_LIMIT == 65536
+    # Ideal 21845.331, 21845.331, 21845.338 sequences: the one left over goes to the largest remainder, c's.
+    assert sampler.blend.quotas.tolist() == [21845, 21845, 21846]
 
 
 def test_each_source_walks_its_sequences_in_order_of_the_blend() -> None:
