@@ -141,18 +141,18 @@ class Shard:
     ids_sha256: str = ""
 
 
-def read_document_ids(shard: Shard) -> pa.StringArray | None:
+def read_document_ids(shard: Shard) -> pa.ChunkedArray | None:
     """The corpus ids of a shard's documents, in order; None when the shard has no `.ids` sidecar.
-    Checked against meta.json's sha256 and the index's document count (one InputError naming it)."""
+    Checked against meta.json's sha256 and the index's document count (one InputError naming it).
+    Memory-mapped, not copied: a trainer naming documents for a whole run touches every shard."""
     if shard.ids_path is None:
         return None
     if not shard.ids_path.is_file():
         raise InputError(str(shard.ids_path), "listed in meta.json but missing")
     if shard.ids_sha256 and file_sha256(shard.ids_path) != shard.ids_sha256:
         raise InputError(str(shard.ids_path), "sha256 differs from meta.json's (damaged or from another encode)")
-    try:
-        with pa.memory_map(str(shard.ids_path)) as source:
-            ids = pa.ipc.open_file(source).read_all().column("id").combine_chunks()
+    try:  # the map stays open as long as the arrays that point into it
+        ids = pa.ipc.open_file(pa.memory_map(str(shard.ids_path))).read_all().column("id")
     except (pa.ArrowInvalid, KeyError) as e:
         raise InputError(str(shard.ids_path), f"not an Arrow file of document ids ({e})") from None
     if len(ids) != len(shard.offsets) - 1:

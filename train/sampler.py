@@ -15,8 +15,8 @@ input token) has been drawn floor(e) or ceil(e) times, and a source under one ep
 nothing. The permutation is computed, never stored: a Feistel network over the smallest
 even number of bits covering n, with cycle-walking (a value >= n is encrypted again until it
 lands below n), keyed by a hash of (seed, source, epoch). A Feistel network is a bijection of its
-bit domain, and cycle-walking restricts a bijection to [0, n); about two rounds of walking on
-average, since the domain is under 4n.
+bit domain, and cycle-walking restricts a bijection to [0, n); the domain is under 4n, so a
+position takes fewer than four encryptions on average.
 
 Blending. Proportions are exact fractions (the decimals the mixture wrote: 0.67 is 67/100),
 normalised; over a period of D sequences (D: their common denominator, 1000 for llama1) source i
@@ -24,8 +24,8 @@ gets exactly q_i = w_i * D of them. Inside the period the order is Megatron's la
 rule: sequence j goes to the source with the largest w_i * (j + 1) - (its sequences so far),
 ties to the first. After D sequences every deficit is zero again, so the pattern repeats, and
 after any number of sequences every source's count is within one sequence of w_i times it (the
-rule keeps every deficit in (-1, 1): checked, not proven here, at every prefix of llama1's period
-and of random mixtures by the tests). The period is stored
+rule keeps every deficit in (-1, 1); not proven here, but the deficits repeat with the period, so
+checking one period checks every prefix, and the tests do that for llama1 and random mixtures). The period is stored
 as two arrays of D entries (source, rank within its source in the period), so sequence j is
 source[j % D] and that source's sequence (j // D) * q_i + rank[j % D], in O(1). A period longer
 than PERIOD_LIMIT (proportions with many digits) is rounded to PERIOD_LIMIT sequences by largest
