@@ -75,7 +75,8 @@ from tokenizer.token_shards import META, TokenShardWriter, token_dtype
 KEY_SPACE = 2**64
 DEFAULT_HELDOUT_FRACTION = 0.005
 # Everything an encode writes into its folder; --restart deletes these and nothing else.
-ENCODE_FILES = (WORK, META, "train-*.bin", "train-*.idx", "heldout-*.bin", "heldout-*.idx", "*.tmp")
+ENCODE_FILES = (WORK, META, "train-*.bin", "train-*.idx", "train-*.ids", "heldout-*.bin", "heldout-*.idx",
+                "heldout-*.ids", "*.tmp")
 
 
 @dataclass(frozen=True)
@@ -362,7 +363,7 @@ def _encode_rows(processor, rule: HeldoutRule, ids: list[str], texts: list[str],
             continue
         encoded = encode_documents(processor, chosen)
         lengths = [len(e) for e in encoded]
-        _write(writers[split], np.concatenate(encoded), lengths)
+        _write(writers[split], np.concatenate(encoded), lengths, [i for i, h in zip(ids, held) if h == wanted])
         tokens += sum(lengths)
     return tokens
 
@@ -378,9 +379,9 @@ def _check_sha256(task: Task, shard: pa.MemoryMappedFile) -> None:
     shard.seek(0)
 
 
-def _write(writer: TokenShardWriter, ids: np.ndarray, lengths: list[int]) -> None:
+def _write(writer: TokenShardWriter, ids: np.ndarray, lengths: list[int], document_ids: list[str]) -> None:
     try:
-        writer.write(ids, lengths)
+        writer.write(ids, lengths, document_ids)
     except OSError as e:
         raise with_path(e, writer.folder / writer.bin_name) from e
 
@@ -424,6 +425,8 @@ def _marker_problem(task: Task, marker: dict) -> str | None:
             problem = file_problem(Recorded(path, size))
             if problem:
                 return f"{path}: {problem}"
+        if "ids" in entry and not (Path(task.output) / entry["ids"]).is_file():  # older markers have none
+            return f"{Path(task.output) / entry['ids']}: missing"
     why = reread_reason(task.corpus_shard, marker.get("read"), failed=False)  # older markers have none
     return f"{task.corpus_shard}: {why}" if why else None
 

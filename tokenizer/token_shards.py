@@ -6,12 +6,17 @@
   65536 pieces, else `uint32`; every document stored as `[bos_id, ...ids..., eos_id]`.
 - `<split>-NNNNN.idx`: little-endian int64, documents+1 entries: where each document starts
   (in tokens) in the matching .bin, and last the .bin's total number of tokens.
+- `<split>-NNNNN.ids`: the corpus id of each document of the matching .bin, in order: an Arrow
+  IPC file of one string column `id` (random access, memory-mapped). Provenance: `train data
+  --trace` and `train --log-documents` name the documents a training window covers through it.
+  Shards encoded before it existed have none; readers then report no documents.
 - `meta.json`: source, tokenizer path and sha256, vocab_size, dtype, bos_id, eos_id, and per
   split its documents, tokens and shards. The spec's shard entry,
   `{"tokens": "train-00000.bin", "index": "train-00000.idx", "documents": n, "tokens": t}`,
   repeats the key "tokens" and JSON keeps the last, so we write what a parser reads from it
   (`"tokens": t`) and name the .bin under `"bin"`: `{"bin": ..., "index": ..., "documents": n,
-  "tokens": t}`. Readers take the .bin name from "bin", else from the index name.
+  "tokens": t}`. Readers take the .bin name from "bin", else from the index name. A shard with
+  document ids adds `"ids": "train-00000.ids", "ids_sha256": ...`.
 
 Reading (what the trainer needs, nothing more):
 
@@ -37,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import file_sha256
@@ -53,18 +59,25 @@ def shard_names(split: str, number: int) -> tuple[str, str]:
     return f"{split}-{number:05d}.bin", f"{split}-{number:05d}.idx"
 
 
+def ids_name(split: str, number: int) -> str:
+    return f"{split}-{number:05d}.ids"
+
+
 class TokenShardWriter:
     """Writes one `.bin`/`.idx` pair under temporary names; `close()` renames them.
 
-    Documents are appended as id arrays that already hold BOS and EOS. Nothing is left under a
-    final name until the pair is complete; a shard with no documents writes no files.
+    Documents are appended as id arrays that already hold BOS and EOS, with their corpus ids (the
+    `.ids` sidecar). Nothing is left under a final name until the shard is complete; a shard with
+    no documents writes no files.
     """
 
     def __init__(self, folder: Path, split: str, number: int, dtype: str) -> None:
         self.bin_name, self.idx_name = shard_names(split, number)
         self.folder = Path(folder)
         self.dtype = np.dtype(dtype).newbyteorder("<")
+        self.ids_name = ids_name(split, number)
         self.offsets: list[int] = [0]
+        self.document_ids: list[str] = []
         self._file = open(self.folder / f"{self.bin_name}.tmp", "wb")
 
     @property
@@ -75,8 +88,12 @@ class TokenShardWriter:
     def tokens(self) -> int:
         return self.offsets[-1]
 
-    def write(self, ids: np.ndarray, lengths: list[int] | np.ndarray) -> None:
-        """Append several documents: `ids` concatenated, `lengths` tokens each."""
+    def write(self, ids: np.ndarray, lengths: list[int] | np.ndarray, document_ids: list[str]) -> None:
+        """Append several documents: `ids` concatenated, `lengths` tokens each, `document_ids` their
+        corpus ids."""
+        if len(document_ids) != len(lengths):
+            raise ValueError(f"{len(document_ids)} document ids for {len(lengths)} documents")
+        self.document_ids.extend(document_ids)
         self._file.write(np.ascontiguousarray(ids, dtype=self.dtype).tobytes())
         ends = np.cumsum(lengths, dtype=np.int64) + self.offsets[-1]
         self.offsets.extend(ends.tolist())
@@ -91,9 +108,16 @@ class TokenShardWriter:
         tmp_idx = self.folder / f"{self.idx_name}.tmp"
         # Not ndarray.tofile: a short write there raises an OSError without errno (disk full).
         tmp_idx.write_bytes(np.asarray(self.offsets, dtype="<i8").tobytes())
+        tmp_ids = self.folder / f"{self.ids_name}.tmp"
+        table = pa.table({"id": pa.array(self.document_ids, type=pa.string())})
+        with pa.OSFile(str(tmp_ids), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        ids_sha256 = file_sha256(tmp_ids)
         os.replace(tmp_bin, self.folder / self.bin_name)
         os.replace(tmp_idx, self.folder / self.idx_name)
-        return {"bin": self.bin_name, "index": self.idx_name, "documents": self.documents, "tokens": self.tokens}
+        os.replace(tmp_ids, self.folder / self.ids_name)
+        return {"bin": self.bin_name, "index": self.idx_name, "documents": self.documents, "tokens": self.tokens,
+                "ids": self.ids_name, "ids_sha256": ids_sha256}
 
     def abort(self) -> None:
         try:
@@ -101,6 +125,7 @@ class TokenShardWriter:
         finally:
             (self.folder / f"{self.bin_name}.tmp").unlink(missing_ok=True)
             (self.folder / f"{self.idx_name}.tmp").unlink(missing_ok=True)
+            (self.folder / f"{self.ids_name}.tmp").unlink(missing_ok=True)
 
 
 TOKEN_DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
@@ -112,6 +137,27 @@ class Shard:
 
     tokens: np.ndarray  # flat ids (an np.memmap; an empty array for a shard of no tokens)
     offsets: np.ndarray  # documents + 1 entries, the last one len(tokens)
+    ids_path: Path | None = None  # the `.ids` sidecar, None for shards encoded before it existed
+    ids_sha256: str = ""
+
+
+def read_document_ids(shard: Shard) -> pa.ChunkedArray | None:
+    """The corpus ids of a shard's documents, in order; None when the shard has no `.ids` sidecar.
+    Checked against meta.json's sha256 and the index's document count (one InputError naming it).
+    Memory-mapped, not copied: a trainer naming documents for a whole run touches every shard."""
+    if shard.ids_path is None:
+        return None
+    if not shard.ids_path.is_file():
+        raise InputError(str(shard.ids_path), "listed in meta.json but missing")
+    if shard.ids_sha256 and file_sha256(shard.ids_path) != shard.ids_sha256:
+        raise InputError(str(shard.ids_path), "sha256 differs from meta.json's (damaged or from another encode)")
+    try:  # the map stays open as long as the arrays that point into it
+        ids = pa.ipc.open_file(pa.memory_map(str(shard.ids_path))).read_all().column("id")
+    except (pa.ArrowInvalid, KeyError) as e:
+        raise InputError(str(shard.ids_path), f"not an Arrow file of document ids ({e})") from None
+    if len(ids) != len(shard.offsets) - 1:
+        raise InputError(str(shard.ids_path), f"holds {len(ids)} ids for {len(shard.offsets) - 1} documents")
+    return ids
 
 
 def read_meta(folder: Path, source: str = "", hint: str = ENCODE_FIRST) -> dict[str, Any]:
@@ -162,7 +208,9 @@ def open_shards(folder: Path, meta: dict[str, Any], split: str) -> list[Shard]:
             raise InputError(str(idx_path), f"holds {len(offsets) - 1} documents but meta.json says {documents} "
                              "(truncated or from another run)")
         tokens = np.memmap(bin_path, dtype=dtype, mode="r") if count else np.empty(0, dtype=dtype)
-        shards.append(Shard(tokens, offsets))
+        ids = entry.get("ids")
+        shards.append(Shard(tokens, offsets, folder / ids if isinstance(ids, str) else None,
+                            str(entry.get("ids_sha256", ""))))
     return shards
 
 

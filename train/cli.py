@@ -38,6 +38,7 @@ config), metrics.jsonl, checkpoints/step-NNNNNNNN/. Presets: debug, tiny, 1b, 7b
 Subcommands (the first argument), each with its own --help:
 
   train plan --model 7b --world-size 8   memory per rank: does it fit?
+  train data --model 65b --available reference   tokens and exact epochs a run draws per source
   train plot --run runs/NAME       PNG of loss and learning rate
   train export --run runs/NAME     convert a checkpoint for Hugging Face transformers
   train import --hf DIR --run runs/NAME   a Hugging Face LLaMA folder as a run (generate, continue)
@@ -47,6 +48,7 @@ Subcommands (the first argument), each with its own --help:
 
 COMMANDS = [
     Command("plan", "train.plan", "memory per rank for a model and cluster"),
+    Command("data", "train.data_plan", "what a run draws from each source: tokens, exact epochs, a trace"),
     Command("plot", "train.plot", "PNG of loss and learning rate"),
     # Imported only when used: export pulls in transformers, which takes seconds to load.
     Command("export", "train.export", "export a checkpoint"),
@@ -89,6 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-missing-sources", action="store_const", const=True,
                         help="leave out mixture sources without token shards and renormalise the rest")
     parser.add_argument("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
+    parser.add_argument("--log-documents", action="store_const", const=True,
+                        help="write <run>/documents.jsonl: one line per sequence trained on, with the corpus ids of "
+                        "the documents its tokens come from")
     # Not TrainConfig fields: how the run starts.
     parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
     parser.add_argument("--config", help="TOML file: top-level TrainConfig keys, a [model] table of ModelArgs")

@@ -107,6 +107,7 @@ class TrainConfig:
     checkpoint_every: Count = 0  # 0: only at the end (and on interrupt)
     keep_checkpoints: Positive = 3
     log_every: Positive = 1
+    log_documents: bool = False  # <run>/documents.jsonl: the documents of every sequence trained on
     progress: bool = True
     # Performance switches, applied from outside the model (train/apply.py, train/parallel.py).
     device: str = "auto"  # auto, cpu, cuda, cuda:N
@@ -226,8 +227,8 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
 IMPORTED_CONFIG = "train.toml"
 
 # Settings a resumed run may change; anything else must match the checkpointed run.
-RESUMABLE_CHANGES = {"steps", "checkpoint_every", "keep_checkpoints", "log_every", "progress", "compile",
-                     "activation_checkpointing", "peak_flops", "data", "device", "strategy", "tp",
+RESUMABLE_CHANGES = {"steps", "checkpoint_every", "keep_checkpoints", "log_every", "log_documents", "progress",
+                     "compile", "activation_checkpointing", "peak_flops", "data", "device", "strategy", "tp",
                      "run"}  # run: a run folder moved or copied elsewhere resumes there
 
 

@@ -32,6 +32,7 @@ from train.data import MixtureLoader, open_mixture
 from train.metrics import MetricsLog, peak_flops
 from train.model import flops_per_token
 from train.parallel import Parallel, join
+from train.provenance import step_rows
 from train.schedule import learning_rate
 
 
@@ -130,9 +131,8 @@ class RunState:
     loader: MixtureLoader
 
     def save(self, name: str, completed_steps: int) -> Path:
-        state = {"step": completed_steps, "loader": self.loader.state_dict(), "rng": checkpoint.rng_state(),
-                 "config": self.resolved.to_json()}
-        state["loader"]["tokens_drawn"] = self.par.sum_counts(self.loader.tokens_drawn)
+        state = {"step": completed_steps, "loader": self.loader.state_dict(completed_steps),
+                 "rng": checkpoint.rng_state(), "config": self.resolved.to_json()}
         return checkpoint.save(self.par, self.resolved.run_dir, name, self.model, self.optimizer, state)
 
     def save_step(self, completed_steps: int) -> Path:
@@ -171,7 +171,7 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
                             compile=cfg.compile)
     optimizer = build_optimizer(model, cfg, par.device)
     loader = MixtureLoader(data.sources, data.proportions, seq_len=cfg.seq_len, micro_batch=cfg.micro_batch,
-                           seed=cfg.seed)
+                           batch_tokens=cfg.batch_tokens, seed=cfg.seed)
     start_step = 0
     if opened is not None and saved is not None:
         opened.load_into(par, model, optimizer)
@@ -179,8 +179,6 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
             loader.load_state_dict(saved["loader"])
             checkpoint.set_rng_state(saved["rng"])
         start_step = int(saved["step"])
-        if not par.is_main:  # rank 0 carries the run's tokens drawn so far; the sum stays right
-            loader.tokens_drawn = dict.fromkeys(loader.tokens_drawn, 0)
     if par.is_main:
         write_config(resolved, run_dir / "config.json")
     return RunState(resolved, par, model, optimizer, loader), start_step
@@ -202,6 +200,9 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
     device_peak = peak_flops(par.device, cfg.peak_flops)
     metrics = MetricsLog(run_dir / "metrics.jsonl", resume_from_step=start_step if resume else None) \
         if par.is_main else None
+    # Provenance (train/provenance.py): rank 0 names every rank's sequences, computed from the step.
+    documents = MetricsLog(run_dir / "documents.jsonl", resume_from_step=start_step if resume else None) \
+        if par.is_main and cfg.log_documents else None
     result = TrainResult(run_dir=run_dir, start_step=start_step, steps=cfg.steps)
     tokens_per_step = cfg.batch_tokens
     # In a log file (not a terminal) a bar redrawn every step would be one endless line: draw
@@ -225,19 +226,24 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
                 raise TrainingDiverged(f"loss is {diverged.loss} at step {step}; the model, optimizer and RNG "
                                        f"state before this step are saved in {saved_at}") from None
             completed = step + 1
+            if documents is not None:
+                for row in step_rows(run.loader.sampler, step, step_sequences=run.loader.step_sequences,
+                                     micro_batch=cfg.micro_batch, data_ranks=par.dp_size,
+                                     documents=run.loader.documents_of if run.loader.has_document_ids else None):
+                    documents.write(row)
 
             now = time.perf_counter()
             elapsed, last_time = now - last_time, now
             tokens_per_s = tokens_per_step / elapsed
             result.losses.append(done.loss)
             if step % cfg.log_every == 0 or completed == cfg.steps:
-                drawn = par.sum_counts(run.loader.tokens_drawn)  # a collective: every rank takes part
+                drawn = run.loader.tokens_drawn(completed)  # exact, from the step: no collective
                 if metrics is not None:
                     row = {
                         "step": step, "loss": done.loss, "lr": lr, "grad_norm": float(done.grad_norm),
                         "tokens_per_s": tokens_per_s,
                         "tokens": completed * tokens_per_step, "step_time_s": elapsed,
-                        "tokens_drawn": drawn, "epochs": {s.name: drawn[s.name] / s.tokens for s in run.loader.sources},
+                        "tokens_drawn": drawn, "epochs": run.loader.epochs(completed),
                     }
                     if device_peak:  # a known peak only (train/metrics.py): no MFU on a CPU
                         row["mfu"] = model_flops_per_token * tokens_per_s / device_peak
@@ -258,4 +264,6 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
         bar.close()
         if metrics is not None:
             metrics.close()
+        if documents is not None:
+            documents.close()
     return result

@@ -2,7 +2,10 @@
 
 Per source: the proportion, the tokens available (counted from token shards when `tokenizer
 encode` has run, else estimated from the corpus's text bytes), the tokens a run of N tokens
-draws and the epochs that implies. The mixtures themselves live in pipeline/corpus/mixture.py.
+draws and the epochs that implies. These are the epochs a training run draws, not an expectation:
+the trainer walks every source's windows epoch by epoch (train/sampler.py), so a source at 1.10
+epochs has every token drawn once or twice; `train data` shows a run's exact counts for its batch
+and context length. The mixtures themselves live in pipeline/corpus/mixture.py.
 """
 
 from __future__ import annotations
@@ -132,8 +135,10 @@ def format_table(mixture: Mixture, total_tokens: int, rows: list[SourcePlan]) ->
 DESCRIPTION = """\
 Show what a mixture draws from each source for a run of N tokens: proportion, tokens available
 (counted from token shards when `tokenizer encode` has run, else estimated from the corpus's text
-bytes), tokens drawn and the epochs that implies, like the paper's Table 1. Warns when a source
-would be repeated more than --max-epochs times.
+bytes), tokens drawn and the epochs that implies, like the paper's Table 1. The trainer draws
+exactly these epochs (every token of a source at 1.10 epochs seen once or twice, never some of it
+unseen); `train data` shows a run's exact counts. Warns when a source would be repeated more than
+--max-epochs times.
 """
 
 

@@ -319,12 +319,12 @@ def encode_args(model: Path) -> list[str]:
 
 
 def token_files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.glob("*-*.*")) if p.suffix in (".bin", ".idx")} | {
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*-*.*")) if p.suffix in (".bin", ".idx", ".ids")} | {
         "meta.json": (folder / "meta.json").read_bytes()}
 
 
 @pytest.mark.parametrize("name, damage", [("train-00001.bin", "deleted"), ("train-00001.idx", "deleted"),
-                                          ("train-00000.bin", "cut")])
+                                          ("train-00001.ids", "deleted"), ("train-00000.bin", "cut")])
 def test_encode_redoes_a_shard_whose_token_file_is_missing_or_cut(trained: TrainResult,  # noqa: F811
                                                                   tmp_path: Path, name: str, damage: str) -> None:
     write_source(tmp_path / "data" / "corpus", "c4", 40, shard_docs=20)

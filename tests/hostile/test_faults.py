@@ -211,9 +211,9 @@ def test_tokenizer_encode_out_of_space_names_the_file_and_leaves_no_partial_toke
     assert re.fullmatch(r"data/tokens/c4/train-\d{5}\.bin", path), path
     tokens = tmp_path / "data" / "tokens" / "c4"
     assert not (tokens / "meta.json").exists()
-    # Under final names only complete pairs; the other worker's task, stopped midway, may leave
-    # *.bin.tmp files, which the rerun deletes.
-    assert {p.suffix for p in tokens.iterdir() if p.is_file()} <= {".bin", ".idx", ".tmp"}
+    # Under final names only complete shards (.bin, .idx and the .ids of their document ids); the
+    # other worker's task, stopped midway, may leave *.bin.tmp files, which the rerun deletes.
+    assert {p.suffix for p in tokens.iterdir() if p.is_file()} <= {".bin", ".idx", ".ids", ".tmp"}
     for index in tokens.glob("*.idx"):
         offsets = np.fromfile(index, dtype="<i8")
         assert index.with_suffix(".bin").stat().st_size == 2 * offsets[-1]

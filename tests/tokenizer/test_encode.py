@@ -3,6 +3,7 @@ the held-out split is deterministic, and a killed encode resumes into identical 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
@@ -49,9 +51,11 @@ def test_shards_hold_exactly_the_counted_tokens_and_documents(trained: TrainResu
         assert meta["tokenizer_sha256"] == trained.sha256
         shards = TokenShards(tmp_path / "tokens" / source, tokenizer=trained.model)
         expected = {"train": [], "heldout": []}
+        expected_ids: dict[str, list[str]] = {"train": [], "heldout": []}
         for doc_id, text in _corpus_texts(corpus, source):
             split = "heldout" if encode_module.HeldoutRule(0, int(0.05 * 2**64)).held_out(doc_id) else "train"
             expected[split].append([1] + sp.encode(text) + [2])
+            expected_ids[split].append(doc_id)
         if source == "github":  # 5 documents: too few for 5%, so the one with the smallest key
             assert len(expected["heldout"]) == 0 and meta["splits"]["heldout"]["documents"] == 1
             continue
@@ -64,6 +68,13 @@ def test_shards_hold_exactly_the_counted_tokens_and_documents(trained: TrainResu
             loaded = shards.split(split)
             for k, ids in enumerate(docs):
                 assert loaded.document(k).tolist() == ids
+            # The .ids sidecar names each document's corpus id, in .bin order, checksummed in meta.json.
+            sidecar_ids = []
+            for shard_entry in entry["shards"]:
+                path = tmp_path / "tokens" / source / shard_entry["ids"]
+                assert hashlib.sha256(path.read_bytes()).hexdigest() == shard_entry["ids_sha256"]
+                sidecar_ids += pa.ipc.open_file(str(path)).read_all().column("id").to_pylist()
+            assert sidecar_ids == expected_ids[split]
             raw = np.memmap(tmp_path / "tokens" / source / entry["shards"][0]["bin"], dtype="uint16", mode="r")
             index = np.fromfile(tmp_path / "tokens" / source / entry["shards"][0]["index"], dtype="<i8")
             assert index[0] == 0 and index[-1] == len(raw) and raw[index[1] - 1] == 2
@@ -84,11 +95,11 @@ def test_crash_midway_resumes_into_identical_files(trained: TrainResult, tmp_pat
     real = encode_module.TokenShardWriter.write
     calls = {"n": 0}
 
-    def crash_on_the_sixth_batch(self, ids, lengths):  # type: ignore[no-untyped-def]
+    def crash_on_the_sixth_batch(self, ids, lengths, document_ids):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 6:
             raise KeyboardInterrupt
-        real(self, ids, lengths)
+        real(self, ids, lengths, document_ids)
 
     monkeypatch.setattr(encode_module.TokenShardWriter, "write", crash_on_the_sixth_batch)
     with pytest.raises(KeyboardInterrupt):

@@ -37,13 +37,13 @@ def debug_config(tmp_path: Path, **changes) -> ResolvedConfig:
 
 @pytest.mark.slow
 def test_kill_and_resume_gives_the_same_losses_and_weights_as_a_straight_run(tmp_path: Path) -> None:
-    straight = train(debug_config(tmp_path, run=str(tmp_path / "straight"), checkpoint_every=10))
+    straight = train(debug_config(tmp_path, run=str(tmp_path / "straight"), checkpoint_every=10, log_documents=True))
 
     def kill_after_ten(step: int, loss: float, model: torch.nn.Module) -> None:
         if step == 9:
             raise Killed
 
-    config = debug_config(tmp_path, run=str(tmp_path / "killed"), checkpoint_every=10)
+    config = debug_config(tmp_path, run=str(tmp_path / "killed"), checkpoint_every=10, log_documents=True)
     with pytest.raises(Killed):
         train(config, after_step=kill_after_ten)
     resumed = train(config, resume=True)
@@ -55,6 +55,14 @@ def test_kill_and_resume_gives_the_same_losses_and_weights_as_a_straight_run(tmp
     assert [r["loss"] for r in rows] == straight.losses
     assert rows[-1]["tokens_drawn"] == json.loads(
         (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()[-1])["tokens_drawn"]
+    # The documents trained on: the same lines (the killed run's steps 0-9 once, then 10-19).
+    logged = (tmp_path / "killed" / "documents.jsonl").read_text()
+    assert logged == (tmp_path / "straight" / "documents.jsonl").read_text()
+    rows = [json.loads(line) for line in logged.splitlines()]
+    assert [r["step"] for r in rows] == [step for step in range(20) for _ in range(4)]
+    for row in rows:  # write_llama1_tokens: documents of 50 tokens, ids <source>-<k>
+        first, last = row["start"] // 50, (row["start"] + 32) // 50
+        assert row["documents"] == [f"{row['source']}-{k}" for k in range(first, last + 1)]
     a = checkpoint.load_model_state(straight.checkpoint)
     b = checkpoint.load_model_state(resumed.checkpoint)
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -81,8 +89,10 @@ def test_metrics_config_and_checkpoint_land_in_the_run_folder(tmp_path: Path) ->
     last = rows[-1]
     assert set(last) >= {"step", "loss", "lr", "grad_norm", "tokens_per_s", "tokens_drawn", "epochs"}
     assert sum(last["tokens_drawn"].values()) == last["tokens"] == 6 * 128
-    sizes = {s: 4000 for s in last["tokens_drawn"]}  # write_llama1_tokens' default size
-    assert last["epochs"] == {s: last["tokens_drawn"][s] / sizes[s] for s in sizes}
+    # Epochs count windows of 33 tokens at stride 32 in write_llama1_tokens' 4000 tokens a source (was:
+    # tokens drawn over tokens held, when positions were drawn at random).
+    windows = (4000 - 1) // 32
+    assert last["epochs"] == {s: last["tokens_drawn"][s] / (32 * windows) for s in last["tokens_drawn"]}
     assert "mfu" not in last  # a CPU's peak is unknown: no MFU without --peak-flops
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["warmup_steps"] == 1 and config["model"]["vocab_size"] == 256

@@ -1,13 +1,16 @@
 """Token shards written by the tests themselves, following /notes' token shard format:
 `<source>/train-NNNNN.bin` (flat little-endian ids, each document [bos, ..., eos]),
-`train-NNNNN.idx` (int64 document offsets plus the total), and `meta.json`."""
+`train-NNNNN.idx` (int64 document offsets plus the total), `train-NNNNN.ids` (the documents'
+ids, an Arrow file; document k of a source is `<source>-<k>`) and `meta.json`."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from pipeline.corpus.mixture import LLAMA1
 
@@ -15,8 +18,9 @@ BOS, EOS = 1, 2
 
 
 def write_source(folder: Path, documents: list[list[int]], *, vocab_size: int = 256, docs_per_shard: int = 0,
-                 source: str = "", tokenizer_sha256: str = "0" * 64) -> int:
-    """Write `documents` (token ids without bos/eos) as train shards; return the tokens written."""
+                 source: str = "", tokenizer_sha256: str = "0" * 64, with_ids: bool = True) -> int:
+    """Write `documents` (token ids without bos/eos) as train shards; return the tokens written.
+    `with_ids`: write the `.ids` sidecar (shards of an older encode have none)."""
     folder.mkdir(parents=True, exist_ok=True)
     dtype = "uint16" if vocab_size <= 65536 else "uint32"
     per_shard = docs_per_shard or max(1, len(documents))
@@ -30,6 +34,12 @@ def write_source(folder: Path, documents: list[list[int]], *, vocab_size: int = 
         offsets.tofile(folder / idx_name)
         # The spec names the .bin under "tokens" and counts under "tokens" too; JSON keeps the count.
         shards.append({"index": idx_name, "documents": len(docs), "tokens": int(len(flat))})
+        if with_ids:
+            ids_name = f"train-{number:05d}.ids"
+            names = [f"{source or folder.name}-{first + k}" for k in range(len(docs))]
+            with pa.ipc.new_file(str(folder / ids_name), pa.schema([("id", pa.string())])) as writer:
+                writer.write_table(pa.table({"id": names}))
+            shards[-1].update(ids=ids_name, ids_sha256=hashlib.sha256((folder / ids_name).read_bytes()).hexdigest())
         total += len(flat)
         total_docs += len(docs)
     meta = {"source": source or folder.name, "tokenizer": "test.model", "tokenizer_sha256": tokenizer_sha256,
