@@ -27,6 +27,8 @@ COMMANDS = [
     Command("models", "pipeline.commands.models", "train the perplexity LM or the Wikipedia-reference classifier"),
     Command("audit", "pipeline.commands.audit", "count markup left in a corpus and raw prose missing from it"),
     Command("mix", "pipeline.commands.mix", "show what a mixture draws from each source (the paper's Table 1)"),
+    Command("diff", "pipeline.commands.diff", "compare two corpora of one source: documents added, removed, changed"),
+    Command("remove", "pipeline.commands.remove", "take listed documents out of a corpus and its token shards"),
 ]
 
 

@@ -1,0 +1,25 @@
+"""Where a command finds one source's finished corpus: `--corpus` may name the corpus root
+(`data/corpus`, holding `<source>/`) or the source's folder itself. A folder counts as a corpus
+of that source when its manifest.json says so; anything else is one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.common.errors import UserError
+
+
+def corpus_folder(corpus: Path, source: str) -> Path:
+    """The folder holding `source`'s manifest.json: `corpus/<source>` or `corpus` itself."""
+    for folder in (corpus / source, corpus):
+        manifest = folder / "manifest.json"
+        if manifest.exists():
+            try:
+                found = json.loads(manifest.read_text()).get("source", source)
+            except (OSError, UnicodeDecodeError, ValueError, AttributeError) as e:
+                raise UserError(f"{manifest}: damaged corpus manifest ({type(e).__name__})") from None
+            if found != source:
+                raise UserError(f"{folder}: a corpus of {found!r}, not of {source!r}")
+            return folder
+    raise UserError(f"{corpus}: no finished {source} corpus here (no manifest.json in {corpus / source} or {corpus})")
