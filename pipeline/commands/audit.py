@@ -325,7 +325,7 @@ class Audit:
 def run_audit(source: str, corpus: Path, raw: Path | None = None) -> Audit:
     audit = Audit(source)
     texts: dict[str, str] = {}
-    for doc in read_corpus(corpus_folder(corpus, source)):
+    for doc in read_corpus(corpus_folder(corpus, source, same_source=False)):
         audit.documents += 1
         found = residue(source, doc.text)
         if raw is not None:

@@ -10,8 +10,10 @@ from pathlib import Path
 from pipeline.common.errors import UserError
 
 
-def corpus_folder(corpus: Path, source: str) -> Path:
-    """The folder holding `source`'s manifest.json: `corpus/<source>` or `corpus` itself."""
+def corpus_folder(corpus: Path, source: str, same_source: bool = True) -> Path:
+    """The folder holding `source`'s manifest.json: `corpus/<source>` or `corpus` itself. With
+    `same_source` off, a manifest of another source is taken too (`pipeline audit` reads corpora
+    of any source by one source's rules)."""
     for folder in (corpus / source, corpus):
         manifest = folder / "manifest.json"
         if manifest.exists():
@@ -19,7 +21,7 @@ def corpus_folder(corpus: Path, source: str) -> Path:
                 found = json.loads(manifest.read_text()).get("source", source)
             except (OSError, UnicodeDecodeError, ValueError, AttributeError) as e:
                 raise UserError(f"{manifest}: damaged corpus manifest ({type(e).__name__})") from None
-            if found != source:
+            if same_source and found != source:
                 raise UserError(f"{folder}: a corpus of {found!r}, not of {source!r}")
             return folder
     raise UserError(f"{corpus}: no finished {source} corpus here (no manifest.json in {corpus / source} or {corpus})")
