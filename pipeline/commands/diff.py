@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from pipeline.commands.remove import REMOVALS
 from pipeline.common.errors import UserError
 from pipeline.corpus.folder import corpus_folder
 from pipeline.engine.shards import count_rows, id_hashes, string_offsets, unreadable_shard, verified_shard_paths
@@ -50,6 +51,22 @@ class Side:
     text_hashes: np.ndarray  # uint64, in the order of id_hashes
     dropped_shards: list[Path] = field(default_factory=list)  # empty: the run had no --keep-dropped
     keep_dropped: bool = False
+    removed: dict[str, str] = field(default_factory=dict)  # id -> when `pipeline remove` took it out
+
+
+def _removals(folder: Path) -> dict[str, str]:
+    """The ids `pipeline remove` took out of this corpus (removals.jsonl), with when."""
+    path = folder / REMOVALS
+    if not path.exists():
+        return {}
+    removed: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            record = json.loads(line)
+            removed.update(dict.fromkeys(record["removed"], record["at"]))
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{path}: line {number} is not a removal record") from None
+    return removed
 
 
 def open_side(name: str, corpus: Path, source: str) -> Side:
@@ -59,7 +76,8 @@ def open_side(name: str, corpus: Path, source: str) -> Side:
     ids, texts = _fingerprints(paths)
     manifest = json.loads((folder / "manifest.json").read_text())
     dropped = [folder / name for name in manifest.get("dropped_shards", [])]
-    return Side(name, folder, stats, paths, ids, texts, dropped, bool(dropped) or _planned_keep_dropped(folder))
+    return Side(name, folder, stats, paths, ids, texts, dropped, bool(dropped) or _planned_keep_dropped(folder),
+                _removals(folder))
 
 
 def _read_stats(path: Path) -> dict:
@@ -176,9 +194,11 @@ def examples(diff: Diff) -> dict[str, list[dict]]:
     dropped = {side.name: _documents(side.dropped_shards, wanted, ("id", "text", "drop_stage", "drop_reason"))
                for side in (diff.a, diff.b)}
 
-    def fate(side: Side, key: int) -> str:
+    def fate(side: Side, key: int, doc_id: str) -> str:
         if key in kept[side.name]:
             return "kept"
+        if doc_id in side.removed:
+            return f"removed by `pipeline remove` at {side.removed[doc_id]}"
         if key in dropped[side.name]:
             doc = dropped[side.name][key]
             return f"dropped by {doc['drop_stage']} ({doc['drop_reason']})"
@@ -189,7 +209,7 @@ def examples(diff: Diff) -> dict[str, list[dict]]:
         shown[name] = []
         for key in keys.tolist():
             doc = kept["b" if name == "added" else "a"][key]
-            entry = {"id": doc["id"], "a": fate(diff.a, key), "b": fate(diff.b, key)}
+            entry = {"id": doc["id"], "a": fate(diff.a, key, doc["id"]), "b": fate(diff.b, key, doc["id"])}
             if name == "changed":
                 text_a, text_b = doc["text"], kept["b"][key]["text"]
                 at = len(os.path.commonprefix([text_a, text_b]))

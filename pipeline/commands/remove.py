@@ -123,12 +123,14 @@ def plan_removal(folder: Path, ids: list[str], ids_file: Path) -> dict:
     listed = pa.array(ids, pa.string())
     manifest = json.loads((folder / "manifest.json").read_text())
     kept_paths = verified_shard_paths(folder)  # a damaged shard is refused before anything is written
+    recorded = {entry["file"]: entry["sha256"] for entry in manifest["shards"] if "sha256" in entry}
     paths = [(p.name, p) for p in kept_paths] + [(name, folder / name) for name in manifest.get("dropped_shards", [])]
     rewrites: list[Rewrite] = []
     for name, path in paths:
         found = find_listed(path, listed)
-        if found:
-            rewrites.append(Rewrite(name, file_sha256(path), found, write_without(path, listed)))
+        if found:  # a kept shard's sha256 was just checked against the manifest's; a dropped one has none there
+            sha256 = recorded.get(name) or file_sha256(path)
+            rewrites.append(Rewrite(name, sha256, found, write_without(path, listed)))
     removed_kept = sum(len(r.removed) for r in rewrites if "/" not in r.file)
     found_ids = {i for r in rewrites for i in r.removed}
     stats = json.loads((folder / "stats.json").read_text())
@@ -265,6 +267,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.tokens:  # a wrong --tokens is found before the corpus changes
+        token_root(Path(args.tokens), args.source)
     folder, journal = remove_documents(args.source, Path(args.corpus), Path(args.ids))
     log = journal["log"]
     in_kept = sum(n for name, n in log["shards"].items() if "/" not in name)

@@ -4,6 +4,7 @@ both corpora's Arrow shards (and the dropped/ shards of --keep-dropped) with pya
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -133,3 +134,16 @@ def test_a_folder_that_is_not_a_corpus_of_the_source_is_one_line(builds: Path, a
     result = pipeline("diff", *args, cwd=builds)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"pipeline: error: {message}")
+
+
+def test_a_document_taken_out_by_pipeline_remove_says_so(builds: Path, tmp_path: Path) -> None:
+    shutil.copytree(builds / "a", tmp_path / "taken")
+    doc_id = sorted(texts(builds / "a"))[0]
+    (tmp_path / "ids.txt").write_text(doc_id + "\n")
+    assert pipeline("remove", "c4", "--corpus", "taken", "--ids", "ids.txt", cwd=tmp_path).returncode == 0
+    report = json.loads(pipeline("diff", "c4", "--a", str(builds / "a"), "--b", "taken", "--json", cwd=tmp_path).stdout)
+    assert (report["added"], report["removed"], report["changed"]) == (0, 1, 0)
+    (example,) = report["examples"]["removed"]
+    logged = json.loads((tmp_path / "taken" / "c4" / "removals.jsonl").read_text())
+    assert (example["id"], example["a"]) == (doc_id, "kept")
+    assert example["b"] == f"removed by `pipeline remove` at {logged['at']}"

@@ -107,6 +107,9 @@ def test_removal_rewrites_only_the_shards_that_hold_the_ids(work: Path) -> None:
     assert log["shards"] == {shards[1].name: 2, "dropped/shard-00000.arrow": 1}
 
     assert cli("pipeline", "verify", "c4", "--corpus", "corpus", cwd=work).returncode == 0
+    assert cli("pipeline", "stats", "c4", "--corpus", "corpus", cwd=work).stdout.splitlines()[0] == \
+        f"c4: kept {kept} of {stats['documents_read']} documents (the run kept {kept + 2}; 2 removed since, see " \
+        "removals.jsonl)"
     # A rerun of the run finds it complete: nothing is run again, nothing removed comes back.
     rerun = cli("pipeline", *RUN, cwd=work)
     assert rerun.returncode == 0 and "(already complete)" in rerun.stdout, rerun.stderr
