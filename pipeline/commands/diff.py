@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from tqdm import tqdm
 
 from pipeline.commands.remove import REMOVALS
 from pipeline.common.errors import UserError
@@ -73,7 +74,7 @@ def open_side(name: str, corpus: Path, source: str) -> Side:
     folder = corpus_folder(corpus, source)
     stats = _read_stats(folder / "stats.json")
     paths = verified_shard_paths(folder)
-    ids, texts = _fingerprints(paths)
+    ids, texts = _fingerprints(paths, f"{name} ({folder})")
     manifest = json.loads((folder / "manifest.json").read_text())
     dropped = [folder / name for name in manifest.get("dropped_shards", [])]
     return Side(name, folder, stats, paths, ids, texts, dropped, bool(dropped) or _planned_keep_dropped(folder),
@@ -119,16 +120,20 @@ def text_hashes(texts: pa.Array) -> np.ndarray:
     return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
-def _fingerprints(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+def _fingerprints(paths: list[Path], label: str) -> tuple[np.ndarray, np.ndarray]:
     total = sum(map(count_rows, paths))
     ids = np.empty(total, dtype=np.uint64)
     texts = np.empty(total, dtype=np.uint64)
     filled = 0
-    for batch in _batches(paths):
-        rows = batch.num_rows
-        ids[filled:filled + rows] = id_hashes(batch.column("id"))
-        texts[filled:filled + rows] = text_hashes(batch.column("text"))
-        filled += rows
+    # disable=None: a bar on a terminal only, never in a log or a pipe
+    with tqdm(total=total, unit=" docs", unit_scale=True, desc=f"hashing {label}", disable=None,
+              mininterval=1.0) as bar:
+        for batch in _batches(paths):
+            rows = batch.num_rows
+            ids[filled:filled + rows] = id_hashes(batch.column("id"))
+            texts[filled:filled + rows] = text_hashes(batch.column("text"))
+            filled += rows
+            bar.update(rows)
     order = np.argsort(ids, kind="stable")
     return ids[order], texts[order]
 

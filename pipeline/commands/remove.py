@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from tqdm import tqdm
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
@@ -126,7 +127,7 @@ def plan_removal(folder: Path, ids: list[str], ids_file: Path) -> dict:
     recorded = {entry["file"]: entry["sha256"] for entry in manifest["shards"] if "sha256" in entry}
     paths = [(p.name, p) for p in kept_paths] + [(name, folder / name) for name in manifest.get("dropped_shards", [])]
     rewrites: list[Rewrite] = []
-    for name, path in paths:
+    for name, path in tqdm(paths, unit=" shards", desc="looking for the ids", disable=None, mininterval=1.0):
         found = find_listed(path, listed)
         if found:  # a kept shard's sha256 was just checked against the manifest's; a dropped one has none there
             sha256 = recorded.get(name) or file_sha256(path)
@@ -204,6 +205,8 @@ def remove_documents(source: str, corpus: Path, ids_file: Path) -> tuple[Path, d
     folder = corpus_folder(corpus, source)
     with corpus_run_folder(folder).lock():
         finish_removal(folder)  # one killed midway
+        for stray in [*folder.glob(f"*{TEMPORARY}"), *folder.glob(f"dropped/*{TEMPORARY}")]:
+            stray.unlink()  # written by a removal killed before its journal: never renamed into place
         journal = plan_removal(folder, ids, ids_file)
         write_json_atomic(folder / "_work" / JOURNAL, journal)
         finish_removal(folder)

@@ -184,6 +184,7 @@ def test_a_removal_killed_before_recording_is_finished_by_the_next_one(work: Pat
     # What a removal killed after writing its journal leaves: new shards under temporary names.
     write_json_atomic(corpus / "_work" / JOURNAL, plan_removal(corpus, [first], work / "ids.txt"))
     assert cli("pipeline", "verify", "c4", "--corpus", "corpus", cwd=work).returncode == 0  # nothing renamed yet
+    (corpus / "shard-00002.arrow.removing").write_bytes(b"half")  # killed before its journal: never renamed
     (work / "none.txt").write_text("# nothing this time\n")
     assert cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "none.txt", cwd=work).returncode == 0
     assert first not in read_ids_of(corpus / "shard-00000.arrow")
