@@ -81,6 +81,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# A headless browser for the test that renders `pipeline report`'s page (tests/pipeline/commands/
+# test_report.py). Optional: herd never runs it, and where the distribution has no such package
+# (Ubuntu ships chromium as a snap) the test skips with its reason.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "install: apt package chromium (optional: the report test's headless browser)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } 2>/dev/null ||
+    echo "install: chromium is not available here; tests/pipeline/commands/test_report.py will skip its browser test"
+fi
 
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 

@@ -14,6 +14,7 @@ Rebuild the LLaMA-1 pretraining corpus. Typical use on a fresh checkout:
   pipeline run all                run every source's stages: data/raw/<source> -> data/corpus/<source>
   pipeline stats                  what each stage kept and dropped, and why
   pipeline verify                 check every shard against the sha256 in its manifest.json
+  pipeline report all             one HTML page: stages, lengths, scores, residue, dropped examples
 
 Rerunning `pipeline run` resumes: finished tasks are skipped and the output is identical.
 """
@@ -27,6 +28,8 @@ COMMANDS = [
     Command("models", "pipeline.commands.models", "train the perplexity LM or the Wikipedia-reference classifier"),
     Command("audit", "pipeline.commands.audit", "count markup left in a corpus and raw prose missing from it"),
     Command("mix", "pipeline.commands.mix", "show what a mixture draws from each source (the paper's Table 1)"),
+    Command("plan", "pipeline.commands.plan", "project a build's CPU, memory, disk and download cost from a sample"),
+    Command("report", "pipeline.commands.report", "one self-contained HTML page showing a finished corpus"),
     Command("diff", "pipeline.commands.diff", "compare two corpora of one source: documents added, removed, changed"),
     Command("remove", "pipeline.commands.remove", "take listed documents out of a corpus and its token shards"),
 ]

@@ -4,7 +4,8 @@ raw input missing from it.
     pipeline audit wikipedia --corpus data/corpus [--raw data/raw/wikipedia] [--max-residue 0.0]
 
 Residue: patterns a clean document never holds, counted per document: wiki markup (`<ref`,
-`{|`, `''`, `[[`, `{{`, `&nbsp;`, `thumb|`, orphaned "(;" and ", )"), LaTeX internals and
+`{|`, `''`, `[[`, `{{`, `&nbsp;`, `thumb|`, orphaned "(;" and ", )", a line that opens with the
+`fr:Paris` of an interlanguage link), LaTeX internals and
 definitions for arXiv (and, with --raw, every control word the paper itself defines, plus
 control words that appear in no file of the paper: made by expansion), Gutenberg header and
 licence markers and carriage returns for books. Inline TeX that the Wikipedia cleaner keeps on
@@ -54,6 +55,7 @@ from pipeline.formats.files import decode_utf8_or_latin1, read_capped
 from pipeline.formats.mediawiki import DumpError, read_prolog
 from pipeline.formats.multistream import open_dump
 from pipeline.formats.xml import SAFE_PARSER_OPTIONS
+from pipeline.text.wikipedia_languages import WIKIPEDIA_LANGUAGE_CODES
 
 SOURCES = ("wikipedia", "arxiv", "books")
 EXAMPLES = 3
@@ -78,6 +80,12 @@ WIKI_RESIDUE = {
     "__MAGIC__": re.compile(r"__[A-ZА-Я]{3,}__"),
     "(; debris": re.compile(r"\(\s*[;,]"),
     ", ) debris": re.compile(r"[;,]\s*\)"),
+    # What an interlanguage link left as text looks like: a line that is or starts with
+    # `code:Title` ("fr:Paris"). Lower-case as editors write them; "SQL:2003" or "UA:Культура"
+    # hold no Wikipedia's code, and "en: English" (a space after the colon) is prose. A line
+    # opening with an inline `[[:fr:Paris]]` link is counted too: rare, and worth a look.
+    "xx:Title": re.compile(rf"^(?:{'|'.join(map(re.escape, sorted(WIKIPEDIA_LANGUAGE_CODES)))}):[^\s:]",
+                           re.MULTILINE),
 }
 WIKI_TEX = re.compile(r"\$[^$\n]+\$")  # formulas the cleaner keeps as `$TeX$`
 ARXIV_RESIDUE = {
@@ -386,8 +394,13 @@ def _paper_residue(text: str, paper: Paper) -> Counter[str]:
     return found
 
 
+def residue_names(source: str) -> list[str]:
+    """The residue classes counted for a source, in the order reports list them."""
+    return list(RESIDUE[source]) + (["user macro left", "control word made"] if source == "arxiv" else [])
+
+
 def format_audit(audit: Audit) -> str:
-    names = list(RESIDUE[audit.source]) + (["user macro left", "control word made"] if audit.source == "arxiv" else [])
+    names = residue_names(audit.source)
     width = max(len(n) for n in names) + 2
     lines = [(f"{audit.source}: {audit.documents:,} documents, {audit.with_residue:,} with residue "
               f"({audit.residue_share:.2%})"), f"{'residue':<{width}}{'documents':>10}{'occurrences':>13}  example"]

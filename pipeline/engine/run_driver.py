@@ -28,6 +28,7 @@ from pipeline.common.files import read_json, with_path, write_json_atomic
 from pipeline.engine.run_folder import WORK, RunFolder
 from pipeline.engine.run_record import COMPLETE, WRITTEN, moves, reconcile
 from pipeline.engine.runner import Progress, RunSpec, TaskResult
+from pipeline.engine.resources import children_peak_rss_bytes, measure_phase
 from pipeline.engine.shards import repeated_ids
 from pipeline.engine.stage import GlobalStage, StageStats
 from pipeline.engine.supervisor import Failure
@@ -158,10 +159,13 @@ def _merge_artefact(spec: RunSpec, pass_index: int) -> None:
     assert isinstance(collector, GlobalStage)
     partials = [spec.task_dir(pass_index, t) / "partial" for t in range(spec.tasks)]
     try:
-        collector.merge(partials, artefact)
+        with measure_phase() as phase:
+            collector.merge(partials, artefact)
     except OSError as e:
         raise with_path(e, artefact) from e  # the stage's own writes name no file
-    done.touch()
+    # What the merge cost, kept with its marker (a resumed run does not merge again): timings.json
+    # lists it, and `pipeline plan` projects it.
+    write_json_atomic(done, {"stage": collector.name, **phase.to_json()})
 
 
 def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float, failures: list[Failure]) -> RunReport:
@@ -194,7 +198,7 @@ def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float, failures
         manifest["dropped_shards"] = [f"dropped/{m.dst.name}" for m in dropped_moves]
     write_json_atomic(spec.output / "manifest.json", manifest)
     write_json_atomic(spec.output / "stats.json", stats)
-    timings = _timings(results, seconds)
+    timings = _timings(spec, results, seconds)
     # Workers lost on the way: not in stats.json, which must not depend on them.
     timings["workers_lost"] = [{"reason": f.reason, "how": f.how} for f in failures]
     write_json_atomic(spec.output / "timings.json", timings)
@@ -233,12 +237,21 @@ def merge_stats(spec: RunSpec, results: Iterable[TaskResult]) -> dict:
     }
 
 
-def _timings(results: list[TaskResult], seconds: float) -> dict:
+def _timings(spec: RunSpec, results: list[TaskResult], seconds: float) -> dict:
     per_stage: dict[str, float] = {}
     for r in results:
         for st in r.stats:
             per_stage[st.name] = per_stage.get(st.name, 0.0) + st.seconds
-    return {"wall_seconds": round(seconds, 3), "stage_cpu_seconds": {k: round(v, 3) for k, v in per_stage.items()}}
+    merges = []
+    for pass_index in range(len(spec.passes()) - 1):
+        done = spec.artefact(pass_index).with_name(spec.artefact(pass_index).name + ".done")
+        try:
+            merges.append(read_json(done))
+        except (OSError, ValueError):  # an empty marker of an earlier herd: no measurement
+            continue
+    return {"wall_seconds": round(seconds, 3), "stage_cpu_seconds": {k: round(v, 3) for k, v in per_stage.items()},
+            # The local executor's workers are this process's children: the largest one's peak.
+            "worker_peak_rss_bytes": children_peak_rss_bytes(), "merges": merges}
 
 
 def _read_stats(spec: RunSpec) -> dict:

@@ -2,7 +2,10 @@
 
 Thresholds follow RedPajama's GitHub recipe: drop a file whose longest line exceeds 1000
 characters (minified or generated code), whose mean line length exceeds 100, or whose
-fraction of alphanumeric characters is below 0.25 (data blobs, ASCII art).
+fraction of alphanumeric characters is below 0.25 (data blobs, ASCII art). The measures are
+RedPajama's too, so the thresholds mean what they meant there: lines are `str.splitlines()`,
+and the mean line length is the file's length over its number of lines, line breaks counted.
+The extension whitelist holds every extension RedPajama keeps, and more.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ LANGUAGES: dict[str, str] = {
     "ex": "Elixir", "exs": "Elixir",
     "erl": "Erlang",
     "f": "Fortran", "f77": "Fortran", "f90": "Fortran", "f95": "Fortran", "f03": "Fortran", "f08": "Fortran",
-    "for": "Fortran",
+    "for": "Fortran", "fpp": "Fortran",
     "go": "Go",
     "groovy": "Groovy", "gradle": "Groovy",
     "hs": "Haskell",
@@ -43,15 +46,16 @@ LANGUAGES: dict[str, str] = {
     "md": "Markdown", "markdown": "Markdown", "rst": "reStructuredText",
     "m": "Objective-C", "mm": "Objective-C",
     "ml": "OCaml", "mli": "OCaml",
-    "php": "PHP",
-    "pl": "Perl", "pm": "Perl",
-    "ps1": "PowerShell", "psm1": "PowerShell",
+    "php": "PHP", "php3": "PHP", "php4": "PHP", "php5": "PHP", "phps": "PHP", "phpt": "PHP",
+    "pl": "Perl", "pm": "Perl", "pod": "Perl", "perl": "Perl",
+    "ps1": "PowerShell", "psm1": "PowerShell", "psd1": "PowerShell",
     "py": "Python", "pyi": "Python",
     "r": "R",
     "rb": "Ruby",
     "rs": "Rust",
     "scala": "Scala",
-    "sh": "Shell", "bash": "Shell", "zsh": "Shell",
+    "sh": "Shell", "bash": "Shell", "zsh": "Shell", "command": "Shell",
+    "smali": "Smali",
     "sql": "SQL",
     "swift": "Swift",
     "tex": "TeX",
@@ -103,10 +107,12 @@ NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 def line_stats(text: str) -> tuple[int, float, float]:
-    """(longest line, mean line length, fraction of alphanumeric characters)."""
+    """(longest line, mean line length, fraction of alphanumeric characters), as RedPajama
+    measures them: the mean is `len(text) / len(lines)`, so each line's break counts in it
+    (a file of 100 lines of 99 characters has a mean of 100, not 99)."""
     lengths = [len(line) for line in text.splitlines()] or [0]
     alnum = len(NOT_ALNUM.sub("", text))  # a C loop; a Python loop over characters is 10x slower
-    return max(lengths), sum(lengths) / len(lengths), alnum / max(1, len(text))
+    return max(lengths), len(text) / len(lengths), alnum / max(1, len(text))
 
 
 class CodeQuality(Filter):

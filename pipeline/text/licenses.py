@@ -10,6 +10,15 @@ Software Foundation, either version 3 ..."), and the notice only in a file that 
 licence text (a licence's own text quotes other licences' names and versions).
 `SPDX-License-Identifier:` lines win over wording.
 
+Some licences hold the wording of another: ZPL-2.1, Apache-1.1, OpenSSL, BSD-2-Clause-Patent
+and BSD-3-Clause-Clear have BSD's "Redistribution and use in source and binary forms"; NCSA,
+MIT-0, JSON and X11 MIT's "Permission is hereby granted, free of charge" (BSL-1.0 nearly: "to
+any person or organization"); curl ISC's grant. Each of those is told by a sentence only it has
+(its title, its patent grant, its advertising clause), and the MIT, ISC or BSD wording next to
+that sentence is its own, not a second licence: a ZPL text is ZPL-2.1, never BSD-3-Clause. Only
+MIT, BSD-2/3-Clause and Apache-2.0 pass the paper's filter, so a licence that merely resembles
+one must not be reported as one.
+
 A file can hold several licences (dual-licensed projects paste MIT and Apache-2.0 into one
 LICENSE): `detect_licenses` returns them all in order of appearance, and `choose_license`
 picks the one a user may take. Results are SPDX identifiers; `unknown` when nothing matches.
@@ -18,6 +27,7 @@ picks the one a user may take. Results are SPDX identifiers; `unknown` when noth
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 UNKNOWN = "unknown"
 PERMISSIVE = ("MIT", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0")  # the paper's Apache, BSD and MIT
@@ -38,12 +48,23 @@ ALIASES = {
     "lgpl-2.1": "LGPL-2.1",
     "lgpl-3.0": "LGPL-3.0",
     "agpl-3.0": "AGPL-3.0",
+    "mpl-1.1": "MPL-1.1",
     "mpl-2.0": "MPL-2.0",
     "epl-1.0": "EPL-1.0",
+    "epl-2.0": "EPL-2.0",
     "isc": "ISC",
     "unlicense": "Unlicense",
     "cc0-1.0": "CC0-1.0",
     "artistic-2.0": "Artistic-2.0",
+    "zpl-2.1": "ZPL-2.1",
+    "psf-2.0": "PSF-2.0",
+    "python-2.0": "PSF-2.0",
+    "bsd-2-clause-patent": "BSD-2-Clause-Patent",
+    "bsd-3-clause-clear": "BSD-3-Clause-Clear",
+    "bsl-1.0": "BSL-1.0",
+    "mit-0": "MIT-0",
+    "0bsd": "0BSD",
+    "ncsa": "NCSA",
 }
 _SPDX = re.compile(r"spdx-license-identifier:[ \t]*([^\n]*)")
 _SPDX_ID = re.compile(r"[a-z0-9.+-]+")
@@ -58,17 +79,55 @@ _GNU_NOTICE = re.compile(
     rf"{_GNU},? (?:as published by the free software foundation[,;]? )?(?:either )?(?:version |v)(\d(?:\.\d)?)")
 _GNU_IDS = {"": "GPL", "affero ": "AGPL", "lesser ": "LGPL", "library ": "LGPL"}
 
-# Wording that only the licence's own text holds, each with its SPDX id.
+# Wording that only the licence's own text holds, each with its SPDX id ("{}" takes the version
+# the pattern captures).
 _WORDING = [
     (re.compile(r"apache license,? version 2\.0"), "Apache-2.0"),
-    (re.compile(r"mozilla public license,? (?:version |v\. ?)2\.0"), "MPL-2.0"),
-    (re.compile(r"eclipse public license,? (?:version |v\. ?)?1\.0"), "EPL-1.0"),
-    (re.compile(r"permission is hereby granted, free of charge, to any"), "MIT"),
+    (re.compile(r"mozilla public license,?(?: -)? (?:version |v\.? ?)(1\.0|1\.1|2\.0)"), "MPL-{}"),
+    (re.compile(r"eclipse public license,?(?: -)? (?:version |v\.? ?)?([12]\.0)"), "EPL-{}"),
+    (re.compile(r"this is free and unencumbered software released into the public domain"), "Unlicense"),
+    (re.compile(r"\bcc0 1\.0 universal"), "CC0-1.0"),
+    (re.compile(r"python software foundation license,? version 2|\bpsf hereby grants licensee"), "PSF-2.0"),
+    # Boost's grant is MIT's but "to any person or organization": not counted as MIT's (below).
+    (re.compile(r"boost software license"), "BSL-1.0"),
+]
+# Wording other licences' texts hold too (see the module's docstring): MIT's grant (not Boost's
+# "to any person or organization"), ISC's, and BSD's first line, whose clauses tell 2, 3 or 4.
+_SHARED_WORDING = [
+    (re.compile(r"permission is hereby granted, free of charge, to any(?! person or organization)"), "MIT"),
     (re.compile(r"permission to use, copy, modify, (?:and/or|and) distribute this software for any purpose "
                 r"with or without fee is hereby granted, provided that the above copyright notice"), "ISC"),
-    (re.compile(r"this is free and unencumbered software released into the public domain"), "Unlicense"),
     (re.compile(r"redistribution and use in source and binary forms"), "BSD"),
 ]
+# Licences whose text holds shared wording, by a sentence only they have: (pattern, SPDX id,
+# the shared wording their text holds, whether the sentence alone names the licence). A clause
+# that some licences add to MIT or ISC (the advertising clause) names a licence only next to them.
+_OWNING_WORDING = [
+    (re.compile(r"zope public license \(zpl\) version 2\.1|does not give you the right to use servicemarks"),
+     "ZPL-2.1", "BSD", True),
+    (re.compile(r"apache (?:software )?license,? version (1\.[01])"), "Apache-{}", "BSD", True),
+    (re.compile(r"the following acknowledge?ment: \W*this product includes software developed by the apache "
+                r"software foundation"), "Apache-1.1", "BSD", True),
+    (re.compile(r"for use in the openssl toolkit"), "OpenSSL", "BSD", True),
+    (re.compile(r"each copyright holder and contributor hereby grants to those receiving rights under this "
+                r"license"), "BSD-2-Clause-Patent", "BSD", True),
+    (re.compile(r"no express or implied licenses to any party's patent rights are granted by this license"),
+     "BSD-3-Clause-Clear", "BSD", True),
+    (re.compile(r"in the design, construction, operation or maintenance of any nuclear facility"),
+     "BSD-3-Clause-No-Nuclear-License", "BSD", True),
+    (re.compile(r"university of illinois/ncsa open source license|to deal with the software without restriction"),
+     "NCSA", "MIT", True),
+    (re.compile(r"furnished to do so\. the software is provided"), "MIT-0", "MIT", False),
+    (re.compile(r"the software shall be used for good, not evil"), "JSON", "MIT", False),
+    (re.compile(r"except as contained in this notice, the name of"), "X11", "MIT", False),
+    (re.compile(r"except as contained in this notice, the name of"), "curl", "ISC", False),
+]
+# Conditions that take away what the licence beside them grants: Apache-2.0 (or MIT) with the
+# Commons Clause forbids selling the software, so the file's licence is no longer Apache-2.0.
+_RESTRICTIONS = [(re.compile(r"commons clause\W*license condition"), "Commons-Clause")]
+# How far (in characters of the flattened text) a licence's own sentence sits from the shared
+# wording it owns: the longest of these texts (BSD-2-Clause-Patent, ZPL-2.1) is under 2,600.
+_OWNING_REACH = 3_000
 # A BSD text's clauses end at the disclaimer; which clauses it has tells 2, 3 or 4.
 _BSD_DISCLAIMER = re.compile(r"this software is provided by|the software is provided")
 
@@ -101,6 +160,38 @@ def _bsd_variant(text: str, start: int) -> str:
     return "BSD-2-Clause"
 
 
+def _spdx_id(template: str, match: re.Match[str]) -> str:
+    """"MPL-{}" with the version the pattern captured ("MPL-2.0"); a fixed id as it is."""
+    return template.format(match.group(1)) if "{}" in template else template
+
+
+def _owned_wording(t: str) -> list[tuple[int, str]]:
+    """The licences told by a sentence of their own that also hold shared wording (see
+    `_OWNING_WORDING`), with the shared wording each owns; the rest is found as usual."""
+    shared = [(m.start(), m.end(), kind) for pattern, kind in _SHARED_WORDING for m in pattern.finditer(t)]
+    starts_by_kind = {kind: [start for start, _, k in shared if k == kind] for _, kind in _SHARED_WORDING}
+    owned: set[int] = set()  # starts of shared wording that belongs to another licence
+    found: list[tuple[int, str]] = []
+    for pattern, template, kind, names_alone in _OWNING_WORDING:
+        for m in pattern.finditer(t):
+            mine = _nearest(starts_by_kind[kind], m.start())
+            if mine is not None:
+                owned.add(mine)
+            if mine is not None or names_alone:
+                found.append((m.start() if mine is None else min(m.start(), mine), _spdx_id(template, m)))
+    for start, end, kind in shared:
+        if start not in owned:
+            found.append((start, _bsd_variant(t, end) if kind == "BSD" else kind))
+    return found
+
+
+def _nearest(starts: list[int], position: int) -> int | None:
+    """The one of the sorted `starts` nearest to `position`, within `_OWNING_REACH`."""
+    i = bisect_left(starts, position)
+    near = [start for start in starts[max(i - 1, 0): i + 1] if abs(start - position) <= _OWNING_REACH]
+    return min(near, key=lambda start: abs(start - position), default=None)
+
+
 def detect_licenses(text: str) -> list[str]:
     """The SPDX ids of the licences this text holds, in order of appearance (may be empty)."""
     lower = text.lower()
@@ -111,11 +202,14 @@ def detect_licenses(text: str) -> list[str]:
         return list(dict.fromkeys(x for x in ids if x != UNKNOWN)) or [UNKNOWN]
     t = " ".join(lower.split())
     found = [(m.start(), _gnu_id(m.group(1), m.group(2))) for m in _GNU_TITLE.finditer(t)]
-    for pattern, spdx_id in _WORDING:
-        for m in pattern.finditer(t):
-            found.append((m.start(), _bsd_variant(t, m.end()) if spdx_id == "BSD" else spdx_id))
+    for pattern, template in _WORDING:
+        found.extend((m.start(), _spdx_id(template, m)) for m in pattern.finditer(t))
+    found.extend(_owned_wording(t))
     if not found:  # no licence text, perhaps the notice that applies a GNU licence
         found = [(m.start(), _gnu_id(m.group(1), m.group(2))) for m in _GNU_NOTICE.finditer(t)]
+    restrictions = [(m.start(), spdx_id) for pattern, spdx_id in _RESTRICTIONS for m in pattern.finditer(t)]
+    if restrictions:
+        found = [(start, spdx_id) for start, spdx_id in found if spdx_id not in PERMISSIVE] + restrictions
     return list(dict.fromkeys(spdx_id for _, spdx_id in sorted(found)))
 
 

@@ -3,9 +3,11 @@ formatting machinery.
 
 Removed: templates that are machinery (infoboxes, navboxes, citations, maintenance tags),
 tables, references, file and image links (caption included), categories, interlanguage
-links, comments, magic words, and extension tags whose content is not prose. Kept: the
-visible text of links (`[[Target|text]]` gives "text", `[[Target]]` gives "Target"), of
-external links with a label, bold/italic/list content, headings as plain lines, and the
+links (`[[fr:Paris]]`, whose prefix is a Wikipedia's language code: see
+pipeline/text/wikipedia_languages.py), comments, magic words, and extension tags whose content
+is not prose. Kept: the visible text of links (`[[Target|text]]` gives "text", `[[Target]]`
+gives "Target", `[[:fr:Paris]]` gives "fr:Paris"), of external links with a label,
+`<nowiki>` text as typed (`[[not a link]]` stays), bold/italic/list content, headings as plain lines, and the
 text of templates that put prose on the page (language, transliteration, convert, dates,
 pronunciation, quotations: see `TEMPLATE_RENDERERS`). A heading whose section ends up empty
 (typically "References" or "External links") is dropped with it.
@@ -43,6 +45,7 @@ import mwparserfromhell
 from mwparserfromhell.nodes import Argument, Comment, ExternalLink, Heading, HTMLEntity, Tag, Template, Text, Wikilink
 from mwparserfromhell.wikicode import Wikicode
 
+from pipeline.text.wikipedia_languages import WIKIPEDIA_LANGUAGE_CODES
 from pipeline.text.wikitext_unclosed import BREAK, URL_LT, neutralise_unclosed, restore_unclosed
 
 # Namespace names of files and categories in the paper's 20 languages, English aliases, and
@@ -58,8 +61,6 @@ CATEGORY_NAMESPACES = {
     "category", "kategorie", "catégorie", "categoría", "categoria", "categorie", "kategoria", "категория",
     "категорія", "kategori", "kategorija", "kategória", "категорија", "категории", "thể loại",
 }
-# Interlanguage links are `[[xx:Title]]` with a lower-case language code prefix.
-INTERLANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[a-z]{2,8})*$|^simple$")
 # Extension and HTML tags whose content is not prose: dropped with their content.
 DROPPED_TAGS = {
     "ref", "references", "table", "gallery", "timeline", "imagemap", "score", "graph", "templatestyles",
@@ -71,8 +72,8 @@ LIST_MARKERS = {"li", "dt", "dd"}
 BLOCK_TAGS = {"p", "div", "blockquote", "center", "poem", "tr", "li"}
 REMOVED = "\x01"  # marks where a node was removed until the punctuation around it is tidied
 HEADING_MARK = "\x00"  # prefixes heading lines until empty sections are resolved
-MATH_MARK = "\x02"  # brackets the TeX of a formula so the markup sweeps leave it alone
-OWN_MARKERS = {ord(HEADING_MARK): None, ord(REMOVED): None, ord(MATH_MARK): None, ord(BREAK): None,
+VERBATIM_MARK = "\x02"  # brackets a formula's TeX and nowiki text so the markup sweeps leave them alone
+OWN_MARKERS = {ord(HEADING_MARK): None, ord(REMOVED): None, ord(VERBATIM_MARK): None, ord(BREAK): None,
                ord(URL_LT): None}
 
 MAGIC_WORD = re.compile(r"__[A-ZА-ЯЁ]+__")
@@ -99,7 +100,7 @@ LEFTOVER_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>\n]*)?/?>")
 INNER_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
 LEFTOVER_LINK = re.compile(r"\[\[([^\[\]|\n]{0,500})(?:\|([^\[\]\n]{0,2000}))?\]\]")
 LEFTOVER_EXTERNAL = re.compile(r"\[(?:https?:)?//[^\s\]]{1,2000}(?:\s([^\]\n]{0,500}))?\]")
-MATH_SPAN = re.compile(f"({MATH_MARK}[^{MATH_MARK}]*{MATH_MARK})")
+VERBATIM_SPAN = re.compile(f"({VERBATIM_MARK}[^{VERBATIM_MARK}]*{VERBATIM_MARK})")
 # `&amp;nbsp;` in the page source shows as "&nbsp;" on the page: a typo, not text.
 LEFTOVER_ENTITY = re.compile(r"&(?:nbsp|ndash|mdash|thinsp|ensp|emsp|shy|amp|quot|lt|gt|#\d{2,5}|#x[0-9a-fA-F]{2,4});")
 STRAY_BRACKETS = re.compile(r"\[\[|\]\]|\{\{|\}\}|\{\||\|\}")
@@ -130,7 +131,7 @@ def clean_wikitext(wikitext: str) -> str:
     rendered = _tidy_removals(rendered)
     lines = [SPACES.sub(" ", line).strip() for line in rendered.split("\n")]
     text = _join(_drop_empty_sections(lines))
-    return text.replace(MATH_MARK, "")
+    return text.replace(VERBATIM_MARK, "")
 
 
 def _render(code: Wikicode) -> str:
@@ -324,17 +325,30 @@ def _family_renderer(name: str) -> Renderer | None:
 
 def _render_wikilink(link: Wikilink) -> str:
     target = str(link.title).strip()
-    visible_colon = target.startswith(":")  # [[:Category:X]] is a visible link to the category page
+    # A leading colon makes a link shown in the text: `[[:Category:X]]` to the category page,
+    # `[[:fr:Paris]]` to the French article (MediaWiki shows it as "fr:Paris").
+    visible_colon = target.startswith(":")
     bare = target.lstrip(":")
-    prefix = bare.split(":", 1)[0].strip().lower() if ":" in bare else ""
-    if prefix and not visible_colon and (
-            prefix in FILE_NAMESPACES or prefix in CATEGORY_NAMESPACES or INTERLANGUAGE.match(prefix)):
+    if not visible_colon and _is_hidden_link(bare):
         return _removed(link.text, paragraph_ends=True)
     if link.text is not None:
         if "|" in str(link.text):  # options then a caption: a file link in a namespace we do not know
             return _removed(link.text, paragraph_ends=True)
         return _render(link.text)
     return bare.split("#", 1)[0] or bare.lstrip("#")
+
+
+def _link_prefix(target: str) -> str:
+    """The namespace or language prefix of a link target, lower-cased: "fr" for "FR:Paris"."""
+    return target.split(":", 1)[0].strip().lower() if ":" in target else ""
+
+
+def _is_hidden_link(target: str) -> bool:
+    """Whether `[[target]]` puts nothing in the text: a file or image (its caption goes with it),
+    a category, or an interlanguage link (MediaWiki moves it to the sidebar). Only a language
+    code of a Wikipedia makes an interlanguage link: `[[wikt:word]]` or `[[Ab:cd]]` stay links."""
+    prefix = _link_prefix(target)
+    return prefix in FILE_NAMESPACES or prefix in CATEGORY_NAMESPACES or prefix in WIKIPEDIA_LANGUAGE_CODES
 
 
 def _render_tag(tag: Tag) -> str:
@@ -345,7 +359,8 @@ def _render_tag(tag: Tag) -> str:
         source = str(tag.contents).strip() if tag.contents is not None else ""
         if not source:
             return REMOVED
-        return f"{MATH_MARK}${source}${MATH_MARK}" if name == "math" else f"{MATH_MARK}{source}{MATH_MARK}"
+        shown = f"${source}$" if name == "math" else source
+        return f"{VERBATIM_MARK}{shown}{VERBATIM_MARK}"
     if name == "br":
         return "\n"
     if name in LIST_MARKERS and tag.wiki_markup:
@@ -355,10 +370,20 @@ def _render_tag(tag: Tag) -> str:
     if name == "pre":
         return str(tag.contents)
     if name == "nowiki":
-        # `<nowiki>''</nowiki>Title<nowiki>''</nowiki>`: an editor's way to type a double quote.
-        return str(tag.contents).replace("''", '"')
+        return _render_nowiki(tag.contents)
     inner = _render(tag.contents)
     return f"\n{inner}\n" if name in BLOCK_TAGS else inner
+
+
+def _render_nowiki(contents: Wikicode) -> str:
+    """What a reader sees of `<nowiki>...</nowiki>`: the markup as typed (`[[not a link]]`,
+    `{{tmpl}}`), with character entities decoded, as MediaWiki decodes them there (the parser
+    takes only well-formed ones, `&amp;` but not `&foo;`). Bracketed so the sweeps for broken
+    markup leave it alone."""
+    text = "".join(node.normalize() if isinstance(node, HTMLEntity) else str(node) for node in contents.nodes)
+    # `<nowiki>''</nowiki>Title<nowiki>''</nowiki>`: an editor's way to type a double quote.
+    text = text.replace("''", '"')
+    return f"{VERBATIM_MARK}{text}{VERBATIM_MARK}" if text else ""
 
 
 # --- after rendering -------------------------------------------------------------------------
@@ -369,8 +394,8 @@ def _sweep_leftover_markup(text: str) -> str:
     outside the TeX of formulas."""
     if not any(mark in text for mark in ("{", "}", "[", "]", "<", "|", "&")):
         return text
-    pieces = MATH_SPAN.split(text)
-    return "".join(p if p.startswith(MATH_MARK) else _sweep(p) for p in pieces)
+    pieces = VERBATIM_SPAN.split(text)
+    return "".join(p if p.startswith(VERBATIM_MARK) else _sweep(p) for p in pieces)
 
 
 def _sweep(text: str) -> str:
@@ -422,10 +447,10 @@ def _remove_leftover_refs(text: str) -> str:
 
 def _leftover_link(match: re.Match[str]) -> str:
     target, label = match.group(1), match.group(2)
-    prefix = target.split(":", 1)[0].strip().lower() if ":" in target else ""
-    if prefix in FILE_NAMESPACES or prefix in CATEGORY_NAMESPACES or (label and "|" in label):
+    visible_colon = target.lstrip().startswith(":")
+    if (not visible_colon and _is_hidden_link(target)) or (label and "|" in label):
         return REMOVED
-    return label if label is not None else target
+    return label if label is not None else target.strip().lstrip(":")
 
 
 def _drop_table_lines(text: str) -> str:

@@ -52,6 +52,10 @@ def audit_cli(*args: str) -> subprocess.CompletedProcess[str]:
           "__MAGIC__": 1, "(; debris": 1, ", ) debris": 1}),
         ("wikipedia", "Clean prose (with a note) and $\\frac{{a}}{b}$ kept as TeX.", {}),
         ("wikipedia", "<div>a</div>", {"html tag": 2}),
+        # a line that is or opens with `code:Title` of a Wikipedia language; not mid-line, not
+        # "en: English" (a space), not a code that is no Wikipedia's ("UA:", upper case)
+        ("wikipedia", "fr:Paris\nText fr:Paris\nen: English\nUA:Культура\nbe-x-old:Парыж is\nzh-min-nan:Pa-lê",
+         {"xx:Title": 3}),
         ("books", "Text\r\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\nEnd of the Project Gutenberg EBook",
          {"\\r": 1, "*** START/END": 1, "Project Gutenberg": 2}),
         ("books", "*END*THE SMALL PRINT! see www.gutenberg.org", {"small print": 2, "gutenberg.org": 1}),

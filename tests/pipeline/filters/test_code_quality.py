@@ -34,8 +34,40 @@ def test_extension_whitelist_and_languages() -> None:
     assert f.keep(_doc(path="LICENSE")) == "extension_not_whitelisted"
 
 
+# RedPajama's GitHub whitelist (data_prep/github/github_run_filter.py), as it lists them: it
+# matches the path's end, case-sensitively (".C", "Makefile").
+REDPAJAMA_EXTENSIONS = [
+    ".asm", ".bat", ".cmd", ".c", ".h", ".cs", ".cpp", ".hpp", ".c++", ".h++", ".cc", ".hh", ".C", ".H", ".cmake",
+    ".css", ".dockerfile", ".f90", ".f", ".f03", ".f08", ".f77", ".f95", ".for", ".fpp", ".go", ".hs", ".html",
+    ".java", ".js", ".jl", ".lua", ".md", ".markdown", ".php", ".php3", ".php4", ".php5", ".phps", ".phpt", ".pl",
+    ".pm", ".pod", ".perl", ".ps1", ".psd1", ".psm1", ".py", ".rb", ".rs", ".sql", ".scala", ".sh", ".bash",
+    ".command", ".zsh", ".ts", ".tsx", ".tex", ".vb", "Dockerfile", "Makefile", ".xml", ".rst", ".m", ".smali",
+]
+
+
+def test_every_extension_redpajama_keeps_is_kept() -> None:
+    f = ExtensionFilter()
+    paths = [f"src/name{end}" if end.startswith(".") else f"src/{end}" for end in REDPAJAMA_EXTENSIONS]
+    assert [path for path in paths if f.keep(_doc(path=path)) is not True] == []
+    assert all(language_of(path) for path in paths)
+
+
 def test_line_statistics() -> None:
-    assert line_stats("ab\ncdef\n") == (4, 3.0, 6 / 8)
+    # Lines "ab" and "cdef"; 8 characters with both line breaks over 2 lines (RedPajama's mean).
+    assert line_stats("ab\ncdef\n") == (4, 4.0, 6 / 8)
+
+
+def test_mean_line_length_counts_line_breaks_as_redpajama_does() -> None:
+    q = CodeQuality()
+    # 100 characters and a break per line: RedPajama's mean 303 / 3 = 101 drops it (the mean of
+    # the line lengths alone, 100, would keep it); 99 and a break: 300 / 3 = 100, kept.
+    assert line_stats(("y" * 100 + "\n") * 3)[1] == 101.0
+    assert q.keep(_doc(("y" * 100 + "\n") * 3)) == "mean_line_length_over_100"
+    assert q.keep(_doc(("y" * 99 + "\n") * 3)) is True
+    # "\r\n" is two characters of the file: 99 + 2 per line gives 101.
+    assert q.keep(_doc(("y" * 99 + "\r\n") * 3)) == "mean_line_length_over_100"
+    # No break after the last line: (100 * 3 + 2) / 3 = 100.67.
+    assert q.keep(_doc("\n".join(["y" * 100] * 3))) == "mean_line_length_over_100"
 
 
 def test_quality_thresholds() -> None:

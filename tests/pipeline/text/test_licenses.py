@@ -3,8 +3,10 @@
 The official texts are read where this machine has them, never copied into the repository:
 Debian's /usr/share/common-licenses, the licence files installed packages ship in their
 dist-info folders, the templates of the `lice` package (test extra: it ships AGPL-3.0, ISC,
-MIT and the Apache notice), and the Unlicense stanza of a Debian copyright file. A test whose
-text is absent here is skipped and says which text and where it was looked for.
+MIT and the Apache notice), and the licence stanzas of Debian copyright files (Unlicense, ZPL-2.1,
+EPL-1.0, BSL-1.0, X11, curl, OpenSSL, BSD-4-Clause). A test whose text is absent here is skipped
+and says which text and where it was looked for. Licences installed nowhere (BSD-2-Clause-Patent,
+NCSA, MIT-0, JSON, EPL-2.0) are told by their distinguishing sentences, typed by hand.
 """
 
 from __future__ import annotations
@@ -52,13 +54,15 @@ def dist_info(distribution: str, name: str) -> Callable[[], str]:
 
 
 def debian_copyright_stanza(license_name: str) -> Callable[[], str]:
-    """A licence's text from a Debian machine-readable copyright file (indented, '.' for blank lines)."""
+    """A licence's text from a Debian machine-readable copyright file (indented, '.' for blank lines):
+    the first stanza of that name long enough to be the text, not a pointer to common-licenses."""
     def read() -> str:
         for path in sorted(glob.glob("/usr/share/doc/*/copyright")):
             text = Path(path).read_text(errors="replace")
-            stanza = re.search(rf"^License: {license_name}\n((?:[ \t].*\n)+)", text, re.MULTILINE)
-            if stanza:
-                return "\n".join("" if line.strip() == "." else line[1:] for line in stanza.group(1).splitlines())
+            for stanza in re.finditer(rf"^License: {re.escape(license_name)}\n((?:[ \t].*\n)+)", text, re.MULTILINE):
+                if stanza.group(1).count("\n") >= 8:
+                    return "\n".join("" if line.strip() == "." else line[1:]
+                                     for line in stanza.group(1).splitlines())
         pytest.skip(f"no /usr/share/doc/*/copyright holds the {license_name} text")
     return read
 
@@ -92,6 +96,21 @@ OFFICIAL_TEXTS = {
     "ISC (lice)": ("ISC", lice("isc")),
     "ISC (shellingham)": ("ISC", dist_info("shellingham", "LICENSE")),
     "Unlicense (Debian copyright)": ("Unlicense", debian_copyright_stanza("Unlicense")),
+    # Licences that are none of the four the paper keeps, several holding MIT's, ISC's or BSD's
+    # wording: each is reported as itself, never as MIT, BSD or Apache-2.0.
+    "ZPL-2.1 (Debian copyright)": ("ZPL-2.1", debian_copyright_stanza("ZPL-2.1")),
+    "PSF-2.0 (typing_extensions)": ("PSF-2.0", dist_info("typing_extensions", "LICENSE")),
+    "PSF-2.0 (aiohappyeyeballs)": ("PSF-2.0", dist_info("aiohappyeyeballs", "LICENSE")),
+    "MPL-1.1 (Debian)": ("MPL-1.1", common("MPL-1.1")),
+    "MPL-2.0 (certifi)": ("MPL-2.0", dist_info("certifi", "LICENSE")),
+    "LGPL-2.1 (multivolumefile)": ("LGPL-2.1", dist_info("multivolumefile", "LICENSE")),
+    "EPL-1.0 (Debian copyright)": ("EPL-1.0", debian_copyright_stanza("EPL-1.0")),
+    "CC0-1.0 (Debian)": ("CC0-1.0", common("CC0-1.0")),
+    "BSD-4-Clause (Debian copyright)": ("BSD-4-Clause", debian_copyright_stanza("BSD-4-clause")),
+    "BSL-1.0 (Debian copyright)": ("BSL-1.0", debian_copyright_stanza("BSL-1.0")),
+    "X11 (Debian copyright)": ("X11", debian_copyright_stanza("X11")),
+    "curl (Debian copyright)": ("curl", debian_copyright_stanza("curl")),
+    "OpenSSL (Debian copyright)": ("OpenSSL", debian_copyright_stanza("OpenSSL")),
 }
 
 
@@ -102,6 +121,64 @@ def test_official_licence_texts_are_recognised(name: str) -> None:
     # The text alone, and as a repository's LICENSE holds it: under a copyright line.
     assert detect_licenses(text) == [expected]
     assert detect_license(f"Copyright (c) 2021 Example Authors\n\n{text}") == expected
+
+
+# Licences installed nowhere here, by the sentences that tell them apart (typed by hand: short
+# phrases of each licence, with the MIT, ISC or BSD wording the licence holds).
+BSD_CLAUSES = ("Redistribution and use in source and binary forms, with or without modification, are permitted "
+               "provided that the following conditions are met: 1. Redistributions of source code must retain the "
+               "above copyright notice. 2. Redistributions in binary form must reproduce the above copyright notice.")
+MIT_GRANT = ("Permission is hereby granted, free of charge, to any person obtaining a copy of this software and "
+             "associated documentation files (the \"Software\"), to deal in the Software without restriction, "
+             "subject to the following conditions: The above copyright notice and this permission notice shall be "
+             "included in all copies or substantial portions of the Software.")
+
+
+@pytest.mark.parametrize("text, expected", [
+    (f"Zope Public License (ZPL) Version 2.1\n{BSD_CLAUSES} 3. Names of the copyright holders must not be used "
+     "to endorse or promote products derived from this software.", "ZPL-2.1"),
+    (f"{BSD_CLAUSES}\nSubject to the terms and conditions of this license, each copyright holder and contributor "
+     "hereby grants to those receiving rights under this license a perpetual, worldwide, non-exclusive, no-charge, "
+     "royalty-free, irrevocable patent license.", "BSD-2-Clause-Patent"),
+    (f"{BSD_CLAUSES} 3. Neither the name of the copyright holder nor the names of its contributors may be used to "
+     "endorse or promote products.\nNO EXPRESS OR IMPLIED LICENSES TO ANY PARTY'S PATENT RIGHTS ARE GRANTED BY "
+     "THIS LICENSE.", "BSD-3-Clause-Clear"),
+    (f"The Apache Software License, Version 1.1\n{BSD_CLAUSES} 3. The end-user documentation included with the "
+     "redistribution, if any, must include the following acknowledgment: \"This product includes software "
+     "developed by the Apache Software Foundation (http://www.apache.org/).\" 4. The names \"Apache\" must not "
+     "be used to endorse or promote products derived from this software.", "Apache-1.1"),
+    ("Eclipse Public License - v 2.0\nTHE ACCOMPANYING PROGRAM IS PROVIDED UNDER THE TERMS OF THIS ECLIPSE PUBLIC "
+     "LICENSE (\"AGREEMENT\").", "EPL-2.0"),
+    ("University of Illinois/NCSA Open Source License\nPermission is hereby granted, free of charge, to any person "
+     "obtaining a copy of this software and associated documentation files (the \"Software\"), to deal with the "
+     "Software without restriction. Neither the names of the developers may be used to endorse or promote "
+     "products.", "NCSA"),
+    ("Permission is hereby granted, free of charge, to any person obtaining a copy of this software, to deal in "
+     "the Software without restriction, and to permit persons to whom the Software is furnished to do so.\n\n"
+     "THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND.", "MIT-0"),
+    (f"{MIT_GRANT}\nThe Software shall be used for Good, not Evil.", "JSON"),
+    (f"{BSD_CLAUSES}\nYou acknowledge that this software is not designed, licensed or intended for use in the "
+     "design, construction, operation or maintenance of any nuclear facility.", "BSD-3-Clause-No-Nuclear-License"),
+    # Apache-2.0 with the Commons Clause forbids selling: no longer Apache-2.0.
+    ("\"Commons Clause\" License Condition v1.0\nThe Software is provided to you by the Licensor under the "
+     "License, as defined below, subject to the following condition.\nLicense: Apache License, Version 2.0",
+     "Commons-Clause"),
+    ("This is free and unencumbered software released into the public domain.", "Unlicense"),
+])
+def test_licences_holding_permissive_wording_are_told_apart(text: str, expected: str) -> None:
+    assert detect_licenses(text) == [expected]
+    assert detect_license(text) == expected  # the permissive wording inside is not a second licence to choose
+
+
+def test_permissive_wording_beside_another_licence_of_its_own_kind_is_kept() -> None:
+    # A ZPL text owns BSD wording, not MIT's: a project offering both keeps its MIT option.
+    zpl = f"Zope Public License (ZPL) Version 2.1\n{BSD_CLAUSES}"
+    assert detect_licenses(f"{zpl}\n\n{MIT_GRANT}") == ["ZPL-2.1", "MIT"]
+    assert detect_license(f"{zpl}\n\n{MIT_GRANT}") == "MIT"
+    # The X11 advertising clause makes MIT's grant X11's only when MIT's grant is there.
+    advertising = "Except as contained in this notice, the name of a copyright holder shall not be used in advertising."
+    assert detect_licenses(f"{MIT_GRANT}\n{advertising}") == ["X11"]
+    assert detect_licenses(advertising) == []
 
 
 def test_gpl3_is_reported_as_gpl3_not_agpl() -> None:
@@ -183,6 +260,10 @@ def test_names_from_metadata_normalise_to_spdx() -> None:
     assert [normalise_license_name(n) for n in ("mit", "Apache-2.0", "bsd-3-clause", "GPL-3.0-only", "", None,
                                                 "wtfpl")] == ["MIT", "Apache-2.0", "BSD-3-Clause", "GPL-3.0",
                                                               "unknown", "unknown", "unknown"]
+    # GitHub's keys of licences that resemble the permissive four stay themselves.
+    assert [normalise_license_name(n) for n in ("zpl-2.1", "bsd-2-clause-patent", "bsd-3-clause-clear", "mit-0",
+                                                "bsl-1.0", "mpl-1.1", "epl-2.0", "ncsa")] == [
+        "ZPL-2.1", "BSD-2-Clause-Patent", "BSD-3-Clause-Clear", "MIT-0", "BSL-1.0", "MPL-1.1", "EPL-2.0", "NCSA"]
     assert normalise_license_name(["mit"]) == "unknown" and normalise_license_name(3) == "unknown"  # type: ignore[arg-type]
 
 

@@ -89,6 +89,44 @@ def test_file_links_in_other_wikis_namespaces_and_unknown_ones_are_dropped() -> 
     assert clean_wikitext(text) == "A.\n\nB."
 
 
+@pytest.mark.parametrize("code", ["fr", "de", "simple", "be-x-old", "be-tarask", "zh-classical", "roa-rup",
+                                  "zh-min-nan", "map-bms", "nds-nl", "bat-smg", "fiu-vro", "zh-yue", "cbk-zam",
+                                  "roa-tara", "FR"])
+def test_interlanguage_links_of_every_wikipedia_code_are_removed(code: str) -> None:
+    # MediaWiki moves `[[code:Title]]` to the sidebar (prefixes are case-insensitive): the
+    # article text has nothing where it stood, with or without a label.
+    text = f"Paris is a city.\n[[{code}:Paris]]\nIt is big.[[{code}:Paris|Paris]]"
+    assert clean_wikitext(text) == "Paris is a city.\n\nIt is big."
+
+
+def test_a_leading_colon_makes_an_interlanguage_link_text() -> None:
+    # `[[:fr:Paris]]` is an inline link to the French article: MediaWiki shows "fr:Paris", or the label.
+    text = "See [[:fr:Paris]] and [[:be-x-old:Парыж|the Belarusian article]]."
+    assert clean_wikitext(text) == "See fr:Paris and the Belarusian article."
+
+
+def test_prefixes_that_are_no_wikipedia_language_stay_as_links() -> None:
+    # `wikt:` is an interwiki link shown in the text; "Star Wars: Episode I" a title with a colon.
+    text = "A [[wikt:word]], [[Star Wars: Episode I]] and [[xyz:Thing|thing]]."
+    assert clean_wikitext(text) == "A wikt:word, Star Wars: Episode I and thing."
+
+
+@pytest.mark.parametrize(
+    "wikitext, plain",
+    [
+        ("Write <nowiki>[[not a link]]</nowiki> here.", "Write [[not a link]] here."),
+        ("Write <nowiki>{{tmpl}}</nowiki> here.", "Write {{tmpl}} here."),
+        ("A table opens with <nowiki>{|</nowiki> and a ref with <nowiki><ref></nowiki>.",
+         "A table opens with {| and a ref with <ref>."),
+        # entities are decoded there as everywhere; `&foo;` is no entity and shows as typed
+        ("<nowiki>&lt;br&gt; &amp;amp; &#91;x&#93; &foo;</nowiki>", "<br> &amp; [x] &foo;"),
+        ("x<nowiki/>y and <nowiki></nowiki>z", "xy and z"),
+    ],
+)
+def test_nowiki_text_is_kept_as_typed(wikitext: str, plain: str) -> None:
+    assert clean_wikitext(wikitext) == plain
+
+
 def test_nowiki_quotes_become_a_double_quote() -> None:
     assert clean_wikitext("album <nowiki>''</nowiki>[[Thriller (album)|Thriller]]<nowiki>''</nowiki>.") == \
         'album "Thriller".'

@@ -1,0 +1,306 @@
+"""`pipeline plan`: what a build will cost, projected from runs on a seeded sample of its inputs.
+
+For each source, whole input files are drawn in a seeded order until `--sample-mb` is reached
+and run twice in a temporary folder, on the first half of the sample (by bytes) and on all of
+it, each `pipeline run` in a child process with one worker. Each cost is then fitted as
+`fixed + per_byte x input bytes` through the two points (the fixed part: interpreter start,
+model loading, stage set-up) and evaluated at the whole input:
+
+- core-hours: user + system CPU of the run's process tree (os.wait4 of the child);
+- peak memory per worker: the largest worker's peak resident size (timings.json), which does
+  not grow with the number of inputs, only with the largest one: taken as measured;
+- peak memory of each global merge (line dedup, exact and near dedup, perplexity percentiles),
+  which the engine measures in the driver (timings.json `merges`): fitted and projected;
+- output bytes (the shards) and temporary bytes (the run folder's peak size beyond the
+  output, polled while the run works): fitted and projected;
+- wall hours at N cores: the workers' share spread over N cores (never less than the longest
+  single input), plus the merges, which run one after the other in the driver;
+- download hours: the input's bytes at `--bandwidth`.
+
+A sample holding one file, or the whole input, has no second point: the per-byte rate is the
+measured cost over the measured bytes (fixed cost included, so an over-estimate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.common.errors import UserError
+from pipeline.corpus.mixture import LLAMA1
+from pipeline.engine.registry import source_class
+
+HOUR = 3600.0
+DEFAULT_BANDWIDTH = "1Gbit"
+
+
+@dataclass(frozen=True)
+class SampleRun:
+    input_bytes: int
+    cpu_seconds: float
+    worker_peak_bytes: int
+    merge_peak_bytes: dict[str, int]  # global stage -> the driver's peak during its merge
+    merge_cpu_seconds: float
+    output_bytes: int
+    temp_bytes: int
+
+
+@dataclass(frozen=True)
+class Line:
+    """cost = fixed + per_byte x bytes, through one or two measured points."""
+
+    fixed: float
+    per_byte: float
+
+    @staticmethod
+    def through(points: list[tuple[int, float]]) -> Line:
+        (x1, y1) = points[-1]
+        if len(points) > 1:
+            (x0, y0) = points[0]
+            if x1 > x0 and y1 >= y0:
+                slope = (y1 - y0) / (x1 - x0)
+                return Line(max(0.0, y1 - slope * x1), slope)
+        return Line(0.0, y1 / x1 if x1 else 0.0)  # proportional: the fixed cost counted per byte
+
+    def at(self, x: float) -> float:
+        return self.fixed + self.per_byte * x
+
+
+@dataclass
+class SourcePlan:
+    source: str
+    input_files: int
+    input_bytes: int
+    sample_bytes: int
+    core_hours: float
+    wall_hours: float
+    longest_task_hours: float
+    peak_worker_bytes: int
+    peak_merge_bytes: int
+    merges: dict[str, int] = field(default_factory=dict)
+    output_bytes: int = 0
+    temp_bytes: int = 0
+    download_hours: float = 0.0
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def parse_bandwidth(text: str) -> float:
+    """'1Gbit', '100 Mbit/s', '500MB/s', '2e9' (bits per second) -> bits per second."""
+    match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([kKmMgGtT]?)(bit|b|B|Byte)?(?:/s|ps)?\s*", text)
+    scale = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+    try:
+        if not match:
+            raise ValueError
+        value = float(match.group(1)) * scale[match.group(2).lower()] * (8 if match.group(3) in ("B", "Byte") else 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a bandwidth: {text!r} (examples: 1Gbit, 100Mbit, 500MB/s)") from None
+    if not 0 < value < 1e15:
+        raise argparse.ArgumentTypeError(f"the bandwidth must be positive, got {text!r}")
+    return value
+
+
+def draw_sample(files: list[tuple[str, int]], limit_bytes: int, seed: int) -> list[tuple[str, int]]:
+    """Whole files in a seeded order until `limit_bytes` (at least one file)."""
+    order = sorted(files)
+    random.Random(seed).shuffle(order)
+    chosen, total = [], 0
+    for path, size in order:
+        if chosen and total + size > limit_bytes:
+            continue
+        chosen.append((path, size))
+        total += size
+    return chosen
+
+
+def input_files(name: str, root: str) -> list[tuple[str, int]]:
+    source = source_class(name)()
+    paths = source.list_inputs(root)
+    if not paths:
+        raise UserError(f"{root}: no {name} inputs found")
+    found = []
+    for path in paths:
+        if "://" in path:
+            raise UserError(f"{path}: `pipeline plan` samples local inputs only; copy a few files here first")
+        found.append((path, folder_bytes(Path(path)) if os.path.isdir(path) else os.path.getsize(path)))
+    return found
+
+
+def folder_bytes(folder: Path) -> int:
+    total = 0
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except OSError:  # removed while walking: the run is moving parts
+                pass
+    return total
+
+
+def link_or_copy(source: str, target: str | Path) -> None:
+    """A hard link: no bytes copied; a copy across filesystems."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def run_sample(name: str, root: str, files: list[tuple[str, int]], work: Path, config: str | None) -> SampleRun:
+    """`pipeline run` over `files` (linked into a fresh input folder) in a child process."""
+    raw, corpus = work / "raw", work / "corpus"
+    for path, _ in files:
+        target = raw / os.path.relpath(path, root) if os.path.isdir(root) else raw / os.path.basename(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.isdir(path):  # an input that is a folder (a GitHub repository)
+            shutil.copytree(path, target, copy_function=link_or_copy, symlinks=True)
+        else:
+            link_or_copy(path, target)
+    command = [sys.executable, "-c", "import sys; from pipeline.cli import main; main(sys.argv[1:])", "run", name, "--input", str(raw), "--corpus", str(corpus),
+               "--workers", "1", "--no-progress"] + (["--config", config] if config else [])
+    peak_disk = [0]
+    stop = threading.Event()
+
+    def poll_disk() -> None:
+        while not stop.wait(0.2):
+            peak_disk[0] = max(peak_disk[0], folder_bytes(corpus))
+
+    with open(work / "run.log", "w+") as log:
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        poller = threading.Thread(target=poll_disk, daemon=True)
+        poller.start()
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        stop.set()
+        poller.join()
+        if child.returncode != 0:
+            log.seek(0)
+            last = [line for line in log.read().splitlines() if line.strip()][-1:] or ["no output"]
+            raise UserError(f"{name}: the sample run failed (exit {child.returncode}): {last[0]}")
+    output = corpus / name
+    timings = json.loads((output / "timings.json").read_text())
+    manifest = json.loads((output / "manifest.json").read_text())
+    merges = timings.get("merges", [])
+    final = folder_bytes(corpus)
+    return SampleRun(
+        input_bytes=sum(size for _, size in files),
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        worker_peak_bytes=int(timings.get("worker_peak_rss_bytes", 0)),
+        merge_peak_bytes={m["stage"]: int(m["peak_rss_bytes"]) for m in merges},
+        merge_cpu_seconds=sum(float(m["cpu_seconds"]) for m in merges),
+        output_bytes=int(manifest["bytes"]) + sum(os.path.getsize(output / f) for f in manifest.get("dropped_shards", [])),
+        temp_bytes=max(0, max(peak_disk[0], final) - int(manifest["bytes"])),
+    )
+
+
+def plan_source(name: str, root: str, sample_mb: float, cores: int, bandwidth_bps: float, seed: int,
+                config: str | None) -> SourcePlan:
+    files = input_files(name, root)
+    total = sum(size for _, size in files)
+    sample = draw_sample(files, int(sample_mb * 1e6), seed)
+    half, acc = [], 0
+    for item in sample:  # the first half of the sample, by bytes: the fit's first point
+        if half and acc + item[1] > sum(s for _, s in sample) / 2:
+            break
+        half.append(item)
+        acc += item[1]
+    runs = []
+    with tempfile.TemporaryDirectory(prefix=f"herd-plan-{name}-") as scratch:
+        subsets = [half, sample] if len(half) < len(sample) and len(sample) < len(files) else [sample]
+        for i, subset in enumerate(subsets):
+            print(f"plan: {name}: running {len(subset)} of {len(files)} input(s), "
+                  f"{sum(s for _, s in subset) / 1e6:,.1f} MB", file=sys.stderr)
+            runs.append(run_sample(name, root, subset, Path(scratch) / f"run{i}", config))
+
+    def project(value: callable) -> float:
+        return Line.through([(r.input_bytes, float(value(r))) for r in runs]).at(total)
+
+    cpu = Line.through([(r.input_bytes, r.cpu_seconds - r.merge_cpu_seconds) for r in runs])
+    merge_seconds = project(lambda r: r.merge_cpu_seconds)
+    worker_seconds = cpu.at(total)
+    longest = cpu.at(max(size for _, size in files))  # one input is one task's work, at least
+    merges = {stage: round(project(lambda r, s=stage: r.merge_peak_bytes.get(s, 0)))
+              for stage in runs[-1].merge_peak_bytes}
+    return SourcePlan(
+        source=name, input_files=len(files), input_bytes=total, sample_bytes=runs[-1].input_bytes,
+        core_hours=(worker_seconds + merge_seconds) / HOUR,
+        wall_hours=(max(worker_seconds / cores, longest) + merge_seconds) / HOUR,
+        longest_task_hours=longest / HOUR,
+        peak_worker_bytes=max(r.worker_peak_bytes for r in runs),
+        peak_merge_bytes=max(merges.values(), default=0), merges=merges,
+        output_bytes=round(project(lambda r: r.output_bytes)), temp_bytes=round(project(lambda r: r.temp_bytes)),
+        download_hours=total * 8 / bandwidth_bps / HOUR)
+
+
+def human_bytes(count: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count:.0f} B"
+
+
+def format_plans(plans: list[SourcePlan], cores: int) -> str:
+    header = ["source", "input", "sampled", "core-hours", f"wall h ({cores} cores)", "longest task h",
+              "peak worker", "peak merge", "output", "temporary", "download h"]
+    rows = [[p.source, f"{human_bytes(p.input_bytes)} ({p.input_files:,} files)", human_bytes(p.sample_bytes),
+             f"{p.core_hours:.3g}", f"{p.wall_hours:.3g}", f"{p.longest_task_hours:.3g}",
+             human_bytes(p.peak_worker_bytes), human_bytes(p.peak_merge_bytes), human_bytes(p.output_bytes),
+             human_bytes(p.temp_bytes), f"{p.download_hours:.3g}"] for p in plans]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [header, *rows]]
+    for p in plans:
+        if p.merges:
+            lines.append(f"{p.source}: merges " + ", ".join(f"{s} {human_bytes(b)}" for s, b in p.merges.items()))
+    return "\n".join(lines)
+
+
+DESCRIPTION = """\
+Project what a build costs before running it: runs the source on a seeded sample of its
+input files (whole files, up to --sample-mb) in a temporary folder, twice (half and all of
+the sample), fits fixed + per-byte costs, and projects for the whole input: CPU core-hours,
+wall hours at --cores, peak memory per worker and of each global merge, output and temporary
+bytes, and download hours at --bandwidth. Nothing is written outside the temporary folder.
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="a source, or `all` for every source with a folder under --input")
+    p.add_argument("--input", metavar="DIR", help="raw inputs (default data/raw/<source>; with `all`, the root "
+                   "holding one folder per source, default data/raw)")
+    p.add_argument("--sample-mb", type=float, default=64.0, help="input MB to run (default %(default)g)")
+    p.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores of the wall-time projection "
+                   "(default: this machine's, %(default)s)")
+    p.add_argument("--bandwidth", type=parse_bandwidth, default=parse_bandwidth(DEFAULT_BANDWIDTH),
+                   help=f"download bandwidth, e.g. 1Gbit, 100Mbit, 500MB/s (default {DEFAULT_BANDWIDTH})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample's files (default %(default)s)")
+    p.add_argument("--config", help="TOML file with [<source>] settings, as for `pipeline run`")
+    p.add_argument("--json", action="store_true", help="print JSON: one object per source")
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.sample_mb <= 0 or args.cores <= 0:
+        raise UserError("--sample-mb and --cores must be positive")
+    if args.source == "all":
+        root = args.input or "data/raw"
+        roots = {n: os.path.join(root, n) for n in LLAMA1.sources() if os.path.isdir(os.path.join(root, n))}
+        if not roots:
+            raise UserError(f"{root}: no source folders found")
+    else:
+        roots = {args.source: args.input or f"data/raw/{args.source}"}
+    plans = [plan_source(name, root, args.sample_mb, args.cores, args.bandwidth, args.seed, args.config)
+             for name, root in roots.items()]
+    if args.json:
+        print(json.dumps({p.source: p.to_json() for p in plans}, indent=1))
+    else:
+        print(format_plans(plans, args.cores))

@@ -1,0 +1,92 @@
+"""`pipeline report`: one self-contained HTML page about a finished corpus.
+
+Per source: the funnel of documents (and, with --keep-dropped, bytes) through each stage with
+its drop reasons, document lengths kept vs dropped, the distribution of every score column
+(CommonCrawl's language score, perplexity, Wikipedia-reference probability) and every
+categorical column (language, perplexity bucket, GitHub licence), the `pipeline audit` residue
+table where an audit exists, and a few escaped examples of dropped documents per reason; once,
+the mixture table with epochs when token shards exist. The page holds its charts as inline SVG
+and no script: it opens offline, in any browser, from a mail attachment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from pipeline.commands.audit import RESIDUE, residue_names, run_audit
+from pipeline.commands.mix import parse_tokens, plan
+from pipeline.common.errors import UserError
+from pipeline.corpus.mixture import load_mixture
+from pipeline.report.facts import SourceFacts, read_source_facts
+from pipeline.report.page import ResidueRow, render
+
+DESCRIPTION = """\
+Write one self-contained HTML page (no network, no JavaScript) showing a finished corpus:
+the documents through each stage with drop reasons, document lengths kept vs dropped, score and
+category columns (language scores, perplexity buckets, licences), markup residue (`pipeline
+audit`, for wikipedia, arxiv and books), a few dropped documents per reason (from runs with
+--keep-dropped), and the mixture table with epochs when token shards exist.
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="a source, or `all` for every finished source under --corpus")
+    p.add_argument("--corpus", default="data/corpus", metavar="DIR", help="corpus root (default %(default)s)")
+    p.add_argument("--out", default="report.html", metavar="FILE", help="the page to write (default %(default)s)")
+    p.add_argument("--tokens", default="data/tokens", metavar="DIR",
+                   help="token shard root for the mixture table, shown when it holds shards (default %(default)s)")
+    p.add_argument("--mixture", default="llama1", help="mixture of the table (default %(default)s)")
+    p.add_argument("--total-tokens", type=parse_tokens, metavar="N",
+                   help="training tokens of the mixture table (default: the mixture's reference, 1.4T for llama1)")
+    p.add_argument("--examples", type=int, default=3, metavar="K",
+                   help="dropped documents shown per drop reason (default %(default)s)")
+
+
+def source_folders(corpus: Path, source: str) -> list[Path]:
+    if source == "all":
+        folders = sorted(path.parent for path in corpus.glob("*/stats.json"))
+        if not folders:
+            raise UserError(f"{corpus}: no finished runs (no */stats.json)")
+        return folders
+    folder = corpus / source
+    if not (folder / "stats.json").exists():
+        raise UserError(f"{folder}: no finished {source} corpus (no stats.json); run `pipeline run {source}` first")
+    return [folder]
+
+
+def residue_rows(facts: SourceFacts) -> list[ResidueRow] | None:
+    if facts.source not in RESIDUE:
+        return None
+    audit = run_audit(facts.source, facts.folder)
+    return [ResidueRow(name, audit.documents_with[name], audit.occurrences[name], audit.examples.get(name, ""))
+            for name in residue_names(facts.source)]
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.examples < 0:
+        raise UserError("--examples must be 0 or more")
+    corpus, out = Path(args.corpus), Path(args.out)
+    mixture = load_mixture(args.mixture)
+    sources, residue = [], {}
+    for folder in source_folders(corpus, args.source):
+        print(f"report: reading {folder}", file=sys.stderr)
+        facts = read_source_facts(folder, args.examples)
+        sources.append(facts)
+        rows = residue_rows(facts)
+        if rows is not None:
+            residue[facts.source] = rows
+    total = args.total_tokens or mixture.reference_tokens
+    rows = plan(mixture, total, corpus, Path(args.tokens)) if total else []
+    mixture_rows = rows if any(row.counted for row in rows) else []
+    page = render(f"herd corpus report: {corpus}", sources, residue, mixture.name, total, mixture_rows)
+    temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        temporary.write_text(page, encoding="utf-8")
+        os.replace(temporary, out)
+    except OSError as e:
+        temporary.unlink(missing_ok=True)
+        raise UserError(f"{out}: cannot write the report ({e.strerror or e})") from None
+    print(f"report: wrote {out} ({len(page.encode()):,} bytes, {len(sources)} source(s))")

@@ -1,0 +1,73 @@
+"""`pipeline plan`: the seeded sample, the two-point fit, and a projection checked against the
+run it projects (output bytes: deterministic, unlike CPU time, so they can be compared here;
+CPU and memory are compared with measured runs in bench/scale.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.commands.plan import Line, draw_sample, parse_bandwidth
+from tests.conftest import script, subprocess_env
+
+KEYS = {"input_bytes", "core_hours", "wall_hours", "peak_worker_bytes", "peak_merge_bytes", "output_bytes",
+        "temp_bytes"}
+
+
+def test_the_sample_is_whole_files_in_a_seeded_order_within_the_limit() -> None:
+    files = [(f"f{i}", 100 + i) for i in range(20)]
+    first = draw_sample(files, 450, seed=3)
+    assert first == draw_sample(list(reversed(files)), 450, seed=3)  # the listing order does not matter
+    assert sum(size for _, size in first) <= 450 and len(first) == 4
+    assert first != draw_sample(files, 450, seed=4)
+    assert draw_sample(files, 10, seed=3)[:1] == first[:1]  # one file at least, even over the limit
+
+
+def test_a_line_through_two_points_separates_the_fixed_cost() -> None:
+    line = Line.through([(100, 12.0), (300, 16.0)])  # 10 fixed + 0.02 per byte
+    assert (line.fixed, line.per_byte) == pytest.approx((10.0, 0.02))
+    assert line.at(10_000) == pytest.approx(210.0)
+    assert Line.through([(200, 8.0)]).at(1000) == pytest.approx(40.0)  # one point: proportional
+    assert Line.through([(100, 9.0), (300, 8.0)]).at(600) == pytest.approx(16.0)  # noise (a falling cost)
+
+
+@pytest.mark.parametrize("text, bits", [("1Gbit", 1e9), ("100 Mbit/s", 1e8), ("500MB/s", 4e9), ("2e9", 2e9)])
+def test_bandwidths(text: str, bits: float) -> None:
+    assert parse_bandwidth(text) == bits
+
+
+def test_a_bandwidth_that_is_not_one_is_refused() -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_bandwidth("fast")
+
+
+@pytest.mark.slow
+def test_the_projected_output_matches_the_whole_run(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for f in range(8):  # 8 files of 400 documents with ids of their own
+        (raw / f"part-{f}.jsonl").write_text("".join(
+            json.dumps({"id": f"{f}-{d}", "text": f"document {d} of file {f}: " + "words " * (40 + d % 30)}) + "\n"
+            for d in range(400)))
+    sizes = sum(p.stat().st_size for p in raw.iterdir())
+    env = subprocess_env()
+    planned = subprocess.run([script("pipeline"), "plan", "jsonl", "--input", str(raw), "--sample-mb", "0.2",
+                              "--cores", "4", "--bandwidth", "8Mbit", "--json"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, check=False, timeout=300)
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)["jsonl"]
+    assert KEYS <= set(plan)
+    assert plan["input_bytes"] == sizes and plan["input_files"] == 8
+    assert plan["sample_bytes"] <= 200_000
+    assert plan["download_hours"] == pytest.approx(sizes * 8 / 8e6 / 3600)
+    assert plan["wall_hours"] < plan["core_hours"]  # 4 cores
+    assert not list(tmp_path.glob("data*"))  # nothing written outside the temporary folder
+
+    subprocess.run([script("pipeline"), "run", "jsonl", "--input", str(raw), "--corpus", str(tmp_path / "c"),
+                    "--no-progress"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300)
+    measured = json.loads((tmp_path / "c" / "jsonl" / "manifest.json").read_text())["bytes"]
+    assert plan["output_bytes"] == pytest.approx(measured, rel=0.25)

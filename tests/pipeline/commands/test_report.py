@@ -1,0 +1,154 @@
+"""`pipeline report` end to end: real sample corpora and token shards through the real commands,
+the page's numbers against stats.json, the shards and meta.json read independently, and the page
+rendered by a real headless browser (Debian's chromium, installed by install.sh) behind a
+recording proxy: the screenshot is not blank and the page asks the network for nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pyarrow as pa
+import pytest
+from lxml import html as lxml_html
+
+from tests.conftest import script, subprocess_env
+
+SOURCES = ("github", "wikipedia")
+# Chromium's own traffic, whatever page it shows (component updates, sign-in, network time):
+# exact hosts, so a page asking googleapis.com for a font is still caught.
+BROWSER_SERVICE_HOSTS = {"update.googleapis.com", "accounts.google.com", "clients2.google.com",
+                         "clientservices.googleapis.com", "optimizationguide-pa.googleapis.com",
+                         "safebrowsingohttpgateway.googleapis.com", "redirector.gvt1.com", "edgedl.me.gvt1.com"}
+
+
+def cli(command: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([script(command), *args], cwd=cwd, check=False, capture_output=True, text=True,
+                          env=subprocess_env(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A work folder holding data/corpus/{github,wikipedia} (with dropped documents), their
+    token shards, and report.html made from them."""
+    work = tmp_path_factory.mktemp("report")
+    cli("pipeline", "sample", "--sources", *SOURCES, cwd=work)
+    for source in SOURCES:
+        cli("pipeline", "run", source, "--keep-dropped", cwd=work)
+    cli("tokenizer", "train", "--allow-smaller-vocab", cwd=work)
+    cli("tokenizer", "encode", cwd=work)
+    cli("pipeline", "report", "all", "--out", "report.html", cwd=work)
+    return work
+
+
+def cell(tree: lxml_html.HtmlElement, **data: str) -> int:
+    condition = " and ".join(f"@data-{k}='{v}'" for k, v in data.items())
+    found = tree.xpath(f".//td[{condition}]/text()")
+    assert len(found) == 1, (data, found)
+    return int(found[0].replace(",", ""))
+
+
+@pytest.mark.slow
+def test_the_numbers_on_the_page_are_the_corpus_numbers(built: Path) -> None:
+    tree = lxml_html.fromstring((built / "report.html").read_text())
+    for source in SOURCES:
+        folder = built / "data" / "corpus" / source
+        stats = json.loads((folder / "stats.json").read_text())
+        assert cell(tree, source=source, field="read") == stats["documents_read"]
+        assert cell(tree, source=source, field="kept") == stats["documents_kept"]
+        texts = []
+        for shard in sorted(folder.glob("shard-*.arrow")):
+            with pa.memory_map(str(shard)) as opened:
+                texts += pa.ipc.open_stream(opened).read_all().column("text").to_pylist()
+        assert cell(tree, source=source, field="kept_bytes") == sum(len(t.encode()) for t in texts)
+        section = tree.xpath(f"//h2[@id='{source}']/following-sibling::table[@class='stages'][1]")[0]
+        for stage in stats["stages"]:
+            assert cell(section, stage=stage["name"], field="in") == stage["in"]
+            assert cell(section, stage=stage["name"], field="out") == stage["out"]
+            assert cell(section, stage=stage["name"], field="dropped") == sum(stage["dropped"].values())
+        meta = json.loads((built / "data" / "tokens" / source / "meta.json").read_text())
+        assert cell(tree, source=source, field="available") == meta["splits"]["train"]["tokens"]
+    # GitHub's licences are a chart of their own; Wikipedia has an audit residue table.
+    assert tree.xpath("//h2[@id='github']/following-sibling::h3[text()='license']")
+    assert tree.xpath("//h2[@id='wikipedia']/following-sibling::table[@class='residue']")
+
+
+class RecordingProxy:
+    """An HTTP proxy on 127.0.0.1 that answers nothing and records every request line."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            with connection:
+                connection.settimeout(5)
+                try:
+                    self.requests.append(connection.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace"))
+                    connection.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.server.close()
+
+    def page_requests(self) -> list[str]:
+        """The requests other than the browser's own service traffic."""
+        return [line for line in self.requests if host_of(line) not in BROWSER_SERVICE_HOSTS]
+
+
+def host_of(request_line: str) -> str:
+    """`CONNECT host:443 HTTP/1.1` or `GET http://host/path HTTP/1.1` -> host."""
+    target = request_line.split(" ")[1] if " " in request_line else request_line
+    return target.removeprefix("http://").removeprefix("https://").split("/", 1)[0].rsplit(":", 1)[0]
+
+
+def screenshot(page: Path, out: Path, proxy: RecordingProxy, profile: Path) -> np.ndarray:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium on this machine (install.sh installs Debian's chromium; apt-get install chromium)")
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-default-apps", "--disable-domain-reliability", "--no-pings",
+         "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,MediaRouter,Translate",
+         f"--user-data-dir={profile}", f"--proxy-server=http://127.0.0.1:{proxy.port}",
+         "--proxy-bypass-list=<-loopback>", "--window-size=1000,1400", "--virtual-time-budget=3000",
+         f"--screenshot={out}", page.as_uri()],
+        check=True, capture_output=True, timeout=120, env=subprocess_env())
+    return matplotlib.image.imread(str(out))
+
+
+@pytest.mark.slow
+def test_a_headless_browser_draws_the_page_and_it_asks_the_network_for_nothing(built: Path, tmp_path: Path) -> None:
+    proxy = RecordingProxy()
+    try:
+        pixels = screenshot(built / "report.html", tmp_path / "page.png", proxy, tmp_path / "profile")
+        requests_of_the_report = proxy.page_requests()
+        # The same browser behind the same proxy does report a page that fetches something: the
+        # check above can fail.
+        fetching = tmp_path / "fetching.html"
+        fetching.write_text('<html><body><img src="http://example.org/a.png">text</body></html>')
+        screenshot(fetching, tmp_path / "fetching.png", proxy, tmp_path / "profile2")
+    finally:
+        proxy.close()
+    assert requests_of_the_report == []
+    assert [host_of(line) for line in proxy.page_requests()] == ["example.org"], proxy.requests
+    gray = pixels[..., :3].mean(axis=2)
+    assert (gray < 0.9).mean() > 0.02  # text, tables and bars: not a white page
+    assert gray.std() > 0.1

@@ -1,0 +1,40 @@
+"""Peak memory and CPU of a phase of this process, and the merges' costs in timings.json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.engine.resources import measure_phase, peak_rss_bytes, reset_peak_rss
+from tests.conftest import script, subprocess_env
+
+MB = 1 << 20
+
+
+def test_a_phase_counts_its_own_peak_not_the_process_lifetime_one() -> None:
+    big = np.ones(300 * MB, dtype=np.uint8)  # touched: resident
+    del big
+    lifetime = peak_rss_bytes()
+    with measure_phase() as phase:
+        small = np.ones(40 * MB, dtype=np.uint8)
+        del small
+    assert reset_peak_rss()  # Linux: the test machine's, and herd's
+    assert not phase.peak_is_lifetime
+    assert phase.peak_rss_bytes < lifetime - 200 * MB
+    assert phase.cpu_seconds >= 0 and phase.wall_seconds > 0
+
+
+def test_timings_list_each_merge_with_its_peak(tmp_path: Path) -> None:
+    env = subprocess_env()
+    run = lambda *args: subprocess.run([script("pipeline"), *args], cwd=tmp_path, env=env, check=True,  # noqa: E731
+                                       capture_output=True, timeout=300)
+    run("sample", "--sources", "github")
+    run("run", "github", "--no-progress")
+    timings = json.loads((tmp_path / "data" / "corpus" / "github" / "timings.json").read_text())
+    assert [m["stage"] for m in timings["merges"]] == ["exact_dedup"]
+    merge = timings["merges"][0]
+    assert 10 * MB < merge["peak_rss_bytes"] < 4096 * MB  # an interpreter with pyarrow loaded, no more
+    assert timings["worker_peak_rss_bytes"] > 10 * MB
