@@ -33,7 +33,7 @@ from tqdm import tqdm
 from pipeline.commands.remove import REMOVALS
 from pipeline.common.errors import UserError
 from pipeline.corpus.folder import corpus_folder
-from pipeline.engine.shards import count_rows, id_hashes, string_offsets, unreadable_shard, verified_shard_paths
+from pipeline.engine.shards import count_rows, id_hashes, record_batches, string_offsets, verified_shard_paths
 
 DEFAULT_EXAMPLES = 5
 EXCERPT_CHARS = 80  # of a text shown in an example
@@ -103,11 +103,7 @@ def _planned_keep_dropped(folder: Path) -> bool:
 
 def _batches(paths: list[Path]) -> Iterator[pa.RecordBatch]:
     for path in paths:
-        try:
-            with pa.memory_map(str(path)) as source:
-                yield from pa.ipc.open_stream(source)
-        except (OSError, pa.ArrowException) as e:
-            raise unreadable_shard(path, e) from None
+        yield from record_batches(path)
 
 
 def text_hashes(texts: pa.Array) -> np.ndarray:
@@ -250,7 +246,8 @@ def format_diff(report: dict) -> str:
         for entry in report["examples"][name]:
             lines.append(f"  {name} {entry['id']}: a {entry['a']}; b {entry['b']}")
             if name == "changed":
-                lines.append(f"    first difference at character {entry['differs_at']:,}; from {entry['excerpt_from']:,}:")
+                lines.append(f"    first difference at character {entry['differs_at']:,}; "
+                             f"from {entry['excerpt_from']:,}:")
                 lines.append(f"    a {entry['a_text']!r}")
                 lines.append(f"    b {entry['b_text']!r}")
             else:

@@ -39,7 +39,7 @@ from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
 from pipeline.corpus.folder import corpus_folder
 from pipeline.engine.run_driver import corpus_run_folder
-from pipeline.engine.shards import unreadable_shard, verified_shard_paths
+from pipeline.engine.shards import record_batches, unreadable_shard, verified_shard_paths
 
 REMOVALS = "removals.jsonl"
 JOURNAL = "remove.json"  # in _work/: a removal between renaming its shards and recording them
@@ -72,18 +72,10 @@ class Rewrite:
 def find_listed(path: Path, listed: pa.Array) -> list[str]:
     """The listed ids that this shard holds (a pass over its id column only)."""
     found: list[str] = []
-    for batch in _batches(path):
+    for batch in record_batches(path):
         ids = batch.column("id")
         found += ids.filter(pc.is_in(ids, value_set=listed)).to_pylist()
     return found
-
-
-def _batches(path: Path):
-    try:
-        with pa.memory_map(str(path)) as source:
-            yield from pa.ipc.open_stream(source)
-    except (OSError, pa.ArrowException) as e:
-        raise unreadable_shard(path, e) from None
 
 
 def write_without(path: Path, listed: pa.Array) -> dict:
