@@ -81,7 +81,8 @@ def find_listed(path: Path, listed: pa.Array) -> list[str]:
 def write_without(path: Path, listed: pa.Array) -> dict:
     """Write `path` minus the listed ids' rows as `path.removing`, batch by batch (the same
     schema, each batch filtered); its documents, bytes and sha256. A shard left with no
-    documents stays, empty: the shards keep their names, and so their token shards theirs."""
+    documents stays, as one batch of no rows (`datasets` cannot load a stream of none): the
+    shards keep their names, and so their token shards theirs."""
     tmp = path.with_name(path.name + TEMPORARY)
     documents = 0
     try:
@@ -93,6 +94,8 @@ def write_without(path: Path, listed: pa.Array) -> dict:
                     if kept.num_rows:
                         writer.write_batch(kept)
                         documents += kept.num_rows
+                if not documents:
+                    writer.write_batch(pa.RecordBatch.from_pylist([], schema=reader.schema))
     except pa.ArrowException as e:
         tmp.unlink(missing_ok=True)
         raise unreadable_shard(path, e) from None

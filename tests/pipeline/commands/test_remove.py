@@ -13,6 +13,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+import datasets
 import pyarrow as pa
 import pytest
 
@@ -120,14 +121,16 @@ def token_files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-@pytest.mark.parametrize("which", ["a train document", "the held-out document"])
+@pytest.mark.parametrize("which", ["a train document", "the held-out document", "every document of a shard"])
 def test_token_shards_equal_a_fresh_encode_of_the_reduced_corpus(work: Path, which: str) -> None:
     assert cli("tokenizer", *ENCODE, "--tokens", "tokens", cwd=work).returncode == 0
     plan = json.loads((work / "tokens" / "c4" / "_work" / "plan.json").read_text())
     (held_out,) = plan["heldout_rule"]["ids"]  # 72 documents: too few for the 0.5% threshold to pick one
     middle = read_ids_of(work / "corpus" / "c4" / "shard-00001.arrow")
-    doomed = held_out if which == "the held-out document" else next(i for i in middle if i != held_out)
-    (work / "ids.txt").write_text(doomed + "\n")
+    doomed = {"a train document": [next(i for i in middle if i != held_out)], "the held-out document": [held_out],
+              "every document of a shard": read_ids_of(work / "corpus" / "c4" / "shard-00002.arrow")}[which]
+    assert which != "every document of a shard" or held_out not in doomed
+    (work / "ids.txt").write_text("".join(f"{i}\n" for i in doomed))
     stamps = {p.name: p.stat().st_mtime_ns for p in (work / "tokens" / "c4").iterdir() if p.is_file()}
 
     result = cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "ids.txt", "--tokens", "tokens/c4",
@@ -142,8 +145,12 @@ def test_token_shards_equal_a_fresh_encode_of_the_reduced_corpus(work: Path, whi
         assert {name for name, stamp in stamps.items() if now[name] != stamp} == \
             {"train-00001.bin", "train-00001.idx", "meta.json"}
         assert "token shards of 1 corpus shard(s) encoded again" in result.stdout
-    else:  # another document is held out now: every shard's split changes
+    elif which == "the held-out document":  # another document is held out now: every shard's split changes
         assert "token shards of 3 corpus shard(s) encoded again" in result.stdout
+    else:  # the shard stays, empty, under its name; its token pair is gone, as a fresh encode has none
+        assert len(datasets.Dataset.from_file(str(work / "corpus" / "c4" / "shard-00002.arrow"))) == 0
+        assert not list((work / "tokens" / "c4").glob("*-00002.*"))
+        assert cli("pipeline", "verify", "c4", "--corpus", "corpus", cwd=work).returncode == 0
     # A later plain encode resumes the folder as it is: nothing to do.
     again = cli("tokenizer", *ENCODE, "--tokens", "tokens", cwd=work)
     assert again.returncode == 0 and again.stdout.startswith("encoded 0 corpus shard(s)"), again.stdout + again.stderr
