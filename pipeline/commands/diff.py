@@ -30,9 +30,8 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
-from pipeline.commands.remove import REMOVALS
 from pipeline.common.errors import UserError
-from pipeline.corpus.folder import corpus_folder
+from pipeline.corpus.folder import REMOVALS, corpus_folder
 from pipeline.engine.shards import count_rows, id_hashes, record_batches, string_offsets, verified_shard_paths
 
 DEFAULT_EXAMPLES = 5

@@ -37,11 +37,11 @@ from tqdm import tqdm
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
-from pipeline.corpus.folder import corpus_folder
+from pipeline.corpus.folder import REMOVALS, corpus_folder
 from pipeline.engine.run_driver import corpus_run_folder
 from pipeline.engine.shards import record_batches, unreadable_shard, verified_shard_paths
+from tokenizer.encode import encode_corpus
 
-REMOVALS = "removals.jsonl"
 JOURNAL = "remove.json"  # in _work/: a removal between renaming its shards and recording them
 TEMPORARY = ".removing"  # suffix of a rewritten shard before it is renamed into place
 
@@ -208,8 +208,12 @@ def remove_documents(source: str, corpus: Path, ids_file: Path) -> tuple[Path, d
     return folder, journal
 
 
-def token_root(tokens: Path, source: str) -> Path:
-    """--tokens names the token root or the source's token folder; the root either way."""
+def token_root(tokens: Path, source: str, corpus_dir: Path) -> Path:
+    """The token root that `tokenizer encode` wrote `source`'s shards under: --tokens names the
+    root or the source's folder in it. Checked before the corpus changes."""
+    if corpus_dir.name != source:
+        raise UserError(f"{corpus_dir}: --tokens needs the corpus in a folder named {source} (as `tokenizer encode` "
+                        "reads it)")
     for folder in (tokens / source, tokens):
         meta = folder / "meta.json"
         if meta.is_file():
@@ -221,20 +225,14 @@ def token_root(tokens: Path, source: str) -> Path:
     raise UserError(f"{tokens}: no token shards of {source} here (no meta.json in {tokens / source} or {tokens})")
 
 
-def reencode(source: str, corpus_dir: Path, tokens: Path, model: Path | None, workers: int,
+def reencode(source: str, corpus_dir: Path, root: Path, model: Path | None, workers: int,
              show_progress: bool | None) -> dict:
-    """Bring `source`'s token shards up to date with its corpus; the new meta.json."""
-    from tokenizer.encode import encode_corpus  # sentencepiece: only when there are tokens to redo
-
-    root = token_root(tokens, source)
+    """Bring `source`'s token shards under `root` up to date with its corpus, with the tokenizer
+    and held-out rule that wrote them; the new meta.json."""
     meta = read_json(root / source / "meta.json")
-    if corpus_dir.name != source:
-        raise UserError(f"{corpus_dir}: --tokens needs the corpus in a folder named {source} (as `tokenizer encode` "
-                        "reads it)")
-    model = model or Path(meta.get("tokenizer", ""))
-    heldout = read_json(root / source / "_work" / "plan.json")
-    report = encode_corpus(corpus_dir.parent, model, root, sources=[source], workers=workers,
-                           heldout_fraction=heldout["heldout_fraction"], seed=heldout["seed"],
+    plan = read_json(root / source / "_work" / "plan.json")
+    report = encode_corpus(corpus_dir.parent, model or Path(meta.get("tokenizer", "")), root, sources=[source],
+                           workers=workers, heldout_fraction=plan["heldout_fraction"], seed=plan["seed"],
                            show_progress=show_progress, follow_corpus=True)
     print(f"{source}: token shards of {report.tasks_run} corpus shard(s) encoded again -> {root / source}")
     return report.sources[source]
@@ -265,8 +263,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.tokens:  # a wrong --tokens is found before the corpus changes
-        token_root(Path(args.tokens), args.source)
+    tokens = token_root(Path(args.tokens), args.source, corpus_folder(Path(args.corpus), args.source)) \
+        if args.tokens else None
     folder, journal = remove_documents(args.source, Path(args.corpus), Path(args.ids))
     log = journal["log"]
     in_kept = sum(n for name, n in log["shards"].items() if "/" not in name)
@@ -278,6 +276,6 @@ def run(args: argparse.Namespace) -> None:
         print(f"{len(log['not_found']):,} listed id(s) not found in the corpus:")
         for doc_id in log["not_found"]:
             print(f"  {doc_id}")
-    if args.tokens:
-        reencode(args.source, folder, Path(args.tokens), Path(args.model) if args.model else None,
-                 args.workers, False if args.no_progress else None)
+    if tokens is not None:
+        reencode(args.source, folder, tokens, Path(args.model) if args.model else None, args.workers,
+                 False if args.no_progress else None)

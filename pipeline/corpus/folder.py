@@ -9,6 +9,9 @@ from pathlib import Path
 
 from pipeline.common.errors import UserError
 
+# Beside a corpus's shards: one JSON line per `pipeline remove` (who, when, which ids, which shards).
+REMOVALS = "removals.jsonl"
+
 
 def corpus_folder(corpus: Path, source: str, same_source: bool = True) -> Path:
     """The folder holding `source`'s manifest.json: `corpus/<source>` or `corpus` itself. With

@@ -207,3 +207,13 @@ def test_missing_ids_file_or_corpus_is_one_line(work: Path) -> None:
     (work / "ids.txt").write_text("x\n")
     result = cli("pipeline", "remove", "wikipedia", "--corpus", "corpus", "--ids", "ids.txt", cwd=work)
     assert result.returncode == 2 and result.stderr.startswith("pipeline: error: corpus: no finished wikipedia corpus")
+
+
+def test_a_wrong_tokens_folder_is_refused_before_the_corpus_changes(work: Path) -> None:
+    (work / "ids.txt").write_text(read_ids_of(work / "corpus" / "c4" / "shard-00000.arrow")[0] + "\n")
+    manifest = (work / "corpus" / "c4" / "manifest.json").read_bytes()
+    result = cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "ids.txt", "--tokens", "tok", cwd=work)
+    assert (result.returncode, result.stderr) == (
+        2, "pipeline: error: tok: no token shards of c4 here (no meta.json in tok/c4 or tok)\n")
+    assert (work / "corpus" / "c4" / "manifest.json").read_bytes() == manifest
+    assert not (work / "corpus" / "c4" / "removals.jsonl").exists()
