@@ -12,6 +12,11 @@ run yields the same files as an uninterrupted one. `meta.json` is written last. 
 (`_work/plan.json`: tokenizer sha256, held-out rule) is fixed at the first run: a rerun with
 another tokenizer is refused instead of mixing two tokenizers' ids in one folder.
 
+Corpus shards rewritten in place since the encode (`pipeline remove`, which passes
+`follow_corpus`): the shards whose sha256 differs from the plan's are encoded again (every shard
+when the held-out rule a fresh encode derives has changed), so the folder equals a fresh encode
+of the reduced corpus; without `follow_corpus` a changed corpus is refused, as before.
+
 Checksums: before encoding a corpus shard, its task hashes it once and compares the sha256 with
 the corpus manifest.json; a shard changed on disk since the pipeline wrote it is refused.
 
