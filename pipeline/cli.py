@@ -30,6 +30,8 @@ COMMANDS = [
     Command("mix", "pipeline.commands.mix", "show what a mixture draws from each source (the paper's Table 1)"),
     Command("plan", "pipeline.commands.plan", "project a build's CPU, memory, disk and download cost from a sample"),
     Command("report", "pipeline.commands.report", "one self-contained HTML page showing a finished corpus"),
+    Command("diff", "pipeline.commands.diff", "compare two corpora of one source: documents added, removed, changed"),
+    Command("remove", "pipeline.commands.remove", "take listed documents out of a corpus and its token shards"),
 ]
 
 

@@ -12,6 +12,11 @@ run yields the same files as an uninterrupted one. `meta.json` is written last. 
 (`_work/plan.json`: tokenizer sha256, held-out rule) is fixed at the first run: a rerun with
 another tokenizer is refused instead of mixing two tokenizers' ids in one folder.
 
+Corpus shards rewritten in place since the encode (`pipeline remove`, which passes
+`follow_corpus`): the shards whose sha256 differs from the plan's are encoded again (every shard
+when the held-out rule a fresh encode derives has changed), so the folder equals a fresh encode
+of the reduced corpus; without `follow_corpus` a changed corpus is refused, as before.
+
 Checksums: before encoding a corpus shard, its task hashes it once and compares the sha256 with
 the corpus manifest.json; a shard changed on disk since the pipeline wrote it is refused.
 
@@ -39,6 +44,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -70,7 +76,7 @@ from pipeline.engine.supervisor import (
     run_supervised,
 )
 from tokenizer.long_documents import encode_documents
-from tokenizer.token_shards import META, TokenShardWriter, token_dtype
+from tokenizer.token_shards import META, TokenShardWriter, shard_names, token_dtype
 
 KEY_SPACE = 2**64
 DEFAULT_HELDOUT_FRACTION = 0.005
@@ -145,7 +151,11 @@ def encode_corpus(
     restart: bool = False,
     show_progress: bool | None = None,
     document_budget_s: float = DEFAULT_DOCUMENT_BUDGET_S,
+    follow_corpus: bool = False,
 ) -> EncodeReport:
+    """Encode the sources' corpus shards (see the module's docstring). `follow_corpus`: corpus
+    shards were rewritten in place since the encode (`pipeline remove`); the encode follows
+    them instead of refusing the changed corpus (`_follow_rewritten_shards`)."""
     if workers < 1:
         raise UserError("--workers must be at least 1")
     check_budget(document_budget_s)
@@ -185,7 +195,7 @@ def encode_corpus(
                 continue
             locks.enter_context(folder.lock())
             source_tasks = _plan_source(corpus_root / source, folder, source, model, tokenizer,
-                                        heldout_fraction, seed, restart)
+                                        heldout_fraction, seed, restart, follow_corpus)
             tasks.extend(t for t in source_tasks if not _finished(t))
             finished[source] = {"tasks": source_tasks}
         tasks.sort(key=lambda t: -t.text_bytes)  # largest first keeps the workers busy to the end
@@ -204,7 +214,7 @@ def token_folder(out: Path) -> RunFolder:
 
 
 def _plan_source(corpus: Path, folder: RunFolder, source: str, model: Path, tokenizer: dict,
-                 heldout_fraction: float, seed: int, restart: bool) -> list[Task]:
+                 heldout_fraction: float, seed: int, restart: bool, follow_corpus: bool = False) -> list[Task]:
     paths = shard_paths(corpus)
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -235,6 +245,8 @@ def _plan_source(corpus: Path, folder: RunFolder, source: str, model: Path, toke
         rule = _heldout_rule(paths, documents, heldout_fraction, seed)
         return {"heldout_rule": {**asdict(rule), "ids": list(rule.ids)}}
 
+    if follow_corpus and not restart:
+        _follow_rewritten_shards(folder, wanted, first_rule)
     plan = folder.fix_plan(wanted, list(wanted), refuse_change, restart=restart, first_run=first_rule)
     try:
         rule = HeldoutRule(**{**plan["heldout_rule"], "ids": tuple(plan["heldout_rule"]["ids"])})
@@ -245,6 +257,35 @@ def _plan_source(corpus: Path, folder: RunFolder, source: str, model: Path, toke
     hashes = _manifest_hashes(corpus)
     return [Task(source, i, str(p), str(out), str(model), tokenizer["dtype"], rule, sizes[i][1],
                  hashes.get(p.name, ""), tokenizer["tokenizer_sha256"]) for i, p in enumerate(paths)]
+
+
+def _follow_rewritten_shards(folder: RunFolder, wanted: dict, first_rule: Callable[[], dict]) -> None:
+    """Make a finished encode's plan take the corpus as it is now, when its shards were rewritten
+    in place (same names, other sha256s): the tasks of the changed shards run again, or every
+    task when the held-out rule a fresh encode derives from the reduced corpus differs (a small
+    source whose held-out document went). Their token shards and markers are deleted first, so
+    that a shard left with no documents leaves no pair behind: the folder ends as a fresh
+    encode of the corpus would write it. Anything else that differs is left to the plan's
+    usual refusal. Holding the folder's lock; safe to repeat after a kill."""
+    if not folder.plan_path.exists():
+        return  # nothing encoded yet: a first encode
+    earlier = read_json(folder.plan_path)
+    if any(earlier.get(key) != wanted[key] for key in wanted if key != "corpus_shards"):
+        return
+    before, now = earlier.get("corpus_shards", []), wanted["corpus_shards"]
+    if [s.rsplit(":", 1)[0] for s in before] != [s.rsplit(":", 1)[0] for s in now]:
+        raise UserError(f"{folder.path}: the corpus's shards are not the ones encoded there (rebuilt, not "
+                        "rewritten in place); re-encode it with `tokenizer encode --restart`")
+    rule = first_rule()
+    redo = [n for n, (old, new) in enumerate(zip(before, now))
+            if old != new or rule["heldout_rule"] != earlier.get("heldout_rule")]
+    for number in redo:
+        _marker_path(folder.path, number).unlink(missing_ok=True)
+        for split in ("train", "heldout"):
+            for name in shard_names(split, number):
+                (folder.path / name).unlink(missing_ok=True)
+    if redo:
+        write_json_atomic(folder.plan_path, {**earlier, **wanted, **rule})
 
 
 def _documents(folder: Path) -> int:
@@ -394,7 +435,11 @@ def _close(writer: TokenShardWriter) -> dict | None:
 
 
 def _marker(task: Task) -> Path:
-    return Path(task.output) / WORK / f"done-{task.number:05d}.json"
+    return _marker_path(Path(task.output), task.number)
+
+
+def _marker_path(out: Path, number: int) -> Path:
+    return out / WORK / f"done-{number:05d}.json"
 
 
 def _finished(task: Task) -> bool:

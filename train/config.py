@@ -128,19 +128,23 @@ class ResolvedConfig:
     run_dir: Path
     grad_accum: int  # micro-batches per optimizer step on each rank
     tokenizer_sha256: str = ""  # of the tokenizer the token shards were made with; checked on resume and export
+    # Per source, the documents and tokens of the train split the run draws from (meta.json): checked on
+    # resume, since windows and epochs are drawn over these counts. Empty in runs made before it was kept.
+    token_data: dict[str, dict[str, int]] = field(default_factory=dict)
     # The processes grad_accum was computed for. Not written to config.json: a run resumes on any number.
     world_size: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return {"train": dataclasses.asdict(self.train), "model": dataclasses.asdict(self.model),
                 "run_dir": str(self.run_dir), "grad_accum": self.grad_accum,
-                "tokenizer_sha256": self.tokenizer_sha256}
+                "tokenizer_sha256": self.tokenizer_sha256, "token_data": self.token_data}
 
-    def with_tokens(self, vocab_size: int, tokenizer_sha256: str) -> ResolvedConfig:
+    def with_tokens(self, vocab_size: int, tokenizer_sha256: str,
+                    token_data: dict[str, dict[str, int]] | None = None) -> ResolvedConfig:
         """This config for the token shards a run trains on: their vocabulary sizes the model, and
-        their tokenizer is recorded. Known only once the shards are opened, after `resolve`."""
+        their tokenizer and counts are recorded. Known only once the shards are opened, after `resolve`."""
         return dataclasses.replace(self, model=dataclasses.replace(self.model, vocab_size=vocab_size),
-                                   tokenizer_sha256=tokenizer_sha256)
+                                   tokenizer_sha256=tokenizer_sha256, token_data=dict(token_data or {}))
 
 
 def preset(name: str) -> Preset:
@@ -254,6 +258,11 @@ def check_resume_compatible(saved: dict[str, Any], now: ResolvedConfig, where: P
         raise UserError(f"{where}: the run was trained on tokens of tokenizer sha256 {earlier[:12]}, but the token "
                         f"shards under {now.train.data} are of {now.tokenizer_sha256[:12]}: refusing to continue on "
                         "another tokenizer's ids")
+    changed = token_data_changes(saved.get("token_data") or {}, now.token_data)
+    if changed:
+        raise UserError(f"{where}: the token shards under {now.train.data} changed since the run started "
+                        f"({'; '.join(changed)}; re-encoded, or documents removed by `pipeline remove`): the windows "
+                        "drawn so far were of the old shards; start a new run (--run NEW) to train on these")
     for key, value in saved["train"].items():
         if not model_only and key not in RESUMABLE_CHANGES and current["train"].get(key) != value:
             raise UserError(f"{where}: cannot resume with {key}={current['train'].get(key)!r}; "
@@ -264,6 +273,22 @@ def check_resume_compatible(saved: dict[str, Any], now: ResolvedConfig, where: P
             "is given without --model or --config" if model_only else ""
         raise UserError(f"{where}: cannot resume with a different model ({current['model']} vs {saved['model']})"
                         f"{hint}")
+
+
+def token_data_changes(earlier: dict[str, dict[str, int]], now: dict[str, dict[str, int]]) -> list[str]:
+    """What differs between two records of the token data, a few words per source (nothing when
+    the earlier run kept no record)."""
+    if not earlier:
+        return []
+    changes = []
+    for name in sorted(set(earlier) | set(now)):
+        was, is_now = earlier.get(name), now.get(name)
+        if was is None or is_now is None:
+            changes.append(f"{name} {'was not drawn from' if was is None else 'is no longer drawn from'}")
+        elif was != is_now:
+            changes.append(f"{name} had {was['documents']:,} documents and {was['tokens']:,} tokens, now "
+                           f"{is_now['documents']:,} and {is_now['tokens']:,}")
+    return changes
 
 
 def write_config(resolved: ResolvedConfig, path: Path) -> None:

@@ -49,6 +49,7 @@ class SourceTokens:
     meta: dict[str, Any]
     shards: list[Shard]  # the non-empty ones, in meta.json's order
     starts: np.ndarray  # starts[i]: offset of shard i in the stream; starts[-1]: total tokens
+    split: str = "train"
 
     def __post_init__(self) -> None:
         self._ids: dict[int, Any] = {}  # shard number -> its document ids, read when first asked
@@ -102,7 +103,7 @@ def open_source(folder: Path, name: str, split: str = "train") -> SourceTokens:
     meta = read_meta(folder, name, SKIP_HINT)
     shards = [shard for shard in open_shards(folder, meta, split) if len(shard.tokens)]
     starts = np.concatenate([[0], np.cumsum([len(s.tokens) for s in shards], dtype=np.int64)]).astype(np.int64)
-    return SourceTokens(name=name, folder=folder, meta=meta, shards=shards, starts=starts)
+    return SourceTokens(name=name, folder=folder, meta=meta, shards=shards, starts=starts, split=split)
 
 
 class MixtureLoader:
@@ -183,6 +184,11 @@ class TokenData:
     vocab_size: int
     skipped: list[str]  # mixture sources without shards, when allowed to skip them
     tokenizer_sha256: str = ""  # of the tokenizer every source was encoded with (meta.json)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per source, the documents (meta.json) and tokens of the split drawn from."""
+        return {s.name: {"documents": int(s.meta["splits"][s.split]["documents"]), "tokens": s.tokens}
+                for s in self.sources}
 
 
 def open_mixture(root: Path, mixture: Mixture, *, split: str = "train", skip_missing: bool = False) -> TokenData:

@@ -148,7 +148,7 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
     when resuming; with the number of steps already done. Writes the run's config.json."""
     cfg, run_dir = resolved.train, resolved.run_dir
     data = open_mixture(Path(cfg.data), load_mixture(cfg.mixture), skip_missing=cfg.skip_missing_sources)
-    resolved = resolved.with_tokens(data.vocab_size, data.tokenizer_sha256)
+    resolved = resolved.with_tokens(data.vocab_size, data.tokenizer_sha256, data.counts())
 
     # Verified (every checksum) before anything in it is unpickled; a damaged one ends here.
     opened = checkpoint.open_latest(run_dir, par) if resume else None

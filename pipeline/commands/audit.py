@@ -47,6 +47,7 @@ from pathlib import Path
 from lxml import etree
 
 from pipeline.common.errors import InputError, UserError
+from pipeline.corpus.folder import corpus_folder
 from pipeline.engine.document import Skipped
 from pipeline.engine.registry import source_class
 from pipeline.engine.shards import read_corpus
@@ -371,18 +372,10 @@ class Audit:
         return self.missing / self.paragraphs if self.paragraphs else 0.0
 
 
-def corpus_folder(corpus: Path, source: str) -> Path:
-    """--corpus may name the corpus root or the source's folder in it."""
-    for folder in (corpus / source, corpus):
-        if (folder / "manifest.json").exists():
-            return folder
-    raise UserError(f"{corpus}: no finished {source} corpus here (no manifest.json in {corpus / source} or {corpus})")
-
-
 def run_audit(source: str, corpus: Path, raw: Path | None = None) -> Audit:
     audit = Audit(source)
     texts: dict[str, str] = {}
-    for doc in read_corpus(corpus_folder(corpus, source)):
+    for doc in read_corpus(corpus_folder(corpus, source, same_source=False)):
         audit.documents += 1
         found = residue(source, doc.text)
         if raw is not None:

@@ -55,6 +55,9 @@ def print_stats(root: Path, source: str | None) -> None:
         try:
             stats = json.loads(path.read_text())
             summary = f"{stats['source']}: kept {stats['documents_kept']:,} of {stats['documents_read']:,} documents"
+            if stats.get("removed"):  # taken out after the run (pipeline remove)
+                summary += (f" (the run kept {stats['documents_kept'] + stats['removed']:,}; {stats['removed']:,} "
+                            "removed since, see removals.jsonl)")
             table = format_stats(stats)
             warnings = drop_warnings(stats)
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:

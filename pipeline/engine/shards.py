@@ -376,6 +376,15 @@ def unreadable_shard(path: Path, error: Exception) -> UserError:
     return UserError(f"{path}: unreadable corpus shard ({error})")
 
 
+def record_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """The record batches of one shard, memory-mapped; a shard Arrow cannot read is one line naming it."""
+    try:
+        with pa.memory_map(str(path)) as source:
+            yield from pa.ipc.open_stream(source)
+    except (OSError, pa.ArrowException) as e:
+        raise unreadable_shard(path, e) from None
+
+
 def count_rows(path: Path) -> int:
     with pa.memory_map(str(path)) as source:
         return sum(b.num_rows for b in pa.ipc.open_stream(source))

@@ -1,0 +1,281 @@
+"""`pipeline remove SOURCE --corpus DIR --ids FILE [--tokens DIR]`: take documents out of a
+finished corpus (a takedown) without rebuilding it.
+
+Only the shards that hold a listed id are rewritten, the dropped/ shards of --keep-dropped
+included (a takedown must leave no copy of the text behind). Every new shard is written under
+a temporary name first; the plan of the whole removal (the new manifest entries and counts) is
+written to `_work/remove.json`; then the shards are renamed into place and manifest.json
+(sha256, bytes, documents), stats.json (`removed`, `documents_kept`), the run's task markers (so
+that a rerun of `pipeline run` finds the run complete, not damaged) and the log
+`removals.jsonl` (who, when, which ids, which shards) are brought up to date. A removal killed
+midway is finished by the next `pipeline remove` of that corpus before anything else.
+
+With --tokens, the token shards of the changed corpus shards are encoded again with the
+tokenizer that wrote them (tokenizer/encode.py follows corpus shards rewritten in place), so
+that the token folder is what a fresh `tokenizer encode` of the reduced corpus writes.
+
+The corpus folder's lock (the one `pipeline run` holds) keeps a run and a removal apart.
+Ids not found are listed; the exit status stays 0. A rebuild (`pipeline run --restart`, or a
+task rerun because its input changed) brings removed documents back: remove them again with
+the same ids file (removals.jsonl lists every id removed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import getpass
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm import tqdm
+
+from pipeline.common.errors import UserError
+from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
+from pipeline.corpus.folder import REMOVALS, corpus_folder
+from pipeline.engine.run_driver import corpus_run_folder
+from pipeline.engine.shards import record_batches, unreadable_shard, verified_shard_paths
+from tokenizer.encode import encode_corpus
+
+JOURNAL = "remove.json"  # in _work/: a removal between renaming its shards and recording them
+TEMPORARY = ".removing"  # suffix of a rewritten shard before it is renamed into place
+
+
+def read_ids(path: Path) -> list[str]:
+    """The ids of an ids file: one a line; blank lines and lines starting with `#` are skipped.
+    A `#` later in a line is part of the id (ids may hold one: a URL's fragment)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise UserError(f"{path}: ids file does not exist") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    ids = [line.strip() for line in lines]
+    return list(dict.fromkeys(i for i in ids if i and not i.startswith("#")))
+
+
+@dataclass
+class Rewrite:
+    """One shard that holds listed ids: what it becomes."""
+
+    file: str  # relative to the corpus folder: shard-00003.arrow, dropped/shard-00000.arrow
+    old_sha256: str
+    removed: list[str]  # the ids taken out of it
+    entry: dict  # its new documents, bytes, sha256
+
+
+def find_listed(path: Path, listed: pa.Array) -> list[str]:
+    """The listed ids that this shard holds (a pass over its id column only)."""
+    found: list[str] = []
+    for batch in record_batches(path):
+        ids = batch.column("id")
+        found += ids.filter(pc.is_in(ids, value_set=listed)).to_pylist()
+    return found
+
+
+def write_without(path: Path, listed: pa.Array) -> dict:
+    """Write `path` minus the listed ids' rows as `path.removing`, batch by batch (the same
+    schema, each batch filtered); its documents, bytes and sha256. A shard left with no
+    documents stays, as one batch of no rows (`datasets` cannot load a stream of none): the
+    shards keep their names, and so their token shards theirs."""
+    tmp = path.with_name(path.name + TEMPORARY)
+    documents = 0
+    try:
+        with pa.memory_map(str(path)) as source:
+            reader = pa.ipc.open_stream(source)
+            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, reader.schema) as writer:
+                for batch in reader:
+                    kept = batch.filter(pc.invert(pc.is_in(batch.column("id"), value_set=listed)))
+                    if kept.num_rows:
+                        writer.write_batch(kept)
+                        documents += kept.num_rows
+                if not documents:
+                    writer.write_batch(pa.RecordBatch.from_pylist([], schema=reader.schema))
+    except pa.ArrowException as e:
+        tmp.unlink(missing_ok=True)
+        raise unreadable_shard(path, e) from None
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise with_path(e, tmp) from e
+    return {"documents": documents, "bytes": tmp.stat().st_size, "sha256": file_sha256(tmp)}
+
+
+def who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def plan_removal(folder: Path, ids: list[str], ids_file: Path) -> dict:
+    """Write the rewritten shards under temporary names and return the journal that records
+    them: the new manifest entries, the counts stats.json will hold, and the log line."""
+    listed = pa.array(ids, pa.string())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    kept_paths = verified_shard_paths(folder)  # a damaged shard is refused before anything is written
+    recorded = {entry["file"]: entry["sha256"] for entry in manifest["shards"] if "sha256" in entry}
+    paths = [(p.name, p) for p in kept_paths] + [(name, folder / name) for name in manifest.get("dropped_shards", [])]
+    rewrites: list[Rewrite] = []
+    for name, path in tqdm(paths, unit=" shards", desc="looking for the ids", disable=None, mininterval=1.0):
+        found = find_listed(path, listed)
+        if found:  # a kept shard's sha256 was just checked against the manifest's; a dropped one has none there
+            sha256 = recorded.get(name) or file_sha256(path)
+            rewrites.append(Rewrite(name, sha256, found, write_without(path, listed)))
+    removed_kept = sum(len(r.removed) for r in rewrites if "/" not in r.file)
+    found_ids = {i for r in rewrites for i in r.removed}
+    stats = json.loads((folder / "stats.json").read_text())
+    return {
+        "rewrites": [vars(r) for r in rewrites],
+        "documents_kept": stats["documents_kept"] - removed_kept,
+        "removed": stats.get("removed", 0) + removed_kept,
+        "log": {"at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "by": who(),
+                "ids_file": str(ids_file), "removed": [i for i in ids if i in found_ids],
+                "not_found": [i for i in ids if i not in found_ids],
+                "shards": {r.file: len(r.removed) for r in rewrites}},
+    }
+
+
+def finish_removal(folder: Path) -> dict | None:
+    """Carry out the journal in `_work/` (after a kill, again: every step is idempotent) and
+    delete it; the journal, or None when there was none."""
+    path = folder / "_work" / JOURNAL
+    if not path.exists():
+        return None
+    journal = read_json(path)
+    rewrites = [Rewrite(**r) for r in journal["rewrites"]]
+    for rewrite in rewrites:
+        tmp = folder / (rewrite.file + TEMPORARY)
+        if tmp.exists():
+            os.replace(tmp, folder / rewrite.file)
+    new = {r.file: r.entry for r in rewrites}
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["shards"] = [dict(s, **new.get(s["file"], {})) for s in manifest["shards"]]
+    manifest["documents"] = sum(s["documents"] for s in manifest["shards"])
+    manifest["bytes"] = sum(s["bytes"] for s in manifest["shards"])
+    write_json_atomic(folder / "manifest.json", manifest)
+    stats = json.loads((folder / "stats.json").read_text())
+    stats.update(documents_kept=journal["documents_kept"], removed=journal["removed"])
+    write_json_atomic(folder / "stats.json", stats)
+    _update_task_markers(folder, rewrites, journal["documents_kept"])
+    log = folder / REMOVALS
+    line = json.dumps(journal["log"], ensure_ascii=False, sort_keys=True)
+    if not log.exists() or line not in log.read_text(encoding="utf-8").splitlines():
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+    path.unlink()
+    return journal
+
+
+def _update_task_markers(folder: Path, rewrites: list[Rewrite], documents_kept: int) -> None:
+    """Record the rewritten shards in the run's task markers, found by the sha256 they recorded
+    for the part that became the shard: a rerun of `pipeline run` checks a finished run's shards
+    against its markers, and must find it complete, not damaged (which would run the task again
+    and bring the removed documents back)."""
+    by_sha = {r.old_sha256: r.entry for r in rewrites}
+    work = folder / "_work"
+    for marker in sorted(work.glob("pass*/task-*.done.json")):
+        record = read_json(marker)
+        changed = False
+        for key in ("parts", "dropped_parts"):
+            for part in record.get(key, []):
+                if part.get("sha256") in by_sha:
+                    part.update(by_sha[part["sha256"]])
+                    changed = True
+        if changed:
+            write_json_atomic(marker, record)
+    complete = work / "complete.json"
+    if complete.exists():
+        write_json_atomic(complete, dict(read_json(complete), documents_kept=documents_kept))
+
+
+def remove_documents(source: str, corpus: Path, ids_file: Path) -> tuple[Path, dict]:
+    """Take the ids of `ids_file` out of `source`'s corpus; its folder and the removal's record."""
+    ids = read_ids(ids_file)
+    folder = corpus_folder(corpus, source)
+    with corpus_run_folder(folder).lock():
+        finish_removal(folder)  # one killed midway
+        for stray in [*folder.glob(f"*{TEMPORARY}"), *folder.glob(f"dropped/*{TEMPORARY}")]:
+            stray.unlink()  # written by a removal killed before its journal: never renamed into place
+        journal = plan_removal(folder, ids, ids_file)
+        write_json_atomic(folder / "_work" / JOURNAL, journal)
+        finish_removal(folder)
+    return folder, journal
+
+
+def token_root(tokens: Path, source: str, corpus_dir: Path) -> Path:
+    """The token root that `tokenizer encode` wrote `source`'s shards under: --tokens names the
+    root or the source's folder in it. Checked before the corpus changes."""
+    if corpus_dir.name != source:
+        raise UserError(f"{corpus_dir}: --tokens needs the corpus in a folder named {source} (as `tokenizer encode` "
+                        "reads it)")
+    for folder in (tokens / source, tokens):
+        meta = folder / "meta.json"
+        if meta.is_file():
+            found = read_json(meta).get("source")
+            if found != source or folder.name != source:
+                raise UserError(f"{folder}: token shards of {found!r} in a folder named {folder.name!r}, "
+                                f"not of {source!r}")
+            return folder.parent
+    raise UserError(f"{tokens}: no token shards of {source} here (no meta.json in {tokens / source} or {tokens})")
+
+
+def reencode(source: str, corpus_dir: Path, root: Path, model: Path | None, workers: int,
+             show_progress: bool | None) -> dict:
+    """Bring `source`'s token shards under `root` up to date with its corpus, with the tokenizer
+    and held-out rule that wrote them; the new meta.json."""
+    meta = read_json(root / source / "meta.json")
+    plan = read_json(root / source / "_work" / "plan.json")
+    report = encode_corpus(corpus_dir.parent, model or Path(meta.get("tokenizer", "")), root, sources=[source],
+                           workers=workers, heldout_fraction=plan["heldout_fraction"], seed=plan["seed"],
+                           show_progress=show_progress, follow_corpus=True)
+    print(f"{source}: token shards of {report.tasks_run} corpus shard(s) encoded again -> {root / source}")
+    return report.sources[source]
+
+
+DESCRIPTION = """\
+Take the documents listed in --ids (one id a line; blank lines and lines starting with # are
+skipped) out of a finished corpus, rewriting only the shards that hold them (dropped/ shards
+included): manifest.json, stats.json (`removed`) and the log removals.jsonl (who, when, which
+ids, which shards) are updated, and `pipeline verify` passes after. With --tokens, the token
+shards of the changed corpus shards are encoded again with the same tokenizer, equal to a fresh
+`tokenizer encode` of the reduced corpus. Ids not found are listed (exit status 0).
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="the source the documents are of (c4, wikipedia, ...)")
+    p.add_argument("--corpus", default="data/corpus", metavar="DIR",
+                   help="corpus root or the source's folder in it (default %(default)s)")
+    p.add_argument("--ids", required=True, metavar="FILE", help="the ids to remove, one a line")
+    p.add_argument("--tokens", metavar="DIR", help="also re-encode the source's token shards: the token root "
+                   "(data/tokens) or the source's folder in it")
+    p.add_argument("--model", metavar="FILE", help="the tokenizer, where it is not at the path meta.json names "
+                   "(its sha256 must be the one that encoded the shards)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="encoding processes for --tokens (default: the number of cores, %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar while encoding")
+
+
+def run(args: argparse.Namespace) -> None:
+    tokens = token_root(Path(args.tokens), args.source, corpus_folder(Path(args.corpus), args.source)) \
+        if args.tokens else None
+    folder, journal = remove_documents(args.source, Path(args.corpus), Path(args.ids))
+    log = journal["log"]
+    in_kept = sum(n for name, n in log["shards"].items() if "/" not in name)
+    in_dropped = sum(n for name, n in log["shards"].items() if "/" in name)
+    print(f"{args.source}: removed {in_kept:,} document(s) from {sum('/' not in n for n in log['shards'])} "
+          f"shard(s) of {folder}" + (f", and {in_dropped:,} from its dropped/ shards" if in_dropped else "")
+          + f"; {journal['documents_kept']:,} documents left (logged in {folder / REMOVALS})")
+    if log["not_found"]:
+        print(f"{len(log['not_found']):,} listed id(s) not found in the corpus:")
+        for doc_id in log["not_found"]:
+            print(f"  {doc_id}")
+    if tokens is not None:
+        reencode(args.source, folder, tokens, Path(args.model) if args.model else None, args.workers,
+                 False if args.no_progress else None)

@@ -1,0 +1,30 @@
+"""Where a command finds one source's finished corpus: `--corpus` may name the corpus root
+(`data/corpus`, holding `<source>/`) or the source's folder itself. A folder counts as a corpus
+of that source when its manifest.json says so; anything else is one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.common.errors import UserError
+
+# Beside a corpus's shards: one JSON line per `pipeline remove` (who, when, which ids, which shards).
+REMOVALS = "removals.jsonl"
+
+
+def corpus_folder(corpus: Path, source: str, same_source: bool = True) -> Path:
+    """The folder holding `source`'s manifest.json: `corpus/<source>` or `corpus` itself. With
+    `same_source` off, a manifest of another source is taken too (`pipeline audit` reads corpora
+    of any source by one source's rules)."""
+    for folder in (corpus / source, corpus):
+        manifest = folder / "manifest.json"
+        if manifest.exists():
+            try:
+                found = json.loads(manifest.read_text()).get("source", source)
+            except (OSError, UnicodeDecodeError, ValueError, AttributeError) as e:
+                raise UserError(f"{manifest}: damaged corpus manifest ({type(e).__name__})") from None
+            if same_source and found != source:
+                raise UserError(f"{folder}: a corpus of {found!r}, not of {source!r}")
+            return folder
+    raise UserError(f"{corpus}: no finished {source} corpus here (no manifest.json in {corpus / source} or {corpus})")

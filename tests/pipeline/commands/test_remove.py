@@ -1,0 +1,219 @@
+"""`pipeline remove`: a real `pipeline run` of the c4 sample in three shards (--keep-dropped), a
+tokenizer trained on it and `tokenizer encode`; the result is judged by reading the Arrow shards
+with pyarrow, hashing files with hashlib, and against a fresh encode of the reduced corpus."""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import hashlib
+import json
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import datasets
+import pyarrow as pa
+import pytest
+
+from pipeline.commands.remove import JOURNAL, plan_removal, read_ids
+from pipeline.common.files import write_json_atomic
+from pipeline.common.lock import folder_lock
+from tests.conftest import script, subprocess_env
+
+pytestmark = pytest.mark.slow  # CLI runs: about 2 s each
+
+RUN = ("run", "c4", "--input", "raw/c4", "--corpus", "corpus", "--tasks", "3", "--workers", "1", "--keep-dropped",
+       "--no-progress")
+ENCODE = ("encode", "--corpus", "corpus", "--model", "tok/c4only.model", "--workers", "1", "--no-progress")
+
+
+def cli(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([script(name), *args], cwd=cwd, check=False, capture_output=True, text=True,
+                          env=subprocess_env(), timeout=300)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """raw/c4 from `pipeline sample`, corpus/c4 in three shards (one per task), a 300-piece tokenizer."""
+    root = tmp_path_factory.mktemp("remove")
+    assert cli("pipeline", "sample", "--raw", "raw", "--sources", "c4", cwd=root).returncode == 0
+    assert cli("pipeline", *RUN, cwd=root).returncode == 0
+    (root / "c4only.toml").write_text('name = "c4only"\n[proportions]\nc4 = 1.0\n')
+    trained = cli("tokenizer", "train", "--corpus", "corpus", "--mixture", "c4only.toml", "--vocab-size", "300",
+                  "--out", "tok", "--threads", "1", "--no-progress", cwd=root)
+    assert trained.returncode == 0, trained.stderr
+    return root
+
+
+@pytest.fixture
+def work(built: Path, tmp_path: Path) -> Path:
+    """A copy of the built folders for one test to change."""
+    shutil.copytree(built, tmp_path / "w")
+    return tmp_path / "w"
+
+
+def read_ids_of(path: Path) -> list[str]:
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_stream(source).read_all().column("id").to_pylist()
+
+
+def rows(path: Path) -> list[tuple]:
+    with pa.memory_map(str(path)) as source:
+        table = pa.ipc.open_stream(source).read_all()
+    return list(zip(*(table.column(name).to_pylist() for name in table.column_names)))
+
+
+def test_ids_file_skips_blank_lines_and_comments_only(tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# takedown 2026-12\n\nurl#fragment:3\n  c4:1  \r\nc4:1\n #not a comment? it is\n")
+    assert read_ids(ids) == ["url#fragment:3", "c4:1"]
+
+
+def test_removal_rewrites_only_the_shards_that_hold_the_ids(work: Path) -> None:
+    assert cli("pipeline", *RUN, "--restart", cwd=work).returncode == 0  # its plan names this copy's inputs
+    corpus = work / "corpus" / "c4"
+    shards = sorted(corpus.glob("shard-*.arrow"))
+    assert len(shards) == 3
+    before = {str(p.relative_to(corpus)): rows(p) for p in [*shards, corpus / "dropped" / "shard-00000.arrow"]}
+    untouched = {p.name: p.read_bytes() for p in (shards[0], shards[2])}
+    middle, dropped = read_ids_of(shards[1]), read_ids_of(corpus / "dropped" / "shard-00000.arrow")
+    doomed = [middle[0], middle[-1], dropped[2]]
+    (work / "ids.txt").write_text(f"# takedown\n{doomed[0]}\n\n{doomed[1]}\nno-such:id\n{doomed[2]}\n")
+
+    result = cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "ids.txt", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == ["1 listed id(s) not found in the corpus:", "  no-such:id"]
+
+    for name, earlier in before.items():
+        assert rows(corpus / name) == [r for r in earlier if r[0] not in doomed]
+    for name, data in untouched.items():
+        assert (corpus / name).read_bytes() == data
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    for entry in manifest["shards"]:
+        data = (corpus / entry["file"]).read_bytes()
+        assert (entry["sha256"], entry["bytes"]) == (hashlib.sha256(data).hexdigest(), len(data))
+        assert entry["documents"] == len(read_ids_of(corpus / entry["file"]))
+    kept = sum(len(read_ids_of(p)) for p in shards)
+    assert manifest["documents"] == kept == sum(len(before[p.name]) for p in shards) - 2
+    stats = json.loads((corpus / "stats.json").read_text())
+    assert (stats["removed"], stats["documents_kept"]) == (2, kept)
+
+    (line,) = (corpus / "removals.jsonl").read_text().splitlines()
+    log = json.loads(line)
+    assert log["by"] == f"{getpass.getuser()}@{socket.gethostname()}"
+    assert datetime.datetime.fromisoformat(log["at"]).utcoffset() == datetime.timedelta(0)
+    assert (log["removed"], log["not_found"]) == (doomed, ["no-such:id"])
+    assert log["shards"] == {shards[1].name: 2, "dropped/shard-00000.arrow": 1}
+
+    assert cli("pipeline", "verify", "c4", "--corpus", "corpus", cwd=work).returncode == 0
+    assert cli("pipeline", "stats", "c4", "--corpus", "corpus", cwd=work).stdout.splitlines()[0] == \
+        f"c4: kept {kept} of {stats['documents_read']} documents (the run kept {kept + 2}; 2 removed since, see " \
+        "removals.jsonl)"
+    # A rerun of the run finds it complete: nothing is run again, nothing removed comes back.
+    rerun = cli("pipeline", *RUN, cwd=work)
+    assert rerun.returncode == 0 and "(already complete)" in rerun.stdout, rerun.stderr
+    assert not set(doomed) & {i for p in shards for i in read_ids_of(p)}
+
+
+def token_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize("which", ["a train document", "the held-out document", "every document of a shard"])
+def test_token_shards_equal_a_fresh_encode_of_the_reduced_corpus(work: Path, which: str) -> None:
+    assert cli("tokenizer", *ENCODE, "--tokens", "tokens", cwd=work).returncode == 0
+    plan = json.loads((work / "tokens" / "c4" / "_work" / "plan.json").read_text())
+    (held_out,) = plan["heldout_rule"]["ids"]  # 72 documents: too few for the 0.5% threshold to pick one
+    middle = read_ids_of(work / "corpus" / "c4" / "shard-00001.arrow")
+    doomed = {"a train document": [next(i for i in middle if i != held_out)], "the held-out document": [held_out],
+              "every document of a shard": read_ids_of(work / "corpus" / "c4" / "shard-00002.arrow")}[which]
+    assert which != "every document of a shard" or held_out not in doomed
+    (work / "ids.txt").write_text("".join(f"{i}\n" for i in doomed))
+    stamps = {p.name: p.stat().st_mtime_ns for p in (work / "tokens" / "c4").iterdir() if p.is_file()}
+
+    result = cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "ids.txt", "--tokens", "tokens/c4",
+                 "--workers", "1", "--no-progress", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert cli("tokenizer", *ENCODE, "--tokens", "fresh", cwd=work).returncode == 0
+    assert token_files(work / "tokens" / "c4") == token_files(work / "fresh" / "c4")
+    assert token_files(work / "tokens" / "c4" / "_work")["plan.json"] == \
+        token_files(work / "fresh" / "c4" / "_work")["plan.json"]
+    if which == "a train document":  # only the pair of the shard that held it, and meta.json
+        now = {p.name: p.stat().st_mtime_ns for p in (work / "tokens" / "c4").iterdir() if p.is_file()}
+        assert {name for name, stamp in stamps.items() if now[name] != stamp} == \
+            {"train-00001.bin", "train-00001.idx", "meta.json"}
+        assert "token shards of 1 corpus shard(s) encoded again" in result.stdout
+    elif which == "the held-out document":  # another document is held out now: every shard's split changes
+        assert "token shards of 3 corpus shard(s) encoded again" in result.stdout
+    else:  # the shard stays, empty, under its name; its token pair is gone, as a fresh encode has none
+        assert len(datasets.Dataset.from_file(str(work / "corpus" / "c4" / "shard-00002.arrow"))) == 0
+        assert not list((work / "tokens" / "c4").glob("*-00002.*"))
+        assert cli("pipeline", "verify", "c4", "--corpus", "corpus", cwd=work).returncode == 0
+    # A later plain encode resumes the folder as it is: nothing to do.
+    again = cli("tokenizer", *ENCODE, "--tokens", "tokens", cwd=work)
+    assert again.returncode == 0 and again.stdout.startswith("encoded 0 corpus shard(s)"), again.stdout + again.stderr
+
+
+def test_a_resumed_train_on_changed_token_shards_is_refused_unless_a_new_run(work: Path) -> None:
+    assert cli("tokenizer", *ENCODE, "--tokens", "tokens", cwd=work).returncode == 0
+    train = ("--mixture", "c4only.toml", "--model", "debug", "--tokens", "tokens", "--no-progress")
+    assert cli("train", *train, "--steps", "2", "--run", "run", cwd=work).returncode == 0
+    meta_before = json.loads((work / "tokens" / "c4" / "meta.json").read_text())["splits"]["train"]
+    (work / "ids.txt").write_text(read_ids_of(work / "corpus" / "c4" / "shard-00002.arrow")[0] + "\n")
+    assert cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "ids.txt", "--tokens", "tokens",
+               "--workers", "1", "--no-progress", cwd=work).returncode == 0
+    meta_after = json.loads((work / "tokens" / "c4" / "meta.json").read_text())["splits"]["train"]
+    assert meta_after["documents"] == meta_before["documents"] - 1
+
+    resumed = cli("train", *train, "--steps", "4", "--run", "run", "--resume", cwd=work)
+    assert resumed.returncode == 2 and resumed.stderr.count("\n") == 1
+    assert (f"c4 had {meta_before['documents']:,} documents and {meta_before['tokens']:,} tokens, now "
+            f"{meta_after['documents']:,} and {meta_after['tokens']:,}") in resumed.stderr
+    assert "start a new run (--run NEW)" in resumed.stderr
+    assert cli("train", *train, "--steps", "2", "--run", "run2", cwd=work).returncode == 0
+
+
+def test_a_run_folder_being_written_is_refused_by_its_lock(work: Path) -> None:
+    (work / "ids.txt").write_text(read_ids_of(work / "corpus" / "c4" / "shard-00000.arrow")[0] + "\n")
+    manifest = (work / "corpus" / "c4" / "manifest.json").read_bytes()
+    with folder_lock(work / "corpus" / "c4"):  # as `pipeline run` holds it
+        result = cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "ids.txt", cwd=work)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"pipeline: error: corpus/c4: another run is writing here (pid ")
+    assert (work / "corpus" / "c4" / "manifest.json").read_bytes() == manifest
+
+
+def test_a_removal_killed_before_recording_is_finished_by_the_next_one(work: Path) -> None:
+    corpus = work / "corpus" / "c4"
+    first = read_ids_of(corpus / "shard-00000.arrow")[0]
+    # What a removal killed after writing its journal leaves: new shards under temporary names.
+    write_json_atomic(corpus / "_work" / JOURNAL, plan_removal(corpus, [first], work / "ids.txt"))
+    assert cli("pipeline", "verify", "c4", "--corpus", "corpus", cwd=work).returncode == 0  # nothing renamed yet
+    (corpus / "shard-00002.arrow.removing").write_bytes(b"half")  # killed before its journal: never renamed
+    (work / "none.txt").write_text("# nothing this time\n")
+    assert cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "none.txt", cwd=work).returncode == 0
+    assert first not in read_ids_of(corpus / "shard-00000.arrow")
+    assert cli("pipeline", "verify", "c4", "--corpus", "corpus", cwd=work).returncode == 0
+    logged = [json.loads(line)["removed"] for line in (corpus / "removals.jsonl").read_text().splitlines()]
+    assert logged == [[first], []]
+    assert not list(corpus.glob("*.removing"))
+
+
+def test_missing_ids_file_or_corpus_is_one_line(work: Path) -> None:
+    result = cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "nope.txt", cwd=work)
+    assert (result.returncode, result.stderr) == (2, "pipeline: error: nope.txt: ids file does not exist\n")
+    (work / "ids.txt").write_text("x\n")
+    result = cli("pipeline", "remove", "wikipedia", "--corpus", "corpus", "--ids", "ids.txt", cwd=work)
+    assert result.returncode == 2 and result.stderr.startswith("pipeline: error: corpus: no finished wikipedia corpus")
+
+
+def test_a_wrong_tokens_folder_is_refused_before_the_corpus_changes(work: Path) -> None:
+    (work / "ids.txt").write_text(read_ids_of(work / "corpus" / "c4" / "shard-00000.arrow")[0] + "\n")
+    manifest = (work / "corpus" / "c4" / "manifest.json").read_bytes()
+    result = cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "ids.txt", "--tokens", "tok", cwd=work)
+    assert (result.returncode, result.stderr) == (
+        2, "pipeline: error: tok: no token shards of c4 here (no meta.json in tok/c4 or tok)\n")
+    assert (work / "corpus" / "c4" / "manifest.json").read_bytes() == manifest
+    assert not (work / "corpus" / "c4" / "removals.jsonl").exists()
