@@ -20,12 +20,16 @@ position takes fewer than four encryptions on average.
 
 Blending. Proportions are exact fractions (the decimals the mixture wrote: 0.67 is 67/100),
 normalised; over a period of D sequences (D: their common denominator, 1000 for llama1) source i
-gets exactly q_i = w_i * D of them. Inside the period the order is Megatron's largest-deficit
-rule: sequence j goes to the source with the largest w_i * (j + 1) - (its sequences so far),
-ties to the first. After D sequences every deficit is zero again, so the pattern repeats, and
-after any number of sequences every source's count is within one sequence of w_i times it (the
-rule keeps every deficit in (-1, 1); not proven here, but the deficits repeat with the period, so
-checking one period checks every prefix, and the tests do that for llama1 and random mixtures). The period is stored
+gets exactly q_i = w_i * D of them. Inside the period the order is Tijdeman's solution of the
+chairman assignment problem (R. Tijdeman, "The chairman assignment problem", Discrete Math. 32,
+1980), an earliest-deadline rule: with C = 1 - 1/(2n - 2) for n sources, sequence t goes, among
+the sources that are not C ahead after taking it (w_i t - c_i >= 1 - C, c_i: its sequences so
+far), to the one whose deadline (c_i + C) / w_i comes first, ties to the first source. Tijdeman
+proves that this keeps |c_i - w_i t| <= C < 1 at every t for any weights: every source's count is
+within one sequence of its proportion after any number of sequences. (Megatron's largest-deficit
+rule does not guarantee it: weights 1:1:1:9:9 reach a deficit of exactly one after 14
+sequences.) After D sequences every count is exact again, so the pattern repeats, and the tests
+check one whole period, hence every prefix, for llama1 and random mixtures. The period is stored
 as two arrays of D entries (source, rank within its source in the period), so sequence j is
 source[j % D] and that source's sequence (j // D) * q_i + rank[j % D], in O(1). A period longer
 than PERIOD_LIMIT (proportions with many digits) is rounded to PERIOD_LIMIT sequences by largest
@@ -124,11 +128,22 @@ class Blend:
         source = np.empty(self.period, dtype=np.int16)
         rank = np.empty(self.period, dtype=np.int32)
         counts = [0] * len(quotas)
-        for j in range(self.period):
-            # Largest deficit after j + 1 sequences, in integers: q_i (j + 1) - c_i D.
-            chosen = max(range(len(quotas)), key=lambda i: (quotas[i] * (j + 1) - counts[i] * self.period, -i))
-            source[j], rank[j] = chosen, counts[chosen]
-            counts[chosen] += 1
+        n, period = len(quotas), self.period
+        spread = max(1, 2 * n - 2)  # C = 1 - 1/spread, Tijdeman's bound on every deviation
+        for j in range(period):
+            t = j + 1
+            # Eligible: w_i t - c_i >= 1 - C (a sequence now cannot put i more than C ahead);
+            # in integers, with w_i = q_i / D: spread (q_i t - c_i D) >= D.
+            # Among them the earliest deadline, (c_i + C) / w_i = (spread c_i + spread - 1) D / (spread q_i):
+            # the time after which i would fall more than C behind; ties to the first source.
+            best = -1
+            for i in range(n):
+                if quotas[i] and spread * (quotas[i] * t - counts[i] * period) >= period:
+                    if best < 0 or (spread * counts[i] + spread - 1) * quotas[best] < \
+                            (spread * counts[best] + spread - 1) * quotas[i]:
+                        best = i
+            source[j], rank[j] = best, counts[best]
+            counts[best] += 1
         self.source, self.rank = source, rank
 
     def locate(self, sequences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -196,7 +196,7 @@ def test_continued_pretraining_starts_at_the_hf_models_loss(hf_llama: Path, impo
     # The batch of step 0, drawn as the run drew it (seed, context, micro-batch of the run's config).
     data = open_mixture(tokens, LLAMA1)
     loader = MixtureLoader(data.sources, data.proportions, seq_len=config["seq_len"],
-                           micro_batch=config["micro_batch"], seed=config["seed"])
+                           micro_batch=config["micro_batch"], batch_tokens=config["batch_tokens"], seed=config["seed"])
     assert config["batch_tokens"] == config["seq_len"] * config["micro_batch"]  # one micro-batch a step
     inputs, targets = loader.batch(0, 0)
     targets = targets.contiguous()  # a view of the windows: transformers' loss flattens it with .view
