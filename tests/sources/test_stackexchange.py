@@ -55,7 +55,8 @@ def test_answers_are_sorted_by_numeric_score_and_code_survives(tmp_path: Path) -
     )
     assert {k: v for k, v in row.items() if k != "text"} == {
         "id": "code.stackexchange.com/1", "source": "stackexchange", "site": "code.stackexchange.com",
-        "question_id": 1, "question_score": 7, "answer_count": 5, "title": "Question 1", "site_posts": 6}
+        "question_id": 1, "question_score": 7, "answer_count": 5, "title": "Question 1", "site_posts": 6,
+        "answer_score": None}  # set only on the answer records the join folds in
 
 
 def test_equal_scores_keep_id_order(tmp_path: Path) -> None:
@@ -105,8 +106,12 @@ def test_orphans_other_post_types_and_malformed_rows_are_counted(tmp_path: Path)
             {"Id": "x", "PostTypeId": 1, "Body": "bad id"}, {"Id": 6, "PostTypeId": 2, "Body": "no parent"}]
     _site(tmp_path / "in", "s", rows)
     report = _run(tmp_path / "in", tmp_path / "out")
-    assert report.stats["stages"][0] == {"name": "read", "in": 5, "out": 1, "dropped": {
-        "answer_without_question": 1, "other_post_type": 1, "malformed_row": 2}}
+    # Read: six rows, of which one question and two answers are records; the join folds answer 2
+    # into question 1 and finds no question 77.
+    assert report.stats["stages"][0] == {"name": "read", "in": 6, "out": 3, "dropped": {
+        "other_post_type": 1, "malformed_row": 2}}
+    assert report.stats["stages"][1] == {"name": "join_answers", "in": 3, "out": 1, "dropped": {
+        "answer_without_question": 1, "joined_to_question": 1}}
 
 
 def test_entity_bomb_malformed_xml_truncated_archive_and_non_utf8_fail_alone(tmp_path: Path) -> None:
@@ -152,8 +157,9 @@ def test_sample_keeps_28_of_30_sites(tmp_path: Path) -> None:
     report = _run(tmp_path / "raw/stackexchange", tmp_path / "out", workers=2)
     assert sorted(Path(f["path"]).name for f in report.stats["files"]["failed"]) == [
         "Posts.xml", "truncated.stackexchange.com.7z"]
-    read, largest, unanswered = report.stats["stages"]
-    assert read["dropped"] == {"answer_without_question": 30, "other_post_type": 30}
+    read, join, largest, unanswered = report.stats["stages"]
+    assert read["dropped"] == {"other_post_type": 30}
+    assert join["dropped"] == {"answer_without_question": 30, "joined_to_question": join["in"] - largest["in"] - 30}
     assert largest["dropped"] == {"not_among_28_largest": 4}
     assert unanswered["dropped"] == {}  # the 42 unanswered questions are kept
     rows = _rows(tmp_path / "out/stackexchange")
@@ -173,10 +179,10 @@ def test_an_answer_with_no_text_is_counted_not_marked(tmp_path: Path) -> None:
     assert row["text"] == "Question 1\n\nHow?\n\nA:\n\nanswer scored 1" and row["answer_count"] == 1
 
 
-def test_unpacking_loading_and_indexing_a_site_send_heartbeats_that_move_on(tmp_path: Path) -> None:
-    """Stack Exchange's long preparation before its first document tells the engine it is moving
-    (pipeline/engine/heartbeat.py): by megabytes unpacked from the .7z, by megabytes of Posts.xml
-    parsed, and by SQLite's steps while it inserts and indexes."""
+def test_unpacking_and_parsing_a_site_send_heartbeats_that_move_on(tmp_path: Path) -> None:
+    """Stack Exchange's long preparation before its first record tells the engine it is moving
+    (pipeline/engine/heartbeat.py): by megabytes unpacked from the .7z, then by megabytes of
+    Posts.xml parsed."""
     body = "<p>" + "words of an answer " * 20 + "</p>"
     rows = []
     for q in range(1, 401):  # 400 questions of 100 answers: enough rows for SQLite to work a while
@@ -196,17 +202,17 @@ def test_unpacking_loading_and_indexing_a_site_send_heartbeats_that_move_on(tmp_
     finally:
         send_heartbeats_to(None)
 
-    assert [d.id for d in documents] == [f"beats.example/{q}" for q in range(1, 401)]
-    assert all(d.meta["answer_count"] == 100 for d in documents)
+    # Records in file order: each question, then its 100 answers (ids <site>/<question>/<answer>).
+    assert [d.id for d in documents] == [i for q in range(1, 401) for i in
+                                         [f"beats.example/{q}"] + [f"beats.example/{q}/{1000 * q + a}" for a in range(100)]]
     unpacked = [b for b in beats if b[1].startswith("unpacked ")]
     loaded = [b for b in beats if b[1].startswith("loaded ")]
-    indexing = [b for b in beats if b[1].startswith("indexing the answers of Posts.xml (")]
     # At least one every few megabytes (py7zr writes in blocks of a few), one a megabyte parsed.
-    assert len(unpacked) >= len(xml) // (4 << 20) and len(loaded) >= len(xml) // (1 << 20) and indexing
-    assert len(unpacked) + len(loaded) + len(indexing) == len(beats)
+    assert len(unpacked) >= len(xml) // (4 << 20) and len(loaded) >= len(xml) // (1 << 20)
+    assert len(unpacked) + len(loaded) == len(beats)
     assert unpacked[-1][1] == f"unpacked {unpacked[-1][0] / 1e6:.1f} MB of Posts.xml"
-    # The beats come in order: everything unpacked, then loaded, then indexed; none repeats its
-    # predecessor's `done` (a repeated one would not count as moving on).
+    # The beats come in order: everything unpacked, then loaded; none repeats its predecessor's
+    # `done` (a repeated one would not count as moving on).
     kinds = [b[1].split()[0] for b in beats]
-    assert kinds == sorted(kinds, key=["unpacked", "loaded", "indexing"].index)
+    assert kinds == sorted(kinds, key=["unpacked", "loaded"].index)
     assert all(a[0] != b[0] for a, b in zip(beats, beats[1:]))
