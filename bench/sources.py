@@ -19,6 +19,7 @@ import dataclasses
 import gzip
 import importlib.util
 import inspect
+import re
 import shutil
 import sys
 import tempfile
@@ -70,17 +71,66 @@ def _with_copy_suffix(name: str, copy: int) -> str:
     return f"{stem}-c{copy}{dot}{rest}"
 
 
+# Wikipedia page ids of copy k are moved up by k times this: far above any sample's ids.
+PAGE_ID_STRIDE = 10_000_000
+PAGE_ID = re.compile(rb"(<page>\s*<title>[^<]*</title>\s*<ns>[^<]*</ns>\s*<id>)(\d+)(</id>)")
+
+
 def write_copies(name: str, root: Path, copies: int) -> Path:
+    """`copies` samples of `name` side by side in `root/name`, each written with its own seed and
+    given ids of its own: documents of two copies never share an id (the engine refuses a run
+    where they do), so the copies are read as that many times the documents."""
     target = root / name
     for copy in range(copies):
         staging = root / f"_copy{copy}"
         write_samples(staging, [name], seed=copy)
+        if copy > 0:
+            _fresh_ids(name, staging / name, copy)
         for entry in sorted((staging / name).iterdir()):
             dest = target / (entry.name if copy == 0 else _with_copy_suffix(entry.name, copy))
             target.mkdir(parents=True, exist_ok=True)
             shutil.move(str(entry), dest)
         shutil.rmtree(staging)
     return target
+
+
+def _fresh_ids(name: str, folder: Path, copy: int) -> None:
+    """Make the ids of a copy its own where the sample's ids do not follow from file names, which
+    write_copies already makes unique: Wikipedia's come from each page's <id>, arXiv's folders of
+    .tex files from the paper folder's name one level down."""
+    if name == "wikipedia":
+        for path in sorted(folder.glob("*.xml*")):
+            _shift_page_ids(path, copy * PAGE_ID_STRIDE)
+    elif name == "arxiv":
+        for paper in sorted(p for p in folder.glob("*/*") if p.is_dir()):
+            paper.rename(paper.with_name(_with_copy_suffix(paper.name, copy)))
+
+
+def _shift_page_ids(path: Path, offset: int) -> None:
+    """Add `offset` to every page id of a MediaWiki XML file (.xml, or .xml.bz2 of one stream or
+    many, as multistream dumps are). A cut .bz2 (a deliberately truncated sample) stays cut: what
+    decompresses is rewritten and cut again near its end. A copy's name is no multistream dump's name
+    (write_copies renames it), so it is read whole whatever its streams."""
+    import bz2
+
+    data = path.read_bytes()
+    if path.suffix != ".bz2":
+        path.write_bytes(PAGE_ID.sub(lambda m: m[1] + str(int(m[2]) + offset).encode() + m[3], data))
+        return
+    text, rest, cut = b"", data, False
+    while rest:
+        stream = bz2.BZ2Decompressor()
+        try:
+            text += stream.decompress(rest)
+        except OSError:
+            return  # not bz2 data: its ids are never read
+        if not stream.eof:
+            cut = True
+            break
+        rest = stream.unused_data
+    packed = bz2.compress(PAGE_ID.sub(lambda m: m[1] + str(int(m[2]) + offset).encode() + m[3], text))
+    # Cut near its end again, as the sample cuts it: the pages before the cut are still read.
+    path.write_bytes(packed[: len(packed) - min(len(packed) // 10, 1024)] if cut else packed)
 
 
 def measure_source(name: str, copies: int) -> tuple[int, int, int, float] | str:
