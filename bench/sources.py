@@ -108,29 +108,35 @@ def _fresh_ids(name: str, folder: Path, copy: int) -> None:
 
 def _shift_page_ids(path: Path, offset: int) -> None:
     """Add `offset` to every page id of a MediaWiki XML file (.xml, or .xml.bz2 of one stream or
-    many, as multistream dumps are). A cut .bz2 (a deliberately truncated sample) stays cut: what
-    decompresses is rewritten and cut again near its end. A copy's name is no multistream dump's name
-    (write_copies renames it), so it is read whole whatever its streams."""
+    many, as multistream dumps are). A cut .bz2 (a deliberately truncated sample) stays cut: its
+    last stream is cut again. A copy's name is no multistream dump's name (write_copies renames
+    it), so it is read whole whatever its streams."""
     import bz2
 
     data = path.read_bytes()
     if path.suffix != ".bz2":
-        path.write_bytes(PAGE_ID.sub(lambda m: m[1] + str(int(m[2]) + offset).encode() + m[3], data))
+        path.write_bytes(_shift_ids(data, offset))
         return
-    text, rest, cut = b"", data, False
+    streams: list[bytes] = []  # each bz2 stream's text, rewritten and packed again one by one
+    rest, cut = data, False
     while rest:
         stream = bz2.BZ2Decompressor()
         try:
-            text += stream.decompress(rest)
+            streams.append(stream.decompress(rest))
         except OSError:
             return  # not bz2 data: its ids are never read
         if not stream.eof:
             cut = True
             break
         rest = stream.unused_data
-    packed = bz2.compress(PAGE_ID.sub(lambda m: m[1] + str(int(m[2]) + offset).encode() + m[3], text))
-    # Cut near its end again, as the sample cuts it: the pages before the cut are still read.
-    path.write_bytes(packed[: len(packed) - min(len(packed) // 10, 1024)] if cut else packed)
+    packed = [bz2.compress(_shift_ids(text, offset)) for text in streams]
+    if cut:  # the last stream stays cut, as the sample cut it: the pages before it are still read
+        packed[-1] = packed[-1][: len(packed[-1]) // 2]
+    path.write_bytes(b"".join(packed))
+
+
+def _shift_ids(xml: bytes, offset: int) -> bytes:
+    return PAGE_ID.sub(lambda m: m[1] + str(int(m[2]) + offset).encode() + m[3], xml)
 
 
 def measure_source(name: str, copies: int) -> tuple[int, int, int, float] | str:
