@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.process_tree import cpu_seconds_with_children  # noqa: E402
 from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.commands.run import run_source  # noqa: E402
 from pipeline.engine.document import Document, Skipped  # noqa: E402
@@ -114,17 +114,11 @@ def bare_loop(out: Path, per_file: int) -> list[str]:
     return digests
 
 
-def _cpu_seconds() -> float:
-    """CPU of this process (all its threads) and of its children that were waited for (workers)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def timed(run) -> tuple[float, float]:  # noqa: ANN001
     """(wall seconds, CPU seconds) of `run()`."""
-    cpu, started = _cpu_seconds(), time.perf_counter()
+    cpu, started = cpu_seconds_with_children(), time.perf_counter()
     run()
-    return time.perf_counter() - started, _cpu_seconds() - cpu
+    return time.perf_counter() - started, cpu_seconds_with_children() - cpu
 
 
 def main() -> None:
