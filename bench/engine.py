@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -168,13 +169,13 @@ def main() -> None:
         runs = alternate(variants, args.repeat)
     finally:
         shutil.rmtree(work)
-    bare_median = sorted(total / wall for wall, _ in runs[next(iter(variants))])[len(runs[next(iter(variants))]) // 2]
+    bare_median = statistics.median(total / wall for wall, _ in runs[next(iter(variants))])
     rows = []
     for name, measured in runs.items():
         workers = 1 if name.startswith("bare") else int(name.split(", ")[1].split()[0])
         rates = [total / wall for wall, _ in measured]
         cpu_per_k = [cpu / total * 1e6 for _, cpu in measured]  # ms per 1,000 documents
-        median = sorted(rates)[len(rates) // 2]
+        median = statistics.median(rates)
         rows.append([name, workers, spread(rates, ",.0f"), spread([r / workers for r in rates], ",.0f"),
                      spread(cpu_per_k, ".1f"), f"{median / workers / bare_median:.2f}"])
     table(f"Engine overhead: {total:,} documents of 2 KB, no-op stage",
