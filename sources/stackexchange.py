@@ -22,8 +22,8 @@ question (also those of a question skipped at read) and questions with no text a
 at the join, where every answer record is counted as `joined_to_question`. A site given twice
 is refused.
 
-Stages: the join, the 28 largest sites by number of posts (questions and answers; a global
-decision across all inputs), then the rule for unanswered questions (kept by default, as the
+Stages: the join, the 28 largest sites by number of posts (every row of Posts.xml counts; a
+global decision across all inputs), then the rule for unanswered questions (kept by default, as the
 paper and RedPajama keep them, see pipeline/filters/unanswered.py). Metadata: site,
 question_id, question_score, answer_count (answers in the document), title, site_posts.
 """
@@ -129,19 +129,37 @@ class StackExchange(Source):
         ]
 
     def read(self, path: str) -> Iterator[Document | Skipped]:
-        """The questions and answers of `path` (a file, or a range of one) as records, in file order."""
+        """The questions and answers of `path` (a file, or a range of one) as records, in file order.
+
+        A record's `site_posts` is the number of rows it stands for: itself and the rows skipped
+        since the record before it (the last record of the range also takes those after it), so
+        JoinAnswers' sum over a site's records counts every row of its Posts.xml, whatever the
+        ranges. A range holding no question or answer at all adds nothing (not met in real dumps)."""
         site = site_name(path)
+        pending: Document | None = None  # held back until the next record: the last one takes the tail
+        rows = 0
         # tempfile's folder: the engine points it into the task's folder under the run's output,
         # so a killed run's unpacked .7z is removed when the task runs again.
         with tempfile.TemporaryDirectory(prefix="herd-stackexchange-") as tmp:
             with open_rows(path, Path(tmp), self.config.max_compression_ratio) as stream:
                 for post in read_rows(path, stream):
+                    rows += 1
                     if isinstance(post, Question):
-                        yield self._question(site, post)
+                        record = self._question(site, post)
                     elif isinstance(post, Answer):
-                        yield self._answer(site, post)
+                        record = self._answer(site, post)
                     else:
-                        yield Skipped(post)
+                        record = Skipped(post)
+                    if isinstance(record, Skipped):
+                        yield record
+                        continue
+                    if pending is not None:
+                        yield pending
+                    record.meta["site_posts"] = rows
+                    pending, rows = record, 0
+        if pending is not None:
+            pending.meta["site_posts"] += rows
+            yield pending
 
     def _question(self, site: str, post: Question) -> Document | Skipped:
         try:

@@ -9,7 +9,8 @@ yields questions and answers as records of their own, and this global stage join
 - `collect` writes each task's answers (site, question id, score, id, text) and question ids
   into a SQLite file, and passes questions and answers on;
 - `merge` copies every task's file into one SQLite database with the answers indexed by
-  (site, question, score descending, id), and counts each site's posts (questions + answers);
+  (site, question, score descending, id), and sums each site's posts: a record's `site_posts`
+  is the number of rows of Posts.xml it stands for (itself and rows the reader skipped);
 - `process` gives a question its answers' texts (one indexed query) and the site's post count,
   and drops an answer record: `joined_to_question` when its question was read, else
   `answer_without_question`.
@@ -40,6 +41,7 @@ SCHEMA = (
     "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
     "CREATE TABLE answers (site TEXT, parent INTEGER, score INTEGER, id INTEGER, text TEXT);"
     "CREATE TABLE questions (site TEXT, id INTEGER);"
+    "CREATE TABLE site_rows (site TEXT, rows INTEGER);"
 )
 
 
@@ -60,8 +62,10 @@ class JoinAnswers(GlobalStage):
             db.executescript(SCHEMA)
             answers: list[tuple] = []
             questions: list[tuple] = []
+            rows: dict[str, int] = {}
             for doc in docs:
                 meta = doc.meta
+                rows[meta["site"]] = rows.get(meta["site"], 0) + meta["site_posts"]
                 if meta.get("answer_score") is None:
                     questions.append((meta["site"], meta["question_id"]))
                 else:
@@ -70,6 +74,7 @@ class JoinAnswers(GlobalStage):
                 if len(answers) + len(questions) >= INSERT_BATCH:
                     _insert(db, answers, questions)
             _insert(db, answers, questions)
+            db.executemany("INSERT INTO site_rows VALUES (?, ?)", sorted(rows.items()))
             db.commit()
         finally:
             db.close()
@@ -82,14 +87,13 @@ class JoinAnswers(GlobalStage):
                 db.execute("ATTACH DATABASE ? AS task", (str(partial),))
                 db.execute("INSERT INTO answers SELECT * FROM task.answers")
                 db.execute("INSERT INTO questions SELECT * FROM task.questions")
+                db.execute("INSERT INTO site_rows SELECT * FROM task.site_rows")
                 db.commit()
                 db.execute("DETACH DATABASE task")
             db.executescript(
                 "CREATE INDEX answers_by_question ON answers (site, parent, score DESC, id);"
                 "CREATE INDEX questions_by_id ON questions (site, id);"
-                "CREATE TABLE site_posts AS SELECT site, sum(n) AS posts FROM ("
-                "  SELECT site, count(*) AS n FROM answers GROUP BY site"
-                "  UNION ALL SELECT site, count(*) AS n FROM questions GROUP BY site) GROUP BY site;"
+                "CREATE TABLE site_posts AS SELECT site, sum(rows) AS posts FROM site_rows GROUP BY site;"
             )
             db.commit()
         finally:
