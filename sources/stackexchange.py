@@ -141,25 +141,27 @@ class StackExchange(Source):
         # tempfile's folder: the engine points it into the task's folder under the run's output,
         # so a killed run's unpacked .7z is removed when the task runs again.
         with tempfile.TemporaryDirectory(prefix="herd-stackexchange-") as tmp:
-            with open_rows(path, Path(tmp), self.config.max_compression_ratio) as stream:
-                for post in read_rows(path, stream):
-                    rows += 1
-                    if isinstance(post, Question):
-                        record = self._question(site, post)
-                    elif isinstance(post, Answer):
-                        record = self._answer(site, post)
-                    else:
-                        record = Skipped(post)
-                    if isinstance(record, Skipped):
-                        yield record
-                        continue
-                    if pending is not None:
-                        yield pending
-                    record.meta["site_posts"] = rows
-                    pending, rows = record, 0
-        if pending is not None:
-            pending.meta["site_posts"] += rows
-            yield pending
+            try:
+                with open_rows(path, Path(tmp), self.config.max_compression_ratio) as stream:
+                    for post in read_rows(path, stream):
+                        rows += 1
+                        if isinstance(post, Question):
+                            record = self._question(site, post)
+                        elif isinstance(post, Answer):
+                            record = self._answer(site, post)
+                        else:
+                            record = Skipped(post)
+                        if isinstance(record, Skipped):
+                            yield record
+                            continue
+                        if pending is not None:
+                            yield pending
+                        record.meta["site_posts"] = rows
+                        pending, rows = record, 0
+            finally:  # also before a failure further on: the rows before the damage are kept, as a dump's pages are
+                if pending is not None:
+                    pending.meta["site_posts"] += rows
+                    yield pending
 
     def _question(self, site: str, post: Question) -> Document | Skipped:
         try:
