@@ -25,18 +25,22 @@ real third-party WARC and WET files:
    records (FastWARC's ArchiveIterator, resiliparse's parse and the same two extractions,
    fastText predict), one core, and their ratio (target >= 0.75).
 
-datatrove is a benchmark-only peer (the `bench` extra, plus warcio, trafilatura, python-magic,
-faust-cchardet that its reader and extractor import). Its LanguageFilter would download
+datatrove is a benchmark-only peer (the `bench` extra: datatrove 0.10, plus warcio, trafilatura,
+python-magic, faust-cchardet that its reader and extractor import, and fasteners that its
+LanguageFilter requires); without it the peer rows are skipped with one line saying why. Its LanguageFilter would download
 lid.176.bin; here it is given the same lid.176.ftz we use, wrapped so that fastText 0.9.3 with
 numpy 2 accepts its one-string predict calls (one list of one string, the same C++ work).
-The machine is shared: figures are rough.
+Every timed comparison runs its variants in turn, `--repeats` rounds; cells give min / median /
+max, with the load average (bench/rounds.py). The machine may be shared: figures are rough.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -47,6 +51,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.commands.models import train_classifier, train_lm  # noqa: E402
 from pipeline.commands.run import run_source  # noqa: E402
 from pipeline.dedup.line import LineDedup  # noqa: E402
@@ -60,16 +65,6 @@ from sources.commoncrawl import CommonCrawl, CommonCrawlConfig  # noqa: E402
 from sources.samples import commoncrawl as sample  # noqa: E402
 
 BATCH = 256
-
-
-def table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
-    cells = [header] + [tuple(str(c) for c in r) for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    print(f"\n{title}")
-    for n, row in enumerate(cells):
-        print("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
-        if n == 0:
-            print("  " + "  ".join("-" * w for w in widths))
 
 
 # --- inputs and models ---------------------------------------------------------------------
@@ -261,6 +256,7 @@ def bare_loop(texts: list[str], models: Path, via_ids: bool) -> float:
 
 def end_to_end(wet: Path, models: Path, work: Path) -> tuple[int, float]:
     source = CommonCrawl(CommonCrawlConfig(models_dir=str(models)))
+    shutil.rmtree(work, ignore_errors=True)
     started = time.perf_counter()
     report = run_source(source, str(wet.parent), str(work / "corpus"), workers=1, show_progress=False)
     return report.stats["documents_read"], time.perf_counter() - started
@@ -298,7 +294,7 @@ def datatrove_warc(warc: Path, work: Path) -> tuple[int, int, float]:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.extractors import Trafilatura
     from datatrove.pipeline.filters import LanguageFilter
-    from datatrove.pipeline.formats.files import WarcReader
+    from datatrove.pipeline.readers import WarcReader  # 0.10 moved the readers out of pipeline.formats
     from datatrove.utils import lid as dt_lid
 
     class OneStringModel:
@@ -330,6 +326,15 @@ def datatrove_warc(warc: Path, work: Path) -> tuple[int, int, float]:
     seconds = time.perf_counter() - started
     read = sum(1 for item in CommonCrawl().read(str(warc)) if isinstance(item, Document))
     return read, counts.get("kept", 0), seconds
+
+
+def datatrove_missing() -> str | None:
+    """Why datatrove cannot run here (one line), or None: it, or a package its WARC reader,
+    extractor or LanguageFilter imports, is not installed."""
+    for module in ("datatrove", "warcio", "trafilatura", "magic", "cchardet", "fasteners"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (the bench extra: .venv/bin/pip install -e '.[bench]')"
+    return None
 
 
 def datatrove_in_fresh_process(warc: Path, work: Path) -> tuple[int, int, float]:
@@ -413,8 +418,8 @@ def extraction_rows(pages: list[tuple[str, str]]) -> list[tuple]:
     return rows
 
 
-def real_throughput(folder: Path, repeats: int) -> tuple[int, int, float, float]:
-    """Pages, seconds of our reader + langid, seconds of the bare library calls: best of `repeats`."""
+def real_throughput(folder: Path, repeats: int) -> dict[str, list[tuple[int, float]]]:
+    """(pages, seconds) of our reader + langid and of the bare library calls, `repeats` rounds in turn."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
@@ -453,32 +458,30 @@ def real_throughput(folder: Path, repeats: int) -> tuple[int, int, float, float]
             pages += len(texts)
         return pages
 
-    ours_s = bare_s = float("inf")
-    pages = bare_pages = 0
-    for _ in range(repeats):
+    def timed(run) -> tuple[int, float]:  # noqa: ANN001
         started = time.perf_counter()
-        pages = ours()
-        ours_s = min(ours_s, time.perf_counter() - started)
-        started = time.perf_counter()
-        bare_pages = bare()
-        bare_s = min(bare_s, time.perf_counter() - started)
-    return pages, bare_pages, ours_s, bare_s
+        pages = run()
+        return pages, time.perf_counter() - started
+
+    return alternate({"ours: reader + langid": lambda: timed(ours),
+                      "bare: FastWARC + resiliparse (same 2 extractions) + fastText": lambda: timed(bare)}, repeats)
 
 
 def real_tables(folder: Path, repeats: int) -> None:
     pages = real_html_pages(folder)
     table(f"main-content extraction on the {len(pages)} real HTML pages of {folder} (template: a whole-text line "
           "on 2+ pages of its site)", ("extraction", "pages", "300+ chars", "body text kept", "template lines removed"),
-          extraction_rows(pages))
-    read, bare_read, ours_s, bare_s = real_throughput(folder, max(repeats, 5))
-    table(f"the real WARC and WET files of {folder}; one core, best of {max(repeats, 5)}",
-          ("pipeline", "pages", "seconds", "pages/s"),
-          [("ours: reader + langid", f"{read:,}", f"{ours_s:.3f}", f"{read / ours_s:,.0f}"),
-           ("bare: FastWARC + resiliparse (same 2 extractions) + fastText", f"{bare_read:,}", f"{bare_s:.3f}",
-            f"{bare_read / bare_s:,.0f}")])
+          extraction_rows(pages), 1)
+    rounds = max(repeats, 5)
+    runs = real_throughput(folder, rounds)
+    table(f"the real WARC and WET files of {folder}; one core", ("pipeline", "pages", "seconds", "pages/s"),
+          [(name, f"{m[0][0]:,}", spread([s for _, s in m], ".3f"), spread([n / s for n, s in m], ",.0f"))
+           for name, m in runs.items()], rounds)
+    ours_rate, bare_rate = (statistics.median(n / s for n, s in m) for m in runs.values())
+    read, bare_read = (m[0][0] for m in runs.values())
     # Pages per second, not seconds: FastWARC reads fewer pages (it does not parse the bare-LF
     # HTTP headers of the ClueWeb09 file, so those pages never reach the extraction).
-    print(f"\n  ours / bare library calls on real files, pages/s: {(read / ours_s) / (bare_read / bare_s):.2f} "
+    print(f"\n  ours / bare library calls on real files, median pages/s: {ours_rate / bare_rate:.2f} "
           f"(target >= 0.75; the bare loop reads {bare_read} of the {read} pages)")
 
 
@@ -492,8 +495,8 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=40000, help="pages in the WET file (default %(default)s, about a real WET file)")
     parser.add_argument("--warc-pages", type=int, default=1000, help="HTML pages in the WARC file")
     parser.add_argument("--hashes", type=int, default=2_000_000, help="unique hashes for the memory table")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating repeats of end to end and bare, "
-                        "best of each (default %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds of every timed comparison "
+                        "(default %(default)s)")
     parser.add_argument("--no-datatrove", action="store_true", help="skip the datatrove comparison")
     parser.add_argument("--real", default=str(REAL_DEFAULT) if REAL_DEFAULT.exists() else "",
                         help="folder of real WARC/WET files for tables 4 and 5 (default %(default)s)")
@@ -507,39 +510,41 @@ def main() -> None:
         return
     work = Path(tempfile.mkdtemp(prefix="herd-bench-cc-"))
     try:
-        table("dedup hash set", ("measure", "value"), dedup_memory(work, args.hashes))
+        table("dedup hash set", ("measure", "value"), dedup_memory(work, args.hashes), 1)
         wet, warc, models = make_inputs(work, args.pages, args.warc_pages)
         rows, docs = stage_rates(wet, models)
         texts = [d.text for d in docs]
-        # Alternating repeats, best of each: the machine is shared and one run can be unlucky.
-        bare = bare_ids = seconds = float("inf")
-        for repeat in range(args.repeats):
-            bare = min(bare, bare_loop(texts, models, via_ids=False))
-            bare_ids = min(bare_ids, bare_loop(texts, models, via_ids=True))
-            read, run_seconds = end_to_end(wet, models, work / f"run{repeat}")
-            seconds = min(seconds, run_seconds)
+        runs = alternate({
+            "end to end: run_source, 1 worker": lambda: end_to_end(wet, models, work / "run"),
+            "bare: lid + sp pieces + kenlm (CCNet calls)": lambda: (len(texts), bare_loop(texts, models, via_ids=False)),
+            "bare: lid + sp ids->pieces + kenlm (our calls)": lambda: (len(texts), bare_loop(texts, models, via_ids=True)),
+        }, args.repeats)
         mean_chars = sum(map(len, texts)) / len(texts)
-        rows.append(("end to end: run_source, 1 worker", f"{read:,}", f"{seconds:.2f}", f"{read / seconds:,.0f}"))
-        rows.append(("bare: lid + sp pieces + kenlm (CCNet calls)", f"{len(texts):,}", f"{bare:.2f}",
-                     f"{len(texts) / bare:,.0f}"))
-        rows.append(("bare: lid + sp ids->pieces + kenlm (our calls)", f"{len(texts):,}", f"{bare_ids:.2f}",
-                     f"{len(texts) / bare_ids:,.0f}"))
+        for name, measured in runs.items():
+            rows.append((name, f"{measured[0][0]:,}", spread([s for _, s in measured]),
+                         spread([n / s for n, s in measured], ",.0f")))
         table(f"one WET file, {len(texts):,} pages of {mean_chars:,.0f} characters on average; one core",
-              ("stage", "docs in", "seconds", "docs/s"), rows)
-        print(f"\n  end to end / bare library calls: {bare / seconds:.2f} against CCNet's calls, "
-              f"{bare_ids / seconds:.2f} against the same calls our stages make (target >= 0.75)")
+              ("stage", "docs in", "seconds", "docs/s"), rows, args.repeats)
+        medians = {name: statistics.median(s for _, s in measured) for name, measured in runs.items()}
+        e2e, bare, bare_ids = medians.values()
+        print(f"\n  end to end / bare library calls (medians): {bare / e2e:.2f} against CCNet's calls, "
+              f"{bare_ids / e2e:.2f} against the same calls our stages make (target >= 0.75)")
 
-        ours = ours_warc(warc)
-        warc_rows = [("ours: reader (resiliparse) + langid", f"{ours[0]:,}", f"{ours[1]:,}", f"{ours[2]:.2f}",
-                      f"{ours[0] / ours[2]:,.0f}")]
-        if not args.no_datatrove:
-            theirs = datatrove_in_fresh_process(warc, work)
-            warc_rows.append(("datatrove: WarcReader + Trafilatura + LanguageFilter", f"{theirs[0]:,}",
-                              f"{theirs[1]:,}", f"{theirs[2]:.2f}", f"{theirs[0] / theirs[2]:,.0f}"))
+        warc_variants = {"ours: reader (resiliparse) + langid": lambda: ours_warc(warc)}
+        missing = None if args.no_datatrove else datatrove_missing()
+        if not args.no_datatrove and missing is None:
+            warc_variants["datatrove: WarcReader + Trafilatura + LanguageFilter"] = (
+                lambda: datatrove_in_fresh_process(warc, work))
+        warc_runs = alternate(warc_variants, args.repeats)
         table(f"one WARC file, {args.warc_pages:,} HTML pages; one core", ("pipeline", "pages", "kept en",
-              "seconds", "pages/s"), warc_rows)
-        if not args.no_datatrove:
-            print(f"\n  ours / datatrove: {(ours[0] / ours[2]) / (theirs[0] / theirs[2]):.1f}x (target >= 1.5)")
+              "seconds", "pages/s"), [(name, f"{m[0][0]:,}", f"{m[0][1]:,}", spread([x[2] for x in m]),
+                                       spread([x[0] / x[2] for x in m], ",.0f")) for name, m in warc_runs.items()],
+              args.repeats)
+        if missing is not None:
+            print(f"\n  datatrove comparison skipped: {missing}")
+        elif len(warc_runs) == 2:
+            ours_rate, theirs_rate = (statistics.median(x[0] / x[2] for x in m) for m in warc_runs.values())
+            print(f"\n  ours / datatrove (median pages/s): {ours_rate / theirs_rate:.1f}x (target >= 1.5)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,7 +1,7 @@
 """Hostile LaTeX, Gutenberg and wikitext inputs: seconds and output size of each, against the
 targets of issue 15 (under a second each; LaTeX output at most 8x the input plus 1 MB).
 
-    .venv/bin/python bench/hostile_text.py
+    .venv/bin/python bench/hostile_text.py [--rounds 3]
 
 Each case is built here (nothing third-party): expansion bombs a few hundred bytes gzipped,
 19,500-deep nested macro arguments, 30k unclosed comment and verbatim environments, and
@@ -10,18 +10,23 @@ lines shaped like the start of a transcriber's note. The LaTeX cases run the arX
 cleaning functions in stage order; a case "dropped" ends with the reason the stage counts. The
 wikitext cases are articles of 8,000 openers that never close (or close once, at the end),
 through the Wikipedia cleaner; "2x" is the time at 16,000 over the time at 8,000 (2 for linear
-work, 4 for quadratic).
+work, 4 for quadratic). Every case runs `--rounds` times, the cases in turn; cells give min /
+median / max, with the load average (bench/rounds.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.text.gutenberg import normalize_newlines, strip_boilerplate
 from pipeline.text.latex import (
     LatexError,
@@ -84,30 +89,48 @@ def clean_latex(body: str) -> tuple[str, int]:
     return "kept", len(text)
 
 
+def timed(run: Callable[[], str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    result = run()
+    return time.perf_counter() - started, result
+
+
 def main() -> None:
-    print(f"{'case':<34} {'input':>10} {'gzipped':>8} {'seconds':>8}  result")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of every case (default %(default)s)")
+    args = parser.parse_args()
+    sizes: dict[str, tuple[int, str]] = {}  # case -> (input characters, gzipped bytes)
+    cases: dict[str, Callable[[], str]] = {}
     for name, body in LATEX.items():
         source = PAPER.replace("{body}", body)
-        started = time.perf_counter()
-        result, size = clean_latex(body)
-        seconds = time.perf_counter() - started
-        bound = f"output {size:,} <= {output_limit(len(source)):,}" if result == "kept" else ""
-        print(f"{name:<34} {len(source):>10,} {len(gzip.compress(source.encode())):>8,} {seconds:>8.3f}  {result} {bound}")
+        sizes[name] = (len(source), f"{len(gzip.compress(source.encode())):,}")
+
+        def latex(body: str = body, source: str = source) -> str:
+            result, size = clean_latex(body)
+            return f"{result} output {size:,} <= {output_limit(len(source)):,}" if result == "kept" else result
+        cases[name] = latex
     for name, text in GUTENBERG.items():
-        started = time.perf_counter()
-        body = strip_boilerplate(normalize_newlines(text))
-        seconds = time.perf_counter() - started
-        shown = repr(body) if len(body) <= 40 else f"of {len(body):,} characters"
-        print(f"{'gutenberg: ' + name:<34} {len(text):>10,} {'':>8} {seconds:>8.3f}  body {shown}")
+        sizes[f"gutenberg: {name}"] = (len(text), "")
+
+        def gutenberg(text: str = text) -> str:
+            body = strip_boilerplate(normalize_newlines(text))
+            return f"body {body!r}" if len(body) <= 40 else f"body of {len(body):,} characters"
+        cases[f"gutenberg: {name}"] = gutenberg
     for name, make in WIKITEXT.items():
-        seconds = []
         for n in (8_000, 16_000):
             text = make(n)
-            started = time.perf_counter()
-            clean_wikitext(text)
-            seconds.append(time.perf_counter() - started)
-        growth = seconds[1] / seconds[0]
-        print(f"{'wikitext: ' + name:<34} {len(text):>10,} {'':>8} {seconds[1]:>8.3f}  2x {growth:.1f}")
+            sizes[f"wikitext: {name}, {n:,}"] = (len(text), "")
+            cases[f"wikitext: {name}, {n:,}"] = lambda text=text: (clean_wikitext(text), "cleaned")[1]
+    runs = alternate({name: lambda run=run: timed(run) for name, run in cases.items()}, args.rounds)
+    rows = []
+    for name, measured in runs.items():
+        result = measured[0][1]
+        if name.startswith("wikitext: ") and name.endswith(", 16,000"):  # 2 for linear work, 4 for quadratic
+            half = statistics.median(s for s, _ in runs[name.replace(", 16,000", ", 8,000")])
+            result = f"2x {statistics.median(s for s, _ in measured) / half:.1f} (medians)"
+        rows.append([name, f"{sizes[name][0]:,}", sizes[name][1], spread([s for s, _ in measured], ".3f"), result])
+    table("Hostile text inputs (issue 15: under a second each)", ["case", "input", "gzipped", "seconds", "result"],
+          rows, args.rounds)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 99% word overlap, for both ways books differ (scattered word edits, shared passages), and the
 throughput of the Wikipedia, Books and ArXiv sources in MB/s per core.
 
-    .venv/bin/python bench/near_dedup.py [--pairs 8] [--words 6000]
+    .venv/bin/python bench/near_dedup.py [--pairs 8] [--words 6000] [--rounds 3]
 
 A pair is a true near-duplicate when its overlap is above 90% (the paper's rule); the detector
 is the one the books source runs (LSH candidates, then the word-overlap estimate), so a pair
-counts as detected when `choose_survivors` drops one of the two. bench/sources.py calls
-`report()`.
+counts as detected when `choose_survivors` drops one of the two. Throughput runs the sources in
+turn, `--rounds` times: min / median / max and the load average (bench/rounds.py).
+bench/sources.py calls `main()`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import random
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.process_tree import cpu_seconds_with_children  # noqa: E402
+from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.dedup.near import OVERLAP_THRESHOLD, Signer, choose_survivors  # noqa: E402
 from sources.samples.books import book_text, change_words, share_paragraphs  # noqa: E402
 
@@ -66,8 +68,9 @@ def detector_table(pairs: int = 8, words: int = 6000, seed: int = 0) -> list[str
     return lines
 
 
-def throughput_table() -> list[str]:
-    """MB/s per core of each source's reader and stages (one worker), on generated inputs."""
+def throughput_table(rounds: int) -> None:
+    """MB/s per core of each source's reader and stages (one worker, CPU with the forked worker's),
+    on generated inputs; the sources in turn, `rounds` times."""
     from pipeline.commands.run import run_source
     from sources.arxiv import ArXiv
     from sources.books import Books
@@ -95,18 +98,24 @@ def throughput_table() -> list[str]:
             main = arxiv_sample.paper_main(rng) + "\n".join(arxiv_sample.paragraph(rng) for _ in range(20))
             files = [("main.tex", main.encode()), ("sections/intro.tex", arxiv_sample.paragraph(rng).encode())]
             (arxiv / f"2101.{i:05d}.tar.gz").write_bytes(arxiv_sample.tar_gz(files))
-        for name, source, folder in [("wikipedia", Wikipedia(), wiki), ("books", Books(), work / "books"),
-                                     ("arxiv", ArXiv(), arxiv)]:
-            started = time.perf_counter()
+        runs_of = {"wikipedia": (Wikipedia(), wiki), "books": (Books(), work / "books"), "arxiv": (ArXiv(), arxiv)}
+
+        def run(source, folder: Path) -> tuple[int, float]:  # noqa: ANN001
+            shutil.rmtree(work / "out", ignore_errors=True)
+            cpu = cpu_seconds_with_children()
             report = run_source(source, str(folder), str(work / "out"), workers=1, show_progress=False)
-            seconds = time.perf_counter() - started
+            return report.stats["documents_read"], cpu_seconds_with_children() - cpu
+
+        runs = alternate({name: lambda pair=pair: run(*pair) for name, pair in runs_of.items()}, rounds)
+        for name, measured in runs.items():
+            source, folder = runs_of[name]
             chars = _text_bytes(source, str(folder))
-            rows.append(f"{name:<10} {report.stats['documents_read']:>6} {chars / 1e6:>8.1f} {seconds:>7.1f}"
-                        f" {chars / 1e6 / seconds:>9.2f}")
+            rows.append([name, f"{measured[0][0]:,}", f"{chars / 1e6:.1f}", spread([s for _, s in measured]),
+                         spread([chars / 1e6 / s for _, s in measured])])
     finally:
         shutil.rmtree(work)
-    return ["source throughput, 1 worker (MB of raw document text read per second per core)",
-            f"{'source':<10} {'docs':>6} {'MB':>8} {'s':>7} {'MB/s/core':>9}", *rows]
+    table("source throughput, 1 worker (MB of raw document text read per CPU second)",
+          ["source", "docs", "MB", "CPU s (with workers)", "MB/s/core"], rows, rounds)
 
 
 def _text_bytes(source, root: str) -> int:
@@ -117,11 +126,10 @@ def _text_bytes(source, root: str) -> int:
                if isinstance(item, Document))
 
 
-def report(pairs: int = 8, words: int = 6000, throughput: bool = True) -> str:
-    lines = detector_table(pairs, words)
+def report(pairs: int = 8, words: int = 6000, throughput: bool = True, rounds: int = 3) -> None:
+    print("\n".join(detector_table(pairs, words)))  # counts, not timings: one round says it all
     if throughput:
-        lines += [""] + throughput_table()
-    return "\n".join(lines)
+        throughput_table(rounds)
 
 
 def main() -> None:
@@ -129,8 +137,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=8)
     parser.add_argument("--words", type=int, default=6000)
     parser.add_argument("--no-throughput", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the throughput runs (default %(default)s)")
     args = parser.parse_args()
-    print(report(args.pairs, args.words, not args.no_throughput))
+    report(args.pairs, args.words, not args.no_throughput, args.rounds)
 
 
 if __name__ == "__main__":

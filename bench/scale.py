@@ -1,16 +1,19 @@
 """How each source's cost grows with its input: 1x, 4x and 16x of a generated input (and the
 real inputs in ../shared/realdata when present), documents/s per core and peak memory.
 
-For each source: write its generated sample `--base` times per unit (different seeds, side
-by side, as bench/sources.py does), so 1x, 4x and 16x hold 1, 4 and 16 times the documents.
-(`BASE_COPIES` per source). Each size runs the whole pipeline with one worker in a fresh child process, which reports
-its CPU seconds (user + system) for the run and its peak resident memory (ru_maxrss, the
-interpreter and imports included). Time grows linearly when docs/s/core stays the same at
-every size; memory stays flat when the peak does. The last columns say how far each is
-from that at the largest size. The machine may be shared: CPU seconds, not wall time, are
-measured, and figures are still rough.
+For each source: write its generated sample `--base` times per unit (different seeds and ids
+of their own, side by side, as bench/sources.py does), so 1x, 4x and 16x hold 1, 4 and 16
+times the documents (`BASE_COPIES` per source). Each size runs the whole pipeline with one
+worker in a fresh child process; the run's work happens in the worker that process forks, so
+the child and every process under it are measured together (bench/process_tree.py): CPU
+seconds (user + system) of the tree, and its peak memory sampled as RSS and PSS summed over
+the tree (the interpreters and imports included). The sizes run in turn, `--rounds` times, and
+cells give min / median / max; marginal figures and ratios use medians. Time grows linearly
+when docs/s/core stays the same at every size; memory stays flat when the peak does. CPU
+seconds, not wall time, are measured; on a busy machine (see the load average) they are still
+rough.
 
-    .venv/bin/python bench/scale.py [--sources c4 wikipedia ...] [--factors 1 4 16] [--base 2] [--no-real]
+    .venv/bin/python bench/scale.py [--sources c4 wikipedia ...] [--factors 1 4 16] [--base 2] [--rounds 3] [--no-real]
 """
 
 from __future__ import annotations
@@ -19,15 +22,18 @@ import argparse
 import dataclasses
 import importlib.util
 import json
-import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.process_tree import run_tree  # noqa: E402
+from bench.rounds import alternate, spread, table  # noqa: E402
 
 REALDATA = ROOT.parent / "shared" / "realdata"
 SOURCES = ["commoncrawl", "c4", "github", "wikipedia", "books", "arxiv", "stackexchange"]
@@ -45,90 +51,92 @@ def _bench_sources():
 
 
 def measure(name: str, inputs: str, output: str, models: str | None) -> dict:
-    """In this (child) process: run `name` over `inputs`; CPU seconds and peak memory."""
+    """In this (child) process: run `name` over `inputs`; documents read and kept."""
     from pipeline.commands.run import run_source
     from pipeline.engine.registry import source_class
 
     source = source_class(name)()
     if models:
         source = type(source)(dataclasses.replace(source.config, models_dir=models))
-    baseline_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter()
     report = run_source(source, inputs, output, workers=1, show_progress=False)
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        "read": report.stats["documents_read"],
-        "kept": report.documents_kept,
-        "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-        "wall_s": time.perf_counter() - started,
-        "peak_mb": after.ru_maxrss / 1024,
-        "baseline_mb": baseline_mb,
-    }
+    return {"read": report.stats["documents_read"], "kept": report.documents_kept}
 
 
 def run_child(name: str, inputs: Path, output: Path, models: Path | None) -> dict | str:
+    """One run in a fresh interpreter, measured with every process it forks; a fresh output."""
+    shutil.rmtree(output, ignore_errors=True)
     cmd = [sys.executable, __file__, "--measure", name, str(inputs), str(output), str(models or "")]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        return lines[-1] if lines else f"exit status {done.returncode}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    usage, process = run_tree(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    out, err = process.communicate()
+    if usage.returncode != 0:
+        lines = (err or out).strip().splitlines()
+        return lines[-1] if lines else f"exit status {usage.returncode}"
+    counts = json.loads(out.strip().splitlines()[-1])
+    return {**counts, "cpu_s": usage.cpu_s, "wall_s": usage.wall_s, "rss_mb": usage.peak_rss_mb,
+            "pss_mb": usage.peak_pss_mb}
 
 
-def scale_source(bench, name: str, factors: list[int], base: int, real: bool) -> list[tuple[str, dict | str, int]]:
-    """(size label, measurement or why not, input bytes) for each size."""
+def scale_source(bench, name: str, factors: list[int], base: int, real: bool,
+                 rounds: int) -> list[tuple[str, list[dict] | str, int]]:
+    """(size label, one measurement a round or why not, input bytes) for each size."""
     from pipeline.engine.registry import source_class
 
     rows = []
     with tempfile.TemporaryDirectory(prefix=f"scale-{name}-") as tmp:
         work = Path(tmp)
         models = None
+        sizes: dict[str, tuple[Path, int]] = {}
         for factor in factors:
-            raw = work / f"raw{factor}"
-            inputs = bench.write_copies(name, raw, base * factor)
+            inputs = bench.write_copies(name, work / f"raw{factor}", base * factor)
             if name == "commoncrawl" and models is None:  # trained once (untimed), used at every size
                 models = work / "models"
                 bench.with_models(source_class(name)(), inputs, models)
             size = sum(bench.raw_bytes(Path(p)) for p in source_class(name)().list_inputs(str(inputs)))
-            rows.append((f"{factor}x", run_child(name, inputs, work / f"out{factor}", models), size))
+            sizes[f"{factor}x"] = (inputs, size)
         real_inputs = REALDATA / name
         if real and real_inputs.is_dir():
             try:
-                size = sum(bench.raw_bytes(Path(p)) for p in source_class(name)().list_inputs(str(real_inputs)))
+                sizes["real"] = (real_inputs, sum(bench.raw_bytes(Path(p))
+                                                  for p in source_class(name)().list_inputs(str(real_inputs))))
             except Exception as e:  # noqa: BLE001 - reported, not fatal
                 rows.append(("real", f"{type(e).__name__}: {e}", 0))
-            else:
-                rows.append(("real", run_child(name, real_inputs, work / "outreal", models), size))
+        runs = alternate({label: (lambda label=label, inputs=inputs: run_child(name, inputs, work / f"out-{label}", models))
+                          for label, (inputs, _) in sizes.items()}, rounds)
+        for label, (_, size) in sizes.items():
+            failed = next((m for m in runs[label] if isinstance(m, str)), None)
+            rows.append((label, failed or runs[label], size))
     return rows
 
 
-def print_table(results: dict[str, list[tuple[str, dict | str, int]]]) -> None:
-    """One row per size. "marginal" figures come from the difference to the previous size, so a
-    run's fixed cost (imports, stage set-up, the first shard) cancels out: time is linear when
+def print_table(results: dict[str, list[tuple[str, list[dict] | str, int]]], rounds: int) -> None:
+    """One row per size. "marginal" figures come from the difference to the previous size (medians),
+    so a run's fixed cost (imports, stage set-up, the first shard) cancels out: time is linear when
     the marginal rate stays the same from size to size, and memory flat when the peak does."""
-    print("| source | size | input MB | docs read | kept | CPU s | docs/s/core | marginal docs/s/core | "
-          "marginal MB/s/core | peak MB | peak vs 1x |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, rows in results.items():
+    header = ["source", "size", "input MB", "docs read", "kept", "CPU s", "docs/s/core", "marginal docs/s/core",
+              "marginal MB/s/core", "peak RSS MB", "peak PSS MB", "PSS vs 1x"]
+    rows: list[list[object]] = []
+    for name, measured in results.items():
         first = previous = None
-        for label, m, size in rows:
-            if isinstance(m, str):
-                print(f"| {name} | {label} | {size / 1e6:.2f} | not measured: {m} ||||||||")
+        for label, ms, size in measured:
+            if isinstance(ms, str):
+                rows.append([name, label, f"{size / 1e6:.2f}", f"not measured: {ms}"] + [""] * 8)
                 continue
-            rate = m["read"] / m["cpu_s"] if m["cpu_s"] else 0.0
+            m = {key: statistics.median(x[key] for x in ms) for key in ("cpu_s", "pss_mb")}
+            rates = [x["read"] / x["cpu_s"] for x in ms if x["cpu_s"]]
             marginal = mb_rate = "-"
             if label.endswith("x") and previous is not None:
                 extra_cpu = m["cpu_s"] - previous[0]["cpu_s"]
                 if extra_cpu > 0:
-                    marginal = f"{(m['read'] - previous[0]['read']) / extra_cpu:,.0f}"
+                    marginal = f"{(ms[0]['read'] - previous[2]) / extra_cpu:,.0f}"
                     mb_rate = f"{(size - previous[1]) / 1e6 / extra_cpu:.2f}"
             if label.endswith("x"):
                 first = first or m
-                previous = (m, size)
-            peak = f"{m['peak_mb'] / first['peak_mb']:.2f}" if first and label.endswith("x") else "-"
-            print(f"| {name} | {label} | {size / 1e6:.2f} | {m['read']:,} | {m['kept']:,} | {m['cpu_s']:.2f} | "
-                  f"{rate:,.0f} | {marginal} | {mb_rate} | {m['peak_mb']:.0f} | {peak} |")
+                previous = (m, size, ms[0]["read"])
+            ratio = f"{m['pss_mb'] / first['pss_mb']:.2f}" if first and label.endswith("x") else "-"
+            rows.append([name, label, f"{size / 1e6:.2f}", f"{ms[0]['read']:,}", f"{ms[0]['kept']:,}",
+                         spread([x["cpu_s"] for x in ms]), spread(rates, ",.0f"), marginal, mb_rate,
+                         spread([x["rss_mb"] for x in ms], ".0f"), spread([x["pss_mb"] for x in ms], ".0f"), ratio])
+    table("Scaling: whole pipeline, 1 worker, the run's process tree", header, rows, rounds)
 
 
 def main() -> None:
@@ -137,6 +145,7 @@ def main() -> None:
     p.add_argument("--factors", nargs="+", type=int, default=[1, 4, 16])
     p.add_argument("--base", type=int, help="sample copies per unit of size (default: BASE_COPIES per source)")
     p.add_argument("--no-real", action="store_true", help="skip the real inputs in ../shared/realdata")
+    p.add_argument("--rounds", type=int, default=3, help="runs of each size, in turn (default %(default)s)")
     p.add_argument("--json", help="also write the measurements to this file")
     p.add_argument("--measure", nargs=4, metavar=("SOURCE", "INPUT", "OUTPUT", "MODELS"), help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -147,14 +156,15 @@ def main() -> None:
     bench = _bench_sources()
     results = {}
     for name in a.sources:
-        results[name] = scale_source(bench, name, a.factors, a.base or BASE_COPIES[name], not a.no_real)
+        results[name] = scale_source(bench, name, a.factors, a.base or BASE_COPIES[name], not a.no_real, a.rounds)
         print(f"measured {name}", file=sys.stderr, flush=True)
-    print_table(results)
+    print_table(results, a.rounds)
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1))
     copies = ", ".join(f"{n} {a.base or BASE_COPIES[n]}" for n in a.sources)
     print(f"\nsizes {', '.join(f'{f}x' for f in a.factors)} of sample copies per unit ({copies}); CPU seconds "
-          f"of one worker; peak = the child process's maximum resident memory")
+          f"of the run's process tree (one worker); peaks = the largest sums of RSS and of PSS over the tree, "
+          f"sampled every 10 ms")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ and print the ratio (above 1.0: faster than datatrove) and how often both decide
 Finally, if bench/near_dedup.py exists, its `main()` adds its section, so one command prints
 everything. The machine may be shared: figures are rough.
 
-    .venv/bin/python bench/sources.py [--copies 10] [--sources c4 github ...] [--seconds 2]
+Every run is repeated `--rounds` times, the variants in turn; cells give min / median / max,
+with the load average. CPU seconds count the forked worker that does a run's work.
+
+    .venv/bin/python bench/sources.py [--copies 10] [--sources c4 github ...] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import dataclasses
 import gzip
 import importlib.util
 import inspect
+import re
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.process_tree import cpu_seconds_with_children  # noqa: E402
+from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.commands.run import run_source  # noqa: E402
 from pipeline.common.errors import UserError  # noqa: E402
 from pipeline.engine.document import Document  # noqa: E402
@@ -70,11 +77,21 @@ def _with_copy_suffix(name: str, copy: int) -> str:
     return f"{stem}-c{copy}{dot}{rest}"
 
 
+# Wikipedia page ids of copy k are moved up by k times this: far above any sample's ids.
+PAGE_ID_STRIDE = 10_000_000
+PAGE_ID = re.compile(rb"(<page>\s*<title>[^<]*</title>\s*<ns>[^<]*</ns>\s*<id>)(\d+)(</id>)")
+
+
 def write_copies(name: str, root: Path, copies: int) -> Path:
+    """`copies` samples of `name` side by side in `root/name`, each written with its own seed and
+    given ids of its own: documents of two copies never share an id (the engine refuses a run
+    where they do), so the copies are read as that many times the documents."""
     target = root / name
     for copy in range(copies):
         staging = root / f"_copy{copy}"
         write_samples(staging, [name], seed=copy)
+        if copy > 0:
+            _fresh_ids(name, staging / name, copy)
         for entry in sorted((staging / name).iterdir()):
             dest = target / (entry.name if copy == 0 else _with_copy_suffix(entry.name, copy))
             target.mkdir(parents=True, exist_ok=True)
@@ -83,28 +100,76 @@ def write_copies(name: str, root: Path, copies: int) -> Path:
     return target
 
 
-def measure_source(name: str, copies: int) -> tuple[int, int, int, float] | str:
-    """(input bytes, documents read, documents kept, seconds), or why it was not measured."""
+def _fresh_ids(name: str, folder: Path, copy: int) -> None:
+    """Make the ids of a copy its own where the sample's ids do not follow from file names, which
+    write_copies already makes unique: Wikipedia's come from each page's <id>, arXiv's folders of
+    .tex files from the paper folder's name one level down."""
+    if name == "wikipedia":
+        for path in sorted(folder.glob("*.xml*")):
+            _shift_page_ids(path, copy * PAGE_ID_STRIDE)
+    elif name == "arxiv":
+        for paper in sorted(p for p in folder.glob("*/*") if p.is_dir()):
+            paper.rename(paper.with_name(_with_copy_suffix(paper.name, copy)))
+
+
+def _shift_page_ids(path: Path, offset: int) -> None:
+    """Add `offset` to every page id of a MediaWiki XML file (.xml, or .xml.bz2 of one stream or
+    many, as multistream dumps are). A cut .bz2 (a deliberately truncated sample) stays cut: its
+    last stream is cut again. A copy's name is no multistream dump's name (write_copies renames
+    it), so it is read whole whatever its streams."""
+    import bz2
+
+    data = path.read_bytes()
+    if path.suffix != ".bz2":
+        path.write_bytes(_shift_ids(data, offset))
+        return
+    streams: list[bytes] = []  # each bz2 stream's text, rewritten and packed again one by one
+    rest, cut = data, False
+    while rest:
+        stream = bz2.BZ2Decompressor()
+        try:
+            streams.append(stream.decompress(rest))
+        except OSError:
+            return  # not bz2 data: its ids are never read
+        if not stream.eof:
+            cut = True
+            break
+        rest = stream.unused_data
+    packed = [bz2.compress(_shift_ids(text, offset)) for text in streams]
+    if cut:  # the last stream stays cut, as the sample cut it: the pages before it are still read
+        packed[-1] = packed[-1][: len(packed[-1]) // 2]
+    path.write_bytes(b"".join(packed))
+
+
+def _shift_ids(xml: bytes, offset: int) -> bytes:
+    return PAGE_ID.sub(lambda m: m[1] + str(int(m[2]) + offset).encode() + m[3], xml)
+
+
+def prepare_source(name: str, copies: int, work: Path) -> tuple[Source, Path, int] | str:
+    """(source, inputs, input bytes) of `copies` samples of `name` in `work`, or why not."""
     from pipeline.engine.registry import source_class
 
     try:
         source = source_class(name)()
     except UserError as e:
         return str(e)
-    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
-        try:
-            inputs = write_copies(name, Path(tmp) / "raw", copies)
-        except (UserError, ModuleNotFoundError) as e:
-            return f"no sample writer ({e})"
-        size = sum(raw_bytes(Path(p)) for p in source.list_inputs(str(inputs)))
-        source = with_models(source, inputs, Path(tmp) / "models")
-        started = time.perf_counter()
-        try:
-            report = run_source(source, str(inputs), str(Path(tmp) / "out"), workers=1, show_progress=False)
-        except UserError as e:  # e.g. a model the source needs has not been trained here
-            return str(e)
-        seconds = time.perf_counter() - started
-        return size, report.stats["documents_read"], report.documents_kept, seconds
+    try:
+        inputs = write_copies(name, work / "raw", copies)
+    except (UserError, ModuleNotFoundError) as e:
+        return f"no sample writer ({e})"
+    size = sum(raw_bytes(Path(p)) for p in source.list_inputs(str(inputs)))
+    return with_models(source, inputs, work / "models"), inputs, size
+
+
+def run_once(source: Source, inputs: Path, out: Path) -> tuple[int, int, float, float] | str:
+    """(documents read, kept, wall seconds, CPU seconds of this process and its workers), or why not."""
+    shutil.rmtree(out, ignore_errors=True)
+    cpu, started = cpu_seconds_with_children(), time.perf_counter()
+    try:
+        report = run_source(source, str(inputs), str(out), workers=1, show_progress=False)
+    except UserError as e:  # e.g. a model the source needs has not been trained here
+        return str(e)
+    return report.stats["documents_read"], report.documents_kept, time.perf_counter() - started, cpu_seconds_with_children() - cpu
 
 
 def with_models(source: Source, inputs: Path, models: Path) -> Source:
@@ -120,16 +185,25 @@ def with_models(source: Source, inputs: Path, models: Path) -> Source:
     return type(source)(dataclasses.replace(source.config, models_dir=str(models)))
 
 
-def sources_table(names: list[str], copies: int) -> None:
-    print(f"\n## Sources: whole pipeline, 1 worker, sample x{copies}\n")
-    print(f"{'source':<14} {'input MB':>9} {'docs read':>10} {'kept':>8} {'seconds':>8} {'MB/s/core':>10}")
+def sources_table(names: list[str], copies: int, rounds: int) -> None:
+    rows: list[list[object]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-sources-") as tmp:
+        prepared = {name: prepare_source(name, copies, Path(tmp) / name) for name in names}
+        ready = {name: p for name, p in prepared.items() if not isinstance(p, str)}
+        runs = alternate({name: lambda name=name: run_once(ready[name][0], ready[name][1], Path(tmp) / name / "out")
+                          for name in ready}, rounds)
     for name in names:
-        result = measure_source(name, copies)
-        if isinstance(result, str):
-            print(f"{name:<14} not measured: {result}")
+        failed = prepared[name] if isinstance(prepared[name], str) else next(
+            (r for r in runs[name] if isinstance(r, str)), None)
+        if failed is not None:
+            rows.append([name, f"not measured: {failed}", "", "", "", "", ""])
             continue
-        size, read, kept, seconds = result
-        print(f"{name:<14} {size / 1e6:>9.2f} {read:>10,} {kept:>8,} {seconds:>8.2f} {size / 1e6 / seconds:>10.2f}")
+        size = ready[name][2]
+        read, kept = runs[name][0][0], runs[name][0][1]
+        rows.append([name, f"{size / 1e6:.2f}", f"{read:,}", f"{kept:,}", spread([r[2] for r in runs[name]]),
+                     spread([r[3] for r in runs[name]]), spread([size / 1e6 / r[3] for r in runs[name]])])
+    table(f"Sources: whole pipeline, 1 worker, sample x{copies}",
+          ["source", "input MB", "docs read", "kept", "wall s", "CPU s (with workers)", "MB/s/core (CPU)"], rows, rounds)
 
 
 def c4_documents(copies: int) -> list[str]:
@@ -146,67 +220,67 @@ def c4_documents(copies: int) -> list[str]:
     return texts
 
 
-def _timed(run_once, texts: list[str], min_seconds: float) -> tuple[float, list]:
-    rounds, started, results = 0, time.perf_counter(), []
-    while True:
-        results = run_once(texts)
-        rounds += 1
-        elapsed = time.perf_counter() - started
-        if elapsed >= min_seconds:
-            return elapsed / rounds, results
-
-
-def c4_against_datatrove(copies: int, min_seconds: float) -> None:
-    print("\n## C4 quality filter against datatrove's C4QualityFilter (same documents, 1 core)\n")
+def c4_against_datatrove(copies: int, rounds: int) -> None:
     texts = c4_documents(copies)
     megabytes = sum(len(t.encode()) for t in texts) / 1e6
     thresholds = C4Thresholds()
-
-    def ours(batch: list[str]) -> list:
-        return [clean_page(t, thresholds).text for t in batch]
-
-    ours_seconds, ours_out = _timed(ours, texts, min_seconds)
-    print(f"{'implementation':<26} {'docs':>7} {'MB':>6} {'docs/s':>10} {'MB/s':>8}")
-    print(f"{'herd C4Quality':<26} {len(texts):>7,} {megabytes:>6.2f} {len(texts) / ours_seconds:>10,.0f} "
-          f"{megabytes / ours_seconds:>8.2f}")
-    try:
+    ours_no_sentences = C4Thresholds(min_sentences=0)
+    variants = {
+        "herd C4Quality": lambda: [clean_page(t, thresholds).text for t in texts],
+        "herd, no sentence rule": lambda: [clean_page(t, ours_no_sentences).text for t in texts],
+    }
+    missing = _datatrove_missing()
+    if missing is None:
         from datatrove.data import Document as DatatroveDocument
         from datatrove.pipeline.filters.c4_filters import C4QualityFilter
-    except ImportError as e:
-        print(f"datatrove is not installed ({e}); install the bench extra: .venv/bin/pip install -e '.[bench]'")
-        return
-    reference = C4QualityFilter()
 
-    def theirs(batch: list[str]) -> list:
-        out = []
-        for i, text in enumerate(batch):
-            doc = DatatroveDocument(text=text, id=str(i))
-            verdict = reference.filter(doc)
-            out.append(doc.text if verdict is True else None)
-        return out
+        reference, reference_no_sentences = C4QualityFilter(), C4QualityFilter(min_num_sentences=-1)
+
+        def theirs(filter_) -> list:  # noqa: ANN001
+            out = []
+            for i, text in enumerate(texts):
+                doc = DatatroveDocument(text=text, id=str(i))
+                out.append(doc.text if filter_.filter(doc) is True else None)
+            return out
+
+        variants["datatrove C4QualityFilter"] = lambda: theirs(reference)
+        variants["datatrove, no sentence rule"] = lambda: theirs(reference_no_sentences)
+    outputs: dict[str, list] = {}
+
+    def timed(name: str) -> float:
+        started = time.perf_counter()
+        outputs[name] = variants[name]()
+        return time.perf_counter() - started
 
     try:
-        theirs_seconds, theirs_out = _timed(theirs, texts, min_seconds)
-    except Exception as e:  # e.g. its sentence splitter's dependency (spaCy) missing
-        print(f"datatrove's C4QualityFilter could not run: {type(e).__name__}: {e}")
+        runs = alternate({name: lambda name=name: timed(name) for name in variants}, rounds)
+    except Exception as e:  # e.g. datatrove's sentence splitter's dependency (spaCy) missing
+        missing = f"datatrove's C4QualityFilter could not run: {type(e).__name__}: {e}"
+        del variants["datatrove C4QualityFilter"], variants["datatrove, no sentence rule"]
+        runs = alternate({name: lambda name=name: timed(name) for name in variants}, rounds)
+    rows = [[name, f"{len(texts):,}", f"{megabytes:.2f}", spread([len(texts) / s for s in seconds], ",.0f"),
+             spread([megabytes / s for s in seconds])] for name, seconds in runs.items()]
+    table("C4 quality filter against datatrove's C4QualityFilter (same documents, 1 core)",
+          ["implementation", "docs", "MB", "docs/s", "MB/s"], rows, rounds)
+    if missing is not None:
+        print(f"\ndatatrove comparison skipped: {missing}")
         return
-    print(f"{'datatrove C4QualityFilter':<26} {len(texts):>7,} {megabytes:>6.2f} {len(texts) / theirs_seconds:>10,.0f} "
-          f"{megabytes / theirs_seconds:>8.2f}")
-    # Most of datatrove's time is its spaCy sentence splitter; without the sentence rule the
-    # remaining line rules compare like for like.
-    reference_no_sentences = C4QualityFilter(min_num_sentences=-1)
-    ours_no_sentences = C4Thresholds(min_sentences=0)
-    bare_ours, _ = _timed(lambda b: [clean_page(t, ours_no_sentences).text for t in b], texts, min_seconds)
-    bare_theirs, _ = _timed(lambda b: [reference_no_sentences.filter(DatatroveDocument(text=t, id=str(i)))
-                                       for i, t in enumerate(b)], texts, min_seconds)
-    print(f"{'  both, no sentence rule':<26} {'':>7} {'':>6} {'':>10} {'':>8}   herd {megabytes / bare_ours:.2f} MB/s, "
-          f"datatrove {megabytes / bare_theirs:.2f} MB/s, ratio {bare_theirs / bare_ours:.1f}x")
+    ours_out, theirs_out = outputs["herd C4Quality"], outputs["datatrove C4QualityFilter"]
+    ratio = statistics.median(runs["datatrove C4QualityFilter"]) / statistics.median(runs["herd C4Quality"])
     same_decision = sum((a is None) == (b is None) for a, b in zip(ours_out, theirs_out))
     same_text = sum(a == b for a, b in zip(ours_out, theirs_out))
-    print(f"\nratio herd / datatrove: {theirs_seconds / ours_seconds:.1f}x  "
+    print(f"\nratio herd / datatrove (medians): {ratio:.1f}x  "
           f"(same keep/drop decision on {same_decision}/{len(texts)} documents, identical output on "
           f"{same_text}/{len(texts)}; differences come from page-level lorem ipsum / curly bracket rules "
           f"and regex vs spaCy sentence counting)")
+
+
+def _datatrove_missing() -> str | None:
+    """Why datatrove cannot be compared here (one line), or None."""
+    for module in ("datatrove", "spacy"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (the bench extra: .venv/bin/pip install -e '.[bench]')"
+    return None
 
 
 def near_dedup_section() -> None:
@@ -241,14 +315,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--copies", type=int, default=10, help="sample copies side by side (default %(default)s)")
     parser.add_argument("--sources", nargs="+", default=LLAMA1.sources(),
                         help="sources to measure (default: every source with a sample writer)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="minimum timing per C4 filter (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of every run (default %(default)s)")
     parser.add_argument("--skip-near-dedup", action="store_true", help="do not run bench/near_dedup.py")
     args = parser.parse_args(argv)
     if args.copies < 1:
         parser.error("--copies must be at least 1")
-    sources_table(args.sources, args.copies)
+    sources_table(args.sources, args.copies, args.rounds)
     if "c4" in args.sources:
-        c4_against_datatrove(args.copies, args.seconds)
+        c4_against_datatrove(args.copies, args.rounds)
     if not args.skip_near_dedup:
         near_dedup_section()
 

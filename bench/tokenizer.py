@@ -9,8 +9,9 @@ Without --corpus it writes generated multilingual documents (about 2 KB each) in
 in a temporary folder and trains a tokenizer on part of them. MB/s counts UTF-8 text bytes.
 Ours is end to end (read Arrow shards, encode, write token shards and meta.json); the two
 baselines only encode texts already in memory, in batches of 1024 documents. The Hugging Face
-tokenizer runs batches on all cores (its default). Best of --repeats rounds each. CPU seconds
-(user + system, worker processes included) show the work done independent of other load.
+tokenizer runs batches on all cores (its default). Every encoder runs --repeats times, in turn;
+cells give min / median / max, with the load average (bench/rounds.py). CPU seconds (user +
+system, worker processes included) show the work done independent of other load.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -26,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.process_tree import cpu_seconds_with_children  # noqa: E402
+from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.engine.document import Document  # noqa: E402
 from pipeline.engine.shards import ShardWriter, build_schema, read_corpus  # noqa: E402
 from pipeline.corpus.mixture import Mixture  # noqa: E402
@@ -67,11 +71,9 @@ def write_corpus(root: Path, documents: list[str], per_shard: int) -> None:
 
 def timed(run) -> tuple[float, float]:  # noqa: ANN001
     """Wall seconds and CPU seconds (this process, its threads and its finished children)."""
-    before, started = os.times(), time.perf_counter()
+    cpu, started = cpu_seconds_with_children(), time.perf_counter()
     run()
-    wall, after = time.perf_counter() - started, os.times()
-    cpu = sum(after[i] - before[i] for i in range(4))  # user, system, children user, children system
-    return wall, cpu
+    return time.perf_counter() - started, cpu_seconds_with_children() - cpu
 
 
 _batches: list[list[str]] = []
@@ -99,7 +101,7 @@ def main() -> None:
     parser.add_argument("--corpus", help="an existing corpus root instead of generated text")
     parser.add_argument("--model", help="an existing SentencePiece model instead of training one")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each, best kept (default %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds of every encoder (default %(default)s)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-tokenizer-"))
@@ -146,24 +148,18 @@ def main() -> None:
                 shutil.rmtree(out, ignore_errors=True)
                 encode_corpus(corpus, model, out, workers=workers, show_progress=False)
             runs[f"tokenizer encode, {workers} worker(s)"] = ours
-        # Rounds of every encoder in turn, best of each: load from other jobs hits them alike.
-        wall = {name: float("inf") for name in runs}
-        cpu = dict(wall)
-        for _ in range(args.repeats):
-            for name, run in runs.items():
-                seconds, cpu_seconds = timed(run)
-                wall[name], cpu[name] = min(wall[name], seconds), min(cpu[name], cpu_seconds)
-
-        print(f"{len(texts):,} documents, {megabytes:.1f} MB of text, vocabulary {sp.vocab_size():,}, "
-              f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (shared machine: rough figures)")
+        # Rounds of every encoder in turn: load from other jobs hits them alike.
+        measured = alternate({name: lambda run=run: timed(run) for name, run in runs.items()}, args.repeats)
+        wall = {name: statistics.median(w for w, _ in m) for name, m in measured.items()}
         names = list(runs)
-        base = min(wall[names[0]], wall[names[1]])  # the faster way to call SentencePiece
+        base = min(wall[names[0]], wall[names[1]])  # the faster way to call SentencePiece (medians)
         hf_seconds = wall[names[2]]
-        print(f"{'encoder':46s} {'seconds':>8s} {'MB/s':>7s} {'x best sp':>10s} {'x HF fast':>10s} "
-              f"{'cpu s':>7s} {'MB/cpu-s':>9s}")
-        for name in names:
-            print(f"{name:46s} {wall[name]:8.2f} {megabytes / wall[name]:7.1f} {base / wall[name]:10.2f} "
-                  f"{hf_seconds / wall[name]:10.2f} {cpu[name]:7.2f} {megabytes / cpu[name]:9.1f}")
+        rows = [[name, spread([w for w, _ in m]), spread([megabytes / w for w, _ in m], ".1f"),
+                 f"{base / wall[name]:.2f}", f"{hf_seconds / wall[name]:.2f}", spread([c for _, c in m]),
+                 spread([megabytes / c for _, c in m], ".1f")] for name, m in measured.items()]
+        table(f"Encoding {len(texts):,} documents, {megabytes:.1f} MB of text, vocabulary {sp.vocab_size():,}",
+              ["encoder", "seconds", "MB/s", "x best sp (medians)", "x HF fast (medians)", "CPU s", "MB/CPU-s"],
+              rows, args.repeats)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

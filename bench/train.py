@@ -10,8 +10,10 @@ clipping, NaN check, metrics, progress) against two peers on the same shapes:
 
     .venv/bin/python bench/train.py [--model tiny] [--vocab 32000 2242] [--steps 12] [--rounds 3]
 
-Rounds alternate ours / reference / HF so load from other processes hits both alike; the figure is
-the median step time over all rounds, the first --warmup steps of each round left out. On a
+Rounds alternate ours / reference / HF so load from other processes hits them alike
+(bench/rounds.py); tok/s cells give min / median / max over the rounds (each round's median
+step), ratios the median step time over all rounds, the first --warmup steps of each round left
+out; the load average is printed with the table. On a
 machine with CUDA it also measures the GPU configuration (default: the 1b preset at context
 2048, bf16 autocast, torch.compile) and prints MFU against the device's dense bf16 peak.
 """
@@ -36,6 +38,7 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.corpus.mixture import LLAMA1  # noqa: E402
 from train.config import TrainConfig, resolve  # noqa: E402
 from train.loop import build_optimizer, train  # noqa: E402
@@ -133,12 +136,11 @@ def measure(base: TrainConfig, vocab_size: int, rounds: int, warmup: int, work: 
     data = work / f"tokens-{vocab_size}"
     if not data.exists():
         write_tokens(data, vocab_size)
-    ours_times, reference_times, hf_times = [], [], []
-    for number in range(rounds):
-        config = dataclasses.replace(base, data=str(data), run=str(work / f"run-{vocab_size}-{number}"))
-        ours_times += ours(config, warmup)
-        reference_times += reference(config, vocab_size, warmup)
-        hf_times += hugging_face(config, vocab_size, warmup)
+    configs = iter(dataclasses.replace(base, data=str(data), run=str(work / f"run-{vocab_size}-{number}"))
+                   for number in range(rounds))
+    times = alternate({"ours": lambda: ours(next(configs), warmup),
+                       "reference": lambda: reference(base, vocab_size, warmup),
+                       "hf": lambda: hugging_face(base, vocab_size, warmup)}, rounds)
     resolved = resolve(base, vocab_size=vocab_size)
     tokens = resolved.train.batch_tokens
     device = pick_device(base.device)
@@ -148,25 +150,27 @@ def measure(base: TrainConfig, vocab_size: int, rounds: int, warmup: int, work: 
         params = Transformer(resolved.model).num_params()
     peak = peak_flops(device, base.peak_flops)
     per_token = flops_per_token(resolved.model, resolved.train.seq_len, params)
-    ours_tps = tokens / statistics.median(ours_times)
-    reference_tps = tokens / statistics.median(reference_times)
-    hf_tps = tokens / statistics.median(hf_times)
+    # Per round: tokens/s of its median step; over all rounds: of the median step of them all.
+    per_round = {name: [tokens / statistics.median(steps) for steps in rounds_of] for name, rounds_of in times.items()}
+    ours_tps, reference_tps, hf_tps = (tokens / statistics.median([t for steps in times[name] for t in steps])
+                                       for name in ("ours", "reference", "hf"))
     return {"params": params, "ours": ours_tps, "reference": reference_tps, "ratio": ours_tps / reference_tps,
-            "hf": hf_tps, "hf_ratio": ours_tps / hf_tps,
+            "hf": hf_tps, "hf_ratio": ours_tps / hf_tps, "rounds": per_round,
             "ours_mfu": per_token * ours_tps / peak if peak else None,
             "reference_mfu": per_token * reference_tps / peak if peak else None, "peak": peak}
 
 
-def print_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
+def print_table(title: str, rows: list[tuple[str, dict[str, float]]], rounds: int) -> None:
     # MFU only where the device's peak is known (train/metrics.py): not on a CPU.
     with_mfu = all(r["ours_mfu"] is not None for _, r in rows)
-    print(f"\n{title}")
-    print(f"{'configuration':<44} {'params':>8} {'ours tok/s':>11} {'ref tok/s':>10} {'HF tok/s':>9} "
-          f"{'ours/ref':>9} {'ours/HF':>8}" + (f" {'MFU ours':>9} {'MFU ref':>8}" if with_mfu else ""))
+    header = ["configuration", "params", "ours tok/s", "ref tok/s", "HF tok/s", "ours/ref", "ours/HF"]
+    cells = []
     for name, r in rows:
-        print(f"{name:<44} {r['params'] / 1e6:>7.1f}M {r['ours']:>11,.0f} {r['reference']:>10,.0f} {r['hf']:>9,.0f} "
-              f"{r['ratio']:>9.3f} {r['hf_ratio']:>8.3f}"
-              + (f" {r['ours_mfu']:>9.1%} {r['reference_mfu']:>8.1%}" if with_mfu else ""))
+        per_round = r["rounds"]
+        cells.append([name, f"{r['params'] / 1e6:.1f}M", spread(per_round["ours"], ",.0f"),
+                      spread(per_round["reference"], ",.0f"), spread(per_round["hf"], ",.0f"), f"{r['ratio']:.3f}",
+                      f"{r['hf_ratio']:.3f}"] + ([f"{r['ours_mfu']:.1%}", f"{r['reference_mfu']:.1%}"] if with_mfu else []))
+    table(title, header + (["MFU ours", "MFU ref"] if with_mfu else []), cells, rounds)
 
 
 def main() -> None:
@@ -183,8 +187,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; load average {os.getloadavg()[0]:.1f} "
-          "(figures are rough on a shared machine)")
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} (figures are rough on a shared machine)")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         rows = []
@@ -194,7 +197,8 @@ def main() -> None:
             name = (f"{args.model} cpu fp32 vocab {vocab} ctx {resolved.train.seq_len} x {resolved.train.micro_batch}")
             rows.append((name, measure(base, vocab, args.rounds, args.warmup, work)))
         print_table("CPU: our training step against a bare step on our model and HF LlamaForCausalLM's step "
-                    "(median step time)", rows)
+                    "(tok/s of each round's median step; ratios of the median step over all rounds)", rows,
+                    args.rounds)
         if torch.cuda.is_available():
             base = TrainConfig(model=args.gpu_model, steps=args.gpu_steps, device="cuda", progress=False,
                                compile=True, seq_len=2048, micro_batch=args.gpu_micro_batch,
@@ -202,7 +206,7 @@ def main() -> None:
             result = measure(base, 32000, 1, max(args.warmup, 5), work)
             print_table(f"GPU: {torch.cuda.get_device_name()}, bf16 autocast, torch.compile, "
                         f"peak {result['peak'] / 1e12:.0f} TFLOP/s",
-                        [(f"{args.gpu_model} ctx 2048 x {args.gpu_micro_batch}", result)])
+                        [(f"{args.gpu_model} ctx 2048 x {args.gpu_micro_batch}", result)], 1)
         else:
             print("\nGPU: no CUDA device here; the 1b / context 2048 / bf16 / compile row and its MFU: not measured")
 

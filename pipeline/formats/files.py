@@ -168,3 +168,39 @@ def _decode_line(line: bytes) -> str:
         return line.decode("latin-1")
 
 
+class ByteWindow(io.RawIOBase):
+    """Bytes [start, end) of an open binary file."""
+
+    def __init__(self, f: IO[bytes], start: int, end: int) -> None:
+        f.seek(start)
+        self.f, self.left = f, end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        if self.left <= 0:
+            return 0
+        data = self.f.read(min(len(buffer), self.left))
+        buffer[: len(data)] = data
+        self.left -= len(data)
+        return len(data)
+
+
+class ChainedStreams(io.RawIOBase):
+    """Several readable streams one after another."""
+
+    def __init__(self, parts: list[IO[bytes]]) -> None:
+        self.parts = parts
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while self.parts:
+            data = self.parts[0].read(len(buffer))
+            if data:
+                buffer[: len(data)] = data
+                return len(data)
+            self.parts.pop(0)
+        return 0

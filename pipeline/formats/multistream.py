@@ -28,7 +28,7 @@ from typing import IO, Iterator
 import fsspec
 
 from pipeline.common.errors import InputError
-from pipeline.formats.files import open_binary
+from pipeline.formats.files import ByteWindow, ChainedStreams, open_binary
 
 DUMP = re.compile(r"^(?P<stem>.*-pages-articles-multistream)(?P<part>\d*)\.xml(?P<pages>[^/]*)\.bz2$")
 RANGE = re.compile(r"^(?P<path>.+)#streams=(?P<start>\d+)-(?P<end>\d+)$")
@@ -193,44 +193,6 @@ def _starts_with_page(f: IO[bytes], offset: int) -> bool:
     return PAGE_OPEN.match(text.lstrip()) is not None
 
 
-class _Window(io.RawIOBase):
-    """Bytes [start, end) of an open binary file."""
-
-    def __init__(self, f: IO[bytes], start: int, end: int) -> None:
-        f.seek(start)
-        self.f, self.left = f, end - start
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self.left <= 0:
-            return 0
-        data = self.f.read(min(len(buffer), self.left))
-        buffer[: len(data)] = data
-        self.left -= len(data)
-        return len(data)
-
-
-class _Chain(io.RawIOBase):
-    """Several readable streams one after another."""
-
-    def __init__(self, parts: list[IO[bytes]]) -> None:
-        self.parts = parts
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while self.parts:
-            data = self.parts[0].read(len(buffer))
-            if data:
-                buffer[: len(data)] = data
-                return len(data)
-            self.parts.pop(0)
-        return 0
-
-
 @contextlib.contextmanager
 def open_dump(path: str) -> Iterator[IO[bytes]]:
     """The decompressed XML of a dump, or of one `#streams=START-END` range of it."""
@@ -245,10 +207,10 @@ def open_dump(path: str) -> Iterator[IO[bytes]]:
         parts: list[IO[bytes]] = []
         if start > 0:
             parts.append(io.BytesIO(_header(f)))
-        parts.append(bz2.BZ2File(io.BufferedReader(_Window(f, start, end), 1 << 20)))
+        parts.append(bz2.BZ2File(io.BufferedReader(ByteWindow(f, start, end), 1 << 20)))
         if end < size:
             parts.append(io.BytesIO(CLOSING))
-        yield io.BufferedReader(_Chain(parts), 1 << 16)
+        yield io.BufferedReader(ChainedStreams(parts), 1 << 16)
 
 
 def _header(f: IO[bytes]) -> bytes:

@@ -1,16 +1,29 @@
-"""Stack Exchange's Posts.xml (plain, or inside the site's .7z) streamed into SQLite.
+"""Stack Exchange's Posts.xml (plain, or inside the site's .7z) read as rows, whole or by byte ranges.
 
 lxml reads the rows with entities never resolved and no network; a file that declares a DTD is
-refused, so an entity-expansion bomb ends as one counted failure. Questions and answers go to
-two tables of a SQLite file in a temporary folder, so that answers can be grouped under their
-question (by ParentId) whatever their order in the file and however large the site. Rows whose
-Id, Score or ParentId SQLite cannot hold (2^63 or more) and malformed rows are counted, not
-stored; a 7z whose Posts.xml would inflate past a ratio of its size is refused as a bomb.
+refused, so an entity-expansion bomb ends as one counted failure. Rows whose Id, Score or
+ParentId an int64 column cannot hold (2^63 or more) and malformed rows are counted, not
+returned; a 7z whose Posts.xml would inflate past a ratio of its size is refused as a bomb.
 
-Unpacking, loading and indexing come before the site's first document and take hours on Stack
-Overflow (a 100 GB Posts.xml): they send heartbeats (pipeline/engine/heartbeat.py) by bytes
-unpacked and parsed and by SQLite's steps, so the per-document timeout never takes them for a
-stalled document, while one that truly stops is still stopped.
+Byte ranges: Stack Overflow's Posts.xml is about 100 GB, 15 hours of one core read as one
+input. A plain Posts.xml larger than a target is cut into ranges `<file>#rows=START-END`, each
+an input (a task) of its own, as Wikipedia's multistream dumps are (pipeline/formats/
+multistream.py). A cut is made where a `<row` tag starts: attribute values escape `<`, so those
+bytes start a row and nothing else. A range reads as a well-formed document: the file's own
+prologue (XML declaration and `<posts>` tag, re-read from its first bytes), the range's rows,
+and a closing `</posts>` when the file goes on; the first range starts at 0 and the last ends at
+the end of the file, so together they hold every row exactly once, in order. Planning costs a
+seek and a short read per cut. Answers are joined to their questions across ranges by a global
+stage (pipeline/transforms/join_answers.py), not here.
+
+A .7z is unpacked into the task's temporary folder and read whole: ranges need random access to
+the decompressed file, and a plan is fixed before any task runs, so a Posts.xml inside an
+archive cannot be cut at planning. To split Stack Overflow, unpack its .7z once (about 100 GB
+written; py7zr or 7z's own tool, on the order of an hour of one core) and give the folder.
+
+Unpacking takes long before the site's first row: it sends heartbeats (pipeline/engine/
+heartbeat.py) by bytes unpacked, and parsing by bytes parsed, so the per-document timeout never
+takes a long stretch of rows that make no document for a stalled one.
 """
 
 from __future__ import annotations
@@ -18,8 +31,8 @@ from __future__ import annotations
 import contextlib
 import io
 import lzma
-import sqlite3
-from collections import Counter
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -32,16 +45,98 @@ from lxml import etree
 from pipeline.common.errors import InputError
 from pipeline.engine.heartbeat import HeartbeatReader, heartbeat, megabytes
 from pipeline.formats.archives import PrefixedReader, safe_member_path
-from pipeline.formats.files import open_binary
+from pipeline.formats.files import ByteWindow, ChainedStreams, open_binary
 from pipeline.formats.xml import SAFE_PARSER_OPTIONS, declares_dtd
 
 QUESTION, ANSWER = "1", "2"
-INT64 = range(-(1 << 63), 1 << 63)  # what SQLite's INTEGER (and the int64 columns) can hold
+INT64 = range(-(1 << 63), 1 << 63)  # what the int64 columns (and SQLite's INTEGER) can hold
 PROLOGUE_BYTES = 1 << 16  # a DTD, if any, sits before the root element, near the start
-INSERT_BATCH = 2000
-INSERT_BATCH_BYTES = 8 << 20  # and no more bodies than this at once: each insert is short (and memory flat)
-SQLITE_STEPS_PER_BEAT = 100_000  # SQLite virtual-machine steps between heartbeats: a few milliseconds
 BEAT_BYTES = 1 << 20
+RANGE = re.compile(r"^(?P<path>.+)#rows=(?P<start>\d+)-(?P<end>\d+)$")
+ROW_START = re.compile(rb"<row[\s/>]")
+ROOT_OPEN = re.compile(rb"<posts[^>]*>")
+CUT_SEARCH_BYTES = 1 << 20  # read at a time when looking for the next row after a target offset
+CLOSING = b"\n</posts>\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    id: int
+    score: int
+    title: str
+    body: str  # HTML
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    id: int
+    parent: int  # the question's id
+    score: int
+    body: str  # HTML
+
+
+def whole_file(path: str) -> str:
+    """The Posts.xml (or .7z) a range input `<file>#rows=START-END` is part of; `path` itself otherwise."""
+    match = RANGE.match(path)
+    return path if match is None else match["path"]
+
+
+def split_rows(path: str, target_bytes: int) -> list[str]:
+    """A plain Posts.xml larger than `target_bytes` as range inputs cut where rows start, about
+    `target_bytes` each; [path] when it is smaller, has no rows to cut at, or cannot be read
+    (reading it whole then reports the problem)."""
+    try:
+        with fsspec.open(path, "rb") as f:
+            size = f.seek(0, io.SEEK_END)
+            if target_bytes <= 0 or size <= target_bytes:
+                return [path]
+            f.seek(0)
+            root = ROOT_OPEN.search(f.read(PROLOGUE_BYTES))
+            if root is None:
+                return [path]
+            cuts = [0]
+            while (cut := _row_start_after(f, max(cuts[-1] + target_bytes, root.end()), size)) is not None:
+                cuts.append(cut)
+    except (OSError, ValueError):
+        return [path]
+    if len(cuts) == 1:
+        return [path]
+    return [f"{path}#rows={start}-{end}" for start, end in zip(cuts, cuts[1:] + [size])]
+
+
+def _row_start_after(f: IO[bytes], offset: int, size: int) -> int | None:
+    """Where the first `<row` tag at or after `offset` starts, or None when none is left."""
+    while offset < size:
+        f.seek(offset)
+        block = f.read(CUT_SEARCH_BYTES + 5)
+        found = ROW_START.search(block)
+        if found is not None:
+            return offset + found.start()
+        offset += CUT_SEARCH_BYTES  # the 5 extra bytes: a tag split by the read is found next time
+    return None
+
+
+@contextlib.contextmanager
+def open_rows(path: str, tmp: Path, max_ratio: int) -> Iterator[IO[bytes]]:
+    """A well-formed Posts.xml stream of the whole file (or .7z) `path`, or of one range of it."""
+    match = RANGE.match(path)
+    if match is None:
+        with open_posts_xml(path, tmp, max_ratio) as stream:
+            yield stream
+        return
+    whole, start, end = match["path"], int(match["start"]), int(match["end"])
+    with open_binary(whole) as f:
+        size = f.seek(0, io.SEEK_END)
+        f.seek(0)
+        head = f.read(PROLOGUE_BYTES)
+        root = ROOT_OPEN.search(head)
+        if root is None or not 0 <= start < end <= size:
+            raise InputError(path, f"not a range of rows of {whole} ({size:,} bytes; the plan's file was changed)")
+        parts: list[IO[bytes]] = [io.BytesIO(head[: root.end()])] if start > 0 else []
+        parts.append(io.BufferedReader(ByteWindow(f, start, end), 1 << 20))
+        if end < size:
+            parts.append(io.BytesIO(CLOSING))
+        yield io.BufferedReader(ChainedStreams(parts), 1 << 16)
 
 
 @contextlib.contextmanager
@@ -135,92 +230,41 @@ class _BeatingFile(py7zr.io.Py7zIO):
         self.file.close()
 
 
-def load_posts(path: str, stream: IO[bytes], db: sqlite3.Connection) -> tuple[int, Counter[str]]:
-    """Stream every row into SQLite; returns the number of rows and the rows skipped by reason."""
+def read_rows(path: str, stream: IO[bytes]) -> Iterator[Question | Answer | str]:
+    """Every row of `stream` in file order: a Question, an Answer, or the reason it is skipped."""
     head = stream.read(PROLOGUE_BYTES)
     root_start = head.find(b"<posts")
     prologue = head if root_start < 0 else head[:root_start]
     if declares_dtd(prologue):
         raise InputError(path, "refused: the XML declares a DTD (Stack Exchange dumps have none; "
                                "entity definitions could expand without bound)")
-    db.executescript(
-        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-        "CREATE TABLE questions (id INTEGER PRIMARY KEY, score INTEGER, title TEXT, body TEXT);"
-        "CREATE TABLE answers (parent INTEGER, score INTEGER, id INTEGER, body TEXT);"
-    )
-    posts, skipped = 0, Counter[str]()
-    questions: list[tuple] = []
-    answers: list[tuple] = []
-    batch_bytes = 0
-
-    def flush() -> None:
-        nonlocal batch_bytes
-        batch_bytes = 0
-        if questions:
-            inserted = db.executemany("INSERT OR IGNORE INTO questions VALUES (?, ?, ?, ?)", questions).rowcount
-            skipped["duplicate_post_id"] += len(questions) - inserted
-            questions.clear()
-        if answers:
-            db.executemany("INSERT INTO answers VALUES (?, ?, ?, ?)", answers)
-            answers.clear()
-
     parsed = HeartbeatReader(PrefixedReader(head, stream), "Posts.xml", "loaded", BEAT_BYTES)
-    sqlite = _SqliteBeats(parsed)
-    db.set_progress_handler(sqlite.step, SQLITE_STEPS_PER_BEAT)
     parser = etree.iterparse(io.BufferedReader(parsed), events=("end",), tag="row", **SAFE_PARSER_OPTIONS)
     try:
         for _, row in parser:
-            posts += 1
-            attrs = row.attrib
-            kind = attrs.get("PostTypeId")
-            try:
-                post_id, score = int(attrs["Id"]), int(attrs.get("Score", "0"))
-                if kind == QUESTION:
-                    if post_id in INT64 and score in INT64:
-                        questions.append((post_id, score, attrs.get("Title", ""), attrs.get("Body", "")))
-                        batch_bytes += len(questions[-1][3])
-                    else:
-                        skipped["number_out_of_range"] += 1
-                elif kind == ANSWER:
-                    parent_id = int(attrs["ParentId"])
-                    if post_id in INT64 and score in INT64 and parent_id in INT64:
-                        answers.append((parent_id, score, post_id, attrs.get("Body", "")))
-                        batch_bytes += len(answers[-1][3])
-                    else:
-                        skipped["number_out_of_range"] += 1
-                else:
-                    skipped["other_post_type"] += 1  # tag wikis, moderator nominations ...
-            except (KeyError, ValueError):
-                skipped["malformed_row"] += 1
+            yield _post(row.attrib)
             # Free what was parsed so memory stays flat on multi-gigabyte files.
             row.clear(keep_tail=True)
             parent = row.getparent()
             while parent is not None and row.getprevious() is not None:
                 del parent[0]
-            if len(questions) + len(answers) >= INSERT_BATCH or batch_bytes >= INSERT_BATCH_BYTES:
-                flush()
     except etree.XMLSyntaxError as e:
         raise InputError(path, f"malformed XML ({e})") from None
-    flush()
-    sqlite.indexing = True
-    db.execute("CREATE INDEX answers_by_question ON answers (parent, score DESC, id)")
-    db.commit()
-    db.set_progress_handler(None, 0)
-    return posts, skipped
 
 
-class _SqliteBeats:
-    """Heartbeats while SQLite inserts a batch of rows or indexes the answers: long steps of the
-    load in which no byte is parsed."""
-
-    def __init__(self, parsed: HeartbeatReader) -> None:
-        self.parsed = parsed
-        self.steps = 0
-        self.indexing = False
-
-    def step(self) -> int:
-        self.steps += 1
-        loaded = megabytes(self.parsed.count)
-        heartbeat(self.steps, f"indexing the answers of Posts.xml ({loaded} loaded)" if self.indexing
-                  else f"loaded {loaded} of Posts.xml")
-        return 0  # go on
+def _post(attrs) -> Question | Answer | str:
+    kind = attrs.get("PostTypeId")
+    try:
+        post_id, score = int(attrs["Id"]), int(attrs.get("Score", "0"))
+        if kind == QUESTION:
+            if post_id in INT64 and score in INT64:
+                return Question(post_id, score, attrs.get("Title", ""), attrs.get("Body", ""))
+            return "number_out_of_range"
+        if kind == ANSWER:
+            parent_id = int(attrs["ParentId"])
+            if post_id in INT64 and score in INT64 and parent_id in INT64:
+                return Answer(post_id, parent_id, score, attrs.get("Body", ""))
+            return "number_out_of_range"
+        return "other_post_type"  # tag wikis, moderator nominations ...
+    except (KeyError, ValueError):
+        return "malformed_row"

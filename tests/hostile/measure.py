@@ -5,7 +5,7 @@ its stats, peak resident memory and seconds as JSON (a pytest process's peak say
 tokenizer) run as a user runs it, its output and exit status untouched; at exit its peak
 resident memory in MB is written to PEAK_FILE (`cli_peak_mb` runs it).
 
-`tree_peak_mb` measures a command and every process it forks (a supervised worker pool)."""
+`tree_peak_mb` (bench/process_tree.py) measures a command and every process it forks (a supervised worker pool)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench.process_tree import tree_peak_mb  # noqa: F401  (one copy; tests import it from here)
 
 
 def peak_mb() -> float:
@@ -54,48 +56,6 @@ def _run_cli(peak_file: str, prog: str, args: list[str]) -> None:
         f"{max(peak_mb(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024):.1f}"))
     sys.argv = [prog, *args]
     importlib.import_module(f"{prog}.cli").main()
-
-
-def _children() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    parent = int(f.read().rsplit(")", 1)[1].split()[1])  # the name may hold spaces
-            except (OSError, IndexError, ValueError):
-                continue  # gone meanwhile
-            children.setdefault(parent, []).append(int(entry))
-    return children
-
-
-def _high_water_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def tree_peak_mb(process: subprocess.Popen, interval_s: float = 0.005) -> float:
-    """Wait for `process`; the largest sum, over the samples taken, of the peak resident memory
-    (VmHWM) of it and every live descendant. Each process's own peak is kept by the kernel, so a
-    spike between two samples is not missed; summing peaks reached at different moments, and
-    counting pages a forked worker shares with its parent twice, can only overstate the tree's
-    true peak, which is what a test asserting an upper bound needs."""
-    peak = 0
-    while process.poll() is None:
-        children, tree, todo = _children(), [], [process.pid]
-        while todo:
-            pid = todo.pop()
-            tree.append(pid)
-            todo.extend(children.get(pid, []))
-        peak = max(peak, sum(_high_water_kib(pid) for pid in tree))
-        time.sleep(interval_s)
-    return peak / 1024
 
 
 def main() -> None:

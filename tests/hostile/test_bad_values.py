@@ -50,9 +50,10 @@ def test_stackexchange_numbers_past_int64_and_html_past_lxml_depth_are_counted(t
     (tmp_path / "raw/s.example/Posts.xml").write_bytes(posts_xml(rows))
     done = cli("stackexchange", tmp_path / "raw", tmp_path / "out")
     assert done.returncode == 0, done.stderr
-    read = _stats(tmp_path / "out", "stackexchange")["stages"][0]
+    read, join = _stats(tmp_path / "out", "stackexchange")["stages"][:2]
     assert read["dropped"] == {"number_out_of_range": 6, "html_too_deep": 1, "answer_html_too_deep": 1}
-    assert read["out"] == 1
+    assert read["out"] == 3  # question 1, its answer 2, and answer 10 of the too deep question 8
+    assert join["out"] == 1 and join["dropped"] == {"joined_to_question": 1, "answer_without_question": 1}
 
 
 @pytest.mark.parametrize("license_value", [["mit", "apache-2.0"], 3, {"key": "mit"}])
@@ -106,13 +107,13 @@ def test_a_sigkilled_stackexchange_run_leaves_its_temporaries_under_the_output(t
     deadline = time.monotonic() + 60
     try:
         while not leftovers and run.poll() is None and time.monotonic() < deadline:
-            leftovers = list(out.glob("stackexchange/_work/pass*/task-*/tmp/herd-stackexchange-*/posts.sqlite"))
+            leftovers = list(out.glob("stackexchange/_work/pass*/task-*/tmp/herd-stackexchange-*"))
             time.sleep(0.01)
     finally:
         run.send_signal(signal.SIGKILL)
         run.wait()
-    assert leftovers, "the run ended before its temporary SQLite file was seen"
-    assert leftovers[0].exists()  # the killed run's SQLite file: under the run's output ...
+    assert leftovers, "the run ended before its temporary folder was seen"
+    assert leftovers[0].exists()  # the killed run's temporary folder: under the run's output ...
     assert os.listdir(system_tmp) == []  # ... and nothing in $TMPDIR
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr

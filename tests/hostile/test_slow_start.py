@@ -8,7 +8,6 @@ status is 0 as for any input that fails beside usable ones, and 2 when it was th
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.engine.shards import read_corpus
-from pipeline.formats.stackexchange_posts import load_posts
+import py7zr
+
 from tests.conftest import REPO, script, subprocess_env
 from tests.hostile.helpers import assert_balanced, cli, one_error, truncate
 from tests.hostile.sources_data import write_c4
@@ -122,8 +122,7 @@ ORPHAN_BODY = "&lt;p&gt;" + "an answer to a deleted question " * 15 + "&lt;/p&gt
 
 def write_large_posts_xml(path: Path) -> set[int]:
     """A Posts.xml of about 200 MB: QUESTIONS questions with an answer each, then ORPHANS answers
-    whose question is not in the file. Loading it into SQLite takes seconds; its documents
-    take little. The question ids."""
+    whose question is not in the file. Unpacking it from a .7z takes about a second. The question ids."""
     path.parent.mkdir(parents=True)
     with path.open("w") as f:
         f.write('<?xml version="1.0" encoding="utf-8"?>\n<posts>\n')
@@ -139,17 +138,17 @@ def write_large_posts_xml(path: Path) -> set[int]:
     return {2 * q + 1 for q in range(QUESTIONS)}
 
 
-def test_stackexchange_whose_posts_xml_loads_for_longer_than_the_timeout_keeps_every_question(
+def test_stackexchange_whose_7z_unpacks_for_longer_than_the_timeout_keeps_every_question(
         tmp_path: Path) -> None:
     site = "big.stackexchange.com"
-    posts = tmp_path / "raw" / site / "Posts.xml"
+    posts = tmp_path / "stage" / "Posts.xml"
     questions = write_large_posts_xml(posts)
-    # The load alone (before the site's first document) takes several timeouts on this machine.
-    started = time.monotonic()
-    with posts.open("rb") as stream, sqlite3.connect(tmp_path / "measure.sqlite") as db:
-        load_posts(str(posts), stream, db)
-    assert time.monotonic() - started > 3 * TIMEOUT_S
-    (tmp_path / "measure.sqlite").unlink()
+    (tmp_path / "raw").mkdir()
+    # Stored, not compressed: quick to write, and never over the bomb ratio.
+    with py7zr.SevenZipFile(tmp_path / "raw" / f"{site}.7z", "w", filters=[{"id": py7zr.FILTER_COPY}]) as archive:
+        archive.write(posts, "Posts.xml")
+    # Unpacking (before the site's first record) takes about a timeout or more: it lives on its
+    # heartbeats. A plain Posts.xml no longer starts slowly: its records stream as it is parsed.
 
     done = cli("stackexchange", tmp_path / "raw", tmp_path / "out", "--document-timeout", str(TIMEOUT_S))
 
@@ -157,7 +156,7 @@ def test_stackexchange_whose_posts_xml_loads_for_longer_than_the_timeout_keeps_e
     assert "warning" not in done.stderr, done.stderr
     stats = run_stats(tmp_path / "out", "stackexchange")
     assert stats["files"]["failed"] == [] and stats["documents_failed"] == []
-    assert stats["stages"][0]["dropped"] == {"answer_without_question": ORPHANS}
+    assert stats["stages"][1]["dropped"] == {"answer_without_question": ORPHANS, "joined_to_question": QUESTIONS}
     kept = list(read_corpus(tmp_path / "out" / "stackexchange"))
     assert {d.id for d in kept} == {f"{site}/{q}" for q in questions}
     assert all(d.text.endswith(f"A:\n\nBecause of {(d.meta['question_id'] - 1) // 2}.") for d in kept)

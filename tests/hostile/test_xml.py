@@ -4,6 +4,7 @@ network, malformed XML keeps what was read before it (a dump) or fails the file 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -104,15 +105,21 @@ def test_malformed_dump_keeps_the_pages_before_the_damage(tmp_path: Path, damage
 
 
 def test_malformed_posts_xml_fails_that_site_alone(tmp_path: Path) -> None:
+    cut = se_site(3)[:-40]
     stats, docs = _se(tmp_path, {
         "unclosed": se_site(3).replace(b"/>", b" ", 1),
-        "cut": se_site(3)[:-40],
+        "cut": cut,
         "not-xml": b"\x00\x01 this is not XML",
         "wrong-root": b'<?xml version="1.0"?><html><body>nothing</body></html>',
     })
-    assert [d.id for d in docs] == ["good/1"]
+    # Rows stream as they are parsed (a site may be read by ranges): the questions whole before
+    # the damage are kept, as a dump's pages before its damage are.
+    before_cut = [f"cut/{i.decode()}" for i in re.findall(rb'<row Id="(\d+)" PostTypeId="1"[^>]*/>', cut)]
+    assert before_cut == ["cut/1", "cut/3", "cut/5"]
+    assert sorted(d.id for d in docs) == before_cut + ["good/1"]
     problems = _failed_sites(stats)
     assert sorted(problems) == ["cut", "not-xml", "unclosed"]
     assert all(p.startswith("malformed XML") for p in problems.values())
-    # A well-formed file of another shape has no rows: read, nothing kept, no failure.
-    assert stats["documents_read"] == 1
+    # A well-formed file of another shape has no rows: read, nothing kept, no failure. Records
+    # read: good's question and answer, and the rows whole before the cut.
+    assert stats["documents_read"] == 2 + len(re.findall(rb"<row [^>]*/>", cut))

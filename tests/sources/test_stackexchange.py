@@ -3,11 +3,14 @@ largest sites, code blocks, unanswered questions, and hostile or broken inputs."
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import py7zr
 import pytest
 from datasets import Dataset
+from lxml import etree
 
 from pipeline.commands.run import run_source
 from pipeline.common.errors import UserError
@@ -55,7 +58,8 @@ def test_answers_are_sorted_by_numeric_score_and_code_survives(tmp_path: Path) -
     )
     assert {k: v for k, v in row.items() if k != "text"} == {
         "id": "code.stackexchange.com/1", "source": "stackexchange", "site": "code.stackexchange.com",
-        "question_id": 1, "question_score": 7, "answer_count": 5, "title": "Question 1", "site_posts": 6}
+        "question_id": 1, "question_score": 7, "answer_count": 5, "title": "Question 1", "site_posts": 6,
+        "answer_score": None}  # set only on the answer records the join folds in
 
 
 def test_equal_scores_keep_id_order(tmp_path: Path) -> None:
@@ -105,8 +109,12 @@ def test_orphans_other_post_types_and_malformed_rows_are_counted(tmp_path: Path)
             {"Id": "x", "PostTypeId": 1, "Body": "bad id"}, {"Id": 6, "PostTypeId": 2, "Body": "no parent"}]
     _site(tmp_path / "in", "s", rows)
     report = _run(tmp_path / "in", tmp_path / "out")
-    assert report.stats["stages"][0] == {"name": "read", "in": 5, "out": 1, "dropped": {
-        "answer_without_question": 1, "other_post_type": 1, "malformed_row": 2}}
+    # Read: six rows, of which one question and two answers are records; the join folds answer 2
+    # into question 1 and finds no question 77.
+    assert report.stats["stages"][0] == {"name": "read", "in": 6, "out": 3, "dropped": {
+        "other_post_type": 1, "malformed_row": 2}}
+    assert report.stats["stages"][1] == {"name": "join_answers", "in": 3, "out": 1, "dropped": {
+        "answer_without_question": 1, "joined_to_question": 1}}
 
 
 def test_entity_bomb_malformed_xml_truncated_archive_and_non_utf8_fail_alone(tmp_path: Path) -> None:
@@ -152,8 +160,10 @@ def test_sample_keeps_28_of_30_sites(tmp_path: Path) -> None:
     report = _run(tmp_path / "raw/stackexchange", tmp_path / "out", workers=2)
     assert sorted(Path(f["path"]).name for f in report.stats["files"]["failed"]) == [
         "Posts.xml", "truncated.stackexchange.com.7z"]
-    read, largest, unanswered = report.stats["stages"]
-    assert read["dropped"] == {"answer_without_question": 30, "other_post_type": 30}
+    read, join, largest, unanswered = report.stats["stages"]
+    assert read["dropped"] == {"other_post_type": 30}
+    assert join["dropped"]["answer_without_question"] == 30 and set(join["dropped"]) == {
+        "answer_without_question", "joined_to_question"}
     assert largest["dropped"] == {"not_among_28_largest": 4}
     assert unanswered["dropped"] == {}  # the 42 unanswered questions are kept
     rows = _rows(tmp_path / "out/stackexchange")
@@ -173,10 +183,10 @@ def test_an_answer_with_no_text_is_counted_not_marked(tmp_path: Path) -> None:
     assert row["text"] == "Question 1\n\nHow?\n\nA:\n\nanswer scored 1" and row["answer_count"] == 1
 
 
-def test_unpacking_loading_and_indexing_a_site_send_heartbeats_that_move_on(tmp_path: Path) -> None:
-    """Stack Exchange's long preparation before its first document tells the engine it is moving
-    (pipeline/engine/heartbeat.py): by megabytes unpacked from the .7z, by megabytes of Posts.xml
-    parsed, and by SQLite's steps while it inserts and indexes."""
+def test_unpacking_and_parsing_a_site_send_heartbeats_that_move_on(tmp_path: Path) -> None:
+    """Stack Exchange's long preparation before its first record tells the engine it is moving
+    (pipeline/engine/heartbeat.py): by megabytes unpacked from the .7z, then by megabytes of
+    Posts.xml parsed."""
     body = "<p>" + "words of an answer " * 20 + "</p>"
     rows = []
     for q in range(1, 401):  # 400 questions of 100 answers: enough rows for SQLite to work a while
@@ -196,17 +206,77 @@ def test_unpacking_loading_and_indexing_a_site_send_heartbeats_that_move_on(tmp_
     finally:
         send_heartbeats_to(None)
 
-    assert [d.id for d in documents] == [f"beats.example/{q}" for q in range(1, 401)]
-    assert all(d.meta["answer_count"] == 100 for d in documents)
+    # Records in file order: each question, then its 100 answers (ids <site>/<question>/<answer>).
+    assert [d.id for d in documents] == [i for q in range(1, 401) for i in
+                                         [f"beats.example/{q}"] + [f"beats.example/{q}/{1000 * q + a}" for a in range(100)]]
     unpacked = [b for b in beats if b[1].startswith("unpacked ")]
     loaded = [b for b in beats if b[1].startswith("loaded ")]
-    indexing = [b for b in beats if b[1].startswith("indexing the answers of Posts.xml (")]
     # At least one every few megabytes (py7zr writes in blocks of a few), one a megabyte parsed.
-    assert len(unpacked) >= len(xml) // (4 << 20) and len(loaded) >= len(xml) // (1 << 20) and indexing
-    assert len(unpacked) + len(loaded) + len(indexing) == len(beats)
+    assert len(unpacked) >= len(xml) // (4 << 20) and len(loaded) >= len(xml) // (1 << 20)
+    assert len(unpacked) + len(loaded) == len(beats)
     assert unpacked[-1][1] == f"unpacked {unpacked[-1][0] / 1e6:.1f} MB of Posts.xml"
-    # The beats come in order: everything unpacked, then loaded, then indexed; none repeats its
-    # predecessor's `done` (a repeated one would not count as moving on).
+    # The beats come in order: everything unpacked, then loaded; none repeats its predecessor's
+    # `done` (a repeated one would not count as moving on).
     kinds = [b[1].split()[0] for b in beats]
-    assert kinds == sorted(kinds, key=["unpacked", "loaded", "indexing"].index)
+    assert kinds == sorted(kinds, key=["unpacked", "loaded"].index)
     assert all(a[0] != b[0] for a, b in zip(beats, beats[1:]))
+
+
+def _plain_sites(raw: Path) -> Path:
+    """The sample's sites that are plain Posts.xml folders (no archive, no refused bomb)."""
+    plain = raw.parent / "plain"
+    for posts in sorted(raw.glob("*/Posts.xml")):
+        if posts.parent.name != "hostile.stackexchange.com":
+            (plain / posts.parent.name).mkdir(parents=True)
+            (plain / posts.parent.name / "Posts.xml").write_bytes(posts.read_bytes())
+    return plain
+
+
+def _expected_threads(plain: Path) -> dict[str, list[int]]:
+    """Read with lxml alone: each question's id -> the scores of its answers, highest first, ties by id."""
+    threads: dict[str, list[int]] = {}
+    for posts in sorted(plain.glob("*/Posts.xml")):
+        rows = [r.attrib for r in etree.parse(str(posts)).getroot().iter("row")]
+        site = posts.parent.name
+        for q in (r for r in rows if r["PostTypeId"] == "1"):
+            answers = sorted(((-int(a["Score"]), int(a["Id"])) for a in rows
+                              if a["PostTypeId"] == "2" and a["ParentId"] == q["Id"]))
+            threads[f"{site}/{q['Id']}"] = [-score for score, _ in answers]
+    return threads
+
+
+def test_ranges_give_the_same_shards_as_whole_files_with_one_or_two_workers(tmp_path: Path) -> None:
+    write_samples(tmp_path / "raw", ["stackexchange"])
+    plain = _plain_sites(tmp_path / "raw/stackexchange")
+    tiny = StackExchangeConfig(largest_sites=0, task_bytes=1500)
+    inputs = StackExchange(tiny).list_inputs(str(plain))
+    sites = len(list(plain.iterdir()))
+    assert len(inputs) >= 4 * sites  # several ranges a site
+    # Every cut falls where a row starts, and some question's answers were cut off into another range.
+    crossing = 0
+    for posts in sorted(plain.glob("*/Posts.xml")):
+        data = posts.read_bytes()
+        cuts = [int(re.search(r"#rows=(\d+)-", p)[1]) for p in inputs if p.startswith(f"{posts}#")][1:]
+        assert cuts and all(data[c:c + 5] == b"<row " for c in cuts)
+        offsets = {m[1]: m.start() for m in re.finditer(rb'<row Id="(\d+)"', data)}
+        for m in re.finditer(rb'<row Id="\d+" PostTypeId="2" ParentId="(\d+)"', data):
+            if m[1] in offsets and any(min(m.start(), offsets[m[1]]) < c <= max(m.start(), offsets[m[1]]) for c in cuts):
+                crossing += 1
+    assert crossing >= sites
+
+    whole = _run(plain, tmp_path / "whole", StackExchangeConfig(largest_sites=0, task_bytes=0))
+    one = _run(plain, tmp_path / "one", tiny)
+    two = _run(plain, tmp_path / "two", tiny, workers=2)
+    assert whole.stats["files"]["total"] == sites and one.stats["files"]["total"] == len(inputs)
+    shards = [json.loads((tmp_path / run / "stackexchange/manifest.json").read_text())["shards"]
+              for run in ("whole", "one")]
+    assert [s["sha256"] for s in shards[0]] == [s["sha256"] for s in shards[1]]  # byte for byte
+    rows = _rows(tmp_path / "whole/stackexchange")
+    assert _rows(tmp_path / "two/stackexchange") == rows  # two tasks: the same documents, split in two
+
+    expected = _expected_threads(plain)
+    assert sorted(rows) == sorted(expected)
+    for doc_id, scores in expected.items():
+        text = rows[doc_id]["text"]
+        assert [int(s) for s in re.findall(r"Answer with score (-?\d+):", text)] == scores, doc_id
+        assert rows[doc_id]["answer_count"] == len(scores) == text.count(ANSWER_SEPARATOR)

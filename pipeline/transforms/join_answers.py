@@ -1,0 +1,131 @@
+"""Joins answers to their questions across a whole run: each question's document gets its
+answers, highest score first, ties by id, wherever in the run they were read.
+
+Stack Exchange's Posts.xml is read by byte ranges, one task each (pipeline/formats/
+stackexchange_posts.py), and an answer is often far from its question in the file (a question
+of 2009 answered in 2023): no task can build a question's document alone. So a range's reader
+yields questions and answers as records of their own, and this global stage joins them:
+
+- `collect` writes each task's answers (site, question id, score, id, text) and question ids
+  into a SQLite file, and passes questions and answers on;
+- `merge` copies every task's file into one SQLite database with the answers indexed by
+  (site, question, score descending, id), and sums each site's posts: a record's `site_posts`
+  is the number of rows of Posts.xml it stands for (itself and rows the reader skipped);
+- `process` gives a question its answers' texts (one indexed query) and the site's post count,
+  and drops an answer record: `joined_to_question` when its question was read, else
+  `answer_without_question`.
+
+Memory stays bounded whatever the site's size: answers live on disk in SQLite (the partials
+and the merged database, each about the answers' text), never in a Python structure; a worker
+holds one question's answers at a time. The merge is one sequential copy and one index build
+(minutes for Stack Overflow's 60 million posts), in the driver between the passes.
+
+An answer record is told apart by its `answer_score` (null on every question, so on every
+published document); its `question_id` is the question it answers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipeline.engine.document import Document
+from pipeline.engine.stage import GlobalStage, Result
+
+INSERT_BATCH = 2000  # rows per executemany: short inserts, flat memory
+DATABASE = "answers.sqlite"
+SCHEMA = (
+    "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+    "CREATE TABLE answers (site TEXT, parent INTEGER, score INTEGER, id INTEGER, text TEXT);"
+    "CREATE TABLE questions (site TEXT, id INTEGER);"
+    "CREATE TABLE site_rows (site TEXT, rows INTEGER);"
+)
+
+
+class JoinAnswers(GlobalStage):
+    name = "join_answers"
+
+    def __init__(self, separator: str) -> None:
+        self.separator = separator  # written before each answer's text
+        self.database: Path | None = None
+        self._db: sqlite3.Connection | None = None  # opened in the worker, on its first document
+
+    def fields(self) -> list[pa.Field]:
+        return [pa.field("answer_score", pa.int64())]
+
+    def collect(self, docs: Iterable[Document], partial: Path) -> None:
+        db = sqlite3.connect(partial)
+        try:
+            db.executescript(SCHEMA)
+            answers: list[tuple] = []
+            questions: list[tuple] = []
+            rows: dict[str, int] = {}
+            for doc in docs:
+                meta = doc.meta
+                rows[meta["site"]] = rows.get(meta["site"], 0) + meta["site_posts"]
+                if meta.get("answer_score") is None:
+                    questions.append((meta["site"], meta["question_id"]))
+                else:
+                    answers.append((meta["site"], meta["question_id"], meta["answer_score"],
+                                    int(doc.id.rsplit("/", 1)[1]), doc.text))
+                if len(answers) + len(questions) >= INSERT_BATCH:
+                    _insert(db, answers, questions)
+            _insert(db, answers, questions)
+            db.executemany("INSERT INTO site_rows VALUES (?, ?)", sorted(rows.items()))
+            db.commit()
+        finally:
+            db.close()
+
+    def merge(self, partials: list[Path], artefact: Path) -> None:
+        db = sqlite3.connect(artefact / DATABASE)
+        try:
+            db.executescript(SCHEMA)
+            for partial in partials:
+                db.execute("ATTACH DATABASE ? AS task", (str(partial),))
+                db.execute("INSERT INTO answers SELECT * FROM task.answers")
+                db.execute("INSERT INTO questions SELECT * FROM task.questions")
+                db.execute("INSERT INTO site_rows SELECT * FROM task.site_rows")
+                db.commit()
+                db.execute("DETACH DATABASE task")
+            db.executescript(
+                "CREATE INDEX answers_by_question ON answers (site, parent, score DESC, id);"
+                "CREATE INDEX questions_by_id ON questions (site, id);"
+                "CREATE TABLE site_posts AS SELECT site, sum(rows) AS posts FROM site_rows GROUP BY site;"
+            )
+            db.commit()
+        finally:
+            db.close()
+
+    def load(self, artefact: Path) -> None:
+        self.database = artefact / DATABASE
+
+    def process(self, doc: Document) -> Result:
+        db = self._connection()
+        site, question = doc.meta["site"], doc.meta["question_id"]
+        if doc.meta.get("answer_score") is not None:
+            asked = db.execute("SELECT 1 FROM questions WHERE site = ? AND id = ? LIMIT 1", (site, question)).fetchone()
+            return "joined_to_question" if asked else "answer_without_question"
+        answers = [text for (text,) in db.execute(
+            "SELECT text FROM answers WHERE site = ? AND parent = ? ORDER BY score DESC, id", (site, question))]
+        if not doc.text and not answers:
+            return "empty_question"
+        doc.text += "".join(self.separator + answer for answer in answers)
+        (posts,) = db.execute("SELECT posts FROM site_posts WHERE site = ?", (site,)).fetchone()
+        doc.meta.update(answer_count=len(answers), site_posts=posts)
+        return doc
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            assert self.database is not None, "load() comes before process()"
+            self._db = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
+        return self._db
+
+
+def _insert(db: sqlite3.Connection, answers: list[tuple], questions: list[tuple]) -> None:
+    db.executemany("INSERT INTO answers VALUES (?, ?, ?, ?, ?)", answers)
+    db.executemany("INSERT INTO questions VALUES (?, ?)", questions)
+    answers.clear()
+    questions.clear()

@@ -1,0 +1,55 @@
+"""Posts.xml by byte ranges: cuts where rows start, every row read once in order, judged by lxml."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from pipeline.common.errors import InputError
+from pipeline.formats.stackexchange_posts import Answer, Question, open_rows, read_rows, split_rows
+from sources.samples.stackexchange import posts_xml
+
+
+def _posts(path: Path, count: int) -> Path:
+    rows = [{"Id": i, "PostTypeId": 1 if i % 3 == 1 else 2, "ParentId": i - i % 3 + 1, "Score": i % 7,
+             "Title": f"Question {i}", "Body": f"<p>body {i} " + "x" * (i % 50) + "</p>"} for i in range(1, count + 1)]
+    for row in rows:
+        if row["PostTypeId"] == 1:
+            del row["ParentId"]
+    rows.insert(5, {"Id": 9999, "PostTypeId": 5, "Body": "a tag wiki"})
+    path.write_bytes(posts_xml(rows))
+    return path
+
+
+def _ids(path: str, tmp: Path) -> list[int | str]:
+    with open_rows(path, tmp, 100) as stream:
+        return [p.id if isinstance(p, (Question, Answer)) else p for p in read_rows(path, stream)]
+
+
+def test_ranges_hold_every_row_once_in_order(tmp_path: Path) -> None:
+    posts = _posts(tmp_path / "Posts.xml", 300)
+    data = posts.read_bytes()
+    ranges = split_rows(str(posts), 1000)
+    spans = [tuple(map(int, re.fullmatch(r".*#rows=(\d+)-(\d+)", r).groups())) for r in ranges]
+    assert len(spans) >= 10 and spans[0][0] == 0 and spans[-1][1] == len(data)
+    assert all(a[1] == b[0] and data[b[0]:b[0] + 5] == b"<row " for a, b in zip(spans, spans[1:]))
+    expected = [int(r.get("Id")) if r.get("PostTypeId") in ("1", "2") else "other_post_type"
+                for r in etree.fromstring(data).iter("row")]
+    assert [i for r in ranges for i in _ids(r, tmp_path)] == expected == _ids(str(posts), tmp_path)
+
+
+def test_a_file_under_the_range_size_is_one_input(tmp_path: Path) -> None:
+    posts = _posts(tmp_path / "Posts.xml", 10)
+    assert split_rows(str(posts), 1 << 20) == [str(posts)]
+    assert split_rows(str(posts), 0) == [str(posts)]
+
+
+def test_a_range_of_a_file_cut_since_planning_is_one_clear_error(tmp_path: Path) -> None:
+    posts = _posts(tmp_path / "Posts.xml", 300)
+    last = split_rows(str(posts), 1000)[-1]
+    posts.write_bytes(posts.read_bytes()[:2000])
+    with pytest.raises(InputError, match=r"not a range of rows of .*Posts.xml \(2,000 bytes"):
+        _ids(last, tmp_path)
