@@ -118,6 +118,13 @@ def run_training(args: argparse.Namespace) -> None:
     from train.config import load_overrides, resolve
     from train.loop import train
     from train.parallel import env_world, join, leave
+    from train.preemption import StopRequest
+
+    # Installed for the rest of the process, never restored: a SIGTERM while starting up stops the
+    # run after its first step, and one after the last checkpoint (a second `docker stop`) cannot
+    # turn the clean exit into a kill.
+    stop = StopRequest()
+    stop.install()
 
     cli_values = {k: v for k, v in vars(args).items() if k not in NOT_CONFIG}
     config = load_overrides(args.config, cli_values)  # a flag that is no TrainConfig field fails here
@@ -138,14 +145,16 @@ def run_training(args: argparse.Namespace) -> None:
             refusal = par.gather(refusal)[0]
             if refusal is not None:
                 raise UserError(refusal)
-            result = train(resolved, resume=args.resume, parallel=par)
+            result = train(resolved, resume=args.resume, parallel=par, stop=stop)
         finally:
             leave()
     if rank != 0:
         return
     ranks = f"{world_size} processes ({config.strategy}{f', tp {config.tp}' if config.tp > 1 else ''}); " \
         if world_size > 1 else ""
-    if result.losses:
+    if result.stopped_by_sigterm:
+        print(f"train: SIGTERM at step {result.completed}: saved {result.checkpoint}; resume with --resume")
+    elif result.losses:
         print(f"train: {ranks}steps {result.start_step}-{result.steps} done; {loss_summary(result.losses)}; "
               f"checkpoint {result.checkpoint}; metrics {result.run_dir / 'metrics.jsonl'}")
     else:

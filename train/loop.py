@@ -32,6 +32,7 @@ from train.data import MixtureLoader, open_mixture
 from train.metrics import MetricsLog, peak_flops
 from train.model import flops_per_token
 from train.parallel import Parallel, join
+from train.preemption import StopRequest
 from train.schedule import learning_rate
 
 
@@ -55,6 +56,8 @@ class TrainResult:
     steps: int
     losses: list[float] = field(default_factory=list)  # one per step run in this call
     checkpoint: Path | None = None
+    completed: int = 0  # steps done when this call ended
+    stopped_by_sigterm: bool = False  # ended before `steps` on a SIGTERM, with a checkpoint (train/preemption.py)
 
 
 @dataclass(frozen=True)
@@ -184,9 +187,11 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
 
 
 def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterStep | None = None,
-          parallel: Parallel | None = None) -> TrainResult:
+          parallel: Parallel | None = None, stop: StopRequest | None = None) -> TrainResult:
     """`resolved`: train.config.resolve's, for this job's number of processes. `parallel`: this
-    rank's place in a torchrun job (train/parallel.py); default: this process alone."""
+    rank's place in a torchrun job (train/parallel.py); default: this process alone. `stop`: the
+    SIGTERM counter the caller installed (the CLI, for the whole process); default: one installed
+    for this call only."""
     cfg = resolved.train
     par = parallel or join(cfg.strategy, cfg.device, cfg.tp)
     if par.world_size != resolved.world_size:  # grad_accum is per rank: the batch would be another size
@@ -208,6 +213,10 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
     completed = start_step
     model.train()
     last_time = time.perf_counter()
+    own_stop = stop is None
+    if stop is None:
+        stop = StopRequest()
+        stop.install()
     try:
         for step in range(start_step, cfg.steps):
             lr = learning_rate(step, peak=cfg.lr, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps,
@@ -241,18 +250,30 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
                     metrics.write(row)
             bar.set_postfix(loss=f"{done.loss:.4f}", lr=f"{lr:.2e}", refresh=False)
             bar.update(1)
-            if completed < cfg.steps and cfg.checkpoint_every and completed % cfg.checkpoint_every == 0:
-                run.save_step(completed)
+            saved_here = completed < cfg.steps and cfg.checkpoint_every and completed % cfg.checkpoint_every == 0
+            if saved_here:
+                result.checkpoint = run.save_step(completed)
             if after_step is not None:
                 after_step(step, done.loss, model)
-        result.checkpoint = run.save_step(completed)
+            # Every rank takes part at every step (one that skipped it would leave the others
+            # waiting): a signal to any rank stops all of them after this same step.
+            if completed < cfg.steps and par.any_rank(stop.requested):
+                if not saved_here:
+                    result.checkpoint = run.save_step(completed)
+                result.stopped_by_sigterm = True
+                break
+        if not result.stopped_by_sigterm:
+            result.checkpoint = run.save_step(completed)
     except KeyboardInterrupt:
         # Parameters are consistent at the end of the last completed step: keep them for --resume.
         if completed > start_step:
             run.save_step(completed)
         raise
     finally:
+        if own_stop:
+            stop.restore()
         bar.close()
         if metrics is not None:
             metrics.close()
+    result.completed = completed
     return result

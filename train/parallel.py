@@ -111,6 +111,14 @@ class Parallel:
         dist.all_reduce(total, op=dist.ReduceOp.SUM)
         return total / self.world_size
 
+    def any_rank(self, flag: bool) -> bool:
+        """True on every rank when `flag` is true on at least one (a one-element all-reduce)."""
+        if self.world_size == 1:
+            return flag
+        value = torch.tensor([int(flag)], dtype=torch.int32, device=self.comm_device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
     def sum_counts(self, counts: dict[str, int]) -> dict[str, int]:
         """Counts summed over data-parallel ranks (a tensor-parallel group draws one set)."""
         if self.world_size == 1:
