@@ -34,6 +34,8 @@ on token shards drawn at a mixture's proportions:
 
 Runs land in runs/<mixture>-<model> unless --run says otherwise: config.json (the resolved
 config), metrics.jsonl, checkpoints/step-NNNNNNNN/. Presets: debug, tiny, 1b, 7b, 13b, 33b, 65b.
+SIGTERM (what Slurm, Kubernetes, `docker stop` and `timeout` send) saves a checkpoint after the
+step in progress and exits 0, on every rank at the same step; --resume continues from it.
 
 Subcommands (the first argument), each with its own --help:
 
@@ -41,7 +43,8 @@ Subcommands (the first argument), each with its own --help:
   train plot --run runs/NAME       PNG of loss and learning rate
   train export --run runs/NAME     convert a checkpoint for Hugging Face transformers
   train generate --run runs/NAME   sample text from a checkpoint
-  train eval --run runs/NAME       held-out perplexity and benchmarks
+  train eval --run runs/NAME       loss and perplexity on held-out token shards, per source and
+                                   for the mixture (no benchmarks)
 """
 
 COMMANDS = [
@@ -50,7 +53,7 @@ COMMANDS = [
     # Imported only when used: export pulls in transformers, which takes seconds to load.
     Command("export", "train.export", "export a checkpoint"),
     Command("generate", "train.generate", "sample text from a checkpoint"),
-    Command("eval", "train.evaluate", "evaluate a checkpoint"),
+    Command("eval", "train.evaluate", "held-out loss and perplexity of a checkpoint, per source and mixture"),
 ]
 
 
@@ -75,6 +78,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed of the initial weights and of the batches drawn")
     parser.add_argument("--checkpoint-every", type=int, help="save every N steps (default: only at the end)")
     parser.add_argument("--keep-checkpoints", type=int, help="keep the newest K checkpoints (default 3)")
+    parser.add_argument("--eval-every", type=int, metavar="N", help="every N steps, the held-out loss (mean "
+                        "cross-entropy, nats per token) of each source, on the first --eval-sequences windows of "
+                        "context + 1 tokens of its held-out split (heldout-NNNNN.bin of `tokenizer encode`), and "
+                        "of the mixture: the mean of the sources' losses weighted by the mixture's proportions. "
+                        "Logged as eval/<source> and eval/mixture in metrics.jsonl, in the row of step N-1, 2N-1, ... "
+                        "(steps count from 0: the model after N steps, which checkpoint step-N holds; `train eval "
+                        "--checkpoint N --max-tokens K x context` gives the same numbers) (default 0: never)")
+    parser.add_argument("--eval-sequences", type=int, metavar="K", help="held-out windows per source for "
+                        "--eval-every, the same ones every time (default 8)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N (default auto)")
     parser.add_argument("--strategy", choices=("fsdp", "ddp"), help="data parallelism under torchrun: fsdp "
                         "(FSDP2, fully_shard per block; default) or ddp (replicated weights)")

@@ -108,6 +108,9 @@ class TrainConfig:
     keep_checkpoints: Positive = 3
     log_every: Positive = 1
     progress: bool = True
+    # Held-out loss during training (train/evaluate.py): every N steps, K windows per source.
+    eval_every: Count = 0  # 0: never
+    eval_sequences: Positive = 8
     # Performance switches, applied from outside the model (train/apply.py, train/parallel.py).
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     strategy: Literal["fsdp", "ddp"] = "fsdp"  # data parallelism under torchrun: fsdp (FSDP2) or ddp
@@ -224,6 +227,7 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
 
 # Settings a resumed run may change; anything else must match the checkpointed run.
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "keep_checkpoints", "log_every", "progress", "compile",
+                     "eval_every", "eval_sequences",
                      "activation_checkpointing", "peak_flops", "data", "device", "strategy", "tp",
                      "run"}  # run: a run folder moved or copied elsewhere resumes there
 

@@ -29,6 +29,7 @@ from pipeline.corpus.mixture import load_mixture
 from train import checkpoint
 from train.config import ResolvedConfig, TrainConfig, check_resume_compatible, write_config
 from train.data import MixtureLoader, open_mixture
+from train.evaluate import HeldOut, heldout_losses, open_heldout
 from train.metrics import MetricsLog, peak_flops
 from train.model import flops_per_token
 from train.parallel import Parallel, join
@@ -56,6 +57,8 @@ class TrainResult:
     steps: int
     losses: list[float] = field(default_factory=list)  # one per step run in this call
     checkpoint: Path | None = None
+    # Held-out losses (eval/<source>, eval/mixture) by number of steps done; on every rank.
+    evals: dict[int, dict[str, float]] = field(default_factory=dict)
     completed: int = 0  # steps done when this call ended
     stopped_by_sigterm: bool = False  # ended before `steps` on a SIGTERM, with a checkpoint (train/preemption.py)
 
@@ -186,6 +189,19 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
     return RunState(resolved, par, model, optimizer, loader), start_step
 
 
+def evaluate_heldout(model: nn.Module, heldout: HeldOut, seq_len: int, sequences: int,
+                     par: Parallel) -> dict[str, float]:
+    """The held-out losses of train/evaluate.py on the model being trained. Every rank scores the
+    same windows with the same weights (FSDP gathers them whole for each forward), so every rank
+    holds the same numbers; in the training's precision (bf16 autocast on a GPU)."""
+    model.eval()
+    try:
+        with par.autocast():
+            return heldout_losses(model, heldout, seq_len, sequences)
+    finally:
+        model.train()
+
+
 def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterStep | None = None,
           parallel: Parallel | None = None, stop: StopRequest | None = None) -> TrainResult:
     """`resolved`: train.config.resolve's, for this job's number of processes. `parallel`: this
@@ -205,6 +221,8 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
     metrics = MetricsLog(run_dir / "metrics.jsonl", resume_from_step=start_step if resume else None) \
         if par.is_main else None
     result = TrainResult(run_dir=run_dir, start_step=start_step, steps=cfg.steps)
+    # Opened before the first step: a mixture without held-out splits is one line, not a late crash.
+    heldout = open_heldout(Path(cfg.data), dict(load_mixture(cfg.mixture).proportions)) if cfg.eval_every else None
     tokens_per_step = cfg.batch_tokens
     # In a log file (not a terminal) a bar redrawn every step would be one endless line: draw
     # it every 30 s there; metrics.jsonl has every step anyway.
@@ -236,7 +254,10 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
             elapsed, last_time = now - last_time, now
             tokens_per_s = tokens_per_step / elapsed
             result.losses.append(done.loss)
-            if step % cfg.log_every == 0 or completed == cfg.steps:
+            if heldout is not None and completed % cfg.eval_every == 0:
+                result.evals[completed] = evaluate_heldout(model, heldout, cfg.seq_len, cfg.eval_sequences, par)
+                last_time = time.perf_counter()  # the next step's time is the step's alone
+            if step % cfg.log_every == 0 or completed == cfg.steps or completed in result.evals:
                 drawn = par.sum_counts(run.loader.tokens_drawn)  # a collective: every rank takes part
                 if metrics is not None:
                     row = {
@@ -247,6 +268,7 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
                     }
                     if device_peak:  # a known peak only (train/metrics.py): no MFU on a CPU
                         row["mfu"] = model_flops_per_token * tokens_per_s / device_peak
+                    row.update(result.evals.get(completed, {}))
                     metrics.write(row)
             bar.set_postfix(loss=f"{done.loss:.4f}", lr=f"{lr:.2e}", refresh=False)
             bar.update(1)
