@@ -93,8 +93,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tp", type=int, help="tensor-parallel degree: ranks that split every layer "
                         "(divides the world size and the heads; default 1)")
     parser.add_argument("--compile", action="store_const", const=True, help="torch.compile each block")
-    parser.add_argument("--activation-checkpointing", action="store_const", const=True,
-                        help="recompute block activations in the backward pass")
+    parser.add_argument("--activation-checkpointing", nargs="?", const="full", choices=("none", "selective", "full"),
+                        help="recompute block activations in the backward pass: selective keeps the outputs of "
+                        "the matrix products and attention (the LLaMA paper's choice) and recomputes the "
+                        "element-wise rest; full keeps each block's input and recomputes the whole block; "
+                        "none (default) keeps everything. The flag alone is full")
     parser.add_argument("--peak-flops", type=float, help="peak FLOP/s of one device for MFU (default: detect)")
     parser.add_argument("--skip-missing-sources", action="store_const", const=True,
                         help="leave out mixture sources without token shards and renormalise the rest")

@@ -165,15 +165,14 @@ class Parallel:
 
     # -- building the model -------------------------------------------------------------------
 
-    def build_model(self, args: ModelArgs, seed: int, *, activation_checkpointing: bool = False,
+    def build_model(self, args: ModelArgs, seed: int, *, activation_checkpointing: str | bool = "none",
                     compile: bool = False) -> nn.Module:
         """The model, parallelised and initialised from `seed` (see the module docstring)."""
         with torch.device("meta"):
             model = Transformer(args)
         if self.tp > 1:
             apply_tensor_parallel(model, self.mesh["tp"])
-        if activation_checkpointing:
-            apply_activation_checkpointing(model)
+        apply_activation_checkpointing(model, activation_checkpointing)  # `none` leaves it as is
         if compile:
             apply_compile(model)
         if self.fsdp:
