@@ -1,9 +1,10 @@
 """`train eval --run runs/NAME`: held-out loss and perplexity per source and for the mixture.
 
 What it measures, and nothing else (no downstream benchmarks): the model's next-token
-cross-entropy on token shards it was not trained on. Each source's held-out split (`heldout-NNNNN.bin` in its token folder) is read as one stream
-and cut into consecutive, non-overlapping windows of context + 1 tokens; every token after a
-window's first is predicted once. A source's perplexity is exp(mean negative log-likelihood
+cross-entropy on token shards it was not trained on. Each source's held-out split
+(`heldout-NNNNN.bin` in its token folder) is read as one stream and cut into consecutive,
+non-overlapping windows of context + 1 tokens; every token after a window's first is predicted
+once. A source's perplexity is exp(mean negative log-likelihood
 over its predicted tokens). The mixture's is exp of the sources' mean NLL weighted by the
 mixture's proportions (renormalised over the sources that have held-out tokens), i.e. the
 perplexity of text drawn the way the model was trained. Printed as a table and saved as JSON

@@ -6,6 +6,10 @@ between them: schedule, step, metrics, progress, checkpoints.
 
 The same loop runs in one process and in each of N under torchrun: `Parallel` (train/parallel.py)
 builds the (sharded) model and does the collectives, which are no-ops for one process.
+
+At a step boundary the loop may also evaluate the held-out loss (`--eval-every`, through
+train/evaluate.py) and, after a SIGTERM to any rank, save a checkpoint and end on every rank at
+the same step (train/preemption.py).
 """
 
 from __future__ import annotations
@@ -272,7 +276,7 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
                     metrics.write(row)
             bar.set_postfix(loss=f"{done.loss:.4f}", lr=f"{lr:.2e}", refresh=False)
             bar.update(1)
-            saved_here = completed < cfg.steps and cfg.checkpoint_every and completed % cfg.checkpoint_every == 0
+            saved_here = completed < cfg.steps and cfg.checkpoint_every > 0 and completed % cfg.checkpoint_every == 0
             if saved_here:
                 result.checkpoint = run.save_step(completed)
             if after_step is not None:

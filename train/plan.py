@@ -17,8 +17,8 @@ out as train/parallel.py lays them out:
   `layer_activation_bytes` (below) for the activation-checkpointing mode of train/apply.py:
   `none` keeps every block's saved tensors; `selective` keeps every block's input and matrix-
   product and attention outputs, `full` every block's input only, and both recompute one block
-  at a time in the backward pass, which then holds that block's saved tensors (`none`'s per
-  layer) besides. Tensor parallelism with sequence parallelism divides a block's activations by
+  at a time in the backward pass, which then holds at most that block's saved tensors (`none`'s
+  per layer) besides. Tensor parallelism with sequence parallelism divides a block's activations by
   tp (Korthikanti et al. 2022). Then the embedding output, final norm, output layer and
   cross-entropy, counted on meta tensors of the micro-batch's shape with a saved-tensors hook
   (distinct storages, summed, parameters left out). The output layer and loss: without
