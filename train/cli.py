@@ -35,7 +35,9 @@ on token shards drawn at a mixture's proportions:
 Runs land in runs/<mixture>-<model> unless --run says otherwise: config.json (the resolved
 config), metrics.jsonl, checkpoints/step-NNNNNNNN/. Presets: debug, tiny, 1b, 7b, 13b, 33b, 65b.
 SIGTERM (what Slurm, Kubernetes, `docker stop` and `timeout` send) saves a checkpoint after the
-step in progress and exits 0, on every rank at the same step; --resume continues from it.
+step in progress and exits 0, on every rank at the same step; --resume continues from it. A
+SIGTERM to torchrun itself reaches every rank, but torchrun kills them after its --shutdown-timeout
+(30 s by default): give it longer than a checkpoint takes to save.
 
 Subcommands (the first argument), each with its own --help:
 

@@ -10,7 +10,9 @@ save runs to its end (and is atomic anyway, train/checkpoint.py).
 
 Under torchrun the signal may reach the ranks at different moments (or only some of them):
 the ranks combine their requests at every step boundary (`Parallel.any_rank`, one one-element
-all-reduce) so that all of them stop after the same step.
+all-reduce) so that all of them stop after the same step. torchrun passes a SIGTERM it receives on
+to every rank, waits `--shutdown-timeout` seconds (30 by default) and then kills them, and exits
+non-zero itself even when the ranks saved and exited 0.
 """
 
 from __future__ import annotations
