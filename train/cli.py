@@ -34,6 +34,10 @@ on token shards drawn at a mixture's proportions:
 
 Runs land in runs/<mixture>-<model> unless --run says otherwise: config.json (the resolved
 config), metrics.jsonl, checkpoints/step-NNNNNNNN/. Presets: debug, tiny, 1b, 7b, 13b, 33b, 65b.
+SIGTERM (what Slurm, Kubernetes, `docker stop` and `timeout` send) saves a checkpoint after the
+step in progress and exits 0, on every rank at the same step; --resume continues from it. A
+SIGTERM to torchrun itself reaches every rank, but torchrun kills them after its --shutdown-timeout
+(30 s by default): give it longer than a checkpoint takes to save.
 
 Subcommands (the first argument), each with its own --help:
 
@@ -43,7 +47,8 @@ Subcommands (the first argument), each with its own --help:
   train export --run runs/NAME     convert a checkpoint for Hugging Face transformers
   train import --hf DIR --run runs/NAME   a Hugging Face LLaMA folder as a run (generate, continue)
   train generate --run runs/NAME   sample text from a checkpoint
-  train eval --run runs/NAME       held-out perplexity and benchmarks
+  train eval --run runs/NAME       loss and perplexity on held-out token shards, per source and
+                                   for the mixture (no benchmarks)
 """
 
 COMMANDS = [
@@ -54,7 +59,7 @@ COMMANDS = [
     Command("export", "train.export", "export a checkpoint"),
     Command("import", "train.hf_import", "a Hugging Face LLaMA folder as a run to continue"),
     Command("generate", "train.generate", "sample text from a checkpoint"),
-    Command("eval", "train.evaluate", "evaluate a checkpoint"),
+    Command("eval", "train.evaluate", "held-out loss and perplexity of a checkpoint, per source and mixture"),
 ]
 
 
@@ -79,14 +84,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed of the initial weights and of the batches drawn")
     parser.add_argument("--checkpoint-every", type=int, help="save every N steps (default: only at the end)")
     parser.add_argument("--keep-checkpoints", type=int, help="keep the newest K checkpoints (default 3)")
+    parser.add_argument("--eval-every", type=int, metavar="N", help="every N steps, the held-out loss (mean "
+                        "cross-entropy, nats per token) of each source, on the first --eval-sequences windows of "
+                        "context + 1 tokens of its held-out split (heldout-NNNNN.bin of `tokenizer encode`), and "
+                        "of the mixture: the mean of the sources' losses weighted by the mixture's proportions. "
+                        "Logged as eval/<source> and eval/mixture in metrics.jsonl, in the row of step N-1, 2N-1, ... "
+                        "(steps count from 0: the model after N steps, which checkpoint step-N holds; `train eval "
+                        "--checkpoint N --max-tokens K x context` gives the same numbers) (default 0: never)")
+    parser.add_argument("--eval-sequences", type=int, metavar="K", help="held-out windows per source for "
+                        "--eval-every, the same ones every time (default 8)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N (default auto)")
     parser.add_argument("--strategy", choices=("fsdp", "ddp"), help="data parallelism under torchrun: fsdp "
                         "(FSDP2, fully_shard per block; default) or ddp (replicated weights)")
     parser.add_argument("--tp", type=int, help="tensor-parallel degree: ranks that split every layer "
                         "(divides the world size and the heads; default 1)")
     parser.add_argument("--compile", action="store_const", const=True, help="torch.compile each block")
-    parser.add_argument("--activation-checkpointing", action="store_const", const=True,
-                        help="recompute block activations in the backward pass")
+    parser.add_argument("--activation-checkpointing", nargs="?", const="full", choices=("none", "selective", "full"),
+                        help="recompute block activations in the backward pass: selective keeps the outputs of "
+                        "the matrix products and attention (the LLaMA paper's choice) and recomputes the "
+                        "element-wise rest; full keeps each block's input and recomputes the whole block; "
+                        "none (default) keeps everything. The flag alone is full")
     parser.add_argument("--peak-flops", type=float, help="peak FLOP/s of one device for MFU (default: detect)")
     parser.add_argument("--skip-missing-sources", action="store_const", const=True,
                         help="leave out mixture sources without token shards and renormalise the rest")
@@ -125,6 +142,13 @@ def run_training(args: argparse.Namespace) -> None:
     from train.config import IMPORTED_CONFIG, load_overrides, resolve
     from train.loop import train
     from train.parallel import env_world, join, leave
+    from train.preemption import StopRequest
+
+    # Installed for the rest of the process, never restored: a SIGTERM while starting up stops the
+    # run after its first step, and one after the last checkpoint (a second `docker stop`) cannot
+    # turn the clean exit into a kill.
+    stop = StopRequest()
+    stop.install()
 
     cli_values = {k: v for k, v in vars(args).items() if k not in NOT_CONFIG}
     config_file = args.config
@@ -151,14 +175,16 @@ def run_training(args: argparse.Namespace) -> None:
             refusal = par.gather(refusal)[0]
             if refusal is not None:
                 raise UserError(refusal)
-            result = train(resolved, resume=args.resume, parallel=par)
+            result = train(resolved, resume=args.resume, parallel=par, stop=stop)
         finally:
             leave()
     if rank != 0:
         return
     ranks = f"{world_size} processes ({config.strategy}{f', tp {config.tp}' if config.tp > 1 else ''}); " \
         if world_size > 1 else ""
-    if result.losses:
+    if result.stopped_by_sigterm:
+        print(f"train: SIGTERM at step {result.completed}: saved {result.checkpoint}; resume with --resume")
+    elif result.losses:
         print(f"train: {ranks}steps {result.start_step}-{result.steps} done; {loss_summary(result.losses)}; "
               f"checkpoint {result.checkpoint}; metrics {result.run_dir / 'metrics.jsonl'}")
     else:

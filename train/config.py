@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, with_config
+from pydantic import BeforeValidator, Field, with_config
 
 from pipeline.common.config import (
     STRICT,
@@ -33,6 +33,7 @@ from pipeline.common.config import (
 from pipeline.common.config import validate as validate_schema
 from pipeline.common.errors import UserError
 from pipeline.common.files import write_json_atomic
+from train.apply import CheckpointingMode, checkpointing_mode
 from train.model import ModelArgs
 
 
@@ -78,6 +79,9 @@ PRESETS: dict[str, Preset] = {
 Unit = Annotated[float, Field(ge=0, lt=1)]  # Adam's betas
 Seed = Annotated[int, Field(ge=0, lt=2**32)]  # numpy's seeds are 32-bit
 Warmup = Annotated[int, Field(ge=-1)]  # -1: the preset's
+# none, selective or full (train/apply.py); true and false, the setting's values before
+# `selective`, still read as full and none.
+Checkpointing = Annotated[CheckpointingMode, BeforeValidator(checkpointing_mode)]
 
 
 # The field types are the schema of the TOML file's top level and of the flags (pipeline/common/config.py).
@@ -109,12 +113,15 @@ class TrainConfig:
     log_every: Positive = 1
     log_documents: bool = False  # <run>/documents.jsonl: the documents of every sequence trained on
     progress: bool = True
+    # Held-out loss during training (train/evaluate.py): every N steps, K windows per source.
+    eval_every: Count = 0  # 0: never
+    eval_sequences: Positive = 8
     # Performance switches, applied from outside the model (train/apply.py, train/parallel.py).
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     strategy: Literal["fsdp", "ddp"] = "fsdp"  # data parallelism under torchrun: fsdp (FSDP2) or ddp
     tp: Positive = 1  # tensor-parallel degree: ranks that split each layer (divides the world size and the heads)
     compile: bool = False
-    activation_checkpointing: bool = False
+    activation_checkpointing: Checkpointing = "none"
     peak_flops: Amount = 0.0  # per device, for MFU; 0: detect
     model_overrides: dict[str, Any] = field(default_factory=dict)  # ModelArgs fields changed from the preset
 
@@ -222,7 +229,9 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
     run_dir = Path(config.run or f"runs/{Path(config.mixture).stem}-{config.model}")
     resolved_train = dataclasses.replace(
         config, steps=steps, lr=config.lr if config.lr > 0 else p.lr, warmup_steps=warmup,
-        batch_tokens=batch_tokens, seq_len=seq_len, micro_batch=micro_batch, run=str(run_dir))
+        batch_tokens=batch_tokens, seq_len=seq_len, micro_batch=micro_batch, run=str(run_dir),
+        # A TrainConfig built in code skips the schema's conversion: a bool becomes its mode here too.
+        activation_checkpointing=checkpointing_mode(config.activation_checkpointing))
     return ResolvedConfig(train=resolved_train, model=model_args, run_dir=run_dir,
                           grad_accum=batch_tokens // per_micro, world_size=world_size)
 
@@ -232,7 +241,8 @@ IMPORTED_CONFIG = "train.toml"
 
 # Settings a resumed run may change; anything else must match the checkpointed run.
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "keep_checkpoints", "log_every", "log_documents", "progress",
-                     "compile", "activation_checkpointing", "peak_flops", "data", "device", "strategy", "tp",
+                     "compile", "eval_every", "eval_sequences", "activation_checkpointing", "peak_flops", "data",
+                     "device", "strategy", "tp",
                      "run"}  # run: a run folder moved or copied elsewhere resumes there
 
 

@@ -6,6 +6,10 @@ between them: schedule, step, metrics, progress, checkpoints.
 
 The same loop runs in one process and in each of N under torchrun: `Parallel` (train/parallel.py)
 builds the (sharded) model and does the collectives, which are no-ops for one process.
+
+At a step boundary the loop may also evaluate the held-out loss (`--eval-every`, through
+train/evaluate.py) and, after a SIGTERM to any rank, save a checkpoint and end on every rank at
+the same step (train/preemption.py).
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ from pipeline.corpus.mixture import load_mixture
 from train import checkpoint
 from train.config import ResolvedConfig, TrainConfig, check_resume_compatible, write_config
 from train.data import MixtureLoader, open_mixture
+from train.evaluate import HeldOut, heldout_losses, open_heldout
 from train.metrics import MetricsLog, peak_flops
 from train.model import flops_per_token
 from train.parallel import Parallel, join
 from train.provenance import step_rows
+from train.preemption import StopRequest
 from train.schedule import learning_rate
 
 
@@ -56,6 +62,10 @@ class TrainResult:
     steps: int
     losses: list[float] = field(default_factory=list)  # one per step run in this call
     checkpoint: Path | None = None
+    # Held-out losses (eval/<source>, eval/mixture) by number of steps done; on every rank.
+    evals: dict[int, dict[str, float]] = field(default_factory=dict)
+    completed: int = 0  # steps done when this call ended
+    stopped_by_sigterm: bool = False  # ended before `steps` on a SIGTERM, with a checkpoint (train/preemption.py)
 
 
 @dataclass(frozen=True)
@@ -184,10 +194,25 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
     return RunState(resolved, par, model, optimizer, loader), start_step
 
 
+def evaluate_heldout(model: nn.Module, heldout: HeldOut, seq_len: int, sequences: int,
+                     par: Parallel) -> dict[str, float]:
+    """The held-out losses of train/evaluate.py on the model being trained. Every rank scores the
+    same windows with the same weights (FSDP gathers them whole for each forward), so every rank
+    holds the same numbers; in the training's precision (bf16 autocast on a GPU)."""
+    model.eval()
+    try:
+        with par.autocast():
+            return heldout_losses(model, heldout, seq_len, sequences)
+    finally:
+        model.train()
+
+
 def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterStep | None = None,
-          parallel: Parallel | None = None) -> TrainResult:
+          parallel: Parallel | None = None, stop: StopRequest | None = None) -> TrainResult:
     """`resolved`: train.config.resolve's, for this job's number of processes. `parallel`: this
-    rank's place in a torchrun job (train/parallel.py); default: this process alone."""
+    rank's place in a torchrun job (train/parallel.py); default: this process alone. `stop`: the
+    SIGTERM counter the caller installed (the CLI, for the whole process); default: one installed
+    for this call only."""
     cfg = resolved.train
     par = parallel or join(cfg.strategy, cfg.device, cfg.tp)
     if par.world_size != resolved.world_size:  # grad_accum is per rank: the batch would be another size
@@ -204,6 +229,8 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
     documents = MetricsLog(run_dir / "documents.jsonl", resume_from_step=start_step if resume else None) \
         if par.is_main and cfg.log_documents else None
     result = TrainResult(run_dir=run_dir, start_step=start_step, steps=cfg.steps)
+    # Opened before the first step: a mixture without held-out splits is one line, not a late crash.
+    heldout = open_heldout(Path(cfg.data), dict(load_mixture(cfg.mixture).proportions)) if cfg.eval_every else None
     tokens_per_step = cfg.batch_tokens
     # In a log file (not a terminal) a bar redrawn every step would be one endless line: draw
     # it every 30 s there; metrics.jsonl has every step anyway.
@@ -212,6 +239,10 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
     completed = start_step
     model.train()
     last_time = time.perf_counter()
+    own_stop = stop is None
+    if stop is None:
+        stop = StopRequest()
+        stop.install()
     try:
         for step in range(start_step, cfg.steps):
             lr = learning_rate(step, peak=cfg.lr, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps,
@@ -236,7 +267,10 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
             elapsed, last_time = now - last_time, now
             tokens_per_s = tokens_per_step / elapsed
             result.losses.append(done.loss)
-            if step % cfg.log_every == 0 or completed == cfg.steps:
+            if heldout is not None and completed % cfg.eval_every == 0:
+                result.evals[completed] = evaluate_heldout(model, heldout, cfg.seq_len, cfg.eval_sequences, par)
+                last_time = time.perf_counter()  # the next step's time is the step's alone
+            if step % cfg.log_every == 0 or completed == cfg.steps or completed in result.evals:
                 drawn = run.loader.tokens_drawn(completed)  # exact, from the step: no collective
                 if metrics is not None:
                     row = {
@@ -247,23 +281,36 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
                     }
                     if device_peak:  # a known peak only (train/metrics.py): no MFU on a CPU
                         row["mfu"] = model_flops_per_token * tokens_per_s / device_peak
+                    row.update(result.evals.get(completed, {}))
                     metrics.write(row)
             bar.set_postfix(loss=f"{done.loss:.4f}", lr=f"{lr:.2e}", refresh=False)
             bar.update(1)
-            if completed < cfg.steps and cfg.checkpoint_every and completed % cfg.checkpoint_every == 0:
-                run.save_step(completed)
+            saved_here = completed < cfg.steps and cfg.checkpoint_every > 0 and completed % cfg.checkpoint_every == 0
+            if saved_here:
+                result.checkpoint = run.save_step(completed)
             if after_step is not None:
                 after_step(step, done.loss, model)
-        result.checkpoint = run.save_step(completed)
+            # Every rank takes part at every step (one that skipped it would leave the others
+            # waiting): a signal to any rank stops all of them after this same step.
+            if completed < cfg.steps and par.any_rank(stop.requested):
+                if not saved_here:
+                    result.checkpoint = run.save_step(completed)
+                result.stopped_by_sigterm = True
+                break
+        if not result.stopped_by_sigterm:
+            result.checkpoint = run.save_step(completed)
     except KeyboardInterrupt:
         # Parameters are consistent at the end of the last completed step: keep them for --resume.
         if completed > start_step:
             run.save_step(completed)
         raise
     finally:
+        if own_stop:
+            stop.restore()
         bar.close()
         if metrics is not None:
             metrics.close()
         if documents is not None:
             documents.close()
+    result.completed = completed
     return result

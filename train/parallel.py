@@ -111,6 +111,14 @@ class Parallel:
         dist.all_reduce(total, op=dist.ReduceOp.SUM)
         return total / self.world_size
 
+    def any_rank(self, flag: bool) -> bool:
+        """True on every rank when `flag` is true on at least one (a one-element all-reduce)."""
+        if self.world_size == 1:
+            return flag
+        value = torch.tensor([int(flag)], dtype=torch.int32, device=self.comm_device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
     def sum_counts(self, counts: dict[str, int]) -> dict[str, int]:
         """Counts summed over data-parallel ranks (a tensor-parallel group draws one set)."""
         if self.world_size == 1:
@@ -157,15 +165,14 @@ class Parallel:
 
     # -- building the model -------------------------------------------------------------------
 
-    def build_model(self, args: ModelArgs, seed: int, *, activation_checkpointing: bool = False,
+    def build_model(self, args: ModelArgs, seed: int, *, activation_checkpointing: str | bool = "none",
                     compile: bool = False) -> nn.Module:
         """The model, parallelised and initialised from `seed` (see the module docstring)."""
         with torch.device("meta"):
             model = Transformer(args)
         if self.tp > 1:
             apply_tensor_parallel(model, self.mesh["tp"])
-        if activation_checkpointing:
-            apply_activation_checkpointing(model)
+        apply_activation_checkpointing(model, activation_checkpointing)  # `none` leaves it as is
         if compile:
             apply_compile(model)
         if self.fsdp:

@@ -1,7 +1,7 @@
 """`train plan`: memory per rank for a model on a cluster, from a meta-device model (nothing allocated).
 
     train plan --model 7b --world-size 8 --device-memory 80
-    train plan --model 65b --world-size 2048 --tp 8 --activation-checkpointing --json
+    train plan --model 65b --world-size 2048 --tp 8 --activation-checkpointing selective --json
 
 Per rank, for FSDP over world-size / tp data-parallel ranks and `--tp` tensor parallelism laid
 out as train/parallel.py lays them out:
@@ -13,15 +13,15 @@ out as train/parallel.py lays them out:
 - FSDP buffers: the gathered parameters of two blocks (the one computing and the one
   prefetched, in the compute dtype) and one block's unsharded fp32 gradients before the
   reduce-scatter;
-- activations: what autograd saves, counted by running one block, and the final norm, output
-  layer and cross-entropy, on meta tensors of the micro-batch's shape with a saved-tensors hook
-  (distinct storages, summed, parameters left out). Attention is counted as the flash and
-  memory-efficient kernels (CUDA, and PyTorch's CPU kernel) save it: q, k, v, the output and a
-  log-sum-exp, never the seq x seq scores the meta device's reference kernel keeps. Without
-  activation checkpointing every block keeps its saved tensors until the backward pass; with it,
-  every block keeps its input and one block at a time is recomputed whole. Tensor parallelism
-  with sequence parallelism divides a block's activations by tp (Korthikanti et al. 2022).
-  The output layer and loss: without
+- activations: what each block keeps for the backward pass, from the formulas of
+  `layer_activation_bytes` (below) for the activation-checkpointing mode of train/apply.py:
+  `none` keeps every block's saved tensors; `selective` keeps every block's input and matrix-
+  product and attention outputs, `full` every block's input only, and both recompute one block
+  at a time in the backward pass, which then holds at most that block's saved tensors (`none`'s
+  per layer) besides. Tensor parallelism with sequence parallelism divides a block's activations by
+  tp (Korthikanti et al. 2022). Then the embedding output, final norm, output layer and
+  cross-entropy, counted on meta tensors of the micro-batch's shape with a saved-tensors hook
+  (distinct storages, summed, parameters left out). The output layer and loss: without
   tensor parallelism the fused loss of train/loss.py (one chunk of logits at a time, and the
   gradients it computes in the forward pass); with it, whole logits on every rank, and the
   backward pass starts with two more logits-sized fp32 gradients (the step's peak).
@@ -78,7 +78,7 @@ class MemoryPlan:
     tp: int
     seq_len: int
     micro_batch: int
-    activation_checkpointing: bool
+    activation_checkpointing: str  # none, selective or full (train/apply.py)
     precision: str
     params_total: int
     params_per_rank: int
@@ -88,15 +88,20 @@ class MemoryPlan:
     buffer_bytes_per_rank: int
     activation_bytes_per_rank: int
     total_bytes_per_rank: int
+    # What one block keeps until the backward pass in each mode, on one rank.
+    layer_activation_bytes: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def fits(self, device_bytes: float) -> bool:
         return self.total_bytes_per_rank <= device_bytes
 
 
 def plan(model: str, world_size: int, *, tp: int = 1, seq_len: int = 0, micro_batch: int = 0,
-         activation_checkpointing: bool = False, precision: str = "bf16", vocab_size: int = 0) -> MemoryPlan:
+         activation_checkpointing: str | bool = "none", precision: str = "bf16",
+         vocab_size: int = 0) -> MemoryPlan:
+    """`activation_checkpointing`: none, selective or full (a bool: full or none, as it was)."""
     import torch
 
+    from train.apply import CHECKPOINTING_MODES, checkpointing_mode
     from train.config import check_layout, preset
     from train.model import Transformer
     from train.parallel import TP_SPLIT_DIM
@@ -121,22 +126,61 @@ def plan(model: str, world_size: int, *, tp: int = 1, seq_len: int = 0, micro_ba
     if dp > 1:
         buffers = 2 * block_params * compute.itemsize + block_params * 4
 
-    block_saved = _block_saved(args, micro_batch, seq_len, compute) // tp
+    mode = checkpointing_mode(activation_checkpointing)
+    if mode not in CHECKPOINTING_MODES:
+        raise ValueError(f"activation checkpointing {mode!r}: expected one of {', '.join(CHECKPOINTING_MODES)}")
+    per_layer = {m: layer_activation_bytes(args, micro_batch, seq_len, compute.itemsize, m) // tp
+                 for m in CHECKPOINTING_MODES}
     head = _head_saved(args, micro_batch, seq_len, compute, tp)
-    block_input = micro_batch * seq_len * args.dim * compute.itemsize // tp
-    if activation_checkpointing:
-        activations = args.n_layers * block_input + block_saved + head
-    else:
-        activations = args.n_layers * block_saved + head
+    recomputed = per_layer["none"] if mode != "none" else 0  # the one block the backward pass reruns
+    activations = args.n_layers * per_layer[mode] + recomputed + head
 
     param_bytes = 4 * params_per_rank
     total = param_bytes + 4 * params_per_rank + 8 * params_per_rank + buffers + activations
     return MemoryPlan(model=model, world_size=world_size, tp=tp, seq_len=seq_len, micro_batch=micro_batch,
-                      activation_checkpointing=activation_checkpointing, precision=precision,
+                      activation_checkpointing=mode, precision=precision,
                       params_total=params_total, params_per_rank=params_per_rank, param_bytes_per_rank=param_bytes,
                       grad_bytes_per_rank=4 * params_per_rank, optimizer_bytes_per_rank=8 * params_per_rank,
                       buffer_bytes_per_rank=buffers, activation_bytes_per_rank=activations,
-                      total_bytes_per_rank=total)
+                      total_bytes_per_rank=total, layer_activation_bytes=per_layer)
+
+
+def layer_activation_bytes(args: Any, micro_batch: int, seq_len: int, itemsize: int, mode: str) -> int:
+    """Bytes one transformer block (train/model.py) keeps from its forward to its backward pass.
+
+    With T = micro_batch x seq_len tokens, d = dim, d_kv = kv_heads x head_dim, f the SwiGLU
+    hidden size, h heads, e the compute dtype's bytes (2 for bf16, 4 for fp32):
+
+    full: e T d, the block's input; the rest is recomputed.
+
+    selective: e T (5d + 2 d_kv + 2f) + 4 b h s: the block's input (d), the outputs of the seven
+    matrix products, wq (d), wk and wv (2 d_kv), wo (d), w1 and w3 (2f), w2 (d), and attention's
+    output (d) with its fp32 log-sum-exp (b h s).
+
+    none: (16 + 4e) T d + 2e T d_kv + 4e T f + 8T + 4 b h s + 8 s head_dim (+ 8d below fp32),
+    what autograd saves, operator by operator:
+      each RMSNorm (attention's and the feed-forward's) keeps its input in fp32 (4Td: the input
+      itself in fp32, an fp32 copy in bf16), its rsqrt (4T), the normalised fp32 product (4Td)
+      and its output in the compute dtype (eTd), read by the projections after it; below fp32
+      also the fp32 copy of its weight (4d);
+      attention keeps v (eT d_kv), q and k after the rotation (eTd + eT d_kv), the two complex
+      rotation tables (2 x s x head_dim/2 complex64 = 8 s head_dim), its output (eTd) and its
+      fp32 log-sum-exp (4 b h s); never the s x s scores (flash and memory-efficient kernels);
+      SwiGLU keeps w1's output, its SiLU, w3's output and their product (4 eTf).
+    The formulas are checked against the storages a real forward leaves alive, per block and
+    mode, in tests/train/test_plan.py.
+    """
+    tokens = micro_batch * seq_len
+    d, d_kv, f, heads = args.dim, args.kv_heads * args.head_dim, args.ffn_hidden_dim, args.n_heads
+    e = itemsize
+    log_sum_exp = 4 * micro_batch * heads * seq_len
+    if mode == "full":
+        return e * tokens * d
+    if mode == "selective":
+        return e * tokens * (5 * d + 2 * d_kv + 2 * f) + log_sum_exp
+    norm_weights = 2 * 4 * d if e < 4 else 0
+    return ((16 + 4 * e) * tokens * d + 2 * e * tokens * d_kv + 4 * e * tokens * f + 8 * tokens + log_sum_exp
+            + 8 * seq_len * args.head_dim + norm_weights)
 
 
 def _rank_numel(name: str, shape: tuple[int, ...], tp: int, dp: int, split_dims: dict[str, int]) -> int:
@@ -153,71 +197,23 @@ def _rank_numel(name: str, shape: tuple[int, ...], tp: int, dp: int, split_dims:
 
 class _SavedBytes:
     """Bytes autograd saves for backward: distinct storages, parameters left out (they are
-    counted as weights), attention counted as the flash kernels save it (see _FlashAttention)."""
+    counted as weights)."""
 
     def __init__(self, module: Any) -> None:
         self.parameters = {p.untyped_storage()._cdata for p in module.parameters()}
         self.storages: dict[int, int] = {}
         self.kept: list[Any] = []
-        self.paused = False
 
     def pack(self, tensor: Any) -> Any:
-        self.add(tensor)
-        return tensor
-
-    def add(self, tensor: Any) -> None:
         self.kept.append(tensor)  # alive until counted: a freed storage's address is never reused
         storage = tensor.untyped_storage()
-        if not self.paused and storage._cdata not in self.parameters:
+        if storage._cdata not in self.parameters:
             self.storages[storage._cdata] = storage.nbytes()
+        return tensor
 
     @property
     def total(self) -> int:
         return sum(self.storages.values())
-
-
-def _flash_attention_mode(saved: _SavedBytes) -> Any:
-    """A torch-function mode under which scaled_dot_product_attention counts what the flash and
-    memory-efficient kernels (CUDA, and PyTorch's CPU flash kernel) save, q, k, v, the output and
-    one fp32 log-sum-exp per head and position, and not the seq x seq scores the meta device's
-    reference kernel saves."""
-    import torch
-    import torch.nn.functional as F
-    from torch.overrides import TorchFunctionMode
-
-    class FlashAttention(TorchFunctionMode):
-        def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-            if func is not F.scaled_dot_product_attention:
-                return func(*args, **(kwargs or {}))
-            q, k, v = args[:3]
-            saved.paused = True
-            try:
-                out = func(*args, **(kwargs or {}))
-            finally:
-                saved.paused = False
-            for tensor in (q, k, v, out):
-                saved.add(tensor)
-            batch, heads, seq = q.shape[0], q.shape[1], q.shape[2]
-            saved.storages[-id(out)] = batch * heads * seq * 4  # the log-sum-exp, fp32
-            return out
-
-    del torch
-    return FlashAttention()
-
-
-def _block_saved(args: Any, micro_batch: int, seq_len: int, dtype: Any) -> int:
-    import torch
-
-    from train.model import TransformerBlock, rope_tables
-
-    with torch.device("meta"):
-        block = TransformerBlock(0, args).to(dtype)
-        x = torch.empty(micro_batch, seq_len, args.dim, dtype=dtype, requires_grad=True)
-        cos, sin = rope_tables(args.head_dim, seq_len, args.rope_theta)
-    saved = _SavedBytes(block)
-    with torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t), _flash_attention_mode(saved):
-        block(x, cos, sin)
-    return saved.total
 
 
 def _head_saved(args: Any, micro_batch: int, seq_len: int, dtype: Any, tp: int) -> int:
@@ -288,7 +284,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seq-len", type=int, default=0, help="context length (default: the preset's)")
     parser.add_argument("--micro-batch", type=int, default=0, help="sequences per forward (default: the preset's)")
     parser.add_argument("--vocab-size", type=int, default=0, help="vocabulary (default: the preset's, 32000)")
-    parser.add_argument("--activation-checkpointing", action="store_true", help="recompute block activations")
+    parser.add_argument("--activation-checkpointing", nargs="?", const="full", default="none",
+                        choices=("none", "selective", "full"), help="none (default), selective (keep matrix-product "
+                        "and attention outputs, recompute the element-wise rest) or full (keep each block's input, "
+                        "recompute the block); the flag alone is full")
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16",
                         help="compute dtype: bf16 on GPUs (default), fp32 on CPUs")
     parser.add_argument("--device-memory", type=device_memory_gib, metavar="SIZE",
@@ -312,13 +311,15 @@ def run(args: argparse.Namespace) -> None:
         return
     print(f"train plan: {result.model}, {result.world_size} ranks ({result.world_size // result.tp} FSDP x "
           f"{result.tp} TP), micro-batch {result.micro_batch} x {result.seq_len} tokens, {result.precision}, "
-          f"activation checkpointing {'on' if result.activation_checkpointing else 'off'}")
+          f"activation checkpointing {result.activation_checkpointing}")
     print(f"  parameters      {result.params_total / 1e9:10.3f} B in all, {result.params_per_rank / 1e6:,.1f} M "
           "per rank")
     for label, key in (("weights (fp32)", "param_bytes_per_rank"), ("gradients", "grad_bytes_per_rank"),
                        ("AdamW moments", "optimizer_bytes_per_rank"), ("FSDP buffers", "buffer_bytes_per_rank"),
                        ("activations", "activation_bytes_per_rank"), ("total per rank", "total_bytes_per_rank")):
         print(f"  {label:<16}{out[key] / GIB:10.2f} GiB")
+    per_layer = ", ".join(f"{mode} {size / 2**20:,.1f} MiB" for mode, size in result.layer_activation_bytes.items())
+    print(f"  (activations of one layer: {per_layer})")
     if args.device_memory:
         verdict = "fits" if out["fits"] else "does NOT fit"
         print(f"  {verdict} in {args.device_memory:.4g} GiB per device "

@@ -134,8 +134,9 @@ def test_valid_mixtures_load_as_before(tmp_path: Path) -> None:
     ('strategy = "zero"', [], "bad.toml: setting 'strategy' must be 'fsdp' or 'ddp', got 'zero'"),
     ("seed = 4294967296", [], "bad.toml: setting 'seed' must be below 4294967296, got 4294967296"),
     ("stepz = 3", [], "bad.toml: unknown setting 'stepz' (known: activation_checkpointing, batch_tokens, beta1, beta2, "
-                      "checkpoint_every, compile, data, device, eps, grad_clip, keep_checkpoints, log_every, lr, "
-                      "micro_batch, min_lr_ratio, mixture, model, model_overrides, peak_flops, progress, run, seed, "
+                      "checkpoint_every, compile, data, device, eps, eval_every, eval_sequences, grad_clip, "
+                      "keep_checkpoints, log_every, lr, micro_batch, min_lr_ratio, mixture, model, model_overrides, "
+                      "peak_flops, progress, run, seed, "
                       "seq_len, skip_missing_sources, steps, strategy, tp, warmup_steps, weight_decay)"),
     ("model = 5", [], "bad.toml: setting 'model' must be str or a table, got 5"),
     ("[model]\npreset = 5", [], "bad.toml [model]: setting 'preset' must be str, got 5"),

@@ -1,19 +1,28 @@
-"""`train eval`: held-out perplexity per source and for the mixture, table and JSON."""
+"""`train eval`: held-out perplexity per source and for the mixture, table and JSON; the same held-out
+losses computed during training (`train --eval-every N`), on one process and on two torchrun ranks."""
 
 from __future__ import annotations
 
 import json
 import math
 import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from pipeline.corpus.mixture import LLAMA1
-from tests.conftest import script, subprocess_env
-from tests.train.debug_run import train_debug_run
+from tests.conftest import REPO, script, subprocess_env
+from tests.float_tolerance import assert_float32_close
+from tests.train.debug_run import train_debug_run, write_tokens_with_heldout
+from train.cli import main as train_cli
+from train.config import TrainConfig, resolve
 from train.evaluate import evaluate
+from train.loop import train
+from train.metrics import read_metrics
 from train.model import Transformer
 from train.trained import load_model, open_run
 
@@ -71,3 +80,80 @@ def test_run_without_checkpoint_is_one_line_and_exit_2(tmp_path: Path) -> None:
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"train: error: {tmp_path / 'nope'}: no such run folder"]
+
+
+# -- held-out loss during training (`train --eval-every N`) ------------------------------------
+
+EVAL_EVERY, EVAL_SEQUENCES, SEQ_LEN = 5, 2, 32  # the debug preset's context
+
+
+def heldout_windows(folder: Path, count: int, seq_len: int) -> torch.Tensor:
+    """The first `count` windows of seq_len + 1 tokens, seq_len apart, of the source's held-out
+    file, read with numpy straight from the .bin the test wrote (uint16, little-endian)."""
+    stream = np.fromfile(folder / "heldout-00000.bin", dtype="<u2").astype(np.int64)
+    return torch.from_numpy(np.stack([stream[i * seq_len:i * seq_len + seq_len + 1] for i in range(count)]))
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_debug_run(tmp_path_factory.mktemp("in-loop"), steps=10, eval_every=EVAL_EVERY,
+                           eval_sequences=EVAL_SEQUENCES, checkpoint_every=EVAL_EVERY, log_every=3)
+
+
+def test_eval_rows_every_n_steps_equal_cross_entropy_of_that_steps_checkpoint(evaluated_run: Path) -> None:
+    rows = read_metrics(evaluated_run / "metrics.jsonl")
+    # Logged every 3 steps and at the end, and also after every 5th step for the evaluation.
+    assert [r["step"] for r in rows] == [0, 3, 4, 6, 9]
+    keys = {f"eval/{s}" for s in SOURCES} | {"eval/mixture"}
+    evaluated = {r["step"]: r for r in rows if keys & set(r)}
+    assert sorted(evaluated) == [4, 9] and all(keys <= set(r) for r in evaluated.values())
+    total = sum(LLAMA1.proportions.values())
+    for step, row in evaluated.items():
+        model = load_model(open_run(str(evaluated_run), str(step + 1)))  # the model after step + 1 steps
+        losses = {}
+        for source in SOURCES:
+            windows = heldout_windows(evaluated_run.parent / "tokens" / source, EVAL_SEQUENCES, SEQ_LEN)
+            with torch.no_grad():
+                logits = model(windows[:, :-1])
+            losses[source] = F.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
+            assert_float32_close(torch.tensor(row[f"eval/{source}"]), losses[source], msg=f"{step} {source}")
+        mixture = sum(LLAMA1.proportions[s] / total * losses[s] for s in SOURCES)
+        assert_float32_close(torch.tensor(row["eval/mixture"]), mixture, msg=f"{step} mixture")
+    assert evaluated[9]["eval/mixture"] < evaluated[4]["eval/mixture"]  # it learns the counting
+
+
+def test_train_eval_on_the_checkpoint_gives_the_numbers_logged_in_the_loop(evaluated_run: Path,
+                                                                           tmp_path: Path) -> None:
+    row = next(r for r in read_metrics(evaluated_run / "metrics.jsonl") if r["step"] == 4)
+    out = tmp_path / "eval.json"
+    train_cli(["eval", "--run", str(evaluated_run), "--checkpoint", "5", "--max-tokens",
+               str(EVAL_SEQUENCES * SEQ_LEN), "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert [s["tokens"] for s in saved["sources"]] == [EVAL_SEQUENCES * SEQ_LEN] * len(SOURCES)
+    assert {f"eval/{s['source']}": s["nll"] for s in saved["sources"]} | {"eval/mixture": saved["mixture"]["nll"]} \
+        == {k: v for k, v in row.items() if k.startswith("eval/")}
+
+
+@pytest.mark.slow
+def test_two_torchrun_ranks_compute_the_same_heldout_losses_as_one_process(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    write_tokens_with_heldout(tokens)
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+           str(REPO / "tests" / "train" / "eval_worker.py"), str(tokens), str(tmp_path / "run"), str(out)]
+    result = subprocess.run(cmd, cwd=REPO, env=dict(subprocess_env(), OMP_NUM_THREADS="1"), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((out / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert sorted(ranks[0]) == ["2", "4"] and ranks[0] == ranks[1]  # bit for bit on both ranks
+    logged = {str(r["step"] + 1): {k: v for k, v in r.items() if k.startswith("eval/")}
+              for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "eval/mixture" in r}
+    assert logged == ranks[0]
+    # One process drawing the same global batch (2 micro-batches a step) evaluates the same model.
+    alone = train(resolve(TrainConfig(model="debug", data=str(tokens), run=str(tmp_path / "alone"), steps=4,
+                                      batch_tokens=2 * 4 * 32, device="cpu", progress=False, eval_every=2,
+                                      eval_sequences=2)))
+    for steps, losses in alone.evals.items():
+        for key, value in losses.items():
+            assert abs(ranks[0][str(steps)][key] - value) < 1e-5, (steps, key)

@@ -118,6 +118,13 @@ def test_fsdp_sharded_checkpoint_resumes_in_one_two_and_four_processes(tokens: P
 
 
 @pytest.mark.slow
+def test_fsdp_with_selective_activation_checkpointing_matches_one_process(tokens: Path, one_process: list[float],
+                                                                         tmp_path: Path) -> None:
+    losses = _trained_losses(tokens, tmp_path / "selective", "--activation-checkpointing", "selective")
+    assert _close(losses, one_process, 1e-5), (losses, one_process)
+
+
+@pytest.mark.slow
 def test_fsdp_by_tensor_parallel_on_a_2x2_mesh_matches_one_process(tokens: Path, one_process: list[float],
                                                                    tmp_path: Path) -> None:
     losses = _trained_losses(tokens, tmp_path / "tp", "--tp", "2", processes=4, mesh="fsdp, tp 2")

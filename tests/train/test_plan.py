@@ -3,17 +3,25 @@ and against measured peaks of real CPU runs."""
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import json
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from pipeline.corpus.mixture import LLAMA1
 from tests.conftest import REPO, subprocess_env
 from tests.train.token_shards import write_llama1_tokens
-from train.plan import GIB, device_memory_gib, plan
+from train.apply import apply_activation_checkpointing
+from train.config import preset
+from train.model import Transformer
+from train.plan import GIB, device_memory_gib, layer_activation_bytes, plan
 
 
 def run_plan(*args: str) -> subprocess.CompletedProcess:
@@ -115,3 +123,80 @@ def test_a_negative_shape_is_one_line_and_exit_2(flag: str) -> None:
     assert result.returncode == 2
     expected = f"train: error: {flag} must not be negative, got -1"
     assert result.stderr.strip().splitlines() == [expected]
+
+
+# -- activation checkpointing modes: the plan's per-layer formulas against a real forward -------
+
+class LiveStorages(TorchDispatchMode):
+    """Records the storage of every tensor an operator returns, with the block that was running.
+
+    After the forward pass, the storages still alive are what the model keeps for its backward
+    pass, however it keeps them: autograd's saved tensors (none), the inputs a checkpointed block
+    reruns from (full), or the operator outputs selective checkpointing caches (selective); a
+    saved-tensors hook would see only the first, the checkpoint's own hook hides the rest."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.block: int | None = None
+        self.made: list[tuple[weakref.ref, int, int | None]] = []
+        for index, layer in enumerate(model.layers):
+            layer.register_forward_pre_hook(lambda module, args, index=index: setattr(self, "block", index))
+            layer.register_forward_hook(lambda module, args, out: setattr(self, "block", None))
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        out = func(*args, **(kwargs or {}))
+        for tensor in torch.utils._pytree.tree_leaves(out):
+            if isinstance(tensor, torch.Tensor):
+                storage = tensor.untyped_storage()
+                self.made.append((weakref.ref(storage), storage.nbytes(), self.block))
+        return out
+
+    def alive_per_block(self, exclude: set[int]) -> dict[int, int]:
+        """Bytes of the distinct storages still alive, by the block that made them."""
+        gc.collect()
+        seen, per_block = set(exclude), {}
+        for ref, nbytes, block in self.made:
+            storage = ref()
+            if storage is None or block is None or storage.data_ptr() in seen:
+                continue
+            seen.add(storage.data_ptr())
+            per_block[block] = per_block.get(block, 0) + nbytes
+        return per_block
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("mode", ["none", "selective", "full"])
+def test_activation_bytes_per_layer_of_each_mode_match_a_real_forward(mode: str, dtype: torch.dtype) -> None:
+    """The tiny preset at micro-batch 2 x 64 tokens on the CPU (whose flash-attention kernel saves
+    what the CUDA ones do); bf16 as FSDP's mixed precision runs it, weights in bf16, rotary
+    tables in fp32."""
+    micro_batch, seq_len = 2, 64
+    args = dataclasses.replace(preset("tiny").model, vocab_size=256)
+    torch.manual_seed(0)
+    model = Transformer(args)
+    model.init_weights()
+    model.to(dtype)
+    model.init_rope()
+    apply_activation_checkpointing(model, mode)
+    tokens = torch.randint(0, args.vocab_size, (micro_batch, seq_len + 1))
+    live = LiveStorages(model)
+    with live:
+        loss = model(tokens[:, :-1], tokens[:, 1:])
+    measured = live.alive_per_block(exclude={p.untyped_storage().data_ptr() for p in model.parameters()})
+    planned = layer_activation_bytes(args, micro_batch, seq_len, dtype.itemsize, mode)
+    print(f"\n{mode} {dtype}: planned {planned:,} bytes a layer, measured {measured}")
+    # A block is charged for the storages it made: its output is the next block's input. The last
+    # block's output is the head's input (the final norm keeps an fp32 copy of it, or it itself),
+    # which the plan counts with the head: the blocks before it are compared.
+    for block in range(args.n_layers - 1):
+        assert abs(measured[block] - planned) <= 0.15 * planned, (block, measured[block], planned)
+    loss.backward()  # the kept tensors were the ones the backward pass needed
+
+
+def test_plan_orders_the_modes_and_full_keeps_one_input_per_layer() -> None:
+    plans = {mode: plan("7b", 8, activation_checkpointing=mode) for mode in ("none", "selective", "full")}
+    sizes = [plans[m].activation_bytes_per_rank for m in ("none", "selective", "full")]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 3
+    # 4 sequences of 2048 tokens x 4096 dimensions in bf16: 64 MiB a layer.
+    assert plans["full"].layer_activation_bytes["full"] == 4 * 2048 * 4096 * 2
+    assert plan("7b", 8, activation_checkpointing=True) == plans["full"]  # the old switch

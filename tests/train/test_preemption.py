@@ -1,0 +1,151 @@
+"""SIGTERM (Slurm, Kubernetes, `docker stop`, `timeout`) saves a checkpoint at the next step
+boundary and exits 0; `--resume` then continues to the losses of a run never interrupted.
+
+The signal goes to a real `train` process at a step chosen by a seeded draw: the test reads
+metrics.jsonl until that step appears, then sends it. Under torchrun it goes to one rank only,
+so the two ranks can only stop at the same step by agreeing on it."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, subprocess_env
+from tests.train.token_shards import write_llama1_tokens
+from train.preemption import StopRequest
+
+STEPS = 60
+LINE = re.compile(r"^train: SIGTERM at step (\d+): saved (\S+); resume with --resume$", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("preemption") / "tokens"
+    write_llama1_tokens(root)
+    return root
+
+
+def _command(tokens: Path, run: Path, *extra: str, processes: int = 1) -> list[str]:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+                "-m"] if processes > 1 else [sys.executable, "-m"]
+    batch = ["--batch-tokens", str(4 * 32 * processes)] if processes > 1 else []
+    return [*launcher, "train", "--model", "debug", "--tokens", str(tokens), "--run-dir", str(run), "--steps",
+            str(STEPS), "--device", "cpu", "--no-progress", *batch, *extra]
+
+
+def _env() -> dict[str, str]:
+    # One thread: the same summation order in every run, so losses compare bit for bit.
+    return dict(subprocess_env(), OMP_NUM_THREADS="1")
+
+
+def _run(tokens: Path, run: Path, *extra: str, processes: int = 1) -> subprocess.CompletedProcess:
+    result = subprocess.run(_command(tokens, run, *extra, processes=processes), cwd=REPO, env=_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _losses(run: Path) -> dict[int, float]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return {row["step"]: row["loss"] for row in rows}
+
+
+def _logged_steps(run: Path) -> int:
+    metrics = run / "metrics.jsonl"
+    return len(metrics.read_text().splitlines()) if metrics.exists() else 0
+
+
+def _rank_pid(parent: int, rank: int) -> int:
+    """The process torchrun started for `rank`, found by the RANK in its environment."""
+    for _ in range(2000):
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == parent and f"RANK={rank}".encode() in environ:
+                return int(entry.name)
+        time.sleep(0.01)
+    raise AssertionError(f"no rank {rank} under process {parent}")
+
+
+def _interrupt_at(tokens: Path, run: Path, step: int, processes: int = 1) -> tuple[subprocess.CompletedProcess, int]:
+    """Start training, send SIGTERM once metrics.jsonl shows `step` (to rank 1 under torchrun), and a
+    second one as soon as the checkpoint being written appears; the finished process and the
+    step it reported stopping at."""
+    process = subprocess.Popen(_command(tokens, run, processes=processes), cwd=REPO, env=_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    target = _rank_pid(process.pid, 1) if processes > 1 else process.pid
+    deadline = time.monotonic() + 240
+    while _logged_steps(run) <= step and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert process.poll() is None, "the run ended before the signal"
+    os.kill(target, signal.SIGTERM)
+    checkpoints = run / "checkpoints"
+    while process.poll() is None and time.monotonic() < deadline:
+        if checkpoints.exists() and any(checkpoints.iterdir()):  # the temporary folder, or the saved one
+            os.kill(target, signal.SIGTERM)
+            break
+        time.sleep(0.0005)
+    out, err = process.communicate(timeout=240)
+    finished = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    assert finished.returncode == 0, err[-3000:]
+    found = LINE.search(out)
+    assert found, out
+    stopped = int(found.group(1))
+    assert found.group(2) == str(checkpoints / f"step-{stopped:08d}")
+    return finished, stopped
+
+
+def _check_resumes_to_the_straight_run(tokens: Path, tmp_path: Path, seed: int, processes: int = 1) -> None:
+    straight = tmp_path / "straight"
+    _run(tokens, straight, processes=processes)
+    signalled_after = random.Random(seed).randint(3, 15)
+    run = tmp_path / "interrupted"
+    _, stopped = _interrupt_at(tokens, run, signalled_after, processes=processes)
+    assert signalled_after < stopped < STEPS
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [f"step-{stopped:08d}"]
+    assert sorted(_losses(run)) == list(range(stopped))
+
+    resumed = _run(tokens, run, "--resume", processes=processes)
+    ranks = f"{processes} processes (fsdp); " if processes > 1 else ""
+    assert f"train: {ranks}steps {stopped}-{STEPS} done" in resumed.stdout
+    expected = _losses(straight)
+    assert sorted(expected) == list(range(STEPS))
+    assert _losses(run) == expected  # bit for bit, every step
+
+
+@pytest.mark.slow
+def test_sigterm_saves_at_the_step_boundary_and_resume_equals_a_straight_run(tokens: Path, tmp_path: Path) -> None:
+    _check_resumes_to_the_straight_run(tokens, tmp_path, seed=25)
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_torchrun_rank_stops_both_at_one_step(tokens: Path, tmp_path: Path) -> None:
+    _check_resumes_to_the_straight_run(tokens, tmp_path, seed=26, processes=2)
+
+
+def test_sigterm_is_counted_not_fatal_until_restored() -> None:
+    stop = StopRequest()
+    before = signal.getsignal(signal.SIGTERM)
+    stop.install()
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)  # a second one, as during a save: counted, nothing else
+        time.sleep(0.01)  # Python runs the handler between bytecodes of the main thread
+        assert stop.signals == 2 and stop.requested
+    finally:
+        stop.restore()
+    assert signal.getsignal(signal.SIGTERM) == before
