@@ -1,0 +1,388 @@
+"""A light node tree of wikitext, built from mwparserfromhell's token stream.
+
+`mwparserfromhell.parse` is its C tokenizer followed by a pure-Python builder that wraps every
+node list in a `Wikicode` and `SmartList` and re-parses each tag's name through
+`parse_anything`; on real articles that builder took four times the tokenizer's CPU time.
+`pipeline/text/wikitext.py` only reads the tree, so it is built here as plain slotted objects,
+in one pass over the tokens:
+
+- a node list is a `Code` (a list), and a text node is the `str` itself;
+- every node has the fields the renderer reads, plus what `str()` needs to give back the exact
+  source of the node (`str(parse(text)) == text`, as with mwparserfromhell's nodes): template
+  names, link titles and the bodies of `<math>` or `<nowiki>` are read as typed.
+
+The tree has the shape mwparserfromhell's builder gives the same tokens: the same node
+boundaries (adjacent text tokens are not merged), the same attribute and parameter splits, a
+tag's `contents` an empty `Code` where it has none.
+"""
+
+from __future__ import annotations
+
+import html.entities
+from collections.abc import Iterator
+
+from mwparserfromhell.parser import tokens as tk
+from mwparserfromhell.parser._tokenizer import CTokenizer
+
+Token = tk.Token
+
+
+class Code(list):
+    """A node list: `str` text nodes and the node objects below, in source order."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return "".join(map(str, self))
+
+
+class Template:
+    __slots__ = ("name", "params")
+
+    def __init__(self, name: Code, params: list[Parameter]) -> None:
+        self.name = name
+        self.params = params
+
+    def __str__(self) -> str:
+        if self.params:
+            return "{{" + str(self.name) + "|" + "|".join(map(str, self.params)) + "}}"
+        return "{{" + str(self.name) + "}}"
+
+
+class Parameter:
+    __slots__ = ("key", "value", "showkey")
+
+    def __init__(self, key: Code | None, value: Code, showkey: bool) -> None:
+        self.key = key  # None for a positional parameter (its number is not needed here)
+        self.value = value
+        self.showkey = showkey
+
+    def __str__(self) -> str:
+        return str(self.key) + "=" + str(self.value) if self.showkey else str(self.value)
+
+
+class Argument:
+    __slots__ = ("name", "default")
+
+    def __init__(self, name: Code, default: Code | None) -> None:
+        self.name = name
+        self.default = default
+
+    def __str__(self) -> str:
+        if self.default is not None:
+            return "{{{" + str(self.name) + "|" + str(self.default) + "}}}"
+        return "{{{" + str(self.name) + "}}}"
+
+
+class Wikilink:
+    __slots__ = ("title", "text")
+
+    def __init__(self, title: Code, text: Code | None) -> None:
+        self.title = title
+        self.text = text
+
+    def __str__(self) -> str:
+        if self.text is not None:
+            return "[[" + str(self.title) + "|" + str(self.text) + "]]"
+        return "[[" + str(self.title) + "]]"
+
+
+class ExternalLink:
+    __slots__ = ("url", "title", "brackets", "suppress_space")
+
+    def __init__(self, url: Code, title: Code | None, brackets: bool, suppress_space: bool) -> None:
+        self.url = url
+        self.title = title
+        self.brackets = brackets
+        self.suppress_space = suppress_space
+
+    def __str__(self) -> str:
+        if not self.brackets:
+            return str(self.url)
+        if self.title is None:
+            return "[" + str(self.url) + "]"
+        return "[" + str(self.url) + ("" if self.suppress_space else " ") + str(self.title) + "]"
+
+
+class HTMLEntity:
+    __slots__ = ("value", "named", "hexadecimal", "hex_char")
+
+    def __init__(self, value: str, named: bool, hexadecimal: bool, hex_char: str) -> None:
+        self.value = value
+        self.named = named
+        self.hexadecimal = hexadecimal
+        self.hex_char = hex_char
+
+    def __str__(self) -> str:
+        if self.named:
+            return f"&{self.value};"
+        if self.hexadecimal:
+            return f"&#{self.hex_char}{self.value};"
+        return f"&#{self.value};"
+
+    def normalize(self) -> str:
+        """The character the entity stands for (the tokenizer only makes entities that have one)."""
+        if self.named:
+            return chr(html.entities.name2codepoint[self.value])
+        return chr(int(self.value, 16 if self.hexadecimal else 10))
+
+
+class Heading:
+    __slots__ = ("title", "level")
+
+    def __init__(self, title: Code, level: int) -> None:
+        self.title = title
+        self.level = level
+
+    def __str__(self) -> str:
+        return "=" * self.level + str(self.title) + "=" * self.level
+
+
+class Comment:
+    __slots__ = ("contents",)
+
+    def __init__(self, contents: str) -> None:
+        self.contents = contents
+
+    def __str__(self) -> str:
+        return "<!--" + self.contents + "-->"
+
+
+class Attribute:
+    """A tag's attribute, kept only to give the tag's source back."""
+
+    __slots__ = ("name", "value", "quotes", "pad_first", "pad_before_eq", "pad_after_eq")
+
+    def __init__(self, name: Code, value: Code | None, quotes: str | None, start: Token) -> None:
+        self.name = name
+        self.value = value
+        self.quotes = quotes
+        self.pad_first = start.get("pad_first") or ""
+        self.pad_before_eq = start.get("pad_before_eq") or ""
+        self.pad_after_eq = start.get("pad_after_eq") or ""
+
+    def __str__(self) -> str:
+        head = self.pad_first + str(self.name) + self.pad_before_eq
+        if self.value is None:
+            return head
+        quotes = self.quotes or ""
+        return head + "=" + self.pad_after_eq + quotes + str(self.value) + quotes
+
+
+class Tag:
+    """An HTML or extension tag, or wiki markup the tokenizer reads as one (`*` list items,
+    `{|` tables, `----`): then `wiki_markup` is that markup and `tag` the HTML name."""
+
+    __slots__ = ("tag", "contents", "attributes", "wiki_markup", "self_closing", "invalid", "implicit",
+                 "padding", "closing_tag", "wiki_style_separator", "closing_wiki_markup")
+
+    def __init__(self, tag: Code, contents: Code, attributes: list[Attribute], opening: Token, closing: Token,
+                 padding: str, closing_tag: Code, wiki_style_separator: str | None,
+                 closing_wiki_markup: str | None) -> None:
+        self.tag = tag
+        self.contents = contents
+        self.attributes = attributes
+        self.wiki_markup = opening.get("wiki_markup") or None
+        self.invalid = opening.get("invalid") or False
+        self.self_closing = type(closing) is tk.TagCloseSelfclose
+        self.implicit = (closing.get("implicit") or False) if self.self_closing else False
+        self.padding = padding
+        self.closing_tag = closing_tag
+        self.wiki_style_separator = wiki_style_separator
+        self.closing_wiki_markup = closing_wiki_markup
+
+    def __str__(self) -> str:
+        attributes = "".join(map(str, self.attributes))
+        if self.wiki_markup:
+            head = self.wiki_markup + attributes + self.padding + (self.wiki_style_separator or "")
+            if self.self_closing:
+                return head
+            return head + str(self.contents) + (self.closing_wiki_markup or "")
+        head = ("</" if self.invalid else "<") + str(self.tag) + attributes + self.padding
+        if self.self_closing:
+            return head + (">" if self.implicit else "/>")
+        return head + ">" + str(self.contents) + "</" + str(self.closing_tag) + ">"
+
+
+Node = str | Template | Argument | Wikilink | ExternalLink | HTMLEntity | Heading | Comment | Tag
+
+
+def parse(text: str) -> Code:
+    """The node tree of `text`, with `''` and `'''` read as text (`skip_style_tags`)."""
+    return _Builder(CTokenizer().tokenize(text, 0, True)).build()
+
+
+class BrokenTokens(ValueError):
+    """The token stream does not nest (a tokenizer bug): the article cannot be read."""
+
+
+class _Builder:
+    """One pass over the tokens: each construct reads its parts up to its closing token."""
+
+    def __init__(self, tokens: list[Token]) -> None:
+        self._tokens: Iterator[Token] = iter(tokens)
+        self._openers = {
+            tk.TemplateOpen: self._template, tk.ArgumentOpen: self._argument, tk.WikilinkOpen: self._wikilink,
+            tk.ExternalLinkOpen: self._external_link, tk.HTMLEntityStart: self._entity,
+            tk.HeadingStart: self._heading, tk.CommentStart: self._comment, tk.TagOpenOpen: self._tag,
+        }
+
+    def build(self) -> Code:
+        code = Code()
+        end = self._collect(code)
+        if end is not None:
+            raise BrokenTokens(f"unexpected {type(end).__name__} at the top level")
+        return code
+
+    def _collect(self, into: Code) -> Token | None:
+        """Nodes into `into` up to the first token that is no node's start: that token is
+        returned (None at the end of the stream)."""
+        openers = self._openers
+        text = tk.Text
+        for token in self._tokens:
+            kind = type(token)
+            if kind is text:
+                into.append(token["text"])
+                continue
+            opener = openers.get(kind)
+            if opener is None:
+                return token
+            into.append(opener(token))
+        return None
+
+    def _expect(self, into: Code, *kinds: type) -> Token:
+        end = self._collect(into)
+        if type(end) not in kinds:
+            found = "the end" if end is None else type(end).__name__
+            raise BrokenTokens(f"expected {' or '.join(k.__name__ for k in kinds)}, found {found}")
+        return end  # type: ignore[return-value]
+
+    def _template(self, _: Token) -> Template:
+        name = Code()
+        end = self._expect(name, tk.TemplateParamSeparator, tk.TemplateClose)
+        params: list[Parameter] = []
+        while type(end) is tk.TemplateParamSeparator:
+            key, value = None, Code()
+            end = self._expect(value, tk.TemplateParamEquals, tk.TemplateParamSeparator, tk.TemplateClose)
+            while type(end) is tk.TemplateParamEquals:
+                key, value = value, Code()
+                end = self._expect(value, tk.TemplateParamEquals, tk.TemplateParamSeparator, tk.TemplateClose)
+            params.append(Parameter(key, value, key is not None))
+        return Template(name, params)
+
+    def _argument(self, _: Token) -> Argument:
+        name = Code()
+        end = self._expect(name, tk.ArgumentSeparator, tk.ArgumentClose)
+        default = None
+        while type(end) is tk.ArgumentSeparator:
+            if default is not None:
+                name = default
+            default = Code()
+            end = self._expect(default, tk.ArgumentSeparator, tk.ArgumentClose)
+        return Argument(name, default)
+
+    def _wikilink(self, _: Token) -> Wikilink:
+        title = Code()
+        end = self._expect(title, tk.WikilinkSeparator, tk.WikilinkClose)
+        text = None
+        while type(end) is tk.WikilinkSeparator:
+            if text is not None:
+                title = text
+            text = Code()
+            end = self._expect(text, tk.WikilinkSeparator, tk.WikilinkClose)
+        return Wikilink(title, text)
+
+    def _external_link(self, opening: Token) -> ExternalLink:
+        url = Code()
+        end = self._expect(url, tk.ExternalLinkSeparator, tk.ExternalLinkClose)
+        title, suppress_space = None, False
+        while type(end) is tk.ExternalLinkSeparator:
+            if title is not None:
+                url = title
+            suppress_space = end.get("suppress_space") is True
+            title = Code()
+            end = self._expect(title, tk.ExternalLinkSeparator, tk.ExternalLinkClose)
+        return ExternalLink(url, title, bool(opening.get("brackets")), suppress_space)
+
+    def _entity(self, _: Token) -> HTMLEntity:
+        token = next(self._tokens)
+        if type(token) is tk.HTMLEntityNumeric:
+            token = next(self._tokens)
+            if type(token) is tk.HTMLEntityHex:
+                value = next(self._tokens)["text"]
+                next(self._tokens)  # HTMLEntityEnd
+                return HTMLEntity(value, named=False, hexadecimal=True, hex_char=token.get("char"))
+            next(self._tokens)
+            return HTMLEntity(token["text"], named=False, hexadecimal=False, hex_char="x")
+        next(self._tokens)
+        return HTMLEntity(token["text"], named=True, hexadecimal=False, hex_char="x")
+
+    def _heading(self, opening: Token) -> Heading:
+        title = Code()
+        self._expect(title, tk.HeadingEnd)
+        return Heading(title, opening["level"])
+
+    def _comment(self, _: Token) -> Comment:
+        contents = Code()
+        self._expect(contents, tk.CommentEnd)
+        return Comment(str(contents))
+
+    def _attribute(self, start: Token) -> tuple[Attribute, Token]:
+        """One attribute, and the token after it (the next attribute's start or the tag's
+        closing), which the tag goes on with."""
+        name: Code | None = None
+        part, quotes = Code(), None
+        while True:
+            end = self._expect(part, tk.TagAttrEquals, tk.TagAttrQuote, tk.TagAttrStart, tk.TagCloseOpen,
+                               tk.TagCloseSelfclose)
+            kind = type(end)
+            if kind is tk.TagAttrEquals:
+                name, part = part, Code()
+            elif kind is tk.TagAttrQuote:
+                quotes = end.get("char")
+            elif name is not None and str(name):
+                return Attribute(name, part, quotes, start), end
+            else:  # no name before the `=`: what followed it is the name, with no value
+                return Attribute(part, None, quotes, start), end
+
+    def _tag(self, opening: Token) -> Tag:
+        attributes: list[Attribute] = []
+        part = Code()
+        tag: Code | None = None
+        contents: Code | None = None
+        padding, separator = "", None
+        closing_markup = opening.get("wiki_markup")
+        pending: Token | None = None
+        while True:
+            if pending is None:
+                end = self._expect(part, tk.TagAttrStart, tk.TagCloseOpen, tk.TagOpenClose, tk.TagCloseSelfclose,
+                                   tk.TagCloseClose)
+            else:
+                end, pending = pending, None
+            kind = type(end)
+            if kind is tk.TagAttrStart:
+                attribute, pending = self._attribute(end)
+                attributes.append(attribute)
+            elif kind is tk.TagCloseOpen:
+                separator, padding = end.get("wiki_markup"), end.get("padding") or ""
+                tag, part = part, Code()
+            elif kind is tk.TagOpenClose:
+                closing_markup = end.get("wiki_markup")
+                contents, part = part, Code()
+            elif kind is tk.TagCloseSelfclose:
+                closing_markup = end.get("wiki_markup")
+                return Tag(part, Code(), attributes, opening, end, end.get("padding") or "", part, separator,
+                           _closing_markup(opening, closing_markup))
+            elif kind is tk.TagCloseClose and tag is not None:
+                return Tag(tag, contents if contents is not None else Code(), attributes, opening, end, padding,
+                           part, separator, _closing_markup(opening, closing_markup))
+            else:
+                raise BrokenTokens(f"unexpected {kind.__name__} in a tag")
+
+
+def _closing_markup(opening: Token, closing: str | None) -> str | None:
+    """What closes a wiki-markup tag: the closing token's markup when it gives one (an empty
+    one closes with nothing), else the opening markup."""
+    if closing is None:
+        return opening.get("wiki_markup") or None
+    return closing or None
