@@ -180,6 +180,8 @@ def _removed(*parts: Code | None, paragraph_ends: bool = False) -> str:
             if paragraph_ends and isinstance(node, str) and "\n\n" in node:
                 rest = node.split("\n\n", 1)[1]
                 return REMOVED + "\n\n" + _plain(rest) + "".join(_render_node(n) for n in part[i + 1:])
+            if isinstance(node, Tag) and not paragraph_ends and not node.may_hold_heading:
+                continue  # no heading in it: nothing to keep (and its contents stay unbuilt)
             if isinstance(node, (Tag, Template, Wikilink)):
                 inner = _removed(*_children(node), paragraph_ends=paragraph_ends)
                 if inner != REMOVED:
@@ -348,7 +350,7 @@ def _is_hidden_link(target: str) -> bool:
 def _render_tag(tag: Tag) -> str:
     name = str(tag.tag).strip().lower()
     if name in DROPPED_TAGS:
-        return _removed(tag.contents)
+        return _removed(tag.contents) if tag.may_hold_heading else REMOVED
     if name in MATH_TAGS:
         source = str(tag.contents).strip() if tag.contents is not None else ""
         if not source:

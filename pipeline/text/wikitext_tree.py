@@ -171,16 +171,23 @@ class Attribute:
 
 class Tag:
     """An HTML or extension tag, or wiki markup the tokenizer reads as one (`*` list items,
-    `{|` tables, `----`): then `wiki_markup` is that markup and `tag` the HTML name."""
+    `{|` tables, `----`): then `wiki_markup` is that markup and `tag` the HTML name.
 
-    __slots__ = ("tag", "contents", "attributes", "wiki_markup", "self_closing", "invalid", "implicit",
-                 "padding", "closing_tag", "wiki_style_separator", "closing_wiki_markup")
+    Its contents are built when first read: half the tokens of a real article are in tables
+    and refs, which the cleaner drops unread unless a heading is in them (`may_hold_heading`).
+    """
 
-    def __init__(self, tag: Code, contents: Code, attributes: list[Attribute], opening: Token, closing: Token,
-                 padding: str, closing_tag: Code, wiki_style_separator: str | None,
+    __slots__ = ("tag", "_contents", "_content_tokens", "may_hold_heading", "attributes", "wiki_markup",
+                 "self_closing", "invalid", "implicit", "padding", "closing_tag", "wiki_style_separator",
+                 "closing_wiki_markup")
+
+    def __init__(self, tag: Code, content_tokens: list[Token] | None, attributes: list[Attribute], opening: Token,
+                 closing: Token, padding: str, closing_tag: Code, wiki_style_separator: str | None,
                  closing_wiki_markup: str | None) -> None:
         self.tag = tag
-        self.contents = contents
+        self._contents: Code | None = None if content_tokens else Code()
+        self._content_tokens = content_tokens
+        self.may_hold_heading = bool(content_tokens) and tk.HeadingStart in map(type, content_tokens)
         self.attributes = attributes
         self.wiki_markup = opening.get("wiki_markup") or None
         self.invalid = opening.get("invalid") or False
@@ -190,6 +197,13 @@ class Tag:
         self.closing_tag = closing_tag
         self.wiki_style_separator = wiki_style_separator
         self.closing_wiki_markup = closing_wiki_markup
+
+    @property
+    def contents(self) -> Code:
+        if self._contents is None:
+            self._contents = _Builder(self._content_tokens).build()  # type: ignore[arg-type]
+            self._content_tokens = None
+        return self._contents
 
     def __str__(self) -> str:
         attributes = "".join(map(str, self.attributes))
@@ -216,8 +230,20 @@ class BrokenTokens(ValueError):
     """The token stream does not nest (a tokenizer bug): the article cannot be read."""
 
 
+TEXT = tk.Text
+TEMPLATE_PARTS = (tk.TemplateParamSeparator, tk.TemplateClose)
+PARAMETER_PARTS = (tk.TemplateParamEquals, tk.TemplateParamSeparator, tk.TemplateClose)
+ARGUMENT_PARTS = (tk.ArgumentSeparator, tk.ArgumentClose)
+WIKILINK_PARTS = (tk.WikilinkSeparator, tk.WikilinkClose)
+EXTERNAL_LINK_PARTS = (tk.ExternalLinkSeparator, tk.ExternalLinkClose)
+ATTRIBUTE_PARTS = (tk.TagAttrEquals, tk.TagAttrQuote, tk.TagAttrStart, tk.TagCloseOpen, tk.TagCloseSelfclose)
+TAG_OPEN, TAG_CONTENTS_END, TAG_CLOSE, TAG_SELF_CLOSE = tk.TagOpenOpen, tk.TagOpenClose, tk.TagCloseClose, tk.TagCloseSelfclose
+TAG_PARTS = (tk.TagAttrStart, tk.TagCloseOpen, tk.TagOpenClose, tk.TagCloseSelfclose, tk.TagCloseClose)
+
+
 class _Builder:
-    """One pass over the tokens: each construct reads its parts up to its closing token."""
+    """One pass over the tokens: each construct reads its parts up to its closing token. The
+    tree of a long article has hundreds of thousands of nodes, so the loops stay lean."""
 
     def __init__(self, tokens: list[Token]) -> None:
         self._tokens: Iterator[Token] = iter(tokens)
@@ -237,20 +263,20 @@ class _Builder:
     def _collect(self, into: Code) -> Token | None:
         """Nodes into `into` up to the first token that is no node's start: that token is
         returned (None at the end of the stream)."""
-        openers = self._openers
-        text = tk.Text
+        opener_of = self._openers.get
+        append = into.append
         for token in self._tokens:
             kind = type(token)
-            if kind is text:
-                into.append(token["text"])
+            if kind is TEXT:
+                append(token["text"])
                 continue
-            opener = openers.get(kind)
+            opener = opener_of(kind)
             if opener is None:
                 return token
-            into.append(opener(token))
+            append(opener(token))
         return None
 
-    def _expect(self, into: Code, *kinds: type) -> Token:
+    def _expect(self, into: Code, kinds: tuple[type, ...]) -> Token:
         end = self._collect(into)
         if type(end) not in kinds:
             found = "the end" if end is None else type(end).__name__
@@ -259,49 +285,49 @@ class _Builder:
 
     def _template(self, _: Token) -> Template:
         name = Code()
-        end = self._expect(name, tk.TemplateParamSeparator, tk.TemplateClose)
+        end = self._expect(name, TEMPLATE_PARTS)
         params: list[Parameter] = []
         while type(end) is tk.TemplateParamSeparator:
             key, value = None, Code()
-            end = self._expect(value, tk.TemplateParamEquals, tk.TemplateParamSeparator, tk.TemplateClose)
+            end = self._expect(value, PARAMETER_PARTS)
             while type(end) is tk.TemplateParamEquals:
                 key, value = value, Code()
-                end = self._expect(value, tk.TemplateParamEquals, tk.TemplateParamSeparator, tk.TemplateClose)
+                end = self._expect(value, PARAMETER_PARTS)
             params.append(Parameter(key, value, key is not None))
         return Template(name, params)
 
     def _argument(self, _: Token) -> Argument:
         name = Code()
-        end = self._expect(name, tk.ArgumentSeparator, tk.ArgumentClose)
+        end = self._expect(name, ARGUMENT_PARTS)
         default = None
         while type(end) is tk.ArgumentSeparator:
             if default is not None:
                 name = default
             default = Code()
-            end = self._expect(default, tk.ArgumentSeparator, tk.ArgumentClose)
+            end = self._expect(default, ARGUMENT_PARTS)
         return Argument(name, default)
 
     def _wikilink(self, _: Token) -> Wikilink:
         title = Code()
-        end = self._expect(title, tk.WikilinkSeparator, tk.WikilinkClose)
+        end = self._expect(title, WIKILINK_PARTS)
         text = None
         while type(end) is tk.WikilinkSeparator:
             if text is not None:
                 title = text
             text = Code()
-            end = self._expect(text, tk.WikilinkSeparator, tk.WikilinkClose)
+            end = self._expect(text, WIKILINK_PARTS)
         return Wikilink(title, text)
 
     def _external_link(self, opening: Token) -> ExternalLink:
         url = Code()
-        end = self._expect(url, tk.ExternalLinkSeparator, tk.ExternalLinkClose)
+        end = self._expect(url, EXTERNAL_LINK_PARTS)
         title, suppress_space = None, False
         while type(end) is tk.ExternalLinkSeparator:
             if title is not None:
                 url = title
             suppress_space = end.get("suppress_space") is True
             title = Code()
-            end = self._expect(title, tk.ExternalLinkSeparator, tk.ExternalLinkClose)
+            end = self._expect(title, EXTERNAL_LINK_PARTS)
         return ExternalLink(url, title, bool(opening.get("brackets")), suppress_space)
 
     def _entity(self, _: Token) -> HTMLEntity:
@@ -319,12 +345,12 @@ class _Builder:
 
     def _heading(self, opening: Token) -> Heading:
         title = Code()
-        self._expect(title, tk.HeadingEnd)
+        self._expect(title, (tk.HeadingEnd,))
         return Heading(title, opening["level"])
 
     def _comment(self, _: Token) -> Comment:
         contents = Code()
-        self._expect(contents, tk.CommentEnd)
+        self._expect(contents, (tk.CommentEnd,))
         return Comment(str(contents))
 
     def _attribute(self, start: Token) -> tuple[Attribute, Token]:
@@ -333,8 +359,7 @@ class _Builder:
         name: Code | None = None
         part, quotes = Code(), None
         while True:
-            end = self._expect(part, tk.TagAttrEquals, tk.TagAttrQuote, tk.TagAttrStart, tk.TagCloseOpen,
-                               tk.TagCloseSelfclose)
+            end = self._expect(part, ATTRIBUTE_PARTS)
             kind = type(end)
             if kind is tk.TagAttrEquals:
                 name, part = part, Code()
@@ -349,35 +374,52 @@ class _Builder:
         attributes: list[Attribute] = []
         part = Code()
         tag: Code | None = None
-        contents: Code | None = None
+        content_tokens: list[Token] | None = None
         padding, separator = "", None
         closing_markup = opening.get("wiki_markup")
-        pending: Token | None = None
+        end = self._expect(part, TAG_PARTS)
         while True:
-            if pending is None:
-                end = self._expect(part, tk.TagAttrStart, tk.TagCloseOpen, tk.TagOpenClose, tk.TagCloseSelfclose,
-                                   tk.TagCloseClose)
-            else:
-                end, pending = pending, None
             kind = type(end)
             if kind is tk.TagAttrStart:
-                attribute, pending = self._attribute(end)
+                attribute, end = self._attribute(end)
                 attributes.append(attribute)
-            elif kind is tk.TagCloseOpen:
+                continue
+            if kind is tk.TagCloseOpen:
                 separator, padding = end.get("wiki_markup"), end.get("padding") or ""
                 tag, part = part, Code()
-            elif kind is tk.TagOpenClose:
+                content_tokens, end = self._content_tokens()
+                continue
+            if kind is tk.TagOpenClose:
                 closing_markup = end.get("wiki_markup")
-                contents, part = part, Code()
+                if content_tokens is None:  # contents without an opening tag's end: not from the tokenizer
+                    raise BrokenTokens("a tag's contents started before its name ended")
             elif kind is tk.TagCloseSelfclose:
                 closing_markup = end.get("wiki_markup")
-                return Tag(part, Code(), attributes, opening, end, end.get("padding") or "", part, separator,
+                return Tag(part, None, attributes, opening, end, end.get("padding") or "", part, separator,
                            _closing_markup(opening, closing_markup))
-            elif kind is tk.TagCloseClose and tag is not None:
-                return Tag(tag, contents if contents is not None else Code(), attributes, opening, end, padding,
-                           part, separator, _closing_markup(opening, closing_markup))
+            elif tag is not None:  # TagCloseClose
+                return Tag(tag, content_tokens, attributes, opening, end, padding, part, separator,
+                           _closing_markup(opening, closing_markup))
             else:
-                raise BrokenTokens(f"unexpected {kind.__name__} in a tag")
+                raise BrokenTokens("a tag closed before its name ended")
+            end = self._expect(part, TAG_PARTS)
+
+    def _content_tokens(self) -> tuple[list[Token], Token]:
+        """The tokens of a tag's contents, unbuilt, and the `TagOpenClose` that ends them: the
+        first one outside the tags nested in them."""
+        contents: list[Token] = []
+        append = contents.append
+        depth = 0
+        for token in self._tokens:
+            kind = type(token)
+            if kind is TAG_OPEN:
+                depth += 1
+            elif kind is TAG_CLOSE or kind is TAG_SELF_CLOSE:
+                depth -= 1
+            elif kind is TAG_CONTENTS_END and depth == 0:
+                return contents, token
+            append(token)
+        raise BrokenTokens("a tag's contents never end")
 
 
 def _closing_markup(opening: Token, closing: str | None) -> str | None:
