@@ -1,5 +1,6 @@
 """Wikitext to plain text with mwparserfromhell: what a reader sees on the page, without the
-formatting machinery.
+formatting machinery. The page is read by mwparserfromhell's C tokenizer into the light node
+tree of pipeline/text/wikitext_tree.py (its pure-Python builder cost four times the tokenizer).
 
 Removed: templates that are machinery (infoboxes, navboxes, citations, maintenance tags),
 tables, references, file and image links (caption included), categories, interlanguage
