@@ -132,9 +132,15 @@ def clean_wikitext(wikitext: str) -> str:
     rendered = restore_unclosed(_render(parsed))
     rendered = _sweep_leftover_markup(rendered)
     rendered = _tidy_removals(rendered)
-    lines = [SPACES.sub(" ", line).strip() for line in rendered.split("\n")]
+    lines = [_single_spaced(line).strip() for line in rendered.split("\n")]
     text = _join(_drop_empty_sections(lines))
     return text.replace(VERBATIM_MARK, "")
+
+
+def _single_spaced(line: str) -> str:
+    # Most lines have no run to collapse: three scans for a character cost less than a regex
+    # substitution that copies the line.
+    return SPACES.sub(" ", line) if "  " in line or "\t" in line or "\u00a0" in line else line
 
 
 def _render(code: Code) -> str:
