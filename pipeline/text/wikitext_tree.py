@@ -13,7 +13,8 @@ in one pass over the tokens:
 
 The tree has the shape mwparserfromhell's builder gives the same tokens: the same node
 boundaries (adjacent text tokens are not merged), the same attribute and parameter splits, a
-tag's `contents` an empty `Code` where it has none.
+tag's `contents` an empty `Code` where it has none. A tag's contents are built when first read
+(see `Tag`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,12 @@ from __future__ import annotations
 import html.entities
 from collections.abc import Iterator
 
-from mwparserfromhell.parser import tokens as tk
-from mwparserfromhell.parser._tokenizer import CTokenizer
+from mwparserfromhell.parser import CTokenizer, tokens as tk
+from mwparserfromhell.parser.tokenizer import Tokenizer
+
+# The C tokenizer where mwparserfromhell was built with it, as its own parser chooses; the
+# Python one gives the same tokens, slower.
+TOKENIZER = CTokenizer if CTokenizer is not None else Tokenizer
 
 Token = tk.Token
 
@@ -223,7 +228,7 @@ Node = str | Template | Argument | Wikilink | ExternalLink | HTMLEntity | Headin
 
 def parse(text: str) -> Code:
     """The node tree of `text`, with `''` and `'''` read as text (`skip_style_tags`)."""
-    return _Builder(CTokenizer().tokenize(text, 0, True)).build()
+    return _Builder(TOKENIZER().tokenize(text, 0, True)).build()
 
 
 class BrokenTokens(ValueError):
@@ -237,7 +242,8 @@ ARGUMENT_PARTS = (tk.ArgumentSeparator, tk.ArgumentClose)
 WIKILINK_PARTS = (tk.WikilinkSeparator, tk.WikilinkClose)
 EXTERNAL_LINK_PARTS = (tk.ExternalLinkSeparator, tk.ExternalLinkClose)
 ATTRIBUTE_PARTS = (tk.TagAttrEquals, tk.TagAttrQuote, tk.TagAttrStart, tk.TagCloseOpen, tk.TagCloseSelfclose)
-TAG_OPEN, TAG_CONTENTS_END, TAG_CLOSE, TAG_SELF_CLOSE = tk.TagOpenOpen, tk.TagOpenClose, tk.TagCloseClose, tk.TagCloseSelfclose
+TAG_OPEN, TAG_CONTENTS_END = tk.TagOpenOpen, tk.TagOpenClose
+TAG_CLOSE, TAG_SELF_CLOSE = tk.TagCloseClose, tk.TagCloseSelfclose
 TAG_PARTS = (tk.TagAttrStart, tk.TagCloseOpen, tk.TagOpenClose, tk.TagCloseSelfclose, tk.TagCloseClose)
 
 

@@ -37,7 +37,8 @@ def test_url_key_matches_the_forms_of_one_page() -> None:
 
 
 def test_a_url_takes_in_the_http_scheme_right_before_its_slashes_in_any_case() -> None:
-    text = "See HTTPS://Upper.example.org/x. xhttp://glued.example.org http:http://twice.example.org ftp://files.example.org"
+    text = ("See HTTPS://Upper.example.org/x. xhttp://glued.example.org http:http://twice.example.org "
+            "ftp://files.example.org")
     assert cited_urls(text) == [
         "HTTPS://Upper.example.org/x",
         "http://glued.example.org",
