@@ -1,5 +1,6 @@
 """Wikitext to plain text with mwparserfromhell: what a reader sees on the page, without the
-formatting machinery.
+formatting machinery. The page is read by mwparserfromhell's C tokenizer into the light node
+tree of pipeline/text/wikitext_tree.py (its pure-Python builder cost four times the tokenizer).
 
 Removed: templates that are machinery (infoboxes, navboxes, citations, maintenance tags),
 tables, references, file and image links (caption included), categories, interlanguage
@@ -41,11 +42,9 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable
 
-import mwparserfromhell
-from mwparserfromhell.nodes import Argument, Comment, ExternalLink, Heading, HTMLEntity, Tag, Template, Text, Wikilink
-from mwparserfromhell.wikicode import Wikicode
-
 from pipeline.text.wikipedia_languages import WIKIPEDIA_LANGUAGE_CODES
+from pipeline.text.wikitext_tree import (Argument, Code, Comment, ExternalLink, Heading, HTMLEntity, Tag, Template,
+                                         Wikilink, parse)
 from pipeline.text.wikitext_unclosed import BREAK, URL_LT, neutralise_unclosed, restore_unclosed
 
 # Namespace names of files and categories in the paper's 20 languages, English aliases, and
@@ -75,6 +74,9 @@ HEADING_MARK = "\x00"  # prefixes heading lines until empty sections are resolve
 VERBATIM_MARK = "\x02"  # brackets a formula's TeX and nowiki text so the markup sweeps leave them alone
 OWN_MARKERS = {ord(HEADING_MARK): None, ord(REMOVED): None, ord(VERBATIM_MARK): None, ord(BREAK): None,
                ord(URL_LT): None}
+# str.translate looks every character up in the table (slow on non-Latin text): it runs only on
+# the rare page that holds one of the markers.
+ANY_OWN_MARKER = re.compile("[" + "".join(map(chr, OWN_MARKERS)) + "]")
 
 MAGIC_WORD = re.compile(r"__[A-ZА-ЯЁ]+__")
 APOSTROPHES = re.compile(r"'{2,}")
@@ -122,42 +124,41 @@ def clean_wikitext(wikitext: str) -> str:
     """Plain text of one article's wikitext; "" when nothing readable is left."""
     # The markers below and wikitext_unclosed's BREAK and URL_LT are ours: a page that holds them as
     # characters (control characters, which an XML dump cannot hold) loses them.
-    wikitext = wikitext.translate(OWN_MARKERS)
+    if ANY_OWN_MARKER.search(wikitext):
+        wikitext = wikitext.translate(OWN_MARKERS)
     # Openers that can never close are plain text before the parser sees them: it would scan to
     # the end of the article for each one (quadratic time), then keep it as text all the same.
-    parsed = mwparserfromhell.parse(neutralise_unclosed(wikitext), skip_style_tags=True)
+    parsed = parse(neutralise_unclosed(wikitext))
     rendered = restore_unclosed(_render(parsed))
     rendered = _sweep_leftover_markup(rendered)
     rendered = _tidy_removals(rendered)
-    lines = [SPACES.sub(" ", line).strip() for line in rendered.split("\n")]
+    lines = [_single_spaced(line).strip() for line in rendered.split("\n")]
     text = _join(_drop_empty_sections(lines))
     return text.replace(VERBATIM_MARK, "")
 
 
-def _render(code: Wikicode) -> str:
-    return "".join(_render_node(node) for node in code.nodes)
+def _single_spaced(line: str) -> str:
+    # Most lines have no run to collapse: three scans for a character cost less than a regex
+    # substitution that copies the line.
+    return SPACES.sub(" ", line) if "  " in line or "\t" in line or "\u00a0" in line else line
+
+
+def _render(code: Code) -> str:
+    return "".join([_plain(node) if type(node) is str else RENDERERS[type(node)](node) for node in code])
 
 
 def _render_node(node: object) -> str:
-    if isinstance(node, Text):
-        return _plain(str(node.value))
-    if isinstance(node, Template):
-        return _render_template(node)
-    if isinstance(node, (Argument, Comment)):
-        return REMOVED
-    if isinstance(node, HTMLEntity):
-        return node.normalize()
-    if isinstance(node, Wikilink):
-        return _render_wikilink(node)
-    if isinstance(node, ExternalLink):
-        # A bare or unlabelled URL is not prose; a labelled one keeps its label.
-        return _render(node.title) if node.title is not None and node.brackets else REMOVED
-    if isinstance(node, Heading):
-        title = _render(node.title).replace(REMOVED, "").strip()
-        return f"\n{HEADING_MARK}{node.level}{HEADING_MARK}{title}\n" if title else ""
-    if isinstance(node, Tag):
-        return _render_tag(node)
-    return REMOVED
+    return _plain(node) if type(node) is str else RENDERERS[type(node)](node)
+
+
+def _render_external_link(link: ExternalLink) -> str:
+    # A bare or unlabelled URL is not prose; a labelled one keeps its label.
+    return _render(link.title) if link.title is not None and link.brackets else REMOVED
+
+
+def _render_heading(heading: Heading) -> str:
+    title = _render(heading.title).replace(REMOVED, "").strip()
+    return f"\n{HEADING_MARK}{heading.level}{HEADING_MARK}{title}\n" if title else ""
 
 
 def _plain(text: str) -> str:
@@ -172,7 +173,7 @@ def _plain(text: str) -> str:
     return text
 
 
-def _removed(*parts: Wikicode | None, paragraph_ends: bool = False) -> str:
+def _removed(*parts: Code | None, paragraph_ends: bool = False) -> str:
     """What a removed node leaves: the marker, plus the article from the first heading inside
     it, when it swallowed one (an unclosed file link or ref runs over the next sections).
     With `paragraph_ends` (links: a caption cannot span paragraphs), a blank line ends the
@@ -180,20 +181,22 @@ def _removed(*parts: Wikicode | None, paragraph_ends: bool = False) -> str:
     for part in parts:
         if part is None:
             continue
-        for i, node in enumerate(part.nodes):
+        for i, node in enumerate(part):
             if isinstance(node, Heading):
-                return REMOVED + "".join(_render_node(n) for n in part.nodes[i:])
-            if paragraph_ends and isinstance(node, Text) and "\n\n" in node.value:
-                rest = node.value.split("\n\n", 1)[1]
-                return REMOVED + "\n\n" + _plain(rest) + "".join(_render_node(n) for n in part.nodes[i + 1:])
+                return REMOVED + "".join(_render_node(n) for n in part[i:])
+            if paragraph_ends and isinstance(node, str) and "\n\n" in node:
+                rest = node.split("\n\n", 1)[1]
+                return REMOVED + "\n\n" + _plain(rest) + "".join(_render_node(n) for n in part[i + 1:])
+            if isinstance(node, Tag) and not paragraph_ends and not node.may_hold_heading:
+                continue  # no heading in it: nothing to keep (and its contents stay unbuilt)
             if isinstance(node, (Tag, Template, Wikilink)):
                 inner = _removed(*_children(node), paragraph_ends=paragraph_ends)
                 if inner != REMOVED:
-                    return REMOVED + "".join([inner] + [_render_node(n) for n in part.nodes[i + 1:]])
+                    return REMOVED + "".join([inner] + [_render_node(n) for n in part[i + 1:]])
     return REMOVED
 
 
-def _children(node: object) -> list[Wikicode | None]:
+def _children(node: object) -> list[Code | None]:
     if isinstance(node, Tag):
         return [node.contents]
     if isinstance(node, Wikilink):
@@ -354,7 +357,7 @@ def _is_hidden_link(target: str) -> bool:
 def _render_tag(tag: Tag) -> str:
     name = str(tag.tag).strip().lower()
     if name in DROPPED_TAGS:
-        return _removed(tag.contents)
+        return _removed(tag.contents) if tag.may_hold_heading else REMOVED
     if name in MATH_TAGS:
         source = str(tag.contents).strip() if tag.contents is not None else ""
         if not source:
@@ -375,15 +378,24 @@ def _render_tag(tag: Tag) -> str:
     return f"\n{inner}\n" if name in BLOCK_TAGS else inner
 
 
-def _render_nowiki(contents: Wikicode) -> str:
+def _render_nowiki(contents: Code) -> str:
     """What a reader sees of `<nowiki>...</nowiki>`: the markup as typed (`[[not a link]]`,
     `{{tmpl}}`), with character entities decoded, as MediaWiki decodes them there (the parser
     takes only well-formed ones, `&amp;` but not `&foo;`). Bracketed so the sweeps for broken
     markup leave it alone."""
-    text = "".join(node.normalize() if isinstance(node, HTMLEntity) else str(node) for node in contents.nodes)
+    text = "".join(node.normalize() if isinstance(node, HTMLEntity) else str(node) for node in contents)
     # `<nowiki>''</nowiki>Title<nowiki>''</nowiki>`: an editor's way to type a double quote.
     text = text.replace("''", '"')
     return f"{VERBATIM_MARK}{text}{VERBATIM_MARK}" if text else ""
+
+
+# What each kind of node renders to (a text node, a `str`, is `_plain`); any other node is
+# machinery and leaves a removal marker.
+RENDERERS: dict[type, Callable[..., str]] = {
+    Template: _render_template, Argument: lambda node: REMOVED, Comment: lambda node: REMOVED,
+    HTMLEntity: HTMLEntity.normalize, Wikilink: _render_wikilink, ExternalLink: _render_external_link,
+    Heading: _render_heading, Tag: _render_tag,
+}
 
 
 # --- after rendering -------------------------------------------------------------------------

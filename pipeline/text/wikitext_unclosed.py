@@ -115,7 +115,8 @@ def neutralise_unclosed(text: str) -> str:
 
 
 def restore_unclosed(text: str) -> str:
-    return text.translate(RESTORE)
+    # str.translate looks up every character (slow on non-Latin text): only where one is.
+    return text.translate(RESTORE) if BREAK in text or URL_LT in text else text
 
 
 def _break(text: str, broken: list[int], in_urls: list[int]) -> str:

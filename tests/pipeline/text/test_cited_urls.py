@@ -34,3 +34,14 @@ def test_url_key_matches_the_forms_of_one_page() -> None:
     assert url_key("https://www.Example.org/a/#top") == url_key("http://example.org/a") == "example.org/a"
     assert url_key("<https://example.org/a?x=1>") == "example.org/a?x=1"
     assert url_key("https://example.org/a?x=1") != url_key("https://example.org/a?x=2")
+
+
+def test_a_url_takes_in_the_http_scheme_right_before_its_slashes_in_any_case() -> None:
+    text = ("See HTTPS://Upper.example.org/x. xhttp://glued.example.org http:http://twice.example.org "
+            "ftp://files.example.org")
+    assert cited_urls(text) == [
+        "HTTPS://Upper.example.org/x",
+        "http://glued.example.org",
+        "http://twice.example.org",
+        "https://files.example.org",  # not an http scheme: a protocol-relative URL, read as https
+    ]

@@ -32,6 +32,15 @@ def test_an_unclosed_ref_gives_back_the_sections_it_swallowed() -> None:
     assert clean_wikitext(text) == "Lead.\nHistory\n\nOld times."
 
 
+def test_a_caption_ends_at_a_blank_line_inside_a_tag_in_it() -> None:
+    # The caption's blank line is inside a ref (whose contents the tree builds only when read):
+    # what follows it is article text all the same; a heading inside a tag in a caption too.
+    text = "Intro [[File:x.jpg|thumb|cap <ref>a\n\nkept after the break</ref> more]] end"
+    assert clean_wikitext(text) == "Intro\n\nkept after the break more end"
+    text = "A [[Image:y.png|thumb|<small>c\n== Head ==\nbody</small>]] z"
+    assert clean_wikitext(text) == "A\nHead\n\nbody z"
+
+
 @pytest.mark.parametrize(
     "wikitext, plain",
     [
