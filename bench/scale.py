@@ -14,6 +14,7 @@ seconds, not wall time, are measured; on a busy machine (see the load average) t
 rough.
 
     .venv/bin/python bench/scale.py [--sources c4 wikipedia ...] [--factors 1 4 16] [--base 2] [--rounds 3] [--no-real]
+                                    [--plan]   # also: `pipeline plan`'s projection from 1x against 4x and 16x
 """
 
 from __future__ import annotations
@@ -72,12 +73,29 @@ def run_child(name: str, inputs: Path, output: Path, models: Path | None) -> dic
         lines = (err or out).strip().splitlines()
         return lines[-1] if lines else f"exit status {usage.returncode}"
     counts = json.loads(out.strip().splitlines()[-1])
+    timings = json.loads((output / name / "timings.json").read_text())
     return {**counts, "cpu_s": usage.cpu_s, "wall_s": usage.wall_s, "rss_mb": usage.peak_rss_mb,
-            "pss_mb": usage.peak_pss_mb}
+            "pss_mb": usage.peak_pss_mb, "worker_peak_mb": timings.get("worker_peak_rss_bytes", 0) / 1e6,
+            "merge_peak_mb": max((m["peak_rss_bytes"] for m in timings.get("merges", [])), default=0) / 1e6}
 
 
-def scale_source(bench, name: str, factors: list[int], base: int, real: bool,
-                 rounds: int) -> list[tuple[str, list[dict] | str, int]]:
+def run_plan(name: str, inputs: Path, sample_bytes: int, models: Path | None) -> dict:
+    """`pipeline plan` for the whole of `inputs`, sampling `sample_bytes` of it (the 1x size)."""
+    config = []
+    if models is not None:
+        config_file = inputs.parent / "plan-config.toml"
+        config_file.write_text(f'[{name}]\nmodels_dir = "{models}"\n')
+        config = ["--config", str(config_file)]
+    done = subprocess.run([sys.executable, "-c", "import sys; from pipeline.cli import main; main(sys.argv[1:])",
+                           "plan", name, "--input", str(inputs), "--sample-mb", str(sample_bytes / 1e6),
+                           "--cores", "1", "--json", *config], capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"pipeline plan {name}: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout)[name]
+
+
+def scale_source(bench, name: str, factors: list[int], base: int, real: bool, rounds: int,
+                 plans: dict[tuple[str, str], dict] | None = None) -> list[tuple[str, list[dict] | str, int]]:
     """(size label, one measurement a round or why not, input bytes) for each size."""
     from pipeline.engine.registry import source_class
 
@@ -105,7 +123,43 @@ def scale_source(bench, name: str, factors: list[int], base: int, real: bool,
         for label, (_, size) in sizes.items():
             failed = next((m for m in runs[label] if isinstance(m, str)), None)
             rows.append((label, failed or runs[label], size))
+        if plans is not None:  # what `pipeline plan` projects for each larger size from a 1x sample
+            first = f"{factors[0]}x"
+            for label, (inputs, _) in sizes.items():
+                if label.endswith("x") and label != first:
+                    # The sample is the 1x input's size on disk, the unit `pipeline plan` counts in.
+                    plans[(name, label)] = run_plan(name, inputs, _disk_bytes(sizes[first][0]), models)
     return rows
+
+
+def _disk_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def print_plan_table(results: dict[str, list[tuple[str, list[dict] | str, int]]],
+                     plans: dict[tuple[str, str], dict]) -> None:
+    """Projected (from a 1x sample) against measured (median of the rounds): CPU seconds, the
+    largest worker's peak and the largest merge's peak (both from the run's timings.json)."""
+    header = ["source", "size", "CPU s planned", "CPU s measured", "ratio", "worker MB planned", "measured",
+              "ratio", "merge MB planned", "measured", "ratio"]
+    rows = []
+
+    def ratio(planned: float, measured: float) -> str:
+        return f"{planned / measured:.2f}" if measured else "-"
+
+    for (name, label), plan in plans.items():
+        ms = next((m for lab, m, _ in results[name] if lab == label), None)
+        if not isinstance(ms, list):
+            continue
+        cpu = statistics.median(x["cpu_s"] for x in ms)
+        worker = statistics.median(x["worker_peak_mb"] for x in ms)
+        merge = statistics.median(x["merge_peak_mb"] for x in ms)
+        planned_cpu, planned_worker = plan["core_hours"] * 3600, plan["peak_worker_bytes"] / 1e6
+        planned_merge = plan["peak_merge_bytes"] / 1e6
+        rows.append([name, label, f"{planned_cpu:.2f}", f"{cpu:.2f}", ratio(planned_cpu, cpu), f"{planned_worker:.0f}",
+                     f"{worker:.0f}", ratio(planned_worker, worker), f"{planned_merge:.0f}" if merge else "-",
+                     f"{merge:.0f}" if merge else "-", ratio(planned_merge, merge) if merge else "-"])
+    table("pipeline plan from the 1x sample against the measured runs", header, rows, 1)
 
 
 def print_table(results: dict[str, list[tuple[str, list[dict] | str, int]]], rounds: int) -> None:
@@ -147,6 +201,8 @@ def main() -> None:
     p.add_argument("--no-real", action="store_true", help="skip the real inputs in ../shared/realdata")
     p.add_argument("--rounds", type=int, default=3, help="runs of each size, in turn (default %(default)s)")
     p.add_argument("--json", help="also write the measurements to this file")
+    p.add_argument("--plan", action="store_true", help="also run `pipeline plan` on each larger size with the "
+                   "first size as its sample, and compare its projection with the measured runs")
     p.add_argument("--measure", nargs=4, metavar=("SOURCE", "INPUT", "OUTPUT", "MODELS"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.measure:
@@ -155,10 +211,14 @@ def main() -> None:
         return
     bench = _bench_sources()
     results = {}
+    plans: dict[tuple[str, str], dict] | None = {} if a.plan else None
     for name in a.sources:
-        results[name] = scale_source(bench, name, a.factors, a.base or BASE_COPIES[name], not a.no_real, a.rounds)
+        results[name] = scale_source(bench, name, a.factors, a.base or BASE_COPIES[name], not a.no_real, a.rounds,
+                                     plans)
         print(f"measured {name}", file=sys.stderr, flush=True)
     print_table(results, a.rounds)
+    if plans:
+        print_plan_table(results, plans)
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1))
     copies = ", ".join(f"{n} {a.base or BASE_COPIES[n]}" for n in a.sources)
