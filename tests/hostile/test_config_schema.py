@@ -135,7 +135,7 @@ def test_valid_mixtures_load_as_before(tmp_path: Path) -> None:
     ("seed = 4294967296", [], "bad.toml: setting 'seed' must be below 4294967296, got 4294967296"),
     ("stepz = 3", [], "bad.toml: unknown setting 'stepz' (known: activation_checkpointing, batch_tokens, beta1, beta2, "
                       "checkpoint_every, compile, data, device, eps, eval_every, eval_sequences, grad_clip, "
-                      "keep_checkpoints, log_every, lr, micro_batch, min_lr_ratio, mixture, model, model_overrides, "
+                      "keep_checkpoints, log_documents, log_every, lr, micro_batch, min_lr_ratio, mixture, model, model_overrides, "
                       "peak_flops, progress, run, seed, "
                       "seq_len, skip_missing_sources, steps, strategy, tp, warmup_steps, weight_decay)"),
     ("model = 5", [], "bad.toml: setting 'model' must be str or a table, got 5"),
