@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.common.cli import add_renamed
 from pipeline.common.errors import InputError, UserError
-from pipeline.commands.mix import human
+from pipeline.common.units import human
 from pipeline.corpus.mixture import Mixture, load_mixture
 
 if TYPE_CHECKING:  # torch loads with train.data: not for --help

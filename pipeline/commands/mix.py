@@ -20,6 +20,7 @@ from pathlib import Path
 from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256
+from pipeline.common.units import human
 from pipeline.engine.shards import corpus_size
 from pipeline.corpus.mixture import MIXTURES, Mixture, load_mixture
 from tokenizer.token_shards import META, check_same_tokenizer, check_tokenizer, read_meta
@@ -89,13 +90,6 @@ def parse_tokens(text: str) -> int:
     if not 0 < value < 1e18:  # 1e999 is inf: no count, and no integer either
         raise argparse.ArgumentTypeError(f"the token count must be positive and below 1e18, got {text!r}")
     return round(value)
-
-
-def human(count: float) -> str:
-    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(count) >= size:
-            return f"{count / size:.2f}{unit}"
-    return f"{count:.0f}"
 
 
 def format_table(mixture: Mixture, total_tokens: int, rows: list[SourcePlan]) -> str:

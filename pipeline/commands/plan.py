@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.common.errors import UserError
+from pipeline.common.units import human_bytes
 from pipeline.corpus.mixture import LLAMA1
 from pipeline.engine.registry import source_class
 
@@ -240,13 +241,6 @@ def plan_source(name: str, root: str, sample_mb: float, cores: int, bandwidth_bp
         peak_merge_bytes=max(merges.values(), default=0), merges=merges,
         output_bytes=round(project(lambda r: r.output_bytes)), temp_bytes=round(project(lambda r: r.temp_bytes)),
         download_hours=total * 8 / bandwidth_bps / HOUR)
-
-
-def human_bytes(count: float) -> str:
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if count >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{count:.0f} B"
 
 
 def format_plans(plans: list[SourcePlan], cores: int) -> str:
