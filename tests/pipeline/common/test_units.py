@@ -7,7 +7,7 @@ import pytest
 from pipeline.common.units import human, human_bytes
 
 
-@pytest.mark.parametrize("count, text", [(1.4e12, "1.40T"), (938e9, "938.00B"), (19_025, "19.03K"), (999, "999"),
+@pytest.mark.parametrize("count, text", [(1.4e12, "1.40T"), (938e9, "938.00B"), (19_035, "19.04K"), (999, "999"),
                                          (-2e6, "-2.00M")])
 def test_counts(count: float, text: str) -> None:
     assert human(count) == text
