@@ -76,7 +76,7 @@ from pipeline.engine.supervisor import (
     run_supervised,
 )
 from tokenizer.long_documents import encode_documents
-from tokenizer.token_shards import META, TokenShardWriter, shard_names, token_dtype
+from tokenizer.token_shards import META, TokenShardWriter, ids_name, shard_names, token_dtype
 
 KEY_SPACE = 2**64
 DEFAULT_HELDOUT_FRACTION = 0.005
@@ -282,7 +282,7 @@ def _follow_rewritten_shards(folder: RunFolder, wanted: dict, first_rule: Callab
     for number in redo:
         _marker_path(folder.path, number).unlink(missing_ok=True)
         for split in ("train", "heldout"):
-            for name in shard_names(split, number):
+            for name in (*shard_names(split, number), ids_name(split, number)):  # tokens, index, document ids
                 (folder.path / name).unlink(missing_ok=True)
     if redo:
         write_json_atomic(folder.plan_path, {**earlier, **wanted, **rule})

@@ -140,10 +140,10 @@ def test_token_shards_equal_a_fresh_encode_of_the_reduced_corpus(work: Path, whi
     assert token_files(work / "tokens" / "c4") == token_files(work / "fresh" / "c4")
     assert token_files(work / "tokens" / "c4" / "_work")["plan.json"] == \
         token_files(work / "fresh" / "c4" / "_work")["plan.json"]
-    if which == "a train document":  # only the pair of the shard that held it, and meta.json
+    if which == "a train document":  # only the files of the shard that held it (tokens, index, ids), and meta.json
         now = {p.name: p.stat().st_mtime_ns for p in (work / "tokens" / "c4").iterdir() if p.is_file()}
         assert {name for name, stamp in stamps.items() if now[name] != stamp} == \
-            {"train-00001.bin", "train-00001.idx", "meta.json"}
+            {"train-00001.bin", "train-00001.idx", "train-00001.ids", "meta.json"}
         assert "token shards of 1 corpus shard(s) encoded again" in result.stdout
     elif which == "the held-out document":  # another document is held out now: every shard's split changes
         assert "token shards of 3 corpus shard(s) encoded again" in result.stdout
