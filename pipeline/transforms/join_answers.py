@@ -26,8 +26,11 @@ published document); its `question_id` is the question it answers.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -57,6 +60,14 @@ class JoinAnswers(GlobalStage):
         return [pa.field("answer_score", pa.int64())]
 
     def collect(self, docs: Iterable[Document], partial: Path) -> None:
+        try:
+            with sqlite_writes(partial):
+                self._collect(docs, partial)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # half a database: the rerun of the task writes it again
+            raise
+
+    def _collect(self, docs: Iterable[Document], partial: Path) -> None:
         db = sqlite3.connect(partial)
         try:
             db.executescript(SCHEMA)
@@ -80,6 +91,10 @@ class JoinAnswers(GlobalStage):
             db.close()
 
     def merge(self, partials: list[Path], artefact: Path) -> None:
+        with sqlite_writes(artefact / DATABASE):
+            self._merge(partials, artefact)
+
+    def _merge(self, partials: list[Path], artefact: Path) -> None:
         db = sqlite3.connect(artefact / DATABASE)
         try:
             db.executescript(SCHEMA)
@@ -122,6 +137,20 @@ class JoinAnswers(GlobalStage):
             assert self.database is not None, "load() comes before process()"
             self._db = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
         return self._db
+
+
+@contextlib.contextmanager
+def sqlite_writes(path: Path) -> Iterator[None]:
+    """SQLite's failed writes as the OSError the engine reports in one line naming the file. SQLite
+    gives no errno: a full disk is SQLITE_FULL and a write past a file size limit (EFBIG) is a
+    disk I/O error (SQLITE_IOERR_WRITE); both are out of space for whoever reruns the command."""
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        name = getattr(e, "sqlite_errorname", "")
+        if name == "SQLITE_FULL" or name.startswith("SQLITE_IOERR"):
+            raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (SQLite: {e})", str(path)) from e
+        raise
 
 
 def _insert(db: sqlite3.Connection, answers: list[tuple], questions: list[tuple]) -> None:
