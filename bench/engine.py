@@ -1,12 +1,13 @@
 """Engine overhead: 200k synthetic 2 KB documents through a no-op stage into shards, against a
 bare loop that writes the same bytes the same way.
 
-The bare loop makes the same documents, serialises them into the same Arrow record batches
-(1,024 rows, the engine's schema), rolls shards at the same size, and hands the bytes to the
-engine's own background file (pipeline/engine/shards.py: written and SHA-256-hashed on a second
-thread): what is compared is the engine's work around that (reading, stages, supervision,
-counting, parts and their renaming), not a different way to write. With one worker the bare
-loop's shard checksums must equal the engine's; the bench stops if they do not.
+The bare loop makes the same documents, builds the same Arrow record batches (1,024 rows, the
+engine's schema), rolls shards at the same size, and writes them with pyarrow's stream writer
+into the engine's own background file (pipeline/engine/shards.py: the batches' buffers written
+and SHA-256-hashed on a second thread): what is compared is the engine's work around that
+(reading, stages, supervision, counting, parts and their renaming), not a different way to
+write. With one worker the bare loop's shard checksums must equal the engine's; the bench stops
+if they do not.
 
 Every variant runs in turn, `--repeat` rounds; the table gives min / median / max of docs/s
 (wall) and of CPU milliseconds per 1,000 documents (this process and the workers it forks:
@@ -35,7 +36,7 @@ from bench.process_tree import cpu_seconds_with_children  # noqa: E402
 from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.commands.run import run_source  # noqa: E402
 from pipeline.engine.document import Document, Skipped  # noqa: E402
-from pipeline.engine.shards import END_OF_STREAM, _BackgroundFile, build_schema  # noqa: E402
+from pipeline.engine.shards import _BackgroundFile, build_schema  # noqa: E402
 from pipeline.engine.source import Source  # noqa: E402
 from pipeline.engine.stage import Stage  # noqa: E402
 
@@ -79,23 +80,24 @@ def bare_loop(out: Path, per_file: int) -> list[str]:
     schema = build_schema([])
     digests: list[str] = []
     shard: _BackgroundFile | None = None
+    stream: pa.RecordBatchStreamWriter | None = None
     shard_bytes = 0
     ids: list[str] = []
     bodies: list[str] = []
 
     def flush() -> None:
-        nonlocal shard, shard_bytes
+        nonlocal shard, stream, shard_bytes
         batch = pa.RecordBatch.from_arrays(
             [pa.array(ids, pa.string()), pa.array(bodies, pa.string()), pa.array(["synthetic"] * len(ids), pa.string())],
             schema=schema)
         if shard is None:
             shard = _BackgroundFile(str(out / f"bare-{len(digests):05d}.arrow"))
-            shard.write(schema.serialize())
+            stream = pa.ipc.new_stream(shard, schema)
             shard_bytes = 0
-        shard.write(batch.serialize())
+        stream.write_batch(batch)
         shard_bytes += batch.nbytes
         if shard_bytes >= SHARD_BYTES:
-            shard.write(END_OF_STREAM)
+            stream.close()
             digests.append(shard.close()[1])
             shard = None
         ids.clear()
@@ -110,7 +112,7 @@ def bare_loop(out: Path, per_file: int) -> list[str]:
     if ids:
         flush()
     if shard is not None:
-        shard.write(END_OF_STREAM)
+        stream.close()
         digests.append(shard.close()[1])
     return digests
 
