@@ -22,7 +22,7 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -121,7 +121,9 @@ class ShardWriter:
             return
         docs, self._buffer = self._buffer, []
         known = self.meta_name_set
-        if not known.issuperset(chain.from_iterable(map(_get_meta, docs))):  # at C speed
+        metas = list(map(_get_meta, docs))
+        # At C speed; `any` first: a batch without metadata has no key to look up.
+        if any(metas) and not known.issuperset(chain.from_iterable(metas)):
             for doc in docs:
                 if not known.issuperset(doc.meta):
                     unknown = sorted(set(doc.meta) - known)
@@ -132,7 +134,7 @@ class ShardWriter:
             pa.array(list(map(_get_source, docs)), pa.string()),
         ]
         for name in self.meta_names:
-            columns.append(pa.array([d.meta.get(name) for d in docs], self.schema.field(name).type))
+            columns.append(pa.array(list(map(dict.get, metas, repeat(name))), self.schema.field(name).type))
         batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
         try:
             if self._stream is None:
