@@ -386,7 +386,8 @@ print(run_supervised([0, 1, 2], first_array, 2))
 """
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pandas") is None, reason="pyarrow imports pandas only where it is installed")
+@pytest.mark.skipif(importlib.util.find_spec("pandas") is None,
+                    reason="pyarrow imports pandas only where it is installed")
 def test_workers_find_what_a_first_arrow_array_imports_already_loaded() -> None:
     # pyarrow imports pandas (0.15-0.3 s of CPU) on a process's first pa.array: paid once by the
     # parent, never once per worker.
