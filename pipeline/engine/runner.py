@@ -330,24 +330,35 @@ def _read_chunks(
             files_failed.append({"path": shown, "problem": "file name is not valid UTF-8"})
             print(f"warning: {shown}: file name is not valid UTF-8; skipped", file=sys.stderr)
             continue
-        items = _guarded(open_items, path, files_failed)
+        items: Iterator[Document | Skipped] | None = None  # opened once its first chunk is published
         while True:
             size = attempt.chunk_size(file, item, CHUNK)
             if stop is not None:
                 size = min(size, stop - item)
                 if size <= 0:
-                    items.close()
+                    if items is not None and hasattr(items, "close"):
+                        items.close()
                     problem = _cut_problem(attempt.cut[file][1], stop)
                     files_failed.append({"path": path, "problem": problem})
                     print(f"warning: {path}: {problem}", file=sys.stderr)
                     break
             tracker.at(READING, file, item, size)
-            # islice pulls a chunk at C speed.
-            chunk = list(islice(items, size))
-            if not chunk:
+            chunk: list[Document | Skipped] = []
+            unreadable = False
+            try:
+                if items is None:
+                    items = iter(open_items())
+                # At C speed, and straight from the reader (no generator around it, which would
+                # cost a frame switch per document); an error keeps what was read before it.
+                chunk.extend(islice(items, size))
+            except (InputError, OSError, EOFError, ValueError, UnicodeError) as e:
+                _count_unreadable(e, path, files_failed)
+                unreadable = True
+            if chunk:
+                yield file, item, chunk
+                item += len(chunk)
+            if unreadable or not chunk:
                 break
-            yield file, item, chunk
-            item += len(chunk)
 
 
 def _cut_problem(reason: str, stop: int) -> str:
@@ -361,24 +372,19 @@ def _cut_problem(reason: str, stop: int) -> str:
     return f"{reason} before its first record ({how}; the whole file is skipped)"
 
 
-def _guarded(
-    open_items: Callable[[], Iterable[Document | Skipped]], path: str | None, files_failed: list[dict]
-) -> Iterator[Document | Skipped]:
-    """The items of one file; an unreadable file, or its unreadable rest, is reported and counted
-    after the items read before the damage."""
-    try:
-        yield from open_items()
-    except InputError as e:
-        files_failed.append({"path": path, "problem": e.problem})
-        print(f"warning: {e}", file=sys.stderr)
-    except (OSError, EOFError, ValueError, UnicodeError) as e:
-        if isinstance(e, OSError) and e.errno in OUT_OF_SPACE or path is None:
-            raise  # a full disk (a reader unpacking an archive) is not a bad input
-        # One unreadable file must not end a long run: it is reported and counted.
-        problem = f"{type(e).__name__}: {e}"
-        files_failed.append({"path": path, "problem": problem})
-        print(f"warning: {path}: {problem}", file=sys.stderr)
-
+def _count_unreadable(error: Exception, path: str | None, files_failed: list[dict]) -> None:
+    """An unreadable file, or its unreadable rest, reported and counted (after the items read
+    before the damage); raised again when it is no bad input."""
+    if isinstance(error, InputError):
+        files_failed.append({"path": path, "problem": error.problem})
+        print(f"warning: {error}", file=sys.stderr)
+        return
+    if isinstance(error, OSError) and error.errno in OUT_OF_SPACE or path is None:
+        raise error  # a full disk (a reader unpacking an archive) is not a bad input
+    # One unreadable file must not end a long run: it is reported and counted.
+    problem = f"{type(error).__name__}: {error}"
+    files_failed.append({"path": path, "problem": problem})
+    print(f"warning: {path}: {problem}", file=sys.stderr)
 
 
 def _read_parts(folder: Path) -> Iterator[Document]:

@@ -22,7 +22,7 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -55,6 +55,13 @@ def build_schema(meta_fields: list[pa.Field]) -> pa.Schema:
     return pa.schema(fields)
 
 
+def load_array_conversion() -> None:
+    """Import now what pyarrow imports on a process's first `pa.array` (pandas, when it is
+    installed: 0.15-0.3 s of CPU). Called before forking workers, so that they inherit it loaded
+    instead of each importing it again; pandas stays usable as ever."""
+    pa.array([""], pa.string())
+
+
 _get_id, _get_text, _get_source = attrgetter("id"), attrgetter("text"), attrgetter("source")
 _get_meta = attrgetter("meta")
 
@@ -84,6 +91,7 @@ class ShardWriter:
         self.info: list[dict] = []  # per closed shard: file, documents, bytes, sha256
         self._buffer: list[Document] = []
         self._file: _BackgroundFile | None = None
+        self._stream: pa.RecordBatchStreamWriter | None = None  # writes into self._file
         self._rows_in_shard = 0
         self._bytes_in_shard = 0
 
@@ -113,7 +121,9 @@ class ShardWriter:
             return
         docs, self._buffer = self._buffer, []
         known = self.meta_name_set
-        if not known.issuperset(chain.from_iterable(map(_get_meta, docs))):  # at C speed
+        metas = list(map(_get_meta, docs))
+        # At C speed; `any` first: a batch without metadata has no key to look up.
+        if any(metas) and not known.issuperset(chain.from_iterable(metas)):
             for doc in docs:
                 if not known.issuperset(doc.meta):
                     unknown = sorted(set(doc.meta) - known)
@@ -124,14 +134,13 @@ class ShardWriter:
             pa.array(list(map(_get_source, docs)), pa.string()),
         ]
         for name in self.meta_names:
-            columns.append(pa.array([d.meta.get(name) for d in docs], self.schema.field(name).type))
+            columns.append(pa.array(list(map(dict.get, metas, repeat(name))), self.schema.field(name).type))
         batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
         try:
-            if self._file is None:
+            if self._stream is None:
                 self._open()
-            assert self._file is not None
-            # The batch's stream message: byte for byte what pyarrow's stream writer writes.
-            self._file.write(batch.serialize())
+            assert self._stream is not None
+            self._stream.write_batch(batch)
         except OSError as e:
             raise with_path(e, self._final_path()) from e
         self._rows_in_shard += batch.num_rows
@@ -145,26 +154,28 @@ class ShardWriter:
     def _open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._file = _BackgroundFile(str(self._final_path()) + ".tmp")
-        self._file.write(self.schema.serialize())
+        # pyarrow's stream writer hands the file its buffers themselves (the columns' data,
+        # not a serialised copy of each batch): the file writes and hashes them as they are.
+        self._stream = pa.ipc.new_stream(self._file, self.schema)
         self._bytes_in_shard = 0
         self._rows_in_shard = 0
 
     def _close_shard(self) -> None:
-        assert self._file is not None
+        assert self._file is not None and self._stream is not None
         final = self._final_path()
         try:
-            self._file.write(END_OF_STREAM)
+            self._stream.close()  # the end-of-stream marker
             size, digest = self._file.close()
         except OSError as e:
             raise with_path(e, final) from e
-        self._file = None
+        self._file = self._stream = None
         os.replace(str(final) + ".tmp", final)
         self.paths.append(final)
         self.info.append({"file": final.name, "documents": self._rows_in_shard, "bytes": size, "sha256": digest})
 
     def close(self) -> list[Path]:
         self._flush()
-        if self._file is not None:
+        if self._stream is not None:
             self._close_shard()
         return self.paths
 
@@ -175,17 +186,14 @@ class ShardWriter:
                 self._file.abort()
             finally:
                 Path(str(self._final_path()) + ".tmp").unlink(missing_ok=True)
-                self._file = None
-
-
-# What pyarrow's stream writer writes on close: a continuation marker and a zero length.
-END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+                self._file = self._stream = None  # the stream is dropped unclosed: nothing more is written
 
 
 class _BackgroundFile:
-    """A file written and SHA-256-hashed on a background thread, from buffers handed over.
+    """A file written and SHA-256-hashed on a background thread, from buffers handed over: the
+    sink of a pyarrow stream writer (`write` and `closed` are all it asks of a Python file).
 
-    The document loop only serialises batches. Writing them (the copy into the page cache)
+    The document loop only builds batches. Writing them (the copy into the page cache)
     and hashing them (about as much CPU again) run beside it, on the buffers themselves
     while they are still in cache, instead of re-reading the file. Buffers go over a step
     (`STEP` bytes) at a time, one `writev` each, so the threads rarely wait on each other;
@@ -198,6 +206,7 @@ class _BackgroundFile:
 
     def __init__(self, path: str) -> None:
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)  # fails here if it can't
+        self.closed = False
         self.size = 0
         self.error: BaseException | None = None
         self.digest = hashlib.sha256()
@@ -207,7 +216,8 @@ class _BackgroundFile:
         self._thread = threading.Thread(target=self._write_steps, name=f"write {path}", daemon=True)
         self._thread.start()
 
-    def write(self, data: Any) -> None:
+    def write(self, data: Any) -> int:
+        """Take `data` (bytes or a pyarrow Buffer, which must not change afterwards) to write."""
         if self.error is not None:
             raise self.error
         size = len(data)
@@ -216,10 +226,12 @@ class _BackgroundFile:
         self.size += size
         if self._step_bytes >= self.STEP:
             self._hand_over()
+        return size
 
     def close(self) -> tuple[int, str]:
         """Wait until everything is written; the file's size and SHA-256."""
         self._stop()
+        self.closed = True
         os.close(self.fd)
         if self.error is not None:
             raise self.error
@@ -227,6 +239,7 @@ class _BackgroundFile:
 
     def abort(self) -> None:
         self._stop()
+        self.closed = True
         with contextlib.suppress(OSError):
             os.close(self.fd)
 

@@ -38,6 +38,7 @@ from typing import Any
 
 from pipeline.common.errors import UserError
 from pipeline.engine.heartbeat import send_heartbeats_to
+from pipeline.engine.shards import load_array_conversion
 
 # What a worker is doing, published in its slot.
 IDLE, READING, PROCESSING = 0, 1, 2
@@ -264,6 +265,8 @@ def run_supervised(
     if not jobs:
         return []
     ctx = multiprocessing.get_context("fork")
+    # Every worker writes Arrow (shards, token indexes): what that loads, loaded once, here.
+    load_array_conversion()
     attempts = [Attempt() for _ in jobs]
     failed: list[list[Failure]] = [[] for _ in jobs]
     results: dict[int, Any] = {}

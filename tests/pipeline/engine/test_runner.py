@@ -269,6 +269,33 @@ def test_unreadable_inputs_are_reported_and_counted_and_what_came_before_the_dam
     ]
 
 
+def test_damage_past_the_first_chunk_keeps_every_record_before_it(tmp_path: Path) -> None:
+    # 300 records span two chunks of the reader (256 each): the second one breaks off at the damage.
+    records = [f"l-{i}\trecord {i}" for i in range(300)]
+    damaged = write_lines(tmp_path / "in" / "long.txt", records + ["BOOM", "l-x\tlost"])
+    spec = spec_of(tmp_path, [damaged], [])
+    result = run_task(spec, 0, 0)
+    assert result.files_failed == [{"path": damaged, "problem": "ValueError: damaged after 300 lines"}]
+    assert [r["id"] for r in rows(spec.task_dir(0, 0) / "part-00000.arrow")] == [f"l-{i}" for i in range(300)]
+    assert stats(result) == {"read": (300, 300, {})}
+
+
+class ListedLines(Lines):
+    """A reader that returns a list, not a generator: nothing to close when a file is cut."""
+
+    def read(self, path: str) -> list[Document | Skipped]:  # type: ignore[override]
+        return list(super().read(path))
+
+
+def test_a_reader_returning_a_list_is_read_and_cut_like_a_generator(tmp_path: Path) -> None:
+    a, b = write_lines(tmp_path / "in" / "a.txt", FIRST), write_lines(tmp_path / "in" / "b.txt", SECOND)
+    spec = RunSpec(ListedLines(), [], [a, b], 1, tmp_path / "out" / "lines")
+    result = run_task(spec, 0, 0, attempt=Attempt(careful=[(0, 3, 4)], cut={0: (3, "worker_crash")}))
+    problem = "worker_crash while reading record 3 (the rest of the file is skipped)"
+    assert result.files_failed == [{"path": a, "problem": problem}]
+    assert [r["id"] for r in rows(spec.task_dir(0, 0) / "part-00000.arrow")] == ["a-0", "a-1", "b-0", "b-1"]
+
+
 def test_a_file_name_that_is_not_utf8_is_reported_not_read(tmp_path: Path) -> None:
     good = write_lines(tmp_path / "in" / "good.txt", SECOND)
     spec = spec_of(tmp_path, [str(tmp_path / "in" / "bad-\udcff.txt"), good], [])

@@ -6,8 +6,11 @@ ending the run with the same line in the parent."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from pipeline.engine.supervisor import (
     check_budget,
     run_supervised,
 )
+from tests.conftest import REPO, subprocess_env
 
 BUDGET_S = 0.3  # a stall test waits this long once or twice; no healthy test job comes near it
 
@@ -364,3 +368,30 @@ def test_a_preparation_whose_heartbeats_stop_is_killed_a_budget_later_and_named_
 
 def test_a_heartbeat_outside_a_supervised_worker_does_nothing() -> None:
     heartbeat(1, "loaded 1 MB of Posts.xml")  # a library call or a test reading a file directly
+
+
+# Run in a fresh interpreter: the test process has long imported pandas (datasets imports it).
+FIRST_ARRAY_IN_WORKERS = """
+import sys
+import pyarrow as pa
+from pipeline.engine.supervisor import run_supervised
+
+def first_array(job, attempt, tracker):
+    before = set(sys.modules)
+    pa.array(["a"], pa.string())
+    return sorted(set(sys.modules) - before)
+
+assert "pandas" not in sys.modules
+print(run_supervised([0, 1, 2], first_array, 2))
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pandas") is None,
+                    reason="pyarrow imports pandas only where it is installed")
+def test_workers_find_what_a_first_arrow_array_imports_already_loaded() -> None:
+    # pyarrow imports pandas (0.15-0.3 s of CPU) on a process's first pa.array: paid once by the
+    # parent, never once per worker.
+    done = subprocess.run([sys.executable, "-c", FIRST_ARRAY_IN_WORKERS], cwd=REPO, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[[], [], []]"
