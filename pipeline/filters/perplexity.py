@@ -30,7 +30,7 @@ import pyarrow as pa
 from pipeline.common.errors import UserError
 from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result, Stage
-from pipeline.text.normalize import normalize_for_lm, normalize_lines_for_lm
+from pipeline.text.normalize import normalize_for_lm
 
 BUCKETS = ("head", "middle", "tail")
 UNITS = ("line", "document")  # what one KenLM sentence is (see the module's docstring)
@@ -73,22 +73,19 @@ class LanguageModel:
                 owner.append(i)
         log_score = [0.0] * len(texts)
         length = [0] * len(texts)
-        score = self.lm.score
+        score, table, unknown = self.lm.score, self.pieces, self.unknown
         # num_threads=1: a worker is one core; parallelism comes from the executor.
         encoded: list = self.sp.encode(lines, num_threads=1)
-        # Pieces by id from the table: map() over the bound lookup, no list built per line.
-        piece = self.pieces.__getitem__
-        sentences = [" ".join(map(piece, ids)) for ids in encoded]
-        counts = [len(ids) for ids in encoded]
-        unknown = self.unknown
         with_unknown = [n for n, ids in enumerate(encoded) if unknown in ids]
         if with_unknown:
             as_text = self.sp.encode([lines[n] for n in with_unknown], out_type=str, num_threads=1)
             for n, pieces in zip(with_unknown, as_text):
-                sentences[n], counts[n] = " ".join(pieces), len(pieces)
-        for i, sentence, count in zip(owner, sentences, counts):
-            log_score[i] += score(sentence)
-            length[i] += count + 1
+                encoded[n] = pieces
+        for i, ids_or_pieces in zip(owner, encoded):
+            pieces = ids_or_pieces if ids_or_pieces and isinstance(ids_or_pieces[0], str) else [
+                table[j] for j in ids_or_pieces]
+            log_score[i] += score(" ".join(pieces))
+            length[i] += len(pieces) + 1
         return [10.0 ** (-s / n) if n else float("inf") for s, n in zip(log_score, length)]
 
 
@@ -98,7 +95,7 @@ def lm_sentences(text: str, unit: str = "line") -> list[str]:
     if unit == "document":
         whole = normalize_for_lm(text)
         return [whole] if whole else []
-    return normalize_lines_for_lm(text)
+    return [normal for line in text.split("\n") if (normal := normalize_for_lm(line))]
 
 
 class Perplexity(Stage):

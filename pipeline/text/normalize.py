@@ -135,21 +135,3 @@ def normalize_for_lm(text: str) -> str:
     if text.isascii():
         return text.encode("ascii").translate(_ASCII_DEDUP_MAP, _ASCII_LM_DELETE).decode("ascii")
     return unicodedata.normalize("NFD", text.lower()).translate(_LM_TABLE)
-
-
-_ASCII_LM_DELETE_BUT_NEWLINE = bytes((*range(10), *range(11, 32), 127))
-
-
-def normalize_lines_for_lm(text: str) -> list[str]:
-    """`normalize_for_lm` of each line of `text` (split on "\\n"), the empty ones left out.
-
-    An ASCII text is translated in one call and split after: deleting the control characters
-    before stripping a line equals CCNet's strip-then-delete when every control character in it
-    is white space (str.strip takes \\t, \\r, \\x0b, \\x0c and \\x1c-\\x1f too), as in nearly every page;
-    a text holding another one takes the line-by-line path."""
-    if text.isascii():
-        raw = text.encode("ascii")
-        if len(raw.translate(None, _ASCII_EDGE_SENSITIVE)) == len(raw):
-            folded = raw.translate(_ASCII_DEDUP_MAP, _ASCII_LM_DELETE_BUT_NEWLINE).decode("ascii")
-            return [normal for line in folded.split("\n") if (normal := line.strip())]
-    return [normal for line in text.split("\n") if (normal := normalize_for_lm(line))]
