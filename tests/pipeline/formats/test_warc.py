@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.common.errors import InputError
 from pipeline.engine.document import Skipped
-from pipeline.formats.warc import WarcPage, dechunk, iter_warc_pages
+from pipeline.formats.warc import WarcPage, dechunk, iter_warc_pages, iter_warc_records
 from pipeline.text.html import html_page_to_text
 from sources.samples.commoncrawl import http_response, warc_record, write_members
 from tests.hostile.sources_data import wet_records
@@ -361,3 +361,23 @@ def test_brotli_and_zstd_bombs_are_bounded(tmp_path: Path, coding: str) -> None:
     write_members(tmp_path / "a.warc.gz", [_encoded(rng, bomb, coding)] + wet_records(1))
     pages, skipped, _ = _read(tmp_path / "a.warc.gz")
     assert len(pages) == 1 and skipped == {"http_body_too_large": 1}
+
+
+def test_header_fields_are_stripped_of_ascii_white_space_only(tmp_path: Path) -> None:
+    """Names lower-cased, values stripped of space, tab, CR, LF, VT and FF (what a byte-wise
+    reading strips) and nothing else: a file separator at a value's edge stays, and a value in
+    UTF-8 is read as UTF-8, with U+FFFD for a byte that is not."""
+    body = b"Title\nText."
+    fields = {
+        "ascii.wet": (b"WARC-Target-URI: \x1chttps://a.example/ \t\x0b\r\n", "\x1chttps://a.example/"),
+        "utf8.wet": ("WARC-Target-URI:  https://ü.example/\x0c\r\n".encode(), "https://ü.example/"),
+        "latin1.wet": (b"WARC-Target-URI: https://\xfc.example/\r\n", "https://\ufffd.example/"),
+    }
+    for name, (line, url) in fields.items():
+        record = (b"WARC/1.0\r\nWARC-TYPE:conversion\r\nwarc-record-id: <urn:uuid:1>\r\n" + line
+                  + b"Content-Length: %d\r\n\r\n" % len(body) + body + b"\r\n\r\n")
+        (tmp_path / name).write_bytes(record)
+        [found] = list(iter_warc_records(str(tmp_path / name)))
+        assert found.headers == {"warc-type": "conversion", "warc-record-id": "<urn:uuid:1>",
+                                 "warc-target-uri": url, "content-length": str(len(body))}
+        assert found.body == body

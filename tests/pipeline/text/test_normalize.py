@@ -80,3 +80,16 @@ def test_lines_are_normalised_one_by_one_or_glued_as_ccnets_mine_does() -> None:
     assert lm_sentences(page) == ["title line", "the river 00.", "ete - fin"]
     assert lm_sentences(page, "document") == ["title line  the river 00.ete - fin"]
     assert lm_sentences(" \n\t", "document") == [] and lm_sentences(" \n\t") == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    # CCNet strips a line before deleting its controls: a control that is no white space at a
+    # line's edge shields the spaces inside it, one that is white space (\t, \x1c) does not.
+    (" \x01 Hello World 42\n\t\x1c \n  Second\tline.  ", [" hello world 00", "secondline."]),
+    ("First line\r\n\x0bSecond line\x0c\n\n", ["first line", "second line"]),
+    ("Caf\u00e9 \u201cquoted\u201d\n\x02 edge", ["cafe \"quoted\"", " edge"]),
+])
+def test_lines_normalised_together_equal_ccnets_line_by_line_rule(text: str, expected: list[str]) -> None:
+    """The one-call ASCII path of `lm_sentences`: CCNet's rule read by hand (strip the line, then
+    lower-case, digits to 0, delete the C0/C1 controls), blank results left out."""
+    assert lm_sentences(text) == expected
