@@ -1,14 +1,17 @@
 """`pipeline plan`: what a build will cost, projected from runs on a seeded sample of its inputs.
 
 For each source, whole input files are drawn in a seeded order until `--sample-mb` is reached
-and run twice in a temporary folder, on the first half of the sample (by bytes) and on all of
-it, each `pipeline run` in a child process with one worker. Each cost is then fitted as
-`fixed + per_byte x input bytes` through the two points (the fixed part: interpreter start,
-model loading, stage set-up) and evaluated at the whole input:
+and run three times in a temporary folder, on about a third, two thirds and all of the sample
+(by bytes), each `pipeline run` in a child process with one worker and one task. Each cost is
+then fitted as `fixed + per_byte x input bytes` through the points by least squares (the fixed
+part: interpreter start, model loading, stage set-up; three points instead of two halve the
+effect of one noisy run) and evaluated at the whole input:
 
 - core-hours: user + system CPU of the run's process tree (os.wait4 of the child);
-- peak memory per worker: the largest worker's peak resident size (timings.json), which does
-  not grow with the number of inputs, only with the largest one: taken as measured;
+- peak memory per worker: the worker's peak resident size (timings.json), fitted against the
+  bytes of its task and evaluated at the bytes a task of the real run holds (the whole input
+  over --tasks, at least the largest input): per-task state such as line-dedup hashes grows with
+  them;
 - peak memory of each global merge (line dedup, exact and near dedup, perplexity percentiles),
   which the engine measures in the driver (timings.json `merges`): fitted and projected;
 - output bytes (the shards) and temporary bytes (the run folder's peak size beyond the
@@ -65,12 +68,16 @@ class Line:
 
     @staticmethod
     def through(points: list[tuple[int, float]]) -> Line:
-        (x1, y1) = points[-1]
-        if len(points) > 1:
-            (x0, y0) = points[0]
-            if x1 > x0 and y1 >= y0:
-                slope = (y1 - y0) / (x1 - x0)
-                return Line(max(0.0, y1 - slope * x1), slope)
+        """The least-squares line through the points; a falling or single-point fit (noise, or
+        one sample run) is the proportional line through the largest point instead."""
+        xs = [float(x) for x, _ in points]
+        ys = [float(y) for _, y in points]
+        if len(set(xs)) > 1:
+            mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+            slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
+            if slope >= 0:
+                return Line(max(0.0, mean_y - slope * mean_x), slope)
+        x1, y1 = max(points)
         return Line(0.0, y1 / x1 if x1 else 0.0)  # proportional: the fixed cost counted per byte
 
     def at(self, x: float) -> float:
@@ -204,21 +211,26 @@ def run_sample(name: str, root: str, files: list[tuple[str, int]], work: Path, c
     )
 
 
+def fit_subsets(sample: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
+    """The prefixes of the sample holding about a third, two thirds and all of its bytes: the
+    fit's points (fewer when the sample has fewer files)."""
+    total, cuts, acc = sum(size for _, size in sample), [], 0
+    for count, (_, size) in enumerate(sample[:-1], 1):
+        acc += size
+        if len(cuts) < 2 and acc >= (len(cuts) + 1) * total / 3:
+            cuts.append(count)
+    return [sample[:count] for count in cuts] + [sample]
+
+
 def plan_source(name: str, root: str, sample_mb: float, cores: int, bandwidth_bps: float, seed: int,
-                config: str | None) -> SourcePlan:
+                config: str | None, tasks: int | None = None) -> SourcePlan:
     files = input_files(name, root)
     total = sum(size for _, size in files)
+    tasks = tasks or cores  # `pipeline run`'s default: as many tasks as workers
     sample = draw_sample(files, int(sample_mb * 1e6), seed)
-    half, acc = [], 0
-    for item in sample:  # the first half of the sample, by bytes: the fit's first point
-        if half and acc + item[1] > sum(s for _, s in sample) / 2:
-            break
-        half.append(item)
-        acc += item[1]
     runs = []
     with tempfile.TemporaryDirectory(prefix=f"herd-plan-{name}-") as scratch:
-        subsets = [half, sample] if len(half) < len(sample) and len(sample) < len(files) else [sample]
-        for i, subset in enumerate(subsets):
+        for i, subset in enumerate(fit_subsets(sample) if len(sample) < len(files) else [sample]):
             print(f"plan: {name}: running {len(subset)} of {len(files)} input(s), "
                   f"{sum(s for _, s in subset) / 1e6:,.1f} MB", file=sys.stderr)
             runs.append(run_sample(name, root, subset, Path(scratch) / f"run{i}", config))
@@ -229,7 +241,9 @@ def plan_source(name: str, root: str, sample_mb: float, cores: int, bandwidth_bp
     cpu = Line.through([(r.input_bytes, r.cpu_seconds - r.merge_cpu_seconds) for r in runs])
     merge_seconds = project(lambda r: r.merge_cpu_seconds)
     worker_seconds = cpu.at(total)
-    longest = cpu.at(max(size for _, size in files))  # one input is one task's work, at least
+    # A task holds input i, i + tasks, ...: about total / tasks bytes, and never less than one input.
+    per_task = max(max(size for _, size in files), total / tasks)
+    longest = cpu.at(per_task)
     merges = {stage: round(project(lambda r, s=stage: r.merge_peak_bytes.get(s, 0)))
               for stage in runs[-1].merge_peak_bytes}
     return SourcePlan(
@@ -237,7 +251,8 @@ def plan_source(name: str, root: str, sample_mb: float, cores: int, bandwidth_bp
         core_hours=(worker_seconds + merge_seconds) / HOUR,
         wall_hours=(max(worker_seconds / cores, longest) + merge_seconds) / HOUR,
         longest_task_hours=longest / HOUR,
-        peak_worker_bytes=max(r.worker_peak_bytes for r in runs),
+        # Each sample run is one task: its worker's peak as a function of the task's bytes.
+        peak_worker_bytes=round(Line.through([(r.input_bytes, float(r.worker_peak_bytes)) for r in runs]).at(per_task)),
         peak_merge_bytes=max(merges.values(), default=0), merges=merges,
         output_bytes=round(project(lambda r: r.output_bytes)), temp_bytes=round(project(lambda r: r.temp_bytes)),
         download_hours=total * 8 / bandwidth_bps / HOUR)
@@ -261,8 +276,8 @@ def format_plans(plans: list[SourcePlan], cores: int) -> str:
 
 DESCRIPTION = """\
 Project what a build costs before running it: runs the source on a seeded sample of its
-input files (whole files, up to --sample-mb) in a temporary folder, twice (half and all of
-the sample), fits fixed + per-byte costs, and projects for the whole input: CPU core-hours,
+input files (whole files, up to --sample-mb) in a temporary folder, three times (a third, two
+thirds and all of the sample), fits fixed + per-byte costs, and projects for the whole input: CPU core-hours,
 wall hours at --cores, peak memory per worker and of each global merge, output and temporary
 bytes, and download hours at --bandwidth. Nothing is written outside the temporary folder.
 """
@@ -277,6 +292,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: this machine's, %(default)s)")
     p.add_argument("--bandwidth", type=parse_bandwidth, default=parse_bandwidth(DEFAULT_BANDWIDTH),
                    help=f"download bandwidth, e.g. 1Gbit, 100Mbit, 500MB/s (default {DEFAULT_BANDWIDTH})")
+    p.add_argument("--tasks", type=int, help="tasks the run will split its inputs into (default: --cores, as "
+                   "`pipeline run` does with one worker a core): a worker's peak grows with its task's bytes")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample's files (default %(default)s)")
     p.add_argument("--config", help="TOML file with [<source>] settings, as for `pipeline run`")
     p.add_argument("--json", action="store_true", help="print JSON: one object per source")
@@ -292,7 +309,9 @@ def run(args: argparse.Namespace) -> None:
             raise UserError(f"{root}: no source folders found")
     else:
         roots = {args.source: args.input or f"data/raw/{args.source}"}
-    plans = [plan_source(name, root, args.sample_mb, args.cores, args.bandwidth, args.seed, args.config)
+    if args.tasks is not None and args.tasks <= 0:
+        raise UserError("--tasks must be positive")
+    plans = [plan_source(name, root, args.sample_mb, args.cores, args.bandwidth, args.seed, args.config, args.tasks)
              for name, root in roots.items()]
     if args.json:
         print(json.dumps({p.source: p.to_json() for p in plans}, indent=1))

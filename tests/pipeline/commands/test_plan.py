@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.commands.plan import Line, draw_sample, parse_bandwidth
+from pipeline.commands.plan import Line, draw_sample, fit_subsets, parse_bandwidth
 from tests.conftest import script, subprocess_env
 
 KEYS = {"input_bytes", "core_hours", "wall_hours", "peak_worker_bytes", "peak_merge_bytes", "output_bytes",
@@ -27,12 +27,22 @@ def test_the_sample_is_whole_files_in_a_seeded_order_within_the_limit() -> None:
     assert draw_sample(files, 10, seed=3)[:1] == first[:1]  # one file at least, even over the limit
 
 
-def test_a_line_through_two_points_separates_the_fixed_cost() -> None:
+def test_a_line_through_the_points_separates_the_fixed_cost() -> None:
     line = Line.through([(100, 12.0), (300, 16.0)])  # 10 fixed + 0.02 per byte
     assert (line.fixed, line.per_byte) == pytest.approx((10.0, 0.02))
     assert line.at(10_000) == pytest.approx(210.0)
+    # Least squares through three noisy points: slope 0.02 +- noise, not the last pair's slope.
+    fitted = Line.through([(100, 12.5), (200, 13.5), (300, 16.5)])
+    assert fitted.per_byte == pytest.approx(0.02) and fitted.fixed == pytest.approx(10.1666, rel=1e-3)
     assert Line.through([(200, 8.0)]).at(1000) == pytest.approx(40.0)  # one point: proportional
     assert Line.through([(100, 9.0), (300, 8.0)]).at(600) == pytest.approx(16.0)  # noise (a falling cost)
+
+
+def test_the_fit_runs_a_third_two_thirds_and_all_of_the_sample() -> None:
+    sample = [(f"f{i}", 10) for i in range(9)]
+    assert [len(s) for s in fit_subsets(sample)] == [3, 6, 9]
+    assert [len(s) for s in fit_subsets([("big", 100), ("small", 1)])] == [1, 2]  # a file past both cuts
+    assert [len(s) for s in fit_subsets([("one", 5)])] == [1]
 
 
 @pytest.mark.parametrize("text, bits", [("1Gbit", 1e9), ("100 Mbit/s", 1e8), ("500MB/s", 4e9), ("2e9", 2e9)])
