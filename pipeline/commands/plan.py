@@ -45,6 +45,7 @@ from pipeline.corpus.mixture import LLAMA1
 from pipeline.engine.registry import source_class
 
 HOUR = 3600.0
+MEMORY_NOISE = 0.05  # peaks of sample runs this close are one peak (see Line.of_memory)
 DEFAULT_BANDWIDTH = "1Gbit"
 
 
@@ -79,6 +80,16 @@ class Line:
                 return Line(max(0.0, mean_y - slope * mean_x), slope)
         x1, y1 = max(points)
         return Line(0.0, y1 / x1 if x1 else 0.0)  # proportional: the fixed cost counted per byte
+
+    @staticmethod
+    def of_memory(points: list[tuple[int, float]]) -> Line:
+        """A peak's line: flat at the largest peak when the peaks of the sample runs lie within
+        MEMORY_NOISE of each other (an interpreter's baseline moves that much from run to run,
+        and over a few MB of sample a slope of noise would project gigabytes), else `through`."""
+        peaks = [float(y) for _, y in points]
+        if max(peaks) <= 0 or (max(peaks) - min(peaks)) / max(peaks) <= MEMORY_NOISE:
+            return Line(max(peaks, default=0.0), 0.0)
+        return Line.through(points)
 
     def at(self, x: float) -> float:
         return self.fixed + self.per_byte * x
@@ -244,7 +255,7 @@ def plan_source(name: str, root: str, sample_mb: float, cores: int, bandwidth_bp
     # A task holds input i, i + tasks, ...: about total / tasks bytes, and never less than one input.
     per_task = max(max(size for _, size in files), total / tasks)
     longest = cpu.at(per_task)
-    merges = {stage: round(project(lambda r, s=stage: r.merge_peak_bytes.get(s, 0)))
+    merges = {stage: round(Line.of_memory([(r.input_bytes, r.merge_peak_bytes.get(stage, 0)) for r in runs]).at(total))
               for stage in runs[-1].merge_peak_bytes}
     return SourcePlan(
         source=name, input_files=len(files), input_bytes=total, sample_bytes=runs[-1].input_bytes,
@@ -252,7 +263,7 @@ def plan_source(name: str, root: str, sample_mb: float, cores: int, bandwidth_bp
         wall_hours=(max(worker_seconds / cores, longest) + merge_seconds) / HOUR,
         longest_task_hours=longest / HOUR,
         # Each sample run is one task: its worker's peak as a function of the task's bytes.
-        peak_worker_bytes=round(Line.through([(r.input_bytes, float(r.worker_peak_bytes)) for r in runs]).at(per_task)),
+        peak_worker_bytes=round(Line.of_memory([(r.input_bytes, float(r.worker_peak_bytes)) for r in runs]).at(per_task)),
         peak_merge_bytes=max(merges.values(), default=0), merges=merges,
         output_bytes=round(project(lambda r: r.output_bytes)), temp_bytes=round(project(lambda r: r.temp_bytes)),
         download_hours=total * 8 / bandwidth_bps / HOUR)

@@ -38,6 +38,13 @@ def test_a_line_through_the_points_separates_the_fixed_cost() -> None:
     assert Line.through([(100, 9.0), (300, 8.0)]).at(600) == pytest.approx(16.0)  # noise (a falling cost)
 
 
+def test_peaks_within_the_noise_of_each_other_are_one_peak() -> None:
+    flat = Line.of_memory([(1000, 136e6), (2000, 139e6), (3000, 137e6)])  # an interpreter's baseline moving
+    assert flat.at(10**12) == 139e6
+    growing = Line.of_memory([(1000, 100e6), (2000, 150e6), (3000, 200e6)])  # 50 KB per byte: a real slope
+    assert growing.at(4000) == pytest.approx(250e6)
+
+
 def test_the_fit_runs_a_third_two_thirds_and_all_of_the_sample() -> None:
     sample = [(f"f{i}", 10) for i in range(9)]
     assert [len(s) for s in fit_subsets(sample)] == [3, 6, 9]
