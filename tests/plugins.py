@@ -4,6 +4,9 @@ PYTHONPATH). How tests register sources of their own through herd's real registr
 
 from __future__ import annotations
 
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 
@@ -19,3 +22,18 @@ def install_plugin(folder: Path, distribution: str, groups: dict[str, dict[str, 
         lines.extend(f"{name} = {target}" for name, target in entries.items())
     (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
     return folder
+
+
+def run_pipeline_with_sources(distribution: str, sources: dict[str, str]) -> None:
+    """`pipeline` (this process's argv) with `sources` (name -> "module:Class") installed as a
+    plugin beside the real ones, through the registry's entry points; the plugin's folder is
+    removed after."""
+    from pipeline.cli import main as pipeline_main
+
+    plugins = Path(tempfile.mkdtemp(prefix="herd-plugin-"))
+    try:
+        install_plugin(plugins, distribution, {"herd.sources": sources})
+        sys.path.append(str(plugins))
+        pipeline_main(sys.argv[1:])
+    finally:
+        shutil.rmtree(plugins, ignore_errors=True)

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +17,7 @@ from pipeline.engine.shards import read_corpus
 from pipeline.engine.stage import Stage
 from sources.jsonl import Jsonl
 from tests.hostile.helpers import assert_balanced
-from tests.plugins import install_plugin
+from tests.plugins import run_pipeline_with_sources
 
 # Poisoned inputs: two files of 600 good documents, ids `<file>:<record>`, but for these two.
 POISON = {("a.jsonl", 300): "this one STALLs the stage", ("b.jsonl", 450): "this one makes the stage CRASH"}
@@ -91,16 +88,8 @@ def assert_poison_dropped(run_folder: Path) -> dict:
 
 def main() -> None:
     """`pipeline` with the sources `fragile` and `linededup` installed as a plugin beside the real ones."""
-    from pipeline.cli import main as pipeline_main
-
-    plugins = Path(tempfile.mkdtemp(prefix="herd-plugin-"))
-    try:
-        install_plugin(plugins, "herd-test-fragile", {"herd.sources": {
-            cls.name: f"tests.hostile.fragile:{cls.__name__}" for cls in (FragileJsonl, LineDedupJsonl)}})
-        sys.path.append(str(plugins))
-        pipeline_main(sys.argv[1:])
-    finally:
-        shutil.rmtree(plugins, ignore_errors=True)
+    run_pipeline_with_sources("herd-test-fragile", {
+        cls.name: f"tests.hostile.fragile:{cls.__name__}" for cls in (FragileJsonl, LineDedupJsonl)})
 
 
 if __name__ == "__main__":

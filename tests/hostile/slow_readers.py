@@ -7,15 +7,12 @@ through the real `pipeline` CLI with the source registered as a plugin (see `mai
 
 from __future__ import annotations
 
-import shutil
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 from pipeline.engine.heartbeat import heartbeat
 from sources.jsonl import Jsonl
-from tests.plugins import install_plugin
+from tests.plugins import run_pipeline_with_sources
 
 PREPARE_S = 3.0
 BEAT_S = 0.05
@@ -39,16 +36,8 @@ class SlowStartJsonl(Jsonl):
 
 def main() -> None:
     """`pipeline` with the source `slowstart` installed as a plugin beside the real ones."""
-    from pipeline.cli import main as pipeline_main
-
-    plugins = Path(tempfile.mkdtemp(prefix="herd-plugin-"))
-    try:
-        install_plugin(plugins, "herd-test-slowstart", {"herd.sources": {
-            SlowStartJsonl.name: f"tests.hostile.slow_readers:{SlowStartJsonl.__name__}"}})
-        sys.path.append(str(plugins))
-        pipeline_main(sys.argv[1:])
-    finally:
-        shutil.rmtree(plugins, ignore_errors=True)
+    run_pipeline_with_sources("herd-test-slowstart", {
+        SlowStartJsonl.name: f"tests.hostile.slow_readers:{SlowStartJsonl.__name__}"})
 
 
 if __name__ == "__main__":
