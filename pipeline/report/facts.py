@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.common.errors import UserError
-from pipeline.engine.shards import BASE_NAMES, shard_entries, shard_problem, string_offsets, unreadable_shard
+from pipeline.engine.shards import BASE_NAMES, record_batches, string_offsets, verified_shard_paths
 
 # log10 of a document's UTF-8 bytes, quarter decades from 1 byte to 100 MB.
 LENGTH_BIN_EDGES = np.arange(0.0, 8.01, 0.25)
@@ -137,26 +137,16 @@ def read_source_facts(folder: Path, examples_per_reason: int = 3) -> SourceFacts
         documents_failed=len(stats.get("documents_failed") or []), files_total=int(files.get("total", 0)),
         files_failed=list(files.get("failed") or []), stages=stage_counts(stats), kept=Side(), dropped=None,
         dropped_bytes=Counter(), examples={})
-    for path, entry in shard_entries(folder):
-        _read_shard(facts, facts.kept, path, entry, examples_per_reason)
+    for path in verified_shard_paths(folder):  # every size and sha256 against manifest.json first
+        for batch in record_batches(path):
+            _read_batch(facts, facts.kept, batch, examples_per_reason)
     dropped = sorted((folder / "dropped").glob("shard-*.arrow")) if (folder / "dropped").is_dir() else []
     if dropped:
         facts.dropped = Side()
         for path in dropped:
-            _read_shard(facts, facts.dropped, path, {}, examples_per_reason)
+            for batch in record_batches(path):
+                _read_batch(facts, facts.dropped, batch, examples_per_reason)
     return facts
-
-
-def _read_shard(facts: SourceFacts, side: Side, path: Path, entry: dict, examples_per_reason: int) -> None:
-    problem = shard_problem(path, entry)
-    if problem is not None:
-        raise UserError(f"{problem}; `pipeline verify` lists every damaged shard")
-    try:
-        with pa.memory_map(str(path)) as source:
-            for batch in pa.ipc.open_stream(source):
-                _read_batch(facts, side, batch, examples_per_reason)
-    except (OSError, pa.ArrowException) as e:
-        raise unreadable_shard(path, e) from None
 
 
 def _read_batch(facts: SourceFacts, side: Side, batch: pa.RecordBatch, examples_per_reason: int) -> None:
