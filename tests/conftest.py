@@ -64,6 +64,10 @@ def _home_entries(home: Path) -> set[str]:
     entries = set()
     for name in os.listdir(home):
         entries.add(name)
+        # A checkout in the home folder (~/herd) is the working tree's, checked by git above: its
+        # ignored caches (.pytest_cache, .hypothesis) are no write to the home.
+        if (home / name).resolve() == REPO:
+            continue
         if (home / name).is_dir() and not (home / name).is_symlink():
             try:
                 entries.update(f"{name}/{child}" for child in os.listdir(home / name))
