@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
@@ -88,11 +89,19 @@ def _rss_pss_kib(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def run_tree(command: list[str], interval_s: float = 0.01, **popen: object) -> tuple[TreeUsage, subprocess.Popen]:
-    """Run `command` (Popen's keyword arguments pass through) and measure its tree."""
+def run_tree(command: list[str], interval_s: float = 0.01, **popen: object) -> tuple[TreeUsage, subprocess.CompletedProcess]:
+    """Run `command` (Popen's keyword arguments pass through) and measure its tree; what it
+    wrote to its pipes comes back in the CompletedProcess. The pipes are read on threads while
+    the tree is sampled: a command writing more than a pipe holds (64 KiB of warnings) would
+    otherwise block for ever on a full pipe that nobody reads until it ends."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, **popen)  # type: ignore[call-overload]
+    captured: dict[str, object] = {}
+    readers = [threading.Thread(target=lambda name=name, pipe=pipe: captured.__setitem__(name, pipe.read()), daemon=True)
+               for name, pipe in (("stdout", process.stdout), ("stderr", process.stderr)) if pipe is not None]
+    for reader in readers:
+        reader.start()
     rss = pss = hwm = 0
     while process.poll() is None:
         tree = _tree(process.pid)
@@ -103,8 +112,11 @@ def run_tree(command: list[str], interval_s: float = 0.01, **popen: object) -> t
         time.sleep(interval_s)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for reader in readers:
+        reader.join()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return TreeUsage(process.returncode, cpu, wall, rss / 1024, pss / 1024, hwm / 1024), process
+    done = subprocess.CompletedProcess(command, process.returncode, captured.get("stdout"), captured.get("stderr"))
+    return TreeUsage(process.returncode, cpu, wall, rss / 1024, pss / 1024, hwm / 1024), done
 
 
 def tree_peak_mb(process: subprocess.Popen, interval_s: float = 0.005) -> float:

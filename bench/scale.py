@@ -67,8 +67,8 @@ def run_child(name: str, inputs: Path, output: Path, models: Path | None) -> dic
     """One run in a fresh interpreter, measured with every process it forks; a fresh output."""
     shutil.rmtree(output, ignore_errors=True)
     cmd = [sys.executable, __file__, "--measure", name, str(inputs), str(output), str(models or "")]
-    usage, process = run_tree(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    out, err = process.communicate()
+    usage, done = run_tree(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    out, err = done.stdout, done.stderr
     if usage.returncode != 0:
         lines = (err or out).strip().splitlines()
         return lines[-1] if lines else f"exit status {usage.returncode}"
@@ -217,7 +217,8 @@ def main() -> None:
     if plans:
         print_plan_table(results, plans)
     if a.json:
-        Path(a.json).write_text(json.dumps(results, indent=1))
+        Path(a.json).write_text(json.dumps({"measured": results, "plans": [
+            {"source": n, "size": label, **plan} for (n, label), plan in (plans or {}).items()]}, indent=1))
     copies = ", ".join(f"{n} {a.base or BASE_COPIES[n]}" for n in a.sources)
     print(f"\nsizes {', '.join(f'{f}x' for f in a.factors)} of sample copies per unit ({copies}); CPU seconds "
           f"of the run's process tree (one worker); peaks = the largest sums of RSS and of PSS over the tree, "

@@ -27,6 +27,7 @@ measured cost over the measured bytes (fixed cost included, so an over-estimate)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -110,6 +111,7 @@ class SourcePlan:
     output_bytes: int = 0
     temp_bytes: int = 0
     download_hours: float = 0.0
+    samples: list[dict] = field(default_factory=list)  # the sample runs the projection is fitted through
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -266,7 +268,8 @@ def plan_source(name: str, root: str, sample_mb: float, cores: int, bandwidth_bp
         peak_worker_bytes=round(Line.of_memory([(r.input_bytes, float(r.worker_peak_bytes)) for r in runs]).at(per_task)),
         peak_merge_bytes=max(merges.values(), default=0), merges=merges,
         output_bytes=round(project(lambda r: r.output_bytes)), temp_bytes=round(project(lambda r: r.temp_bytes)),
-        download_hours=total * 8 / bandwidth_bps / HOUR)
+        download_hours=total * 8 / bandwidth_bps / HOUR,
+        samples=[dataclasses.asdict(r) for r in runs])
 
 
 def format_plans(plans: list[SourcePlan], cores: int) -> str:

@@ -43,11 +43,19 @@ print(json.dumps(children))
 
 
 def test_forked_children_count_in_cpu_and_peak_memory() -> None:
-    usage, process = run_tree([sys.executable, "-c", FORKING], stdout=subprocess.PIPE, text=True)
-    children_cpu = json.loads(process.communicate()[0])
+    usage, done = run_tree([sys.executable, "-c", FORKING], stdout=subprocess.PIPE, text=True)
+    children_cpu = json.loads(done.stdout)
     assert usage.returncode == 0
     # Both children's CPU is in the tree's, which a parent-only reading (it only waited) would miss.
     assert usage.cpu_s >= sum(children_cpu) >= 0.6
     # Both children's pages were resident at once: each counts, shared or not.
     assert usage.peak_pss_mb >= 2 * CHILD_MB and usage.peak_rss_mb >= 2 * CHILD_MB
     assert usage.peak_hwm_mb >= usage.peak_rss_mb * 0.99
+
+
+def test_a_command_writing_more_than_a_pipe_holds_is_not_blocked() -> None:
+    """A run's warnings can fill a pipe (64 KiB): the tree is measured while its pipes are read."""
+    chatty = "import sys; [print('warning: line', i, file=sys.stderr) for i in range(40000)]; print('done')"
+    usage, done = run_tree([sys.executable, "-c", chatty], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert usage.returncode == 0 and done.stdout == "done\n"
+    assert done.stderr.count("\n") == 40000
