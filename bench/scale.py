@@ -97,7 +97,7 @@ def run_plan(name: str, inputs: Path, sample_bytes: int, models: Path | None) ->
 def scale_source(bench, name: str, factors: list[int], base: int, real: bool, rounds: int,
                  plans: dict[tuple[str, str], dict] | None = None) -> list[tuple[str, list[dict] | str, int]]:
     """(size label, one measurement a round or why not, input bytes) for each size."""
-    from pipeline.commands.plan import folder_bytes
+    from pipeline.common.files import tree_bytes
     from pipeline.engine.registry import source_class
 
     rows = []
@@ -129,7 +129,7 @@ def scale_source(bench, name: str, factors: list[int], base: int, real: bool, ro
             for label, (inputs, _) in sizes.items():
                 if label.endswith("x") and label != first:
                     # The sample is the 1x input's size on disk, the unit `pipeline plan` counts in.
-                    plans[(name, label)] = run_plan(name, inputs, folder_bytes(sizes[first][0]), models)
+                    plans[(name, label)] = run_plan(name, inputs, tree_bytes(sizes[first][0]), models)
     return rows
 
 

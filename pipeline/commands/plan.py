@@ -8,10 +8,10 @@ part: interpreter start, model loading, stage set-up; three points instead of tw
 effect of one noisy run) and evaluated at the whole input:
 
 - core-hours: user + system CPU of the run's process tree (os.wait4 of the child);
-- peak memory per worker: the worker's peak resident size (timings.json), fitted against the
-  bytes of its task and evaluated at the bytes a task of the real run holds (the whole input
-  over --tasks, at least the largest input): per-task state such as line-dedup hashes grows with
-  them;
+- peak memory per worker: the worker's peak resident size (timings.json) against the bytes of
+  its task (`WorkerMemory`: the collectors' in-memory state, such as line-dedup keys, in step
+  with them, the rest ever slower), evaluated at the bytes a task of the real run holds (the
+  whole input over --tasks, at least the largest input);
 - peak memory of each global merge (line dedup, exact and near dedup, perplexity percentiles),
   which the engine measures in the driver (timings.json `merges`): fitted and projected;
 - output bytes (the shards) and temporary bytes (the run folder's peak size beyond the
@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.common.errors import UserError
+from pipeline.common.files import tree_bytes
 from pipeline.common.units import human_bytes
 from pipeline.corpus.mixture import LLAMA1
 from pipeline.engine.registry import source_class
@@ -57,6 +58,7 @@ class SampleRun:
     worker_peak_bytes: int
     merge_peak_bytes: dict[str, int]  # global stage -> the driver's peak during its merge
     merge_cpu_seconds: float
+    state_bytes: int  # the in-memory collectors' partials (one task: the run's)
     output_bytes: int
     temp_bytes: int
 
@@ -94,6 +96,41 @@ class Line:
 
     def at(self, x: float) -> float:
         return self.fixed + self.per_byte * x
+
+
+@dataclass(frozen=True)
+class WorkerMemory:
+    """A worker's peak against the bytes x of its task: base + growth x sqrt(x) + state x x.
+
+    Two parts grow differently. What collectors hold until the task's last document (line-dedup
+    keys, first ids, near-dedup signatures: about the size of the partial they write, which the
+    engine records) grows in step with the task: `state` bytes per input byte, from the largest
+    sample run. The rest (buffers, caches, the allocator keeping what it freed for reuse) grows
+    ever slower: measured on every source at 1x, 4x and 16x of bench/scale.py, a line through
+    three small sample runs overstates it 1.4 to 7 times at 16x, a square root fits it within
+    a tenth or two. `growth` is the least-squares slope of the rest against sqrt(x), never negative.
+    """
+
+    base: float
+    growth: float
+    state: float
+
+    @staticmethod
+    def through(runs: list[tuple[int, float, float]]) -> WorkerMemory:
+        """From (task bytes, worker peak, in-memory state bytes) of each sample run."""
+        largest = max(runs)
+        state = largest[2] / largest[0] if largest[0] else 0.0
+        points = [(x ** 0.5, peak - state * x) for x, peak, _ in runs]
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        if len(set(xs)) > 1:
+            mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+            slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x in xs)
+            if slope > 0:
+                return WorkerMemory(mean_y - slope * mean_x, slope, state)
+        return WorkerMemory(max(ys), 0.0, state)
+
+    def at(self, x: float) -> float:
+        return self.base + self.growth * x ** 0.5 + self.state * x
 
 
 @dataclass
@@ -154,19 +191,8 @@ def input_files(name: str, root: str) -> list[tuple[str, int]]:
     for path in paths:
         if "://" in path:
             raise UserError(f"{path}: `pipeline plan` samples local inputs only; copy a few files here first")
-        found.append((path, folder_bytes(Path(path)) if os.path.isdir(path) else os.path.getsize(path)))
+        found.append((path, tree_bytes(Path(path)) if os.path.isdir(path) else os.path.getsize(path)))
     return found
-
-
-def folder_bytes(folder: Path) -> int:
-    total = 0
-    for directory, _, names in os.walk(folder):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(directory, name)).st_size
-            except OSError:  # removed while walking: the run is moving parts
-                pass
-    return total
 
 
 def link_or_copy(source: str, target: str | Path) -> None:
@@ -194,7 +220,7 @@ def run_sample(name: str, root: str, files: list[tuple[str, int]], work: Path, c
 
     def poll_disk() -> None:
         while not stop.wait(0.2):
-            peak_disk[0] = max(peak_disk[0], folder_bytes(corpus))
+            peak_disk[0] = max(peak_disk[0], tree_bytes(corpus))
 
     with open(work / "run.log", "w+") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -212,13 +238,14 @@ def run_sample(name: str, root: str, files: list[tuple[str, int]], work: Path, c
     timings = json.loads((output / "timings.json").read_text())
     manifest = json.loads((output / "manifest.json").read_text())
     merges = timings.get("merges", [])
-    final = folder_bytes(corpus)
+    final = tree_bytes(corpus)
     return SampleRun(
         input_bytes=sum(size for _, size in files),
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         worker_peak_bytes=int(timings.get("worker_peak_rss_bytes", 0)),
         merge_peak_bytes={m["stage"]: int(m["peak_rss_bytes"]) for m in merges},
         merge_cpu_seconds=sum(float(m["cpu_seconds"]) for m in merges),
+        state_bytes=sum(int(m.get("largest_partial_bytes", 0)) for m in merges if m.get("state_in_memory", True)),
         output_bytes=int(manifest["bytes"]) + sum(os.path.getsize(output / f) for f in manifest.get("dropped_shards", [])),
         temp_bytes=max(0, max(peak_disk[0], final) - int(manifest["bytes"])),
     )
@@ -265,7 +292,8 @@ def plan_source(name: str, root: str, sample_mb: float, cores: int, bandwidth_bp
         wall_hours=(max(worker_seconds / cores, longest) + merge_seconds) / HOUR,
         longest_task_hours=longest / HOUR,
         # Each sample run is one task: its worker's peak as a function of the task's bytes.
-        peak_worker_bytes=round(Line.of_memory([(r.input_bytes, float(r.worker_peak_bytes)) for r in runs]).at(per_task)),
+        peak_worker_bytes=round(WorkerMemory.through(
+            [(r.input_bytes, float(r.worker_peak_bytes), float(r.state_bytes)) for r in runs]).at(per_task)),
         peak_merge_bytes=max(merges.values(), default=0), merges=merges,
         output_bytes=round(project(lambda r: r.output_bytes)), temp_bytes=round(project(lambda r: r.temp_bytes)),
         download_hours=total * 8 / bandwidth_bps / HOUR,

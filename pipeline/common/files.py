@@ -87,3 +87,17 @@ def overlapping(a: Path, b: Path) -> bool:
     input, or a --restart would delete the input."""
     a, b = a.resolve(), b.resolve()
     return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+
+
+def tree_bytes(path: Path) -> int:
+    """The bytes of a file, or of every file under a folder (0 when there is none)."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for directory, _, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except OSError:  # removed while walking: a run is moving parts
+                pass
+    return total

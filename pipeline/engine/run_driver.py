@@ -24,7 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import read_json, with_path, write_json_atomic
+from pipeline.common.files import read_json, tree_bytes, with_path, write_json_atomic
 from pipeline.engine.run_folder import WORK, RunFolder
 from pipeline.engine.run_record import COMPLETE, WRITTEN, moves, reconcile
 from pipeline.engine.runner import Progress, RunSpec, TaskResult
@@ -165,7 +165,11 @@ def _merge_artefact(spec: RunSpec, pass_index: int) -> None:
         raise with_path(e, artefact) from e  # the stage's own writes name no file
     # What the merge cost, kept with its marker (a resumed run does not merge again): timings.json
     # lists it, and `pipeline plan` projects it.
-    write_json_atomic(done, {"stage": collector.name, **phase.to_json()})
+    # The largest task's partial: what a collector holding its state in memory held at its
+    # task's end, the part of a worker's peak that grows in step with its task.
+    largest_partial = max((tree_bytes(p) for p in partials), default=0)
+    write_json_atomic(done, {"stage": collector.name, **phase.to_json(), "largest_partial_bytes": largest_partial,
+                             "state_in_memory": collector.state_in_memory})
 
 
 def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float, failures: list[Failure]) -> RunReport:

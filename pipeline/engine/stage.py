@@ -64,7 +64,14 @@ class GlobalStage(Stage):
     partials into one artefact. In the second pass `load` reads the artefact once per
     worker, and `process` decides per document as any stage does. Cross-shard line dedup,
     exact file dedup and perplexity percentiles are global stages.
+
+    `state_in_memory`: whether `collect` holds about what it writes as its partial in memory
+    until the task's last document (hashes, first ids, signatures), so that a worker's memory
+    grows with its task's size; the engine records each merge's largest partial and `pipeline
+    plan` projects it. False for a collector that writes as it goes (a database on disk).
     """
+
+    state_in_memory: bool = True
 
     def collect(self, docs: Iterable[Document], partial: Path) -> None:
         raise NotImplementedError

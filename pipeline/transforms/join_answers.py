@@ -50,6 +50,7 @@ SCHEMA = (
 
 class JoinAnswers(GlobalStage):
     name = "join_answers"
+    state_in_memory = False  # answers go to SQLite on disk as they come
 
     def __init__(self, separator: str) -> None:
         self.separator = separator  # written before each answer's text

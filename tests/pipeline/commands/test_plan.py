@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.commands.plan import Line, draw_sample, fit_subsets, parse_bandwidth
+from pipeline.commands.plan import Line, WorkerMemory, draw_sample, fit_subsets, parse_bandwidth
 from tests.conftest import script, subprocess_env
 
 KEYS = {"input_bytes", "core_hours", "wall_hours", "peak_worker_bytes", "peak_merge_bytes", "output_bytes",
@@ -43,6 +43,19 @@ def test_peaks_within_the_noise_of_each_other_are_one_peak() -> None:
     assert flat.at(10**12) == 139e6
     growing = Line.of_memory([(1000, 100e6), (2000, 150e6), (3000, 200e6)])  # 50 KB per byte: a real slope
     assert growing.at(4000) == pytest.approx(250e6)
+
+
+def test_a_workers_peak_grows_ever_slower_beside_its_state_in_step_with_the_task() -> None:
+    # 100 MB + 0.01 x sqrt(bytes), no collector state: read back at 16 times the sample.
+    slowing = WorkerMemory.through([(x, 100e6 + 0.01e6 * x ** 0.5, 0.0) for x in (1e6, 2e6, 3e6)])
+    assert slowing.at(48e6) == pytest.approx(100e6 + 0.01e6 * 48e6 ** 0.5)
+    # A collector holding 1 byte per 10 input bytes: at a terabyte task, at least 100 GB.
+    stateful = WorkerMemory.through([(x, 100e6 + x / 10, x / 10) for x in (1e6, 2e6, 3e6)])
+    assert stateful.state == pytest.approx(0.1)
+    assert stateful.at(1e12) == pytest.approx(100e6 + 1e11)
+    # Noise (a falling peak): flat at the largest.
+    assert WorkerMemory.through([(1e6, 120e6, 0.0), (2e6, 118e6, 0.0), (3e6, 119e6, 0.0)]).at(1e12) == 120e6
+    assert WorkerMemory.through([(1e6, 120e6, 0.0)]).at(1e12) == 120e6  # one run: no growth seen
 
 
 def test_the_fit_runs_a_third_two_thirds_and_all_of_the_sample() -> None:

@@ -38,3 +38,9 @@ def test_timings_list_each_merge_with_its_peak(tmp_path: Path) -> None:
     merge = timings["merges"][0]
     assert 10 * MB < merge["peak_rss_bytes"] < 4096 * MB  # an interpreter with pyarrow loaded, no more
     assert timings["worker_peak_rss_bytes"] > 10 * MB
+    # The collector's partial (a hash and an id per distinct document, held in memory until the
+    # task ends): recorded for `pipeline plan`'s projection of a worker's peak.
+    stats = json.loads((tmp_path / "data" / "corpus" / "github" / "stats.json").read_text())
+    collected = next(s["in"] for s in stats["stages"] if s["name"] == "exact_dedup")
+    assert merge["state_in_memory"] is True
+    assert 8 * collected <= merge["largest_partial_bytes"] < 1000 * collected
