@@ -34,13 +34,15 @@ def format_stats(stats: dict) -> str:
 
 def drop_warnings(stats: dict) -> list[str]:
     """One line for each stage that dropped more than half of the source's documents for one
-    reason: a run that strips every book to nothing must not end quietly with exit 0."""
+    reason: a run that strips every book to nothing must not end quietly with exit 0. Reasons a
+    stage lists as `merged_reasons` (an answer's text joined into its question's document) lose
+    nothing and are not warned of."""
     total = stats["documents_read"]
     return [
         f"warning: {stats['source']}: {st['name']} dropped {n:,} of {total:,} documents as {reason}"
         for st in stats["stages"]
         for reason, n in sorted(st["dropped"].items())
-        if 2 * n > total
+        if 2 * n > total and reason not in st.get("merged_reasons", ())
     ]
 
 

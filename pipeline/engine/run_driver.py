@@ -227,6 +227,9 @@ def merge_stats(spec: RunSpec, results: Iterable[TaskResult]) -> dict:
         files_failed.extend(result.files_failed)
         documents_failed.extend(result.documents_failed)
     stages = [s.to_json() for s in merged.values()]
+    for entry, stage in zip(stages[1:], spec.stages):
+        if stage.merged_reasons:  # `pipeline stats` and the run's report do not warn of these
+            entry["merged_reasons"] = sorted(stage.merged_reasons)
     kept = stages[-1]["out"]
     return {
         "source": spec.source.name,

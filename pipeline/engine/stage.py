@@ -28,6 +28,9 @@ class Stage:
     """
 
     name: str = "stage"
+    # Drop reasons under which a document's text lives on in a kept document (an answer joined
+    # into its question's): counted as drops like any other, but no loss to warn about.
+    merged_reasons: frozenset[str] = frozenset()
 
     def fields(self) -> list[pa.Field]:
         """Metadata columns this stage adds to documents (typed, written to shards)."""

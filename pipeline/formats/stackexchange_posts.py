@@ -29,7 +29,6 @@ takes a long stretch of rows that make no document for a stalled one.
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import lzma
 import re
@@ -166,6 +165,7 @@ def open_posts_xml(path: str, tmp: Path, max_ratio: int) -> Iterator[IO[bytes]]:
                     archive.extract(path=tmp / "extracted", targets=names, factory=unpacked)
                 finally:
                     unpacked.close()
+                    _release_decoders(archive)
     except UnicodeDecodeError as e:
         # 7z stores names as UTF-16: a lone surrogate in one makes py7zr refuse the whole header.
         raise InputError(path, f"a member's name is not valid UTF-16 ({e})") from None
@@ -173,17 +173,22 @@ def open_posts_xml(path: str, tmp: Path, max_ratio: int) -> Iterator[IO[bytes]]:
         if isinstance(e, (FileNotFoundError, PermissionError)):
             raise InputError(path, f"cannot open ({e.strerror})") from None
         raise InputError(path, f"truncated or corrupt 7z archive ({type(e).__name__}: {e})") from None
-    finally:
-        # py7zr's archive objects hold each folder's LZMA decoder, with its dictionary (16 MiB
-        # and more), in reference cycles: the cyclic collector, which the document loop runs
-        # rarely, would free them many archives later, and a task of 300 sites grew by a
-        # dictionary per archive. One collection per archive frees them now.
-        gc.collect()
     extracted = tmp / "extracted" / "Posts.xml"
     if not extracted.is_file():
         raise InputError(path, "truncated or corrupt 7z archive (Posts.xml could not be extracted)")
     with open(extracted, "rb") as stream:
         yield stream
+
+
+def _release_decoders(archive: py7zr.SevenZipFile) -> None:
+    """Drop the LZMA decoders py7zr keeps on the archive's folders. They sit in reference cycles
+    with the archive's file entries, each with its dictionary (16 MiB and more): the cyclic
+    collector, which the document loop runs rarely (and a full collection per archive costs
+    more than a small site's whole reading), would free them many archives later, so a task of
+    300 sites grew by a dictionary per archive. Breaking the link frees each one now."""
+    streams = getattr(getattr(archive, "header", None), "main_streams", None)
+    for folder in getattr(getattr(streams, "unpackinfo", None), "folders", None) or []:
+        folder.decompressor = None
 
 
 class _UnpackedPosts(py7zr.io.WriterFactory):

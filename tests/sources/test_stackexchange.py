@@ -114,7 +114,7 @@ def test_orphans_other_post_types_and_malformed_rows_are_counted(tmp_path: Path)
     assert report.stats["stages"][0] == {"name": "read", "in": 6, "out": 3, "dropped": {
         "other_post_type": 1, "malformed_row": 2}}
     assert report.stats["stages"][1] == {"name": "join_answers", "in": 3, "out": 1, "dropped": {
-        "answer_without_question": 1, "joined_to_question": 1}}
+        "answer_without_question": 1, "joined_to_question": 1}, "merged_reasons": ["joined_to_question"]}
 
 
 def test_entity_bomb_malformed_xml_truncated_archive_and_non_utf8_fail_alone(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -21,6 +22,29 @@ def test_warns_only_past_half_for_one_reason() -> None:
     assert drop_warnings(stats) == ["warning: books: strip_gutenberg dropped 7 of 12 documents as empty_after_stripping"]
     stats["stages"][1]["dropped"] = {"empty_after_stripping": 6}
     assert drop_warnings(stats) == []
+
+
+def test_answers_joined_into_their_questions_are_no_loss_to_warn_of(tmp_path: Path) -> None:
+    """Most rows of a Stack Exchange dump are answers, each dropped as a record of its own once
+    its text is in its question's document: the run says nothing of it, and still warns of a
+    real loss past half."""
+    env = subprocess_env()
+    run = lambda *args: subprocess.run([script("pipeline"), *args], cwd=tmp_path, env=env,  # noqa: E731
+                                       capture_output=True, text=True, timeout=300)
+    assert run("sample", "--sources", "stackexchange").returncode == 0
+    done = run("run", "stackexchange", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    stats = json.loads((tmp_path / "data" / "corpus" / "stackexchange" / "stats.json").read_text())
+    join = next(st for st in stats["stages"] if st["name"] == "join_answers")
+    assert 2 * join["dropped"]["joined_to_question"] > stats["documents_read"]  # the case in question
+    assert join["merged_reasons"] == ["joined_to_question"]
+    warned = lambda out: [line for line in out.splitlines() if "warning" in line and "joined_to_question" in line]  # noqa: E731
+    assert warned(done.stdout + done.stderr) == [] and "joined_to_question: " in done.stdout  # counted, not warned of
+    shown = run("stats", "stackexchange")
+    assert warned(shown.stdout + shown.stderr) == [] and "joined_to_question: " in shown.stdout
+    join["dropped"]["answer_without_question"] = stats["documents_read"]  # a loss still warns
+    assert drop_warnings(stats) == [f"warning: stackexchange: join_answers dropped {stats['documents_read']:,} of "
+                                    f"{stats['documents_read']:,} documents as answer_without_question"]
 
 
 @pytest.mark.slow
