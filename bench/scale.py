@@ -88,7 +88,7 @@ def run_plan(name: str, inputs: Path, sample_bytes: int, models: Path | None) ->
         config = ["--config", str(config_file)]
     done = subprocess.run([sys.executable, "-c", "import sys; from pipeline.cli import main; main(sys.argv[1:])",
                            "plan", name, "--input", str(inputs), "--sample-mb", str(sample_bytes / 1e6),
-                           "--cores", "1", "--tasks", "1", "--json", *config], capture_output=True, text=True, cwd=ROOT)
+                           "--cores", "1", "--tasks", "1", "--repeats", "3", "--json", *config], capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"pipeline plan {name}: {done.stderr.strip().splitlines()[-1:]}")
     return json.loads(done.stdout)[name]

@@ -101,3 +101,9 @@ def test_the_projected_output_matches_the_whole_run(tmp_path: Path) -> None:
                     "--no-progress"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300)
     measured = json.loads((tmp_path / "c" / "jsonl" / "manifest.json").read_text())["bytes"]
     assert plan["output_bytes"] == pytest.approx(measured, rel=0.25)
+
+
+def test_repeats_must_be_positive(tmp_path: Path) -> None:
+    done = subprocess.run([script("pipeline"), "plan", "jsonl", "--input", str(tmp_path), "--repeats", "0"],
+                          cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--repeats must be positive" in done.stderr
