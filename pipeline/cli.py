@@ -37,3 +37,7 @@ COMMANDS = [
 
 def main(argv: Sequence[str] | None = None) -> None:
     run_cli("pipeline", DESCRIPTION, COMMANDS, argv, "rerun the same command to resume")
+
+
+if __name__ == "__main__":  # `python -m pipeline.cli ...`, as the `pipeline` command
+    main()

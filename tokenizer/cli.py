@@ -26,3 +26,7 @@ COMMANDS = [
 
 def main(argv: Sequence[str] | None = None) -> None:
     run_cli("tokenizer", DESCRIPTION, COMMANDS, argv, "rerun the same command to resume")
+
+
+if __name__ == "__main__":  # `python -m tokenizer.cli ...`, as the `tokenizer` command
+    main()

@@ -216,3 +216,7 @@ def lock_run_folder(held: contextlib.ExitStack, run_dir: Path) -> str | None:
     except OSError as e:  # an unwritable run folder: under torchrun the other ranks must end too
         return os_error_line(e)
     return None
+
+
+if __name__ == "__main__":  # `python -m train.cli ...`, as the `train` command
+    main()

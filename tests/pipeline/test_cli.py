@@ -110,3 +110,18 @@ def test_run_all_runs_every_source_and_reports_the_ones_that_failed(tmp_path: Pa
     errors = result.stderr.strip().splitlines()
     assert errors[0].startswith("pipeline: error: github: ")
     assert errors[-1] == "pipeline: error: 1 of 2 sources failed: github (errors above)"
+
+
+@pytest.mark.parametrize("package", ["pipeline", "tokenizer", "train"])
+def test_python_dash_m_runs_each_command_as_its_script_does(package: str, tmp_path: Path) -> None:
+    """`python -m pipeline.cli --help` prints the same help as `pipeline --help` (it printed
+    nothing: the module had no entry point)."""
+    import sys
+
+    env = subprocess_env()
+    as_module = subprocess.run([sys.executable, "-m", f"{package}.cli", "--help"], cwd=Path(__file__).parents[2],
+                               env=env, capture_output=True, text=True, timeout=120)
+    as_script = subprocess.run([script(package), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                               timeout=120)
+    assert as_module.returncode == 0 == as_script.returncode
+    assert as_module.stdout.split("\n", 1)[1] == as_script.stdout.split("\n", 1)[1] != ""  # after the usage line's program name
