@@ -6,16 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.common.cli import add_renamed
+from pipeline.common.cli import add_corpus_and_source
 from pipeline.common.errors import UserError
 
 DESCRIPTION = "Print what each stage kept and dropped, and why, for finished runs of `pipeline run`."
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", nargs="?", help="one source (default: every source found under --corpus)")
-    corpus = p.add_argument("--corpus", default="data/corpus", metavar="DIR", help="corpus root (default %(default)s)")
-    add_renamed(p, corpus, "--output")
+    add_corpus_and_source(p)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.common.cli import add_renamed
+from pipeline.common.cli import add_corpus_and_source
 from pipeline.common.errors import UserError
 from pipeline.engine.shards import manifest_files, shard_problem
 
@@ -63,9 +63,7 @@ def verify_command(root: Path, source: str | None) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", nargs="?", help="one source (default: every source found under --corpus)")
-    corpus = p.add_argument("--corpus", default="data/corpus", metavar="DIR", help="corpus root (default %(default)s)")
-    add_renamed(p, corpus, "--output")
+    add_corpus_and_source(p)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -119,3 +119,11 @@ def add_renamed(parser: argparse.ArgumentParser, new: argparse.Action, *old: str
         parser.add_argument(spelling, dest=new.dest, action=RenamedFlag, new=new.option_strings[0],
                             type=new.type, nargs=new.nargs, choices=new.choices, metavar=new.metavar,
                             default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_corpus_and_source(parser: argparse.ArgumentParser) -> None:
+    """`[SOURCE] [--corpus DIR]` of the commands that read finished runs (stats, verify); the
+    old spelling --output still works."""
+    parser.add_argument("source", nargs="?", help="one source (default: every source found under --corpus)")
+    corpus = parser.add_argument("--corpus", default="data/corpus", metavar="DIR", help="corpus root (default %(default)s)")
+    add_renamed(parser, corpus, "--output")
