@@ -22,7 +22,8 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import chain, repeat
+from bisect import bisect_left
+from itertools import accumulate, chain, repeat
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -62,14 +63,21 @@ def load_array_conversion() -> None:
     pa.array([""], pa.string())
 
 
+# Characters of text a record batch holds at most (a batch of 1,024 web pages holds a few MB; of
+# books or papers, far more): the worker's buffer, and a reader's batch, stay near 16 MB whatever
+# the documents' size.
+BATCH_CHARS = 16 << 20
 _get_id, _get_text, _get_source = attrgetter("id"), attrgetter("text"), attrgetter("source")
 _get_meta = attrgetter("meta")
 
 class ShardWriter:
     """Writes documents into `prefix-NNNNN.arrow` files in `folder`, rolling at `max_bytes`.
 
-    Documents are buffered into record batches of `batch_rows` rows. `close()` returns the
-    paths written, in order. Metadata keys not in the schema are an error, not silently lost.
+    Documents are buffered into record batches of `batch_rows` rows, or fewer where their texts
+    reach `batch_chars` characters first (the document that reaches it ends the batch): a batch
+    of 1,024 books would hold half a gigabyte in the worker, twice over while it becomes Arrow
+    arrays, and every reader of the shard would load it whole. `close()` returns the paths
+    written, in order. Metadata keys not in the schema are an error, not silently lost.
     """
 
     def __init__(
@@ -79,12 +87,15 @@ class ShardWriter:
         prefix: str = "part",
         max_bytes: int = 256 << 20,
         batch_rows: int = 1024,
+        batch_chars: int = BATCH_CHARS,
     ) -> None:
         self.folder = Path(folder)
         self.schema = schema
         self.prefix = prefix
         self.max_bytes = max_bytes
         self.batch_rows = batch_rows
+        self.batch_chars = batch_chars
+        self._buffer_chars = 0  # characters of text in self._buffer
         self.meta_names = [f.name for f in schema][len(BASE_FIELDS):]
         self.meta_name_set = set(self.meta_names)
         self.paths: list[Path] = []
@@ -97,29 +108,39 @@ class ShardWriter:
 
     def write(self, doc: Document) -> None:
         self._buffer.append(doc)
-        if len(self._buffer) >= self.batch_rows:
+        self._buffer_chars += len(doc.text)
+        if len(self._buffer) >= self.batch_rows or self._buffer_chars >= self.batch_chars:
             self._flush_full()
 
     def write_many(self, docs: list[Document]) -> None:
         self._buffer.extend(docs)
-        if len(self._buffer) >= self.batch_rows:
+        self._buffer_chars += sum(map(len, map(_get_text, docs)))
+        if len(self._buffer) >= self.batch_rows or self._buffer_chars >= self.batch_chars:
             self._flush_full()
 
     def _flush_full(self) -> None:
-        # Record batches of exactly `batch_rows` rows, however the documents arrived: a task
+        # Every full batch in the buffer, cut where the documents themselves say (batch_rows
+        # rows, or the document whose text reaches batch_chars), however they arrived: a task
         # retried with smaller chunks (pipeline/engine/supervisor.py) writes the same bytes.
-        rows = self.batch_rows
         buffer, self._buffer = self._buffer, []
-        full = len(buffer) - len(buffer) % rows
-        for start in range(0, full, rows):
-            self._buffer = buffer[start : start + rows]
+        ends = list(accumulate(map(len, map(_get_text, buffer))))  # characters up to each document
+        start, before = 0, 0
+        while True:
+            by_chars = bisect_left(ends, before + self.batch_chars, start) + 1
+            end = min(start + self.batch_rows, by_chars)
+            if end > len(buffer):
+                break
+            self._buffer = buffer[start:end]
             self._flush()
-        self._buffer = buffer[full:]
+            start, before = end, ends[end - 1]
+        self._buffer = buffer[start:]
+        self._buffer_chars = ends[-1] - before if self._buffer else 0
 
     def _flush(self) -> None:
         if not self._buffer:
             return
         docs, self._buffer = self._buffer, []
+        self._buffer_chars = 0
         known = self.meta_name_set
         metas = list(map(_get_meta, docs))
         # At C speed; `any` first: a batch without metadata has no key to look up.

@@ -152,3 +152,65 @@ def test_id_hashes_depend_on_the_string_only() -> None:
     assert np.array_equal(id_hashes(sliced), whole)
     assert np.array_equal(id_hashes(pa.array(list(reversed(words)))), whole[::-1])
     assert id_hashes(pa.array(["ab"]))[0] != id_hashes(pa.array(["ba"]))[0]  # positions are weighed
+
+
+def test_batches_of_long_documents_end_at_a_character_bound_whatever_the_chunks(tmp_path: Path) -> None:
+    """1,024 books would be half a gigabyte in one record batch: a batch also ends at the document
+    whose text reaches `batch_chars`, cut by the documents alone, so a task written in other
+    chunks (a retried one) writes the same bytes."""
+    docs = [Document(str(i), "b" * (1000 + i % 7), "t") for i in range(103)]
+
+    def written(folder: Path, chunks: list[int]) -> tuple[bytes, list[int]]:
+        writer = ShardWriter(folder, build_schema([]), "shard", batch_rows=10, batch_chars=3500)
+        start = 0
+        for size in chunks:
+            writer.write_many(docs[start:start + size])
+            start += size
+        for doc in docs[start:]:
+            writer.write(doc)
+        [path] = writer.close()
+        with pa.memory_map(str(path)) as source:
+            rows = [batch.num_rows for batch in pa.ipc.open_stream(source)]
+        return path.read_bytes(), rows
+
+    one_by_one, rows = written(tmp_path / "a", [])
+    assert rows == [4] * 25 + [3]  # the 4th document of each batch passes 3,500 characters
+    assert written(tmp_path / "b", [103])[0] == one_by_one
+    assert written(tmp_path / "c", [1, 50, 7, 30])[0] == one_by_one
+    short = [Document(str(i), "s" * 10, "t") for i in range(25)]  # the row bound as before
+    writer = ShardWriter(tmp_path / "d", build_schema([]), "shard", batch_rows=10, batch_chars=3500)
+    writer.write_many(short)
+    [path] = writer.close()
+    with pa.memory_map(str(path)) as source:
+        assert [batch.num_rows for batch in pa.ipc.open_stream(source)] == [10, 10, 5]
+
+
+BOOKS_WRITER = """
+import resource, sys, tempfile
+from pathlib import Path
+from pipeline.engine.document import Document
+from pipeline.engine.shards import ShardWriter, build_schema, load_array_conversion
+load_array_conversion()  # what a worker has loaded before its first document (pandas, if installed)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+line = "a line of a book's prose. " * 16000  # 400 KB
+with tempfile.TemporaryDirectory() as folder:
+    writer = ShardWriter(Path(folder), build_schema([]), "part")
+    for start in range(0, 640, 32):  # the engine's chunks; each book a string of its own
+        writer.write_many([Document(str(i), line + str(i), "books") for i in range(start, start + 32)])
+    writer.close()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_a_task_of_books_holds_a_bounded_batch_not_1024_books(tmp_path: Path) -> None:
+    """640 books of 400 KB (256 MB of text): the writer held them all until 1,024 rows made a batch,
+    and their Arrow copy beside them (920 MB more resident, 140 MB with the bound); with the character bound a batch
+    is about 16 MB."""
+    import subprocess
+    import sys
+
+    from tests.conftest import subprocess_env
+
+    done = subprocess.run([sys.executable, "-c", BOOKS_WRITER], env=subprocess_env(), capture_output=True,
+                          text=True, timeout=300, cwd=Path(__file__).parents[3], check=True)
+    assert int(done.stdout) < 200  # MB of growth: a few batches in flight, not the task's books
