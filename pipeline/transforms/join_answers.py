@@ -57,6 +57,7 @@ class JoinAnswers(GlobalStage):
         self.separator = separator  # written before each answer's text
         self.database: Path | None = None
         self._db: sqlite3.Connection | None = None  # opened in the worker, on its first document
+        self._site_posts: dict[str, int] = {}  # site -> its post count, asked once per worker
 
     def fields(self) -> list[pa.Field]:
         return [pa.field("answer_score", pa.int64())]
@@ -118,7 +119,7 @@ class JoinAnswers(GlobalStage):
 
     def load(self, artefact: Path) -> None:
         self.database = artefact / DATABASE
-        self._site_posts: dict[str, int] = {}
+        self._site_posts = {}
 
     def process(self, doc: Document) -> Result:
         db = self._connection()
