@@ -8,7 +8,8 @@ then fitted as `fixed + per_byte x input bytes` through the points by least squa
 part: interpreter start, model loading, stage set-up; three points instead of two halve the
 effect of one noisy run) and evaluated at the whole input:
 
-- core-hours: user + system CPU of the run's process tree (os.wait4 of the child);
+- core-hours: user + system CPU of the run's process tree (os.wait4 of the child): the tasks'
+  own CPU (timings.json `task_cpu_seconds`) per input byte, plus the rest of a run (`cpu_line`);
 - peak memory per worker: the worker's peak resident size (timings.json) against the bytes of
   its task (`WorkerMemory`: the collectors' in-memory state, such as line-dedup keys, in step
   with them, the rest ever slower), evaluated at the bytes a task of the real run holds (the
@@ -34,6 +35,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +61,7 @@ class SampleRun:
     worker_peak_bytes: int
     merge_peak_bytes: dict[str, int]  # global stage -> the driver's peak during its merge
     merge_cpu_seconds: float
+    task_cpu_seconds: float  # the tasks' own CPU (timings.json), 0 from an engine that did not say
     state_bytes: int  # the in-memory collectors' partials (one task: the run's)
     output_bytes: int
     temp_bytes: int
@@ -246,10 +249,26 @@ def run_sample(name: str, root: str, files: list[tuple[str, int]], work: Path, c
         worker_peak_bytes=int(timings.get("worker_peak_rss_bytes", 0)),
         merge_peak_bytes={m["stage"]: int(m["peak_rss_bytes"]) for m in merges},
         merge_cpu_seconds=sum(float(m["cpu_seconds"]) for m in merges),
+        task_cpu_seconds=float(timings.get("task_cpu_seconds", 0.0)),
         state_bytes=sum(int(m.get("largest_partial_bytes", 0)) for m in merges if m.get("state_in_memory", True)),
         output_bytes=int(manifest["bytes"]) + sum(os.path.getsize(output / f) for f in manifest.get("dropped_shards", [])),
         temp_bytes=max(0, max(peak_disk[0], final) - int(manifest["bytes"])),
     )
+
+
+def cpu_line(runs: list[SampleRun]) -> Line:
+    """CPU seconds against input bytes, merges aside. The part that grows with the input is
+    what the tasks themselves spent (the engine measures it from their stages' set-up on): a
+    least-squares line through the origin, which the largest run weighs most. The rest (the
+    interpreter, imports, models, the driver) is the same whatever the input: the median of
+    the runs'. Fitting a line through whole runs instead made the slope out of differences of
+    a few hundredths of a second between second-long runs, and a sample drawn again could
+    project half or twice the cost at 16 times its size."""
+    if any(r.task_cpu_seconds <= 0 for r in runs):  # timings without the tasks' CPU
+        return Line.through([(r.input_bytes, r.cpu_seconds - r.merge_cpu_seconds) for r in runs])
+    per_byte = sum(r.input_bytes * r.task_cpu_seconds for r in runs) / sum(r.input_bytes ** 2 for r in runs)
+    fixed = statistics.median(max(0.0, r.cpu_seconds - r.merge_cpu_seconds - r.task_cpu_seconds) for r in runs)
+    return Line(fixed, per_byte)
 
 
 def fit_subsets(sample: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
@@ -282,7 +301,7 @@ def plan_source(name: str, root: str, sample_mb: float, cores: int, bandwidth_bp
     def project(value: callable) -> float:
         return Line.through([(r.input_bytes, float(value(r))) for r in runs]).at(total)
 
-    cpu = Line.through([(r.input_bytes, r.cpu_seconds - r.merge_cpu_seconds) for r in runs])
+    cpu = cpu_line(runs)
     merge_seconds = project(lambda r: r.merge_cpu_seconds)
     worker_seconds = cpu.at(total)
     # A task holds input i, i + tasks, ...: about total / tasks bytes, and never less than one input.

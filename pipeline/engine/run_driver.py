@@ -256,7 +256,10 @@ def _timings(spec: RunSpec, results: list[TaskResult], seconds: float) -> dict:
             continue
     return {"wall_seconds": round(seconds, 3), "stage_cpu_seconds": {k: round(v, 3) for k, v in per_stage.items()},
             # The local executor's workers are this process's children: the largest one's peak.
-            "worker_peak_rss_bytes": children_peak_rss_bytes(), "merges": merges}
+            "worker_peak_rss_bytes": children_peak_rss_bytes(), "merges": merges,
+            # The tasks' own CPU (every pass, from their stages' set-up on): the part of a run's
+            # cost that grows with its input, without the interpreter, imports and models.
+            "task_cpu_seconds": round(sum(r.cpu_seconds for r in results), 3)}
 
 
 def _read_stats(spec: RunSpec) -> dict:

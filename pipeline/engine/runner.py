@@ -27,6 +27,7 @@ from pipeline.common.errors import OUT_OF_SPACE, InputError
 from pipeline.common.files import with_path, write_json_atomic
 from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.run_folder import Fingerprint, fingerprint
+from pipeline.engine.resources import cpu_seconds
 from pipeline.engine.shards import ShardWriter, build_schema, iter_shard
 from pipeline.engine.source import Source
 from pipeline.engine.stage import GlobalStage, Stage, StageStats
@@ -108,6 +109,9 @@ class TaskResult:
     # hold them input after input, so row r's input is known (finalising keeps the first copy of
     # a repeated id in plan order). None in markers written before it was recorded.
     input_rows: list[int] | None = None
+    # CPU seconds of this process (its writer thread included) from the stages' set-up to the
+    # task's marker: what `pipeline plan` projects per input byte. 0 in older markers.
+    cpu_seconds: float = 0.0
 
     def to_json(self) -> dict:
         return {
@@ -121,6 +125,7 @@ class TaskResult:
             "documents_failed": self.documents_failed,
             "inputs": self.inputs,
             "input_rows": self.input_rows,
+            "cpu_seconds": self.cpu_seconds,
         }
 
     @classmethod
@@ -131,7 +136,7 @@ class TaskResult:
         return cls(
             data["pass"], data["task"], stats, data["files_failed"], 0.0, data["parts"], data["dropped_parts"],
             data.get("documents_failed", []), data.get("inputs", {}),  # older markers lack these
-            data.get("input_rows"),
+            data.get("input_rows"), data.get("cpu_seconds", 0.0),
         )
 
 
@@ -193,6 +198,7 @@ def run_task(
     tracker = tracker or Tracker()
     started = time.perf_counter()
     spec = prepare_pass(spec, pass_index)
+    cpu_started = cpu_seconds()  # after the stages' set-up: the task's own work, which grows with its bytes
     out_dir = spec.task_dir(pass_index, task)
     shutil.rmtree(out_dir, ignore_errors=True)  # leftovers of a killed attempt
     out_dir.mkdir(parents=True)
@@ -266,6 +272,7 @@ def run_task(
         documents_failed,
         inputs,
         input_rows,
+        round(cpu_seconds() - cpu_started, 4),
     )
     write_json_atomic(marker, result.to_json())
     return result

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.commands.plan import Line, WorkerMemory, draw_sample, fit_subsets, parse_bandwidth
+from pipeline.commands.plan import Line, SampleRun, WorkerMemory, cpu_line, draw_sample, fit_subsets, parse_bandwidth
 from tests.conftest import script, subprocess_env
 
 KEYS = {"input_bytes", "core_hours", "wall_hours", "peak_worker_bytes", "peak_merge_bytes", "output_bytes",
@@ -56,6 +56,25 @@ def test_a_workers_peak_grows_ever_slower_beside_its_state_in_step_with_the_task
     # Noise (a falling peak): flat at the largest.
     assert WorkerMemory.through([(1e6, 120e6, 0.0), (2e6, 118e6, 0.0), (3e6, 119e6, 0.0)]).at(1e12) == 120e6
     assert WorkerMemory.through([(1e6, 120e6, 0.0)]).at(1e12) == 120e6  # one run: no growth seen
+
+
+def _run(input_bytes: int, cpu: float, task_cpu: float) -> SampleRun:
+    return SampleRun(input_bytes, cpu, 0, {}, 0.0, task_cpu, 0, 0, 0)
+
+
+def test_cpu_grows_with_the_tasks_own_cpu_not_with_differences_of_whole_runs() -> None:
+    # Whole runs of about a second, 0.55-0.65 of it fixed (the jitter of a second-long run); the
+    # tasks' CPU is 0.2 s per MB. A line through the whole runs slopes 0.15 s per MB here (the
+    # jitter is a quarter of the growth it sees); the tasks' own CPU gives 0.2.
+    runs = [_run(1_000_000, 0.85, 0.2), _run(2_000_000, 0.95, 0.4), _run(3_000_000, 1.15, 0.6)]
+    assert Line.through([(r.input_bytes, r.cpu_seconds) for r in runs]).per_byte == pytest.approx(0.15e-6)
+    line = cpu_line(runs)
+    assert line.per_byte == pytest.approx(0.2e-6)
+    assert line.fixed == pytest.approx(0.55)  # the median of 0.65, 0.55, 0.55
+    assert line.at(48_000_000) == pytest.approx(0.55 + 9.6)
+    # Timings of an engine that did not measure its tasks: the line through the runs, as before.
+    older = [_run(1_000_000, 0.8, 0.0), _run(2_000_000, 1.0, 0.0)]
+    assert cpu_line(older).per_byte == pytest.approx(0.2e-6)
 
 
 def test_the_fit_runs_a_third_two_thirds_and_all_of_the_sample() -> None:
