@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,16 +175,31 @@ def parse_bandwidth(text: str) -> float:
 
 
 def draw_sample(files: list[tuple[str, int]], limit_bytes: int, seed: int) -> list[tuple[str, int]]:
-    """Whole files in a seeded order until `limit_bytes` (at least one file)."""
+    """Whole files in a seeded order until `limit_bytes` (at least one file), each kind of input
+    (`input_kind`) up to its share of the input's bytes: a Stack Exchange sample drawn at random
+    can be mostly 7z archives (each byte of which is several of XML to read) or mostly plain
+    folders, and cost another price per byte than the whole input."""
     order = sorted(files)
     random.Random(seed).shuffle(order)
+    shares: Counter[str] = Counter()
+    for path, size in files:
+        shares[input_kind(path)] += size
+    whole = sum(shares.values()) or 1
+    taken: Counter[str] = Counter()
     chosen, total = [], 0
     for path, size in order:
-        if chosen and total + size > limit_bytes:
+        kind = input_kind(path)
+        if chosen and (total + size > limit_bytes or taken[kind] + size > limit_bytes * shares[kind] / whole):
             continue
         chosen.append((path, size))
         total += size
+        taken[kind] += size
     return chosen
+
+
+def input_kind(path: str) -> str:
+    """`folder`, or a file's last suffix (`.7z`, `.gz`, `.bz2`, `.xml`)."""
+    return "folder" if os.path.isdir(path) else os.path.splitext(path)[1].lower()
 
 
 def input_files(name: str, root: str) -> list[tuple[str, int]]:

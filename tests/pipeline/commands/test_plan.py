@@ -27,6 +27,17 @@ def test_the_sample_is_whole_files_in_a_seeded_order_within_the_limit() -> None:
     assert draw_sample(files, 10, seed=3)[:1] == first[:1]  # one file at least, even over the limit
 
 
+def test_each_kind_of_input_comes_in_its_share_of_the_bytes() -> None:
+    # A quarter of the bytes in 7z archives, three quarters in plain XML: a sample of 1,000 bytes
+    # holds at most 250 of archives and 750 of XML, whatever the seed draws first.
+    files = [(f"site{i}.7z", 100) for i in range(10)] + [(f"site{i}.xml", 300) for i in range(10)]
+    for seed in range(20):
+        sample = draw_sample(files, 1000, seed)
+        archives = sum(size for path, size in sample if path.endswith(".7z"))
+        xml = sum(size for path, size in sample if path.endswith(".xml"))
+        assert archives == 200 and xml == 600
+
+
 def test_a_line_through_the_points_separates_the_fixed_cost() -> None:
     line = Line.through([(100, 12.0), (300, 16.0)])  # 10 fixed + 0.02 per byte
     assert (line.fixed, line.per_byte) == pytest.approx((10.0, 0.02))
