@@ -68,6 +68,16 @@ class SampleRun:
     temp_bytes: int
 
 
+def least_squares(points: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """(intercept, slope) of the least-squares line through the points; None when all share one x."""
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    if len(set(xs)) < 2:
+        return None
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x in xs)
+    return mean_y - slope * mean_x, slope
+
+
 @dataclass(frozen=True)
 class Line:
     """cost = fixed + per_byte x bytes, through one or two measured points."""
@@ -79,13 +89,9 @@ class Line:
     def through(points: list[tuple[int, float]]) -> Line:
         """The least-squares line through the points; a falling or single-point fit (noise, or
         one sample run) is the proportional line through the largest point instead."""
-        xs = [float(x) for x, _ in points]
-        ys = [float(y) for _, y in points]
-        if len(set(xs)) > 1:
-            mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-            slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
-            if slope >= 0:
-                return Line(max(0.0, mean_y - slope * mean_x), slope)
+        fit = least_squares([(float(x), float(y)) for x, y in points])
+        if fit is not None and fit[1] >= 0:
+            return Line(max(0.0, fit[0]), fit[1])
         x1, y1 = max(points)
         return Line(0.0, y1 / x1 if x1 else 0.0)  # proportional: the fixed cost counted per byte
 
@@ -126,13 +132,10 @@ class WorkerMemory:
         largest = max(runs)
         state = largest[2] / largest[0] if largest[0] else 0.0
         points = [(x ** 0.5, peak - state * x) for x, peak, _ in runs]
-        xs, ys = [x for x, _ in points], [y for _, y in points]
-        if len(set(xs)) > 1:
-            mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-            slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x in xs)
-            if slope > 0:
-                return WorkerMemory(mean_y - slope * mean_x, slope, state)
-        return WorkerMemory(max(ys), 0.0, state)
+        fit = least_squares(points)
+        if fit is not None and fit[1] > 0:
+            return WorkerMemory(fit[0], fit[1], state)
+        return WorkerMemory(max(y for _, y in points), 0.0, state)
 
     def at(self, x: float) -> float:
         return self.base + self.growth * x ** 0.5 + self.state * x
@@ -211,7 +214,7 @@ def input_files(name: str, root: str) -> list[tuple[str, int]]:
     for path in paths:
         if "://" in path:
             raise UserError(f"{path}: `pipeline plan` samples local inputs only; copy a few files here first")
-        found.append((path, tree_bytes(Path(path)) if os.path.isdir(path) else os.path.getsize(path)))
+        found.append((path, tree_bytes(Path(path))))  # a file, or a folder's files (a GitHub repository)
     return found
 
 
