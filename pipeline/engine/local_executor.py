@@ -27,7 +27,7 @@ class LocalExecutor:
         self.document_budget_s = document_budget_s
         self.failures: list[Failure] = []
 
-    def map_tasks(self, spec: RunSpec, pass_index: int, tasks: list[int], progress: Progress) -> list[TaskResult]:
+    def map_tasks(self, spec: RunSpec, pass_index: int, tasks: list[int], progress: Progress | None) -> list[TaskResult]:
         return run_tasks_supervised(spec, pass_index, tasks, self.workers, self.document_budget_s, progress,
                                     self.failures)
 
@@ -41,18 +41,19 @@ def run_tasks_supervised(
     tasks: list[int],
     workers: int,
     budget_s: float,
-    progress: Progress,
+    progress: Progress | None,
     failures: list[Failure],
     warn: Callable[[str], None] | None = None,
 ) -> list[TaskResult]:
     """Run the unfinished `tasks` of a pass in `workers` supervised forked processes (the local
     executor's pool; on Ray, one per Ray task); every task's result, in the order given.
-    Workers lost are appended to `failures` and reported in one line each to `warn`."""
+    Workers lost are appended to `failures` and reported in one line each to `warn`. Without
+    `progress` the workers count no characters for it."""
     finished = {t: read_marker(spec.marker(pass_index, t), TaskResult.from_json) for t in tasks}
     todo = [t for t in tasks if finished[t] is None]
 
     def work(task: int, attempt: Attempt, tracker: Tracker) -> TaskResult:
-        return run_task(spec, pass_index, task, tracker.progress, attempt, tracker)
+        return run_task(spec, pass_index, task, tracker.progress if progress else None, attempt, tracker)
 
     def describe(task: int, failure: Failure) -> str:
         where = f"task {task} of pass {pass_index}"

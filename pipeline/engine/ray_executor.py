@@ -58,11 +58,12 @@ class RayExecutor:
             if started_here:
                 ray.shutdown()
 
-    def map_tasks(self, spec: RunSpec, pass_index: int, tasks: list[int], progress: Progress) -> list[TaskResult]:
+    def map_tasks(self, spec: RunSpec, pass_index: int, tasks: list[int], progress: Progress | None) -> list[TaskResult]:
         remote = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(_run_one)
         spec_ref = ray.put(spec)  # shipped to the object store once, not once per task
         budget = self.document_budget_s
-        pending: dict[Any, int] = {remote.remote(spec_ref, pass_index, t, budget): t for t in tasks}
+        counted = progress is not None
+        pending: dict[Any, int] = {remote.remote(spec_ref, pass_index, t, budget, counted): t for t in tasks}
         results: dict[int, TaskResult] = {}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
@@ -86,13 +87,14 @@ class RayExecutor:
             for line in warnings:
                 print(line, file=sys.stderr)
             self.failures.extend(failures)
-            progress(docs, chars)
+            if progress:
+                progress(docs, chars)
             results[task] = result
         return [results[t] for t in tasks]
 
 
 def _run_one(
-    spec: RunSpec, pass_index: int, task: int, budget_s: float
+    spec: RunSpec, pass_index: int, task: int, budget_s: float, counted: bool = True
 ) -> tuple[TaskResult, int, int, list[Failure], list[str]]:
     """The task supervised in a child forked from this Ray worker; with its progress, the
     child processes lost and their one-line warnings, for the driver to record and print."""
@@ -119,7 +121,8 @@ def _run_one(
 
     failures: list[Failure] = []
     warnings: list[str] = []
-    [result] = run_tasks_supervised(spec, pass_index, [task], 1, budget_s, count, failures, warnings.append)
+    [result] = run_tasks_supervised(spec, pass_index, [task], 1, budget_s, count if counted else None, failures,
+                                    warnings.append)
     return result, totals[0], totals[1], failures, warnings
 
 

@@ -99,7 +99,7 @@ class RunReport:
     seconds: float
 
 
-MapTasks = Callable[[RunSpec, int, list[int], Progress], list[TaskResult]]
+MapTasks = Callable[[RunSpec, int, list[int], Progress | None], list[TaskResult]]
 
 
 def execute(
@@ -133,19 +133,17 @@ def execute(
     try:
         for pass_index in range(len(passes)):
             if len(passes) > 1:
-                bar.set_description(f"{spec.source.name} pass {pass_index + 1}/{len(passes)}")
+                bar.set_description_str(f"{spec.source.name} pass {pass_index + 1}/{len(passes)}")
             todo = list(range(spec.tasks))
-            pass_results = map_tasks(spec, pass_index, todo, progress if pass_index == 0 else _no_progress)
+            # No bar to feed (not a terminal, or --no-progress): the workers count nothing for it.
+            shown = progress if pass_index == 0 and not bar.disable else None
+            pass_results = map_tasks(spec, pass_index, todo, shown)
             results.extend(pass_results)
             if pass_index < len(passes) - 1:
                 _merge_artefact(spec, pass_index)
     finally:
         bar.close()
     return _finalise(spec, results, time.perf_counter() - started, failures or [])
-
-
-def _no_progress(docs: int, chars: int) -> None:
-    pass
 
 
 def _merge_artefact(spec: RunSpec, pass_index: int) -> None:

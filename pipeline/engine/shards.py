@@ -101,6 +101,7 @@ class ShardWriter:
         self.paths: list[Path] = []
         self.info: list[dict] = []  # per closed shard: file, documents, bytes, sha256
         self._buffer: list[Document] = []
+        self._texts: list[str] = []  # the buffered documents' texts, as they were when written
         self._file: _BackgroundFile | None = None
         self._stream: pa.RecordBatchStreamWriter | None = None  # writes into self._file
         self._rows_in_shard = 0
@@ -108,13 +109,16 @@ class ShardWriter:
 
     def write(self, doc: Document) -> None:
         self._buffer.append(doc)
+        self._texts.append(doc.text)
         self._buffer_chars += len(doc.text)
         if len(self._buffer) >= self.batch_rows or self._buffer_chars >= self.batch_chars:
             self._flush_full()
 
     def write_many(self, docs: list[Document]) -> None:
+        texts = list(map(_get_text, docs))  # taken once: counted here, the batch's column later
         self._buffer.extend(docs)
-        self._buffer_chars += sum(map(len, map(_get_text, docs)))
+        self._texts.extend(texts)
+        self._buffer_chars += sum(map(len, texts))
         if len(self._buffer) >= self.batch_rows or self._buffer_chars >= self.batch_chars:
             self._flush_full()
 
@@ -122,24 +126,36 @@ class ShardWriter:
         # Every full batch in the buffer, cut where the documents themselves say (batch_rows
         # rows, or the document whose text reaches batch_chars), however they arrived: a task
         # retried with smaller chunks (pipeline/engine/supervisor.py) writes the same bytes.
-        buffer, self._buffer = self._buffer, []
-        ends = list(accumulate(map(len, map(_get_text, buffer))))  # characters up to each document
-        start, before = 0, 0
-        while True:
-            by_chars = bisect_left(ends, before + self.batch_chars, start) + 1
-            end = min(start + self.batch_rows, by_chars)
-            if end > len(buffer):
-                break
-            self._buffer = buffer[start:end]
+        buffer, texts = self._buffer, self._texts
+        if self._buffer_chars < self.batch_chars:
+            # No document reaches the character bound (small documents, the usual case): rows
+            # alone cut, and the characters need no second count but the rest's.
+            rows = self.batch_rows
+            cuts = [(start, start + rows) for start in range(0, len(buffer) - len(buffer) % rows, rows)]
+        else:
+            ends = list(accumulate(map(len, texts)))  # characters up to each document
+            cuts = []
+            start, before = 0, 0
+            while True:
+                by_chars = bisect_left(ends, before + self.batch_chars, start) + 1
+                end = min(start + self.batch_rows, by_chars)
+                if end > len(buffer):
+                    break
+                cuts.append((start, end))
+                start, before = end, ends[end - 1]
+        last = 0
+        for start, end in cuts:
+            self._buffer, self._texts = buffer[start:end], texts[start:end]
             self._flush()
-            start, before = end, ends[end - 1]
-        self._buffer = buffer[start:]
-        self._buffer_chars = ends[-1] - before if self._buffer else 0
+            last = end
+        self._buffer, self._texts = buffer[last:], texts[last:]
+        self._buffer_chars = sum(map(len, self._texts))
 
     def _flush(self) -> None:
         if not self._buffer:
             return
-        docs, self._buffer = self._buffer, []
+        docs, texts = self._buffer, self._texts
+        self._buffer, self._texts = [], []
         self._buffer_chars = 0
         known = self.meta_name_set
         metas = list(map(_get_meta, docs))
@@ -151,8 +167,8 @@ class ShardWriter:
                     raise ValueError(f"document {doc.id}: metadata {unknown} not declared in the schema")
         columns = [
             pa.array(list(map(_get_id, docs)), pa.string()),
-            pa.array(list(map(_get_text, docs)), pa.string()),
-            pa.array(list(map(_get_source, docs)), pa.string()),
+            pa.array(texts, pa.string()),
+            _source_column(list(map(_get_source, docs))),
         ]
         for name in self.meta_names:
             columns.append(pa.array(list(map(dict.get, metas, repeat(name))), self.schema.field(name).type))
@@ -210,6 +226,15 @@ class ShardWriter:
                 self._file = self._stream = None  # the stream is dropped unclosed: nothing more is written
 
 
+def _source_column(sources: list[str]) -> pa.Array:
+    """The batch's `source` column: one name repeated, as a run's documents have it, is made
+    without converting a thousand Python strings (the same Arrow bytes as `pa.array`)."""
+    first = sources[0]
+    if sources.count(first) == len(sources):
+        return pa.repeat(pa.scalar(first, pa.string()), len(sources))
+    return pa.array(sources, pa.string())
+
+
 class _BackgroundFile:
     """A file written and SHA-256-hashed on a background thread, from buffers handed over: the
     sink of a pyarrow stream writer (`write` and `closed` are all it asks of a Python file).
@@ -222,7 +247,7 @@ class _BackgroundFile:
     at the writer's next call.
     """
 
-    STEP = 8 << 20
+    STEP = 2 << 20
     MAX_BUFFERS_PER_WRITE = 512  # below every system's IOV_MAX
 
     def __init__(self, path: str) -> None:

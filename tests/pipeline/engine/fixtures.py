@@ -66,7 +66,7 @@ def write_inputs(folder: Path, files: int = 6, per_file: int = 50) -> None:
 
 
 def run(inputs: Path, output: Path, workers: int, tasks: int | None = None, **kw) -> RunReport:
-    return run_source(Numbers(), str(inputs), str(output), workers, tasks, show_progress=False, **kw)
+    return run_source(Numbers(), str(inputs), str(output), workers, tasks, **{"show_progress": False, **kw})
 
 
 if __name__ == "__main__":  # used by the kill-and-resume test as a separate process

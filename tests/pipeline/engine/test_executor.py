@@ -51,6 +51,18 @@ def test_one_and_two_workers_keep_the_same_documents(tmp_path: Path) -> None:
     assert _stats(tmp_path / "one")["stages"] == _stats(tmp_path / "two")["stages"]
 
 
+def test_progress_bar_counts_every_document_read_and_its_characters(tmp_path: Path, capfd) -> None:
+    """The workers count characters only for a bar that is shown; shown, it ends at every
+    document read (300) and the MB/s of their characters, whatever the workers."""
+    write_inputs(tmp_path / "in")
+    run(tmp_path / "in", tmp_path / "out", workers=2, show_progress=True)
+    bar = capfd.readouterr().err.rsplit("\r", 1)[-1]
+    # Two passes (a global stage): the bar names the pass once, with one colon.
+    assert bar.startswith("numbers pass 2/2: 300 docs [") and "MB/s" in bar, bar
+    run(tmp_path / "in", tmp_path / "quiet", workers=2, show_progress=False)
+    assert "docs" not in capfd.readouterr().err
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_to_identical_shards_and_stats(tmp_path: Path) -> None:
     write_inputs(tmp_path / "in", files=8, per_file=40)

@@ -183,6 +183,23 @@ def test_batches_of_long_documents_end_at_a_character_bound_whatever_the_chunks(
     [path] = writer.close()
     with pa.memory_map(str(path)) as source:
         assert [batch.num_rows for batch in pa.ipc.open_stream(source)] == [10, 10, 5]
+    # Short documents in any chunks, then long ones after them: the same bytes as one at a time.
+    mixed = short + docs[:12]
+    writer = ShardWriter(tmp_path / "e", build_schema([]), "shard", batch_rows=10, batch_chars=3500)
+    for doc in mixed:
+        writer.write(doc)
+    [alone] = writer.close()
+    for name, chunks in [("f", [3, 9, 13, 12]), ("g", [20, 17]), ("h", [37])]:
+        writer = ShardWriter(tmp_path / name, build_schema([]), "shard", batch_rows=10, batch_chars=3500)
+        start = 0
+        for size in chunks:
+            writer.write_many(mixed[start:start + size])
+            start += size
+        [path] = writer.close()
+        assert path.read_bytes() == alone.read_bytes(), chunks
+    with pa.memory_map(str(alone)) as source:
+        # 5 short ones (50 characters) and 4 long pass 3,500 characters; then 4 long and 4 long
+        assert [batch.num_rows for batch in pa.ipc.open_stream(source)] == [10, 10, 9, 4, 4]
 
 
 BOOKS_WRITER = """
