@@ -78,6 +78,8 @@ class ShardWriter:
     of 1,024 books would hold half a gigabyte in the worker, twice over while it becomes Arrow
     arrays, and every reader of the shard would load it whole. `close()` returns the paths
     written, in order. Metadata keys not in the schema are an error, not silently lost.
+    `checksum=False` (a pass's parts that only the next pass reads, never published or checked)
+    skips hashing them: `info` then has no sha256.
     """
 
     def __init__(
@@ -88,8 +90,10 @@ class ShardWriter:
         max_bytes: int = 256 << 20,
         batch_rows: int = 1024,
         batch_chars: int = BATCH_CHARS,
+        checksum: bool = True,
     ) -> None:
         self.folder = Path(folder)
+        self.checksum = checksum
         self.schema = schema
         self.prefix = prefix
         self.max_bytes = max_bytes
@@ -190,7 +194,7 @@ class ShardWriter:
 
     def _open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._file = _BackgroundFile(str(self._final_path()) + ".tmp")
+        self._file = _BackgroundFile(str(self._final_path()) + ".tmp", self.checksum)
         # pyarrow's stream writer hands the file its buffers themselves (the columns' data,
         # not a serialised copy of each batch): the file writes and hashes them as they are.
         self._stream = pa.ipc.new_stream(self._file, self.schema)
@@ -208,7 +212,8 @@ class ShardWriter:
         self._file = self._stream = None
         os.replace(str(final) + ".tmp", final)
         self.paths.append(final)
-        self.info.append({"file": final.name, "documents": self._rows_in_shard, "bytes": size, "sha256": digest})
+        info = {"file": final.name, "documents": self._rows_in_shard, "bytes": size}
+        self.info.append(info | {"sha256": digest} if self.checksum else info)
 
     def close(self) -> list[Path]:
         self._flush()
@@ -250,12 +255,12 @@ class _BackgroundFile:
     STEP = 2 << 20
     MAX_BUFFERS_PER_WRITE = 512  # below every system's IOV_MAX
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, checksum: bool = True) -> None:
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)  # fails here if it can't
         self.closed = False
         self.size = 0
         self.error: BaseException | None = None
-        self.digest = hashlib.sha256()
+        self.digest = hashlib.sha256() if checksum else None
         self._step: list[Any] = []
         self._step_bytes = 0
         self._steps: queue.Queue[list[Any] | None] = queue.Queue(1)
@@ -275,13 +280,13 @@ class _BackgroundFile:
         return size
 
     def close(self) -> tuple[int, str]:
-        """Wait until everything is written; the file's size and SHA-256."""
+        """Wait until everything is written; the file's size and SHA-256 ("" without a checksum)."""
         self._stop()
         self.closed = True
         os.close(self.fd)
         if self.error is not None:
             raise self.error
-        return self.size, self.digest.hexdigest()
+        return self.size, self.digest.hexdigest() if self.digest is not None else ""
 
     def abort(self) -> None:
         self._stop()
@@ -307,8 +312,9 @@ class _BackgroundFile:
             try:
                 for first in range(0, len(step), self.MAX_BUFFERS_PER_WRITE):
                     _write_all(self.fd, step[first : first + self.MAX_BUFFERS_PER_WRITE])
-                for data in step:
-                    self.digest.update(data)
+                if self.digest is not None:
+                    for data in step:
+                        self.digest.update(data)
             except BaseException as e:  # kept for the writer to raise: this thread must not die
                 self.error = e
 
@@ -337,10 +343,18 @@ def iter_shard(path: Path | str) -> Iterator[Document]:
             ids = batch.column("id").to_pylist()
             texts = batch.column("text").to_pylist()
             sources = batch.column("source").to_pylist()
-            metas = [batch.column(n).to_pylist() for n in meta_names]
-            for i in range(batch.num_rows):
-                meta = {n: col[i] for n, col in zip(meta_names, metas) if col[i] is not None}
-                yield Document(ids[i], texts[i], sources[i], meta)
+            # A document's meta holds its non-null fields. Columns null in every row (filled by
+            # a later pass's stages) hold none; when every other column is full, each row's dict
+            # comes straight from the columns, without a test per field.
+            rows = batch.num_rows
+            present = [(n, batch.column(n)) for n in meta_names if batch.column(n).null_count < rows]
+            names = [n for n, _ in present]
+            values = [column.to_pylist() for _, column in present]
+            if values and not any(column.null_count for _, column in present):
+                metas = [dict(zip(names, row)) for row in zip(*values)]
+            else:
+                metas = [{n: col[i] for n, col in zip(names, values) if col[i] is not None} for i in range(rows)]
+            yield from map(Document, ids, texts, sources, metas)
 
 
 def shard_paths(folder: Path | str) -> list[Path]:

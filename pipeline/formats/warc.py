@@ -249,20 +249,33 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
             raise InputError(path, e.problem) from None
 
 
+_BYTES_WHITESPACE = " \t\n\r\x0b\x0c"  # what bytes.strip() strips (str.strip() also strips \x1c-\x1f)
+
+
 def _parse_header(block: bytes) -> dict[str, str] | None:
     """Header fields by lower-cased name, or None when the block is not a usable WARC header."""
-    lines = block.split(b"\r\n")
-    if not lines[0].startswith(b"WARC/"):
-        return None
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon:
+    if block.isascii():
+        # Nearly every header: decoded once, the same fields as line by line below.
+        lines = block.decode("ascii").split("\r\n")
+        if not lines[0].startswith("WARC/"):
             return None
-        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("utf-8", "replace")
-    if "warc-type" not in headers:
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon:
+                return None
+            headers[name.strip(_BYTES_WHITESPACE).lower()] = value.strip(_BYTES_WHITESPACE)
+        return headers if "warc-type" in headers else None
+    byte_lines = block.split(b"\r\n")
+    if not byte_lines[0].startswith(b"WARC/"):
         return None
-    return headers
+    headers = {}
+    for byte_line in byte_lines[1:]:
+        name_bytes, colon_bytes, value_bytes = byte_line.partition(b":")
+        if not colon_bytes:
+            return None
+        headers[name_bytes.strip().lower().decode("latin-1")] = value_bytes.strip().decode("utf-8", "replace")
+    return headers if "warc-type" in headers else None
 
 
 def _ascii_digits(value: str) -> bool:

@@ -51,6 +51,24 @@ def test_one_and_two_workers_keep_the_same_documents(tmp_path: Path) -> None:
     assert _stats(tmp_path / "one")["stages"] == _stats(tmp_path / "two")["stages"]
 
 
+def test_only_the_last_pass_parts_are_hashed_and_their_sha256_is_the_shards(tmp_path: Path) -> None:
+    """A first pass's parts are read by the next pass and deleted: not hashed. The last pass's
+    are the published shards: their recorded sha256 is the file's."""
+    import hashlib
+
+    write_inputs(tmp_path / "in")
+    run(tmp_path / "in", tmp_path / "out", workers=2)
+    folder = tmp_path / "out" / "numbers"
+    first = [json.loads(m.read_text()) for m in sorted((folder / "_work" / "pass0").glob("task-*.done.json"))]
+    last = [json.loads(m.read_text()) for m in sorted((folder / "_work" / "pass1").glob("task-*.done.json"))]
+    assert len(first) == len(last) == 2
+    assert all(part["documents"] > 0 and "sha256" not in part for marker in first for part in marker["parts"])
+    recorded = [part["sha256"] for marker in last for part in marker["parts"]]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert recorded == [s["sha256"] for s in manifest["shards"]]
+    assert recorded == [hashlib.sha256((folder / s["file"]).read_bytes()).hexdigest() for s in manifest["shards"]]
+
+
 def test_progress_bar_counts_every_document_read_and_its_characters(tmp_path: Path, capfd) -> None:
     """The workers count characters only for a bar that is shown; shown, it ends at every
     document read (300) and the MB/s of their characters, whatever the workers."""

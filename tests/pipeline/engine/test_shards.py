@@ -95,6 +95,28 @@ def test_shard_bytes_are_exactly_what_pyarrows_stream_writer_writes(tmp_path: Pa
     assert path.read_bytes() == reference.getvalue().to_pybytes()
 
 
+def test_documents_read_back_carry_exactly_their_non_null_fields_in_schema_order(tmp_path: Path) -> None:
+    """Batches where every field is set, where a field is null in every row (a later pass's),
+    and where a field is set in some rows only: each document comes back with the fields it was
+    written with, no null ones, keys in the schema's order."""
+    schema = build_schema([pa.field("a", pa.int64()), pa.field("later", pa.float32()),
+                           pa.field("b", pa.string()), pa.field("some", pa.bool_())])
+    docs = []
+    for i in range(40):
+        meta = {"b": f"b{i}", "a": i}  # inserted out of schema order
+        if i >= 20 and i % 3 == 0:  # the second batch: `some` in a third of its rows
+            meta["some"] = i % 2 == 0
+        docs.append(Document(str(i), f"text {i}", "t", meta))
+    writer = ShardWriter(tmp_path, schema, "shard", batch_rows=20)
+    writer.write_many(docs)
+    [path] = writer.close()
+    back = list(iter_shard(path))
+    assert [(d.id, d.text, d.source) for d in back] == [(d.id, d.text, d.source) for d in docs]
+    for doc, original in zip(back, docs):
+        expected = [(k, original.meta[k]) for k in ("a", "later", "b", "some") if k in original.meta]
+        assert list(doc.meta.items()) == expected
+
+
 def test_a_failed_background_write_names_the_shard_and_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
     import errno
 
