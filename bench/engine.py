@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +41,7 @@ from bench.process_tree import cpu_seconds_with_children  # noqa: E402
 from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.commands.run import run_source  # noqa: E402
 from pipeline.engine.document import Document, Skipped  # noqa: E402
-from pipeline.engine.shards import _BackgroundFile, build_schema  # noqa: E402
+from pipeline.engine.shards import _BackgroundFile, build_schema, load_array_conversion  # noqa: E402
 from pipeline.engine.source import Source  # noqa: E402
 from pipeline.engine.stage import Stage  # noqa: E402
 
@@ -127,6 +129,34 @@ def timed(run) -> tuple[float, float]:  # noqa: ANN001
     return time.perf_counter() - started, cpu_seconds_with_children() - cpu
 
 
+def run_variant(variant: str, work: Path, per_file: int) -> dict:
+    """One run of `variant` ("bare" or a worker count) in this process: wall and CPU seconds and
+    the shards' sha256 (the bare loop's, or the engine's manifest's)."""
+    out = work / f"out-{variant}-{os.getpid()}"
+    out.mkdir()
+    try:
+        if variant == "bare":
+            digests: list[str] = []
+            wall, cpu = timed(lambda: digests.extend(bare_loop(out, per_file)))
+            return {"wall": wall, "cpu": cpu, "digests": digests}
+        report = []
+        wall, cpu = timed(lambda: report.append(run_source(Synthetic(), str(work / "in"), str(out), workers=int(variant),
+                                                          show_progress=False)))
+        assert report[0].documents_kept == per_file * FILES
+        shards = json.loads((out / "synthetic" / "manifest.json").read_text())["shards"]
+        return {"wall": wall, "cpu": cpu, "digests": [s["sha256"] for s in shards]}
+    finally:
+        shutil.rmtree(out)
+
+
+def in_fresh_process(variant: str, work: Path, per_file: int) -> dict:
+    """`run_variant` in a new interpreter, measured there from after its imports: a run as a user
+    starts one, the bare loop's heap as new as the engine's workers'."""
+    done = subprocess.run([sys.executable, __file__, "--one", variant, "--work", str(work), "--per-file",
+                           str(per_file)], check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, default=200_000)
@@ -135,62 +165,55 @@ def main() -> None:
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None,
                         help="where both write (default /dev/shm: memory, so disk writeback does not "
                         "blur the CPU cost being compared)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one run in this process, as JSON
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    parser.add_argument("--per-file", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        load_array_conversion()  # what `pipeline run` loads before its workers start, for both
+        print(json.dumps(run_variant(args.one, Path(args.work), args.per_file)))
+        return
     per_file = args.documents // FILES
     total = per_file * FILES
     work = Path(tempfile.mkdtemp(prefix="herd-bench-", dir=args.dir))
     try:
-        inputs = work / "in"
-        inputs.mkdir()
+        (work / "in").mkdir()
         for f in range(FILES):
-            (inputs / f"{f}.count").write_text(str(per_file))
-        bare_digests: list[list[str]] = []
-
-        def bare() -> tuple[float, float]:
-            (work / "bare").mkdir()
-            try:
-                return timed(lambda: bare_digests.append(bare_loop(work / "bare", per_file)))
-            finally:
-                shutil.rmtree(work / "bare")
-
-        def engine(workers: int) -> tuple[float, float]:
-            out = work / f"out{workers}"
-            try:
-                report = []
-                measured = timed(lambda: report.append(run_source(Synthetic(), str(inputs), str(out), workers=workers,
-                                                                  show_progress=False)))
-                assert report[0].documents_kept == total
-                if workers == 1:  # the same bytes, or the comparison means nothing
-                    shards = json.loads((out / "synthetic" / "manifest.json").read_text())["shards"]
-                    if bare_digests and [s["sha256"] for s in shards] != bare_digests[-1]:
-                        raise SystemExit("the bare loop's shards differ from the engine's: fix the bench")
-                return measured
-            finally:
-                shutil.rmtree(out)
-
-        variants = {"bare loop (same bytes, same writer thread)": bare}
-        for workers in args.workers:
-            variants[f"herd engine, {workers} worker(s)"] = lambda workers=workers: engine(workers)
+            (work / "in" / f"{f}.count").write_text(str(per_file))
+        load_array_conversion()
+        names = {"bare": "bare loop (same bytes, same writer thread)"}
+        names.update({str(w): f"herd engine, {w} worker(s)" for w in args.workers})
+        variants = {}
+        for variant in names:
+            variants[("fresh", variant)] = lambda v=variant: in_fresh_process(v, work, per_file)
+            variants[("warm", variant)] = lambda v=variant: run_variant(v, work, per_file)
         runs = alternate(variants, args.repeat)
     finally:
         shutil.rmtree(work)
-    bare_runs = runs[next(iter(variants))]
-    bare_median = statistics.median(total / wall for wall, _ in bare_runs)
-    rows = []
-    for name, measured in runs.items():
-        workers = 1 if name.startswith("bare") else int(name.split(", ")[1].split()[0])
-        rates = [total / wall for wall, _ in measured]
-        cpu_per_k = [cpu / total * 1e6 for _, cpu in measured]  # ms per 1,000 documents
-        # Each round against the bare loop's run of the same round: what the load did meanwhile
-        # weighs on both.
-        cpu_ratios = [bare_cpu / cpu for (_, bare_cpu), (_, cpu) in zip(bare_runs, measured)]
-        median = statistics.median(rates)
-        rows.append([name, workers, spread(rates, ",.0f"), spread([r / workers for r in rates], ",.0f"),
-                     spread(cpu_per_k, ".2f"), f"{median / workers / bare_median:.2f}",
-                     f"{statistics.median(cpu_ratios):.2f}"])
-    table(f"Engine overhead: {total:,} documents of 2 KB, no-op stage",
-          ["run", "workers", "docs/s", "docs/s/worker", "CPU ms / 1k docs", "median per worker vs bare",
-           "bare's CPU / its CPU (median of rounds)"], rows, args.repeat)
+    for (_, variant), measured in runs.items():  # the same bytes, or the comparison means nothing
+        if variant == "1" and any(m["digests"] != b["digests"] for m in measured for b in runs[("fresh", "bare")]):
+            raise SystemExit("the bare loop's shards differ from the engine's: fix the bench")
+    for mode, what in [("fresh", "each run in a new process, measured from after its imports (as `pipeline run` "
+                                 "and a hand-written script each start)"),
+                       ("warm", "every run in this bench's process, one after another (the bare loop reuses the heap "
+                                "of its earlier rounds; the engine forks a new worker each time)")]:
+        bare_runs = runs[(mode, "bare")]
+        bare_median = statistics.median(total / m["wall"] for m in bare_runs)
+        rows = []
+        for variant, name in names.items():
+            measured = runs[(mode, variant)]
+            workers = 1 if variant == "bare" else int(variant)
+            rates = [total / m["wall"] for m in measured]
+            cpu_per_k = [m["cpu"] / total * 1e6 for m in measured]  # ms per 1,000 documents
+            # Each round against the bare loop's run of the same round: what the load did
+            # meanwhile weighs on both.
+            cpu_ratios = [b["cpu"] / m["cpu"] for b, m in zip(bare_runs, measured)]
+            rows.append([name, workers, spread(rates, ",.0f"), spread([r / workers for r in rates], ",.0f"),
+                         spread(cpu_per_k, ".2f"), f"{statistics.median(rates) / workers / bare_median:.2f}",
+                         f"{statistics.median(cpu_ratios):.2f}"])
+        table(f"Engine overhead: {total:,} documents of 2 KB, no-op stage; {what}",
+              ["run", "workers", "docs/s", "docs/s/worker", "CPU ms / 1k docs", "median per worker vs bare",
+               "bare's CPU / its CPU (median of rounds)"], rows, args.repeat)
 
 
 if __name__ == "__main__":
