@@ -28,6 +28,21 @@ class InputError(UserError):
         self.problem = problem
 
 
+class CountedProblem(Exception):
+    """A reader's reason to give up on an input (a whole archive, the rest of a dump): `reason`
+    is the short label a run counts it under, `detail` says what was found."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+    @property
+    def problem(self) -> str:
+        """What a run records for the input, and `pipeline audit --raw` prints: reason (detail)."""
+        return f"{self.reason} ({self.detail})" if self.detail else self.reason
+
+
 def out_of_space(error: BaseException) -> str | None:
     """The line a command prints when a write failed for lack of space, else None."""
     if not isinstance(error, OSError) or error.errno not in OUT_OF_SPACE:

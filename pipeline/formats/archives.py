@@ -24,21 +24,13 @@ import zlib
 from dataclasses import dataclass, field
 from typing import IO
 
+from pipeline.common.errors import CountedProblem
+
 MiB = 1 << 20
 
 
-class ArchiveError(Exception):
+class ArchiveError(CountedProblem):
     """The archive as a whole is unusable; `reason` is a short counted label."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-    @property
-    def problem(self) -> str:
-        """What a run records for the input, and `pipeline audit --raw` prints: reason (detail)."""
-        return f"{self.reason} ({self.detail})" if self.detail else self.reason
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import IO, Iterator
 
 from lxml import etree
 
+from pipeline.common.errors import CountedProblem
 from pipeline.formats.xml import SAFE_PARSER_OPTIONS, declares_dtd
 
 CHUNK = 1 << 16  # small reads: a truncated stream loses at most this much decompressed text
@@ -26,18 +27,8 @@ PAGE_CLOSE = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?page\s*>")
 PAGE_CLOSE_OVERLAP = 64  # bytes of the previous chunk kept so a closing tag split across two is seen
 
 
-class DumpError(Exception):
+class DumpError(CountedProblem):
     """The dump cannot be read past this point; `reason` is a short counted label."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-    @property
-    def problem(self) -> str:
-        """What a run records for the input, and `pipeline audit --raw` prints: reason (detail)."""
-        return f"{self.reason} ({self.detail})" if self.detail else self.reason
 
 
 @dataclass(slots=True)

@@ -5,9 +5,10 @@ ETag), a server that ignores If-Range, headers that are no numbers. It also stan
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable
+
+from tests.loopback import LoopbackServer
 
 Answer = Callable[[BaseHTTPRequestHandler], None]
 
@@ -15,44 +16,25 @@ ERROR_PAGE = (b"<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</tit
               b"<body><h1>Service Unavailable</h1><p>Please try again later.</p></body></html>\n")
 
 
-class HostileServer:
+class HostileServer(LoopbackServer):
     """Routes (a path without its query) -> an Answer; every request is logged with its headers."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.routes: dict[str, Answer] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                path = self.path.lstrip("/").split("?", 1)[0]
-                server.requests.append((path, dict(self.headers)))
-                answer = server.routes.get(path)
-                if answer is None:
-                    self.send_error(404)
-                    return
-                try:
-                    answer(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client stopped reading: what a bounded reader does
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+    def answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+        self.requests.append((path, dict(handler.headers)))
+        answer = self.routes.get(path)
+        if answer is None:
+            handler.send_error(404)
+            return
+        answer(handler)
 
     def gets(self, path: str) -> list[dict[str, str]]:
         """The headers of every request of `path`, in order."""
         return [headers for p, headers in self.requests if p == path]
-
-    def __enter__(self) -> HostileServer:
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def file(body: bytes, etag: str | None = None, cut_first: bool = False, honour_if_range: bool = True,

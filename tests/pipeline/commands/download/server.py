@@ -4,8 +4,7 @@ a log of requests, bodies cut halfway on request, and JSON routes for API listin
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 from typing import Callable
@@ -14,10 +13,12 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.common.cli import parse
+from tests.loopback import LoopbackServer
 
 
-class Server:
+class Server(LoopbackServer):
     def __init__(self, files: dict[str, bytes]) -> None:
+        super().__init__()
         self.files = files  # path (no leading slash, no query) -> body
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.headers: list[dict[str, str]] = []  # every request's headers
@@ -26,50 +27,41 @@ class Server:
         self.always_cut: set[str] = set()  # paths whose every GET stops halfway through what it sends
         self.fail_first: dict[str, int] = {}  # path -> HTTP status its next GET answers (once)
         self.ignore_range = False  # answer 200 with the whole body even to a Range request
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                path = self.path.lstrip("/").split("?", 1)[0]
-                server.requests.append((path, self.headers.get("Range")))
-                server.headers.append(dict(self.headers))
-                if path in server.redirects:
-                    self.send_response(302)
-                    self.send_header("Location", server.redirects[path])
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                if path in server.fail_first:
-                    self.send_error(server.fail_first.pop(path))
-                    return
-                body = server.files.get(path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                start = 0
-                if self.headers.get("Range") and not server.ignore_range:
-                    start = int(self.headers["Range"].removeprefix("bytes=").rstrip("-"))
-                    if start >= len(body):
-                        self.send_error(416)
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(body) - start))
-                self.end_headers()
-                if (path in server.cut_first and start == 0) or path in server.always_cut:
-                    server.cut_first.discard(path)
-                    self.wfile.write(body[start : start + (len(body) - start) // 2])  # then the connection drops
-                    self.close_connection = True
-                    return
-                self.wfile.write(body[start:])
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+    def answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+        self.requests.append((path, handler.headers.get("Range")))
+        self.headers.append(dict(handler.headers))
+        if path in self.redirects:
+            handler.send_response(302)
+            handler.send_header("Location", self.redirects[path])
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        if path in self.fail_first:
+            handler.send_error(self.fail_first.pop(path))
+            return
+        body = self.files.get(path)
+        if body is None:
+            handler.send_error(404)
+            return
+        start = 0
+        if handler.headers.get("Range") and not self.ignore_range:
+            start = int(handler.headers["Range"].removeprefix("bytes=").rstrip("-"))
+            if start >= len(body):
+                handler.send_error(416)
+                return
+            handler.send_response(206)
+            handler.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body) - start))
+        handler.end_headers()
+        if (path in self.cut_first and start == 0) or path in self.always_cut:
+            self.cut_first.discard(path)
+            handler.wfile.write(body[start : start + (len(body) - start) // 2])  # then the connection drops
+            handler.close_connection = True
+            return
+        handler.wfile.write(body[start:])
 
     def add_json(self, path: str, data: object) -> None:
         self.files[path] = json.dumps(data).encode()
@@ -77,14 +69,6 @@ class Server:
     def gets(self, path: str) -> list[str | None]:
         """The Range header of every request of `path`, in order."""
         return [r for p, r in self.requests if p == path]
-
-    def __enter__(self) -> "Server":
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
