@@ -84,6 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed of the initial weights and of the batches drawn")
     parser.add_argument("--checkpoint-every", type=int, help="save every N steps (default: only at the end)")
     parser.add_argument("--keep-checkpoints", type=int, help="keep the newest K checkpoints (default 3)")
+    parser.add_argument("--log-every", type=int, metavar="N", help="a row of metrics.jsonl (loss, learning rate, "
+                        "tokens/s, MFU) and a progress line every N steps, and at the last (default 1)")
     parser.add_argument("--eval-every", type=int, metavar="N", help="every N steps, the held-out loss (mean "
                         "cross-entropy, nats per token) of each source, on the first --eval-sequences windows of "
                         "context + 1 tokens of its held-out split (heldout-NNNNN.bin of `tokenizer encode`), and "

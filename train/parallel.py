@@ -119,15 +119,6 @@ class Parallel:
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item())
 
-    def sum_counts(self, counts: dict[str, int]) -> dict[str, int]:
-        """Counts summed over data-parallel ranks (a tensor-parallel group draws one set)."""
-        if self.world_size == 1:
-            return dict(counts)
-        names = sorted(counts)
-        values = torch.tensor([counts[n] for n in names], dtype=torch.int64, device=self.comm_device)
-        dist.all_reduce(values, op=dist.ReduceOp.SUM)
-        return dict(zip(names, (int(v) // self.tp for v in values.tolist())))
-
     def gather(self, value: Any) -> list[Any]:
         """Every rank's `value` (a picklable object), in rank order, on every rank."""
         if self.world_size == 1:

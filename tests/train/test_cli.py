@@ -116,9 +116,11 @@ def test_toml_config_and_cli_flags_resolve_into_the_run_folder(tmp_path: Path, c
     config = tmp_path / "small.toml"
     config.write_text("lr = 0.001\nseed = 3\n[model]\npreset = \"tiny\"\nn_layers = 1\n")
     main(["--config", str(config), "--model", "debug", "--seed", "4", "--steps", "3", "--tokens", str(tokens),
-          "--run", str(tmp_path / "run"), "--no-progress"])
+          "--run", str(tmp_path / "run"), "--no-progress", "--log-every", "2"])
     resolved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert resolved["train"]["lr"] == 0.001 and resolved["train"]["seed"] == 4  # the flag beats the file
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows if "loss" in row] == [0, 2]  # every 2nd step, and the last
     assert resolved["model"]["n_layers"] == 1 and resolved["model"]["dim"] == 64
     assert "loss" in capsys.readouterr().out
 
