@@ -153,6 +153,14 @@ def _train(sample: Path, prefix: Path, vocab_size: int, threads: int | None, all
                 f"{vocab_size}; pass --vocab-size {limit.group(1)} (or less), or --allow-smaller-vocab to keep "
                 "what the sample supports"
             ) from None
+        needed = re.search(r"smaller than required_chars\. \d+ vs (\d+)", str(e))
+        if needed:
+            # Not a case for --allow-smaller-vocab: no model of this sample is that small.
+            raise UserError(
+                f"{output}: --vocab-size {vocab_size} is below the {needed.group(1)} pieces any model of this sample "
+                f"holds (one for each character within character_coverage {LLAMA_SETTINGS['character_coverage']}, "
+                f"the 256 byte-fallback pieces and the special ones); pass --vocab-size {needed.group(1)} or more"
+            ) from None
         raise UserError(f"{output}: SentencePiece training failed: {str(e).strip().splitlines()[-1]}") from None
 
 

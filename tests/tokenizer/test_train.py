@@ -95,6 +95,23 @@ def test_vocab_too_large_for_the_sample_names_the_limit(tmp_path: Path) -> None:
         assert entry["note"] == "had less text than its share of the cap: all of it was taken"
 
 
+def test_vocab_below_the_samples_characters_names_the_least_size_that_trains(tmp_path: Path) -> None:
+    """A --vocab-size under what the sample's characters, the byte pieces and the special ones
+    take: one line giving the least size, which --allow-smaller-vocab cannot lower; that size
+    trains, one less does not."""
+    import re
+
+    corpus = write_corpus(tmp_path / "corpus", {"c4": 40, "wikipedia": 20, "github": 20})
+    with pytest.raises(UserError, match=r"--vocab-size 270 is below the (\d+) pieces") as error:
+        train_tokenizer(MIXTURE, corpus, tmp_path / "tok", vocab_size=270, threads=1, allow_smaller_vocab=True)
+    least = int(re.search(r"below the (\d+) pieces", str(error.value)).group(1))
+    assert least > 256 + 3 and str(error.value).endswith(f"pass --vocab-size {least} or more")
+    with pytest.raises(UserError, match=f"--vocab-size {least - 1} is below the {least} pieces"):
+        train_tokenizer(MIXTURE, corpus, tmp_path / "tok", vocab_size=least - 1, threads=1)
+    trained = train_tokenizer(MIXTURE, corpus, tmp_path / "tok", vocab_size=least, threads=1, allow_smaller_vocab=True)
+    assert trained.vocab_size <= least
+
+
 def _tokenizer(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([script("tokenizer"), *args], cwd=cwd, env=subprocess_env(),
                           capture_output=True, text=True, timeout=300)
