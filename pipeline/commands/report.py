@@ -19,6 +19,7 @@ from pathlib import Path
 from pipeline.commands.audit import RESIDUE, residue_names, run_audit
 from pipeline.commands.mix import parse_tokens, plan
 from pipeline.common.errors import UserError
+from pipeline.corpus.folder import finished_runs
 from pipeline.corpus.mixture import load_mixture
 from pipeline.report.facts import SourceFacts, read_source_facts
 from pipeline.report.page import ResidueRow, render
@@ -45,18 +46,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="dropped documents shown per drop reason (default %(default)s)")
 
 
-def source_folders(corpus: Path, source: str) -> list[Path]:
-    if source == "all":
-        folders = sorted(path.parent for path in corpus.glob("*/stats.json"))
-        if not folders:
-            raise UserError(f"{corpus}: no finished runs (no */stats.json)")
-        return folders
-    folder = corpus / source
-    if not (folder / "stats.json").exists():
-        raise UserError(f"{folder}: no finished {source} corpus (no stats.json); run `pipeline run {source}` first")
-    return [folder]
-
-
 def residue_rows(facts: SourceFacts) -> list[ResidueRow] | None:
     if facts.source not in RESIDUE:
         return None
@@ -71,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
     corpus, out = Path(args.corpus), Path(args.out)
     mixture = load_mixture(args.mixture)
     sources, residue = [], {}
-    for folder in source_folders(corpus, args.source):
+    for folder in finished_runs(corpus, args.source):
         print(f"report: reading {folder}", file=sys.stderr)
         facts = read_source_facts(folder, args.examples)
         sources.append(facts)

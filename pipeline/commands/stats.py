@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.common.cli import add_corpus_and_source
 from pipeline.common.errors import UserError
+from pipeline.corpus.folder import finished_runs
 
 DESCRIPTION = "Print what each stage kept and dropped, and why, for finished runs of `pipeline run`."
 
@@ -45,13 +46,8 @@ def drop_warnings(stats: dict) -> list[str]:
 
 
 def print_stats(root: Path, source: str | None) -> None:
-    folders = [root / source] if source else sorted(p.parent for p in root.glob("*/stats.json"))
-    if not folders:
-        raise UserError(f"{root}: no finished runs (no */stats.json)")
-    for folder in folders:
+    for folder in finished_runs(root, source):
         path = folder / "stats.json"
-        if not path.exists():
-            raise UserError(f"{path}: no stats; has `pipeline run {folder.name}` finished?")
         try:
             stats = json.loads(path.read_text())
             summary = f"{stats['source']}: kept {stats['documents_kept']:,} of {stats['documents_read']:,} documents"

@@ -28,3 +28,17 @@ def corpus_folder(corpus: Path, source: str, same_source: bool = True) -> Path:
                 raise UserError(f"{folder}: a corpus of {found!r}, not of {source!r}")
             return folder
     raise UserError(f"{corpus}: no finished {source} corpus here (no manifest.json in {corpus / source} or {corpus})")
+
+
+def finished_runs(root: Path, source: str | None) -> list[Path]:
+    """The folders under `root` of finished runs (they hold a stats.json): `source`'s, or every
+    source's for None or "all"; none is one line, exit 2."""
+    if source in (None, "all"):
+        folders = sorted(path.parent for path in root.glob("*/stats.json"))
+        if not folders:
+            raise UserError(f"{root}: no finished runs (no */stats.json)")
+        return folders
+    folder = root / source
+    if not (folder / "stats.json").exists():
+        raise UserError(f"{folder}: no finished {source} corpus (no stats.json); run `pipeline run {source}` first")
+    return [folder]

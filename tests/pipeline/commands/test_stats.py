@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.cli import main
 from pipeline.commands.stats import drop_warnings
 from tests.conftest import script, subprocess_env
 from tests.hostile.helpers import cli
@@ -59,3 +60,20 @@ def test_run_that_strips_every_book_says_so(tmp_path: Path) -> None:
     command = [script("pipeline"), "stats", "--corpus", str(tmp_path / "out")]
     shown = subprocess.run(command, check=True, capture_output=True, text=True, env=subprocess_env())
     assert "warning: books: strip_gutenberg dropped 3 of 3 documents as empty_after_stripping" in shown.stdout
+
+
+def test_no_finished_run_is_one_line_naming_the_folder_and_the_command(tmp_path: Path, capsys) -> None:
+    """`pipeline stats`, `pipeline stats SOURCE` and `pipeline report` find finished runs the same
+    way: a folder without stats.json is one line naming it and the run to make, exit 2."""
+    (tmp_path / "c4").mkdir()  # a run that never finished
+    for argv, line in [
+        (["stats", "--corpus", str(tmp_path)], f"{tmp_path}: no finished runs (no */stats.json)"),
+        (["stats", "c4", "--corpus", str(tmp_path)],
+         f"{tmp_path / 'c4'}: no finished c4 corpus (no stats.json); run `pipeline run c4` first"),
+        (["report", "c4", "--corpus", str(tmp_path), "--out", str(tmp_path / "r.html")],
+         f"{tmp_path / 'c4'}: no finished c4 corpus (no stats.json); run `pipeline run c4` first"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err == f"pipeline: error: {line}\n"
