@@ -6,8 +6,8 @@ site's archive `<site>.7z` (also `<site>-Posts.7z`, as stackoverflow.com is publ
 A plain Posts.xml larger than `task_bytes` is read as byte ranges cut where rows start, each
 an input (a task) of its own (pipeline/formats/stackexchange_posts.py: entities never
 resolved, a file that declares a DTD is refused, so an entity-expansion bomb ends as one
-counted failure); a .7z is unpacked into the task's temporary folder and read whole (unpack
-Stack Overflow's once to have it split). A range yields its questions and its answers as
+counted failure); a .7z is unpacked into the task's temporary folder and read whole
+(`pipeline download stackexchange` unpacks the archives it fetches, so that Stack Overflow's is split). A range yields its questions and its answers as
 records of their own, in file order; the global stage JoinAnswers (pipeline/transforms/
 join_answers.py) then gives each question its answers wherever they were read, so the
 documents are the same for any range size and any number of tasks. A document is the title,
@@ -46,7 +46,15 @@ from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.largest_groups import LargestGroups
 from pipeline.filters.unanswered import UnansweredQuestions
-from pipeline.formats.stackexchange_posts import Answer, Question, open_rows, read_rows, split_rows, whole_file
+from pipeline.formats.stackexchange_posts import (
+    MAX_COMPRESSION_RATIO,
+    Answer,
+    Question,
+    open_rows,
+    read_rows,
+    split_rows,
+    whole_file,
+)
 from pipeline.text.html import HtmlTooDeep, html_fragment_to_text
 from pipeline.transforms.join_answers import JoinAnswers
 
@@ -63,7 +71,7 @@ class StackExchangeConfig(SourceConfig):
     keep_unanswered: bool = True  # the paper and RedPajama drop no question; see pipeline/filters/unanswered.py
     # A .7z whose Posts.xml would inflate past this many times the archive's size is refused
     # before extraction: a decompression bomb (real dumps compress XML about 5-10 times).
-    max_compression_ratio: Count = 100
+    max_compression_ratio: Count = MAX_COMPRESSION_RATIO
     # A plain Posts.xml larger than this is read as byte ranges of about this size, one task each
     # (Stack Overflow's 100 GB: about 100 tasks of some 10 minutes of one core); 0: files whole.
     task_bytes: Count = 1 << 30
@@ -107,7 +115,8 @@ class StackExchange(Source):
             size = _size(path)
             if size > self.config.task_bytes:
                 print(f"warning: {path}: a .7z is read whole, as one task ({size / 1e9:.1f} GB packed); "
-                      "unpack its Posts.xml into a folder of the site's name to read it by ranges", file=sys.stderr)
+                      "unpack its Posts.xml into a folder of the site's name to read it by ranges (`pipeline "
+                      "download stackexchange` does unless --no-unpack)", file=sys.stderr)
             return [path]
         return split_rows(path, self.config.task_bytes)
 

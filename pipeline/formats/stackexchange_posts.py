@@ -42,7 +42,7 @@ import py7zr.exceptions
 import py7zr.io
 from lxml import etree
 
-from pipeline.common.errors import InputError
+from pipeline.common.errors import OUT_OF_SPACE, InputError
 from pipeline.engine.heartbeat import HeartbeatReader, heartbeat, megabytes
 from pipeline.formats.archives import PrefixedReader, safe_member_path
 from pipeline.formats.files import ByteWindow, ChainedStreams, open_binary
@@ -116,6 +116,11 @@ def _row_start_after(f: IO[bytes], offset: int, size: int) -> int | None:
     return None
 
 
+# A .7z whose Posts.xml would inflate past this many times the archive's size is refused (real
+# dumps inflate 5 to 10 times): the default of the source's max_compression_ratio.
+MAX_COMPRESSION_RATIO = 100
+
+
 @contextlib.contextmanager
 def open_rows(path: str, tmp: Path, max_ratio: int) -> Iterator[IO[bytes]]:
     """A well-formed Posts.xml stream of the whole file (or .7z) `path`, or of one range of it."""
@@ -146,6 +151,14 @@ def open_posts_xml(path: str, tmp: Path, max_ratio: int) -> Iterator[IO[bytes]]:
         with open_binary(path) as stream:
             yield stream
         return
+    with open(extract_posts_xml(path, tmp / "extracted", max_ratio), "rb") as stream:
+        yield stream
+
+
+def extract_posts_xml(path: str, folder: Path, max_ratio: int) -> Path:
+    """`folder/Posts.xml`, unpacked from the site's archive `path` (a .7z): the member named
+    Posts.xml, refused when it is a link, has an unsafe path, or would inflate past `max_ratio`
+    times the archive; a damaged archive is one InputError naming it."""
     try:
         with fsspec.open(path, "rb") as raw:
             archive_bytes = max(raw.seek(0, 2), 1)
@@ -160,9 +173,9 @@ def open_posts_xml(path: str, tmp: Path, max_ratio: int) -> Iterator[IO[bytes]]:
                 if (member.uncompressed or 0) > max_ratio * archive_bytes:
                     raise InputError(path, f"refused: Posts.xml would inflate to {member.uncompressed:,} bytes from "
                                            f"a {archive_bytes:,}-byte archive (over {max_ratio} times: a bomb)")
-                unpacked = _UnpackedPosts(tmp / "extracted" / "Posts.xml")
+                unpacked = _UnpackedPosts(folder / "Posts.xml")
                 try:
-                    archive.extract(path=tmp / "extracted", targets=names, factory=unpacked)
+                    archive.extract(path=folder, targets=names, factory=unpacked)
                 finally:
                     unpacked.close()
                     _release_decoders(archive)
@@ -170,14 +183,15 @@ def open_posts_xml(path: str, tmp: Path, max_ratio: int) -> Iterator[IO[bytes]]:
         # 7z stores names as UTF-16: a lone surrogate in one makes py7zr refuse the whole header.
         raise InputError(path, f"a member's name is not valid UTF-16 ({e})") from None
     except (py7zr.exceptions.ArchiveError, lzma.LZMAError, EOFError, KeyError, ValueError, OSError) as e:
+        if isinstance(e, OSError) and e.errno in OUT_OF_SPACE:
+            raise  # a full disk while unpacking is no fault of the archive
         if isinstance(e, (FileNotFoundError, PermissionError)):
             raise InputError(path, f"cannot open ({e.strerror})") from None
         raise InputError(path, f"truncated or corrupt 7z archive ({type(e).__name__}: {e})") from None
-    extracted = tmp / "extracted" / "Posts.xml"
+    extracted = folder / "Posts.xml"
     if not extracted.is_file():
         raise InputError(path, "truncated or corrupt 7z archive (Posts.xml could not be extracted)")
-    with open(extracted, "rb") as stream:
-        yield stream
+    return extracted
 
 
 def _release_decoders(archive: py7zr.SevenZipFile) -> None:

@@ -10,12 +10,21 @@ than 28 makes sure none of the 28 largest by posts is missing.
 
 The listing is read bounded (16 MiB), and an archive with a size that is not in ASCII digits,
 a sha1 that is not hex or a name that is not a site's is refused.
+
+Each verified archive's Posts.xml is then unpacked into `<site>/Posts.xml` and the archive
+removed: `pipeline run stackexchange` reads a plain Posts.xml in byte ranges, tasks of their own
+(Stack Overflow's 100 GB in about 100 tasks of 1 GB), where a .7z is one task. The unpacking goes
+through a temporary name, so a site whose Posts.xml is there is complete and is not fetched
+again; an archive left beside it (a run stopped between the rename and the removal) is removed.
+With --no-unpack the archives stay as they are.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +32,7 @@ from pipeline.commands.download.fetch import Checksum, xml_listing
 from pipeline.commands.download.options import add_common, fetcher, say
 from pipeline.commands.download.untrusted import ascii_int, hex_digest, refused, shown
 from pipeline.common.errors import UserError
+from pipeline.formats.stackexchange_posts import MAX_COMPRESSION_RATIO, extract_posts_xml
 
 ARCHIVE_BASE = "https://archive.org/download/stackexchange"
 LISTING = "stackexchange_files.xml"
@@ -45,6 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sites", nargs="+", help="site names, e.g. math.stackexchange.com stackoverflow.com")
     p.add_argument("--largest", type=int, default=PAPER_SITES,
                    help="without --sites: the N largest sites by archive size (default %(default)s)")
+    p.add_argument("--no-unpack", dest="unpack", action="store_false",
+                   help="keep the .7z archives instead of unpacking each site's Posts.xml into <site>/Posts.xml "
+                   "(a .7z is read whole, as one task: Stack Overflow's would take about a day of one core)")
     add_common(p, "data/raw/stackexchange", ARCHIVE_BASE)
 
 
@@ -94,8 +107,30 @@ def run(a: argparse.Namespace) -> list[Path]:
     written = []
     for number, archive in enumerate(chosen, 1):
         dest = out / f"{archive.site}.7z"
+        posts = out / archive.site / "Posts.xml"
+        if a.unpack and posts.is_file():  # unpacked by an earlier run: complete (renamed when whole)
+            dest.unlink(missing_ok=True)
+            written.append(posts)
+            continue
         say(a, f"[{number}/{len(chosen)}] {dest} ({archive.size / 1e6:,.0f} MB)")
-        written.append(get.fetch(f"{base}/{archive.name}", dest, Checksum("sha1", archive.sha1), archive.size))
+        fetched = get.fetch(f"{base}/{archive.name}", dest, Checksum("sha1", archive.sha1), archive.size)
+        written.append(unpack(a, fetched, posts) if a.unpack else fetched)
     total = sum(a.size for a in chosen)
-    print(f"{len(written)} site archive(s), {total / 1e9:,.2f} GB, in {out}")
+    what = "site Posts.xml file(s) unpacked from" if a.unpack else "site archive(s),"
+    print(f"{len(written)} {what} {total / 1e9:,.2f} GB of archives, in {out}")
     return written
+
+
+def unpack(a: argparse.Namespace, archive: Path, posts: Path) -> Path:
+    """`posts` (`<site>/Posts.xml`), unpacked from the verified `archive`, which is then removed."""
+    say(a, f"    unpacking {archive.name} into {posts.parent.name}/Posts.xml")
+    staging = archive.with_name(f".{archive.name}.unpacking")
+    shutil.rmtree(staging, ignore_errors=True)  # what a stopped run unpacked in part
+    try:
+        extracted = extract_posts_xml(str(archive), staging, MAX_COMPRESSION_RATIO)
+        posts.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(extracted, posts)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    archive.unlink()
+    return posts

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import random
 from pathlib import Path
 from typing import Iterator
 
+import py7zr
 import pytest
 
 from pipeline.commands.download import stackexchange as downloader
-from sources.stackexchange import StackExchange
+from pipeline.common.errors import InputError
+from sources.stackexchange import StackExchange, StackExchangeConfig
 from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, resumed_gets, download_with
 
-ARCHIVES = {  # name -> size of a stand-in body (the downloader never opens the archives)
+ARCHIVES = {  # name -> size of a stand-in body (opened only to unpack: these tests pass --no-unpack)
     "math.stackexchange.com.7z": 90_000,
     "stackoverflow.com-Posts.7z": 120_000,
     "stackoverflow.com-Users.7z": 150_000,  # another table of Stack Overflow: not fetched
@@ -42,8 +45,8 @@ def server() -> Iterator[Server]:
         yield s
 
 
-def _args(server: Server, out: Path, *extra: str) -> list[str]:
-    return ["--base-url", server.url, "--out", str(out), "--no-progress", *extra]
+def _args(server: Server, out: Path, *extra: str, unpack: bool = False) -> list[str]:
+    return ["--base-url", server.url, "--out", str(out), "--no-progress", *([] if unpack else ["--no-unpack"]), *extra]
 
 
 def test_the_largest_sites_posts_archives_verified(server: Server, tmp_path: Path) -> None:
@@ -80,3 +83,59 @@ def test_a_sha1_mismatch_a_404_and_an_unknown_site_are_one_line(server: Server, 
     err = cli_error(["download", "stackexchange", *_args(server, tmp_path, "--sites", "nosuch.stackexchange.com")],
                     capsys)
     assert "--sites: not in the dump: ['nosuch.stackexchange.com']" in err
+
+
+def _posts_xml(rows: int, seed: int) -> bytes:
+    """A Posts.xml of `rows` questions, each with one answer, in words no archive compresses away."""
+    rng = random.Random(seed)
+    lines = ['<?xml version="1.0" encoding="utf-8"?>', "<posts>"]
+    for qid in range(1, rows + 1):
+        words = " ".join("".join(rng.choice("abcdefghij") for _ in range(6)) for _ in range(30))
+        lines.append(f'  <row Id="{qid}" PostTypeId="1" Score="1" Title="Q{qid}" Body="&lt;p&gt;{words}&lt;/p&gt;" />')
+        lines.append(f'  <row Id="{10_000 + qid}" PostTypeId="2" ParentId="{qid}" Score="2" '
+                     f'Body="&lt;p&gt;answer {words[:40]}&lt;/p&gt;" />')
+    lines.append("</posts>")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _seven_zip(posts: bytes, folder: Path, name: str) -> bytes:
+    path = folder / name
+    with py7zr.SevenZipFile(path, "w") as archive:
+        archive.writestr(posts, "Posts.xml")
+    return path.read_bytes()
+
+
+def test_archives_are_unpacked_into_site_folders_that_a_run_reads_in_ranges(tmp_path: Path) -> None:
+    """By default each site's Posts.xml is unpacked into <site>/Posts.xml and its archive removed:
+    a run splits it into byte ranges, tasks of their own. A rerun fetches nothing; an archive left
+    beside its unpacked Posts.xml is removed; a damaged archive is one line and leaves no folder."""
+    posts = {"stackoverflow.com-Posts.7z": _posts_xml(400, 1), "math.stackexchange.com.7z": _posts_xml(150, 2)}
+    made = tmp_path / "made"
+    made.mkdir()
+    bodies = {name: _seven_zip(xml, made, name) for name, xml in posts.items()}
+    out = tmp_path / "raw"
+    with Server(dict(bodies)) as server:
+        server.files["stackexchange_files.xml"] = _listing(bodies)
+        written = download_with(downloader, _args(server, out, "--largest", "2", unpack=True))
+        assert written == [out / "stackoverflow.com" / "Posts.xml", out / "math.stackexchange.com" / "Posts.xml"]
+        assert files_under(out) == ["math.stackexchange.com/Posts.xml", "stackoverflow.com/Posts.xml"]
+        assert (out / "stackoverflow.com" / "Posts.xml").read_bytes() == posts["stackoverflow.com-Posts.7z"]
+        assert (out / "math.stackexchange.com" / "Posts.xml").read_bytes() == posts["math.stackexchange.com.7z"]
+        # Ranges of about 20 KB: Stack Overflow's Posts.xml is several inputs, each a task.
+        inputs = StackExchange(StackExchangeConfig(task_bytes=20_000)).list_inputs(str(out))
+        so_ranges = [i for i in inputs if "/stackoverflow.com/Posts.xml#rows=" in i]
+        assert len(so_ranges) >= len(posts["stackoverflow.com-Posts.7z"]) // 20_000
+
+        before = len(server.requests)
+        (out / "math.stackexchange.com.7z").write_bytes(bodies["math.stackexchange.com.7z"])  # stopped before removal
+        again = download_with(downloader, _args(server, out, "--largest", "2", unpack=True))
+        assert again == written and len(server.requests) == before + 1  # the listing only
+        assert files_under(out) == ["math.stackexchange.com/Posts.xml", "stackoverflow.com/Posts.xml"]
+
+    damaged = dict(bodies, **{"tex.stackexchange.com.7z": bodies["math.stackexchange.com.7z"][:-200]})
+    with Server(dict(damaged)) as server:
+        server.files["stackexchange_files.xml"] = _listing(damaged)
+        with pytest.raises(InputError, match=r"tex\.stackexchange\.com\.7z: truncated or corrupt 7z archive"):
+            download_with(downloader, _args(server, out, "--sites", "tex.stackexchange.com", unpack=True))
+    assert not (out / "tex.stackexchange.com").exists()
+    assert not list(out.glob(".*unpacking"))
