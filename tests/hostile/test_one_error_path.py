@@ -244,3 +244,34 @@ def test_disk_full_during_the_line_dedup_hash_pass_is_one_line_and_a_rerun_finis
     stats = json.loads((tmp_path / "out" / "linededup" / "stats.json").read_text())
     assert_balanced(stats)
     assert stats["documents_read"] == 600
+
+
+def test_disk_full_while_unpacking_a_stack_exchange_archive_is_one_line_not_a_corrupt_archive(tmp_path: Path) -> None:
+    """Posts.xml unpacked from a .7z into a file system that fills up: the run ends in one line
+    saying so (a rerun with space reads the site), never a site counted as a corrupt archive."""
+    import py7zr
+
+    from tests.hostile.sources_data import se_site
+
+    posts = se_site(3000)  # about 400 KB unpacked, a few KB packed
+    (tmp_path / "raw").mkdir()
+    with py7zr.SevenZipFile(tmp_path / "raw" / "big.example.7z", "w") as archive:
+        archive.writestr(posts, "Posts.xml")
+    command = [script("pipeline"), "run", "stackexchange", "--input", "raw", "--corpus", "out", "--workers", "1",
+               "--no-progress"]
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (128 << 10, 128 << 10))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    full = subprocess.run(command, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=300,
+                          preexec_fn=limit, check=False)
+    error = one_error(full, "pipeline")
+    assert "File too large (EFBIG); free space and rerun the same command to resume" in error, error
+    assert "corrupt" not in error
+    again = subprocess.run(command, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=300,
+                           check=False)
+    assert again.returncode == 0, again.stderr
+    stats = json.loads((tmp_path / "out" / "stackexchange" / "stats.json").read_text())
+    assert_balanced(stats)
+    assert stats["files"]["failed"] == [] and stats["documents_kept"] == 3000
