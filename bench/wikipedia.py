@@ -14,7 +14,8 @@ in ../shared/realdata/wikipedia), each round runs, one after the other:
 The machine may be shared, so CPU seconds (`time.process_time`) are measured, not wall time,
 and the two alternate within each round so a busy spell costs both. The table gives each
 side's CPU seconds per MB and MB/s per core (MB: decompressed dump bytes, as bench/sources.py
-counts input), and bare CPU / herd CPU per round: above 1, herd is the faster.
+counts input), min / median / max over the rounds with the load average (bench/rounds.py), and
+bare CPU / herd CPU per round: above 1, herd is the faster.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import mwparserfromhell
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.rounds import spread, table  # noqa: E402
 from pipeline.engine.document import Document  # noqa: E402
 from sources.wikipedia import Wikipedia, WikipediaConfig, language_of  # noqa: E402
 
@@ -118,13 +120,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  round {round_number} {name}: {seconds[name]:.2f} CPU s, {count} articles with text")
         herd_times.append(seconds["herd"])
         bare_times.append(seconds["bare"])
-    ratios = sorted(bare / herd for bare, herd in zip(bare_times, herd_times))
-    print(f"\n{'':<6} {'CPU s (median)':>15} {'CPU s/MB':>9} {'MB/s/core':>10}")
-    for name, times in (("herd", herd_times), ("bare", bare_times)):
-        median = statistics.median(times)
-        print(f"{name:<6} {median:>15.2f} {median / megabytes:>9.3f} {megabytes / median:>10.2f}")
-    print(f"\nbare CPU / herd CPU per round: min {ratios[0]:.2f}, median {statistics.median(ratios):.2f}, "
-          f"max {ratios[-1]:.2f} (above 1: herd is faster)")
+    ratios = [bare / herd for bare, herd in zip(bare_times, herd_times)]
+    rows = [
+        [name, spread(times), spread([t / megabytes for t in times], ".3f"), spread([megabytes / t for t in times]),
+         spread([b / h for b, h in zip(bare_times, times)])]
+        for name, times in (("herd: reader + stages", herd_times), ("bare: bz2 + lxml + mwparserfromhell", bare_times))
+    ]
+    table(f"Wikipedia, {len(dumps)} real dump(s), {megabytes:.1f} MB decompressed; one core",
+          ("pipeline", "CPU s", "CPU s/MB", "MB/s/core", "bare's CPU / its CPU"), rows, args.rounds)
+    print(f"\n  bare CPU / herd CPU, median of the rounds: {statistics.median(ratios):.2f} (above 1: herd is faster)")
     return 0
 
 
