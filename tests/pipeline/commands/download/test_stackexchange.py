@@ -139,3 +139,42 @@ def test_archives_are_unpacked_into_site_folders_that_a_run_reads_in_ranges(tmp_
             download_with(downloader, _args(server, out, "--sites", "tex.stackexchange.com", unpack=True))
     assert not (out / "tex.stackexchange.com").exists()
     assert not list(out.glob(".*unpacking"))
+
+
+REAL_ARCHIVE = Path(__file__).resolve().parents[4] / "../shared/realdata/stackexchange/genai.stackexchange.com.7z"
+
+
+@pytest.mark.skipif(not REAL_ARCHIVE.is_file(), reason="the real Stack Exchange archive is absent: "
+                    "only on the project's machines (../shared/realdata/stackexchange)")
+def test_a_real_site_archive_unpacks_to_its_whole_posts_xml(tmp_path: Path) -> None:
+    """The real genai.stackexchange.com.7z: its Posts.xml comes out as long as the archive's own
+    header says, is well-formed XML to lxml, and the source reads the same records from it as
+    from the archive."""
+    import argparse
+    import shutil
+
+    from lxml import etree
+
+    with py7zr.SevenZipFile(REAL_ARCHIVE) as archive:
+        [listed] = [m.uncompressed for m in archive.list() if m.filename == "Posts.xml"]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    archive_copy = raw / REAL_ARCHIVE.name
+    shutil.copy(REAL_ARCHIVE, archive_copy)
+    posts = downloader.unpack(argparse.Namespace(no_progress=True), archive_copy,
+                              raw / "genai.stackexchange.com" / "Posts.xml")
+    assert not archive_copy.exists() and posts.stat().st_size == listed
+    rows = sum(1 for _, element in etree.iterparse(str(posts), tag="row"))
+    assert rows > 100
+    from_folder = _records(StackExchange(), str(posts))
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    shutil.copy(REAL_ARCHIVE, packed / REAL_ARCHIVE.name)
+    assert from_folder == _records(StackExchange(), str(packed / REAL_ARCHIVE.name)) and len(from_folder) > 50
+
+
+def _records(source: StackExchange, path: str) -> list[tuple[str, str]]:
+    """The (id, text) of every question and answer record the source reads from `path`."""
+    from pipeline.engine.document import Document
+
+    return [(d.id, d.text) for d in source.read(path) if isinstance(d, Document)]
