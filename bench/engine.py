@@ -9,7 +9,11 @@ and SHA-256-hashed on a second thread): what is compared is the engine's work ar
 write. With one worker the bare loop's shard checksums must equal the engine's; the bench stops
 if they do not.
 
-Every variant runs in turn, `--repeat` rounds; the table gives min / median / max of docs/s
+Every variant runs twice a round: in a new interpreter, measured there from after its imports
+(a run as a user starts one: the bare loop's heap as new as the engine's worker's), and in this
+bench's process (warm: the bare loop reuses the heap of its earlier rounds, while the engine
+forks a new worker each time). Every variant runs in turn, `--repeat` rounds; each of the two
+tables gives min / median / max of docs/s
 (wall) and of CPU milliseconds per 1,000 documents (this process and the workers it forks:
 RUSAGE_SELF + RUSAGE_CHILDREN), and the load average. On a busy machine the wall-clock rates
 say more about the other users than about the engine (2 workers need 4 free cores: each writes
