@@ -3,8 +3,9 @@ bare loop that writes the same bytes the same way.
 
 The bare loop makes the same documents, builds the same Arrow record batches (1,024 rows, the
 engine's schema), rolls shards at the same size, and writes them with pyarrow's stream writer
-into the engine's own background file (pipeline/engine/shards.py: the batches' buffers written
-and SHA-256-hashed on a second thread): what is compared is the engine's work around that
+into the engine's own file writer (pipeline/engine/shards.py: the batches' buffers written and
+SHA-256-hashed on a second thread, as a worker does where a core is left for that thread; one
+process on two cores, as here, has one): what is compared is the engine's work around that
 (reading, stages, supervision, counting, parts and their renaming), not a different way to
 write. With one worker the bare loop's shard checksums must equal the engine's; the bench stops
 if they do not.
@@ -16,8 +17,8 @@ forks a new worker each time). Every variant runs in turn, `--repeat` rounds; ea
 tables gives min / median / max of docs/s
 (wall) and of CPU milliseconds per 1,000 documents (this process and the workers it forks:
 RUSAGE_SELF + RUSAGE_CHILDREN), and the load average. On a busy machine the wall-clock rates
-say more about the other users than about the engine (2 workers need 4 free cores: each writes
-and hashes on a second thread); the CPU ratio, bare loop over engine, round by round, is the
+say more about the other users than about the engine (2 workers on 2 cores write and hash
+in their document loops: no core is left for a thread of their own); the CPU ratio, bare loop over engine, round by round, is the
 figure to read there.
 
     .venv/bin/python bench/engine.py [--documents 200000] [--workers 1 2] [--repeat 5]
@@ -45,9 +46,10 @@ from bench.process_tree import cpu_seconds_with_children  # noqa: E402
 from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.commands.run import run_source  # noqa: E402
 from pipeline.engine.document import Document, Skipped  # noqa: E402
-from pipeline.engine.shards import _BackgroundFile, build_schema, load_array_conversion  # noqa: E402
+from pipeline.engine.shards import _HashingFile, build_schema, load_array_conversion  # noqa: E402
 from pipeline.engine.source import Source  # noqa: E402
 from pipeline.engine.stage import Stage  # noqa: E402
+from pipeline.engine.supervisor import usable_cores  # noqa: E402
 
 BATCH_ROWS = 1024  # ShardWriter's default
 SHARD_BYTES = 256 << 20  # run_source's default --shard-mb
@@ -88,7 +90,7 @@ def bare_loop(out: Path, per_file: int) -> list[str]:
     """The same documents as one worker's task, written as the engine writes them; their sha256s."""
     schema = build_schema([])
     digests: list[str] = []
-    shard: _BackgroundFile | None = None
+    shard: _HashingFile | None = None
     stream: pa.RecordBatchStreamWriter | None = None
     shard_bytes = 0
     ids: list[str] = []
@@ -100,7 +102,7 @@ def bare_loop(out: Path, per_file: int) -> list[str]:
             [pa.array(ids, pa.string()), pa.array(bodies, pa.string()), pa.array(["synthetic"] * len(ids), pa.string())],
             schema=schema)
         if shard is None:
-            shard = _BackgroundFile(str(out / f"bare-{len(digests):05d}.arrow"))
+            shard = _HashingFile(str(out / f"bare-{len(digests):05d}.arrow"), threaded=2 <= usable_cores())
             stream = pa.ipc.new_stream(shard, schema)
             shard_bytes = 0
         stream.write_batch(batch)

@@ -44,11 +44,12 @@ def run_tasks_supervised(
     progress: Progress | None,
     failures: list[Failure],
     warn: Callable[[str], None] | None = None,
+    background_writes: bool | None = None,
 ) -> list[TaskResult]:
     """Run the unfinished `tasks` of a pass in `workers` supervised forked processes (the local
     executor's pool; on Ray, one per Ray task); every task's result, in the order given.
     Workers lost are appended to `failures` and reported in one line each to `warn`. Without
-    `progress` the workers count no characters for it."""
+    `progress` the workers count no characters for it. `background_writes`: see run_supervised."""
     finished = {t: read_marker(spec.marker(pass_index, t), TaskResult.from_json) for t in tasks}
     todo = [t for t in tasks if finished[t] is None]
 
@@ -65,6 +66,6 @@ def run_tasks_supervised(
         span = f"record {failure.item}" if failure.count <= 1 else f"records {failure.item}-{last}"
         return f"{where}, {name} {span}"
 
-    done = run_supervised(todo, work, workers, budget_s, progress, describe, failures, warn)
+    done = run_supervised(todo, work, workers, budget_s, progress, describe, failures, warn, background_writes)
     results = dict(zip(todo, done))
     return [finished[t] or results[t] for t in tasks]

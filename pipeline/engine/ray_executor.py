@@ -121,8 +121,9 @@ def _run_one(
 
     failures: list[Failure] = []
     warnings: list[str] = []
+    # Ray runs a task per CPU of the node: no core is left for a writer thread beside each.
     [result] = run_tasks_supervised(spec, pass_index, [task], 1, budget_s, count if counted else None, failures,
-                                    warnings.append)
+                                    warnings.append, background_writes=False)
     return result, totals[0], totals[1], failures, warnings
 
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from pipeline.common.errors import UserError
 from pipeline.engine.heartbeat import send_heartbeats_to
-from pipeline.engine.shards import load_array_conversion
+from pipeline.engine.shards import load_array_conversion, write_in_background
 
 # What a worker is doing, published in its slot.
 IDLE, READING, PROCESSING = 0, 1, 2
@@ -145,12 +145,12 @@ Work = Callable[[Any, Attempt, Tracker], Any]
 
 
 class _Worker:
-    def __init__(self, ctx: Any, work: Work) -> None:
+    def __init__(self, ctx: Any, work: Work, background_writes: bool) -> None:
         self.slot = ctx.RawArray("q", _SLOT_SIZE)
         self.note = ctx.RawArray("c", NOTE_BYTES)
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, self.slot, self.note, work, os.getpid()),
-                                   daemon=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, self.slot, self.note, work, os.getpid(),
+                                                              background_writes), daemon=True)
         self.process.start()
         child.close()
         self.job: int | None = None
@@ -186,8 +186,9 @@ class _Worker:
         self.conn.close()
 
 
-def _worker_main(conn: Any, slot: Any, note: Any, work: Work, parent: int) -> None:
+def _worker_main(conn: Any, slot: Any, note: Any, work: Work, parent: int, background_writes: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    write_in_background(background_writes)
     # A handler the parent installed (a Ray worker's raises SystemExit through Ray's code) is not
     # the child's: SIGTERM simply ends it, as in a process that installed none.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -210,6 +211,14 @@ def _worker_main(conn: Any, slot: Any, note: Any, work: Work, parent: int) -> No
         else:
             tracker.at(IDLE)
             conn.send(("done", job, result))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system says)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _die_with_parent(parent: int) -> None:
@@ -254,8 +263,13 @@ def run_supervised(
     describe: Callable[[Any, Failure], str] | None = None,
     failures: list[Failure] | None = None,
     warn: Callable[[str], None] | None = None,
+    background_writes: bool | None = None,
 ) -> list[Any]:
     """`work(job, attempt, tracker)` for every job in forked workers; the results in job order.
+
+    `background_writes`: whether the workers write and hash shard files on a thread of their own
+    (pipeline/engine/shards.py `write_in_background`); by default where a core is left for each
+    such thread beside the workers (2 x workers <= the cores this process may use).
 
     A job's exception ends the run (the other workers are killed) and is raised here. Worker
     deaths and stalls are retried as the module says, each reported in one line (`describe`
@@ -273,7 +287,10 @@ def run_supervised(
     pending = deque(range(len(jobs)))
     pool: list[_Worker] = []
     try:
-        pool = [_Worker(ctx, work) for _ in range(min(max(1, workers), len(jobs)))]
+        size = min(max(1, workers), len(jobs))
+        if background_writes is None:
+            background_writes = 2 * size <= usable_cores()
+        pool = [_Worker(ctx, work, background_writes) for _ in range(size)]
         while len(results) < len(jobs):
             for worker in pool:
                 if worker.job is None and pending:
@@ -313,7 +330,7 @@ def run_supervised(
                     _learn(attempts[job], failed[job], where)
                     pending.appendleft(job)
                 if pending or any(w.job is not None for w in pool):
-                    pool.append(_Worker(ctx, work))
+                    pool.append(_Worker(ctx, work, background_writes))
     finally:
         for worker in pool:
             if worker.process.is_alive() and worker.job is None:

@@ -76,15 +76,23 @@ def test_writer_reports_rows_sizes_and_checksums_of_what_it_wrote(tmp_path: Path
     assert sum(i["documents"] for i in writer.info) == 1000
 
 
-def test_shard_bytes_are_exactly_what_pyarrows_stream_writer_writes(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("threaded", [True, False])
+def test_shard_bytes_are_exactly_what_pyarrows_stream_writer_writes(tmp_path: Path, monkeypatch,
+                                                                     threaded: bool) -> None:
+    """Written on a thread of their own or by the loop itself: the same bytes, and the sha256
+    recorded is the file's."""
+    import hashlib
+
     import pipeline.engine.shards
 
-    monkeypatch.setattr(pipeline.engine.shards._BackgroundFile, "STEP", 3_000)  # many hand-overs
+    monkeypatch.setattr(pipeline.engine.shards._HashingFile, "STEP", 3_000)  # many hand-overs
+    monkeypatch.setattr(pipeline.engine.shards, "_background_writes", threaded)
     schema = build_schema([pa.field("n", pa.int32()), pa.field("tag", pa.string())])
     writer = ShardWriter(tmp_path, schema, "shard", batch_rows=16)
     for i in range(500):
         writer.write(Document(str(i), "w" * (i % 97), "t", {"n": i} if i % 3 else {"tag": "x"}))
     [path] = writer.close()
+    assert writer.info[0]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     with pa.memory_map(str(path)) as source:
         batches = list(pa.ipc.open_stream(source))
     reference = pa.BufferOutputStream()
@@ -117,7 +125,8 @@ def test_documents_read_back_carry_exactly_their_non_null_fields_in_schema_order
         assert list(doc.meta.items()) == expected
 
 
-def test_a_failed_background_write_names_the_shard_and_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("threaded", [True, False])
+def test_a_failed_write_names_the_shard_and_leaves_no_file(tmp_path: Path, monkeypatch, threaded: bool) -> None:
     import errno
 
     import pipeline.engine.shards
@@ -125,8 +134,9 @@ def test_a_failed_background_write_names_the_shard_and_leaves_no_file(tmp_path: 
     def disk_full(fd: int, buffers: list) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(pipeline.engine.shards._BackgroundFile, "STEP", 1)
+    monkeypatch.setattr(pipeline.engine.shards._HashingFile, "STEP", 1)
     monkeypatch.setattr(pipeline.engine.shards, "_write_all", disk_full)
+    monkeypatch.setattr(pipeline.engine.shards, "_background_writes", threaded)
     writer = ShardWriter(tmp_path, build_schema([]), "shard", batch_rows=1)
     with pytest.raises(OSError) as failure:
         for i in range(1000):  # the error surfaces at a later write, or at close

@@ -188,6 +188,25 @@ def test_progress_sent_by_workers_reaches_the_parent() -> None:
     assert sorted(seen) == [(1, 10), (2, 20), (3, 30)]
 
 
+def writes_in_background(job: int, attempt: Attempt, tracker: Tracker) -> bool:
+    """What a ShardWriter of this worker would do: write and hash on a thread of its own?"""
+    import pipeline.engine.shards
+
+    return pipeline.engine.shards._background_writes
+
+
+@pytest.mark.parametrize("cores, workers, threaded", [(2, 2, False), (2, 1, True), (4, 2, True), (3, 2, False),
+                                                      (8, 2, True)])
+def test_workers_write_shards_on_a_thread_only_where_a_core_is_left_for_it(monkeypatch: pytest.MonkeyPatch,
+                                                                         cores: int, workers: int,
+                                                                         threaded: bool) -> None:
+    import pipeline.engine.supervisor
+
+    monkeypatch.setattr(pipeline.engine.supervisor, "usable_cores", lambda: cores)
+    assert run_supervised([1, 2, 3, 4], writes_in_background, workers) == [threaded] * 4
+    assert run_supervised([1, 2], writes_in_background, workers, background_writes=False) == [False] * 2
+
+
 @pytest.mark.parametrize("how, said", [("SIGKILL", "was killed by SIGKILL"), ("7", "exited with status 7")])
 def test_a_job_whose_worker_dies_is_run_again_and_reported_in_one_line(tmp_path: Path, how: str, said: str) -> None:
     recorded = Recorded()
