@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import resource
+import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.commands.run import run_source
@@ -93,3 +96,15 @@ def truncate(path: Path, keep: float = 0.5) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
     return path
+
+
+def file_size_limit(limit: int) -> Callable[[], None]:
+    """A disk that fills up, without root (a subprocess's preexec_fn): the child's files may not
+    grow past `limit` bytes. SIGXFSZ ignored makes the write fail with EFBIG instead of killing
+    the process."""
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    return apply

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import resource
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +21,7 @@ from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 
 from pipeline.common.files import file_sha256
 from tests.conftest import script, subprocess_env
-from tests.hostile.helpers import one_error
+from tests.hostile.helpers import file_size_limit, one_error
 from tests.train.debug_run import train_debug_run
 
 # Every test here runs the CLI end to end.
@@ -201,21 +199,10 @@ def test_resume_on_a_damaged_latest_names_it_and_resumes_from_the_older_once_mov
         "step-00000006 is damaged, no older checkpoint is intact")
 
 
-def _file_size_limit(limit: int) -> Callable[[], None]:
-    """A disk that fills up, without root: the child's files may not grow past `limit` bytes.
-    SIGXFSZ ignored makes the write fail with EFBIG instead of killing the process."""
-
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
-    return apply
-
-
 def test_a_full_disk_during_export_is_one_line_and_leaves_no_export(run: Path) -> None:
     out = run.parent / "hf"
     args = commands(run)["export"]
-    error = one_error(train(args, preexec_fn=_file_size_limit(200_000)), "train")  # the weights are 1.8 MB
+    error = one_error(train(args, preexec_fn=file_size_limit(200_000)), "train")  # the weights are 1.8 MB
     assert error == (f"{out / 'model.safetensors'}: cannot write: File too large (EFBIG); nothing was exported "
                      f"({out} not created, the partial files removed); free space and rerun the same command")
     assert sorted(p.name for p in run.parent.iterdir()) == ["run"]  # no folder, no hidden temporary

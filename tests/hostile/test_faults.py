@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import signal
 import subprocess
 import time
@@ -30,6 +29,7 @@ import torch
 from pipeline.engine.shards import count_rows
 from pipeline.commands.sample import write_samples
 from tests.conftest import script, subprocess_env
+from tests.hostile.helpers import file_size_limit as file_size_limit_of
 from tests.tokenizer.conftest import trained  # noqa: F401  (the session's small tokenizer)
 from tests.tokenizer.corpus import write_source
 from tests.train.token_shards import write_llama1_tokens
@@ -48,18 +48,7 @@ def cli(name: str, args: list[str], cwd: Path, file_size_limit: int | None = Non
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([script(name), *args], cwd=cwd, env={**subprocess_env(), **(env or {})},
                           capture_output=True, text=True, timeout=TIMEOUT,
-                          preexec_fn=_limit_file_size(file_size_limit) if file_size_limit else None)
-
-
-def _limit_file_size(limit: int) -> Callable[[], None]:
-    """A disk that fills up, without root: files of the child may not grow past `limit` bytes.
-    SIGXFSZ ignored makes the write fail with EFBIG instead of killing the process."""
-
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
-    return apply
+                          preexec_fn=file_size_limit_of(file_size_limit) if file_size_limit else None)
 
 
 def kill_when(name: str, args: list[str], cwd: Path, ready: Callable[[], bool],

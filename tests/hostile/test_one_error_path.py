@@ -11,8 +11,6 @@ import json
 import os
 import random
 import re
-import resource
-import signal
 import string
 import subprocess
 import sys
@@ -23,7 +21,7 @@ import pyarrow as pa
 import pytest
 
 from tests.conftest import REPO, script, subprocess_env
-from tests.hostile.helpers import assert_balanced, one_error, write_lines
+from tests.hostile.helpers import assert_balanced, file_size_limit, one_error, write_lines
 from tests.hostile.helpers import run_script as cli
 from tests.hostile.sources_data import BOOK, c4_lines
 from tests.tokenizer.corpus import write_source
@@ -228,13 +226,8 @@ def test_disk_full_during_the_line_dedup_hash_pass_is_one_line_and_a_rerun_finis
         (raw / f"{f}.jsonl").write_text("".join(json.dumps({"text": r}) + "\n" for r in rows))
     command = [sys.executable, "-m", "tests.hostile.fragile", "run", "linededup", "--input", str(raw), "--corpus",
                str(tmp_path / "out"), "--workers", "2", "--no-progress"]
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (32 << 10, 32 << 10))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
     full = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300,
-                          preexec_fn=limit, check=False)
+                          preexec_fn=file_size_limit(32 << 10), check=False)
     error = one_error(full, "pipeline")
     assert re.fullmatch(r".*/out/linededup/_work/pass0/task-0000[01]: cannot write: No space left on device "
                         r"\(ENOSPC\); free space and rerun the same command to resume", error), error
@@ -259,13 +252,8 @@ def test_disk_full_while_unpacking_a_stack_exchange_archive_is_one_line_not_a_co
         archive.writestr(posts, "Posts.xml")
     command = [script("pipeline"), "run", "stackexchange", "--input", "raw", "--corpus", "out", "--workers", "1",
                "--no-progress"]
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (128 << 10, 128 << 10))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
     full = subprocess.run(command, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=300,
-                          preexec_fn=limit, check=False)
+                          preexec_fn=file_size_limit(128 << 10), check=False)
     error = one_error(full, "pipeline")
     assert "File too large (EFBIG); free space and rerun the same command to resume" in error, error
     assert "corrupt" not in error
