@@ -3,7 +3,7 @@ bare loop that writes the same bytes the same way.
 
 The bare loop makes the same documents, builds the same Arrow record batches (1,024 rows, the
 engine's schema), rolls shards at the same size, and writes them with pyarrow's stream writer
-into the engine's own file writer (pipeline/engine/shards.py: the batches' buffers written and
+into the engine's own file writer (pipeline/engine/hashing_file.py: the batches' buffers written and
 SHA-256-hashed on a second thread, as a worker does where a core is left for that thread; one
 process on two cores, as here, has one): what is compared is the engine's work around that
 (reading, stages, supervision, counting, parts and their renaming), not a different way to
@@ -46,7 +46,8 @@ from bench.process_tree import cpu_seconds_with_children  # noqa: E402
 from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.commands.run import run_source  # noqa: E402
 from pipeline.engine.document import Document, Skipped  # noqa: E402
-from pipeline.engine.shards import _HashingFile, build_schema, load_array_conversion  # noqa: E402
+from pipeline.engine.hashing_file import HashingFile  # noqa: E402
+from pipeline.engine.shards import build_schema, load_array_conversion  # noqa: E402
 from pipeline.engine.source import Source  # noqa: E402
 from pipeline.engine.stage import Stage  # noqa: E402
 from pipeline.engine.supervisor import usable_cores  # noqa: E402
@@ -90,7 +91,7 @@ def bare_loop(out: Path, per_file: int) -> list[str]:
     """The same documents as one worker's task, written as the engine writes them; their sha256s."""
     schema = build_schema([])
     digests: list[str] = []
-    shard: _HashingFile | None = None
+    shard: HashingFile | None = None
     stream: pa.RecordBatchStreamWriter | None = None
     shard_bytes = 0
     ids: list[str] = []
@@ -102,7 +103,7 @@ def bare_loop(out: Path, per_file: int) -> list[str]:
             [pa.array(ids, pa.string()), pa.array(bodies, pa.string()), pa.array(["synthetic"] * len(ids), pa.string())],
             schema=schema)
         if shard is None:
-            shard = _HashingFile(str(out / f"bare-{len(digests):05d}.arrow"), threaded=2 <= usable_cores())
+            shard = HashingFile(str(out / f"bare-{len(digests):05d}.arrow"), threaded=2 <= usable_cores())
             stream = pa.ipc.new_stream(shard, schema)
             shard_bytes = 0
         stream.write_batch(batch)

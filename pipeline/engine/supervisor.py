@@ -38,7 +38,8 @@ from typing import Any
 
 from pipeline.common.errors import UserError
 from pipeline.engine.heartbeat import send_heartbeats_to
-from pipeline.engine.shards import load_array_conversion, write_in_background
+from pipeline.engine.hashing_file import write_in_background
+from pipeline.engine.shards import load_array_conversion
 
 # What a worker is doing, published in its slot.
 IDLE, READING, PROCESSING = 0, 1, 2
@@ -268,7 +269,7 @@ def run_supervised(
     """`work(job, attempt, tracker)` for every job in forked workers; the results in job order.
 
     `background_writes`: whether the workers write and hash shard files on a thread of their own
-    (pipeline/engine/shards.py `write_in_background`); by default where a core is left for each
+    (pipeline/engine/hashing_file.py `write_in_background`); by default where a core is left for each
     such thread beside the workers (2 x workers <= the cores this process may use).
 
     A job's exception ends the run (the other workers are killed) and is raised here. Worker

@@ -83,10 +83,10 @@ def test_shard_bytes_are_exactly_what_pyarrows_stream_writer_writes(tmp_path: Pa
     recorded is the file's."""
     import hashlib
 
-    import pipeline.engine.shards
+    import pipeline.engine.hashing_file
 
-    monkeypatch.setattr(pipeline.engine.shards._HashingFile, "STEP", 3_000)  # many hand-overs
-    monkeypatch.setattr(pipeline.engine.shards, "_background_writes", threaded)
+    monkeypatch.setattr(pipeline.engine.hashing_file.HashingFile, "STEP", 3_000)  # many hand-overs
+    monkeypatch.setattr(pipeline.engine.hashing_file, "_background_writes", threaded)
     schema = build_schema([pa.field("n", pa.int32()), pa.field("tag", pa.string())])
     writer = ShardWriter(tmp_path, schema, "shard", batch_rows=16)
     for i in range(500):
@@ -129,14 +129,14 @@ def test_documents_read_back_carry_exactly_their_non_null_fields_in_schema_order
 def test_a_failed_write_names_the_shard_and_leaves_no_file(tmp_path: Path, monkeypatch, threaded: bool) -> None:
     import errno
 
-    import pipeline.engine.shards
+    import pipeline.engine.hashing_file
 
     def disk_full(fd: int, buffers: list) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(pipeline.engine.shards._HashingFile, "STEP", 1)
-    monkeypatch.setattr(pipeline.engine.shards, "_write_all", disk_full)
-    monkeypatch.setattr(pipeline.engine.shards, "_background_writes", threaded)
+    monkeypatch.setattr(pipeline.engine.hashing_file.HashingFile, "STEP", 1)
+    monkeypatch.setattr(pipeline.engine.hashing_file, "_write_all", disk_full)
+    monkeypatch.setattr(pipeline.engine.hashing_file, "_background_writes", threaded)
     writer = ShardWriter(tmp_path, build_schema([]), "shard", batch_rows=1)
     with pytest.raises(OSError) as failure:
         for i in range(1000):  # the error surfaces at a later write, or at close

@@ -190,9 +190,9 @@ def test_progress_sent_by_workers_reaches_the_parent() -> None:
 
 def writes_in_background(job: int, attempt: Attempt, tracker: Tracker) -> bool:
     """What a ShardWriter of this worker would do: write and hash on a thread of its own?"""
-    import pipeline.engine.shards
+    import pipeline.engine.hashing_file
 
-    return pipeline.engine.shards._background_writes
+    return pipeline.engine.hashing_file._background_writes
 
 
 @pytest.mark.parametrize("cores, workers, threaded", [(2, 2, False), (2, 1, True), (4, 2, True), (3, 2, False),
