@@ -7,13 +7,13 @@ A plain Posts.xml larger than `task_bytes` is read as byte ranges cut where rows
 an input (a task) of its own (pipeline/formats/stackexchange_posts.py: entities never
 resolved, a file that declares a DTD is refused, so an entity-expansion bomb ends as one
 counted failure); a .7z is unpacked into the task's temporary folder and read whole
-(`pipeline download stackexchange` unpacks the archives it fetches, so that Stack Overflow's is split). A range yields its questions and its answers as
-records of their own, in file order; the global stage JoinAnswers (pipeline/transforms/
-join_answers.py) then gives each question its answers wherever they were read, so the
-documents are the same for any range size and any number of tasks. A document is the title,
-the question and its answers sorted by numeric score, highest first, ties by id, each answer
-after a line "A:" (see ANSWER_SEPARATOR); post bodies are HTML turned into text keeping code
-blocks and list items.
+(`pipeline download stackexchange` unpacks the archives it fetches, so that Stack Overflow's is
+split). A range yields its questions and its answers as records of their own, in file order;
+the global stage JoinAnswers (pipeline/transforms/join_answers.py) then gives each question
+its answers wherever they were read, so the documents are the same for any range size and any
+number of tasks. A document is the title, the question and its answers sorted by numeric score,
+highest first, ties by id, each answer after a line "A:" (see ANSWER_SEPARATOR); post bodies
+are HTML turned into text keeping code blocks and list items.
 
 Skipped and counted: rows whose Id, Score or ParentId an int64 cannot hold (2^63 or more),
 malformed rows, other post types, posts nested deeper than lxml's HTML parser goes (it stops

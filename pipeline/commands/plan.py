@@ -184,14 +184,15 @@ def draw_sample(files: list[tuple[str, int]], limit_bytes: int, seed: int) -> li
     folders, and cost another price per byte than the whole input."""
     order = sorted(files)
     random.Random(seed).shuffle(order)
+    kinds = {path: input_kind(path) for path, _ in files}  # one look at the disk per input
     shares: Counter[str] = Counter()
     for path, size in files:
-        shares[input_kind(path)] += size
+        shares[kinds[path]] += size
     whole = sum(shares.values()) or 1
     taken: Counter[str] = Counter()
     chosen, total = [], 0
     for path, size in order:
-        kind = input_kind(path)
+        kind = kinds[path]
         if chosen and (total + size > limit_bytes or taken[kind] + size > limit_bytes * shares[kind] / whole):
             continue
         chosen.append((path, size))

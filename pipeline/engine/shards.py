@@ -250,7 +250,8 @@ def iter_shard(path: Path | str) -> Iterator[Document]:
             # a later pass's stages) hold none; when every other column is full, each row's dict
             # comes straight from the columns, without a test per field.
             rows = batch.num_rows
-            present = [(n, batch.column(n)) for n in meta_names if batch.column(n).null_count < rows]
+            columns = [(n, batch.column(n)) for n in meta_names]
+            present = [(n, column) for n, column in columns if column.null_count < rows]
             names = [n for n, _ in present]
             values = [column.to_pylist() for _, column in present]
             if values and not any(column.null_count for _, column in present):
