@@ -64,6 +64,7 @@ from pipeline.commands.run import run_source  # noqa: E402
 from pipeline.dedup.line import LineDedup  # noqa: E402
 from pipeline.text.normalize import dedup_lines  # noqa: E402
 from pipeline.engine.document import Document  # noqa: E402
+from pipeline.engine.shards import skip_pandas_probe  # noqa: E402
 from pipeline.filters.langid import LanguageId, bundled_model_path, load_fasttext, one_line  # noqa: E402
 from pipeline.filters.min_chars import MinChars  # noqa: E402
 from pipeline.filters.perplexity import Perplexity, PerplexityBuckets, lm_sentences  # noqa: E402
@@ -329,6 +330,7 @@ def bare_loop(texts: list[str], models: Path, via_ids: bool) -> float:
 
 
 def end_to_end(wet: Path, models: Path, work: Path) -> tuple[int, float]:
+    skip_pandas_probe()  # as the `pipeline run` command's process does before its run (a no-op after the first)
     source = CommonCrawl(CommonCrawlConfig(models_dir=str(models)))
     shutil.rmtree(work, ignore_errors=True)
     started = cpu_seconds()

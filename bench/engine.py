@@ -47,7 +47,7 @@ from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.commands.run import run_source  # noqa: E402
 from pipeline.engine.document import Document, Skipped  # noqa: E402
 from pipeline.engine.hashing_file import HashingFile  # noqa: E402
-from pipeline.engine.shards import build_schema, load_array_conversion  # noqa: E402
+from pipeline.engine.shards import build_schema, skip_pandas_probe  # noqa: E402
 from pipeline.engine.source import Source  # noqa: E402
 from pipeline.engine.stage import Stage  # noqa: E402
 from pipeline.engine.supervisor import usable_cores  # noqa: E402
@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("--per-file", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        load_array_conversion()  # what `pipeline run` loads before its workers start, for both
+        skip_pandas_probe()  # as `pipeline run`'s workers do, for both
         print(json.dumps(run_variant(args.one, Path(args.work), args.per_file)))
         return
     per_file = args.documents // FILES
@@ -187,7 +187,7 @@ def main() -> None:
         (work / "in").mkdir()
         for f in range(FILES):
             (work / "in" / f"{f}.count").write_text(str(per_file))
-        load_array_conversion()
+        skip_pandas_probe()
         names = {"bare": "bare loop (same bytes, same writer thread)"}
         names.update({str(w): f"herd engine, {w} worker(s)" for w in args.workers})
         variants = {}

@@ -20,6 +20,7 @@ from pipeline.engine.registry import source_class, source_names
 from pipeline.engine.run_driver import RunReport, corpus_run_folder, plan_run
 from pipeline.engine.run_folder import RunFolder
 from pipeline.engine.runner import RunSpec
+from pipeline.engine.shards import skip_pandas_probe
 from pipeline.engine.source import Source, filesystem
 from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, check_budget
 
@@ -162,6 +163,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    skip_pandas_probe()  # this process is the command's own: nothing in it converts pandas objects
     if args.source == "all":
         raw_root = args.input or "data/raw"
         names = [n for n in LLAMA1.sources() if _exists(f"{raw_root.rstrip('/')}/{n}")]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -53,11 +54,33 @@ def build_schema(meta_fields: list[pa.Field]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def load_array_conversion() -> None:
-    """Import now what pyarrow imports on a process's first `pa.array` (pandas, when it is
-    installed: 0.15-0.3 s of CPU). Called before forking workers, so that they inherit it loaded
-    instead of each importing it again; pandas stays usable as ever."""
-    pa.array([""], pa.string())
+class _PandasHidden:
+    """A finder that answers `import pandas` with ImportError, for `skip_pandas_probe` only."""
+
+    @staticmethod
+    def find_spec(name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas":
+            raise ModuleNotFoundError("hidden from pyarrow's first conversion", name=name)
+        return None
+
+
+def skip_pandas_probe() -> None:
+    """Spare this process the import of pandas (0.15-0.3 s of CPU) that pyarrow's first `pa.array`
+    makes, only to ask whether its argument is a pandas object: herd never hands it one.
+
+    The first conversion runs with pandas hidden, and pyarrow remembers that it found none; its
+    own pandas functions (`to_pandas`, `from_pandas`) import pandas when called all the same
+    (pyarrow tries again there). A process that has loaded pandas already keeps it in use:
+    nothing is hidden there. Called by each worker before its first document, and by `pipeline
+    run` (a process of its own); not by `run_source`, whose caller's process may convert pandas
+    objects after it (a categorical Series is a dictionary array only where pyarrow knows pandas)."""
+    if "pandas" in sys.modules:
+        return
+    sys.meta_path.insert(0, _PandasHidden)
+    try:
+        pa.array([""], pa.string())
+    finally:
+        sys.meta_path.remove(_PandasHidden)
 
 
 # Characters of text a record batch holds at most (a batch of 1,024 web pages holds a few MB; of

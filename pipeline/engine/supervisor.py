@@ -39,7 +39,7 @@ from typing import Any
 from pipeline.common.errors import UserError
 from pipeline.engine.heartbeat import send_heartbeats_to
 from pipeline.engine.hashing_file import write_in_background
-from pipeline.engine.shards import load_array_conversion
+from pipeline.engine.shards import skip_pandas_probe
 
 # What a worker is doing, published in its slot.
 IDLE, READING, PROCESSING = 0, 1, 2
@@ -190,6 +190,7 @@ class _Worker:
 def _worker_main(conn: Any, slot: Any, note: Any, work: Work, parent: int, background_writes: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     write_in_background(background_writes)
+    skip_pandas_probe()  # every worker writes Arrow (shards, token indexes)
     # A handler the parent installed (a Ray worker's raises SystemExit through Ray's code) is not
     # the child's: SIGTERM simply ends it, as in a process that installed none.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -280,8 +281,6 @@ def run_supervised(
     if not jobs:
         return []
     ctx = multiprocessing.get_context("fork")
-    # Every worker writes Arrow (shards, token indexes): what that loads, loaded once, here.
-    load_array_conversion()
     attempts = [Attempt() for _ in jobs]
     failed: list[list[Failure]] = [[] for _ in jobs]
     results: dict[int, Any] = {}

@@ -8,6 +8,7 @@ p(wiki) >= `threshold` (0.25, RedPajama's value); the probability is recorded as
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,8 +22,24 @@ POSITIVE = "__label__wiki"
 NEGATIVE = "__label__cc"
 
 
+# White space to Python's str.split() that fastText's tokenizer does not split on (it splits on
+# space, \t, \n, \v, \f, \r and \0 alone): the Unicode spaces and the ASCII separators \x1c-\x1f.
+_SPLIT_BY_PYTHON_ONLY = re.compile("[\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+
+
 def classifier_text(text: str) -> str:
-    """What the classifier sees, in training and in use: one lower-cased line of words."""
+    """What the classifier sees, in training and in use: one lower-cased line of the words that
+    Python's `str.split()` finds.
+
+    fastText splits its input into words itself, so where the text holds no white space that
+    Python splits on and fastText does not (nearly always), newlines made spaces give the model
+    the same words as the split and the join, for a third of their CPU."""
+    if text.isascii():
+        plain = not ("\x1c" in text or "\x1d" in text or "\x1e" in text or "\x1f" in text)
+    else:
+        plain = _SPLIT_BY_PYTHON_ONLY.search(text) is None
+    if plain:
+        return text.lower().replace("\n", " ")
     return " ".join(text.lower().split())
 
 

@@ -238,8 +238,8 @@ BOOKS_WRITER = """
 import resource, sys, tempfile
 from pathlib import Path
 from pipeline.engine.document import Document
-from pipeline.engine.shards import ShardWriter, build_schema, load_array_conversion
-load_array_conversion()  # what a worker has loaded before its first document (pandas, if installed)
+from pipeline.engine.shards import ShardWriter, build_schema, skip_pandas_probe
+skip_pandas_probe()  # as a worker does before its first document
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 line = "a line of a book's prose. " * 16000  # 400 KB
 with tempfile.TemporaryDirectory() as folder:

@@ -4,6 +4,7 @@ fixture classes, and its threshold decides exactly what is kept."""
 from __future__ import annotations
 
 import json
+import re
 import random
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.engine.document import Document
-from pipeline.filters.quality_classifier import ReferenceClassifier
+from pipeline.filters.quality_classifier import ReferenceClassifier, classifier_text
 from sources.samples.commoncrawl import encyclopedic, forum_post, spam_page
 from tests.conftest import script, subprocess_env
 
@@ -77,3 +78,24 @@ def test_a_missing_model_names_the_command_to_run(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="run `pipeline models classifier`"):
         ReferenceClassifier(str(tmp_path / "none.bin")).check()
+
+
+def fasttext_words(line: str) -> list[str]:
+    """The words fastText reads from a line: split on space, \\t, \\n, \\v, \\f, \\r and \\0 (its
+    Dictionary::readWord), nothing else."""
+    return [word for word in re.split("[ \t\n\v\f\r\0]+", line) if word]
+
+
+@pytest.mark.parametrize("text", [
+    "Plain ASCII page.\nSecond  line\twith\ttabs\r\nand CRLF\v\fend",
+    "Unit\x1fseparated\x1crecords\x1dand\x1egroups",  # Python splits on these, fastText does not
+    "Caf\u00e9 \u201cquoted\u201d\nno-break\u00a0space, thin\u2009space, ideographic\u3000space",
+    "line\u2028separator and next\x85line",
+    "NUL\0inside and 全角文字",
+])
+def test_the_classifier_sees_the_words_pythons_split_finds(text: str) -> None:
+    # The model reads the words of one line; they must be those of " ".join(text.lower().split()),
+    # whatever white space the page holds.
+    line = classifier_text(text)
+    assert "\n" not in line
+    assert fasttext_words(line) == fasttext_words(" ".join(text.lower().split()))
