@@ -108,11 +108,15 @@ class Winners:
         self.keys = np.load(path, mmap_mode="r") if path is not None else np.empty(0, dtype="<u8")
 
     def wins(self, hash_: bytes, doc_id: str) -> bool:
-        if not len(self.keys):
-            return False
-        key = np.uint64(winner_key(hash_, doc_id))
-        where = int(np.searchsorted(self.keys, key))
-        return where < len(self.keys) and self.keys[where] == key
+        return self.wins_many([hash_], [doc_id])[0]
+
+    def wins_many(self, hashes: list[bytes], doc_ids: list[str]) -> list[bool]:
+        """`wins` for each pair, with one search of the keys for them all."""
+        if not len(self.keys) or not hashes:
+            return [False] * len(hashes)
+        keys = np.fromiter(map(winner_key, hashes, doc_ids), dtype="<u8", count=len(hashes))
+        where = np.searchsorted(self.keys, keys).clip(max=len(self.keys) - 1)
+        return (self.keys[where] == keys).tolist()
 
 
 class ExactDedup(GlobalStage):
@@ -136,4 +140,8 @@ class ExactDedup(GlobalStage):
         self.winners = Winners(artefact / "winners.npy")
 
     def process(self, doc: Document) -> Result:
-        return doc if self.winners.wins(text_hash(doc.text), doc.id) else "duplicate"
+        return self.process_batch([doc])[0]
+
+    def process_batch(self, docs: list[Document]) -> list[Result]:
+        wins = self.winners.wins_many([text_hash(doc.text) for doc in docs], [doc.id for doc in docs])
+        return [doc if won else "duplicate" for doc, won in zip(docs, wins)]

@@ -34,6 +34,8 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import compress, islice
 from pathlib import Path
 
 import numpy as np
@@ -47,12 +49,58 @@ KEY_BYTES = 8
 ZERO_KEY = bytes(KEY_BYTES)  # stands in for lines without content; never looked at
 EMPTY_REASON = "empty_after_dedup"
 DUPLICATE_PAGE = "duplicate_page"
+COLLECT_BATCH = 256  # documents whose lines the hash pass keys at once
 
 
 def line_keys(text: str, strict: bool = False) -> list[bytes]:
     """The 8-byte key of each line of `text` (aligned with `text.split("\\n")`); b"" for a line without content."""
     sha1 = hashlib.sha1
     return [sha1(line).digest()[:KEY_BYTES] if line else b"" for line in dedup_lines(text, strict)]
+
+
+@dataclass
+class BatchKeys:
+    """The line keys of a batch of texts, as arrays over all their lines in order."""
+
+    keys: np.ndarray  # uint64, one per line (0 where the line has no content)
+    content: np.ndarray  # bool: the line has content
+    doc: np.ndarray  # the index of the line's text in the batch
+    counts: list[int]  # lines per text
+
+    def first_in_doc(self) -> np.ndarray:
+        """bool per line: a line with content whose key no earlier line of its text has."""
+        order = np.lexsort((self.keys, self.doc))  # stable: by text, then key, then position
+        keys, docs = self.keys[order], self.doc[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (keys[1:] != keys[:-1]) | (docs[1:] != docs[:-1])
+        unsorted = np.empty_like(first)
+        unsorted[order] = first
+        return unsorted & self.content
+
+
+def batch_line_keys(texts: list[str], strict: bool = False) -> BatchKeys:
+    """`line_keys` of every text of a batch, computed over the texts joined by newlines: each line's
+    normal form depends on that line alone (pipeline.text.normalize), so joining changes no key
+    and spares the per-text calls. Texts of ASCII and the others are joined apart, so that one
+    page with an accent does not send the whole batch down the slower exact path."""
+    counts = [text.count("\n") + 1 for text in texts]
+    ascii_texts = [text.isascii() for text in texts]
+    lines: list[bytes] = []
+    if all(ascii_texts) or not any(ascii_texts):
+        lines = dedup_lines("\n".join(texts), strict)
+    else:
+        plain = iter(dedup_lines("\n".join(t for t, a in zip(texts, ascii_texts) if a), strict))
+        other = iter(dedup_lines("\n".join(t for t, a in zip(texts, ascii_texts) if not a), strict))
+        for count, is_ascii in zip(counts, ascii_texts):
+            lines.extend(islice(plain if is_ascii else other, count))
+    sha1 = hashlib.sha1
+    packed = b"".join([sha1(line).digest()[:KEY_BYTES] if line else ZERO_KEY for line in lines])
+    return BatchKeys(
+        keys=np.frombuffer(packed, dtype="<u8"),
+        content=np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) > 0,
+        doc=np.repeat(np.arange(len(texts)), counts),
+        counts=counts,
+    )
 
 
 def _sorted_keys(buffer: bytearray) -> np.ndarray:
@@ -113,14 +161,23 @@ class LineDedup(GlobalStage):
         per_file: dict[str, bytearray] = defaultdict(bytearray)
         snapshot_of: dict[str, str] = {}
         first_ids: dict[bytes, str] = {}
-        for doc in docs:
+        docs = iter(docs)
+        while batch := list(islice(docs, COLLECT_BATCH)):
             if self.one_copy_per_page:
-                keep_smallest(first_ids, text_hash(doc.text), doc.id)
-            distinct = set(line_keys(doc.text, self.strict))
-            distinct.discard(b"")
-            file_name = self._file_key(doc)
-            per_file[file_name].extend(b"".join(distinct))
-            snapshot_of[file_name] = str(doc.meta.get(self.snapshot_field) or "")
+                for doc in batch:
+                    keep_smallest(first_ids, text_hash(doc.text), doc.id)
+            lines = batch_line_keys([doc.text for doc in batch], self.strict)
+            first = lines.first_in_doc()  # each text's distinct keys, once
+            file_of_doc = [self._file_key(doc) for doc in batch]
+            for file_name in dict.fromkeys(file_of_doc):  # a batch is almost always one file
+                if len(set(file_of_doc)) == 1:
+                    mine = first
+                else:
+                    in_file = np.array([name == file_name for name in file_of_doc])
+                    mine = first & in_file[lines.doc]
+                per_file[file_name].extend(lines.keys[mine].tobytes())
+            for doc, file_name in zip(batch, file_of_doc):
+                snapshot_of[file_name] = str(doc.meta.get(self.snapshot_field) or "")
         partial.mkdir(parents=True)
         index = {}
         for number, (file_name, buffer) in enumerate(sorted(per_file.items())):
@@ -204,48 +261,43 @@ class LineDedup(GlobalStage):
     def process_batch(self, docs: list[Document]) -> list[Result]:
         if not self.one_copy_per_page:
             return self._remove_lines(docs)
-        copies = [not self._pages.wins(text_hash(doc.text), doc.id) for doc in docs]
-        deduplicated = iter(self._remove_lines([doc for doc, copy in zip(docs, copies) if not copy]))
-        return [DUPLICATE_PAGE if copy else next(deduplicated) for copy in copies]
+        won = self._pages.wins_many([text_hash(doc.text) for doc in docs], [doc.id for doc in docs])
+        deduplicated = iter(self._remove_lines([doc for doc, kept in zip(docs, won) if kept]))
+        return [next(deduplicated) if kept else DUPLICATE_PAGE for kept in won]
 
     def _remove_lines(self, docs: list[Document]) -> list[Result]:
-        per_doc = [line_keys(doc.text, self.strict) for doc in docs]
-        flags = self._flag_duplicates(docs, per_doc)
+        if not docs:
+            return []
+        lines = batch_line_keys([doc.text for doc in docs], self.strict)
+        # A line stays when it has content, its key is in no other document of the group, and
+        # no earlier line of its document has the key.
+        keep = lines.first_in_doc() & ~self._duplicates_of(docs, lines)
+        kept_per_doc = np.bincount(lines.doc, weights=keep, minlength=len(docs)).astype(np.int64).tolist()
+        keep_list = keep.tolist()
         results: list[Result] = []
-        for doc, keys, duplicate in zip(docs, per_doc, flags):
-            if not any(duplicate) and b"" not in keys and len(set(keys)) == len(keys):
+        offset = 0
+        for doc, count, kept in zip(docs, lines.counts, kept_per_doc):
+            start, offset = offset, offset + count
+            if kept == count:
                 results.append(doc)  # nothing to remove: skip splitting and joining the text
-                continue
-            kept, seen = [], set()
-            for line, key, is_duplicate in zip(doc.text.split("\n"), keys, duplicate):
-                if not key or is_duplicate or key in seen:
-                    continue
-                seen.add(key)
-                kept.append(line)
-            if not kept:
+            elif kept == 0:
                 results.append(EMPTY_REASON)
-                continue
-            doc.text = "\n".join(kept)
-            results.append(doc)
+            else:
+                doc.text = "\n".join(compress(doc.text.split("\n"), keep_list[start:offset]))
+                results.append(doc)
         return results
 
-    def _flag_duplicates(self, docs: list[Document], per_doc: list[list[bytes]]) -> list[list[bool]]:
-        """For each line of each document: is its key in the hash set of the document's group?
-        One `searchsorted` per group present in the batch (a batch is almost always one file)."""
-        flags: list[list[bool]] = [[] for _ in docs]
-        by_group: dict[int, list[int]] = defaultdict(list)
-        for i, doc in enumerate(docs):
-            by_group[self._group(doc)].append(i)
-        for group, members in by_group.items():
+    def _duplicates_of(self, docs: list[Document], lines: BatchKeys) -> np.ndarray:
+        """bool per line: its key is in the hash set of its document's group. One `searchsorted`
+        per group present in the batch (a batch is almost always one file)."""
+        groups = [self._group(doc) for doc in docs]
+        found = np.zeros(len(lines.keys), dtype=bool)
+        for group in dict.fromkeys(groups):
             duplicates = self._load_group(group)
-            packed = np.frombuffer(b"".join(k or ZERO_KEY for i in members for k in per_doc[i]), dtype="<u8")
-            if len(duplicates) and len(packed):
-                where = np.searchsorted(duplicates, packed).clip(max=len(duplicates) - 1)
-                found = (duplicates[where] == packed).tolist()
-            else:
-                found = [False] * len(packed)
-            offset = 0
-            for i in members:
-                flags[i] = found[offset : offset + len(per_doc[i])]
-                offset += len(per_doc[i])
-        return flags
+            if not len(duplicates):
+                continue
+            mine = np.array([g == group for g in groups])[lines.doc] if len(set(groups)) > 1 else slice(None)
+            keys = lines.keys[mine]
+            where = np.searchsorted(duplicates, keys).clip(max=len(duplicates) - 1)
+            found[mine] = duplicates[where] == keys
+        return found

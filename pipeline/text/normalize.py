@@ -96,8 +96,9 @@ def dedup_lines(text: str, strict: bool = False) -> list[bytes]:
     """
     if text.isascii():
         raw = text.encode("ascii")
-        if strict or len(raw.translate(None, _ASCII_EDGE_SENSITIVE)) == len(raw):
-            folded = raw.translate(_ASCII_DEDUP_MAP, _ASCII_STRICT_DELETE if strict else _ASCII_CONTROL_DELETE)
+        folded = raw.translate(_ASCII_DEDUP_MAP, _ASCII_STRICT_DELETE if strict else _ASCII_CONTROL_DELETE)
+        # Nothing deleted: no control character at all, so none at an edge either.
+        if strict or len(folded) == len(raw) or len(raw.translate(None, _ASCII_EDGE_SENSITIVE)) == len(raw):
             return [line.strip() for line in folded.split(b"\n")]
     lowered = _DIGIT.sub("0", text.lower())
     if strict:

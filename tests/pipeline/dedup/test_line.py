@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.dedup.line import EMPTY_REASON, LineDedup, line_keys
+from pipeline.dedup.line import EMPTY_REASON, LineDedup, batch_line_keys, line_keys
 from pipeline.engine.document import Document
 from pipeline.text.normalize import dedup_lines, normalize_for_dedup
 
@@ -171,3 +171,34 @@ def test_one_copy_of_a_page_across_snapshots_rides_the_same_passes(tmp_path: Pat
     # The smallest id wins; the copy dropped was hashed in its snapshot, so "c" loses the nav line.
     assert out == ["duplicate_page", docs[1], docs[2]]
     assert [d.text for d in out[1:]] == ["Home | News\nThe harbour opened in spring.", "Other story."]
+
+
+BATCH_TEXTS = [
+    "Plain ASCII line\nSecond line 42\n\n  padded  ",
+    "Caf\u00e9 \u201cquoted\u201d\nΣΑΣ ΑΣ\n",  # non-ASCII: the exact path; final sigma at a line's end
+    " \x01 control at an edge\n\tTabbed\r",  # an ASCII control that is no white space, at an edge
+    "",
+    "\n\n",
+    "Plain ASCII line\nPlain ASCII line",
+]
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_keys_of_a_batch_are_the_keys_of_each_text(strict: bool) -> None:
+    # The batch joins its texts (ASCII and the others apart) and keys them in one pass: every
+    # key, its text and its line must be those of keying each text alone.
+    batch = batch_line_keys(BATCH_TEXTS, strict)
+    alone = [line_keys(text, strict) for text in BATCH_TEXTS]
+    assert batch.counts == [len(keys) for keys in alone]
+    assert batch.doc.tolist() == [i for i, keys in enumerate(alone) for _ in keys]
+    assert batch.content.tolist() == [bool(k) for keys in alone for k in keys]
+    assert batch.keys.tobytes() == b"".join(k or bytes(8) for keys in alone for k in keys)
+    # A line's first occurrence in its text (with content) is marked; its repeat is not.
+    first = batch.first_in_doc().tolist()
+    expected = []
+    for keys in alone:
+        seen: set[bytes] = set()
+        for key in keys:
+            expected.append(bool(key) and key not in seen)
+            seen.add(key)
+    assert first == expected
