@@ -30,7 +30,7 @@ class HashingFile:
 
     Buffers go over a step (`STEP` bytes) at a time, one `writev` each, and are hashed while
     they are still in cache, instead of re-reading the file. `threaded` (by default the process's
-    `write_in_background` setting): the document loop only builds batches, and writing them (the
+    `write_in_background` setting, for a file with a checksum): the document loop only builds batches, and writing them (the
     copy into the page cache) and hashing them (about as much CPU again) run beside it on a
     background thread; at most one step waits, which bounds the memory held, and a write error
     is kept and raised at the writer's next call. Otherwise the loop writes each step itself.
@@ -49,7 +49,9 @@ class HashingFile:
         self._step_bytes = 0
         self._steps: queue.Queue[list[Any] | None] | None = None
         self._thread: threading.Thread | None = None
-        if _background_writes if threaded is None else threaded:
+        # Without a checksum the thread would only move the copy into the page cache, and cost
+        # more CPU in hand-overs than it takes off the loop (measured: 2.4 against 1.9 us per web page).
+        if (_background_writes and checksum) if threaded is None else threaded:
             self._steps = queue.Queue(1)
             self._thread = threading.Thread(target=self._write_steps, name=f"write {path}", daemon=True)
             self._thread.start()

@@ -263,3 +263,21 @@ def test_a_task_of_books_holds_a_bounded_batch_not_1024_books(tmp_path: Path) ->
     done = subprocess.run([sys.executable, "-c", BOOKS_WRITER], env=subprocess_env(), capture_output=True,
                           text=True, timeout=300, cwd=Path(__file__).parents[3], check=True)
     assert int(done.stdout) < 200  # MB of growth: a few batches in flight, not the task's books
+
+
+def test_only_a_file_with_a_checksum_gets_a_writer_thread(tmp_path: Path, monkeypatch) -> None:
+    # A pass's parts (no checksum) are written by the loop itself: a thread would only move the
+    # copy into the page cache, for more CPU in hand-overs than it saves.
+    import threading
+
+    import pipeline.engine.hashing_file
+    from pipeline.engine.hashing_file import HashingFile
+
+    monkeypatch.setattr(pipeline.engine.hashing_file, "_background_writes", True)
+    hashed, plain = HashingFile(str(tmp_path / "shard"), checksum=True), HashingFile(str(tmp_path / "part"), checksum=False)
+    writing = {thread.name for thread in threading.enumerate()}
+    assert f"write {tmp_path / 'shard'}" in writing and f"write {tmp_path / 'part'}" not in writing
+    for file in (hashed, plain):
+        file.write(b"bytes")
+        assert file.close()[0] == 5
+    assert (tmp_path / "part").read_bytes() == b"bytes"
