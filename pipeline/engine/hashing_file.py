@@ -30,10 +30,11 @@ class HashingFile:
 
     Buffers go over a step (`STEP` bytes) at a time, one `writev` each, and are hashed while
     they are still in cache, instead of re-reading the file. `threaded` (by default the process's
-    `write_in_background` setting, for a file with a checksum): the document loop only builds batches, and writing them (the
-    copy into the page cache) and hashing them (about as much CPU again) run beside it on a
-    background thread; at most one step waits, which bounds the memory held, and a write error
-    is kept and raised at the writer's next call. Otherwise the loop writes each step itself.
+    `write_in_background` setting, for a file with a checksum): the document loop only builds
+    batches, and writing them (the copy into the page cache) and hashing them (about as much CPU
+    again) run beside it on a background thread; at most one step waits, which bounds the memory
+    held, and a write error is kept and raised at the writer's next call. Otherwise the loop
+    writes each step itself.
     """
 
     STEP = 2 << 20

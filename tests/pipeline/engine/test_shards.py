@@ -274,7 +274,8 @@ def test_only_a_file_with_a_checksum_gets_a_writer_thread(tmp_path: Path, monkey
     from pipeline.engine.hashing_file import HashingFile
 
     monkeypatch.setattr(pipeline.engine.hashing_file, "_background_writes", True)
-    hashed, plain = HashingFile(str(tmp_path / "shard"), checksum=True), HashingFile(str(tmp_path / "part"), checksum=False)
+    hashed = HashingFile(str(tmp_path / "shard"), checksum=True)
+    plain = HashingFile(str(tmp_path / "part"), checksum=False)
     writing = {thread.name for thread in threading.enumerate()}
     assert f"write {tmp_path / 'shard'}" in writing and f"write {tmp_path / 'part'}" not in writing
     for file in (hashed, plain):
