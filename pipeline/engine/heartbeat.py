@@ -26,6 +26,8 @@ import io
 from collections.abc import Callable
 from typing import IO
 
+from pipeline.common.files import single_read
+
 Receiver = Callable[[int, str], None]  # (done, note)
 
 _receiver: Receiver | None = None
@@ -63,7 +65,7 @@ class HeartbeatReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.inner.read(len(buffer))
+        data = single_read(self.inner)(len(buffer))
         n = len(data)
         buffer[:n] = data
         self.count += n

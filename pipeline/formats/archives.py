@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from pipeline.common.errors import CountedProblem
+from pipeline.common.files import single_read
 
 MiB = 1 << 20
 
@@ -59,7 +60,7 @@ class BoundedReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.inner.read(len(buffer))
+        data = single_read(self.inner)(len(buffer))
         self.count += len(data)
         if self.count > self.limit:
             raise ArchiveError("decompression_limit", f"more than {self.limit:,} bytes decompressed")
@@ -92,7 +93,7 @@ class PrefixedReader(io.RawIOBase):
             n = min(len(buffer), len(self.head))
             buffer[:n], self.head = self.head[:n], self.head[n:]
             return n
-        data = self.inner.read(len(buffer))
+        data = single_read(self.inner)(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 

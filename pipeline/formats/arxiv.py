@@ -3,12 +3,21 @@ and the bounded reading of one paper's archive that every reader of them shares.
 
 from __future__ import annotations
 
+import io
 import re
 import zlib
 
 import fsspec
 
-from pipeline.formats.archives import ArchiveError, Extracted, Limits, decompressed, read_bounded, read_tar
+from pipeline.formats.archives import (
+    ArchiveError,
+    Extracted,
+    Limits,
+    PrefixedReader,
+    decompressed,
+    read_bounded,
+    read_tar,
+)
 
 OLD_STYLE_ID = re.compile(r"^([a-z-]+(?:\.[A-Z]{2})?)(\d{7}(?:v\d+)?)$")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".gz", ".tex")
@@ -37,7 +46,10 @@ def read_paper_archive(path: str, limits: Limits) -> Extracted:
     try:
         with fsspec.open(path, "rb") as raw:
             stream = decompressed(raw, limits.max_scan_bytes)
-            head = stream.peek(512)[:512]
+            # The first tar header block, read whole (a peek may hand out less than asked for),
+            # then put back in front of the rest.
+            head = stream.read(512)
+            stream = io.BufferedReader(PrefixedReader(head, stream))
             if is_tar(head):
                 return read_tar(stream, limits)
             return Extracted({"main.tex": read_bounded(stream, limits.max_member_bytes)})

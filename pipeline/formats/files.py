@@ -12,6 +12,7 @@ from typing import IO, Any, Callable, Iterator
 import fsspec
 
 from pipeline.common.errors import InputError
+from pipeline.common.files import single_read
 from pipeline.engine.document import Skipped
 
 
@@ -68,9 +69,7 @@ def bounded_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterato
     parts: list[bytes] = []  # the start of a line that goes on in the next read
     size = 0
     overlong = False
-    # read1 returns what one read of the underlying file gives: when a gzip stream turns out to
-    # be cut, the lines decoded before the damage have already come out.
-    read = getattr(stream, "read1", stream.read)
+    read = single_read(stream)  # when a gzip stream turns out to be cut, the lines before it are out
     for chunk in _chunks_without_bom(read):
         pieces = chunk.split(b"\n")
         for piece in pieces[:-1]:  # each of these ends a line
@@ -198,7 +197,7 @@ class ChainedStreams(io.RawIOBase):
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
         while self.parts:
-            data = self.parts[0].read(len(buffer))
+            data = single_read(self.parts[0])(len(buffer))  # all bytes before a cut come out
             if data:
                 buffer[: len(data)] = data
                 return len(data)

@@ -19,9 +19,10 @@ from typing import IO, Iterator
 from lxml import etree
 
 from pipeline.common.errors import CountedProblem
+from pipeline.common.files import single_read
 from pipeline.formats.xml import SAFE_PARSER_OPTIONS, declares_dtd
 
-CHUNK = 1 << 16  # small reads: a truncated stream loses at most this much decompressed text
+CHUNK = 1 << 16  # decompressed bytes handed to the parser at a time, at most
 PROLOG_LIMIT = 1 << 16  # bytes before the root element we look at for a DOCTYPE
 PAGE_CLOSE = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?page\s*>")
 PAGE_CLOSE_OVERLAP = 64  # bytes of the previous chunk kept so a closing tag split across two is seen
@@ -88,7 +89,7 @@ def _check_prolog(head: bytes) -> None:
 
 def _read_chunk(stream: IO[bytes]) -> bytes:
     try:
-        return stream.read(CHUNK)
+        return single_read(stream)(CHUNK)
     except EOFError as e:  # a truncated bz2/gz stream
         raise DumpError("truncated_stream", str(e)) from None
     except OSError as e:  # corrupt compressed data

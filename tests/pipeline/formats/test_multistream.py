@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import bz2
 import json
+import re
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from pipeline.cli import main
-from pipeline.formats.mediawiki import iter_pages
+from pipeline.formats.mediawiki import DumpError, iter_pages
 from pipeline.formats.multistream import BadIndex, byte_ranges, index_of, open_dump, split_dump
 from sources.samples.wikipedia import FOOTER, HEADER, Page, page_xml
 from sources.wikipedia import Wikipedia, WikipediaConfig
@@ -255,3 +256,42 @@ def test_a_real_dump_recompressed_as_multistream_reads_the_same_in_ranges(tmp_pa
     assert ranges == whole
     # 532 whole pages (the 533rd is cut) and one count for the cut, whatever the reading.
     assert len(whole) == 533 and whole[-1] in ("truncated_stream", "malformed_xml")
+
+
+def _whole_streams_page_ids(data: bytes) -> list[int]:
+    """The ids of the pages in the bz2 streams that end before the cut, read independently: each
+    stream decompressed on its own, its ids found by a regular expression."""
+    text = b""
+    while data:
+        stream = bz2.BZ2Decompressor()
+        try:
+            decoded = stream.decompress(data)
+        except OSError:
+            break
+        if not stream.eof:
+            break
+        text += decoded
+        data = stream.unused_data
+    return [int(i) for i in re.findall(rb"<page>\s*<title>[^<]*</title>\s*<ns>0</ns>\s*<id>(\d+)</id>", text)]
+
+
+def _read_until_cut(path: str) -> list[int | None]:
+    read: list[int | None] = []
+    with open_dump(path) as stream, pytest.raises(DumpError, match="Compressed file ended"):
+        for page in iter_pages(stream):
+            read.append(page.page_id)
+    return read
+
+
+@pytest.mark.parametrize("kept_streams", [1, 4, 7])
+def test_a_dump_cut_short_keeps_every_page_of_its_whole_streams(tmp_path: Path, kept_streams: int) -> None:
+    # Pages of about 1 KB: the dump's first 64 KiB hold them all. A buffered read of 64 KiB that
+    # met the cut dropped every page it had decoded; one read at a time keeps them.
+    dump, offsets = write_multistream(tmp_path, PAGES, per_stream=3)
+    cut = offsets[kept_streams] + 30  # inside the next stream of pages
+    dump.write_bytes(dump.read_bytes()[:cut])
+    expected = _whole_streams_page_ids(dump.read_bytes())
+    assert len(expected) == 3 * kept_streams
+    assert _read_until_cut(str(dump)) == expected  # the whole file, as a dump without its index
+    # A task's range over the same streams reads them after the dump's header.
+    assert _read_until_cut(f"{dump}#streams={offsets[0]}-{offsets[-1] + 10**6}") == expected
