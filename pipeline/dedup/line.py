@@ -169,12 +169,13 @@ class LineDedup(GlobalStage):
             lines = batch_line_keys([doc.text for doc in batch], self.strict)
             first = lines.first_in_doc()  # each text's distinct keys, once
             file_of_doc = [self._file_key(doc) for doc in batch]
-            for file_name in dict.fromkeys(file_of_doc):  # a batch is almost always one file
-                if len(set(file_of_doc)) == 1:
-                    mine = first
-                else:
+            files = dict.fromkeys(file_of_doc)  # a batch is almost always one file
+            for file_name in files:
+                if len(files) > 1:
                     in_file = np.array([name == file_name for name in file_of_doc])
                     mine = first & in_file[lines.doc]
+                else:
+                    mine = first
                 per_file[file_name].extend(lines.keys[mine].tobytes())
             for doc, file_name in zip(batch, file_of_doc):
                 snapshot_of[file_name] = str(doc.meta.get(self.snapshot_field) or "")
