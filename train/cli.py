@@ -178,8 +178,10 @@ def run_training(args: argparse.Namespace) -> None:
             if refusal is not None:
                 raise UserError(refusal)
             result = train(resolved, resume=args.resume, parallel=par, stop=stop)
-        finally:
+        except BaseException:
             leave()
+            raise
+        leave(finished=True)
     if rank != 0:
         return
     ranks = f"{world_size} processes ({config.strategy}{f', tp {config.tp}' if config.tp > 1 else ''}); " \

@@ -26,7 +26,7 @@ def main(tokens: str, run: str, out: Path) -> None:
     par = join(config.strategy, config.device)
     result = train(resolve(config, world_size=world_size), parallel=par)
     (out / f"rank-{par.rank}.json").write_text(json.dumps({str(k): v for k, v in result.evals.items()}))
-    leave()
+    leave(finished=True)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ def main(out: Path) -> None:
     if par.is_main:
         torch.save(weights, out / "weights.pt")
     (out / f"rank-{par.rank}.json").write_text(json.dumps(report))
-    leave()
+    leave(finished=True)
 
 
 if __name__ == "__main__":
