@@ -178,10 +178,13 @@ def run_training(args: argparse.Namespace) -> None:
             if refusal is not None:
                 raise UserError(refusal)
             result = train(resolved, resume=args.resume, parallel=par, stop=stop)
-        except BaseException:
+            # Every rank ended normally: they wait for each other, so that none tears its gloo
+            # connections down while another may still have an operation on them (the likely
+            # cause of a rank's rare "terminate called without an active exception" at exit).
+            # After an error no rank waits: the others may never arrive.
+            par.barrier()
+        finally:
             leave()
-            raise
-        leave(finished=True)
     if rank != 0:
         return
     ranks = f"{world_size} processes ({config.strategy}{f', tp {config.tp}' if config.tp > 1 else ''}); " \

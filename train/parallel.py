@@ -207,17 +207,9 @@ def join(strategy: str, device: str, tp: int = 1) -> Parallel:
     return Parallel(strategy, rank, world_size, tp, chosen, mesh)
 
 
-def leave(finished: bool = False) -> None:
-    """Leave the process group. `finished`: every rank got here the same way (the run ended
-    normally on all of them), so they first wait for each other: no rank tears its connections
-    down while another still has an operation in flight on them, the race behind gloo's
-    occasional "terminate called without an active exception" (SIGABRT) at exit. After an
-    error no rank waits: the others may never arrive."""
-    if not dist.is_initialized():
-        return
-    if finished and dist.get_world_size() > 1:
-        dist.barrier()
-    dist.destroy_process_group()
+def leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def apply_tensor_parallel(model: Transformer, mesh: DeviceMesh) -> None:

@@ -26,7 +26,8 @@ def main(tokens: str, run: str, out: Path) -> None:
     par = join(config.strategy, config.device)
     result = train(resolve(config, world_size=world_size), parallel=par)
     (out / f"rank-{par.rank}.json").write_text(json.dumps({str(k): v for k, v in result.evals.items()}))
-    leave(finished=True)
+    par.barrier()  # as `train` does before leaving
+    leave()
 
 
 if __name__ == "__main__":

@@ -74,7 +74,8 @@ def main(out: Path) -> None:
     if par.is_main:
         torch.save(weights, out / "weights.pt")
     (out / f"rank-{par.rank}.json").write_text(json.dumps(report))
-    leave(finished=True)
+    par.barrier()  # as `train` does before leaving
+    leave()
 
 
 if __name__ == "__main__":
