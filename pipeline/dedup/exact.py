@@ -102,16 +102,13 @@ def _hash_halves(chunk: pa.FixedSizeBinaryArray) -> np.ndarray:
 
 
 class Winners:
-    """The run's winner keys, memory-mapped: `wins(hash, id)` asks whether that id is the one kept."""
+    """The run's winner keys, memory-mapped: `wins_many` asks whether ids are the ones kept."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.keys = np.load(path, mmap_mode="r") if path is not None else np.empty(0, dtype="<u8")
 
-    def wins(self, hash_: bytes, doc_id: str) -> bool:
-        return self.wins_many([hash_], [doc_id])[0]
-
     def wins_many(self, hashes: list[bytes], doc_ids: list[str]) -> list[bool]:
-        """`wins` for each pair, with one search of the keys for them all."""
+        """For each (text hash, id) pair: is that id the one kept? One search of the keys for all."""
         if not len(self.keys) or not hashes:
             return [False] * len(hashes)
         keys = np.fromiter(map(winner_key, hashes, doc_ids), dtype="<u8", count=len(hashes))

@@ -46,16 +46,10 @@ from pipeline.engine.stage import GlobalStage, Result
 from pipeline.text.normalize import dedup_lines
 
 KEY_BYTES = 8
-ZERO_KEY = bytes(KEY_BYTES)  # stands in for lines without content; never looked at
+ZERO_KEY = bytes(KEY_BYTES)  # stands in for lines without content (BatchKeys.content says which)
 EMPTY_REASON = "empty_after_dedup"
 DUPLICATE_PAGE = "duplicate_page"
 COLLECT_BATCH = 256  # documents whose lines the hash pass keys at once
-
-
-def line_keys(text: str, strict: bool = False) -> list[bytes]:
-    """The 8-byte key of each line of `text` (aligned with `text.split("\\n")`); b"" for a line without content."""
-    sha1 = hashlib.sha1
-    return [sha1(line).digest()[:KEY_BYTES] if line else b"" for line in dedup_lines(text, strict)]
 
 
 @dataclass
@@ -79,9 +73,10 @@ class BatchKeys:
 
 
 def batch_line_keys(texts: list[str], strict: bool = False) -> BatchKeys:
-    """`line_keys` of every text of a batch, computed over the texts joined by newlines: each line's
-    normal form depends on that line alone (pipeline.text.normalize), so joining changes no key
-    and spares the per-text calls. Texts of ASCII and the others are joined apart, so that one
+    """The key of every line of a batch of texts (aligned with each `text.split("\\n")`): the first
+    8 bytes of the SHA-1 of its normal form (`dedup_lines`), as CCNet keys lines. Computed over
+    the texts joined by newlines: each line's normal form depends on that line alone
+    (pipeline.text.normalize), so joining changes no key and spares the per-text calls. Texts of ASCII and the others are joined apart, so that one
     page with an accent does not send the whole batch down the slower exact path."""
     counts = [text.count("\n") + 1 for text in texts]
     ascii_texts = [text.isascii() for text in texts]

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pipeline.dedup.line import EMPTY_REASON, LineDedup, batch_line_keys, line_keys
+from pipeline.dedup.line import EMPTY_REASON, LineDedup, batch_line_keys
 from pipeline.engine.document import Document
 from pipeline.text.normalize import dedup_lines, normalize_for_dedup
+
+
+def line_keys(text: str, strict: bool = False) -> list[bytes]:
+    """CCNet's key of each line, read by hand: the first 8 bytes of the SHA-1 of the line's normal
+    form (the readable `normalize_for_dedup`, one line at a time); b"" for a line without content."""
+    keys = []
+    for line in text.split("\n"):
+        normal = normalize_for_dedup(line, strict)
+        keys.append(hashlib.sha1(normal.encode("utf-8", "surrogatepass")).digest()[:8] if normal else b"")
+    return keys
 
 
 def _doc(doc_id: str, lines: list[str], file: str = "a.wet.gz", snapshot: str = "") -> Document:
