@@ -14,12 +14,11 @@ Every variant runs twice a round: in a new interpreter, measured there from afte
 (a run as a user starts one: the bare loop's heap as new as the engine's worker's), and in this
 bench's process (warm: the bare loop reuses the heap of its earlier rounds, while the engine
 forks a new worker each time). Every variant runs in turn, `--repeat` rounds; each of the two
-tables gives min / median / max of docs/s
-(wall) and of CPU milliseconds per 1,000 documents (this process and the workers it forks:
-RUSAGE_SELF + RUSAGE_CHILDREN), and the load average. On a busy machine the wall-clock rates
-say more about the other users than about the engine (2 workers on 2 cores write and hash
-in their document loops: no core is left for a thread of their own); the CPU ratio, bare loop over engine, round by round, is the
-figure to read there.
+tables gives min / median / max of docs/s (wall) and of CPU milliseconds per 1,000 documents
+(this process and the workers it forks: RUSAGE_SELF + RUSAGE_CHILDREN), and the load average.
+On a busy machine the wall-clock rates say more about the other users than about the engine
+(2 workers on 2 cores write and hash in their document loops: no core is left for a thread of
+their own); the CPU ratio, bare loop over engine, round by round, is the figure to read there.
 
     .venv/bin/python bench/engine.py [--documents 200000] [--workers 1 2] [--repeat 5]
 """

@@ -34,7 +34,7 @@ def classifier_text(text: str) -> str:
     fastText splits its input into words itself, so where the text holds no white space that
     Python splits on and fastText does not (nearly always), newlines made spaces give the model
     the same words as the split and the join, for a third of their CPU."""
-    if text.isascii():
+    if text.isascii():  # the same test as the pattern's, by four scans in C instead of a regex walk
         plain = not ("\x1c" in text or "\x1d" in text or "\x1e" in text or "\x1f" in text)
     else:
         plain = _SPLIT_BY_PYTHON_ONLY.search(text) is None
