@@ -82,7 +82,8 @@ def test_the_numbers_on_the_page_are_the_corpus_numbers(built: Path) -> None:
 
 
 class RecordingProxy:
-    """An HTTP proxy on 127.0.0.1 that answers nothing and records every request line."""
+    """An HTTP proxy on 127.0.0.1 that answers nothing and records every request line (a connection
+    closed before it sent a byte asked for nothing: no line)."""
 
     def __init__(self) -> None:
         self.requests: list[str] = []
@@ -99,7 +100,10 @@ class RecordingProxy:
             with connection:
                 connection.settimeout(5)
                 try:
-                    self.requests.append(connection.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace"))
+                    received = connection.recv(4096)
+                    if not received:
+                        continue  # opened and closed with nothing asked (the browser's spare connection)
+                    self.requests.append(received.split(b"\r\n", 1)[0].decode(errors="replace"))
                     connection.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
                 except OSError:
                     pass
