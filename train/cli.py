@@ -35,7 +35,8 @@ on token shards drawn at a mixture's proportions:
 Runs land in runs/<mixture>-<model> unless --run says otherwise: config.json (the resolved
 config), metrics.jsonl, checkpoints/step-NNNNNNNN/. Presets: debug, tiny, 1b, 7b, 13b, 33b, 65b.
 SIGTERM (what Slurm, Kubernetes, `docker stop` and `timeout` send) saves a checkpoint after the
-step in progress and exits 0, on every rank at the same step; --resume continues from it. A
+step in progress and exits 0, on every rank at the same step; --resume continues from it. Ctrl-C
+(SIGINT) does the same and exits 130; a second Ctrl-C quits at once, without that checkpoint. A
 SIGTERM to torchrun itself reaches every rank, but torchrun kills them after its --shutdown-timeout
 (30 s by default): give it longer than a checkpoint takes to save.
 
@@ -146,9 +147,9 @@ def run_training(args: argparse.Namespace) -> None:
     from train.parallel import env_world, join, leave
     from train.preemption import StopRequest
 
-    # Installed for the rest of the process, never restored: a SIGTERM while starting up stops the
-    # run after its first step, and one after the last checkpoint (a second `docker stop`) cannot
-    # turn the clean exit into a kill.
+    # Installed for the rest of the process, never restored: a SIGTERM or SIGINT while starting up
+    # stops the run after its first step, and one after the last checkpoint (a second `docker stop`)
+    # cannot turn the clean exit into a kill.
     stop = StopRequest()
     stop.install()
 
@@ -185,12 +186,20 @@ def run_training(args: argparse.Namespace) -> None:
             par.barrier()
         finally:
             leave()
+    # Ctrl-C ends the command as an interrupted one (130, what shells and `set -e` scripts expect),
+    # on every rank; the checkpoint is saved all the same.
+    interrupted = result.stopped_by == "SIGINT"
     if rank != 0:
+        if interrupted:
+            sys.exit(130)
         return
     ranks = f"{world_size} processes ({config.strategy}{f', tp {config.tp}' if config.tp > 1 else ''}); " \
         if world_size > 1 else ""
-    if result.stopped_by_sigterm:
-        print(f"train: SIGTERM at step {result.completed}: saved {result.checkpoint}; resume with --resume")
+    if result.stopped_by:
+        print(f"train: {result.stopped_by} at step {result.completed}: saved {result.checkpoint}; resume with --resume")
+        if interrupted:
+            sys.stdout.flush()
+            sys.exit(130)
     elif result.losses:
         print(f"train: {ranks}steps {result.start_step}-{result.steps} done; {loss_summary(result.losses)}; "
               f"checkpoint {result.checkpoint}; metrics {result.run_dir / 'metrics.jsonl'}")

@@ -8,8 +8,8 @@ The same loop runs in one process and in each of N under torchrun: `Parallel` (t
 builds the (sharded) model and does the collectives, which are no-ops for one process.
 
 At a step boundary the loop may also evaluate the held-out loss (`--eval-every`, through
-train/evaluate.py) and, after a SIGTERM to any rank, save a checkpoint and end on every rank at
-the same step (train/preemption.py).
+train/evaluate.py) and, after a SIGTERM or SIGINT to any rank, save a checkpoint and end on every
+rank at the same step (train/preemption.py).
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ class TrainResult:
     # Held-out losses (eval/<source>, eval/mixture) by number of steps done; on every rank.
     evals: dict[int, dict[str, float]] = field(default_factory=dict)
     completed: int = 0  # steps done when this call ended
-    stopped_by_sigterm: bool = False  # ended before `steps` on a SIGTERM, with a checkpoint (train/preemption.py)
+    # "SIGTERM" or "SIGINT" when it ended before `steps` on that signal, with a checkpoint (train/preemption.py).
+    stopped_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -211,8 +212,8 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
           parallel: Parallel | None = None, stop: StopRequest | None = None) -> TrainResult:
     """`resolved`: train.config.resolve's, for this job's number of processes. `parallel`: this
     rank's place in a torchrun job (train/parallel.py); default: this process alone. `stop`: the
-    SIGTERM counter the caller installed (the CLI, for the whole process); default: one installed
-    for this call only."""
+    SIGTERM and SIGINT counter the caller installed (the CLI, for the whole process); default: one
+    installed for this call only."""
     cfg = resolved.train
     par = parallel or join(cfg.strategy, cfg.device, cfg.tp)
     if par.world_size != resolved.world_size:  # grad_accum is per rank: the batch would be another size
@@ -237,6 +238,10 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
     bar = tqdm(total=cfg.steps, initial=start_step, disable=not cfg.progress or not par.is_main, desc=run_dir.name,
                unit="step", dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
     completed = start_step
+    # Set when the optimizer starts applying a step, cleared once `completed` counts it: an
+    # interrupt in between finds the parameters neither before nor after the step.
+    updating = [False]
+    update_hook = run.optimizer.register_step_pre_hook(lambda *_: updating.__setitem__(0, True))
     model.train()
     last_time = time.perf_counter()
     own_stop = stop is None
@@ -257,6 +262,7 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
                 raise TrainingDiverged(f"loss is {diverged.loss} at step {step}; the model, optimizer and RNG "
                                        f"state before this step are saved in {saved_at}") from None
             completed = step + 1
+            updating[0] = False
             if documents is not None:
                 for row in step_rows(run.loader.sampler, step, step_sequences=run.loader.step_sequences,
                                      micro_batch=cfg.micro_batch, data_ranks=par.dp_size,
@@ -295,16 +301,21 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
             if completed < cfg.steps and par.any_rank(stop.requested):
                 if not saved_here:
                     result.checkpoint = run.save_step(completed)
-                result.stopped_by_sigterm = True
+                # Only when stopping: which signal, for the line that ends the run (rank 0 may have had none).
+                result.stopped_by = next((name for name in par.gather(stop.first) if name), "SIGTERM")
                 break
-        if not result.stopped_by_sigterm:
+        if not result.stopped_by:
             result.checkpoint = run.save_step(completed)
     except KeyboardInterrupt:
-        # Parameters are consistent at the end of the last completed step: keep them for --resume.
-        if completed > start_step:
+        # Not a signal the StopRequest counted (that one stops at a step boundary), or a second
+        # Ctrl-C: someone who will not wait for a save. Otherwise the parameters are those after
+        # the last completed step, unless the interrupt fell inside an update, and are kept for
+        # --resume. One process only: a save is collective, and other ranks are elsewhere.
+        if completed > start_step and not updating[0] and not stop.requested and par.world_size == 1:
             run.save_step(completed)
         raise
     finally:
+        update_hook.remove()
         if own_stop:
             stop.restore()
         bar.close()

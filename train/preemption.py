@@ -1,12 +1,17 @@
-"""Stopping a run cleanly on SIGTERM: what Slurm, Kubernetes, `docker stop` and `timeout` send
-before they kill a job.
+"""Stopping a run cleanly on SIGTERM or SIGINT: SIGTERM is what Slurm, Kubernetes, `docker stop`
+and `timeout` send before they kill a job; SIGINT is Ctrl-C.
 
 The handler only counts the signal: a Python signal handler runs between two bytecodes of the
 main thread, anywhere in a step or in the middle of writing a checkpoint, so it must not raise
-(as SIGINT's KeyboardInterrupt does) or save anything itself. The loop reads the request at the
-next step boundary, where the model and optimizer are consistent, saves a checkpoint and ends.
-A second SIGTERM while that checkpoint is being written is counted too and changes nothing: the
-save runs to its end (and is atomic anyway, train/checkpoint.py).
+(as SIGINT's default KeyboardInterrupt does) or save anything itself. The loop reads the request at
+the next step boundary, where the model and optimizer are consistent, saves a checkpoint and ends.
+A KeyboardInterrupt raised wherever the main thread happens to be could land inside the optimizer's
+update, between its parameter groups, and a checkpoint saved then would hold a half-applied step
+under the previous step's number; under torchrun each rank would meet it at another point of its
+collectives. A second SIGTERM while that checkpoint is being written is counted too and changes
+nothing: the save runs to its end (and is atomic anyway, train/checkpoint.py). A second SIGINT is
+someone at a terminal who will not wait: it raises KeyboardInterrupt, and the run ends without
+that checkpoint (a half-written one is a temporary folder no resume reads).
 
 Under torchrun the signal may reach the ranks at different moments (or only some of them):
 the ranks combine their requests at every step boundary (`Parallel.any_rank`, one one-element
@@ -23,32 +28,39 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+HANDLED = (signal.SIGTERM, signal.SIGINT)
+
 
 class StopRequest:
-    """Counts the SIGTERMs this process receives between `install` and `restore`."""
+    """Counts the SIGTERMs and SIGINTs this process receives between `install` and `restore`."""
 
     def __init__(self) -> None:
         self.signals = 0
+        self.first = ""  # the name of the first signal counted ("SIGTERM", "SIGINT")
         self._installed = False
-        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
     @property
     def requested(self) -> bool:
         return self.signals > 0
 
     def _count(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT and self.requested:
+            raise KeyboardInterrupt  # Ctrl-C again: quit now, without waiting for the save
         self.signals += 1
+        self.first = self.first or signal.Signals(signum).name
 
     def install(self) -> None:
-        """Count SIGTERM instead of dying of it, until `restore`. Python delivers signals to the
-        main thread only: from another thread nothing is installed."""
+        """Count SIGTERM and SIGINT instead of dying of them, until `restore`. Python delivers
+        signals to the main thread only: from another thread nothing is installed."""
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._count)
+            self._previous = {signum: signal.signal(signum, self._count) for signum in HANDLED}
             self._installed = True
 
     def restore(self) -> None:
-        """The handler from before `install` is back (a SIGTERM from now on does what it did)."""
+        """The handlers from before `install` are back (a signal from now on does what it did)."""
         if self._installed:
-            # None: the previous handler was not set from Python; the default is what it did.
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if self._previous is None else self._previous)
+            for signum, previous in self._previous.items():
+                # None: the previous handler was not set from Python; the default is what it did.
+                signal.signal(signum, signal.SIG_DFL if previous is None else previous)
             self._installed = False

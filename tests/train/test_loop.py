@@ -229,6 +229,34 @@ def test_an_interrupt_saves_the_last_completed_step_for_resume(tmp_path: Path) -
     assert train(debug_config(tmp_path, steps=8), resume=True).losses == straight.losses[5:]
 
 
+@pytest.mark.slow
+def test_an_interrupt_inside_an_update_leaves_the_last_good_checkpoint_as_it_was(tmp_path: Path) -> None:
+    """A KeyboardInterrupt that lands once the optimizer has applied step 4 (counted as done only
+    after train_step returns): saving then would file 5 updates under step 4, over the good one."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    config = debug_config(tmp_path, steps=8, checkpoint_every=2)
+    updates: list[None] = []
+
+    def interrupt_the_fifth_update(optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+        updates.append(None)
+        if len(updates) == 5:
+            raise KeyboardInterrupt
+
+    handle = register_optimizer_step_post_hook(interrupt_the_fifth_update)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(config)
+    finally:
+        handle.remove()
+    saved = checkpoint.list_checkpoints(tmp_path / "run")
+    assert [p.name for p in saved] == ["step-00000002", "step-00000004"]
+    assert checkpoint.read_state(saved[-1])["step"] == 4
+    straight = train(debug_config(tmp_path, steps=8, checkpoint_every=2, run=str(tmp_path / "straight")))
+    resumed = train(config, resume=True)
+    assert resumed.start_step == 4 and resumed.losses == straight.losses[4:]  # bitwise: step 4 applied once
+
+
 def test_mfu_is_logged_against_the_peak_given(tmp_path: Path) -> None:
     train(debug_config(tmp_path, steps=2, peak_flops=1e12))
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

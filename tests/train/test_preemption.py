@@ -1,5 +1,6 @@
 """SIGTERM (Slurm, Kubernetes, `docker stop`, `timeout`) saves a checkpoint at the next step
-boundary and exits 0; `--resume` then continues to the losses of a run never interrupted.
+boundary and exits 0, Ctrl-C (SIGINT) too and exits 130; `--resume` then continues to the losses
+of a run never interrupted.
 
 The signal goes to a real `train` process at a step chosen by a seeded draw: the test reads
 metrics.jsonl until that step appears, then sends it. Under torchrun it goes to one rank only,
@@ -149,3 +150,82 @@ def test_sigterm_is_counted_not_fatal_until_restored() -> None:
     finally:
         stop.restore()
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_second_sigint_quits_at_once_and_sigint_is_restored() -> None:
+    stop = StopRequest()
+    before = signal.getsignal(signal.SIGINT)
+    stop.install()
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: counted, the run stops at the next step boundary
+        time.sleep(0.01)
+        assert (stop.signals, stop.first) == (1, "SIGINT")
+        with pytest.raises(KeyboardInterrupt):  # Ctrl-C again: someone who will not wait for the save
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+        assert stop.signals == 1
+    finally:
+        stop.restore()
+    assert signal.getsignal(signal.SIGINT) == before
+
+
+def _in_process_config(tokens: Path, run: Path, steps: int):  # type: ignore[no-untyped-def]
+    from train.config import TrainConfig, resolve
+
+    return resolve(TrainConfig(model="debug", data=str(tokens), run=str(run), steps=steps, progress=False))
+
+
+@pytest.mark.slow
+def test_sigint_stops_at_the_step_boundary_with_a_checkpoint_that_resumes_exactly(tokens: Path,
+                                                                                 tmp_path: Path) -> None:
+    """A real SIGINT to this process inside step 4's forward pass: the step ends, step-5 is saved."""
+    import torch
+
+    from train import checkpoint
+    from train.loop import train
+    from train.model import Transformer
+
+    straight = train(_in_process_config(tokens, tmp_path / "straight", 8))
+    armed = {"now": False}
+
+    def arm_after_step_3(step: int, loss: float, model: object) -> None:
+        armed["now"] = step == 3
+
+    def interrupt(module: torch.nn.Module, inputs: object) -> None:
+        if armed["now"] and isinstance(module, Transformer):
+            armed["now"] = False
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # Python runs the handler here, inside the forward pass
+
+    config = _in_process_config(tokens, tmp_path / "run", 8)
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(interrupt)
+    try:
+        stopped = train(config, after_step=arm_after_step_3)
+    finally:
+        handle.remove()
+    assert (stopped.stopped_by, stopped.completed) == ("SIGINT", 5)
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path / "run")] == ["step-00000005"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # train() put Python's back
+    resumed = train(config, resume=True)
+    assert resumed.start_step == 5 and resumed.losses == straight.losses[5:]  # bitwise
+
+
+@pytest.mark.slow
+def test_ctrl_c_to_the_train_command_saves_its_step_and_exits_130(tokens: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    process = subprocess.Popen(_command(tokens, run), cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while _logged_steps(run) <= 5 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert process.poll() is None, "the run ended before the signal"
+    os.kill(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=240)
+    assert process.returncode == 130, err[-3000:]
+    found = re.search(r"^train: SIGINT at step (\d+): saved (\S+); resume with --resume$", out, re.MULTILINE)
+    assert found, out
+    stopped = int(found.group(1))
+    assert 5 < stopped < STEPS and found.group(2) == str(run / "checkpoints" / f"step-{stopped:08d}")
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [f"step-{stopped:08d}"]
+    assert sorted(_losses(run)) == list(range(stopped))
+    assert "Traceback" not in err
