@@ -15,6 +15,9 @@ from typing import Any
 
 import torch
 
+from pipeline.common.errors import InputError
+from pipeline.common.files import write_text_atomic
+
 # Dense bf16 peak per device (vendor datasheets), matched by substring of the device name.
 GPU_PEAK_FLOPS = {
     "H200": 989.5e12,
@@ -47,7 +50,7 @@ def peak_flops(device: torch.device, given: float = 0.0) -> float:
 
 
 class MetricsLog:
-    """Appends one JSON object per logged step to <run>/metrics.jsonl."""
+    """Appends one JSON object per logged step to <run>/metrics.jsonl (documents.jsonl too)."""
 
     def __init__(self, path: Path, resume_from_step: int | None) -> None:
         self.path = path
@@ -55,10 +58,10 @@ class MetricsLog:
         if resume_from_step is None:
             path.write_text("")
         elif path.exists():
-            # Steps after the checkpoint were lost with the crash and will be run again.
-            kept = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["step"] < resume_from_step]
-            path.write_text("".join(line + "\n" for line in kept))
+            # Steps after the checkpoint were lost with the crash and will be run again. Replaced
+            # whole: a kill while rewriting in place would lose the rows of the steps kept.
+            kept = _rows_before(path, resume_from_step)
+            write_text_atomic(path, "".join(line + "\n" for line in kept))
         self.file = open(path, "a")
 
     def write(self, row: dict[str, Any]) -> None:
@@ -67,6 +70,28 @@ class MetricsLog:
 
     def close(self) -> None:
         self.file.close()
+
+
+def _rows_before(path: Path, step: int) -> list[str]:
+    """The lines of `path` for steps before `step`. A last line cut short is the row a killed run
+    was writing (after its last checkpoint, so a row to be written again) and is dropped; a line
+    that does not parse anywhere else is damage, one InputError naming the file and the line."""
+    text = path.read_text(errors="replace")
+    lines = text.splitlines()
+    kept = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            earlier = json.loads(line)["step"] < step
+        except (ValueError, KeyError, TypeError):
+            if number == len(lines) and not text.endswith("\n"):
+                break
+            raise InputError(str(path), f"line {number} is not a row of a step (damaged); move the file aside "
+                             "to resume without the earlier rows") from None
+        if earlier:
+            kept.append(line)
+    return kept
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

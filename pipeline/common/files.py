@@ -41,12 +41,17 @@ def with_path(error: OSError, path: Path | str) -> OSError:
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
-    """Write `value` as JSON under a temporary name, then rename: a reader sees the old file or
-    the new one, never half of one. A failed write leaves no temporary behind."""
+    """Write `value` as JSON under a temporary name, then rename (write_text_atomic)."""
+    write_text_atomic(path, json.dumps(value, indent=1, sort_keys=True) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` under a temporary name, then rename: a reader sees the old file or the new
+    one, never half of one. A failed write leaves no temporary behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two writers never share a temporary (JSON_TEMPORARY)
     try:
-        tmp.write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
+        tmp.write_text(text)
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise with_path(e, path) from e
