@@ -387,7 +387,10 @@ def encode_task(task: Task, report=None, attempt: Attempt | None = None, tracker
             with contextlib.suppress(OSError):  # after a failed write (disk full) closing fails too
                 writer.abort()
         raise
-    result = {"number": task.number, "corpus_shard": Path(task.corpus_shard).name, **entries, "read": read}
+    result = {"number": task.number, "corpus_shard": Path(task.corpus_shard).name, **entries, "read": read,
+              # The sizes of the .ids as written, for the rerun's check (_marker_problem); in the marker
+              # only, not in meta.json's shard entries.
+              "ids_bytes": {split: (out / entry["ids"]).stat().st_size for split, entry in entries.items() if entry}}
     if failed:
         result["documents_failed"] = failed
     write_json_atomic(_marker(task), result)
@@ -459,7 +462,10 @@ def _finished(task: Task) -> bool:
 
 def _marker_problem(task: Task, marker: dict) -> str | None:
     # Sizes only: they follow from the counts exactly, and hashing every token shard on each
-    # rerun would cost as much as encoding. A cut or deleted file changes its size.
+    # rerun would cost as much as encoding. A cut or deleted file changes its size. The .ids
+    # sidecar's size is recorded in the marker, and its sha256 (meta.json's) is checked when it is
+    # small (file_problem): a cut one would otherwise pass here and fail the first `train
+    # --log-documents` to read it.
     id_bytes = np.dtype(task.dtype).itemsize
     for split in ("train", "heldout"):
         entry = marker[split]
@@ -470,8 +476,13 @@ def _marker_problem(task: Task, marker: dict) -> str | None:
             problem = file_problem(Recorded(path, size))
             if problem:
                 return f"{path}: {problem}"
-        if "ids" in entry and not (Path(task.output) / entry["ids"]).is_file():  # older markers have none
-            return f"{Path(task.output) / entry['ids']}: missing"
+        if "ids" in entry:  # older markers have none
+            path = Path(task.output) / entry["ids"]
+            size = marker.get("ids_bytes", {}).get(split)  # older markers have none: then only whether it is there
+            problem = (file_problem(Recorded(path, size, entry.get("ids_sha256", ""))) if isinstance(size, int)
+                       else None if path.is_file() else "missing")
+            if problem:
+                return f"{path}: {problem}"
     why = reread_reason(task.corpus_shard, marker.get("read"), failed=False)  # older markers have none
     return f"{task.corpus_shard}: {why}" if why else None
 

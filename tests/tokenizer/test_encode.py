@@ -192,3 +192,28 @@ def test_corrupt_shard_and_rebuilt_corpus_are_refused(trained: TrainResult, tmp_
     (corpus / "c4" / "shard-00000.arrow").write_bytes(b"not arrow")
     with pytest.raises(UserError, match="shard-00000.arrow: unreadable corpus shard"):
         encode_corpus(corpus, trained.model, tmp_path / "tokens", show_progress=False)
+
+
+@pytest.mark.parametrize("damage", ["cut", "overwritten"])
+def test_a_rerun_encodes_again_a_shard_whose_ids_sidecar_was_damaged(
+        trained: TrainResult, tmp_path: Path, capsys: pytest.CaptureFixture, damage: str) -> None:
+    corpus = write_corpus(tmp_path / "corpus", {"c4": 40}, shard_docs=20)
+    encode_corpus(corpus, trained.model, tmp_path / "tokens", heldout_fraction=0, show_progress=False)
+    folder = tmp_path / "tokens" / "c4"
+    before = _files(folder)
+    ids = folder / "train-00001.ids"
+    data = ids.read_bytes()
+    if damage == "cut":  # a torn copy: the Arrow file's footer is gone
+        ids.write_bytes(data[:len(data) // 2])
+        problem = f"{len(data) // 2:,} bytes, not the {len(data):,} written"
+    else:  # same size: only the sha256 meta.json recorded tells
+        ids.write_bytes(data[:-9] + bytes([data[-9] ^ 0xFF]) + data[-8:])
+        problem = "sha256 differs from the one written"
+    capsys.readouterr()
+    report = encode_corpus(corpus, trained.model, tmp_path / "tokens", heldout_fraction=0, show_progress=False)
+    assert report.tasks_run == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {ids}: {problem}; encoding {corpus / 'c4' / 'shard-00001.arrow'} again"]
+    assert _files(folder) == before
+    table = pa.ipc.open_file(str(ids)).read_all()
+    assert table.column("id").to_pylist() == [doc_id for doc_id, _ in _corpus_texts(corpus, "c4")[20:]]
