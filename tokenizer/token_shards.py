@@ -46,6 +46,7 @@ import pyarrow as pa
 
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import file_sha256
+from pipeline.engine.run_folder import WORK
 
 META = "meta.json"
 ENCODE_FIRST = "run `tokenizer encode` first"
@@ -179,6 +180,12 @@ def read_meta(folder: Path, source: str = "", hint: str = ENCODE_FIRST) -> dict[
 def is_encoded(folder: Path) -> bool:
     """Whether `tokenizer encode` finished this folder: it writes meta.json last."""
     return (folder / META).is_file()
+
+
+def encode_unfinished(folder: Path) -> bool:
+    """Whether a `tokenizer encode` started in this folder (its run folder's work files are there,
+    pipeline/engine/run_folder.py) and has not written meta.json yet: killed, or still running."""
+    return not is_encoded(folder) and (folder / WORK).is_dir()
 
 
 def open_shards(folder: Path, meta: dict[str, Any], split: str) -> list[Shard]:

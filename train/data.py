@@ -28,8 +28,10 @@ from pipeline.common.errors import InputError, UserError
 from pipeline.corpus.mixture import Mixture
 from tokenizer.token_shards import (
     ENCODE_FIRST,
+    META,
     Shard,
     check_same_tokenizer,
+    encode_unfinished,
     is_encoded,
     open_shards,
     read_document_ids,
@@ -200,6 +202,11 @@ def open_mixture(root: Path, mixture: Mixture, *, split: str = "train", skip_mis
         if share <= 0:
             continue
         folder = root / name
+        if skip_missing and encode_unfinished(folder):
+            # Not a missing source: one whose encode was cut short. Leaving it out would train on
+            # another mixture than the one meant, without a word.
+            raise InputError(str(folder / META), "missing: the `tokenizer encode` started here has not finished "
+                             "(rerun it); --skip-missing-sources leaves out only sources never encoded")
         if skip_missing and not is_encoded(folder):
             skipped.append(name)
             continue

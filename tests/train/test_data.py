@@ -4,6 +4,7 @@ for any world size, the documents a window covers, bad shards."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,22 @@ def test_skip_missing_sources_renormalises_the_rest(tmp_path: Path) -> None:
     loader = MixtureLoader(data.sources, data.proportions, seq_len=8, micro_batch=1, batch_tokens=8, seed=0)
     assert loader.sampler.proportions == pytest.approx([p / 0.93 for p in (0.67, 0.15, 0.045, 0.045, 0.02)])
     assert loader.sampler.blend.period == 186  # 670 + 150 + 45 + 45 + 20 thousandths = 930, over their gcd 5
+
+
+def test_skip_missing_sources_refuses_a_source_whose_encode_did_not_finish(tmp_path: Path) -> None:
+    write_llama1_tokens(tmp_path)
+    # What a killed `tokenizer encode` leaves: pairs and their markers, no meta.json (written last).
+    (tmp_path / "books" / "meta.json").unlink()
+    (tmp_path / "books" / "_work").mkdir()
+    (tmp_path / "books" / "_work" / "done-00000.json").write_text("{}")
+    (tmp_path / "arxiv" / "meta.json").unlink()  # never encoded: left out, as before
+    with pytest.raises(InputError) as raised:
+        open_mixture(tmp_path, LLAMA1, skip_missing=True)
+    assert str(raised.value) == (f"{tmp_path / 'books' / 'meta.json'}: missing: the `tokenizer encode` started "
+                                 "here has not finished (rerun it); --skip-missing-sources leaves out only sources "
+                                 "never encoded")
+    shutil.rmtree(tmp_path / "books")
+    assert open_mixture(tmp_path, LLAMA1, skip_missing=True).skipped == ["books", "arxiv"]
 
 
 def test_truncated_bin_is_detected(tmp_path: Path) -> None:
