@@ -11,8 +11,10 @@ part: a changed archive starts over), checked, unpacked a member at a time, and 
 mirror or test server.
 
 The manifest is read bounded (16 MiB; the real one is about 3 MB) and each entry is checked
-(key, yymm, size in ASCII digits, md5 in hex); a paper of more than 512 MiB (arXiv caps a
-submission at 50 MB; a sparse tar member can claim gigabytes behind a valid md5) is refused.
+(key, yymm, size in ASCII digits, md5 in hex; a size past 16 GiB is refused); a paper of more than
+512 MiB (arXiv caps a submission at 50 MB; a sparse tar member can claim gigabytes behind a valid
+md5) is refused. A member is unpacked only into a YYMM folder (`papers/` for one in another), so an
+archive's names can never land on herd's own `.fetched`, `.part` or `.unpacked` files beside it.
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.commands.download.fetch import (
-    LISTING_LIMIT, Checksum, PermanentError, Retry, Version, commit, continues, discard, verify, write_part,
-    xml_listing,
+    LISTING_LIMIT, Checksum, PermanentError, Retry, Version, commit, continues, discard, kept, refuse_listed_size,
+    verify, write_part, xml_listing,
 )
 from pipeline.commands.download.options import add_common, say
 from pipeline.commands.download.untrusted import (
-    MiB, ascii_int, hex_digest, plain, read_bounded, refused, shown, size_text, too_large,
+    NAME_LIMIT, GiB, MiB, ascii_int, hex_digest, plain, read_bounded, refused, shown, size_text, too_large,
 )
 from pipeline.common.errors import UserError
 
@@ -43,6 +45,7 @@ PAPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 ARCHIVE_KEY = re.compile(r"src/arXiv_src_[0-9]{4}_[0-9]{3}\.tar")
 YYMM = re.compile(r"[0-9]{4}")
 PAPER_LIMIT = 512 * MiB
+TAR_LIMIT = 16 * GiB  # the largest listed size herd believes: the archives are about 500 MB
 BLOCK = 1 << 20
 
 
@@ -130,8 +133,9 @@ class S3Objects:
 
         return self.retry.run(url, attempt, self.retryable)
 
-    def fetch(self, key: str, dest: Path, checksum: Checksum | None, size: int) -> Path:
-        if dest.exists():
+    def fetch(self, key: str, dest: Path, checksum: Checksum | None, size: int, limit: int = TAR_LIMIT) -> Path:
+        refuse_listed_size(f"s3://{self.bucket}/{key}", size, limit)
+        if kept(dest, checksum, size):
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
@@ -175,14 +179,14 @@ def unpack(tar_path: Path, out: Path, source: str) -> dict[str, int]:
                     counts["pdf_only"] += 1
                     continue
                 stem = name.removesuffix(".gz")
-                if not name.endswith(".gz") or not PAPER_NAME.fullmatch(stem):
+                if not name.endswith(".gz") or not PAPER_NAME.fullmatch(stem) or len(name) > NAME_LIMIT:
                     counts["other"] += 1
                     continue
                 if member.size > PAPER_LIMIT:
                     raise refused(source, f"member {shown(member.name)} holds {member.size:,} bytes, more than "
                                   f"{size_text(PAPER_LIMIT)}, the most herd unpacks of one paper; refused")
                 folder = member.name.rsplit("/", 2)[-2] if "/" in member.name else "papers"
-                folder = folder if PAPER_NAME.fullmatch(folder) else "papers"
+                folder = folder if YYMM.fullmatch(folder) else "papers"
                 tmp = out / folder / (stem + ".tmp")
                 tmp.parent.mkdir(parents=True, exist_ok=True)
                 with archive.extractfile(member) as data, open(tmp, "wb") as copy:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.commands.download.fetch import NotFound
+from pipeline.commands.download.fetch import NotFound, kept
 from pipeline.commands.download.options import add_common, fetcher, say
 from pipeline.commands.download.untrusted import MiB, ascii_int, plain, refused
 from pipeline.common.errors import UserError
@@ -97,7 +97,7 @@ def run(a: argparse.Namespace) -> list[Path]:
     written, missing = [], []
     for number, book in enumerate(ids, 1):
         dest = out / f"pg{book}.txt"
-        if dest.exists():
+        if kept(dest, None, None):  # not empty, not an error page: all a book without checksums can be checked for
             written.append(dest)
             continue
         say(a, f"[{number}/{len(ids)}] {dest}")

@@ -2,9 +2,12 @@
 (or those from --offset) into `data/raw/commoncrawl/`.
 
 Common Crawl publishes no per-file checksums for WET files; each is checked against its
-Content-Length and to be gzip. The listing is read as a stream, bounded (16 MiB fetched, 64
-MiB inflated: the real ones are about 1.5 MB and 13 MB), and every line must be a relative
-path of a file: an absolute URL, `..`, a NUL or a non-ASCII character refuses the listing.
+Content-Length and inflated to its end, so a body cut where a server stopped (no Content-Length,
+or one shorter than the body) is never kept as whole, on the first run or a rerun. The listing is
+read as a stream, bounded (16 MiB fetched, 64 MiB inflated: the real ones are about 1.5 MB and
+13 MB), and every line must be a relative path of a WET file (`*.warc.wet.gz`): an absolute URL,
+`..`, a NUL, a non-ASCII character, a name of another kind (never the listing's own) or a name
+twice among those asked for refuses the listing.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.commands.download.options import add_common, fetcher, say
-from pipeline.commands.download.untrusted import GiB, KiB, MiB, bounded_lines, plain, refused, relative_path, shown
+from pipeline.commands.download.untrusted import (
+    GiB, KiB, MiB, bounded_lines, gzip_problem, plain, refused, relative_path, shown,
+)
 from pipeline.common.errors import UserError
 
 COMMONCRAWL_BASE = "https://data.commoncrawl.org"
@@ -26,6 +31,7 @@ LISTING_LIMIT = 16 * MiB  # wet.paths.gz as fetched
 INFLATED_LIMIT = 64 * MiB  # and decompressed
 LINE_LIMIT = 4 * KiB  # a path is about 130 characters
 WET_LIMIT = 1 * GiB  # a WET file is about 150 MB
+WET_SUFFIX = ".warc.wet.gz"
 
 
 @dataclass
@@ -38,15 +44,19 @@ class WetPaths:
 
 def wet_paths(listing: Path, source: str, offset: int, count: int) -> WetPaths:
     """Paths `offset` to `offset + count` of a gzip list of WET paths, every line checked."""
-    found = WetPaths()
+    found, names = WetPaths(), set()
     try:
         with gzip.open(listing, "rb") as stream:
             for number, line in enumerate(bounded_lines(stream, source, "the list", LINE_LIMIT, INFLATED_LIMIT), 1):
                 path = line.removesuffix(b"\r")
                 text = path.decode("ascii", "replace")
-                if not relative_path(text):
+                if not relative_path(text) or not text.endswith(WET_SUFFIX):
                     raise refused(source, f"path {number}: {shown(path)} is not a relative path of a WET file")
                 if offset <= found.total < offset + count:
+                    name = text.rsplit("/", 1)[-1]
+                    if name in names:  # one file under --out: the second would be taken for the first
+                        raise refused(source, f"path {number}: {shown(name)} is named twice")
+                    names.add(name)
                     found.chosen.append(text)
                 found.total += 1
     except (OSError, EOFError, zlib.error) as e:
@@ -87,6 +97,6 @@ def run(a: argparse.Namespace) -> list[Path]:
     for number, path in enumerate(chosen, 1):
         dest = out / path.rsplit("/", 1)[-1]
         say(a, f"[{number}/{len(chosen)}] {dest}")
-        written.append(get.fetch(f"{base}/{path}", dest, limit=WET_LIMIT))
+        written.append(get.fetch(f"{base}/{path}", dest, limit=WET_LIMIT, check=gzip_problem))
     print(f"{len(written)} WET file(s) of {a.snapshot} in {out}")
     return written

@@ -10,9 +10,17 @@ Connection errors, cut bodies, 5xx and 429 answers are retried with exponential 
 answers, checksum mismatches and bytes that are not the file's format (an error page served
 with status 200) are not (such a file is removed, so the next run starts it afresh).
 
+A file already under its final name is verified again on a rerun (its format, its listed size
+and checksum), never trusted for existing: one that fails is named in one line and fetched again.
+A verification is recorded on the file itself (an extended attribute, `user.herd.verified`: its
+size, modification time and what it was checked against), so that resuming a download of
+thousands of files does not hash or inflate again each one already checked; a file written since
+(another size or time) or checked against another listing is verified again. Where the file
+system keeps no extended attributes every rerun verifies every file.
+
 Only http(s) URLs are opened, redirects included: a `file://` URL from a listing never copies
 a local file. Every body is bounded: a listing by the limit its reader gives, a file by its
-listed size or a limit.
+listed size, and a listed size by the limit of its kind (a listing cannot lift the bound).
 """
 
 from __future__ import annotations
@@ -49,6 +57,9 @@ UNLISTED_LIMIT = 4 * GiB  # a file whose listing gives no size
 CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,20}|\*)")
 HEADER_TEXT = re.compile(r"[ -~]{1,512}")  # a validator sent back in If-Range: printable ASCII
 T = TypeVar("T")
+Check = Callable[[Path], "str | None"]  # a downloader's own check of a whole file: why it is not whole, or None
+SECOND_NS = 10**9
+VERIFIED = "user.herd.verified"  # the extended attribute recording a file's verification (module docstring)
 
 
 class PermanentError(Exception):
@@ -110,7 +121,10 @@ class _SameHostAuth(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+        # The scheme counts too: an https URL redirected to http on the same host would send the
+        # token in clear text.
+        there, here = urllib.parse.urlsplit(newurl), urllib.parse.urlsplit(req.full_url)
+        if new is not None and (there.scheme, there.netloc) != (here.scheme, here.netloc):
             new.remove_header("Authorization")
         return new
 
@@ -244,9 +258,9 @@ def file_digest(path: Path, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-def verify(part: Path, dest: Path, checksum: Checksum | None, size: int | None) -> None:
+def verify(part: Path, dest: Path, checksum: Checksum | None, size: int | None, check: Check | None = None) -> None:
     """Raise PermanentError (removing `part`) unless it is of the format `dest`'s name says (not an
-    error page served with status 200) and has the published size and checksum."""
+    error page served with status 200), has the published size and checksum, and passes `check`."""
     problem = format_problem(part, dest.name)
     if problem is not None:
         discard(part)
@@ -261,6 +275,80 @@ def verify(part: Path, dest: Path, checksum: Checksum | None, size: int | None) 
             discard(part)
             raise PermanentError(f"{checksum.algorithm} mismatch: expected {checksum.hexdigest}, got {got_digest}; "
                                  f"removed, rerun to fetch it again")
+    problem = check(part) if check is not None else None
+    if problem is not None:
+        discard(part)
+        raise PermanentError(f"{problem}; removed, rerun to fetch it again")
+    record_verified(part, checksum, check)
+
+
+def _verification(path: Path, checksum: Checksum | None, check: Check | None) -> bytes:
+    """What a verification of `path` as it is now establishes, as recorded (VERIFIED)."""
+    info = path.stat()
+    against = [checksum.algorithm, checksum.hexdigest.lower()] if checksum else []
+    return json.dumps([info.st_size, info.st_mtime_ns, against, getattr(check, "__name__", "")]).encode()
+
+
+def record_verified(path: Path, checksum: Checksum | None, check: Check | None = None) -> None:
+    """Record on `path` that it passed verification (kept across the rename that commits it)."""
+    try:
+        info = path.stat()
+        if abs(time.time_ns() - info.st_mtime_ns) < 2 * SECOND_NS:
+            # File times come from a clock that moves once a tick: a write in the tick of this
+            # record would leave the time as recorded. Set back a second, any later write moves it.
+            os.utime(path, ns=(info.st_atime_ns, time.time_ns() - SECOND_NS))
+        os.setxattr(path, VERIFIED, _verification(path, checksum, check))
+    except (OSError, AttributeError):  # no extended attributes here (the file system, the platform)
+        pass
+
+
+def verified_before(path: Path, checksum: Checksum | None, check: Check | None = None) -> bool:
+    """Whether `path` is unchanged since a verification against the same checksum and check."""
+    try:
+        return os.getxattr(path, VERIFIED) == _verification(path, checksum, check)
+    except (OSError, AttributeError):
+        return False
+
+
+def refuse_listed_size(url: str, size: int | None, limit: int) -> None:
+    """A listed size is the cap of the body: one past `limit` (a listing claiming exabytes) would let a
+    body that never ends fill the disk, so it is refused before any request."""
+    if size is not None and size > limit:
+        raise UserError(f"{url}: listed as {size:,} bytes, more than {size_text(limit)}, the most herd fetches of "
+                        f"such a file; refused")
+
+
+def kept(dest: Path, checksum: Checksum | None, size: int | None, check: Check | None = None) -> bool:
+    """Whether the file at `dest` is there and is the published one. Its existence proves nothing: a
+    copy left by an older herd or another tool, a listing that changed since, a crash that kept the
+    rename but not the bytes. One that fails is named in one line (stdout) and set aside: as the
+    `.part` to resume when it is shorter than listed (the checksum then judges the splice), else
+    removed, so the caller fetches it again."""
+    if not dest.is_file():
+        return False
+    have = dest.stat().st_size
+    problem, resumable = format_problem(dest, dest.name), False
+    if problem is None and size is not None and have != size:
+        problem, resumable = f"{have:,} bytes where the listing says {size:,}", have < size and checksum is not None
+    if problem is None and verified_before(dest, checksum, check):
+        return True  # checked by an earlier run and not written since: hashing it again proves nothing more
+    if problem is None and checksum is not None:
+        digest = file_digest(dest, checksum.algorithm)
+        if digest != checksum.hexdigest.lower():
+            problem = f"{checksum.algorithm} {digest} where the listing says {checksum.hexdigest.lower()}"
+    if problem is None and check is not None:
+        problem = check(dest)
+    if problem is None:
+        record_verified(dest, checksum, check)
+        return True
+    part = dest.with_name(dest.name + ".part")
+    discard(part)
+    if resumable:
+        os.replace(dest, part)
+    else:
+        dest.unlink()
+    print(f"{dest}: {problem}; {'resumed' if resumable else 'fetched again'}", flush=True)
+    return False
 
 
 def xml_listing(data: bytes, source: str, expected: str) -> etree._Element:
@@ -290,17 +378,19 @@ class Fetcher:
     show_progress: bool | None = None  # None: a bar only on a terminal
 
     def fetch(self, url: str, dest: Path, checksum: Checksum | None = None, size: int | None = None,
-              limit: int = UNLISTED_LIMIT) -> Path:
-        """`dest`, downloaded from `url` unless already there, verified against `checksum`/`size`;
-        a body past `size` (or, without one, past `limit`) is refused as it arrives."""
-        if dest.exists():
+              limit: int = UNLISTED_LIMIT, check: Check | None = None) -> Path:
+        """`dest`, downloaded from `url` unless already there and verified, verified against
+        `checksum`/`size` and `check`; a body past `size` (or, without one, past `limit`) is refused as
+        it arrives, and a `size` past `limit` before any request."""
+        refuse_listed_size(url, size, limit)
+        if kept(dest, checksum, size, check):
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
 
         def attempt() -> Path:
             self._fetch_once(url, part, size if size is not None else limit)
-            verify(part, dest, checksum, size)
+            verify(part, dest, checksum, size, check)
             return commit(part, dest)
 
         try:

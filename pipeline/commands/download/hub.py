@@ -7,8 +7,9 @@ set, for gated datasets.
 The tree is read here rather than through huggingface_hub's `list_repo_tree`, which holds a
 page whatever its size, follows `next` links without end and takes any JSON shape: each page
 is bounded (8 MiB), at most 1,000 pages are followed and only on the endpoint's own host (the
-token goes with them), and an entry the download would use must be a file of the folder with
-a plain name, a size in bytes and, for LFS, a sha256 in hex; anything else is one line.
+token goes with them), at most 100,000 matching files are held, and an entry the download would
+use must be a file of the folder with a plain name, a size in bytes and, for LFS, a sha256 in hex;
+anything else is one line.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.commands.download.fetch import Checksum, Fetcher, NotFound
+from pipeline.commands.download.fetch import Checksum, Fetcher, NotFound, kept
 from pipeline.commands.download.options import add_common, fetcher, say
 from pipeline.commands.download.untrusted import (
     MiB, file_name, hex_digest, json_count, parse_json, refused, shown, url_problem,
@@ -31,6 +32,9 @@ from pipeline.common.errors import UserError
 HUB = "https://huggingface.co"
 PAGE_LIMIT = 8 * MiB  # a page of the tree API: 1,000 entries, about 0.4 MB
 MAX_PAGES = 1_000
+# Matching files held across pages: c4's en/ has 1,032 and github-code's data/ 1,126. Pages are
+# bounded one by one; without this, 1,000 pages of tiny entries would hold some 100 million.
+MAX_FILES = 100_000
 NEXT_LINK = re.compile(r'<([^<>]*)>\s*;\s*rel="?next"?')
 
 
@@ -63,6 +67,8 @@ def list_files(get: Fetcher, endpoint: str, repo_id: str, folder: str, pattern: 
         except NotFound:
             raise UserError(f"{url}: cannot list {repo_id}/{folder} at {revision} (HTTP 404)") from None
         found += _page_files(parse_json(body, url, "a Hub file listing"), url, folder, pattern)
+        if len(found) > MAX_FILES:
+            raise refused(url, f"the file listing names more than {MAX_FILES:,} files matching {pattern}; refused")
         link = NEXT_LINK.search(headers.get("Link") or "")
         if link is None:
             return sorted(found, key=lambda f: f.path)
@@ -125,11 +131,15 @@ def download_files(args: argparse.Namespace, repo_id: str, folder: str, pattern:
         url = hf_hub_url(repo_id, item.path, repo_type="dataset", revision=args.revision,
                          endpoint=args.endpoint.rstrip("/"))
         final = out / item.path.rsplit("/", 1)[-1]
-        if final.exists():
+        dest = final.with_name(final.name + fetched_suffix)
+        if fetched_suffix and final.exists():  # converted from a verified download, through a temporary name
+            dest.unlink(missing_ok=True)  # the download, if a run stopped between the conversion and its removal
             written.append((url, final))
             continue
-        dest = final.with_name(final.name + fetched_suffix)
-        say(args, f"[{number}/{len(chosen)}] {dest} ({item.size / 1e6:,.1f} MB)")
         checksum = Checksum("sha256", item.sha256) if item.sha256 else None
+        if kept(dest, checksum, item.size):  # verified again: a file is not whole for existing
+            written.append((url, dest))
+            continue
+        say(args, f"[{number}/{len(chosen)}] {dest} ({item.size / 1e6:,.1f} MB)")
         written.append((url, get.fetch(url, dest, checksum, item.size)))
     return written

@@ -9,7 +9,8 @@ paper's 28); `pipeline run` then ranks the sites by number of posts, so fetching
 than 28 makes sure none of the 28 largest by posts is missing.
 
 The listing is read bounded (16 MiB), and an archive with a size that is not in ASCII digits,
-a sha1 that is not hex or a name that is not a site's is refused.
+a sha1 that is not hex or a name that is not a site's is refused; so is a listed size past 64 GiB
+(the size caps the body, so a listing cannot lift the bound on it).
 
 Each verified archive's Posts.xml is then unpacked into `<site>/Posts.xml` and the archive
 removed: `pipeline run stackexchange` reads a plain Posts.xml in byte ranges, tasks of their own
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from pipeline.commands.download.fetch import Checksum, xml_listing
 from pipeline.commands.download.options import add_common, fetcher, say
-from pipeline.commands.download.untrusted import ascii_int, hex_digest, refused, shown
+from pipeline.commands.download.untrusted import NAME_LIMIT, GiB, ascii_int, hex_digest, refused, shown
 from pipeline.common.errors import UserError
 from pipeline.formats.stackexchange_posts import MAX_COMPRESSION_RATIO, extract_posts_xml
 
@@ -38,6 +39,7 @@ ARCHIVE_BASE = "https://archive.org/download/stackexchange"
 LISTING = "stackexchange_files.xml"
 PAPER_SITES = 28
 SITE = re.compile(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+")  # math.stackexchange.com
+ARCHIVE_LIMIT = 64 * GiB  # the largest listed size herd believes: stackoverflow.com-Posts.7z is about 20 GB
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def site_archives(listing: bytes, source: str) -> dict[str, SiteArchive]:
         site = stem.removesuffix("-Posts")
         if site.startswith("meta.") or ".meta." in site:
             continue
-        if not SITE.fullmatch(site):
+        if not SITE.fullmatch(site) or len(site) > NAME_LIMIT:
             raise refused(source, f"{shown(name)} is not the archive of a site")
         size, sha1 = ascii_int((node.findtext("size") or "").strip()), hex_digest(node.findtext("sha1"), "sha1")
         if size is None or sha1 is None:
@@ -113,7 +115,8 @@ def run(a: argparse.Namespace) -> list[Path]:
             written.append(posts)
             continue
         say(a, f"[{number}/{len(chosen)}] {dest} ({archive.size / 1e6:,.0f} MB)")
-        fetched = get.fetch(f"{base}/{archive.name}", dest, Checksum("sha1", archive.sha1), archive.size)
+        fetched = get.fetch(f"{base}/{archive.name}", dest, Checksum("sha1", archive.sha1), archive.size,
+                            ARCHIVE_LIMIT)
         written.append(unpack(a, fetched, posts) if a.unpack else fetched)
     total = sum(a.size for a in chosen)
     what = "site Posts.xml file(s) unpacked from" if a.unpack else "site archive(s),"

@@ -10,8 +10,10 @@ traceback, never unbounded memory, and never a local file copied.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import zlib
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,9 @@ SCHEMES = ("http", "https")
 # A file name as publishers write them (enwiki-...-p1p41242.bz2, c4-train.00000-of-01024.json.gz):
 # ASCII only, so no NUL, no separator, no look-alike digit, and never `.` or `..`.
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+# The longest real names are about 70 characters; a file system takes 255 bytes, and a name must
+# leave room for what herd adds while it works (`.part.version`, `.fetched.tmp`).
+NAME_LIMIT = 200
 ASCII_DIGITS = re.compile(r"[0-9]{1,20}")  # str.isdigit() and int() also take '١٢٣' and '²'
 HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64}
 URL_TEXT = re.compile(r"[!-~]+")  # printable ASCII, no space: urllib refuses the rest mid-request
@@ -75,7 +80,8 @@ def hex_digest(value: object, algorithm: str) -> str | None:
 
 
 def file_name(value: object) -> str | None:
-    return value if isinstance(value, str) and FILE_NAME.fullmatch(value) and ".." not in value else None
+    ok = isinstance(value, str) and len(value) <= NAME_LIMIT and FILE_NAME.fullmatch(value) and ".." not in value
+    return value if ok else None
 
 
 def relative_path(value: str) -> bool:
@@ -206,3 +212,22 @@ def format_problem(path: Path, name: str) -> str | None:
 
 def _starts(head: bytes) -> str:
     return f"it starts with {shown(head[:40])}" if head else "it is empty"
+
+
+def gzip_problem(path: Path, ratio: int = 32, floor: int = 256 * MiB) -> str | None:
+    """Why the gzip file at `path` is not whole (cut short, a CRC that fails, bytes after its end),
+    or None. Where no listing gives a size or checksum, the gzip trailer is the only witness of a
+    file's end: a body sent without a Content-Length, or with one shorter than the body, ends
+    wherever the server stopped. Inflating past `ratio` times the file's size (and past `floor`,
+    which a small repetitive file may) refuses it: a bomb would take hours to check. Real WET
+    files inflate about 4 times."""
+    limit, total = max(path.stat().st_size * ratio, floor), 0
+    try:
+        with gzip.open(path, "rb") as f:
+            while block := f.read(BLOCK):
+                total += len(block)
+                if total > limit:
+                    return f"inflates to more than {size_text(limit)} (a decompression bomb?)"
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        return f"not a whole gzip file ({plain(e)})"
+    return None

@@ -4,7 +4,8 @@ for one dump date, with their index files, into `data/raw/wikipedia/`.
 For each language, Wikimedia's `<lang>wiki/<date>/dumpstatus.json` lists the files of the
 `articlesmultistreamdump` job (the dump parts `...-multistreamN.xml-pA pB.bz2` and their
 `...-multistream-indexN.txt-pApB.bz2`, or one file and one index for smaller wikis) with
-their sizes and sha1; every file is checked against both. The index lets `pipeline run`
+their sizes and sha1; every file is checked against both, and a listed size past 64 GiB is
+refused (the size caps the body, so a listing cannot lift the bound on it). The index lets `pipeline run`
 split a dump into byte ranges of whole bz2 streams (pipeline/formats/multistream.py).
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from pipeline.commands.download.fetch import Checksum
 from pipeline.commands.download.options import add_common, fetcher, say
 from pipeline.commands.download.untrusted import (
-    URL_TEXT, MiB, file_name, hex_digest, json_count, parse_json, refused, shown, url_problem,
+    URL_TEXT, GiB, MiB, file_name, hex_digest, json_count, parse_json, refused, shown, url_problem,
 )
 from pipeline.common.errors import UserError
 from pipeline.engine.registry import source_class
@@ -28,6 +29,7 @@ JOB = "articlesmultistreamdump"
 DATE = re.compile(r"^\d{8}$")
 LANGUAGE = re.compile(r"^[a-z][a-z0-9_]*$")
 STATUS_LIMIT = 8 * MiB  # a wiki's dumpstatus.json: about 100 KB for the largest
+DUMP_LIMIT = 64 * GiB  # the largest listed size herd believes: enwiki's parts are under 1 GB, a whole dump 22 GB
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,6 @@ def run(a: argparse.Namespace) -> list[Path]:
             say(a, f"[{lang} {number}/{len(files)}] {dest}")
             url = f"{base}/{folder}/{file.name}" if file.url is None else (
                 base + file.url if file.url.startswith("/") else file.url)
-            written.append(get.fetch(url, dest, Checksum("sha1", file.sha1), file.size))
+            written.append(get.fetch(url, dest, Checksum("sha1", file.sha1), file.size, DUMP_LIMIT))
     print(f"{len(written)} file(s) of {len(a.languages)} wiki(s) of {a.date} in {out}")
     return written

@@ -27,6 +27,7 @@ class Server(LoopbackServer):
         self.always_cut: set[str] = set()  # paths whose every GET stops halfway through what it sends
         self.fail_first: dict[str, int] = {}  # path -> HTTP status its next GET answers (once)
         self.ignore_range = False  # answer 200 with the whole body even to a Range request
+        self.lengths: dict[str, int | None] = {}  # path -> the Content-Length it claims (None: it sends none)
 
     def answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
         self.requests.append((path, handler.headers.get("Range")))
@@ -54,7 +55,9 @@ class Server(LoopbackServer):
             handler.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
             handler.send_response(200)
-        handler.send_header("Content-Length", str(len(body) - start))
+        length = self.lengths.get(path, len(body) - start)
+        if length is not None:
+            handler.send_header("Content-Length", str(length))
         handler.end_headers()
         if (path in self.cut_first and start == 0) or path in self.always_cut:
             self.cut_first.discard(path)

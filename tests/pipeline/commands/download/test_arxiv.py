@@ -130,3 +130,44 @@ def test_an_md5_mismatch_and_a_missing_archive_are_one_line(bucket: dict, s3_end
     assert "s3://arxiv/src/arXiv_src_2301_001.tar: HTTP 404 NoSuchKey" in err
     err = cli_error(["download", "arxiv", *_args(s3_endpoint, tmp_path, "--bucket", "nosuch")], capsys)
     assert f"s3://nosuch/{MANIFEST}: HTTP 404 NoSuchBucket" in err
+
+
+def test_a_member_folder_named_like_another_archives_marker_cannot_stop_it(bucket: dict, s3_endpoint: str,
+                                                                         tmp_path: Path) -> None:
+    """A member `arXiv_src_2302_001.tar.unpacked/x.gz` would make that path a folder, which the next
+    archive would take for its own marker and be skipped: members land in YYMM folders only."""
+    import boto3
+
+    hostile = _tar({"arXiv_src_2302_001.tar.unpacked/2301.00009.gz": gzip.compress(TEX, mtime=0),
+                    "2301/2301.00001.gz": gzip.compress(TEX, mtime=0)})
+    tars = {**bucket, "src/arXiv_src_2301_001.tar": hostile}
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket="arxiv", Key="src/arXiv_src_2301_001.tar", Body=hostile)
+    s3.put_object(Bucket="arxiv", Key=MANIFEST, Body=_manifest(tars))
+    download_with(downloader, _args(s3_endpoint, tmp_path, "--files", "2"))
+    assert files_under(tmp_path) == ["2301/2301.00001.gz", "2302/2302.00001.tar.gz", "2302/2302.00002.gz",
+                                     "arXiv_src_2301_001.tar.unpacked", "arXiv_src_2302_001.tar.unpacked",
+                                     "papers/2301.00009.gz"]
+    assert json.loads((tmp_path / "arXiv_src_2302_001.tar.unpacked").read_text()) == {"papers": 2, "pdf_only": 1,
+                                                                                     "other": 0}
+
+
+def test_an_archive_cut_short_under_its_final_name_is_resumed_and_a_huge_listed_size_refused(
+        bucket: dict, s3_endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import boto3
+
+    key = "src/arXiv_src_2301_001.tar"
+    body = bucket[key]
+    fetched = tmp_path / "arXiv_src_2301_001.tar.fetched"
+    fetched.write_bytes(body[:2048])  # kept by a run of an older herd, or copied in by hand
+    download_with(downloader, _args(s3_endpoint, tmp_path, "--keep-tars"))
+    assert fetched.read_bytes() == body
+    assert capsys.readouterr().out.splitlines()[0] == f"{fetched}: 2,048 bytes where the listing says {len(body):,}; " \
+                                                      f"resumed"
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket="arxiv", Key=MANIFEST, Body=_manifest(bucket).replace(
+        f"<size>{len(bucket['src/arXiv_src_2302_001.tar'])}</size>".encode(), b"<size>99999999999999</size>"))
+    err = cli_error(["download", "arxiv", *_args(s3_endpoint, tmp_path, "--months", "2302")], capsys)
+    assert err == ("pipeline: error: s3://arxiv/src/arXiv_src_2302_001.tar: listed as 99,999,999,999,999 bytes, more "
+                   "than 16 GiB, the most herd fetches of such a file; refused\n")
+    assert not (tmp_path / "arXiv_src_2302_001.tar.fetched").exists()

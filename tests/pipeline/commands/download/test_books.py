@@ -89,3 +89,16 @@ def test_a_missing_book_is_one_line(server: Server, tmp_path: Path, capsys: pyte
     assert "/4/2/4/4242/4242.txt: HTTP 404" in err
     assert [p for p, _ in server.requests] == ["4/2/4/4242/4242-0.txt", "4/2/4/4242/4242.txt"]
     assert files_under(tmp_path) == []
+
+
+def test_a_book_already_there_that_is_an_error_page_is_fetched_again(server: Server, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    """Gutenberg publishes no checksums: a kept book is checked for what can be, not empty and not markup."""
+    (tmp_path / "pg84.txt").write_bytes(b"<html><body>503 Service Unavailable</body></html>\n")
+    (tmp_path / "pg7.txt").write_bytes(_book(7))
+    download_with(downloader, _args(server, tmp_path, "--ids", "84", "7"))
+    assert (tmp_path / "pg84.txt").read_bytes() == _book(84)
+    assert [p for p, _ in server.requests] == [f"{mirror_folder(84)}/84-0.txt"]
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"{tmp_path / 'pg84.txt'}: not a plain-text file: it starts with '<html><body>503 Service Unavailable</bod' "
+        f"(an error page?); fetched again")  # its first 40 bytes

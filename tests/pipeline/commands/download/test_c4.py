@@ -14,7 +14,9 @@ from pipeline.commands.download.c4 import REPO
 from pipeline.commands.download import c4 as downloader
 from sources.c4 import C4
 from tests.pipeline.commands.download.hub_server import dataset_server, hub_args, serve_dataset
-from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, resumed_gets, download_with
+from tests.pipeline.commands.download.server import (
+    Server, cli_error, cut_once, download_with, files_under, requested_by, resumed_gets,
+)
 
 
 def _c4_file(n: int) -> bytes:
@@ -78,3 +80,36 @@ def test_the_token_goes_to_the_hub_but_not_to_the_cdn_it_redirects_to(server: Se
         assert "Authorization" not in cdn.headers[0]
     hub_file = [h for (p, _), h in zip(server.requests, server.headers) if p.endswith(NAMES[0])]
     assert hub_file[0]["Authorization"] == "Bearer hf_secret"
+
+
+def test_a_file_already_there_is_checked_against_its_sha256_not_trusted(server: Server, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    download_with(downloader, hub_args(server, tmp_path, "--files", "2"))
+    body = server.bodies[NAMES[1]]
+    damaged = bytearray(body)
+    damaged[-20] ^= 0xFF  # the listed size still holds: only the sha256 can tell
+    (tmp_path / NAMES[1]).write_bytes(damaged)
+    capsys.readouterr()
+    rerun = requested_by(server, lambda: download_with(downloader, hub_args(server, tmp_path, "--files", "2")))
+    assert rerun == [f"api/datasets/{REPO}/tree/main/en", f"datasets/{REPO}/resolve/main/en/{NAMES[1]}"]
+    assert (tmp_path / NAMES[1]).read_bytes() == body
+    assert capsys.readouterr().out.splitlines() == [
+        f"{tmp_path / NAMES[1]}: sha256 {hashlib.sha256(damaged).hexdigest()} where the listing says "
+        f"{hashlib.sha256(body).hexdigest()}; fetched again", f"2 C4 file(s) in {tmp_path}"]
+
+
+def test_a_listing_of_more_matching_files_than_herd_holds_is_refused(server: Server, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """The bound is 100,000 (pages are bounded one by one, and 1,000 of them are followed); lowered here
+    below the stand-in's 3 train files, then to exactly 3."""
+    from pipeline.commands.download import hub
+
+    monkeypatch.setattr(hub, "MAX_FILES", 2)
+    listing = f"api/datasets/{REPO}/tree/main/en"
+    err = cli_error(["download", "c4", *hub_args(server, tmp_path)], capsys)
+    assert err == (f"pipeline: error: {server.url}/{listing}?recursive=false&expand=false: the file listing names "
+                   f"more than 2 files matching c4-train.*.json.gz; refused\n")
+    assert [p for p, _ in server.requests] == [listing] and files_under(tmp_path) == []
+    monkeypatch.setattr(hub, "MAX_FILES", 3)
+    assert [p.name for p in download_with(downloader, hub_args(server, tmp_path))] == [NAMES[0]]

@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.commands.download import commoncrawl as downloader
+from pipeline.commands.download.untrusted import gzip_problem
 from pipeline.common.errors import UserError
 from sources.commoncrawl import CommonCrawl
 from tests.pipeline.commands.download.server import Server, cli_error, cut_once, resumed_gets, download_with
@@ -19,11 +20,19 @@ SNAPSHOT = "CC-MAIN-2020-05"
 SEGMENTS = [f"crawl-data/{SNAPSHOT}/segments/1/wet/CC-MAIN-2020-0{n}.warc.wet.gz" for n in range(3)]
 
 
+def _wet(n: int) -> bytes:
+    """A WET file as Common Crawl writes it: one gzip member per record (a downloaded WET is inflated to
+    its end, so a stand-in must be real gzip)."""
+    records = (f"WARC/1.0\r\nWARC-Type: conversion\r\n\r\npage {n}.{i} ".encode() + bytes(range(256)) * 40
+               for i in range(30))
+    return b"".join(gzip.compress(r, mtime=0) for r in records)
+
+
 @pytest.fixture
 def server() -> Iterator[Server]:
     files = {f"crawl-data/{SNAPSHOT}/wet.paths.gz": gzip.compress("\n".join(SEGMENTS).encode() + b"\n")}
     for n, path in enumerate(SEGMENTS):
-        files[path] = bytes((i * 7 + n) % 251 for i in range(300_000 + n))
+        files[path] = _wet(n)
     with Server(files) as s:
         yield s
 
@@ -77,3 +86,66 @@ def test_command_delegates_by_source(server: Server, tmp_path: Path) -> None:
     main(["download", "commoncrawl", "--snapshot", SNAPSHOT, "--base-url", server.url, "--out", str(tmp_path),
           "--no-progress"])
     assert (tmp_path / "CC-MAIN-2020-00.warc.wet.gz").exists()
+
+
+# --- a WET file has no published size or checksum: its gzip trailer is the witness of its end ---
+
+@pytest.mark.parametrize("length", [None, "half"], ids=["no Content-Length", "a Content-Length of half the body"])
+def test_a_wet_file_cut_where_the_server_stopped_is_never_kept(server: Server, tmp_path: Path, length: str | None,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    """Without a Content-Length the body ends where the connection closes, and with a short one where
+    the header says: both look whole to HTTP."""
+    path, body = SEGMENTS[0], server.files[SEGMENTS[0]]
+    server.lengths[path] = None if length is None else len(body) // 2
+    if length is None:
+        server.cut_first.add(path)
+    err = cli_error(["download", "commoncrawl", "--snapshot", SNAPSHOT, "--base-url", server.url, "--out",
+                     str(tmp_path), "--no-progress", "--retries", "0"], capsys)
+    assert err == (f"pipeline: error: {server.url}/{path}: not a whole gzip file (Compressed file ended before the "
+                   f"end-of-stream marker was reached); removed, rerun to fetch it again\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{SNAPSHOT}.wet.paths.gz"]
+    server.lengths.clear()
+    (written,) = _download(server, tmp_path)
+    assert written.read_bytes() == body
+
+
+def test_a_cut_wet_file_under_its_final_name_is_fetched_again(server: Server, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    body = server.files[SEGMENTS[0]]
+    _download(server, tmp_path)
+    dest = tmp_path / "CC-MAIN-2020-00.warc.wet.gz"
+    dest.write_bytes(body[: len(body) - 100])  # as an older herd kept a body cut without a Content-Length
+    before, _ = len(server.requests), capsys.readouterr()
+    (written,) = _download(server, tmp_path)
+    assert written.read_bytes() == body
+    assert [p for p, _ in server.requests[before:]] == [SEGMENTS[0]]
+    assert capsys.readouterr().out.splitlines() == [
+        f"{dest}: not a whole gzip file (Compressed file ended before the end-of-stream marker was reached); "
+        f"fetched again", f"1 WET file(s) of {SNAPSHOT} in {tmp_path}"]
+
+
+@pytest.mark.parametrize("lines, problem", [
+    ([f"crawl-data/{SNAPSHOT}/{SNAPSHOT}.wet.paths.gz"],
+     f"path 1: 'crawl-data/{SNAPSHOT}/{SNAPSHOT}.wet.paths.gz' is not a relative path of a WET file"),
+    (["crawl-data/run.sh"], "path 1: 'crawl-data/run.sh' is not a relative path of a WET file"),
+    (["a/" + "x" * 300 + ".warc.wet.gz"], "path 1: 'a/" + "x" * 54 + "... is not a relative path of a WET file"),
+    (["a/CC.warc.wet.gz", "b/CC.warc.wet.gz"], "path 2: 'CC.warc.wet.gz' is named twice"),
+], ids=["the listing's own name", "not a WET file", "a name of 300 characters", "one name twice"])
+def test_a_listing_naming_what_is_no_wet_file_of_its_own_is_refused(server: Server, tmp_path: Path,
+                                                                    lines: list[str], problem: str,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    listing = f"crawl-data/{SNAPSHOT}/wet.paths.gz"
+    server.files[listing] = gzip.compress("\n".join(lines).encode() + b"\n", mtime=0)
+    err = cli_error(["download", "commoncrawl", "--snapshot", SNAPSHOT, "--base-url", server.url, "--out",
+                     str(tmp_path), "--no-progress", "--segments", "2"], capsys)
+    assert err == f"pipeline: error: {server.url}/{listing}: {problem}\n"
+    assert [p for p, _ in server.requests] == [listing]
+    assert list(tmp_path.iterdir()) == []  # the refused listing is not kept for the next run
+
+
+def test_checking_a_gzip_file_that_inflates_without_bound_stops_at_its_limit(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.warc.wet.gz"
+    bomb.write_bytes(gzip.compress(b"\0" * (8 << 20), mtime=0))  # 8 KB that inflate to 8 MiB
+    assert len(bomb.read_bytes()) < 16_000
+    assert gzip_problem(bomb, ratio=32, floor=1 << 20) == "inflates to more than 1 MiB (a decompression bomb?)"
+    assert gzip_problem(bomb, ratio=32, floor=16 << 20) is None

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import urllib.request
+from email.message import Message
 from pathlib import Path
 from typing import Iterator
 
@@ -83,3 +87,109 @@ def test_an_xml_listing_keeps_entities_unexpanded_and_refuses_non_xml_in_one_lin
     assert "boom" not in "".join(root.itertext())
     with pytest.raises(UserError, match=r"^https://x/files\.xml: not an archive\.org file listing \(.+\)$"):
         xml_listing(b"<files", "https://x/files.xml", "an archive.org file listing")
+
+
+# --- a file already under its final name is verified, never trusted for existing ---------------
+
+def test_a_file_already_there_with_other_bytes_is_fetched_again(server: Server, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    dest = tmp_path / "f.bin"
+    dest.write_bytes(b"\0" * len(BODY))  # the listed size, other bytes: a copy that is not the file
+    sha256 = hashlib.sha256(BODY).hexdigest()
+    zeros = hashlib.sha256(b"\0" * len(BODY)).hexdigest()
+    assert _fetcher().fetch(f"{server.url}/f.bin", dest, Checksum("sha256", sha256), len(BODY)) == dest
+    assert dest.read_bytes() == BODY
+    assert capsys.readouterr().out == f"{dest}: sha256 {zeros} where the listing says {sha256}; fetched again\n"
+    assert server.gets("f.bin") == [None]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+
+
+def test_a_file_cut_short_under_its_final_name_is_resumed_and_checked(server: Server, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    dest = tmp_path / "f.bin"
+    dest.write_bytes(BODY[:1000])  # what a tool that writes in place leaves when it is killed
+    checksum = Checksum("sha256", hashlib.sha256(BODY).hexdigest())
+    _fetcher().fetch(f"{server.url}/f.bin", dest, checksum, len(BODY))
+    assert dest.read_bytes() == BODY
+    assert capsys.readouterr().out == f"{dest}: 1,000 bytes where the listing says {len(BODY):,}; resumed\n"
+    assert server.gets("f.bin") == ["bytes=1000-"]
+    # Whole and matching now: the next run opens no connection.
+    _fetcher().fetch(f"{server.url}/f.bin", dest, checksum, len(BODY))
+    assert server.gets("f.bin") == ["bytes=1000-"] and capsys.readouterr().out == ""
+
+
+def _xattrs_kept(folder: Path) -> bool:
+    probe = folder / "probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.probe", b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+
+
+def test_a_verified_file_is_not_hashed_again_until_it_is_written(server: Server, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    if not _xattrs_kept(tmp_path):
+        pytest.skip(f"{tmp_path}: the file system keeps no extended attributes (every rerun hashes every file)")
+    dest = tmp_path / "f.bin"
+    checksum = Checksum("sha256", hashlib.sha256(BODY).hexdigest())
+    _fetcher().fetch(f"{server.url}/f.bin", dest, checksum, len(BODY))
+    size, _, against, _ = json.loads(os.getxattr(dest, fetch.VERIFIED))
+    assert (size, against) == (len(BODY), ["sha256", checksum.hexdigest])
+    # A byte changed at once, in the clock tick of the download: the file's time still moves, and the
+    # rerun hashes it, finds it changed and fetches it again.
+    with open(dest, "r+b") as f:
+        f.write(b"X")
+    _fetcher().fetch(f"{server.url}/f.bin", dest, checksum, len(BODY))
+    assert dest.read_bytes() == BODY and server.gets("f.bin") == [None, None]
+    assert capsys.readouterr().out.endswith("fetched again\n")
+    # Bytes changed behind the record's back, size and time put back as they were: the record is
+    # what the rerun trusts, so it opens no connection and hashes nothing (the cost it saves).
+    info = dest.stat()
+    dest.write_bytes(b"Y" * len(BODY))
+    os.utime(dest, ns=(info.st_atime_ns, info.st_mtime_ns))
+    _fetcher().fetch(f"{server.url}/f.bin", dest, checksum, len(BODY))
+    assert server.gets("f.bin") == [None, None] and capsys.readouterr().out == ""
+    # Checked against another listing's checksum: verified again, not trusted.
+    other = Checksum("sha256", hashlib.sha256(b"Y" * len(BODY)).hexdigest())
+    _fetcher().fetch(f"{server.url}/f.bin", dest, other, len(BODY))
+    assert server.gets("f.bin") == [None, None] and json.loads(os.getxattr(dest, fetch.VERIFIED))[2][1] == other.hexdigest
+
+
+def test_a_file_longer_than_listed_without_a_checksum_is_fetched_from_the_start(server: Server, tmp_path: Path,
+                                                                                capsys: pytest.CaptureFixture) -> None:
+    dest = tmp_path / "f.bin"
+    dest.write_bytes(BODY + b"tail")
+    _fetcher().fetch(f"{server.url}/f.bin", dest, size=len(BODY))
+    assert dest.read_bytes() == BODY and server.gets("f.bin") == [None]
+    assert capsys.readouterr().out == f"{dest}: {len(BODY) + 4:,} bytes where the listing says {len(BODY):,}; " \
+                                      f"fetched again\n"
+
+
+def test_a_listed_size_past_the_limit_is_refused_before_any_request(server: Server, tmp_path: Path) -> None:
+    """The listed size caps the body: a listing claiming 10^18 bytes would let a body that never ends
+    fill the disk."""
+    url = f"{server.url}/f.bin"
+    with pytest.raises(UserError) as error:
+        _fetcher().fetch(url, tmp_path / "f.bin", size=10**18, limit=1 << 30)
+    assert str(error.value) == (f"{url}: listed as 1,000,000,000,000,000,000 bytes, more than 1 GiB, the most herd "
+                                f"fetches of such a file; refused")
+    assert server.requests == [] and list(tmp_path.iterdir()) == []
+
+
+def test_the_token_is_dropped_when_a_redirect_changes_the_scheme_or_the_host() -> None:
+    """https to http on the same host would send the token in clear text. (A policy of the redirect
+    handler, asked directly: a loopback server speaks no TLS.)"""
+    handler = fetch._SameHostAuth()
+
+    def redirected(old: str, new: str) -> dict[str, str]:
+        request = urllib.request.Request(old, headers={"Authorization": "Bearer hf_secret", "User-Agent": "herd"})
+        return dict(handler.redirect_request(request, None, 302, "Found", Message(), new).header_items())
+
+    assert redirected("https://hub.test/a", "https://hub.test/b") == {"Authorization": "Bearer hf_secret",
+                                                                      "User-agent": "herd"}
+    assert redirected("https://hub.test/a", "http://hub.test/b") == {"User-agent": "herd"}
+    assert redirected("https://hub.test/a", "https://cdn.test/b") == {"User-agent": "herd"}

@@ -79,3 +79,12 @@ def test_a_sha256_mismatch_and_a_404_are_one_line(server: Server, tmp_path: Path
     del server.files[f"datasets/{REPO}/resolve/main/data/{NAMES[0]}"]
     err = cli_error(["download", "github", *hub_args(server, tmp_path)], capsys)
     assert f"/resolve/main/data/{NAMES[0]}: HTTP 404" in err
+
+
+def test_a_download_left_beside_its_converted_file_is_removed_on_a_rerun(server: Server, tmp_path: Path) -> None:
+    """A run stopped between the conversion's rename and the removal of the download keeps both."""
+    download_with(downloader, hub_args(server, tmp_path))
+    (tmp_path / f"{NAMES[0]}.fetched").write_bytes(server.bodies[NAMES[0]])
+    rerun = requested_by(server, lambda: download_with(downloader, hub_args(server, tmp_path)))
+    assert rerun == [f"api/datasets/{REPO}/tree/main/data"]
+    assert files_under(tmp_path) == [NAMES[0]]

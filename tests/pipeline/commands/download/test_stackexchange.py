@@ -85,6 +85,42 @@ def test_a_sha1_mismatch_a_404_and_an_unknown_site_are_one_line(server: Server, 
     assert "--sites: not in the dump: ['nosuch.stackexchange.com']" in err
 
 
+def test_an_archive_already_there_with_a_flipped_byte_is_fetched_again(server: Server, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    body = server.bodies["tex.stackexchange.com.7z"]
+    tex = _args(server, tmp_path, "--sites", "tex.stackexchange.com")
+    download_with(downloader, tex)
+    damaged = bytearray(body)
+    damaged[1000] ^= 0xFF  # the listed size still holds: only the sha1 can tell
+    (tmp_path / "tex.stackexchange.com.7z").write_bytes(damaged)
+    capsys.readouterr()
+    download_with(downloader, tex)
+    assert (tmp_path / "tex.stackexchange.com.7z").read_bytes() == body
+    assert server.gets("tex.stackexchange.com.7z") == [None, None]
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"{tmp_path / 'tex.stackexchange.com.7z'}: sha1 {hashlib.sha1(damaged).hexdigest()} where the listing says "
+        f"{hashlib.sha1(body).hexdigest()}; fetched again")
+
+
+def test_a_listed_size_past_64_gib_or_a_site_name_of_300_characters_is_refused(server: Server, tmp_path: Path,
+                                                                               capsys: pytest.CaptureFixture) -> None:
+    """The listed size caps the body: 2^50 bytes would let a body that never ends fill the disk."""
+    listing = _listing(server.bodies).replace(f"<size>{ARCHIVES['tex.stackexchange.com.7z']}</size>".encode(),
+                                              f"<size>{2**50}</size>".encode())
+    server.files["stackexchange_files.xml"] = listing
+    err = cli_error(["download", "stackexchange", *_args(server, tmp_path, "--sites", "tex.stackexchange.com")],
+                    capsys)
+    assert err == (f"pipeline: error: {server.url}/tex.stackexchange.com.7z: listed as 1,125,899,906,842,624 bytes, "
+                   f"more than 64 GiB, the most herd fetches of such a file; refused\n")
+    site = "a" * 300 + ".stackexchange.com"
+    server.files["stackexchange_files.xml"] = _listing({f"{site}.7z": b"7z"})
+    err = cli_error(["download", "stackexchange", *_args(server, tmp_path)], capsys)
+    assert err == (f"pipeline: error: {server.url}/stackexchange_files.xml: '{'a' * 56}... is not the archive of "
+                   f"a site\n")
+    assert [p for p, _ in server.requests] == ["stackexchange_files.xml"] * 2
+    assert files_under(tmp_path) == []
+
+
 def _posts_xml(rows: int, seed: int) -> bytes:
     """A Posts.xml of `rows` questions, each with one answer, in words no archive compresses away."""
     rng = random.Random(seed)

@@ -83,3 +83,42 @@ def test_a_missing_dump_or_an_unfinished_job_is_one_line(server: Server, tmp_pat
     assert "job is 'in-progress', not done" in err
     err = cli_error(["download", "wikipedia", "--date", "2022-07-01"], capsys)
     assert "expected YYYYMMDD" in err
+
+
+def test_a_listed_size_past_64_gib_or_a_name_of_300_characters_is_refused_before_its_download(
+        server: Server, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The listed size caps the body: 2^50 bytes would let a body that never ends fill the disk."""
+    out = tmp_path / "raw"  # the fixture writes its dump into tmp_path
+    status_path = f"enwiki/{DATE}/dumpstatus.json"
+    status = _status(server.bodies)
+    status["jobs"]["articlesmultistreamdump"]["files"][DUMP]["size"] = 2**50
+    server.add_json(status_path, status)
+    err = cli_error(["download", "wikipedia", *_args(server, out)], capsys)
+    assert err == (f"pipeline: error: {server.url}/enwiki/{DATE}/{DUMP}: listed as 1,125,899,906,842,624 bytes, more "
+                   f"than 64 GiB, the most herd fetches of such a file; refused\n")
+    long_name = f"enwiki-{DATE}-" + "a" * 300 + ".bz2"
+    server.add_json(status_path, _status({long_name: server.bodies[DUMP]}))
+    err = cli_error(["download", "wikipedia", *_args(server, out)], capsys)
+    assert err == (f"pipeline: error: {server.url}/{status_path}: unexpected file name "
+                   f"'enwiki-{DATE}-{'a' * 40}...\n")
+    # The index (listed first, and within bounds) was fetched; the dump never was.
+    assert [p for p, _ in server.requests] == [status_path, f"enwiki/{DATE}/{INDEX}", status_path]
+    assert files_under(out) == [INDEX]
+
+
+def test_a_dump_cut_short_under_its_final_name_is_resumed_and_verified(server: Server, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    """Copied in by hand, or kept by a tool that writes in place: a rerun checks the size and sha1
+    the listing gives, not that the file is there."""
+    out = tmp_path / "raw"
+    out.mkdir()
+    body = server.bodies[DUMP]
+    half = len(body) // 2
+    (out / DUMP).write_bytes(body[:half])
+    (out / INDEX).write_bytes(server.bodies[INDEX])
+    download_with(downloader, _args(server, out))
+    assert (out / DUMP).read_bytes() == body
+    assert server.gets(f"enwiki/{DATE}/{DUMP}") == [f"bytes={half}-"] and server.gets(f"enwiki/{DATE}/{INDEX}") == []
+    assert capsys.readouterr().out.splitlines()[0] == (f"{out / DUMP}: {half:,} bytes where the listing says "
+                                                       f"{len(body):,}; resumed")
+    assert files_under(out) == sorted([DUMP, INDEX])
