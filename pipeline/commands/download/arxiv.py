@@ -35,7 +35,8 @@ from pipeline.commands.download.fetch import (
 )
 from pipeline.commands.download.options import add_common, say
 from pipeline.commands.download.untrusted import (
-    NAME_LIMIT, GiB, MiB, ascii_int, hex_digest, plain, read_bounded, refused, shown, size_text, too_large,
+    NAME_LIMIT, GiB, MiB, ascii_int, hex_digest, paced_reads, plain, read_bounded, refused, shown, size_text,
+    too_large,
 )
 from pipeline.common.errors import UserError
 
@@ -153,7 +154,8 @@ class S3Objects:
             if response is not None:  # None: the range starts at the end, the part is whole
                 if not have:
                     Version.save(part, Version.of({"ETag": response.get("ETag") or ""}))
-                write_part(part, have, response["Body"].read, response.get("ContentLength"), size, self.show_progress)
+                write_part(part, have, paced_reads(response["Body"]), response.get("ContentLength"), size,
+                           self.show_progress)
             verify(part, dest, checksum, size)
             return commit(part, dest)
 

@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 from tqdm import tqdm
 
 from pipeline.commands.download.untrusted import (
-    GiB, MiB, ascii_int, format_problem, plain, read_bounded, shown, size_text, too_large, url_problem,
+    GiB, MiB, ascii_int, format_problem, paced_reads, plain, read_bounded, shown, size_text, too_large,
+    url_problem,
 )
 from pipeline.common.errors import UserError
 
@@ -454,4 +455,4 @@ class Fetcher:
             length = content_length(response.headers)
             if not have:
                 Version.save(part, Version.of(response.headers))
-            write_part(part, have, response.read, length, cap, self.show_progress)
+            write_part(part, have, paced_reads(response), length, cap, self.show_progress)

@@ -5,7 +5,9 @@ listing that inflates without bound, JSON of the wrong shape, sizes in Arabic-In
 (`int()` accepts them), NUL bytes in names, `file://` URLs, an HTML error page with status
 200. Every downloader reads what a server sent through these helpers, so each of those is one
 `UserError` line naming the URL (or a counted skip, where the downloader says so), never a
-traceback, never unbounded memory, and never a local file copied.
+traceback, never unbounded memory, and never a local file copied. A body that trickles (a byte
+just inside every socket timeout) is dropped as a connection too slow to finish (`Pace`), so no
+server can hold a download for ever.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import zlib
+import time
 import urllib.parse
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from pipeline.common.errors import UserError
 
@@ -101,11 +104,54 @@ def url_problem(url: object) -> str | None:
 
 # --- reading --------------------------------------------------------------------------------
 
+# The slowest a body may arrive, over each window: 128 KiB in 2 minutes (about 1 KiB/s), where
+# the real mirrors send megabytes a second. The socket's timeout catches a server gone silent;
+# this one a server that sends a byte now and then, which the timeout never sees.
+PACE_WINDOW_S = 120.0
+PACE_MIN_BYTES = 128 * KiB
+
+
+class Pace:
+    """Counts a body's bytes as they arrive; raises ConnectionError (retried, from where the body
+    stopped, like a dropped connection) when a window of PACE_WINDOW_S brings fewer than
+    PACE_MIN_BYTES."""
+
+    def __init__(self) -> None:
+        self.window_s, self.min_bytes = PACE_WINDOW_S, PACE_MIN_BYTES  # read now: tests lower them
+        self._started, self._bytes = time.monotonic(), 0
+
+    def add(self, count: int) -> None:
+        self._bytes += count
+        now = time.monotonic()
+        if now - self._started < self.window_s:
+            return
+        if self._bytes < self.min_bytes:
+            raise ConnectionError(f"{self._bytes:,} bytes in {now - self._started:.0f} s, slower than "
+                                  f"{size_text(self.min_bytes)} in {self.window_s:g} s; dropped")
+        self._started, self._bytes = now, 0
+
+
+def paced_reads(stream: IO[bytes]) -> Callable[[int], bytes]:
+    """`stream`'s read(n), returning what has arrived (at most n bytes; read1 where the stream has
+    it) and raising ConnectionError when the body comes too slowly (Pace): a plain read(n) waits
+    for n bytes, however long a trickle takes to bring them."""
+    read = getattr(stream, "read1", None) or stream.read
+    pace = Pace()
+
+    def paced(n: int) -> bytes:
+        block = read(n)
+        pace.add(len(block))
+        return block
+
+    return paced
+
+
 def read_bounded(stream: IO[bytes], limit: int, source: str, what: str) -> bytes:
     """All of `stream`, refused (one line naming `source` and the limit) past `limit` bytes:
     a listing that never ends costs at most `limit` bytes of memory."""
     blocks, total = [], 0
-    while block := stream.read(min(BLOCK, limit + 1 - total)):
+    read = paced_reads(stream)
+    while block := read(min(BLOCK, limit + 1 - total)):
         blocks.append(block)
         total += len(block)
         if total > limit:

@@ -4,6 +4,7 @@ a log of requests, bodies cut halfway on request, and JSON routes for API listin
 from __future__ import annotations
 
 import json
+import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +29,7 @@ class Server(LoopbackServer):
         self.fail_first: dict[str, int] = {}  # path -> HTTP status its next GET answers (once)
         self.ignore_range = False  # answer 200 with the whole body even to a Range request
         self.lengths: dict[str, int | None] = {}  # path -> the Content-Length it claims (None: it sends none)
+        self.trickle_first: set[str] = set()  # paths whose next GET sends 16 bytes every 50 ms (320 bytes/s)
 
     def answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
         self.requests.append((path, handler.headers.get("Range")))
@@ -62,6 +64,19 @@ class Server(LoopbackServer):
         if (path in self.cut_first and start == 0) or path in self.always_cut:
             self.cut_first.discard(path)
             handler.wfile.write(body[start : start + (len(body) - start) // 2])  # then the connection drops
+            handler.close_connection = True
+            return
+        if path in self.trickle_first:
+            self.trickle_first.discard(path)
+            # Event.wait, not time.sleep: the tests make the downloader's sleeps (time.sleep) no-ops.
+            pause = threading.Event()
+            try:
+                for at in range(start, len(body), 16):
+                    handler.wfile.write(body[at : at + 16])
+                    handler.wfile.flush()
+                    pause.wait(0.05)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up on it
+                pass
             handler.close_connection = True
             return
         handler.wfile.write(body[start:])

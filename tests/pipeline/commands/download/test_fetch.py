@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from pipeline.commands.download import fetch
+from pipeline.commands.download import fetch, untrusted
 from pipeline.commands.download.fetch import Checksum, Fetcher, NotFound, Retry, xml_listing
 from pipeline.common.errors import UserError
 from tests.pipeline.commands.download.server import Server
@@ -167,6 +167,33 @@ def test_a_file_longer_than_listed_without_a_checksum_is_fetched_from_the_start(
     assert dest.read_bytes() == BODY and server.gets("f.bin") == [None]
     assert capsys.readouterr().out == f"{dest}: {len(BODY) + 4:,} bytes where the listing says {len(BODY):,}; " \
                                       f"fetched again\n"
+
+
+def test_a_body_that_trickles_is_dropped_and_resumed_and_a_trickling_listing_refused(
+        server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 320 bytes/s against a floor of 4 KiB in each half second: every socket read returns well
+    # inside the timeout, so only the pace can tell this server from a slow but honest one.
+    monkeypatch.setattr(untrusted, "PACE_WINDOW_S", 0.5)
+    monkeypatch.setattr(untrusted, "PACE_MIN_BYTES", 4096)
+    server.trickle_first.add("f.bin")
+    dest = tmp_path / "f.bin"
+    _fetcher().fetch(f"{server.url}/f.bin", dest, Checksum("sha256", hashlib.sha256(BODY).hexdigest()), len(BODY))
+    assert dest.read_bytes() == BODY
+    first, second = server.gets("f.bin")
+    # Dropped after about half a second of 16-byte pieces, and resumed from the bytes that came.
+    assert first is None and second is not None
+    assert 0 < int(second.removeprefix("bytes=").rstrip("-")) < 4096
+    server.files["list.json"] = b"[" + b"1," * 5000 + b"1]"
+    server.trickle_first = _Always({"list.json"})  # every attempt trickles: the last failure is the one line
+    with pytest.raises(UserError, match=r"list\.json.*slower than 4 KiB in 0.5 s; dropped"):
+        _fetcher(retries=1).read(f"{server.url}/list.json")
+
+
+class _Always(set):
+    """A set that keeps what is taken out of it: every GET of its paths trickles."""
+
+    def discard(self, item: object) -> None:
+        pass
 
 
 def test_a_listed_size_past_the_limit_is_refused_before_any_request(server: Server, tmp_path: Path) -> None:
