@@ -25,6 +25,7 @@ listed size, and a listed size by the limit of its kind (a listing cannot lift t
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import json
@@ -45,7 +46,8 @@ from pipeline.commands.download.untrusted import (
     GiB, MiB, ascii_int, format_problem, paced_reads, plain, read_bounded, shown, size_text, too_large,
     url_problem,
 )
-from pipeline.common.errors import UserError
+from pipeline.common.errors import OUT_OF_SPACE, UserError
+from pipeline.common.files import with_path
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -101,8 +103,19 @@ class Retry:
             except PermanentError as e:
                 raise (NotFound if e.status in (404, 410) else UserError)(f"{what}: {e}") from None
             except retryable as e:
+                if local_file_error(e):  # a full disk or an unwritable folder: no retry mends it
+                    raise
                 last = e
         raise UserError(f"{what}: failed after {self.retries + 1} attempts ({plain(last, 200)}); rerun to resume")
+
+
+# Failures of this machine's files, not of the connection (a socket error names no file).
+LOCAL_ERRNOS = OUT_OF_SPACE | {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG, errno.EISDIR,
+                               errno.ENOTDIR, errno.ENOENT}
+
+
+def local_file_error(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.filename is not None and error.errno in LOCAL_ERRNOS
 
 
 class _SameHostAuth(urllib.request.HTTPRedirectHandler):
@@ -217,14 +230,19 @@ def write_part(part: Path, have: int, read: Callable[[int], bytes], length: int 
     try:
         if total is not None and total > cap:
             raise _past(cap)
-        with open(part, "ab" if have else "wb") as out, progress_bar(
-            part.name.removesuffix(".part"), total, have, show_progress
-        ) as bar:
+        try:
+            out = open(part, "ab" if have else "wb")
+        except OSError as e:
+            raise with_path(e, part) from e
+        with out, progress_bar(part.name.removesuffix(".part"), total, have, show_progress) as bar:
             while block := read(BLOCK):
                 received += len(block)
                 if have + received > cap:
                     raise _past(cap)
-                out.write(block)
+                try:
+                    out.write(block)
+                except OSError as e:  # named, so that Retry tells it from a network error
+                    raise with_path(e, part) from e
                 bar.update(len(block))
     except _TooLarge:
         discard(part)

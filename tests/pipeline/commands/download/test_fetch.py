@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import urllib.request
 from email.message import Message
 from pathlib import Path
@@ -15,6 +17,8 @@ import pytest
 from pipeline.commands.download import fetch, untrusted
 from pipeline.commands.download.fetch import Checksum, Fetcher, NotFound, Retry, xml_listing
 from pipeline.common.errors import UserError
+from tests.conftest import REPO, subprocess_env
+from tests.hostile.helpers import file_size_limit
 from tests.pipeline.commands.download.server import Server
 
 BODY = bytes(range(256)) * 4000
@@ -194,6 +198,27 @@ class _Always(set):
 
     def discard(self, item: object) -> None:
         pass
+
+
+def test_a_full_disk_is_one_line_at_once_not_retried_as_a_network_error(server: Server, tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from pipeline.commands.download.fetch import Fetcher, Retry\n"
+        "from pipeline.common.errors import exit_on_errors\n"
+        "with exit_on_errors('pipeline', 'rerun the same command to resume'):\n"
+        "    Fetcher(Retry(3, backoff=0.0), show_progress=False).fetch(sys.argv[1], Path(sys.argv[2]))\n")
+    command = [sys.executable, "-c", script, f"{server.url}/f.bin", str(tmp_path / "f.bin")]
+    full = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=120,
+                          preexec_fn=file_size_limit(64 << 10), check=False)
+    assert full.returncode == 2
+    assert full.stderr == (f"pipeline: error: {tmp_path / 'f.bin.part'}: cannot write: File too large (EFBIG); "
+                           "free space and rerun the same command to resume\n")
+    assert server.gets("f.bin") == [None]  # not asked again three times: no retry frees a disk
+    again = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=120,
+                           check=False)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "f.bin").read_bytes() == BODY and server.gets("f.bin") == [None, f"bytes={64 << 10}-"]
 
 
 def test_a_listed_size_past_the_limit_is_refused_before_any_request(server: Server, tmp_path: Path) -> None:
