@@ -15,7 +15,9 @@ this contract:
   A rerun runs only the tasks without a marker; a marker that cannot be read is removed
   and its task runs again.
 - Restart: --restart deletes what a run creates in the folder (named by patterns, fixed
-  per command) before planning anew, and never anything else a user keeps there.
+  per command) before planning anew, and never anything else a user keeps there. A folder
+  without `_work/` is no run folder: a file there of a run's names is refused, never deleted
+  nor overwritten.
 - Leftovers: JSON is written under `NAME.<pid>.tmp`, then renamed (write_json_atomic); a run
   killed in between leaves that temporary. Under the lock, planning removes those of the
   command's own JSON files (`written`) and any in `_work/`, never another file.
@@ -89,17 +91,33 @@ class RunFolder:
         """Delete the temporaries of `written` files and of `_work/`'s JSON files (plan, markers)
         that a killed run left; call with the lock held, so that no writer of them is alive."""
         folders = [self.work, *(p for p in self.work.rglob("*") if p.is_dir() and not p.is_symlink())] \
-            if self.work.is_dir() else []
+            if self._is_run_folder() else []
         stale = leftover_temporaries(self.path, self.written)
         for folder in folders:
             stale += leftover_temporaries(folder)  # `_work/` is wholly the command's own
         for path in stale:
             path.unlink(missing_ok=True)
 
+    def _is_run_folder(self) -> bool:
+        """Whether a run made this folder: `_work/` is its mark (made before any output, with the plan)."""
+        return self.work.is_dir() and not self.work.is_symlink()
+
+    def refuse_foreign(self, doing: str) -> None:
+        """Refuse a folder without `_work/` that holds a file of a run's names: the names are
+        common (manifest.json, stats.json, dropped/), so such a file is a user's, or the output of
+        something unknown, and `doing` (deleting, writing) would destroy it."""
+        if self._is_run_folder() or not self.path.is_dir():
+            return
+        found = sorted(entry.name for pattern in self.created for entry in self.path.glob(pattern))
+        if found:
+            raise UserError(f"{self.path / found[0]}: not made by a run here (no {WORK}/ beside it, so this is no "
+                            f"{self.noun}); refusing to {doing} it; move it away or give another output folder")
+
     def clear(self) -> None:
         """Delete what a run writes into the folder, never anything else a user keeps there."""
         if not self.path.is_dir():
             return
+        self.refuse_foreign("delete")
         self.remove_leftover_temporaries()
         for pattern in self.created:
             for entry in self.path.glob(pattern):
@@ -133,6 +151,7 @@ class RunFolder:
             if changed:
                 raise refuse_change(earlier, changed)
             return earlier
+        self.refuse_foreign("overwrite")
         if any(any(self.path.glob(pattern)) for pattern in self.published):
             raise UserError(f"{self.path}: holds {self.published_noun}; pass --restart to replace them")
         plan = {**wanted, **(first_run() if first_run else {})}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, subprocess_env
+from tests.conftest import REPO, script, subprocess_env
 
 # Run in a fresh interpreter: the test process has long imported pandas (datasets imports it).
 RUN_C4 = """
@@ -35,3 +35,24 @@ def test_pipeline_run_never_imports_pandas(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-2:] == ["False", "True"]
+
+
+def test_restart_into_a_users_folder_deletes_nothing_of_theirs(tmp_path: Path) -> None:
+    """`--corpus ~ --restart` where ~/c4 is the user's own folder: refused in one line, every file kept."""
+    from sources.samples.c4 import write
+
+    write(tmp_path / "raw" / "c4", seed=0)
+    home = tmp_path / "home"
+    (home / "c4" / "dropped").mkdir(parents=True)
+    files = {"c4/manifest.json": "my manifest", "c4/stats.json": "my stats", "c4/dropped/keep.txt": "keep",
+             "c4/notes.txt": "notes"}
+    for name, text in files.items():
+        (home / name).write_text(text)
+    done = subprocess.run([script("pipeline"), "run", "c4", "--input", str(tmp_path / "raw" / "c4"), "--corpus",
+                           str(home), "--workers", "1", "--no-progress", "--restart"],
+                          env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"pipeline: error: {home / 'c4' / 'dropped'}: not made by a run here (no _work/ beside it, so this is no run "
+        "folder); refusing to delete it; move it away or give another output folder"]
+    assert {str(p.relative_to(home)): p.read_text() for p in home.rglob("*") if p.is_file()} == files

@@ -68,12 +68,70 @@ def test_a_key_an_older_plan_lacks_reads_as_its_default(tmp_path: Path) -> None:
 @pytest.mark.parametrize("published", ["shard-00000.arrow", "manifest.json"])
 def test_output_without_a_plan_is_refused_and_left_alone(tmp_path: Path, published: str) -> None:
     out = tmp_path / "out"
-    out.mkdir()
+    (out / "_work").mkdir(parents=True)  # a run folder whose plan.json was deleted
     (out / published).write_text("earlier")
     with pytest.raises(UserError) as refused:
         folder_at(out).fix_plan({"inputs": ["a"]}, ["inputs"], refuse)
     assert str(refused.value) == f"{out}: holds shards of an earlier run; pass --restart to replace them"
-    assert (out / published).read_text() == "earlier" and not (out / "_work").exists()
+    assert (out / published).read_text() == "earlier" and sorted(p.name for p in out.iterdir()) == ["_work", published]
+
+
+def user_folder(out: Path) -> dict[str, str]:
+    """A folder of the user's (no `_work/`) holding files of a run's names and one of its own."""
+    (out / "_work_notes").mkdir(parents=True)
+    files = {"manifest.json": "my own manifest", "shard-2023.arrow": "my own table", "notes.txt": "mine",
+             "_work_notes/todo.txt": "mine too"}
+    for name, text in files.items():
+        (out / name).write_text(text)
+    return files
+
+
+def left_in(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): p.read_text() for p in out.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("restart", [True, False])
+def test_a_folder_without_work_is_no_run_folder_and_nothing_in_it_is_touched(tmp_path: Path, restart: bool) -> None:
+    out = tmp_path / "home"
+    files = user_folder(out)
+    with pytest.raises(UserError) as refused:
+        folder_at(out).fix_plan({"inputs": ["a"]}, ["inputs"], refuse, restart=restart)
+    doing = "delete" if restart else "overwrite"
+    assert str(refused.value) == (f"{out / 'manifest.json'}: not made by a run here (no _work/ beside it, so this is "
+                                  f"no run folder); refusing to {doing} it; move it away or give another output folder")
+    assert left_in(out) == files and not (out / "_work").exists()
+
+
+def test_a_work_link_or_file_does_not_make_a_run_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "plan.json.123.tmp").write_text("the user's, in the folder the link points to")
+    out.mkdir()
+    (out / "_work").symlink_to(elsewhere)
+    with pytest.raises(UserError, match=r"/out/_work: not made by a run here .*refusing to delete it"):
+        folder_at(out).clear()
+    assert (out / "_work").is_symlink() and left_in(elsewhere) == {
+        "plan.json.123.tmp": "the user's, in the folder the link points to"}
+    (out / "_work").unlink()
+    (out / "_work").write_text("a file")
+    with pytest.raises(UserError, match=r"/out/_work: not made by a run here .*refusing to overwrite it"):
+        folder_at(out).fix_plan({"inputs": ["a"]}, ["inputs"], refuse)
+    assert (out / "_work").read_text() == "a file"
+
+
+def test_a_folder_holding_only_other_files_becomes_a_run_folder_and_keeps_them(tmp_path: Path) -> None:
+    out = tmp_path / "home"
+    (out / "mine").mkdir(parents=True)
+    (out / "notes.txt").write_text("mine")
+    (out / "mine" / "manifest.json").write_text("below the top: no run file")
+    folder = folder_at(out)
+    folder.fix_plan({"inputs": ["a"]}, ["inputs"], refuse)
+    (out / "shard-00000.arrow").write_bytes(b"shard")
+    folder.fix_plan({"inputs": ["b"]}, ["inputs"], refuse, restart=True)
+    left = left_in(out)
+    assert json.loads(left.pop("_work/plan.json")) == {"inputs": ["b"]}
+    assert left == {"notes.txt": "mine", "mine/manifest.json": "below the top: no run file"}
 
 
 def test_restart_deletes_what_the_run_created_and_nothing_else(tmp_path: Path) -> None:
