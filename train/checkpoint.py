@@ -65,6 +65,7 @@ STATE = "state.pt"
 MANIFEST = "manifest.json"
 MODEL_KEY = "model"  # DCP keys: "model.<parameter name>", "optimizer.state.<name>.exp_avg", ...
 OPTIMIZER_KEY = "optimizer"
+REPLACED = ".replaced-"  # a step's old copy while the same step's new one is renamed into place
 
 
 def checkpoint_root(run_dir: Path) -> Path:
@@ -142,11 +143,22 @@ def save(par: Parallel, run_dir: Path, name: str, model: nn.Module, optimizer: t
                     "files": dict(sorted(described.items()))}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         _fsync(tmp / MANIFEST, tmp / STATE, tmp / ".metadata")
-        if final.exists():  # the same step saved again (a resumed run re-reaching it): replace it
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+        _replace(tmp, final)
     par.barrier()  # no rank runs ahead (or prunes) before the checkpoint exists
     return final
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    """Rename the finished `tmp` to `final`. The same step saved again (a resumed run re-reaching
+    it) sets the old copy aside first and deletes it last: a kill at any point leaves the step
+    whole under one of the two names (list_checkpoints finds the aside one)."""
+    aside = final.with_name(f"{REPLACED}{final.name}")
+    if final.exists():
+        if aside.exists():  # left by a kill after an earlier rename-in: final is the newer copy
+            shutil.rmtree(aside)
+        os.rename(final, aside)
+    os.rename(tmp, final)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -187,13 +199,23 @@ def step_name(step: int) -> str:
     return f"{PREFIX}{step:08d}"
 
 
+def _step_of(name: str) -> int | None:
+    digits = name[len(PREFIX):]
+    return int(digits) if name.startswith(PREFIX) and digits.isdigit() else None
+
+
 def list_checkpoints(run_dir: Path) -> list[Path]:
-    """Finished step checkpoints, oldest first (temporary directories are ignored)."""
+    """Finished step checkpoints, oldest first (temporary directories are ignored). A step whose
+    re-save was killed between its two renames is its old copy, set aside under REPLACED."""
     root = checkpoint_root(run_dir)
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and p.name[len(PREFIX):].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[len(PREFIX):]))
+    found = {step: p for p in root.iterdir() if p.is_dir() and (step := _step_of(p.name)) is not None}
+    for aside in root.glob(f"{REPLACED}{PREFIX}*"):
+        step = _step_of(aside.name[len(REPLACED):])
+        if step is not None and step not in found and aside.is_dir():
+            found[step] = aside
+    return [found[step] for step in sorted(found)]
 
 
 def latest(run_dir: Path) -> Path | None:
@@ -206,6 +228,9 @@ def prune(run_dir: Path, keep: int) -> None:
     root = checkpoint_root(run_dir)
     for stale in root.glob(".tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
+    for aside in root.glob(f"{REPLACED}*"):  # an old copy whose replacement was renamed in before a kill
+        if (root / aside.name[len(REPLACED):]).is_dir():
+            shutil.rmtree(aside, ignore_errors=True)
     found = list_checkpoints(run_dir)
     for old in found[:max(0, len(found) - keep)]:
         shutil.rmtree(old)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ import torch
 
 from pipeline.common.errors import InputError
 from pipeline.common.files import file_sha256
+from tests.conftest import subprocess_env
 from train import checkpoint
 from train.parallel import join
 
@@ -148,3 +152,55 @@ def test_a_manifest_naming_files_elsewhere_or_leaving_a_shard_unchecked_is_refus
         checkpoint.open_checkpoint(path)
     assert str(refused.value) == (f"{path / '.metadata'}: not loaded: it names '__0_0.distcp', which manifest.json "
                                   "does not list")
+
+
+# Saves step 3 twice (weights 1.0, then 2.0) in a process that SIGKILLs itself when the second save
+# reaches the file operation named by argv[2] (a real kill, at that exact point, via an audit hook).
+KILLED_RESAVE = """
+import os, signal, sys
+from pathlib import Path
+import torch
+from train import checkpoint
+from train.parallel import join
+
+run, kill_at = Path(sys.argv[1]), sys.argv[2]
+model = torch.nn.Linear(3, 2, bias=False)
+
+def save(fill):
+    with torch.no_grad():
+        model.weight.fill_(fill)
+    checkpoint.save(join("fsdp", "cpu"), run, "step-00000003", model, None, {"step": 3})
+
+def hook(event, args):
+    src = str(args[0])
+    if (kill_at == "rename-in" and event == "os.rename" and Path(src).name.startswith(".tmp-")) or (
+            kill_at == "delete-old" and event == "shutil.rmtree" and Path(src).name.startswith(".replaced-")):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+save(1.0)
+sys.addaudithook(hook)
+save(2.0)
+"""
+
+
+def weight_of(path: Path) -> float:
+    return float(checkpoint.load_model_state(path)["weight"].unique().item())
+
+
+@pytest.mark.parametrize(("kill_at", "survivor"), [("rename-in", 1.0), ("delete-old", 2.0)])
+def test_a_resave_of_one_step_killed_midway_keeps_the_step_whole(tmp_path: Path, kill_at: str,
+                                                                  survivor: float) -> None:
+    """Old copy aside, new one in, old one deleted: killed between any two, the step is still there."""
+    killed = subprocess.run([sys.executable, "-c", KILLED_RESAVE, str(tmp_path), kill_at], env=subprocess_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    found = checkpoint.latest(tmp_path)
+    assert found is not None and checkpoint.read_state(found)["step"] == 3
+    assert weight_of(found) == survivor
+    # The next save of that step, or a prune, leaves the one step-00000003 and no copy aside.
+    if kill_at == "rename-in":
+        model, _ = model_and_optimizer(4.0)
+        checkpoint.save(join("fsdp", "cpu"), tmp_path, "step-00000003", model, None, {"step": 3})
+    checkpoint.prune(tmp_path, keep=3)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-00000003"]
+    assert weight_of(tmp_path / "checkpoints" / "step-00000003") == (4.0 if kill_at == "rename-in" else 2.0)
