@@ -43,7 +43,7 @@ from typing_extensions import NotRequired, Required, TypedDict
 
 from pipeline.common.config import Above0, Positive, validate
 from pipeline.common.errors import InputError, UserError
-from pipeline.common.files import file_sha256
+from pipeline.common.files import file_sha256, overlapping
 from pipeline.common.lock import folder_lock
 from train import checkpoint
 from train.config import IMPORTED_CONFIG, PRESETS, ResolvedConfig, TrainConfig, resolve, write_config
@@ -323,14 +323,29 @@ def tokenizer_pieces(tokenizer: Path) -> int:
 
 
 def refuse_existing_run(run_dir: Path) -> None:
-    taken = [p for p in (run_dir / "config.json", checkpoint.checkpoint_root(run_dir)) if p.exists()]
+    """Refuse a --run that holds a run, an unfinished import, or a file of a name import writes
+    (a user's tokenizer.model or train.toml would be overwritten)."""
+    if (run_dir / "config.json").exists():
+        raise UserError(f"{run_dir}: already a run folder (config.json exists); import into a new --run "
+                        "(nothing was overwritten)")
+    written = [checkpoint.checkpoint_root(run_dir), run_dir / TOKENIZER, run_dir / IMPORTED_CONFIG]
+    taken = [p for p in written if p.is_symlink() or p.exists()]
+    if taken and taken[0] == written[0]:
+        # config.json comes last (import_hf), and `train` writes it before any checkpoint: a
+        # checkpoint without it is an import killed before it finished.
+        names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in taken)
+        raise UserError(f"{run_dir}: an earlier import into it did not finish (it holds {names} but no config.json); "
+                        f"delete {' and '.join(str(p) for p in taken)}, then import again (nothing was overwritten)")
     if taken:
-        raise UserError(f"{run_dir}: already a run folder ({taken[0].name} exists); import into a new "
+        raise UserError(f"{taken[0]}: exists, and `train import` writes a file of that name; import into a new "
                         "--run (nothing was overwritten)")
 
 
 def import_hf(folder: Path, run_dir: Path, tokenizer: Path | None = None, progress: bool = True) -> Path:
     """Write the run folder `run_dir` from the HF folder `folder`; return its step-0 checkpoint."""
+    if folder.is_dir() and overlapping(folder, run_dir):  # its config.json and tokenizer.model are the input's
+        raise UserError(f"{run_dir}: the run folder overlaps the Hugging Face folder {folder}; import into a --run "
+                        "outside it (nothing was written)")
     config = read_hf_config(folder)
     args = model_args_from_hf(config, folder / "config.json")
     tokenizer = tokenizer or folder / TOKENIZER

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -350,3 +352,64 @@ def test_an_existing_run_is_never_overwritten(hf_llama: Path, imported: Path) ->
         f"train: error: {imported}: already a run folder (config.json exists); import into a new --run "
         "(nothing was overwritten)"]
     assert manifest.read_bytes() == before
+
+
+# `train import` in a process that SIGKILLs itself as it starts writing the run's config.json (a
+# real kill at that point, via an audit hook): the checkpoint, tokenizer and train.toml are written.
+KILLED_IMPORT = """
+import os, signal, sys
+from pathlib import Path
+from train.cli import main
+
+def hook(event, args):
+    if event == "open" and Path(str(args[0])).name.startswith("config.json.") and "w" in str(args[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+sys.addaudithook(hook)
+main(["import", "--hf", sys.argv[1], "--run", sys.argv[2], "--no-progress"])
+"""
+
+
+def test_an_import_killed_before_config_json_says_so_on_the_rerun(hf_llama: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    killed = subprocess.run([sys.executable, "-c", KILLED_IMPORT, str(hf_llama), str(run)], env=subprocess_env(),
+                            capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = sorted(p.name for p in run.iterdir() if p.name != ".lock")  # a killed holder leaves its lock file
+    assert left == ["checkpoints", "tokenizer.model", "train.toml"]
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    result = run_cli("import", "--hf", str(hf_llama), "--run", str(run), "--no-progress")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"train: error: {run}: an earlier import into it did not finish (it holds checkpoints/, tokenizer.model, "
+        f"train.toml but no config.json); delete {run / 'checkpoints'} and {run / 'tokenizer.model'} and "
+        f"{run / 'train.toml'}, then import again (nothing was overwritten)"]
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    for path in (run / "checkpoints", run / "tokenizer.model", run / "train.toml"):  # as the line says
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    assert run_cli("import", "--hf", str(hf_llama), "--run", str(run), "--no-progress").returncode == 0
+    assert (run / "config.json").is_file() and (run / "checkpoints" / "step-00000000" / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("name", ["tokenizer.model", "train.toml"])
+def test_a_users_file_of_a_name_import_writes_is_never_overwritten(hf_llama: Path, tmp_path: Path, name: str) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / name).write_text("the user's own")
+    (home / "notes.txt").write_text("mine")
+    with pytest.raises(UserError) as refused:
+        import_hf(hf_llama, home, progress=False)
+    assert str(refused.value) == (f"{home / name}: exists, and `train import` writes a file of that name; import "
+                                  "into a new --run (nothing was overwritten)")
+    assert {p.name: p.read_text() for p in home.iterdir()} == {name: "the user's own", "notes.txt": "mine"}
+
+
+@pytest.mark.parametrize("where", [".", "run"])
+def test_a_run_folder_in_the_hf_folder_is_refused(hf_llama: Path, tmp_path: Path, where: str) -> None:
+    folder = copy_of(hf_llama, tmp_path)
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(UserError) as refused:
+        import_hf(folder, folder / where, progress=False)
+    assert str(refused.value) == (f"{folder / where}: the run folder overlaps the Hugging Face folder {folder}; "
+                                  "import into a --run outside it (nothing was written)")
+    assert sorted(p.name for p in folder.iterdir()) == before
