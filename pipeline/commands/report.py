@@ -54,10 +54,32 @@ def residue_rows(facts: SourceFacts) -> list[ResidueRow] | None:
             for name in residue_names(facts.source)]
 
 
+TITLE = "herd corpus report: "  # the <title> of every page this writes: how a page of ours is told apart
+
+
+def check_out(out: Path) -> None:
+    """Refuse an --out that cannot be written, before minutes of reading; and one that is a file
+    of the user's: --out replaces only a page this command wrote."""
+    if out.is_dir():
+        raise UserError(f"{out}: a folder; --out names the HTML file to write")
+    if not out.parent.is_dir():
+        raise UserError(f"{out.parent}: no such folder (for --out {out})")
+    if out.exists():  # os.replace swaps a link itself, never its target: only a file's bytes matter
+        try:
+            with open(out, "rb") as f:
+                ours = f"<title>{TITLE}".encode() in f.read(4096)
+        except OSError:
+            ours = False
+        if not ours:
+            raise UserError(f"{out}: exists and is not a page `pipeline report` wrote; refusing to overwrite it "
+                            "(give another --out, or delete it first)")
+
+
 def run(args: argparse.Namespace) -> None:
     if args.examples < 0:
         raise UserError("--examples must be 0 or more")
     corpus, out = Path(args.corpus), Path(args.out)
+    check_out(out)
     mixture = load_mixture(args.mixture)
     sources, residue = [], {}
     for folder in finished_runs(corpus, args.source):
@@ -70,7 +92,7 @@ def run(args: argparse.Namespace) -> None:
     total = args.total_tokens or mixture.reference_tokens
     rows = plan(mixture, total, corpus, Path(args.tokens)) if total else []
     mixture_rows = rows if any(row.counted for row in rows) else []
-    page = render(f"herd corpus report: {corpus}", sources, residue, mixture.name, total, mixture_rows)
+    page = render(f"{TITLE}{corpus}", sources, residue, mixture.name, total, mixture_rows)
     temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         temporary.write_text(page, encoding="utf-8")

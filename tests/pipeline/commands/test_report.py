@@ -156,3 +156,32 @@ def test_a_headless_browser_draws_the_page_and_it_asks_the_network_for_nothing(b
     gray = pixels[..., :3].mean(axis=2)
     assert (gray < 0.9).mean() > 0.02  # text, tables and bars: not a white page
     assert gray.std() > 0.1
+
+
+def run_report(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([script("pipeline"), "report", "c4", "--corpus", "corpus", *args], cwd=cwd,
+                          capture_output=True, text=True, env=subprocess_env(), timeout=300)
+
+
+def test_out_replaces_only_a_page_it_wrote_and_is_checked_before_reading(tmp_path: Path) -> None:
+    cli("pipeline", "sample", "--raw", "raw", "--sources", "c4", cwd=tmp_path)
+    cli("pipeline", "run", "c4", "--input", "raw/c4", "--corpus", "corpus", "--workers", "1", "--no-progress",
+        cwd=tmp_path)
+    (tmp_path / "notes.html").write_text("<html><title>my notes</title></html>")
+    (tmp_path / "folder").mkdir()
+    refusals = {
+        "notes.html": "notes.html: exists and is not a page `pipeline report` wrote; refusing to overwrite it "
+                      "(give another --out, or delete it first)",
+        "folder": "folder: a folder; --out names the HTML file to write",
+        "missing/r.html": "missing: no such folder (for --out missing/r.html)",
+        "notes.html/r.html": "notes.html: no such folder (for --out notes.html/r.html)",
+    }
+    for out, line in refusals.items():
+        done = run_report(tmp_path, "--out", out)
+        assert (done.returncode, done.stderr.splitlines()) == (2, [f"pipeline: error: {line}"]), out
+    assert (tmp_path / "notes.html").read_text() == "<html><title>my notes</title></html>"
+    assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == [] and not (tmp_path / "missing").exists()
+    for _ in range(2):  # the second run replaces the page the first wrote
+        done = run_report(tmp_path, "--out", "page.html")
+        assert done.returncode == 0, done.stderr
+    assert lxml_html.parse(str(tmp_path / "page.html")).findtext(".//title") == "herd corpus report: corpus"
