@@ -44,6 +44,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.commands.run import build_source
 from pipeline.common.errors import UserError
 from pipeline.common.files import tree_bytes
 from pipeline.common.units import human_bytes
@@ -400,6 +401,8 @@ def run(args: argparse.Namespace) -> None:
         raise UserError("--tasks must be positive")
     if args.repeats <= 0:
         raise UserError("--repeats must be positive")
+    for name in roots:  # a bad --config is its own line now, not a failed sample run's minutes later
+        build_source(name, args.config)
     plans = [plan_source(name, root, args.sample_mb, args.cores, args.bandwidth, args.seed, args.config, args.tasks,
                          args.repeats)
              for name, root in roots.items()]

@@ -137,3 +137,19 @@ def test_repeats_must_be_positive(tmp_path: Path) -> None:
     done = subprocess.run([script("pipeline"), "plan", "jsonl", "--input", str(tmp_path), "--repeats", "0"],
                           cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--repeats must be positive" in done.stderr
+
+
+@pytest.mark.parametrize(("toml", "problem"), [
+    ("[c4\n", ": not valid TOML (Expected ']' at the end of a table declaration (at line 1, column 4))"),
+    ("[c4]\nmin_sentences = 'three'\n", " [c4]: setting 'min_sentences' must be int, got 'three'"),
+    ("[c5]\n", ": unknown source table(s) ['c5']"),
+])
+def test_a_bad_config_is_one_line_before_any_sample_runs(tmp_path: Path, toml: str, problem: str) -> None:
+    from sources.samples.c4 import write
+
+    write(tmp_path / "raw" / "c4", seed=0)
+    (tmp_path / "run.toml").write_text(toml)
+    done = subprocess.run([script("pipeline"), "plan", "c4", "--input", str(tmp_path / "raw" / "c4"), "--config",
+                           str(tmp_path / "run.toml")], env=subprocess_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert (done.returncode, done.stderr.splitlines()) == (2, [f"pipeline: error: {tmp_path / 'run.toml'}{problem}"])
