@@ -200,8 +200,10 @@ def remove_documents(source: str, corpus: Path, ids_file: Path) -> tuple[Path, d
     folder = corpus_folder(corpus, source)
     with corpus_run_folder(folder).lock():
         finish_removal(folder)  # one killed midway
-        for stray in [*folder.glob(f"*{TEMPORARY}"), *folder.glob(f"dropped/*{TEMPORARY}")]:
-            stray.unlink()  # written by a removal killed before its journal: never renamed into place
+        # Written by a removal killed before its journal: never renamed into place. Shard names
+        # only: another `*.removing` in the folder is not this command's to delete.
+        for stray in [*folder.glob(f"shard-*.arrow{TEMPORARY}"), *folder.glob(f"dropped/shard-*.arrow{TEMPORARY}")]:
+            stray.unlink()
         journal = plan_removal(folder, ids, ids_file)
         write_json_atomic(folder / "_work" / JOURNAL, journal)
         finish_removal(folder)

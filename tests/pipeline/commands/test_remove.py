@@ -192,13 +192,15 @@ def test_a_removal_killed_before_recording_is_finished_by_the_next_one(work: Pat
     write_json_atomic(corpus / "_work" / JOURNAL, plan_removal(corpus, [first], work / "ids.txt"))
     assert cli("pipeline", "verify", "c4", "--corpus", "corpus", cwd=work).returncode == 0  # nothing renamed yet
     (corpus / "shard-00002.arrow.removing").write_bytes(b"half")  # killed before its journal: never renamed
+    (corpus / "notes.removing").write_text("the user's, of no shard's name")
     (work / "none.txt").write_text("# nothing this time\n")
     assert cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "none.txt", cwd=work).returncode == 0
     assert first not in read_ids_of(corpus / "shard-00000.arrow")
     assert cli("pipeline", "verify", "c4", "--corpus", "corpus", cwd=work).returncode == 0
     logged = [json.loads(line)["removed"] for line in (corpus / "removals.jsonl").read_text().splitlines()]
     assert logged == [[first], []]
-    assert not list(corpus.glob("*.removing"))
+    assert [p.name for p in corpus.glob("*.removing")] == ["notes.removing"]
+    assert (corpus / "notes.removing").read_text() == "the user's, of no shard's name"
 
 
 def test_missing_ids_file_or_corpus_is_one_line(work: Path) -> None:
