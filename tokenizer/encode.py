@@ -81,8 +81,11 @@ from tokenizer.token_shards import META, TokenShardWriter, ids_name, shard_names
 KEY_SPACE = 2**64
 DEFAULT_HELDOUT_FRACTION = 0.005
 # Everything an encode writes into its folder; --restart deletes these and nothing else.
+# The shards' temporaries are `<shard>.tmp` (tokenizer/token_shards.py), never any `*.tmp`: a user's
+# notes.tmp in the folder is not the encode's to delete.
+SHARD_TEMPORARIES = ("train-*.tmp", "heldout-*.tmp")
 ENCODE_FILES = (WORK, META, "train-*.bin", "train-*.idx", "train-*.ids", "heldout-*.bin", "heldout-*.idx",
-                "heldout-*.ids", "*.tmp")
+                "heldout-*.ids", *SHARD_TEMPORARIES)
 
 
 @dataclass(frozen=True)
@@ -252,7 +255,7 @@ def _plan_source(corpus: Path, folder: RunFolder, source: str, model: Path, toke
         rule = HeldoutRule(**{**plan["heldout_rule"], "ids": tuple(plan["heldout_rule"]["ids"])})
     except (KeyError, TypeError):
         raise UserError(f"{folder.plan_path}: damaged (no held-out rule); pass --restart to start over") from None
-    for stray in out.glob("*.tmp"):  # a task killed midway
+    for stray in [p for pattern in SHARD_TEMPORARIES for p in out.glob(pattern)]:  # a task killed midway
         stray.unlink()
     hashes = _manifest_hashes(corpus)
     return [Task(source, i, str(p), str(out), str(model), tokenizer["dtype"], rule, sizes[i][1],

@@ -107,9 +107,12 @@ def test_crash_midway_resumes_into_identical_files(trained: TrainResult, tmp_pat
     done = list((tmp_path / "resumed").glob("*/_work/done-*.json"))
     assert 0 < len(done) < 10 and not list((tmp_path / "resumed").glob("*/meta.json"))
     (tmp_path / "resumed" / "c4" / "train-00009.bin.tmp").write_bytes(b"torn write of a killed run")
+    (tmp_path / "resumed" / "c4" / "notes.tmp").write_text("a user's file of a temporary's suffix")
     monkeypatch.setattr(encode_module.TokenShardWriter, "write", real)
     report = encode_corpus(corpus, trained.model, tmp_path / "resumed", workers=2, show_progress=False)
     assert report.tasks_run == 10 - len(done)
+    assert not (tmp_path / "resumed" / "c4" / "train-00009.bin.tmp").exists()
+    (tmp_path / "resumed" / "c4" / "notes.tmp").unlink()  # kept: only the shards' own temporaries are removed
     assert _files(tmp_path / "clean") == _files(tmp_path / "resumed")
     again = encode_corpus(corpus, trained.model, tmp_path / "resumed", workers=2, show_progress=False)
     assert again.tasks_run == 0 and _files(tmp_path / "clean") == _files(tmp_path / "resumed")
