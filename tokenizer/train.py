@@ -93,10 +93,14 @@ def train_tokenizer(
     with folder_lock(output, "tokenizer train"):
         prefix = output / mixture.name
         sample_path = output / f"{mixture.name}.sample.txt"
+        refuse_foreign_outputs(output, mixture.name)
+        # Drawn under a temporary name: a kill while drawing leaves no `<mixture>.sample.txt` that
+        # looks whole, and one is there only when --keep-sample asked for it.
+        drawing = output / f".{mixture.name}.sample.tmp"
         started = time.time()
         say = _progress_printer(show_progress)
         say(f"sampling {corpus_root} at the {mixture.name} proportions (at most {sample_bytes / 1e6:,.0f} MB)")
-        sample = draw_sample(mixture, corpus_root, sample_path, sample_bytes, seed)
+        sample = draw_sample(mixture, corpus_root, drawing, sample_bytes, seed)
         sampled = time.time()
         say(f"sampled {sample.bytes / 1e6:,.1f} MB in {sampled - started:.1f} s; training SentencePiece BPE "
             f"({vocab_size:,} pieces)")
@@ -104,10 +108,12 @@ def train_tokenizer(
         # Train under a temporary prefix and rename, so a killed run never leaves a half model.
         tmp_prefix = output / f".{mixture.name}.tmp"
         try:
-            _train(sample_path, tmp_prefix, vocab_size, threads, allow_smaller_vocab, output)
+            _train(drawing, tmp_prefix, vocab_size, threads, allow_smaller_vocab, output)
         finally:
-            if not keep_sample:
-                sample_path.unlink(missing_ok=True)
+            if keep_sample:
+                os.replace(drawing, sample_path)
+            else:
+                drawing.unlink(missing_ok=True)
         os.replace(f"{tmp_prefix}.model", f"{prefix}.model")
         os.replace(f"{tmp_prefix}.vocab", f"{prefix}.vocab")
         model, vocab = Path(f"{prefix}.model"), Path(f"{prefix}.vocab")
@@ -128,6 +134,28 @@ def train_tokenizer(
         report = output / f"{mixture.name}.json"
         write_json_atomic(report, described)
     return TrainResult(model, vocab, report, actual, sha)
+
+
+def refuse_foreign_outputs(output: Path, name: str) -> None:
+    """Refuse to train over `<name>.model`, `.vocab` or `.sample.txt` in `output` unless an earlier
+    `tokenizer train` wrote them: its `<name>.json` names that model with its sha256. Anything
+    else of those names is a user's (another tokenizer, a model copied in), never overwritten."""
+    outputs = [output / f"{name}.{suffix}" for suffix in ("model", "vocab", "sample.txt")]
+    present = [p for p in outputs if p.exists() or p.is_symlink()]
+    if not present:
+        return
+    described = output / f"{name}.json"
+    try:
+        recorded = json.loads(described.read_text()) if described.is_file() else {}
+    except (OSError, ValueError):
+        recorded = {}
+    model = outputs[0]
+    ours = (isinstance(recorded, dict) and model.is_file() and not model.is_symlink()
+            and recorded.get("sha256") == file_sha256(model))
+    if not ours:
+        raise UserError(f"{present[0]}: exists, and no {described.name} beside it says `tokenizer train` wrote it "
+                        f"(another tokenizer's, a copy, or a training killed while finishing); move it away or give "
+                        f"another --out (nothing was overwritten)")
 
 
 def _train(sample: Path, prefix: Path, vocab_size: int, threads: int | None, allow_smaller: bool,

@@ -112,6 +112,36 @@ def test_vocab_below_the_samples_characters_names_the_least_size_that_trains(tmp
     assert trained.vocab_size <= least
 
 
+def test_training_never_overwrites_a_model_it_did_not_write_and_keeps_the_sample_only_when_asked(
+        tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus", {"c4": 40, "wikipedia": 20, "github": 20})
+    out = tmp_path / "tok"
+    first = train_tokenizer(MIXTURE, corpus, out, vocab_size=VOCAB, threads=1, allow_smaller_vocab=True)
+    assert sorted(p.name for p in out.iterdir()) == [f"{MIXTURE.name}.{s}" for s in ("json", "model", "vocab")]
+    # Its own model, described by its JSON: trained again in place, and the sample kept when asked.
+    again = train_tokenizer(MIXTURE, corpus, out, vocab_size=VOCAB, threads=1, allow_smaller_vocab=True,
+                            keep_sample=True)
+    assert again.sha256 == first.sha256
+    sample = out / f"{MIXTURE.name}.sample.txt"
+    assert sample.stat().st_size > 0 and not list(out.glob(".*"))  # no temporary left
+    # Another tool's model under the same name, its JSON left as it was: refused, nothing touched.
+    mine = out / f"{MIXTURE.name}.model"
+    mine.write_bytes(b"a model of another tokenizer")
+    with pytest.raises(UserError) as error:
+        train_tokenizer(MIXTURE, corpus, out, vocab_size=VOCAB, threads=1, allow_smaller_vocab=True)
+    assert str(error.value) == (
+        f"{mine}: exists, and no {MIXTURE.name}.json beside it says `tokenizer train` wrote it (another "
+        "tokenizer's, a copy, or a training killed while finishing); move it away or give another --out "
+        "(nothing was overwritten)")
+    assert mine.read_bytes() == b"a model of another tokenizer" and sample.stat().st_size > 0
+    # A user's sample.txt in a fresh folder: refused as well.
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "fresh" / f"{MIXTURE.name}.sample.txt").write_text("my notes")
+    with pytest.raises(UserError, match=r"sample\.txt: exists, and no"):
+        train_tokenizer(MIXTURE, corpus, tmp_path / "fresh", vocab_size=VOCAB, threads=1, allow_smaller_vocab=True)
+    assert (tmp_path / "fresh" / f"{MIXTURE.name}.sample.txt").read_text() == "my notes"
+
+
 def _tokenizer(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([script("tokenizer"), *args], cwd=cwd, env=subprocess_env(),
                           capture_output=True, text=True, timeout=300)
