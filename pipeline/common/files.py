@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import IO, Any
@@ -115,3 +116,37 @@ def tree_bytes(path: Path) -> int:
             except OSError:  # removed while walking: a run is moving parts
                 pass
     return total
+
+
+# --- seals: what a check of a file established, recorded on the file itself ------------------
+
+SEAL = "user.herd.sealed"  # an extended attribute: [size, modification time in ns, what was checked]
+SECOND_NS = 10**9
+
+
+def seal(path: Path, what: str) -> None:
+    """Record on `path` that it was written or checked as `what` (a sha256, a listing's checksum),
+    with its size and modification time, so that a rerun can trust it while those stay as they
+    are (`sealed`) instead of hashing it again. Kept by a rename, and by a write in place (which
+    moves the time). Where the file system keeps no extended attributes, nothing is recorded."""
+    try:
+        info = path.stat()
+        if abs(time.time_ns() - info.st_mtime_ns) < 2 * SECOND_NS:
+            # File times come from a clock that moves once a tick: a write in the tick of this seal
+            # would leave the time as sealed. Set back a second, any later write moves it.
+            os.utime(path, ns=(info.st_atime_ns, time.time_ns() - SECOND_NS))
+            info = path.stat()
+        os.setxattr(path, SEAL, json.dumps([info.st_size, info.st_mtime_ns, what]).encode())
+    except (OSError, AttributeError):  # no extended attributes here (the file system, the platform)
+        pass
+
+
+def sealed(path: Path, what: str) -> bool | None:
+    """True when `path` is as `seal(path, what)` left it; False when it holds a seal that no longer
+    fits (written since, or sealed as something else); None when it holds none."""
+    try:
+        recorded = os.getxattr(path, SEAL)
+        info = path.stat()
+    except (OSError, AttributeError):
+        return None
+    return recorded == json.dumps([info.st_size, info.st_mtime_ns, what]).encode()

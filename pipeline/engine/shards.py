@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import file_sha256, with_path
+from pipeline.common.files import file_sha256, seal, with_path
 from pipeline.engine.document import Document
 from pipeline.engine.hashing_file import HashingFile
 
@@ -231,6 +231,8 @@ class ShardWriter:
             raise with_path(e, final) from e
         self._file = self._stream = None
         os.replace(str(final) + ".tmp", final)
+        if self.checksum:  # a rerun trusts the shard while it stays as written (run_folder.file_problem)
+            seal(final, f"sha256:{digest}")
         self.paths.append(final)
         info = {"file": final.name, "documents": self._rows_in_shard, "bytes": size}
         self.info.append(info | {"sha256": digest} if self.checksum else info)

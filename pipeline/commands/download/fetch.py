@@ -12,7 +12,7 @@ with status 200) are not (such a file is removed, so the next run starts it afre
 
 A file already under its final name is verified again on a rerun (its format, its listed size
 and checksum), never trusted for existing: one that fails is named in one line and fetched again.
-A verification is recorded on the file itself (an extended attribute, `user.herd.verified`: its
+A verification is recorded on the file itself (an extended attribute, `user.herd.sealed`: its
 size, modification time and what it was checked against), so that resuming a download of
 thousands of files does not hash or inflate again each one already checked; a file written since
 (another size or time) or checked against another listing is verified again. Where the file
@@ -47,7 +47,7 @@ from pipeline.commands.download.untrusted import (
     url_problem,
 )
 from pipeline.common.errors import OUT_OF_SPACE, UserError
-from pipeline.common.files import with_path
+from pipeline.common.files import seal, sealed, with_path
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -61,8 +61,6 @@ CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,20}|\*)"
 HEADER_TEXT = re.compile(r"[ -~]{1,512}")  # a validator sent back in If-Range: printable ASCII
 T = TypeVar("T")
 Check = Callable[[Path], "str | None"]  # a downloader's own check of a whole file: why it is not whole, or None
-SECOND_NS = 10**9
-VERIFIED = "user.herd.verified"  # the extended attribute recording a file's verification (module docstring)
 
 
 class PermanentError(Exception):
@@ -301,32 +299,20 @@ def verify(part: Path, dest: Path, checksum: Checksum | None, size: int | None, 
     record_verified(part, checksum, check)
 
 
-def _verification(path: Path, checksum: Checksum | None, check: Check | None) -> bytes:
-    """What a verification of `path` as it is now establishes, as recorded (VERIFIED)."""
-    info = path.stat()
+def _verification(checksum: Checksum | None, check: Check | None) -> str:
+    """What a verification establishes, as sealed on the file (pipeline/common/files.py seal)."""
     against = [checksum.algorithm, checksum.hexdigest.lower()] if checksum else []
-    return json.dumps([info.st_size, info.st_mtime_ns, against, getattr(check, "__name__", "")]).encode()
+    return json.dumps(["download", against, getattr(check, "__name__", "")])
 
 
 def record_verified(path: Path, checksum: Checksum | None, check: Check | None = None) -> None:
     """Record on `path` that it passed verification (kept across the rename that commits it)."""
-    try:
-        info = path.stat()
-        if abs(time.time_ns() - info.st_mtime_ns) < 2 * SECOND_NS:
-            # File times come from a clock that moves once a tick: a write in the tick of this
-            # record would leave the time as recorded. Set back a second, any later write moves it.
-            os.utime(path, ns=(info.st_atime_ns, time.time_ns() - SECOND_NS))
-        os.setxattr(path, VERIFIED, _verification(path, checksum, check))
-    except (OSError, AttributeError):  # no extended attributes here (the file system, the platform)
-        pass
+    seal(path, _verification(checksum, check))
 
 
 def verified_before(path: Path, checksum: Checksum | None, check: Check | None = None) -> bool:
     """Whether `path` is unchanged since a verification against the same checksum and check."""
-    try:
-        return os.getxattr(path, VERIFIED) == _verification(path, checksum, check)
-    except (OSError, AttributeError):
-        return False
+    return sealed(path, _verification(checksum, check)) is True
 
 
 def refuse_listed_size(url: str, size: int | None, limit: int) -> None:

@@ -3,14 +3,20 @@ completion markers, the lock, overlap refusal, and --restart deleting only what 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
 
 from pipeline.common.errors import UserError
-from pipeline.engine.run_folder import RunFolder, read_marker
+from pipeline.common.files import SEAL
+from pipeline.engine import run_folder
+from pipeline.engine.document import Document
+from pipeline.engine.run_folder import Recorded, RunFolder, file_problem, read_marker
+from pipeline.engine.shards import ShardWriter, build_schema
 
 CREATED = ("_work", "manifest.json", "shard-*.arrow")
 
@@ -227,3 +233,51 @@ def test_a_folder_whose_restart_would_keep_the_plan_is_a_programming_error(tmp_p
     with pytest.raises(ValueError, match="must include _work"):
         RunFolder(tmp_path, activity="run", noun="run folder", created=("manifest.json",), published=(),
                   published_noun="shards")
+
+
+def _xattrs_kept(folder: Path) -> bool:
+    probe = folder / "probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.probe", b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+
+
+def test_a_large_shard_is_hashed_again_only_when_written_since_its_seal(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    if not _xattrs_kept(tmp_path):
+        pytest.skip(f"{tmp_path}: the file system keeps no extended attributes (no seals: size only)")
+    monkeypatch.setattr(run_folder, "CHEAP_TO_HASH", 16)  # every file here counts as large
+    schema = build_schema([])
+    writer = ShardWriter(tmp_path, schema, "shard")
+    writer.write_many([Document(f"d{i}", f"text {i} " * 50, "s") for i in range(40)])
+    [shard] = writer.close()
+    digest = hashlib.sha256(shard.read_bytes()).hexdigest()  # an oracle apart from the writer's hashing thread
+    assert writer.info[0]["sha256"] == digest
+    record = Recorded(shard, shard.stat().st_size, digest)
+    assert file_problem(record) is None
+    original = shard.read_bytes()
+    # A byte changed in place, at once (in the clock tick of the write): the time moves all the same,
+    # the seal no longer fits, and the file is hashed and found changed.
+    with open(shard, "r+b") as f:
+        f.seek(len(original) // 2)
+        f.write(bytes([original[len(original) // 2] ^ 0xFF]))
+    assert file_problem(record) == "sha256 differs from the one written"
+    # The same bytes changed with the time put back (what no tool but a deliberate one does): the
+    # seal is what is trusted, so the large file is not read, as a rerun of a big corpus needs.
+    shard.write_bytes(original)
+    sealed_time = json.loads(os.getxattr(shard, SEAL))[1]
+    os.utime(shard, ns=(sealed_time, sealed_time))
+    assert file_problem(record) is None
+    changed = bytearray(original)
+    changed[-100] ^= 0xFF
+    shard.write_bytes(bytes(changed))
+    os.utime(shard, ns=(sealed_time, sealed_time))
+    assert file_problem(record) is None
+    # A copy without the seal (cp without -a): size only, as before seals, never a full read.
+    os.removexattr(shard, SEAL)
+    assert file_problem(record) is None

@@ -17,6 +17,7 @@ import pytest
 from pipeline.commands.download import fetch, untrusted
 from pipeline.commands.download.fetch import Checksum, Fetcher, NotFound, Retry, xml_listing
 from pipeline.common.errors import UserError
+from pipeline.common.files import SEAL
 from tests.conftest import REPO, subprocess_env
 from tests.hostile.helpers import file_size_limit
 from tests.pipeline.commands.download.server import Server
@@ -141,8 +142,8 @@ def test_a_verified_file_is_not_hashed_again_until_it_is_written(server: Server,
     dest = tmp_path / "f.bin"
     checksum = Checksum("sha256", hashlib.sha256(BODY).hexdigest())
     _fetcher().fetch(f"{server.url}/f.bin", dest, checksum, len(BODY))
-    size, _, against, _ = json.loads(os.getxattr(dest, fetch.VERIFIED))
-    assert (size, against) == (len(BODY), ["sha256", checksum.hexdigest])
+    size, _, what = json.loads(os.getxattr(dest, SEAL))
+    assert (size, json.loads(what)) == (len(BODY), ["download", ["sha256", checksum.hexdigest], ""])
     # A byte changed at once, in the clock tick of the download: the file's time still moves, and the
     # rerun hashes it, finds it changed and fetches it again.
     with open(dest, "r+b") as f:
@@ -160,7 +161,7 @@ def test_a_verified_file_is_not_hashed_again_until_it_is_written(server: Server,
     # Checked against another listing's checksum: verified again, not trusted.
     other = Checksum("sha256", hashlib.sha256(b"Y" * len(BODY)).hexdigest())
     _fetcher().fetch(f"{server.url}/f.bin", dest, other, len(BODY))
-    assert server.gets("f.bin") == [None, None] and json.loads(os.getxattr(dest, fetch.VERIFIED))[2][1] == other.hexdigest
+    assert server.gets("f.bin") == [None, None] and json.loads(json.loads(os.getxattr(dest, SEAL))[2])[1][1] == other.hexdigest
 
 
 def test_a_file_longer_than_listed_without_a_checksum_is_fetched_from_the_start(server: Server, tmp_path: Path,
