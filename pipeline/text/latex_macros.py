@@ -258,15 +258,17 @@ def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | 
         return Macro(name, body, nargs, default), i, kind
     m = MATHOP.match(text, start)
     if m:
-        named = _defined_name(text, m.end())
+        # One control word, as for \\newcommand: a braced name of several tokens (`{\\a b}`) is
+        # no macro name, and would put a name into `macro_pattern` that no use can match.
+        named = _defined_control_word(text, m.end())
         if named is None:
             return None
         name, i = named
         i = skip_spaces(text, i)
-        if not name.startswith("\\") or i >= len(text) or text[i] != "{":
+        if i >= len(text) or text[i] != "{":
             return None
         operator, i = read_group(text, i)
-        return Macro(name[1:], f"\\operatorname{m.group(1)}{{{operator}}}"), i, "newcommand"
+        return Macro(name, f"\\operatorname{m.group(1)}{{{operator}}}"), i, "newcommand"
     m = PAIRED.match(text, start)
     if m:
         return _parse_paired(text, m.end(), extended=bool(m.group(1)))

@@ -47,6 +47,15 @@ def test_recursive_macros_stop_with_a_reason(source: str) -> None:
     assert caught.value.reason == "macro_expansion_limit"
 
 
+@pytest.mark.parametrize("source", [r"\DeclareMathOperator{\a b}{x} see \a here", r"\DeclareMathOperator{a}{x} \a",
+                                    r"\DeclareMathOperator*{\a\begin{a}}{x} \a"])
+def test_a_math_operator_whose_name_is_not_one_control_word_defines_nothing(source: str) -> None:
+    # Found by fuzzing: `{\a b}` was taken as the name "a b", which made `\a` a use of no macro (KeyError).
+    macros, text = collect_macros(source)
+    assert macros == {} and text == source
+    assert expand_macros(text, macros) == source
+
+
 def test_unbalanced_braces_are_reported() -> None:
     for bad in [r"\textbf{open", r"close}", r"\newcommand{\a}{b"]:
         with pytest.raises(latex.LatexError) as caught:
