@@ -18,8 +18,10 @@ read and is named in a warning (one whose name does not tell the language is ski
 
 Reader: main namespace only (`ns` 0), redirects skipped, each skip counted (and kept with
 --keep-dropped); a page whose id is not a number that fits the int64 `page_id` column is
-skipped as `invalid_page_id`. Stages: wikitext cleaning (mwparserfromhell), then a minimum
-length.
+skipped as `invalid_page_id`; one longer than MediaWiki lets a page be (2 MiB of wikitext) as
+`page_too_large`, since no real dump holds one and cleaning costs a hundred bytes of memory and
+more per byte of hostile markup (10 MB of `{` took 2 GB). Stages: wikitext cleaning
+(mwparserfromhell), then a minimum length.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ DUMP_FILE = re.compile(
     r"^(?P<wiki>[a-z][a-z0-9_]*?wiki)-(?P<date>\d{8}|latest)-pages-articles(?P<multistream>-multistream)?"
     r"(?P<part>\d*)(?P<tag>(?:-[A-Za-z0-9_]+)*?)\.xml(?P<range>-p\d+p\d+)?(?:\.bz2)?$")
 MAX_PAGE_ID = (1 << 63) - 1  # the page_id column is int64
+# $wgMaxArticleSize on every Wikimedia wiki (2048 KiB): MediaWiki saves no longer page. The XML
+# parser alone would let a page's text reach 10 MB (libxml2's limit without huge_tree).
+MAX_PAGE_BYTES = 2 << 20
 PARQUET_FOLDER = re.compile(r"^\d{8}\.([a-z][a-z0-9_-]*)$")
 URL_SAFE = ":/(),'!*-._~"
 # A redirect page whose <redirect/> element is missing (older dumps) still starts like this.
@@ -297,6 +302,8 @@ class Wikipedia(Source):
             return Skipped("not_main_namespace", doc)
         if page.redirect or REDIRECT_TEXT.match(page.text):
             return Skipped("redirect", doc)
+        if _utf8_longer_than(page.text, MAX_PAGE_BYTES):
+            return Skipped("page_too_large", doc)
         if not page.text.strip():
             return Skipped("empty_page", doc)
         doc.meta["cited_urls"] = cited_urls(page.text)
@@ -334,6 +341,13 @@ class Wikipedia(Source):
             url = rows["url"][i] if "url" in rows and rows["url"][i] else article_url(lang, title or "")
             meta = {"title": title or "", "lang": lang, "page_id": page_id, "url": url, "format": "plain"}
             yield Document(f"{lang}wiki/{page_id}", text, self.name, meta)
+
+
+def _utf8_longer_than(text: str, limit: int) -> bool:
+    # A character is 1 to 4 bytes: the text is encoded only when its length alone cannot tell.
+    if len(text) > limit:
+        return True
+    return len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit
 
 
 def _parquet_id(value: object) -> int | None:
