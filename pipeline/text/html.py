@@ -24,12 +24,18 @@ Main-content extraction takes time that grows with the page's size times its nes
 (40,000 nested `<div>`: 25 s; a 550 KB page of blocks 1,000 deep: 0.9 s), and its whole text
 indents nested lists by their depth (40,000 unclosed `<ul>`: 1.6 GB of spaces): a page whose
 elements nest deeper than MAX_PAGE_DEPTH raises `HtmlTooDeep` before any extraction. See
-MAX_PAGE_DEPTH for why such a page is dropped rather than kept some other way.
+MAX_PAGE_DEPTH for why such a page is dropped rather than kept some other way. Parsing itself
+(lexbor) takes time that grows with the nesting depth times the end tags that close nothing
+(`<span></x>` 40,000 times: 2.4 s; a 1 MiB page of it: about 35 s): a page of more than
+MANY_TAGS tags is first read by a plain scan of its tags (`nests_past`), and one nesting past
+four times MAX_PAGE_DEPTH there raises `HtmlTooDeep` without being parsed.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from html import unescape
 
 from lxml import etree
 
@@ -197,6 +203,66 @@ MAX_PAGE_DEPTH = 256
 _PAST_MAX_DEPTH = " > ".join(["*"] * (MAX_PAGE_DEPTH + 1))
 
 
+# Pages with more tags than this are scanned for their depth before lexbor parses them: below it
+# the parse's worst case stays under a second or two (20,000 `<span></x>`: 0.6 s).
+MANY_TAGS = 40_000
+# Elements that add no depth when left open: void ones, and those a parser closes by itself
+# (a `<p>` at the next block, an `<li>` at the next item, an `<a>` at the next `<a>`).
+_NO_DEPTH = frozenset(
+    "area base br col embed hr img input link meta param source track wbr keygen "
+    "p li dt dd tr td th option optgroup rb rt rp rtc thead tbody tfoot colgroup caption html head body a nobr".split()
+)
+# Elements whose content is text, not tags, up to their own end tag.
+_RAW_TEXT = frozenset("script style textarea title xmp noscript iframe noembed noframes plaintext".split())
+_TAG_OR_COMMENT = re.compile(r"<(?:!--|(/?)([a-z][a-z0-9-]*)[^>]*>)")
+
+
+def nests_past(html: str, limit: int) -> bool:
+    """Whether the elements of `html` nest more than `limit` deep, read as a parser reads them,
+    closely enough to tell a page of thousands of levels from a real one: an end tag closes the
+    innermost open element of its name and those inside it (one of no open element is ignored);
+    comments and the content of script, style and the like are skipped. Linear in the page."""
+    low = html.lower()
+    stack: list[str] = []
+    open_count: dict[str, int] = {}
+    at = 0
+    while match := _TAG_OR_COMMENT.search(low, at):
+        at = match.end()
+        name = match.group(2)
+        if name is None:  # a comment: up to its end, or the page's
+            at = low.find("-->", at)
+            if at < 0:
+                return False
+            continue
+        if match.group(1):  # an end tag
+            if open_count.get(name):
+                while (closed := stack.pop()) != name:
+                    open_count[closed] -= 1
+                open_count[name] -= 1
+            continue
+        if name in _RAW_TEXT:
+            at = low.find(f"</{name}", at)
+            if at < 0:
+                return False
+            continue
+        if name in _NO_DEPTH or match.group(0).endswith("/>"):
+            continue
+        stack.append(name)
+        open_count[name] = open_count.get(name, 0) + 1
+        if len(stack) > limit:
+            return True
+    return False
+
+
+def _scanned_title(html: str) -> str:
+    """The text of the first `<title>` element, entities decoded, for a page not parsed."""
+    low = html.lower()
+    start = low.find("<title")
+    start = low.find(">", start) + 1 if start >= 0 else 0
+    end = low.find("</title", start) if start else -1
+    return " ".join(unescape(html[start:end]).split()) if end >= 0 else ""
+
+
 def html_page_to_text(html: str) -> tuple[str, str]:
     """(title, text) of an HTML page, with resiliparse: the main content, or the whole text
     when the main content is under MAIN_CONTENT_SHARE of it. Raises `HtmlTooDeep` for a page
@@ -204,6 +270,9 @@ def html_page_to_text(html: str) -> tuple[str, str]:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
+    if html.count("<") > MANY_TAGS and nests_past(html, 4 * MAX_PAGE_DEPTH):
+        raise HtmlTooDeep(f"elements nest more than {MAX_PAGE_DEPTH} deep (by a scan of its tags, unparsed)",
+                          _scanned_title(html))
     tree = HTMLTree.parse(html)
     title = (tree.title or "").strip()
     if tree.document is not None and tree.document.query_selector(_PAST_MAX_DEPTH) is not None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.text.html import MAX_PAGE_DEPTH, HtmlTooDeep, html_fragment_to_text, html_page_to_text
+from pipeline.text.html import (
+    MANY_TAGS, MAX_PAGE_DEPTH, HtmlTooDeep, html_fragment_to_text, html_page_to_text, nests_past,
+)
 
 
 def test_code_blocks_keep_indentation_and_entities_are_decoded() -> None:
@@ -67,3 +69,37 @@ def test_a_page_nested_past_the_bound_is_too_deep_before_any_extraction() -> Non
         with pytest.raises(HtmlTooDeep, match=f"elements nest more than {MAX_PAGE_DEPTH} deep") as raised:
             html_page_to_text(page)
         assert raised.value.title == ("T" if "<title>" in page else "")
+
+
+@pytest.mark.parametrize("unit", ["<b></a>", "<span></x>", "<i><u></p>"])
+def test_a_page_of_deep_inline_elements_and_stray_end_tags_is_refused_before_lexbor_parses_it(unit: str) -> None:
+    # Found by fuzzing: lexbor's parse takes time that grows with the depth times the stray end
+    # tags (40,000 `<span></x>`: 2.4 s; a megabyte of them about 35 s).
+    page = "<html><head><title>A &amp;\n B</title></head><body>" + unit * 100_000 + "</body></html>"
+    with pytest.raises(HtmlTooDeep, match=r"nest more than 256 deep \(by a scan of its tags, unparsed\)") as raised:
+        html_page_to_text(page)
+    assert raised.value.title == "A & B"  # for the audit of dropped pages, as a parsed page gives it
+
+
+def test_a_page_of_many_tags_that_a_parser_closes_by_itself_is_kept() -> None:
+    # More tags than MANY_TAGS, none nesting: paragraphs, list items and links left open, closed
+    # blocks, void elements.
+    items = "".join(f"<p>para {i}<li>item {i}<a href=/{i}>link {i}<br><img src=x.png><div>block {i}</div>"
+                    for i in range(MANY_TAGS // 5))
+    title, text = html_page_to_text(f"<html><head><title>Many</title></head><body>{items}</body></html>")
+    assert title == "Many"
+    assert text.count("block ") == MANY_TAGS // 5 and "para 7999" in text and "link 7999" in text
+
+
+def test_the_depth_scan_reads_tags_as_a_parser_does() -> None:
+    assert nests_past("<div>" * 11, 10) and not nests_past("<div>" * 10, 10)
+    assert not nests_past("<div><span><b>x</div>" * 20, 10)  # an end tag closes the elements inside it
+    assert not nests_past("</div></span>" * 50 + "<div>" * 5, 10)  # end tags of nothing open close nothing
+    assert not nests_past("<p><li><a><br><img><td>" * 50, 10)  # closed by a parser by themselves, or void
+    assert not nests_past("<div/>" * 50, 10)
+    # Tags inside comments, scripts and styles are text; one left open hides the rest of the page.
+    assert not nests_past("<!--" + "<div>" * 50 + "-->", 10)
+    assert not nests_past("<script>" + "<div>" * 50 + "</script>", 10)
+    assert not nests_past("<STYLE>" + "<div>" * 50 + "</style>" + "<DIV>" * 9, 10)
+    assert nests_past("<style>x</style>" + "<DIV>" * 11, 10)
+    assert not nests_past("<script>" + "<div>" * 50, 10) and not nests_past("<!--" + "<div>" * 50, 10)
