@@ -46,6 +46,19 @@ REDIRECTED = ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG
 _outside: dict[str, object] = {}
 
 
+def xattrs_kept(folder: Path) -> bool:
+    """Whether files in `folder` keep extended attributes (the seals of pipeline/common/files.py)."""
+    probe = folder / ".xattr-probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.probe", b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+
+
 def _untracked_files() -> set[str]:
     """Files git neither tracks nor ignores, plus everything under the repository's data/ and
     runs/ (ignored by git, and exactly where a CLI run from the repository root writes)."""

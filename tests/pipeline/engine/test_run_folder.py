@@ -17,6 +17,7 @@ from pipeline.engine import run_folder
 from pipeline.engine.document import Document
 from pipeline.engine.run_folder import Recorded, RunFolder, file_problem, read_marker
 from pipeline.engine.shards import ShardWriter, build_schema
+from tests.conftest import xattrs_kept
 
 CREATED = ("_work", "manifest.json", "shard-*.arrow")
 
@@ -235,21 +236,9 @@ def test_a_folder_whose_restart_would_keep_the_plan_is_a_programming_error(tmp_p
                   published_noun="shards")
 
 
-def _xattrs_kept(folder: Path) -> bool:
-    probe = folder / "probe"
-    probe.write_bytes(b"")
-    try:
-        os.setxattr(probe, "user.probe", b"1")
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.unlink()
-
-
 def test_a_large_shard_is_hashed_again_only_when_written_since_its_seal(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    if not _xattrs_kept(tmp_path):
+    if not xattrs_kept(tmp_path):
         pytest.skip(f"{tmp_path}: the file system keeps no extended attributes (no seals: size only)")
     monkeypatch.setattr(run_folder, "CHEAP_TO_HASH", 16)  # every file here counts as large
     schema = build_schema([])

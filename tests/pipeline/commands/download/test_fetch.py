@@ -18,7 +18,7 @@ from pipeline.commands.download import fetch, untrusted
 from pipeline.commands.download.fetch import Checksum, Fetcher, NotFound, Retry, xml_listing
 from pipeline.common.errors import UserError
 from pipeline.common.files import SEAL
-from tests.conftest import REPO, subprocess_env
+from tests.conftest import REPO, subprocess_env, xattrs_kept
 from tests.hostile.helpers import file_size_limit
 from tests.pipeline.commands.download.server import Server
 
@@ -123,21 +123,9 @@ def test_a_file_cut_short_under_its_final_name_is_resumed_and_checked(server: Se
     assert server.gets("f.bin") == ["bytes=1000-"] and capsys.readouterr().out == ""
 
 
-def _xattrs_kept(folder: Path) -> bool:
-    probe = folder / "probe"
-    probe.write_bytes(b"")
-    try:
-        os.setxattr(probe, "user.probe", b"1")
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.unlink()
-
-
 def test_a_verified_file_is_not_hashed_again_until_it_is_written(server: Server, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture) -> None:
-    if not _xattrs_kept(tmp_path):
+    if not xattrs_kept(tmp_path):
         pytest.skip(f"{tmp_path}: the file system keeps no extended attributes (every rerun hashes every file)")
     dest = tmp_path / "f.bin"
     checksum = Checksum("sha256", hashlib.sha256(BODY).hexdigest())
