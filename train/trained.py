@@ -112,10 +112,12 @@ def open_run(run: str, step: str | None = None) -> TrainedRun:
     if step:
         if not (step.startswith(checkpoint.PREFIX) or step.isdigit()) or "/" in step:
             raise UserError(f"--checkpoint {step!r}: expected a step number or a {checkpoint.PREFIX}NNNNNNNN name")
-        path = checkpoint.checkpoint_root(run_dir) / (step if step.startswith(checkpoint.PREFIX)
-                                                       else checkpoint.step_name(int(step)))
-        if not path.is_dir():
-            raise InputError(str(path), "no such checkpoint")
+        name = step if step.startswith(checkpoint.PREFIX) else checkpoint.step_name(int(step))
+        # Found as `latest` finds it: a step whose re-save was killed midway is its copy set aside.
+        found = [p for p in checkpoint.list_checkpoints(run_dir) if p.name.removeprefix(checkpoint.REPLACED) == name]
+        if not found:
+            raise InputError(str(checkpoint.checkpoint_root(run_dir) / name), "no such checkpoint")
+        path = found[0]
     else:
         path = checkpoint.latest(run_dir)
         if path is None:

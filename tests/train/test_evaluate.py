@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pipeline.common.errors import InputError
 from pipeline.corpus.mixture import LLAMA1
 from tests.conftest import REPO, script, subprocess_env
 from tests.float_tolerance import assert_float32_close
@@ -98,6 +100,19 @@ def heldout_windows(folder: Path, count: int, seq_len: int) -> torch.Tensor:
 def evaluated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_debug_run(tmp_path_factory.mktemp("in-loop"), steps=10, eval_every=EVAL_EVERY,
                            eval_sequences=EVAL_SEQUENCES, checkpoint_every=EVAL_EVERY, log_every=3)
+
+
+def test_a_step_left_aside_by_a_killed_resave_is_opened_by_its_number(evaluated_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run)
+    root = run / "checkpoints"
+    (root / "step-00000005").rename(root / ".replaced-step-00000005")  # killed between the re-save's renames
+    assert open_run(str(run), "5").checkpoint == root / ".replaced-step-00000005"
+    assert open_run(str(run), "step-00000005").checkpoint == root / ".replaced-step-00000005"
+    assert open_run(str(run), "10").checkpoint == root / "step-00000010"
+    with pytest.raises(InputError) as missing:
+        open_run(str(run), "7")
+    assert str(missing.value) == f"{root / 'step-00000007'}: no such checkpoint"
 
 
 def test_eval_rows_every_n_steps_equal_cross_entropy_of_that_steps_checkpoint(evaluated_run: Path) -> None:
