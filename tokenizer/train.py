@@ -85,6 +85,8 @@ def train_tokenizer(
         raise UserError(f"--vocab-size {vocab_size}: needs room for 3 special pieces and 256 byte pieces")
     if sample_bytes < 1:
         raise UserError("--sample-mb must be positive")
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads {threads}: must be at least 1")
     if Path(mixture.name).name != mixture.name or mixture.name in ("", ".", ".."):
         # It names the files written into `output`: a path would put them somewhere else.
         raise UserError(f"mixture name {mixture.name!r}: must be a plain name (it names the files in {output})")

@@ -80,6 +80,15 @@ def test_json_describes_model_and_sample(trained: TrainResult) -> None:
     assert trained.vocab.exists() and not list(trained.model.parent.glob("*.sample.txt"))
 
 
+@pytest.mark.parametrize("threads", [0, -2])
+def test_threads_below_one_is_one_line_not_all_cores(tmp_path: Path, threads: int) -> None:
+    corpus = write_corpus(tmp_path / "corpus", {"c4": 10})
+    with pytest.raises(UserError) as error:
+        train_tokenizer(MIXTURE, corpus, tmp_path / "tok", vocab_size=VOCAB, threads=threads)
+    assert str(error.value) == f"--threads {threads}: must be at least 1"
+    assert not (tmp_path / "tok").exists()
+
+
 def test_vocab_too_large_for_the_sample_names_the_limit(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "corpus", {"c4": 40, "wikipedia": 20, "github": 20})
     with pytest.raises(UserError, match=r"supports at most \d+ pieces, fewer than --vocab-size 32000"):
