@@ -12,6 +12,7 @@ import gzip
 import itertools
 import os
 import random
+import re
 import shutil
 import unicodedata
 
@@ -24,7 +25,7 @@ from pipeline.engine.document import Document, Skipped
 from pipeline.text.html import html_fragment_to_text
 from pipeline.text.latex import LatexError, check_braces, strip_comments
 from pipeline.text.latex_macros import collect_macros, expand_macros
-from pipeline.text.normalize import dedup_lines, normalize_for_dedup, normalize_for_lm
+from pipeline.text.normalize import dedup_lines, normalize_for_dedup, normalize_for_lm, normalize_lines_for_lm
 from pipeline.text.wikitext import clean_wikitext
 from sources.arxiv import ArXiv
 from sources.books import Books
@@ -236,3 +237,41 @@ def test_dedup_lines_agree_with_the_readable_normaliser(text: str) -> None:
     for strict in (False, True):
         expected = [normalize_for_dedup(line, strict).encode("utf-8", "surrogatepass") for line in text.split("\n")]
         assert dedup_lines(text, strict) == expected
+
+
+# Mostly ASCII with marks, digits of other scripts, CCNet's punctuation, controls and spaces
+# strewn in: the mix of real pages, which the fast paths handle apart from pure ASCII.
+STREWN = st.lists(st.one_of(
+    st.sampled_from(["The River", " bank", "12", " ", "  ", "\n", "\t", "\r", "\x01", "\x0b", "\x1c", "caf\u00e9"]),
+    st.sampled_from(list("\u0301\u0308\u093f\u0663\uff11\u2014\u2026\uff0e\u201c\u2019\u0085\x9f\xa0\u3000\u1e9e\u0130\uac00\u212b")),
+    st.characters(exclude_categories=()),
+), max_size=60).map("".join)
+
+
+def ccnet_normalize(line: str) -> str:
+    """CCNet's text_normalizer.normalize(line) with its defaults, step by step as written there:
+    strip, lower, NFD without non-spacing marks, \\d to 0, its unicode punctuation to ASCII,
+    the C0 and C1 controls removed."""
+    from pipeline.text.normalize import _UNICODE_PUNCT as ccnet_punct  # CCNet's list, data
+
+    line = line.strip()
+    line = line.lower()
+    line = "".join(c for c in unicodedata.normalize("NFD", line) if unicodedata.category(c) != "Mn")
+    line = re.sub(r"\d", "0", line)
+    line = "".join(ccnet_punct.get(c, c) for c in line)
+    return re.sub("[\x00-\x1f\x7f-\x9f]", "", line)
+
+
+@MANY
+@given(text=ANY_TEXT | STREWN | st.text(st.characters(max_codepoint=127), max_size=300))
+def test_lm_normal_form_is_ccnets_line_by_line(text: str) -> None:
+    # All lines of a text are folded at once (ASCII or not); each line alone is CCNet's rule.
+    assert normalize_for_lm(text) == ccnet_normalize(text)
+    assert normalize_lines_for_lm(text) == [normal for line in text.split("\n") if (normal := ccnet_normalize(line))]
+
+
+@MANY
+@given(text=STREWN)
+def test_dedup_lines_of_mostly_ascii_text_agree_with_the_readable_normaliser(text: str) -> None:
+    expected = [normalize_for_dedup(line).encode("utf-8", "surrogatepass") for line in text.split("\n")]
+    assert dedup_lines(text) == expected
