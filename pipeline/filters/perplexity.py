@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from itertools import chain
 from pathlib import Path
 from typing import Iterable
 
@@ -30,10 +31,11 @@ import pyarrow as pa
 from pipeline.common.errors import UserError
 from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result, Stage
-from pipeline.text.normalize import normalize_for_lm
+from pipeline.text.normalize import normalize_for_lm, normalize_lines_for_lm
 
 BUCKETS = ("head", "middle", "tail")
 UNITS = ("line", "document")  # what one KenLM sentence is (see the module's docstring)
+UNKNOWN_MARK = "\x00"  # the piece table's entry for SentencePiece's unknown id (LanguageModel)
 
 
 def sp_model_path(model_dir: str | Path, lang: str) -> Path:
@@ -58,35 +60,36 @@ class LanguageModel:
         self.sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_path))
         self.lm = kenlm.Model(str(lm_path))
         # Encoding to ids and looking pieces up here is about twice as fast as asking
-        # SentencePiece for strings; unknown ids fall back to the strings (the surface text,
-        # as in the training data, where "<unk>" would differ).
+        # SentencePiece for strings. A sentence with an unknown id is encoded again as strings
+        # (the surface text, as in the training data, where "<unk>" would differ); the unknown
+        # id's entry is a character no piece holds (normalised text has no control character),
+        # so one search finds such sentences. A piece that held it anyway would only cost that
+        # second encoding, never change a score.
         self.pieces = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())]
         self.unknown = self.sp.unk_id()
+        self.pieces[self.unknown] = UNKNOWN_MARK
 
     def perplexities(self, texts: list[str], unit: str = "line") -> list[float]:
         """Perplexity of each text, scored by `unit` (one of UNITS); all sentences of all texts go
-        to SentencePiece in one call."""
-        lines, owner = [], []
-        for i, text in enumerate(texts):
-            for line in lm_sentences(text, unit):
-                lines.append(line)
-                owner.append(i)
-        log_score = [0.0] * len(texts)
-        length = [0] * len(texts)
-        score, table, unknown = self.lm.score, self.pieces, self.unknown
+        to SentencePiece in one call, and to KenLM in one `map`: the loop over sentences runs in C."""
+        sentences_of = [lm_sentences(text, unit) for text in texts]
+        lines = list(chain.from_iterable(sentences_of))
         # num_threads=1: a worker is one core; parallelism comes from the executor.
-        encoded: list = self.sp.encode(lines, num_threads=1)
-        with_unknown = [n for n, ids in enumerate(encoded) if unknown in ids]
-        if with_unknown:
+        encoded: list[list] = self.sp.encode(lines, num_threads=1)
+        piece = self.pieces.__getitem__
+        sentences = [" ".join(map(piece, ids)) for ids in encoded]
+        if UNKNOWN_MARK in "".join(sentences):
+            with_unknown = [n for n, sentence in enumerate(sentences) if UNKNOWN_MARK in sentence]
             as_text = self.sp.encode([lines[n] for n in with_unknown], out_type=str, num_threads=1)
             for n, pieces in zip(with_unknown, as_text):
-                encoded[n] = pieces
-        for i, ids_or_pieces in zip(owner, encoded):
-            pieces = ids_or_pieces if ids_or_pieces and isinstance(ids_or_pieces[0], str) else [
-                table[j] for j in ids_or_pieces]
-            log_score[i] += score(" ".join(pieces))
-            length[i] += len(pieces) + 1
-        return [10.0 ** (-s / n) if n else float("inf") for s, n in zip(log_score, length)]
+                sentences[n], encoded[n] = " ".join(pieces), pieces
+        counts = list(map(len, sentences_of))
+        owner = np.repeat(np.arange(len(texts)), counts)
+        # bincount adds each text's values in sentence order, as a running Python sum would:
+        # the same floats to the last bit. Every sentence counts its pieces and </s>.
+        log_score = np.bincount(owner, weights=list(map(self.lm.score, sentences)), minlength=len(texts))
+        length = np.bincount(owner, weights=list(map(len, encoded)), minlength=len(texts)) + counts
+        return [10.0 ** (-s / n) if n else float("inf") for s, n in zip(log_score.tolist(), length.tolist())]
 
 
 def lm_sentences(text: str, unit: str = "line") -> list[str]:
@@ -95,7 +98,7 @@ def lm_sentences(text: str, unit: str = "line") -> list[str]:
     if unit == "document":
         whole = normalize_for_lm(text)
         return [whole] if whole else []
-    return [normal for line in text.split("\n") if (normal := normalize_for_lm(line))]
+    return normalize_lines_for_lm(text)
 
 
 class Perplexity(Stage):
