@@ -20,24 +20,13 @@ compiles in place instead of wrapping, so checkpoints and exports see the refere
 from __future__ import annotations
 
 import functools
-from typing import Literal, get_args
 
 import torch
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
 from torch.utils.checkpoint import create_selective_checkpoint_contexts
 
 from train.model import Transformer
-
-CheckpointingMode = Literal["none", "selective", "full"]
-CHECKPOINTING_MODES: tuple[str, ...] = get_args(CheckpointingMode)
-
-
-def checkpointing_mode(value: str | bool) -> str:
-    """A mode from a setting that was a bool before `selective` existed: true was today's `full`."""
-    if isinstance(value, bool):
-        return "full" if value else "none"
-    return value
-
+from train.model_args import CHECKPOINTING_MODES, checkpointing_mode
 
 def _kept_by_selective() -> list[torch._ops.OpOverload]:
     """The operators whose outputs `selective` keeps: matrix products (nn.Linear is aten.mm on the

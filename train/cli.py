@@ -141,10 +141,9 @@ def run_training(args: argparse.Namespace) -> None:
     # with other work (measured: 2 threads 15x slower than 1 on a loaded 2-core machine); passive
     # waiting costs next to nothing on an idle one. libgomp reads this once, when torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    # Imported here so `train --help` and the subcommands start without loading torch.
+    # Imported here so `train --help` and the subcommands start without loading torch; the config
+    # file and flags are checked before it loads too (a typo is one line at once, not in seconds).
     from train.config import IMPORTED_CONFIG, load_overrides, resolve
-    from train.loop import train
-    from train.parallel import env_world, join, leave
     from train.preemption import StopRequest
 
     # Installed for the rest of the process, never restored: a SIGTERM or SIGINT while starting up
@@ -161,6 +160,9 @@ def run_training(args: argparse.Namespace) -> None:
         # no --config.
         config_file = str(imported)
     config = load_overrides(config_file, cli_values)  # a flag that is no TrainConfig field fails here
+    from train.loop import train
+    from train.parallel import env_world, join, leave
+
     rank, world_size, _ = env_world()
     # Resolved once, here: the batch and mesh arithmetic are checked before any rank waits on another.
     resolved = resolve(config, world_size=world_size)

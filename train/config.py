@@ -33,8 +33,7 @@ from pipeline.common.config import (
 from pipeline.common.config import validate as validate_schema
 from pipeline.common.errors import UserError
 from pipeline.common.files import write_json_atomic
-from train.apply import CheckpointingMode, checkpointing_mode
-from train.model import ModelArgs
+from train.model_args import CheckpointingMode, ModelArgs, checkpointing_mode
 
 
 @dataclass(frozen=True)

@@ -24,43 +24,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from pydantic import with_config
 from torch.distributed.tensor import DTensor
 
-from pipeline.common.config import STRICT, Above0, Positive
 from train.loss import linear_cross_entropy
-
-
-# The field types are the schema a `[model]` table is checked against (train/config.py).
-@with_config(STRICT)
-@dataclass(frozen=True)
-class ModelArgs:
-    dim: Positive = 4096
-    n_layers: Positive = 32
-    n_heads: Positive = 32
-    n_kv_heads: Positive | None = None  # None: as many as n_heads (LLaMA-1 has no grouped-query attention)
-    vocab_size: Positive = 32000
-    multiple_of: Positive = 256  # SwiGLU hidden size is rounded up to a multiple of this
-    ffn_dim_multiplier: Above0 | None = None
-    norm_eps: Above0 = 1e-5
-    rope_theta: Above0 = 10000.0
-    max_seq_len: Positive = 2048
-
-    @property
-    def head_dim(self) -> int:
-        return self.dim // self.n_heads
-
-    @property
-    def kv_heads(self) -> int:
-        return self.n_kv_heads or self.n_heads
-
-    @property
-    def ffn_hidden_dim(self) -> int:
-        """2/3 * 4d, optionally scaled, rounded up to `multiple_of` (7B: 11008)."""
-        hidden = int(2 * (4 * self.dim) / 3)
-        if self.ffn_dim_multiplier is not None:
-            hidden = int(self.ffn_dim_multiplier * hidden)
-        return self.multiple_of * ((hidden + self.multiple_of - 1) // self.multiple_of)
+from train.model_args import ModelArgs
 
 
 Init = Callable[[torch.Tensor], object]

@@ -101,9 +101,9 @@ def plan(model: str, world_size: int, *, tp: int = 1, seq_len: int = 0, micro_ba
     """`activation_checkpointing`: none, selective or full (a bool: full or none, as it was)."""
     import torch
 
-    from train.apply import CHECKPOINTING_MODES, checkpointing_mode
     from train.config import check_layout, preset
     from train.model import Transformer
+    from train.model_args import CHECKPOINTING_MODES, checkpointing_mode
     from train.parallel import TP_SPLIT_DIM
 
     p = preset(model)

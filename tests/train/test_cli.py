@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,20 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
 
 
 @pytest.mark.slow
+def test_a_bad_config_is_refused_before_torch_loads(tmp_path: Path) -> None:
+    """A typo in train.toml or a flag is one line at once: the config is checked before the
+    seconds torch takes to import (a fresh process, so no earlier test has loaded it)."""
+    (tmp_path / "bad.toml").write_text('strategy = "zero"\n')
+    probe = ("import sys\nfrom train.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+             "    print(e.code, 'torch' in sys.modules)\n")
+    for args in (["--config", str(tmp_path / "bad.toml")], ["--micro-batch", "-2"]):
+        done = subprocess.run([sys.executable, "-c", probe, *args, "--model", "debug", "--tokens", str(tmp_path / "t"),
+                               "--run", str(tmp_path / "run")], env=subprocess_env(), capture_output=True, text=True,
+                              timeout=120)
+        assert done.stdout.split() == ["2", "False"], done.stderr
+        assert done.stderr.startswith("train: error: ") and done.stderr.count("\n") == 1, done.stderr
+
+
 def test_corrupt_checkpoint_on_resume_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     tokens = tmp_path / "tokens"
     write_llama1_tokens(tokens)
