@@ -81,13 +81,26 @@ def resume_advice(run: Path) -> str:
             f"{latest.parent / ('damaged-' + LATEST)} to resume from it")
 
 
+def train_together(runs: dict[str, list[str]]) -> dict[str, subprocess.CompletedProcess]:
+    """`train` with each argument list, all at once (each spends its first seconds importing torch,
+    and none of these writes anything the others read: they are refused before any write)."""
+    started = {name: subprocess.Popen([script("train"), *args], env={**subprocess_env(), **ENV}, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name, args in runs.items()}
+    done = {}
+    for name, process in started.items():
+        out, err = process.communicate(timeout=300)
+        done[name] = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+        assert "Traceback" not in err, err
+    return done
+
+
 def assert_each_command_fails(run: Path, error: str) -> None:
     """Every command: exit 2 and the one line `error` (resume adds which checkpoint is intact);
     nothing written: no export folder, no eval.json, no new checkpoint."""
     before = sorted(p.name for p in (run / "checkpoints").iterdir())
-    for name, args in commands(run).items():
+    for name, done in train_together(commands(run)).items():
         expected = error + resume_advice(run) if name == "resume" else error
-        assert one_error(train(args), "train") == expected, name
+        assert one_error(done, "train") == expected, name
     assert not (run.parent / "hf").exists() and not (run / "eval.json").exists()
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
 
