@@ -203,7 +203,8 @@ def normalize_lines_for_lm(text: str) -> list[str]:
 
     ASCII text takes one call for all its lines: controls deleted before each line is stripped,
     which equals CCNet's strip-then-delete unless a control that is no white space sits at a
-    line's edge (it shields the spaces inside it); text holding one goes line by line."""
+    line's edge (it shields the spaces inside it). Text holding one, and text past ASCII, has
+    each line stripped first and then all lines folded at once."""
     if text.isascii():
         raw = text.encode("ascii")
         if len(raw.translate(None, _ASCII_EDGE_SENSITIVE)) == len(raw):
