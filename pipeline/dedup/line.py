@@ -21,6 +21,12 @@ unchanged in the next snapshot keeps its lines there. Within a snapshot, `span_f
 how many input files a hash set spans (CCNet: 50 of 1600); 0 spans the whole snapshot. Files
 are grouped in sorted order of their name, taken from the metadata field `file_field`.
 
+The keys are computed once. The hash pass's `annotate` keeps each page's line keys (and,
+with `one_copy_per_page`, its text hash) in carried fields that travel through the pass's Arrow
+parts (GlobalStage.carried_fields, never in a shard); the filter pass reads them instead of
+normalising and hashing every line again, and computes them only for a page that lacks them
+(parts written by an older herd, a direct call).
+
 With `one_copy_per_page`, RedPajama's step after CCNet rides the same two passes: of all
 pages with the same raw text (before any line is removed), across snapshots, the one with
 the smallest id is kept and the others are dropped as `duplicate_page`. The hash pass sees
@@ -39,6 +45,7 @@ from itertools import compress, islice
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from pipeline.dedup.exact import Winners, keep_smallest, merge_first_ids, text_hash, write_first_ids
 from pipeline.engine.document import Document
@@ -46,6 +53,10 @@ from pipeline.engine.stage import GlobalStage, Result
 from pipeline.text.normalize import dedup_lines
 
 KEY_BYTES = 8
+# Carried fields: a page's line keys (KEY_BYTES each) followed by one byte per line saying
+# whether it has content, and its text hash (pipeline/dedup/exact.py text_hash).
+CARRIED_KEYS = "_line_keys"
+CARRIED_HASH = "_page_hash"
 ZERO_KEY = bytes(KEY_BYTES)  # stands in for lines without content (BatchKeys.content says which)
 EMPTY_REASON = "empty_after_dedup"
 DUPLICATE_PAGE = "duplicate_page"
@@ -94,6 +105,30 @@ def batch_line_keys(texts: list[str], strict: bool = False) -> BatchKeys:
         keys=np.frombuffer(packed, dtype="<u8"),
         content=np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) > 0,
         doc=np.repeat(np.arange(len(texts)), counts),
+        counts=counts,
+    )
+
+
+def carried_line_keys(lines: BatchKeys) -> list[bytes]:
+    """Each text's keys and content flags as one bytes value (CARRIED_KEYS), from a batch's keys."""
+    keys, content = lines.keys.tobytes(), lines.content.tobytes()
+    carried, start = [], 0
+    for count in lines.counts:
+        end = start + count
+        carried.append(keys[start * KEY_BYTES : end * KEY_BYTES] + content[start:end])
+        start = end
+    return carried
+
+
+def batch_keys_of(carried: list[bytes]) -> BatchKeys:
+    """The BatchKeys of texts from their carried values (`carried_line_keys`)."""
+    counts = [len(value) // (KEY_BYTES + 1) for value in carried]
+    keys = b"".join([value[: count * KEY_BYTES] for value, count in zip(carried, counts)])
+    content = b"".join([value[count * KEY_BYTES :] for value, count in zip(carried, counts)])
+    return BatchKeys(
+        keys=np.frombuffer(keys, dtype="<u8"),
+        content=np.frombuffer(content, dtype=np.bool_),
+        doc=np.repeat(np.arange(len(carried)), counts),
         counts=counts,
     )
 
@@ -152,6 +187,29 @@ class LineDedup(GlobalStage):
 
     # --- hash pass ------------------------------------------------------------------------
 
+    def carried_fields(self) -> list[pa.Field]:
+        fields = [pa.field(CARRIED_KEYS, pa.binary())]
+        return fields + [pa.field(CARRIED_HASH, pa.binary(16))] if self.one_copy_per_page else fields
+
+    def annotate(self, docs: list[Document]) -> None:
+        lines = batch_line_keys([doc.text for doc in docs], self.strict)
+        for doc, carried in zip(docs, carried_line_keys(lines)):
+            doc.meta[CARRIED_KEYS] = carried
+        if self.one_copy_per_page:
+            for doc in docs:
+                doc.meta[CARRIED_HASH] = text_hash(doc.text)
+
+    def _keys(self, docs: list[Document], carried: list[bytes | None]) -> BatchKeys:
+        """The batch's line keys: from what `annotate` carried, or computed when a page has none."""
+        if None in carried:
+            return batch_line_keys([doc.text for doc in docs], self.strict)
+        return batch_keys_of(carried)  # type: ignore[arg-type]
+
+    def _hashes(self, docs: list[Document], pop: bool) -> list[bytes]:
+        """Each page's text hash: carried by `annotate` (removed when `pop`), or computed."""
+        carried = [doc.meta.pop(CARRIED_HASH, None) if pop else doc.meta.get(CARRIED_HASH) for doc in docs]
+        return [text_hash(doc.text) if value is None else value for doc, value in zip(docs, carried)]
+
     def collect(self, docs: Iterable[Document], partial: Path) -> None:
         per_file: dict[str, bytearray] = defaultdict(bytearray)
         snapshot_of: dict[str, str] = {}
@@ -159,9 +217,9 @@ class LineDedup(GlobalStage):
         docs = iter(docs)
         while batch := list(islice(docs, COLLECT_BATCH)):
             if self.one_copy_per_page:
-                for doc in batch:
-                    keep_smallest(first_ids, text_hash(doc.text), doc.id)
-            lines = batch_line_keys([doc.text for doc in batch], self.strict)
+                for doc, hash_ in zip(batch, self._hashes(batch, pop=False)):
+                    keep_smallest(first_ids, hash_, doc.id)
+            lines = self._keys(batch, [doc.meta.get(CARRIED_KEYS) for doc in batch])
             first = lines.first_in_doc()  # each text's distinct keys, once
             file_of_doc = [self._file_key(doc) for doc in batch]
             files = dict.fromkeys(file_of_doc)  # a batch is almost always one file
@@ -255,16 +313,20 @@ class LineDedup(GlobalStage):
         return self.process_batch([doc])[0]
 
     def process_batch(self, docs: list[Document]) -> list[Result]:
+        # The carried fields leave every page here, the dropped too: no shard holds them.
+        hashes = self._hashes(docs, pop=True) if self.one_copy_per_page else []
+        carried = [doc.meta.pop(CARRIED_KEYS, None) for doc in docs]
         if not self.one_copy_per_page:
-            return self._remove_lines(docs)
-        won = self._pages.wins_many([text_hash(doc.text) for doc in docs], [doc.id for doc in docs])
-        deduplicated = iter(self._remove_lines([doc for doc, kept in zip(docs, won) if kept]))
-        return [next(deduplicated) if kept else DUPLICATE_PAGE for kept in won]
+            return self._remove_lines(docs, self._keys(docs, carried))
+        won = self._pages.wins_many(hashes, [doc.id for doc in docs])
+        kept = [(doc, value) for doc, value, first in zip(docs, carried, won) if first]
+        kept_docs, kept_carried = [doc for doc, _ in kept], [value for _, value in kept]
+        deduplicated = iter(self._remove_lines(kept_docs, self._keys(kept_docs, kept_carried)))
+        return [next(deduplicated) if first else DUPLICATE_PAGE for first in won]
 
-    def _remove_lines(self, docs: list[Document]) -> list[Result]:
+    def _remove_lines(self, docs: list[Document], lines: BatchKeys) -> list[Result]:
         if not docs:
             return []
-        lines = batch_line_keys([doc.text for doc in docs], self.strict)
         # A line stays when it has content, its key is in no other document of the group, and
         # no earlier line of its document has the key.
         keep = lines.first_in_doc() & ~self._duplicates_of(docs, lines)

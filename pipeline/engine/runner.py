@@ -66,6 +66,15 @@ class RunSpec:
     def dropped_schema(self) -> pa.Schema:
         return build_schema(list(self.schema())[3:] + DROP_FIELDS)
 
+    def carried_fields(self) -> list[pa.Field]:
+        """What global stages carry from their collecting pass to their own (GlobalStage.carried_fields)."""
+        return [f for stage in self.stages if isinstance(stage, GlobalStage) for f in stage.carried_fields()]
+
+    def part_schema(self, pass_index: int) -> pa.Schema:
+        """The columns of a pass's parts: the shards' and, but in the last pass, the carried fields."""
+        last_pass = pass_index == len(self.passes()) - 1
+        return self.schema() if last_pass else build_schema(list(self.schema())[3:] + self.carried_fields())
+
     def task_inputs(self, task: int) -> list[str]:
         # Input i belongs to task i mod N: fixed by the plan, so reruns split identically.
         return self.inputs[task :: self.tasks]
@@ -224,15 +233,22 @@ def run_task(
 
     # An earlier pass's parts are read by the next pass of the same task and deleted: nothing
     # publishes or checks them, so they are not hashed (a third of writing them).
-    writer = ShardWriter(out_dir, spec.schema(), "part", spec.shard_bytes, checksum=last_pass)
+    writer = ShardWriter(out_dir, spec.part_schema(pass_index), "part", spec.shard_bytes, checksum=last_pass)
+    # A document dropped before its global stage's `process` removed the carried fields (one that
+    # failed its worker twice there) still holds them: they are no audit's business.
     dropped_writer = (
-        ShardWriter(out_dir, spec.dropped_schema(), "dropped", spec.shard_bytes) if spec.keep_dropped else None
+        ShardWriter(out_dir, spec.dropped_schema(), "dropped", spec.shard_bytes,
+                    left_out=frozenset(f.name for f in spec.carried_fields()))
+        if spec.keep_dropped else None
     )
     paths_of = spec.task_inputs(task) if pass_index == 0 else []
     kept_by_file = _run_stages(chunks, stages, stats, read_stats, dropped_writer, progress, attempt, tracker,
                                documents_failed, paths_of)
     rows_per_file: list[int] = []
     kept = _counted(kept_by_file, rows_per_file)
+    if collector is not None:
+        assert isinstance(collector, GlobalStage)
+        kept = _annotated(kept, collector)
     try:
         with _tuned_for_throughput(), _temporaries_in(out_dir / "tmp"):
             if collector is not None:
@@ -556,6 +572,14 @@ def _process_chunk(
 
 def _write_dropped(writer: ShardWriter, doc: Document, stage: str, reason: str) -> None:
     writer.write(Document(doc.id, doc.text, doc.source, dict(doc.meta, drop_stage=stage, drop_reason=reason)))
+
+
+def _annotated(chunks: Iterator[list[Document]], collector: GlobalStage) -> Iterator[list[Document]]:
+    """Each chunk after the collector's `annotate`: before the parts are written, as it carries
+    its fields through them."""
+    for docs in chunks:
+        collector.annotate(docs)
+        yield docs
 
 
 def _tee(chunks: Iterator[list[Document]], writer: ShardWriter) -> Iterator[Document]:

@@ -99,7 +99,8 @@ class ShardWriter:
     arrays, and every reader of the shard would load it whole. `close()` returns the paths
     written, in order. Metadata keys not in the schema are an error, not silently lost.
     `checksum=False` (a pass's parts that only the next pass reads, never published or checked)
-    skips hashing them: `info` then has no sha256.
+    skips hashing them: `info` then has no sha256. Metadata keys in `left_out` are not written
+    (a run's carried fields, in its dropped documents).
     """
 
     def __init__(
@@ -111,8 +112,10 @@ class ShardWriter:
         batch_rows: int = 1024,
         batch_chars: int = BATCH_CHARS,
         checksum: bool = True,
+        left_out: frozenset[str] = frozenset(),
     ) -> None:
         self.folder = Path(folder)
+        self.left_out = left_out
         self.checksum = checksum
         self.schema = schema
         self.prefix = prefix
@@ -183,11 +186,13 @@ class ShardWriter:
         self._buffer_chars = 0
         known = self.meta_name_set
         metas = list(map(_get_meta, docs))
+        if self.left_out and any(not self.left_out.isdisjoint(meta) for meta in metas):
+            metas = [{k: v for k, v in meta.items() if k not in self.left_out} for meta in metas]
         # At C speed; `any` first: a batch without metadata has no key to look up.
         if any(metas) and not known.issuperset(chain.from_iterable(metas)):
-            for doc in docs:
-                if not known.issuperset(doc.meta):
-                    unknown = sorted(set(doc.meta) - known)
+            for doc, meta in zip(docs, metas):
+                if not known.issuperset(meta):
+                    unknown = sorted(set(meta) - known)
                     raise ValueError(f"document {doc.id}: metadata {unknown} not declared in the schema")
         columns = [
             pa.array(list(map(_get_id, docs)), pa.string()),

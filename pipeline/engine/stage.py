@@ -76,6 +76,16 @@ class GlobalStage(Stage):
 
     state_in_memory: bool = True
 
+    def carried_fields(self) -> list[pa.Field]:
+        """Metadata that `annotate` sets for this stage's own `process` in the next pass: written
+        into the collecting pass's parts (so the next pass reads it instead of computing it
+        again), never into a shard; `process` removes it from every document it is given."""
+        return []
+
+    def annotate(self, docs: list[Document]) -> None:
+        """Set `carried_fields` on a chunk of the collecting pass's documents, before the runner
+        writes them into its parts and hands them to `collect`."""
+
     def collect(self, docs: Iterable[Document], partial: Path) -> None:
         raise NotImplementedError
 

@@ -28,14 +28,18 @@ def _doc(doc_id: str, lines: list[str], file: str = "a.wet.gz", snapshot: str = 
 
 
 def _dedup(tmp_path: Path, tasks: list[list[Document]], span_files: int = 0,
-           strict: bool = False, one_copy_per_page: bool = False) -> list[Document | str]:
-    """Both passes as the runner makes them: one collect per task, one merge, then process."""
+           strict: bool = False, one_copy_per_page: bool = False, annotated: bool = False) -> list[Document | str]:
+    """Both passes as the runner makes them: one collect per task, one merge, then process;
+    `annotated`: each task's pages first keyed by `annotate`, as the runner does before the
+    collecting pass writes its parts (the filter pass then reads the carried keys)."""
     stage = LineDedup(span_files, strict=strict, one_copy_per_page=one_copy_per_page)
     stage.setup()
     partials = []
     for number, docs in enumerate(tasks):
         partial = tmp_path / f"task{number}" / "partial"
         partial.parent.mkdir(parents=True)
+        if annotated:
+            stage.annotate(docs)
         stage.collect(iter(docs), partial)
         partials.append(partial)
     artefact = tmp_path / "artefact"
@@ -213,3 +217,31 @@ def test_keys_of_a_batch_are_the_keys_of_each_text(strict: bool) -> None:
             expected.append(bool(key) and key not in seen)
             seen.add(key)
     assert first == expected
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_keys_carried_from_the_hash_pass_give_what_keys_computed_again_give(tmp_path: Path, strict: bool) -> None:
+    """The filter pass reads the keys and page hashes `annotate` carried through the parts: the
+    same lines go, the same pages are dropped, and no page keeps a carried field (no shard may
+    hold one), dropped or kept."""
+    def tasks() -> list[list[Document]]:
+        texts = [*BATCH_TEXTS, "Shared nav | Home\nStory one.", "Shared nav | Home\nStory two.\nStory two.",
+                 "Caf\u00e9 \u201cquoted\u201d\nOwn line \u2014 \u0661\u0662", "Shared nav | Home\nStory one."]
+        docs = [_doc(f"d{n:02d}", text.split("\n"), f"f{n % 3}.wet.gz", f"CC-MAIN-2019-{9 + n % 2:02d}")
+                for n, text in enumerate(texts)]
+        # Alone in its snapshot: its blank line goes for having no content, not as a shared key.
+        alone = _doc("e", ["One page", "", "alone in its snapshot"], "g.wet.gz", "CC-MAIN-2020-05")
+        return [docs[:4], docs[4:] + [alone]]
+
+    for one_copy in (False, True):
+        computed = _dedup(tmp_path / f"computed-{one_copy}", tasks(), strict=strict, one_copy_per_page=one_copy)
+        docs = tasks()
+        carried = _dedup(tmp_path / f"carried-{one_copy}", docs, strict=strict, one_copy_per_page=one_copy,
+                         annotated=True)
+        as_text = [r if isinstance(r, str) else (r.id, r.text) for r in computed]
+        assert [r if isinstance(r, str) else (r.id, r.text) for r in carried] == as_text
+        # The nav line shared in snapshot 2019-10 goes; with one copy per page, d09 is d06's copy.
+        assert as_text[7] == ("d07", "Story two.") and as_text[3:5] == [EMPTY_REASON, EMPTY_REASON]
+        assert as_text[9] == ("duplicate_page" if one_copy else ("d09", "Story one."))
+        assert as_text[10] == ("e", "One page\nalone in its snapshot")
+        assert all(set(doc.meta) == {"warc_file", "snapshot"} for task in docs for doc in task)

@@ -123,6 +123,30 @@ class KeepAtLeastMeanLength(GlobalStage):
         return doc if len(doc.text) >= self.mean else "below_mean_length"
 
 
+class CarriesLength(KeepAtLeastMeanLength):
+    """The same, with each document's length computed in the collecting pass and carried through
+    its parts to the deciding pass, which records what it was handed (`seen`) and removes it."""
+
+    name = "carries_length"
+
+    def carried_fields(self) -> list[pa.Field]:
+        return [pa.field("_length", pa.int64())]
+
+    def fields(self) -> list[pa.Field]:
+        return [pa.field("seen", pa.int64())]
+
+    def annotate(self, docs: list[Document]) -> None:
+        for doc in docs:
+            doc.meta["_length"] = len(doc.text)
+
+    def collect(self, docs: Iterable[Document], partial: Path) -> None:
+        partial.write_text(json.dumps([doc.meta["_length"] for doc in docs]))
+
+    def process(self, doc: Document) -> Result:
+        doc.meta["seen"] = doc.meta.pop("_length", -1)  # -1: nothing was carried
+        return doc if doc.meta["seen"] >= self.mean else "below_mean_length"
+
+
 class WrongCount(Stage):
     name = "wrong_count"
 
@@ -371,6 +395,33 @@ def test_a_global_stage_splits_the_work_into_two_passes(tmp_path: Path) -> None:
     assert spec.marker(1, 0).exists() and spec.marker(1, 1).exists()
     assert [[row["id"] for p in r.parts for row in rows(spec.task_dir(1, r.task) / p["file"])] for r in second] == [
         ["a-3"], ["b-0"]]
+
+
+@pytest.mark.parametrize("poisoned", [False, True])
+def test_carried_fields_go_through_the_collecting_pass_parts_and_never_into_shards(tmp_path: Path,
+                                                                                   poisoned: bool) -> None:
+    inputs = [write_lines(tmp_path / "in" / "a.txt", FIRST)]
+    stages = [Upper(), CarriesLength()]
+    spec = spec_of(tmp_path, inputs, stages, keep_dropped=True)
+    run_task(spec, 0, 0)
+    # The collecting pass's parts hold the carried column; the collector read it there.
+    assert [(r["id"], r["_length"]) for r in rows(spec.task_dir(0, 0) / "part-00000.arrow")] == [
+        ("a-0", 5), ("a-1", 2), ("a-3", 9), ("a-5", 2)]
+    assert json.loads((spec.task_dir(0, 0) / "partial").read_text()) == [5, 2, 9, 2]
+    stages[1].merge([spec.task_dir(0, 0) / "partial"], spec.artefact(0))
+    # Record 1 ("a-1") of the parts failed a worker twice inside the global stage: dropped there,
+    # before its `process` could remove the carried field.
+    attempt = Attempt(careful=[(0, 1, 2)], poisoned={(0, 1): ("worker_crash", 0)}) if poisoned else None
+
+    result = run_task(spec, 1, 0, attempt=attempt)
+
+    kept = rows(spec.task_dir(1, 0) / result.parts[0]["file"])
+    assert [(r["id"], r["seen"]) for r in kept] == [("a-0", 5), ("a-3", 9)]  # the mean is 4.5
+    dropped = rows(spec.task_dir(1, 0) / result.dropped_parts[0]["file"])
+    assert [(r["id"], r["drop_reason"]) for r in dropped] == (
+        [("a-1", "worker_crash"), ("a-5", "below_mean_length")] if poisoned
+        else [("a-1", "below_mean_length"), ("a-5", "below_mean_length")])
+    assert "_length" not in set(kept[0]) | set(dropped[0])
 
 
 def test_a_collector_that_stops_early_still_passes_every_document_on(tmp_path: Path) -> None:
