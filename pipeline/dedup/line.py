@@ -122,7 +122,9 @@ def carried_line_keys(lines: BatchKeys) -> list[bytes]:
 
 def batch_keys_of(carried: list[bytes]) -> BatchKeys:
     """The BatchKeys of texts from their carried values (`carried_line_keys`)."""
-    counts = [len(value) // (KEY_BYTES + 1) for value in carried]
+    counts = [len(value) // (KEY_BYTES + 1) if len(value) % (KEY_BYTES + 1) == 0 else -1 for value in carried]
+    if -1 in counts:  # not a carried value: no text has -1 lines, so the caller computes the keys
+        return BatchKeys(np.empty(0, "<u8"), np.empty(0, np.bool_), np.empty(0, np.int64), counts)
     keys = b"".join([value[: count * KEY_BYTES] for value, count in zip(carried, counts)])
     content = b"".join([value[count * KEY_BYTES :] for value, count in zip(carried, counts)])
     return BatchKeys(
@@ -200,10 +202,15 @@ class LineDedup(GlobalStage):
                 doc.meta[CARRIED_HASH] = text_hash(doc.text)
 
     def _keys(self, docs: list[Document], carried: list[bytes | None]) -> BatchKeys:
-        """The batch's line keys: from what `annotate` carried, or computed when a page has none."""
-        if None in carried:
-            return batch_line_keys([doc.text for doc in docs], self.strict)
-        return batch_keys_of(carried)  # type: ignore[arg-type]
+        """The batch's line keys: from what `annotate` carried, or computed when a page has none or
+        its carried keys do not count its lines (the parts carry no checksum: damage there must
+        not remove the wrong lines)."""
+        texts = [doc.text for doc in docs]
+        if None not in carried:
+            lines = batch_keys_of(carried)  # type: ignore[arg-type]
+            if lines.counts == [text.count("\n") + 1 for text in texts]:
+                return lines
+        return batch_line_keys(texts, self.strict)
 
     def _hashes(self, docs: list[Document], pop: bool) -> list[bytes]:
         """Each page's text hash: carried by `annotate` (removed when `pop`), or computed."""

@@ -245,3 +245,25 @@ def test_keys_carried_from_the_hash_pass_give_what_keys_computed_again_give(tmp_
         assert as_text[9] == ("duplicate_page" if one_copy else ("d09", "Story one."))
         assert as_text[10] == ("e", "One page\nalone in its snapshot")
         assert all(set(doc.meta) == {"warc_file", "snapshot"} for task in docs for doc in task)
+
+
+def test_carried_keys_that_do_not_count_a_pages_lines_are_computed_again(tmp_path: Path) -> None:
+    """The parts carry no checksum: keys of another text, or a cut value, must not remove the
+    wrong lines; the filter pass keys such a batch again."""
+    expected = [d if isinstance(d, str) else d.text for d in _dedup(tmp_path / "computed", [[
+        _doc("a", ["Shared line", "Own a"]), _doc("b", ["Shared line", "Own b", "More b"])]])]
+    stage = LineDedup()
+    stage.setup()
+    a, b = _doc("a", ["Shared line", "Own a"]), _doc("b", ["Shared line", "Own b", "More b"])
+    stage.annotate([a, b])
+    partial = tmp_path / "carried" / "partial"
+    partial.parent.mkdir(parents=True)
+    stage.collect(iter([a, b]), partial)
+    (tmp_path / "artefact").mkdir()
+    stage.merge([partial], tmp_path / "artefact")
+    stage.load(tmp_path / "artefact")
+    for damage in (lambda v: v[:-1], lambda v: v[: 2 * 9]):  # a cut value; the keys of a 2-line text
+        a2, b2 = _doc("a", ["Shared line", "Own a"]), _doc("b", ["Shared line", "Own b", "More b"])
+        a2.meta["_line_keys"], b2.meta["_line_keys"] = a.meta["_line_keys"], damage(b.meta["_line_keys"])
+        assert [d if isinstance(d, str) else d.text for d in stage.process_batch([a2, b2])] == expected
+    assert expected == ["Own a", "Own b\nMore b"]
