@@ -120,11 +120,12 @@ def carried_line_keys(lines: BatchKeys) -> list[bytes]:
     return carried
 
 
-def batch_keys_of(carried: list[bytes]) -> BatchKeys:
-    """The BatchKeys of texts from their carried values (`carried_line_keys`)."""
-    counts = [len(value) // (KEY_BYTES + 1) if len(value) % (KEY_BYTES + 1) == 0 else -1 for value in carried]
-    if -1 in counts:  # not a carried value: no text has -1 lines, so the caller computes the keys
-        return BatchKeys(np.empty(0, "<u8"), np.empty(0, np.bool_), np.empty(0, np.int64), counts)
+def batch_keys_of(carried: list[bytes]) -> BatchKeys | None:
+    """The BatchKeys of texts from their carried values (`carried_line_keys`); None when one is
+    not such a value (its length is no whole number of lines)."""
+    if any(len(value) % (KEY_BYTES + 1) for value in carried):
+        return None
+    counts = [len(value) // (KEY_BYTES + 1) for value in carried]
     keys = b"".join([value[: count * KEY_BYTES] for value, count in zip(carried, counts)])
     content = b"".join([value[count * KEY_BYTES :] for value, count in zip(carried, counts)])
     return BatchKeys(
@@ -206,16 +207,19 @@ class LineDedup(GlobalStage):
         its carried keys do not count its lines (the parts carry no checksum: damage there must
         not remove the wrong lines)."""
         texts = [doc.text for doc in docs]
-        if None not in carried:
-            lines = batch_keys_of(carried)  # type: ignore[arg-type]
-            if lines.counts == [text.count("\n") + 1 for text in texts]:
-                return lines
+        lines = None if None in carried else batch_keys_of(carried)  # type: ignore[arg-type]
+        if lines is not None and lines.counts == [text.count("\n") + 1 for text in texts]:
+            return lines
         return batch_line_keys(texts, self.strict)
 
-    def _hashes(self, docs: list[Document], pop: bool) -> list[bytes]:
-        """Each page's text hash: carried by `annotate` (removed when `pop`), or computed."""
-        carried = [doc.meta.pop(CARRIED_HASH, None) if pop else doc.meta.get(CARRIED_HASH) for doc in docs]
+    def _hashes(self, docs: list[Document], carried: list[bytes | None]) -> list[bytes]:
+        """Each page's text hash: carried by `annotate`, or computed."""
         return [text_hash(doc.text) if value is None else value for doc, value in zip(docs, carried)]
+
+    @staticmethod
+    def _carried(docs: list[Document], field: str, pop: bool) -> list[bytes | None]:
+        """Each page's carried `field`, None where it has none; removed from the pages when `pop`."""
+        return [doc.meta.pop(field, None) if pop else doc.meta.get(field) for doc in docs]
 
     def collect(self, docs: Iterable[Document], partial: Path) -> None:
         per_file: dict[str, bytearray] = defaultdict(bytearray)
@@ -224,9 +228,9 @@ class LineDedup(GlobalStage):
         docs = iter(docs)
         while batch := list(islice(docs, COLLECT_BATCH)):
             if self.one_copy_per_page:
-                for doc, hash_ in zip(batch, self._hashes(batch, pop=False)):
+                for doc, hash_ in zip(batch, self._hashes(batch, self._carried(batch, CARRIED_HASH, pop=False))):
                     keep_smallest(first_ids, hash_, doc.id)
-            lines = self._keys(batch, [doc.meta.get(CARRIED_KEYS) for doc in batch])
+            lines = self._keys(batch, self._carried(batch, CARRIED_KEYS, pop=False))
             first = lines.first_in_doc()  # each text's distinct keys, once
             file_of_doc = [self._file_key(doc) for doc in batch]
             files = dict.fromkeys(file_of_doc)  # a batch is almost always one file
@@ -321,8 +325,8 @@ class LineDedup(GlobalStage):
 
     def process_batch(self, docs: list[Document]) -> list[Result]:
         # The carried fields leave every page here, the dropped too: no shard holds them.
-        hashes = self._hashes(docs, pop=True) if self.one_copy_per_page else []
-        carried = [doc.meta.pop(CARRIED_KEYS, None) for doc in docs]
+        hashes = self._hashes(docs, self._carried(docs, CARRIED_HASH, pop=True)) if self.one_copy_per_page else []
+        carried = self._carried(docs, CARRIED_KEYS, pop=True)
         if not self.one_copy_per_page:
             return self._remove_lines(docs, self._keys(docs, carried))
         won = self._pages.wins_many(hashes, [doc.id for doc in docs])

@@ -215,6 +215,7 @@ def run_task(
     last_pass = pass_index == len(spec.passes()) - 1
     stages = spec.stages[start:end]
     collector = None if last_pass else spec.stages[end]
+    assert collector is None or isinstance(collector, GlobalStage)
 
     files_failed: list[dict] = []
     documents_failed: list[dict] = []
@@ -247,12 +248,10 @@ def run_task(
     rows_per_file: list[int] = []
     kept = _counted(kept_by_file, rows_per_file)
     if collector is not None:
-        assert isinstance(collector, GlobalStage)
         kept = _annotated(kept, collector)
     try:
         with _tuned_for_throughput(), _temporaries_in(out_dir / "tmp"):
             if collector is not None:
-                assert isinstance(collector, GlobalStage)
                 stream = _tee(kept, writer)
                 collector.collect(stream, out_dir / "partial")
                 for _ in stream:  # a collector that stopped early still passes everything on

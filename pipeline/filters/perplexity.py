@@ -66,8 +66,7 @@ class LanguageModel:
         # so one search finds such sentences. A piece that held it anyway would only cost that
         # second encoding, never change a score.
         self.pieces = [self.sp.id_to_piece(i) for i in range(self.sp.get_piece_size())]
-        self.unknown = self.sp.unk_id()
-        self.pieces[self.unknown] = UNKNOWN_MARK
+        self.pieces[self.sp.unk_id()] = UNKNOWN_MARK
 
     def perplexities(self, texts: list[str], unit: str = "line") -> list[float]:
         """Perplexity of each text, scored by `unit` (one of UNITS); all sentences of all texts go

@@ -86,7 +86,7 @@ for _b in range(ord("A"), ord("Z") + 1):
 for _b in range(ord("0"), ord("9") + 1):
     _ASCII_MAP[_b] = ord("0")
 _ASCII_DEDUP_MAP = bytes(_ASCII_MAP)
-_ASCII_CONTROL_DELETE = bytes(b for b in (*range(32), 127) if b != 10)
+_ASCII_CONTROL_DELETE = bytes(b for b in (*range(32), 127) if b != 10)  # the LM form's lines too
 _ASCII_STRICT_DELETE = bytes(b for b in range(128) if chr(b) in set(_PUNCT_OR_CONTROL))
 # Deleting before stripping equals CCNet's strip-then-delete unless a control character that
 # is not white space sits at a line's edge; text holding one takes the exact path.
@@ -177,7 +177,6 @@ _LM_TABLE.update({ord(c): None for c in _CCNET_CONTROL})
 
 # ASCII needs neither NFD nor the map: lower-case and digits in the table, controls deleted.
 _ASCII_LM_DELETE = bytes((*range(32), 127))
-_ASCII_LM_DELETE_BUT_NEWLINE = bytes(b for b in _ASCII_LM_DELETE if b != 10)
 # The table with the newline kept, for several lines at once (normalize_lines_for_lm).
 _LM_FOLD = _CodepointFold({chr(k): v for k, v in _LM_TABLE.items() if k != ord("\n")})
 
@@ -208,7 +207,7 @@ def normalize_lines_for_lm(text: str) -> list[str]:
     if text.isascii():
         raw = text.encode("ascii")
         if len(raw.translate(None, _ASCII_EDGE_SENSITIVE)) == len(raw):
-            folded = raw.translate(_ASCII_DEDUP_MAP, _ASCII_LM_DELETE_BUT_NEWLINE).decode("ascii")
+            folded = raw.translate(_ASCII_DEDUP_MAP, _ASCII_CONTROL_DELETE).decode("ascii")
             return [normal for line in folded.split("\n") if (normal := line.strip())]
     # Each line stripped first (CCNet's order), then all lines folded at once: no step of the
     # fold crosses a newline (NFD reorders marks only after a starter, and "\n" is one).
