@@ -49,6 +49,8 @@ def read_paper_archive(path: str, limits: Limits) -> Extracted:
             # The first tar header block, read whole (a peek may hand out less than asked for),
             # then put back in front of the rest.
             head = stream.read(512)
+            if not head:  # a download that never started: no paper, not a paper without a main file
+                raise ArchiveError("empty_file", "no bytes")
             stream = io.BufferedReader(PrefixedReader(head, stream))
             if is_tar(head):
                 return read_tar(stream, limits)

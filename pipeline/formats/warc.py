@@ -146,7 +146,10 @@ _RECORD_START = re.compile(rb"(?:^|\n)WARC/\d")
 def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
     """WARC records of `path`; broken headers give `Skipped("broken_warc_header")`.
 
-    A truncated gzip member yields `Skipped("truncated_gzip")` and then raises `InputError`
+    A file of no bytes (or gzip members of none) raises `InputError` "empty file", and one of
+    blank lines only "no WARC record in it": a WARC file holds at least its warcinfo record,
+    and one without is a download that failed, counted as a failed input, never read as a file
+    of no pages. A truncated gzip member yields `Skipped("truncated_gzip")` and then raises `InputError`
     naming the byte offset, after every complete record before it has been yielded.
     """
     gzipped = path.endswith(".gz")
@@ -159,9 +162,10 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
         buffer = bytearray()
         pos = 0
         exhausted = False
+        bytes_read = 0  # decompressed bytes read so far
 
         def more() -> bool:
-            nonlocal exhausted, buffer, pos
+            nonlocal exhausted, buffer, pos, bytes_read
             if exhausted:
                 return False
             try:
@@ -172,6 +176,7 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
             if pos > CHUNK_BYTES:  # drop what was consumed, so the buffer stays small
                 del buffer[:pos]
                 pos = 0
+            bytes_read += len(chunk)
             buffer += chunk
             return True
 
@@ -202,6 +207,7 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
                     raise _Truncated(-1)
             pos = start + count
 
+        any_record = False
         try:
             while True:
                 # Skip the blank lines between records.
@@ -211,7 +217,10 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
                     if pos < len(buffer) or not more():
                         break
                 if pos >= len(buffer):
+                    if not any_record:
+                        raise InputError(path, "empty file" if bytes_read == 0 else "no WARC record in it")
                     return
+                any_record = True  # every way on from here yields a record or a reason
                 header_end = buffer.find(b"\r\n\r\n", pos)
                 while header_end < 0 and len(buffer) - pos <= MAX_HEADER_BYTES and more():
                     header_end = buffer.find(b"\r\n\r\n", pos)

@@ -133,6 +133,8 @@ def test_decompression_bombs_and_corrupt_archives_fail_with_a_reason(tmp_path: P
     (raw / "2101.00013.tar.gz").write_bytes(b"\x1f\x8b\x08\x00garbage" * 10)
     (raw / "2101.00014.tar.gz").write_bytes(tar_gz([("main.tex", MAIN.encode())])[:60])
     paper(raw, "2101.00015.tar.gz", [("main.tex", MAIN.encode()), ("sec/one.tex", ONE.encode())])
+    (raw / "2101.00016.tar").write_bytes(b"")  # a download that never started
+    (raw / "2101.00017.gz").write_bytes(gzip.compress(b""))  # a gzipped file of nothing
     source = ArXiv(ArxivConfig(max_file_mb=2, max_paper_mb=3, max_decompressed_mb=4, min_chars=1))
     problems = {}
     for path in sorted(raw.iterdir()):
@@ -148,6 +150,8 @@ def test_decompression_bombs_and_corrupt_archives_fail_with_a_reason(tmp_path: P
         "2101.00013.tar.gz": "corrupt_archive",
         "2101.00014.tar.gz": "truncated_archive",
         "2101.00015.tar.gz": ["document"],
+        "2101.00016.tar": "empty_file",
+        "2101.00017.gz": "empty_file",
     }
 
 

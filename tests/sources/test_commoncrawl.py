@@ -129,6 +129,18 @@ def test_truncated_file_is_reported_and_counted_and_the_run_goes_on(sample: tupl
     assert report.documents_kept == 5
 
 
+def test_an_empty_file_is_a_failed_input_and_the_run_goes_on(sample: tuple[Path, Path], tmp_path: Path) -> None:
+    _, models = sample
+    rng = random.Random(9)
+    _wet(tmp_path / "in", [document(rng, 2) for _ in range(3)], "good.warc.wet.gz")
+    empty = tmp_path / "in" / "empty.warc.wet.gz"
+    empty.write_bytes(b"")
+    config = _config(models, perplexity_cutoffs={"en": [1e9, 1e9]}, wiki_threshold=0.0)
+    report = run_source(CommonCrawl(config), str(tmp_path / "in"), str(tmp_path / "out"), show_progress=False)
+    assert report.stats["files"]["failed"] == [{"path": str(empty), "problem": "empty file"}]
+    assert report.documents_kept == 3
+
+
 def test_warc_html_is_extracted_and_other_responses_skipped(tmp_path: Path) -> None:
     rng = random.Random(3)
     html = ("<html><head><title>T</title><script>var secret = 1;</script></head><body>"

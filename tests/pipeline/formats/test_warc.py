@@ -91,6 +91,26 @@ def test_content_length_past_the_end_keeps_the_records_before(tmp_path: Path) ->
     assert error.problem == "truncated input: the last record ends early; the records before it are kept"
 
 
+@pytest.mark.parametrize("name, data, problem", [
+    ("a.warc.wet.gz", b"", "empty file"),  # a download that never started
+    ("a.warc", b"", "empty file"),
+    ("a.warc.gz", gzip.compress(b"", mtime=0), "empty file"),  # a gzip member of nothing
+    ("a.warc.wet.gz", gzip.compress(b"\r\n\r\n\n", mtime=0), "no WARC record in it"),
+])
+def test_a_file_without_any_record_is_an_input_error_not_a_file_of_no_pages(tmp_path: Path, name: str, data: bytes,
+                                                                          problem: str) -> None:
+    (tmp_path / name).write_bytes(data)
+    pages, skipped, error = _read(tmp_path / name)
+    assert (pages, skipped) == ([], Counter())
+    assert error is not None and (error.path, error.problem) == (str(tmp_path / name), problem)
+
+
+def test_a_file_of_broken_records_only_is_read_as_their_counted_reasons(tmp_path: Path) -> None:
+    (tmp_path / "a.warc").write_bytes(b"WARC/1.0\r\nno colon here\r\n\r\nbody\r\n\r\n")
+    pages, skipped, error = _read(tmp_path / "a.warc")
+    assert (pages, skipped, error) == ([], Counter({"broken_warc_header": 1}), None)
+
+
 def test_a_broken_warc_header_is_skipped_and_counted(tmp_path: Path) -> None:
     rng = random.Random(2)
     records = [
