@@ -24,11 +24,12 @@ Normal forms:
   filter normalises line by line unless told otherwise (pipeline/filters/perplexity.py).
 
 Speed: ASCII text goes through `bytes.translate`, one C call for what a per-character table
-does in Python. Other text (most real pages: one curly quote is enough) goes through a table
-indexed by code point in numpy (`_CodepointFold`), all lines of a page at once, each line
-stripped first as CCNet strips it. On the real CommonCrawl pages of ../shared/realdata that
-took the dedup form from 35 to 15 ns a character and the LM form from 40 to 29 (NFD and
-lower-casing are most of what is left).
+does in Python. Text with a few characters past ASCII (most real pages: a curly quote, a dash,
+a no-break space) takes the same call for its ASCII and one `bytes.replace` for each of those
+characters that changes (`_SparseForm`). Other text goes through a table indexed by code point
+in numpy (`_CodepointFold`) after lower-casing (and NFD), all lines of a page at once, each
+line stripped first as CCNet strips it. On the real CommonCrawl pages of ../shared/realdata
+the table took the dedup form from 35 to 15 ns a character and the LM form from 40 to 29.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
+from collections.abc import Callable
 
 import numpy as np
 
@@ -131,10 +133,71 @@ class _CodepointFold:
         return points[points != _DELETED].tobytes().decode("utf-32-le", "surrogatepass")
 
 
+_ASCII_BYTES = bytes(range(128))
+_UNSEEN = object()
+
+
+class _SparseForm:
+    """A whole normal form, lower-casing included, for stripped text that is nearly all ASCII
+    (real pages: a curly quote, a dash, a no-break space): its ASCII bytes through one
+    `bytes.translate`, then each distinct character past ASCII that changes replaced by its own
+    form, one `bytes.replace` each. Half the time of lower-casing, decomposing and the code-point
+    table on the bench's English pages.
+
+    Character by character equals the whole text's form only where each character's form is its
+    own: not so for a capital sigma (lower-cased by what follows it), nor, with `reordered`
+    (the LM form's NFD), for a character whose decomposition holds a combining mark that stays
+    (NFD reorders marks; those it removes may go in any order). Text holding such a character,
+    more than one byte past ASCII in `SHARE`, or more than `CHANGES` characters that change, is
+    None: the caller takes the exact path."""
+
+    SHARE = 8
+    CHANGES = 8
+    CACHE = 1 << 16  # characters whose forms are kept (cleared when full)
+
+    def __init__(self, form_of: Callable[[str], str], reordered: bool) -> None:
+        self.form_of = form_of  # the form of a text, lower-casing included
+        self.reordered = reordered
+        self._forms: dict[str, bytes | None] = {}
+
+    def _form(self, char: str) -> bytes | None:
+        form = self._forms.get(char, _UNSEEN)
+        if form is _UNSEEN:
+            if len(self._forms) >= self.CACHE:
+                self._forms.clear()
+            kept_mark = self.reordered and any(
+                unicodedata.combining(c) and unicodedata.category(c) != "Mn"
+                for c in unicodedata.normalize("NFD", char.lower()))
+            form = None if char == "\u03a3" or kept_mark else self.form_of(char).encode("utf-8", "surrogatepass")
+            self._forms[char] = form
+        return form  # type: ignore[return-value]
+
+    def __call__(self, stripped: str) -> bytes | None:
+        data = stripped.encode("utf-8", "surrogatepass")
+        if (len(data) - len(stripped)) * self.SHARE > len(stripped):
+            return None
+        changes = []
+        for char in set(data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")):
+            form = self._form(char)
+            if form is None:
+                return None
+            raw = char.encode("utf-8", "surrogatepass")
+            if form != raw:
+                changes.append((raw, form))
+        if len(changes) > self.CHANGES:
+            return None
+        # A form is final: ASCII in a replacement is not lower-cased again, so the table goes first.
+        data = data.translate(_ASCII_DEDUP_MAP, _ASCII_CONTROL_DELETE)
+        for raw, form in changes:
+            data = data.replace(raw, form)
+        return data
+
+
 # CCNet's dedup form after lower-casing and stripping: every decimal digit to 0, its punctuation
 # list and the controls but the newline removed (digits last: the full-width "１" in the list
 # becomes "0", as CCNet's digit step comes first).
 _DEDUP_FOLD = _CodepointFold({c: None for c in (*_UNICODE_PUNCT, *_CONTROL)} | {d: "0" for d in _DIGITS})
+_DEDUP_SPARSE = _SparseForm(lambda text: _DEDUP_FOLD(text.lower()), reordered=False)
 
 
 def dedup_lines(text: str, strict: bool = False) -> list[bytes]:
@@ -153,9 +216,13 @@ def dedup_lines(text: str, strict: bool = False) -> list[bytes]:
     if strict:
         lowered = _DIGIT.sub("0", text.lower())
         return [line.strip().encode("utf-8", "surrogatepass") for line in _STRICT_REMOVED.sub("", lowered).split("\n")]
-    # CCNet strips each line before it removes characters.
-    stripped = "\n".join([line.strip() for line in text.lower().split("\n")])
-    return _DEDUP_FOLD(stripped).encode("utf-8", "surrogatepass").split(b"\n")
+    # CCNet strips each line before it removes characters (and after it lower-cases, which
+    # makes no white space and unmakes none: stripping first is the same).
+    stripped = "\n".join([line.strip() for line in text.split("\n")])
+    folded = _DEDUP_SPARSE(stripped)
+    if folded is None:
+        folded = _DEDUP_FOLD(stripped.lower()).encode("utf-8", "surrogatepass")
+    return folded.split(b"\n")
 
 
 def normalize_for_dedup(line: str, strict: bool = False) -> str:
@@ -187,6 +254,9 @@ def _lm_fold(text: str) -> str:
     return _LM_FOLD(unicodedata.normalize("NFD", text.lower()))
 
 
+_LM_SPARSE = _SparseForm(_lm_fold, reordered=True)
+
+
 def normalize_for_lm(text: str) -> str:
     """CCNet's `normalize(text)` (punct=1), the form SentencePiece and KenLM see: see the
     module's docstring. Newlines are control characters there, so a text of several lines
@@ -212,4 +282,6 @@ def normalize_lines_for_lm(text: str) -> list[str]:
     # Each line stripped first (CCNet's order), then all lines folded at once: no step of the
     # fold crosses a newline (NFD reorders marks only after a starter, and "\n" is one).
     stripped = "\n".join([line.strip() for line in text.split("\n")])
-    return [normal for normal in _lm_fold(stripped).split("\n") if normal]
+    folded = _LM_SPARSE(stripped)
+    lines = _lm_fold(stripped) if folded is None else folded.decode("utf-8", "surrogatepass")
+    return [normal for normal in lines.split("\n") if normal]

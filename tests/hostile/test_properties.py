@@ -241,11 +241,16 @@ def test_dedup_lines_agree_with_the_readable_normaliser(text: str) -> None:
 
 # Mostly ASCII with marks, digits of other scripts, CCNet's punctuation, controls and spaces
 # strewn in: the mix of real pages, which the fast paths handle apart from pure ASCII.
-STREWN = st.lists(st.one_of(
+STREWN_PIECE = st.one_of(
     st.sampled_from(["The River", " bank", "12", " ", "  ", "\n", "\t", "\r", "\x01", "\x0b", "\x1c", "caf\u00e9"]),
-    st.sampled_from(list("\u0301\u0308\u093f\u0663\uff11\u2014\u2026\uff0e\u201c\u2019\u0085\x9f\xa0\u3000\u1e9e\u0130\uac00\u212b")),
+    st.sampled_from(list("\u0301\u0308\u093f\u0663\uff11\u2014\u2026\uff0e\u201c\u2019\u0085\x9f\xa0\u3000\u1e9e\u0130"
+                         "\uac00\u212b\u03a3\u1715\u302e")),
     st.characters(exclude_categories=()),
-), max_size=60).map("".join)
+)
+STREWN = st.lists(STREWN_PIECE, max_size=60).map("".join)
+# As real pages are: a few such characters in long runs of ASCII (the character-by-character path).
+SPARSE = st.lists(st.tuples(st.text(st.characters(max_codepoint=127), min_size=20, max_size=80), STREWN_PIECE),
+                  max_size=12).map(lambda pairs: "".join(a + b for a, b in pairs))
 
 
 def ccnet_normalize(line: str) -> str:
@@ -263,7 +268,7 @@ def ccnet_normalize(line: str) -> str:
 
 
 @MANY
-@given(text=ANY_TEXT | STREWN | st.text(st.characters(max_codepoint=127), max_size=300))
+@given(text=ANY_TEXT | STREWN | SPARSE | st.text(st.characters(max_codepoint=127), max_size=300))
 def test_lm_normal_form_is_ccnets_line_by_line(text: str) -> None:
     # All lines of a text are folded at once (ASCII or not); each line alone is CCNet's rule.
     assert normalize_for_lm(text) == ccnet_normalize(text)
@@ -271,7 +276,7 @@ def test_lm_normal_form_is_ccnets_line_by_line(text: str) -> None:
 
 
 @MANY
-@given(text=STREWN)
+@given(text=STREWN | SPARSE)
 def test_dedup_lines_of_mostly_ascii_text_agree_with_the_readable_normaliser(text: str) -> None:
     expected = [normalize_for_dedup(line).encode("utf-8", "surrogatepass") for line in text.split("\n")]
     assert dedup_lines(text) == expected

@@ -70,9 +70,31 @@ CASES = [
 ]
 
 
+# A long line of plain ASCII: beside it, a case's few characters past ASCII take the path of
+# real pages (character by character, `_SparseForm`) instead of the code-point table.
+PLAIN = "plain words of a page about the river " * 8
+
+
 @pytest.mark.parametrize(("text", "expected"), CASES)
 def test_ccnet_normalize_cases(text: str, expected: str) -> None:
     assert normalize_for_lm(text) == expected
+    lines = [line for line in text.split("\n") if line.strip()]
+    if len(lines) == 1:  # the case as one line of a page, beside a long plain one
+        assert lm_sentences(f"{text}\n{PLAIN}") == ([expected] if expected else []) + [PLAIN.strip()]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # A capital sigma is lower-cased by what follows it: final ς at a word's end, σ inside.
+    ("ΟΔΟΣ and ΣΟΦΙΑ", "\u03bf\u03b4\u03bf\u03c2 and \u03c3\u03bf\u03c6\u03b9\u03b1"),
+    # Two combining marks of category Mc stay, and NFD puts them in canonical order (class 9
+    # before 224) whatever order the page has them in.
+    ("x\u302e\u1715 y", "x\u1715\u302e y"),
+    # Eight characters that change, then nine (past the character-by-character path's bound).
+    ("ÀÉÎÕÜÇÑ—", "aeioucn - "),
+    ("ÀÉÎÕÜÇÑ—Ý", "aeioucn - y"),
+])
+def test_characters_whose_form_is_not_their_own_on_a_mostly_ascii_page(text: str, expected: str) -> None:
+    assert lm_sentences(f"{PLAIN}{text}") == [PLAIN + expected]
 
 
 def test_lines_are_normalised_one_by_one_or_glued_as_ccnets_mine_does() -> None:
