@@ -98,19 +98,16 @@ def make_inputs(work: Path, pages: int, warc_pages: int) -> tuple[Path, Path, Pa
 
 def web_pages(rng: random.Random, count: int) -> list[tuple[str, str]]:
     """The sample's page mix, with articles as long as a typical CommonCrawl page (2-3 KB of
-    text; the sample keeps them short for tests) and, as on real pages, not all ASCII: nine
-    articles in ten quote someone in curly quotes with an em dash, and footers say ©. (All
-    but 9 of the 130 real CommonCrawl pages of ../shared/realdata hold a character past ASCII;
-    the sample's English pages hold none, and pure ASCII takes the normalisers' fastest path.)"""
+    text; the sample keeps them short for tests). As on real pages, they are not all ASCII:
+    the sample's articles open with a quote in curly quotes and an em dash, and its footers
+    say © (sources/samples/commoncrawl.py article_page)."""
     nav_lines = {line for lines in sample.NAV.values() for line in lines}
     pages = []
     for url, text in sample.sample_pages(rng, count):
         lines = text.split("\n")
         if lines[0] in nav_lines and len(lines) > 3:  # an article: more paragraphs before the footer
             extra = [sample.paragraph(rng, rng.randint(4, 7)) for _ in range(2)]
-            if rng.random() < 0.9:
-                extra.insert(1, f"\u201c{sample.sentence(rng)}\u201d \u2014 {rng.choice(sample.PLACES)} resident")
-            text = "\n".join(lines[:-1] + extra + [lines[-1].replace("Copyright", "\u00a9")])
+            text = "\n".join(lines[:-1] + extra + [lines[-1]])
         pages.append((url, text))
     return pages
 

@@ -33,9 +33,9 @@ NAV = {
     "oldtownherald.example": ["Front page | Politics | Arts | Letters", "Log in | Register"],
 }
 FOOTER = {
-    "dailyharbour.example": "Copyright {year} Daily Harbour Media. All rights reserved.",
-    "valleynews.example": "Copyright {year} Valley News Group. All rights reserved.",
-    "oldtownherald.example": "(c) {year} The Old Town Herald | Privacy policy | Terms of use",
+    "dailyharbour.example": "© {year} Daily Harbour Media. All rights reserved.",
+    "valleynews.example": "Copyright © {year} Valley News Group. All rights reserved.",
+    "oldtownherald.example": "© {year} The Old Town Herald · Privacy policy · Terms of use",
 }
 
 # The words of the German and French pages (for language id), by part of a sentence and language.
@@ -102,8 +102,14 @@ def forum_post(rng: random.Random, sentences: int) -> str:
 
 
 def article_page(rng: random.Random, site: str) -> str:
+    """An English article between its site's menu and footer. As on real pages (all but 9 of the
+    130 real CommonCrawl pages of ../shared/realdata hold a character past ASCII), the text is
+    not pure ASCII: its first paragraph opens with a quoted sentence in curly quotes and an em
+    dash, and the footer says ©, so the normalisers' non-ASCII paths run on the sample."""
     year = rng.choice([2018, 2019, 2020, 2021])
     body = [sentence(rng).rstrip(".")] + [paragraph(rng, rng.randint(3, 6)) for _ in range(rng.randint(2, 4))]
+    quoted, _, rest = body[1].partition(". ")
+    body[1] = f"\u201c{quoted}\u201d \u2014 {rest}" if rest else f"\u201c{quoted}\u201d"
     return "\n".join(NAV[site] + body + [FOOTER[site].format(year=year)])
 
 

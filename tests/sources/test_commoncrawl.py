@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 import subprocess
 from pathlib import Path
 
@@ -108,6 +109,22 @@ def test_reader_keeps_url_date_and_record_id_with_stable_ids(tmp_path: Path) -> 
     assert docs[0].meta["url"] == "https://site.example/0" and docs[1].meta["warc_date"] == "2019-03-02T00:00:00Z"
     assert docs[0].id.startswith("urn:uuid:") and docs[0].meta["warc_record_id"] == docs[0].id
     assert [d.id for d in CommonCrawl().read(f"file://{path}")] == [d.id for d in docs]  # URLs read too
+
+
+def test_the_samples_pages_are_not_pure_ascii_as_real_pages_are_not(sample: tuple[Path, Path]) -> None:
+    # All but 9 of the 130 real CommonCrawl pages of ../shared/realdata hold a character past
+    # ASCII; pure ASCII takes the normal forms' fastest path, so a pure-ASCII sample flatters
+    # every measurement made on it. Read from the WET files themselves, with gzip and a regex.
+    raw, _ = sample
+    texts = []
+    for path in sorted(raw.glob("CC-MAIN-sample-0000[01].warc.wet.gz")):
+        data = gzip.decompress(path.read_bytes())
+        texts += [m.group(1) for m in re.finditer(rb"Content-Length: \d+\r\n\r\n(.*?)\r\n\r\n(?=WARC/|$)", data, re.S)]
+    # An article: its site's menu (after the title line), a headline, paragraphs and a footer.
+    articles = [t for t in texts if (b"\nHome |" in t or b"\nFront page |" in t) and t.count(b"\n") >= 5]
+    assert len(texts) > 200 and len(articles) > 60
+    assert all(not t.isascii() for t in articles)  # a curly-quoted opening and a \u00a9 footer
+    assert sum(not t.isascii() for t in texts) > len(texts) // 2
 
 
 def test_truncated_file_is_reported_and_counted_and_the_run_goes_on(sample: tuple[Path, Path],
