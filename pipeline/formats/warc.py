@@ -12,6 +12,10 @@ Bounded: the file is read a megabyte at a time and never held whole; a WARC head
 16 MiB (MAX_HTTP_BODY_BYTES): CommonCrawl truncates payloads at 1 MiB, so nothing real comes
 near these. A record past a bound is streamed past, not held in memory.
 
+A file that holds no WARC record (no bytes, blank lines, or a first line that is no
+"WARC/<version>": a server's error page saved under the file's name) raises `InputError`: the
+run counts it as a failed input, never as a file of no pages.
+
 Broken records are counted as `Skipped(reason)` and reading goes on with the next record: a
 WARC header that cannot be parsed or runs past its bound (`broken_warc_header`) and a
 Content-Length that is not ASCII digits, `²` (`bad_content_length`) say nothing of where the
@@ -138,6 +142,7 @@ def _decompressed_chunks(raw: IO[bytes], gzipped: bool) -> Iterator[bytes]:
         raise _Truncated(member_start)
 
 
+_WARC_MAGIC = b"WARC/"
 _BROKEN = Skipped("broken_warc_header")
 _BAD_LENGTH = Skipped("bad_content_length")
 _RECORD_START = re.compile(rb"(?:^|\n)WARC/\d")
@@ -147,9 +152,10 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
     """WARC records of `path`; broken headers give `Skipped("broken_warc_header")`.
 
     A file of no bytes (or gzip members of none) raises `InputError` "empty file", and one of
-    blank lines only "no WARC record in it": a WARC file holds at least its warcinfo record,
+    blank lines only "no WARC record in it", and one that does not start with "WARC/" (an
+    error page saved under the file's name) "not a WARC file": a WARC file starts with a record,
     and one without is a download that failed, counted as a failed input, never read as a file
-    of no pages. A truncated gzip member yields `Skipped("truncated_gzip")` and then raises `InputError`
+    of no pages or of one broken record. A truncated gzip member yields `Skipped("truncated_gzip")` and then raises `InputError`
     naming the byte offset, after every complete record before it has been yielded.
     """
     gzipped = path.endswith(".gz")
@@ -220,6 +226,14 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
                     if not any_record:
                         raise InputError(path, "empty file" if bytes_read == 0 else "no WARC record in it")
                     return
+                if not any_record:
+                    # A WARC file starts with a record. One that does not is another file under a
+                    # WARC name (a server's error page saved by a download tool, a listing): a
+                    # failed input named with its first bytes, not one broken record of no pages.
+                    while len(buffer) - pos < len(_WARC_MAGIC) and more():
+                        pass
+                    if not buffer.startswith(_WARC_MAGIC, pos):
+                        raise InputError(path, f"not a WARC file: it starts {bytes(buffer[pos : pos + 40])!r}")
                 any_record = True  # every way on from here yields a record or a reason
                 header_end = buffer.find(b"\r\n\r\n", pos)
                 while header_end < 0 and len(buffer) - pos <= MAX_HEADER_BYTES and more():
