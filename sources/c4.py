@@ -28,7 +28,10 @@ from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.c4_quality import C4Quality, C4Thresholds
-from pipeline.formats.files import JSON_TOO_DEEP, bounded_lines, open_binary
+from pipeline.formats.files import JSON_TOO_DEEP, bounded_lines, not_json_lines, open_binary
+
+
+_NOT_JSON = ("malformed_json", "not_utf8")  # a line that is no JSON text at all
 
 
 @dataclass
@@ -69,18 +72,25 @@ class C4(Source):
             with open_binary(path) as raw:
                 # Lines are decoded one by one, so a stray non-UTF-8 line is skipped alone;
                 # a line too long to be a page (or a newline-free bomb) is skipped unread.
-                number = -1
+                number, any_json, first = -1, False, None
                 for number, line in enumerate(bounded_lines(raw)):
                     if line is None:
                         yield Skipped("line_too_long")
                         continue
                     if not line.strip():
                         continue
-                    yield self._document(line, f"{stem}:{number}")
+                    item = self._document(line, f"{stem}:{number}")
+                    if isinstance(item, Skipped) and item.reason in _NOT_JSON:
+                        first = line if first is None else first
+                    else:
+                        any_json = True
+                    yield item
         except (EOFError, gzip.BadGzipFile, zlib.error) as e:
             raise InputError(path, f"truncated or corrupt gzip file ({e})") from None
         if number < 0:
             raise InputError(path, "empty file")
+        if first is not None and not any_json:  # a server's error page saved under the file's name
+            raise not_json_lines(path, first)
 
     def _document(self, line: bytes, doc_id: str) -> Document | Skipped:
         try:

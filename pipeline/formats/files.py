@@ -124,7 +124,12 @@ def json_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int,
     """(line number, decoded JSON value) for each non-blank line of a JSON-lines file, or a
     `Skipped` for a line too long, not JSON, or nested deeper than the decoder recurses
     (`[[[[...` 100,000 deep raises RecursionError: one hostile line must not end the run).
-    The caller judges the value's shape."""
+    The caller judges the value's shape.
+
+    A file none of whose lines is JSON (a server's error page saved under the file's name) is,
+    after its lines are counted, an `InputError` naming its first bytes: a failed input, not a
+    file of malformed records."""
+    any_json, first = False, None
     for number, line in enumerate(text_lines(path, max_bytes)):
         if line is None:
             yield Skipped("line_too_long")
@@ -133,10 +138,20 @@ def json_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int,
             continue
         try:
             yield number, json.loads(line)
+            any_json = True
         except json.JSONDecodeError:
+            first = line if first is None else first
             yield Skipped("malformed_json")
         except RecursionError:
+            any_json = True  # JSON, nested past the decoder's reach
             yield Skipped(JSON_TOO_DEEP)
+    if first is not None and not any_json:
+        raise not_json_lines(path, first)
+
+
+def not_json_lines(path: str, first: str | bytes) -> InputError:
+    """The error of a JSON-lines file none of whose lines is JSON, `first` its first line's start."""
+    return InputError(path, f"not JSON lines: no line of it is JSON; it starts {first[:40]!r}")
 
 
 def text_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, dict] | Skipped]:

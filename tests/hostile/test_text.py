@@ -126,16 +126,25 @@ def test_empty_files_without_a_document_are_skipped_with_a_reason(tmp_path: Path
     (tmp_path / "books/gutenberg/good.txt").write_text(BOOK)
     stats, docs = run(Books(BooksConfig(min_chars=1)), tmp_path / "books", tmp_path / "out")
     assert (len(docs), read_drops(stats)) == (1, {"empty_file": 1})
+    # A paper archive or a WET file of no bytes is a download that failed: a failed input (a WET
+    # file holds at least its warcinfo record), beside the good files read in full.
     write_paper(tmp_path / "papers/2101.00001.tar.gz")
     (tmp_path / "papers/2101.00002.tar.gz").write_bytes(b"")
     stats, docs = run(ArXiv(ArxivConfig(min_chars=1)), tmp_path / "papers", tmp_path / "out")
-    assert (len(docs), read_drops(stats)) == (1, {"no_main_tex_file": 1})
-    # An empty WET file holds no records; an empty source file in a repository is not code.
+    assert (len(docs), read_drops(stats)) == (1, {})
+    assert failures(stats) == {"2101.00002.tar.gz": "empty_file (no bytes)"}
     (tmp_path / "cc").mkdir()
+    import random
+
+    rng = random.Random(1)
+    write_members(tmp_path / "cc/good.warc.wet.gz", [
+        warc_record(rng, "conversion", "https://a.example/", b"Title\ngood text", "text/plain")])
     (tmp_path / "cc/empty.warc.wet.gz").write_bytes(b"")
     write_members(tmp_path / "cc/empty-member.warc.wet.gz", [b""])
     stats, docs = run(CommonCrawlReader(), tmp_path / "cc", tmp_path / "out")
-    assert (stats["documents_read"], failures(stats)) == (0, {})
+    assert (stats["documents_read"], [d.text for d in docs]) == (1, ["good text"])
+    assert failures(stats) == {"empty.warc.wet.gz": "empty file", "empty-member.warc.wet.gz": "empty file"}
+    # An empty source file in a repository is not code.
     github_repo(tmp_path / "gh", "r", {"a.py": "x = 1\n", "empty.py": ""})
     stats, docs = run(GitHub(), tmp_path / "gh", tmp_path / "out")
     assert [d.id for d in docs] == ["r/a.py"]

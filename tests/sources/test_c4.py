@@ -59,6 +59,18 @@ def test_a_truncated_file_is_counted_and_the_run_goes_on(tmp_path: Path) -> None
     assert report.documents_kept >= 1
 
 
+def test_an_error_page_saved_as_a_file_is_a_failed_input_beside_the_good_ones(tmp_path: Path) -> None:
+    _write(tmp_path / "in/a.json.gz", [_row(GOOD)])
+    _write(tmp_path / "in/b.json.gz", [b"<html><head><title>503 Service Unavailable</title></head>", b"<body>",
+                                       b"caf\xe9 is closed", b"</body></html>"])
+    report = run_source(C4(), str(tmp_path / "in"), str(tmp_path / "out"), show_progress=False)
+    (failed,) = report.stats["files"]["failed"]
+    assert (Path(failed["path"]).name, failed["problem"]) == (
+        "b.json.gz", "not JSON lines: no line of it is JSON; it starts b'<html><head><title>503 Service Unavailab'")
+    assert report.stats["stages"][0]["dropped"] == {"malformed_json": 3, "not_utf8": 1}  # its lines still counted
+    assert report.documents_kept == 1
+
+
 def test_only_unusable_inputs_end_with_one_error(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in/a.json.gz").write_bytes(b"this is not gzip at all")

@@ -7,7 +7,11 @@ import gzip
 import io
 from pathlib import Path
 
-from pipeline.formats.files import bounded_lines, open_text
+import pytest
+
+from pipeline.common.errors import InputError
+from pipeline.engine.document import Skipped
+from pipeline.formats.files import bounded_lines, json_rows, open_text
 
 BOM = b"\xef\xbb\xbf"
 
@@ -39,3 +43,18 @@ def test_open_text_drops_the_mark_at_the_start_only(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(BOM + b'{"text": "a"}\n' + BOM + b'{"text": "b"}\n', mtime=0))
     with open_text(str(path)) as lines:
         assert list(lines) == ['{"text": "a"}\n', '\ufeff{"text": "b"}\n']
+
+
+def test_a_file_none_of_whose_lines_is_json_is_an_input_error_after_its_lines_are_counted(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text("<html>\n\n<body>503 Service Unavailable</body>\n")
+    items = []
+    with pytest.raises(InputError) as caught:
+        for item in json_rows(str(path)):
+            items.append(item)
+    assert items == [Skipped("malformed_json")] * 2
+    assert (caught.value.path, caught.value.problem) == (
+        str(path), "not JSON lines: no line of it is JSON; it starts '<html>'")
+    # One JSON line among them makes it a file of records whose bad lines are counted.
+    path.write_text('<html>\n{"text": "a"}\n')
+    assert list(json_rows(str(path))) == [Skipped("malformed_json"), (1, {"text": "a"})]
