@@ -19,6 +19,13 @@ class UserError(Exception):
     """
 
 
+def shown(value: object, width: int = 60) -> str:
+    """A value from outside (a server's, a file's first bytes) in a message: quoted, escaped
+    (never a second line), cut to `width`."""
+    text = repr(value) if not isinstance(value, bytes) else repr(value)[1:]
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 class InputError(UserError):
     """A whole input file is unusable. Carries the path so the message always names it."""
 

@@ -11,7 +11,7 @@ from typing import IO, Any, Callable, Iterator
 
 import fsspec
 
-from pipeline.common.errors import InputError
+from pipeline.common.errors import InputError, shown
 from pipeline.common.files import single_read
 from pipeline.engine.document import Skipped
 
@@ -151,7 +151,8 @@ def json_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int,
 
 def not_json_lines(path: str, first: str | bytes) -> InputError:
     """The error of a JSON-lines file none of whose lines is JSON, `first` its first line's start."""
-    return InputError(path, f"not JSON lines: no line of it is JSON; it starts {first[:40]!r}")
+    starts = shown(first[:40])
+    return InputError(path, f"not JSON lines: no line of it is JSON; it starts with {starts} (an error page?)")
 
 
 def text_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, dict] | Skipped]:

@@ -68,7 +68,7 @@ import brotli
 import fsspec
 import zstandard
 
-from pipeline.common.errors import InputError
+from pipeline.common.errors import InputError, shown
 from pipeline.engine.document import Skipped
 
 CHUNK_BYTES = 1 << 20
@@ -155,8 +155,9 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
     blank lines only "no WARC record in it", and one that does not start with "WARC/" (an
     error page saved under the file's name) "not a WARC file": a WARC file starts with a record,
     and one without is a download that failed, counted as a failed input, never read as a file
-    of no pages or of one broken record. A truncated gzip member yields `Skipped("truncated_gzip")` and then raises `InputError`
-    naming the byte offset, after every complete record before it has been yielded.
+    of no pages or of one broken record. A truncated gzip member yields
+    `Skipped("truncated_gzip")` and then raises `InputError` naming the byte offset, after every
+    complete record before it has been yielded.
     """
     gzipped = path.endswith(".gz")
     try:
@@ -233,7 +234,8 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
                     while len(buffer) - pos < len(_WARC_MAGIC) and more():
                         pass
                     if not buffer.startswith(_WARC_MAGIC, pos):
-                        raise InputError(path, f"not a WARC file: it starts {bytes(buffer[pos : pos + 40])!r}")
+                        head = bytes(buffer[pos : pos + 40])
+                        raise InputError(path, f"not a WARC file: it starts with {shown(head)} (an error page?)")
                 any_record = True  # every way on from here yields a record or a reason
                 header_end = buffer.find(b"\r\n\r\n", pos)
                 while header_end < 0 and len(buffer) - pos <= MAX_HEADER_BYTES and more():

@@ -66,7 +66,9 @@ def test_an_error_page_saved_as_a_file_is_a_failed_input_beside_the_good_ones(tm
     report = run_source(C4(), str(tmp_path / "in"), str(tmp_path / "out"), show_progress=False)
     (failed,) = report.stats["files"]["failed"]
     assert (Path(failed["path"]).name, failed["problem"]) == (
-        "b.json.gz", "not JSON lines: no line of it is JSON; it starts b'<html><head><title>503 Service Unavailab'")
+        "b.json.gz",
+        "not JSON lines: no line of it is JSON; it starts with '<html><head><title>503 Service Unavailab' "
+        "(an error page?)")
     assert report.stats["stages"][0]["dropped"] == {"malformed_json": 3, "not_utf8": 1}  # its lines still counted
     assert report.documents_kept == 1
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-from pipeline.common.errors import UserError
+from pipeline.common.errors import UserError, shown
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 BLOCK = 1 << 20
@@ -40,12 +40,6 @@ URL_TEXT = re.compile(r"[!-~]+")  # printable ASCII, no space: urllib refuses th
 
 def refused(source: str, problem: str) -> UserError:
     return UserError(f"{source}: {problem}")
-
-
-def shown(value: object, width: int = 60) -> str:
-    """A server's value in a message: quoted, escaped (never a second line), cut to `width`."""
-    text = repr(value) if not isinstance(value, bytes) else repr(value)[1:]
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def plain(text: object, width: int = 80) -> str:

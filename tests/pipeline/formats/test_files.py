@@ -54,7 +54,7 @@ def test_a_file_none_of_whose_lines_is_json_is_an_input_error_after_its_lines_ar
             items.append(item)
     assert items == [Skipped("malformed_json")] * 2
     assert (caught.value.path, caught.value.problem) == (
-        str(path), "not JSON lines: no line of it is JSON; it starts '<html>'")
+        str(path), "not JSON lines: no line of it is JSON; it starts with '<html>' (an error page?)")
     # One JSON line among them makes it a file of records whose bad lines are counted.
     path.write_text('<html>\n{"text": "a"}\n')
     assert list(json_rows(str(path))) == [Skipped("malformed_json"), (1, {"text": "a"})]

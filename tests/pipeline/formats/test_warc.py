@@ -98,9 +98,9 @@ def test_content_length_past_the_end_keeps_the_records_before(tmp_path: Path) ->
     ("a.warc.wet.gz", gzip.compress(b"\r\n\r\n\n", mtime=0), "no WARC record in it"),
     # A server's error page saved under the file's name: named by its first bytes.
     ("a.warc.wet.gz", gzip.compress(b"<html><title>503 Service Unavailable</title></html>", mtime=0),
-     "not a WARC file: it starts b'<html><title>503 Service Unavailable</ti'"),
+     "not a WARC file: it starts with '<html><title>503 Service Unavailable</ti' (an error page?)"),
     ("a.warc", b"\r\nHTTP/1.1 200 OK\r\n\r\nWARC/1.0",
-     "not a WARC file: it starts b'HTTP/1.1 200 OK\\r\\n\\r\\nWARC/1.0'"),
+     "not a WARC file: it starts with 'HTTP/1.1 200 OK\\r\\n\\r\\nWARC/1.0' (an error page?)"),
 ])
 def test_a_file_that_starts_with_no_record_is_an_input_error_not_a_file_of_no_pages(
         tmp_path: Path, name: str, data: bytes, problem: str) -> None:
