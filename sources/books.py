@@ -9,6 +9,12 @@ did). Stages: Gutenberg header/footer/licence removal, a minimum length, then ne
 removal across every input (MinHash LSH, more than 90% word overlap; see
 pipeline/dedup/near.py), the copy longest after stripping surviving (an edition whose
 licence was left on must not win over a clean one). Line breaks are normalised to "\n" on read.
+
+A book file (a .txt, or one in a .zip) that holds nothing is skipped as `empty_file`, one with
+a NUL byte (an image or archive under a .txt name) as `binary_file`, and one that starts as
+markup or JSON does, `<` or `{` (a server's error page saved under the book's name: a 404 page
+of a mirror would otherwise be kept as a book) as `markup_file`; `pipeline download books`
+refuses such a page by the same rule before it takes the file's name.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.min_chars import MinChars
 from pipeline.formats.archives import ArchiveError, Limits, MiB, read_zip
-from pipeline.formats.files import decode_utf8_or_latin1, read_capped, text_rows
+from pipeline.formats.files import decode_utf8_or_latin1, read_capped, starts_with_markup, text_rows
 from pipeline.text.gutenberg import header_title, normalize_newlines
 from pipeline.transforms.strip_gutenberg import StripGutenberg
 
@@ -68,13 +74,16 @@ class Books(Source):
             yield from self._read_jsonl(path, subcorpus, file_name)
         else:
             text = decode_utf8_or_latin1(read_capped(path, self.config.max_book_mb * MiB))
-            yield self._book(f"{subcorpus}/{file_name.removesuffix('.txt')}", text, subcorpus)
+            yield self._book(f"{subcorpus}/{file_name.removesuffix('.txt')}", text, subcorpus, whole_file=True)
 
-    def _book(self, doc_id: str, text: str, subcorpus: str, title: str = "") -> Document | Skipped:
+    def _book(self, doc_id: str, text: str, subcorpus: str, title: str = "",
+              whole_file: bool = False) -> Document | Skipped:
         if not text.strip():
             return Skipped("empty_file")
         if "\0" in text[:8192]:  # no book holds NUL: an image or archive under a .txt name
             return Skipped("binary_file")
+        if whole_file and starts_with_markup(text[:64].encode("utf-8", "replace")):
+            return Skipped("markup_file")  # an error page (HTML, XML, JSON) saved under a book's name
         # Most real Gutenberg files use CRLF: kept text never carries a "\r", and the line-based
         # boilerplate rules see a CRLF blank line as blank.
         text = normalize_newlines(text)
@@ -91,7 +100,7 @@ class Books(Source):
         for member in sorted(extracted.files):
             if member.endswith(".txt"):
                 yield self._book(f"{subcorpus}/{file_name}:{member.removesuffix('.txt')}",
-                                 decode_utf8_or_latin1(extracted.files[member]), subcorpus)
+                                 decode_utf8_or_latin1(extracted.files[member]), subcorpus, whole_file=True)
 
     def _read_jsonl(self, path: str, subcorpus: str, file_name: str) -> Iterator[Document | Skipped]:
         stem = file_name.removesuffix(".gz").removesuffix(".jsonl")

@@ -166,6 +166,12 @@ def text_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int,
             yield item
 
 
+def starts_with_markup(head: bytes) -> bool:
+    """Whether a plain-text file (a book) starts as markup or JSON does, after a byte-order mark
+    and white space: a server's error page or API error saved under a .txt name. No book does."""
+    return head.lstrip(UTF8_BOM + b" \t\r\n")[:1] in (b"<", b"{")
+
+
 def decode_utf8_or_latin1(data: bytes) -> str:
     """UTF-8 (a leading BOM dropped), else Latin-1, which older Gutenberg books and arXiv papers
     often are. A file mixing both is decoded line by line, so its UTF-8 lines do not turn into

@@ -94,6 +94,20 @@ def test_zip_members_get_their_own_ids(tmp_path: Path) -> None:
     assert sorted(d.id for d in docs) == ["gutenberg/set.zip:a", "gutenberg/set.zip:b"]
 
 
+def test_an_error_page_saved_as_a_book_is_skipped_never_kept(tmp_path: Path) -> None:
+    raw = gutenberg_folder(tmp_path)
+    rng = random.Random(2)
+    sorry = "The requested book was not found on this mirror. " * 80  # long enough to pass as a book
+    (raw / "pg1.txt").write_text(f"\ufeff  <!DOCTYPE html><html><body>{sorry}</body></html>")
+    (raw / "pg2.txt").write_text('{"error": "rate limited", "detail": "' + sorry + '"}')
+    (raw / "set.zip").write_bytes(zipped({"pg3.txt": f"<html><body>{sorry}</body></html>".encode(),
+                                          "pg4.txt": book_text(rng, 500).encode()}))
+    (raw / "pg5.txt").write_text(book_text(rng, 500))
+    stats, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert sorted(d.id for d in docs) == ["gutenberg/pg5", "gutenberg/set.zip:pg4"]
+    assert stats["stages"][0]["dropped"] == {"markup_file": 3}
+
+
 @pytest.mark.slow
 def test_survivor_is_chosen_by_its_length_after_stripping(tmp_path: Path) -> None:
     rng = random.Random(9)

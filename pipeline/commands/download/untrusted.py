@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterator
 
 from pipeline.common.errors import UserError, shown
+from pipeline.formats.files import starts_with_markup
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 BLOCK = 1 << 20
@@ -240,8 +241,7 @@ def format_problem(path: Path, name: str) -> str | None:
     with open(path, "rb") as f:
         head = f.read(HEAD)
     if Path(name).suffix == TEXT_SUFFIX:
-        markup = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"<", b"{")
-        return None if head and not markup else f"not a plain-text file: {_starts(head)} (an error page?)"
+        return None if head and not starts_with_markup(head) else f"not a plain-text file: {_starts(head)} (an error page?)"
     kind = format_of(name)
     if kind is None or head[kind.offset : kind.offset + len(kind.magic)] == kind.magic:
         return None
