@@ -131,7 +131,8 @@ class PageCloseCounter:
 
 
 def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page]:
-    """Pages of a dump in file order. Raises `DumpError` on malformed, truncated or unsafe input.
+    """Pages of a dump in file order. Raises `DumpError` on malformed, truncated or unsafe input,
+    and on XML of another kind (`not_a_dump`: its root is not `<mediawiki>`).
 
     `site`, when given, is filled from `<siteinfo>` as soon as it has been read.
     """
@@ -143,6 +144,7 @@ def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page
     )
     head: bytes | None = read_prolog(stream)
     finished = False
+    root = None
     closings, pages_read = PageCloseCounter(), 0
     while not finished:
         chunk, head = (head, None) if head is not None else (_read_chunk(stream), None)
@@ -152,7 +154,7 @@ def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page
             if chunk:
                 parser.feed(chunk)
             else:
-                parser.close()
+                root = parser.close()
                 finished = True
         except etree.XMLSyntaxError as e:
             # Pages that ended before the damage in this chunk are still handed out first.
@@ -173,3 +175,7 @@ def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page
                 site.dbname = _child_text(elem, "dbname")
         if error is not None:
             raise error
+    if root is not None and _local(root.tag) != "mediawiki":
+        # Well-formed XML of another kind (an HTML error page saved under the dump's name): a
+        # failed input, never a dump of no pages.
+        raise DumpError("not_a_dump", f"its root element is <{_local(root.tag)[:40]}>, not <mediawiki>")

@@ -40,3 +40,18 @@ def test_a_dump_cut_inside_its_last_page_keeps_the_whole_pages_and_fails_once(cu
 def test_a_page_closed_in_the_last_chunk_is_read_before_the_error() -> None:
     ids, reason = read_until_error(WHOLE + b"  <page>\n    <title>Cut")
     assert (ids, reason) == ([1, 2, 3], "malformed_xml")
+
+
+@pytest.mark.parametrize("document, root", [
+    (b"<html><head><title>404 Not Found</title></head><body><p>No such dump</p></body></html>\n", "html"),
+    (b"<?xml version='1.0'?><error><code>503</code><message>Slow down</message></error>", "error"),
+])
+def test_well_formed_xml_of_another_kind_is_no_dump_of_no_pages(document: bytes, root: str) -> None:
+    # A server's error page saved under the dump's name parses; its root says what it is.
+    with pytest.raises(DumpError) as caught:
+        list(iter_pages(io.BytesIO(document)))
+    assert (caught.value.reason, caught.value.detail) == ("not_a_dump", f"its root element is <{root}>, not <mediawiki>")
+
+
+def test_a_whole_dump_of_no_pages_is_read_as_none() -> None:
+    assert list(iter_pages(io.BytesIO(HEADER.format(lang="en").encode() + b"</mediawiki>\n"))) == []
