@@ -276,6 +276,9 @@ def read_rows(path: str, stream: IO[bytes]) -> Iterator[Question | Answer | str]
                 del parent[0]
     except etree.XMLSyntaxError as e:
         raise InputError(path, f"malformed XML ({e})") from None
+    root = etree.QName(parser.root).localname
+    if root != "posts":  # well-formed XML of another kind: a server's error page saved as Posts.xml
+        raise InputError(path, f"not a Stack Exchange Posts.xml: its root element is <{root[:40]}>, not <posts>")
 
 
 def _post(attrs) -> Question | Answer | str:

@@ -118,8 +118,10 @@ def test_malformed_posts_xml_fails_that_site_alone(tmp_path: Path) -> None:
     assert before_cut == ["cut/1", "cut/3", "cut/5"]
     assert sorted(d.id for d in docs) == before_cut + ["good/1"]
     problems = _failed_sites(stats)
-    assert sorted(problems) == ["cut", "not-xml", "unclosed"]
-    assert all(p.startswith("malformed XML") for p in problems.values())
-    # A well-formed file of another shape has no rows: read, nothing kept, no failure. Records
-    # read: good's question and answer, and the rows whole before the cut.
+    assert sorted(problems) == ["cut", "not-xml", "unclosed", "wrong-root"]
+    assert all(problems[site].startswith("malformed XML") for site in ("cut", "not-xml", "unclosed"))
+    # A well-formed file of another shape (an error page saved as Posts.xml) fails too, named
+    # by its root: never a site of no posts. Records read: good's question and answer, and the
+    # rows whole before the cut.
+    assert problems["wrong-root"] == "not a Stack Exchange Posts.xml: its root element is <html>, not <posts>"
     assert stats["documents_read"] == 2 + len(re.findall(rb"<row [^>]*/>", cut))

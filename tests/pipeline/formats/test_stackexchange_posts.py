@@ -82,3 +82,18 @@ def test_reading_many_archives_keeps_no_decoder_alive(tmp_path: Path) -> None:
         tracemalloc.stop()
         gc.enable()
     assert growth[-1] - growth[0] < 2 << 20, [g >> 20 for g in growth]
+
+
+@pytest.mark.parametrize("document, root", [
+    (b"<html><head><title>404 Not Found</title></head><body><p>No such site</p></body></html>\n", "html"),
+    (b"<?xml version='1.0' encoding='utf-8'?>\n<comments>\n  <row Id=\"1\" Text=\"a comment\" />\n</comments>\n",
+     "comments"),
+])
+def test_well_formed_xml_of_another_kind_is_no_posts_xml_of_no_rows(tmp_path: Path, document: bytes,
+                                                                    root: str) -> None:
+    # A server's error page, or another table of the dump, saved as Posts.xml.
+    path = tmp_path / "Posts.xml"
+    path.write_bytes(document)
+    with pytest.raises(InputError) as caught:
+        _ids(str(path), tmp_path)
+    assert caught.value.problem == f"not a Stack Exchange Posts.xml: its root element is <{root}>, not <posts>"
