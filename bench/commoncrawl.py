@@ -204,6 +204,7 @@ class LibraryInputs:
     lines: list[bytes]  # normal-form lines hashed (SHA-1), once: the filter pass reuses the keys
     lid: list[str]  # one line per page for fastText language id
     lm: list[str]  # normalised sentences for SentencePiece + KenLM
+    lm_unknown: list[int]  # those holding a piece SentencePiece does not know: encoded again as strings
     classifier: list[str]  # the reference classifier's fastText input
 
 
@@ -260,7 +261,13 @@ def stage_rates(wet: Path, models: Path) -> tuple[list[tuple], list[Document], L
     current, seconds = timed_batches(classifier, current)
     rows.append(("wiki classifier", n, seconds))
     shutil.rmtree(work, ignore_errors=True)
-    inputs = LibraryInputs(wet, pages, lines, captured["lid"], captured["lm"], captured["classifier"])
+    # The run encodes a sentence with an unknown piece a second time, as strings, to score its
+    # surface text (pipeline/filters/perplexity.py): found here with SentencePiece alone.
+    import sentencepiece
+
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(models / "en.sp.model"))
+    unknown = [n for n, ids in enumerate(sp.encode(captured["lm"], num_threads=1)) if sp.unk_id() in ids]
+    inputs = LibraryInputs(wet, pages, lines, captured["lid"], captured["lm"], unknown, captured["classifier"])
     return [(name, f"{n:,}", f"{s:.2f}", f"{n / s:,.0f}") for name, n, s in rows], raw, inputs
 
 
@@ -270,7 +277,9 @@ def library_loop(inputs: LibraryInputs, models: Path) -> float:
     (xxh3-128) and every normal-form line (SHA-1) once, in line dedup's hash pass (its filter
     pass reads the keys the hash pass carried through the Arrow parts); fastText language id
     on every page dedup kept; SentencePiece ids looked up as pieces and KenLM on every sentence
-    of the English pages; the reference classifier's fastText on the pages the buckets kept.
+    of the English pages (a sentence with a piece SentencePiece does not know is encoded again
+    as strings, as the run scores its surface text); the reference classifier's fastText on the
+    pages the buckets kept.
     Loading the four models is timed too, as it is in the run. Not included: the numpy sorts
     and searches of the dedup keys (milliseconds)."""
     import kenlm
@@ -299,9 +308,15 @@ def library_loop(inputs: LibraryInputs, models: Path) -> float:
         sha1(line).digest()
     for i in range(0, len(inputs.lid), BATCH):
         lid.predict(inputs.lid[i : i + BATCH], k=1)
+    sentences = []
     for i in range(0, len(inputs.lm), BATCH * 16):
-        for ids in sp.encode(inputs.lm[i : i + BATCH * 16], num_threads=1):
-            lm.score(" ".join([table[j] for j in ids]))
+        encoded = sp.encode(inputs.lm[i : i + BATCH * 16], num_threads=1)
+        sentences += [" ".join([table[j] for j in ids]) for ids in encoded]
+    again = sp.encode([inputs.lm[n] for n in inputs.lm_unknown], out_type=str, num_threads=1)
+    for n, pieces in zip(inputs.lm_unknown, again):
+        sentences[n] = " ".join(pieces)
+    for sentence in sentences:
+        lm.score(sentence)
     for i in range(0, len(inputs.classifier), BATCH):
         classifier.predict(inputs.classifier[i : i + BATCH], k=2)
     return cpu_seconds() - started
