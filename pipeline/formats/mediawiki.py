@@ -175,7 +175,7 @@ def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page
                 site.dbname = _child_text(elem, "dbname")
         if error is not None:
             raise error
-    if root is not None and _local(root.tag) != "mediawiki":
+    if root is not None and (name := _local(root.tag)) != "mediawiki":
         # Well-formed XML of another kind (an HTML error page saved under the dump's name): a
         # failed input, never a dump of no pages.
-        raise DumpError("not_a_dump", f"its root element is <{_local(root.tag)[:40]}>, not <mediawiki>")
+        raise DumpError("not_a_dump", f"its root element is <{name[:40]}>, not <mediawiki>")

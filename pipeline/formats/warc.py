@@ -169,10 +169,9 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
         buffer = bytearray()
         pos = 0
         exhausted = False
-        bytes_read = 0  # decompressed bytes read so far
 
         def more() -> bool:
-            nonlocal exhausted, buffer, pos, bytes_read
+            nonlocal exhausted, buffer, pos
             if exhausted:
                 return False
             try:
@@ -183,7 +182,6 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
             if pos > CHUNK_BYTES:  # drop what was consumed, so the buffer stays small
                 del buffer[:pos]
                 pos = 0
-            bytes_read += len(chunk)
             buffer += chunk
             return True
 
@@ -224,8 +222,9 @@ def iter_warc_records(path: str) -> Iterator[WarcRecord | Skipped]:
                     if pos < len(buffer) or not more():
                         break
                 if pos >= len(buffer):
+                    # Consumed bytes are dropped only as a chunk is added: an empty buffer read nothing.
                     if not any_record:
-                        raise InputError(path, "empty file" if bytes_read == 0 else "no WARC record in it")
+                        raise InputError(path, "no WARC record in it" if buffer else "empty file")
                     return
                 if not any_record:
                     # A WARC file starts with a record. One that does not is another file under a

@@ -241,7 +241,9 @@ def format_problem(path: Path, name: str) -> str | None:
     with open(path, "rb") as f:
         head = f.read(HEAD)
     if Path(name).suffix == TEXT_SUFFIX:
-        return None if head and not starts_with_markup(head) else f"not a plain-text file: {_starts(head)} (an error page?)"
+        if head and not starts_with_markup(head):
+            return None
+        return f"not a plain-text file: {_starts(head)} (an error page?)"
     kind = format_of(name)
     if kind is None or head[kind.offset : kind.offset + len(kind.magic)] == kind.magic:
         return None

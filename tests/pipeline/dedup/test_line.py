@@ -158,19 +158,22 @@ CCNET_CASES = [
 ]
 
 
+# A long line of plain ASCII: beside it, a line's few characters past ASCII take the path of real
+# pages (character by character) instead of the code-point table.
+PLAIN = "plain words of a page about the river " * 8
+
+
 @pytest.mark.parametrize(("line", "expected"), CCNET_CASES)
 def test_ccnet_normalize_for_dedup_cases(line: str, expected: str) -> None:
     assert normalize_for_dedup(line) == expected
     # The fast path over a whole text gives the same form, line by line.
     assert dedup_lines(line + "\nx") == [expected.encode(), b"x"]
     # Beside a long plain line, as on a real page: a few characters past ASCII one by one.
-    plain = "plain words of a page about the river " * 8
-    assert dedup_lines(f"{line}\n{plain}") == [expected.encode(), plain.strip().encode()]
+    assert dedup_lines(f"{line}\n{PLAIN}") == [expected.encode(), PLAIN.strip().encode()]
 
 
 def test_a_capital_sigma_is_lower_cased_by_what_follows_it_on_a_mostly_ascii_page() -> None:
-    plain = "plain words of a page about the river " * 8
-    assert dedup_lines(plain + "ΟΔΟΣ and ΣΟΦΙΑ") == [(plain + "οδος and σοφια").encode()]
+    assert dedup_lines(PLAIN + "ΟΔΟΣ and ΣΟΦΙΑ") == [(PLAIN + "οδος and σοφια").encode()]
     assert "\u03c2" in "οδος" and "\u03c3" in "σοφια"  # final ς, then σ inside a word
 
 

@@ -96,6 +96,7 @@ def test_content_length_past_the_end_keeps_the_records_before(tmp_path: Path) ->
     ("a.warc", b"", "empty file"),
     ("a.warc.gz", gzip.compress(b"", mtime=0), "empty file"),  # a gzip member of nothing
     ("a.warc.wet.gz", gzip.compress(b"\r\n\r\n\n", mtime=0), "no WARC record in it"),
+    ("a.warc", b"\r\n" * (3 << 19), "no WARC record in it"),  # 3 MB: the part read is dropped on the way
     # A server's error page saved under the file's name: named by its first bytes.
     ("a.warc.wet.gz", gzip.compress(b"<html><title>503 Service Unavailable</title></html>", mtime=0),
      "not a WARC file: it starts with '<html><title>503 Service Unavailable</ti' (an error page?)"),
