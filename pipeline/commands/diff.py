@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from pipeline.common.errors import UserError
 from pipeline.corpus.folder import REMOVALS, corpus_folder
+from pipeline.common.sorted_arrays import find
 from pipeline.engine.shards import count_rows, id_hashes, record_batches, string_offsets, verified_shard_paths
 
 DEFAULT_EXAMPLES = 5
@@ -133,14 +134,6 @@ def _fingerprints(paths: list[Path], label: str) -> tuple[np.ndarray, np.ndarray
     return ids[order], texts[order]
 
 
-def _find(needles: np.ndarray, haystack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each of `needles`, whether the sorted `haystack` holds it, and where."""
-    where = np.searchsorted(haystack, needles)
-    clipped = np.minimum(where, max(len(haystack) - 1, 0))
-    found = (where < len(haystack)) & (haystack[clipped] == needles) if len(haystack) else np.zeros(len(needles), bool)
-    return found, clipped
-
-
 @dataclass
 class Diff:
     source: str
@@ -162,9 +155,9 @@ class Diff:
 
 def diff_corpora(source: str, a: Path, b: Path, examples: int = DEFAULT_EXAMPLES) -> Diff:
     side_a, side_b = open_side("a", a, source), open_side("b", b, source)
-    in_b, where = _find(side_a.id_hashes, side_b.id_hashes)
+    in_b, where = find(side_a.id_hashes, side_b.id_hashes)
     changed = in_b & (side_b.text_hashes[where] != side_a.text_hashes)
-    in_a, _ = _find(side_b.id_hashes, side_a.id_hashes)
+    in_a, _ = find(side_b.id_hashes, side_a.id_hashes)
     counts = {"added": int((~in_a).sum()), "removed": int((~in_b).sum()), "changed": int(changed.sum()),
               "unchanged": int((in_b & ~changed).sum())}
     # The first few in hash order: a spread over the corpus that is the same on every run.
@@ -174,13 +167,13 @@ def diff_corpora(source: str, a: Path, b: Path, examples: int = DEFAULT_EXAMPLES
 
 
 def _documents(paths: list[Path], wanted: np.ndarray, columns: tuple[str, ...]) -> dict[int, dict]:
-    """id hash -> {column: value} for the documents of `paths` whose id hash is in `wanted`."""
+    """id hash -> {column: value} for the documents of `paths` whose id hash is in `wanted` (sorted)."""
     found: dict[int, dict] = {}
     if not len(wanted):
         return found
     for batch in _batches(paths):
         hashes = id_hashes(batch.column("id"))
-        rows = np.flatnonzero(np.isin(hashes, wanted))
+        rows = np.flatnonzero(find(hashes, wanted)[0])
         for row in rows.tolist():
             found[int(hashes[row])] = {name: batch.column(name)[row].as_py() for name in columns}
     return found
@@ -189,7 +182,7 @@ def _documents(paths: list[Path], wanted: np.ndarray, columns: tuple[str, ...]) 
 def examples(diff: Diff) -> dict[str, list[dict]]:
     """For each class, its examples: id, the first characters of the text (for a changed one, of
     both texts from a little before where they first differ), and each side's fate of it."""
-    wanted = np.unique(np.concatenate(list(diff.picked.values())))
+    wanted = np.sort(np.concatenate(list(diff.picked.values())))
     kept = {side.name: _documents(side.shards, wanted, ("id", "text")) for side in (diff.a, diff.b)}
     dropped = {side.name: _documents(side.dropped_shards, wanted, ("id", "text", "drop_stage", "drop_reason"))
                for side in (diff.a, diff.b)}

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from pipeline.common.sorted_arrays import distinct
 from pipeline.dedup.exact import Winners, keep_smallest, merge_first_ids, text_hash, write_first_ids
 from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result
@@ -248,7 +249,7 @@ class LineDedup(GlobalStage):
         for number, (file_name, buffer) in enumerate(sorted(per_file.items())):
             keys = _sorted_keys(buffer)
             # Distinct keys of the file, and those already in two documents of it.
-            np.save(partial / f"{number}-keys.npy", np.unique(keys))
+            np.save(partial / f"{number}-keys.npy", distinct(keys))
             np.save(partial / f"{number}-repeated.npy", _repeated(keys))
             index[file_name] = [number, snapshot_of[file_name]]
         (partial / "index.json").write_text(json.dumps(index))
@@ -294,7 +295,11 @@ class LineDedup(GlobalStage):
         across = np.concatenate(pieces) if pieces else np.empty(0, dtype="<u8")
         del pieces
         inside = [a for a in (np.load(p / f"{n}-repeated.npy") for p, n in files) if len(a)]
-        return np.unique(np.concatenate([across, *inside])) if inside else across
+        if not inside:
+            return across
+        joined = np.concatenate([across, *inside])
+        joined.sort()
+        return distinct(joined)
 
     def load(self, artefact: Path) -> None:
         self._artefact = artefact

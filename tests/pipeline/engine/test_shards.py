@@ -159,7 +159,9 @@ def write_id_shards(folder: Path, id_lists: list[list[str]]) -> list[Path]:
     return paths
 
 
-def test_repeated_ids_are_found_across_shards_and_batches(tmp_path: Path) -> None:
+@pytest.mark.parametrize("joined", [1, 4, shards.ID_ROWS_JOINED])  # batches of 3 hashed one by one, or joined
+def test_repeated_ids_are_found_across_shards_and_batches(tmp_path: Path, monkeypatch, joined: int) -> None:
+    monkeypatch.setattr(shards, "ID_ROWS_JOINED", joined)
     paths = write_id_shards(tmp_path, [["a", "b", "", "ünï", "c", "long-" * 50], ["d", "b", "ünï", "e"], ["", "f"]])
     assert repeated_ids(paths) == ["", "b", "ünï"]  # the empty id counts like any other
     assert repeated_ids(paths[1:2]) == []
