@@ -58,18 +58,14 @@ from torch.distributed.checkpoint.state_dict import (
 from pipeline.common.errors import InputError
 from pipeline.common.files import file_sha256
 from train.checkpoint_unpickling import IndexRefused, VerifiedIndexReader, WeightsOnlyLoadPlanner, load_index
+from train.checkpoint_paths import REPLACED, checkpoint_root, list_checkpoints
+from train.checkpoint_paths import latest, step_name  # noqa: F401  (callers find them here too)
 from train.parallel import Parallel
 
-PREFIX = "step-"
 STATE = "state.pt"
 MANIFEST = "manifest.json"
 MODEL_KEY = "model"  # DCP keys: "model.<parameter name>", "optimizer.state.<name>.exp_avg", ...
 OPTIMIZER_KEY = "optimizer"
-REPLACED = ".replaced-"  # a step's old copy while the same step's new one is renamed into place
-
-
-def checkpoint_root(run_dir: Path) -> Path:
-    return run_dir / "checkpoints"
 
 
 def rng_state() -> dict[str, Any]:
@@ -193,34 +189,6 @@ def _fsync(*paths: Path) -> None:
     for path in paths:
         with open(path, "rb+") as f:
             os.fsync(f.fileno())
-
-
-def step_name(step: int) -> str:
-    return f"{PREFIX}{step:08d}"
-
-
-def _step_of(name: str) -> int | None:
-    digits = name[len(PREFIX):]
-    return int(digits) if name.startswith(PREFIX) and digits.isdigit() else None
-
-
-def list_checkpoints(run_dir: Path) -> list[Path]:
-    """Finished step checkpoints, oldest first (temporary directories are ignored). A step whose
-    re-save was killed between its two renames is its old copy, set aside under REPLACED."""
-    root = checkpoint_root(run_dir)
-    if not root.is_dir():
-        return []
-    found = {step: p for p in root.iterdir() if p.is_dir() and (step := _step_of(p.name)) is not None}
-    for aside in root.glob(f"{REPLACED}{PREFIX}*"):
-        step = _step_of(aside.name[len(REPLACED):])
-        if step is not None and step not in found and aside.is_dir():
-            found[step] = aside
-    return [found[step] for step in sorted(found)]
-
-
-def latest(run_dir: Path) -> Path | None:
-    found = list_checkpoints(run_dir)
-    return found[-1] if found else None
 
 
 def prune(run_dir: Path, keep: int) -> None:

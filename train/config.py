@@ -112,7 +112,7 @@ class TrainConfig:
     log_every: Positive = 1
     log_documents: bool = False  # <run>/documents.jsonl: the documents of every sequence trained on
     progress: bool = True
-    # Held-out loss during training (train/evaluate.py): every N steps, K windows per source.
+    # Held-out loss during training (train/heldout.py): every N steps, K windows per source.
     eval_every: Count = 0  # 0: never
     eval_sequences: Positive = 8
     # Performance switches, applied from outside the model (train/apply.py, train/parallel.py).

@@ -1,6 +1,6 @@
 """`train import --hf DIR --run runs/NAME`: a Hugging Face LlamaForCausalLM folder becomes a run.
 
-The reverse of `train export` (train/export.py): ours after an export, or any LLaMA-architecture
+The reverse of `train export` (train/hf_export.py): ours after an export, or any LLaMA-architecture
 checkpoint with a SentencePiece `tokenizer.model`. The run folder gets
 
     config.json                    the resolved config, the model read from DIR/config.json
@@ -47,7 +47,7 @@ from pipeline.common.files import file_sha256, overlapping
 from pipeline.common.lock import folder_lock
 from train import checkpoint
 from train.config import IMPORTED_CONFIG, PRESETS, ResolvedConfig, TrainConfig, resolve, write_config
-from train.export import hf_name
+from train.hf_export import hf_name
 from train.model import ModelArgs, Transformer
 from train.parallel import join
 

@@ -8,7 +8,7 @@ The same loop runs in one process and in each of N under torchrun: `Parallel` (t
 builds the (sharded) model and does the collectives, which are no-ops for one process.
 
 At a step boundary the loop may also evaluate the held-out loss (`--eval-every`, through
-train/evaluate.py) and, after a SIGTERM or SIGINT to any rank, save a checkpoint and end on every
+train/heldout.py) and, after a SIGTERM or SIGINT to any rank, save a checkpoint and end on every
 rank at the same step (train/preemption.py).
 """
 
@@ -33,7 +33,7 @@ from pipeline.corpus.mixture import load_mixture
 from train import checkpoint
 from train.config import ResolvedConfig, TrainConfig, check_resume_compatible, write_config
 from train.data import MixtureLoader, open_mixture
-from train.evaluate import HeldOut, heldout_losses, open_heldout
+from train.heldout import HeldOut, heldout_losses, open_heldout
 from train.metrics import MetricsLog, peak_flops
 from train.model import flops_per_token
 from train.parallel import Parallel, join
@@ -197,7 +197,7 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
 
 def evaluate_heldout(model: nn.Module, heldout: HeldOut, seq_len: int, sequences: int,
                      par: Parallel) -> dict[str, float]:
-    """The held-out losses of train/evaluate.py on the model being trained. Every rank scores the
+    """The held-out losses of train/heldout.py on the model being trained. Every rank scores the
     same windows with the same weights (FSDP gathers them whole for each forward), so every rank
     holds the same numbers; in the training's precision (bf16 autocast on a GPU)."""
     model.eval()

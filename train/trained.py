@@ -1,5 +1,7 @@
-"""Opening a finished run for export, generation and evaluation: its resolved config, a
-checkpoint's weights in a `Transformer`, and the tokenizer its token shards were made with.
+"""Opening a finished run for export, generation and evaluation: its resolved config, the
+checkpoint a command names, and the tokenizer its token shards were made with. Without torch,
+so that a wrong run, checkpoint or tokenizer is refused at once (train/weights.py loads the
+checkpoint's weights into a model).
 
 A run folder holds `config.json` (the resolved config the trainer wrote) and checkpoints
 (`checkpoints/step-NNNNNNNN/`, train/checkpoint.py); the config's `train.data` names the token
@@ -13,13 +15,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import file_sha256
 from tokenizer.token_shards import META, read_meta
-from train import checkpoint
-from train.model import ModelArgs, Transformer
+from train import checkpoint_paths
+from train.model_args import ModelArgs
 
 
 @dataclass
@@ -110,16 +110,16 @@ def open_run(run: str, step: str | None = None) -> TrainedRun:
     except (ValueError, KeyError, TypeError) as e:
         raise InputError(str(config_path), f"unreadable run config ({e})") from None
     if step:
-        if not (step.startswith(checkpoint.PREFIX) or step.isdigit()) or "/" in step:
-            raise UserError(f"--checkpoint {step!r}: expected a step number or a {checkpoint.PREFIX}NNNNNNNN name")
-        name = step if step.startswith(checkpoint.PREFIX) else checkpoint.step_name(int(step))
+        if not (step.startswith(checkpoint_paths.PREFIX) or step.isdigit()) or "/" in step:
+            raise UserError(f"--checkpoint {step!r}: expected a step number or a {checkpoint_paths.PREFIX}NNNNNNNN name")
+        name = step if step.startswith(checkpoint_paths.PREFIX) else checkpoint_paths.step_name(int(step))
         # Found as `latest` finds it: a step whose re-save was killed midway is its copy set aside.
-        found = [p for p in checkpoint.list_checkpoints(run_dir) if p.name.removeprefix(checkpoint.REPLACED) == name]
+        found = [p for p in checkpoint_paths.list_checkpoints(run_dir) if p.name.removeprefix(checkpoint_paths.REPLACED) == name]
         if not found:
-            raise InputError(str(checkpoint.checkpoint_root(run_dir) / name), "no such checkpoint")
+            raise InputError(str(checkpoint_paths.checkpoint_root(run_dir) / name), "no such checkpoint")
         path = found[0]
     else:
-        path = checkpoint.latest(run_dir)
+        path = checkpoint_paths.latest(run_dir)
         if path is None:
             raise InputError(str(run_dir), "holds no checkpoint yet (train it first)")
     return TrainedRun(run_dir, config, args, path)
@@ -133,31 +133,7 @@ def model_args_from_json(values: dict[str, Any]) -> ModelArgs:
     return ModelArgs(**values)
 
 
-def load_model(run: TrainedRun, device: str | torch.device = "cpu") -> Transformer:
-    """The checkpoint's weights in a Transformer of the run's shape, in eval mode, fp32."""
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise UserError(f"--device {device!r}: not a device (cpu, cuda, cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: no CUDA device available")
-    model = Transformer(run.args)  # built on the CPU: its rotary tables are real already
-    opened = checkpoint.open_checkpoint(run.checkpoint)  # every checksum, before anything is unpickled
-    check_shapes(opened.model_shapes(), model, run.checkpoint)
-    model.load_state_dict(dict(opened.model_tensors()))
-    return model.to(device).eval()
-
-
-def check_shapes(state: dict[str, tuple[int, ...]], model: torch.nn.Module, where: Path) -> None:
-    """A checkpoint (name -> shape) of another model shape is one clear line, not a load_state_dict traceback."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    if missing or extra:
-        raise UserError(f"{where}: checkpoint does not fit the run's model "
-                        f"({len(missing)} tensors missing, e.g. {missing[:1]}; {len(extra)} unexpected, "
-                        f"e.g. {extra[:1]})")
-    for name, tensor in expected.items():
-        if tuple(state[name]) != tuple(tensor.shape):
-            raise UserError(f"{where}: {name} has shape {tuple(state[name])} but the run's model "
-                            f"needs {tuple(tensor.shape)}: a checkpoint of a different model shape")
+def refuse_existing(out: Path) -> None:
+    """An output folder must be new: nothing a command did not write is overwritten."""
+    if out.exists():
+        raise UserError(f"{out}: already exists; export to a new folder (nothing was overwritten)")

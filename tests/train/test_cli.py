@@ -190,3 +190,32 @@ def test_old_data_flag_still_trains_and_says_once_to_use_tokens(tmp_path: Path, 
     write_llama1_tokens(tokens)
     main(["--model", "debug", "--steps", "1", "--data", str(tokens), "--run", str(tmp_path / "run"), "--no-progress"])
     assert capsys.readouterr().err == "train: --data is deprecated; use --tokens\n"
+
+
+@pytest.mark.slow
+def test_export_generate_and_eval_refuse_a_wrong_run_checkpoint_or_flag_before_torch_loads(tmp_path: Path) -> None:
+    """Each refusal is one line and exit 2 in a fresh process that never imported torch (seconds)."""
+    run = tmp_path / "run"
+    (run / "checkpoints" / "step-00000002").mkdir(parents=True)
+    model = {"dim": 64, "n_layers": 2, "n_heads": 4, "vocab_size": 256, "multiple_of": 32, "max_seq_len": 64}
+    (run / "config.json").write_text(json.dumps(
+        {"model": model, "train": {"seq_len": 64, "mixture": "llama1", "data": str(tmp_path / "tokens")}}))
+    (tmp_path / "taken").mkdir()
+    cases = [
+        (["export", "--run", str(tmp_path / "nothing"), "--out", "x"], "no such run folder"),
+        (["export", "--run", str(run), "--out", str(tmp_path / "taken")], "taken: already exists"),
+        (["export", "--run", str(run), "--checkpoint", "7", "--out", "x"], "step-00000007: no such checkpoint"),
+        (["generate", "--run", str(run), "--checkpoint", "abc", "--prompt-ids", "1"], "--checkpoint 'abc': expected"),
+        (["generate", "--run", str(run), "--prompt-ids", "1 x"], "--prompt-ids: expected integers"),
+        (["generate", "--run", str(run), "--prompt-ids", "1 256"], "--prompt-ids: ids must be in [0, 256)"),
+        (["generate", "--run", str(run), "--prompt", "Hi"], "the tokenizer its token shards name was not found"),
+        (["eval", "--run", str(run), "--max-tokens", "0"], "--max-tokens at least 1"),
+        (["eval", "--run", str(run), "--mixture", "nonesuch"], "nonesuch"),
+    ]
+    probe = ("import sys\nfrom train.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+             "    print(e.code, 'torch' in sys.modules)\n")
+    for args, message in cases:
+        done = subprocess.run([sys.executable, "-c", probe, *args], env=subprocess_env(), capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path)
+        assert done.stdout.split() == ["2", "False"], (args, done.stdout, done.stderr)
+        assert done.stderr.count("\n") == 1 and message in done.stderr, (args, done.stderr)

@@ -22,11 +22,12 @@ from tests.float_tolerance import assert_float32_close
 from tests.train.debug_run import train_debug_run, write_tokens_with_heldout
 from train.cli import main as train_cli
 from train.config import TrainConfig, resolve
-from train.evaluate import evaluate
+from train.heldout import evaluate
 from train.loop import train
 from train.metrics import read_metrics
 from train.model import Transformer
-from train.trained import load_model, open_run
+from train.trained import open_run
+from train.weights import load_model
 
 SOURCES = list(LLAMA1.proportions)
 

@@ -13,9 +13,10 @@ import torch
 from tests.conftest import script, subprocess_env
 from tests.float_tolerance import assert_float32_close
 from tests.train.debug_run import train_debug_run
-from train.export import export_hf, interleaved_to_half_split
-from train.generate import Sampling, generate
-from train.trained import load_model, open_run
+from train.hf_export import export_hf, interleaved_to_half_split
+from train.sampling import Sampling, generate
+from train.trained import open_run
+from train.weights import load_model
 
 transformers = pytest.importorskip("transformers")
 

@@ -12,9 +12,10 @@ import torch
 from tests.conftest import script, subprocess_env
 from tests.float_tolerance import assert_float32_close
 from tests.train.debug_run import train_debug_run
-from train.generate import KVCache, Sampling, forward_cached, generate, sample_next
+from train.sampling import KVCache, Sampling, forward_cached, generate, sample_next
 from train.model import ModelArgs, Transformer
-from train.trained import load_model, open_run
+from train.trained import open_run
+from train.weights import load_model
 
 
 @pytest.fixture(scope="module")

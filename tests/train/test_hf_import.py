@@ -28,7 +28,7 @@ from tests.conftest import script, subprocess_env
 from tests.float_tolerance import float32_tolerance
 from tests.train.debug_run import train_debug_run
 from tests.train.token_shards import write_source
-from train.export import export_hf
+from train.hf_export import export_hf
 from train.hf_import import import_hf
 from train.trained import open_run
 
