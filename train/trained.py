@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import file_sha256
 from tokenizer.token_shards import META, read_meta
-from train import checkpoint_paths
+from train.checkpoint_paths import PREFIX, REPLACED, checkpoint_root, latest, list_checkpoints, step_name
 from train.model_args import ModelArgs
 
 
@@ -110,16 +110,16 @@ def open_run(run: str, step: str | None = None) -> TrainedRun:
     except (ValueError, KeyError, TypeError) as e:
         raise InputError(str(config_path), f"unreadable run config ({e})") from None
     if step:
-        if not (step.startswith(checkpoint_paths.PREFIX) or step.isdigit()) or "/" in step:
-            raise UserError(f"--checkpoint {step!r}: expected a step number or a {checkpoint_paths.PREFIX}NNNNNNNN name")
-        name = step if step.startswith(checkpoint_paths.PREFIX) else checkpoint_paths.step_name(int(step))
+        if not (step.startswith(PREFIX) or step.isdigit()) or "/" in step:
+            raise UserError(f"--checkpoint {step!r}: expected a step number or a {PREFIX}NNNNNNNN name")
+        name = step if step.startswith(PREFIX) else step_name(int(step))
         # Found as `latest` finds it: a step whose re-save was killed midway is its copy set aside.
-        found = [p for p in checkpoint_paths.list_checkpoints(run_dir) if p.name.removeprefix(checkpoint_paths.REPLACED) == name]
+        found = [p for p in list_checkpoints(run_dir) if p.name.removeprefix(REPLACED) == name]
         if not found:
-            raise InputError(str(checkpoint_paths.checkpoint_root(run_dir) / name), "no such checkpoint")
+            raise InputError(str(checkpoint_root(run_dir) / name), "no such checkpoint")
         path = found[0]
     else:
-        path = checkpoint_paths.latest(run_dir)
+        path = latest(run_dir)
         if path is None:
             raise InputError(str(run_dir), "holds no checkpoint yet (train it first)")
     return TrainedRun(run_dir, config, args, path)

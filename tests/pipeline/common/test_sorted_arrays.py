@@ -42,7 +42,8 @@ def test_a_run_does_not_import_numpys_masked_arrays_or_random(tmp_path) -> None:
         "import sys\n"
         "from pipeline.commands.run import run_source\n"
         "from pipeline.engine.registry import source_class\n"
-        f"run_source(source_class('jsonl')(), {str(folder)!r}, {str(tmp_path / 'out')!r}, workers=1, show_progress=False)\n"
+        f"run_source(source_class('jsonl')(), {str(folder)!r}, {str(tmp_path / 'out')!r}, workers=1,\n"
+        "           show_progress=False)\n"
         "print(sorted(m for m in ('numpy.ma', 'numpy.random') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
