@@ -6,6 +6,9 @@ import random
 
 import pytest
 
+import datasketch.lsh
+
+from pipeline.dedup import near
 from pipeline.dedup.near import Signer, choose_survivors, word_overlap
 from sources.samples.books import book_text, change_words, share_paragraphs
 
@@ -55,3 +58,20 @@ def test_merge_reads_each_partial_file_once_whatever_its_number_of_books(tmp_pat
     stage.merge(partials, tmp_path / "artefact")
     assert len(seen) == 10
     assert len({id(s.minhashes.base) for s in seen}) == 2
+
+
+def test_the_lsh_bands_are_datasketchs_own_choice_made_once_per_process(monkeypatch) -> None:
+    """datasketch picks (bands, rows) by numerical integration, 0.4 s for 512 bins: the choice is
+    the same for every index, so it is made once, and it is the one datasketch makes."""
+    fresh = datasketch.lsh.MinHashLSH(threshold=near.CANDIDATE_JACCARD, num_perm=near.NUM_PERM)
+    near.lsh_bands.cache_clear()
+    calls = []
+    optimal = datasketch.lsh._optimal_param
+    monkeypatch.setattr(datasketch.lsh, "_optimal_param", lambda *a, **k: calls.append(a) or optimal(*a, **k))
+    rng = random.Random(3)
+    signer = Signer()
+    text = book_text(rng, 2000)
+    for _ in range(3):
+        assert choose_survivors(["a", "b"], [signer.sign(text), signer.sign(text)]) == {"b": "a"}
+    assert len(calls) == 1
+    assert near.lsh_bands(near.CANDIDATE_JACCARD, near.NUM_PERM) == (fresh.b, fresh.r)
