@@ -2,7 +2,7 @@
 99% word overlap, for both ways books differ (scattered word edits, shared passages), and the
 throughput of the Wikipedia, Books and ArXiv sources in MB/s per core.
 
-    .venv/bin/python bench/near_dedup.py [--pairs 8] [--words 6000] [--rounds 3]
+    .venv/bin/python bench/near_dedup.py [--pairs 8] [--words 6000] [--rounds 3] [--inputs 1.0]
 
 A pair is a true near-duplicate when its overlap is above 90% (the paper's rule); the detector
 is the one the books source runs (LSH candidates, then the word-overlap estimate), so a pair
@@ -68,9 +68,10 @@ def detector_table(pairs: int = 8, words: int = 6000, seed: int = 0) -> list[str
     return lines
 
 
-def throughput_table(rounds: int) -> None:
+def throughput_table(rounds: int, inputs: float = 1.0) -> None:
     """MB/s per core of each source's reader and stages (one worker, CPU with the forked worker's),
-    on generated inputs; the sources in turn, `rounds` times."""
+    on generated inputs (`inputs` of 3,000 Wikipedia pages, 24 books and 300 papers: the test
+    suite's smoke run takes a tenth); the sources in turn, `rounds` times."""
     from pipeline.commands.run import run_source
     from sources.arxiv import ArXiv
     from sources.books import Books
@@ -86,15 +87,15 @@ def throughput_table(rounds: int) -> None:
         wiki = work / "wikipedia"
         wiki.mkdir()
         pages = [wiki_sample.Page(f"Place {i}", wiki_sample.generated_article(rng, f"Place {i}") * 3, i)
-                 for i in range(1, 3001)]
+                 for i in range(1, max(1, round(3000 * inputs)) + 1)]
         wiki_sample.write_dump(wiki / "enwiki-20220701-pages-articles.xml.bz2", "en", pages)
         books = work / "books" / "gutenberg"
         books.mkdir(parents=True)
-        for i in range(24):
+        for i in range(max(1, round(24 * inputs))):
             (books / f"pg{i}.txt").write_text(gutenberg_file(f"Book {i}", "A", i, book_text(rng, 30000)))
         arxiv = work / "arxiv"
         arxiv.mkdir()
-        for i in range(300):
+        for i in range(max(1, round(300 * inputs))):
             main = arxiv_sample.paper_main(rng) + "\n".join(arxiv_sample.paragraph(rng) for _ in range(20))
             files = [("main.tex", main.encode()), ("sections/intro.tex", arxiv_sample.paragraph(rng).encode())]
             (arxiv / f"2101.{i:05d}.tar.gz").write_bytes(arxiv_sample.tar_gz(files))
@@ -126,10 +127,10 @@ def _text_bytes(source, root: str) -> int:
                if isinstance(item, Document))
 
 
-def report(pairs: int = 8, words: int = 6000, throughput: bool = True, rounds: int = 3) -> None:
+def report(pairs: int = 8, words: int = 6000, throughput: bool = True, rounds: int = 3, inputs: float = 1.0) -> None:
     print("\n".join(detector_table(pairs, words)))  # counts, not timings: one round says it all
     if throughput:
-        throughput_table(rounds)
+        throughput_table(rounds, inputs)
 
 
 def main() -> None:
@@ -138,8 +139,13 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=6000)
     parser.add_argument("--no-throughput", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the throughput runs (default %(default)s)")
+    parser.add_argument("--inputs", type=float, default=1.0,
+                        help="share of the throughput inputs to generate (default %(default)s: 3,000 Wikipedia pages, "
+                        "24 books, 300 papers)")
     args = parser.parse_args()
-    report(args.pairs, args.words, not args.no_throughput, args.rounds)
+    if not 0 < args.inputs <= 100:
+        parser.error(f"--inputs must be in (0, 100], got {args.inputs}")
+    report(args.pairs, args.words, not args.no_throughput, args.rounds, args.inputs)
 
 
 if __name__ == "__main__":

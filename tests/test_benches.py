@@ -79,5 +79,5 @@ def test_wikipedia_bench_measures_the_real_dumps_or_says_they_are_absent() -> No
 def test_hostile_text_and_near_dedup_benches_print_their_tables() -> None:
     out = bench("bench/hostile_text.py", "--rounds", "1")
     assert len(rows(out, "Hostile text inputs")) >= 8
-    out = bench("bench/near_dedup.py", "--pairs", "2", "--words", "1000", "--rounds", "1")
+    out = bench("bench/near_dedup.py", "--pairs", "2", "--words", "1000", "--rounds", "1", "--inputs", "0.05")
     assert [row[0] for row in rows(out, "source throughput, 1 worker")] == ["wikipedia", "books", "arxiv"]
