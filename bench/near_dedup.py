@@ -71,7 +71,7 @@ def detector_table(pairs: int = 8, words: int = 6000, seed: int = 0) -> list[str
 def throughput_table(rounds: int, inputs: float = 1.0) -> None:
     """MB/s per core of each source's reader and stages (one worker, CPU with the forked worker's),
     on generated inputs (`inputs` of 3,000 Wikipedia pages, 24 books and 300 papers: the test
-    suite's smoke run takes a tenth); the sources in turn, `rounds` times."""
+    suite's smoke run takes a twentieth); the sources in turn, `rounds` times."""
     from pipeline.commands.run import run_source
     from sources.arxiv import ArXiv
     from sources.books import Books

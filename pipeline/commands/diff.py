@@ -31,8 +31,8 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from pipeline.common.errors import UserError
-from pipeline.corpus.folder import REMOVALS, corpus_folder
 from pipeline.common.sorted_arrays import find
+from pipeline.corpus.folder import REMOVALS, corpus_folder
 from pipeline.engine.shards import count_rows, id_hashes, record_batches, string_offsets, verified_shard_paths
 
 DEFAULT_EXAMPLES = 5

@@ -13,6 +13,7 @@ import torch
 from tests.conftest import script, subprocess_env
 from tests.float_tolerance import assert_float32_close
 from tests.train.debug_run import train_debug_run
+from train import export, hf_export
 from train.hf_export import export_hf, interleaved_to_half_split
 from train.sampling import Sampling, generate
 from train.trained import open_run
@@ -129,3 +130,8 @@ def test_checkpoint_of_another_shape_is_one_line_and_exit_2(exported: tuple[Path
     assert len(lines) == 1 and "tok_embeddings.weight has shape (256, 64) but the run's model needs (256, 128)" \
         in lines[0], lines
     assert not (tmp_path / "hf").exists()
+
+
+def test_the_command_offers_exactly_the_dtypes_the_export_converts_to() -> None:
+    # The command names them without torch (train/export.py); the export maps them to torch's.
+    assert export.DTYPES == tuple(hf_export.DTYPES)
