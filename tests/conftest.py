@@ -8,7 +8,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -89,9 +88,18 @@ def _home_entries(home: Path) -> set[str]:
     return entries
 
 
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    """A pytest-xdist worker (the suite runs on every core, pyproject.toml's addopts): the
+    controller that started it snapshots, redirects and checks, and the worker inherits its
+    environment, HOME included."""
+    return hasattr(config, "workerinput")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Snapshot the working tree and the real home (two levels), then point HOME, the XDG folders
     and torch.compile's caches into a fresh temporary folder so that CLIs and libraries write there."""
+    if _is_xdist_worker(config):
+        return
     home = Path.home()
     _outside.update(home=home, home_before=_home_entries(home), repo_before=_untracked_files(),
                     env={name: os.environ.get(name) for name in REDIRECTED})
@@ -112,12 +120,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_outside["fake_home"], ignore_errors=True)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def nothing_written_outside_tmp() -> Iterator[None]:
-    """Fail the session when a file appeared in the working tree or in the real home (two levels)."""
-    yield
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when a file appeared in the working tree or in the real home (two levels):
+    checked once, by the process that took the snapshot, after every worker has finished."""
+    if _is_xdist_worker(session.config) or "home" not in _outside:
+        return
     home: Path = _outside["home"]  # type: ignore[assignment]
     escaped = sorted(str(REPO / f) for f in _untracked_files() - _outside["repo_before"])  # type: ignore[operator]
     escaped += sorted(str(home / n) for n in _home_entries(home) - _outside["home_before"])  # type: ignore[operator]
     if escaped:
-        pytest.fail("tests wrote outside their temporary folders: " + ", ".join(escaped[:20]), pytrace=False)
+        message = "ERROR: tests wrote outside their temporary folders: " + ", ".join(escaped[:20])
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(message, red=True, bold=True)
+        else:
+            print(message, file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
