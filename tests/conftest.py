@@ -132,8 +132,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         message = "ERROR: tests wrote outside their temporary folders: " + ", ".join(escaped[:20])
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.ensure_newline()
-            reporter.write_line(message, red=True, bold=True)
+            reporter.line("")  # past the progress dots, which end in no newline under -q
+            reporter.line(message, red=True, bold=True)
         else:
             print(message, file=sys.stderr)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,53 @@
+"""The suite's own guard (tests/conftest.py): a session in which a test wrote outside its temporary
+folder fails and names the file, whether the tests ran in one process or on pytest-xdist workers
+(the default, pyproject.toml's addopts), where only the controller can compare its snapshots."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+ESCAPING_TEST = '''
+import os
+from pathlib import Path
+
+def test_writes_beside_the_tests():
+    (Path(__file__).resolve().parents[1] / "escaped.txt").write_text("left behind")
+
+def test_writes_into_the_home_it_was_started_with():
+    # HOME points elsewhere by now (the redirect): the session's real one is named apart.
+    (Path(os.environ["GUARD_REAL_HOME"]) / "escaped-home.txt").write_text("left behind")
+
+def test_keeps_to_its_folder(tmp_path):
+    (tmp_path / "fine.txt").write_text("in its own folder")
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_files_written_into_the_working_tree_or_the_home_fail_the_session_and_are_named(tmp_path: Path,
+                                                                                         workers: str) -> None:
+    # A working tree of its own (a git repository holding the same conftest), so the file the
+    # inner session leaves is in no one's way.
+    tree = tmp_path / "tree"
+    (tree / "tests").mkdir(parents=True)
+    shutil.copy(REPO / "tests" / "conftest.py", tree / "tests" / "conftest.py")
+    (tree / "tests" / "test_escaping.py").write_text(ESCAPING_TEST)
+    subprocess.run(["git", "init", "-q", str(tree)], check=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), GUARD_REAL_HOME=str(home))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                           "-n", workers, "tests"], cwd=tree, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "3 passed" in done.stdout  # the tests themselves pass: the session fails for what they left
+    lines = [line for line in done.stdout.splitlines() if "outside their temporary folders" in line]
+    assert lines == [f"ERROR: tests wrote outside their temporary folders: {tree / 'escaped.txt'}, "
+                     f"{home / 'escaped-home.txt'}"]
