@@ -123,7 +123,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the session when a file appeared in the working tree or in the real home (two levels):
     checked once, by the process that took the snapshot, after every worker has finished."""
-    if _is_xdist_worker(session.config) or "home" not in _outside:
+    if "home" not in _outside:  # an xdist worker: it took no snapshot (pytest_configure)
         return
     home: Path = _outside["home"]  # type: ignore[assignment]
     escaped = sorted(str(REPO / f) for f in _untracked_files() - _outside["repo_before"])  # type: ignore[operator]

@@ -44,7 +44,7 @@ def test_files_written_into_the_working_tree_or_the_home_fail_the_session_and_ar
     home = tmp_path / "home"
     home.mkdir()
     env = dict(os.environ, HOME=str(home), GUARD_REAL_HOME=str(home))
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "-n", workers, "tests"], cwd=tree, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "3 passed" in done.stdout  # the tests themselves pass: the session fails for what they left
