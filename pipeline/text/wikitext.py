@@ -80,7 +80,6 @@ ANY_OWN_MARKER = re.compile("[" + "".join(map(chr, OWN_MARKERS)) + "]")
 
 MAGIC_WORD = re.compile(r"__[A-ZА-ЯЁ]+__")
 APOSTROPHES = re.compile(r"'{2,}")
-SPACES = re.compile(r"[ \t\u00a0]+")
 # Image options that start the caption part of a file link the parser did not recognise
 # (`thumb|`, Ukrainian `міні|`, Vietnamese `nhỏ|`, `250px|`): a link whose text still holds
 # a `|` is a file link.
@@ -109,12 +108,15 @@ STRAY_BRACKETS = re.compile(r"\[\[|\]\]|\{\{|\}\}|\{\||\|\}")
 # Orphaned punctuation next to a removal marker (and only there). Every pattern is one
 # possessive character class, started only where its run begins, so a page of ten thousand
 # removals next to each other is tidied in linear time; the callbacks leave a run that holds
-# no marker as the author wrote it.
+# no marker as the author wrote it. A run's start is found by its first character, then the one
+# before it checked (`(?<!CC)`): a lookbehind first would be tried at every position of the line.
 EMPTY_PARENS = re.compile(rf"\([ \t,;:{REMOVED}]*+\)")
 AFTER_OPEN = re.compile(rf"\([ \t,;:–—{REMOVED}]++")
-BEFORE_CLOSE = re.compile(rf"(?<![ \t,;:–—{REMOVED}])[ \t,;:–—{REMOVED}]++\)")
+_SEPARATED = rf"[ \t,;:–—{REMOVED}]"
+BEFORE_CLOSE = re.compile(rf"{_SEPARATED}(?<!{_SEPARATED}{_SEPARATED}){_SEPARATED}*+\)")
 DOUBLED_SEPARATOR = re.compile(rf"[,;:–—][ \t,;:{REMOVED}]*+")  # always matches: never rescanned
-SPACE_BEFORE_PUNCT = re.compile(rf"(?<![ \t{REMOVED}])[ \t{REMOVED}]++(?=[.,;:!?)])")
+_SPACED = rf"[ \t{REMOVED}]"
+SPACE_BEFORE_PUNCT = re.compile(rf"{_SPACED}(?<!{_SPACED}{_SPACED}){_SPACED}*+(?=[.,;:!?)])")
 LEADING_SEPARATOR = re.compile(rf"^[ \t{REMOVED}]*+[,;:]++[ \t]*+", re.MULTILINE)
 
 Renderer = Callable[[list[str]], str]
@@ -131,16 +133,23 @@ def clean_wikitext(wikitext: str) -> str:
     parsed = parse(neutralise_unclosed(wikitext))
     rendered = restore_unclosed(_render(parsed))
     rendered = _sweep_leftover_markup(rendered)
-    rendered = _tidy_removals(rendered)
-    lines = [_single_spaced(line).strip() for line in rendered.split("\n")]
+    # Tidying changes only what holds a marker, and none of its patterns crosses a line break:
+    # a line without a marker is left as it is, unscanned (three quarters of an article's text).
+    lines = [_single_spaced(_tidy_removals(line) if REMOVED in line else line).strip()
+             for line in rendered.split("\n")]
     text = _join(_drop_empty_sections(lines))
     return text.replace(VERBATIM_MARK, "")
 
 
 def _single_spaced(line: str) -> str:
-    # Most lines have no run to collapse: three scans for a character cost less than a regex
-    # substitution that copies the line.
-    return SPACES.sub(" ", line) if "  " in line or "\t" in line or "\u00a0" in line else line
+    """Each run of spaces, tabs and no-break spaces made one space. By str methods, not a regex
+    (which stops at every single space): tabs and no-break spaces become spaces, then doubled
+    spaces are halved until none is left (a run of n takes log2(n) rounds)."""
+    if "\t" in line or "\u00a0" in line:
+        line = line.replace("\t", " ").replace("\u00a0", " ")
+    while "  " in line:
+        line = line.replace("  ", " ")
+    return line
 
 
 def _render(code: Code) -> str:
@@ -499,7 +508,7 @@ def _table_end(lines: list[str], start: int) -> int:
 
 
 def _tidy_removals(text: str) -> str:
-    """Punctuation orphaned by a removal, fixed where the removal was and nowhere else:
+    """Punctuation orphaned by a removal in one line, fixed where the removal was and nowhere else:
     "Achilles (\x01; Greek: ...)" -> "Achilles (Greek: ...)", "(born 1950, \x01)" -> "(born 1950)",
     "Paris \x01." -> "Paris.", "(\x01)" -> ""."""
     if REMOVED not in text:

@@ -3,6 +3,8 @@ articles do (unbalanced quotes, unclosed file links, prose templates, malformed 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from pipeline.text.wikitext import clean_wikitext
@@ -154,6 +156,26 @@ def test_runs_of_removals_and_separators_are_tidied_without_backtracking() -> No
     # Nested quantifiers over the removal marker took seconds at 10 markers and grew 2^n.
     text = "(a " + "{{x}} " * 2000 + "b) " + ", " * 20000 + "{{y}}" + " " * 20000 + "c"
     assert clean_wikitext(text) == "(a b) , c"  # the first separator of a run stays
+
+
+def test_punctuation_is_tidied_on_the_line_of_the_removal_only() -> None:
+    # A removal's orphaned punctuation goes; the same punctuation on the lines around it, where
+    # nothing was removed, is the author's and stays, whatever the removal's line holds.
+    text = "A list (; b, ) as written.\nAchilles ({{audio-ipa|x.ogg}}; Greek) , was {{fact}}.\nEnd , here ."
+    assert clean_wikitext(text) == "A list (; b, ) as written.\nAchilles (Greek) , was.\nEnd , here ."
+
+
+def test_runs_of_spaces_tabs_and_no_break_spaces_become_one_space() -> None:
+    text = "One \t two\u00a0\u00a0three\tfour\u2003five    six\n\t Indented \u00a0line\u00a0"
+    # Other Unicode spaces inside a line are the author's; a line's ends are stripped.
+    assert clean_wikitext(text) == "One two three four\u2003five six\nIndented line"
+
+
+def test_long_runs_of_spaces_and_of_removals_before_punctuation_take_linear_time() -> None:
+    text = "a" + " " * 1_000_000 + "b" + "\t\u00a0" * 100_000 + "c (" + "{{x}} " * 20_000 + ". d" + " ," * 20_000
+    started = time.process_time()
+    assert clean_wikitext(text) == "a b c (. d" + " ," * 20_000
+    assert time.process_time() - started < 5  # quadratic would be minutes
 
 
 def test_thousands_of_unclosed_refs_and_links_keep_the_article() -> None:
