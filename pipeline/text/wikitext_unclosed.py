@@ -51,6 +51,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Callable
+from operator import itemgetter
 from typing import NamedTuple
 
 from mwparserfromhell.definitions import PARSER_BLACKLIST, SINGLE, URI_SCHEMES
@@ -80,14 +81,20 @@ URL_END = re.compile(r'[ \t\n\[\]"<>]')
 # `[[http://x]` is an external link after a `[`; `[[[` is left to the tokenizer.
 WIKILINK_START = re.compile(rf"\[\[(?<!\[\[\[)(?!\[|{_URL})")
 LINK_BLOCKER = re.compile(rf"\]|\{{\{{|\[\[|<(?:!--|/|{_NAME})")
-TABLE_START = re.compile(r"^[ \t]*(\{)\|", re.MULTILINE)
-TABLE_END = re.compile(r"^[ \t]*\|\}", re.MULTILINE)
+# `{|` and `|}` after a line's indentation: searched from each line break (a character the search
+# skips to), where `^` in multiline mode would be tried at every position; the first line apart.
+TABLE_START = re.compile(r"[ \t]*+\{\|")
+TABLE_END = re.compile(r"[ \t]*+\|\}")
+NEXT_LINE_TABLE_START = re.compile(r"\n([ \t]*+\{\|)")
+NEXT_LINE_TABLE_END = re.compile(r"\n([ \t]*+\|\})")
 # A template name with one of these fails (a lone `{` or `}`: `{{` makes it unsure, below), a link
 # title also with a line break; ...
 INVALID_IN_TEMPLATE_NAME = re.compile(r"[\[\]<>{}]")
 INVALID_IN_TITLE = re.compile(r"[\[\]<>{}\n]")
 HIDES_INVALID = re.compile(r"\{\{|<!--")  # ... unless a template or comment holds it
 BLANK = re.compile(r"\s*")
+NESTED_IN_TAG = re.compile(r"\{\{|\[\[")
+QUOTE = re.compile(r"[\"'\\]")
 TEXT_ON_NEXT_LINE = re.compile(r"\n\s*\S")  # a name's text goes on after a line break: it fails
 
 
@@ -134,6 +141,9 @@ def _break(text: str, broken: list[int], in_urls: list[int]) -> str:
     return "".join(pieces)
 
 
+_Event = tuple[int, "range | None", int]  # an opener (position, its brackets, 0) or a closer (position, None, brackets)
+
+
 class _Hidden(NamedTuple):
     """A closed comment, or a closed tag whose body the tokenizer does not parse."""
 
@@ -164,6 +174,21 @@ class _Markup:
         """Whether `position` is inside a comment or a `<nowiki>`, `<pre>` ... body."""
         k = bisect_left(self.hidden, (position + 1,))
         return k > 0 and self.hidden[k - 1].end > position
+
+    def unhidden(self, events: list[_Event]) -> list[_Event]:
+        """The events (sorted by position) that no comment or `<nowiki>`, `<pre>` ... body hides:
+        one walk along both sorted lists (the spans do not overlap), not a search per event."""
+        if not self.hidden:
+            return events
+        kept: list[_Event] = []
+        spans = iter(self.hidden)
+        span = next(spans)
+        for event in events:
+            while span is not None and span.end <= event[0]:
+                span = next(spans, None)
+            if span is None or event[0] < span.start:
+                kept.append(event)
+        return kept
 
     def _hidden_spans(self) -> list[_Hidden]:
         text = self.text
@@ -279,9 +304,17 @@ def _unclosed_wikilinks(markup: _Markup) -> list[int]:
 def _unclosed_tables(markup: _Markup) -> list[int]:
     """`{|` at a line start that finds no free `|}` at a line start after it, each later `{|`
     taking one."""
-    openers = [(m.start(1), range(m.start(1), m.start(1) + 1)) for m in TABLE_START.finditer(markup.text)]
-    closers = [(m.start(), 1) for m in TABLE_END.finditer(markup.text)]
+    openers = [(end - 2, range(end - 2, end - 1)) for _, end in _at_line_starts(markup.text, TABLE_START,
+                                                                                NEXT_LINE_TABLE_START)]
+    closers = [(start, 1) for start, _ in _at_line_starts(markup.text, TABLE_END, NEXT_LINE_TABLE_END)]
     return _without_closer(markup, openers, closers, need=1)
+
+
+def _at_line_starts(text: str, first_line: re.Pattern[str], next_lines: re.Pattern[str]) -> list[tuple[int, int]]:
+    """(start, end) of each match of `first_line` at the start of a line: at the text's start, then
+    group 1 of each match of `next_lines` (the same pattern after a line break)."""
+    first = first_line.match(text)
+    return ([first.span()] if first else []) + [m.span(1) for m in next_lines.finditer(text)]
 
 
 def _without_closer(markup: _Markup, openers: list[tuple[int, range]], closers: list[tuple[int, int]], need: int,
@@ -290,16 +323,15 @@ def _without_closer(markup: _Markup, openers: list[tuple[int, range]], closers: 
     brackets (closers: position, brackets) after them, right to left, each later opener taking
     `need`; with `names` (built only when needed), only an opener whose name may parse takes.
     Those in comments and `<nowiki>`, `<pre>` ... bodies are text."""
-    events = sorted([(position, brackets, 0) for position, brackets in openers]
-                    + [(position, None, count) for position, count in closers], key=lambda event: event[0])
-    events = [event for event in events if not markup.hides(event[0])]
+    events = markup.unhidden(sorted([(position, brackets, 0) for position, brackets in openers]
+                                    + [(position, None, count) for position, count in closers], key=itemgetter(0)))
     unpaired = _count_unpaired(events, need, lambda start: True)
     if not unpaired or names is None:
         return unpaired  # with some openers taking nothing, more closers would be free, not fewer
     return _count_unpaired(events, need, names().may_parse)
 
 
-def _count_unpaired(events: list[tuple[int, range | None, int]], need: int, takes: Callable[[int], bool]) -> list[int]:
+def _count_unpaired(events: list[_Event], need: int, takes: Callable[[int], bool]) -> list[int]:
     free = 0
     out: list[int] = []
     for _, brackets, count in reversed(events):
@@ -397,8 +429,6 @@ class _OpeningTags:
     def __init__(self, markup: _Markup) -> None:
         self.markup = markup
         self.text = markup.text
-        self.nested = _positions(r"\{\{|\[\[", markup.text)
-        self.quotes = _positions(r"[\"'\\]", markup.text)
         self._plain: dict[int, bool] = {}  # plain() of openers with quotes, for the openers before them
 
     def plain(self, position: int, end: int, nearest_tag: int, broken: set[int]) -> bool:
@@ -407,9 +437,11 @@ class _OpeningTags:
         `position`), and its attributes plain or quoted (`PLAIN_OPEN_TAG`). Another `<` in it
         must be an opener already `broken`, up to which this one is an opening tag's start, and
         plain itself: that one reads as `<` and a space, two more attributes of this one."""
-        if nearest_tag < end or _any_between(self.nested, position, end):
+        # Searched between the tag's `<` and `>`, neither of which can be part of a match: the
+        # matches found are those a search of the whole text finds there.
+        if nearest_tag < end or NESTED_IN_TAG.search(self.text, position, end):
             return False
-        if not _any_between(self.quotes, position, end):
+        if not QUOTE.search(self.text, position, end):
             return True
         inner = self.text.find("<", position + 1, end)
         if inner < 0:

@@ -50,6 +50,13 @@ def shown(text: str) -> str:
         ("[[http://x.org y]", "[[http://x.org y]"),  # an external link after a `[`
         # tables (at a line start)
         ("Intro.\n{|\n| a\n{|\n| b\n|}\n", "Intro.\n{_|\n| a\n{|\n| b\n|}\n"),
+        # indented ones count, on the first line too; one after text on its line is no table
+        (" \t{|\n| a\n  {|\n| b\n\t|}", " \t{_|\n| a\n  {|\n| b\n\t|}"),
+        ("{|\na {|\n|}", "{|\na {|\n|}"),
+        ("|}\n{|\n", "|}\n{_|\n"),  # a closer before the opener closes nothing of it
+        # a tag's attributes read up to its first `>`: a quote or a link there is looked at there
+        ('<ref name="a>b">x <ref name=[[c]]>y', '<ref name="a>b">x <ref name=[[c]]>y'),
+        ("<ref name='a'>x <ref>y", "<_ref name='a'>x <_ref>y"),
         # external links: no `]` before the line ends, nothing to carry them over it
         ("[http://x.org a [http://y.org b\n[//z.org c]", "[_http://x.org a [_http://y.org b\n[//z.org c]"),
         ("[http://x.org {{a}} b\n]", "[http://x.org {{a}} b\n]"),
