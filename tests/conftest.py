@@ -95,6 +95,16 @@ def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` (pyproject.toml's addopts) runs a session of one test file, or of tests named in
+    one file, in this process: `--dist loadfile` gives a file to one worker anyway, and starting
+    workers would cost seconds and save none. Anything wider gets pytest-xdist's own count."""
+    files = {arg.split("::", 1)[0] for arg in config.args}
+    if len(files) == 1 and next(iter(files)).endswith(".py"):
+        return 0
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Snapshot the working tree and the real home (two levels), then point HOME, the XDG folders
     and torch.compile's caches into a fresh temporary folder so that CLIs and libraries write there."""

@@ -51,3 +51,41 @@ def test_files_written_into_the_working_tree_or_the_home_fail_the_session_and_ar
     lines = [line for line in done.stdout.splitlines() if "outside their temporary folders" in line]
     assert lines == [f"ERROR: tests wrote outside their temporary folders: {tree / 'escaped.txt'}, "
                      f"{home / 'escaped-home.txt'}"]
+
+
+WHERE_TEST = '''
+import os
+from pathlib import Path
+
+def test_says_where_it_ran():
+    out = Path(os.environ["WHERE_OUT"]) / (Path(__file__).stem + ".txt")
+    out.write_text(os.environ.get("PYTEST_XDIST_WORKER", "this process"))
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("selection, on_workers", [
+    (["tests/test_a.py"], False),
+    (["tests/test_a.py::test_says_where_it_ran"], False),
+    (["tests/test_a.py", "tests/test_b.py"], True),
+    (["tests"], True),
+])
+def test_a_session_of_one_file_runs_in_its_own_process_and_a_wider_one_on_workers(
+        tmp_path: Path, selection: list[str], on_workers: bool) -> None:
+    # `-n auto --dist loadfile`, as pyproject.toml's addopts: one file would go to one worker
+    # anyway, after seconds of starting them.
+    tree, out = tmp_path / "tree", tmp_path / "out"
+    (tree / "tests").mkdir(parents=True)
+    out.mkdir()
+    shutil.copy(REPO / "tests" / "conftest.py", tree / "tests" / "conftest.py")
+    for name in ("test_a.py", "test_b.py"):
+        (tree / "tests" / name).write_text(WHERE_TEST)
+    subprocess.run(["git", "init", "-q", str(tree)], check=True)
+    env = dict(os.environ, WHERE_OUT=str(out))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto",
+                           "--dist", "loadfile", *selection], cwd=tree, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    where = {path.stem: path.read_text() for path in out.iterdir()}
+    assert set(where) == ({"test_a", "test_b"} if on_workers else {"test_a"})
+    assert all(w.startswith("gw") for w in where.values()) if on_workers else set(where.values()) == {"this process"}
