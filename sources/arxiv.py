@@ -112,6 +112,13 @@ class ArXiv(Source):
         files, refused = extracted.files, extracted.refused
         for reason in refused:
             yield Skipped(reason)  # each refused member counted; the rest of the paper still goes on
+        if not any(p.endswith(".tex") for p in files):
+            # A submission without TeX (HTML pages, or figures alone): nothing to look for a main file in.
+            yield Skipped("no_tex_files")
+            return
+        if list(files) == ["main.tex"] and files["main.tex"].startswith(b"%PDF-"):
+            yield Skipped("pdf_only")  # arXiv serves a PDF-only submission's "source" as the gzipped PDF
+            return
         # The paper's own packages (.sty) are read too: their notation macros are the paper's.
         decoded = {p: decode_utf8_or_latin1(d) for p, d in files.items() if p.endswith((".tex", ".sty"))}
         # A verbatim environment one file defines (a listing style in the preamble or a .sty) is

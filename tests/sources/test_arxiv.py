@@ -113,12 +113,14 @@ def test_bad_latex_is_dropped_with_a_reason(tmp_path: Path) -> None:
                                                                "\\def\\eps{\\eps\\eps}").encode())])
     paper(raw, "2101.00007.tar.gz", [("main.tex", MAIN.replace("\\def\\eps{\\varepsilon}",
                                                                "\\newcommand{\\a}{\\b}\\newcommand{\\b}{\\a}\\a").encode())])
-    paper(raw, "2101.00008.tar.gz", [("notes.txt", b"no tex here")])
+    paper(raw, "2101.00008.tar.gz", [("notes.txt", b"no tex here"), ("index.html", b"<html>a paper</html>")])
     paper(raw, "2101.00009.tar.gz", [("main.tex", b"\\documentclass{article}\\begin{document}No sections.\\end{document}")])
+    paper(raw, "2101.00010.tar.gz", [("part.tex", b"\\section{A part} of a paper whose main file is missing.")])
+    (raw / "2101.00011.gz").write_bytes(gzip.compress(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"))
     stats, docs = run(raw, tmp_path / "out")
     assert docs == []
     read, expand, cut = stats["stages"][:3]
-    assert read["dropped"] == {"no_main_tex_file": 1}
+    assert read["dropped"] == {"no_tex_files": 1, "no_main_tex_file": 1, "pdf_only": 1}
     assert expand["dropped"] == {"unbalanced_braces": 1, "macro_expansion_limit": 2}
     assert cut["dropped"] == {"no_section": 1}
 
