@@ -81,7 +81,9 @@ def test_a_session_of_one_file_runs_in_its_own_process_and_a_wider_one_on_worker
     for name in ("test_a.py", "test_b.py"):
         (tree / "tests" / name).write_text(WHERE_TEST)
     subprocess.run(["git", "init", "-q", str(tree)], check=True)
-    env = dict(os.environ, WHERE_OUT=str(out))
+    # Not the variables of this session's own xdist worker, if it runs on one: the inner tests read them.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
+    env["WHERE_OUT"] = str(out)
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "auto",
                            "--dist", "loadfile", *selection], cwd=tree, env=env, capture_output=True, text=True,
                           timeout=300)
