@@ -61,6 +61,9 @@ def shown(text: str) -> str:
         ("[http://x.org a [http://y.org b\n[//z.org c]", "[_http://x.org a [_http://y.org b\n[//z.org c]"),
         ("[http://x.org {{a}} b\n]", "[http://x.org {{a}} b\n]"),
         ("[mailto:a@b.org x", "[_mailto:a@b.org x"),
+        ("[MAILTO:a@b.org x [Http://x.org a", "[_MAILTO:a@b.org x [_Http://x.org a"),  # schemes in any case
+        ("see HTTP://x.org/a<!--b c", "see HTTP://x.org/a~!--b c"),
+        ("[[Ftp://x.org y]", "[[Ftp://x.org y]"),
         ("[xyz:a b", "[xyz:a b"),  # not a URL scheme: the tokenizer gives up at once anyway
     ],
 )
