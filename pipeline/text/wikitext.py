@@ -429,7 +429,8 @@ def _sweep(text: str) -> str:
     text = _drop_table_lines(text)
     text = LEFTOVER_LINK.sub(_leftover_link, text)
     text = LEFTOVER_EXTERNAL.sub(lambda m: m.group(1) or REMOVED, text)
-    text = IMAGE_OPTION_LINE.sub(REMOVED, text)
+    if "|" in text:  # a line of image options holds one; `^` in multiline mode is tried at every position
+        text = IMAGE_OPTION_LINE.sub(REMOVED, text)
     text = LEFTOVER_TAG.sub("", text)
     text = STRAY_BRACKETS.sub(REMOVED, text)
     return LEFTOVER_ENTITY.sub(lambda m: html.unescape(m.group()), text)
