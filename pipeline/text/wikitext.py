@@ -117,7 +117,7 @@ BEFORE_CLOSE = re.compile(rf"{_SEPARATED}(?<!{_SEPARATED}{_SEPARATED}){_SEPARATE
 DOUBLED_SEPARATOR = re.compile(rf"[,;:–—][ \t,;:{REMOVED}]*+")  # always matches: never rescanned
 _SPACED = rf"[ \t{REMOVED}]"
 SPACE_BEFORE_PUNCT = re.compile(rf"{_SPACED}(?<!{_SPACED}{_SPACED}){_SPACED}*+(?=[.,;:!?)])")
-LEADING_SEPARATOR = re.compile(rf"^[ \t{REMOVED}]*+[,;:]++[ \t]*+", re.MULTILINE)
+LEADING_SEPARATOR = re.compile(rf"[ \t{REMOVED}]*+[,;:]++[ \t]*+")  # matched at a line's start
 
 Renderer = Callable[[list[str]], str]
 
@@ -518,8 +518,12 @@ def _tidy_removals(text: str) -> str:
     text = AFTER_OPEN.sub(lambda m: _if_removed(m, "("), text)
     text = BEFORE_CLOSE.sub(lambda m: _if_removed(m, ")"), text)
     text = DOUBLED_SEPARATOR.sub(_one_separator, text)
+    # Before the spaces before punctuation go: with them would go the marker that shows the
+    # separator opening the line is orphaned ("* {{date}}: Teachers' Day" -> "Teachers' Day").
+    leading = LEADING_SEPARATOR.match(text)  # one line: only its start is a line start
+    if leading is not None and REMOVED in leading.group():
+        text = text[leading.end():]
     text = SPACE_BEFORE_PUNCT.sub(lambda m: _if_removed(m, ""), text)
-    text = LEADING_SEPARATOR.sub(lambda m: _if_removed(m, ""), text)
     return text.replace(REMOVED, "")
 
 

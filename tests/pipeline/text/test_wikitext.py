@@ -165,6 +165,12 @@ def test_punctuation_is_tidied_on_the_line_of_the_removal_only() -> None:
     assert clean_wikitext(text) == "A list (; b, ) as written.\nAchilles (Greek) , was.\nEnd , here ."
 
 
+def test_a_separator_left_opening_a_line_by_a_removal_goes() -> None:
+    # A list item whose date template is dropped: its colon has nothing before it any more.
+    text = "* {{fact}}: Teachers' Day\n* {{audio-ipa|x.ogg}} , part of the islands\n, a line the author began so."
+    assert clean_wikitext(text) == "Teachers' Day\npart of the islands\n, a line the author began so."
+
+
 def test_runs_of_spaces_tabs_and_no_break_spaces_become_one_space() -> None:
     text = "One \t two\u00a0\u00a0three\tfour\u2003five    six\n\t Indented \u00a0line\u00a0"
     # Other Unicode spaces inside a line are the author's; a line's ends are stripped.
