@@ -161,6 +161,8 @@ def _source(code: Code) -> str:
 
 
 def _render(code: Code) -> str:
+    if len(code) == 1 and type(code[0]) is str:  # a link's text, a parameter's value: no list, no join
+        return _plain(code[0])
     return "".join([_plain(node) if type(node) is str else RENDERERS[type(node)](node) for node in code])
 
 
