@@ -152,14 +152,6 @@ def _single_spaced(line: str) -> str:
     return line
 
 
-def _source(code: Code) -> str:
-    """`str(code)`, the wikitext it was read from, without a join for the usual lone text node
-    (a link's title, a template's or tag's name)."""
-    if len(code) == 1 and type(code[0]) is str:
-        return code[0]
-    return str(code)
-
-
 def _render(code: Code) -> str:
     if len(code) == 1 and type(code[0]) is str:  # a link's text, a parameter's value: no list, no join
         return _plain(code[0])
@@ -229,7 +221,7 @@ def _children(node: object) -> list[Code | None]:
 
 
 def _render_template(template: Template) -> str:
-    name = _source(template.name).strip().lower().replace("_", " ")
+    name = str(template.name).strip().lower().replace("_", " ")
     renderer = TEMPLATE_RENDERERS.get(name) or _family_renderer(name)
     if renderer is None:
         return _removed(*(p.value for p in template.params))
@@ -346,7 +338,7 @@ def _family_renderer(name: str) -> Renderer | None:
 
 
 def _render_wikilink(link: Wikilink) -> str:
-    target = _source(link.title).strip()
+    target = str(link.title).strip()
     # A leading colon makes a link shown in the text: `[[:Category:X]]` to the category page,
     # `[[:fr:Paris]]` to the French article (MediaWiki shows it as "fr:Paris").
     visible_colon = target.startswith(":")
@@ -354,7 +346,7 @@ def _render_wikilink(link: Wikilink) -> str:
     if not visible_colon and _is_hidden_link(bare):
         return _removed(link.text, paragraph_ends=True)
     if link.text is not None:
-        if "|" in _source(link.text):  # options then a caption: a file link in a namespace we do not know
+        if "|" in str(link.text):  # options then a caption: a file link in a namespace we do not know
             return _removed(link.text, paragraph_ends=True)
         return _render(link.text)
     return bare.split("#", 1)[0] or bare.lstrip("#")
@@ -374,7 +366,7 @@ def _is_hidden_link(target: str) -> bool:
 
 
 def _render_tag(tag: Tag) -> str:
-    name = _source(tag.tag).strip().lower()
+    name = str(tag.tag).strip().lower()
     if name in DROPPED_TAGS:
         return _removed(tag.contents) if tag.may_hold_heading else REMOVED
     if name in MATH_TAGS:

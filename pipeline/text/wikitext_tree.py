@@ -38,6 +38,8 @@ class Code(list):
     __slots__ = ()
 
     def __str__(self) -> str:
+        if len(self) == 1 and type(self[0]) is str:  # a link's title, a name: no join for the usual lone text
+            return self[0]
         return "".join(map(str, self))
 
 
