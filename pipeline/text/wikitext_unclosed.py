@@ -52,7 +52,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable
 from operator import itemgetter
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from mwparserfromhell.definitions import PARSER_BLACKLIST, SINGLE, URI_SCHEMES
 
@@ -144,6 +144,7 @@ def _break(text: str, broken: list[int], in_urls: list[int]) -> str:
     return "".join(pieces)
 
 
+T = TypeVar("T")
 _Event = tuple[int, "range | None", int]  # an opener (position, its brackets, 0) or a closer (position, None, brackets)
 
 
@@ -173,24 +174,20 @@ class _Markup:
         end = self.first_tag_end(position)
         return end is not None and self.text[end - 1] == "/"
 
-    def hides(self, position: int) -> bool:
-        """Whether `position` is inside a comment or a `<nowiki>`, `<pre>` ... body."""
-        k = bisect_left(self.hidden, (position + 1,))
-        return k > 0 and self.hidden[k - 1].end > position
-
-    def unhidden(self, events: list[_Event]) -> list[_Event]:
-        """The events (sorted by position) that no comment or `<nowiki>`, `<pre>` ... body hides:
-        one walk along both sorted lists (the spans do not overlap), not a search per event."""
+    def unhidden(self, items: list[T], position: Callable[[T], int] = itemgetter(0)) -> list[T]:
+        """The items (sorted by `position`) that no comment or `<nowiki>`, `<pre>` ... body hides:
+        one walk along both sorted lists (the spans do not overlap), not a search per item."""
         if not self.hidden:
-            return events
-        kept: list[_Event] = []
+            return items
+        kept: list[T] = []
         spans = iter(self.hidden)
         span = next(spans)
-        for event in events:
-            while span is not None and span.end <= event[0]:
+        for item in items:
+            at = position(item)
+            while span is not None and span.end <= at:
                 span = next(spans, None)
-            if span is None or event[0] < span.start:
-                kept.append(event)
+            if span is None or at < span.start:
+                kept.append(item)
         return kept
 
     def _hidden_spans(self) -> list[_Hidden]:
@@ -219,6 +216,10 @@ class _Markup:
         return spans
 
 
+def _itself(position: int) -> int:
+    return position
+
+
 def _positions(pattern: str, text: str) -> list[int]:
     return [m.start() for m in re.finditer(pattern, text)]
 
@@ -242,8 +243,8 @@ def _unclosed_comments(markup: _Markup) -> tuple[list[int], list[int]]:
         return [], []
     # A URL goes on over the comments in it, closed (hidden) or not.
     unclosed_set = set(unclosed)
-    url_ends = [m.start() for m in URL_END.finditer(text)
-                if not markup.hides(m.start()) and m.start() not in unclosed_set]
+    url_ends = [end for end in markup.unhidden([m.start() for m in URL_END.finditer(text)], _itself)
+                if end not in unclosed_set]
     urls = _positions(URL_IN_WORD.pattern, text)
     outside: list[int] = []
     inside: list[int] = []
