@@ -14,6 +14,18 @@ import pytest
 
 from tests.conftest import REPO
 
+def inner_tree(tmp_path: Path, tests: dict[str, str]) -> Path:
+    """A working tree of its own for an inner session: a git repository holding this suite's
+    conftest and `tests` (file name: source), so what the inner session leaves is in no one's way."""
+    tree = tmp_path / "tree"
+    (tree / "tests").mkdir(parents=True)
+    shutil.copy(REPO / "tests" / "conftest.py", tree / "tests" / "conftest.py")
+    for name, source in tests.items():
+        (tree / "tests" / name).write_text(source)
+    subprocess.run(["git", "init", "-q", str(tree)], check=True)
+    return tree
+
+
 ESCAPING_TEST = '''
 import os
 from pathlib import Path
@@ -34,13 +46,7 @@ def test_keeps_to_its_folder(tmp_path):
 @pytest.mark.parametrize("workers", ["0", "2"])
 def test_files_written_into_the_working_tree_or_the_home_fail_the_session_and_are_named(tmp_path: Path,
                                                                                          workers: str) -> None:
-    # A working tree of its own (a git repository holding the same conftest), so the file the
-    # inner session leaves is in no one's way.
-    tree = tmp_path / "tree"
-    (tree / "tests").mkdir(parents=True)
-    shutil.copy(REPO / "tests" / "conftest.py", tree / "tests" / "conftest.py")
-    (tree / "tests" / "test_escaping.py").write_text(ESCAPING_TEST)
-    subprocess.run(["git", "init", "-q", str(tree)], check=True)
+    tree = inner_tree(tmp_path, {"test_escaping.py": ESCAPING_TEST})
     home = tmp_path / "home"
     home.mkdir()
     env = dict(os.environ, HOME=str(home), GUARD_REAL_HOME=str(home))
@@ -74,13 +80,8 @@ def test_a_session_of_one_file_runs_in_its_own_process_and_a_wider_one_on_worker
         tmp_path: Path, selection: list[str], on_workers: bool) -> None:
     # `-n auto --dist loadfile`, as pyproject.toml's addopts: one file would go to one worker
     # anyway, after seconds of starting them.
-    tree, out = tmp_path / "tree", tmp_path / "out"
-    (tree / "tests").mkdir(parents=True)
+    tree, out = inner_tree(tmp_path, {"test_a.py": WHERE_TEST, "test_b.py": WHERE_TEST}), tmp_path / "out"
     out.mkdir()
-    shutil.copy(REPO / "tests" / "conftest.py", tree / "tests" / "conftest.py")
-    for name in ("test_a.py", "test_b.py"):
-        (tree / "tests" / name).write_text(WHERE_TEST)
-    subprocess.run(["git", "init", "-q", str(tree)], check=True)
     # Not the variables of this session's own xdist worker, if it runs on one: the inner tests read them.
     env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
     env["WHERE_OUT"] = str(out)
