@@ -15,8 +15,9 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from pipeline.common.cli import Command, add_renamed
 from pipeline.common.cli import main as run_cli
@@ -123,8 +124,39 @@ NOT_CONFIG = {"resume", "config"}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        end_without_teardown(lambda: main_of_one_process(argv))
+    main_of_one_process(argv)
+
+
+def main_of_one_process(argv: Sequence[str] | None) -> None:
     run_cli("train", DESCRIPTION, COMMANDS, argv,
             "rerun the same command with --resume to continue from the last checkpoint", default="train.cli")
+
+
+def end_without_teardown(command: Callable[[], None]) -> NoReturn:
+    """Run `command` and end the process with its exit status, without the interpreter's teardown.
+
+    For a rank of a torchrun job. destroy_process_group() unregisters the job's process groups,
+    but torch's own caches (DTensor's sharding propagation, the device mesh's topology and
+    redistribution plans) keep them, and so their gloo worker threads, for the life of the
+    process. They are torn down with the interpreter, and there a rank now and then aborts
+    ("terminate called without an active exception", SIGABRT; seen in this suite's CI), after a
+    run that had finished and saved, and torchrun reports the job failed: a gloo thread that needs
+    the GIL while the interpreter is being torn down is ended inside a C++ destructor. By the time
+    `command` returns, everything the run writes is closed (checkpoints, metrics, the run folder's
+    lock) and the group is left; only the standard streams remain to flush."""
+    try:
+        command()
+        status = 0
+    except SystemExit as end:
+        if isinstance(end.code, str):  # sys.exit("message"): Python prints it and exits 1
+            print(end.code, file=sys.stderr)
+        status = end.code if isinstance(end.code, int) else int(end.code is not None)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream: nothing more to say
+            stream.flush()
+    os._exit(status)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -182,9 +214,9 @@ def run_training(args: argparse.Namespace) -> None:
                 raise UserError(refusal)
             result = train(resolved, resume=args.resume, parallel=par, stop=stop)
             # Every rank ended normally: they wait for each other, so that none tears its gloo
-            # connections down while another may still have an operation on them (the likely
-            # cause of a rank's rare "terminate called without an active exception" at exit).
-            # After an error no rank waits: the others may never arrive.
+            # connections down while another may still have an operation on them (and a rank's
+            # process then ends without the interpreter's teardown: end_without_teardown). After
+            # an error no rank waits: the others may never arrive.
             par.barrier()
         finally:
             leave()

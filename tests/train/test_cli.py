@@ -219,3 +219,21 @@ def test_export_generate_and_eval_refuse_a_wrong_run_checkpoint_or_flag_before_t
                               text=True, timeout=120, cwd=tmp_path)
         assert done.stdout.split() == ["2", "False"], (args, done.stdout, done.stderr)
         assert done.stderr.count("\n") == 1 and message in done.stderr, (args, done.stderr)
+
+
+@pytest.mark.parametrize(("body", "status", "out", "err"), [
+    ("print('saved', end='')", 0, "saved", ""),  # buffered, unflushed: still written
+    ("print('saved'); sys.exit(2)", 2, "saved\n", ""),
+    ("print('refused', file=sys.stderr); sys.exit(130)", 130, "", "refused\n"),
+    ("sys.exit('a message')", 1, "", "a message\n"),  # what Python itself does with one
+    ("sys.exit(None)", 0, "", ""),
+])
+def test_a_torchrun_rank_ends_with_its_commands_status_and_output_without_teardown(body: str, status: int, out: str,
+                                                                                   err: str) -> None:
+    # The atexit line is the teardown's first act: it must never be printed.
+    program = ("import atexit, sys\nfrom train.cli import end_without_teardown\n"
+               "atexit.register(lambda: print('teardown', file=sys.stderr))\n"
+               f"def command():\n    {body}\nend_without_teardown(command)\n")
+    result = subprocess.run([sys.executable, "-c", program], env=subprocess_env(), capture_output=True, text=True,
+                            timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (status, out, err)

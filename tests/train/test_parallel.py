@@ -1,7 +1,8 @@
 """Parallel training under torchrun with CPU processes (gloo), through the one `train` command:
 FSDP2 and DDP give the losses of one process drawing the same global batch; a 2-process FSDP
 checkpoint (one DCP file per rank) resumes in 1, 2 and 4 processes; FSDP x tensor parallel on a
-2 x 2 mesh matches one process; bad mesh arithmetic is one line and exit 2."""
+2 x 2 mesh matches one process; bad mesh arithmetic is one line and exit 2; a rank never reaches
+the interpreter's teardown with its process groups' threads running."""
 
 from __future__ import annotations
 
@@ -149,3 +150,49 @@ def test_bad_mesh_arithmetic_is_one_line_and_exit_2(world_size: int, extra: list
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"train: error: {message}"]
     assert not (tmp_path / "run").exists()
+
+
+# Runs `train` with the rest of its arguments through train.cli's function named by argv[2],
+# and records, if the interpreter's teardown begins, how many gloo threads are still running
+# (Linux names them in /proc): a file per rank in the folder argv[1].
+TEARDOWN_PROBE = """
+import atexit, os, sys
+from pathlib import Path
+
+def gloo_threads():
+    tasks = Path("/proc/self/task")
+    return sum((task / "comm").read_text().startswith(("pt_gloo", "gloo_")) for task in tasks.iterdir())
+
+reports, entry, argv = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+atexit.register(lambda: (reports / os.environ["RANK"]).write_text(str(gloo_threads())))
+import train.cli
+getattr(train.cli, entry)(argv) if entry == "main" else train.cli.main_of_one_process(argv)
+"""
+
+
+def _gloo_threads_at_teardown(tokens: Path, tmp_path: Path, entry: str) -> dict[str, int]:
+    """Train 2 ranks under torchrun, through `entry`: rank -> gloo threads when its teardown began."""
+    probe, reports = tmp_path / "probe.py", tmp_path / f"teardown-{entry}"
+    probe.write_text(TEARDOWN_PROBE)
+    reports.mkdir()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(probe),
+           str(reports), entry, "--model", "debug", "--tokens", str(tokens), "--run-dir", str(tmp_path / entry),
+           "--steps", "2", "--batch-tokens", str(BATCH_TOKENS), "--device", "cpu", "--no-progress"]
+    env = dict(subprocess_env(), OMP_NUM_THREADS="1")  # the repository on PYTHONPATH: the probe imports train
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "train: 2 processes (fsdp); steps 0-2 done" in result.stdout
+    return {report.name: int(report.read_text()) for report in reports.iterdir()}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="thread names are read from Linux's /proc")
+def test_a_rank_never_reaches_the_interpreters_teardown_with_gloo_threads_running(tokens: Path,
+                                                                                 tmp_path: Path) -> None:
+    # The hazard: torch's caches keep the groups after destroy_process_group(), and their threads
+    # run into the teardown, where one needing the GIL aborts the rank (SIGABRT) after a finished run.
+    hazard = _gloo_threads_at_teardown(tokens, tmp_path, "main_of_one_process")
+    assert sorted(hazard) == ["0", "1"] and min(hazard.values()) > 0, hazard
+    # `train` under torchrun: no rank tears its interpreter down with a gloo thread running.
+    reports = _gloo_threads_at_teardown(tokens, tmp_path, "main")
+    assert all(threads == 0 for threads in reports.values()), reports
