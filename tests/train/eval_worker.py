@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from train.cli import end_without_teardown
 from train.config import TrainConfig, resolve
 from train.loop import train
 from train.parallel import env_world, join, leave
@@ -31,4 +32,5 @@ def main(tokens: str, run: str, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], Path(sys.argv[3]))
+    # Ended as `train` ends a rank: without the interpreter's teardown, where one can abort.
+    end_without_teardown(lambda: main(sys.argv[1], sys.argv[2], Path(sys.argv[3])))

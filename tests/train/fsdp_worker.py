@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch.distributed.tensor import DTensor
 
+from train.cli import end_without_teardown
 from train.config import TrainConfig
 from train.loop import build_optimizer
 from train.model import ModelArgs
@@ -79,4 +80,5 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    # Ended as `train` ends a rank: without the interpreter's teardown, where one can abort.
+    end_without_teardown(lambda: main(Path(sys.argv[1])))
