@@ -191,3 +191,14 @@ def test_thousands_of_unclosed_refs_and_links_keep_the_article() -> None:
             + "\nOld times.")
     assert clean_wikitext(text) == ("Intro." + "cite " * 3999 + "cite\n\nHistory\n\n" + "See [ the site. " * 3999
                                     + "See [ the site.\nOld times.")
+
+
+def test_a_poems_indenting_colons_go_on_its_first_line_too() -> None:
+    # The Poem extension indents each line of its text that starts with colons, the one right
+    # after `<poem>` as well (as in a real anthem's refrain: `<poem>: Soul and body...`). A line
+    # of colons alone, with nothing to indent, is left as MediaWiki leaves it.
+    text = "Refrain:\n<poem>: Soul and body we will lay\n:: for our freedom,\nand show</poem>\nAfter."
+    assert clean_wikitext(text) == "Refrain:\n\nSoul and body we will lay\nfor our freedom,\nand show\n\nAfter."
+    assert clean_wikitext("<poem>::: deep\nnext</poem>") == "deep\nnext"
+    assert clean_wikitext("<poem>a line: with a colon</poem>") == "a line: with a colon"
+    assert clean_wikitext("Intro\n<blockquote>: kept as typed</blockquote>") == "Intro\n\n: kept as typed"
