@@ -82,6 +82,9 @@ WIKI_RESIDUE = {
     "__MAGIC__": re.compile(r"__[A-ZА-Я]{3,}__"),
     "(; debris": re.compile(r"\(\s*[;,]"),
     ", ) debris": re.compile(r"[;,]\s*\)"),
+    # Indentation markup left as text: a line opening with colons and then words (`: Soul and
+    # body...`): MediaWiki shows none of them. Colons after a line's first word are prose.
+    ": indent": re.compile(r"^:+[ \t]*+\S", re.MULTILINE),
     # What an interlanguage link left as text looks like: a line that is or starts with
     # `code:Title` ("fr:Paris"). Lower-case as editors write them; "SQL:2003" or "UA:Культура"
     # hold no Wikipedia's code, and "en: English" (a space after the colon) is prose. A line

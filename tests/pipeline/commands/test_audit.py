@@ -56,6 +56,8 @@ def audit_cli(*args: str) -> subprocess.CompletedProcess[str]:
         # "en: English" (a space), not a code that is no Wikipedia's ("UA:", upper case)
         ("wikipedia", "fr:Paris\nText fr:Paris\nen: English\nUA:Культура\nbe-x-old:Парыж is\nzh-min-nan:Pa-lê",
          {"xx:Title": 3}),
+        # indentation colons at a line's start, not after words or on a line of their own
+        ("wikipedia", ": Soul and body\n:: we lay\nRefrain: soul\n:\nText :: more", {": indent": 2}),
         ("books", "Text\r\n*** START OF THIS PROJECT GUTENBERG EBOOK X ***\nEnd of the Project Gutenberg EBook",
          {"\\r": 1, "*** START/END": 1, "Project Gutenberg": 2}),
         ("books", "*END*THE SMALL PRINT! see www.gutenberg.org", {"small print": 2, "gutenberg.org": 1}),
