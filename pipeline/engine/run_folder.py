@@ -209,7 +209,7 @@ def file_problem(file: Recorded) -> str | None:
     if file.sha256 and (size <= CHEAP_TO_HASH or sealed(file.path, f"sha256:{file.sha256}") is False):
         try:
             if file_sha256(file.path) != file.sha256:
-                return "sha256 differs from the one written"
+                return "not as written (its sha256 differs)"
         except OSError as e:
             return f"unreadable ({e.strerror})"
     return None

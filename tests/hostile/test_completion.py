@@ -90,7 +90,7 @@ def _overwritten(path: Path) -> str:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size: only the sha256 tells
     path.write_bytes(bytes(data))
-    return "sha256 differs from the one written"
+    return "not as written (its sha256 differs)"
 
 
 def _deleted(path: Path) -> str:

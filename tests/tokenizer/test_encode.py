@@ -211,7 +211,7 @@ def test_a_rerun_encodes_again_a_shard_whose_ids_sidecar_was_damaged(
         problem = f"{len(data) // 2:,} bytes, not the {len(data):,} written"
     else:  # same size: only the sha256 meta.json recorded tells
         ids.write_bytes(data[:-9] + bytes([data[-9] ^ 0xFF]) + data[-8:])
-        problem = "sha256 differs from the one written"
+        problem = "not as written (its sha256 differs)"
     capsys.readouterr()
     report = encode_corpus(corpus, trained.model, tmp_path / "tokens", heldout_fraction=0, show_progress=False)
     assert report.tasks_run == 1
