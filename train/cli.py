@@ -175,7 +175,7 @@ def run_training(args: argparse.Namespace) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Imported here so `train --help` and the subcommands start without loading torch; the config
     # file and flags are checked before it loads too (a typo is one line at once, not in seconds).
-    from train.config import IMPORTED_CONFIG, load_overrides, resolve
+    from train.config import IMPORTED_CONFIG, env_world, load_overrides, resolve
     from train.preemption import StopRequest
 
     # Installed for the rest of the process, never restored: a SIGTERM or SIGINT while starting up
@@ -192,12 +192,13 @@ def run_training(args: argparse.Namespace) -> None:
         # no --config.
         config_file = str(imported)
     config = load_overrides(config_file, cli_values)  # a flag that is no TrainConfig field fails here
-    from train.loop import train
-    from train.parallel import env_world, join, leave
-
     rank, world_size, _ = env_world()
-    # Resolved once, here: the batch and mesh arithmetic are checked before any rank waits on another.
+    # Resolved once, here: the batch and mesh arithmetic are checked before any rank waits on
+    # another, and the values of the flags (`--device gpu`) before torch loads.
     resolved = resolve(config, world_size=world_size)
+    from train.loop import train
+    from train.parallel import join, leave
+
     with contextlib.ExitStack() as held:
         # One run per run folder: a second would overwrite this one's checkpoints and metrics. Only
         # rank 0 takes the lock (it refuses every other process, this job's own ranks too), and

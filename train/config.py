@@ -12,6 +12,7 @@ The resolved config is written to `<run>/config.json`.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,6 +192,11 @@ def validate(config: TrainConfig) -> None:
     validate_schema(TrainConfig, config, "train config")
     if not DEVICE.fullmatch(config.device):  # a pattern error would show the regex: this names the choices
         raise UserError(f"train config: device = {config.device!r} is not one of auto, cpu, mps, cuda, cuda:N")
+
+
+def env_world() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) outside it."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
 def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int = 1) -> ResolvedConfig:

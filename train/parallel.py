@@ -30,7 +30,6 @@ reduction), or bf16 autocast for one process or DDP; fp32 on CPUs.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -49,6 +48,7 @@ from torch.distributed.tensor.parallel import (
 
 from pipeline.common.errors import UserError
 from train.apply import apply_activation_checkpointing, apply_compile
+from train.config import env_world
 from train.model import ModelArgs, Transformer
 
 STRATEGIES = ("fsdp", "ddp")
@@ -62,11 +62,6 @@ TP_SPLIT_DIM = {
     "attention.wq.weight": 0, "attention.wk.weight": 0, "attention.wv.weight": 0, "attention.wo.weight": 1,
     "feed_forward.w1.weight": 0, "feed_forward.w3.weight": 0, "feed_forward.w2.weight": 1,
 }
-
-
-def env_world() -> tuple[int, int, int]:
-    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) outside it."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
 @dataclass

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 from train.cli import end_without_teardown
-from train.config import TrainConfig, resolve
+from train.config import TrainConfig, env_world, resolve
 from train.loop import train
-from train.parallel import env_world, join, leave
+from train.parallel import join, leave
 
 STEPS, EVAL_EVERY, EVAL_SEQUENCES = 4, 2, 2
 

@@ -73,7 +73,9 @@ def test_a_bad_config_is_refused_before_torch_loads(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('strategy = "zero"\n')
     probe = ("import sys\nfrom train.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
              "    print(e.code, 'torch' in sys.modules)\n")
-    for args in (["--config", str(tmp_path / "bad.toml")], ["--micro-batch", "-2"]):
+    # A config file's value, a flag's type, a flag's value, the batch arithmetic.
+    for args in (["--config", str(tmp_path / "bad.toml")], ["--micro-batch", "-2"], ["--device", "gpu"],
+                 ["--batch-tokens", "100"], ["--steps", "5", "--warmup-steps", "9"]):
         done = subprocess.run([sys.executable, "-c", probe, *args, "--model", "debug", "--tokens", str(tmp_path / "t"),
                                "--run", str(tmp_path / "run")], env=subprocess_env(), capture_output=True, text=True,
                               timeout=120)
