@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -124,6 +125,7 @@ NOT_CONFIG = {"resume", "config"}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    # torchrun's WORLD_SIZE read here, not through train.config's env_world: `train --help` stays light.
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:
         end_without_teardown(lambda: main_of_one_process(argv))
     main_of_one_process(argv)
@@ -153,6 +155,9 @@ def end_without_teardown(command: Callable[[], None]) -> NoReturn:
         if isinstance(end.code, str):  # sys.exit("message"): Python prints it and exits 1
             print(end.code, file=sys.stderr)
         status = end.code if isinstance(end.code, int) else int(end.code is not None)
+    except BaseException:  # an error nothing turned into an exit status: reported as Python reports it
+        traceback.print_exc()
+        status = 1
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream: nothing more to say
             stream.flush()

@@ -229,13 +229,16 @@ def test_export_generate_and_eval_refuse_a_wrong_run_checkpoint_or_flag_before_t
     ("print('refused', file=sys.stderr); sys.exit(130)", 130, "", "refused\n"),
     ("sys.exit('a message')", 1, "", "a message\n"),  # what Python itself does with one
     ("sys.exit(None)", 0, "", ""),
+    ("raise ValueError('no handler')", 1, "", "ValueError: no handler\n"),  # the traceback's last line
 ])
 def test_a_torchrun_rank_ends_with_its_commands_status_and_output_without_teardown(body: str, status: int, out: str,
                                                                                    err: str) -> None:
     # The atexit line is the teardown's first act: it must never be printed.
     program = ("import atexit, sys\nfrom train.cli import end_without_teardown\n"
-               "atexit.register(lambda: print('teardown', file=sys.stderr))\n"
+               "atexit.register(lambda: print('ATEXIT RAN', file=sys.stderr))\n"
                f"def command():\n    {body}\nend_without_teardown(command)\n")
     result = subprocess.run([sys.executable, "-c", program], env=subprocess_env(), capture_output=True, text=True,
                             timeout=60)
-    assert (result.returncode, result.stdout, result.stderr) == (status, out, err)
+    assert (result.returncode, result.stdout) == (status, out)
+    assert result.stderr.endswith(err) and "ATEXIT RAN" not in result.stderr
+    assert result.stderr == err or result.stderr.startswith("Traceback (most recent call last):")
