@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import sys
+import threading
+from types import FrameType
 from typing import Iterator
 
 # A write that failed for lack of space: a full disk, a quota, or a file size limit (RLIMIT_FSIZE).
@@ -68,13 +71,30 @@ def os_error_line(error: OSError) -> str:
     return f"{where}: {what}" + (f" ({code})" if code else "")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what Slurm, Kubernetes, `docker stop` and `timeout` send), raised wherever the main
+    thread is, as Ctrl-C raises KeyboardInterrupt: the same clean-ups run (workers ended, locks
+    released, nothing left half-written under a final name), then the command's own line."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
 @contextlib.contextmanager
 def exit_on_errors(prog: str, rerun_hint: str) -> Iterator[None]:
-    """The one-line endings every command shares: a user error or a full disk exits 2, Ctrl-C 130.
+    """The one-line endings every command shares: a user error or a full disk exits 2, Ctrl-C
+    130, SIGTERM 143 (128 + its number, what a shell reports for a process it killed).
 
     `rerun_hint` says how to carry on ("rerun the same command to resume"): finished work keeps
-    its markers and every file under a final name is whole, so rerunning is always safe.
+    its markers and every file under a final name is whole, so rerunning is always safe. A
+    SIGTERM ignored when the command started (SIG_IGN inherited) stays ignored; `train` counts
+    it instead, to save a checkpoint first (train/preemption.py).
     """
+    handle_sigterm = threading.current_thread() is threading.main_thread() and \
+        signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    if handle_sigterm:
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
@@ -95,6 +115,12 @@ def exit_on_errors(prog: str, rerun_hint: str) -> Iterator[None]:
         else:  # an unwritable or unreadable path, a name too long, a missing folder
             print(f"{prog}: error: {os_error_line(e)}", file=sys.stderr)
         sys.exit(2)
+    except Terminated:
+        print(f"{prog}: terminated (SIGTERM); {rerun_hint}", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; {rerun_hint}", file=sys.stderr)
         sys.exit(130)
+    finally:
+        if handle_sigterm and signal.getsignal(signal.SIGTERM) is _raise_terminated:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
