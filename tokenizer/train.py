@@ -26,7 +26,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from pipeline.common.cli import add_renamed
-from pipeline.common.errors import UserError
+from pipeline.common.errors import UserError, sigterm_ends_at_once
 from pipeline.common.files import file_sha256, write_json_atomic
 from pipeline.common.lock import folder_lock
 from pipeline.corpus.mixture import Mixture, load_mixture
@@ -163,16 +163,17 @@ def refuse_foreign_outputs(output: Path, name: str) -> None:
 def _train(sample: Path, prefix: Path, vocab_size: int, threads: int | None, allow_smaller: bool,
            output: Path) -> None:
     try:
-        spm.SentencePieceTrainer.train(
-            input=str(sample),
-            model_prefix=str(prefix),
-            vocab_size=vocab_size,
-            hard_vocab_limit=not allow_smaller,
-            input_sentence_size=0,  # the sample is capped already: train on all of it
-            num_threads=threads or os.cpu_count() or 1,
-            minloglevel=2,
-            **LLAMA_SETTINGS,
-        )
+        with sigterm_ends_at_once():
+            spm.SentencePieceTrainer.train(
+                input=str(sample),
+                model_prefix=str(prefix),
+                vocab_size=vocab_size,
+                hard_vocab_limit=not allow_smaller,
+                input_sentence_size=0,  # the sample is capped already: train on all of it
+                num_threads=threads or os.cpu_count() or 1,
+                minloglevel=2,
+                **LLAMA_SETTINGS,
+            )
     except RuntimeError as e:
         for suffix in (".model", ".vocab"):
             Path(f"{prefix}{suffix}").unlink(missing_ok=True)

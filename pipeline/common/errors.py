@@ -82,6 +82,22 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
+def sigterm_ends_at_once() -> Iterator[None]:
+    """Around one long call into native code that returns only when done (SentencePiece's
+    training): Python runs a signal handler only between two bytecodes, so a Terminated would
+    wait for the call's end, minutes or hours; SIGTERM ends the process at once meanwhile, as it
+    does any program that installs no handler. What the call writes is judged by the next run."""
+    if signal.getsignal(signal.SIGTERM) is not _raise_terminated:
+        yield
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+@contextlib.contextmanager
 def exit_on_errors(prog: str, rerun_hint: str) -> Iterator[None]:
     """The one-line endings every command shares: a user error or a full disk exits 2, Ctrl-C
     130, SIGTERM 143 (128 + its number, what a shell reports for a process it killed).

@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.common.cli import Command
-from pipeline.common.errors import InputError, UserError
+from pipeline.common.errors import InputError, UserError, sigterm_ends_at_once
 from pipeline.common.files import write_json_atomic
 from pipeline.filters.perplexity import lm_model_path, lm_sentences, sp_model_path
 from pipeline.filters.quality_classifier import NEGATIVE, POSITIVE, classifier_text
@@ -234,12 +234,13 @@ def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int 
             raise UserError(f"{', '.join(inputs)}: no text to train the {lang} language model on")
         prefix = tmp / "sp"
         try:
-            sentencepiece.SentencePieceTrainer.train(
-                input=str(text_file), model_prefix=str(prefix), vocab_size=vocab_size, model_type="unigram",
-                hard_vocab_limit=False,  # a small reference text caps the vocabulary below the request
-                character_coverage=0.9999, input_sentence_size=2_000_000, shuffle_input_sentence=True,
-                num_threads=1, minloglevel=2,
-            )
+            with sigterm_ends_at_once():
+                sentencepiece.SentencePieceTrainer.train(
+                    input=str(text_file), model_prefix=str(prefix), vocab_size=vocab_size, model_type="unigram",
+                    hard_vocab_limit=False,  # a small reference text caps the vocabulary below the request
+                    character_coverage=0.9999, input_sentence_size=2_000_000, shuffle_input_sentence=True,
+                    num_threads=1, minloglevel=2,
+                )
         except RuntimeError as e:
             raise UserError(f"SentencePiece training failed on {', '.join(inputs)}: {e}") from None
         sp = sentencepiece.SentencePieceProcessor(model_file=f"{prefix}.model")

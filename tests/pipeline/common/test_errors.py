@@ -18,21 +18,27 @@ from pipeline.engine.shards import read_corpus
 from tests.conftest import REPO, subprocess_env
 from tests.hostile.test_slow_start import slow_start_run, write_jsonl
 
+# Waits argv[1] seconds, inside a native call's guard when argv[2] is "native" (one taken and left
+# before it when "after-native").
 WAITS = """
-import sys, time
-from pipeline.common.errors import exit_on_errors
+import contextlib, sys, time
+from pipeline.common.errors import exit_on_errors, sigterm_ends_at_once
 with exit_on_errors("prog", "rerun to resume"):
     try:
-        print("ready", flush=True)
-        time.sleep(float(sys.argv[1]))
+        if sys.argv[2] == "after-native":
+            with sigterm_ends_at_once():
+                pass
+        with sigterm_ends_at_once() if sys.argv[2] == "native" else contextlib.nullcontext():
+            print("ready", flush=True)
+            time.sleep(float(sys.argv[1]))
     finally:
         print("cleaned up", flush=True)
 """
 
 
-def _signalled(seconds: float, ignore_sigterm: bool = False) -> subprocess.CompletedProcess:
+def _signalled(seconds: float, ignore_sigterm: bool = False, mode: str = "python") -> subprocess.CompletedProcess:
     """Run WAITS, send it SIGTERM once it is ready, and wait for its end."""
-    process = subprocess.Popen([sys.executable, "-c", WAITS, str(seconds)], env=subprocess_env(), text=True,
+    process = subprocess.Popen([sys.executable, "-c", WAITS, str(seconds), mode], env=subprocess_env(), text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                preexec_fn=(lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN)) if ignore_sigterm
                                else None)
@@ -46,6 +52,14 @@ def test_sigterm_runs_the_clean_ups_and_ends_with_one_line_and_143() -> None:
     done = _signalled(60)
     assert (done.returncode, done.stdout, done.stderr) == (
         143, "ready\ncleaned up\n", "prog: terminated (SIGTERM); rerun to resume\n")
+
+
+def test_inside_a_long_native_call_sigterm_ends_the_process_at_once_and_only_there() -> None:
+    # SentencePiece's training returns only when done: a handler would wait for it.
+    inside = _signalled(60, mode="native")
+    assert (inside.returncode, inside.stdout, inside.stderr) == (-signal.SIGTERM, "ready\n", "")
+    after = _signalled(60, mode="after-native")
+    assert (after.returncode, after.stderr) == (143, "prog: terminated (SIGTERM); rerun to resume\n")
 
 
 def test_a_sigterm_ignored_when_the_command_started_stays_ignored() -> None:
