@@ -193,12 +193,15 @@ def test_thousands_of_unclosed_refs_and_links_keep_the_article() -> None:
                                     + "See [ the site.\nOld times.")
 
 
-def test_a_poems_indenting_colons_go_on_its_first_line_too() -> None:
-    # The Poem extension indents each line of its text that starts with colons, the one right
-    # after `<poem>` as well (as in a real anthem's refrain: `<poem>: Soul and body...`). A line
-    # of colons alone, with nothing to indent, is left as MediaWiki leaves it.
+def test_a_poems_list_markup_goes_on_its_first_line_too() -> None:
+    # The Poem extension parses its text on its own, where the line right after `<poem>` starts
+    # a line: its colons indent (as in a real anthem's refrain: `<poem>: Soul and body...`), its
+    # `*` and `#` open list items, as on the poem's other lines. A line of markers alone, with
+    # nothing after them, is left as MediaWiki's own colon rule leaves it.
     text = "Refrain:\n<poem>: Soul and body we will lay\n:: for our freedom,\nand show</poem>\nAfter."
     assert clean_wikitext(text) == "Refrain:\n\nSoul and body we will lay\nfor our freedom,\nand show\n\nAfter."
     assert clean_wikitext("<poem>::: deep\nnext</poem>") == "deep\nnext"
+    assert clean_wikitext("<poem>* one\n* two</poem>") == "one\ntwo"
+    assert clean_wikitext("<poem># first\n# second</poem>") == "first\nsecond"
     assert clean_wikitext("<poem>a line: with a colon</poem>") == "a line: with a colon"
     assert clean_wikitext("Intro\n<blockquote>: kept as typed</blockquote>") == "Intro\n\n: kept as typed"
