@@ -204,4 +204,5 @@ def test_a_poems_list_markup_goes_on_its_first_line_too() -> None:
     assert clean_wikitext("<poem>* one\n* two</poem>") == "one\ntwo"
     assert clean_wikitext("<poem># first\n# second</poem>") == "first\nsecond"
     assert clean_wikitext("<poem>a line: with a colon</poem>") == "a line: with a colon"
+    assert clean_wikitext("<poem>:\nnext</poem>") == ":\nnext"
     assert clean_wikitext("Intro\n<blockquote>: kept as typed</blockquote>") == "Intro\n\n: kept as typed"
