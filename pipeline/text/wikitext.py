@@ -89,8 +89,8 @@ IMAGE_OPTION_LINE = re.compile(
 # Fallback sweeps over text the parser left as plain text (malformed markup).
 TABLE_MID_LINE = re.compile(r"(?<=\S)[ \t]*\{\|")  # `Intro: {| ...`: MediaWiki would not draw it either
 TABLE_LINE = re.compile(r"^\s*(\{\||\|\}|\|-|\||!)")
-LIST_MARKUP = "*#:;"  # a run of them opens a list item, or an indented or defined line
-POEM_FIRST_LINE_MARKERS = re.compile(r"^[*#:;]+(?=[^\n])")
+LIST_OPENERS = ("*", "#", ":", ";")  # a run of them opens a list item, or an indented or defined line
+POEM_FIRST_LINE_MARKERS = re.compile(rf"^[{re.escape(''.join(LIST_OPENERS))}]+(?=[^\n])")
 # A leftover ref, `<ref .../>` or `<ref ...>...</ref>`: its attributes up to 500 characters, its
 # body up to 10,000 (see `_remove_leftover_refs`). Spans are bounded so that many unclosed `[[`
 # cost linear time, not quadratic.
@@ -388,10 +388,11 @@ def _render_tag(tag: Tag) -> str:
     if name == "nowiki":
         return _render_nowiki(tag.contents)
     inner = _render(tag.contents)
-    if name == "poem" and str(tag.contents)[:1] in LIST_MARKUP:
+    if name == "poem" and tag.contents and type(tag.contents[0]) is str and tag.contents[0].startswith(LIST_OPENERS):
         # The Poem extension parses its text on its own, so the line right after `<poem>` starts
         # a line there: its colons indent (`^(:++)(.+)$`), its `*` and `#` make a list, as on
-        # every other line. The parser here saw no line start, so they are still text.
+        # every other line. The parser here saw no line start, so they are still text, in the
+        # first node.
         inner = POEM_FIRST_LINE_MARKERS.sub("", inner, count=1)
     return f"\n{inner}\n" if name in BLOCK_TAGS else inner
 
