@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from pipeline.common.cli import Command
 from pipeline.common.cli import main as run_cli
+from pipeline.common.cli import without_blas_threads
 
 DESCRIPTION = """\
 Rebuild the LLaMA-1 pretraining corpus. Typical use on a fresh checkout:
@@ -36,6 +37,7 @@ COMMANDS = [
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    without_blas_threads()  # before numpy loads
     run_cli("pipeline", DESCRIPTION, COMMANDS, argv, "rerun the same command to resume")
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from pipeline.common.cli import Command
 from pipeline.common.cli import main as run_cli
+from pipeline.common.cli import without_blas_threads
 
 DESCRIPTION = """\
 Train LLaMA's tokenizer and encode the corpus for the trainer:
@@ -25,6 +26,7 @@ COMMANDS = [
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    without_blas_threads()  # before numpy loads
     run_cli("tokenizer", DESCRIPTION, COMMANDS, argv, "rerun the same command to resume")
 
 

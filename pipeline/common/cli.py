@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,17 @@ def main(prog: str, description: str, commands: Sequence[Command], argv: Sequenc
     words = list(sys.argv[1:] if argv is None else argv)
     with exit_on_errors(prog, rerun_hint):
         dispatch(prog, description, commands, words, default)
+
+
+def without_blas_threads() -> None:
+    """Keep numpy's OpenBLAS from starting its threads in this process and the ones it starts.
+
+    At import it starts a thread per core that spins for about a tenth of a second waiting for
+    work: 0.1 s of CPU per process (an eighth of a small `pipeline run`, and every Ray worker's).
+    `pipeline` and `tokenizer` never multiply matrices; their parallelism is processes. Not for
+    `train`: torch uses OpenBLAS on some machines. A value the user set is kept.
+    """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def dispatch(prog: str, description: str, commands: Sequence[Command], argv: list[str],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import subprocess
 import sys
 import types
@@ -156,3 +157,32 @@ def test_help_loads_no_torch(cli: str) -> None:
     done = subprocess.run([sys.executable, "-c", code], env=subprocess_env(), capture_output=True, text=True,
                           timeout=120)
     assert done.stderr == "False\n"
+
+
+THREADS_AFTER_NUMPY = "import os\nimport numpy\nprint(len(os.listdir('/proc/self/task')))"
+
+
+def _threads_after_numpy(prelude: str, **env: str) -> int:
+    clean = {k: v for k, v in subprocess_env().items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", prelude + THREADS_AFTER_NUMPY], env=clean | env,
+                          capture_output=True, text=True, timeout=120, check=True)
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="OpenBLAS starts no thread of its own on one core")
+def test_without_blas_threads_numpy_starts_no_thread_and_a_users_setting_is_kept() -> None:
+    call = "from pipeline.common.cli import without_blas_threads\nwithout_blas_threads()\n"
+    assert _threads_after_numpy("") > 1  # the control: OpenBLAS's spinning threads
+    assert _threads_after_numpy(call) == 1
+    assert _threads_after_numpy(call, OPENBLAS_NUM_THREADS="2") == 2
+
+
+@pytest.mark.parametrize(("cli", "expected"), [("pipeline.cli", "1"), ("tokenizer.cli", "1"), ("train.cli", None)])
+def test_pipeline_and_tokenizer_keep_blas_single_threaded_and_train_does_not(cli: str, expected: str | None) -> None:
+    # train's torch may multiply matrices through OpenBLAS (on some machines): its threads stay.
+    code = (f"import os\nfrom {cli} import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(os.environ.get('OPENBLAS_NUM_THREADS'))")
+    env = {k: v for k, v in subprocess_env().items() if k != "OPENBLAS_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                          check=True)
+    assert done.stdout.splitlines()[-1] == str(expected)
