@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from operator import attrgetter
 from pathlib import Path
 
 import pyarrow as pa
@@ -482,7 +481,7 @@ def _run_stages(
         read_stats.documents_out += len(chunk)
         if progress:
             unreported_docs += len(chunk)
-            unreported_chars += sum(map(len, map(_text, chunk)))
+            unreported_chars += sum([len(doc.text) for doc in chunk])
         poison = attempt.poisoned.get((file, item)) if len(chunk) == 1 else None
         if poison is not None:
             _drop_poisoned(chunk[0], poison, stages, stats, read_stats, dropped_writer, tracker)
@@ -530,9 +529,6 @@ def _drop_poisoned(
     stats[at].dropped[reason] += 1
     if dropped_writer is not None:
         _write_dropped(dropped_writer, doc, stages[at].name, reason)
-
-
-_text = attrgetter("text")
 
 
 def _process_chunk(

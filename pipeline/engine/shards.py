@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from bisect import bisect_left
 from itertools import accumulate, chain, repeat
-from operator import attrgetter
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -88,8 +87,7 @@ def skip_pandas_probe() -> None:
 # books or papers, far more): the worker's buffer, and a reader's batch, stay near 16 MB whatever
 # the documents' size.
 BATCH_CHARS = 16 << 20
-_get_id, _get_text, _get_source = attrgetter("id"), attrgetter("text"), attrgetter("source")
-_get_meta = attrgetter("meta")
+
 
 class ShardWriter:
     """Writes documents into `prefix-NNNNN.arrow` files in `folder`, rolling at `max_bytes`.
@@ -143,7 +141,9 @@ class ShardWriter:
             self._flush_full()
 
     def write_many(self, docs: list[Document]) -> None:
-        texts = list(map(_get_text, docs))  # taken once: counted here, the batch's column later
+        # Comprehensions, not map(attrgetter): an attribute of a slotted class read in the loop
+        # takes the interpreter's specialised path, twice the speed of attrgetter's generic one.
+        texts = [doc.text for doc in docs]  # taken once: counted here, the batch's column later
         self._buffer.extend(docs)
         self._texts.extend(texts)
         self._buffer_chars += sum(map(len, texts))
@@ -186,7 +186,7 @@ class ShardWriter:
         self._buffer, self._texts = [], []
         self._buffer_chars = 0
         known = self.meta_name_set
-        metas = list(map(_get_meta, docs))
+        metas = [doc.meta for doc in docs]
         if self.left_out and any(not self.left_out.isdisjoint(meta) for meta in metas):
             metas = [{k: v for k, v in meta.items() if k not in self.left_out} for meta in metas]
         # At C speed; `any` first: a batch without metadata has no key to look up.
@@ -196,9 +196,9 @@ class ShardWriter:
                     unknown = sorted(set(meta) - known)
                     raise ValueError(f"document {doc.id}: metadata {unknown} not declared in the schema")
         columns = [
-            pa.array(list(map(_get_id, docs)), pa.string()),
+            pa.array([doc.id for doc in docs], pa.string()),
             pa.array(texts, pa.string()),
-            _source_column(list(map(_get_source, docs))),
+            _source_column([doc.source for doc in docs]),
         ]
         for name in self.meta_names:
             columns.append(pa.array(list(map(dict.get, metas, repeat(name))), self.schema.field(name).type))
