@@ -188,6 +188,26 @@ def test_id_hashes_depend_on_the_string_only() -> None:
     assert id_hashes(pa.array(["ab"]))[0] != id_hashes(pa.array(["ba"]))[0]  # positions are weighed
 
 
+def test_an_ids_hash_is_the_same_however_its_array_is_summed() -> None:
+    """A large array is summed position by position while enough ids reach a position, the rest
+    byte by byte; a one-id array byte by byte only. An id repeated in two chunks must hash the
+    same either way, and as the documented sum says (computed here in plain Python)."""
+    weights = [int(w) for w in shards._weights(3001)]
+
+    def documented(doc_id: str) -> int:
+        data = doc_id.encode("utf-8")
+        return (sum(byte * weights[1 + k] for k, byte in enumerate(data)) + len(data) * weights[0]) % (1 << 64)
+
+    ids = [f"doc-{i}" for i in range(shards.COLUMN_IDS + 500)] + ["ü" * n for n in range(1, 40)] + ["x" * 3000]
+    # Without an empty id every id shares its first 2 bytes (one "ü"); with one, none are shared.
+    for chunk in (ids, ids[:7] + [""] + ids[7:]):
+        whole = id_hashes(pa.array(chunk)).tolist()
+        assert [id_hashes(pa.array([doc_id]))[0] for doc_id in chunk[::97]] == whole[::97]
+        assert [whole[chunk.index(doc_id)] for doc_id in ("doc-2047", "üüü", "x" * 3000)] == \
+            [documented(doc_id) for doc_id in ("doc-2047", "üüü", "x" * 3000)]
+    assert id_hashes(pa.array([""]))[0] == documented("") == 0
+
+
 def test_batches_of_long_documents_end_at_a_character_bound_whatever_the_chunks(tmp_path: Path) -> None:
     """1,024 books would be half a gigabyte in one record batch: a batch also ends at the document
     whose text reaches `batch_chars`, cut by the documents alone, so a task written in other
