@@ -552,17 +552,15 @@ def id_hashes(ids: pa.Array) -> np.ndarray:
         sums[live] += body[starts[live] + position].astype(np.uint64) * _id_weights[1 + position]
         position += 1
         live = live[lengths[live] > position]
-    if not len(live):
-        return sums + lengths.astype(np.uint64) * _id_weights[0]
-    # The rest of each id still live, from `position` on: one segment each.
-    rest_lengths = lengths[live] - position
-    if position == 0:  # the whole body, whose non-empty strings are the live ones
-        rest_starts, rest = starts[live], body
-    else:
-        rest_starts = np.cumsum(rest_lengths) - rest_lengths
-        count = int(rest_lengths.sum())
-        rest = body[np.repeat(starts[live] + position - rest_starts, rest_lengths) + np.arange(count)]
-    positions = np.arange(len(rest)) - np.repeat(rest_starts, rest_lengths)
-    weighted = _id_weights[1 + position:][positions] * rest.astype(np.uint64)
-    sums[live] += np.add.reduceat(weighted, rest_starts)
+    if len(live):  # the rest of each id still live, from `position` on: one segment each
+        rest_lengths = lengths[live] - position
+        if position == 0:  # the whole body, whose non-empty strings are the live ones
+            rest_starts, rest = starts[live], body
+        else:
+            rest_starts = np.cumsum(rest_lengths) - rest_lengths
+            count = int(rest_lengths.sum())
+            rest = body[np.repeat(starts[live] + position - rest_starts, rest_lengths) + np.arange(count)]
+        positions = np.arange(len(rest)) - np.repeat(rest_starts, rest_lengths)
+        weighted = _id_weights[1 + position:][positions] * rest.astype(np.uint64)
+        sums[live] += np.add.reduceat(weighted, rest_starts)
     return sums + lengths.astype(np.uint64) * _id_weights[0]
