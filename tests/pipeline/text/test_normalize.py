@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.filters.perplexity import lm_sentences
-from pipeline.text.normalize import normalize_for_lm
+from pipeline.text.normalize import dedup_lines, normalize_for_lm
 
 CASES = [
     # Hyphens and dashes: only – and — are in CCNet's map; ‐ (U+2010) and ‑ (U+2011) stay.
@@ -115,3 +115,14 @@ def test_lines_normalised_together_equal_ccnets_line_by_line_rule(text: str, exp
     """The one-call ASCII path of `lm_sentences`: CCNet's rule read by hand (strip the line, then
     lower-case, digits to 0, delete the C0/C1 controls), blank results left out."""
     assert lm_sentences(text) == expected
+
+
+def test_a_mostly_ascii_line_with_eight_changing_characters_has_ccnets_dedup_form() -> None:
+    """The dedup form (CCNet's normalize_for_dedup, read as a spec: strip, lower(), \\d to 0, its
+    unicode punctuation list and the controls removed) of a page's line that is nearly all ASCII:
+    eight characters past ASCII change in one pass, two of them (É, Ç) into characters past ASCII
+    themselves, and é stays."""
+    line = f"{PLAIN}“Été” — «Ça» l’ÉCOLE 12"
+    expected = PLAIN.lower() + "été  ça lécole 00"
+    assert dedup_lines(f"{line}\n{PLAIN}") == [expected.encode(), PLAIN.strip().encode()]
+    assert lm_sentences(line) == [PLAIN + '"ete"  -  "ca" l\'ecole 00']
