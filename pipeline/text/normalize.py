@@ -186,22 +186,21 @@ class _SparseForm:
         data = stripped.encode("utf-8", "surrogatepass")
         if (len(data) - len(stripped)) * self.SHARE > len(stripped):
             return None
-        changes = []
+        changes: dict[bytes, bytes] = {}  # a changing character's UTF-8 bytes -> its form
         for char in set(data.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")):
             form = self._form(char)
             if form is None:
                 return None
             raw = char.encode("utf-8", "surrogatepass")
             if form != raw:
-                changes.append((raw, form))
+                changes[raw] = form
         if len(changes) > self.CHANGES:
             return None
         # A form is final: ASCII in a replacement is not lower-cased again, so the table goes first.
         data = data.translate(_ASCII_DEDUP_MAP, _ASCII_CONTROL_DELETE)
         if not changes:
             return data
-        forms = dict(changes)
-        return self._pattern(tuple(sorted(forms))).sub(lambda found: forms[found.group()], data)
+        return self._pattern(tuple(sorted(changes))).sub(lambda found: changes[found.group()], data)
 
     def _pattern(self, raws: tuple[bytes, ...]) -> re.Pattern[bytes]:
         pattern = self._patterns.get(raws)
