@@ -16,6 +16,7 @@ classifier: a fastText supervised model, reference pages (`__label__wiki`, at le
 Every JSON records the inputs, document and line counts, the settings and the command, so
 a model can be traced to what made it, and `generated_sample`: whether its inputs were the
 ones `pipeline sample` writes (a CommonCrawl run warns when such a toy model meets real pages).
+The model files themselves are reproducible: the same inputs and settings give the same bytes.
 
 Inputs (`--input`, `--positives`, `--negatives`) are corpus shard folders or `.arrow`
 files, `.jsonl[.gz]` files with a `text` field, `.txt` files (one document per line), or
@@ -232,18 +233,24 @@ def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int 
                     break
         if lines == 0:
             raise UserError(f"{', '.join(inputs)}: no text to train the {lang} language model on")
-        prefix = tmp / "sp"
+        sp_file = tmp / "sp.model"
         try:
-            with sigterm_ends_at_once():
+            # The lines come from an iterator and the model goes to a writer, not from and to
+            # paths: SentencePiece records its input and output paths in the model's trainer
+            # spec, and these are in a temporary folder of a new name each run. So the same text
+            # gives the same model file, byte for byte (the pieces and scores are the same as
+            # when it reads the file: one line is one sentence either way).
+            with sigterm_ends_at_once(), open(text_file, encoding="utf-8") as lines_in, open(sp_file, "wb") as model:
                 sentencepiece.SentencePieceTrainer.train(
-                    input=str(text_file), model_prefix=str(prefix), vocab_size=vocab_size, model_type="unigram",
+                    sentence_iterator=(line.rstrip("\n") for line in lines_in), model_writer=model,
+                    vocab_size=vocab_size, model_type="unigram",
                     hard_vocab_limit=False,  # a small reference text caps the vocabulary below the request
                     character_coverage=0.9999, input_sentence_size=2_000_000, shuffle_input_sentence=True,
                     num_threads=1, minloglevel=2,
                 )
         except RuntimeError as e:
             raise UserError(f"SentencePiece training failed on {', '.join(inputs)}: {e}") from None
-        sp = sentencepiece.SentencePieceProcessor(model_file=f"{prefix}.model")
+        sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_file))
         pieces_file = tmp / "pieces.txt"
         with open(text_file, encoding="utf-8") as src, open(pieces_file, "w", encoding="utf-8") as dst:
             batch = []
@@ -263,7 +270,7 @@ def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int 
         run = subprocess.run([_tool("build_binary"), str(arpa), str(binary_tmp)], capture_output=True)
         if run.returncode != 0:
             raise UserError(f"build_binary failed: {run.stderr.decode(errors='replace').strip()[-300:]}")
-        shutil.move(f"{prefix}.model", sp_model_path(output, lang))
+        shutil.move(sp_file, sp_model_path(output, lang))
         shutil.move(binary_tmp, lm_model_path(output, lang))
     description = {
         "kind": "lm",

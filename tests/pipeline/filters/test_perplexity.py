@@ -36,6 +36,18 @@ def test_models_lm_writes_the_models_and_how_they_were_made(models: Path) -> Non
     assert info["command"][:3] == ["pipeline", "models", "lm"]
 
 
+def test_models_lm_gives_the_same_model_files_for_the_same_text(models: Path, tmp_path: Path) -> None:
+    # Trained again from the same reference, in another process and temporary folder: the model
+    # files are the same bytes (SentencePiece writes no path of the folder it ran in).
+    run = subprocess.run([script("pipeline"), "models", "lm", "--language", "en", "--input",
+                          str(models.parent / "reference.jsonl"), "--out", str(tmp_path / "again")],
+                         capture_output=True, text=True, env=subprocess_env(), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    for name in ("en.sp.model", "en.arpa.bin"):
+        assert (tmp_path / "again" / name).read_bytes() == (models / name).read_bytes(), name
+    assert b"herd-lm-" not in (models / "en.sp.model").read_bytes()
+
+
 def test_fluent_english_scores_lower_than_the_same_words_shuffled(models: Path) -> None:
     stage = Perplexity(str(models))
     stage.setup()
