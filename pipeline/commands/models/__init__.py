@@ -211,10 +211,37 @@ def _tool(name: str) -> str:
 # --- lm ----------------------------------------------------------------------------------
 
 
+def drawn_lines(text_file: Path, lines: int, keep: int, seed: int) -> Iterator[str]:
+    """The `lines` lines of `text_file` (without their newlines), or, when it holds more than `keep`
+    (and `keep` is not 0), `keep` of them drawn at random with `seed`, in the file's order.
+
+    Drawn here and not by SentencePiece (its `input_sentence_size`): its draw takes its seed from
+    the system's entropy whatever `set_random_generator_seed` says, so a text of more lines than
+    that gave another model each run."""
+    import numpy as np
+
+    chosen = None
+    if keep and lines > keep:
+        chosen = np.sort(np.random.default_rng(seed).choice(lines, size=keep, replace=False)).tolist()
+        chosen.append(lines)  # a sentinel past the last line
+    with open(text_file, encoding="utf-8") as text:
+        if chosen is None:
+            yield from (line.rstrip("\n") for line in text)
+            return
+        at = 0
+        for number, line in enumerate(text):
+            if number == chosen[at]:
+                yield line.rstrip("\n")
+                at += 1
+
+
 def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int = 65536, order: int = 5,
-             max_documents: int = 0, command_line: list[str] | None = None, memory: str = "20%") -> dict:
+             max_documents: int = 0, command_line: list[str] | None = None, memory: str = "20%",
+             sp_sentences: int = 2_000_000, seed: int = 0) -> dict:
     """Train `<lang>.sp.model` and `<lang>.arpa.bin` in `output`; returns the description written.
-    `memory` is lmplz's `-S` budget for its sort buffers (a size such as 2G, or a share of RAM)."""
+    `memory` is lmplz's `-S` budget for its sort buffers (a size such as 2G, or a share of RAM).
+    SentencePiece trains on `sp_sentences` lines drawn at random with `seed` when the text has more
+    (0: on all of them); KenLM always counts every line."""
     import sentencepiece
 
     output.mkdir(parents=True, exist_ok=True)
@@ -240,12 +267,12 @@ def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int 
             # spec, and these are in a temporary folder of a new name each run. So the same text
             # gives the same model file, byte for byte (the pieces and scores are the same as
             # when it reads the file: one line is one sentence either way).
-            with sigterm_ends_at_once(), open(text_file, encoding="utf-8") as lines_in, open(sp_file, "wb") as model:
+            with sigterm_ends_at_once(), open(sp_file, "wb") as model:
                 sentencepiece.SentencePieceTrainer.train(
-                    sentence_iterator=(line.rstrip("\n") for line in lines_in), model_writer=model,
+                    sentence_iterator=drawn_lines(text_file, lines, sp_sentences, seed), model_writer=model,
                     vocab_size=vocab_size, model_type="unigram",
                     hard_vocab_limit=False,  # a small reference text caps the vocabulary below the request
-                    character_coverage=0.9999, input_sentence_size=2_000_000, shuffle_input_sentence=True,
+                    character_coverage=0.9999, input_sentence_size=0,  # the lines drawn, all of them
                     num_threads=1, minloglevel=2,
                 )
         except RuntimeError as e:
@@ -282,7 +309,8 @@ def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int 
         "normalisation": "CCNet normalize(punct=1), line by line: stripped, lower-case, NFD without Mn marks, "
                          "digits to 0, its punctuation map, control characters removed",
         "sentencepiece": {"model_type": "unigram", "vocab_size_requested": vocab_size,
-                          "vocab_size": sp.get_piece_size(), "file": sp_model_path(output, lang).name},
+                          "vocab_size": sp.get_piece_size(), "file": sp_model_path(output, lang).name,
+                          "trained_on_lines": min(lines, sp_sentences) if sp_sentences else lines, "seed": seed},
         "kenlm": {"order": order, "command": f"lmplz -o {order} --discount_fallback; build_binary",
                   "file": lm_model_path(output, lang).name},
         "seconds": round(time.time() - started, 1),

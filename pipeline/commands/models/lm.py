@@ -23,19 +23,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "text holds (default %(default)s, CCNet's)")
     p.add_argument("--order", type=int, default=5, help="n-gram order (default %(default)s)")
     p.add_argument("--max-documents", type=int, default=0, help="use at most this many documents (0: all)")
+    p.add_argument("--sp-sentences", type=int, default=2_000_000, help="SentencePiece trains on this many of "
+                   "the text's lines, drawn at random, when it has more (default %(default)s; 0: all). KenLM "
+                   "counts every line")
+    p.add_argument("--seed", type=int, default=0, help="seed of that draw (default %(default)s): the same text "
+                   "and seed give the same model files")
     p.add_argument("--memory", default="20%", help="lmplz's sort memory (-S): a size such as 4G or a share of "
                    "RAM such as 50%% (default %(default)s; lmplz's own default is 80%%)")
 
 
 def run(a: argparse.Namespace) -> None:
-    if a.vocab_size < 10 or a.order < 2 or a.max_documents < 0:
-        raise UserError("--vocab-size must be at least 10, --order at least 2 and --max-documents at least 0")
+    if a.vocab_size < 10 or a.order < 2 or a.max_documents < 0 or a.sp_sentences < 0:
+        raise UserError("--vocab-size must be at least 10, --order at least 2, --max-documents at least 0 and "
+                        "--sp-sentences at least 0")
+    if not 0 <= a.seed < 1 << 31:
+        # SentencePiece's seed is an unsigned 32-bit number whose largest value means "unseeded".
+        raise UserError(f"--seed {a.seed}: must be between 0 and {(1 << 31) - 1}")
     if not re.fullmatch(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?", a.language):
         # It names the model files: `../../x` would write outside --out.
         raise UserError(f"--language {a.language!r}: expected a language code such as en, de or zh_Hans")
     inputs = default_input(a.input, REFERENCE_DEFAULTS, "reference text", "--input")
     info = train_lm(inputs, Path(a.out), a.language, a.vocab_size, a.order, a.max_documents,
-                    command_line("lm", a), a.memory)
+                    command_line("lm", a), a.memory, a.sp_sentences, a.seed)
     print(f"trained the {a.language} perplexity model on {info['documents']:,} documents "
           f"({info['lines']:,} lines, {info['sentencepiece']['vocab_size']:,} pieces) from "
           f"{', '.join(inputs)} -> {a.out}/{a.language}.sp.model, {a.language}.arpa.bin")

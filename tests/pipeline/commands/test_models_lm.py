@@ -1,0 +1,76 @@
+"""`pipeline models lm`: the lines SentencePiece trains on when the reference text has more than
+--sp-sentences, drawn with --seed, and the same model files from the same text and seed."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.commands.models import drawn_lines
+from sources.samples.text import document
+from tests.conftest import script, subprocess_env
+
+
+def _numbered_lines(tmp_path: Path, count: int) -> Path:
+    path = tmp_path / "normalised.txt"
+    path.write_text("".join(f"line {n}\n" for n in range(count)), encoding="utf-8")
+    return path
+
+
+def test_all_lines_in_order_when_the_text_holds_no_more_than_the_draw(tmp_path: Path) -> None:
+    text = _numbered_lines(tmp_path, 50)
+    every = [f"line {n}" for n in range(50)]
+    assert list(drawn_lines(text, 50, 50, seed=0)) == every
+    assert list(drawn_lines(text, 50, 0, seed=0)) == every  # 0: no draw
+
+
+def test_a_draw_is_that_many_distinct_lines_in_file_order_and_the_seed_decides_which(tmp_path: Path) -> None:
+    text = _numbered_lines(tmp_path, 1000)
+    drawn = list(drawn_lines(text, 1000, 100, seed=0))
+    numbers = [int(line.split()[1]) for line in drawn]
+    assert len(numbers) == 100 and len(set(numbers)) == 100
+    assert numbers == sorted(numbers) and all(0 <= n < 1000 for n in numbers)
+    assert list(drawn_lines(text, 1000, 100, seed=0)) == drawn
+    assert list(drawn_lines(text, 1000, 100, seed=1)) != drawn
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("reference")
+    rng = random.Random(3)
+    path = folder / "reference.jsonl"
+    path.write_text("\n".join(json.dumps({"text": document(rng, 3)}) for _ in range(300)) + "\n")
+    return path
+
+
+def _models_lm(reference: Path, out: Path, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([script("pipeline"), "models", "lm", "--input", str(reference), "--out", str(out), *flags],
+                          capture_output=True, text=True, env=subprocess_env(), cwd=out.parent)
+
+
+def test_a_drawn_model_is_the_same_bytes_in_every_run(reference: Path, tmp_path: Path) -> None:
+    # Each run is its own process: a draw seeded from the system's entropy differs between
+    # processes, never within one.
+    for name in ("a", "b"):
+        run = _models_lm(reference, tmp_path / name, "--sp-sentences", "200")
+        assert run.returncode == 0, run.stderr
+    info = json.loads((tmp_path / "a" / "en.lm.json").read_text())
+    assert info["lines"] > 200 and info["sentencepiece"]["trained_on_lines"] == 200
+    assert info["sentencepiece"]["seed"] == 0
+    for name in ("en.sp.model", "en.arpa.bin"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    run = _models_lm(reference, tmp_path / "c", "--sp-sentences", "200", "--seed", "5")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "c" / "en.sp.model").read_bytes() != (tmp_path / "a" / "en.sp.model").read_bytes()
+
+
+def test_a_seed_sentencepiece_cannot_take_is_one_line_and_exit_2(reference: Path, tmp_path: Path) -> None:
+    for seed in ("-1", str(1 << 31)):
+        run = _models_lm(reference, tmp_path / "out", "--seed", seed)
+        assert run.returncode == 2
+        assert run.stderr.strip().splitlines() == [f"pipeline: error: --seed {seed}: must be between 0 and 2147483647"]
+        assert not (tmp_path / "out").exists()
