@@ -265,8 +265,9 @@ def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int 
             # The lines come from an iterator and the model goes to a writer, not from and to
             # paths: SentencePiece records its input and output paths in the model's trainer
             # spec, and these are in a temporary folder of a new name each run. So the same text
-            # gives the same model file, byte for byte (the pieces and scores are the same as
-            # when it reads the file: one line is one sentence either way).
+            # gives the same model file, byte for byte. The pieces and scores are the ones it
+            # learns reading the file itself: the normal form holds no control character (no
+            # "\r", which its own line reader treats otherwise), so a line is the same sentence.
             with sigterm_ends_at_once(), open(sp_file, "wb") as model:
                 sentencepiece.SentencePieceTrainer.train(
                     sentence_iterator=drawn_lines(text_file, lines, sp_sentences, seed), model_writer=model,
