@@ -22,9 +22,10 @@ the corpus manifest.json; a shard changed on disk since the pipeline wrote it is
 
 Completion is what is on disk (the contract: pipeline/engine/run_folder.py): a marker records the
 corpus shard's fingerprint, taken before it was read, and the pairs it wrote. A rerun encodes a
-task again when a .bin or .idx its marker lists is missing or not the size its counts give
-(tokens times the id size; documents+1 offsets of 8 bytes), or when its corpus shard changed
-since (size or mtime); meta.json is written anew from the markers by every run.
+task again when a .bin or .idx its marker lists is missing, not the size its counts give
+(tokens times the id size; documents+1 offsets of 8 bytes) or not the sha256 it was written with
+(hashed when small or written since the encode sealed it: a write in place), or when its corpus
+shard changed since (size or mtime); meta.json is written anew from the markers by every run.
 
 Long documents are encoded in bounded pieces (tokenizer/long_documents.py): one document with
 millions of characters and no space must not take gigabytes of a worker's memory.
@@ -464,19 +465,21 @@ def _finished(task: Task) -> bool:
 
 
 def _marker_problem(task: Task, marker: dict) -> str | None:
-    # Sizes only: they follow from the counts exactly, and hashing every token shard on each
-    # rerun would cost as much as encoding. A cut or deleted file changes its size. The .ids
-    # sidecar's size is recorded in the marker, and its sha256 (meta.json's) is checked when it is
-    # small (file_problem): a cut one would otherwise pass here and fail the first `train
-    # --log-documents` to read it.
+    # The sizes follow from the counts: a cut or deleted file changes its size. A sha256 is checked
+    # as for corpus shards (file_problem): hashed when the file is small or was written since the
+    # encode sealed it (in place, same size), never an untouched large one (each rerun would cost
+    # as much as encoding). Older markers lack the .bin and .idx sha256s: sizes only. The .ids
+    # sidecar's size is in the marker and its sha256 in meta.json: a cut one would otherwise fail
+    # the first `train --log-documents` to read it.
     id_bytes = np.dtype(task.dtype).itemsize
     for split in ("train", "heldout"):
         entry = marker[split]
         if not entry:
             continue
-        for name, size in ((entry["bin"], entry["tokens"] * id_bytes), (entry["index"], (entry["documents"] + 1) * 8)):
+        for name, size, sha256 in ((entry["bin"], entry["tokens"] * id_bytes, entry.get("bin_sha256", "")),
+                                   (entry["index"], (entry["documents"] + 1) * 8, entry.get("index_sha256", ""))):
             path = Path(task.output) / name
-            problem = file_problem(Recorded(path, size))
+            problem = file_problem(Recorded(path, size, str(sha256)))
             if problem:
                 return f"{path}: {problem}"
         if "ids" in entry:  # older markers have none

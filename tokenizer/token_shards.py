@@ -16,7 +16,11 @@
   repeats the key "tokens" and JSON keeps the last, so we write what a parser reads from it
   (`"tokens": t`) and name the .bin under `"bin"`: `{"bin": ..., "index": ..., "documents": n,
   "tokens": t}`. Readers take the .bin name from "bin", else from the index name. A shard with
-  document ids adds `"ids": "train-00000.ids", "ids_sha256": ...`.
+  document ids adds `"ids": "train-00000.ids", "ids_sha256": ...`; shards encoded since the
+  sha256s were recorded add `"bin_sha256"` and `"index_sha256"` too. The writer seals the .bin and
+  .idx (pipeline/common/files.py `seal`): a reader hashes one again only when it was written
+  since (`open_shards`), so a shard overwritten in place is caught without hashing every shard
+  of a run at every start.
 
 Reading (what the trainer needs, nothing more):
 
@@ -35,6 +39,7 @@ Passing `tokenizer` (or `tokenizer_sha256`) refuses shards encoded with another 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -45,7 +50,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.common.errors import InputError, UserError
-from pipeline.common.files import file_sha256
+from pipeline.common.files import file_sha256, seal, sealed
 from pipeline.engine.run_folder import WORK
 
 META = "meta.json"
@@ -80,6 +85,7 @@ class TokenShardWriter:
         self.offsets: list[int] = [0]
         self.document_ids: list[str] = []
         self._file = open(self.folder / f"{self.bin_name}.tmp", "wb")
+        self._bin_sha256 = hashlib.sha256()  # of the bytes as they are written: no second read
 
     @property
     def documents(self) -> int:
@@ -95,7 +101,9 @@ class TokenShardWriter:
         if len(document_ids) != len(lengths):
             raise ValueError(f"{len(document_ids)} document ids for {len(lengths)} documents")
         self.document_ids.extend(document_ids)
-        self._file.write(np.ascontiguousarray(ids, dtype=self.dtype).tobytes())
+        data = np.ascontiguousarray(ids, dtype=self.dtype).tobytes()
+        self._bin_sha256.update(data)
+        self._file.write(data)
         ends = np.cumsum(lengths, dtype=np.int64) + self.offsets[-1]
         self.offsets.extend(ends.tolist())
 
@@ -108,17 +116,21 @@ class TokenShardWriter:
             return None
         tmp_idx = self.folder / f"{self.idx_name}.tmp"
         # Not ndarray.tofile: a short write there raises an OSError without errno (disk full).
-        tmp_idx.write_bytes(np.asarray(self.offsets, dtype="<i8").tobytes())
+        index = np.asarray(self.offsets, dtype="<i8").tobytes()
+        tmp_idx.write_bytes(index)
         tmp_ids = self.folder / f"{self.ids_name}.tmp"
         table = pa.table({"id": pa.array(self.document_ids, type=pa.string())})
         with pa.OSFile(str(tmp_ids), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
         ids_sha256 = file_sha256(tmp_ids)
+        bin_sha256, index_sha256 = self._bin_sha256.hexdigest(), hashlib.sha256(index).hexdigest()
+        for tmp, sha256 in ((tmp_bin, bin_sha256), (tmp_idx, index_sha256)):
+            seal(tmp, f"sha256:{sha256}")  # kept by the rename
         os.replace(tmp_bin, self.folder / self.bin_name)
         os.replace(tmp_idx, self.folder / self.idx_name)
         os.replace(tmp_ids, self.folder / self.ids_name)
         return {"bin": self.bin_name, "index": self.idx_name, "documents": self.documents, "tokens": self.tokens,
-                "ids": self.ids_name, "ids_sha256": ids_sha256}
+                "bin_sha256": bin_sha256, "index_sha256": index_sha256, "ids": self.ids_name, "ids_sha256": ids_sha256}
 
     def abort(self) -> None:
         try:
@@ -193,6 +205,8 @@ def open_shards(folder: Path, meta: dict[str, Any], split: str) -> list[Shard]:
 
     Nothing is read but the index's last entry: a torn write (a .bin shorter than its index
     says, a size that is not whole ids) is caught here, before a training step reads past it.
+    A .bin or .idx written since the encode sealed it is hashed, and refused when it is not what
+    meta.json's sha256 says (`_check_as_encoded`).
     """
     meta_path = folder / META
     try:
@@ -209,7 +223,9 @@ def open_shards(folder: Path, meta: dict[str, Any], split: str) -> list[Shard]:
         if size % dtype.itemsize:
             raise InputError(str(bin_path), f"size {size} is not a multiple of {meta['dtype']}: truncated?")
         count = size // dtype.itemsize
+        _check_as_encoded(bin_path, entry.get("bin_sha256"))
         offsets = _open_index(idx_path, count)
+        _check_as_encoded(idx_path, entry.get("index_sha256"))
         documents = entry.get("documents")
         if isinstance(documents, int) and len(offsets) != documents + 1:
             raise InputError(str(idx_path), f"holds {len(offsets) - 1} documents but meta.json says {documents} "
@@ -219,6 +235,18 @@ def open_shards(folder: Path, meta: dict[str, Any], split: str) -> list[Shard]:
         shards.append(Shard(tokens, offsets, folder / ids if isinstance(ids, str) else None,
                             str(entry.get("ids_sha256", ""))))
     return shards
+
+
+def _check_as_encoded(path: Path, sha256: object) -> None:
+    """One InputError when `path` was written since `tokenizer encode` sealed it and its sha256 is
+    no longer meta.json's: a shard overwritten in place is refused before a step trains on it. A
+    file as sealed is not read, however small (a run of many small shards starts at once, and
+    every resume starts again), nor is one that holds no seal (copied without its extended
+    attributes, or encoded where there are none): its sizes are what is checked then."""
+    if isinstance(sha256, str) and sha256 and sealed(path, f"sha256:{sha256}") is False:
+        if file_sha256(path) != sha256:
+            raise InputError(str(path), "sha256 differs from meta.json's (damaged since `tokenizer encode` wrote "
+                             "it, or from another encode)")
 
 
 def _shard_paths(folder: Path, entry: dict[str, Any], meta_path: Path) -> tuple[Path, Path]:

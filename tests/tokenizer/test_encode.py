@@ -220,3 +220,58 @@ def test_a_rerun_encodes_again_a_shard_whose_ids_sidecar_was_damaged(
     assert _files(folder) == before
     table = pa.ipc.open_file(str(ids)).read_all()
     assert table.column("id").to_pylist() == [doc_id for doc_id, _ in _corpus_texts(corpus, "c4")[20:]]
+
+
+def _flip_a_byte_in_place(path: Path, at: int) -> None:
+    """Overwrite one byte where it is: the same size, and a write that moves the file's time."""
+    with open(path, "r+b") as f:
+        f.seek(at)
+        byte = f.read(1)
+        f.seek(at)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+
+@pytest.mark.parametrize("name", ["train-00001.bin", "train-00001.idx"])
+def test_a_rerun_encodes_again_a_shard_whose_tokens_or_index_were_overwritten_in_place(
+        trained: TrainResult, tmp_path: Path, capsys: pytest.CaptureFixture, name: str) -> None:
+    corpus = write_corpus(tmp_path / "corpus", {"c4": 40}, shard_docs=20)
+    encode_corpus(corpus, trained.model, tmp_path / "tokens", heldout_fraction=0, show_progress=False)
+    folder = tmp_path / "tokens" / "c4"
+    before = _files(folder)
+    damaged = folder / name
+    _flip_a_byte_in_place(damaged, 9)  # a token id, or the second document's offset
+    assert damaged.stat().st_size == len(before[name])  # only a checksum tells
+    capsys.readouterr()
+    report = encode_corpus(corpus, trained.model, tmp_path / "tokens", heldout_fraction=0, show_progress=False)
+    assert report.tasks_run == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {damaged}: not as written (its sha256 differs); encoding {corpus / 'c4' / 'shard-00001.arrow'} again"]
+    assert _files(folder) == before
+    entry = json.loads((folder / "meta.json").read_text())["splits"]["train"]["shards"][1]
+    assert entry["bin_sha256"] == hashlib.sha256(before["train-00001.bin"]).hexdigest()
+    assert entry["index_sha256"] == hashlib.sha256(before["train-00001.idx"]).hexdigest()
+
+
+def test_a_rerun_hashes_only_the_large_token_shards_written_since_the_encode(
+        trained: TrainResult, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every shard counts as large here: an untouched one is trusted by its seal (size and time as
+    # sealed when written), one written since is hashed and encoded again.
+    import pipeline.engine.run_folder as run_folder
+
+    corpus = write_corpus(tmp_path / "corpus", {"c4": 40}, shard_docs=20)
+    encode_corpus(corpus, trained.model, tmp_path / "tokens", heldout_fraction=0, show_progress=False)
+    folder = tmp_path / "tokens" / "c4"
+    before = _files(folder)
+    hashed: list[str] = []
+    real_sha256 = run_folder.file_sha256
+    monkeypatch.setattr(run_folder, "CHEAP_TO_HASH", 0)
+    monkeypatch.setattr(run_folder, "file_sha256", lambda path: hashed.append(Path(path).name) or real_sha256(path))
+    assert encode_corpus(corpus, trained.model, tmp_path / "tokens", heldout_fraction=0,
+                         show_progress=False).tasks_run == 0
+    assert hashed == []
+    _flip_a_byte_in_place(folder / "train-00000.bin", 5)
+    capsys.readouterr()
+    assert encode_corpus(corpus, trained.model, tmp_path / "tokens", heldout_fraction=0,
+                         show_progress=False).tasks_run == 1
+    assert hashed == ["train-00000.bin"]
+    assert _files(folder) == before

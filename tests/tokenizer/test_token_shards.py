@@ -1,15 +1,18 @@
 """meta.json, read in one place: the errors of a missing folder, a missing file and bad JSON, and
-the refusal to mix sources of different tokenizers. Expected lines are written out in full."""
+the refusal to mix sources of different tokenizers; token shards changed since they were written.
+Expected lines are written out in full."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.common.errors import InputError
-from tokenizer.token_shards import check_same_tokenizer, is_encoded, read_meta
+from tokenizer.token_shards import TokenShardWriter, check_same_tokenizer, is_encoded, open_shards, read_meta
 
 
 def _meta(vocab_size: int = 256, dtype: str = "uint16", sha: str = "a" * 64) -> dict:
@@ -50,3 +53,48 @@ def test_sources_of_one_tokenizer_pass_and_any_difference_is_refused(tmp_path: P
         assert str(refused.value) == (
             f"{tmp_path}/arxiv/meta.json: {key} {found!r} differs from c4's {expected!r}: sources must share one "
             "tokenizer, refusing to mix them (re-encode with `tokenizer encode --restart`)")
+
+
+def _one_shard(folder: Path) -> dict:
+    """A folder of one train shard of two documents, written as `tokenizer encode` writes it."""
+    writer = TokenShardWriter(folder, "train", 0, "uint16")
+    writer.write(np.array([1, 5, 6, 2, 1, 7, 2]), [4, 3], ["doc-a", "doc-b"])
+    entry = writer.close()
+    assert entry is not None
+    meta = {**_meta(), "splits": {"train": {"documents": 2, "tokens": 7, "shards": [entry]}}}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return meta
+
+
+def test_the_writer_records_the_sha256_of_the_tokens_and_index_it_wrote(tmp_path: Path) -> None:
+    entry = _one_shard(tmp_path)["splits"]["train"]["shards"][0]
+    assert (tmp_path / "train-00000.bin").read_bytes() == np.array([1, 5, 6, 2, 1, 7, 2], "<u2").tobytes()
+    assert entry["bin_sha256"] == hashlib.sha256((tmp_path / "train-00000.bin").read_bytes()).hexdigest()
+    assert entry["index_sha256"] == hashlib.sha256(np.array([0, 4, 7], "<i8").tobytes()).hexdigest()
+
+
+def test_shards_as_the_encode_sealed_them_open_without_being_read(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import tokenizer.token_shards as token_shards
+
+    meta = _one_shard(tmp_path)
+    hashed: list[Path] = []
+    monkeypatch.setattr(token_shards, "file_sha256", lambda path: hashed.append(path) or "")
+    assert len(open_shards(tmp_path, meta, "train")) == 1
+    assert hashed == []
+
+
+@pytest.mark.parametrize("name", ["train-00000.bin", "train-00000.idx"])
+def test_a_shard_overwritten_in_place_since_the_encode_is_refused_by_its_readers(tmp_path: Path, name: str) -> None:
+    meta = _one_shard(tmp_path)
+    path = tmp_path / name
+    data = path.read_bytes()
+    path.write_bytes(data[:2] + bytes([data[2] ^ 0x01]) + data[3:])  # token 5 becomes 4, or the first offset 0 becomes 65536
+    with pytest.raises(InputError) as refused:
+        open_shards(tmp_path, meta, "train")
+    assert str(refused.value) == (f"{path}: sha256 differs from meta.json's (damaged since `tokenizer encode` "
+                                  "wrote it, or from another encode)")
+    # A meta.json from before the sha256s were recorded: the sizes are all there is to check.
+    for entry in meta["splits"]["train"]["shards"]:
+        del entry["bin_sha256"], entry["index_sha256"]
+    assert len(open_shards(tmp_path, meta, "train")) == 1
