@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import subprocess
@@ -81,6 +82,30 @@ def test_a_bad_config_is_refused_before_torch_loads(tmp_path: Path) -> None:
                               timeout=120)
         assert done.stdout.split() == ["2", "False"], done.stderr
         assert done.stderr.startswith("train: error: ") and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_token_shard_overwritten_since_the_encode_is_one_line_and_exit_2(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture) -> None:
+    from pipeline.common.files import seal
+
+    tokens = tmp_path / "tokens"
+    write_llama1_tokens(tokens)
+    # What `tokenizer encode` records and seals for each .bin it writes (tokenizer/token_shards.py).
+    shard = tokens / "c4" / "train-00000.bin"
+    meta = json.loads((tokens / "c4" / "meta.json").read_text())
+    sha256 = hashlib.sha256(shard.read_bytes()).hexdigest()
+    meta["splits"]["train"]["shards"][0]["bin_sha256"] = sha256
+    (tokens / "c4" / "meta.json").write_text(json.dumps(meta))
+    seal(shard, f"sha256:{sha256}")
+    with open(shard, "r+b") as f:  # one id changed in place: the same size
+        f.seek(4)
+        f.write(b"\x07")
+    code, err = exit_code(["--model", "debug", "--steps", "2", "--tokens", str(tokens), "--run", str(tmp_path / "run"),
+                           "--no-progress"], capsys)
+    assert code == 2
+    assert err.strip().splitlines() == [f"train: error: {shard}: sha256 differs from meta.json's (damaged since "
+                                        "`tokenizer encode` wrote it, or from another encode)"]
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_corrupt_checkpoint_on_resume_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
