@@ -20,10 +20,12 @@ The model files themselves are reproducible: the same inputs and settings give t
 
 Inputs (`--input`, `--positives`, `--negatives`) are corpus shard folders or `.arrow`
 files, `.jsonl[.gz]` files with a `text` field, `.txt` files (one document per line), or
-CommonCrawl `.warc.gz`/`.wet.gz` files or folders of them. By default the reference text is
-the stand-in written by `pipeline sample` (`data/raw/commoncrawl/reference`) where it exists,
-else the Wikipedia corpus (`data/corpus/wikipedia`, from `pipeline run wikipedia`);
-the random pages are the raw CommonCrawl inputs (`data/raw/commoncrawl`).
+CommonCrawl `.warc.gz`/`.wet.gz` files or folders of them. A corpus folder (one with a
+manifest.json, wherever it is found) gives the shards its manifest lists, each checked against
+its sha256 first: not a run's work files, its dropped documents or a stray copy. By default the
+reference text is the stand-in written by `pipeline sample` (`data/raw/commoncrawl/reference`)
+where it exists, else the Wikipedia corpus (`data/corpus/wikipedia`, from `pipeline run
+wikipedia`); the random pages are the raw CommonCrawl inputs (`data/raw/commoncrawl`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from pathlib import Path
 from pipeline.common.cli import Command
 from pipeline.common.errors import InputError, UserError, sigterm_ends_at_once
 from pipeline.common.files import write_json_atomic
+from pipeline.engine.document import Document
 from pipeline.filters.perplexity import lm_model_path, lm_sentences, sp_model_path
 from pipeline.filters.quality_classifier import NEGATIVE, POSITIVE, classifier_text
 
@@ -66,8 +69,7 @@ def iter_texts(paths: list[str], lang: str | None = None, kinds: tuple[str, ...]
         if not p.exists():
             raise UserError(f"{path}: input does not exist")
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file())
-            usable = [f for f in files if _kind(f) and (not kinds or _kind(f) in kinds)]
+            usable = [f for f in _folder_inputs(p) if _kind(f) and (not kinds or _kind(f) in kinds)]
         else:  # a file named explicitly is used whatever `kinds` says
             usable = [p] if _kind(p) else []
         if not usable:
@@ -76,8 +78,27 @@ def iter_texts(paths: list[str], lang: str | None = None, kinds: tuple[str, ...]
             yield from _texts_of(f, lang)
 
 
+def _folder_inputs(folder: Path) -> list[Path]:
+    """What a folder input holds, in path order: its files, and each corpus folder in it (one with
+    a manifest.json) as the folder itself. A corpus is read through its manifest (`read_corpus`:
+    the shards it lists, each checked against its sha256), never as every .arrow under it: a
+    running or killed run's parts (`_work/`), its dropped documents and a stray file are not its
+    documents, and a damaged shard would otherwise train a model on damaged text unnoticed."""
+    if (folder / "manifest.json").is_file():
+        return [folder]
+    found: list[Path] = []
+    for child in sorted(folder.iterdir()):
+        if child.is_dir() and not child.is_symlink():
+            found.extend(_folder_inputs(child))
+        elif child.is_file():
+            found.append(child)
+    return found
+
+
 def _kind(path: Path) -> str:
     name = path.name
+    if path.is_dir():
+        return "arrow" if (path / "manifest.json").is_file() else ""
     if name.endswith(".arrow") and "dropped" not in path.parts:
         return "arrow"
     if name.endswith((".jsonl", ".jsonl.gz")):
@@ -89,12 +110,17 @@ def _kind(path: Path) -> str:
     return ""
 
 
+def _documents(path: Path) -> Iterator[Document]:
+    """The documents of a corpus folder (checked against its manifest) or of one .arrow shard."""
+    from pipeline.engine.shards import iter_shard, read_corpus
+
+    return read_corpus(path) if path.is_dir() else iter_shard(path)
+
+
 def _texts_of(path: Path, lang: str | None) -> Iterator[str]:
     kind = _kind(path)
     if kind == "arrow":
-        from pipeline.engine.shards import iter_shard
-
-        for doc in iter_shard(path):
+        for doc in _documents(path):
             if lang is None or doc.meta.get("lang") in (None, lang):
                 yield doc.text
     elif kind == "jsonl":
@@ -138,19 +164,17 @@ def _warc_pages(path: Path) -> Iterator[tuple[str, str]]:
 
 def iter_pages(paths: list[str]) -> Iterator[tuple[str, str]]:
     """(url, text) of every page in WARC/WET files and corpus shards (folders are searched)."""
-    from pipeline.engine.shards import iter_shard
-
     for path in paths:
         p = Path(path)
         if not p.exists():
             raise UserError(f"{path}: input does not exist")
-        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        files = _folder_inputs(p) if p.is_dir() else [p]
         usable = [f for f in files if _kind(f) in ("warc", "arrow")]
         if not usable:
             raise UserError(f"{path}: no pages with URLs (.warc.gz / .wet.gz files or .arrow shards)")
         for f in usable:
             if _kind(f) == "arrow":
-                for doc in iter_shard(f):
+                for doc in _documents(f):
                     yield str(doc.meta.get("url") or ""), doc.text
                 continue
             yield from _warc_pages(f)
@@ -159,7 +183,6 @@ def iter_pages(paths: list[str]) -> Iterator[tuple[str, str]]:
 def load_cited_urls(paths: list[str]) -> set[str]:
     """URL keys (`url_key`) of every URL cited: the `cited_urls` column of Wikipedia corpus
     shards, or `.txt` files of one URL a line."""
-    from pipeline.engine.shards import iter_shard
     from pipeline.text.cited_urls import url_key
 
     keys: set[str] = set()
@@ -167,7 +190,7 @@ def load_cited_urls(paths: list[str]) -> set[str]:
         p = Path(path)
         if not p.exists():
             raise UserError(f"{path}: input does not exist")
-        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        files = _folder_inputs(p) if p.is_dir() else [p]
         usable = [f for f in files if _kind(f) in ("arrow", "txt")]
         if not usable:
             raise UserError(f"{path}: no cited URLs (Wikipedia corpus shards with a cited_urls column, or .txt files)")
@@ -175,7 +198,7 @@ def load_cited_urls(paths: list[str]) -> set[str]:
             if _kind(f) == "txt":
                 keys.update(url_key(line) for line in f.read_text(encoding="utf-8", errors="replace").split() if line)
                 continue
-            for doc in iter_shard(f):
+            for doc in _documents(f):
                 keys.update(url_key(u) for u in doc.meta.get("cited_urls") or [])
     keys.discard("")
     return keys

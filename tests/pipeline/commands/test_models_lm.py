@@ -1,18 +1,22 @@
 """`pipeline models lm`: the lines SentencePiece trains on when the reference text has more than
---sp-sentences, drawn with --seed, and the same model files from the same text and seed."""
+--sp-sentences, drawn with --seed, and the same model files from the same text and seed; the
+documents a corpus folder gives the models (the manifest's, each shard checked)."""
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from pipeline.commands.models import drawn_lines
+from pipeline.commands.models import drawn_lines, iter_texts
+from pipeline.common.errors import UserError
 from sources.samples.text import document
 from tests.conftest import script, subprocess_env
+from tests.tokenizer.corpus import write_source
 
 
 def _numbered_lines(tmp_path: Path, count: int) -> Path:
@@ -74,3 +78,26 @@ def test_a_seed_sentencepiece_cannot_take_is_one_line_and_exit_2(reference: Path
         assert run.returncode == 2
         assert run.stderr.strip().splitlines() == [f"pipeline: error: --seed {seed}: must be between 0 and 2147483647"]
         assert not (tmp_path / "out").exists()
+
+
+def test_a_corpus_folder_gives_the_documents_its_manifest_lists_each_checked(tmp_path: Path) -> None:
+    texts = [f"document {n}: the words of its one line" for n in range(6)]
+    write_source(tmp_path / "corpus", "wikipedia", 6, shard_docs=3, texts=texts)
+    folder = tmp_path / "corpus" / "wikipedia"
+    # What a corpus folder may hold that is not its documents: a killed run's part, the dropped
+    # documents of --keep-dropped, a stray copy the manifest does not list.
+    (folder / "_work" / "pass0" / "task-00000").mkdir(parents=True)
+    shutil.copy(folder / "shard-00000.arrow", folder / "_work" / "pass0" / "task-00000" / "part-00000.arrow")
+    (folder / "dropped").mkdir()
+    shutil.copy(folder / "shard-00001.arrow", folder / "dropped" / "shard-00000.arrow")
+    shutil.copy(folder / "shard-00000.arrow", folder / "shard-00002.arrow")
+    assert list(iter_texts([str(folder)])) == texts
+    assert list(iter_texts([str(tmp_path / "corpus")])) == texts  # a folder holding corpus folders
+    shard = folder / "shard-00001.arrow"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0x01  # the same size: only its sha256 tells
+    shard.write_bytes(bytes(data))
+    with pytest.raises(UserError) as refused:
+        list(iter_texts([str(folder)]))
+    assert str(refused.value) == (f"{shard}: sha256 does not match manifest.json (corrupt shard); "
+                                  "`pipeline verify` lists every damaged shard")
