@@ -197,31 +197,6 @@ def test_corrupt_shard_and_rebuilt_corpus_are_refused(trained: TrainResult, tmp_
         encode_corpus(corpus, trained.model, tmp_path / "tokens", show_progress=False)
 
 
-@pytest.mark.parametrize("damage", ["cut", "overwritten"])
-def test_a_rerun_encodes_again_a_shard_whose_ids_sidecar_was_damaged(
-        trained: TrainResult, tmp_path: Path, capsys: pytest.CaptureFixture, damage: str) -> None:
-    corpus = write_corpus(tmp_path / "corpus", {"c4": 40}, shard_docs=20)
-    encode_corpus(corpus, trained.model, tmp_path / "tokens", heldout_fraction=0, show_progress=False)
-    folder = tmp_path / "tokens" / "c4"
-    before = _files(folder)
-    ids = folder / "train-00001.ids"
-    data = ids.read_bytes()
-    if damage == "cut":  # a torn copy: the Arrow file's footer is gone
-        ids.write_bytes(data[:len(data) // 2])
-        problem = f"{len(data) // 2:,} bytes, not the {len(data):,} written"
-    else:  # same size: only the sha256 meta.json recorded tells
-        ids.write_bytes(data[:-9] + bytes([data[-9] ^ 0xFF]) + data[-8:])
-        problem = "not as written (its sha256 differs)"
-    capsys.readouterr()
-    report = encode_corpus(corpus, trained.model, tmp_path / "tokens", heldout_fraction=0, show_progress=False)
-    assert report.tasks_run == 1
-    assert capsys.readouterr().err.splitlines() == [
-        f"warning: {ids}: {problem}; encoding {corpus / 'c4' / 'shard-00001.arrow'} again"]
-    assert _files(folder) == before
-    table = pa.ipc.open_file(str(ids)).read_all()
-    assert table.column("id").to_pylist() == [doc_id for doc_id, _ in _corpus_texts(corpus, "c4")[20:]]
-
-
 def _flip_a_byte_in_place(path: Path, at: int) -> None:
     """Overwrite one byte where it is: the same size, and a write that moves the file's time."""
     with open(path, "r+b") as f:
@@ -231,22 +206,35 @@ def _flip_a_byte_in_place(path: Path, at: int) -> None:
         f.write(bytes([byte[0] ^ 0x01]))
 
 
-@pytest.mark.parametrize("name", ["train-00001.bin", "train-00001.idx"])
-def test_a_rerun_encodes_again_a_shard_whose_tokens_or_index_were_overwritten_in_place(
-        trained: TrainResult, tmp_path: Path, capsys: pytest.CaptureFixture, name: str) -> None:
+@pytest.mark.parametrize("name, damage", [
+    ("train-00001.ids", "cut"),  # a torn copy: the Arrow file's footer is gone
+    ("train-00001.ids", "overwritten"),  # the same size: only the sha256 meta.json recorded tells
+    ("train-00001.bin", "overwritten"),  # a token id
+    ("train-00001.idx", "overwritten"),  # the second document's offset
+])
+def test_a_rerun_encodes_again_a_shard_whose_file_was_damaged(
+        trained: TrainResult, tmp_path: Path, capsys: pytest.CaptureFixture, name: str, damage: str) -> None:
     corpus = write_corpus(tmp_path / "corpus", {"c4": 40}, shard_docs=20)
     encode_corpus(corpus, trained.model, tmp_path / "tokens", heldout_fraction=0, show_progress=False)
     folder = tmp_path / "tokens" / "c4"
     before = _files(folder)
     damaged = folder / name
-    _flip_a_byte_in_place(damaged, 9)  # a token id, or the second document's offset
-    assert damaged.stat().st_size == len(before[name])  # only a checksum tells
+    size = len(before[name])
+    if damage == "cut":
+        damaged.write_bytes(before[name][:size // 2])
+        problem = f"{size // 2:,} bytes, not the {size:,} written"
+    else:
+        _flip_a_byte_in_place(damaged, 9 if name.endswith((".bin", ".idx")) else size - 9)
+        assert damaged.stat().st_size == size
+        problem = "not as written (its sha256 differs)"
     capsys.readouterr()
     report = encode_corpus(corpus, trained.model, tmp_path / "tokens", heldout_fraction=0, show_progress=False)
     assert report.tasks_run == 1
     assert capsys.readouterr().err.splitlines() == [
-        f"warning: {damaged}: not as written (its sha256 differs); encoding {corpus / 'c4' / 'shard-00001.arrow'} again"]
+        f"warning: {damaged}: {problem}; encoding {corpus / 'c4' / 'shard-00001.arrow'} again"]
     assert _files(folder) == before
+    table = pa.ipc.open_file(str(folder / "train-00001.ids")).read_all()
+    assert table.column("id").to_pylist() == [doc_id for doc_id, _ in _corpus_texts(corpus, "c4")[20:]]
     entry = json.loads((folder / "meta.json").read_text())["splits"]["train"]["shards"][1]
     assert entry["bin_sha256"] == hashlib.sha256(before["train-00001.bin"]).hexdigest()
     assert entry["index_sha256"] == hashlib.sha256(before["train-00001.idx"]).hexdigest()
