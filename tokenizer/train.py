@@ -4,6 +4,11 @@ Writes `OUT/<mixture>.model`, `OUT/<mixture>.vocab` and `OUT/<mixture>.json`: th
 settings, the model's sha256 and vocabulary size, and the sample (documents and bytes per
 source, and what happened to a source short of text).
 
+The model file depends on the sample and the settings alone: the trainer spec names the sample
+`<mixture>.sample.txt` and the prefix `<mixture>` instead of the paths trained from, and holds no
+thread count, so the same corpus and seed give the same bytes (and sha256) in any --out folder
+and with any --threads.
+
 A corpus too small for the requested vocabulary (the laptop sample) is an error naming the
 largest size it supports, unless `allow_smaller_vocab` is set: then SentencePiece's
 hard_vocab_limit is off and the model keeps every piece the sample supports (the JSON records
@@ -116,6 +121,7 @@ def train_tokenizer(
                 os.replace(drawing, sample_path)
             else:
                 drawing.unlink(missing_ok=True)
+        _record_names_not_paths(Path(f"{tmp_prefix}.model"), mixture.name)
         os.replace(f"{tmp_prefix}.model", f"{prefix}.model")
         os.replace(f"{tmp_prefix}.vocab", f"{prefix}.vocab")
         model, vocab = Path(f"{prefix}.model"), Path(f"{prefix}.vocab")
@@ -193,6 +199,24 @@ def _train(sample: Path, prefix: Path, vocab_size: int, threads: int | None, all
                 f"the 256 byte-fallback pieces and the special ones); pass --vocab-size {needed.group(1)} or more"
             ) from None
         raise UserError(f"{output}: SentencePiece training failed: {str(e).strip().splitlines()[-1]}") from None
+
+
+def _record_names_not_paths(model: Path, name: str) -> None:
+    """Put the file names `tokenizer train` keeps (`<name>.sample.txt`, prefix `<name>`) where
+    SentencePiece recorded the paths it trained from and to in the model's trainer spec: they hold
+    --out, so the same sample trained in another folder gave another file, another sha256, and
+    `tokenizer encode` refused to add to token shards of the equal tokenizer. The pieces, scores
+    and the other settings are read back as they were."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto.FromString(model.read_bytes())
+    del proto.trainer_spec.input[:]
+    proto.trainer_spec.input.append(f"{name}.sample.txt")
+    proto.trainer_spec.model_prefix = name
+    # The thread count is the machine's (--threads defaults to its cores) and the pieces are the
+    # same for any: left out, so two machines write the same file.
+    proto.trainer_spec.ClearField("num_threads")
+    model.write_bytes(proto.SerializeToString())
 
 
 def _progress_printer(show: bool | None) -> Callable[[str], None]:

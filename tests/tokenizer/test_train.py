@@ -69,6 +69,18 @@ def test_model_records_llama_trainer_settings(trained: TrainResult) -> None:
     assert normalizer.add_dummy_prefix and not normalizer.remove_extra_whitespaces
 
 
+def test_the_same_sample_trained_in_another_folder_is_the_same_model_file(trained: TrainResult,
+                                                                         tmp_path: Path) -> None:
+    # The fixture's corpus, settings and seed, another output folder and thread count: the same
+    # bytes, so the same sha256 (`tokenizer encode` refuses to mix token shards of two sha256s).
+    again = train_tokenizer(MIXTURE, trained.model.parent.parent / "corpus", tmp_path / "elsewhere",
+                            vocab_size=VOCAB, sample_bytes=300_000, threads=2)
+    assert again.model.read_bytes() == trained.model.read_bytes() and again.sha256 == trained.sha256
+    spec = sentencepiece_model_pb2.ModelProto.FromString(again.model.read_bytes()).trainer_spec
+    assert (list(spec.input), spec.model_prefix) == (["test.sample.txt"], "test")
+    assert not spec.HasField("num_threads")
+
+
 def test_json_describes_model_and_sample(trained: TrainResult) -> None:
     described = json.loads(trained.report.read_text())
     assert described["sha256"] == file_sha256(trained.model) == trained.sha256
