@@ -14,6 +14,7 @@ Train LLaMA's tokenizer and encode the corpus for the trainer:
   tokenizer train      sample data/corpus at the llama1 proportions, train SentencePiece BPE
                        (32k pieces, split digits, byte fallback) into data/tokenizer/llama1.model
   tokenizer encode     encode every source of data/corpus into token shards in data/tokens/<source>/
+  tokenizer verify     check every token shard against its meta.json (after copying them)
 
 On the small laptop sample pass `tokenizer train --allow-smaller-vocab` (or a --vocab-size it
 supports): generated sample text has too few distinct words for 32,000 pieces.
@@ -22,6 +23,7 @@ supports): generated sample text has too few distinct words for 32,000 pieces.
 COMMANDS = [
     Command("train", "tokenizer.train", "train the tokenizer on a mixture sample of the corpus"),
     Command("encode", "tokenizer.encode", "encode corpus shards into token shards"),
+    Command("verify", "tokenizer.verify", "check token shards against the sizes and sha256s in their meta.json"),
 ]
 
 

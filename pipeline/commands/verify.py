@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.common.cli import add_corpus_and_source
+from pipeline.common.cli import add_corpus_and_source, report_checked
 from pipeline.common.errors import UserError
 from pipeline.engine.shards import manifest_files, shard_problem
 
@@ -53,11 +53,8 @@ def verify_command(root: Path, source: str | None) -> None:
     bad = 0
     for folder in folders:
         result = verify_corpus(folder)
-        for line in result.problems:
-            print(f"pipeline: error: {line}", file=sys.stderr)
-        bad += len(result.problems)
-        state = "ok" if not result.problems else f"{len(result.problems)} bad"
-        print(f"{folder.name}: {result.shards} shard(s) checked against manifest.json, {state}")
+        bad += report_checked("pipeline", folder.name, f"{result.shards} shard(s) checked against manifest.json",
+                              result.problems)
     if bad:
         sys.exit(2)
 

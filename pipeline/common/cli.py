@@ -139,3 +139,13 @@ def add_corpus_and_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", nargs="?", help="one source (default: every source found under --corpus)")
     corpus = parser.add_argument("--corpus", default="data/corpus", metavar="DIR", help="corpus root (default %(default)s)")
     add_renamed(parser, corpus, "--output")
+
+
+def report_checked(prog: str, name: str, what: str, problems: list[str]) -> int:
+    """The lines of one folder a verify command checked: each problem as `PROG: error: ...` on
+    stderr, then `NAME: WHAT, ok` (or `N bad`) on stdout. Returns the number of problems: the
+    command exits 2 when the folders' sum is not 0."""
+    for line in problems:
+        print(f"{prog}: error: {line}", file=sys.stderr)
+    print(f"{name}: {what}, {'ok' if not problems else f'{len(problems)} bad'}")
+    return len(problems)
