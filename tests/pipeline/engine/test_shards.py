@@ -304,3 +304,21 @@ def test_only_a_file_with_a_checksum_gets_a_writer_thread(tmp_path: Path, monkey
         file.write(b"bytes")
         assert file.close()[0] == 5
     assert (tmp_path / "part").read_bytes() == b"bytes"
+
+
+@pytest.mark.parametrize("sources", [["commoncrawl"] * 1024, ["wikipédia"] * 3, [""] * 4, ["books", "github"]])
+def test_source_column_writes_the_bytes_a_converted_list_writes(tmp_path: Path, sources: list[str]) -> None:
+    """One source name repeated is built from buffers, not converted row by row: the shard's
+    bytes must be those of the plain pyarrow conversion of the same names."""
+    schema = build_schema([])
+    writer = ShardWriter(tmp_path / "ours", schema, "shard", batch_rows=len(sources))
+    writer.write_many([Document(f"d{i}", f"text {i}", name) for i, name in enumerate(sources)])
+    (ours,) = writer.close()
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([f"d{i}" for i in range(len(sources))]), pa.array([f"text {i}" for i in range(len(sources))]),
+         pa.array(sources, pa.string())], schema=schema)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, schema) as stream:
+        stream.write_batch(batch)
+    assert ours.read_bytes() == sink.getvalue().to_pybytes()
+    assert pa.ipc.open_stream(ours.read_bytes()).read_all().column("source").to_pylist() == sources
