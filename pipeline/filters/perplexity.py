@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Iterable
 
@@ -75,8 +76,7 @@ class LanguageModel:
         lines = list(chain.from_iterable(sentences_of))
         # num_threads=1: a worker is one core; parallelism comes from the executor.
         encoded: list[list] = self.sp.encode(lines, num_threads=1)
-        piece = self.pieces.__getitem__
-        sentences = [" ".join(map(piece, ids)) for ids in encoded]
+        sentences = [_joined_pieces(self.pieces, ids) for ids in encoded]
         if UNKNOWN_MARK in "".join(sentences):
             with_unknown = [n for n, sentence in enumerate(sentences) if UNKNOWN_MARK in sentence]
             as_text = self.sp.encode([lines[n] for n in with_unknown], out_type=str, num_threads=1)
@@ -89,6 +89,15 @@ class LanguageModel:
         log_score = np.bincount(owner, weights=list(map(self.lm.score, sentences)), minlength=len(texts))
         length = np.bincount(owner, weights=list(map(len, encoded)), minlength=len(texts)) + counts
         return [10.0 ** (-s / n) if n else float("inf") for s, n in zip(log_score.tolist(), length.tolist())]
+
+
+def _joined_pieces(pieces: list[str], ids: list[int]) -> str:
+    """The pieces of `ids`, space-separated: what KenLM scores. `itemgetter` looks them all up in
+    one C call, a quarter faster than a lookup per piece in Python (SentencePiece's own strings
+    are slower still); it returns a bare piece, not a tuple, for a single id."""
+    if len(ids) > 1:
+        return " ".join(itemgetter(*ids)(pieces))
+    return pieces[ids[0]] if ids else ""
 
 
 def lm_sentences(text: str, unit: str = "line") -> list[str]:

@@ -73,14 +73,16 @@ def test_perplexity_follows_the_ccnet_formula(models: Path) -> None:
 
     stage = Perplexity(str(models))
     stage.setup()
-    text = "The River opened 12 Bridges 漢字.\n\nA local farmer built the tower."  # 漢字: unknown pieces
+    # 漢字: unknown pieces; "A": a line of one piece
+    text = "The River opened 12 Bridges 漢字.\n\nA local farmer built the tower.\nA"
     doc = Document("x", text, "test", {"lang": "en"})
     stage.process(doc)
     sp = sentencepiece.SentencePieceProcessor(model_file=str(models / "en.sp.model"))
     lm = kenlm.Model(str(models / "en.arpa.bin"))
-    lines = ["the river opened 00 bridges 漢字.", "a local farmer built the tower."]  # normalised, blank skipped
+    lines = ["the river opened 00 bridges 漢字.", "a local farmer built the tower.", "a"]  # normalised, blank skipped
     pieces = [sp.encode(line, out_type=str) for line in lines]
     assert sp.unk_id() in sp.encode(lines[0])  # the stage's fallback path is exercised
+    assert len(pieces[2]) == 1
     log10 = sum(lm.score(" ".join(p)) for p in pieces)
     length = sum(len(p) + 1 for p in pieces)
     assert doc.meta["perplexity"] == pytest.approx(10 ** (-log10 / length), rel=1e-9)
