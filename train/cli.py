@@ -38,9 +38,10 @@ Runs land in runs/<mixture>-<model> unless --run says otherwise: config.json (th
 config), metrics.jsonl, checkpoints/step-NNNNNNNN/. Presets: debug, tiny, 1b, 7b, 13b, 33b, 65b.
 SIGTERM (what Slurm, Kubernetes, `docker stop` and `timeout` send) saves a checkpoint after the
 step in progress and exits 0, on every rank at the same step; --resume continues from it. Ctrl-C
-(SIGINT) does the same and exits 130; a second Ctrl-C quits at once, without that checkpoint. A
-SIGTERM to torchrun itself reaches every rank, but torchrun kills them after its --shutdown-timeout
-(30 s by default): give it longer than a checkpoint takes to save.
+(SIGINT) does the same and exits 130; a second Ctrl-C quits at once, without that checkpoint. SIGHUP
+(the terminal gone: an ssh session dropped) does what SIGTERM does, its output to that terminal sent
+to /dev/null. A SIGTERM to torchrun itself reaches every rank, but torchrun kills them after its
+--shutdown-timeout (30 s by default): give it longer than a checkpoint takes to save.
 
 Subcommands (the first argument), each with its own --help:
 
@@ -183,7 +184,7 @@ def run_training(args: argparse.Namespace) -> None:
     from train.config import IMPORTED_CONFIG, env_world, load_overrides, resolve
     from train.preemption import StopRequest
 
-    # Installed for the rest of the process, never restored: a SIGTERM or SIGINT while starting up
+    # Installed for the rest of the process, never restored: a SIGTERM, SIGINT or SIGHUP while starting up
     # stops the run after its first step, and one after the last checkpoint (a second `docker stop`)
     # cannot turn the clean exit into a kill.
     stop = StopRequest()

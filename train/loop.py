@@ -8,7 +8,7 @@ The same loop runs in one process and in each of N under torchrun: `Parallel` (t
 builds the (sharded) model and does the collectives, which are no-ops for one process.
 
 At a step boundary the loop may also evaluate the held-out loss (`--eval-every`, through
-train/heldout.py) and, after a SIGTERM or SIGINT to any rank, save a checkpoint and end on every
+train/heldout.py) and, after a SIGTERM, SIGINT or SIGHUP to any rank, save a checkpoint and end on every
 rank at the same step (train/preemption.py).
 """
 
@@ -65,7 +65,8 @@ class TrainResult:
     # Held-out losses (eval/<source>, eval/mixture) by number of steps done; on every rank.
     evals: dict[int, dict[str, float]] = field(default_factory=dict)
     completed: int = 0  # steps done when this call ended
-    # "SIGTERM" or "SIGINT" when it ended before `steps` on that signal, with a checkpoint (train/preemption.py).
+    # "SIGTERM", "SIGINT" or "SIGHUP" when it ended before `steps` on that signal, with a checkpoint
+    # (train/preemption.py).
     stopped_by: str = ""
 
 
@@ -212,7 +213,7 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
           parallel: Parallel | None = None, stop: StopRequest | None = None) -> TrainResult:
     """`resolved`: train.config.resolve's, for this job's number of processes. `parallel`: this
     rank's place in a torchrun job (train/parallel.py); default: this process alone. `stop`: the
-    SIGTERM and SIGINT counter the caller installed (the CLI, for the whole process); default: one
+    SIGTERM, SIGINT and SIGHUP counter the caller installed (the CLI, for the whole process); default: one
     installed for this call only."""
     cfg = resolved.train
     par = parallel or join(cfg.strategy, cfg.device, cfg.tp)

@@ -1,5 +1,7 @@
-"""Stopping a run cleanly on SIGTERM or SIGINT: SIGTERM is what Slurm, Kubernetes, `docker stop`
-and `timeout` send before they kill a job; SIGINT is Ctrl-C.
+"""Stopping a run cleanly on SIGTERM, SIGINT or SIGHUP: SIGTERM is what Slurm, Kubernetes,
+`docker stop` and `timeout` send before they kill a job; SIGINT is Ctrl-C; SIGHUP is the terminal
+going away (an ssh session dropped, a terminal window closed), whose default would end the run
+with nothing saved since its last checkpoint.
 
 The handler only counts the signal: a Python signal handler runs between two bytecodes of the
 main thread, anywhere in a step or in the middle of writing a checkpoint, so it must not raise
@@ -18,25 +20,33 @@ the ranks combine their requests at every step boundary (`Parallel.any_rank`, on
 all-reduce) so that all of them stop after the same step. torchrun passes a SIGTERM it receives on
 to every rank, waits `--shutdown-timeout` seconds (30 by default) and then kills them, and exits
 non-zero itself even when the ranks saved and exited 0.
+
+After SIGHUP, a standard stream on a terminal that hung up writes nowhere from then on
+(/dev/null): every write to it fails (EIO), and one from the progress bar or the last line would
+end the run before its checkpoint. A stream redirected to a file or a pipe is left as it is: the
+log goes on.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import stat
 import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-HANDLED = (signal.SIGTERM, signal.SIGINT)
+# SIGHUP where the system has one (not on Windows).
+HANDLED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
 
 
 class StopRequest:
-    """Counts the SIGTERMs and SIGINTs this process receives between `install` and `restore`."""
+    """Counts the SIGTERMs, SIGINTs and SIGHUPs this process receives between `install` and `restore`."""
 
     def __init__(self) -> None:
         self.signals = 0
-        self.first = ""  # the name of the first signal counted ("SIGTERM", "SIGINT")
+        self.first = ""  # the name of the first signal counted ("SIGTERM", "SIGINT", "SIGHUP")
         self._installed = False
         self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
@@ -47,11 +57,13 @@ class StopRequest:
     def _count(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGINT and self.requested:
             raise KeyboardInterrupt  # Ctrl-C again: quit now, without waiting for the save
+        if signum == getattr(signal, "SIGHUP", None):
+            _leave_the_terminal()
         self.signals += 1
         self.first = self.first or signal.Signals(signum).name
 
     def install(self) -> None:
-        """Count SIGTERM and SIGINT instead of dying of them, until `restore`. Python delivers
+        """Count SIGTERM, SIGINT and SIGHUP instead of dying of them, until `restore`. Python delivers
         signals to the main thread only: from another thread nothing is installed."""
         if threading.current_thread() is threading.main_thread():
             self._previous = {signum: signal.signal(signum, self._count) for signum in HANDLED}
@@ -64,3 +76,18 @@ class StopRequest:
                 # None: the previous handler was not set from Python; the default is what it did.
                 signal.signal(signum, signal.SIG_DFL if previous is None else previous)
             self._installed = False
+
+
+def _leave_the_terminal() -> None:
+    """Standard streams on a terminal that hung up now write to /dev/null (see the module's
+    docstring). Such a terminal is a character device that no longer answers as a terminal
+    (its ioctls fail with EIO too); one that still does, a SIGHUP sent by hand, keeps its output."""
+    for fd in (0, 1, 2):
+        try:
+            if not stat.S_ISCHR(os.fstat(fd).st_mode) or os.isatty(fd):
+                continue
+            devnull = os.open(os.devnull, os.O_RDWR)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        except OSError:  # a closed descriptor: nothing to write to, nothing to fail
+            continue

@@ -8,6 +8,7 @@ so the two ranks can only stop at the same step by agreeing on it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -230,3 +231,37 @@ def test_ctrl_c_to_the_train_command_saves_its_step_and_exits_130(tokens: Path, 
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [f"step-{stopped:08d}"]
     assert sorted(_losses(run)) == list(range(stopped))
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_terminal_hanging_up_saves_the_step_and_the_log_on_a_pipe_goes_on(tokens: Path, tmp_path: Path) -> None:
+    """SIGHUP after the terminal went away (an ssh session dropped): the step in progress is saved
+    and the run exits 0. Its progress bar was on the terminal, where every write now fails (EIO):
+    it must not end the run before the save. Its output on a pipe still says where it stopped."""
+    import pty
+
+    run = tmp_path / "run"
+    terminal, terminal_side = pty.openpty()
+    command = [arg for arg in _command(tokens, run) if arg != "--no-progress"]  # the bar writes to the terminal
+    process = subprocess.Popen(command, cwd=REPO, env=_env(), stdin=terminal_side, stdout=subprocess.PIPE,
+                               stderr=terminal_side, text=True, start_new_session=True)
+    os.close(terminal_side)
+    os.set_blocking(terminal, False)
+    deadline = time.monotonic() + 240
+    while _logged_steps(run) <= 5 and process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            os.read(terminal, 1 << 16)  # what a terminal shows, so the bar never waits for it
+        time.sleep(0.002)
+    assert process.poll() is None, "the run ended before the signal"
+    os.close(terminal)  # the hang-up: from now on the run's writes to its terminal fail
+    os.kill(process.pid, signal.SIGHUP)
+    out, _ = process.communicate(timeout=240)
+    assert process.returncode == 0
+    found = re.search(r"^train: SIGHUP at step (\d+): saved (\S+); resume with --resume$", out, re.MULTILINE)
+    assert found, out
+    stopped = int(found.group(1))
+    assert 5 < stopped < STEPS and found.group(2) == str(run / "checkpoints" / f"step-{stopped:08d}")
+    assert sorted(_losses(run)) == list(range(stopped))
+    resumed = _run(tokens, run, "--resume")
+    assert f"train: steps {stopped}-{STEPS} done" in resumed.stdout
+    assert sorted(_losses(run)) == list(range(STEPS))
