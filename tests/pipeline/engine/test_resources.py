@@ -45,3 +45,16 @@ def test_timings_list_each_merge_with_its_peak(tmp_path: Path) -> None:
     collected = next(s["in"] for s in stats["stages"] if s["name"] == "exact_dedup")
     assert merge["state_in_memory"] is True
     assert 8 * collected <= merge["largest_partial_bytes"] < 1000 * collected
+
+
+def test_stage_seconds_in_timings_are_cpu_not_the_wall_clock(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A stage that waits (here 50 ms a document, asleep) costs wall time and no CPU: timings.json's
+    stage_cpu_seconds must not count the wait, or a stage waiting on a busy machine looks slow."""
+    from tests.pipeline.engine.fixtures import run, write_inputs
+
+    write_inputs(tmp_path / "in", files=1, per_file=20)
+    monkeypatch.setenv("HERD_TEST_DELAY", "0.05")  # read by the Annotate stage in the forked worker
+    run(tmp_path / "in", tmp_path / "out", workers=1)
+    timings = json.loads((tmp_path / "out" / "numbers" / "timings.json").read_text())
+    assert timings["wall_seconds"] >= 20 * 0.05
+    assert timings["stage_cpu_seconds"]["annotate"] < 0.25
