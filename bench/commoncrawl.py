@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import json
 import random
 import shutil
 import statistics
@@ -87,8 +88,6 @@ def make_inputs(work: Path, pages: int, warc_pages: int) -> tuple[Path, Path, Pa
     sample.write_members(warc, heavy_warc_records(rng, sample.sample_pages(rng, warc_pages)))
     models = work / "models"
     reference = work / "reference.jsonl"
-    import json
-
     texts = [sample.encyclopedic(rng) for _ in range(3000)] + [sample.forum_post(rng, 4) for _ in range(1000)]
     reference.write_text("\n".join(json.dumps({"text": t}) for t in texts) + "\n")
     train_lm([str(reference)], models)
@@ -157,8 +156,6 @@ def dedup_memory(work: Path, unique: int) -> list[tuple]:
         np.save(partial / f"{number}-keys.npy", mine)
         np.save(partial / f"{number}-repeated.npy", np.empty(0, dtype="<u8"))
         index[f"/f{number}"] = [number, ""]  # file key -> [partial number, snapshot]
-    import json
-
     (partial / "index.json").write_text(json.dumps(index))
     artefact = work / "dedup" / "artefact"
     artefact.mkdir()
@@ -347,13 +344,19 @@ def bare_loop(texts: list[str], models: Path, via_ids: bool) -> float:
     return cpu_seconds() - started
 
 
+E2E_BY_PASS: list[list[float]] = []  # each end-to-end round's task CPU by pass (timings.json)
+
+
 def end_to_end(wet: Path, models: Path, work: Path) -> tuple[int, float]:
     skip_pandas_probe()  # as the `pipeline run` command's process does before its run (a no-op after the first)
     source = CommonCrawl(CommonCrawlConfig(models_dir=str(models)))
     shutil.rmtree(work, ignore_errors=True)
     started = cpu_seconds()
     report = run_source(source, str(wet.parent), str(work / "corpus"), workers=1, show_progress=False)
-    return report.stats["documents_read"], cpu_seconds() - started
+    seconds = cpu_seconds() - started
+    timings = json.loads((work / "corpus" / source.name / "timings.json").read_text())
+    E2E_BY_PASS.append(timings["task_cpu_seconds_by_pass"])
+    return report.stats["documents_read"], seconds
 
 
 # --- 3. WARC against datatrove ---------------------------------------------------------------
@@ -440,7 +443,6 @@ def datatrove_missing() -> str | None:
 def datatrove_in_fresh_process(warc: Path, work: Path) -> tuple[int, int, float]:
     """datatrove forks a sandbox per extractor; forking this process (threads of pyarrow,
     fastText, tqdm already started) can hang the child, so datatrove runs in its own."""
-    import json
     import subprocess
 
     run = subprocess.run([sys.executable, __file__, "--datatrove-only", str(warc), str(work)],
@@ -587,8 +589,6 @@ def real_tables(folder: Path, repeats: int) -> None:
 
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--datatrove-only":
-        import json
-
         print(json.dumps(datatrove_warc(Path(sys.argv[2]), Path(sys.argv[3]))))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -640,6 +640,10 @@ def main() -> None:
               "pages' lines left after dedup) and leave out reading, dedup hashing and the classifier")
         print(f"  the stages' rows above add up to {stages_seconds:.2f} s: the other {e2e - stages_seconds:.2f} s of the "
               "end to end median are the engine's (passes through Arrow parts, shard writing, set-up, workers)")
+        passes = [statistics.median(p[i] for p in E2E_BY_PASS) for i in range(len(E2E_BY_PASS[0]))]
+        print(f"  end to end, the worker's CPU by pass (timings.json, medians): {' + '.join(f'{p:.2f}' for p in passes)} "
+              f"= {sum(passes):.2f} s (1: read, 300 characters, dedup's hash pass; 2: dedup's filter, language id, "
+              "perplexity; 3: buckets, classifier, shards); the rest of the run is the parent's and the workers' start")
 
         warc_variants = {"ours: reader (resiliparse) + langid": lambda: ours_warc(warc)}
         missing = None if args.no_datatrove else datatrove_missing()

@@ -49,6 +49,10 @@ def test_commoncrawl_bench_times_the_run_against_the_library_calls_it_makes() ->
     assert "end to end: run_source, 1 worker" in names
     assert "bare: the library calls herd makes, on its arguments" in names
     assert re.search(rf"end to end / the library calls it makes \(median of the rounds' ratios\): {RATIO}", out)
+    by_pass = re.search(r"the worker's CPU by pass \(timings.json, medians\): ([\d.]+) \+ ([\d.]+) \+ ([\d.]+) = "
+                        r"([\d.]+) s", out)
+    assert by_pass, out  # CommonCrawl's three passes, each with some CPU
+    assert all(float(seconds) > 0 for seconds in by_pass.groups())
     assert rows(out, "one WARC file, 20 HTML pages")[0][1] == "20"
 
 

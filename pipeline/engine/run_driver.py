@@ -257,7 +257,11 @@ def _timings(spec: RunSpec, results: list[TaskResult], seconds: float) -> dict:
             "worker_peak_rss_bytes": children_peak_rss_bytes(), "merges": merges,
             # The tasks' own CPU (every pass, from their stages' set-up on): the part of a run's
             # cost that grows with its input, without the interpreter, imports and models.
-            "task_cpu_seconds": round(sum(r.cpu_seconds for r in results), 3)}
+            "task_cpu_seconds": round(sum(r.cpu_seconds for r in results), 3),
+            # The same by pass (pass i runs the stages of RunSpec.passes()[i]): where a run's
+            # CPU goes between its passes through the corpus.
+            "task_cpu_seconds_by_pass": [round(sum(r.cpu_seconds for r in results if r.pass_index == p), 3)
+                                         for p in range(len(spec.passes()))]}
 
 
 def _read_stats(spec: RunSpec) -> dict:

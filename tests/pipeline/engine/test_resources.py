@@ -39,6 +39,9 @@ def test_timings_list_each_merge_with_its_peak(tmp_path: Path) -> None:
     assert 10 * MB < merge["peak_rss_bytes"] < 4096 * MB  # an interpreter with pyarrow loaded, no more
     assert timings["worker_peak_rss_bytes"] > 10 * MB
     assert 0 < timings["task_cpu_seconds"] < 60  # the tasks' own work, in CPU seconds
+    by_pass = timings["task_cpu_seconds_by_pass"]  # github: a pass to exact dedup's collector, then one on
+    assert len(by_pass) == 2 and all(seconds > 0 for seconds in by_pass)
+    assert abs(sum(by_pass) - timings["task_cpu_seconds"]) < 0.01
     # The collector's partial (a hash and an id per distinct document, held in memory until the
     # task ends): recorded for `pipeline plan`'s projection of a worker's peak.
     stats = json.loads((tmp_path / "data" / "corpus" / "github" / "stats.json").read_text())
