@@ -8,6 +8,10 @@ larger than `max_member_bytes` (`member_too_large`, not even read). Past `max_to
 of kept content, or `max_scan_bytes` of decompressed data in all (a decompression bomb),
 or `max_members` entries, the archive as a whole fails with `ArchiveError`.
 
+A zip member flagged as encrypted is refused alone (`encrypted_member`: there is no password to
+give); a member whose compressed data is corrupt, in any of zip's methods, fails the archive
+(`corrupt_archive`).
+
 Member names are text on the way out: a tar name that is not UTF-8 is read as Latin-1 (the
 member is kept); a zip whose directory flags a name as UTF-8 that is not fails whole
 (`member_name_not_utf8`), since zipfile cannot list any of its members.
@@ -17,7 +21,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import lzma
 import posixpath
+import struct
 import tarfile
 import zipfile
 import zlib
@@ -28,6 +34,7 @@ from pipeline.common.errors import CountedProblem
 from pipeline.common.files import single_read
 
 MiB = 1 << 20
+ZIP_ENCRYPTED = 0x1  # bit 0 of a zip member's general-purpose flags
 
 
 class ArchiveError(CountedProblem):
@@ -179,6 +186,8 @@ def read_zip(stream: IO[bytes], limits: Limits = Limits()) -> Extracted:
                     out.refused.append("special_member")
                 elif info.file_size > limits.max_member_bytes:
                     out.refused.append("member_too_large")
+                elif info.flag_bits & ZIP_ENCRYPTED:  # zipfile would raise RuntimeError for its password
+                    out.refused.append("encrypted_member")
                 else:
                     with archive.open(info) as handle:
                         # The declared size can lie: read at most one byte past the limit.
@@ -198,7 +207,10 @@ def read_zip(stream: IO[bytes], limits: Limits = Limits()) -> Extracted:
         raise ArchiveError("member_name_not_utf8", str(e)) from None
     except NotImplementedError as e:  # a zip version or compression method zipfile cannot read
         raise ArchiveError("unsupported_zip", str(e)) from None
-    except (EOFError, OSError, zlib.error) as e:  # a member's deflate data is corrupt
+    # A member's compressed data is corrupt: deflate (zlib.error), bzip2 (OSError), LZMA
+    # (LZMAError, no OSError), or a header field that reads past its record (struct.error,
+    # ValueError).
+    except (EOFError, OSError, ValueError, zlib.error, lzma.LZMAError, struct.error) as e:
         raise ArchiveError("corrupt_archive", str(e)) from None
     return out
 

@@ -64,3 +64,37 @@ def test_zip_checks_declared_and_real_sizes() -> None:
     assert sorted(out.refused) == ["link_member", "member_too_large", "unsafe_member_path", "unsafe_member_path"]
     with pytest.raises(ArchiveError):
         read_zip(io.BytesIO(b"PK\x03\x04 broken"))
+
+
+def _zip(members: dict[str, bytes], method: int) -> bytearray:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return bytearray(buffer.getvalue())
+
+
+def test_an_encrypted_zip_member_is_refused_and_the_others_are_read() -> None:
+    """zipfile raises RuntimeError (no password) for a member whose flags say encrypted: that
+    member alone is refused, with a reason, as a hostile archive must never end the run."""
+    data = _zip({"locked.txt": b"secret " * 50, "open.txt": b"a book " * 50}, zipfile.ZIP_DEFLATED)
+    data[6] |= 1  # bit 0 of the first member's flags, in its local header ...
+    data[data.find(b"PK\x01\x02") + 8] |= 1  # ... and in the central directory, which zipfile lists
+    out = read_zip(io.BytesIO(bytes(data)))
+    assert out.files == {"open.txt": b"a book " * 50}
+    assert out.refused == ["encrypted_member"]
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_corrupt_compressed_zip_data_fails_the_archive_with_a_reason(method: int) -> None:
+    """Corrupt data raises zlib.error, OSError or lzma.LZMAError (no OSError) depending on the
+    member's method: each is the archive's counted failure, never a crash."""
+    text = bytes(range(256)) * 8 + b"hello world " * 200  # enough compressed bytes to corrupt inside
+    data = _zip({"a.txt": text}, method)
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("a.txt")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)  # the member's compressed data
+    for i in range(start + info.compress_size // 3, start + 2 * info.compress_size // 3):
+        data[i] ^= 0x5A
+    with pytest.raises(ArchiveError) as caught:
+        read_zip(io.BytesIO(bytes(data)))
+    assert caught.value.reason == "corrupt_archive"
