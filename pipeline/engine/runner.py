@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.common.errors import OUT_OF_SPACE, InputError
+from pipeline.common.errors import OUT_OF_SPACE
 from pipeline.common.files import with_path, write_json_atomic
 from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.run_folder import Fingerprint, fingerprint
@@ -31,6 +31,7 @@ from pipeline.engine.shards import ShardWriter, build_schema, iter_shard
 from pipeline.engine.source import Source
 from pipeline.engine.stage import GlobalStage, Stage, StageStats
 from pipeline.engine.supervisor import IDLE, PROCESSING, READING, Attempt, Tracker
+from pipeline.engine.unreadable import count_unreadable, cut_problem
 
 CHUNK = 256  # documents handed to each stage's process_batch at once
 DROP_FIELDS = [pa.field("drop_stage", pa.string()), pa.field("drop_reason", pa.string())]
@@ -361,7 +362,7 @@ def _read_chunks(
                 if size <= 0:
                     if items is not None and hasattr(items, "close"):
                         items.close()
-                    problem = _cut_problem(attempt.cut[file][1], stop)
+                    problem = cut_problem(attempt.cut[file][1], stop)
                     files_failed.append({"path": path, "problem": problem})
                     print(f"warning: {path}: {problem}", file=sys.stderr)
                     break
@@ -374,40 +375,14 @@ def _read_chunks(
                 # At C speed, and straight from the reader (no generator around it, which would
                 # cost a frame switch per document); an error keeps what was read before it.
                 chunk.extend(islice(items, size))
-            except (InputError, OSError, EOFError, ValueError, UnicodeError) as e:
-                _count_unreadable(e, path, files_failed)
+            except Exception as e:  # noqa: BLE001  (sorted out by count_unreadable)
+                count_unreadable(e, path, files_failed)
                 unreadable = True
             if chunk:
                 yield file, item, chunk
                 item += len(chunk)
             if unreadable or not chunk:
                 break
-
-
-def _cut_problem(reason: str, stop: int) -> str:
-    """Why a file is read only up to record `stop`: the reader failed its worker twice there."""
-    if stop > 0:
-        return f"{reason} while reading record {stop} (the rest of the file is skipped)"
-    # Before the first record: the reader's preparation (loading, unpacking, indexing) or its
-    # first record; a preparation that sent heartbeats stopped sending them.
-    how = ("its reader made no progress for --document-timeout seconds, twice" if reason == "timeout"
-           else "its worker died twice while reading it")
-    return f"{reason} before its first record ({how}; the whole file is skipped)"
-
-
-def _count_unreadable(error: Exception, path: str | None, files_failed: list[dict]) -> None:
-    """An unreadable file, or its unreadable rest, reported and counted (after the items read
-    before the damage); raised again when it is no bad input."""
-    if isinstance(error, InputError):
-        files_failed.append({"path": path, "problem": error.problem})
-        print(f"warning: {error}", file=sys.stderr)
-        return
-    if isinstance(error, OSError) and error.errno in OUT_OF_SPACE or path is None:
-        raise error  # a full disk (a reader unpacking an archive) is not a bad input
-    # One unreadable file must not end a long run: it is reported and counted.
-    problem = f"{type(error).__name__}: {error}"
-    files_failed.append({"path": path, "problem": problem})
-    print(f"warning: {path}: {problem}", file=sys.stderr)
 
 
 def _read_parts(folder: Path) -> Iterator[Document]:

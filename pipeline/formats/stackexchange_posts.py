@@ -182,6 +182,8 @@ def extract_posts_xml(path: str, folder: Path, max_ratio: int) -> Path:
     except UnicodeDecodeError as e:
         # 7z stores names as UTF-16: a lone surrogate in one makes py7zr refuse the whole header.
         raise InputError(path, f"a member's name is not valid UTF-16 ({e})") from None
+    except py7zr.exceptions.PasswordRequired:  # no ArchiveError: an AES-encrypted archive or header
+        raise InputError(path, "encrypted 7z archive: there is no password to read it with") from None
     except (py7zr.exceptions.ArchiveError, lzma.LZMAError, EOFError, KeyError, ValueError, OSError) as e:
         if isinstance(e, OSError) and e.errno in OUT_OF_SPACE:
             raise  # a full disk while unpacking is no fault of the archive

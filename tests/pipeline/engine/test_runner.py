@@ -30,10 +30,15 @@ from pipeline.engine.supervisor import Attempt
 # A source and stages small enough to predict every count by hand.
 
 
+class LibraryError(Exception):
+    """A library's own error type, as a reader's library raises on input it cannot take (py7zr's
+    PasswordRequired, zipfile's RuntimeError for an encrypted member): none a reader expects."""
+
+
 class Lines(Source):
     """One document per line, `id<TAB>text`. `SKIP <reason>` is a record the reader cannot use
     (`SKIP+ <reason>` one it still has a document for); `BOOM` damages the rest of the file;
-    `UNUSABLE` makes the whole file unusable."""
+    `UNUSABLE` makes the whole file unusable; `ODD` raises an error of a type no reader expects."""
 
     name = "lines"
 
@@ -45,6 +50,8 @@ class Lines(Source):
                     raise ValueError(f"damaged after {number} lines")
                 if line == "UNUSABLE":
                     raise InputError(path, "not a lines file")
+                if line == "ODD":
+                    raise LibraryError("password required")
                 if line.startswith("SKIP+ "):
                     yield Skipped(line[6:], Document(f"{Path(path).stem}-{number}", "a redirect", self.name))
                 elif line.startswith("SKIP "):
@@ -291,6 +298,23 @@ def test_unreadable_inputs_are_reported_and_counted_and_what_came_before_the_dam
         f"warning: {unusable}: not a lines file",
         f"warning: {missing}: FileNotFoundError: [Errno 2] No such file or directory: '{missing}'",
     ]
+
+
+def test_an_error_no_reader_expects_is_counted_against_its_file_and_the_run_goes_on(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """An exception of a type outside the readers' own (a library's, on hostile input) fails its
+    file alone, saying where it was raised, instead of failing the task and so the whole run."""
+    odd = write_lines(tmp_path / "in" / "odd.txt", ["o-0\tbefore", "ODD", "o-2\tlost"])
+    good = write_lines(tmp_path / "in" / "good.txt", SECOND)
+    spec = spec_of(tmp_path, [odd, good], [])
+    result = run_task(spec, 0, 0)
+    raised_at = next(n for n, line in enumerate(Path(__file__).read_text().splitlines(), 1)
+                     if line.strip() == 'raise LibraryError("password required")')
+    problem = ("LibraryError: password required (an error its reader did not expect, raised at "
+               f"engine/test_runner.py:{raised_at})")
+    assert result.files_failed == [{"path": odd, "problem": problem}]
+    assert [r["id"] for r in rows(spec.task_dir(0, 0) / "part-00000.arrow")] == ["o-0", "b-0", "b-1"]
+    assert capsys.readouterr().err.splitlines() == [f"warning: {odd}: {problem}"]
 
 
 def test_damage_past_the_first_chunk_keeps_every_record_before_it(tmp_path: Path) -> None:

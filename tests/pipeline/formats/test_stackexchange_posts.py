@@ -84,6 +84,23 @@ def test_reading_many_archives_keeps_no_decoder_alive(tmp_path: Path) -> None:
     assert growth[-1] - growth[0] < 2 << 20, [g >> 20 for g in growth]
 
 
+@pytest.mark.parametrize("header_encryption", [False, True])
+def test_an_encrypted_archive_is_one_clear_error_naming_it(tmp_path: Path, header_encryption: bool) -> None:
+    """py7zr raises PasswordRequired, no ArchiveError, for an AES-encrypted archive (or one whose
+    header is encrypted too): it ended the run with a traceback; it is the archive's InputError."""
+    import py7zr
+
+    from pipeline.formats.stackexchange_posts import open_posts_xml
+
+    archive = tmp_path / "cooking.stackexchange.com.7z"
+    with py7zr.SevenZipFile(archive, "w", password="secret", header_encryption=header_encryption) as out:
+        out.writestr(_posts(tmp_path / "Posts.xml", 3).read_bytes(), "Posts.xml")
+    with pytest.raises(InputError) as raised:
+        with open_posts_xml(str(archive), tmp_path / "unpacked", 100):
+            pass
+    assert str(raised.value) == f"{archive}: encrypted 7z archive: there is no password to read it with"
+
+
 @pytest.mark.parametrize("document, root", [
     (b"<html><head><title>404 Not Found</title></head><body><p>No such site</p></body></html>\n", "html"),
     (b"<?xml version='1.0' encoding='utf-8'?>\n<comments>\n  <row Id=\"1\" Text=\"a comment\" />\n</comments>\n",
