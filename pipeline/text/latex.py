@@ -153,7 +153,7 @@ def check_braces(text: str) -> None:
 def _brace_depths(text: str) -> np.ndarray:
     """The brace depth after each character of `text` (escaped braces not counted), in C: a
     character is escaped when an odd run of backslashes comes right before it."""
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     index = np.arange(len(codes))
     backslash = codes == 92
     last_other = np.maximum.accumulate(np.where(backslash, -1, index))  # last non-backslash at or before i

@@ -62,6 +62,10 @@ def test_unbalanced_braces_are_reported() -> None:
             latex.check_braces(bad)
         assert caught.value.reason == "unbalanced_braces"
     latex.check_braces(r"\{ escaped \} and \verb|{| and {ok}")
+    # A lone surrogate (a source decoded with surrogateescape) is one more character, not an error.
+    latex.check_braces("{\ud800}")
+    with pytest.raises(latex.LatexError):
+        latex.check_braces("\udc80{")
 
 
 def test_comments_removed_but_escaped_percent_kept() -> None:
