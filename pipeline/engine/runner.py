@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.common.errors import OUT_OF_SPACE
+from pipeline.common.errors import OUT_OF_SPACE, UserError
 from pipeline.common.files import with_path, write_json_atomic
 from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.run_folder import Fingerprint, fingerprint
@@ -30,8 +30,8 @@ from pipeline.engine.resources import cpu_seconds
 from pipeline.engine.shards import ShardWriter, build_schema, iter_shard
 from pipeline.engine.source import Source
 from pipeline.engine.stage import GlobalStage, Stage, StageStats
-from pipeline.engine.supervisor import IDLE, PROCESSING, READING, Attempt, Tracker
-from pipeline.engine.unreadable import count_unreadable, cut_problem
+from pipeline.engine.supervisor import IDLE, PROCESSING, READING, Attempt, DocumentError, Tracker
+from pipeline.engine.unreadable import count_unreadable, cut_problem, described
 
 CHUNK = 256  # documents handed to each stage's process_batch at once
 DROP_FIELDS = [pa.field("drop_stage", pa.string()), pa.field("drop_reason", pa.string())]
@@ -521,7 +521,12 @@ def _process_chunk(
         # the machine runs meanwhile. The process's: a library's threads (SentencePiece encodes
         # on one) count with the stage that called it.
         started = time.process_time()
-        results = stage.process_batch(docs)
+        try:
+            results = stage.process_batch(docs)
+        except (UserError, OSError):
+            raise  # the user's to fix (a model missing), or the machine's (a full disk): no document's
+        except Exception as e:  # noqa: BLE001  (a document the stage cannot take: see DocumentError)
+            raise DocumentError(described(e, f" in stage {stage.name}")) from e
         st.seconds += time.process_time() - started
         st.documents_in += len(docs)
         if len(results) != len(docs):

@@ -42,10 +42,17 @@ def count_unreadable(error: Exception, path: str | None, files_failed: list[dict
     # One unreadable file must not end a long run: it is reported and counted.
     problem = f"{type(error).__name__}: {error}"
     if not isinstance(error, EXPECTED_READ_ERRORS):
-        message = str(error)
-        message = message if len(message) <= 200 else message[:200] + "..."
-        frames = traceback.extract_tb(error.__traceback__)
-        where = f" at {'/'.join(Path(frames[-1].filename).parts[-2:])}:{frames[-1].lineno}" if frames else ""
-        problem = f"{type(error).__name__}: {message} (an error its reader did not expect, raised{where})"
+        problem = described(error, before_where="an error its reader did not expect, raised at")
     files_failed.append({"path": path, "problem": problem})
     print(f"warning: {path}: {problem}", file=sys.stderr)
+
+
+def described(error: BaseException, context: str = "", before_where: str = "at") -> str:
+    """`error` in one line for a warning and the run's record: its type, its message (200
+    characters at most), `context`, and where it was raised, "(at engine/runner.py:12)", to
+    report it by."""
+    message = str(error)
+    message = message if len(message) <= 200 else message[:200] + "..."
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" {'/'.join(Path(frames[-1].filename).parts[-2:])}:{frames[-1].lineno}" if frames else ""
+    return f"{type(error).__name__}: {message}{context} ({before_where}{where})"

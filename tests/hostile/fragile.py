@@ -1,6 +1,7 @@
 """A test source for the supervisor: the passthrough JSON-lines source with one more stage that
-stalls for ever on a document whose text holds STALL and kills its own process on CRASH, as a
-pathological parser or an out-of-memory kill would. Run through the real `pipeline` CLI with
+stalls for ever on a document whose text holds STALL, kills its own process on CRASH and raises
+a library's own error on RAISE, as a pathological parser, an out-of-memory kill or a parser's
+exception on input nobody foresaw would. Run through the real `pipeline` CLI with
 this source registered (see `main`), or given to `run_source` (as the Ray executor's test does)."""
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from tests.hostile.helpers import assert_balanced
 from tests.plugins import run_pipeline_with_sources
 
 # Poisoned inputs: two files of 600 good documents, ids `<file>:<record>`, but for these two.
-POISON = {("a.jsonl", 300): "this one STALLs the stage", ("b.jsonl", 450): "this one makes the stage CRASH"}
+POISON = {("a.jsonl", 300): "this one STALLs the stage", ("b.jsonl", 450): "this one makes the stage CRASH",
+          ("a.jsonl", 100): "this one makes the stage RAISE"}
+
+
+class ParserError(Exception):
+    """A library's own exception type, as a parser raises on markup it cannot take."""
 POISON_FILES = {"a.jsonl": 600, "b.jsonl": 600}
 
 
@@ -32,6 +38,8 @@ class Fragile(Stage):
             time.sleep(3600)
         if "CRASH" in doc.text:
             os.kill(os.getpid(), signal.SIGKILL)
+        if "RAISE" in doc.text:
+            raise ParserError("unexpected markup")
         return doc
 
 
@@ -68,21 +76,24 @@ def write_poisoned_inputs(folder: Path) -> None:
 
 
 def assert_poison_dropped(run_folder: Path) -> dict:
-    """The stalling document dropped as `timeout`, the killing one as `worker_crash`, each listed
-    with its file and record; every other document kept. The stats, for further checks."""
+    """The stalling document dropped as `timeout`, the killing one as `worker_crash`, the raising
+    one as `stage_error`, each listed with its file and record; every other document kept. The
+    stats, for further checks."""
     stats = json.loads((run_folder / "stats.json").read_text())
     assert_balanced(stats)
     fragile = stats["stages"][-1]
-    assert fragile["name"] == "fragile" and fragile["dropped"] == {"timeout": 1, "worker_crash": 1}
-    assert stats["documents_read"] == 1200 and stats["documents_kept"] == 1198
+    assert fragile["name"] == "fragile"
+    assert fragile["dropped"] == {"stage_error": 1, "timeout": 1, "worker_crash": 1}
+    assert stats["documents_read"] == 1200 and stats["documents_kept"] == 1197
     assert sorted((Path(d["input"]).name, d["record"], d["id"], d["stage"], d["reason"])
                   for d in stats["documents_failed"]) == [
+        ("a.jsonl", 100, "a.jsonl:100", "fragile", "stage_error"),
         ("a.jsonl", 300, "a.jsonl:300", "fragile", "timeout"),
         ("b.jsonl", 450, "b.jsonl:450", "fragile", "worker_crash"),
     ]
     kept = {d.id for d in read_corpus(run_folder)}
     assert kept == {f"{name}:{i}" for name, count in POISON_FILES.items() for i in range(count)} - {
-        "a.jsonl:300", "b.jsonl:450"}
+        "a.jsonl:100", "a.jsonl:300", "b.jsonl:450"}
     return stats
 
 

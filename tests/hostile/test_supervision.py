@@ -132,6 +132,7 @@ def test_documents_that_stall_or_kill_their_worker_are_dropped_with_reason_and_p
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "made no progress for 1.5 s" in done.stderr and "was killed by SIGKILL" in done.stderr
+    assert "raised ParserError: unexpected markup in stage fragile (at hostile/fragile.py:" in done.stderr
     assert_poison_dropped(tmp_path / "out" / "fragile")
 
 

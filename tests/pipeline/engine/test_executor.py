@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.commands.run import run_source
+from pipeline.common.errors import UserError
+from pipeline.engine.document import Document
 from pipeline.engine.shards import read_corpus, shard_paths
+from pipeline.engine.stage import Stage
 from tests.conftest import REPO, subprocess_env
-from tests.pipeline.engine.fixtures import run, write_inputs
+from tests.pipeline.engine.fixtures import Numbers, run, write_inputs
 
 
 def _stats(output: Path) -> dict:
@@ -143,3 +147,31 @@ def test_a_run_in_process_leaves_the_interpreters_settings_as_it_found_them(tmp_
     write_inputs(tmp_path / "in", files=2)
     run(tmp_path / "in", tmp_path / "out", workers=1)
     assert gc.get_threshold() == threshold and sys.getswitchinterval() == interval
+
+
+class _Broken(Stage):
+    """A stage that raises on every document: a bug, not a hostile document."""
+
+    name = "broken"
+
+    def process(self, doc: Document) -> Document:
+        raise KeyError("no such field")
+
+
+class _BrokenNumbers(Numbers):
+    def stages(self) -> list[Stage]:
+        return [_Broken()]
+
+
+def test_a_stage_raising_on_every_document_gives_up_with_one_line_naming_the_error(tmp_path: Path) -> None:
+    """A stage's exception fails the attempt on its documents (a hostile one is then dropped as
+    `stage_error`); one that raises on every document is given up after the task's failures run
+    out, with the error and where it was raised, not dropped document by document for ever."""
+    write_inputs(tmp_path / "in", files=1, per_file=40)
+    with pytest.raises(UserError) as raised:
+        run_source(_BrokenNumbers(), str(tmp_path / "in"), str(tmp_path / "out"), 1, show_progress=False)
+    message = str(raised.value)
+    assert message.startswith("task 0 of pass 0, ")
+    assert "the task's worker failed 26 times (raised KeyError: 'no such field' in stage broken (at " in message
+    assert message.endswith("giving up (rerun the same command to try again)")
+    assert not (tmp_path / "out" / "numbers" / "manifest.json").exists()

@@ -176,7 +176,8 @@ def _running(pid: int) -> bool:
 def test_documents_that_stall_or_kill_their_worker_are_dropped_as_locally(
         tmp_path: Path, ray_address: str, capsys: pytest.CaptureFixture[str]) -> None:
     # The Ray twin of tests/hostile/test_supervision.py's test: one task per file, a.jsonl's
-    # record 300 sleeps for ever in a stage, b.jsonl's record 450 SIGKILLs its process.
+    # record 300 sleeps for ever in a stage, its record 100 makes the stage raise, b.jsonl's
+    # record 450 SIGKILLs its process.
     write_poisoned_inputs(tmp_path / "raw")
     for name, executor in (("local", "local"), ("ray", "ray")):
         run_source(FragileJsonl(), str(tmp_path / "raw"), str(tmp_path / name), workers=2, tasks=2,
@@ -185,13 +186,19 @@ def test_documents_that_stall_or_kill_their_worker_are_dropped_as_locally(
         # Each document fails twice: in a chunk, then alone. On Ray the lines are printed by the driver.
         assert sum("made no progress for 1.5 s" in line for line in warnings) == 2, (name, warnings)
         assert sum("was killed by SIGKILL" in line for line in warnings) == 2, (name, warnings)
+        assert sum("raised ParserError: unexpected markup" in line for line in warnings) == 2, (name, warnings)
     assert_poison_dropped(tmp_path / "ray" / "fragile")
     _same_output(tmp_path / "local" / "fragile", tmp_path / "ray" / "fragile")
     lost = {name: json.loads((tmp_path / name / "fragile" / "timings.json").read_text())["workers_lost"]
             for name in ("local", "ray")}
+    raised_at = next(n for n, line in enumerate((REPO / "tests/hostile/fragile.py").read_text().splitlines(), 1)
+                     if line.strip() == 'raise ParserError("unexpected markup")')
     expected = [{"reason": "timeout", "how": "made no progress for 1.5 s"}] * 2 + [
-        {"reason": "worker_crash", "how": "was killed by SIGKILL"}] * 2
-    assert sorted(lost["ray"], key=str) == sorted(lost["local"], key=str) == sorted(expected, key=str)
+        {"reason": "worker_crash", "how": "was killed by SIGKILL"}] * 2 + [
+        {"reason": "stage_error", "how": f"raised ParserError: unexpected markup in stage fragile "
+                                         f"(at hostile/fragile.py:{raised_at})"}] * 2
+    by_reason = lambda failure: (failure["reason"], failure["how"])  # noqa: E731
+    assert sorted(lost["ray"], key=by_reason) == sorted(lost["local"], key=by_reason) == sorted(expected, key=by_reason)
 
 
 @pytest.mark.slow
