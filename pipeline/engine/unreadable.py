@@ -1,6 +1,7 @@
 """What a task reports of an input it could not read to the end: the line each such file gets on
 stderr and in `files_failed`, for the error its reader raised, or for the record it was cut at
-after its reader failed a worker twice (pipeline/engine/supervisor.py)."""
+after its reader failed a worker twice (pipeline/engine/supervisor.py); and any error in one line
+with where it was raised (`described`), as a stage's error on its documents is reported too."""
 
 from __future__ import annotations
 
