@@ -41,9 +41,8 @@ def count_unreadable(error: Exception, path: str | None, files_failed: list[dict
     if isinstance(error, OSError) and error.errno in OUT_OF_SPACE or path is None:
         raise error  # a full disk (a reader unpacking an archive), or herd's own parts: no bad input
     # One unreadable file must not end a long run: it is reported and counted.
-    problem = f"{type(error).__name__}: {error}"
-    if not isinstance(error, EXPECTED_READ_ERRORS):
-        problem = described(error, before_where="an error its reader did not expect, raised at")
+    problem = (f"{type(error).__name__}: {error}" if isinstance(error, EXPECTED_READ_ERRORS)
+               else described(error, before_where="an error its reader did not expect, raised at"))
     files_failed.append({"path": path, "problem": problem})
     print(f"warning: {path}: {problem}", file=sys.stderr)
 
