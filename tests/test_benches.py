@@ -35,11 +35,14 @@ def rows(output: str, title: str) -> list[list[str]]:
 
 def test_engine_bench_compares_the_same_bytes_fresh_and_warm() -> None:
     out = bench("bench/engine.py", "--documents", "4000", "--repeat", "1", "--workers", "1", "2")
-    for mode in ("each run in a new process", "every run in this bench's process"):
+    engine = ["herd engine, 1 worker(s)", "herd engine, 2 worker(s)"]
+    for mode, bare in [("each run in a new process", ["bare loop (same bytes, same writer thread)"]),
+                       ("every run in this bench's process", ["bare loop (same bytes, same writer thread)",
+                                                              "bare loop in a worker forked from this process"])]:
         table = rows(out, f"Engine overhead: 4,000 documents of 2 KB, no-op stage; {mode}")
-        assert [row[0] for row in table] == ["bare loop (same bytes, same writer thread)", "herd engine, 1 worker(s)",
-                                             "herd engine, 2 worker(s)"]
+        assert [row[0] for row in table] == bare + engine
         assert all(re.fullmatch(RATIO, row[-1]) for row in table)
+        assert table[len(bare) - 1][-1] == "1.00"  # the reference of the ratios: the last bare row
 
 
 def test_commoncrawl_bench_times_the_run_against_the_library_calls_it_makes() -> None:
