@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator
@@ -48,14 +50,42 @@ def filesystem(url: str) -> tuple[Any, str]:
     return fs, paths[0]
 
 
+def _warn_skipped(path: str, why: str) -> None:
+    shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    print(f"warning: {shown}: {why}; skipped", file=sys.stderr)
+
+
+def _regular_files(matched: list[str]) -> set[str]:
+    """The regular files (links followed) among the local paths a source's patterns matched.
+    Folders are passed over; anything else is left out with a warning naming it, never read nor
+    passed over in silence: a FIFO would block its task's reader until something writes to it, a
+    device (a link to /dev/zero) never ends, a link to nothing or in a loop cannot be opened."""
+    files = set()
+    for path in matched:
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            _warn_skipped(path, "a link to nothing (its target is missing)")
+            continue
+        except OSError as e:
+            loop = e.errno == errno.ELOOP
+            _warn_skipped(path, "a link in a loop" if loop else f"cannot be looked at ({e.strerror or e})")
+            continue
+        if stat.S_ISREG(mode):
+            files.add(path)
+        elif not stat.S_ISDIR(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+            _warn_skipped(path, f"not a regular file ({kind})")
+    return files
+
+
 def _inside(found: set[str], base: str) -> list[str]:
     root = os.path.realpath(base)
     kept = []
     for path in found:
         real = os.path.realpath(path)
         if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
-            shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            print(f"warning: {shown}: a link to {real!r}, outside the input folder; skipped", file=sys.stderr)
+            _warn_skipped(path, f"a link to {real!r}, outside the input folder")
             continue
         kept.append(path)
     return kept
@@ -85,14 +115,18 @@ class Source:
         file that is a link to somewhere outside `root` is left out with a warning: a run reads
         only the folder it was given."""
         fs, base = filesystem(root)
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        local = protocol in ("file", "local")
         try:
             if not fs.exists(base):
                 raise UserError(f"{root}: input path does not exist")
             if fs.isfile(base):
                 return [root]
-            found: set[str] = set()
-            for pattern in self.patterns:
-                found.update(p for p in fs.glob(f"{base.rstrip('/')}/{pattern}") if fs.isfile(p))
+            if local and not os.path.isdir(base):
+                raise UserError(f"{root}: not a regular file nor a folder (a FIFO, a device or a socket); "
+                                f"give a folder of inputs or one input file")
+            matched = sorted({p for pattern in self.patterns for p in fs.glob(f"{base.rstrip('/')}/{pattern}")})
+            found = _regular_files(matched) if local else {p for p in matched if fs.isfile(p)}
             # `pipeline sample`'s list of what it wrote is no input, whatever a source's patterns say.
             found = {p for p in found if p.rsplit("/", 1)[-1] != GENERATED_MARKER}
         except UserError:
@@ -103,8 +137,7 @@ class Source:
             raise UserError(f"{root}: cannot list the inputs ({e.strerror or e})") from None
         except Exception as e:  # noqa: BLE001  (remote stores raise their own kinds: no credentials, ...)
             raise UserError(f"{root}: cannot list the inputs ({type(e).__name__}: {e})") from None
-        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        if protocol in ("file", "local"):
+        if local:
             return sorted(_inside(found, base))
         return sorted(f"{protocol}://{p}" for p in found)
 

@@ -205,6 +205,34 @@ def test_a_link_to_a_file_outside_the_input_folder_is_not_read(tmp_path: Path, s
     assert stats["files"]["total"] == 1 and stats["documents_read"] == 1
 
 
+def test_what_matches_an_input_pattern_but_is_no_regular_file_is_named_and_left_out(tmp_path: Path) -> None:
+    # A FIFO would block a reader until something writes to it, /dev/zero never ends, a link to
+    # nothing or in a loop cannot be opened: each is named in a warning, none is read or hangs.
+    folder = tmp_path / "raw" / "gutenberg"
+    folder.mkdir(parents=True)
+    (folder / "good.txt").write_text(BOOK)
+    os.mkfifo(folder / "fifo.txt")
+    (folder / "zero.txt").symlink_to("/dev/zero")
+    (folder / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    (folder / "loop-a.txt").symlink_to(folder / "loop-b.txt")
+    (folder / "loop-b.txt").symlink_to(folder / "loop-a.txt")
+    (folder / "folder.txt").mkdir()  # a folder the pattern matches: passed over, it holds no input
+    done = cli("pipeline", "run", "books", "--input", "raw", "--corpus", "corpus", "--workers", "1", "--no-progress",
+               cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    warnings = sorted(line for line in done.stderr.splitlines() if line.startswith("warning: "))
+    assert warnings == [f"warning: {folder / name}: {why}; skipped" for name, why in [
+        ("fifo.txt", "not a regular file (a FIFO)"), ("gone.txt", "a link to nothing (its target is missing)"),
+        ("loop-a.txt", "a link in a loop"), ("loop-b.txt", "a link in a loop"),
+        ("zero.txt", "not a regular file (a device)")]]
+    stats = json.loads((tmp_path / "corpus" / "books" / "stats.json").read_text())
+    assert_balanced(stats)
+    assert stats["files"]["total"] == 1 and stats["documents_read"] == 1
+    given = cli("pipeline", "run", "books", "--input", "raw/gutenberg/fifo.txt", "--corpus", "corpus", cwd=tmp_path)
+    assert one_error(given, "pipeline") == ("raw/gutenberg/fifo.txt: not a regular file nor a folder (a FIFO, a "
+                                            "device or a socket); give a folder of inputs or one input file")
+
+
 def test_names_that_are_paths_never_write_outside_the_output(tmp_path: Path) -> None:
     (tmp_path / "evil.toml").write_text(f'name = "{tmp_path / "escaped"}"\n[proportions]\nc4 = 1.0\n')
     write_source(tmp_path / "data" / "corpus", "c4", 10)
