@@ -48,8 +48,8 @@ from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.langid import LanguageId
 from pipeline.filters.min_chars import MinChars
-from pipeline.filters.perplexity import Perplexity, PerplexityBuckets
-from pipeline.filters.quality_classifier import ReferenceClassifier
+from pipeline.filters.perplexity import Perplexity, PerplexityBuckets, lm_description_path
+from pipeline.filters.quality_classifier import ReferenceClassifier, classifier_description_path
 from pipeline.formats.warc import WarcRecord, iter_warc_pages
 from pipeline.text.html import HtmlTooDeep, html_page_to_text
 
@@ -171,8 +171,8 @@ class CommonCrawl(Source):
 
         c = self.config
         models = Path(c.models_dir)
-        descriptions = [models / f"{lang}.lm.json" for lang in c.languages]
-        descriptions.append(Path(c.classifier).with_suffix(".json") if c.classifier else models / "classifier.json")
+        descriptions = [lm_description_path(models, lang) for lang in c.languages]
+        descriptions.append(classifier_description_path(Path(c.classifier) if c.classifier else models / "classifier.bin"))
         toys = [str(d) for d in descriptions if d.is_file() and _json_flag(d, "generated_sample")]
         if toys and not all(is_generated(p) for p in inputs if "://" not in p or p.startswith("file://")):
             print(f"warning: {', '.join(toys)}: trained on the generated sample (`pipeline sample`), and this run's "

@@ -32,6 +32,7 @@ import pyarrow as pa
 from pipeline.common.errors import UserError
 from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result, Stage
+from pipeline.filters.model_files import check_model_file, load_failure
 from pipeline.text.normalize import normalize_for_lm, normalize_lines_for_lm
 
 BUCKETS = ("head", "middle", "tail")
@@ -47,6 +48,21 @@ def lm_model_path(model_dir: str | Path, lang: str) -> Path:
     return Path(model_dir) / f"{lang}.arpa.bin"
 
 
+def lm_description_path(model_dir: str | Path, lang: str) -> Path:
+    """`pipeline models lm`'s description of both files, their bytes and sha256s included."""
+    return Path(model_dir) / f"{lang}.lm.json"
+
+
+def check_language_model(model_dir: str | Path, lang: str) -> None:
+    """One UserError, with the command that writes them, when a model file is missing or is not
+    the file `pipeline models lm` recorded (pipeline/filters/model_files.py)."""
+    command = f"pipeline models lm --language {lang}{'' if str(model_dir) == 'data/models' else f' --out {model_dir}'}"
+    for path in (sp_model_path(model_dir, lang), lm_model_path(model_dir, lang)):
+        if not path.exists():
+            raise UserError(f"{path}: perplexity model missing; run `{command}`")
+        check_model_file(path, lm_description_path(model_dir, lang), command)
+
+
 class LanguageModel:
     """One language's SentencePiece tokenizer and KenLM model."""
 
@@ -54,12 +70,16 @@ class LanguageModel:
         import kenlm
         import sentencepiece
 
+        check_language_model(model_dir, lang)
         sp_path, lm_path = sp_model_path(model_dir, lang), lm_model_path(model_dir, lang)
-        for path in (sp_path, lm_path):
-            if not path.exists():
-                raise UserError(f"{path}: perplexity model missing; run `pipeline models lm --language {lang}`")
-        self.sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_path))
-        self.lm = kenlm.Model(str(lm_path))
+        try:
+            self.sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_path))
+        except (RuntimeError, OSError) as e:  # "could not parse ModelProto": no model, or a damaged one
+            raise UserError(f"{sp_path}: cannot load the SentencePiece model ({load_failure(e)})") from None
+        try:
+            self.lm = kenlm.Model(str(lm_path))
+        except (OSError, RuntimeError) as e:  # KenLM's FormatLoadException arrives as OSError
+            raise UserError(f"{lm_path}: cannot load the KenLM model ({load_failure(e)})") from None
         # Encoding to ids and looking pieces up here is about twice as fast as asking
         # SentencePiece for strings. A sentence with an unknown id is encoded again as strings
         # (the surface text, as in the training data, where "<unk>" would differ); the unknown
@@ -123,12 +143,9 @@ class Perplexity(Stage):
         return [pa.field("perplexity", pa.float32())]
 
     def check(self) -> None:
-        """Raise a clear error now, before a long run, when a model is missing."""
+        """Raise a clear error now, before a long run, when a model is missing or damaged."""
         for lang in self.languages:
-            for path in (sp_model_path(self.model_dir, lang), lm_model_path(self.model_dir, lang)):
-                if not path.exists():
-                    raise UserError(f"{path}: perplexity model missing; run `pipeline models lm --language {lang}`"
-                                    f"{'' if self.model_dir == 'data/models' else ' --out ' + self.model_dir}")
+            check_language_model(self.model_dir, lang)
 
     def setup(self) -> None:
         self._models = {lang: LanguageModel(self.model_dir, lang) for lang in self.languages}

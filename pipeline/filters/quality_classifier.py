@@ -17,6 +17,7 @@ from pipeline.common.errors import UserError
 from pipeline.engine.document import Document
 from pipeline.engine.stage import Result, Stage
 from pipeline.filters.langid import load_fasttext
+from pipeline.filters.model_files import check_model_file
 
 POSITIVE = "__label__wiki"
 NEGATIVE = "__label__cc"
@@ -43,6 +44,11 @@ def classifier_text(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def classifier_description_path(model: Path) -> Path:
+    """`pipeline models classifier`'s description of `model` (classifier.bin: classifier.json)."""
+    return model.with_suffix(".json")
+
+
 class ReferenceClassifier(Stage):
     name = "wiki_classifier"
 
@@ -54,8 +60,14 @@ class ReferenceClassifier(Stage):
         return [pa.field("wiki_prob", pa.float32())]
 
     def check(self) -> None:
-        if not Path(self.model_path).exists():
-            raise UserError(f"{self.model_path}: reference classifier missing; run `pipeline models classifier`")
+        """Raise a clear error now, before a long run, when the model is missing or damaged."""
+        path = Path(self.model_path)
+        # `--out DIR` writes DIR/classifier.bin: the folder is named only for a model of that name.
+        elsewhere = path.name == "classifier.bin" and path.parent != Path("data/models")
+        command = "pipeline models classifier" + (f" --out {path.parent}" if elsewhere else "")
+        if not path.exists():
+            raise UserError(f"{self.model_path}: reference classifier missing; run `{command}`")
+        check_model_file(path, classifier_description_path(path), command)
 
     def setup(self) -> None:
         self.check()

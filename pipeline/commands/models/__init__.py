@@ -45,8 +45,9 @@ from pipeline.common.cli import Command
 from pipeline.common.errors import InputError, UserError, sigterm_ends_at_once
 from pipeline.common.files import write_json_atomic
 from pipeline.engine.document import Document
-from pipeline.filters.perplexity import lm_model_path, lm_sentences, sp_model_path
-from pipeline.filters.quality_classifier import NEGATIVE, POSITIVE, classifier_text
+from pipeline.filters.model_files import FILES, recorded_files
+from pipeline.filters.perplexity import lm_description_path, lm_model_path, lm_sentences, sp_model_path
+from pipeline.filters.quality_classifier import NEGATIVE, POSITIVE, classifier_description_path, classifier_text
 
 DEFAULT_OUTPUT = "data/models"
 # The sample's stand-in first: only `pipeline sample` writes it, and the tiny sample Wikipedia
@@ -340,8 +341,9 @@ def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int 
         "seconds": round(time.time() - started, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": command_line or [],
+        FILES: recorded_files(sp_model_path(output, lang), lm_model_path(output, lang)),
     }
-    write_json_atomic(output / f"{lang}.lm.json", description)
+    write_json_atomic(lm_description_path(output, lang), description)
     return description
 
 
@@ -438,8 +440,9 @@ def _train(wiki: list[str], cc: list[str], random_inputs: list[str], inputs: dic
         "seconds": round(time.time() - started, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": command_line or [],
+        FILES: recorded_files(output / "classifier.bin"),
     }
-    write_json_atomic(output / "classifier.json", description)
+    write_json_atomic(classifier_description_path(output / "classifier.bin"), description)
     return description
 
 

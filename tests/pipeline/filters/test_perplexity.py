@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pipeline.common.errors import UserError
 from pipeline.engine.document import Document
 from pipeline.filters.perplexity import Perplexity, PerplexityBuckets
 from sources.samples.text import document
@@ -106,6 +109,22 @@ def _bucketed(tmp_path: Path, values: dict[str, list[float]], **kwargs) -> tuple
     stage.merge(partials, tmp_path / "artefact")
     stage.load(tmp_path / "artefact")
     return stage, [(d.meta["perplexity"], stage.process(d)) for d in docs]
+
+
+@pytest.mark.parametrize("name, library", [("en.sp.model", "SentencePiece"), ("en.arpa.bin", "KenLM")])
+def test_a_damaged_model_is_one_line_naming_it(models: Path, tmp_path: Path, name: str, library: str) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(models, copy)
+    os.truncate(copy / name, (copy / name).stat().st_size // 2)
+    with pytest.raises(UserError, match=rf"{name}: \S+ bytes, not the \S+ written, as en.lm.json records it: "
+                                        rf"damaged or replaced since `pipeline models lm --language en --out {copy}`"):
+        Perplexity(str(copy)).check()
+    # A model with no record (brought from elsewhere): the library's own refusal, in one line.
+    (copy / "en.lm.json").unlink()
+    stage = Perplexity(str(copy))
+    stage.check()
+    with pytest.raises(UserError, match=rf"^{copy / name}: cannot load the {library} model \(.+\)$"):
+        stage.setup()
 
 
 def test_bucket_boundaries_are_the_per_language_percentiles(tmp_path: Path) -> None:

@@ -4,8 +4,10 @@ fixture classes, and its threshold decides exactly what is kept."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import random
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -78,6 +80,24 @@ def test_a_missing_model_names_the_command_to_run(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="run `pipeline models classifier`"):
         ReferenceClassifier(str(tmp_path / "none.bin")).check()
+
+
+def test_a_model_cut_short_is_refused_before_fasttext_loads_it(model: Path, tmp_path: Path) -> None:
+    # fastText itself loads a classifier cut to a third without a word, and scores with it.
+    from pipeline.common.errors import UserError
+    from pipeline.filters.langid import load_fasttext
+
+    copy = tmp_path / "models"
+    shutil.copytree(model, copy)
+    size = (copy / "classifier.bin").stat().st_size
+    os.truncate(copy / "classifier.bin", size // 3)
+    load_fasttext(str(copy / "classifier.bin"))  # the library's own load: no error
+    stage = ReferenceClassifier(str(copy / "classifier.bin"))
+    with pytest.raises(UserError) as error:
+        stage.setup()
+    assert str(error.value) == (
+        f"{copy / 'classifier.bin'}: {size // 3:,} bytes, not the {size:,} written, as classifier.json records it: "
+        f"damaged or replaced since `pipeline models classifier --out {copy}` wrote it; run that again")
 
 
 def fasttext_words(line: str) -> list[str]:
