@@ -138,7 +138,8 @@ def _executor(options: RunOptions) -> LocalExecutor | RayExecutor:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="a source name (commoncrawl, c4, github, wikipedia, books, arxiv, "
-                   "stackexchange, jsonl) or 'all' for every source with raw input present")
+                   "stackexchange, jsonl) or 'all' for every source with raw input present (a warning names each "
+                   "of the seven with no folder)")
     p.add_argument("--input", help="raw input folder, file or URL (default data/raw/<source>; "
                    "with 'all', the root holding one folder per source, default data/raw)")
     corpus = p.add_argument("--corpus", default="data/corpus", metavar="DIR",
@@ -169,6 +170,10 @@ def run(args: argparse.Namespace) -> None:
         names = [n for n in LLAMA1.sources() if _exists(f"{raw_root.rstrip('/')}/{n}")]
         if not names:
             raise UserError(f"{raw_root}: no source folders found (run `pipeline sample` for sample data)")
+        for name in LLAMA1.sources():
+            if name not in names:  # said, not passed over: a corpus short of a paper source is no small thing
+                print(f"warning: {name}: no folder {raw_root.rstrip('/')}/{name}; not run (`pipeline download "
+                      f"{name}` fetches its raw inputs)", file=sys.stderr)
         inputs = {n: f"{raw_root.rstrip('/')}/{n}" for n in names}
     else:
         inputs = {args.source: args.input or f"data/raw/{args.source}"}
