@@ -30,6 +30,7 @@ import pyarrow as pa
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, seal, with_path
 from pipeline.common.sorted_arrays import distinct, find
+from pipeline.engine.run_folder import WORK
 from pipeline.engine.document import Document, storable
 from pipeline.engine.hashing_file import HashingFile
 
@@ -311,6 +312,12 @@ def shard_entries(folder: Path | str) -> list[tuple[Path, dict]]:
     manifest = folder / "manifest.json"
     if manifest.exists():
         return [(folder / entry["file"], entry) for entry in manifest_shards(manifest)]
+    if (folder / WORK).is_dir():
+        # A run folder with no manifest: a run still going, or killed before it finished (its
+        # finalise may have renamed some parts to shard-*.arrow already). Its shards are a part of
+        # the corpus that would pass for all of it.
+        raise UserError(f"{folder}: a `pipeline run {folder.name}` began here and has not finished (no "
+                        f"manifest.json); run it again to finish it, then read the corpus")
     return [(path, {}) for path in sorted(folder.glob("shard-*.arrow"))]
 
 

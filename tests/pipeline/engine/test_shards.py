@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from pipeline.common.errors import UserError
 from pipeline.engine.document import Document
 from pipeline.engine import shards
 from pipeline.engine.shards import ShardWriter, build_schema, id_hashes, iter_shard, repeated_id_rows, repeated_ids
@@ -52,6 +53,28 @@ def test_aborted_writer_keeps_only_finished_shards(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
     for p in finished:
         list(iter_shard(p))  # every file under a final name is complete
+
+
+def test_a_run_folder_without_its_manifest_is_refused_and_hand_made_shards_are_read(tmp_path: Path) -> None:
+    write_inputs(tmp_path / "in", files=2)
+    report = run(tmp_path / "in", tmp_path / "out", workers=1)
+    folder = tmp_path / "out" / "numbers"
+    finished = list(shards.read_corpus(folder))
+    assert len(finished) == report.documents_kept > 0
+    # A finalise killed before its manifest: the shards renamed so far are part of the corpus.
+    (folder / "manifest.json").unlink()
+    expected = (f"{folder}: a `pipeline run numbers` began here and has not finished (no manifest.json); run it "
+                "again to finish it, then read the corpus")
+    for read in (shards.shard_paths, lambda f: list(shards.read_corpus(f)), shards.verified_shard_paths):
+        with pytest.raises(UserError) as error:
+            read(folder)
+        assert str(error.value) == expected
+    # Shards written by hand (no run folder): read as they are, in name order.
+    hand_made = tmp_path / "hand-made"
+    hand_made.mkdir()
+    for path in sorted(folder.glob("shard-*.arrow")):
+        (hand_made / path.name).write_bytes(path.read_bytes())
+    assert [d.id for d in shards.read_corpus(hand_made)] == [d.id for d in finished]
 
 
 def test_undeclared_metadata_is_an_error(tmp_path: Path) -> None:
