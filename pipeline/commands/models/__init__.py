@@ -45,6 +45,7 @@ from pipeline.common.cli import Command
 from pipeline.common.errors import InputError, UserError, sigterm_ends_at_once
 from pipeline.common.files import write_json_atomic
 from pipeline.engine.document import Document
+from pipeline.engine.run_folder import WORK
 from pipeline.filters.model_files import FILES, recorded_files
 from pipeline.filters.perplexity import lm_description_path, lm_model_path, lm_sentences, sp_model_path
 from pipeline.filters.quality_classifier import NEGATIVE, POSITIVE, classifier_description_path, classifier_text
@@ -84,8 +85,10 @@ def _folder_inputs(folder: Path) -> list[Path]:
     a manifest.json) as the folder itself. A corpus is read through its manifest (`read_corpus`:
     the shards it lists, each checked against its sha256), never as every .arrow under it: a
     running or killed run's parts (`_work/`), its dropped documents and a stray file are not its
-    documents, and a damaged shard would otherwise train a model on damaged text unnoticed."""
-    if (folder / "manifest.json").is_file():
+    documents, and a damaged shard would otherwise train a model on damaged text unnoticed. A run
+    folder with no manifest yet (`_work/` and no manifest.json) is a corpus too: reading it refuses
+    it as unfinished (pipeline/engine/shards.py `shard_entries`), never walks its parts."""
+    if _is_corpus(folder):
         return [folder]
     found: list[Path] = []
     for child in sorted(folder.iterdir()):
@@ -96,10 +99,15 @@ def _folder_inputs(folder: Path) -> list[Path]:
     return found
 
 
+def _is_corpus(folder: Path) -> bool:
+    """A corpus folder: a finished run's (manifest.json) or a run's not finished (`_work/`)."""
+    return (folder / "manifest.json").is_file() or (folder / WORK).is_dir()
+
+
 def _kind(path: Path) -> str:
     name = path.name
     if path.is_dir():
-        return "arrow" if (path / "manifest.json").is_file() else ""
+        return "arrow" if _is_corpus(path) else ""
     if name.endswith(".arrow") and "dropped" not in path.parts:
         return "arrow"
     if name.endswith((".jsonl", ".jsonl.gz")):

@@ -101,3 +101,9 @@ def test_a_corpus_folder_gives_the_documents_its_manifest_lists_each_checked(tmp
         list(iter_texts([str(folder)]))
     assert str(refused.value) == (f"{shard}: sha256 does not match manifest.json (corrupt shard); "
                                   "`pipeline verify` lists every damaged shard")
+    # The run folder without its manifest (killed before it finished): refused, its parts and
+    # shards never walked as files.
+    (folder / "manifest.json").unlink()
+    for given in (folder, tmp_path / "corpus"):
+        with pytest.raises(UserError, match=r"wikipedia: a `pipeline run wikipedia` began here and has not finished"):
+            list(iter_texts([str(given)]))
