@@ -118,7 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write <run>/documents.jsonl: one line per sequence trained on, with the corpus ids of "
                         "the documents its tokens come from")
     # Not TrainConfig fields: how the run starts.
-    parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint (without it, a run folder "
+                        "holding checkpoints is refused, unless the run finished --steps with these very "
+                        "settings: then there is nothing to do, and exit 0)")
     parser.add_argument("--config", help="TOML file: top-level TrainConfig keys, a [model] table of ModelArgs")
 
 

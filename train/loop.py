@@ -14,6 +14,7 @@ rank at the same step (train/preemption.py).
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import sys
@@ -31,6 +32,7 @@ from tqdm import tqdm
 from pipeline.common.errors import UserError
 from pipeline.corpus.mixture import load_mixture
 from train import checkpoint
+from train.checkpoint_paths import step_of
 from train.config import ResolvedConfig, TrainConfig, check_resume_compatible, write_config
 from train.data import MixtureLoader, open_mixture
 from train.heldout import HeldOut, heldout_losses, open_heldout
@@ -155,12 +157,39 @@ class RunState:
         return saved
 
 
-def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[RunState, int]:
+# Settings that change how a run shows its progress, not what it trains.
+PRESENTATION = ("progress",)
+
+
+def finished_as_asked(run_dir: Path, resolved: ResolvedConfig) -> bool:
+    """Whether the run in `run_dir` trained just what `resolved` asks, to its last step: its latest
+    checkpoint is step --steps and its config.json is this config (token data and tokenizer
+    included), but for how progress shows. Asking for it again is then asking for nothing."""
+    latest = checkpoint.latest(run_dir)
+    if latest is None or step_of(latest.name) != resolved.train.steps:
+        return False
+    try:
+        recorded = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    asked = json.loads(json.dumps(resolved.to_json()))  # as config.json holds it: lists, not tuples
+    for config in (recorded, asked):
+        if isinstance(config, dict) and isinstance(config.get("train"), dict):
+            for key in PRESENTATION:
+                config["train"].pop(key, None)
+    return recorded == asked
+
+
+def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[RunState, int, bool]:
     """The token data, model, optimizer and loader of a run, restored from its latest checkpoint
-    when resuming; with the number of steps already done. Writes the run's config.json."""
+    when resuming; with the number of steps already done, and whether it resumed. Writes the
+    run's config.json. A finished run asked for again as it was (`finished_as_asked`) is resumed
+    without --resume: there is nothing left to train, and the command says so (exit 0)."""
     cfg, run_dir = resolved.train, resolved.run_dir
     data = open_mixture(Path(cfg.data), load_mixture(cfg.mixture), skip_missing=cfg.skip_missing_sources)
     resolved = resolved.with_tokens(data.vocab_size, data.tokenizer_sha256, data.counts())
+    asked_again = not resume and finished_as_asked(run_dir, resolved)
+    resume = resume or asked_again
 
     # Verified (every checksum) before anything in it is unpickled; a damaged one ends here.
     opened = checkpoint.open_latest(run_dir, par) if resume else None
@@ -191,9 +220,9 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
             loader.load_state_dict(saved["loader"])
             checkpoint.set_rng_state(saved["rng"])
         start_step = int(saved["step"])
-    if par.is_main:
+    if par.is_main and not asked_again:  # asked again, the run's record stays as it was
         write_config(resolved, run_dir / "config.json")
-    return RunState(resolved, par, model, optimizer, loader), start_step
+    return RunState(resolved, par, model, optimizer, loader), start_step, resume
 
 
 def evaluate_heldout(model: nn.Module, heldout: HeldOut, seq_len: int, sequences: int,
@@ -219,7 +248,7 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
     par = parallel or join(cfg.strategy, cfg.device, cfg.tp)
     if par.world_size != resolved.world_size:  # grad_accum is per rank: the batch would be another size
         raise ValueError(f"config resolved for {resolved.world_size} processes, trained in {par.world_size}")
-    run, start_step = open_run(resolved, par, resume)
+    run, start_step, resume = open_run(resolved, par, resume)
     resolved, model, run_dir = run.resolved, run.model, resolved.run_dir
 
     num_params = sum(p.numel() for p in model.parameters())
@@ -306,7 +335,11 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
                 result.stopped_by = next((name for name in par.gather(stop.first) if name), "SIGTERM")
                 break
         if not result.stopped_by:
-            result.checkpoint = run.save_step(completed)
+            latest = checkpoint.latest(run_dir)
+            if completed == start_step and latest is not None and step_of(latest.name) == completed:
+                result.checkpoint = latest  # a finished run resumed: no step trained, nothing to save again
+            else:
+                result.checkpoint = run.save_step(completed)
     except KeyboardInterrupt:
         # Not a signal the StopRequest counted (that one stops at a step boundary), or a second
         # Ctrl-C: someone who will not wait for a save. Otherwise the parameters are those after

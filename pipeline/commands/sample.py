@@ -11,7 +11,11 @@ next run (and a model trained on the sample) can tell; a listed file changed sin
 from __future__ import annotations
 
 import argparse
+import filecmp
+import os
+import shutil
 from pathlib import Path
+from types import ModuleType
 
 from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
@@ -29,9 +33,33 @@ def write_samples(out: Path, sources: list[str] | None = None, seed: int = 0) ->
     for name in wanted:
         refuse_foreign_files(out / name)
     for name, writer in writers.items():
-        writer.write(out / name, seed)
+        _write_keeping_unchanged(writer, out / name, seed)
         mark_generated(out / name, sorted(_files_under(out / name)))
     return wanted
+
+
+def _write_keeping_unchanged(writer: ModuleType, folder: Path, seed: int) -> None:
+    """The sample written into a staging folder beside `folder`, then moved in file by file: a file
+    already there with the same bytes is left as it is (its times too), so the sample written
+    again is no changed input to a run made from it (`pipeline run` resumes a finished corpus
+    instead of refusing inputs "changed since it was read"); a file of the earlier sample that
+    this one lacks is removed."""
+    staging = folder.parent / f".{folder.name}.sample-new"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        writer.write(staging, seed)
+        written = _files_under(staging)
+        for name in written:
+            new, old = staging / name, folder / name
+            if old.is_file() and not old.is_symlink() and filecmp.cmp(new, old, shallow=False):
+                continue
+            old.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(new, old)
+        for name in set(_files_under(folder)) - set(written):
+            (folder / name).unlink()  # the earlier sample's: refuse_foreign_files vouched for it
+        folder.mkdir(parents=True, exist_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def refuse_foreign_files(folder: Path) -> None:

@@ -208,8 +208,16 @@ def test_a_run_with_checkpoints_needs_resume_and_resume_needs_a_checkpoint(tmp_p
     with pytest.raises(UserError, match="no checkpoint to resume from"):
         train(debug_config(tmp_path, steps=2), resume=True)
     train(debug_config(tmp_path, steps=2))
-    with pytest.raises(UserError, match="already holds checkpoints; pass --resume"):
-        train(debug_config(tmp_path, steps=2))
+    written = {path: path.read_bytes() for path in sorted((tmp_path / "run").rglob("*")) if path.is_file()}
+    # Asked again as it was (an operator rerunning the same command): finished, nothing to do,
+    # every file as it was.
+    again = train(debug_config(tmp_path, steps=2, progress=True))  # how progress shows is no other run
+    assert again.start_step == 2 and again.losses == []
+    assert {path: path.read_bytes() for path in sorted((tmp_path / "run").rglob("*")) if path.is_file()} == written
+    # Other settings, or more steps, without --resume: refused.
+    for other in (debug_config(tmp_path, steps=2, seed=5), debug_config(tmp_path, steps=3)):
+        with pytest.raises(UserError, match="already holds checkpoints; pass --resume"):
+            train(other)
     with pytest.raises(UserError, match="cannot resume with seed=5; the run was started with 0"):
         train(debug_config(tmp_path, steps=4, seed=5), resume=True)
     extended = train(debug_config(tmp_path, steps=4), resume=True)  # a longer run may continue
