@@ -141,6 +141,27 @@ def seal(path: Path, what: str) -> None:
         pass
 
 
+def seal_value(path: Path) -> str | None:
+    """What `seal(path, what)` recorded, while the file is as the seal left it; else None."""
+    try:
+        size, mtime_ns, what = json.loads(os.getxattr(path, SEAL))
+        info = path.stat()
+    except (OSError, AttributeError, ValueError, TypeError):
+        return None
+    return what if [size, mtime_ns] == [info.st_size, info.st_mtime_ns] and isinstance(what, str) else None
+
+
+def sha256_once(path: Path) -> str:
+    """The sha256 of `path`, read from its seal while the file stays as the seal left it (hashed and
+    sealed otherwise): a large file a command checks each time it starts (a model) is read once."""
+    recorded = seal_value(path)
+    if recorded is not None and recorded.startswith("sha256:"):
+        return recorded.removeprefix("sha256:")
+    digest = file_sha256(path)
+    seal(path, f"sha256:{digest}")
+    return digest
+
+
 def sealed(path: Path, what: str) -> bool | None:
     """True when `path` is as `seal(path, what)` left it; False when it holds a seal that no longer
     fits (written since, or sealed as something else); None when it holds none."""

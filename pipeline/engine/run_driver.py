@@ -24,12 +24,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import read_json, tree_bytes, with_path, write_json_atomic
+from pipeline.common.files import read_json, sha256_once, tree_bytes, with_path, write_json_atomic
 from pipeline.engine.run_folder import WORK, RunFolder
 from pipeline.engine.run_record import COMPLETE, WRITTEN, moves, reconcile
 from pipeline.engine.runner import Progress, RunSpec, TaskResult
 from pipeline.engine.resources import children_peak_rss_bytes, measure_phase
-from pipeline.engine.stage import GlobalStage, StageStats
+from pipeline.engine.stage import GlobalStage, Stage, StageStats
 from pipeline.engine.supervisor import Failure
 from pipeline.engine.unique_ids import drop_repeated_ids, stats_with_drops
 
@@ -66,6 +66,8 @@ def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
         # Settings that change what the tasks write: a resumed run must not mix two of them.
         "keep_dropped": spec.keep_dropped,
         "shard_bytes": spec.shard_bytes,
+        # And the models the stages load (a classifier trained again keeps its path and name).
+        "models": model_identities(spec.stages),
     }
 
     def refuse_change(plan: dict, changed: list[str]) -> UserError:
@@ -80,8 +82,30 @@ def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
 
     plan = corpus_run_folder(spec.output).fix_plan(wanted, list(PLANNED), refuse_change, restart=restart,
                                                     defaults=DEFAULTS)
+    if plan.get("models") is not None and plan["models"] != wanted["models"]:  # a plan of an older herd has none
+        raise UserError(_models_changed(spec.output, plan["models"], wanted["models"]))
     # The split is fixed at the first run; a different --workers only changes parallelism.
     return dataclasses.replace(spec, tasks=plan["tasks"])
+
+
+def model_identities(stages: list[Stage]) -> dict[str, dict[str, str]]:
+    """The sha256 of every model file each stage loads, by stage and file name (one missing is
+    left to its stage's own check, which names the command that writes it)."""
+    return {stage.name: {path.name: sha256_once(path) for path in stage.model_files() if path.is_file()}
+            for stage in stages if stage.model_files()}
+
+
+def _models_changed(output: Path, earlier: dict, now: dict) -> str:
+    """The one line for a rerun whose stages load other models than the run it continues."""
+    for stage in sorted(set(earlier) | set(now)):
+        before, after = earlier.get(stage, {}), now.get(stage, {})
+        for name in sorted(set(before) | set(after)):
+            if before.get(name) != after.get(name):
+                was, is_now = (str(value)[:12] if value else "none" for value in (before.get(name), after.get(name)))
+                return (f"{output}: the {stage} model {name} is not the one the run started there used (sha256 {was}, "
+                        f"now {is_now}: trained again or replaced since); pass --restart to run with it, or put that "
+                        f"model back to resume")
+    return f"{output}: the models differ from the run started there; pass --restart to run with them"
 
 
 def _show(key: str, value: object) -> str:

@@ -39,6 +39,11 @@ class Stage:
     def setup(self) -> None:
         """Load heavy resources; called once per worker before the first document."""
 
+    def model_files(self) -> list[Path]:
+        """The model files `setup` loads: a run records their sha256s in its plan, and a rerun
+        with other models is refused (pipeline/engine/run_driver.py), never called complete."""
+        return []
+
     def process(self, doc: Document) -> Result:
         raise NotImplementedError
 

@@ -62,6 +62,9 @@ class LanguageId(Stage):
     def fields(self) -> list[pa.Field]:
         return [pa.field("lang", pa.string()), pa.field("lang_score", pa.float32())]
 
+    def model_files(self) -> list[Path]:
+        return [Path(self.model_path or bundled_model_path())]
+
     def setup(self) -> None:
         self._model = load_fasttext(self.model_path or bundled_model_path())
         self._keep = set(self.languages)

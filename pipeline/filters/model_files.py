@@ -52,3 +52,4 @@ def load_failure(error: BaseException) -> str:
     """A model library's error in one line of at most 300 characters (KenLM's name the C++ frame)."""
     message = " ".join(str(error).split()) or type(error).__name__
     return message if len(message) <= 300 else message[:300] + "..."
+

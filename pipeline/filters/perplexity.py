@@ -147,6 +147,10 @@ class Perplexity(Stage):
         for lang in self.languages:
             check_language_model(self.model_dir, lang)
 
+    def model_files(self) -> list[Path]:
+        return [path for lang in self.languages
+                for path in (sp_model_path(self.model_dir, lang), lm_model_path(self.model_dir, lang))]
+
     def setup(self) -> None:
         self._models = {lang: LanguageModel(self.model_dir, lang) for lang in self.languages}
 

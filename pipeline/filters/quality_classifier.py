@@ -69,6 +69,9 @@ class ReferenceClassifier(Stage):
             raise UserError(f"{self.model_path}: reference classifier missing; run `{command}`")
         check_model_file(path, classifier_description_path(path), command)
 
+    def model_files(self) -> list[Path]:
+        return [Path(self.model_path)]
+
     def setup(self) -> None:
         self.check()
         self._model = load_fasttext(self.model_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -175,3 +176,57 @@ def test_a_stage_raising_on_every_document_gives_up_with_one_line_naming_the_err
     assert "the task's worker failed 26 times (raised KeyError: 'no such field' in stage broken (at " in message
     assert message.endswith("giving up (rerun the same command to try again)")
     assert not (tmp_path / "out" / "numbers" / "manifest.json").exists()
+
+
+class ScoredByAModel(Stage):
+    """A stage that loads a model file (its path only, as a stage holds until setup)."""
+
+    name = "scored"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def model_files(self) -> list[Path]:
+        return [Path(self.model)]
+
+    def process(self, doc: Document) -> Document:
+        return doc
+
+
+class NumbersScored(Numbers):
+    def __init__(self, model: Path) -> None:
+        super().__init__()
+        self.model = str(model)
+
+    def stages(self) -> list[Stage]:
+        return [*super().stages(), ScoredByAModel(self.model)]
+
+
+def test_a_finished_run_is_not_called_complete_once_a_model_it_loads_has_changed(tmp_path: Path) -> None:
+    write_inputs(tmp_path / "in", files=2)
+    model = tmp_path / "models" / "scorer.bin"
+    model.parent.mkdir()
+    model.write_bytes(b"the first model")
+
+    def rerun(restart: bool = False):
+        return run_source(NumbersScored(model), str(tmp_path / "in"), str(tmp_path / "out"), workers=1,
+                          show_progress=False, restart=restart)
+
+    first = rerun()
+    plan = json.loads((tmp_path / "out" / "numbers" / "_work" / "plan.json").read_text())
+    assert plan["models"] == {"scored": {"scorer.bin": hashlib.sha256(b"the first model").hexdigest()}}
+    assert rerun().documents_kept == first.documents_kept  # the same model: complete
+    model.write_bytes(b"a model trained again")
+    with pytest.raises(UserError) as refused:
+        rerun()
+    assert str(refused.value) == (
+        f"{tmp_path / 'out' / 'numbers'}: the scored model scorer.bin is not the one the run started there used "
+        f"(sha256 {hashlib.sha256(b'the first model').hexdigest()[:12]}, now "
+        f"{hashlib.sha256(b'a model trained again').hexdigest()[:12]}: trained again or replaced since); pass "
+        "--restart to run with it, or put that model back to resume")
+    model.write_bytes(b"the first model")  # put back: the run resumes, complete
+    assert rerun().documents_kept == first.documents_kept
+    model.write_bytes(b"a model trained again")
+    rerun(restart=True)
+    plan = json.loads((tmp_path / "out" / "numbers" / "_work" / "plan.json").read_text())
+    assert plan["models"]["scored"]["scorer.bin"] == hashlib.sha256(b"a model trained again").hexdigest()
