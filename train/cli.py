@@ -183,7 +183,7 @@ def run_training(args: argparse.Namespace) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Imported here so `train --help` and the subcommands start without loading torch; the config
     # file and flags are checked before it loads too (a typo is one line at once, not in seconds).
-    from train.config import IMPORTED_CONFIG, env_world, load_overrides, resolve
+    from train.config import IMPORTED_CONFIG, env_world, load_overrides, refuse_preset_markers, resolve
     from train.preemption import StopRequest
 
     # Installed for the rest of the process, never restored: a SIGTERM, SIGINT or SIGHUP while starting up
@@ -193,6 +193,7 @@ def run_training(args: argparse.Namespace) -> None:
     stop.install()
 
     cli_values = {k: v for k, v in vars(args).items() if k not in NOT_CONFIG}
+    refuse_preset_markers(cli_values)
     config_file = args.config
     imported = Path(args.run) / IMPORTED_CONFIG if args.run else None
     if config_file is None and args.resume and imported is not None and imported.is_file():

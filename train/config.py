@@ -186,6 +186,20 @@ def load_overrides(toml_path: str | None, cli_values: dict[str, Any]) -> TrainCo
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
+# Fields whose default stands for "the preset's value" (`resolve`). Given on the command line, such a
+# value would silently train the preset's run instead of the one asked for (`--steps 0`: 100 steps).
+PRESET_MARKERS = {"steps": 0, "lr": 0.0, "warmup_steps": -1, "batch_tokens": 0, "seq_len": 0, "micro_batch": 0}
+
+
+def refuse_preset_markers(flags: dict[str, Any]) -> None:
+    """One UserError for a flag given the value that stands for "the preset's"."""
+    for key, marker in PRESET_MARKERS.items():
+        if flags.get(key) is not None and flags[key] == marker:
+            raise UserError(f"command line: --{key.replace('_', '-')} {flags[key]} asks for nothing: give a "
+                            f"{'positive' if marker == 0 else 'non-negative'} value, or leave the flag out for the "
+                            f"preset's")
+
+
 def validate(config: TrainConfig) -> None:
     """Types, ranges and names of every setting (a TrainConfig built in code too), so that a wrong
     one is one line here, not a traceback (or a silently odd run) later."""

@@ -92,13 +92,15 @@ TRAIN_FLAGS = ("mixture", "data", "model", "steps", "seq_len", "micro_batch", "b
 
 
 def run(args: argparse.Namespace) -> None:
-    from train.config import load_overrides, resolve  # torch loads with train.config: not for --help
+    from train.config import load_overrides, refuse_preset_markers, resolve  # torch loads with train.config: not for --help
 
     if args.world_size < 1:
         raise UserError(f"--world-size must be at least 1, got {args.world_size}")
     if args.available and args.data:
         raise UserError("--available plans without token shards: pass it or --tokens, not both")
-    config = load_overrides(None, {key: getattr(args, key) for key in TRAIN_FLAGS})
+    flags = {key: getattr(args, key) for key in TRAIN_FLAGS}
+    refuse_preset_markers(flags)
+    config = load_overrides(None, flags)
     resolved = resolve(config, world_size=args.world_size)
     cfg = resolved.train
     mixture = load_mixture(cfg.mixture)

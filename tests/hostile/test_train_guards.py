@@ -45,6 +45,13 @@ def one_error(done: subprocess.CompletedProcess) -> str:
     (["--seed", "-1"], "command line: --seed must not be negative, got -1"),
     (["--device", "foo"], "device = 'foo' is not one of auto, cpu, mps, cuda, cuda:N"),
     (["--lr", "nan"], "command line: --lr must be finite, got nan"),
+    # The value that stands for "the preset's" asks for nothing (--steps 0 trained the preset's 100).
+    *((["--" + flag, value], f"command line: --{flag} {shown} asks for nothing: give a {kind} value, or leave the "
+                             "flag out for the preset's")
+      for flag, value, shown, kind in [("steps", "0", "0", "positive"), ("lr", "0", "0.0", "positive"),
+                                       ("warmup-steps", "-1", "-1", "non-negative"),
+                                       ("batch-tokens", "0", "0", "positive"), ("seq-len", "0", "0", "positive"),
+                                       ("micro-batch", "0", "0", "positive")]),
 ])
 def test_a_flag_out_of_range_is_one_line_and_nothing_is_written(tmp_path: Path, flags: list[str],
                                                                message: str) -> None:
