@@ -103,6 +103,10 @@ def test_bad_config_values_are_one_line(tmp_path: Path, table: str, message: str
     (["pipeline", "mix", "--mixture", "inf.toml", "--total-tokens", "1e9"], "inf.toml: setting 'reference_tokens' must be finite, got inf"),
     (["tokenizer", "train", "--sample-mb", "nan"], "--sample-mb nan: must be a positive number of megabytes"),
     (["pipeline", "models", "lm", "--max-documents", "-1"], "--max-documents at least 0"),
+    # Zero epochs: fastText trained a model of its initial weights without a word.
+    *((["pipeline", "models", "classifier", flag, value], "--epochs and --max-per-class must be at least 1, "
+                                                           "--min-chars at least 0")
+      for flag, value in [("--epochs", "0"), ("--max-per-class", "0"), ("--min-chars", "-1")]),
 ])
 def test_bad_flags_are_one_line(tmp_path: Path, command: list[str], message: str) -> None:
     (tmp_path / "inf.toml").write_text('name = "x"\nreference_tokens = inf\n[proportions]\nc4 = 1.0\n')

@@ -33,6 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> None:
+    if a.epochs < 1 or a.max_per_class < 1 or a.min_chars < 0:
+        # fastText trains zero epochs without a word: a model of its initial weights, which the
+        # run would then filter CommonCrawl by.
+        raise UserError("--epochs and --max-per-class must be at least 1, --min-chars at least 0")
     negatives = default_input(a.negatives, [RANDOM_PAGES_DEFAULT], "CommonCrawl pages", "--negatives")
     if a.positives == [CITED]:
         cited = default_input(a.cited_urls, [CITED_URLS_DEFAULT], "cited URLs", "--cited-urls")
