@@ -8,6 +8,7 @@ checked before torch loads (seconds): a wrong one is one line at once.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from pipeline.common.errors import UserError
@@ -31,8 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.max_tokens < 1 or not 0 < args.top_p <= 1 or args.temperature < 0:
-        raise UserError("--max-tokens must be at least 1, --top-p in (0, 1], --temperature at least 0")
+    # Written so that NaN fails each test (every comparison with NaN is false): --temperature nan
+    # reached torch's sampler and ended in its RuntimeError.
+    if args.max_tokens < 1 or not 0 < args.top_p <= 1 or not 0 <= args.temperature < math.inf:
+        raise UserError("--max-tokens must be at least 1, --top-p in (0, 1], --temperature at least 0 and finite")
     run = open_run(args.run, args.checkpoint)
     bos_id, eos_id = run.special_ids()
     prompt_ids = None

@@ -73,3 +73,14 @@ def test_text_prompt_without_tokenizer_is_one_line_and_exit_2(run: Path) -> None
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "pass --tokenizer PATH or --prompt-ids" in lines[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag, value", [("--temperature", "nan"), ("--temperature", "inf"), ("--temperature", "-1"),
+                                         ("--top-p", "nan"), ("--top-p", "0"), ("--max-tokens", "0")])
+def test_a_sampling_setting_out_of_range_is_one_line_and_exit_2(run: Path, flag: str, value: str) -> None:
+    # NaN passes a `< 0` test: --temperature nan reached torch's sampler and ended in its RuntimeError.
+    result = subprocess.run([script("train"), "generate", "--run", str(run), "--prompt-ids", "1 50", flag, value],
+                            env=subprocess_env(), capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "train: error: --max-tokens must be at least 1, --top-p in (0, 1], --temperature at least 0 and finite"]
