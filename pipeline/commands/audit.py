@@ -479,6 +479,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if not (0 <= args.max_residue <= 1 and 0 <= args.max_missing <= 1):  # NaN fails: it passed every audit
+        raise UserError("--max-residue and --max-missing are shares: from 0 to 1")
     audit = run_audit(args.source, Path(args.corpus), Path(args.raw) if args.raw else None)
     print(format_audit(audit))
     for path, problem in audit.raw_unreadable:  # as `pipeline run` prints the inputs it could not read

@@ -163,8 +163,8 @@ def run(options: argparse.Namespace) -> None:
     total = options.total_tokens or mixture.reference_tokens
     if not total:
         raise UserError(f"mixture '{mixture.name}' has no reference total: pass --total-tokens N")
-    if options.bytes_per_token <= 0 or options.max_epochs <= 0:
-        raise UserError("--bytes-per-token and --max-epochs must be positive")
+    if not 0 < options.bytes_per_token < math.inf or not options.max_epochs > 0:  # NaN fails both
+        raise UserError("--bytes-per-token must be positive and finite, --max-epochs positive")
     rows = plan(mixture, total, Path(options.corpus), Path(options.token_shards), Path(options.tokenizer),
                 options.bytes_per_token)
     if not any(r.available for r in rows):

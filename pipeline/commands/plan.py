@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import random
 import re
@@ -388,8 +389,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.sample_mb <= 0 or args.cores <= 0:
-        raise UserError("--sample-mb and --cores must be positive")
+    if not 0 < args.sample_mb < math.inf or args.cores <= 0:  # NaN fails the first
+        raise UserError("--sample-mb and --cores must be positive (and --sample-mb finite)")
     if args.source == "all":
         root = args.input or "data/raw"
         roots = {n: os.path.join(root, n) for n in LLAMA1.sources() if os.path.isdir(os.path.join(root, n))}

@@ -107,6 +107,15 @@ def test_bad_config_values_are_one_line(tmp_path: Path, table: str, message: str
     *((["pipeline", "models", "classifier", flag, value], "--epochs and --max-per-class must be at least 1, "
                                                            "--min-chars at least 0")
       for flag, value in [("--epochs", "0"), ("--max-per-class", "0"), ("--min-chars", "-1")]),
+    # NaN fails no `<= 0` test: it ran these (a plan's traceback, an audit that passed everything).
+    (["pipeline", "mix", "--mixture", "llama1", "--total-tokens", "1e9", "--max-epochs", "nan"],
+     "--bytes-per-token must be positive and finite, --max-epochs positive"),
+    (["pipeline", "mix", "--mixture", "llama1", "--total-tokens", "1e9", "--bytes-per-token", "nan"],
+     "--bytes-per-token must be positive and finite, --max-epochs positive"),
+    (["pipeline", "plan", "c4", "--sample-mb", "nan"], "--sample-mb and --cores must be positive (and --sample-mb finite)"),
+    (["pipeline", "audit", "wikipedia", "--max-residue", "nan"], "--max-residue and --max-missing are shares: from 0 to 1"),
+    (["pipeline", "audit", "wikipedia", "--max-missing", "-1"], "--max-residue and --max-missing are shares: from 0 to 1"),
+    (["pipeline", "download", "books", "--ids", "1", "--delay", "nan"], "--delay must be at least 0 and finite"),
 ])
 def test_bad_flags_are_one_line(tmp_path: Path, command: list[str], message: str) -> None:
     (tmp_path / "inf.toml").write_text('name = "x"\nreference_tokens = inf\n[proportions]\nc4 = 1.0\n')

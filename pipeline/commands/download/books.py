@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,8 +81,8 @@ def catalogue_ids(text: str, language: str | None, source: str) -> Catalogue:
 
 
 def run(a: argparse.Namespace) -> list[Path]:
-    if a.delay < 0 or (a.limit is not None and a.limit < 1):
-        raise UserError("--delay must be at least 0 and --limit at least 1")
+    if not 0 <= a.delay < math.inf or (a.limit is not None and a.limit < 1):  # NaN fails the first
+        raise UserError("--delay must be at least 0 and finite, --limit at least 1")
     base = a.base_url.rstrip("/")
     out = Path(a.out)
     get = fetcher(a)
