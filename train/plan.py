@@ -48,6 +48,7 @@ from typing import Annotated, Any
 from pydantic import Field, with_config
 
 from pipeline.common.config import STRICT, flag_name, validate
+from pipeline.common.errors import UserError
 
 GIB = 1024**3
 # Bounds of the shapes a plan builds meta tensors of: within them every tensor's byte count (a
@@ -281,9 +282,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="preset: debug, tiny, 1b, 7b, 13b, 33b, 65b")
     parser.add_argument("--world-size", type=int, required=True, help="processes (GPUs) in all")
     parser.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
-    parser.add_argument("--seq-len", type=int, default=0, help="context length (default: the preset's)")
-    parser.add_argument("--micro-batch", type=int, default=0, help="sequences per forward (default: the preset's)")
-    parser.add_argument("--vocab-size", type=int, default=0, help="vocabulary (default: the preset's, 32000)")
+    parser.add_argument("--seq-len", type=int, help="context length (default: the preset's)")
+    parser.add_argument("--micro-batch", type=int, help="sequences per forward (default: the preset's)")
+    parser.add_argument("--vocab-size", type=int, help="vocabulary (default: the preset's, 32000)")
     parser.add_argument("--activation-checkpointing", nargs="?", const="full", default="none",
                         choices=("none", "selective", "full"), help="none (default), selective (keep matrix-product "
                         "and attention outputs, recompute the element-wise rest) or full (keep each block's input, "
@@ -296,7 +297,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object instead of the table")
 
 
+PRESET_DEFAULTED = ("seq_len", "micro_batch", "vocab_size")  # left out: the preset's value (0 below)
+
+
 def run(args: argparse.Namespace) -> None:
+    for name in PRESET_DEFAULTED:
+        given = getattr(args, name)
+        if given == 0:  # it planned the preset's shape, as if the flag were not there (below 0: the schema's line)
+            raise UserError(f"{flag_name(name)} 0: give a positive value, or leave the flag out for the preset's")
+        setattr(args, name, 0 if given is None else given)
     shape = PlanShape(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PlanShape)})
     validate(PlanShape, shape, "", name=flag_name)
     result = plan(args.model, args.world_size, tp=args.tp, seq_len=args.seq_len, micro_batch=args.micro_batch,

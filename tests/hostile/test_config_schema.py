@@ -177,6 +177,9 @@ def test_valid_train_configs_load_as_before(tmp_path: Path) -> None:
     (["--world-size", "0"], "--world-size must be at least 1, got 0"),
     (["--tp", "0"], "--tp must be at least 1, got 0"),
     (["--seq-len", "-1"], "--seq-len must not be negative, got -1"),
+    # 0 planned the preset's shape as if the flag were not there.
+    *(([flag, "0"], f"{flag} 0: give a positive value, or leave the flag out for the preset's")
+      for flag in ("--seq-len", "--micro-batch", "--vocab-size")),
 ])
 def test_train_plan_flags_past_their_bounds_are_one_line(tmp_path: Path, flags: list[str], message: str) -> None:
     args = {"--world-size": "1", **dict(zip(flags[::2], flags[1::2]))}
