@@ -32,7 +32,7 @@ import sentencepiece as spm
 
 from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError, sigterm_ends_at_once
-from pipeline.common.files import file_sha256, write_json_atomic
+from pipeline.common.files import file_sha256, plain_name, write_json_atomic
 from pipeline.common.lock import folder_lock
 from pipeline.corpus.mixture import Mixture, load_mixture
 from tokenizer.sample import draw_sample
@@ -92,7 +92,7 @@ def train_tokenizer(
         raise UserError("--sample-mb must be positive")
     if threads is not None and threads < 1:
         raise UserError(f"--threads {threads}: must be at least 1")
-    if Path(mixture.name).name != mixture.name or mixture.name in ("", ".", ".."):
+    if not plain_name(mixture.name):
         # It names the files written into `output`: a path would put them somewhere else.
         raise UserError(f"mixture name {mixture.name!r}: must be a plain name (it names the files in {output})")
     # One writer per output folder: two would race on the sample, the temporary model and the

@@ -56,7 +56,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from pipeline.common.errors import InputError
-from pipeline.common.files import file_sha256
+from pipeline.common.files import file_sha256, plain_name
 from train.checkpoint_unpickling import IndexRefused, VerifiedIndexReader, WeightsOnlyLoadPlanner, load_index
 from train.checkpoint_paths import REPLACED, checkpoint_root, list_checkpoints
 from train.checkpoint_paths import latest, step_name  # noqa: F401  (callers find them here too)
@@ -351,17 +351,12 @@ def _manifest_files(path: Path) -> dict[str, dict[str, Any]]:
         raise InputError(str(manifest_path), f"unreadable ({e.strerror})") from None
     except (ValueError, KeyError, TypeError):  # ValueError: bad JSON or bytes that are no UTF-8
         raise InputError(str(manifest_path), "corrupt checkpoint manifest") from None
-    if not isinstance(files, dict) or not all(_plain_name(n) and _file_entry(e) for n, e in files.items()):
+    if not isinstance(files, dict) or not all(plain_name(n) and _file_entry(e) for n, e in files.items()):
         raise InputError(str(manifest_path), "corrupt checkpoint manifest")
     for required in PICKLES:
         if required not in files:
             raise InputError(str(manifest_path), f"does not list {required}")
     return files
-
-
-def _plain_name(name: str) -> bool:
-    """A file directly in the checkpoint folder: a manifest names no other path to read."""
-    return name not in ("", ".", "..") and "/" not in name and "\\" not in name and "\0" not in name
 
 
 def _file_entry(entry: Any) -> bool:

@@ -97,6 +97,13 @@ def read_json(path: Path) -> dict:
     return data
 
 
+def plain_name(name: str) -> bool:
+    """Whether `name` names a file or folder directly inside another: no separator, not "." or "..",
+    no NUL. A name a user or a file gives that is joined to a folder must be one, or the join
+    reaches somewhere else."""
+    return name not in ("", ".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+
+
 def overlapping(a: Path, b: Path) -> bool:
     """Whether one folder is the other or holds it: a run's output there would become its own
     input, or a --restart would delete the input."""

@@ -24,7 +24,9 @@ from tests.conftest import REPO, script, subprocess_env
 from tests.hostile.helpers import assert_balanced, file_size_limit, one_error, write_lines
 from tests.hostile.helpers import run_script as cli
 from tests.hostile.sources_data import BOOK, c4_lines
+from tests.tokenizer.conftest import trained  # noqa: F401  (the session's small tokenizer)
 from tests.tokenizer.corpus import write_source
+from tokenizer.train import TrainResult
 
 # Every test here runs a CLI (or a worker pool) end to end.
 pytestmark = pytest.mark.slow
@@ -246,7 +248,7 @@ def test_what_matches_an_input_pattern_but_is_no_regular_file_is_named_and_left_
                                             "device or a socket); give a folder of inputs or one input file")
 
 
-def test_names_that_are_paths_never_write_outside_the_output(tmp_path: Path) -> None:
+def test_names_that_are_paths_never_write_outside_the_output(tmp_path: Path, trained: TrainResult) -> None:
     (tmp_path / "evil.toml").write_text(f'name = "{tmp_path / "escaped"}"\n[proportions]\nc4 = 1.0\n')
     write_source(tmp_path / "data" / "corpus", "c4", 10)
     done = cli("tokenizer", "train", "--mixture", "evil.toml", "--out", "tok", cwd=tmp_path)
@@ -255,6 +257,12 @@ def test_names_that_are_paths_never_write_outside_the_output(tmp_path: Path) -> 
              cwd=tmp_path)
     assert "--language '../../x': expected a language code" in one_error(lm, "pipeline")
     assert not list(tmp_path.glob("escaped*")) and not (tmp_path / "x.sp.model").exists()
+    # A source name is a folder's name: `../outside/c4` encoded the corpus there into TOKENS/../outside/c4.
+    write_source(tmp_path / "outside", "c4", 10)
+    for name in ("../../outside/c4", "..", "c4/"):
+        encode = cli("tokenizer", "encode", "--sources", name, "--model", str(trained.model), cwd=tmp_path)
+        assert one_error(encode, "tokenizer") == f"--sources {name!r}: not a source name (a folder directly in data/corpus)"
+    assert not (tmp_path / "outside" / "c4" / "meta.json").exists() and not (tmp_path / "data" / "tokens").exists()
 
 
 def test_disk_full_during_the_line_dedup_hash_pass_is_one_line_and_a_rerun_finishes(tmp_path: Path) -> None:

@@ -88,6 +88,15 @@ def test_one_and_two_workers_write_identical_files(trained: TrainResult, tmp_pat
     assert _files(tmp_path / "one") == _files(tmp_path / "two")
 
 
+def test_a_source_named_twice_is_encoded_once(trained: TrainResult, tmp_path: Path) -> None:
+    # Two encodes of one source raced on its temporaries: "train-00000.bin.tmp: No such file".
+    corpus = write_corpus(tmp_path / "corpus", SIZES, shard_docs=100)
+    report = encode_corpus(corpus, trained.model, tmp_path / "twice", sources=["c4", "c4"], workers=2,
+                           show_progress=False)
+    encode_corpus(corpus, trained.model, tmp_path / "once", sources=["c4"], workers=2, show_progress=False)
+    assert list(report.sources) == ["c4"] and _files(tmp_path / "twice") == _files(tmp_path / "once")
+
+
 def test_crash_midway_resumes_into_identical_files(trained: TrainResult, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = write_corpus(tmp_path / "corpus", SIZES, shard_docs=50)
