@@ -138,20 +138,28 @@ class ResolvedConfig:
     # Per source, the documents and tokens of the train split the run draws from (meta.json): checked on
     # resume, since windows and epochs are drawn over these counts. Empty in runs made before it was kept.
     token_data: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Per source, its share of the mixture drawn from (the mixture file's, sources left out by
+    # --skip-missing-sources gone): checked on resume, since the windows are drawn by these. A
+    # mixture file edited between two runs keeps its name. Empty in runs made before it was kept.
+    proportions: dict[str, float] = field(default_factory=dict)
     # The processes grad_accum was computed for. Not written to config.json: a run resumes on any number.
     world_size: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return {"train": dataclasses.asdict(self.train), "model": dataclasses.asdict(self.model),
                 "run_dir": str(self.run_dir), "grad_accum": self.grad_accum,
-                "tokenizer_sha256": self.tokenizer_sha256, "token_data": self.token_data}
+                "tokenizer_sha256": self.tokenizer_sha256, "token_data": self.token_data,
+                "proportions": self.proportions}
 
     def with_tokens(self, vocab_size: int, tokenizer_sha256: str,
-                    token_data: dict[str, dict[str, int]] | None = None) -> ResolvedConfig:
+                    token_data: dict[str, dict[str, int]] | None = None,
+                    proportions: dict[str, float] | None = None) -> ResolvedConfig:
         """This config for the token shards a run trains on: their vocabulary sizes the model, and
-        their tokenizer and counts are recorded. Known only once the shards are opened, after `resolve`."""
+        their tokenizer, counts and shares are recorded. Known only once the shards are opened, after
+        `resolve`."""
         return dataclasses.replace(self, model=dataclasses.replace(self.model, vocab_size=vocab_size),
-                                   tokenizer_sha256=tokenizer_sha256, token_data=dict(token_data or {}))
+                                   tokenizer_sha256=tokenizer_sha256, token_data=dict(token_data or {}),
+                                   proportions=dict(proportions or {}))
 
 
 def preset(name: str) -> Preset:
@@ -292,6 +300,14 @@ def check_resume_compatible(saved: dict[str, Any], now: ResolvedConfig, where: P
         raise UserError(f"{where}: the token shards under {now.train.data} changed since the run started "
                         f"({'; '.join(changed)}; re-encoded, or documents removed by `pipeline remove`): the windows "
                         "drawn so far were of the old shards; start a new run (--run NEW) to train on these")
+    earlier_shares = saved.get("proportions") or {}
+    if not model_only and earlier_shares and now.proportions and earlier_shares != now.proportions:
+        shown = ", ".join(f"{name} {earlier_shares.get(name, 0):g} -> {now.proportions.get(name, 0):g}"
+                          for name in sorted(set(earlier_shares) | set(now.proportions))
+                          if earlier_shares.get(name) != now.proportions.get(name))
+        raise UserError(f"{where}: the mixture {now.train.mixture!r} draws other shares than when the run started "
+                        f"({shown}): the windows drawn so far followed the old ones; put the mixture back, or "
+                        "start a new run (--run NEW) to train on this one")
     for key, value in saved["train"].items():
         if not model_only and key not in RESUMABLE_CHANGES and current["train"].get(key) != value:
             raise UserError(f"{where}: cannot resume with {key}={current['train'].get(key)!r}; "

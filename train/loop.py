@@ -187,7 +187,8 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
     without --resume: there is nothing left to train, and the command says so (exit 0)."""
     cfg, run_dir = resolved.train, resolved.run_dir
     data = open_mixture(Path(cfg.data), load_mixture(cfg.mixture), skip_missing=cfg.skip_missing_sources)
-    resolved = resolved.with_tokens(data.vocab_size, data.tokenizer_sha256, data.counts())
+    resolved = resolved.with_tokens(data.vocab_size, data.tokenizer_sha256, data.counts(),
+                                    {source.name: share for source, share in zip(data.sources, data.proportions)})
     asked_again = not resume and finished_as_asked(run_dir, resolved)
     resume = resume or asked_again
 

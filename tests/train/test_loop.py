@@ -225,6 +225,22 @@ def test_a_run_with_checkpoints_needs_resume_and_resume_needs_a_checkpoint(tmp_p
 
 
 @pytest.mark.slow
+def test_a_resume_refuses_a_mixture_file_edited_since_the_run_started(tmp_path: Path) -> None:
+    mixture = tmp_path / "two.toml"
+    mixture.write_text('name = "two"\n[proportions]\nc4 = 0.5\nwikipedia = 0.5\n')
+    train(debug_config(tmp_path, mixture=str(mixture), steps=2))
+    mixture.write_text('name = "two"\n[proportions]\nc4 = 0.9\nwikipedia = 0.1\n')  # the same name, other shares
+    with pytest.raises(UserError) as refused:
+        train(debug_config(tmp_path, mixture=str(mixture), steps=4), resume=True)
+    assert str(refused.value) == (
+        f"{tmp_path / 'run' / 'checkpoints' / 'step-00000002'}: the mixture {str(mixture)!r} draws other shares than "
+        "when the run started (c4 0.5 -> 0.9, wikipedia 0.5 -> 0.1): the windows drawn so far followed the old ones; "
+        "put the mixture back, or start a new run (--run NEW) to train on this one")
+    mixture.write_text('name = "two"\n[proportions]\nc4 = 0.5\nwikipedia = 0.5\n')  # put back: it resumes
+    assert train(debug_config(tmp_path, mixture=str(mixture), steps=4), resume=True).start_step == 2
+
+
+@pytest.mark.slow
 def test_an_interrupt_saves_the_last_completed_step_for_resume(tmp_path: Path) -> None:
     def interrupt(step: int, loss: float, model: torch.nn.Module) -> None:
         if step == 4:
