@@ -14,6 +14,7 @@ import argparse
 import filecmp
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -44,8 +45,9 @@ def _write_keeping_unchanged(writer: ModuleType, folder: Path, seed: int) -> Non
     again is no changed input to a run made from it (`pipeline run` resumes a finished corpus
     instead of refusing inputs "changed since it was read"); a file of the earlier sample that
     this one lacks is removed."""
-    staging = folder.parent / f".{folder.name}.sample-new"
-    shutil.rmtree(staging, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # A new name each time: never a folder someone else made, nor one a killed sample left.
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.sample-", dir=folder.parent))
     try:
         writer.write(staging, seed)
         written = _files_under(staging)

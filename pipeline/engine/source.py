@@ -113,7 +113,7 @@ class Source:
     def list_inputs(self, root: str) -> list[str]:
         """Every input file under `root` (a local path or fsspec URL), sorted and unique. A local
         file that is a link to somewhere outside `root` is left out with a warning: a run reads
-        only the folder it was given."""
+        only the folder it was given; so is a match that is no regular file (`_regular_files`)."""
         fs, base = filesystem(root)
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
         local = protocol in ("file", "local")
