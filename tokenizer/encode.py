@@ -56,15 +56,7 @@ import xxhash
 from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, plain_name, read_json, with_path, write_json_atomic
-from pipeline.engine.run_folder import (
-    WORK,
-    Recorded,
-    RunFolder,
-    file_problem,
-    fingerprint,
-    read_marker,
-    reread_reason,
-)
+from pipeline.engine.run_folder import WORK, Recorded, RunFolder, file_problem, fingerprint, read_marker, reread_reason
 from pipeline.engine.shards import shard_paths, shard_text_size, string_bytes
 from pipeline.engine.supervisor import (
     DEFAULT_DOCUMENT_BUDGET_S,
@@ -132,12 +124,12 @@ def find_sources(corpus_root: Path, wanted: list[str] | None) -> list[str]:
     """Sources with corpus shards under `corpus_root` (or exactly `wanted`, each required)."""
     if not corpus_root.is_dir():
         raise UserError(f"{corpus_root}: no corpus found (run `pipeline run all` first)")
+    for name in wanted or []:  # a name with a path ("../x") would put TOKENS/<name> somewhere else
+        if not plain_name(name):
+            raise UserError(f"--sources {name!r}: not a source name (a folder directly in {corpus_root})")
+        if not (corpus_root / name).is_dir():
+            raise UserError(f"{corpus_root / name}: no corpus for source '{name}'")
     if wanted:
-        for name in wanted:
-            if not plain_name(name):  # TOKENS/<name> would be somewhere else ("../x", "sub/c4")
-                raise UserError(f"--sources {name!r}: not a source name (a folder directly in {corpus_root})")
-            if not (corpus_root / name).is_dir():
-                raise UserError(f"{corpus_root / name}: no corpus for source '{name}'")
         return list(dict.fromkeys(wanted))  # named twice, encoded once: two encodes raced on one folder
     found = sorted(p.name for p in corpus_root.iterdir()
                    if p.is_dir() and ((p / "manifest.json").exists() or any(p.glob("shard-*.arrow"))))
