@@ -160,6 +160,10 @@ def refuse_foreign_outputs(output: Path, name: str) -> None:
     model = outputs[0]
     ours = (isinstance(recorded, dict) and model.is_file() and not model.is_symlink()
             and recorded.get("sha256") == file_sha256(model))
+    if not ours and isinstance(recorded, dict) and recorded.get("sha256") and model.is_file():
+        raise UserError(f"{model}: not the model {described.name} beside it records (its sha256 differs: another "
+                        f"tokenizer's put in its place, or damaged since `tokenizer train` wrote it); move it away or "
+                        f"give another --out (nothing was overwritten)")
     if not ours:
         raise UserError(f"{present[0]}: exists, and no {described.name} beside it says `tokenizer train` wrote it "
                         f"(another tokenizer's, a copy, or a training killed while finishing); move it away or give "

@@ -46,8 +46,11 @@ def _write_keeping_unchanged(writer: ModuleType, folder: Path, seed: int) -> Non
     instead of refusing inputs "changed since it was read"); a file of the earlier sample that
     this one lacks is removed."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    # A new name each time: never a folder someone else made, nor one a killed sample left.
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.sample-", dir=folder.parent))
+    prefix = f".{folder.name}.sample-"
+    for left in folder.parent.glob(f"{prefix}*"):  # a killed sample's staging folder (mkdtemp's names)
+        if left.is_dir() and not left.is_symlink():
+            shutil.rmtree(left, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=folder.parent))  # a new name: never one someone made
     try:
         writer.write(staging, seed)
         written = _files_under(staging)

@@ -151,9 +151,9 @@ def test_training_never_overwrites_a_model_it_did_not_write_and_keeps_the_sample
     with pytest.raises(UserError) as error:
         train_tokenizer(MIXTURE, corpus, out, vocab_size=VOCAB, threads=1, allow_smaller_vocab=True)
     assert str(error.value) == (
-        f"{mine}: exists, and no {MIXTURE.name}.json beside it says `tokenizer train` wrote it (another "
-        "tokenizer's, a copy, or a training killed while finishing); move it away or give another --out "
-        "(nothing was overwritten)")
+        f"{mine}: not the model {MIXTURE.name}.json beside it records (its sha256 differs: another tokenizer's put in "
+        "its place, or damaged since `tokenizer train` wrote it); move it away or give another --out (nothing was "
+        "overwritten)")
     assert mine.read_bytes() == b"a model of another tokenizer" and sample.stat().st_size > 0
     # A user's sample.txt in a fresh folder: refused as well.
     (tmp_path / "fresh").mkdir()
