@@ -91,8 +91,8 @@ def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
 def model_identities(stages: list[Stage]) -> dict[str, dict[str, str]]:
     """The sha256 of every model file each stage loads, by stage and file name (one missing is
     left to its stage's own check, which names the command that writes it)."""
-    return {stage.name: {path.name: sha256_once(path) for path in stage.model_files() if path.is_file()}
-            for stage in stages if stage.model_files()}
+    return {stage.name: {path.name: sha256_once(path) for path in files if path.is_file()}
+            for stage in stages if (files := stage.model_files())}
 
 
 def _models_changed(output: Path, earlier: dict, now: dict) -> str:

@@ -18,18 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import file_sha256, seal
+from pipeline.common.files import sha256_once
 from pipeline.engine.run_folder import Recorded, file_problem
 
 FILES = "files"  # the description's key: file name -> {"bytes": ..., "sha256": ...}
 
 
 def recorded_files(*paths: Path) -> dict[str, dict[str, Any]]:
-    """The record of model files just written, for their description's "files"; each is sealed."""
+    """The record of model files just written, for their description's "files"; each is sealed
+    (`sha256_once`), so a run's start reads its sha256 from the seal."""
     files = {}
     for path in paths:
-        sha256 = file_sha256(path)
-        seal(path, f"sha256:{sha256}")
+        sha256 = sha256_once(path)
         files[path.name] = {"bytes": path.stat().st_size, "sha256": sha256}
     return files
 
