@@ -20,7 +20,7 @@ from types import ModuleType
 
 from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
-from pipeline.common.generated import GENERATED_MARKER, mark_generated, unchanged_since_written
+from pipeline.common.generated import is_marker_file, mark_generated, mark_pending, unchanged_since_written
 from pipeline.corpus.mixture import LLAMA1
 from pipeline.engine.registry import sample_writer
 
@@ -54,10 +54,11 @@ def _write_keeping_unchanged(writer: ModuleType, folder: Path, seed: int) -> Non
     try:
         writer.write(staging, seed)
         written = _files_under(staging)
-        for name in written:
+        changed = [name for name in written if not _same_file(staging / name, folder / name)]
+        if changed:
+            mark_pending(folder, staging, changed)  # killed during the moves, the next sample still knows them
+        for name in changed:
             new, old = staging / name, folder / name
-            if old.is_file() and not old.is_symlink() and filecmp.cmp(new, old, shallow=False):
-                continue
             old.parent.mkdir(parents=True, exist_ok=True)
             os.replace(new, old)
         for name in set(_files_under(folder)) - set(written):
@@ -65,6 +66,10 @@ def _write_keeping_unchanged(writer: ModuleType, folder: Path, seed: int) -> Non
         folder.mkdir(parents=True, exist_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _same_file(new: Path, old: Path) -> bool:
+    return old.is_file() and not old.is_symlink() and filecmp.cmp(new, old, shallow=False)
 
 
 def refuse_foreign_files(folder: Path) -> None:
@@ -79,12 +84,13 @@ def refuse_foreign_files(folder: Path) -> None:
 
 
 def _files_under(folder: Path) -> list[str]:
-    """Every file and link under `folder` (links not followed), relative, the marker left out."""
+    """Every file and link under `folder` (links not followed), relative, the marker (and a
+    temporary of it left by a kill) left out."""
     if not folder.is_dir():
         return []
     found = []
     for path in folder.rglob("*"):
-        if (path.is_symlink() or path.is_file()) and path.name != GENERATED_MARKER:
+        if (path.is_symlink() or path.is_file()) and not is_marker_file(path.name):
             found.append(str(path.relative_to(folder)))
     return found
 

@@ -7,8 +7,15 @@ import hashlib
 import json
 from pathlib import Path
 
+from pipeline.common.files import write_text_atomic
+
 # The file beside generated inputs that lists them.
 GENERATED_MARKER = "GENERATED_SAMPLE.json"
+
+
+def is_marker_file(name: str) -> bool:
+    """The marker, or a temporary of it that a write killed before its rename left behind."""
+    return name == GENERATED_MARKER or (name.startswith(GENERATED_MARKER + ".") and name.endswith(".tmp"))
 
 
 def mark_generated(folder: Path, names: list[str]) -> None:
@@ -16,18 +23,44 @@ def mark_generated(folder: Path, names: list[str]) -> None:
     sha256 of each, so that a file replaced since (a real download under a sample's name) is
     told apart from the one written."""
     digests = {name: _sha256(folder / name) for name in names if (folder / name).is_file()}
-    (folder / GENERATED_MARKER).write_text(json.dumps(
+    write_text_atomic(folder / GENERATED_MARKER, json.dumps(
         {"written_by": "pipeline sample", "files": names, "sha256": digests}, indent=1))
+    for left in folder.glob(f"{GENERATED_MARKER}.*.tmp"):  # a marker write killed before its rename
+        left.unlink(missing_ok=True)
+
+
+def mark_pending(folder: Path, staged: Path, names: list[str]) -> None:
+    """Record, before a new sample's files in `staged` are moved into `folder` one by one, the
+    sha256 each will have there ("pending"): a sample killed halfway through the moves leaves
+    files that are the old sample's or the new one's, and both are `pipeline sample`'s, so the
+    next sample may replace them. `mark_generated` ends the moves with the final list."""
+    marker = folder / GENERATED_MARKER
+    try:
+        record = json.loads(marker.read_text())
+    except (ValueError, OSError):
+        record = {}
+    if not isinstance(record, dict):
+        record = {}
+    pending = record.get("pending") if isinstance(record.get("pending"), dict) else {}
+    pending.update({name: _sha256(staged / name) for name in names if (staged / name).is_file()})
+    files = record.get("files") if isinstance(record.get("files"), list) else []
+    record |= {"written_by": "pipeline sample", "files": sorted({*files, *names}), "pending": pending}
+    write_text_atomic(marker, json.dumps(record, indent=1))
 
 
 def unchanged_since_written(folder: Path, name: str) -> bool:
-    """Whether `folder/name` is listed in `folder`'s marker with the sha256 it has now."""
+    """Whether `folder/name` is listed in `folder`'s marker with the sha256 it has now: the one
+    recorded when it was written, or the one of a sample whose moves were cut short."""
     try:
-        recorded = json.loads((folder / GENERATED_MARKER).read_text()).get("sha256", {})
+        record = json.loads((folder / GENERATED_MARKER).read_text())
+        known = [record.get("sha256"), record.get("pending")]
     except (ValueError, OSError, AttributeError):
         return False
     path = folder / name
-    return isinstance(recorded, dict) and path.is_file() and not path.is_symlink() and recorded.get(name) == _sha256(path)
+    if not path.is_file() or path.is_symlink():
+        return False
+    digest = _sha256(path)
+    return any(isinstance(recorded, dict) and recorded.get(name) == digest for recorded in known)
 
 
 def _sha256(path: Path) -> str:

@@ -3,10 +3,20 @@ made from it reads has changed; one an earlier sample wrote otherwise is replace
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from pipeline.commands.sample import write_samples
+from pipeline.common.errors import UserError
 from pipeline.common.generated import GENERATED_MARKER, mark_generated
+
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _state(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -37,3 +47,40 @@ def test_a_file_an_earlier_sample_wrote_otherwise_is_replaced(tmp_path: Path) ->
     write_samples(raw, ["jsonl"])
     after = _state(raw / "jsonl")
     assert {n: data for n, (data, _) in after.items()} == {n: data for n, (data, _) in before.items()}
+
+
+KILLED_DURING_MOVES = """
+import os, signal, sys
+from pathlib import Path
+import pipeline.commands.sample as sample
+moves = []
+def replace(src, dst):
+    if ".jsonl.sample-" in str(src):  # a file of the new sample moved in (not the marker's rename)
+        moves.append(dst)
+        if len(moves) == 2:  # the first file is the new sample's, the rest the old one's
+            os.kill(os.getpid(), signal.SIGKILL)
+    os.rename(src, dst)
+sample.os.replace = replace
+sample.write_samples(Path(sys.argv[1]), ["jsonl"], seed=int(sys.argv[2]))
+"""
+
+
+def test_a_sample_killed_while_moving_its_files_in_is_written_again_over(tmp_path: Path) -> None:
+    raw, clean = tmp_path / "raw", tmp_path / "clean"
+    write_samples(raw, ["jsonl"], seed=0)
+    write_samples(clean, ["jsonl"], seed=1)
+    old, new = _state(raw / "jsonl"), _state(clean / "jsonl")
+    assert len(new) >= 2 and all(old[name][0] != new[name][0] for name in new)  # every file moves
+    killed = subprocess.run([sys.executable, "-c", KILLED_DURING_MOVES, str(raw), "1"], cwd=ROOT)
+    assert killed.returncode == -signal.SIGKILL
+    halfway = {name: data for name, (data, _) in _state(raw / "jsonl").items()}
+    assert sum(data == new[name][0] for name, data in halfway.items()) == 1  # one file of each sample
+    assert sum(data == old[name][0] for name, data in halfway.items()) == len(new) - 1
+    write_samples(raw, ["jsonl"], seed=1)  # not refused as someone else's files
+    assert {n: data for n, (data, _) in _state(raw / "jsonl").items()} == {n: data for n, (data, _) in new.items()}
+    assert sorted(p.name for p in raw.iterdir()) == ["jsonl"]  # the killed run's staging folder is gone
+    marker = json.loads((raw / "jsonl" / GENERATED_MARKER).read_text())
+    assert "pending" not in marker
+    (raw / "jsonl" / sorted(new)[0]).write_bytes(b"a user's own file\n")  # and a foreign file is still refused
+    with pytest.raises(UserError, match="not written by `pipeline sample`"):
+        write_samples(raw, ["jsonl"], seed=0)
