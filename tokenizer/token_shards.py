@@ -51,6 +51,7 @@ import pyarrow as pa
 
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import file_sha256, seal, sealed
+from pipeline.engine import run_folder
 from pipeline.engine.run_folder import WORK
 
 META = "meta.json"
@@ -205,8 +206,8 @@ def open_shards(folder: Path, meta: dict[str, Any], split: str) -> list[Shard]:
 
     Nothing is read but the index's last entry: a torn write (a .bin shorter than its index
     says, a size that is not whole ids) is caught here, before a training step reads past it.
-    A .bin or .idx written since the encode sealed it is hashed, and refused when it is not what
-    meta.json's sha256 says (`_check_as_encoded`).
+    A .bin or .idx written since the encode sealed it, or small and holding no seal, is hashed,
+    and refused when it is not what meta.json's sha256 says (`_check_as_encoded`).
     """
     meta_path = folder / META
     try:
@@ -238,12 +239,17 @@ def open_shards(folder: Path, meta: dict[str, Any], split: str) -> list[Shard]:
 
 
 def _check_as_encoded(path: Path, sha256: object) -> None:
-    """One InputError when `path` was written since `tokenizer encode` sealed it and its sha256 is
-    no longer meta.json's: a shard overwritten in place is refused before a step trains on it. A
-    file as sealed is not read, however small (a run of many small shards starts at once, and
-    every resume starts again), nor is one that holds no seal (copied without its extended
-    attributes, or encoded where there are none): its sizes are what is checked then."""
-    if isinstance(sha256, str) and sha256 and sealed(path, f"sha256:{sha256}") is False:
+    """One InputError when `path` was written since `tokenizer encode` sealed it, or holds no seal
+    and is small (`run_folder.CHEAP_TO_HASH`: a copy made without extended attributes, or a
+    file system without them), and its sha256 is no longer meta.json's: a shard overwritten in
+    place, or damaged in a copy, is refused before a step trains on it. A file as sealed is not
+    read, however small (a run of many small shards starts at once, and every resume starts
+    again), nor is a large one that holds no seal: its sizes are what is checked then, and
+    `tokenizer verify` reads every byte."""
+    if not isinstance(sha256, str) or not sha256:
+        return
+    state = sealed(path, f"sha256:{sha256}")
+    if state is False or (state is None and path.stat().st_size <= run_folder.CHEAP_TO_HASH):
         if file_sha256(path) != sha256:
             raise InputError(str(path), "sha256 differs from meta.json's (damaged since `tokenizer encode` wrote "
                              "it, or from another encode)")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +100,26 @@ def test_a_shard_overwritten_in_place_since_the_encode_is_refused_by_its_readers
     for entry in meta["splits"]["train"]["shards"]:
         del entry["bin_sha256"], entry["index_sha256"]
     assert len(open_shards(tmp_path, meta, "train")) == 1
+
+
+@pytest.mark.parametrize("name", ["train-00000.bin", "train-00000.idx"])
+def test_a_small_shard_copied_without_its_seal_and_damaged_is_refused(tmp_path: Path, name: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.engine.run_folder as run_folder
+
+    (tmp_path / "encoded").mkdir()
+    meta = _one_shard(tmp_path / "encoded")
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "encoded", copy, copy_function=shutil.copyfile)  # bytes only: no extended attributes
+    path = copy / name
+    data = path.read_bytes()
+    path.write_bytes(data[:2] + bytes([data[2] ^ 0x01]) + data[3:])
+    os.utime(path, ns=((tmp_path / "encoded" / name).stat().st_atime_ns, (tmp_path / "encoded" / name).stat().st_mtime_ns))
+    with pytest.raises(InputError, match=f"^{path}: sha256 differs from meta.json's"):
+        open_shards(copy, meta, "train")
+    path.write_bytes(data)  # the copy intact opens
+    assert len(open_shards(copy, meta, "train")) == 1
+    # A large shard that holds no seal is not read at each start: sizes only (`tokenizer verify` reads it).
+    path.write_bytes(data[:2] + bytes([data[2] ^ 0x01]) + data[3:])
+    monkeypatch.setattr(run_folder, "CHEAP_TO_HASH", 1)
+    assert len(open_shards(copy, meta, "train")) == 1
