@@ -13,9 +13,12 @@ finished run against first (pipeline/engine/run_record.py). The executors
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
 import json
 import os
 import shutil
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -68,6 +71,8 @@ def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
         "shard_bytes": spec.shard_bytes,
         # And the models the stages load (a classifier trained again keeps its path and name).
         "models": model_identities(spec.stages),
+        # And the code that decides what is kept (an upgraded herd, or a filter edited, keeps every name).
+        "code": code_identities([spec.source, *spec.stages]),
     }
 
     def refuse_change(plan: dict, changed: list[str]) -> UserError:
@@ -84,6 +89,8 @@ def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
                                                     defaults=DEFAULTS)
     if plan.get("models") is not None and plan["models"] != wanted["models"]:  # a plan of an older herd has none
         raise UserError(_models_changed(spec.output, plan["models"], wanted["models"]))
+    if plan.get("code") is not None and plan["code"] != wanted["code"]:  # a plan of an older herd has none
+        print(_code_changed(spec.output, plan["code"], wanted["code"]), file=sys.stderr)
     # The split is fixed at the first run; a different --workers only changes parallelism.
     return dataclasses.replace(spec, tasks=plan["tasks"])
 
@@ -93,6 +100,33 @@ def model_identities(stages: list[Stage]) -> dict[str, dict[str, str]]:
     left to its stage's own check, which names the command that writes it)."""
     return {stage.name: {path.name: sha256_once(path) for path in files if path.is_file()}
             for stage in stages if (files := stage.model_files())}
+
+
+def code_identities(parts: list[object]) -> dict[str, str]:
+    """The sha256 of the file of every module whose classes make up `parts` (the source and its
+    stages, their base classes included), by module name; a class with no file (made at run
+    time) is left out. Read at each run: a few small files."""
+    modules: dict[str, str] = {}
+    for cls in {klass for part in parts for klass in type(part).__mro__}:
+        if cls.__module__ in modules or cls.__module__ == "builtins":
+            continue
+        try:
+            path = inspect.getsourcefile(cls)
+        except TypeError:  # a built-in class
+            continue
+        if path and Path(path).is_file():
+            modules[cls.__module__] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return dict(sorted(modules.items()))
+
+
+def _code_changed(output: Path, earlier: dict, now: dict) -> str:
+    """The warning for a rerun whose code differs from the run it continues: not refused (a fix
+    to a filter that crashed is how a stopped run is resumed), but said, since finished tasks
+    keep what the earlier code wrote."""
+    changed = sorted(name for name in set(earlier) | set(now) if earlier.get(name) != now.get(name))
+    shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    return (f"warning: {output}: the code of {shown} changed since the run there started (another herd, or an "
+            "edit); what it finished stays as that code wrote it: pass --restart to make all of it with this code")
 
 
 def _models_changed(output: Path, earlier: dict, now: dict) -> str:

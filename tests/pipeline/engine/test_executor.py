@@ -230,3 +230,53 @@ def test_a_finished_run_is_not_called_complete_once_a_model_it_loads_has_changed
     rerun(restart=True)
     plan = json.loads((tmp_path / "out" / "numbers" / "_work" / "plan.json").read_text())
     assert plan["models"]["scored"]["scorer.bin"] == hashlib.sha256(b"a model trained again").hexdigest()
+
+
+EDITED_STAGE = '''
+from pipeline.engine.stage import Filter
+
+
+class KeepAll(Filter):
+    name = "keep_all"
+
+    def keep(self, doc):
+        return True
+'''
+
+
+def test_a_rerun_after_the_code_of_a_stage_changed_says_so_and_keeps_what_was_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib
+
+    (tmp_path / "code").mkdir()
+    module_file = tmp_path / "code" / "edited_stage.py"
+    module_file.write_text(EDITED_STAGE)
+    monkeypatch.syspath_prepend(str(tmp_path / "code"))
+    stage_class = importlib.import_module("edited_stage").KeepAll
+
+    class NumbersKeptAll(Numbers):
+        def stages(self) -> list[Stage]:
+            return [*super().stages(), stage_class()]
+
+    write_inputs(tmp_path / "in", files=2)
+    output = tmp_path / "out" / "numbers"
+
+    def rerun(restart: bool = False) -> str:
+        run_source(NumbersKeptAll(), str(tmp_path / "in"), str(tmp_path / "out"), workers=1, show_progress=False,
+                   restart=restart)
+        return capsys.readouterr().err
+
+    assert "changed since" not in rerun()
+    plan = json.loads((output / "_work" / "plan.json").read_text())
+    assert plan["code"]["edited_stage"] == hashlib.sha256(EDITED_STAGE.encode()).hexdigest()
+    assert {"sources.jsonl", "pipeline.dedup.exact", "pipeline.engine.stage"} <= set(plan["code"])
+    shards = {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in output.glob("shard-*.arrow")}
+    assert "changed since" not in rerun()  # the same code: complete, without a word
+    module_file.write_text(EDITED_STAGE.replace("return True", "return doc.id != 'f0-1'"))  # as an upgrade would
+    warned = [line for line in rerun().splitlines() if "changed since" in line]
+    assert warned == [f"warning: {output}: the code of edited_stage changed since the run there started (another "
+                      "herd, or an edit); what it finished stays as that code wrote it: pass --restart to make all "
+                      "of it with this code"]
+    assert {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in output.glob("shard-*.arrow")} == shards
+    assert "changed since" not in rerun(restart=True)
+    assert "changed since" not in rerun()
