@@ -60,7 +60,9 @@ class StopRequest:
         if signum == getattr(signal, "SIGHUP", None):
             _leave_the_terminal()
         self.signals += 1
-        self.first = self.first or signal.Signals(signum).name
+        if not self.first:
+            self.first = signal.Signals(signum).name
+            _acknowledge(self.first)
 
     def install(self) -> None:
         """Count SIGTERM, SIGINT and SIGHUP instead of dying of them, until `restore`. Python delivers
@@ -76,6 +78,21 @@ class StopRequest:
                 # None: the previous handler was not set from Python; the default is what it did.
                 signal.signal(signum, signal.SIG_DFL if previous is None else previous)
             self._installed = False
+
+
+def _acknowledge(name: str) -> None:
+    """Say at once that the signal was taken: a step of a large model can take minutes, and
+    someone who pressed Ctrl-C, or a log read while a job is being stopped, would otherwise see
+    nothing until it ends. Written straight to the descriptor, not through `sys.stderr`: the
+    handler may run in the middle of a write to that stream (the progress bar's), which a second
+    write into its buffer would break. Rank 0 only, as every rank of a job receives the signal."""
+    if os.environ.get("RANK", "0") != "0":
+        return
+    again = " (Ctrl-C again quits without saving)" if name == "SIGINT" else ""
+    try:
+        os.write(2, f"\ntrain: {name} received: stopping after the step in progress, which is saved{again}\n".encode())
+    except OSError:  # a terminal gone (SIGHUP), or no stderr: the run's last line says it anyway
+        pass
 
 
 def _leave_the_terminal() -> None:

@@ -265,3 +265,18 @@ def test_a_terminal_hanging_up_saves_the_step_and_the_log_on_a_pipe_goes_on(toke
     resumed = _run(tokens, run, "--resume")
     assert f"train: steps {stopped}-{STEPS} done" in resumed.stdout
     assert sorted(_losses(run)) == list(range(STEPS))
+
+
+def test_the_first_signal_is_acknowledged_at_once_on_stderr(tmp_path: Path) -> None:
+    """The line comes from the handler, before any step boundary: here the process is asleep."""
+    script = ("import os, signal, time\nfrom train.preemption import StopRequest\nstop = StopRequest()\nstop.install()\n"
+              "os.kill(os.getpid(), signal.SIGTERM)\nos.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(0.05)\n"
+              "print(stop.signals)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=_env(), capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout == "2\n"
+    assert done.stderr.strip().splitlines() == [
+        "train: SIGTERM received: stopping after the step in progress, which is saved"]
+    rank_one = subprocess.run([sys.executable, "-c", script], cwd=REPO, env={**_env(), "RANK": "1"},
+                              capture_output=True, text=True, timeout=60)
+    assert rank_one.stdout == "2\n" and rank_one.stderr == ""  # one line per job, from rank 0
