@@ -203,7 +203,7 @@ def refuse_preset_markers(flags: dict[str, Any]) -> None:
     """One UserError for a flag given the value that stands for "the preset's"."""
     for key, marker in PRESET_MARKERS.items():
         if flags.get(key) is not None and flags[key] == marker:
-            raise UserError(f"command line: --{key.replace('_', '-')} {flags[key]} asks for nothing: give a "
+            raise UserError(f"command line: {flag_name(key)} {flags[key]} asks for nothing: give a "
                             f"{'positive' if marker == 0 else 'non-negative'} value, or leave the flag out for the "
                             f"preset's")
 

@@ -3,11 +3,10 @@ them, can tell (the CommonCrawl run warns when toy models meet real pages)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
-from pipeline.common.files import write_text_atomic
+from pipeline.common.files import JSON_TEMPORARY, file_sha256, leftover_temporaries, write_text_atomic
 
 # The file beside generated inputs that lists them.
 GENERATED_MARKER = "GENERATED_SAMPLE.json"
@@ -15,17 +14,18 @@ GENERATED_MARKER = "GENERATED_SAMPLE.json"
 
 def is_marker_file(name: str) -> bool:
     """The marker, or a temporary of it that a write killed before its rename left behind."""
-    return name == GENERATED_MARKER or (name.startswith(GENERATED_MARKER + ".") and name.endswith(".tmp"))
+    temporary = JSON_TEMPORARY.fullmatch(name)
+    return name == GENERATED_MARKER or (temporary is not None and temporary["name"] == GENERATED_MARKER)
 
 
 def mark_generated(folder: Path, names: list[str]) -> None:
     """Record that `names` (relative to `folder`) were written by `pipeline sample`, with the
     sha256 of each, so that a file replaced since (a real download under a sample's name) is
     told apart from the one written."""
-    digests = {name: _sha256(folder / name) for name in names if (folder / name).is_file()}
+    digests = {name: file_sha256(folder / name) for name in names if (folder / name).is_file()}
     write_text_atomic(folder / GENERATED_MARKER, json.dumps(
         {"written_by": "pipeline sample", "files": names, "sha256": digests}, indent=1))
-    for left in folder.glob(f"{GENERATED_MARKER}.*.tmp"):  # a marker write killed before its rename
+    for left in leftover_temporaries(folder, [GENERATED_MARKER]):  # a marker write killed before its rename
         left.unlink(missing_ok=True)
 
 
@@ -42,7 +42,7 @@ def mark_pending(folder: Path, staged: Path, names: list[str]) -> None:
     if not isinstance(record, dict):
         record = {}
     pending = record.get("pending") if isinstance(record.get("pending"), dict) else {}
-    pending.update({name: _sha256(staged / name) for name in names if (staged / name).is_file()})
+    pending.update({name: file_sha256(staged / name) for name in names if (staged / name).is_file()})
     files = record.get("files") if isinstance(record.get("files"), list) else []
     record |= {"written_by": "pipeline sample", "files": sorted({*files, *names}), "pending": pending}
     write_text_atomic(marker, json.dumps(record, indent=1))
@@ -59,13 +59,8 @@ def unchanged_since_written(folder: Path, name: str) -> bool:
     path = folder / name
     if not path.is_file() or path.is_symlink():
         return False
-    digest = _sha256(path)
+    digest = file_sha256(path)
     return any(isinstance(recorded, dict) and recorded.get(name) == digest for recorded in known)
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def is_generated(path: str | Path) -> bool:

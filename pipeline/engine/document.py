@@ -47,3 +47,9 @@ def storable(*texts: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def printable(name: str) -> str:
+    """A file name as a warning or a record shows it: bytes that were no UTF-8 (decoded with
+    surrogateescape, as Python reads such names) become U+FFFD instead of failing the write."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -13,7 +13,6 @@ finished run against first (pipeline/engine/run_record.py). The executors
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import inspect
 import json
 import os
@@ -27,7 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import read_json, sha256_once, tree_bytes, with_path, write_json_atomic
+from pipeline.common.files import file_sha256, read_json, sha256_once, tree_bytes, with_path, write_json_atomic
 from pipeline.engine.run_folder import WORK, RunFolder
 from pipeline.engine.run_record import COMPLETE, WRITTEN, moves, reconcile
 from pipeline.engine.runner import Progress, RunSpec, TaskResult
@@ -115,7 +114,7 @@ def code_identities(parts: list[object]) -> dict[str, str]:
         except TypeError:  # a built-in class
             continue
         if path and Path(path).is_file():
-            modules[cls.__module__] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            modules[cls.__module__] = file_sha256(path)
     return dict(sorted(modules.items()))
 
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from pipeline.common.errors import OUT_OF_SPACE, UserError
 from pipeline.common.files import with_path, write_json_atomic
-from pipeline.engine.document import Document, Skipped, storable
+from pipeline.engine.document import Document, Skipped, printable, storable
 from pipeline.engine.run_folder import Fingerprint, fingerprint
 from pipeline.engine.resources import cpu_seconds
 from pipeline.engine.shards import ShardWriter, build_schema, iter_shard
@@ -350,7 +350,7 @@ def _read_chunks(
         if path is not None and not storable(path):
             # Ids, metadata and every line that names the file must be UTF-8: such a file is
             # reported and counted, not a crash at the shard writer.
-            shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            shown = printable(path)
             files_failed.append({"path": shown, "problem": "file name is not valid UTF-8"})
             print(f"warning: {shown}: file name is not valid UTF-8; skipped", file=sys.stderr)
             continue

