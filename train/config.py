@@ -199,9 +199,10 @@ DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 PRESET_MARKERS = {"steps": 0, "lr": 0.0, "warmup_steps": -1, "batch_tokens": 0, "seq_len": 0, "micro_batch": 0}
 
 
-def refuse_preset_markers(flags: dict[str, Any]) -> None:
-    """One UserError for a flag given the value that stands for "the preset's"."""
-    for key, marker in PRESET_MARKERS.items():
+def refuse_preset_markers(flags: dict[str, Any], markers: dict[str, Any] = PRESET_MARKERS) -> None:
+    """One UserError for a flag given the value that stands for "the preset's" (`markers`: each
+    setting's such value; `train plan` has its own settings)."""
+    for key, marker in markers.items():
         if flags.get(key) is not None and flags[key] == marker:
             raise UserError(f"command line: {flag_name(key)} {flags[key]} asks for nothing: give a "
                             f"{'positive' if marker == 0 else 'non-negative'} value, or leave the flag out for the "

@@ -48,7 +48,6 @@ from typing import Annotated, Any
 from pydantic import Field, with_config
 
 from pipeline.common.config import STRICT, flag_name, validate
-from pipeline.common.errors import UserError
 
 GIB = 1024**3
 # Bounds of the shapes a plan builds meta tensors of: within them every tensor's byte count (a
@@ -297,15 +296,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object instead of the table")
 
 
-PRESET_DEFAULTED = ("seq_len", "micro_batch", "vocab_size")  # left out: the preset's value (0 below)
+# Left out, the preset's value (0 below); given as 0, refused: it planned the preset's shape, as if
+# the flag were not there (below 0: the schema's line).
+PRESET_DEFAULTED = {"seq_len": 0, "micro_batch": 0, "vocab_size": 0}
 
 
 def run(args: argparse.Namespace) -> None:
+    from train.config import refuse_preset_markers
+
+    refuse_preset_markers({name: getattr(args, name) for name in PRESET_DEFAULTED}, PRESET_DEFAULTED)
     for name in PRESET_DEFAULTED:
-        given = getattr(args, name)
-        if given == 0:  # it planned the preset's shape, as if the flag were not there (below 0: the schema's line)
-            raise UserError(f"{flag_name(name)} 0: give a positive value, or leave the flag out for the preset's")
-        setattr(args, name, 0 if given is None else given)
+        if getattr(args, name) is None:
+            setattr(args, name, 0)
     shape = PlanShape(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PlanShape)})
     validate(PlanShape, shape, "", name=flag_name)
     result = plan(args.model, args.world_size, tp=args.tp, seq_len=args.seq_len, micro_batch=args.micro_batch,

@@ -178,8 +178,8 @@ def test_valid_train_configs_load_as_before(tmp_path: Path) -> None:
     (["--tp", "0"], "--tp must be at least 1, got 0"),
     (["--seq-len", "-1"], "--seq-len must not be negative, got -1"),
     # 0 planned the preset's shape as if the flag were not there.
-    *(([flag, "0"], f"{flag} 0: give a positive value, or leave the flag out for the preset's")
-      for flag in ("--seq-len", "--micro-batch", "--vocab-size")),
+    *(([flag, "0"], f"command line: {flag} 0 asks for nothing: give a positive value, or leave the flag out for "
+                    "the preset's") for flag in ("--seq-len", "--micro-batch", "--vocab-size")),
 ])
 def test_train_plan_flags_past_their_bounds_are_one_line(tmp_path: Path, flags: list[str], message: str) -> None:
     args = {"--world-size": "1", **dict(zip(flags[::2], flags[1::2]))}
