@@ -148,12 +148,24 @@ def seal(path: Path, what: str) -> None:
         pass
 
 
+def _seal_and_stat(path: Path) -> tuple[bytes, os.stat_result] | None:
+    """The seal's recorded bytes and the file's state now; None when it holds no seal (or the file
+    system keeps none)."""
+    try:
+        return os.getxattr(path, SEAL), path.stat()
+    except (OSError, AttributeError):
+        return None
+
+
 def seal_value(path: Path) -> str | None:
     """What `seal(path, what)` recorded, while the file is as the seal left it; else None."""
+    found = _seal_and_stat(path)
+    if found is None:
+        return None
+    recorded, info = found
     try:
-        size, mtime_ns, what = json.loads(os.getxattr(path, SEAL))
-        info = path.stat()
-    except (OSError, AttributeError, ValueError, TypeError):
+        size, mtime_ns, what = json.loads(recorded)
+    except (TypeError, ValueError):  # not a seal herd wrote: three values
         return None
     return what if [size, mtime_ns] == [info.st_size, info.st_mtime_ns] and isinstance(what, str) else None
 
@@ -172,9 +184,8 @@ def sha256_once(path: Path) -> str:
 def sealed(path: Path, what: str) -> bool | None:
     """True when `path` is as `seal(path, what)` left it; False when it holds a seal that no longer
     fits (written since, or sealed as something else); None when it holds none."""
-    try:
-        recorded = os.getxattr(path, SEAL)
-        info = path.stat()
-    except (OSError, AttributeError):
+    found = _seal_and_stat(path)
+    if found is None:
         return None
+    recorded, info = found
     return recorded == json.dumps([info.st_size, info.st_mtime_ns, what]).encode()
