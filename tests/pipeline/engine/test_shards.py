@@ -345,34 +345,3 @@ def test_source_column_writes_the_bytes_a_converted_list_writes(tmp_path: Path, 
         stream.write_batch(batch)
     assert ours.read_bytes() == sink.getvalue().to_pybytes()
     assert pa.ipc.open_stream(ours.read_bytes()).read_all().column("source").to_pylist() == sources
-
-
-def _ipc_bytes(array: pa.Array) -> bytes:
-    sink = pa.BufferOutputStream()
-    schema = pa.schema([pa.field("value", array.type)])
-    with pa.ipc.new_stream(sink, schema) as stream:
-        stream.write_batch(pa.RecordBatch.from_arrays([array], schema=schema))
-    return sink.getvalue().to_pybytes()
-
-
-@pytest.mark.parametrize("values", [
-    ["plain ascii", "", "two\nlines"],
-    ["caf\u00e9", "\u65e5\u672c\u8a9e", "emoji \U0001f600", ""],
-    [],
-    [""] * 5,
-])
-def test_a_string_column_is_the_arrow_bytes_pyarrow_makes(values: list[str]) -> None:
-    built = shards.string_column(values)
-    assert built.type == pa.string()
-    assert built.to_pylist() == values
-    assert _ipc_bytes(built) == _ipc_bytes(pa.array(values, pa.string()))
-
-
-def test_a_string_column_with_a_null_or_a_lone_surrogate_is_pyarrows_own() -> None:
-    with_null = shards.string_column(["a", None, "b"])
-    assert with_null.to_pylist() == ["a", None, "b"] and with_null.null_count == 1
-    with pytest.raises(Exception) as ours:
-        shards.string_column(["fine", "lone \ud800"])
-    with pytest.raises(Exception) as theirs:
-        pa.array(["fine", "lone \ud800"], pa.string())
-    assert type(ours.value) is type(theirs.value)
