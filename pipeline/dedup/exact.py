@@ -13,10 +13,24 @@ distinct text, shared through the page cache, where a dict of ids held about 160
 GitHub dump's 28 million files would have cost each worker several GB). A copy is kept by
 mistake only if its own (hash, id) key equals some winner's: about copies x winners / 2^64,
 one duplicate file at worst in a run of billions.
+
+The merge holds about 75 bytes per pair at its peak, so a run of more than BUCKET_PAIRS pairs
+is merged in 2^bits buckets, one after another, by the text hash's first bits: every copy of a
+text is in the same bucket, and each task writes its pairs sorted by hash, so a bucket is one
+slice of each task's file. CommonCrawl's one copy per page over the paper's five snapshots is
+about 13.6 billion pairs: in one bucket the driver would want about 1 TB, in 65,536 buckets
+about 16 MB. A key then holds its bucket in its top bits (the text hash's, which every copy
+shares) and the pair's hash in the rest, so the buckets' keys, one after another, are still one
+sorted array, searched once; `<winners>.json` says how many bits (none: one bucket, the keys
+as they were before buckets). A copy now matches a winner's key only within its bucket, on the
+rest of the bits: the odds stay copies x winners / 2^64.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +43,11 @@ from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result
 
 MERGE_SLICE = 1 << 16  # pairs turned into Python objects at a time by the merge
+# The most pairs a bucket of the merge is meant to hold: about 20 MB at its peak, and twice the
+# speed of one bucket of millions (1.1 against 2.1 µs a pair measured at 2M pairs: the sorts fit
+# the caches).
+BUCKET_PAIRS = 1 << 18
+MAX_BUCKET_BITS = 16  # 65,536 buckets: a key keeps 48 bits of its pair's own hash
 SCHEMA = pa.schema([pa.field("hash", pa.binary(16)), pa.field("id", pa.string())])
 
 
@@ -51,6 +70,17 @@ def write_first_ids(path: Path, first: dict[bytes, str]) -> None:
     """One task's (text hash, smallest id) pairs; the dict is bounded by what one task reads."""
     table = pa.table({"hash": pa.array(list(first), pa.binary(16)), "id": pa.array(list(first.values()), pa.string())},
                      schema=SCHEMA)
+    _write_sorted(path, table)
+
+
+def _write_sorted(path: Path, table: pa.Table) -> None:
+    """`table` sorted by hash (its bytes in order, as `_prefixes` reads them), written to `path`."""
+    if table.num_rows:
+        table = table.combine_chunks()
+        chunk = table.column("hash").chunks[0]
+        halves = np.frombuffer(chunk.buffers()[1], dtype=">u8", count=2 * len(chunk),
+                               offset=16 * chunk.offset).reshape(-1, 2)
+        table = table.take(pa.array(np.lexsort((halves[:, 1], halves[:, 0]))))
     tmp = path.with_name(path.name + ".tmp")
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
         writer.write_table(table)
@@ -59,13 +89,74 @@ def write_first_ids(path: Path, first: dict[bytes, str]) -> None:
 
 def merge_first_ids(partials: Iterable[Path], winners: Path) -> int:
     """Folds the tasks' pairs into the sorted winner keys of the run, written to `winners`
-    (.npy); returns the number of distinct texts.
+    (.npy), bucket by bucket (see the module's docstring); returns the number of distinct texts.
 
     The partials stay memory-mapped (their ids are read from the page cache, never copied);
-    the heap holds 16 bytes of hash, 8 of sort order and 8 of winner key per pair (about 75
-    per pair measured at the peak, with Arrow's pool)."""
-    tables = [pa.ipc.open_file(pa.memory_map(str(partial))).read_all() for partial in partials]
-    pairs = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+    the heap holds a bucket's pairs: 16 bytes of hash, 8 of sort order and 8 of winner key per
+    pair (about 75 per pair measured at the peak, with Arrow's pool)."""
+    tables = [_read_pairs(partial) for partial in partials]
+    total = sum(table.num_rows for table in tables)
+    bits = min(MAX_BUCKET_BITS, math.ceil(math.log2(total / BUCKET_PAIRS))) if total > BUCKET_PAIRS else 0
+    prefixes = [_prefixes(table) for table in tables]
+    raw = winners.with_name(winners.name + ".keys.tmp")
+    count = 0
+    with open(raw, "wb") as out:
+        for bucket in range(1 << bits):
+            low, high = bucket << (64 - bits) if bits else 0, (bucket + 1) << (64 - bits) if bits else 1 << 64
+            pieces = [table.slice(start, end - start) for table, prefix in zip(tables, prefixes)
+                      for start, end in [_rows_between(prefix, low, high)] if end > start]
+            keys = _fold(pa.concat_tables(pieces) if pieces else SCHEMA.empty_table())
+            if bits:
+                keys = (keys >> np.uint64(bits)) | np.uint64(bucket << (64 - bits))
+            keys.sort()
+            out.write(keys.tobytes())
+            count += len(keys)
+    tmp = winners.with_name(winners.name + ".tmp.npy")
+    with open(tmp, "wb") as final, open(raw, "rb") as keys_file:
+        np.lib.format.write_array_header_1_0(final, {"descr": "<u8", "fortran_order": False, "shape": (count,)})
+        shutil.copyfileobj(keys_file, final, 1 << 24)
+    raw.unlink()
+    _description(winners).write_text(json.dumps({"bucket_bits": bits}))
+    tmp.replace(winners)
+    return count
+
+
+def _description(winners: Path) -> Path:
+    return winners.with_suffix(".json")
+
+
+def _read_pairs(partial: Path) -> pa.Table:
+    """A task's pairs, memory-mapped, sorted by hash (a file written before tasks sorted theirs is
+    sorted and written again first: one task's pairs)."""
+    table = pa.ipc.open_file(pa.memory_map(str(partial))).read_all()
+    prefix = _prefixes(table)
+    if len(prefix) > 1 and not bool(np.all(prefix[1:] >= prefix[:-1])):
+        _write_sorted(partial, table)
+        table = pa.ipc.open_file(pa.memory_map(str(partial))).read_all()
+    return table
+
+
+def _prefixes(table: pa.Table) -> np.ndarray:
+    """The first 8 bytes of each pair's hash as a big-endian number (a view of the mapped file):
+    sorted as the hashes' bytes are."""
+    chunks = table.column("hash").chunks
+    if not chunks:
+        return np.empty(0, dtype=">u8")
+    if len(chunks) > 1:
+        return np.concatenate([_prefixes(pa.table({"hash": chunk})) for chunk in chunks])
+    chunk = chunks[0]
+    return np.frombuffer(chunk.buffers()[1], dtype=">u8", count=2 * len(chunk), offset=16 * chunk.offset)[::2]
+
+
+def _rows_between(prefix: np.ndarray, low: int, high: int) -> tuple[int, int]:
+    """The rows of a sorted `prefix` at or above `low` and below `high` (2^64: no bound)."""
+    start = int(np.searchsorted(prefix, np.uint64(low), side="left")) if low else 0
+    end = int(np.searchsorted(prefix, np.uint64(high), side="left")) if high < 1 << 64 else len(prefix)
+    return start, end
+
+
+def _fold(pairs: pa.Table) -> np.ndarray:
+    """The winner key of each distinct hash of `pairs`: of its pairs, the smallest id's."""
     chunks = pairs.column("hash").chunks
     halves = np.concatenate([_hash_halves(chunk) for chunk in chunks]) if chunks else np.empty((0, 2), "<u8")
     order = np.lexsort((halves[:, 1], halves[:, 0]))  # equal hashes next to each other
@@ -86,13 +177,7 @@ def merge_first_ids(partials: Iterable[Path], winners: Path) -> int:
     if run_hash:
         keys[winners_found] = winner_key(run_hash, run_id)
         winners_found += 1
-    del order
-    sorted_keys = keys[:winners_found]
-    sorted_keys.sort()
-    tmp = winners.with_name(winners.name + ".tmp.npy")
-    np.save(tmp, sorted_keys)
-    tmp.replace(winners)
-    return len(sorted_keys)
+    return keys[:winners_found]
 
 
 def _hash_halves(chunk: pa.FixedSizeBinaryArray) -> np.ndarray:
@@ -106,12 +191,18 @@ class Winners:
 
     def __init__(self, path: Path | None = None) -> None:
         self.keys = np.load(path, mmap_mode="r") if path is not None else np.empty(0, dtype="<u8")
+        self.bits = 0  # the merge's bucket bits: a key's top bits are its bucket's
+        if path is not None and _description(path).exists():
+            self.bits = int(json.loads(_description(path).read_text())["bucket_bits"])
 
     def wins_many(self, hashes: list[bytes], doc_ids: list[str]) -> list[bool]:
         """For each (text hash, id) pair: is that id the one kept? One search of the keys for all."""
         if not len(self.keys) or not hashes:
             return [False] * len(hashes)
         keys = np.fromiter(map(winner_key, hashes, doc_ids), dtype="<u8", count=len(hashes))
+        if self.bits:
+            buckets = np.frombuffer(b"".join(hashes), dtype=">u8")[::2] >> np.uint64(64 - self.bits)
+            keys = (keys >> np.uint64(self.bits)) | (buckets.astype("<u8") << np.uint64(64 - self.bits))
         where = np.searchsorted(self.keys, keys).clip(max=len(self.keys) - 1)
         return (self.keys[where] == keys).tolist()
 

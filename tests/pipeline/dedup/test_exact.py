@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from pipeline.dedup import exact
 from pipeline.dedup.exact import ExactDedup
@@ -70,3 +71,57 @@ def test_runs_of_one_text_spanning_merge_slices_keep_their_smallest_id(tmp_path:
     stage = _run(tmp_path, [docs[:25], docs[25:26], docs[26:]])
     smallest = {text: min(i for i, t in pairs if t == text) for _, text in pairs}
     assert sorted(d.id for d in docs if not isinstance(stage.process(d), str)) == sorted(smallest.values())
+
+
+def _pairs_kept(stage: ExactDedup, docs: list[Document]) -> list[str]:
+    return sorted(d.id for d in docs if not isinstance(stage.process(d), str))
+
+
+def test_a_merge_in_buckets_keeps_each_texts_smallest_id(tmp_path: Path, monkeypatch) -> None:
+    # 4 pairs a bucket: 200 texts over three tasks make about a hundred buckets, each a slice of
+    # every task's file.
+    monkeypatch.setattr(exact, "BUCKET_PAIRS", 4)
+    rng = random.Random(11)
+    pairs = [(f"id{n:04d}", f"text {rng.randrange(200)}") for n in range(500)]
+    rng.shuffle(pairs)
+    docs = _docs(*pairs)
+    tasks = [docs[:200], docs[200:201], docs[201:]]
+    stage = _run(tmp_path, tasks)
+    smallest = {text: min(i for i, t in pairs if t == text) for _, text in pairs}
+    task_pairs = sum(len({d.text for d in task}) for task in tasks)  # each task writes one pair a text
+    assert 2 ** (stage.winners.bits - 1) < task_pairs / 4 <= 2 ** stage.winners.bits  # the fewest buckets
+    assert len(stage.winners.keys) == len(smallest)
+    assert bool(np.all(stage.winners.keys[1:] >= stage.winners.keys[:-1]))  # one sorted array
+    assert _pairs_kept(stage, docs) == sorted(smallest.values())
+
+
+def test_a_task_file_written_unsorted_by_an_older_herd_is_sorted_before_its_buckets(tmp_path: Path,
+                                                                                    monkeypatch) -> None:
+    monkeypatch.setattr(exact, "BUCKET_PAIRS", 2)
+    pairs = [(f"id{n:02d}", f"text {n % 7}") for n in range(30)]
+    docs = _docs(*pairs)
+    first: dict[bytes, str] = {}
+    for doc in docs:
+        exact.keep_smallest(first, exact.text_hash(doc.text), doc.id)
+    # As the writer was before it sorted: the dict's own order.
+    table = pa.table({"hash": pa.array(list(first), pa.binary(16)), "id": pa.array(list(first.values()))},
+                     schema=exact.SCHEMA)
+    with pa.OSFile(str(tmp_path / "old"), "wb") as sink, pa.ipc.new_file(sink, exact.SCHEMA) as writer:
+        writer.write_table(table)
+    (tmp_path / "art").mkdir()
+    stage = ExactDedup()
+    stage.merge([tmp_path / "old"], tmp_path / "art")
+    stage.load(tmp_path / "art")
+    assert stage.winners.bits > 0
+    assert _pairs_kept(stage, docs) == sorted(min(i for i, t in pairs if t == text) for text in {t for _, t in pairs})
+
+
+def test_winners_merged_before_buckets_are_read_as_one_bucket(tmp_path: Path) -> None:
+    pairs = [(f"id{n:02d}", f"text {n % 5}") for n in range(20)]
+    docs = _docs(*pairs)
+    stage = _run(tmp_path, [docs[:10], docs[10:]])
+    (tmp_path / "art" / "winners.json").unlink()  # as an older herd left its artefact
+    again = ExactDedup()
+    again.load(tmp_path / "art")
+    assert again.winners.bits == 0
+    assert _pairs_kept(again, docs) == _pairs_kept(stage, docs) == [f"id{n:02d}" for n in range(5)]
