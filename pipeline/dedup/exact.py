@@ -56,7 +56,8 @@ def text_hash(text: str) -> bytes:
 
 
 def winner_key(hash_: bytes, doc_id: str) -> int:
-    """The 64-bit key of one (text hash, id) pair: what the winners array holds."""
+    """The 64-bit key of one (text hash, id) pair: what the winners array holds (a merge in
+    buckets shifts it right to make room for its bucket's bits: `Winners.wins_many`)."""
     return xxhash.xxh3_64_intdigest(hash_ + doc_id.encode("utf-8", "surrogatepass"))
 
 
