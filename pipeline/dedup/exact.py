@@ -15,7 +15,8 @@ mistake only if its own (hash, id) key equals some winner's: about copies x winn
 one duplicate file at worst in a run of billions.
 
 The merge holds about 75 bytes per pair at its peak, so a run of more than BUCKET_PAIRS pairs
-is merged in 2^bits buckets, one after another, by the text hash's first bits: every copy of a
+is merged in 2^bits buckets, by the text hash's first bits, as many at once as the driver has
+cores (forked processes, each bucket's keys handed back in order): every copy of a
 text is in the same bucket, and each task writes its pairs sorted by hash, so a bucket is one
 slice of each task's file. CommonCrawl's one copy per page over the paper's five snapshots is
 about 13.6 billion pairs: in one bucket the driver would want about 1 TB, in 65,536 buckets
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,6 +43,7 @@ import xxhash
 
 from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result
+from pipeline.engine.supervisor import usable_cores
 
 MERGE_SLICE = 1 << 16  # pairs turned into Python objects at a time by the merge
 # The most pairs a bucket of the merge is meant to hold: about 20 MB at its peak, and twice the
@@ -88,30 +91,41 @@ def _write_sorted(path: Path, table: pa.Table) -> None:
     tmp.replace(path)
 
 
-def merge_first_ids(partials: Iterable[Path], winners: Path) -> int:
+def merge_first_ids(partials: Iterable[Path], winners: Path, processes: int = 1) -> int:
     """Folds the tasks' pairs into the sorted winner keys of the run, written to `winners`
-    (.npy), bucket by bucket (see the module's docstring); returns the number of distinct texts.
+    (.npy), bucket by bucket (see the module's docstring), up to `processes` buckets at once;
+    returns the number of distinct texts.
 
     The partials stay memory-mapped (their ids are read from the page cache, never copied);
     the heap holds a bucket's pairs: 16 bytes of hash, 8 of sort order and 8 of winner key per
     pair (about 75 per pair measured at the peak, with Arrow's pool)."""
+    global _MERGING
     tables = [_read_pairs(partial) for partial in partials]
     total = sum(table.num_rows for table in tables)
     bits = min(MAX_BUCKET_BITS, math.ceil(math.log2(total / BUCKET_PAIRS))) if total > BUCKET_PAIRS else 0
-    prefixes = [_prefixes(table) for table in tables]
+    _MERGING = ([_prefixes(table) for table in tables], tables, bits)
     raw = winners.with_name(winners.name + ".keys.tmp")
     count = 0
-    with open(raw, "wb") as out:
-        for bucket in range(1 << bits):
-            low, high = bucket << (64 - bits) if bits else 0, (bucket + 1) << (64 - bits) if bits else 1 << 64
-            pieces = [table.slice(start, end - start) for table, prefix in zip(tables, prefixes)
-                      for start, end in [_rows_between(prefix, low, high)] if end > start]
-            keys = _fold(pa.concat_tables(pieces) if pieces else SCHEMA.empty_table())
-            if bits:
-                keys = (keys >> np.uint64(bits)) | np.uint64(bucket << (64 - bits))
-            keys.sort()
-            out.write(keys.tobytes())
-            count += len(keys)
+    pool = None
+    try:
+        buckets: Iterable[np.ndarray] = map(_bucket_keys, range(1 << bits))
+        if bits and processes > 1:
+            # Forked: each process finds the mapped task files where this one has them, and
+            # touches nothing else of this one's (as the engine's forked workers). The buckets
+            # come back in order, a few MB of keys each.
+            pool = multiprocessing.get_context("fork").Pool(min(processes, 1 << bits))
+            buckets = pool.imap(_bucket_keys, range(1 << bits))
+        with open(raw, "wb") as out:
+            for keys in buckets:
+                out.write(keys.tobytes())
+                count += len(keys)
+        if pool is not None:
+            pool.close()  # each process ends as it returns, none killed
+            pool.join()
+    finally:
+        if pool is not None:
+            pool.terminate()  # stopped early (an error, Ctrl-C): the rest of the buckets are not wanted
+        _MERGING = None
     tmp = winners.with_name(winners.name + ".tmp.npy")
     with open(tmp, "wb") as final, open(raw, "rb") as keys_file:
         np.lib.format.write_array_header_1_0(final, {"descr": "<u8", "fortran_order": False, "shape": (count,)})
@@ -120,6 +134,25 @@ def merge_first_ids(partials: Iterable[Path], winners: Path) -> int:
     _description(winners).write_text(json.dumps({"bucket_bits": bits}))
     tmp.replace(winners)
     return count
+
+
+# The merge in progress: its task files' hash prefixes and pairs, and its bucket bits. A module
+# global, so that the processes it forks inherit them instead of receiving a pickled copy.
+_MERGING: tuple[list[np.ndarray], list[pa.Table], int] | None = None
+
+
+def _bucket_keys(bucket: int) -> np.ndarray:
+    """The winner keys of one bucket of the merge in progress, sorted, its bits in their top."""
+    assert _MERGING is not None
+    prefixes, tables, bits = _MERGING
+    low, high = (bucket << (64 - bits), (bucket + 1) << (64 - bits)) if bits else (0, 1 << 64)
+    pieces = [table.slice(start, end - start) for table, prefix in zip(tables, prefixes)
+              for start, end in [_rows_between(prefix, low, high)] if end > start]
+    keys = _fold(pa.concat_tables(pieces) if pieces else SCHEMA.empty_table())
+    if bits:
+        keys = (keys >> np.uint64(bits)) | np.uint64(bucket << (64 - bits))
+    keys.sort()
+    return keys
 
 
 def _description(winners: Path) -> Path:
@@ -223,7 +256,7 @@ class ExactDedup(GlobalStage):
         write_first_ids(partial, first)
 
     def merge(self, partials: list[Path], artefact: Path) -> None:
-        merge_first_ids(partials, artefact / "winners.npy")
+        merge_first_ids(partials, artefact / "winners.npy", usable_cores())
 
     def load(self, artefact: Path) -> None:
         self.winners = Winners(artefact / "winners.npy")

@@ -51,6 +51,7 @@ from pipeline.common.sorted_arrays import distinct
 from pipeline.dedup.exact import Winners, keep_smallest, merge_first_ids, text_hash, write_first_ids
 from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result
+from pipeline.engine.supervisor import usable_cores
 from pipeline.text.normalize import dedup_lines
 
 KEY_BYTES = 8
@@ -273,7 +274,7 @@ class LineDedup(GlobalStage):
             members = [member for name in group for member in files[name]]
             np.save(artefact / f"group-{group_number:05d}.npy", self._group_duplicates(members))
         if self.one_copy_per_page:
-            merge_first_ids([partial / "pages.arrow" for partial in partials], artefact / "pages.npy")
+            merge_first_ids([partial / "pages.arrow" for partial in partials], artefact / "pages.npy", usable_cores())
         group_of = {name: g for g, group in enumerate(groups) for name in group}
         (artefact / "groups.json").write_text(json.dumps(group_of))
 

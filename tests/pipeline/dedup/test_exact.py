@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -125,3 +126,22 @@ def test_winners_merged_before_buckets_are_read_as_one_bucket(tmp_path: Path) ->
     again.load(tmp_path / "art")
     assert again.winners.bits == 0
     assert _pairs_kept(again, docs) == _pairs_kept(stage, docs) == [f"id{n:02d}" for n in range(5)]
+
+
+def test_buckets_merged_by_two_processes_are_the_same_winners(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(exact, "BUCKET_PAIRS", 8)
+    rng = random.Random(5)
+    pairs = [(f"id{n:04d}", f"text {rng.randrange(150)}") for n in range(400)]
+    docs = _docs(*pairs)
+    for number, task in enumerate([docs[:150], docs[150:]]):
+        ExactDedup().collect(iter(task), tmp_path / f"p{number}")
+    partials = [tmp_path / "p0", tmp_path / "p1"]
+    one, two = tmp_path / "one.npy", tmp_path / "two.npy"
+    texts = {t for _, t in pairs}
+    assert exact.merge_first_ids(partials, one, processes=1) == exact.merge_first_ids(partials, two, processes=2) \
+        == len(texts)
+    assert one.read_bytes() == two.read_bytes()
+    assert json.loads(two.with_suffix(".json").read_text())["bucket_bits"] > 0
+    stage = ExactDedup()
+    stage.winners = exact.Winners(two)
+    assert _pairs_kept(stage, docs) == sorted(min(i for i, t in pairs if t == text) for text in texts)
