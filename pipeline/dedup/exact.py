@@ -29,10 +29,10 @@ rest of the bits: the odds stay copies x winners / 2^64.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import multiprocessing
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,6 +51,7 @@ MERGE_SLICE = 1 << 16  # pairs turned into Python objects at a time by the merge
 # the caches).
 BUCKET_PAIRS = 1 << 18
 MAX_BUCKET_BITS = 16  # 65,536 buckets: a key keeps 48 bits of its pair's own hash
+NPY_HEADER_BYTES = 128  # numpy's version 1.0 header of a 1-D uint64 array, any length
 SCHEMA = pa.schema([pa.field("hash", pa.binary(16)), pa.field("id", pa.string())])
 
 
@@ -81,9 +82,7 @@ def _write_sorted(path: Path, table: pa.Table) -> None:
     """`table` sorted by hash (its bytes in order, as `_prefixes` reads them), written to `path`."""
     if table.num_rows:
         table = table.combine_chunks()
-        chunk = table.column("hash").chunks[0]
-        halves = np.frombuffer(chunk.buffers()[1], dtype=">u8", count=2 * len(chunk),
-                               offset=16 * chunk.offset).reshape(-1, 2)
+        halves = _hash_halves(table.column("hash").chunks[0], ">u8")
         table = table.take(pa.array(np.lexsort((halves[:, 1], halves[:, 0]))))
     tmp = path.with_name(path.name + ".tmp")
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
@@ -100,11 +99,12 @@ def merge_first_ids(partials: Iterable[Path], winners: Path, processes: int = 1)
     the heap holds a bucket's pairs: 16 bytes of hash, 8 of sort order and 8 of winner key per
     pair (about 75 per pair measured at the peak, with Arrow's pool)."""
     global _MERGING
-    tables = [_read_pairs(partial) for partial in partials]
+    read = [_read_pairs(partial) for partial in partials]
+    tables, prefixes = [table for table, _ in read], [prefix for _, prefix in read]
     total = sum(table.num_rows for table in tables)
     bits = min(MAX_BUCKET_BITS, math.ceil(math.log2(total / BUCKET_PAIRS))) if total > BUCKET_PAIRS else 0
-    _MERGING = ([_prefixes(table) for table in tables], tables, bits)
-    raw = winners.with_name(winners.name + ".keys.tmp")
+    _MERGING = (prefixes, tables, bits)
+    tmp = winners.with_name(winners.name + ".tmp.npy")
     count = 0
     pool = None
     try:
@@ -115,10 +115,13 @@ def merge_first_ids(partials: Iterable[Path], winners: Path, processes: int = 1)
             # come back in order, a few MB of keys each.
             pool = multiprocessing.get_context("fork").Pool(min(processes, 1 << bits))
             buckets = pool.imap(_bucket_keys, range(1 << bits))
-        with open(raw, "wb") as out:
+        with open(tmp, "wb") as out:
+            out.write(_npy_header(0))  # the count is known at the end: its header is written again then
             for keys in buckets:
                 out.write(keys.tobytes())
                 count += len(keys)
+            out.seek(0)
+            out.write(_npy_header(count))
         if pool is not None:
             pool.close()  # each process ends as it returns, none killed
             pool.join()
@@ -126,11 +129,6 @@ def merge_first_ids(partials: Iterable[Path], winners: Path, processes: int = 1)
         if pool is not None:
             pool.terminate()  # stopped early (an error, Ctrl-C): the rest of the buckets are not wanted
         _MERGING = None
-    tmp = winners.with_name(winners.name + ".tmp.npy")
-    with open(tmp, "wb") as final, open(raw, "rb") as keys_file:
-        np.lib.format.write_array_header_1_0(final, {"descr": "<u8", "fortran_order": False, "shape": (count,)})
-        shutil.copyfileobj(keys_file, final, 1 << 24)
-    raw.unlink()
     _description(winners).write_text(json.dumps({"bucket_bits": bits}))
     tmp.replace(winners)
     return count
@@ -148,38 +146,51 @@ def _bucket_keys(bucket: int) -> np.ndarray:
     low, high = (bucket << (64 - bits), (bucket + 1) << (64 - bits)) if bits else (0, 1 << 64)
     pieces = [table.slice(start, end - start) for table, prefix in zip(tables, prefixes)
               for start, end in [_rows_between(prefix, low, high)] if end > start]
-    keys = _fold(pa.concat_tables(pieces) if pieces else SCHEMA.empty_table())
-    if bits:
-        keys = (keys >> np.uint64(bits)) | np.uint64(bucket << (64 - bits))
+    keys = _in_bucket(_fold(pa.concat_tables(pieces) if pieces else SCHEMA.empty_table()), np.uint64(bucket), bits)
     keys.sort()
     return keys
+
+
+def _in_bucket(keys: np.ndarray, buckets: np.ndarray | np.uint64, bits: int) -> np.ndarray:
+    """Winner keys as a merge of `bits` bucket bits stores them: shifted right, their buckets in
+    the top bits (no bits: the keys as they are)."""
+    if not bits:
+        return keys
+    return (keys >> np.uint64(bits)) | (buckets.astype("<u8") << np.uint64(64 - bits))
+
+
+def _npy_header(count: int) -> bytes:
+    """The .npy header of `count` uint64 keys: 128 bytes whatever the count (up to 2^64), so the
+    keys can be written after a header and the header again once they are counted."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<u8", "fortran_order": False, "shape": (count,)})
+    assert len(header.getvalue()) == NPY_HEADER_BYTES
+    return header.getvalue()
 
 
 def _description(winners: Path) -> Path:
     return winners.with_suffix(".json")
 
 
-def _read_pairs(partial: Path) -> pa.Table:
-    """A task's pairs, memory-mapped, sorted by hash (a file written before tasks sorted theirs is
-    sorted and written again first: one task's pairs)."""
+def _read_pairs(partial: Path) -> tuple[pa.Table, np.ndarray]:
+    """A task's pairs, memory-mapped, sorted by hash, and their hashes' `_prefixes` (a file written
+    before tasks sorted theirs is sorted and written again first: one task's pairs)."""
     table = pa.ipc.open_file(pa.memory_map(str(partial))).read_all()
     prefix = _prefixes(table)
     if len(prefix) > 1 and not bool(np.all(prefix[1:] >= prefix[:-1])):
         _write_sorted(partial, table)
         table = pa.ipc.open_file(pa.memory_map(str(partial))).read_all()
-    return table
+        prefix = _prefixes(table)
+    return table, prefix
 
 
 def _prefixes(table: pa.Table) -> np.ndarray:
     """The first 8 bytes of each pair's hash as a big-endian number (a view of the mapped file):
     sorted as the hashes' bytes are."""
     chunks = table.column("hash").chunks
-    if not chunks:
-        return np.empty(0, dtype=">u8")
-    if len(chunks) > 1:
-        return np.concatenate([_prefixes(pa.table({"hash": chunk})) for chunk in chunks])
-    chunk = chunks[0]
-    return np.frombuffer(chunk.buffers()[1], dtype=">u8", count=2 * len(chunk), offset=16 * chunk.offset)[::2]
+    if len(chunks) == 1:
+        return _hash_halves(chunks[0], ">u8")[:, 0]
+    return np.concatenate([_hash_halves(chunk, ">u8")[:, 0] for chunk in chunks]) if chunks else np.empty(0, ">u8")
 
 
 def _rows_between(prefix: np.ndarray, low: int, high: int) -> tuple[int, int]:
@@ -214,9 +225,10 @@ def _fold(pairs: pa.Table) -> np.ndarray:
     return keys[:winners_found]
 
 
-def _hash_halves(chunk: pa.FixedSizeBinaryArray) -> np.ndarray:
-    """A chunk's 16-byte hashes as rows of two uint64 (a view of the mapped file)."""
-    return np.frombuffer(chunk.buffers()[1], dtype="<u8", count=2 * len(chunk),
+def _hash_halves(chunk: pa.FixedSizeBinaryArray, order: str = "<u8") -> np.ndarray:
+    """A chunk's 16-byte hashes as rows of two uint64 (a view of the mapped file); `order` ">u8"
+    reads them big-endian, so that rows sort as the hashes' bytes do."""
+    return np.frombuffer(chunk.buffers()[1], dtype=order, count=2 * len(chunk),
                          offset=16 * chunk.offset).reshape(-1, 2)
 
 
@@ -235,8 +247,8 @@ class Winners:
             return [False] * len(hashes)
         keys = np.fromiter(map(winner_key, hashes, doc_ids), dtype="<u8", count=len(hashes))
         if self.bits:
-            buckets = np.frombuffer(b"".join(hashes), dtype=">u8")[::2] >> np.uint64(64 - self.bits)
-            keys = (keys >> np.uint64(self.bits)) | (buckets.astype("<u8") << np.uint64(64 - self.bits))
+            prefixes = np.frombuffer(b"".join(hashes), dtype=">u8")[::2]
+            keys = _in_bucket(keys, prefixes >> np.uint64(64 - self.bits), self.bits)
         where = np.searchsorted(self.keys, keys).clip(max=len(self.keys) - 1)
         return (self.keys[where] == keys).tolist()
 
