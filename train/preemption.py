@@ -37,6 +37,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from train.config import env_world
+
 # SIGHUP where the system has one (not on Windows).
 HANDLED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
 
@@ -47,6 +49,7 @@ class StopRequest:
     def __init__(self) -> None:
         self.signals = 0
         self.first = ""  # the name of the first signal counted ("SIGTERM", "SIGINT", "SIGHUP")
+        self._acknowledges = False  # rank 0 says at once that it took the first signal (`install`)
         self._installed = False
         self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
@@ -62,12 +65,14 @@ class StopRequest:
         self.signals += 1
         if not self.first:
             self.first = signal.Signals(signum).name
-            _acknowledge(self.first)
+            if self._acknowledges:
+                _acknowledge(self.first)
 
     def install(self) -> None:
         """Count SIGTERM, SIGINT and SIGHUP instead of dying of them, until `restore`. Python delivers
         signals to the main thread only: from another thread nothing is installed."""
         if threading.current_thread() is threading.main_thread():
+            self._acknowledges = env_world()[0] == 0  # read here, not in the handler: every rank gets the signal
             self._previous = {signum: signal.signal(signum, self._count) for signum in HANDLED}
             self._installed = True
 
@@ -85,9 +90,7 @@ def _acknowledge(name: str) -> None:
     someone who pressed Ctrl-C, or a log read while a job is being stopped, would otherwise see
     nothing until it ends. Written straight to the descriptor, not through `sys.stderr`: the
     handler may run in the middle of a write to that stream (the progress bar's), which a second
-    write into its buffer would break. Rank 0 only, as every rank of a job receives the signal."""
-    if os.environ.get("RANK", "0") != "0":
-        return
+    write into its buffer would break."""
     again = " (Ctrl-C again quits without saving)" if name == "SIGINT" else ""
     try:
         os.write(2, f"\ntrain: {name} received: stopping after the step in progress, which is saved{again}\n".encode())
