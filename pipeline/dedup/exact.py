@@ -29,10 +29,8 @@ rest of the bits: the odds stay copies x winners / 2^64.
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import multiprocessing
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -41,6 +39,8 @@ import pyarrow as pa
 import pyarrow.ipc
 import xxhash
 
+from pipeline.common.forked import forked_map
+from pipeline.common.sorted_arrays import write_uint64_pieces
 from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result
 from pipeline.engine.supervisor import usable_cores
@@ -51,7 +51,6 @@ MERGE_SLICE = 1 << 16  # pairs turned into Python objects at a time by the merge
 # the caches).
 BUCKET_PAIRS = 1 << 18
 MAX_BUCKET_BITS = 16  # 65,536 buckets: a key keeps 48 bits of its pair's own hash
-NPY_HEADER_BYTES = 128  # numpy's version 1.0 header of a 1-D uint64 array, any length
 SCHEMA = pa.schema([pa.field("hash", pa.binary(16)), pa.field("id", pa.string())])
 
 
@@ -105,29 +104,12 @@ def merge_first_ids(partials: Iterable[Path], winners: Path, processes: int = 1)
     bits = min(MAX_BUCKET_BITS, math.ceil(math.log2(total / BUCKET_PAIRS))) if total > BUCKET_PAIRS else 0
     _MERGING = (prefixes, tables, bits)
     tmp = winners.with_name(winners.name + ".tmp.npy")
-    count = 0
-    pool = None
     try:
-        buckets: Iterable[np.ndarray] = map(_bucket_keys, range(1 << bits))
-        if bits and processes > 1:
-            # Forked: each process finds the mapped task files where this one has them, and
-            # touches nothing else of this one's (as the engine's forked workers). The buckets
-            # come back in order, a few MB of keys each.
-            pool = multiprocessing.get_context("fork").Pool(min(processes, 1 << bits))
-            buckets = pool.imap(_bucket_keys, range(1 << bits))
-        with open(tmp, "wb") as out:
-            out.write(_npy_header(0))  # the count is known at the end: its header is written again then
-            for keys in buckets:
-                out.write(keys.tobytes())
-                count += len(keys)
-            out.seek(0)
-            out.write(_npy_header(count))
-        if pool is not None:
-            pool.close()  # each process ends as it returns, none killed
-            pool.join()
+        # Each process finds the mapped task files where this one has them; the buckets come
+        # back in order, a few MB of keys each.
+        with forked_map(_bucket_keys, list(range(1 << bits)), processes) as buckets:
+            count = write_uint64_pieces(tmp, buckets)
     finally:
-        if pool is not None:
-            pool.terminate()  # stopped early (an error, Ctrl-C): the rest of the buckets are not wanted
         _MERGING = None
     _description(winners).write_text(json.dumps({"bucket_bits": bits}))
     tmp.replace(winners)
@@ -157,15 +139,6 @@ def _in_bucket(keys: np.ndarray, buckets: np.ndarray | np.uint64, bits: int) -> 
     if not bits:
         return keys
     return (keys >> np.uint64(bits)) | (buckets.astype("<u8") << np.uint64(64 - bits))
-
-
-def _npy_header(count: int) -> bytes:
-    """The .npy header of `count` uint64 keys: 128 bytes whatever the count (up to 2^64), so the
-    keys can be written after a header and the header again once they are counted."""
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<u8", "fortran_order": False, "shape": (count,)})
-    assert len(header.getvalue()) == NPY_HEADER_BYTES
-    return header.getvalue()
 
 
 def _description(winners: Path) -> Path:

@@ -11,7 +11,8 @@ are removed. A document left with no line is dropped as `empty_after_dedup`.
 Two passes. The hash pass (`collect`) turns each input file's documents into one sorted
 uint64 array of the distinct keys per document plus the keys already repeated inside that
 file; `merge` joins the files of each group into the sorted array of keys seen in two or
-more documents. That array is the whole hash set: 8 bytes per key (CCNet's flat hash map
+more documents, bucket by bucket on all the driver's cores (pipeline/dedup/line_groups.py).
+That array is the whole hash set: 8 bytes per key (CCNet's flat hash map
 needed about 27 bytes per key). The filter pass (`process`) looks lines up with one
 `searchsorted` per batch of documents.
 
@@ -47,8 +48,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipeline.common.sorted_arrays import distinct
+from pipeline.common.sorted_arrays import distinct, repeated
 from pipeline.dedup.exact import Winners, keep_smallest, merge_first_ids, text_hash, write_first_ids
+from pipeline.dedup.line_groups import write_group_duplicates
 from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result
 from pipeline.engine.supervisor import usable_cores
@@ -144,32 +146,6 @@ def _sorted_keys(buffer: bytearray) -> np.ndarray:
     return keys
 
 
-def _repeated_blocks(sorted_keys: np.ndarray, block: int = 1 << 16) -> list[np.ndarray]:
-    """Keys occurring at least twice in a sorted array, each once, as sorted pieces (their
-    concatenation is sorted). Compared block by block so that the comparison mask stays
-    small, and returned in pieces so the caller can free the input before joining them."""
-    pieces: list[np.ndarray] = []
-    last = None
-    for start in range(0, max(len(sorted_keys) - 1, 0), block):
-        right = sorted_keys[start + 1 : start + 1 + block]
-        left = sorted_keys[start : start + len(right)]
-        twice = right[left == right]
-        if len(twice) > 1:  # a key seen 3+ times appears more than once: keep one
-            twice = twice[np.concatenate(([True], twice[1:] != twice[:-1]))]
-        if len(twice) and last is not None and twice[0] == last:  # it spans two blocks
-            twice = twice[1:]
-        if len(twice):
-            pieces.append(twice)
-            last = twice[-1]
-    return pieces
-
-
-def _repeated(sorted_keys: np.ndarray) -> np.ndarray:
-    """Keys occurring at least twice in a sorted array, each once."""
-    pieces = _repeated_blocks(sorted_keys)
-    return np.concatenate(pieces) if pieces else np.empty(0, dtype="<u8")
-
-
 class LineDedup(GlobalStage):
     name = "line_dedup"
 
@@ -251,7 +227,7 @@ class LineDedup(GlobalStage):
             keys = _sorted_keys(buffer)
             # Distinct keys of the file, and those already in two documents of it.
             np.save(partial / f"{number}-keys.npy", distinct(keys))
-            np.save(partial / f"{number}-repeated.npy", _repeated(keys))
+            np.save(partial / f"{number}-repeated.npy", repeated(keys))
             index[file_name] = [number, snapshot_of[file_name]]
         (partial / "index.json").write_text(json.dumps(index))
         if self.one_copy_per_page:
@@ -272,35 +248,11 @@ class LineDedup(GlobalStage):
             groups += [names[i : i + span] for i in range(0, len(names), span)]
         for group_number, group in enumerate(groups):
             members = [member for name in group for member in files[name]]
-            np.save(artefact / f"group-{group_number:05d}.npy", self._group_duplicates(members))
+            write_group_duplicates(members, artefact / f"group-{group_number:05d}.npy", usable_cores())
         if self.one_copy_per_page:
             merge_first_ids([partial / "pages.arrow" for partial in partials], artefact / "pages.npy", usable_cores())
         group_of = {name: g for g, group in enumerate(groups) for name in group}
         (artefact / "groups.json").write_text(json.dumps(group_of))
-
-    @staticmethod
-    def _group_duplicates(files: list[tuple[Path, int]]) -> np.ndarray:
-        """Keys in two or more documents of the group: repeated across files or inside one."""
-        paths = [partial / f"{number}-keys.npy" for partial, number in files]
-        sizes = [np.load(p, mmap_mode="r").shape[0] for p in paths]
-        # One allocation filled file by file and sorted in place: the peak stays near 8 bytes
-        # per key plus one file's array, instead of twice the group as concatenate would need.
-        joined = np.empty(sum(sizes), dtype="<u8")
-        offset = 0
-        for path, size in zip(paths, sizes):
-            joined[offset : offset + size] = np.load(path, mmap_mode="r")
-            offset += size
-        joined.sort()
-        pieces = _repeated_blocks(joined)
-        del joined
-        across = np.concatenate(pieces) if pieces else np.empty(0, dtype="<u8")
-        del pieces
-        inside = [a for a in (np.load(p / f"{n}-repeated.npy") for p, n in files) if len(a)]
-        if not inside:
-            return across
-        joined = np.concatenate([across, *inside])
-        joined.sort()
-        return distinct(joined)
 
     def load(self, artefact: Path) -> None:
         self._artefact = artefact

@@ -52,9 +52,17 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _with_children_cpu_seconds() -> float:
+    """This process's CPU seconds and those of its children waited for so far."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return cpu_seconds() + children.ru_utime + children.ru_stime
+
+
 @dataclass
 class Phase:
-    """CPU seconds, wall seconds and peak resident bytes of one phase of this process."""
+    """CPU seconds, wall seconds and peak resident bytes of one phase of this process. The CPU
+    seconds include those of the processes it forked and waited for in the phase (a merge's
+    buckets run in forked processes); the peak is this process's."""
 
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
@@ -71,10 +79,10 @@ class measure_phase:
 
     def __enter__(self) -> Phase:
         self.phase = Phase(peak_is_lifetime=not reset_peak_rss())
-        self._cpu, self._wall = cpu_seconds(), time.perf_counter()
+        self._cpu, self._wall = _with_children_cpu_seconds(), time.perf_counter()
         return self.phase
 
     def __exit__(self, *exc: object) -> None:
-        self.phase.cpu_seconds = cpu_seconds() - self._cpu
+        self.phase.cpu_seconds = _with_children_cpu_seconds() - self._cpu
         self.phase.wall_seconds = time.perf_counter() - self._wall
         self.phase.peak_rss_bytes = peak_rss_bytes()

@@ -118,6 +118,31 @@ def test_the_hash_set_spans_the_configured_number_of_files(tmp_path: Path) -> No
     assert [d.text for d in out] == ["Shared line.\nx"] * 3
 
 
+def test_groups_merged_in_many_buckets_on_forked_processes_remove_the_same_lines(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two groups of pages from three files, merged one key per bucket on the driver's cores
+    (pipeline/dedup/line_groups.py): the lines removed are those a one-bucket merge removes."""
+    from pipeline.dedup import line_groups
+
+    own = [f"Own line {chr(97 + i % 26)}{chr(97 + i // 26)}." for i in range(60)]  # digits all normalise to 0
+
+    def tasks() -> list[list[Document]]:  # new pages for each run: the filter pass edits them
+        docs = [_doc(f"d{i:03d}", ["Home | News", f"Story {'abcdefg'[i % 7]} of the week.", own[i], own[5]],
+                     file=f"f{i % 3}.wet.gz") for i in range(60)]
+        return [docs[:30], docs[30:]]
+
+    one = _dedup(tmp_path / "one", tasks(), span_files=2)
+    monkeypatch.setattr(line_groups, "BUCKET_KEYS", 1)
+    many = _dedup(tmp_path / "many", tasks(), span_files=2)
+    shown = lambda out: [d if isinstance(d, str) else d.text for d in out]  # noqa: E731
+    assert shown(many) == shown(one)
+    # Read by hand: the navigation, every story (each in several pages of both groups) and d005's
+    # own line, which every page has, go; each page keeps its own line, but d005.
+    assert shown(many) == [line if i != 5 else EMPTY_REASON for i, line in enumerate(own)]
+    for group in sorted((tmp_path / "one" / "artefact").glob("group-*.npy")):
+        assert group.read_bytes() == (tmp_path / "many" / "artefact" / group.name).read_bytes()
+
+
 def test_hash_set_holds_eight_bytes_per_duplicate_key(tmp_path: Path) -> None:
     docs = [_doc(f"d{i}", [f"line {chr(97 + i % 26)}{chr(97 + i // 26)}", "common"]) for i in range(200)]
     _dedup(tmp_path, [docs])

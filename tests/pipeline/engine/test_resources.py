@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +63,19 @@ def test_stage_seconds_in_timings_are_cpu_not_the_wall_clock(tmp_path: Path, mon
     timings = json.loads((tmp_path / "out" / "numbers" / "timings.json").read_text())
     assert timings["wall_seconds"] >= 20 * 0.05
     assert timings["stage_cpu_seconds"]["annotate"] < 0.25
+
+
+def test_a_phase_counts_the_cpu_of_the_processes_it_forked() -> None:
+    """A merge runs its buckets in forked processes: their CPU is the merge's too."""
+    with measure_phase() as phase:
+        child = multiprocessing.get_context("fork").Process(target=_spin, args=(0.3,))
+        child.start()
+        child.join()
+    assert child.exitcode == 0
+    assert phase.cpu_seconds >= 0.25  # the parent only waited
+
+
+def _spin(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
