@@ -4,8 +4,9 @@
                                          [--repeats 3] [--no-datatrove]
 
 Prints three tables:
-1. dedup hash set: bytes per unique line hash, kept between passes and at the merge's peak
-   (tracemalloc), on `--hashes` random keys (CCNet's flat hash set needed about 27);
+1. dedup hash set: bytes per unique line hash kept between passes, the merge's CPU, and the
+   heap of one merge process at its peak (tracemalloc; the merge runs in buckets of a bounded
+   size), on `--hashes` random keys (CCNet's flat hash set needed about 27);
 2. documents/s on one core for each stage over one generated WET file (the sample's page mix:
    articles of 2-3 KB with shared navigation, near-empty, German and French, spam, forum
    posts), end to end through `run_source` with one worker, against the library calls that
@@ -63,6 +64,7 @@ from bench.rounds import alternate, cpu_seconds, spread, table  # noqa: E402
 from pipeline.commands.models import train_classifier, train_lm  # noqa: E402
 from pipeline.commands.run import run_source  # noqa: E402
 from pipeline.dedup.line import LineDedup  # noqa: E402
+from pipeline.dedup.line_groups import BUCKET_KEYS, write_group_duplicates  # noqa: E402
 from pipeline.text.normalize import dedup_lines  # noqa: E402
 from pipeline.engine.document import Document  # noqa: E402
 from pipeline.engine.shards import skip_pandas_probe  # noqa: E402
@@ -160,19 +162,23 @@ def dedup_memory(work: Path, unique: int) -> list[tuple]:
     artefact = work / "dedup" / "artefact"
     artefact.mkdir()
     stage = LineDedup()
-    tracemalloc.start()
     started = cpu_seconds()
-    stage.merge([partial], artefact)
+    stage.merge([partial], artefact)  # in buckets, on as many processes as there are cores
     seconds = cpu_seconds() - started
+    duplicates = np.load(artefact / "group-00000.npy")
+    # The heap a merge process holds: the same group in one process, traced (tracemalloc does
+    # not see into the processes the stage's merge forks).
+    tracemalloc.start()
+    write_group_duplicates([(partial, number) for number in range(len(files))], work / "dedup" / "one.npy")
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    duplicates = np.load(artefact / "group-00000.npy")
     return [
         ("unique line hashes", f"{unique:,}"),
         ("duplicate hashes (the set the filter pass holds)", f"{len(duplicates):,}"),
         ("bytes per hash in the kept set", f"{duplicates.nbytes / len(duplicates):.1f}"),
-        ("merge peak bytes per unique hash (tracemalloc)", f"{peak / unique:.1f}"),
-        ("merge seconds", f"{seconds:.2f}"),
+        ("merge peak of one process (tracemalloc): MB, and bytes per unique hash",
+         f"{peak / 2**20:.0f} MB, {peak / unique:.1f} (buckets of about {BUCKET_KEYS:,} keys)"),
+        ("merge CPU seconds (all its processes)", f"{seconds:.2f}"),
         ("CCNet (flat hash set), bytes per hash", "about 27"),
     ]
 
