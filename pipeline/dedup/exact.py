@@ -40,7 +40,7 @@ import pyarrow.ipc
 import xxhash
 
 from pipeline.common.forked import forked_map
-from pipeline.common.sorted_arrays import write_uint64_pieces
+from pipeline.common.sorted_arrays import load_mapped, write_uint64_pieces
 from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result
 from pipeline.engine.supervisor import usable_cores
@@ -209,7 +209,7 @@ class Winners:
     """The run's winner keys, memory-mapped: `wins_many` asks whether ids are the ones kept."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.keys = np.load(path, mmap_mode="r") if path is not None else np.empty(0, dtype="<u8")
+        self.keys = load_mapped(path) if path is not None else np.empty(0, dtype="<u8")
         self.bits = 0  # the merge's bucket bits: a key's top bits are its bucket's
         if path is not None and _description(path).exists():
             self.bits = int(json.loads(_description(path).read_text())["bucket_bits"])

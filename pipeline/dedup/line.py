@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipeline.common.sorted_arrays import distinct, repeated
+from pipeline.common.sorted_arrays import distinct, load_mapped, repeated
 from pipeline.dedup.exact import Winners, keep_smallest, merge_first_ids, text_hash, write_first_ids
 from pipeline.dedup.line_groups import write_group_duplicates
 from pipeline.engine.document import Document
@@ -272,7 +272,9 @@ class LineDedup(GlobalStage):
         # Documents arrive file by file, so holding one group's array at a time suffices.
         if group != self._loaded_group:
             assert self._artefact is not None, "load() must run before process()"
-            self._duplicates = np.load(self._artefact / f"group-{group:05d}.npy")
+            # Memory-mapped: every worker of a node shares one copy (a group of CCNet's size
+            # holds a few GB of duplicate keys).
+            self._duplicates = load_mapped(self._artefact / f"group-{group:05d}.npy")
             self._loaded_group = group
         return self._duplicates
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.common.forked import forked_map
-from pipeline.common.sorted_arrays import distinct, repeated, write_uint64_pieces
+from pipeline.common.sorted_arrays import distinct, load_mapped, repeated, write_uint64_pieces
 
 # The most keys a bucket is meant to hold: 16 MB of keys, sorted in the caches' reach.
 BUCKET_KEYS = 1 << 21
@@ -37,8 +37,8 @@ def write_group_duplicates(files: list[tuple[Path, int]], out: Path, processes: 
     `files` (each a task's partial folder and the file's number there), up to `processes`
     buckets at once; returns how many."""
     global _MERGING
-    keys = [_mapped(partial / f"{number}-keys.npy") for partial, number in files]
-    inside = [_mapped(partial / f"{number}-repeated.npy") for partial, number in files]
+    keys = [load_mapped(partial / f"{number}-keys.npy") for partial, number in files]
+    inside = [load_mapped(partial / f"{number}-repeated.npy") for partial, number in files]
     total = sum(len(array) for array in keys)
     bits = min(MAX_BUCKET_BITS, math.ceil(math.log2(total / BUCKET_KEYS))) if total > BUCKET_KEYS else 0
     starts = _bucket_starts(bits)
@@ -90,10 +90,3 @@ def _bucket_starts(bits: int) -> np.ndarray:
 def _with_bounds(array: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A sorted array and where each bucket starts in it, then its length (the last one's end)."""
     return array, np.append(np.searchsorted(array, starts), len(array))
-
-
-def _mapped(path: Path) -> np.ndarray:
-    """A saved key array, memory-mapped, as a plain array (slices of a `np.memmap` cost
-    several times as much to make)."""
-    array = np.load(path, mmap_mode="r")
-    return array.view(np.ndarray) if isinstance(array, np.memmap) else np.asarray(array)

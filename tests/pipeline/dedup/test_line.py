@@ -152,6 +152,21 @@ def test_hash_set_holds_eight_bytes_per_duplicate_key(tmp_path: Path) -> None:
     assert keys.nbytes / len(keys) == 8
 
 
+def test_the_filter_pass_maps_the_group_file_instead_of_reading_a_copy(tmp_path: Path) -> None:
+    """Every worker of a node looks lines up in the same group: mapped, they share one copy
+    through the page cache (a group of CCNet's size holds a few GB of duplicate keys)."""
+    stage = LineDedup()
+    stage.setup()
+    docs = [_doc("a", ["Shared line.", "Own line a."]), _doc("b", ["Shared line.", "Own line b."])]
+    stage.collect(iter(docs), tmp_path / "partial")
+    (tmp_path / "artefact").mkdir()
+    stage.merge([tmp_path / "partial"], tmp_path / "artefact")
+    stage.load(tmp_path / "artefact")
+    assert [d.text for d in stage.process_batch(docs)] == ["Own line a.", "Own line b."]
+    group = (tmp_path / "artefact" / "group-00000.npy").resolve()
+    assert str(group) in Path("/proc/self/maps").read_text()
+
+
 # --- CCNet's normaliser (text_normalizer.normalize_for_dedup), case by case -----------------
 # Our own cases, written from its documented behaviour: strip, lower-case, every decimal digit
 # to 0, remove its list of non-ASCII punctuation and the C0/C1 control characters; ASCII
