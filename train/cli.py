@@ -171,7 +171,9 @@ def run(args: argparse.Namespace) -> None:
     try:
         run_training(args)
     except UserError:
-        if int(os.environ.get("RANK", 0)) != 0:  # under torchrun every rank meets the same error: rank 0 says it
+        from train.config import env_world  # loaded by run_training already
+
+        if env_world()[0] != 0:  # under torchrun every rank meets the same error: rank 0 says it
             sys.exit(2)
         raise
 

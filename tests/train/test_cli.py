@@ -28,6 +28,18 @@ def exit_code(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]
     return exit_info.value.code, capsys.readouterr().err
 
 
+def test_only_rank_0_of_a_torchrun_says_a_bad_input_every_rank_meets(tmp_path: Path) -> None:
+    args = [script("train"), "--tokens", str(tmp_path / "none"), "--run", str(tmp_path / "run")]
+    outcomes = []
+    for rank in ("0", "1"):  # torchrun's environment for each rank, read through train.config.env_world
+        env = subprocess_env() | {"RANK": rank, "LOCAL_RANK": rank, "WORLD_SIZE": "2"}
+        done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        outcomes.append((done.returncode, done.stderr.strip()))
+    # The debug preset's batch does not divide among two ranks: every rank finds it, rank 0 says it.
+    assert outcomes == [(2, "train: error: batch of 1024 tokens is not a multiple of context length x micro-batch "
+                            "x ranks (128 x 8 x 2 = 2048)"), (2, "")]
+
+
 def test_help_explains_training_flags_and_subcommands(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
