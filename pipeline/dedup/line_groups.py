@@ -12,24 +12,60 @@ five snapshots, in series in the driver. So a group of more than BUCKET_KEYS key
 Every copy of a key falls in the same bucket, and each file's keys are sorted, so a bucket is
 one slice of each file's arrays, found once per file for all buckets by one `searchsorted`;
 its duplicates are found as the group's were, and the buckets' duplicates one after another
-are the group's, in order. A bucket holds about 16 MB; as many run at once as the driver has
-cores (pipeline/common/forked.py), and the group's file is written as they come back, the same
-bytes as one sort of the whole group gives.
+are the group's, in order. A bucket holds about 16 MB (more where a group has so many files
+that each file's slice of it would be under MIN_SLICE_KEYS); as many run at once as the driver
+has cores (pipeline/common/forked.py), and the group's file is written as they come back, the
+same bytes as one sort of the whole group gives.
+
+A bucket reads its slice of each file with one `preadv` into its own array, opening the file
+for that read only: a group of 1,900 files held mapped would hold 3,800 file descriptors (a
+`np.memmap` keeps one), past the usual limit of 1,024, and a whole snapshot's 60,000 files
+past the kernel's 65,530 mappings.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.common.forked import forked_map
-from pipeline.common.sorted_arrays import distinct, load_mapped, repeated, write_uint64_pieces
+from pipeline.common.sorted_arrays import distinct, repeated, write_uint64_pieces
 
-# The most keys a bucket is meant to hold: 16 MB of keys, sorted in the caches' reach.
+KEY = np.dtype("<u8")
+# The most keys a bucket is meant to hold: 16 MB of keys, sorted in the caches' reach...
 BUCKET_KEYS = 1 << 21
+# ...unless that leaves each file's slice under this many keys (16 KB): the reads would then
+# cost more than the sort.
+MIN_SLICE_KEYS = 1 << 11
 MAX_BUCKET_BITS = 16
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    """A saved sorted key array: where its keys start in the file, and where each bucket of the
+    merge starts among them, then how many it holds (the last bucket's end)."""
+
+    path: Path
+    data_offset: int
+    bounds: np.ndarray
+
+    def read(self, bucket: int, into: np.ndarray) -> None:
+        """Read the keys of `bucket` into `into` (exactly as many)."""
+        view = memoryview(into).cast("B")
+        position = self.data_offset + KEY.itemsize * int(self.bounds[bucket])
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            while view:
+                got = os.preadv(fd, [view], position)
+                if not got:
+                    raise OSError(f"{self.path}: ends before its keys do")
+                view, position = view[got:], position + got
+        finally:
+            os.close(fd)
 
 
 def write_group_duplicates(files: list[tuple[Path, int]], out: Path, processes: int = 1) -> int:
@@ -37,13 +73,14 @@ def write_group_duplicates(files: list[tuple[Path, int]], out: Path, processes: 
     `files` (each a task's partial folder and the file's number there), up to `processes`
     buckets at once; returns how many."""
     global _MERGING
-    keys = [load_mapped(partial / f"{number}-keys.npy") for partial, number in files]
-    inside = [load_mapped(partial / f"{number}-repeated.npy") for partial, number in files]
-    total = sum(len(array) for array in keys)
-    bits = min(MAX_BUCKET_BITS, math.ceil(math.log2(total / BUCKET_KEYS))) if total > BUCKET_KEYS else 0
+    keys = [partial / f"{number}-keys.npy" for partial, number in files]
+    total = sum(_count(path) for path in keys)
+    bucket_keys = max(BUCKET_KEYS, MIN_SLICE_KEYS * len(files))
+    bits = min(MAX_BUCKET_BITS, math.ceil(math.log2(total / bucket_keys))) if total > bucket_keys else 0
     starts = _bucket_starts(bits)
-    _MERGING = ([_with_bounds(array, starts) for array in keys if len(array)],
-                [_with_bounds(array, starts) for array in inside if len(array)])
+    inside = [partial / f"{number}-repeated.npy" for partial, number in files]
+    _MERGING = ([f for f in (_key_file(path, starts) for path in keys) if f.bounds[-1]],
+                [f for f in (_key_file(path, starts) for path in inside) if f.bounds[-1]])
     tmp = out.with_name(out.name + ".tmp.npy")
     try:
         with forked_map(_bucket_duplicates, list(range(1 << bits)), processes) as buckets:
@@ -54,21 +91,20 @@ def write_group_duplicates(files: list[tuple[Path, int]], out: Path, processes: 
     return count
 
 
-# The group being merged: its files' key arrays, then their repeated-inside arrays, each
-# (memory-mapped) with the index where each bucket starts in it and its length last. A
-# module global, so that the processes the merge forks inherit it instead of a pickled copy.
-_MERGING: tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[np.ndarray, np.ndarray]]] | None = None
+# The group being merged: its files' key arrays, then their repeated-inside arrays. A module
+# global, so that the processes the merge forks inherit it instead of a pickled copy.
+_MERGING: tuple[list[KeyFile], list[KeyFile]] | None = None
 
 
 def _bucket_duplicates(bucket: int) -> np.ndarray:
     """The keys of one bucket of the group being merged that are in two or more documents."""
     assert _MERGING is not None
     keys, inside = _MERGING
-    joined = _slices(keys, bucket)
+    joined = _read_bucket(keys, bucket)
     joined.sort()
     across = repeated(joined)
     del joined
-    repeated_inside = _slices(inside, bucket)
+    repeated_inside = _read_bucket(inside, bucket)
     if not len(repeated_inside):
         return across
     both = np.concatenate([across, repeated_inside])
@@ -76,17 +112,39 @@ def _bucket_duplicates(bucket: int) -> np.ndarray:
     return distinct(both)
 
 
-def _slices(arrays: list[tuple[np.ndarray, np.ndarray]], bucket: int) -> np.ndarray:
-    """Each array's slice of `bucket`, joined in one new array."""
-    pieces = [array[bounds[bucket] : bounds[bucket + 1]] for array, bounds in arrays]
-    return np.concatenate(pieces) if pieces else np.empty(0, dtype="<u8")
+def _read_bucket(files: list[KeyFile], bucket: int) -> np.ndarray:
+    """Each file's keys of `bucket`, one after another, in one new array."""
+    sizes = [int(f.bounds[bucket + 1] - f.bounds[bucket]) for f in files]
+    joined = np.empty(sum(sizes), dtype=KEY)
+    offset = 0
+    for f, size in zip(files, sizes):
+        if size:
+            f.read(bucket, joined[offset : offset + size])
+            offset += size
+    return joined
 
 
 def _bucket_starts(bits: int) -> np.ndarray:
     """The smallest key of each of the 2^bits buckets."""
-    return np.arange(1 << bits, dtype="<u8") << np.uint64(64 - bits) if bits else np.zeros(1, dtype="<u8")
+    return np.arange(1 << bits, dtype=KEY) << np.uint64(64 - bits) if bits else np.zeros(1, dtype=KEY)
 
 
-def _with_bounds(array: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A sorted array and where each bucket starts in it, then its length (the last one's end)."""
-    return array, np.append(np.searchsorted(array, starts), len(array))
+def _count(path: Path) -> int:
+    """How many keys a saved array holds, from its header."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, _ = header(f)
+    return int(shape[0])
+
+
+def _key_file(path: Path, starts: np.ndarray) -> KeyFile:
+    """A saved sorted array and where each bucket starts in it, found with its mapping held for
+    this call only."""
+    mapped = np.load(path, mmap_mode="r")
+    if not isinstance(mapped, np.memmap):  # no keys: nothing to map
+        return KeyFile(path, 0, np.zeros(len(starts) + 1, dtype=np.int64))
+    bounds = np.append(np.searchsorted(mapped, starts), len(mapped)).astype(np.int64)
+    offset = int(mapped.offset)
+    del mapped  # its file descriptor and mapping go with it
+    return KeyFile(path, offset, bounds)

@@ -4,6 +4,8 @@ and the processes, checked against a count of every key by hand."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from pipeline.dedup import line_groups
 from pipeline.dedup.line_groups import write_group_duplicates
 
 TOP = 2**64 - 1
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _group(tmp_path: Path, seed: int, files: int = 12) -> tuple[list[tuple[Path, int]], list[int]]:
@@ -80,3 +83,23 @@ def test_a_group_of_files_without_keys_has_no_duplicates(tmp_path: Path) -> None
     out = tmp_path / "group.npy"
     assert write_group_duplicates([(tmp_path, 0), (tmp_path, 1)], out, processes=2) == 0
     assert np.load(out).tolist() == []
+
+
+def test_a_group_of_more_files_than_the_process_may_open_is_merged(tmp_path: Path) -> None:
+    """CCNet's groups are 1,900 files; the usual limit on open files is 1,024. A bucket opens each
+    file for its read only: 300 files merge under a limit of 64 open files."""
+    members, duplicates = _group(tmp_path, seed=3, files=300)
+    script = (
+        "import resource, sys; from pathlib import Path\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "from pipeline.dedup import line_groups\n"
+        "line_groups.BUCKET_KEYS = line_groups.MIN_SLICE_KEYS = 64\n"
+        f"members = [(Path(p), n) for p, n in {[(str(p), n) for p, n in members]!r}]\n"
+        "for processes in (1, 2):\n"
+        "    line_groups.write_group_duplicates(members, Path(sys.argv[1]) / f'{processes}.npy', processes)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    for processes in (1, 2):
+        assert np.load(tmp_path / f"{processes}.npy").tolist() == duplicates
