@@ -28,7 +28,7 @@ Reading (what the trainer needs, nothing more):
     train = shards.split("train")
     train.documents, train.tokens     # counts from meta.json
     train.document(k)                 # the ids of document k, BOS and EOS included
-    for shard in train.shards: shard.tokens, shard.offsets   # np.memmap of ids, int64 offsets
+    for shard in train.shards: shard.tokens, shard.offsets   # ids and int64 offsets, read by slices
 
 `read_meta` and `open_shards` are the one reader of this format: the trainer's data loader
 (train/data.py), `train eval` and `pipeline mix` read token shards through them too.
@@ -50,6 +50,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.common.errors import InputError, UserError
+from pipeline.common.file_array import FileArray
 from pipeline.common.files import file_sha256, seal, sealed
 from pipeline.engine import run_folder
 from pipeline.engine.run_folder import WORK
@@ -147,10 +148,12 @@ TOKEN_DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
 
 @dataclass(frozen=True)
 class Shard:
-    """One `.bin`/`.idx` pair, memory-mapped: token ids and int64 document offsets."""
+    """One `.bin`/`.idx` pair: token ids and int64 document offsets, each read a slice at a time
+    (pipeline/common/file_array.py): a run of the paper's corpus draws from some 18,000 shards,
+    more than a process may hold open or mapped."""
 
-    tokens: np.ndarray  # flat ids (an np.memmap; an empty array for a shard of no tokens)
-    offsets: np.ndarray  # documents + 1 entries, the last one len(tokens)
+    tokens: FileArray  # flat ids
+    offsets: FileArray  # documents + 1 entries, the last one len(tokens)
     ids_path: Path | None = None  # the `.ids` sidecar, None for shards encoded before it existed
     ids_sha256: str = ""
 
@@ -202,7 +205,7 @@ def encode_unfinished(folder: Path) -> bool:
 
 
 def open_shards(folder: Path, meta: dict[str, Any], split: str) -> list[Shard]:
-    """Memory-map every shard of `split`, each checked against its index and meta.json.
+    """Every shard of `split`, each checked against its index and meta.json.
 
     Nothing is read but the index's last entry: a torn write (a .bin shorter than its index
     says, a size that is not whole ids) is caught here, before a training step reads past it.
@@ -231,7 +234,7 @@ def open_shards(folder: Path, meta: dict[str, Any], split: str) -> list[Shard]:
         if isinstance(documents, int) and len(offsets) != documents + 1:
             raise InputError(str(idx_path), f"holds {len(offsets) - 1} documents but meta.json says {documents} "
                              "(truncated or from another run)")
-        tokens = np.memmap(bin_path, dtype=dtype, mode="r") if count else np.empty(0, dtype=dtype)
+        tokens = FileArray(bin_path, dtype, count)
         ids = entry.get("ids")
         shards.append(Shard(tokens, offsets, folder / ids if isinstance(ids, str) else None,
                             str(entry.get("ids_sha256", ""))))
@@ -273,14 +276,14 @@ def _shard_paths(folder: Path, entry: dict[str, Any], meta_path: Path) -> tuple[
     return folder / name, folder / index
 
 
-def _open_index(idx_path: Path, tokens: int) -> np.ndarray:
-    """The index, memory-mapped; its last entry must be the .bin's token count (else a torn write)."""
+def _open_index(idx_path: Path, tokens: int) -> FileArray:
+    """The index; its last entry must be the .bin's token count (else a torn write)."""
     if not idx_path.is_file():
         raise InputError(str(idx_path), "listed in meta.json but missing")
     size = idx_path.stat().st_size
     if size < 8 or size % 8:
         raise InputError(str(idx_path), f"size {size} is not a whole int64 array: truncated?")
-    offsets = np.memmap(idx_path, dtype="<i8", mode="r")
+    offsets = FileArray(idx_path, np.dtype("<i8"), size // 8)
     if int(offsets[-1]) != tokens:
         raise InputError(str(idx_path), f"ends at token {int(offsets[-1])} but its .bin holds {tokens} tokens")
     return offsets
@@ -288,7 +291,7 @@ def _open_index(idx_path: Path, tokens: int) -> np.ndarray:
 
 @dataclass
 class TokenSplit:
-    """One split of a source: memory-mapped shards and their document offsets."""
+    """One split of a source: its shards and their document offsets."""
 
     documents: int
     tokens: int

@@ -1,4 +1,4 @@
-"""Training batches drawn from memory-mapped token shards by mixture proportions, exact epochs.
+"""Training batches drawn from token shards by mixture proportions, exact epochs.
 
 The shard format is the tokenizer's contract (`data/tokens/<source>/`: `train-NNNNN.bin` flat
 token ids, `train-NNNNN.idx` int64 document offsets, `train-NNNNN.ids` document ids,
@@ -44,7 +44,8 @@ SKIP_HINT = f"{ENCODE_FIRST}, or train on the other sources with --skip-missing-
 
 @dataclass
 class SourceTokens:
-    """One source's shards of one split, memory-mapped and read as a single stream."""
+    """One source's shards of one split, read as a single stream (a window's slice of a shard at
+    a time: tokenizer/token_shards.py `Shard`)."""
 
     name: str
     folder: Path
@@ -73,8 +74,8 @@ class SourceTokens:
             return np.asarray(shard[offset:offset + length])
         parts, need, i = [], length, first
         while need > 0:
-            piece = self.shards[i].tokens[offset:offset + need]
-            parts.append(np.asarray(piece))
+            piece = np.asarray(self.shards[i].tokens[offset:offset + need])
+            parts.append(piece)
             need -= len(piece)
             i, offset = i + 1, 0
         return np.concatenate(parts)
@@ -91,8 +92,8 @@ class SourceTokens:
             shard, base = self.shards[number], int(self.starts[number])
             low, high = max(start - base, 0), min(end - base, len(shard.tokens))
             # Document d holds tokens [offsets[d], offsets[d + 1]): the ones holding low and high - 1.
-            first = int(np.searchsorted(shard.offsets, low, side="right")) - 1
-            last = int(np.searchsorted(shard.offsets, high - 1, side="right")) - 1
+            first = shard.offsets.searchsorted(low, side="right") - 1
+            last = shard.offsets.searchsorted(high - 1, side="right") - 1
             if number not in self._ids:
                 self._ids[number] = read_document_ids(shard)
             found.extend(self._ids[number][first:last + 1].to_pylist())
@@ -101,7 +102,7 @@ class SourceTokens:
 
 
 def open_source(folder: Path, name: str, split: str = "train") -> SourceTokens:
-    """Memory-map `folder`'s shards of `split` (tokenizer/token_shards.py checks them)."""
+    """`folder`'s shards of `split` (tokenizer/token_shards.py checks them)."""
     meta = read_meta(folder, name, SKIP_HINT)
     shards = [shard for shard in open_shards(folder, meta, split) if len(shard.tokens)]
     starts = np.concatenate([[0], np.cumsum([len(s.tokens) for s in shards], dtype=np.int64)]).astype(np.int64)

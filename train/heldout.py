@@ -72,7 +72,7 @@ def score_source(model: Transformer, tokens: SourceTokens, seq_len: int, max_tok
 
 @dataclass
 class HeldOut:
-    """The held-out splits of a mixture's sources, memory-mapped, with the mixture's proportions."""
+    """The held-out splits of a mixture's sources, with the mixture's proportions."""
 
     sources: list[SourceTokens]
     proportions: dict[str, float]  # of every mixture source, with or without a held-out split

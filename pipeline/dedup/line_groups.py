@@ -18,20 +18,20 @@ has cores (pipeline/common/forked.py), and the group's file is written as they c
 same bytes as one sort of the whole group gives.
 
 A bucket reads its slice of each file with one `preadv` into its own array, opening the file
-for that read only: a group of 1,900 files held mapped would hold 3,800 file descriptors (a
-`np.memmap` keeps one), past the usual limit of 1,024, and a whole snapshot's 60,000 files
-past the kernel's 65,530 mappings.
+for that read only (pipeline/common/file_array.py): a group of 1,900 files held mapped would
+hold 3,800 file descriptors (a `np.memmap` keeps one), past the usual limit of 1,024, and a
+whole snapshot's 60,000 files past the kernel's 65,530 mappings.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.common.file_array import FileArray
 from pipeline.common.forked import forked_map
 from pipeline.common.sorted_arrays import distinct, repeated, write_uint64_pieces
 
@@ -46,26 +46,15 @@ MAX_BUCKET_BITS = 16
 
 @dataclass(frozen=True)
 class KeyFile:
-    """A saved sorted key array: where its keys start in the file, and where each bucket of the
-    merge starts among them, then how many it holds (the last bucket's end)."""
+    """A saved sorted key array, and where each bucket of the merge starts among its keys, then
+    how many it holds (the last bucket's end)."""
 
-    path: Path
-    data_offset: int
+    keys: FileArray
     bounds: np.ndarray
 
     def read(self, bucket: int, into: np.ndarray) -> None:
         """Read the keys of `bucket` into `into` (exactly as many)."""
-        view = memoryview(into).cast("B")
-        position = self.data_offset + KEY.itemsize * int(self.bounds[bucket])
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            while view:
-                got = os.preadv(fd, [view], position)
-                if not got:
-                    raise OSError(f"{self.path}: ends before its keys do")
-                view, position = view[got:], position + got
-        finally:
-            os.close(fd)
+        self.keys.read_into(int(self.bounds[bucket]), into)
 
 
 def write_group_duplicates(files: list[tuple[Path, int]], out: Path, processes: int = 1) -> int:
@@ -142,9 +131,7 @@ def _key_file(path: Path, starts: np.ndarray) -> KeyFile:
     """A saved sorted array and where each bucket starts in it, found with its mapping held for
     this call only."""
     mapped = np.load(path, mmap_mode="r")
-    if not isinstance(mapped, np.memmap):  # no keys: nothing to map
-        return KeyFile(path, 0, np.zeros(len(starts) + 1, dtype=np.int64))
     bounds = np.append(np.searchsorted(mapped, starts), len(mapped)).astype(np.int64)
-    offset = int(mapped.offset)
+    keys = FileArray(path, KEY, len(mapped), int(mapped.offset))
     del mapped  # its file descriptor and mapping go with it
-    return KeyFile(path, offset, bounds)
+    return KeyFile(keys, bounds)

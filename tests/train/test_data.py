@@ -1,10 +1,12 @@
-"""Mixture sampling over memory-mapped token shards: exact shares and epochs, one set of sequences a step
+"""Mixture sampling over token shards: exact shares and epochs, one set of sequences a step
 for any world size, the documents a window covers, bad shards."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,8 @@ from pipeline.corpus.mixture import LLAMA1, Mixture
 from tests.train.token_shards import write_llama1_tokens, write_source
 from train.data import MixtureLoader, open_mixture, open_source
 from train.parallel import Parallel
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_token_shares_follow_llama1_exactly_and_epochs_count_windows(tmp_path: Path) -> None:
@@ -125,6 +129,27 @@ def test_windows_cross_shard_boundaries_in_stream_order(tmp_path: Path) -> None:
     stream = np.concatenate([[1, *d, 2] for d in docs])
     for start in (0, 30, 34, 35, 50, 108 - 17):
         assert np.array_equal(source.read(start, 17), stream[start:start + 17])
+
+
+def test_a_source_of_more_shards_than_the_process_may_open_is_read(tmp_path: Path) -> None:
+    """The paper's corpus is some 18,000 token shards, two files each; the usual limit on open
+    files is 1,024. Shards are read a window at a time: 300 shards train and name documents under
+    a limit of 64 open files."""
+    docs = [[10 + d % 50] * 5 for d in range(600)]
+    write_source(tmp_path / "c4", docs, vocab_size=1000, docs_per_shard=2)
+    script = (
+        "import resource, sys; from pathlib import Path\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "from train.data import open_source\n"
+        "source = open_source(Path(sys.argv[1]) / 'c4', 'c4')\n"
+        "print(len(source.shards), source.read(0, source.tokens).tolist() == sum(([1, *[10 + d % 50] * 5, 2] "
+        "for d in range(600)), []), source.documents(13, 10))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    # Tokens 13-22 fall in documents 1-3 (7 tokens each, BOS and EOS included): the writer's ids.
+    assert done.stdout.strip() == "300 True ['c4-1', 'c4-2', 'c4-3']"
 
 
 def test_uint32_shards_for_large_vocabularies(tmp_path: Path) -> None:
