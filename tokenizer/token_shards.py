@@ -158,15 +158,16 @@ class Shard:
     ids_sha256: str = ""
 
 
-def read_document_ids(shard: Shard) -> pa.ChunkedArray | None:
+def read_document_ids(shard: Shard, check_sha256: bool = True) -> pa.ChunkedArray | None:
     """The corpus ids of a shard's documents, in order; None when the shard has no `.ids` sidecar.
-    Checked against meta.json's sha256 and the index's document count (one InputError naming it).
-    Memory-mapped, not copied: a trainer naming documents for a whole run touches every shard."""
+    Checked against meta.json's sha256 (unless `check_sha256` is False: checked already by this
+    reader) and the index's document count (one InputError naming it). Memory-mapped, not
+    copied: a trainer naming documents for a whole run touches every shard."""
     if shard.ids_path is None:
         return None
     if not shard.ids_path.is_file():
         raise InputError(str(shard.ids_path), "listed in meta.json but missing")
-    if shard.ids_sha256 and file_sha256(shard.ids_path) != shard.ids_sha256:
+    if check_sha256 and shard.ids_sha256 and file_sha256(shard.ids_path) != shard.ids_sha256:
         raise InputError(str(shard.ids_path), "sha256 differs from meta.json's (damaged or from another encode)")
     try:  # the map stays open as long as the arrays that point into it
         ids = pa.ipc.open_file(pa.memory_map(str(shard.ids_path))).read_all().column("id")

@@ -17,6 +17,7 @@ one draws from k on, and the tokens drawn so far follow from the step alone.
 from __future__ import annotations
 
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from tokenizer.token_shards import (
 from train.sampler import Draw, ExactEpochSampler, window_count
 
 SKIP_HINT = f"{ENCODE_FIRST}, or train on the other sources with --skip-missing-sources"
+IDS_HELD = 64  # shards whose document ids a source keeps read (SourceTokens.documents)
 
 
 @dataclass
@@ -55,7 +57,10 @@ class SourceTokens:
     split: str = "train"
 
     def __post_init__(self) -> None:
-        self._ids: dict[int, Any] = {}  # shard number -> its document ids, read when first asked
+        # Shard number -> its document ids (a mapped Arrow file), read when first asked; the last
+        # IDS_HELD read are kept, so a run naming documents over 18,000 shards holds few mappings.
+        self._ids: OrderedDict[int, Any] = OrderedDict()
+        self._ids_checked: set[int] = set()  # shards whose ids file was hashed once already
 
     @property
     def tokens(self) -> int:
@@ -94,11 +99,20 @@ class SourceTokens:
             # Document d holds tokens [offsets[d], offsets[d + 1]): the ones holding low and high - 1.
             first = shard.offsets.searchsorted(low, side="right") - 1
             last = shard.offsets.searchsorted(high - 1, side="right") - 1
-            if number not in self._ids:
-                self._ids[number] = read_document_ids(shard)
-            found.extend(self._ids[number][first:last + 1].to_pylist())
+            found.extend(self._document_ids(number)[first:last + 1].to_pylist())
             number += 1
         return found
+
+
+    def _document_ids(self, number: int) -> Any:
+        if number in self._ids:
+            self._ids.move_to_end(number)
+        else:
+            self._ids[number] = read_document_ids(self.shards[number], check_sha256=number not in self._ids_checked)
+            self._ids_checked.add(number)
+            if len(self._ids) > IDS_HELD:
+                self._ids.popitem(last=False)
+        return self._ids[number]
 
 
 def open_source(folder: Path, name: str, split: str = "train") -> SourceTokens:

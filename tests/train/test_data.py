@@ -152,6 +152,18 @@ def test_a_source_of_more_shards_than_the_process_may_open_is_read(tmp_path: Pat
     assert done.stdout.strip() == "300 True ['c4-1', 'c4-2', 'c4-3']"
 
 
+def test_document_ids_of_more_shards_than_are_kept_read_are_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import train.data
+
+    monkeypatch.setattr(train.data, "IDS_HELD", 2)
+    write_source(tmp_path / "c4", [[7] * 5] * 10, vocab_size=300, docs_per_shard=2)  # 5 shards, 7 tokens a doc
+    source = open_source(tmp_path / "c4", "c4")
+    for doc in [0, 9, 4, 0, 6, 2, 9, 8]:  # shards 0, 4, 2, 0, 3, 1, 4, 4
+        assert source.documents(7 * doc, 7) == [f"c4-{doc}"]
+    assert len(source._ids) == 2
+
+
 def test_uint32_shards_for_large_vocabularies(tmp_path: Path) -> None:
     write_source(tmp_path / "c4", [[70000, 3, 65999]], vocab_size=100_000)
     source = open_source(tmp_path / "c4", "c4")
