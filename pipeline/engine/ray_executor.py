@@ -17,8 +17,13 @@ on the workers' path, so a checkout works there without installing.
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
 import socket
 import sys
+import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -32,6 +37,8 @@ from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, Failure
 
 DEFAULT_MAX_RETRIES = 3  # retries of a task whose worker process or node died
 CONNECT_TIMEOUT_S = 5.0
+RAY_AUTH_SETTINGS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")  # what a user may have set
+MAX_SESSION_PARENT = 40  # characters of the folder a local cluster's session folder is made in
 
 
 class RayExecutor:
@@ -51,12 +58,11 @@ class RayExecutor:
         self.failures: list[Failure] = []  # supervised workers lost on the way, for timings.json
 
     def run(self, spec: RunSpec) -> RunReport:
-        started_here = _connect(self.address)
+        disconnect = _connect(self.address)
         try:
             return execute(spec, self.map_tasks, self.show_progress, self.failures)
         finally:
-            if started_here:
-                ray.shutdown()
+            disconnect()
 
     def map_tasks(self, spec: RunSpec, pass_index: int, tasks: list[int], progress: Progress | None) -> list[TaskResult]:
         remote = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(_run_one)
@@ -132,17 +138,57 @@ def _cancel(pending: dict[Any, int]) -> None:
         ray.cancel(ref, force=True)
 
 
-def _connect(address: str | None) -> bool:
-    """Connect to the cluster; True when this call started Ray (and so must shut it down)."""
+def _connect(address: str | None) -> Callable[[], None]:
+    """Connect to the cluster; returns what undoes this call: nothing when Ray was connected
+    already, a shutdown when this call connected, and for a cluster this call started on this
+    machine also the removal of its session folder.
+
+    A cluster started here is this run's alone: it keeps its session folder (logs, sockets; about
+    200 KB a run, left in /tmp/ray by Ray for ever) in a temporary folder removed at the end, and
+    it authenticates with a token made for it and handed over in the environment, unless one is
+    configured (RAY_AUTH_MODE, RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH): Ray would otherwise write
+    one into ~/.ray, and a read-only home folder (a cluster's shared one, a CI runner's) ended
+    the run."""
     if ray.is_initialized():
-        return False
+        return lambda: None
     if address not in (None, "auto", "local"):
         _check_reachable(address)
+    starts_here = address in (None, "local") and not os.environ.get("RAY_ADDRESS")
+    temp_dir = _session_parent() if starts_here else None
+    token_set = starts_here and not any(os.environ.get(name) for name in RAY_AUTH_SETTINGS)
+    if token_set:
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    options = {"_temp_dir": temp_dir} if temp_dir else {}
+
+    def disconnect() -> None:
+        try:
+            ray.shutdown()
+        finally:
+            if token_set:
+                os.environ.pop("RAY_AUTH_TOKEN", None)
+            if temp_dir:
+                shutil.rmtree(temp_dir, ignore_errors=True)
+
     try:
-        ray.init(address=address, log_to_driver=False, include_dashboard=False, configure_logging=False)
+        ray.init(address=address, log_to_driver=False, include_dashboard=False, configure_logging=False, **options)
     except ConnectionError as e:
+        disconnect()
         raise UserError(f"no Ray cluster at {address}: {str(e).splitlines()[0]}") from None
-    return True
+    except ray.exceptions.RayError as e:  # the cluster refused us (AuthenticationError, ...)
+        disconnect()
+        where = f"the Ray cluster at {address}" if address not in (None, "local") else "a local Ray cluster"
+        raise UserError(f"{where}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+    return disconnect
+
+
+def _session_parent() -> str:
+    """A new folder for a local cluster's session folder: in the temporary folder, or in /tmp where
+    that one's path is too long for Ray's sockets (`<folder>/session_<date>_<pid>/sockets/...`
+    must stay under 108 bytes, about 64 of them Ray's)."""
+    parent = tempfile.gettempdir()
+    if len(parent) > MAX_SESSION_PARENT - len("/herd-ray-12345678") and os.access("/tmp", os.W_OK):
+        parent = "/tmp"
+    return tempfile.mkdtemp(prefix="herd-ray-", dir=parent)
 
 
 def _check_reachable(address: str) -> None:

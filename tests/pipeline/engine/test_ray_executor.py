@@ -218,6 +218,35 @@ def test_cli_runs_a_source_on_ray(tmp_path: Path, ray_address: str) -> None:
 
 
 @pytest.mark.slow
+def test_a_cluster_started_for_the_run_leaves_nothing_in_home_or_the_temporary_folder(tmp_path: Path) -> None:
+    """Without --address the run starts a Ray cluster of its own: Ray would write a token into
+    ~/.ray (a read-only home ended the run) and leave a session folder in /tmp/ray every run."""
+    write_inputs(tmp_path / "in", files=2, per_file=20)
+    home = tmp_path / "home"
+    home.mkdir()
+    temp = Path(tempfile.mkdtemp(prefix="t-"))  # short: Ray's socket paths in it must stay under 108 bytes
+    env = {k: v for k, v in subprocess_env().items() if not k.startswith("RAY_")} | {"HOME": str(home),
+                                                                                   "TMPDIR": str(temp)}
+    base = [script("pipeline"), "run", "jsonl", "--input", str(tmp_path / "in"), "--tasks", "2", "--no-progress"]
+    on_ray = subprocess.run(base + ["--corpus", str(tmp_path / "ray"), "--executor", "ray"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert on_ray.returncode == 0, on_ray.stderr
+    assert "jsonl: kept 40 of 40 documents" in on_ray.stdout
+    assert list(home.iterdir()) == [] and list(temp.iterdir()) == []
+    # A token the user configured is Ray's to read: one that cannot be read is one line, exit 2.
+    refused = subprocess.run(base + ["--corpus", str(tmp_path / "refused"), "--executor", "ray"], cwd=tmp_path,
+                             env=env | {"RAY_AUTH_TOKEN_PATH": str(tmp_path / "no-token")}, capture_output=True,
+                             text=True, timeout=300)
+    assert refused.returncode == 2
+    errors = [line for line in refused.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith(
+        "pipeline: error: a local Ray cluster: AuthenticationError: RAY_AUTH_TOKEN_PATH is set but file cannot be "
+        f"opened or is empty: {tmp_path / 'no-token'}"), refused.stderr
+    assert list(temp.iterdir()) == []
+    temp.rmdir()
+
+
+@pytest.mark.slow
 def test_no_cluster_at_the_address_is_one_line_and_exit_2(tmp_path: Path) -> None:
     write_inputs(tmp_path / "in", files=1, per_file=5)
     port = _free_port()  # nothing listens there
