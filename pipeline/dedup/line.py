@@ -65,6 +65,9 @@ ZERO_KEY = bytes(KEY_BYTES)  # stands in for lines without content (BatchKeys.co
 EMPTY_REASON = "empty_after_dedup"
 DUPLICATE_PAGE = "duplicate_page"
 COLLECT_BATCH = 256  # documents whose lines the hash pass keys at once
+# Page hashes a task of the hash pass holds before writing them (about 150 MB): a task's first ids
+# are written in runs of this many, each sorted, and the merge folds them all.
+FIRST_IDS_HELD = 1 << 20
 
 
 @dataclass
@@ -146,8 +149,53 @@ def _sorted_keys(buffer: bytearray) -> np.ndarray:
     return keys
 
 
+class _KeysByFile:
+    """The hash pass's keys of one task, per input file: each file's written (its distinct keys,
+    and those already in two of its documents) as soon as its documents have all come, so that
+    a task holds one file's keys, not every file's (a task of 150 WET files held about 2 GB)."""
+
+    def __init__(self, partial: Path) -> None:
+        self.partial = partial
+        self.snapshot_of: dict[str, str] = {}
+        self._buffers: dict[str, bytearray] = {}  # the keys of each document of a file being read
+        self._index: dict[str, list] = {}  # file -> [its number, its snapshot]: index.json
+
+    def add(self, file_name: str, keys: np.ndarray) -> None:
+        self._buffers.setdefault(file_name, bytearray()).extend(keys.tobytes())
+
+    def write_all_but(self, current: str) -> None:
+        for file_name in [name for name in self._buffers if name != current]:
+            self._write(file_name)
+
+    def close(self) -> None:
+        for file_name in list(self._buffers):
+            self._write(file_name)
+        (self.partial / "index.json").write_text(json.dumps(self._index))
+
+    def _write(self, file_name: str) -> None:
+        keys = _sorted_keys(self._buffers.pop(file_name))
+        if file_name in self._index:
+            # The file's documents came in two runs (a task reads a file at once: not seen). Its
+            # earlier distinct keys count once each beside the new documents' keys.
+            number = self._index[file_name][0]
+            earlier = np.load(self.partial / f"{number}-keys.npy")
+            inside = np.load(self.partial / f"{number}-repeated.npy")
+            keys = np.concatenate([earlier, keys])
+            keys.sort()
+            both = np.concatenate([inside, repeated(keys)])
+            both.sort()
+            twice = distinct(both)
+        else:
+            number = len(self._index)
+            twice = repeated(keys)
+        np.save(self.partial / f"{number}-keys.npy", distinct(keys))
+        np.save(self.partial / f"{number}-repeated.npy", twice)
+        self._index[file_name] = [number, self.snapshot_of.get(file_name, "")]
+
+
 class LineDedup(GlobalStage):
     name = "line_dedup"
+    state_in_memory = False  # the hash pass writes each file's keys as it ends (`_KeysByFile`)
 
     def __init__(self, span_files: int = 0, file_field: str = "warc_file", snapshot_field: str = "snapshot",
                  strict: bool = False, one_copy_per_page: bool = False) -> None:
@@ -200,14 +248,18 @@ class LineDedup(GlobalStage):
         return [doc.meta.pop(field, None) if pop else doc.meta.get(field) for doc in docs]
 
     def collect(self, docs: Iterable[Document], partial: Path) -> None:
-        per_file: dict[str, bytearray] = defaultdict(bytearray)
-        snapshot_of: dict[str, str] = {}
+        partial.mkdir(parents=True)
+        by_file = _KeysByFile(partial)
         first_ids: dict[bytes, str] = {}
+        runs = 0  # files of first ids written
         docs = iter(docs)
         while batch := list(islice(docs, COLLECT_BATCH)):
             if self.one_copy_per_page:
                 for doc, hash_ in zip(batch, self._hashes(batch, self._carried(batch, CARRIED_HASH, pop=False))):
                     keep_smallest(first_ids, hash_, doc.id)
+                if len(first_ids) >= FIRST_IDS_HELD:
+                    write_first_ids(partial / f"pages-{runs}.arrow", first_ids)
+                    first_ids, runs = {}, runs + 1
             lines = self._keys(batch, self._carried(batch, CARRIED_KEYS, pop=False))
             first = lines.first_in_doc()  # each text's distinct keys, once
             file_of_doc = [self._file_key(doc) for doc in batch]
@@ -218,20 +270,13 @@ class LineDedup(GlobalStage):
                     mine = first & in_file[lines.doc]
                 else:
                     mine = first
-                per_file[file_name].extend(lines.keys[mine].tobytes())
+                by_file.add(file_name, lines.keys[mine])
             for doc, file_name in zip(batch, file_of_doc):
-                snapshot_of[file_name] = str(doc.meta.get(self.snapshot_field) or "")
-        partial.mkdir(parents=True)
-        index = {}
-        for number, (file_name, buffer) in enumerate(sorted(per_file.items())):
-            keys = _sorted_keys(buffer)
-            # Distinct keys of the file, and those already in two documents of it.
-            np.save(partial / f"{number}-keys.npy", distinct(keys))
-            np.save(partial / f"{number}-repeated.npy", repeated(keys))
-            index[file_name] = [number, snapshot_of[file_name]]
-        (partial / "index.json").write_text(json.dumps(index))
+                by_file.snapshot_of[file_name] = str(doc.meta.get(self.snapshot_field) or "")
+            by_file.write_all_but(file_of_doc[-1])  # a file's documents come one after another
+        by_file.close()
         if self.one_copy_per_page:
-            write_first_ids(partial / "pages.arrow", first_ids)
+            write_first_ids(partial / f"pages-{runs}.arrow", first_ids)
 
     def merge(self, partials: list[Path], artefact: Path) -> None:
         # A file is normally read by one task; lists keep this right when it is not.
@@ -250,7 +295,9 @@ class LineDedup(GlobalStage):
             members = [member for name in group for member in files[name]]
             write_group_duplicates(members, artefact / f"group-{group_number:05d}.npy", usable_cores())
         if self.one_copy_per_page:
-            merge_first_ids([partial / "pages.arrow" for partial in partials], artefact / "pages.npy", usable_cores())
+            # pages.arrow: a task's one file of an older herd.
+            pages = [path for partial in partials for path in sorted(partial.glob("pages*.arrow"))]
+            merge_first_ids(pages, artefact / "pages.npy", usable_cores())
         group_of = {name: g for g, group in enumerate(groups) for name in group}
         (artefact / "groups.json").write_text(json.dumps(group_of))
 

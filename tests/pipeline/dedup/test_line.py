@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pipeline.dedup import line
 from pipeline.dedup.line import EMPTY_REASON, LineDedup, batch_line_keys
 from pipeline.engine.document import Document
 from pipeline.text.normalize import dedup_lines, normalize_for_dedup
@@ -143,6 +145,42 @@ def test_groups_merged_in_many_buckets_on_forked_processes_remove_the_same_lines
         assert group.read_bytes() == (tmp_path / "many" / "artefact" / group.name).read_bytes()
 
 
+def test_the_hash_pass_writes_each_files_keys_as_soon_as_its_pages_have_come(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task holds one file's keys at a time, not every file's: when the first page of the third
+    file arrives, the first file's keys are on disk already."""
+    stage = LineDedup()
+    stage.setup()
+    pages = [_doc(f"{file}{i}", ["Shared line.", f"Own line {file}{'abc'[i]}."], file=f"{file}.wet.gz")
+             for file in "xyz" for i in range(3)]
+    written_when_z_began = []
+
+    def stream():  # the pages as the runner hands them over, a batch at a time
+        for page in pages:
+            if page.id == "z0":
+                written_when_z_began.extend(sorted(p.name for p in (tmp_path / "partial").glob("*-keys.npy")))
+            yield page
+
+    monkeypatch.setattr(line, "COLLECT_BATCH", 2)
+    stage.collect(stream(), tmp_path / "partial")
+    assert written_when_z_began == ["0-keys.npy"]  # x's; y's pages were still coming
+    index = json.loads((tmp_path / "partial" / "index.json").read_text())
+    assert sorted(index) == ["/x.wet.gz", "/y.wet.gz", "/z.wet.gz"]
+
+
+def test_a_files_pages_that_come_in_two_runs_count_as_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # x's pages, then y's, then x's again: "Twice in x." is in two of x's pages (one per run), so a
+    # line of two documents; "Once in x." is in one page of each run of x but y has it too.
+    x1 = _doc("x1", ["Twice in x.", "Own line xa."], file="x.wet.gz")
+    y1 = _doc("y1", ["Once in x.", "Own line ya."], file="y.wet.gz")
+    x2 = _doc("x2", ["Twice in x.", "Own line xb."], file="x.wet.gz")
+    x3 = _doc("x3", ["Own line xc.", "Once in x."], file="x.wet.gz")
+    monkeypatch.setattr(line, "COLLECT_BATCH", 1)  # x's keys are written when y's page comes
+    out = _dedup(tmp_path, [[x1, y1, x2, x3]], span_files=1)  # each file its own group
+    assert [d.text for d in out] == ["Own line xa.", "Once in x.\nOwn line ya.", "Own line xb.",
+                                     "Own line xc.\nOnce in x."]
+
+
 def test_hash_set_holds_eight_bytes_per_duplicate_key(tmp_path: Path) -> None:
     docs = [_doc(f"d{i}", [f"line {chr(97 + i % 26)}{chr(97 + i // 26)}", "common"]) for i in range(200)]
     _dedup(tmp_path, [docs])
@@ -238,6 +276,22 @@ def test_one_copy_of_a_page_across_snapshots_rides_the_same_passes(tmp_path: Pat
     # The smallest id wins; the copy dropped was hashed in its snapshot, so "c" loses the nav line.
     assert out == ["duplicate_page", docs[1], docs[2]]
     assert [d.text for d in out[1:]] == ["Home | News\nThe harbour opened in spring.", "Other story."]
+
+
+def test_a_tasks_first_ids_written_in_runs_keep_the_smallest_id_of_each_page(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task holds at most FIRST_IDS_HELD page hashes: its first ids go out in sorted runs, and
+    the merge folds them all (a copy's smallest id may be in an earlier run than a larger one)."""
+    monkeypatch.setattr(line, "FIRST_IDS_HELD", 2)
+    monkeypatch.setattr(line, "COLLECT_BATCH", 1)
+    texts = [f"Page {'abcde'[i % 5]} of the crawl." for i in range(15)]
+    ids = [f"id-{(7 * i) % 15:02d}" for i in range(15)]  # each text's copies in no order of id
+    docs = [_doc(doc_id, [text], "x.wet.gz", f"CC-MAIN-2019-{13 + i % 3}") for i, (doc_id, text) in
+            enumerate(zip(ids, texts))]
+    out = _dedup(tmp_path, [docs[:8], docs[8:]], one_copy_per_page=True)
+    smallest = {text: min(i for i, t in zip(ids, texts) if t == text) for text in texts}
+    assert [isinstance(r, Document) for r in out] == [doc_id == smallest[text] for doc_id, text in zip(ids, texts)]
+    assert len(list((tmp_path / "task0" / "partial").glob("pages-*.arrow"))) >= 3
 
 
 BATCH_TEXTS = [
