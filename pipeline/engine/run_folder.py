@@ -37,6 +37,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,7 +182,7 @@ def read_marker(marker: Path, parse: Callable[[dict], Parsed]) -> Parsed | None:
 # rerun would cost as much as a run. `pipeline verify` reads all of them.
 CHEAP_TO_HASH = 4 << 20
 
-Fingerprint = list[int]  # [size, mtime_ns, ctime_ns] of an input when its task read it
+Fingerprint = list[int | str]  # [size, mtime_ns, ctime_ns] of an input when its task read it; a folder adds FOLDER
 
 
 @dataclass(frozen=True)
@@ -228,16 +229,36 @@ def json_problem(path: Path) -> str | None:
     return None if isinstance(data, dict) else "damaged (not a JSON object)"
 
 
+FOLDER = "folder"  # the last item of a folder's fingerprint
+
+
 def fingerprint(path: str) -> Fingerprint | None:
     """The input's fingerprint, taken before its task reads it; None for a remote input (not
-    checked: a stat per object of a bucket is a request each) or one that cannot be looked up."""
+    checked: a stat per object of a bucket is a request each) or one that cannot be looked up.
+
+    A folder (a GitHub repository) is fingerprinted by everything in it: the bytes of its files
+    and the latest mtime and ctime of its files and folders. Its own size and times say nothing
+    of an edit inside; a file edited moves its mtime, and one added, removed or renamed its
+    folder's."""
     if "://" in path and not path.startswith("file://"):
         return None
+    local = path.removeprefix("file://")
     try:
-        st = os.stat(path.removeprefix("file://"))
+        st = os.stat(local)
     except OSError:
         return None
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    if not stat.S_ISDIR(st.st_mode):
+        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    size, mtime, ctime = 0, st.st_mtime_ns, st.st_ctime_ns
+    for folder, _, files in os.walk(local):
+        for name in [".", *files]:
+            try:
+                entry = os.stat(os.path.join(folder, name), follow_symlinks=False)
+            except OSError:  # removed while walked: the folder's mtime says so
+                continue
+            size += entry.st_size if name != "." else 0
+            mtime, ctime = max(mtime, entry.st_mtime_ns), max(ctime, entry.st_ctime_ns)
+    return [size, mtime, ctime, FOLDER]
 
 
 def reread_reason(path: str, recorded: Fingerprint | None, failed: bool) -> str | None:
@@ -253,7 +274,7 @@ def reread_reason(path: str, recorded: Fingerprint | None, failed: bool) -> str 
     if recorded is None:
         return None
     now = fingerprint(path)
-    if now is None:
+    if now is None or len(now) != len(recorded):  # a folder an older herd fingerprinted by itself alone
         return None
     if now[:2] != recorded[:2]:
         size = f" ({recorded[0]:,} bytes then, {now[0]:,} now)" if now[0] != recorded[0] else ""

@@ -18,6 +18,7 @@ import pytest
 import sentencepiece as spm
 
 from pipeline.engine.shards import read_corpus
+from sources.samples.github import LICENSES
 from tests.conftest import script, subprocess_env
 from tests.hostile.helpers import assert_balanced, json_line, one_error, truncate, write_lines
 from tests.hostile.helpers import run_script as cli
@@ -196,6 +197,34 @@ def test_an_input_changed_after_the_dedup_merged_is_refused_naming_restart(tmp_p
     done = cli("pipeline", *run_args("github"), cwd=tmp_path)
     assert one_error(done, "pipeline") == (f"{changed}: changed since it was read, but corpus/github has merged the "
                                            "dedup of all its inputs already; pass --restart to read every input again")
+    assert published(folder) == before
+    assert cli("pipeline", *run_args("github", "--restart"), cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("change", ["edited in place", "file added in a subfolder", "file removed"])
+def test_a_repository_folder_changed_inside_after_the_dedup_merged_is_refused(tmp_path: Path, change: str) -> None:
+    """A GitHub input is a repository folder: an edit inside moves neither the folder's size nor
+    its mtime, and was taken for the same input."""
+    raw = tmp_path / "raw" / "github"
+    licence = LICENSES["MIT"].format(year=2023, owner="Example Authors")
+    for repo in ("alpha", "beta"):
+        (raw / repo / "src" / "deep").mkdir(parents=True)
+        (raw / repo / "LICENSE").write_text(licence)
+        (raw / repo / "src" / "deep" / "main.py").write_text(f"def {repo}():\n    return 1\n")
+    first = cli("pipeline", *run_args("github"), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    folder = tmp_path / "corpus" / "github"
+    before = published(folder)
+    assert cli("pipeline", *run_args("github"), cwd=tmp_path).stderr == ""  # untouched: complete
+    main = raw / "alpha" / "src" / "deep" / "main.py"
+    if change == "edited in place":
+        main.write_text(main.read_text().replace("return 1", "return 2"))  # same size
+    elif change == "file added in a subfolder":
+        (raw / "alpha" / "src" / "deep" / "extra.py").write_text("def extra():\n    return 3\n")
+    else:
+        main.unlink()
+    done = cli("pipeline", *run_args("github"), cwd=tmp_path)
+    assert one_error(done, "pipeline").startswith(f"{raw / 'alpha'}: changed since it was read")
     assert published(folder) == before
     assert cli("pipeline", *run_args("github", "--restart"), cwd=tmp_path).returncode == 0
 
