@@ -28,7 +28,7 @@ from tqdm import tqdm
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, sha256_once, tree_bytes, with_path, write_json_atomic
 from pipeline.engine.run_folder import WORK, RunFolder
-from pipeline.engine.run_record import COMPLETE, WRITTEN, moves, reconcile
+from pipeline.engine.run_record import COMPLETE, REQUIRED, WRITTEN, moves, reconcile
 from pipeline.engine.runner import Progress, RunSpec, TaskResult
 from pipeline.engine.resources import children_peak_rss_bytes, measure_phase
 from pipeline.engine.stage import GlobalStage, Stage, StageStats
@@ -259,7 +259,9 @@ def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float, failures
     # Workers lost on the way: not in stats.json, which must not depend on them.
     timings["workers_lost"] = [{"reason": f.reason, "how": f.how} for f in failures]
     write_json_atomic(spec.output / "timings.json", timings)
-    write_json_atomic(spec.work / COMPLETE, {"documents_kept": kept, "shards": len(shards)})
+    # The sha256 of what the run published: a rerun finds a manifest or stats edited since.
+    written = {name: file_sha256(spec.output / name) for name in REQUIRED}
+    write_json_atomic(spec.work / COMPLETE, {"documents_kept": kept, "shards": len(shards), "written": written})
     # Intermediate parts and artefacts are no longer needed. The plan and markers stay (the
     # record a rerun checks), and so does `artefactN.done`: it says the merge happened.
     for entry in spec.work.iterdir():

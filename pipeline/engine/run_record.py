@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import read_json, write_json_atomic
+from pipeline.common.files import file_sha256, read_json, write_json_atomic
 from pipeline.engine import unique_ids
 from pipeline.engine.run_folder import Recorded, file_problem, json_problem, read_marker, reread_reason
 from pipeline.engine.runner import RunSpec, TaskResult
@@ -115,12 +115,21 @@ def reconcile(spec: RunSpec) -> None:
         # Parts rewritten without repeated ids depend on the other tasks' copies: redone too.
         _reopen(spec, redo | unique_ids.rewritten_tasks(spec), kept + dropped)
     elif finished:
-        broken = [(name, problem) for name in REQUIRED if (problem := json_problem(spec.output / name))]
+        written = read_json(spec.work / COMPLETE).get("written", {})  # none: finished by an older herd
+        broken = [(name, problem) for name in REQUIRED
+                  if (problem := json_problem(spec.output / name) or _edited(spec.output / name, written.get(name)))]
         if broken:
             name, problem = broken[0]
             print(f"warning: {spec.output}: {name} is {problem}; writing it again from the task records",
                   file=sys.stderr)
             (spec.work / COMPLETE).unlink()  # finalising again rewrites every JSON file from the markers
+
+
+def _edited(path: Path, sha256: str | None) -> str | None:
+    """What is wrong with a JSON file the run published whose sha256 it recorded, or None."""
+    if sha256 and file_sha256(path) != sha256:
+        return "not as the run wrote it (edited since)"
+    return None
 
 
 def _changed_inputs(spec: RunSpec) -> dict[int, tuple[str, str]]:

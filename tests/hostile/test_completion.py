@@ -132,11 +132,22 @@ def test_a_deleted_shard_of_a_run_with_a_dedup_pass_is_refused_naming_restart(tm
     ("manifest.json", "deleted", "missing"),
     ("stats.json", "deleted", "missing"),
     ("stats.json", "cut", "damaged (not JSON: cut or overwritten)"),
+    # Still JSON, other numbers: a rerun said "kept 99 of 90 documents (already complete)".
+    ("manifest.json", "edited", "not as the run wrote it (edited since)"),
+    ("stats.json", "edited", "not as the run wrote it (edited since)"),
 ])
-def test_a_missing_or_cut_manifest_or_stats_is_written_again_from_the_task_records(
+def test_a_missing_cut_or_edited_manifest_or_stats_is_written_again_from_the_task_records(
         tmp_path: Path, source: str, name: str, damage: str, problem: str) -> None:
     folder, before = finished_run(tmp_path, source)
-    (folder / name).unlink() if damage == "deleted" else truncate(folder / name, 0.5)
+    if damage == "deleted":
+        (folder / name).unlink()
+    elif damage == "cut":
+        truncate(folder / name, 0.5)
+    else:
+        data = json.loads((folder / name).read_text())
+        key = "documents" if name == "manifest.json" else "documents_kept"
+        data[key] += 1
+        (folder / name).write_text(json.dumps(data))
     done = cli("pipeline", *run_args(source), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert stderr_lines(done) == [f"warning: corpus/{source}: {name} is {problem}; writing it again from the task "
