@@ -39,6 +39,7 @@ from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
 from pipeline.corpus.folder import REMOVALS, corpus_folder
 from pipeline.engine.run_driver import corpus_run_folder
+from pipeline.engine.run_record import published_sha256
 from pipeline.engine.shards import record_batches, unreadable_shard, verified_shard_paths
 from tokenizer.encode import encode_corpus
 
@@ -191,7 +192,10 @@ def _update_task_markers(folder: Path, rewrites: list[Rewrite], documents_kept: 
             write_json_atomic(marker, record)
     complete = work / "complete.json"
     if complete.exists():
-        write_json_atomic(complete, dict(read_json(complete), documents_kept=documents_kept))
+        recorded = read_json(complete)
+        if "written" in recorded:  # the manifest and stats as rewritten here are the run's now
+            recorded["written"] = published_sha256(folder)
+        write_json_atomic(complete, dict(recorded, documents_kept=documents_kept))
 
 
 def remove_documents(source: str, corpus: Path, ids_file: Path) -> tuple[Path, dict]:

@@ -131,14 +131,18 @@ SEAL = "user.herd.sealed"  # an extended attribute: [size, modification time in 
 SECOND_NS = 10**9
 
 
-def seal(path: Path, what: str) -> None:
+def seal(path: Path, what: str, writer: bool = True) -> None:
     """Record on `path` that it was written or checked as `what` (a sha256, a listing's checksum),
     with its size and modification time, so that a rerun can trust it while those stay as they
     are (`sealed`) instead of hashing it again. Kept by a rename, and by a write in place (which
-    moves the time). Where the file system keeps no extended attributes, nothing is recorded."""
+    moves the time). Where the file system keeps no extended attributes, nothing is recorded.
+    A reader that checked the file (not `writer`) never moves its time: a file written in the
+    last two seconds is then left unsealed."""
     try:
         info = path.stat()
         if abs(time.time_ns() - info.st_mtime_ns) < 2 * SECOND_NS:
+            if not writer:
+                return
             # File times come from a clock that moves once a tick: a write in the tick of this seal
             # would leave the time as sealed. Set back a second, any later write moves it.
             os.utime(path, ns=(info.st_atime_ns, time.time_ns() - SECOND_NS))

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, sha256_once, tree_bytes, with_path, write_json_atomic
 from pipeline.engine.run_folder import WORK, RunFolder
-from pipeline.engine.run_record import COMPLETE, REQUIRED, WRITTEN, moves, reconcile
+from pipeline.engine.run_record import COMPLETE, WRITTEN, moves, published_sha256, reconcile
 from pipeline.engine.runner import Progress, RunSpec, TaskResult
 from pipeline.engine.resources import children_peak_rss_bytes, measure_phase
 from pipeline.engine.stage import GlobalStage, Stage, StageStats
@@ -235,7 +235,9 @@ def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float, failures
     kept_moves, _ = moves(spec)
     unique = drop_repeated_ids(spec, [(m.task, m.src if m.src.exists() else m.dst, m.info) for m in kept_moves])
     kept_moves, dropped_moves = moves(spec)  # the markers now list the rewritten parts
-    shards = [dict(m.info, file=m.dst.name) for m in kept_moves]
+    # The mtime a part was written with is the run's record (run_folder.file_problem), not the corpus's.
+    shards = [{key: value for key, value in dict(m.info, file=m.dst.name).items() if key != "mtime_ns"}
+              for m in kept_moves]
     if dropped_moves:
         (spec.output / "dropped").mkdir(exist_ok=True)
     for m in kept_moves + dropped_moves:
@@ -260,8 +262,8 @@ def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float, failures
     timings["workers_lost"] = [{"reason": f.reason, "how": f.how} for f in failures]
     write_json_atomic(spec.output / "timings.json", timings)
     # The sha256 of what the run published: a rerun finds a manifest or stats edited since.
-    written = {name: file_sha256(spec.output / name) for name in REQUIRED}
-    write_json_atomic(spec.work / COMPLETE, {"documents_kept": kept, "shards": len(shards), "written": written})
+    write_json_atomic(spec.work / COMPLETE, {"documents_kept": kept, "shards": len(shards),
+                                             "written": published_sha256(spec.output)})
     # Intermediate parts and artefacts are no longer needed. The plan and markers stay (the
     # record a rerun checks), and so does `artefactN.done`: it says the merge happened.
     for entry in spec.work.iterdir():

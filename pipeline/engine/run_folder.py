@@ -46,7 +46,7 @@ from typing import TypeVar
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import (
-    file_sha256, leftover_temporaries, overlapping, read_json, sealed, write_json_atomic,
+    file_sha256, leftover_temporaries, overlapping, read_json, seal, sealed, write_json_atomic,
 )
 from pipeline.common.lock import folder_lock
 
@@ -187,32 +187,46 @@ Fingerprint = list[int | str]  # [size, mtime_ns, ctime_ns] of an input when its
 
 @dataclass(frozen=True)
 class Recorded:
-    """A file a run wrote, as it recorded it when writing: its size, and its sha256 ("" if none)."""
+    """A file a run wrote, as it recorded it when writing: its size, its sha256 ("" if none), and
+    its mtime once written (None where the record predates it)."""
 
     path: Path
     size: int
     sha256: str = ""
+    mtime_ns: int | None = None
 
 
 def file_problem(file: Recorded) -> str | None:
     """What differs between the file on disk and its record: None when it exists with the
-    recorded size and, when at most CHEAP_TO_HASH bytes or written since its seal (the shard
-    writer seals what it writes, pipeline/common/files.py), the recorded sha256. A large file
-    still as sealed is not hashed: a rerun would read the whole corpus again to learn nothing."""
+    recorded size and, unless it is known unchanged since it was written, the recorded sha256.
+
+    A large file is known unchanged while it is as its seal says (the shard writer seals what it
+    writes, pipeline/common/files.py), or, holding no seal (a file system that keeps none, a
+    copy that dropped it), while its mtime is the recorded one: a rerun would otherwise read the
+    whole corpus again to learn nothing, and a write in place moves the mtime. A file of at most
+    CHEAP_TO_HASH bytes is always hashed. One found intact by its hash is sealed again, so the
+    next rerun trusts it without reading it."""
     try:
-        size = file.path.stat().st_size
+        info = file.path.stat()
     except FileNotFoundError:
         return "missing"
     except OSError as e:
         return f"unreadable ({e.strerror})"
-    if size != file.size:
-        return f"{size:,} bytes, not the {file.size:,} written"
-    if file.sha256 and (size <= CHEAP_TO_HASH or sealed(file.path, f"sha256:{file.sha256}") is False):
-        try:
-            if file_sha256(file.path) != file.sha256:
-                return "not as written (its sha256 differs)"
-        except OSError as e:
-            return f"unreadable ({e.strerror})"
+    if info.st_size != file.size:
+        return f"{info.st_size:,} bytes, not the {file.size:,} written"
+    if not file.sha256:
+        return None
+    seal_state = sealed(file.path, f"sha256:{file.sha256}")
+    if seal_state is True:
+        return None
+    if info.st_size > CHEAP_TO_HASH and seal_state is None and file.mtime_ns in (None, info.st_mtime_ns):
+        return None  # holding no seal and as recorded (or recorded before mtimes were): its size is the check
+    try:
+        if file_sha256(file.path) != file.sha256:
+            return "not as written (its sha256 differs)"
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    seal(file.path, f"sha256:{file.sha256}", writer=False)
     return None
 
 

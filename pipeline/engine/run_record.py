@@ -125,6 +125,12 @@ def reconcile(spec: RunSpec) -> None:
             (spec.work / COMPLETE).unlink()  # finalising again rewrites every JSON file from the markers
 
 
+def published_sha256(output: Path) -> dict[str, str]:
+    """The sha256 of the JSON files a finished run published (complete.json's "written"): whoever
+    rewrites them (a finalise, `pipeline remove`) records them again, and a rerun finds an edit."""
+    return {name: file_sha256(output / name) for name in REQUIRED}
+
+
 def _edited(path: Path, sha256: str | None) -> str | None:
     """What is wrong with a JSON file the run published whose sha256 it recorded, or None."""
     if sha256 and file_sha256(path) != sha256:
@@ -153,7 +159,7 @@ def _part_problem(spec: RunSpec, move: Move, finished: bool) -> tuple[str, str] 
     The file is named relative to the run folder."""
     # Unfinished, a part is in its task folder, or at its shard if a finalise was killed halfway.
     where = move.dst if finished or (not move.src.exists() and move.dst.exists()) else move.src
-    problem = file_problem(Recorded(where, move.info["bytes"], move.info.get("sha256", "")))
+    problem = file_problem(Recorded(where, move.info["bytes"], move.info.get("sha256", ""), move.info.get("mtime_ns")))
     return (str(where.relative_to(spec.output)), problem) if problem else None
 
 

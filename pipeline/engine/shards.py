@@ -126,7 +126,7 @@ class ShardWriter:
         self.meta_names = [f.name for f in schema][len(BASE_FIELDS):]
         self.meta_name_set = set(self.meta_names)
         self.paths: list[Path] = []
-        self.info: list[dict] = []  # per closed shard: file, documents, bytes, sha256
+        self.info: list[dict] = []  # per closed shard: file, documents, bytes, sha256, mtime_ns
         self._buffer: list[Document] = []
         self._texts: list[str] = []  # the buffered documents' texts, as they were when written
         self._file: HashingFile | None = None
@@ -238,11 +238,14 @@ class ShardWriter:
             raise with_path(e, final) from e
         self._file = self._stream = None
         os.replace(str(final) + ".tmp", final)
-        if self.checksum:  # a rerun trusts the shard while it stays as written (run_folder.file_problem)
-            seal(final, f"sha256:{digest}")
-        self.paths.append(final)
         info = {"file": final.name, "documents": self._rows_in_shard, "bytes": size}
-        self.info.append(info | {"sha256": digest} if self.checksum else info)
+        if self.checksum:
+            # A rerun trusts the shard while it stays as written (run_folder.file_problem): by its
+            # seal, or where the file system keeps none, by the mtime recorded here.
+            seal(final, f"sha256:{digest}")
+            info |= {"sha256": digest, "mtime_ns": final.stat().st_mtime_ns}
+        self.paths.append(final)
+        self.info.append(info)
 
     def close(self) -> list[Path]:
         self._flush()

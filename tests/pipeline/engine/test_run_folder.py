@@ -3,6 +3,7 @@ completion markers, the lock, overlap refusal, and --restart deleting only what 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import SEAL
+from pipeline.common.files import SEAL, file_sha256
 from pipeline.engine import run_folder
 from pipeline.engine.document import Document
 from pipeline.engine.run_folder import Recorded, RunFolder, file_problem, read_marker
@@ -270,3 +271,32 @@ def test_a_large_shard_is_hashed_again_only_when_written_since_its_seal(tmp_path
     # A copy without the seal (cp without -a): size only, as before seals, never a full read.
     os.removexattr(shard, SEAL)
     assert file_problem(record) is None
+
+
+def test_a_large_shard_holding_no_seal_is_trusted_by_its_recorded_mtime(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no seal is kept (a file system without extended attributes, a copy that dropped it),
+    the writer's recorded mtime stands in for it: a write in place moves the time, and the file is
+    hashed; found intact it is sealed again, so the next check trusts it unread."""
+    monkeypatch.setattr(run_folder, "CHEAP_TO_HASH", 16)  # every file here counts as large
+    writer = ShardWriter(tmp_path, build_schema([]), "shard")
+    writer.write_many([Document(f"d{i}", f"text {i} " * 50, "s") for i in range(40)])
+    [shard] = writer.close()
+    info = writer.info[0]
+    assert info["mtime_ns"] == shard.stat().st_mtime_ns
+    record = Recorded(shard, info["bytes"], info["sha256"], info["mtime_ns"])
+    with contextlib.suppress(OSError):
+        os.removexattr(shard, SEAL)
+    hashed = []
+    monkeypatch.setattr(run_folder, "file_sha256", lambda path: hashed.append(path) or file_sha256(path))
+    assert file_problem(record) is None and hashed == []  # as recorded: its size is the check
+    original = shard.read_bytes()
+    with open(shard, "r+b") as f:  # a byte changed in place, the size kept
+        f.seek(len(original) // 2)
+        f.write(bytes([original[len(original) // 2] ^ 0xFF]))
+    assert file_problem(record) == "not as written (its sha256 differs)" and hashed == [shard]
+    shard.write_bytes(original)  # the same bytes again, at another time: hashed, found intact
+    os.utime(shard, ns=(info["mtime_ns"] - 10**10, info["mtime_ns"] - 10**10))
+    assert file_problem(record) is None and hashed == [shard, shard]
+    if xattrs_kept(tmp_path):  # and sealed again: the next check reads nothing
+        assert file_problem(record) is None and hashed == [shard, shard]

@@ -220,8 +220,9 @@ def test_a_task_reads_its_inputs_applies_the_stages_in_order_and_counts_every_do
         {"id": "b-0", "text": "SECOND FILE", "source": "lines", "chars": 11},
     ]
     data = (spec.task_dir(0, 0) / part["file"]).read_bytes()
+    path = spec.task_dir(0, 0) / part["file"]
     assert part == {"file": "part-00000.arrow", "documents": 3, "bytes": len(data),
-                    "sha256": hashlib.sha256(data).hexdigest()}
+                    "sha256": hashlib.sha256(data).hexdigest(), "mtime_ns": path.stat().st_mtime_ns}
     assert result.dropped_parts == [] and result.files_failed == [] and result.documents_failed == []
 
 
