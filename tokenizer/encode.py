@@ -25,7 +25,8 @@ corpus shard's fingerprint, taken before it was read, and the pairs it wrote. A 
 task again when a .bin or .idx its marker lists is missing, not the size its counts give
 (tokens times the id size; documents+1 offsets of 8 bytes) or not the sha256 it was written with
 (hashed when small or written since the encode sealed it: a write in place), or when its corpus
-shard changed since (size or mtime); meta.json is written anew from the markers by every run.
+shard changed since (size or mtime). meta.json is made anew from the markers by every run, and
+written only when it differs from the one there: a rerun with nothing to do rewrites no file.
 
 Long documents are encoded in bounded pieces (tokenizer/long_documents.py): one document with
 millions of characters and no space must not take gigabytes of a worker's memory.
@@ -541,8 +542,20 @@ def _finalise(out: Path, source: str, tokenizer: dict, tasks: list[Task]) -> dic
             "documents_failed": [dict(d, corpus_shard=m["corpus_shard"])
                                  for m in sorted(markers, key=lambda m: m["number"])
                                  for d in m.get("documents_failed", [])]}
-    write_json_atomic(out / META, meta)
+    _write_json_if_changed(out / META, meta)
     return meta
+
+
+def _write_json_if_changed(path: Path, value: dict) -> None:
+    """Write `value` to `path` unless the file holds it already (README: a rerun finds its work done
+    and rewrites nothing). Compared as canonical JSON text, so 1, 1.0 and true stay different; a
+    file that cannot be read or parsed is written."""
+    try:
+        same = json.dumps(json.loads(path.read_text()), sort_keys=True) == json.dumps(value, sort_keys=True)
+    except (OSError, UnicodeDecodeError, ValueError):
+        same = False
+    if not same:
+        write_json_atomic(path, value)
 
 
 # --- `tokenizer encode` --------------------------------------------------------------------

@@ -4,6 +4,12 @@ Writes `OUT/<mixture>.model`, `OUT/<mixture>.vocab` and `OUT/<mixture>.json`: th
 settings, the model's sha256 and vocabulary size, and the sample (documents and bytes per
 source, and what happened to a source short of text).
 
+A rerun with nothing to do rewrites nothing: when the JSON describes the model and .vocab there
+(their sha256s) and records the inputs this run would train from (`training_inputs`: the settings,
+the seed and cap of the sample, the corpus shards' sha256s from their manifest.json), the command
+says so in one line and writes no file. Other inputs or settings, or a JSON older than those
+records, train again in place; a model deleted since is trained again as well.
+
 The model file depends on the sample and the settings alone: the trainer spec names the sample
 `<mixture>.sample.txt` and the prefix `<mixture>` instead of the paths trained from, and holds no
 thread count, so the same corpus and seed give the same bytes (and sha256) in any --out folder
@@ -35,6 +41,7 @@ from pipeline.common.errors import UserError, sigterm_ends_at_once
 from pipeline.common.files import file_sha256, plain_name, write_json_atomic
 from pipeline.common.lock import folder_lock
 from pipeline.corpus.mixture import Mixture, load_mixture
+from pipeline.engine.shards import shard_entries
 from tokenizer.sample import draw_sample
 
 # LLaMA-1's trainer spec as stored in its tokenizer.model (the Llama 2 paper: "same tokenizer").
@@ -68,6 +75,7 @@ class TrainResult:
     report: Path
     vocab_size: int
     sha256: str
+    already_trained: bool = False  # the model there was made from these inputs: nothing was written
 
 
 def train_tokenizer(
@@ -100,7 +108,12 @@ def train_tokenizer(
     with folder_lock(output, "tokenizer train"):
         prefix = output / mixture.name
         sample_path = output / f"{mixture.name}.sample.txt"
-        refuse_foreign_outputs(output, mixture.name)
+        report = output / f"{mixture.name}.json"
+        recorded = refuse_foreign_outputs(output, mixture.name)
+        inputs = training_inputs(mixture, corpus_root, vocab_size, sample_bytes, seed, allow_smaller_vocab)
+        if recorded is not None and already_trained(output, mixture.name, recorded, inputs, keep_sample):
+            return TrainResult(Path(f"{prefix}.model"), Path(f"{prefix}.vocab"), report, recorded["vocab_size"],
+                               recorded["sha256"], already_trained=True)
         # Drawn under a temporary name: a kill while drawing leaves no `<mixture>.sample.txt` that
         # looks whole, and one is there only when --keep-sample asked for it.
         drawing = output / f".{mixture.name}.sample.tmp"
@@ -108,6 +121,7 @@ def train_tokenizer(
         say = _progress_printer(show_progress)
         say(f"sampling {corpus_root} at the {mixture.name} proportions (at most {sample_bytes / 1e6:,.0f} MB)")
         sample = draw_sample(mixture, corpus_root, drawing, sample_bytes, seed)
+        sample_sha256 = file_sha256(drawing)  # what a kept sample.txt must hash to for a rerun to skip
         sampled = time.time()
         say(f"sampled {sample.bytes / 1e6:,.1f} MB in {sampled - started:.1f} s; training SentencePiece BPE "
             f"({vocab_size:,} pieces)")
@@ -130,44 +144,116 @@ def train_tokenizer(
         described = {
             "model": str(model),
             "sha256": sha,
+            "vocab_sha256": file_sha256(vocab),
+            "sample_sha256": sample_sha256,
             "vocab_size": actual,
-            "requested_vocab_size": vocab_size,
-            "hard_vocab_limit": not allow_smaller_vocab,
-            "mixture": {"name": mixture.name, "proportions": mixture.proportions},
-            "corpus": str(corpus_root),
-            "settings": LLAMA_SETTINGS,
+            **inputs,
             "seconds": {"sample": round(sampled - started, 2), "train": round(time.time() - sampled, 2)},
             "sample": sample.to_json(),
         }
-        report = output / f"{mixture.name}.json"
         write_json_atomic(report, described)
     return TrainResult(model, vocab, report, actual, sha)
 
 
-def refuse_foreign_outputs(output: Path, name: str) -> None:
+def training_inputs(mixture: Mixture, corpus_root: Path, vocab_size: int, sample_bytes: int, seed: int,
+                    allow_smaller_vocab: bool) -> dict:
+    """Everything the model is made from, as `<mixture>.json` records it (JSON values): with the
+    same inputs a training writes the same model, so a JSON recording these has nothing to redo."""
+    inputs = {
+        "requested_vocab_size": vocab_size,
+        "hard_vocab_limit": not allow_smaller_vocab,
+        "mixture": {"name": mixture.name, "proportions": mixture.proportions},
+        "corpus": str(corpus_root),
+        "corpus_shards": corpus_shards(mixture, corpus_root),
+        "settings": LLAMA_SETTINGS,
+        "seed": seed,
+        "sample_cap_bytes": sample_bytes,
+    }
+    return json.loads(json.dumps(inputs))  # as read back from the JSON: lists, not tuples
+
+
+def corpus_shards(mixture: Mixture, corpus_root: Path) -> dict[str, list[str]] | None:
+    """Each source's shards as `name:sha256` from its manifest.json ([] for a source with no
+    folder): the sample is drawn from those bytes, and a corpus rebuilt or rewritten since
+    (`pipeline remove`) lists other sha256s. Reads the manifests only; the sample's draw checks
+    the shards against them. None when a shard has no sha256 to tell (no manifest): then no
+    earlier training counts as made from this corpus."""
+    shards: dict[str, list[str]] = {}
+    for source in mixture.proportions:
+        folder = corpus_root / source
+        entries = shard_entries(folder) if folder.is_dir() else []
+        if not all(entry.get("sha256") for _, entry in entries):
+            return None
+        shards[source] = [f"{path.name}:{entry['sha256']}" for path, entry in entries]
+    return shards
+
+
+def already_trained(output: Path, name: str, recorded: dict, inputs: dict, keep_sample: bool) -> bool:
+    """Whether the model `recorded` describes (its sha256 already checked) is what training on
+    `inputs` would write, with its .vocab as written, and the sample.txt when asked to keep it:
+    nothing left to do. A JSON written before it recorded all of `inputs` never is (trained again)."""
+    if inputs["corpus_shards"] is None or any(recorded.get(key) != value for key, value in inputs.items()):
+        return False
+    if not _plain_file_with_sha256(output / f"{name}.vocab", recorded.get("vocab_sha256")):
+        return False
+    return not keep_sample or _plain_file_with_sha256(output / f"{name}.sample.txt", recorded.get("sample_sha256"))
+
+
+def _plain_file_with_sha256(path: Path, sha256: object) -> bool:
+    return isinstance(sha256, str) and path.is_file() and not path.is_symlink() and file_sha256(path) == sha256
+
+
+def refuse_foreign_outputs(output: Path, name: str) -> dict | None:
     """Refuse to train over `<name>.model`, `.vocab` or `.sample.txt` in `output` unless an earlier
     `tokenizer train` wrote them: its `<name>.json` names that model with its sha256. Anything
-    else of those names is a user's (another tokenizer, a model copied in), never overwritten."""
+    else of those names is a user's (another tokenizer, a model copied in), never overwritten.
+
+    Returns what the JSON records when the model is the one it describes; None when there is
+    nothing to check against it: no outputs, or the model deleted since (the command's own output
+    gone: trained again). A JSON that cannot be read is named as damaged, not taken for absent."""
     outputs = [output / f"{name}.{suffix}" for suffix in ("model", "vocab", "sample.txt")]
     present = [p for p in outputs if p.exists() or p.is_symlink()]
     if not present:
-        return
+        return None
     described = output / f"{name}.json"
-    try:
-        recorded = json.loads(described.read_text()) if described.is_file() else {}
-    except (OSError, ValueError):
-        recorded = {}
+    if not described.is_file():
+        raise _not_written_here(present[0], described)
+    recorded, problem = _read_description(described)
+    if recorded is None:
+        raise UserError(f"{described}: {problem}, so nothing shows that `tokenizer train` wrote {present[0].name} "
+                        f"beside it; move them away or give another --out (nothing was overwritten)")
     model = outputs[0]
-    ours = (isinstance(recorded, dict) and model.is_file() and not model.is_symlink()
-            and recorded.get("sha256") == file_sha256(model))
-    if not ours and isinstance(recorded, dict) and recorded.get("sha256") and model.is_file():
+    if not (model.exists() or model.is_symlink()):
+        return None
+    if model.is_file() and not model.is_symlink() and file_sha256(model) == recorded["sha256"]:
+        return recorded
+    if model.is_file():
         raise UserError(f"{model}: not the model {described.name} beside it records (its sha256 differs: another "
                         f"tokenizer's put in its place, or damaged since `tokenizer train` wrote it); move it away or "
                         f"give another --out (nothing was overwritten)")
-    if not ours:
-        raise UserError(f"{present[0]}: exists, and no {described.name} beside it says `tokenizer train` wrote it "
-                        f"(another tokenizer's, a copy, or a training killed while finishing); move it away or give "
-                        f"another --out (nothing was overwritten)")
+    raise _not_written_here(model, described)
+
+
+def _not_written_here(path: Path, described: Path) -> UserError:
+    return UserError(f"{path}: exists, and no {described.name} beside it says `tokenizer train` wrote it (another "
+                     f"tokenizer's, a copy, or a training killed while finishing); move it away or give another --out "
+                     f"(nothing was overwritten)")
+
+
+def _read_description(path: Path) -> tuple[dict | None, str]:
+    """`<name>.json` as `tokenizer train` wrote it (an object with the model's sha256), or None
+    and what is wrong with it: a cut or edited file, or one that cannot be read."""
+    try:
+        recorded = json.loads(path.read_text())
+    except OSError as e:
+        return None, f"unreadable ({e.strerror})"
+    except (UnicodeDecodeError, ValueError):
+        return None, "damaged (not valid JSON)"
+    if not isinstance(recorded, dict):
+        return None, "damaged (not a JSON object)"
+    if not isinstance(recorded.get("sha256"), str):
+        return None, "damaged (it records no model sha256)"
+    return recorded, ""
 
 
 def _train(sample: Path, prefix: Path, vocab_size: int, threads: int | None, allow_smaller: bool,
@@ -237,7 +323,8 @@ Draw a deterministic sample of the corpus at the mixture's proportions (byte sha
 SentencePiece with LLaMA's settings: BPE, split_digits, byte_fallback, identity normalisation,
 add_dummy_prefix, remove_extra_whitespaces off, allow_whitespace_only_pieces, character_coverage
 0.99995, max piece length 16, unk/bos/eos ids 0/1/2, no pad. Writes OUT/<mixture>.model, .vocab and
-.json (settings, sha256, and documents and bytes drawn per source).
+.json (settings, sha256, and documents and bytes drawn per source). Run again with the same settings
+on the same corpus shards, it finds the model there and says so without writing a file.
 """
 
 
@@ -273,6 +360,9 @@ def run(args: argparse.Namespace) -> None:
         allow_smaller_vocab=args.allow_smaller_vocab, keep_sample=args.keep_sample,
         show_progress=False if args.no_progress else None,
     )
+    if result.already_trained:
+        print(f"{result.model}: already trained with these settings; nothing to do")
+        return
     sample = json.loads(result.report.read_text())["sample"]
     print(f"{result.model}: {result.vocab_size:,} pieces, sha256 {result.sha256[:12]}, trained on "
           f"{sample['documents']:,} documents ({sample['bytes'] / 1e6:.1f} MB)")

@@ -88,6 +88,27 @@ def test_one_and_two_workers_write_identical_files(trained: TrainResult, tmp_pat
     assert _files(tmp_path / "one") == _files(tmp_path / "two")
 
 
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_an_encode_with_nothing_to_do_rewrites_no_file(trained: TrainResult, tmp_path: Path) -> None:
+    # README: run again, every step finds its work done (exit 0, nothing rewritten). meta.json was
+    # written anew by every run, with the same bytes.
+    corpus = write_corpus(tmp_path / "corpus", SIZES, shard_docs=100)
+    encode_corpus(corpus, trained.model, tmp_path / "tokens", workers=1, show_progress=False)
+    files, times = _files(tmp_path / "tokens"), _mtimes(tmp_path / "tokens")
+    assert {"c4/meta.json", "wikipedia/meta.json", "github/meta.json"} <= times.keys()
+    again = encode_corpus(corpus, trained.model, tmp_path / "tokens", workers=1, show_progress=False)
+    assert again.tasks_run == 0
+    assert _mtimes(tmp_path / "tokens") == times and _files(tmp_path / "tokens") == files
+    # A meta.json that no longer says what the markers do is written again, to the same bytes.
+    meta = tmp_path / "tokens" / "c4" / "meta.json"
+    meta.write_text(meta.read_text().replace('"source": "c4"', '"source": "edited"'))
+    encode_corpus(corpus, trained.model, tmp_path / "tokens", workers=1, show_progress=False)
+    assert _files(tmp_path / "tokens") == files
+
+
 def test_a_source_named_twice_is_encoded_once(trained: TrainResult, tmp_path: Path) -> None:
     # Two encodes of one source raced on its temporaries: "train-00000.bin.tmp: No such file".
     corpus = write_corpus(tmp_path / "corpus", SIZES, shard_docs=100)

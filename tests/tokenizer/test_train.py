@@ -4,6 +4,7 @@ fallback, lossless round trip with whitespace runs, ids 0/1/2), and the training
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256
 from tests.conftest import script, subprocess_env
 from tests.tokenizer.conftest import MIXTURE, VOCAB, write_corpus
-from tests.tokenizer.corpus import TEST_SET
+from tests.tokenizer.corpus import TEST_SET, write_source
 from tokenizer.train import TrainResult, train_tokenizer
 
 
@@ -196,3 +197,167 @@ def test_cli_train_bad_input_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "data/corpus/c4/manifest.json").write_text('{"source": "c4", "documents": 0, "shards": []}')
     _one_line_error(_tokenizer("train", cwd=tmp_path), "data/corpus/c4", "empty source")
     _one_line_error(_tokenizer("train", "--mixture", "nosuch", cwd=tmp_path), "unknown mixture 'nosuch'")
+
+
+# --- a rerun finds its work done (README: exit 0, nothing rewritten) -----------------------------
+
+SMALL = {"c4": 40, "wikipedia": 20, "github": 20}
+OUTPUTS = [f"{MIXTURE.name}.{suffix}" for suffix in ("json", "model", "vocab")]
+AGED_NS = 1_000_000_000  # a modification time no write of this run gives a file
+
+
+def _train_small(corpus: Path, out: Path, **overrides: object) -> TrainResult:
+    settings: dict = {"vocab_size": VOCAB, "threads": 1, "allow_smaller_vocab": True, **overrides}
+    return train_tokenizer(MIXTURE, corpus, out, **settings)
+
+
+def _age(out: Path) -> None:
+    """Set every file's modification time back to AGED_NS, so that a write of any kind shows."""
+    for path in out.iterdir():
+        os.utime(path, ns=(AGED_NS, AGED_NS))
+
+
+def _written(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if p.stat().st_mtime_ns != AGED_NS)
+
+
+def _contents(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def test_a_rerun_with_the_same_inputs_and_settings_writes_nothing(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus", SMALL)
+    out = tmp_path / "tok"
+    first = _train_small(corpus, out)
+    assert not first.already_trained and sorted(p.name for p in out.iterdir()) == OUTPUTS
+    described = json.loads(first.report.read_text())
+    manifest = json.loads((corpus / "c4" / "manifest.json").read_text())
+    assert described["corpus_shards"]["c4"] == [f"{s['file']}:{s['sha256']}" for s in manifest["shards"]]
+    assert described["vocab_sha256"] == file_sha256(first.vocab)
+    contents = _contents(out)
+    _age(out)
+    # Another thread count: not in the model (its trainer spec holds none), so the same work.
+    again = _train_small(corpus, out, threads=2)
+    assert again == TrainResult(first.model, first.vocab, first.report, first.vocab_size, first.sha256,
+                                already_trained=True)
+    assert _written(out) == [] and _contents(out) == contents
+
+
+def test_other_inputs_or_settings_train_again_in_place(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus", SMALL)
+    out = tmp_path / "tok"
+    _train_small(corpus, out)
+    for change in ({"seed": 1}, {"sample_bytes": 40_000}, {"vocab_size": 800}, {"allow_smaller_vocab": False}):
+        _age(out)
+        assert not _train_small(corpus, out, **change).already_trained, change
+        assert _written(out) == OUTPUTS, change
+        _age(out)  # and the same again: done
+        assert _train_small(corpus, out, **change).already_trained and _written(out) == [], change
+    settings = {"vocab_size": 800, "allow_smaller_vocab": False}
+    # The corpus rebuilt since (one source's shards, and so its manifest's sha256s, differ).
+    write_source(corpus, "wikipedia", 20, seed=1)
+    _age(out)
+    assert not _train_small(corpus, out, **settings).already_trained and _written(out) == OUTPUTS
+    # A .vocab changed since it was written: trained again, to the bytes the model's training gives.
+    vocab = out / f"{MIXTURE.name}.vocab"
+    written = vocab.read_bytes()
+    vocab.write_bytes(written + b"x\t0\n")
+    _age(out)
+    assert not _train_small(corpus, out, **settings).already_trained and _written(out) == OUTPUTS
+    assert vocab.read_bytes() == written
+
+
+def test_a_json_from_before_the_inputs_were_recorded_trains_again_once(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus", SMALL)
+    out = tmp_path / "tok"
+    first = _train_small(corpus, out)
+    described = json.loads(first.report.read_text())
+    for key in ("corpus_shards", "seed", "sample_cap_bytes", "vocab_sha256", "sample_sha256"):
+        del described[key]
+    first.report.write_text(json.dumps(described))
+    _age(out)
+    assert not _train_small(corpus, out).already_trained and _written(out) == OUTPUTS
+    _age(out)
+    assert _train_small(corpus, out).already_trained and _written(out) == []
+
+
+def test_a_kept_sample_is_part_of_the_work_done(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus", SMALL)
+    out = tmp_path / "tok"
+    _train_small(corpus, out)
+    # Asked to keep the sample, and none there: the work is not done yet.
+    assert not _train_small(corpus, out, keep_sample=True).already_trained
+    sample = out / f"{MIXTURE.name}.sample.txt"
+    kept = sample.read_bytes()
+    _age(out)
+    assert _train_small(corpus, out, keep_sample=True).already_trained and _written(out) == []
+    sample.write_bytes(kept[: len(kept) // 2])  # cut since: drawn and trained again
+    _age(out)
+    assert not _train_small(corpus, out, keep_sample=True).already_trained
+    assert _written(out) == sorted([*OUTPUTS, sample.name]) and sample.read_bytes() == kept
+
+
+def test_a_deleted_model_is_trained_again_and_a_damaged_json_is_named(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus", SMALL)
+    out = tmp_path / "tok"
+    first = _train_small(corpus, out)
+    model_bytes = first.model.read_bytes()
+    # The command's own model gone, its .vocab and .json still there: nothing foreign to protect.
+    first.model.unlink()
+    again = _train_small(corpus, out)
+    assert not again.already_trained and again.model.read_bytes() == model_bytes
+    # A JSON cut short: named as damaged, nothing overwritten.
+    report = out / f"{MIXTURE.name}.json"
+    report.write_text(report.read_text()[:100])
+    contents = _contents(out)
+    _age(out)
+    with pytest.raises(UserError) as error:
+        _train_small(corpus, out)
+    assert str(error.value) == (
+        f"{report}: damaged (not valid JSON), so nothing shows that `tokenizer train` wrote {MIXTURE.name}.model "
+        "beside it; move them away or give another --out (nothing was overwritten)")
+    assert _contents(out) == contents and _written(out) == []
+    # Valid JSON that is not what `tokenizer train` writes (no model sha256): damaged as well.
+    report.write_text('{"model": "elsewhere"}')
+    with pytest.raises(UserError) as error:
+        _train_small(corpus, out)
+    assert str(error.value) == (
+        f"{report}: damaged (it records no model sha256), so nothing shows that `tokenizer train` wrote "
+        f"{MIXTURE.name}.model beside it; move them away or give another --out (nothing was overwritten)")
+    # Model and JSON both gone, the .vocab left: no JSON says whose it is, as before.
+    report.unlink()
+    first.model.unlink()
+    with pytest.raises(UserError) as error:
+        _train_small(corpus, out)
+    assert str(error.value) == (
+        f"{out / MIXTURE.name}.vocab: exists, and no {MIXTURE.name}.json beside it says `tokenizer train` wrote it "
+        "(another tokenizer's, a copy, or a training killed while finishing); move it away or give another --out "
+        "(nothing was overwritten)")
+
+
+@pytest.mark.slow
+def test_cli_rerun_says_done_in_one_line_and_a_cut_json_is_named(tmp_path: Path) -> None:
+    write_corpus(tmp_path / "data/corpus", SMALL, shard_docs=None)
+    (tmp_path / "mine.toml").write_text('name = "llama1"\n[proportions]\nc4 = 0.5\nwikipedia = 0.3\ngithub = 0.2\n')
+    train = ("train", "--mixture", "mine.toml", "--vocab-size", "32000", "--allow-smaller-vocab", "--threads", "1")
+    first = _tokenizer(*train, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    out = tmp_path / "data/tokenizer"
+    contents = _contents(out)
+    _age(out)
+    again = _tokenizer(*train, cwd=tmp_path)
+    assert (again.returncode, again.stdout, again.stderr) == (
+        0, "data/tokenizer/llama1.model: already trained with these settings; nothing to do\n", "")
+    assert _written(out) == [] and _contents(out) == contents
+    # The model deleted: trained again, to the same bytes.
+    (out / "llama1.model").unlink()
+    redone = _tokenizer(*train, cwd=tmp_path)
+    assert redone.returncode == 0 and redone.stdout.startswith("data/tokenizer/llama1.model: "), redone.stderr
+    assert {name: data for name, data in _contents(out).items() if name != "llama1.json"} == {
+        name: data for name, data in contents.items() if name != "llama1.json"}
+    (out / "llama1.json").write_text((out / "llama1.json").read_text()[:100])
+    cut = _tokenizer(*train, cwd=tmp_path)
+    assert (cut.returncode, cut.stdout) == (2, "")
+    assert cut.stderr == (
+        "tokenizer: error: data/tokenizer/llama1.json: damaged (not valid JSON), so nothing shows that `tokenizer "
+        "train` wrote llama1.model beside it; move them away or give another --out (nothing was overwritten)\n")
