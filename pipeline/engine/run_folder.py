@@ -275,13 +275,15 @@ def fingerprint(path: str) -> Fingerprint | None:
     return [size, mtime, ctime, FOLDER]
 
 
-def reread_reason(path: str, recorded: Fingerprint | None, failed: bool) -> str | None:
+def reread_reason(path: str, recorded: Fingerprint | None, failed: bool, failed_sha256: str | None = None) -> str | None:
     """Why a finished task must read `path` again, or None.
 
     - Its size or mtime differ from when it was read: the file was rewritten or replaced.
     - It failed when read (cut, unreadable) and its ctime has moved since: it was replaced
-      keeping its mtime (`cp -p`, `mv`) or its permissions were fixed (`chmod`). A failed input
-      that nobody touched would fail again the same way, so it is not read on every rerun.
+      keeping its mtime (`cp -p` of a good copy, `mv`) or its permissions were fixed (`chmod`),
+      unless its bytes are still those that failed (`failed_sha256`, taken then: a restore with
+      `cp -a`, a recursive chmod of the inputs), which would fail the same way. A failed input
+      that nobody touched would fail again the same way too, so it is not read on every rerun.
     A good input whose ctime alone moved (a recursive chmod, a restore) is not read again: its
     bytes are those that were read. An input with no recorded fingerprint (an older run, or a
     remote one) is taken as read."""
@@ -293,6 +295,23 @@ def reread_reason(path: str, recorded: Fingerprint | None, failed: bool) -> str 
     if now[:2] != recorded[:2]:
         size = f" ({recorded[0]:,} bytes then, {now[0]:,} now)" if now[0] != recorded[0] else ""
         return f"changed since it was read{size}"
-    if failed and now != recorded:
+    if failed and now != recorded and (failed_sha256 is None or failed_input_sha256(path) != failed_sha256):
         return "failed when it was read and was touched since (replaced or its permissions changed)"
     return None
+
+
+MAX_FAILED_HASH = 4 << 30  # a failed input larger than this is not hashed: its ctime alone tells
+
+
+def failed_input_sha256(path: str) -> str | None:
+    """The sha256 of an input that failed when read: a local file it can read, of at most
+    MAX_FAILED_HASH bytes (failures are few; hashing one costs a read of it); else None."""
+    if "://" in path and not path.startswith("file://"):
+        return None
+    local = Path(path.removeprefix("file://"))
+    try:
+        if not local.is_file() or local.stat().st_size > MAX_FAILED_HASH:
+            return None
+        return file_sha256(local)
+    except OSError:
+        return None

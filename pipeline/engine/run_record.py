@@ -147,7 +147,7 @@ def _changed_inputs(spec: RunSpec) -> dict[int, tuple[str, str]]:
             continue
         failed = {f["path"] for f in result.files_failed}
         for path in spec.task_inputs(task):
-            why = reread_reason(path, result.inputs.get(path), path in failed)
+            why = reread_reason(path, result.inputs.get(path), path in failed, result.failed_sha256.get(path))
             if why:
                 changed[task] = (path, why)
                 break

@@ -25,7 +25,7 @@ import pyarrow as pa
 from pipeline.common.errors import OUT_OF_SPACE, UserError
 from pipeline.common.files import with_path, write_json_atomic
 from pipeline.engine.document import Document, Skipped, printable, storable
-from pipeline.engine.run_folder import Fingerprint, fingerprint
+from pipeline.engine.run_folder import Fingerprint, failed_input_sha256, fingerprint
 from pipeline.engine.resources import cpu_seconds
 from pipeline.engine.shards import ShardWriter, build_schema, iter_shard
 from pipeline.engine.source import Source
@@ -121,6 +121,8 @@ class TaskResult:
     # CPU seconds of this process (its writer thread included) from the stages' set-up to the
     # task's marker: what `pipeline plan` projects per input byte. 0 in older markers.
     cpu_seconds: float = 0.0
+    # Pass 0: the sha256 of each local input that failed when read (run_folder.failed_input_sha256).
+    failed_sha256: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
@@ -135,6 +137,7 @@ class TaskResult:
             "inputs": self.inputs,
             "input_rows": self.input_rows,
             "cpu_seconds": self.cpu_seconds,
+            "failed_sha256": self.failed_sha256,
         }
 
     @classmethod
@@ -145,7 +148,7 @@ class TaskResult:
         return cls(
             data["pass"], data["task"], stats, data["files_failed"], 0.0, data["parts"], data["dropped_parts"],
             data.get("documents_failed", []), data.get("inputs", {}),  # older markers lack these
-            data.get("input_rows"), data.get("cpu_seconds", 0.0),
+            data.get("input_rows"), data.get("cpu_seconds", 0.0), data.get("failed_sha256", {}),
         )
 
 
@@ -290,6 +293,7 @@ def run_task(
         inputs,
         input_rows,
         round(cpu_seconds() - cpu_started, 4),
+        {f["path"]: digest for f in files_failed if pass_index == 0 and (digest := failed_input_sha256(f["path"]))},
     )
     write_json_atomic(marker, result.to_json())
     return result

@@ -294,6 +294,33 @@ def test_a_corrupt_input_fixed_keeping_its_size_and_mtime_is_read_again(tmp_path
     assert stats["files"]["failed"] == [] and stats["documents_read"] == stats["documents_kept"] == 40
 
 
+def test_a_failed_input_whose_ctime_alone_moved_keeps_a_dedup_run_complete(tmp_path: Path) -> None:
+    """A workspace restored with `cp -a`, or a recursive chmod of the inputs, moves every ctime: a
+    cut input of a run whose dedup had merged was then refused, naming --restart, though its bytes
+    (hashed when it failed) are still those that failed."""
+    raw = github_raw(tmp_path)
+    cut = write_lines(raw / "bigquery-contents-009.jsonl.gz",
+                      [github_row(f"t9/f{i}.py", f"{CODE}# cut table file {i}\n") for i in range(40)])
+    truncate(cut, 0.5)
+    first = cli("pipeline", *run_args("github"), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    folder = tmp_path / "corpus" / "github"
+    assert [Path(f["path"]).name for f in json.loads((folder / "stats.json").read_text())["files"]["failed"]] == [
+        cut.name]
+    before = published(folder)
+    os.chmod(cut, cut.stat().st_mode)  # the same mode: only the ctime moves
+    again = cli("pipeline", *run_args("github"), cwd=tmp_path)
+    assert again.returncode == 0 and "(already complete)" in again.stdout, again.stderr
+    assert "touched since" not in again.stderr
+    assert published(folder) == before
+    # Its bytes replaced, keeping size and mtime (a good copy with `cp -p`): that is a change.
+    stat = cut.stat()
+    cut.write_bytes(bytes(b ^ 0xFF for b in cut.read_bytes()))
+    os.utime(cut, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    refused = cli("pipeline", *run_args("github"), cwd=tmp_path)
+    assert one_error(refused, "pipeline").startswith(f"{cut}: failed when it was read and was touched since")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its permissions")
 def test_an_unreadable_input_whose_permissions_are_fixed_is_read_again(tmp_path: Path) -> None:
     raw = jsonl_raw(tmp_path)
