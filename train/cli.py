@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "under torchrun spell it --run-dir (torchrun's own parser takes --run)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     parser.add_argument("--warmup-steps", type=int, help="linear warmup steps (default: the preset's, at most "
-                        "a tenth of the run)")
+                        "a tenth of the run; with --resume, the run's own)")
     parser.add_argument("--batch-tokens", type=int, help="tokens per optimizer step; a multiple of "
                         "seq-len x micro-batch, reached by gradient accumulation")
     parser.add_argument("--seq-len", type=int, help="context length")

@@ -96,7 +96,8 @@ class TrainConfig:
     # Optimisation; 0 means "the preset's value".
     lr: Amount = 0.0
     min_lr_ratio: Probability = 0.1  # cosine decays to this fraction of the peak
-    warmup_steps: Warmup = -1  # -1: the preset's, capped at a tenth of the run for short runs
+    # -1: the preset's, capped at a tenth of the run for short runs; a resumed run keeps the one it started with
+    warmup_steps: Warmup = -1
     batch_tokens: Count = 0
     seq_len: Count = 0
     micro_batch: Count = 0
@@ -144,6 +145,11 @@ class ResolvedConfig:
     proportions: dict[str, float] = field(default_factory=dict)
     # The processes grad_accum was computed for. Not written to config.json: a run resumes on any number.
     world_size: int = 1
+    # Whether train.warmup_steps is the preset's default for this run's length (neither the flag nor the
+    # config file set it). That default changes with --steps, so a resumed run keeps the warmup it
+    # started with instead (`with_started_warmup`). Not written to config.json: it says how this
+    # command was asked, not what the run is.
+    warmup_from_preset: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"train": dataclasses.asdict(self.train), "model": dataclasses.asdict(self.model),
@@ -261,7 +267,8 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
         # A TrainConfig built in code skips the schema's conversion: a bool becomes its mode here too.
         activation_checkpointing=checkpointing_mode(config.activation_checkpointing))
     return ResolvedConfig(train=resolved_train, model=model_args, run_dir=run_dir,
-                          grad_accum=batch_tokens // per_micro, world_size=world_size)
+                          grad_accum=batch_tokens // per_micro, world_size=world_size,
+                          warmup_from_preset=config.warmup_steps < 0)
 
 
 # In a run folder made by `train import`: its model (no preset) as a [model] table, read by a resume.
@@ -285,6 +292,23 @@ def check_layout(args: ModelArgs, world_size: int, tp: int, seq_len: int) -> Non
                         f"{f' ({args.kv_heads} key/value heads)' if args.kv_heads != args.n_heads else ''}")
     if tp > 1 and seq_len % tp:
         raise UserError(f"--tp {tp} does not divide the context length {seq_len} (sequence parallelism)")
+
+
+def with_started_warmup(now: ResolvedConfig, started: dict[str, Any], where: Path) -> ResolvedConfig:
+    """`now` with the warmup of the run it continues (`started`: that run's recorded config) when
+    `now`'s is the preset's default for its length. The default shrinks and grows with --steps
+    (a tenth of the run, at most the preset's), so `--resume --steps M` after a run of N steps
+    would otherwise ask for another warmup than the one already trained; the run keeps its own,
+    and the cosine stretches to the new total (train/schedule.py). A warmup given by flag or
+    config file is kept as given, and `check_resume_compatible` refuses one that differs."""
+    settings = started.get("train")
+    warmup = settings.get("warmup_steps") if isinstance(settings, dict) else None
+    if not now.warmup_from_preset or type(warmup) is not int or warmup == now.train.warmup_steps:
+        return now
+    if warmup > now.train.steps:  # as `resolve` refuses for a fresh run: the run would end inside its warmup
+        raise UserError(f"{where}: the run was started with warmup_steps={warmup}, more than the "
+                        f"{now.train.steps} steps asked for; give --steps {warmup} or more")
+    return dataclasses.replace(now, train=dataclasses.replace(now.train, warmup_steps=warmup))
 
 
 def check_resume_compatible(saved: dict[str, Any], now: ResolvedConfig, where: Path, model_only: bool = False) -> None:

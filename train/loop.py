@@ -14,6 +14,7 @@ rank at the same step (train/preemption.py).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -22,7 +23,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -33,10 +34,10 @@ from pipeline.common.errors import UserError
 from pipeline.corpus.mixture import load_mixture
 from train import checkpoint
 from train.checkpoint_paths import step_of
-from train.config import ResolvedConfig, TrainConfig, check_resume_compatible, write_config
+from train.config import ResolvedConfig, TrainConfig, check_resume_compatible, with_started_warmup, write_config
 from train.data import MixtureLoader, open_mixture
 from train.heldout import HeldOut, heldout_losses, open_heldout
-from train.metrics import MetricsLog, peak_flops
+from train.metrics import LoggedSpan, MetricsLog, logged_steps, peak_flops
 from train.model import flops_per_token
 from train.parallel import Parallel, join
 from train.provenance import step_rows
@@ -143,10 +144,14 @@ class RunState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     loader: MixtureLoader
+    # How the run's steps were logged, this command's last (`logged_spans`): a resume from the
+    # checkpoint knows which rows of metrics.jsonl it should find.
+    logged: list[LoggedSpan] = field(default_factory=list)
 
     def save(self, name: str, completed_steps: int) -> Path:
         state = {"step": completed_steps, "loader": self.loader.state_dict(completed_steps),
-                 "rng": checkpoint.rng_state(), "config": self.resolved.to_json()}
+                 "rng": checkpoint.rng_state(), "config": self.resolved.to_json(),
+                 "logged": [span.to_json() for span in self.logged]}
         return checkpoint.save(self.par, self.resolved.run_dir, name, self.model, self.optimizer, state)
 
     def save_step(self, completed_steps: int) -> Path:
@@ -155,6 +160,22 @@ class RunState:
         if self.par.is_main:
             checkpoint.prune(self.resolved.run_dir, self.resolved.train.keep_checkpoints)
         return saved
+
+
+def logged_spans(saved: dict[str, Any] | None, cfg: TrainConfig, start_step: int) -> list[LoggedSpan]:
+    """How the steps before `start_step` were logged, from the checkpoint's state `saved` (None: a
+    new run), then this command's settings from `start_step` on. A checkpoint of an older herd kept
+    no record: its config's settings are taken for all its steps."""
+    spans = []
+    if saved is not None and "logged" in saved:
+        spans = [LoggedSpan.from_json(span) for span in saved["logged"]]
+    elif saved is not None and start_step > 0:
+        then = saved["config"]["train"]
+        spans = [LoggedSpan(0, then.get("log_every", 1), then.get("eval_every", 0), then.get("steps", start_step))]
+    now = LoggedSpan(start_step, cfg.log_every, cfg.eval_every, cfg.steps)
+    if spans and dataclasses.replace(spans[-1], first=start_step) == now:
+        return spans  # resumed as it was started: the same span goes on
+    return [*spans, now]
 
 
 # Settings that change how a run shows its progress, not what it trains.
@@ -171,6 +192,12 @@ def finished_as_asked(run_dir: Path, resolved: ResolvedConfig) -> bool:
     try:
         recorded = json.loads((run_dir / "config.json").read_text())
     except (OSError, ValueError):
+        return False
+    if not isinstance(recorded, dict):
+        return False
+    try:  # the warmup it kept when it was resumed with more steps
+        resolved = with_started_warmup(resolved, recorded, run_dir / "config.json")
+    except UserError:  # a config.json at odds with its checkpoint: not this run
         return False
     asked = json.loads(json.dumps(resolved.to_json()))  # as config.json holds it: lists, not tuples
     for config in (recorded, asked):
@@ -203,6 +230,9 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
     # An imported model (train import) has trained no step here: this run's settings are its first.
     fresh_schedule = opened is not None and opened.weights_only
     if saved is not None:  # before building anything: another model shape is one clear line
+        if not fresh_schedule:  # an imported model has no warmup behind it: this run's is its first
+            resolved = with_started_warmup(resolved, saved["config"], resume_from)
+            cfg = resolved.train
         check_resume_compatible(saved["config"], resolved, resume_from, model_only=fresh_schedule)
 
     random.seed(cfg.seed)
@@ -223,7 +253,8 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
         start_step = int(saved["step"])
     if par.is_main and not asked_again:  # asked again, the run's record stays as it was
         write_config(resolved, run_dir / "config.json")
-    return RunState(resolved, par, model, optimizer, loader), start_step, resume
+    logged = logged_spans(None if fresh_schedule else saved, cfg, start_step)
+    return RunState(resolved, par, model, optimizer, loader, logged), start_step, resume
 
 
 def evaluate_heldout(model: nn.Module, heldout: HeldOut, seq_len: int, sequences: int,
@@ -250,13 +281,15 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
     if par.world_size != resolved.world_size:  # grad_accum is per rank: the batch would be another size
         raise ValueError(f"config resolved for {resolved.world_size} processes, trained in {par.world_size}")
     run, start_step, resume = open_run(resolved, par, resume)
+    # The run's own settings from here on: a resumed run may keep its started warmup (open_run).
     resolved, model, run_dir = run.resolved, run.model, resolved.run_dir
+    cfg = resolved.train
 
     num_params = sum(p.numel() for p in model.parameters())
     model_flops_per_token = flops_per_token(resolved.model, cfg.seq_len, num_params)
     device_peak = peak_flops(par.device, cfg.peak_flops)
-    metrics = MetricsLog(run_dir / "metrics.jsonl", resume_from_step=start_step if resume else None) \
-        if par.is_main else None
+    metrics = MetricsLog(run_dir / "metrics.jsonl", resume_from_step=start_step if resume else None,
+                         expected=logged_steps(run.logged, start_step)) if par.is_main else None
     # Provenance (train/provenance.py): rank 0 names every rank's sequences, computed from the step.
     documents = MetricsLog(run_dir / "documents.jsonl", resume_from_step=start_step if resume else None) \
         if par.is_main and cfg.log_documents else None

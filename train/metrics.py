@@ -9,7 +9,10 @@ would make the ratio say nothing about the hardware.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,19 +52,66 @@ def peak_flops(device: torch.device, given: float = 0.0) -> float:
     return 0.0
 
 
-class MetricsLog:
-    """Appends one JSON object per logged step to <run>/metrics.jsonl (documents.jsonl too)."""
+@dataclass(frozen=True)
+class LoggedSpan:
+    """Steps trained with one set of logging settings, from `first` to where the next span starts
+    (a resume may change --log-every, --eval-every and --steps): which of them have a row in
+    metrics.jsonl. A checkpoint keeps the spans of the steps it holds (train/loop.py)."""
 
-    def __init__(self, path: Path, resume_from_step: int | None) -> None:
+    first: int
+    log_every: int
+    eval_every: int  # 0: never
+    steps: int  # the --steps of the command that trained them: the row of the last is always written
+
+    def has_row(self, step: int) -> bool:
+        """The loop's rule (train/loop.py): every --log-every steps, the last step, and the step
+        whose end is a held-out evaluation."""
+        return (step % self.log_every == 0 or step + 1 == self.steps
+                or (self.eval_every > 0 and (step + 1) % self.eval_every == 0))
+
+    def to_json(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, value: dict[str, int]) -> LoggedSpan:
+        return cls(**value)
+
+
+def logged_steps(spans: list[LoggedSpan], end: int) -> list[int]:
+    """The steps before `end` that have a row, when the steps from each span's first on (to the
+    next's) were trained with its settings."""
+    ordered = sorted(spans, key=lambda span: span.first)
+    steps = []
+    for span, following in zip(ordered, [*ordered[1:], None]):
+        stop = min(end, following.first if following is not None else end)
+        steps.extend(step for step in range(span.first, stop) if span.has_row(step))
+    return steps
+
+
+class MetricsLog:
+    """Appends one JSON object per logged step to <run>/metrics.jsonl (documents.jsonl too).
+
+    Resuming from the checkpoint of step C, the rows of steps from C on are dropped (they are
+    trained again). `expected`: the steps before C that were logged (`logged_steps`); those whose
+    rows are gone (the file cut short, rows deleted, the whole file) are named in one warning
+    line on stderr. They cannot be written again, and a damaged log does not stop the training."""
+
+    def __init__(self, path: Path, resume_from_step: int | None, expected: list[int] | None = None) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        kept: list[tuple[int, str]] = []
         if resume_from_step is None:
             path.write_text("")
         elif path.exists():
             # Steps after the checkpoint were lost with the crash and will be run again. Replaced
             # whole: a kill while rewriting in place would lose the rows of the steps kept.
             kept = _rows_before(path, resume_from_step)
-            write_text_atomic(path, "".join(line + "\n" for line in kept))
+            write_text_atomic(path, "".join(line + "\n" for _, line in kept))
+        if resume_from_step is not None and expected:
+            present = {step for step, _ in kept}
+            missing = [step for step in expected if step < resume_from_step and step not in present]
+            if missing:
+                print(f"warning: {path}: {missing_rows(missing)}", file=sys.stderr)
         self.file = open(path, "a")
 
     def write(self, row: dict[str, Any]) -> None:
@@ -72,10 +122,11 @@ class MetricsLog:
         self.file.close()
 
 
-def _rows_before(path: Path, step: int) -> list[str]:
-    """The lines of `path` for steps before `step`. A last line cut short is the row a killed run
-    was writing (after its last checkpoint, so a row to be written again) and is dropped; a line
-    that does not parse anywhere else is damage, one InputError naming the file and the line."""
+def _rows_before(path: Path, step: int) -> list[tuple[int, str]]:
+    """The lines of `path` for steps before `step`, each with its step. A last line cut short is the
+    row a killed run was writing (after its last checkpoint, so a row to be written again) and is
+    dropped; a line that does not parse anywhere else is damage, one InputError naming the file
+    and the line."""
     text = path.read_text(errors="replace")
     lines = text.splitlines()
     kept = []
@@ -83,15 +134,54 @@ def _rows_before(path: Path, step: int) -> list[str]:
         if not line.strip():
             continue
         try:
-            earlier = json.loads(line)["step"] < step
+            row_step = json.loads(line)["step"]
+            earlier = row_step < step
         except (ValueError, KeyError, TypeError):
             if number == len(lines) and not text.endswith("\n"):
                 break
             raise InputError(str(path), f"line {number} is not a row of a step (damaged); move the file aside "
                              "to resume without the earlier rows") from None
         if earlier:
-            kept.append(line)
+            kept.append((row_step, line))
     return kept
+
+
+def missing_rows(steps: list[int], shown: int = 8) -> str:
+    """Which rows are missing (`steps`, sorted), in a few words; past `shown` groups of steps
+    (`step_groups`), how many steps more."""
+    groups = step_groups(steps)
+    text = ", ".join(group for group, _ in groups[:shown])
+    more = sum(count for _, count in groups[shown:])
+    if more:
+        text += f" and {more} more"
+    if len(steps) == 1:
+        return f"the row of step {text} is missing (cut or deleted); it cannot be written again"
+    return f"the rows of steps {text} are missing (cut or deleted); they cannot be written again"
+
+
+def step_groups(steps: list[int]) -> list[tuple[str, int]]:
+    """`steps` (sorted) as groups, each written out with how many steps it holds: a run of
+    consecutive steps as "9-19", of steps at an equal spacing (every --log-every) as
+    "0, 5, ..., 95", any other step alone. Two consecutive steps, or three spaced, stay apart:
+    "9, 10" and "0, 5, 10" say it as briefly."""
+    groups, start = [], 0
+    while start < len(steps):
+        end = start + 1  # the group is steps[start:end]
+        if end < len(steps):
+            spacing = steps[end] - steps[start]
+            while end < len(steps) and steps[end] - steps[end - 1] == spacing:
+                end += 1
+            if end - start < (3 if spacing == 1 else 4):
+                end = start + 1
+        first, last, count = steps[start], steps[end - 1], end - start
+        if count == 1:
+            groups.append((f"{first}", 1))
+        elif last - first == count - 1:
+            groups.append((f"{first}-{last}", count))
+        else:
+            groups.append((f"{first}, {steps[start + 1]}, ..., {last}", count))
+        start = end
+    return groups
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

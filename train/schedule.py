@@ -7,6 +7,13 @@ For step s of a run of `total` steps (s = 0 .. total-1), warmup W, peak P, floor
              lr = m + (P - m) * (1 + cos(pi * t)) / 2    (P at step W, m at the last step)
 
 Warmup starts at P/W rather than 0 so no step is spent with a zero learning rate.
+
+A run resumed with more steps (`train --resume --steps M` after N) keeps the warmup W it started
+with, the default one included (train/config.py `with_started_warmup`), and from step N on
+follows this schedule for total = M: the same peak and floor, the cosine stretched from step W to
+step M-1. So the rate at step N is the longer schedule's, above the floor the first N steps
+decayed to (it jumps up there), and it decays to the floor at step M-1. A run meant to be
+extended anneals smoothly only if it is started with its final --steps.
 """
 
 from __future__ import annotations

@@ -149,6 +149,25 @@ def test_checkpoint_of_another_model_shape_is_one_line_and_exit_2(tmp_path: Path
                           "model_overrides={'dim': 128}; the run was started with {}"), err
 
 
+@pytest.mark.slow
+def test_more_steps_resume_with_the_runs_warmup_and_a_warmup_given_otherwise_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    tokens = tmp_path / "tokens"
+    write_llama1_tokens(tokens)
+    args = ["--model", "debug", "--tokens", str(tokens), "--run", str(tmp_path / "run"), "--no-progress"]
+    main([*args, "--steps", "20"])  # the default warmup: a tenth of the run, 2 steps
+    main([*args, "--steps", "30", "--resume"])  # a tenth of 30 would be 3: the run keeps its 2
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1].startswith("train: steps 20-30 done; ") and err == ""
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["warmup_steps"] == 2
+    warmup = tmp_path / "warmup.toml"
+    warmup.write_text("warmup_steps = 3\n")
+    for given in (["--warmup-steps", "3"], ["--config", str(warmup)]):
+        code, err = exit_code([*args, "--steps", "40", "--resume", *given], capsys)
+        assert (code, err) == (2, f"train: error: {tmp_path / 'run' / 'checkpoints' / 'step-00000030'}: cannot "
+                               "resume with warmup_steps=3; the run was started with 2\n")
+
+
 def test_every_training_flag_is_a_train_config_field() -> None:
     """The flags are the one list: each lands in the TrainConfig field of its own name."""
     import dataclasses

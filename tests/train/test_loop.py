@@ -288,3 +288,53 @@ def test_mfu_is_logged_against_the_peak_given(tmp_path: Path) -> None:
     # MFU = model FLOPs per token x tokens per second / the peak given: the same FLOPs per token each step.
     assert len(rows) == 2 and flops_per_step[0] > 0
     assert flops_per_step[1] == pytest.approx(flops_per_step[0], rel=1e-9)
+
+
+@pytest.mark.slow
+def test_a_resume_with_more_steps_keeps_the_default_warmup_and_stretches_the_cosine(tmp_path: Path) -> None:
+    # The debug preset's default warmup is a tenth of a short run: 2 steps of 20, 3 of 30.
+    train(debug_config(tmp_path, steps=20))
+    extended = train(debug_config(tmp_path, steps=30), resume=True)
+    assert extended.start_step == 20 and len(extended.losses) == 10
+    run = tmp_path / "run"
+    assert json.loads((run / "config.json").read_text())["train"]["warmup_steps"] == 2
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == list(range(30))
+    peak, floor = 3e-3, 3e-3 * 0.1  # the debug preset's rate; cosine to a tenth of it
+
+    def rate(step: int, warmup: int, total: int) -> float:  # train/schedule.py's formula, written out
+        if step < warmup:
+            return peak * (step + 1) / warmup
+        return floor + (peak - floor) * (1 + math.cos(math.pi * (step - warmup) / (total - 1 - warmup))) / 2
+
+    # Steps 0-19 decayed to the floor at step 19; from step 20 the cosine of 30 steps, warmup 2 as before.
+    assert [row["lr"] for row in rows] == pytest.approx(
+        [rate(step, 2, 20) for step in range(20)] + [rate(step, 2, 30) for step in range(20, 30)], rel=1e-12)
+    # The same command again is the finished run; a warmup given that differs is still refused.
+    assert train(debug_config(tmp_path, steps=30)).losses == []
+    with pytest.raises(UserError) as refused:
+        train(debug_config(tmp_path, steps=40, warmup_steps=3), resume=True)
+    assert str(refused.value) == (f"{run / 'checkpoints' / 'step-00000030'}: cannot resume with warmup_steps=3; "
+                                  "the run was started with 2")
+
+
+@pytest.mark.slow
+def test_a_resume_names_the_metrics_rows_a_cut_or_deleted_log_lost(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    train(debug_config(tmp_path, steps=12, log_every=5))  # rows of steps 0, 5, 10 and the last, 11
+    train(debug_config(tmp_path, steps=20), resume=True)  # every step from 12 on
+    assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [0, 5, 10, 11, *range(12, 20)]
+    assert capsys.readouterr().err == ""  # the rows of steps 1-4 were never written: none is missing
+    # Cut inside the row of step 11, then the finished run asked for again.
+    text = metrics.read_text()
+    metrics.write_text(text[:text.index('{"step": 11,') + 20])
+    assert train(debug_config(tmp_path, steps=20)).losses == []
+    assert capsys.readouterr().err == (f"warning: {metrics}: the rows of steps 11-19 are missing (cut or deleted); "
+                                       "they cannot be written again\n")
+    # Deleted, then resumed for more steps: it trains on and logs the new steps.
+    metrics.unlink()
+    assert len(train(debug_config(tmp_path, steps=23), resume=True).losses) == 3
+    assert capsys.readouterr().err == (f"warning: {metrics}: the rows of steps 0, 5, 10-19 are missing (cut or "
+                                       "deleted); they cannot be written again\n")
+    assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [20, 21, 22]

@@ -1,0 +1,40 @@
+"""train/config.py: the warmup a resumed run keeps (`with_started_warmup`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.common.errors import UserError
+from train.config import TrainConfig, resolve, with_started_warmup
+
+CHECKPOINT = Path("runs/x/checkpoints/step-00000020")
+
+
+def test_the_default_warmup_of_a_longer_resume_is_the_one_the_run_started_with() -> None:
+    # The debug preset's default: a tenth of a short run (3 steps of 30), at most its 10.
+    longer = resolve(TrainConfig(model="debug", steps=30))
+    assert longer.train.warmup_steps == 3 and longer.warmup_from_preset
+    kept = with_started_warmup(longer, {"train": {"warmup_steps": 2, "steps": 20}}, CHECKPOINT)
+    assert kept.train.warmup_steps == 2 and kept.train.steps == 30
+
+
+def test_a_warmup_given_is_kept_as_given_for_the_resume_check_to_compare() -> None:
+    given = resolve(TrainConfig(model="debug", steps=30, warmup_steps=3))
+    assert not given.warmup_from_preset
+    assert with_started_warmup(given, {"train": {"warmup_steps": 2}}, CHECKPOINT) == given
+
+
+def test_a_started_warmup_longer_than_the_steps_asked_for_is_one_line() -> None:
+    shorter = resolve(TrainConfig(model="debug", steps=5))
+    with pytest.raises(UserError) as refused:
+        with_started_warmup(shorter, {"train": {"warmup_steps": 10}}, CHECKPOINT)
+    assert str(refused.value) == (f"{CHECKPOINT}: the run was started with warmup_steps=10, more than the 5 steps "
+                                  "asked for; give --steps 10 or more")
+
+
+def test_a_record_without_a_warmup_changes_nothing() -> None:
+    longer = resolve(TrainConfig(model="debug", steps=30))
+    for record in ({}, {"train": None}, {"train": {"warmup_steps": "2"}}, {"train": {"warmup_steps": True}}):
+        assert with_started_warmup(longer, record, CHECKPOINT) == longer
