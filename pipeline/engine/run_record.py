@@ -83,7 +83,10 @@ def reconcile(spec: RunSpec) -> None:
     unique_ids.replay(spec)  # a finalise killed while it rewrote parts without repeated ids
     last = len(spec.passes()) - 1
     finished = (spec.work / COMPLETE).exists()
-    recorded = all(spec.marker(p, t).exists() for p in range(last + 1) for t in range(spec.tasks))
+    markers = [spec.marker(p, t) for p in range(last + 1) for t in range(spec.tasks)]
+    if finished:
+        _refuse_damaged_markers(markers)
+    recorded = all(marker.exists() for marker in markers)
     if finished and not recorded:
         _check_unrecorded(spec)
         return
@@ -123,6 +126,25 @@ def reconcile(spec: RunSpec) -> None:
             print(f"warning: {spec.output}: {name} is {problem}; writing it again from the task records",
                   file=sys.stderr)
             (spec.work / COMPLETE).unlink()  # finalising again rewrites every JSON file from the markers
+
+
+def _refuse_damaged_markers(markers: list[Path]) -> None:
+    """A finished run's task markers say which shards each task wrote: with one that cannot be
+    read, the shards can no longer be told apart (a rerun had blamed an intact shard, or called
+    the run complete). One line naming it, pass --restart. (Unfinished, a damaged marker is
+    removed and its task runs again: its parts are still its own.)"""
+    for marker in markers:
+        if not marker.exists():
+            continue
+        problem = json_problem(marker)
+        if problem is None:
+            try:
+                TaskResult.from_json(read_json(marker))
+            except (KeyError, TypeError, ValueError) as e:
+                problem = f"damaged (no task record: {type(e).__name__} {e})"
+        if problem:
+            raise UserError(f"{marker}: {problem}; the finished run's shards cannot be checked without it; pass "
+                            "--restart to run it again")
 
 
 def published_sha256(output: Path) -> dict[str, str]:

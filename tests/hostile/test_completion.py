@@ -155,6 +155,27 @@ def test_a_missing_cut_or_edited_manifest_or_stats_is_written_again_from_the_tas
     assert published(folder) == before
 
 
+@pytest.mark.parametrize("source", ["jsonl", "github"])
+@pytest.mark.parametrize("damage", ["cut", "no task record"])
+def test_a_damaged_task_marker_of_a_finished_run_is_one_line_naming_restart(
+        tmp_path: Path, source: str, damage: str) -> None:
+    """A marker says which shards its task wrote: a cut one had an intact shard blamed ("26,896
+    bytes, not the 24,456 written") and its task run again, or the run called complete."""
+    folder, before = finished_run(tmp_path, source)
+    marker = folder / "_work" / "pass0" / "task-00001.done.json"
+    if damage == "cut":
+        truncate(marker, 0.5)
+    else:
+        marker.write_text('{"task": 1}')
+    done = cli("pipeline", *run_args(source), cwd=tmp_path)
+    line = one_error(done, "pipeline")
+    assert line.startswith(f"corpus/{source}/_work/pass0/task-00001.done.json: damaged (") and line.endswith(
+        "; the finished run's shards cannot be checked without it; pass --restart to run it again"), line
+    assert published(folder) == before and marker.exists()  # nothing touched
+    restarted = cli("pipeline", *run_args(source, "--restart"), cwd=tmp_path)
+    assert restarted.returncode == 0 and published(folder) == before
+
+
 def test_a_folder_finished_before_markers_were_kept_is_complete_until_damaged(tmp_path: Path) -> None:
     folder, before = finished_run(tmp_path, "jsonl")
     shutil.rmtree(folder / "_work" / "pass0")  # what finalising deleted before
