@@ -104,9 +104,12 @@ class MetricsLog:
             path.write_text("")
         elif path.exists():
             # Steps after the checkpoint were lost with the crash and will be run again. Replaced
-            # whole: a kill while rewriting in place would lose the rows of the steps kept.
+            # whole: a kill while rewriting in place would lose the rows of the steps kept. Left as
+            # it is when it holds those rows alone (a finished run asked again rewrites nothing).
             kept = _rows_before(path, resume_from_step)
-            write_text_atomic(path, "".join(line + "\n" for _, line in kept))
+            rows = "".join(line + "\n" for _, line in kept)
+            if rows != path.read_text(errors="replace"):
+                write_text_atomic(path, rows)
         if resume_from_step is not None and expected:
             present = {step for step, _ in kept}
             missing = [step for step in expected if step < resume_from_step and step not in present]

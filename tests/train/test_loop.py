@@ -208,12 +208,14 @@ def test_a_run_with_checkpoints_needs_resume_and_resume_needs_a_checkpoint(tmp_p
     with pytest.raises(UserError, match="no checkpoint to resume from"):
         train(debug_config(tmp_path, steps=2), resume=True)
     train(debug_config(tmp_path, steps=2))
-    written = {path: path.read_bytes() for path in sorted((tmp_path / "run").rglob("*")) if path.is_file()}
+    written = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in sorted((tmp_path / "run").rglob("*"))
+               if path.is_file()}
     # Asked again as it was (an operator rerunning the same command): finished, nothing to do,
-    # every file as it was.
+    # every file as it was, none written again (metrics.jsonl was, with the same rows).
     again = train(debug_config(tmp_path, steps=2, progress=True))  # how progress shows is no other run
     assert again.start_step == 2 and again.losses == []
-    assert {path: path.read_bytes() for path in sorted((tmp_path / "run").rglob("*")) if path.is_file()} == written
+    assert {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in sorted((tmp_path / "run").rglob("*"))
+            if path.is_file()} == written
     # Other settings, or more steps, without --resume: refused.
     for other in (debug_config(tmp_path, steps=2, seed=5), debug_config(tmp_path, steps=3)):
         with pytest.raises(UserError, match="already holds checkpoints; pass --resume"):
