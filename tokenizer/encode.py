@@ -56,7 +56,9 @@ import xxhash
 
 from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
-from pipeline.common.files import file_sha256, plain_name, read_json, with_path, write_json_atomic
+from pipeline.common.files import (
+    file_sha256, plain_name, read_json, with_path, write_json_atomic, write_json_if_changed,
+)
 from pipeline.engine.run_folder import WORK, Recorded, RunFolder, file_problem, fingerprint, read_marker, reread_reason
 from pipeline.engine.shards import shard_paths, shard_text_size, string_bytes
 from pipeline.engine.supervisor import (
@@ -542,20 +544,8 @@ def _finalise(out: Path, source: str, tokenizer: dict, tasks: list[Task]) -> dic
             "documents_failed": [dict(d, corpus_shard=m["corpus_shard"])
                                  for m in sorted(markers, key=lambda m: m["number"])
                                  for d in m.get("documents_failed", [])]}
-    _write_json_if_changed(out / META, meta)
+    write_json_if_changed(out / META, meta)
     return meta
-
-
-def _write_json_if_changed(path: Path, value: dict) -> None:
-    """Write `value` to `path` unless the file holds it already (README: a rerun finds its work done
-    and rewrites nothing). Compared as canonical JSON text, so 1, 1.0 and true stay different; a
-    file that cannot be read or parsed is written."""
-    try:
-        same = json.dumps(json.loads(path.read_text()), sort_keys=True) == json.dumps(value, sort_keys=True)
-    except (OSError, UnicodeDecodeError, ValueError):
-        same = False
-    if not same:
-        write_json_atomic(path, value)
 
 
 # --- `tokenizer encode` --------------------------------------------------------------------

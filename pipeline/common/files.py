@@ -46,6 +46,19 @@ def write_json_atomic(path: Path, value: Any) -> None:
     write_text_atomic(path, json.dumps(value, indent=1, sort_keys=True) + "\n")
 
 
+def write_json_if_changed(path: Path, value: Any) -> bool:
+    """`write_json_atomic`, unless the file holds those very bytes already (a rerun with nothing to
+    do rewrites nothing); whether it wrote."""
+    text = json.dumps(value, indent=1, sort_keys=True) + "\n"
+    try:
+        if path.read_text() == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    write_text_atomic(path, text)
+    return True
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` under a temporary name, then rename: a reader sees the old file or the new
     one, never half of one. A failed write leaves no temporary behind."""
