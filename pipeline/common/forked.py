@@ -8,10 +8,16 @@ has them instead of receiving a pickled copy, the way the engine's workers are f
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
+
+import numpy as np
+
+from pipeline.common.sorted_arrays import write_uint64_pieces
 
 Item = TypeVar("Item")
 Out = TypeVar("Out")
@@ -34,3 +40,20 @@ def forked_map(function: Callable[[Item], Out], items: list[Item], processes: in
         pool.join()
     finally:
         pool.terminate()
+
+
+def write_buckets(path: Path, bucket: Callable[[int], np.ndarray], buckets: int, processes: int) -> int:
+    """The uint64 keys of each bucket (`bucket(b)`, sorted, for b = 0 .. buckets - 1), one bucket
+    after another, as one .npy at `path`, up to `processes` buckets at once; how many keys. Written
+    under a temporary name and renamed: a merge killed halfway leaves no array that looks whole."""
+    tmp = path.with_name(path.name + ".tmp.npy")
+    with forked_map(bucket, list(range(buckets)), processes) as keys:
+        count = write_uint64_pieces(tmp, keys)
+    tmp.replace(path)
+    return count
+
+
+def bucket_bits(keys: int, per_bucket: int, most: int) -> int:
+    """How many top bits of a key pick its bucket, so that `keys` keys spread evenly make buckets of
+    at most about `per_bucket` (0: one bucket), and never more than `most` bits."""
+    return min(most, math.ceil(math.log2(keys / per_bucket))) if keys > per_bucket else 0

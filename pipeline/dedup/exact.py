@@ -30,7 +30,6 @@ rest of the bits: the odds stay copies x winners / 2^64.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -39,8 +38,8 @@ import pyarrow as pa
 import pyarrow.ipc
 import xxhash
 
-from pipeline.common.forked import forked_map
-from pipeline.common.sorted_arrays import load_mapped, write_uint64_pieces
+from pipeline.common.forked import bucket_bits, write_buckets
+from pipeline.common.sorted_arrays import load_mapped
 from pipeline.engine.document import Document
 from pipeline.engine.stage import GlobalStage, Result
 from pipeline.engine.supervisor import usable_cores
@@ -100,19 +99,15 @@ def merge_first_ids(partials: Iterable[Path], winners: Path, processes: int = 1)
     global _MERGING
     read = [_read_pairs(partial) for partial in partials]
     tables, prefixes = [table for table, _ in read], [prefix for _, prefix in read]
-    total = sum(table.num_rows for table in tables)
-    bits = min(MAX_BUCKET_BITS, math.ceil(math.log2(total / BUCKET_PAIRS))) if total > BUCKET_PAIRS else 0
+    bits = bucket_bits(sum(table.num_rows for table in tables), BUCKET_PAIRS, MAX_BUCKET_BITS)
     _MERGING = (prefixes, tables, bits)
-    tmp = winners.with_name(winners.name + ".tmp.npy")
     try:
         # Each process finds the mapped task files where this one has them; the buckets come
         # back in order, a few MB of keys each.
-        with forked_map(_bucket_keys, list(range(1 << bits)), processes) as buckets:
-            count = write_uint64_pieces(tmp, buckets)
+        count = write_buckets(winners, _bucket_keys, 1 << bits, processes)
     finally:
         _MERGING = None
     _description(winners).write_text(json.dumps({"bucket_bits": bits}))
-    tmp.replace(winners)
     return count
 
 

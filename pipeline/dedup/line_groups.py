@@ -25,15 +25,14 @@ whole snapshot's 60,000 files past the kernel's 65,530 mappings.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.common.file_array import FileArray
-from pipeline.common.forked import forked_map
-from pipeline.common.sorted_arrays import distinct, repeated, write_uint64_pieces
+from pipeline.common.forked import bucket_bits, write_buckets
+from pipeline.common.sorted_arrays import distinct, repeated
 
 KEY = np.dtype("<u8")
 # The most keys a bucket is meant to hold: 16 MB of keys, sorted in the caches' reach...
@@ -63,21 +62,16 @@ def write_group_duplicates(files: list[tuple[Path, int]], out: Path, processes: 
     buckets at once; returns how many."""
     global _MERGING
     keys = [partial / f"{number}-keys.npy" for partial, number in files]
-    total = sum(_count(path) for path in keys)
-    bucket_keys = max(BUCKET_KEYS, MIN_SLICE_KEYS * len(files))
-    bits = min(MAX_BUCKET_BITS, math.ceil(math.log2(total / bucket_keys))) if total > bucket_keys else 0
+    bits = bucket_bits(sum(_count(path) for path in keys), max(BUCKET_KEYS, MIN_SLICE_KEYS * len(files)),
+                       MAX_BUCKET_BITS)
     starts = _bucket_starts(bits)
     inside = [partial / f"{number}-repeated.npy" for partial, number in files]
     _MERGING = ([f for f in (_key_file(path, starts) for path in keys) if f.bounds[-1]],
                 [f for f in (_key_file(path, starts) for path in inside) if f.bounds[-1]])
-    tmp = out.with_name(out.name + ".tmp.npy")
     try:
-        with forked_map(_bucket_duplicates, list(range(1 << bits)), processes) as buckets:
-            count = write_uint64_pieces(tmp, buckets)
+        return write_buckets(out, _bucket_duplicates, 1 << bits, processes)
     finally:
         _MERGING = None
-    tmp.replace(out)
-    return count
 
 
 # The group being merged: its files' key arrays, then their repeated-inside arrays. A module
