@@ -23,8 +23,14 @@ def mark_generated(folder: Path, names: list[str]) -> None:
     sha256 of each, so that a file replaced since (a real download under a sample's name) is
     told apart from the one written."""
     digests = {name: file_sha256(folder / name) for name in names if (folder / name).is_file()}
-    write_text_atomic(folder / GENERATED_MARKER, json.dumps(
-        {"written_by": "pipeline sample", "files": names, "sha256": digests}, indent=1))
+    text = json.dumps({"written_by": "pipeline sample", "files": names, "sha256": digests}, indent=1)
+    marker = folder / GENERATED_MARKER
+    try:
+        unchanged = marker.read_text() == text  # the same sample again: its marker is left as it is
+    except (OSError, UnicodeDecodeError):
+        unchanged = False
+    if not unchanged:
+        write_text_atomic(marker, text)
     for left in leftover_temporaries(folder, [GENERATED_MARKER]):  # a marker write killed before its rename
         left.unlink(missing_ok=True)
 

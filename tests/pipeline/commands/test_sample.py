@@ -31,9 +31,16 @@ def test_a_sample_written_again_leaves_its_files_as_they_are(tmp_path: Path) -> 
     assert all(before.values())
     (raw / ".c4.sample-left").mkdir()  # the staging folder of a sample killed halfway
     (raw / ".c4.sample-left" / "part.json").write_text("{}")
+    markers = {name: _marker_state(raw / name) for name in ("jsonl", "c4")}
     write_samples(raw, ["jsonl", "c4"])
     assert {name: _state(raw / name) for name in ("jsonl", "c4")} == before  # bytes and times
+    assert {name: _marker_state(raw / name) for name in ("jsonl", "c4")} == markers  # the marker too
     assert sorted(p.name for p in raw.iterdir()) == ["c4", "jsonl"]  # no staging folder left
+
+
+def _marker_state(folder: Path) -> tuple[bytes, int]:
+    marker = folder / GENERATED_MARKER
+    return marker.read_bytes(), marker.stat().st_mtime_ns
 
 
 def test_a_file_an_earlier_sample_wrote_otherwise_is_replaced(tmp_path: Path) -> None:
