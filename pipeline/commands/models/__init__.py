@@ -17,6 +17,9 @@ Every JSON records the inputs, document and line counts, the settings and the co
 a model can be traced to what made it, and `generated_sample`: whether its inputs were the
 ones `pipeline sample` writes (a CommonCrawl run warns when such a toy model meets real pages).
 The model files themselves are reproducible: the same inputs and settings give the same bytes.
+So a rerun trains nothing when its JSON's `made_from` (the settings that shape the model and a
+fingerprint of every input file read) is what this run would record and every model file is as
+its "files" record says: it says so in one line and writes nothing (`already_trained`).
 
 Inputs (`--input`, `--positives`, `--negatives`) are corpus shard folders or `.arrow`
 files, `.jsonl[.gz]` files with a `text` field, `.txt` files (one document per line), or
@@ -40,6 +43,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pipeline.common.cli import Command
 from pipeline.common.errors import InputError, UserError, sigterm_ends_at_once
@@ -47,6 +51,7 @@ from pipeline.common.files import write_json_atomic
 from pipeline.engine.document import Document
 from pipeline.engine.run_folder import WORK
 from pipeline.filters.model_files import FILES, recorded_files
+from pipeline.commands.models.made_from import MADE_FROM, classifier_made_from, lm_made_from
 from pipeline.filters.perplexity import lm_description_path, lm_model_path, lm_sentences, sp_model_path
 from pipeline.filters.quality_classifier import NEGATIVE, POSITIVE, classifier_description_path, classifier_text
 
@@ -276,6 +281,9 @@ def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int 
     (0: on all of them); KenLM always counts every line."""
     import sentencepiece
 
+    # Taken before the inputs are read: one written while they are read moves its mtime after
+    # this, and the next run trains again.
+    origin = lm_made_from(inputs, lang, vocab_size, order, max_documents, sp_sentences, seed)
     output.mkdir(parents=True, exist_ok=True)
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="herd-lm-") as tmp_name:
@@ -349,6 +357,7 @@ def train_lm(inputs: list[str], output: Path, lang: str = "en", vocab_size: int 
         "seconds": round(time.time() - started, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": command_line or [],
+        MADE_FROM: origin,
         FILES: recorded_files(sp_model_path(output, lang), lm_model_path(output, lang)),
     }
     write_json_atomic(lm_description_path(output, lang), description)
@@ -370,6 +379,8 @@ def train_classifier(positives: list[str], negatives: list[str], output: Path, m
                      command_line: list[str] | None = None) -> dict:
     """Train `classifier.bin` in `output` on balanced classes (reference texts: Wikipedia
     articles or any text); returns the description written."""
+    origin = classifier_made_from({"positives": positives, "negatives": negatives}, min_chars, max_per_class,
+                                  epochs, seed)  # before the inputs are read, as in train_lm
     wiki = [classifier_text(t) for t in iter_texts(positives) if len(t) >= min_chars]
     # In folders, random pages come from WARC/WET files and shards only: a raw CommonCrawl
     # folder may hold the sample's reference stand-in, which must not land in the random class.
@@ -378,7 +389,8 @@ def train_classifier(positives: list[str], negatives: list[str], output: Path, m
         raise UserError(f"{', '.join(positives)}: no reference page of at least {min_chars} characters "
                         "(pass --min-chars or more reference text)")
     inputs = {"positives": positives, "negatives": negatives}
-    return _train(wiki, cc, negatives, inputs, output, min_chars, max_per_class, epochs, seed, command_line)
+    return _train(wiki, cc, negatives, inputs, origin, output, min_chars, max_per_class, epochs, seed,
+                  command_line)
 
 
 def train_classifier_on_cited(cited_urls: list[str], pages: list[str], negatives: list[str], output: Path,
@@ -389,9 +401,12 @@ def train_classifier_on_cited(cited_urls: list[str], pages: list[str], negatives
     are not."""
     from pipeline.text.cited_urls import url_key
 
+    origin = classifier_made_from({"cited_urls": cited_urls, "cited_pages": pages, "negatives": negatives},
+                                  min_chars, max_per_class, epochs, seed)  # before the inputs are read
     cited = load_cited_urls(cited_urls)
     if not cited:
-        raise UserError(f"{', '.join(cited_urls)}: no cited URL (run `pipeline run wikipedia` for the cited_urls column)")
+        raise UserError(f"{', '.join(cited_urls)}: no cited URL (run `pipeline run wikipedia` for the cited_urls "
+                        "column)")
     found = [text for url, text in iter_pages(pages) if url_key(url) in cited]
     wiki = [classifier_text(t) for t in found if len(t) >= min_chars]
     if not wiki:
@@ -400,12 +415,13 @@ def train_classifier_on_cited(cited_urls: list[str], pages: list[str], negatives
     cc = [classifier_text(t) for url, t in iter_pages(negatives) if t.strip() and url_key(url) not in cited]
     inputs = {"positives": CITED, "cited_urls": cited_urls, "cited_pages": pages, "negatives": negatives,
               "cited_urls_known": len(cited), "cited_pages_found": len(found)}
-    return _train(wiki, cc, [*pages, *negatives], inputs, output, min_chars, max_per_class, epochs, seed,
+    return _train(wiki, cc, [*pages, *negatives], inputs, origin, output, min_chars, max_per_class, epochs, seed,
                   command_line)
 
 
-def _train(wiki: list[str], cc: list[str], random_inputs: list[str], inputs: dict, output: Path, min_chars: int,
-           max_per_class: int, epochs: int, seed: int, command_line: list[str] | None) -> dict:
+def _train(wiki: list[str], cc: list[str], random_inputs: list[str], inputs: dict, origin: dict[str, Any],
+           output: Path, min_chars: int, max_per_class: int, epochs: int, seed: int,
+           command_line: list[str] | None) -> dict:
     output.mkdir(parents=True, exist_ok=True)
     started = time.time()
     rng = random.Random(seed)
@@ -448,6 +464,7 @@ def _train(wiki: list[str], cc: list[str], random_inputs: list[str], inputs: dic
         "seconds": round(time.time() - started, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": command_line or [],
+        MADE_FROM: origin,
         FILES: recorded_files(output / "classifier.bin"),
     }
     write_json_atomic(classifier_description_path(output / "classifier.bin"), description)

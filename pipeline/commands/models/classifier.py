@@ -1,5 +1,10 @@
 """`pipeline models classifier`: train the fastText classifier of reference pages against random
-CommonCrawl pages."""
+CommonCrawl pages.
+
+Run again on the same inputs in the same roles (each file read: its size and mtime) with the same
+settings, while classifier.bin is as classifier.json records it (bytes and sha256), it says the
+classifier is already trained and writes nothing. Anything else trains again: another input,
+setting, or a model file missing or damaged."""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ from pathlib import Path
 from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
 from pipeline.commands.models import (
-    CITED, CITED_URLS_DEFAULT, DEFAULT_OUTPUT, RANDOM_PAGES_DEFAULT, REFERENCE_DEFAULTS, default_input,
-    command_line, train_classifier, train_classifier_on_cited,
+    CITED, CITED_URLS_DEFAULT, DEFAULT_OUTPUT, RANDOM_PAGES_DEFAULT, REFERENCE_DEFAULTS, command_line, default_input,
+    train_classifier, train_classifier_on_cited,
 )
+from pipeline.commands.models.made_from import already_trained, classifier_made_from
+from pipeline.filters.quality_classifier import classifier_description_path
 
 
 
@@ -41,6 +48,8 @@ def run(a: argparse.Namespace) -> None:
     if a.positives == [CITED]:
         cited = default_input(a.cited_urls, [CITED_URLS_DEFAULT], "cited URLs", "--cited-urls")
         pages = a.cited_pages or negatives
+        if _say_if_already_trained(a, {"cited_urls": cited, "cited_pages": pages, "negatives": negatives}):
+            return
         info = train_classifier_on_cited(cited, pages, negatives, Path(a.out), a.min_chars, a.max_per_class,
                                          a.epochs, a.seed, command_line("classifier", a))
         print(f"trained the reference classifier on {info['documents_per_class']:,} pages per class "
@@ -50,7 +59,21 @@ def run(a: argparse.Namespace) -> None:
     if a.cited_urls or a.cited_pages:
         raise UserError("--cited-urls and --cited-pages go with --positives cited")
     positives = default_input(a.positives, REFERENCE_DEFAULTS, "reference pages", "--positives")
+    if _say_if_already_trained(a, {"positives": positives, "negatives": negatives}):
+        return
     info = train_classifier(positives, negatives, Path(a.out), a.min_chars, a.max_per_class, a.epochs,
                             a.seed, command_line("classifier", a))
     print(f"trained the reference classifier on {info['documents_per_class']:,} pages per class "
           f"({', '.join(positives)} against {', '.join(negatives)}) -> {a.out}/classifier.bin")
+
+
+def _say_if_already_trained(a: argparse.Namespace, inputs: dict[str, list[str]]) -> bool:
+    """Whether --out holds the classifier these inputs (by role) and settings make, intact; then
+    it says so."""
+    model = Path(a.out) / "classifier.bin"
+    wanted = classifier_made_from(inputs, a.min_chars, a.max_per_class, a.epochs, a.seed)
+    if not already_trained(classifier_description_path(model), wanted, [model]):
+        return False
+    print(f"the reference classifier is already trained with these inputs and settings: {a.out}/classifier.bin "
+          "(classifier.json); nothing to do")
+    return True

@@ -1,4 +1,9 @@
-"""`pipeline models lm`: train the SentencePiece + KenLM 5-gram perplexity model of one language (CCNet)."""
+"""`pipeline models lm`: train the SentencePiece + KenLM 5-gram perplexity model of one language (CCNet).
+
+Run again on the same inputs (each file read: its size and mtime) with the same settings (--memory
+aside: it changes no byte of the model), while <lang>.sp.model and <lang>.arpa.bin are as
+<lang>.lm.json records them (bytes and sha256), it says the model is already trained and writes
+nothing. Anything else trains again: another input, setting, or a model file missing or damaged."""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from pathlib import Path
 
 from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
-from pipeline.commands.models import DEFAULT_OUTPUT, REFERENCE_DEFAULTS, default_input, command_line, train_lm
+from pipeline.commands.models import DEFAULT_OUTPUT, REFERENCE_DEFAULTS, command_line, default_input, train_lm
+from pipeline.commands.models.made_from import already_trained, lm_made_from
+from pipeline.filters.perplexity import lm_description_path, lm_model_path, sp_model_path
 
 
 
@@ -43,6 +50,13 @@ def run(a: argparse.Namespace) -> None:
         # It names the model files: `../../x` would write outside --out.
         raise UserError(f"--language {a.language!r}: expected a language code such as en, de or zh_Hans")
     inputs = default_input(a.input, REFERENCE_DEFAULTS, "reference text", "--input")
+    out = Path(a.out)
+    wanted = lm_made_from(inputs, a.language, a.vocab_size, a.order, a.max_documents, a.sp_sentences, a.seed)
+    if already_trained(lm_description_path(out, a.language), wanted,
+                       [sp_model_path(out, a.language), lm_model_path(out, a.language)]):
+        print(f"the {a.language} perplexity model is already trained with these inputs and settings: "
+              f"{a.out}/{a.language}.sp.model, {a.language}.arpa.bin ({a.language}.lm.json); nothing to do")
+        return
     info = train_lm(inputs, Path(a.out), a.language, a.vocab_size, a.order, a.max_documents,
                     command_line("lm", a), a.memory, a.sp_sentences, a.seed)
     print(f"trained the {a.language} perplexity model on {info['documents']:,} documents "

@@ -107,3 +107,83 @@ def test_a_corpus_folder_gives_the_documents_its_manifest_lists_each_checked(tmp
     for given in (folder, tmp_path / "corpus"):
         with pytest.raises(UserError, match=r"wikipedia: a `pipeline run wikipedia` began here and has not finished"):
             list(iter_texts([str(given)]))
+
+
+# --- a rerun with the same inputs and settings trains nothing -------------------------------
+
+
+def _files(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under `folder`: its bytes and mtime_ns, by path inside it."""
+    return {str(f.relative_to(folder)): (f.read_bytes(), f.stat().st_mtime_ns)
+            for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+def _skipped_line(out: Path) -> str:
+    return (f"the en perplexity model is already trained with these inputs and settings: {out}/en.sp.model, "
+            "en.arpa.bin (en.lm.json); nothing to do\n")
+
+
+def _assert_trained(run: subprocess.CompletedProcess, documents: int = 300) -> None:
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"trained the en perplexity model on {documents} documents ("), run.stdout
+
+
+@pytest.mark.slow  # trains models, a CLI run each
+def test_lm_run_again_says_it_is_trained_in_one_line_and_writes_nothing(reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "models"
+    _assert_trained(_models_lm(reference, out))
+    before = _files(out)
+    assert sorted(before) == ["en.arpa.bin", "en.lm.json", "en.sp.model"]
+    # --memory sizes lmplz's sort buffers, not the model: it is no reason to train again.
+    for flags in ((), ("--memory", "1G")):
+        run = _models_lm(reference, out, *flags)
+        assert (run.returncode, run.stdout, run.stderr) == (0, _skipped_line(out), "")
+        assert _files(out) == before
+
+
+@pytest.mark.slow  # trains models, a CLI run each
+def test_lm_trains_again_on_an_input_changed_in_place_or_another_setting(reference: Path, tmp_path: Path) -> None:
+    text = tmp_path / "reference.jsonl"
+    shutil.copy(reference, text)
+    out = tmp_path / "models"
+    _assert_trained(_models_lm(text, out))
+    before = _files(out)
+    # One word changed, the file as long as it was: only its mtime tells.
+    content = text.read_text()
+    assert " the " in content
+    text.write_text(content.replace(" the ", " THE ", 1))
+    assert text.stat().st_size == len(content.encode())
+    _assert_trained(_models_lm(text, out))
+    changed = _files(out)
+    assert all(changed[name][1] != before[name][1] for name in before)  # each file written again
+    for flags in (("--seed", "1"), ("--vocab-size", "200"), ("--order", "4"), ("--max-documents", "299")):
+        _assert_trained(_models_lm(text, out, *flags), 299 if "--max-documents" in flags else 300)
+    run = _models_lm(text, out, "--max-documents", "299")  # as the last run: nothing to do
+    assert (run.returncode, run.stdout) == (0, _skipped_line(out))
+
+
+@pytest.mark.slow  # trains models, a CLI run each
+def test_lm_trains_again_when_a_model_is_deleted_or_damaged_or_its_description_predates_the_record(
+        reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "models"
+    _assert_trained(_models_lm(reference, out))
+    trained = {name: content for name, (content, _) in _files(out).items()}
+    (out / "en.arpa.bin").unlink()
+    _assert_trained(_models_lm(reference, out))
+    assert (out / "en.arpa.bin").read_bytes() == trained["en.arpa.bin"]  # the same text: the same model
+    model = out / "en.sp.model"
+    with open(model, "r+b") as f:  # written over in place, as many bytes as before
+        f.seek(model.stat().st_size // 2)
+        f.write(b"\0" * 8)
+    assert model.read_bytes() != trained["en.sp.model"]
+    _assert_trained(_models_lm(reference, out))
+    assert model.read_bytes() == trained["en.sp.model"]
+    # An older herd's description: no record of what the model was made from.
+    description = json.loads((out / "en.lm.json").read_text())
+    del description["made_from"]
+    (out / "en.lm.json").write_text(json.dumps(description))
+    _assert_trained(_models_lm(reference, out))
+    (out / "en.lm.json").unlink()
+    _assert_trained(_models_lm(reference, out))
+    assert {name: content for name, (content, _) in _files(out).items() if name != "en.lm.json"} == {
+        name: content for name, content in trained.items() if name != "en.lm.json"}
