@@ -45,6 +45,13 @@ REDIRECTED = ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG
 _outside: dict[str, object] = {}
 
 
+def file_states(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under `folder`: its bytes and mtime_ns, by path inside it (a rerun that finds its
+    work done must leave both as they were)."""
+    return {str(f.relative_to(folder)): (f.read_bytes(), f.stat().st_mtime_ns)
+            for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
 def xattrs_kept(folder: Path) -> bool:
     """Whether files in `folder` keep extended attributes (the seals of pipeline/common/files.py)."""
     probe = folder / ".xattr-probe"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sources.samples.commoncrawl import encyclopedic, spam_page, wet_records, write_members
-from tests.conftest import script, subprocess_env
+from tests.conftest import file_states, script, subprocess_env
 
 pytestmark = pytest.mark.slow  # each test trains classifiers, a CLI run each
 
@@ -50,12 +50,6 @@ def _plain(folder: Path, *flags: str) -> list[str]:
     return ["--positives", str(folder / "wiki.jsonl"), "--negatives", str(folder / "cc.jsonl"), *flags]
 
 
-def _files(folder: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file under `folder`: its bytes and mtime_ns, by path inside it."""
-    return {str(f.relative_to(folder)): (f.read_bytes(), f.stat().st_mtime_ns)
-            for f in sorted(folder.rglob("*")) if f.is_file()}
-
-
 def _skipped_line(out: Path) -> str:
     return (f"the reference classifier is already trained with these inputs and settings: {out}/classifier.bin "
             "(classifier.json); nothing to do\n")
@@ -69,23 +63,23 @@ def _assert_trained(run: subprocess.CompletedProcess) -> None:
 def test_run_again_says_it_is_trained_in_one_line_and_writes_nothing(pages: Path, tmp_path: Path) -> None:
     out = tmp_path / "models"
     _assert_trained(_models_classifier(out, *_plain(pages)))
-    before = _files(out)
+    before = file_states(out)
     assert sorted(before) == ["classifier.bin", "classifier.json"]
     run = _models_classifier(out, *_plain(pages))
     assert (run.returncode, run.stdout, run.stderr) == (0, _skipped_line(out), "")
-    assert _files(out) == before
+    assert file_states(out) == before
 
 
 def test_trains_again_on_an_input_changed_in_place_or_another_setting(pages: Path, tmp_path: Path) -> None:
     shutil.copytree(pages, tmp_path / "pages")
     folder, out = tmp_path / "pages", tmp_path / "models"
     _assert_trained(_models_classifier(out, *_plain(folder)))
-    before = _files(out)
+    before = file_states(out)
     random_pages = folder / "cc.jsonl"
     content = random_pages.read_text()
     random_pages.write_text(content.replace("a", "A", 1))  # as many bytes: only the mtime tells
     _assert_trained(_models_classifier(out, *_plain(folder)))
-    assert _files(out)["classifier.bin"][1] != before["classifier.bin"][1]
+    assert file_states(out)["classifier.bin"][1] != before["classifier.bin"][1]
     for flags in (("--epochs", "5"), ("--seed", "1"), ("--min-chars", "500"), ("--max-per-class", "30")):
         _assert_trained(_models_classifier(out, *_plain(folder, *flags)))
     # The two inputs swapped: the same files in other roles make another model.
@@ -131,10 +125,10 @@ def test_the_cited_recipe_is_trained_once_and_again_when_other_urls_are_cited(pa
     assert run.stdout == (f"trained the reference classifier on 20 pages per class (20 cited pages found in "
                           f"{pages / 'pages.wet.gz'}, of 20 URLs cited; against {pages / 'pages.wet.gz'}) "
                           f"-> {out}/classifier.bin\n")
-    before = _files(out)
+    before = file_states(out)
     run = _models_classifier(out, *flags)
     assert (run.returncode, run.stdout, run.stderr) == (0, _skipped_line(out), "")
-    assert _files(out) == before
+    assert file_states(out) == before
     cited.write_text("".join(cited.read_text().splitlines(keepends=True)[:19]))  # one URL no longer cited
     run = _models_classifier(out, *flags)
     assert run.returncode == 0, run.stderr

@@ -15,7 +15,7 @@ import pytest
 from pipeline.commands.models import drawn_lines, iter_texts
 from pipeline.common.errors import UserError
 from sources.samples.text import document
-from tests.conftest import script, subprocess_env
+from tests.conftest import file_states, script, subprocess_env
 from tests.tokenizer.corpus import write_source
 
 
@@ -112,12 +112,6 @@ def test_a_corpus_folder_gives_the_documents_its_manifest_lists_each_checked(tmp
 # --- a rerun with the same inputs and settings trains nothing -------------------------------
 
 
-def _files(folder: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file under `folder`: its bytes and mtime_ns, by path inside it."""
-    return {str(f.relative_to(folder)): (f.read_bytes(), f.stat().st_mtime_ns)
-            for f in sorted(folder.rglob("*")) if f.is_file()}
-
-
 def _skipped_line(out: Path) -> str:
     return (f"the en perplexity model is already trained with these inputs and settings: {out}/en.sp.model, "
             "en.arpa.bin (en.lm.json); nothing to do\n")
@@ -132,13 +126,13 @@ def _assert_trained(run: subprocess.CompletedProcess, documents: int = 300) -> N
 def test_lm_run_again_says_it_is_trained_in_one_line_and_writes_nothing(reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "models"
     _assert_trained(_models_lm(reference, out))
-    before = _files(out)
+    before = file_states(out)
     assert sorted(before) == ["en.arpa.bin", "en.lm.json", "en.sp.model"]
     # --memory sizes lmplz's sort buffers, not the model: it is no reason to train again.
     for flags in ((), ("--memory", "1G")):
         run = _models_lm(reference, out, *flags)
         assert (run.returncode, run.stdout, run.stderr) == (0, _skipped_line(out), "")
-        assert _files(out) == before
+        assert file_states(out) == before
 
 
 @pytest.mark.slow  # trains models, a CLI run each
@@ -147,14 +141,14 @@ def test_lm_trains_again_on_an_input_changed_in_place_or_another_setting(referen
     shutil.copy(reference, text)
     out = tmp_path / "models"
     _assert_trained(_models_lm(text, out))
-    before = _files(out)
+    before = file_states(out)
     # One word changed, the file as long as it was: only its mtime tells.
     content = text.read_text()
     assert " the " in content
     text.write_text(content.replace(" the ", " THE ", 1))
     assert text.stat().st_size == len(content.encode())
     _assert_trained(_models_lm(text, out))
-    changed = _files(out)
+    changed = file_states(out)
     assert all(changed[name][1] != before[name][1] for name in before)  # each file written again
     for flags in (("--seed", "1"), ("--vocab-size", "200"), ("--order", "4"), ("--max-documents", "299")):
         _assert_trained(_models_lm(text, out, *flags), 299 if "--max-documents" in flags else 300)
@@ -167,7 +161,7 @@ def test_lm_trains_again_when_a_model_is_deleted_or_damaged_or_its_description_p
         reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "models"
     _assert_trained(_models_lm(reference, out))
-    trained = {name: content for name, (content, _) in _files(out).items()}
+    trained = {name: content for name, (content, _) in file_states(out).items()}
     (out / "en.arpa.bin").unlink()
     _assert_trained(_models_lm(reference, out))
     assert (out / "en.arpa.bin").read_bytes() == trained["en.arpa.bin"]  # the same text: the same model
@@ -185,5 +179,5 @@ def test_lm_trains_again_when_a_model_is_deleted_or_damaged_or_its_description_p
     _assert_trained(_models_lm(reference, out))
     (out / "en.lm.json").unlink()
     _assert_trained(_models_lm(reference, out))
-    assert {name: content for name, (content, _) in _files(out).items() if name != "en.lm.json"} == {
+    assert {name: content for name, (content, _) in file_states(out).items() if name != "en.lm.json"} == {
         name: content for name, content in trained.items() if name != "en.lm.json"}
