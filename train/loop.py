@@ -171,8 +171,9 @@ def logged_spans(saved: dict[str, Any] | None, cfg: TrainConfig, start_step: int
         spans = [LoggedSpan.from_json(span) for span in saved["logged"]]
     elif saved is not None and start_step > 0:
         then = saved["config"]["train"]
-        spans = [LoggedSpan(0, then.get("log_every", 1), then.get("eval_every", 0), then.get("steps", start_step))]
-    now = LoggedSpan(start_step, cfg.log_every, cfg.eval_every, cfg.steps)
+        spans = [LoggedSpan(0, then.get("log_every", 1), then.get("eval_every", 0), then.get("steps", start_step),
+                            then.get("log_documents", False))]
+    now = LoggedSpan(start_step, cfg.log_every, cfg.eval_every, cfg.steps, cfg.log_documents)
     if spans and dataclasses.replace(spans[-1], first=start_step) == now:
         return spans  # resumed as it was started: the same span goes on
     return [*spans, now]
@@ -291,7 +292,8 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
     metrics = MetricsLog(run_dir / "metrics.jsonl", resume_from_step=start_step if resume else None,
                          expected=logged_steps(run.logged, start_step)) if par.is_main else None
     # Provenance (train/provenance.py): rank 0 names every rank's sequences, computed from the step.
-    documents = MetricsLog(run_dir / "documents.jsonl", resume_from_step=start_step if resume else None) \
+    documents = MetricsLog(run_dir / "documents.jsonl", resume_from_step=start_step if resume else None,
+                           expected=logged_steps(run.logged, start_step, LoggedSpan.has_documents)) \
         if par.is_main and cfg.log_documents else None
     result = TrainResult(run_dir=run_dir, start_step=start_step, steps=cfg.steps)
     # Opened before the first step: a mixture without held-out splits is one line, not a late crash.

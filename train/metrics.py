@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,9 @@ class LoggedSpan:
     log_every: int
     eval_every: int  # 0: never
     steps: int  # the --steps of the command that trained them: the row of the last is always written
+    # Whether documents.jsonl got each step's rows (--log-documents); False where a checkpoint of an
+    # older herd did not say, so that no row is expected that may never have been written.
+    documents: bool = False
 
     def has_row(self, step: int) -> bool:
         """The loop's rule (train/loop.py): every --log-every steps, the last step, and the step
@@ -69,22 +73,28 @@ class LoggedSpan:
         return (step % self.log_every == 0 or step + 1 == self.steps
                 or (self.eval_every > 0 and (step + 1) % self.eval_every == 0))
 
-    def to_json(self) -> dict[str, int]:
+    def has_documents(self, step: int) -> bool:
+        """Whether documents.jsonl holds the step's rows: every step, under --log-documents."""
+        return self.documents
+
+    def to_json(self) -> dict[str, int | bool]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, value: dict[str, int]) -> LoggedSpan:
-        return cls(**value)
+    def from_json(cls, value: dict[str, int | bool]) -> LoggedSpan:
+        return cls(**value)  # type: ignore[arg-type]
 
 
-def logged_steps(spans: list[LoggedSpan], end: int) -> list[int]:
-    """The steps before `end` that have a row, when the steps from each span's first on (to the
-    next's) were trained with its settings."""
+def logged_steps(spans: list[LoggedSpan], end: int,
+                 has_row: Callable[[LoggedSpan, int], bool] = LoggedSpan.has_row) -> list[int]:
+    """The steps before `end` that have a row (in metrics.jsonl; `LoggedSpan.has_documents`: in
+    documents.jsonl), when the steps from each span's first on (to the next's) were trained with
+    its settings."""
     ordered = sorted(spans, key=lambda span: span.first)
     steps = []
     for span, following in zip(ordered, [*ordered[1:], None]):
         stop = min(end, following.first if following is not None else end)
-        steps.extend(step for step in range(span.first, stop) if span.has_row(step))
+        steps.extend(step for step in range(span.first, stop) if has_row(span, step))
     return steps
 
 

@@ -340,3 +340,30 @@ def test_a_resume_names_the_metrics_rows_a_cut_or_deleted_log_lost(tmp_path: Pat
     assert capsys.readouterr().err == (f"warning: {metrics}: the rows of steps 0, 5, 10-19 are missing (cut or "
                                        "deleted); they cannot be written again\n")
     assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [20, 21, 22]
+
+
+@pytest.mark.slow
+def test_a_resume_names_the_documents_rows_a_cut_or_deleted_log_lost(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    documents = tmp_path / "run" / "documents.jsonl"
+
+    def steps_logged() -> list[int]:
+        return sorted({json.loads(line)["step"] for line in documents.read_text().splitlines()})
+
+    train(debug_config(tmp_path, steps=6))  # no --log-documents: steps 0-5 have no rows, none is expected
+    train(debug_config(tmp_path, steps=12, log_documents=True), resume=True)
+    assert steps_logged() == list(range(6, 12))
+    assert train(debug_config(tmp_path, steps=12, log_documents=True)).losses == []
+    assert capsys.readouterr().err == ""
+    # The rows of steps 9-11 cut away, then the finished run asked for again: named, nothing trained.
+    lines = documents.read_text().splitlines(keepends=True)
+    documents.write_text("".join(line for line in lines if json.loads(line)["step"] < 9))
+    assert train(debug_config(tmp_path, steps=12, log_documents=True)).losses == []
+    assert capsys.readouterr().err == (f"warning: {documents}: the rows of steps 9-11 are missing (cut or deleted); "
+                                       "they cannot be written again\n")
+    # Deleted, then resumed for more steps: the rows of 6-11 are named, the new steps logged.
+    documents.unlink()
+    assert len(train(debug_config(tmp_path, steps=14, log_documents=True), resume=True).losses) == 2
+    assert capsys.readouterr().err == (f"warning: {documents}: the rows of steps 6-11 are missing (cut or deleted); "
+                                       "they cannot be written again\n")
+    assert steps_logged() == [12, 13]
