@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -193,6 +194,8 @@ def load_overrides(toml_path: str | None, cli_values: dict[str, Any]) -> TrainCo
             override(ModelArgs(), model_table, f"{toml_path} [model]")
             values["model_overrides"] = model_table
         config = override(config, values, toml_path)
+        refuse_preset_markers({key: getattr(config, key) for key in values if key in FILE_MARKERS}, FILE_MARKERS,
+                              where=toml_path, name=lambda key: f"{key} =", leave_out="the setting")
     given = {k: v for k, v in cli_values.items() if v is not None}
     return override(config, given, "command line", name=flag_name)
 
@@ -200,19 +203,30 @@ def load_overrides(toml_path: str | None, cli_values: dict[str, Any]) -> TrainCo
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
-# Fields whose default stands for "the preset's value" (`resolve`). Given on the command line, such a
-# value would silently train the preset's run instead of the one asked for (`--steps 0`: 100 steps).
+# Fields whose default stands for "the preset's value" (`resolve`). Given on the command line or in
+# a config file, such a value would silently train the preset's run instead of the one asked for
+# (`--steps 0`, `steps = 0`: 100 steps).
 PRESET_MARKERS = {"steps": 0, "lr": 0.0, "warmup_steps": -1, "batch_tokens": 0, "seq_len": 0, "micro_batch": 0}
+# In a config file, the zeros: `steps = 0` reads as a run of no steps. `warmup_steps = -1` asks for
+# no run of -1 steps and stays the way a file says "the preset's warmup", as it always was.
+FILE_MARKERS = {key: marker for key, marker in PRESET_MARKERS.items() if marker == 0}
 
 
-def refuse_preset_markers(flags: dict[str, Any], markers: dict[str, Any] = PRESET_MARKERS) -> None:
-    """One UserError for a flag given the value that stands for "the preset's" (`markers`: each
-    setting's such value; `train plan` has its own settings)."""
+def refuse_preset_markers(
+    flags: dict[str, Any],
+    markers: dict[str, Any] = PRESET_MARKERS,
+    where: str = "command line",
+    name: Callable[[str], str] = flag_name,
+    leave_out: str = "the flag",
+) -> None:
+    """One UserError for a setting given the value that stands for "the preset's" (`markers`: each
+    setting's such value; `train plan` has its own settings), naming `where` it was given (the
+    command line, or a config file) and the setting as `name` spells it there."""
     for key, marker in markers.items():
         if flags.get(key) is not None and flags[key] == marker:
-            raise UserError(f"command line: {flag_name(key)} {flags[key]} asks for nothing: give a "
-                            f"{'positive' if marker == 0 else 'non-negative'} value, or leave the flag out for the "
-                            f"preset's")
+            raise UserError(f"{where}: {name(key)} {flags[key]} asks for nothing: give a "
+                            f"{'positive' if marker == 0 else 'non-negative'} value, or leave {leave_out} out for "
+                            "the preset's")
 
 
 def validate(config: TrainConfig) -> None:

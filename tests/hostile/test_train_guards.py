@@ -65,6 +65,12 @@ def test_a_flag_out_of_range_is_one_line_and_nothing_is_written(tmp_path: Path, 
     ("beta1 = 2.0\n", "bad.toml: setting 'beta1' must be below 1.0, got 2.0"),
     ("log_every = 0\n", "bad.toml: setting 'log_every' must be at least 1, got 0"),
     ("[model]\nn_heads = 0\n", "bad.toml [model]: setting 'n_heads' must be at least 1, got 0"),
+    # A zero that stands for "the preset's" asks for nothing in a file too (`steps = 0` trained 100);
+    # `warmup_steps = -1` stays a file's way to say "the preset's" (test_config_schema.py).
+    *((f"{key} = {value}\n", f"bad.toml: {key} = {shown} asks for nothing: give a positive value, or leave the "
+                             "setting out for the preset's")
+      for key, value, shown in [("steps", "0", "0"), ("lr", "0", "0.0"), ("batch_tokens", "0", "0"),
+                                ("seq_len", "0", "0"), ("micro_batch", "0", "0")]),
 ])
 def test_a_config_value_out_of_range_is_one_line(tmp_path: Path, toml: str, message: str) -> None:
     write_llama1_tokens(tmp_path / "data" / "tokens")
