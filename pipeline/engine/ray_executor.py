@@ -17,6 +17,7 @@ on the workers' path, so a checkout works there without installing.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -169,6 +170,11 @@ def _connect(address: str | None) -> Callable[[], None]:
             if temp_dir:
                 shutil.rmtree(temp_dir, ignore_errors=True)
 
+    # Ray says on every start that it enabled token authentication: this run chose that for it.
+    notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    level = notice.level
+    if token_set:
+        notice.setLevel(logging.ERROR)
     try:
         ray.init(address=address, log_to_driver=False, include_dashboard=False, configure_logging=False, **options)
     except ConnectionError as e:
@@ -178,6 +184,8 @@ def _connect(address: str | None) -> Callable[[], None]:
         disconnect()
         where = f"the Ray cluster at {address}" if address not in (None, "local") else "a local Ray cluster"
         raise UserError(f"{where}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+    finally:
+        notice.setLevel(level)
     return disconnect
 
 

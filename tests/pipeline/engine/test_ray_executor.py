@@ -232,6 +232,8 @@ def test_a_cluster_started_for_the_run_leaves_nothing_in_home_or_the_temporary_f
                             capture_output=True, text=True, timeout=300)
     assert on_ray.returncode == 0, on_ray.stderr
     assert "jsonl: kept 40 of 40 documents" in on_ray.stdout
+    # Nothing of the token chosen for Ray: it said "Token authentication is enabled ..." on every start.
+    assert "Token authentication" not in on_ray.stderr, on_ray.stderr
     assert list(home.iterdir()) == [] and list(temp.iterdir()) == []
     # A token the user configured is Ray's to read: one that cannot be read is one line, exit 2.
     refused = subprocess.run(base + ["--corpus", str(tmp_path / "refused"), "--executor", "ray"], cwd=tmp_path,
