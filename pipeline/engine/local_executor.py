@@ -11,7 +11,10 @@ from collections.abc import Callable
 from pipeline.engine.run_driver import RunReport, execute
 from pipeline.engine.run_folder import read_marker
 from pipeline.engine.runner import Progress, RunSpec, TaskResult, run_task
-from pipeline.engine.supervisor import DEFAULT_DOCUMENT_BUDGET_S, IDLE, Attempt, Failure, Tracker, run_supervised
+from pipeline.engine.stage_errors import STAGE_ERROR, dropped_line
+from pipeline.engine.supervisor import (
+    DEFAULT_DOCUMENT_BUDGET_S, IDLE, Attempt, Failure, Tracker, on_stderr, run_supervised,
+)
 
 
 class LocalExecutor:
@@ -67,5 +70,9 @@ def run_tasks_supervised(
         return f"{where}, {name} {span}"
 
     done = run_supervised(todo, work, workers, budget_s, progress, describe, failures, warn, background_writes)
+    for task, result in zip(todo, done):  # the documents its stages raised on, dropped in the worker
+        for failed in result.documents_failed:
+            if failed.get("reason") == STAGE_ERROR and "how" in failed:
+                (warn or on_stderr)(dropped_line(f"task {task} of pass {pass_index}", failed))
     results = dict(zip(todo, done))
     return [finished[t] or results[t] for t in tasks]

@@ -296,7 +296,8 @@ def merge_stats(spec: RunSpec, results: Iterable[TaskResult]) -> dict:
         "documents_read": stages[0]["in"],
         "documents_kept": kept,
         "stages": stages,
-        # Documents that killed or stalled a worker twice, with where they are (also counted as drops).
+        # Documents that killed or stalled a worker twice, or that a stage raised on, with where they
+        # are (also counted as drops).
         "documents_failed": documents_failed,
     }
 

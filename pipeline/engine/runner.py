@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.common.errors import OUT_OF_SPACE, UserError
+from pipeline.common.errors import OUT_OF_SPACE
 from pipeline.common.files import with_path, write_json_atomic
 from pipeline.engine.document import Document, Skipped, printable, storable
 from pipeline.engine.run_folder import Fingerprint, failed_input_sha256, fingerprint
@@ -30,8 +30,9 @@ from pipeline.engine.resources import cpu_seconds
 from pipeline.engine.shards import ShardWriter, build_schema, iter_shard
 from pipeline.engine.source import Source
 from pipeline.engine.stage import GlobalStage, Stage, StageStats
-from pipeline.engine.supervisor import IDLE, PROCESSING, READING, Attempt, DocumentError, Tracker
-from pipeline.engine.unreadable import count_unreadable, cut_problem, described
+from pipeline.engine.stage_errors import StageErrors
+from pipeline.engine.supervisor import IDLE, PROCESSING, READING, Attempt, Tracker
+from pipeline.engine.unreadable import count_unreadable, cut_problem
 
 CHUNK = 256  # documents handed to each stage's process_batch at once
 DROP_FIELDS = [pa.field("drop_stage", pa.string()), pa.field("drop_reason", pa.string())]
@@ -110,7 +111,8 @@ class TaskResult:
     # Per part written, in order: {"file", "documents", "bytes", "sha256"} (file in the task folder).
     parts: list[dict] = field(default_factory=list)
     dropped_parts: list[dict] = field(default_factory=list)
-    # Documents that killed or stalled a worker twice: {"input", "record", "id", "stage", "reason"}.
+    # Documents that killed or stalled a worker twice, or that a stage raised on (pipeline/engine/
+    # stage_errors.py; these add "how", the error): {"input", "record", "id", "stage", "reason"}.
     documents_failed: list[dict] = field(default_factory=list)
     # Pass 0: each input's fingerprint, taken before it was read (a rerun reads a changed one again).
     inputs: dict[str, Fingerprint | None] = field(default_factory=dict)
@@ -246,8 +248,9 @@ def run_task(
         if spec.keep_dropped else None
     )
     paths_of = spec.task_inputs(task) if pass_index == 0 else []
+    errors = StageErrors(f"task {task} of pass {pass_index}", documents_failed)
     kept_by_file = _run_stages(chunks, stages, stats, read_stats, dropped_writer, progress, attempt, tracker,
-                               documents_failed, paths_of)
+                               documents_failed, paths_of, errors)
     rows_per_file: list[int] = []
     kept = _counted(kept_by_file, rows_per_file)
     if collector is not None:
@@ -438,6 +441,7 @@ def _run_stages(
     tracker: Tracker,
     documents_failed: list[dict],
     paths: list[str],
+    errors: StageErrors,
 ) -> Iterator[tuple[int, list[Document]]]:
     """Chunks of documents that passed every stage, each with the index of the file it was read
     from. Per-document work here is kept to a minimum: this loop is the engine's overhead on top
@@ -447,6 +451,7 @@ def _run_stages(
     last_report = time.monotonic()
     for file, item, chunk in chunks:
         tracker.at(PROCESSING, file, item, len(chunk), 0)
+        errors.reading(paths[file] if file < len(paths) else None, item, chunk)
         if Skipped in set(map(type, chunk)):  # only chunks holding a Skipped are walked in Python
             docs = []
             for entry in chunk:
@@ -463,13 +468,13 @@ def _run_stages(
             unreported_chars += sum([len(doc.text) for doc in chunk])
         poison = attempt.poisoned.get((file, item)) if len(chunk) == 1 else None
         if poison is not None:
-            _drop_poisoned(chunk[0], poison, stages, stats, read_stats, dropped_writer, tracker)
+            _drop_poisoned(chunk[0], poison, stages, stats, read_stats, dropped_writer, tracker, errors)
             documents_failed.append({
                 "input": paths[file] if file < len(paths) else None, "record": item, "id": chunk[0].id,
                 "stage": stages[min(poison[1], len(stages) - 1)].name if stages else "read", "reason": poison[0],
             })
         elif chunk:
-            kept = _process_chunk(chunk, stages, stats, dropped_writer, tracker)
+            kept = _process_chunk(chunk, stages, stats, dropped_writer, tracker, errors)
             tracker.stage(len(stages))  # past the stages: collecting or writing
             yield file, kept
         if progress and time.monotonic() - last_report > 0.5:
@@ -491,6 +496,7 @@ def _drop_poisoned(
     read_stats: StageStats,
     dropped_writer: ShardWriter | None,
     tracker: Tracker,
+    errors: StageErrors,
 ) -> None:
     """A document that failed a worker twice: through the stages before the one it failed in,
     then dropped there with the reason (after the last stage: dropped by the last)."""
@@ -500,7 +506,7 @@ def _drop_poisoned(
         read_stats.dropped[reason] += 1
         return
     at = max(0, min(failed_in, len(stages) - 1))
-    survivors = _process_chunk([doc], stages[:at], stats[:at], dropped_writer, tracker)
+    survivors = _process_chunk([doc], stages[:at], stats[:at], dropped_writer, tracker, errors)
     if not survivors:
         return
     doc = survivors[0]
@@ -516,6 +522,7 @@ def _process_chunk(
     stats: list[StageStats],
     dropped_writer: ShardWriter | None,
     tracker: Tracker,
+    errors: StageErrors,
 ) -> list[Document]:
     for index, (stage, st) in enumerate(zip(stages, stats)):
         if not docs:
@@ -525,12 +532,9 @@ def _process_chunk(
         # the machine runs meanwhile. The process's: a library's threads (SentencePiece encodes
         # on one) count with the stage that called it.
         started = time.process_time()
-        try:
-            results = stage.process_batch(docs)
-        except (UserError, OSError):
-            raise  # the user's to fix (a model missing), or the machine's (a full disk): no document's
-        except Exception as e:  # noqa: BLE001  (a document the stage cannot take: see DocumentError)
-            raise DocumentError(described(e, f" in stage {stage.name}")) from e
+        # A document the stage raises on is dropped as `stage_error` here, in the worker; the
+        # user's errors (a model missing) and the machine's (a full disk) end the task.
+        results = errors.process(stage, docs)
         st.seconds += time.process_time() - started
         st.documents_in += len(docs)
         if len(results) != len(docs):

@@ -12,14 +12,14 @@ stalled document. Either way its task is run again:
 - the first failure marks the chunk in flight "careful": the next attempt goes through it one
   document at a time, so a second failure names the document exactly;
 - a document that fails a worker twice is "poisoned": the next attempt drops it with the reason
-  `worker_crash`, `timeout` or `stage_error` (counted like any drop, and listed with its file and
-  position) and goes on past it. A worker that dies while *reading* a record in careful mode has
-  the rest of that file given up as a failed input instead: a reader cannot skip a record.
-- `stage_error`: a stage raised on the documents in flight (`DocumentError`, which the runner
-  raises for a stage's exception that is neither the user's nor the machine's): a hostile
-  document that makes a library raise is dropped like one that makes it crash, instead of
-  ending the run; a stage that raises on every document fails its task MAX_FAILURES_PER_TASK
-  times and the run gives up with one line.
+  `worker_crash` or `timeout` (counted like any drop, and listed with its file and position) and
+  goes on past it. A worker that dies while *reading* a record in careful mode has the rest of
+  that file given up as a failed input instead: a reader cannot skip a record.
+
+A stage's exception on a document is no worker lost: the worker drops that document as
+`stage_error` itself and goes on (pipeline/engine/stage_errors.py). A task that keeps failing
+(MAX_FAILURES_PER_TASK, or MAX_FAILURES_OUTSIDE_DOCUMENTS outside any document) ends the run with
+one line.
 
 Task functions get an `Attempt` (what earlier failures taught) and a `Tracker` (to publish
 positions and send progress); both executors' task code stays free of process handling.
@@ -127,18 +127,13 @@ class Tracker:
             self._conn.send(("progress", values))
 
 
-class DocumentError(Exception):
-    """A stage's exception on the documents a task's tracker is on (its message says which error,
-    raised where): the supervisor fails that attempt there, as if its worker had died on them."""
-
-
 @dataclass
 class Failure:
-    """A worker that died, stalled or whose stage raised on a task, and where it was."""
+    """A worker that died or stalled on a task, and where it was."""
 
     task: int  # index into the jobs
-    reason: str  # worker_crash | timeout | stage_error
-    how: str  # "killed by SIGKILL", "exit status 1", "no progress for 300 s", "raised KeyError: ..."
+    reason: str  # worker_crash | timeout
+    how: str  # "killed by SIGKILL", "exit status 1", "no progress for 300 s"
     phase: int
     file: int
     item: int
@@ -168,7 +163,6 @@ class _Worker:
         # The slot's counter and heartbeat as last seen, and when the worker was last seen moving.
         self.seen = (-1, -1, 0.0)
         self.timed_out = False
-        self.raised = ""  # a DocumentError's message: its stage raised on the documents in its slot
 
     def assign(self, job: int, payload: Any, attempt: Attempt) -> None:
         self.job = job
@@ -218,10 +212,6 @@ def _worker_main(conn: Any, slot: Any, note: Any, work: Work, parent: int, backg
         job, payload, attempt = message
         try:
             result = work(payload, attempt, tracker)
-        except DocumentError as e:
-            # The slot still says where: the parent fails this attempt there and forks a new worker.
-            conn.send(("raised", job, str(e)))
-            return
         except BaseException as e:  # noqa: BLE001  (handed to the parent, which decides how the run ends)
             tracker.at(IDLE)
             conn.send(("error", job, _portable(e)))
@@ -292,7 +282,7 @@ def run_supervised(
     deaths and stalls are retried as the module says, each reported in one line (`describe`
     names the job and the position) to `warn`, by default on stderr, and appended to `failures`.
     """
-    warn = warn or _on_stderr
+    warn = warn or on_stderr
     if not jobs:
         return []
     ctx = multiprocessing.get_context("fork")
@@ -359,7 +349,7 @@ def run_supervised(
     return [results[i] for i in range(len(jobs))]
 
 
-def _on_stderr(line: str) -> None:
+def on_stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
@@ -382,9 +372,6 @@ def _drain(worker: _Worker, results: dict[int, Any], on_progress: Callable[..., 
         elif kind == "done":
             results[rest[0]] = rest[1]
             worker.job = None
-        elif kind == "raised":
-            worker.raised = rest[1]
-            return False  # failed on its documents, and ending: handled as a worker lost there
         else:
             worker.job = None
             raise rest[1]  # the task's own error ends the run
@@ -395,8 +382,6 @@ def _failure(worker: _Worker, job: int, budget_s: float) -> Failure:
     slot = worker.slot
     if worker.timed_out:
         reason, how = "timeout", f"made no progress for {budget_s:g} s"
-    elif worker.raised:
-        reason, how = "stage_error", f"raised {worker.raised}"
     else:
         code = worker.process.exitcode
         reason = "worker_crash"

@@ -19,6 +19,7 @@ from pipeline.engine.document import Document
 from pipeline.engine.shards import read_corpus, shard_paths
 from pipeline.engine.stage import Stage
 from tests.conftest import REPO, subprocess_env
+from sources.jsonl import Jsonl
 from tests.pipeline.engine.fixtures import Numbers, run, write_inputs
 
 
@@ -165,17 +166,60 @@ class _BrokenNumbers(Numbers):
 
 
 def test_a_stage_raising_on_every_document_gives_up_with_one_line_naming_the_error(tmp_path: Path) -> None:
-    """A stage's exception fails the attempt on its documents (a hostile one is then dropped as
-    `stage_error`); one that raises on every document is given up after the task's failures run
-    out, with the error and where it was raised, not dropped document by document for ever."""
+    """A stage's exception on a document drops that document (`stage_error`) in the worker; one
+    that raises on every document is given up at its 25th in a row, with the error and where it
+    was raised, not dropped document by document through the whole corpus."""
     write_inputs(tmp_path / "in", files=1, per_file=40)
     with pytest.raises(UserError) as raised:
         run_source(_BrokenNumbers(), str(tmp_path / "in"), str(tmp_path / "out"), 1, show_progress=False)
     message = str(raised.value)
-    assert message.startswith("task 0 of pass 0, ")
-    assert "the task's worker failed 26 times (raised KeyError: 'no such field' in stage broken (at " in message
-    assert message.endswith("giving up (rerun the same command to try again)")
+    raised_at = next(n for n, line in enumerate(Path(__file__).read_text().splitlines(), 1)
+                     if line.strip() == 'raise KeyError("no such field")')
+    assert message == (f"task 0 of pass 0: stage broken raised KeyError: 'no such field' "
+                       f"(at engine/test_executor.py:{raised_at}) on 25 documents in a row, the last "
+                       f"{tmp_path / 'in' / 'in-00.jsonl'} record 24; giving up: the stage fails, not the documents "
+                       "(rerun the same command to try again)")
     assert not (tmp_path / "out" / "numbers" / "manifest.json").exists()
+
+
+class _RaisesOnSome(Stage):
+    """A library's error on some documents (those whose number is a multiple of 5), as a parser
+    raises on markup nobody foresaw."""
+
+    name = "picky"
+
+    def process(self, doc: Document) -> Document:
+        if int(doc.id.rsplit("-", 1)[-1]) % 5 == 0:
+            raise ValueError("unexpected markup")
+        return doc
+
+
+class _PickyJsonl(Jsonl):
+    name = "picky"
+
+    def stages(self) -> list[Stage]:
+        return [_RaisesOnSome()]
+
+
+def test_documents_a_stage_raises_on_are_dropped_in_the_worker_however_many(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture) -> None:
+    """Each document a stage raises on is dropped and listed, and the task goes on: 40 of them in
+    one file, where each used to fail the task twice and 13 ended the run (its failures ran out)."""
+    write_inputs(tmp_path / "in", files=1, per_file=200)
+    report = run_source(_PickyJsonl(), str(tmp_path / "in"), str(tmp_path / "out"), 1, show_progress=False)
+    raising = [n for n in range(200) if n % 5 == 0]
+    picky = report.stats["stages"][-1]
+    assert (picky["name"], picky["in"], picky["out"], picky["dropped"]) == ("picky", 200, 160, {"stage_error": 40})
+    source = str(tmp_path / "in" / "in-00.jsonl")
+    assert [(f["input"], f["record"], f["id"], f["stage"], f["reason"]) for f in report.stats["documents_failed"]] == [
+        (source, n, f"f0-{n}", "picky", "stage_error") for n in raising]
+    assert {d.id for d in read_corpus(tmp_path / "out" / "picky")} == {f"f0-{n}" for n in range(200) if n % 5}
+    warnings = capsys.readouterr().err.splitlines()
+    assert len(warnings) == 40 and warnings[0].startswith(
+        f"warning: task 0 of pass 0, {source} record 0: raised ValueError: unexpected markup in stage picky (at ")
+    assert warnings[0].endswith("; the document is dropped as stage_error")
+    timings = json.loads((tmp_path / "out" / "picky" / "timings.json").read_text())
+    assert timings["workers_lost"] == []  # no worker died and no task ran again
 
 
 class ScoredByAModel(Stage):
