@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from pipeline.commands.run import run_source
@@ -183,12 +184,15 @@ def test_a_stage_raising_on_every_document_gives_up_with_one_line_naming_the_err
 
 
 class _RaisesOnSome(Stage):
-    """A library's error on some documents (those whose number is a multiple of 5), as a parser
-    raises on markup nobody foresaw."""
+    """A transform that changes each document in place, and a library's error on some documents
+    (those whose number is a multiple of 5), as a parser raises on markup nobody foresaw: when it
+    raises, the documents before in its batch are changed already."""
 
     name = "picky"
 
     def process(self, doc: Document) -> Document:
+        doc.text += " [picked]"
+        doc.meta["picked"] = doc.meta.get("picked", 0) + 1
         if int(doc.id.rsplit("-", 1)[-1]) % 5 == 0:
             raise ValueError("unexpected markup")
         return doc
@@ -196,6 +200,9 @@ class _RaisesOnSome(Stage):
 
 class _PickyJsonl(Jsonl):
     name = "picky"
+
+    def fields(self) -> list[pa.Field]:
+        return [*super().fields(), pa.field("picked", pa.int64())]
 
     def stages(self) -> list[Stage]:
         return [_RaisesOnSome()]
@@ -206,14 +213,25 @@ def test_documents_a_stage_raises_on_are_dropped_in_the_worker_however_many(tmp_
     """Each document a stage raises on is dropped and listed, and the task goes on: 40 of them in
     one file, where each used to fail the task twice and 13 ended the run (its failures ran out)."""
     write_inputs(tmp_path / "in", files=1, per_file=200)
-    report = run_source(_PickyJsonl(), str(tmp_path / "in"), str(tmp_path / "out"), 1, show_progress=False)
+    report = run_source(_PickyJsonl(), str(tmp_path / "in"), str(tmp_path / "out"), 1, show_progress=False,
+                        keep_dropped=True)
     raising = [n for n in range(200) if n % 5 == 0]
     picky = report.stats["stages"][-1]
     assert (picky["name"], picky["in"], picky["out"], picky["dropped"]) == ("picky", 200, 160, {"stage_error": 40})
     source = str(tmp_path / "in" / "in-00.jsonl")
     assert [(f["input"], f["record"], f["id"], f["stage"], f["reason"]) for f in report.stats["documents_failed"]] == [
         (source, n, f"f0-{n}", "picky", "stage_error") for n in raising]
-    assert {d.id for d in read_corpus(tmp_path / "out" / "picky")} == {f"f0-{n}" for n in range(200) if n % 5}
+    kept = read_corpus(tmp_path / "out" / "picky")
+    assert {d.id for d in kept} == {f"f0-{n}" for n in range(200) if n % 5}
+    # Each kept document went through the stage once, as it came in: those its batch had changed
+    # before the raise were given back their text and metadata before going again alone.
+    originals = {json.loads(line)["id"]: json.loads(line)["text"]
+                 for line in (tmp_path / "in" / "in-00.jsonl").read_text().splitlines()}
+    assert all(d.text == originals[d.id] + " [picked]" and d.meta["picked"] == 1 for d in kept)
+    # A dropped one is kept (--keep-dropped) as it came into the stage.
+    dropped = read_corpus(tmp_path / "out" / "picky" / "dropped")
+    assert sorted((d.id, d.text, d.meta.get("picked"), d.meta["drop_reason"]) for d in dropped) == sorted(
+        (f"f0-{n}", originals[f"f0-{n}"], None, "stage_error") for n in raising)
     warnings = capsys.readouterr().err.splitlines()
     assert len(warnings) == 40 and warnings[0].startswith(
         f"warning: task 0 of pass 0, {source} record 0: raised ValueError: unexpected markup in stage picky (at ")
