@@ -77,11 +77,12 @@ from tokenizer.token_shards import META, TokenShardWriter, ids_name, shard_names
 KEY_SPACE = 2**64
 DEFAULT_HELDOUT_FRACTION = 0.005
 # Everything an encode writes into its folder; --restart deletes these and nothing else.
-# The shards' temporaries are `<shard>.tmp` (tokenizer/token_shards.py), never any `*.tmp`: a user's
-# notes.tmp in the folder is not the encode's to delete.
-SHARD_TEMPORARIES = ("train-*.tmp", "heldout-*.tmp")
-ENCODE_FILES = (WORK, META, "train-*.bin", "train-*.idx", "train-*.ids", "heldout-*.bin", "heldout-*.idx",
-                "heldout-*.ids", *SHARD_TEMPORARIES)
+# The names encode gives its shards and their temporaries (train-00000.bin, train-00000.bin.tmp:
+# token_shards.py), never a user's notes.tmp or train-notes.bin: --restart deletes these only.
+NUMBERED = "[0-9][0-9][0-9][0-9][0-9]*"
+SHARD_TEMPORARIES = (f"train-{NUMBERED}.tmp", f"heldout-{NUMBERED}.tmp")
+ENCODE_FILES = (WORK, META, *(f"{split}-{NUMBERED}.{kind}" for split in ("train", "heldout")
+                              for kind in ("bin", "idx", "ids")), *SHARD_TEMPORARIES)
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,8 @@ def encode_corpus(
 def token_folder(out: Path) -> RunFolder:
     """The token folder `OUT/<source>/` of `tokenizer encode` (the protocol: pipeline/engine/run_folder.py)."""
     return RunFolder(out, activity="encode", noun="token folder", created=ENCODE_FILES,
-                     published=(META, "*.bin"), published_noun="token shards of an earlier encode", written=(META,))
+                     published=(META, f"train-{NUMBERED}.bin", f"heldout-{NUMBERED}.bin"),
+                     published_noun="token shards of an earlier encode", written=(META,))
 
 
 def _plan_source(corpus: Path, folder: RunFolder, source: str, model: Path, tokenizer: dict,

@@ -42,13 +42,19 @@ PLANNED = {"source": None, "inputs": None, "stages": None, "config": None, "keep
            "shard_bytes": "--shard-mb"}
 DEFAULTS = {"keep_dropped": False, "shard_bytes": 256 << 20}  # plans written before these were recorded
 # Everything a run creates in its folder; --restart deletes these and nothing else.
-RUN_FILES = (WORK, "dropped", "manifest.json", "stats.json", "timings.json", "shard-*.arrow", "shard-*.arrow.tmp")
+# What a run (and `pipeline remove`, whose temporaries end in .removing) writes here, by the names it
+# gives: shard-NNNNN.arrow (five digits or more), never a user's shard-old.arrow nor anything else
+# a user keeps in dropped/; --restart deletes these only (a dropped/ left empty goes too).
+SHARD_NAMES = ("shard-[0-9][0-9][0-9][0-9][0-9]*.arrow", "shard-[0-9][0-9][0-9][0-9][0-9]*.arrow.tmp",
+               "shard-[0-9][0-9][0-9][0-9][0-9]*.arrow.removing")
+RUN_FILES = (WORK, "manifest.json", "stats.json", "timings.json", *SHARD_NAMES,
+             *(f"dropped/{name}" for name in SHARD_NAMES))
 
 
 def corpus_run_folder(output: Path) -> RunFolder:
     """The run folder `ROOT/<source>/` of `pipeline run` (the protocol: pipeline/engine/run_folder.py)."""
     return RunFolder(output, activity="run", noun="run folder", created=RUN_FILES,
-                     published=("shard-*.arrow", "manifest.json"), published_noun="shards of an earlier run",
+                     published=(SHARD_NAMES[0], "manifest.json"), published_noun="shards of an earlier run",
                      written=WRITTEN)
 
 

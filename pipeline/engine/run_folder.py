@@ -107,11 +107,12 @@ class RunFolder:
 
     def refuse_foreign(self, doing: str) -> None:
         """Refuse a folder without `_work/` that holds a file of a run's names: the names are
-        common (manifest.json, stats.json, dropped/), so such a file is a user's, or the output of
+        common (manifest.json, stats.json, dropped/shard-00000.arrow), so such a file is a user's, or the output of
         something unknown, and `doing` (deleting, writing) would destroy it."""
         if self._is_run_folder() or not self.path.is_dir():
             return
-        found = sorted(entry.name for pattern in self.created for entry in self.path.glob(pattern))
+        found = sorted(str(entry.relative_to(self.path))
+                       for pattern in self.created for entry in self.path.glob(pattern))
         if found:
             raise UserError(f"{self.path / found[0]}: not made by a run here (no {WORK}/ beside it, so this is no "
                             f"{self.noun}); refusing to {doing} it; move it away or give another output folder")
@@ -128,6 +129,10 @@ class RunFolder:
                     shutil.rmtree(entry)
                 else:
                     entry.unlink()
+        # A folder the run's files were in (dropped/) goes once nothing else is left in it.
+        for folder in {self.path / Path(pattern).parent for pattern in self.created if "/" in pattern}:
+            with contextlib.suppress(OSError):  # holds a user's file, or is gone: left as it is
+                folder.rmdir()
 
     def fix_plan(
         self,

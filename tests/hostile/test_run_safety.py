@@ -59,6 +59,33 @@ def test_restart_deletes_only_what_the_run_created(tmp_path: Path) -> None:
     assert json.loads((folder / "stats.json").read_text())["documents_kept"] == 20
 
 
+def test_restart_keeps_files_beside_the_runs_shards_that_it_did_not_name(tmp_path: Path) -> None:
+    """The run's shards are shard-NNNNN.arrow, in the folder and in dropped/: a user's
+    shard-old.arrow or dropped/why.txt is no shard of a run, and --restart leaves it."""
+    raw = c4_raw(tmp_path)
+    with (raw / "a.json").open("a") as f:  # two documents the quality filter drops
+        f.write(json.dumps({"text": "too short", "url": "u1", "timestamp": "t"}) + "\n")
+        f.write(json.dumps({"text": "lorem ipsum dolor sit amet.", "url": "u2", "timestamp": "t"}) + "\n")
+    run = ["run", "c4", "--input", "raw/c4", "--corpus", "corpus", "--workers", "1", "--no-progress"]
+    assert cli("pipeline", *run, "--keep-dropped", cwd=tmp_path).returncode == 0
+    folder = tmp_path / "corpus" / "c4"
+    assert sorted(p.name for p in (folder / "dropped").iterdir()) == ["shard-00000.arrow"]
+    mine = {folder / "shard-old.arrow": b"a user's copy", folder / "dropped" / "why.txt": b"notes",
+            folder / "shard-1.arrow": b"not five digits"}
+    for path, data in mine.items():
+        path.write_bytes(data)
+    again = cli("pipeline", *run, "--restart", cwd=tmp_path)  # without --keep-dropped: no dropped shards now
+    assert again.returncode == 0, again.stderr
+    assert {path: path.read_bytes() for path in mine} == mine
+    assert sorted(p.name for p in (folder / "dropped").iterdir()) == ["why.txt"]
+    assert json.loads((folder / "stats.json").read_text())["documents_kept"] == 20
+    # Once nothing of the user's is left in it, dropped/ goes with the run's shards.
+    (folder / "dropped" / "why.txt").unlink()
+    assert cli("pipeline", *run, "--keep-dropped", "--restart", cwd=tmp_path).returncode == 0
+    assert cli("pipeline", *run, "--restart", cwd=tmp_path).returncode == 0
+    assert not (folder / "dropped").exists()
+
+
 def test_second_run_on_one_output_names_the_holder_and_exits_2(tmp_path: Path) -> None:
     c4_raw(tmp_path)
     with folder_lock(tmp_path / "corpus" / "c4"):
@@ -133,9 +160,11 @@ def test_encode_refuses_overlap_locks_and_restarts_only_its_own_files(trained: T
 
     assert cli("tokenizer", *encode, cwd=tmp_path).returncode == 0
     (tmp_path / "data" / "tokens" / "c4" / "notes.txt").write_text("mine")
+    (tmp_path / "data" / "tokens" / "c4" / "train-notes.bin").write_text("mine too")  # no shard name of encode's
     again = cli("tokenizer", *encode, "--restart", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "data" / "tokens" / "c4" / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "data" / "tokens" / "c4" / "train-notes.bin").read_text() == "mine too"
 
 
 def test_encode_skips_a_source_with_no_documents_and_encodes_the_others(trained: TrainResult,  # noqa: F811

@@ -53,6 +53,6 @@ def test_restart_into_a_users_folder_deletes_nothing_of_theirs(tmp_path: Path) -
                           env=subprocess_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        f"pipeline: error: {home / 'c4' / 'dropped'}: not made by a run here (no _work/ beside it, so this is no run "
-        "folder); refusing to delete it; move it away or give another output folder"]
+        f"pipeline: error: {home / 'c4' / 'manifest.json'}: not made by a run here (no _work/ beside it, so this is "
+        "no run folder); refusing to delete it; move it away or give another output folder"]
     assert {str(p.relative_to(home)): p.read_text() for p in home.rglob("*") if p.is_file()} == files
