@@ -59,7 +59,9 @@ from pipeline.common.errors import UserError
 from pipeline.common.files import (
     file_sha256, plain_name, read_json, with_path, write_json_atomic, write_json_if_changed,
 )
-from pipeline.engine.run_folder import WORK, Recorded, RunFolder, file_problem, fingerprint, read_marker, reread_reason
+from pipeline.engine.run_folder import (
+    NUMBERED, WORK, Recorded, RunFolder, file_problem, fingerprint, read_marker, reread_reason,
+)
 from pipeline.engine.shards import shard_paths, shard_text_size, string_bytes
 from pipeline.engine.supervisor import (
     DEFAULT_DOCUMENT_BUDGET_S,
@@ -79,7 +81,6 @@ DEFAULT_HELDOUT_FRACTION = 0.005
 # Everything an encode writes into its folder; --restart deletes these and nothing else.
 # The names encode gives its shards and their temporaries (train-00000.bin, train-00000.bin.tmp:
 # token_shards.py), never a user's notes.tmp or train-notes.bin: --restart deletes these only.
-NUMBERED = "[0-9][0-9][0-9][0-9][0-9]*"
 SHARD_TEMPORARIES = (f"train-{NUMBERED}.tmp", f"heldout-{NUMBERED}.tmp")
 ENCODE_FILES = (WORK, META, *(f"{split}-{NUMBERED}.{kind}" for split in ("train", "heldout")
                               for kind in ("bin", "idx", "ids")), *SHARD_TEMPORARIES)

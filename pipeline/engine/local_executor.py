@@ -72,7 +72,7 @@ def run_tasks_supervised(
     done = run_supervised(todo, work, workers, budget_s, progress, describe, failures, warn, background_writes)
     for task, result in zip(todo, done):  # the documents its stages raised on, dropped in the worker
         for failed in result.documents_failed:
-            if failed.get("reason") == STAGE_ERROR and "how" in failed:
+            if failed["reason"] == STAGE_ERROR:  # a poisoned document is a worker_crash or timeout
                 (warn or on_stderr)(dropped_line(f"task {task} of pass {pass_index}", failed))
     results = dict(zip(todo, done))
     return [finished[t] or results[t] for t in tasks]

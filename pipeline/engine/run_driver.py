@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, sha256_once, tree_bytes, with_path, write_json_atomic
-from pipeline.engine.run_folder import WORK, RunFolder
+from pipeline.engine.run_folder import NUMBERED, WORK, RunFolder
 from pipeline.engine.run_record import COMPLETE, WRITTEN, moves, published_sha256, reconcile
 from pipeline.engine.runner import Progress, RunSpec, TaskResult
 from pipeline.engine.resources import children_peak_rss_bytes, measure_phase
@@ -45,8 +45,7 @@ DEFAULTS = {"keep_dropped": False, "shard_bytes": 256 << 20}  # plans written be
 # What a run (and `pipeline remove`, whose temporaries end in .removing) writes here, by the names it
 # gives: shard-NNNNN.arrow (five digits or more), never a user's shard-old.arrow nor anything else
 # a user keeps in dropped/; --restart deletes these only (a dropped/ left empty goes too).
-SHARD_NAMES = ("shard-[0-9][0-9][0-9][0-9][0-9]*.arrow", "shard-[0-9][0-9][0-9][0-9][0-9]*.arrow.tmp",
-               "shard-[0-9][0-9][0-9][0-9][0-9]*.arrow.removing")
+SHARD_NAMES = (f"shard-{NUMBERED}.arrow", f"shard-{NUMBERED}.arrow.tmp", f"shard-{NUMBERED}.arrow.removing")
 RUN_FILES = (WORK, "manifest.json", "stats.json", "timings.json", *SHARD_NAMES,
              *(f"dropped/{name}" for name in SHARD_NAMES))
 

@@ -52,6 +52,9 @@ from pipeline.common.lock import folder_lock
 
 WORK = "_work"
 PLAN = "plan.json"
+# The number in the name of a file a run writes by number (shard-00000.arrow, train-00000.bin):
+# five digits or more, never a user's shard-old.arrow beside them (`created`, `published`).
+NUMBERED = "[0-9][0-9][0-9][0-9][0-9]*"
 
 Parsed = TypeVar("Parsed")
 NO_DEFAULTS: Mapping[str, object] = MappingProxyType({})

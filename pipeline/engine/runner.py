@@ -250,7 +250,7 @@ def run_task(
     paths_of = spec.task_inputs(task) if pass_index == 0 else []
     errors = StageErrors(f"task {task} of pass {pass_index}", documents_failed)
     kept_by_file = _run_stages(chunks, stages, stats, read_stats, dropped_writer, progress, attempt, tracker,
-                               documents_failed, paths_of, errors)
+                               paths_of, errors)
     rows_per_file: list[int] = []
     kept = _counted(kept_by_file, rows_per_file)
     if collector is not None:
@@ -439,7 +439,6 @@ def _run_stages(
     progress: Progress | None,
     attempt: Attempt,
     tracker: Tracker,
-    documents_failed: list[dict],
     paths: list[str],
     errors: StageErrors,
 ) -> Iterator[tuple[int, list[Document]]]:
@@ -451,7 +450,8 @@ def _run_stages(
     last_report = time.monotonic()
     for file, item, chunk in chunks:
         tracker.at(PROCESSING, file, item, len(chunk), 0)
-        errors.reading(paths[file] if file < len(paths) else None, item, chunk)
+        input_path = paths[file] if file < len(paths) else None
+        errors.reading(input_path, item, chunk)
         if Skipped in set(map(type, chunk)):  # only chunks holding a Skipped are walked in Python
             docs = []
             for entry in chunk:
@@ -469,8 +469,8 @@ def _run_stages(
         poison = attempt.poisoned.get((file, item)) if len(chunk) == 1 else None
         if poison is not None:
             _drop_poisoned(chunk[0], poison, stages, stats, read_stats, dropped_writer, tracker, errors)
-            documents_failed.append({
-                "input": paths[file] if file < len(paths) else None, "record": item, "id": chunk[0].id,
+            errors.documents_failed.append({  # the task's list of failed documents, with the raising ones
+                "input": input_path, "record": item, "id": chunk[0].id,
                 "stage": stages[min(poison[1], len(stages) - 1)].name if stages else "read", "reason": poison[0],
             })
         elif chunk:
