@@ -194,7 +194,7 @@ def load_overrides(toml_path: str | None, cli_values: dict[str, Any]) -> TrainCo
             override(ModelArgs(), model_table, f"{toml_path} [model]")
             values["model_overrides"] = model_table
         config = override(config, values, toml_path)
-        refuse_preset_markers({key: getattr(config, key) for key in values if key in FILE_MARKERS}, FILE_MARKERS,
+        refuse_preset_markers({key: getattr(config, key) for key in values}, FILE_MARKERS,
                               where=toml_path, name=lambda key: f"{key} =", leave_out="the setting")
     given = {k: v for k, v in cli_values.items() if v is not None}
     return override(config, given, "command line", name=flag_name)

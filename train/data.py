@@ -103,7 +103,6 @@ class SourceTokens:
             number += 1
         return found
 
-
     def _document_ids(self, number: int) -> Any:
         if number in self._ids:
             self._ids.move_to_end(number)

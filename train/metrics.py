@@ -116,13 +116,13 @@ class MetricsLog:
             # Steps after the checkpoint were lost with the crash and will be run again. Replaced
             # whole: a kill while rewriting in place would lose the rows of the steps kept. Left as
             # it is when it holds those rows alone (a finished run asked again rewrites nothing).
-            kept = _rows_before(path, resume_from_step)
+            kept, text = _rows_before(path, resume_from_step)
             rows = "".join(line + "\n" for _, line in kept)
-            if rows != path.read_text(errors="replace"):
+            if rows != text:
                 write_text_atomic(path, rows)
         if resume_from_step is not None and expected:
             present = {step for step, _ in kept}
-            missing = [step for step in expected if step < resume_from_step and step not in present]
+            missing = [step for step in expected if step not in present]  # `expected`: steps before the checkpoint
             if missing:
                 print(f"warning: {path}: {missing_rows(missing)}", file=sys.stderr)
         self.file = open(path, "a")
@@ -135,9 +135,10 @@ class MetricsLog:
         self.file.close()
 
 
-def _rows_before(path: Path, step: int) -> list[tuple[int, str]]:
-    """The lines of `path` for steps before `step`, each with its step. A last line cut short is the
-    row a killed run was writing (after its last checkpoint, so a row to be written again) and is
+def _rows_before(path: Path, step: int) -> tuple[list[tuple[int, str]], str]:
+    """The lines of `path` for steps before `step`, each with its step, and the file's text as read
+    (read once: documents.jsonl holds a row per sequence). A last line cut short is the row a
+    killed run was writing (after its last checkpoint, so a row to be written again) and is
     dropped; a line that does not parse anywhere else is damage, one InputError naming the file
     and the line."""
     text = path.read_text(errors="replace")
@@ -156,7 +157,7 @@ def _rows_before(path: Path, step: int) -> list[tuple[int, str]]:
                              "to resume without the earlier rows") from None
         if earlier:
             kept.append((row_step, line))
-    return kept
+    return kept, text
 
 
 def missing_rows(steps: list[int], shown: int = 8) -> str:

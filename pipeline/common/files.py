@@ -49,7 +49,11 @@ def write_json_atomic(path: Path, value: Any) -> None:
 def write_json_if_changed(path: Path, value: Any) -> bool:
     """`write_json_atomic`, unless the file holds those very bytes already (a rerun with nothing to
     do rewrites nothing); whether it wrote."""
-    text = json.dumps(value, indent=1, sort_keys=True) + "\n"
+    return write_text_if_changed(path, json.dumps(value, indent=1, sort_keys=True) + "\n")
+
+
+def write_text_if_changed(path: Path, text: str) -> bool:
+    """`write_text_atomic`, unless the file holds `text` already; whether it wrote."""
     try:
         if path.read_text() == text:
             return False

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.common.files import JSON_TEMPORARY, file_sha256, leftover_temporaries, write_text_atomic
+from pipeline.common.files import (
+    JSON_TEMPORARY, file_sha256, leftover_temporaries, write_text_atomic, write_text_if_changed,
+)
 
 # The file beside generated inputs that lists them.
 GENERATED_MARKER = "GENERATED_SAMPLE.json"
@@ -24,13 +26,7 @@ def mark_generated(folder: Path, names: list[str]) -> None:
     told apart from the one written."""
     digests = {name: file_sha256(folder / name) for name in names if (folder / name).is_file()}
     text = json.dumps({"written_by": "pipeline sample", "files": names, "sha256": digests}, indent=1)
-    marker = folder / GENERATED_MARKER
-    try:
-        unchanged = marker.read_text() == text  # the same sample again: its marker is left as it is
-    except (OSError, UnicodeDecodeError):
-        unchanged = False
-    if not unchanged:
-        write_text_atomic(marker, text)
+    write_text_if_changed(folder / GENERATED_MARKER, text)  # the same sample again: its marker is left as it is
     for left in leftover_temporaries(folder, [GENERATED_MARKER]):  # a marker write killed before its rename
         left.unlink(missing_ok=True)
 
