@@ -121,7 +121,9 @@ def train_tokenizer(
         say = _progress_printer(show_progress)
         say(f"sampling {corpus_root} at the {mixture.name} proportions (at most {sample_bytes / 1e6:,.0f} MB)")
         sample = draw_sample(mixture, corpus_root, drawing, sample_bytes, seed)
-        sample_sha256 = file_sha256(drawing)  # what a kept sample.txt must hash to for a rerun to skip
+        # What a kept sample.txt must hash to for a rerun to skip; none kept, no rerun reads it (and a
+        # 1 GB sample is not hashed for nothing).
+        sample_sha256 = file_sha256(drawing) if keep_sample else ""
         sampled = time.time()
         say(f"sampled {sample.bytes / 1e6:,.1f} MB in {sampled - started:.1f} s; training SentencePiece BPE "
             f"({vocab_size:,} pieces)")
