@@ -25,6 +25,13 @@ def distinct(ordered: np.ndarray) -> np.ndarray:
     return ordered[first]
 
 
+def union(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The values of two arrays, sorted, each once."""
+    both = np.concatenate([first, second])
+    both.sort()
+    return distinct(both)
+
+
 def find(needles: np.ndarray, haystack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each of `needles`, whether the sorted `haystack` holds it, and where (an index into
     `haystack`, meaningful where it does)."""

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipeline.common.sorted_arrays import distinct, load_mapped, repeated
+from pipeline.common.sorted_arrays import distinct, load_mapped, repeated, union
 from pipeline.dedup.exact import Winners, keep_smallest, merge_first_ids, text_hash, write_first_ids
 from pipeline.dedup.line_groups import write_group_duplicates
 from pipeline.engine.document import Document
@@ -182,9 +182,7 @@ class _KeysByFile:
             inside = np.load(self.partial / f"{number}-repeated.npy")
             keys = np.concatenate([earlier, keys])
             keys.sort()
-            both = np.concatenate([inside, repeated(keys)])
-            both.sort()
-            twice = distinct(both)
+            twice = union(inside, repeated(keys))
         else:
             number = len(self._index)
             twice = repeated(keys)

@@ -32,7 +32,7 @@ import numpy as np
 
 from pipeline.common.file_array import FileArray
 from pipeline.common.forked import bucket_bits, write_buckets
-from pipeline.common.sorted_arrays import distinct, repeated
+from pipeline.common.sorted_arrays import repeated, union
 
 KEY = np.dtype("<u8")
 # The most keys a bucket is meant to hold: 16 MB of keys, sorted in the caches' reach...
@@ -90,9 +90,7 @@ def _bucket_duplicates(bucket: int) -> np.ndarray:
     repeated_inside = _read_bucket(inside, bucket)
     if not len(repeated_inside):
         return across
-    both = np.concatenate([across, repeated_inside])
-    both.sort()
-    return distinct(both)
+    return union(across, repeated_inside)
 
 
 def _read_bucket(files: list[KeyFile], bucket: int) -> np.ndarray:
