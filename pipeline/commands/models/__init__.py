@@ -51,7 +51,9 @@ from pipeline.common.files import write_json_atomic
 from pipeline.engine.document import Document
 from pipeline.engine.run_folder import WORK
 from pipeline.filters.model_files import FILES, recorded_files
-from pipeline.commands.models.made_from import MADE_FROM, classifier_made_from, lm_made_from
+from pipeline.commands.models.made_from import (
+    MADE_FROM, PAGE_KINDS, READ_KINDS, URL_KINDS, classifier_made_from, lm_made_from,
+)
 from pipeline.filters.perplexity import lm_description_path, lm_model_path, lm_sentences, sp_model_path
 from pipeline.filters.quality_classifier import NEGATIVE, POSITIVE, classifier_description_path, classifier_text
 
@@ -183,7 +185,7 @@ def iter_pages(paths: list[str]) -> Iterator[tuple[str, str]]:
         if not p.exists():
             raise UserError(f"{path}: input does not exist")
         files = _folder_inputs(p) if p.is_dir() else [p]
-        usable = [f for f in files if _kind(f) in ("warc", "arrow")]
+        usable = [f for f in files if _kind(f) in PAGE_KINDS]
         if not usable:
             raise UserError(f"{path}: no pages with URLs (.warc.gz / .wet.gz files or .arrow shards)")
         for f in usable:
@@ -205,7 +207,7 @@ def load_cited_urls(paths: list[str]) -> set[str]:
         if not p.exists():
             raise UserError(f"{path}: input does not exist")
         files = _folder_inputs(p) if p.is_dir() else [p]
-        usable = [f for f in files if _kind(f) in ("arrow", "txt")]
+        usable = [f for f in files if _kind(f) in URL_KINDS]
         if not usable:
             raise UserError(f"{path}: no cited URLs (Wikipedia corpus shards with a cited_urls column, or .txt files)")
         for f in usable:
@@ -384,7 +386,7 @@ def train_classifier(positives: list[str], negatives: list[str], output: Path, m
     wiki = [classifier_text(t) for t in iter_texts(positives) if len(t) >= min_chars]
     # In folders, random pages come from WARC/WET files and shards only: a raw CommonCrawl
     # folder may hold the sample's reference stand-in, which must not land in the random class.
-    cc = [classifier_text(t) for t in iter_texts(negatives, kinds=("warc", "arrow")) if t.strip()]
+    cc = [classifier_text(t) for t in iter_texts(negatives, kinds=READ_KINDS["negatives"]) if t.strip()]
     if not wiki:
         raise UserError(f"{', '.join(positives)}: no reference page of at least {min_chars} characters "
                         "(pass --min-chars or more reference text)")

@@ -19,10 +19,11 @@ MADE_FROM = "made_from"  # the description's key: the recipe, the settings and t
 # settings: a model the older recipe made then trains again instead of passing for this one's.
 RECIPE = 1
 # The kinds of file each role's reader takes from a folder (`iter_texts`, `iter_pages`,
-# `load_cited_urls`); () is every kind.
+# `load_cited_urls`, which take theirs from here); () is every kind.
+PAGE_KINDS = ("warc", "arrow")  # pages with URLs: `iter_pages`
+URL_KINDS = ("arrow", "txt")  # cited URLs: `load_cited_urls`
 READ_KINDS: dict[str, tuple[str, ...]] = {
-    "input": (), "positives": (), "negatives": ("warc", "arrow"), "cited_pages": ("warc", "arrow"),
-    "cited_urls": ("arrow", "txt"),
+    "input": (), "positives": (), "negatives": PAGE_KINDS, "cited_pages": PAGE_KINDS, "cited_urls": URL_KINDS,
 }
 
 
