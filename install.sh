@@ -6,24 +6,31 @@
 #
 #   ./install.sh                  install; refuses a lock that does not match pyproject.toml
 #   ./install.sh --check-lock     only that check: exit 0 when the lock matches, else 2
-#   ./install.sh --lock [ARGS]    regenerate requirements.lock from pyproject.toml, then install;
-#                                 ARGS go to pip-compile (--upgrade: newest allowed releases,
+#   ./install.sh --lock [ARGS]    regenerate requirements.lock (and requirements-bench.lock, within
+#                                 its pins) from pyproject.toml, then install; ARGS go to
+#                                 pip-compile (--upgrade: newest allowed releases,
 #                                 --upgrade-package NAME: one of them). Without --upgrade the
 #                                 pins already in the lock are kept where pyproject.toml allows.
+#   ./install.sh --bench          install, then the benchmarks' peers (the extra `bench`: datatrove
+#                                 and what it imports) from requirements-bench.lock
 set -euo pipefail
 cd "$(dirname "$0")"
 
 lock=requirements.lock
 locked_extras=(test source-builds)  # the optional-dependency groups the lock covers
+# The benchmarks' peers are locked apart, within the main lock's pins (the same version of every
+# package both name), so that herd's own install and tests never carry datatrove and spaCy.
+bench_lock=requirements-bench.lock
+bench_extras=("${locked_extras[@]}" bench)
 digest_label="# pyproject.toml dependency digest:"
 
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
   { echo "install: herd needs Python 3.11 or newer; python3 is $(python3 --version 2>&1)" >&2; exit 2; }
 
-# The digest of what a lock is made from: requires-python, the dependencies, the locked extras
-# and the build requirements. Other edits of pyproject.toml (markers, tool settings) keep the lock.
+# The digest of what a lock is made from: requires-python, the dependencies, the extras named
+# (those the lock covers) and the build requirements. Other edits of pyproject.toml (markers, tool settings) keep the lock.
 dependency_digest() {
-  python3 - "${locked_extras[@]}" <<'PY'
+  python3 - "$@" <<'PY'
 import hashlib, json, sys, tomllib
 with open("pyproject.toml", "rb") as f:
     toml = tomllib.load(f)
@@ -59,14 +66,31 @@ if [ "${1:-}" = "--lock" ]; then
   "$work/lock-tools/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras \
     "${extra_args[@]}" --all-build-deps --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
     --output-file "$lock" "$@" pyproject.toml
-  { echo "$digest_label $(dependency_digest)"; cat "$lock"; } >"$work/lock" && mv "$work/lock" "$lock"
+  { echo "$digest_label $(dependency_digest "${locked_extras[@]}")"; cat "$lock"; } >"$work/lock" && mv "$work/lock" "$lock"
+  echo "install: regenerating $bench_lock within the pins of $lock"
+  extra_args=()
+  for extra in "${bench_extras[@]}"; do extra_args+=(--extra "$extra"); done
+  "$work/lock-tools/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras \
+    "${extra_args[@]}" --all-build-deps --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+    --constraint "$lock" --output-file "$bench_lock" "$@" pyproject.toml
+  { echo "$digest_label $(dependency_digest "${bench_extras[@]}")"; cat "$bench_lock"; } >"$work/lock" && mv "$work/lock" "$bench_lock"
   rm -rf herd.egg-info  # pip-compile's metadata build leaves it; see below
 fi
 
 [ -f "$lock" ] || { echo "install: $lock is missing: regenerate it with ./install.sh --lock" >&2; exit 2; }
-if [ "$(sed -n "s/^$digest_label //p" "$lock")" != "$(dependency_digest)" ]; then
+if [ "$(sed -n "s/^$digest_label //p" "$lock")" != "$(dependency_digest "${locked_extras[@]}")" ]; then
   echo "install: $lock does not match the dependencies in pyproject.toml: regenerate it with ./install.sh --lock" >&2
   exit 2
+fi
+bench_lock_problem() {
+  if [ ! -f "$bench_lock" ]; then echo "install: $bench_lock is missing: regenerate it with ./install.sh --lock"
+  elif [ "$(sed -n "s/^$digest_label //p" "$bench_lock")" != "$(dependency_digest "${bench_extras[@]}")" ]; then
+    echo "install: $bench_lock does not match the dependencies in pyproject.toml: regenerate it with ./install.sh --lock"
+  fi
+}
+if [ "${1:-}" = "--check-lock" ] || [ "${1:-}" = "--bench" ]; then  # --bench: refused before installing anything
+  problem=$(bench_lock_problem)
+  [ -z "$problem" ] || { echo "$problem" >&2; exit 2; }
 fi
 if [ "${1:-}" = "--check-lock" ]; then exit 0; fi
 
@@ -141,5 +165,16 @@ if [ ! -x .venv/bin/lmplz ] || [ ! -x .venv/bin/build_binary ]; then
     tail -50 "$work/build.log"; echo "install: building KenLM failed" >&2; exit 1
   fi
   cp "$work/build/bin/lmplz" "$work/build/bin/build_binary" .venv/bin/
+fi
+
+if [ "${1:-}" = "--bench" ]; then
+  # Stamped apart from the main lock: a new main lock makes a new .venv, which drops this stamp too.
+  bench_stamp=.venv/.herd-bench-lock.sha256
+  bench_digest=$(sha256sum "$bench_lock" | cut -d' ' -f1)
+  if [ "$(cat "$bench_stamp" 2>/dev/null)" != "$bench_digest" ]; then
+    echo "install: the benchmarks' peers from $bench_lock"
+    "${pip[@]}" install --require-hashes --no-build-isolation -r "$bench_lock"
+    echo "$bench_digest" >"$bench_stamp"
+  fi
 fi
 echo "install: ready (.venv)"

@@ -442,7 +442,7 @@ def datatrove_missing() -> str | None:
     extractor or LanguageFilter imports, is not installed."""
     for module in ("datatrove", "warcio", "trafilatura", "magic", "cchardet", "fasteners"):
         if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed (the bench extra: .venv/bin/pip install -e '.[bench]')"
+            return f"{module} is not installed (the bench extra, locked: ./install.sh --bench)"
     return None
 
 
@@ -506,7 +506,7 @@ def extraction_rows(pages: list[tuple[str, str]]) -> list[tuple]:
         methods["datatrove Trafilatura (favour_precision)"] = lambda h: extractor.extract(h) or ""
         missing = ""
     except ImportError as e:
-        missing = f"datatrove Trafilatura: not installed ({e.name}); pip install -e '.[bench]' for this row"
+        missing = f"datatrove Trafilatura: not installed ({e.name}); ./install.sh --bench for this row"
     rows = []
     for name, extract in methods.items():
         body = body_kept = template = template_removed = long_pages = 0

@@ -279,7 +279,7 @@ def _datatrove_missing() -> str | None:
     """Why datatrove cannot be compared here (one line), or None."""
     for module in ("datatrove", "spacy"):
         if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed (the bench extra: .venv/bin/pip install -e '.[bench]')"
+            return f"{module} is not installed (the bench extra, locked: ./install.sh --bench)"
     return None
 
 

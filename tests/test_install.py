@@ -42,12 +42,18 @@ def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _hashed_pins(lock: Path) -> int:
+    """Pins followed by at least one sha256 hash: pip's --require-hashes refuses a file with fewer."""
+    return len(re.findall(r"^[A-Za-z0-9][^\n]*==[^\n]*\\\n\s+--hash=sha256:[0-9a-f]{64}", lock.read_text(), flags=re.M))
+
+
 def test_every_installed_package_is_the_locked_version_with_hashes() -> None:
     lock = REPO / "requirements.lock"
     pins = _locked_versions(lock)
-    text = lock.read_text()
-    # Every pin carries at least one sha256 hash: pip's --require-hashes refuses the file otherwise.
-    assert len(re.findall(r"^[A-Za-z0-9][^\n]*==[^\n]*\\\n\s+--hash=sha256:[0-9a-f]{64}", text, flags=re.M)) == len(pins)
+    assert _hashed_pins(lock) == len(pins)
+    # `./install.sh --bench` adds the benchmarks' peers from their own lock, and stamps the venv.
+    if (BIN.parent / ".herd-bench-lock.sha256").exists():
+        pins = _locked_versions(REPO / "requirements-bench.lock")
     # The environment's own site-packages: not what a library vendors and puts on sys.path at
     # import (Ray adds its thirdparty_files, with a colorama of its own, once a test imports it).
     site_packages = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
@@ -59,10 +65,20 @@ def test_every_installed_package_is_the_locked_version_with_hashes() -> None:
     assert pins["torch"] == "2.13.0+cpu"
 
 
+def test_the_bench_lock_keeps_every_pin_of_the_main_lock() -> None:
+    """The benchmarks' peers are locked within the main lock, so installing them (`./install.sh
+    --bench`) moves no package herd runs with; datatrove is the version bench/ imports."""
+    main, bench = _locked_versions(REPO / "requirements.lock"), _locked_versions(REPO / "requirements-bench.lock")
+    assert {name: bench.get(name) for name in main} == main
+    assert _hashed_pins(REPO / "requirements-bench.lock") == len(bench)
+    assert bench["datatrove"] == "0.10.0"
+    assert {"spacy", "trafilatura", "warcio", "fasteners"} <= set(bench) - set(main)
+
+
 def test_install_refuses_a_lock_that_does_not_match_pyproject(tmp_path: Path) -> None:
     copy = tmp_path / "herd"
     copy.mkdir()
-    for name in ("install.sh", "requirements.lock", "pyproject.toml"):
+    for name in ("install.sh", "requirements.lock", "requirements-bench.lock", "pyproject.toml"):
         shutil.copy2(REPO / name, copy / name)
     pyproject = copy / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('    "numpy",\n', '    "numpy",\n    "rich",\n', 1))
@@ -77,3 +93,12 @@ def test_install_refuses_a_lock_that_does_not_match_pyproject(tmp_path: Path) ->
     check = subprocess.run(["bash", str(copy / "install.sh"), "--check-lock"], capture_output=True, text=True,
                            timeout=60)
     assert (check.returncode, check.stderr) == (0, "")
+    # A bench extra edited alone leaves herd's own lock valid; the bench lock is refused, by
+    # --check-lock and by --bench before it installs anything.
+    pyproject.write_text((REPO / "pyproject.toml").read_text().replace('"fasteners", ', '"fasteners", "rich", ', 1))
+    for flag in ("--check-lock", "--bench"):
+        refused = subprocess.run(["bash", str(copy / "install.sh"), flag], capture_output=True, text=True, timeout=60)
+        assert (refused.returncode, refused.stderr.strip().splitlines()) == (2, [
+            "install: requirements-bench.lock does not match the dependencies in pyproject.toml: "
+            "regenerate it with ./install.sh --lock"]), flag
+    assert not (copy / ".venv").exists()
