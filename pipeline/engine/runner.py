@@ -369,7 +369,7 @@ def _read_chunks(
                 if size <= 0:
                     if items is not None and hasattr(items, "close"):
                         items.close()
-                    problem = cut_problem(attempt.cut[file][1], stop)
+                    problem = cut_problem(attempt.cut[file][1], stop, attempt.given_up.get(file, 0))
                     files_failed.append({"path": path, "problem": problem})
                     print(f"warning: {path}: {problem}", file=sys.stderr)
                     break

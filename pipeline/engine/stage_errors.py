@@ -4,7 +4,7 @@
 A library that raises on markup nobody foresaw (a parser's error on one page) used to fail the
 whole attempt, as a crash does: the task ran again to pin the document, and once more to drop
 it, so each such document cost two runs of its task (hours at the paper's scale), and a task
-holding 13 of them used up its failures (supervisor.MAX_FAILURES_PER_TASK) and ended the run.
+holding 13 of them used up its failures and ended the run.
 An exception, unlike a crash or a stall, leaves the worker able to go on: the chunk is given to
 the stage again one document at a time, each document it raises on is dropped, and the rest go
 on as if nothing had happened. Crashes and stalls are still the supervisor's to isolate, by

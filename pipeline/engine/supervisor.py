@@ -17,9 +17,14 @@ stalled document. Either way its task is run again:
   that file given up as a failed input instead: a reader cannot skip a record.
 
 A stage's exception on a document is no worker lost: the worker drops that document as
-`stage_error` itself and goes on (pipeline/engine/stage_errors.py). A task that keeps failing
-(MAX_FAILURES_PER_TASK, or MAX_FAILURES_OUTSIDE_DOCUMENTS outside any document) ends the run with
-one line.
+`stage_error` itself and goes on (pipeline/engine/stage_errors.py).
+
+A file whose documents fail the worker MAX_FAILURES_PER_FILE times is hostile rather than unlucky:
+the rest of it, from the document of the last failure, is given up as a failed input (as a cut
+while reading is), and the task goes on with its other files. What no input explains ends the run
+with one line: failures outside any document (MAX_FAILURES_OUTSIDE_DOCUMENTS: set-up, a model that
+does not load), MAX_FILES_GIVEN_UP files given up so in one task (a broken model or environment
+fails on every file), or MAX_FAILURES_PER_TASK failures in all.
 
 Task functions get an `Attempt` (what earlier failures taught) and a `Tracker` (to publish
 positions and send progress); both executors' task code stays free of process handling.
@@ -56,7 +61,13 @@ NOTE_BYTES = 160  # the last heartbeat's note, in a shared buffer: named when it
 DEFAULT_DOCUMENT_BUDGET_S = 300.0
 # Failures of one task not tied to one document (during set-up, say) before the run gives up.
 MAX_FAILURES_OUTSIDE_DOCUMENTS = 3
-MAX_FAILURES_PER_TASK = 25
+# Failures on the documents of one file (about half as many documents: each costs one or two)
+# before the rest of that file is given up.
+MAX_FAILURES_PER_FILE = 10
+# Files of one task given up so before the run gives up.
+MAX_FILES_GIVEN_UP = 3
+# A backstop: every failure pins a chunk, drops a document or cuts a file, so a task ends anyway.
+MAX_FAILURES_PER_TASK = 100
 
 
 def check_budget(seconds: float) -> None:
@@ -74,6 +85,8 @@ class Attempt:
     poisoned: dict[tuple[int, int], tuple[str, int]] = field(default_factory=dict)
     # file -> (item, reason): the file is read only up to that item.
     cut: dict[int, tuple[int, str]] = field(default_factory=dict)
+    # file -> failures on its documents, for a file cut because they were too many.
+    given_up: dict[int, int] = field(default_factory=dict)
 
     def chunk_size(self, file: int, item: int, wanted: int) -> int:
         """How many items to take from `item` on: 1 inside a careful region, and never so many
@@ -401,6 +414,16 @@ def _learn(attempt: Attempt, history: list[Failure], where: str) -> None:
     """Turn the latest failure of a task into what its next attempt does differently."""
     latest = history[-1]
     outside = [f for f in history if f.phase == IDLE]
+    if latest.phase != IDLE and latest.file not in attempt.cut:
+        in_file = sum(1 for f in history if f.phase != IDLE and f.file == latest.file)
+        if in_file >= MAX_FAILURES_PER_FILE:
+            attempt.cut[latest.file] = (latest.item, latest.reason)
+            attempt.given_up[latest.file] = in_file
+            if len(attempt.given_up) >= MAX_FILES_GIVEN_UP:
+                raise UserError(f"{where}: the task's worker failed {len(history)} times, on the documents of "
+                                f"{len(attempt.given_up)} of its files ({latest.how}): a model or this machine "
+                                "rather than the input; giving up (rerun the same command to try again)")
+            return
     if len(outside) >= MAX_FAILURES_OUTSIDE_DOCUMENTS or len(history) > MAX_FAILURES_PER_TASK:
         raise UserError(f"{where}: the task's worker failed {len(history)} times ({latest.how}); "
                         "giving up (rerun the same command to try again)")

@@ -12,8 +12,12 @@ from pathlib import Path
 from pipeline.common.errors import OUT_OF_SPACE, InputError
 
 
-def cut_problem(reason: str, stop: int) -> str:
-    """Why a file is read only up to record `stop`: the reader failed its worker twice there."""
+def cut_problem(reason: str, stop: int, failures: int = 0) -> str:
+    """Why a file is read only up to record `stop`: the reader failed its worker twice there, or
+    its documents failed it `failures` times in all (supervisor.MAX_FAILURES_PER_FILE)."""
+    if failures:
+        return (f"{reason}: its documents failed the worker {failures} times, the last at record {stop} "
+                "(the rest of the file is skipped)")
     if stop > 0:
         return f"{reason} while reading record {stop} (the rest of the file is skipped)"
     # Before the first record: the reader's preparation (loading, unpacking, indexing) or its

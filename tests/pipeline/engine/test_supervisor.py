@@ -116,6 +116,27 @@ def process_records(job: dict, attempt: Attempt, tracker: Tracker) -> dict:
     return {"kept": kept, "dropped": dropped, "cut": attempt.cut}
 
 
+def process_files(job: dict, attempt: Attempt, tracker: Tracker) -> dict:
+    """`process_records` over several files of `job["records"]` records each: a record listed in
+    `job["bad"]` (file, record) kills the worker while processed."""
+    kept, dropped = [], []
+    for file in range(job["files"]):
+        item, stop = 0, attempt.stop_at(file)
+        end = job["records"] if stop is None else min(stop, job["records"])
+        while item < end:
+            size = min(attempt.chunk_size(file, item, 4), end - item)
+            tracker.at(PROCESSING, file, item, size, 0)
+            for record in range(item, item + size):
+                if size == 1 and (file, record) in attempt.poisoned:
+                    dropped.append((file, record))
+                elif (file, record) in job["bad"]:
+                    _die("SIGKILL")
+                else:
+                    kept.append((file, record))
+            item += size
+    return {"kept": kept, "dropped": dropped, "cut": attempt.cut, "given_up": attempt.given_up}
+
+
 def _fail(job: dict) -> None:
     if job["how"] == "stall":
         time.sleep(60)
@@ -294,6 +315,42 @@ def test_a_worker_idle_between_documents_is_never_counted_as_stalled() -> None:
     recorded = Recorded()
     assert supervised([1, 2], idle_for_two_budgets, recorded, budget_s=BUDGET_S) == [1, 2]
     assert recorded.failures == []
+
+
+def test_a_file_whose_documents_keep_killing_the_worker_is_given_up_and_the_task_goes_on() -> None:
+    recorded = Recorded()
+    job = {"files": 2, "records": 30, "bad": {(0, r) for r in range(2, 30)}}
+
+    [result] = supervised([job], process_files, recorded)
+
+    # The chunk [0, 4) once, then records 2 and 3 alone; the chunk [4, 8), then records 4 to 7
+    # alone; the chunk [8, 12), then record 8 alone: failures 1 to 10. Records 2-7 are dropped;
+    # the tenth failure, on record 8, cuts file 0 there instead; file 1 is kept whole.
+    assert [(f.file, f.item, f.count) for f in recorded.failures] == [
+        (0, 0, 4), (0, 2, 1), (0, 3, 1), (0, 4, 4), (0, 4, 1), (0, 5, 1), (0, 6, 1), (0, 7, 1), (0, 8, 4), (0, 8, 1)]
+    assert result == {"kept": [(0, 0), (0, 1)] + [(1, r) for r in range(30)],
+                      "dropped": [(0, r) for r in range(2, 8)], "cut": {0: (8, "worker_crash")}, "given_up": {0: 10}}
+
+
+def test_documents_killing_the_worker_spread_over_many_files_are_each_dropped() -> None:
+    recorded = Recorded()
+    job = {"files": 16, "records": 6, "bad": {(f, 3) for f in range(16)}}  # 32 failures: more than a file's limit
+
+    [result] = supervised([job], process_files, recorded)
+
+    assert len(recorded.failures) == 32
+    assert result["dropped"] == [(f, 3) for f in range(16)] and result["cut"] == {}
+    assert len(result["kept"]) == 16 * 5
+
+
+def test_every_file_killing_the_worker_ends_the_run_in_one_line() -> None:
+    recorded = Recorded()
+    job = {"files": 5, "records": 40, "bad": {(f, r) for f in range(5) for r in range(40)}}  # a broken model
+    with pytest.raises(UserError) as raised:
+        supervised([job], process_files, recorded, describe=lambda job, failure: "input.jsonl")
+    assert str(raised.value) == (
+        "input.jsonl: the task's worker failed 30 times, on the documents of 3 of its files (was killed by SIGKILL): "
+        "a model or this machine rather than the input; giving up (rerun the same command to try again)")
 
 
 def test_a_task_failing_three_times_outside_documents_is_given_up() -> None:
