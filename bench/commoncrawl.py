@@ -34,8 +34,8 @@ python-magic, faust-cchardet that its reader and extractor import, and fasteners
 LanguageFilter requires); without it the peer rows are skipped with one line saying why. Its LanguageFilter would download
 lid.176.bin; here it is given the same lid.176.ftz we use, wrapped so that fastText 0.9.3 with
 numpy 2 accepts its one-string predict calls (one list of one string, the same C++ work).
-Seconds are CPU seconds of this process and its forked workers (bench/rounds.py cpu_seconds), so
-other programs on a shared machine do not count. Every timed comparison runs its variants in
+Seconds are CPU seconds of this process and its forked workers (pipeline/engine/resources.py
+cpu_seconds_with_children), so other programs on a shared machine do not count. Every timed comparison runs its variants in
 turn, `--repeats` rounds; cells give min / median / max, with the load average (bench/rounds.py).
 """
 
@@ -60,13 +60,14 @@ import xxhash
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.rounds import alternate, cpu_seconds, spread, table  # noqa: E402
+from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.commands.models import train_classifier, train_lm  # noqa: E402
 from pipeline.commands.run import run_source  # noqa: E402
 from pipeline.dedup.line import LineDedup  # noqa: E402
 from pipeline.dedup.line_groups import BUCKET_KEYS, write_group_duplicates  # noqa: E402
 from pipeline.text.normalize import dedup_lines  # noqa: E402
 from pipeline.engine.document import Document  # noqa: E402
+from pipeline.engine.resources import cpu_seconds_with_children  # noqa: E402
 from pipeline.engine.shards import skip_pandas_probe  # noqa: E402
 from pipeline.filters.langid import LanguageId, bundled_model_path, load_fasttext, one_line  # noqa: E402
 from pipeline.filters.min_chars import MinChars  # noqa: E402
@@ -162,9 +163,9 @@ def dedup_memory(work: Path, unique: int) -> list[tuple]:
     artefact = work / "dedup" / "artefact"
     artefact.mkdir()
     stage = LineDedup()
-    started = cpu_seconds()
+    started = cpu_seconds_with_children()
     stage.merge([partial], artefact)  # in buckets, on as many processes as there are cores
-    seconds = cpu_seconds() - started
+    seconds = cpu_seconds_with_children() - started
     duplicates = np.load(artefact / "group-00000.npy")
     # The heap a merge process holds: the same group in one process, traced (tracemalloc does
     # not see into the processes the stage's merge forks).
@@ -190,9 +191,9 @@ def timed_batches(stage, docs: list[Document]) -> tuple[list[Document], float]:
     kept, seconds = [], 0.0
     for i in range(0, len(docs), BATCH):
         chunk = docs[i : i + BATCH]
-        started = cpu_seconds()
+        started = cpu_seconds_with_children()
         results = stage.process_batch(chunk)
-        seconds += cpu_seconds() - started
+        seconds += cpu_seconds_with_children() - started
         kept.extend(r for r in results if isinstance(r, Document))
     return kept, seconds
 
@@ -213,9 +214,9 @@ class LibraryInputs:
 
 def stage_rates(wet: Path, models: Path) -> tuple[list[tuple], list[Document], LibraryInputs]:
     source = CommonCrawl(CommonCrawlConfig(models_dir=str(models)))
-    started = cpu_seconds()
+    started = cpu_seconds_with_children()
     docs = [d for d in source.read(str(wet)) if isinstance(d, Document)]
-    rows = [("read (gunzip + WET parse)", len(docs), cpu_seconds() - started)]
+    rows = [("read (gunzip + WET parse)", len(docs), cpu_seconds_with_children() - started)]
     raw = [Document(d.id, d.text, d.source, dict(d.meta)) for d in docs]
     # CCNet's order: the length floor before any line is hashed.
     floor = MinChars(300)
@@ -228,14 +229,14 @@ def stage_rates(wet: Path, models: Path) -> tuple[list[tuple], list[Document], L
     dedup = LineDedup()
     dedup.setup()
     work = Path(tempfile.mkdtemp(prefix="herd-bench-"))
-    started = cpu_seconds()
+    started = cpu_seconds_with_children()
     for i in range(0, len(docs), BATCH):  # keyed once, as the run keys each chunk before its parts
         dedup.annotate(docs[i : i + BATCH])
     dedup.collect(iter(docs), work / "partial")
     (work / "artefact").mkdir()
     dedup.merge([work / "partial"], work / "artefact")
     dedup.load(work / "artefact")
-    rows.append(("line dedup, hash pass", len(docs), cpu_seconds() - started))
+    rows.append(("line dedup, hash pass", len(docs), cpu_seconds_with_children() - started))
     current = docs
     captured: dict[str, list[str]] = {}
     for stage in [dedup, LanguageId(), Perplexity(str(models))]:
@@ -249,14 +250,14 @@ def stage_rates(wet: Path, models: Path) -> tuple[list[tuple], list[Document], L
         current, seconds = timed_batches(stage, current)
         rows.append((stage.name if stage is not dedup else "line dedup, filter pass", n, seconds))
     buckets = PerplexityBuckets()
-    started = cpu_seconds()
+    started = cpu_seconds_with_children()
     buckets.collect(iter(current), work / "ppl")
     (work / "ppl-artefact").mkdir()
     buckets.merge([work / "ppl"], work / "ppl-artefact")
     buckets.load(work / "ppl-artefact")
     n = len(current)
     current, _ = timed_batches(buckets, current)
-    rows.append(("perplexity buckets (both passes)", n, cpu_seconds() - started))
+    rows.append(("perplexity buckets (both passes)", n, cpu_seconds_with_children() - started))
     classifier = ReferenceClassifier(str(models / "classifier.bin"))
     classifier.setup()
     captured["classifier"] = [classifier_text(d.text) for d in current]
@@ -288,7 +289,7 @@ def library_loop(inputs: LibraryInputs, models: Path) -> float:
     import kenlm
     import sentencepiece
 
-    started = cpu_seconds()
+    started = cpu_seconds_with_children()
     lid = load_fasttext(bundled_model_path())
     classifier = load_fasttext(str(models / "classifier.bin"))
     sp = sentencepiece.SentencePieceProcessor(model_file=str(models / "en.sp.model"))
@@ -322,7 +323,7 @@ def library_loop(inputs: LibraryInputs, models: Path) -> float:
         lm.score(sentence)
     for i in range(0, len(inputs.classifier), BATCH):
         classifier.predict(inputs.classifier[i : i + BATCH], k=2)
-    return cpu_seconds() - started
+    return cpu_seconds_with_children() - started
 
 
 def bare_loop(texts: list[str], models: Path, via_ids: bool) -> float:
@@ -336,7 +337,7 @@ def bare_loop(texts: list[str], models: Path, via_ids: bool) -> float:
     sp = sentencepiece.SentencePieceProcessor(model_file=str(models / "en.sp.model"))
     lm = kenlm.Model(str(models / "en.arpa.bin"))
     table = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
-    started = cpu_seconds()
+    started = cpu_seconds_with_children()
     for i in range(0, len(texts), BATCH):
         chunk = texts[i : i + BATCH]
         lid.predict([one_line(t) for t in chunk], k=1)
@@ -347,7 +348,7 @@ def bare_loop(texts: list[str], models: Path, via_ids: bool) -> float:
         else:
             for pieces in sp.encode(lines, out_type=str, num_threads=1):
                 lm.score(" ".join(pieces))
-    return cpu_seconds() - started
+    return cpu_seconds_with_children() - started
 
 
 E2E_BY_PASS: list[list[float]] = []  # each end-to-end round's task CPU by pass (timings.json)
@@ -357,9 +358,9 @@ def end_to_end(wet: Path, models: Path, work: Path) -> tuple[int, float]:
     skip_pandas_probe()  # as the `pipeline run` command's process does before its run (a no-op after the first)
     source = CommonCrawl(CommonCrawlConfig(models_dir=str(models)))
     shutil.rmtree(work, ignore_errors=True)
-    started = cpu_seconds()
+    started = cpu_seconds_with_children()
     report = run_source(source, str(wet.parent), str(work / "corpus"), workers=1, show_progress=False)
-    seconds = cpu_seconds() - started
+    seconds = cpu_seconds_with_children() - started
     timings = json.loads((work / "corpus" / source.name / "timings.json").read_text())
     E2E_BY_PASS.append(timings["task_cpu_seconds_by_pass"])
     return report.stats["documents_read"], seconds
@@ -372,7 +373,7 @@ def ours_warc(warc: Path) -> tuple[int, int, float]:
     source = CommonCrawl()
     lid = LanguageId()
     lid.setup()
-    started = cpu_seconds()
+    started = cpu_seconds_with_children()
     read = kept = 0
     batch: list[Document] = []
     for item in source.read(str(warc)):
@@ -383,7 +384,7 @@ def ours_warc(warc: Path) -> tuple[int, int, float]:
                 kept += sum(isinstance(r, Document) for r in lid.process_batch(batch))
                 batch = []
     kept += sum(isinstance(r, Document) for r in lid.process_batch(batch))
-    return read, kept, cpu_seconds() - started
+    return read, kept, cpu_seconds_with_children() - started
 
 
 def datatrove_warc(warc: Path, work: Path) -> tuple[int, int, float]:
@@ -427,9 +428,9 @@ def datatrove_warc(warc: Path, work: Path) -> tuple[int, int, float]:
     # done, and a second round would measure nothing.
     logs = Path(tempfile.mkdtemp(prefix="dt-logs-", dir=work))
     executor = LocalPipelineExecutor(pipeline=pipeline, tasks=1, workers=1, logging_dir=str(logs))
-    started = cpu_seconds()
+    started = cpu_seconds_with_children()
     executor.run()
-    seconds = cpu_seconds() - started
+    seconds = cpu_seconds_with_children() - started
     shutil.rmtree(logs, ignore_errors=True)
     if "kept" not in counts:
         raise SystemExit("datatrove ran no task: the comparison would time nothing")
@@ -567,9 +568,9 @@ def real_throughput(folder: Path, repeats: int) -> dict[str, list[tuple[int, flo
         return pages
 
     def timed(run) -> tuple[int, float]:  # noqa: ANN001
-        started = cpu_seconds()
+        started = cpu_seconds_with_children()
         pages = run()
-        return pages, cpu_seconds() - started
+        return pages, cpu_seconds_with_children() - started
 
     return alternate({"ours: reader + langid": lambda: timed(ours),
                       "bare: FastWARC + resiliparse (same 2 extractions) + fastText": lambda: timed(bare)}, repeats)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.process_tree import cpu_seconds_with_children  # noqa: E402
+from pipeline.engine.resources import cpu_seconds_with_children  # noqa: E402
 from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.dedup.near import OVERLAP_THRESHOLD, Signer, choose_survivors  # noqa: E402
 from sources.samples.books import book_text, change_words, share_paragraphs  # noqa: E402

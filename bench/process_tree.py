@@ -35,13 +35,6 @@ class TreeUsage:
     peak_hwm_mb: float  # upper bound: each process's own peak, summed
 
 
-def cpu_seconds_with_children() -> float:
-    """CPU (user + system) of this process, all its threads, and its children that were waited for
-    (a run's forked workers): take it before and after a run in this process."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def _children() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -23,13 +22,6 @@ def alternate(variants: dict[str, Callable[[], T]], rounds: int) -> dict[str, li
         for name, run in variants.items():
             results[name].append(run())
     return results
-
-
-def cpu_seconds() -> float:
-    """CPU seconds this process and its reaped children (forked workers) have used: on a shared
-    machine, time that other programs take from us does not count, as it does in wall time."""
-    children = os.times()  # in clock ticks (10 ms); process_time is finer for this process
-    return time.process_time() + children.children_user + children.children_system
 
 
 def spread(values: Sequence[float], fmt: str = ",.2f") -> str:

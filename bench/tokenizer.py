@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.process_tree import cpu_seconds_with_children  # noqa: E402
+from pipeline.engine.resources import cpu_seconds_with_children  # noqa: E402
 from bench.rounds import alternate, spread, table  # noqa: E402
 from pipeline.engine.document import Document  # noqa: E402
 from pipeline.engine.shards import ShardWriter, build_schema, read_corpus  # noqa: E402

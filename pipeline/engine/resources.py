@@ -52,8 +52,10 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _with_children_cpu_seconds() -> float:
-    """This process's CPU seconds and those of its children waited for so far."""
+def cpu_seconds_with_children() -> float:
+    """This process's CPU seconds (all its threads) and those of its children waited for so far
+    (a run's forked workers, a merge's bucket processes): take it before and after a phase. On a
+    shared machine, time other programs take does not count, as it does in wall time."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return cpu_seconds() + children.ru_utime + children.ru_stime
 
@@ -79,10 +81,10 @@ class measure_phase:
 
     def __enter__(self) -> Phase:
         self.phase = Phase(peak_is_lifetime=not reset_peak_rss())
-        self._cpu, self._wall = _with_children_cpu_seconds(), time.perf_counter()
+        self._cpu, self._wall = cpu_seconds_with_children(), time.perf_counter()
         return self.phase
 
     def __exit__(self, *exc: object) -> None:
-        self.phase.cpu_seconds = _with_children_cpu_seconds() - self._cpu
+        self.phase.cpu_seconds = cpu_seconds_with_children() - self._cpu
         self.phase.wall_seconds = time.perf_counter() - self._wall
         self.phase.peak_rss_bytes = peak_rss_bytes()
