@@ -30,6 +30,10 @@ Reading (what the trainer needs, nothing more):
     train.document(k)                 # the ids of document k, BOS and EOS included
     for shard in train.shards: shard.tokens, shard.offsets   # ids and int64 offsets, read by slices
 
+The .bin and .idx are read by slices with `preadv` (pipeline/common/file_array.py `FileArray`),
+not memory-mapped: a run over thousands of shards then holds no file descriptor and no mapping
+per shard between reads (tested with 300 shards under a limit of 64 open files).
+
 `read_meta` and `open_shards` are the one reader of this format: the trainer's data loader
 (train/data.py), `train eval` and `pipeline mix` read token shards through them too.
 
