@@ -204,9 +204,11 @@ class Recorded:
     mtime_ns: int | None = None
 
 
-def file_problem(file: Recorded) -> str | None:
+def file_problem(file: Recorded, trust_unsealed: bool = True) -> str | None:
     """What differs between the file on disk and its record: None when it exists with the
     recorded size and, unless it is known unchanged since it was written, the recorded sha256.
+    `trust_unsealed=False` hashes every file its seal does not vouch for, whatever its size
+    (a model: kept damaged, it would spoil every later run, and hashing it costs seconds).
 
     A large file is known unchanged while it is as its seal says (the shard writer seals what it
     writes, pipeline/common/files.py), or, holding no seal (a file system that keeps none, a
@@ -227,7 +229,8 @@ def file_problem(file: Recorded) -> str | None:
     seal_state = sealed(file.path, f"sha256:{file.sha256}")
     if seal_state is True:
         return None
-    if info.st_size > CHEAP_TO_HASH and seal_state is None and file.mtime_ns in (None, info.st_mtime_ns):
+    if (trust_unsealed and info.st_size > CHEAP_TO_HASH and seal_state is None
+            and file.mtime_ns in (None, info.st_mtime_ns)):
         return None  # holding no seal and as recorded (or recorded before mtimes were): its size is the check
     try:
         if file_sha256(file.path) != file.sha256:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import file_sha256, seal, sealed
+from pipeline.engine.run_folder import Recorded, file_problem
 from pipeline.filters.model_files import FILES
 
 MADE_FROM = "made_from"  # the description's key: the recipe, the settings and the inputs' fingerprints
@@ -112,18 +112,11 @@ def classifier_made_from(inputs: dict[str, list[str]], min_chars: int, max_per_c
 
 
 def _as_recorded(model: Path, record: Any) -> bool:
-    """Whether `model` has the bytes and sha256 `record` holds. Hashed unless its seal vouches for
+    """Whether `model` has the bytes and sha256 `record` holds: hashed unless its seal vouches for
     it, whatever its size (unlike a run's start, `check_model_file`): a skip would keep a damaged
     model for every later run, and hashing even a GB model costs seconds against hours of training."""
     try:
-        size, sha256 = int(record["bytes"]), str(record["sha256"])
-        if not model.is_file() or model.stat().st_size != size:
-            return False
-        if sealed(model, f"sha256:{sha256}"):
-            return True
-        if file_sha256(model) != sha256:
-            return False
-    except (OSError, TypeError, KeyError, ValueError):
+        recorded = Recorded(model, int(record["bytes"]), str(record["sha256"]))
+    except (TypeError, KeyError, ValueError):
         return False
-    seal(model, f"sha256:{sha256}", writer=False)  # the next rerun trusts it without reading it
-    return True
+    return bool(recorded.sha256) and file_problem(recorded, trust_unsealed=False) is None
