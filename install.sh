@@ -28,7 +28,8 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
   { echo "install: herd needs Python 3.11 or newer; python3 is $(python3 --version 2>&1)" >&2; exit 2; }
 
 # The digest of what a lock is made from: requires-python, the dependencies, the extras named
-# (those the lock covers) and the build requirements. Other edits of pyproject.toml (markers, tool settings) keep the lock.
+# (those the lock covers) and the build requirements. Other edits of pyproject.toml (markers,
+# tool settings) keep the lock.
 dependency_digest() {
   python3 - "$@" <<'PY'
 import hashlib, json, sys, tomllib
