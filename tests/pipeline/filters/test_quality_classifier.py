@@ -119,3 +119,19 @@ def test_the_classifier_sees_the_words_pythons_split_finds(text: str) -> None:
     line = classifier_text(text)
     assert "\n" not in line
     assert fasttext_words(line) == fasttext_words(" ".join(text.lower().split()))
+
+
+
+@pytest.mark.parametrize("text", [
+    "\u201cQuoted\u201d \u2014 ASCII CAPITALS around\nmarks that have no case \u00a9 2024",
+    "Caf\u00c9 \u00c0 la CR\u00c8ME",  # capitals past ASCII: lower-cased by str.lower
+    "\u0130stanbul",  # one character that lower-cases to two
+    "\u039f\u0394\u039f\u03a3 \u03a3",  # a final sigma, which str.lower writes by its place in the word
+    "Stra\u00dfe STRASSE \u1e9e \u01c5",  # sharp s, capital sharp s, a titlecase digraph
+    "lone \ud800 surrogate AND\nCAPS",
+    "emoji \U0001f600 HERE\n\u5168\u89d2",
+])
+def test_the_classifier_text_is_the_text_lower_cased_on_one_line(text: str) -> None:
+    # No white space Python splits on apart from fastText's: the text lower-cased, newlines made
+    # spaces, exactly as str.lower and str.replace write it, whatever path gets there.
+    assert classifier_text(text) == text.lower().replace("\n", " ")
