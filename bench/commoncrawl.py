@@ -35,8 +35,9 @@ LanguageFilter requires); without it the peer rows are skipped with one line say
 lid.176.bin; here it is given the same lid.176.ftz we use, wrapped so that fastText 0.9.3 with
 numpy 2 accepts its one-string predict calls (one list of one string, the same C++ work).
 Seconds are CPU seconds of this process and its forked workers (pipeline/engine/resources.py
-cpu_seconds_with_children), so other programs on a shared machine do not count. Every timed comparison runs its variants in
-turn, `--repeats` rounds; cells give min / median / max, with the load average (bench/rounds.py).
+cpu_seconds_with_children), so other programs on a shared machine do not count. Every timed
+comparison runs its variants in turn, `--repeats` rounds; cells give min / median / max, with the
+load average (bench/rounds.py).
 """
 
 from __future__ import annotations

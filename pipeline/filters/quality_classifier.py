@@ -48,7 +48,7 @@ def classifier_text(text: str) -> str:
     its ASCII lower-cased, which one `bytes.translate` does with the newlines: the same string as
     `str.lower().replace()`, in about half the time of those walks (and of a regex's) over a
     string of two-byte characters."""
-    if text.isascii():
+    if text.isascii():  # str's own walks: faster here than the bytes' round trip (3.0 against 4.5 us a page)
         if any(separator in text for separator in _ASCII_SPLIT_BY_PYTHON_ONLY):
             return " ".join(text.lower().split())
         return text.lower().replace("\n", " ")
