@@ -57,42 +57,47 @@ locked() {
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# Write lock file $1 with pip-compile for the extras named up to "--", passing it the arguments
+# after; its first line is then the digest of what it was made from.
+compile_lock() {
+  local output=$1 extras=() args=()
+  shift
+  while [ "$1" != "--" ]; do extras+=("$1"); args+=(--extra "$1"); shift; done
+  shift
+  "$work/lock-tools/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras \
+    "${args[@]}" --all-build-deps --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+    --output-file "$output" "$@" pyproject.toml
+  { echo "$digest_label $(dependency_digest "${extras[@]}")"; cat "$output"; } >"$work/lock"
+  mv "$work/lock" "$output"
+}
+
 if [ "${1:-}" = "--lock" ]; then
   shift
   echo "install: regenerating $lock with pip-compile"
   python3 -m venv "$work/lock-tools"
   "$work/lock-tools/bin/python" -m pip --disable-pip-version-check -q install pip-tools==7.7.0
-  extra_args=()
-  for extra in "${locked_extras[@]}"; do extra_args+=(--extra "$extra"); done
-  "$work/lock-tools/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras \
-    "${extra_args[@]}" --all-build-deps --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
-    --output-file "$lock" "$@" pyproject.toml
-  { echo "$digest_label $(dependency_digest "${locked_extras[@]}")"; cat "$lock"; } >"$work/lock" && mv "$work/lock" "$lock"
+  compile_lock "$lock" "${locked_extras[@]}" -- "$@"
   echo "install: regenerating $bench_lock within the pins of $lock"
-  extra_args=()
-  for extra in "${bench_extras[@]}"; do extra_args+=(--extra "$extra"); done
-  "$work/lock-tools/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras \
-    "${extra_args[@]}" --all-build-deps --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
-    --constraint "$lock" --output-file "$bench_lock" "$@" pyproject.toml
-  { echo "$digest_label $(dependency_digest "${bench_extras[@]}")"; cat "$bench_lock"; } >"$work/lock" && mv "$work/lock" "$bench_lock"
+  compile_lock "$bench_lock" "${bench_extras[@]}" -- --constraint "$lock" "$@"
   rm -rf herd.egg-info  # pip-compile's metadata build leaves it; see below
 fi
 
-[ -f "$lock" ] || { echo "install: $lock is missing: regenerate it with ./install.sh --lock" >&2; exit 2; }
-if [ "$(sed -n "s/^$digest_label //p" "$lock")" != "$(dependency_digest "${locked_extras[@]}")" ]; then
-  echo "install: $lock does not match the dependencies in pyproject.toml: regenerate it with ./install.sh --lock" >&2
-  exit 2
-fi
-bench_lock_problem() {
-  if [ ! -f "$bench_lock" ]; then echo "install: $bench_lock is missing: regenerate it with ./install.sh --lock"
-  elif [ "$(sed -n "s/^$digest_label //p" "$bench_lock")" != "$(dependency_digest "${bench_extras[@]}")" ]; then
-    echo "install: $bench_lock does not match the dependencies in pyproject.toml: regenerate it with ./install.sh --lock"
+# What is wrong with lock file $1 for the extras named after it, in one line; nothing when it
+# matches pyproject.toml.
+lock_problem() {
+  local file=$1
+  shift
+  if [ ! -f "$file" ]; then
+    echo "install: $file is missing: regenerate it with ./install.sh --lock"
+  elif [ "$(sed -n "s/^$digest_label //p" "$file")" != "$(dependency_digest "$@")" ]; then
+    echo "install: $file does not match the dependencies in pyproject.toml: regenerate it with ./install.sh --lock"
   fi
 }
-if [ "${1:-}" = "--check-lock" ] || [ "${1:-}" = "--bench" ]; then  # --bench: refused before installing anything
-  problem=$(bench_lock_problem)
-  [ -z "$problem" ] || { echo "$problem" >&2; exit 2; }
+problem=$(lock_problem "$lock" "${locked_extras[@]}")
+if [ -z "$problem" ] && { [ "${1:-}" = "--check-lock" ] || [ "${1:-}" = "--bench" ]; }; then
+  problem=$(lock_problem "$bench_lock" "${bench_extras[@]}")  # --bench: refused before installing anything
 fi
+[ -z "$problem" ] || { echo "$problem" >&2; exit 2; }
 if [ "${1:-}" = "--check-lock" ]; then exit 0; fi
 
 apt_packages=(cmake build-essential libboost-program-options-dev libboost-system-dev
