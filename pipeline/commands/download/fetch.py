@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 from tqdm import tqdm
 
 from pipeline.commands.download.untrusted import (
-    GiB, MiB, ascii_int, format_problem, paced_reads, plain, read_bounded, shown, size_text, too_large,
-    url_problem,
+    GiB, MiB, PacedHTTPHandler, PacedHTTPSHandler, ascii_int, format_problem, paced_reads, plain, read_bounded,
+    shown, size_text, too_large, url_problem,
 )
 from pipeline.common.errors import OUT_OF_SPACE, UserError
 from pipeline.common.files import seal, sealed, with_path
@@ -142,11 +142,12 @@ class _SameHostAuth(urllib.request.HTTPRedirectHandler):
 
 
 def _http_only_opener() -> urllib.request.OpenerDirector:
-    """build_opener's chain without its file:, ftp: and data: handlers: a server's URL is
-    never a way to read a local file."""
+    """build_opener's chain without its file:, ftp: and data: handlers (a server's URL is
+    never a way to read a local file), and with paced http(s) handlers (no trickle holds a
+    request, its headers included)."""
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler(), urllib.request.UnknownHandler(), urllib.request.HTTPHandler(),
-                    urllib.request.HTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(), _SameHostAuth(),
+    for handler in (urllib.request.ProxyHandler(), urllib.request.UnknownHandler(), PacedHTTPHandler(),
+                    PacedHTTPSHandler(), urllib.request.HTTPDefaultErrorHandler(), _SameHostAuth(),
                     urllib.request.HTTPErrorProcessor()):
         opener.add_handler(handler)
     return opener

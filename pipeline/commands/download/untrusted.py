@@ -7,16 +7,22 @@ listing that inflates without bound, JSON of the wrong shape, sizes in Arabic-In
 `UserError` line naming the URL (or a counted skip, where the downloader says so), never a
 traceback, never unbounded memory, and never a local file copied. A body that trickles (a byte
 just inside every socket timeout) is dropped as a connection too slow to finish (`Pace`), so no
-server can hold a download for ever.
+server can hold a download for ever: counted on every read of the response from its first byte
+(the socket under urllib's handlers, `PacedHTTPHandler`), the status line, the headers and the
+size lines of a chunked body included.
 """
 
 from __future__ import annotations
 
 import gzip
+import http.client
+import io
 import json
 import re
+import socket
 import time
 import urllib.parse
+import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +145,68 @@ def paced_reads(stream: IO[bytes]) -> Callable[[int], bytes]:
         return block
 
     return paced
+
+
+class _PacedRaw(io.RawIOBase):
+    """A response's socket reads, each counted by one Pace: the status line, the headers and a
+    chunked body's size lines too, which http.client reads a line at a time, however long a
+    trickle takes to bring the line (a 64 KiB header line at a byte every few seconds is days)."""
+
+    def __init__(self, raw: io.RawIOBase) -> None:
+        self._raw, self._pace = raw, Pace()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:  # type: ignore[no-untyped-def]
+        count = self._raw.readinto(buffer)
+        self._pace.add(count or 0)
+        return count
+
+    def close(self) -> None:
+        self._raw.close()  # the socket's own reader: releases the socket's reference
+        super().close()
+
+
+class _PacedSocket:
+    """A connection's socket whose responses are read through `_PacedRaw`."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def makefile(self, mode: str = "r", *args, **kwargs):  # type: ignore[no-untyped-def]
+        if mode != "rb":
+            return self._sock.makefile(mode, *args, **kwargs)
+        return io.BufferedReader(_PacedRaw(self._sock.makefile("rb", buffering=0)))
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._sock, name)
+
+
+class _PacedHTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock = _PacedSocket(self.sock)  # type: ignore[assignment]
+
+
+class _PacedHTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()  # TCP, a proxy's tunnel and TLS on the real socket first
+        self.sock = _PacedSocket(self.sock)  # type: ignore[assignment]
+
+
+class PacedHTTPHandler(urllib.request.HTTPHandler):
+    """urllib's http: handler, every response read at a pace (`Pace`) from its first byte on."""
+
+    def http_open(self, req):  # type: ignore[no-untyped-def]
+        return self.do_open(_PacedHTTPConnection, req)
+
+
+class PacedHTTPSHandler(urllib.request.HTTPSHandler):
+    """urllib's https: handler, every response read at a pace (`Pace`) from its first byte on."""
+
+    def https_open(self, req):  # type: ignore[no-untyped-def]
+        return self.do_open(_PacedHTTPSConnection, req, context=self._context)
 
 
 def read_bounded(stream: IO[bytes], limit: int, source: str, what: str) -> bytes:

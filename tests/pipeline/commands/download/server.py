@@ -30,6 +30,9 @@ class Server(LoopbackServer):
         self.ignore_range = False  # answer 200 with the whole body even to a Range request
         self.lengths: dict[str, int | None] = {}  # path -> the Content-Length it claims (None: it sends none)
         self.trickle_first: set[str] = set()  # paths whose next GET sends 16 bytes every 50 ms (320 bytes/s)
+        # paths whose every GET trickles a byte every 50 ms where http.client reads a whole line: a
+        # header line ("headers"), or the size line after a first chunk of a chunked body ("chunk")
+        self.trickle_lines: dict[str, str] = {}
 
     def answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
         self.requests.append((path, handler.headers.get("Range")))
@@ -46,6 +49,9 @@ class Server(LoopbackServer):
         body = self.files.get(path)
         if body is None:
             handler.send_error(404)
+            return
+        if path in self.trickle_lines:
+            self._trickle_a_line(handler, self.trickle_lines[path], body)
             return
         start = 0
         if handler.headers.get("Range") and not self.ignore_range:
@@ -80,6 +86,23 @@ class Server(LoopbackServer):
             handler.close_connection = True
             return
         handler.wfile.write(body[start:])
+
+    @staticmethod
+    def _trickle_a_line(handler: BaseHTTPRequestHandler, where: str, body: bytes) -> None:
+        if where == "headers":
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        else:
+            first = body[:1000]
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n" % (len(first), first))
+        pause = threading.Event()  # Event.wait, not time.sleep: the tests make the downloader's sleeps no-ops
+        try:
+            for _ in range(1200):  # a minute at most: the client gives up long before
+                handler.wfile.write(b"0")
+                handler.wfile.flush()
+                pause.wait(0.05)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        handler.close_connection = True
 
     def add_json(self, path: str, data: object) -> None:
         self.files[path] = json.dumps(data).encode()

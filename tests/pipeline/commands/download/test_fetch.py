@@ -186,6 +186,28 @@ def test_a_body_that_trickles_is_dropped_and_resumed_and_a_trickling_listing_ref
         _fetcher(retries=1).read(f"{server.url}/list.json")
 
 
+@pytest.mark.parametrize("where", ["headers", "chunk"])
+def test_a_trickle_inside_a_line_is_dropped_as_a_body_trickle_is(server: Server, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    # A byte every 50 ms where http.client reads a whole line (a header line, or a chunked body's
+    # size line after a first chunk): each socket read returns inside the timeout, and the line's
+    # 64 KiB limit is an hour away at this rate. Only a pace counted on the socket's reads ends it.
+    monkeypatch.setattr(untrusted, "PACE_WINDOW_S", 0.5)
+    monkeypatch.setattr(untrusted, "PACE_MIN_BYTES", 4096)
+    server.trickle_lines["f.bin"] = where
+    started = time.monotonic()
+    with pytest.raises(UserError) as error:
+        _fetcher(retries=1).fetch(f"{server.url}/f.bin", tmp_path / "f.bin")
+    message = str(error.value)
+    assert "failed after 2 attempts" in message and "slower than 4 KiB in 0.5 s; dropped" in message, message
+    assert time.monotonic() - started < 20  # two attempts of about half a second, not the server's minute
+    # The first chunk's 1,000 bytes are kept and the retry asks for the rest; no file is called whole.
+    assert server.gets("f.bin") == ([None, None] if where == "headers" else [None, "bytes=1000-"])
+    assert not (tmp_path / "f.bin").exists()
+    with pytest.raises(UserError, match=r"slower than 4 KiB in 0.5 s; dropped"):
+        _fetcher(retries=0).read(f"{server.url}/f.bin")
+
+
 class _Always(set):
     """A set that keeps what is taken out of it: every GET of its paths trickles."""
 
