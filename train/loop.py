@@ -230,6 +230,12 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
     saved = opened.state if opened is not None else None
     # An imported model (train import) has trained no step here: this run's settings are its first.
     fresh_schedule = opened is not None and opened.weights_only
+    if saved is not None and not fresh_schedule and int(saved["step"]) > cfg.steps:
+        # Nothing to train, and not "finished": the run went further than asked (or was stopped
+        # short of its own --steps). Refused before anything is written: its config.json still
+        # says what the run is, so the command that made it still finds it finished.
+        raise UserError(f"{run_dir}: at step {int(saved['step'])}, past --steps {cfg.steps}; nothing to train "
+                        f"(ask for more than {int(saved['step'])} steps to continue it)")
     if saved is not None:  # before building anything: another model shape is one clear line
         if not fresh_schedule:  # an imported model has no warmup behind it: this run's is its first
             resolved = with_started_warmup(resolved, saved["config"], resume_from)

@@ -224,6 +224,17 @@ def test_a_run_with_checkpoints_needs_resume_and_resume_needs_a_checkpoint(tmp_p
         train(debug_config(tmp_path, steps=4, seed=5), resume=True)
     extended = train(debug_config(tmp_path, steps=4), resume=True)  # a longer run may continue
     assert extended.start_step == 2 and len(extended.losses) == 2
+    # Resumed with fewer steps than it has done: refused, and nothing written, so that the command
+    # that made the run still finds it finished.
+    written = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in sorted((tmp_path / "run").rglob("*"))
+               if path.is_file()}
+    with pytest.raises(UserError) as refused:
+        train(debug_config(tmp_path, steps=3), resume=True)
+    assert str(refused.value) == (f"{tmp_path / 'run'}: at step 4, past --steps 3; nothing to train "
+                                  "(ask for more than 4 steps to continue it)")
+    assert {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in sorted((tmp_path / "run").rglob("*"))
+            if path.is_file()} == written
+    assert train(debug_config(tmp_path, steps=4)).losses == []  # asked again as it was: finished
 
 
 @pytest.mark.slow
