@@ -109,6 +109,7 @@ def train_tokenizer(
         prefix = output / mixture.name
         sample_path = output / f"{mixture.name}.sample.txt"
         report = output / f"{mixture.name}.json"
+        finish_commit(output, mixture.name)  # of a training killed while it installed its model
         recorded = refuse_foreign_outputs(output, mixture.name)
         inputs = training_inputs(mixture, corpus_root, vocab_size, sample_bytes, seed, allow_smaller_vocab)
         if recorded is not None and already_trained(output, mixture.name, recorded, inputs, keep_sample):
@@ -137,24 +138,55 @@ def train_tokenizer(
                 os.replace(drawing, sample_path)
             else:
                 drawing.unlink(missing_ok=True)
-        _record_names_not_paths(Path(f"{tmp_prefix}.model"), mixture.name)
-        os.replace(f"{tmp_prefix}.model", f"{prefix}.model")
-        os.replace(f"{tmp_prefix}.vocab", f"{prefix}.vocab")
+        trained_model, trained_vocab = Path(f"{tmp_prefix}.model"), Path(f"{tmp_prefix}.vocab")
+        _record_names_not_paths(trained_model, mixture.name)
         model, vocab = Path(f"{prefix}.model"), Path(f"{prefix}.vocab")
-        actual = spm.SentencePieceProcessor(model_file=str(model)).vocab_size()
-        sha = file_sha256(model)
+        actual = spm.SentencePieceProcessor(model_file=str(trained_model)).vocab_size()
+        sha = file_sha256(trained_model)
         described = {
             "model": str(model),
             "sha256": sha,
-            "vocab_sha256": file_sha256(vocab),
+            "vocab_sha256": file_sha256(trained_vocab),
             "sample_sha256": sample_sha256,
             "vocab_size": actual,
             **inputs,
             "seconds": {"sample": round(sampled - started, 2), "train": round(time.time() - sampled, 2)},
             "sample": sample.to_json(),
         }
-        write_json_atomic(report, described)
+        write_json_atomic(_pending(output, mixture.name), described)
+        finish_commit(output, mixture.name)
     return TrainResult(model, vocab, report, actual, sha)
+
+
+def _pending(output: Path, name: str) -> Path:
+    return output / f".{name}.pending.json"
+
+
+def finish_commit(output: Path, name: str) -> None:
+    """Install a trained model as one step: its description is written first, as
+    `.<name>.pending.json`; then the model and the vocabulary are moved from their temporary
+    names into place, and the description last, to `<name>.json`. A training killed in between
+    is finished here by the next `tokenizer train` (the moves are repeated where the temporary
+    file is still the one described), so it never leaves a model beside a description of
+    another, which every later run would refuse as a stranger's. A pending description whose
+    files are gone, or are not the ones it describes, is dropped: the commit had not begun."""
+    pending = _pending(output, name)
+    if not pending.is_file():
+        return
+    recorded, _ = _read_description(pending)
+    temporary = output / f".{name}.tmp"
+    for suffix, key in (("model", "sha256"), ("vocab", "vocab_sha256")):
+        moving, final = Path(f"{temporary}.{suffix}"), output / f"{name}.{suffix}"
+        if recorded is None or not isinstance(recorded.get(key), str):
+            break
+        if moving.is_file() and file_sha256(moving) == recorded[key]:
+            os.replace(moving, final)
+        elif not (final.is_file() and not final.is_symlink() and file_sha256(final) == recorded[key]):
+            break
+    else:
+        os.replace(pending, output / f"{name}.json")
+        return
+    pending.unlink()
 
 
 def training_inputs(mixture: Mixture, corpus_root: Path, vocab_size: int, sample_bytes: int, seed: int,

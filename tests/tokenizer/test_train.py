@@ -17,6 +17,7 @@ from pipeline.common.files import file_sha256
 from tests.conftest import script, subprocess_env
 from tests.tokenizer.conftest import MIXTURE, VOCAB, write_corpus
 from tests.tokenizer.corpus import TEST_SET, write_source
+import tokenizer.train as tokenizer_train
 from tokenizer.train import TrainResult, train_tokenizer
 
 
@@ -279,6 +280,36 @@ def test_a_json_from_before_the_inputs_were_recorded_trains_again_once(tmp_path:
     assert not _train_small(corpus, out).already_trained and _written(out) == OUTPUTS
     _age(out)
     assert _train_small(corpus, out).already_trained and _written(out) == []
+
+
+@pytest.mark.parametrize("killed_at", ["model", "vocab"])  # the move it is killed at (the model's done before the vocabulary's)
+def test_a_training_killed_while_it_installs_its_model_is_finished_by_the_rerun(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed_at: str) -> None:
+    corpus = write_corpus(tmp_path / "corpus", SMALL)
+    out = tmp_path / "tok"
+    _train_small(corpus, out)  # an earlier tokenizer, then one with other settings killed as it finishes
+    real_replace = os.replace
+
+    def killed(source: object, target: object) -> None:
+        if Path(target) == out / f"{MIXTURE.name}.{killed_at}":
+            raise KeyboardInterrupt  # as a kill -9 at that point leaves the files
+        real_replace(source, target)
+
+    monkeypatch.setattr(tokenizer_train.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _train_small(corpus, out, seed=1)
+    monkeypatch.setattr(tokenizer_train.os, "replace", real_replace)
+    # The same command again: the trained model is installed with its description, and found done.
+    _age(out)
+    again = _train_small(corpus, out, seed=1)
+    assert again.already_trained
+    assert sorted(p.name for p in out.iterdir()) == OUTPUTS  # no temporary file or pending description left
+    described = json.loads(again.report.read_text())
+    assert described["seed"] == 1 and described["sha256"] == file_sha256(again.model)
+    assert described["vocab_sha256"] == file_sha256(again.vocab)
+    # The bytes a training with these settings writes, as a clean training in another folder has them.
+    clean = _train_small(corpus, tmp_path / "clean", seed=1)
+    assert again.model.read_bytes() == clean.model.read_bytes() and again.vocab.read_bytes() == clean.vocab.read_bytes()
 
 
 def test_a_kept_sample_is_part_of_the_work_done(tmp_path: Path) -> None:
