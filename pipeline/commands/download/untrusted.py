@@ -305,7 +305,9 @@ def looks_like_text(head: bytes) -> bool:
 def format_problem(path: Path, name: str) -> str | None:
     """Why the file at `path`, to be kept as `name`, is not of the format its name says (an error
     page served with status 200), or None. A binary format's file is refused when its magic bytes
-    are missing and it reads as text; a `.txt` file when it is empty or starts with markup."""
+    are missing and it reads as text; a `.txt` file when it is empty or starts with markup; a gzip
+    file whose name says what it holds (`.warc.wet.gz`) when what it inflates to begins with text
+    that is not of that format, or with nothing."""
     with open(path, "rb") as f:
         head = f.read(HEAD)
     if Path(name).suffix == TEXT_SUFFIX:
@@ -313,11 +315,37 @@ def format_problem(path: Path, name: str) -> str | None:
             return None
         return f"not a plain-text file: {_starts(head)} (an error page?)"
     kind = format_of(name)
-    if kind is None or head[kind.offset : kind.offset + len(kind.magic)] == kind.magic:
+    if kind is None:
         return None
-    if looks_like_text(head):
-        return f"not a {kind.name} file: {_starts(head)} (an error page?)"
+    if head[kind.offset : kind.offset + len(kind.magic)] != kind.magic:
+        return f"not a {kind.name} file: {_starts(head)} (an error page?)" if looks_like_text(head) else None
+    inner = format_of(Path(name).stem) if kind.suffix == ".gz" else None
+    if inner is None:
+        return None
+    # A server may gzip its error page (`.warc.wet.gz` holding "<html>...Not Found"): the gzip is whole,
+    # so the head of what it inflates to must be of the format the name says inside.
+    with open(path, "rb") as f:
+        inflated = _inflated_head(f.read(BLOCK), inner.offset + HEAD)
+    if inflated is None or inflated[inner.offset : inner.offset + len(inner.magic)] == inner.magic:
+        return None  # bytes that do not inflate: gzip_problem's to name
+    if not inflated or looks_like_text(inflated[:HEAD]):
+        return f"not a {inner.name} file inside its gzip: {_starts(inflated[:HEAD])} (an error page?)"
     return None
+
+
+def _inflated_head(data: bytes, size: int) -> bytes | None:
+    """The first `size` bytes that gzip `data` inflates to (across members), or None when it is no gzip."""
+    out = b""
+    try:
+        while data and len(out) < size:
+            member = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            out += member.decompress(data, size - len(out))
+            if not member.eof:
+                break
+            data = member.unused_data
+    except zlib.error:
+        return None
+    return out
 
 
 def _starts(head: bytes) -> str:

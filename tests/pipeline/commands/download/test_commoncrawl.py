@@ -109,6 +109,28 @@ def test_a_wet_file_cut_where_the_server_stopped_is_never_kept(server: Server, t
     assert written.read_bytes() == body
 
 
+def test_a_gzipped_error_page_served_as_a_wet_file_is_refused_and_never_kept(server: Server, tmp_path: Path,
+                                                                              capsys: pytest.CaptureFixture) -> None:
+    """A whole gzip file whose name says WARC inside, holding an HTML page: the gzip trailer checks out,
+    so only what it inflates to can tell."""
+    path, body = SEGMENTS[0], server.files[SEGMENTS[0]]
+    server.files[path] = gzip.compress(b"<html><body>503 Service Unavailable</body></html>\n", mtime=0)
+    err = cli_error(["download", "commoncrawl", "--snapshot", SNAPSHOT, "--base-url", server.url, "--out",
+                     str(tmp_path), "--no-progress"], capsys)
+    assert err == (f"pipeline: error: {server.url}/{path}: not a WARC file inside its gzip: it starts with "
+                   f"'<html><body>503 Service Unavailable</bod' (an error page?); removed\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{SNAPSHOT}.wet.paths.gz"]
+    # One already under its final name (kept by an older herd) is named and fetched again.
+    dest = tmp_path / "CC-MAIN-2020-00.warc.wet.gz"
+    dest.write_bytes(server.files[path])
+    server.files[path] = body
+    (written,) = _download(server, tmp_path)
+    assert written.read_bytes() == body
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"{dest}: not a WARC file inside its gzip: it starts with '<html><body>503 Service Unavailable</bod' "
+        "(an error page?); fetched again")
+
+
 def test_a_cut_wet_file_under_its_final_name_is_fetched_again(server: Server, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture) -> None:
     body = server.files[SEGMENTS[0]]
