@@ -84,9 +84,12 @@ def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
         flag = PLANNED[key]
         earlier = plan.get(key, DEFAULTS.get(key))
         shown = f" (the run there has {_show(key, earlier)}, this one {_show(key, wanted[key])})" if flag else ""
+        if key == "config" and isinstance(earlier, dict):
+            shown = f" ({_config_changes(earlier, wanted['config'])})"
+        what = flag or f"the {key}"
         return UserError(
-            f"{spec.output}: {flag or 'the ' + key} differ{'s' if flag else ''} from the run started there{shown}; "
-            "rerun with the same settings to resume, or pass --restart to start over"
+            f"{spec.output}: {what} {'differ' if key in ('inputs', 'stages') else 'differs'} from the run started "
+            f"there{shown}; rerun with the same settings to resume, or pass --restart to start over"
         )
 
     plan = corpus_run_folder(spec.output).fix_plan(wanted, list(PLANNED), refuse_change, restart=restart,
@@ -144,6 +147,13 @@ def _models_changed(output: Path, earlier: dict, now: dict) -> str:
                         f"now {is_now}: trained again or replaced since); pass --restart to run with it, or put that "
                         f"model back to resume")
     return f"{output}: the models differ from the run started there; pass --restart to run with them"
+
+
+def _config_changes(earlier: dict, now: dict) -> str:
+    """The settings that differ between two runs' configs, the first three: "min_chars 300 -> 500"."""
+    changed = [f"{name} {earlier.get(name)!r} -> {now.get(name)!r}" for name in sorted(set(earlier) | set(now))
+               if earlier.get(name) != now.get(name)]
+    return ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
 
 
 def _show(key: str, value: object) -> str:

@@ -118,11 +118,14 @@ def test_a_run_with_no_usable_input_is_not_finished_and_reruns_once_fixed(tmp_pa
                           "--keep-dropped, this one --keep-dropped)")),
     (["--shard-mb", "1"], ("--shard-mb differs from the run started there (the run there has --shard-mb 256, "
                            "this one --shard-mb 1)")),
+    (["--config", "strict.toml"], ("the config differs from the run started there (min_sentences 3 -> 4, "
+                                   "min_words_per_line 5 -> 6)")),
 ])
 def test_a_rerun_with_other_output_settings_exits_2_or_restarts(tmp_path: Path, changed: list[str],
                                                                 message: str) -> None:
     raw = c4_raw(tmp_path, 30)
     write_lines(raw / "b.json", [b'{"text": "short"}', b"not json"])
+    (tmp_path / "strict.toml").write_text("[c4]\nmin_words_per_line = 6\nmin_sentences = 4\n")
     run = ["run", "c4", "--input", "raw/c4", "--corpus", "corpus", "--workers", "1", "--no-progress"]
     assert cli("pipeline", *run, cwd=tmp_path).returncode == 0
     refused = cli("pipeline", *run, *changed, cwd=tmp_path)
