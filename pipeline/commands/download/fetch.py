@@ -433,6 +433,11 @@ class Fetcher:
             return _OPENER.open(request, timeout=self.timeout)
         except urllib.error.HTTPError as e:
             e.close()
+            # A redirect urllib gave up on is the server's answer each time: not retried, as a 4xx is not.
+            if 300 <= e.code < 400:
+                raise PermanentError(f"HTTP {e.code}: a redirect that leads nowhere (in a loop, more than "
+                                     f"{urllib.request.HTTPRedirectHandler.max_redirections} times, or with no "
+                                     "Location)", e.code) from None
             if 400 <= e.code < 500 and e.code not in (408, 429):
                 raise PermanentError(f"HTTP {e.code} {plain(e.reason)}", e.code) from None
             raise

@@ -49,6 +49,16 @@ def test_a_server_error_is_retried_with_exponential_backoff(server: Server, tmp_
     assert server.waits == [1.0]
 
 
+def test_a_redirect_loop_is_one_line_at_once_not_retried(server: Server, tmp_path: Path) -> None:
+    server.redirects["f.bin"] = f"{server.url}/g.bin"
+    server.redirects["g.bin"] = f"{server.url}/f.bin"
+    with pytest.raises(UserError) as error:
+        _fetcher().fetch(f"{server.url}/f.bin", tmp_path / "f.bin")
+    assert str(error.value) == (f"{server.url}/f.bin: HTTP 302: a redirect that leads nowhere (in a loop, more than "
+                                "10 times, or with no Location)")
+    assert server.waits == [] and not list(tmp_path.iterdir())
+
+
 def test_a_connection_that_keeps_dropping_fails_after_the_retries_and_keeps_its_bytes(server: Server,
                                                                                       tmp_path: Path) -> None:
     server.always_cut.add("f.bin")
