@@ -82,6 +82,46 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Around starting processes (a fork): a SIGINT or SIGTERM that comes meanwhile is held and
+    handled as the block ends, by the handler the command set, not lost and not half-handled.
+
+    Python runs a signal's handler in the main thread between two bytecodes, wherever that is; one
+    that raises (Terminated, KeyboardInterrupt) inside os.fork's at-fork hooks is swallowed
+    ("Exception ignored in ..."), and the run went on to finish as if never stopped. Raised in the
+    middle of starting a pool of workers, it left a started worker nobody knew of, which the exit
+    then waited for for ever. The caller records each process it starts before the block ends, so
+    that the exception the held signal raises finds every one of them to stop."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers run in the main thread only: nothing to hold here
+        return
+    held: list[int] = []
+    replaced = {}
+    parent = os.getpid()
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != parent:
+            # A child forked meanwhile inherits this handler: it ends at once and quietly (no
+            # traceback from its start-up code); its parent, which the signal reached too or which
+            # sent it to stop it, ends the run.
+            os._exit(128 + signum)
+        held.append(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            replaced[signum] = handler
+            signal.signal(signum, hold)
+    try:
+        yield
+    finally:
+        for signum, handler in replaced.items():
+            signal.signal(signum, handler)
+        for signum in held:  # each one, in order: `train` counts them (train/preemption.py)
+            replaced[signum](signum, None)
+
+
+@contextlib.contextmanager
 def sigterm_ends_at_once() -> Iterator[None]:
     """Around one long call into native code that returns only when done (SentencePiece's
     training): Python runs a signal handler only between two bytecodes, so a Terminated would

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from pipeline.common.errors import signals_deferred
 from pipeline.common.sorted_arrays import write_uint64_pieces
 
 Item = TypeVar("Item")
@@ -33,13 +34,16 @@ def forked_map(function: Callable[[Item], Out], items: list[Item], processes: in
     if processes <= 1:
         yield map(function, items)
         return
-    pool = multiprocessing.get_context("fork").Pool(processes)
+    pool = None
     try:
+        with signals_deferred():  # a Ctrl-C while forking is raised once `pool` holds them all
+            pool = multiprocessing.get_context("fork").Pool(processes)
         yield pool.imap(function, items)
         pool.close()  # each process ends as it returns, none killed
         pool.join()
     finally:
-        pool.terminate()
+        if pool is not None:
+            pool.terminate()
 
 
 def write_buckets(path: Path, bucket: Callable[[int], np.ndarray], buckets: int, processes: int) -> int:

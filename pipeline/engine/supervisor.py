@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.common.errors import UserError
+from pipeline.common.errors import UserError, signals_deferred
 from pipeline.engine.heartbeat import send_heartbeats_to
 from pipeline.engine.hashing_file import write_in_background
 from pipeline.engine.shards import skip_pandas_probe
@@ -207,11 +207,12 @@ class _Worker:
 
 def _worker_main(conn: Any, slot: Any, note: Any, work: Work, parent: int, background_writes: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # A handler the parent installed (a Ray worker's raises SystemExit through Ray's code) is not
+    # the child's: SIGTERM simply ends it, as in a process that installed none. First thing: one
+    # that raised in the code below printed a traceback.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     write_in_background(background_writes)
     skip_pandas_probe()  # every worker writes Arrow (shards, token indexes)
-    # A handler the parent installed (a Ray worker's raises SystemExit through Ray's code) is not
-    # the child's: SIGTERM simply ends it, as in a process that installed none.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent(parent)
     tracker = Tracker(slot, conn, note)
     send_heartbeats_to(tracker.beat)
@@ -308,7 +309,8 @@ def run_supervised(
         size = min(max(1, workers), len(jobs))
         if background_writes is None:
             background_writes = 2 * size <= usable_cores()
-        pool = [_Worker(ctx, work, background_writes) for _ in range(size)]
+        for _ in range(size):
+            _start_worker(pool, ctx, work, background_writes)
         while len(results) < len(jobs):
             for worker in pool:
                 if worker.job is None and pending:
@@ -348,7 +350,7 @@ def run_supervised(
                     _learn(attempts[job], failed[job], where)
                     pending.appendleft(job)
                 if pending or any(w.job is not None for w in pool):
-                    pool.append(_Worker(ctx, work, background_writes))
+                    _start_worker(pool, ctx, work, background_writes)
     finally:
         for worker in pool:
             if worker.process.is_alive() and worker.job is None:
@@ -360,6 +362,13 @@ def run_supervised(
             worker.process.join(timeout=0.2 if worker.job is None else 0)
             worker.kill()
     return [results[i] for i in range(len(jobs))]
+
+
+def _start_worker(pool: list[_Worker], ctx: Any, work: Work, background_writes: bool) -> None:
+    """A new worker, in `pool` before a SIGINT or SIGTERM that came while it was forked is handled:
+    the run's clean-up then stops it with the others (signals_deferred)."""
+    with signals_deferred():
+        pool.append(_Worker(ctx, work, background_writes))
 
 
 def on_stderr(line: str) -> None:

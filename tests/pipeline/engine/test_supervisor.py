@@ -7,6 +7,7 @@ ending the run with the same line in the parent."""
 from __future__ import annotations
 
 import importlib.util
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.common.errors import InputError, UserError
+from pipeline.common.errors import InputError, Terminated, UserError, _raise_terminated
 from pipeline.engine.heartbeat import heartbeat
 from pipeline.engine.supervisor import (
     IDLE,
@@ -197,6 +198,30 @@ def test_results_come_back_in_job_order_whatever_order_the_workers_finish_in() -
     jobs = [(2, 0.3), (3, 0.0), (4, 0.1), (5, 0.0), (6, 0.0)]  # the first job finishes last
     assert supervised(jobs, square_after, recorded, workers=3) == [4, 9, 16, 25, 36]
     assert recorded.lines == [] and recorded.failures == []
+
+
+@pytest.mark.parametrize("nth_fork", [1, 2])  # the first worker, or the second while the first waits
+def test_a_sigterm_while_a_worker_is_forked_ends_the_run_and_leaves_no_worker(nth_fork: int) -> None:
+    """Python runs the handler at the next bytecode, here inside os.fork's at-fork hooks, where an
+    exception is swallowed ("Exception ignored"): the run went on to finish, or left a worker
+    started and unknown, which the exit then waited for for ever."""
+    forks = []
+
+    def sigterm_at_the_nth_fork() -> None:
+        forks.append(1)
+        if len(forks) == nth_fork:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    armed = [True]
+    os.register_at_fork(after_in_parent=lambda: armed[0] and sigterm_at_the_nth_fork())
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)  # as every command installs it
+    try:
+        with pytest.raises(Terminated):
+            supervised([(2, 0.0)] * 4, square_after, Recorded(), workers=2)
+    finally:
+        armed[0] = False
+        signal.signal(signal.SIGTERM, previous)
+    assert multiprocessing.active_children() == []  # every worker started was stopped and joined
 
 
 def test_no_jobs_start_no_workers() -> None:
