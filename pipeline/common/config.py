@@ -144,11 +144,22 @@ def _type_name(hint: Any, plural: bool = False) -> str:
     return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
+CONFIG_LIMIT = 1 << 20  # bytes read of a config file: real ones are a few hundred
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
+    """A config file's tables; one line naming the file for one that is missing, not UTF-8, not
+    TOML, or larger than CONFIG_LIMIT (`--config /dev/zero` must not fill the memory)."""
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            data = f.read(CONFIG_LIMIT + 1)
     except FileNotFoundError:
         raise UserError(f"{path}: config file does not exist") from None
+    if len(data) > CONFIG_LIMIT:
+        raise UserError(f"{path}: larger than {CONFIG_LIMIT >> 20} MiB, not a config file")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not valid TOML (not UTF-8: byte {data[e.start]:#04x} at offset {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{path}: not valid TOML ({e})") from None

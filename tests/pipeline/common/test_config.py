@@ -1,0 +1,33 @@
+"""read_toml: a config file that is not one is one line naming it, read with bounded memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.common.config import read_toml
+from pipeline.common.errors import UserError
+
+
+def test_a_config_file_is_read_as_toml(tmp_path: Path) -> None:
+    (tmp_path / "run.toml").write_text("[c4]\nmin_sentences = 4\n")
+    assert read_toml(tmp_path / "run.toml") == {"c4": {"min_sentences": 4}}
+
+
+@pytest.mark.parametrize(("data", "problem"), [
+    (b"\xff\xfe[c4]\n", "not valid TOML (not UTF-8: byte 0xff at offset 0)"),
+    (b"[c4]\nname = '\xe9t\xe9'\n", "not valid TOML (not UTF-8: byte 0xe9 at offset 13)"),
+    (b"#" * ((1 << 20) + 1), "larger than 1 MiB, not a config file"),
+])
+def test_a_file_that_is_no_config_is_one_line_naming_it(tmp_path: Path, data: bytes, problem: str) -> None:
+    path = tmp_path / "run.toml"
+    path.write_bytes(data)
+    with pytest.raises(UserError) as error:
+        read_toml(path)
+    assert str(error.value) == f"{path}: {problem}"
+
+
+def test_an_endless_file_is_refused_after_a_bounded_read() -> None:
+    with pytest.raises(UserError, match=r"^/dev/zero: larger than 1 MiB, not a config file$"):
+        read_toml("/dev/zero")
