@@ -39,10 +39,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "RAM such as 50%% (default %(default)s; lmplz's own default is 80%%)")
 
 
+# The largest n-gram order the installed KenLM takes: lmplz, build_binary and the Python module are
+# built with KenLM's default KENLM_MAX_ORDER, and a higher order fails only after lmplz has counted.
+KENLM_MAX_ORDER = 6
+
+
 def run(a: argparse.Namespace) -> None:
     if a.vocab_size < 10 or a.order < 2 or a.max_documents < 0 or a.sp_sentences < 0:
         raise UserError("--vocab-size must be at least 10, --order at least 2, --max-documents at least 0 and "
                         "--sp-sentences at least 0")
+    if a.order > KENLM_MAX_ORDER:
+        raise UserError(f"--order {a.order}: KenLM here is built for orders up to {KENLM_MAX_ORDER} "
+                        "(KENLM_MAX_ORDER); CCNet uses 5")
     if not 0 <= a.seed < 1 << 31:
         # SentencePiece's seed is an unsigned 32-bit number whose largest value means "unseeded".
         raise UserError(f"--seed {a.seed}: must be between 0 and {(1 << 31) - 1}")

@@ -80,6 +80,14 @@ def test_a_seed_sentencepiece_cannot_take_is_one_line_and_exit_2(reference: Path
         assert not (tmp_path / "out").exists()
 
 
+def test_an_order_kenlm_cannot_take_is_one_line_before_any_work(reference: Path, tmp_path: Path) -> None:
+    run = _models_lm(reference, tmp_path / "out", "--order", "7")
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "pipeline: error: --order 7: KenLM here is built for orders up to 6 (KENLM_MAX_ORDER); CCNet uses 5"]
+    assert not (tmp_path / "out").exists()  # refused before SentencePiece or lmplz ran
+
+
 def test_a_corpus_folder_gives_the_documents_its_manifest_lists_each_checked(tmp_path: Path) -> None:
     texts = [f"document {n}: the words of its one line" for n in range(6)]
     write_source(tmp_path / "corpus", "wikipedia", 6, shard_docs=3, texts=texts)
