@@ -99,11 +99,14 @@ def _run_locked(source: Source, input_root: str, folder: RunFolder, options: Run
     inputs = source.list_inputs(input_root)
     if not inputs:
         raise UserError(f"{input_root}: no input files for {source.name} (expected {', '.join(source.patterns)})")
+    # A task reads whole inputs (RunSpec.task_inputs): tasks past the number of inputs would read
+    # nothing and still cost a worker, a folder and markers each (--tasks 100000 wrote 100,000 files).
+    tasks = min(options.tasks or options.workers, len(inputs))
     spec = RunSpec(
         source=source,
         stages=source.stages(),
         inputs=inputs,
-        tasks=options.tasks or options.workers,
+        tasks=tasks,
         output=folder.path,
         keep_dropped=options.keep_dropped,
         shard_bytes=options.shard_mb << 20,
@@ -148,7 +151,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="worker processes (default: the number of cores, %(default)s)")
     p.add_argument("--tasks", type=int, help="number of tasks the inputs are split into; fixed at the first "
-                   "run (default: the number of workers)")
+                   "run (default: the number of workers; at most one per input file or range, as a task reads whole inputs)")
     p.add_argument("--executor", choices=["local", "ray"], default="local", help="where tasks run (default local)")
     p.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local one)")
     p.add_argument("--config", help="TOML file with a [<source>] table of settings overriding the defaults")

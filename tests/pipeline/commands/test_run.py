@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,21 @@ def test_restart_into_a_users_folder_deletes_nothing_of_theirs(tmp_path: Path) -
         f"pipeline: error: {home / 'c4' / 'manifest.json'}: not made by a run here (no _work/ beside it, so this is "
         "no run folder); refusing to delete it; move it away or give another output folder"]
     assert {str(p.relative_to(home)): p.read_text() for p in home.rglob("*") if p.is_file()} == files
+
+
+@pytest.mark.parametrize("flags", [["--tasks", "100000000"], ["--workers", "100000"]])
+def test_tasks_and_workers_past_the_inputs_cost_nothing_more(tmp_path: Path, flags: list[str]) -> None:
+    """A task reads whole inputs: 3 input files make at most 3 tasks and 3 workers, however many are
+    asked for (100,000 tasks wrote 100,000 markers; 100,000 workers forked 1,300 processes in 20 s)."""
+    from sources.samples.c4 import write
+
+    write(tmp_path / "raw" / "c4", seed=0)
+    inputs = sorted((tmp_path / "raw" / "c4").glob("*.json.gz"))
+    assert len(inputs) == 3
+    done = subprocess.run([script("pipeline"), "run", "c4", "--input", str(tmp_path / "raw" / "c4"), "--corpus",
+                           str(tmp_path / "corpus"), "--no-progress", *flags],
+                          env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    work = tmp_path / "corpus" / "c4" / "_work"
+    assert json.loads((work / "plan.json").read_text())["tasks"] == 3
+    assert sum(1 for _ in work.rglob("*")) < 50
