@@ -59,7 +59,7 @@ def corpus_run_folder(output: Path) -> RunFolder:
 
 def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
     """Fix the task split at the first run; later runs must agree with it."""
-    spec = spec_without_split
+    spec = _as_first_spelled(spec_without_split, restart)
     names = [s.name for s in spec.stages]
     if len(set(names)) != len(names) or "read" in names:
         raise ValueError(f"stage names must be unique and not 'read': {names}")
@@ -86,6 +86,8 @@ def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
         shown = f" (the run there has {_show(key, earlier)}, this one {_show(key, wanted[key])})" if flag else ""
         if key == "config" and isinstance(earlier, dict):
             shown = f" ({_config_changes(earlier, wanted['config'])})"
+        if key == "inputs" and isinstance(earlier, list):
+            shown = f" ({_input_changes(earlier, spec.inputs)})"
         what = flag or f"the {key}"
         return UserError(
             f"{spec.output}: {what} {'differ' if key in ('inputs', 'stages') else 'differs'} from the run started "
@@ -147,6 +149,39 @@ def _models_changed(output: Path, earlier: dict, now: dict) -> str:
                         f"now {is_now}: trained again or replaced since); pass --restart to run with it, or put that "
                         f"model back to resume")
     return f"{output}: the models differ from the run started there; pass --restart to run with them"
+
+
+def _same_file(path: str) -> str:
+    """What names an input whatever the spelling of its path (`../raw/c4`, a symlinked folder):
+    its real path; a URL as it is."""
+    return path if "://" in path else os.path.realpath(path)
+
+
+def _as_first_spelled(spec: RunSpec, restart: bool) -> RunSpec:
+    """`spec` with its inputs spelled as the run in its folder first recorded them, where they are
+    the same files under other paths (`--input ../base/raw/c4` then `--input /abs/base/raw/c4`):
+    the same inputs, not other ones to start over for."""
+    plan_path = corpus_run_folder(spec.output).plan_path
+    if restart or not plan_path.is_file():
+        return spec
+    try:
+        earlier = json.loads(plan_path.read_text()).get("inputs")
+    except (OSError, ValueError, AttributeError):
+        return spec  # a damaged plan is the run folder's to name
+    if (isinstance(earlier, list) and earlier != spec.inputs and all(isinstance(p, str) for p in earlier)
+            and list(map(_same_file, earlier)) == list(map(_same_file, spec.inputs))):
+        return dataclasses.replace(spec, inputs=earlier)
+    return spec
+
+
+def _input_changes(earlier: list[str], now: list[str]) -> str:
+    """Which inputs a rerun adds and lacks, the first of each: "1 new: a.json.gz; 1 gone: b.json.gz"."""
+    before, after = set(map(_same_file, earlier)), set(map(_same_file, now))
+    new = [p for p in now if _same_file(p) not in before]
+    gone = [p for p in earlier if _same_file(p) not in after]
+    parts = [f"{len(paths)} {what}: {paths[0]}" + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
+             for what, paths in (("new", new), ("gone", gone)) if paths]
+    return "; ".join(parts) or "the same files in another order"
 
 
 def _config_changes(earlier: dict, now: dict) -> str:

@@ -75,3 +75,31 @@ def test_tasks_and_workers_past_the_inputs_cost_nothing_more(tmp_path: Path, fla
     work = tmp_path / "corpus" / "c4" / "_work"
     assert json.loads((work / "plan.json").read_text())["tasks"] == 3
     assert sum(1 for _ in work.rglob("*")) < 50
+
+
+def test_the_same_inputs_under_another_path_resume_and_other_inputs_are_named(tmp_path: Path) -> None:
+    from sources.samples.c4 import write
+
+    write(tmp_path / "base" / "raw" / "c4", seed=0)
+    (tmp_path / "link").symlink_to(tmp_path / "base")
+    (tmp_path / "d1").mkdir()
+
+    def run(input_folder: str) -> subprocess.CompletedProcess:
+        return subprocess.run([script("pipeline"), "run", "c4", "--input", input_folder, "--corpus", "out",
+                               "--workers", "1", "--no-progress"], cwd=tmp_path / "d1", env=subprocess_env(),
+                              capture_output=True, text=True, timeout=120)
+
+    assert run("../base/raw/c4").returncode == 0
+    plan = (tmp_path / "d1" / "out" / "c4" / "_work" / "plan.json").read_bytes()
+    for spelling in (str(tmp_path / "base" / "raw" / "c4"), str(tmp_path / "link" / "raw" / "c4")):
+        again = run(spelling)
+        assert again.returncode == 0 and "(already complete)" in again.stdout, again.stderr
+    assert (tmp_path / "d1" / "out" / "c4" / "_work" / "plan.json").read_bytes() == plan  # as first spelled
+    extra = tmp_path / "base" / "raw" / "c4" / "extra.json"
+    extra.write_text('{"text": "one more page"}\n')
+    refused = run("../base/raw/c4")
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        f"pipeline: error: out/c4: the inputs differ from the run started there (1 new: {tmp_path}/d1/../base/raw/c4/"
+        "extra.json); "
+        "rerun with the same settings to resume, or pass --restart to start over"]
