@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fnmatch
 import os
 import stat
 import sys
@@ -90,6 +91,35 @@ def _inside(found: set[str], base: str) -> list[str]:
     return kept
 
 
+# Compressions a file name may end in: a source's input under one it does not read (c4's
+# `x.json.xz`) is named, not passed over in silence.
+COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zstd", ".lz4", ".7z", ".zip", ".br", ".tgz")
+
+
+def _uncompressed(name: str) -> str:
+    for suffix in COMPRESSIONS:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def unread_forms(base: str, found: set[str], patterns: tuple[str, ...]) -> list[str]:
+    """The regular files under the local folder `base`, outside `found`, whose names are an input's
+    but in a case or a compression the patterns do not take: `X.JSON.GZ`, `x.json.xz`, `x.json.bz2`
+    for `*.json.gz` and `*.json`. What a pattern names alone by its compression (`*.gz`, `*.zip`)
+    says nothing of a name, and is not used."""
+    forms = {form for pattern in patterns if (form := _uncompressed(pattern.rsplit("/", 1)[-1].lower())) != "*"}
+    unread = []
+    for folder, _, names in os.walk(base):
+        for name in names:
+            path = os.path.join(folder, name)
+            if (path not in found and not name.startswith(".") and name != GENERATED_MARKER
+                    and any(fnmatch.fnmatchcase(_uncompressed(name.lower()), form) for form in forms)
+                    and os.path.isfile(path)):
+                unread.append(path)
+    return sorted(unread)
+
+
 class Source:
     """Base of the seven sources (and the passthrough `jsonl`).
 
@@ -137,6 +167,13 @@ class Source:
         except Exception as e:  # noqa: BLE001  (remote stores raise their own kinds: no credentials, ...)
             raise UserError(f"{root}: cannot list the inputs ({type(e).__name__}: {e})") from None
         if local:
+            unread = unread_forms(base, found, self.patterns)
+            if unread:
+                shown = ", ".join(printable(os.path.relpath(p, base)) for p in unread[:5])
+                more = f" and {len(unread) - 5} more" if len(unread) > 5 else ""
+                print(f"warning: {printable(root)}: {len(unread)} file(s) named like {self.name} inputs in a case or "
+                      f"compression it does not read ({', '.join(self.patterns)}): {shown}{more}; skipped",
+                      file=sys.stderr)
             return sorted(_inside(found, base))
         return sorted(f"{protocol}://{p}" for p in found)
 

@@ -220,6 +220,25 @@ def test_a_link_to_a_file_outside_the_input_folder_is_not_read(tmp_path: Path, s
     assert stats["files"]["total"] == 1 and stats["documents_read"] == 1
 
 
+def test_inputs_in_a_case_or_compression_the_source_does_not_read_are_named_not_passed_over(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    lines = b"\n".join(c4_lines(3)) + b"\n"
+    (raw / "a.json").write_bytes(lines)  # read
+    (raw / "B.JSON.GZ").write_bytes(gzip.compress(lines))
+    (raw / "c.json.bz2").write_bytes(lines)  # the name is what counts here, not the bytes
+    (raw / "d.json.xz").write_bytes(lines)
+    (raw / "notes.txt").write_text("no input of c4's\n")  # no c4 name: nothing to say
+    done = cli("pipeline", "run", "c4", "--input", "raw", "--corpus", "corpus", "--workers", "1", "--no-progress",
+               cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stderr.splitlines() if line.startswith("warning: ")] == [
+        "warning: raw: 3 file(s) named like c4 inputs in a case or compression it does not read (**/*.json.gz, "
+        "**/*.json): B.JSON.GZ, c.json.bz2, d.json.xz; skipped"]
+    stats = json.loads((tmp_path / "corpus" / "c4" / "stats.json").read_text())
+    assert stats["files"]["total"] == 1 and stats["documents_read"] == 3
+
+
 def test_what_matches_an_input_pattern_but_is_no_regular_file_is_named_and_left_out(tmp_path: Path) -> None:
     # A FIFO would block a reader until something writes to it, /dev/zero never ends, a link to
     # nothing or in a loop cannot be opened: each is named in a warning, none is read or hangs.
