@@ -50,11 +50,34 @@ RUN_FILES = (WORK, "manifest.json", "stats.json", "timings.json", *SHARD_NAMES,
              *(f"dropped/{name}" for name in SHARD_NAMES))
 
 
+PUBLISHED = "published.json"  # in _work/: the shards a finalise moves into place, written before it moves any
+
+
 def corpus_run_folder(output: Path) -> RunFolder:
     """The run folder `ROOT/<source>/` of `pipeline run` (the protocol: pipeline/engine/run_folder.py)."""
     return RunFolder(output, activity="run", noun="run folder", created=RUN_FILES,
                      published=(SHARD_NAMES[0], "manifest.json"), published_noun="shards of an earlier run",
-                     written=WRITTEN)
+                     written=WRITTEN, recorded_only=(SHARD_NAMES[0], f"dropped/{SHARD_NAMES[0]}"),
+                     records=recorded_shards)
+
+
+def recorded_shards(output: Path) -> set[str]:
+    """The shards (names under `output`) the run there recorded making: those its finalise was about
+    to move into place (_work/published.json), and those its manifest lists (`pipeline remove`
+    rewrites them under the same names). A damaged record counts for nothing."""
+    names: set[str] = set()
+    for path, keys in ((output / WORK / PUBLISHED, None), (output / "manifest.json", ("shards", "dropped_shards"))):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        lists = [record] if keys is None else [record.get(k) for k in keys] if isinstance(record, dict) else []
+        for listed in lists:
+            for entry in listed if isinstance(listed, list) else []:
+                name = entry.get("file") if isinstance(entry, dict) else entry
+                if isinstance(name, str):
+                    names.add(name)
+    return names
 
 
 def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
@@ -290,6 +313,10 @@ def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float, failures
               for m in kept_moves]
     if dropped_moves:
         (spec.output / "dropped").mkdir(exist_ok=True)
+    # Recorded before the first move: a --restart after a finalise killed halfway deletes these,
+    # and no other file of these names (recorded_shards).
+    write_json_atomic(spec.output / WORK / PUBLISHED,
+                      [m.dst.relative_to(spec.output).as_posix() for m in kept_moves + dropped_moves])
     for m in kept_moves + dropped_moves:
         if m.src.exists():  # idempotent: a finalise killed halfway has moved some already
             os.replace(m.src, m.dst)

@@ -71,6 +71,11 @@ class RunFolder:
     published: tuple[str, ...]  # glob patterns of a finished run's output
     published_noun: str  # how messages call that output: "shards of an earlier run"
     written: tuple[str, ...] = ()  # JSON files written atomically at the folder's top: "manifest.json"
+    # Of `created`, the patterns of files a run records making (its numbered shards), and what it
+    # recorded: the names, relative to the folder. A match it did not record (a user's copy named
+    # shard-00042.arrow) is not the run's, and restart leaves it.
+    recorded_only: tuple[str, ...] = ()
+    records: Callable[[Path], set[str]] | None = None
 
     def __post_init__(self) -> None:
         if WORK not in self.created:  # else --restart would keep the plan it is meant to replace
@@ -126,8 +131,11 @@ class RunFolder:
             return
         self.refuse_foreign("delete")
         self.remove_leftover_temporaries()
+        recorded = self.records(self.path) if self.records is not None else set()
         for pattern in self.created:
             for entry in self.path.glob(pattern):
+                if pattern in self.recorded_only and entry.relative_to(self.path).as_posix() not in recorded:
+                    continue  # named like the run's output, not made by it: left, and named by fix_plan
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry)
                 else:
@@ -155,6 +163,10 @@ class RunFolder:
         otherwise `refuse_change(stored plan, the differing keys in `compared` order)` is raised."""
         if restart:
             self.clear()
+            left = sorted(entry for pattern in self.recorded_only for entry in self.path.glob(pattern))
+            if left:  # what restart left is not the run's: a run would write over it
+                raise UserError(f"{left[0]}: named like a run's output, but no run here recorded making it, so "
+                                "--restart left it (the rest of the run is deleted); move it away and rerun")
         self.remove_leftover_temporaries()
         if self.plan_path.exists():
             earlier = read_json(self.plan_path)

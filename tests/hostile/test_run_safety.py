@@ -86,6 +86,27 @@ def test_restart_keeps_files_beside_the_runs_shards_that_it_did_not_name(tmp_pat
     assert not (folder / "dropped").exists()
 
 
+def test_restart_leaves_a_users_file_named_like_a_shard_the_run_did_not_make_and_says_so(tmp_path: Path) -> None:
+    """The run made shard-00000.arrow only: a user's shard-00042.arrow (or dropped/shard-00007.arrow)
+    beside it has a run's name but no run's record, and --restart deletes the run and not it."""
+    c4_raw(tmp_path)
+    run = ["run", "c4", "--input", "raw/c4", "--corpus", "corpus", "--workers", "1", "--no-progress"]
+    assert cli("pipeline", *run, cwd=tmp_path).returncode == 0
+    folder = tmp_path / "corpus" / "c4"
+    assert sorted(p.name for p in folder.glob("shard-*")) == ["shard-00000.arrow"]
+    mine = folder / "shard-00042.arrow"
+    mine.write_bytes((folder / "shard-00000.arrow").read_bytes())  # a user's copy, under a run's name
+    assert cli("pipeline", *run, cwd=tmp_path).returncode == 0 and mine.exists()  # complete: nothing to do
+    refused = cli("pipeline", *run, "--restart", cwd=tmp_path)
+    assert one_error(refused, "pipeline") == (
+        f"{mine.relative_to(tmp_path)}: named like a run's output, but no run here recorded making it, so "
+        "--restart left it (the rest of the run is deleted); move it away and rerun")
+    assert sorted(p.name for p in folder.iterdir()) == ["shard-00042.arrow"]
+    mine.rename(tmp_path / "mine.arrow")
+    assert cli("pipeline", *run, cwd=tmp_path).returncode == 0
+    assert sorted(p.name for p in folder.glob("shard-*")) == ["shard-00000.arrow"]
+
+
 def test_second_run_on_one_output_names_the_holder_and_exits_2(tmp_path: Path) -> None:
     c4_raw(tmp_path)
     with folder_lock(tmp_path / "corpus" / "c4"):
