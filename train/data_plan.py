@@ -140,6 +140,11 @@ def run(args: argparse.Namespace) -> None:
                     micro_batch=cfg.micro_batch, data_ranks=args.world_size, progress=not args.no_progress)
 
 
+# The most tokens a source may have here: window counts are int64 (the paper's largest source had
+# about 10^12 tokens); a larger number in --available is a typo, not data.
+MAX_TOKENS = 10**18
+
+
 def read_available(spec: str, mixture: Mixture) -> dict[str, int]:
     """Tokens available per source of the mixture (in its order), from a JSON file or its reference."""
     wanted = [name for name, share in mixture.proportions.items() if share > 0]
@@ -165,8 +170,8 @@ def read_available(spec: str, mixture: Mixture) -> dict[str, int]:
     if stray:
         raise InputError(spec, f"source '{stray[0]}' is not in mixture '{mixture.name}'")
     for name in wanted:
-        if not isinstance(table[name], int) or isinstance(table[name], bool) or table[name] < 1:
-            raise InputError(spec, f"tokens of '{name}' must be a positive integer, got {table[name]!r}")
+        if not isinstance(table[name], int) or isinstance(table[name], bool) or not 1 <= table[name] <= MAX_TOKENS:
+            raise InputError(spec, f"tokens of '{name}' must be a positive integer up to 10^18, got {table[name]!r}")
     return {name: table[name] for name in wanted}
 
 

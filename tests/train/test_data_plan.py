@@ -91,6 +91,11 @@ def test_shards_without_document_ids_trace_null_documents_with_a_note(tmp_path: 
     ("[1, 2]", "must be a JSON object of source -> tokens available"),
     ('{"c4": 5}', "no tokens for source 'commoncrawl' of mixture 'llama1'"),
     ("not json", "not a readable JSON file"),
+    ('{"commoncrawl": 100000, "c4": 100000000000000000000000000000, "github": 100000, "wikipedia": 100000, '
+     '"books": 100000, "arxiv": 100000, "stackexchange": 100000}',
+     "tokens of 'c4' must be a positive integer up to 10^18, got 100000000000000000000000000000"),
+    ('{"commoncrawl": 0, "c4": 1, "github": 1, "wikipedia": 1, "books": 1, "arxiv": 1, "stackexchange": 1}',
+     "tokens of 'commoncrawl' must be a positive integer up to 10^18, got 0"),
 ])
 def test_bad_available_file_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, content: str,
                                                    message: str) -> None:
