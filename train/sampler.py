@@ -48,6 +48,8 @@ from math import lcm
 
 import numpy as np
 
+from pipeline.corpus.mixture import exact_fractions, largest_remainder
+
 PERIOD_LIMIT = 2**16
 FEISTEL_ROUNDS = 6
 _MASK64 = np.uint64(2**64 - 1)
@@ -97,26 +99,12 @@ class WindowPermutation:
         return x.astype(np.int64)
 
 
-def exact_fractions(proportions: list[float]) -> list[Fraction]:
-    """Proportions as the decimals written (0.67 -> 67/100), normalised to sum to one."""
-    if not proportions or any(p < 0 for p in proportions) or sum(proportions) <= 0:
-        raise ValueError(f"proportions must be non-negative with a positive sum, got {proportions}")
-    exact = [Fraction(repr(float(p))) for p in proportions]
-    total = sum(exact)
-    return [p / total for p in exact]
-
-
 def period_quotas(weights: list[Fraction]) -> list[int]:
     """Sequences of each source in one blending period (see the module docstring)."""
     period = lcm(*(w.denominator for w in weights))
     if period <= PERIOD_LIMIT:
         return [int(w * period) for w in weights]
-    ideal = [w * PERIOD_LIMIT for w in weights]
-    quotas = [int(x) for x in ideal]
-    by_remainder = sorted(range(len(weights)), key=lambda i: (-(ideal[i] - quotas[i]), i))
-    for i in by_remainder[:PERIOD_LIMIT - sum(quotas)]:
-        quotas[i] += 1
-    return quotas
+    return largest_remainder(weights, PERIOD_LIMIT)
 
 
 class Blend:

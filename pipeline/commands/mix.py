@@ -22,7 +22,7 @@ from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256
 from pipeline.common.units import human
 from pipeline.engine.shards import corpus_size
-from pipeline.corpus.mixture import MIXTURES, Mixture, load_mixture
+from pipeline.corpus.mixture import MIXTURES, Mixture, exact_fractions, largest_remainder, load_mixture
 from tokenizer.token_shards import META, check_same_tokenizer, check_tokenizer, read_meta
 
 # LLaMA's tokenizer averages roughly 4 bytes of English text per token; code and other
@@ -66,8 +66,8 @@ def plan(
             check_tokenizer(meta, sha256, str(tokenizer), folders[source])
     check_same_tokenizer({folders[source]: meta for source, meta in metas.items()})
     rows = []
-    for source, proportion in mixture.proportions.items():
-        drawn = round(proportion * total_tokens)
+    shares = largest_remainder(exact_fractions(list(mixture.proportions.values())), total_tokens)
+    for (source, proportion), drawn in zip(mixture.proportions.items(), shares):
         if source in metas:
             available, counted = int(metas[source]["splits"]["train"]["tokens"]), True
         else:

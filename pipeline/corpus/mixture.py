@@ -19,6 +19,7 @@ tokenizer's sample, the trainer and `pipeline mix` all read mixtures from here, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated
 
@@ -118,3 +119,24 @@ def validate(mixture: Mixture, where: str) -> None:
     stray = set(mixture.reference_epochs) - set(mixture.proportions)
     if stray:
         raise UserError(f"{where}: reference_epochs names source(s) {sorted(stray)} not in the proportions")
+
+
+def exact_fractions(proportions: list[float]) -> list[Fraction]:
+    """Proportions as the decimals written (0.67 -> 67/100), normalised to sum to one."""
+    if not proportions or any(p < 0 for p in proportions) or sum(proportions) <= 0:
+        raise ValueError(f"proportions must be non-negative with a positive sum, got {proportions}")
+    exact = [Fraction(repr(float(p))) for p in proportions]
+    total = sum(exact)
+    return [p / total for p in exact]
+
+
+def largest_remainder(weights: list[Fraction], total: int) -> list[int]:
+    """`total` shared in whole numbers as `weights` (summing to one) share it, adding up to `total`:
+    each its share rounded down, then one more each for the largest remainders (the earlier on a
+    tie). Rounding each share alone may miss the total (10 tokens at 45/45/10% gave 4 + 4 + 1)."""
+    ideal = [w * total for w in weights]
+    shares = [int(x) for x in ideal]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(ideal[i] - shares[i]), i))
+    for i in by_remainder[:total - sum(shares)]:
+        shares[i] += 1
+    return shares

@@ -51,6 +51,15 @@ def test_plan_estimates_from_bytes_then_counts_token_shards(tmp_path: Path) -> N
     assert (rows["c4"].available, rows["c4"].counted, rows["c4"].epochs) == (2500, True, 3.0)
 
 
+@pytest.mark.parametrize("total", [9, 10, 100, 1001, 1_400_000_000_001])
+def test_the_tokens_drawn_add_up_to_the_total_asked(tmp_path: Path, total: int) -> None:
+    # llama1's shares of 10 tokens are 6.7, 1.5, 0.45, 0.45, 0.45, 0.25, 0.2: rounded one by one
+    # they made 9; the largest remainders get the tokens left over.
+    rows = plan(load_mixture("llama1"), total, tmp_path / "corpus", tmp_path / "tokens")
+    assert sum(row.drawn for row in rows) == total
+    assert all(abs(row.drawn - row.proportion * total) < 1 for row in rows)
+
+
 def _toml(tmp_path: Path) -> str:
     path = tmp_path / "mix.toml"
     path.write_text('name = "small"\n[proportions]\nc4 = 0.75\nwikipedia = 0.25\n')
