@@ -163,8 +163,10 @@ def run(options: argparse.Namespace) -> None:
     total = options.total_tokens or mixture.reference_tokens
     if not total:
         raise UserError(f"mixture '{mixture.name}' has no reference total: pass --total-tokens N")
-    if not 0 < options.bytes_per_token < math.inf or not options.max_epochs > 0:  # NaN fails both
-        raise UserError("--bytes-per-token must be positive and finite, --max-epochs positive")
+    # A token covers at least one byte (byte fallback) and SentencePiece's longest pieces a few
+    # dozen: outside that an estimate is a typo (1e308 counted no corpus; 1e-300 printed 300 digits).
+    if not 1 <= options.bytes_per_token <= 64 or not options.max_epochs > 0:  # NaN fails both
+        raise UserError("--bytes-per-token must be between 1 and 64, --max-epochs positive")
     rows = plan(mixture, total, Path(options.corpus), Path(options.token_shards), Path(options.tokenizer),
                 options.bytes_per_token)
     if not any(r.available for r in rows):

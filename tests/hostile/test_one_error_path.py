@@ -111,9 +111,9 @@ def test_bad_config_values_are_one_line(tmp_path: Path, table: str, message: str
       for flag, value in [("--epochs", "0"), ("--max-per-class", "0"), ("--min-chars", "-1")]),
     # NaN fails no `<= 0` test: it ran these (a plan's traceback, an audit that passed everything).
     (["pipeline", "mix", "--mixture", "llama1", "--total-tokens", "1e9", "--max-epochs", "nan"],
-     "--bytes-per-token must be positive and finite, --max-epochs positive"),
-    (["pipeline", "mix", "--mixture", "llama1", "--total-tokens", "1e9", "--bytes-per-token", "nan"],
-     "--bytes-per-token must be positive and finite, --max-epochs positive"),
+     "--bytes-per-token must be between 1 and 64, --max-epochs positive"),
+    *((["pipeline", "mix", "--mixture", "llama1", "--total-tokens", "1e9", "--bytes-per-token", value],
+       "--bytes-per-token must be between 1 and 64, --max-epochs positive") for value in ("nan", "1e308", "1e-300")),
     (["pipeline", "plan", "c4", "--sample-mb", "nan"], "--sample-mb and --cores must be positive (and --sample-mb finite)"),
     (["pipeline", "audit", "wikipedia", "--max-residue", "nan"], "--max-residue and --max-missing are shares: from 0 to 1"),
     (["pipeline", "audit", "wikipedia", "--max-missing", "-1"], "--max-residue and --max-missing are shares: from 0 to 1"),
