@@ -33,6 +33,7 @@ from tqdm import tqdm
 from pipeline.common.errors import UserError
 from pipeline.common.sorted_arrays import find
 from pipeline.corpus.folder import REMOVALS, corpus_folder
+from pipeline.engine.corpus_manifest import manifest_dropped_shards
 from pipeline.engine.shards import count_rows, id_hashes, record_batches, string_offsets, verified_shard_paths
 
 DEFAULT_EXAMPLES = 5
@@ -75,8 +76,7 @@ def open_side(name: str, corpus: Path, source: str) -> Side:
     stats = _read_stats(folder / "stats.json")
     paths = verified_shard_paths(folder)
     ids, texts = _fingerprints(paths, f"{name} ({folder})")
-    manifest = json.loads((folder / "manifest.json").read_text())
-    dropped = [folder / name for name in manifest.get("dropped_shards", [])]
+    dropped = [folder / name for name in manifest_dropped_shards(folder / "manifest.json")]
     return Side(name, folder, stats, paths, ids, texts, dropped, bool(dropped) or _planned_keep_dropped(folder),
                 _removals(folder))
 

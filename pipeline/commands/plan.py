@@ -50,6 +50,7 @@ from pipeline.common.errors import UserError
 from pipeline.common.files import tree_bytes
 from pipeline.common.units import human_bytes
 from pipeline.corpus.mixture import LLAMA1
+from pipeline.engine.corpus_manifest import manifest_dropped_shards
 from pipeline.engine.registry import source_class
 
 HOUR = 3600.0
@@ -265,6 +266,7 @@ def run_sample(name: str, root: str, files: list[tuple[str, int]], work: Path, c
     manifest = json.loads((output / "manifest.json").read_text())
     merges = timings.get("merges", [])
     final = tree_bytes(corpus)
+    dropped_bytes = sum(os.path.getsize(output / name) for name in manifest_dropped_shards(output / "manifest.json"))
     return SampleRun(
         input_bytes=sum(size for _, size in files),
         cpu_seconds=usage.ru_utime + usage.ru_stime,
@@ -273,7 +275,7 @@ def run_sample(name: str, root: str, files: list[tuple[str, int]], work: Path, c
         merge_cpu_seconds=sum(float(m["cpu_seconds"]) for m in merges),
         task_cpu_seconds=float(timings.get("task_cpu_seconds", 0.0)),
         state_bytes=sum(int(m.get("largest_partial_bytes", 0)) for m in merges if m.get("state_in_memory", True)),
-        output_bytes=int(manifest["bytes"]) + sum(os.path.getsize(output / f) for f in manifest.get("dropped_shards", [])),
+        output_bytes=int(manifest["bytes"]) + dropped_bytes,
         temp_bytes=max(0, max(peak_disk[0], final) - int(manifest["bytes"])),
     )
 

@@ -12,7 +12,6 @@ configuration (for S3: AWS_* variables or profiles, AWS_ENDPOINT_URL for another
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import fsspec
 
 from pipeline.common.errors import UserError
+from pipeline.engine.corpus_manifest import manifest_dropped_shards, manifest_files
 
 LAST = "manifest.json"
 ALONGSIDE = ("stats.json", "timings.json")
@@ -50,8 +50,8 @@ def publish(local: Path, url: str) -> list[str]:
             return []  # published already: a rerun of a finished run uploads nothing
     except OSError as e:
         raise UserError(f"{url}: cannot read the storage ({e})") from None
-    manifest = json.loads((local / LAST).read_text())
-    names = [s["file"] for s in manifest["shards"]] + list(manifest.get("dropped_shards", []))
+    # Names checked first: a manifest naming ../../x.arrow must not upload a file from outside.
+    names = manifest_files(local / LAST) + manifest_dropped_shards(local / LAST)
     names += [n for n in ALONGSIDE if (local / n).exists()]
     try:
         for name in names:

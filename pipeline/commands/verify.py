@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pipeline.common.cli import add_corpus_and_source, report_checked
 from pipeline.common.errors import UserError
-from pipeline.engine.shards import manifest_files, shard_problem
+from pipeline.engine.corpus_manifest import manifest_dropped_shards, manifest_files
+from pipeline.engine.shards import shard_problem
 
 
 @dataclass
@@ -31,7 +32,9 @@ def read_manifest(folder: Path) -> dict:
     path = folder / "manifest.json"
     if not path.exists():
         raise UserError(f"{path}: missing (not a finished corpus; run `pipeline run {folder.name}`)")
-    manifest_files(path)  # a damaged manifest, or one naming files outside the folder, is one line
+    # A damaged manifest, or one naming files outside the folder, is one line.
+    manifest_files(path)
+    manifest_dropped_shards(path)
     return json.loads(path.read_text())
 
 

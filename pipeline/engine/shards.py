@@ -5,7 +5,8 @@ source and stages. Writers never leave a partial file under a final name: a shar
 written as `<name>.tmp` and renamed once closed. Readers hand out documents (`iter_shard`,
 `read_corpus`) or, from the text column's offsets alone, sizes (`corpus_size`).
 
-The writer records each shard's size and sha256 in the corpus's manifest.json; `shard_problem`
+The writer records each shard's size and sha256 in the corpus's manifest.json (read, and checked
+before anything it names is opened, by pipeline/engine/corpus_manifest.py); `shard_problem`
 is the one check of a shard against its entry. `pipeline verify` reports every problem it
 finds; the readers that hand a corpus to the user (`read_corpus`, `verified_shard_paths`) refuse
 the first damaged shard in one line, so nothing is ever built from a shard changed on disk.
@@ -13,7 +14,6 @@ the first damaged shard in one line, so nothing is ever built from a shard chang
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import Counter
@@ -30,6 +30,7 @@ import pyarrow as pa
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, seal, with_path
 from pipeline.common.sorted_arrays import distinct, find
+from pipeline.engine.corpus_manifest import manifest_shards
 from pipeline.engine.run_folder import WORK
 from pipeline.engine.document import Document, storable
 from pipeline.engine.hashing_file import HashingFile
@@ -322,28 +323,6 @@ def shard_entries(folder: Path | str) -> list[tuple[Path, dict]]:
         raise UserError(f"{folder}: a `pipeline run {folder.name}` began here and has not finished (no "
                         f"manifest.json); run it again to finish it, then read the corpus")
     return [(path, {}) for path in sorted(folder.glob("shard-*.arrow"))]
-
-
-def manifest_files(path: Path) -> list[str]:
-    """The shard file names a manifest.json lists (see `manifest_shards`)."""
-    return [entry["file"] for entry in manifest_shards(path)]
-
-
-def manifest_shards(path: Path) -> list[dict]:
-    """The shard entries a manifest.json lists, each naming a plain file inside its folder: a damaged
-    manifest, or one naming `/etc/hostname` or `../x`, is one line, never a read outside."""
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise UserError(f"{path}: damaged corpus manifest ({type(e).__name__})") from None
-    shards = manifest.get("shards") if isinstance(manifest, dict) else None
-    if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
-        raise UserError(f"{path}: damaged corpus manifest (no list of shards)")
-    for entry in shards:
-        name = entry.get("file")
-        if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
-            raise UserError(f"{path}: damaged corpus manifest (shard file {name!r} is not a file name in its folder)")
-    return shards
 
 
 def shard_problem(path: Path, entry: dict, sha256: bool = True) -> str | None:

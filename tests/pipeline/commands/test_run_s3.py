@@ -105,3 +105,23 @@ def test_an_s3_output_whose_run_folder_is_the_input_or_holds_it_is_refused(
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("pipeline: error: ") and "overlaps the input s3://raw/c4" in line
     assert _objects("raw", "c4") == before and not (tmp_path / "staging").exists()
+
+
+def test_publish_refuses_a_manifest_naming_a_dropped_shard_outside_the_folder(tmp_path: Path) -> None:
+    import fsspec
+
+    from pipeline.commands.remote_output import publish
+    from pipeline.common.errors import UserError
+
+    fs = fsspec.filesystem("memory")
+    (tmp_path / "secret.arrow").write_bytes(b"not the corpus's")
+    local = tmp_path / "c4"
+    local.mkdir()
+    (local / "shard-00000.arrow").write_bytes(b"new")
+    (local / "manifest.json").write_text(json.dumps({"shards": [{"file": "shard-00000.arrow"}],
+                                                     "dropped_shards": ["dropped/../../secret.arrow"]}))
+    with pytest.raises(UserError) as refused:
+        publish(local, "memory://refused/c4")
+    assert str(refused.value) == (f"{local / 'manifest.json'}: damaged corpus manifest (dropped shard "
+                                  "'dropped/../../secret.arrow' is not dropped/<file name>)")
+    assert not fs.exists("/refused")

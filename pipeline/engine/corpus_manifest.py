@@ -1,0 +1,69 @@
+"""What a corpus's manifest.json lists, checked before anything it names is opened.
+
+`pipeline run` (pipeline/engine/run_driver.py) writes every shard's entry with its file, documents,
+bytes and sha256; `--keep-dropped` adds `dropped_shards`, the names `dropped/shard-NNNNN.arrow` and
+nothing more. A manifest that says otherwise was damaged or edited: it is one line naming it,
+never a read or a write outside the corpus folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.common.errors import UserError
+
+DROPPED = "dropped"  # the folder of a --keep-dropped run's dropped shards, beside its kept ones
+
+
+def read_manifest(path: Path) -> dict:
+    """manifest.json as a JSON object; anything else is a damaged manifest, in one line."""
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"{path}: damaged corpus manifest ({type(e).__name__})") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"{path}: damaged corpus manifest (no list of shards)")
+    return manifest
+
+
+def manifest_files(path: Path) -> list[str]:
+    """The shard file names a manifest.json lists (see `manifest_shards`)."""
+    return [entry["file"] for entry in manifest_shards(path)]
+
+
+def manifest_shards(path: Path) -> list[dict]:
+    """The shard entries a manifest.json lists, each naming a plain file inside its folder: a damaged
+    manifest, or one naming `/etc/hostname` or `../x`, is one line, never a read outside."""
+    shards = read_manifest(path).get("shards")
+    if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
+        raise UserError(f"{path}: damaged corpus manifest (no list of shards)")
+    for entry in shards:
+        name = entry.get("file")
+        if not _is_file_name(name):
+            raise UserError(f"{path}: damaged corpus manifest (shard file {name!r} is not a file name in its folder)")
+    return shards
+
+
+def _is_file_name(name: object) -> bool:
+    """Whether `name` is a plain file name: no folder, no `..`, nothing absolute."""
+    return isinstance(name, str) and bool(name) and Path(name).name == name and name not in (".", "..")
+
+
+def manifest_dropped_shards(path: Path) -> list[str]:
+    """The dropped shards a manifest.json lists (`dropped_shards`, absent for a run without
+    --keep-dropped): each exactly `dropped/<file name>`, once. Anything else is one line: these
+    names are read by `pipeline diff` and rewritten by `pipeline remove`, and `../../x.arrow` would
+    be a file of someone else's."""
+    names = read_manifest(path).get("dropped_shards", [])
+    if not isinstance(names, list):
+        raise UserError(f"{path}: damaged corpus manifest (dropped_shards {names!r} is not a list)")
+    seen: set[str] = set()
+    for name in names:
+        folder, _, file = name.partition("/") if isinstance(name, str) else ("", "", "")
+        if folder != DROPPED or not _is_file_name(file):
+            raise UserError(f"{path}: damaged corpus manifest (dropped shard {name!r} is not {DROPPED}/<file name>)")
+        if name in seen:
+            raise UserError(f"{path}: damaged corpus manifest (dropped shard {name!r} is listed twice)")
+        seen.add(name)
+    return names
