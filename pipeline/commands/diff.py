@@ -156,7 +156,10 @@ class Diff:
 def diff_corpora(source: str, a: Path, b: Path, examples: int = DEFAULT_EXAMPLES) -> Diff:
     side_a, side_b = open_side("a", a, source), open_side("b", b, source)
     in_b, where = find(side_a.id_hashes, side_b.id_hashes)
-    changed = in_b & (side_b.text_hashes[where] != side_a.text_hashes)
+    # Texts compared where b holds the id only: `where` means nothing elsewhere, and points past
+    # the end of b's empty arrays when b has no documents (all taken out by `pipeline remove`).
+    changed = in_b.copy()
+    changed[in_b] = side_b.text_hashes[where[in_b]] != side_a.text_hashes[in_b]
     in_a, _ = find(side_b.id_hashes, side_a.id_hashes)
     counts = {"added": int((~in_a).sum()), "removed": int((~in_b).sum()), "changed": int(changed.sum()),
               "unchanged": int((in_b & ~changed).sum())}

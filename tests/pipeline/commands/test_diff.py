@@ -147,3 +147,23 @@ def test_a_document_taken_out_by_pipeline_remove_says_so(builds: Path, tmp_path:
     logged = json.loads((tmp_path / "taken" / "c4" / "removals.jsonl").read_text())
     assert (example["id"], example["a"]) == (doc_id, "kept")
     assert example["b"] == f"removed by `pipeline remove` at {logged['at']}"
+
+
+def test_a_corpus_with_every_document_removed_is_compared_both_ways(builds: Path, tmp_path: Path) -> None:
+    shutil.copytree(builds / "a", tmp_path / "emptied")
+    ids = sorted(texts(builds / "a"))
+    (tmp_path / "ids.txt").write_text("\n".join(ids) + "\n")
+    assert pipeline("remove", "c4", "--corpus", "emptied", "--ids", "ids.txt", cwd=tmp_path).returncode == 0
+    assert texts(tmp_path / "emptied") == {}
+    full = str(builds / "a")
+    for a, b, added, removed in [(full, "emptied", 0, len(ids)), ("emptied", full, len(ids), 0)]:
+        done = pipeline("diff", "c4", "--a", a, "--b", b, "--json", "--examples", "1", cwd=tmp_path)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        report = json.loads(done.stdout)
+        assert (report["added"], report["removed"], report["changed"], report["unchanged"]) == (added, removed, 0, 0)
+        assert report["documents"] == {"a": removed, "b": added}
+    logged = json.loads((tmp_path / "emptied" / "c4" / "removals.jsonl").read_text())
+    (example,) = json.loads(pipeline("diff", "c4", "--a", full, "--b", "emptied", "--json", "--examples", "1",
+                                     cwd=tmp_path).stdout)["examples"]["removed"]
+    assert example["id"] in ids
+    assert (example["a"], example["b"]) == ("kept", f"removed by `pipeline remove` at {logged['at']}")
