@@ -1,19 +1,24 @@
 """What a corpus's manifest.json lists, checked before anything it names is opened.
 
 `pipeline run` (pipeline/engine/run_driver.py) writes every shard's entry with its file, documents,
-bytes and sha256; `--keep-dropped` adds `dropped_shards`, the names `dropped/shard-NNNNN.arrow` and
-nothing more. A manifest that says otherwise was damaged or edited: it is one line naming it,
-never a read or a write outside the corpus folder.
+bytes and sha256, as every herd has since the first, and `pipeline remove` rewrites the entries it
+changes with all four; `--keep-dropped` adds `dropped_shards`, the names `dropped/shard-NNNNN.arrow`
+and nothing more. A manifest that says otherwise was damaged or edited: it is one line naming it,
+never a read or a write outside the corpus folder, and never a shard taken on trust because its
+entry left out the sha256 that would have found it changed.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from pipeline.common.errors import UserError
 
 DROPPED = "dropped"  # the folder of a --keep-dropped run's dropped shards, beside its kept ones
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+COUNTS = ("documents", "bytes")
 
 
 def read_manifest(path: Path) -> dict:
@@ -33,21 +38,43 @@ def manifest_files(path: Path) -> list[str]:
 
 
 def manifest_shards(path: Path) -> list[dict]:
-    """The shard entries a manifest.json lists, each naming a plain file inside its folder: a damaged
-    manifest, or one naming `/etc/hostname` or `../x`, is one line, never a read outside."""
+    """The shard entries a manifest.json lists, each naming a plain file inside its folder, once,
+    with its documents, bytes and sha256: a damaged manifest, or one naming `/etc/hostname` or
+    `../x`, is one line, never a read outside."""
     shards = read_manifest(path).get("shards")
     if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
         raise UserError(f"{path}: damaged corpus manifest (no list of shards)")
+    seen: set[str] = set()
     for entry in shards:
-        name = entry.get("file")
-        if not _is_file_name(name):
-            raise UserError(f"{path}: damaged corpus manifest (shard file {name!r} is not a file name in its folder)")
+        problem = _entry_problem(entry, seen)
+        if problem:
+            raise UserError(f"{path}: damaged corpus manifest ({problem})")
+        seen.add(entry["file"])
     return shards
 
 
 def _is_file_name(name: object) -> bool:
     """Whether `name` is a plain file name: no folder, no `..`, nothing absolute."""
     return isinstance(name, str) and bool(name) and Path(name).name == name and name not in (".", "..")
+
+
+def _entry_problem(entry: dict, seen: set[str]) -> str | None:
+    """What is wrong with one shard entry (`seen`: the files of the entries before it), or None."""
+    name = entry.get("file")
+    if not _is_file_name(name):
+        return f"shard file {name!r} is not a file name in its folder"
+    if name in seen:  # read twice, its documents would count twice (and reach a tokenizer twice)
+        return f"shard file {name!r} is listed twice"
+    missing = [key for key in (*COUNTS, "sha256") if key not in entry]
+    if missing:
+        return f"shard {name!r} has no {' or '.join(missing)}; herd records documents, bytes and sha256 of every shard"
+    for key in COUNTS:
+        value = entry[key]
+        if type(value) is not int or value < 0:  # bool is an int to isinstance
+            return f"shard {name!r}: {key} {value!r} is not a count"
+    if not isinstance(entry["sha256"], str) or not SHA256_HEX.fullmatch(entry["sha256"]):
+        return f"shard {name!r}: sha256 {entry['sha256']!r} is not a hex SHA-256"
+    return None
 
 
 def manifest_dropped_shards(path: Path) -> list[str]:

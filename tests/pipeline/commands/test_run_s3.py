@@ -60,6 +60,11 @@ def test_c4_from_and_to_s3_gives_the_shards_of_local_folders(s3_endpoint: str, t
         {k: v for k, v in published.items() if k != "timings.json"}
 
 
+# The entry of a shard holding b"new", as the engine writes it.
+NEW_SHARD = {"file": "shard-00000.arrow", "documents": 1, "bytes": 3,
+             "sha256": "11507a0e2f5e69d5dfa40a62a1bd7b6ee57e6bcd85c67c9b8431b36fff21c437"}
+
+
 def test_publish_replaces_an_earlier_runs_shards_and_writes_the_manifest_last(tmp_path: Path) -> None:
     import fsspec
 
@@ -71,7 +76,7 @@ def test_publish_replaces_an_earlier_runs_shards_and_writes_the_manifest_last(tm
     local.mkdir()
     (local / "shard-00000.arrow").write_bytes(b"new")
     (local / "stats.json").write_text("{}")
-    (local / "manifest.json").write_text(json.dumps({"shards": [{"file": "shard-00000.arrow"}]}))
+    (local / "manifest.json").write_text(json.dumps({"shards": [NEW_SHARD]}))
     (local / "_work").mkdir()  # never published
     order: list[str] = []
     real_put = fs.put_file
@@ -118,7 +123,7 @@ def test_publish_refuses_a_manifest_naming_a_dropped_shard_outside_the_folder(tm
     local = tmp_path / "c4"
     local.mkdir()
     (local / "shard-00000.arrow").write_bytes(b"new")
-    (local / "manifest.json").write_text(json.dumps({"shards": [{"file": "shard-00000.arrow"}],
+    (local / "manifest.json").write_text(json.dumps({"shards": [NEW_SHARD],
                                                      "dropped_shards": ["dropped/../../secret.arrow"]}))
     with pytest.raises(UserError) as refused:
         publish(local, "memory://refused/c4")
