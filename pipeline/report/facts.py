@@ -27,6 +27,7 @@ MAX_CATEGORIES = 30  # a column with more distinct values (titles, urls) is no c
 MAX_SAMPLED = 1 << 20  # float values held per column for its histogram
 EXAMPLE_CHARS = 300
 DROP_COLUMNS = ("drop_stage", "drop_reason")
+REMOVE_STEP = "pipeline remove"  # the funnel's step after the run's stages, where documents were removed since
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,16 @@ class SourceFacts:
     dropped_bytes: dict[tuple[str, str], int]  # (stage, reason) -> text bytes, from the dropped shards
     examples: dict[tuple[str, str], list[DroppedExample]]
     too_many_categories: set[str] = field(default_factory=set)
+    removed: int = 0  # documents `pipeline remove` took out of the kept shards since the run (stats.json)
+
+    def funnel(self) -> list[StageCounts]:
+        """The run's stages, then, where `pipeline remove` took documents out since, one more step
+        from what the run kept to what the corpus holds now: the funnel ends at `documents_kept`,
+        as the page's summary does, not at the run's count."""
+        if not self.removed:
+            return self.stages
+        return self.stages + [StageCounts(REMOVE_STEP, self.documents_kept + self.removed, self.documents_kept,
+                                          {"removed": self.removed})]
 
     def categories(self) -> dict[str, Counter[str]]:
         """The kept side's categorical columns whose values repeat: a column with a value per
@@ -136,7 +147,7 @@ def read_source_facts(folder: Path, examples_per_reason: int = 3) -> SourceFacts
         documents_read=int(stats.get("documents_read", 0)), documents_kept=int(stats.get("documents_kept", 0)),
         documents_failed=len(stats.get("documents_failed") or []), files_total=int(files.get("total", 0)),
         files_failed=list(files.get("failed") or []), stages=stage_counts(stats), kept=Side(), dropped=None,
-        dropped_bytes=Counter(), examples={})
+        dropped_bytes=Counter(), examples={}, removed=int(stats.get("removed") or 0))
     for path in verified_shard_paths(folder):  # every size and sha256 against manifest.json first
         for batch in record_batches(path):
             _read_batch(facts, facts.kept, batch, examples_per_reason)

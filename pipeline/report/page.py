@@ -1,7 +1,8 @@
 """The report page: one self-contained HTML file, no script, no external resource.
 
-Every number comes from facts.py (stats.json and the shards); every piece of corpus text
-(examples, ids, category values) is HTML-escaped, since a corpus holds whatever the web held.
+Every number comes from facts.py (stats.json and the shards; a `pipeline remove` since the run is
+the funnel's last step); every piece of corpus text (examples, ids, category values) is
+HTML-escaped, since a corpus holds whatever the web held.
 Table cells carry `data-` attributes naming what they count, so a reader (or a test) can find
 a number without parsing the layout.
 """
@@ -101,10 +102,10 @@ def _epochs(row: MixtureRow) -> str:
 def _source(facts: SourceFacts, residue: list[ResidueRow] | None) -> str:
     s = facts.source
     parts = [f"<h2 id=\"{esc(s)}\">{esc(s)}</h2>",
-             f"<p>{facts.documents_kept:,} of {facts.documents_read:,} documents kept, "
+             f"<p>{facts.documents_kept:,} of {facts.documents_read:,} documents kept{_removed(facts)}, "
              f"{facts.kept.text_bytes:,} bytes of text, from {facts.files_total:,} input files"
              f"{f' ({len(facts.files_failed):,} unreadable)' if facts.files_failed else ''}.</p>",
-             "<h3>Stages</h3>", _stages(facts), charts.funnel(facts.stages, facts.documents_read),
+             "<h3>Stages</h3>", _stages(facts), charts.funnel(facts.funnel(), facts.documents_read),
              "<h3>Document lengths</h3>",
              charts.length_histogram(facts.kept.length_counts,
                                      facts.dropped.length_counts if facts.dropped else None)]
@@ -125,9 +126,18 @@ def _source(facts: SourceFacts, residue: list[ResidueRow] | None) -> str:
     return "\n".join(parts)
 
 
+def _removed(facts: SourceFacts) -> str:
+    """What `pipeline remove` took out since the run, worded as `pipeline stats` words it."""
+    if not facts.removed:
+        return ""
+    return (f" (the run kept {facts.documents_kept + facts.removed:,}; "
+            f"<span data-source=\"{esc(facts.source)}\" data-field=\"removed\">{facts.removed:,}</span> removed since "
+            "by <code>pipeline remove</code>, see removals.jsonl)")
+
+
 def _stages(facts: SourceFacts) -> str:
     rows = []
-    for stage in facts.stages:
+    for stage in facts.funnel():
         reasons = ", ".join(
             f"<span data-reason=\"{esc(r)}\">{esc(r)}: {n:,}"
             + (f" ({facts.dropped_bytes[(stage.name, r)]:,} bytes)" if (stage.name, r) in facts.dropped_bytes else "")

@@ -6,6 +6,7 @@ recording proxy: the screenshot is not blank and the page asks the network for n
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -185,3 +186,40 @@ def test_out_replaces_only_a_page_it_wrote_and_is_checked_before_reading(tmp_pat
         done = run_report(tmp_path, "--out", "page.html")
         assert done.returncode == 0, done.stderr
     assert lxml_html.parse(str(tmp_path / "page.html")).findtext(".//title") == "herd corpus report: corpus"
+
+
+@pytest.mark.slow
+def test_documents_removed_since_the_run_are_the_funnels_last_step(tmp_path: Path) -> None:
+    """`pipeline remove` after the run: the page says how many, as `pipeline stats` does, and its
+    stages and funnel end at what the corpus holds now, read from the shard with pyarrow."""
+    cli("pipeline", "sample", "--raw", "raw", "--sources", "c4", cwd=tmp_path)
+    cli("pipeline", "run", "c4", "--input", "raw/c4", "--corpus", "corpus", "--workers", "1", "--no-progress",
+        cwd=tmp_path)
+    shard = tmp_path / "corpus" / "c4" / "shard-00000.arrow"
+
+    def ids() -> list[str]:
+        with pa.memory_map(str(shard)) as opened:
+            return pa.ipc.open_stream(opened).read_all().column("id").to_pylist()
+
+    run_kept = ids()
+    (tmp_path / "ids.txt").write_text("\n".join(run_kept[:3]) + "\n")
+    cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "ids.txt", cwd=tmp_path)
+    left = len(ids())
+    assert left == len(run_kept) - 3
+    cli("pipeline", "report", "c4", "--corpus", "corpus", "--tokens", "no-tokens", "--out", "report.html", cwd=tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    tree = lxml_html.fromstring(page)
+    stats = json.loads((tmp_path / "corpus" / "c4" / "stats.json").read_text())
+    assert stats["stages"][-1]["out"] == len(run_kept)  # the run's own funnel ends before the removal
+    assert cell(tree, source="c4", field="kept") == left
+    summary = tree.xpath("//h2[@id='c4']/following-sibling::p[1]")[0].text_content()
+    assert summary.startswith(f"{left} of {stats['documents_read']} documents kept (the run kept {len(run_kept)}; "
+                              "3 removed since by pipeline remove, see removals.jsonl), ")
+    section = tree.xpath("//h2[@id='c4']/following-sibling::table[@class='stages'][1]")[0]
+    removal = {field: cell(section, stage="pipeline remove", field=field) for field in ("in", "out", "dropped")}
+    assert removal == {"in": len(run_kept), "out": left, "dropped": 3}
+    # The funnel's bars, labelled in matplotlib's SVG comments: the run's stages, then the removal.
+    funnel = page[page.index("<!-- input -->"):page.index("<!-- documents through the stages -->")]
+    labels = ["input"] + [stage["name"] for stage in stats["stages"]] + ["pipeline remove"]
+    counts = [stats["documents_read"]] + [stage["out"] for stage in stats["stages"]] + [left]
+    assert re.findall(r"<!-- (.*?) -->", funnel) == labels + [f" {n}" for n in counts]
