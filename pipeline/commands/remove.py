@@ -39,6 +39,7 @@ from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
 from pipeline.corpus.folder import REMOVALS, corpus_folder
 from pipeline.engine.run_driver import corpus_run_folder
+from pipeline.engine.run_folder import NUMBERED
 from pipeline.engine.run_record import published_sha256
 from pipeline.engine.shards import record_batches, unreadable_shard, verified_shard_paths
 from tokenizer.encode import encode_corpus
@@ -204,10 +205,11 @@ def remove_documents(source: str, corpus: Path, ids_file: Path) -> tuple[Path, d
     folder = corpus_folder(corpus, source)
     with corpus_run_folder(folder).lock():
         finish_removal(folder)  # one killed midway
-        # Written by a removal killed before its journal: never renamed into place. Shard names
-        # only: another `*.removing` in the folder is not this command's to delete.
-        for stray in [*folder.glob(f"shard-*.arrow{TEMPORARY}"), *folder.glob(f"dropped/shard-*.arrow{TEMPORARY}")]:
-            stray.unlink()
+        # Written by a removal killed before its journal: never renamed into place. A run's
+        # shard names only: another `*.removing` in the folder is not this command's to delete.
+        for pattern in (f"shard-{NUMBERED}.arrow{TEMPORARY}", f"dropped/shard-{NUMBERED}.arrow{TEMPORARY}"):
+            for stray in folder.glob(pattern):
+                stray.unlink()
         journal = plan_removal(folder, ids, ids_file)
         write_json_atomic(folder / "_work" / JOURNAL, journal)
         finish_removal(folder)

@@ -193,13 +193,16 @@ def test_a_removal_killed_before_recording_is_finished_by_the_next_one(work: Pat
     assert cli("pipeline", "verify", "c4", "--corpus", "corpus", cwd=work).returncode == 0  # nothing renamed yet
     (corpus / "shard-00002.arrow.removing").write_bytes(b"half")  # killed before its journal: never renamed
     (corpus / "notes.removing").write_text("the user's, of no shard's name")
+    for mine in (corpus / "shard-mine.arrow.removing", corpus / "dropped" / "shard-mine.arrow.removing"):
+        mine.write_text("the user's, of no numbered shard's name")
     (work / "none.txt").write_text("# nothing this time\n")
     assert cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "none.txt", cwd=work).returncode == 0
     assert first not in read_ids_of(corpus / "shard-00000.arrow")
     assert cli("pipeline", "verify", "c4", "--corpus", "corpus", cwd=work).returncode == 0
     logged = [json.loads(line)["removed"] for line in (corpus / "removals.jsonl").read_text().splitlines()]
     assert logged == [[first], []]
-    assert [p.name for p in corpus.glob("*.removing")] == ["notes.removing"]
+    assert sorted(str(p.relative_to(corpus)) for p in corpus.rglob("*.removing")) == [
+        "dropped/shard-mine.arrow.removing", "notes.removing", "shard-mine.arrow.removing"]
     assert (corpus / "notes.removing").read_text() == "the user's, of no shard's name"
 
 
