@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import getpass
+import itertools
 import json
 import os
 import socket
@@ -46,19 +47,50 @@ from tokenizer.encode import encode_corpus
 
 JOURNAL = "remove.json"  # in _work/: a removal between renaming its shards and recording them
 TEMPORARY = ".removing"  # suffix of a rewritten shard before it is renamed into place
+# An ids file is read a line at a time: a line longer than this is no id (a source's name and a
+# place in it, a URL at most), and `--ids /dev/zero` must end at once, not fill the memory.
+MAX_ID_BYTES = 64 << 10
+# Each id costs about 150 bytes in memory (the list, the set Arrow matches against): 5 million
+# stay under a GiB. A longer list is removed in parts.
+MAX_IDS = 5_000_000
 
 
-def read_ids(path: Path) -> list[str]:
+def read_ids(path: Path, max_ids: int = MAX_IDS) -> list[str]:
     """The ids of an ids file: one a line; blank lines and lines starting with `#` are skipped.
-    A `#` later in a line is part of the id (ids may hold one: a URL's fragment)."""
+    A `#` later in a line is part of the id (ids may hold one: a URL's fragment). Read a line at a
+    time (a pipe, `--ids <(grep ...)`, works): a line over MAX_ID_BYTES or more than `max_ids`
+    ids is one line naming the file."""
+    ids: dict[str, None] = {}
+    offset = 0  # of the line in the file: where a byte that is not UTF-8 is
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with open(path, "rb") as f:
+            for number in itertools.count(1):
+                line = f.readline(MAX_ID_BYTES + 1)
+                if not line:
+                    break
+                if len(line) - line.endswith(b"\n") > MAX_ID_BYTES:
+                    raise UserError(f"{path}: line {number:,} is longer than {MAX_ID_BYTES:,} bytes (no id is); "
+                                    "one id a line")
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {offset + e.start})") from None
+                offset += len(line)
+                # A byte order mark (a Windows editor's) is no part of the first id; every line
+                # break str knows ends an id, as when the file was read whole.
+                for piece in (text.removeprefix("\ufeff") if number == 1 else text).splitlines():
+                    doc_id = piece.strip()
+                    if doc_id and not doc_id.startswith("#"):
+                        ids[doc_id] = None
+                if len(ids) > max_ids:
+                    raise UserError(f"{path}: more than {max_ids:,} ids; split the list and remove each part in turn")
     except FileNotFoundError:
         raise UserError(f"{path}: ids file does not exist") from None
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    ids = [line.strip() for line in lines]
-    return list(dict.fromkeys(i for i in ids if i and not i.startswith("#")))
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not an ids file") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the ids file ({e.strerror})") from None
+    return list(ids)
 
 
 @dataclass

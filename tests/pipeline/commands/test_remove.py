@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline.commands.remove import JOURNAL, plan_removal, read_ids
+from pipeline.common.errors import UserError
 from pipeline.common.files import write_json_atomic
 from pipeline.common.lock import folder_lock
 from tests.conftest import script, subprocess_env
@@ -222,3 +223,32 @@ def test_a_wrong_tokens_folder_is_refused_before_the_corpus_changes(work: Path) 
         2, "pipeline: error: tok: no token shards of c4 here (no meta.json in tok/c4 or tok)\n")
     assert (work / "corpus" / "c4" / "manifest.json").read_bytes() == manifest
     assert not (work / "corpus" / "c4" / "removals.jsonl").exists()
+
+
+def test_an_endless_ids_file_is_one_line_and_a_pipe_still_works(work: Path) -> None:
+    result = cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "/dev/zero", cwd=work)
+    assert (result.returncode, result.stderr) == (
+        2, "pipeline: error: /dev/zero: line 1 is longer than 65,536 bytes (no id is); one id a line\n")
+    doomed = read_ids_of(work / "corpus" / "c4" / "shard-00000.arrow")[0]
+    (work / "ids.txt").write_text(f"{doomed}\nother\n")
+    piped = subprocess.run(["bash", "-c", f"{script('pipeline')} remove c4 --corpus corpus --ids <(grep -v other "
+                            "ids.txt)"], cwd=work, check=False, capture_output=True, text=True, env=subprocess_env(),
+                           timeout=300)
+    assert piped.returncode == 0, piped.stderr
+    assert doomed not in read_ids_of(work / "corpus" / "c4" / "shard-00000.arrow")
+
+
+def test_ids_file_bounds(tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(b"a\n" + b"x" * 65536 + b"\n" + b"y" * 65537 + b"\n")
+    with pytest.raises(UserError, match=r"^.*ids.txt: line 3 is longer than 65,536 bytes \(no id is\); one id a line$"):
+        read_ids(ids)
+    ids.write_bytes(b"\xef\xbb\xbfa\nb\r\nc\xff\n")
+    with pytest.raises(UserError, match=r"ids.txt: not UTF-8 text \(invalid start byte at byte 9\)$"):
+        read_ids(ids)
+    ids.write_text("a\nb\na\nc\n")
+    assert read_ids(ids, max_ids=3) == ["a", "b", "c"]
+    with pytest.raises(UserError, match=r"ids.txt: more than 2 ids; split the list and remove each part in turn$"):
+        read_ids(ids, max_ids=2)
+    ids.write_bytes(b"\xef\xbb\xbfa\n")
+    assert read_ids(ids) == ["a"]
