@@ -28,6 +28,7 @@ import getpass
 import itertools
 import json
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +41,16 @@ from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
 from pipeline.corpus.folder import REMOVALS, corpus_folder
 from pipeline.engine.run_driver import corpus_run_folder
-from pipeline.engine.run_folder import NUMBERED
-from pipeline.engine.run_record import published_sha256
-from pipeline.engine.shards import record_batches, unreadable_shard, verified_shard_paths
+from pipeline.engine.run_folder import NUMBERED, WORK, json_problem
+from pipeline.engine.run_record import COMPLETE, published_sha256
+from pipeline.engine.shards import manifest_shards, record_batches, unreadable_shard, verified_shard_paths
 from tokenizer.encode import encode_corpus
 
 JOURNAL = "remove.json"  # in _work/: a removal between renaming its shards and recording them
 TEMPORARY = ".removing"  # suffix of a rewritten shard before it is renamed into place
+# The shards a run writes, the only files a removal rewrites (and whose temporaries it deletes):
+# never a user's shard-mine.arrow, nor a name a damaged manifest or journal gives (../x).
+SHARD_FILE = re.compile(r"(dropped/)?shard-[0-9]{5,}\.arrow")
 # An ids file is read a line at a time: a line longer than this is no id (a source's name and a
 # place in it, a URL at most), and `--ids /dev/zero` must end at once, not fill the memory.
 MAX_ID_BYTES = 64 << 10
@@ -147,11 +151,97 @@ def who() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+# ---------------------------------------------------------------------------------------
+# The bookkeeping a removal rewrites, checked whole before anything is: a damaged file found
+# halfway would leave shards rewritten and their record not (one line, exit 2, nothing changed).
+
+def _json_object(path: Path, advice: str = "") -> dict:
+    """The JSON object in `path`; anything else is one line naming it (and `advice`)."""
+    problem = json_problem(path)
+    if problem:
+        raise UserError(f"{path}: {problem}{advice}")
+    return json.loads(path.read_bytes())
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def check_bookkeeping(folder: Path) -> tuple[dict, dict]:
+    """The corpus's manifest and stats, once every file a removal rewrites is found whole: the
+    manifest (its shards and dropped shards named as a run names them, with their counts),
+    stats.json (its counts), the run's task markers and complete.json."""
+    manifest_path = folder / "manifest.json"
+    shards = manifest_shards(manifest_path)
+    manifest = json.loads(manifest_path.read_bytes())
+    for entry in shards:
+        if not (_is_count(entry.get("documents")) and _is_count(entry.get("bytes"))):
+            raise UserError(f"{manifest_path}: damaged corpus manifest (shard {entry['file']!r} has no documents "
+                            "and bytes counts)")
+    dropped = manifest.get("dropped_shards", [])
+    for name in dropped if isinstance(dropped, list) else [dropped]:
+        if not (isinstance(name, str) and SHARD_FILE.fullmatch(name) and name.startswith("dropped/")):
+            raise UserError(f"{manifest_path}: damaged corpus manifest (dropped shard {name!r} is not a "
+                            "dropped/shard-NNNNN.arrow)")
+    stats_path = folder / "stats.json"
+    rebuild = f"; rerun `pipeline run {folder.name}` to write it again from the run's records"
+    stats = _json_object(stats_path, rebuild)
+    if not _is_count(stats.get("documents_kept")) or not _is_count(stats.get("removed", 0)):
+        raise UserError(f"{stats_path}: damaged (no documents_kept count){rebuild}")
+    restart = (f"; `pipeline remove` records the rewritten shards in the run's records: rebuild with "
+               f"`pipeline run {folder.name} --restart`, then remove again")
+    for marker in sorted((folder / WORK).glob("pass*/task-*.done.json")):
+        record = _json_object(marker, restart)
+        if not all(isinstance(parts, list) and all(isinstance(p, dict) for p in parts)
+                   for parts in (record.get("parts", []), record.get("dropped_parts", []))):
+            raise UserError(f"{marker}: damaged (no lists of parts){restart}")
+    if (folder / WORK / COMPLETE).exists():
+        _json_object(folder / WORK / COMPLETE, restart)
+    return manifest, stats
+
+
+def _read_journal(path: Path) -> tuple[dict, list[Rewrite]]:
+    """The journal of a removal killed midway and its rewrites, checked whole: a damaged one is
+    one line (its shards may be half renamed: `pipeline verify` tells)."""
+    problem = json_problem(path) or _journal_problem(json.loads(path.read_bytes()))
+    if problem:
+        raise UserError(f"{path}: damaged removal journal ({problem}); the removal it records cannot be finished: "
+                        "check the corpus with `pipeline verify`, then delete it and run `pipeline remove` again")
+    journal = json.loads(path.read_bytes())
+    return journal, [Rewrite(**r) for r in journal["rewrites"]]
+
+
+def _journal_problem(journal: dict) -> str | None:
+    """What a journal (a JSON object) lacks, or None."""
+    rewrites, log = journal.get("rewrites"), journal.get("log")
+    if not (isinstance(rewrites, list) and all(_is_rewrite(r) for r in rewrites)):
+        return "rewrites is not a list of shard rewrites"
+    if not (_is_count(journal.get("documents_kept")) and _is_count(journal.get("removed"))):
+        return "no documents_kept and removed counts"
+    if not (isinstance(log, dict) and isinstance(log.get("shards"), dict)
+            and all(isinstance(log.get(key), list) for key in ("removed", "not_found"))):
+        return "no log of the removal"
+    return None
+
+
+def _is_rewrite(record: object) -> bool:
+    if not isinstance(record, dict) or set(record) - {"file", "old_sha256", "removed", "entry"}:
+        return False
+    entry = record.get("entry")
+    return (isinstance(record.get("file"), str) and bool(SHARD_FILE.fullmatch(record["file"]))
+            and isinstance(record.get("old_sha256"), str) and isinstance(record.get("removed"), list)
+            and isinstance(entry, dict) and _is_count(entry.get("documents")) and _is_count(entry.get("bytes"))
+            and isinstance(entry.get("sha256"), str))
+
+
+# ---------------------------------------------------------------------------------------
+# A removal: planned (shards written under temporary names, the journal), then finished
+
 def plan_removal(folder: Path, ids: list[str], ids_file: Path) -> dict:
     """Write the rewritten shards under temporary names and return the journal that records
     them: the new manifest entries, the counts stats.json will hold, and the log line."""
     listed = pa.array(ids, pa.string())
-    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest, stats = check_bookkeeping(folder)
     kept_paths = verified_shard_paths(folder)  # a damaged shard is refused before anything is written
     recorded = {entry["file"]: entry["sha256"] for entry in manifest["shards"] if "sha256" in entry}
     paths = [(p.name, p) for p in kept_paths] + [(name, folder / name) for name in manifest.get("dropped_shards", [])]
@@ -163,7 +253,6 @@ def plan_removal(folder: Path, ids: list[str], ids_file: Path) -> dict:
             rewrites.append(Rewrite(name, sha256, found, write_without(path, listed)))
     removed_kept = sum(len(r.removed) for r in rewrites if "/" not in r.file)
     found_ids = {i for r in rewrites for i in r.removed}
-    stats = json.loads((folder / "stats.json").read_text())
     return {
         "rewrites": [vars(r) for r in rewrites],
         "documents_kept": stats["documents_kept"] - removed_kept,
@@ -177,23 +266,22 @@ def plan_removal(folder: Path, ids: list[str], ids_file: Path) -> dict:
 
 def finish_removal(folder: Path) -> dict | None:
     """Carry out the journal in `_work/` (after a kill, again: every step is idempotent) and
-    delete it; the journal, or None when there was none."""
-    path = folder / "_work" / JOURNAL
+    delete it; the journal, or None when there was none. Everything it rewrites is checked
+    first: a damaged file is one line, before anything changes."""
+    path = folder / WORK / JOURNAL
     if not path.exists():
         return None
-    journal = read_json(path)
-    rewrites = [Rewrite(**r) for r in journal["rewrites"]]
+    journal, rewrites = _read_journal(path)
+    manifest, stats = check_bookkeeping(folder)
     for rewrite in rewrites:
         tmp = folder / (rewrite.file + TEMPORARY)
         if tmp.exists():
             os.replace(tmp, folder / rewrite.file)
     new = {r.file: r.entry for r in rewrites}
-    manifest = json.loads((folder / "manifest.json").read_text())
     manifest["shards"] = [dict(s, **new.get(s["file"], {})) for s in manifest["shards"]]
     manifest["documents"] = sum(s["documents"] for s in manifest["shards"])
     manifest["bytes"] = sum(s["bytes"] for s in manifest["shards"])
     write_json_atomic(folder / "manifest.json", manifest)
-    stats = json.loads((folder / "stats.json").read_text())
     stats.update(documents_kept=journal["documents_kept"], removed=journal["removed"])
     write_json_atomic(folder / "stats.json", stats)
     _update_task_markers(folder, rewrites, journal["documents_kept"])
@@ -212,7 +300,7 @@ def _update_task_markers(folder: Path, rewrites: list[Rewrite], documents_kept: 
     against its markers, and must find it complete, not damaged (which would run the task again
     and bring the removed documents back)."""
     by_sha = {r.old_sha256: r.entry for r in rewrites}
-    work = folder / "_work"
+    work = folder / WORK
     for marker in sorted(work.glob("pass*/task-*.done.json")):
         record = read_json(marker)
         changed = False
@@ -223,7 +311,7 @@ def _update_task_markers(folder: Path, rewrites: list[Rewrite], documents_kept: 
                     changed = True
         if changed:
             write_json_atomic(marker, record)
-    complete = work / "complete.json"
+    complete = work / COMPLETE
     if complete.exists():
         recorded = read_json(complete)
         if "written" in recorded:  # the manifest and stats as rewritten here are the run's now
@@ -243,7 +331,7 @@ def remove_documents(source: str, corpus: Path, ids_file: Path) -> tuple[Path, d
             for stray in folder.glob(pattern):
                 stray.unlink()
         journal = plan_removal(folder, ids, ids_file)
-        write_json_atomic(folder / "_work" / JOURNAL, journal)
+        write_json_atomic(folder / WORK / JOURNAL, journal)
         finish_removal(folder)
     return folder, journal
 

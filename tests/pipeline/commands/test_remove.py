@@ -225,6 +225,40 @@ def test_a_wrong_tokens_folder_is_refused_before_the_corpus_changes(work: Path) 
     assert not (work / "corpus" / "c4" / "removals.jsonl").exists()
 
 
+def corpus_state(corpus: Path) -> dict[str, bytes]:
+    """Every file of a corpus folder, by name: what a refused command must leave as it was."""
+    return {str(p.relative_to(corpus)): p.read_bytes() for p in sorted(corpus.rglob("*")) if p.is_file()
+            and p.name != ".lock"}
+
+
+@pytest.mark.parametrize("damage", ["stats.json garbage", "stats.json {}", "journal rewrites 5", "task marker",
+                                    "dropped shard outside"])
+def test_damaged_bookkeeping_is_one_line_before_anything_is_rewritten(work: Path, damage: str) -> None:
+    corpus = work / "corpus" / "c4"
+    (work / "ids.txt").write_text(read_ids_of(corpus / "shard-00000.arrow")[0] + "\n")
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    path, expected = {
+        "stats.json garbage": (corpus / "stats.json", "corpus/c4/stats.json: damaged (not JSON: cut or overwritten)"),
+        "stats.json {}": (corpus / "stats.json", "corpus/c4/stats.json: damaged (no documents_kept count)"),
+        "journal rewrites 5": (corpus / "_work" / JOURNAL,
+                               f"corpus/c4/_work/{JOURNAL}: damaged removal journal (rewrites is not a list of "
+                               "shard rewrites)"),
+        "task marker": (corpus / "_work" / "pass0" / "task-00001.done.json",
+                        "corpus/c4/_work/pass0/task-00001.done.json: damaged (not JSON: cut or overwritten)"),
+        "dropped shard outside": (corpus / "manifest.json",
+                                  "corpus/c4/manifest.json: damaged corpus manifest (dropped shard '../../x.arrow' "
+                                  "is not a dropped/shard-NNNNN.arrow)"),
+    }[damage]
+    path.write_text({"stats.json garbage": "garbage\n", "stats.json {}": "{}\n", "journal rewrites 5": '{"rewrites": 5}',
+                     "task marker": '{"parts": [', "dropped shard outside": json.dumps(
+                         dict(manifest, dropped_shards=["../../x.arrow"]))}[damage])
+    state = corpus_state(corpus)
+    result = cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "ids.txt", cwd=work)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"pipeline: error: {expected}"), result.stderr
+    assert corpus_state(corpus) == state  # no shard, manifest, stats or marker rewritten; no .removing left
+
+
 def test_an_endless_ids_file_is_one_line_and_a_pipe_still_works(work: Path) -> None:
     result = cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "/dev/zero", cwd=work)
     assert (result.returncode, result.stderr) == (
