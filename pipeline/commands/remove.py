@@ -8,7 +8,10 @@ written to `_work/remove.json`; then the shards are renamed into place and manif
 (sha256, bytes, documents), stats.json (`removed`, `documents_kept`), the run's task markers (so
 that a rerun of `pipeline run` finds the run complete, not damaged) and the log
 `removals.jsonl` (who, when, which ids, which shards) are brought up to date. A removal killed
-midway is finished by the next `pipeline remove` of that corpus before anything else.
+midway is finished by the next `pipeline remove` or `pipeline run` of that corpus before anything
+else, once its shards are found to be the ones it was written for (their size and sha256 are in
+the journal); `pipeline stats` says when one is pending (`pending_removal_problem`). Everything a
+removal rewrites is checked before any of it is: damaged bookkeeping is one line, nothing changed.
 
 With --tokens, the token shards of the changed corpus shards are encoded again with the
 tokenizer that wrote them (tokenizer/encode.py follows corpus shards rewritten in place), so
@@ -105,6 +108,7 @@ class Rewrite:
     old_sha256: str
     removed: list[str]  # the ids taken out of it
     entry: dict  # its new documents, bytes, sha256
+    old_bytes: int | None = None  # None in a journal of an earlier herd
 
 
 def find_listed(path: Path, listed: pa.Array) -> list[str]:
@@ -225,13 +229,59 @@ def _journal_problem(journal: dict) -> str | None:
 
 
 def _is_rewrite(record: object) -> bool:
-    if not isinstance(record, dict) or set(record) - {"file", "old_sha256", "removed", "entry"}:
+    if not isinstance(record, dict) or set(record) - {"file", "old_sha256", "removed", "entry", "old_bytes"}:
         return False
     entry = record.get("entry")
     return (isinstance(record.get("file"), str) and bool(SHARD_FILE.fullmatch(record["file"]))
             and isinstance(record.get("old_sha256"), str) and isinstance(record.get("removed"), list)
+            and (record.get("old_bytes") is None or _is_count(record["old_bytes"]))
             and isinstance(entry, dict) and _is_count(entry.get("documents")) and _is_count(entry.get("bytes"))
             and isinstance(entry.get("sha256"), str))
+
+
+def _holds(path: Path, size: int | None, sha256: str) -> bool:
+    """Whether `path` is the file of that size (None: not known) and sha256."""
+    try:
+        if size is not None and path.stat().st_size != size:
+            return False
+        return file_sha256(path) == sha256
+    except FileNotFoundError:
+        return False
+
+
+def _pending_renames(folder: Path, journal: Path, rewrites: list[Rewrite]) -> list[Rewrite]:
+    """The rewrites still under their temporary names. Each shard must be the one the journal
+    rewrote, its rewrite beside it, or that rewrite: a shard rebuilt or replaced since (an
+    earlier herd's `pipeline run` ran the task again) is no shard of this journal, and recording
+    its rewrite would put a stale manifest entry, and a removal that did not happen, on it."""
+    pending: list[Rewrite] = []
+    for rewrite in rewrites:
+        shard, tmp = folder / rewrite.file, folder / (rewrite.file + TEMPORARY)
+        new = (rewrite.entry["bytes"], rewrite.entry["sha256"])
+        if tmp.exists() and _holds(tmp, *new) and _holds(shard, rewrite.old_bytes, rewrite.old_sha256):
+            pending.append(rewrite)
+        elif tmp.exists() or not _holds(shard, *new):
+            raise UserError(f"{journal}: a `pipeline remove` killed midway, written for other shards ({rewrite.file} "
+                            "is neither the shard it rewrote nor what it rewrote it to: rebuilt or replaced since), "
+                            "cannot be finished; delete it, then run `pipeline remove` again with the ids it lists "
+                            "under log.removed")
+    return pending
+
+
+def pending_removal_problem(folder: Path) -> str | None:
+    """None, or the line saying that a `pipeline remove` of the corpus in `folder` was killed
+    midway: its shards, manifest, stats and log may disagree until it is finished (by the next
+    `pipeline remove` or `pipeline run`). For the commands that only read a corpus."""
+    path = folder / WORK / JOURNAL
+    if not path.exists():
+        return None
+    try:
+        _, rewrites = _read_journal(path)
+    except UserError as e:
+        return str(e)
+    return (f"{path}: a `pipeline remove` was killed midway ({sum(len(r.removed) for r in rewrites):,} document(s) "
+            f"of {len(rewrites):,} shard(s)) and is not recorded everywhere yet; rerun `pipeline remove` (any ids "
+            "file) or `pipeline run` to finish it")
 
 
 # ---------------------------------------------------------------------------------------
@@ -250,7 +300,7 @@ def plan_removal(folder: Path, ids: list[str], ids_file: Path) -> dict:
         found = find_listed(path, listed)
         if found:  # a kept shard's sha256 was just checked against the manifest's; a dropped one has none there
             sha256 = recorded.get(name) or file_sha256(path)
-            rewrites.append(Rewrite(name, sha256, found, write_without(path, listed)))
+            rewrites.append(Rewrite(name, sha256, found, write_without(path, listed), path.stat().st_size))
     removed_kept = sum(len(r.removed) for r in rewrites if "/" not in r.file)
     found_ids = {i for r in rewrites for i in r.removed}
     return {
@@ -264,19 +314,19 @@ def plan_removal(folder: Path, ids: list[str], ids_file: Path) -> dict:
     }
 
 
-def finish_removal(folder: Path) -> dict | None:
+def finish_removal(folder: Path, checked: bool = False) -> dict | None:
     """Carry out the journal in `_work/` (after a kill, again: every step is idempotent) and
     delete it; the journal, or None when there was none. Everything it rewrites is checked
-    first: a damaged file is one line, before anything changes."""
+    first, and, unless `checked` (this process planned it, under the lock), that the shards are
+    the ones it was written for. Call with the corpus's lock held."""
     path = folder / WORK / JOURNAL
     if not path.exists():
         return None
     journal, rewrites = _read_journal(path)
     manifest, stats = check_bookkeeping(folder)
-    for rewrite in rewrites:
-        tmp = folder / (rewrite.file + TEMPORARY)
-        if tmp.exists():
-            os.replace(tmp, folder / rewrite.file)
+    pending = rewrites if checked else _pending_renames(folder, path, rewrites)
+    for rewrite in pending:
+        os.replace(folder / (rewrite.file + TEMPORARY), folder / rewrite.file)
     new = {r.file: r.entry for r in rewrites}
     manifest["shards"] = [dict(s, **new.get(s["file"], {})) for s in manifest["shards"]]
     manifest["documents"] = sum(s["documents"] for s in manifest["shards"])
@@ -319,21 +369,43 @@ def _update_task_markers(folder: Path, rewrites: list[Rewrite], documents_kept: 
         write_json_atomic(complete, dict(recorded, documents_kept=documents_kept))
 
 
-def remove_documents(source: str, corpus: Path, ids_file: Path) -> tuple[Path, dict]:
-    """Take the ids of `ids_file` out of `source`'s corpus; its folder and the removal's record."""
+def remove_documents(source: str, corpus: Path, ids_file: Path) -> tuple[Path, dict | None, dict | None]:
+    """Take the ids of `ids_file` out of `source`'s corpus: its folder, the removal killed midway
+    that was finished first (or None), and this removal's record (None when the finished one
+    removed every listed id: rerunning the killed command finishes it and logs nothing more)."""
     ids = read_ids(ids_file)
     folder = corpus_folder(corpus, source)
     with corpus_run_folder(folder).lock():
-        finish_removal(folder)  # one killed midway
+        finished = finish_removal(folder)
         # Written by a removal killed before its journal: never renamed into place. A run's
         # shard names only: another `*.removing` in the folder is not this command's to delete.
         for pattern in (f"shard-{NUMBERED}.arrow{TEMPORARY}", f"dropped/shard-{NUMBERED}.arrow{TEMPORARY}"):
             for stray in folder.glob(pattern):
                 stray.unlink()
+        done = set(finished["log"]["removed"]) if finished else set()
+        ids = [i for i in ids if i not in done]
+        if finished and not ids:
+            return folder, finished, None
         journal = plan_removal(folder, ids, ids_file)
         write_json_atomic(folder / WORK / JOURNAL, journal)
-        finish_removal(folder)
-    return folder, journal
+        finish_removal(folder, checked=True)
+    return folder, finished, journal
+
+
+def removal_summary(source: str, folder: Path, journal: dict, finished: bool = False) -> list[str]:
+    """What a removal did, for the terminal: the documents removed from kept and dropped shards,
+    the documents left, and the ids not found."""
+    log = journal["log"]
+    in_kept = sum(n for name, n in log["shards"].items() if "/" not in name)
+    in_dropped = sum(n for name, n in log["shards"].items() if "/" in name)
+    lines = [f"{source}: {'finished a `pipeline remove` killed midway: ' if finished else ''}removed {in_kept:,} "
+             f"document(s) from {sum('/' not in n for n in log['shards'])} shard(s) of {folder}"
+             + (f", and {in_dropped:,} from its dropped/ shards" if in_dropped else "")
+             + f"; {journal['documents_kept']:,} documents left (logged in {folder / REMOVALS})"]
+    if log["not_found"]:
+        lines.append(f"{len(log['not_found']):,} listed id(s) not found in the corpus:")
+        lines += [f"  {doc_id}" for doc_id in log["not_found"]]
+    return lines
 
 
 def token_root(tokens: Path, source: str, corpus_dir: Path) -> Path:
@@ -393,17 +465,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     tokens = token_root(Path(args.tokens), args.source, corpus_folder(Path(args.corpus), args.source)) \
         if args.tokens else None
-    folder, journal = remove_documents(args.source, Path(args.corpus), Path(args.ids))
-    log = journal["log"]
-    in_kept = sum(n for name, n in log["shards"].items() if "/" not in name)
-    in_dropped = sum(n for name, n in log["shards"].items() if "/" in name)
-    print(f"{args.source}: removed {in_kept:,} document(s) from {sum('/' not in n for n in log['shards'])} "
-          f"shard(s) of {folder}" + (f", and {in_dropped:,} from its dropped/ shards" if in_dropped else "")
-          + f"; {journal['documents_kept']:,} documents left (logged in {folder / REMOVALS})")
-    if log["not_found"]:
-        print(f"{len(log['not_found']):,} listed id(s) not found in the corpus:")
-        for doc_id in log["not_found"]:
-            print(f"  {doc_id}")
+    folder, finished, journal = remove_documents(args.source, Path(args.corpus), Path(args.ids))
+    for line in removal_summary(args.source, folder, finished, finished=True) if finished else []:
+        print(line)
+    for line in removal_summary(args.source, folder, journal) if journal else []:
+        print(line)
     if tokens is not None:
         reencode(args.source, folder, tokens, Path(args.model) if args.model else None, args.workers,
                  False if args.no_progress else None)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.commands.remote_output import is_remote, publish, staging_root
+from pipeline.commands.remove import finish_removal, removal_summary
 from pipeline.commands.stats import drop_warnings, format_stats
 from pipeline.common.cli import add_renamed
 from pipeline.common.config import override, read_toml, validate
@@ -96,6 +97,12 @@ def _urls_overlap(a: str, b: str) -> bool:
 
 def _run_locked(source: Source, input_root: str, folder: RunFolder, options: RunOptions,
                 remote: str | None) -> RunReport:
+    # A `pipeline remove` killed midway is finished first: the shards it renamed differ from what
+    # the run recorded, and a rerun judging them would run their tasks again and bring the
+    # removed documents back. --restart deletes its journal with the rest of the run.
+    finished = None if options.restart else finish_removal(folder.path)
+    for line in removal_summary(source.name, folder.path, finished, finished=True) if finished else []:
+        print(line)
     inputs = source.list_inputs(input_root)
     if not inputs:
         raise UserError(f"{input_root}: no input files for {source.name} (expected {', '.join(source.patterns)})")
