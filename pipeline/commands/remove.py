@@ -46,7 +46,8 @@ from pipeline.corpus.folder import REMOVALS, corpus_folder
 from pipeline.engine.run_driver import corpus_run_folder
 from pipeline.engine.run_folder import NUMBERED, WORK, json_problem
 from pipeline.engine.run_record import COMPLETE, published_sha256
-from pipeline.engine.shards import manifest_shards, record_batches, unreadable_shard, verified_shard_paths
+from pipeline.engine.corpus_manifest import manifest_dropped_shards, manifest_shards
+from pipeline.engine.shards import record_batches, unreadable_shard, verified_shard_paths
 from tokenizer.encode import encode_corpus
 
 JOURNAL = "remove.json"  # in _work/: a removal between renaming its shards and recording them
@@ -176,17 +177,9 @@ def check_bookkeeping(folder: Path) -> tuple[dict, dict]:
     manifest (its shards and dropped shards named as a run names them, with their counts),
     stats.json (its counts), the run's task markers and complete.json."""
     manifest_path = folder / "manifest.json"
-    shards = manifest_shards(manifest_path)
+    manifest_shards(manifest_path)  # each entry a file of the folder, once, with its counts and sha256
+    manifest_dropped_shards(manifest_path)  # each dropped/<file name>, once
     manifest = json.loads(manifest_path.read_bytes())
-    for entry in shards:
-        if not (_is_count(entry.get("documents")) and _is_count(entry.get("bytes"))):
-            raise UserError(f"{manifest_path}: damaged corpus manifest (shard {entry['file']!r} has no documents "
-                            "and bytes counts)")
-    dropped = manifest.get("dropped_shards", [])
-    for name in dropped if isinstance(dropped, list) else [dropped]:
-        if not (isinstance(name, str) and SHARD_FILE.fullmatch(name) and name.startswith("dropped/")):
-            raise UserError(f"{manifest_path}: damaged corpus manifest (dropped shard {name!r} is not a "
-                            "dropped/shard-NNNNN.arrow)")
     stats_path = folder / "stats.json"
     rebuild = f"; rerun `pipeline run {folder.name}` to write it again from the run's records"
     stats = _json_object(stats_path, rebuild)
@@ -294,7 +287,8 @@ def plan_removal(folder: Path, ids: list[str], ids_file: Path) -> dict:
     manifest, stats = check_bookkeeping(folder)
     kept_paths = verified_shard_paths(folder)  # a damaged shard is refused before anything is written
     recorded = {entry["file"]: entry["sha256"] for entry in manifest["shards"] if "sha256" in entry}
-    paths = [(p.name, p) for p in kept_paths] + [(name, folder / name) for name in manifest.get("dropped_shards", [])]
+    paths = [(p.name, p) for p in kept_paths] + [(name, folder / name)
+                                                  for name in manifest_dropped_shards(folder / "manifest.json")]
     rewrites: list[Rewrite] = []
     for name, path in tqdm(paths, unit=" shards", desc="looking for the ids", disable=None, mininterval=1.0):
         found = find_listed(path, listed)

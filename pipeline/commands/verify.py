@@ -23,6 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipeline.common.cli import add_corpus_and_source, report_checked
+from pipeline.commands.remove import pending_removal_problem
 from pipeline.common.errors import UserError
 from pipeline.engine.corpus_manifest import DROPPED, manifest_dropped_shards, manifest_shards, read_manifest
 from pipeline.engine.shards import shard_problem
@@ -111,6 +112,10 @@ def verify_corpus(folder: Path) -> Verified:
     problems += [p for name in dropped if (p := dropped_shard_problem(folder / name))]
     problems += unlisted(folder, "", {entry["file"] for entry in shards})
     problems += unlisted(folder, f"{DROPPED}/", set(dropped))
+    # Shards that check out may still disagree with the stats and the removals log until a killed
+    # `pipeline remove` is finished: not ok.
+    pending = pending_removal_problem(folder)
+    problems += [pending] if pending else []
     return Verified(folder, len(shards), len(dropped), problems)
 
 
