@@ -323,6 +323,11 @@ def _finalise(spec: RunSpec, results: list[TaskResult], seconds: float, failures
 
     stats = stats_with_drops(merge_stats(spec, results), unique)
     kept = sum(s["documents"] for s in shards)
+    # Fewer documents in the parts than the stages kept: `pipeline remove` took them out since (it
+    # records the shards it rewrites in the task markers). Counted as it counts them, so that a
+    # stats.json written again from the records still adds up (it said 72 kept of a 71-row shard).
+    if kept < stats["documents_kept"]:
+        stats["documents_kept"], stats["removed"] = kept, stats["documents_kept"] - kept
     manifest = {
         "source": spec.source.name,
         "documents": kept,

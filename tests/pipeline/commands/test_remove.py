@@ -430,3 +430,19 @@ def test_ids_file_bounds(tmp_path: Path) -> None:
         read_ids(ids, max_ids=2)
     ids.write_bytes(b"\xef\xbb\xbfa\n")
     assert read_ids(ids) == ["a"]
+
+
+def test_stats_written_again_from_the_records_after_a_removal_count_the_removed(work: Path) -> None:
+    """stats.json damaged after a removal: the run writes it again from its task markers, which
+    `pipeline remove` updated, so it says what remove said (it said 72 kept of 71 rows, none removed)."""
+    corpus, before, doomed = rebuilt(work)
+    assert cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "ids.txt", cwd=work).returncode == 0
+    written = (corpus / "stats.json").read_bytes()
+    stats = json.loads(written)
+    kept = sum(len(rows(corpus / f"shard-0000{n}.arrow")) for n in range(3))
+    assert (stats["documents_kept"], stats["removed"]) == (kept, 1)  # the dropped shard's id counts in no kept total
+    (corpus / "stats.json").write_text("garbage\n")
+    rerun = cli("pipeline", *RUN, cwd=work)
+    assert rerun.returncode == 0, rerun.stderr
+    assert (corpus / "stats.json").read_bytes() == written
+    assert cli("pipeline", "verify", "c4", "--corpus", "corpus", cwd=work).returncode == 0
