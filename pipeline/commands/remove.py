@@ -33,6 +33,7 @@ import json
 import os
 import re
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -467,3 +468,17 @@ def run(args: argparse.Namespace) -> None:
     if tokens is not None:
         reencode(args.source, folder, tokens, Path(args.model) if args.model else None, args.workers,
                  False if args.no_progress else None)
+    elif any(j and any(n for name, n in j["log"]["shards"].items() if "/" not in name) for j in (finished, journal)):
+        stale = stale_tokens(args.source, Path(args.corpus))
+        if stale is not None:
+            print(f"warning: {stale}: its token shards were encoded before this removal and still hold the removed "
+                  f"documents; rerun with --tokens {stale.parent}, or `tokenizer encode`, before training on them",
+                  file=sys.stderr)
+
+
+def stale_tokens(source: str, corpus: Path) -> Path | None:
+    """The source's token folder beside the corpus root (`tokenizer encode`'s default layout:
+    data/corpus and data/tokens), if there is one, for the warning that a removal without
+    --tokens leaves it stale (`pipeline mix` and a new `train` would count and draw them)."""
+    folder = corpus.parent / "tokens" / source
+    return folder if (folder / "meta.json").is_file() else None

@@ -446,3 +446,19 @@ def test_stats_written_again_from_the_records_after_a_removal_count_the_removed(
     assert rerun.returncode == 0, rerun.stderr
     assert (corpus / "stats.json").read_bytes() == written
     assert cli("pipeline", "verify", "c4", "--corpus", "corpus", cwd=work).returncode == 0
+
+
+def test_a_removal_without_tokens_warns_that_the_token_shards_beside_it_are_stale(work: Path) -> None:
+    assert cli("tokenizer", *ENCODE, "--tokens", "tokens", cwd=work).returncode == 0
+    corpus = work / "corpus" / "c4"
+    (work / "ids.txt").write_text(read_ids_of(corpus / "shard-00000.arrow")[0] + "\n")
+    removed = cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "ids.txt", cwd=work)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stderr == (
+        "warning: tokens/c4: its token shards were encoded before this removal and still hold the removed documents; "
+        "rerun with --tokens tokens, or `tokenizer encode`, before training on them\n")
+    (work / "more.txt").write_text(read_ids_of(corpus / "shard-00001.arrow")[0] + "\n")
+    with_tokens = cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "more.txt", "--tokens", "tokens",
+                      "--model", "tok/c4only.model", "--workers", "1", "--no-progress", cwd=work)
+    assert with_tokens.returncode == 0, with_tokens.stderr
+    assert "warning" not in with_tokens.stderr
