@@ -49,7 +49,6 @@ from pipeline.engine.run_folder import NUMBERED, WORK, json_problem
 from pipeline.engine.run_record import COMPLETE, published_sha256
 from pipeline.engine.corpus_manifest import manifest_dropped_shards, manifest_shards
 from pipeline.engine.shards import record_batches, unreadable_shard, verified_shard_paths
-from tokenizer.encode import encode_corpus
 
 JOURNAL = "remove.json"  # in _work/: a removal between renaming its shards and recording them
 TEMPORARY = ".removing"  # suffix of a rewritten shard before it is renamed into place
@@ -424,6 +423,10 @@ def reencode(source: str, corpus_dir: Path, root: Path, model: Path | None, work
              show_progress: bool | None) -> dict:
     """Bring `source`'s token shards under `root` up to date with its corpus, with the tokenizer
     and held-out rule that wrote them; the new meta.json."""
+    # Here, not at the top: `pipeline run` and `pipeline verify` import this module for its journal
+    # (finish_removal, pending_removal_problem), and encode's imports would cost them for nothing.
+    from tokenizer.encode import encode_corpus
+
     meta = read_json(root / source / "meta.json")
     plan = read_json(root / source / "_work" / "plan.json")
     report = encode_corpus(corpus_dir.parent, model or Path(meta.get("tokenizer", "")), root, sources=[source],
