@@ -43,7 +43,9 @@ BLOCK_TAGS = frozenset(
     "p div h1 h2 h3 h4 h5 h6 blockquote table thead tbody tr hr section article header footer dl dt dd "
     "figure figcaption details summary center form fieldset address".split()
 )
-DROPPED_TAGS = frozenset(["script", "style", "noscript", "template"])
+# Elements whose content is no text of the page. noembed and noframes are raw-text elements to the
+# parser like script: kept, their tags came out as literal text ("<b>NOEMBED</b>").
+DROPPED_TAGS = frozenset(["script", "style", "noscript", "template", "noembed", "noframes"])
 # Plain etree elements: lxml.html's element classes cost a Python lookup per element.
 _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, default_doctype=False)
 

@@ -28,6 +28,12 @@ def test_scripts_styles_and_comments_disappear() -> None:
     assert html_fragment_to_text("<p>a<!-- hidden --></p><script>alert(1)</script><style>p{}</style><p>b</p>") == "a\n\nb"
 
 
+def test_raw_text_fallbacks_disappear_with_their_literal_tags() -> None:
+    # The parser reads noembed and noframes as raw text: their tags were kept as literal text.
+    body = "<p>a</p><noembed><b>NOEMBED</b></noembed><noframes><i>NOFRAMES</i></noframes><p>b</p>"
+    assert html_fragment_to_text(body) == "a\n\nb"
+
+
 def test_plain_text_and_empty_input() -> None:
     assert html_fragment_to_text("") == "" and html_fragment_to_text("   ") == ""
     assert html_fragment_to_text("just  text\nhere") == "just text\nhere"
