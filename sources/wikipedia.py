@@ -302,7 +302,7 @@ class Wikipedia(Source):
             return Skipped("not_main_namespace", doc)
         if page.redirect or REDIRECT_TEXT.match(page.text):
             return Skipped("redirect", doc)
-        if _utf8_longer_than(page.text, MAX_PAGE_BYTES):
+        if page.oversized or _utf8_longer_than(page.text, MAX_PAGE_BYTES):
             return Skipped("page_too_large", doc)
         if not page.text.strip():
             return Skipped("empty_page", doc)

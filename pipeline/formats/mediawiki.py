@@ -39,6 +39,9 @@ class Page:
     namespace: int | None  # None: the <ns> is not a number
     redirect: bool
     text: str
+    # More than MAX_PAGE_ELEMENTS elements: no page of a real dump; its text is not read (the
+    # reader counts it as `page_too_large`).
+    oversized: bool = False
 
 
 @dataclass(slots=True)
@@ -130,6 +133,10 @@ class PageCloseCounter:
         self._tail = data[-PAGE_CLOSE_OVERLAP:]
 
 
+# Elements a page may hold: a real one holds about twenty (title, ns, id, a revision and its fields).
+MAX_PAGE_ELEMENTS = 1000
+
+
 def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page]:
     """Pages of a dump in file order. Raises `DumpError` on malformed, truncated or unsafe input,
     and on XML of another kind (`not_a_dump`: its root is not `<mediawiki>`).
@@ -146,6 +153,7 @@ def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page
     finished = False
     root = None
     closings, pages_read = PageCloseCounter(), 0
+    elements = 0  # ended since the last page's end
     while not finished:
         chunk, head = (head, None) if head is not None else (_read_chunk(stream), None)
         error = None
@@ -166,13 +174,26 @@ def iter_pages(stream: IO[bytes], site: SiteInfo | None = None) -> Iterator[Page
                     break  # the element open at the damage, not a page of the dump
                 pages_read += 1
                 page = _page(elem)
+                page.oversized = elements > MAX_PAGE_ELEMENTS
+                elements = 0
                 elem.clear()
                 # Free the pages already read: the root would otherwise keep them all.
                 while elem.getprevious() is not None:
                     del elem.getparent()[0]
                 yield page
-            elif name == "siteinfo" and site is not None:
-                site.dbname = _child_text(elem, "dbname")
+            elif name == "siteinfo":
+                elements = 0  # its namespaces are no page's
+                if site is not None:
+                    site.dbname = _child_text(elem, "dbname")
+            elif (parent := elem.getparent()) is not None:
+                # An element outside any page (under <mediawiki> itself), or past the bound inside
+                # one, goes as soon as it ends: millions of small elements (`<x/>` * 10**7, a
+                # 6 KB .bz2) were held to the page's end, 2.7 GB, and a namespaced page of them
+                # took time growing with the square of their number to free.
+                outside = parent.getparent() is None
+                elements += not outside
+                if outside or elements > MAX_PAGE_ELEMENTS:
+                    parent.remove(elem)
         if error is not None:
             raise error
     if root is not None and (name := _local(root.tag)) != "mediawiki":
