@@ -83,7 +83,8 @@ def whole_file(path: str) -> str:
 
 def split_rows(path: str, target_bytes: int) -> list[str]:
     """A plain Posts.xml larger than `target_bytes` as range inputs cut where rows start, about
-    `target_bytes` each; [path] when it is smaller, has no rows to cut at, or cannot be read
+    `target_bytes` each; [path] when it is smaller, has no rows to cut at, holds a comment, CDATA or
+    processing instruction past its root tag (a `<row` there is no row), or cannot be read
     (reading it whole then reports the problem)."""
     try:
         with fsspec.open(path, "rb") as f:
@@ -92,7 +93,7 @@ def split_rows(path: str, target_bytes: int) -> list[str]:
                 return [path]
             f.seek(0)
             root = ROOT_OPEN.search(f.read(PROLOGUE_BYTES))
-            if root is None:
+            if root is None or _markup_past(f, root.end()):
                 return [path]
             cuts = [0]
             while (cut := _row_start_after(f, max(cuts[-1] + target_bytes, root.end()), size)) is not None:
@@ -102,6 +103,22 @@ def split_rows(path: str, target_bytes: int) -> list[str]:
     if len(cuts) == 1:
         return [path]
     return [f"{path}#rows={start}-{end}" for start, end in zip(cuts, cuts[1:] + [size])]
+
+
+def _markup_past(f: IO[bytes], offset: int) -> bool:
+    """Whether a comment, a CDATA section or a processing instruction (`<!`, `<?`) follows `offset`.
+    Attribute values hold no raw `<`, so without them every `<row` is a row; in a comment it is
+    text, and a cut there made the rows of the comment real documents of the next range (and
+    the range before it malformed). A dump has none: one pass over the file, at the speed of a
+    byte search, when the plan is made."""
+    f.seek(offset)
+    last = b""
+    while block := f.read(CUT_SEARCH_BYTES):
+        window = last + block
+        if b"<!" in window or b"<?" in window:
+            return True
+        last = block[-1:]  # a `<` at the end of one block and `!` at the start of the next
+    return False
 
 
 def _row_start_after(f: IO[bytes], offset: int, size: int) -> int | None:
