@@ -25,6 +25,10 @@ from pipeline.formats.xml import SAFE_PARSER_OPTIONS, declares_dtd
 CHUNK = 1 << 16  # decompressed bytes handed to the parser at a time, at most
 PROLOG_LIMIT = 1 << 16  # bytes before the root element we look at for a DOCTYPE
 PAGE_CLOSE = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?page\s*>")
+# What PageCloseCounter reads: a closing page tag, and the bounds of comments and CDATA sections,
+# where `</page>` is text, not a tag.
+PAGE_CLOSE_OR_TEXT = re.compile(rb"<!--|-->|<!\[CDATA\[|\]\]>|" + PAGE_CLOSE.pattern)
+TEXT_ENDS = {b"<!--": b"-->", b"<![CDATA[": b"]]>"}
 PAGE_CLOSE_OVERLAP = 64  # bytes of the previous chunk kept so a closing tag split across two is seen
 
 
@@ -126,10 +130,21 @@ class PageCloseCounter:
     def __init__(self) -> None:
         self.closed = 0
         self._tail = b""
+        self._until = b""  # inside a comment or CDATA section: the bytes that end it
 
     def feed(self, chunk: bytes) -> None:
         data = self._tail + chunk
-        self.closed += sum(1 for m in PAGE_CLOSE.finditer(data) if m.end() > len(self._tail))
+        for m in PAGE_CLOSE_OR_TEXT.finditer(data):
+            if m.end() <= len(self._tail):
+                continue  # read with the previous chunk
+            token = m.group()
+            if self._until:
+                # `</page>` in a comment is text: counted, it kept a page cut off after it as whole.
+                self._until = b"" if token == self._until else self._until
+            elif token in TEXT_ENDS:
+                self._until = TEXT_ENDS[token]
+            elif token.startswith(b"</"):
+                self.closed += 1
         self._tail = data[-PAGE_CLOSE_OVERLAP:]
 
 

@@ -70,3 +70,13 @@ def test_a_page_of_many_small_elements_is_oversized_and_elements_outside_pages_g
     assert [(p.page_id, p.title, p.oversized) for p in pages] == [(1, "Page 1", False), (2, "Page 2", True),
                                                                   (3, "Page 3", False)]
     assert pages[0].text == PAGES[0].text and pages[2].text == PAGES[2].text
+
+
+@pytest.mark.parametrize("text", ["<!-- </page> </page> -->", "<!-- a --> <!-- </page> -->"])
+def test_a_page_closing_tag_inside_a_comment_never_makes_a_cut_page_whole(text: str) -> None:
+    """The damage check counts `</page>` tags in the bytes; counted inside a comment, it kept a
+    page the file cut off after it (no `</text>`, no `</page>`) as a whole article."""
+    first, second, _ = (page_xml(p) for p in PAGES)
+    cut = second[: second.index("</text>")]
+    ids, reason = read_until_error((HEADER.format(lang="en") + first + text + "\n" + cut).encode())
+    assert (ids, reason) == ([1], "malformed_xml")
