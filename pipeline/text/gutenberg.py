@@ -83,7 +83,7 @@ def strip_boilerplate(text: str) -> str:
     """The book's body without the Gutenberg header, footer, licence, producer credits and
     transcriber's notes."""
     text = normalize_newlines(text)
-    start = START.search(text)
+    start = _last_start(text)
     body_start = start.end() if start else 0
     end = END.search(text, body_start)
     body = text[body_start : end.start() if end else len(text)]
@@ -94,6 +94,26 @@ def strip_boilerplate(text: str) -> str:
     if start or end:
         body = _without_tail_note(_without_head_note(body))
     return body.strip()
+
+
+# Lines from the top within which a START marker ends the header: a later one ends it again
+# (a licence block between two START lines is header too), as the reference cleaner
+# (c-w/gutenberg's strip_headers) starts the text over at every marker in its first 600 lines.
+HEADER_LINES = 600
+
+
+def _last_start(text: str) -> re.Match[str] | None:
+    """The last START marker within the first HEADER_LINES lines; else the first one anywhere (a
+    header longer than that); None when the text has none."""
+    limit, found = 0, None
+    for _ in range(HEADER_LINES):
+        limit = text.find("\n", limit) + 1
+        if limit == 0:
+            limit = len(text)
+            break
+    for match in START.finditer(text, 0, limit):
+        found = match
+    return found or START.search(text)
 
 
 def _without_credits(body: str) -> str:

@@ -14,6 +14,20 @@ def test_modern_markers() -> None:
     assert header_title(text) == "A Title"
 
 
+def test_a_licence_between_two_start_markers_goes_with_the_header() -> None:
+    # The reference cleaner starts the text over at every START marker of its first 600 lines:
+    # the licence block between two of them is header, not book.
+    marker = "*** START OF THE PROJECT GUTENBERG EBOOK A TITLE ***\n"
+    licence = "".join(f"Project Gutenberg-tm licence paragraph {i}.\n" for i in range(30))
+    text = gutenberg_file("A Title", "Someone", 12, BODY)
+    assert text.count(marker) == 1
+    doubled = text.replace(marker, marker + licence + marker)
+    assert strip_boilerplate(doubled) == BODY
+    # A header longer than 600 lines still ends at its one marker.
+    long_header = "Front matter line.\n" * 700 + text
+    assert strip_boilerplate(long_header) == BODY
+
+
 def test_old_small_print_and_end_line() -> None:
     text = ("Project Gutenberg's Etext of Old Book\n*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04.29.93*END*\n\n"
             "This etext was produced by a volunteer.\n\n" + BODY + "\n\nEnd of Project Gutenberg's Old Book\nlicence...")
