@@ -134,6 +134,12 @@ class PageCloseCounter:
 
     def feed(self, chunk: bytes) -> None:
         data = self._tail + chunk
+        if not self._until and b"<!" not in data:
+            # No comment or CDATA starts here (a real dump escapes wikitext's `<!--`): the one
+            # regex, at ten times the speed of the token walk below.
+            self.closed += sum(1 for m in PAGE_CLOSE.finditer(data) if m.end() > len(self._tail))
+            self._tail = data[-PAGE_CLOSE_OVERLAP:]
+            return
         for m in PAGE_CLOSE_OR_TEXT.finditer(data):
             if m.end() <= len(self._tail):
                 continue  # read with the previous chunk
