@@ -19,7 +19,7 @@ from pathlib import Path
 import fsspec
 
 from pipeline.common.errors import UserError
-from pipeline.engine.corpus_manifest import manifest_dropped_shards, manifest_files
+from pipeline.engine.corpus_manifest import checked_manifest
 
 LAST = "manifest.json"
 ALONGSIDE = ("stats.json", "timings.json")
@@ -51,7 +51,8 @@ def publish(local: Path, url: str) -> list[str]:
     except OSError as e:
         raise UserError(f"{url}: cannot read the storage ({e})") from None
     # Names checked first: a manifest naming ../../x.arrow must not upload a file from outside.
-    names = manifest_files(local / LAST) + manifest_dropped_shards(local / LAST)
+    manifest = checked_manifest(local / LAST)
+    names = [entry["file"] for entry in manifest["shards"]] + manifest.get("dropped_shards", [])
     names += [n for n in ALONGSIDE if (local / n).exists()]
     try:
         for name in names:

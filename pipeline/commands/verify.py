@@ -25,7 +25,7 @@ import pyarrow as pa
 from pipeline.common.cli import add_corpus_and_source, report_checked
 from pipeline.commands.remove import pending_removal_problem
 from pipeline.common.errors import UserError
-from pipeline.engine.corpus_manifest import DROPPED, manifest_dropped_shards, manifest_shards, read_manifest
+from pipeline.engine.corpus_manifest import DROPPED, checked_manifest
 from pipeline.engine.shards import shard_problem
 
 # What pyarrow's stream writer ends every stream with (the continuation marker, then a message
@@ -105,10 +105,10 @@ def verify_corpus(folder: Path) -> Verified:
     if not path.exists():
         raise UserError(f"{path}: missing (not a finished corpus; run `pipeline run {folder.name}`)")
     # A damaged manifest, or one naming files outside the folder, is one line.
-    shards = manifest_shards(path)
-    dropped = manifest_dropped_shards(path)
+    manifest = checked_manifest(path)
+    shards, dropped = manifest["shards"], manifest.get("dropped_shards", [])
     problems = [p for entry in shards if (p := kept_shard_problem(folder / entry["file"], entry))]
-    problems += total_problems(path, read_manifest(path), shards)
+    problems += total_problems(path, manifest, shards)
     problems += [p for name in dropped if (p := dropped_shard_problem(folder / name))]
     problems += unlisted(folder, "", {entry["file"] for entry in shards})
     problems += unlisted(folder, f"{DROPPED}/", set(dropped))

@@ -37,11 +37,24 @@ def manifest_files(path: Path) -> list[str]:
     return [entry["file"] for entry in manifest_shards(path)]
 
 
+def checked_manifest(path: Path) -> dict:
+    """manifest.json read once, its shard entries and dropped shards checked (`manifest_shards`,
+    `manifest_dropped_shards`): for the commands that need both and the totals."""
+    manifest = read_manifest(path)
+    _checked_shards(manifest, path)
+    _checked_dropped_shards(manifest, path)
+    return manifest
+
+
 def manifest_shards(path: Path) -> list[dict]:
     """The shard entries a manifest.json lists, each naming a plain file inside its folder, once,
     with its documents, bytes and sha256: a damaged manifest, or one naming `/etc/hostname` or
     `../x`, is one line, never a read outside."""
-    shards = read_manifest(path).get("shards")
+    return _checked_shards(read_manifest(path), path)
+
+
+def _checked_shards(manifest: dict, path: Path) -> list[dict]:
+    shards = manifest.get("shards")
     if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
         raise UserError(f"{path}: damaged corpus manifest (no list of shards)")
     seen: set[str] = set()
@@ -51,6 +64,11 @@ def manifest_shards(path: Path) -> list[dict]:
             raise UserError(f"{path}: damaged corpus manifest ({problem})")
         seen.add(entry["file"])
     return shards
+
+
+def is_count(value: object) -> bool:
+    """A non-negative int, and no bool (an int to isinstance)."""
+    return type(value) is int and value >= 0
 
 
 def _is_file_name(name: object) -> bool:
@@ -69,9 +87,8 @@ def _entry_problem(entry: dict, seen: set[str]) -> str | None:
     if missing:
         return f"shard {name!r} has no {' or '.join(missing)}; herd records documents, bytes and sha256 of every shard"
     for key in COUNTS:
-        value = entry[key]
-        if type(value) is not int or value < 0:  # bool is an int to isinstance
-            return f"shard {name!r}: {key} {value!r} is not a count"
+        if not is_count(entry[key]):
+            return f"shard {name!r}: {key} {entry[key]!r} is not a count"
     if not isinstance(entry["sha256"], str) or not SHA256_HEX.fullmatch(entry["sha256"]):
         return f"shard {name!r}: sha256 {entry['sha256']!r} is not a hex SHA-256"
     return None
@@ -82,7 +99,11 @@ def manifest_dropped_shards(path: Path) -> list[str]:
     --keep-dropped): each exactly `dropped/<file name>`, once. Anything else is one line: these
     names are read by `pipeline diff` and rewritten by `pipeline remove`, and `../../x.arrow` would
     be a file of someone else's."""
-    names = read_manifest(path).get("dropped_shards", [])
+    return _checked_dropped_shards(read_manifest(path), path)
+
+
+def _checked_dropped_shards(manifest: dict, path: Path) -> list[str]:
+    names = manifest.get("dropped_shards", [])
     if not isinstance(names, list):
         raise UserError(f"{path}: damaged corpus manifest (dropped_shards {names!r} is not a list)")
     seen: set[str] = set()
