@@ -47,8 +47,8 @@ from pipeline.corpus.folder import REMOVALS, corpus_folder
 from pipeline.engine.run_driver import corpus_run_folder
 from pipeline.engine.run_folder import NUMBERED, WORK, json_problem
 from pipeline.engine.run_record import COMPLETE, published_sha256
-from pipeline.engine.corpus_manifest import manifest_dropped_shards, manifest_shards
-from pipeline.engine.shards import record_batches, unreadable_shard, verified_shard_paths
+from pipeline.engine.corpus_manifest import checked_manifest, is_count
+from pipeline.engine.shards import record_batches, shard_problem, unreadable_shard, verified_shard_paths
 
 JOURNAL = "remove.json"  # in _work/: a removal between renaming its shards and recording them
 TEMPORARY = ".removing"  # suffix of a rewritten shard before it is renamed into place
@@ -168,22 +168,17 @@ def _json_object(path: Path, advice: str = "") -> dict:
     return json.loads(path.read_bytes())
 
 
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
 def check_bookkeeping(folder: Path) -> tuple[dict, dict]:
     """The corpus's manifest and stats, once every file a removal rewrites is found whole: the
     manifest (its shards and dropped shards named as a run names them, with their counts),
     stats.json (its counts), the run's task markers and complete.json."""
-    manifest_path = folder / "manifest.json"
-    manifest_shards(manifest_path)  # each entry a file of the folder, once, with its counts and sha256
-    manifest_dropped_shards(manifest_path)  # each dropped/<file name>, once
-    manifest = json.loads(manifest_path.read_bytes())
+    # Each shard entry a file of the folder, once, with its counts and sha256; each dropped shard
+    # dropped/<file name>, once.
+    manifest = checked_manifest(folder / "manifest.json")
     stats_path = folder / "stats.json"
     rebuild = f"; rerun `pipeline run {folder.name}` to write it again from the run's records"
     stats = _json_object(stats_path, rebuild)
-    if not _is_count(stats.get("documents_kept")) or not _is_count(stats.get("removed", 0)):
+    if not is_count(stats.get("documents_kept")) or not is_count(stats.get("removed", 0)):
         raise UserError(f"{stats_path}: damaged (no documents_kept count){rebuild}")
     restart = (f"; `pipeline remove` records the rewritten shards in the run's records: rebuild with "
                f"`pipeline run {folder.name} --restart`, then remove again")
@@ -200,11 +195,12 @@ def check_bookkeeping(folder: Path) -> tuple[dict, dict]:
 def _read_journal(path: Path) -> tuple[dict, list[Rewrite]]:
     """The journal of a removal killed midway and its rewrites, checked whole: a damaged one is
     one line (its shards may be half renamed: `pipeline verify` tells)."""
-    problem = json_problem(path) or _journal_problem(json.loads(path.read_bytes()))
+    problem = json_problem(path)
+    journal = None if problem else json.loads(path.read_bytes())
+    problem = problem or _journal_problem(journal)
     if problem:
         raise UserError(f"{path}: damaged removal journal ({problem}); the removal it records cannot be finished: "
                         "check the corpus with `pipeline verify`, then delete it and run `pipeline remove` again")
-    journal = json.loads(path.read_bytes())
     return journal, [Rewrite(**r) for r in journal["rewrites"]]
 
 
@@ -213,7 +209,7 @@ def _journal_problem(journal: dict) -> str | None:
     rewrites, log = journal.get("rewrites"), journal.get("log")
     if not (isinstance(rewrites, list) and all(_is_rewrite(r) for r in rewrites)):
         return "rewrites is not a list of shard rewrites"
-    if not (_is_count(journal.get("documents_kept")) and _is_count(journal.get("removed"))):
+    if not (is_count(journal.get("documents_kept")) and is_count(journal.get("removed"))):
         return "no documents_kept and removed counts"
     if not (isinstance(log, dict) and isinstance(log.get("shards"), dict)
             and all(isinstance(log.get(key), list) for key in ("removed", "not_found"))):
@@ -227,19 +223,14 @@ def _is_rewrite(record: object) -> bool:
     entry = record.get("entry")
     return (isinstance(record.get("file"), str) and bool(SHARD_FILE.fullmatch(record["file"]))
             and isinstance(record.get("old_sha256"), str) and isinstance(record.get("removed"), list)
-            and (record.get("old_bytes") is None or _is_count(record["old_bytes"]))
-            and isinstance(entry, dict) and _is_count(entry.get("documents")) and _is_count(entry.get("bytes"))
+            and (record.get("old_bytes") is None or is_count(record["old_bytes"]))
+            and isinstance(entry, dict) and is_count(entry.get("documents")) and is_count(entry.get("bytes"))
             and isinstance(entry.get("sha256"), str))
 
 
 def _holds(path: Path, size: int | None, sha256: str) -> bool:
     """Whether `path` is the file of that size (None: not known) and sha256."""
-    try:
-        if size is not None and path.stat().st_size != size:
-            return False
-        return file_sha256(path) == sha256
-    except FileNotFoundError:
-        return False
+    return shard_problem(path, {"sha256": sha256} if size is None else {"bytes": size, "sha256": sha256}) is None
 
 
 def _pending_renames(folder: Path, journal: Path, rewrites: list[Rewrite]) -> list[Rewrite]:
@@ -287,8 +278,7 @@ def plan_removal(folder: Path, ids: list[str], ids_file: Path) -> dict:
     manifest, stats = check_bookkeeping(folder)
     kept_paths = verified_shard_paths(folder)  # a damaged shard is refused before anything is written
     recorded = {entry["file"]: entry["sha256"] for entry in manifest["shards"] if "sha256" in entry}
-    paths = [(p.name, p) for p in kept_paths] + [(name, folder / name)
-                                                  for name in manifest_dropped_shards(folder / "manifest.json")]
+    paths = [(p.name, p) for p in kept_paths] + [(name, folder / name) for name in manifest.get("dropped_shards", [])]
     rewrites: list[Rewrite] = []
     for name, path in tqdm(paths, unit=" shards", desc="looking for the ids", disable=None, mininterval=1.0):
         found = find_listed(path, listed)
