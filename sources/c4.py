@@ -15,7 +15,6 @@ their bare names.
 from __future__ import annotations
 
 import gzip
-import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,10 +27,10 @@ from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.c4_quality import C4Quality, C4Thresholds
-from pipeline.formats.files import JSON_TOO_DEEP, bounded_lines, not_json_lines, open_binary
+from pipeline.formats.files import MALFORMED_JSON, bounded_lines, decoded_json, not_json_lines, open_binary
 
 
-_NOT_JSON = ("malformed_json", "not_utf8")  # a line that is no JSON text at all
+_NOT_JSON = (MALFORMED_JSON, "not_utf8")  # a line that is no JSON text at all
 
 
 @dataclass
@@ -94,13 +93,12 @@ class C4(Source):
 
     def _document(self, line: bytes, doc_id: str) -> Document | Skipped:
         try:
-            row = json.loads(line.decode("utf-8"))
+            text = line.decode("utf-8")
         except UnicodeDecodeError:
             return Skipped("not_utf8")
-        except json.JSONDecodeError:
-            return Skipped("malformed_json")
-        except RecursionError:  # `[[[[...` nested deeper than the decoder recurses
-            return Skipped(JSON_TOO_DEEP)
+        row = decoded_json(text)
+        if isinstance(row, Skipped):
+            return row
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             return Skipped("no_text_field")
         meta = {key: row[key] for key in ("url", "timestamp") if isinstance(row.get(key), str)}

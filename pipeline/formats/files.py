@@ -49,6 +49,25 @@ def open_text(path: str) -> Iterator[IO[str]]:
 
 
 JSON_TOO_DEEP = "json_too_deep"
+MALFORMED_JSON = "malformed_json"
+# An integer literal past Python's int-from-string limit (4,300 digits): valid JSON, and one
+# such line must not end its file (json.loads raises a plain ValueError on it).
+NUMBER_TOO_LONG = "json_number_too_long"
+
+
+def decoded_json(line: str) -> Any:
+    """The JSON value of one line, or a `Skipped` saying why it has none: not JSON
+    (MALFORMED_JSON), nested deeper than the decoder recurses (`[[[[...` 100,000 deep raises
+    RecursionError), or an integer too long to convert (a plain ValueError). Every reader of raw
+    JSON lines decodes through here, so that no hostile line ends its file."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return Skipped(MALFORMED_JSON)
+    except RecursionError:
+        return Skipped(JSON_TOO_DEEP)
+    except ValueError:
+        return Skipped(NUMBER_TOO_LONG)
 # One JSON record a line: a line longer than this is skipped with a reason, never held whole.
 MAX_LINE_BYTES = 64 << 20
 READ_BYTES = 1 << 20
@@ -136,15 +155,13 @@ def json_rows(path: str, max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int,
             continue
         if not line.strip():
             continue
-        try:
-            yield number, json.loads(line)
-            any_json = True
-        except json.JSONDecodeError:
+        value = decoded_json(line)
+        if isinstance(value, Skipped) and value.reason == MALFORMED_JSON:
             first = line if first is None else first
-            yield Skipped("malformed_json")
-        except RecursionError:
-            any_json = True  # JSON, nested past the decoder's reach
-            yield Skipped(JSON_TOO_DEEP)
+            yield value
+            continue
+        any_json = True  # JSON, even nested past the decoder's reach or holding a number too long
+        yield value if isinstance(value, Skipped) else (number, value)
     if first is not None and not any_json:
         raise not_json_lines(path, first)
 

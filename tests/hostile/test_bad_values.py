@@ -90,6 +90,27 @@ def test_json_nested_100000_deep_is_counted(source: str, tmp_path: Path) -> None
     assert read["out"] == 1
 
 
+LONG_NUMBER = "1" * 5000  # valid JSON; past Python's 4,300-digit limit for int("...")
+LONG_NUMBER_INPUTS = {  # the hostile line first: the good line after it must still be read
+    "c4": lambda raw: write_lines(raw / "en/c4-train.00000-of-00001.json.gz",
+                                  [f'{{"text": "x", "n": {LONG_NUMBER}}}'.encode()] + c4_lines(1)),
+    "jsonl": lambda raw: write_lines(raw / "a.jsonl", [f'{{"n": {LONG_NUMBER}}}'.encode(), json_line(C4_PAGE)]),
+    "books": lambda raw: write_lines(raw / "books3/a.jsonl", [LONG_NUMBER.encode(), json_line(C4_PAGE * 20)]),
+    "github": lambda raw: write_lines(raw / "rows.jsonl", [f'{{"license": {LONG_NUMBER}}}'.encode(), github_row("a.py")]),
+}
+
+
+@pytest.mark.parametrize("source", sorted(LONG_NUMBER_INPUTS))
+def test_json_integer_of_5000_digits_is_counted_and_the_file_goes_on(source: str, tmp_path: Path) -> None:
+    LONG_NUMBER_INPUTS[source](tmp_path / "raw")
+    done = cli(source, tmp_path / "raw", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    stats = _stats(tmp_path / "out", source)
+    assert stats["files"]["failed"] == []
+    assert stats["stages"][0]["dropped"] == {"json_number_too_long": 1}
+    assert stats["stages"][0]["out"] == 1
+
+
 def test_a_sigkilled_stackexchange_run_leaves_its_temporaries_under_the_output(tmp_path: Path) -> None:
     rows = []
     for q in range(1, 40_001):  # big enough that reading it takes a moment

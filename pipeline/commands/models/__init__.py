@@ -140,15 +140,12 @@ def _texts_of(path: Path, lang: str | None) -> Iterator[str]:
             if lang is None or doc.meta.get("lang") in (None, lang):
                 yield doc.text
     elif kind == "jsonl":
-        from pipeline.formats.files import open_text
+        from pipeline.formats.files import decoded_json, open_text
 
         with open_text(str(path)) as lines:
             for line in lines:
                 if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
+                    row = decoded_json(line)  # a line that is no JSON object of a text is passed over
                     if isinstance(row, dict) and isinstance(row.get("text"), str):
                         yield row["text"]
     elif kind == "txt":
