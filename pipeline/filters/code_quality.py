@@ -14,7 +14,7 @@ import re
 
 from pipeline.engine.document import Document
 from pipeline.engine.stage import Filter
-from pipeline.text.licenses import PERMISSIVE
+from pipeline.text.licenses import AND, PERMISSIVE
 
 # Extension (lower case, no dot) -> language. The whitelist is this table's keys: code and
 # the text formats that travel with code.
@@ -90,8 +90,11 @@ class LicenseFilter(Filter):
         self.allowed = frozenset(allowed)
 
     def keep(self, doc: Document) -> bool | str:
+        """Kept when every licence that applies is allowed ("MIT AND Apache-2.0"); else dropped
+        as `license_<the first that is not>`."""
         license_id = doc.meta.get("license") or "unknown"
-        return license_id in self.allowed or f"license_{license_id}"
+        blocking = [x for x in license_id.split(AND) if x not in self.allowed]
+        return not blocking or f"license_{blocking[0]}"
 
 
 class ExtensionFilter(Filter):

@@ -69,6 +69,9 @@ ALIASES = {
 _SPDX = re.compile(r"spdx-license-identifier:[ \t]*([^\n]*)")
 _SPDX_ID = re.compile(r"[a-z0-9.+-]+")
 _SPDX_OPERATORS = frozenset(["or", "and", "with"])
+_PARENTHESES = ("(", ")")
+AND = " AND "  # joins the licences of one choice that all apply ("GPL-3.0 AND MIT"), in a licence entry
+MAX_SPDX_CHOICES = 64  # "(a OR b) AND (c OR d) AND ..." doubles its choices with each AND
 _MONTH = "(?:january|february|march|april|may|june|july|august|september|october|november|december)"
 _GNU = r"gnu (affero |lesser |library )?general public license"
 # The title a GNU licence text starts with: "GNU GENERAL PUBLIC LICENSE Version 3, 29 June 2007".
@@ -198,8 +201,9 @@ def detect_licenses(text: str) -> list[str]:
     spdx = _SPDX.findall(lower)
     if spdx:  # "Apache-2.0 OR MIT", up to the end of the line or of its comment
         expressions = [re.split(r"\*/|-->", line)[0] for line in spdx]
-        ids = [normalise_license_name(x) for e in expressions for x in _SPDX_ID.findall(e) if x not in _SPDX_OPERATORS]
-        return list(dict.fromkeys(x for x in ids if x != UNKNOWN)) or [UNKNOWN]
+        entries = [AND.join(dict.fromkeys(map(normalise_license_name, alternative)))
+                   for e in expressions for alternative in spdx_alternatives(e)]
+        return list(dict.fromkeys(x for x in entries if x != UNKNOWN)) or [UNKNOWN]
     t = " ".join(lower.split())
     found = [(m.start(), _gnu_id(m.group(1), m.group(2))) for m in _GNU_TITLE.finditer(t)]
     for pattern, template in _WORDING:
@@ -215,12 +219,67 @@ def detect_licenses(text: str) -> list[str]:
 
 def choose_license(found: list[str], preferred: tuple[str, ...] = PERMISSIVE) -> str:
     """One licence of several a project offers (dual licensing lets users choose): the first of
-    `preferred` offered, else the first known one, else `unknown`."""
+    `preferred` offered, else the first known one, else `unknown`. An entry of licences that all
+    apply ("GPL-3.0 AND MIT") is offered only when each of them is preferred."""
     for spdx_id in preferred:
-        if spdx_id in found:
-            return spdx_id
+        for entry in found:
+            licences = entry.split(AND)
+            if spdx_id in licences and all(x in preferred for x in licences):
+                return entry
     known = [x for x in found if x != UNKNOWN]
     return known[0] if known else UNKNOWN
+
+
+def spdx_alternatives(expression: str) -> list[tuple[str, ...]]:
+    """The choices an SPDX expression (lower-cased) gives, each the ids of the licences that all
+    apply: "(mit or apache-2.0) and bsd-3-clause" -> [(mit, bsd-3-clause), (apache-2.0,
+    bsd-3-clause)]. WITH binds tightest and names an exception, which only widens its licence: the
+    licence is what counts. One that does not parse (or whose choices pass MAX_SPDX_CHOICES) is
+    taken at its word's worst: every id in it applies, so nothing unparsed lets code through."""
+    tokens = re.findall(r"[()]|[a-z0-9.+-]+", expression)
+    try:
+        choices, end = _spdx_or(tokens, 0)
+        if end == len(tokens) and len(choices) <= MAX_SPDX_CHOICES:
+            return choices
+    except (IndexError, ValueError, RecursionError):
+        pass
+    ids = tuple(t for t in tokens if t not in _SPDX_OPERATORS and t not in _PARENTHESES)
+    return [ids] if ids else []
+
+
+def _spdx_or(tokens: list[str], at: int) -> tuple[list[tuple[str, ...]], int]:
+    choices, at = _spdx_and(tokens, at)
+    while at < len(tokens) and tokens[at] == "or":
+        more, at = _spdx_and(tokens, at + 1)
+        choices = choices + more
+    return choices, at
+
+
+def _spdx_and(tokens: list[str], at: int) -> tuple[list[tuple[str, ...]], int]:
+    choices, at = _spdx_term(tokens, at)
+    while at < len(tokens) and tokens[at] == "and":
+        right, at = _spdx_term(tokens, at + 1)
+        choices = [left + more for left in choices for more in right]
+        if len(choices) > MAX_SPDX_CHOICES:
+            raise ValueError("too many choices")
+    return choices, at
+
+
+def _spdx_term(tokens: list[str], at: int) -> tuple[list[tuple[str, ...]], int]:
+    if tokens[at] == "(":
+        choices, at = _spdx_or(tokens, at + 1)
+        if tokens[at] != ")":
+            raise ValueError("unclosed parenthesis")
+        at += 1
+    elif tokens[at] in _SPDX_OPERATORS or tokens[at] in _PARENTHESES:
+        raise ValueError(f"unexpected {tokens[at]}")
+    else:
+        choices, at = [(tokens[at],)], at + 1
+    if at < len(tokens) and tokens[at] == "with":
+        if at + 1 >= len(tokens) or tokens[at + 1] in _PARENTHESES or tokens[at + 1] in _SPDX_OPERATORS:
+            raise ValueError("WITH names no exception")
+        at += 2
+    return choices, at
 
 
 def detect_license(text: str, preferred: tuple[str, ...] = PERMISSIVE) -> str:
@@ -231,7 +290,15 @@ def detect_license(text: str, preferred: tuple[str, ...] = PERMISSIVE) -> str:
 LICENSE_FILE_NAMES = ("license", "licence", "copying", "license-mit", "license-apache", "unlicense")
 
 
+# What may follow a licence file's name: a text format or a variant (COPYING.LESSER, LICENSE.MIT),
+# never a program's extension (license.py, copying.c are code).
+CODE_SUFFIXES = frozenset(["py", "c", "h", "cc", "cpp", "hpp", "js", "ts", "go", "rs", "java", "rb", "php", "sh",
+                           "pl", "cs", "swift", "kt", "scala", "lua", "r", "m", "jl", "ex", "hs", "ml", "json",
+                           "yml", "yaml", "toml", "xml", "css", "scss", "ini", "cfg", "bat", "ps1"])
+
+
 def is_license_file(name: str) -> bool:
-    """LICENSE, LICENCE.txt, COPYING.md, license-mit ... (case does not matter)."""
-    stem = name.lower().split(".", 1)[0]
-    return stem in LICENSE_FILE_NAMES
+    """LICENSE, LICENCE.txt, COPYING.md, COPYING.LESSER, license-mit ... (case does not matter);
+    not a program that happens to be named so (license.py, copying.c)."""
+    stem, _, suffix = name.lower().partition(".")
+    return stem in LICENSE_FILE_NAMES and suffix.rsplit(".", 1)[-1] not in CODE_SUFFIXES

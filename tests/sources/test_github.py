@@ -150,6 +150,20 @@ def test_sample_has_work_for_every_stage(tmp_path: Path) -> None:
     assert all("Copyright" not in r["text"] and "Licensed under" not in r["text"] for r in rows.values())
 
 
+def test_licences_that_all_apply_and_programs_named_license_decide_as_code(tmp_path: Path) -> None:
+    root = tmp_path / "raw"
+    # "AND": both licences apply, so the GPL's terms bind the code (it is no choice of MIT).
+    _repo(root, "both", {"LICENSE": "SPDX-License-Identifier: GPL-3.0-only AND MIT\n", "lib.py": SHARED})
+    _repo(root, "either", {"LICENSE": "SPDX-License-Identifier: GPL-3.0-only OR MIT\n", "lib.py": SHARED + "# b\n"})
+    # license.py is a program: its MIT wording is a string in the code, not the repository's licence.
+    _repo(root, "gpl-cli", {"COPYING": _license("GPL-3.0"), "license.py": f"MIT = {_license('MIT')!r}\n",
+                            "cli.py": "from license import MIT\n\n\ndef main():\n    print(MIT)\n"})
+    report = _run(root, tmp_path / "out")
+    stages = {s["name"]: s for s in report.stats["stages"]}
+    assert stages["license"]["dropped"] == {"license_GPL-3.0": 3}  # both/lib.py, gpl-cli/license.py, gpl-cli/cli.py
+    assert {k: v["license"] for k, v in _rows(tmp_path / "out/github").items()} == {"either/lib.py": "MIT"}
+
+
 def test_real_licence_files_decide_repositories(tmp_path: Path) -> None:
     gpl3 = Path("/usr/share/common-licenses/GPL-3")
     if not gpl3.is_file():

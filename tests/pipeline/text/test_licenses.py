@@ -24,6 +24,7 @@ from pipeline.text.licenses import (
     detect_licenses,
     is_license_file,
     normalise_license_name,
+    spdx_alternatives,
 )
 from sources.samples.github import LICENSES
 from tests.installed_licences import installed_licence
@@ -269,5 +270,30 @@ def test_names_from_metadata_normalise_to_spdx() -> None:
 
 def test_licence_file_names() -> None:
     assert all(map(is_license_file, ["LICENSE", "LICENCE.txt", "copying", "License.md", "LICENSE-MIT",
-                                     "LICENSE.APACHE", "COPYING.LESSER"]))
-    assert not any(map(is_license_file, ["licenses.py", "README.md", "src"]))
+                                     "LICENSE.APACHE", "COPYING.LESSER", "LICENSE.Apache-2.0"]))
+    # A program named so is code, under the repository's licence, never the licence itself.
+    assert not any(map(is_license_file, ["licenses.py", "README.md", "src", "license.py", "copying.c",
+                                         "LICENSE.json", "licence.sh"]))
+
+
+@pytest.mark.parametrize(("expression", "choices"), [
+    ("gpl-3.0-only and mit", [("gpl-3.0-only", "mit")]),  # both apply: no choice
+    ("apache-2.0 or mit", [("apache-2.0",), ("mit",)]),
+    ("(mit or apache-2.0) and bsd-3-clause", [("mit", "bsd-3-clause"), ("apache-2.0", "bsd-3-clause")]),
+    ("mit or gpl-3.0 and bsd-2-clause", [("mit",), ("gpl-3.0", "bsd-2-clause")]),  # AND binds tighter
+    ("gpl-2.0 with classpath-exception-2.0", [("gpl-2.0",)]),  # an exception widens its licence only
+    ("(mit or gpl-3.0", [("mit", "gpl-3.0")]),  # unparsed: every id applies
+    ("mit or", [("mit",)]),
+    (" and ".join(f"(a{i} or b{i})" for i in range(10)), [tuple(f"{x}{i}" for i in range(10) for x in "ab")]),
+])
+def test_spdx_expressions_give_their_choices(expression: str, choices: list[tuple[str, ...]]) -> None:
+    assert spdx_alternatives(expression) == choices
+
+
+def test_licences_that_all_apply_pass_only_when_each_is_allowed() -> None:
+    assert detect_licenses("// SPDX-License-Identifier: GPL-3.0-only AND MIT") == ["GPL-3.0 AND MIT"]
+    assert choose_license(["GPL-3.0 AND MIT"]) == "GPL-3.0 AND MIT"  # not MIT: GPL-3.0 applies too
+    assert choose_license(["GPL-3.0 AND MIT", "Apache-2.0"]) == "Apache-2.0"
+    assert choose_license(["MIT AND Apache-2.0"]) == "MIT AND Apache-2.0"
+    assert detect_licenses("SPDX-License-Identifier: (MIT OR GPL-2.0) AND Apache-2.0") == [
+        "MIT AND Apache-2.0", "GPL-2.0 AND Apache-2.0"]
