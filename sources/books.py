@@ -98,9 +98,11 @@ class Books(Source):
         for reason in extracted.refused:
             yield Skipped(reason)
         for member in sorted(extracted.files):
-            if member.endswith(".txt"):
-                yield self._book(f"{subcorpus}/{file_name}:{member.removesuffix('.txt')}",
+            if member.lower().endswith(".txt"):  # Gutenberg's own zips name some books PG30.TXT
+                yield self._book(f"{subcorpus}/{file_name}:{member[:-len('.txt')]}",
                                  decode_utf8_or_latin1(extracted.files[member]), subcorpus, whole_file=True)
+            else:  # an image or an HTML page beside the text: counted, never passed over in silence
+                yield Skipped("zip_member_not_text")
 
     def _read_jsonl(self, path: str, subcorpus: str, file_name: str) -> Iterator[Document | Skipped]:
         stem = file_name.removesuffix(".gz").removesuffix(".jsonl")

@@ -35,14 +35,16 @@ import re
 # so a search over the whole text (in C) tries each line once. No two runs of `[ \t]*` may meet
 # (as in `[ \t]*\*{0,3}[ \t]*`): the split between them is tried every way, and a line of 40k
 # spaces took 20 s.
+# Three asterisks or more ("**** START OF THIS PROJECT GUTENBERG"), and the books still under
+# copyright ("*** START OF THE COPYRIGHTED PROJECT GUTENBERG EBOOK"), as c-w/gutenberg lists them.
 START = re.compile(
-    r"^[ \t]*(?:\*{3}[ \t]*START OF (?:THE|THIS) PROJECT GUTENBERG"
+    r"^[ \t]*(?:\*{3,}[ \t]*START OF (?:THE|THIS) (?:COPYRIGHTED )?PROJECT GUTENBERG"
     r"|\*END\*?[ \t]*THE SMALL PRINT!)[^\n]*\n?",
     re.IGNORECASE | re.MULTILINE,
 )
 END = re.compile(
-    r"^[ \t]*(?:\*{3}[ \t]*END OF (?:THE|THIS) PROJECT GUTENBERG"
-    r"|END OF (?:THE |THIS )?PROJECT GUTENBERG"
+    r"^[ \t]*(?:\*{3,}[ \t]*END OF (?:THE|THIS) (?:COPYRIGHTED )?PROJECT GUTENBERG"
+    r"|END OF (?:THE |THIS )?(?:COPYRIGHTED )?PROJECT GUTENBERG"
     r"|(?:\*{1,3}[ \t]*)?START:? FULL LICEN[SC]E)",
     re.IGNORECASE | re.MULTILINE,
 )

@@ -14,6 +14,16 @@ def test_modern_markers() -> None:
     assert header_title(text) == "A Title"
 
 
+def test_markers_of_copyrighted_books_and_of_four_asterisks() -> None:
+    for start, end in [("*** START OF THE COPYRIGHTED PROJECT GUTENBERG EBOOK T ***",
+                        "*** END OF THE COPYRIGHTED PROJECT GUTENBERG EBOOK T ***"),
+                       ("**** START OF THIS PROJECT GUTENBERG EBOOK T ****", "**** END OF THIS PROJECT GUTENBERG EBOOK T ****"),
+                       ("*** START OF THE COPYRIGHTED PROJECT GUTENBERG EBOOK T ***",
+                        "End of the Copyrighted Project Gutenberg EBook of T")]:
+        text = f"The Project Gutenberg EBook of T\nHEADER LICENCE\n\n{start}\n\n{BODY}\n\n{end}\nFOOTER LICENCE\n"
+        assert strip_boilerplate(text) == BODY
+
+
 def test_a_licence_between_two_start_markers_goes_with_the_header() -> None:
     # The reference cleaner starts the text over at every START marker of its first 600 lines:
     # the licence block between two of them is header, not book.
