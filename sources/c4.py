@@ -15,6 +15,7 @@ their bare names.
 from __future__ import annotations
 
 import gzip
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,6 +58,14 @@ class C4(Source):
         inputs = super().list_inputs(root)
         # Remembered for the ids (see the module docstring); travels with the source to workers.
         _, _, (self.input_root,) = fsspec.get_fs_token_paths(root)
+        by_key: dict[str, list[str]] = {}
+        for path in inputs:
+            by_key.setdefault(self._file_key(path), []).append(path)
+        twins = [paths for paths in by_key.values() if len(paths) > 1]
+        if twins:  # x.json beside x.json.gz: the same ids, so the engine keeps the first file's records
+            print(f"warning: {len(twins)} file(s) beside another of the same name but its compression "
+                  f"({' and '.join(twins[0])}{', ...' if len(twins) > 1 else ''}): their records share ids, so "
+                  "the second's are dropped as duplicate_id; keep one of each", file=sys.stderr)
         return inputs
 
     def _file_key(self, path: str) -> str:

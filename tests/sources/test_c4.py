@@ -49,6 +49,17 @@ def test_reads_pages_with_url_and_timestamp_and_counts_bad_lines(tmp_path: Path)
     assert rows[0]["timestamp"] == "2019-04-25T12:57:54Z"
 
 
+def test_a_file_beside_its_own_name_compressed_is_named_in_a_warning(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _write(tmp_path / "in/en/x.json.gz", [_row(GOOD, "https://a.example/")])
+    _write(tmp_path / "in/en/x.json", [_row(GOOD, "https://b.example/")])
+    report = run_source(C4(), str(tmp_path / "in"), str(tmp_path / "out"), show_progress=False)
+    warning = capsys.readouterr().err
+    assert f"{tmp_path}/in/en/x.json and {tmp_path}/in/en/x.json.gz" in warning
+    assert "dropped as duplicate_id" in warning
+    assert report.documents_kept == 1  # both are en/x:0: one record under one id
+
+
 def test_a_truncated_file_is_counted_and_the_run_goes_on(tmp_path: Path) -> None:
     _write(tmp_path / "in/a.json.gz", [_row(GOOD)])
     whole = gzip.compress(b"\n".join(_row(GOOD) for _ in range(50)))
