@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import gzip
 import io
@@ -189,10 +190,22 @@ def starts_with_markup(head: bytes) -> bool:
     return head.lstrip(UTF8_BOM + b" \t\r\n")[:1] in (b"<", b"{")
 
 
+# Byte-order marks of UTF-32 and UTF-16 (UTF-32's first: its little-endian mark starts with UTF-16's).
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+              (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def decode_utf8_or_latin1(data: bytes) -> str:
     """UTF-8 (a leading BOM dropped), else Latin-1, which older Gutenberg books and arXiv papers
     often are. A file mixing both is decoded line by line, so its UTF-8 lines do not turn into
-    mojibake."""
+    mojibake. A file that opens with a UTF-16 or UTF-32 byte-order mark (an editor's "Unicode"
+    save) is decoded as such: read as bytes, its every other byte is a NUL."""
+    for bom, encoding in _WIDE_BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                break  # a mark by chance: read as the bytes it is
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:

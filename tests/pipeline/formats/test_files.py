@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.common.errors import InputError
 from pipeline.engine.document import Skipped
-from pipeline.formats.files import bounded_lines, json_rows, open_text
+from pipeline.formats.files import bounded_lines, decode_utf8_or_latin1, json_rows, open_text
 
 BOM = b"\xef\xbb\xbf"
 
@@ -58,3 +58,17 @@ def test_a_file_none_of_whose_lines_is_json_is_an_input_error_after_its_lines_ar
     # One JSON line among them makes it a file of records whose bad lines are counted.
     path.write_text('<html>\n{"text": "a"}\n')
     assert list(json_rows(str(path))) == [Skipped("malformed_json"), (1, {"text": "a"})]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_text_saved_as_utf16_or_utf32_with_its_mark_is_decoded(encoding: str) -> None:
+    text = "Chapter I\nCafé — “quoted”\n"
+    marked = ("\ufeff" + text).encode(encoding) if encoding[-2:] in ("le", "be") else text.encode(encoding)
+    assert decode_utf8_or_latin1(marked) == text
+
+
+def test_utf8_and_latin1_keep_their_reading_beside_the_marks() -> None:
+    assert decode_utf8_or_latin1("\ufeffCafé\n".encode()) == "Café\n"
+    assert decode_utf8_or_latin1("Café\n".encode("latin-1")) == "Café\n"
+    # Latin-1 text that happens to open with the bytes of a UTF-16 mark but does not decode so.
+    assert decode_utf8_or_latin1(b"\xff\xfe\x00\xd8") == "\xff\xfe\x00\xd8"
