@@ -21,6 +21,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -175,18 +176,35 @@ def _connect(address: str | None) -> Callable[[], None]:
     level = notice.level
     if token_set:
         notice.setLevel(logging.ERROR)
+    where = f"the Ray cluster at {address}" if address not in (None, "local") else "a local Ray cluster"
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         ray.init(address=address, log_to_driver=False, include_dashboard=False, configure_logging=False, **options)
     except ConnectionError as e:
         disconnect()
-        raise UserError(f"no Ray cluster at {address}: {str(e).splitlines()[0]}") from None
+        raise UserError(f"no Ray cluster at {address}: {_first_line(e)}") from None
     except ray.exceptions.RayError as e:  # the cluster refused us (AuthenticationError, ...)
         disconnect()
-        where = f"the Ray cluster at {address}" if address not in (None, "local") else "a local Ray cluster"
-        raise UserError(f"{where}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+        raise UserError(f"{where}: {type(e).__name__}: {_first_line(e)}") from None
+    except Exception as e:  # a node that timed out starting (a full /tmp or /dev/shm, a file-size limit)
+        disconnect()
+        raise UserError(f"{where} did not start: {type(e).__name__}: {_first_line(e)}") from None
+    except BaseException:  # Ctrl-C or SIGTERM while it starts: its session folder goes too
+        disconnect()
+        raise
     finally:
         notice.setLevel(level)
+        # Ray's core installs its own handler of fatal signals, SIGTERM among them, over the run's:
+        # a SIGTERM then printed a crash dump and exit 1 instead of the run's one line and 143.
+        for signum, handler in handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)
     return disconnect
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else "(no message)"
 
 
 def _session_parent() -> str:

@@ -251,6 +251,52 @@ def test_a_cluster_started_for_the_run_leaves_nothing_in_home_or_the_temporary_f
 
 
 @pytest.mark.slow
+def test_sigterm_during_a_ray_run_is_the_runs_one_line_and_exit_143(tmp_path: Path, ray_address: str) -> None:
+    """Ray's core puts its own handler of fatal signals over the run's: a SIGTERM printed Ray's
+    crash dump ("*** SIGTERM received at time=...") and exit 1."""
+    write_inputs(tmp_path / "in", files=4, per_file=20_000)
+    run = subprocess.Popen([script("pipeline"), "run", "jsonl", "--input", str(tmp_path / "in"), "--corpus",
+                            str(tmp_path / "out"), "--tasks", "4", "--no-progress", "--executor", "ray", "--address",
+                            ray_address], cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120  # the signal comes while the driver waits on running tasks
+    while not _tasks_running() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert run.poll() is None, "the run ended before the signal: give it more input"
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == "pipeline: terminated (SIGTERM); rerun the same command to resume"
+    assert "SIGTERM received" not in stderr
+
+
+def _tasks_running() -> bool:
+    """Whether a Ray worker runs one of herd's tasks (its process title names the function)."""
+    return subprocess.run(["pgrep", "-f", "ray::_run_one"], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+def test_a_local_cluster_that_does_not_start_is_one_line_and_leaves_no_session_folder(tmp_path: Path) -> None:
+    """A file-size limit (as a full /tmp would) keeps Ray's node from starting: ray.init raised a
+    bare Exception after about 30 s, a traceback that left the session folder behind."""
+    import resource
+
+    write_inputs(tmp_path / "in", files=1, per_file=5)
+    temp = Path(tempfile.mkdtemp(prefix="t-"))  # short: Ray's socket paths in it must stay under 108 bytes
+    env = {k: v for k, v in subprocess_env().items() if not k.startswith("RAY_")} | {"TMPDIR": str(temp)}
+    result = subprocess.run(
+        [script("pipeline"), "run", "jsonl", "--input", str(tmp_path / "in"), "--corpus", str(tmp_path / "out"),
+         "--executor", "ray"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (10_000 * 1024, 10_000 * 1024)))
+    assert result.returncode == 2, result.stderr
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("pipeline: error: a local Ray cluster did not start: "), errors
+    assert list(temp.iterdir()) == []
+    temp.rmdir()
+
+
+@pytest.mark.slow
 def test_no_cluster_at_the_address_is_one_line_and_exit_2(tmp_path: Path) -> None:
     write_inputs(tmp_path / "in", files=1, per_file=5)
     port = _free_port()  # nothing listens there
