@@ -39,7 +39,8 @@ from pipeline.formats.archives import ArchiveError, Limits, MiB
 from pipeline.formats.arxiv import arxiv_id, read_paper_archive
 from pipeline.formats.files import decode_utf8_or_latin1
 from pipeline.text.latex import LatexError, inline_inputs, strip_comments
-from pipeline.text.latex_macros import MAX_EXPANSIONS, inline_packages
+from pipeline.text.latex_macros import MAX_EXPANSIONS
+from pipeline.text.latex_packages import inline_packages
 from pipeline.text.latex_verbatim import paper_environments, regions
 from pipeline.transforms.clean_latex import CutBeforeFirstSection, ExpandMacros, RemoveBibliography
 

@@ -10,8 +10,7 @@ reading itself is in `latex`).
   is defined or expanded inside verbatim (`latex_verbatim`): a listing of LaTeX is text.
 - Look-ahead macros (`\\onedot` of the CVPR templates: "e.g." before a word, no double dot
   before "."), read and chosen by `latex_lookahead`.
-- `inline_packages`: the notation macros of the paper's own `.sty` files loaded with
-  `\\usepackage`, written into the preamble as plain definitions (see `package_definitions`).
+- The paper's own `.sty` files are read with these rules by `latex_packages`.
 
 Expansion is bounded in output (MAX_GROWTH times the input plus 1 MB, `output_limit`) and in
 work (the text it may push back for rescanning has the same bound, and at most MAX_EXPANSIONS
@@ -28,19 +27,16 @@ from dataclasses import dataclass
 
 from pipeline.text.latex import (
     CONTROL_WORD,
-    MAX_INPUT_DEPTH,
     LatexError,
     is_escaped,
     output_limit,
     read_argument,
     read_group,
     read_optional,
-    resolve_input,
     skip_spaces,
-    strip_comments,
 )
 from pipeline.text.latex_lookahead import REACH, LookAhead, choose, look_ahead
-from pipeline.text.latex_verbatim import environment_definitions, regions
+from pipeline.text.latex_verbatim import regions
 from pipeline.text.latex_xparse import Argument, choose_branches, parse_spec, read_arguments
 
 MAX_EXPANSIONS = 20_000  # macro uses expanded per document
@@ -328,48 +324,6 @@ def _parse_document_command(text: str, i: int, kind: str) -> tuple[Macro | None,
     if arguments is None:
         return None, i, "unsupported_xparse_spec"
     return Macro(named[0], body, len(arguments), arguments=arguments), i, kind
-
-
-# --- the paper's own packages ---------------------------------------------------------------
-
-USEPACKAGE = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{([^{}]*)\}")
-
-
-def package_definitions(sty: str) -> str:
-    """The notation macros of a package's text, as plain definitions (package rules of
-    `collect_macros`), and the verbatim environments it defines (`latex_verbatim`): what a
-    paper's `\\usepackage{own}` makes available to its text."""
-    sty = strip_comments(sty)
-    macros, _ = collect_macros(sty, package=True)
-    return "".join(m.definition() for m in macros.values()) + environment_definitions(regions(sty).environments)
-
-
-def inline_packages(text: str, base: str, load: Callable[[str], str | None]) -> str:
-    """`text` with the notation macros of each local package it loads (`\\usepackage{a,b}` with
-    a.sty in the paper, found relative to `base`) written after the \\usepackage command.
-    A package loading another local package brings that one's macros too; each package once."""
-    seen: set[str] = set()
-
-    def definitions(name: str, depth: int) -> str:
-        path = resolve_input(base, name.strip(), ".sty")
-        if path is None or path in seen or depth > MAX_INPUT_DEPTH:
-            return ""
-        sty = load(path)
-        if sty is None:
-            return ""
-        seen.add(path)
-        sty = strip_comments(sty)
-        nested = "".join(definitions(n, depth + 1) for m in USEPACKAGE.finditer(sty) for n in m.group(1).split(","))
-        return nested + package_definitions(sty)
-
-    spans = regions(text)
-
-    def replace(match: re.Match[str]) -> str:
-        if spans.verbatim_at(match.start()) is not None:
-            return match.group(0)  # a preamble shown in a listing loads nothing
-        return match.group(0) + "".join(definitions(n, 0) for n in match.group(1).split(","))
-
-    return USEPACKAGE.sub(replace, text)
 
 
 # --- expansion ------------------------------------------------------------------------------

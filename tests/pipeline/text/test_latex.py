@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from pipeline.text import latex
-from pipeline.text.latex_macros import collect_macros, expand_macros, inline_packages
+from pipeline.text.latex_macros import collect_macros, expand_macros
 
 
 def expand(source: str) -> str:
@@ -141,23 +141,6 @@ def test_inputs_include_star_import_and_subimport() -> None:
     assert latex.inline_inputs(text, "", files.get) == "ONE PART PLOT DATA TABLE PLOT DATA ."
 
 
-def test_package_notation_macros_only() -> None:
-    sty = (
-        "\\ProvidesPackage{own}\\newcommand{\\Reals}{\\mathbb{R}}\\DeclareMathOperator{\\Tr}{Tr}"
-        "\\renewcommand{\\left}{\\mathopen{}\\mathclose\\bgroup\\originalleft}\\providecommand{\\section}{}"
-        "\\DeclareRobustCommand\\citet{\\begingroup\\NAT@swafalse\\@citex}\\def\\@internal{x}\\def\\vx{\\mathbf{x}}"
-        "\\usepackage{more}"
-    )
-    files = {"own.sty": sty, "more.sty": "\\newcommand{\\half}{\\frac12}"}
-    text = inline_packages("\\usepackage[opt]{amsmath,own}\\begin{document}\\section{A} $\\Reals \\Tr \\vx \\half$ \\citet{k}",
-                           "", files.get)
-    macros, rest = collect_macros(text)
-    assert sorted(macros) == ["Reals", "Tr", "half", "vx"]
-    assert expand_macros(latex.cut_before_first_section(rest), macros) == (
-        "\\section{A} $\\mathbb{R} \\operatorname{Tr} \\mathbf{x} \\frac12$ \\citet{k}"
-    )
-
-
 @pytest.mark.parametrize(
     "text, expected",
     [
@@ -264,24 +247,7 @@ def test_macros_are_neither_defined_nor_expanded_in_verbatim() -> None:
     latex.check_braces("{a} \\verb|{| \\begin{minted}{c}int f() {\\end{minted}")
 
 
-def test_usepackage_in_a_listing_loads_nothing() -> None:
-    files = {"mine.sty": "\\newcommand{\\R}{\\mathbb{R}}"}
-    text = "\\begin{verbatim}\\usepackage{mine}\\end{verbatim}\\usepackage{mine}"
-    assert inline_packages(text, "", files.get) == (
-        "\\begin{verbatim}\\usepackage{mine}\\end{verbatim}\\usepackage{mine}\\newcommand{\\R}[0]{\\mathbb{R}}")
-
-
 def test_delimited_def_is_counted_too() -> None:
     counted: Counter[str] = Counter()
     macros, text = collect_macros("\\def\\x#1.{[#1]}\\x a.", unsupported=counted)
     assert (expand_macros(text, macros), dict(counted)) == ("\\x a.", {"delimited_def": 1})
-
-
-def test_a_package_brings_its_verbatim_environments() -> None:
-    files = {"listings.sty": "\\lstnewenvironment{code}{}{}\\newcommand{\\R}{\\mathbb{R}}"}
-    text = inline_packages("\\usepackage{listings}", "", files.get)
-    assert text == ("\\usepackage{listings}\\newcommand{\\R}[0]{\\mathbb{R}}"
-                    "\\DefineVerbatimEnvironment{code}{Verbatim}{}")
-    # So the paper's text reads `code` as verbatim: no macro expands and no `%` is a comment there.
-    expanded = expand(text + "\\begin{code}\\R 5%\\end{code} $\\R$")
-    assert expanded.endswith("\\begin{code}\\R 5%\\end{code} $\\mathbb{R}$")

@@ -10,7 +10,8 @@ import pytest
 
 from pipeline.text import latex
 from pipeline.text.latex_lookahead import LookAhead, choose
-from pipeline.text.latex_macros import collect_macros, expand_macros, inline_packages
+from pipeline.text.latex_macros import collect_macros, expand_macros
+from pipeline.text.latex_packages import inline_packages
 
 
 def expand(source: str) -> str:
