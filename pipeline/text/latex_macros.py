@@ -3,7 +3,8 @@ reading itself is in `latex`).
 
 - `collect_macros` + `expand_macros`: user macros from `\\newcommand`, `\\renewcommand`,
   `\\providecommand`, `\\DeclareRobustCommand` (starred too), `\\def`/`\\gdef`/`\\edef`/`\\xdef`
-  with undelimited parameters, `\\let`, `\\DeclareMathOperator` and mathtools'
+  with undelimited parameters, `\\let` (a copy of the meaning its target has then: see
+  `let_meaning`), `\\DeclareMathOperator` and mathtools'
   `\\DeclarePairedDelimiter(X)`, expanded inline with arguments #1..#9 and an optional first
   argument with a default; xparse's `\\NewDocumentCommand` and its kin with the argument types
   `latex_xparse` reads. A name is matched whole (`\\R` never matches inside `\\Real`). Nothing
@@ -23,7 +24,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipeline.text.latex import (
     CONTROL_WORD,
@@ -86,6 +87,9 @@ class Macro:
     # xparse's argument specification (`\NewDocumentCommand`), read in its order at a use
     # instead of `nargs` and `default`.
     arguments: tuple[Argument, ...] | None = None
+    # `\let` to a command no user macro defined then: `body` is that command as LaTeX has it,
+    # printed as it is, never expanded again (a later \renewcommand of it changes nothing here).
+    printed: bool = False
 
     def definition(self) -> str:
         """The macro as a LaTeX definition this module reads back (for package macros)."""
@@ -177,6 +181,9 @@ def collect_macros(text: str, package: bool = False,
             if unsupported is not None:
                 unsupported[kind] += 1
             continue
+        if kind == "let":  # the target's latest definition: machinery_macros keeps machinery ones whole
+            target = macro.body[1:] if macro.body.startswith("\\") else ""
+            macro = let_meaning(macro.name, macro.body, machinery_macros.get(target) or macros.get(target))
         bodies[macro.name] = macro.body
         if "@" in macro.name or (package and kind in ("renewcommand", "providecommand", "let")):
             continue
@@ -198,6 +205,15 @@ def collect_macros(text: str, package: bool = False,
                                  arguments=macro.arguments)
     pieces.append(text[pos:])
     return macros, "".join(pieces)
+
+
+def let_meaning(name: str, target: str, current: Macro | None) -> Macro:
+    """`\\let\\name` + `target` as TeX does it: `name` gets the meaning `target` has now. A user
+    macro (`current`, its definition at this point) is copied, so `\\let\\oldemph\\emph` then
+    `\\renewcommand{\\emph}[1]{\\textbf{\\oldemph{#1}}}` is no loop; anything else (a LaTeX
+    command, a character) is printed as `target`, whatever a later definition makes of it."""
+    return Macro(name, target, printed=True) if current is None else replace(current, name=name)
+
 
 def _defined_name(text: str, i: int) -> tuple[str, int] | None:
     """The macro name a definition gives at `i`, braced (`{\\R}`) or bare (`\\R`), and where it ends."""
@@ -468,7 +484,11 @@ def expand_macros(text: str, macros: dict[str, Macro], max_expansions: int = MAX
         expansions += 1
         if expansions > max_expansions:
             raise LatexError("macro_expansion_limit")
-        body = _use(macros[match.group(1)], frames)
+        macro = macros[match.group(1)]
+        body = _use(macro, frames)
+        if macro.printed:
+            out.emit(body)  # the meaning a \let copied: rescanned, it would take a later definition's
+            continue
         if not body:
             continue
         pushed += len(body)

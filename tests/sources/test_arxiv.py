@@ -125,6 +125,20 @@ def test_bad_latex_is_dropped_with_a_reason(tmp_path: Path) -> None:
     assert cut["dropped"] == {"no_section": 1}
 
 
+def test_a_command_saved_with_let_and_wrapped_is_kept(tmp_path: Path) -> None:
+    # `\let\oldemph\emph` saved LaTeX's \emph: the wrapper prints it once, no loop drops the paper.
+    sentences = [f"Sentence {i} has \\emph{{emphasis}} and enough words to pass." for i in range(20)]
+    folder = tmp_path / "raw" / "p1"
+    folder.mkdir(parents=True)
+    (folder / "main.tex").write_text(
+        "\\documentclass{article}\n\\let\\oldemph\\emph\n\\renewcommand{\\emph}[1]{\\textbf{\\oldemph{#1}}}\n"
+        "\\begin{document}\n\\section{Intro}\n" + "\n".join(sentences) + "\n\\end{document}\n")
+    _, docs = run(tmp_path / "raw", tmp_path / "out", min_chars=500)
+    assert [d.id for d in docs] == ["p1/main.tex"]
+    assert docs[0].text == "\\section{Intro}\n" + "\n".join(
+        f"Sentence {i} has \\textbf{{\\emph{{emphasis}}}} and enough words to pass." for i in range(20))
+
+
 def test_decompression_bombs_and_corrupt_archives_fail_with_a_reason(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
