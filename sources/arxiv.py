@@ -86,6 +86,14 @@ def assemble(main_text: str, main: str, base: str, load: Callable[[str], str | N
     return inline_packages(text, base, load)
 
 
+def passes_a_link(fs: fsspec.AbstractFileSystem, base: str, relative: str) -> bool:
+    """True when the file `relative` (normalised, inside the paper folder `base`) or a folder on
+    the way to it is a symbolic link: a link can point anywhere on the machine (`\\input{sub/x}`
+    with `sub` linked to a folder outside the paper), so nothing is read through one."""
+    parts = relative.split("/")
+    return any(fs.info(f"{base.rstrip('/')}/{'/'.join(parts[:k])}").get("islink") for k in range(1, len(parts) + 1))
+
+
 class ArXiv(Source):
     name = "arxiv"
     config_class = ArxivConfig
@@ -151,8 +159,8 @@ class ArXiv(Source):
                 full = f"{base.rstrip('/')}/{relative}"
                 try:
                     info = fs.info(full)
-                    # A symbolic link can point anywhere on the machine: never inlined.
-                    if info["type"] != "file" or info.get("islink") or info["size"] > limits.max_member_bytes:
+                    too_large = info["size"] > limits.max_member_bytes
+                    if info["type"] != "file" or too_large or passes_a_link(fs, base, relative):
                         cache[relative] = None
                     else:
                         with fs.open(full, "rb") as f:

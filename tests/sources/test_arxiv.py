@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import tarfile
 from pathlib import Path
 
@@ -85,6 +86,23 @@ def test_folder_of_tex_files(tmp_path: Path) -> None:
     (folder / "sec" / "one.tex").write_text(ONE)
     _, docs = run(tmp_path / "raw", tmp_path / "out")
     assert [(d.id, d.text) for d in docs] == [("2101.00003/paper.tex", EXPECTED)]
+
+
+def test_nothing_is_inlined_through_a_linked_folder(tmp_path: Path) -> None:
+    # `sub` links to a folder outside the paper, `same` to one of the paper's own: both are links.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.tex").write_text("SECRET TEXT\n")
+    folder = tmp_path / "raw" / "2101.00004"
+    (folder / "parts").mkdir(parents=True)
+    (folder / "parts" / "own.tex").write_text("Own part.\n")
+    os.symlink(outside, folder / "sub", target_is_directory=True)
+    os.symlink(folder / "parts", folder / "same", target_is_directory=True)
+    (folder / "main.tex").write_text("\\documentclass{article}\n\\begin{document}\n\\section{Intro}\nText.\n"
+                                     "\\input{sub/secret}\n\\input{same/own}\n\\input{parts/own}\n\\end{document}\n")
+    _, docs = run(tmp_path / "raw", tmp_path / "out")
+    # The two empty lines the links left are one blank line (runs of blank lines become one).
+    assert [(d.id, d.text) for d in docs] == [("2101.00004/main.tex", "\\section{Intro}\nText.\n\nOwn part.")]
 
 
 def test_unsafe_members_are_refused_and_counted(tmp_path: Path) -> None:
