@@ -6,8 +6,11 @@ Verbatim: the environments `verbatim(*)`, fancyvrb's `Verbatim(*)`, `BVerbatim`,
 verbatim (`\\lstnewenvironment`, `\\newminted`, `\\DefineVerbatimEnvironment`,
 `\\RecustomVerbatimEnvironment`, `\\newtcblisting`, `\\DeclareTCBListing`); the inline forms
 `\\verb|...|` (`\\verb*`, fancyvrb's `\\Verb`), `\\lstinline|...|` / `\\lstinline{...}` and
-`\\mintinline{lang}|...|`. Comments: `%` to the end of the line (with the line break it eats),
-`comment` environments and those `\\excludecomment` defines.
+`\\mintinline{lang}|...|`; url.sty's `\\url{...}` / `\\url|...|` and hyperref's `\\nolinkurl{...}`
+(a URL is read as characters: its `%` is no comment). Hyperref's `\\href{URL}{text}` reads `%` in
+the URL as a character too, but expands macros there (`\\href{\\repo}`): the URL is passed over by
+the comment scan without being verbatim. Comments: `%` to the end of the line (with the line
+break it eats), `comment` environments and those `\\excludecomment` defines.
 
 A listing of LaTeX code (class documentation, templates, tutorials) holds `\\documentclass`,
 `\\end{document}`, `\\bibliography`, `%` and `\\newcommand` that TeX never acts on: every reader
@@ -43,6 +46,7 @@ TOKEN = re.compile(
     r"|\\begin\s*\{(?P<begin>[^{}\\\s]+)\}"
     r"|\\(?:verb|Verb)\*?(?P<delimiter>[!-)+-?\[\]^_`{-~])"  # printable ASCII; not a letter, `*`, `@` or `\`
     r"|\\(?P<inline>lstinline|mintinline)(?![A-Za-z@])"
+    r"|\\(?P<url>url|nolinkurl|href)(?![A-Za-z@])"
     r"|\\(?P<define>lstnewenvironment|newminted|DefineVerbatimEnvironment|RecustomVerbatimEnvironment"
     r"|newtcblisting|DeclareTCBListing|excludecomment)(?![A-Za-z@])\s*(?:\[(?P<option>[^\]\n]*)\])?"
     r"\s*\{(?P<name>[^{}\\\s]+)\}"
@@ -50,6 +54,8 @@ TOKEN = re.compile(
 OPTION = re.compile(r"\s*\[[^\]\n]*\]")
 LANGUAGE = re.compile(r"\s*\{[^{}\n]*\}")
 DELIMITER = re.compile(r"[!-)+-?\[\]^_`{-~]")
+# url.sty reads a braced URL as a TeX argument: braces in it nest (one level is what URLs use).
+BRACED_URL = re.compile(r"[ \t]*\{(?:[^{}\n]|\{[^{}\n]*\})*\}")
 
 
 @lru_cache(maxsize=64)
@@ -124,6 +130,8 @@ def regions(text: str, environments: Iterable[str] = ()) -> Regions:
             pos = _close_inline(text, start, pos, token.group("delimiter"), verbatim)
         elif token.group("inline") is not None:
             pos = _inline(text, start, pos, token.group("inline") == "mintinline", verbatim)
+        elif token.group("url") is not None:
+            pos = _url(text, start, pos, token.group("url") == "href", verbatim)
         else:
             _define(token, verbatim_names, comment_names)
     return Regions(verbatim, comments, frozenset(verbatim_names - VERBATIM_ENVIRONMENTS))
@@ -153,6 +161,23 @@ def _inline(text: str, start: int, pos: int, minted: bool, verbatim: list[tuple[
     # listings and minted read `{...}` as a group; `\verb{x{` closes at the second `{`.
     closing = "}" if delimiter.group() == "{" else delimiter.group()
     return _close_inline(text, start, delimiter.end(), closing, verbatim)
+
+
+def _url(text: str, start: int, pos: int, href: bool, verbatim: list[tuple[int, int]]) -> int:
+    """`\\url{...}`, `\\url<d>...<d>`, `\\nolinkurl{...}`: verbatim. `\\href[opts]{URL}`: the URL
+    is passed over, not verbatim (its macros expand); the text argument after it is TeX."""
+    if href:
+        option = OPTION.match(text, pos)
+        pos = option.end() if option else pos
+    braced = BRACED_URL.match(text, pos)
+    if braced is not None:
+        if not href:
+            verbatim.append((start, braced.end()))
+        return braced.end()
+    delimiter = DELIMITER.match(text, pos)
+    if href or delimiter is None or delimiter.group() == "{":
+        return pos  # unclosed on its line: LaTeX stops with an error there, the scan goes on
+    return _close_inline(text, start, delimiter.end(), delimiter.group(), verbatim)
 
 
 def _define(token: re.Match[str], verbatim_names: set[str], comment_names: set[str]) -> None:

@@ -157,6 +157,19 @@ def test_a_command_saved_with_let_and_wrapped_is_kept(tmp_path: Path) -> None:
         f"Sentence {i} has \\textbf{{\\emph{{emphasis}}}} and enough words to pass." for i in range(20))
 
 
+def test_percent_in_a_url_is_part_of_the_url(tmp_path: Path) -> None:
+    # A `%` read as a comment cut the rest of the line, braces and all: the paper was dropped
+    # as unbalanced_braces. URLs stay in the text as written; \href's URL expands the paper's macros.
+    main = ("\\documentclass{article}\n\\newcommand{\\repo}{https://example.org/code}\n\\begin{document}\n"
+            "\\section{Intro}\nData at \\url{https://example.org/a%20b}. % a comment\n"
+            "Code at \\href{\\repo/%7Euser}{our repository}, and \\url{\\repo}.\n\\end{document}\n")
+    paper(tmp_path / "raw", "2101.00012.tar.gz", [("main.tex", main.encode())])
+    _, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert [(d.id, d.text) for d in docs] == [("2101.00012", (
+        "\\section{Intro}\nData at \\url{https://example.org/a%20b}. "
+        "Code at \\href{https://example.org/code/%7Euser}{our repository}, and \\url{\\repo}."))]
+
+
 def test_decompression_bombs_and_corrupt_archives_fail_with_a_reason(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()

@@ -81,3 +81,18 @@ def test_escapes_before_a_command_are_counted() -> None:
     # `\\` is a line break, so `\\\verb|x|` is a break then \verb; `\\verb|x|` is a break then "verb|x|".
     assert verbatim_texts("\\\\\\verb|x| \\\\verb|y|") == ["\\verb|x|"]
     assert verbatim_texts("\\\\\\begin{verbatim}a\\end{verbatim}") == ["\\begin{verbatim}a\\end{verbatim}"]
+
+
+def test_a_url_is_read_as_characters() -> None:
+    # url.sty reads \url's argument verbatim: `%` there is part of the URL, not a comment.
+    text = ("see \\url{https://a.org/x%20y} and \\url|b%c| \\nolinkurl{d%e} \\url {f{g}%h} % note\n"
+            "then \\href{https://i.org/%7Ej}{home % cut\n page} \\href[page=2]{k%l}{m}")
+    assert verbatim_texts(text) == ["\\url{https://a.org/x%20y}", "\\url|b%c|", "\\nolinkurl{d%e}", "\\url {f{g}%h}"]
+    # \href's URL is no comment either, but not verbatim (hyperref expands its macros); its text is TeX.
+    assert comment_texts(text) == ["% note\n", "% cut\n "]
+
+
+def test_a_url_left_open_on_its_line_is_no_verbatim() -> None:
+    text = "\\url{a%b\n}c \\href{d%e\n}{f} \\url"
+    assert verbatim_texts(text) == []
+    assert comment_texts(text) == ["%b\n", "%e\n"]
