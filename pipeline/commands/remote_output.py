@@ -4,16 +4,20 @@ then published to the URL.
 
 The staging folder is `$HERD_STAGING_DIR/<url as a path>` (default `data/staging/...`), so a
 rerun of the same command finds its plan and finished tasks there and resumes. Publishing
-uploads the shards (and dropped shards), removes shards of an earlier run that the new
-manifest does not name, and uploads `manifest.json` last: a reader that finds the manifest
-finds every shard it lists. Credentials and endpoints come from the file system's usual
+uploads the shards (and dropped shards), removes the shards an earlier publish listed in its
+manifest.json that the new manifest does not name (never an object no publish recorded: one
+warning names those), and uploads `manifest.json` last: a reader that finds the manifest finds
+every shard it lists. Credentials and endpoints come from the file system's usual
 configuration (for S3: AWS_* variables or profiles, AWS_ENDPOINT_URL for another endpoint).
 """
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import fsspec
@@ -23,6 +27,7 @@ from pipeline.engine.corpus_manifest import checked_manifest
 
 LAST = "manifest.json"
 ALONGSIDE = ("stats.json", "timings.json")
+SHARDS = ("shard-*.arrow", "dropped/shard-*.arrow")  # what publishing replaces, if a publish recorded it
 
 
 def is_remote(url: str) -> bool:
@@ -38,34 +43,80 @@ def staging_root(url: str) -> Path:
 
 def publish(local: Path, url: str) -> list[str]:
     """Upload the finished source folder `local` (shards, dropped shards, stats) to `url`; the
-    names uploaded, none when `url` already holds this manifest."""
+    names uploaded, none when `url` already holds this manifest and every shard it lists."""
+    fs, base = _storage(url)
     try:
-        fs, _, (base,) = fsspec.get_fs_token_paths(url)
-    except (ImportError, ValueError) as e:
-        raise UserError(f"{url}: cannot open this storage ({e}); install its extra, e.g. "
-                        "pip install 'herd[s3]'") from None
-    base = base.rstrip("/")
-    try:
-        if fs.exists(f"{base}/{LAST}") and fs.cat_file(f"{base}/{LAST}") == (local / LAST).read_bytes():
-            return []  # published already: a rerun of a finished run uploads nothing
+        earlier = _read_or_none(fs, f"{base}/{LAST}")
+        present = _sizes(fs, base)
     except OSError as e:
         raise UserError(f"{url}: cannot read the storage ({e})") from None
     # Names checked first: a manifest naming ../../x.arrow must not upload a file from outside.
     manifest = checked_manifest(local / LAST)
+    if earlier == (local / LAST).read_bytes():
+        return []  # published already: a rerun of a finished run uploads nothing
     names = [entry["file"] for entry in manifest["shards"]] + manifest.get("dropped_shards", [])
     names += [n for n in ALONGSIDE if (local / n).exists()]
     try:
         for name in names:
             fs.put_file(str(local / name), f"{base}/{name}")
-        _remove_stale(fs, base, set(names))
+        _remove_stale(fs, url, base, present, set(names), _recorded_shards(earlier))
         fs.put_file(str(local / LAST), f"{base}/{LAST}")
     except OSError as e:
         raise UserError(f"{url}: cannot upload the corpus ({e}); rerun the same command to publish again") from None
     return names + [LAST]
 
 
-def _remove_stale(fs: fsspec.AbstractFileSystem, base: str, keep: set[str]) -> None:
-    for pattern in ("shard-*.arrow", "dropped/shard-*.arrow"):
-        for path in fs.glob(f"{base}/{pattern}"):
-            if path[len(base) + 1 :] not in keep:
-                fs.rm_file(path)
+def _storage(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    try:
+        fs, _, (base,) = fsspec.get_fs_token_paths(url)
+    except (ImportError, ValueError) as e:
+        raise UserError(f"{url}: cannot open this storage ({e}); install its extra, e.g. "
+                        "pip install 'herd[s3]'") from None
+    return fs, base.rstrip("/")
+
+
+def _read_or_none(fs: fsspec.AbstractFileSystem, path: str) -> bytes | None:
+    try:
+        return fs.cat_file(path)
+    except FileNotFoundError:
+        return None
+
+
+def _sizes(fs: fsspec.AbstractFileSystem, base: str) -> dict[str, int]:
+    """Every object under `base` by its name relative to it, with its size: one listing."""
+    found = fs.find(base, detail=True)
+    return {path[len(base) + 1 :]: info.get("size") for path, info in found.items() if path.startswith(f"{base}/")}
+
+
+def _recorded_shards(manifest: bytes | None) -> set[str]:
+    """The shards and dropped shards an earlier publish listed in its manifest.json: herd's to
+    replace. A damaged or missing manifest records nothing."""
+    try:
+        record = json.loads(manifest) if manifest is not None else {}
+    except ValueError:
+        return set()
+    if not isinstance(record, dict):
+        return set()
+    shards, dropped = record.get("shards"), record.get("dropped_shards")
+    names = {entry.get("file") for entry in shards if isinstance(entry, dict)} if isinstance(shards, list) else set()
+    names |= set(dropped) if isinstance(dropped, list) else set()
+    return {name for name in names if isinstance(name, str)}
+
+
+def _is_shard_name(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) and name.count("/") == pattern.count("/") for pattern in SHARDS)
+
+
+def _remove_stale(fs: fsspec.AbstractFileSystem, url: str, base: str, present: dict[str, int], keep: set[str],
+                  recorded: set[str]) -> None:
+    """Delete the shards an earlier publish recorded that the new manifest does not list; name in
+    one warning any other object named like a shard (a user's copy, a kill before a manifest),
+    which is left: nothing says herd made it."""
+    stale = sorted(name for name in present if _is_shard_name(name) and name not in keep)
+    for name in stale:
+        if name in recorded:
+            fs.rm_file(f"{base}/{name}")
+    left = [name for name in stale if name not in recorded]
+    if left:
+        print(f"warning: {url}: left {len(left)} object(s) named like shards that no earlier publish there "
+              f"recorded: {', '.join(left)}; the new manifest.json does not list them", file=sys.stderr)

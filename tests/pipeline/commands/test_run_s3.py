@@ -71,7 +71,9 @@ def test_publish_replaces_an_earlier_runs_shards_and_writes_the_manifest_last(tm
     from pipeline.commands.remote_output import publish, staging_root
 
     fs = fsspec.filesystem("memory")
-    fs.pipe({"/old/c4/shard-00000.arrow": b"old", "/old/c4/shard-00001.arrow": b"stale", "/old/c4/other": b"kept"})
+    earlier = {"shards": [{**NEW_SHARD, "bytes": 3}, {**NEW_SHARD, "file": "shard-00001.arrow", "bytes": 5}]}
+    fs.pipe({"/old/c4/shard-00000.arrow": b"old", "/old/c4/shard-00001.arrow": b"stale", "/old/c4/other": b"kept",
+             "/old/c4/manifest.json": json.dumps(earlier).encode()})
     local = tmp_path / "c4"
     local.mkdir()
     (local / "shard-00000.arrow").write_bytes(b"new")
@@ -130,3 +132,49 @@ def test_publish_refuses_a_manifest_naming_a_dropped_shard_outside_the_folder(tm
     assert str(refused.value) == (f"{local / 'manifest.json'}: damaged corpus manifest (dropped shard "
                                   "'dropped/../../secret.arrow' is not dropped/<file name>)")
     assert not fs.exists("/refused")
+
+
+def _put(bucket: str, key: str, body: bytes) -> None:
+    import boto3
+
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def _run_c4_to_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, corpus: str, *options: str) -> None:
+    """`pipeline run c4` from s3://raw/c4 (the sample, uploaded once) to `corpus`."""
+    import boto3
+
+    pytest.importorskip("s3fs", reason="s3fs is not installed (the s3 extra)")
+    monkeypatch.setenv("HERD_STAGING_DIR", str(tmp_path / "staging"))
+    if not (tmp_path / "raw" / "c4").exists():
+        write_c4_sample(tmp_path / "raw" / "c4", seed=0)
+        _upload(tmp_path / "raw" / "c4", "raw", "c4")
+        boto3.client("s3").create_bucket(Bucket="corpus")
+    main(["run", "c4", "--input", "s3://raw/c4", "--corpus", corpus, "--no-progress", *options])
+
+
+USERS = {"shard-00042.arrow": b"a user's", "shard-old.arrow": b"a user's too", "dropped/shard-notes.arrow": b"notes"}
+
+
+def test_publishing_deletes_only_the_shards_an_earlier_publish_recorded_and_names_the_others(
+        s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Objects named like shards that no manifest.json published there listed are a user's: left,
+    and named in one warning; the shards of an earlier publish that the new one drops are deleted."""
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v2", "--workers", "2")
+    first = _objects("corpus", "v2/c4")
+    earlier = json.loads(first["manifest.json"])
+    assert len(earlier["shards"]) >= 2
+    for name, body in USERS.items():
+        _put("corpus", f"v2/c4/{name}", body)
+    capsys.readouterr()
+    # A restart in one task publishes one shard: the earlier ones it no longer lists go.
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v2", "--restart", "--workers", "1")
+    published = _objects("corpus", "v2/c4")
+    manifest = json.loads(published["manifest.json"])
+    assert [s["file"] for s in manifest["shards"]] == ["shard-00000.arrow"]
+    assert sorted(published) == sorted(["manifest.json", "stats.json", "timings.json", "shard-00000.arrow", *USERS])
+    assert {name: published[name] for name in USERS} == USERS
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: s3://corpus/v2/c4")]
+    assert warnings == ["warning: s3://corpus/v2/c4: left 3 object(s) named like shards that no earlier publish there "
+                        "recorded: dropped/shard-notes.arrow, shard-00042.arrow, shard-old.arrow; the new "
+                        "manifest.json does not list them"]
