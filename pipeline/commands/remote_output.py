@@ -7,7 +7,8 @@ rerun of the same command finds its plan and finished tasks there and resumes. P
 uploads the shards (and dropped shards), removes the shards an earlier publish listed in its
 manifest.json that the new manifest does not name (never an object no publish recorded: one
 warning names those), and uploads `manifest.json` last: a reader that finds the manifest finds
-every shard it lists. Credentials and endpoints come from the file system's usual
+every shard it lists. A rerun finding its manifest published already uploads again only the
+shards (and dropped shards) that the listing shows missing or of another size. Credentials and endpoints come from the file system's usual
 configuration (for S3: AWS_* variables or profiles, AWS_ENDPOINT_URL for another endpoint).
 """
 
@@ -52,18 +53,41 @@ def publish(local: Path, url: str) -> list[str]:
         raise UserError(f"{url}: cannot read the storage ({e})") from None
     # Names checked first: a manifest naming ../../x.arrow must not upload a file from outside.
     manifest = checked_manifest(local / LAST)
-    if earlier == (local / LAST).read_bytes():
-        return []  # published already: a rerun of a finished run uploads nothing
     names = [entry["file"] for entry in manifest["shards"]] + manifest.get("dropped_shards", [])
+    if earlier == (local / LAST).read_bytes():
+        # Published already: a rerun of a finished run uploads only what went missing or changed size since.
+        damaged = _damaged(local, manifest, present)
+        if damaged:
+            print(f"warning: {url}: {len(damaged)} published shard(s) missing or not of the size the manifest "
+                  f"lists: {', '.join(damaged)}; uploading them again", file=sys.stderr)
+        return _upload(fs, url, local, base, damaged)
     names += [n for n in ALONGSIDE if (local / n).exists()]
+    _upload(fs, url, local, base, names)
+    try:
+        _remove_stale(fs, url, base, present, set(names), _recorded_shards(earlier))
+    except OSError as e:
+        raise UserError(f"{url}: cannot remove an earlier run's shard ({e}); rerun the same command to publish "
+                        "again") from None
+    return names + _upload(fs, url, local, base, [LAST])  # last: a reader finding it finds every shard
+
+
+def _upload(fs: fsspec.AbstractFileSystem, url: str, local: Path, base: str, names: list[str]) -> list[str]:
+    """Put each of `names` from `local` under `base`; the names put."""
     try:
         for name in names:
             fs.put_file(str(local / name), f"{base}/{name}")
-        _remove_stale(fs, url, base, present, set(names), _recorded_shards(earlier))
-        fs.put_file(str(local / LAST), f"{base}/{LAST}")
     except OSError as e:
         raise UserError(f"{url}: cannot upload the corpus ({e}); rerun the same command to publish again") from None
-    return names + [LAST]
+    return names
+
+
+def _damaged(local: Path, manifest: dict, present: dict[str, int]) -> list[str]:
+    """The shards and dropped shards of `manifest` that the storage lacks or holds at another size
+    than written (a shard's manifest entry, a dropped shard's staged copy): its listing tells,
+    at no request per shard. A change that keeps the size is for `pipeline verify` to find."""
+    sizes = {entry["file"]: entry["bytes"] for entry in manifest["shards"]}
+    sizes |= {name: (local / name).stat().st_size for name in manifest.get("dropped_shards", [])}
+    return [name for name, size in sizes.items() if present.get(name) != size]
 
 
 def _storage(url: str) -> tuple[fsspec.AbstractFileSystem, str]:

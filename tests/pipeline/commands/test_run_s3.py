@@ -178,3 +178,26 @@ def test_publishing_deletes_only_the_shards_an_earlier_publish_recorded_and_name
     assert warnings == ["warning: s3://corpus/v2/c4: left 3 object(s) named like shards that no earlier publish there "
                         "recorded: dropped/shard-notes.arrow, shard-00042.arrow, shard-old.arrow; the new "
                         "manifest.json does not list them"]
+
+
+def test_a_rerun_uploads_again_the_published_shards_deleted_or_changed_in_size(
+        s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same manifest published is not enough to call the corpus published: a shard deleted,
+    or overwritten by 7 bytes, is named and uploaded again from the staged run."""
+    import boto3
+
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v3", "--workers", "2")
+    published = _objects("corpus", "v3/c4")
+    assert {"shard-00000.arrow", "shard-00001.arrow"} <= set(published)
+    boto3.client("s3").delete_object(Bucket="corpus", Key="v3/c4/shard-00000.arrow")
+    _put("corpus", "v3/c4/shard-00001.arrow", b"garbage")
+    capsys.readouterr()
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v3", "--workers", "2")
+    assert _objects("corpus", "v3/c4") == published
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: s3://")] == [
+        "warning: s3://corpus/v3/c4: 2 published shard(s) missing or not of the size the manifest lists: "
+        "shard-00000.arrow, shard-00001.arrow; uploading them again"]
+    # Intact, a rerun uploads nothing and says nothing.
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v3", "--workers", "2")
+    assert _objects("corpus", "v3/c4") == published
+    assert "warning: s3://" not in capsys.readouterr().err
