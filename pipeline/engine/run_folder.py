@@ -23,7 +23,7 @@ this contract:
   command's own JSON files (`written`) and any in `_work/`, never another file.
 - Completion is what is on disk, not what a marker once said. A marker records the fingerprint
   of each input its task read (`fingerprint`: size and mtime, which a rewrite changes, and
-  ctime) and the size and sha256 of each file the task wrote. A rerun reads an input again when
+  ctime; an object in a store: size, ETag and upload time) and the size and sha256 of each file the task wrote. A rerun reads an input again when
   `reread_reason` says so (changed since it was read, or failed then and touched since), and
   counts a finished run as complete only when every file it lists passes `file_problem` and
   its JSON files parse (`json_problem`). What is redone, refused or repaired is each command's.
@@ -40,9 +40,12 @@ import shutil
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
+
+import fsspec
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import (
@@ -202,7 +205,9 @@ def read_marker(marker: Path, parse: Callable[[dict], Parsed]) -> Parsed | None:
 # rerun would cost as much as a run. `pipeline verify` reads all of them.
 CHEAP_TO_HASH = 4 << 20
 
-Fingerprint = list[int | str]  # [size, mtime_ns, ctime_ns] of an input when its task read it; a folder adds FOLDER
+# [size, mtime_ns, ctime_ns] of an input when its task read it; a folder adds FOLDER; a remote
+# object's is [size, version, modified] (`remote_fingerprint`).
+Fingerprint = list[int | str]
 
 
 @dataclass(frozen=True)
@@ -270,15 +275,15 @@ FOLDER = "folder"  # the last item of a folder's fingerprint
 
 
 def fingerprint(path: str) -> Fingerprint | None:
-    """The input's fingerprint, taken before its task reads it; None for a remote input (not
-    checked: a stat per object of a bucket is a request each) or one that cannot be looked up.
+    """The input's fingerprint, taken before its task reads it; None for one that cannot be
+    looked up. A remote input's is `remote_fingerprint`.
 
     A folder (a GitHub repository) is fingerprinted by everything in it: the bytes of its files
     and the latest mtime and ctime of its files and folders. Its own size and times say nothing
     of an edit inside; a file edited moves its mtime, and one added, removed or renamed its
     folder's."""
-    if "://" in path and not path.startswith("file://"):
-        return None
+    if _is_remote(path):
+        return remote_fingerprint(path)
     local = path.removeprefix("file://")
     try:
         st = os.stat(local)
@@ -298,6 +303,44 @@ def fingerprint(path: str) -> Fingerprint | None:
     return [size, mtime, ctime, FOLDER]
 
 
+def _is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def remote_fingerprint(url: str) -> Fingerprint | None:
+    """[size, version, modified] of an object in a store (s3://, gs://), from one info call (a HEAD).
+    The file system's cached listing is not asked: in a process that lists and runs more than once
+    (a notebook, the tests) it still holds the objects as they were. The version is its ETag (or a
+    store's like of it), which a rewrite with other bytes changes, as a local file's mtime; the
+    modified time, in whole seconds (a listing gives milliseconds, a HEAD seconds), is its ctime:
+    an upload of the same bytes moves it, which reads again an input that failed."""
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+        fs.invalidate_cache(path)
+        info = fs.info(path)
+    except Exception:  # noqa: BLE001  (not found, or a store's own error: looked up again at the next rerun)
+        return None
+    size = info.get("size")
+    if type(size) is not int or info.get("type") == "directory":
+        return None
+    modified = _epoch_seconds(next((info[k] for k in ("LastModified", "mtime", "updated", "last_modified")
+                                    if info.get(k)), None))
+    version = next((info[k] for k in ("ETag", "etag", "md5Hash", "generation") if info.get(k)), modified)
+    return [size, str(version), modified]
+
+
+def _epoch_seconds(value: object) -> int:
+    """A store's time of last change (a datetime, epoch seconds, an ISO string) in whole seconds; 0 if none."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return 0
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    return int(value) if isinstance(value, (int, float)) else 0
+
+
 def reread_reason(path: str, recorded: Fingerprint | None, failed: bool, failed_sha256: str | None = None) -> str | None:
     """Why a finished task must read `path` again, or None.
 
@@ -308,9 +351,12 @@ def reread_reason(path: str, recorded: Fingerprint | None, failed: bool, failed_
       `cp -a`, a recursive chmod of the inputs), which would fail the same way. A failed input
       that nobody touched would fail again the same way too, so it is not read on every rerun.
     A good input whose ctime alone moved (a recursive chmod, a restore) is not read again: its
-    bytes are those that were read. An input with no recorded fingerprint (an older run, or a
-    remote one) is taken as read."""
+    bytes are those that were read. An input with no recorded fingerprint (an older run) is taken
+    as read, unless it is a remote one that failed and can be looked up now: it could not be when
+    read (listed, then gone), so it was uploaded since."""
     if recorded is None:
+        if failed and _is_remote(path) and fingerprint(path) is not None:
+            return "failed when it was read and was uploaded since"
         return None
     now = fingerprint(path)
     if now is None or len(now) != len(recorded):  # a folder an older herd fingerprinted by itself alone
@@ -329,7 +375,7 @@ MAX_FAILED_HASH = 4 << 30  # a failed input larger than this is not hashed: its 
 def failed_input_sha256(path: str) -> str | None:
     """The sha256 of an input that failed when read: a local file it can read, of at most
     MAX_FAILED_HASH bytes (failures are few; hashing one costs a read of it); else None."""
-    if "://" in path and not path.startswith("file://"):
+    if _is_remote(path):
         return None
     local = Path(path.removeprefix("file://"))
     try:

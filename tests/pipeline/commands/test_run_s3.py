@@ -201,3 +201,45 @@ def test_a_rerun_uploads_again_the_published_shards_deleted_or_changed_in_size(
     _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v3", "--workers", "2")
     assert _objects("corpus", "v3/c4") == published
     assert "warning: s3://" not in capsys.readouterr().err
+
+
+def test_an_s3_input_replaced_or_fixed_after_a_run_is_read_again_and_an_unchanged_one_is_not(
+        s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """As for local inputs: an object replaced since its task read it, or one that failed (the
+    sample's cut .gz) uploaded anew, is named and read again; an unchanged rerun reads nothing."""
+    import gzip
+
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v4", "--workers", "3")
+    first = json.loads(_objects("corpus", "v4/c4")["manifest.json"])
+    raw = tmp_path / "raw" / "c4"
+    failed = "c4-train.00002-of-00003.json.gz"
+    assert json.loads(_objects("corpus", "v4/c4")["stats.json"])["files"]["failed"][0]["path"] == f"s3://raw/c4/{failed}"
+    capsys.readouterr()
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v4", "--workers", "3")
+    assert "(already complete)" in capsys.readouterr().out
+    replaced = "c4-train.00000-of-00003.json.gz"
+    record = {"text": "A new first document. It has three sentences now. And it is long enough to keep.",
+              "url": "https://example.com/new", "timestamp": "2019-04-25T12:00:00Z"}
+    _put("raw", f"c4/{replaced}", gzip.compress((json.dumps(record) + "\n").encode()))
+    _put("raw", f"c4/{failed}", gzip.compress(gzip.decompress((raw / replaced).read_bytes())))
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v4", "--workers", "3")
+    output = capsys.readouterr()
+    assert "(already complete)" not in output.out
+    size_then = (raw / replaced).stat().st_size
+    assert [line for line in output.err.splitlines() if line.startswith("warning: s3://raw/")] == [
+        f"warning: s3://raw/c4/{replaced}: changed since it was read ({size_then:,} bytes then, "
+        f"{len(_raw_object(replaced)):,} now); reading it again",
+        f"warning: s3://raw/c4/{failed}: changed since it was read ({(raw / failed).stat().st_size:,} bytes then, "
+        f"{len(_raw_object(failed)):,} now); reading it again"]
+    published = _objects("corpus", "v4/c4")
+    assert json.loads(published["manifest.json"]) != first
+    assert json.loads(published["stats.json"])["files"]["failed"] == []
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v4", "--workers", "3")
+    output = capsys.readouterr()
+    assert "(already complete)" in output.out and "reading it again" not in output.err
+
+
+def _raw_object(name: str) -> bytes:
+    import boto3
+
+    return boto3.client("s3").get_object(Bucket="raw", Key=f"c4/{name}")["Body"].read()

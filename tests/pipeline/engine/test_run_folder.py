@@ -300,3 +300,44 @@ def test_a_large_shard_holding_no_seal_is_trusted_by_its_recorded_mtime(tmp_path
     assert file_problem(record) is None and hashed == [shard, shard]
     if xattrs_kept(tmp_path):  # and sealed again: the next check reads nothing
         assert file_problem(record) is None and hashed == [shard, shard]
+
+
+def _s3_object(key: str, body: bytes | None) -> str:
+    """The s3:// URL of `key` in bucket "inputs", holding `body` (None: deleted)."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    if "inputs" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket="inputs")
+    if body is None:
+        s3.delete_object(Bucket="inputs", Key=key)
+    else:
+        s3.put_object(Bucket="inputs", Key=key, Body=body)
+    return f"s3://inputs/{key}"
+
+
+def test_a_remote_input_is_fingerprinted_by_size_etag_and_upload_time(s3_endpoint: str) -> None:
+    """A rewrite with other bytes changes the ETag, as a local file's mtime: read again. One that
+    failed is read again once uploaded anew (same bytes: a later upload time), or when it could not
+    be looked up when read (listed, then gone) and can be now."""
+    pytest.importorskip("s3fs", reason="s3fs is not installed (the s3 extra)")
+    one = b'{"text": "one"}\n'
+    url = _s3_object("c4/a.json", one)
+    first = run_folder.fingerprint(url)
+    assert first is not None and first[:2] == [16, f'"{hashlib.md5(one).hexdigest()}"']  # S3's ETag of one part
+    assert isinstance(first[2], int) and first[2] > 0
+    assert run_folder.reread_reason(url, first, failed=False) is None
+    assert run_folder.reread_reason(url, first, failed=True) is None  # untouched: it would fail the same way
+    _s3_object("c4/a.json", b'{"text": "two, longer"}\n')
+    assert run_folder.reread_reason(url, first, failed=False) == "changed since it was read (16 bytes then, 24 now)"
+    # The same bytes uploaded again: only the upload time moves.
+    touched = [*first[:2], first[2] - 1]
+    assert run_folder.reread_reason(_s3_object("c4/a.json", one), touched, failed=False) is None
+    assert run_folder.reread_reason(url, touched, failed=True) == (
+        "failed when it was read and was touched since (replaced or its permissions changed)")
+    gone = _s3_object("c4/gone.json", None)
+    assert run_folder.fingerprint(gone) is None
+    assert run_folder.reread_reason(gone, None, failed=True) is None  # still gone
+    _s3_object("c4/gone.json", b"{}\n")
+    assert run_folder.reread_reason(gone, None, failed=True) == "failed when it was read and was uploaded since"
+    assert run_folder.reread_reason(gone, None, failed=False) is None  # read by an older herd: taken as read

@@ -1,4 +1,4 @@
-"""Fixtures of the command tests: an S3-compatible server on 127.0.0.1 (moto's server mode).
+"""Fixtures of the pipeline tests: an S3-compatible server on 127.0.0.1 (moto's server mode).
 
 boto3 and s3fs both reach it through AWS_ENDPOINT_URL (botocore reads it), with dummy
 credentials; skipped with a reason where moto is not installed (`pip install 'herd[test]'`).
