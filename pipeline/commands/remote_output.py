@@ -35,6 +35,15 @@ def is_remote(url: str) -> bool:
     return "://" in url and not url.startswith("file://")
 
 
+def local_corpus_root(corpus: str, command: str) -> Path:
+    """The --corpus of a command that reads finished runs on disk (verify, stats). A remote URL is
+    refused in one line: as a Path, s3://b/x is the relative folder s3:/b/x, whose corpus is
+    missing. The staged copy is not read instead: it says nothing of what the bucket holds."""
+    if is_remote(corpus):
+        raise UserError(f"pipeline {command} reads local corpora only; {corpus} is remote")
+    return Path(corpus.removeprefix("file://"))
+
+
 def staging_root(url: str) -> Path:
     """Where a run whose corpus root is `url` is staged: stable across reruns of one URL."""
     protocol, rest = url.split("://", 1)

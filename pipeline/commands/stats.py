@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from pipeline.common.cli import add_corpus_and_source
+from pipeline.commands.remote_output import local_corpus_root
 from pipeline.commands.remove import pending_removal_problem
 from pipeline.common.errors import UserError
 from pipeline.corpus.folder import finished_runs
@@ -20,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    print_stats(Path(args.corpus), args.source)
+    print_stats(local_corpus_root(args.corpus, "stats"), args.source)
 
 
 def format_stats(stats: dict) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipeline.common.cli import add_corpus_and_source, report_checked
+from pipeline.commands.remote_output import local_corpus_root
 from pipeline.commands.remove import pending_removal_problem
 from pipeline.common.errors import UserError
 from pipeline.engine.corpus_manifest import DROPPED, checked_manifest
@@ -137,4 +138,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    verify_command(Path(args.corpus), args.source)
+    verify_command(local_corpus_root(args.corpus, "verify"), args.source)

@@ -77,3 +77,22 @@ def test_no_finished_run_is_one_line_naming_the_folder_and_the_command(tmp_path:
             main(argv)
         assert exit_info.value.code == 2
         assert capsys.readouterr().err == f"pipeline: error: {line}\n"
+
+
+def test_a_remote_corpus_is_refused_in_one_line(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """An s3:// --corpus was read as the relative folder s3:/corpus/x and reported missing, though
+    it holds a published run: stats reads local corpora only, and says so."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="corpus")
+    s3.put_object(Bucket="corpus", Key="x/c4/stats.json", Body=b'{"source": "c4", "stages": []}')
+    s3.put_object(Bucket="corpus", Key="x/c4/manifest.json", Body=b'{"shards": []}')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["stats", "c4", "--corpus", "s3://corpus/x"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "pipeline: error: pipeline stats reads local corpora only; s3://corpus/x is remote"]
+    assert list(tmp_path.iterdir()) == []

@@ -211,3 +211,24 @@ def test_each_damage_found_before_is_still_one_line(corpus: Path, damage, proble
     damage(corpus / "c4")
     done = pipeline("verify", "c4", "--corpus", "corpus", cwd=corpus.parent)
     assert errors(done) == [problem.format(bytes=size)]
+
+
+@pytest.mark.parametrize("source", [["c4"], []])
+def test_a_remote_corpus_is_refused_in_one_line(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str], source: list[str]) -> None:
+    """An s3:// --corpus was read as the relative folder s3:/corpus/x, and a published corpus
+    there reported missing: verify reads local corpora only, and says so."""
+    import boto3
+
+    from pipeline.cli import main
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="corpus")
+    s3.put_object(Bucket="corpus", Key="x/c4/manifest.json", Body=b'{"shards": []}')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["verify", *source, "--corpus", "s3://corpus/x"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "pipeline: error: pipeline verify reads local corpora only; s3://corpus/x is remote"]
+    assert list(tmp_path.iterdir()) == []
