@@ -77,6 +77,21 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+# Bounds of a run's shapes (`train`, `train plan`, `train data`): within them every tensor's byte
+# count (a micro-batch's seq x seq attention scores, its logits) fits in int64, as torch needs, and
+# each is past any cluster or model there is (2^20 GPUs, a million-token context, 16M pieces). A
+# value past one was a traceback from the allocator, or a step that never ends.
+MAX_RANKS = 1 << 20
+MAX_SEQ_LEN = 1 << 20
+MAX_MICRO_BATCH = 1 << 12
+MAX_VOCAB = 1 << 24
+# Micro-batches one optimizer step accumulates: the 7B preset on one rank takes 512. Past this, a step
+# is days, and a SIGTERM (which stops after the step in progress, to save it) would wait for ever.
+MAX_GRAD_ACCUM = 1 << 16
+# Tokens a run draws (steps x batch): the sampler counts sequences in int64.
+MAX_RUN_TOKENS = 1 << 62
+SeqLen = Annotated[int, Field(ge=0, le=MAX_SEQ_LEN)]  # 0: the preset's
+MicroBatch = Annotated[int, Field(ge=0, le=MAX_MICRO_BATCH)]  # 0: the preset's
 Unit = Annotated[float, Field(ge=0, lt=1)]  # Adam's betas
 Seed = Annotated[int, Field(ge=0, lt=2**32)]  # numpy's seeds are 32-bit
 Warmup = Annotated[int, Field(ge=-1)]  # -1: the preset's
@@ -100,8 +115,8 @@ class TrainConfig:
     # -1: the preset's, capped at a tenth of the run for short runs; a resumed run keeps the one it started with
     warmup_steps: Warmup = -1
     batch_tokens: Count = 0
-    seq_len: Count = 0
-    micro_batch: Count = 0
+    seq_len: SeqLen = 0
+    micro_batch: MicroBatch = 0
     beta1: Unit = 0.9
     beta2: Unit = 0.95
     eps: Above0 = 1e-8
@@ -269,6 +284,12 @@ def resolve(config: TrainConfig, vocab_size: int | None = None, world_size: int 
         raise UserError(f"batch of {batch_tokens} tokens is not a multiple of context length x micro-batch"
                         f"{' x ranks' if data_ranks > 1 else ''} ({seq_len} x {micro_batch}"
                         f"{f' x {data_ranks}' if data_ranks > 1 else ''} = {per_micro})")
+    if batch_tokens // per_micro > MAX_GRAD_ACCUM:
+        raise UserError(f"a batch of {batch_tokens:,} tokens is {batch_tokens // per_micro:,} micro-batches of "
+                        f"{per_micro:,} tokens a step, more than {MAX_GRAD_ACCUM:,}: a step would never end; give "
+                        "fewer --batch-tokens or a larger --micro-batch")
+    if steps * batch_tokens > MAX_RUN_TOKENS:
+        raise UserError(f"{steps:,} steps of {batch_tokens:,} tokens are more than 2^62 tokens: give fewer --steps")
     if vocab_size is not None:
         model_args = dataclasses.replace(model_args, vocab_size=vocab_size)
     model_args = dataclasses.replace(model_args, max_seq_len=max(model_args.max_seq_len, seq_len))

@@ -147,6 +147,16 @@ class RunState:
     # How the run's steps were logged, this command's last (`logged_spans`): a resume from the
     # checkpoint knows which rows of metrics.jsonl it should find.
     logged: list[LoggedSpan] = field(default_factory=list)
+    # Whether this command writes the run's config.json (`record_config`): not when it asked again
+    # for a finished run as it was, whose record stays as it is.
+    records_config: bool = False
+
+    def record_config(self) -> None:
+        """Write config.json, once everything that may refuse the command is open: a command refused
+        (a mixture without held-out splits, a damaged metrics.jsonl) writes nothing, so the command
+        that made a finished run still finds it finished."""
+        if self.records_config:
+            write_config(self.resolved, self.resolved.run_dir / "config.json")
 
     def save(self, name: str, completed_steps: int) -> Path:
         state = {"step": completed_steps, "loader": self.loader.state_dict(completed_steps),
@@ -210,8 +220,8 @@ def finished_as_asked(run_dir: Path, resolved: ResolvedConfig) -> bool:
 
 def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[RunState, int, bool]:
     """The token data, model, optimizer and loader of a run, restored from its latest checkpoint
-    when resuming; with the number of steps already done, and whether it resumed. Writes the
-    run's config.json. A finished run asked for again as it was (`finished_as_asked`) is resumed
+    when resuming; with the number of steps already done, and whether it resumed. Writes nothing:
+    `RunState.record_config` writes the run's config.json. A finished run asked for again as it was (`finished_as_asked`) is resumed
     without --resume: there is nothing left to train, and the command says so (exit 0)."""
     cfg, run_dir = resolved.train, resolved.run_dir
     data = open_mixture(Path(cfg.data), load_mixture(cfg.mixture), skip_missing=cfg.skip_missing_sources)
@@ -258,10 +268,9 @@ def open_run(resolved: ResolvedConfig, par: Parallel, resume: bool) -> tuple[Run
             loader.load_state_dict(saved["loader"])
             checkpoint.set_rng_state(saved["rng"])
         start_step = int(saved["step"])
-    if par.is_main and not asked_again:  # asked again, the run's record stays as it was
-        write_config(resolved, run_dir / "config.json")
     logged = logged_spans(None if fresh_schedule else saved, cfg, start_step)
-    return RunState(resolved, par, model, optimizer, loader, logged), start_step, resume
+    records = par.is_main and not asked_again  # asked again, the run's record stays as it was
+    return RunState(resolved, par, model, optimizer, loader, logged, records), start_step, resume
 
 
 def evaluate_heldout(model: nn.Module, heldout: HeldOut, seq_len: int, sequences: int,
@@ -287,6 +296,9 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
     par = parallel or join(cfg.strategy, cfg.device, cfg.tp)
     if par.world_size != resolved.world_size:  # grad_accum is per rank: the batch would be another size
         raise ValueError(f"config resolved for {resolved.world_size} processes, trained in {par.world_size}")
+    # Opened before anything is written: a mixture without held-out splits is one line, not a late
+    # crash, and leaves the run folder as it was.
+    heldout = open_heldout(Path(cfg.data), dict(load_mixture(cfg.mixture).proportions)) if cfg.eval_every else None
     run, start_step, resume = open_run(resolved, par, resume)
     # The run's own settings from here on: a resumed run may keep its started warmup (open_run).
     resolved, model, run_dir = run.resolved, run.model, resolved.run_dir
@@ -302,8 +314,7 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
                            expected=logged_steps(run.logged, start_step, LoggedSpan.has_documents)) \
         if par.is_main and cfg.log_documents else None
     result = TrainResult(run_dir=run_dir, start_step=start_step, steps=cfg.steps)
-    # Opened before the first step: a mixture without held-out splits is one line, not a late crash.
-    heldout = open_heldout(Path(cfg.data), dict(load_mixture(cfg.mixture).proportions)) if cfg.eval_every else None
+    run.record_config()
     tokens_per_step = cfg.batch_tokens
     # In a log file (not a terminal) a bar redrawn every step would be one endless line: draw
     # it every 30 s there; metrics.jsonl has every step anyway.

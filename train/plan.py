@@ -49,14 +49,9 @@ from pydantic import Field, with_config
 
 from pipeline.common.config import STRICT, flag_name, validate
 
+from train.config import MAX_MICRO_BATCH, MAX_RANKS, MAX_SEQ_LEN, MAX_VOCAB
+
 GIB = 1024**3
-# Bounds of the shapes a plan builds meta tensors of: within them every tensor's byte count (a
-# micro-batch's seq x seq attention scores, its logits) fits in int64, as torch needs, and each
-# is past any cluster or model there is (2^20 GPUs, a million-token context, 16M pieces).
-MAX_RANKS = 1 << 20
-MAX_SEQ_LEN = 1 << 20
-MAX_MICRO_BATCH = 1 << 12
-MAX_VOCAB = 1 << 24
 
 
 @with_config(STRICT)

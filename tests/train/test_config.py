@@ -38,3 +38,17 @@ def test_a_record_without_a_warmup_changes_nothing() -> None:
     longer = resolve(TrainConfig(model="debug", steps=30))
     for record in ({}, {"train": None}, {"train": {"warmup_steps": "2"}}, {"train": {"warmup_steps": True}}):
         assert with_started_warmup(longer, record, CHECKPOINT) == longer
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    # 2^40 tokens a step: a billion micro-batches, a step that never ends (a SIGTERM waits for it).
+    ({"batch_tokens": 1 << 40}, "a batch of 1,099,511,627,776 tokens is 1,073,741,824 micro-batches of 1,024 tokens "
+                                "a step, more than 65,536: a step would never end"),
+    ({"steps": 10**20}, "100,000,000,000,000,000,000 steps of 1,024 tokens are more than 2^62 tokens"),
+    ({"seq_len": 10**9}, "'seq_len' must be at most 1048576, got 1000000000"),  # was 64 GB asked of the allocator
+    ({"micro_batch": 10**5}, "'micro_batch' must be at most 4096, got 100000"),
+])
+def test_shapes_past_their_bounds_are_one_line_before_any_work(changes: dict, message: str) -> None:
+    with pytest.raises(UserError) as refused:
+        resolve(TrainConfig(model="tiny", **changes))
+    assert message in str(refused.value)

@@ -238,6 +238,25 @@ def test_a_run_with_checkpoints_needs_resume_and_resume_needs_a_checkpoint(tmp_p
 
 
 @pytest.mark.slow
+def test_a_command_refused_after_the_checkpoint_is_read_writes_nothing(tmp_path: Path) -> None:
+    """A held-out evaluation over tokens without held-out splits is refused once the run is
+    opened: the refused resume rewrote config.json (steps 4, eval_every 1), so the command that made
+    the finished run found it no longer finished; a refused new run left config.json and an empty
+    metrics.jsonl."""
+    with pytest.raises(UserError, match="no source of the mixture has a held-out split"):
+        train(debug_config(tmp_path, run=str(tmp_path / "new"), steps=2, eval_every=1))
+    assert not (tmp_path / "new").exists()
+    train(debug_config(tmp_path, steps=2))
+    written = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in sorted((tmp_path / "run").rglob("*"))
+               if path.is_file()}
+    with pytest.raises(UserError, match="no source of the mixture has a held-out split"):
+        train(debug_config(tmp_path, steps=4, eval_every=1), resume=True)
+    assert {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in sorted((tmp_path / "run").rglob("*"))
+            if path.is_file()} == written
+    assert train(debug_config(tmp_path, steps=2)).losses == []  # still finished as it was asked
+
+
+@pytest.mark.slow
 def test_a_resume_refuses_a_mixture_file_edited_since_the_run_started(tmp_path: Path) -> None:
     mixture = tmp_path / "two.toml"
     mixture.write_text('name = "two"\n[proportions]\nc4 = 0.5\nwikipedia = 0.5\n')
