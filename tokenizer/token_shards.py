@@ -55,7 +55,7 @@ import pyarrow as pa
 
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.file_array import FileArray
-from pipeline.common.files import file_sha256, seal, sealed
+from pipeline.common.files import file_sha256, plain_name, seal, sealed
 from pipeline.engine import run_folder
 from pipeline.engine.run_folder import WORK
 
@@ -278,6 +278,9 @@ def _shard_paths(folder: Path, entry: dict[str, Any], meta_path: Path) -> tuple[
         name = entry.get("bin") or (index[:-len(".idx")] + ".bin" if index.endswith(".idx") else None)
     if not name:
         raise InputError(str(meta_path), f"shard entry without a .bin file name: {entry}")
+    for listed in (name, index):  # never a read outside the folder ("/etc/passwd", "../../x")
+        if not plain_name(listed):
+            raise InputError(str(meta_path), f"shard file {listed!r} is not a file name in its folder")
     return folder / name, folder / index
 
 

@@ -78,6 +78,9 @@ class TrainResult:
     already_trained: bool = False  # the model there was made from these inputs: nothing was written
 
 
+MAX_THREADS = 1024  # SentencePiece's trainer refuses more (trainer_interface.cc), after the sample is drawn
+
+
 def train_tokenizer(
     mixture: Mixture,
     corpus_root: Path,
@@ -98,8 +101,9 @@ def train_tokenizer(
         raise UserError(f"--vocab-size {vocab_size}: needs room for 3 special pieces and 256 byte pieces")
     if sample_bytes < 1:
         raise UserError("--sample-mb must be positive")
-    if threads is not None and threads < 1:
-        raise UserError(f"--threads {threads}: must be at least 1")
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise UserError(f"--threads {threads}: must be from 1 to {MAX_THREADS} (SentencePiece's most), checked "
+                        "before the sample is drawn")
     if not plain_name(mixture.name):
         # It names the files written into `output`: a path would put them somewhere else.
         raise UserError(f"mixture name {mixture.name!r}: must be a plain name (it names the files in {output})")

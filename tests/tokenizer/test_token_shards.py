@@ -123,3 +123,14 @@ def test_a_small_shard_copied_without_its_seal_and_damaged_is_refused(tmp_path: 
     path.write_bytes(data[:2] + bytes([data[2] ^ 0x01]) + data[3:])
     monkeypatch.setattr(run_folder, "CHEAP_TO_HASH", 1)
     assert len(open_shards(copy, meta, "train")) == 1
+
+
+@pytest.mark.parametrize(("key", "name"), [("bin", "/etc/passwd"), ("bin", "../../train-00000.bin"),
+                                           ("index", "../other/train-00000.idx"), ("bin", "..")])
+def test_a_shard_name_that_leaves_the_folder_is_refused_unread(tmp_path: Path, key: str, name: str) -> None:
+    (tmp_path / "c4").mkdir()
+    meta = _one_shard(tmp_path / "c4")
+    meta["splits"]["train"]["shards"][0][key] = name
+    with pytest.raises(InputError) as refused:
+        open_shards(tmp_path / "c4", meta, "train")
+    assert str(refused.value) == f"{tmp_path}/c4/meta.json: shard file {name!r} is not a file name in its folder"

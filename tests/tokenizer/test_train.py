@@ -94,12 +94,14 @@ def test_json_describes_model_and_sample(trained: TrainResult) -> None:
     assert trained.vocab.exists() and not list(trained.model.parent.glob("*.sample.txt"))
 
 
-@pytest.mark.parametrize("threads", [0, -2])
-def test_threads_below_one_is_one_line_not_all_cores(tmp_path: Path, threads: int) -> None:
+@pytest.mark.parametrize("threads", [0, -2, 1025, 100_000])
+def test_threads_out_of_range_is_one_line_before_the_sample(tmp_path: Path, threads: int) -> None:
+    """Below one is not "all cores"; past 1,024 SentencePiece refused only after the sample was drawn."""
     corpus = write_corpus(tmp_path / "corpus", {"c4": 10})
     with pytest.raises(UserError) as error:
         train_tokenizer(MIXTURE, corpus, tmp_path / "tok", vocab_size=VOCAB, threads=threads)
-    assert str(error.value) == f"--threads {threads}: must be at least 1"
+    assert str(error.value) == (f"--threads {threads}: must be from 1 to 1024 (SentencePiece's most), checked before "
+                                "the sample is drawn")
     assert not (tmp_path / "tok").exists()
 
 
