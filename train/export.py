@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from train.trained import open_run, refuse_existing
+from train.trained import open_run, refuse_existing, refuse_inside_checkpoints
 
 FORMATS = ("hf",)
 DTYPES = ("float32", "bfloat16", "float16")
@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     run = open_run(args.run, args.checkpoint)
     refuse_existing(Path(args.out))
+    refuse_inside_checkpoints(Path(args.out), run)
     run.tokenizer_path(args.tokenizer)  # a tokenizer the run was not trained with is refused here
 
     from train.hf_export import export_hf  # torch, once nothing above refused the command

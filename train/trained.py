@@ -133,6 +133,16 @@ def model_args_from_json(values: dict[str, Any]) -> ModelArgs:
     return ModelArgs(**values)
 
 
+def refuse_inside_checkpoints(out: Path, run: TrainedRun) -> None:
+    """An output folder inside the run's checkpoints would go with the checkpoint when a later
+    training step prunes it (train/checkpoint.py keeps the last few): it is refused."""
+    root = checkpoint_root(run.run_dir).resolve()
+    target = out.resolve()
+    if target == root or root in target.parents:
+        raise UserError(f"{out}: inside {checkpoint_root(run.run_dir)}, whose folders the run prunes as it trains; "
+                        "export elsewhere (nothing was written)")
+
+
 def refuse_existing(out: Path) -> None:
     """An output folder must be new: nothing a command did not write is overwritten."""
     if out.exists():

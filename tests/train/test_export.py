@@ -115,6 +115,21 @@ def test_existing_target_is_one_line_and_exit_2(exported: tuple[Path, Path]) -> 
 
 
 @pytest.mark.slow
+def test_a_target_inside_the_runs_checkpoints_is_refused(exported: tuple[Path, Path]) -> None:
+    """A folder there goes with its checkpoint when training prunes it."""
+    run, _ = exported
+    (step,) = [p for p in (run / "checkpoints").iterdir() if p.name.startswith("step-")][-1:]
+    for out in (step / "hf", run / "checkpoints" / "hf"):
+        result = subprocess.run([script("train"), "export", "--run", str(run), "--out", str(out)],
+                                env=subprocess_env(), capture_output=True, text=True)
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            f"train: error: {out}: inside {run / 'checkpoints'}, whose folders the run prunes as it trains; export "
+            "elsewhere (nothing was written)"]
+        assert not out.exists()
+
+
+@pytest.mark.slow
 def test_checkpoint_of_another_shape_is_one_line_and_exit_2(exported: tuple[Path, Path], tmp_path: Path) -> None:
     run, _ = exported
     config = json.loads((run / "config.json").read_text())
