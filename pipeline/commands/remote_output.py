@@ -24,9 +24,11 @@ from pathlib import Path
 import fsspec
 
 from pipeline.common.errors import UserError
+from pipeline.common.files import write_json_atomic
 from pipeline.engine.corpus_manifest import checked_manifest
 
 LAST = "manifest.json"
+UPLOADED = "_work/uploaded.json"  # the names a staged run has put into its URL (`uploaded_before`)
 ALONGSIDE = ("stats.json", "timings.json")
 SHARDS = ("shard-*.arrow", "dropped/shard-*.arrow")  # what publishing replaces, if a publish recorded it
 
@@ -71,6 +73,12 @@ def publish(local: Path, url: str) -> list[str]:
                   f"lists: {', '.join(damaged)}; uploading them again", file=sys.stderr)
         return _upload(fs, url, local, base, damaged)
     names += [n for n in ALONGSIDE if (local / n).exists()]
+    # What an earlier publish there wrote: the shards its manifest.json lists and the files beside it.
+    ours = _recorded_shards(earlier) | (set(ALONGSIDE) if earlier is not None else set()) | uploaded_before(local)
+    strangers = sorted(set(names) & set(present) - ours)
+    if strangers:
+        raise UserError(f"{url}: holds {', '.join(strangers)}, which no publish of a run there wrote; publishing would "
+                        "overwrite it: move it away, or publish to another --corpus (nothing was uploaded)")
     _upload(fs, url, local, base, names)
     try:
         _remove_stale(fs, url, base, present, set(names), _recorded_shards(earlier))
@@ -80,9 +88,23 @@ def publish(local: Path, url: str) -> list[str]:
     return names + _upload(fs, url, local, base, [LAST])  # last: a reader finding it finds every shard
 
 
+def uploaded_before(local: Path) -> set[str]:
+    """The names this staged run has put into its URL (UPLOADED), each recorded before its upload
+    starts: a publish killed before its manifest.json went up finds them its own to overwrite."""
+    try:
+        names = json.loads((local / UPLOADED).read_text())
+    except (OSError, ValueError):
+        return set()
+    return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
+
+
 def _upload(fs: fsspec.AbstractFileSystem, url: str, local: Path, base: str, names: list[str]) -> list[str]:
     """Put each of `names` from `local` under `base`; the names put."""
     try:
+        record = uploaded_before(local)
+        if not set(names) <= record:
+            (local / UPLOADED).parent.mkdir(exist_ok=True)
+            write_json_atomic(local / UPLOADED, sorted(record | set(names)))
         for name in names:
             fs.put_file(str(local / name), f"{base}/{name}")
     except OSError as e:
@@ -116,7 +138,10 @@ def _read_or_none(fs: fsspec.AbstractFileSystem, path: str) -> bytes | None:
 
 
 def _sizes(fs: fsspec.AbstractFileSystem, base: str) -> dict[str, int]:
-    """Every object under `base` by its name relative to it, with its size: one listing."""
+    """Every object under `base` by its name relative to it, with its size: one listing, asked of
+    the storage (a file system's cached listing, in a process that publishes more than once, holds
+    the objects as they were)."""
+    fs.invalidate_cache(base)
     found = fs.find(base, detail=True)
     return {path[len(base) + 1 :]: info.get("size") for path, info in found.items() if path.startswith(f"{base}/")}
 

@@ -180,6 +180,35 @@ def test_publishing_deletes_only_the_shards_an_earlier_publish_recorded_and_name
                         "manifest.json does not list them"]
 
 
+def test_a_users_object_under_a_new_shards_name_is_never_overwritten(
+        s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A shard name this run would upload, held by an object no publish there recorded (a user's
+    copy): refused before any upload. One this staged run put there itself (a publish killed
+    before its manifest.json) is its own to overwrite."""
+    import boto3
+
+    client = boto3.client("s3")
+    if "corpus" not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+        client.create_bucket(Bucket="corpus")
+    _put("corpus", "v5/c4/shard-00000.arrow", b"a user's own file")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v5", "--workers", "1")
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "pipeline: error: s3://corpus/v5/c4: holds shard-00000.arrow, which no publish of a run there wrote; "
+        "publishing would overwrite it: move it away, or publish to another --corpus (nothing was uploaded)")
+    assert _objects("corpus", "v5/c4") == {"shard-00000.arrow": b"a user's own file"}
+    client.delete_object(Bucket="corpus", Key="v5/c4/shard-00000.arrow")
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v5", "--workers", "1")
+    published = _objects("corpus", "v5/c4")
+    # As a publish killed after its shards and before its manifest leaves it: the rerun finishes it.
+    client.delete_object(Bucket="corpus", Key="v5/c4/manifest.json")
+    _put("corpus", "v5/c4/shard-00000.arrow", b"cut")
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v5", "--workers", "1")
+    assert _objects("corpus", "v5/c4") == published
+
+
 def test_a_rerun_uploads_again_the_published_shards_deleted_or_changed_in_size(
         s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """The same manifest published is not enough to call the corpus published: a shard deleted,
