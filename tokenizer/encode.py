@@ -75,6 +75,7 @@ from pipeline.engine.supervisor import (
 )
 from tokenizer.long_documents import encode_documents
 from tokenizer.token_shards import META, TokenShardWriter, ids_name, shard_names, token_dtype
+from tokenizer.train import description_mismatch
 
 KEY_SPACE = 2**64
 DEFAULT_HELDOUT_FRACTION = 0.005
@@ -182,6 +183,9 @@ def encode_corpus(
     }
     if tokenizer["bos_id"] < 0 or tokenizer["eos_id"] < 0:
         raise UserError(f"{model}: the tokenizer has no BOS or EOS piece")
+    mismatch = description_mismatch(model, tokenizer["tokenizer_sha256"])
+    if mismatch is not None:
+        raise UserError(f"{model}: {mismatch}; train it again, or encode with the model it records")
 
     with contextlib.ExitStack() as locks:
         tasks: list[Task] = []

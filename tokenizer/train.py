@@ -278,6 +278,20 @@ def _not_written_here(path: Path, described: Path) -> UserError:
                      f"(nothing was overwritten)")
 
 
+def description_mismatch(model: Path, sha256: str) -> str | None:
+    """Why `model` (of this sha256) is not the model that `tokenizer train`'s `<name>.json` beside it
+    records, or None: no such description, or one that records this model. The check
+    `refuse_foreign_outputs` makes before training over a model, for the commands that use one."""
+    described = model.with_suffix(".json")
+    if not described.is_file():
+        return None
+    recorded, _ = _read_description(described)
+    if recorded is None or recorded["sha256"] == sha256:
+        return None
+    return (f"not the model {described.name} beside it records (its sha256 differs: another tokenizer's put in its "
+            "place, or damaged since `tokenizer train` wrote it)")
+
+
 def _read_description(path: Path) -> tuple[dict | None, str]:
     """`<name>.json` as `tokenizer train` wrote it (an object with the model's sha256), or None
     and what is wrong with it: a cut or edited file, or one that cannot be read."""

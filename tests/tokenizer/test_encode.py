@@ -191,6 +191,28 @@ def test_other_tokenizer_is_refused(trained: TrainResult, tmp_path: Path) -> Non
     assert (shards.split("train").documents, shards.split("heldout").documents) == (19, 1)
 
 
+def test_a_model_put_in_place_of_the_one_its_description_records_is_refused(trained: TrainResult,
+                                                                             tmp_path: Path) -> None:
+    """`tokenizer train` calls such a model another tokenizer's or damaged; encode used it silently."""
+    corpus = write_corpus(tmp_path / "corpus", {"c4": 20}, shard_docs=None)
+    folder = tmp_path / "tokenizer"
+    folder.mkdir()
+    (folder / "llama1.json").write_text(trained.model.with_suffix(".json").read_text())
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(trained.model.read_bytes())
+    proto.trainer_spec.seed_sentencepiece_size += 1  # the same pieces, another file
+    (folder / "llama1.model").write_bytes(proto.SerializeToString())
+    with pytest.raises(UserError) as refused:
+        encode_corpus(corpus, folder / "llama1.model", tmp_path / "tokens", show_progress=False)
+    assert str(refused.value) == (
+        f"{folder / 'llama1.model'}: not the model llama1.json beside it records (its sha256 differs: another "
+        "tokenizer's put in its place, or damaged since `tokenizer train` wrote it); train it again, or encode with "
+        "the model it records")
+    assert not (tmp_path / "tokens").exists()
+    (folder / "llama1.model").write_bytes(trained.model.read_bytes())  # the model it records
+    assert encode_corpus(corpus, folder / "llama1.model", tmp_path / "tokens", show_progress=False)
+
+
 def test_dtype_follows_vocabulary_size() -> None:
     assert (token_dtype(32000), token_dtype(65536), token_dtype(65537)) == ("uint16", "uint16", "uint32")
 
