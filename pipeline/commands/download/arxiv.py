@@ -171,12 +171,23 @@ def unpack(tar_path: Path, out: Path, source: str) -> dict[str, int]:
     `out/<yymm>/<paper>.tar.gz` (when it holds a tar) or `.gz` (a single gzipped .tex), copied a
     block at a time; other members are counted. A member over PAPER_LIMIT refuses the archive."""
     counts = {"papers": 0, "pdf_only": 0, "other": 0}
+    # A regular member's bytes are stored in the tar as they are: all of them together fit in it.
+    # Only a sparse member (its holes stored as a map, not as bytes) unpacks to more: a 5 KB tar of
+    # four 500 MiB sparse members filled 2 GB. No arXiv paper is one.
+    budget = tar_path.stat().st_size
     try:
         with tarfile.open(tar_path, "r:") as archive:
             for member in archive:
                 name = member.name.rsplit("/", 1)[-1]
                 if not member.isfile():
                     continue
+                if member.issparse():
+                    raise refused(source, f"member {shown(member.name)} is a sparse file ({member.size:,} bytes of "
+                                  "mostly holes), which no arXiv paper is; refused")
+                budget -= member.size
+                if budget < 0:
+                    raise refused(source, f"its members unpack to more bytes than the archive holds (at "
+                                  f"{shown(member.name)}); refused")
                 if name.endswith(".pdf"):
                     counts["pdf_only"] += 1
                     continue

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.commands.download import arxiv
-from pipeline.commands.download.arxiv import MANIFEST
+from pipeline.commands.download.arxiv import MANIFEST, unpack
+from pipeline.common.errors import UserError
 from pipeline.commands.download import arxiv as downloader
 from sources.arxiv import ArXiv
 from tests.pipeline.commands.download.server import cli_error, files_under, no_sleep, download_with
@@ -171,3 +172,26 @@ def test_an_archive_cut_short_under_its_final_name_is_resumed_and_a_huge_listed_
     assert err == ("pipeline: error: s3://arxiv/src/arXiv_src_2302_001.tar: listed as 99,999,999,999,999 bytes, more "
                    "than 16 GiB, the most herd fetches of such a file; refused\n")
     assert not (tmp_path / "arXiv_src_2302_001.tar.fetched").exists()
+
+
+def _sparse_member(name: str, real: int) -> bytes:
+    """An old-GNU sparse member of `real` bytes stored as one byte at its end: the rest holes."""
+    info = tarfile.TarInfo(name)
+    info.size, info.type = 1, tarfile.GNUTYPE_SPARSE
+    header = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+    header[386:410] = b"%011o\0%011o\0" % (real - 1, 1)  # the map: one byte at offset real - 1
+    header[483:495] = b"%011o\0" % real  # its real size
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header) + b"x".ljust(512, b"\0")
+
+
+def test_sparse_members_that_would_unpack_past_the_archive_are_refused(tmp_path: Path) -> None:
+    """Four 500 MiB members of holes in a 5 KB tar (each under the per-paper cap) filled 2 GB."""
+    tar = tmp_path / "arXiv_src_2301_001.tar"
+    tar.write_bytes(b"".join(_sparse_member(f"2301/2301.{i:05d}.gz", 500 << 20) for i in range(4)) + b"\0" * 1024)
+    with pytest.raises(UserError) as refused:
+        unpack(tar, tmp_path / "out", "s3://arxiv/src/arXiv_src_2301_001.tar")
+    assert str(refused.value) == ("s3://arxiv/src/arXiv_src_2301_001.tar: member '2301/2301.00000.gz' is a sparse "
+                                  "file (524,288,000 bytes of mostly holes), which no arXiv paper is; refused")
+    assert sum(path.stat().st_size for path in tmp_path.rglob("*") if path.is_file()) == tar.stat().st_size
