@@ -33,7 +33,7 @@ from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
 from pipeline.filters.code_quality import CodeQuality, ExtensionFilter, LicenseFilter, language_of
-from pipeline.formats.files import json_rows
+from pipeline.formats.files import PARQUET_ERRORS, json_rows
 from pipeline.text.licenses import (
     PERMISSIVE,
     choose_license,
@@ -187,14 +187,22 @@ class GitHub(Source):
             try:
                 table = pq.ParquetFile(f)
                 names = set(table.schema_arrow.names)
-            except (pa.ArrowInvalid, OSError) as e:
+            except PARQUET_ERRORS as e:
                 raise InputError(path, f"not a readable Parquet file ({e})") from None
             missing = [c for c in ROW_COLUMNS if c not in names]
             if missing:
                 raise InputError(path, f"Parquet file lacks the column(s) {missing}")
             columns = [c for c in (*ROW_COLUMNS, "binary") if c in names]
-            for batch in table.iter_batches(batch_size=1024, columns=columns):
-                yield from batch.to_pylist()
+            batches = table.iter_batches(batch_size=1024, columns=columns)
+            while True:  # a row group damaged past the footer ends the file here, its rows before kept
+                try:
+                    batch = next(batches, None)
+                    rows = batch.to_pylist() if batch is not None else None  # invalid UTF-8 raises here
+                except PARQUET_ERRORS as e:
+                    raise InputError(path, f"a damaged row group, the rows before it kept ({e})") from None
+                if rows is None:
+                    return
+                yield from rows
 
     def _rows(self, table: str, rows: Iterable[tuple[int, dict[str, Any]] | Skipped]) -> Iterator[Document | Skipped]:
         for item in rows:

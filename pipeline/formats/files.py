@@ -11,6 +11,7 @@ import zlib
 from typing import IO, Any, Callable, Iterator
 
 import fsspec
+import pyarrow as pa
 
 from pipeline.common.errors import InputError, shown
 from pipeline.common.files import single_read
@@ -49,6 +50,9 @@ def open_text(path: str) -> Iterator[IO[str]]:
         yield io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
 
 
+# What reading a damaged Parquet file raises besides OSError: pyarrow's own errors (ArrowInvalid,
+# ArrowIndexError: "Index 102 out of bounds"), and a UnicodeDecodeError from a column path's bytes.
+PARQUET_ERRORS = (pa.ArrowException, OSError, ValueError, IndexError)
 JSON_TOO_DEEP = "json_too_deep"
 MALFORMED_JSON = "malformed_json"
 # An integer literal past Python's int-from-string limit (4,300 digits): valid JSON, and one

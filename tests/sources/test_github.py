@@ -183,3 +183,28 @@ def test_real_licence_files_decide_repositories(tmp_path: Path) -> None:
     run_source(GitHub(config), str(tmp_path / "raw"), str(tmp_path / "gpl"), show_progress=False)
     assert {k: v["license"] for k, v in _rows(tmp_path / "gpl/github").items()} == {
         "editor/main.c": "GPL-3.0", "packaging/src/version.py": "Apache-2.0"}
+
+
+def test_a_parquet_file_damaged_inside_is_a_failed_input_never_a_traceback(tmp_path: Path) -> None:
+    import io
+    import random
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"repo_name": ["o/r"] * 500, "path": [f"a{i}.py" for i in range(500)],
+                             "content": [f"x = {i}\n" for i in range(500)], "license": ["mit"] * 500}),
+                   sink, row_group_size=100)
+    data, rng = bytearray(sink.getvalue()), random.Random(34)  # a corruption pyarrow reads as invalid UTF-8
+    for _ in range(rng.randint(1, 6)):
+        at = rng.randrange(4, len(data) - 4)
+        data[at] = rng.randrange(256)
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "rows.parquet").write_bytes(bytes(data))
+    _repo(tmp_path / "raw", "ok", {"LICENSE": _license("MIT"), "lib.py": SHARED})
+    report = _run(tmp_path / "raw", tmp_path / "out")
+    (failed,) = report.stats["files"]["failed"]
+    assert failed["path"].endswith("rows.parquet")
+    assert "damaged row group" in failed["problem"] or "not a readable Parquet file" in failed["problem"]
+    assert report.documents_kept >= 1

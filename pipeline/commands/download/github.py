@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from pipeline.commands.download.hub import add_hub_options, download_files
 from pipeline.commands.download.untrusted import MiB, plain, refused, size_text
 from pipeline.common.errors import UserError
+from pipeline.formats.files import PARQUET_ERRORS
 
 REPO = "codeparrot/github-code"
 RENAMES = {"code": "content"}
@@ -58,7 +59,7 @@ def rename_columns(src: Path, dest: Path, source: str) -> None:
                 table = reader.read_row_group(group)
                 _within_limit(sum(_decoded_bytes(column) for column in table.columns), group, source)
                 writer.write_table(table.rename_columns(renamed.names))
-    except (pa.ArrowInvalid, OSError) as e:
+    except PARQUET_ERRORS as e:
         tmp.unlink(missing_ok=True)
         raise UserError(f"{src}: not a readable parquet file ({plain(e, 160)})") from None
     except UserError:

@@ -19,13 +19,14 @@ import fnmatch
 import os
 import re
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.commands.download.fetch import Checksum, Fetcher, NotFound, kept
 from pipeline.commands.download.options import add_common, fetcher, say
 from pipeline.commands.download.untrusted import (
-    MiB, file_name, hex_digest, json_count, parse_json, refused, shown, url_problem,
+    MiB, file_name, gzip_problem, hex_digest, json_count, parse_json, refused, shown, url_problem,
 )
 from pipeline.common.errors import UserError
 
@@ -137,9 +138,36 @@ def download_files(args: argparse.Namespace, repo_id: str, folder: str, pattern:
             written.append((url, final))
             continue
         checksum = Checksum("sha256", item.sha256) if item.sha256 else None
-        if kept(dest, checksum, item.size):  # verified again: a file is not whole for existing
+        # A file the listing gives no sha256 (not in LFS: "lfs": null) is judged by its own end: a
+        # gzip's trailer, a Parquet file's footer. Its size alone passed a body cut where a server stopped.
+        check = None if checksum else whole_file_check(item.path)
+        if kept(dest, checksum, item.size, check):  # verified again: a file is not whole for existing
             written.append((url, dest))
             continue
         say(args, f"[{number}/{len(chosen)}] {dest} ({item.size / 1e6:,.1f} MB)")
-        written.append((url, get.fetch(url, dest, checksum, item.size)))
+        written.append((url, get.fetch(url, dest, checksum, item.size, check=check)))
     return written
+
+
+def whole_file_check(name: str) -> Callable[[Path], str | None] | None:
+    """What tells a file of this name whole without a checksum: gzip's trailer, Parquet's footer."""
+    if name.endswith(".gz"):
+        return gzip_problem
+    if name.endswith(".parquet"):
+        return parquet_problem
+    return None
+
+
+def parquet_problem(path: Path) -> str | None:
+    """Why the file at `path` is no whole Parquet file (it starts and ends with PAR1, its footer
+    length fits in it), or None."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(4)
+        f.seek(max(size - 8, 0))
+        tail = f.read(8)
+    if size < 12 or head != b"PAR1" or tail[4:] != b"PAR1":
+        return "not a whole Parquet file (no PAR1 at its start and end: cut short?)"
+    if int.from_bytes(tail[:4], "little") > size - 12:
+        return "not a whole Parquet file (its footer is longer than the file)"
+    return None

@@ -12,14 +12,16 @@ from tests.pipeline.commands.download.server import Server
 
 
 def serve_dataset(server: Server, repo: str, folder: str, files: dict[str, bytes],
-                  sha256: dict[str, str] | None = None, revision: str = "main") -> None:
-    """Publish `files` (name -> body) as LFS files of `repo`'s `folder`; `sha256` overrides checksums."""
+                  sha256: dict[str, str] | None = None, revision: str = "main", lfs: bool = True) -> None:
+    """Publish `files` (name -> body) as LFS files of `repo`'s `folder` (`lfs=False`: as files kept
+    in git, `"lfs": null`, the listing giving no sha256); `sha256` overrides checksums."""
     tree = [{"type": "directory", "oid": "0" * 40, "size": 0, "path": f"{folder}/subfolder"}]
     for name, body in files.items():
         server.files[f"datasets/{repo}/resolve/{revision}/{folder}/{name}"] = body
         digest = (sha256 or {}).get(name, hashlib.sha256(body).hexdigest())
         tree.append({"type": "file", "oid": hashlib.sha1(body).hexdigest(), "size": len(body),
-                     "path": f"{folder}/{name}", "lfs": {"oid": digest, "size": len(body), "pointerSize": 134}})
+                     "path": f"{folder}/{name}",
+                     "lfs": {"oid": digest, "size": len(body), "pointerSize": 134} if lfs else None})
     server.add_json(f"api/datasets/{repo}/tree/{revision}/{folder}", tree)
 
 

@@ -69,6 +69,20 @@ def test_a_sha256_mismatch_and_a_404_are_one_line(server: Server, tmp_path: Path
     assert "cannot list allenai/c4/en at nosuch (HTTP 404)" in err
 
 
+def test_a_file_without_an_lfs_sha256_is_judged_by_its_gzip_trailer(server: Server, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """A file kept in git ("lfs": null) has no sha256 in the listing: a body cut in half under a
+    listed size of that half was kept as whole, and every rerun kept it."""
+    whole = server.bodies[NAMES[0]]
+    serve_dataset(server, REPO, "en", {NAMES[0]: whole[: len(whole) // 2]}, lfs=False)
+    err = cli_error(["download", "c4", *hub_args(server, tmp_path)], capsys)
+    assert f"{NAMES[0]}" in err and "not a whole gzip file" in err
+    assert files_under(tmp_path) == []
+    serve_dataset(server, REPO, "en", {NAMES[0]: whole}, lfs=False)
+    (written,) = download_with(downloader, hub_args(server, tmp_path))
+    assert written.read_bytes() == whole
+
+
 def test_the_token_goes_to_the_hub_but_not_to_the_cdn_it_redirects_to(server: Server, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_TOKEN", "hf_secret")

@@ -88,3 +88,27 @@ def test_a_download_left_beside_its_converted_file_is_removed_on_a_rerun(server:
     rerun = requested_by(server, lambda: download_with(downloader, hub_args(server, tmp_path)))
     assert rerun == [f"api/datasets/{REPO}/tree/main/data"]
     assert files_under(tmp_path) == [NAMES[0]]
+
+
+def _damaged_parquet(table: pa.Table, seed: int) -> bytes:
+    """`table` as Parquet with a few bytes changed, as a fuzz found them: pyarrow raises on it other
+    errors than ArrowInvalid (ArrowIndexError "Index 102 out of bounds", UnicodeDecodeError)."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=100)
+    data, rng = bytearray(sink.getvalue()), __import__("random").Random(seed)
+    for _ in range(rng.randint(1, 6)):
+        at = rng.randrange(4, len(data) - 4)
+        data[at] = rng.randrange(256)
+    return bytes(data)
+
+
+def test_a_damaged_parquet_behind_a_valid_sha256_is_one_line_and_leaves_no_temporary(tmp_path: Path) -> None:
+    """It was a traceback (exit 1) leaving its .tmp, on every rerun."""
+    from pipeline.common.errors import UserError
+
+    src = tmp_path / "train-00000.parquet.fetched"
+    src.write_bytes(_damaged_parquet(pa.table({"code": [f"x{i}" for i in range(500)], "license": ["mit"] * 500}), 4))
+    with pytest.raises(UserError) as refused:
+        downloader.rename_columns(src, tmp_path / "train-00000.parquet", "https://hub/train-00000.parquet")
+    assert str(refused.value).startswith(f"{src}: not a readable parquet file (")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train-00000.parquet.fetched"]
