@@ -39,6 +39,7 @@ ARCHIVE_BASE = "https://archive.org/download/stackexchange"
 LISTING = "stackexchange_files.xml"
 PAPER_SITES = 28
 SITE = re.compile(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+")  # math.stackexchange.com
+OWN_SUFFIXES = ("7z", "part", "tmp")  # what herd adds to a site's name for its archive and downloads
 ARCHIVE_LIMIT = 64 * GiB  # the largest listed size herd believes: stackoverflow.com-Posts.7z is about 20 GB
 
 
@@ -77,7 +78,8 @@ def site_archives(listing: bytes, source: str) -> dict[str, SiteArchive]:
         site = stem.removesuffix("-Posts")
         if site.startswith("meta.") or ".meta." in site:
             continue
-        if not SITE.fullmatch(site) or len(site) > NAME_LIMIT:
+        # A site named like herd's own files (`ab.cd.7z`: another site's archive path is its folder) is none.
+        if not SITE.fullmatch(site) or len(site) > NAME_LIMIT or site.rsplit(".", 1)[-1] in OWN_SUFFIXES:
             raise refused(source, f"{shown(name)} is not the archive of a site")
         size, sha1 = ascii_int((node.findtext("size") or "").strip()), hex_digest(node.findtext("sha1"), "sha1")
         if size is None or sha1 is None:

@@ -119,6 +119,12 @@ def test_a_listed_size_past_64_gib_or_a_site_name_of_300_characters_is_refused(s
                    f"a site\n")
     assert [p for p, _ in server.requests] == ["stackexchange_files.xml"] * 2
     assert files_under(tmp_path) == []
+    # A site named like herd's own files: its folder would be another site's archive ("ab.cd" + ".7z").
+    for site in ("ab.cd.7z", "ab.cd.7z.part"):
+        server.files["stackexchange_files.xml"] = _listing({"ab.cd.7z": b"7z", f"{site}.7z": b"7z"})
+        err = cli_error(["download", "stackexchange", *_args(server, tmp_path, "--largest", "2")], capsys)
+        assert err == f"pipeline: error: {server.url}/stackexchange_files.xml: '{site}.7z' is not the archive of a site\n"
+    assert files_under(tmp_path) == []
 
 
 def _posts_xml(rows: int, seed: int) -> bytes:
