@@ -57,7 +57,7 @@ import xxhash
 from pipeline.common.cli import add_renamed
 from pipeline.common.errors import UserError
 from pipeline.common.files import (
-    file_sha256, plain_name, read_json, with_path, write_json_atomic, write_json_if_changed,
+    plain_name, read_json, with_path, write_json_atomic, write_json_if_changed,
 )
 from pipeline.engine.run_folder import (
     NUMBERED, WORK, Recorded, RunFolder, file_problem, fingerprint, read_marker, reread_reason,
@@ -74,8 +74,8 @@ from pipeline.engine.supervisor import (
     run_supervised,
 )
 from tokenizer.long_documents import encode_documents
-from tokenizer.token_shards import META, TokenShardWriter, ids_name, shard_names, token_dtype
-from tokenizer.train import description_mismatch
+from tokenizer.token_shards import META, TokenShardWriter, ids_name, shard_names
+from tokenizer.train import model_for_encoding
 
 KEY_SPACE = 2**64
 DEFAULT_HELDOUT_FRACTION = 0.005
@@ -165,27 +165,7 @@ def encode_corpus(
     check_budget(document_budget_s)
     if not 0 <= heldout_fraction < 1:
         raise UserError(f"--heldout {heldout_fraction}: must be at least 0 and below 1")
-    if not model.is_file():
-        raise UserError(f"{model}: tokenizer model does not exist (run `tokenizer train` first)")
-    import sentencepiece as spm
-
-    try:
-        processor = spm.SentencePieceProcessor(model_file=str(model))
-    except (RuntimeError, OSError) as e:
-        raise UserError(f"{model}: not a SentencePiece model ({str(e).strip().splitlines()[-1]})") from None
-    tokenizer = {
-        "tokenizer": str(model),
-        "tokenizer_sha256": file_sha256(model),
-        "vocab_size": processor.vocab_size(),
-        "dtype": token_dtype(processor.vocab_size()),
-        "bos_id": processor.bos_id(),
-        "eos_id": processor.eos_id(),
-    }
-    if tokenizer["bos_id"] < 0 or tokenizer["eos_id"] < 0:
-        raise UserError(f"{model}: the tokenizer has no BOS or EOS piece")
-    mismatch = description_mismatch(model, tokenizer["tokenizer_sha256"])
-    if mismatch is not None:
-        raise UserError(f"{model}: {mismatch}; train it again, or encode with the model it records")
+    tokenizer = model_for_encoding(model)
 
     with contextlib.ExitStack() as locks:
         tasks: list[Task] = []

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sentencepiece as spm
 
@@ -43,6 +44,7 @@ from pipeline.common.lock import folder_lock
 from pipeline.corpus.mixture import Mixture, load_mixture
 from pipeline.engine.shards import shard_entries
 from tokenizer.sample import draw_sample
+from tokenizer.token_shards import token_dtype
 
 # LLaMA-1's trainer spec as stored in its tokenizer.model (the Llama 2 paper: "same tokenizer").
 LLAMA_SETTINGS: dict[str, object] = {
@@ -276,6 +278,31 @@ def _not_written_here(path: Path, described: Path) -> UserError:
     return UserError(f"{path}: exists, and no {described.name} beside it says `tokenizer train` wrote it (another "
                      f"tokenizer's, a copy, or a training killed while finishing); move it away or give another --out "
                      f"(nothing was overwritten)")
+
+
+def model_for_encoding(model: Path) -> dict[str, Any]:
+    """The tokenizer `model` as token shards record it (meta.json's fields), once checked: a
+    SentencePiece model with BOS and EOS pieces, and the one its `<name>.json` records."""
+    if not model.is_file():
+        raise UserError(f"{model}: tokenizer model does not exist (run `tokenizer train` first)")
+    try:
+        processor = spm.SentencePieceProcessor(model_file=str(model))
+    except (RuntimeError, OSError) as e:
+        raise UserError(f"{model}: not a SentencePiece model ({str(e).strip().splitlines()[-1]})") from None
+    tokenizer = {
+        "tokenizer": str(model),
+        "tokenizer_sha256": file_sha256(model),
+        "vocab_size": processor.vocab_size(),
+        "dtype": token_dtype(processor.vocab_size()),
+        "bos_id": processor.bos_id(),
+        "eos_id": processor.eos_id(),
+    }
+    if tokenizer["bos_id"] < 0 or tokenizer["eos_id"] < 0:
+        raise UserError(f"{model}: the tokenizer has no BOS or EOS piece")
+    mismatch = description_mismatch(model, tokenizer["tokenizer_sha256"])
+    if mismatch is not None:
+        raise UserError(f"{model}: {mismatch}; train it again, or encode with the model it records")
+    return tokenizer
 
 
 def description_mismatch(model: Path, sha256: str) -> str | None:
