@@ -181,13 +181,6 @@ def unpack(tar_path: Path, out: Path, source: str) -> dict[str, int]:
                 name = member.name.rsplit("/", 1)[-1]
                 if not member.isfile():
                     continue
-                if member.issparse():
-                    raise refused(source, f"member {shown(member.name)} is a sparse file ({member.size:,} bytes of "
-                                  "mostly holes), which no arXiv paper is; refused")
-                budget -= member.size
-                if budget < 0:
-                    raise refused(source, f"its members unpack to more bytes than the archive holds (at "
-                                  f"{shown(member.name)}); refused")
                 if name.endswith(".pdf"):
                     counts["pdf_only"] += 1
                     continue
@@ -198,6 +191,13 @@ def unpack(tar_path: Path, out: Path, source: str) -> dict[str, int]:
                 if member.size > PAPER_LIMIT:
                     raise refused(source, f"member {shown(member.name)} holds {member.size:,} bytes, more than "
                                   f"{size_text(PAPER_LIMIT)}, the most herd unpacks of one paper; refused")
+                if member.issparse():
+                    raise refused(source, f"member {shown(member.name)} is a sparse file ({member.size:,} bytes of "
+                                  "mostly holes), which no arXiv paper is; refused")
+                budget -= member.size
+                if budget < 0:
+                    raise refused(source, f"its members unpack to more bytes than the archive holds (at "
+                                  f"{shown(member.name)}); refused")
                 folder = member.name.rsplit("/", 2)[-2] if "/" in member.name else "papers"
                 folder = folder if YYMM.fullmatch(folder) else "papers"
                 tmp = out / folder / (stem + ".tmp")
