@@ -74,14 +74,15 @@ def publish(local: Path, url: str) -> list[str]:
         return _upload(fs, url, local, base, damaged)
     names += [n for n in ALONGSIDE if (local / n).exists()]
     # What an earlier publish there wrote: the shards its manifest.json lists and the files beside it.
-    ours = _recorded_shards(earlier) | (set(ALONGSIDE) if earlier is not None else set()) | uploaded_before(local)
+    recorded = _recorded_shards(earlier)
+    ours = recorded | (set(ALONGSIDE) if earlier is not None else set()) | uploaded_before(local)
     strangers = sorted(set(names) & set(present) - ours)
     if strangers:
         raise UserError(f"{url}: holds {', '.join(strangers)}, which no publish of a run there wrote; publishing would "
                         "overwrite it: move it away, or publish to another --corpus (nothing was uploaded)")
     _upload(fs, url, local, base, names)
     try:
-        _remove_stale(fs, url, base, present, set(names), _recorded_shards(earlier))
+        _remove_stale(fs, url, base, present, set(names), recorded)
     except OSError as e:
         raise UserError(f"{url}: cannot remove an earlier run's shard ({e}); rerun the same command to publish "
                         "again") from None
