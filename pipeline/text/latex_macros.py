@@ -4,7 +4,8 @@ reading itself is in `latex`).
 - `collect_macros` + `expand_macros`: user macros from `\\newcommand`, `\\renewcommand`,
   `\\providecommand`, `\\DeclareRobustCommand` (starred too), `\\def`/`\\gdef`/`\\edef`/`\\xdef`
   with undelimited parameters, `\\let` (a copy of the meaning its target has then: see
-  `let_meaning`), `\\DeclareMathOperator` and mathtools'
+  `let_meaning`, and `_bind_waiting_lets` for a target the paper defines only later),
+  `\\DeclareMathOperator` and mathtools'
   `\\DeclarePairedDelimiter(X)`, expanded inline with arguments #1..#9 and an optional first
   argument with a default; xparse's `\\NewDocumentCommand` and its kin with the argument types
   `latex_xparse` reads. A name is matched whole (`\\R` never matches inside `\\Real`). Nothing
@@ -116,8 +117,11 @@ DEFINITION_START = re.compile(
     r"(?![A-Za-z@])"
 )
 # What `\NewDocumentCommand` and the others do, as the \newcommand family names it.
+# `declare` (\DeclareRobustCommand, \DeclareDocumentCommand) defines or redefines alike; only a
+# `newcommand` kind (\newcommand, \NewDocumentCommand, \DeclareMathOperator and mathtools'
+# \DeclarePairedDelimiter, which test \@ifdefinable) is refused by LaTeX for a name already defined.
 DOCUMENT_COMMAND_KIND = {"New": "newcommand", "Renew": "renewcommand", "Provide": "providecommand",
-                         "Declare": "newcommand"}
+                         "Declare": "declare"}
 # LaTeX internals (`\Hy@raisedlink`) and look-ahead (`\futurelet`, `\@ifnextchar`): a macro
 # built of them typesets; expanded as text it would leak internals and hold no text of the paper.
 MACHINERY = re.compile(
@@ -165,6 +169,7 @@ def collect_macros(text: str, package: bool = False,
     macros: dict[str, Macro] = {}
     bodies: dict[str, str] = {}  # every definition's body by name, internals too (look-ahead helpers)
     machinery_macros: dict[str, Macro] = {}  # the latest definition of a name, when it is machinery
+    waiting: dict[str, list[Macro]] = {}  # a target's \let copies made while no user macro defined it
     pieces: list[str] = []
     pos = 0
     spans = regions(text)
@@ -183,7 +188,11 @@ def collect_macros(text: str, package: bool = False,
             continue
         if kind == "let":  # the target's latest definition: machinery_macros keeps machinery ones whole
             target = macro.body[1:] if macro.body.startswith("\\") else ""
-            macro = let_meaning(macro.name, macro.body, machinery_macros.get(target) or macros.get(target))
+            current = machinery_macros.get(target) or macros.get(target)
+            macro = let_meaning(macro.name, macro.body, current)
+            if current is None and target:
+                waiting.setdefault(target, []).append(macro)
+        copies = waiting.pop(macro.name, [])  # only the target's first definition tells what it was
         bodies[macro.name] = macro.body
         if "@" in macro.name or (package and kind in ("renewcommand", "providecommand", "let")):
             continue
@@ -198,6 +207,8 @@ def collect_macros(text: str, package: bool = False,
         else:
             machinery_macros.pop(macro.name, None)
         macros[macro.name] = macro
+        if kind == "newcommand":
+            _bind_waiting_lets(copies, macro, macros, machinery_macros)
     for name, macro in machinery_macros.items():
         found = None if macro.delimiters is not None else look_ahead(macro.body, bodies)
         if found is not None and not is_machinery(found[0]):
@@ -213,6 +224,28 @@ def let_meaning(name: str, target: str, current: Macro | None) -> Macro:
     `\\renewcommand{\\emph}[1]{\\textbf{\\oldemph{#1}}}` is no loop; anything else (a LaTeX
     command, a character) is printed as `target`, whatever a later definition makes of it."""
     return Macro(name, target, printed=True) if current is None else replace(current, name=name)
+
+
+def _bind_waiting_lets(copies: list[Macro], defined: Macro, macros: dict[str, Macro],
+                       machinery_macros: dict[str, Macro]) -> None:
+    """`\\let\\foo\\bar` before the paper's `\\newcommand{\\bar}`: LaTeX refuses the `newcommand`
+    kinds for a defined name, so \\bar was undefined at the \\let and TeX made \\foo undefined: a
+    use is an error that prints nothing. A paper that prints through \\foo and compiles ran the
+    \\let after the definition (in \\AtBeginDocument, a command called later), where \\foo printed
+    \\bar's text: each copy still as the \\let left it takes `defined`'s meaning. Printing `\\bar`
+    would leak a user macro's name, never expanded (a `printed` body is not rescanned). A copy
+    `defined` calls (the wrapper idiom over a command that was not there) would loop: it prints
+    nothing, as in TeX. After \\def, \\renewcommand or \\providecommand the target may have been
+    LaTeX's own (`\\let\\oldcite\\cite\\def\\cite...`): the copies print its name, as written."""
+    for copy in copies:
+        if macros.get(copy.name) is not copy:
+            continue  # redefined since the \\let: that definition holds
+        if re.search("\\\\" + re.escape(copy.name) + "(?![A-Za-z@])", defined.body):
+            macros[copy.name] = Macro(copy.name, "", printed=True)
+            continue
+        macros[copy.name] = replace(defined, name=copy.name)
+        if defined.name in machinery_macros:
+            machinery_macros[copy.name] = replace(machinery_macros[defined.name], name=copy.name)
 
 
 def _defined_name(text: str, i: int) -> tuple[str, int] | None:
@@ -266,7 +299,7 @@ def _parse_definition(text: str, start: int) -> tuple[Macro | None, int, str] | 
         if i >= len(text) or text[i] != "{":
             return None
         body, i = read_group(text, i)
-        kind = "newcommand" if m.group(1) == "DeclareRobustCommand" else m.group(1)
+        kind = "declare" if m.group(1) == "DeclareRobustCommand" else m.group(1)
         return Macro(name, body, nargs, default), i, kind
     m = MATHOP.match(text, start)
     if m:
