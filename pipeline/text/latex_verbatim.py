@@ -9,18 +9,21 @@ verbatim (`\\lstnewenvironment`, `\\newminted`, `\\DefineVerbatimEnvironment`,
 `\\mintinline{lang}|...|`; url.sty's `\\url{...}` / `\\url|...|` and hyperref's `\\nolinkurl{...}`
 (a URL is read as characters: its `%` is no comment). Hyperref's `\\href{URL}{text}` reads `%` in
 the URL as a character too, but expands macros there (`\\href{\\repo}`): the URL is passed over by
-the comment scan without being verbatim. Comments: `%` to the end of the line (with the line
-break it eats), `comment` environments and those `\\excludecomment` defines.
+the comment scan without being verbatim. A braced URL may run over line breaks (`\\url{a.org/x%20y`
+then `/z}` on the next line: url.sty reads that `%` as a character too), within MAX_URL_CHARS and
+no blank line. Comments: `%` to the end of the line (with the line break it eats), `comment`
+environments and those `\\excludecomment` defines.
 
 A listing of LaTeX code (class documentation, templates, tutorials) holds `\\documentclass`,
 `\\end{document}`, `\\bibliography`, `%` and `\\newcommand` that TeX never acts on: every reader
 of the paper's structure asks `Regions` whether a match lies in verbatim, so all of them agree
 with TeX and with each other. Rules as TeX has them: an environment ends at the exact
-`\\end{name}`, an unclosed one runs to the end of the file; an inline form cannot cross a line,
-and one left unclosed on its line is no verbatim (LaTeX stops with an error there), so the scan
-goes on after it. A `%` comment hides a `\\begin{verbatim}` after it, and a verbatim region hides
-a `%`. The scan is linear: each token is read once, and a delimiter is looked for only to the
-end of its line (delimiters are printable ASCII, so a line is searched at most once per kind).
+`\\end{name}`, an unclosed one runs to the end of the file; an inline form cannot cross a line
+(a braced URL can, within its bound), and one left unclosed is no verbatim (LaTeX stops with an
+error there), so the scan goes on after it. A `%` comment hides a `\\begin{verbatim}` after it,
+and a verbatim region hides a `%`. The scan is linear: each token is read once, and a delimiter
+is looked for only to the end of its line (delimiters are printable ASCII, so a line is searched
+at most once per kind), a braced URL's closing brace MAX_URL_CHARS ahead at most.
 """
 
 from __future__ import annotations
@@ -56,6 +59,12 @@ LANGUAGE = re.compile(r"\s*\{[^{}\n]*\}")
 DELIMITER = re.compile(r"[!-)+-?\[\]^_`{-~]")
 # url.sty reads a braced URL as a TeX argument: braces in it nest (one level is what URLs use).
 BRACED_URL = re.compile(r"[ \t]*\{(?:[^{}\n]|\{[^{}\n]*\})*\}")
+# One closed on a later line. A brace that never closes must not turn the rest of the paper into
+# a URL (its `%` into text): the argument is looked for in MAX_URL_CHARS characters (a URL is
+# seldom past 200) and holds no blank line (a paragraph end is no URL).
+MAX_URL_CHARS = 500
+URL_CHAR = r"(?:[^{}\n]|\n(?![ \t]*\n))"
+BRACED_URL_LINES = re.compile(rf"[ \t]*\{{(?:{URL_CHAR}|\{{{URL_CHAR}*\}})*\}}")
 
 
 @lru_cache(maxsize=64)
@@ -169,7 +178,7 @@ def _url(text: str, start: int, pos: int, href: bool, verbatim: list[tuple[int, 
     if href:
         option = OPTION.match(text, pos)
         pos = option.end() if option else pos
-    braced = BRACED_URL.match(text, pos)
+    braced = BRACED_URL.match(text, pos) or BRACED_URL_LINES.match(text, pos, pos + MAX_URL_CHARS)
     if braced is not None:
         if not href:
             verbatim.append((start, braced.end()))

@@ -170,6 +170,19 @@ def test_percent_in_a_url_is_part_of_the_url(tmp_path: Path) -> None:
         "Code at \\href{https://example.org/code/%7Euser}{our repository}, and \\url{\\repo}."))]
 
 
+def test_a_url_broken_over_lines_keeps_its_percent_and_its_end(tmp_path: Path) -> None:
+    # The `%20` of a URL whose brace closes on the next line was read as a comment: the line's
+    # rest and the break went, leaving \url{https://example.org/a/c} (and \href's URL the same).
+    main = ("\\documentclass{article}\n\\begin{document}\n\\section{Intro}\n"
+            "Data at \\url{https://example.org/a%20b\n/c}. % a comment\n"
+            "Code at \\href{https://example.org/%7Euser/\n  repo}{our repository}.\n\\end{document}\n")
+    paper(tmp_path / "raw", "2101.00013.tar.gz", [("main.tex", main.encode())])
+    _, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert [(d.id, d.text) for d in docs] == [("2101.00013", (
+        "\\section{Intro}\nData at \\url{https://example.org/a%20b\n/c}. "
+        "Code at \\href{https://example.org/%7Euser/\n  repo}{our repository}."))]
+
+
 def test_decompression_bombs_and_corrupt_archives_fail_with_a_reason(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()

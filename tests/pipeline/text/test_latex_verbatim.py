@@ -92,7 +92,24 @@ def test_a_url_is_read_as_characters() -> None:
     assert comment_texts(text) == ["% note\n", "% cut\n "]
 
 
-def test_a_url_left_open_on_its_line_is_no_verbatim() -> None:
-    text = "\\url{a%b\n}c \\href{d%e\n}{f} \\url"
+def test_a_url_closed_on_a_later_line_is_read_as_characters() -> None:
+    # url.sty reads the braced argument whole, line breaks included: the `%` before a break is a
+    # character of the URL (`%20`), not a comment that would cut the URL's end away.
+    text = ("see \\url{https://a.org/x%20y\n  /z} and \\url{b%\nc}. % note\n"
+            "then \\href{https://i.org/%7Ej\n}{home % cut\n page} d")
+    assert verbatim_texts(text) == ["\\url{https://a.org/x%20y\n  /z}", "\\url{b%\nc}"]
+    assert comment_texts(text) == ["% note\n", "% cut\n "]
+    assert regions(text).without_comments(text) == (
+        "see \\url{https://a.org/x%20y\n  /z} and \\url{b%\nc}. then \\href{https://i.org/%7Ej\n}{home page} d")
+
+
+def test_a_url_left_open_is_no_verbatim() -> None:
+    # A brace closed only after a blank line, or more than 500 characters on: no URL (LaTeX
+    # stops there); the `%` is a comment and the scan goes on, so an unclosed brace cannot
+    # make the rest of the paper verbatim.
+    text = "\\url{a%b\n\n}c \\href{d%e\n\n}{f} \\url"
     assert verbatim_texts(text) == []
-    assert comment_texts(text) == ["%b\n", "%e\n"]
+    assert comment_texts(text) == ["%b", "%e"]
+    long = "\\url{" + "a" * 600 + "%b\n}c \\url{" + "a" * 400 + "%b\n}d"
+    assert verbatim_texts(long) == ["\\url{" + "a" * 400 + "%b\n}"]
+    assert comment_texts(long) == ["%b\n"]
