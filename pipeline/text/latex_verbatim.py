@@ -6,7 +6,8 @@ Verbatim: the environments `verbatim(*)`, fancyvrb's `Verbatim(*)`, `BVerbatim`,
 verbatim (`\\lstnewenvironment`, `\\newminted`, `\\DefineVerbatimEnvironment`,
 `\\RecustomVerbatimEnvironment`, `\\newtcblisting`, `\\DeclareTCBListing`); the inline forms
 `\\verb|...|` (`\\verb*`, fancyvrb's `\\Verb`), `\\lstinline|...|` / `\\lstinline{...}` and
-`\\mintinline{lang}|...|`; url.sty's `\\url{...}` / `\\url|...|` and hyperref's `\\nolinkurl{...}`
+`\\mintinline{lang}|...|`; url.sty's `\\url{...}` / `\\url|...|`, its `\\path{...}` / `\\path|...|`
+(TikZ's `\\path[draw] (0,0) -- (1,1);` is TeX: see `_path_is_url`) and hyperref's `\\nolinkurl{...}`
 (a URL is read as characters: its `%` is no comment). Hyperref's `\\href{URL}{text}` reads `%` in
 the URL as a character too, but expands macros there (`\\href{\\repo}`): the URL is passed over by
 the comment scan without being verbatim. A braced URL may run over line breaks (`\\url{a.org/x%20y`
@@ -46,10 +47,10 @@ COMMENT_ENVIRONMENTS = frozenset({"comment"})
 TOKEN = re.compile(
     r"(?:\\\\)+|\\%"  # a run of line breaks is one token
     r"|(?P<comment>%[^\n]*(?:\n[ \t]*(?=\S))?)"  # TeX joins the next line when it holds text
-    r"|\\begin\s*\{(?P<begin>[^{}\\\s]+)\}"
+    r"|\\begin\s*\{(?P<begin>[^{}\\\s]+)\}|\\end\s*\{(?P<end_picture>tikzpicture)\}"
     r"|\\(?:verb|Verb)\*?(?P<delimiter>[!-)+-?\[\]^_`{-~])"  # printable ASCII; not a letter, `*`, `@` or `\`
     r"|\\(?P<inline>lstinline|mintinline)(?![A-Za-z@])"
-    r"|\\(?P<url>url|nolinkurl|href)(?![A-Za-z@])"
+    r"|\\(?P<url>url|nolinkurl|href|path)(?![A-Za-z@])"
     r"|\\(?P<define>lstnewenvironment|newminted|DefineVerbatimEnvironment|RecustomVerbatimEnvironment"
     r"|newtcblisting|DeclareTCBListing|excludecomment)(?![A-Za-z@])\s*(?:\[(?P<option>[^\]\n]*)\])?"
     r"\s*\{(?P<name>[^{}\\\s]+)\}"
@@ -65,6 +66,10 @@ BRACED_URL = re.compile(r"[ \t]*\{(?:[^{}\n]|\{[^{}\n]*\})*\}")
 MAX_URL_CHARS = 500
 URL_CHAR = r"(?:[^{}\n]|\n(?![ \t]*\n))"
 BRACED_URL_LINES = re.compile(rf"[ \t]*\{{(?:{URL_CHAR}|\{{{URL_CHAR}*\}})*\}}")
+# What TikZ's \path can start with: options, a coordinate (`(a)`, `+(1,0)`), `;` (an empty path),
+# `%` (a comment before the next line's path), and a scope `{[red] (0,0) ...}`. url.sty's \path
+# takes any other delimiter or braced argument.
+TIKZ_PATH_START = re.compile(r"[ \t]*(?:[\[(+;%]|\{[ \t\n]*[\[(])")
 
 
 @lru_cache(maxsize=64)
@@ -122,6 +127,7 @@ def regions(text: str, environments: Iterable[str] = ()) -> Regions:
     comment_names = set(COMMENT_ENVIRONMENTS)
     verbatim: list[tuple[int, int]] = []
     comments: list[tuple[int, int]] = []
+    pictures = 0  # tikzpicture environments open here: TikZ's \path is the one defined in them
     pos = 0
     while (token := TOKEN.search(text, pos)) is not None:
         start, pos = token.span()
@@ -129,7 +135,11 @@ def regions(text: str, environments: Iterable[str] = ()) -> Regions:
             continue  # `\\` (a run of them) or `\%`
         if token.group("comment") is not None:
             comments.append((start, pos))
+        elif token.group("end_picture") is not None:
+            pictures = max(0, pictures - 1)
         elif (name := token.group("begin")) is not None:
+            if name == "tikzpicture":
+                pictures += 1
             if name in verbatim_names or name in comment_names:
                 closing = f"\\end{{{name}}}"
                 end = text.find(closing, pos)
@@ -140,7 +150,8 @@ def regions(text: str, environments: Iterable[str] = ()) -> Regions:
         elif token.group("inline") is not None:
             pos = _inline(text, start, pos, token.group("inline") == "mintinline", verbatim)
         elif token.group("url") is not None:
-            pos = _url(text, start, pos, token.group("url") == "href", verbatim)
+            if token.group("url") != "path" or (not pictures and _path_is_url(text, pos)):
+                pos = _url(text, start, pos, token.group("url") == "href", verbatim)
         else:
             _define(token, verbatim_names, comment_names)
     return Regions(verbatim, comments, frozenset(verbatim_names - VERBATIM_ENVIRONMENTS))
@@ -187,6 +198,15 @@ def _url(text: str, start: int, pos: int, href: bool, verbatim: list[tuple[int, 
     if href or delimiter is None or delimiter.group() == "{":
         return pos  # unclosed on its line: LaTeX stops with an error there, the scan goes on
     return _close_inline(text, start, delimiter.end(), delimiter.group(), verbatim)
+
+
+def _path_is_url(text: str, pos: int) -> bool:
+    """Whether the `\\path` before `pos` (outside a tikzpicture, where TikZ defines its own) is
+    url.sty's: unless its argument starts as a TikZ path does (`TIKZ_PATH_START`: `\\tikz` and
+    a macro's body draw outside a picture too). Read from the text alone, not from whether
+    url.sty is loaded: hyperref and classes load it unseen, and a paper's files are cleaned one by
+    one; outside a picture a \\path taking a URL is url.sty's or a LaTeX error either way."""
+    return TIKZ_PATH_START.match(text, pos) is None
 
 
 def _define(token: re.Match[str], verbatim_names: set[str], comment_names: set[str]) -> None:

@@ -183,6 +183,21 @@ def test_a_url_broken_over_lines_keeps_its_percent_and_its_end(tmp_path: Path) -
         "Code at \\href{https://example.org/%7Euser/\n  repo}{our repository}."))]
 
 
+def test_url_sty_path_keeps_its_percent_and_tikz_path_is_tex(tmp_path: Path) -> None:
+    # url.sty's \path{...} read as TeX: its `%` cut the line, brace and all, and the paper was
+    # dropped as unbalanced_braces. TikZ's \path in the picture stays TeX: its macro expands and
+    # its comment goes.
+    main = ("\\documentclass{article}\n\\usepackage{url,tikz}\n\\newcommand{\\origin}{(0,0)}\n"
+            "\\begin{document}\n\\section{Intro}\nResults are in \\path{out/run%1.csv}. % a comment\n"
+            "\\begin{tikzpicture}\n\\path[draw] \\origin{} -- (1,1); % a line\n\\end{tikzpicture}\n"
+            "\\end{document}\n")
+    paper(tmp_path / "raw", "2101.00014.tar.gz", [("main.tex", main.encode())])
+    _, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert [(d.id, d.text) for d in docs] == [("2101.00014", (
+        "\\section{Intro}\nResults are in \\path{out/run%1.csv}. \\begin{tikzpicture}\n"
+        "\\path[draw] (0,0) -- (1,1); \\end{tikzpicture}"))]
+
+
 def test_decompression_bombs_and_corrupt_archives_fail_with_a_reason(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()

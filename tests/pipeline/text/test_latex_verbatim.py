@@ -113,3 +113,17 @@ def test_a_url_left_open_is_no_verbatim() -> None:
     long = "\\url{" + "a" * 600 + "%b\n}c \\url{" + "a" * 400 + "%b\n}d"
     assert verbatim_texts(long) == ["\\url{" + "a" * 400 + "%b\n}"]
     assert comment_texts(long) == ["%b\n"]
+
+
+def test_url_sty_path_is_read_as_characters_and_tikz_path_is_tex() -> None:
+    # url.sty's \path (file names) reads its argument as \url does: `%` and `_` are characters.
+    # In a tikzpicture \path is TikZ's, whatever follows it; outside one, a \path that starts as a
+    # TikZ path (options, a coordinate, `;`, a `{[options] ...}` scope, a comment) is TikZ's too.
+    text = ("in \\path{code/a_b%c.py} and \\path|d%e| and \\path {f%g} % note\n"
+            "\\begin{tikzpicture}\\path{x} \\path[draw] (0,0) -- (1,1); % c1\n"
+            "\\path (a) edge (b); \\path|y| % c2\n\\end{tikzpicture}\n"
+            "\\tikz \\path[fill] (0,0) circle (1pt); \\path +(1,0) -- +(2,0)+; % c3\n"
+            "\\path {[red] (0,0) -- (1,0)}; \\path% c4\n(0,0); \\path; \\pathname{h} % c5\n")
+    assert verbatim_texts(text) == ["\\path{code/a_b%c.py}", "\\path|d%e|", "\\path {f%g}"]
+    # The last comment eats no line break: no line with text follows it.
+    assert comment_texts(text) == ["% note\n", "% c1\n", "% c2\n", "% c3\n", "% c4\n", "% c5"]
