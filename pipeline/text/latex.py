@@ -278,7 +278,7 @@ def cut_before_first_section(text: str) -> str | None:
     return None
 
 
-def remove_bibliography(text: str) -> str:
+def remove_bibliography(text: str, environments: Iterable[str] = ()) -> str:
     """Drop the bibliography, the back matter after it, and everything after \\end{document}.
 
     What follows the bibliography is kept from an `\\appendix` (or appendix environment) or a
@@ -289,13 +289,15 @@ def remove_bibliography(text: str) -> str:
     and are forms and name lists, not the paper's prose (RedPajama cuts everything after the
     bibliography, appendices too). A second bibliography (an appendix's own) is cut the same way.
     Each of these commands counts only outside verbatim: a listing of LaTeX shows them as text.
+    `environments` names the verbatim environments `text` no longer defines: the cut before the
+    first section took the preamble that made them verbatim (`CutBeforeFirstSection`).
     """
-    spans = regions(text)
+    spans = regions(text, environments)
     end = spans.search(END_DOCUMENT, text)
     if end:
         text = text[: end.start()]  # the spans before the cut stay as they were
     text = BIBLIOGRAPHY_SETUP.sub(lambda m: m.group() if spans.verbatim_at(m.start()) else "", text)
-    spans = regions(text)
+    spans = regions(text, environments)
     kept: list[str] = []
     pos = 0
     while (bib := spans.search(BIBLIOGRAPHY, text, pos)) is not None:

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pyarrow as pa
+
 from pipeline.engine.document import Document
 from pipeline.engine.stage import Stage
 from pipeline.text.latex import LatexError, check_braces, cut_before_first_section, remove_bibliography
 from pipeline.text.latex_macros import MAX_EXPANSIONS, collect_macros, expand_macros
+from pipeline.text.latex_verbatim import regions
+
+# The verbatim environments a paper's cut-off preamble defines (`\lstnewenvironment{code}`): the
+# kept text no longer says that `code` is verbatim, so every later reader of its structure (the
+# bibliography's removal here, an audit of the corpus) takes them from this field.
+VERBATIM_ENVIRONMENTS = "verbatim_environments"
 
 
 class ExpandMacros(Stage):
@@ -35,12 +43,22 @@ class ExpandMacros(Stage):
 
 
 class CutBeforeFirstSection(Stage):
+    """Cuts the text before the first section, keeping in VERBATIM_ENVIRONMENTS the verbatim
+    environments the cut part defines (those the kept text defines it still says itself)."""
+
     name = "cut_before_first_section"
+
+    def fields(self) -> list[pa.Field]:
+        return [pa.field(VERBATIM_ENVIRONMENTS, pa.list_(pa.string()))]
 
     def process(self, doc: Document) -> Document | str:
         text = cut_before_first_section(doc.text)
         if text is None:
             return "no_section"
+        # The preamble alone is scanned, at a fraction of the whole text's cost: the cut lies
+        # outside verbatim, so the definitions read there are those a scan of the whole text reads.
+        preamble = doc.text[: len(doc.text) - len(text)]
+        doc.meta[VERBATIM_ENVIRONMENTS] = sorted(regions(preamble).environments)
         doc.text = text
         return doc
 
@@ -49,5 +67,6 @@ class RemoveBibliography(Stage):
     name = "remove_bibliography"
 
     def process(self, doc: Document) -> Document | str:
-        doc.text = remove_bibliography(doc.text)
+        # Absent when no cut ran before: the text then still holds the definitions.
+        doc.text = remove_bibliography(doc.text, doc.meta.get(VERBATIM_ENVIRONMENTS, ()))
         return doc

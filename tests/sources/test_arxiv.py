@@ -62,7 +62,8 @@ def test_paper_is_cleaned_exactly(tmp_path: Path) -> None:
     paper(tmp_path / "raw", "2101.00001.tar.gz", [("main.tex", MAIN.encode()), ("sec/one.tex", ONE.encode()),
                                                   ("refs.bib", b"@article{x}")])
     stats, docs = run(tmp_path / "raw", tmp_path / "out")
-    assert [(d.id, d.meta) for d in docs] == [("2101.00001", {"arxiv_id": "2101.00001", "main_file": "main.tex"})]
+    assert [(d.id, d.meta) for d in docs] == [
+        ("2101.00001", {"arxiv_id": "2101.00001", "main_file": "main.tex", "verbatim_environments": []})]
     assert docs[0].text == EXPECTED
     assert stats["documents_kept"] == 1
 
@@ -276,6 +277,21 @@ def test_end_document_in_a_listing_keeps_the_inputs_after_it(tmp_path: Path) -> 
     _, docs = run(tmp_path / "raw", tmp_path / "out")
     assert docs[0].text == ("\\section{Intro}\nA listing:\n\\begin{lstlisting}\n\\end{document}\n\\end{lstlisting}\n"
                             "\\section{Two}\nCode: \\begin{code}\nx = 1 % modulo\n\\end{code}")
+
+
+def test_a_listing_of_a_verbatim_environment_the_preamble_defines_survives_the_cut(tmp_path: Path) -> None:
+    # `code` is verbatim by the preamble's \lstnewenvironment, which the cut before the first
+    # section removes: the bibliography's removal still reads the listing's \end{document} and
+    # \bibliography{x} as text, not as the paper's end (which dropped the listing and "More text.").
+    main = ("\\documentclass{article}\n\\usepackage{listings}\n\\lstnewenvironment{code}{}{}\n\\begin{document}\n"
+            "\\section{Intro}\nA listing:\n\\begin{code}\n\\end{document}\n\\bibliography{x}\n\\end{code}\n"
+            "More text.\n\\bibliographystyle{plain}\n\\bibliography{refs}\n\\end{document}\n")
+    paper(tmp_path / "raw", "2101.00034.tar.gz", [("main.tex", main.encode())])
+    _, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert [(d.id, d.text) for d in docs] == [("2101.00034", (
+        "\\section{Intro}\nA listing:\n\\begin{code}\n\\end{document}\n\\bibliography{x}\n\\end{code}\n"
+        "More text."))]
+    assert docs[0].meta["verbatim_environments"] == ["code"]  # for any later reader of the kept text
 
 
 def test_arxiv_ids() -> None:

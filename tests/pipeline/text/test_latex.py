@@ -222,6 +222,16 @@ def test_bibliography_in_a_listing_cuts_nothing() -> None:
         "\\begin{thebibliography}{9}\n\\end{lstlisting}\n\\section*{Notes} n")
 
 
+def test_a_listing_of_an_environment_defined_elsewhere_is_text_to_the_bibliography_cut() -> None:
+    # After the cut before the first section, nothing in the text says `code` is verbatim.
+    text = ("\\section{A} Use:\n\\begin{code}\n\\bibliographystyle{plain}\n\\end{document}\n\\bibliography{x}\n"
+            "\\end{code}\nMore text.\n\\bibliography{refs}\n\\section*{Checklist} c\n\\end{document}\ntrailer")
+    listing = ("\\section{A} Use:\n\\begin{code}\n\\bibliographystyle{plain}\n\\end{document}\n"
+               "\\bibliography{x}\n\\end{code}")
+    assert latex.remove_bibliography(text, frozenset({"code"})) == listing + "\nMore text."
+    assert latex.remove_bibliography(text) == "\\section{A} Use:\n\\begin{code}"  # what the name is needed for
+
+
 def test_appendix_in_verb_after_the_bibliography_keeps_nothing() -> None:
     # Back matter after the references mentions \appendix in \verb: no appendix starts there.
     text = ("\\section{A} a\n\\bibliography{refs}\n\\section*{Checklist} Put \\verb|\\appendix| last.\n"
