@@ -85,7 +85,7 @@ def assemble(main_text: str, main: str, base: str, load: Callable[[str], str | N
     """The main file with its inputs inlined and its local packages' macros defined."""
     # The main file is on the stack from the start: a part that inputs it back is not inlined.
     text = inline_inputs(main_text, base, load, stack=(main,), environments=environments)
-    return inline_packages(text, base, load)
+    return inline_packages(text, base, load, environments)
 
 
 def passes_a_link(fs: fsspec.AbstractFileSystem, base: str, relative: str) -> bool:

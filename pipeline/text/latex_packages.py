@@ -24,10 +24,13 @@ def package_definitions(sty: str) -> str:
     return "".join(m.definition() for m in macros.values()) + environment_definitions(regions(sty).environments)
 
 
-def inline_packages(text: str, base: str, load: Callable[[str], str | None]) -> str:
+def inline_packages(text: str, base: str, load: Callable[[str], str | None],
+                    environments: frozenset[str] = frozenset()) -> str:
     """`text` with the notation macros of each local package it loads (`\\usepackage{a,b}` with
     a.sty in the paper, found relative to `base`) written after the \\usepackage command.
-    A package loading another local package brings that one's macros too; each package once."""
+    A package loading another local package brings that one's macros too; each package once.
+    `environments` names the verbatim environments the paper's other files define (a package's
+    `\\lstnewenvironment{code}`): a \\usepackage shown in their listings loads nothing either."""
     seen: set[str] = set()
 
     def definitions(name: str, depth: int) -> str:
@@ -42,7 +45,7 @@ def inline_packages(text: str, base: str, load: Callable[[str], str | None]) -> 
         nested = "".join(definitions(n, depth + 1) for m in USEPACKAGE.finditer(sty) for n in m.group(1).split(","))
         return nested + package_definitions(sty)
 
-    spans = regions(text)
+    spans = regions(text, environments)
 
     def replace(match: re.Match[str]) -> str:
         if spans.verbatim_at(match.start()) is not None:

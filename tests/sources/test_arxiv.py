@@ -294,6 +294,19 @@ def test_a_listing_of_a_verbatim_environment_the_preamble_defines_survives_the_c
     assert docs[0].meta["verbatim_environments"] == ["code"]  # for any later reader of the kept text
 
 
+def test_a_usepackage_shown_in_a_listing_of_a_package_environment_loads_nothing(tmp_path: Path) -> None:
+    # `code` is verbatim by mypkg.sty: the \usepackage{other} it shows is text, and other.sty's
+    # macros are not written into the listing.
+    main = ("\\documentclass{article}\n\\usepackage{mypkg}\n\\begin{document}\n\\section{Intro}\nShow:\n"
+            "\\begin{code}\n\\usepackage{other}\n\\end{code}\nMore text.\n\\end{document}\n")
+    paper(tmp_path / "raw", "2101.00035.tar.gz", [
+        ("main.tex", main.encode()), ("mypkg.sty", b"\\RequirePackage{listings}\n\\lstnewenvironment{code}{}{}\n"),
+        ("other.sty", b"\\newcommand{\\foo}{X}\n")])
+    _, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert [(d.id, d.text) for d in docs] == [
+        ("2101.00035", "\\section{Intro}\nShow:\n\\begin{code}\n\\usepackage{other}\n\\end{code}\nMore text.")]
+
+
 def test_arxiv_ids() -> None:
     assert arxiv_id("/x/2101.00001v2.tar.gz") == "2101.00001v2"
     assert arxiv_id("/x/math.AG0601001.gz") == "math.AG/0601001"

@@ -45,3 +45,10 @@ def test_a_package_brings_its_verbatim_environments() -> None:
     # So the paper's text reads `code` as verbatim: no macro expands and no `%` is a comment there.
     expanded = expand(text + "\\begin{code}\\R 5%\\end{code} $\\R$")
     assert expanded.endswith("\\begin{code}\\R 5%\\end{code} $\\mathbb{R}$")
+
+
+def test_usepackage_in_a_listing_of_an_environment_another_file_defines_loads_nothing() -> None:
+    # `code` is verbatim by a package's \lstnewenvironment, which the text alone does not show.
+    files = {"mine.sty": "\\newcommand{\\R}{\\mathbb{R}}"}
+    text = "\\begin{code}\n\\usepackage{mine}\n\\end{code}"
+    assert inline_packages(text, "", files.get, frozenset({"code"})) == text
