@@ -15,7 +15,7 @@ from pipeline.text.latex_verbatim import regions
 
 # The verbatim environments a paper's cut-off preamble defines (`\lstnewenvironment{code}`): the
 # kept text no longer says that `code` is verbatim, so every later reader of its structure (the
-# bibliography's removal here, an audit of the corpus) takes them from this field.
+# bibliography's removal here, a reader of the corpus) takes them from this field.
 VERBATIM_ENVIRONMENTS = "verbatim_environments"
 
 
