@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pyarrow as pa
-
 from pipeline.engine.document import Document
 from pipeline.engine.stage import Stage
 from pipeline.text.latex import LatexError, check_braces, cut_before_first_section, remove_bibliography
@@ -14,9 +12,10 @@ from pipeline.text.latex_macros import MAX_EXPANSIONS, collect_macros, expand_ma
 from pipeline.text.latex_verbatim import regions
 
 # The verbatim environments a paper's cut-off preamble defines (`\lstnewenvironment{code}`): the
-# kept text no longer says that `code` is verbatim, so every later reader of its structure (the
-# bibliography's removal here, a reader of the corpus) takes them from this field.
-VERBATIM_ENVIRONMENTS = "verbatim_environments"
+# kept text no longer says that `code` is verbatim, so the bibliography's removal, the next stage,
+# takes them from this metadata key. It is set by the cut and removed by that removal, in the same
+# pass: no shard holds it, and the corpus's columns stay those of every earlier release.
+VERBATIM_ENVIRONMENTS = "_verbatim_environments"
 
 
 class ExpandMacros(Stage):
@@ -43,13 +42,11 @@ class ExpandMacros(Stage):
 
 
 class CutBeforeFirstSection(Stage):
-    """Cuts the text before the first section, keeping in VERBATIM_ENVIRONMENTS the verbatim
-    environments the cut part defines (those the kept text defines it still says itself)."""
+    """Cuts the text before the first section, handing RemoveBibliography (the next stage) the
+    verbatim environments the cut part defines in VERBATIM_ENVIRONMENTS (those the kept text
+    defines it still says itself)."""
 
     name = "cut_before_first_section"
-
-    def fields(self) -> list[pa.Field]:
-        return [pa.field(VERBATIM_ENVIRONMENTS, pa.list_(pa.string()))]
 
     def process(self, doc: Document) -> Document | str:
         text = cut_before_first_section(doc.text)
@@ -67,6 +64,7 @@ class RemoveBibliography(Stage):
     name = "remove_bibliography"
 
     def process(self, doc: Document) -> Document | str:
-        # Absent when no cut ran before: the text then still holds the definitions.
-        doc.text = remove_bibliography(doc.text, doc.meta.get(VERBATIM_ENVIRONMENTS, ()))
+        # Absent when no cut ran before: the text then still holds the definitions. Removed here:
+        # the key is the cut's message to this stage, never a column.
+        doc.text = remove_bibliography(doc.text, doc.meta.pop(VERBATIM_ENVIRONMENTS, ()))
         return doc

@@ -63,7 +63,7 @@ def test_paper_is_cleaned_exactly(tmp_path: Path) -> None:
                                                   ("refs.bib", b"@article{x}")])
     stats, docs = run(tmp_path / "raw", tmp_path / "out")
     assert [(d.id, d.meta) for d in docs] == [
-        ("2101.00001", {"arxiv_id": "2101.00001", "main_file": "main.tex", "verbatim_environments": []})]
+        ("2101.00001", {"arxiv_id": "2101.00001", "main_file": "main.tex"})]
     assert docs[0].text == EXPECTED
     assert stats["documents_kept"] == 1
 
@@ -291,7 +291,6 @@ def test_a_listing_of_a_verbatim_environment_the_preamble_defines_survives_the_c
     assert [(d.id, d.text) for d in docs] == [("2101.00034", (
         "\\section{Intro}\nA listing:\n\\begin{code}\n\\end{document}\n\\bibliography{x}\n\\end{code}\n"
         "More text."))]
-    assert docs[0].meta["verbatim_environments"] == ["code"]  # for any later reader of the kept text
 
 
 def test_a_usepackage_shown_in_a_listing_of_a_package_environment_loads_nothing(tmp_path: Path) -> None:

@@ -27,10 +27,11 @@ def test_the_cut_keeps_the_preamble_verbatim_environments_for_the_bibliography_c
             + "Kept.\n\\bibliography{refs}\n\\end{document}\n")
     doc = CutBeforeFirstSection().process(Document("1", preamble + body, "arxiv", {}))
     assert isinstance(doc, Document)
-    assert doc.meta == {"verbatim_environments": ["box", "code", "pythoncode", "pythoncode*", "term"]}
+    assert doc.meta == {"_verbatim_environments": ["box", "code", "pythoncode", "pythoncode*", "term"]}
     bibliography = "\n\\bibliography{refs}\n\\end{document}\n"
     doc = RemoveBibliography().process(doc)
     assert isinstance(doc, Document) and doc.text == body.removesuffix(bibliography)
+    assert doc.meta == {}  # the cut's message to the removal: never a column of the corpus
     # Without the cut before it the text still defines them.
     alone = RemoveBibliography().process(Document("2", preamble + body, "arxiv", {}))
     assert isinstance(alone, Document) and alone.text == (preamble + body).removesuffix(bibliography)
