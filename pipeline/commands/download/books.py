@@ -10,6 +10,18 @@ publishes no checksums; a book is checked against its Content-Length, and refuse
 empty or markup (an error page served with status 200). The catalogue is read bounded (64 MiB;
 the real one is about 15 MB); a Text row whose Text# is no number in ASCII digits is skipped and
 counted.
+
+A book sent with no Content-Length (and not chunked, whose final chunk http.client requires) ends
+where the server closed the connection, whole or not: nothing in HTTP tells a book cut short. Its
+own end does: Gutenberg's plain texts close with an END line before the licence ("*** END OF THE
+PROJECT GUTENBERG EBOOK ...", "End of Project Gutenberg's ...": the markers the books source strips
+the footer at, pipeline/text/gutenberg.py END). Such a book is kept only when it holds one, and
+refused otherwise ("sent without a Content-Length and no end-of-book marker: it may be cut short");
+a rerun fetches it again. The text the corpus keeps ends at that marker, so a body cut inside the
+licence after it loses nothing. A book kept before holds the record that its end was witnessed (an
+extended attribute, pipeline/commands/download/fetch.py); one without that record (an older herd
+kept it, or the file system keeps no extended attributes) is kept only with a marker, and else
+fetched again.
 """
 
 from __future__ import annotations
@@ -26,6 +38,8 @@ from pipeline.commands.download.fetch import NotFound, kept
 from pipeline.commands.download.options import add_common, fetcher, say
 from pipeline.commands.download.untrusted import MiB, ascii_int, plain, refused
 from pipeline.common.errors import UserError
+from pipeline.formats.files import decode_utf8_or_latin1
+from pipeline.text.gutenberg import END, normalize_newlines
 
 MIRROR = "https://aleph.gutenberg.org"
 CATALOGUE = "https://www.gutenberg.org/cache/epub/feeds/pg_catalog.csv"
@@ -39,7 +53,8 @@ class Catalogue:
     skipped: int = 0  # Text rows whose Text# is no number in ASCII digits
 
 
-DESCRIPTION = "Fetch Project Gutenberg plain-text books from a mirror."
+DESCRIPTION = ("Fetch Project Gutenberg plain-text books from a mirror. A book sent without a Content-Length is "
+               "kept only when it holds Gutenberg's end-of-book marker (it may be cut short otherwise).")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,6 +72,13 @@ def mirror_folder(number: int) -> str:
     """1342 -> 1/3/4/1342; 7 -> 0/7 (the layout of Gutenberg's mirrors)."""
     digits = str(number)
     return "/".join([*(digits[:-1] or "0"), digits])
+
+
+def end_of_book(path: Path) -> str | None:
+    """None when the book at `path` holds a Gutenberg END marker, read as the books source reads
+    it (UTF-8 or Latin-1, line breaks normalised); else why it may be cut short."""
+    text = normalize_newlines(decode_utf8_or_latin1(path.read_bytes()))
+    return None if END.search(text) else "no end-of-book marker"
 
 
 def catalogue_ids(text: str, language: str | None, source: str) -> Catalogue:
@@ -98,7 +120,8 @@ def run(a: argparse.Namespace) -> list[Path]:
     written, missing = [], []
     for number, book in enumerate(ids, 1):
         dest = out / f"pg{book}.txt"
-        if kept(dest, None, None):  # not empty, not an error page: all a book without checksums can be checked for
+        # Not empty, not an error page, and its end witnessed: all a book without checksums can be checked for.
+        if kept(dest, None, None, end_check=end_of_book):
             written.append(dest)
             continue
         say(a, f"[{number}/{len(ids)}] {dest}")
@@ -107,7 +130,8 @@ def run(a: argparse.Namespace) -> list[Path]:
                 time.sleep(a.delay)
             requests += 1
             try:
-                written.append(get.fetch(f"{base}/{mirror_folder(book)}/{name}", dest, limit=BOOK_LIMIT))
+                written.append(get.fetch(f"{base}/{mirror_folder(book)}/{name}", dest, limit=BOOK_LIMIT,
+                                               end_check=end_of_book))
                 break
             except NotFound as e:
                 last = e

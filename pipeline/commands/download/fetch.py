@@ -10,6 +10,13 @@ Connection errors, cut bodies, 5xx and 429 answers are retried with exponential 
 answers, checksum mismatches and bytes that are not the file's format (an error page served
 with status 200) are not (such a file is removed, so the next run starts it afresh).
 
+Where no listed size or checksum is given, a body's end needs a witness: a Content-Length it
+reached, a chunked body's final chunk (http.client raises IncompleteRead on a body closed without
+it), or the downloader's own check (a gzip trailer, a Parquet footer, a book's end marker). A body
+sent with neither header ends wherever the connection closed, whole or not: it is refused unless
+the downloader's `end_check` or `check` finds its end (`verify`), and a file already under its
+final name whose verification left no record (below) must show its end to `end_check` again.
+
 A file already under its final name is verified again on a rerun (its format, its listed size
 and checksum), never trusted for existing: one that fails is named in one line and fetched again.
 A verification is recorded on the file itself (an extended attribute, `user.herd.sealed`: its
@@ -61,6 +68,10 @@ CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,20}|\*)"
 HEADER_TEXT = re.compile(r"[ -~]{1,512}")  # a validator sent back in If-Range: printable ASCII
 T = TypeVar("T")
 Check = Callable[[Path], "str | None"]  # a downloader's own check of a whole file: why it is not whole, or None
+# Why a body sent with no stated length (no Content-Length, not chunked) is refused where nothing
+# else shows its end: the connection's close ends it wherever the server stopped.
+UNSTATED = "sent without a Content-Length and {why}: it may be cut short"
+NO_WITNESS = "no listed size, checksum or check of its format shows its end"
 
 
 class PermanentError(Exception):
@@ -276,9 +287,12 @@ def file_digest(path: Path, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-def verify(part: Path, dest: Path, checksum: Checksum | None, size: int | None, check: Check | None = None) -> None:
+def verify(part: Path, dest: Path, checksum: Checksum | None, size: int | None, check: Check | None = None,
+           end_check: Check | None = None, stated: bool = True) -> None:
     """Raise PermanentError (removing `part`) unless it is of the format `dest`'s name says (not an
-    error page served with status 200), has the published size and checksum, and passes `check`."""
+    error page served with status 200), has the published size and checksum, and passes `check`;
+    and, when no header `stated` its length and no size or checksum was listed, unless `end_check`
+    (else `check`) shows its end."""
     problem = format_problem(part, dest.name)
     if problem is not None:
         discard(part)
@@ -294,26 +308,42 @@ def verify(part: Path, dest: Path, checksum: Checksum | None, size: int | None, 
             raise PermanentError(f"{checksum.algorithm} mismatch: expected {checksum.hexdigest}, got {got_digest}; "
                                  f"removed, rerun to fetch it again")
     problem = check(part) if check is not None else None
+    if problem is None and not stated and size is None and checksum is None:
+        problem = _unwitnessed_end(part, check, end_check)
     if problem is not None:
         discard(part)
         raise PermanentError(f"{problem}; removed, rerun to fetch it again")
-    record_verified(part, checksum, check)
+    record_verified(part, checksum, check, end_check)
 
 
-def _verification(checksum: Checksum | None, check: Check | None) -> str:
-    """What a verification establishes, as sealed on the file (pipeline/common/files.py seal)."""
+def _unwitnessed_end(part: Path, check: Check | None, end_check: Check | None) -> str | None:
+    """Why a body whose length no header stated, and no listing gave, may be cut short: its
+    `end_check` finds no end, or nothing (no `check` of its format either) can tell; else None."""
+    if end_check is None and check is not None:
+        return None  # the format's own check (a gzip trailer, a Parquet footer) has found its end
+    why = end_check(part) if end_check is not None else NO_WITNESS
+    return UNSTATED.format(why=why) if why is not None else None
+
+
+def _verification(checksum: Checksum | None, check: Check | None, end_check: Check | None = None) -> str:
+    """What a verification establishes, as sealed on the file (pipeline/common/files.py seal). With
+    an `end_check`, that the body's end was witnessed (a header, or the check): a seal of an older
+    herd, which kept a body of unstated length as whole, names none and counts for nothing."""
     against = [checksum.algorithm, checksum.hexdigest.lower()] if checksum else []
-    return json.dumps(["download", against, getattr(check, "__name__", "")])
+    ends = [end_check.__name__] if end_check is not None else []
+    return json.dumps(["download", against, getattr(check, "__name__", ""), *ends])
 
 
-def record_verified(path: Path, checksum: Checksum | None, check: Check | None = None) -> None:
+def record_verified(path: Path, checksum: Checksum | None, check: Check | None = None,
+                    end_check: Check | None = None) -> None:
     """Record on `path` that it passed verification (kept across the rename that commits it)."""
-    seal(path, _verification(checksum, check))
+    seal(path, _verification(checksum, check, end_check))
 
 
-def verified_before(path: Path, checksum: Checksum | None, check: Check | None = None) -> bool:
-    """Whether `path` is unchanged since a verification against the same checksum and check."""
-    return sealed(path, _verification(checksum, check)) is True
+def verified_before(path: Path, checksum: Checksum | None, check: Check | None = None,
+                    end_check: Check | None = None) -> bool:
+    """Whether `path` is unchanged since a verification against the same checksums and checks."""
+    return sealed(path, _verification(checksum, check, end_check)) is True
 
 
 def refuse_listed_size(url: str, size: int | None, limit: int) -> None:
@@ -324,19 +354,22 @@ def refuse_listed_size(url: str, size: int | None, limit: int) -> None:
                         f"such a file; refused")
 
 
-def kept(dest: Path, checksum: Checksum | None, size: int | None, check: Check | None = None) -> bool:
+def kept(dest: Path, checksum: Checksum | None, size: int | None, check: Check | None = None,
+         end_check: Check | None = None) -> bool:
     """Whether the file at `dest` is there and is the published one. Its existence proves nothing: a
     copy left by an older herd or another tool, a listing that changed since, a crash that kept the
     rename but not the bytes. One that fails is named in one line (stdout) and set aside: as the
     `.part` to resume when it is shorter than listed (the checksum then judges the splice), else
-    removed, so the caller fetches it again."""
+    removed, so the caller fetches it again. With no size or checksum listed, one whose seal does
+    not record a witnessed end (`verify`) must show its end to `end_check`: whether a header stated
+    its length when it came is known no more."""
     if not dest.is_file():
         return False
     have = dest.stat().st_size
     problem, resumable = format_problem(dest, dest.name), False
     if problem is None and size is not None and have != size:
         problem, resumable = f"{have:,} bytes where the listing says {size:,}", have < size and checksum is not None
-    if problem is None and verified_before(dest, checksum, check):
+    if problem is None and verified_before(dest, checksum, check, end_check):
         return True  # checked by an earlier run and not written since: hashing it again proves nothing more
     if problem is None and checksum is not None:
         digest = file_digest(dest, checksum.algorithm)
@@ -344,8 +377,11 @@ def kept(dest: Path, checksum: Checksum | None, size: int | None, check: Check |
             problem = f"{checksum.algorithm} {digest} where the listing says {checksum.hexdigest.lower()}"
     if problem is None and check is not None:
         problem = check(dest)
+    if problem is None and end_check is not None and size is None and checksum is None:
+        why = end_check(dest)
+        problem = f"{why}, and no record that a header stated its length: it may be cut short" if why else None
     if problem is None:
-        record_verified(dest, checksum, check)
+        record_verified(dest, checksum, check, end_check)
         return True
     part = dest.with_name(dest.name + ".part")
     discard(part)
@@ -384,19 +420,20 @@ class Fetcher:
     show_progress: bool | None = None  # None: a bar only on a terminal
 
     def fetch(self, url: str, dest: Path, checksum: Checksum | None = None, size: int | None = None,
-              limit: int = UNLISTED_LIMIT, check: Check | None = None) -> Path:
+              limit: int = UNLISTED_LIMIT, check: Check | None = None, end_check: Check | None = None) -> Path:
         """`dest`, downloaded from `url` unless already there and verified, verified against
-        `checksum`/`size` and `check`; a body past `size` (or, without one, past `limit`) is refused as
+        `checksum`/`size` and `check`, and its end shown by `end_check` where nothing else shows it
+        (see the module's docstring); a body past `size` (or, without one, past `limit`) is refused as
         it arrives, and a `size` past `limit` before any request."""
         refuse_listed_size(url, size, limit)
-        if kept(dest, checksum, size, check):
+        if kept(dest, checksum, size, check, end_check):
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
 
         def attempt() -> Path:
-            self._fetch_once(url, part, size if size is not None else limit)
-            verify(part, dest, checksum, size, check)
+            stated = self._fetch_once(url, part, size if size is not None else limit)
+            verify(part, dest, checksum, size, check, end_check, stated)
             return commit(part, dest)
 
         try:
@@ -442,15 +479,17 @@ class Fetcher:
                 raise PermanentError(f"HTTP {e.code} {plain(e.reason)}", e.code) from None
             raise
 
-    def _fetch_once(self, url: str, part: Path, cap: int) -> None:
+    def _fetch_once(self, url: str, part: Path, cap: int) -> bool:
+        """The rest of `part` from `url`; whether a header stated the length of the body that ended it
+        (a Content-Length it reached, or a chunked body's final chunk, which http.client requires)."""
         have = part.stat().st_size if part.exists() else 0
         version = Version.load(part) if have else None
         resume = {"Range": f"bytes={have}-", **({"If-Range": version.value} if version else {})} if have else {}
         try:
             response = self._open(url, resume)
         except PermanentError as e:
-            if have and e.status == 416:  # nothing after what we have: the part is complete
-                return
+            if have and e.status == 416:  # nothing after what we have, says the server: which states no length
+                return False
             raise
         if have and response.status == 206 and not continues(
                 response.headers.get("Content-Range"), have, response.headers.get(version.header) if version else None,
@@ -466,3 +505,4 @@ class Fetcher:
             if not have:
                 Version.save(part, Version.of(response.headers))
             write_part(part, have, paced_reads(response), length, cap, self.show_progress)
+            return length is not None or response.chunked

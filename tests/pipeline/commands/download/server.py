@@ -29,6 +29,7 @@ class Server(LoopbackServer):
         self.fail_first: dict[str, int] = {}  # path -> HTTP status its next GET answers (once)
         self.ignore_range = False  # answer 200 with the whole body even to a Range request
         self.lengths: dict[str, int | None] = {}  # path -> the Content-Length it claims (None: it sends none)
+        self.chunked: set[str] = set()  # paths whose full GETs answer with a chunked body (cut: no final chunk)
         self.trickle_first: set[str] = set()  # paths whose next GET sends 16 bytes every 50 ms (320 bytes/s)
         # paths whose every GET trickles a byte every 50 ms where http.client reads a whole line: a
         # header line ("headers"), or the size line after a first chunk of a chunked body ("chunk")
@@ -52,6 +53,9 @@ class Server(LoopbackServer):
             return
         if path in self.trickle_lines:
             self._trickle_a_line(handler, self.trickle_lines[path], body)
+            return
+        if path in self.chunked and not handler.headers.get("Range"):
+            self._send_chunked(handler, path, body)
             return
         start = 0
         if handler.headers.get("Range") and not self.ignore_range:
@@ -86,6 +90,21 @@ class Server(LoopbackServer):
             handler.close_connection = True
             return
         handler.wfile.write(body[start:])
+
+    def _send_chunked(self, handler: BaseHTTPRequestHandler, path: str, body: bytes) -> None:
+        """`body` in chunks of 4 KiB; cut (cut_first, always_cut), the first half of them and no
+        final zero-size chunk: a close between chunks that only the missing final chunk tells."""
+        handler.send_response(200)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        chunks = [body[at : at + 4096] for at in range(0, len(body), 4096)]
+        cut = path in self.cut_first or path in self.always_cut
+        self.cut_first.discard(path)
+        for chunk in chunks[: len(chunks) // 2] if cut else chunks:
+            handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        if not cut:
+            handler.wfile.write(b"0\r\n\r\n")
+        handler.close_connection = True
 
     @staticmethod
     def _trickle_a_line(handler: BaseHTTPRequestHandler, where: str, body: bytes) -> None:

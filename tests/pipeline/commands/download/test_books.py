@@ -12,6 +12,7 @@ from pipeline.commands.download.books import mirror_folder
 from pipeline.commands.download import books as downloader
 from pipeline.commands.download.fetch import USER_AGENT
 from sources.books import Books
+from tests.conftest import xattrs_kept
 from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, resumed_gets, download_with
 
 CATALOGUE = (
@@ -102,3 +103,96 @@ def test_a_book_already_there_that_is_an_error_page_is_fetched_again(server: Ser
     assert capsys.readouterr().out.splitlines()[0] == (
         f"{tmp_path / 'pg84.txt'}: not a plain-text file: it starts with '<html><body>503 Service Unavailable</bod' "
         f"(an error page?); fetched again")  # its first 40 bytes
+
+
+# --- a book sent without a Content-Length: only its end-of-book marker shows it whole ---
+
+def _book_ending(number: int, footer: str) -> bytes:
+    """Book `number` with `footer` (an END line as Gutenberg wrote it over the years, or none) and
+    the licence after it, in CRLF as most real files are."""
+    body = f"The Project Gutenberg eBook #{number}\r\n*** START OF THE PROJECT GUTENBERG EBOOK ***\r\n"
+    body += f"Chapter {number}.\r\n" * 4000
+    return (body + (footer + "\r\n" if footer else "") + "Section 1. General Terms of Use\r\n" * 50).encode()
+
+
+CUT_WITHOUT_LENGTH = "sent without a Content-Length and no end-of-book marker: it may be cut short; removed, " \
+                     "rerun to fetch it again"
+
+
+def test_a_book_cut_where_a_server_without_content_length_stopped_is_refused_and_fetched_again(
+        server: Server, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Without a Content-Length the body ends where the connection closes: the first half of the
+    book looks whole to HTTP. Gutenberg publishes no checksum, so the END marker is the witness."""
+    path = f"{mirror_folder(84)}/84-0.txt"
+    server.lengths[path] = None
+    server.cut_first.add(path)
+    err = cli_error(["download", "books", *_args(server, tmp_path, "--ids", "84")], capsys)
+    assert err == f"pipeline: error: {server.url}/{path}: {CUT_WITHOUT_LENGTH}\n"
+    assert files_under(tmp_path) == []  # nothing kept, under the book's name or as a .part
+    assert server.gets(path) == [None]  # refused, not retried: another try may stop short too
+    # The rerun fetches it again: whole, still without a Content-Length, it holds its END marker.
+    download_with(downloader, _args(server, tmp_path, "--ids", "84"))
+    assert (tmp_path / "pg84.txt").read_bytes() == _book(84)
+    assert server.gets(path) == [None, None]
+
+
+@pytest.mark.parametrize("footer", [
+    "*** END OF THE PROJECT GUTENBERG EBOOK FRANKENSTEIN ***",
+    "*** END OF THIS PROJECT GUTENBERG EBOOK FRANKENSTEIN ***",
+    "End of the Project Gutenberg EBook of Frankenstein, by Mary Wollstonecraft Shelley",
+    "End of Project Gutenberg's Frankenstein, by Mary Wollstonecraft Shelley",
+])
+def test_a_whole_book_without_content_length_is_kept_by_each_end_marker_gutenberg_used(
+        server: Server, tmp_path: Path, footer: str) -> None:
+    path = f"{mirror_folder(84)}/84-0.txt"
+    server.files[path] = _book_ending(84, footer)
+    server.lengths[path] = None
+    download_with(downloader, _args(server, tmp_path, "--ids", "84"))
+    assert (tmp_path / "pg84.txt").read_bytes() == _book_ending(84, footer)
+
+
+def test_a_book_without_end_marker_is_kept_when_a_header_states_its_length(
+        server: Server, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A Content-Length, or a chunked body (http.client refuses one missing its final chunk), is
+    the witness; a book without a marker is then kept, and a rerun keeps it without a request."""
+    unmarked = _book_ending(84, "")
+    server.files[f"{mirror_folder(84)}/84-0.txt"] = server.files[f"{mirror_folder(1342)}/1342-0.txt"] = unmarked
+    server.chunked.add(f"{mirror_folder(1342)}/1342-0.txt")
+    download_with(downloader, _args(server, tmp_path, "--ids", "84", "1342"))
+    assert (tmp_path / "pg84.txt").read_bytes() == (tmp_path / "pg1342.txt").read_bytes() == unmarked
+    if xattrs_kept(tmp_path):  # the witness is recorded on the file: the rerun asks nothing
+        before = len(server.requests)
+        capsys.readouterr()
+        download_with(downloader, _args(server, tmp_path, "--ids", "84", "1342"))
+        assert len(server.requests) == before and capsys.readouterr().out == f"2 book(s) in {tmp_path}\n"
+    server.lengths[f"{mirror_folder(84)}/84-0.txt"] = None
+    (tmp_path / "pg84.txt").unlink()
+    err = cli_error(["download", "books", *_args(server, tmp_path, "--ids", "84")], capsys)
+    assert err == f"pipeline: error: {server.url}/{mirror_folder(84)}/84-0.txt: {CUT_WITHOUT_LENGTH}\n"
+
+
+def test_a_chunked_book_cut_before_its_last_chunk_is_resumed_not_kept(
+        server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = f"{mirror_folder(84)}/84-0.txt"
+    server.files[path] = _book_ending(84, "")  # no marker: only the missing final chunk tells the cut
+    server.chunked.add(path)
+    cut_once(server, monkeypatch, path)
+    download_with(downloader, _args(server, tmp_path, "--ids", "84"))
+    assert (tmp_path / "pg84.txt").read_bytes() == _book_ending(84, "")
+    half = -(-len(_book_ending(84, "")) // 4096) // 2 * 4096  # the first half of its 4 KiB chunks
+    assert server.gets(path) == [None, f"bytes={half}-"]
+
+
+def test_a_book_kept_by_an_older_herd_without_end_marker_is_fetched_again(
+        server: Server, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Nothing records that a header stated its length: it may be a book cut where a server
+    without a Content-Length stopped (as herd kept them before). One with its marker is kept."""
+    (tmp_path / "pg84.txt").write_bytes(_book(84)[: len(_book(84)) // 2])
+    (tmp_path / "pg7.txt").write_bytes(_book(7))
+    download_with(downloader, _args(server, tmp_path, "--ids", "84", "7"))
+    assert (tmp_path / "pg84.txt").read_bytes() == _book(84)
+    assert [p for p, _ in server.requests] == [f"{mirror_folder(84)}/84-0.txt"]
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"{tmp_path / 'pg84.txt'}: no end-of-book marker, and no record that a header stated its length: "
+        f"it may be cut short; fetched again")
+

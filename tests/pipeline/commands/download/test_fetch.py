@@ -87,6 +87,26 @@ def test_a_complete_part_is_finished_without_refetching(server: Server, tmp_path
     assert server.gets("f.bin") == [f"bytes={len(BODY)}-"]
 
 
+def test_a_body_whose_end_nothing_witnesses_is_refused_and_never_kept(server: Server, tmp_path: Path) -> None:
+    """No Content-Length, not chunked, and no listed size, checksum or format check: the body ends
+    where the connection closed, which a server that stopped early looks like too."""
+    server.lengths["f.bin"] = None
+    with pytest.raises(UserError) as error:
+        _fetcher().fetch(f"{server.url}/f.bin", tmp_path / "f.bin")
+    assert str(error.value) == (f"{server.url}/f.bin: sent without a Content-Length and no listed size, checksum or "
+                                "check of its format shows its end: it may be cut short; removed, rerun to fetch it "
+                                "again")
+    assert list(tmp_path.iterdir()) == [] and server.gets("f.bin") == [None]
+    # A listed size is a witness; so is a chunked body's final chunk; a 416 to the rest of a part is not.
+    assert _fetcher().fetch(f"{server.url}/f.bin", tmp_path / "f.bin", size=len(BODY)).read_bytes() == BODY
+    server.chunked.add("f.bin")
+    assert _fetcher().fetch(f"{server.url}/f.bin", tmp_path / "g.bin").read_bytes() == BODY
+    (tmp_path / "h.bin.part").write_bytes(BODY)
+    with pytest.raises(UserError, match="sent without a Content-Length and no listed size"):
+        _fetcher().fetch(f"{server.url}/f.bin", tmp_path / "h.bin")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin", "g.bin"]
+
+
 def test_a_wrong_size_or_checksum_is_refused_and_removed_and_404_is_not_retried(server: Server,
                                                                                 tmp_path: Path) -> None:
     with pytest.raises(UserError, match=f"size mismatch: expected {len(BODY) + 1:,} bytes, got {len(BODY):,}"):
