@@ -3,8 +3,8 @@
 
 Common Crawl publishes no per-file checksums for WET files; each is checked against its
 Content-Length and inflated to its end, so a body cut where a server stopped (no Content-Length,
-or one shorter than the body) is never kept as whole, on the first run or a rerun. The listing is
-read as a stream, bounded (16 MiB fetched, 64 MiB inflated: the real ones are about 1.5 MB and
+or one shorter than the body) is never kept as whole, on the first run or a rerun; so is the
+listing, which has no published size either. The listing is read as a stream, bounded (16 MiB fetched, 64 MiB inflated: the real ones are about 1.5 MB and
 13 MB), and every line must be a relative path of a WET file (`*.warc.wet.gz`): an absolute URL,
 `..`, a NUL, a non-ASCII character, a name of another kind (never the listing's own) or a name
 twice among those asked for refuses the listing.
@@ -84,7 +84,9 @@ def run(a: argparse.Namespace) -> list[Path]:
     out = Path(a.out)
     get = fetcher(a)
     listing_url = f"{base}/crawl-data/{a.snapshot}/wet.paths.gz"
-    listing = get.fetch(listing_url, out / f"{a.snapshot}.wet.paths.gz", limit=LISTING_LIMIT)
+    # No size is published: sent without a Content-Length, only its gzip trailer shows the listing whole
+    # (with one, wet_paths reads it to that trailer, bounded, and refuses it cut short).
+    listing = get.fetch(listing_url, out / f"{a.snapshot}.wet.paths.gz", limit=LISTING_LIMIT, end_check=gzip_problem)
     try:
         paths = wet_paths(listing, listing_url, a.offset, a.segments)
     except UserError:

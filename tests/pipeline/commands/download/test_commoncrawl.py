@@ -109,6 +109,24 @@ def test_a_wet_file_cut_where_the_server_stopped_is_never_kept(server: Server, t
     assert written.read_bytes() == body
 
 
+def test_a_listing_sent_without_content_length_is_judged_by_its_gzip_trailer(server: Server, tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture) -> None:
+    """The list of WET paths has no published size either: cut where the server stopped, it is
+    refused before it takes its name; whole, its trailer is the witness of its end."""
+    listing = f"crawl-data/{SNAPSHOT}/wet.paths.gz"
+    server.lengths[listing] = None
+    server.cut_first.add(listing)
+    err = cli_error(["download", "commoncrawl", "--snapshot", SNAPSHOT, "--base-url", server.url, "--out",
+                     str(tmp_path), "--no-progress"], capsys)
+    assert err == (f"pipeline: error: {server.url}/{listing}: sent without a Content-Length and not a whole gzip file "
+                   f"(Compressed file ended before the end-of-stream marker was reached): it may be cut short; "
+                   f"removed, rerun to fetch it again\n")
+    assert list(tmp_path.iterdir()) == []
+    (written,) = _download(server, tmp_path)
+    assert written.read_bytes() == server.files[SEGMENTS[0]]
+    assert (tmp_path / f"{SNAPSHOT}.wet.paths.gz").read_bytes() == server.files[listing]
+
+
 def test_a_gzipped_error_page_served_as_a_wet_file_is_refused_and_never_kept(server: Server, tmp_path: Path,
                                                                               capsys: pytest.CaptureFixture) -> None:
     """A whole gzip file whose name says WARC inside, holding an HTML page: the gzip trailer checks out,
