@@ -8,8 +8,9 @@ first, then the older `N.txt`. Gutenberg asks robots to be polite: one request a
 --delay seconds apart (default 2), and a user agent that names the tool. Gutenberg
 publishes no checksums; a book is checked against its Content-Length, and refused when it is
 empty or markup (an error page served with status 200). The catalogue is read bounded (64 MiB;
-the real one is about 15 MB); a Text row whose Text# is no number in ASCII digits is skipped and
-counted.
+the real one is about 15 MB), and refused when no header states its length (a CSV cut short would
+pass for a catalogue of fewer books: save it whole and pass its path); a Text row whose Text# is no
+number in ASCII digits is skipped and counted.
 
 A book sent with no Content-Length (and not chunked, whose final chunk http.client requires) ends
 where the server closed the connection, whole or not: nothing in HTTP tells a book cut short. Its
@@ -113,7 +114,10 @@ def run(a: argparse.Namespace) -> list[Path]:
         ids = a.ids
     else:
         source = a.catalogue
-        raw = get.read(source, CATALOGUE_LIMIT, "the catalogue") if "://" in source else _read_local(source)
+        # A CSV shows no end of its own: cut where a server without a Content-Length stopped, it would
+        # pass for a catalogue of fewer books.
+        raw = (get.read(source, CATALOGUE_LIMIT, "the catalogue", ends_itself=False) if "://" in source
+               else _read_local(source))
         catalogue = catalogue_ids(raw.decode("utf-8", "replace"), a.language, source)
         ids = catalogue.ids[: a.limit]
     requests = 0

@@ -442,21 +442,25 @@ class Fetcher:
             have = part.stat().st_size if part.exists() else 0
             raise type(e)(f"{e} ({dest}: {have:,} bytes kept)" if have else str(e)) from None
 
-    def read(self, url: str, limit: int = LISTING_LIMIT, what: str = "the listing") -> bytes:
+    def read(self, url: str, limit: int = LISTING_LIMIT, what: str = "the listing", ends_itself: bool = True) -> bytes:
         """The whole body of a listing or status file, retried like a download; past `limit`
-        bytes it is refused (a listing that never ends)."""
-        return self.read_with_headers(url, limit, what)[0]
+        bytes it is refused (a listing that never ends). A format that shows no end of its own
+        (CSV, where JSON and XML fail to parse when cut) is refused when no header states its
+        length (`ends_itself` False): a catalogue cut short would pass for a shorter one."""
+        return self.read_with_headers(url, limit, what, ends_itself)[0]
 
-    def read_with_headers(self, url: str, limit: int = LISTING_LIMIT,
-                          what: str = "the listing") -> tuple[bytes, Message]:
+    def read_with_headers(self, url: str, limit: int = LISTING_LIMIT, what: str = "the listing",
+                          ends_itself: bool = True) -> tuple[bytes, Message]:
         def attempt() -> tuple[bytes, Message]:
             with self._open(url, {}) as response:
                 length = content_length(response.headers)
                 if length is not None and length > limit:
                     raise too_large(url, what, limit)
-                body = read_bounded(response, limit, url, what)
+                body = read_bounded(response, limit, url, what)  # one that never ends: refused at `limit`
                 if length is not None and len(body) < length:
                     raise ConnectionError(f"connection closed after {len(body):,} of {length:,} bytes")
+                if not ends_itself and length is None and not response.chunked:
+                    raise PermanentError(UNSTATED.format(why=f"{what} shows no end of its own") + "; refused")
                 return body, response.headers
 
         return self.retry.run(url, attempt)

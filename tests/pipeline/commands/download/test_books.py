@@ -196,3 +196,16 @@ def test_a_book_kept_by_an_older_herd_without_end_marker_is_fetched_again(
         f"{tmp_path / 'pg84.txt'}: no end-of-book marker, and no record that a header stated its length: "
         f"it may be cut short; fetched again")
 
+
+def test_a_catalogue_sent_without_content_length_is_refused(server: Server, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    """A CSV cut at a line's end is a catalogue of fewer books: only a header can show it whole."""
+    server.lengths["catalogue.csv"] = None
+    catalogue = ["--catalogue", f"{server.url}/catalogue.csv", "--language", "en"]
+    err = cli_error(["download", "books", *_args(server, tmp_path, *catalogue)], capsys)
+    assert err == (f"pipeline: error: {server.url}/catalogue.csv: sent without a Content-Length and the catalogue "
+                   "shows no end of its own: it may be cut short; refused\n")
+    assert server.gets("catalogue.csv") == [None] and files_under(tmp_path) == []
+    server.chunked.add("catalogue.csv")  # its final chunk is the witness
+    written = download_with(downloader, _args(server, tmp_path, *catalogue))
+    assert [p.name for p in written] == ["pg1342.txt", "pg84.txt", "pg7.txt"]
