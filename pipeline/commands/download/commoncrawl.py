@@ -3,11 +3,12 @@
 
 Common Crawl publishes no per-file checksums for WET files; each is checked against its
 Content-Length and inflated to its end, so a body cut where a server stopped (no Content-Length,
-or one shorter than the body) is never kept as whole, on the first run or a rerun; so is the
-listing, which has no published size either. The listing is read as a stream, bounded (16 MiB fetched, 64 MiB inflated: the real ones are about 1.5 MB and
-13 MB), and every line must be a relative path of a WET file (`*.warc.wet.gz`): an absolute URL,
-`..`, a NUL, a non-ASCII character, a name of another kind (never the listing's own) or a name
-twice among those asked for refuses the listing.
+or one shorter than the body) is never kept as whole, on the first run or a rerun; nor is the
+listing, which has no published size either. The listing is read as a stream, bounded (16 MiB
+fetched, 64 MiB inflated: the real ones are about 1.5 MB and 13 MB), and every line must be a
+relative path of a WET file (`*.warc.wet.gz`): an absolute URL, `..`, a NUL, a non-ASCII
+character, a name of another kind (never the listing's own) or a name twice among those asked for
+refuses the listing.
 """
 
 from __future__ import annotations
