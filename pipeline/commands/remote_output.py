@@ -7,9 +7,22 @@ rerun of the same command finds its plan and finished tasks there and resumes. P
 uploads the shards (and dropped shards), removes the shards an earlier publish listed in its
 manifest.json that the new manifest does not name (never an object no publish recorded: one
 warning names those), and uploads `manifest.json` last: a reader that finds the manifest finds
-every shard it lists. A rerun finding its manifest published already uploads again only the
-shards (and dropped shards) that the listing shows missing or of another size. Credentials and endpoints come from the file system's usual
+every shard it lists. Credentials and endpoints come from the file system's usual
 configuration (for S3: AWS_* variables or profiles, AWS_ENDPOINT_URL for another endpoint).
+
+What a staged run has put into its URL is recorded in `_work/uploaded.json`: each name before its
+upload starts (with no ETag: a publish killed midway finds it its own to overwrite), then the ETag
+the object has once put (asked of the storage just after the put). A rerun finding its manifest
+published already (the same bytes: manifest.json is read whole, so any change to it is seen) uploads
+again only the shards, dropped shards and files beside them that the one listing it makes shows
+missing, of another size, or of another ETag than recorded: bytes of the same size written over a
+shard since. ETags are compared as the opaque strings the storage gave, never computed (a multipart
+upload's is no MD5). A name with no ETag recorded (a publish killed before it was asked, or one by
+an older herd) is uploaded again where the storage lists ETags; a storage that lists none (memory://)
+is judged by size alone. Before a file is uploaded again its staged copy is checked: a shard's
+against the sha256 manifest.json lists, a dropped shard's against the one its task recorded (the run
+checked the staged stats.json against its own record already); a staged copy found damaged too is
+one line naming both, and nothing is uploaded.
 """
 
 from __future__ import annotations
@@ -19,16 +32,17 @@ import json
 import os
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
 
-from pipeline.common.errors import UserError
-from pipeline.common.files import write_json_atomic
+from pipeline.common.errors import UserError, shown
+from pipeline.common.files import file_sha256, write_json_atomic
 from pipeline.engine.corpus_manifest import checked_manifest
 
 LAST = "manifest.json"
-UPLOADED = "_work/uploaded.json"  # the names a staged run has put into its URL (`uploaded_before`)
+UPLOADED = "_work/uploaded.json"  # what a staged run has put into its URL: name -> ETag or null (`uploaded_record`)
 ALONGSIDE = ("stats.json", "timings.json")
 SHARDS = ("shard-*.arrow", "dropped/shard-*.arrow")  # what publishing replaces, if a publish recorded it
 
@@ -53,29 +67,52 @@ def staging_root(url: str) -> Path:
     return Path(os.environ.get("HERD_STAGING_DIR") or "data/staging") / protocol / safe
 
 
-def publish(local: Path, url: str) -> list[str]:
+@dataclass(frozen=True)
+class Stored:
+    """An object as the storage lists it: its size, and its ETag where the storage gives one."""
+
+    size: int | None
+    etag: str | None
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A file of the staged run that a publish may upload again: its size, and the sha256 its
+    staged copy must have ("" where nothing recorded one)."""
+
+    size: int
+    sha256: str = ""
+
+
+def publish(local: Path, url: str, dropped_sha256: dict[str, str] | None = None) -> list[str]:
     """Upload the finished source folder `local` (shards, dropped shards, stats) to `url`; the
-    names uploaded, none when `url` already holds this manifest and every shard it lists."""
+    names uploaded, none when `url` already holds this manifest and every file as uploaded.
+    `dropped_sha256`: each dropped shard's sha256 as its task recorded it (run_record.dropped_sha256),
+    which its staged copy must have before it is uploaded again."""
     fs, base = _storage(url)
     try:
         earlier = _read_or_none(fs, f"{base}/{LAST}")
-        present = _sizes(fs, base)
+        present = _listing(fs, base)
     except OSError as e:
         raise UserError(f"{url}: cannot read the storage ({e})") from None
     # Names checked first: a manifest naming ../../x.arrow must not upload a file from outside.
     manifest = checked_manifest(local / LAST)
     names = [entry["file"] for entry in manifest["shards"]] + manifest.get("dropped_shards", [])
     if earlier == (local / LAST).read_bytes():
-        # Published already: a rerun of a finished run uploads only what went missing or changed size since.
-        damaged = _damaged(local, manifest, present)
+        # Published already: a rerun of a finished run uploads only what went missing or changed since.
+        staged = _staged(local, manifest, dropped_sha256 or {})
+        damaged = _damaged(staged, present, uploaded_record(local))
+        for name, why in damaged.items():
+            _refuse_damaged_copy(url, local, name, why, staged[name])
         if damaged:
-            print(f"warning: {url}: {len(damaged)} published shard(s) missing or not of the size the manifest "
-                  f"lists: {', '.join(damaged)}; uploading them again", file=sys.stderr)
-        return _upload(fs, url, local, base, damaged)
+            print(f"warning: {url}: {len(damaged)} published file(s) not as uploaded: "
+                  f"{', '.join(f'{name} ({why})' for name, why in damaged.items())}; uploading them again",
+                  file=sys.stderr)
+        return _upload(fs, url, local, base, list(damaged))
     names += [n for n in ALONGSIDE if (local / n).exists()]
     # What an earlier publish there wrote: the shards its manifest.json lists and the files beside it.
     recorded = _recorded_shards(earlier)
-    ours = recorded | (set(ALONGSIDE) if earlier is not None else set()) | uploaded_before(local)
+    ours = recorded | (set(ALONGSIDE) if earlier is not None else set()) | set(uploaded_record(local))
     strangers = sorted(set(names) & set(present) - ours)
     if strangers:
         raise UserError(f"{url}: holds {', '.join(strangers)}, which no publish of a run there wrote; publishing would "
@@ -89,37 +126,90 @@ def publish(local: Path, url: str) -> list[str]:
     return names + _upload(fs, url, local, base, [LAST])  # last: a reader finding it finds every shard
 
 
-def uploaded_before(local: Path) -> set[str]:
-    """The names this staged run has put into its URL (UPLOADED), each recorded before its upload
-    starts: a publish killed before its manifest.json went up finds them its own to overwrite."""
+def uploaded_record(local: Path) -> dict[str, str | None]:
+    """What this staged run has put into its URL (UPLOADED): each name, recorded before its upload
+    starts (a publish killed before its manifest.json went up finds them its own to overwrite), with
+    the ETag the object had once put, or None (not known: killed first, or an older herd's list of
+    names)."""
     try:
-        names = json.loads((local / UPLOADED).read_text())
+        record = json.loads((local / UPLOADED).read_text())
     except (OSError, ValueError):
-        return set()
-    return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
+        return {}
+    if isinstance(record, list):  # an older herd's: names only
+        return {name: None for name in record if isinstance(name, str)}
+    if not isinstance(record, dict):
+        return {}
+    return {name: tag if isinstance(tag, str) else None for name, tag in record.items()}
 
 
 def _upload(fs: fsspec.AbstractFileSystem, url: str, local: Path, base: str, names: list[str]) -> list[str]:
-    """Put each of `names` from `local` under `base`; the names put."""
+    """Put each of `names` from `local` under `base`, recording the ETag each has once put; the names put."""
+    if not names:
+        return []
+    record = uploaded_record(local) | dict.fromkeys(names)  # no ETag while its upload is under way
     try:
-        record = uploaded_before(local)
-        if not set(names) <= record:
-            (local / UPLOADED).parent.mkdir(exist_ok=True)
-            write_json_atomic(local / UPLOADED, sorted(record | set(names)))
-        for name in names:
-            fs.put_file(str(local / name), f"{base}/{name}")
+        (local / UPLOADED).parent.mkdir(exist_ok=True)
+        write_json_atomic(local / UPLOADED, record)
+        try:
+            for name in names:
+                fs.put_file(str(local / name), f"{base}/{name}")
+                record[name] = _etag_after_upload(fs, f"{base}/{name}", (local / name).stat().st_size)
+        finally:  # the ETags of what went up before a failure too
+            write_json_atomic(local / UPLOADED, record)
     except OSError as e:
         raise UserError(f"{url}: cannot upload the corpus ({e}); rerun the same command to publish again") from None
     return names
 
 
-def _damaged(local: Path, manifest: dict, present: dict[str, int]) -> list[str]:
-    """The shards and dropped shards of `manifest` that the storage lacks or holds at another size
-    than written (a shard's manifest entry, a dropped shard's staged copy): its listing tells,
-    at no request per shard. A change that keeps the size is for `pipeline verify` to find."""
-    sizes = {entry["file"]: entry["bytes"] for entry in manifest["shards"]}
-    sizes |= {name: (local / name).stat().st_size for name in manifest.get("dropped_shards", [])}
-    return [name for name, size in sizes.items() if present.get(name) != size]
+def _etag_after_upload(fs: fsspec.AbstractFileSystem, path: str, size: int) -> str | None:
+    """The ETag of the object just put at `path`, as the storage gives it (s3fs's put_file returns
+    none); None where it gives none, or where the object is not of the size put (written over since,
+    which the next rerun then uploads again)."""
+    fs.invalidate_cache(path)
+    stored = _stored(fs.info(path))
+    return stored.etag if stored.size == size else None
+
+
+def _staged(local: Path, manifest: dict, dropped_sha256: dict[str, str]) -> dict[str, Staged]:
+    """Every file a rerun checks in the storage, as the staged run holds it: the shards as the
+    manifest lists them, the dropped shards and the files beside them at their staged size."""
+    staged = {entry["file"]: Staged(entry["bytes"], entry["sha256"]) for entry in manifest["shards"]}
+    for name in manifest.get("dropped_shards", []):
+        staged[name] = Staged((local / name).stat().st_size, dropped_sha256.get(name, ""))
+    return staged | {name: Staged((local / name).stat().st_size) for name in ALONGSIDE if (local / name).exists()}
+
+
+def _damaged(staged: dict[str, Staged], present: dict[str, Stored], record: dict[str, str | None]) -> dict[str, str]:
+    """The files of `staged` that the storage lacks, holds at another size, or holds with another ETag
+    than their upload recorded (other bytes, whatever their size), each with what is wrong: the one
+    listing tells, at no request per file. Where the storage lists no ETags, the size alone."""
+    damaged = {}
+    for name, file in staged.items():
+        stored, uploaded = present.get(name), record.get(name)
+        if stored is None:
+            damaged[name] = "missing"
+        elif stored.size != file.size:
+            damaged[name] = f"{stored.size:,} bytes, not {file.size:,}"
+        elif stored.etag != uploaded:
+            damaged[name] = (f"ETag {shown(stored.etag)} where its upload recorded {shown(uploaded)}" if uploaded
+                             else f"ETag {shown(stored.etag)}, and none recorded at its upload")
+    return damaged
+
+
+def _refuse_damaged_copy(url: str, local: Path, name: str, why: str, file: Staged) -> None:
+    """One line, before anything is uploaded, when the staged copy that would replace the damaged
+    `name` is not as the run recorded it either (its size, its sha256 read whole: a seal may vouch
+    for a file whose bytes rotted since)."""
+    path = local / name
+    try:
+        problem = None if path.stat().st_size == file.size else f"{path.stat().st_size:,} bytes, not {file.size:,}"
+        if problem is None and file.sha256 and file_sha256(path) != file.sha256:
+            problem = f"not as the run recorded it (its sha256 is not {file.sha256})"
+    except OSError as e:
+        problem = f"unreadable ({e.strerror})"
+    if problem:
+        raise UserError(f"{url}/{name} is not as uploaded ({why}), and its staged copy {path} is {problem}: nothing "
+                        "was uploaded; pass --restart to run it again")
 
 
 def _storage(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -138,13 +228,19 @@ def _read_or_none(fs: fsspec.AbstractFileSystem, path: str) -> bytes | None:
         return None
 
 
-def _sizes(fs: fsspec.AbstractFileSystem, base: str) -> dict[str, int]:
-    """Every object under `base` by its name relative to it, with its size: one listing, asked of
-    the storage (a file system's cached listing, in a process that publishes more than once, holds
-    the objects as they were)."""
+def _listing(fs: fsspec.AbstractFileSystem, base: str) -> dict[str, Stored]:
+    """Every object under `base` by its name relative to it, with its size and ETag: one listing,
+    asked of the storage (a file system's cached listing, in a process that publishes more than
+    once, holds the objects as they were)."""
     fs.invalidate_cache(base)
     found = fs.find(base, detail=True)
-    return {path[len(base) + 1 :]: info.get("size") for path, info in found.items() if path.startswith(f"{base}/")}
+    return {path[len(base) + 1 :]: _stored(info) for path, info in found.items() if path.startswith(f"{base}/")}
+
+
+def _stored(info: dict) -> Stored:
+    """An fsspec info dict as a Stored: s3fs names the ETag "ETag", gcsfs and adlfs "etag"."""
+    etag = info.get("ETag", info.get("etag"))
+    return Stored(info.get("size"), etag if isinstance(etag, str) else None)
 
 
 def _recorded_shards(manifest: bytes | None) -> set[str]:
@@ -166,7 +262,7 @@ def _is_shard_name(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) and name.count("/") == pattern.count("/") for pattern in SHARDS)
 
 
-def _remove_stale(fs: fsspec.AbstractFileSystem, url: str, base: str, present: dict[str, int], keep: set[str],
+def _remove_stale(fs: fsspec.AbstractFileSystem, url: str, base: str, present: dict[str, Stored], keep: set[str],
                   recorded: set[str]) -> None:
     """Delete the shards an earlier publish recorded that the new manifest does not list; name in
     one warning any other object named like a shard (a user's copy, a kill before a manifest),

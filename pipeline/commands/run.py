@@ -20,6 +20,7 @@ from pipeline.engine.local_executor import LocalExecutor
 from pipeline.engine.registry import source_class, source_names
 from pipeline.engine.run_driver import RunReport, corpus_run_folder, plan_run
 from pipeline.engine.run_folder import RunFolder
+from pipeline.engine.run_record import dropped_sha256
 from pipeline.engine.runner import RunSpec
 from pipeline.engine.shards import skip_pandas_probe
 from pipeline.engine.source import Source, filesystem
@@ -130,7 +131,7 @@ def _run_locked(source: Source, input_root: str, folder: RunFolder, options: Run
         first = failed[0]
         raise UserError(f"{first['path']}: {first['problem']} (no input of {source.name} was usable)")
     if remote:
-        publish(folder.path, f"{remote.rstrip('/')}/{source.name}")
+        publish(folder.path, f"{remote.rstrip('/')}/{source.name}", dropped_sha256(spec))
     return report
 
 

@@ -75,6 +75,13 @@ def moves(spec: RunSpec) -> tuple[list[Move], list[Move]]:
     return kept, dropped
 
 
+def dropped_sha256(spec: RunSpec) -> dict[str, str]:
+    """Each dropped shard's sha256 as its task's marker records it, by its name in the corpus folder
+    (`dropped/shard-NNNNN.arrow`): manifest.json lists dropped shards by name only, and a publish
+    checks a staged copy against this before uploading it again (pipeline/commands/remote_output.py)."""
+    return {m.dst.relative_to(spec.output).as_posix(): m.info.get("sha256", "") for m in moves(spec)[1]}
+
+
 def reconcile(spec: RunSpec) -> None:
     """Make the markers and complete.json true (see the module's docstring): drop the markers of
     tasks to run again, reopen a finished run for them, or remove complete.json so that

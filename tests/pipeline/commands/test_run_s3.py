@@ -224,8 +224,8 @@ def test_a_rerun_uploads_again_the_published_shards_deleted_or_changed_in_size(
     _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v3", "--workers", "2")
     assert _objects("corpus", "v3/c4") == published
     assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: s3://")] == [
-        "warning: s3://corpus/v3/c4: 2 published shard(s) missing or not of the size the manifest lists: "
-        "shard-00000.arrow, shard-00001.arrow; uploading them again"]
+        "warning: s3://corpus/v3/c4: 2 published file(s) not as uploaded: shard-00000.arrow (missing), "
+        f"shard-00001.arrow (7 bytes, not {len(published['shard-00001.arrow']):,}); uploading them again"]
     # Intact, a rerun uploads nothing and says nothing.
     _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v3", "--workers", "2")
     assert _objects("corpus", "v3/c4") == published
@@ -272,3 +272,106 @@ def _raw_object(name: str) -> bytes:
     import boto3
 
     return boto3.client("s3").get_object(Bucket="raw", Key=f"c4/{name}")["Body"].read()
+
+
+def _etag(bucket: str, key: str) -> str:
+    import boto3
+
+    return boto3.client("s3").head_object(Bucket=bucket, Key=key)["ETag"]
+
+
+def test_a_rerun_uploads_again_a_published_shard_overwritten_with_other_bytes_of_its_size(
+        s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its size is as the manifest lists: only the ETag its upload recorded tells the bytes changed."""
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v6", "--workers", "2")
+    published = _objects("corpus", "v6/c4")
+    uploaded = _etag("corpus", "v6/c4/shard-00001.arrow")
+    _put("corpus", "v6/c4/shard-00001.arrow", bytes(reversed(published["shard-00001.arrow"])))
+    overwritten = _etag("corpus", "v6/c4/shard-00001.arrow")
+    assert overwritten != uploaded
+    capsys.readouterr()
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v6", "--workers", "2")
+    assert _objects("corpus", "v6/c4") == published
+    assert _etag("corpus", "v6/c4/shard-00001.arrow") == uploaded
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: s3://")] == [
+        f"warning: s3://corpus/v6/c4: 1 published file(s) not as uploaded: shard-00001.arrow (ETag {overwritten!r} "
+        f"where its upload recorded {uploaded!r}); uploading them again"]
+    # Uploaded again, its new ETag is recorded: the next rerun uploads nothing and says nothing.
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v6", "--workers", "2")
+    assert _objects("corpus", "v6/c4") == published
+    assert "warning: s3://" not in capsys.readouterr().err
+
+
+def test_a_dropped_shard_or_manifest_written_over_is_published_again_and_a_damaged_staged_copy_refused(
+        s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Same-size bytes over a dropped shard are found by its ETag, and over manifest.json by its
+    bytes (read whole on every publish). A staged copy that is not as the run recorded it must not
+    replace a damaged object: one line, nothing uploaded."""
+    import os
+
+    from tests.conftest import xattrs_kept
+
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v7", "--workers", "2", "--keep-dropped")
+    published = _objects("corpus", "v7/c4")
+    dropped = sorted(name for name in published if name.startswith("dropped/"))
+    assert dropped
+    _put("corpus", f"v7/c4/{dropped[0]}", bytes(reversed(published[dropped[0]])))
+    overwritten, uploaded = _etag("corpus", f"v7/c4/{dropped[0]}"), _etag_of(published[dropped[0]])
+    capsys.readouterr()
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v7", "--workers", "2", "--keep-dropped")
+    assert _objects("corpus", "v7/c4") == published
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: s3://")] == [
+        f"warning: s3://corpus/v7/c4: 1 published file(s) not as uploaded: {dropped[0]} (ETag {overwritten!r} "
+        f"where its upload recorded {uploaded!r}); uploading them again"]
+    _put("corpus", "v7/c4/manifest.json", published["manifest.json"].replace(b'"c4"', b'"c5"'))
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v7", "--workers", "2", "--keep-dropped")
+    assert _objects("corpus", "v7/c4") == published
+    # A staged shard whose bytes changed under an intact seal (bit rot: same size, same time): the
+    # run trusts it, and only reading it whole tells. Without extended attributes the run hashes it.
+    staged = tmp_path / "staging" / "s3" / "corpus" / "v7" / "c4" / "shard-00000.arrow"
+    if not xattrs_kept(staged.parent):
+        return
+    before = staged.stat()
+    staged.write_bytes(bytes(reversed(staged.read_bytes())))
+    os.utime(staged, ns=(before.st_atime_ns, before.st_mtime_ns))
+    _put("corpus", "v7/c4/shard-00000.arrow", b"x" * len(published["shard-00000.arrow"]))
+    overwritten = _etag("corpus", "v7/c4/shard-00000.arrow")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v7", "--workers", "2", "--keep-dropped")
+    assert refused.value.code == 2
+    sha256 = json.loads(published["manifest.json"])["shards"][0]["sha256"]
+    assert [line for line in capsys.readouterr().err.splitlines() if "s3://" in line] == [
+        f"pipeline: error: s3://corpus/v7/c4/shard-00000.arrow is not as uploaded (ETag {overwritten!r} where its "
+        f"upload recorded {_etag_of(published['shard-00000.arrow'])!r}), and its staged copy {staged} is not as the "
+        f"run recorded it (its sha256 is not {sha256}): nothing was uploaded; pass --restart to run it again"]
+    assert _objects("corpus", "v7/c4")["shard-00000.arrow"] == b"x" * len(published["shard-00000.arrow"])
+
+
+def _etag_of(body: bytes) -> str:
+    """S3's ETag of a single-part upload of `body`: its MD5 in quotes (the test's own reading)."""
+    import hashlib
+
+    return f'"{hashlib.md5(body).hexdigest()}"'
+
+
+def test_a_publish_recorded_without_etags_uploads_each_file_again_once(
+        s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """An older herd recorded the names it uploaded and no ETag: nothing says the objects are still
+    those bytes, so each is uploaded again once, and its ETag recorded."""
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v8", "--workers", "2")
+    published = _objects("corpus", "v8/c4")
+    record = tmp_path / "staging" / "s3" / "corpus" / "v8" / "c4" / "_work" / "uploaded.json"
+    record.write_text(json.dumps(sorted(json.loads(record.read_text()))))
+    capsys.readouterr()
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v8", "--workers", "2")
+    files = sorted(name for name in published if name != "manifest.json")
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: s3://")] == [
+        f"warning: s3://corpus/v8/c4: {len(files)} published file(s) not as uploaded: "
+        + ", ".join(f"{name} (ETag {_etag_of(published[name])!r}, and none recorded at its upload)" for name in files)
+        + "; uploading them again"]
+    # manifest.json is compared byte for byte, never by its ETag: not uploaded again, its record stays empty.
+    assert json.loads(record.read_text()) == {name: _etag_of(published[name]) for name in files} | {
+        "manifest.json": None}
+    _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v8", "--workers", "2")
+    assert "warning: s3://" not in capsys.readouterr().err and _objects("corpus", "v8/c4") == published
