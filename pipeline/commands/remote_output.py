@@ -45,6 +45,7 @@ LAST = "manifest.json"
 UPLOADED = "_work/uploaded.json"  # what a staged run has put into its URL: name -> ETag or null (`uploaded_record`)
 ALONGSIDE = ("stats.json", "timings.json")
 SHARDS = ("shard-*.arrow", "dropped/shard-*.arrow")  # what publishing replaces, if a publish recorded it
+NAMED = 10  # files named in the one warning of a rerun that uploads some again (an older herd's record: all)
 
 
 def is_remote(url: str) -> bool:
@@ -105,9 +106,10 @@ def publish(local: Path, url: str, dropped_sha256: dict[str, str] | None = None)
         for name, why in damaged.items():
             _refuse_damaged_copy(url, local, name, why, staged[name])
         if damaged:
-            print(f"warning: {url}: {len(damaged)} published file(s) not as uploaded: "
-                  f"{', '.join(f'{name} ({why})' for name, why in damaged.items())}; uploading them again",
-                  file=sys.stderr)
+            named = [f"{name} ({why})" for name, why in list(damaged.items())[:NAMED]]
+            more = f", and {len(damaged) - NAMED} more" if len(damaged) > NAMED else ""
+            print(f"warning: {url}: {len(damaged)} published file(s) not as uploaded: {', '.join(named)}{more}; "
+                  "uploading them again", file=sys.stderr)
         return _upload(fs, url, local, base, list(damaged))
     names += [n for n in ALONGSIDE if (local / n).exists()]
     # What an earlier publish there wrote: the shards its manifest.json lists and the files beside it.

@@ -375,3 +375,34 @@ def test_a_publish_recorded_without_etags_uploads_each_file_again_once(
         "manifest.json": None}
     _run_c4_to_s3(tmp_path, monkeypatch, "s3://corpus/v8", "--workers", "2")
     assert "warning: s3://" not in capsys.readouterr().err and _objects("corpus", "v8/c4") == published
+
+
+def test_the_warning_of_a_rerun_names_ten_files_and_counts_the_rest(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A storage without ETags (memory://) is judged by size alone; the warning stays one short line."""
+    import hashlib
+
+    import fsspec
+
+    from pipeline.commands.remote_output import publish
+
+    local = tmp_path / "c4"
+    local.mkdir()
+    shards = []
+    for n in range(12):
+        body = f"shard {n}".encode()
+        (local / f"shard-{n:05d}.arrow").write_bytes(body)
+        shards.append({"file": f"shard-{n:05d}.arrow", "documents": 1, "bytes": len(body),
+                       "sha256": hashlib.sha256(body).hexdigest()})
+    (local / "manifest.json").write_text(json.dumps({"shards": shards}))
+    publish(local, "memory://many/c4")
+    fs = fsspec.filesystem("memory")
+    assert json.loads((local / "_work" / "uploaded.json").read_text()) == {
+        name: None for name in ["manifest.json", *(s["file"] for s in shards)]}
+    fs.rm([f"/many/c4/{s['file']}" for s in shards])
+    capsys.readouterr()
+    assert publish(local, "memory://many/c4") == [s["file"] for s in shards]
+    assert capsys.readouterr().err == (
+        "warning: memory://many/c4: 12 published file(s) not as uploaded: "
+        + ", ".join(f"shard-{n:05d}.arrow (missing)" for n in range(10)) + ", and 2 more; uploading them again\n")
+    assert all(fs.cat(f"/many/c4/{s['file']}") == (local / s["file"]).read_bytes() for s in shards)
