@@ -1,14 +1,17 @@
 """File helpers shared by the pipeline, the tokenizer and the trainer: an OSError that names
 its file, JSON written atomically (and the temporaries a killed writer leaves), a file's sha256,
-and the one read of a stream that loses nothing before a cut."""
+the one read of a stream that loses nothing before a cut, and the checks of a path a user gives
+(a regular file where one is read, a folder where one is written, an output apart from the inputs)."""
 
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -126,6 +129,86 @@ def overlapping(a: Path, b: Path) -> bool:
     input, or a --restart would delete the input."""
     a, b = a.resolve(), b.resolve()
     return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+
+
+def refuse_overlap(output: Path, noun: str, given: Path, shown: str, advice: str) -> None:
+    """Refuse an output folder that is an input `given`, holds it or sits in it, in the one line
+    every command gives: "OUTPUT: the NOUN overlaps SHOWN; ADVICE". Written into its own input,
+    a model or a tokenizer becomes input of the next run, and a later `pipeline sample` or
+    `pipeline run` finds files there that are not inputs."""
+    if overlapping(given, output):
+        raise UserError(f"{output}: the {noun} overlaps {shown}; {advice}")
+
+
+# --- paths a user gives -------------------------------------------------------------------
+
+
+def file_kind(mode: int) -> str:
+    """What a file of `mode` (from stat) is, in words, for the line that refuses it."""
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"  # character or block
+
+
+@functools.cache
+def _pipe_device() -> int:
+    """The device number of the kernel's anonymous pipes (`<(cmd)`, `cmd |`): every one has it,
+    and no named FIFO, which lives on the file system that holds its name."""
+    read, write = os.pipe()
+    try:
+        return os.fstat(read).st_dev
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def check_regular_file(path: str | Path, what: str, folder_ok: bool = False, pipe_ok: bool = False) -> None:
+    """Refuse a `path` that exists but is no regular file (links followed), before anything opens
+    it, with one line naming it and what it is: "PATH: a FIFO, not WHAT". Opening a FIFO blocks
+    until something writes to it (the command hangs), a device never ends (a link to /dev/zero
+    fills the memory), a socket cannot be opened. Only looked at (stat), never opened.
+
+    A folder passes where `folder_ok` (an input that may be a folder of files); an anonymous pipe
+    where `pipe_ok` (a shell's `--ids <(grep ...)`: its writer is there, and the reader reads it
+    once, front to back). A path that does not exist passes: the caller's open says so in its own
+    words ("config file does not exist")."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        why = "a link in a loop" if e.errno == errno.ELOOP else f"cannot be looked at ({e.strerror or e})"
+        raise UserError(f"{path}: {why}") from None
+    mode = info.st_mode
+    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
+        return
+    if pipe_ok and stat.S_ISFIFO(mode) and info.st_dev == _pipe_device():
+        return
+    kind = file_kind(mode)
+    if os.path.islink(path):
+        kind += f" (a link to {os.path.realpath(path)})"
+    raise UserError(f"{path}: {kind}, not {what}")
+
+
+def check_output_folder(folder: Path) -> None:
+    """Refuse an output `folder` that is, or sits under, something other than a folder (a file,
+    /dev/null, a link to nothing), in one line naming it: "PATH: a device, not a folder (give
+    another output folder)". Called before any work; making the folder then raised "File exists"
+    (EEXIST), which does not say the output folder is a file."""
+    for path in [folder, *folder.parents]:
+        if not path.is_symlink() and not path.exists():
+            continue  # made later, with the folders below it
+        if path.is_dir():
+            return
+        what = "a link to nothing" if not path.exists() else file_kind(os.stat(path).st_mode)
+        made = "" if path == folder else f", so {folder} cannot be made"
+        raise UserError(f"{path}: {what}, not a folder{made} (give another output folder)")
 
 
 def tree_bytes(path: Path) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import with_path
+from pipeline.common.files import check_output_folder, with_path
 
 LOCK_NAME = ".lock"
 
@@ -59,12 +59,8 @@ def _acquire(folder: Path, path: Path, what: str) -> int:
         except FileExistsError as e:
             # mkdir's own words ("File exists") do not say that the output folder is a file. (A file
             # above it is ENOTDIR, "Not a directory", which says so.)
-            in_the_way = next((p for p in [folder, *folder.parents] if p.is_symlink() or p.exists()), None)
-            if in_the_way is None or in_the_way.is_dir():  # changed since: no clearer line to give
-                raise with_path(e, path) from e
-            what = "a link to nothing" if in_the_way.is_symlink() and not in_the_way.exists() else "a file"
-            made = "" if in_the_way == folder else f", so {folder} cannot be made"
-            raise UserError(f"{in_the_way}: {what}, not a folder{made} (give another output folder)") from None
+            check_output_folder(folder)
+            raise with_path(e, path) from e  # changed since: no clearer line to give
         except OSError as e:
             raise with_path(e, path) from e
         try:

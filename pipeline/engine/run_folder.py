@@ -49,7 +49,7 @@ import fsspec
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import (
-    file_sha256, leftover_temporaries, overlapping, read_json, seal, sealed, write_json_atomic,
+    file_sha256, leftover_temporaries, read_json, refuse_overlap, seal, sealed, write_json_atomic,
 )
 from pipeline.common.lock import folder_lock
 
@@ -95,8 +95,7 @@ class RunFolder:
     def refuse_overlap(self, input_folder: Path, shown: str, advice: str) -> None:
         """Refuse an input that is this folder, holds it or sits in it; `shown` names the input
         in the message (as the user gave it), `advice` says what to do instead."""
-        if overlapping(input_folder, self.path):
-            raise UserError(f"{self.path}: the {self.noun} overlaps {shown}; {advice}")
+        refuse_overlap(self.path, self.noun, input_folder, shown, advice)
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
         return folder_lock(self.path, self.activity)

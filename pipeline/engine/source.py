@@ -16,6 +16,7 @@ from pydantic import with_config
 
 from pipeline.common.config import STRICT
 from pipeline.common.errors import UserError
+from pipeline.common.files import check_regular_file, file_kind
 from pipeline.common.generated import GENERATED_MARKER
 from pipeline.engine.document import Document, Skipped, printable
 from pipeline.engine.stage import Stage
@@ -74,8 +75,7 @@ def _regular_files(matched: list[str]) -> set[str]:
         if stat.S_ISREG(mode):
             files.add(path)
         elif not stat.S_ISDIR(mode):
-            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
-            _warn_skipped(path, f"not a regular file ({kind})")
+            _warn_skipped(path, f"not a regular file ({file_kind(mode)})")
     return files
 
 
@@ -151,9 +151,9 @@ class Source:
                 raise UserError(f"{root}: input path does not exist")
             if fs.isfile(base):
                 return [root]
-            if local and not os.path.isdir(base):
-                raise UserError(f"{root}: not a regular file nor a folder (a FIFO, a device or a socket); "
-                                f"give a folder of inputs or one input file")
+            if local:
+                check_regular_file(root.removeprefix("file://"), "a folder of inputs or an input file",
+                                   folder_ok=True)
             matched = sorted({p for pattern in self.patterns for p in fs.glob(f"{base.rstrip('/')}/{pattern}")})
             found = _regular_files(matched) if local else {p for p in matched if fs.isfile(p)}
             # `pipeline sample`'s list of what it wrote is no input, whatever a source's patterns say.
