@@ -54,7 +54,7 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
-from pipeline.common.cli import add_renamed
+from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError
 from pipeline.common.files import (
     plain_name, read_json, with_path, write_json_atomic, write_json_if_changed,
@@ -548,11 +548,12 @@ run's. A folder encoded with another tokenizer is refused unless --restart.
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    corpus = p.add_argument("--corpus", default="data/corpus", metavar="DIR",
+    corpus = p.add_argument("--corpus", type=path_arg, default="data/corpus", metavar="DIR",
                             help="corpus root holding <source>/ shards (default %(default)s)")
     add_renamed(p, corpus, "--data")
-    p.add_argument("--model", default="data/tokenizer/llama1.model", help="SentencePiece model (default %(default)s)")
-    tokens = p.add_argument("--tokens", default="data/tokens", metavar="DIR",
+    p.add_argument("--model", type=path_arg, default="data/tokenizer/llama1.model",
+                   help="SentencePiece model (default %(default)s)")
+    tokens = p.add_argument("--tokens", type=path_arg, default="data/tokens", metavar="DIR",
                             help="token shard root (default %(default)s)")
     add_renamed(p, tokens, "--output")
     p.add_argument("--sources", nargs="+", help="only these sources (default: every source with corpus shards)")

@@ -37,7 +37,7 @@ from typing import Any
 
 import sentencepiece as spm
 
-from pipeline.common.cli import add_renamed
+from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError, sigterm_ends_at_once
 from pipeline.common.files import file_sha256, plain_name, write_json_atomic
 from pipeline.common.lock import folder_lock
@@ -408,12 +408,14 @@ on the same corpus shards, it finds the model there and says so without writing 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    corpus = p.add_argument("--corpus", default="data/corpus", metavar="DIR",
+    corpus = p.add_argument("--corpus", type=path_arg, default="data/corpus", metavar="DIR",
                             help="corpus root holding <source>/ shards (default %(default)s)")
     add_renamed(p, corpus, "--data")
-    p.add_argument("--mixture", default="llama1", help="a named mixture or a TOML file (default %(default)s)")
+    p.add_argument("--mixture", type=path_arg, default="llama1",
+                   help="a named mixture or a TOML file (default %(default)s)")
     p.add_argument("--vocab-size", type=int, default=32000, help="pieces in the vocabulary (default %(default)s)")
-    out = p.add_argument("--out", default="data/tokenizer", metavar="DIR", help="output folder (default %(default)s)")
+    out = p.add_argument("--out", type=path_arg, default="data/tokenizer", metavar="DIR",
+                         help="output folder (default %(default)s)")
     add_renamed(p, out, "--output")
     p.add_argument("--sample-mb", type=float, default=1024,
                    help="cap of the training sample in MB of text; SentencePiece holds it all in memory, about "

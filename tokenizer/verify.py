@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.common.cli import report_checked
+from pipeline.common.cli import path_arg, report_checked
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import file_sha256
 from tokenizer.token_shards import META, TOKEN_DTYPES, read_meta
@@ -86,7 +86,8 @@ def verify_command(root: Path, source: str | None) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", help="one source (default: every source found under --tokens)")
-    p.add_argument("--tokens", default="data/tokens", metavar="DIR", help="token shard root (default %(default)s)")
+    p.add_argument("--tokens", type=path_arg, default="data/tokens", metavar="DIR",
+                   help="token shard root (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from pipeline.common.cli import Command, add_renamed
+from pipeline.common.cli import Command, add_renamed, path_arg
 from pipeline.common.cli import main as run_cli
 from pipeline.common.errors import UserError, os_error_line
 from pipeline.common.lock import folder_lock
@@ -69,14 +69,15 @@ COMMANDS = [
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The training flags: `train` with no command name (this module is the default command)."""
-    parser.add_argument("--mixture", help="mixture name or TOML file (default llama1)")
+    parser.add_argument("--mixture", type=path_arg, help="mixture name or TOML file (default llama1)")
     parser.add_argument("--model", help="preset: debug, tiny, 1b, 7b, 13b, 33b, 65b (default tiny)")
     parser.add_argument("--steps", type=int, help="optimizer steps (default: the preset's)")
     # dest `data`: the TrainConfig field (and TOML key) that holds the token root.
-    tokens = parser.add_argument("--tokens", dest="data", metavar="DIR",
+    tokens = parser.add_argument("--tokens", type=path_arg, dest="data", metavar="DIR",
                                  help="token shard root, one folder per source (default data/tokens)")
     add_renamed(parser, tokens, "--data")
-    parser.add_argument("--run", "--run-dir", dest="run", help="run folder (default runs/<mixture>-<model>); "
+    parser.add_argument("--run", "--run-dir", type=path_arg, dest="run",
+                        help="run folder (default runs/<mixture>-<model>); "
                         "under torchrun spell it --run-dir (torchrun's own parser takes --run)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     parser.add_argument("--warmup-steps", type=int, help="linear warmup steps (default: the preset's, at most "
@@ -121,7 +122,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint (without it, a run folder "
                         "holding checkpoints is refused, unless the run finished --steps with these very "
                         "settings: then there is nothing to do, and exit 0)")
-    parser.add_argument("--config", help="TOML file: top-level TrainConfig keys, a [model] table of ModelArgs")
+    parser.add_argument("--config", type=path_arg,
+                        help="TOML file: top-level TrainConfig keys, a [model] table of ModelArgs")
 
 
 NOT_CONFIG = {"resume", "config"}

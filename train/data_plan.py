@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.common.cli import add_renamed
+from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.units import human
 from pipeline.corpus.mixture import Mixture, load_mixture
@@ -66,11 +66,11 @@ class SourceDraws:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mixture", help="mixture name or TOML file (default llama1)")
-    tokens = parser.add_argument("--tokens", dest="data", metavar="DIR",
+    parser.add_argument("--mixture", type=path_arg, help="mixture name or TOML file (default llama1)")
+    tokens = parser.add_argument("--tokens", type=path_arg, dest="data", metavar="DIR",
                                  help="token shard root, one folder per source (default data/tokens)")
     add_renamed(parser, tokens, "--data")
-    parser.add_argument("--available", metavar="FILE.json|reference",
+    parser.add_argument("--available", type=path_arg, metavar="FILE.json|reference",
                         help="plan without token shards: a JSON object of source -> tokens available, or "
                         f"'{REFERENCE}' for the mixture's reference epochs (llama1: the paper's Table 1)")
     parser.add_argument("--model", help="preset: debug, tiny, 1b, 7b, 13b, 33b, 65b (default tiny)")
@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed of the batches drawn (default 0)")
     parser.add_argument("--skip-missing-sources", action="store_const", const=True,
                         help="leave out mixture sources without token shards and renormalise the rest")
-    parser.add_argument("--trace", metavar="FILE", help="write one JSON line per sequence the run draws")
+    parser.add_argument("--trace", type=path_arg, metavar="FILE", help="write one JSON line per sequence the run draws")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar while tracing")
 

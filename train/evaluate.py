@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.common.cli import add_renamed
+from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError
 from pipeline.common.files import write_json_atomic
 from pipeline.corpus.mixture import load_mixture
@@ -28,15 +28,16 @@ benchmarks."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, help="run folder, e.g. runs/llama1-tiny")
+    parser.add_argument("--run", type=path_arg, required=True, help="run folder, e.g. runs/llama1-tiny")
     parser.add_argument("--checkpoint", help="step number or step-NNNNNNNN folder name (default: the latest)")
-    tokens = parser.add_argument("--tokens", metavar="DIR", help="token root with held-out splits (default: the run's)")
+    tokens = parser.add_argument("--tokens", type=path_arg, metavar="DIR",
+                                 help="token root with held-out splits (default: the run's)")
     add_renamed(parser, tokens, "--data")
-    parser.add_argument("--mixture", help="mixture weighting the sources (default: the run's)")
+    parser.add_argument("--mixture", type=path_arg, help="mixture weighting the sources (default: the run's)")
     parser.add_argument("--seq-len", type=int, help="window length (default: the run's context)")
     parser.add_argument("--max-tokens", type=int, default=1_000_000, help="tokens scored per source at most "
                         "(default 1,000,000)")
-    parser.add_argument("--out", help="JSON file (default <run>/eval.json)")
+    parser.add_argument("--out", type=path_arg, help="JSON file (default <run>/eval.json)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
 
 

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.common.cli import path_arg
 from train.trained import open_run, refuse_existing, refuse_inside_checkpoints
 
 FORMATS = ("hf",)
@@ -24,12 +25,13 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, help="run folder, e.g. runs/llama1-tiny")
+    parser.add_argument("--run", type=path_arg, required=True, help="run folder, e.g. runs/llama1-tiny")
     parser.add_argument("--checkpoint", help="step number or step-NNNNNNNN folder name (default: the latest)")
     parser.add_argument("--format", default="hf", choices=FORMATS, help="output format (default hf)")
-    parser.add_argument("--out", required=True, help="folder to create; must not exist")
+    parser.add_argument("--out", type=path_arg, required=True, help="folder to create; must not exist")
     parser.add_argument("--dtype", default="float32", choices=DTYPES, help="weight dtype (default float32)")
-    parser.add_argument("--tokenizer", help="SentencePiece .model (default: the one the run's token shards name)")
+    parser.add_argument("--tokenizer", type=path_arg,
+                        help="SentencePiece .model (default: the one the run's token shards name)")
 
 
 def run(args: argparse.Namespace) -> None:

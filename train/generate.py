@@ -11,6 +11,7 @@ import argparse
 import math
 import sys
 
+from pipeline.common.cli import path_arg
 from pipeline.common.errors import UserError
 from train.trained import open_run
 
@@ -18,7 +19,7 @@ DESCRIPTION = "Sample text from a run's checkpoint with a KV cache, printing it 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, help="run folder, e.g. runs/llama1-tiny")
+    parser.add_argument("--run", type=path_arg, required=True, help="run folder, e.g. runs/llama1-tiny")
     parser.add_argument("--checkpoint", help="step number or step-NNNNNNNN folder name (default: the latest)")
     prompt = parser.add_mutually_exclusive_group(required=True)
     prompt.add_argument("--prompt", help="text to continue (needs the run's tokenizer)")
@@ -27,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=0.8, help="0 for greedy (default 0.8)")
     parser.add_argument("--top-p", type=float, default=0.95, help="nucleus mass kept (default 0.95)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tokenizer", help="SentencePiece .model (default: the one the run's token shards name)")
+    parser.add_argument("--tokenizer", type=path_arg,
+                        help="SentencePiece .model (default: the one the run's token shards name)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
 
 

@@ -41,6 +41,7 @@ import torch
 from pydantic import ConfigDict, Field, with_config
 from typing_extensions import NotRequired, Required, TypedDict
 
+from pipeline.common.cli import path_arg
 from pipeline.common.config import Above0, Positive, validate
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import file_sha256, overlapping
@@ -384,10 +385,12 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hf", required=True, metavar="DIR", help="folder with config.json and model.safetensors "
+    parser.add_argument("--hf", type=path_arg, required=True, metavar="DIR",
+                        help="folder with config.json and model.safetensors "
                         "(or model.safetensors.index.json and its files)")
-    parser.add_argument("--run", required=True, help="run folder to create, e.g. runs/imported; must hold no run")
-    parser.add_argument("--tokenizer", help=f"SentencePiece .model (default: DIR/{TOKENIZER})")
+    parser.add_argument("--run", type=path_arg, required=True,
+                        help="run folder to create, e.g. runs/imported; must hold no run")
+    parser.add_argument("--tokenizer", type=path_arg, help=f"SentencePiece .model (default: DIR/{TOKENIZER})")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from pipeline.common.cli import path_arg
 from pipeline.common.errors import InputError
 
 
@@ -13,8 +14,8 @@ DESCRIPTION = "Plot a run's training loss and learning rate against the step, fr
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, help="run folder, e.g. runs/llama1-tiny")
-    parser.add_argument("--out", help="PNG to write (default RUN/training.png)")
+    parser.add_argument("--run", type=path_arg, required=True, help="run folder, e.g. runs/llama1-tiny")
+    parser.add_argument("--out", type=path_arg, help="PNG to write (default RUN/training.png)")
 
 
 def run(args: argparse.Namespace) -> None:

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from pipeline.common.cli import path_arg
 from pipeline.common.errors import InputError, UserError
 from pipeline.corpus.folder import corpus_folder
 from pipeline.engine.document import Skipped
@@ -468,9 +469,9 @@ def format_audit(audit: Audit) -> str:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", choices=["wikipedia", "arxiv", "books"])
-    p.add_argument("--corpus", default="data/corpus", metavar="DIR",
+    p.add_argument("--corpus", type=path_arg, default="data/corpus", metavar="DIR",
                    help="corpus root or the source's folder (default %(default)s)")
-    p.add_argument("--raw", metavar="PATH",
+    p.add_argument("--raw", type=path_arg, metavar="PATH",
                    help="the raw input it was built from: also count its prose paragraphs missing")
     p.add_argument("--max-residue", type=float, default=0.0,
                    help="largest share of documents with residue that passes (default %(default)s)")

@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
+from pipeline.common.cli import path_arg
 from pipeline.common.errors import UserError
 from pipeline.common.sorted_arrays import find
 from pipeline.corpus.folder import REMOVALS, corpus_folder
@@ -261,8 +262,10 @@ reason on both sides, and a few examples of each class with what each run did wi
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="the source both corpora are of (c4, wikipedia, ...)")
-    p.add_argument("--a", required=True, metavar="DIR", help="the first corpus (root or the source's folder)")
-    p.add_argument("--b", required=True, metavar="DIR", help="the second corpus (root or the source's folder)")
+    p.add_argument("--a", type=path_arg, required=True, metavar="DIR",
+                   help="the first corpus (root or the source's folder)")
+    p.add_argument("--b", type=path_arg, required=True, metavar="DIR",
+                   help="the second corpus (root or the source's folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object (keys: added, removed, changed, "
                    "unchanged, documents, stages, examples) instead of the table")
     p.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES, metavar="N",

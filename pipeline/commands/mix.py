@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.common.cli import add_renamed
+from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256
 from pipeline.common.units import human
@@ -137,7 +137,7 @@ unseen); `train data` shows a run's exact counts. Warns when a source would be r
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mixture", default="llama1",
+    parser.add_argument("--mixture", type=path_arg, default="llama1",
                         help=f"a named mixture ({', '.join(MIXTURES)}) or a TOML file (default %(default)s)")
     total = parser.add_argument("--total-tokens", type=parse_tokens, metavar="N",
                                 help="total training tokens, e.g. 1.4T, 300B, 2e9 (default: the mixture's reference "
@@ -145,11 +145,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # The old `--tokens N` is the count; it cannot also be the token root (`--tokens DIR` elsewhere):
     # "300B" is a count and a folder name alike. The token root is --token-shards here.
     add_renamed(parser, total, "--tokens")
-    corpus = parser.add_argument("--corpus", default="data/corpus", metavar="DIR", help="corpus root (default %(default)s)")
+    corpus = parser.add_argument("--corpus", type=path_arg, default="data/corpus", metavar="DIR",
+                                 help="corpus root (default %(default)s)")
     add_renamed(parser, corpus, "--data")
-    parser.add_argument("--token-shards", default="data/tokens", metavar="DIR",
+    parser.add_argument("--token-shards", type=path_arg, default="data/tokens", metavar="DIR",
                         help="token shard root (default %(default)s)")
-    parser.add_argument("--tokenizer", default="data/tokenizer/llama1.model",
+    parser.add_argument("--tokenizer", type=path_arg, default="data/tokenizer/llama1.model",
                         help="tokenizer the token shards must have been encoded with, checked when the file "
                         "exists (default %(default)s)")
     parser.add_argument("--max-epochs", type=float, default=DEFAULT_MAX_EPOCHS,

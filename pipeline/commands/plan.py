@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.commands.run import build_source
+from pipeline.common.cli import path_arg
 from pipeline.common.errors import UserError
 from pipeline.common.files import tree_bytes
 from pipeline.common.units import human_bytes
@@ -374,7 +375,8 @@ bytes, and download hours at --bandwidth. Nothing is written outside the tempora
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="a source, or `all` for every source with a folder under --input")
-    p.add_argument("--input", metavar="DIR", help="raw inputs (default data/raw/<source>; with `all`, the root "
+    p.add_argument("--input", type=path_arg, metavar="DIR",
+                   help="raw inputs (default data/raw/<source>; with `all`, the root "
                    "holding one folder per source, default data/raw)")
     p.add_argument("--sample-mb", type=float, default=64.0, help="input MB to run (default %(default)g)")
     p.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores of the wall-time projection "
@@ -386,7 +388,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=1, help="runs of each sample subset; the one with the least "
                    "CPU counts (default %(default)s; more on a busy machine, or for samples of seconds)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample's files (default %(default)s)")
-    p.add_argument("--config", help="TOML file with [<source>] settings, as for `pipeline run`")
+    p.add_argument("--config", type=path_arg, help="TOML file with [<source>] settings, as for `pipeline run`")
     p.add_argument("--json", action="store_true", help="print JSON: one object per source")
 
 

@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
+from pipeline.common.cli import path_arg
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
 from pipeline.corpus.folder import REMOVALS, corpus_folder
@@ -438,12 +439,14 @@ shards of the changed corpus shards are encoded again with the same tokenizer, e
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="the source the documents are of (c4, wikipedia, ...)")
-    p.add_argument("--corpus", default="data/corpus", metavar="DIR",
+    p.add_argument("--corpus", type=path_arg, default="data/corpus", metavar="DIR",
                    help="corpus root or the source's folder in it (default %(default)s)")
-    p.add_argument("--ids", required=True, metavar="FILE", help="the ids to remove, one a line")
-    p.add_argument("--tokens", metavar="DIR", help="also re-encode the source's token shards: the token root "
+    p.add_argument("--ids", type=path_arg, required=True, metavar="FILE", help="the ids to remove, one a line")
+    p.add_argument("--tokens", type=path_arg, metavar="DIR",
+                   help="also re-encode the source's token shards: the token root "
                    "(data/tokens) or the source's folder in it")
-    p.add_argument("--model", metavar="FILE", help="the tokenizer, where it is not at the path meta.json names "
+    p.add_argument("--model", type=path_arg, metavar="FILE",
+                   help="the tokenizer, where it is not at the path meta.json names "
                    "(its sha256 must be the one that encoded the shards)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="encoding processes for --tokens (default: the number of cores, %(default)s)")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pipeline.commands.audit import RESIDUE, residue_names, run_audit
 from pipeline.commands.mix import parse_tokens, plan
+from pipeline.common.cli import path_arg
 from pipeline.common.errors import UserError
 from pipeline.corpus.folder import finished_runs
 from pipeline.corpus.mixture import load_mixture
@@ -35,11 +36,13 @@ audit`, for wikipedia, arxiv and books), a few dropped documents per reason (fro
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="a source, or `all` for every finished source under --corpus")
-    p.add_argument("--corpus", default="data/corpus", metavar="DIR", help="corpus root (default %(default)s)")
-    p.add_argument("--out", default="report.html", metavar="FILE", help="the page to write (default %(default)s)")
-    p.add_argument("--tokens", default="data/tokens", metavar="DIR",
+    p.add_argument("--corpus", type=path_arg, default="data/corpus", metavar="DIR",
+                   help="corpus root (default %(default)s)")
+    p.add_argument("--out", type=path_arg, default="report.html", metavar="FILE",
+                   help="the page to write (default %(default)s)")
+    p.add_argument("--tokens", type=path_arg, default="data/tokens", metavar="DIR",
                    help="token shard root for the mixture table, shown when it holds shards (default %(default)s)")
-    p.add_argument("--mixture", default="llama1", help="mixture of the table (default %(default)s)")
+    p.add_argument("--mixture", type=path_arg, default="llama1", help="mixture of the table (default %(default)s)")
     p.add_argument("--total-tokens", type=parse_tokens, metavar="N",
                    help="training tokens of the mixture table (default: the mixture's reference, 1.4T for llama1)")
     p.add_argument("--examples", type=int, default=3, metavar="K",

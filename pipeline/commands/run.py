@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.commands.remote_output import is_remote, publish, staging_root
 from pipeline.commands.remove import finish_removal, removal_summary
 from pipeline.commands.stats import drop_warnings, format_stats
-from pipeline.common.cli import add_renamed
+from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.config import override, read_toml, validate
 from pipeline.common.errors import UserError
 from pipeline.corpus.mixture import LLAMA1
@@ -151,9 +151,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="a source name (commoncrawl, c4, github, wikipedia, books, arxiv, "
                    "stackexchange, jsonl) or 'all' for every source with raw input present (a warning names each "
                    "of the seven with no folder)")
-    p.add_argument("--input", help="raw input folder, file or URL (default data/raw/<source>; "
+    p.add_argument("--input", type=path_arg, help="raw input folder, file or URL (default data/raw/<source>; "
                    "with 'all', the root holding one folder per source, default data/raw)")
-    corpus = p.add_argument("--corpus", default="data/corpus", metavar="DIR",
+    corpus = p.add_argument("--corpus", type=path_arg, default="data/corpus", metavar="DIR",
                             help="corpus root; shards land in DIR/<source>/ (default %(default)s)")
     add_renamed(p, corpus, "--output")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -162,7 +162,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "run (default: the number of workers; at most one per input file or range, as a task reads whole inputs)")
     p.add_argument("--executor", choices=["local", "ray"], default="local", help="where tasks run (default local)")
     p.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local one)")
-    p.add_argument("--config", help="TOML file with a [<source>] table of settings overriding the defaults")
+    p.add_argument("--config", type=path_arg,
+                   help="TOML file with a [<source>] table of settings overriding the defaults")
     p.add_argument("--keep-dropped", action="store_true",
                    help="also write dropped documents with their stage and reason to DIR/<source>/dropped/")
     p.add_argument("--restart", action="store_true", help="discard an earlier or unfinished run and start over")

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-from pipeline.common.cli import add_renamed
+from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError
 from pipeline.common.generated import is_marker_file, mark_generated, mark_pending, unchanged_since_written
 from pipeline.corpus.mixture import LLAMA1
@@ -96,7 +96,7 @@ def _files_under(folder: Path) -> list[str]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    raw = p.add_argument("--raw", default="data/raw", metavar="DIR",
+    raw = p.add_argument("--raw", type=path_arg, default="data/raw", metavar="DIR",
                          help="raw root; one folder per source (default %(default)s)")
     add_renamed(p, raw, "--out")
     p.add_argument("--sources", nargs="*", help="only these sources (default: all)")

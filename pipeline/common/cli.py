@@ -110,6 +110,15 @@ def listing(commands: Sequence[Command], metavar: str = "COMMAND") -> str:
     return f"{metavar.lower()}s (each with its own --help):\n{rows}"
 
 
+def path_arg(text: str) -> str:
+    """The argparse type of every flag that names a file or folder: an empty value is refused.
+    `Path("")` is the current folder, so `--out ""` wrote into it and `--config ""` read nothing
+    at all, where the user surely meant something else (an unset shell variable)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path (it would mean the current folder); give a path")
+    return text
+
+
 class RenamedFlag(argparse.Action):
     """An old spelling of a renamed flag: stores into the new flag's destination and prints one
     line to stderr saying which spelling to use instead."""
@@ -137,7 +146,8 @@ def add_corpus_and_source(parser: argparse.ArgumentParser) -> None:
     """`[SOURCE] [--corpus DIR]` of the commands that read finished runs (stats, verify); the
     old spelling --output still works."""
     parser.add_argument("source", nargs="?", help="one source (default: every source found under --corpus)")
-    corpus = parser.add_argument("--corpus", default="data/corpus", metavar="DIR", help="corpus root (default %(default)s)")
+    corpus = parser.add_argument("--corpus", type=path_arg, default="data/corpus", metavar="DIR",
+                                 help="corpus root (default %(default)s)")
     add_renamed(parser, corpus, "--output")
 
 

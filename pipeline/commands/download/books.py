@@ -38,6 +38,7 @@ from pathlib import Path
 from pipeline.commands.download.fetch import NotFound, kept
 from pipeline.commands.download.options import add_common, fetcher, say
 from pipeline.commands.download.untrusted import MiB, ascii_int, plain, refused
+from pipeline.common.cli import path_arg
 from pipeline.common.errors import UserError
 from pipeline.formats.files import decode_utf8_or_latin1
 from pipeline.text.gutenberg import END, normalize_newlines
@@ -61,7 +62,7 @@ DESCRIPTION = ("Fetch Project Gutenberg plain-text books from a mirror. A book s
 def add_arguments(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--ids", nargs="+", type=int, help="Gutenberg ebook numbers, e.g. 1342 84")
-    which.add_argument("--catalogue", nargs="?", const=CATALOGUE,
+    which.add_argument("--catalogue", type=path_arg, nargs="?", const=CATALOGUE,
                        help=f"pg_catalog.csv as a file or URL (without a value: {CATALOGUE})")
     p.add_argument("--language", help="with --catalogue: only books in this language (e.g. en)")
     p.add_argument("--limit", type=int, help="with --catalogue: at most this many books")

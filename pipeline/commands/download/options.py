@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from pipeline.commands.download.fetch import Fetcher, Retry
+from pipeline.common.cli import path_arg
 from pipeline.common.errors import UserError
 
 
 def add_common(parser: argparse.ArgumentParser, out: str, base_url: str | None) -> None:
-    parser.add_argument("--out", default=out, help="destination folder (default %(default)s)")
+    parser.add_argument("--out", type=path_arg, default=out, help="destination folder (default %(default)s)")
     if base_url is not None:
         parser.add_argument("--base-url", default=base_url,
                             help="mirror or test server to fetch from (default %(default)s)")

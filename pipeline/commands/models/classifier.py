@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.common.cli import add_renamed
+from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError
 from pipeline.commands.models import (
     CITED, CITED_URLS_DEFAULT, DEFAULT_OUTPUT, RANDOM_PAGES_DEFAULT, REFERENCE_DEFAULTS, command_line, default_input,
@@ -24,14 +24,19 @@ from pipeline.filters.quality_classifier import classifier_description_path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--positives", nargs="+", help="reference pages, or `cited`: the pages Wikipedia cites, as in "
+    p.add_argument("--positives", type=path_arg, nargs="+",
+                   help="reference pages, or `cited`: the pages Wikipedia cites, as in "
                    f"the paper (default: the first of {', '.join(REFERENCE_DEFAULTS)} that exists)")
-    p.add_argument("--cited-urls", nargs="+", help="with --positives cited: Wikipedia corpus shards (their "
+    p.add_argument("--cited-urls", type=path_arg, nargs="+",
+                   help="with --positives cited: Wikipedia corpus shards (their "
                    f"cited_urls column) or .txt files of URLs (default {CITED_URLS_DEFAULT})")
-    p.add_argument("--cited-pages", nargs="+", help="with --positives cited: WARC/WET files or a folder of fetched "
+    p.add_argument("--cited-pages", type=path_arg, nargs="+",
+                   help="with --positives cited: WARC/WET files or a folder of fetched "
                    "pages to find the cited pages in (default: the --negatives inputs)")
-    p.add_argument("--negatives", nargs="+", help=f"random CommonCrawl pages (default {RANDOM_PAGES_DEFAULT})")
-    out = p.add_argument("--out", default=DEFAULT_OUTPUT, metavar="DIR", help="model folder (default %(default)s)")
+    p.add_argument("--negatives", type=path_arg, nargs="+",
+                   help=f"random CommonCrawl pages (default {RANDOM_PAGES_DEFAULT})")
+    out = p.add_argument("--out", type=path_arg, default=DEFAULT_OUTPUT, metavar="DIR",
+                         help="model folder (default %(default)s)")
     add_renamed(p, out, "--output")
     p.add_argument("--min-chars", type=int, default=1000, help="shortest reference page used (default %(default)s)")
     p.add_argument("--max-per-class", type=int, default=100_000, help="documents per class at most")

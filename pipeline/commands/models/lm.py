@@ -11,7 +11,7 @@ import argparse
 import re
 from pathlib import Path
 
-from pipeline.common.cli import add_renamed
+from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError
 from pipeline.commands.models import DEFAULT_OUTPUT, REFERENCE_DEFAULTS, command_line, default_input, train_lm
 from pipeline.commands.models.made_from import already_trained, lm_made_from
@@ -22,9 +22,11 @@ from pipeline.filters.perplexity import lm_description_path, lm_model_path, sp_m
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--language", default="en", help="language code (default %(default)s)")
-    p.add_argument("--input", nargs="+", help="reference text: shard folders, .arrow, .jsonl, .txt files "
+    p.add_argument("--input", type=path_arg, nargs="+",
+                   help="reference text: shard folders, .arrow, .jsonl, .txt files "
                    f"(default: the first of {', '.join(REFERENCE_DEFAULTS)} that exists)")
-    out = p.add_argument("--out", default=DEFAULT_OUTPUT, metavar="DIR", help="model folder (default %(default)s)")
+    out = p.add_argument("--out", type=path_arg, default=DEFAULT_OUTPUT, metavar="DIR",
+                         help="model folder (default %(default)s)")
     add_renamed(p, out, "--output")
     p.add_argument("--vocab-size", type=int, default=65536, help="SentencePiece vocabulary, capped by what the "
                    "text holds (default %(default)s, CCNet's)")

@@ -150,6 +150,60 @@ def test_mix_tokens_is_the_old_spelling_of_the_total(capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err == "pipeline mix: --tokens is deprecated; use --total-tokens\n"
 
 
+# Every flag of the three CLIs that names a file or folder: module, prog, arguments around it, flag.
+PATH_FLAGS = [
+    *[("pipeline.commands.run", "pipeline run", ["c4"], flag) for flag in ("--input", "--corpus", "--config")],
+    *[("pipeline.commands.plan", "pipeline plan", ["c4"], flag) for flag in ("--input", "--config")],
+    ("pipeline.commands.stats", "pipeline stats", [], "--corpus"),
+    ("pipeline.commands.verify", "pipeline verify", [], "--corpus"),
+    ("pipeline.commands.sample", "pipeline sample", [], "--raw"),
+    *[("pipeline.commands.mix", "pipeline mix", [], flag)
+      for flag in ("--mixture", "--corpus", "--token-shards", "--tokenizer")],
+    *[("pipeline.commands.report", "pipeline report", ["all"], flag)
+      for flag in ("--corpus", "--out", "--tokens", "--mixture")],
+    ("pipeline.commands.diff", "pipeline diff", ["c4", "--b", "b"], "--a"),
+    ("pipeline.commands.diff", "pipeline diff", ["c4", "--a", "a"], "--b"),
+    *[("pipeline.commands.remove", "pipeline remove", ["c4", "--ids", "ids.txt"], flag)
+      for flag in ("--corpus", "--tokens", "--model")],
+    ("pipeline.commands.remove", "pipeline remove", ["c4"], "--ids"),
+    *[("pipeline.commands.audit", "pipeline audit", ["books"], flag) for flag in ("--corpus", "--raw")],
+    *[("pipeline.commands.models.lm", "pipeline models lm", [], flag) for flag in ("--input", "--out")],
+    *[("pipeline.commands.models.classifier", "pipeline models classifier", [], flag)
+      for flag in ("--positives", "--cited-urls", "--cited-pages", "--negatives", "--out")],
+    *[(f"pipeline.commands.download.{name}", f"pipeline download {name}", around, "--out") for name, around in [
+        ("c4", []), ("wikipedia", ["--date", "20220701"]), ("commoncrawl", ["--snapshot", "CC-MAIN-2020-05"]),
+        ("books", ["--ids", "1"]), ("arxiv", []), ("stackexchange", []), ("github", [])]],
+    ("pipeline.commands.download.books", "pipeline download books", [], "--catalogue"),
+    ("tokenizer.verify", "tokenizer verify", [], "--tokens"),
+    *[("tokenizer.encode", "tokenizer encode", [], flag) for flag in ("--corpus", "--model", "--tokens")],
+    *[("tokenizer.train", "tokenizer train", [], flag) for flag in ("--corpus", "--mixture", "--out")],
+    *[("train.cli", "train", [], flag) for flag in ("--mixture", "--tokens", "--run", "--run-dir", "--config")],
+    *[("train.data_plan", "train data", [], flag) for flag in ("--mixture", "--tokens", "--available", "--trace")],
+    ("train.plot", "train plot", [], "--run"),
+    ("train.plot", "train plot", ["--run", "r"], "--out"),
+    ("train.export", "train export", ["--out", "o"], "--run"),
+    *[("train.export", "train export", ["--run", "r"], flag) for flag in ("--out", "--tokenizer")],
+    ("train.evaluate", "train eval", [], "--run"),
+    *[("train.evaluate", "train eval", ["--run", "r"], flag) for flag in ("--tokens", "--mixture", "--out")],
+    ("train.hf_import", "train import", ["--run", "r"], "--hf"),
+    *[("train.hf_import", "train import", ["--hf", "h"], flag) for flag in ("--run", "--tokenizer")],
+    ("train.generate", "train generate", ["--prompt", "x"], "--run"),
+    ("train.generate", "train generate", ["--run", "r", "--prompt", "x"], "--tokenizer"),
+]
+
+
+@pytest.mark.parametrize(("module", "prog", "around", "flag"), PATH_FLAGS)
+def test_an_empty_path_is_refused_by_every_path_flag(module: str, prog: str, around: list[str], flag: str,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    # `Path("")` is the current folder: `--out ""` (an unset shell variable) wrote into it.
+    with pytest.raises(SystemExit) as exit_info:
+        parse(importlib.import_module(module), prog, [*around, flag, ""])
+    assert exit_info.value.code == 2
+    shown = "--run/--run-dir" if flag in ("--run", "--run-dir") and prog == "train" else flag  # every spelling
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"{prog}: error: argument {shown}: an empty path (it would mean the current folder); give a path")
+
+
 @pytest.mark.parametrize("cli", ["pipeline.cli", "tokenizer.cli", "train.cli"])
 def test_help_loads_no_torch(cli: str) -> None:
     code = (f"import sys\nfrom {cli} import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
