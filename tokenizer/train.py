@@ -39,7 +39,7 @@ import sentencepiece as spm
 
 from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError, sigterm_ends_at_once
-from pipeline.common.files import file_sha256, plain_name, write_json_atomic
+from pipeline.common.files import check_regular_file, file_sha256, plain_name, write_json_atomic
 from pipeline.common.lock import folder_lock
 from pipeline.corpus.mixture import Mixture, load_mixture
 from pipeline.engine.shards import shard_entries
@@ -283,6 +283,7 @@ def _not_written_here(path: Path, described: Path) -> UserError:
 def model_for_encoding(model: Path) -> dict[str, Any]:
     """The tokenizer `model` as token shards record it (meta.json's fields), once checked: a
     SentencePiece model with BOS and EOS pieces, and the one its `<name>.json` records."""
+    check_regular_file(model, "a tokenizer model")  # a FIFO would block SentencePiece's open
     if not model.is_file():
         raise UserError(f"{model}: tokenizer model does not exist (run `tokenizer train` first)")
     try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError
-from pipeline.common.files import file_sha256
+from pipeline.common.files import check_regular_file, file_sha256
 from pipeline.common.units import human
 from pipeline.engine.shards import corpus_size
 from pipeline.corpus.mixture import MIXTURES, Mixture, exact_fractions, largest_remainder, load_mixture
@@ -61,6 +61,7 @@ def plan(
     # exists(), not is_encoded(): a meta.json that is not a readable file is refused, not skipped.
     metas = {source: read_meta(folder) for source, folder in folders.items() if (folder / META).exists()}
     if tokenizer is not None and tokenizer.exists():
+        check_regular_file(tokenizer, "a tokenizer model")  # hashing a FIFO would wait for a writer
         sha256 = file_sha256(tokenizer)
         for source, meta in metas.items():
             check_tokenizer(meta, sha256, str(tokenizer), folders[source])

@@ -21,6 +21,7 @@ import tomllib
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from pipeline.common.errors import UserError
+from pipeline.common.files import check_regular_file
 
 # The config of every schema here (dataclasses take it with pydantic's `with_config`). Strict
 # pydantic takes a dataclass only as an instance, so `override` builds one from the given values
@@ -147,16 +148,17 @@ def _type_name(hint: Any, plural: bool = False) -> str:
 CONFIG_LIMIT = 1 << 20  # bytes read of a config file: real ones are a few hundred
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """A config file's tables; one line naming the file for one that is missing, not UTF-8, not
-    TOML, or larger than CONFIG_LIMIT (`--config /dev/zero` must not fill the memory)."""
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """A config file's tables; one line naming the file for one that is missing, no regular file (a
+    FIFO would block the open for ever), not UTF-8, not TOML, or larger than CONFIG_LIMIT."""
+    check_regular_file(path, f"a {what}")
     try:
         with open(path, "rb") as f:
             data = f.read(CONFIG_LIMIT + 1)
     except FileNotFoundError:
-        raise UserError(f"{path}: config file does not exist") from None
+        raise UserError(f"{path}: {what} does not exist") from None
     if len(data) > CONFIG_LIMIT:
-        raise UserError(f"{path}: larger than {CONFIG_LIMIT >> 20} MiB, not a config file")
+        raise UserError(f"{path}: larger than {CONFIG_LIMIT >> 20} MiB, not a {what}")
     try:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as e:

@@ -95,7 +95,7 @@ def load_mixture(name_or_path: str | Path) -> Mixture:
         if path.suffix != ".toml" and "/" not in key:
             raise UserError(f"unknown mixture '{key}' (named: {', '.join(MIXTURES)}; or give a .toml file)")
         raise UserError(f"{path}: mixture file does not exist")
-    table = validate_schema(MixtureFile, read_toml(path), str(path))
+    table = validate_schema(MixtureFile, read_toml(path, "mixture file"), str(path))
     mixture = Mixture(
         name=table.get("name", path.stem),
         proportions=table["proportions"],

@@ -64,11 +64,13 @@ def cli(source: str, raw: Path, out: Path, *extra: str) -> subprocess.CompletedP
     return done
 
 
-def run_script(name: str, *args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_script(name: str, *args: str, cwd: Path, env: dict[str, str] | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess:
     """Console script `name` with `args` in `cwd` (extra `env` on top of the tests' own); it must not
-    end in a traceback, whatever its exit status."""
+    end in a traceback, whatever its exit status. A command given a FIFO runs under a short
+    `timeout`: one that opened it would wait for a writer for ever."""
     done = subprocess.run([script(name), *args], cwd=cwd, env={**subprocess_env(), **(env or {})},
-                          capture_output=True, text=True, timeout=300, check=False)
+                          capture_output=True, text=True, timeout=timeout, check=False)
     assert "Traceback" not in done.stderr, done.stderr
     return done
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import time
@@ -19,6 +20,7 @@ from sentencepiece import sentencepiece_model_pb2
 import tokenizer.encode as encode_module
 from pipeline.common.errors import UserError
 from tests.conftest import script, subprocess_env
+from tests.hostile.helpers import one_error, run_script
 from tests.tokenizer.conftest import write_corpus
 from tests.tokenizer.corpus import write_source
 from tokenizer.encode import encode_corpus
@@ -211,6 +213,17 @@ def test_a_model_put_in_place_of_the_one_its_description_records_is_refused(trai
     assert not (tmp_path / "tokens").exists()
     (folder / "llama1.model").write_bytes(trained.model.read_bytes())  # the model it records
     assert encode_corpus(corpus, folder / "llama1.model", tmp_path / "tokens", show_progress=False)
+
+
+def test_a_model_that_is_no_regular_file_is_one_line_and_never_opened(tmp_path: Path) -> None:
+    write_corpus(tmp_path / "corpus", {"c4": 5}, shard_docs=None)
+    os.mkfifo(tmp_path / "fifo")  # no writer: SentencePiece's open of it would wait for ever (a short timeout)
+    for model, line in [("fifo", "fifo: a FIFO, not a tokenizer model"),
+                        ("/dev/zero", "/dev/zero: a device, not a tokenizer model")]:
+        done = run_script("tokenizer", "encode", "--corpus", "corpus", "--model", model, "--tokens", "tokens",
+                          cwd=tmp_path, timeout=30)
+        assert one_error(done, "tokenizer") == line
+    assert not (tmp_path / "tokens").exists()
 
 
 def test_dtype_follows_vocabulary_size() -> None:

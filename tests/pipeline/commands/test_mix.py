@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from pipeline.commands.mix import parse_tokens, plan
 from pipeline.engine.shards import corpus_size
 from pipeline.corpus.mixture import load_mixture
 from tests.conftest import script, subprocess_env
+from tests.hostile.helpers import one_error, run_script
 from tests.tokenizer.corpus import write_source
 
 
@@ -125,3 +127,13 @@ def test_pipeline_mix_refuses_token_shards_of_different_tokenizers(tmp_path: Pat
     _meta(tmp_path / "data" / "tokens" / "wikipedia", 100, sha="a" * 64)
     _one_line_error(_pipeline("mix", "--mixture", _toml(tmp_path), "--total-tokens", "1000", cwd=tmp_path),
                     "data/tokenizer/llama1.model", "refusing to mix them")
+
+
+def test_a_mixture_or_tokenizer_that_is_no_regular_file_is_one_line_and_never_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")  # no writer: a command that opened it to read would wait for ever
+    for args, line in [
+        (["mix", "--mixture", "fifo"], "fifo: a FIFO, not a mixture file"),
+        (["mix", "--mixture", "/dev/zero"], "/dev/zero: a device, not a mixture file"),
+        (["mix", "--tokenizer", "fifo"], "fifo: a FIFO, not a tokenizer model"),
+    ]:
+        assert one_error(run_script("pipeline", *args, cwd=tmp_path, timeout=30), "pipeline") == line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, script, subprocess_env
+from tests.hostile.helpers import one_error, run_script
 
 # Run in a fresh interpreter: the test process has long imported pandas (datasets imports it).
 RUN_C4 = """
@@ -103,3 +105,17 @@ def test_the_same_inputs_under_another_path_resume_and_other_inputs_are_named(tm
         f"pipeline: error: out/c4: the inputs differ from the run started there (1 new: {tmp_path}/d1/../base/raw/c4/"
         "extra.json); "
         "rerun with the same settings to resume, or pass --restart to start over"]
+
+
+def test_a_config_or_input_that_is_no_regular_file_is_one_line_and_never_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")  # no writer: a command that opened it to read would wait for ever
+    (tmp_path / "zero.toml").symlink_to("/dev/zero")
+    for args, line in [
+        (["run", "c4", "--config", "fifo"], "fifo: a FIFO, not a config file"),
+        (["plan", "c4", "--config", "fifo"], "fifo: a FIFO, not a config file"),
+        (["run", "c4", "--config", "zero.toml"], "zero.toml: a device (a link to /dev/zero), not a config file"),
+        (["run", "c4", "--input", "fifo", "--corpus", "corpus"],
+         "fifo: a FIFO, not a folder of inputs or an input file"),
+    ]:
+        assert one_error(run_script("pipeline", *args, cwd=tmp_path, timeout=30), "pipeline") == line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "zero.toml"]  # nothing written
