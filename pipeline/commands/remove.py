@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from pipeline.common.cli import path_arg
 from pipeline.common.errors import UserError
-from pipeline.common.files import file_sha256, read_json, with_path, write_json_atomic
+from pipeline.common.files import check_regular_file, file_sha256, read_json, with_path, write_json_atomic
 from pipeline.corpus.folder import REMOVALS, corpus_folder
 from pipeline.engine.run_driver import corpus_run_folder
 from pipeline.engine.run_folder import NUMBERED, WORK, json_problem
@@ -69,6 +69,9 @@ def read_ids(path: Path, max_ids: int = MAX_IDS) -> list[str]:
     A `#` later in a line is part of the id (ids may hold one: a URL's fragment). Read a line at a
     time (a pipe, `--ids <(grep ...)`, works): a line over MAX_ID_BYTES or more than `max_ids`
     ids is one line naming the file."""
+    # A named FIFO would block the open until something writes to it, a device (/dev/zero) never
+    # ends: refused unopened. The anonymous pipe of `--ids <(grep ...)` is read.
+    check_regular_file(path, "an ids file", pipe_ok=True)
     ids: dict[str, None] = {}
     offset = 0  # of the line in the file: where a byte that is not UTF-8 is
     try:
@@ -95,8 +98,6 @@ def read_ids(path: Path, max_ids: int = MAX_IDS) -> list[str]:
                     raise UserError(f"{path}: more than {max_ids:,} ids; split the list and remove each part in turn")
     except FileNotFoundError:
         raise UserError(f"{path}: ids file does not exist") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: a folder, not an ids file") from None
     except OSError as e:
         raise UserError(f"{path}: cannot read the ids file ({e.strerror})") from None
     return list(ids)
@@ -357,7 +358,8 @@ def _update_task_markers(folder: Path, rewrites: list[Rewrite], documents_kept: 
 def remove_documents(source: str, corpus: Path, ids_file: Path) -> tuple[Path, dict | None, dict | None]:
     """Take the ids of `ids_file` out of `source`'s corpus: its folder, the removal killed midway
     that was finished first (or None), and this removal's record (None when the finished one
-    removed every listed id: rerunning the killed command finishes it and logs nothing more)."""
+    removed every listed id: rerunning the killed command finishes it and logs nothing more, or the
+    ids file lists none: nothing is removed, logged or written)."""
     ids = read_ids(ids_file)
     folder = corpus_folder(corpus, source)
     with corpus_run_folder(folder).lock():
@@ -368,9 +370,11 @@ def remove_documents(source: str, corpus: Path, ids_file: Path) -> tuple[Path, d
             for stray in folder.glob(pattern):
                 stray.unlink()
         done = set(finished["log"]["removed"]) if finished else set()
-        ids = [i for i in ids if i not in done]
-        if finished and not ids:
+        if not ids or (finished and not [i for i in ids if i not in done]):
+            # No ids (an empty file, a `<(grep ...)` that matched none): a removal of nothing
+            # would still log a record in removals.jsonl and rewrite the manifest and stats.
             return folder, finished, None
+        ids = [i for i in ids if i not in done]
         journal = plan_removal(folder, ids, ids_file)
         write_json_atomic(folder / WORK / JOURNAL, journal)
         finish_removal(folder, checked=True)
@@ -433,7 +437,9 @@ skipped) out of a finished corpus, rewriting only the shards that hold them (dro
 included): manifest.json, stats.json (`removed`) and the log removals.jsonl (who, when, which
 ids, which shards) are updated, and `pipeline verify` passes after. With --tokens, the token
 shards of the changed corpus shards are encoded again with the same tokenizer, equal to a fresh
-`tokenizer encode` of the reduced corpus. Ids not found are listed (exit status 0).
+`tokenizer encode` of the reduced corpus. Ids not found are listed (exit status 0). An ids file
+that lists no id (empty, or only blank and # lines) removes nothing and writes nothing: it says
+so (exit status 0), after finishing a removal killed midway if there is one.
 """
 
 
@@ -457,6 +463,9 @@ def run(args: argparse.Namespace) -> None:
     tokens = token_root(Path(args.tokens), args.source, corpus_folder(Path(args.corpus), args.source)) \
         if args.tokens else None
     folder, finished, journal = remove_documents(args.source, Path(args.corpus), Path(args.ids))
+    if journal is None and finished is None:
+        print(f"{args.source}: {args.ids} lists no id; nothing to remove (nothing written)")
+        return
     for line in removal_summary(args.source, folder, finished, finished=True) if finished else []:
         print(line)
     for line in removal_summary(args.source, folder, journal) if journal else []:

@@ -8,6 +8,7 @@ import datetime
 import getpass
 import hashlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -403,10 +404,18 @@ def test_damaged_bookkeeping_is_one_line_before_anything_is_rewritten(work: Path
     assert corpus_state(corpus) == state  # no shard, manifest, stats or marker rewritten; no .removing left
 
 
-def test_an_endless_ids_file_is_one_line_and_a_pipe_still_works(work: Path) -> None:
-    result = cli("pipeline", "remove", "c4", "--corpus", "corpus", "--ids", "/dev/zero", cwd=work)
-    assert (result.returncode, result.stderr) == (
-        2, "pipeline: error: /dev/zero: line 1 is longer than 65,536 bytes (no id is); one id a line\n")
+def test_an_ids_file_that_is_no_regular_file_is_one_line_and_a_pipe_still_works(work: Path) -> None:
+    # A named FIFO with no writer would block the open for ever (hence the short timeout), a device
+    # never ends: both refused unopened, nothing written.
+    os.mkfifo(work / "fifo")
+    corpus = work / "corpus" / "c4"
+    state = corpus_state(corpus)
+    for ids, line in [("fifo", "fifo: a FIFO, not an ids file"), ("/dev/zero", "/dev/zero: a device, not an ids file"),
+                      ("corpus", "corpus: a folder, not an ids file")]:
+        result = subprocess.run([script("pipeline"), "remove", "c4", "--corpus", "corpus", "--ids", ids], cwd=work,
+                                check=False, capture_output=True, text=True, env=subprocess_env(), timeout=30)
+        assert (result.returncode, result.stderr) == (2, f"pipeline: error: {line}\n")
+    assert corpus_state(corpus) == state
     doomed = read_ids_of(work / "corpus" / "c4" / "shard-00000.arrow")[0]
     (work / "ids.txt").write_text(f"{doomed}\nother\n")
     piped = subprocess.run(["bash", "-c", f"{script('pipeline')} remove c4 --corpus corpus --ids <(grep -v other "
@@ -414,6 +423,20 @@ def test_an_endless_ids_file_is_one_line_and_a_pipe_still_works(work: Path) -> N
                            timeout=300)
     assert piped.returncode == 0, piped.stderr
     assert doomed not in read_ids_of(work / "corpus" / "c4" / "shard-00000.arrow")
+
+
+@pytest.mark.parametrize("ids", ["/dev/stdin", "empty.txt", "comments.txt"])
+def test_an_ids_file_of_no_id_removes_and_writes_nothing(work: Path, ids: str) -> None:
+    # /dev/stdin is an empty pipe here, as `--ids <(grep ...)` gives when grep matched nothing.
+    (work / "empty.txt").write_text("")
+    (work / "comments.txt").write_text("# takedown 2026-12: nothing this time\n\n")
+    corpus = work / "corpus" / "c4"
+    state = corpus_state(corpus)
+    result = subprocess.run([script("pipeline"), "remove", "c4", "--corpus", "corpus", "--ids", ids], cwd=work,
+                            input="", check=False, capture_output=True, text=True, env=subprocess_env(), timeout=30)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, f"c4: {ids} lists no id; nothing to remove (nothing written)\n", "")
+    assert corpus_state(corpus) == state and not (corpus / "removals.jsonl").exists()
 
 
 def test_ids_file_bounds(tmp_path: Path) -> None:
