@@ -47,7 +47,7 @@ from typing import Any
 
 from pipeline.common.cli import Command
 from pipeline.common.errors import InputError, UserError, sigterm_ends_at_once
-from pipeline.common.files import write_json_atomic
+from pipeline.common.files import check_output_folder, check_regular_file, refuse_overlap, write_json_atomic
 from pipeline.engine.document import Document
 from pipeline.engine.run_folder import WORK
 from pipeline.filters.model_files import FILES, recorded_files
@@ -74,9 +74,7 @@ def iter_texts(paths: list[str], lang: str | None = None, kinds: tuple[str, ...]
     """Document texts of every input; inside folders only files of `kinds` when given ("arrow",
     "jsonl", "txt", "warc"); corpus rows with a `lang` column other than `lang` are skipped."""
     for path in paths:
-        p = Path(path)
-        if not p.exists():
-            raise UserError(f"{path}: input does not exist")
+        p = given_input(path)
         if p.is_dir():
             usable = [f for f in _folder_inputs(p) if _kind(f) and (not kinds or _kind(f) in kinds)]
         else:  # a file named explicitly is used whatever `kinds` says
@@ -85,6 +83,29 @@ def iter_texts(paths: list[str], lang: str | None = None, kinds: tuple[str, ...]
             raise UserError(f"{path}: no usable input (.arrow shards, .jsonl, .txt, .warc.gz or .wet.gz files)")
         for f in usable:
             yield from _texts_of(f, lang)
+
+
+def given_input(path: str) -> Path:
+    """An input as given (`--input`, `--positives`, ...): a folder, or a regular file (links
+    followed). A FIFO would block the reader until something writes to it, a device never ends
+    (a `z.txt` linked to /dev/zero filled the memory): one line naming it, before any reading."""
+    check_regular_file(path, "an input file or folder", folder_ok=True)
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{path}: input does not exist")
+    return p
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The lines of a .txt or .jsonl[.gz] input as UTF-8 (invalid bytes replaced), split where a
+    text file's lines end (\n, \r\n, \r). A line over MAX_LINE_BYTES is passed over as it is
+    read, as a run's readers do: one endless line must not be held whole."""
+    from pipeline.formats.files import MAX_LINE_BYTES, bounded_lines, open_binary
+
+    with open_binary(str(path)) as raw:
+        for line in bounded_lines(raw, MAX_LINE_BYTES):
+            if line is not None:
+                yield from line.decode("utf-8", "replace").removesuffix("\r").split("\r")
 
 
 def _folder_inputs(folder: Path) -> list[Path]:
@@ -140,19 +161,15 @@ def _texts_of(path: Path, lang: str | None) -> Iterator[str]:
             if lang is None or doc.meta.get("lang") in (None, lang):
                 yield doc.text
     elif kind == "jsonl":
-        from pipeline.formats.files import decoded_json, open_text
+        from pipeline.formats.files import decoded_json
 
-        with open_text(str(path)) as lines:
-            for line in lines:
-                if line.strip():
-                    row = decoded_json(line)  # a line that is no JSON object of a text is passed over
-                    if isinstance(row, dict) and isinstance(row.get("text"), str):
-                        yield row["text"]
+        for line in _lines(path):
+            if line.strip():
+                row = decoded_json(line)  # a line that is no JSON object of a text is passed over
+                if isinstance(row, dict) and isinstance(row.get("text"), str):
+                    yield row["text"]
     elif kind == "txt":
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.strip():
-                    yield line.rstrip("\n")
+        yield from (line for line in _lines(path) if line.strip())
     elif kind == "warc":
         for _, text in _warc_pages(path):
             yield text
@@ -178,9 +195,7 @@ def _warc_pages(path: Path) -> Iterator[tuple[str, str]]:
 def iter_pages(paths: list[str]) -> Iterator[tuple[str, str]]:
     """(url, text) of every page in WARC/WET files and corpus shards (folders are searched)."""
     for path in paths:
-        p = Path(path)
-        if not p.exists():
-            raise UserError(f"{path}: input does not exist")
+        p = given_input(path)
         files = _folder_inputs(p) if p.is_dir() else [p]
         usable = [f for f in files if _kind(f) in PAGE_KINDS]
         if not usable:
@@ -200,16 +215,14 @@ def load_cited_urls(paths: list[str]) -> set[str]:
 
     keys: set[str] = set()
     for path in paths:
-        p = Path(path)
-        if not p.exists():
-            raise UserError(f"{path}: input does not exist")
+        p = given_input(path)
         files = _folder_inputs(p) if p.is_dir() else [p]
         usable = [f for f in files if _kind(f) in URL_KINDS]
         if not usable:
             raise UserError(f"{path}: no cited URLs (Wikipedia corpus shards with a cited_urls column, or .txt files)")
         for f in usable:
             if _kind(f) == "txt":
-                keys.update(url_key(line) for line in f.read_text(encoding="utf-8", errors="replace").split() if line)
+                keys.update(url_key(url) for line in _lines(f) for url in line.split())
                 continue
             for doc in _documents(f):
                 keys.update(url_key(u) for u in doc.meta.get("cited_urls") or [])
@@ -232,6 +245,15 @@ def default_input(given: list[str] | None, defaults: list[str], what: str, flag:
     raise UserError(f"no {what} found at {' or '.join(defaults)}; pass {flag} (run `pipeline sample` "
                     "for sample data, or `pipeline run wikipedia` for the real reference text)")
 
+
+
+def check_output(out: Path, inputs: list[str]) -> None:
+    """Refuse an --out that is no folder (a file, /dev/null) or that overlaps an input, before any
+    work: models written among their inputs are read as inputs by the next training, and a later
+    `pipeline sample` or `pipeline run` finds files there that are none of its own."""
+    check_output_folder(out)
+    for given in inputs:
+        refuse_overlap(out, "model folder", Path(given), f"the input {given}", "pick an --out outside the inputs")
 
 
 def _tool(name: str) -> str:

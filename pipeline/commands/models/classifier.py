@@ -14,8 +14,8 @@ from pathlib import Path
 from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError
 from pipeline.commands.models import (
-    CITED, CITED_URLS_DEFAULT, DEFAULT_OUTPUT, RANDOM_PAGES_DEFAULT, REFERENCE_DEFAULTS, command_line, default_input,
-    train_classifier, train_classifier_on_cited,
+    CITED, CITED_URLS_DEFAULT, DEFAULT_OUTPUT, RANDOM_PAGES_DEFAULT, REFERENCE_DEFAULTS, check_output, command_line,
+    default_input, train_classifier, train_classifier_on_cited,
 )
 from pipeline.commands.models.made_from import already_trained, classifier_made_from
 from pipeline.filters.quality_classifier import classifier_description_path
@@ -53,6 +53,7 @@ def run(a: argparse.Namespace) -> None:
     if a.positives == [CITED]:
         cited = default_input(a.cited_urls, [CITED_URLS_DEFAULT], "cited URLs", "--cited-urls")
         pages = a.cited_pages or negatives
+        check_output(Path(a.out), [*cited, *pages, *negatives])
         if _say_if_already_trained(a, {"cited_urls": cited, "cited_pages": pages, "negatives": negatives}):
             return
         info = train_classifier_on_cited(cited, pages, negatives, Path(a.out), a.min_chars, a.max_per_class,
@@ -64,6 +65,7 @@ def run(a: argparse.Namespace) -> None:
     if a.cited_urls or a.cited_pages:
         raise UserError("--cited-urls and --cited-pages go with --positives cited")
     positives = default_input(a.positives, REFERENCE_DEFAULTS, "reference pages", "--positives")
+    check_output(Path(a.out), [*positives, *negatives])
     if _say_if_already_trained(a, {"positives": positives, "negatives": negatives}):
         return
     info = train_classifier(positives, negatives, Path(a.out), a.min_chars, a.max_per_class, a.epochs,

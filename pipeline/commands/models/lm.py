@@ -13,7 +13,9 @@ from pathlib import Path
 
 from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError
-from pipeline.commands.models import DEFAULT_OUTPUT, REFERENCE_DEFAULTS, command_line, default_input, train_lm
+from pipeline.commands.models import (
+    DEFAULT_OUTPUT, REFERENCE_DEFAULTS, check_output, command_line, default_input, train_lm,
+)
 from pipeline.commands.models.made_from import already_trained, lm_made_from
 from pipeline.filters.perplexity import lm_description_path, lm_model_path, sp_model_path
 
@@ -61,6 +63,7 @@ def run(a: argparse.Namespace) -> None:
         raise UserError(f"--language {a.language!r}: expected a language code such as en, de or zh_Hans")
     inputs = default_input(a.input, REFERENCE_DEFAULTS, "reference text", "--input")
     out = Path(a.out)
+    check_output(out, inputs)
     wanted = lm_made_from(inputs, a.language, a.vocab_size, a.order, a.max_documents, a.sp_sentences, a.seed)
     if already_trained(lm_description_path(out, a.language), wanted,
                        [sp_model_path(out, a.language), lm_model_path(out, a.language)]):

@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.common.errors import UserError
 from pipeline.engine.run_folder import Recorded, file_problem
 from pipeline.filters.model_files import FILES
 
@@ -32,14 +31,13 @@ def read_files(paths: list[str], kinds: tuple[str, ...] = ()) -> list[Path]:
     files of `kinds` in folders, and a corpus folder's manifest.json with the shards it lists: not
     what else a corpus folder holds (its `_work/`, stats, a `.lock` while its `pipeline run` runs
     again), which a rerun of that run may write without changing a document."""
-    from pipeline.commands.models import _folder_inputs, _kind  # the readers' own rules (a cycle at import)
+    # The readers' own rules (imported here: a cycle at import).
+    from pipeline.commands.models import _folder_inputs, _kind, given_input
     from pipeline.engine.shards import shard_paths
 
     files: list[Path] = []
     for path in paths:
-        p = Path(path)
-        if not p.exists():
-            raise UserError(f"{path}: input does not exist")
+        p = given_input(path)
         for f in _folder_inputs(p) if p.is_dir() else [p]:
             if f.is_dir():
                 files += [f / "manifest.json", *shard_paths(f)]

@@ -15,6 +15,7 @@ import pytest
 
 from sources.samples.commoncrawl import encyclopedic, spam_page, wet_records, write_members
 from tests.conftest import file_states, script, subprocess_env
+from tests.hostile.helpers import one_error, run_script
 
 pytestmark = pytest.mark.slow  # each test trains classifiers, a CLI run each
 
@@ -133,3 +134,28 @@ def test_the_cited_recipe_is_trained_once_and_again_when_other_urls_are_cited(pa
     run = _models_classifier(out, *flags)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("trained the reference classifier on 19 pages per class (19 cited pages found")
+
+
+def test_an_input_or_out_it_cannot_use_is_one_line_before_any_work(pages: Path, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")  # no writer: a reader that opened it would wait for ever (a short timeout)
+    shutil.copytree(pages, tmp_path / "pages")
+    before = file_states(tmp_path / "pages")
+    wiki, cc, cited = "pages/wiki.jsonl", "pages/cc.jsonl", "pages/cited.txt"
+    for flags, line in [
+        (["--positives", "fifo", "--negatives", cc], "fifo: a FIFO, not an input file or folder"),
+        (["--positives", wiki, "--negatives", "/dev/zero"], "/dev/zero: a device, not an input file or folder"),
+        (["--positives", "cited", "--cited-urls", "fifo", "--negatives", "pages/pages.wet.gz"],
+         "fifo: a FIFO, not an input file or folder"),
+        (["--positives", "cited", "--cited-urls", cited, "--cited-pages", "fifo", "--negatives", cc],
+         "fifo: a FIFO, not an input file or folder"),
+        (["--positives", wiki, "--negatives", cc, "--out", "/dev/null"],
+         "/dev/null: a device, not a folder (give another output folder)"),
+        (["--positives", wiki, "--negatives", "pages", "--out", "pages/models"],
+         "pages/models: the model folder overlaps the input pages; pick an --out outside the inputs"),
+        (["--positives", "cited", "--cited-urls", "pages", "--negatives", cc, "--out", "pages/models"],
+         "pages/models: the model folder overlaps the input pages; pick an --out outside the inputs"),
+    ]:
+        done = run_script("pipeline", "models", "classifier", *flags, cwd=tmp_path, timeout=30)
+        assert one_error(done, "pipeline") == line, flags
+    assert file_states(tmp_path / "pages") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "pages"]  # no model folder made

@@ -5,6 +5,7 @@ documents a corpus folder gives the models (the manifest's, each shard checked).
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -12,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.commands.models import drawn_lines, iter_texts
+from pipeline.commands.models import drawn_lines, iter_texts, load_cited_urls
 from pipeline.common.errors import UserError
+from pipeline.formats import files as formats_files
+from pipeline.text.cited_urls import url_key
 from sources.samples.text import document
 from tests.conftest import file_states, script, subprocess_env
+from tests.hostile.helpers import one_error, run_script
 from tests.tokenizer.corpus import write_source
 
 
@@ -115,6 +119,53 @@ def test_a_corpus_folder_gives_the_documents_its_manifest_lists_each_checked(tmp
     for given in (folder, tmp_path / "corpus"):
         with pytest.raises(UserError, match=r"wikipedia: a `pipeline run wikipedia` began here and has not finished"):
             list(iter_texts([str(given)]))
+
+
+def test_text_lines_end_as_a_text_files_do_and_one_too_long_is_passed_over_unheld(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(formats_files, "MAX_LINE_BYTES", 100)  # a run's cap on one line, 64 MiB, made small
+    long = "x" * 101
+    (tmp_path / "a.txt").write_bytes(f"\ufeffone\r\ntwo\rthree\n{long}\n\nfour".encode())
+    assert list(iter_texts([str(tmp_path / "a.txt")])) == ["one", "two", "three", "four"]
+    rows = [json.dumps({"text": "kept"}), json.dumps({"text": long}), json.dumps({"text": "also kept"})]
+    (tmp_path / "a.jsonl").write_text("\r\n".join(rows))
+    assert list(iter_texts([str(tmp_path / "a.jsonl")])) == ["kept", "also kept"]
+    urls = ["https://a.example/x\rhttps://b.example/y", f"https://{long}", "https://c.example/"]
+    (tmp_path / "urls.txt").write_text("\n".join(urls))
+    assert load_cited_urls([str(tmp_path / "urls.txt")]) == {url_key(f"https://{u}") for u in
+                                                             ("a.example/x", "b.example/y", "c.example/")}
+
+
+def _refused(args: list[str], cwd: Path) -> str:
+    """The one line `pipeline models` ends with (a FIFO given: a short timeout, it must not wait)."""
+    return one_error(run_script("pipeline", "models", *args, cwd=cwd, timeout=30), "pipeline")
+
+
+def test_an_input_that_is_no_regular_file_nor_folder_is_one_line_before_any_work(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")  # no writer: a reader that opened it would wait for ever
+    (tmp_path / "z.txt").symlink_to("/dev/zero")  # a name of a kind it reads, bytes without end
+    assert _refused(["lm", "--input", "fifo"], tmp_path) == "fifo: a FIFO, not an input file or folder"
+    assert _refused(["lm", "--input", "z.txt"], tmp_path) == ("z.txt: a device (a link to /dev/zero), not an input "
+                                                              "file or folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "z.txt"]  # no model folder made
+
+
+def test_an_out_that_is_no_folder_or_overlaps_an_input_is_one_line_before_any_work(reference: Path,
+                                                                                    tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy(reference, raw / "reference.jsonl")
+    (tmp_path / "file").write_text("the user's")
+    before = file_states(tmp_path)
+    for out, line in [
+        ("/dev/null", "/dev/null: a device, not a folder (give another output folder)"),
+        ("file", "file: a file, not a folder (give another output folder)"),
+        ("raw/models", "raw/models: the model folder overlaps the input raw; pick an --out outside the inputs"),
+        ("raw", "raw: the model folder overlaps the input raw; pick an --out outside the inputs"),
+        (".", ".: the model folder overlaps the input raw; pick an --out outside the inputs"),
+    ]:
+        assert _refused(["lm", "--input", "raw", "--out", out], tmp_path) == line
+    assert file_states(tmp_path) == before
 
 
 # --- a rerun with the same inputs and settings trains nothing -------------------------------
