@@ -39,7 +39,7 @@ import sentencepiece as spm
 
 from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError, sigterm_ends_at_once
-from pipeline.common.files import check_regular_file, file_sha256, plain_name, write_json_atomic
+from pipeline.common.files import check_regular_file, file_sha256, plain_name, refuse_overlap, write_json_atomic
 from pipeline.common.lock import folder_lock
 from pipeline.corpus.mixture import Mixture, load_mixture
 from pipeline.engine.shards import shard_entries
@@ -109,6 +109,12 @@ def train_tokenizer(
     if not plain_name(mixture.name):
         # It names the files written into `output`: a path would put them somewhere else.
         raise UserError(f"mixture name {mixture.name!r}: must be a plain name (it names the files in {output})")
+    # Written into a corpus folder it samples, its files would be read as the corpus's by a
+    # later command (`pipeline sample` refuses the folder): refused as `tokenizer encode` refuses
+    # token shards there, before the lock makes the folder.
+    for source in mixture.sources():
+        refuse_overlap(output, "tokenizer folder", corpus_root / source, f"the corpus folder {corpus_root / source}",
+                       "pick another --out")
     # One writer per output folder: two would race on the sample, the temporary model and the
     # renames. The lock makes the folder.
     with folder_lock(output, "tokenizer train"):

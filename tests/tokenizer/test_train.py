@@ -14,7 +14,8 @@ from sentencepiece import sentencepiece_model_pb2
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256
-from tests.conftest import script, subprocess_env
+from tests.conftest import file_states, script, subprocess_env
+from tests.hostile.helpers import one_error, run_script
 from tests.tokenizer.conftest import MIXTURE, VOCAB, write_corpus
 from tests.tokenizer.corpus import TEST_SET, write_source
 import tokenizer.train as tokenizer_train
@@ -200,6 +201,25 @@ def test_cli_train_bad_input_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "data/corpus/c4/manifest.json").write_text('{"source": "c4", "documents": 0, "shards": []}')
     _one_line_error(_tokenizer("train", cwd=tmp_path), "data/corpus/c4", "empty source")
     _one_line_error(_tokenizer("train", "--mixture", "nosuch", cwd=tmp_path), "unknown mixture 'nosuch'")
+
+
+def test_an_out_among_the_corpus_or_a_mixture_that_is_no_file_is_one_line_before_any_work(tmp_path: Path) -> None:
+    write_corpus(tmp_path / "corpus", {"c4": 5}, shard_docs=None)
+    (tmp_path / "c4only.toml").write_text('name = "c4only"\n[proportions]\nc4 = 1.0\n')
+    os.mkfifo(tmp_path / "fifo")  # no writer: a reader that opened it would wait for ever (a short timeout)
+    before = file_states(tmp_path / "corpus")
+    for flags, line in [
+        (["--out", "corpus/c4/tok"], "corpus/c4/tok: the tokenizer folder overlaps the corpus folder corpus/c4; "
+                                     "pick another --out"),
+        (["--out", "corpus"], "corpus: the tokenizer folder overlaps the corpus folder corpus/c4; pick another --out"),
+        (["--out", "/dev/null"], "/dev/null: a device, not a folder (give another output folder)"),
+    ]:
+        done = run_script("tokenizer", "train", "--corpus", "corpus", "--mixture", "c4only.toml", *flags, cwd=tmp_path)
+        assert one_error(done, "tokenizer") == line
+    done = run_script("tokenizer", "train", "--corpus", "corpus", "--mixture", "fifo", cwd=tmp_path, timeout=30)
+    assert one_error(done, "tokenizer") == "fifo: a FIFO, not a mixture file"
+    assert file_states(tmp_path / "corpus") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c4only.toml", "corpus", "fifo"]
 
 
 # --- a rerun finds its work done (README: exit 0, nothing rewritten) -----------------------------
