@@ -48,6 +48,7 @@ from lxml import etree
 
 from pipeline.common.cli import path_arg
 from pipeline.common.errors import InputError, UserError
+from pipeline.common.files import check_regular_file
 from pipeline.corpus.folder import corpus_folder
 from pipeline.engine.document import Skipped
 from pipeline.engine.registry import source_class
@@ -393,6 +394,7 @@ def run_audit(source: str, corpus: Path, raw: Path | None = None) -> Audit:
 def _audit_raw(audit: Audit, raw: Path, texts: dict[str, str]) -> None:
     if not raw.exists():
         raise UserError(f"{raw}: raw input path does not exist")
+    check_regular_file(raw, "a raw input file or folder", folder_ok=True)  # a FIFO or device: not read
     patterns, reader = RAW_FILES[audit.source]
     paths = [raw] if raw.is_file() else sorted({p for pattern in patterns for p in raw.rglob(pattern) if p.is_file()})
     audit.raw_read = True

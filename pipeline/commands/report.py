@@ -20,6 +20,7 @@ from pipeline.commands.audit import RESIDUE, residue_names, run_audit
 from pipeline.commands.mix import parse_tokens, plan
 from pipeline.common.cli import path_arg
 from pipeline.common.errors import UserError
+from pipeline.common.files import check_regular_file
 from pipeline.corpus.folder import finished_runs
 from pipeline.corpus.mixture import load_mixture
 from pipeline.report.facts import SourceFacts, read_source_facts
@@ -65,6 +66,9 @@ def check_out(out: Path) -> None:
     of the user's: --out replaces only a page this command wrote."""
     if out.is_dir():
         raise UserError(f"{out}: a folder; --out names the HTML file to write")
+    # Before its first bytes are read: opening a FIFO waits for a writer; and the page is renamed
+    # over --out, which would replace a FIFO or a device (/dev/null) by a file.
+    check_regular_file(out, "an HTML file to write")
     if not out.parent.is_dir():
         raise UserError(f"{out.parent}: no such folder (for --out {out})")
     if out.exists():  # os.replace swaps a link itself, never its target: only a file's bytes matter

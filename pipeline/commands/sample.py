@@ -20,6 +20,7 @@ from types import ModuleType
 
 from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError
+from pipeline.common.files import check_output_folder
 from pipeline.common.generated import is_marker_file, mark_generated, mark_pending, unchanged_since_written
 from pipeline.corpus.mixture import LLAMA1
 from pipeline.engine.registry import sample_writer
@@ -31,6 +32,7 @@ def write_samples(out: Path, sources: list[str] | None = None, seed: int = 0) ->
     Refuses, before writing anything, when a source folder holds a file it did not write."""
     wanted = list(sources or LLAMA1.sources())
     writers = {name: sample_writer(name) for name in wanted}
+    check_output_folder(out)
     for name in wanted:
         refuse_foreign_files(out / name)
     for name, writer in writers.items():

@@ -39,6 +39,7 @@ from pipeline.commands.download.untrusted import (
     too_large,
 )
 from pipeline.common.errors import UserError
+from pipeline.common.files import check_output_folder
 
 BUCKET = "arxiv"
 MANIFEST = "src/arXiv_src_manifest.xml"
@@ -225,6 +226,7 @@ def run(a: argparse.Namespace) -> list[Path]:
     if a.files < 1 or a.offset < 0 or a.retries < 0:
         raise UserError("--files must be at least 1, --offset and --retries at least 0")
     out = Path(a.out)
+    check_output_folder(out)  # before the manifest is fetched, not at the first archive
     s3 = S3Objects(a.bucket, a.endpoint_url, Retry(a.retries), False if a.no_progress else None)
     tars = parse_manifest(s3.read(MANIFEST), f"s3://{a.bucket}/{MANIFEST}")
     if a.months:

@@ -40,6 +40,7 @@ from pipeline.commands.download.options import add_common, fetcher, say
 from pipeline.commands.download.untrusted import MiB, ascii_int, plain, refused
 from pipeline.common.cli import path_arg
 from pipeline.common.errors import UserError
+from pipeline.common.files import check_regular_file
 from pipeline.formats.files import decode_utf8_or_latin1
 from pipeline.text.gutenberg import END, normalize_newlines
 
@@ -152,7 +153,14 @@ def run(a: argparse.Namespace) -> list[Path]:
 
 
 def _read_local(path: str) -> bytes:
+    """A catalogue file's bytes, at most CATALOGUE_LIMIT (as one fetched): a FIFO or a device is
+    refused unopened, a larger file is one line."""
+    check_regular_file(path, "a catalogue file")
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(CATALOGUE_LIMIT + 1)
     except OSError as e:
         raise UserError(f"{path}: cannot read the catalogue ({e.strerror})") from None
+    if len(data) > CATALOGUE_LIMIT:
+        raise UserError(f"{path}: larger than {CATALOGUE_LIMIT / MiB:g} MiB, not a Gutenberg catalogue")
+    return data

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pipeline.commands.download.fetch import Fetcher, Retry
 from pipeline.common.cli import path_arg
 from pipeline.common.errors import UserError
+from pipeline.common.files import check_output_folder
 
 
 def add_common(parser: argparse.ArgumentParser, out: str, base_url: str | None) -> None:
@@ -20,8 +22,10 @@ def add_common(parser: argparse.ArgumentParser, out: str, base_url: str | None) 
 
 
 def fetcher(args: argparse.Namespace, headers: dict[str, str] | None = None) -> Fetcher:
+    """The Fetcher of the flags, once they are found usable: --out a folder or none yet."""
     if args.retries < 0:
         raise UserError("--retries must be at least 0")
+    check_output_folder(Path(args.out))  # before the first request, not at the first file written
     return Fetcher(Retry(args.retries), headers=dict(headers or {}),
                    show_progress=False if args.no_progress else None)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -27,6 +28,7 @@ from pipeline.commands.run import run_source
 from sources.jsonl import Jsonl
 from sources.samples.wikipedia import Page
 from tests.conftest import script, subprocess_env
+from tests.hostile.helpers import one_error, run_script
 from tests.sources.wikipedia_dumps import raw_enwiki
 
 
@@ -121,6 +123,16 @@ def test_a_clean_corpus_passes_and_a_missing_one_is_one_error_line(tmp_path: Pat
     assert done.returncode == 0 and done.stdout.startswith("books: 1 documents, 0 with residue (0.00%)")
     missing = audit_cli("books", "--corpus", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "no finished books corpus" in missing.stderr
+
+
+def test_a_raw_input_that_is_no_file_nor_folder_is_one_line_and_never_opened(tmp_path: Path) -> None:
+    folder = corpus(tmp_path, {"gutenberg/a": "A clean book.\nSecond line."})
+    os.mkfifo(tmp_path / "fifo")  # no writer: a reader that opened it would wait for ever (a short timeout)
+    for raw, line in [("fifo", "fifo: a FIFO, not a raw input file or folder"),
+                      ("/dev/zero", "/dev/zero: a device, not a raw input file or folder")]:
+        done = run_script("pipeline", "audit", "books", "--corpus", str(folder), "--raw", raw, cwd=tmp_path,
+                          timeout=30)
+        assert one_error(done, "pipeline") == line
 
 
 def test_books_raw_prose_is_between_the_gutenberg_markers(tmp_path: Path) -> None:

@@ -6,9 +6,11 @@ recording proxy: the screenshot is not blank and the page asks the network for n
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import threading
 from pathlib import Path
@@ -20,6 +22,7 @@ import pytest
 from lxml import html as lxml_html
 
 from tests.conftest import script, subprocess_env
+from tests.hostile.helpers import one_error, run_script
 
 SOURCES = ("github", "wikipedia")
 # Chromium's own traffic, whatever page it shows (component updates, sign-in, network time):
@@ -186,6 +189,18 @@ def test_out_replaces_only_a_page_it_wrote_and_is_checked_before_reading(tmp_pat
         done = run_report(tmp_path, "--out", "page.html")
         assert done.returncode == 0, done.stderr
     assert lxml_html.parse(str(tmp_path / "page.html")).findtext(".//title") == "herd corpus report: corpus"
+
+
+def test_an_out_that_is_no_regular_file_is_one_line_and_never_opened_nor_replaced(tmp_path: Path) -> None:
+    # Opening a FIFO with no reader to write waits for ever, and the page's rename would replace a
+    # FIFO or a device (/dev/null) by a file: both refused before the corpus is read.
+    os.mkfifo(tmp_path / "fifo")
+    for out, line in [("fifo", "fifo: a FIFO, not an HTML file to write"),
+                      ("/dev/null", "/dev/null: a device, not an HTML file to write")]:
+        done = run_script("pipeline", "report", "all", "--corpus", "corpus", "--out", out, cwd=tmp_path, timeout=30)
+        assert one_error(done, "pipeline") == line
+    assert stat.S_ISFIFO((tmp_path / "fifo").lstat().st_mode) and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["fifo"]
 
 
 @pytest.mark.slow

@@ -38,6 +38,16 @@ def test_a_sample_written_again_leaves_its_files_as_they_are(tmp_path: Path) -> 
     assert sorted(p.name for p in raw.iterdir()) == ["c4", "jsonl"]  # no staging folder left
 
 
+def test_a_raw_root_that_is_no_folder_is_one_line_before_anything_is_written(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("the user's")
+    for raw, line in [(tmp_path / "file", f"{tmp_path}/file: a file, not a folder (give another output folder)"),
+                      (Path("/dev/null"), "/dev/null: a device, not a folder (give another output folder)")]:
+        with pytest.raises(UserError) as error:
+            write_samples(raw, ["c4"])
+        assert str(error.value) == line
+    assert [p.name for p in tmp_path.iterdir()] == ["file"] and (tmp_path / "file").read_text() == "the user's"
+
+
 def _marker_state(folder: Path) -> tuple[bytes, int]:
     marker = folder / GENERATED_MARKER
     return marker.read_bytes(), marker.stat().st_mtime_ns

@@ -195,3 +195,15 @@ def test_sparse_members_that_would_unpack_past_the_archive_are_refused(tmp_path:
     assert str(refused.value) == ("s3://arxiv/src/arXiv_src_2301_001.tar: member '2301/2301.00000.gz' is a sparse "
                                   "file (524,288,000 bytes of mostly holes), which no arXiv paper is; refused")
     assert sum(path.stat().st_size for path in tmp_path.rglob("*") if path.is_file()) == tar.stat().st_size
+
+
+def test_an_out_that_is_no_folder_is_one_line_before_the_manifest_is_asked_for(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "file").write_text("the user's")
+    unreachable = "http://127.0.0.1:9"  # the discard port: a request there would fail, not pass
+    for out, line in [("/dev/null", "/dev/null: a device, not a folder (give another output folder)"),
+                      (str(tmp_path / "file"), f"{tmp_path}/file: a file, not a folder (give another output folder)")]:
+        err = cli_error(["download", "arxiv", "--out", out, "--endpoint-url", unreachable, "--retries", "0",
+                         "--no-progress"], capsys)
+        assert err == f"pipeline: error: {line}\n"
+    assert (tmp_path / "file").read_text() == "the user's"

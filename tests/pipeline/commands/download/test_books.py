@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -13,6 +14,7 @@ from pipeline.commands.download import books as downloader
 from pipeline.commands.download.fetch import USER_AGENT
 from sources.books import Books
 from tests.conftest import xattrs_kept
+from tests.hostile.helpers import one_error, run_script
 from tests.pipeline.commands.download.server import Server, cli_error, cut_once, files_under, resumed_gets, download_with
 
 CATALOGUE = (
@@ -73,6 +75,22 @@ def test_books_by_id_and_from_the_catalogue_politely(server: Server, tmp_path: P
     assert files_under(tmp_path) == ["gutenberg/pg1342.txt", "gutenberg/pg2000.txt", "gutenberg/pg7.txt",
                                      "gutenberg/pg84.txt"]
     assert Books().list_inputs(str(tmp_path)) == sorted(str(p) for p in out.iterdir())
+
+
+def test_a_local_catalogue_or_out_it_cannot_use_is_one_line_before_any_request(
+        server: Server, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    os.mkfifo(tmp_path / "fifo")  # no writer: reading it would wait for ever (a subprocess, a short timeout)
+    done = run_script("pipeline", "download", "books", *_args(server, tmp_path / "out", "--catalogue", "fifo"),
+                      cwd=tmp_path, timeout=30)
+    assert one_error(done, "pipeline") == "fifo: a FIFO, not a catalogue file"
+    monkeypatch.setattr(books, "CATALOGUE_LIMIT", 1 << 10)  # 64 MiB, made small: read no further
+    (tmp_path / "catalogue.csv").write_text(CATALOGUE + "\n" * (1 << 10))
+    local = str(tmp_path / "catalogue.csv")
+    err = cli_error(["download", "books", *_args(server, tmp_path / "out", "--catalogue", local)], capsys)
+    assert err == f"pipeline: error: {local}: larger than 0.000976562 MiB, not a Gutenberg catalogue\n"
+    err = cli_error(["download", "books", *_args(server, Path("/dev/null"), "--ids", "84")], capsys)
+    assert err == "pipeline: error: /dev/null: a device, not a folder (give another output folder)\n"
+    assert server.requests == [] and sorted(p.name for p in tmp_path.iterdir()) == ["catalogue.csv", "fifo"]
 
 
 def test_a_cut_book_resumes_with_a_range_request(server: Server, tmp_path: Path,
