@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import InputError, UserError
+from pipeline.common.files import check_regular_file
 from pipeline.common.units import human
 from pipeline.corpus.mixture import Mixture, load_mixture
 
@@ -98,6 +99,9 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"--world-size must be at least 1, got {args.world_size}")
     if args.available and args.data:
         raise UserError("--available plans without token shards: pass it or --tokens, not both")
+    if args.trace:
+        # Its temporary is renamed over it: a FIFO or a device there (/dev/null) would be replaced.
+        check_regular_file(args.trace, "a trace file to write")
     flags = {key: getattr(args, key) for key in TRAIN_FLAGS}
     refuse_preset_markers(flags)
     config = load_overrides(None, flags)
@@ -155,6 +159,7 @@ def read_available(spec: str, mixture: Mixture) -> dict[str, int]:
                             " and total: pass --available FILE.json")
         return {name: round(mixture.proportions[name] * mixture.reference_tokens / mixture.reference_epochs[name])
                 for name in wanted}
+    check_regular_file(spec, "a JSON file")  # a FIFO would block the open, /dev/zero never end
     try:
         table = json.loads(Path(spec).read_text())
     except FileNotFoundError:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError
-from pipeline.common.files import write_json_atomic
+from pipeline.common.files import check_regular_file, write_json_atomic
 from pipeline.corpus.mixture import load_mixture
 from train.trained import open_run
 
@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> None:
     if not 1 <= seq_len <= run.args.max_seq_len or args.max_tokens < 1:
         raise UserError(f"--seq-len must be in [1, {run.args.max_seq_len}] and --max-tokens at least 1")
     mixture = load_mixture(args.mixture or run.mixture)
+    out = Path(args.out) if args.out else run.run_dir / "eval.json"
+    # Before minutes of scoring; the JSON is renamed over it, which would replace a FIFO or a device.
+    check_regular_file(out, "a JSON file to write")
 
     # torch, once nothing above refused the command
     from train.heldout import open_heldout, score
@@ -57,7 +60,6 @@ def run(args: argparse.Namespace) -> None:
     model = load_model(run, args.device)
     result = score(model, heldout, seq_len, args.max_tokens)
     result["run"], result["checkpoint"] = str(run.run_dir), str(run.checkpoint)
-    out = Path(args.out) if args.out else run.run_dir / "eval.json"
     write_json_atomic(out, result)  # a reader (or a second eval) never sees half a file
     print(f"held-out perplexity of {run.checkpoint}:")
     print(format_table(result))

@@ -44,7 +44,7 @@ from typing_extensions import NotRequired, Required, TypedDict
 from pipeline.common.cli import path_arg
 from pipeline.common.config import Above0, Positive, validate
 from pipeline.common.errors import InputError, UserError
-from pipeline.common.files import file_sha256, overlapping
+from pipeline.common.files import check_output_folder, check_regular_file, file_sha256, overlapping
 from pipeline.common.lock import folder_lock
 from train import checkpoint
 from train.config import IMPORTED_CONFIG, PRESETS, ResolvedConfig, TrainConfig, resolve, write_config
@@ -90,6 +90,7 @@ def read_hf_config(folder: Path) -> HFLlamaConfig:
     path = folder / "config.json"
     if not folder.is_dir():
         raise InputError(str(folder), "no such folder")
+    check_regular_file(path, "a JSON file")  # a FIFO would block the open, a device never end
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
@@ -314,6 +315,7 @@ def tokenizer_pieces(tokenizer: Path) -> int:
     """The vocabulary size of a SentencePiece model, or InputError when it is missing or none."""
     import sentencepiece as spm
 
+    check_regular_file(tokenizer, "a tokenizer model")  # a FIFO would block SentencePiece's open
     if not tokenizer.is_file():
         raise InputError(str(tokenizer), "missing: a SentencePiece tokenizer.model is needed (pass --tokenizer "
                          "PATH): continued pretraining checks its token shards against it")
@@ -344,6 +346,7 @@ def refuse_existing_run(run_dir: Path) -> None:
 
 def import_hf(folder: Path, run_dir: Path, tokenizer: Path | None = None, progress: bool = True) -> Path:
     """Write the run folder `run_dir` from the HF folder `folder`; return its step-0 checkpoint."""
+    check_output_folder(run_dir)  # before minutes of reading weights, not at the lock after them
     if folder.is_dir() and overlapping(folder, run_dir):  # its config.json and tokenizer.model are the input's
         raise UserError(f"{run_dir}: the run folder overlaps the Hugging Face folder {folder}; import into a --run "
                         "outside it (nothing was written)")

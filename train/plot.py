@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.common.cli import path_arg
 from pipeline.common.errors import InputError
+from pipeline.common.files import check_regular_file
 
 
 DESCRIPTION = "Plot a run's training loss and learning rate against the step, from RUN/metrics.jsonl."
@@ -21,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     run = Path(args.run)
     out = Path(args.out) if args.out else run / "training.png"
+    check_regular_file(out, "a PNG file to write")  # opening a FIFO to write waits for a reader
     plot_run(run, out)
     print(f"train plot: wrote {out}")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.common.errors import InputError, UserError
-from pipeline.common.files import file_sha256
+from pipeline.common.files import check_regular_file, file_sha256
 from tokenizer.token_shards import META, read_meta
 from train.checkpoint_paths import PREFIX, REPLACED, checkpoint_root, latest, list_checkpoints, step_name
 from train.model_args import ModelArgs
@@ -59,6 +59,7 @@ class TrainedRun:
         the run folder's own tokenizer.model; refused when it is not the tokenizer the run was trained with."""
         if given:
             path = Path(given)
+            check_regular_file(path, "a tokenizer model")  # a FIFO would block the hash's open
             if not path.is_file():
                 raise InputError(given, "tokenizer model not found")
             self.check_tokenizer(path)

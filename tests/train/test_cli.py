@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import script, subprocess_env
+from tests.conftest import file_states, script, subprocess_env
+from tests.hostile.helpers import one_error, run_script
 from tests.train.token_shards import write_llama1_tokens
 from train.cli import main
 
@@ -77,6 +80,35 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     config.write_text("[model]\ndim = 'wide'\n")
     code, err = exit_code(["--config", str(config), "--tokens", str(tokens)], capsys)
     assert code == 2 and "setting 'dim' must be int" in err
+
+
+def test_a_file_that_is_no_regular_file_is_one_line_and_never_opened_nor_replaced(tmp_path: Path) -> None:
+    # A FIFO with no writer blocks an open to read for ever, one with no reader an open to write
+    # (hence the short timeout); an output renamed over a FIFO or a device would replace it.
+    os.mkfifo(tmp_path / "fifo")
+    run = tmp_path / "run"  # enough of a run folder for the commands to reach their files
+    (run / "checkpoints" / "step-00000002").mkdir(parents=True)
+    model = {"dim": 64, "n_layers": 2, "n_heads": 4, "vocab_size": 256, "multiple_of": 32, "max_seq_len": 64}
+    (run / "config.json").write_text(json.dumps({"model": model, "train": {"seq_len": 64, "mixture": "llama1",
+                                                                          "data": "tokens"}}))
+    before = file_states(run)
+    for args, line in [
+        (["--config", "fifo"], "fifo: a FIFO, not a config file"),
+        (["--mixture", "fifo", "--tokens", "tokens", "--run", "new"], "fifo: a FIFO, not a mixture file"),
+        (["data", "--available", "fifo"], "fifo: a FIFO, not a JSON file"),
+        (["data", "--available", "/dev/zero"], "/dev/zero: a device, not a JSON file"),
+        (["data", "--available", "reference", "--trace", "fifo"], "fifo: a FIFO, not a trace file to write"),
+        (["data", "--available", "reference", "--trace", "/dev/null"],
+         "/dev/null: a device, not a trace file to write"),
+        (["plot", "--run", "run", "--out", "fifo"], "fifo: a FIFO, not a PNG file to write"),
+        (["eval", "--run", "run", "--out", "fifo"], "fifo: a FIFO, not a JSON file to write"),
+        (["export", "--run", "run", "--tokenizer", "fifo", "--out", "x"], "fifo: a FIFO, not a tokenizer model"),
+        (["generate", "--run", "run", "--tokenizer", "fifo", "--prompt", "Hi"],
+         "fifo: a FIFO, not a tokenizer model"),
+    ]:
+        assert one_error(run_script("train", *args, cwd=tmp_path, timeout=30), "train") == line, args
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "run"] and file_states(run) == before
+    assert stat.S_ISFIFO((tmp_path / "fifo").lstat().st_mode) and stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ through safetensors' own reader, never through herd's code.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from pipeline.common.files import file_sha256
 from pipeline.corpus.mixture import LLAMA1
 from tests.conftest import script, subprocess_env
 from tests.float_tolerance import float32_tolerance
+from tests.hostile.helpers import one_error, run_script
 from tests.train.debug_run import train_debug_run
 from tests.train.token_shards import write_source
 from train.hf_export import export_hf
@@ -271,6 +273,21 @@ def test_folder_without_config_json_is_one_line_and_exit_2(tmp_path: Path) -> No
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"train: error: {tmp_path / 'hf' / 'config.json'}: missing: not a Hugging Face model folder"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_tokenizer_or_run_that_is_no_file_or_folder_is_one_line(hf_llama: Path, tmp_path: Path) -> None:
+    folder = copy_of(hf_llama, tmp_path)
+    os.mkfifo(tmp_path / "fifo")  # no writer: an open of it to read would wait for ever (a short timeout)
+    for flags, line in [
+        (["--hf", "copy", "--run", "run", "--tokenizer", "fifo"], "fifo: a FIFO, not a tokenizer model"),
+        (["--hf", "copy", "--run", "/dev/null"], "/dev/null: a device, not a folder (give another output folder)"),
+    ]:
+        assert one_error(run_script("train", "import", *flags, cwd=tmp_path, timeout=30), "train") == line
+    (folder / "config.json").unlink()
+    os.mkfifo(folder / "config.json")
+    done = run_script("train", "import", "--hf", "copy", "--run", "run", cwd=tmp_path, timeout=30)
+    assert one_error(done, "train") == "copy/config.json: a FIFO, not a JSON file"
     assert not (tmp_path / "run").exists()
 
 
