@@ -180,7 +180,7 @@ def check_regular_file(path: str | Path, what: str, folder_ok: bool = False, pip
     words ("config file does not exist")."""
     try:
         info = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # none there, or a file where a folder of it should be
         return
     except OSError as e:
         why = "a link in a loop" if e.errno == errno.ELOOP else f"cannot be looked at ({e.strerror or e})"

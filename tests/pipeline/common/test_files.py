@@ -87,7 +87,8 @@ def test_what_is_no_regular_file_is_named_in_one_line_unopened(tmp_path: Path, d
         listening.close()
     (tmp_path / "run.toml").write_text("")
     (tmp_path / "link.toml").symlink_to(tmp_path / "run.toml")
-    for passes in ("run.toml", "link.toml", "missing.toml"):  # a missing one is for the caller's open to name
+    # A missing one, or one under a file, is for the caller's open to name in its own words.
+    for passes in ("run.toml", "link.toml", "missing.toml", "run.toml/x.toml"):
         files.check_regular_file(tmp_path / passes, "a config file")
     files.check_regular_file(tmp_path / "folder", "an input file or folder", folder_ok=True)
 
