@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 import fsspec
 import pyarrow as pa
 
-from pipeline.common.config import Count
+from pipeline.common.config import Count, Megabytes
 from pipeline.common.errors import InputError
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
@@ -51,9 +51,9 @@ BEGIN_DOCUMENT = re.compile(r"\\begin\s*\{document\}")
 
 @dataclass
 class ArxivConfig(SourceConfig):
-    max_file_mb: Count = 16  # a member larger than this is refused (member_too_large)
-    max_paper_mb: Count = 64  # kept files of one paper, in all
-    max_decompressed_mb: Count = 256  # decompressed bytes scanned per archive (decompression bombs)
+    max_file_mb: Megabytes = 16  # a member larger than this is refused (member_too_large)
+    max_paper_mb: Megabytes = 64  # kept files of one paper, in all
+    max_decompressed_mb: Megabytes = 256  # decompressed bytes scanned per archive (decompression bombs)
     max_expansions: Count = MAX_EXPANSIONS  # macro uses expanded per paper
     min_chars: Count = 500  # cleaned papers shorter than this are dropped as "too_short"
 

@@ -25,7 +25,7 @@ from typing import Iterator
 import fsspec
 import pyarrow as pa
 
-from pipeline.common.config import Count, Probability
+from pipeline.common.config import Count, Megabytes, Probability
 from pipeline.common.errors import InputError
 from pipeline.dedup.near import OVERLAP_THRESHOLD, NearDedup
 from pipeline.engine.document import Document, Skipped, storable
@@ -42,7 +42,7 @@ from pipeline.transforms.strip_gutenberg import StripGutenberg
 class BooksConfig(SourceConfig):
     min_chars: Count = 1000  # books shorter than this after cleaning are dropped as "too_short"
     overlap_threshold: Probability = OVERLAP_THRESHOLD  # word overlap above which a book is a near-duplicate
-    max_book_mb: Count = 64  # a book (a .txt, a zip member, a JSON line) larger than this is refused
+    max_book_mb: Megabytes = 64  # a book (a .txt, a zip member, a JSON line) larger than this is refused
 
     def limits(self) -> Limits:
         """A zip of books: members up to a book's size, four books' worth in all."""

@@ -26,7 +26,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.common.config import Amount, Count, Probability
+from pipeline.common.config import Amount, Bytes, Count, Probability
 from pipeline.common.errors import InputError, UserError
 from pipeline.dedup.exact import ExactDedup
 from pipeline.engine.document import Document, Skipped, storable
@@ -55,7 +55,7 @@ class GitHubConfig(SourceConfig):
     max_line_length: Count = 1000
     max_mean_line_length: Amount = 100.0
     min_alnum_fraction: Probability = 0.25
-    max_file_bytes: Count = 1_000_000  # larger files are data, not code (BigQuery's limit too)
+    max_file_bytes: Bytes = 1_000_000  # larger files are data, not code (BigQuery's limit too)
     strip_license_headers: bool = True
 
 

@@ -39,7 +39,7 @@ from typing import Iterator
 import fsspec
 import pyarrow as pa
 
-from pipeline.common.config import Count
+from pipeline.common.config import Bytes, Count
 from pipeline.common.errors import UserError
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
@@ -74,7 +74,7 @@ class StackExchangeConfig(SourceConfig):
     max_compression_ratio: Count = MAX_COMPRESSION_RATIO
     # A plain Posts.xml larger than this is read as byte ranges of about this size, one task each
     # (Stack Overflow's 100 GB: about 100 tasks of some 10 minutes of one core); 0: files whole.
-    task_bytes: Count = 1 << 30
+    task_bytes: Bytes = 1 << 30
 
 
 def site_name(path: str) -> str:

@@ -35,7 +35,7 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.common.config import Count
+from pipeline.common.config import Bytes, Count
 from pipeline.common.errors import InputError
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
@@ -75,7 +75,7 @@ class WikipediaConfig(SourceConfig):
     min_chars: Count = 1  # articles shorter than this after cleaning are dropped as "too_short"
     # A multistream dump with its index beside it is read as byte ranges of whole bz2 streams of
     # about this many bytes, each an input of its own (pipeline/formats/multistream.py); 0: dumps whole.
-    task_bytes: Count = 64 << 20
+    task_bytes: Bytes = 64 << 20
 
 
 def article_url(lang: str, title: str) -> str:

@@ -6,10 +6,16 @@ strict mode (no "5" for 5, no true for 1; an int is a float), rejects NaN and in
 each problem becomes one line: where (a file, its [table], or the command line), the key path,
 what is wrong, and the value given. A hand-written `check` remains only for what a type cannot
 say (two percentiles in increasing order).
+
+Every integer a schema holds, wherever it sits, is also refused past a signed 64-bit integer
+(`validate`): numpy, Arrow and the C functions a setting reaches (a read's size, a slice) take
+no more, and such a value ended a run mid-stage with an OverflowError. The flags of a command
+are checked the same way, before it does any work (`check_flags`).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import functools
 import types
@@ -19,6 +25,7 @@ from typing import Annotated, Any, Callable, TypeVar
 
 import tomllib
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import is_typeddict
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import check_regular_file
@@ -33,14 +40,22 @@ Positive = Annotated[int, Field(ge=1)]
 Amount = Annotated[float, Field(ge=0)]  # a non-negative real: a ratio, a length, a share
 Above0 = Annotated[float, Field(gt=0)]  # a scale or an epsilon: zero would divide by zero
 Probability = Annotated[float, Field(ge=0, le=1)]
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+Seed = Annotated[int, Field(ge=0, lt=2**32)]  # numpy's and torch's seeds are 32-bit; a string seed is kept the same
+# Megabytes a setting caps a size at: times 2^20, and four times that (books' whole archive), still
+# an int64 (1 EiB). Bytes likewise, with room for the one more a capped read asks for.
+Megabytes = Annotated[int, Field(ge=0, le=1 << 40)]
+Bytes = Annotated[int, Field(ge=0, le=1 << 60)]
 
 T = TypeVar("T")
 UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")
 
 
 @functools.cache
-def _adapter(schema: Any) -> TypeAdapter:
-    return TypeAdapter(schema)
+def _adapter(schema: Any, strict: bool = False) -> TypeAdapter:
+    # A dataclass or TypedDict schema carries its own config (STRICT); a bare type given strict
+    # (a flag's bounded type) takes STRICT here, its NaN and infinities refused with the rest.
+    return TypeAdapter(schema, config=STRICT if strict else None)
 
 
 def setting_name(path: str) -> str:
@@ -51,16 +66,78 @@ def flag_name(path: str) -> str:
     return f"--{path.replace('_', '-')}"
 
 
-def validate(schema: Any, value: Any, where: str, name: Callable[[str], str] = setting_name) -> Any:
+def validate(schema: Any, value: Any, where: str, name: Callable[[str], str] = setting_name,
+             strict: bool = False) -> Any:
     """`value` checked against `schema` (a type pydantic knows), or UserError with its first problem
-    in one line: "`where`: `name(key path)` `problem`, got `value`" (no "`where`: " when empty)."""
+    in one line: "`where`: `name(key path)` `problem`, got `value`" (no "`where`: " when empty).
+    `strict`: `schema` is a bare type (not a dataclass or TypedDict), checked in STRICT's mode."""
     try:
-        return _adapter(schema).validate_python(value)
+        result = _adapter(schema, strict).validate_python(value)
     except ValidationError as e:
         errors = e.errors()
         # A misspelt key is also a missing one: the misspelling is what to say.
         first = next((x for x in errors if x["type"] in UNKNOWN_KEY), errors[0])
         raise UserError(_one_line(first, schema, where, name)) from None
+    beyond = _beyond_int64(schema, result, ())
+    if beyond is not None:
+        loc, number = beyond
+        bound = {"type": "less_than_equal", "ctx": {"le": INT64_MAX}} if number > 0 else \
+            {"type": "greater_than_equal", "ctx": {"ge": INT64_MIN}}
+        raise UserError(_one_line({"loc": loc, "input": number, "msg": "", **bound}, schema, where, name))
+    return result
+
+
+def _beyond_int64(hint: Any, value: Any, loc: tuple) -> tuple[tuple, int] | None:
+    """(key path, value) of the first integer in `value` past int64, walking it by its schema
+    `hint`: the fields of a dataclass, the keys of a TypedDict, the items of a list or table.
+    Nothing typed Any is walked: it is a table checked against its own schema later (a source's
+    `[c4]` in the whole file, train's `[model]`), which names the setting better."""
+    if typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    if hint is Any or isinstance(value, (bool, str, float)) or value is None:
+        return None
+    if isinstance(value, int):
+        return None if INT64_MIN <= value <= INT64_MAX else (loc, value)
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):  # the member the value is of
+        hint = next((arm for arm in typing.get_args(hint) if _is_of(arm, value)), Any)
+    if dataclasses.is_dataclass(value):
+        hints = _hints(type(value))
+        pairs = [(f.name, hints.get(f.name, Any), getattr(value, f.name)) for f in dataclasses.fields(value)]
+    elif isinstance(value, dict):
+        hints = _hints(hint) if is_typeddict(hint) else {}  # by key; else a dict[K, V]'s V for each
+        item = (typing.get_args(hint) or (Any, Any))[-1]
+        pairs = [(key, hints.get(key, item), v) for key, v in value.items()]
+    elif isinstance(value, (list, tuple)):
+        item = (typing.get_args(hint) or (Any,))[0]
+        pairs = [(i, item, v) for i, v in enumerate(value)]
+    else:
+        return None
+    for key, key_hint, item_value in pairs:
+        found = _beyond_int64(key_hint, item_value, (*loc, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _is_of(hint: Any, value: Any) -> bool:
+    """Whether `value` is of the union member `hint` (by its origin: list, dict, a class)."""
+    if typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    if is_typeddict(hint):
+        return isinstance(value, dict)
+    kind = typing.get_origin(hint) or hint
+    return isinstance(kind, type) and isinstance(value, kind)
+
+
+def check_flags(args: argparse.Namespace, bounds: dict[str, Any]) -> None:
+    """Each flag of `args` that `bounds` names (by its destination; one left out, None, is not
+    checked) against its bounded type, before a command does any work: one line naming the flag,
+    its bound and the value given, `--repeats must be at most 100, got 1000`. Every int is an
+    int64 at most here too; a float is finite."""
+    for dest, kind in bounds.items():
+        value = getattr(args, dest)
+        if value is not None:
+            validate(kind, value, "", name=lambda _, dest=dest: flag_name(dest), strict=True)
 
 
 def override(config: T, values: dict[str, Any], where: str, name: Callable[[str], str] = setting_name) -> T:

@@ -44,7 +44,9 @@ def test_a_record_without_a_warmup_changes_nothing() -> None:
     # 2^40 tokens a step: a billion micro-batches, a step that never ends (a SIGTERM waits for it).
     ({"batch_tokens": 1 << 40}, "a batch of 1,099,511,627,776 tokens is 1,073,741,824 micro-batches of 1,024 tokens "
                                 "a step, more than 65,536: a step would never end"),
-    ({"steps": 10**20}, "100,000,000,000,000,000,000 steps of 1,024 tokens are more than 2^62 tokens"),
+    ({"steps": 1 << 60}, "1,152,921,504,606,846,976 steps of 1,024 tokens are more than 2^62 tokens"),
+    # Past an int64, as every integer of a config (pipeline/common/config.py).
+    ({"steps": 10**20}, "setting 'steps' must be at most 9223372036854775807, got 100000000000000000000"),
     ({"seq_len": 10**9}, "'seq_len' must be at most 1048576, got 1000000000"),  # was 64 GB asked of the allocator
     ({"micro_batch": 10**5}, "'micro_batch' must be at most 4096, got 100000"),
 ])

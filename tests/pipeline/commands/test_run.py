@@ -119,3 +119,17 @@ def test_a_config_or_input_that_is_no_regular_file_is_one_line_and_never_opened(
     ]:
         assert one_error(run_script("pipeline", *args, cwd=tmp_path, timeout=30), "pipeline") == line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "zero.toml"]  # nothing written
+def test_a_config_integer_past_an_int64_is_one_line_before_the_run_starts(tmp_path: Path) -> None:
+    """It was an OverflowError inside the C4 stage, on every document, with _work left behind."""
+    from sources.samples.c4 import write
+
+    write(tmp_path / "raw" / "c4", seed=0)
+    (tmp_path / "big.toml").write_text("[c4]\nmin_words_per_line = 99999999999999999999\n")
+    done = subprocess.run([script("pipeline"), "run", "c4", "--input", str(tmp_path / "raw" / "c4"), "--corpus",
+                           str(tmp_path / "corpus"), "--config", str(tmp_path / "big.toml"), "--no-progress"],
+                          env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"pipeline: error: {tmp_path / 'big.toml'} [c4]: setting 'min_words_per_line' must be at most "
+        "9223372036854775807, got 99999999999999999999"]
+    assert not (tmp_path / "corpus").exists()
