@@ -33,11 +33,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import sentencepiece as spm
+from pydantic import Field
 
 from pipeline.common.cli import add_renamed, path_arg
+from pipeline.common.config import MAX_VOCAB, check_flags
 from pipeline.common.errors import UserError, sigterm_ends_at_once
 from pipeline.common.files import check_regular_file, file_sha256, plain_name, refuse_overlap, write_json_atomic
 from pipeline.common.lock import folder_lock
@@ -438,7 +440,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="no progress lines on stderr (default: shown on a terminal)")
 
 
+# Bounds the flags' own checks below leave out (pipeline/common/config.py check_flags). SentencePiece
+# reads the vocabulary size as an int32: 2^31 was its traceback, after the sample was drawn.
+FLAGS = {"vocab_size": Annotated[int, Field(le=MAX_VOCAB)], "seed": int}
+
+
 def run(args: argparse.Namespace) -> None:
+    check_flags(args, FLAGS)
     mixture = load_mixture(args.mixture)
     if not (math.isfinite(args.sample_mb) and 0 < args.sample_mb <= 1 << 30):
         raise UserError(f"--sample-mb {args.sample_mb}: must be a positive number of megabytes")

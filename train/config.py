@@ -22,12 +22,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, with_config
 
 from pipeline.common.config import (
+    MAX_VOCAB,
     STRICT,
     Above0,
     Amount,
     Count,
     Positive,
     Probability,
+    Seed,
     flag_name,
     override,
     read_toml,
@@ -79,12 +81,12 @@ PRESETS: dict[str, Preset] = {
 
 # Bounds of a run's shapes (`train`, `train plan`, `train data`): within them every tensor's byte
 # count (a micro-batch's seq x seq attention scores, its logits) fits in int64, as torch needs, and
-# each is past any cluster or model there is (2^20 GPUs, a million-token context, 16M pieces). A
-# value past one was a traceback from the allocator, or a step that never ends.
+# each is past any cluster or model there is (2^20 GPUs, a million-token context, 16M pieces:
+# MAX_VOCAB, which the tokenizers are held to too). A value past one was a traceback from the
+# allocator, or a step that never ends.
 MAX_RANKS = 1 << 20
 MAX_SEQ_LEN = 1 << 20
 MAX_MICRO_BATCH = 1 << 12
-MAX_VOCAB = 1 << 24
 # Micro-batches one optimizer step accumulates: the 7B preset on one rank takes 512. Past this, a step
 # is days, and a SIGTERM (which stops after the step in progress, to save it) would wait for ever.
 MAX_GRAD_ACCUM = 1 << 16
@@ -93,7 +95,6 @@ MAX_RUN_TOKENS = 1 << 62
 SeqLen = Annotated[int, Field(ge=0, le=MAX_SEQ_LEN)]  # 0: the preset's
 MicroBatch = Annotated[int, Field(ge=0, le=MAX_MICRO_BATCH)]  # 0: the preset's
 Unit = Annotated[float, Field(ge=0, lt=1)]  # Adam's betas
-Seed = Annotated[int, Field(ge=0, lt=2**32)]  # numpy's seeds are 32-bit
 Warmup = Annotated[int, Field(ge=-1)]  # -1: the preset's
 # none, selective or full (train/apply.py); true and false, the setting's values before
 # `selective`, still read as full and none.

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import random
 import re
@@ -44,9 +43,13 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 from pipeline.commands.run import build_source
 from pipeline.common.cli import path_arg
+from pipeline.common.config import Positive, check_flags
 from pipeline.common.errors import UserError
 from pipeline.common.files import tree_bytes
 from pipeline.common.units import human_bytes
@@ -392,9 +395,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON: one object per source")
 
 
+# The numeric flags' bounds, checked before any sample runs (pipeline/common/config.py check_flags).
+# A sample of a petabyte is the whole of any input (1e308 MB was an OverflowError in its byte count);
+# each repeat is a whole run of each sample subset, and 10^20 of them ran for ever.
+FLAGS = {
+    "sample_mb": Annotated[float, Field(gt=0, le=1e9)],
+    "cores": Positive,
+    "tasks": Positive,
+    "repeats": Annotated[int, Field(ge=1, le=100)],
+    "seed": int,
+}
+
+
 def run(args: argparse.Namespace) -> None:
-    if not 0 < args.sample_mb < math.inf or args.cores <= 0:  # NaN fails the first
-        raise UserError("--sample-mb and --cores must be positive (and --sample-mb finite)")
+    check_flags(args, FLAGS)
     if args.source == "all":
         root = args.input or "data/raw"
         roots = {n: os.path.join(root, n) for n in LLAMA1.sources() if os.path.isdir(os.path.join(root, n))}
@@ -402,10 +416,6 @@ def run(args: argparse.Namespace) -> None:
             raise UserError(f"{root}: no source folders found")
     else:
         roots = {args.source: args.input or f"data/raw/{args.source}"}
-    if args.tasks is not None and args.tasks <= 0:
-        raise UserError("--tasks must be positive")
-    if args.repeats <= 0:
-        raise UserError("--repeats must be positive")
     for name in roots:  # a bad --config is its own line now, not a failed sample run's minutes later
         build_source(name, args.config)
     plans = [plan_source(name, root, args.sample_mb, args.cores, args.bandwidth, args.seed, args.config, args.tasks,

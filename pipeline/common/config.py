@@ -46,6 +46,10 @@ Seed = Annotated[int, Field(ge=0, lt=2**32)]  # numpy's and torch's seeds are 32
 # an int64 (1 EiB). Bytes likewise, with room for the one more a capped read asks for.
 Megabytes = Annotated[int, Field(ge=0, le=1 << 40)]
 Bytes = Annotated[int, Field(ge=0, le=1 << 60)]
+# Pieces of a vocabulary (`tokenizer train`, the perplexity model's SentencePiece, a model's
+# embedding table): 16M, past any tokenizer there is, with the model's logits still within an int64
+# (train/config.py); SentencePiece reads the size as an int32, and 2^31 was its traceback.
+MAX_VOCAB = 1 << 24
 
 T = TypeVar("T")
 UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")

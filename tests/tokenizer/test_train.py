@@ -222,6 +222,19 @@ def test_an_out_among_the_corpus_or_a_mixture_that_is_no_file_is_one_line_before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c4only.toml", "corpus", "fifo"]
 
 
+@pytest.mark.parametrize(("flags", "message"), [
+    # SentencePiece parses the size as an int32: this was its traceback, after the sample was drawn.
+    (["--vocab-size", "2147483648"], "--vocab-size must be at most 16777216, got 2147483648"),
+    (["--seed", "99999999999999999999"], "--seed must be at most 9223372036854775807, got 99999999999999999999"),
+])
+def test_cli_train_flags_out_of_bounds_are_one_line_before_any_work(tmp_path: Path, flags: list[str],
+                                                                     message: str) -> None:
+    result = _tokenizer("train", *flags, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"tokenizer: error: {message}"]
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- a rerun finds its work done (README: exit 0, nothing rewritten) -----------------------------
 
 SMALL = {"c4": 40, "wikipedia": 20, "github": 20}

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 from pipeline.common.cli import add_renamed, path_arg
+from pipeline.common.config import Count, Positive, check_flags
 from pipeline.common.errors import UserError
 from pipeline.commands.models import (
     CITED, CITED_URLS_DEFAULT, DEFAULT_OUTPUT, RANDOM_PAGES_DEFAULT, REFERENCE_DEFAULTS, check_output, command_line,
@@ -44,11 +48,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default %(default)s)")
 
 
+# The numeric flags' bounds, checked before any page is read (pipeline/common/config.py check_flags).
+# fastText takes its epoch count and seed as C++ ints; past one, its message was pybind11's about
+# the call. Zero epochs it trains without a word: a model of its initial weights, which the run
+# would then filter CommonCrawl by. A thousand passes (its default is 5, this command's 10) over
+# 200,000 pages is hours already.
+MAX_EPOCHS = 1000
+FLAGS = {
+    "min_chars": Count,
+    "max_per_class": Positive,
+    "epochs": Annotated[int, Field(ge=1, le=MAX_EPOCHS)],
+    "seed": Annotated[int, Field(ge=-(1 << 31), lt=1 << 31)],
+}
+
+
 def run(a: argparse.Namespace) -> None:
-    if a.epochs < 1 or a.max_per_class < 1 or a.min_chars < 0:
-        # fastText trains zero epochs without a word: a model of its initial weights, which the
-        # run would then filter CommonCrawl by.
-        raise UserError("--epochs and --max-per-class must be at least 1, --min-chars at least 0")
+    check_flags(a, FLAGS)
     negatives = default_input(a.negatives, [RANDOM_PAGES_DEFAULT], "CommonCrawl pages", "--negatives")
     if a.positives == [CITED]:
         cited = default_input(a.cited_urls, [CITED_URLS_DEFAULT], "cited URLs", "--cited-urls")

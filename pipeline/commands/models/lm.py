@@ -8,10 +8,15 @@ nothing. Anything else trains again: another input, setting, or a model file mis
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 from pipeline.common.cli import add_renamed, path_arg
+from pipeline.common.config import MAX_VOCAB, Count, check_flags
 from pipeline.common.errors import UserError
 from pipeline.commands.models import (
     DEFAULT_OUTPUT, REFERENCE_DEFAULTS, check_output, command_line, default_input, train_lm,
@@ -48,16 +53,47 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 KENLM_MAX_ORDER = 6
 
 
+# The numeric flags' bounds, checked before any work (pipeline/common/config.py check_flags).
+FLAGS = {
+    "vocab_size": Annotated[int, Field(ge=10, le=MAX_VOCAB)],  # SentencePiece reads it as an int32
+    "order": Annotated[int, Field(ge=2)],  # and at most KENLM_MAX_ORDER, said with its reason below
+    "max_documents": Count,
+    "sp_sentences": Count,
+    # SentencePiece's seed is an unsigned 32-bit number whose largest value means "unseeded".
+    "seed": Annotated[int, Field(ge=0, le=(1 << 31) - 1)],
+}
+# lmplz's -S: a share of the RAM, or a size with its unit (K, M, G, T: binary). A whole number: lmplz
+# refuses a decimal point (1.5G), and a bare number is kilobytes to it.
+MEMORY = re.compile(r"([0-9]{1,15})([%KkMGT])")
+# The least -S that lmplz runs with: its vocabulary hash alone takes 24 MiB, and a smaller budget
+# ended it (after SentencePiece had trained) with "exceeds total memory" or a block size too small.
+LEAST_MEMORY = 32 << 20
+
+
+def check_memory(text: str) -> None:
+    """`--memory` as lmplz's -S reads it, within what it can run with on this machine."""
+    match = MEMORY.fullmatch(text)
+    if match is None:
+        raise UserError(f"--memory {text!r}: expected a share of the RAM such as 50% or a size such as 500M or "
+                        "4G (lmplz's -S)")
+    number, unit = int(match.group(1)), match.group(2).upper()
+    if unit == "%" and not 1 <= number <= 100:
+        raise UserError(f"--memory {text}: a share of the RAM is from 1% to 100%")
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")  # what lmplz's own % is a share of
+    size = ram * number // 100 if unit == "%" else number << (10 * "KMGT".index(unit) + 10)
+    if size < LEAST_MEMORY:
+        raise UserError(f"--memory {text}: lmplz needs at least 32M (its vocabulary hash alone takes 24 MiB)")
+    if size > ram:
+        raise UserError(f"--memory {text}: more than this machine's {ram / (1 << 30):.1f} GiB of RAM, which lmplz "
+                        "would fail to allocate; give a share such as 50%")
+
+
 def run(a: argparse.Namespace) -> None:
-    if a.vocab_size < 10 or a.order < 2 or a.max_documents < 0 or a.sp_sentences < 0:
-        raise UserError("--vocab-size must be at least 10, --order at least 2, --max-documents at least 0 and "
-                        "--sp-sentences at least 0")
+    check_flags(a, FLAGS)
     if a.order > KENLM_MAX_ORDER:
         raise UserError(f"--order {a.order}: KenLM here is built for orders up to {KENLM_MAX_ORDER} "
                         "(KENLM_MAX_ORDER); CCNet uses 5")
-    if not 0 <= a.seed < 1 << 31:
-        # SentencePiece's seed is an unsigned 32-bit number whose largest value means "unseeded".
-        raise UserError(f"--seed {a.seed}: must be between 0 and {(1 << 31) - 1}")
+    check_memory(a.memory)
     if not re.fullmatch(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?", a.language):
         # It names the model files: `../../x` would write outside --out.
         raise UserError(f"--language {a.language!r}: expected a language code such as en, de or zh_Hans")

@@ -159,3 +159,24 @@ def test_an_input_or_out_it_cannot_use_is_one_line_before_any_work(pages: Path, 
         assert one_error(done, "pipeline") == line, flags
     assert file_states(tmp_path / "pages") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "pages"]  # no model folder made
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    # fastText takes both as C++ ints: past one, its message was pybind11's about the call's arguments.
+    (["--epochs", "100000000000000000000"], "--epochs must be at most 1000, got 100000000000000000000"),
+    (["--epochs", "2147483648"], "--epochs must be at most 1000, got 2147483648"),
+    (["--seed", "100000000000000000000"], "--seed must be below 2147483648, got 100000000000000000000"),
+    (["--seed", "-2147483649"], "--seed must be at least -2147483648, got -2147483649"),
+    # Zero epochs: fastText trained a model of its initial weights without a word.
+    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["--max-per-class", "0"], "--max-per-class must be at least 1, got 0"),
+    (["--max-per-class", "99999999999999999999"],
+     "--max-per-class must be at most 9223372036854775807, got 99999999999999999999"),
+    (["--min-chars", "-1"], "--min-chars must not be negative, got -1"),
+])
+def test_a_numeric_flag_out_of_bounds_is_one_line_before_any_page_is_read(pages: Path, tmp_path: Path,
+                                                                          flags: list[str], message: str) -> None:
+    run = _models_classifier(tmp_path / "out", *_plain(pages, *flags))
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [f"pipeline: error: {message}"]
+    assert not (tmp_path / "out").exists()

@@ -76,12 +76,50 @@ def test_a_drawn_model_is_the_same_bytes_in_every_run(reference: Path, tmp_path:
     assert (tmp_path / "c" / "en.sp.model").read_bytes() != (tmp_path / "a" / "en.sp.model").read_bytes()
 
 
-def test_a_seed_sentencepiece_cannot_take_is_one_line_and_exit_2(reference: Path, tmp_path: Path) -> None:
-    for seed in ("-1", str(1 << 31)):
-        run = _models_lm(reference, tmp_path / "out", "--seed", seed)
-        assert run.returncode == 2
-        assert run.stderr.strip().splitlines() == [f"pipeline: error: --seed {seed}: must be between 0 and 2147483647"]
-        assert not (tmp_path / "out").exists()
+def _ram() -> int:
+    """This machine's RAM in bytes, from /proc/meminfo (MemTotal, in kB): what lmplz's % is a share of."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no MemTotal in /proc/meminfo")
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    # SentencePiece's seed is an unsigned 32-bit number whose largest value means "unseeded".
+    (["--seed", "-1"], "--seed must not be negative, got -1"),
+    (["--seed", str(1 << 31)], "--seed must be at most 2147483647, got 2147483648"),
+    # SentencePiece parses the vocabulary size as an int32: this was its traceback.
+    (["--vocab-size", "2147483648"], "--vocab-size must be at most 16777216, got 2147483648"),
+    (["--vocab-size", "9"], "--vocab-size must be at least 10, got 9"),
+    (["--max-documents", "-1"], "--max-documents must not be negative, got -1"),
+    (["--sp-sentences", "99999999999999999999"],
+     "--sp-sentences must be at most 9223372036854775807, got 99999999999999999999"),
+    # lmplz's -S, checked before SentencePiece trains (lmplz failed only after it).
+    (["--memory", "0"], "--memory '0': expected a share of the RAM such as 50% or a size such as 500M or 4G "
+                        "(lmplz's -S)"),
+    (["--memory", "-1"], "--memory '-1': expected a share of the RAM such as 50% or a size such as 500M or 4G "
+                         "(lmplz's -S)"),
+    (["--memory", "1.5G"], "--memory '1.5G': expected a share of the RAM such as 50% or a size such as 500M or 4G "
+                           "(lmplz's -S)"),
+    (["--memory", "101%"], "--memory 101%: a share of the RAM is from 1% to 100%"),
+    (["--memory", "0%"], "--memory 0%: a share of the RAM is from 1% to 100%"),
+    (["--memory", "24M"], "--memory 24M: lmplz needs at least 32M (its vocabulary hash alone takes 24 MiB)"),
+    (["--memory", "4096T"], f"--memory 4096T: more than this machine's {_ram() / (1 << 30):.1f} GiB of RAM, which "
+                            "lmplz would fail to allocate; give a share such as 50%"),
+])
+def test_a_numeric_flag_out_of_bounds_is_one_line_before_any_work(reference: Path, tmp_path: Path, flags: list[str],
+                                                                   message: str) -> None:
+    run = _models_lm(reference, tmp_path / "out", *flags)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [f"pipeline: error: {message}"]
+    assert not (tmp_path / "out").exists()  # refused before SentencePiece or lmplz ran
+
+
+def test_memory_lmplz_takes_trains(reference: Path, tmp_path: Path) -> None:
+    """The smallest size and a lower-case unit, as lmplz reads them (k is K to it)."""
+    for memory in ("32M", "32768k"):
+        run = _models_lm(reference, tmp_path / memory, "--memory", memory, "--vocab-size", "200")
+        assert run.returncode == 0, run.stderr
 
 
 def test_an_order_kenlm_cannot_take_is_one_line_before_any_work(reference: Path, tmp_path: Path) -> None:

@@ -133,10 +133,27 @@ def test_the_projected_output_matches_the_whole_run(tmp_path: Path) -> None:
     assert plan["output_bytes"] == pytest.approx(measured, rel=0.25)
 
 
-def test_repeats_must_be_positive(tmp_path: Path) -> None:
-    done = subprocess.run([script("pipeline"), "plan", "jsonl", "--input", str(tmp_path), "--repeats", "0"],
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--repeats", "0"], "--repeats must be at least 1, got 0"),
+    # Each repeat is a whole sample run: this many ran for ever.
+    (["--repeats", "99999999999999999999"], "--repeats must be at most 100, got 99999999999999999999"),
+    # Its byte count was an OverflowError.
+    (["--sample-mb", "1e308"], "--sample-mb must be at most 1000000000.0, got 1e+308"),
+    (["--sample-mb", "nan"], "--sample-mb must be finite, got nan"),
+    (["--sample-mb", "0"], "--sample-mb must be positive, got 0.0"),
+    (["--cores", "0"], "--cores must be at least 1, got 0"),
+    (["--tasks", "-3"], "--tasks must be at least 1, got -3"),
+    (["--seed", "99999999999999999999"], "--seed must be at most 9223372036854775807, got 99999999999999999999"),
+])
+def test_a_numeric_flag_out_of_bounds_is_one_line_before_any_sample_runs(tmp_path: Path, flags: list[str],
+                                                                          message: str) -> None:
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.jsonl").write_text('{"text": "some words here"}\n')
+    done = subprocess.run([script("pipeline"), "plan", "jsonl", "--input", str(tmp_path / "raw"), *flags],
                           cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "--repeats must be positive" in done.stderr
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"pipeline: error: {message}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
 
 
 @pytest.mark.parametrize(("toml", "problem"), [
