@@ -33,11 +33,12 @@ from pipeline.commands.download.fetch import (
     LISTING_LIMIT, Checksum, PermanentError, Retry, Version, commit, continues, discard, kept, refuse_listed_size,
     verify, write_part, xml_listing,
 )
-from pipeline.commands.download.options import add_common, say
+from pipeline.commands.download.options import RETRIES, add_common, say
 from pipeline.commands.download.untrusted import (
     NAME_LIMIT, GiB, MiB, ascii_int, hex_digest, paced_reads, plain, read_bounded, refused, shown, size_text,
     too_large,
 )
+from pipeline.common.config import Count, Positive, check_flags
 from pipeline.common.errors import UserError
 from pipeline.common.files import check_output_folder
 
@@ -223,8 +224,7 @@ def _holds_tar(gzipped: Path) -> bool:
 
 
 def run(a: argparse.Namespace) -> list[Path]:
-    if a.files < 1 or a.offset < 0 or a.retries < 0:
-        raise UserError("--files must be at least 1, --offset and --retries at least 0")
+    check_flags(a, {**RETRIES, "files": Positive, "offset": Count})
     out = Path(a.out)
     check_output_folder(out)  # before the manifest is fetched, not at the first archive
     s3 = S3Objects(a.bucket, a.endpoint_url, Retry(a.retries), False if a.no_progress else None)

@@ -30,15 +30,18 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 from pipeline.commands.download.fetch import NotFound, kept
-from pipeline.commands.download.options import add_common, fetcher, say
+from pipeline.commands.download.options import RETRIES, add_common, fetcher, say
 from pipeline.commands.download.untrusted import MiB, ascii_int, plain, refused
 from pipeline.common.cli import path_arg
+from pipeline.common.config import Positive, check_flags
 from pipeline.common.errors import UserError
 from pipeline.common.files import check_regular_file
 from pipeline.formats.files import decode_utf8_or_latin1
@@ -105,9 +108,13 @@ def catalogue_ids(text: str, language: str | None, source: str) -> Catalogue:
     return found
 
 
+# The numeric flags' bounds, checked before anything is fetched. A delay past an hour between two
+# requests is no politeness but a stall (and 1e300 seconds an OverflowError from sleep()).
+FLAGS = {**RETRIES, "ids": list[Positive], "limit": Positive, "delay": Annotated[float, Field(ge=0, le=3600)]}
+
+
 def run(a: argparse.Namespace) -> list[Path]:
-    if not 0 <= a.delay < math.inf or (a.limit is not None and a.limit < 1):  # NaN fails the first
-        raise UserError("--delay must be at least 0 and finite, --limit at least 1")
+    check_flags(a, FLAGS)
     base = a.base_url.rstrip("/")
     out = Path(a.out)
     get = fetcher(a)

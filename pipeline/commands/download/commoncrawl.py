@@ -20,10 +20,11 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.commands.download.options import add_common, fetcher, say
+from pipeline.commands.download.options import RETRIES, add_common, fetcher, say
 from pipeline.commands.download.untrusted import (
     GiB, KiB, MiB, bounded_lines, gzip_problem, plain, refused, relative_path, shown,
 )
+from pipeline.common.config import Count, Positive, check_flags
 from pipeline.common.errors import UserError
 
 COMMONCRAWL_BASE = "https://data.commoncrawl.org"
@@ -79,8 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(a: argparse.Namespace) -> list[Path]:
     if not SNAPSHOT.match(a.snapshot):
         raise UserError(f"--snapshot {a.snapshot!r}: expected a name like CC-MAIN-2020-05")
-    if a.segments < 1 or a.offset < 0:
-        raise UserError("--segments must be at least 1 and --offset at least 0")
+    check_flags(a, {**RETRIES, "segments": Positive, "offset": Count})
     base = a.base_url.rstrip("/")
     out = Path(a.out)
     get = fetcher(a)

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.commands.download.fetch import Checksum, Fetcher, NotFound, kept
-from pipeline.commands.download.options import add_common, fetcher, say
+from pipeline.commands.download.options import RETRIES, add_common, fetcher, say
 from pipeline.commands.download.untrusted import (
     MiB, file_name, gzip_problem, hex_digest, json_count, parse_json, refused, shown, url_problem,
 )
+from pipeline.common.config import Count, Positive, check_flags
 from pipeline.common.errors import UserError
 
 HUB = "https://huggingface.co"
@@ -118,8 +119,7 @@ def download_files(args: argparse.Namespace, repo_id: str, folder: str, pattern:
     name exists already is done and not fetched again. Each file's URL and path."""
     from huggingface_hub import get_token, hf_hub_url
 
-    if args.files < 1 or args.offset < 0:
-        raise UserError("--files must be at least 1 and --offset at least 0")
+    check_flags(args, {**RETRIES, "files": Positive, "offset": Count})
     token = get_token()
     get: Fetcher = fetcher(args, {"Authorization": f"Bearer {token}"} if token else None)
     files = list_files(get, args.endpoint, repo_id, folder, pattern, args.revision)

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.commands.download.fetch import Checksum, xml_listing
-from pipeline.commands.download.options import add_common, fetcher, say
+from pipeline.commands.download.options import RETRIES, add_common, fetcher, say
 from pipeline.commands.download.untrusted import NAME_LIMIT, GiB, ascii_int, hex_digest, refused, shown
+from pipeline.common.config import Positive, check_flags
 from pipeline.common.errors import UserError
 from pipeline.formats.stackexchange_posts import MAX_COMPRESSION_RATIO, extract_posts_xml
 
@@ -103,6 +104,7 @@ def choose(archives: dict[str, SiteArchive], sites: list[str] | None, largest: i
 
 
 def run(a: argparse.Namespace) -> list[Path]:
+    check_flags(a, {**RETRIES, "largest": Positive})  # before the listing is fetched
     base = a.base_url.rstrip("/")
     out = Path(a.out)
     get = fetcher(a)
