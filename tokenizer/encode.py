@@ -55,6 +55,7 @@ import pyarrow as pa
 import xxhash
 
 from pipeline.common.cli import add_renamed, path_arg
+from pipeline.common.config import Positive, check_flags
 from pipeline.common.errors import UserError
 from pipeline.common.files import (
     plain_name, read_json, with_path, write_json_atomic, write_json_if_changed,
@@ -572,6 +573,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    check_flags(args, {"workers": Positive, "seed": int})
     report = encode_corpus(
         Path(args.corpus), Path(args.model), Path(args.tokens), sources=args.sources, workers=args.workers,
         heldout_fraction=args.heldout, seed=args.seed, restart=args.restart,

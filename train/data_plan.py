@@ -19,9 +19,12 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field
 
 from pipeline.common.cli import add_renamed, path_arg
+from pipeline.common.config import check_flags
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import check_regular_file
 from pipeline.common.units import human
@@ -93,10 +96,10 @@ TRAIN_FLAGS = ("mixture", "data", "model", "steps", "seq_len", "micro_batch", "b
 
 
 def run(args: argparse.Namespace) -> None:
-    from train.config import load_overrides, refuse_preset_markers, resolve  # torch loads with train.config: not for --help
+    # torch loads with train.config: not for --help
+    from train.config import MAX_RANKS, load_overrides, refuse_preset_markers, resolve
 
-    if args.world_size < 1:
-        raise UserError(f"--world-size must be at least 1, got {args.world_size}")
+    check_flags(args, {"world_size": Annotated[int, Field(ge=1, le=MAX_RANKS)]})
     if args.available and args.data:
         raise UserError("--available plans without token shards: pass it or --tokens, not both")
     if args.trace:

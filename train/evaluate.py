@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.common.cli import add_renamed, path_arg
+from pipeline.common.config import check_flags
 from pipeline.common.errors import UserError
 from pipeline.common.files import check_regular_file, write_json_atomic
 from pipeline.corpus.mixture import load_mixture
@@ -42,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    check_flags(args, {"seq_len": int, "max_tokens": int})  # int64s; the run's context bounds --seq-len below
     run = open_run(args.run, args.checkpoint)
     seq_len = args.seq_len or int(run.config["train"]["seq_len"])
     if not 1 <= seq_len <= run.args.max_seq_len or args.max_tokens < 1:

@@ -12,6 +12,7 @@ import math
 import sys
 
 from pipeline.common.cli import path_arg
+from pipeline.common.config import check_flags
 from pipeline.common.errors import UserError
 from train.trained import open_run
 
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> None:
     # reached torch's sampler and ended in its RuntimeError.
     if args.max_tokens < 1 or not 0 < args.top_p <= 1 or not 0 <= args.temperature < math.inf:
         raise UserError("--max-tokens must be at least 1, --top-p in (0, 1], --temperature at least 0 and finite")
+    check_flags(args, {"max_tokens": int, "seed": int})  # an int64, as torch's generator takes its seed
     run = open_run(args.run, args.checkpoint)
     bos_id, eos_id = run.special_ids()
     prompt_ids = None

@@ -31,6 +31,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from pipeline.common.cli import path_arg
+from pipeline.common.config import Count, check_flags
 from pipeline.common.errors import UserError
 from pipeline.common.sorted_arrays import find
 from pipeline.corpus.folder import REMOVALS, corpus_folder
@@ -273,8 +274,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.examples < 0:
-        raise UserError("--examples must be at least 0")
+    check_flags(args, {"examples": Count})
     diff = diff_corpora(args.source, Path(args.a), Path(args.b), args.examples)
     report = diff_json(diff, examples(diff))
     print(json.dumps(report, indent=1, ensure_ascii=False) if args.json else format_diff(report))

@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from pipeline.common.cli import path_arg
+from pipeline.common.config import Positive, check_flags
 from pipeline.common.errors import UserError
 from pipeline.common.files import check_regular_file, file_sha256, read_json, with_path, write_json_atomic
 from pipeline.corpus.folder import REMOVALS, corpus_folder
@@ -460,6 +461,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    check_flags(args, {"workers": Positive})  # before the removal, not when re-encoding after it
     tokens = token_root(Path(args.tokens), args.source, corpus_folder(Path(args.corpus), args.source)) \
         if args.tokens else None
     folder, finished, journal = remove_documents(args.source, Path(args.corpus), Path(args.ids))

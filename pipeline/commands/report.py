@@ -19,6 +19,7 @@ from pathlib import Path
 from pipeline.commands.audit import RESIDUE, residue_names, run_audit
 from pipeline.commands.mix import parse_tokens, plan
 from pipeline.common.cli import path_arg
+from pipeline.common.config import Count, check_flags
 from pipeline.common.errors import UserError
 from pipeline.common.files import check_regular_file
 from pipeline.corpus.folder import finished_runs
@@ -83,8 +84,7 @@ def check_out(out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.examples < 0:
-        raise UserError("--examples must be 0 or more")
+    check_flags(args, {"examples": Count})
     corpus, out = Path(args.corpus), Path(args.out)
     check_out(out)
     mixture = load_mixture(args.mixture)

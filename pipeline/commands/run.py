@@ -7,13 +7,15 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field
 
 from pipeline.commands.remote_output import is_remote, publish, staging_root
 from pipeline.commands.remove import finish_removal, removal_summary
 from pipeline.commands.stats import drop_warnings, format_stats
 from pipeline.common.cli import add_renamed, path_arg
-from pipeline.common.config import override, read_toml, validate
+from pipeline.common.config import Positive, check_flags, override, read_toml, validate
 from pipeline.common.errors import UserError
 from pipeline.corpus.mixture import LLAMA1
 from pipeline.engine.local_executor import LocalExecutor
@@ -175,8 +177,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+# The numeric flags' bounds, checked once before any source runs (pipeline/common/config.py
+# check_flags); a shard past 2^40 MB would be past what a file holds.
+FLAGS = {"workers": Positive, "tasks": Positive, "shard_mb": Annotated[int, Field(ge=1, le=1 << 40)]}
+
+
 def run(args: argparse.Namespace) -> None:
     skip_pandas_probe()  # this process is the command's own: nothing in it converts pandas objects
+    check_flags(args, FLAGS)
     if args.source == "all":
         raw_root = args.input or "data/raw"
         names = [n for n in LLAMA1.sources() if _exists(f"{raw_root.rstrip('/')}/{n}")]
@@ -194,8 +202,8 @@ def run(args: argparse.Namespace) -> None:
     for name, input_root in inputs.items():
         try:
             source = build_source(name, args.config)
-            # The flags are checked with each source, after its config: with `all`, every source
-            # reports its own errors and the others still run.
+            # The config is checked with each source: with `all`, every source reports its own
+            # errors and the others still run.
             report = run_source_with(source, input_root, args.corpus, _options(args))
         except UserError as e:
             if len(inputs) == 1:

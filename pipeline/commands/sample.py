@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 from pipeline.common.cli import add_renamed, path_arg
+from pipeline.common.config import check_flags
 from pipeline.common.errors import UserError
 from pipeline.common.files import check_output_folder
 from pipeline.common.generated import is_marker_file, mark_generated, mark_pending, unchanged_since_written
@@ -106,5 +107,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    check_flags(args, {"seed": int})
     written = write_samples(Path(args.raw), args.sources, args.seed)
     print(f"wrote sample inputs for {', '.join(written)} under {args.raw}")

@@ -130,3 +130,36 @@ def test_python_dash_m_runs_each_command_as_its_script_does(package: str, tmp_pa
                                timeout=120)
     assert as_module.returncode == 0 == as_script.returncode
     assert as_module.stdout.split("\n", 1)[1] == as_script.stdout.split("\n", 1)[1] != ""  # after the usage line's program name
+
+
+HUGE = "99999999999999999999"  # past an int64
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "c4", "--workers", "0"], "--workers must be at least 1, got 0"),
+    (["run", "c4", "--tasks", HUGE], f"--tasks must be at most 9223372036854775807, got {HUGE}"),
+    (["run", "c4", "--shard-mb", str(1 << 41)], f"--shard-mb must be at most 1099511627776, got {1 << 41}"),
+    (["run", "all", "--workers", "-1"], "--workers must be at least 1, got -1"),  # once, not once per source
+    # --workers re-encodes with --tokens: it was checked after the documents were removed.
+    (["remove", "c4", "--ids", "ids.txt", "--workers", "0"], "--workers must be at least 1, got 0"),
+    (["report", "all", "--examples", "-1"], "--examples must not be negative, got -1"),
+    (["report", "all", "--examples", HUGE], f"--examples must be at most 9223372036854775807, got {HUGE}"),
+    (["diff", "c4", "--a", "a", "--b", "b", "--examples", HUGE],
+     f"--examples must be at most 9223372036854775807, got {HUGE}"),
+    (["sample", "--seed", HUGE], f"--seed must be at most 9223372036854775807, got {HUGE}"),
+])
+def test_a_numeric_flag_out_of_bounds_is_one_line_before_any_work(argv: list[str], message: str, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    from pipeline.cli import main
+
+    (tmp_path / "data/raw/c4").mkdir(parents=True)
+    (tmp_path / "data/raw/c4/a.json").write_text(json.dumps({"text": "x", "url": "u", "timestamp": "t"}) + "\n")
+    (tmp_path / "ids.txt").write_text("c4/a:1\n")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as ended:
+        main(argv)
+    assert ended.value.code == 2
+    assert capsys.readouterr().err == f"pipeline: error: {message}\n"
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written

@@ -328,3 +328,19 @@ def test_a_rerun_hashes_only_the_large_token_shards_written_since_the_encode(
                          show_progress=False).tasks_run == 1
     assert hashed == ["train-00000.bin"]
     assert _files(folder) == before
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--workers", "0"], "--workers must be at least 1, got 0"),
+    (["--workers", "99999999999999999999"], "--workers must be at most 9223372036854775807, got 99999999999999999999"),
+    (["--seed", "99999999999999999999"], "--seed must be at most 9223372036854775807, got 99999999999999999999"),
+])
+def test_a_numeric_flag_out_of_bounds_is_one_line_before_any_work(flags: list[str], message: str, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    from tokenizer.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["encode", "--corpus", str(tmp_path / "corpus"), "--tokens", str(tmp_path / "tokens"), *flags])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"tokenizer: error: {message}\n"
+    assert list(tmp_path.iterdir()) == []

@@ -114,3 +114,15 @@ def test_help_explains_the_plan(capsys: pytest.CaptureFixture) -> None:
     out = capsys.readouterr().out
     for text in ("--available", "--trace", "--world-size", "--json", "exact"):
         assert text in out
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--world-size", "0"], "--world-size must be at least 1, got 0"),
+    (["--world-size", str(1 << 21)], f"--world-size must be at most 1048576, got {1 << 21}"),  # train's MAX_RANKS
+])
+def test_a_world_size_out_of_bounds_is_one_line_and_exit_2(flags: list[str], message: str,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "--model", "65b", "--available", "reference", *flags])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"train: error: {message}\n"

@@ -173,3 +173,12 @@ def test_two_torchrun_ranks_compute_the_same_heldout_losses_as_one_process(tmp_p
     for steps, losses in alone.evals.items():
         for key, value in losses.items():
             assert abs(ranks[0][str(steps)][key] - value) < 1e-5, (steps, key)
+
+
+def test_max_tokens_past_an_int64_is_one_line_before_the_run_is_opened(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        train_cli(["eval", "--run", str(tmp_path / "none"), "--max-tokens", "99999999999999999999"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == \
+        "train: error: --max-tokens must be at most 9223372036854775807, got 99999999999999999999\n"

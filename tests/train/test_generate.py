@@ -84,3 +84,15 @@ def test_a_sampling_setting_out_of_range_is_one_line_and_exit_2(run: Path, flag:
                             env=subprocess_env(), capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         "train: error: --max-tokens must be at least 1, --top-p in (0, 1], --temperature at least 0 and finite"]
+
+
+def test_a_seed_past_an_int64_is_one_line_before_the_run_is_opened(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """torch's generator takes an int64 seed: 10^20 was its ValueError, a traceback."""
+    from train.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--run", str(tmp_path / "none"), "--prompt-ids", "1", "--seed", "99999999999999999999"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == \
+        "train: error: --seed must be at most 9223372036854775807, got 99999999999999999999\n"
