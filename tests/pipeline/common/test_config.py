@@ -3,16 +3,18 @@ integer of a config is an int64 at most and every float finite, one line naming 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import re
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from pydantic import Field
 
-from pipeline.common.config import override, read_toml, validate
+from pipeline.common.config import check_flags, override, read_toml, validate
 from pipeline.common.errors import UserError
 from pipeline.engine.registry import source_class, source_names
 
@@ -117,3 +119,23 @@ def test_sizes_are_bounded_where_their_bytes_still_fit_an_int64(source: str, set
     with pytest.raises(UserError) as refused:
         override(config, {setting: INT64_MAX}, "f.toml")
     assert str(refused.value) == f"f.toml: setting '{setting}' must be at most {most}, got {INT64_MAX}"
+
+
+def test_check_flags_names_the_flag_its_bound_and_the_value() -> None:
+    bounds = {"repeats": Annotated[int, Field(ge=1, le=100)], "sample_mb": Annotated[float, Field(gt=0)],
+              "tasks": Annotated[int, Field(ge=1)], "ids": list[Annotated[int, Field(ge=1)]], "seed": int}
+    given = {"repeats": 3, "sample_mb": 1.5, "tasks": None, "ids": [1, 2], "seed": -5}
+    check_flags(argparse.Namespace(**given), bounds)  # None: a flag left out, not checked
+    for changed, line in [
+        ({"repeats": 101}, "--repeats must be at most 100, got 101"),
+        ({"sample_mb": math.nan}, "--sample-mb must be finite, got nan"),  # no comparison refuses NaN
+        ({"sample_mb": math.inf}, "--sample-mb must be finite, got inf"),
+        ({"sample_mb": 0.0}, "--sample-mb must be positive, got 0.0"),
+        ({"tasks": 0}, "--tasks must be at least 1, got 0"),
+        ({"ids": [1, 0]}, "--ids must be at least 1, got 0"),
+        ({"seed": -(INT64_MAX + 2)}, "--seed must be at least -9223372036854775808, got -9223372036854775809"),
+        ({"seed": 10**20}, "--seed must be at most 9223372036854775807, got 100000000000000000000"),
+    ]:
+        with pytest.raises(UserError) as refused:
+            check_flags(argparse.Namespace(**{**given, **changed}), bounds)
+        assert str(refused.value) == line
