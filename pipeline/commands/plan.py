@@ -50,7 +50,7 @@ from pydantic import Field
 from pipeline.commands.run import build_source
 from pipeline.common.cli import path_arg
 from pipeline.common.config import Positive, check_flags
-from pipeline.common.errors import UserError
+from pipeline.common.errors import UserError, signals_deferred
 from pipeline.common.files import tree_bytes
 from pipeline.common.units import human_bytes
 from pipeline.corpus.mixture import LLAMA1
@@ -254,13 +254,25 @@ def run_sample(name: str, root: str, files: list[tuple[str, int]], work: Path, c
             peak_disk[0] = max(peak_disk[0], tree_bytes(corpus))
 
     with open(work / "run.log", "w+") as log:
-        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        child = None
         poller = threading.Thread(target=poll_disk, daemon=True)
-        poller.start()
-        _, status, usage = os.wait4(child.pid, 0)
+        try:
+            with signals_deferred():  # a SIGTERM while it starts is raised here, once `child` names it
+                child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            poller.start()
+            _, status, usage = os.wait4(child.pid, 0)
+        except BaseException:
+            # Stopped meanwhile (SIGTERM, Ctrl-C): the sample run is ended and waited for, or it
+            # went on writing into the temporary folder while it was removed (ENOTEMPTY, the
+            # folder left behind) and outlived the plan.
+            if child is not None:
+                end_child(child)
+            raise
+        finally:
+            stop.set()
+            if poller.ident is not None:  # started
+                poller.join()
         child.returncode = os.waitstatus_to_exitcode(status)
-        stop.set()
-        poller.join()
         if child.returncode != 0:
             log.seek(0)
             last = [line for line in log.read().splitlines() if line.strip()][-1:] or ["no output"]
@@ -282,6 +294,17 @@ def run_sample(name: str, root: str, files: list[tuple[str, int]], work: Path, c
         output_bytes=int(manifest["bytes"]) + dropped_bytes,
         temp_bytes=max(0, max(peak_disk[0], final) - int(manifest["bytes"])),
     )
+
+
+def end_child(child: subprocess.Popen) -> None:
+    """Stop a sample run: SIGTERM, which its `pipeline run` answers by stopping its workers, and
+    SIGKILL after 30 s."""
+    child.terminate()
+    try:
+        child.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def cpu_line(runs: list[SampleRun]) -> Line:
@@ -366,6 +389,11 @@ def format_plans(plans: list[SourcePlan], cores: int) -> str:
             lines.append(f"{p.source}: merges " + ", ".join(f"{s} {human_bytes(b)}" for s, b in p.merges.items()))
     return "\n".join(lines)
 
+
+# Said when Ctrl-C, SIGTERM or a full disk ends a plan (pipeline/common/cli.py): nothing of it is
+# kept to resume from, the CLI's "rerun ... to resume" would be untrue.
+RERUN_HINT = ("rerun the same command to plan again (a plan keeps nothing: its sample runs were in a temporary "
+              "folder, now removed)")
 
 DESCRIPTION = """\
 Project what a build costs before running it: runs the source on a seeded sample of its

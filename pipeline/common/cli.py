@@ -9,6 +9,10 @@ loading torch.
 
 A flag that was renamed keeps its old spelling as a hidden alias (`add_renamed`) that says once,
 on stderr, which spelling to use instead.
+
+A command that keeps no work to resume from (`pipeline plan`: its sample runs are in a temporary
+folder) says so in a RERUN_HINT of its own, which replaces the CLI's "rerun ... to resume" in the
+lines that end it on Ctrl-C, SIGTERM or a full disk.
 """
 
 from __future__ import annotations
@@ -86,7 +90,14 @@ def dispatch(prog: str, description: str, commands: Sequence[Command], argv: lis
 
 def run_module(module: ModuleType, prog: str, description: str, argv: list[str], epilog: str | None = None) -> None:
     """Parse `argv` with the parser the module's add_arguments() builds, then run it."""
-    module.run(parse(module, prog, argv, description, epilog))
+    args = parse(module, prog, argv, description, epilog)
+    hint = getattr(module, "RERUN_HINT", None)
+    if hint is None:
+        module.run(args)
+        return
+    # Inside the CLI's own: this one ends the command first, with the module's hint and the CLI's name.
+    with exit_on_errors(prog.split()[0], hint):
+        module.run(args)
 
 
 def parse(module: ModuleType, prog: str, argv: Sequence[str], description: str | None = None,

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import random
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -170,3 +174,52 @@ def test_a_bad_config_is_one_line_before_any_sample_runs(tmp_path: Path, toml: s
                            str(tmp_path / "run.toml")], env=subprocess_env(), capture_output=True, text=True,
                           timeout=120)
     assert (done.returncode, done.stderr.splitlines()) == (2, [f"pipeline: error: {tmp_path / 'run.toml'}{problem}"])
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started, by their parent id in /proc/PID/stat (the 4th field, after the
+    name in parentheses)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_sigterm_ends_the_plan_and_its_sample_run_with_a_line_that_says_nothing_is_kept(tmp_path: Path) -> None:
+    """A plan keeps nothing to resume from: "rerun to resume" was untrue. And the sample run it was
+    waiting on went on writing into the temporary folder while it was removed: ENOTEMPTY, exit 2,
+    the folder left behind."""
+    raw, scratch = tmp_path / "raw", tmp_path / "tmp"
+    raw.mkdir()
+    scratch.mkdir()
+    rng = random.Random(0)
+    for n in range(6):
+        (raw / f"{n}.jsonl").write_text("".join(
+            json.dumps({"text": " ".join(rng.choice(["alpha", "beta", "gamma", "delta"]) for _ in range(80))}) + "\n"
+            for _ in range(3000)))
+    plan = subprocess.Popen([script("pipeline"), "plan", "jsonl", "--input", str(raw), "--sample-mb", "8",
+                             "--repeats", "3"], cwd=tmp_path, env={**subprocess_env(), "TMPDIR": str(scratch)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert plan.stderr.readline().startswith("plan: jsonl: running ")
+        deadline = time.monotonic() + 30
+        while not (runs := _children(plan.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert runs, "no sample run started"
+        plan.send_signal(signal.SIGTERM)
+        assert plan.wait(timeout=60) == 143
+    finally:
+        plan.kill()
+    assert plan.stderr.read().splitlines()[-1] == (
+        "pipeline: terminated (SIGTERM); rerun the same command to plan again (a plan keeps nothing: its sample runs "
+        "were in a temporary folder, now removed)")
+    assert list(scratch.iterdir()) == []
+    for pid in runs:  # ended and waited for, not left running on its own
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -240,3 +240,21 @@ def test_pipeline_and_tokenizer_keep_blas_single_threaded_and_train_does_not(cli
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
                           check=True)
     assert done.stdout.splitlines()[-1] == str(expected)
+
+
+@pytest.mark.parametrize(("hint", "said"), [(None, "rerun to resume"), ("rerun to plan again", "rerun to plan again")])
+def test_a_command_with_no_work_to_resume_says_its_own_hint_when_stopped(
+        commands: list[Command], capsys: pytest.CaptureFixture, hint: str | None, said: str) -> None:
+    """`pipeline plan` keeps nothing to resume from: its RERUN_HINT replaces the CLI's."""
+    module = sys.modules["fake_leaf"]
+
+    def stopped(args: argparse.Namespace) -> None:
+        raise KeyboardInterrupt
+
+    module.run = stopped  # type: ignore[attr-defined]
+    if hint is not None:
+        module.RERUN_HINT = hint  # type: ignore[attr-defined]
+    with pytest.raises(SystemExit) as exit_info:
+        main("prog", "What prog does.", commands, ["group", "leaf"], "rerun to resume")
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == f"prog: interrupted; {said}\n"
