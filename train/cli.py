@@ -190,11 +190,13 @@ def run_training(args: argparse.Namespace) -> None:
     from train.config import IMPORTED_CONFIG, env_world, load_overrides, refuse_preset_markers, resolve
     from train.preemption import StopRequest
 
-    # Installed for the rest of the process, never restored: a SIGTERM, SIGINT or SIGHUP while starting up
-    # stops the run after its first step, and one after the last checkpoint (a second `docker stop`)
-    # cannot turn the clean exit into a kill.
+    # Installed for the rest of the process, never restored: a SIGTERM or SIGINT while starting up ends
+    # the command at once (nothing is trained yet, and setup may be blocked where no step comes: a
+    # rank waiting for its peers), one from the first step on stops the run after the step in
+    # progress, saved; one after the last checkpoint (a second `docker stop`) cannot turn the clean
+    # exit into a kill. A SIGHUP is counted from the start.
     stop = StopRequest()
-    stop.install()
+    stop.install(starting=True)
 
     cli_values = {k: v for k, v in vars(args).items() if k not in NOT_CONFIG}
     refuse_preset_markers(cli_values)

@@ -331,6 +331,7 @@ def train(resolved: ResolvedConfig, *, resume: bool = False, after_step: AfterSt
     if stop is None:
         stop = StopRequest()
         stop.install()
+    stop.started()  # a signal from here on waits for the step boundary, where the run is saved
     try:
         for step in range(start_step, cfg.steps):
             lr = learning_rate(step, peak=cfg.lr, warmup_steps=cfg.warmup_steps, total_steps=cfg.steps,

@@ -21,6 +21,12 @@ all-reduce) so that all of them stop after the same step. torchrun passes a SIGT
 to every rank, waits `--shutdown-timeout` seconds (30 by default) and then kills them, and exits
 non-zero itself even when the ranks saved and exited 0.
 
+Before the first step there is nothing to save, and no step boundary may ever come: `train` may be
+blocked in its setup (a rank waiting for peers that never join, a slow or stuck read). From its
+start until training begins (`install(starting=True)`, then `started`), a SIGTERM or SIGINT ends the
+command at once instead, as it would any command (Terminated, KeyboardInterrupt: the CLI's one line,
+exit 143 or 130), saying that nothing was trained.
+
 After SIGHUP, a standard stream on a terminal that hung up writes nowhere from then on
 (/dev/null): every write to it fails (EIO), and one from the progress bar or the last line would
 end the run before its checkpoint. A stream redirected to a file or a pipe is left as it is: the
@@ -37,10 +43,14 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from pipeline.common.errors import Terminated
 from train.config import env_world
 
 # SIGHUP where the system has one (not on Windows).
 HANDLED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
+# What the CLI's line says after "terminated (SIGTERM); " or "interrupted; " when a signal ends the
+# command before training began: "--resume" would find no checkpoint of a new run.
+NOT_STARTED = "training had not started (nothing trained or saved); rerun the same command"
 
 
 class StopRequest:
@@ -51,6 +61,7 @@ class StopRequest:
         self.first = ""  # the name of the first signal counted ("SIGTERM", "SIGINT", "SIGHUP")
         self._acknowledges = False  # rank 0 says at once that it took the first signal (`install`)
         self._installed = False
+        self._starting = False  # until `started`: SIGTERM and SIGINT end the command at once
         self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
     @property
@@ -58,6 +69,10 @@ class StopRequest:
         return self.signals > 0
 
     def _count(self, signum: int, frame: FrameType | None) -> None:
+        if self._starting and signum in (signal.SIGTERM, signal.SIGINT):
+            # Raised wherever the main thread is, as any command's: a blocking call it is in (a
+            # sleep, a lock, a read) ends with it, where a count waited for a step that never came.
+            raise (Terminated if signum == signal.SIGTERM else KeyboardInterrupt)(NOT_STARTED)
         if signum == signal.SIGINT and self.requested:
             raise KeyboardInterrupt  # Ctrl-C again: quit now, without waiting for the save
         if signum == getattr(signal, "SIGHUP", None):
@@ -68,13 +83,19 @@ class StopRequest:
             if self._acknowledges:
                 _acknowledge(self.first)
 
-    def install(self) -> None:
+    def install(self, starting: bool = False) -> None:
         """Count SIGTERM, SIGINT and SIGHUP instead of dying of them, until `restore`. Python delivers
-        signals to the main thread only: from another thread nothing is installed."""
+        signals to the main thread only: from another thread nothing is installed. `starting`: until
+        `started`, a SIGTERM or SIGINT ends the command at once instead (a SIGHUP is counted)."""
+        self._starting = starting
         if threading.current_thread() is threading.main_thread():
             self._acknowledges = env_world()[0] == 0  # read here, not in the handler: every rank gets the signal
             self._previous = {signum: signal.signal(signum, self._count) for signum in HANDLED}
             self._installed = True
+
+    def started(self) -> None:
+        """Training begins: from here a signal is counted, and stops the run after the step in progress."""
+        self._starting = False
 
     def restore(self) -> None:
         """The handlers from before `install` are back (a signal from now on does what it did)."""

@@ -143,7 +143,8 @@ def exit_on_errors(prog: str, rerun_hint: str) -> Iterator[None]:
     130, SIGTERM 143 (128 + its number, what a shell reports for a process it killed).
 
     `rerun_hint` says how to carry on ("rerun the same command to resume"): finished work keeps
-    its markers and every file under a final name is whole, so rerunning is always safe. A
+    its markers and every file under a final name is whole, so rerunning is always safe. An
+    interrupt raised with a message of its own (`train` before its first step) says that instead. A
     SIGTERM ignored when the command started (SIG_IGN inherited) stays ignored; `train` counts
     it instead, to save a checkpoint first (train/preemption.py).
     """
@@ -171,11 +172,11 @@ def exit_on_errors(prog: str, rerun_hint: str) -> Iterator[None]:
         else:  # an unwritable or unreadable path, a name too long, a missing folder
             print(f"{prog}: error: {os_error_line(e)}", file=sys.stderr)
         sys.exit(2)
-    except Terminated:
-        print(f"{prog}: terminated (SIGTERM); {rerun_hint}", file=sys.stderr)
+    except Terminated as e:
+        print(f"{prog}: terminated (SIGTERM); {str(e) or rerun_hint}", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; {rerun_hint}", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"{prog}: interrupted; {str(e) or rerun_hint}", file=sys.stderr)
         sys.exit(130)
     finally:
         if handle_sigterm and signal.getsignal(signal.SIGTERM) is _raise_terminated:

@@ -280,3 +280,66 @@ def test_the_first_signal_is_acknowledged_at_once_on_stderr(tmp_path: Path) -> N
     rank_one = subprocess.run([sys.executable, "-c", script], cwd=REPO, env={**_env(), "RANK": "1"},
                               capture_output=True, text=True, timeout=60)
     assert rank_one.stdout == "2\n" and rank_one.stderr == ""  # one line per job, from rank 0
+
+
+# `train` whose setup blocks where the test chose: joining the process group (a rank waiting for
+# peers that never come), after the config was read and the run folder locked. It says so in a
+# file, then sleeps; the signal handling under test is the command's own.
+BLOCKED_IN_SETUP = """
+import sys, time
+from pathlib import Path
+import train.parallel
+
+def join(*args, **kwargs):
+    Path(sys.argv[1]).write_text("blocked")
+    time.sleep(3600)
+
+train.parallel.join = join
+from train.cli import main
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize(("signum", "status", "line"), [
+    (signal.SIGTERM, 143, "train: terminated (SIGTERM); training had not started (nothing trained or saved); rerun "
+                          "the same command"),
+    (signal.SIGINT, 130, "train: interrupted; training had not started (nothing trained or saved); rerun the same "
+                         "command"),
+])
+def test_a_signal_before_the_first_step_ends_the_command_at_once(tmp_path: Path, signum: int, status: int,
+                                                                 line: str) -> None:
+    """It was counted, to stop the run after a first step that a blocked setup never reached: the
+    process outlived the SIGTERM (`train --config FIFO` waited for ever)."""
+    marker = tmp_path / "blocked"
+    trainer = subprocess.Popen([sys.executable, "-c", BLOCKED_IN_SETUP, str(marker), "--model", "debug", "--tokens",
+                                str(tmp_path / "tokens"), "--run-dir", str(tmp_path / "run"), "--steps", "5",
+                                "--device", "cpu", "--no-progress"],
+                               cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert trainer.poll() is None, trainer.communicate()
+            assert time.monotonic() < deadline, "train never reached its setup"
+            time.sleep(0.05)
+        trainer.send_signal(signum)
+        out, err = trainer.communicate(timeout=10)
+    finally:
+        trainer.kill()
+    assert trainer.returncode == status
+    assert err.splitlines() == [line] and out == ""
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_started_counts_signals_again() -> None:
+    stop = StopRequest()
+    stop.install(starting=True)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+        stop.started()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        assert (stop.signals, stop.first) == (1, "SIGINT")
+    finally:
+        stop.restore()
