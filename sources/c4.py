@@ -15,7 +15,6 @@ their bare names.
 from __future__ import annotations
 
 import gzip
-import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import fsspec
 import pyarrow as pa
 
 from pipeline.common.errors import InputError
+from pipeline.common.warn import warn
 from pipeline.engine.document import Document, Skipped, storable
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
@@ -63,9 +63,9 @@ class C4(Source):
             by_key.setdefault(self._file_key(path), []).append(path)
         twins = [paths for paths in by_key.values() if len(paths) > 1]
         if twins:  # x.json beside x.json.gz: the same ids, so the engine keeps the first file's records
-            print(f"warning: {len(twins)} file(s) beside another of the same name but its compression "
-                  f"({' and '.join(twins[0])}{', ...' if len(twins) > 1 else ''}): their records share ids, so "
-                  "the second's are dropped as duplicate_id; keep one of each", file=sys.stderr)
+            warn(f"warning: {len(twins)} file(s) beside another of the same name but its compression "
+                 f"({' and '.join(twins[0])}{', ...' if len(twins) > 1 else ''}): their records share ids, so "
+                 "the second's are dropped as duplicate_id; keep one of each")
         return inputs
 
     def _file_key(self, path: str) -> str:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from pipeline.common.config import Amount, Count, Probability
+from pipeline.common.warn import warn
 from pipeline.dedup.line import LineDedup
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
@@ -175,9 +175,9 @@ class CommonCrawl(Source):
         descriptions.append(classifier_description_path(Path(c.classifier) if c.classifier else models / "classifier.bin"))
         toys = [str(d) for d in descriptions if d.is_file() and _json_flag(d, "generated_sample")]
         if toys and not all(is_generated(p) for p in inputs if "://" not in p or p.startswith("file://")):
-            print(f"warning: {', '.join(toys)}: trained on the generated sample (`pipeline sample`), and this run's "
-                  "input is not; its scores on real pages mean nothing: train the models on real data "
-                  "(`pipeline models lm`, `pipeline models classifier`)", file=sys.stderr)
+            warn(f"warning: {', '.join(toys)}: trained on the generated sample (`pipeline sample`), and this run's "
+                 "input is not; its scores on real pages mean nothing: train the models on real data "
+                 "(`pipeline models lm`, `pipeline models classifier`)")
 
 
 def _json_flag(path: Path, key: str) -> bool:

@@ -30,7 +30,6 @@ question_id, question_score, answer_count (answers in the document), title, site
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ import pyarrow as pa
 
 from pipeline.common.config import Bytes, Count
 from pipeline.common.errors import UserError
+from pipeline.common.warn import warn
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
@@ -114,9 +114,9 @@ class StackExchange(Source):
         if path.endswith(".7z"):
             size = _size(path)
             if size > self.config.task_bytes:
-                print(f"warning: {path}: a .7z is read whole, as one task ({size / 1e9:.1f} GB packed); "
-                      "unpack its Posts.xml into a folder of the site's name to read it by ranges (`pipeline "
-                      "download stackexchange` does unless --no-unpack)", file=sys.stderr)
+                warn(f"warning: {path}: a .7z is read whole, as one task ({size / 1e9:.1f} GB packed); "
+                     "unpack its Posts.xml into a folder of the site's name to read it by ranges (`pipeline "
+                     "download stackexchange` does unless --no-unpack)")
             return [path]
         return split_rows(path, self.config.task_bytes)
 

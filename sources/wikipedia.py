@@ -27,7 +27,6 @@ more per byte of hostile markup (10 MB of `{` took 2 GB). Stages: wikitext clean
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
 from typing import Iterator
 from urllib.parse import quote
@@ -37,6 +36,7 @@ import pyarrow.parquet as pq
 
 from pipeline.common.config import Bytes, Count
 from pipeline.common.errors import InputError
+from pipeline.common.warn import warn
 from pipeline.engine.document import Document, Skipped
 from pipeline.engine.source import Source, SourceConfig
 from pipeline.engine.stage import Stage
@@ -237,7 +237,7 @@ class Wikipedia(Source):
             if lang and not self._selected(lang):
                 skipped[path] = f"language {lang} not selected (languages: {' '.join(self.config.languages)})"
         for path, why in skipped.items():
-            print(f"warning: {path}: not read: {why}", file=sys.stderr)
+            warn(f"warning: {path}: not read: {why}")
         files = [p for p in kept if p not in skipped]
         if self.config.task_bytes <= 0:
             return files
@@ -251,8 +251,7 @@ class Wikipedia(Source):
         try:
             return split_dump(path, self.config.task_bytes)
         except BadIndex as e:
-            print(f"warning: {e.index}: not used ({e.problem}); {_base(path)} is read whole, as one task",
-                  file=sys.stderr)
+            warn(f"warning: {e.index}: not used ({e.problem}); {_base(path)} is read whole, as one task")
             self.bad_indexes.add(path)
             return [path]
 

@@ -44,7 +44,6 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -60,6 +59,7 @@ from pipeline.common.errors import UserError
 from pipeline.common.files import (
     plain_name, read_json, with_path, write_json_atomic, write_json_if_changed,
 )
+from pipeline.common.warn import warn
 from pipeline.engine.run_folder import (
     NUMBERED, WORK, Recorded, RunFolder, file_problem, fingerprint, read_marker, reread_reason,
 )
@@ -179,7 +179,7 @@ def encode_corpus(
             folder.refuse_overlap(corpus_root / source, f"the corpus folder {corpus_root / source}",
                                   "pick another --tokens")
             if source in empty and len(empty) < len(names):
-                print(f"warning: {corpus_root / source}: no documents in its corpus shards; skipped", file=sys.stderr)
+                warn(f"warning: {corpus_root / source}: no documents in its corpus shards; skipped")
                 continue
             locks.enter_context(folder.lock())
             source_tasks = _plan_source(corpus_root / source, folder, source, model, tokenizer,
@@ -444,7 +444,7 @@ def _finished(task: Task) -> bool:
     problem = _marker_problem(task, marker)
     if problem is None:
         return True
-    print(f"warning: {problem}; encoding {task.corpus_shard} again", file=sys.stderr)
+    warn(f"warning: {problem}; encoding {task.corpus_shard} again")
     _marker(task).unlink()
     return False
 

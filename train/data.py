@@ -16,7 +16,6 @@ one draws from k on, and the tokens drawn so far follow from the step alone.
 
 from __future__ import annotations
 
-import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from pipeline.common.errors import InputError, UserError
+from pipeline.common.warn import warn
 from pipeline.corpus.mixture import Mixture
 from tokenizer.token_shards import (
     ENCODE_FIRST,
@@ -188,9 +188,8 @@ class MixtureLoader:
             raise UserError(f"checkpoint was drawn from sources {sorted(state['tokens_drawn'])}, "
                             f"now {sorted(names)}")
         if state.get("sampler") != "exact-epochs":
-            print("warning: the checkpoint's batches were drawn at random positions (an older herd); from here on "
-                  "the run walks exact epochs, and the epochs it reports count earlier steps as if they had too",
-                  file=sys.stderr)
+            warn("warning: the checkpoint's batches were drawn at random positions (an older herd); from here on "
+                 "the run walks exact epochs, and the epochs it reports count earlier steps as if they had too")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 
 from pipeline.common.errors import InputError
 from pipeline.common.files import write_text_atomic
+from pipeline.common.warn import warn
 
 # Dense bf16 peak per device (vendor datasheets), matched by substring of the device name.
 GPU_PEAK_FLOPS = {
@@ -124,7 +124,7 @@ class MetricsLog:
             present = {step for step, _ in kept}
             missing = [step for step in expected if step not in present]  # `expected`: steps before the checkpoint
             if missing:
-                print(f"warning: {path}: {missing_rows(missing)}", file=sys.stderr)
+                warn(f"warning: {path}: {missing_rows(missing)}")
         self.file = open(path, "a")
 
     def write(self, row: dict[str, Any]) -> None:

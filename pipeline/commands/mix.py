@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.errors import UserError
 from pipeline.common.files import check_regular_file, file_sha256
 from pipeline.common.units import human
+from pipeline.common.warn import warn
 from pipeline.engine.shards import corpus_size
 from pipeline.corpus.mixture import MIXTURES, Mixture, exact_fractions, largest_remainder, load_mixture
 from tokenizer.token_shards import META, check_same_tokenizer, check_tokenizer, read_meta
@@ -177,8 +177,8 @@ def run(options: argparse.Namespace) -> None:
     print(format_table(mixture, total, rows))
     for row in rows:
         if not row.available:
-            print(f"warning: {row.source}: no corpus or token shards found, nothing to draw from", file=sys.stderr)
+            warn(f"warning: {row.source}: no corpus or token shards found, nothing to draw from")
         elif row.epochs > options.max_epochs:
             epochs = f"{row.epochs:.2f}" if row.epochs < 1e4 else human(row.epochs)
-            print(f"warning: {row.source}: {epochs} epochs, more than the repeat cap of "
-                  f"{options.max_epochs:g} (--max-epochs)", file=sys.stderr)
+            warn(f"warning: {row.source}: {epochs} epochs, more than the repeat cap of "
+                 f"{options.max_epochs:g} (--max-epochs)")

@@ -31,7 +31,6 @@ import fnmatch
 import json
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +38,7 @@ import fsspec
 
 from pipeline.common.errors import UserError, shown
 from pipeline.common.files import file_sha256, write_json_atomic
+from pipeline.common.warn import warn
 from pipeline.engine.corpus_manifest import checked_manifest
 
 LAST = "manifest.json"
@@ -108,8 +108,8 @@ def publish(local: Path, url: str, dropped_sha256: dict[str, str] | None = None)
         if damaged:
             named = [f"{name} ({why})" for name, why in list(damaged.items())[:NAMED]]
             more = f", and {len(damaged) - NAMED} more" if len(damaged) > NAMED else ""
-            print(f"warning: {url}: {len(damaged)} published file(s) not as uploaded: {', '.join(named)}{more}; "
-                  "uploading them again", file=sys.stderr)
+            warn(f"warning: {url}: {len(damaged)} published file(s) not as uploaded: {', '.join(named)}{more}; "
+                  "uploading them again")
         return _upload(fs, url, local, base, list(damaged))
     names += [n for n in ALONGSIDE if (local / n).exists()]
     # What an earlier publish there wrote: the shards its manifest.json lists and the files beside it.
@@ -275,5 +275,5 @@ def _remove_stale(fs: fsspec.AbstractFileSystem, url: str, base: str, present: d
             fs.rm_file(f"{base}/{name}")
     left = [name for name in stale if name not in recorded]
     if left:
-        print(f"warning: {url}: left {len(left)} object(s) named like shards that no earlier publish there "
-              f"recorded: {', '.join(left)}; the new manifest.json does not list them", file=sys.stderr)
+        warn(f"warning: {url}: left {len(left)} object(s) named like shards that no earlier publish there "
+             f"recorded: {', '.join(left)}; the new manifest.json does not list them")

@@ -33,7 +33,6 @@ import json
 import os
 import re
 import socket
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from pipeline.common.cli import path_arg
 from pipeline.common.config import Positive, check_flags
 from pipeline.common.errors import UserError
 from pipeline.common.files import check_regular_file, file_sha256, read_json, with_path, write_json_atomic
+from pipeline.common.warn import warn
 from pipeline.corpus.folder import REMOVALS, corpus_folder
 from pipeline.engine.run_driver import corpus_run_folder
 from pipeline.engine.run_folder import NUMBERED, WORK, json_problem
@@ -478,9 +478,8 @@ def run(args: argparse.Namespace) -> None:
     elif any(j and any(n for name, n in j["log"]["shards"].items() if "/" not in name) for j in (finished, journal)):
         stale = stale_tokens(args.source, Path(args.corpus))
         if stale is not None:
-            print(f"warning: {stale}: its token shards were encoded before this removal and still hold the removed "
-                  f"documents; rerun with --tokens {stale.parent}, or `tokenizer encode`, before training on them",
-                  file=sys.stderr)
+            warn(f"warning: {stale}: its token shards were encoded before this removal and still hold the removed "
+                 f"documents; rerun with --tokens {stale.parent}, or `tokenizer encode`, before training on them")
 
 
 def stale_tokens(source: str, corpus: Path) -> Path | None:

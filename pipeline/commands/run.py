@@ -17,6 +17,7 @@ from pipeline.commands.stats import drop_warnings, format_stats
 from pipeline.common.cli import add_renamed, path_arg
 from pipeline.common.config import Positive, check_flags, override, read_toml, validate
 from pipeline.common.errors import UserError
+from pipeline.common.warn import warn
 from pipeline.corpus.mixture import LLAMA1
 from pipeline.engine.local_executor import LocalExecutor
 from pipeline.engine.registry import source_class, source_names
@@ -192,8 +193,8 @@ def run(args: argparse.Namespace) -> None:
             raise UserError(f"{raw_root}: no source folders found (run `pipeline sample` for sample data)")
         for name in LLAMA1.sources():
             if name not in names:  # said, not passed over: a corpus short of a paper source is no small thing
-                print(f"warning: {name}: no folder {raw_root.rstrip('/')}/{name}; not run (`pipeline download "
-                      f"{name}` fetches its raw inputs)", file=sys.stderr)
+                warn(f"warning: {name}: no folder {raw_root.rstrip('/')}/{name}; not run (`pipeline download "
+                     f"{name}` fetches its raw inputs)")
         inputs = {n: f"{raw_root.rstrip('/')}/{n}" for n in names}
     else:
         inputs = {args.source: args.input or f"data/raw/{args.source}"}
@@ -261,7 +262,7 @@ def _warn_given_up(failed: list[dict]) -> None:
     if not failed:
         return
     noun, pronoun = ("input was", "it") if len(failed) == 1 else ("inputs were", "they")
-    print(f"warning: {len(failed)} {noun} given up or cut short; what {pronoun} did not yield is not in the "
-          "corpus (stats.json: files.failed):", file=sys.stderr)
+    warn(f"warning: {len(failed)} {noun} given up or cut short; what {pronoun} did not yield is not in the "
+         "corpus (stats.json: files.failed):")
     for failure in failed:
         print(f"  unreadable input: {failure['path']}: {failure['problem']}", file=sys.stderr)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from pipeline.common.cli import add_corpus_and_source
 from pipeline.commands.remote_output import local_corpus_root
 from pipeline.commands.remove import pending_removal_problem
 from pipeline.common.errors import UserError
+from pipeline.common.warn import warn
 from pipeline.corpus.folder import finished_runs
 
 DESCRIPTION = "Print what each stage kept and dropped, and why, for finished runs of `pipeline run`."
@@ -52,7 +52,7 @@ def print_stats(root: Path, source: str | None) -> None:
     for folder in finished_runs(root, source):
         pending = pending_removal_problem(folder)
         if pending:  # its counts may be in stats.json or not yet: said, the rest shown as it is
-            print(f"warning: {pending}", file=sys.stderr)
+            warn(f"warning: {pending}")
         path = folder / "stats.json"
         try:
             stats = json.loads(path.read_text())

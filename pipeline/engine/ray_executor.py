@@ -23,7 +23,6 @@ import secrets
 import shutil
 import signal
 import socket
-import sys
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +31,7 @@ import ray
 import ray.exceptions
 
 from pipeline.common.errors import UserError
+from pipeline.common.warn import warn
 from pipeline.engine.local_executor import run_tasks_supervised
 from pipeline.engine.run_driver import RunReport, execute
 from pipeline.engine.runner import Progress, RunSpec, TaskResult, prepare_pass
@@ -93,7 +93,7 @@ class RayExecutor:
             # Ray runs with log_to_driver=False: the worker's warnings are printed here, as the
             # local executor prints them.
             for line in warnings:
-                print(line, file=sys.stderr)
+                warn(line)
             self.failures.extend(failures)
             if progress:
                 progress(docs, chars)

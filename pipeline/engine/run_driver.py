@@ -17,7 +17,6 @@ import inspect
 import json
 import os
 import shutil
-import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -27,6 +26,7 @@ from tqdm import tqdm
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, sha256_once, tree_bytes, with_path, write_json_atomic
+from pipeline.common.warn import warn
 from pipeline.engine.run_folder import NUMBERED, WORK, RunFolder
 from pipeline.engine.run_record import COMPLETE, WRITTEN, moves, published_sha256, reconcile
 from pipeline.engine.runner import Progress, RunSpec, TaskResult
@@ -122,7 +122,7 @@ def plan_run(spec_without_split: RunSpec, restart: bool = False) -> RunSpec:
     if plan.get("models") is not None and plan["models"] != wanted["models"]:  # a plan of an older herd has none
         raise UserError(_models_changed(spec.output, plan["models"], wanted["models"]))
     if plan.get("code") is not None and plan["code"] != wanted["code"]:  # a plan of an older herd has none
-        print(_code_changed(spec.output, plan["code"], wanted["code"]), file=sys.stderr)
+        warn(_code_changed(spec.output, plan["code"], wanted["code"]))
     # The split is fixed at the first run; a different --workers only changes parallelism.
     return dataclasses.replace(spec, tasks=plan["tasks"])
 

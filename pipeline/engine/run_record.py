@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.common.errors import UserError
 from pipeline.common.files import file_sha256, read_json, write_json_atomic
+from pipeline.common.warn import warn
 from pipeline.engine import unique_ids
 from pipeline.engine.run_folder import Recorded, file_problem, json_problem, read_marker, reread_reason
 from pipeline.engine.runner import RunSpec, TaskResult
@@ -115,11 +115,11 @@ def reconcile(spec: RunSpec) -> None:
             raise UserError(f"{spec.output}: {name} is {problem}, and a run with a dedup pass cannot redo one "
                             "task's shards; pass --restart to run it again")
     for path, why in changed.values():
-        print(f"warning: {path}: {why}; reading it again", file=sys.stderr)
+        warn(f"warning: {path}: {why}; reading it again")
     if damaged:
         name, problem = next(iter(damaged.values()))
         more = f" (and files of {len(damaged) - 1} more task(s))" if len(damaged) > 1 else ""
-        print(f"warning: {spec.output}: {name} is {problem}{more}; running its task again", file=sys.stderr)
+        warn(f"warning: {spec.output}: {name} is {problem}{more}; running its task again")
     redo = set(changed) | set(damaged)
     if redo:
         # Parts rewritten without repeated ids depend on the other tasks' copies: redone too.
@@ -130,8 +130,7 @@ def reconcile(spec: RunSpec) -> None:
                   if (problem := json_problem(spec.output / name) or _edited(spec.output / name, written.get(name)))]
         if broken:
             name, problem = broken[0]
-            print(f"warning: {spec.output}: {name} is {problem}; writing it again from the task records",
-                  file=sys.stderr)
+            warn(f"warning: {spec.output}: {name} is {problem}; writing it again from the task records")
             (spec.work / COMPLETE).unlink()  # finalising again rewrites every JSON file from the markers
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from pipeline.common.errors import OUT_OF_SPACE
 from pipeline.common.files import with_path, write_json_atomic
+from pipeline.common.warn import warn
 from pipeline.engine.document import Document, Skipped, printable, storable
 from pipeline.engine.run_folder import Fingerprint, failed_input_sha256, fingerprint
 from pipeline.engine.resources import cpu_seconds
@@ -359,7 +360,7 @@ def _read_chunks(
             # reported and counted, not a crash at the shard writer.
             shown = printable(path)
             files_failed.append({"path": shown, "problem": "file name is not valid UTF-8"})
-            print(f"warning: {shown}: file name is not valid UTF-8; skipped", file=sys.stderr)
+            warn(f"warning: {shown}: file name is not valid UTF-8; skipped")
             continue
         items: Iterator[Document | Skipped] | None = None  # opened once its first chunk is published
         while True:
@@ -371,7 +372,7 @@ def _read_chunks(
                         items.close()
                     problem = cut_problem(attempt.cut[file][1], stop, attempt.given_up.get(file, 0))
                     files_failed.append({"path": path, "problem": problem})
-                    print(f"warning: {path}: {problem}", file=sys.stderr)
+                    warn(f"warning: {path}: {problem}")
                     break
             tracker.at(READING, file, item, size)
             chunk: list[Document | Skipped] = []

@@ -6,7 +6,6 @@ import errno
 import fnmatch
 import os
 import stat
-import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator
 
@@ -18,6 +17,7 @@ from pipeline.common.config import STRICT
 from pipeline.common.errors import UserError
 from pipeline.common.files import check_regular_file, file_kind
 from pipeline.common.generated import GENERATED_MARKER
+from pipeline.common.warn import warn
 from pipeline.engine.document import Document, Skipped, printable
 from pipeline.engine.stage import Stage
 
@@ -53,7 +53,7 @@ def filesystem(url: str) -> tuple[Any, str]:
 
 
 def _warn_skipped(path: str, why: str) -> None:
-    print(f"warning: {printable(path)}: {why}; skipped", file=sys.stderr)
+    warn(f"warning: {printable(path)}: {why}; skipped")
 
 
 def _regular_files(matched: list[str]) -> set[str]:
@@ -171,9 +171,8 @@ class Source:
             if unread:
                 shown = ", ".join(printable(os.path.relpath(p, base)) for p in unread[:5])
                 more = f" and {len(unread) - 5} more" if len(unread) > 5 else ""
-                print(f"warning: {printable(root)}: {len(unread)} file(s) named like {self.name} inputs in a case or "
-                      f"compression it does not read ({', '.join(self.patterns)}): {shown}{more}; skipped",
-                      file=sys.stderr)
+                warn(f"warning: {printable(root)}: {len(unread)} file(s) named like {self.name} inputs in a case or "
+                     f"compression it does not read ({', '.join(self.patterns)}): {shown}{more}; skipped")
             return sorted(_inside(found, base))
         return sorted(f"{protocol}://{p}" for p in found)
 

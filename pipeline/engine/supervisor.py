@@ -46,6 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.common import warn as stderr  # a warning in one write: the workers' lines never interleave
 from pipeline.common.errors import UserError, signals_deferred
 from pipeline.engine.heartbeat import send_heartbeats_to
 from pipeline.engine.hashing_file import write_in_background
@@ -372,7 +373,7 @@ def _start_worker(pool: list[_Worker], ctx: Any, work: Work, background_writes: 
 
 
 def on_stderr(line: str) -> None:
-    print(line, file=sys.stderr)
+    stderr.warn(line)
 
 
 def _next_check(budget_s: float) -> float:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.common.files import file_sha256, read_json, write_json_atomic
+from pipeline.common.warn import warn
 from pipeline.engine.run_folder import read_marker
 from pipeline.engine.runner import RunSpec, TaskResult
 from pipeline.engine.shards import repeated_id_rows
@@ -218,12 +218,12 @@ def _warn(spec: RunSpec, inputs: list[list]) -> None:
     for kept_in, dropped_in, count, doc_id in inputs[:WARNINGS]:
         where = (f"repeated within {kept_in}" if kept_in == dropped_in
                  else f"of {dropped_in} already read from {kept_in}")
-        print(f"warning: {spec.output}: {count:,} document id(s) {where} (e.g. {doc_id}); the later copies are "
-              f"dropped as {REASON}", file=sys.stderr)
+        warn(f"warning: {spec.output}: {count:,} document id(s) {where} (e.g. {doc_id}); the later copies are "
+             f"dropped as {REASON}")
     if len(inputs) > WARNINGS:
         rest = sum(count for _, _, count, _ in inputs[WARNINGS:])
-        print(f"warning: {spec.output}: {rest:,} more repeated id(s) across {len(inputs) - WARNINGS} more pair(s) of "
-              f"inputs, dropped as {REASON} (stats.json lists them)", file=sys.stderr)
+        warn(f"warning: {spec.output}: {rest:,} more repeated id(s) across {len(inputs) - WARNINGS} more pair(s) of "
+             f"inputs, dropped as {REASON} (stats.json lists them)")
 
 
 def stats_with_drops(stats: dict, record: dict) -> dict:

@@ -5,11 +5,11 @@ with where it was raised (`described`), as a stage's error on its documents is r
 
 from __future__ import annotations
 
-import sys
 import traceback
 from pathlib import Path
 
 from pipeline.common.errors import OUT_OF_SPACE, InputError
+from pipeline.common.warn import warn
 
 
 def cut_problem(reason: str, stop: int, failures: int = 0) -> str:
@@ -40,7 +40,7 @@ def count_unreadable(error: Exception, path: str | None, files_failed: list[dict
     long run, and the line says enough to report it if the reader is at fault."""
     if isinstance(error, InputError):
         files_failed.append({"path": path, "problem": error.problem})
-        print(f"warning: {error}", file=sys.stderr)
+        warn(f"warning: {error}")
         return
     if isinstance(error, OSError) and error.errno in OUT_OF_SPACE or path is None:
         raise error  # a full disk (a reader unpacking an archive), or herd's own parts: no bad input
@@ -48,7 +48,7 @@ def count_unreadable(error: Exception, path: str | None, files_failed: list[dict
     problem = (f"{type(error).__name__}: {error}" if isinstance(error, EXPECTED_READ_ERRORS)
                else described(error, before_where="an error its reader did not expect, raised at"))
     files_failed.append({"path": path, "problem": problem})
-    print(f"warning: {path}: {problem}", file=sys.stderr)
+    warn(f"warning: {path}: {problem}")
 
 
 def described(error: BaseException, context: str = "", before_where: str = "at") -> str:

@@ -48,6 +48,7 @@ from typing import Any
 from pipeline.common.cli import Command
 from pipeline.common.errors import InputError, UserError, sigterm_ends_at_once
 from pipeline.common.files import check_output_folder, check_regular_file, refuse_overlap, write_json_atomic
+from pipeline.common.warn import warn
 from pipeline.engine.document import Document
 from pipeline.engine.run_folder import WORK
 from pipeline.filters.model_files import FILES, recorded_files
@@ -189,7 +190,7 @@ def _warc_pages(path: Path) -> Iterator[tuple[str, str]]:
                     continue  # a run drops it (html_too_deep): no model learns from it either
                 yield page.url, text.strip()
     except InputError as e:  # a file cut short still gives the pages before the cut
-        print(f"warning: {e}", file=sys.stderr)
+        warn(f"warning: {e}")
 
 
 def iter_pages(paths: list[str]) -> Iterator[tuple[str, str]]:
