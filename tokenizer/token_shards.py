@@ -55,7 +55,7 @@ import pyarrow as pa
 
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.file_array import FileArray
-from pipeline.common.files import file_sha256, plain_name, seal, sealed
+from pipeline.common.files import file_sha256, plain_name, refuse_special_files, seal, sealed
 from pipeline.engine import run_folder
 from pipeline.engine.run_folder import WORK
 
@@ -190,6 +190,7 @@ def read_meta(folder: Path, source: str = "", hint: str = ENCODE_FIRST) -> dict[
     if not folder.is_dir():
         where = f"for source '{source}'" if source else "here"
         raise InputError(str(folder), f"no token shards {where} ({hint})")
+    refuse_special_files(folder)  # a FIFO among the shards would block their reader for ever
     if not path.is_file():
         raise InputError(str(path), f"missing: not a token-shard folder ({hint})")
     try:

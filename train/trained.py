@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.common.errors import InputError, UserError
-from pipeline.common.files import check_regular_file, file_sha256
+from pipeline.common.files import check_regular_file, file_sha256, refuse_special_files
 from tokenizer.token_shards import META, read_meta
 from train.checkpoint_paths import PREFIX, REPLACED, checkpoint_root, latest, list_checkpoints, step_name
 from train.model_args import ModelArgs
@@ -103,6 +103,7 @@ def open_run(run: str, step: str | None = None) -> TrainedRun:
     config_path = run_dir / "config.json"
     if not run_dir.is_dir():
         raise InputError(run, "no such run folder")
+    refuse_special_files(run_dir)  # a FIFO among its checkpoints would block their reader for ever
     if not config_path.is_file():
         raise InputError(str(config_path), "missing: not a run folder written by `train`")
     try:

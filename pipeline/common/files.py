@@ -196,6 +196,26 @@ def check_regular_file(path: str | Path, what: str, folder_ok: bool = False, pip
     raise UserError(f"{path}: {kind}, not {what}")
 
 
+def refuse_special_files(folder: Path) -> None:
+    """Refuse a folder a command wrote (a corpus, a run's `_work`, token shards, a training run)
+    that holds a FIFO, a device or a socket, links followed, in one line naming the first: such a
+    file is never one a command made, and opening it to read blocks for ever (a FIFO: `pipeline
+    stats` hung on a stats.json that was one) or never ends (a link to /dev/zero). Only looked at,
+    never opened; links to folders are not walked (no loop), a link to nothing is the reader's to
+    report."""
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(directory, name)
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:
+                continue  # gone, or a link to nothing: whoever reads it says so in its own words
+            if not stat.S_ISREG(mode):
+                link = f" (a link to {os.path.realpath(path)})" if os.path.islink(path) else ""
+                raise UserError(f"{path}: {file_kind(mode)}{link}, not a file a command wrote here; "
+                                "remove it and rerun")
+
+
 def check_output_folder(folder: Path) -> None:
     """Refuse an output `folder` that is, or sits under, something other than a folder (a file,
     /dev/null, a link to nothing), in one line naming it: "PATH: a device, not a folder (give

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import check_output_folder, with_path
+from pipeline.common.files import check_output_folder, refuse_special_files, with_path
 
 LOCK_NAME = ".lock"
 
@@ -39,6 +39,7 @@ def folder_lock(folder: Path, what: str = "run") -> Iterator[None]:
                   "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:500]}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
+        refuse_special_files(folder)  # what the command will read back (markers, a plan, shards)
         yield
     finally:
         with contextlib.suppress(OSError):

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from pipeline.common.errors import UserError
+from pipeline.common.files import check_regular_file
 
 DROPPED = "dropped"  # the folder of a --keep-dropped run's dropped shards, beside its kept ones
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -22,7 +23,9 @@ COUNTS = ("documents", "bytes")
 
 
 def read_manifest(path: Path) -> dict:
-    """manifest.json as a JSON object; anything else is a damaged manifest, in one line."""
+    """manifest.json as a JSON object; anything else is a damaged manifest, in one line (a FIFO or
+    a device there too, unopened: reading one would block or never end)."""
+    check_regular_file(path, "a corpus manifest")
     try:
         manifest = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as e:

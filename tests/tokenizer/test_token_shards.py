@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.common.errors import InputError
+from pipeline.common.errors import InputError, UserError
 from tokenizer.token_shards import TokenShardWriter, check_same_tokenizer, is_encoded, open_shards, read_meta
 
 
@@ -42,6 +42,20 @@ def test_read_meta_missing_folder_file_and_bad_json_name_the_path(tmp_path: Path
     (tmp_path / "c4" / "meta.json").write_bytes(b"{\xff")
     with pytest.raises(InputError, match=r"c4/meta\.json: not valid JSON \("):
         read_meta(tmp_path / "c4")
+
+
+def test_a_fifo_among_the_token_shards_or_as_meta_json_is_one_line_unopened(tmp_path: Path) -> None:
+    # No writer: a reader that opened either would wait for ever.
+    (tmp_path / "meta.json").write_text(json.dumps(_meta()))
+    os.mkfifo(tmp_path / "train-00000.bin")
+    with pytest.raises(UserError) as error:
+        read_meta(tmp_path)
+    assert str(error.value) == f"{tmp_path}/train-00000.bin: a FIFO, not a file a command wrote here; remove it and rerun"
+    (tmp_path / "train-00000.bin").unlink()
+    (tmp_path / "meta.json").unlink()
+    os.mkfifo(tmp_path / "meta.json")
+    with pytest.raises(UserError, match=r"meta\.json: a FIFO, not a file a command wrote here"):
+        read_meta(tmp_path)
 
 
 def test_sources_of_one_tokenizer_pass_and_any_difference_is_refused(tmp_path: Path) -> None:

@@ -3,12 +3,14 @@ obeys temperature, top-p and the token limit; the CLI streams."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 
+from pipeline.common.errors import UserError
 from tests.conftest import script, subprocess_env
 from tests.float_tolerance import assert_float32_close
 from tests.train.debug_run import train_debug_run
@@ -96,3 +98,14 @@ def test_a_seed_past_an_int64_is_one_line_before_the_run_is_opened(tmp_path: Pat
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == \
         "train: error: --seed must be at most 9223372036854775807, got 99999999999999999999\n"
+
+
+def test_a_fifo_in_a_run_folder_is_one_line_before_anything_is_read(tmp_path: Path) -> None:
+    # A FIFO among the checkpoints (no writer) would block its reader for ever.
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "config.json").write_text("{}")
+    os.mkfifo(tmp_path / "checkpoints" / "step-00000010.pt")
+    with pytest.raises(UserError) as error:
+        open_run(str(tmp_path))
+    assert str(error.value) == (f"{tmp_path}/checkpoints/step-00000010.pt: a FIFO, not a file a command wrote here; "
+                                "remove it and rerun")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.commands.stats import drop_warnings
 from tests.conftest import script, subprocess_env
-from tests.hostile.helpers import cli
+from tests.hostile.helpers import cli, one_error, run_script
 
 
 def test_warns_only_past_half_for_one_reason() -> None:
@@ -96,3 +97,25 @@ def test_a_remote_corpus_is_refused_in_one_line(s3_endpoint: str, tmp_path: Path
     assert capsys.readouterr().err.splitlines() == [
         "pipeline: error: pipeline stats reads local corpora only; s3://corpus/x is remote"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fifo_in_a_finished_corpus_is_one_line_for_every_reader_never_a_hang(tmp_path: Path) -> None:
+    # A FIFO has no writer: a command that opened it to read would wait for ever (each under a timeout).
+    raw = tmp_path / "raw" / "gutenberg"
+    raw.mkdir(parents=True)
+    (raw / "pg1.txt").write_text("*** START OF THE PROJECT GUTENBERG EBOOK X ***\nA book.\n"
+                                 "*** END OF THE PROJECT GUTENBERG EBOOK X ***\n")
+    assert cli("books", tmp_path / "raw", tmp_path / "out").returncode == 0
+    folder = tmp_path / "out" / "books"
+    for planted in ("stats.json", "manifest.json"):
+        kept = (folder / planted).read_bytes()
+        (folder / planted).unlink()
+        os.mkfifo(folder / planted)
+        for args in (["stats", "--corpus", "out"], ["verify", "--corpus", "out", "books"],
+                     ["run", "books", "--input", "raw", "--corpus", "out", "--no-progress"]):
+            done = run_script("pipeline", *args, cwd=tmp_path, timeout=30)
+            line = one_error(done, "pipeline")
+            assert line in (f"out/books/{planted}: a FIFO, not a file a command wrote here; remove it and rerun",
+                            f"out/books/{planted}: a FIFO, not a corpus manifest"), (args, line)
+        (folder / planted).unlink()
+        (folder / planted).write_bytes(kept)

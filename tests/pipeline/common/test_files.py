@@ -133,3 +133,23 @@ def test_an_output_that_overlaps_an_input_is_one_line(tmp_path: Path) -> None:
                                     "the inputs")
     files.refuse_overlap(tmp_path / "models", "model folder", raw, "the input raw", "pick an --out outside the inputs")
     files.refuse_overlap(tmp_path / "raw2", "model folder", raw, "the input raw", "pick an --out outside the inputs")
+
+
+def test_a_folder_a_command_wrote_holding_a_fifo_or_a_device_is_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "c4"
+    (folder / "_work" / "pass0").mkdir(parents=True)
+    (folder / "manifest.json").write_text("{}")
+    (folder / "gone.json").symlink_to(tmp_path / "nowhere")  # a link to nothing: its reader says so
+    (folder / "elsewhere").symlink_to(tmp_path)  # a link to a folder is not walked (no loop)
+    files.refuse_special_files(folder)
+    os.mkfifo(folder / "_work" / "pass0" / "task-00000.done.json")
+    with pytest.raises(UserError) as error:
+        files.refuse_special_files(folder)
+    assert str(error.value) == (f"{folder}/_work/pass0/task-00000.done.json: a FIFO, not a file a command wrote "
+                                "here; remove it and rerun")
+    (folder / "_work" / "pass0" / "task-00000.done.json").unlink()
+    (folder / "stats.json").symlink_to("/dev/zero")
+    with pytest.raises(UserError) as error:
+        files.refuse_special_files(folder)
+    assert str(error.value) == (f"{folder}/stats.json: a device (a link to /dev/zero), not a file a command wrote "
+                                "here; remove it and rerun")
