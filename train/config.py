@@ -92,6 +92,8 @@ MAX_MICRO_BATCH = 1 << 12
 MAX_GRAD_ACCUM = 1 << 16
 # Tokens a run draws (steps x batch): the sampler counts sequences in int64.
 MAX_RUN_TOKENS = 1 << 62
+# A name or a path: "" would be the current folder (`data = ""` read token shards from wherever train ran).
+Named = Annotated[str, Field(min_length=1)]
 SeqLen = Annotated[int, Field(ge=0, le=MAX_SEQ_LEN)]  # 0: the preset's
 MicroBatch = Annotated[int, Field(ge=0, le=MAX_MICRO_BATCH)]  # 0: the preset's
 Unit = Annotated[float, Field(ge=0, lt=1)]  # Adam's betas
@@ -105,9 +107,9 @@ Checkpointing = Annotated[CheckpointingMode, BeforeValidator(checkpointing_mode)
 @with_config(STRICT)
 @dataclass(frozen=True)
 class TrainConfig:
-    mixture: str = "llama1"  # a mixture name or a TOML file (pipeline/corpus/mixture.py)
-    model: str = "tiny"  # preset name
-    data: str = "data/tokens"  # root holding one token-shard folder per source
+    mixture: Named = "llama1"  # a mixture name or a TOML file (pipeline/corpus/mixture.py)
+    model: Named = "tiny"  # preset name
+    data: Named = "data/tokens"  # root holding one token-shard folder per source
     run: str = ""  # run folder; default runs/<mixture>-<model>
     steps: Count = 0  # optimizer steps; 0: the preset's
     # Optimisation; 0 means "the preset's value".

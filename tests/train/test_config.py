@@ -1,4 +1,4 @@
-"""train/config.py: the warmup a resumed run keeps (`with_started_warmup`)."""
+"""train/config.py: the warmup a resumed run keeps (`with_started_warmup`), the bounds and names a config is held to."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.common.errors import UserError
-from train.config import TrainConfig, resolve, with_started_warmup
+from train.config import TrainConfig, load_overrides, resolve, with_started_warmup
 
 CHECKPOINT = Path("runs/x/checkpoints/step-00000020")
 
@@ -54,3 +54,12 @@ def test_shapes_past_their_bounds_are_one_line_before_any_work(changes: dict, me
     with pytest.raises(UserError) as refused:
         resolve(TrainConfig(model="tiny", **changes))
     assert message in str(refused.value)
+
+
+@pytest.mark.parametrize("setting", ["data", "mixture", "model"])
+def test_an_empty_name_or_path_in_the_config_is_one_line(tmp_path: Path, setting: str) -> None:
+    # "" as a path is the current folder: `data = ""` read token shards from wherever train ran.
+    (tmp_path / "run.toml").write_text(f'{setting} = ""\n')
+    with pytest.raises(UserError) as refused:
+        load_overrides(str(tmp_path / "run.toml"), {})
+    assert str(refused.value) == f"{tmp_path}/run.toml: setting '{setting}' string should have at least 1 character, got ''"
