@@ -46,7 +46,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from pipeline.common.cli import path_arg
+from pipeline.common.cli import READ_ONLY_HINT, path_arg
 from pipeline.common.errors import InputError, UserError
 from pipeline.common.files import check_regular_file
 from pipeline.corpus.folder import corpus_folder
@@ -479,6 +479,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="largest share of documents with residue that passes (default %(default)s)")
     p.add_argument("--max-missing", type=float, default=0.0,
                    help="largest share of raw prose paragraphs missing that passes (default %(default)s)")
+
+
+RERUN_HINT = READ_ONLY_HINT
 
 
 def run(args: argparse.Namespace) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
-from pipeline.common.cli import path_arg
+from pipeline.common.cli import READ_ONLY_HINT, path_arg
 from pipeline.common.config import Count, check_flags
 from pipeline.common.errors import UserError
 from pipeline.common.sorted_arrays import find
@@ -271,6 +271,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "unchanged, documents, stages, examples) instead of the table")
     p.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES, metavar="N",
                    help="examples shown per class (default %(default)s)")
+
+
+RERUN_HINT = READ_ONLY_HINT
 
 
 def run(args: argparse.Namespace) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pipeline.commands.audit import RESIDUE, residue_names, run_audit
 from pipeline.commands.mix import parse_tokens, plan
-from pipeline.common.cli import path_arg
+from pipeline.common.cli import READ_ONLY_HINT, path_arg
 from pipeline.common.config import Count, check_flags
 from pipeline.common.errors import UserError
 from pipeline.common.files import check_regular_file
@@ -81,6 +81,9 @@ def check_out(out: Path) -> None:
         if not ours:
             raise UserError(f"{out}: exists and is not a page `pipeline report` wrote; refusing to overwrite it "
                             "(give another --out, or delete it first)")
+
+
+RERUN_HINT = READ_ONLY_HINT
 
 
 def run(args: argparse.Namespace) -> None:

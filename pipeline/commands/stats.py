@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.common.cli import add_corpus_and_source
+from pipeline.common.cli import READ_ONLY_HINT, add_corpus_and_source
 from pipeline.commands.remote_output import local_corpus_root
 from pipeline.commands.remove import pending_removal_problem
 from pipeline.common.errors import UserError
@@ -18,6 +18,9 @@ DESCRIPTION = "Print what each stage kept and dropped, and why, for finished run
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_corpus_and_source(p)
+
+
+RERUN_HINT = READ_ONLY_HINT
 
 
 def run(args: argparse.Namespace) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.common.cli import add_corpus_and_source, report_checked
+from pipeline.common.cli import READ_ONLY_HINT, add_corpus_and_source, report_checked
 from pipeline.commands.remote_output import local_corpus_root
 from pipeline.commands.remove import pending_removal_problem
 from pipeline.common.errors import UserError
@@ -137,6 +137,9 @@ def verify_command(root: Path, source: str | None) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_corpus_and_source(p)
+
+
+RERUN_HINT = READ_ONLY_HINT
 
 
 def run(args: argparse.Namespace) -> None:

@@ -36,6 +36,11 @@ class Command:
     help: str  # one line in the listing of `PROG --help`
 
 
+# The interrupt line of a command that keeps no run (stats, verify, diff, audit, report: it reads, or
+# writes one file whole at its end), where "rerun ... to resume" would promise what it does not do.
+READ_ONLY_HINT = "rerun the same command (it keeps no run to resume)"
+
+
 def main(prog: str, description: str, commands: Sequence[Command], argv: Sequence[str] | None, rerun_hint: str,
          default: str | None = None) -> None:
     """Run the command named by argv's first word inside `exit_on_errors(prog, rerun_hint)`.
