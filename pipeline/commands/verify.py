@@ -26,7 +26,7 @@ from pipeline.common.cli import READ_ONLY_HINT, add_corpus_and_source, report_ch
 from pipeline.commands.remote_output import local_corpus_root
 from pipeline.commands.remove import pending_removal_problem
 from pipeline.common.errors import UserError
-from pipeline.common.files import refuse_special_files
+from pipeline.common.files import READ_DEPTH, refuse_special_files
 from pipeline.engine.corpus_manifest import DROPPED, checked_manifest
 from pipeline.engine.shards import shard_problem
 
@@ -104,7 +104,7 @@ def unlisted(folder: Path, prefix: str, listed: set[str]) -> list[str]:
 
 def verify_corpus(folder: Path) -> Verified:
     path = folder / "manifest.json"
-    refuse_special_files(folder)  # a FIFO or a device in a corpus is no shard to check: named, never opened
+    refuse_special_files(folder, READ_DEPTH)  # a FIFO or a device in a corpus is no shard to check: named, never opened
     if not path.exists():
         raise UserError(f"{path}: missing (not a finished corpus; run `pipeline run {folder.name}`)")
     # A damaged manifest, or one naming files outside the folder, is one line.

@@ -196,14 +196,23 @@ def check_regular_file(path: str | Path, what: str, folder_ok: bool = False, pip
     raise UserError(f"{path}: {kind}, not {what}")
 
 
-def refuse_special_files(folder: Path) -> None:
+# How deep the readers of a finished corpus read: its shards, `dropped/`, `_work`'s journal.
+READ_DEPTH = 2
+
+
+def refuse_special_files(folder: Path, depth: int | None = None) -> None:
     """Refuse a folder a command wrote (a corpus, a run's `_work`, token shards, a training run)
     that holds a FIFO, a device or a socket, links followed, in one line naming the first: such a
     file is never one a command made, and opening it to read blocks for ever (a FIFO: `pipeline
     stats` hung on a stats.json that was one) or never ends (a link to /dev/zero). Only looked at,
     never opened; links to folders are not walked (no loop), a link to nothing is the reader's to
-    report."""
-    for directory, _, names in os.walk(folder):
+    report. `depth`: files that many folders down at most (1: the folder's own), for a command that
+    reads no deeper (a corpus's readers: its shards, `dropped/`, `_work`'s journal; a big run's
+    `_work` holds a file per task and pass, each a stat on a cluster's file system)."""
+    base = len(Path(folder).parts)
+    for directory, subfolders, names in os.walk(folder):
+        if depth is not None and len(Path(directory).parts) - base + 1 >= depth:
+            subfolders.clear()  # this folder's files are the deepest looked at
         for name in names:
             path = os.path.join(directory, name)
             try:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from pipeline.common.errors import UserError
-from pipeline.common.files import refuse_special_files
+from pipeline.common.files import READ_DEPTH, refuse_special_files
 
 # Beside a corpus's shards: one JSON line per `pipeline remove` (who, when, which ids, which shards).
 REMOVALS = "removals.jsonl"
@@ -21,7 +21,7 @@ def corpus_folder(corpus: Path, source: str, same_source: bool = True) -> Path:
     for folder in (corpus / source, corpus):
         manifest = folder / "manifest.json"
         if manifest.exists():
-            refuse_special_files(folder)  # before the manifest is read: a FIFO would block for ever
+            refuse_special_files(folder, READ_DEPTH)  # before the manifest is read: a FIFO would block for ever
             try:
                 found = json.loads(manifest.read_text()).get("source", source)
             except (OSError, UnicodeDecodeError, ValueError, AttributeError) as e:
@@ -40,10 +40,10 @@ def finished_runs(root: Path, source: str | None) -> list[Path]:
         if not folders:
             raise UserError(f"{root}: no finished runs (no */stats.json)")
         for folder in folders:
-            refuse_special_files(folder)
+            refuse_special_files(folder, READ_DEPTH)
         return folders
     folder = root / source
     if not (folder / "stats.json").exists():
         raise UserError(f"{folder}: no finished {source} corpus (no stats.json); run `pipeline run {source}` first")
-    refuse_special_files(folder)
+    refuse_special_files(folder, READ_DEPTH)
     return [folder]

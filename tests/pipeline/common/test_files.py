@@ -147,6 +147,12 @@ def test_a_folder_a_command_wrote_holding_a_fifo_or_a_device_is_one_line(tmp_pat
         files.refuse_special_files(folder)
     assert str(error.value) == (f"{folder}/_work/pass0/task-00000.done.json: a FIFO, not a file a command wrote "
                                 "here; remove it and rerun")
+    files.refuse_special_files(folder, depth=2)  # a corpus's readers look no deeper than _work's own files
+    os.mkfifo(folder / "_work" / "journal.json")
+    with pytest.raises(UserError, match=r"_work/journal\.json: a FIFO"):
+        files.refuse_special_files(folder, depth=2)
+    files.refuse_special_files(folder, depth=1)
+    (folder / "_work" / "journal.json").unlink()
     (folder / "_work" / "pass0" / "task-00000.done.json").unlink()
     (folder / "stats.json").symlink_to("/dev/zero")
     with pytest.raises(UserError) as error:
