@@ -12,7 +12,9 @@ import pytest
 from pipeline.common.errors import UserError
 from pipeline.engine.document import Document
 from pipeline.engine import shards
-from pipeline.engine.shards import ShardWriter, build_schema, id_hashes, iter_shard, repeated_id_rows, repeated_ids
+from pipeline.engine.shards import (
+    ShardWriter, build_schema, id_hashes, iter_shard, repeated_id_rows, repeated_ids, text_column,
+)
 from tests.pipeline.engine.fixtures import run, write_inputs
 
 
@@ -345,3 +347,20 @@ def test_source_column_writes_the_bytes_a_converted_list_writes(tmp_path: Path, 
         stream.write_batch(batch)
     assert ours.read_bytes() == sink.getvalue().to_pybytes()
     assert pa.ipc.open_stream(ours.read_bytes()).read_all().column("source").to_pylist() == sources
+
+
+@pytest.mark.parametrize("texts", [
+    [""], ["plain", "", "accents é à", "日本語のテキスト", "emoji \U0001F600 and \u2019 quotes"], ["x" * 70_000] * 3,
+])
+def test_texts_are_stored_as_pyarrow_stores_them_byte_for_byte(texts: list[str]) -> None:
+    built, expected = text_column(texts), pa.array(texts, pa.string())
+    assert built.to_pylist() == texts
+    assert [b.to_pybytes() if b is not None else None for b in built.buffers()] == \
+        [b.to_pybytes() if b is not None else None for b in expected.buffers()]
+
+
+def test_a_text_arrow_cannot_store_is_pyarrows_own_error() -> None:
+    with pytest.raises(Exception) as expected:
+        pa.array(["ok", "lone \ud800 surrogate"], pa.string())
+    with pytest.raises(type(expected.value)):
+        text_column(["ok", "lone \ud800 surrogate"])
