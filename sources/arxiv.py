@@ -42,7 +42,7 @@ from pipeline.formats.files import decode_utf8_or_latin1
 from pipeline.text.latex import LatexError, inline_inputs, strip_comments
 from pipeline.text.latex_macros import MAX_EXPANSIONS
 from pipeline.text.latex_packages import inline_packages
-from pipeline.text.latex_verbatim import paper_environments, regions
+from pipeline.text.latex_verbatim import Environments, paper_environments, regions
 from pipeline.transforms.clean_latex import CutBeforeFirstSection, ExpandMacros, RemoveBibliography
 
 DOCUMENTCLASS = re.compile(r"\\documentclass\s*[\[{]|\\documentstyle\s*[\[{]")
@@ -61,14 +61,14 @@ class ArxivConfig(SourceConfig):
         return Limits(self.max_file_mb * MiB, self.max_paper_mb * MiB, self.max_decompressed_mb * MiB)
 
 
-def declares_class(text: str, environments: frozenset[str] = frozenset()) -> tuple[bool, bool]:
+def declares_class(text: str, environments: Environments = Environments()) -> tuple[bool, bool]:
     """Whether `text` (comment-free) has \\documentclass, and \\begin{document}, outside verbatim:
     a listing of another file's preamble (a class's documentation, a template) is not a main file."""
     spans = regions(text, environments)
     return spans.search(DOCUMENTCLASS, text) is not None, spans.search(BEGIN_DOCUMENT, text) is not None
 
 
-def pick_main(texts: dict[str, str], environments: frozenset[str] = frozenset()) -> str | None:
+def pick_main(texts: dict[str, str], environments: Environments = Environments()) -> str | None:
     """The main file: has \\documentclass (comment-free) and \\begin{document}; the largest wins."""
     found = {p: declares_class(t, environments) for p, t in texts.items()}
     mains = [p for p, (documentclass, document) in found.items() if documentclass and document]
@@ -80,7 +80,7 @@ def pick_main(texts: dict[str, str], environments: frozenset[str] = frozenset())
 
 
 def assemble(main_text: str, main: str, base: str, load: Callable[[str], str | None],
-             environments: frozenset[str] = frozenset()) -> str:
+             environments: Environments = Environments()) -> str:
     """The main file with its inputs inlined and its local packages' macros defined."""
     # The main file is on the stack from the start: a part that inputs it back is not inlined.
     text = inline_inputs(main_text, base, load, stack=(main,), environments=environments)
@@ -132,12 +132,13 @@ class ArXiv(Source):
         # The paper's own packages (.sty) are read too: their notation macros are the paper's.
         decoded = {p: decode_utf8_or_latin1(d) for p, d in files.items() if p.endswith((".tex", ".sty"))}
         # A verbatim environment one file defines (a listing style in the preamble or a .sty) is
-        # verbatim in every file: its `%` is text there too.
+        # verbatim in every file: its `%` is text there too. A comment environment one defines
+        # (\excludecomment{hide} in the preamble) hides its blocks in every file likewise.
         environments = paper_environments(decoded.values())
         texts = {p: strip_comments(t, environments) for p, t in decoded.items()}
         yield self._paper(arxiv_id(path), texts, environments)
 
-    def _paper(self, paper_id: str, texts: dict[str, str], environments: frozenset[str]) -> Document | Skipped:
+    def _paper(self, paper_id: str, texts: dict[str, str], environments: Environments) -> Document | Skipped:
         main = pick_main({p: t for p, t in texts.items() if p.endswith(".tex")}, environments)
         if main is None:
             return Skipped("no_main_tex_file")
@@ -173,7 +174,8 @@ class ArXiv(Source):
         main_text = load(name)
         if main_text is None:
             raise InputError(path, f"unreadable or larger than {self.config.max_file_mb} MB")
-        # The parts are read lazily: the verbatim environments known are those the main file defines.
+        # The parts are read lazily: the verbatim and comment environments known are those the
+        # main file defines.
         environments = paper_environments([main_text])
         main_text = strip_comments(main_text, environments)
         if not declares_class(main_text, environments)[0]:

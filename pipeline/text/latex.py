@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 
 import numpy as np
 
-from pipeline.text.latex_verbatim import regions
+from pipeline.text.latex_verbatim import Environments, regions
 
 MAX_GROWTH = 8  # cleaned text may be at most this many times the input (plus 1 MB)
 MAX_INPUT_DEPTH = 8
@@ -50,10 +50,10 @@ def output_limit(input_chars: int) -> int:
 # --- comments -----------------------------------------------------------------------------
 
 
-def strip_comments(text: str, environments: Iterable[str] = ()) -> str:
+def strip_comments(text: str, environments: Environments = Environments()) -> str:
     """`text` without its comments (`latex_verbatim.regions`: `%` to the end of the line and the
     line break it eats, comment environments), verbatim left whole: `%` in a listing is text.
-    `environments` names verbatim environments another file of the paper defines."""
+    `environments` are the verbatim and comment environments another file of the paper defines."""
     if "%" not in text and "\\begin" not in text:
         return text
     return regions(text, environments).without_comments(text)
@@ -82,7 +82,7 @@ class InputBudget:
 
 def inline_inputs(text: str, base: str, load: Callable[[str], str | None], depth: int = 0,
                   stack: tuple[str, ...] = (), budget: InputBudget | None = None,
-                  environments: frozenset[str] = frozenset()) -> str:
+                  environments: Environments = Environments()) -> str:
     """Replace input commands in `text` (a file in folder `base`) with the files `load` returns.
 
     `load(path)` gets a normalised path relative to the paper's root and returns the file's
@@ -92,8 +92,9 @@ def inline_inputs(text: str, base: str, load: Callable[[str], str | None], depth
     file holds them); `\\import{dir}{file}` reads dir/file and resolves the inputs inside it
     against dir, `\\subimport` the same with dir relative to the current `base`. Raises
     LatexError("input_expansion_limit") past `budget` (default: 8x the text plus 1 MB). An input
-    command in verbatim (a listing of LaTeX) is text, left as it is; `environments` names the
-    verbatim environments the paper defines (see `latex_verbatim.paper_environments`).
+    command in verbatim (a listing of LaTeX) is text, left as it is; `environments` are the
+    verbatim and comment environments the paper defines (`latex_verbatim.paper_environments`):
+    each inlined file is read with them, wherever they are defined.
     """
     budget = budget or InputBudget(output_limit(len(text)))
     spans = regions(text, environments)
@@ -278,7 +279,7 @@ def cut_before_first_section(text: str) -> str | None:
     return None
 
 
-def remove_bibliography(text: str, environments: Iterable[str] = ()) -> str:
+def remove_bibliography(text: str, environments: Environments = Environments()) -> str:
     """Drop the bibliography, the back matter after it, and everything after \\end{document}.
 
     What follows the bibliography is kept from an `\\appendix` (or appendix environment) or a
@@ -289,7 +290,7 @@ def remove_bibliography(text: str, environments: Iterable[str] = ()) -> str:
     and are forms and name lists, not the paper's prose (RedPajama cuts everything after the
     bibliography, appendices too). A second bibliography (an appendix's own) is cut the same way.
     Each of these commands counts only outside verbatim: a listing of LaTeX shows them as text.
-    `environments` names the verbatim environments `text` no longer defines: the cut before the
+    `environments` holds the verbatim environments `text` no longer defines: the cut before the
     first section took the preamble that made them verbatim (`CutBeforeFirstSection`).
     """
     spans = regions(text, environments)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from pipeline.text.latex import MAX_INPUT_DEPTH, resolve_input, strip_comments
 from pipeline.text.latex_macros import collect_macros
-from pipeline.text.latex_verbatim import environment_definitions, regions
+from pipeline.text.latex_verbatim import Environments, environment_definitions, regions
 
 USEPACKAGE = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{([^{}]*)\}")
 
@@ -21,11 +21,12 @@ def package_definitions(sty: str) -> str:
     paper's `\\usepackage{own}` makes available to its text."""
     sty = strip_comments(sty)
     macros, _ = collect_macros(sty, package=True)
-    return "".join(m.definition() for m in macros.values()) + environment_definitions(regions(sty).environments)
+    listings = environment_definitions(regions(sty).environments.verbatim)
+    return "".join(m.definition() for m in macros.values()) + listings
 
 
 def inline_packages(text: str, base: str, load: Callable[[str], str | None],
-                    environments: frozenset[str] = frozenset()) -> str:
+                    environments: Environments = Environments()) -> str:
     """`text` with the notation macros of each local package it loads (`\\usepackage{a,b}` with
     a.sty in the paper, found relative to `base`) written after the \\usepackage command.
     A package loading another local package brings that one's macros too; each package once.

@@ -79,14 +79,27 @@ def _rest_of_inline(closing: str) -> re.Pattern[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class Environments:
+    """Environments beyond the standard ones that a paper defines: `verbatim` (read as characters)
+    and `comment` (comment.sty's `\\excludecomment`: dropped). Both kinds travel together, as one
+    value, from the file that defines them to the reading of every other file of the paper."""
+
+    verbatim: frozenset[str] = frozenset()
+    comment: frozenset[str] = frozenset()
+
+    def __or__(self, other: Environments) -> Environments:
+        return Environments(self.verbatim | other.verbatim, self.comment | other.comment)
+
+
+@dataclass(frozen=True, slots=True)
 class Regions:
     """Verbatim spans and comment spans of one text, each list sorted and disjoint
-    (`[start, end)`), and the verbatim environments beyond the standard ones that the text
-    defines or was given."""
+    (`[start, end)`), and the environments beyond the standard ones that the text defines or
+    was given."""
 
     verbatim: list[tuple[int, int]]
     comments: list[tuple[int, int]]
-    environments: frozenset[str]
+    environments: Environments
 
     def verbatim_at(self, i: int) -> tuple[int, int] | None:
         """The verbatim span holding position `i`, if any."""
@@ -120,11 +133,11 @@ def _without(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(pieces)
 
 
-def regions(text: str, environments: Iterable[str] = ()) -> Regions:
+def regions(text: str, environments: Environments = Environments()) -> Regions:
     """The verbatim and comment regions of `text`, read left to right as TeX reads it;
-    `environments` names verbatim environments defined elsewhere (another file of the paper)."""
-    verbatim_names = set(VERBATIM_ENVIRONMENTS) | set(environments)
-    comment_names = set(COMMENT_ENVIRONMENTS)
+    `environments` are those defined elsewhere (another file of the paper)."""
+    verbatim_names = set(VERBATIM_ENVIRONMENTS) | environments.verbatim
+    comment_names = set(COMMENT_ENVIRONMENTS) | environments.comment
     verbatim: list[tuple[int, int]] = []
     comments: list[tuple[int, int]] = []
     pictures = 0  # tikzpicture environments open here: TikZ's \path is the one defined in them
@@ -154,7 +167,9 @@ def regions(text: str, environments: Iterable[str] = ()) -> Regions:
                 pos = _url(text, start, pos, token.group("url") == "href", verbatim)
         else:
             _define(token, verbatim_names, comment_names)
-    return Regions(verbatim, comments, frozenset(verbatim_names - VERBATIM_ENVIRONMENTS))
+    defined = Environments(frozenset(verbatim_names - VERBATIM_ENVIRONMENTS),
+                           frozenset(comment_names - COMMENT_ENVIRONMENTS))
+    return Regions(verbatim, comments, defined)
 
 
 def _close_inline(text: str, start: int, pos: int, closing: str, verbatim: list[tuple[int, int]]) -> int:
@@ -227,10 +242,10 @@ def environment_definitions(names: Iterable[str]) -> str:
     return "".join(f"\\DefineVerbatimEnvironment{{{name}}}{{Verbatim}}{{}}" for name in sorted(names))
 
 
-def paper_environments(texts: Iterable[str]) -> frozenset[str]:
-    """The verbatim environments any file of a paper defines: the preamble that defines them is
-    often in another file than the sections that use them."""
-    names: set[str] = set()
+def paper_environments(texts: Iterable[str]) -> Environments:
+    """The verbatim and comment environments any file of a paper defines: the preamble that
+    defines them is often in another file than the sections that use them."""
+    found = Environments()
     for text in texts:
-        names |= regions(text).environments
-    return frozenset(names)
+        found |= regions(text).environments
+    return found

@@ -9,7 +9,7 @@ from pipeline.engine.document import Document
 from pipeline.engine.stage import Stage
 from pipeline.text.latex import LatexError, check_braces, cut_before_first_section, remove_bibliography
 from pipeline.text.latex_macros import MAX_EXPANSIONS, collect_macros, expand_macros
-from pipeline.text.latex_verbatim import regions
+from pipeline.text.latex_verbatim import Environments, regions
 
 # The verbatim environments a paper's cut-off preamble defines (`\lstnewenvironment{code}`): the
 # kept text no longer says that `code` is verbatim, so the bibliography's removal, the next stage,
@@ -55,7 +55,7 @@ class CutBeforeFirstSection(Stage):
         # The preamble alone is scanned, at a fraction of the whole text's cost: the cut lies
         # outside verbatim, so the definitions read there are those a scan of the whole text reads.
         preamble = doc.text[: len(doc.text) - len(text)]
-        doc.meta[VERBATIM_ENVIRONMENTS] = sorted(regions(preamble).environments)
+        doc.meta[VERBATIM_ENVIRONMENTS] = sorted(regions(preamble).environments.verbatim)
         doc.text = text
         return doc
 
@@ -65,6 +65,8 @@ class RemoveBibliography(Stage):
 
     def process(self, doc: Document) -> Document | str:
         # Absent when no cut ran before: the text then still holds the definitions. Removed here:
-        # the key is the cut's message to this stage, never a column.
-        doc.text = remove_bibliography(doc.text, doc.meta.pop(VERBATIM_ENVIRONMENTS, ()))
+        # the key is the cut's message to this stage, never a column. Comment environments need
+        # no message: the reader removed their blocks before the cut.
+        cut_verbatim = frozenset(doc.meta.pop(VERBATIM_ENVIRONMENTS, ()))
+        doc.text = remove_bibliography(doc.text, Environments(verbatim=cut_verbatim))
         return doc

@@ -279,6 +279,22 @@ def test_end_document_in_a_listing_keeps_the_inputs_after_it(tmp_path: Path) -> 
                             "\\section{Two}\nCode: \\begin{code}\nx = 1 % modulo\n\\end{code}")
 
 
+def test_a_comment_environment_the_main_file_defines_hides_its_blocks_in_an_input_file(tmp_path: Path) -> None:
+    # comment.sty's \excludecomment{hide} in the preamble makes `hide` a comment in every file
+    # TeX reads after it: the block in sec.tex went into the text, markup and all.
+    main = ("\\documentclass{article}\n\\usepackage{comment}\n\\excludecomment{hide}\n\\begin{document}\n"
+            "\\section{Intro}\nIntro text.\n\\input{sec}\n\\end{document}\n")
+    sec = "Text of sec.\n\\begin{hide}\nHidden in sec.\n\\end{hide}\nMore text of sec.\n"
+    expected = "\\section{Intro}\nIntro text.\nText of sec.\n\nMore text of sec."
+    paper(tmp_path / "raw", "2101.00035.tar.gz", [("main.tex", main.encode()), ("sec.tex", sec.encode())])
+    folder = tmp_path / "raw" / "2101.00036"  # a folder's parts are read lazily, through the main file
+    folder.mkdir()
+    (folder / "main.tex").write_text(main)
+    (folder / "sec.tex").write_text(sec)
+    _, docs = run(tmp_path / "raw", tmp_path / "out")
+    assert sorted((d.id, d.text) for d in docs) == [("2101.00035", expected), ("2101.00036/main.tex", expected)]
+
+
 def test_a_listing_of_a_verbatim_environment_the_preamble_defines_survives_the_cut(tmp_path: Path) -> None:
     # `code` is verbatim by the preamble's \lstnewenvironment, which the cut before the first
     # section removes: the bibliography's removal still reads the listing's \end{document} and

@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.text import latex
 from pipeline.text.latex_macros import collect_macros, expand_macros
+from pipeline.text.latex_verbatim import Environments
 
 
 def expand(source: str) -> str:
@@ -203,7 +204,8 @@ def test_percent_inside_verbatim_is_not_a_comment() -> None:
     # The last comment keeps its line break: no text follows for TeX to join.
     assert latex.strip_comments(text) == "50\\% kept \\begin{verbatim}\n% shown\n\\end{verbatim} \\verb|%x| after \n"
     # A verbatim environment another file defines is given by name.
-    assert latex.strip_comments("\\begin{code}%x\\end{code}%y", frozenset({"code"})) == "\\begin{code}%x\\end{code}"
+    code = Environments(frozenset({"code"}))
+    assert latex.strip_comments("\\begin{code}%x\\end{code}%y", code) == "\\begin{code}%x\\end{code}"
 
 
 def test_end_document_in_a_listing_does_not_end_the_paper() -> None:
@@ -228,7 +230,7 @@ def test_a_listing_of_an_environment_defined_elsewhere_is_text_to_the_bibliograp
             "\\end{code}\nMore text.\n\\bibliography{refs}\n\\section*{Checklist} c\n\\end{document}\ntrailer")
     listing = ("\\section{A} Use:\n\\begin{code}\n\\bibliographystyle{plain}\n\\end{document}\n"
                "\\bibliography{x}\n\\end{code}")
-    assert latex.remove_bibliography(text, frozenset({"code"})) == listing + "\nMore text."
+    assert latex.remove_bibliography(text, Environments(frozenset({"code"}))) == listing + "\nMore text."
     assert latex.remove_bibliography(text) == "\\section{A} Use:\n\\begin{code}"  # what the name is needed for
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pipeline.text import latex
 from pipeline.text.latex_macros import collect_macros, expand_macros
 from pipeline.text.latex_packages import inline_packages
+from pipeline.text.latex_verbatim import Environments
 
 
 def expand(source: str) -> str:
@@ -51,4 +52,4 @@ def test_usepackage_in_a_listing_of_an_environment_another_file_defines_loads_no
     # `code` is verbatim by a package's \lstnewenvironment, which the text alone does not show.
     files = {"mine.sty": "\\newcommand{\\R}{\\mathbb{R}}"}
     text = "\\begin{code}\n\\usepackage{mine}\n\\end{code}"
-    assert inline_packages(text, "", files.get, frozenset({"code"})) == text
+    assert inline_packages(text, "", files.get, Environments(frozenset({"code"}))) == text

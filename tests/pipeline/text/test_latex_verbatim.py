@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
-from pipeline.text.latex_verbatim import paper_environments, regions
+from pipeline.text.latex_verbatim import Environments, paper_environments, regions
 
 
-def verbatim_texts(text: str, environments: tuple[str, ...] = ()) -> list[str]:
+def verbatim_texts(text: str, environments: Environments = Environments()) -> list[str]:
     return [text[start:end] for start, end in regions(text, environments).verbatim]
 
 
@@ -51,6 +51,11 @@ def test_comment_environments_are_comments() -> None:
     assert verbatim_texts(text) == []
     # Inside verbatim a comment environment is text.
     assert comment_texts("\\verb|\\begin{comment}| x") == []
+    # Defined in another file of the paper (the preamble's \\excludecomment): given, as verbatim names are.
+    assert regions(text).environments == Environments(comment=frozenset({"hide"}))
+    assert paper_environments(["\\excludecomment{hide}", "x"]) == Environments(comment=frozenset({"hide"}))
+    given = regions("a \\begin{hide}b\\end{hide} c", Environments(comment=frozenset({"hide"})))
+    assert given.without_comments("a \\begin{hide}b\\end{hide} c") == "a  c"
 
 
 def test_environments_the_paper_defines_are_verbatim_from_their_definition_on() -> None:
@@ -64,10 +69,13 @@ def test_environments_the_paper_defines_are_verbatim_from_their_definition_on() 
                                     "\\begin{pythoncode*}{}e\\end{pythoncode*}",
                                     "\\begin{shell}f\\end{shell}", "\\begin{box}g\\end{box}"]
     # The standard names (Verbatim) are not repeated.
-    assert regions(text).environments == {"code", "out", "pythoncode", "pythoncode*", "shell", "shell*", "box"}
+    assert regions(text).environments == Environments(
+        frozenset({"code", "out", "pythoncode", "pythoncode*", "shell", "shell*", "box"}))
     # Defined in another file of the paper: given by name.
-    assert verbatim_texts("\\begin{code}%x\\end{code}", ("code",)) == ["\\begin{code}%x\\end{code}"]
-    assert paper_environments(["\\lstnewenvironment{a}{}{}", "% \\lstnewenvironment{b}{}{}", "x"]) == {"a"}
+    code = Environments(verbatim=frozenset({"code"}))
+    assert verbatim_texts("\\begin{code}%x\\end{code}", code) == ["\\begin{code}%x\\end{code}"]
+    assert paper_environments(["\\lstnewenvironment{a}{}{}", "% \\lstnewenvironment{b}{}{}", "x"]) == Environments(
+        frozenset({"a"}))
 
 
 def test_search_skips_matches_in_verbatim() -> None:
