@@ -190,10 +190,13 @@ def check_regular_file(path: str | Path, what: str, folder_ok: bool = False, pip
         return
     if pipe_ok and stat.S_ISFIFO(mode) and info.st_dev == _pipe_device():
         return
-    kind = file_kind(mode)
-    if os.path.islink(path):
-        kind += f" (a link to {os.path.realpath(path)})"
-    raise UserError(f"{path}: {kind}, not {what}")
+    raise UserError(f"{path}: {_what_is(path, mode)}, not {what}")
+
+
+def _what_is(path: str | Path, mode: int) -> str:
+    """What `path` (of `mode`, links followed) is, in words: "a FIFO", "a device (a link to /dev/zero)"."""
+    link = f" (a link to {os.path.realpath(path)})" if os.path.islink(path) else ""
+    return f"{file_kind(mode)}{link}"
 
 
 # How deep the readers of a finished corpus read: its shards, `dropped/`, `_work`'s journal.
@@ -220,9 +223,7 @@ def refuse_special_files(folder: Path, depth: int | None = None) -> None:
             except OSError:
                 continue  # gone, or a link to nothing: whoever reads it says so in its own words
             if not stat.S_ISREG(mode):
-                link = f" (a link to {os.path.realpath(path)})" if os.path.islink(path) else ""
-                raise UserError(f"{path}: {file_kind(mode)}{link}, not a file a command wrote here; "
-                                "remove it and rerun")
+                raise UserError(f"{path}: {_what_is(path, mode)}, not a file a command wrote here; remove it and rerun")
 
 
 def check_output_folder(folder: Path) -> None:
