@@ -15,9 +15,9 @@ the paper's own `.sty` files loaded with \\usepackage into its preamble. Stages,
 expansion (user macros with arguments; unbalanced braces, runaway recursion or output past 8x
 the input plus 1 MB drop the paper with a reason), the cut of everything before the first
 sectioning command (the verbatim environments the cut part defined go with the paper to the
-next stage, which reads its listings with them), the removal of the bibliography, of the back matter after it (appendices
-and numbered sections stay; see pipeline/text/latex.py) and of what follows \\end{document}, a
-minimum length.
+next stage, which reads its listings with them), the removal of the bibliography, of the back
+matter after it (appendices and numbered sections stay; see pipeline/text/latex.py) and of what
+follows \\end{document}, a minimum length.
 """
 
 from __future__ import annotations
