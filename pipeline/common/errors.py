@@ -77,7 +77,15 @@ class Terminated(KeyboardInterrupt):
     released, nothing left half-written under a final name), then the command's own line."""
 
 
+# Whether a SIGTERM has been raised as Terminated in this process. A library that catches every
+# KeyboardInterrupt in a blocking call and raises its own instead (Ray's ray.get/ray.wait: its
+# signal check takes Terminated for one) would make a SIGTERM end the command as a Ctrl-C (130).
+_sigterm_raised = False
+
+
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    global _sigterm_raised
+    _sigterm_raised = True
     raise Terminated
 
 
@@ -148,6 +156,8 @@ def exit_on_errors(prog: str, rerun_hint: str) -> Iterator[None]:
     SIGTERM ignored when the command started (SIG_IGN inherited) stays ignored; `train` counts
     it instead, to save a checkpoint first (train/preemption.py).
     """
+    global _sigterm_raised
+    _sigterm_raised = False  # a command run in-process after another (tests) starts with none
     handle_sigterm = threading.current_thread() is threading.main_thread() and \
         signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     if handle_sigterm:
@@ -172,10 +182,10 @@ def exit_on_errors(prog: str, rerun_hint: str) -> Iterator[None]:
         else:  # an unwritable or unreadable path, a name too long, a missing folder
             print(f"{prog}: error: {os_error_line(e)}", file=sys.stderr)
         sys.exit(2)
-    except Terminated as e:
-        print(f"{prog}: terminated (SIGTERM); {str(e) or rerun_hint}", file=sys.stderr)
-        sys.exit(128 + signal.SIGTERM)
     except KeyboardInterrupt as e:
+        if isinstance(e, Terminated) or _sigterm_raised:  # a SIGTERM, whatever a library made of it
+            print(f"{prog}: terminated (SIGTERM); {str(e) or rerun_hint}", file=sys.stderr)
+            sys.exit(128 + signal.SIGTERM)
         print(f"{prog}: interrupted; {str(e) or rerun_hint}", file=sys.stderr)
         sys.exit(130)
     finally:

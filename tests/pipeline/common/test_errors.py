@@ -54,6 +54,29 @@ def test_sigterm_runs_the_clean_ups_and_ends_with_one_line_and_143() -> None:
         143, "ready\ncleaned up\n", "prog: terminated (SIGTERM); rerun to resume\n")
 
 
+# A library's blocking call that catches every KeyboardInterrupt and raises its own (Ray's ray.get:
+# its signal check takes Terminated, a KeyboardInterrupt, for a Ctrl-C).
+SWALLOWS = """
+import time
+from pipeline.common.errors import exit_on_errors
+with exit_on_errors("prog", "rerun to resume"):
+    try:
+        print("ready", flush=True)
+        time.sleep(60)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt from None
+"""
+
+
+def test_a_sigterm_a_library_turned_into_its_own_interrupt_still_ends_as_sigterm() -> None:
+    process = subprocess.Popen([sys.executable, "-c", SWALLOWS], env=subprocess_env(), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.readline() == "ready\n"
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err) == (143, "prog: terminated (SIGTERM); rerun to resume\n")
+
+
 def test_inside_a_long_native_call_sigterm_ends_the_process_at_once_and_only_there() -> None:
     # SentencePiece's training returns only when done: a handler would wait for it.
     inside = _signalled(60, mode="native")
